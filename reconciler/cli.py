@@ -1,0 +1,119 @@
+"""The command line. Thin on purpose: parse, call one function, print, return an exit code.
+
+Exit codes are a contract (as Terraform's): 0 success, 1 error, 2 changes present (only
+`plan --detailed-exitcode`). A user's mistake ends as one `error: ...` line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from typing import Any, Callable
+
+import click
+
+from reconciler import __version__
+from reconciler.border0.errors import Border0Error
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line, exit code 1."""
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> None:
+    click.echo(f"error: {message}", err=True)
+    raise SystemExit(code)
+
+
+def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn every exception into one line on stderr and exit code 1 (no traceback).
+
+    Set BORDER0_RECONCILER_DEBUG=1 to see the traceback of an unexpected error.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (SystemExit, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except click.ClickException:
+            raise
+        except (UserError, Border0Error) as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+            if os.environ.get("BORDER0_RECONCILER_DEBUG"):
+                raise
+            fail(
+                f"internal error ({type(exc).__name__}); "
+                "set BORDER0_RECONCILER_DEBUG=1 to see the traceback"
+            )
+
+    return wrapper
+
+
+def api_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by every command that talks to border0."""
+    func = click.option(
+        "--api",
+        envvar="BORDER0_API",
+        default=None,
+        help="border0 API base URL, or 'local' for the embedded emulator "
+        "[env BORDER0_API; default https://api.border0.com/api/v1].",
+    )(func)
+    func = click.option(
+        "--token-file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="File holding the border0 token [else env BORDER0_ADMIN_TOKEN, then BORDER0_TOKEN].",
+    )(func)
+    func = click.option(
+        "--state",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="SQLite file of the embedded emulator with --api local "
+        "[default .border0-reconciler/local.db].",
+    )(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="border0-reconciler")
+def cli() -> None:
+    """border0 sockets and policies as code: validate, plan, apply, and keep them running."""
+
+
+# --- validate (section owned by the validate command) ---
+
+
+# --- emulator (section owned by the emulator command) ---
+
+
+# --- plan (section owned by the plan command) ---
+
+
+# --- apply (section owned by the apply command) ---
+
+
+# --- run (section owned by the run command) ---
+
+
+# --- status (section owned by the status command) ---
+
+
+# --- local-connector (section owned by the local-connector command) ---
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="border0-reconciler")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])
