@@ -1,0 +1,307 @@
+"""Execute a `Plan`: ordered phases, bounded concurrency, one result per action.
+
+Phases (as `plan.PHASES`): policies created/updated, sockets created/updated/replaced,
+attachments, detachments, sockets deleted, policies deleted. Actions within a phase are
+independent and run on a thread pool (`parallelism`). A failed action does not stop the others;
+its dependents (an attachment to a socket that was not created) fail with a clear message, and
+rerunning apply finishes the job. A create that failed (timeout, 5xx, or a retried POST that
+answers "duplicate") is checked by name first: if the object exists and is ours, it counts as
+created, so no duplicate is ever made. border0's read-after-write delay is honoured between
+phases and before those checks.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler import model
+from reconciler.border0.errors import Border0Error
+from reconciler.model import Actual, Desired
+from reconciler.plan import PHASES, Action, Change, Plan, phase_of
+
+__all__ = ["ActionResult", "ApplyResult", "PlanNotApplicable", "apply_plan"]
+
+log = logging.getLogger(__name__)
+
+CREATE_ATTEMPTS = 3
+
+_PAST = {
+    Action.CREATE: "created",
+    Action.UPDATE: "updated",
+    Action.REPLACE: "replaced",
+    Action.DELETE: "deleted",
+    Action.ATTACH: "attached",
+    Action.DETACH: "detached",
+}
+
+
+class PlanNotApplicable(Exception):
+    """The plan has conflicts (errors); nothing was applied."""
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    change: Change
+    ok: bool
+    message: str  # "created socket web" or "failed: update socket db: 400 ..."
+    object_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.change.kind,
+            "name": self.change.name,
+            "action": self.change.action.value,
+            "ok": self.ok,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    results: tuple[ActionResult, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    @property
+    def failed(self) -> tuple[ActionResult, ...]:
+        return tuple(r for r in self.results if not r.ok)
+
+    @property
+    def succeeded(self) -> tuple[ActionResult, ...]:
+        return tuple(r for r in self.results if r.ok)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "succeeded": len(self.succeeded),
+            "failed": len(self.failed),
+            "results": [r.to_json() for r in self.results],
+        }
+
+
+def describe(change: Change) -> str:
+    """`update socket db`, `attach policy p to socket s`: used in progress and error lines."""
+    if change.kind == "attachment":
+        prep = "to" if change.action is Action.ATTACH else "from"
+        return f"{change.action.value} policy {change.policy} {prep} socket {change.socket}"
+    return f"{change.action.value} {change.kind} {change.name}"
+
+
+def _done_message(change: Change) -> str:
+    text = describe(change)
+    verb = change.action.value
+    return _PAST[change.action] + text[len(verb):]
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, Border0Error):
+        return str(exc)
+    # Unknown exceptions may carry anything in their message: show the type only.
+    log.debug("unexpected error during apply", exc_info=exc)
+    return f"internal error ({type(exc).__name__})"
+
+
+@dataclass
+class _State:
+    """What later phases need from earlier ones: ids by name, and what failed."""
+
+    socket_ids: dict[str, str] = field(default_factory=dict)
+    policy_ids: dict[str, str] = field(default_factory=dict)
+    failed_sockets: set[str] = field(default_factory=set)
+    failed_policies: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def apply_plan(
+    plan: Plan,
+    client: Any,
+    desired: Desired,
+    actual: Actual,
+    *,
+    instance: str = "default",
+    parallelism: int = 8,
+    progress: Callable[[ActionResult], None] | None = None,
+) -> ApplyResult:
+    """Execute every change of `plan`, phase by phase; never raises for API errors."""
+    if not plan.ok:
+        raise PlanNotApplicable("the plan has conflicts; nothing was applied")
+    state = _State(
+        socket_ids={n: s.socket_id for n, s in actual.sockets.items()},
+        policy_ids={n: p.policy_id for n, p in actual.policies.items()},
+    )
+    runner = _Runner(client, desired, instance, state)
+    results: list[ActionResult] = []
+    wrote = False
+    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        for index in range(len(PHASES)):
+            phase = [c for c in plan.changes if phase_of(c.kind, c.action) == index]
+            if not phase:
+                continue
+            if wrote:
+                runner.settle()
+            tasks = runner.tasks(phase)
+            for outcome in pool.map(lambda task: task(), tasks):
+                for result in outcome:
+                    results.append(result)
+                    if progress is not None:
+                        progress(result)
+            wrote = True
+    return ApplyResult(tuple(results))
+
+
+class _Runner:
+    """Builds the callables of one phase; each returns the results of its changes."""
+
+    def __init__(self, client: Any, desired: Desired, instance: str, state: _State) -> None:
+        self.client = client
+        self.desired = desired
+        self.instance = instance
+        self.state = state
+
+    def settle(self) -> None:
+        """Wait border0's read-after-write delay so the next reads see our writes."""
+        try:
+            delay = float(self.client.read_after_write_delay())
+        except Border0Error:
+            delay = 0.0
+        if delay > 0:
+            time.sleep(delay)
+
+    def tasks(self, phase: list[Change]) -> list[Callable[[], list[ActionResult]]]:
+        first = phase[0]
+        if first.kind == "attachment":
+            by_socket: dict[str, list[Change]] = {}
+            for change in phase:
+                by_socket.setdefault(change.socket or "", []).append(change)
+            return [lambda group=group: self._attachments(group) for group in by_socket.values()]
+        return [lambda change=change: [self._one(change)] for change in phase]
+
+    # -- single objects ---------------------------------------------------------------------
+
+    def _one(self, change: Change) -> ActionResult:
+        try:
+            object_id = self._do(change)
+        except Exception as exc:  # noqa: BLE001 - one failure must not stop the others
+            with self.state.lock:
+                if change.action in (Action.CREATE, Action.REPLACE):
+                    failed = (
+                        self.state.failed_sockets
+                        if change.kind == "socket"
+                        else self.state.failed_policies
+                    )
+                    failed.add(change.name)
+            return ActionResult(change, False, f"failed: {describe(change)}: {_error_text(exc)}")
+        return ActionResult(change, True, _done_message(change), object_id)
+
+    def _do(self, change: Change) -> str | None:
+        client = self.client
+        if change.kind == "policy":
+            if change.action is Action.DELETE:
+                client.delete_policy(change.object_id)
+                return change.object_id
+            body = model.policy_to_api(self.desired.policies[change.name], self.instance)
+            if change.action is Action.UPDATE:
+                client.update_policy(change.object_id, body)
+                return change.object_id
+            created = self._create(
+                lambda: client.create_policy(body), client.find_policy, change.name,
+                self._policy_is_ours,
+            )
+            policy_id = str(created.get("id") or "")
+            with self.state.lock:
+                self.state.policy_ids[change.name] = policy_id
+            return policy_id
+        if change.action is Action.DELETE:
+            client.delete_socket(change.object_id)
+            return change.object_id
+        body = model.socket_to_api(self.desired.sockets[change.name], self.instance)
+        if change.action is Action.UPDATE:
+            client.update_socket(change.object_id, body)
+            return change.object_id
+        if change.action is Action.REPLACE:
+            client.delete_socket(change.object_id)
+            self.settle()
+        created = self._create(
+            lambda: client.create_socket(body), client.find_socket, change.name,
+            self._socket_is_ours,
+        )
+        socket_id = str(created.get("socket_id") or "")
+        with self.state.lock:
+            self.state.socket_ids[change.name] = socket_id
+        return socket_id
+
+    def _create(
+        self,
+        create: Callable[[], dict],
+        find: Callable[[str], dict | None],
+        name: str,
+        is_ours: Callable[[dict], bool],
+    ) -> dict:
+        """Create, and after any failure look by name first: never make a duplicate."""
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                return create()
+            except Border0Error as exc:
+                self.settle()
+                existing = find(name)
+                if existing is not None and is_ours(existing):
+                    return existing
+                if existing is not None or not exc.temporary or attempt == CREATE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _socket_is_ours(self, data: Mapping[str, Any]) -> bool:
+        return model.socket_from_api(data).ownership.owned_by(self.instance)
+
+    def _policy_is_ours(self, data: Mapping[str, Any]) -> bool:
+        return model.policy_from_api(data).ownership.owned_by(self.instance)
+
+    # -- attachments ------------------------------------------------------------------------
+
+    def _attachments(self, group: list[Change]) -> list[ActionResult]:
+        """One PUT /socket/{id}/policy for all of a socket's attaches (or detaches)."""
+        socket = group[0].socket or ""
+        with self.state.lock:
+            socket_id = group[0].object_id or self.state.socket_ids.get(socket)
+            socket_failed = socket in self.state.failed_sockets
+        if socket_failed or not socket_id:
+            return [
+                ActionResult(c, False, f"failed: {describe(c)}: socket {socket} was not created")
+                for c in group
+            ]
+        results: list[ActionResult] = []
+        ids: list[str] = []
+        ready: list[Change] = []
+        for change in group:
+            with self.state.lock:
+                policy_id = change.policy_id or self.state.policy_ids.get(change.policy or "")
+            if not policy_id:
+                results.append(
+                    ActionResult(change, False,
+                                 f"failed: {describe(change)}: policy {change.policy} "
+                                 "was not created")
+                )
+                continue
+            ids.append(policy_id)
+            ready.append(change)
+        if not ready:
+            return results
+        try:
+            if ready[0].action is Action.ATTACH:
+                self.client.update_socket_policies(socket_id, add=ids)
+            else:
+                self.client.update_socket_policies(socket_id, remove=ids)
+        except Exception as exc:  # noqa: BLE001
+            text = _error_text(exc)
+            return results + [
+                ActionResult(c, False, f"failed: {describe(c)}: {text}") for c in ready
+            ]
+        return results + [ActionResult(c, True, _done_message(c), socket_id) for c in ready]

@@ -1,0 +1,135 @@
+"""The Markdown rendering for a pull-request comment: conflicts and warnings first, a summary
+table, then one collapsible <details> per object; kept under GitHub's 65,536 characters with a
+note that says what was cut.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.render.text import SYMBOLS, summary_line
+
+__all__ = ["MAX_CHARS", "render"]
+
+MAX_CHARS = 65_536
+SENSITIVE = "(sensitive)"
+_ACTIONS = ("create", "update", "replace", "delete", "attach", "detach")
+
+
+def _cell(value: Any, sensitive: bool = False) -> str:
+    if sensitive and value is not None:
+        return f"<code>{SENSITIVE}</code>"
+    if value is None:
+        return "<i>(none)</i>"
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    text = html.escape(text).replace("|", "&#124;").replace("\n", "<br>")
+    return f"<code>{text}</code>"
+
+
+def _diagnostic(d: Mapping[str, Any], icon: str) -> str:
+    where = ""
+    if d.get("file"):
+        where = d["file"] + "".join(f":{d[k]}" for k in ("line", "column") if d.get(k) is not None)
+        where = f"`{where}` "
+    message = html.escape(str(d["message"])).replace("\n", " ")
+    return f"- {icon} {where}{message}\n"
+
+
+def _change_block(change: Mapping[str, Any]) -> str:
+    action = change["action"]
+    symbol = SYMBOLS[action]
+    if change["kind"] == "attachment":
+        title = (
+            f"<code>{symbol} {action}</code> policy <b>{html.escape(change['policy'])}</b> "
+            f"{'to' if action == 'attach' else 'from'} socket "
+            f"<b>{html.escape(change['socket'])}</b>"
+        )
+    else:
+        title = (
+            f"<code>{symbol} {action}</code> {change['kind']} "
+            f"<b>{html.escape(change['name'])}</b>"
+        )
+    if change.get("reason"):
+        title += f" — {html.escape(change['reason'])}"
+    body = ""
+    diffs = change.get("diffs") or []
+    if diffs:
+        rows = [
+            f"| `{d['path']}` | {_cell(d['before'], d.get('sensitive', False))} "
+            f"| {_cell(d['after'], d.get('sensitive', False))} |"
+            for d in diffs
+        ]
+        body = "\n| field | before | after |\n|---|---|---|\n" + "\n".join(rows) + "\n"
+    elif change.get("source"):
+        body = f"\nDeclared in `{change['source']}`.\n"
+    else:
+        body = "\nNo field changes.\n"
+    return f"<details><summary>{title}</summary>\n{body}\n</details>\n\n"
+
+
+def render(plan_json: Mapping[str, Any], *, max_chars: int = MAX_CHARS) -> str:
+    """Markdown for a pull-request comment; never longer than `max_chars` characters."""
+    summary = plan_json["summary"]
+    head = [f"## border0-reconciler plan (instance `{plan_json.get('instance', 'default')}`)\n\n"]
+    sections: list[tuple[str, str, list[str]]] = []
+    conflicts = plan_json.get("conflicts", [])
+    warnings = plan_json.get("warnings", [])
+    if conflicts:
+        sections.append(
+            ("conflicts", f"### :x: Conflicts ({len(conflicts)}): the plan cannot be applied\n\n",
+             [_diagnostic(d, ":x:") for d in conflicts])
+        )
+    if warnings:
+        sections.append(
+            ("warnings", f"### :warning: Warnings ({len(warnings)})\n\n",
+             [_diagnostic(d, ":warning:") for d in warnings])
+        )
+    table = (
+        "| " + " | ".join(_ACTIONS) + " |\n|" + "---:|" * len(_ACTIONS) + "\n| "
+        + " | ".join(str(summary.get(a, 0)) for a in _ACTIONS) + " |\n\n"
+        f"**{summary_line(summary)}**\n\n"
+    )
+    changes = plan_json.get("changes", [])
+    blocks = [_change_block(c) for c in changes]
+
+    budget = max_chars - 400  # room for the truncation note
+    out = "".join(head)
+    cut: dict[str, int] = {}
+    for key, title, items in sections:
+        out += title
+        shown = 0
+        for item in items:
+            if len(out) + len(item) + len(table) > budget:
+                break
+            out += item
+            shown += 1
+        if shown < len(items):
+            cut[key] = len(items) - shown
+        out += "\n"
+    out += table
+    if blocks:
+        out += "### Changes\n\n"
+    shown = 0
+    for block in blocks:
+        if len(out) + len(block) > budget:
+            break
+        out += block
+        shown += 1
+    if shown < len(blocks):
+        cut["changes"] = len(blocks) - shown
+    if cut:
+        parts = ", ".join(f"{n} of {_total(k, conflicts, warnings, changes)} {k}"
+                          for k, n in cut.items())
+        out += (
+            f"> [!NOTE]\n> **Truncated:** {parts} not shown, to stay under GitHub's "
+            f"{MAX_CHARS:,} characters. Run `border0-reconciler plan` (or `--format json`) to "
+            "see the full plan.\n"
+        )
+    return out
+
+
+def _total(key: str, conflicts: list, warnings: list, changes: list) -> int:
+    return {"conflicts": len(conflicts), "warnings": len(warnings)}.get(key, len(changes))
