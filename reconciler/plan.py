@@ -297,7 +297,7 @@ def _create_diffs(fields: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
     """What a created object will hold: every non-empty field, as `(none) → value`."""
     out = []
     for key, value in sorted(fields.items()):
-        if value in (None, "", {}, [], ()):
+        if value in (None, "", {}, [], ()) or value is False or (key == "prune" and value):
             continue
         if isinstance(value, Secret):
             out.append(FieldDiff(key, None, SENSITIVE, sensitive=True))

@@ -25,7 +25,7 @@ def _cell(value: Any, sensitive: bool = False) -> str:
     if value is None:
         return "<i>(none)</i>"
     text = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    text = html.escape(text).replace("|", "&#124;").replace("\n", "<br>")
+    text = html.escape(text, quote=False).replace("|", "&#124;").replace("\n", "<br>")
     return f"<code>{text}</code>"
 
 
