@@ -1,0 +1,200 @@
+"""The connector command line: a template rendered into an argv list (never a shell string).
+
+A template is split with `shlex` first and each token is rendered on its own, so a value with
+spaces stays one argument and nothing a manifest says can inject shell syntax. Placeholders:
+
+    {name}            socket name                 {socket_id}   border0 socket id
+    {type}            socket type (http, tls, ...)  {python}      this interpreter (sys.executable)
+    {host} {port}     spec.connector.host / port   {socket_port} first TCP port border0 allocated
+    {socket_ports}    all allocated ports, comma-separated
+    {httpserver_dir} {identity_file} {proxy}       the spec.connector fields of the same name
+    {flags}           the seed CLI's optional flags set in the spec: --httpserver,
+                      --httpserver_dir D, --sshserver, --identity_file F, --proxy P
+    {local_flags}     the local connector's: --httpserver, --httpserver-dir D
+
+A token that uses a placeholder with no value is left out, and so is the option right before it
+when the token is only that placeholder: `--port {port}` disappears as a whole when the spec sets
+no port. `{flags}` and `{local_flags}` expand to zero or more arguments and must stand alone.
+Write `{{` and `}}` for literal braces. The border0 token is never a placeholder: it reaches the
+child through its environment.
+"""
+
+from __future__ import annotations
+
+import shlex
+import string
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from reconciler.model import ConnectorSpec
+
+__all__ = [
+    "DEFAULT_TEMPLATE",
+    "LOCAL_CONNECTOR_TEMPLATE",
+    "PLACEHOLDERS",
+    "ConnectorTarget",
+    "TemplateError",
+    "env_for_token",
+    "render_command",
+    "validate_template",
+]
+
+DEFAULT_TEMPLATE = "border0 socket connect {name} --host {host} --port {port} {flags}"
+
+#: The template used with `--api local`: the built-in stand-in for `border0 socket connect`.
+LOCAL_CONNECTOR_TEMPLATE = (
+    "{python} -m reconciler local-connector {name} --listen-port {socket_port} "
+    "--host {host} --port {port} {local_flags}"
+)
+
+_LIST_PLACEHOLDERS = ("flags", "local_flags")
+PLACEHOLDERS = (
+    "name",
+    "socket_id",
+    "type",
+    "python",
+    "host",
+    "port",
+    "socket_port",
+    "socket_ports",
+    "httpserver_dir",
+    "identity_file",
+    "proxy",
+    *_LIST_PLACEHOLDERS,
+)
+
+
+class TemplateError(ValueError):
+    """A connector command template that cannot be rendered (bad syntax, unknown placeholder)."""
+
+
+@dataclass(frozen=True)
+class ConnectorTarget:
+    """One connector the supervisor should keep running: the socket's connector spec and the
+    live socket facts (id, allocated ports) the command may need."""
+
+    name: str
+    spec: ConnectorSpec
+    socket_type: str
+    socket_id: str
+    tcp_ports: tuple[int, ...] = ()
+
+
+def _seed_flags(spec: ConnectorSpec) -> list[str]:
+    flags: list[str] = []
+    if spec.httpserver:
+        flags.append("--httpserver")
+    if spec.httpserver_dir:
+        flags += ["--httpserver_dir", spec.httpserver_dir]
+    if spec.sshserver:
+        flags.append("--sshserver")
+    if spec.identity_file:
+        flags += ["--identity_file", spec.identity_file]
+    if spec.proxy:
+        flags += ["--proxy", spec.proxy]
+    return flags
+
+
+def _local_flags(spec: ConnectorSpec) -> list[str]:
+    flags: list[str] = []
+    if spec.httpserver or spec.httpserver_dir:
+        flags.append("--httpserver")
+    if spec.httpserver_dir:
+        flags += ["--httpserver-dir", spec.httpserver_dir]
+    return flags
+
+
+def _values(target: ConnectorTarget) -> dict[str, str | list[str] | None]:
+    spec = target.spec
+    return {
+        "name": target.name,
+        "socket_id": target.socket_id or None,
+        "type": target.socket_type or None,
+        "python": sys.executable,
+        "host": spec.host or None,
+        "port": str(spec.port) if spec.port is not None else None,
+        "socket_port": str(target.tcp_ports[0]) if target.tcp_ports else None,
+        "socket_ports": ",".join(str(p) for p in target.tcp_ports) or None,
+        "httpserver_dir": spec.httpserver_dir or None,
+        "identity_file": spec.identity_file or None,
+        "proxy": spec.proxy or None,
+        "flags": _seed_flags(spec),
+        "local_flags": _local_flags(spec),
+    }
+
+
+def _parse_token(token: str) -> list[tuple[str, str | None]]:
+    """(literal, field name or None) pairs of one token; TemplateError if malformed."""
+    try:
+        parts = list(string.Formatter().parse(token))
+    except ValueError as exc:
+        raise TemplateError(f"connector command template: {exc} in {token!r}") from None
+    out: list[tuple[str, str | None]] = []
+    for literal, field_name, format_spec, conversion in parts:
+        if field_name is not None:
+            if field_name not in PLACEHOLDERS:
+                raise TemplateError(
+                    f"connector command template: unknown placeholder {{{field_name}}}; "
+                    f"known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}"
+                )
+            if format_spec or conversion:
+                raise TemplateError(
+                    f"connector command template: {{{field_name}}} takes no format or conversion"
+                )
+        out.append((literal, field_name))
+    return out
+
+
+def _split(template: str) -> list[str]:
+    try:
+        tokens = shlex.split(template)
+    except ValueError as exc:
+        raise TemplateError(f"connector command template: {exc}") from None
+    if not tokens:
+        raise TemplateError("connector command template is empty")
+    return tokens
+
+
+def render_command(template: str, target: ConnectorTarget) -> list[str]:
+    """The argv for `target`'s connector; see the module docstring for the rules."""
+    values = _values(target)
+    argv: list[str] = []
+    last_was_option = False  # the previous argv entry is a literal option from the template
+    for token in _split(template):
+        parts = _parse_token(token)
+        fields = [f for _, f in parts if f is not None]
+        only_field = len(parts) == 1 and parts[0][0] == "" and fields
+        if any(f in _LIST_PLACEHOLDERS for f in fields):
+            if not only_field:
+                raise TemplateError(
+                    f"connector command template: {{{fields[0]}}} must be a token on its own"
+                )
+            argv += values[fields[0]]  # type: ignore[operator]
+            last_was_option = False
+            continue
+        if any(values[f] is None for f in fields):
+            if only_field and last_was_option:
+                argv.pop()
+            last_was_option = False
+            continue
+        argv.append("".join(lit + (str(values[f]) if f else "") for lit, f in parts))
+        last_was_option = not fields and token.startswith("-")
+    if not argv:
+        raise TemplateError("connector command template renders to nothing")
+    return argv
+
+
+def validate_template(template: str) -> None:
+    """Raise TemplateError now (at start-up) rather than when the first connector starts."""
+    for token in _split(template):
+        _parse_token(token)
+    render_command(
+        template,
+        ConnectorTarget("example", ConnectorSpec(host="h", port=1), "tls", "id", (1,)),
+    )
+
+
+def env_for_token(token: str | None) -> Mapping[str, str]:
+    """The environment entries that hand the border0 token to a connector (never argv)."""
+    return {"BORDER0_ADMIN_TOKEN": token, "BORDER0_TOKEN": token} if token else {}

@@ -1,0 +1,70 @@
+"""Small helpers shared by the tests: waiting on conditions, running the CLI as a process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+__all__ = ["wait_for", "cli", "REPO", "PYTHON"]
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    message: str = "",
+) -> Any:
+    """Poll `predicate` until it returns something truthy (returned); fail after `timeout`.
+
+    Exceptions from the predicate count as "not yet"; the last one is shown on timeout.
+    """
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while True:
+        try:
+            result = predicate()
+        except Exception as exc:  # noqa: BLE001 - "not yet", remembered for the message
+            last_error, result = exc, None
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            detail = f" (last error: {last_error!r})" if last_error is not None else ""
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {message or predicate!r}{detail}"
+            )
+        time.sleep(interval)
+
+
+def cli(
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    input: str | None = None,
+    timeout: float = 60.0,
+    inherit_env: bool = True,
+) -> tuple[int, str, str]:
+    """Run `python -m reconciler ARGS` as a child process -> (exit code, stdout, stderr).
+
+    `env` is added to this process's environment (or replaces it with inherit_env=False).
+    """
+    full_env = dict(os.environ) if inherit_env else {"PATH": os.environ.get("PATH", "")}
+    full_env.pop("BORDER0_RECONCILER_DEBUG", None)
+    full_env.update(env or {})
+    proc = subprocess.run(
+        [PYTHON, "-m", "reconciler", *args],
+        cwd=str(cwd) if cwd is not None else None,
+        env=full_env,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return proc.returncode, proc.stdout, proc.stderr
