@@ -99,7 +99,63 @@ def cli() -> None:
 # --- plan (section owned by the plan command) ---
 
 
+def _plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by plan and apply."""
+    options = [
+        click.option("--instance", default="default", show_default=True,
+                     help="Ownership instance id: several config repos can share one org."),
+        click.option("--env-file", type=click.Path(dir_okay=False), default=None,
+                     help="KEY=VALUE lines over the environment, for secret references."),
+        click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
+                     default="text", show_default=True, help="How to show the plan."),
+        click.option("--out", type=click.Path(dir_okay=False), default=None,
+                     help="Also write the rendering to FILE (the terminal gets text)."),
+        click.option("--no-color", is_flag=True, help="No colour even on a terminal."),
+        click.option("--max-delete", type=click.IntRange(min=0), default=None,
+                     help="Refuse plans deleting more objects [default: half of ours, >= 1]."),
+        click.option("--allow-mass-delete", is_flag=True,
+                     help="Allow a plan past the mass-delete guard."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@cli.command("plan")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@api_options
+@_plan_options
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 2 when the plan has changes (0 none, 1 error).")
+@click.option("--save", type=click.Path(dir_okay=False), default=None,
+              help="Write the plan (no secret values) for a later `apply FILE`.")
+@friendly_errors
+def plan_command(paths: tuple[str, ...], **kwargs: Any) -> None:
+    """Show what apply would change in border0 to match the manifests under PATHS."""
+    from reconciler.plan_cli import PlanArgs, run_plan
+
+    raise SystemExit(run_plan(PlanArgs(paths=paths, **kwargs)))
+
+
+
 # --- apply (section owned by the apply command) ---
+
+
+@cli.command("apply")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@api_options
+@_plan_options
+@click.option("--auto-approve", is_flag=True, help="Apply without asking.")
+@click.option("--dry-run", is_flag=True, help="Show the plan and stop.")
+@click.option("--parallelism", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Independent API writes at a time.")
+@friendly_errors
+def apply_command(paths: tuple[str, ...], **kwargs: Any) -> None:
+    """Make border0 match the manifests under PATHS, or apply a plan saved with plan --save."""
+    from reconciler.plan_cli import PlanArgs, run_apply
+
+    raise SystemExit(run_apply(PlanArgs(paths=paths, **kwargs)))
+
 
 
 # --- run (section owned by the run command) ---
