@@ -1,0 +1,120 @@
+"""What the daemon knows after each reconcile, as plain data for /status, metrics and `status`.
+
+`object_states` turns one reconcile's plan and apply result into a state per declared object;
+`socket_rows` joins those states with the live sockets and the connector states into the rows
+`border0-reconciler status` prints. Nothing here holds a secret: only names, ids, ports,
+descriptions and states are copied out of the model objects.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from reconciler.model import Actual, Desired
+
+__all__ = [
+    "ERROR",
+    "IN_SYNC",
+    "MISSING",
+    "OUT_OF_SYNC",
+    "TO_DELETE",
+    "object_states",
+    "secret_values",
+    "socket_rows",
+    "state_counts",
+]
+
+IN_SYNC = "in-sync"
+OUT_OF_SYNC = "out-of-sync"  # a change is planned but not applied (dry run)
+MISSING = "missing"  # declared, not in border0 (dry run, or its create failed)
+ERROR = "error"  # its last action failed
+TO_DELETE = "to-delete"  # owned, no longer declared, not yet deleted (dry run)
+
+
+def _object_key(change: Any) -> tuple[str, str]:
+    """The (kind, name) a change is about; an attachment counts for its socket."""
+    if change.kind == "attachment":
+        return "socket", str(change.socket or change.name.split("/")[0])
+    return change.kind, change.name
+
+
+def object_states(
+    desired: Desired, actual: Actual | None, plan: Any, applied: Any, dry_run: bool
+) -> dict[tuple[str, str], str]:
+    """(kind, name) -> state for every declared object and every owned object due to go."""
+    planned: dict[tuple[str, str], list[Any]] = {}
+    for change in getattr(plan, "changes", None) or ():
+        planned.setdefault(_object_key(change), []).append(change)
+    failed = {_object_key(r.change) for r in (getattr(applied, "failed", None) or ())}
+    unapplied = dry_run or applied is None
+    live_sockets = actual.sockets if actual else {}
+    live_policies = actual.policies if actual else {}
+
+    states: dict[tuple[str, str], str] = {}
+    declared = [("socket", n) for n in desired.sockets] + [("policy", n) for n in desired.policies]
+    for key in declared:
+        kind, name = key
+        live = live_sockets if kind == "socket" else live_policies
+        if key in failed:
+            states[key] = ERROR
+        elif name not in live:
+            states[key] = MISSING
+        elif key in planned and unapplied:
+            states[key] = OUT_OF_SYNC
+        else:
+            states[key] = IN_SYNC
+    for key, changes in planned.items():
+        if key in states:
+            continue
+        if any(c.action.value == "delete" for c in changes):
+            states[key] = ERROR if key in failed else TO_DELETE
+    return states
+
+
+def state_counts(states: Mapping[tuple[str, str], str]) -> dict[tuple[str, str], int]:
+    """(kind, state) -> number, with a zero for each state not present, for a stable gauge."""
+    counts: dict[tuple[str, str], int] = {
+        (kind, state): 0
+        for kind in ("socket", "policy")
+        for state in (IN_SYNC, OUT_OF_SYNC, MISSING, ERROR, TO_DELETE)
+    }
+    counts.update(Counter((kind, state) for (kind, _), state in states.items()))
+    return counts
+
+
+def socket_rows(
+    states: Mapping[tuple[str, str], str],
+    desired: Desired | None,
+    actual: Actual | None,
+    connectors: Iterable[Any],
+) -> list[dict[str, Any]]:
+    """One row per socket the daemon looks after, like `border0 socket ls` plus two columns."""
+    connector_state = {c.name: getattr(c.state, "name", str(c.state)) for c in connectors}
+    names = [name for kind, name in states if kind == "socket"]
+    rows = []
+    for name in sorted(names):
+        live = actual.sockets.get(name) if actual else None
+        spec = desired.sockets.get(name) if desired else None
+        wants_connector = bool(spec and spec.connector and spec.connector.enabled)
+        rows.append(
+            {
+                "name": name,
+                "socket_id": live.socket_id if live else None,
+                "dns_name": live.dnsname if live else None,
+                "ports": list(live.tcp_ports) if live else [],
+                "type": live.type if live else (spec.type if spec else None),
+                "description": live.description if live else (spec.description if spec else ""),
+                "state": states[("socket", name)],
+                "connector": connector_state.get(name, "STOPPED" if wants_connector else None),
+            }
+        )
+    return rows
+
+
+def secret_values(desired: Desired | None) -> list[str]:
+    """The plain values of the manifests' secrets, for the log redactor only."""
+    if desired is None:
+        return []
+    return [s.value for s in desired.secrets()]

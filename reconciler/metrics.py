@@ -1,0 +1,141 @@
+"""Prometheus metrics of one daemon, in a private registry (never the process-global one).
+
+Counters and gauges the daemon sets live here as objects; numbers that other parts already
+keep (the API client's request counts, the supervisor's connector states and restarts) are read
+at scrape time by a collector, so they can never disagree with their source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+__all__ = ["CONTENT_TYPE", "PREFIX", "DaemonMetrics"]
+
+PREFIX = "border0_reconciler"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+#: Every connector state name, so a gauge exists (at 0) for the states a connector is not in.
+CONNECTOR_STATES = ("STOPPED", "STARTING", "RUNNING", "BACKOFF", "STOPPING", "EXITED", "FATAL")
+
+
+def _copy_counts(counts: Mapping[tuple[str, int], int]) -> list[tuple[tuple[str, int], int]]:
+    """A snapshot of a Counter another thread may be adding to."""
+    for _ in range(5):
+        try:
+            return list(counts.items())
+        except RuntimeError:  # changed size during iteration
+            continue
+    return []
+
+
+class _LiveCollector(Collector):
+    """Reads API request counts and connector states from their owners at scrape time."""
+
+    def __init__(
+        self,
+        request_counts: Callable[[], Mapping[tuple[str, int], int] | None],
+        connectors: Callable[[], Iterable[Any]],
+    ) -> None:
+        self._request_counts = request_counts
+        self._connectors = connectors
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            f"{PREFIX}_api_requests",
+            "Requests sent to the border0 API, by method and status code (0: no answer).",
+            labels=["method", "code"],
+        )
+        for (method, code), count in sorted(_copy_counts(self._request_counts() or {})):
+            requests.add_metric([str(method), str(code)], count)
+        yield requests
+
+        states = GaugeMetricFamily(
+            f"{PREFIX}_connector_state",
+            "1 for the state each socket's connector process is in, 0 for the others.",
+            labels=["socket", "state"],
+        )
+        restarts = CounterMetricFamily(
+            f"{PREFIX}_connector_restarts",
+            "Times each socket's connector process was restarted after it exited.",
+            labels=["socket"],
+        )
+        for status in self._connectors():
+            current = getattr(status.state, "name", str(status.state)).upper()
+            for state in CONNECTOR_STATES:
+                states.add_metric([status.name, state], 1.0 if state == current else 0.0)
+            restarts.add_metric([status.name], float(getattr(status, "restarts", 0) or 0))
+        yield states
+        yield restarts
+
+
+class DaemonMetrics:
+    """The metric objects of one daemon; `render()` is the /metrics body."""
+
+    def __init__(
+        self,
+        *,
+        request_counts: Callable[[], Mapping[tuple[str, int], int] | None] = lambda: None,
+        connectors: Callable[[], Iterable[Any]] = lambda: (),
+    ) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.reconciles = Counter(
+            f"{PREFIX}_reconciles", "Reconciles run, by result.", ["result"], registry=r
+        )
+        for result in ("success", "failure", "invalid"):
+            self.reconciles.labels(result)
+        self.duration = Histogram(
+            f"{PREFIX}_reconcile_duration_seconds",
+            "Time one reconcile took (load, fetch, plan, apply).",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+            registry=r,
+        )
+        self.last_success = Gauge(
+            f"{PREFIX}_last_success_timestamp_seconds",
+            "Unix time of the last successful reconcile (0: none yet).",
+            registry=r,
+        )
+        self.managed_objects = Gauge(
+            f"{PREFIX}_managed_objects",
+            "Objects the manifests declare, by kind and state.",
+            ["kind", "state"],
+            registry=r,
+        )
+        self.drift_corrections = Counter(
+            f"{PREFIX}_drift_corrections",
+            "Changes applied although the manifests had not changed: drift made outside git.",
+            registry=r,
+        )
+        self.drift_pending = Gauge(
+            f"{PREFIX}_drift_pending",
+            "Changes the last reconcile found but did not apply (--dry-run, or failed).",
+            registry=r,
+        )
+        self.manifest_errors = Gauge(
+            f"{PREFIX}_manifest_errors",
+            "Errors in the manifests at the last load (0: valid).",
+            registry=r,
+        )
+        self.ready = Gauge(
+            f"{PREFIX}_ready", "1 when the daemon is ready (see /readyz), else 0.", registry=r
+        )
+        self.consecutive_failures = Gauge(
+            f"{PREFIX}_consecutive_failures",
+            "Reconciles in a row that failed talking to the API.",
+            registry=r,
+        )
+        r.register(_LiveCollector(request_counts, connectors))
+
+    def set_managed(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """Replace the managed_objects series with `counts` ((kind, state) -> number)."""
+        self.managed_objects.clear()
+        for (kind, state), number in counts.items():
+            self.managed_objects.labels(kind, state).set(number)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

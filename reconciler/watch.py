@@ -1,0 +1,250 @@
+"""Watch the manifests and call back once per burst of changes (debounced, coalesced).
+
+Three kinds of change reach the reconciler as file events:
+- an edit in place, or an editor's save by write-then-rename: events inside the watched tree;
+- git-sync's atomic symlink swap: PATH (or one of its parents) is a symlink re-pointed to a new
+  worktree. Nothing changes inside the old tree, so the directory that *contains* each symlink
+  on the way to PATH is watched too, and `os.path.realpath(PATH)` is compared whenever something
+  happens there (and on every `check()`, which the daemon calls at each interval);
+- the tree appearing or disappearing.
+
+The event handlers only record what happened; one debounce thread waits for `debounce` seconds
+of quiet (at most `max_delay` in all), re-points the recursive watch at the new real path if it
+moved, and calls `on_change(reason)` once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+__all__ = ["ManifestWatcher", "symlink_anchors"]
+
+log = logging.getLogger(__name__)
+
+#: Event types that do not change content: reading manifests must not trigger a reconcile.
+_IGNORED_EVENTS = frozenset({"opened", "closed_no_write", "attrib"})
+
+
+def symlink_anchors(path: str | os.PathLike[str]) -> list[Path]:
+    """The directories that contain a symlink on the way to `path` (the path itself included)."""
+    anchors: list[Path] = []
+    current = Path(os.path.abspath(path))
+    for candidate in [current, *current.parents]:
+        if candidate.is_symlink() and candidate.parent not in anchors:
+            anchors.append(candidate.parent)
+    return anchors
+
+
+def _in_git_dir(path: str) -> bool:
+    return ".git" in Path(path).parts
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, record: Callable[[FileSystemEvent], None]) -> None:
+        self._record = record
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in _IGNORED_EVENTS:
+            return
+        self._record(event)
+
+
+class ManifestWatcher:
+    """Calls `on_change(reason)` after each debounced burst of manifest changes."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        on_change: Callable[[str], None],
+        *,
+        debounce: float = 0.3,
+        max_delay: float | None = None,
+        observer_factory: Callable[[], Any] = Observer,
+    ) -> None:
+        self.path = Path(os.path.abspath(path))
+        self.on_change = on_change
+        self.debounce = debounce
+        self.max_delay = max_delay if max_delay is not None else max(10 * debounce, 2.0)
+        self._observer_factory = observer_factory
+        self._observer: Any = None
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._first_event: float | None = None
+        self._last_event = 0.0
+        self._reason = ""
+        self._check_root = False
+        self._tree_dirty = False
+        self._real = os.path.realpath(self.path)
+        self._tree_watch: Any = None
+        self._anchor_watches: dict[Path, Any] = {}
+        self._thread: threading.Thread | None = None
+
+    @property
+    def real_path(self) -> str:
+        """Where PATH pointed at the last check."""
+        return self._real
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._observer = self._observer_factory()
+        self._observer.daemon = True
+        self._watch_tree()
+        self._watch_anchors()
+        self._observer.start()
+        self._thread = threading.Thread(
+            target=self._debounce_loop, name="watch-debounce", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=5)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def is_alive(self) -> bool:
+        return bool(
+            self._observer is not None
+            and self._observer.is_alive()
+            and self._thread is not None
+            and self._thread.is_alive()
+        )
+
+    def check(self) -> None:
+        """Look again where PATH points (git-sync swaps), as if an event had arrived."""
+        with self._cond:
+            self._check_root = True
+            self._note_event("check")
+
+    # --- event recording (watchdog's thread) ---------------------------------------------------
+
+    def _note_event(self, reason: str) -> None:
+        now = time.monotonic()
+        if self._first_event is None:
+            self._first_event = now
+            self._reason = reason
+        self._last_event = now
+        self._cond.notify_all()
+
+    def _on_tree_event(self, event: FileSystemEvent) -> None:
+        paths = [os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or "")]
+        paths = [p for p in paths if p]
+        if all(_in_git_dir(p) for p in paths):
+            return
+        if self._is_file_root() and not {self._real, str(self.path)} & set(paths):
+            return
+        with self._cond:
+            self._tree_dirty = True
+            self._note_event(f"{event.event_type} {paths[-1]}")
+
+    def _on_anchor_event(self, event: FileSystemEvent) -> None:
+        with self._cond:
+            self._check_root = True
+            self._note_event(f"{event.event_type} {os.fsdecode(event.src_path)}")
+
+    # --- watches -------------------------------------------------------------------------------
+
+    def _is_file_root(self) -> bool:
+        return os.path.isfile(self._real)
+
+    def _watch_tree(self) -> None:
+        if self._tree_watch is not None:
+            try:
+                self._observer.unschedule(self._tree_watch)
+            except (KeyError, OSError, ValueError):
+                pass
+            self._tree_watch = None
+        real = self._real
+        target, recursive = (real, True) if os.path.isdir(real) else (os.path.dirname(real), False)
+        if not os.path.isdir(target):
+            log.warning(
+                "manifest path does not exist; watching for it", extra={"path": str(self.path)}
+            )
+            return
+        try:
+            self._tree_watch = self._observer.schedule(
+                _Handler(self._on_tree_event), target, recursive=recursive
+            )
+        except OSError as exc:
+            log.warning("cannot watch manifests", extra={"path": target, "error": str(exc)})
+
+    def _watch_anchors(self) -> None:
+        anchors = symlink_anchors(self.path)
+        if not anchors and not os.path.exists(self.path):
+            anchors = [self.path.parent]
+        for anchor in anchors:
+            if anchor in self._anchor_watches or not anchor.is_dir():
+                continue
+            try:
+                self._anchor_watches[anchor] = self._observer.schedule(
+                    _Handler(self._on_anchor_event), str(anchor), recursive=False
+                )
+            except OSError as exc:
+                log.warning(
+                    "cannot watch directory", extra={"path": str(anchor), "error": str(exc)}
+                )
+
+    def _root_moved(self) -> bool:
+        """Re-resolve PATH; re-point the tree watch when it now resolves elsewhere."""
+        real = os.path.realpath(self.path)
+        had_tree = self._tree_watch is not None
+        if real == self._real and (had_tree or not os.path.exists(real)):
+            return False
+        previous, self._real = self._real, real
+        self._watch_tree()
+        self._watch_anchors()
+        if real != previous:
+            log.info(
+                "manifest path now points elsewhere", extra={"path": str(self.path), "target": real}
+            )
+        return True
+
+    # --- debounce (own thread) -----------------------------------------------------------------
+
+    def _debounce_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopped and self._first_event is None:
+                    self._cond.wait()
+                if self._stopped:
+                    return
+                while not self._stopped:
+                    now = time.monotonic()
+                    due = min(self._last_event + self.debounce, self._first_event + self.max_delay)
+                    if now >= due:
+                        break
+                    self._cond.wait(due - now)
+                if self._stopped:
+                    return
+                reason, check_root, tree_dirty = self._reason, self._check_root, self._tree_dirty
+                self._first_event, self._reason = None, ""
+                self._check_root = self._tree_dirty = False
+            moved = check_root and self._safe_root_moved()
+            if tree_dirty or moved:
+                try:
+                    self.on_change(
+                        reason if tree_dirty else f"{self.path} now points to {self._real}"
+                    )
+                except Exception:
+                    log.exception("change callback failed")
+
+    def _safe_root_moved(self) -> bool:
+        try:
+            return self._root_moved()
+        except Exception:
+            log.exception("cannot re-resolve the manifest path")
+            return False
