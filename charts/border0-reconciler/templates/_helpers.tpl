@@ -1,0 +1,183 @@
+{{/* Names, labels and small computed values shared by the templates. */}}
+
+{{- define "border0-reconciler.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "border0-reconciler.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "border0-reconciler.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "border0-reconciler.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "border0-reconciler.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "border0-reconciler.labels" -}}
+helm.sh/chart: {{ include "border0-reconciler.chart" . }}
+{{ include "border0-reconciler.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "border0-reconciler.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "border0-reconciler.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret and key holding the border0 token; fails early when there is none. */}}
+{{- define "border0-reconciler.tokenSecretName" -}}
+{{- if .Values.border0.existingSecret }}
+{{- .Values.border0.existingSecret }}
+{{- else if .Values.border0.token }}
+{{- printf "%s-token" (include "border0-reconciler.fullname" .) }}
+{{- else }}
+{{- fail "border0 token missing: set border0.existingSecret (recommended) or border0.token" }}
+{{- end }}
+{{- end }}
+
+{{- define "border0-reconciler.tokenSecretKey" -}}
+{{- if .Values.border0.existingSecret }}
+{{- .Values.border0.existingSecretKey }}
+{{- else }}
+{{- "token" }}
+{{- end }}
+{{- end }}
+
+{{- define "border0-reconciler.configMapName" -}}
+{{- default (printf "%s-manifests" (include "border0-reconciler.fullname" .)) .Values.manifests.configMap.name }}
+{{- end }}
+
+{{/* The directory the reconciler runs on: /git/<link>/<path> or /manifests. */}}
+{{- define "border0-reconciler.manifestPath" -}}
+{{- if .Values.gitSync.enabled }}
+{{- $sub := .Values.gitSync.path | trimPrefix "/" | trimSuffix "/" }}
+{{- if $sub }}
+{{- printf "/git/%s/%s" .Values.gitSync.link $sub }}
+{{- else }}
+{{- printf "/git/%s" .Values.gitSync.link }}
+{{- end }}
+{{- else }}
+{{- "/manifests" }}
+{{- end }}
+{{- end }}
+
+{{/* Checks of value combinations the schema cannot express. */}}
+{{- define "border0-reconciler.validate" -}}
+{{- if and .Values.gitSync.enabled .Values.manifests.configMap.enabled }}
+{{- fail "choose one manifest source: gitSync.enabled or manifests.configMap.enabled, not both" }}
+{{- end }}
+{{- if not (or .Values.gitSync.enabled .Values.manifests.configMap.enabled) }}
+{{- fail "no manifest source: enable gitSync (set gitSync.repo) or manifests.configMap" }}
+{{- end }}
+{{- if and .Values.gitSync.enabled (not .Values.gitSync.repo) }}
+{{- fail "gitSync.repo is required: the URL of the repository holding the manifests" }}
+{{- end }}
+{{- if and .Values.gitSync.enabled (ne .Values.gitSync.auth.type "none") (not .Values.gitSync.auth.existingSecret) }}
+{{- fail (printf "gitSync.auth.existingSecret is required with gitSync.auth.type=%s" .Values.gitSync.auth.type) }}
+{{- end }}
+{{- if and .Values.manifests.configMap.enabled (not .Values.manifests.configMap.name) (not .Values.manifests.configMap.files) }}
+{{- fail "manifests.configMap needs a name (existing ConfigMap) or files (the chart creates it)" }}
+{{- end }}
+{{- if eq .Values.reconciler.port .Values.gitSync.httpPort }}
+{{- fail "reconciler.port and gitSync.httpPort must differ" }}
+{{- end }}
+{{- end }}
+
+{{/* The git-sync container without its name, restartPolicy, ports and probes.
+Called with (dict "ctx" $ "oneTime" bool): the init container syncs once, the sidecar keeps
+syncing and serves its HTTP endpoint. */}}
+{{- define "border0-reconciler.gitSyncBody" -}}
+{{- $oneTime := .oneTime }}
+{{- with .ctx -}}
+image: "{{ .Values.gitSync.image.repository }}:{{ .Values.gitSync.image.tag }}"
+imagePullPolicy: {{ .Values.gitSync.image.pullPolicy }}
+env:
+  - name: GITSYNC_REPO
+    value: {{ .Values.gitSync.repo | quote }}
+  - name: GITSYNC_REF
+    value: {{ .Values.gitSync.ref | quote }}
+  - name: GITSYNC_ROOT
+    value: /git
+  - name: GITSYNC_LINK
+    value: {{ .Values.gitSync.link | quote }}
+  - name: GITSYNC_PERIOD
+    value: {{ .Values.gitSync.period | quote }}
+  - name: GITSYNC_DEPTH
+    value: {{ .Values.gitSync.depth | quote }}
+  - name: GITSYNC_MAX_FAILURES
+    value: {{ .Values.gitSync.maxFailures | quote }}
+  {{- if eq .Values.gitSync.auth.type "https" }}
+  - name: GITSYNC_USERNAME
+    value: {{ .Values.gitSync.auth.username | quote }}
+  - name: GITSYNC_PASSWORD_FILE
+    value: /etc/git-secret/password
+  {{- else if eq .Values.gitSync.auth.type "ssh" }}
+  - name: GITSYNC_SSH_KEY_FILE
+    value: /etc/git-secret/ssh
+  - name: GITSYNC_SSH_KNOWN_HOSTS
+    value: {{ .Values.gitSync.auth.knownHosts | quote }}
+  {{- if .Values.gitSync.auth.knownHosts }}
+  - name: GITSYNC_SSH_KNOWN_HOSTS_FILE
+    value: /etc/git-secret/known_hosts
+  {{- end }}
+  {{- end }}
+  {{- if $oneTime }}
+  - name: GITSYNC_ONE_TIME
+    value: "true"
+  {{- else }}
+  - name: GITSYNC_HTTP_BIND
+    value: ":{{ .Values.gitSync.httpPort }}"
+  {{- end }}
+  {{- with .Values.gitSync.extraEnv }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- with .Values.gitSync.resources }}
+resources:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml .Values.gitSync.securityContext | nindent 2 }}
+volumeMounts:
+  - name: git
+    mountPath: /git
+  - name: git-sync-tmp
+    mountPath: /tmp
+  {{- if ne .Values.gitSync.auth.type "none" }}
+  - name: git-secret
+    mountPath: /etc/git-secret
+    readOnly: true
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Pod annotations: checksums that roll the pod when the chart's Secret or ConfigMap changes. */}}
+{{- define "border0-reconciler.podAnnotations" -}}
+{{- $a := dict }}
+{{- if and (not .Values.border0.existingSecret) .Values.border0.token }}
+{{- $_ := set $a "checksum/token" (include (print .Template.BasePath "/secret.yaml") . | sha256sum) }}
+{{- end }}
+{{- if and .Values.manifests.configMap.enabled (not .Values.manifests.configMap.name) }}
+{{- $_ := set $a "checksum/manifests" (include (print .Template.BasePath "/configmap.yaml") . | sha256sum) }}
+{{- end }}
+{{- $a = merge $a .Values.podAnnotations }}
+{{- if $a }}
+{{- toYaml $a }}
+{{- end }}
+{{- end }}
