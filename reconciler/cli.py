@@ -167,6 +167,41 @@ def apply_command(paths: tuple[str, ...], **kwargs: Any) -> None:
 # --- local-connector (section owned by the local-connector command) ---
 
 
+@cli.command("local-connector")
+@click.argument("name")
+@click.option("--listen-port", type=click.IntRange(1, 65535), required=True,
+              help="Port to listen on: the socket's allocated port (socket_tcp_ports[0]).")
+@click.option("--listen-host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default="localhost", show_default=True, help="Upstream host to forward to.")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Upstream port to forward to (required unless --httpserver).")
+@click.option("--httpserver", is_flag=True, help="Serve a directory over HTTP instead of forwarding.")
+@click.option("--httpserver-dir", "--httpserver_dir", "httpserver_dir",
+              type=click.Path(exists=True, file_okay=False), default=None,
+              help="Directory for --httpserver [default: the current directory].")
+@friendly_errors
+def local_connector_cmd(name: str, listen_port: int, listen_host: str, host: str,
+                        port: int | None, httpserver: bool, httpserver_dir: str | None) -> None:
+    """A local stand-in for `border0 socket connect`, used with --api local.
+
+    Listens on LISTEN_HOST:LISTEN_PORT and forwards TCP to HOST:PORT, or serves a directory
+    with --httpserver. Runs until SIGTERM (exit 0).
+    """
+    from reconciler.local_connector import ListenError, LocalConnectorOptions, run_local_connector
+
+    if port is None and not httpserver:
+        raise UserError("--port is required unless --httpserver is given")
+    opts = LocalConnectorOptions(
+        name=name, listen_port=listen_port, host=host, port=port, httpserver=httpserver,
+        httpserver_dir=httpserver_dir, listen_host=listen_host,
+    )
+    try:
+        code = run_local_connector(opts)
+    except ListenError as exc:
+        raise UserError(str(exc)) from None
+    raise SystemExit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     cli.main(args=argv, prog_name="border0-reconciler")
 

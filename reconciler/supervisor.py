@@ -271,7 +271,7 @@ class Supervisor:
         secrets: Callable[[], Iterable[str]] | None = None,
         stable_secs: float = 60.0,
     ) -> None:
-        self.template = command_template or DEFAULT_TEMPLATE
+        self.template = DEFAULT_TEMPLATE if command_template is None else command_template
         validate_template(self.template)
         self.child_env = {**os.environ, **(env or {})}
         self.startsecs = startsecs

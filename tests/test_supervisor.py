@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -58,10 +58,14 @@ def make_supervisor(fake):
 
     def make(**kwargs) -> Supervisor:
         template = f"{{python}} {fake['script']} {{name}} {{host}} {{port}} {fake['starts']}"
-        options = dict(
-            command_template=template, startsecs=0.3, backoff_base=0.1, backoff_max=2.0,
-            stop_timeout=2.0, fatal_after=3,
-        )
+        options = {
+            "command_template": template,
+            "startsecs": 0.3,
+            "backoff_base": 0.1,
+            "backoff_max": 2.0,
+            "stop_timeout": 2.0,
+            "fatal_after": 3,
+        }
         options.update(kwargs)
         sup = Supervisor(**options)
         made.append(sup)
@@ -155,7 +159,7 @@ def test_always_failing_connector_backs_off_with_growing_delays_then_fatal(make_
     assert "cannot connect to border0" in bad.last_error  # the child's last line, as context
     times = [r[2] for r in starts(fake, "bad")]
     assert len(times) == 4
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     for gap, delay in zip(gaps, (0.2, 0.4, 0.8)):
         assert gap >= delay * 0.95, gaps
     assert gaps[0] < gaps[1] < gaps[2], gaps
@@ -221,7 +225,7 @@ def test_stop_all_leaves_no_process_even_grandchildren_or_stubborn_ones(make_sup
     assert time.monotonic() - t0 < 5
     assert sup.status() == []
     for s in st.values():
-        wait_for(lambda: gone(s.pid), timeout=5, message=f"group of {s.name} gone")
+        wait_for(lambda s=s: gone(s.pid), timeout=5, message=f"group of {s.name} gone")
     wait_for(lambda: _not_alive(kid), message="grandchild gone")
     with pytest.raises(RuntimeError):
         sup.sync({"a": target("a")})
