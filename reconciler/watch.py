@@ -80,9 +80,9 @@ class ManifestWatcher:
         self._stopped = False
         self._first_event: float | None = None
         self._last_event = 0.0
-        self._reason = ""
         self._check_root = False
         self._tree_dirty = False
+        self._tree_reason = ""
         self._real = os.path.realpath(self.path)
         self._tree_watch: Any = None
         self._anchor_watches: dict[Path, Any] = {}
@@ -128,15 +128,14 @@ class ManifestWatcher:
         """Look again where PATH points (git-sync swaps), as if an event had arrived."""
         with self._cond:
             self._check_root = True
-            self._note_event("check")
+            self._note_event()
 
     # --- event recording (watchdog's thread) ---------------------------------------------------
 
-    def _note_event(self, reason: str) -> None:
+    def _note_event(self) -> None:
         now = time.monotonic()
         if self._first_event is None:
             self._first_event = now
-            self._reason = reason
         self._last_event = now
         self._cond.notify_all()
 
@@ -148,13 +147,15 @@ class ManifestWatcher:
         if self._is_file_root() and not {self._real, str(self.path)} & set(paths):
             return
         with self._cond:
+            if not self._tree_dirty:
+                self._tree_reason = f"{event.event_type} {paths[-1]}"
             self._tree_dirty = True
-            self._note_event(f"{event.event_type} {paths[-1]}")
+            self._note_event()
 
     def _on_anchor_event(self, event: FileSystemEvent) -> None:
         with self._cond:
             self._check_root = True
-            self._note_event(f"{event.event_type} {os.fsdecode(event.src_path)}")
+            self._note_event()
 
     # --- watches -------------------------------------------------------------------------------
 
@@ -170,7 +171,7 @@ class ManifestWatcher:
             self._tree_watch = None
         real = self._real
         target, recursive = (real, True) if os.path.isdir(real) else (os.path.dirname(real), False)
-        if not os.path.isdir(target):
+        if not os.path.exists(real):
             log.warning(
                 "manifest path does not exist; watching for it", extra={"path": str(self.path)}
             )
@@ -230,8 +231,12 @@ class ManifestWatcher:
                     self._cond.wait(due - now)
                 if self._stopped:
                     return
-                reason, check_root, tree_dirty = self._reason, self._check_root, self._tree_dirty
-                self._first_event, self._reason = None, ""
+                reason, check_root, tree_dirty = (
+                    self._tree_reason,
+                    self._check_root,
+                    self._tree_dirty,
+                )
+                self._first_event = None
                 self._check_root = self._tree_dirty = False
             moved = check_root and self._safe_root_moved()
             if tree_dirty or moved:
