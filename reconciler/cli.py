@@ -93,6 +93,62 @@ def cli() -> None:
 # --- validate (section owned by the validate command) ---
 
 
+def _plural(count: int, word: str, plural: str | None = None) -> str:
+    return f"{count} {word if count == 1 else plural or word + 's'}"
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--strict", is_flag=True, help="Treat plaintext secrets as errors, not warnings.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    help="text: file:line:column lines and a summary; json: a list of problems for tools.",
+)
+@click.option(
+    "--env-file", type=click.Path(dir_okay=False), default=None,
+    help="Also resolve secret references, with KEY=VALUE lines from this file over the "
+    "environment; a missing variable or file is an error.",
+)
+@friendly_errors
+def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | None) -> None:
+    """Check manifests (files or folders, read recursively) without contacting border0.
+
+    Exit 0 when all are valid, 1 when any has an error. Every problem is listed.
+    """
+    import json
+
+    from reconciler.manifests import EnvFileError, load, read_env_file
+
+    env = None
+    if env_file is not None:
+        try:
+            env = {**os.environ, **read_env_file(env_file)}
+        except EnvFileError as exc:
+            raise UserError(str(exc)) from None
+    result = load(paths, env=env, resolve_secrets=env is not None, strict=strict)
+    if fmt == "json":
+        click.echo(json.dumps([d.to_json() for d in result.diagnostics], indent=2))
+    else:
+        for diagnostic in result.diagnostics:
+            click.echo(str(diagnostic))
+        errors = sum(1 for d in result.diagnostics if d.severity.value == "error")
+        warnings = len(result.diagnostics) - errors
+        counts = (
+            f"{_plural(len(result.desired.sockets), 'socket')}, "
+            f"{_plural(len(result.desired.policies), 'policy', 'policies')} "
+            f"in {_plural(len(result.files), 'file')}"
+        )
+        skipped = f", {result.skipped} other documents skipped" if result.skipped else ""
+        if result.ok:
+            click.echo(f"ok: {counts} ({_plural(warnings, 'warning')}{skipped})")
+        else:
+            click.echo(
+                f"invalid: {_plural(errors, 'error')}, {_plural(warnings, 'warning')} "
+                f"in {_plural(len(result.files), 'file')}"
+            )
+    raise SystemExit(EXIT_OK if result.ok else EXIT_ERROR)
+
+
 # --- emulator (section owned by the emulator command) ---
 
 

@@ -1,0 +1,102 @@
+"""Around the manifests: which files to read, and env files (KEY=VALUE) for secret references.
+
+`plan`, `apply` and `run` merge `read_env_file()` over os.environ; `validate --env-file` too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+__all__ = ["SUFFIXES", "EnvFileError", "discover", "read_env_file"]
+
+SUFFIXES = (".yaml", ".yml")
+
+
+def discover(
+    paths: Sequence[str | os.PathLike[str]], problem: Callable[[str, str], None]
+) -> list[Path]:
+    """Manifest files under `paths`, in a stable order, hidden entries skipped.
+
+    A directory is read recursively (a symlinked root is followed, symlinked subdirectories
+    are not); a file named explicitly is read whatever its suffix. `problem(path, message)` is
+    called for each path that cannot be listed.
+    """
+    files: list[Path] = []
+    seen: set[str] = set()
+
+    def add(path: Path) -> None:
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            files.append(path)
+
+    def walk_error(exc: OSError) -> None:
+        problem(str(exc.filename), f"cannot read directory: {exc.strerror}")
+
+    for raw in paths:
+        root = Path(raw)
+        if root.is_dir():  # follows a symlinked root (git-sync swaps one)
+            for dirpath, dirnames, filenames in os.walk(root, onerror=walk_error):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for name in sorted(filenames):
+                    if not name.startswith(".") and name.lower().endswith(SUFFIXES):
+                        add(Path(dirpath, name))
+        elif root.exists() or root.is_symlink():
+            add(root)
+        else:
+            problem(str(root), "no such file or directory")
+    return files
+
+
+class EnvFileError(ValueError):
+    """An env file that cannot be read or parsed; the message never holds a value."""
+
+
+_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+
+
+def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """KEY=VALUE lines (`export` allowed), `#` comments, values optionally quoted."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise EnvFileError(f"cannot read env file {path}: {reason}") from None
+    values: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _ENV_LINE.match(line)
+        if match is None:
+            raise EnvFileError(f"{path}:{number}: expected KEY=VALUE")
+        key, value = match.groups()
+        if value[:1] in ("'", '"'):
+            value = _unquote(value, f"{path}:{number}: malformed quoted value for {key}")
+        else:
+            value = re.split(r"\s+#", value, maxsplit=1)[0]
+        values[key] = value
+    return values
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$"}
+
+
+def _unquote(value: str, problem: str) -> str:
+    """A quoted env value: single quotes literal, double quotes with backslash escapes."""
+    quote, out, i = value[0], [], 1
+    while i < len(value):
+        char = value[i]
+        if char == quote:
+            if value[i + 1 :].strip()[:1] not in ("", "#"):
+                raise EnvFileError(problem)
+            return "".join(out)
+        if char == "\\" and quote == '"' and i + 1 < len(value):
+            out.append(_ESCAPES.get(value[i + 1], "\\" + value[i + 1]))
+            i += 2
+            continue
+        out.append(char)
+        i += 1
+    raise EnvFileError(problem)

@@ -1,0 +1,165 @@
+"""jsonschema's errors, reworded for people who write manifests.
+
+jsonschema says ``'htp' is not one of ['http', 'https', ...]`` about an unnamed instance; a
+manifest author wants ``spec.type: 'htp' is not one of http, https, ...`` and a hint. Schemas may
+carry an ``errorMessage`` next to a rule (the ajv-errors convention, which editors also show);
+it is used as the explanation.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema.exceptions import ValidationError, best_match
+
+__all__ = ["Problem", "describe", "dotted", "humanize"]
+
+_TYPE_WORDS = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One schema problem: where in the document, whether to point at the key, what is wrong."""
+
+    path: tuple[Any, ...]
+    message: str
+    at_key: bool = False
+
+
+def dotted(path: Sequence[Any]) -> str:
+    """`("spec", "policies", 2)` -> `spec.policies[2]`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(document)"
+
+
+def describe(value: Any) -> str:
+    """A YAML value as a user would name it."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"a string ({value!r})"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _suggest(word: Any, choices: Iterable[Any]) -> str:
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _choices(values: Iterable[Any]) -> list[str]:
+    return list(dict.fromkeys(str(v).lower() if isinstance(v, bool) else str(v) for v in values))
+
+
+def _one(error: ValidationError) -> list[Problem]:
+    path = tuple(error.absolute_path)
+    where = dotted(path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    hint = schema.get("errorMessage")
+    kind = error.validator
+    value = error.instance
+
+    if "propertyNames" in error.relative_schema_path:
+        note = hint or error.message
+        return [Problem(path + (value,), f"{where}: key {value!r} is not allowed: {note}", True)]
+    if kind == "additionalProperties":
+        allowed = list(schema.get("properties", {}))
+        extras = [k for k in value if k not in allowed] if isinstance(value, dict) else []
+        problems = []
+        for extra in extras:
+            help_ = _suggest(extra, allowed) or (
+                f" (allowed: {', '.join(allowed)})" if allowed else ""
+            )
+            problems.append(
+                Problem(path + (extra,), f"{where}: unknown field '{extra}'{help_}", True)
+            )
+        return problems
+    if kind == "required":
+        present = value if isinstance(value, dict) else {}
+        missing = [name for name in error.validator_value if name not in present]
+        note = f" ({hint})" if hint else ""
+        return [
+            Problem(path, f"{dotted(path + (name,))} is required{note}", True) for name in missing
+        ]
+    if hint and kind in ("const", "not", "anyOf", "oneOf", "minProperties", "maxProperties"):
+        return [Problem(path, f"{where}: {hint}")]
+    if kind == "type":
+        types = (
+            error.validator_value
+            if isinstance(error.validator_value, list)
+            else [error.validator_value]
+        )
+        expected = " or ".join(_TYPE_WORDS.get(t, t) for t in types)
+        return [Problem(path, f"{where}: expected {expected}, got {describe(value)}")]
+    if kind == "enum":
+        choices = _choices(error.validator_value)
+        shown = str(value).lower() if isinstance(value, bool) else repr(value)
+        note = f" ({hint})" if hint else _suggest(value, choices)
+        return [Problem(path, f"{where}: {shown} is not one of {', '.join(choices)}{note}")]
+    if kind == "const":
+        return [Problem(path, f"{where}: must be {error.validator_value!r}")]
+    if kind == "pattern":
+        note = hint or f"must match {error.validator_value}"
+        return [Problem(path, f"{where}: {value!r} is not valid: {note}")]
+    if kind in ("minimum", "maximum"):
+        low, high = schema.get("minimum"), schema.get("maximum")
+        span = f"{low}-{high}" if low is not None and high is not None else error.message
+        return [Problem(path, f"{where}: {value} is out of range ({span})")]
+    if kind == "minLength" and error.validator_value == 1:
+        return [Problem(path, f"{where}: must not be empty")]
+    if kind == "maxLength":
+        return [Problem(path, f"{where}: longer than {error.validator_value} characters")]
+    if kind == "minItems":
+        return [Problem(path, f"{where}: must list at least {error.validator_value} item(s)")]
+    if kind == "uniqueItems" and isinstance(value, list):
+        seen: set[str] = set()
+        dupes = [v for v in map(repr, value) if v in seen or seen.add(v)]
+        return [Problem(path, f"{where}: {', '.join(dict.fromkeys(dupes))} listed more than once")]
+    if kind in ("anyOf", "oneOf") and error.context:
+        return _one(best_match(error.context))
+    return [Problem(path, f"{where}: {hint or error.message}")]
+
+
+def humanize(errors: Iterable[ValidationError]) -> list[Problem]:
+    """Readable problems, one per field and rule; a rule's own wording wins over a generic one."""
+    chosen: dict[tuple[Any, ...], ValidationError] = {}
+    for error in errors:
+        key = (tuple(error.absolute_path), error.validator, str(error.instance)[:200])
+        previous = chosen.get(key)
+        if previous is None or (
+            isinstance(error.schema, dict)
+            and "errorMessage" in error.schema
+            and not (isinstance(previous.schema, dict) and "errorMessage" in previous.schema)
+        ):
+            chosen[key] = error
+    problems: list[Problem] = []
+    for error in chosen.values():
+        for problem in _one(error):
+            if problem not in problems:
+                problems.append(problem)
+    return problems
