@@ -1,0 +1,144 @@
+"""`plan` and `apply` as a user runs them: the real CLI in a child process, `--api local` with a
+state file (the embedded emulator), and a secret that must show up in no output at all."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from helpers import REPO, cli
+from test_apply import SECRET, base_docs, socket_doc, write
+
+SCHEMA = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> dict:
+    folder = write(tmp_path / "manifests", base_docs())
+    env_file = tmp_path / "demo.env"
+    env_file.write_text(f"DB_PASSWORD={SECRET}\n")
+    return {"dir": tmp_path, "m": folder, "env": str(env_file),
+            "api": ["--api", "local", "--state", str(tmp_path / "tmp" / "local.db")]}
+
+
+def run(p: dict, *args: str, input: str | None = None) -> tuple[int, str, str]:
+    code, out, err = cli([*args, *p["api"], "--env-file", p["env"]], cwd=p["dir"], input=input)
+    assert "Traceback" not in err, err
+    assert SECRET not in out and SECRET not in err
+    return code, out, err
+
+
+def test_apply_plan_cycle_and_exit_codes(project: dict) -> None:
+    m = str(project["m"])
+    code, out, _ = run(project, "plan", m, "--detailed-exitcode")
+    assert code == 2
+    assert "Plan: 4 to create, 0 to update, 0 to replace, 0 to delete, 2 to attach, 0 to detach." \
+        in out
+    assert "upstream_password: (sensitive)" in out
+    code, out, err = run(project, "plan", m)
+    assert code == 0
+
+    # non-interactive apply without --auto-approve refuses, nothing applied
+    code, out, err = run(project, "apply", m, input="yes\n")
+    assert code == 1 and "error: refusing to apply without confirmation" in err
+    code, out, err = run(project, "apply", m, "--dry-run")
+    assert code == 0 and "Dry run" in err
+
+    code, out, err = run(project, "apply", m, "--auto-approve")
+    assert code == 0, err
+    assert "created socket db" in err and "attached policy ops to socket web" in err
+    assert "Apply complete: 6 actions succeeded." in out
+
+    code, out, _ = run(project, "plan", m, "--detailed-exitcode")
+    assert code == 0 and "No changes. border0 matches the manifests." in out
+
+    docs = base_docs()
+    docs[2]["spec"]["description"] = "the new database"
+    write(project["m"], docs)
+    code, out, _ = run(project, "plan", m, "--detailed-exitcode")
+    assert code == 2
+    assert "Plan: 0 to create, 1 to update, 0 to replace, 0 to delete, 0 to attach, 0 to detach." \
+        in out
+    assert '~ socket db' in out and '"the database" → "the new database"' in out
+
+    write(project["m"], [d for d in docs if d["metadata"]["name"] != "box"])
+    code, out, err = run(project, "apply", m, "--auto-approve")
+    assert code == 0, err
+    assert "Plan: 0 to create, 1 to update, 0 to replace, 1 to delete" in out
+    assert "deleted socket box" in err
+
+
+def test_outputs_never_hold_the_secret_and_match_their_shape(project: dict) -> None:
+    m, d = str(project["m"]), project["dir"]
+    code, out, err = run(project, "plan", m, "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    jsonschema.validate(data, SCHEMA)
+    assert data["summary"]["create"] == 4
+
+    code, out, err = run(project, "plan", m, "--format", "markdown", "--out", str(d / "plan.md"),
+                         "--save", str(d / "saved.json"))
+    assert code == 0
+    md = (d / "plan.md").read_text()
+    assert md.startswith("## border0-reconciler plan") and "<details>" in md
+    assert "| create | update | replace | delete | attach | detach |" in md
+    assert "Plan: 4 to create" in out  # the terminal gets the text rendering
+    saved = (d / "saved.json").read_text()
+    assert "env:DB_PASSWORD" in saved
+    for path in (d / "plan.md", d / "saved.json"):
+        assert SECRET not in path.read_text()
+
+    # the saved plan applies as it is, without a prompt
+    code, out, err = run(project, "apply", str(d / "saved.json"))
+    assert code == 0, err
+    assert "created socket db" in err
+
+    # a changed secret is shown as changed, without either value
+    (d / "demo.env").write_text("DB_PASSWORD=another-" + SECRET + "\n")
+    code, out, err = run(project, "plan", m, "--format", "json", "--out", str(d / "p.json"))
+    assert "another-" not in out + err + (d / "p.json").read_text()
+    diffs = json.loads((d / "p.json").read_text())["changes"][0]["diffs"]
+    assert diffs == [{"path": "upstream_password", "before": "(sensitive)",
+                      "after": "(sensitive)", "sensitive": True}]
+
+
+def test_stale_or_edited_saved_plan_is_refused(project: dict) -> None:
+    m, d = str(project["m"]), project["dir"]
+    assert run(project, "apply", m, "--auto-approve")[0] == 0
+    docs = base_docs()
+    docs[1]["spec"]["description"] = "v2"
+    write(project["m"], docs)
+    assert run(project, "plan", m, "--save", str(d / "p1.json"))[0] == 0
+
+    # border0 changes meanwhile (another apply) -> the saved plan is stale
+    other = write(d / "other", [socket_doc("intruder")])
+    assert run(project, "apply", str(other), "--auto-approve", "--instance", "other")[0] == 0
+    code, _, err = run(project, "apply", str(d / "p1.json"))
+    assert code == 1 and "error: the saved plan is stale" in err
+
+    # the manifests change after saving -> refused too
+    assert run(project, "plan", m, "--save", str(d / "p2.json"))[0] == 0
+    docs[1]["spec"]["description"] = "v3"
+    write(project["m"], docs)
+    code, _, err = run(project, "apply", str(d / "p2.json"))
+    assert code == 1 and "changed since the plan was saved" in err
+
+
+def test_guard_conflicts_and_bad_manifests_are_errors(project: dict) -> None:
+    m, d = str(project["m"]), project["dir"]
+    assert run(project, "apply", m, "--auto-approve")[0] == 0
+    empty = d / "empty"
+    empty.mkdir()
+    code, out, err = run(project, "apply", str(empty), "--auto-approve")
+    assert code == 1
+    assert err.strip().splitlines()[-1].startswith("error: the plan cannot be applied: refusing")
+    assert "deleted" not in err
+    code, out, _ = run(project, "plan", m, "--detailed-exitcode")
+    assert code == 0  # nothing was deleted
+
+    (project["m"] / "broken.yaml").write_text("kind: Socket\nmetadata: [\n")
+    code, out, err = run(project, "plan", m)
+    assert code == 1 and "broken.yaml" in err
+    assert err.strip().splitlines()[-1].startswith("error: the manifests have")
