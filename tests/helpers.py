@@ -6,10 +6,11 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
-__all__ = ["wait_for", "cli", "REPO", "PYTHON"]
+__all__ = ["PYTHON", "REPO", "cli", "wait_for"]
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -64,6 +65,7 @@ def cli(
         env=full_env,
         input=input,
         capture_output=True,
+        check=False,
         text=True,
         timeout=timeout,
     )

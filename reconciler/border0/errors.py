@@ -18,17 +18,17 @@ Foreign exceptions (httpx) are mapped at the HTTP boundary: `raise Mapped(...) f
 from __future__ import annotations
 
 __all__ = [
-    "Border0Error",
-    "ConfigurationError",
-    "TransportError",
-    "DeadlineExceeded",
     "APIError",
     "BadRequest",
-    "Unauthorized",
+    "Border0Error",
+    "ConfigurationError",
+    "DeadlineExceeded",
     "Forbidden",
     "NotFound",
     "RateLimited",
     "ServerError",
+    "TransportError",
+    "Unauthorized",
     "error_for_status",
 ]
 

@@ -1,0 +1,374 @@
+"""The one HTTP client for the border0 API: auth, paging, retries, typed errors, counts.
+
+Retries follow border0's own Go SDK: a 429 is retried (up to `max_retries_429` times) after its
+`Retry-After`; a 5xx answer or a connection error (refused, reset, dropped, timed out) is retried
+(up to `max_retries_5xx` times) after a capped exponential backoff with jitter. No retry runs past
+the total `deadline`. 400/401/403/404 are never retried.
+
+A retried write may have been applied the first time (the answer was lost, not the request).
+So a create that meets "already exists" after such a retry returns the object found by name, and
+a delete that meets 404 succeeds. PUTs and attach/detach are idempotent.
+
+The token lives only in the `Authorization` header (httpx masks it in reprs) and in a
+`model.Secret`; every error message is passed through `_redact` on its way out.
+"""
+
+from __future__ import annotations
+
+import collections
+import email.utils
+import logging
+import random
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Self
+from urllib.parse import quote
+
+import httpx
+
+from reconciler import __version__
+from reconciler.border0.errors import (
+    APIError,
+    BadRequest,
+    DeadlineExceeded,
+    NotFound,
+    TransportError,
+    error_for_status,
+)
+from reconciler.model import SENSITIVE, Secret
+
+__all__ = ["DEFAULT_API", "USER_AGENT", "Border0Client"]
+
+DEFAULT_API = "https://api.border0.com/api/v1"
+USER_AGENT = f"border0-reconciler/{__version__}"
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+log = logging.getLogger("reconciler.border0")
+
+
+class Border0Client:
+    """Thread-safe (one keep-alive connection pool shared by every thread); a context manager."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        timeout: float = 10.0,
+        deadline: float = 120.0,
+        max_retries_429: int = 10,
+        max_retries_5xx: int = 4,
+        backoff_base: float = 1.0,
+        backoff_max: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.deadline = deadline
+        self.max_retries_429 = max_retries_429
+        self.max_retries_5xx = max_retries_5xx
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.request_counts: collections.Counter[tuple[str, int]] = collections.Counter()
+        self._token = Secret(token, origin="token") if token else None
+        self._lock = threading.Lock()
+        self._rx_delay: float | None = None
+        self._last_write = 0.0
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(
+            base_url=self.base_url + "/",
+            headers=headers,
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"Border0Client(base_url={self.base_url!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- sockets --------------------------------------------------------------------------
+
+    def list_sockets(self, page_size: int = 100) -> list[dict]:
+        """Every socket, walking `/sockets` page by page until `next_page` <= 0."""
+        sockets: dict[str, dict] = {}
+        page = 1
+        while True:
+            data = self._json("GET", "/sockets", params={"page": page, "page_size": page_size})
+            if isinstance(data, list):  # a server without paging answers the bare array
+                return data
+            items = data.get("list") or []
+            for item in items:  # keyed by id: a socket created meanwhile may shift pages
+                sockets.setdefault(str(item.get("socket_id") or item.get("name")), item)
+            next_page = int((data.get("pagination") or {}).get("next_page") or 0)
+            if next_page <= page or not items:
+                return list(sockets.values())
+            page = next_page
+
+    def get_socket(self, id_or_name: str) -> dict:
+        return self._json("GET", f"/socket/{_seg(id_or_name)}")
+
+    def find_socket(self, name: str) -> dict | None:
+        try:
+            return self.get_socket(name)
+        except NotFound:
+            return None
+
+    def create_socket(self, body: dict) -> dict:
+        return self._create("/socket", body, self.find_socket)
+
+    def update_socket(self, id_or_name: str, body: dict) -> dict:
+        return self._json("PUT", f"/socket/{_seg(id_or_name)}", body=body)
+
+    def delete_socket(self, id_or_name: str) -> None:
+        self._delete(f"/socket/{_seg(id_or_name)}")
+
+    def update_socket_policies(
+        self, socket_id: str, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> None:
+        actions = [{"action": "add", "id": p} for p in add]
+        actions += [{"action": "remove", "id": p} for p in remove]
+        if actions:
+            self._json("PUT", f"/socket/{_seg(socket_id)}/policy", body={"actions": actions})
+
+    def list_connectors(self, socket_id: str) -> list[dict]:
+        data = self._json("GET", f"/socket/{_seg(socket_id)}/connectors")
+        return list(data.get("list") or []) if isinstance(data, dict) else list(data or [])
+
+    # --- policies -------------------------------------------------------------------------
+
+    def list_policies(self, page_size: int = 100) -> list[dict]:
+        """Every policy. `/policies` answers a bare array; pages end with a short page."""
+        policies: dict[str, dict] = {}
+        page = 1
+        while True:
+            items = self._json("GET", "/policies", params={"page": page, "page_size": page_size})
+            new = [p for p in items or [] if str(p.get("id")) not in policies]
+            for item in new:
+                policies[str(item.get("id"))] = item
+            if len(items or []) < page_size or not new:
+                return list(policies.values())
+            page += 1
+
+    def find_policy(self, name: str) -> dict | None:
+        try:
+            data = self._json("GET", "/policies/find", params={"name": name})
+        except NotFound:
+            return None
+        if isinstance(data, list):  # the reference OpenAPI document says an array
+            return next((p for p in data if p.get("name") == name), None)
+        return data or None
+
+    def get_policy(self, policy_id: str) -> dict:
+        return self._json("GET", f"/policy/{_seg(policy_id)}")
+
+    def create_policy(self, body: dict) -> dict:
+        return self._create("/policies", body, self.find_policy)
+
+    def update_policy(self, policy_id: str, body: dict) -> dict:
+        return self._json("PUT", f"/policy/{_seg(policy_id)}", body=body)
+
+    def delete_policy(self, policy_id: str) -> None:
+        self._delete(f"/policy/{_seg(policy_id)}")
+
+    # --- server ---------------------------------------------------------------------------
+
+    def read_after_write_delay(self) -> float:
+        """Seconds a read may lag a write (`/serverinfo`), asked once; 0 if not reported."""
+        with self._lock:
+            if self._rx_delay is not None:
+                return self._rx_delay
+        try:
+            data = self._json("GET", "/serverinfo")
+            ms = float(((data or {}).get("data_consistency") or {}).get("rx_after_tx_delay_ms", 0))
+        except NotFound:
+            ms = 0.0
+        with self._lock:
+            self._rx_delay = max(0.0, ms) / 1000.0
+            return self._rx_delay
+
+    # --- the HTTP boundary ----------------------------------------------------------------
+
+    def _create(self, path: str, body: Mapping[str, Any], find: Any) -> dict:
+        try:
+            response, _ambiguous = self._send("POST", path, body=body)
+            return self._decode(response, "POST", path)
+        except BadRequest:
+            # A lost answer to an applied create: the retry meets "already exists".
+            if getattr(self._local, "ambiguous", False):
+                found = find(str(body.get("name") or ""))
+                if found is not None:
+                    log.debug("POST %s: the lost create had been applied; using it", path)
+                    return found
+            raise
+
+    def _delete(self, path: str) -> None:
+        try:
+            self._send("DELETE", path)
+        except NotFound:
+            pass  # idempotent delete: already gone is gone
+
+    def _json(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+        body: Any = None,
+    ) -> Any:
+        response, _ = self._send(method, path, params=params, body=body)
+        return self._decode(response, method, path)
+
+    def _decode(self, response: httpx.Response, method: str, path: str) -> Any:
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise APIError(
+                response.status_code, "the answer is not valid JSON", method, path
+            ) from None
+
+    @property
+    def _local(self) -> threading.local:
+        local = self.__dict__.get("_tls")
+        if local is None:
+            with self._lock:
+                local = self.__dict__.setdefault("_tls", threading.local())
+        return local
+
+    def _send(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+        body: Any = None,
+    ) -> tuple[httpx.Response, bool]:
+        """One logical request with every retry; returns (answer, whether a write may have
+        been applied by an earlier attempt). Raises the mapped error otherwise."""
+        started = time.monotonic()
+        deadline_at = started + self.deadline
+        tries_429 = tries_5xx = 0
+        ambiguous = False
+        self._local.ambiguous = False
+        while True:
+            remaining = deadline_at - time.monotonic()
+            if remaining <= 0:
+                raise DeadlineExceeded(self._redact(
+                    f"{method} {path}: no answer within the {self.deadline:g}s deadline"))
+            t0 = time.monotonic()
+            try:
+                response = self._http.request(
+                    method, path, params=params, json=body,
+                    timeout=httpx.Timeout(min(self.timeout, remaining)),
+                )
+            except httpx.TransportError as exc:
+                self._count(method, 0, path, t0)
+                ambiguous = ambiguous or method in _WRITES
+                self._local.ambiguous = ambiguous
+                tries_5xx += 1
+                problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                if tries_5xx > self.max_retries_5xx:
+                    raise TransportError(self._redact(
+                        f"{method} {path}: {problem} (after {tries_5xx} attempts)")) from exc
+                self._pause(self._backoff(tries_5xx), deadline_at, method, path, problem)
+                continue
+            status = response.status_code
+            self._count(method, status, path, t0)
+            if method in _WRITES and status < 500:
+                self._last_write = time.monotonic()
+            if status == 429:
+                tries_429 += 1
+                if tries_429 > self.max_retries_429:
+                    raise self._error(response, method, path)
+                wait = _retry_after(response)
+                wait = self._backoff(tries_429) if wait is None else min(wait, self.backoff_max)
+                self._pause(wait * random.uniform(1.0, 1.25), deadline_at, method, path, "429")
+                continue
+            if status >= 500:
+                ambiguous = ambiguous or method in _WRITES
+                self._local.ambiguous = ambiguous
+                tries_5xx += 1
+                if tries_5xx > self.max_retries_5xx:
+                    raise self._error(response, method, path)
+                problem = str(self._error(response, method, path))
+                self._pause(self._backoff(tries_5xx), deadline_at, method, path, problem)
+                continue
+            if status == 404 and method == "GET" and self._may_lag(deadline_at):
+                continue
+            if status >= 400:
+                raise self._error(response, method, path)
+            return response, ambiguous
+
+    def _may_lag(self, deadline_at: float) -> bool:
+        """After a recent write a 404 may be replication lag: wait a little and ask again."""
+        if not self._last_write:
+            return False
+        window = self.read_after_write_delay()
+        left = self._last_write + window - time.monotonic()
+        if window <= 0 or left <= 0 or time.monotonic() + min(left, 0.2) > deadline_at:
+            return False
+        time.sleep(min(left, 0.2))
+        return True
+
+    def _backoff(self, attempt: int) -> float:
+        """Capped exponential backoff with jitter: between half and all of base*2^(n-1)."""
+        ceiling = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def _pause(self, delay: float, deadline_at: float, method: str, path: str, why: str) -> None:
+        if time.monotonic() + delay > deadline_at:
+            raise DeadlineExceeded(self._redact(
+                f"{method} {path}: gave up, the {self.deadline:g}s deadline would pass "
+                f"(last: {why})"))
+        log.debug("%s %s: %s; retrying in %.2fs", method, path, why, delay)
+        time.sleep(delay)
+
+    def _count(self, method: str, status: int, path: str, t0: float) -> None:
+        with self._lock:
+            self.request_counts[(method, status)] += 1
+        log.debug("%s %s -> %s in %.1f ms", method, path, status or "no answer",
+                  (time.monotonic() - t0) * 1000)
+
+    def _error(self, response: httpx.Response, method: str, path: str) -> APIError:
+        message = ""
+        try:
+            data = response.json()
+            if isinstance(data, dict):
+                message = str(data.get("error_message") or data.get("message") or "")
+        except ValueError:
+            pass
+        if not message:
+            message = response.text.strip()[:200] or response.reason_phrase
+        if response.status_code == 401:
+            message = f"{message} (check the border0 token)"
+        return error_for_status(response.status_code, self._redact(message), method, path)
+
+    def _redact(self, text: str) -> str:
+        if self._token is not None and self._token.value in text:
+            text = text.replace(self._token.value, SENSITIVE)
+        return text
+
+
+def _seg(value: str) -> str:
+    """One path segment: a name or id, quoted so it cannot change the path."""
+    return quote(str(value), safe="")
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

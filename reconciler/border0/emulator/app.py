@@ -1,0 +1,298 @@
+"""The emulator's HTTP surface: border0's socket and policy endpoints under /api/v1 (FastAPI).
+
+Handlers are plain `def`s (run in threads; the store locks); they return JSONResponse directly
+(the store already produces API JSON), while the pydantic models in `models` describe those
+answers in the published OpenAPI document at /api/v1/openapi.json.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from reconciler import __version__
+from reconciler.border0.emulator import models as m
+from reconciler.border0.emulator.faults import FaultInjector
+from reconciler.border0.emulator.store import Store, StoreError
+
+__all__ = ["API_PREFIX", "create_app"]
+
+API_PREFIX = "/api/v1"
+MAX_PAGE_SIZE = 1000
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": m.Error, "description": text}
+    for code, text in ((400, "Bad Request"), (401, "Unauthorized"), (404, "Not Found"),
+                       (429, "Too Many Requests"), (500, "Internal Server Error"))
+}
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token>")
+_access_token = APIKeyHeader(
+    name="x-access-token", auto_error=False, description="x-access-token: <token> (border0 CLI)"
+)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"status_code": status, "error_message": message}, status_code=status, headers=headers
+    )
+
+
+def _ok(content: Any) -> JSONResponse:
+    return JSONResponse(content)
+
+
+def create_app(
+    store: Store,
+    *,
+    token: str,
+    org: str | None = "local",
+    latency_ms: float = 0,
+    fail_rate: float = 0.0,
+    rate_limit: int = 0,
+    read_after_write_delay_ms: int = 0,
+    seed: int | None = None,
+) -> Any:
+    """The ASGI app: FastAPI with the border0 routes, wrapped in fault injection and slash
+    tolerance. `.fastapi` on the result is the FastAPI app; `.faults` the injector."""
+    if not token:
+        raise ValueError("the emulator needs a token")
+    if org:
+        store.org = org
+    expected = token.encode()
+
+    def authorized(
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        access_token: Annotated[str | None, Depends(_access_token)],
+    ) -> None:
+        given = bearer.credentials if bearer is not None else access_token
+        if not given or not hmac.compare_digest(given.encode(), expected):
+            raise ApiError(401, "unauthorized: missing or invalid token")
+
+    api = FastAPI(
+        title="border0 API (local emulator)",
+        version=__version__,
+        description="The socket and policy endpoints of the border0 API, served by "
+        "border0-reconciler's emulator. Errors: {status_code, error_message}.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        redirect_slashes=False,
+    )
+    api.add_exception_handler(ApiError, _api_error)
+    api.add_exception_handler(StoreError, _store_error)
+    api.add_exception_handler(RequestValidationError, _validation_error)
+    api.add_exception_handler(StarletteHTTPException, _http_error)
+
+    public = APIRouter(prefix=API_PREFIX, responses={500: _ERRORS[500]})
+
+    @public.get("/serverinfo", response_model=m.ServerInfo, tags=["Server"])
+    def serverinfo() -> JSONResponse:
+        """How long a read may lag a write (border0 replicates across regions); no token needed."""
+        return _ok({"data_consistency": {"rx_after_tx_delay_ms": read_after_write_delay_ms}})
+
+    r = APIRouter(
+        prefix=API_PREFIX,
+        dependencies=[Depends(authorized)],
+        responses={k: v for k, v in _ERRORS.items() if k in (401, 429, 500)},
+    )
+    e400, e404 = {400: _ERRORS[400]}, {404: _ERRORS[404]}
+
+    @r.get("/sockets", response_model=m.SocketPage, tags=["Socket"], responses=e400)
+    def list_sockets(
+        page: int = Query(1, ge=1, le=1_000_000),
+        page_size: int = Query(100, ge=1, le=MAX_PAGE_SIZE),
+        name: str | None = None,
+        search: str | None = None,
+        socket_type: str | None = None,
+    ) -> JSONResponse:
+        """Sockets, paged; `next_page` <= 0 means this is the last page."""
+        result = store.list_sockets(
+            page=page, page_size=page_size, name=name, search=search, socket_type=socket_type
+        )
+        pages = -(-result.total // page_size)
+        return _ok(
+            {
+                "list": result.items,
+                "pagination": {
+                    "current_page": page,
+                    "next_page": page + 1 if page < pages else -1,
+                    "total_records": result.total,
+                    "total_pages": pages,
+                    "records_per_page": page_size,
+                    "actual_page_size": len(result.items),
+                },
+            }
+        )
+
+    @r.get("/socket", response_model=list[m.Socket], tags=["Socket"])
+    def list_sockets_legacy() -> JSONResponse:
+        """Every socket as a bare array (the legacy listing)."""
+        return _ok(store.list_sockets().items)
+
+    @r.post("/socket", response_model=m.Socket, tags=["Socket"], responses=e400)
+    def create_socket(body: m.SocketCreate) -> JSONResponse:
+        return _ok(store.create_socket(body.model_dump(exclude_unset=True)))
+
+    @r.get("/socket/{id_or_name}", response_model=m.Socket, tags=["Socket"], responses=e404)
+    def get_socket(id_or_name: str) -> JSONResponse:
+        return _ok(store.get_socket(id_or_name))
+
+    @r.put("/socket/{id_or_name}", response_model=m.Socket, tags=["Socket"],
+           responses={**e400, **e404})
+    def update_socket(id_or_name: str, body: m.SocketUpdate) -> JSONResponse:
+        return _ok(store.update_socket(id_or_name, body.model_dump(exclude_unset=True)))
+
+    @r.delete("/socket/{id_or_name}", status_code=204, response_class=Response,
+              tags=["Socket"], responses=e404)
+    def delete_socket(id_or_name: str) -> Response:
+        store.delete_socket(id_or_name)
+        return Response(status_code=204)
+
+    @r.put("/socket/{id_or_name}/policy", response_model=m.Socket, tags=["Socket"],
+           responses={**e400, **e404})
+    def update_socket_policies(id_or_name: str, body: m.Actions) -> JSONResponse:
+        """Attach (`add`) and detach (`remove`) policies by id; all or nothing."""
+        store.update_socket_policies(id_or_name, [(a.action, a.id) for a in body.actions])
+        return _ok(store.get_socket(id_or_name))
+
+    @r.get("/socket/{id_or_name}/connectors", response_model=m.ConnectorList, tags=["Socket"],
+           responses=e404)
+    def list_connectors(id_or_name: str) -> JSONResponse:
+        """The emulator runs no connectors: always an empty list for an existing socket."""
+        store.get_socket(id_or_name)
+        return _ok({"list": []})
+
+    @r.get("/policies", response_model=list[m.Policy], tags=["Policy"], responses=e400)
+    def list_policies(
+        page: int = Query(1, ge=1, le=1_000_000),
+        page_size: int | None = Query(None, ge=1, le=MAX_PAGE_SIZE),
+        org_wide: bool | None = None,
+        socket_id: str | None = None,
+    ) -> JSONResponse:
+        """Every policy as a bare array; `page_size` slices it, `socket_id` keeps the policies
+        attached to that socket (and the org-wide ones)."""
+        policies = store.list_policies(socket_id=socket_id)
+        if page_size:
+            policies = policies[(page - 1) * page_size : page * page_size]
+        return _ok(policies)
+
+    @r.get("/policies/find", response_model=m.Policy, tags=["Policy"],
+           responses={**e400, **e404})
+    def find_policy(name: str = Query(..., min_length=1)) -> JSONResponse:
+        return _ok(store.find_policy(name))
+
+    @r.post("/policies", response_model=m.Policy, tags=["Policy"], responses=e400)
+    def create_policy(body: m.PolicyCreate) -> JSONResponse:
+        return _ok(store.create_policy(body.model_dump(exclude_unset=True)))
+
+    @r.get("/policy/{policy_id}", response_model=m.Policy, tags=["Policy"], responses=e404)
+    def get_policy(policy_id: str) -> JSONResponse:
+        return _ok(store.get_policy(policy_id))
+
+    @r.put("/policy/{policy_id}", response_model=m.Policy, tags=["Policy"],
+           responses={**e400, **e404})
+    def update_policy(policy_id: str, body: m.PolicyUpdate) -> JSONResponse:
+        return _ok(store.update_policy(policy_id, body.model_dump(exclude_unset=True)))
+
+    @r.delete("/policy/{policy_id}", status_code=204, response_class=Response, tags=["Policy"],
+              responses=e404)
+    def delete_policy(policy_id: str) -> Response:
+        store.delete_policy(policy_id)
+        return Response(status_code=204)
+
+    @r.put("/policy/{policy_id}/socket", response_model=m.Policy, tags=["Policy"],
+           responses={**e400, **e404})
+    def update_policy_sockets(policy_id: str, body: m.Actions) -> JSONResponse:
+        """Attach (`add`) and detach (`remove`) sockets (by id or name); all or nothing."""
+        store.update_policy_sockets(policy_id, [(a.action, a.id) for a in body.actions])
+        return _ok(store.get_policy(policy_id))
+
+    api.include_router(public)
+    api.include_router(r)
+    api.openapi = _openapi_with_border0_errors(api)  # type: ignore[method-assign]
+
+    faults = FaultInjector(
+        _StripTrailingSlash(api), latency_ms=latency_ms, fail_rate=fail_rate,
+        rate_limit=rate_limit, seed=seed,
+    )
+    faults.fastapi = api  # type: ignore[attr-defined]
+    faults.faults = faults  # type: ignore[attr-defined]
+    faults.store = store  # type: ignore[attr-defined]
+    return faults
+
+
+class _StripTrailingSlash:
+    """`/api/v1/sockets/` is `/api/v1/sockets`: border0 tolerates the slash, without redirects."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
+            scope = dict(scope, path=path.rstrip("/") or "/")
+            scope["raw_path"] = scope["path"].encode()
+        await self.app(scope, receive, send)
+
+
+def _openapi_with_border0_errors(api: FastAPI) -> Callable[[], dict[str, Any]]:
+    """FastAPI documents 422 validation errors; border0 (and this emulator) answers 400."""
+    original = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            schema = original()
+            for item in schema.get("paths", {}).values():
+                for operation in item.values():
+                    responses = operation.get("responses", {})
+                    if responses.pop("422", None) is not None:
+                        responses.setdefault(
+                            "400",
+                            {"description": "Bad Request",
+                             "content": {"application/json": {
+                                 "schema": {"$ref": "#/components/schemas/Error"}}}},
+                        )
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+            api.openapi_schema = schema
+        return api.openapi_schema
+
+    return openapi
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return _error(exc.status, exc.message)
+
+
+async def _store_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StoreError)
+    return _error(exc.status, str(exc))
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        problems.append(f"{where}: {err.get('msg', 'invalid')}")
+    return _error(400, "invalid request: " + "; ".join(problems))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, str(exc.detail))
+    return _error(exc.status_code, message, getattr(exc, "headers", None))

@@ -1,0 +1,140 @@
+"""Fault injection: an ASGI middleware that makes the emulator slow, flaky and rate limited.
+
+- latency: every request waits `latency_ms` (asyncio.sleep, so concurrent requests overlap as
+  they would over a real network).
+- rate limit: a token bucket of `rate_limit` requests a second (burst `rate_limit`); beyond it
+  429 `{"status_code":429,...}` with `Retry-After: 1`. Checked before the request runs.
+- fail rate: a share `fail_rate` of requests fail, in one of four ways, equally likely:
+    "500"        answer 500 without running the request;
+    "drop"       close the connection without an answer, without running the request;
+    "500-after"  run the request (a write is applied), then answer 500;
+    "drop-after" run the request, then close the connection without an answer.
+  The "-after" kinds are what real networks do to clients: the write happened but the client
+  cannot tell, so a retried create meets "already exists" and a retried delete meets 404.
+The OpenAPI document and the docs page are exempt from all three; `/serverinfo` is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+__all__ = ["EXEMPT_SUFFIXES", "FAIL_KINDS", "FaultInjector"]
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+FAIL_KINDS = ("500", "drop", "500-after", "drop-after")
+EXEMPT_SUFFIXES = ("/openapi.json", "/docs", "/docs/oauth2-redirect")
+log = logging.getLogger("reconciler.border0.emulator")
+
+
+class _QuietDrops(logging.Filter):
+    """Hide uvicorn's complaint about the responses we leave unfinished on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "without completing response" not in record.getMessage()
+
+
+class FaultInjector:
+    """ASGI middleware; all three faults off by default."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        latency_ms: float = 0,
+        fail_rate: float = 0.0,
+        rate_limit: int = 0,
+        seed: int | None = None,
+    ) -> None:
+        if not 0.0 <= fail_rate <= 1.0:
+            raise ValueError("fail_rate must be between 0 and 1")
+        self.app = app
+        self.latency = max(0.0, latency_ms) / 1000.0
+        self.fail_rate = fail_rate
+        self.rate_limit = max(0, int(rate_limit))
+        self.random = random.Random(seed)
+        self._tokens = float(self.rate_limit)
+        self._refilled = time.monotonic()
+        self.injected: dict[str, int] = {kind: 0 for kind in (*FAIL_KINDS, "429")}
+        if fail_rate:
+            logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].endswith(EXEMPT_SUFFIXES):
+            await self.app(scope, receive, send)
+            return
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if self.rate_limit and not self._take_token():
+            self.injected["429"] += 1
+            await _error(send, 429, "rate limit exceeded", [(b"retry-after", b"1")])
+            return
+        kind = self._fail_kind()
+        if kind is None:
+            await self.app(scope, receive, send)
+            return
+        self.injected[kind] += 1
+        log.debug("injecting fault %s into %s %s", kind, scope["method"], scope["path"])
+        if kind.endswith("-after"):
+            await self.app(scope, receive, _discard)
+        if kind.startswith("500"):
+            await _error(send, 500, f"injected fault ({kind})")
+        else:
+            await _drop(send)
+
+    def _take_token(self) -> bool:
+        now = time.monotonic()
+        elapsed, self._refilled = now - self._refilled, now
+        self._tokens = min(float(self.rate_limit), self._tokens + elapsed * self.rate_limit)
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+    def _fail_kind(self) -> str | None:
+        if not self.fail_rate or self.random.random() >= self.fail_rate:
+            return None
+        return self.random.choice(FAIL_KINDS)
+
+
+async def _discard(message: Message) -> None:
+    return None
+
+
+async def _error(
+    send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]] = ()  # type: ignore[assignment]
+) -> None:
+    body = json.dumps({"status_code": status, "error_message": message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _drop(send: Send) -> None:
+    """Start an answer and never finish it: uvicorn then closes the connection."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")],
+        }
+    )

@@ -1,0 +1,176 @@
+"""Pydantic models of what the emulator accepts and answers: they make its OpenAPI document.
+
+Request models ignore unknown fields (as border0 does); response models describe the JSON the
+store produces, and the schemathesis test checks that they agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Action",
+    "Actions",
+    "Connector",
+    "ConnectorList",
+    "DataConsistency",
+    "Error",
+    "Pagination",
+    "Policy",
+    "PolicyCreate",
+    "PolicyUpdate",
+    "ServerInfo",
+    "Socket",
+    "SocketCreate",
+    "SocketPage",
+    "SocketPolicy",
+    "SocketUpdate",
+]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class _SocketFields(_In):
+    display_name: str | None = None
+    description: str | None = None
+    upstream_type: str | None = None
+    upstream_http_hostname: str | None = None
+    upstream_username: str | None = None
+    upstream_password: str | None = None
+    protected_socket: bool | None = None
+    protected_username: str | None = None
+    protected_password: str | None = None
+    recording_enabled: bool | None = None
+    tags: dict[str, str] | None = None
+    connector_ids: list[str] | None = None
+    upstream_configuration: dict[str, Any] | None = None
+    cloud_authentication_enabled: bool | None = None
+    cloud_authentication_email_allowed_addressses: list[str] | None = None
+    cloud_authentication_email_allowed_domains: list[str] | None = None
+
+
+class SocketCreate(_SocketFields):
+    """POST /socket. `socket_type` https is stored as http with upstream_type https."""
+
+    name: str
+    socket_type: str
+
+
+class SocketUpdate(_SocketFields):
+    """PUT /socket/{idOrName}: the fields given replace the stored ones."""
+
+    name: str | None = None
+    socket_type: str | None = None
+
+
+class SocketPolicy(BaseModel):
+    """A policy as embedded in a socket's `policies` (without `socket_ids`)."""
+
+    id: str
+    name: str
+    version: int
+    description: str
+    org_id: str
+    org_wide: bool
+    policy_data: dict[str, Any]
+    created_at: str
+    updated_at: str
+    deleted: bool
+
+
+class Policy(SocketPolicy):
+    socket_ids: list[str]
+
+
+class Socket(BaseModel):
+    socket_id: str
+    name: str
+    display_name: str
+    socket_type: str
+    description: str
+    upstream_type: str
+    upstream_http_hostname: str
+    upstream_username: str
+    upstream_password: str
+    protected_socket: bool
+    protected_username: str
+    protected_password: str
+    recording_enabled: bool
+    tags: dict[str, str]
+    connector_ids: list[str]
+    upstream_configuration: dict[str, Any] | None
+    cloud_authentication_enabled: bool
+    cloud_authentication_email_allowed_addressses: list[str]
+    cloud_authentication_email_allowed_domains: list[str]
+    dnsname: str
+    socket_tcp_ports: list[int]
+    policies: list[SocketPolicy]
+    created_at: str
+    updated_at: str
+
+
+class Pagination(BaseModel):
+    current_page: int
+    next_page: int = Field(description="the next page to ask for; 0 or less: this is the last")
+    total_records: int
+    total_pages: int
+    records_per_page: int
+    actual_page_size: int
+
+
+class SocketPage(BaseModel):
+    list: list[Socket]
+    pagination: Pagination
+
+
+class PolicyCreate(_In):
+    name: str
+    description: str | None = None
+    policy_data: dict[str, Any] | None = None
+    org_wide: bool | None = None
+    version: int | None = None
+    tag_rules: Any = None
+
+
+class PolicyUpdate(_In):
+    """PUT /policy/{id}: name, description, policy_data. `org_wide` is kept (as border0 does)."""
+
+    name: str | None = None
+    description: str | None = None
+    policy_data: dict[str, Any] | None = None
+
+
+class Action(_In):
+    action: Literal["add", "remove"]
+    id: str
+
+
+class Actions(_In):
+    actions: list[Action]
+
+
+class Connector(BaseModel):
+    connector_id: str
+    connector_name: str
+    socket_id: str
+
+
+class ConnectorList(BaseModel):
+    list: list[Connector]
+
+
+class DataConsistency(BaseModel):
+    rx_after_tx_delay_ms: int
+
+
+class ServerInfo(BaseModel):
+    data_consistency: DataConsistency
+
+
+class Error(BaseModel):
+    status_code: int
+    error_message: str

@@ -1,0 +1,484 @@
+"""The emulator's state: sockets, policies and their attachments in one SQLite database.
+
+Each object is a JSON blob next to the few indexed columns lookups need (id, name, type), so a
+list of 10,000 sockets is one query plus one for attachments. One connection serves every
+thread behind one lock: SQLite is fast enough that a lock is simpler than a pool, and every
+write is one transaction, so a crash never leaves half an operation behind.
+
+Rules enforced here are border0's as far as clients can tell (see ../../../README.md, "The
+local emulator"): name syntax, unique names, known socket types, consistent attachments.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["DEFAULT_PORT_RANGE", "SOCKET_TYPES", "Invalid", "Missing", "Store", "StoreError"]
+
+#: Socket types border0 knows; `https` is accepted on input and stored as http + https upstream.
+SOCKET_TYPES = (
+    "http", "ssh", "tls", "database", "vnc", "rdp", "kubernetes", "subnet_router", "exit_node",
+    "snowflake", "elasticsearch", "aws_s3",
+)
+DEFAULT_UPSTREAM_TYPE = {"http": "http", "ssh": "ssh", "database": "mysql", "tls": ""}
+DEFAULT_PORT_RANGE = (20000, 59999)
+NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+#: Socket fields a client may set (POST and PUT); everything else is server-set.
+SOCKET_INPUT_FIELDS = (
+    "display_name", "description", "upstream_type", "upstream_http_hostname",
+    "upstream_username", "upstream_password", "protected_socket", "protected_username",
+    "protected_password", "recording_enabled", "tags", "connector_ids", "upstream_configuration",
+    "cloud_authentication_enabled", "cloud_authentication_email_allowed_addressses",
+    "cloud_authentication_email_allowed_domains",
+)
+_SOCKET_DEFAULTS: dict[str, Any] = {
+    "display_name": "", "description": "", "upstream_type": "", "upstream_http_hostname": "",
+    "upstream_username": "", "upstream_password": "", "protected_socket": False,
+    "protected_username": "", "protected_password": "", "recording_enabled": False, "tags": {},
+    "connector_ids": [], "upstream_configuration": None, "cloud_authentication_enabled": False,
+    "cloud_authentication_email_allowed_addressses": [],
+    "cloud_authentication_email_allowed_domains": [],
+}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sockets (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL UNIQUE,
+    socket_type TEXT NOT NULL,
+    port INTEGER NOT NULL UNIQUE,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS policies (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL UNIQUE,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS attachments (
+    socket_id TEXT NOT NULL,
+    policy_id TEXT NOT NULL,
+    PRIMARY KEY (socket_id, policy_id)
+);
+CREATE INDEX IF NOT EXISTS attachments_policy ON attachments (policy_id);
+"""
+
+
+class StoreError(Exception):
+    """A request the store refuses; the app answers it with `status`."""
+
+    status = 400
+
+
+class Invalid(StoreError):
+    status = 400
+
+
+class Missing(StoreError):
+    status = 404
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def check_name(kind: str, name: Any) -> str:
+    if not isinstance(name, str) or not name:
+        raise Invalid(f"{kind} name is required")
+    if not NAME_RE.match(name):
+        raise Invalid(
+            f"invalid {kind} name {name!r}: use at most 63 lowercase letters, digits and dashes, "
+            "starting and ending with a letter or digit"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    total: int
+
+
+class Store:
+    """Sockets and policies of one organization. Thread-safe; every method is one transaction."""
+
+    def __init__(
+        self,
+        path: str | None = None,
+        *,
+        org: str = "local",
+        port_range: tuple[int, int] = DEFAULT_PORT_RANGE,
+    ) -> None:
+        self.path = path or ":memory:"
+        self.org = org
+        self.org_id = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{org}.border0.io"))
+        self.port_range = port_range
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._used_ports = {row[0] for row in self._db.execute("SELECT port FROM sockets")}
+        self._next_port = port_range[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _tx(self) -> _Tx:
+        return _Tx(self._lock, self._db)
+
+    def _allocate_port(self) -> int:
+        low, high = self.port_range
+        size = high - low + 1
+        for i in range(size):
+            port = low + (self._next_port - low + i) % size
+            if port not in self._used_ports:
+                self._used_ports.add(port)
+                self._next_port = port + 1
+                return port
+        raise Invalid(f"no free TCP port left in {low}-{high}")
+
+    def _policies_by_id(self, ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        rows = self._db.execute("SELECT id, data FROM policies")
+        wanted = set(ids) if ids is not None else None
+        return {pid: json.loads(data) for pid, data in rows if wanted is None or pid in wanted}
+
+    def _attachments(self, socket_ids: list[str] | None) -> dict[str, list[str]]:
+        """socket id -> attached policy ids, in attachment order."""
+        if socket_ids is None:
+            rows = self._db.execute("SELECT socket_id, policy_id FROM attachments ORDER BY rowid")
+        else:
+            marks = ",".join("?" * len(socket_ids))
+            rows = self._db.execute(
+                f"SELECT socket_id, policy_id FROM attachments WHERE socket_id IN ({marks}) "
+                "ORDER BY rowid",
+                socket_ids,
+            )
+        out: dict[str, list[str]] = {}
+        for sid, pid in rows:
+            out.setdefault(sid, []).append(pid)
+        return out
+
+    def _render_sockets(self, blobs: list[str]) -> list[dict[str, Any]]:
+        sockets = [json.loads(b) for b in blobs]
+        if not sockets:
+            return sockets
+        ids = [s["socket_id"] for s in sockets]
+        attached = self._attachments(ids if len(ids) <= 500 else None)
+        policies = self._policies_by_id() if attached else {}
+        for s in sockets:
+            s["policies"] = [_slim_policy(policies[p]) for p in attached.get(s["socket_id"], ())]
+        return sockets
+
+    def _render_policy(self, blob: str) -> dict[str, Any]:
+        policy = json.loads(blob)
+        policy["socket_ids"] = [
+            r[0]
+            for r in self._db.execute(
+                "SELECT socket_id FROM attachments WHERE policy_id = ? ORDER BY rowid",
+                (policy["id"],),
+            )
+        ]
+        return policy
+
+    def _socket_row(self, id_or_name: str) -> tuple[str, str]:
+        row = self._db.execute(
+            "SELECT id, data FROM sockets WHERE id = ? OR name = ?", (id_or_name, id_or_name)
+        ).fetchone()
+        if row is None:
+            raise Missing(f"socket {id_or_name} not found")
+        return row
+
+    def _policy_row(self, policy_id: str) -> tuple[str, str]:
+        row = self._db.execute(
+            "SELECT id, data FROM policies WHERE id = ?", (policy_id,)
+        ).fetchone()
+        if row is None:
+            raise Missing(f"policy {policy_id} not found")
+        return row
+
+    # --- sockets --------------------------------------------------------------------------
+
+    def list_sockets(
+        self,
+        *,
+        page: int = 1,
+        page_size: int | None = None,
+        name: str | None = None,
+        search: str | None = None,
+        socket_type: str | None = None,
+    ) -> Page:
+        where, args = [], []  # type: list[str], list[Any]
+        if name:
+            where.append("name = ?")
+            args.append(name)
+        if socket_type:
+            where.append("socket_type = ?")
+            args.append(socket_type)
+        if search:
+            where.append("(instr(name, ?) > 0 OR instr(lower(json_extract(data, '$.description')), ?) > 0)")
+            args += [search.lower(), search.lower()]
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        with self._tx():
+            total = self._db.execute(f"SELECT count(*) FROM sockets{clause}", args).fetchone()[0]
+            sql = f"SELECT data FROM sockets{clause} ORDER BY seq"
+            if page_size:
+                sql += f" LIMIT {int(page_size)} OFFSET {int((page - 1) * page_size)}"
+            blobs = [r[0] for r in self._db.execute(sql, args)]
+            return Page(self._render_sockets(blobs), total)
+
+    def get_socket(self, id_or_name: str) -> dict[str, Any]:
+        with self._tx():
+            _, blob = self._socket_row(id_or_name)
+            return self._render_sockets([blob])[0]
+
+    def create_socket(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        name = check_name("socket", body.get("name"))
+        socket_type, upstream_type = _socket_type(body.get("socket_type"), body.get("upstream_type"))
+        now = _now()
+        socket: dict[str, Any] = {"socket_id": str(uuid.uuid4()), "name": name}
+        socket.update({k: _copy(body.get(k, v)) for k, v in _SOCKET_DEFAULTS.items()})
+        socket.update(
+            socket_type=socket_type,
+            upstream_type=upstream_type,
+            dnsname=f"{name}-{self.org}.border0.io",
+            created_at=now,
+            updated_at=now,
+        )
+        _check_socket_fields(socket)
+        with self._tx():
+            if self._db.execute("SELECT 1 FROM sockets WHERE name = ?", (name,)).fetchone():
+                raise Invalid(f"a socket named {name!r} already exists")
+            port = self._allocate_port()
+            socket["socket_tcp_ports"] = [port]
+            self._db.execute(
+                "INSERT INTO sockets (id, name, socket_type, port, data) VALUES (?, ?, ?, ?, ?)",
+                (socket["socket_id"], name, socket_type, port, json.dumps(socket)),
+            )
+            socket["policies"] = []
+            return socket
+
+    def update_socket(self, id_or_name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        with self._tx():
+            socket_id, blob = self._socket_row(id_or_name)
+            socket = json.loads(blob)
+            if body.get("socket_type") or body.get("upstream_type"):
+                new_type, upstream = _socket_type(
+                    body.get("socket_type") or socket["socket_type"],
+                    body.get("upstream_type", socket.get("upstream_type")),
+                )
+                if new_type != socket["socket_type"]:
+                    raise Invalid(
+                        f"socket_type cannot be changed ({socket['socket_type']} -> {new_type})"
+                    )
+                socket["upstream_type"] = upstream
+            name = body.get("name") or socket["name"]
+            if name != socket["name"]:
+                check_name("socket", name)
+                if self._db.execute("SELECT 1 FROM sockets WHERE name = ?", (name,)).fetchone():
+                    raise Invalid(f"a socket named {name!r} already exists")
+                socket["name"] = name
+                socket["dnsname"] = f"{name}-{self.org}.border0.io"
+            for key in SOCKET_INPUT_FIELDS:
+                if key in body and key != "upstream_type" and body[key] is not None:
+                    socket[key] = _copy(body[key])
+            _check_socket_fields(socket)
+            socket["updated_at"] = _now()
+            self._db.execute(
+                "UPDATE sockets SET name = ?, data = ? WHERE id = ?",
+                (socket["name"], json.dumps(socket), socket_id),
+            )
+            return self._render_sockets([json.dumps(socket)])[0]
+
+    def delete_socket(self, id_or_name: str) -> None:
+        with self._tx():
+            socket_id, blob = self._socket_row(id_or_name)
+            for port in json.loads(blob).get("socket_tcp_ports", ()):
+                self._used_ports.discard(port)
+            self._db.execute("DELETE FROM attachments WHERE socket_id = ?", (socket_id,))
+            self._db.execute("DELETE FROM sockets WHERE id = ?", (socket_id,))
+
+    def update_socket_policies(self, id_or_name: str, actions: Iterable[tuple[str, str]]) -> None:
+        """Attach ("add") or detach ("remove") policies; all or nothing."""
+        with self._tx():
+            socket_id, _ = self._socket_row(id_or_name)
+            for action, policy_id in actions:
+                self._policy_row(policy_id)
+                self._attach(action, socket_id, policy_id)
+
+    # --- policies -------------------------------------------------------------------------
+
+    def list_policies(self, *, socket_id: str | None = None) -> list[dict[str, Any]]:
+        with self._tx():
+            attached = self._attachments(None)
+            by_policy: dict[str, list[str]] = {}
+            for sid, pids in attached.items():
+                for pid in pids:
+                    by_policy.setdefault(pid, []).append(sid)
+            out = []
+            for (blob,) in self._db.execute("SELECT data FROM policies ORDER BY seq"):
+                policy = json.loads(blob)
+                policy["socket_ids"] = by_policy.get(policy["id"], [])
+                if socket_id is None or socket_id in policy["socket_ids"] or policy["org_wide"]:
+                    out.append(policy)
+            return out
+
+    def find_policy(self, name: str) -> dict[str, Any]:
+        with self._tx():
+            row = self._db.execute("SELECT data FROM policies WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise Missing(f"policy {name!r} not found")
+            return self._render_policy(row[0])
+
+    def get_policy(self, policy_id: str) -> dict[str, Any]:
+        with self._tx():
+            return self._render_policy(self._policy_row(policy_id)[1])
+
+    def create_policy(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        name = check_name("policy", body.get("name"))
+        policy_data = _policy_data(body.get("policy_data"))
+        now = _now()
+        policy = {
+            "id": str(uuid.uuid4()),
+            "name": name,
+            "version": int(body.get("version") or 1),
+            "description": str(body.get("description") or ""),
+            "org_id": self.org_id,
+            "org_wide": bool(body.get("org_wide") or False),
+            "policy_data": policy_data,
+            "created_at": now,
+            "updated_at": now,
+            "deleted": False,
+        }
+        with self._tx():
+            if self._db.execute("SELECT 1 FROM policies WHERE name = ?", (name,)).fetchone():
+                raise Invalid(f"a policy named {name!r} already exists")
+            self._db.execute(
+                "INSERT INTO policies (id, name, data) VALUES (?, ?, ?)",
+                (policy["id"], name, json.dumps(policy)),
+            )
+            policy["socket_ids"] = []
+            return policy
+
+    def update_policy(self, policy_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Name, description and policy_data only: border0 keeps org_wide and attachments."""
+        with self._tx():
+            _, blob = self._policy_row(policy_id)
+            policy = json.loads(blob)
+            name = body.get("name") or policy["name"]
+            if name != policy["name"]:
+                check_name("policy", name)
+                if self._db.execute("SELECT 1 FROM policies WHERE name = ?", (name,)).fetchone():
+                    raise Invalid(f"a policy named {name!r} already exists")
+                policy["name"] = name
+            if body.get("description") is not None:
+                policy["description"] = str(body["description"])
+            if body.get("policy_data") is not None:
+                policy["policy_data"] = _policy_data(body["policy_data"])
+            policy["updated_at"] = _now()
+            self._db.execute(
+                "UPDATE policies SET name = ?, data = ? WHERE id = ?",
+                (policy["name"], json.dumps(policy), policy_id),
+            )
+            return self._render_policy(json.dumps(policy))
+
+    def delete_policy(self, policy_id: str) -> None:
+        with self._tx():
+            self._policy_row(policy_id)
+            self._db.execute("DELETE FROM attachments WHERE policy_id = ?", (policy_id,))
+            self._db.execute("DELETE FROM policies WHERE id = ?", (policy_id,))
+
+    def update_policy_sockets(self, policy_id: str, actions: Iterable[tuple[str, str]]) -> None:
+        """Attach or detach sockets from the policy's side; all or nothing."""
+        with self._tx():
+            self._policy_row(policy_id)
+            for action, id_or_name in actions:
+                socket_id, _ = self._socket_row(id_or_name)
+                self._attach(action, socket_id, policy_id)
+
+    def _attach(self, action: str, socket_id: str, policy_id: str) -> None:
+        if action == "add":
+            self._db.execute(
+                "INSERT OR IGNORE INTO attachments (socket_id, policy_id) VALUES (?, ?)",
+                (socket_id, policy_id),
+            )
+        elif action == "remove":
+            self._db.execute(
+                "DELETE FROM attachments WHERE socket_id = ? AND policy_id = ?",
+                (socket_id, policy_id),
+            )
+        else:
+            raise Invalid(f"unknown action {action!r}: use add or remove")
+
+
+class _Tx:
+    """The store's lock plus one SQLite transaction, rolled back on any error."""
+
+    def __init__(self, lock: threading.Lock, db: sqlite3.Connection) -> None:
+        self._lock, self._db = lock, db
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        try:
+            self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self._lock.release()
+
+
+def _copy(value: Any) -> Any:
+    return json.loads(json.dumps(value)) if isinstance(value, (dict, list)) else value
+
+
+def _socket_type(socket_type: Any, upstream_type: Any) -> tuple[str, str]:
+    """border0's (socket_type, upstream_type) for a requested pair; `https` becomes http+https."""
+    if not isinstance(socket_type, str) or not socket_type:
+        raise Invalid("socket_type is required")
+    if socket_type == "https":
+        return "http", "https"
+    if socket_type not in SOCKET_TYPES:
+        raise Invalid(f"unknown socket_type {socket_type!r}")
+    upstream = upstream_type if isinstance(upstream_type, str) and upstream_type else None
+    return socket_type, upstream if upstream is not None else DEFAULT_UPSTREAM_TYPE.get(socket_type, "")
+
+
+def _check_socket_fields(socket: Mapping[str, Any]) -> None:
+    tags = socket.get("tags")
+    if not isinstance(tags, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
+    ):
+        raise Invalid("tags must map strings to strings")
+    if len(socket.get("description") or "") > 200:
+        raise Invalid("description is longer than 200 characters")
+
+
+def _policy_data(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Invalid("policy_data must be an object")
+    return _copy(value)
+
+
+def _slim_policy(policy: Mapping[str, Any]) -> dict[str, Any]:
+    """A policy as embedded in a socket: without socket_ids (which could be thousands long)."""
+    return {k: v for k, v in policy.items() if k != "socket_ids"}

@@ -1,0 +1,86 @@
+"""Where commands get their API client: a remote border0 or the embedded emulator (`local`).
+
+Resolution order (as border0's CLI and Terraform provider): base URL from `--api`, else
+`BORDER0_API`, else https://api.border0.com/api/v1; token from `--token-file`, else
+`BORDER0_ADMIN_TOKEN`, else `BORDER0_TOKEN`. A remote API without a token is refused before any
+request is made.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from reconciler.border0.client import DEFAULT_API, Border0Client
+from reconciler.border0.errors import ConfigurationError
+
+__all__ = ["DEFAULT_STATE", "LOCAL_TOKEN", "open_api", "resolve_token"]
+
+#: The embedded emulator's token: it listens on loopback only and lives as long as the command.
+LOCAL_TOKEN = "border0-reconciler-local"
+DEFAULT_STATE = ".border0-reconciler/local.db"
+
+
+def resolve_token(token_file: str | None, env: Mapping[str, str]) -> str:
+    if token_file:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot read token file {token_file}: {exc.strerror or exc}"
+            ) from None
+        if not token:
+            raise ConfigurationError(f"token file {token_file} is empty")
+        return token
+    for name in ("BORDER0_ADMIN_TOKEN", "BORDER0_TOKEN"):
+        if env.get(name, "").strip():
+            return env[name].strip()
+    raise ConfigurationError(
+        "no border0 token: use --token-file, or set BORDER0_ADMIN_TOKEN or BORDER0_TOKEN "
+        "(or --api local for the embedded emulator)"
+    )
+
+
+@contextmanager
+def open_api(
+    api: str | None,
+    token_file: str | None,
+    state: str | None,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[Border0Client]:
+    """A client for the chosen API; with `local`, the embedded emulator runs meanwhile."""
+    env = os.environ if env is None else env
+    api = (api or env.get("BORDER0_API") or DEFAULT_API).strip()
+    if api == "local":
+        with _local(state) as client:
+            yield client
+        return
+    if not api.startswith(("http://", "https://")):
+        raise ConfigurationError(f"bad --api {api!r}: give an http(s) URL or 'local'")
+    token = resolve_token(token_file, env)
+    with Border0Client(api, token) as client:
+        yield client
+
+
+@contextmanager
+def _local(state: str | None) -> Iterator[Border0Client]:
+    from reconciler.border0.emulator.embedded import EmbeddedEmulator  # fastapi: import on use
+
+    path = Path(state or DEFAULT_STATE)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot create {path.parent}: {exc.strerror or exc}") from None
+    emulator = EmbeddedEmulator()
+    try:
+        url = emulator.start(str(path), LOCAL_TOKEN)
+    except Exception as exc:  # a broken state file, an unwritable directory
+        raise ConfigurationError(f"cannot start the local emulator on {path}: {exc}") from exc
+    try:
+        with Border0Client(url, LOCAL_TOKEN, backoff_base=0.1, backoff_max=2.0) as client:
+            yield client
+    finally:
+        emulator.stop()

@@ -1,0 +1,186 @@
+"""Shared fixtures: the emulator in-process (`emulator`) and as a real child process
+(`emulator_process`). Others may add fixtures here with small edits."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.border0.client import Border0Client
+from reconciler.border0.emulator import EmbeddedEmulator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from helpers import PYTHON, REPO, wait_for
+
+TEST_TOKEN = "test-token-5f1c0e"
+#: Fast retries for tests: the defaults (1 s .. 30 s) are border0's and would slow tests down.
+FAST_RETRIES: dict[str, Any] = {"backoff_base": 0.02, "backoff_max": 0.5, "deadline": 60.0}
+
+
+class InProcessEmulator:
+    """The `emulator` fixture's value: .url (with /api/v1), .token, .store, .client()."""
+
+    def __init__(self, **start: Any) -> None:
+        self._emulator = EmbeddedEmulator()
+        self._clients: list[Border0Client] = []
+        self.token = start.pop("token", TEST_TOKEN)
+        self.url = self._emulator.start(start.pop("db_path", None), self.token, **start)
+        self.store = self._emulator.store
+        self.app = self._emulator.app
+
+    def client(self, token: str | None = None, **options: Any) -> Border0Client:
+        """A client for this emulator (fast retries unless overridden); closed at teardown."""
+        client = Border0Client(
+            self.url, self.token if token is None else token, **{**FAST_RETRIES, **options}
+        )
+        self._clients.append(client)
+        return client
+
+    def stop(self) -> None:
+        for client in self._clients:
+            client.close()
+        self._emulator.stop()
+
+
+@pytest.fixture
+def emulator() -> Iterator[InProcessEmulator]:
+    """An in-process emulator on a random loopback port with fresh in-memory state."""
+    emu = InProcessEmulator()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+@pytest.fixture
+def emulator_factory() -> Iterator[Any]:
+    """Like `emulator`, with options: emulator_factory(fail_rate=0.2, seed=1, db_path=...)."""
+    started: list[InProcessEmulator] = []
+
+    def make(**options: Any) -> InProcessEmulator:
+        emu = InProcessEmulator(**options)
+        started.append(emu)
+        return emu
+
+    try:
+        yield make
+    finally:
+        for emu in started:
+            emu.stop()
+
+
+_LISTENING = re.compile(r"emulator listening on (http://\S+)")
+
+
+class EmulatorProcess:
+    """`python -m reconciler emulator` as a child process; restartable on the same port/db."""
+
+    def __init__(self, db: Path, flags: dict[str, Any], token: str = TEST_TOKEN) -> None:
+        self.db = db
+        self.token = token
+        self.flags = flags
+        self.url = ""
+        self.port = 0
+        self.proc: subprocess.Popen[str] | None = None
+        self.stderr_lines: list[str] = []
+        self._clients: list[Border0Client] = []
+
+    def _args(self) -> list[str]:
+        args = ["--listen", f"127.0.0.1:{self.port}", "--db", str(self.db)]
+        for key, value in self.flags.items():
+            flag = "--" + key.replace("_", "-")
+            if value is True:
+                args.append(flag)
+            elif value not in (None, False):
+                args += [flag, str(value)]
+        return args
+
+    def start(self, timeout: float = 20.0) -> str:
+        """Start (or restart, on the same port and db); returns the URL once it is listening."""
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError("already running")
+        env = dict(os.environ, BORDER0_EMULATOR_TOKEN=self.token, PYTHONUNBUFFERED="1")
+        self.stderr_lines = []
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "reconciler", "emulator", *self._args()],
+            cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        found: list[str] = []
+        proc = self.proc
+
+        def read() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                self.stderr_lines.append(line)
+                match = _LISTENING.search(line)
+                if match and not found:
+                    found.append(match.group(1))
+
+        threading.Thread(target=read, daemon=True).start()
+        wait_for(lambda: found or proc.poll() is not None, timeout=timeout,
+                 message="the emulator process to listen")
+        if not found:
+            raise RuntimeError("emulator process failed: " + "".join(self.stderr_lines))
+        self.url = found[0]
+        self.port = int(self.url.split(":")[2].split("/")[0])
+        return self.url
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM, then SIGKILL after `timeout`; returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def client(self, token: str | None = None, **options: Any) -> Border0Client:
+        client = Border0Client(
+            self.url, self.token if token is None else token, **{**FAST_RETRIES, **options}
+        )
+        self._clients.append(client)
+        return client
+
+    def close_clients(self) -> None:
+        for client in self._clients:
+            client.close()
+
+
+@pytest.fixture
+def emulator_process(tmp_path: Path) -> Iterator[Any]:
+    """Factory: emulator_process(latency=50, fail_rate=0.2, rate_limit=20, seed=1, ...) starts
+    `python -m reconciler emulator` on a random port with a tmp --db; killed at teardown."""
+    started: list[EmulatorProcess] = []
+
+    def make(**flags: Any) -> EmulatorProcess:
+        token = flags.pop("token", TEST_TOKEN)
+        db = Path(flags.pop("db", tmp_path / f"emulator-{len(started)}.db"))
+        proc = EmulatorProcess(db, flags, token)
+        started.append(proc)
+        proc.start()
+        return proc
+
+    try:
+        yield make
+    finally:
+        for proc in started:
+            proc.close_clients()
+            proc.kill()

@@ -1,0 +1,273 @@
+"""Contract tests: every Border0Client operation against the emulator over real HTTP."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import httpx
+import pytest
+
+from reconciler.border0.client import USER_AGENT, Border0Client
+from reconciler.border0.errors import (
+    BadRequest,
+    Border0Error,
+    ConfigurationError,
+    DeadlineExceeded,
+    NotFound,
+    RateLimited,
+    ServerError,
+    TransportError,
+    Unauthorized,
+)
+from reconciler.border0.session import LOCAL_TOKEN, open_api
+from reconciler.model import socket_from_api
+
+POLICY_DATA = {
+    "version": "v1",
+    "action": ["http", "ssh"],
+    "condition": {"who": {"email": ["a@example.com"]}, "where": {"allowed_ip": ["0.0.0.0/0"]}},
+}
+
+
+def test_socket_lifecycle(emulator):
+    client = emulator.client()
+    created = client.create_socket(
+        {"name": "web", "socket_type": "https", "description": "site", "tags": {"team": "a"},
+         "upstream_http_hostname": "intranet.local"}
+    )
+    assert created["socket_type"] == "http" and created["upstream_type"] == "https"
+    assert created["dnsname"] == "web-local.border0.io"
+    assert len(created["socket_tcp_ports"]) == 1
+    assert client.get_socket(created["socket_id"]) == client.get_socket("web")
+    assert client.find_socket("web")["socket_id"] == created["socket_id"]
+    assert client.find_socket("nope") is None
+    with pytest.raises(NotFound) as err:
+        client.get_socket("nope")
+    assert err.value.status == 404 and "nope" in err.value.error_message
+
+    updated = client.update_socket("web", {"description": "new", "tags": {"team": "b"}})
+    assert updated["description"] == "new" and updated["tags"] == {"team": "b"}
+    assert updated["upstream_http_hostname"] == "intranet.local"  # fields not given are kept
+    assert updated["socket_tcp_ports"] == created["socket_tcp_ports"]
+
+    client.delete_socket(created["socket_id"])
+    assert client.find_socket("web") is None
+    client.delete_socket(created["socket_id"])  # 404 on delete is success
+    assert client.request_counts[("DELETE", 404)] == 1
+
+
+def test_socket_types_and_defaults(emulator):
+    client = emulator.client()
+    types = {t: client.create_socket({"name": f"s-{t}", "socket_type": t})
+             for t in ("http", "ssh", "tls", "database")}
+    assert {t: s["upstream_type"] for t, s in types.items()} == {
+        "http": "http", "ssh": "ssh", "tls": "", "database": "mysql"}
+    ports = [p for s in types.values() for p in s["socket_tcp_ports"]]
+    assert len(ports) == len(set(ports)) == 4
+    pg = client.create_socket({"name": "pg", "socket_type": "database", "upstream_type": "postgres",
+                               "upstream_username": "u", "upstream_password": "p@ss"})
+    live = socket_from_api(client.get_socket("pg"))
+    assert live.upstream_type == "postgres"
+    assert live.upstream_password is not None and live.upstream_password.value == "p@ss"
+    assert pg["upstream_username"] == "u"
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"name": "Bad_Name", "socket_type": "http"}, "invalid socket name"),
+        ({"name": "-x", "socket_type": "http"}, "invalid socket name"),
+        ({"name": "a" * 64, "socket_type": "http"}, "invalid socket name"),
+        ({"name": "ok", "socket_type": "gopher"}, "unknown socket_type"),
+        ({"name": "ok"}, "socket_type"),
+        ({"name": "ok", "socket_type": "http", "tags": {"a": 1}}, "tags"),
+    ],
+)
+def test_create_socket_refusals(emulator, body, message):
+    with pytest.raises(BadRequest) as err:
+        emulator.client().create_socket(body)
+    assert err.value.status == 400 and message in err.value.error_message
+
+
+def test_duplicate_names_refused(emulator):
+    client = emulator.client()
+    client.create_socket({"name": "dup", "socket_type": "ssh"})
+    with pytest.raises(BadRequest, match="already exists"):
+        client.create_socket({"name": "dup", "socket_type": "ssh"})
+    client.create_policy({"name": "p", "policy_data": POLICY_DATA})
+    with pytest.raises(BadRequest, match="already exists"):
+        client.create_policy({"name": "p", "policy_data": POLICY_DATA})
+
+
+def test_paging_walks_every_page(emulator):
+    client = emulator.client()
+    names = [f"s{i}" for i in range(5)]
+    for name in names:
+        client.create_socket({"name": name, "socket_type": "tls"})
+    listed = client.list_sockets(page_size=2)
+    assert [s["name"] for s in listed] == names
+    assert client.request_counts[("GET", 200)] == 3  # pages of 2, 2 and 1
+    assert [s["name"] for s in client.list_sockets()] == names
+
+
+def test_policy_lifecycle_and_attachments(emulator):
+    client = emulator.client()
+    sock = client.create_socket({"name": "db", "socket_type": "database"})
+    policy = client.create_policy(
+        {"name": "devs", "description": "d", "policy_data": POLICY_DATA, "org_wide": False}
+    )
+    assert policy["socket_ids"] == [] and policy["policy_data"] == POLICY_DATA
+    assert client.get_policy(policy["id"])["name"] == "devs"
+    assert client.find_policy("devs")["id"] == policy["id"]
+    assert client.find_policy("nobody") is None
+    assert [p["name"] for p in client.list_policies()] == ["devs"]
+
+    client.update_socket_policies(sock["socket_id"], add=[policy["id"]])
+    client.update_socket_policies(sock["socket_id"], add=[policy["id"]])  # idempotent
+    assert client.get_policy(policy["id"])["socket_ids"] == [sock["socket_id"]]
+    assert [p["name"] for p in client.get_socket("db")["policies"]] == ["devs"]
+
+    changed = client.update_policy(policy["id"], {"name": "devs", "description": "e",
+                                                  "policy_data": {"version": "v1"}})
+    assert changed["description"] == "e" and changed["socket_ids"] == [sock["socket_id"]]
+
+    client.update_socket_policies(sock["socket_id"], remove=[policy["id"]])
+    assert client.get_policy(policy["id"])["socket_ids"] == []
+    assert client.get_socket("db")["policies"] == []
+
+    client.update_socket_policies(sock["socket_id"], add=[policy["id"]])
+    client.delete_policy(policy["id"])  # deleting a policy detaches it
+    assert client.get_socket("db")["policies"] == []
+    client.delete_policy(policy["id"])
+    with pytest.raises(NotFound):
+        client.get_policy(policy["id"])
+
+
+def test_deleting_a_socket_detaches_it(emulator):
+    client = emulator.client()
+    a = client.create_socket({"name": "a", "socket_type": "ssh"})
+    b = client.create_socket({"name": "b", "socket_type": "ssh"})
+    policy = client.create_policy({"name": "p", "policy_data": POLICY_DATA})
+    client.update_socket_policies(a["socket_id"], add=[policy["id"]])
+    client.update_socket_policies(b["socket_id"], add=[policy["id"]])
+    client.delete_socket("a")
+    assert client.get_policy(policy["id"])["socket_ids"] == [b["socket_id"]]
+
+
+def test_attach_unknown_policy_is_refused_whole(emulator):
+    client = emulator.client()
+    sock = client.create_socket({"name": "a", "socket_type": "ssh"})
+    good = client.create_policy({"name": "good", "policy_data": POLICY_DATA})
+    with pytest.raises(NotFound):
+        client.update_socket_policies(sock["socket_id"], add=[good["id"], "missing-id"])
+    assert client.get_socket("a")["policies"] == []  # all or nothing
+
+
+def test_connectors_and_serverinfo(emulator):
+    client = emulator.client()
+    sock = client.create_socket({"name": "a", "socket_type": "ssh"})
+    assert client.list_connectors(sock["socket_id"]) == []
+    assert client.read_after_write_delay() == 0.0
+    with pytest.raises(NotFound):
+        client.list_connectors("missing")
+
+
+def test_wrong_token_is_unauthorized_and_never_shown(emulator):
+    secret = "wrong-token-9a8b7c"
+    client = emulator.client(token=secret)
+    with pytest.raises(Unauthorized) as err:
+        client.list_sockets()
+    assert err.value.status == 401 and "token" in str(err.value)
+    assert secret not in str(err.value) and secret not in repr(err.value)
+    assert client.request_counts[("GET", 401)] == 1  # never retried
+
+
+def test_both_header_styles_and_user_agent(emulator):
+    seen: list[str] = []
+    with httpx.Client(base_url=emulator.url + "/") as http:
+        for headers in ({"Authorization": f"Bearer {emulator.token}"},
+                        {"x-access-token": emulator.token}):
+            assert http.get("sockets", headers=headers).status_code == 200
+        assert http.get("sockets", headers={"x-access-token": "nope"}).status_code == 401
+    client = emulator.client()
+    client._http.event_hooks["request"].append(lambda r: seen.append(r.headers["user-agent"]))
+    client.list_policies()
+    assert seen == [USER_AGENT]
+
+
+def test_token_never_in_errors_reprs_or_logs(emulator, caplog):
+    """Provoke each error class with the real token and look for it everywhere."""
+    token = emulator.token
+    caplog.set_level(logging.DEBUG, logger="reconciler.border0")
+    client = emulator.client()
+    assert token not in repr(client) and token not in str(vars(client))
+    errors: list[Border0Error] = []
+    for call in (lambda: client.get_socket("missing"),
+                 lambda: client.create_socket({"name": "UPPER", "socket_type": "http"}),
+                 lambda: emulator.client(token=token + "x").list_sockets()):
+        with pytest.raises(Border0Error) as err:
+            call()
+        errors.append(err.value)
+    dead = Border0Client("http://127.0.0.1:9/api/v1", token, max_retries_5xx=1,
+                         backoff_base=0.01)
+    with pytest.raises(TransportError) as err:
+        dead.list_sockets()
+    errors.append(err.value)
+    with pytest.raises(DeadlineExceeded) as err:
+        Border0Client("http://127.0.0.1:9/api/v1", token, deadline=0.05,
+                      backoff_base=1.0).list_sockets()
+    errors.append(err.value)
+    assert {type(e) for e in errors} >= {NotFound, BadRequest, Unauthorized, TransportError,
+                                         DeadlineExceeded}
+    for exc in errors:
+        assert token not in str(exc) and token not in repr(exc) and token not in str(exc.args)
+    assert caplog.records and all(token not in r.getMessage() for r in caplog.records)
+
+
+def test_threads_share_one_client(emulator):
+    client = emulator.client()
+    failures: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            client.create_socket({"name": f"t{i}", "socket_type": "http"})
+            client.get_socket(f"t{i}")
+        except BaseException as exc:  # noqa: BLE001
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not failures
+    assert len(client.list_sockets()) == 16
+    assert client.request_counts[("POST", 200)] == 16
+
+
+def test_open_api_local_uses_a_state_file(tmp_path):
+    state = tmp_path / "sub" / "local.db"
+    with open_api("local", None, str(state)) as client:
+        client.create_socket({"name": "kept", "socket_type": "ssh"})
+    with open_api("local", None, str(state)) as client:
+        assert client.find_socket("kept") is not None
+    assert state.exists() and LOCAL_TOKEN
+
+
+def test_open_api_remote_needs_a_token(tmp_path):
+    with pytest.raises(ConfigurationError, match="no border0 token"), open_api("https://example.invalid/api/v1", None, None, env={}):
+        pass
+    with pytest.raises(ConfigurationError, match="cannot read token file"), open_api(None, str(tmp_path / "none"), None, env={}):
+        pass
+    with pytest.raises(ConfigurationError, match="bad --api"), open_api("ftp://x", None, None, env={"BORDER0_TOKEN": "t"}):
+        pass
+    token_file = tmp_path / "token"
+    token_file.write_text("from-file\n")
+    with open_api(None, str(token_file), None, env={"BORDER0_API": "http://h/api/v1/"}) as c:
+        assert c.base_url == "http://h/api/v1"
+        assert "from-file" not in repr(c)
+
+
+def test_server_errors_are_typed(emulator):
+    assert issubclass(ServerError, Border0Error) and issubclass(RateLimited, Border0Error)
