@@ -152,6 +152,54 @@ def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | Non
 # --- emulator (section owned by the emulator command) ---
 
 
+@cli.command("emulator")
+@click.option("--listen", default="127.0.0.1:8787", show_default=True,
+              help="HOST:PORT to serve on (port 0: any free port, printed on start).")
+@click.option("--db", type=click.Path(dir_okay=False), default=None,
+              help="SQLite file holding the state [default: in memory, lost on exit].")
+@click.option("--token", envvar="BORDER0_EMULATOR_TOKEN", default=None,
+              help="The token clients must send [env BORDER0_EMULATOR_TOKEN; required].")
+@click.option("--org", default="local", show_default=True,
+              help="Organization subdomain used in dnsnames (<name>-<org>.border0.io).")
+@click.option("--latency", type=click.FloatRange(min=0), default=0, metavar="MS",
+              help="Add MS milliseconds to every request.")
+@click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, metavar="P",
+              help="Fail a share P of requests (500 or dropped connection).")
+@click.option("--rate-limit", type=click.IntRange(min=0), default=0, metavar="N",
+              help="At most N requests a second; beyond that 429 with Retry-After.")
+@click.option("--read-after-write-delay", type=click.IntRange(min=0), default=0, metavar="MS",
+              help="rx_after_tx_delay_ms reported by /serverinfo.")
+@click.option("--seed", type=int, default=None, help="Seed for the fault dice (repeatable runs).")
+@click.option("--access-log", is_flag=True, help="Log one line per request.")
+@friendly_errors
+def emulator_command(listen: str, db: str | None, token: str | None, org: str, latency: float,
+                     fail_rate: float, rate_limit: int, read_after_write_delay: int,
+                     seed: int | None, access_log: bool) -> None:
+    """Serve a border0-compatible API (sockets, policies) on SQLite, for tests and local use."""
+    import sqlite3
+
+    from reconciler.border0.emulator.server import ServeOptions, parse_listen, serve
+
+    if not token:
+        raise UserError("the emulator needs a token: --token or BORDER0_EMULATOR_TOKEN")
+    try:
+        parse_listen(listen)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    options = ServeOptions(
+        listen=listen, db=db, token=token, org=org, latency_ms=latency, fail_rate=fail_rate,
+        rate_limit=rate_limit, read_after_write_delay_ms=read_after_write_delay,
+        access_log=access_log, seed=seed,
+    )
+    try:
+        code = serve(options)
+    except sqlite3.Error as exc:
+        raise UserError(f"cannot use database {db}: {exc}") from None
+    except OSError as exc:
+        raise UserError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+    raise SystemExit(code)
+
+
 # --- plan (section owned by the plan command) ---
 
 
