@@ -131,14 +131,34 @@ def test_guard_conflicts_and_bad_manifests_are_errors(project: dict) -> None:
     assert run(project, "apply", m, "--auto-approve")[0] == 0
     empty = d / "empty"
     empty.mkdir()
-    code, out, err = run(project, "apply", str(empty), "--auto-approve")
+    code, _, err = run(project, "apply", str(empty), "--auto-approve")
     assert code == 1
     assert err.strip().splitlines()[-1].startswith("error: the plan cannot be applied: refusing")
     assert "deleted" not in err
-    code, out, _ = run(project, "plan", m, "--detailed-exitcode")
+    code, _, _ = run(project, "plan", m, "--detailed-exitcode")
     assert code == 0  # nothing was deleted
 
     (project["m"] / "broken.yaml").write_text("kind: Socket\nmetadata: [\n")
-    code, out, err = run(project, "plan", m)
+    code, _, err = run(project, "plan", m)
     assert code == 1 and "broken.yaml" in err
     assert err.strip().splitlines()[-1].startswith("error: the manifests have")
+
+
+def test_examples_apply_then_plan_is_empty(tmp_path: Path) -> None:
+    """The README's main command: apply examples/ against --api local, then nothing to do."""
+    secrets = [
+        line.split("=", 1)[1].strip().strip('"')
+        for line in (REPO / "examples" / "demo.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    ]
+    args = ["--api", "local", "--state", str(tmp_path / "tmp" / "local.db"),
+            "--env-file", str(REPO / "examples" / "demo.env")]
+    code, out, err = cli(["apply", "examples/", "--auto-approve", *args], cwd=REPO)
+    assert code == 0, err
+    assert "Apply complete" in out and "to create" in out
+    code, out2, err2 = cli(["plan", "examples/", "--detailed-exitcode", "--format", "markdown",
+                            *args], cwd=REPO)
+    assert code == 0, out2 + err2
+    assert "No changes. border0 matches the manifests." in out2
+    for value in secrets:
+        assert value not in out + err + out2 + err2
