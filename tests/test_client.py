@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import httpx
 import pytest
@@ -271,3 +272,125 @@ def test_open_api_remote_needs_a_token(tmp_path):
 
 def test_server_errors_are_typed(emulator):
     assert issubclass(ServerError, Border0Error) and issubclass(RateLimited, Border0Error)
+
+
+# --- retries -------------------------------------------------------------------------------
+
+
+def test_retries_under_fail_rate_in_a_real_process(emulator_process):
+    proc = emulator_process(fail_rate=0.3, seed=7)
+    client = proc.client()
+    for i in range(20):
+        client.create_socket({"name": f"f{i}", "socket_type": "ssh"})
+    for i in range(0, 20, 2):
+        client.update_socket(f"f{i}", {"description": "even"})
+        client.delete_socket(f"f{i + 1}")
+    names = sorted(s["name"] for s in client.list_sockets(page_size=3))
+    assert names == sorted(f"f{i}" for i in range(0, 20, 2))
+    assert all(client.get_socket(n)["description"] == "even" for n in names)
+    failed = sum(n for (method, status), n in client.request_counts.items()
+                 if status == 0 or status >= 500)
+    assert failed >= 5, client.request_counts  # faults happened and were retried away
+
+
+def test_retries_under_rate_limit_from_threads(emulator_process):
+    proc = emulator_process(rate_limit=25)
+    client = proc.client()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(10):
+                client.list_policies()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert client.request_counts[("GET", 200)] == 80
+    assert client.request_counts[("GET", 429)] > 0
+
+
+def test_retry_after_is_honoured(emulator_factory):
+    emu = emulator_factory(rate_limit=1)
+    client = emu.client(backoff_max=5.0)
+    client.list_policies()
+    started = time.monotonic()
+    client.list_policies()  # the bucket is empty: 429, Retry-After: 1
+    assert time.monotonic() - started >= 0.9
+    assert client.request_counts[("GET", 429)] >= 1
+
+
+def test_gives_up_after_max_retries(emulator_factory):
+    emu = emulator_factory(fail_rate=1.0, seed=3)
+    client = emu.client(max_retries_5xx=2)
+    with pytest.raises((ServerError, TransportError)) as err:
+        client.get_socket("x")
+    assert err.value.temporary
+    assert sum(client.request_counts.values()) == 3  # first try + 2 retries
+
+
+def test_rate_limited_after_max_retries(emulator_factory):
+    emu = emulator_factory(rate_limit=1)
+    client = emu.client(max_retries_429=0)
+    client.list_policies()
+    with pytest.raises(RateLimited) as err:
+        client.list_policies()
+    assert err.value.status == 429 and err.value.temporary
+
+
+def test_timeouts_and_the_total_deadline(emulator_factory):
+    emu = emulator_factory(latency_ms=400)
+    slow = emu.client(timeout=0.1, max_retries_5xx=1)
+    with pytest.raises(TransportError, match="Timeout"):
+        slow.list_policies()
+    assert slow.request_counts[("GET", 0)] == 2
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded):
+        emu.client(timeout=5.0, deadline=0.2, backoff_base=1.0).list_policies()
+    assert time.monotonic() - started < 3.0
+
+
+def test_lost_create_answer_returns_the_created_socket(emulator):
+    client = emulator.client()
+    emulator.app.faults.fail_next(1, "500-after")  # applied, then the answer is lost
+    made = client.create_socket({"name": "once", "socket_type": "tls"})
+    assert made["name"] == "once"
+    assert client.request_counts[("POST", 500)] == 1
+    assert client.request_counts[("POST", 400)] == 1  # the retry met "already exists"
+    emulator.app.faults.fail_next(1, "drop-after")
+    policy = client.create_policy({"name": "once", "policy_data": POLICY_DATA})
+    assert policy["name"] == "once" and client.request_counts[("POST", 0)] == 1
+    assert [s["name"] for s in client.list_sockets()] == ["once"]
+
+
+def test_a_real_conflict_is_not_mistaken_for_a_lost_answer(emulator):
+    client = emulator.client()
+    client.create_socket({"name": "taken", "socket_type": "tls"})
+    with pytest.raises(BadRequest, match="already exists"):
+        client.create_socket({"name": "taken", "socket_type": "tls"})
+
+
+def test_lost_delete_answer_is_success(emulator):
+    client = emulator.client()
+    client.create_socket({"name": "gone", "socket_type": "ssh"})
+    emulator.app.faults.fail_next(1, "drop-after")
+    client.delete_socket("gone")
+    assert client.request_counts[("DELETE", 0)] == 1
+    assert client.request_counts[("DELETE", 404)] == 1
+    assert client.find_socket("gone") is None
+
+
+def test_read_after_write_lag_is_waited_for(emulator_factory):
+    emu = emulator_factory(read_after_write_delay_ms=300)
+    client = emu.client()
+    assert client.read_after_write_delay() == pytest.approx(0.3)
+    client.create_socket({"name": "w", "socket_type": "ssh"})
+    started = time.monotonic()
+    assert client.find_socket("missing") is None  # 404 right after a write: asked again
+    assert client.request_counts[("GET", 404)] >= 2
+    assert time.monotonic() - started < 2.0

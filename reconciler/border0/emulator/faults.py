@@ -44,6 +44,9 @@ class _QuietDrops(logging.Filter):
         return "without completing response" not in record.getMessage()
 
 
+logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
+
+
 class FaultInjector:
     """ASGI middleware; all three faults off by default."""
 
@@ -65,9 +68,8 @@ class FaultInjector:
         self.random = random.Random(seed)
         self._tokens = float(self.rate_limit)
         self._refilled = time.monotonic()
+        self._forced: list[str] = []
         self.injected: dict[str, int] = {kind: 0 for kind in (*FAIL_KINDS, "429")}
-        if fail_rate:
-            logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].endswith(EXEMPT_SUFFIXES):
@@ -101,7 +103,15 @@ class FaultInjector:
             return True
         return False
 
+    def fail_next(self, count: int = 1, kind: str = "500") -> None:
+        """Make the next `count` requests fail with `kind` (for tests of one exact case)."""
+        if kind not in FAIL_KINDS:
+            raise ValueError(f"kind must be one of {FAIL_KINDS}")
+        self._forced.extend([kind] * count)
+
     def _fail_kind(self) -> str | None:
+        if self._forced:
+            return self._forced.pop(0)
         if not self.fail_rate or self.random.random() >= self.fail_rate:
             return None
         return self.random.choice(FAIL_KINDS)

@@ -1,0 +1,86 @@
+"""Fault injection as a raw HTTP client sees it: latency, 500s, dropped connections, 429s."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import pytest
+
+
+def raw(emu) -> httpx.Client:
+    return httpx.Client(base_url=emu.url + "/", headers={"x-access-token": emu.token})
+
+
+def test_latency_is_added_and_overlaps(emulator_factory):
+    emu = emulator_factory(latency_ms=200)
+    with raw(emu) as h:
+        started = time.monotonic()
+        assert h.get("socket").status_code == 200
+        assert time.monotonic() - started >= 0.19
+    done: list[int] = []
+
+    def one() -> None:
+        with raw(emu) as h:
+            done.append(h.get("policies").status_code)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert done == [200] * 8
+    assert time.monotonic() - started < 8 * 0.2  # concurrent, not one after the other
+
+
+def test_rate_limit_answers_429_with_retry_after(emulator_factory):
+    emu = emulator_factory(rate_limit=3)
+    with raw(emu) as h:
+        statuses = [h.get("socket") for _ in range(6)]
+    limited = [r for r in statuses if r.status_code == 429]
+    assert limited and statuses[0].status_code == 200
+    assert limited[0].headers["retry-after"] == "1"
+    assert limited[0].json() == {"status_code": 429, "error_message": "rate limit exceeded"}
+    assert emu.app.faults.injected["429"] == len(limited)
+
+
+@pytest.mark.parametrize("kind, applied", [("500", False), ("500-after", True)])
+def test_injected_500_before_or_after_the_write(emulator, kind, applied):
+    emulator.app.faults.fail_next(1, kind)
+    with raw(emulator) as h:
+        response = h.post("socket", json={"name": "x", "socket_type": "ssh"})
+        assert response.status_code == 500
+        assert response.json()["error_message"] == f"injected fault ({kind})"
+        assert (h.get("socket/x").status_code == 200) is applied
+
+
+@pytest.mark.parametrize("kind, applied", [("drop", False), ("drop-after", True)])
+def test_dropped_connection_before_or_after_the_write(emulator, kind, applied):
+    emulator.app.faults.fail_next(1, kind)
+    with raw(emulator) as h:
+        with pytest.raises(httpx.TransportError):
+            h.post("socket", json={"name": "x", "socket_type": "ssh"})
+        assert (h.get("socket/x").status_code == 200) is applied
+
+
+def test_fail_rate_is_a_share(emulator_factory):
+    emu = emulator_factory(fail_rate=0.5, seed=11)
+    outcomes = []
+    with raw(emu) as h:
+        for _ in range(60):
+            try:
+                outcomes.append(h.get("serverinfo").status_code)
+            except httpx.TransportError:
+                outcomes.append(0)
+    failed = sum(1 for s in outcomes if s != 200)
+    assert 15 <= failed <= 45
+    assert {0, 500} <= set(outcomes)
+
+
+def test_openapi_document_is_exempt(emulator_factory):
+    emu = emulator_factory(fail_rate=1.0, rate_limit=1)
+    with httpx.Client() as h:
+        for _ in range(5):
+            assert h.get(emu.url + "/openapi.json").status_code == 200
