@@ -58,7 +58,7 @@ async def _forward(
     try:
         up_r, up_w = await asyncio.open_connection(opts.host, opts.port)
     except OSError as exc:
-        log.warning("%s: cannot reach %s:%s for %s: %s", opts.name, opts.host, opts.port, peer, exc)
+        log.warning("cannot reach %s:%s for %s: %s", opts.host, opts.port, peer, exc)
         client_w.close()
         return
     try:
@@ -91,8 +91,7 @@ async def _serve(opts: LocalConnectorOptions, stop: asyncio.Event) -> None:
         thread = threading.Thread(target=httpd.serve_forever, name="httpserver", daemon=True)
         thread.start()
         log.info(
-            "%s: listening on %s:%d, serving directory %s",
-            opts.name,
+            "listening on %s:%d, serving directory %s",
             opts.listen_host,
             opts.listen_port,
             directory,
@@ -112,8 +111,7 @@ async def _serve(opts: LocalConnectorOptions, stop: asyncio.Event) -> None:
             f"cannot listen on {opts.listen_host}:{opts.listen_port}: {exc}"
         ) from None
     log.info(
-        "%s: listening on %s:%d, forwarding to %s:%s",
-        opts.name,
+        "listening on %s:%d, forwarding to %s:%s",
         opts.listen_host,
         opts.listen_port,
         opts.host,
@@ -129,7 +127,7 @@ async def _main(opts: LocalConnectorOptions) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await _serve(opts, stop)
-    log.info("%s: stopped", opts.name)
+    log.info("stopped")
 
 
 def run_local_connector(opts: LocalConnectorOptions) -> int:
