@@ -110,14 +110,19 @@ def _make_supervisor(args: RunArgs, client: Any, redactor: Any) -> Any:
         env.update(env_for_token(token))
     except ImportError:
         pass
-    return supervisor_module.Supervisor(
-        command_template=template,
-        env=env or None,
-        startsecs=args.connector_startsecs,
-        stop_timeout=args.connector_stop_timeout,
-        log=logging.getLogger("reconciler.connectors"),
-        secrets=lambda: redactor.secrets,
-    )
+    try:
+        return supervisor_module.Supervisor(
+            command_template=template,
+            env=env or None,
+            startsecs=args.connector_startsecs,
+            stop_timeout=args.connector_stop_timeout,
+            log=logging.getLogger("reconciler.connectors"),
+            secrets=lambda: redactor.secrets,
+        )
+    except ValueError as exc:  # a bad --connector-command template (TemplateError)
+        from reconciler.cli import UserError
+
+        raise UserError(str(exc)) from None
 
 
 def execute_run(args: RunArgs) -> int:

@@ -197,3 +197,16 @@ def test_sigkill_to_the_daemon_leaves_no_child(tmp_path, daemon):
     d.proc.kill()
     d.proc.wait(timeout=10)
     wait_for(lambda: not alive(conn["pid"]), timeout=10, message="connector died with the daemon")
+
+
+def test_a_bad_connector_template_is_a_one_line_error(tmp_path):
+    manifest(tmp_path / "manifests", "app", "127.0.0.1", 1)
+    proc = subprocess.run(
+        [sys.executable, "-m", "reconciler", "run", "manifests", "--api", "local",
+         "--state", str(tmp_path / "local.db"), "--listen", "", "--connector-command",
+         "my-connector {nmae}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: connector command template: unknown placeholder {nmae}")
+    assert len(proc.stderr.strip().splitlines()) == 1
