@@ -516,6 +516,8 @@ class Daemon:
                     "pid": getattr(c, "pid", None),
                     "restarts": getattr(c, "restarts", 0),
                     "last_exit_code": getattr(c, "last_exit_code", None),
+                    "since": getattr(c, "since", None),
+                    "last_error": getattr(c, "last_error", None),
                 }
                 for c in connectors
             ],

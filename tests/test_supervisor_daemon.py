@@ -156,7 +156,9 @@ def test_api_local_request_reaches_upstream_through_the_local_connector(tmp_path
              message="connector restarted")
     resp = wait_for(lambda: get(f"http://127.0.0.1:{port}/again"), timeout=15)
     assert resp.text == "upstream saw /again"
-    assert d.connector("web")["restarts"] == 1
+    now = d.connector("web")
+    assert now["restarts"] == 1 and now["last_exit_code"] == -9
+    assert now["last_error"].startswith("killed by signal 9") and now["since"] > 0
     metrics = httpx.get(f"http://{d.listen}/metrics", timeout=5).text
     assert 'connector_state{socket="web",state="RUNNING"} 1.0' in metrics
 
