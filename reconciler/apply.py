@@ -211,6 +211,9 @@ class _Runner:
             if change.action is Action.UPDATE:
                 client.update_policy(change.object_id, body)
                 return change.object_id
+            if change.action is Action.REPLACE:
+                client.delete_policy(change.object_id)
+                self.settle()
             created = self._create(
                 lambda: client.create_policy(body), client.find_policy, change.name,
                 self._policy_is_ours,

@@ -56,7 +56,7 @@ class Action(str, Enum):
 
 #: The order of apply phases; changes in a plan are sorted by it.
 PHASES: tuple[tuple[str, tuple[Action, ...]], ...] = (
-    ("policy", (Action.CREATE, Action.UPDATE)),
+    ("policy", (Action.CREATE, Action.UPDATE, Action.REPLACE)),
     ("socket", (Action.CREATE, Action.UPDATE, Action.REPLACE)),
     ("attachment", (Action.ATTACH,)),
     ("attachment", (Action.DETACH,)),
@@ -306,6 +306,10 @@ def _create_diffs(fields: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
     return tuple(out)
 
 
+def _flag(value: Any) -> str:
+    return "true" if value else "false"
+
+
 def _owner_label(instance: str | None) -> str:
     return f"border0-reconciler instance={instance}"
 
@@ -442,6 +446,17 @@ def _plan_policies(
         diffs = field_diffs(have, want)
         if adopting:
             diffs = (FieldDiff("managed_by", None, _owner_label(instance)),) + diffs
+        if want["org_wide"] != have["org_wide"]:
+            # border0 does not change org_wide in place (PUT ignores it): delete and create,
+            # then attach the new policy wherever it is named.
+            reason = f"org_wide changed: {_flag(have['org_wide'])} → {_flag(want['org_wide'])}"
+            changes.append(
+                Change("policy", name, Action.REPLACE,
+                       ("adopt; " + reason) if adopting else reason, diffs,
+                       object_id=live.policy_id, source=src)
+            )
+            ids[name] = None
+            continue
         changes.append(
             Change("policy", name, Action.UPDATE, "adopt" if adopting else "changed",
                    diffs, object_id=live.policy_id, source=src)
@@ -510,7 +525,11 @@ def _plan_sockets(
                 )
             else:
                 socket_id = live.socket_id
-                attached = dict(zip(live.policy_names, live.policy_ids))
+                # a policy replaced by this plan starts with no attachments
+                attached = {
+                    n: i for n, i in zip(live.policy_names, live.policy_ids)
+                    if not (n in actual.policies and policy_ids.get(n) is None)
+                }
                 if want != have or adopting:
                     diffs = field_diffs(have, want)
                     if adopting:

@@ -275,3 +275,19 @@ def test_apply_under_fail_rate_converges_without_duplicates(emulator_process, tm
         reconcile([folder], clean.client(), opts(dry_run=True)).desired,
         fetch_actual(clean.client()),
     ).changes == []
+
+
+def test_org_wide_change_replaces_policy_and_converges(emulator, tmp_path: Path) -> None:
+    client = emulator.client()
+    docs = base_docs()
+    folder = write(tmp_path / "m", docs)
+    assert reconcile([folder], client, opts()).ok
+    old_id = fetch_actual(client).policies["ops"].policy_id
+    docs[0]["spec"]["orgWide"] = True
+    write(folder, docs)
+    result = reconcile([folder], client, opts())
+    assert result.ok, result.error
+    assert [c.action.value for c in result.plan.changes] == ["replace", "attach", "attach"]
+    after = fetch_actual(client)
+    assert after.policies["ops"].policy_id != old_id and after.policies["ops"].org_wide
+    assert plan_of(folder, client).changes == []

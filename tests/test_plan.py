@@ -285,3 +285,13 @@ def test_json_form_is_versioned() -> None:
     assert {"path": "description", "before": None, "after": "x", "sensitive": False} in change[
         "diffs"
     ]
+
+
+def test_org_wide_change_replaces_the_policy_and_reattaches() -> None:
+    plan = make_plan(
+        desired(SocketSpec("web", "http", policies=("p",)), PolicySpec("p", org_wide=True)),
+        actual(live_socket("web", policies={"p": "pid-p"}), live_policy("p")),
+    )
+    assert actions(plan) == [("replace", "policy", "p"), ("attach", "attachment", "web/p")]
+    assert plan.changes[0].reason == "org_wide changed: false → true"
+    assert plan.changes[1].policy_id is None  # the new policy's id, known at apply time
