@@ -4,11 +4,16 @@ state file (the embedded emulator), and a secret that must show up in no output 
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
+import subprocess
+import time
 from pathlib import Path
 
 import jsonschema
 import pytest
-from helpers import REPO, cli
+from helpers import PYTHON, REPO, cli
 from test_apply import SECRET, base_docs, socket_doc, write
 
 SCHEMA = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
@@ -162,3 +167,59 @@ def test_examples_apply_then_plan_is_empty(tmp_path: Path) -> None:
     assert "No changes. border0 matches the manifests." in out2
     for value in secrets:
         assert value not in out + err + out2 + err2
+
+
+def _on_a_terminal(p: dict, answer: bytes) -> tuple[int, bytes]:
+    """Run apply with a pseudo-terminal as stdin/stdout/stderr, answer the prompt."""
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "BORDER0_RECONCILER_DEBUG"}
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "reconciler", "apply", str(p["m"]), *p["api"], "--env-file", p["env"]],
+        stdin=slave, stdout=slave, stderr=slave, cwd=p["dir"], env=env,
+    )
+    os.close(slave)
+    out = b""
+
+    def read_until(marker: bytes, timeout: float = 60.0) -> None:
+        nonlocal out
+        deadline = time.monotonic() + timeout
+        while marker not in out:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {marker!r} in {out!r}"
+            ready, _, _ = select.select([master], [], [], min(left, 0.5))
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # the child closed the terminal
+                    chunk = b""
+                if not chunk:
+                    assert marker in out, f"no {marker!r} in {out!r}"
+                out += chunk
+
+    try:
+        read_until(b"Only 'yes' will be accepted")
+        os.write(master, answer)
+        read_until(b"Apply complete" if answer == b"yes\n" else b"error:")
+        code = proc.wait(60)
+        try:  # whatever is left
+            while select.select([master], [], [], 0)[0] and (chunk := os.read(master, 65536)):
+                out += chunk
+        except OSError:
+            pass
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return code, out
+
+
+def test_apply_asks_for_yes_on_a_terminal(project: dict) -> None:
+    code, out = _on_a_terminal(project, b"no\n")
+    assert code == 1 and b"error: apply cancelled; nothing was changed" in out
+    code, out = _on_a_terminal(project, b"yes\n")
+    assert code == 0 and b"created socket web" in out
+    assert b"\x1b[" in out  # colour on a terminal
+    assert SECRET.encode() not in out
+    code, out, _ = run(project, "plan", str(project["m"]), "--detailed-exitcode")
+    assert code == 0 and "\x1b[" not in out  # and none when piped
