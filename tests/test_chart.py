@@ -392,3 +392,78 @@ def _deep_merge(base: dict, override: dict) -> dict:
         else:
             merged[key] = value
     return merged
+
+
+# --- the ConfigMap source and the sidecar example, read as the kubelet mounts them ------------
+
+EXAMPLE = CHART.parents[1] / "examples" / "kubernetes" / "app-with-reconciler.yaml"
+
+
+def mount_configmap(data: dict[str, str], root: Path) -> Path:
+    """Lay out a ConfigMap volume as the kubelet does: a timestamped dir, the `..data` symlink
+    to it, and one symlink per key, so an update swaps `..data` atomically."""
+    root.mkdir()
+    stamp = root / "..2026_01_01_00_00_00.000000001"
+    stamp.mkdir()
+    for key, text in data.items():
+        (stamp / key).write_text(text)
+    (root / "..data").symlink_to(stamp.name)
+    for key in data:
+        (root / key).symlink_to(f"..data/{key}")
+    return root
+
+
+def validate_cli(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", "validate", str(path)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+def test_chart_configmap_mount_holds_valid_manifests(chart: Any, tmp_path: Path) -> None:
+    configmap = render(chart, ci_values("configmap"))["ConfigMap"]
+    result = validate_cli(mount_configmap(configmap["data"], tmp_path / "manifests"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 socket, 1 policy in 2 files" in result.stdout  # `..` entries are not read twice
+
+
+def example_objects() -> dict[str, Any]:
+    return {doc["kind"]: doc for doc in yaml.safe_load_all(EXAMPLE.read_text()) if doc}
+
+
+def test_sidecar_example_passes_kubernetes_validate_strict() -> None:
+    objects = example_objects()
+    assert set(objects) == {"ConfigMap", "Deployment"}
+    for obj in objects.values():
+        for version in KUBE_VERSIONS:
+            kv.validate(obj, version, strict=True)
+
+
+def test_sidecar_example_exposes_the_app_on_localhost(tmp_path: Path) -> None:
+    objects = example_objects()
+    spec = objects["Deployment"]["spec"]["template"]["spec"]
+    assert objects["Deployment"]["spec"]["replicas"] == 1
+    app = container(spec, "whoami")
+    rec = container(spec, "border0-reconciler")
+    assert rec["args"][:2] == ["run", "/manifests"]
+    assert rec["args"][rec["args"].index("--listen") + 1] == "0.0.0.0:9479"
+    assert rec["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert rec["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    # Pod-level settings (runAsNonRoot, seccompProfile) apply to the container too.
+    effective = {**spec["securityContext"], **rec["securityContext"]}
+    assert RESTRICTED.items() <= effective.items()
+    assert mounts_of(rec)["/tmp"]["name"] == "tmp"
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    configmap = objects["ConfigMap"]
+    assert volumes[mounts_of(rec)["/manifests"]["name"]]["configMap"]["name"] == (
+        configmap["metadata"]["name"]
+    )
+    # The socket's connector points at the app's port on localhost (the pod's shared network).
+    (manifest_file,) = configmap["data"]
+    docs = list(yaml.safe_load_all(configmap["data"][manifest_file]))
+    (socket,) = [d for d in docs if d["kind"] == "Socket"]
+    assert socket["spec"]["connector"]["host"] == "localhost"
+    assert socket["spec"]["connector"]["port"] == app["ports"][0]["containerPort"]
+    result = validate_cli(mount_configmap(configmap["data"], tmp_path / "manifests"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 socket, 1 policy" in result.stdout
