@@ -16,13 +16,13 @@ SUFFIXES = (".yaml", ".yml")
 
 
 def discover(
-    paths: Sequence[str | os.PathLike[str]], problem: Callable[[str, str], None]
+    paths: Sequence[str | os.PathLike[str]], problem: Callable[[str, str, bool], None]
 ) -> list[Path]:
     """Manifest files under `paths`, in a stable order, hidden entries skipped.
 
     A directory is read recursively (a symlinked root is followed, symlinked subdirectories
-    are not); a file named explicitly is read whatever its suffix. `problem(path, message)` is
-    called for each path that cannot be listed.
+    are not); a file named explicitly is read whatever its suffix. `problem(path, message,
+    is_error)` is called for a path that cannot be listed (True) or holds no manifest (False).
     """
     files: list[Path] = []
     seen: set[str] = set()
@@ -34,20 +34,23 @@ def discover(
             files.append(path)
 
     def walk_error(exc: OSError) -> None:
-        problem(str(exc.filename), f"cannot read directory: {exc.strerror}")
+        problem(str(exc.filename), f"cannot read directory: {exc.strerror}", True)
 
     for raw in paths:
         root = Path(raw)
         if root.is_dir():  # follows a symlinked root (git-sync swaps one)
+            before = len(files)
             for dirpath, dirnames, filenames in os.walk(root, onerror=walk_error):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 for name in sorted(filenames):
                     if not name.startswith(".") and name.lower().endswith(SUFFIXES):
                         add(Path(dirpath, name))
+            if len(files) == before:
+                problem(str(root), "no manifest files (*.yaml, *.yml) in this directory", False)
         elif root.exists() or root.is_symlink():
             add(root)
         else:
-            problem(str(root), "no such file or directory")
+            problem(str(root), "no such file or directory", True)
     return files
 
 

@@ -103,6 +103,13 @@ def _diag(
     return Diagnostic(severity, message, file, line, column, code)
 
 
+def _quick_valid(kind: str, data: Any) -> bool:
+    try:
+        return _fast_check(kind)(data)
+    except (ValueError, TypeError, OverflowError):  # e.g. a non-string key: let jsonschema say
+        return False
+
+
 # --- one document at a time ------------------------------------------------------------------
 
 
@@ -234,7 +241,7 @@ class _Loader:
             )
             return
         problems = []
-        if not _fast_check(kind)(data):
+        if not _quick_valid(kind, data):
             problems = [
                 p
                 for p in humanize(_validator(kind).iter_errors(data))
@@ -462,7 +469,12 @@ def load(
     resulting `Secret`s hold an empty value. With strict=True a plaintext password is an error.
     """
     diagnostics: list[Diagnostic] = []
-    files = discover(paths, lambda file, msg: diagnostics.append(_error(msg, file, code="io")))
+
+    def problem(file: str, message: str, is_error: bool) -> None:
+        severity = Severity.ERROR if is_error else Severity.WARNING
+        diagnostics.append(_diag(severity, message, file, None, "io" if is_error else "empty"))
+
+    files = discover(paths, problem)
     loader = _Loader(
         env=os.environ if env is None else env,
         resolve_secrets=resolve_secrets,

@@ -45,7 +45,7 @@ def dotted(path: Sequence[Any]) -> str:
             out += f"[{part}]"
         else:
             out += f".{part}" if out else str(part)
-    return out or "(document)"
+    return out or "(top level)"
 
 
 def describe(value: Any) -> str:
@@ -68,7 +68,7 @@ def describe(value: Any) -> str:
 def _suggest(word: Any, choices: Iterable[Any]) -> str:
     if not isinstance(word, str):
         return ""
-    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.75)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
