@@ -339,3 +339,31 @@ def test_sigkill_of_the_supervising_process_leaves_no_child(fake, tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_backoff_doubles_for_short_runs_and_resets_after_a_stable_run(make_supervisor, caplog):
+    caplog.set_level(logging.INFO, logger="reconciler.connector")
+    sup = make_supervisor(startsecs=0.1, backoff_base=0.1, stable_secs=1.0)
+    sup.sync({"a": target("a")})
+
+    def kill_running() -> float:
+        st = wait_for(lambda: running(sup, "a"))["a"]
+        os.kill(st.pid, signal.SIGKILL)
+        wait_for(lambda: by_name(sup)["a"].pid != st.pid)
+        return time.monotonic()
+
+    def delays() -> list[str]:
+        return [r.getMessage().rsplit("restarting in ", 1)[1] for r in caplog.records
+                if "restarting in" in r.getMessage()]
+
+    kill_running()
+    kill_running()
+    wait_for(lambda: len(delays()) == 2)
+    assert delays() == ["0.1s", "0.2s"]  # short runs: the delay doubles
+    up = wait_for(lambda: running(sup, "a"))["a"]
+    since = time.monotonic()
+    wait_for(lambda: time.monotonic() - since > 1.2, message="a stable run")
+    assert by_name(sup)["a"].pid == up.pid
+    kill_running()
+    wait_for(lambda: len(delays()) == 3)
+    assert delays()[2] == "0.1s"  # after a stable run: back to the base delay
