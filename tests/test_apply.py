@@ -291,3 +291,29 @@ def test_org_wide_change_replaces_policy_and_converges(emulator, tmp_path: Path)
     after = fetch_actual(client)
     assert after.policies["ops"].policy_id != old_id and after.policies["ops"].org_wide
     assert plan_of(folder, client).changes == []
+
+
+def test_a_failure_does_not_stop_independent_actions(emulator, tmp_path: Path) -> None:
+    from reconciler.apply import apply_plan
+    from reconciler.manifests import load
+
+    client = emulator.client()
+    folder = write(tmp_path / "m", base_docs())
+    desired = load([folder], env=ENV).desired
+    actual = fetch_actual(client)
+    plan = make_plan(desired, actual)
+    # someone takes the name "web" between plan and apply
+    client.create_socket({"name": "web", "socket_type": "http", "description": "by hand"})
+    seen: list[str] = []
+    result = apply_plan(plan, client, desired, actual, progress=lambda r: seen.append(r.message))
+    assert not result.ok
+    failed = {r.message.split(":")[1].strip() for r in result.failed}
+    assert failed == {"create socket web", "attach policy ops to socket web"}
+    assert any("socket web was not created" in m for m in seen)
+    assert "created socket db" in seen and "attached policy ops to socket db" in seen
+    live = fetch_actual(client)
+    assert live.sockets["web"].description == "by hand"  # not ours: untouched
+    assert {"db", "box"} <= set(live.sockets) and "ops" in live.policies
+    # rerunning: the rest is done; the taken name is now a clear conflict
+    again = reconcile([folder], client, opts())
+    assert again.stage == "plan" and again.plan.conflicts[0].code == "not-managed"
