@@ -148,6 +148,7 @@ def test_defaults_git_sync_sidecar(chart: Any) -> None:
 
     service = objects["Service"]
     assert service["spec"]["ports"][0]["targetPort"] == "http"
+    assert service["spec"]["publishNotReadyAddresses"] is True
     assert service["spec"]["selector"] == deploy["spec"]["selector"]["matchLabels"]
     assert "kubectl -n border0 get pods" in objects["NOTES"]
     assert "/status" in objects["NOTES"]
