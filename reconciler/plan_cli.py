@@ -210,11 +210,13 @@ def run_apply(args: PlanArgs) -> int:
             parallelism=args.parallelism, progress=_progress,
         )
     done, failed = len(result.succeeded), len(result.failed)
+    to_stderr = args.fmt != "text" and not args.out  # keep stdout a clean json/markdown document
     if failed:
         click.echo(
             f"Apply finished with errors: {done} action{'s' if done != 1 else ''} succeeded, "
-            f"{failed} failed. Run apply again to finish."
+            f"{failed} failed. Run apply again to finish.", err=to_stderr,
         )
         return EXIT_ERROR
-    click.echo(f"Apply complete: {done} action{'s' if done != 1 else ''} succeeded.")
+    click.echo(f"Apply complete: {done} action{'s' if done != 1 else ''} succeeded.",
+               err=to_stderr)
     return EXIT_OK

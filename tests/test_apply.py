@@ -317,3 +317,18 @@ def test_a_failure_does_not_stop_independent_actions(emulator, tmp_path: Path) -
     # rerunning: the rest is done; the taken name is now a clear conflict
     again = reconcile([folder], client, opts())
     assert again.stage == "plan" and again.plan.conflicts[0].code == "not-managed"
+
+
+def test_read_after_write_delay_is_honoured(emulator_factory, tmp_path: Path) -> None:
+    import time
+
+    emu = emulator_factory(read_after_write_delay_ms=250)
+    client = emu.client()
+    folder = write(tmp_path / "m", base_docs()[:2])  # policy, socket, attachment: 3 phases
+    started = time.monotonic()
+    result = reconcile([folder], client, opts())
+    elapsed = time.monotonic() - started
+    assert result.ok and client.read_after_write_delay() == 0.25
+    # a wait between the 3 phases (2) and one before re-listing
+    assert elapsed >= 0.75, elapsed
+    assert set(result.actual.sockets) == {"web"}
