@@ -468,6 +468,8 @@ def load(
     With resolve_secrets=False (validate) secret references are checked for shape only and the
     resulting `Secret`s hold an empty value. With strict=True a plaintext password is an error.
     """
+    if isinstance(paths, (str, os.PathLike)):  # one path given bare: not its characters
+        paths = [paths]
     diagnostics: list[Diagnostic] = []
 
     def problem(file: str, message: str, is_error: bool) -> None:
