@@ -383,7 +383,7 @@ class Supervisor:
         wait = 1.0
         for conn in self._connectors.values():
             if conn.proc is not None:
-                wait = _POLL
+                wait = min(wait, _POLL)
             if conn.state in (S.STARTING, S.BACKOFF, S.STOPPING):
                 wait = min(wait, max(0.0, conn.deadline - now))
         return wait
