@@ -331,6 +331,20 @@ def test_helm_lint_reports_a_broken_template(tmp_path: Path) -> None:
     assert report["errors"] or any(m["severity"] == 3 for m in report["messages"])
 
 
+def test_native_sidecar_refused_before_kubernetes_1_29(capfd: pytest.CaptureFixture[str]) -> None:
+    """Before 1.29 the API server would drop restartPolicy and the pod would hang in Init.
+    Only lint takes a Kubernetes version here, and lint logs a template's `fail` (on stderr,
+    from Helm's Go logger) instead of failing, so the message is read there."""
+    values = ci_values("native-sidecar")
+    capfd.readouterr()
+    helm.lint(CHART, values, kube_version="v1.29.0")
+    assert "nativeSidecar needs" not in capfd.readouterr().err
+    helm.lint(CHART, values, kube_version="v1.28.0")
+    assert "gitSync.nativeSidecar needs Kubernetes >= 1.29 (this cluster: v1.28.0)" in (
+        capfd.readouterr().err
+    )
+
+
 @pytest.mark.parametrize(
     ("override", "fragment"),
     [

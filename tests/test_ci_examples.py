@@ -234,6 +234,33 @@ def test_github_plan_step_fails_and_comments_on_a_broken_manifest(config_repo: P
     assert "grafana.yaml" in comment  # the error names the file
 
 
+def test_github_validate_step_comments_invalid_manifests(config_repo: Path) -> None:
+    (config_repo / "border0" / "grafana.yaml").write_text(SOCKET.replace("port: 3000", "port: 0"))
+    workflow = load(PLAN_WORKFLOW)
+    env = {**workflow["env"], "HEAD_SHA": "fedcba9876543210"}
+    result = run_script(step_named(workflow, "Validate")["run"], config_repo, env)
+    assert result.returncode == 1
+    assert "grafana.yaml" in result.stdout  # the log shows the errors too
+    comment = (config_repo / "comment.md").read_text()
+    assert "`border0-reconciler validate border0` at fedcba9" in comment
+    assert "**The manifests are not valid:**" in comment and "grafana.yaml:" in comment
+
+
+def test_github_plan_comment_is_cut_to_fit(config_repo: Path) -> None:
+    """GitHub refuses comments over 65536 characters: a huge plan is cut, the artifact keeps it."""
+    for n in range(400):
+        text = SOCKET.replace("name: grafana", f"name: app-{n:03d}-with-a-rather-long-name")
+        (config_repo / "border0" / f"app-{n:03d}.yaml").write_text(text)
+    result, output = github_plan(config_repo)
+    assert result.returncode == 0, result.stderr
+    assert output.read_text() == "exitcode=2\n"
+    plan = (config_repo / "plan.md").read_text()
+    comment = (config_repo / "comment.md").read_text()
+    assert len(plan.encode()) > 65536
+    assert len(comment.encode()) < 65536
+    assert comment.endswith("... cut: the full plan is in the border0-plan artifact.\n")
+
+
 def test_github_apply_step_then_plan_has_no_changes(config_repo: Path, tmp_path: Path) -> None:
     summary = tmp_path / "summary.md"
     workflow = load(APPLY_WORKFLOW)

@@ -95,6 +95,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and .Values.manifests.configMap.enabled (not .Values.manifests.configMap.name) (not .Values.manifests.configMap.files) }}
 {{- fail "manifests.configMap needs a name (existing ConfigMap) or files (the chart creates it)" }}
 {{- end }}
+{{- if and .Values.gitSync.enabled .Values.gitSync.nativeSidecar (semverCompare "<1.29.0-0" .Capabilities.KubeVersion.Version) }}
+{{- fail (printf "gitSync.nativeSidecar needs Kubernetes >= 1.29 (this cluster: %s); set it to false" .Capabilities.KubeVersion.Version) }}
+{{- end }}
 {{- if eq .Values.reconciler.port .Values.gitSync.httpPort }}
 {{- fail "reconciler.port and gitSync.httpPort must differ" }}
 {{- end }}
