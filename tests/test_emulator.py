@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 
 import httpx
 import pytest
-from helpers import cli
+from helpers import REPO, cli
 
 from reconciler.border0.emulator import EmbeddedEmulator
 
@@ -146,3 +147,63 @@ def test_cli_bad_flags_are_one_line(args, message):
     code, _out, err = cli(["emulator", "--token", "t", *args])
     assert code == 1 and message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_body_is_json_whatever_the_content_type(emulator):
+    with http(emulator) as h:
+        response = h.post("socket", content=b'{"name":"form","socket_type":"ssh"}',
+                          headers={"content-type": "application/x-www-form-urlencoded"})
+        assert response.status_code == 200 and response.json()["name"] == "form"
+
+
+def _readme_examples() -> list[tuple[str, str]]:
+    """(command, expected answer) pairs from the README's curl block."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("## The local emulator", 1)[1].split("\n## ", 1)[0]
+    blocks = [b.split("```")[0] for b in section.split("```sh\n")[1:]]
+    block = next(b for b in blocks if "curl" in b)
+    pairs: list[tuple[str, str]] = []
+    command, expected = "", ""
+    for line in block.splitlines():
+        if line.startswith("# "):
+            expected += line[2:].strip() if expected else line[2:]
+        elif line.startswith("API="):
+            continue
+        elif command.endswith("\\"):
+            command = command[:-1] + line.strip()
+        else:
+            if command:
+                pairs.append((command, expected))
+                command, expected = "", ""
+            command = line
+    pairs.append((command, expected))
+    return pairs
+
+
+def test_readme_curl_examples_work(emulator_process):
+    import json
+    import re
+    import shutil
+    import subprocess
+
+    if shutil.which("curl") is None:
+        pytest.fail("curl is needed to check the README examples")
+    proc = emulator_process(token="s3cret")
+    examples = _readme_examples()
+    assert len(examples) >= 8
+    placeholder = re.compile(r"[0-9a-f]{8}-…")
+    ids: dict[str, str] = {}
+    for command, expected in examples:
+        for short, real in ids.items():
+            command = command.replace(short, real)
+        assert "…" not in command, command
+        done = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
+                              env={"API": proc.url, "PATH": os.environ["PATH"]}, timeout=30,
+                              check=False)
+        answer = done.stdout.strip()
+        pattern = re.escape(placeholder.sub("\0", expected)).replace("\0", "[0-9a-f-]+")
+        pattern = pattern.replace(re.escape("…"), ".*")
+        assert re.fullmatch(pattern, answer, re.DOTALL), f"{command}\n{answer}\n!~ {expected}"
+        for short in placeholder.findall(expected):
+            if short not in ids and answer.startswith("{"):
+                ids[short] = json.loads(answer).get("id") or json.loads(answer)["socket_id"]

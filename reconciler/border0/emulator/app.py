@@ -225,7 +225,7 @@ def create_app(
     api.openapi = _openapi_with_border0_errors(api)  # type: ignore[method-assign]
 
     faults = FaultInjector(
-        _StripTrailingSlash(api), latency_ms=latency_ms, fail_rate=fail_rate,
+        _Tolerant(api), latency_ms=latency_ms, fail_rate=fail_rate,
         rate_limit=rate_limit, seed=seed,
     )
     faults.fastapi = api  # type: ignore[attr-defined]
@@ -234,17 +234,22 @@ def create_app(
     return faults
 
 
-class _StripTrailingSlash:
-    """`/api/v1/sockets/` is `/api/v1/sockets`: border0 tolerates the slash, without redirects."""
+class _Tolerant:
+    """border0's leniencies: `/api/v1/sockets/` is `/api/v1/sockets` (no redirect), and a body
+    is JSON whatever its content type says (`curl -d` sends form-urlencoded)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        path = scope.get("path", "")
-        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
-            scope = dict(scope, path=path.rstrip("/") or "/")
-            scope["raw_path"] = scope["path"].encode()
+        if scope["type"] == "http":
+            path = scope.get("path", "")
+            if len(path) > 1 and path.endswith("/"):
+                scope = dict(scope, path=path.rstrip("/") or "/")
+                scope["raw_path"] = scope["path"].encode()
+            if scope["method"] in ("POST", "PUT", "PATCH"):
+                headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+                scope = dict(scope, headers=[*headers, (b"content-type", b"application/json")])
         await self.app(scope, receive, send)
 
 
