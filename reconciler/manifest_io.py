@@ -28,6 +28,9 @@ def discover(
     seen: set[str] = set()
 
     def add(path: Path) -> None:
+        if len(paths) == 1:  # one walk never yields a file twice
+            files.append(path)
+            return
         real = os.path.realpath(path)
         if real not in seen:
             seen.add(real)

@@ -193,14 +193,13 @@ class _Loader:
                 _error(f"not UTF-8 text (invalid byte at offset {exc.start})", str(path), code="io")
             )
             return
-        docs, syntax_error = load_documents(text)
+        docs, syntax_error, duplicates = load_documents(text)
         file = _File(path, text, document_starts(text))
-        if syntax_error is not None:
-            self.diagnostics.append(
-                _error(syntax_error.message, file.name, syntax_error.position, code="yaml-syntax")
-            )
-        if len(file.starts) != len(docs) + (1 if syntax_error else 0):
-            file.starts = []  # the quick scan disagrees with the parser: compose for positions
+        for problem in [*duplicates, *([syntax_error] if syntax_error else [])]:
+            code = "yaml-syntax" if problem is syntax_error else "duplicate-key"
+            self.diagnostics.append(_error(problem.message, file.name, problem.position, code=code))
+        if syntax_error is not None or len(file.starts) != len(docs):
+            file.starts = []  # unsure where documents start: compose the file for positions
         for index, data in enumerate(docs):
             if data is None:
                 continue

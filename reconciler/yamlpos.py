@@ -13,11 +13,19 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
-__all__ = ["Loader", "Locator", "Position", "YamlSyntaxError", "document_starts", "load_documents"]
+__all__ = [
+    "Loader",
+    "Locator",
+    "Parsed",
+    "Position",
+    "YamlSyntaxError",
+    "document_starts",
+    "load_documents",
+]
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -50,6 +58,36 @@ Loader.add_implicit_resolver(
 )
 
 
+_TAG_OF_SCALAR: dict[str, str] = {}  # plain scalar -> its resolved tag (keys repeat a lot)
+_DEFAULTS = {
+    yaml.ScalarNode: "tag:yaml.org,2002:str",
+    yaml.SequenceNode: "tag:yaml.org,2002:seq",
+    yaml.MappingNode: "tag:yaml.org,2002:map",
+}
+
+
+def _resolve(self: Any, kind: Any, value: Any, implicit: Any) -> str:
+    """PyYAML's resolver without path resolvers (we have none), memoised for plain scalars."""
+    if kind is yaml.ScalarNode and implicit[0]:
+        tag = _TAG_OF_SCALAR.get(value)
+        if tag is None:
+            tag = _Base.resolve(self, kind, value, implicit)
+            if len(_TAG_OF_SCALAR) > 100_000:
+                _TAG_OF_SCALAR.clear()
+            _TAG_OF_SCALAR[value] = tag
+        return tag
+    return _DEFAULTS[kind]
+
+
+def _nothing(self: Any, *args: Any) -> None:
+    return None
+
+
+Loader.resolve = _resolve
+Loader.descend_resolver = _nothing
+Loader.ascend_resolver = _nothing
+
+
 @dataclass(frozen=True)
 class Position:
     """1-based line and column."""
@@ -71,15 +109,22 @@ def _mark_position(mark: Any) -> Position | None:
     return Position(mark.line + 1, mark.column + 1)
 
 
-def load_documents(text: str) -> tuple[list[Any], YamlSyntaxError | None]:
-    """Every document of `text` (None for an empty one), and the syntax error that ended it."""
+class Parsed(NamedTuple):
+    docs: list[Any]  # every document (None for an empty one) up to a syntax error
+    error: YamlSyntaxError | None  # the syntax error that ended the parse
+    duplicates: list[YamlSyntaxError]  # duplicate mapping keys (the last value was kept)
+
+
+def load_documents(text: str) -> Parsed:
+    """Every document of `text`, the syntax error that ended it, and duplicate keys."""
     docs: list[Any] = []
+    duplicates: list[YamlSyntaxError] = []
     loader = Loader(text)
     try:
         while loader.check_node():
             node = loader.get_node()
             try:
-                docs.append(_build(node, set(), loader))
+                docs.append(_build(node, (set(), loader, duplicates)))
             except _Unusual:  # merge keys, explicit tags, odd keys: PyYAML's own way
                 docs.append(loader.construct_document(node))
             except _Cyclic:
@@ -95,12 +140,13 @@ def load_documents(text: str) -> tuple[list[Any], YamlSyntaxError | None]:
         problem = exc.problem or "invalid YAML"
         context = f" ({exc.context})" if exc.context else ""
         where = _mark_position(exc.problem_mark) or _mark_position(exc.context_mark)
-        return docs, YamlSyntaxError(f"YAML syntax error: {problem}{context}", where)
+        error = YamlSyntaxError(f"YAML syntax error: {problem}{context}", where)
+        return Parsed(docs, error, duplicates)
     except yaml.YAMLError as exc:  # reader errors: unprintable characters and the like
-        return docs, YamlSyntaxError(f"YAML error: {exc}", None)
+        return Parsed(docs, YamlSyntaxError(f"YAML error: {exc}", None), duplicates)
     finally:
         loader.dispose()
-    return docs, None
+    return Parsed(docs, None, duplicates)
 
 
 class _Unusual(Exception):
@@ -115,7 +161,7 @@ _STR, _SEQ, _MAP = "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.o
 _SCALARS = tuple(f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float"))
 
 
-def _build(node: yaml.Node, active: set[int], loader: Any) -> Any:
+def _build(node: yaml.Node, ctx: tuple[set[int], Any, list[YamlSyntaxError]]) -> Any:
     """Plain data from a composed node, several times faster than PyYAML's generic constructor."""
     tag = node.tag
     if isinstance(node, yaml.ScalarNode):
@@ -123,31 +169,48 @@ def _build(node: yaml.Node, active: set[int], loader: Any) -> Any:
             return node.value
         if tag not in _SCALARS:
             raise _Unusual
+        loader = ctx[1]
         return loader.yaml_constructors[tag](loader, node)
+    active = ctx[0]
     if id(node) in active:
         raise _Cyclic
     active.add(id(node))
     try:
         if tag == _SEQ:
-            return [_build(item, active, loader) for item in node.value]
+            return [_build(item, ctx) for item in node.value]
         if tag != _MAP:
             raise _Unusual
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag != _STR:
-                key = _build(key_node, active, loader)
-                if isinstance(key, (list, dict)) or key_node.tag == "tag:yaml.org,2002:merge":
+                key = _build(key_node, ctx)
+                if isinstance(key, (list, dict)):
                     raise _Unusual
             else:
                 key = key_node.value
-            out[key] = _build(value_node, active, loader)
+            if key in out:
+                _duplicate(node, key_node, ctx[2])
+            out[key] = _build(value_node, ctx)
         return out
     finally:
         active.discard(id(node))
 
 
-def _is_marker(line: str, marker: str) -> bool:
-    return line.startswith(marker) and (len(line) == 3 or line[3] in " \t")
+def _duplicate(
+    mapping: yaml.MappingNode, key_node: yaml.Node, found: list[YamlSyntaxError]
+) -> None:
+    first = next(k for k, _ in mapping.value if k.value == key_node.value)
+    line = first.start_mark.line + 1
+    found.append(
+        YamlSyntaxError(
+            f"duplicate key '{key_node.value}' (also on line {line}; the last one would win)",
+            _mark_position(key_node.start_mark),
+        )
+    )
+
+
+_MARKER = re.compile(r"^(?:---|\.\.\.)(?=[ \t]|\r?$)", re.MULTILINE)
+_CONTENT = re.compile(r"^[ \t]*[^\s#%]", re.MULTILINE)
 
 
 def document_starts(text: str) -> list[Position]:
@@ -159,29 +222,40 @@ def document_starts(text: str) -> list[Position]:
     starts: list[Position] = []
     open_doc = False  # inside a document whose start is recorded
     pending: int | None = None  # index of an explicit document still waiting for content
-    for number, line in enumerate(text.splitlines(), start=1):
-        if _is_marker(line, "---"):
+    pos, line = 0, 1  # where the unscanned text starts, and its line number
+
+    def content(end: int) -> Position | None:
+        found = _CONTENT.search(text, pos, end)
+        if found is None:
+            return None
+        return Position(line + text.count("\n", pos, found.start()), found.end() - found.start())
+
+    for marker in [*_MARKER.finditer(text), None]:
+        end = marker.start() if marker else len(text)
+        if not open_doc or pending is not None:
+            first = content(end)
+            if first is not None and pending is not None:
+                starts[pending], pending = first, None
+            elif first is not None:
+                starts.append(first)
+                open_doc = True
+        if marker is None:
+            break
+        line += text.count("\n", pos, end)
+        eol = text.find("\n", marker.end())
+        eol = len(text) if eol < 0 else eol
+        if text.startswith("---", end):
             open_doc = True
-            rest = line[3:].strip()
-            starts.append(Position(number, 1))
-            pending = None if rest and not rest.startswith("#") else len(starts) - 1
-            if pending is None:
-                starts[-1] = Position(number, 5)
-            continue
-        if _is_marker(line, "..."):
+            rest = text[marker.end() : eol]
+            if rest.strip() and not rest.strip().startswith("#"):
+                starts.append(Position(line, 4 + len(rest) - len(rest.lstrip())))
+                pending = None
+            else:
+                starts.append(Position(line, 1))
+                pending = len(starts) - 1
+        else:
             open_doc, pending = False, None
-            continue
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if not open_doc:
-            if line.startswith("%"):
-                continue
-            starts.append(Position(number, len(line) - len(line.lstrip()) + 1))
-            open_doc = True
-        elif pending is not None:
-            starts[pending] = Position(number, len(line) - len(line.lstrip()) + 1)
-            pending = None
+        pos, line = eol + 1, line + 1
     return starts
 
 

@@ -238,10 +238,12 @@ def test_multi_document_files_with_empty_documents_and_comments(tmp_path):
         "%YAML 1.1\n---\na: 1\n...\n---\nb: 2\n...\n# end\n",
         "---\n---\n",
         "key: |\n  --- not a marker\n  text\n",
+        "---   a\n---\r\n\r\n  b: 2\r\n...\r\n",
+        "a: 1\n---\n",
     ],
 )
 def test_the_quick_document_scan_agrees_with_the_yaml_composer(text):
-    docs, error = load_documents(text)
+    docs, error, _ = load_documents(text)
     assert error is None
     locator = Locator(text)
     starts = document_starts(text)
@@ -252,7 +254,7 @@ def test_the_quick_document_scan_agrees_with_the_yaml_composer(text):
 
 
 def test_yaml_1_1_surprises_stay_strings():
-    [doc], error = load_documents("a: 18:00\nb: 2025-01-31\nc: 2025-01-31T08:00:00Z\nd: 0x1F\n")
+    [doc], error, _ = load_documents("a: 18:00\nb: 2025-01-31\nc: 2025-01-31T08:00:00Z\nd: 0x1F\n")
     assert error is None
     assert doc == {"a": "18:00", "b": "2025-01-31", "c": "2025-01-31T08:00:00Z", "d": 31}
 
@@ -280,6 +282,21 @@ def test_other_tools_yaml_in_the_tree_is_skipped_but_our_typos_are_not(tmp_path)
          "apiVersion: 'border0-reconciler/v2' is not supported (use border0-reconciler/v1)"),
         ("typo2.yaml", 2, 7, "kind: 'Sockets' is not one of Socket, Policy (did you mean Socket?)"),
     ]  # fmt: skip
+
+
+def test_duplicate_keys_are_errors_and_other_documents_still_load(tmp_path):
+    text = socket("a", "  type: http\n  description: one\n  description: two\n") + "---\n"
+    write(tmp_path, {"dup.yaml": text + socket("b")})
+    result = load([tmp_path])
+    assert [(d.line, d.column, d.code, d.message) for d in result.diagnostics] == [
+        (
+            8,
+            3,
+            "duplicate-key",
+            "duplicate key 'description' (also on line 7; the last one would win)",
+        )
+    ]
+    assert sorted(result.desired.sockets) == ["a", "b"] and not result.ok
 
 
 # --- validation and cross-checks ------------------------------------------------------------
