@@ -11,10 +11,12 @@ import pytest
 
 from reconciler.border0.client import USER_AGENT, Border0Client
 from reconciler.border0.errors import (
+    APIError,
     BadRequest,
     Border0Error,
     ConfigurationError,
     DeadlineExceeded,
+    Forbidden,
     NotFound,
     RateLimited,
     ServerError,
@@ -270,8 +272,72 @@ def test_open_api_remote_needs_a_token(tmp_path):
         assert "from-file" not in repr(c)
 
 
-def test_server_errors_are_typed(emulator):
-    assert issubclass(ServerError, Border0Error) and issubclass(RateLimited, Border0Error)
+# --- edge cases through the transport seam (httpx.MockTransport) ----------------------------
+
+
+def mock_client(handler, **options) -> Border0Client:
+    options = {"backoff_base": 0.01, "backoff_max": 0.05, **options}
+    return Border0Client("https://border0.test/api/v1", "tok-123456", **options,
+                         transport=httpx.MockTransport(handler))
+
+
+@pytest.mark.parametrize("status, body, cls, message", [
+    (400, {"status_code": 400, "error_message": "bad name"}, BadRequest, "bad name"),
+    (403, {"message": "not yours"}, Forbidden, "not yours"),
+    (404, b"plain text page", NotFound, "plain text page"),
+    (418, b"", APIError, "I'm a teapot"),
+    (502, b"<html>gateway tok-123456</html>", ServerError, "<html>gateway (sensitive)</html>"),
+    (429, {"error_message": "slow down, tok-123456"}, RateLimited, "slow down, (sensitive)"),
+])
+def test_error_messages_fall_back_and_are_redacted(status, body, cls, message):
+    def handler(request: httpx.Request) -> httpx.Response:
+        if isinstance(body, dict):
+            return httpx.Response(status, json=body, headers={"Retry-After": "0"})
+        return httpx.Response(status, content=body)
+
+    client = mock_client(handler, max_retries_5xx=1, max_retries_429=1)
+    with pytest.raises(cls) as err:
+        client.get_policy("p1")
+    assert type(err.value) is cls and err.value.status == status
+    assert err.value.error_message.startswith(message)
+    assert "tok-123456" not in str(err.value) and "tok-123456" not in repr(err.value)
+    assert err.value.temporary == (status in (429, 502))
+
+
+def test_retry_after_as_http_date_and_invalid_json():
+    answers = iter([
+        httpx.Response(429, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}),
+        httpx.Response(200, content=b"{not json"),
+    ])
+    client = mock_client(lambda request: next(answers))
+    with pytest.raises(APIError, match="not valid JSON"):
+        client.get_socket("x")
+    assert client.request_counts == {("GET", 429): 1, ("GET", 200): 1}
+
+
+def test_requests_carry_bearer_token_and_quoted_names():
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"socket_id": "1", "name": "a"})
+
+    mock_client(handler).get_socket("a/../b")
+    assert seen[0].headers["authorization"] == "Bearer tok-123456"
+    assert seen[0].url.raw_path == b"/api/v1/socket/a%2F..%2Fb"
+
+
+def test_paging_stops_on_a_server_that_repeats_pages():
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/sockets"):
+            page = int(request.url.params["page"])
+            return httpx.Response(200, json={"list": [{"socket_id": "1"}],
+                                             "pagination": {"next_page": page}})
+        return httpx.Response(200, json=[{"id": "p"}] * 3)
+
+    client = mock_client(handler)
+    assert client.list_sockets() == [{"socket_id": "1"}]
+    assert client.list_policies(page_size=3) == [{"id": "p"}]  # same ids again: stop
 
 
 # --- retries -------------------------------------------------------------------------------
