@@ -13,10 +13,12 @@ problem is parsed a second time for positions (`yamlpos.Locator`).
 from __future__ import annotations
 
 import difflib
+import errno
 import functools
 import json
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,7 +177,7 @@ class _Loader:
 
     def read_file(self, path: Path) -> None:
         try:
-            raw = path.read_bytes()
+            raw = _read_regular_file(path)
         except OSError as exc:
             self.diagnostics.append(
                 _error(f"cannot read file: {exc.strerror}", str(path), code="io")
@@ -384,6 +386,15 @@ class _Loader:
                         code="external-policy",
                         severity=Severity.WARNING,
                     )
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of a regular file; a FIFO or device is refused instead of blocking the load."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return handle.read()
 
 
 def _is_ours(data: Mapping[str, Any]) -> bool:

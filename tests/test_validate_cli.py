@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from helpers import REPO, cli
@@ -178,6 +179,7 @@ def test_paths_that_hold_nothing_or_do_not_exist(tmp_path):
 
 
 def test_no_traceback_on_hostile_input(tmp_path):
+    os.mkfifo(tmp_path / "fifo.yaml")  # reading it would block forever
     (tmp_path / "binary.yaml").write_bytes(bytes(range(256)))
     (tmp_path / "latin1.yml").write_bytes(b"kind: caf\xe9\n")
     deep = "a: " + "[" * 5000 + "]" * 5000 + "\n"
@@ -199,7 +201,7 @@ def test_no_traceback_on_hostile_input(tmp_path):
     assert code == 1
     assert "Traceback" not in out + err and err == ""
     by_file = {line.split(":")[0].rsplit("/", 1)[-1] for line in out.splitlines()[:-1]}
-    assert {"binary.yaml", "latin1.yml", "alias-loop.yaml", "python-tag.yaml", "list.yaml"} <= (
-        by_file
-    )
+    assert {
+        "binary.yaml", "latin1.yml", "alias-loop.yaml", "python-tag.yaml", "list.yaml", "fifo.yaml",
+    } <= by_file  # fmt: skip
     assert out.splitlines()[-1].startswith("invalid: ")
