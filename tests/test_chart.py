@@ -353,6 +353,7 @@ def test_native_sidecar_refused_before_kubernetes_1_29(capfd: pytest.CaptureFixt
         ({"serviceMonitor": {"enable": True}}, "enable"),  # typo of enabled
         ({"replicaCount": 2}, "replicaCount"),  # a second writer
         ({"reconciler": {"interval": "five minutes"}}, "interval"),
+        ({"reconciler": {"interval": "1h30m"}}, "interval"),  # `run --interval` takes one unit
         ({"gitSync": {"auth": {"type": "token"}}}, "type"),
         ({"border0": {"existingSecret": 42}}, "existingSecret"),
         ({"unknownTopLevel": 1}, "unknownTopLevel"),
@@ -482,3 +483,54 @@ def test_sidecar_example_exposes_the_app_on_localhost(tmp_path: Path) -> None:
     result = validate_cli(mount_configmap(configmap["data"], tmp_path / "manifests"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 socket, 1 policy" in result.stdout
+
+
+# --- the chart speaks the CLI the package really has ------------------------------------------
+
+
+def parse_run_args(args: list[str]) -> dict[str, Any]:
+    """Parse `run` arguments with the real click command (flags, types, choices) and the
+    daemon's own parsers for what click leaves as text."""
+    from reconciler.cli import cli
+    from reconciler.connector_command import validate_template
+    from reconciler.run_command import parse_duration
+
+    assert args[0] == "run"
+    command = cli.get_command(None, "run")  # type: ignore[arg-type]
+    params = command.make_context("run", list(args[1:])).params
+    assert parse_duration(params["interval"]) > 0
+    if params["connector_command"]:
+        validate_template(params["connector_command"])
+    return params
+
+
+@pytest.mark.parametrize("values_file", CI_VALUES, ids=lambda p: p.name)
+def test_rendered_args_are_accepted_by_the_run_command(chart: Any, values_file: Path) -> None:
+    rec = container(pod(render(chart, yaml.safe_load(values_file.read_text()))), "reconciler")
+    params = parse_run_args(rec["args"])
+    assert params["listen"] == "0.0.0.0:9479"
+    assert params["log_format"] == "json"
+
+
+def test_example_args_are_accepted_by_the_run_command() -> None:
+    spec = example_objects()["Deployment"]["spec"]["template"]["spec"]
+    params = parse_run_args(container(spec, "border0-reconciler")["args"])
+    assert params["path"] == "/manifests" and params["instance"] == "whoami"
+
+
+def test_arg_check_can_fail(chart: Any) -> None:
+    import click
+
+    values = _deep_merge(ci_values("default"), {"reconciler": {"extraArgs": ["--no-such-flag"]}})
+    rec = container(pod(render(chart, values)), "reconciler")
+    with pytest.raises(click.UsageError):
+        parse_run_args(rec["args"])
+
+
+@pytest.mark.parametrize("interval", ["300ms", "45s", "5m", "1.5h"])
+def test_intervals_the_schema_accepts_parse(chart: Any, interval: str) -> None:
+    from reconciler.run_command import parse_duration
+
+    values = _deep_merge(ci_values("default"), {"reconciler": {"interval": interval}})
+    chart.validate_schema(chart.merge_values(values))
+    assert parse_duration(interval) > 0
