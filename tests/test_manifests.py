@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -526,3 +528,22 @@ def test_a_thousand_sockets_load_quickly(tmp_path):
     elapsed = time.perf_counter() - started
     assert result.ok and len(result.desired.sockets) == 1000
     assert elapsed < 5.0, f"loading 1,000 sockets took {elapsed:.2f}s"
+
+
+def test_a_third_party_validator_reads_the_schema_files_as_editors_do(tmp_path):
+    """check-jsonschema resolves manifest.schema.json's relative $refs from the files."""
+    single = [f for f in EXAMPLE_FILES if f.read_text().count("\n---") == 0]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(socket("x", "  type: database\n  upstream: {type: mysql}\n"))
+    command = [
+        sys.executable,
+        "-m",
+        "check_jsonschema",
+        "--schemafile",
+        str(schema_path("manifest")),
+    ]
+    ok = subprocess.run([*command, *map(str, single)], capture_output=True, text=True, check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    failed = subprocess.run([*command, str(bad)], capture_output=True, text=True, check=False)
+    assert failed.returncode == 1
+    assert "'username' is a required property" in failed.stdout
