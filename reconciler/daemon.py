@@ -145,12 +145,16 @@ class Daemon:
         self._revision: str | None = None
         self._dead_part: str | None = None
         self.reconciles_run = 0
+        self._triggers = 0
+        self._in_flight: dict[str, Any] | None = None
 
     # --- triggers (any thread; they only set flags) --------------------------------------------
 
     def trigger(self, reason: str) -> None:
         with self._lock:
             self._pending.append(reason)
+            self._triggers += 1
+        log.debug("trigger", extra={"reason": reason})
         self._wake.set()
 
     def request_stop(self) -> None:
@@ -305,6 +309,7 @@ class Daemon:
             env=cfg.env,
         )
         started, wall = time.monotonic(), time.time()
+        self._in_flight = {"trigger": trigger, "since": _iso(wall)}
         try:
             result = self._reconcile_fn([cfg.path], self.client, options)
         except Exception as exc:
@@ -314,7 +319,10 @@ class Daemon:
             )
         duration = time.monotonic() - started
         self.reconciles_run += 1
-        self._publish(result, trigger, revision, wall, duration)
+        try:
+            self._publish(result, trigger, revision, wall, duration)
+        finally:
+            self._in_flight = None
         return result
 
     def _publish(
@@ -497,6 +505,8 @@ class Daemon:
             "last_success": self._last_success_info,
             "consecutive_failures": readiness["consecutive_failures"],
             "reconciles": self.reconciles_run,
+            "triggers": self._triggers,
+            "in_flight": self._in_flight,
             "sockets": socket_rows(states, desired, actual, connectors),
             "policies": [
                 {

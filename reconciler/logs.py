@@ -164,6 +164,6 @@ def setup_logging(
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
     # Libraries that would log one line per poll or per request at INFO.
-    for noisy in ("apscheduler", "uvicorn.access", "httpx", "httpcore", "watchdog"):
+    for noisy in ("apscheduler", "uvicorn", "httpx", "httpcore", "watchdog"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return redact

@@ -160,7 +160,7 @@ def execute_run(args: RunArgs) -> int:
         if token:
             redactor.add_secrets([token])
         # The daemon retries whole reconciles with its own backoff: keep each request's short.
-        client.max_retries_5xx = min(client.max_retries_5xx, 2)
+        client.max_retries_5xx = min(client.max_retries_5xx, 1)
         client.backoff_max = min(client.backoff_max, 2.0)
         client.deadline = min(client.deadline, 60.0)
         if args.once:
