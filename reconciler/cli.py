@@ -265,7 +265,69 @@ def apply_command(paths: tuple[str, ...], **kwargs: Any) -> None:
 # --- run (section owned by the run command) ---
 
 
+@cli.command("run")
+@click.argument("path", type=click.Path(file_okay=True, dir_okay=True))
+@api_options
+@click.option("--env-file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="KEY=VALUE lines added to the environment secrets are read from.")
+@click.option("--instance", default="default", show_default=True,
+              help="This reconciler's instance id (its ownership tag).")
+@click.option("--interval", default="5m", show_default=True,
+              help="Resync with border0 this often, repairing drift (300ms, 5s, 5m, 1h).")
+@click.option("--jitter", default="10%", show_default=True,
+              help="Delay each resync by up to this much: a percentage of --interval or a duration.")
+@click.option("--debounce", default="300ms", show_default=True,
+              help="Wait for this much quiet after a file change before reconciling.")
+@click.option("--listen", default="127.0.0.1:9479", show_default=True,
+              help="HOST:PORT for /healthz /readyz /metrics /status ('' to serve nothing).")
+@click.option("--dry-run", is_flag=True, help="Observe only: plan and report drift, change nothing.")
+@click.option("--once", is_flag=True, help="Reconcile once and exit: 0 success, 1 failure.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="info", show_default=True)
+@click.option("--max-delete", type=click.IntRange(min=0), default=None,
+              help="Refuse a plan that deletes more than N objects.")
+@click.option("--allow-mass-delete", is_flag=True, help="Allow a plan that deletes most objects.")
+@click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="API writes in flight at once.")
+@click.option("--connector-command", default=None,
+              help="Connector command template [default: border0 socket connect ...; "
+              "the local connector with --api local].")
+@click.option("--connector-startsecs", default="3s", show_default=True,
+              help="A connector must stay up this long to count as started.")
+@click.option("--connector-stop-timeout", default="10s", show_default=True,
+              help="Wait this long for a connector to stop before killing it.")
+@friendly_errors
+def run_cmd(path: str, **options: Any) -> None:
+    """Keep border0 matching the manifests under PATH, and the connectors running.
+
+    Reconciles at start, on every file change (debounced), every --interval, and on SIGHUP.
+    SIGTERM/SIGINT finish the reconcile in flight, stop the connectors and exit 0.
+    """
+    from reconciler.run_command import RunArgs, execute_run, parse_duration
+
+    for name in ("interval", "debounce", "connector_startsecs", "connector_stop_timeout"):
+        try:
+            options[name] = parse_duration(options[name])
+        except ValueError as exc:
+            raise UserError(f"--{name.replace('_', '-')}: {exc}") from None
+    raise SystemExit(execute_run(RunArgs(path=path, **options)))
+
+
 # --- status (section owned by the status command) ---
+
+
+@cli.command("status")
+@click.option("--listen", default="127.0.0.1:9479", show_default=True,
+              help="HOST:PORT the daemon serves /status on.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@friendly_errors
+def status_cmd(listen: str, fmt: str) -> None:
+    """Show what a running daemon reports: each socket, its state and its connector."""
+    from reconciler.run_command import execute_status
+
+    raise SystemExit(execute_status(listen, fmt, sys.stdout))
 
 
 # --- local-connector (section owned by the local-connector command) ---
