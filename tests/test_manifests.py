@@ -335,6 +335,15 @@ def test_schema_problems_name_the_field_and_what_is_allowed(tmp_path):
     assert result.desired.sockets == {}
 
 
+def test_empty_optional_lists_and_maps_may_be_left_blank(tmp_path):
+    meta = "  labels:\n  annotations:\n"
+    write(tmp_path, {"s.yaml": socket("web", "  type: http\n  policies:\n", meta)})
+    result = load([tmp_path])
+    assert result.ok, messages(result)
+    web = result.desired.sockets["web"]
+    assert (web.labels, web.policies, web.prune) == ({}, (), True)
+
+
 def test_invalid_names_suggest_a_valid_one(tmp_path):
     write(tmp_path, {"s.yaml": socket("Orders_DB.prod")})
     [problem] = load([tmp_path]).diagnostics
