@@ -120,3 +120,20 @@ def test_source_revision_in_a_checkout_a_worktree_and_outside(tmp_path):
     outside.mkdir()
     assert source_revision(outside) is None
     assert source_revision(tmp_path / "missing") is None
+
+
+def test_source_revision_without_a_git_binary(tmp_path, monkeypatch):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git("init", "-q", "-b", "main", cwd=repo)
+    (repo / "a.yaml").write_text("a\n")
+    _git("add", ".", cwd=repo)
+    _git("commit", "-q", "-m", "one", cwd=repo)
+    head = _git("rev-parse", "HEAD", cwd=repo)
+    _git("worktree", "add", "-q", "--detach", str(tmp_path / "wt"), "HEAD", cwd=repo)
+    _git("pack-refs", "--all", cwd=repo)  # the branch now lives only in packed-refs
+
+    monkeypatch.setenv("PATH", str(tmp_path / "no-git-here"))
+    assert source_revision(repo) == head  # ref: refs/heads/main, via packed-refs
+    assert source_revision(tmp_path / "wt") == head  # a worktree: .git is a file, HEAD detached
+    assert source_revision(tmp_path) is None
