@@ -380,11 +380,9 @@ class Daemon:
                 result.desired, result.actual, plan, result.applied, cfg.dry_run
             )
             self.metrics.set_managed(state_counts(self._states))
-            if self.supervisor is not None and not cfg.dry_run:
-                try:
-                    self.supervisor.sync(connector_targets(result.desired, result.actual))
-                except Exception:
-                    log.exception("syncing connectors failed")
+            sync_connectors = self.supervisor is not None and not cfg.dry_run
+        else:
+            sync_connectors = False
 
         pending = len(plan.changes) if plan is not None and (cfg.dry_run or not result.ok) else 0
         self.metrics.drift_pending.set(pending)
@@ -405,6 +403,11 @@ class Daemon:
                 "error": result.error,
             }
         self._log_outcome(result, outcome, trigger, revision, duration, summary, errors)
+        if sync_connectors:  # the last good desired state, as it exists in border0 now
+            try:
+                self.supervisor.sync(connector_targets(result.desired, result.actual))
+            except Exception:
+                log.exception("syncing connectors failed")
 
     def _drift(self, result: ReconcileResult) -> int:
         """Log and count the plan's changes when the manifests did not change: drift."""
@@ -439,11 +442,9 @@ class Daemon:
         if result.applied is not None:
             for action in result.applied.results:
                 (log.info if action.ok else log.error)(action.message)
-        fields: dict[str, Any] = {
-            "trigger": trigger,
-            "revision": revision,
-            "duration_seconds": round(duration, 3),
-        }
+        fields: dict[str, Any] = {"trigger": trigger, "duration_seconds": round(duration, 3)}
+        if revision:
+            fields["revision"] = revision
         if summary:
             fields.update({k: v for k, v in summary.items() if v})
         if outcome == SUCCESS:
