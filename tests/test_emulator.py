@@ -207,3 +207,16 @@ def test_readme_curl_examples_work(emulator_process):
         for short in placeholder.findall(expected):
             if short not in ids and answer.startswith("{"):
                 ids[short] = json.loads(answer).get("id") or json.loads(answer)["socket_id"]
+
+
+def test_two_stores_on_one_file_allocate_distinct_ports(tmp_path):
+    from reconciler.border0.emulator import Store
+
+    db = str(tmp_path / "shared.db")
+    first, second = Store(db), Store(db)  # two `--api local` processes on the same state
+    a = first.create_socket({"name": "a", "socket_type": "tls"})
+    b = second.create_socket({"name": "b", "socket_type": "tls"})
+    assert a["socket_tcp_ports"] != b["socket_tcp_ports"]
+    assert [s["name"] for s in first.list_sockets().items] == ["a", "b"]
+    first.close()
+    second.close()

@@ -262,12 +262,21 @@ class Store:
         with self._tx():
             if self._db.execute("SELECT 1 FROM sockets WHERE name = ?", (name,)).fetchone():
                 raise Invalid(f"a socket named {name!r} already exists")
-            port = self._allocate_port()
-            socket["socket_tcp_ports"] = [port]
-            self._db.execute(
-                "INSERT INTO sockets (id, name, socket_type, port, data) VALUES (?, ?, ?, ?, ?)",
-                (socket["socket_id"], name, socket_type, port, json.dumps(socket)),
-            )
+            for _ in range(2):
+                port = self._allocate_port()
+                socket["socket_tcp_ports"] = [port]
+                try:
+                    self._db.execute(
+                        "INSERT INTO sockets (id, name, socket_type, port, data) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (socket["socket_id"], name, socket_type, port, json.dumps(socket)),
+                    )
+                    break
+                except sqlite3.IntegrityError:
+                    # Another process (a second `--api local` on the same file) took the port.
+                    self._used_ports = {r[0] for r in self._db.execute("SELECT port FROM sockets")}
+            else:
+                raise StoreError("could not allocate a TCP port")
             socket["policies"] = []
             return socket
 
