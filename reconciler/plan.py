@@ -18,15 +18,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from reconciler import model
 from reconciler.diagnostics import Diagnostic, Severity
-from reconciler.model import SENSITIVE, Actual, Desired, LivePolicy, LiveSocket, Secret
+from reconciler.diffs import FieldDiff, comparable, create_diffs, field_diffs
+from reconciler.model import Actual, Desired, LivePolicy, LiveSocket, Secret
 
 __all__ = [
     "FORMAT_VERSION",
@@ -41,8 +40,6 @@ __all__ = [
 ]
 
 FORMAT_VERSION = "1"
-
-SECRET_FIELDS = ("upstream_username", "upstream_password", "protected_password")
 
 
 class Action(str, Enum):
@@ -70,24 +67,6 @@ def phase_of(kind: str, action: Action) -> int:
         if phase_kind == kind and action in actions:
             return index
     raise ValueError(f"no phase for {action.value} {kind}")
-
-
-@dataclass(frozen=True)
-class FieldDiff:
-    """One changed field: `path` like `description`, `labels.team`, `policy_data.condition`."""
-
-    path: str
-    before: Any
-    after: Any
-    sensitive: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "before": _jsonable(self.before),
-            "after": _jsonable(self.after),
-            "sensitive": self.sensitive,
-        }
 
 
 @dataclass(frozen=True)
@@ -157,16 +136,6 @@ class Plan:
         }
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Secret):
-        return SENSITIVE
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 # --- actual state ---------------------------------------------------------------------------
 
 
@@ -193,8 +162,6 @@ def fetch_actual(client: Any) -> Actual:
 
 
 def _with_policies(live: LiveSocket, attached: Mapping[str, str]) -> LiveSocket:
-    from dataclasses import replace
-
     return replace(live, policy_ids=tuple(attached), policy_names=tuple(attached.values()))
 
 
@@ -228,82 +195,6 @@ def _jsonable_digest(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable_digest(v) for v in value]
     return value
-
-
-# --- diffs ----------------------------------------------------------------------------------
-
-
-def _comparable(desired: dict[str, Any], live: dict[str, Any]) -> tuple[dict, dict]:
-    """Drop the secrets the desired side leaves out: they are not compared."""
-    for key in SECRET_FIELDS:
-        if key in desired and desired[key] is None:
-            desired.pop(key)
-            live.pop(key, None)
-    return desired, live
-
-
-def field_diffs(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
-    """Field-level differences; secrets compared by digest and shown as (sensitive).
-
-    Lists are compared whole (the path stops at the list), which reads better than indexes.
-    """
-    diffs: list[FieldDiff] = []
-    plain_before: dict[str, Any] = {}
-    plain_after: dict[str, Any] = {}
-    for key in dict.fromkeys([*before, *after]):
-        b, a = before.get(key), after.get(key)
-        if isinstance(b, Secret) or isinstance(a, Secret):
-            if b != a:
-                diffs.append(
-                    FieldDiff(key, SENSITIVE if b is not None else None,
-                              SENSITIVE if a is not None else None, sensitive=True)
-                )
-            continue
-        if key in before:
-            plain_before[key] = b
-        if key in after:
-            plain_after[key] = a
-    if plain_before != plain_after:
-        tree = DeepDiff(plain_before, plain_after, view="tree", ignore_order=False)
-        paths: dict[tuple, None] = {}
-        for items in tree.values():
-            for item in items:
-                parts = []
-                for part in item.path(output_format="list"):
-                    if isinstance(part, int):
-                        break
-                    parts.append(part)
-                paths[tuple(parts)] = None
-        for parts in sorted(paths, key=lambda p: [str(x) for x in p]):
-            diffs.append(
-                FieldDiff(
-                    ".".join(str(p) for p in parts),
-                    _get(plain_before, parts),
-                    _get(plain_after, parts),
-                )
-            )
-    return tuple(sorted(diffs, key=lambda d: d.path))
-
-
-def _get(data: Any, parts: tuple) -> Any:
-    for part in parts:
-        if not isinstance(data, Mapping) or part not in data:
-            return None
-        data = data[part]
-    return data
-
-
-def _create_diffs(fields: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
-    """What a created object will hold: every non-empty field, as `(none) → value`."""
-    out = []
-    for key, value in sorted(fields.items()):
-        if value in (None, "", {}, [], ()) or value is False or (key == "prune" and value):
-            continue
-        if isinstance(value, Secret):
-            out.append(FieldDiff(key, None, SENSITIVE, sensitive=True))
-        else:
-            out.append(FieldDiff(key, None, value))
-    return tuple(out)
 
 
 def _flag(value: Any) -> str:
@@ -429,7 +320,7 @@ def _plan_policies(
         if live is None:
             changes.append(
                 Change("policy", name, Action.CREATE, "not in border0",
-                       _create_diffs(model.policy_fields(spec)), source=src)
+                       create_diffs(model.policy_fields(spec)), source=src)
             )
             ids[name] = None
             continue
@@ -503,7 +394,7 @@ def _plan_sockets(
         if live is None:
             changes.append(
                 Change("socket", name, Action.CREATE, "not in border0",
-                       _create_diffs(model.socket_fields(spec)), source=src)
+                       create_diffs(model.socket_fields(spec)), source=src)
             )
         else:
             own = live.ownership
@@ -513,7 +404,7 @@ def _plan_sockets(
                     conflicts.append(_ownership_conflict("socket", spec, own, instance))
                     continue
                 adopting = True
-            want, have = _comparable(model.socket_fields(spec), model.live_socket_fields(live))
+            want, have = comparable(model.socket_fields(spec), model.live_socket_fields(live))
             api_type = model._api_type(spec)[0]
             if live.socket_type != api_type:
                 reason = f"type changed: {live.type} → {spec.type}"
