@@ -123,8 +123,8 @@ def _quick_valid(kind: str, data: Any) -> bool:
 class _File:
     path: Path
     text: str
-    starts: list[Position]
-    _locator: Locator | None = None
+    starts: list[Position]  # where each document starts; [] when the quick scan is unsure
+    _locators: dict[int, tuple[Locator, int]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -133,10 +133,23 @@ class _File:
     def locate(self, index: int, path: Sequence[Any] = (), *, key: bool = False) -> Position:
         if not path and index < len(self.starts):
             return self.starts[index]
-        if self._locator is None:
-            self._locator = Locator(self.text)
-        found = self._locator.find(index, path, key=key) if path else self._locator.document(index)
+        locator, local = self._locator(index)
+        found = locator.find(local, path, key=key) if path else locator.document(local)
         return found or Position(1, 1)
+
+    def _locator(self, index: int) -> tuple[Locator, int]:
+        """Nodes for one document: only its own lines when document starts are known."""
+        key = index if self.starts else -1
+        if key not in self._locators:
+            if self.starts:
+                lines = self.text.split("\n")  # as document_starts counts lines
+                first = self.starts[index].line - 1
+                last = self.starts[index + 1].line - 1 if index + 1 < len(self.starts) else None
+                self._locators[key] = (Locator("\n".join(lines[first:last]), first), 0)
+            else:
+                self._locators[key] = (Locator(self.text), -1)
+        locator, local = self._locators[key]
+        return locator, index if local < 0 else local
 
 
 @dataclass

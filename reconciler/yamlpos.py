@@ -262,7 +262,9 @@ def document_starts(text: str) -> list[Position]:
 class Locator:
     """Positions of paths inside the documents of one file, from composed nodes (built once)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, line_offset: int = 0) -> None:
+        """`text` may be a slice of a file that starts `line_offset` lines into it."""
+        self._offset = line_offset
         self._nodes: list[yaml.Node | None] = []
         loader = Loader(text)
         try:
@@ -275,7 +277,10 @@ class Locator:
 
     def document(self, index: int) -> Position | None:
         node = self._nodes[index] if index < len(self._nodes) else None
-        return _mark_position(node.start_mark) if node is not None else None
+        return self._position(node.start_mark) if node is not None else None
+
+    def _position(self, mark: Any) -> Position:
+        return Position(mark.line + 1 + self._offset, mark.column + 1)
 
     def find(self, index: int, path: Sequence[Any], *, key: bool = False) -> Position | None:
         """Where the value at `path` is (its key with key=True), else its nearest parent."""
@@ -291,14 +296,14 @@ class Locator:
                         node = value_node
                         break
                 else:
-                    return _mark_position(best)
+                    return self._position(best)
                 if not key:
                     best = node.start_mark
             elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
                 if part >= len(node.value):
-                    return _mark_position(best)
+                    return self._position(best)
                 node = node.value[part]
                 best = node.start_mark
             else:
-                return _mark_position(best)
-        return _mark_position(best)
+                return self._position(best)
+        return self._position(best)

@@ -232,6 +232,22 @@ def test_multi_document_files_with_empty_documents_and_comments(tmp_path):
     assert result.desired.sockets["b"].source.line == 14
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_problems_in_later_documents_point_at_the_right_line(tmp_path, newline):
+    plain = "  type: http\n  protected: {username: a, password: pw}\n"
+    text = (
+        "# header\n" + socket("one", plain) + "---\n# comment\n\n" + socket("two")
+        + "---\n" + socket("three", "  type: htp\n")
+    )  # fmt: skip
+    (tmp_path / "m.yaml").write_bytes(text.replace("\n", newline).encode())
+    result = load([tmp_path])
+    assert [(d.line, d.column, d.severity.value) for d in result.diagnostics] == [
+        (8, 38, "warning"),
+        (24, 9, "error"),
+    ]
+    assert result.desired.sockets["two"].source.line == 12
+
+
 @pytest.mark.parametrize(
     "text",
     [
