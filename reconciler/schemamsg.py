@@ -48,16 +48,16 @@ def dotted(path: Sequence[Any]) -> str:
     return out or "(top level)"
 
 
-def describe(value: Any) -> str:
-    """A YAML value as a user would name it."""
+def describe(value: Any, *, show: bool = True) -> str:
+    """A YAML value as a user would name it (without the value itself when show=False)."""
     if value is None:
         return "nothing (null)"
-    if isinstance(value, bool):
-        return f"a boolean ({str(value).lower()})"
-    if isinstance(value, (int, float)):
-        return f"a number ({value})"
-    if isinstance(value, str):
-        return f"a string ({value!r})"
+    for kinds, word in ((bool, "a boolean"), ((int, float), "a number"), (str, "a string")):
+        if isinstance(value, kinds):
+            if not show:
+                return word
+            shown = str(value).lower() if isinstance(value, bool) else repr(value)
+            return f"{word} ({shown})"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
@@ -72,6 +72,16 @@ def _suggest(word: Any, choices: Iterable[Any]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+_SECRETS = (("upstream", "username"), ("upstream", "password"), ("protected", "password"))
+
+
+def _expected(error: ValidationError) -> str:
+    types = error.validator_value
+    return " or ".join(
+        _TYPE_WORDS.get(t, t) for t in (types if isinstance(types, list) else [types])
+    )
+
+
 def _choices(values: Iterable[Any]) -> list[str]:
     return list(dict.fromkeys(str(v).lower() if isinstance(v, bool) else str(v) for v in values))
 
@@ -84,9 +94,15 @@ def _one(error: ValidationError) -> list[Problem]:
     kind = error.validator
     value = error.instance
 
+    if path[-2:] in _SECRETS and not isinstance(value, dict):  # never echo a secret's value
+        if kind == "type":
+            got = describe(value, show=False)
+            return [Problem(path, f"{where}: expected {_expected(error)}, got {got}")]
+        if kind != "minLength":
+            return [Problem(path, f"{where}: {hint or 'not a valid secret'}")]
     if "propertyNames" in error.relative_schema_path:
         note = hint or error.message
-        return [Problem(path + (value,), f"{where}: key {value!r} is not allowed: {note}", True)]
+        return [Problem((*path, value), f"{where}: key {value!r} is not allowed: {note}", True)]
     if kind == "additionalProperties":
         allowed = list(schema.get("properties", {}))
         extras = [k for k in value if k not in allowed] if isinstance(value, dict) else []
@@ -96,7 +112,7 @@ def _one(error: ValidationError) -> list[Problem]:
                 f" (allowed: {', '.join(allowed)})" if allowed else ""
             )
             problems.append(
-                Problem(path + (extra,), f"{where}: unknown field '{extra}'{help_}", True)
+                Problem((*path, extra), f"{where}: unknown field '{extra}'{help_}", True)
             )
         return problems
     if kind == "required":
@@ -104,18 +120,12 @@ def _one(error: ValidationError) -> list[Problem]:
         missing = [name for name in error.validator_value if name not in present]
         note = f" ({hint})" if hint else ""
         return [
-            Problem(path, f"{dotted(path + (name,))} is required{note}", True) for name in missing
+            Problem(path, f"{dotted((*path, name))} is required{note}", True) for name in missing
         ]
     if hint and kind in ("const", "not", "anyOf", "oneOf", "minProperties", "maxProperties"):
         return [Problem(path, f"{where}: {hint}")]
     if kind == "type":
-        types = (
-            error.validator_value
-            if isinstance(error.validator_value, list)
-            else [error.validator_value]
-        )
-        expected = " or ".join(_TYPE_WORDS.get(t, t) for t in types)
-        return [Problem(path, f"{where}: expected {expected}, got {describe(value)}")]
+        return [Problem(path, f"{where}: expected {_expected(error)}, got {describe(value)}")]
     if kind == "enum":
         choices = _choices(error.validator_value)
         shown = str(value).lower() if isinstance(value, bool) else repr(value)

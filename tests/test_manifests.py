@@ -185,6 +185,15 @@ def test_plaintext_passwords_warn_and_fail_with_strict(tmp_path):
     assert not strict.ok and strict.diagnostics[0].severity is Severity.ERROR
 
 
+def test_a_mistyped_secret_is_reported_without_its_value(tmp_path):
+    body = "  type: database\n  upstream: {type: mysql, username: 424242, password: 987654}\n"
+    write(tmp_path, {"db.yaml": socket("db", body)})
+    text = "\n".join(messages(load([tmp_path])))
+    assert "spec.upstream.password: expected a string or a mapping, got a number" in text
+    assert "spec.upstream.username: expected a string or a mapping, got a number" in text
+    assert "424242" not in text and "987654" not in text
+
+
 # --- files and documents --------------------------------------------------------------------
 
 
