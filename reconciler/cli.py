@@ -98,7 +98,7 @@ def _plural(count: int, word: str, plural: str | None = None) -> str:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, required=True, type=click.Path(), metavar="PATH...")
 @click.option("--strict", is_flag=True, help="Treat plaintext secrets as errors, not warnings.")
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
