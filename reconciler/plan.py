@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -34,6 +35,7 @@ __all__ = [
     "FieldDiff",
     "Plan",
     "actual_fingerprint",
+    "check_instance",
     "default_max_delete",
     "fetch_actual",
     "make_plan",
@@ -208,6 +210,18 @@ def _owner_label(instance: str | None) -> str:
 # --- the planner ----------------------------------------------------------------------------
 
 
+_INSTANCE_RE = re.compile(r"^[A-Za-z0-9._-]{1,63}$")
+
+
+def check_instance(instance: str) -> str | None:
+    """Why `instance` cannot be used (it goes into a tag value and the policy marker), or None."""
+    if _INSTANCE_RE.match(instance or ""):
+        return None
+    return (
+        f"invalid instance {instance!r}: use 1 to 63 letters, digits, '.', '_' or '-'"
+    )
+
+
 def default_max_delete(managed: int) -> int:
     """Half of what this instance manages, rounded down, and at least 1."""
     return max(1, managed // 2)
@@ -222,6 +236,9 @@ def make_plan(
     allow_mass_delete: bool = False,
 ) -> Plan:
     """Compute the ordered plan that makes `actual` match `desired` for this instance."""
+    problem = check_instance(instance)
+    if problem:
+        raise ValueError(problem)
     changes: list[Change] = []
     conflicts: list[Diagnostic] = []
     warnings: list[Diagnostic] = []

@@ -20,7 +20,7 @@ from reconciler import saved_plan
 from reconciler.apply import ActionResult, apply_plan
 from reconciler.diagnostics import Severity
 from reconciler.model import Actual, Desired
-from reconciler.plan import Plan, actual_fingerprint, fetch_actual, make_plan
+from reconciler.plan import Plan, actual_fingerprint, check_instance, fetch_actual, make_plan
 from reconciler.render import render
 
 __all__ = ["PlanArgs", "run_apply", "run_plan"]
@@ -119,9 +119,16 @@ def _refuse_conflicts(plan: Plan) -> None:
         raise _user_error(f"the plan cannot be applied: {first.message}{more}")
 
 
+def _check(args: PlanArgs) -> None:
+    problem = check_instance(args.instance)
+    if problem:
+        raise _user_error(problem)
+
+
 def run_plan(args: PlanArgs) -> int:
     from reconciler.border0.session import open_api
 
+    _check(args)
     env = _env(args.env_file)
     desired = _load(args.paths, env)
     with open_api(args.api, args.token_file, args.state, env=env) as client:
@@ -171,6 +178,7 @@ def _confirm(args: PlanArgs) -> None:
 def run_apply(args: PlanArgs) -> int:
     from reconciler.border0.session import open_api
 
+    _check(args)
     env = _env(args.env_file)
     saved = None
     if len(args.paths) == 1 and saved_plan.is_saved_plan(args.paths[0]):

@@ -18,7 +18,7 @@ from reconciler.apply import ActionResult, ApplyResult, apply_plan
 from reconciler.border0.errors import Border0Error
 from reconciler.diagnostics import Diagnostic, Severity, has_errors
 from reconciler.model import Actual, Desired
-from reconciler.plan import Plan, fetch_actual, make_plan
+from reconciler.plan import Plan, check_instance, fetch_actual, make_plan
 
 __all__ = ["ReconcileOptions", "ReconcileResult", "reconcile"]
 
@@ -54,6 +54,10 @@ def reconcile(
     """Make border0 match the manifests under `paths` (or only plan, with `dry_run`)."""
     options = options or ReconcileOptions()
     from reconciler.manifests import load  # the manifests module is optional at import time
+
+    problem = check_instance(options.instance)
+    if problem:
+        return ReconcileResult(False, "load", error=problem)
 
     try:
         loaded = load(paths, env=options.env)

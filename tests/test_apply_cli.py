@@ -120,6 +120,7 @@ def test_stale_or_edited_saved_plan_is_refused(project: dict) -> None:
     assert run(project, "apply", str(other), "--auto-approve", "--instance", "other")[0] == 0
     code, _, err = run(project, "apply", str(d / "p1.json"))
     assert code == 1 and "error: the saved plan is stale" in err
+    assert "updated" not in err
 
     # the manifests change after saving -> refused too
     assert run(project, "plan", m, "--save", str(d / "p2.json"))[0] == 0
@@ -140,6 +141,9 @@ def test_guard_conflicts_and_bad_manifests_are_errors(project: dict) -> None:
     assert "deleted" not in err
     code, _, _ = run(project, "plan", m, "--detailed-exitcode")
     assert code == 0  # nothing was deleted
+
+    code, _, err = run(project, "plan", m, "--instance", "my team")
+    assert code == 1 and err.startswith("error: invalid instance 'my team'")
 
     (project["m"] / "broken.yaml").write_text("kind: Socket\nmetadata: [\n")
     code, _, err = run(project, "plan", m)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from reconciler import model
 from reconciler.model import (
     Actual,
@@ -13,7 +15,7 @@ from reconciler.model import (
     Secret,
     SocketSpec,
 )
-from reconciler.plan import Action, make_plan
+from reconciler.plan import Action, check_instance, make_plan
 
 
 def ours(instance: str = "default", prune: bool = True) -> dict[str, str]:
@@ -295,3 +297,11 @@ def test_org_wide_change_replaces_the_policy_and_reattaches() -> None:
     assert actions(plan) == [("replace", "policy", "p"), ("attach", "attachment", "web/p")]
     assert plan.changes[0].reason == "org_wide changed: false → true"
     assert plan.changes[1].policy_id is None  # the new policy's id, known at apply time
+
+
+def test_instance_must_fit_a_tag_and_the_marker() -> None:
+    assert check_instance("team-a.prod_1") is None
+    for bad in ("", "my team", "a]b", "x" * 64):
+        assert check_instance(bad)
+        with pytest.raises(ValueError, match="invalid instance"):
+            make_plan(desired(), actual(), instance=bad)
