@@ -114,3 +114,16 @@ def test_markdown_is_truncated_under_github_limit_with_a_note() -> None:
 def test_unknown_format() -> None:
     with pytest.raises(ValueError, match="unknown format"):
         render(sample_plan().to_json(), "yaml")
+
+
+def test_markdown_truncates_long_conflict_lists_too() -> None:
+    from reconciler.diagnostics import Diagnostic, Severity
+    from reconciler.plan import Plan
+
+    plan = Plan(conflicts=[Diagnostic(Severity.ERROR, f"socket s{i}: " + "x" * 80,
+                                      file="m.yaml", line=i, column=1)
+                           for i in range(2000)])
+    md = render(plan.to_json(), "markdown")
+    assert len(md) <= MAX_CHARS
+    assert "| create | update |" in md  # the summary table is always kept
+    assert "of 2000 conflicts not shown" in md
