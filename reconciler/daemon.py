@@ -26,6 +26,7 @@ timeout, then the server.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -167,9 +168,17 @@ class Daemon:
 
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT stop, SIGHUP reconciles now; the handlers only set flags."""
-        signal.signal(signal.SIGTERM, lambda *_: self.request_stop())
-        signal.signal(signal.SIGINT, lambda *_: self.request_stop())
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+        signal.signal(signal.SIGINT, self._on_stop_signal)
         signal.signal(signal.SIGHUP, lambda *_: self.on_sighup())
+
+    def _on_stop_signal(self, signum: int, frame: Any) -> None:
+        """First signal: stop gracefully. A second one while stopping: exit at once (the last
+        stage of a staged shutdown; connectors die with us through PDEATHSIG)."""
+        if self._stop.is_set():
+            log.warning("second stop signal: exiting without waiting")
+            os._exit(128 + signum)
+        self.request_stop()
 
     def _on_interval(self) -> None:
         if self.watcher is not None:

@@ -55,7 +55,14 @@ class DaemonProcess:
         self.lines: list[str] = []
         self.records: list[dict[str, Any]] = []
         threading.Thread(target=self._read, daemon=True).start()
-        listen = wait_for(self._listen, timeout=30, message="the daemon to serve HTTP")
+        wait_for(
+            lambda: self._listen() or self.proc.poll() is not None,
+            timeout=30,
+            message="the daemon to serve HTTP",
+        )
+        listen = self._listen()
+        if listen is None:
+            raise AssertionError("the daemon exited: " + "".join(self.lines))
         self.http = httpx.Client(base_url=f"http://{listen}", timeout=10)
 
     def _read(self) -> None:
@@ -68,8 +75,6 @@ class DaemonProcess:
                 pass
 
     def _listen(self) -> str | None:
-        if self.proc.poll() is not None:
-            raise AssertionError("the daemon exited: " + "".join(self.lines))
         return next((r["listen"] for r in list(self.records) if "listen" in r), None)
 
     def status(self) -> dict[str, Any]:
@@ -447,3 +452,33 @@ def test_a_busy_listen_port_is_one_clear_error(emulator, manifests):
         )
     assert code == 1
     assert f"error: cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err
+
+
+def test_a_second_sigterm_while_stopping_exits_at_once(emulator, manifests, daemon_process):
+    (manifests / "web.yaml").write_text(socket_yaml("web", "stubborn", connector=True))
+    marker = f"b0r-test-stubborn-{os.getpid()}-{time.monotonic_ns()}"
+    ignore_term = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+    )
+    daemon = daemon_process(
+        manifests,
+        emulator.url,
+        emulator.token,
+        "--connector-command",
+        f'{{python}} -c "{ignore_term}" {marker}',
+        "--connector-startsecs",
+        "200ms",
+        "--connector-stop-timeout",
+        "60s",
+    )
+
+    def running_pid() -> int | None:
+        socket = (daemon.status().get("connectors") or [{}])[0]
+        return socket.get("pid") if socket.get("state") == "RUNNING" else None
+
+    pid = wait_for(running_pid, timeout=20, message="the connector RUNNING")
+    daemon.proc.send_signal(signal.SIGTERM)
+    wait_for(lambda: "stopping" in daemon.messages(), message="the graceful stop begun")
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert daemon.proc.wait(10) == 128 + signal.SIGTERM
+    wait_for(lambda: not _alive(pid), timeout=5, message="the connector gone with the daemon")
