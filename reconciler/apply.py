@@ -286,6 +286,8 @@ class _Runner:
         for change in group:
             with self.state.lock:
                 policy_id = change.policy_id or self.state.policy_ids.get(change.policy or "")
+                if change.policy in self.state.failed_policies:
+                    policy_id = None  # a failed replace: the id we hold is the deleted one
             if not policy_id:
                 results.append(
                     ActionResult(change, False,
