@@ -32,8 +32,9 @@ import jsonschema
 
 from reconciler.diagnostics import Diagnostic, Severity, has_errors
 from reconciler.manifest_io import EnvFileError, discover, read_env_file
-from reconciler.model import ConnectorSpec, Desired, PolicySpec, Secret, SocketSpec, Source
-from reconciler.schemamsg import Problem, dotted, humanize
+from reconciler.manifest_specs import SECRET_FIELDS, policy_spec, resolve_secret, socket_spec
+from reconciler.model import Desired, PolicySpec, Secret, SocketSpec, Source
+from reconciler.schemamsg import Problem, humanize
 from reconciler.yamlpos import Locator, Position, document_starts, load_documents
 
 __all__ = [
@@ -48,9 +49,6 @@ __all__ = [
 
 API_VERSION = "border0-reconciler/v1"
 KINDS = ("Socket", "Policy")
-PRUNE_ANNOTATION = "border0-reconciler/prune"
-ADOPT_ANNOTATION = "border0-reconciler/adopt"
-_PASSWORD_FIELDS = (("upstream", "password"), ("protected", "password"))
 
 
 @dataclass(frozen=True)
@@ -278,7 +276,7 @@ class _Loader:
                 self.sockets[spec.name] = spec
                 self.socket_docs[spec.name] = doc
         else:
-            self.policies[name] = _build_policy(doc)  # type: ignore[index]
+            self.policies[name] = policy_spec(doc.data, doc.source())  # type: ignore[index]
 
     def register(self, kind: str, name: str, doc: _Doc) -> bool:
         first = self.names.get((kind, name))
@@ -295,88 +293,26 @@ class _Loader:
         )
         return False
 
-    def secret(self, doc: _Doc, path: tuple[Any, ...], value: Any) -> Secret | None:
-        if value is None:
-            return None
-        where = dotted(path)
-        if isinstance(value, str):
-            if path[-2:] in _PASSWORD_FIELDS:
-                severity = Severity.ERROR if self.strict else Severity.WARNING
-                self.report(
-                    doc,
-                    f"{where} is a plaintext secret in the manifest; use "
-                    "{env: NAME} or {file: PATH}",
-                    path,
-                    code="plaintext-secret",
-                    severity=severity,
-                )
-            return Secret(value, "literal")
-        if "env" in value:
-            name = value["env"]
-            origin = f"env:{name}"
-            if not self.resolve_secrets:
-                return Secret("", origin)
-            resolved = self.env.get(name)
-            if not resolved:
-                state = "is not set" if resolved is None else "is empty"
-                self.report(
-                    doc, f"{where}: environment variable {name} {state}", path, code="secret"
-                )
-                return None
-            return Secret(resolved, origin)
-        name = value["file"]
-        origin = f"file:{name}"
-        if not self.resolve_secrets:
-            return Secret("", origin)
-        target = Path(os.path.expanduser(name))
-        if not target.is_absolute():
-            target = doc.file.path.parent / target
-        try:
-            content = target.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            self.report(
-                doc, f"{where}: cannot read secret file {target}: {reason}", path, code="secret"
-            )
-            return None
-        content = content[:-2] if content.endswith("\r\n") else content.removesuffix("\n")
-        if not content:
-            self.report(doc, f"{where}: secret file {target} is empty", path, code="secret")
-            return None
-        return Secret(content, origin)
-
     def build_socket(self, doc: _Doc) -> SocketSpec | None:
-        data = doc.data
-        meta, spec = data["metadata"], data["spec"]
-        upstream = spec.get("upstream") or {}
-        protected = spec.get("protected")
-        before = len(self.diagnostics)
-        up_user = self.secret(doc, ("spec", "upstream", "username"), upstream.get("username"))
-        up_pass = self.secret(doc, ("spec", "upstream", "password"), upstream.get("password"))
-        prot_pass = None
-        if protected:
-            prot_pass = self.secret(doc, ("spec", "protected", "password"), protected["password"])
-        if has_errors(self.diagnostics[before:]):
-            return None
-        connector = spec.get("connector")
-        return SocketSpec(
-            name=meta["name"],
-            type=spec["type"],
-            description=spec.get("description", ""),
-            labels=dict(meta.get("labels") or {}),
-            upstream_type=upstream.get("type"),
-            upstream_http_hostname=upstream.get("httpHostname"),
-            upstream_username=up_user,
-            upstream_password=up_pass,
-            protected_username=protected["username"] if protected else None,
-            protected_password=prot_pass,
-            policies=tuple(spec.get("policies") or ()),
-            external_policies=tuple(spec.get("externalPolicies") or ()),
-            connector=_build_connector(connector) if connector is not None else None,
-            prune=_flag(meta, PRUNE_ANNOTATION, True),
-            adopt=_flag(meta, ADOPT_ANNOTATION, False),
-            source=doc.source(),
-        )
+        """The socket's spec with its secrets resolved; None when a secret cannot be."""
+        secrets: dict[tuple[Any, ...], Secret | None] = {}
+        failed = False
+        for path in SECRET_FIELDS:
+            section = doc.data["spec"].get(path[1]) or {}
+            secret, issue = resolve_secret(
+                section.get(path[2]),
+                path,
+                base_dir=doc.file.path.parent,
+                env=self.env,
+                resolve=self.resolve_secrets,
+                strict=self.strict,
+            )
+            if issue is not None:
+                severity = Severity.ERROR if issue.error else Severity.WARNING
+                self.report(doc, issue.message, path, code=issue.code, severity=severity)
+                failed = failed or issue.error
+            secrets[path] = secret
+        return None if failed else socket_spec(doc.data, doc.source(), secrets)
 
     def cross_check(self) -> None:
         """Policy references: declared here, or listed as external."""
@@ -448,39 +384,6 @@ def _with_name_hint(problem: Problem, data: Mapping[str, Any]) -> str:
         return problem.message
     fixed = _NAME_FIX.sub("-", name.lower()).strip("-")[:63].strip("-")
     return f"{problem.message} (try '{fixed}')" if fixed and fixed != name else problem.message
-
-
-def _flag(meta: Mapping[str, Any], annotation: str, default: bool) -> bool:
-    value = (meta.get("annotations") or {}).get(annotation)
-    if value is None:
-        return default
-    return str(value).lower() == "true"
-
-
-def _build_connector(data: Mapping[str, Any]) -> ConnectorSpec:
-    return ConnectorSpec(
-        enabled=data.get("enabled", True),
-        host=data.get("host"),
-        port=data.get("port"),
-        httpserver=data.get("httpserver", False),
-        httpserver_dir=data.get("httpserverDir"),
-        sshserver=data.get("sshserver", False),
-        identity_file=data.get("identityFile"),
-        proxy=data.get("proxy"),
-    )
-
-
-def _build_policy(doc: _Doc) -> PolicySpec:
-    meta, spec = doc.data["metadata"], doc.data["spec"]
-    return PolicySpec(
-        name=meta["name"],
-        description=spec.get("description", ""),
-        org_wide=spec.get("orgWide", False),
-        policy_data=spec["policyData"],
-        prune=_flag(meta, PRUNE_ANNOTATION, True),
-        adopt=_flag(meta, ADOPT_ANNOTATION, False),
-        source=doc.source(),
-    )
 
 
 def load(
