@@ -62,7 +62,8 @@ def resolve_secret(
         issue = None
         if path[-2:] in _PASSWORDS:
             issue = SecretIssue(
-                f"{where} is a plaintext secret in the manifest; use {{env: NAME}} or {{file: PATH}}",
+                f"{where} is a plaintext secret in the manifest; "
+                "use {env: NAME} or {file: PATH}",
                 "plaintext-secret",
                 strict,
             )
