@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,9 +147,9 @@ def apply_plan(
                 continue
             if wrote:
                 runner.settle()
-            tasks = runner.tasks(phase)
-            for outcome in pool.map(lambda task: task(), tasks):
-                for result in outcome:
+            futures = [pool.submit(task) for task in runner.tasks(phase)]
+            for future in as_completed(futures):  # report each action as it finishes
+                for result in future.result():
                     results.append(result)
                     if progress is not None:
                         progress(result)
