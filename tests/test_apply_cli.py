@@ -225,3 +225,24 @@ def test_apply_asks_for_yes_on_a_terminal(project: dict) -> None:
     assert SECRET.encode() not in out
     code, out, _ = run(project, "plan", str(project["m"]), "--detailed-exitcode")
     assert code == 0 and "\x1b[" not in out  # and none when piped
+
+
+def test_apply_against_a_remote_api_with_a_token_file(emulator_process, tmp_path: Path) -> None:
+    emu = emulator_process()
+    folder = write(tmp_path / "m", base_docs())
+    token = tmp_path / "token"
+    token.write_text(emu.token + "\n")
+    env_file = tmp_path / "demo.env"
+    env_file.write_text(f"DB_PASSWORD={SECRET}\n")
+    args = ["--api", emu.url, "--env-file", str(env_file)]
+    code, out, err = cli(["apply", str(folder), "--auto-approve", "--token-file", str(token),
+                          *args], cwd=tmp_path)
+    assert code == 0, err
+    assert SECRET not in out + err and emu.token not in out + err
+    code, out, err = cli(["plan", str(folder), "--detailed-exitcode", *args], cwd=tmp_path,
+                         env={"BORDER0_TOKEN": emu.token})
+    assert code == 0, err
+    token.write_text("wrong-token")
+    code, out, err = cli(["plan", str(folder), "--token-file", str(token), *args], cwd=tmp_path)
+    assert code == 1 and err.startswith("error: ") and "401" in err
+    assert "Traceback" not in err and "wrong-token" not in err
