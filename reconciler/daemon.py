@@ -88,6 +88,11 @@ class DaemonConfig:
         return min(delay, self.backoff_max, self.interval)
 
 
+def _change_key(change: Any) -> tuple[Any, ...]:
+    """What makes two planned changes "the same change" across reconciles."""
+    return (change.kind, change.name, change.action.value, tuple(d.path for d in change.diffs))
+
+
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
@@ -148,6 +153,7 @@ class Daemon:
         self.reconciles_run = 0
         self._triggers = 0
         self._in_flight: dict[str, Any] | None = None
+        self._unapplied: set[tuple[Any, ...]] = set()  # changes planned and not applied
 
     # --- triggers (any thread; they only set flags) --------------------------------------------
 
@@ -419,12 +425,23 @@ class Daemon:
                 log.exception("syncing connectors failed")
 
     def _drift(self, result: ReconcileResult) -> int:
-        """Log and count the plan's changes when the manifests did not change: drift."""
+        """Log and count drift: the plan's changes although the manifests did not change.
+
+        Changes the previous reconcile already planned and did not apply (dry run, failed
+        actions) are pending, not new drift, and are left out.
+        """
         plan, previous = result.plan, self._last_good_desired
+        known = self._unapplied
+        if plan is not None:
+            if self.config.dry_run or result.applied is None:
+                self._unapplied = {_change_key(c) for c in plan.changes}
+            else:
+                self._unapplied = {_change_key(r.change) for r in result.applied.failed}
         if plan is None or not plan.changes or previous is None or result.desired != previous:
             return 0
+        drifted = [c for c in plan.changes if _change_key(c) not in known]
         verb = "detected (dry run: not corrected)" if self.config.dry_run else "corrected"
-        for change in plan.changes:
+        for change in drifted:
             log.warning(
                 f"drift {verb}: {change.action.value} {change.kind} {change.name}",
                 extra={
@@ -432,11 +449,10 @@ class Daemon:
                     "reason": change.reason or None,
                 },
             )
-        corrected = 0
         if not self.config.dry_run and result.applied is not None:
-            corrected = len(result.applied.succeeded)
-            self.metrics.drift_corrections.inc(corrected)
-        return len(plan.changes)
+            done = {_change_key(r.change) for r in result.applied.succeeded}
+            self.metrics.drift_corrections.inc(sum(1 for c in drifted if _change_key(c) in done))
+        return len(drifted)
 
     def _log_outcome(
         self,

@@ -167,6 +167,10 @@ def test_dry_run_observes_only(emulator, manifests):
     assert daemon.status()["sockets"][0]["state"] == "missing"
     assert metric(daemon, "border0_reconciler_drift_pending") == 1
     assert metric(daemon, "border0_reconciler_managed_objects", kind="socket", state="missing") == 1
+    # The next resync finds the same pending change: pending, not new drift.
+    assert daemon.reconcile_now(["interval"]).ok
+    assert daemon.status()["last_reconcile"]["drift"] == 0
+    assert metric(daemon, "border0_reconciler_drift_pending") == 1
 
 
 def test_no_secret_reaches_status_or_metrics(emulator, manifests, caplog):
@@ -355,3 +359,20 @@ def test_a_crashing_reconcile_is_a_failure_not_the_end(manifests):
     result = daemon.reconcile_now(["start"])
     assert not result.ok and result.stage == "internal"
     assert daemon.status()["last_reconcile"]["result"] == "failure"
+
+
+def test_dry_run_reports_drift_and_leaves_it(emulator, manifests):
+    (manifests / "web.yaml").write_text(socket_yaml("web", "managed"))
+    client = emulator.client()
+    assert make_daemon(manifests, client).reconcile_now(["start"]).ok
+    observer = make_daemon(manifests, client, dry_run=True)
+    assert observer.reconcile_now(["start"]).ok
+    assert observer.status()["last_reconcile"]["drift"] == 0
+
+    live = client.get_socket("web")
+    client.update_socket(live["socket_id"], {**live, "description": "edited by hand"})
+    assert observer.reconcile_now(["interval"]).ok
+    assert observer.status()["last_reconcile"]["drift"] == 1
+    assert observer.status()["sockets"][0]["state"] == "out-of-sync"
+    assert client.get_socket("web")["description"] == "edited by hand"
+    assert metric(observer, "border0_reconciler_drift_corrections_total") == 0

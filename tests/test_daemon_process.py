@@ -104,6 +104,7 @@ class DaemonProcess:
         return self.proc.wait(timeout)
 
     def close(self) -> None:
+        print("".join(self.lines))  # shown by pytest when the test failed
         self.http.close()
         if self.proc.poll() is None:
             self.proc.kill()
