@@ -59,6 +59,8 @@ __all__ = ["FAILURE", "INVALID", "SUCCESS", "Daemon", "DaemonConfig"]
 log = logging.getLogger("reconciler.daemon")
 
 SUCCESS, FAILURE, INVALID = "success", "failure", "invalid"
+#: How often the loop looks at the flags signal handlers set (and turns its heartbeat).
+SIGNAL_POLL = 0.2
 #: Stages at which a reconcile stops for a problem in the manifests (not retried with backoff).
 _CONFIG_STAGES = frozenset({"load", "plan"})
 
@@ -154,6 +156,8 @@ class Daemon:
         self._triggers = 0
         self._in_flight: dict[str, Any] | None = None
         self._unapplied: set[tuple[Any, ...]] = set()  # changes planned and not applied
+        self._signalled_stop = False  # set by signal handlers only (plain assignments)
+        self._signalled_hup = False
 
     # --- triggers (any thread; they only set flags) --------------------------------------------
 
@@ -173,18 +177,35 @@ class Daemon:
         self.trigger("SIGHUP")
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM/SIGINT stop, SIGHUP reconciles now; the handlers only set flags."""
+        """SIGTERM/SIGINT stop, SIGHUP reconciles now.
+
+        The handlers only assign flags, which the loop reads at least every `SIGNAL_POLL`
+        seconds: taking a lock in a handler (even Event.set) could deadlock against the very
+        code the signal interrupted.
+        """
         signal.signal(signal.SIGTERM, self._on_stop_signal)
         signal.signal(signal.SIGINT, self._on_stop_signal)
-        signal.signal(signal.SIGHUP, lambda *_: self.on_sighup())
+        signal.signal(signal.SIGHUP, self._on_hup_signal)
 
     def _on_stop_signal(self, signum: int, frame: Any) -> None:
         """First signal: stop gracefully. A second one while stopping: exit at once (the last
         stage of a staged shutdown; connectors die with us through PDEATHSIG)."""
-        if self._stop.is_set():
-            log.warning("second stop signal: exiting without waiting")
+        if self._signalled_stop:
             os._exit(128 + signum)
-        self.request_stop()
+        self._signalled_stop = True
+
+    def _on_hup_signal(self, signum: int, frame: Any) -> None:
+        self._signalled_hup = True
+
+    def _take_signals(self) -> None:
+        """Turn the flags the signal handlers set into a stop request or a trigger."""
+        if self._signalled_stop and not self._stop.is_set():
+            log.info("stop signal received")
+            self._stop.set()
+        if self._signalled_hup:
+            self._signalled_hup = False
+            log.info("SIGHUP received: reconciling now, restarting failed connectors")
+            self.on_sighup()
 
     def _on_interval(self) -> None:
         if self.watcher is not None:
@@ -246,13 +267,17 @@ class Daemon:
         self.trigger(f"change: {reason}")
 
     def _loop(self) -> int:
-        while not self._stop.is_set():
+        while True:
+            self._take_signals()
+            if self._stop.is_set():
+                break
             self._heartbeat = time.monotonic()
-            timeout = 1.0
+            timeout = SIGNAL_POLL
             if self._retry_at is not None:
                 timeout = max(0.0, min(timeout, self._retry_at - time.monotonic()))
             self._wake.wait(timeout)
             self._wake.clear()
+            self._take_signals()
             if self._stop.is_set():
                 break
             with self._lock:

@@ -158,6 +158,9 @@ def test_an_edit_is_applied_within_two_seconds(
     print(f"edit -> applied: {latency:.3f} s")
     assert latency < 2.0
 
+    daemon.proc.send_signal(signal.SIGHUP)  # reconcile now
+    wait_for(lambda: daemon.last("trigger") == "SIGHUP", message="a reconcile on SIGHUP")
+
     # `status` prints the daemon's /status as a table.
     listen = str(daemon.http.base_url).removeprefix("http://").rstrip("/")
     wait_for(lambda: daemon.status()["sockets"][0]["description"] == "second")
