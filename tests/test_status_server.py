@@ -151,3 +151,12 @@ def test_status_table_has_the_socket_ls_columns_plus_state_and_connector():
     ]
     assert "80, 443" in table and "RUNNING" in table and "revision abc" in table
     assert "error: a.yaml:1:1: error: bad" in table
+
+
+def test_status_command_without_a_daemon_is_one_clear_error():
+    from helpers import cli
+
+    code, out, err = cli(["status", "--listen", "127.0.0.1:9"])  # nothing listens there
+    assert code == 1 and out == ""
+    assert err.startswith("error: cannot read the daemon's status at http://127.0.0.1:9/status")
+    assert "Traceback" not in err
