@@ -32,7 +32,7 @@ class Calls:
 def watch():
     started: list[ManifestWatcher] = []
 
-    def make(path: Path, debounce: float = 0.05, **kw) -> tuple[ManifestWatcher, Calls]:
+    def make(path: Path, debounce: float = 0.15, **kw) -> tuple[ManifestWatcher, Calls]:
         calls = Calls()
         watcher = ManifestWatcher(path, calls, debounce=debounce, **kw)
         watcher.start()
