@@ -293,8 +293,9 @@ def test_an_invalid_file_applies_nothing_and_the_fix_recovers(emulator, manifest
     wait_for(lambda: client.find_socket("old") and description(client, "web") == "good", timeout=20)
     wait_for(lambda: daemon.last("result") == "success")
 
-    (manifests / "old.yaml").unlink()  # would delete "old" if it were applied
+    # Invalid first, so that no moment in between is a valid state to apply.
     (manifests / "web.yaml").write_text(socket_yaml("web", "changed") + "  bogusField: 1\n")
+    (manifests / "old.yaml").unlink()  # would delete "old" if it were applied
     wait_for(lambda: daemon.last("result") == "invalid", timeout=10)
     assert description(client, "web") == "good" and client.find_socket("old")
     status = daemon.status()
