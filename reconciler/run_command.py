@@ -132,6 +132,7 @@ def execute_run(args: RunArgs) -> int:
     from reconciler.daemon import Daemon, DaemonConfig
     from reconciler.logs import setup_logging
     from reconciler.manifests import read_env_file
+    from reconciler.status_server import ListenError
 
     if args.interval <= 0:
         raise UserError("--interval must be more than 0")
@@ -170,8 +171,8 @@ def execute_run(args: RunArgs) -> int:
         daemon.install_signal_handlers()
         try:
             return daemon.run()
-        except OSError as exc:
-            raise UserError(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
+        except ListenError as exc:
+            raise UserError(str(exc)) from None
 
 
 # --- status ---------------------------------------------------------------------------------

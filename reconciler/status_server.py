@@ -27,9 +27,13 @@ from starlette.routing import Route
 
 from reconciler.metrics import CONTENT_TYPE
 
-__all__ = ["StatusServer", "StatusSource", "create_app", "parse_listen"]
+__all__ = ["ListenError", "StatusServer", "StatusSource", "create_app", "parse_listen"]
 
 log = logging.getLogger(__name__)
+
+
+class ListenError(OSError):
+    """The address for the endpoints cannot be bound (in use, not local, no permission)."""
 
 
 class StatusSource(Protocol):
@@ -94,7 +98,7 @@ class StatusServer:
         self._thread: threading.Thread | None = None
 
     def bind(self) -> tuple[str, int]:
-        """Bind the listening socket now; OSError (address in use, bad host) goes to the caller."""
+        """Bind the listening socket now; ListenError (address in use, bad host) to the caller."""
         host, port = parse_listen(self.listen)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -102,9 +106,9 @@ class StatusServer:
         try:
             sock.bind((host, port))
             sock.listen(64)
-        except OSError:
+        except OSError as exc:
             sock.close()
-            raise
+            raise ListenError(f"cannot listen on {self.listen}: {exc.strerror or exc}") from None
         sock.setblocking(False)
         self._sock = sock
         return sock.getsockname()[:2]

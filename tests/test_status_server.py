@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.metrics import DaemonMetrics
 from reconciler.run_command import format_status_table
-from reconciler.status_server import StatusServer, parse_listen
+from reconciler.status_server import ListenError, StatusServer, parse_listen
 
 
 class Source:
@@ -99,7 +99,7 @@ def test_binding_a_busy_port_is_an_error_at_start():
         busy.listen(1)
         port = busy.getsockname()[1]
         server = StatusServer(Source(), f"127.0.0.1:{port}")
-        with pytest.raises(OSError):
+        with pytest.raises(ListenError, match=f"cannot listen on 127.0.0.1:{port}"):
             server.bind()
 
 
