@@ -120,10 +120,13 @@ def load_documents(text: str) -> Parsed:
     docs: list[Any] = []
     duplicates: list[YamlSyntaxError] = []
     loader = Loader(text)
+    aliases = "&" in text and "*" in text  # only anchors and aliases can repeat nodes
     try:
         while loader.check_node():
             node = loader.get_node()
             try:
+                if aliases:
+                    _check_expanded_size(node)
                 docs.append(_build(node, (set(), loader, duplicates)))
             except _Unusual:  # merge keys, explicit tags, odd keys: PyYAML's own way
                 docs.append(loader.construct_document(node))
@@ -147,6 +150,46 @@ def load_documents(text: str) -> Parsed:
     finally:
         loader.dispose()
     return Parsed(docs, None, duplicates)
+
+
+#: Aliases repeat nodes: nine aliases of nine aliases of ... ("billion laughs") expand a few
+#: hundred bytes into billions of values. A document that would expand to more is refused.
+MAX_EXPANDED_NODES = 1_000_000
+
+
+def _check_expanded_size(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand it past MAX_EXPANDED_NODES (linear time: each
+    node's expanded size is computed once)."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        known = sizes.get(key)
+        if known is not None:
+            return known
+        if key in active:  # a cycle: _build reports it
+            return 1
+        total = 1
+        if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)):
+            active.add(key)
+            if isinstance(node, yaml.SequenceNode):
+                children = node.value
+            else:
+                children = [part for pair in node.value for part in pair]
+            for child in children:
+                total += size(child)
+                if total > MAX_EXPANDED_NODES:
+                    raise yaml.MarkedYAMLError(
+                        problem=f"document expands to more than {MAX_EXPANDED_NODES:,} values "
+                        "through aliases (an alias bomb?)",
+                        problem_mark=root.start_mark,
+                    )
+            active.discard(key)
+        sizes[key] = total
+        return total
+
+    size(root)
 
 
 class _Unusual(Exception):
