@@ -376,3 +376,48 @@ def test_dry_run_reports_drift_and_leaves_it(emulator, manifests):
     assert observer.status()["sockets"][0]["state"] == "out-of-sync"
     assert client.get_socket("web")["description"] == "edited by hand"
     assert metric(observer, "border0_reconciler_drift_corrections_total") == 0
+
+
+def test_status_states_for_a_pending_delete_and_a_failed_action(emulator, manifests):
+    (manifests / "web.yaml").write_text(socket_yaml("web", "kept"))
+    (manifests / "old.yaml").write_text(socket_yaml("old", "to go"))
+    client = emulator.client()
+    assert make_daemon(manifests, client).reconcile_now(["start"]).ok
+    (manifests / "old.yaml").unlink()
+    observer = make_daemon(manifests, client, dry_run=True)
+    assert observer.reconcile_now(["start"]).ok
+    states = {row["name"]: row["state"] for row in observer.status()["sockets"]}
+    assert states == {"web": "in-sync", "old": "to-delete"}
+
+    # A name taken by a socket the reconciler does not own: refused at plan, reported.
+    client.create_socket({"name": "taken", "socket_type": "http", "description": "not ours"})
+    (manifests / "taken.yaml").write_text(socket_yaml("taken", "ours?"))
+    daemon = make_daemon(manifests, client)
+    result = daemon.reconcile_now(["start"])
+    assert result.stage == "plan"
+    status = daemon.status()
+    assert status["last_reconcile"]["result"] == "invalid"
+    assert any("taken" in e and "adopt" in e for e in status["errors"])
+    assert daemon._retry_at is None  # a user's problem: no backoff retries
+
+
+def test_object_states_marks_failed_actions_as_error():
+    from reconciler.apply import ActionResult, ApplyResult
+    from reconciler.daemon_state import object_states, state_counts
+    from reconciler.model import Actual, Desired, LiveSocket, SocketSpec
+    from reconciler.plan import Action, Change, Plan
+
+    desired = Desired(sockets={"a": SocketSpec("a", "http"), "b": SocketSpec("b", "http")})
+    actual = Actual(sockets={"a": LiveSocket("id-a", "a", "http")})
+    create_b = Change("socket", "b", Action.CREATE)
+    attach_a = Change("attachment", "a/p", Action.ATTACH, socket="a", policy="p")
+    plan = Plan(changes=[create_b, attach_a])
+    applied = ApplyResult(
+        (ActionResult(create_b, False, "failed"), ActionResult(attach_a, True, "ok"))
+    )
+    states = object_states(desired, actual, plan, applied, dry_run=False)
+    assert states == {("socket", "a"): "in-sync", ("socket", "b"): "error"}
+    assert (
+        object_states(desired, actual, plan, None, dry_run=True)[("socket", "a")] == "out-of-sync"
+    )
+    assert state_counts(states)[("socket", "error")] == 1
