@@ -487,3 +487,18 @@ def test_a_second_sigterm_while_stopping_exits_at_once(emulator, manifests, daem
     daemon.proc.send_signal(signal.SIGTERM)
     assert daemon.proc.wait(10) == 128 + signal.SIGTERM
     wait_for(lambda: not _alive(pid), timeout=5, message="the connector gone with the daemon")
+
+
+def test_api_local_keeps_its_state_in_the_state_file(tmp_path, manifests, daemon_process):
+    (manifests / "web.yaml").write_text(socket_yaml("web", "local"))
+    state = tmp_path / "state" / "local.db"
+    daemon = daemon_process(manifests, "local", None, "--state", str(state))
+    wait_for(lambda: daemon.last("result") == "success", timeout=20)
+    row = daemon.status()["sockets"][0]
+    assert row["name"] == "web" and row["state"] == "in-sync" and row["socket_id"]
+    assert daemon.terminate() == 0
+    assert state.is_file()
+    # The same state file: the socket is there already, so a reconcile has nothing to do.
+    code, _, err = cli(["run", str(manifests), "--api", "local", "--state", str(state), "--once"])
+    assert code == 0, err
+    assert "reconcile succeeded" in err and "created socket" not in err
