@@ -503,7 +503,8 @@ class Daemon:
             )
             return
         for error in errors:
-            log.error(error)
+            if error != result.error:  # that one is on the summary line
+                log.error(error)
         log.error(f"reconcile failed at {result.stage}", extra={**fields, "error": result.error})
 
     def _token(self) -> list[str]:
