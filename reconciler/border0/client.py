@@ -22,6 +22,7 @@ import random
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 from urllib.parse import quote
 
@@ -43,6 +44,8 @@ __all__ = ["DEFAULT_API", "USER_AGENT", "Border0Client"]
 DEFAULT_API = "https://api.border0.com/api/v1"
 USER_AGENT = f"border0-reconciler/{__version__}"
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: Socket pages fetched at once, once the first page has told how many there are.
+PAGE_CONCURRENCY = 8
 log = logging.getLogger("reconciler.border0")
 
 
@@ -101,20 +104,41 @@ class Border0Client:
     # --- sockets --------------------------------------------------------------------------
 
     def list_sockets(self, page_size: int = 100) -> list[dict]:
-        """Every socket, walking `/sockets` page by page until `next_page` <= 0."""
+        """Every socket, walking `/sockets` until `next_page` <= 0.
+
+        The first page tells how many pages there are (`total_pages`): the rest are fetched
+        `PAGE_CONCURRENCY` at a time (10,000 sockets are 100 pages; one round trip after the
+        other would cost 100 times the latency), then the walk goes on page by page while the
+        last page says there is more.
+        """
+
+        def get(page: int) -> Any:
+            return self._json("GET", "/sockets", params={"page": page, "page_size": page_size})
+
         sockets: dict[str, dict] = {}
-        page = 1
+        page, data = 1, get(1)
+        if isinstance(data, list):  # a server without paging answers the bare array
+            return data
         while True:
-            data = self._json("GET", "/sockets", params={"page": page, "page_size": page_size})
-            if isinstance(data, list):  # a server without paging answers the bare array
-                return data
             items = data.get("list") or []
             for item in items:  # keyed by id: a socket created meanwhile may shift pages
                 sockets.setdefault(str(item.get("socket_id") or item.get("name")), item)
-            next_page = int((data.get("pagination") or {}).get("next_page") or 0)
+            pagination = data.get("pagination") or {}
+            next_page = int(pagination.get("next_page") or 0)
             if next_page <= page or not items:
                 return list(sockets.values())
-            page = next_page
+            last = int(pagination.get("total_pages") or 0)
+            if page == 1 and last > next_page:
+                with ThreadPoolExecutor(min(PAGE_CONCURRENCY, last - 1)) as pool:
+                    pages = list(pool.map(get, range(next_page, last + 1)))
+                for other in pages[:-1]:
+                    for item in (other.get("list") or []) if isinstance(other, dict) else []:
+                        sockets.setdefault(str(item.get("socket_id") or item.get("name")), item)
+                page, data = last, pages[-1]
+                if not isinstance(data, dict):
+                    return list(sockets.values())
+                continue
+            page, data = next_page, get(next_page)
 
     def get_socket(self, id_or_name: str) -> dict:
         return self._json("GET", f"/socket/{_seg(id_or_name)}")
