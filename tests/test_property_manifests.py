@@ -28,7 +28,7 @@ from reconciler.plan import Action, make_plan
 from reconciler.render import render
 
 SETTINGS = settings(
-    max_examples=60,
+    max_examples=150,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -299,7 +299,7 @@ def test_any_bytes_give_diagnostics_or_a_result(text: bytes) -> None:
         _check_load(folder, resolve=True, strict=False)
 
 
-@settings(SETTINGS, max_examples=120)
+@settings(SETTINGS, max_examples=300)
 @given(docs=documents, split=st.booleans(), resolve=st.booleans(), strict=st.booleans())
 def test_manifest_shaped_documents_give_diagnostics_or_a_plan(
     docs: list[Any], split: bool, resolve: bool, strict: bool
