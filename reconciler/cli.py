@@ -369,7 +369,17 @@ def local_connector_cmd(name: str, listen_port: int, listen_host: str, host: str
 
 
 def main(argv: list[str] | None = None) -> None:
-    cli.main(args=argv, prog_name="border0-reconciler")
+    """Run the CLI. Usage errors exit 1, not click's 2: 2 means "changes" to scripts that use
+    `plan --detailed-exitcode`, so a mistyped flag must never look like a pending change."""
+    try:
+        code = cli.main(args=argv, prog_name="border0-reconciler", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        raise SystemExit(EXIT_ERROR) from None
+    except click.exceptions.Abort:
+        click.echo("Aborted!", err=True)
+        raise SystemExit(EXIT_ERROR) from None
+    raise SystemExit(code if isinstance(code, int) else EXIT_OK)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -246,3 +246,15 @@ def test_apply_against_a_remote_api_with_a_token_file(emulator_process, tmp_path
     code, out, err = cli(["plan", str(folder), "--token-file", str(token), *args], cwd=tmp_path)
     assert code == 1 and err.startswith("error: ") and "401" in err
     assert "Traceback" not in err and "wrong-token" not in err
+
+
+def test_usage_errors_exit_1_never_the_changes_code(tmp_path):
+    """A mistyped flag in CI must fail the job, not look like `--detailed-exitcode` changes."""
+    for args in (
+        ["plan", str(tmp_path), "--detailed-exitcode", "--no-such-flag"],
+        ["plan", str(tmp_path / "missing"), "--detailed-exitcode"],
+        ["apply", "--format", "yaml", str(tmp_path)],
+    ):
+        code, _, err = cli(args)
+        assert code == 1, (args, err)
+        assert "Traceback" not in err and "Error:" in err
