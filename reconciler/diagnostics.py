@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Any
 
-__all__ = ["Severity", "Diagnostic", "has_errors"]
+__all__ = ["Diagnostic", "Severity", "has_errors"]
 
 
 class Severity(str, Enum):

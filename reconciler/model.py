@@ -13,36 +13,38 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = [
-    "SENSITIVE",
-    "Secret",
-    "Source",
-    "ConnectorSpec",
-    "SocketSpec",
-    "PolicySpec",
-    "Desired",
-    "LiveSocket",
-    "LivePolicy",
-    "Actual",
-    "Ownership",
-    "MANAGED_BY_TAG",
     "INSTANCE_TAG",
+    "MANAGED_BY_TAG",
     "PRUNE_TAG",
     "RESERVED_TAG_PREFIX",
+    "SENSITIVE",
     "SOCKET_TYPES",
-    "socket_to_api",
-    "socket_from_api",
-    "policy_to_api",
-    "policy_from_api",
-    "socket_fields",
-    "live_socket_fields",
-    "policy_fields",
+    "Actual",
+    "ConnectorSpec",
+    "Desired",
+    "LivePolicy",
+    "LiveSocket",
+    "Ownership",
+    "PolicySpec",
+    "Secret",
+    "SocketSpec",
+    "Source",
+    "api_type",
     "live_policy_fields",
-    "policy_marker",
+    "live_socket_fields",
     "parse_policy_marker",
+    "policy_fields",
+    "policy_from_api",
+    "policy_marker",
+    "policy_to_api",
+    "socket_fields",
+    "socket_from_api",
+    "socket_to_api",
 ]
 
 SENSITIVE = "(sensitive)"
@@ -332,7 +334,7 @@ def policy_from_api(data: Mapping[str, Any]) -> LivePolicy:
 # --- desired objects -> API JSON ----------------------------------------------------------
 
 
-def _api_type(spec: SocketSpec) -> tuple[str, str]:
+def api_type(spec: SocketSpec) -> tuple[str, str]:
     """(socket_type, upstream_type) as border0 stores them."""
     upstream = spec.upstream_type or DEFAULT_UPSTREAM_TYPE.get(spec.type, "")
     if spec.type == "https":
@@ -351,7 +353,7 @@ def socket_tags(spec: SocketSpec, instance: str) -> dict[str, str]:
 
 def socket_to_api(spec: SocketSpec, instance: str) -> dict[str, Any]:
     """The full desired-state body for POST /socket and PUT /socket/{id}; holds secret values."""
-    socket_type, upstream_type = _api_type(spec)
+    socket_type, upstream_type = api_type(spec)
     body: dict[str, Any] = {
         "name": spec.name,
         "socket_type": socket_type,
@@ -390,7 +392,7 @@ def policy_to_api(spec: PolicySpec, instance: str) -> dict[str, Any]:
 
 
 def socket_fields(spec: SocketSpec) -> dict[str, Any]:
-    socket_type, upstream_type = _api_type(spec)
+    _, upstream_type = api_type(spec)
     return {
         "type": spec.type,
         "description": spec.description,

@@ -422,8 +422,8 @@ def _plan_sockets(
                     continue
                 adopting = True
             want, have = comparable(model.socket_fields(spec), model.live_socket_fields(live))
-            api_type = model._api_type(spec)[0]
-            if live.socket_type != api_type:
+            wanted_type = model.api_type(spec)[0]
+            if live.socket_type != wanted_type:
                 reason = f"type changed: {live.type} → {spec.type}"
                 if adopting:
                     reason = "adopt; " + reason
