@@ -93,35 +93,25 @@ class RunArgs:
 
 
 def _make_supervisor(args: RunArgs, client: Any, redactor: Any) -> Any:
-    """The connector supervisor, or None when that part of the project is not installed."""
-    try:
-        from reconciler import supervisor as supervisor_module
-    except ImportError:
-        log.warning("connector supervisor not available; connectors are not run")
-        return None
+    """The connector supervisor: the local connector with --api local unless told otherwise."""
+    from reconciler.cli import UserError
+    from reconciler.connector_command import env_for_token
+    from reconciler.supervisor import LOCAL_CONNECTOR_TEMPLATE, Supervisor
+
     template = args.connector_command
     if template is None and args.api == "local":
-        template = getattr(supervisor_module, "LOCAL_CONNECTOR_TEMPLATE", None)
-    token = getattr(getattr(client, "_token", None), "value", None)
-    env: dict[str, str] = {}
+        template = LOCAL_CONNECTOR_TEMPLATE
+    token = client.token.value if client.token else None
     try:
-        from reconciler.connector_command import env_for_token
-
-        env.update(env_for_token(token))
-    except ImportError:
-        pass
-    try:
-        return supervisor_module.Supervisor(
+        return Supervisor(
             command_template=template,
-            env=env or None,
+            env=dict(env_for_token(token)) or None,
             startsecs=args.connector_startsecs,
             stop_timeout=args.connector_stop_timeout,
             log=logging.getLogger("reconciler.connectors"),
             secrets=lambda: redactor.secrets,
         )
     except ValueError as exc:  # a bad --connector-command template (TemplateError)
-        from reconciler.cli import UserError
-
         raise UserError(str(exc)) from None
 
 
@@ -157,9 +147,8 @@ def execute_run(args: RunArgs) -> int:
         stop_timeout=args.connector_stop_timeout,
     )
     with open_api(args.api, args.token_file, args.state, env=env) as client:
-        token = getattr(getattr(client, "_token", None), "value", None)
-        if token:
-            redactor.add_secrets([token])
+        if client.token:
+            redactor.add_secrets([client.token.value])
         # The daemon retries whole reconciles with its own backoff: keep each request's short.
         client.max_retries_5xx = min(client.max_retries_5xx, 1)
         client.backoff_max = min(client.backoff_max, 2.0)

@@ -92,6 +92,12 @@ class Border0Client:
     def __repr__(self) -> str:
         return f"Border0Client(base_url={self.base_url!r})"
 
+    @property
+    def token(self) -> Secret | None:
+        """The token as a `Secret` (shown as (sensitive)): for connectors' environment and log
+        redaction, never for printing."""
+        return self._token
+
     def __enter__(self) -> Self:
         return self
 
