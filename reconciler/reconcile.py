@@ -17,6 +17,7 @@ from typing import Any
 from reconciler.apply import ActionResult, ApplyResult, apply_plan
 from reconciler.border0.errors import Border0Error
 from reconciler.diagnostics import Diagnostic, Severity, has_errors
+from reconciler.manifests import load
 from reconciler.model import Actual, Desired
 from reconciler.plan import Plan, check_instance, fetch_actual, make_plan
 
@@ -53,8 +54,6 @@ def reconcile(
 ) -> ReconcileResult:
     """Make border0 match the manifests under `paths` (or only plan, with `dry_run`)."""
     options = options or ReconcileOptions()
-    from reconciler.manifests import load  # the manifests module is optional at import time
-
     problem = check_instance(options.instance)
     if problem:
         return ReconcileResult(False, "load", error=problem)
@@ -63,7 +62,9 @@ def reconcile(
         loaded = load(paths, env=options.env)
     except Exception as exc:
         log.exception("loading manifests failed")
-        return ReconcileResult(False, "load", error=f"loading manifests failed (internal error: {type(exc).__name__})")
+        return ReconcileResult(
+            False, "load", error=f"loading manifests failed (internal error: {type(exc).__name__})"
+        )
     diagnostics = list(loaded.diagnostics)
     if has_errors(diagnostics):
         n = sum(1 for d in diagnostics if d.severity is Severity.ERROR)
