@@ -10,7 +10,7 @@ spaces stays one argument and nothing a manifest says can inject shell syntax. P
     {httpserver_dir} {identity_file} {proxy}       the spec.connector fields of the same name
     {flags}           the seed CLI's optional flags set in the spec: --httpserver,
                       --httpserver_dir D, --sshserver, --identity_file F, --proxy P
-    {local_flags}     the local connector's: --httpserver, --httpserver-dir D
+    {local_flags}     the local connector's: --httpserver, --httpserver-dir D, --sshserver
 
 A token that uses a placeholder with no value is left out, and so is the option right before it
 when the token is only that placeholder: `--port {port}` disappears as a whole when the spec sets
@@ -102,6 +102,8 @@ def _local_flags(spec: ConnectorSpec) -> list[str]:
         flags.append("--httpserver")
     if spec.httpserver_dir:
         flags += ["--httpserver-dir", spec.httpserver_dir]
+    if spec.sshserver:
+        flags.append("--sshserver")
     return flags
 
 

@@ -32,6 +32,7 @@ class LocalConnectorOptions:
     port: int | None = None
     httpserver: bool = False
     httpserver_dir: str | None = None
+    sshserver: bool = False  # stand-in for the built-in ssh server: forward to the local sshd
     listen_host: str = "127.0.0.1"
 
 
@@ -111,11 +112,12 @@ async def _serve(opts: LocalConnectorOptions, stop: asyncio.Event) -> None:
             f"cannot listen on {opts.listen_host}:{opts.listen_port}: {exc}"
         ) from None
     log.info(
-        "listening on %s:%d, forwarding to %s:%s",
+        "listening on %s:%d, forwarding to %s:%s%s",
         opts.listen_host,
         opts.listen_port,
         opts.host,
         opts.port,
+        " (stand-in for the built-in ssh server)" if opts.sshserver else "",
     )
     async with server:
         await stop.wait()
@@ -133,7 +135,7 @@ async def _main(opts: LocalConnectorOptions) -> None:
 def run_local_connector(opts: LocalConnectorOptions) -> int:
     """Run until SIGTERM/SIGINT; 0 then. Raises ListenError if the port cannot be opened."""
     if not opts.httpserver and opts.port is None:
-        raise ValueError("--port is required unless --httpserver is given")
+        raise ValueError("--port is required unless --httpserver or --sshserver is given")
     if not logging.getLogger().handlers:
         logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
     asyncio.run(_main(opts))

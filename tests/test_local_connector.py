@@ -138,7 +138,7 @@ def test_user_errors_are_one_line(run_connector):
     proc = run_connector("web", "--listen-port", str(free_port()))
     _, err = proc.communicate(timeout=15)
     assert proc.returncode == 1
-    assert err.strip() == "error: --port is required unless --httpserver is given"
+    assert err.strip() == "error: --port is required unless --httpserver or --sshserver is given"
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -168,3 +168,32 @@ def test_supervised_local_connector_carries_traffic_again_after_a_kill(upstream)
     finally:
         sup.stop_all()
     assert get(f"http://127.0.0.1:{port}/three") is None
+
+
+def test_sshserver_stands_in_by_forwarding_to_the_local_sshd(run_connector, upstream):
+    """The built-in ssh server is not emulated: `--sshserver` forwards to this machine's sshd,
+    port 22 unless --port says otherwise (here a test server stands in for sshd)."""
+    port = free_port()
+    proc = run_connector("bastion", "--listen-port", str(port), "--sshserver",
+                         "--host", "127.0.0.1", "--port", str(upstream))
+    resp = wait_for(lambda: get(f"http://127.0.0.1:{port}/through-ssh"), timeout=15)
+    assert resp.text == "upstream saw /through-ssh"
+    proc.terminate()
+    proc.communicate(timeout=10)
+
+    port = free_port()
+    proc = run_connector("bastion", "--listen-port", str(port), "--sshserver")
+    wait_for(lambda: _connects(port), timeout=15, message="listening without --port")
+    proc.terminate()
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert (f"listening on 127.0.0.1:{port}, forwarding to localhost:22 "
+            "(stand-in for the built-in ssh server)") in err
+
+
+def _connects(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False

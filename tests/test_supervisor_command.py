@@ -51,6 +51,8 @@ def test_local_template_listens_on_the_allocated_port():
                     "--listen-port", "41000", "--host", "127.0.0.1", "--port", "8080"]
     argv = render_command(LOCAL_CONNECTOR_TEMPLATE, target(httpserver_dir="/d"))
     assert argv[-5:] == ["--listen-port", "41000", "--httpserver", "--httpserver-dir", "/d"]
+    argv = render_command(LOCAL_CONNECTOR_TEMPLATE, target(sshserver=True))
+    assert argv[-3:] == ["--listen-port", "41000", "--sshserver"]
 
 
 def test_custom_template_placeholders_and_quoting():

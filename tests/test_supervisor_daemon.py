@@ -212,3 +212,24 @@ def test_a_bad_connector_template_is_a_one_line_error(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: connector command template: unknown placeholder {nmae}")
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_every_example_connector_runs_with_the_local_api(daemon, tmp_path):
+    """The README's demo: `run examples/ --api local` keeps a connector running for each socket
+    that asks for one, whatever kind (forwarding, built-in web server, built-in ssh server)."""
+    import shutil
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    shutil.copytree(examples, tmp_path / "manifests")
+    # startsecs long enough that a connector which exits at once never counts as RUNNING
+    d = daemon("--env-file", str(tmp_path / "manifests" / "demo.env"),
+               "--connector-startsecs", "1.5s")
+    wanted = {"analytics-db", "bastion", "docs", "grafana", "mqtt", "orders-db", "portal", "web"}
+
+    def all_running() -> bool:
+        connectors = (d.status() or {}).get("connectors", [])
+        return {
+            c["socket"] for c in connectors if c["state"] == "RUNNING" and c["restarts"] == 0
+        } == wanted
+
+    wait_for(all_running, timeout=30, message="every example connector RUNNING")
