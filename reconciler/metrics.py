@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -82,6 +89,8 @@ class DaemonMetrics:
         request_counts: Callable[[], Mapping[tuple[str, int], int] | None] = lambda: None,
         connectors: Callable[[], Iterable[Any]] = lambda: (),
     ) -> None:
+        # `*_created` timestamps double the series and say nothing a scraper needs.
+        disable_created_metrics()
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.reconciles = Counter(

@@ -421,3 +421,16 @@ def test_object_states_marks_failed_actions_as_error():
         object_states(desired, actual, plan, None, dry_run=True)[("socket", "a")] == "out-of-sync"
     )
     assert state_counts(states)[("socket", "error")] == 1
+
+
+def test_metrics_are_prefixed_and_carry_no_created_series(emulator, manifests):
+    (manifests / "web.yaml").write_text(socket_yaml("web", "x"))
+    daemon = make_daemon(manifests, emulator.client())
+    assert daemon.reconcile_now(["start"]).ok
+    names = [
+        sample.name
+        for family in text_string_to_metric_families(daemon.metrics_text().decode())
+        for sample in family.samples
+    ]
+    assert names and all(n.startswith("border0_reconciler_") for n in names)
+    assert not [n for n in names if n.endswith("_created")]
