@@ -345,7 +345,7 @@ def test_an_emulator_stopped_and_started_again_is_survived(
 
 
 def test_a_burst_of_writes_is_single_flight(emulator_factory, manifests, daemon_process):
-    emu = emulator_factory(latency_ms=200)  # each reconcile takes a while: writes land during it
+    emu = emulator_factory(latency_ms=500)  # each reconcile takes seconds: the burst lands in one
     (manifests / "web.yaml").write_text(socket_yaml("web", "v0"))
     client = emu.client()
     daemon = daemon_process(
