@@ -259,8 +259,9 @@ class Results:
         print(f"  {what}: {figure}" + (f"  [{target}: {verdict}]" if target else ""), flush=True)
 
 
-def bench_plan(work: Path, n: int, res: Results) -> None:
-    """validate and plan with nothing to change, N sockets."""
+def bench_plan(work: Path, n: int, res: Results, latency_ms: float = 0) -> None:
+    """validate and plan with nothing to change, N sockets; with `latency_ms`, plan once more
+    against an emulator that slow (a network between the reconciler and border0)."""
     folder = generate(work / f"manifests-{n}", n)
     db = work / f"plan-{n}.db"
     for suffix in ("", "-wal", "-shm"):
@@ -289,6 +290,19 @@ def bench_plan(work: Path, n: int, res: Results) -> None:
         phases = _phases(folder, emu.url, env_file)
     finally:
         emu.stop()
+    slow_plan, slow_requests = None, 0
+    if latency_ms:
+        emu = Emulator(db, "--latency", f"{latency_ms:g}")
+        try:
+            mark = emu.settled_count()
+            slow_plan = run_measured(reconciler(
+                "plan", str(folder), "--api", emu.url, "--token-file", str(token_file),
+                "--env-file", str(env_file), "--detailed-exitcode", "--no-color"))
+            slow_requests = emu.settled_count() - mark
+        finally:
+            emu.stop()
+        if slow_plan.code != 0:
+            raise SystemExit(f"plan at {latency_ms:g} ms exited {slow_plan.code}")
     data = {
         "n": n,
         "validate_wall_s": round(validate.wall, 3),
@@ -299,6 +313,9 @@ def bench_plan(work: Path, n: int, res: Results) -> None:
         "plan_requests": requests,
         "phases_s": phases,
     }
+    if slow_plan is not None:
+        data.update(latency_ms=latency_ms, plan_at_latency_wall_s=round(slow_plan.wall, 3),
+                    plan_at_latency_requests=slow_requests)
     res.data.setdefault("plan", []).append(data)
     res.add(f"validate N={n}", f"{validate.wall:.2f} s, {validate.max_rss_mb:.0f} MB peak")
     target = n == 10_000
@@ -309,6 +326,9 @@ def bench_plan(work: Path, n: int, res: Results) -> None:
         "< 5 s, < 150 requests" if target else "",
         (plan.wall < 5 and requests < 150) if target else None,
     )
+    if slow_plan is not None:
+        res.add(f"plan N={n} unchanged, emulator at {latency_ms:g} ms latency",
+                f"{slow_plan.wall:.2f} s, {slow_requests} requests")
 
 
 _PHASES_CODE = """
@@ -561,6 +581,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="N = 100,1000; apply of 300; daemon with a 5 s idle window, 10 edits")
     parser.add_argument("--only", default="plan,apply,daemon",
                         help="comma-separated: plan, apply, daemon")
+    parser.add_argument("--plan-latency", type=float, default=50, metavar="MS",
+                        help="also plan the largest N against an emulator this slow (0: no)")
     parser.add_argument("--json", dest="json_out", default=None, help="also write the JSON here")
     parser.add_argument("--workdir", default=None, help="keep generated files here")
     args = parser.parse_args(argv)
@@ -576,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if "plan" in only:
             for n in sizes:
-                bench_plan(work, n, res)
+                bench_plan(work, n, res, args.plan_latency if n == max(sizes) else 0)
         if "apply" in only:
             bench_apply(work, 300 if args.quick else 1000, 50, 8, res)
         if "daemon" in only:
