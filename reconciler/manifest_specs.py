@@ -85,6 +85,10 @@ def resolve_secret(
     target = Path(os.path.expanduser(name))
     if not target.is_absolute():
         target = base_dir / target
+    if target.exists() and not target.is_file():  # /dev/zero, a FIFO: would never end
+        return None, SecretIssue(
+            f"{where}: cannot read secret file {target}: not a regular file", "secret", True
+        )
     try:
         content = target.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
