@@ -10,6 +10,7 @@ failure reproduces; a few examples also go through the real `validate` CLI.
 from __future__ import annotations
 
 import json
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -371,3 +372,18 @@ def test_an_alias_bomb_is_refused_quickly_not_expanded(tmp_path: Path) -> None:
     result = load([tmp_path])
     assert result.ok, result.diagnostics
     assert result.desired.sockets["shared"].labels == {"team": "web", "owner": "web"}
+
+
+def test_a_secret_file_that_never_ends_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    """{file: /dev/zero} or a FIFO nobody writes to: reading it would never end (plan hung,
+    growing without bound, before this was checked)."""
+    os.mkfifo(tmp_path / "pipe")
+    for target in ("/dev/zero", str(tmp_path / "pipe")):
+        (tmp_path / "s.yaml").write_text(
+            "apiVersion: border0-reconciler/v1\nkind: Socket\nmetadata:\n  name: web\nspec:\n"
+            f"  type: http\n  protected:\n    username: u\n    password: {{file: {target}}}\n"
+        )
+        code, out, err = cli(["plan", str(tmp_path), "--api", "local", "--state",
+                              str(tmp_path / "local.db")], timeout=30)
+        assert code == 1, (out, err)
+        assert f"cannot read secret file {target}: not a regular file" in err

@@ -223,12 +223,12 @@ def test_repeated_applies_converge_under_faults_with_no_duplicate_or_lost_object
         write_all(folder, files)
         emu = emulator_process(db=db, fail_rate=0.3, rate_limit=20)
         client = emu.client(backoff_max=0.3)
-        for _attempt in range(15):
+        for _attempt in range(25):
             result = reconcile([folder], client, ReconcileOptions(env=ENV, parallelism=8))
             if result.ok and result.plan is not None and not result.plan.has_changes:
                 break
         else:
-            pytest.fail(f"no convergence in 15 applies: {result.stage}: {result.error}")
+            pytest.fail(f"no convergence in 25 applies: {result.stage}: {result.error}")
         faults_seen.update(status for (_, status), n in client.request_counts.items()
                            for _ in range(n) if status in (0, 429, 500))
         emu.close_clients()
