@@ -72,6 +72,10 @@ __all__ = [
 MIN_SECRET_LENGTH = 3
 _TOKEN_VARS = ("BORDER0_ADMIN_TOKEN", "BORDER0_TOKEN")
 _POLL = 0.05  # seconds between checks for exited children
+#: ... once every child has been up startsecs: a RUNNING child's exit is noticed within this
+#: (its restart waits at least backoff_base anyway); 50 ms polls of 50 children cost an idle
+#: daemon about 1.3 % of a core.
+_POLL_RUNNING = 0.5
 
 
 class State(Enum):
@@ -383,7 +387,7 @@ class Supervisor:
         wait = 1.0
         for conn in self._connectors.values():
             if conn.proc is not None:
-                wait = min(wait, _POLL)
+                wait = min(wait, _POLL_RUNNING if conn.state is S.RUNNING else _POLL)
             if conn.state in (S.STARTING, S.BACKOFF, S.STOPPING):
                 wait = min(wait, max(0.0, conn.deadline - now))
         return wait
