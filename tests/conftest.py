@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import re
 import subprocess
@@ -184,3 +185,32 @@ def emulator_process(tmp_path: Path) -> Iterator[Any]:
         for proc in started:
             proc.close_clients()
             proc.kill()
+
+
+@pytest.fixture
+def upstream() -> Iterator[int]:
+    """A test upstream HTTP server on a random port that answers with its own marker."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = f"upstream saw {self.path}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            data = self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()

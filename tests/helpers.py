@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -10,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PYTHON", "REPO", "cli", "wait_for"]
+__all__ = ["PYTHON", "REPO", "cli", "free_port", "wait_for"]
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -70,3 +71,10 @@ def cli(
         timeout=timeout,
     )
     return proc.returncode, proc.stdout, proc.stderr
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import http.server
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import httpx
 import pytest
-from helpers import wait_for
+from helpers import free_port, wait_for
 
 from reconciler.border0.emulator.store import Store
 from reconciler.model import ConnectorSpec, SocketSpec, socket_to_api
@@ -27,12 +24,6 @@ if sys.argv[2] == "family":
 print("connector", sys.argv[1], "up", flush=True)
 time.sleep(600)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def manifest(path: Path, name: str, host: str, port: int) -> None:
@@ -104,26 +95,6 @@ def daemon(tmp_path):
     yield start
     for d in made:
         d.close()
-
-
-@pytest.fixture
-def upstream():
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = f"upstream saw {self.path}".encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
 
 
 def get(url: str) -> httpx.Response | None:
