@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from reconciler import model
 from reconciler.border0.errors import Border0Error
@@ -157,6 +157,20 @@ def apply_plan(
     return ApplyResult(tuple(results))
 
 
+class _Ops(NamedTuple):
+    """What differs between writing a policy and writing a socket."""
+
+    specs: Mapping[str, Any]
+    to_api: Callable[[Any, str], dict]
+    create: Callable[[dict], dict]
+    update: Callable[[str, dict], dict]
+    delete: Callable[[str], None]
+    find: Callable[[str], dict | None]
+    id_key: str
+    is_ours: Callable[[Mapping[str, Any]], bool]
+    ids: dict[str, str]
+
+
 class _Runner:
     """Builds the callables of one phase; each returns the results of its changes."""
 
@@ -201,45 +215,33 @@ class _Runner:
             return ActionResult(change, False, f"failed: {describe(change)}: {_error_text(exc)}")
         return ActionResult(change, True, _done_message(change), object_id)
 
+    def _ops(self, kind: str) -> _Ops:
+        c = self.client
+        if kind == "policy":
+            return _Ops(self.desired.policies, model.policy_to_api, c.create_policy,
+                        c.update_policy, c.delete_policy, c.find_policy, "id",
+                        self._policy_is_ours, self.state.policy_ids)
+        return _Ops(self.desired.sockets, model.socket_to_api, c.create_socket, c.update_socket,
+                    c.delete_socket, c.find_socket, "socket_id", self._socket_is_ours,
+                    self.state.socket_ids)
+
     def _do(self, change: Change) -> str | None:
-        client = self.client
-        if change.kind == "policy":
-            if change.action is Action.DELETE:
-                client.delete_policy(change.object_id)
-                return change.object_id
-            body = model.policy_to_api(self.desired.policies[change.name], self.instance)
-            if change.action is Action.UPDATE:
-                client.update_policy(change.object_id, body)
-                return change.object_id
-            if change.action is Action.REPLACE:
-                client.delete_policy(change.object_id)
-                self.settle()
-            created = self._create(
-                lambda: client.create_policy(body), client.find_policy, change.name,
-                self._policy_is_ours,
-            )
-            policy_id = str(created.get("id") or "")
-            with self.state.lock:
-                self.state.policy_ids[change.name] = policy_id
-            return policy_id
+        ops = self._ops(change.kind)
         if change.action is Action.DELETE:
-            client.delete_socket(change.object_id)
+            ops.delete(change.object_id)
             return change.object_id
-        body = model.socket_to_api(self.desired.sockets[change.name], self.instance)
+        body = ops.to_api(ops.specs[change.name], self.instance)
         if change.action is Action.UPDATE:
-            client.update_socket(change.object_id, body)
+            ops.update(change.object_id, body)
             return change.object_id
         if change.action is Action.REPLACE:
-            client.delete_socket(change.object_id)
+            ops.delete(change.object_id)
             self.settle()
-        created = self._create(
-            lambda: client.create_socket(body), client.find_socket, change.name,
-            self._socket_is_ours,
-        )
-        socket_id = str(created.get("socket_id") or "")
+        created = self._create(lambda: ops.create(body), ops.find, change.name, ops.is_ours)
+        object_id = str(created.get(ops.id_key) or "")
         with self.state.lock:
-            self.state.socket_ids[change.name] = socket_id
-        return socket_id
+            ops.ids[change.name] = object_id
+        return object_id
 
     def _create(
         self,
