@@ -321,6 +321,19 @@ def _ownership_conflict(kind: str, spec: Any, own: model.Ownership, instance: st
     )
 
 
+def _adopting(
+    kind: str, spec: Any, own: model.Ownership, instance: str, conflicts: list[Diagnostic]
+) -> bool | None:
+    """The ownership rule for a declared object that exists: False when it is ours, True when
+    the adopt annotation takes an unmanaged one over, None (a conflict recorded) otherwise."""
+    if own.owned_by(instance):
+        return False
+    if own.managed or not spec.adopt:
+        conflicts.append(_ownership_conflict(kind, spec, own, instance))
+        return None
+    return True
+
+
 def _plan_policies(
     desired: Desired,
     actual: Actual,
@@ -341,13 +354,9 @@ def _plan_policies(
             )
             ids[name] = None
             continue
-        own = live.ownership
-        adopting = False
-        if not own.owned_by(instance):
-            if own.managed or not spec.adopt:
-                conflicts.append(_ownership_conflict("policy", spec, own, instance))
-                continue
-            adopting = True
+        adopting = _adopting("policy", spec, live.ownership, instance, conflicts)
+        if adopting is None:
+            continue
         want, have = model.policy_fields(spec), model.live_policy_fields(live)
         if want == have and not adopting:
             continue
@@ -414,13 +423,9 @@ def _plan_sockets(
                        create_diffs(model.socket_fields(spec)), source=src)
             )
         else:
-            own = live.ownership
-            adopting = False
-            if not own.owned_by(instance):
-                if own.managed or not spec.adopt:
-                    conflicts.append(_ownership_conflict("socket", spec, own, instance))
-                    continue
-                adopting = True
+            adopting = _adopting("socket", spec, live.ownership, instance, conflicts)
+            if adopting is None:
+                continue
             want, have = comparable(model.socket_fields(spec), model.live_socket_fields(live))
             wanted_type = model.api_type(spec)[0]
             if live.socket_type != wanted_type:
