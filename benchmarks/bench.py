@@ -277,13 +277,17 @@ def bench_plan(work: Path, n: int, res: Results, latency_ms: float = 0) -> None:
     validate = run_measured(reconciler("validate", str(folder)))
     if validate.code != 0:
         raise SystemExit(f"validate failed: {validate.stderr[-2000:]}")
-    emu = Emulator(db)
-    try:
+    def measure_plan(emu: Emulator) -> tuple[Any, int]:
+        """One `plan` of the unchanged folder: its measurement and the requests it made."""
         mark = emu.settled_count()
-        plan = run_measured(reconciler(
+        result = run_measured(reconciler(
             "plan", str(folder), "--api", emu.url, "--token-file", str(token_file),
             "--env-file", str(env_file), "--detailed-exitcode", "--no-color"))
-        requests = emu.settled_count() - mark
+        return result, emu.settled_count() - mark
+
+    emu = Emulator(db)
+    try:
+        plan, requests = measure_plan(emu)
         if plan.code != 0:
             raise SystemExit(f"plan of unchanged N={n} exited {plan.code} (0 = no changes):\n"
                              f"{plan.stdout[-1500:]}{plan.stderr[-1500:]}")
@@ -294,11 +298,7 @@ def bench_plan(work: Path, n: int, res: Results, latency_ms: float = 0) -> None:
     if latency_ms:
         emu = Emulator(db, "--latency", f"{latency_ms:g}")
         try:
-            mark = emu.settled_count()
-            slow_plan = run_measured(reconciler(
-                "plan", str(folder), "--api", emu.url, "--token-file", str(token_file),
-                "--env-file", str(env_file), "--detailed-exitcode", "--no-color"))
-            slow_requests = emu.settled_count() - mark
+            slow_plan, slow_requests = measure_plan(emu)
         finally:
             emu.stop()
         if slow_plan.code != 0:
