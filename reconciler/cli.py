@@ -263,6 +263,37 @@ def apply_command(paths: tuple[str, ...], **kwargs: Any) -> None:
 
 
 
+# --- import (section owned by the import command) ---
+
+
+@cli.command("import")
+@click.argument("directory", type=click.Path(file_okay=False))
+@api_options
+@click.option("--select", multiple=True, metavar="GLOB",
+              help="Import only sockets and policies whose name matches (repeatable).")
+@click.option("--instance", default="default", show_default=True,
+              help="Ownership instance: its objects are written as they are, unmanaged ones "
+              "get the adopt annotation, other instances' are skipped.")
+@click.option("--force", is_flag=True, help="Replace manifest files that exist already.")
+@friendly_errors
+def import_command(directory: str, api: str | None, token_file: str | None, state: str | None,
+                   select: tuple[str, ...], instance: str, force: bool) -> None:
+    """Write manifests under DIRECTORY for the sockets and policies border0 holds."""
+    from reconciler.border0.session import open_api
+    from reconciler.importer import ImportRefused, run_import
+    from reconciler.plan import check_instance
+
+    if check_instance(instance):
+        raise UserError(check_instance(instance))
+    with open_api(api, token_file, state) as client:
+        try:
+            code = run_import(directory, client=client, instance=instance, select=select,
+                              force=force, echo=click.echo)
+        except ImportRefused as exc:
+            raise UserError(str(exc)) from None
+    raise SystemExit(code)
+
+
 # --- run (section owned by the run command) ---
 
 

@@ -1,0 +1,269 @@
+"""`import`: manifests for what a border0 organization already holds, so it can be adopted.
+
+Each field is written through the model's one mapping: the comparable form of the live object
+(`model.live_socket_fields`, `live_policy_fields`) placed at its manifest path
+(`model.SOCKET_MANIFEST_PATHS`, `POLICY_MANIFEST_PATHS`); empty values and flags at their
+default are left out. border0 does not give secrets back, so each secret becomes an
+`{env: NAME}` reference whose NAME is listed in `.env.example` for the user to fill in.
+
+Ownership follows the planner's rule: our own objects are written as they are, unmanaged ones
+get the adopt annotation, objects of another instance are skipped and reported. Nothing is
+written when a target file exists (unless `force`), so a run either writes everything or nothing.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reconciler import model
+from reconciler.diffs import SECRET_FIELDS
+from reconciler.manifest_specs import ADOPT_ANNOTATION
+from reconciler.manifests import API_VERSION
+from reconciler.model import Actual, LivePolicy, LiveSocket, PolicySpec, SocketSpec
+
+__all__ = [
+    "ENV_EXAMPLE", "ImportPlan", "ImportRefused", "plan_import", "run_import", "write_import",
+]
+
+ENV_EXAMPLE = ".env.example"
+HEADER = "# Imported from border0 by `border0-reconciler import`; review, then commit.\n"
+#: Names safe as file names and accepted by the manifest schemas.
+_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,126}[a-z0-9])?$")
+#: Secrets a manifest needs even when border0 hides whether they are set (the schema requires
+#: them): database credentials, and the password of a protected socket.
+_REQUIRED_SECRETS = {"database": ("upstream_username", "upstream_password")}
+
+
+class ImportRefused(Exception):
+    """Nothing was written: the message says why."""
+
+
+@dataclass
+class ImportPlan:
+    """What an import writes (relative path -> document), what it skips and why."""
+
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    adopted: list[str] = field(default_factory=list)  # relative paths annotated adopt
+    skipped: list[str] = field(default_factory=list)  # one line each, e.g. "socket x: ..."
+    env_names: list[str] = field(default_factory=list)
+
+
+def plan_import(actual: Actual, instance: str, select: Sequence[str] = ()) -> ImportPlan:
+    """The manifests for every selected object of `actual` this instance may manage."""
+    result = ImportPlan()
+    policies = [p for p in actual.policies.values() if _selected(p.name, select)]
+    imported_policies = set()
+    for live in sorted(policies, key=lambda p: p.name):
+        reason = _skip_reason("policy", live.name, live.ownership, instance)
+        if reason:
+            result.skipped.append(reason)
+            continue
+        imported_policies.add(live.name)
+        _add(result, f"policies/{live.name}.yaml",
+             _policy_document(live), not live.ownership.owned_by(instance))
+    for live in sorted(actual.sockets.values(), key=lambda s: s.name):
+        if not _selected(live.name, select):
+            continue
+        reason = _skip_reason("socket", live.name, live.ownership, instance)
+        if reason is None and live.type not in model.SOCKET_TYPES:
+            reason = f"socket {live.name}: type {live.socket_type!r} has no manifest form yet"
+        if reason:
+            result.skipped.append(reason)
+            continue
+        doc = _socket_document(live, imported_policies, result.env_names)
+        _add(result, f"sockets/{live.name}.yaml", doc, not live.ownership.owned_by(instance))
+    return result
+
+
+def write_import(directory: Path, plan: ImportPlan, *, force: bool = False) -> list[Path]:
+    """Write the documents (all or none) and add new secret names to `.env.example`."""
+    targets = {rel: directory / rel for rel in plan.documents}
+    existing = sorted(str(p) for p in targets.values() if p.exists())
+    if existing and not force:
+        more = f" (and {len(existing) - 3} more)" if len(existing) > 3 else ""
+        raise ImportRefused(
+            f"not overwriting existing {', '.join(existing[:3])}{more}; nothing was written "
+            "(pass --force to replace them)"
+        )
+    written = []
+    try:
+        for rel, path in targets.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            text = HEADER + yaml.dump(plan.documents[rel], Dumper=_Dumper, sort_keys=False,
+                                      allow_unicode=True)
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+        if plan.env_names:
+            _merge_env_example(directory / ENV_EXAMPLE, plan.env_names, directory)
+    except OSError as exc:
+        raise ImportRefused(f"cannot write {exc.filename or directory}: {exc.strerror}") from None
+    return written
+
+
+class _Dumper(yaml.SafeDumper):
+    """Short lists of scalars and one-key mappings such as {env: NAME} on one line."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> Any:
+    flow = all(not isinstance(v, (dict, list)) for v in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+def _represent_dict(dumper: yaml.SafeDumper, data: dict[str, Any]) -> Any:
+    flow = list(data) in (["env"], ["file"])
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=flow)
+
+
+_Dumper.add_representer(list, _represent_list)
+_Dumper.add_representer(dict, _represent_dict)
+
+
+# --- documents --------------------------------------------------------------------------------
+
+
+def _socket_document(
+    live: LiveSocket, imported_policies: set[str], env_names: list[str]
+) -> dict[str, Any]:
+    doc = _skeleton("Socket", live.name)
+    fields = model.live_socket_fields(live)
+    defaults = model.socket_fields(SocketSpec(name=live.name, type=live.type))
+    required = set(_REQUIRED_SECRETS.get(live.type, ()))
+    if live.protected:
+        required.add("protected_password")
+    for key, path in model.SOCKET_MANIFEST_PATHS.items():
+        value = fields[key]
+        if path is None:
+            continue
+        if key in SECRET_FIELDS:
+            if value is None and key not in required:
+                continue
+            name = _env_name(live.name, key)
+            env_names.append(name)
+            value = {"env": name}
+        elif _left_out(value, defaults[key]):
+            continue
+        _put(doc, path, value)
+    attached = list(dict.fromkeys(live.policy_names))
+    declared = [p for p in attached if p in imported_policies]
+    external = [p for p in attached if p not in imported_policies]
+    if declared:
+        doc["spec"]["policies"] = declared
+    if external:
+        doc["spec"]["externalPolicies"] = external
+    return doc
+
+
+def _policy_document(live: LivePolicy) -> dict[str, Any]:
+    doc = _skeleton("Policy", live.name)
+    fields = model.live_policy_fields(live)
+    defaults = model.policy_fields(PolicySpec(name=live.name))
+    for key, path in model.POLICY_MANIFEST_PATHS.items():
+        if path is not None and not _left_out(fields[key], defaults[key]):
+            _put(doc, path, fields[key])
+    return doc
+
+
+def _left_out(value: Any, default: Any) -> bool:
+    """Empty values, and flags at their default, are not written."""
+    return value in (None, "", {}, [], ()) or (isinstance(value, bool) and value == default)
+
+
+def _skeleton(kind: str, name: str) -> dict[str, Any]:
+    return {"apiVersion": API_VERSION, "kind": kind, "metadata": {"name": name}, "spec": {}}
+
+
+def _put(doc: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    target = doc
+    for part in parents:
+        target = target.setdefault(part, {})
+    if isinstance(value, bool) and parents[-1:] == ["annotations"]:
+        value = "true" if value else "false"
+    target[last] = _plain(value)
+
+
+def _plain(value: Any) -> Any:
+    """Mappings and tuples as the dicts and lists YAML writes."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _add(result: ImportPlan, rel: str, doc: dict[str, Any], adopt: bool) -> None:
+    if adopt:
+        doc["metadata"].setdefault("annotations", {})[ADOPT_ANNOTATION] = "true"
+        result.adopted.append(rel)
+    meta = doc["metadata"]
+    meta.update({k: meta.pop(k) for k in ("labels", "annotations") if k in meta})  # stable order
+    result.documents[rel] = doc
+
+
+def _env_name(socket: str, key: str) -> str:
+    """`orders-db`, `upstream_password` -> ORDERS_DB_UPSTREAM_PASSWORD (unique: names have no _)."""
+    return f"{socket}_{key}".upper().replace("-", "_")
+
+
+def _selected(name: str, select: Sequence[str]) -> bool:
+    return not select or any(fnmatch.fnmatchcase(name, glob) for glob in select)
+
+
+def _skip_reason(kind: str, name: str, own: model.Ownership, instance: str) -> str | None:
+    if not _NAME_RE.match(name):
+        return f"{kind} {name!r}: the name is not valid in a manifest"
+    if own.managed and not own.owned_by(instance):
+        return f"{kind} {name}: managed by instance {own.instance!r}, not {instance!r}"
+    return None
+
+
+def _merge_env_example(path: Path, names: Iterable[str], directory: Path) -> None:
+    """Add the names not listed yet; lines already there are kept as they are."""
+    text = path.read_text(encoding="utf-8") if path.exists() else (
+        "# Secrets border0 does not give back. Copy this file outside git, fill in each value,\n"
+        f"# then: border0-reconciler plan {directory} --env-file FILE\n"
+    )
+    listed = {line.split("=", 1)[0].strip() for line in text.splitlines() if "=" in line}
+    new = [n for n in dict.fromkeys(names) if n not in listed]
+    if new:
+        text = (text if text.endswith("\n") else text + "\n") + "".join(f"{n}=\n" for n in new)
+        path.write_text(text, encoding="utf-8")
+
+
+def run_import(
+    directory: str, *, client: Any, instance: str, select: Sequence[str], force: bool,
+    echo: Any,
+) -> int:
+    """The `import` command's body: read border0, write the manifests, say what happened."""
+    from reconciler.plan import fetch_actual
+
+    root = Path(directory)
+    plan = plan_import(fetch_actual(client), instance, select)
+    for line in plan.skipped:
+        echo(f"skipped {line}")
+    if not plan.documents:
+        echo("Nothing to import" + (" (no name matches --select)" if select else "") + ".")
+        return 0
+    write_import(root, plan, force=force)
+    for rel in plan.documents:
+        echo(f"wrote {root / rel}" + (" (adopt)" if rel in plan.adopted else ""))
+    sockets = sum(1 for d in plan.documents.values() if d["kind"] == "Socket")
+    echo(
+        f"Imported {sockets} socket{'s' if sockets != 1 else ''} and "
+        f"{len(plan.documents) - sockets} polic{'ies' if len(plan.documents) - sockets != 1 else 'y'}"
+        f" into {root} ({len(plan.adopted)} to adopt, {len(plan.skipped)} skipped)."
+    )
+    if plan.env_names:
+        echo(
+            f"{len(plan.env_names)} secret{'s' if len(plan.env_names) != 1 else ''} to fill in "
+            f"(border0 does not give them back): {root / ENV_EXAMPLE}\n"
+            f"Next: fill in a copy of it, then border0-reconciler plan {root} --env-file FILE"
+        )
+    return 0
