@@ -354,12 +354,13 @@ def run_cmd(path: str, **options: Any) -> None:
               help="HOST:PORT the daemon serves /status on.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
+@click.option("--wide", is_flag=True, help="Do not cut long cells to fit 120 columns.")
 @friendly_errors
-def status_cmd(listen: str, fmt: str) -> None:
+def status_cmd(listen: str, fmt: str, wide: bool) -> None:
     """Show what a running daemon reports: each socket, its state and its connector."""
     from reconciler.run_command import execute_status
 
-    raise SystemExit(execute_status(listen, fmt, sys.stdout))
+    raise SystemExit(execute_status(listen, fmt, sys.stdout, wide=wide))
 
 
 # --- local-connector (section owned by the local-connector command) ---
