@@ -213,13 +213,13 @@ def _plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="KEY=VALUE lines over the environment, for secret references."),
         click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
                      default="text", show_default=True, help="How to show the plan."),
-        click.option("--out", type=click.Path(dir_okay=False), default=None,
-                     help="Also write the rendering to FILE (the terminal gets text)."),
         click.option("--no-color", is_flag=True, help="No colour even on a terminal."),
         click.option("--max-delete", type=click.IntRange(min=0), default=None,
                      help="Refuse plans deleting more objects [default: half of ours, >= 1]."),
         click.option("--allow-mass-delete", is_flag=True,
                      help="Allow a plan past the mass-delete guard."),
+        click.option("--deny-access-gain", is_flag=True,
+                     help="Fail (exit 1, listing them) when anyone gains or widens access."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -232,8 +232,11 @@ def _plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @_plan_options
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 2 when the plan has changes (0 none, 1 error).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Save the plan (no secret values) to FILE for `apply FILE` / `show FILE`, "
+              "as terraform plan -out.")
 @click.option("--save", type=click.Path(dir_okay=False), default=None,
-              help="Write the plan (no secret values) for a later `apply FILE`.")
+              help="Deprecated spelling of --out.")
 @friendly_errors
 def plan_command(paths: tuple[str, ...], **kwargs: Any) -> None:
     """Show what apply would change in border0 to match the manifests under PATHS."""
@@ -250,13 +253,15 @@ def plan_command(paths: tuple[str, ...], **kwargs: Any) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @api_options
 @_plan_options
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Also write the rendering to FILE (the terminal gets text).")
 @click.option("--auto-approve", is_flag=True, help="Apply without asking.")
 @click.option("--dry-run", is_flag=True, help="Show the plan and stop.")
 @click.option("--parallelism", type=click.IntRange(min=1), default=8, show_default=True,
               help="Independent API writes at a time.")
 @friendly_errors
 def apply_command(paths: tuple[str, ...], **kwargs: Any) -> None:
-    """Make border0 match the manifests under PATHS, or apply a plan saved with plan --save."""
+    """Make border0 match the manifests under PATHS, or apply a plan saved with plan --out."""
     from reconciler.plan_cli import PlanArgs, run_apply
 
     raise SystemExit(run_apply(PlanArgs(paths=paths, **kwargs)))
@@ -292,6 +297,25 @@ def import_command(directory: str, api: str | None, token_file: str | None, stat
         except ImportRefused as exc:
             raise UserError(str(exc)) from None
     raise SystemExit(code)
+
+
+# --- show (saved-plan branch: plan_cli; socket branch: the ls/show commands) ---
+
+
+@cli.command("show")
+@click.argument("target", metavar="FILE|NAME")
+@api_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
+              default="text", show_default=True, help="How to show it.")
+@click.option("--no-color", is_flag=True, help="No colour even on a terminal.")
+@friendly_errors
+def show_command(target: str, fmt: str, no_color: bool, **api: Any) -> None:
+    """Show a plan saved with `plan --out FILE` (offline), or the socket NAME."""
+    from reconciler.plan_cli import looks_like_file, run_show_plan
+
+    if looks_like_file(target):
+        raise SystemExit(run_show_plan(target, fmt, no_color))
+    raise UserError(f"show {target}: showing a socket is not implemented yet")  # socket branch
 
 
 # --- run (section owned by the run command) ---

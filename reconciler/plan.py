@@ -24,9 +24,11 @@ from enum import Enum
 from typing import Any
 
 from reconciler import model
+from reconciler.access import GAINING, AccessChange, access_review
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.diffs import FieldDiff, comparable, create_diffs, field_diffs
 from reconciler.model import Actual, Desired, LivePolicy, LiveSocket, Secret
+from reconciler.resource_changes import resource_changes
 
 __all__ = [
     "FORMAT_VERSION",
@@ -109,6 +111,13 @@ class Plan:
     conflicts: list[Diagnostic] = field(default_factory=list)  # errors: the plan cannot be applied
     warnings: list[Diagnostic] = field(default_factory=list)
     instance: str = "default"
+    access_changes: list[AccessChange] = field(default_factory=list)  # reconciler.access
+    resource_changes: list[dict[str, Any]] = field(default_factory=list)  # Terraform's shape
+
+    @property
+    def access_gains(self) -> list[AccessChange]:
+        """Access changes that widen someone's access (refused by --deny-access-gain)."""
+        return [c for c in self.access_changes if c.change in GAINING]
 
     @property
     def has_changes(self) -> bool:
@@ -135,6 +144,8 @@ class Plan:
             "changes": [c.to_json() for c in self.changes],
             "conflicts": [d.to_json() for d in self.conflicts],
             "warnings": [d.to_json() for d in self.warnings],
+            "access_changes": [c.to_json() for c in self.access_changes],
+            "resource_changes": self.resource_changes,
         }
 
 
@@ -253,7 +264,9 @@ def make_plan(
     _guard_mass_delete(desired, managed, deletes, max_delete, allow_mass_delete, conflicts)
 
     changes.sort(key=lambda c: (phase_of(c.kind, c.action), c.name))
-    return Plan(changes=changes, conflicts=conflicts, warnings=warnings, instance=instance)
+    return Plan(changes=changes, conflicts=conflicts, warnings=warnings, instance=instance,
+                access_changes=access_review(changes, desired, actual),
+                resource_changes=resource_changes(changes, desired, actual, instance))
 
 
 def _guard_mass_delete(
