@@ -299,6 +299,46 @@ def import_command(directory: str, api: str | None, token_file: str | None, stat
     raise SystemExit(code)
 
 
+# --- ls, policies (sections owned by the ls command) ---
+
+_instance_option = click.option(
+    "--instance", default="default", show_default=True,
+    help="Ownership instance: MANAGED says this, other (its id) or unmanaged.")
+_wide_option = click.option("--wide", is_flag=True, help="Do not cut cells to fit 120 columns.")
+_list_format = click.option("--format", "fmt", type=click.Choice(["text", "json"]),
+                            default="text", show_default=True)
+
+
+@cli.command("ls")
+@api_options
+@_instance_option
+@click.option("--manifests", multiple=True, type=click.Path(exists=True), metavar="PATH",
+              help="Add STATE: in-sync, drifted, conflict or not in manifests (repeatable).")
+@click.option("--env-file", type=click.Path(dir_okay=False), default=None,
+              help="With --manifests: resolve secrets, so they are compared too.")
+@_list_format
+@_wide_option
+@friendly_errors
+def ls_command(**options: Any) -> None:
+    """List border0's sockets as `border0 socket ls` does, with who manages each."""
+    from reconciler.inventory import ls
+
+    raise SystemExit(ls(echo=click.echo, **options))
+
+
+@cli.command("policies")
+@api_options
+@_instance_option
+@_list_format
+@_wide_option
+@friendly_errors
+def policies_command(**options: Any) -> None:
+    """List border0's policies, what they allow to whom, and the sockets they attach to."""
+    from reconciler.inventory import policies
+
+    raise SystemExit(policies(echo=click.echo, **options))
+
+
 # --- show (saved-plan branch: plan_cli; socket branch: the ls/show commands) ---
 
 
@@ -308,6 +348,8 @@ def import_command(directory: str, api: str | None, token_file: str | None, stat
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
               default="text", show_default=True, help="How to show it.")
 @click.option("--no-color", is_flag=True, help="No colour even on a terminal.")
+@_instance_option
+@_wide_option
 @friendly_errors
 def show_command(target: str, fmt: str, no_color: bool, **api: Any) -> None:
     """Show a plan saved with `plan --out FILE` (offline), or the socket NAME."""
@@ -315,7 +357,9 @@ def show_command(target: str, fmt: str, no_color: bool, **api: Any) -> None:
 
     if looks_like_file(target):
         raise SystemExit(run_show_plan(target, fmt, no_color))
-    raise UserError(f"show {target}: showing a socket is not implemented yet")  # socket branch
+    from reconciler.inventory import show
+
+    raise SystemExit(show(target, fmt=fmt, echo=click.echo, **api))
 
 
 # --- run (section owned by the run command) ---

@@ -170,7 +170,7 @@ COLUMNS = (
     "NAME", "SOCKET ID", "DNS NAME", "PORT(S)", "TYPE", "DESCRIPTION", "STATE", "CONNECTOR",
 )
 #: Cut first to fit 120 columns: (column, minimum width).
-SHRINK = (("DESCRIPTION", 11), ("SOCKET ID", 8), ("DNS NAME", 16), ("NAME", 12))
+SHRINK = (("DESCRIPTION", 11), ("SOCKET ID", 9), ("DNS NAME", 16), ("NAME", 12))
 
 
 def _row(socket: dict[str, Any]) -> list[str]:
@@ -192,7 +192,8 @@ def format_status_table(status: dict[str, Any], *, wide: bool = False) -> str:
     from reconciler.render.table import WIDTH, render_table
 
     rows = [_row(s) for s in status.get("sockets") or []]
-    table = render_table(COLUMNS, rows, width=None if wide else WIDTH, shrink=SHRINK)
+    table = render_table(COLUMNS, rows, width=None if wide else WIDTH, shrink=SHRINK,
+                         snap=("SOCKET ID",))
     last = status.get("last_reconcile") or {}
     head = [
         f"instance {status.get('instance')}  path {status.get('path')}  "
