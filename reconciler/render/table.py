@@ -41,8 +41,10 @@ def render_table(
             widths[i] -= cut
             excess -= cut
             cut_order.append(i)
-        for i in cut_order:  # give back what a snapped column freed
+        for i in cut_order:  # give back what a snapped column freed (an id: all or nothing)
             grow = min(-excess, natural[i] - widths[i])
+            if columns[i] in snap and grow < natural[i] - widths[i]:
+                continue
             if grow > 0:
                 widths[i] += grow
                 excess += grow
