@@ -108,7 +108,12 @@ def write_import(directory: Path, plan: ImportPlan, *, force: bool = False) -> l
 
 
 class _Dumper(yaml.SafeDumper):
-    """Short lists of scalars and one-key mappings such as {env: NAME} on one line."""
+    """Short lists of scalars and one-key mappings such as {env: NAME} on one line; quoted
+    strings in double quotes, as the README writes them ("true", "::/0")."""
+
+    def choose_scalar_style(self) -> Any:
+        style = super().choose_scalar_style()
+        return '"' if style == "'" else style
 
 
 def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> Any:
@@ -246,12 +251,13 @@ def run_import(
 
     root = Path(directory)
     plan = plan_import(fetch_actual(client), instance, select)
+    if plan.documents:
+        write_import(root, plan, force=force)  # refuses (and writes nothing) before any output
     for line in plan.skipped:
         echo(f"skipped {line}")
     if not plan.documents:
         echo("Nothing to import" + (" (no name matches --select)" if select else "") + ".")
         return 0
-    write_import(root, plan, force=force)
     for rel in plan.documents:
         echo(f"wrote {root / rel}" + (" (adopt)" if rel in plan.adopted else ""))
     sockets = sum(1 for d in plan.documents.values() if d["kind"] == "Socket")

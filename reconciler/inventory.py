@@ -30,7 +30,8 @@ LS_SHRINK = (("DESCRIPTION", 11), ("SOCKET ID", 9), ("DNS NAME", 16), ("NAME", 1
 POLICY_COLUMNS = ("NAME", "POLICY ID", "ACTIONS", "WHO", "SOCKETS", "MANAGED", "DESCRIPTION")
 POLICY_SHRINK = (("POLICY ID", 9), ("DESCRIPTION", 11), ("SOCKETS", 16), ("WHO", 16))
 SNAP = ("SOCKET ID", "POLICY ID")
-DRIFTED, NOT_DECLARED, CONFLICT = "drifted", "not in manifests", "conflict"
+DRIFTED, TO_ADOPT, CONFLICT = "drifted", "to adopt", "conflict"
+NOT_DECLARED = "not in manifests"
 
 
 def managed(own: Ownership, instance: str) -> str:
@@ -78,7 +79,8 @@ def _socket_row(live: LiveSocket, instance: str) -> dict[str, Any]:
 
 
 def manifest_states(desired: Desired, actual: Actual, instance: str) -> dict[str, str]:
-    """Socket name -> in-sync / drifted / conflict / not in manifests, as the planner sees it."""
+    """Socket name -> in-sync / drifted / to adopt / conflict / not in manifests, as the
+    planner sees it (`to adopt`: the adopt annotation takes it over, no field changes)."""
     from reconciler.plan import make_plan
 
     plan = make_plan(desired, actual, instance=instance, allow_mass_delete=True)
@@ -88,6 +90,15 @@ def manifest_states(desired: Desired, actual: Actual, instance: str) -> dict[str
         for (kind, name), state in object_states(desired, actual, plan, None, True).items()
         if kind == "socket"
     }
+    touched: dict[str, list[Any]] = {}
+    for change in plan.changes:
+        if change.kind != "policy":
+            touched.setdefault(change.socket or change.name, []).append(change)
+    for name, changes in touched.items():  # only the ownership changes: adopted, not drifted
+        if name in result and all(
+            c.reason == "adopt" and [d.path for d in c.diffs] == ["managed_by"] for c in changes
+        ):
+            result[name] = TO_ADOPT
     for diagnostic in plan.conflicts:  # the planner words each as "socket NAME: why"
         subject = diagnostic.message.split(":", 1)[0].split(" ", 1)
         if subject[0] == "socket" and len(subject) == 2 and subject[1] in desired.sockets:

@@ -147,8 +147,17 @@ def test_import_round_trip_plans_only_adoptions_then_nothing(org: dict[str, Any]
         assert change["action"] == "update" and change["reason"] == "adopt", change
         assert [d["path"] for d in change["diffs"]] == ["managed_by"], change
 
+    code, stdout, err = run(org, "ls", "--manifests", str(out), "--env-file", str(env_file),
+                            "--format", "json")
+    states = {r["name"]: r["state"] for r in json.loads(stdout)}
+    assert states == {"bastion": "to adopt", "grafana": "to adopt", "intranet": "to adopt",
+                      "kept": "in-sync", "legacy": "not in manifests", "mqtt": "to adopt",
+                      "orders-db": "to adopt", "web": "to adopt"}, err
+
     code, stdout, err = run(org, "apply", str(out), "--env-file", str(env_file), "--auto-approve")
     assert code == 0, err
+    code, stdout, err = run(org, "ls", "--manifests", str(out), "--format", "json")
+    assert {r["state"] for r in json.loads(stdout) if r["name"] != "legacy"} == {"in-sync"}
     code, stdout, err = run(org, "plan", str(out), "--env-file", str(env_file),
                             "--detailed-exitcode")
     assert code == 0 and "No changes." in stdout, stdout + err
