@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from helpers import REPO, cli
-from test_import import make_org
+from test_import import make_org, run
 
 from reconciler.render.table import render_table
 
@@ -21,12 +21,6 @@ def org(emulator_process, tmp_path: Path) -> dict[str, Any]:
     ids = make_org(emu.url, emu.token)
     return {"api": ["--api", emu.url], "env": {"BORDER0_ADMIN_TOKEN": emu.token},
             "dir": tmp_path, "ids": ids, "client": emu.client()}
-
-
-def run(org: dict[str, Any], *args: str) -> tuple[int, str, str]:
-    code, out, err = cli([*args, *org["api"]], env=org["env"], cwd=org["dir"])
-    assert "Traceback" not in err, err
-    return code, out, err
 
 
 def rows(table: str) -> dict[str, list[str]]:
