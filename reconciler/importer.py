@@ -2,9 +2,9 @@
 
 Each field is written through the model's one mapping: the comparable form of the live object
 (`model.live_socket_fields`, `live_policy_fields`) placed at its manifest path
-(`model.SOCKET_MANIFEST_PATHS`, `POLICY_MANIFEST_PATHS`); empty values and flags at their
-default are left out. border0 does not give secrets back, so each secret becomes an
-`{env: NAME}` reference whose NAME is listed in `.env.example` for the user to fill in.
+(`model.SOCKET_MANIFEST_PATHS`, `POLICY_MANIFEST_PATHS`); empty values and defaults are left
+out unless the schema requires them. border0 does not give secrets back, so each secret becomes
+an `{env: NAME}` reference whose NAME is listed in `.env.example` for the user to fill in.
 
 Ownership follows the planner's rule: our own objects are written as they are, unmanaged ones
 get the adopt annotation, objects of another instance are skipped and reported. Nothing is
@@ -36,9 +36,10 @@ ENV_EXAMPLE = ".env.example"
 HEADER = "# Imported from border0 by `border0-reconciler import`; review, then commit.\n"
 #: Names safe as file names and accepted by the manifest schemas.
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,126}[a-z0-9])?$")
-#: Secrets a manifest needs even when border0 hides whether they are set (the schema requires
-#: them): database credentials, and the password of a protected socket.
-_REQUIRED_SECRETS = {"database": ("upstream_username", "upstream_password")}
+#: Fields the socket schema requires even at their default, by type (and `type` always).
+#: Required secrets are written even when border0 hides whether they are set, as is the
+#: password of a protected socket.
+_REQUIRED = {"database": ("upstream_type", "upstream_username", "upstream_password")}
 
 
 class ImportRefused(Exception):
@@ -139,7 +140,7 @@ def _socket_document(
     doc = _skeleton("Socket", live.name)
     fields = model.live_socket_fields(live)
     defaults = model.socket_fields(SocketSpec(name=live.name, type=live.type))
-    required = set(_REQUIRED_SECRETS.get(live.type, ()))
+    required = {"type", *_REQUIRED.get(live.type, ())}
     if live.protected:
         required.add("protected_password")
     for key, path in model.SOCKET_MANIFEST_PATHS.items():
@@ -152,7 +153,7 @@ def _socket_document(
             name = _env_name(live.name, key)
             env_names.append(name)
             value = {"env": name}
-        elif _left_out(value, defaults[key]):
+        elif key not in required and _left_out(value, defaults[key]):
             continue
         _put(doc, path, value)
     attached = list(dict.fromkeys(live.policy_names))
@@ -176,8 +177,8 @@ def _policy_document(live: LivePolicy) -> dict[str, Any]:
 
 
 def _left_out(value: Any, default: Any) -> bool:
-    """Empty values, and flags at their default, are not written."""
-    return value in (None, "", {}, [], ()) or (isinstance(value, bool) and value == default)
+    """Empty values, and values a manifest without them gets anyway, are not written."""
+    return value in (None, "", {}, [], ()) or value == default
 
 
 def _skeleton(kind: str, name: str) -> dict[str, Any]:

@@ -116,8 +116,10 @@ def test_import_round_trip_plans_only_adoptions_then_nothing(org: dict[str, Any]
                                "annotations": {"border0-reconciler/adopt": "true"}}
     assert web["spec"]["policies"] == ["engineers"]
     assert web["spec"]["externalPolicies"] == ["ci-only"]
-    assert web["spec"]["upstream"] == {"type": "http", "httpHostname": "web.internal"}
+    assert web["spec"]["upstream"] == {"httpHostname": "web.internal"}  # type http: default
     assert load(out / "sockets/intranet.yaml")["spec"]["type"] == "https"
+    assert load(out / "sockets/bastion.yaml")["spec"]["upstream"] == {"type": "aws-ssm"}
+    assert "upstream" not in load(out / "sockets/mqtt.yaml")["spec"]
     kept = load(out / "sockets/kept.yaml")  # ours already: no adopt, prune mark kept
     assert kept["metadata"]["annotations"] == {"border0-reconciler/prune": "false"}
     db = load(out / "sockets/orders-db.yaml")["spec"]["upstream"]
