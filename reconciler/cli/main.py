@@ -16,14 +16,11 @@ import click
 
 from reconciler import __version__
 from reconciler.border0.errors import Border0Error
+from reconciler.errors import UserError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
-
-
-class UserError(Exception):
-    """A problem the user can fix; printed as one line, exit code 1."""
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> None:

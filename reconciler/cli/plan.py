@@ -19,19 +19,20 @@ import click
 import reconciler.plan.saved as saved_plan
 from reconciler.apply import ActionResult, apply_plan
 from reconciler.diagnostics import Severity
+from reconciler.errors import UserError
 from reconciler.model import Actual, Desired
-from reconciler.plan.planner import Plan, actual_fingerprint, check_instance, fetch_actual, make_plan
+from reconciler.plan.planner import (
+    Plan,
+    actual_fingerprint,
+    check_instance,
+    fetch_actual,
+    make_plan,
+)
 from reconciler.render import render
 
 __all__ = ["PlanArgs", "run_apply", "run_plan"]
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
-
-
-def _user_error(message: str) -> Exception:
-    from reconciler.cli.main import UserError
-
-    return UserError(message)
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def _env(env_file: str | None) -> dict[str, str]:
         try:
             env.update(read_env_file(env_file))
         except EnvFileError as exc:
-            raise _user_error(str(exc)) from None
+            raise UserError(str(exc)) from None
     return env
 
 
@@ -72,13 +73,13 @@ def _load(paths: Sequence[str], env: Mapping[str, str]) -> Desired:
     from reconciler.manifests.loader import load
 
     if not paths:
-        raise _user_error("no manifest path given")
+        raise UserError("no manifest path given")
     result = load(list(paths), env=env)
     for diagnostic in result.diagnostics:
         click.echo(str(diagnostic), err=True)
     errors = sum(1 for d in result.diagnostics if d.severity is Severity.ERROR)
     if errors:
-        raise _user_error(
+        raise UserError(
             f"the manifests have {errors} error{'s' if errors != 1 else ''}; nothing was planned"
         )
     return result.desired
@@ -91,7 +92,7 @@ def _show(plan: Plan, args: PlanArgs) -> None:
         try:
             Path(args.out).write_text(render(data, args.fmt), encoding="utf-8")
         except OSError as exc:
-            raise _user_error(f"cannot write {args.out}: {exc.strerror or exc}") from None
+            raise UserError(f"cannot write {args.out}: {exc.strerror or exc}") from None
         if args.fmt != "text":  # the file has the machine form; the terminal gets the text
             click.echo(render(data, "text", color=not args.no_color and sys.stdout.isatty()),
                        nl=False)
@@ -116,13 +117,13 @@ def _refuse_conflicts(plan: Plan) -> None:
     if n:
         first = next(d for d in plan.conflicts if d.severity is Severity.ERROR)
         more = f" (and {n - 1} more)" if n > 1 else ""
-        raise _user_error(f"the plan cannot be applied: {first.message}{more}")
+        raise UserError(f"the plan cannot be applied: {first.message}{more}")
 
 
 def _check(args: PlanArgs) -> None:
     problem = check_instance(args.instance)
     if problem:
-        raise _user_error(problem)
+        raise UserError(problem)
 
 
 def run_plan(args: PlanArgs) -> int:
@@ -143,7 +144,7 @@ def run_plan(args: PlanArgs) -> int:
                 max_delete=args.max_delete, allow_mass_delete=args.allow_mass_delete,
             )
         except OSError as exc:
-            raise _user_error(f"cannot write {args.save}: {exc.strerror or exc}") from None
+            raise UserError(f"cannot write {args.save}: {exc.strerror or exc}") from None
         click.echo(f"Saved the plan to {args.save}; apply it with: "
                    f"border0-reconciler apply {args.save}", err=True)
     if args.detailed_exitcode and plan.has_changes:
@@ -163,7 +164,7 @@ def _confirm(args: PlanArgs) -> None:
     if args.auto_approve:
         return
     if not sys.stdin.isatty():
-        raise _user_error(
+        raise UserError(
             "refusing to apply without confirmation: stdin is not a terminal; "
             "pass --auto-approve (or review with plan --save FILE, then apply FILE)"
         )
@@ -172,7 +173,7 @@ def _confirm(args: PlanArgs) -> None:
         show_default=False,
     )
     if answer.strip() != "yes":
-        raise _user_error("apply cancelled; nothing was changed")
+        raise UserError("apply cancelled; nothing was changed")
 
 
 def run_apply(args: PlanArgs) -> int:
@@ -185,14 +186,14 @@ def run_apply(args: PlanArgs) -> int:
         try:
             saved = saved_plan.read(args.paths[0])
         except ValueError as exc:
-            raise _user_error(str(exc)) from None
+            raise UserError(str(exc)) from None
         args = replace(args, paths=saved.paths, instance=saved.instance,
                        max_delete=saved.max_delete, allow_mass_delete=saved.allow_mass_delete)
     desired = _load(args.paths, env)
     if saved is not None and (
         saved_plan.desired_fingerprint(desired, saved.salt) != saved.desired_fingerprint
     ):
-        raise _user_error(
+        raise UserError(
             "the manifests or a secret changed since the plan was saved; run plan --save again"
         )
     with open_api(args.api, args.token_file, args.state, env=env) as client:
@@ -200,7 +201,7 @@ def run_apply(args: PlanArgs) -> int:
         if saved is not None and (
             actual_fingerprint(actual) != saved.actual_fingerprint
         ):
-            raise _user_error(
+            raise UserError(
                 "the saved plan is stale: border0 changed since it was made; "
                 "run plan --save again"
             )

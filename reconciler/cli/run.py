@@ -16,6 +16,8 @@ from typing import Any, TextIO
 
 import click
 
+from reconciler.errors import UserError
+
 __all__ = [
     "RunArgs",
     "execute_run",
@@ -94,7 +96,6 @@ class RunArgs:
 
 def _make_supervisor(args: RunArgs, client: Any, redactor: Any) -> Any:
     """The connector supervisor: the local connector with --api local unless told otherwise."""
-    from reconciler.cli.main import UserError
     from reconciler.connectors.argv import env_for_token
     from reconciler.connectors.supervisor import LOCAL_CONNECTOR_TEMPLATE, Supervisor
 
@@ -118,11 +119,10 @@ def _make_supervisor(args: RunArgs, client: Any, redactor: Any) -> Any:
 def execute_run(args: RunArgs) -> int:
     """Run the daemon (or one reconcile with --once); the exit code."""
     from reconciler.border0.session import open_api
-    from reconciler.cli.main import UserError
-    from reconciler.daemon.loop import Daemon, DaemonConfig
     from reconciler.daemon.logs import setup_logging
-    from reconciler.manifests.loader import read_env_file
+    from reconciler.daemon.loop import Daemon, DaemonConfig
     from reconciler.daemon.status_server import ListenError
+    from reconciler.manifests.loader import read_env_file
 
     if args.interval <= 0:
         raise UserError("--interval must be more than 0")
@@ -203,7 +203,6 @@ def format_status_table(status: dict[str, Any]) -> str:
 def execute_status(listen: str, fmt: str, out: TextIO) -> int:
     import httpx
 
-    from reconciler.cli.main import UserError
     from reconciler.daemon.status_server import parse_listen
 
     try:

@@ -39,20 +39,20 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from reconciler import __version__
+from reconciler.connectors.supervisor import connector_targets
+from reconciler.daemon.logs import RedactFilter
+from reconciler.daemon.metrics import DaemonMetrics
+from reconciler.daemon.revision import source_revision
 from reconciler.daemon.state import (
     object_states,
     secret_values,
     socket_rows,
     state_counts,
 )
-from reconciler.diagnostics import Severity
-from reconciler.daemon.revision import source_revision
-from reconciler.daemon.logs import RedactFilter
-from reconciler.daemon.metrics import DaemonMetrics
-from reconciler.reconcile import ReconcileOptions, ReconcileResult, reconcile
 from reconciler.daemon.status_server import StatusServer
-from reconciler.connectors.supervisor import connector_targets
 from reconciler.daemon.watch import ManifestWatcher
+from reconciler.diagnostics import Severity
+from reconciler.reconcile import ReconcileOptions, ReconcileResult, reconcile
 
 __all__ = ["FAILURE", "INVALID", "SUCCESS", "Daemon", "DaemonConfig"]
 

@@ -32,10 +32,10 @@ import jsonschema
 
 from reconciler.diagnostics import Diagnostic, Severity, has_errors
 from reconciler.manifests.files import EnvFileError, discover, read_env_file
-from reconciler.manifests.specs import SECRET_FIELDS, policy_spec, resolve_secret, socket_spec
-from reconciler.model import Desired, PolicySpec, Secret, SocketSpec, Source
 from reconciler.manifests.schema_messages import Problem, humanize
+from reconciler.manifests.specs import SECRET_FIELDS, policy_spec, resolve_secret, socket_spec
 from reconciler.manifests.yamlpos import Locator, Position, document_starts, load_documents
+from reconciler.model import Desired, PolicySpec, Secret, SocketSpec, Source
 
 __all__ = [
     "API_VERSION",

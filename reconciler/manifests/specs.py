@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler.model import ConnectorSpec, PolicySpec, Secret, SocketSpec, Source
 from reconciler.manifests.schema_messages import dotted
+from reconciler.model import ConnectorSpec, PolicySpec, Secret, SocketSpec, Source
 
 __all__ = [
     "ADOPT_ANNOTATION",

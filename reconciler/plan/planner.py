@@ -25,8 +25,8 @@ from typing import Any
 
 from reconciler import model
 from reconciler.diagnostics import Diagnostic, Severity
-from reconciler.plan.fields import FieldDiff, comparable, create_diffs, field_diffs
 from reconciler.model import Actual, Desired, LivePolicy, LiveSocket, Secret
+from reconciler.plan.fields import FieldDiff, comparable, create_diffs, field_diffs
 
 __all__ = [
     "FORMAT_VERSION",

@@ -13,8 +13,8 @@ import pytest
 from helpers import free_port, wait_for
 
 from reconciler.connectors.argv import LOCAL_CONNECTOR_TEMPLATE
-from reconciler.model import ConnectorSpec
 from reconciler.connectors.supervisor import ConnectorTarget, State, Supervisor
+from reconciler.model import ConnectorSpec
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from helpers import wait_for
 
-from reconciler.model import ConnectorSpec
 from reconciler.connectors.supervisor import ConnectorTarget, State, Supervisor
+from reconciler.model import ConnectorSpec
 
 # The fake connector: records each start as "name pid monotonic port" in STARTS, prints a
 # line, then behaves as its --host says: run (until SIGTERM), fail (exit 3), stubborn (ignores

@@ -15,8 +15,8 @@ from reconciler.connectors.argv import (
     render_command,
     validate_template,
 )
-from reconciler.model import Actual, ConnectorSpec, Desired, LiveSocket, SocketSpec
 from reconciler.connectors.supervisor import Supervisor, connector_targets
+from reconciler.model import Actual, ConnectorSpec, Desired, LiveSocket, SocketSpec
 
 
 def target(**spec) -> ConnectorTarget:

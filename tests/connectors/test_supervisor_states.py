@@ -6,8 +6,14 @@ import itertools
 
 import pytest
 
+from reconciler.connectors.supervisor import (
+    TRANSITIONS,
+    Connector,
+    ConnectorTarget,
+    IllegalTransition,
+    State,
+)
 from reconciler.model import ConnectorSpec
-from reconciler.connectors.supervisor import TRANSITIONS, Connector, ConnectorTarget, IllegalTransition, State
 
 LEGAL = [(a, b) for a, targets in TRANSITIONS.items() for b in sorted(targets, key=lambda s: s.value)]
 ILLEGAL = [(a, b) for a, b in itertools.product(State, State) if b not in TRANSITIONS[a]]

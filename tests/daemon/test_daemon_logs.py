@@ -9,9 +9,9 @@ import subprocess
 
 import pytest
 
-from reconciler.daemon.revision import source_revision
-from reconciler.daemon.logs import RedactFilter, setup_logging
 from reconciler.cli.run import parse_duration, parse_jitter
+from reconciler.daemon.logs import RedactFilter, setup_logging
+from reconciler.daemon.revision import source_revision
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.cli.run import format_status_table
+from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.status_server import ListenError, StatusServer, parse_listen
 
 

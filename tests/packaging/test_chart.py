@@ -492,8 +492,8 @@ def parse_run_args(args: list[str]) -> dict[str, Any]:
     """Parse `run` arguments with the real click command (flags, types, choices) and the
     daemon's own parsers for what click leaves as text."""
     from reconciler.cli.main import cli
-    from reconciler.connectors.argv import validate_template
     from reconciler.cli.run import parse_duration
+    from reconciler.connectors.argv import validate_template
 
     assert args[0] == "run"
     command = cli.get_command(None, "run")  # type: ignore[arg-type]
