@@ -1,0 +1,179 @@
+"""Saved plans (`plan --out FILE`, `apply FILE`, `show FILE`), as Terraform's: apply exactly what
+was shown.
+
+A saved plan is the plan's JSON form (what `plan --format json` prints, so tools read it as
+one) plus a `saved_plan` object, and holds no secret value. `saved_plan` records the manifest
+paths and the options, where each secret comes from (`env:NAME`, `file:PATH`), a keyed digest
+of the desired state (secrets included, by digest) and a digest of the actual state it was
+computed against. `apply FILE` loads the manifests again (re-resolving secrets from their
+origins), refuses if the desired digest changed (manifests or secrets edited), lists border0
+again and refuses if the actual digest changed (a stale plan), then applies the same plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.model import Desired, Secret
+from reconciler.plan.planner import Plan
+
+__all__ = ["KIND", "SavedPlan", "classify", "desired_fingerprint", "is_saved_plan", "read",
+           "write"]
+
+KIND = "border0-reconciler/saved-plan"
+FORMAT_VERSION = "2"  # "1": the plan nested under "plan" (read too, for one release)
+_MAX_READ = 64 * 1024 * 1024
+_TEXT_PLAN = re.compile(
+    r"^(## border0-reconciler plan|Plan: \d+ to create|No changes\. border0 matches the manifests\.)",
+    re.MULTILINE,
+)
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    paths: tuple[str, ...]
+    instance: str
+    max_delete: int | None
+    allow_mass_delete: bool
+    salt: str
+    desired_fingerprint: str
+    actual_fingerprint: str
+    plan: dict[str, Any]
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return {"secret-sha256": value.digest}
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(k): _canonical(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {
+            name: _canonical(getattr(value, name))
+            for name, f in sorted(value.__dataclass_fields__.items())
+            if f.compare
+        }
+    return value
+
+
+def desired_fingerprint(desired: Desired, salt: str) -> str:
+    """A keyed digest of the whole desired state; secrets enter only by digest."""
+    blob = json.dumps(_canonical(desired), sort_keys=True, default=str).encode()
+    return "hmac-sha256:" + hmac.new(salt.encode(), blob, hashlib.sha256).hexdigest()
+
+
+def _secret_origins(desired: Desired) -> list[dict[str, str]]:
+    out = []
+    for name, spec in sorted(desired.sockets.items()):
+        for field_name in ("upstream_username", "upstream_password", "protected_password"):
+            secret = getattr(spec, field_name)
+            if isinstance(secret, Secret):
+                out.append({"object": f"socket/{name}", "field": field_name,
+                            "origin": secret.origin})
+    return out
+
+
+def write(
+    path: str | os.PathLike[str],
+    *,
+    plan: Plan,
+    desired: Desired,
+    actual_fingerprint: str,
+    paths: list[str],
+    max_delete: int | None,
+    allow_mass_delete: bool,
+) -> None:
+    salt = secrets.token_hex(16)
+    saved = {
+        "kind": KIND,
+        "format_version": FORMAT_VERSION,
+        "paths": [str(Path(p).resolve()) for p in paths],
+        "instance": plan.instance,
+        "max_delete": max_delete,
+        "allow_mass_delete": allow_mass_delete,
+        "secrets": _secret_origins(desired),
+        "salt": salt,
+        "desired_fingerprint": desired_fingerprint(desired, salt),
+        "actual_fingerprint": actual_fingerprint,
+    }
+    data = {"saved_plan": saved, **plan.to_json()}
+    Path(path).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        if path.stat().st_size > _MAX_READ:
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def classify(path: str | os.PathLike[str]) -> str | None:
+    """"saved-plan", "rendering" (a plan's text, JSON or Markdown output) or None (neither)."""
+    p = Path(path)
+    try:
+        if not p.is_file():
+            return None
+        with p.open("rb") as handle:
+            head = handle.read(1024 * 1024).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    if head.lstrip().startswith("{"):
+        data = _load_json(p)
+        if not isinstance(data, dict):
+            return None
+        saved = data.get("saved_plan")
+        if data.get("kind") == KIND or (isinstance(saved, dict) and saved.get("kind") == KIND):
+            return "saved-plan"
+        return "rendering" if "format_version" in data and "changes" in data else None
+    return "rendering" if _TEXT_PLAN.search(head) else None
+
+
+def is_saved_plan(path: str | os.PathLike[str]) -> bool:
+    """True for a file that is a saved plan (not a manifest file or directory)."""
+    return classify(path) == "saved-plan"
+
+
+def read(path: str | os.PathLike[str]) -> SavedPlan:
+    """Parse a saved plan; ValueError with a one-line reason when it is not one."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read saved plan {path}: {exc}") from None
+    if not isinstance(data, dict):
+        data = {}
+    if data.get("kind") == KIND and data.get("format_version") == "1":
+        saved, plan = data, data.get("plan")  # the previous release's layout
+    else:
+        saved = data.get("saved_plan")
+        plan = {k: v for k, v in data.items() if k != "saved_plan"}
+        if not isinstance(saved, dict) or saved.get("kind") != KIND:
+            raise ValueError(f"{path} is not a border0-reconciler saved plan")
+        if saved.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{path}: saved plan format {saved.get('format_version')!r} is not supported "
+                f"(expected {FORMAT_VERSION!r})"
+            )
+    try:
+        return SavedPlan(
+            paths=tuple(str(p) for p in saved["paths"]),
+            instance=str(saved["instance"]),
+            max_delete=saved.get("max_delete"),
+            allow_mass_delete=bool(saved.get("allow_mass_delete")),
+            salt=str(saved["salt"]),
+            desired_fingerprint=str(saved["desired_fingerprint"]),
+            actual_fingerprint=str(saved["actual_fingerprint"]),
+            plan=dict(plan),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: saved plan is incomplete ({exc})") from None
