@@ -49,8 +49,8 @@ class AccessChange:
     principal: str
     action: str
     policies: tuple[tuple[str, str], ...]  # (policy name, cause), cause may be ""
-    before: tuple[Mapping[str, Any], ...] | None = None  # conditions, one per granting policy
-    after: tuple[Mapping[str, Any], ...] | None = None
+    before: tuple[tuple[str, Mapping[str, Any]], ...] | None = None  # (policy, its conditions)
+    after: tuple[tuple[str, Mapping[str, Any]], ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,9 +60,13 @@ class AccessChange:
             "principal": self.principal,
             "action": self.action,
             "policies": [{"name": n, "cause": c} for n, c in self.policies],
-            "before": None if self.before is None else [dict(c) for c in self.before],
-            "after": None if self.after is None else [dict(c) for c in self.after],
+            "before": _grants_json(self.before),
+            "after": _grants_json(self.after),
         }
+
+
+def _grants_json(grants: tuple[tuple[str, Mapping[str, Any]], ...] | None) -> list | None:
+    return None if grants is None else [{"policy": p, **c} for p, c in grants]
 
 
 # --- what one policy grants ----------------------------------------------------------------
@@ -136,37 +140,44 @@ def _before(actual: Actual) -> _World:
 
 
 def _after(changes: Iterable[Any], desired: Desired, actual: Actual, before: _World) -> _World:
-    """Replay the plan's changes on the live state (apply's own order does not matter here)."""
+    """Replay the plan's changes on the live state (apply's own order does not matter here).
+    Untouched sockets keep their entries, so a plan of few changes costs little."""
     policies = dict(before.policies)
-    sockets = {n: (a, set(p)) for n, (a, p) in before.sockets.items()}
+    sockets = dict(before.sockets)
     changes = list(changes)
+
+    def edit(name: str, action: str | None = None, add: str | None = None,
+             drop: str | None = None, keep: bool = True) -> None:
+        old_action, attached = sockets.get(name, ("", frozenset()))
+        attached = attached if keep else frozenset()
+        if add:
+            attached = attached | {add}
+        if drop:
+            attached = attached - {drop}
+        sockets[name] = (action or old_action, attached)
+
     for c in changes:
         if c.kind != "policy":
             continue
-        action = c.action.value
-        if action == "delete":
+        if c.action.value == "delete":
             policies.pop(c.name, None)
         else:
             spec = desired.policies[c.name]
             policies[c.name] = (spec.policy_data, spec.org_wide)
-        if action in ("delete", "replace"):  # detached everywhere; attach changes re-add it
-            for _, attached in sockets.values():
-                attached.discard(c.name)
+        if c.action.value in ("delete", "replace"):  # detached everywhere; attaches re-add it
+            for name in [n for n, (_, attached) in sockets.items() if c.name in attached]:
+                edit(name, drop=c.name)
     for c in changes:
-        if c.kind != "socket":
-            continue
-        action = c.action.value
-        if action == "delete":
+        if c.kind == "socket" and c.action.value == "delete":
             sockets.pop(c.name, None)
-            continue
-        kept = sockets[c.name][1] if action == "update" and c.name in sockets else set()
-        sockets[c.name] = (action_for_type(desired.sockets[c.name].type), kept)
+        elif c.kind == "socket":
+            edit(c.name, action_for_type(desired.sockets[c.name].type),
+                 keep=c.action.value == "update")
     for c in changes:
         if c.kind == "attachment" and c.socket in sockets:
-            attached = sockets[c.socket][1]
-            (attached.add if c.action.value == "attach" else attached.discard)(c.policy)
-    return _World(sockets={n: (a, frozenset(p)) for n, (a, p) in sockets.items()},
-                  policies=policies)
+            edit(c.socket, add=c.policy if c.action.value == "attach" else None,
+                 drop=c.policy if c.action.value == "detach" else None)
+    return _World(sockets=sockets, policies=policies)
 
 
 # --- grants per socket ----------------------------------------------------------------------
@@ -175,29 +186,39 @@ _Key = tuple[str, str, str]  # (principal type, principal, action)
 
 
 class _Grants:
-    """Per-policy grants, computed once per world and policy."""
+    """Per-policy grants, computed once per world, policy and action; conditions are interned
+    as canonical JSON (compared as strings, looked up as objects in `conditions`)."""
 
-    def __init__(self, world: _World) -> None:
+    def __init__(self, world: _World, conditions: dict[str, dict[str, Any]]) -> None:
         self.world = world
-        self.cache: dict[str, tuple[dict, list, dict]] = {}
+        self.conditions = conditions
+        self.cache: dict[tuple[str, str], tuple[str, list] | None] = {}
 
-    def of(self, policy: str) -> tuple[dict, list, dict]:
-        if policy not in self.cache:
-            self.cache[policy] = policy_grants(self.world.policies[policy][0])
-        return self.cache[policy]
+    def of(self, policy: str, action: str) -> tuple[str, list] | None:
+        """(conditions blob, principals) of `policy` for `action`, or None when not granted."""
+        key = (policy, action)
+        if key not in self.cache:
+            actions, principals, conditions = policy_grants(self.world.policies[policy][0])
+            if action not in actions:
+                self.cache[key] = None
+            else:
+                cond = dict(conditions)
+                if actions[action]:
+                    cond["permissions"] = actions[action]
+                blob = json.dumps(cond, sort_keys=True)
+                self.conditions.setdefault(blob, cond)
+                self.cache[key] = (blob, principals)
+        return self.cache[key]
 
     def socket(self, name: str) -> dict[_Key, dict[str, str]]:
-        """(principal type, principal, action) -> {policy: conditions as canonical JSON}."""
+        """(principal type, principal, action) -> {policy: conditions blob}."""
         action = self.world.sockets[name][0]
         out: dict[_Key, dict[str, str]] = {}
         for policy in self.world.effective(name):
-            actions, principals, conditions = self.of(policy)
-            if action not in actions:
+            grant = self.of(policy, action)
+            if grant is None:
                 continue
-            cond = dict(conditions)
-            if actions[action]:
-                cond["permissions"] = actions[action]
-            blob = json.dumps(cond, sort_keys=True)
+            blob, principals = grant
             for ptype, principal in principals:
                 out.setdefault((ptype, principal, action), {})[policy] = blob
         return out
@@ -209,17 +230,21 @@ def access_review(changes: Sequence[Any], desired: Desired, actual: Actual) -> l
     after = _after(changes, desired, actual, before)
     changed = {n for n in set(before.policies) | set(after.policies)
                if before.policies.get(n) != after.policies.get(n)}
-    grants_before, grants_after = _Grants(before), _Grants(after)
+    org_wide_same = before.org_wide == after.org_wide and not (after.org_wide & changed)
+    conditions: dict[str, dict[str, Any]] = {}
+    grants_before, grants_after = _Grants(before, conditions), _Grants(after, conditions)
     out: list[AccessChange] = []
     for name in sorted(set(before.sockets) | set(after.sockets)):
         b, a = before.sockets.get(name), after.sockets.get(name)
+        if b is not None and b == a and org_wide_same and not (b[1] & changed):
+            continue  # fastest path: the socket and its policies untouched
         if b is not None and a is not None:
             eff_b, eff_a = before.effective(name), after.effective(name)
             if b[0] == a[0] and eff_b == eff_a and not (eff_a & changed):
                 continue  # fast path: same type, same policies, none of them edited
         old = grants_before.socket(name) if b is not None else {}
         new = grants_after.socket(name) if a is not None else {}
-        out.extend(_compare(name, old, new, before, after, b, a))
+        out.extend(_compare(name, old, new, before, after, conditions))
     out.sort(key=lambda c: (c.socket, _ORDER[c.change], c.action, c.principal_type, c.principal))
     return out
 
@@ -247,7 +272,8 @@ def _cause(policy: str, socket: str, before: _World, after: _World, gained: bool
 
 
 def _compare(name: str, old: Mapping[_Key, Mapping[str, str]], new: Mapping[_Key, Mapping[str, str]],
-             before: _World, after: _World, b: Any, a: Any) -> list[AccessChange]:
+             before: _World, after: _World, conditions: Mapping[str, dict[str, Any]],
+             ) -> list[AccessChange]:
     out = []
     for key in set(old) | set(new):
         o, n = old.get(key, {}), new.get(key, {})
@@ -256,7 +282,8 @@ def _compare(name: str, old: Mapping[_Key, Mapping[str, str]], new: Mapping[_Key
         elif not n:
             kind, responsible = "loss", [(p, _cause(p, name, before, after, False)) for p in o]
         else:
-            kind = _compare_conditions(set(o.values()), set(n.values()))
+            kind = _compare_conditions([conditions[c] for c in set(o.values())],
+                                       [conditions[c] for c in set(n.values())])
             if kind is None:
                 continue
             responsible = [(p, "changed" if p in o and p in n else
@@ -265,23 +292,24 @@ def _compare(name: str, old: Mapping[_Key, Mapping[str, str]], new: Mapping[_Key
         ptype, principal, action = key
         out.append(AccessChange(
             socket=name, change=kind, principal_type=ptype, principal=principal, action=action,
-            policies=tuple(sorted(responsible)),
-            before=_conditions(o) if o else None, after=_conditions(n) if n else None,
+            policies=tuple(responsible if len(responsible) == 1 else sorted(responsible)),
+            before=_conditions(o, conditions) if o else None,
+            after=_conditions(n, conditions) if n else None,
         ))
     return out
 
 
-def _conditions(grants: Mapping[str, str]) -> tuple[dict[str, Any], ...]:
-    return tuple({"policy": p, **json.loads(blob)} for p, blob in sorted(grants.items()))
+def _conditions(grants: Mapping[str, str], conditions: Mapping[str, dict[str, Any]],
+                ) -> tuple[tuple[str, Mapping[str, Any]], ...]:
+    items = grants.items() if len(grants) == 1 else sorted(grants.items())
+    return tuple((p, conditions[blob]) for p, blob in items)
 
 
 # --- comparing conditions -------------------------------------------------------------------
 
 
-def _compare_conditions(old: set[str], new: set[str]) -> str | None:
+def _compare_conditions(olds: list[dict[str, Any]], news: list[dict[str, Any]]) -> str | None:
     """widened / narrowed / changed, or None when both allow the same."""
-    olds = [json.loads(c) for c in old]
-    news = [json.loads(c) for c in new]
     wider = all(any(_covers(n, o) for n in news) for o in olds)
     narrower = all(any(_covers(o, n) for o in olds) for n in news)
     if wider and narrower:
