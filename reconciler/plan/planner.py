@@ -111,7 +111,7 @@ class Plan:
     conflicts: list[Diagnostic] = field(default_factory=list)  # errors: the plan cannot be applied
     warnings: list[Diagnostic] = field(default_factory=list)
     instance: str = "default"
-    access_changes: list[AccessChange] = field(default_factory=list)  # reconciler.access
+    access_changes: list[AccessChange] = field(default_factory=list)  # plan/access.py
     resource_changes: list[dict[str, Any]] = field(default_factory=list)  # Terraform's shape
 
     @property
