@@ -72,8 +72,9 @@ def _merge_env_example(path: Path, names: Iterable[str], directory: Path) -> Non
 def import_command(directory: str, api: str | None, token_file: str | None, state: str | None,
                    select: tuple[str, ...], instance: str, force: bool) -> None:
     """Write manifests under DIRECTORY for the sockets and policies border0 holds."""
+    from reconciler.border0.inventory import fetch_actual
     from reconciler.border0.session import open_api
-    from reconciler.plan.planner import check_instance, fetch_actual
+    from reconciler.plan.planner import check_instance
 
     if check_instance(instance):
         raise UserError(check_instance(instance))

@@ -128,10 +128,8 @@ def manifest_states(desired: Desired, actual: Actual, instance: str) -> dict[str
     for change in plan.changes:
         if change.kind != "policy":
             touched.setdefault(change.socket or change.name, []).append(change)
-    for name, changes in touched.items():  # only the ownership changes: adopted, not drifted
-        if name in result and all(
-            c.reason == "adopt" and [d.path for d in c.diffs] == ["managed_by"] for c in changes
-        ):
+    for name, changes in touched.items():
+        if name in result and all(_only_adoption(c) for c in changes):
             result[name] = TO_ADOPT
     for diagnostic in plan.conflicts:  # the planner words each as "socket NAME: why"
         subject = diagnostic.message.split(":", 1)[0].split(" ", 1)
@@ -140,9 +138,17 @@ def manifest_states(desired: Desired, actual: Actual, instance: str) -> dict[str
     return result
 
 
+def _only_adoption(change: Any) -> bool:
+    """Taken over and nothing else changes: no field but the owner differs, and a secret is
+    only written because border0 cannot show it (before: none)."""
+    return change.reason.startswith("adopt") and all(
+        d.before is None if d.sensitive else d.path == "managed_by" for d in change.diffs
+    )
+
+
 def _fetch(api: str | None, token_file: str | None, state: str | None) -> Actual:
+    from reconciler.border0.inventory import fetch_actual
     from reconciler.border0.session import open_api
-    from reconciler.plan.planner import fetch_actual
 
     with open_api(api, token_file, state) as client:
         return fetch_actual(client)
