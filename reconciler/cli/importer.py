@@ -104,6 +104,13 @@ def run_import(root: Path, actual: Any, instance: str, select: Sequence[str], fo
         f"{len(plan.documents) - sockets} polic{'ies' if len(plan.documents) - sockets != 1 else 'y'}"
         f" into {root} ({len(plan.adopted)} to adopt, {len(plan.skipped)} skipped)."
     )
+    if plan.unselected_own:
+        echo(
+            f"note: --select leaves out {len(plan.unselected_own)} object(s) instance {instance} "
+            f"manages ({', '.join(plan.unselected_own[:5])}"
+            f"{', ...' if len(plan.unselected_own) > 5 else ''}): applying {root} alone "
+            "would delete them unless their manifests are in the same PATH"
+        )
     if plan.env_names:
         echo(
             f"{len(plan.env_names)} secret{'s' if len(plan.env_names) != 1 else ''} to fill in "

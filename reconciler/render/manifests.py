@@ -45,11 +45,20 @@ class ImportPlan:
     adopted: list[str] = field(default_factory=list)  # relative paths annotated adopt
     skipped: list[str] = field(default_factory=list)  # one line each, e.g. "socket x: ..."
     env_names: list[str] = field(default_factory=list)
+    #: Objects this instance manages that --select leaves out: `apply` of these manifests alone
+    #: would prune them.
+    unselected_own: list[str] = field(default_factory=list)
 
 
 def plan_import(actual: Actual, instance: str, select: Sequence[str] = ()) -> ImportPlan:
     """The manifests for every selected object of `actual` this instance may manage."""
     result = ImportPlan()
+    result.unselected_own = [
+        f"{kind} {live.name}"
+        for kind, objects in (("policy", actual.policies), ("socket", actual.sockets))
+        for live in sorted(objects.values(), key=lambda o: o.name)
+        if live.ownership.owned_by(instance) and not _selected(live.name, select)
+    ]
     policies = [p for p in actual.policies.values() if _selected(p.name, select)]
     imported_policies = set()
     for live in sorted(policies, key=lambda p: p.name):
