@@ -189,7 +189,7 @@ def _row(socket: dict[str, Any]) -> list[str]:
 def format_status_table(status: dict[str, Any], *, wide: bool = False) -> str:
     """/status as `border0 socket ls` draws it, plus NAME, STATE and CONNECTOR, and a summary;
     fitted to 120 columns unless `wide`."""
-    from reconciler.render.table import WIDTH, render_table
+    from reconciler.render.table import ELLIPSIS, WIDTH, render_table
 
     rows = [_row(s) for s in status.get("sockets") or []]
     table = render_table(COLUMNS, rows, width=None if wide else WIDTH, shrink=SHRINK,
@@ -204,6 +204,8 @@ def format_status_table(status: dict[str, Any], *, wide: bool = False) -> str:
             f"revision {last.get('revision') or '-'}  trigger {last.get('trigger') or '-'}"
         ),
     ]
+    if not wide:  # a long path or trigger is cut like a table cell
+        head = [line if len(line) <= WIDTH else line[: WIDTH - 1] + ELLIPSIS for line in head]
     errors = [f"error: {e}" for e in status.get("errors") or []]
     return "\n".join(head + ["", table.rstrip("\n")] + ([""] + errors if errors else [])) + "\n"
 

@@ -123,7 +123,8 @@ def test_status_table_has_the_socket_ls_columns_plus_name_state_and_connector():
         "instance": "default",
         "path": "/m",
         "ready": True,
-        "last_reconcile": {"time": "t", "result": "success", "revision": "abc"},
+        "last_reconcile": {"time": "t", "result": "success", "revision": "abc",
+                           "trigger": "change: modified /git/current/" + "m" * 120 + ".yaml"},
         "sockets": [
             {
                 "name": "analytics-db",
@@ -151,13 +152,14 @@ def test_status_table_has_the_socket_ls_columns_plus_name_state_and_connector():
         "STATE",
         "CONNECTOR",
     ]
+    assert all(len(line) <= 120 for line in table.splitlines()), table
     rows = [line for line in table.splitlines() if line.startswith("│")]
-    assert all(len(line) <= 120 for line in rows), [len(line) for line in rows]
     assert "analytics-db │" in rows[1] and "a descript…" in rows[1]
     assert "80, 443" in table and "RUNNING" in table and "revision abc" in table
     assert "error: a.yaml:1:1: error: bad" in table
     wide = format_status_table(status, wide=True)
     assert long_description in wide and "6fb21ee7-e5db-4ff9-b54c-f9aebcbf6fd6" in wide
+    assert "m" * 120 + ".yaml" in wide
 
 
 def test_status_command_without_a_daemon_is_one_clear_error():
