@@ -20,11 +20,9 @@ from typing import Any
 __all__ = [
     "INSTANCE_TAG",
     "MANAGED_BY_TAG",
-    "POLICY_MANIFEST_PATHS",
     "PRUNE_TAG",
     "RESERVED_TAG_PREFIX",
     "SENSITIVE",
-    "SOCKET_MANIFEST_PATHS",
     "SOCKET_TYPES",
     "Actual",
     "ConnectorSpec",
@@ -442,29 +440,6 @@ def live_policy_fields(live: LivePolicy) -> dict[str, Any]:
         "policy_data": _normalize_policy_data(live.policy_data),
         "prune": live.ownership.prune,
     }
-
-
-#: Where each comparable field lives in a manifest (dotted path; annotations hold flags as
-#: "true"/"false"; None: derived from other fields). `import` writes manifests through it.
-SOCKET_MANIFEST_PATHS: dict[str, str | None] = {
-    "type": "spec.type",
-    "description": "spec.description",
-    "upstream_type": "spec.upstream.type",
-    "upstream_http_hostname": "spec.upstream.httpHostname",
-    "upstream_username": "spec.upstream.username",
-    "upstream_password": "spec.upstream.password",
-    "protected": None,  # true when spec.protected is given
-    "protected_username": "spec.protected.username",
-    "protected_password": "spec.protected.password",
-    "labels": "metadata.labels",
-    "prune": f"metadata.annotations.{PRUNE_TAG}",
-}
-POLICY_MANIFEST_PATHS: dict[str, str | None] = {
-    "description": "spec.description",
-    "org_wide": "spec.orgWide",
-    "policy_data": "spec.policyData",
-    "prune": f"metadata.annotations.{PRUNE_TAG}",
-}
 
 
 def _normalize_policy_data(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 Each field is written through the model's one mapping: the comparable form of the live object
 (`model.live_socket_fields`, `live_policy_fields`) placed at its manifest path
-(`model.SOCKET_MANIFEST_PATHS`, `POLICY_MANIFEST_PATHS`); empty values and defaults are left
-out unless the schema requires them. border0 does not give secrets back, so each secret becomes
+(`manifests.specs.SOCKET_MANIFEST_PATHS`, `POLICY_MANIFEST_PATHS`); empty values and defaults
+are left out unless the schema requires them. border0 does not give secrets back, so each secret becomes
 an `{env: NAME}` reference whose NAME the caller lists for the user to fill in.
 
 Ownership follows the planner's rule: our own objects are written as they are, unmanaged ones
@@ -22,7 +22,11 @@ import yaml
 
 from reconciler import model
 from reconciler.manifests.loader import API_VERSION
-from reconciler.manifests.specs import ADOPT_ANNOTATION
+from reconciler.manifests.specs import (
+    ADOPT_ANNOTATION,
+    POLICY_MANIFEST_PATHS,
+    SOCKET_MANIFEST_PATHS,
+)
 from reconciler.model import Actual, LivePolicy, LiveSocket, PolicySpec, SocketSpec
 from reconciler.plan.fields import SECRET_FIELDS
 
@@ -123,7 +127,7 @@ def _socket_document(
     required = {"type", *_REQUIRED.get(live.type, ())}
     if live.protected:
         required.add("protected_password")
-    for key, path in model.SOCKET_MANIFEST_PATHS.items():
+    for key, path in SOCKET_MANIFEST_PATHS.items():
         value = fields[key]
         if path is None:
             continue
@@ -150,7 +154,7 @@ def _policy_document(live: LivePolicy) -> dict[str, Any]:
     doc = _skeleton("Policy", live.name)
     fields = model.live_policy_fields(live)
     defaults = model.policy_fields(PolicySpec(name=live.name))
-    for key, path in model.POLICY_MANIFEST_PATHS.items():
+    for key, path in POLICY_MANIFEST_PATHS.items():
         if path is not None and not _left_out(fields[key], defaults[key]):
             _put(doc, path, fields[key])
     return doc

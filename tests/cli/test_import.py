@@ -14,6 +14,7 @@ import yaml
 from helpers import cli
 
 from reconciler import model
+from reconciler.manifests.specs import POLICY_MANIFEST_PATHS, SOCKET_MANIFEST_PATHS
 from reconciler.model import Actual, LivePolicy, LiveSocket
 from reconciler.render.manifests import plan_import
 
@@ -211,9 +212,9 @@ def test_import_with_another_instance_and_bad_input(org: dict[str, Any]) -> None
 def test_every_comparable_field_has_a_manifest_path() -> None:
     """A field added to the model's comparable form must say where a manifest holds it."""
     spec_fields = model.socket_fields(model.SocketSpec(name="x", type="http"))
-    assert set(spec_fields) == set(model.SOCKET_MANIFEST_PATHS)
+    assert set(spec_fields) == set(SOCKET_MANIFEST_PATHS)
     assert set(model.policy_fields(model.PolicySpec(name="x"))) == set(
-        model.POLICY_MANIFEST_PATHS)
+        POLICY_MANIFEST_PATHS)
 
 
 def test_names_that_are_not_safe_file_names_are_skipped() -> None:
