@@ -133,6 +133,23 @@ def _diagnostic(d: Mapping[str, Any]) -> str:
     return f"{where}{d['severity']}: {d['message']}"
 
 
+def suspended_line(item: Mapping[str, Any]) -> str:
+    """`socket db (manifests/db.yaml:1:1)` or with `, not in border0`."""
+    where = ", ".join(([item["source"]] if item.get("source") else [])
+                      + ([] if item.get("in_border0", True) else ["not in border0"]))
+    return f"{item['kind']} {item['name']}" + (f" ({where})" if where else "")
+
+
+def _suspended_lines(plan_json: Mapping[str, Any], style: Any) -> list[str]:
+    suspended = plan_json.get("suspended") or []
+    if not suspended:
+        return []
+    lines = [style(f"Suspended ({len(suspended)}): left as they are in border0", fg="cyan",
+                   bold=True)]
+    lines.extend(f"  = {suspended_line(item)}" for item in suspended)
+    return lines + [""]
+
+
 def _change_lines(change: Mapping[str, Any], style: Any) -> list[str]:
     action = change["action"]
     symbol = style(SYMBOLS[action], fg=COLORS[action], bold=True)
@@ -179,6 +196,7 @@ def render(plan_json: Mapping[str, Any], *, color: bool = False) -> str:
         lines.append(style("Warnings:", fg="yellow", bold=True))
         lines.extend(f"  {_diagnostic(d)}" for d in warnings)
         lines.append("")
+    lines.extend(_suspended_lines(plan_json, style))
     lines.append(style(summary_line(plan_json["summary"]), bold=True))
     if conflicts:
         n = len(conflicts)
