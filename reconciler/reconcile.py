@@ -49,6 +49,8 @@ class ReconcileOptions:
     parallelism: int = 8
     env: Mapping[str, str] | None = None
     progress: Callable[[ActionResult], None] | None = field(default=None, compare=False)
+    #: Asked before each write batch (leader election); None: always allowed.
+    may_write: Callable[[], bool] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ def reconcile(
         instance=options.instance,
         parallelism=options.parallelism,
         progress=options.progress,
+        may_write=options.may_write,
     )
     after = _relist(client)
     error = None

@@ -24,6 +24,7 @@ from reconciler.cli.options import (
     instance_option,
     wide_option,
 )
+from reconciler.cli.run_roles import role_options
 from reconciler.errors import UserError
 
 
@@ -275,6 +276,7 @@ def show_command(target: str, fmt: str, no_color: bool, **api: Any) -> None:
               help="A connector must stay up this long to count as started.")
 @click.option("--connector-stop-timeout", default="10s", show_default=True,
               help="Wait this long for a connector to stop before killing it.")
+@role_options
 @friendly_errors
 def run_cmd(path: str, **options: Any) -> None:
     """Keep border0 matching the manifests under PATH, and the connectors running.
@@ -283,13 +285,15 @@ def run_cmd(path: str, **options: Any) -> None:
     SIGTERM/SIGINT finish the reconcile in flight, stop the connectors and exit 0.
     """
     from reconciler.cli.run import RunArgs, execute_run, parse_duration
+    from reconciler.cli.run_roles import RoleArgs
 
     for name in ("interval", "debounce", "connector_startsecs", "connector_stop_timeout"):
         try:
             options[name] = parse_duration(options[name])
         except ValueError as exc:
             raise UserError(f"--{name.replace('_', '-')}: {exc}") from None
-    raise SystemExit(execute_run(RunArgs(path=path, **options)))
+    roles = RoleArgs.pop_from(options)
+    raise SystemExit(execute_run(RunArgs(path=path, roles=roles, **options)))
 
 
 # --- status (section owned by the status command) ---

@@ -30,7 +30,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -83,6 +83,7 @@ class DaemonConfig:
     fail_threshold: int = 3
     stop_timeout: float = 10.0
     heartbeat_stale: float = 180.0
+    role: str = "leader"  # "agent" with --connectors-only; a leader elector decides otherwise
 
     def backoff(self, failures: int) -> float:
         """Seconds before retrying after `failures` failures in a row: 1, 2, 4 ... capped."""
@@ -116,6 +117,8 @@ class Daemon:
         scheduler_factory: Callable[[], Any] = lambda: BackgroundScheduler(daemon=True),
         server_factory: Callable[..., Any] = StatusServer,
         revision_fn: Callable[[str], str | None] = source_revision,
+        leader: Any = None,
+        routes: Sequence[Any] = (),
     ) -> None:
         self.config = config
         self.client = client
@@ -126,6 +129,8 @@ class Daemon:
         self._scheduler_factory = scheduler_factory
         self._server_factory = server_factory
         self._revision_fn = revision_fn
+        self.leader = leader  # a lease.LeaderElector with --leader-elect: only its leader writes
+        self._routes = tuple(routes)  # POST /reconcile (trigger.py) when a token is configured
         self.metrics = DaemonMetrics(
             request_counts=lambda: getattr(client, "request_counts", None),
             connectors=self._connector_statuses,
@@ -166,6 +171,10 @@ class Daemon:
             self._pending.append(reason)
             self._triggers += 1
         log.debug("trigger", extra={"reason": reason})
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Let the loop look at its flags now (the leader elector lost the lease)."""
         self._wake.set()
 
     def request_stop(self) -> None:
@@ -233,7 +242,8 @@ class Daemon:
     def _start_parts(self) -> None:
         cfg = self.config
         if cfg.listen:
-            self.server = self._server_factory(self, cfg.listen, self.redactor.redact)
+            extra = {"routes": self._routes} if self._routes else {}
+            self.server = self._server_factory(self, cfg.listen, self.redactor.redact, **extra)
             host, port = self.server.bind()
             self.server.start()
             log.info(
@@ -285,8 +295,11 @@ class Daemon:
             if self._retry_at is not None and time.monotonic() >= self._retry_at:
                 self._retry_at = None
                 reasons.append("retry")
-            if reasons:
-                self.reconcile_now(reasons)
+            if reasons and self.leads():
+                self.reconcile_now(reasons)  # a follower drops them: the elector triggers later
+            if self.leader is not None and self.leader.lost:
+                log.error("not the leader any more; exiting so a restart campaigns afresh")
+                return 1
             dead = self._dead_root_part()
             if dead:
                 self._dead_part = dead
@@ -347,6 +360,7 @@ class Daemon:
             allow_mass_delete=cfg.allow_mass_delete,
             parallelism=cfg.parallelism,
             env=cfg.env,
+            may_write=self.leader.is_leader if self.leader is not None else None,
         )
         started, wall = time.monotonic(), time.time()
         self._in_flight = {"trigger": trigger, "since": _iso(wall)}
@@ -420,7 +434,7 @@ class Daemon:
                 result.desired, result.actual, plan, result.applied, cfg.dry_run
             )
             self.metrics.set_managed(state_counts(self._states))
-            sync_connectors = self.supervisor is not None and not cfg.dry_run
+            sync_connectors = self.supervisor is not None and not cfg.dry_run and self.leads()
         else:
             sync_connectors = False
 
@@ -523,6 +537,14 @@ class Daemon:
             log.exception("reading connector status failed")
             return []
 
+    def leads(self) -> bool:
+        """Without leader election always; with it, while the lease is held and fresh."""
+        return self.leader is None or self.leader.is_leader()
+
+    @property
+    def role(self) -> str:
+        return self.config.role if self.leader is None else self.leader.role
+
     def health(self) -> tuple[bool, dict[str, Any]]:
         age = time.monotonic() - self._heartbeat
         dead = self._dead_part or self._dead_root_part()
@@ -531,7 +553,10 @@ class Daemon:
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         ok = self._succeeded_once and self._failures < self.config.fail_threshold
+        if not self.leads():  # a follower stands by: ready, or a rollout would never finish
+            ok = not (self.leader is not None and self.leader.lost)
         return ok, {
+            "role": self.role,
             "last_success": _iso(self._last_success),
             "consecutive_failures": self._failures,
             "fail_threshold": self.config.fail_threshold,
@@ -551,6 +576,8 @@ class Daemon:
             "instance": self.config.instance,
             "path": self.config.path,
             "dry_run": self.config.dry_run,
+            "role": self.role,
+            **({"lease": self.leader.describe()} if self.leader is not None else {}),
             "ready": ready,
             "revision": self._revision,
             "last_reconcile": last,

@@ -1,7 +1,8 @@
 """The daemon's HTTP endpoints: /healthz, /readyz, /metrics, /status.
 
 A small Starlette app served by uvicorn in a thread of its own. It only *reads* what the daemon
-publishes through a `StatusSource`; it never starts a reconcile. Every body passes through the
+publishes through a `StatusSource`; the one route that starts a reconcile, `POST /reconcile`, is
+passed in (`routes`) and lives in trigger.py with its authentication. Every body passes through the
 redactor before it leaves, a second guard after the model's `(sensitive)` rendering.
 
 The listening socket is bound by the caller's thread (`bind`), so "address already in use" is a
@@ -16,14 +17,14 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from reconciler.daemon.metrics import CONTENT_TYPE
 
@@ -52,7 +53,11 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def create_app(source: StatusSource, redact: Callable[[str], str] = lambda s: s) -> Starlette:
+def create_app(
+    source: StatusSource,
+    redact: Callable[[str], str] = lambda s: s,
+    extra_routes: Sequence[BaseRoute] = (),
+) -> Starlette:
     def json_response(data: dict[str, Any], status: int = 200) -> Response:
         body = redact(json.dumps(data, indent=2, default=str, sort_keys=False)) + "\n"
         return Response(body, status_code=status, media_type="application/json")
@@ -80,6 +85,7 @@ def create_app(source: StatusSource, redact: Callable[[str], str] = lambda s: s)
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Route("/status", status),
+            *extra_routes,  # POST /reconcile when a trigger token is configured (trigger.py)
         ]
     )
 
@@ -102,9 +108,14 @@ class StatusServer:
     """uvicorn serving `create_app(source)` on an already bound socket, in a daemon thread."""
 
     def __init__(
-        self, source: StatusSource, listen: str, redact: Callable[[str], str] = lambda s: s
+        self,
+        source: StatusSource,
+        listen: str,
+        redact: Callable[[str], str] = lambda s: s,
+        routes: Sequence[BaseRoute] = (),
     ):
         self.source = source
+        self.routes = tuple(routes)
         self.listen = listen
         self.redact = redact
         self._sock: socket.socket | None = None
@@ -135,7 +146,7 @@ class StatusServer:
         if self._sock is None:
             self.bind()
         config = uvicorn.Config(
-            create_app(self.source, self.redact),
+            create_app(self.source, self.redact, self.routes),
             log_config=None,
             access_log=False,
             lifespan="off",
