@@ -92,6 +92,9 @@ class RunArgs:
     connector_command: str | None = None
     connector_startsecs: float = 3.0
     connector_stop_timeout: float = 10.0
+    notify: tuple[str, ...] = ()
+    notify_format: str = "json"
+    notify_after_failures: int = 3
     roles: Any = None  # run_roles.RoleArgs: trigger, leader election, connector agents
 
 
@@ -115,6 +118,23 @@ def _make_supervisor(args: RunArgs, client: Any, redactor: Any) -> Any:
         )
     except ValueError as exc:  # a bad --connector-command template (TemplateError)
         raise UserError(str(exc)) from None
+
+
+def _make_reporter(args: RunArgs, redactor: Any) -> Any:
+    """The notifications' reporter and its sender, or None without --notify."""
+    from reconciler.daemon.events import EventReporter
+    from reconciler.daemon.notify import Notifier, parse_targets
+
+    if not args.notify:
+        return None
+    try:
+        targets = parse_targets(args.notify, args.notify_format)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    notifier = Notifier(targets, redact=redactor.redact_data)
+    return EventReporter(
+        notifier, instance=args.instance, after_failures=args.notify_after_failures
+    )
 
 
 def execute_run(args: RunArgs) -> int:
@@ -155,6 +175,7 @@ def execute_run(args: RunArgs) -> int:
     triggers: list[Any] = []  # the daemon, once built: POST /reconcile triggers it
     roles = prepare(roles_args, lambda reason: triggers[0].trigger(reason))
     redactor.add_secrets(roles.secrets)
+    reporter = _make_reporter(args, redactor)  # before the API: a bad --notify is a usage error
     with open_api(args.api, args.token_file, args.state, env=env) as client:
         if client.token:
             redactor.add_secrets([client.token.value])
@@ -163,12 +184,12 @@ def execute_run(args: RunArgs) -> int:
         client.backoff_max = min(client.backoff_max, 2.0)
         client.deadline = min(client.deadline, 60.0)
         if args.once:
-            return Daemon(config, client, redactor=redactor).run_once()
+            return Daemon(config, client, redactor=redactor, reporter=reporter).run_once()
         no_connectors = args.dry_run or roles_args.no_connectors
         supervisor = None if no_connectors else _make_supervisor(args, client, redactor)
         extra = {"reconcile_fn": roles.reconcile_fn} if roles.reconcile_fn else {}
         daemon = Daemon(config, client, supervisor=supervisor, redactor=redactor,
-                        routes=roles.routes, **extra)
+                        routes=roles.routes, reporter=reporter, **extra)
         triggers.append(daemon)
         daemon.install_signal_handlers()
         try:

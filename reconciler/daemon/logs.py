@@ -69,6 +69,10 @@ class RedactFilter(logging.Filter):
                 text = text.replace(secret, SENSITIVE)
         return text
 
+    def redact_data(self, value: Any) -> Any:
+        """`value` (JSON-like: dicts, lists, strings) with every string redacted."""
+        return self._redact_value(value)
+
     def _redact_value(self, value: Any) -> Any:
         if isinstance(value, str):
             return self.redact(value)

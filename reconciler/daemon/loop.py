@@ -44,6 +44,7 @@ from reconciler.daemon.logs import RedactFilter
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.revision import source_revision
 from reconciler.daemon.state import (
+    fatal_connectors,
     object_states,
     secret_values,
     socket_rows,
@@ -117,6 +118,7 @@ class Daemon:
         scheduler_factory: Callable[[], Any] = lambda: BackgroundScheduler(daemon=True),
         server_factory: Callable[..., Any] = StatusServer,
         revision_fn: Callable[[str], str | None] = source_revision,
+        reporter: Any = None,
         leader: Any = None,
         routes: Sequence[Any] = (),
     ) -> None:
@@ -129,6 +131,8 @@ class Daemon:
         self._scheduler_factory = scheduler_factory
         self._server_factory = server_factory
         self._revision_fn = revision_fn
+        self.reporter = reporter  # events.EventReporter with --notify
+        self._connector_targets: dict[str, Any] = {}  # the last sync (suspended ones keep theirs)
         self.leader = leader  # a lease.LeaderElector with --leader-elect: only its leader writes
         self._routes = tuple(routes)  # POST /reconcile (trigger.py) when a token is configured
         self.metrics = DaemonMetrics(
@@ -225,7 +229,13 @@ class Daemon:
 
     def run_once(self) -> int:
         """One reconcile; 0 when it succeeded, 1 otherwise (like `apply`)."""
-        result = self.reconcile_now(["once"])
+        if self.reporter is not None:
+            self.reporter.start()
+        try:
+            result = self.reconcile_now(["once"])
+        finally:
+            if self.reporter is not None:
+                self.reporter.stop()  # deliver what this reconcile had to say
         return 0 if result.ok else 1
 
     def run(self) -> int:
@@ -249,6 +259,8 @@ class Daemon:
             log.info(
                 "serving /healthz /readyz /metrics /status", extra={"listen": f"{host}:{port}"}
             )
+        if self.reporter is not None:
+            self.reporter.start(self._connector_statuses)
         self.watcher = self._watcher_factory(cfg.path, self._on_change, debounce=cfg.debounce)
         self.watcher.start()
         self.scheduler = self._scheduler_factory()
@@ -333,6 +345,7 @@ class Daemon:
                 lambda: self.supervisor and self.supervisor.stop_all(self.config.stop_timeout),
             ),
             ("status server", lambda: self.server and self.server.stop()),
+            ("notifications", lambda: self.reporter and self.reporter.stop()),
         ):
             try:
                 stop()
@@ -392,7 +405,7 @@ class Daemon:
             self.redactor.set_secrets(secret_values(result.desired) + self._token())
         outcome = SUCCESS if result.ok else INVALID if result.stage in _CONFIG_STAGES else FAILURE
         plan = result.plan
-        drift = self._drift(result)
+        drift, corrected = self._drift(result)
 
         self.metrics.reconciles.labels(outcome).inc()
         self.metrics.duration.observe(duration)
@@ -459,12 +472,20 @@ class Daemon:
         self._log_outcome(result, outcome, trigger, revision, duration, summary, errors)
         if sync_connectors:  # the last good desired state, as it exists in border0 now
             try:
-                self.supervisor.sync(connector_targets(result.desired, result.actual))
+                targets = connector_targets(result.desired, result.actual, self._connector_targets)
+                self.supervisor.sync(targets)
+                self._connector_targets = targets
             except Exception:
                 log.exception("syncing connectors failed")
+        if self.reporter is not None:
+            try:
+                self.reporter.reconciled(result, outcome, errors, corrected, dry_run=cfg.dry_run)
+            except Exception:
+                log.exception("deciding notifications failed")
 
-    def _drift(self, result: ReconcileResult) -> int:
+    def _drift(self, result: ReconcileResult) -> tuple[int, list[Any]]:
         """Log and count drift: the plan's changes although the manifests did not change.
+        Returns their number and those of them corrected (applied successfully).
 
         Changes the previous reconcile already planned and did not apply (dry run, failed
         actions) are pending, not new drift, and are left out.
@@ -477,7 +498,7 @@ class Daemon:
             else:
                 self._unapplied = {_change_key(r.change) for r in result.applied.failed}
         if plan is None or not plan.changes or previous is None or result.desired != previous:
-            return 0
+            return 0, []
         drifted = [c for c in plan.changes if _change_key(c) not in known]
         verb = "detected (dry run: not corrected)" if self.config.dry_run else "corrected"
         for change in drifted:
@@ -488,10 +509,12 @@ class Daemon:
                     "reason": change.reason or None,
                 },
             )
+        corrected: list[Any] = []
         if not self.config.dry_run and result.applied is not None:
             done = {_change_key(r.change) for r in result.applied.succeeded}
-            self.metrics.drift_corrections.inc(sum(1 for c in drifted if _change_key(c) in done))
-        return len(drifted)
+            corrected = [c for c in drifted if _change_key(c) in done]
+            self.metrics.drift_corrections.inc(len(corrected))
+        return len(drifted), corrected
 
     def _log_outcome(
         self,
@@ -560,6 +583,8 @@ class Daemon:
             "last_success": _iso(self._last_success),
             "consecutive_failures": self._failures,
             "fail_threshold": self.config.fail_threshold,
+            # shown, not counted against readiness: the reconciler itself still works
+            "fatal_connectors": [f["socket"] for f in fatal_connectors(self._connector_statuses())],
         }
 
     def metrics_text(self) -> bytes:
@@ -610,5 +635,8 @@ class Daemon:
                 }
                 for c in connectors
             ],
-            "errors": errors,
+            "errors": errors + [
+                f"connector {f['socket']} is FATAL: {f['reason']}"
+                for f in fatal_connectors(connectors)
+            ],
         }

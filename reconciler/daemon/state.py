@@ -19,7 +19,9 @@ __all__ = [
     "IN_SYNC",
     "MISSING",
     "OUT_OF_SYNC",
+    "SUSPENDED",
     "TO_DELETE",
+    "fatal_connectors",
     "object_states",
     "secret_values",
     "socket_rows",
@@ -31,6 +33,7 @@ OUT_OF_SYNC = "out-of-sync"  # a change is planned but not applied (dry run)
 MISSING = "missing"  # declared, not in border0 (dry run, or its create failed)
 ERROR = "error"  # its last action failed
 TO_DELETE = "to-delete"  # owned, no longer declared, not yet deleted (dry run)
+SUSPENDED = "suspended"  # annotated border0-reconciler/suspend: left as it is in border0
 
 
 def _object_key(change: Any) -> tuple[str, str]:
@@ -61,7 +64,10 @@ def object_states(
     for key in declared:
         kind, name = key
         live = live_sockets if kind == "socket" else live_policies
-        if key in failed:
+        spec = (desired.sockets if kind == "socket" else desired.policies)[name]
+        if spec.suspend:
+            states[key] = SUSPENDED
+        elif key in failed:
             states[key] = ERROR
         elif name not in live:
             states[key] = MISSING
@@ -84,7 +90,7 @@ def state_counts(states: Mapping[tuple[str, str], str]) -> dict[tuple[str, str],
     counts: dict[tuple[str, str], int] = {
         (kind, state): 0
         for kind in ("socket", "policy")
-        for state in (IN_SYNC, OUT_OF_SYNC, MISSING, ERROR, TO_DELETE)
+        for state in (IN_SYNC, OUT_OF_SYNC, MISSING, ERROR, TO_DELETE, SUSPENDED)
     }
     counts.update(Counter((kind, state) for (kind, _), state in states.items()))
     return counts
@@ -117,6 +123,15 @@ def socket_rows(
             }
         )
     return rows
+
+
+def fatal_connectors(connectors: Iterable[Any]) -> list[dict[str, Any]]:
+    """The connectors the supervisor gave up on (FATAL), with the reason it recorded."""
+    return [
+        {"socket": c.name, "reason": getattr(c, "last_error", None) or "no reason recorded"}
+        for c in connectors
+        if getattr(c.state, "name", str(c.state)).upper() == "FATAL"
+    ]
 
 
 def secret_values(desired: Desired | None) -> list[str]:
