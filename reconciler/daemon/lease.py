@@ -88,6 +88,7 @@ def lease_client(config: LeaseConfig) -> Any:
     namespace = config.namespace or getattr(kubeconfig.get(), "namespace", None) or "default"
     config.namespace = namespace
     timeout = httpx2.Timeout(max(0.5, config.retry_period))
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # not a line per renewal
     return Client(kubeconfig, namespace=namespace, timeout=timeout, trust_env=False)
 
 
