@@ -76,7 +76,7 @@ def alive(pid: int) -> bool:
 
 def log_time(daemon, message: str) -> float:
     record = next(r for r in daemon.records if r.get("message", "").startswith(message))
-    return datetime.fromisoformat(record["time"].replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(record["time"]).timestamp()
 
 
 def leading(a, b):
