@@ -50,7 +50,9 @@ class Selector:
 
 
 def parse_selector(text: str) -> Selector:
-    """`team=payments,env!=dev` -> Selector; UserError naming the bad term otherwise."""
+    """`team=payments,env!=dev` -> Selector ('' selects all); UserError naming a bad term."""
+    if not text.strip():
+        return Selector()
     terms = []
     for part in text.split(","):
         match = _TERM.match(part)
