@@ -150,17 +150,17 @@ class EventReporter:
             return
         statuses = list(self._connectors())
         fatal = {row["socket"]: row["reason"] for row in fatal_connectors(statuses)}
-        for name in sorted(set(fatal) - self._fatal):
-            self._send(
-                "connector_fatal",
-                f"connector of socket {name} is FATAL (the supervisor gave up restarting it)",
-                [fatal[name]],
-                socket=name,
-            )
+        new = sorted(set(fatal) - self._fatal)
+        if new:  # one message for all that went FATAL together (a missing binary: all of them)
+            text = (f"connector of socket {new[0]} is FATAL" if len(new) == 1
+                    else f"{len(new)} connectors are FATAL")
+            self._send("connector_fatal", text + " (the supervisor gave up restarting)",
+                       [f"{name}: {fatal[name]}" for name in new], sockets=new)
         running = {s.name for s in statuses if getattr(s.state, "name", "") == "RUNNING"}
-        for name in sorted((self._fatal - set(fatal)) & running):
-            self._send("connector_recovered", f"connector of socket {name} is running again",
-                       socket=name)
+        recovered = sorted((self._fatal - set(fatal)) & running)
+        if recovered:
+            self._send("connector_recovered",
+                       f"running again after FATAL: {', '.join(recovered)}", sockets=recovered)
         # Reported and not running yet (a SIGHUP restart under way): failing again is the
         # same failure, not a new message. Running again, or gone: forgotten.
         present = {s.name for s in statuses}

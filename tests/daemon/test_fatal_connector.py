@@ -50,5 +50,6 @@ def test_a_fatal_connector_is_shown_in_status_readyz_metrics_and_notified_once(
     wait_for(lambda: daemon.reconciles_run >= start + 3, message="three more reconciles")
     daemon.reporter.notifier.stop()
     assert len(hook.events("connector_fatal")) == 1  # once, not once per reconcile
-    assert hook.events("connector_fatal")[0]["socket"] == "web"
+    message = hook.events("connector_fatal")[0]
+    assert message["sockets"] == ["web"] and message["details"][0].startswith("web: cannot start")
     http.close()

@@ -15,6 +15,7 @@ from helpers import cli, free_port, wait_for
 from test_daemon import make_daemon, socket_yaml
 
 from reconciler.border0.client import Border0Client
+from reconciler.connectors.supervisor import ConnectorStatus, State
 from reconciler.daemon.events import EventReporter
 from reconciler.daemon.logs import RedactFilter
 from reconciler.daemon.notify import Message, Notifier, parse_targets
@@ -224,3 +225,39 @@ def test_drift_corrected_is_sent_by_a_real_daemon_process(emulator, receiver, da
     assert daemon.terminate() == 0
     for raw in r.raw:
         assert SECRET.encode() not in raw and emulator.token.encode() not in raw
+
+
+def test_an_apply_that_gives_access_is_sent_with_who_and_what(emulator, receiver, tmp_path):
+    r = receiver()
+    manifests = tmp_path / "m"
+    manifests.mkdir()
+    (manifests / "team.yaml").write_text(test_daemon.policy_yaml("team"))
+    (manifests / "web.yaml").write_text(socket_yaml("web", "x", policy="team"))
+    daemon = make_daemon(manifests, emulator.client())
+    daemon.reporter = reporter_for(r.url)
+    assert daemon.reconcile_now(["start"]).ok
+    assert daemon.reconcile_now(["interval"]).ok  # nothing changes: nothing more is sent
+    daemon.reporter.stop()
+    assert [b["event"] for b in r.bodies] == ["access_granted"]
+    assert "+ a@example.com gains http on web (policy team)" in r.bodies[0]["details"]
+
+
+def test_a_connector_going_fatal_is_sent_once_and_its_recovery_once(receiver):
+    r = receiver()
+    reporter = reporter_for(r.url)
+    states: list[ConnectorStatus] = []
+    reporter._connectors = lambda: states  # the statuses a supervisor would report
+
+    def show(state: State, error: str | None = None) -> None:
+        states[:] = [ConnectorStatus("web", state, None, 0, None, 0.0, error)]
+        reporter.check_connectors()
+
+    show(State.RUNNING)
+    show(State.FATAL, "cannot start: no border0")
+    show(State.FATAL, "cannot start: no border0")
+    show(State.STARTING)  # SIGHUP: started again ...
+    show(State.FATAL, "cannot start: no border0")  # ... and failing the same way: not re-sent
+    show(State.RUNNING)
+    show(State.RUNNING)
+    reporter.stop()
+    assert [b["event"] for b in r.bodies] == ["connector_fatal", "connector_recovered"]
