@@ -130,7 +130,8 @@ def valid_policy(draw: Any) -> dict[str, Any]:
 
 
 annotations = st.dictionaries(
-    st.sampled_from(["border0-reconciler/prune", "border0-reconciler/adopt", "example.com/x"]),
+    st.sampled_from(["border0-reconciler/prune", "border0-reconciler/adopt",
+                     "border0-reconciler/suspend", "example.com/x"]),
     st.sampled_from(["true", "false"]), max_size=3,
 )
 
