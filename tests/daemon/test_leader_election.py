@@ -155,3 +155,27 @@ def test_a_graceful_stop_hands_the_lease_over_at_once(ha, lease_endpoint):
     released = [t for t, who in lease_endpoint.writes if who is None]
     first_b = min(t for t, who in lease_endpoint.writes if who == "b")
     assert released and first_b - released[-1] < LEASE
+
+
+def test_a_deposed_leader_stops_between_write_batches(emulator):
+    """The write guard is asked before each apply phase: once it says no, nothing more is
+    written and the remaining changes fail as "not the leader" (the emulator counts no write)."""
+    from reconciler.manifests.loader import read_env_file
+    from reconciler.reconcile import ReconcileOptions, reconcile
+
+    asked: list[bool] = []
+
+    def may_write() -> bool:  # leader for the first phase (policies) only
+        asked.append(len(asked) == 0)
+        return asked[-1]
+
+    result = reconcile([REPO / "examples"], emulator.client(), ReconcileOptions(
+        env=read_env_file(str(REPO / "examples" / "demo.env")), may_write=may_write))
+    assert not result.ok and len(asked) == 2
+    written = [r for r in result.applied.results if r.ok]
+    refused = [r for r in result.applied.results if not r.ok]
+    assert written and all(r.change.kind == "policy" for r in written)
+    assert refused and all("not the leader" in r.message for r in refused)
+    live = emulator.client()
+    assert live.list_sockets() == []  # no socket was created after the guard said no
+    assert len(live.list_policies()) == len(written)
