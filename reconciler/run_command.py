@@ -20,6 +20,7 @@ __all__ = [
     "RunArgs",
     "execute_run",
     "execute_status",
+    "format_history_table",
     "format_status_table",
     "parse_duration",
     "parse_jitter",
@@ -80,6 +81,7 @@ class RunArgs:
     jitter: str = "10%"
     debounce: float = 0.3
     listen: str = "127.0.0.1:9479"
+    history: int = 20
     dry_run: bool = False
     once: bool = False
     log_format: str = "text"
@@ -139,6 +141,7 @@ def execute_run(args: RunArgs) -> int:
         jitter=jitter,
         debounce=args.debounce,
         listen=args.listen or None,
+        history=args.history,
         dry_run=args.dry_run,
         max_delete=args.max_delete,
         allow_mass_delete=args.allow_mass_delete,
@@ -181,13 +184,15 @@ def _row(socket: dict[str, Any]) -> list[str]:
     ]
 
 
-def format_status_table(status: dict[str, Any]) -> str:
-    """/status as `border0 socket ls` draws it, plus STATE and CONNECTOR, and a summary."""
-    rows = [list(COLUMNS)] + [_row(s) for s in status.get("sockets") or []]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    lines = ["│ " + " │ ".join(c.ljust(w) for c, w in zip(r, widths)) + " │" for r in rows]
+def _table(rows: list[list[str]]) -> list[str]:
+    """Rows (the first one the header) drawn as `border0 socket ls` draws its table."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["│ " + " │ ".join(c.ljust(w) for c, w in zip(r, widths)) + " │" for r in rows]
+
+
+def _head(status: dict[str, Any]) -> list[str]:
     last = status.get("last_reconcile") or {}
-    head = [
+    return [
         f"instance {status.get('instance')}  path {status.get('path')}  "
         f"ready {'yes' if status.get('ready') else 'no'}"
         + ("  (dry run)" if status.get("dry_run") else ""),
@@ -196,11 +201,69 @@ def format_status_table(status: dict[str, Any]) -> str:
             f"revision {last.get('revision') or '-'}  trigger {last.get('trigger') or '-'}"
         ),
     ]
+
+
+def _errors(status: dict[str, Any]) -> list[str]:
     errors = [f"error: {e}" for e in status.get("errors") or []]
-    return "\n".join(head + [""] + lines + ([""] + errors if errors else [])) + "\n"
+    return [""] + errors if errors else []
 
 
-def execute_status(listen: str, fmt: str, out: TextIO) -> int:
+def format_status_table(status: dict[str, Any]) -> str:
+    """/status as `border0 socket ls` draws it, plus STATE and CONNECTOR, and a summary."""
+    lines = _table([list(COLUMNS)] + [_row(s) for s in status.get("sockets") or []])
+    return "\n".join(_head(status) + [""] + lines + _errors(status)) + "\n"
+
+
+HISTORY_COLUMNS = (
+    "TIME",
+    "TRIGGER",
+    "REVISION",
+    "RESULT",
+    "DURATION",
+    "CHANGES",
+    "DRIFT CORRECTED",
+)
+
+
+def _named(changes: list[dict[str, Any]]) -> str:
+    """'update socket web, create policy ops (failed)'; '-' for none."""
+    names = [
+        f"{c.get('action')} {c.get('kind')} {c.get('name')}"
+        + (" (failed)" if c.get("ok") is False else "")
+        for c in changes
+    ]
+    return ", ".join(names) or "-"
+
+
+def _history_row(entry: dict[str, Any]) -> list[str]:
+    changes = _named(entry.get("changes") or [])
+    if entry.get("changes_omitted"):
+        changes += f" and {entry['changes_omitted']} more"
+    return [
+        entry.get("time") or "-",
+        entry.get("trigger") or "-",
+        (entry.get("revision") or "-")[:12],
+        entry.get("result") or "-",
+        f"{entry.get('duration_seconds', 0):.3f}s",
+        changes,
+        _named(entry.get("drift_corrected") or []),
+    ]
+
+
+def format_history_table(status: dict[str, Any]) -> str:
+    """The daemon's last reconciles, newest first: when, why, what changed, what drift it
+    corrected; the error of each one that failed under it."""
+    rows = [list(HISTORY_COLUMNS)]
+    failures: list[str] = []
+    for entry in status.get("history") or []:
+        rows.append(_history_row(entry))
+        if entry.get("error"):
+            failures.append(f"{entry.get('time')}: {entry.get('result')}: {entry['error']}")
+    tail = [""] + failures if failures else []
+    return "\n".join(_head(status) + [""] + _table(rows) + tail) + "\n"
+
+
+def execute_status(listen: str, fmt: str, out: TextIO, history: bool = False) -> int:
     import httpx
 
     from reconciler.cli import UserError
@@ -219,7 +282,7 @@ def execute_status(listen: str, fmt: str, out: TextIO) -> int:
     except (httpx.HTTPError, ValueError) as exc:
         raise UserError(f"cannot read the daemon's status at {url}: {exc}") from None
     if fmt == "json":
-        out.write(json.dumps(status, indent=2) + "\n")
+        out.write(json.dumps(status.get("history") or [] if history else status, indent=2) + "\n")
     else:
-        out.write(format_status_table(status))
+        out.write((format_history_table if history else format_status_table)(status))
     return 0
