@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
+from reconciler.apply import describe
 from reconciler.daemon_state import iso_time
 
 __all__ = ["DEFAULT_HISTORY", "MAX_CHANGES", "History", "reconcile_entry"]
@@ -24,7 +25,13 @@ MAX_CHANGES = 200
 
 
 def _named(change: Any) -> dict[str, Any]:
-    return {"action": change.action.value, "kind": change.kind, "name": change.name}
+    """A change by name: `title` reads `update socket web`, `attach policy p to socket s`."""
+    return {
+        "action": change.action.value,
+        "kind": change.kind,
+        "name": change.name,
+        "title": describe(change),
+    }
 
 
 def _changes(result: Any) -> list[dict[str, Any]]:

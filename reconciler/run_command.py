@@ -228,7 +228,7 @@ HISTORY_COLUMNS = (
 def _named(changes: list[dict[str, Any]]) -> str:
     """'update socket web, create policy ops (failed)'; '-' for none."""
     names = [
-        f"{c.get('action')} {c.get('kind')} {c.get('name')}"
+        (c.get("title") or f"{c.get('action')} {c.get('kind')} {c.get('name')}")
         + (" (failed)" if c.get("ok") is False else "")
         for c in changes
     ]

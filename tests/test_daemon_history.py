@@ -74,7 +74,7 @@ def test_history_names_the_changes_and_the_drift_corrected(emulator, manifests):
 
     quiet, repair, start = daemon.status()["history"]
     assert quiet["changes"] == [] and quiet["drift_corrected"] == []
-    web = {"action": "update", "kind": "socket", "name": "web"}
+    web = {"action": "update", "kind": "socket", "name": "web", "title": "update socket web"}
     assert repair["drift_corrected"] == [web] and repair["drift"] == 1
     assert repair["changes"] == [{**web, "ok": True}]
     assert sorted(c["name"] for c in start["changes"]) == ["api", "web"]
@@ -87,7 +87,10 @@ def test_a_dry_run_lists_pending_changes_and_corrects_nothing(emulator, manifest
     daemon = make_daemon(manifests, emulator.client(), dry_run=True)
     assert daemon.reconcile_now(["start"]).ok
     [entry] = daemon.status()["history"]
-    assert entry["changes"] == [{"action": "create", "kind": "socket", "name": "web", "ok": None}]
+    assert entry["changes"] == [
+        {"action": "create", "kind": "socket", "name": "web", "title": "create socket web",
+         "ok": None}
+    ]  # fmt: skip
     assert entry["drift_corrected"] == []
 
 

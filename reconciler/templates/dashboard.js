@@ -7,6 +7,7 @@
   const $ = (id) => document.getElementById(id);
   let sortKey = "name";
   let sortDir = 1;
+  let lastText = null;
 
   function h(tag, attrs, ...children) {
     const el = document.createElement(tag);
@@ -37,7 +38,7 @@
   const when = (iso) =>
     iso ? h("time", { class: "age", datetime: iso, title: iso }, relative(iso, Date.now()))
       : h("span", { class: "muted" }, "never");
-  const named = (c) => `${c.action} ${c.kind} ${c.name}`;
+  const named = (c) => c.title || `${c.action} ${c.kind} ${c.name}`;
 
   function connectorLabel(state, restarts) {
     if (!state) return "none";
@@ -225,13 +226,24 @@
     renderAccess(status);
   }
 
+  function updateAges() {
+    const now = Date.now();
+    for (const t of document.querySelectorAll("time.age")) {
+      t.textContent = relative(t.getAttribute("datetime"), now);
+    }
+  }
+
   async function refresh() {
     const updated = $("updated");
     try {
       const response = await fetch("status", { cache: "no-store", headers: { Accept: "application/json" } });
       if (!response.ok) throw new Error(`/status answered ${response.status}`);
-      const status = await response.json();
-      render(status);
+      const text = await response.text();
+      const status = JSON.parse(text);
+      // Unchanged: leave the DOM alone (a selection or a focused control survives).
+      if (text !== lastText) render(status);
+      lastText = text;
+      updateAges();
       const now = new Date().toISOString();
       updated.className = "";
       updated.replaceChildren("Updated ", h("time", { datetime: now }, now), `; ${status.path};`
