@@ -234,7 +234,8 @@ class Daemon:
             host, port = self.server.bind()
             self.server.start()
             log.info(
-                "serving the status page (/) and /healthz /readyz /metrics /status", extra={"listen": f"{host}:{port}"}
+                "serving the status page (/) and /healthz /readyz /metrics /status",
+                extra={"listen": f"{host}:{port}"},
             )
         self.watcher = self._watcher_factory(cfg.path, self._on_change, debounce=cfg.debounce)
         self.watcher.start()

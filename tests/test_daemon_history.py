@@ -158,7 +158,8 @@ def test_status_history_prints_each_reconcile(emulator, manifests):
     server.start()
     try:
         code, out, err = cli(["status", "--listen", f"{host}:{port}", "--history"])
-        jcode, jout, _ = cli(["status", "--listen", f"{host}:{port}", "--history", "--format", "json"])
+        listen = ["--listen", f"{host}:{port}"]
+        jcode, jout, _ = cli(["status", *listen, "--history", "--format", "json"])
     finally:
         server.stop()
     assert code == 0, err
