@@ -166,6 +166,12 @@ def test_the_page_follows_the_daemon_in_a_real_browser(examples_daemon, browser,
     details = until(driver, lambda d: text(d, f"{first} div.detail"), "the first one expanded")
     assert "create policy engineers" in details
     assert "attach policy engineers to socket web" in details
+    shot = os.environ.get("BORDER0_DASHBOARD_SCREENSHOT")
+    if shot:  # the whole page, a problem showing
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(1400, height + 120)
+        driver.execute_script("window.scrollTo(0, 0)")
+        driver.save_screenshot(shot)
 
     # the fix: the problem goes, a new reconcile tops the history, the expanded one stays open
     broken.unlink()
@@ -173,8 +179,5 @@ def test_the_page_follows_the_daemon_in_a_real_browser(examples_daemon, browser,
     until(driver, lambda d: "success" in text(d, "#history > li:first-child summary"), "success")
     assert text(driver, f"{first} div.detail") == details
 
-    shot = os.environ.get("BORDER0_DASHBOARD_SCREENSHOT")
-    if shot:
-        driver.save_screenshot(shot)
     errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == [], errors
