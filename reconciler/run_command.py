@@ -225,20 +225,23 @@ HISTORY_COLUMNS = (
 )
 
 
-def _named(changes: list[dict[str, Any]]) -> str:
-    """'update socket web, create policy ops (failed)'; '-' for none."""
+#: Changes named per history row; the rest are counted (`--format json` has them all).
+HISTORY_NAMED = 3
+
+
+def _named(changes: list[dict[str, Any]], omitted: int = 0) -> str:
+    """'update socket web, create policy ops (failed) and 4 more'; '-' for none."""
     names = [
         (c.get("title") or f"{c.get('action')} {c.get('kind')} {c.get('name')}")
         + (" (failed)" if c.get("ok") is False else "")
-        for c in changes
+        for c in changes[:HISTORY_NAMED]
     ]
-    return ", ".join(names) or "-"
+    more = max(len(changes) - HISTORY_NAMED, 0) + omitted
+    return (", ".join(names) or "-") + (f" and {more} more" if more else "")
 
 
 def _history_row(entry: dict[str, Any]) -> list[str]:
-    changes = _named(entry.get("changes") or [])
-    if entry.get("changes_omitted"):
-        changes += f" and {entry['changes_omitted']} more"
+    changes = _named(entry.get("changes") or [], entry.get("changes_omitted") or 0)
     return [
         entry.get("time") or "-",
         entry.get("trigger") or "-",

@@ -191,6 +191,9 @@ def test_format_history_table_marks_failed_and_omitted_changes():
     assert "create policy ops, update socket db (failed) and 5 more" in text
     assert "1.500s" in text
     assert "2026-01-01T00:00:00.000+00:00: failure: 1 of 2 action(s) failed" in text
+    many = [{"action": "create", "kind": "socket", "name": f"s{i}", "ok": True} for i in range(5)]
+    text = format_history_table({"history": [{"changes": many, "drift_corrected": many[:1]}]})
+    assert "create socket s0, create socket s1, create socket s2 and 2 more" in text
 
 
 def test_history_size_must_be_at_least_one(manifests):
