@@ -2,8 +2,8 @@
 `chromium-driver`) driven by selenium, over a real daemon (`run examples/ --api local`).
 
 Skipped, with the reason, when Chromium is not installed, except in CI (CI=true), where
-.ci/run installs it and the test must run. Set BORDER0_DASHBOARD_SCREENSHOT=docs/dashboard.png
-to refresh the README's screenshot.
+.ci/run installs it and the test must run. BORDER0_DASHBOARD_SCREENSHOT=FILE saves a screenshot
+of the whole page.
 """
 
 from __future__ import annotations
