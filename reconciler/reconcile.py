@@ -17,9 +17,9 @@ from typing import Any
 from reconciler.apply import ActionResult, ApplyResult, apply_plan
 from reconciler.border0.errors import Border0Error
 from reconciler.diagnostics import Diagnostic, Severity, has_errors
-from reconciler.manifests import load
+from reconciler.manifests.loader import load
 from reconciler.model import Actual, Desired
-from reconciler.plan import Plan, check_instance, fetch_actual, make_plan
+from reconciler.plan.planner import Plan, check_instance, fetch_actual, make_plan
 
 __all__ = ["ReconcileOptions", "ReconcileResult", "reconcile"]
 
