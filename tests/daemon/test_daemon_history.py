@@ -12,6 +12,7 @@ from test_daemon import make_daemon, running, socket_yaml  # noqa: F401 - `runni
 
 from reconciler.cli.run import format_history_table
 from reconciler.connectors.supervisor import ConnectorStatus, State
+from reconciler.daemon.history import reconcile_entry
 from reconciler.daemon.status_server import StatusServer
 from reconciler.reconcile import ReconcileResult
 
@@ -199,3 +200,30 @@ def test_format_history_table_marks_failed_and_omitted_changes():
 def test_history_size_must_be_at_least_one(manifests):
     code, _, err = cli(["run", str(manifests), "--api", "local", "--history", "0", "--once"])
     assert code == 1 and "Invalid value for '--history'" in err and "Traceback" not in err
+
+
+def test_an_applied_plan_s_access_review_is_kept_with_its_reconcile():
+    """The access review is another branch's (a plan's `access_changes`); a stand-in plan with
+    the same JSON form is used until it is merged."""
+    access = [{"socket": "web", "change": "gain", "principal_type": "email",
+               "principal": "eve@example.com", "action": "http", "policies": []}]  # fmt: skip
+
+    class Plan:
+        changes = ()
+
+        def summary(self):
+            return {}
+
+        def to_json(self):
+            return {"changes": [], "access_changes": access}
+
+    class Applied:
+        results = ()
+
+    def entry(applied):
+        result = ReconcileResult(True, "done", plan=Plan(), applied=applied)
+        return reconcile_entry(result, outcome="success", trigger="t", revision=None, wall=0,
+                               duration=0)  # fmt: skip
+
+    assert entry(Applied())["access_changes"] == access
+    assert "access_changes" not in entry(None)  # planned only (dry run): nothing was granted
