@@ -142,7 +142,7 @@ def test_the_first_render_shows_everything_without_javascript(page):
     assert html.words("revision") == "3f9c01234567"
     assert html.words("last").startswith("failure retry,")
     assert html.words("next").startswith("in ")  # 2030
-    assert ("div", {"id": "suspended-fact", "hidden": None}) in html.tags  # /status has none
+    assert ("dd", {"id": "suspended", "hidden": None}) in html.tags  # /status has none
     rows = [a for t, a in html.tags if t == "tr" and "data-state" in a]
     assert [r["data-state"] for r in rows] == ["in-sync", "drifted", "error"]
     sockets = html.words("socket-rows")
@@ -172,7 +172,7 @@ def test_a_role_and_a_suspended_count_from_status_are_shown(page):
     source.data.update(role="follower", suspended=["web", "db"])
     html = Page(client.get("/").text)
     assert html.words("role") == "follower" and html.words("suspended") == "2"
-    assert ("div", {"id": "suspended-fact"}) in html.tags
+    assert ("dt", {"id": "suspended-term"}) in html.tags
 
 
 def test_the_page_loads_nothing_from_elsewhere_and_runs_only_its_own_script(page):

@@ -110,6 +110,18 @@ def until(driver, predicate, message: str, timeout: float = 20.0):
     return wait.until(lambda d: predicate(d), message=message)
 
 
+def accessibility_violations(driver) -> list[str]:
+    """axe-core's WCAG 2 A and AA rules (labels, contrast, table headers, landmarks...) run in
+    the page: one line per violation and element."""
+    from axe_selenium_python import Axe
+
+    axe = Axe(driver)
+    axe.inject()
+    results = axe.run(options='{"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa"]}}')
+    return [f"{v['id']} ({v['impact']}): {v['help']}: {node['target']}"
+            for v in results["violations"] for node in v["nodes"]]  # fmt: skip
+
+
 def test_the_page_follows_the_daemon_in_a_real_browser(examples_daemon, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -166,6 +178,8 @@ def test_the_page_follows_the_daemon_in_a_real_browser(examples_daemon, browser,
     details = until(driver, lambda d: text(d, f"{first} div.detail"), "the first one expanded")
     assert "create policy engineers" in details
     assert "attach policy engineers to socket web" in details
+    violations = accessibility_violations(driver)  # problems, a restart, an opened reconcile
+    assert violations == [], violations
     shot = os.environ.get("BORDER0_DASHBOARD_SCREENSHOT")
     if shot:  # the whole page, a problem showing
         height = driver.execute_script("return document.documentElement.scrollHeight")

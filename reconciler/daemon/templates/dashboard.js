@@ -87,7 +87,7 @@
       const n = (status.sockets || []).filter((s) => s.state === "suspended").length;
       suspended = n || null;
     }
-    $("suspended-fact").hidden = suspended === null;
+    $("suspended-term").hidden = $("suspended").hidden = suspended === null;
     $("suspended").replaceChildren(String(suspended || 0));
     $("mode").replaceChildren(status.dry_run ? "dry run (observing)" : "applying");
   }
