@@ -6,8 +6,10 @@ sockets. Everything is in the one answer (no CDN, no other file: it works air-ga
 Content-Security-Policy allows exactly the page's own script and style, requests to this origin
 and nothing else. The page has no control that changes anything.
 
-`view` turns /status into what the template shows; the display rules the script needs as well
-(state labels) travel to it as JSON in the page, so they have one home.
+`view` turns /status into what the template shows. The state labels and badge colours travel to
+the script as JSON in the page, so they have one home; the script mirrors `relative`,
+`connector_label` and `_problems` under the same names (dashboard.js), and the browser test
+checks that what it renders after a refresh matches.
 """
 
 from __future__ import annotations
