@@ -9,12 +9,15 @@ of the whole page.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import tempfile
 from collections.abc import Iterator
+from html import unescape
 from pathlib import Path
 
+import httpx
 import pytest
 from helpers import REPO, free_port_range, wait_for
 from test_supervisor_daemon import Daemon
@@ -97,6 +100,13 @@ def text(driver, selector: str) -> str:
     from selenium.webdriver.common.by import By
 
     return driver.find_element(By.CSS_SELECTOR, selector).text
+
+
+def server_rows(html: str) -> list[str]:
+    """The socket rows of the server-rendered page, as text, sorted."""
+    body = html.split('<tbody id="socket-rows">', 1)[1].split("</tbody>", 1)[0]
+    return sorted(" ".join(unescape(re.sub(r"<[^>]+>", " ", row)).split())
+                  for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.DOTALL))  # fmt: skip
 
 
 def until(driver, predicate, message: str, timeout: float = 20.0):
@@ -192,6 +202,11 @@ def test_the_page_follows_the_daemon_in_a_real_browser(examples_daemon, browser,
     until(driver, lambda d: not d.find_element(By.ID, "problems").is_displayed(), "fixed")
     until(driver, lambda d: "success" in text(d, "#history > li:first-child summary"), "success")
     assert text(driver, f"{first} div.detail") == details
+
+    # the script renders the rows as the server does (the same page without JavaScript)
+    served = httpx.get(f"http://{daemon.listen}/", timeout=10).text
+    shown = [" ".join(" ".join(cells).split()) for cells in rows(driver).values()]
+    assert sorted(shown) == server_rows(served)
 
     errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == [], errors
