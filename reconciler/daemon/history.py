@@ -111,7 +111,3 @@ class History:
     def entries(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self._entries)
-
-    def last(self) -> dict[str, Any] | None:
-        with self._lock:
-            return self._entries[0] if self._entries else None

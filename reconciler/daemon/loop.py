@@ -546,6 +546,7 @@ class Daemon:
         with self._lock:
             errors, states = list(self._errors), dict(self._states)
             desired, actual = self._last_good_desired, self._last_actual
+            history = self.history.entries()
         ready, readiness = self.readiness()
         return {
             "version": __version__,
@@ -554,7 +555,7 @@ class Daemon:
             "dry_run": self.config.dry_run,
             "ready": ready,
             "revision": self._revision,
-            "last_reconcile": self.history.last(),
+            "last_reconcile": history[0] if history else None,
             "last_success": self._last_success_info,
             "consecutive_failures": readiness["consecutive_failures"],
             "reconciles": self.reconciles_run,
@@ -587,7 +588,7 @@ class Daemon:
                 for c in connectors
             ],
             "errors": errors,
-            "history": self.history.entries(),
+            "history": history,
         }
 
     def _next_resync(self) -> str | None:
