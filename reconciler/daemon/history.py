@@ -2,8 +2,9 @@
 
 /status used to keep only the last reconcile, so a drift repaired an interval ago was gone by
 the time anyone looked. `History` keeps a bounded ring of `reconcile_entry` dicts, newest first;
-each names its changes and the drift it corrected (kind, action, name), never a value, so
-nothing secret is copied out of the plan.
+each names its changes and the drift it corrected (kind, action, name), never a field's value,
+so nothing secret is copied out of the plan; a failed action keeps its error message, which the
+status server's redactor covers like every other answer.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def _named(change: Any) -> dict[str, Any]:
     """A change by name: `title` reads `update socket web`, `attach policy p to socket s`."""
     return {
         "action": change.action.value,
-        "kind": change.kind,
+        "kind": str(change.kind),
         "name": change.name,
         "title": describe(change),
     }
