@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.plan.planner import Action, fetch_actual, make_plan
+from reconciler.border0.inventory import fetch_actual
+from reconciler.plan.planner import make_plan
+from reconciler.plan.types import Action
 from reconciler.reconcile import ReconcileOptions, reconcile
 
 SECRET = "s3cr3t-Value-that-must-never-show"

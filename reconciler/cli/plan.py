@@ -18,16 +18,12 @@ import click
 
 import reconciler.plan.saved as saved_plan
 from reconciler.apply import ActionResult, apply_plan
+from reconciler.border0.inventory import fetch_actual
 from reconciler.diagnostics import Severity
 from reconciler.errors import UserError
 from reconciler.model import Actual, Desired
-from reconciler.plan.planner import (
-    Plan,
-    actual_fingerprint,
-    check_instance,
-    fetch_actual,
-    make_plan,
-)
+from reconciler.plan.planner import check_instance, make_plan
+from reconciler.plan.types import Plan
 from reconciler.render import render
 
 __all__ = ["PlanArgs", "run_apply", "run_plan"]
@@ -140,7 +136,7 @@ def run_plan(args: PlanArgs) -> int:
         try:
             saved_plan.write(
                 args.save, plan=plan, desired=desired,
-                actual_fingerprint=actual_fingerprint(actual), paths=list(args.paths),
+                actual_fingerprint=saved_plan.actual_fingerprint(actual), paths=list(args.paths),
                 max_delete=args.max_delete, allow_mass_delete=args.allow_mass_delete,
             )
         except OSError as exc:
@@ -199,7 +195,7 @@ def run_apply(args: PlanArgs) -> int:
     with open_api(args.api, args.token_file, args.state, env=env) as client:
         plan, actual = _plan(args, client, desired)
         if saved is not None and (
-            actual_fingerprint(actual) != saved.actual_fingerprint
+            saved_plan.actual_fingerprint(actual) != saved.actual_fingerprint
         ):
             raise UserError(
                 "the saved plan is stale: border0 changed since it was made; "

@@ -78,7 +78,7 @@ def reconcile_entry(
         "time": iso_time(wall),
         "trigger": trigger,
         "result": outcome,
-        "stage": result.stage,
+        "stage": str(result.stage),
         "revision": revision,
         "duration_seconds": round(duration, 3),
         "summary": plan.summary() if plan is not None else None,

@@ -54,7 +54,7 @@ from reconciler.daemon.state import (
 from reconciler.daemon.status_server import StatusServer
 from reconciler.daemon.watch import ManifestWatcher
 from reconciler.diagnostics import Severity
-from reconciler.reconcile import ReconcileOptions, ReconcileResult, reconcile
+from reconciler.reconcile import ReconcileOptions, ReconcileResult, Stage, reconcile
 
 __all__ = ["FAILURE", "INVALID", "SUCCESS", "Daemon", "DaemonConfig"]
 
@@ -64,7 +64,7 @@ SUCCESS, FAILURE, INVALID = "success", "failure", "invalid"
 #: How often the loop looks at the flags signal handlers set (and turns its heartbeat).
 SIGNAL_POLL = 0.2
 #: Stages at which a reconcile stops for a problem in the manifests (not retried with backoff).
-_CONFIG_STAGES = frozenset({"load", "plan"})
+_CONFIG_STAGES = frozenset({Stage.LOAD, Stage.PLAN})
 
 
 @dataclass(frozen=True)
@@ -353,7 +353,7 @@ class Daemon:
         except Exception as exc:
             log.exception("reconcile crashed")
             result = ReconcileResult(
-                False, "internal", error=f"internal error ({type(exc).__name__})"
+                False, Stage.INTERNAL, error=f"internal error ({type(exc).__name__})"
             )
         duration = time.monotonic() - started
         self.reconciles_run += 1
@@ -389,7 +389,7 @@ class Daemon:
             errors.append(result.error)
         self.metrics.manifest_errors.set(
             sum(1 for d in result.diagnostics if d.severity is Severity.ERROR)
-            if result.stage == "load"
+            if result.stage is Stage.LOAD
             else 0
         )
 
@@ -411,7 +411,7 @@ class Daemon:
         if (
             result.desired is not None
             and result.actual is not None
-            and result.stage in ("done", "apply")
+            and result.stage in (Stage.DONE, Stage.APPLY)
         ):
             self._last_good_desired, self._last_actual = result.desired, result.actual
             self._states = object_states(

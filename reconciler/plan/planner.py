@@ -15,188 +15,17 @@ Rules that live here, and only here:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from enum import Enum
 from typing import Any
 
 from reconciler import model
 from reconciler.diagnostics import Diagnostic, Severity
-from reconciler.model import Actual, Desired, LivePolicy, LiveSocket, Secret
+from reconciler.model import Actual, Desired, LivePolicy
 from reconciler.plan.fields import FieldDiff, comparable, create_diffs, field_diffs
+from reconciler.plan.types import Action, Change, Kind, Plan, phase_of
 
-__all__ = [
-    "FORMAT_VERSION",
-    "Action",
-    "Change",
-    "FieldDiff",
-    "Plan",
-    "actual_fingerprint",
-    "check_instance",
-    "default_max_delete",
-    "fetch_actual",
-    "make_plan",
-]
-
-FORMAT_VERSION = "1"
-
-
-class Action(str, Enum):
-    CREATE = "create"
-    UPDATE = "update"
-    REPLACE = "replace"
-    DELETE = "delete"
-    ATTACH = "attach"
-    DETACH = "detach"
-
-
-#: The order of apply phases; changes in a plan are sorted by it.
-PHASES: tuple[tuple[str, tuple[Action, ...]], ...] = (
-    ("policy", (Action.CREATE, Action.UPDATE, Action.REPLACE)),
-    ("socket", (Action.CREATE, Action.UPDATE, Action.REPLACE)),
-    ("attachment", (Action.ATTACH,)),
-    ("attachment", (Action.DETACH,)),
-    ("socket", (Action.DELETE,)),
-    ("policy", (Action.DELETE,)),
-)
-
-
-def phase_of(kind: str, action: Action) -> int:
-    for index, (phase_kind, actions) in enumerate(PHASES):
-        if phase_kind == kind and action in actions:
-            return index
-    raise ValueError(f"no phase for {action.value} {kind}")
-
-
-@dataclass(frozen=True)
-class Change:
-    """One action on one object. `reason` explains; it never decides."""
-
-    kind: str  # "socket" | "policy" | "attachment"
-    name: str  # object name; "socket/policy" for attachments
-    action: Action
-    reason: str = ""
-    diffs: tuple[FieldDiff, ...] = ()
-    object_id: str | None = None  # the live id (update, replace, delete; attachments: socket id)
-    socket: str | None = None  # attachments only
-    policy: str | None = None  # attachments only
-    policy_id: str | None = None  # attachments: None when the policy is created by this plan
-    source: str | None = None  # manifest file:line:column
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "kind": self.kind,
-            "name": self.name,
-            "action": self.action.value,
-            "reason": self.reason,
-            "diffs": [d.to_json() for d in self.diffs],
-            "source": self.source,
-        }
-        if self.kind == "attachment":
-            data["socket"] = self.socket
-            data["policy"] = self.policy
-        return data
-
-
-@dataclass(frozen=True)
-class Plan:
-    """An ordered list of changes plus the problems that block it (conflicts) or explain it."""
-
-    changes: list[Change] = field(default_factory=list)
-    conflicts: list[Diagnostic] = field(default_factory=list)  # errors: the plan cannot be applied
-    warnings: list[Diagnostic] = field(default_factory=list)
-    instance: str = "default"
-
-    @property
-    def has_changes(self) -> bool:
-        return bool(self.changes)
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing blocks applying this plan."""
-        return not any(d.severity is Severity.ERROR for d in self.conflicts)
-
-    def summary(self) -> dict[str, int]:
-        counts = {a.value: 0 for a in Action}
-        for change in self.changes:
-            counts[change.action.value] += 1
-        return counts
-
-    def to_json(self) -> dict[str, Any]:
-        """The versioned JSON form (docs/plan-format.md); every renderer reads only this."""
-        return {
-            "format_version": FORMAT_VERSION,
-            "instance": self.instance,
-            "applicable": self.ok,
-            "summary": self.summary(),
-            "changes": [c.to_json() for c in self.changes],
-            "conflicts": [d.to_json() for d in self.conflicts],
-            "warnings": [d.to_json() for d in self.warnings],
-        }
-
-
-# --- actual state ---------------------------------------------------------------------------
-
-
-def fetch_actual(client: Any) -> Actual:
-    """One paged list of sockets and one list of policies; never a request per object.
-
-    Attachments are read from both sides (a socket's `policies` and a policy's `socket_ids`).
-    """
-    sockets = [model.socket_from_api(s) for s in client.list_sockets()]
-    policies = {p.name: p for p in (model.policy_from_api(d) for d in client.list_policies())}
-    by_socket: dict[str, dict[str, str]] = {}
-    for policy in policies.values():
-        for socket_id in policy.socket_ids:
-            by_socket.setdefault(socket_id, {})[policy.policy_id] = policy.name
-    result: dict[str, LiveSocket] = {}
-    for live in sockets:
-        attached = dict(zip(live.policy_ids, live.policy_names))
-        extra = by_socket.get(live.socket_id, {})
-        if extra.keys() - attached.keys():
-            attached.update(extra)
-            live = _with_policies(live, attached)
-        result[live.name] = live
-    return Actual(sockets=result, policies=policies)
-
-
-def _with_policies(live: LiveSocket, attached: Mapping[str, str]) -> LiveSocket:
-    return replace(live, policy_ids=tuple(attached), policy_names=tuple(attached.values()))
-
-
-def actual_fingerprint(actual: Actual) -> str:
-    """A digest of everything the planner looked at; a saved plan is stale when it changes."""
-    sockets = []
-    for name in sorted(actual.sockets):
-        live = actual.sockets[name]
-        fields = _jsonable_digest(model.live_socket_fields(live))
-        sockets.append(
-            [name, live.socket_id, live.socket_type, dict(live.tags), fields,
-             sorted(live.policy_ids)]
-        )
-    policies = []
-    for name in sorted(actual.policies):
-        pol = actual.policies[name]
-        own = pol.ownership
-        policies.append(
-            [name, pol.policy_id, _jsonable_digest(model.live_policy_fields(pol)),
-             [own.managed, own.instance, own.prune]]
-        )
-    blob = json.dumps([sockets, policies], sort_keys=True, default=str).encode()
-    return "sha256:" + hashlib.sha256(blob).hexdigest()
-
-
-def _jsonable_digest(value: Any) -> Any:
-    if isinstance(value, Secret):
-        return "secret:" + value.digest
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable_digest(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable_digest(v) for v in value]
-    return value
+__all__ = ["check_instance", "default_max_delete", "make_plan"]
 
 
 def _flag(value: Any) -> str:
@@ -290,7 +119,7 @@ def _guard_mass_delete(
         )
 
 
-def _conflict(kind: str, name: str, message: str, source: Any, code: str) -> Diagnostic:
+def _conflict(kind: Kind, name: str, message: str, source: Any, code: str) -> Diagnostic:
     return Diagnostic(
         Severity.ERROR,
         f"{kind} {name}: {message}",
@@ -301,7 +130,7 @@ def _conflict(kind: str, name: str, message: str, source: Any, code: str) -> Dia
     )
 
 
-def _ownership_conflict(kind: str, spec: Any, own: model.Ownership, instance: str) -> Diagnostic:
+def _ownership_conflict(kind: Kind, spec: Any, own: model.Ownership, instance: str) -> Diagnostic:
     if own.managed:
         return _conflict(
             kind,
@@ -322,7 +151,7 @@ def _ownership_conflict(kind: str, spec: Any, own: model.Ownership, instance: st
 
 
 def _adopting(
-    kind: str, spec: Any, own: model.Ownership, instance: str, conflicts: list[Diagnostic]
+    kind: Kind, spec: Any, own: model.Ownership, instance: str, conflicts: list[Diagnostic]
 ) -> bool | None:
     """The ownership rule for a declared object that exists: False when it is ours, True when
     the adopt annotation takes an unmanaged one over, None (a conflict recorded) otherwise."""
@@ -349,12 +178,12 @@ def _plan_policies(
         live = actual.policies.get(name)
         if live is None:
             changes.append(
-                Change("policy", name, Action.CREATE, "not in border0",
+                Change(Kind.POLICY, name, Action.CREATE, "not in border0",
                        create_diffs(model.policy_fields(spec)), source=src)
             )
             ids[name] = None
             continue
-        adopting = _adopting("policy", spec, live.ownership, instance, conflicts)
+        adopting = _adopting(Kind.POLICY, spec, live.ownership, instance, conflicts)
         if adopting is None:
             continue
         want, have = model.policy_fields(spec), model.live_policy_fields(live)
@@ -368,25 +197,25 @@ def _plan_policies(
             # then attach the new policy wherever it is named.
             reason = f"org_wide changed: {_flag(have['org_wide'])} → {_flag(want['org_wide'])}"
             changes.append(
-                Change("policy", name, Action.REPLACE,
+                Change(Kind.POLICY, name, Action.REPLACE,
                        ("adopt; " + reason) if adopting else reason, diffs,
                        object_id=live.policy_id, source=src)
             )
             ids[name] = None
             continue
         changes.append(
-            Change("policy", name, Action.UPDATE, "adopt" if adopting else "changed",
+            Change(Kind.POLICY, name, Action.UPDATE, "adopt" if adopting else "changed",
                    diffs, object_id=live.policy_id, source=src)
         )
     for name, live in actual.policies.items():
         if name in desired.policies or not live.ownership.owned_by(instance):
             continue
-        _prune(changes, warnings, "policy", name, live.policy_id, live.ownership.prune)
+        _prune(changes, warnings, Kind.POLICY, name, live.policy_id, live.ownership.prune)
     return ids
 
 
 def _prune(
-    changes: list[Change], warnings: list[Diagnostic], kind: str, name: str, object_id: str,
+    changes: list[Change], warnings: list[Diagnostic], kind: Kind, name: str, object_id: str,
     prune: bool,
 ) -> None:
     if prune:
@@ -419,11 +248,11 @@ def _plan_sockets(
         socket_id: str | None = None
         if live is None:
             changes.append(
-                Change("socket", name, Action.CREATE, "not in border0",
+                Change(Kind.SOCKET, name, Action.CREATE, "not in border0",
                        create_diffs(model.socket_fields(spec)), source=src)
             )
         else:
-            adopting = _adopting("socket", spec, live.ownership, instance, conflicts)
+            adopting = _adopting(Kind.SOCKET, spec, live.ownership, instance, conflicts)
             if adopting is None:
                 continue
             want, have = comparable(model.socket_fields(spec), model.live_socket_fields(live))
@@ -433,7 +262,7 @@ def _plan_sockets(
                 if adopting:
                     reason = "adopt; " + reason
                 changes.append(
-                    Change("socket", name, Action.REPLACE, reason, field_diffs(have, want),
+                    Change(Kind.SOCKET, name, Action.REPLACE, reason, field_diffs(have, want),
                            object_id=live.socket_id, source=src)
                 )
             else:
@@ -448,14 +277,14 @@ def _plan_sockets(
                     if adopting:
                         diffs = (FieldDiff("managed_by", None, _owner_label(instance)),) + diffs
                     changes.append(
-                        Change("socket", name, Action.UPDATE, "adopt" if adopting else "changed",
+                        Change(Kind.SOCKET, name, Action.UPDATE, "adopt" if adopting else "changed",
                                diffs, object_id=live.socket_id, source=src)
                     )
         _plan_attachments(spec, socket_id, attached, actual, policy_ids, changes, conflicts)
     for name, live in actual.sockets.items():
         if name in desired.sockets or not live.ownership.owned_by(instance):
             continue
-        _prune(changes, warnings, "socket", name, live.socket_id, live.ownership.prune)
+        _prune(changes, warnings, Kind.SOCKET, name, live.socket_id, live.ownership.prune)
 
 
 def _plan_attachments(
@@ -478,7 +307,7 @@ def _plan_attachments(
             external = policy in spec.external_policies and policy not in spec.policies
             what = "external policy" if external else "policy"
             conflicts.append(
-                _conflict("socket", spec.name,
+                _conflict(Kind.SOCKET, spec.name,
                           f"{what} {policy!r} does not exist in border0 or the manifests",
                           spec.source, "unknown-policy")
             )
@@ -486,7 +315,7 @@ def _plan_attachments(
         if policy in attached:
             continue
         changes.append(
-            Change("attachment", f"{spec.name}/{policy}", Action.ATTACH,
+            Change(Kind.ATTACHMENT, f"{spec.name}/{policy}", Action.ATTACH,
                    "named in the manifest", object_id=socket_id, socket=spec.name,
                    policy=policy, policy_id=policy_ids[policy], source=src)
         )
@@ -497,7 +326,7 @@ def _plan_attachments(
         if live_policy is not None and live_policy.org_wide:
             continue
         changes.append(
-            Change("attachment", f"{spec.name}/{policy}", Action.DETACH,
+            Change(Kind.ATTACHMENT, f"{spec.name}/{policy}", Action.DETACH,
                    "not named in the manifest", object_id=socket_id, socket=spec.name,
                    policy=policy, policy_id=pid, source=src)
         )

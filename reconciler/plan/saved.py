@@ -15,14 +15,24 @@ import hmac
 import json
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler.model import Desired, Secret
-from reconciler.plan.planner import Plan
+from reconciler import model
+from reconciler.model import Actual, Desired, Secret
+from reconciler.plan.types import Plan
 
-__all__ = ["KIND", "SavedPlan", "desired_fingerprint", "is_saved_plan", "read", "write"]
+__all__ = [
+    "KIND",
+    "SavedPlan",
+    "actual_fingerprint",
+    "desired_fingerprint",
+    "is_saved_plan",
+    "read",
+    "write",
+]
 
 KIND = "border0-reconciler/saved-plan"
 FORMAT_VERSION = "1"
@@ -139,3 +149,35 @@ def read(path: str | os.PathLike[str]) -> SavedPlan:
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{path}: saved plan is incomplete ({exc})") from None
+
+
+def actual_fingerprint(actual: Actual) -> str:
+    """A digest of everything the planner looked at; a saved plan is stale when it changes."""
+    sockets = []
+    for name in sorted(actual.sockets):
+        live = actual.sockets[name]
+        fields = _jsonable_digest(model.live_socket_fields(live))
+        sockets.append(
+            [name, live.socket_id, live.socket_type, dict(live.tags), fields,
+             sorted(live.policy_ids)]
+        )
+    policies = []
+    for name in sorted(actual.policies):
+        pol = actual.policies[name]
+        own = pol.ownership
+        policies.append(
+            [name, pol.policy_id, _jsonable_digest(model.live_policy_fields(pol)),
+             [own.managed, own.instance, own.prune]]
+        )
+    blob = json.dumps([sockets, policies], sort_keys=True, default=str).encode()
+    return "sha256:" + hashlib.sha256(blob).hexdigest()
+
+
+def _jsonable_digest(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return "secret:" + value.digest
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable_digest(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable_digest(v) for v in value]
+    return value

@@ -405,7 +405,7 @@ def test_object_states_marks_failed_actions_as_error():
     from reconciler.apply import ActionResult, ApplyResult
     from reconciler.daemon.state import object_states, state_counts
     from reconciler.model import Actual, Desired, LiveSocket, SocketSpec
-    from reconciler.plan.planner import Action, Change, Plan
+    from reconciler.plan.types import Action, Change, Plan
 
     desired = Desired(sockets={"a": SocketSpec("a", "http"), "b": SocketSpec("b", "http")})
     actual = Actual(sockets={"a": LiveSocket("id-a", "a", "http")})

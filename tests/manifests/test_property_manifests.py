@@ -25,7 +25,8 @@ from reconciler import model
 from reconciler.diagnostics import Severity
 from reconciler.manifests.loader import load
 from reconciler.model import Actual, LivePolicy, LiveSocket, Ownership
-from reconciler.plan.planner import Action, make_plan
+from reconciler.plan.planner import make_plan
+from reconciler.plan.types import Action
 from reconciler.render import render
 
 SETTINGS = settings(

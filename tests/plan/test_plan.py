@@ -15,7 +15,8 @@ from reconciler.model import (
     Secret,
     SocketSpec,
 )
-from reconciler.plan.planner import Action, check_instance, make_plan
+from reconciler.plan.planner import check_instance, make_plan
+from reconciler.plan.types import Action
 
 
 def ours(instance: str = "default", prune: bool = True) -> dict[str, str]:

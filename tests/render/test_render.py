@@ -118,7 +118,7 @@ def test_unknown_format() -> None:
 
 def test_markdown_truncates_long_conflict_lists_too() -> None:
     from reconciler.diagnostics import Diagnostic, Severity
-    from reconciler.plan.planner import Plan
+    from reconciler.plan.types import Plan
 
     plan = Plan(conflicts=[Diagnostic(Severity.ERROR, f"socket s{i}: " + "x" * 80,
                                       file="m.yaml", line=i, column=1)
