@@ -136,11 +136,13 @@ def test_the_first_render_shows_everything_without_javascript(page):
     response = client.get("/")
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert "<title>(3 problems) border0-reconciler · prod</title>" in response.text
     html = Page(response.text)
     assert html.words("role") == "leader"  # no leader election yet: /status names no role
     assert html.words("ready") == "not ready"
     assert html.words("revision") == "3f9c01234567"
     assert html.words("last").startswith("failure retry,")
+    assert "reconciling now" not in html.words("last")
     assert html.words("next").startswith("in ")  # 2030
     assert ("dd", {"id": "suspended", "hidden": None}) in html.tags  # /status has none
     rows = [a for t, a in html.tags if t == "tr" and "data-state" in a]
@@ -169,8 +171,9 @@ def test_the_first_render_shows_everything_without_javascript(page):
 
 def test_a_role_and_a_suspended_count_from_status_are_shown(page):
     source, client = page
-    source.data.update(role="follower", suspended=["web", "db"])
+    source.data.update(role="follower", suspended=["web", "db"], in_flight={"trigger": "SIGHUP"})
     html = Page(client.get("/").text)
+    assert html.words("last").endswith("; reconciling now SIGHUP")
     assert html.words("role") == "follower" and html.words("suspended") == "2"
     assert ("dt", {"id": "suspended-term"}) in html.tags
 

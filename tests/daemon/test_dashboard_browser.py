@@ -176,6 +176,7 @@ def test_the_page_follows_the_daemon_in_a_real_browser(examples_daemon, browser,
     problems = until(driver, lambda d: d.find_element(By.ID, "problems").is_displayed()
                      and text(d, "#problem-list"), "the invalid manifest among the problems")
     assert "manifests/sockets/broken.yaml:6:9: error: spec.type: 'htp' is not one of" in problems
+    assert driver.title == "(1 problem) border0-reconciler · default"
     assert set(rows(driver)) == SOCKETS
     newest = until(driver, lambda d: text(d, "#history > li:first-child summary"), "history")
     assert "invalid" in newest and "change" in newest

@@ -75,9 +75,12 @@
     $("ready").replaceChildren(badge("result", status.ready ? "success" : "failure",
       status.ready ? "ready" : "not ready"));
     $("revision").replaceChildren(h("code", {}, (status.revision || "-").slice(0, 12)));
+    const busy = status.in_flight;
     $("last").replaceChildren(...(last
       ? [badge("result", last.result), ` ${last.trigger}, `, when(last.time)]
-      : [h("span", { class: "muted" }, "none yet")]));
+      : [h("span", { class: "muted" }, "none yet")]),
+    ...(busy ? ["; ", h("span", { class: "badge info" }, "reconciling now"), ` ${busy.trigger}`]
+      : []));
     $("next").replaceChildren(when(status.next_resync),
       ...(status.next_retry ? [" (retry ", when(status.next_retry), ")"] : []));
     let suspended = status.suspended;
@@ -95,6 +98,9 @@
   function renderProblems(status) {
     const list = problems(status);
     $("problems").hidden = list.length === 0;
+    // A tab in the background still says something is wrong.
+    const count = list.length ? `(${list.length} problem${list.length === 1 ? "" : "s"}) ` : "";
+    document.title = `${count}border0-reconciler · ${status.instance}`;
     $("problem-list").replaceChildren(...list.map(([where, what]) =>
       h("li", {}, where ? [h("code", {}, where), ": "] : "", what)));
   }
