@@ -116,18 +116,19 @@ def _problems(status: Mapping[str, Any]) -> list[dict[str, Any]]:
                 }
             )
     last = status.get("last_reconcile") or {}
-    if last.get("result") == "failure":
-        failing = status.get("consecutive_failures") or 1
+    failing = last.get("result") == "failure"
+    if failing:
+        times = status.get("consecutive_failures") or 1
         problems.append(
             {
                 "where": f"reconcile ({last.get('stage')})",
-                "what": f"failing {failing} time(s) in a row: {last.get('error') or 'failed'}",
+                "what": f"failing {times} time(s) in a row: {last.get('error') or 'failed'}",
             }
         )
     for error in status.get("errors") or []:
         match = _LOCATED.match(str(error))
         where, what = (match["where"], match["what"]) if match else ("", str(error))
-        if where or error != last.get("error"):
+        if where or not (failing and error == last.get("error")):  # not twice
             problems.append({"where": where, "what": what})
     return problems
 

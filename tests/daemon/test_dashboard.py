@@ -178,6 +178,15 @@ def test_a_role_and_a_suspended_count_from_status_are_shown(page):
     assert ("dt", {"id": "suspended-term"}) in html.tags
 
 
+def test_an_invalid_reconcile_s_own_error_is_a_problem(page):
+    source, client = page
+    error = "--instance must be a DNS label, got 'Bad Name'"
+    source.data.update(connectors=[], errors=[error], consecutive_failures=0)
+    source.data["last_reconcile"] = {**STATUS["history"][0], "result": "invalid", "error": error}
+    html = Page(client.get("/").text)
+    assert html.words("problem-list") == error
+
+
 def test_the_page_loads_nothing_from_elsewhere_and_runs_only_its_own_script(page):
     _, client = page
     response = client.get("/")

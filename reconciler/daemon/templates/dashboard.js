@@ -57,14 +57,15 @@
       }
     }
     const last = status.last_reconcile || {};
-    if (last.result === "failure") {
-      const failing = status.consecutive_failures || 1;
+    const failing = last.result === "failure";
+    if (failing) {
+      const times = status.consecutive_failures || 1;
       out.push([`reconcile (${last.stage})`,
-        `failing ${failing} time(s) in a row: ${last.error || "failed"}`]);
+        `failing ${times} time(s) in a row: ${last.error || "failed"}`]);
     }
     for (const error of status.errors || []) {
       const m = LOCATED.exec(String(error));
-      if (m || error !== last.error) out.push(m ? [m[1], m[2]] : ["", String(error)]);
+      if (m || !(failing && error === last.error)) out.push(m ? [m[1], m[2]] : ["", String(error)]);
     }
     return out;
   }
