@@ -211,3 +211,10 @@ def test_the_page_follows_the_daemon_in_a_real_browser(examples_daemon, browser,
 
     errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == [], errors
+
+    # the daemon gone: the page says its data is no longer current
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert daemon.proc.wait(timeout=20) == 0
+    stale = until(driver, lambda d: "Not updated" in text(d, "#updated") and text(d, "#updated"),
+                  "the page to say it is stale")  # fmt: skip
+    assert "Retrying every 0.5 s" in stale and set(rows(driver)) == SOCKETS  # last data kept
