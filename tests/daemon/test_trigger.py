@@ -129,3 +129,15 @@ def test_a_missing_token_file_is_a_one_line_error(emulator, manifests, tmp_path)
                        env={"BORDER0_ADMIN_TOKEN": emulator.token})
     assert code != 0
     assert "--trigger-token-file" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_the_trigger_token_stays_redacted_after_reconciles():
+    """The token is not a manifest secret: the swap of secrets after each reconcile keeps it."""
+    from reconciler.daemon.logs import RedactFilter
+
+    redactor = RedactFilter()
+    redactor.add_secrets([TOKEN])
+    redactor.set_secrets(["a-manifest-secret"])  # what the daemon does after each reconcile
+    assert redactor.redact(f"x {TOKEN} a-manifest-secret") == "x (sensitive) (sensitive)"
+    redactor.set_secrets([])
+    assert TOKEN not in redactor.redact(TOKEN)
