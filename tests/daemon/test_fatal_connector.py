@@ -41,6 +41,9 @@ def test_a_fatal_connector_is_shown_in_status_readyz_metrics_and_notified_once(
     assert http.get("/readyz").json()["fatal_connectors"] == ["web"]
     assert "border0_reconciler_connectors_fatal 1.0" in http.get("/metrics").text
 
+    page = http.get("/").text  # the status page: one problem, not one per place it is listed
+    assert page.count("FATAL: cannot start") == 1 and "(1 problem)" in page
+
     code, out, err = cli(["status", "--listen", f"{host}:{port}"])
     assert code == 0, err
     assert "FATAL" in out and "error: connector web is FATAL: " in out
