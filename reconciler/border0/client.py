@@ -172,6 +172,15 @@ class Border0Client:
         if actions:
             self._json("PUT", f"/socket/{_seg(socket_id)}/policy", body={"actions": actions})
 
+    def update_policy_sockets(
+        self, policy_id: str, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> None:
+        """Attach or detach many sockets to one policy in one call (the policy's side)."""
+        actions = [{"action": "add", "id": s} for s in add]
+        actions += [{"action": "remove", "id": s} for s in remove]
+        if actions:
+            self._json("PUT", f"/policy/{_seg(policy_id)}/socket", body={"actions": actions})
+
     def list_connectors(self, socket_id: str) -> list[dict]:
         data = self._json("GET", f"/socket/{_seg(socket_id)}/connectors")
         return list(data.get("list") or []) if isinstance(data, dict) else list(data or [])
