@@ -52,6 +52,7 @@ class ActionResult:
     ok: bool
     message: str  # "created socket web" or "failed: update socket db: 400 ..."
     object_id: str | None = None
+    temporary: bool = False  # failed for a reason that may pass (5xx, timeout): rerun helps
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -108,6 +109,10 @@ def _error_text(exc: BaseException) -> str:
     # Unknown exceptions may carry anything in their message: show the type only.
     log.debug("unexpected error during apply", exc_info=exc)
     return f"internal error ({type(exc).__name__})"
+
+
+def _temporary(exc: BaseException) -> bool:
+    return isinstance(exc, Border0Error) and exc.temporary
 
 
 @dataclass
@@ -211,7 +216,8 @@ class _Runner:
                         else self.state.failed_policies
                     )
                     failed.add(change.name)
-            return ActionResult(change, False, f"failed: {describe(change)}: {_error_text(exc)}")
+            return ActionResult(change, False, f"failed: {describe(change)}: {_error_text(exc)}",
+                                temporary=_temporary(exc))
         return ActionResult(change, True, _done_message(change), object_id)
 
     def _ops(self, kind: str) -> _Ops:
@@ -298,7 +304,8 @@ class _Runner:
         except Exception as exc:  # noqa: BLE001
             text = _error_text(exc)
             return results + [
-                ActionResult(c, False, f"failed: {describe(c)}: {text}") for c in ready
+                ActionResult(c, False, f"failed: {describe(c)}: {text}",
+                             temporary=_temporary(exc)) for c in ready
             ]
         return results + [
             ActionResult(c, True, _done_message(c), self._attachment_ids(c)[0]) for c in ready

@@ -10,18 +10,21 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import click
 
 from reconciler import saved_plan
-from reconciler.apply import ActionResult, apply_plan
+from reconciler.apply import ApplyResult, apply_plan
+from reconciler.border0.errors import Border0Error
 from reconciler.diagnostics import Severity
 from reconciler.model import Actual, Desired
 from reconciler.plan import Plan, actual_fingerprint, check_instance, fetch_actual, make_plan
+from reconciler.progress import Progress
 from reconciler.render import render
+from reconciler.terminal import color_enabled
 
 __all__ = ["PlanArgs", "run_apply", "run_plan"]
 
@@ -53,6 +56,7 @@ class PlanArgs:
     auto_approve: bool = False
     dry_run: bool = False
     parallelism: int = 8
+    verbose: bool = False
 
 
 def _env(env_file: str | None) -> dict[str, str]:
@@ -67,48 +71,73 @@ def _env(env_file: str | None) -> dict[str, str]:
     return env
 
 
-def _load(paths: Sequence[str], env: Mapping[str, str]) -> Desired:
-    """All manifests valid, or nothing happens: diagnostics on stderr, then one error line."""
-    from reconciler.manifests import load
+class _Manifests:
+    """The manifests, loaded in a thread while border0 is listed: a plan takes the longer of
+    the two, not their sum. All valid, or nothing happens: diagnostics on stderr, then one
+    error line; they come before any error of the API's (a bad token, no answer)."""
 
-    if not paths:
-        raise _user_error("no manifest path given")
-    result = load(list(paths), env=env)
-    for diagnostic in result.diagnostics:
-        click.echo(str(diagnostic), err=True)
-    errors = sum(1 for d in result.diagnostics if d.severity is Severity.ERROR)
-    if errors:
-        raise _user_error(
-            f"the manifests have {errors} error{'s' if errors != 1 else ''}; nothing was planned"
-        )
-    return result.desired
+    def __init__(self, paths: Sequence[str], env: Mapping[str, str]) -> None:
+        from reconciler.manifests import load
+
+        if not paths:
+            raise _user_error("no manifest path given")
+        pool = ThreadPoolExecutor(1, thread_name_prefix="load")
+        self._loading = pool.submit(load, list(paths), env=env)
+        pool.shutdown(wait=False)  # the thread ends with the load; nothing waits for it here
+        self._desired: Desired | None = None
+
+    def desired(self) -> Desired:
+        if self._desired is not None:
+            return self._desired
+        result = self._loading.result()
+        for diagnostic in result.diagnostics:
+            click.echo(str(diagnostic), err=True)
+        errors = sum(1 for d in result.diagnostics if d.severity is Severity.ERROR)
+        if errors:
+            raise _user_error(
+                f"the manifests have {errors} error{'s' if errors != 1 else ''}; "
+                "nothing was planned"
+            )
+        self._desired = result.desired
+        return self._desired
+
+
+class _Notices:
+    """Messages for the user while a command runs (a retry, a new state file): on stderr,
+    above the progress bar while there is one."""
+
+    progress: Progress | None = None
+
+    def __call__(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress.note(message)
+        else:
+            click.echo(message, err=True)
 
 
 def _show(plan: Plan, args: PlanArgs) -> None:
     data = plan.to_json()
-    color = args.fmt == "text" and not args.no_color and sys.stdout.isatty()
+    color = color_enabled(sys.stdout, args.no_color)
     if args.out:
         try:
             Path(args.out).write_text(render(data, args.fmt), encoding="utf-8")
         except OSError as exc:
             raise _user_error(f"cannot write {args.out}: {exc.strerror or exc}") from None
         if args.fmt != "text":  # the file has the machine form; the terminal gets the text
-            click.echo(render(data, "text", color=not args.no_color and sys.stdout.isatty()),
-                       nl=False)
+            click.echo(render(data, "text", color=color), nl=False, color=color)
             return
+    color = color and args.fmt == "text"
     click.echo(render(data, args.fmt, color=color), nl=False, color=color)
 
 
-def _plan(args: PlanArgs, client: Any, desired: Desired) -> tuple[Plan, Actual]:
-    actual = fetch_actual(client)
-    plan = make_plan(
+def _plan(args: PlanArgs, desired: Desired, actual: Actual) -> Plan:
+    return make_plan(
         desired,
         actual,
         instance=args.instance,
         max_delete=args.max_delete,
         allow_mass_delete=args.allow_mass_delete,
     )
-    return plan, actual
 
 
 def _refuse_conflicts(plan: Plan) -> None:
@@ -130,9 +159,15 @@ def run_plan(args: PlanArgs) -> int:
 
     _check(args)
     env = _env(args.env_file)
-    desired = _load(args.paths, env)
-    with open_api(args.api, args.token_file, args.state, env=env) as client:
-        plan, actual = _plan(args, client, desired)
+    manifests = _Manifests(args.paths, env)
+    try:
+        with open_api(args.api, args.token_file, args.state, env=env, say=_Notices()) as client:
+            actual = fetch_actual(client)
+    except Border0Error:
+        manifests.desired()  # the manifests' own errors first
+        raise
+    desired = manifests.desired()
+    plan = _plan(args, desired, actual)
     _show(plan, args)
     _refuse_conflicts(plan)
     if args.save:
@@ -149,14 +184,6 @@ def run_plan(args: PlanArgs) -> int:
     if args.detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
-
-
-def _progress(result: ActionResult) -> None:
-    color = sys.stderr.isatty()
-    text = result.message
-    if color:
-        text = click.style(text, fg="green" if result.ok else "red")
-    click.echo(text, err=True, color=color)
 
 
 def _confirm(args: PlanArgs) -> None:
@@ -188,43 +215,61 @@ def run_apply(args: PlanArgs) -> int:
             raise _user_error(str(exc)) from None
         args = replace(args, paths=saved.paths, instance=saved.instance,
                        max_delete=saved.max_delete, allow_mass_delete=saved.allow_mass_delete)
-    desired = _load(args.paths, env)
-    if saved is not None and (
-        saved_plan.desired_fingerprint(desired, saved.salt) != saved.desired_fingerprint
-    ):
-        raise _user_error(
-            "the manifests or a secret changed since the plan was saved; run plan --save again"
-        )
-    with open_api(args.api, args.token_file, args.state, env=env) as client:
-        plan, actual = _plan(args, client, desired)
-        if saved is not None and (
-            actual_fingerprint(actual) != saved.actual_fingerprint
-        ):
-            raise _user_error(
-                "the saved plan is stale: border0 changed since it was made; "
-                "run plan --save again"
-            )
-        _show(plan, args)
-        _refuse_conflicts(plan)
-        if not plan.has_changes:
-            return EXIT_OK
-        if args.dry_run:
-            click.echo("Dry run: nothing was applied.", err=True)
-            return EXIT_OK
-        if saved is None:  # a saved plan was reviewed already, as Terraform's
-            _confirm(args)
-        result = apply_plan(
-            plan, client, desired, actual, instance=args.instance,
-            parallelism=args.parallelism, progress=_progress,
-        )
+    manifests = _Manifests(args.paths, env)
+    notices = _Notices()
+    try:
+        with open_api(args.api, args.token_file, args.state, env=env, say=notices) as client:
+            actual = fetch_actual(client)
+            desired = manifests.desired()
+            if saved is not None and (
+                saved_plan.desired_fingerprint(desired, saved.salt) != saved.desired_fingerprint
+            ):
+                raise _user_error("the manifests or a secret changed since the plan was saved; "
+                                  "run plan --save again")
+            plan = _plan(args, desired, actual)
+            if saved is not None and actual_fingerprint(actual) != saved.actual_fingerprint:
+                raise _user_error(
+                    "the saved plan is stale: border0 changed since it was made; "
+                    "run plan --save again"
+                )
+            _show(plan, args)
+            _refuse_conflicts(plan)
+            if not plan.has_changes:
+                return EXIT_OK
+            if args.dry_run:
+                click.echo("Dry run: nothing was applied.", err=True)
+                return EXIT_OK
+            if saved is None:  # a saved plan was reviewed already, as Terraform's
+                _confirm(args)
+            with Progress(len(plan.changes), stream=sys.stderr, verbose=args.verbose,
+                          no_color=args.no_color) as progress:
+                notices.progress = progress
+                result = apply_plan(
+                    plan, client, desired, actual, instance=args.instance,
+                    parallelism=args.parallelism,
+                    progress=lambda r: progress.step(r.ok, r.message),
+                )
+                notices.progress = None
+    except Border0Error:
+        manifests.desired()  # the manifests' own errors first
+        raise
+    return _summary(result, args)
+
+
+def _summary(result: ApplyResult, args: PlanArgs) -> int:
+    """The outcome in one line, on stderr with the progress. "Run apply again" only when a
+    failure may pass (a timeout, a 5xx): a refusal (400, 403) fails the same way again."""
     done, failed = len(result.succeeded), len(result.failed)
-    to_stderr = args.fmt != "text" and not args.out  # keep stdout a clean json/markdown document
-    if failed:
-        click.echo(
-            f"Apply finished with errors: {done} action{'s' if done != 1 else ''} succeeded, "
-            f"{failed} failed. Run apply again to finish.", err=to_stderr,
-        )
-        return EXIT_ERROR
-    click.echo(f"Apply complete: {done} action{'s' if done != 1 else ''} succeeded.",
-               err=to_stderr)
-    return EXIT_OK
+    actions = f"{done} action{'s' if done != 1 else ''} succeeded"
+    color = color_enabled(sys.stderr, args.no_color)
+    if not failed:
+        click.echo(click.style(f"Apply complete: {actions}.", fg="green") if color
+                   else f"Apply complete: {actions}.", err=True, color=color)
+        return EXIT_OK
+    if any(r.temporary for r in result.failed):
+        hint = " Run apply again to finish."
+    else:
+        hint = " border0 refused them: fix what the errors above say, then apply again."
+    line = f"Apply finished with errors: {actions}, {failed} failed.{hint}"
+    click.echo(click.style(line, fg="red") if color else line, err=True, color=color)
+    return EXIT_ERROR

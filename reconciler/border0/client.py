@@ -21,7 +21,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 from urllib.parse import quote
@@ -76,6 +76,8 @@ class Border0Client:
         self._token = Secret(token, origin="token") if token else None
         self._lock = threading.Lock()
         self._rx_delay: float | None = None
+        #: Told about each retry of an unanswered or failed request, for the user to see.
+        self.on_retry: Callable[[str], None] | None = None
         self._last_write = 0.0
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if token:
@@ -314,6 +316,7 @@ class Border0Client:
                 if tries_5xx > self.max_retries_5xx:
                     raise TransportError(self._redact(
                         f"{method} {path}: {problem} (after {tries_5xx} attempts)")) from exc
+                self._announce("not reachable", tries_5xx)
                 self._pause(self._backoff(tries_5xx), deadline_at, method, path, problem)
                 continue
             status = response.status_code
@@ -335,6 +338,7 @@ class Border0Client:
                 if tries_5xx > self.max_retries_5xx:
                     raise self._error(response, method, path)
                 problem = str(self._error(response, method, path))
+                self._announce(f"answered {status}", tries_5xx)
                 self._pause(self._backoff(tries_5xx), deadline_at, method, path, problem)
                 continue
             if status == 404 and method == "GET" and self._may_lag(deadline_at):
@@ -353,6 +357,10 @@ class Border0Client:
             return False
         time.sleep(min(left, 0.2))
         return True
+
+    def _announce(self, what: str, attempt: int) -> None:
+        if self.on_retry is not None:
+            self.on_retry(f"border0 API {what}, retrying {attempt}/{self.max_retries_5xx}...")
 
     def _backoff(self, attempt: int) -> float:
         """Capped exponential backoff with jitter: between half and all of base*2^(n-1)."""
