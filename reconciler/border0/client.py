@@ -27,6 +27,7 @@ from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
+import orjson
 
 from reconciler import __version__
 from reconciler.border0.errors import (
@@ -45,7 +46,7 @@ DEFAULT_API = "https://api.border0.com/api/v1"
 USER_AGENT = f"border0-reconciler/{__version__}"
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Socket pages fetched at once, once the first page has told how many there are.
-PAGE_CONCURRENCY = 8
+PAGE_CONCURRENCY = 16
 log = logging.getLogger("reconciler.border0")
 
 
@@ -271,7 +272,7 @@ class Border0Client:
         if response.status_code == 204 or not response.content:
             return None
         try:
-            return response.json()
+            return orjson.loads(response.content)  # a page of 100 sockets: 2-3x json's speed
         except ValueError:
             raise APIError(
                 response.status_code, "the answer is not valid JSON", method, path
