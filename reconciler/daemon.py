@@ -52,6 +52,7 @@ from reconciler.metrics import DaemonMetrics
 from reconciler.reconcile import ReconcileOptions, ReconcileResult, reconcile
 from reconciler.status_server import StatusServer
 from reconciler.supervisor import connector_targets
+from reconciler.wakeup import Wakeup
 from reconciler.watch import ManifestWatcher
 
 __all__ = ["FAILURE", "INVALID", "SUCCESS", "Daemon", "DaemonConfig"]
@@ -59,8 +60,9 @@ __all__ = ["FAILURE", "INVALID", "SUCCESS", "Daemon", "DaemonConfig"]
 log = logging.getLogger("reconciler.daemon")
 
 SUCCESS, FAILURE, INVALID = "success", "failure", "invalid"
-#: How often the loop looks at the flags signal handlers set (and turns its heartbeat).
-SIGNAL_POLL = 0.2
+#: How often an idle loop turns its heartbeat and looks for dead parts. Signals, triggers and
+#: stop requests wake it at once (`Wakeup`: the signal wake-up fd), so it need not poll them.
+SIGNAL_POLL = 5.0
 #: Stages at which a reconcile stops for a problem in the manifests (not retried with backoff).
 _CONFIG_STAGES = frozenset({"load", "plan"})
 
@@ -135,7 +137,7 @@ class Daemon:
         self.server: Any = None
 
         self._lock = threading.Lock()  # guards _pending and the published snapshot
-        self._wake = threading.Event()
+        self._wake = Wakeup()
         self._stop = threading.Event()
         self._pending: list[str] = []
         self._reset_fatal = False
@@ -179,13 +181,14 @@ class Daemon:
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT stop, SIGHUP reconciles now.
 
-        The handlers only assign flags, which the loop reads at least every `SIGNAL_POLL`
-        seconds: taking a lock in a handler (even Event.set) could deadlock against the very
+        The handlers only assign flags, which the loop reads as soon as the signal wake-up fd
+        wakes it: taking a lock in a handler (even Event.set) could deadlock against the very
         code the signal interrupted.
         """
         signal.signal(signal.SIGTERM, self._on_stop_signal)
         signal.signal(signal.SIGINT, self._on_stop_signal)
         signal.signal(signal.SIGHUP, self._on_hup_signal)
+        self._wake.wake_on_signals()
 
     def _on_stop_signal(self, signum: int, frame: Any) -> None:
         """First signal: stop gracefully. A second one while stopping: exit at once (the last

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, Any, Self
 
 import click
 
@@ -95,7 +95,7 @@ class Progress:
     def _status(self) -> str:
         return f"{self.failed} failed, {_elapsed(self.elapsed)}"
 
-    def __enter__(self) -> Progress:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

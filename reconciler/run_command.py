@@ -146,8 +146,7 @@ def execute_run(args: RunArgs) -> int:
         env=env,
         stop_timeout=args.connector_stop_timeout,
     )
-    say = logging.getLogger("reconciler.border0").warning
-    with open_api(args.api, args.token_file, args.state, env=env, say=say) as client:
+    with open_api(args.api, args.token_file, args.state, env=env) as client:
         if client.token:
             redactor.add_secrets([client.token.value])
         # The daemon retries whole reconciles with its own backoff: keep each request's short.
