@@ -48,6 +48,7 @@ from reconciler.daemon_state import (
 from reconciler.diagnostics import Severity
 from reconciler.gitrev import source_revision
 from reconciler.logs import RedactFilter
+from reconciler.manifest_cache import ParseCache
 from reconciler.metrics import DaemonMetrics
 from reconciler.reconcile import ReconcileOptions, ReconcileResult, reconcile
 from reconciler.status_server import StatusServer
@@ -138,6 +139,7 @@ class Daemon:
 
         self._lock = threading.Lock()  # guards _pending and the published snapshot
         self._wake = Wakeup()
+        self._parse_cache = ParseCache()  # an edit re-parses only the files it touched
         self._stop = threading.Event()
         self._pending: list[str] = []
         self._reset_fatal = False
@@ -350,6 +352,7 @@ class Daemon:
             allow_mass_delete=cfg.allow_mass_delete,
             parallelism=cfg.parallelism,
             env=cfg.env,
+            parse_cache=self._parse_cache,
         )
         started, wall = time.monotonic(), time.time()
         self._in_flight = {"trigger": trigger, "since": _iso(wall)}

@@ -31,6 +31,7 @@ from typing import Any
 import jsonschema
 
 from reconciler.diagnostics import Diagnostic, Severity, has_errors
+from reconciler.manifest_cache import ParseCache
 from reconciler.manifest_io import EnvFileError, discover, read_env_file
 from reconciler.manifest_specs import SECRET_FIELDS, policy_spec, resolve_secret, socket_spec
 from reconciler.model import Desired, PolicySpec, Secret, SocketSpec, Source
@@ -176,6 +177,7 @@ class _Loader:
     socket_docs: dict[str, _Doc] = field(default_factory=dict)
     documents: int = 0
     skipped: int = 0
+    cache: ParseCache | None = None
 
     def report(
         self,
@@ -191,27 +193,15 @@ class _Loader:
         self.diagnostics.append(_diag(severity, message, doc.file.name, pos, code))
 
     def read_file(self, path: Path) -> None:
-        try:
-            raw = _read_regular_file(path)
-        except OSError as exc:
-            self.diagnostics.append(
-                _error(f"cannot read file: {exc.strerror}", str(path), code="io")
-            )
-            return
-        if b"\x00" in raw:
-            self.diagnostics.append(
-                _error("not a YAML text file (binary content)", str(path), code="io")
-            )
-            return
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            self.diagnostics.append(
-                _error(f"not UTF-8 text (invalid byte at offset {exc.start})", str(path), code="io")
-            )
-            return
-        docs, syntax_error, duplicates = load_documents(text)
-        file = _File(path, text, document_starts(text))
+        parsed = self.cache.get(path) if self.cache is not None else None
+        if parsed is None:
+            parsed = self.parse_file(path)
+            if parsed is None:
+                return
+            if self.cache is not None:
+                self.cache.put(path, parsed)
+        text, (docs, syntax_error, duplicates), starts = parsed
+        file = _File(path, text, list(starts))
         for problem in [*duplicates, *([syntax_error] if syntax_error else [])]:
             code = "yaml-syntax" if problem is syntax_error else "duplicate-key"
             self.diagnostics.append(_error(problem.message, file.name, problem.position, code=code))
@@ -222,6 +212,29 @@ class _Loader:
                 continue
             self.documents += 1
             self.read_document(file, index, data)
+
+    def parse_file(self, path: Path) -> tuple[str, Any, list[Any]] | None:
+        """(text, parsed documents, document starts), or None after reporting why not."""
+        try:
+            raw = _read_regular_file(path)
+        except OSError as exc:
+            self.diagnostics.append(
+                _error(f"cannot read file: {exc.strerror}", str(path), code="io")
+            )
+            return None
+        if b"\x00" in raw:
+            self.diagnostics.append(
+                _error("not a YAML text file (binary content)", str(path), code="io")
+            )
+            return None
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            self.diagnostics.append(
+                _error(f"not UTF-8 text (invalid byte at offset {exc.start})", str(path), code="io")
+            )
+            return None
+        return text, load_documents(text), document_starts(text)
 
     def read_document(self, file: _File, index: int, data: Any) -> None:
         if not isinstance(data, dict) or not _is_ours(data):
@@ -392,11 +405,13 @@ def load(
     env: Mapping[str, str] | None = None,
     resolve_secrets: bool = True,
     strict: bool = False,
+    cache: ParseCache | None = None,
 ) -> LoadResult:
     """Read every manifest under `paths` into `Desired`, collecting every problem found.
 
     With resolve_secrets=False (validate) secret references are checked for shape only and the
     resulting `Secret`s hold an empty value. With strict=True a plaintext password is an error.
+    A `cache` (the daemon's) keeps parsed files between loads, by file identity.
     """
     if isinstance(paths, (str, os.PathLike)):  # one path given bare: not its characters
         paths = [paths]
@@ -412,7 +427,10 @@ def load(
         resolve_secrets=resolve_secrets,
         strict=strict,
         diagnostics=diagnostics,
+        cache=cache,
     )
+    if cache is not None:
+        cache.retain(files)
     for path in files:
         loader.read_file(path)
     loader.cross_check()

@@ -17,6 +17,7 @@ from typing import Any
 from reconciler.apply import ActionResult, ApplyResult, apply_plan
 from reconciler.border0.errors import Border0Error
 from reconciler.diagnostics import Diagnostic, Severity, has_errors
+from reconciler.manifest_cache import ParseCache
 from reconciler.manifests import load
 from reconciler.model import Actual, Desired
 from reconciler.plan import Plan, check_instance, fetch_actual, make_plan
@@ -35,6 +36,7 @@ class ReconcileOptions:
     parallelism: int = 8
     env: Mapping[str, str] | None = None
     progress: Callable[[ActionResult], None] | None = field(default=None, compare=False)
+    parse_cache: ParseCache | None = field(default=None, compare=False)  # the daemon's
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def reconcile(
         return ReconcileResult(False, "load", error=problem)
 
     try:
-        loaded = load(paths, env=options.env)
+        loaded = load(paths, env=options.env, cache=options.parse_cache)
     except Exception as exc:
         log.exception("loading manifests failed")
         return ReconcileResult(
