@@ -254,7 +254,10 @@ class Results:
     data: dict[str, Any] = field(default_factory=dict)
 
     def add(self, what: str, figure: str, target: str = "", ok: bool | None = None) -> None:
+        """One row; the 1-minute load average goes with every figure (a shared machine's
+        neighbours show in every wall time)."""
         verdict = "" if ok is None else ("met" if ok else "MISSED")
+        figure += f" (load {os.getloadavg()[0]:.1f})"
         self.rows.append((what, figure, target, verdict))
         print(f"  {what}: {figure}" + (f"  [{target}: {verdict}]" if target else ""), flush=True)
 
@@ -449,7 +452,7 @@ def bench_apply(work: Path, n: int, latency_ms: float, parallelism: int, res: Re
         f"apply N={n} creates, latency {latency_ms:g} ms, parallelism {parallelism}",
         f"{run.wall:.2f} s for {requests} requests; ideal {ideal:.2f} s -> {ratio:.2f}x; "
         f"plan after: exit {after.code}",
-        "<= 1.3x ideal", ratio <= 1.3,
+        "<= 1,050 requests, <= 1.1x ideal", requests <= 1050 and ratio <= 1.1,
     )
 
 
@@ -533,7 +536,7 @@ def bench_daemon(work: Path, n: int, connectors: int, idle_s: float, edits: int,
     daemon = None
     try:
         t0 = time.perf_counter()
-        daemon = Daemon(folder, emu.url, env_file, "--interval", "1h", "--debounce", "300ms",
+        daemon = Daemon(folder, emu.url, env_file, "--interval", "1h",  # else default flags
                         "--connector-command", "sleep 86400", "--connector-startsecs", "1s")
 
         def converged() -> bool:
@@ -595,12 +598,12 @@ def bench_daemon(work: Path, n: int, connectors: int, idle_s: float, edits: int,
         "all_s": [round(x, 3) for x in latencies],
     }
     res.add(f"daemon RSS, {n} sockets + {connectors} connectors",
-            f"{rss:.0f} MB (after {edits} edits: {rss_after:.0f} MB)", "< 150 MB", rss < 150)
-    res.add(f"daemon idle CPU over {idle_s:g} s", f"{idle_cpu:.2f}% of a core", "< 2%",
-            idle_cpu < 2)
+            f"{rss:.0f} MB (after {edits} edits: {rss_after:.0f} MB)", "< 100 MB", rss < 100)
+    res.add(f"daemon idle CPU over {idle_s:g} s", f"{idle_cpu:.2f}% of a core", "< 0.5%",
+            idle_cpu < 0.5)
     res.add(f"watch latency ({edits} edits, {n} sockets)",
-            f"median {median * 1000:.0f} ms, worst {worst * 1000:.0f} ms", "median < 1 s",
-            median < 1)
+            f"median {median * 1000:.0f} ms, worst {worst * 1000:.0f} ms", "median < 400 ms",
+            median < 0.4)
 
 
 # --- main -----------------------------------------------------------------------------------
@@ -614,6 +617,7 @@ def machine() -> dict[str, Any]:
             break
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "nproc": os.cpu_count(),
         "cpu": model_name,
         "python": platform.python_version(),

@@ -285,7 +285,7 @@ def apply_command(paths: tuple[str, ...], **kwargs: Any) -> None:
               help="Resync with border0 this often, repairing drift (300ms, 5s, 5m, 1h).")
 @click.option("--jitter", default="10%", show_default=True,
               help="Delay each resync by up to this much: a percentage of --interval or a duration.")
-@click.option("--debounce", default="300ms", show_default=True,
+@click.option("--debounce", default="100ms", show_default=True,
               help="Wait for this much quiet after a file change before reconciling.")
 @click.option("--listen", default="127.0.0.1:9479", show_default=True,
               help="HOST:PORT for /healthz /readyz /metrics /status ('' to serve nothing).")
