@@ -24,7 +24,7 @@ from reconciler import model
 from reconciler.attach_groups import attachment_groups
 from reconciler.border0.errors import Border0Error
 from reconciler.model import Actual, Desired
-from reconciler.plan import PHASES, Action, Change, Plan, phase_of
+from reconciler.plan.types import PHASES, Action, Change, Plan, phase_of
 
 __all__ = ["ActionResult", "ApplyResult", "PlanNotApplicable", "apply_plan"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from reconciler.plan import Change
+from reconciler.plan.types import Change
 
 __all__ = ["BATCH", "Group", "attachment_groups"]
 

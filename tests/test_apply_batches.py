@@ -9,7 +9,7 @@ from pathlib import Path
 from test_apply import opts, policy_doc, socket_doc, write
 
 from reconciler.attach_groups import BATCH
-from reconciler.plan import fetch_actual
+from reconciler.border0.inventory import fetch_actual
 from reconciler.reconcile import reconcile
 
 
