@@ -170,19 +170,19 @@ class Border0Client:
     def update_socket_policies(
         self, socket_id: str, add: Sequence[str] = (), remove: Sequence[str] = ()
     ) -> None:
-        actions = [{"action": "add", "id": p} for p in add]
-        actions += [{"action": "remove", "id": p} for p in remove]
-        if actions:
-            self._json("PUT", f"/socket/{_seg(socket_id)}/policy", body={"actions": actions})
+        self._attach(f"/socket/{_seg(socket_id)}/policy", add, remove)
 
     def update_policy_sockets(
         self, policy_id: str, add: Sequence[str] = (), remove: Sequence[str] = ()
     ) -> None:
         """Attach or detach many sockets to one policy in one call (the policy's side)."""
-        actions = [{"action": "add", "id": s} for s in add]
-        actions += [{"action": "remove", "id": s} for s in remove]
+        self._attach(f"/policy/{_seg(policy_id)}/socket", add, remove)
+
+    def _attach(self, path: str, add: Sequence[str], remove: Sequence[str]) -> None:
+        actions = [{"action": "add", "id": i} for i in add]
+        actions += [{"action": "remove", "id": i} for i in remove]
         if actions:
-            self._json("PUT", f"/policy/{_seg(policy_id)}/socket", body={"actions": actions})
+            self._json("PUT", path, body={"actions": actions})
 
     def list_connectors(self, socket_id: str) -> list[dict]:
         data = self._json("GET", f"/socket/{_seg(socket_id)}/connectors")
