@@ -71,18 +71,21 @@ def _env(env_file: str | None) -> dict[str, str]:
 
 
 @contextmanager
-def _no_gc() -> Iterator[None]:
-    """No cyclic garbage collection while a command builds its large, acyclic data (parsed
-    manifests, thousands of API objects): each of the collector's passes walks every object
-    built so far. Profiled on a plan of 10,000 sockets, listing them took 1.0 s of CPU with
-    the collector and 0.45 s without; nothing of it is cyclic garbage, and it runs again after."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+def _bulk_gc() -> Iterator[None]:
+    """Fewer cyclic garbage collections while a command builds its large, acyclic data (parsed
+    manifests, thousands of API objects): each young-generation pass that spills over walks the
+    objects built so far. What is already imported is frozen out of the collector's way and
+    a pass runs every 20,000 allocations instead of 700. Measured on a plan of 10,000 sockets
+    (2.3-2.7 s of CPU): 0.2-0.4 s of CPU less; switching the collector off entirely saved no
+    more and cost 20-40 MB more peak memory."""
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 class _Manifests:
@@ -169,7 +172,7 @@ def _check(args: PlanArgs) -> None:
 
 
 def run_plan(args: PlanArgs) -> int:
-    with _no_gc():
+    with _bulk_gc():
         return _run_plan(args)
 
 
@@ -222,7 +225,7 @@ def _confirm(args: PlanArgs) -> None:
 
 
 def run_apply(args: PlanArgs) -> int:
-    with _no_gc():
+    with _bulk_gc():
         return _run_apply(args)
 
 
