@@ -2,7 +2,7 @@
 
 Run by hand (not part of the test run), from the repository root:
 
-    python benchmarks/bench.py                     # everything, N = 100, 1,000, 10,000 (~5 min)
+    python benchmarks/bench.py                     # everything, N = 100, 1,000, 10,000 (~6 min)
     python benchmarks/bench.py --sizes 100,1000    # smaller plan/validate sizes
     python benchmarks/bench.py --quick             # N = 100, 1,000 and smaller daemon/apply runs
     python benchmarks/bench.py --only plan,apply --json out.json
@@ -10,7 +10,9 @@ Run by hand (not part of the test run), from the repository root:
 What it measures (each in real child processes, as a user runs them):
 - `validate` and `plan` of N unchanged sockets (mixed types, 20 policies, connectors): wall time,
   peak RSS of the command (from wait4's rusage), and the API requests the emulator saw (its
-  access log): they must grow with N / page size, never one per object;
+  access log): they must grow with N / page size, never one per object; for the largest N, each
+  plan (at 0 ms and at --plan-latency) is followed by its peer, a Terraform-style refresh (one
+  GET per object, 10 at a time) against the same emulator, and the ratio is printed;
 - `apply` of 1,000 creates against the emulator at --latency 50: wall time against the ideal
   (requests x latency / parallelism);
 - the daemon (`run`) with 1,000 sockets and 50 connectors (a trivial `sleep` command): resident
