@@ -26,17 +26,17 @@ import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from reconciler.diagnostics import Diagnostic, Severity, has_errors
 from reconciler.manifests.cache import ParseCache
 from reconciler.manifests.files import EnvFileError, discover, read_env_file
-from reconciler.manifests.schema_messages import Problem, humanize
 from reconciler.manifests.specs import SECRET_FIELDS, policy_spec, resolve_secret, socket_spec
 from reconciler.manifests.yamlpos import Locator, Position, document_starts, load_documents
 from reconciler.model import Desired, PolicySpec, Secret, SocketSpec, Source
+
+if TYPE_CHECKING:
+    from reconciler.manifests.schema_messages import Problem
 
 __all__ = [
     "API_VERSION",
@@ -77,7 +77,11 @@ def schema_path(name: str) -> Path:
 
 @functools.cache
 def _validator(kind: str) -> Any:
-    """The schema validator of a kind, compiled once (jsonschema: complete error reports)."""
+    """The schema validator of a kind, compiled once (jsonschema: complete error reports).
+    Imported only here: jsonschema takes 0.06-0.25 s to import, and valid documents never
+    need it (jsonschema-rs says yes or no)."""
+    import jsonschema
+
     schema = json.loads(schema_path(kind.lower()).read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema)
@@ -271,9 +275,11 @@ class _Loader:
             return
         problems = []
         if not _quick_valid(kind, data):
+            import reconciler.manifests.schema_messages as messages  # jsonschema: on use
+
             problems = [
                 p
-                for p in humanize(_validator(kind).iter_errors(data))
+                for p in messages.humanize(_validator(kind).iter_errors(data))
                 if p.path[:1] != ("apiVersion",)
             ]
         for problem in problems:
