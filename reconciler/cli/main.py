@@ -265,7 +265,10 @@ def show_command(target: str, fmt: str, no_color: bool, **api: Any) -> None:
 @click.option("--debounce", default="100ms", show_default=True,
               help="Wait for this much quiet after a file change before reconciling.")
 @click.option("--listen", default="127.0.0.1:9479", show_default=True,
-              help="HOST:PORT for /healthz /readyz /metrics /status ('' to serve nothing).")
+              help="HOST:PORT for the dashboard (/) and /healthz /readyz /metrics /status "
+              "('' to serve nothing).")
+@click.option("--history", type=click.IntRange(1, 1000), default=20, show_default=True,
+              metavar="N", help="Reconciles kept in /status and shown by `status --history`.")
 @click.option("--dry-run", is_flag=True, help="Observe only: plan and report drift, change nothing.")
 @click.option("--once", is_flag=True, help="Reconcile once and exit: 0 success, 1 failure.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -309,12 +312,14 @@ def run_cmd(path: str, **options: Any) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 @click.option("--wide", is_flag=True, help="Do not cut long cells to fit 120 columns.")
+@click.option("--history", is_flag=True,
+              help="Show the last reconciles (time, trigger, result, changes, drift corrected).")
 @friendly_errors
-def status_cmd(listen: str, fmt: str, wide: bool) -> None:
+def status_cmd(listen: str, fmt: str, wide: bool, history: bool) -> None:
     """Show what a running daemon reports: each socket, its state and its connector."""
     from reconciler.cli.run import execute_status
 
-    raise SystemExit(execute_status(listen, fmt, sys.stdout, wide=wide))
+    raise SystemExit(execute_status(listen, fmt, sys.stdout, wide=wide, history=history))
 
 
 # --- local-connector (section owned by the local-connector command) ---
