@@ -19,6 +19,7 @@ from reconciler.apply import ActionResult, ApplyResult, apply_plan
 from reconciler.border0.errors import Border0Error
 from reconciler.border0.inventory import fetch_actual
 from reconciler.diagnostics import Diagnostic, Severity, has_errors
+from reconciler.manifests.cache import ParseCache
 from reconciler.manifests.loader import load
 from reconciler.model import Actual, Desired
 from reconciler.plan.planner import check_instance, make_plan
@@ -51,6 +52,7 @@ class ReconcileOptions:
     progress: Callable[[ActionResult], None] | None = field(default=None, compare=False)
     #: Asked before each write batch (leader election); None: always allowed.
     may_write: Callable[[], bool] | None = field(default=None, compare=False)
+    parse_cache: ParseCache | None = field(default=None, compare=False)  # the daemon's
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def reconcile(
         return ReconcileResult(False, Stage.LOAD, error=problem)
 
     try:
-        loaded = load(paths, env=options.env)
+        loaded = load(paths, env=options.env, cache=options.parse_cache)
     except Exception as exc:
         log.exception("loading manifests failed")
         return ReconcileResult(

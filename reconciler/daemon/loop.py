@@ -40,6 +40,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from reconciler import __version__
 from reconciler.connectors.supervisor import connector_targets
+from reconciler.connectors.wakeup import Wakeup
 from reconciler.daemon.history import DEFAULT_HISTORY, History, reconcile_entry
 from reconciler.daemon.logs import RedactFilter
 from reconciler.daemon.metrics import DaemonMetrics
@@ -55,6 +56,7 @@ from reconciler.daemon.state import (
 from reconciler.daemon.status_server import StatusServer
 from reconciler.daemon.watch import ManifestWatcher
 from reconciler.diagnostics import Severity
+from reconciler.manifests.cache import ParseCache
 from reconciler.reconcile import ReconcileOptions, ReconcileResult, Stage, reconcile
 
 __all__ = ["FAILURE", "INVALID", "SUCCESS", "Daemon", "DaemonConfig"]
@@ -62,8 +64,9 @@ __all__ = ["FAILURE", "INVALID", "SUCCESS", "Daemon", "DaemonConfig"]
 log = logging.getLogger("reconciler.daemon")
 
 SUCCESS, FAILURE, INVALID = "success", "failure", "invalid"
-#: How often the loop looks at the flags signal handlers set (and turns its heartbeat).
-SIGNAL_POLL = 0.2
+#: How often an idle loop turns its heartbeat and looks for dead parts. Signals, triggers and
+#: stop requests wake it at once (`Wakeup`: the signal wake-up fd), so it need not poll them.
+SIGNAL_POLL = 5.0
 #: Stages at which a reconcile stops for a problem in the manifests (not retried with backoff).
 _CONFIG_STAGES = frozenset({Stage.LOAD, Stage.PLAN})
 
@@ -141,7 +144,8 @@ class Daemon:
         self.server: Any = None
 
         self._lock = threading.Lock()  # guards _pending and the published snapshot
-        self._wake = threading.Event()
+        self._wake = Wakeup()
+        self._parse_cache = ParseCache()  # an edit re-parses only the files it touched
         self._stop = threading.Event()
         self._pending: list[str] = []
         self._reset_fatal = False
@@ -189,13 +193,14 @@ class Daemon:
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT stop, SIGHUP reconciles now.
 
-        The handlers only assign flags, which the loop reads at least every `SIGNAL_POLL`
-        seconds: taking a lock in a handler (even Event.set) could deadlock against the very
+        The handlers only assign flags, which the loop reads as soon as the signal wake-up fd
+        wakes it: taking a lock in a handler (even Event.set) could deadlock against the very
         code the signal interrupted.
         """
         signal.signal(signal.SIGTERM, self._on_stop_signal)
         signal.signal(signal.SIGINT, self._on_stop_signal)
         signal.signal(signal.SIGHUP, self._on_hup_signal)
+        self._wake.wake_on_signals()
 
     def _on_stop_signal(self, signum: int, frame: Any) -> None:
         """First signal: stop gracefully. A second one while stopping: exit at once (the last
@@ -372,6 +377,7 @@ class Daemon:
             parallelism=cfg.parallelism,
             env=cfg.env,
             may_write=self.leader.is_leader if self.leader is not None else None,
+            parse_cache=self._parse_cache,
         )
         started, wall = time.monotonic(), time.time()
         self._in_flight = {"trigger": trigger, "since": iso_time(wall)}
