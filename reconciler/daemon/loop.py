@@ -46,6 +46,7 @@ from reconciler.daemon.logs import RedactFilter
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.revision import source_revision
 from reconciler.daemon.state import (
+    SUSPENDED,
     fatal_connectors,
     iso_time,
     object_states,
@@ -641,6 +642,11 @@ class Daemon:
                     "last_error": getattr(c, "last_error", None),
                 }
                 for c in connectors
+            ],
+            "suspended": [  # annotated border0-reconciler/suspend: left as they are
+                {"kind": kind, "name": name}
+                for (kind, name), state in sorted(states.items())
+                if state == SUSPENDED
             ],
             "errors": errors + [
                 f"connector {f['socket']} is FATAL: {f['reason']}"

@@ -64,6 +64,7 @@ def test_a_suspended_socket_changed_by_hand_is_left_alone_then_resumed(
     live = client.get_socket("web")
     assert live["description"] == "edited by hand" and not live.get("policies")
     assert daemon.sample("border0_reconciler_suspended_objects", "", kind="socket") == 1
+    assert daemon.status()["suspended"] == [{"kind": "socket", "name": "web"}]
     assert daemon.sample("border0_reconciler_managed_objects", "", kind="socket",
                          state="suspended") == 1
 
@@ -87,6 +88,7 @@ def test_a_suspended_policy_is_not_updated_and_shows_in_status(emulator, manifes
     assert result.ok and result.plan.changes == []
     assert client.find_policy("team")["description"].startswith("team access")
     assert daemon.status()["policies"][0]["state"] == "suspended"
+    assert daemon.status()["suspended"] == [{"kind": "policy", "name": "team"}]
     assert metric(daemon, "border0_reconciler_suspended_objects", kind="policy") == 1
 
 
