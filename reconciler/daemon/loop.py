@@ -46,13 +46,14 @@ from reconciler.daemon.logs import RedactFilter
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.revision import source_revision
 from reconciler.daemon.state import (
-    SUSPENDED,
+    connector_errors,
     fatal_connectors,
     iso_time,
     object_states,
     secret_values,
     socket_rows,
     state_counts,
+    suspended_objects,
 )
 from reconciler.daemon.status_server import StatusServer
 from reconciler.daemon.watch import ManifestWatcher
@@ -643,15 +644,8 @@ class Daemon:
                 }
                 for c in connectors
             ],
-            "suspended": [  # annotated border0-reconciler/suspend: left as they are
-                {"kind": kind, "name": name}
-                for (kind, name), state in sorted(states.items())
-                if state == SUSPENDED
-            ],
-            "errors": errors + [
-                f"connector {f['socket']} is FATAL: {f['reason']}"
-                for f in fatal_connectors(connectors)
-            ],
+            "suspended": suspended_objects(states),
+            "errors": errors + connector_errors(connectors),
             "history": history,
         }
 

@@ -22,12 +22,14 @@ __all__ = [
     "OUT_OF_SYNC",
     "SUSPENDED",
     "TO_DELETE",
+    "connector_errors",
     "fatal_connectors",
     "iso_time",
     "object_states",
     "secret_values",
     "socket_rows",
     "state_counts",
+    "suspended_objects",
 ]
 
 IN_SYNC = "in-sync"
@@ -156,6 +158,16 @@ def fatal_connectors(connectors: Iterable[Any]) -> list[dict[str, Any]]:
         for c in connectors
         if getattr(c.state, "name", str(c.state)).upper() == "FATAL"
     ]
+
+
+def connector_errors(connectors: Iterable[Any]) -> list[str]:
+    """A FATAL connector as one of /status's errors (`status` prints them under its table)."""
+    return [f"connector {f['socket']} is FATAL: {f['reason']}" for f in fatal_connectors(connectors)]
+
+
+def suspended_objects(states: Mapping[tuple[str, str], str]) -> list[dict[str, str]]:
+    """The objects annotated suspend, as /status lists them."""
+    return [{"kind": k, "name": n} for (k, n), state in sorted(states.items()) if state == SUSPENDED]
 
 
 def secret_values(desired: Desired | None) -> list[str]:
