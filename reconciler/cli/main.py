@@ -287,9 +287,10 @@ def show_command(target: str, fmt: str, no_color: bool, **api: Any) -> None:
               help="A connector must stay up this long to count as started.")
 @click.option("--connector-stop-timeout", default="10s", show_default=True,
               help="Wait this long for a connector to stop before killing it.")
-@click.option("--notify", multiple=True, metavar="URL",
-              help="POST notifications here (repeatable): failures, drift corrected, FATAL "
-              "connectors, access granted. slack+https://... for a Slack incoming webhook.")
+@click.option("--notify", multiple=True, metavar="URL", envvar="BORDER0_RECONCILER_NOTIFY",
+              help="POST notifications here (repeatable; or BORDER0_RECONCILER_NOTIFY, URLs "
+              "separated by spaces): failures, drift corrected, FATAL connectors, access "
+              "granted. slack+https://... for a Slack incoming webhook.")
 @click.option("--notify-format", type=click.Choice(["json", "slack"]), default="json",
               show_default=True, help="Body of --notify URLs without a slack+ prefix.")
 @click.option("--notify-after-failures", type=click.IntRange(min=1), default=3,

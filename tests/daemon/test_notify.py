@@ -261,3 +261,17 @@ def test_a_connector_going_fatal_is_sent_once_and_its_recovery_once(receiver):
     show(State.RUNNING)
     reporter.stop()
     assert [b["event"] for b in r.bodies] == ["connector_fatal", "connector_recovered"]
+
+
+def test_run_once_delivers_before_exiting_with_urls_from_the_environment(receiver, tmp_path):
+    """A webhook URL is a secret (Slack's path is its key): it can come from the environment,
+    e.g. a Kubernetes Secret, rather than the command line."""
+    r = receiver()
+    (tmp_path / "web.yaml").write_text(INVALID)
+    code, _, err = cli(["run", str(tmp_path), "--api", "local", "--state", str(tmp_path / "s.db"),
+                        "--once", "--listen", ""],
+                       env={"BORDER0_RECONCILER_NOTIFY": f"{r.url}/a slack+{r.url}/b"})
+    assert code == 1, err
+    assert sorted(b["path"] for b in r.bodies) == ["/a", "/b"]
+    assert next(b for b in r.bodies if b["path"] == "/a")["event"] == "reconcile_failed"
+    assert "/a" not in err and "/b" not in err  # receivers are logged by host only
