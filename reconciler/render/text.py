@@ -139,8 +139,9 @@ def _diagnostic(d: Mapping[str, Any]) -> str:
 
 def suspended_line(item: Mapping[str, Any]) -> str:
     """`socket db (manifests/db.yaml:1:1)` or with `, not in border0`."""
-    where = ", ".join(([item["source"]] if item.get("source") else [])
-                      + ([] if item.get("in_border0", True) else ["not in border0"]))
+    notes = ["not in border0"] if not item.get("in_border0", True) else (
+        ["differs from its manifest"] if item.get("differs") else [])
+    where = ", ".join(([item["source"]] if item.get("source") else []) + notes)
     return f"{item['kind']} {item['name']}" + (f" ({where})" if where else "")
 
 

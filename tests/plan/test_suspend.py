@@ -49,7 +49,7 @@ def test_a_suspended_socket_gets_no_update_and_no_attachment_change() -> None:
     plan = make_plan(desired, actual)
     assert [(c.action.value, c.name) for c in plan.changes] == []
     assert plan.suspended == [{"kind": "socket", "name": "web", "in_border0": True,
-                               "source": None}]
+                               "differs": True, "source": None}]
     resumed = make_plan(Desired(sockets={"web": SocketSpec("web", "http", description="new",
                                                            policies=("ops",))},
                                 policies=desired.policies), actual)
@@ -69,8 +69,19 @@ def test_a_suspended_policy_is_not_created_updated_attached_or_detached() -> Non
                     policies={"ops": live_policy("ops", "hand-edited")})
     plan = make_plan(desired, actual)
     assert plan.changes == [] and plan.ok
-    assert [(s["name"], s["in_border0"]) for s in plan.suspended] == [("new", False),
-                                                                       ("ops", True)]
+    assert [(s["name"], s["in_border0"], s["differs"]) for s in plan.suspended] == [
+        ("new", False, True), ("ops", True, True)]
+
+
+def test_a_suspended_object_that_matches_border0_does_not_differ() -> None:
+    desired = Desired(sockets={"web": SocketSpec("web", "http", description="same",
+                                                 policies=("ops",), suspend=True)},
+                      policies={"ops": PolicySpec("ops", suspend=True)})
+    actual = Actual(sockets={"web": live_socket("web", "same", {"ops": "pid-ops"})},
+                    policies={"ops": live_policy("ops")})
+    plan = make_plan(desired, actual)
+    assert [s["differs"] for s in plan.suspended] == [False, False]
+    assert "differs" not in render(plan.to_json(), "text")
 
 
 def test_removing_a_suspended_manifest_prunes_it() -> None:
