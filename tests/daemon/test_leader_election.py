@@ -179,3 +179,19 @@ def test_a_deposed_leader_stops_between_write_batches(emulator):
     live = emulator.client()
     assert live.list_sockets() == []  # no socket was created after the guard said no
     assert len(live.list_policies()) == len(written)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "needle"),
+    [
+        (["--leader-elect"], {"KUBECONFIG": "/nonexistent"}, "no Kubernetes configuration"),
+        (["--leader-elect", "--retry-period", "12s"], {}, "--retry-period < --renew-deadline"),
+        (["--leader-elect", "--once"], {}, "--once runs one reconcile"),
+    ],
+)
+def test_bad_leader_election_setups_are_one_line_errors(tmp_path, args, env, needle):
+    from helpers import cli
+
+    code, _, err = cli(["run", str(REPO / "examples"), "--api", "local",
+                        "--state", str(tmp_path / "s.db"), *args], env=env)
+    assert code == 1 and needle in err and len(err.strip().splitlines()) == 1, err
