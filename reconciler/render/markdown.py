@@ -139,7 +139,7 @@ def render(plan_json: Mapping[str, Any], *, max_chars: int = MAX_CHARS) -> str:
     table = (
         "| " + " | ".join(_ACTIONS) + " |\n|" + "---:|" * len(_ACTIONS) + "\n| "
         + " | ".join(str(summary.get(a, 0)) for a in _ACTIONS) + " |\n\n"
-        + (f"**{summary_line(summary)}**\n\n" if any(summary.values()) or not conflicts else "")
+        + (f"**{summary_line(summary, suspended)}**\n\n" if any(summary.values()) or not conflicts else "")
     )
     blocks = [_change_block(c) for c in changes]
 

@@ -44,8 +44,13 @@ def format_value(value: Any, sensitive: bool = False) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def summary_line(summary: Mapping[str, int]) -> str:
+def summary_line(summary: Mapping[str, int], suspended: Any = ()) -> str:
+    """The plan's last line; with no changes, it says which suspended objects still differ."""
     if not any(summary.values()):
+        held = sum(1 for item in suspended or () if item.get("differs"))
+        if held:
+            return (f"No changes. border0 matches the manifests, except {held} suspended "
+                    f"object{'s' if held != 1 else ''} left as {'they are' if held != 1 else 'it is'}.")
         return "No changes. border0 matches the manifests."
     return (
         f"Plan: {summary['create']} to create, {summary['update']} to update, "
@@ -209,6 +214,7 @@ def render(plan_json: Mapping[str, Any], *, color: bool = False) -> str:
         lines.append("")
     lines.extend(_suspended_lines(plan_json, style))
     if changes or not blocking:  # "No changes" would contradict a plan that is refused
-        lines.append(style(summary_line(plan_json["summary"]), bold=True))
+        lines.append(style(summary_line(plan_json["summary"], plan_json.get("suspended")),
+                           bold=True))
     # that nothing can be applied is said once, by the command's error line
     return "\n".join(lines) + "\n"

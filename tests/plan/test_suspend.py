@@ -50,6 +50,10 @@ def test_a_suspended_socket_gets_no_update_and_no_attachment_change() -> None:
     assert [(c.action.value, c.name) for c in plan.changes] == []
     assert plan.suspended == [{"kind": "socket", "name": "web", "in_border0": True,
                                "differs": True, "source": None}]
+    text = render(plan.to_json(), "text")
+    assert "= socket web (differs from its manifest)" in text
+    assert "No changes. border0 matches the manifests, except 1 suspended object left as it is." \
+        in text
     resumed = make_plan(Desired(sockets={"web": SocketSpec("web", "http", description="new",
                                                            policies=("ops",))},
                                 policies=desired.policies), actual)
