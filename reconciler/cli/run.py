@@ -177,7 +177,8 @@ def execute_run(args: RunArgs) -> int:
         role="agent" if roles_args.connectors_only else "leader",
     )
     triggers: list[Any] = []  # the daemon, once built: POST /reconcile triggers it
-    roles = prepare(roles_args, lambda reason: triggers[0].trigger(reason))
+    roles = prepare(roles_args, lambda reason: triggers[0].trigger(reason),
+                    lambda: triggers[0].leads())
     redactor.add_secrets(roles.secrets)
     reporter = _make_reporter(args, redactor)  # before the API: a bad --notify is a usage error
     with open_api(args.api, args.token_file, args.state, env=env) as client:

@@ -95,7 +95,9 @@ class Roles:
     lease: Any | None
 
 
-def prepare(args: RoleArgs, trigger: Callable[[str], None]) -> Roles:
+def prepare(
+    args: RoleArgs, trigger: Callable[[str], None], accepting: Callable[[], bool]
+) -> Roles:
     """Validate files and flags now (one-line errors), before the daemon starts."""
     from reconciler.cli.run import parse_duration
 
@@ -104,7 +106,7 @@ def prepare(args: RoleArgs, trigger: Callable[[str], None]) -> Roles:
         from reconciler.daemon.trigger import TriggerAuth, trigger_route
 
         auth = TriggerAuth(args.trigger_token_file)
-        routes.append(trigger_route(auth, trigger))
+        routes.append(trigger_route(auth, trigger, accepting=accepting))
         secrets.append(auth.token)
     reconcile_fn = None
     if args.connectors_only:

@@ -103,9 +103,13 @@ async def _read_bounded(request: Request, limit: int) -> bytes | None:
 
 
 def trigger_route(
-    auth: TriggerAuth, trigger: Callable[[str], None], limit: int = MAX_BODY
+    auth: TriggerAuth,
+    trigger: Callable[[str], None],
+    limit: int = MAX_BODY,
+    accepting: Callable[[], bool] = lambda: True,
 ) -> Route:
-    """The `POST /reconcile` route: 202 and one trigger when authenticated, 401 otherwise."""
+    """The `POST /reconcile` route: 202 and one trigger when authenticated, 401 otherwise;
+    503 from a follower (`accepting` false), which would drop it, so the sender sees it failed."""
 
     async def reconcile(request: Request) -> Response:
         body = await _read_bounded(request, limit)
@@ -119,6 +123,9 @@ def trigger_route(
                 status_code=401,
                 headers={"WWW-Authenticate": 'Bearer realm="border0-reconciler"'},
             )
+        if not accepting():
+            return JSONResponse({"error": "not the leader: this replica reconciles nothing"},
+                                status_code=503)
         event = request.headers.get("x-github-event") or request.headers.get("x-gitlab-event")
         event = re.sub(r"[^\w .-]", "", event or "")[:40]  # the sender's words, kept short
         trigger(f"POST /reconcile ({scheme}{': ' + event if event else ''})")

@@ -27,6 +27,7 @@ pytest.importorskip("lightkube")
 
 LEASE, RENEW, RETRY = 3.0, 2.0, 0.5
 WANTED = {"analytics-db", "bastion", "docs", "grafana", "mqtt", "orders-db", "portal", "web"}
+TRIGGER_TOKEN = "ha-trigger-token-0123456789"
 WRITES = ("created ", "updated ", "replaced ", "deleted ", "attached ", "detached ")
 
 
@@ -42,6 +43,8 @@ def ha(tmp_path, emulator, lease_endpoint, daemon_process, monkeypatch):  # noqa
     shutil.copytree(REPO / "examples", tmp_path / "manifests")
     monkeypatch.setenv("KUBECONFIG", str(lease_endpoint.kubeconfig(tmp_path / "kubeconfig")))
 
+    (tmp_path / "trigger-token").write_text(TRIGGER_TOKEN)
+
     def start(identity: str, *extra: str):
         monkeypatch.setenv("POD_NAME", identity)
         return daemon_process(
@@ -50,7 +53,8 @@ def ha(tmp_path, emulator, lease_endpoint, daemon_process, monkeypatch):  # noqa
             "--leader-elect", "--lease-duration", f"{LEASE}s", "--renew-deadline",
             f"{RENEW}s", "--retry-period", f"{RETRY}s",
             "--connector-command", LOCAL_CONNECTOR_TEMPLATE, "--connector-startsecs", "0.3s",
-            "--connector-stop-timeout", "2s", *extra,
+            "--connector-stop-timeout", "2s", "--trigger-token-file",
+            str(tmp_path / "trigger-token"), *extra,
         )
 
     return start
@@ -101,6 +105,11 @@ def test_kill_9_the_leader_and_the_follower_leads_within_the_lease(
     status = b.status()
     assert status["reconciles"] == 0 and status["connectors"] == [] and writes(b) == []
     assert status["lease"]["holder"] == "a" and status["lease"]["identity"] == "b"
+    # a webhook that lands on the follower is refused visibly (it would be dropped)
+    bearer = {"Authorization": f"Bearer {TRIGGER_TOKEN}"}
+    assert b.http.post("/reconcile", headers=bearer).status_code == 503
+    assert b.http.post("/reconcile").status_code == 401
+    assert a.http.post("/reconcile", headers=bearer).status_code == 202
     a_writes = writes(a)
     assert len(a_writes) >= len(WANTED)
 
