@@ -231,7 +231,8 @@ def _head(status: dict[str, Any], *, wide: bool) -> list[str]:
     head = [
         f"instance {status.get('instance')}  path {status.get('path')}  "
         f"ready {'yes' if status.get('ready') else 'no'}"
-        + ("  (dry run)" if status.get("dry_run") else ""),
+        + ("  (dry run)" if status.get("dry_run") else "")
+        + (f"  role {status['role']}" if status.get("role", "leader") != "leader" else ""),
         (
             f"last reconcile {last.get('result') or '-'}  at {last.get('finished_at') or '-'}  "
             f"revision {last.get('revision') or '-'}  trigger {last.get('trigger') or '-'}"

@@ -88,6 +88,8 @@ def test_one_writer_and_two_agents_run_every_connector_exactly_once(
         assert status["last_reconcile"]["summary"] is None
         assert not [m for m in agent.messages() if m.startswith(WRITES)]
         assert agent.http.get("/readyz").status_code == 200
+        code, out, _ = cli(["status", "--listen", agent.http.base_url.netloc.decode()])
+        assert code == 0 and "role agent" in out.splitlines()[0], out
 
 
 def test_an_agent_makes_no_writes_even_when_border0_differs(
