@@ -78,7 +78,7 @@ def observe_for(selector: Selector) -> Callable[..., ReconcileResult]:
     def observe(
         paths: Sequence[str | os.PathLike[str]], client: object, options: ReconcileOptions
     ) -> ReconcileResult:
-        loaded = load(paths, env=options.env)
+        loaded = load(paths, env=options.env, cache=options.parse_cache)
         diagnostics = list(loaded.diagnostics)
         if has_errors(diagnostics):
             n = sum(1 for d in diagnostics if d.severity is Severity.ERROR)
