@@ -8,6 +8,10 @@ rerunning apply finishes the job. A create that failed (timeout, 5xx, or a retri
 answers "duplicate") is checked by name first: if the object exists and is ours, it counts as
 created, so no duplicate is ever made. border0's read-after-write delay is honoured between
 phases and before those checks.
+
+A socket update is a read-modify-write: the socket is read (`?activeOnly=true`) right before
+the PUT, and everything the reconciler does not manage goes back as read (border0 resets an
+updatable field a PUT leaves out). A replaced socket carries those fields over to its successor.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from reconciler import model
+from reconciler import api_json
 from reconciler.border0.errors import Border0Error
 from reconciler.model import Actual, Desired
 from reconciler.plan import PHASES, Action, Change, Plan, phase_of
@@ -161,7 +165,9 @@ class _Ops(NamedTuple):
     """What differs between writing a policy and writing a socket."""
 
     specs: Mapping[str, Any]
-    to_api: Callable[[Any, str], dict]
+    create_body: Callable[[Any, str, Mapping[str, Any] | None], dict]
+    update_body: Callable[[Any, str, Mapping[str, Any]], dict]
+    get: Callable[[str], dict] | None  # read before an update and a replace (sockets)
     create: Callable[[dict], dict]
     update: Callable[[str, dict], dict]
     delete: Callable[[str], None]
@@ -218,10 +224,12 @@ class _Runner:
     def _ops(self, kind: str) -> _Ops:
         c = self.client
         if kind == "policy":
-            return _Ops(self.desired.policies, model.policy_to_api, c.create_policy,
+            return _Ops(self.desired.policies, api_json.policy_create_body,
+                        api_json.policy_update_body, None, c.create_policy,
                         c.update_policy, c.delete_policy, c.find_policy, "id",
                         self._policy_is_ours, self.state.policy_ids)
-        return _Ops(self.desired.sockets, model.socket_to_api, c.create_socket, c.update_socket,
+        return _Ops(self.desired.sockets, api_json.socket_create_body,
+                    api_json.socket_update_body, c.get_socket, c.create_socket, c.update_socket,
                     c.delete_socket, c.find_socket, "socket_id", self._socket_is_ours,
                     self.state.socket_ids)
 
@@ -230,10 +238,12 @@ class _Runner:
         if change.action is Action.DELETE:
             ops.delete(change.object_id)
             return change.object_id
-        body = ops.to_api(ops.specs[change.name], self.instance)
+        spec = ops.specs[change.name]
+        current = ops.get(change.object_id) if ops.get and change.object_id else None
         if change.action is Action.UPDATE:
-            ops.update(change.object_id, body)
+            ops.update(change.object_id, ops.update_body(spec, self.instance, current or {}))
             return change.object_id
+        body = ops.create_body(spec, self.instance, current)
         if change.action is Action.REPLACE:
             ops.delete(change.object_id)
             self.settle()
@@ -264,10 +274,10 @@ class _Runner:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _socket_is_ours(self, data: Mapping[str, Any]) -> bool:
-        return model.socket_from_api(data).ownership.owned_by(self.instance)
+        return api_json.socket_from_api(data).ownership.owned_by(self.instance)
 
     def _policy_is_ours(self, data: Mapping[str, Any]) -> bool:
-        return model.policy_from_api(data).ownership.owned_by(self.instance)
+        return api_json.policy_from_api(data).ownership.owned_by(self.instance)
 
     # -- attachments ------------------------------------------------------------------------
 

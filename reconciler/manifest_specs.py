@@ -121,6 +121,7 @@ def socket_spec(
         upstream_password=secrets.get(SECRET_FIELDS[1]),
         protected_username=protected["username"] if protected else None,
         protected_password=secrets.get(SECRET_FIELDS[2]) if protected else None,
+        recording=spec.get("recording"),
         policies=tuple(spec.get("policies") or ()),
         external_policies=tuple(spec.get("externalPolicies") or ()),
         connector=_connector(connector) if connector is not None else None,

@@ -6,7 +6,10 @@ Rules that live here, and only here:
 - Ownership: only objects owned by this instance are changed or deleted. A manifest naming an
   unmanaged object is a conflict unless annotated adopt; an object owned by ANOTHER instance is
   always a conflict (adopt does not steal, as Flux and Argo refuse to).
-- Replace (delete then create) when border0's socket_type changes.
+- Replace (delete then create) when border0's socket_type changes, or a field border0 cannot
+  change in place (`model.NOT_UPDATABLE`: protection) does.
+- Secrets: compared with the fingerprints recorded in the socket's tags (`reconciler.secrets`),
+  never with anything read back; a secret without a fingerprint is written once to record one.
 - Prune: our objects whose manifest is gone are deleted unless their live prune mark is false.
 - Mass-delete guard: refuse more than `max_delete` deletes (default half of what we manage, at
   least 1), and always refuse deletes when the desired set is empty, unless `allow_mass_delete`.
@@ -24,9 +27,11 @@ from enum import Enum
 from typing import Any
 
 from reconciler import model
+from reconciler.api_json import policy_from_api, socket_from_api
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.diffs import FieldDiff, comparable, create_diffs, field_diffs
-from reconciler.model import Actual, Desired, LivePolicy, LiveSocket, Secret
+from reconciler.model import Actual, Desired, LivePolicy, LiveSocket
+from reconciler.secrets import SECRET_FIELDS, Fingerprint, Secret, verify_many
 
 __all__ = [
     "FORMAT_VERSION",
@@ -146,8 +151,8 @@ def fetch_actual(client: Any) -> Actual:
 
     Attachments are read from both sides (a socket's `policies` and a policy's `socket_ids`).
     """
-    sockets = [model.socket_from_api(s) for s in client.list_sockets()]
-    policies = {p.name: p for p in (model.policy_from_api(d) for d in client.list_policies())}
+    sockets = [socket_from_api(s) for s in client.list_sockets()]
+    policies = {p.name: p for p in (policy_from_api(d) for d in client.list_policies())}
     by_socket: dict[str, dict[str, str]] = {}
     for policy in policies.values():
         for socket_id in policy.socket_ids:
@@ -190,8 +195,8 @@ def actual_fingerprint(actual: Actual) -> str:
 
 
 def _jsonable_digest(value: Any) -> Any:
-    if isinstance(value, Secret):
-        return "secret:" + value.digest
+    if isinstance(value, Fingerprint):  # already in the tags: a salted scrypt, not the value
+        return "fingerprint:" + value.text
     if isinstance(value, Mapping):
         return {str(k): _jsonable_digest(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -243,6 +248,7 @@ def make_plan(
     conflicts: list[Diagnostic] = []
     warnings: list[Diagnostic] = []
 
+    _verify_fingerprints(desired, actual)
     policy_plans = _plan_policies(desired, actual, instance, changes, conflicts, warnings)
     _plan_sockets(desired, actual, instance, changes, conflicts, warnings, policy_plans)
 
@@ -254,6 +260,19 @@ def make_plan(
 
     changes.sort(key=lambda c: (phase_of(c.kind, c.action), c.name))
     return Plan(changes=changes, conflicts=conflicts, warnings=warnings, instance=instance)
+
+
+def _verify_fingerprints(desired: Desired, actual: Actual) -> None:
+    """Check every secret against its fingerprint at once, on threads (scrypt is slow on
+    purpose); the comparisons below then hit the cache."""
+    pairs = []
+    for name, spec in desired.sockets.items():
+        live = actual.sockets.get(name)
+        for field_name in SECRET_FIELDS if live is not None else ():
+            secret, fp = getattr(spec, field_name), live.fingerprint(field_name)
+            if secret is not None and fp is not None:
+                pairs.append((secret, fp.text))
+    verify_many(pairs)
 
 
 def _guard_mass_delete(
@@ -427,9 +446,8 @@ def _plan_sockets(
             if adopting is None:
                 continue
             want, have = comparable(model.socket_fields(spec), model.live_socket_fields(live))
-            wanted_type = model.api_type(spec)[0]
-            if live.socket_type != wanted_type:
-                reason = f"type changed: {live.type} → {spec.type}"
+            reason = _replace_reason(spec, live, want, have)
+            if reason:
                 if adopting:
                     reason = "adopt; " + reason
                 changes.append(
@@ -447,8 +465,15 @@ def _plan_sockets(
                     diffs = field_diffs(have, want)
                     if adopting:
                         diffs = (FieldDiff("managed_by", None, _owner_label(instance)),) + diffs
+                    reason = "adopt" if adopting else "changed"
+                    unrecorded = _unrecorded_secrets(want, have)
+                    if unrecorded:
+                        reason += (
+                            f"; no fingerprint of {', '.join(unrecorded)} on the socket: "
+                            "written once to record one (border0 does not read secrets back)"
+                        )
                     changes.append(
-                        Change("socket", name, Action.UPDATE, "adopt" if adopting else "changed",
+                        Change("socket", name, Action.UPDATE, reason,
                                diffs, object_id=live.socket_id, source=src)
                     )
         _plan_attachments(spec, socket_id, attached, actual, policy_ids, changes, conflicts)
@@ -456,6 +481,26 @@ def _plan_sockets(
         if name in desired.sockets or not live.ownership.owned_by(instance):
             continue
         _prune(changes, warnings, "socket", name, live.socket_id, live.ownership.prune)
+
+
+def _replace_reason(
+    spec: model.SocketSpec, live: LiveSocket, want: Mapping[str, Any], have: Mapping[str, Any]
+) -> str:
+    """Why the socket must be deleted and created again, or "" when an update will do."""
+    if live.socket_type != model.api_type(spec)[0]:
+        return f"type changed: {live.type} → {spec.type}"
+    fixed = [k for k in model.NOT_UPDATABLE if k in want and want[k] != have.get(k)]
+    if not fixed:
+        return ""
+    why = "border0 cannot change protection in place (not in its updateSocketRequest)"
+    if fixed == _unrecorded_secrets(want, have):
+        return f"no fingerprint of {', '.join(fixed)} on the socket: written once, and {why}"
+    return f"{', '.join(fixed)} changed: {why}"
+
+
+def _unrecorded_secrets(want: Mapping[str, Any], have: Mapping[str, Any]) -> list[str]:
+    """The secret fields the manifest sets that have no fingerprint on the live socket."""
+    return [k for k in SECRET_FIELDS if isinstance(want.get(k), Secret) and have.get(k) is None]
 
 
 def _plan_attachments(
