@@ -78,8 +78,12 @@ def _local(state: str | None) -> Iterator[Border0Client]:
     except OSError as exc:
         raise ConfigurationError(f"cannot create {path.parent}: {exc.strerror or exc}") from None
     emulator = EmbeddedEmulator()
+    secrets = os.environ.get("BORDER0_EMULATOR_SECRETS_ON_READ", "").strip() or "omit"
+    if secrets not in ("omit", "mask", "clear"):
+        raise ConfigurationError(
+            f"BORDER0_EMULATOR_SECRETS_ON_READ={secrets!r}: use omit, mask or clear")
     try:
-        url = emulator.start(str(path), LOCAL_TOKEN)
+        url = emulator.start(str(path), LOCAL_TOKEN, secrets_on_read=secrets)
     except Exception as exc:  # a broken state file, an unwritable directory
         raise ConfigurationError(f"cannot start the local emulator on {path}: {exc}") from exc
     try:
