@@ -357,8 +357,10 @@ def live_policy_fields(live: LivePolicy) -> dict[str, Any]:
 
 def _normalize_policy_data(data: Mapping[str, Any]) -> dict[str, Any]:
     """Drop empty values so `who: {email: []}` and an absent `email` compare equal; no
-    version is v1 (border0's default on create)."""
+    version is v1 (border0's default on create). v2 `permissions` stay as written: there an
+    empty mapping (`http: {}`) grants access."""
     data = {"version": "v1", **dict(data)}
+    permissions = data.pop("permissions", None)
 
     def clean(value: Any) -> Any:
         if isinstance(value, Mapping):
@@ -368,4 +370,7 @@ def _normalize_policy_data(data: Mapping[str, Any]) -> dict[str, Any]:
             return [clean(v) for v in value]
         return value
 
-    return clean(data)
+    cleaned = clean(data)
+    if permissions is not None:
+        cleaned["permissions"] = permissions
+    return cleaned

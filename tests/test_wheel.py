@@ -59,7 +59,7 @@ def test_the_installed_wheel_validates_outside_the_source_tree(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert lines[0].startswith(str(site)) and lines[1].startswith(str(site))
     files = len(list((work / "examples").glob("*/*.yaml")))
-    assert lines[2] == f"ok: 8 sockets, 3 policies in {files} files (0 warnings)"
+    assert lines[2] == f"ok: 8 sockets, 4 policies in {files} files (0 warnings)"
 
     (work / "examples" / "sockets" / "web.yaml").write_text(
         "apiVersion: border0-reconciler/v1\nkind: Socket\nmetadata:\n  name: web\n"
