@@ -158,6 +158,8 @@ def apply_plan(
                     if progress is not None:
                         progress(result)
             wrote = True
+    if wrote:
+        runner.settle()  # the next command (a plan in CI, the daemon's next pass) sees it all
     return ApplyResult(tuple(results))
 
 
