@@ -125,6 +125,34 @@ def test_examples_apply_then_plan_is_empty_and_a_secret_change_is_one_update(
         assert all(value not in text for text in outputs)
 
 
+SPELLINGS = [
+    ("http", None), ("http", "http"), ("http", "https"), ("https", None), ("https", "https"),
+    ("tls", None), ("ssh", None), ("ssh", "ssh"), ("ssh", "aws-ssm"), ("ssh", "aws-ec2connect"),
+    ("database", "mysql"), ("database", "postgres"), ("database", "mssql"),
+]
+
+
+def test_every_spelling_of_a_socket_type_round_trips(twin: Twin, tmp_path: Path) -> None:
+    docs = []
+    for i, (kind, upstream) in enumerate(SPELLINGS):
+        spec: dict[str, Any] = {"type": kind}
+        if upstream:
+            spec["upstream"] = {"type": upstream}
+        if kind == "database":
+            spec["upstream"].update(username={"env": "DB_USER"}, password={"env": "DB_PW"})
+        docs.append({"apiVersion": "border0-reconciler/v1", "kind": "Socket",
+                     "metadata": {"name": f"s{i}-{kind}-{upstream or 'default'}"}, "spec": spec})
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "sockets.yaml").write_text("\n---\n".join(json.dumps(d) for d in docs))
+    env_file = tmp_path / "env"
+    env_file.write_text("DB_USER=spelling-user\nDB_PW=spelling-pw-1\n")
+    code, out, err = twin.run("apply", str(folder), "--auto-approve", env_file=env_file)
+    assert code == 0, out + err
+    code, out, err = twin.run("plan", str(folder), "--detailed-exitcode", env_file=env_file)
+    assert code == 0, out + err
+
+
 def test_fields_set_by_hand_survive_an_apply(twin: Twin, tmp_path: Path) -> None:
     folder = tmp_path / "m"
     shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("ci", "kubernetes"))
@@ -182,13 +210,20 @@ def test_changing_protection_is_a_replace_that_keeps_hand_set_fields(
     assert twin.run("plan", str(folder), "--detailed-exitcode")[0] == 0
 
 
-def test_plans_stay_empty_with_stale_reads(emulator_process: Any) -> None:
-    """--read-after-write-delay: reads lag writes; apply waits it out before it ends."""
-    twin = Twin(emulator_process(access_log=True, read_after_write_delay=700))
+def test_plans_stay_empty_with_stale_reads(emulator_process: Any, tmp_path: Path) -> None:
+    """--read-after-write-delay: reads lag writes; apply waits it out before it ends, so the
+    plan right after (a new process) does not see the old socket and plan it again."""
+    twin = Twin(emulator_process(access_log=True, read_after_write_delay=2500))
+    folder = tmp_path / "m"
+    shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("ci", "kubernetes"))
     try:
-        code, out, err = twin.run("apply", "examples/", "--auto-approve")
+        code, out, err = twin.run("apply", str(folder), "--auto-approve")
         assert code == 0, out + err
-        code, out, err = twin.run("plan", "examples/", "--detailed-exitcode")
+        web = folder / "sockets" / "web.yaml"
+        web.write_text(web.read_text().replace("Team web app", "Team web app, v2"))
+        code, out, err = twin.run("apply", str(folder), "--auto-approve")
+        assert code == 0 and "updated socket web" in err, out + err
+        code, out, err = twin.run("plan", str(folder), "--detailed-exitcode")
         assert code == 0, out + err
     finally:
         twin.http.close()
