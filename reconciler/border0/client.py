@@ -10,11 +10,8 @@ A retried write may have been applied the first time (the answer was lost, not t
 So a create that meets "already exists" after such a retry returns the object found by name, and
 a delete that meets 404 succeeds. PUTs and attach/detach are idempotent.
 
-Reads see our writes: border0 replicates across regions, and a read within
-`/serverinfo`'s `rx_after_tx_delay_ms` of a write may answer the state before it. So a read of a
-socket or policy written less than that long ago, or a list after any write, first waits for
-the rest of the delay; a socket is read with `?activeOnly=true` (as the SDK does) so a deleted
-one is not taken as live.
+Reads see our writes although border0 answers them from lagging replicas (`consistency`); a
+socket is read with `?activeOnly=true` (as the SDK does) so a deleted one is not taken as live.
 
 The token lives only in the `Authorization` header (httpx masks it in reprs) and in a
 `model.Secret`; every error message is passed through `_redact` on its way out.
@@ -36,6 +33,7 @@ from urllib.parse import quote
 import httpx
 
 from reconciler import __version__
+from reconciler.border0.consistency import WriteClock
 from reconciler.border0.errors import (
     APIError,
     BadRequest,
@@ -83,8 +81,7 @@ class Border0Client:
         self._token = Secret(token, origin="token") if token else None
         self._lock = threading.Lock()
         self._rx_delay: float | None = None
-        self._last_write = 0.0
-        self._written: dict[str, float] = {}  # object path -> when we last wrote it
+        self._writes = WriteClock(self.read_after_write_delay)
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -156,9 +153,7 @@ class Border0Client:
 
     def get_socket(self, id_or_name: str) -> dict:
         """One live socket; a soft-deleted one is 404 (border0-go client/socket.go)."""
-        return self._json(
-            "GET", f"/socket/{_seg(id_or_name)}", params={"activeOnly": "true"}
-        )
+        return self._json("GET", f"/socket/{_seg(id_or_name)}", params={"activeOnly": "true"})
 
     def find_socket(self, name: str) -> dict | None:
         try:
@@ -294,7 +289,7 @@ class Border0Client:
         started = time.monotonic()
         deadline_at = started + self.deadline
         if method == "GET" and path != "/serverinfo":
-            self._wait_for_writes(path, deadline_at)
+            self._writes.wait_before_read(path, deadline_at)
         tries_429 = tries_5xx = 0
         ambiguous = False
         self._local.ambiguous = False
@@ -323,7 +318,7 @@ class Border0Client:
             status = response.status_code
             self._count(method, status, path, t0)
             if method in _WRITES and status < 500:
-                self._wrote(path, body)
+                self._writes.wrote(path, body)
             if status == 429:
                 tries_429 += 1
                 if tries_429 > self.max_retries_429:
@@ -341,48 +336,11 @@ class Border0Client:
                 problem = str(self._error(response, method, path))
                 self._pause(self._backoff(tries_5xx), deadline_at, method, path, problem)
                 continue
-            if status == 404 and method == "GET" and self._may_lag(deadline_at):
+            if status == 404 and method == "GET" and self._writes.may_lag(deadline_at):
                 continue
             if status >= 400:
                 raise self._error(response, method, path)
             return response, ambiguous
-
-    def _wrote(self, path: str, body: Any) -> None:
-        now = time.monotonic()
-        keys = {_object_key(path)}
-        if isinstance(body, Mapping) and body.get("name"):  # the object is read by name too
-            kind = "policy" if path.strip("/").startswith("polic") else "socket"
-            keys.add(f"{kind}/{_seg(str(body['name']))}")
-        with self._lock:
-            self._last_write = now
-            for key in keys - {None}:
-                self._written[str(key)] = now
-
-    def _wait_for_writes(self, path: str, deadline_at: float) -> None:
-        """Before a read, wait out the read-after-write delay of the writes it would see:
-        writes to the same object, or any write for a list."""
-        with self._lock:
-            if not self._last_write:
-                return
-            key = _object_key(path)
-            last = self._last_write if key is None else self._written.get(key, 0.0)
-        if not last:
-            return
-        window = self.read_after_write_delay()
-        left = last + window - time.monotonic()
-        if left > 0:
-            time.sleep(max(0.0, min(left, deadline_at - time.monotonic())))
-
-    def _may_lag(self, deadline_at: float) -> bool:
-        """After a recent write a 404 may be replication lag: wait a little and ask again."""
-        if not self._last_write:
-            return False
-        window = self.read_after_write_delay()
-        left = self._last_write + window - time.monotonic()
-        if window <= 0 or left <= 0 or time.monotonic() + min(left, 0.2) > deadline_at:
-            return False
-        time.sleep(min(left, 0.2))
-        return True
 
     def _backoff(self, attempt: int) -> float:
         """Capped exponential backoff with jitter: between half and all of base*2^(n-1)."""
@@ -426,14 +384,6 @@ class Border0Client:
 def _seg(value: str) -> str:
     """One path segment: a name or id, quoted so it cannot change the path."""
     return quote(str(value), safe="")
-
-
-def _object_key(path: str) -> str | None:
-    """`socket/ID` or `policy/ID` for a path about one object; None for lists and the rest."""
-    parts = path.strip("/").split("/")
-    if len(parts) >= 2 and parts[0] in ("socket", "policy"):
-        return f"{parts[0]}/{parts[1]}"
-    return None
 
 
 def _retry_after(response: httpx.Response) -> float | None:
