@@ -113,7 +113,8 @@ async def _answer(send: Any, status: int, message: str, *, close: bool = False) 
     """border0's error shape: {"status_code": N, "error_message": "..."} (client/http_client.go
     in border0-go decodes exactly these two keys). `close`: the body was left unread, so the
     connection ends rather than parse the rest of it as the next request."""
-    body = json.dumps({"status_code": status, "error_message": message}).encode()
+    body = json.dumps({"status_code": status, "error_message": message},
+                      separators=(",", ":")).encode()
     headers = [(b"content-type", b"application/json"),
                (b"content-length", str(len(body)).encode())]
     if close:

@@ -13,6 +13,7 @@ from typing import Any
 
 __all__ = [
     "SECRET_FIELDS", "SOCKET_TYPES", "Invalid", "Missing", "StoreError", "check_name",
+    "check_socket_fields",
     "new_policy", "new_socket", "present_socket", "update_policy", "update_socket",
 ]
 
@@ -91,6 +92,17 @@ def check_name(kind: str, name: Any) -> str:
 
 def _copy(value: Any) -> Any:
     return json.loads(json.dumps(value)) if isinstance(value, (dict, list)) else value
+
+
+def check_socket_fields(socket: Mapping[str, Any]) -> None:
+    """What the request contract cannot see: the merged socket's tags and description."""
+    tags = socket.get("tags")
+    if not isinstance(tags, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
+    ):
+        raise Invalid("tags must map strings to strings")
+    if len(socket.get("description") or "") > 200:
+        raise Invalid("description is longer than 200 characters")
 
 
 def socket_type(requested: Any, upstream_type: Any) -> tuple[str, str]:

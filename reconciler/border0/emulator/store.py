@@ -22,6 +22,7 @@ from typing import Any
 
 from reconciler.border0.emulator import rules
 from reconciler.border0.emulator.rules import SOCKET_TYPES, Invalid, Missing, StoreError
+from reconciler.border0.emulator.transaction import Transaction
 
 __all__ = ["DEFAULT_PORT_RANGE", "SOCKET_TYPES", "Invalid", "Missing", "Store", "StoreError"]
 
@@ -98,8 +99,8 @@ class Store:
 
     # --- plumbing -------------------------------------------------------------------------
 
-    def _tx(self) -> _Tx:
-        return _Tx(self._lock, self._db)
+    def _tx(self) -> Transaction:
+        return Transaction(self._lock, self._db)
 
     def _allocate_port(self) -> int:
         low, high = self.port_range
@@ -223,7 +224,7 @@ class Store:
         name, now = fields["name"], _now()
         socket: dict[str, Any] = {"socket_id": str(uuid.uuid4()), **fields}
         socket.update(dnsname=f"{name}-{self.org}.border0.io", created_at=now, updated_at=now)
-        _check_socket_fields(socket)
+        rules.check_socket_fields(socket)
         with self._tx():
             if self._db.execute("SELECT 1 FROM sockets WHERE name = ?", (name,)).fetchone():
                 raise Invalid(f"a socket named {name!r} already exists")
@@ -259,7 +260,7 @@ class Store:
                 ).fetchone():
                     raise Invalid(f"a socket named {socket['name']!r} already exists")
                 socket["dnsname"] = f"{socket['name']}-{self.org}.border0.io"
-            _check_socket_fields(socket)
+            rules.check_socket_fields(socket)
             socket["updated_at"] = _now()
             self._written("socket", socket_id, self._render_sockets([blob])[0])
             self._db.execute(
@@ -388,39 +389,8 @@ class Store:
             raise Invalid(f"unknown action {action!r}: use add or remove")
 
 
-class _Tx:
-    """The store's lock plus one SQLite transaction, rolled back on any error."""
-
-    def __init__(self, lock: threading.Lock, db: sqlite3.Connection) -> None:
-        self._lock, self._db = lock, db
-
-    def __enter__(self) -> None:
-        self._lock.acquire()
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self._lock.release()
-            raise
-
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        try:
-            self._db.execute("ROLLBACK" if exc_type else "COMMIT")
-        finally:
-            self._lock.release()
-
-
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _check_socket_fields(socket: Mapping[str, Any]) -> None:
-    tags = socket.get("tags")
-    if not isinstance(tags, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
-    ):
-        raise Invalid("tags must map strings to strings")
-    if len(socket.get("description") or "") > 200:
-        raise Invalid("description is longer than 200 characters")
 
 
 def _slim_policy(policy: Mapping[str, Any]) -> dict[str, Any]:
