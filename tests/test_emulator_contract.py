@@ -14,7 +14,7 @@ from helpers import PYTHON, REPO
 
 from reconciler.border0.emulator import contract
 
-TESTS = Path(__file__).resolve().parent
+TESTS = REPO / "tests"  # where contract_recorder.py lives (this file may move a level down)
 
 SESSION = '''
 import subprocess, sys
