@@ -47,9 +47,11 @@ SECRET_FIELDS = ("upstream_username", "upstream_password", "protected_password")
 #: Under model.RESERVED_TAG_PREFIX, so users cannot set it and it never shows as a label.
 FINGERPRINT_TAG_PREFIX = "border0-reconciler/fp."
 
-# scrypt cost: n = 2**10, r = 8 (1 MiB of memory), p = 1: a few ms per value on one core.
-# Raising it slows a 10,000-socket first plan proportionally (see benchmarks/README.md).
-_LOG2_N, _R, _P = 10, 8, 1
+# scrypt cost: n = 2**10, r = 1 (128 KiB of memory), p = 1: about 1 ms per value on one core
+# of the benchmark machine, so ~1,000 guesses a second a core, where a fast digest would allow
+# billions. It is paid once per secret per plan: r = 8 made a cold plan of 10,000 sockets (4,000
+# secrets) take 35 s instead of ~5 s (benchmarks/README.md). The tag records the parameters.
+_LOG2_N, _R, _P = 10, 1, 1
 _SALT_BYTES, _HASH_BYTES = 16, 24
 _MAX_LOG2_N = 20  # refuse absurd parameters read from a tag (memory, time)
 
