@@ -1,0 +1,207 @@
+"""Connectors under the real daemon: `border0-reconciler run --api local` as a child process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from helpers import free_port, wait_for
+
+from reconciler.api_json import socket_create_body
+from reconciler.border0.emulator.store import Store
+from reconciler.model import ConnectorSpec, SocketSpec
+
+SLEEPER = """
+import os, subprocess, sys, time
+if sys.argv[2] == "family":
+    kid = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    with open(sys.argv[3], "w") as f:
+        f.write(str(kid.pid))
+print("connector", sys.argv[1], "up", flush=True)
+time.sleep(600)
+"""
+
+
+def manifest(path: Path, name: str, host: str, port: int) -> None:
+    path.mkdir(exist_ok=True)
+    (path / f"{name}.yaml").write_text(
+        "apiVersion: border0-reconciler/v1\nkind: Socket\n"
+        f"metadata:\n  name: {name}\n"
+        f"spec:\n  type: http\n  connector:\n    host: {host}\n    port: {port}\n"
+    )
+
+
+def alive(pid: int) -> bool:
+    """A live process (a zombie waiting for init to reap it counts as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class Daemon:
+    def __init__(self, tmp_path: Path, *extra: str) -> None:
+        self.listen = f"127.0.0.1:{free_port()}"
+        self.log = (tmp_path / "daemon.log").open("w+")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "reconciler", "run", "manifests", "--api", "local",
+             "--state", str(tmp_path / "local.db"), "--listen", self.listen,
+             "--connector-startsecs", "0.3", "--connector-stop-timeout", "3s", *extra],
+            cwd=tmp_path, stdout=self.log, stderr=subprocess.STDOUT,
+            env={k: v for k, v in os.environ.items() if not k.startswith("BORDER0_")},
+        )
+
+    def status(self) -> dict | None:
+        try:
+            return httpx.get(f"http://{self.listen}/status", timeout=5).json()
+        except (httpx.TransportError, ValueError):
+            return None
+
+    def connector(self, name: str, state: str = "RUNNING") -> dict | None:
+        status = self.status()
+        for c in (status or {}).get("connectors", []):
+            if c["socket"] == name and c["state"] == state:
+                return c
+        return None
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    made: list[Daemon] = []
+
+    def start(*extra: str) -> Daemon:
+        d = Daemon(tmp_path, *extra)
+        made.append(d)
+        return d
+
+    yield start
+    for d in made:
+        d.close()
+
+
+def get(url: str) -> httpx.Response | None:
+    try:
+        return httpx.get(url, timeout=5)
+    except httpx.TransportError:
+        return None
+
+
+def test_api_local_request_reaches_upstream_through_the_local_connector(tmp_path, daemon,
+                                                                        upstream):
+    manifest(tmp_path / "manifests", "web", "127.0.0.1", upstream)
+    # The socket exists already, owned by this reconciler, on a port no other test uses (the
+    # emulator hands out ports from 20000 up, the same in every fresh state file).
+    port = free_port()
+    store = Store(str(tmp_path / "local.db"), port_range=(port, port))
+    spec = SocketSpec("web", "http", connector=ConnectorSpec(host="127.0.0.1", port=upstream))
+    store.create_socket(socket_create_body(spec, "default"))
+    store.close()
+
+    d = daemon()
+    first = wait_for(lambda: d.connector("web"), timeout=30, message="connector running")
+    web = next(s for s in d.status()["sockets"] if s["name"] == "web")
+    assert web["ports"] == [port]
+    resp = wait_for(lambda: get(f"http://127.0.0.1:{port}/through"), timeout=15)
+    assert resp.text == "upstream saw /through"
+
+    os.kill(first["pid"], signal.SIGKILL)
+    wait_for(lambda: (c := d.connector("web")) and c["pid"] != first["pid"], timeout=15,
+             message="connector restarted")
+    resp = wait_for(lambda: get(f"http://127.0.0.1:{port}/again"), timeout=15)
+    assert resp.text == "upstream saw /again"
+    now = d.connector("web")
+    assert now["restarts"] == 1 and now["last_exit_code"] == -9
+    assert now["last_error"].startswith("killed by signal 9") and now["since"] > 0
+    metrics = httpx.get(f"http://{d.listen}/metrics", timeout=5).text
+    assert 'connector_state{socket="web",state="RUNNING"} 1.0' in metrics
+
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.proc.wait(timeout=20) == 0
+    assert get(f"http://127.0.0.1:{port}/") is None
+    out = d.output()
+    assert f"listening on 127.0.0.1:{port}, forwarding to 127.0.0.1:{upstream}" in out
+
+
+def _fake_connector(tmp_path: Path, mode: str) -> tuple[str, Path]:
+    script = tmp_path / "sleeper.py"
+    script.write_text(SLEEPER)
+    kid_file = tmp_path / "kid.pid"
+    return f"{{python}} {script} {{name}} {mode} {kid_file}", kid_file
+
+
+def test_sigterm_to_the_daemon_leaves_no_child(tmp_path, daemon):
+    manifest(tmp_path / "manifests", "app", "127.0.0.1", 1)
+    template, kid_file = _fake_connector(tmp_path, "family")
+    d = daemon("--connector-command", template)
+    conn = wait_for(lambda: d.connector("app"), timeout=30, message="connector running")
+    kid = int(wait_for(lambda: kid_file.exists() and kid_file.read_text()))
+    assert alive(conn["pid"]) and alive(kid)
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.proc.wait(timeout=20) == 0
+    assert not alive(conn["pid"])
+    wait_for(lambda: not alive(kid), timeout=10, message="grandchild gone with its group")
+    assert "connector app up" in d.output()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_sigkill_to_the_daemon_leaves_no_child(tmp_path, daemon):
+    manifest(tmp_path / "manifests", "app", "127.0.0.1", 1)
+    template, _ = _fake_connector(tmp_path, "single")
+    d = daemon("--connector-command", template)
+    conn = wait_for(lambda: d.connector("app"), timeout=30, message="connector running")
+    d.proc.kill()
+    d.proc.wait(timeout=10)
+    wait_for(lambda: not alive(conn["pid"]), timeout=10, message="connector died with the daemon")
+
+
+def test_a_bad_connector_template_is_a_one_line_error(tmp_path):
+    manifest(tmp_path / "manifests", "app", "127.0.0.1", 1)
+    proc = subprocess.run(
+        [sys.executable, "-m", "reconciler", "run", "manifests", "--api", "local",
+         "--state", str(tmp_path / "local.db"), "--listen", "", "--connector-command",
+         "my-connector {nmae}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: connector command template: unknown placeholder {nmae}")
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_every_example_connector_runs_with_the_local_api(daemon, tmp_path):
+    """The README's demo: `run examples/ --api local` keeps a connector running for each socket
+    that asks for one, whatever kind (forwarding, built-in web server, built-in ssh server)."""
+    import shutil
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    shutil.copytree(examples, tmp_path / "manifests")
+    # startsecs long enough that a connector which exits at once never counts as RUNNING
+    d = daemon("--env-file", str(tmp_path / "manifests" / "demo.env"),
+               "--connector-startsecs", "1.5s")
+    wanted = {"analytics-db", "bastion", "docs", "grafana", "mqtt", "orders-db", "portal", "web"}
+
+    def all_running() -> bool:
+        connectors = (d.status() or {}).get("connectors", [])
+        return {
+            c["socket"] for c in connectors if c["state"] == "RUNNING" and c["restarts"] == 0
+        } == wanted
+
+    wait_for(all_running, timeout=30, message="every example connector RUNNING")
