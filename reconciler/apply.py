@@ -24,7 +24,14 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from reconciler import api_json
+from reconciler.border0.api_json import (
+    policy_create_body,
+    policy_from_api,
+    policy_update_body,
+    socket_create_body,
+    socket_from_api,
+    socket_update_body,
+)
 from reconciler.border0.errors import Border0Error
 from reconciler.model import Actual, Desired
 from reconciler.plan.types import PHASES, Action, Change, Plan, phase_of
@@ -226,12 +233,12 @@ class _Runner:
     def _ops(self, kind: str) -> _Ops:
         c = self.client
         if kind == "policy":
-            return _Ops(self.desired.policies, api_json.policy_create_body,
-                        api_json.policy_update_body, None, c.create_policy,
+            return _Ops(self.desired.policies, policy_create_body,
+                        policy_update_body, None, c.create_policy,
                         c.update_policy, c.delete_policy, c.find_policy, "id",
                         self._policy_is_ours, self.state.policy_ids)
-        return _Ops(self.desired.sockets, api_json.socket_create_body,
-                    api_json.socket_update_body, c.get_socket, c.create_socket, c.update_socket,
+        return _Ops(self.desired.sockets, socket_create_body,
+                    socket_update_body, c.get_socket, c.create_socket, c.update_socket,
                     c.delete_socket, c.find_socket, "socket_id", self._socket_is_ours,
                     self.state.socket_ids)
 
@@ -276,10 +283,10 @@ class _Runner:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _socket_is_ours(self, data: Mapping[str, Any]) -> bool:
-        return api_json.socket_from_api(data).ownership.owned_by(self.instance)
+        return socket_from_api(data).ownership.owned_by(self.instance)
 
     def _policy_is_ours(self, data: Mapping[str, Any]) -> bool:
-        return api_json.policy_from_api(data).ownership.owned_by(self.instance)
+        return policy_from_api(data).ownership.owned_by(self.instance)
 
     # -- attachments ------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from reconciler.api_json import policy_from_api, socket_from_api
+from reconciler.border0.api_json import policy_from_api, socket_from_api
 from reconciler.model import Actual, LiveSocket
 
 __all__ = ["fetch_actual"]

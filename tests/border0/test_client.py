@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from reconciler.api_json import socket_from_api
+from reconciler.border0.api_json import socket_from_api
 from reconciler.border0.client import USER_AGENT, Border0Client
 from reconciler.border0.errors import (
     APIError,

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from helpers import free_port, wait_for
 
-from reconciler.api_json import socket_create_body
+from reconciler.border0.api_json import socket_create_body
 from reconciler.border0.emulator.store import Store
 from reconciler.model import ConnectorSpec, SocketSpec
 

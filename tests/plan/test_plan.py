@@ -224,7 +224,7 @@ def test_recording_is_managed_only_when_the_manifest_sets_it() -> None:
 
 
 def test_v2_policy_compares_with_its_version_at_the_top_level() -> None:
-    from reconciler.api_json import policy_from_api
+    from reconciler.border0.api_json import policy_from_api
 
     data = {"version": "v2", "permissions": {"ssh": {"allowed": True}},
             "condition": {"who": {"email": ["a@example.com"]}}}
