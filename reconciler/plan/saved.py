@@ -3,8 +3,8 @@
 A saved plan holds no secret value. It records the manifest paths and the options, the plan's
 JSON form (for display), where each secret comes from (`env:NAME`, `file:PATH`), a keyed digest
 of the desired state (secrets by origin) with one scrypt fingerprint of all the secret values
-together (`reconciler.secrets`: no fast digest of a secret is written), and a digest of the actual state it was
-computed against. `apply FILE` loads the manifests again (re-resolving secrets from their
+together (`reconciler.secrets`: no fast digest of a secret is written), and a digest of the
+actual state it was computed against. `apply FILE` loads the manifests again (re-resolving secrets from their
 origins), refuses if the desired digest changed (manifests or secrets edited), lists border0
 again and refuses if the actual digest changed (a stale plan), then applies the same plan.
 """
