@@ -51,7 +51,8 @@ def install(httpx: Any) -> None:
 def _record(request: Any) -> None:
     from reconciler.border0.emulator import contract
 
-    path = request.url.path
+    # The raw (still quoted) path: a name the client quoted stays one segment.
+    path = request.url.raw_path.decode("ascii", "replace").split("?", 1)[0]
     path = path[path.find(API_PREFIX) + len(API_PREFIX):] if API_PREFIX in path else path
     method = request.method.upper()
     try:
