@@ -232,6 +232,14 @@ def test_a_body_over_one_megabyte_is_refused(emulator):
         response = h.post("socket", json=big)
         assert response.status_code == 413 and response.json()["status_code"] == 413
 
+        def chunks():  # no Content-Length: refused once the stream passes the limit
+            for _ in range(64):
+                yield b" " * 65536
+
+        response = h.post("socket", content=chunks())
+        assert response.status_code == 413
+        assert h.get("sockets").json()["list"] == []
+
 
 def _rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -288,3 +296,25 @@ def test_the_shipped_extract_is_what_the_script_makes_of_the_reference():
     reference = json.loads((REPO / "tests" / "reference" / "border0-openapi.json").read_text())
     shipped = (REPO / "reconciler" / "border0" / "emulator" / "reference_requests.json")
     assert shipped.read_text() == script.render(reference)
+
+
+def test_api_local_reads_the_secrets_mode_from_the_environment(tmp_path, monkeypatch):
+    from reconciler.border0.errors import ConfigurationError
+    from reconciler.border0.session import open_api
+
+    monkeypatch.setenv("BORDER0_EMULATOR_SECRETS_ON_READ", "mask")
+    with open_api("local", None, str(tmp_path / "local.db")) as client:
+        made = client.create_socket({"name": "db", "socket_type": "database",
+                                     "upstream_password": "hunter2"})
+        assert made["upstream_password"] == "********"
+    monkeypatch.setenv("BORDER0_EMULATOR_SECRETS_ON_READ", "plain")
+    with (pytest.raises(ConfigurationError, match="omit, mask or clear"),
+          open_api("local", None, str(tmp_path / "local.db"))):
+        pass
+
+
+def test_emulator_command_refuses_an_unknown_secrets_mode():
+    from helpers import cli
+
+    code, _out, err = cli(["emulator", "--token", "t", "--secrets-on-read", "plain"])
+    assert code != 0 and "plain" in err and "Traceback" not in err
