@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 import pytest
 from helpers import REPO, cli, wait_for
-from test_daemon_process import DaemonProcess
+from prometheus_client.parser import text_string_to_metric_families
+from test_reliability import Daemon
 
 from reconciler.secrets import FINGERPRINT_TAG_PREFIX
 
@@ -229,23 +230,30 @@ def test_plans_stay_empty_with_stale_reads(emulator_process: Any, tmp_path: Path
         twin.http.close()
 
 
+def _counter(daemon: Daemon, family: str) -> float:
+    text = daemon.http.get("/metrics").text
+    return sum(s.value for f in text_string_to_metric_families(text) if f.name == family
+               for s in f.samples if s.name == family + "_total")
+
+
 def test_the_daemon_writes_nothing_after_its_first_reconcile(twin: Twin) -> None:
-    daemon = DaemonProcess(
+    daemon = Daemon(
         EXAMPLES, twin.proc.url, twin.proc.token,
-        ["--interval", "1s", "--jitter", "0", "--env-file", str(DEMO_ENV),
-         "--connector-command", '{python} -c "import time; time.sleep(600)"'],
+        "--interval", "1s", "--jitter", "0", "--env-file", str(DEMO_ENV),
+        "--connector-command", '{python} -c "import time; time.sleep(600)"',
     )
+    reconciles = "border0_reconciler_reconciles"
     try:
-        wait_for(lambda: daemon.last("result") == "success", timeout=60,
-                 message="the first reconcile")
+        wait_for(lambda: (daemon.status().get("last_reconcile") or {}).get("result")
+                 == "success", timeout=60, message="the first reconcile")
         first = len(twin.writes())
         assert first > 0
-        reconciles = daemon.reconciles()
-        drift = daemon.sample("border0_reconciler_drift_corrections")
-        wait_for(lambda: daemon.reconciles() >= reconciles + 4, timeout=40,
+        done = _counter(daemon, reconciles)
+        drift = _counter(daemon, "border0_reconciler_drift_corrections")
+        wait_for(lambda: _counter(daemon, reconciles) >= done + 4, timeout=40,
                  message="four more interval reconciles")
         assert twin.writes()[first:] == []
-        assert daemon.sample("border0_reconciler_drift_corrections") == drift
+        assert _counter(daemon, "border0_reconciler_drift_corrections") == drift
         values = demo_values()
         assert not any(v in line for v in values for line in daemon.lines
                        if v not in ("orders_demo", "analytics_demo"))
