@@ -9,9 +9,10 @@ answers "duplicate") is checked by name first: if the object exists and is ours,
 created, so no duplicate is ever made. border0's read-after-write delay is honoured between
 phases and before those checks.
 
-A socket update is a read-modify-write: the socket is read (`?activeOnly=true`) right before
-the PUT, and everything the reconciler does not manage goes back as read (border0 resets an
-updatable field a PUT leaves out). A replaced socket carries those fields over to its successor.
+An update is a read-modify-write: the object is read (a socket with `?activeOnly=true`) right
+before the PUT, and everything the reconciler does not manage goes back as read (border0 resets
+an updatable field a PUT leaves out). A replaced object carries those fields over to its
+successor.
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ class _Ops(NamedTuple):
     specs: Mapping[str, Any]
     create_body: Callable[[Any, str, Mapping[str, Any] | None], dict]
     update_body: Callable[[Any, str, Mapping[str, Any]], dict]
-    get: Callable[[str], dict] | None  # read before an update and a replace (sockets)
+    get: Callable[[str], dict]  # read before an update and a replace
     create: Callable[[dict], dict]
     update: Callable[[str, dict], dict]
     delete: Callable[[str], None]
@@ -234,7 +235,7 @@ class _Runner:
         c = self.client
         if kind == "policy":
             return _Ops(self.desired.policies, policy_create_body,
-                        policy_update_body, None, c.create_policy,
+                        policy_update_body, c.get_policy, c.create_policy,
                         c.update_policy, c.delete_policy, c.find_policy, "id",
                         self._policy_is_ours, self.state.policy_ids)
         return _Ops(self.desired.sockets, socket_create_body,
@@ -248,7 +249,7 @@ class _Runner:
             ops.delete(change.object_id)
             return change.object_id
         spec = ops.specs[change.name]
-        current = ops.get(change.object_id) if ops.get and change.object_id else None
+        current = ops.get(change.object_id) if change.object_id else None
         if change.action is Action.UPDATE:
             ops.update(change.object_id, ops.update_body(spec, self.instance, current or {}))
             return change.object_id

@@ -202,7 +202,8 @@ def policy_create_body(
     """The body of POST /policies, ownership marker included.
 
     `version` at the top level (a string), as border0-go client/policy.go and the Terraform
-    provider send it; v2 policy_data (the SDK's PolicyDataV2) has no version key.
+    provider send it; v2 policy_data (the SDK's PolicyDataV2) has no version key. `replaced`:
+    the policy this one replaces, whose `tag_rules` (not managed here) carry over.
     """
     marker = policy_marker(instance, spec.prune)
     description = f"{spec.description} {marker}" if spec.description else marker
@@ -210,20 +211,24 @@ def policy_create_body(
     policy_data = dict(spec.policy_data)
     if version != "v1":
         policy_data.pop("version", None)
-    return {
+    body = {
         "name": spec.name,
         "version": version,
         "description": description,
         "policy_data": policy_data,
         "org_wide": spec.org_wide,
     }
+    if replaced is not None and replaced.get("tag_rules"):
+        body["tag_rules"] = replaced["tag_rules"]
+    return body
 
 
 def policy_update_body(
     spec: PolicySpec, instance: str, current: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """The body of PUT /policy/{id}: as a create without `org_wide`, which border0 does not
-    change in place (the planner replaces the policy instead)."""
-    body = policy_create_body(spec, instance)
+    change in place (the planner replaces the policy instead). A PUT resets `tag_rules` it is
+    not sent, so they go back as `current` (the policy as just read) has them."""
+    body = policy_create_body(spec, instance, current)
     body.pop("org_wide")
     return body

@@ -165,11 +165,24 @@ def test_fields_set_by_hand_survive_an_apply(twin: Twin, tmp_path: Path) -> None
     body.update(connector_ids=["c0ffee00-0000-4000-8000-000000000001"], recording_enabled=True)
     assert twin.http.put(f"socket/{current['socket_id']}", json=body).status_code == 200
 
+    # ... and tag rules on a policy (border0-go client/policy.go Policy.TagRules)
+    policy = twin.http.get("policies/find", params={"name": "engineers"}).json()
+    rules = [{"team": "platform"}]
+    body = {k: policy[k] for k in ("name", "version", "description", "policy_data")}
+    assert twin.http.put(f"policy/{policy['id']}", json={**body, "tag_rules": rules}
+                         ).status_code == 200
+
     web = folder / "sockets" / "web.yaml"
     web.write_text(web.read_text().replace("description: Team web app",
                                            "description: Team web app, v2"))
+    engineers = folder / "policies" / "engineers.yaml"
+    engineers.write_text(engineers.read_text().replace("Engineers by email domain",
+                                                       "Engineers, by email domain"))
     code, out, err = twin.run("apply", str(folder), "--auto-approve")
     assert code == 0, out + err
+    policy = twin.http.get("policies/find", params={"name": "engineers"}).json()
+    assert policy["description"].startswith("Engineers, by email domain")
+    assert policy["tag_rules"] == rules
     after = twin.socket("web")
     assert after["description"] == "Team web app, v2"
     assert after["connector_ids"] == ["c0ffee00-0000-4000-8000-000000000001"]
