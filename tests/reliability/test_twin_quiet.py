@@ -224,6 +224,21 @@ def test_changing_protection_is_a_replace_that_keeps_hand_set_fields(
     assert twin.run("plan", str(folder), "--detailed-exitcode")[0] == 0
 
 
+@pytest.mark.parametrize("mode", ["mask", "clear"])
+def test_plans_stay_empty_whatever_border0_answers_for_secrets(
+    emulator_process: Any, mode: str
+) -> None:
+    """The default (omit) is covered above; a masked or cleared password on read changes
+    nothing either: secrets are compared with fingerprints only."""
+    twin = Twin(emulator_process(secrets_on_read=mode))
+    try:
+        assert twin.run("apply", "examples/", "--auto-approve")[0] == 0
+        code, out, err = twin.run("plan", "examples/", "--detailed-exitcode")
+        assert code == 0, out + err
+    finally:
+        twin.http.close()
+
+
 def test_plans_stay_empty_with_stale_reads(emulator_process: Any, tmp_path: Path) -> None:
     """--read-after-write-delay: reads lag writes; apply waits it out before it ends, so the
     plan right after (a new process) does not see the old socket and plan it again."""
