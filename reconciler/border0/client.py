@@ -10,8 +10,7 @@ A retried write may have been applied the first time (the answer was lost, not t
 So a create that meets "already exists" after such a retry returns the object found by name, and
 a delete that meets 404 succeeds. PUTs and attach/detach are idempotent.
 
-Reads see our writes although border0 answers them from lagging replicas (`consistency`); a
-socket is read with `?activeOnly=true` (as the SDK does) so a deleted one is not taken as live.
+Reads see our writes despite lagging replicas (`consistency`); sockets: `?activeOnly=true`.
 
 The token lives only in the `Authorization` header (httpx masks it in reprs) and in a
 `model.Secret`; every error message is passed through `_redact` on its way out.
