@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -11,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PYTHON", "REPO", "cli", "free_port", "wait_for"]
+__all__ = ["PYTHON", "REPO", "cli", "edit_by_hand", "free_port", "wait_for"]
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -78,3 +79,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def edit_by_hand(client: Any, socket: Mapping[str, Any], **changes: Any) -> dict:
+    """A change made outside the reconciler (the portal, a script): border0's PUT resets what it
+    is not sent and refuses read-only fields, so send the socket as read, cut to the fields of
+    the reference's updateSocketRequest, with `changes` on top."""
+    reference = json.loads((REPO / "tests" / "reference" / "border0-openapi.json").read_text())
+    fields = reference["components"]["schemas"]["v1.updateSocketRequest"]["properties"]
+    body = {k: v for k, v in socket.items() if k in fields}
+    return client.update_socket(socket["socket_id"], {**body, **changes})

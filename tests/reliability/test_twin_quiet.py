@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers import REPO, cli, wait_for
+from helpers import REPO, cli, edit_by_hand, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 from test_reliability import Daemon
 
@@ -25,11 +25,6 @@ from reconciler.secrets import FINGERPRINT_TAG_PREFIX
 EXAMPLES = REPO / "examples"
 DEMO_ENV = EXAMPLES / "demo.env"
 _WRITE = re.compile(r'"(POST|PUT|PATCH|DELETE) (/api/v1/\S*) HTTP')
-#: updateSocketRequest's fields (tests/reference/border0-openapi.json), for the raw PUT below.
-_UPDATE_FIELDS = set(
-    json.loads((REPO / "tests" / "reference" / "border0-openapi.json").read_text())
-    ["components"]["schemas"]["v1.updateSocketRequest"]["properties"]
-)
 
 
 def demo_values() -> list[str]:
@@ -160,10 +155,8 @@ def test_fields_set_by_hand_survive_an_apply(twin: Twin, tmp_path: Path) -> None
     assert twin.run("apply", str(folder), "--auto-approve")[0] == 0
 
     # Someone sets connector_ids and recording in the portal (a raw read-modify-write PUT).
-    current = twin.socket("web")
-    body = {k: v for k, v in current.items() if k in _UPDATE_FIELDS}
-    body.update(connector_ids=["c0ffee00-0000-4000-8000-000000000001"], recording_enabled=True)
-    assert twin.http.put(f"socket/{current['socket_id']}", json=body).status_code == 200
+    edit_by_hand(twin.proc.client(), twin.socket("web"), recording_enabled=True,
+                 connector_ids=["c0ffee00-0000-4000-8000-000000000001"])
 
     # ... and tag rules on a policy (border0-go client/policy.go Policy.TagRules)
     policy = twin.http.get("policies/find", params={"name": "engineers"}).json()
@@ -205,9 +198,7 @@ def test_changing_protection_is_a_replace_that_keeps_hand_set_fields(
     shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("ci", "kubernetes"))
     assert twin.run("apply", str(folder), "--auto-approve")[0] == 0
     current = twin.socket("grafana")
-    body = {k: v for k, v in current.items() if k in _UPDATE_FIELDS}
-    body["connector_ids"] = ["c0ffee00-0000-4000-8000-000000000002"]
-    assert twin.http.put(f"socket/{current['socket_id']}", json=body).status_code == 200
+    edit_by_hand(twin.proc.client(), current, connector_ids=["c0ffee00-0000-4000-8000-000000000002"])
 
     grafana = folder / "sockets" / "grafana.yaml"
     grafana.write_text(grafana.read_text().replace("username: viewer", "username: admin"))
