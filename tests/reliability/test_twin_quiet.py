@@ -149,6 +149,32 @@ def test_every_spelling_of_a_socket_type_round_trips(twin: Twin, tmp_path: Path)
     assert code == 0, out + err
 
 
+def test_an_adopted_socket_gets_its_secret_written_once_and_the_plan_says_why(
+    twin: Twin, tmp_path: Path
+) -> None:
+    client = twin.proc.client()
+    client.create_socket({"name": "legacy-db", "socket_type": "database",
+                          "upstream_type": "postgres", "upstream_username": "legacy",
+                          "upstream_password": "set-in-the-portal-1"})
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "db.yaml").write_text(
+        "apiVersion: border0-reconciler/v1\nkind: Socket\nmetadata:\n  name: legacy-db\n"
+        "  annotations: {border0-reconciler/adopt: \"true\"}\nspec:\n  type: database\n"
+        "  upstream: {type: postgres, username: {env: U}, password: {env: P}}\n")
+    env_file = tmp_path / "env"
+    env_file.write_text("U=legacy\nP=set-in-the-portal-1\n")
+    code, plan = plan_json(twin, folder, env_file, tmp_path / "plan.json")
+    assert code == 2
+    (change,) = plan["changes"]
+    assert change["action"] == "update" and change["reason"].startswith("adopt; no fingerprint")
+    assert "upstream_password" in change["reason"] and "written once" in change["reason"]
+    before = len(twin.writes())
+    assert twin.run("apply", str(folder), "--auto-approve", env_file=env_file)[0] == 0
+    assert [m for m, _ in twin.writes()[before:]] == ["PUT"]
+    assert twin.run("plan", str(folder), "--detailed-exitcode", env_file=env_file)[0] == 0
+
+
 def test_fields_set_by_hand_survive_an_apply(twin: Twin, tmp_path: Path) -> None:
     folder = tmp_path / "m"
     shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("ci", "kubernetes"))
