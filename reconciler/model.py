@@ -46,6 +46,7 @@ __all__ = [
     "api_type",
     "live_policy_fields",
     "live_socket_fields",
+    "ownership_tags",
     "parse_policy_marker",
     "policy_fields",
     "policy_marker",
@@ -290,6 +291,17 @@ def api_type(spec: SocketSpec) -> tuple[str, str]:
     if spec.type == "https":
         return "http", "https"
     return spec.type, upstream
+
+
+def ownership_tags(spec: SocketSpec, instance: str) -> dict[str, str]:
+    """The socket's labels and the reconciler's ownership tags (fingerprints come on top:
+    `border0.api_json.socket_tags`)."""
+    tags = dict(spec.labels)
+    tags[MANAGED_BY_TAG] = MANAGED_BY_VALUE
+    tags[INSTANCE_TAG] = instance
+    if not spec.prune:
+        tags[PRUNE_TAG] = "false"
+    return tags
 
 
 # --- the comparable form ------------------------------------------------------------------

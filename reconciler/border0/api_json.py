@@ -12,15 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.model import (
-    INSTANCE_TAG,
-    MANAGED_BY_TAG,
-    MANAGED_BY_VALUE,
-    PRUNE_TAG,
     LivePolicy,
     LiveSocket,
     PolicySpec,
     SocketSpec,
     api_type,
+    ownership_tags,
     parse_policy_marker,
     policy_marker,
 )
@@ -127,11 +124,7 @@ def socket_tags(
     A fingerprint already on the socket (`live_tags`) that matches the secret is kept as is;
     otherwise a new one (new salt) is made for the value about to be written.
     """
-    tags = dict(spec.labels)
-    tags[MANAGED_BY_TAG] = MANAGED_BY_VALUE
-    tags[INSTANCE_TAG] = instance
-    if not spec.prune:
-        tags[PRUNE_TAG] = "false"
+    tags = ownership_tags(spec, instance)
     live_tags = live_tags or {}
     for name in SECRET_FIELDS:
         secret = getattr(spec, name)
