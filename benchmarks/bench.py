@@ -118,7 +118,7 @@ def generate(folder: Path, n: int, connectors: int = 0, per_file: int = 10) -> P
 def seed(db: Path, folder: Path) -> dict[str, int]:
     """Write what `apply` would create straight into the emulator's database (fast set-up)."""
     import reconciler.manifests.loader as manifests
-    from reconciler import model
+    from reconciler.border0.api_json import policy_create_body, socket_create_body
     from reconciler.border0.emulator.store import Store
 
     loaded = manifests.load([folder], env=SECRET_ENV)
@@ -128,9 +128,9 @@ def seed(db: Path, folder: Path) -> dict[str, int]:
     try:
         ids = {}
         for name, spec in loaded.desired.policies.items():
-            ids[name] = store.create_policy(model.policy_to_api(spec, INSTANCE))["id"]
+            ids[name] = store.create_policy(policy_create_body(spec, INSTANCE))["id"]
         for spec in loaded.desired.sockets.values():
-            created = store.create_socket(model.socket_to_api(spec, INSTANCE))
+            created = store.create_socket(socket_create_body(spec, INSTANCE))
             store.update_socket_policies(
                 created["socket_id"], [("add", ids[p]) for p in spec.all_policies]
             )

@@ -8,6 +8,11 @@ rerunning apply finishes the job. A create that failed (timeout, 5xx, or a retri
 answers "duplicate") is checked by name first: if the object exists and is ours, it counts as
 created, so no duplicate is ever made. border0's read-after-write delay is honoured between
 phases and before those checks.
+
+An update is a read-modify-write: the object is read (a socket with `?activeOnly=true`) right
+before the PUT, and everything the reconciler does not manage goes back as read (border0 resets
+an updatable field a PUT leaves out). A replaced object carries those fields over to its
+successor.
 """
 
 from __future__ import annotations
@@ -20,8 +25,15 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from reconciler import model
 from reconciler.attach_groups import attachment_groups
+from reconciler.border0.api_json import (
+    policy_create_body,
+    policy_from_api,
+    policy_update_body,
+    socket_create_body,
+    socket_from_api,
+    socket_update_body,
+)
 from reconciler.border0.errors import Border0Error
 from reconciler.model import Actual, Desired
 from reconciler.plan.types import PHASES, Action, Change, Plan, phase_of
@@ -167,6 +179,8 @@ def apply_plan(
                     if progress is not None:
                         progress(result)
             wrote = True
+    if wrote:
+        runner.settle()  # the next command (a plan in CI, the daemon's next pass) sees it all
     return ApplyResult(tuple(results))
 
 
@@ -183,7 +197,9 @@ class _Ops(NamedTuple):
     """What differs between writing a policy and writing a socket."""
 
     specs: Mapping[str, Any]
-    to_api: Callable[[Any, str], dict]
+    create_body: Callable[[Any, str, Mapping[str, Any] | None], dict]
+    update_body: Callable[[Any, str, Mapping[str, Any]], dict]
+    get: Callable[[str], dict]  # read before an update and a replace
     create: Callable[[dict], dict]
     update: Callable[[str, dict], dict]
     delete: Callable[[str], None]
@@ -239,10 +255,12 @@ class _Runner:
     def _ops(self, kind: str) -> _Ops:
         c = self.client
         if kind == "policy":
-            return _Ops(self.desired.policies, model.policy_to_api, c.create_policy,
+            return _Ops(self.desired.policies, policy_create_body,
+                        policy_update_body, c.get_policy, c.create_policy,
                         c.update_policy, c.delete_policy, c.find_policy, "id",
                         self._policy_is_ours, self.state.policy_ids)
-        return _Ops(self.desired.sockets, model.socket_to_api, c.create_socket, c.update_socket,
+        return _Ops(self.desired.sockets, socket_create_body,
+                    socket_update_body, c.get_socket, c.create_socket, c.update_socket,
                     c.delete_socket, c.find_socket, "socket_id", self._socket_is_ours,
                     self.state.socket_ids)
 
@@ -251,10 +269,12 @@ class _Runner:
         if change.action is Action.DELETE:
             ops.delete(change.object_id)
             return change.object_id
-        body = ops.to_api(ops.specs[change.name], self.instance)
+        spec = ops.specs[change.name]
+        current = ops.get(change.object_id) if change.object_id else None
         if change.action is Action.UPDATE:
-            ops.update(change.object_id, body)
+            ops.update(change.object_id, ops.update_body(spec, self.instance, current or {}))
             return change.object_id
+        body = ops.create_body(spec, self.instance, current)
         if change.action is Action.REPLACE:
             ops.delete(change.object_id)
             self.settle()
@@ -285,10 +305,10 @@ class _Runner:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _socket_is_ours(self, data: Mapping[str, Any]) -> bool:
-        return model.socket_from_api(data).ownership.owned_by(self.instance)
+        return socket_from_api(data).ownership.owned_by(self.instance)
 
     def _policy_is_ours(self, data: Mapping[str, Any]) -> bool:
-        return model.policy_from_api(data).ownership.owned_by(self.instance)
+        return policy_from_api(data).ownership.owned_by(self.instance)
 
     # -- attachments ------------------------------------------------------------------------
 

@@ -1,21 +1,29 @@
-"""The typed objects of the reconciler and the one mapping between them and border0's API JSON.
+"""The typed objects of the reconciler and the comparable form both sides reduce to.
 
 Desired state comes from manifests (`SocketSpec`, `PolicySpec`, gathered in `Desired`); actual
 state comes from the API (`LiveSocket`, `LivePolicy`, gathered in `Actual`). Both sides are
 reduced to the same *comparable* form (`socket_fields`, `policy_fields`), so the planner compares
 like with like and never sees API defaults or server-set fields (ids, dnsname, ports, times).
 
-Secret values travel as `Secret` objects: their repr and str are ``(sensitive)``, and they are
-compared by digest, so no diff, log line or exception can carry the value itself.
+Secret values travel as `Secret` objects (`reconciler.secrets`): their repr and str are
+``(sensitive)``, so no diff, log line or exception can carry the value itself. border0 does not
+read secrets back: a live socket's secrets are the fingerprints the reconciler stored in its
+reserved tags (`Fingerprint`), which compare equal to the manifest's `Secret` when they match.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from reconciler.secrets import (
+    SENSITIVE,
+    Fingerprint,
+    Secret,
+    fingerprint_tag,
+)
 
 __all__ = [
     "INSTANCE_TAG",
@@ -27,6 +35,7 @@ __all__ = [
     "Actual",
     "ConnectorSpec",
     "Desired",
+    "Fingerprint",
     "LivePolicy",
     "LiveSocket",
     "Ownership",
@@ -37,17 +46,12 @@ __all__ = [
     "api_type",
     "live_policy_fields",
     "live_socket_fields",
+    "ownership_tags",
     "parse_policy_marker",
     "policy_fields",
-    "policy_from_api",
     "policy_marker",
-    "policy_to_api",
     "socket_fields",
-    "socket_from_api",
-    "socket_to_api",
 ]
-
-SENSITIVE = "(sensitive)"
 
 #: Socket types a manifest may name (those of the seed CLI). `https` is stored by border0 as
 #: socket_type `http` with upstream_type `https`.
@@ -68,33 +72,13 @@ DEFAULT_UPSTREAM_TYPE: dict[str, str] = {
     "http": "http",
     "https": "https",
     "ssh": "ssh",
-    "tls": "",
+    "tls": "tls",  # as the Terraform provider (schemautil/socket.go) and the strict twin
     "database": "mysql",
 }
 
-
-@dataclass(frozen=True)
-class Secret:
-    """A resolved secret value. Shown as ``(sensitive)``; compared by SHA-256 digest."""
-
-    value: str = field(repr=False)
-    origin: str = "literal"  # "literal", "env:NAME" or "file:PATH": safe to show
-
-    @property
-    def digest(self) -> str:
-        return hashlib.sha256(self.value.encode("utf-8")).hexdigest()
-
-    def __repr__(self) -> str:
-        return f"Secret({SENSITIVE}, origin={self.origin!r})"
-
-    def __str__(self) -> str:
-        return SENSITIVE
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other.digest == self.digest
-
-    def __hash__(self) -> int:
-        return hash(self.digest)
+#: Socket fields border0 cannot change in place (absent from updateSocketRequest): a change to
+#: any of them is a replace.
+NOT_UPDATABLE = ("protected", "protected_username", "protected_password")
 
 
 @dataclass(frozen=True)
@@ -137,6 +121,7 @@ class SocketSpec:
     upstream_password: Secret | None = None
     protected_username: str | None = None
     protected_password: Secret | None = None
+    recording: bool | None = None  # None: border0's recording_enabled is left alone
     policies: tuple[str, ...] = ()
     external_policies: tuple[str, ...] = ()
     connector: ConnectorSpec | None = None
@@ -201,7 +186,7 @@ class Ownership:
 
 @dataclass(frozen=True)
 class LiveSocket:
-    """A socket as border0 reports it."""
+    """A socket as border0 reports it. Secrets are not read back: see `fingerprints`."""
 
     socket_id: str
     name: str
@@ -209,11 +194,9 @@ class LiveSocket:
     description: str = ""
     upstream_type: str = ""
     upstream_http_hostname: str = ""
-    upstream_username: Secret | None = None
-    upstream_password: Secret | None = None
     protected_username: str = ""
-    protected_password: Secret | None = None
     protected: bool = False
+    recording_enabled: bool = False
     tags: Mapping[str, str] = field(default_factory=dict)
     dnsname: str = ""
     tcp_ports: tuple[int, ...] = ()
@@ -226,6 +209,16 @@ class LiveSocket:
         if self.socket_type == "http" and self.upstream_type == "https":
             return "https"
         return self.socket_type
+
+    @property
+    def upstream_type_or_default(self) -> str:
+        """border0 fills an empty upstream_type with the type's default (tls -> tls)."""
+        return self.upstream_type or DEFAULT_UPSTREAM_TYPE.get(self.type, "")
+
+    def fingerprint(self, field_name: str) -> Fingerprint | None:
+        """The fingerprint the reconciler recorded for a secret field, if any."""
+        text = self.tags.get(fingerprint_tag(field_name))
+        return Fingerprint(text) if text else None
 
     @property
     def ownership(self) -> Ownership:
@@ -291,49 +284,7 @@ def parse_policy_marker(description: str) -> tuple[str, Ownership]:
     )
 
 
-# --- API JSON -> live objects -------------------------------------------------------------
-
-
-def _secret_or_none(value: Any) -> Secret | None:
-    return Secret(str(value), origin="api") if value else None
-
-
-def socket_from_api(data: Mapping[str, Any]) -> LiveSocket:
-    policies = data.get("policies") or []
-    return LiveSocket(
-        socket_id=str(data.get("socket_id") or ""),
-        name=str(data.get("name") or ""),
-        socket_type=str(data.get("socket_type") or ""),
-        description=str(data.get("description") or ""),
-        upstream_type=str(data.get("upstream_type") or ""),
-        upstream_http_hostname=str(data.get("upstream_http_hostname") or ""),
-        upstream_username=_secret_or_none(data.get("upstream_username")),
-        upstream_password=_secret_or_none(data.get("upstream_password")),
-        protected_username=str(data.get("protected_username") or ""),
-        protected_password=_secret_or_none(data.get("protected_password")),
-        protected=bool(data.get("protected_socket")),
-        tags=dict(data.get("tags") or {}),
-        dnsname=str(data.get("dnsname") or ""),
-        tcp_ports=tuple(int(p) for p in data.get("socket_tcp_ports") or ()),
-        policy_ids=tuple(str(p.get("id")) for p in policies if isinstance(p, Mapping)),
-        policy_names=tuple(str(p.get("name")) for p in policies if isinstance(p, Mapping)),
-    )
-
-
-def policy_from_api(data: Mapping[str, Any]) -> LivePolicy:
-    description, ownership = parse_policy_marker(str(data.get("description") or ""))
-    return LivePolicy(
-        policy_id=str(data.get("id") or ""),
-        name=str(data.get("name") or ""),
-        description=description,
-        org_wide=bool(data.get("org_wide")),
-        policy_data=dict(data.get("policy_data") or {}),
-        socket_ids=tuple(str(s) for s in data.get("socket_ids") or ()),
-        ownership=ownership,
-    )
-
-
-# --- desired objects -> API JSON ----------------------------------------------------------
+# --- border0's socket types ---------------------------------------------------------------
 
 
 def api_type(spec: SocketSpec) -> tuple[str, str]:
@@ -344,7 +295,9 @@ def api_type(spec: SocketSpec) -> tuple[str, str]:
     return spec.type, upstream
 
 
-def socket_tags(spec: SocketSpec, instance: str) -> dict[str, str]:
+def ownership_tags(spec: SocketSpec, instance: str) -> dict[str, str]:
+    """The socket's labels and the reconciler's ownership tags (fingerprints come on top:
+    `border0.api_json.socket_tags`)."""
     tags = dict(spec.labels)
     tags[MANAGED_BY_TAG] = MANAGED_BY_VALUE
     tags[INSTANCE_TAG] = instance
@@ -353,50 +306,20 @@ def socket_tags(spec: SocketSpec, instance: str) -> dict[str, str]:
     return tags
 
 
-def socket_to_api(spec: SocketSpec, instance: str) -> dict[str, Any]:
-    """The full desired-state body for POST /socket and PUT /socket/{id}; holds secret values."""
-    socket_type, upstream_type = api_type(spec)
-    body: dict[str, Any] = {
-        "name": spec.name,
-        "socket_type": socket_type,
-        "description": spec.description,
-        "upstream_type": upstream_type,
-        "upstream_http_hostname": spec.upstream_http_hostname or "",
-        "tags": socket_tags(spec, instance),
-        "protected_socket": spec.protected,
-    }
-    if spec.upstream_username is not None:
-        body["upstream_username"] = spec.upstream_username.value
-    if spec.upstream_password is not None:
-        body["upstream_password"] = spec.upstream_password.value
-    if spec.protected:
-        body["protected_username"] = spec.protected_username or ""
-        if spec.protected_password is not None:
-            body["protected_password"] = spec.protected_password.value
-    return body
-
-
-def policy_to_api(spec: PolicySpec, instance: str) -> dict[str, Any]:
-    """The body for POST /policies and PUT /policy/{id}, ownership marker included."""
-    marker = policy_marker(instance, spec.prune)
-    description = f"{spec.description} {marker}" if spec.description else marker
-    return {
-        "name": spec.name,
-        "description": description,
-        "policy_data": dict(spec.policy_data),
-        "org_wide": spec.org_wide,
-    }
-
-
 # --- the comparable form ------------------------------------------------------------------
-# Both sides reduce to the same flat dict. Secrets stay `Secret` objects (compared by digest,
-# rendered as (sensitive)); a secret the desired side leaves out is not compared.
+# Both sides reduce to the same flat dict. Desired secrets are `Secret`s, live ones the
+# `Fingerprint`s of our tags (equal when they match; both render as (sensitive)). A secret, or
+# `recording`, that the desired side leaves out is not compared (`diffs.comparable`).
+
+
+def _manifest_type(socket_type: str, upstream_type: str) -> str:
+    return "https" if socket_type == "http" and upstream_type == "https" else socket_type
 
 
 def socket_fields(spec: SocketSpec) -> dict[str, Any]:
-    _, upstream_type = api_type(spec)
+    socket_type, upstream_type = api_type(spec)
     return {
-        "type": spec.type,
+        "type": _manifest_type(socket_type, upstream_type),
         "description": spec.description,
         "upstream_type": upstream_type,
         "upstream_http_hostname": spec.upstream_http_hostname or "",
@@ -405,6 +328,7 @@ def socket_fields(spec: SocketSpec) -> dict[str, Any]:
         "protected": spec.protected,
         "protected_username": spec.protected_username or "",
         "protected_password": spec.protected_password,
+        "recording": spec.recording,
         "labels": dict(spec.labels),
         "prune": spec.prune,
     }
@@ -414,13 +338,14 @@ def live_socket_fields(live: LiveSocket) -> dict[str, Any]:
     return {
         "type": live.type,
         "description": live.description,
-        "upstream_type": live.upstream_type,
+        "upstream_type": live.upstream_type_or_default,
         "upstream_http_hostname": live.upstream_http_hostname,
-        "upstream_username": live.upstream_username,
-        "upstream_password": live.upstream_password,
+        "upstream_username": live.fingerprint("upstream_username"),
+        "upstream_password": live.fingerprint("upstream_password"),
         "protected": live.protected,
         "protected_username": live.protected_username,
-        "protected_password": live.protected_password,
+        "protected_password": live.fingerprint("protected_password"),
+        "recording": live.recording_enabled,
         "labels": live.labels,
         "prune": live.ownership.prune,
     }
@@ -445,7 +370,11 @@ def live_policy_fields(live: LivePolicy) -> dict[str, Any]:
 
 
 def _normalize_policy_data(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop empty values so `who: {email: []}` and an absent `email` compare equal."""
+    """Drop empty values so `who: {email: []}` and an absent `email` compare equal; no
+    version is v1 (border0's default on create). v2 `permissions` stay as written: there an
+    empty mapping (`http: {}`) grants access."""
+    data = {"version": "v1", **dict(data)}
+    permissions = data.pop("permissions", None)
 
     def clean(value: Any) -> Any:
         if isinstance(value, Mapping):
@@ -455,4 +384,7 @@ def _normalize_policy_data(data: Mapping[str, Any]) -> dict[str, Any]:
             return [clean(v) for v in value]
         return value
 
-    return clean(data)
+    cleaned = clean(data)
+    if permissions is not None:
+        cleaned["permissions"] = permissions
+    return cleaned

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import socket
@@ -13,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PYTHON", "REPO", "cli", "free_port", "free_port_range", "wait_for"]
+__all__ = ["PYTHON", "REPO", "cli", "edit_by_hand", "free_port", "free_port_range", "wait_for"]
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -96,3 +97,13 @@ def free_port_range(count: int) -> tuple[int, int]:
         except OSError:
             continue
     raise RuntimeError(f"no {count} free consecutive ports found")
+
+
+def edit_by_hand(client: Any, socket: Mapping[str, Any], **changes: Any) -> dict:
+    """A change made outside the reconciler (the portal, a script): border0's PUT resets what it
+    is not sent and refuses read-only fields, so send the socket as read, cut to the fields of
+    the reference's updateSocketRequest, with `changes` on top."""
+    reference = json.loads((REPO / "tests" / "reference" / "border0-openapi.json").read_text())
+    fields = reference["components"]["schemas"]["v1.updateSocketRequest"]["properties"]
+    body = {k: v for k, v in socket.items() if k in fields}
+    return client.update_socket(socket["socket_id"], {**body, **changes})

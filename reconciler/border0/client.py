@@ -1,13 +1,16 @@
 """The one HTTP client for the border0 API: auth, paging, retries, typed errors, counts.
 
-Retries follow border0's own Go SDK: a 429 is retried (up to `max_retries_429` times) after its
-`Retry-After`; a 5xx answer or a connection error (refused, reset, dropped, timed out) is retried
+Retries follow border0's own Go SDK (client/http_client.go): a 429 is retried (up to
+`max_retries_429` times) after its `Retry-After`, waited as given (at least 1 s, no cap but the
+deadline); a 5xx answer or a connection error (refused, reset, dropped, timed out) is retried
 (up to `max_retries_5xx` times) after a capped exponential backoff with jitter. No retry runs past
 the total `deadline`. 400/401/403/404 are never retried.
 
 A retried write may have been applied the first time (the answer was lost, not the request).
 So a create that meets "already exists" after such a retry returns the object found by name, and
 a delete that meets 404 succeeds. PUTs and attach/detach are idempotent.
+
+Reads see our writes despite lagging replicas (`consistency`); sockets: `?activeOnly=true`.
 
 The token lives only in the `Authorization` header (httpx masks it in reprs) and in a
 `model.Secret`; every error message is passed through `_redact` on its way out.
@@ -30,6 +33,7 @@ import httpx
 import orjson
 
 from reconciler import __version__
+from reconciler.border0.consistency import WriteClock
 from reconciler.border0.errors import (
     APIError,
     BadRequest,
@@ -79,7 +83,7 @@ class Border0Client:
         self._rx_delay: float | None = None
         #: Told about each retry of an unanswered or failed request, for the user to see.
         self.on_retry: Callable[[str], None] | None = None
-        self._last_write = 0.0
+        self._writes = WriteClock(self.read_after_write_delay)
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -150,7 +154,8 @@ class Border0Client:
             page, data = next_page, get(next_page)
 
     def get_socket(self, id_or_name: str) -> dict:
-        return self._json("GET", f"/socket/{_seg(id_or_name)}")
+        """One live socket; a soft-deleted one is 404 (border0-go client/socket.go)."""
+        return self._json("GET", f"/socket/{_seg(id_or_name)}", params={"activeOnly": "true"})
 
     def find_socket(self, name: str) -> dict | None:
         try:
@@ -294,6 +299,8 @@ class Border0Client:
         been applied by an earlier attempt). Raises the mapped error otherwise."""
         started = time.monotonic()
         deadline_at = started + self.deadline
+        if method == "GET" and path != "/serverinfo":
+            self._writes.wait_before_read(path, deadline_at)
         tries_429 = tries_5xx = 0
         ambiguous = False
         self._local.ambiguous = False
@@ -323,14 +330,14 @@ class Border0Client:
             status = response.status_code
             self._count(method, status, path, t0)
             if method in _WRITES and status < 500:
-                self._last_write = time.monotonic()
+                self._writes.wrote(path, body)
             if status == 429:
                 tries_429 += 1
                 if tries_429 > self.max_retries_429:
                     raise self._error(response, method, path)
                 wait = _retry_after(response)
-                wait = self._backoff(tries_429) if wait is None else min(wait, self.backoff_max)
-                self._pause(wait * random.uniform(1.0, 1.25), deadline_at, method, path, "429")
+                wait = self._backoff(tries_429) if wait is None else max(1.0, wait)
+                self._pause(wait, deadline_at, method, path, "429")
                 continue
             if status >= 500:
                 ambiguous = ambiguous or method in _WRITES
@@ -342,22 +349,11 @@ class Border0Client:
                 self._announce(f"answered {status}", tries_5xx)
                 self._pause(self._backoff(tries_5xx), deadline_at, method, path, problem)
                 continue
-            if status == 404 and method == "GET" and self._may_lag(deadline_at):
+            if status == 404 and method == "GET" and self._writes.may_lag(deadline_at):
                 continue
             if status >= 400:
                 raise self._error(response, method, path)
             return response, ambiguous
-
-    def _may_lag(self, deadline_at: float) -> bool:
-        """After a recent write a 404 may be replication lag: wait a little and ask again."""
-        if not self._last_write:
-            return False
-        window = self.read_after_write_delay()
-        left = self._last_write + window - time.monotonic()
-        if window <= 0 or left <= 0 or time.monotonic() + min(left, 0.2) > deadline_at:
-            return False
-        time.sleep(min(left, 0.2))
-        return True
 
     def _announce(self, what: str, attempt: int) -> None:
         if self.on_retry is not None:

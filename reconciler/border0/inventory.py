@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from reconciler import model
+from reconciler.border0.api_json import policy_from_api, socket_from_api
 from reconciler.model import Actual, LiveSocket
 
 __all__ = ["fetch_actual"]
@@ -19,8 +19,8 @@ def fetch_actual(client: Any) -> Actual:
 
     Attachments are read from both sides (a socket's `policies` and a policy's `socket_ids`).
     """
-    sockets = [model.socket_from_api(s) for s in client.list_sockets()]
-    policies = {p.name: p for p in (model.policy_from_api(d) for d in client.list_policies())}
+    sockets = [socket_from_api(s) for s in client.list_sockets()]
+    policies = {p.name: p for p in (policy_from_api(d) for d in client.list_policies())}
     by_socket: dict[str, dict[str, str]] = {}
     for policy in policies.values():
         for socket_id in policy.socket_ids:

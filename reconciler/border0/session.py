@@ -1,9 +1,10 @@
 """Where commands get their API client: a remote border0 or the embedded emulator (`local`).
 
 Resolution order (as border0's CLI and Terraform provider): base URL from `--api`, else
-`BORDER0_API`, else https://api.border0.com/api/v1; token from `--token-file`, else
-`BORDER0_ADMIN_TOKEN`, else `BORDER0_TOKEN`. A remote API without a token is refused before any
-request is made.
+`BORDER0_API`, else https://api.border0.com/api/v1; token from `--token-file`, else the first
+set of `TOKEN_VARIABLES`: `BORDER0_ADMIN_TOKEN` (the CLI's), `BORDER0_TOKEN` (the Terraform
+provider's), `BORDER0_AUTH_TOKEN` (the Go SDK's). A remote API without a token is refused before
+any request is made.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from pathlib import Path
 from reconciler.border0.client import DEFAULT_API, Border0Client
 from reconciler.border0.errors import ConfigurationError
 
-__all__ = ["DEFAULT_STATE", "LOCAL_TOKEN", "open_api", "resolve_token"]
+__all__ = ["DEFAULT_STATE", "LOCAL_TOKEN", "TOKEN_VARIABLES", "open_api", "resolve_token"]
 
 #: The embedded emulator's token: it listens on loopback only and lives as long as the command.
 LOCAL_TOKEN = "border0-reconciler-local"
 DEFAULT_STATE = ".border0-reconciler/local.db"
+#: Token variables, in the order they are read (the first one set wins).
+TOKEN_VARIABLES = ("BORDER0_ADMIN_TOKEN", "BORDER0_TOKEN", "BORDER0_AUTH_TOKEN")
 
 
 def resolve_token(token_file: str | None, env: Mapping[str, str]) -> str:
@@ -34,12 +37,12 @@ def resolve_token(token_file: str | None, env: Mapping[str, str]) -> str:
         if not token:
             raise ConfigurationError(f"token file {token_file} is empty")
         return token
-    for name in ("BORDER0_ADMIN_TOKEN", "BORDER0_TOKEN"):
+    for name in TOKEN_VARIABLES:
         if env.get(name, "").strip():
             return env[name].strip()
     raise ConfigurationError(
-        "no border0 token: use --token-file, or set BORDER0_ADMIN_TOKEN or BORDER0_TOKEN "
-        "(or --api local for the embedded emulator)"
+        "no border0 token: use --token-file, or set " + ", ".join(TOKEN_VARIABLES[:-1])
+        + f" or {TOKEN_VARIABLES[-1]} (or --api local for the embedded emulator)"
     )
 
 
@@ -84,8 +87,12 @@ def _local(state: str | None, say: Callable[[str], None] | None) -> Iterator[Bor
     except OSError as exc:
         raise ConfigurationError(f"cannot create {path.parent}: {exc.strerror or exc}") from None
     emulator = EmbeddedEmulator()
+    secrets = os.environ.get("BORDER0_EMULATOR_SECRETS_ON_READ", "").strip() or "omit"
+    if secrets not in ("omit", "mask", "clear"):
+        raise ConfigurationError(
+            f"BORDER0_EMULATOR_SECRETS_ON_READ={secrets!r}: use omit, mask or clear")
     try:
-        url = emulator.start(str(path), LOCAL_TOKEN)
+        url = emulator.start(str(path), LOCAL_TOKEN, secrets_on_read=secrets)
     except Exception as exc:  # a broken state file, an unwritable directory
         raise ConfigurationError(f"cannot start the local emulator on {path}: {exc}") from exc
     try:

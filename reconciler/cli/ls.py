@@ -80,9 +80,9 @@ def ls(*, api: str | None, token_file: str | None, state: str | None, instance: 
 def show(name: str, *, api: str | None, token_file: str | None, state: str | None,
          instance: str, fmt: str, wide: bool, echo: Echo = print) -> int:
     """`show NAME`: one socket, read with one GET, and the policies that apply to it."""
+    from reconciler.border0.api_json import policy_from_api, socket_from_api
     from reconciler.border0.errors import NotFound
     from reconciler.border0.session import open_api
-    from reconciler.model import policy_from_api, socket_from_api
     from reconciler.render.inventory import show_row, show_text
 
     _check_instance(instance)

@@ -118,13 +118,18 @@ def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | Non
 @click.option("--rate-limit", type=click.IntRange(min=0), default=0, metavar="N",
               help="At most N requests a second; beyond that 429 with Retry-After.")
 @click.option("--read-after-write-delay", type=click.IntRange(min=0), default=0, metavar="MS",
-              help="rx_after_tx_delay_ms reported by /serverinfo.")
+              help="Reads see the state before a write for MS ms after it (a lagging "
+                   "replica); /serverinfo reports it as rx_after_tx_delay_ms.")
+@click.option("--secrets-on-read", type=click.Choice(["omit", "mask", "clear"]),
+              envvar="BORDER0_EMULATOR_SECRETS_ON_READ", default="omit", show_default=True,
+              help="How answers show upstream_password and protected_password "
+                   "[env BORDER0_EMULATOR_SECRETS_ON_READ, also read by --api local].")
 @click.option("--seed", type=int, default=None, help="Seed for the fault dice (repeatable runs).")
 @click.option("--access-log", is_flag=True, help="Log one line per request.")
 @friendly_errors
 def emulator_command(listen: str, db: str | None, token: str | None, org: str, latency: float,
                      fail_rate: float, rate_limit: int, read_after_write_delay: int,
-                     seed: int | None, access_log: bool) -> None:
+                     secrets_on_read: str, seed: int | None, access_log: bool) -> None:
     """Serve a border0-compatible API (sockets, policies) on SQLite, for tests and local use."""
     import sqlite3
 
@@ -139,7 +144,7 @@ def emulator_command(listen: str, db: str | None, token: str | None, org: str, l
     options = ServeOptions(
         listen=listen, db=db, token=token, org=org, latency_ms=latency, fail_rate=fail_rate,
         rate_limit=rate_limit, read_after_write_delay_ms=read_after_write_delay,
-        access_log=access_log, seed=seed,
+        access_log=access_log, seed=seed, secrets_on_read=secrets_on_read,
     )
     try:
         code = serve(options)

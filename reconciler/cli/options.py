@@ -70,7 +70,8 @@ def api_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "--token-file",
         type=click.Path(dir_okay=False),
         default=None,
-        help="File holding the border0 token [else env BORDER0_ADMIN_TOKEN, then BORDER0_TOKEN].",
+        help="File holding the border0 token [else env BORDER0_ADMIN_TOKEN, BORDER0_TOKEN, "
+        "BORDER0_AUTH_TOKEN].",
     )(func)
     func = click.option(
         "--state",

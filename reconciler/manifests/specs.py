@@ -55,6 +55,7 @@ SOCKET_MANIFEST_PATHS: dict[str, str | None] = {
     "protected": None,  # true when spec.protected is given
     "protected_username": "spec.protected.username",
     "protected_password": "spec.protected.password",
+    "recording": "spec.recording",
     "labels": "metadata.labels",
     "prune": f"metadata.annotations.{PRUNE_ANNOTATION}",
 }
@@ -151,6 +152,7 @@ def socket_spec(
         upstream_password=secrets.get(SECRET_FIELDS[1]),
         protected_username=protected["username"] if protected else None,
         protected_password=secrets.get(SECRET_FIELDS[2]) if protected else None,
+        recording=spec.get("recording"),
         policies=tuple(spec.get("policies") or ()),
         external_policies=tuple(spec.get("externalPolicies") or ()),
         connector=_connector(connector) if connector is not None else None,

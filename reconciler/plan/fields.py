@@ -1,7 +1,7 @@
 """Field-level differences between two comparable forms (`model.socket_fields`, ...).
 
-Secrets are compared by digest and shown as `(sensitive)`; a secret the desired side leaves out
-is not compared. DeepDiff finds the paths, and only for objects already known to differ (the
+Secrets (desired `Secret`s, live `Fingerprint`s) are shown as `(sensitive)`; a secret or
+`recording` the desired side leaves out is not compared. DeepDiff finds the paths, and only for objects already known to differ (the
 planner compares with `==` first). Lists are compared whole: a path stops at the list.
 """
 
@@ -11,13 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.model import SENSITIVE, Secret
+from reconciler.secrets import SECRET_FIELDS, SENSITIVE, Fingerprint, Secret
 
 __all__ = [
-    "SECRET_FIELDS", "FieldDiff", "comparable", "create_diffs", "field_diffs", "jsonable",
+    "OPTIONAL_FIELDS", "FieldDiff", "comparable", "create_diffs", "field_diffs", "jsonable",
 ]
 
-SECRET_FIELDS = ("upstream_username", "upstream_password", "protected_password")
+#: Fields compared only when the manifest sets them (None: leave border0's value alone).
+OPTIONAL_FIELDS = (*SECRET_FIELDS, "recording")
+_SENSITIVE_TYPES = (Secret, Fingerprint)
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class FieldDiff:
 
 
 def jsonable(value: Any) -> Any:
-    if isinstance(value, Secret):
+    if isinstance(value, _SENSITIVE_TYPES):
         return SENSITIVE
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
@@ -49,8 +51,8 @@ def jsonable(value: Any) -> Any:
 
 
 def comparable(desired: dict[str, Any], live: dict[str, Any]) -> tuple[dict, dict]:
-    """Drop the secrets the desired side leaves out: they are not compared."""
-    for key in SECRET_FIELDS:
+    """Drop the optional fields the desired side leaves out: they are not compared."""
+    for key in OPTIONAL_FIELDS:
         if key in desired and desired[key] is None:
             desired.pop(key)
             live.pop(key, None)
@@ -58,7 +60,7 @@ def comparable(desired: dict[str, Any], live: dict[str, Any]) -> tuple[dict, dic
 
 
 def field_diffs(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
-    """Field-level differences; secrets compared by digest and shown as (sensitive).
+    """Field-level differences; secrets compared by fingerprint and shown as (sensitive).
 
     Lists are compared whole (the path stops at the list), which reads better than indexes.
     """
@@ -67,7 +69,7 @@ def field_diffs(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Fi
     plain_after: dict[str, Any] = {}
     for key in dict.fromkeys([*before, *after]):
         b, a = before.get(key), after.get(key)
-        if isinstance(b, Secret) or isinstance(a, Secret):
+        if isinstance(b, _SENSITIVE_TYPES) or isinstance(a, _SENSITIVE_TYPES):
             if b != a:
                 diffs.append(
                     FieldDiff(key, SENSITIVE if b is not None else None,
@@ -116,7 +118,7 @@ def create_diffs(fields: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
     for key, value in sorted(fields.items()):
         if value in (None, "", {}, [], ()) or value is False or (key == "prune" and value):
             continue
-        if isinstance(value, Secret):
+        if isinstance(value, _SENSITIVE_TYPES):
             out.append(FieldDiff(key, None, SENSITIVE, sensitive=True))
         else:
             out.append(FieldDiff(key, None, value))

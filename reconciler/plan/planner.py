@@ -6,7 +6,10 @@ Rules that live here, and only here:
 - Ownership: only objects owned by this instance are changed or deleted. A manifest naming an
   unmanaged object is a conflict unless annotated adopt; an object owned by ANOTHER instance is
   always a conflict (adopt does not steal, as Flux and Argo refuse to).
-- Replace (delete then create) when border0's socket_type changes.
+- Replace (delete then create) when border0's socket_type changes, or a field border0 cannot
+  change in place (`model.NOT_UPDATABLE`: protection) does.
+- Secrets: compared with the fingerprints recorded in the socket's tags (`reconciler.secrets`),
+  never with anything read back; a secret without a fingerprint is written once to record one.
 - Prune: our objects whose manifest is gone are deleted unless their live prune mark is false.
 - Mass-delete guard: refuse more than `max_delete` deletes (default half of what we manage, at
   least 1), and always refuse deletes when the desired set is empty, unless `allow_mass_delete`.
@@ -23,11 +26,13 @@ from typing import Any
 
 from reconciler import model
 from reconciler.diagnostics import Diagnostic, Severity
-from reconciler.model import Actual, Desired, LivePolicy
+from reconciler.model import Actual, Desired, LivePolicy, LiveSocket
 from reconciler.plan.access import access_review
 from reconciler.plan.fields import FieldDiff, comparable, create_diffs, field_diffs
 from reconciler.plan.resource_changes import resource_changes
+from reconciler.plan.suspended import suspended_rows
 from reconciler.plan.types import Action, Change, Kind, Plan, phase_of
+from reconciler.secrets import SECRET_FIELDS, Secret, verify_many
 
 __all__ = ["check_instance", "default_max_delete", "make_plan"]
 
@@ -76,6 +81,7 @@ def make_plan(
     conflicts: list[Diagnostic] = []
     warnings: list[Diagnostic] = []
 
+    _verify_fingerprints(desired, actual)
     policy_plans = _plan_policies(desired, actual, instance, changes, conflicts, warnings)
     _plan_sockets(desired, actual, instance, changes, conflicts, warnings, policy_plans)
 
@@ -87,35 +93,22 @@ def make_plan(
 
     changes.sort(key=lambda c: (phase_of(c.kind, c.action), c.name))
     return Plan(changes=changes, conflicts=conflicts, warnings=warnings, instance=instance,
-                suspended=_suspended(desired, actual),
+                suspended=suspended_rows(desired, actual),
                 access_changes=access_review(changes, desired, actual),
                 resource_changes=resource_changes(changes, desired, actual, instance))
 
 
-def _suspended(desired: Desired, actual: Actual) -> list[dict[str, Any]]:
-    """The declared objects annotated suspend, as the plan lists them, with whether border0
-    differs from their manifest (what resuming would change; the plan itself changes nothing)."""
-    rows = []
-    for kind, specs, live in ((Kind.POLICY, desired.policies, actual.policies),
-                              (Kind.SOCKET, desired.sockets, actual.sockets)):
-        for name, spec in specs.items():
-            if spec.suspend:
-                rows.append({"kind": kind.value, "name": name, "in_border0": name in live,
-                             "differs": _differs(spec, live.get(name), actual),
-                             "source": str(spec.source) if spec.source else None})
-    return rows
-
-
-def _differs(spec: Any, live: Any, actual: Actual) -> bool:
-    if live is None:
-        return True
-    if isinstance(spec, model.PolicySpec):
-        return model.policy_fields(spec) != model.live_policy_fields(live)
-    want, have = comparable(model.socket_fields(spec), model.live_socket_fields(live))
-    wanted, attached = set(spec.all_policies), set(live.policy_names)
-    org_wide = {n for n, p in actual.policies.items() if p.org_wide}  # never detached
-    return (want != have or live.socket_type != model.api_type(spec)[0]
-            or bool(wanted - attached) or bool(attached - wanted - org_wide))
+def _verify_fingerprints(desired: Desired, actual: Actual) -> None:
+    """Check every secret against its fingerprint at once, on threads (scrypt is slow on
+    purpose); the comparisons below then hit the cache."""
+    pairs = []
+    for name, spec in desired.sockets.items():
+        live = actual.sockets.get(name)
+        for field_name in SECRET_FIELDS if live is not None else ():
+            secret, fp = getattr(spec, field_name), live.fingerprint(field_name)
+            if secret is not None and fp is not None:
+                pairs.append((secret, fp.text))
+    verify_many(pairs)
 
 
 def _guard_mass_delete(
@@ -294,9 +287,8 @@ def _plan_sockets(
             if adopting is None:
                 continue
             want, have = comparable(model.socket_fields(spec), model.live_socket_fields(live))
-            wanted_type = model.api_type(spec)[0]
-            if live.socket_type != wanted_type:
-                reason = f"type changed: {live.type} → {spec.type}"
+            reason = _replace_reason(spec, live, want, have)
+            if reason:
                 if adopting:
                     reason = "adopt; " + reason
                 changes.append(
@@ -314,8 +306,15 @@ def _plan_sockets(
                     diffs = field_diffs(have, want)
                     if adopting:
                         diffs = (FieldDiff("managed_by", None, _owner_label(instance)),) + diffs
+                    reason = "adopt" if adopting else "changed"
+                    unrecorded = _unrecorded_secrets(want, have)
+                    if unrecorded:
+                        reason += (
+                            f"; no fingerprint of {', '.join(unrecorded)} on the socket: "
+                            "written once to record one (border0 does not read secrets back)"
+                        )
                     changes.append(
-                        Change(Kind.SOCKET, name, Action.UPDATE, "adopt" if adopting else "changed",
+                        Change(Kind.SOCKET, name, Action.UPDATE, reason,
                                diffs, object_id=live.socket_id, source=src)
                     )
         _plan_attachments(spec, socket_id, attached, actual, policy_ids, changes, conflicts,
@@ -324,6 +323,26 @@ def _plan_sockets(
         if name in desired.sockets or not live.ownership.owned_by(instance):
             continue
         _prune(changes, warnings, Kind.SOCKET, name, live.socket_id, live.ownership.prune)
+
+
+def _replace_reason(
+    spec: model.SocketSpec, live: LiveSocket, want: Mapping[str, Any], have: Mapping[str, Any]
+) -> str:
+    """Why the socket must be deleted and created again, or "" when an update will do."""
+    if live.socket_type != model.api_type(spec)[0]:
+        return f"type changed: {live.type} → {spec.type}"
+    fixed = [k for k in model.NOT_UPDATABLE if k in want and want[k] != have.get(k)]
+    if not fixed:
+        return ""
+    why = "border0 cannot change protection in place (not in its updateSocketRequest)"
+    if fixed == _unrecorded_secrets(want, have):
+        return f"no fingerprint of {', '.join(fixed)} on the socket: written once, and {why}"
+    return f"{', '.join(fixed)} changed: {why}"
+
+
+def _unrecorded_secrets(want: Mapping[str, Any], have: Mapping[str, Any]) -> list[str]:
+    """The secret fields the manifest sets that have no fingerprint on the live socket."""
+    return [k for k in SECRET_FIELDS if isinstance(want.get(k), Secret) and have.get(k) is None]
 
 
 def _plan_attachments(

@@ -19,6 +19,7 @@ from typing import Any
 
 from reconciler import model
 from reconciler.model import Actual, Desired, LivePolicy, LiveSocket, PolicySpec, SocketSpec
+from reconciler.secrets import FINGERPRINT_TAG_PREFIX, SECRET_FIELDS
 
 __all__ = ["PROVIDER", "resource_changes"]
 
@@ -31,12 +32,24 @@ _ACTIONS = {
     "attach": ["create"],
     "detach": ["delete"],
 }
-_SOCKET_SECRETS = ("upstream_username", "upstream_password", "protected_password")
 
 
 def _socket_after(spec: SocketSpec, instance: str) -> tuple[dict[str, Any], dict[str, bool]]:
-    body = model.socket_to_api(spec, instance)
-    hidden = {k: True for k in _SOCKET_SECRETS if body.pop(k, None) is not None}
+    socket_type, upstream_type = model.api_type(spec)
+    body: dict[str, Any] = {
+        "name": spec.name,
+        "socket_type": socket_type,
+        "description": spec.description,
+        "upstream_type": upstream_type,
+        "upstream_http_hostname": spec.upstream_http_hostname or "",
+        "tags": model.ownership_tags(spec, instance),
+        "protected_socket": spec.protected,
+    }
+    if spec.protected:
+        body["protected_username"] = spec.protected_username or ""
+    if spec.recording is not None:
+        body["recording_enabled"] = spec.recording
+    hidden = {k: True for k in SECRET_FIELDS if getattr(spec, k) is not None}
     return body, hidden
 
 
@@ -48,12 +61,13 @@ def _socket_before(live: LiveSocket) -> tuple[dict[str, Any], dict[str, bool]]:
         "description": live.description,
         "upstream_type": live.upstream_type,
         "upstream_http_hostname": live.upstream_http_hostname,
-        "tags": dict(live.tags),
+        # the secrets' fingerprint tags are left out, as the secrets are
+        "tags": {k: v for k, v in live.tags.items() if not k.startswith(FINGERPRINT_TAG_PREFIX)},
         "protected_socket": live.protected,
     }
     if live.protected:
         body["protected_username"] = live.protected_username
-    hidden = {k: True for k in _SOCKET_SECRETS if getattr(live, k) is not None}
+    hidden = {k: True for k in SECRET_FIELDS if live.fingerprint(k) is not None}
     return body, hidden
 
 

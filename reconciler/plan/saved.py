@@ -4,9 +4,10 @@ was shown.
 A saved plan is the plan's JSON form (what `plan --format json` prints, so tools read it as
 one) plus a `saved_plan` object, and holds no secret value. `saved_plan` records the manifest
 paths and the options, where each secret comes from (`env:NAME`, `file:PATH`), a keyed digest
-of the desired state (secrets included, by digest) and a digest of the actual state it was
-computed against. `apply FILE` loads the manifests again (re-resolving secrets from their
-origins), refuses if the desired digest changed (manifests or secrets edited), lists border0
+of the desired state (secrets by origin, their values only through one salted scrypt of them
+all: `reconciler.secrets`, no fast digest of a secret is written) and a digest of the actual
+state it was computed against. `apply FILE` loads the manifests again (re-resolving secrets
+from their origins), refuses if the desired digest changed (manifests or secrets edited), lists border0
 again and refuses if the actual digest changed (a stale plan), then applies the same plan.
 """
 
@@ -24,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import model
-from reconciler.model import Actual, Desired, Secret
+from reconciler.model import Actual, Desired
 from reconciler.plan.types import Plan
+from reconciler.secrets import SECRET_FIELDS, Fingerprint, Secret, fingerprint
 
 __all__ = [
     "KIND",
@@ -61,7 +63,7 @@ class SavedPlan:
 
 def _canonical(value: Any) -> Any:
     if isinstance(value, Secret):
-        return {"secret-sha256": value.digest}
+        return {"secret": value.origin}  # the values enter through _secrets_fingerprint
     if isinstance(value, dict) or hasattr(value, "items"):
         return {str(k): _canonical(v) for k, v in sorted(value.items())}
     if isinstance(value, (list, tuple)):
@@ -76,15 +78,28 @@ def _canonical(value: Any) -> Any:
 
 
 def desired_fingerprint(desired: Desired, salt: str) -> str:
-    """A keyed digest of the whole desired state; secrets enter only by digest."""
+    """A keyed digest of the whole desired state; the secret values enter only through one
+    slow fingerprint of all of them (one scrypt, however many secrets)."""
     blob = json.dumps(_canonical(desired), sort_keys=True, default=str).encode()
-    return "hmac-sha256:" + hmac.new(salt.encode(), blob, hashlib.sha256).hexdigest()
+    digest = hmac.new(salt.encode(), blob, hashlib.sha256).hexdigest()
+    return f"hmac-sha256:{digest}+{_secrets_fingerprint(desired, salt)}"
+
+
+def _secrets_fingerprint(desired: Desired, salt: str) -> str:
+    values = [
+        f"{name}.{field_name}={getattr(spec, field_name).value}"
+        for name, spec in sorted(desired.sockets.items())
+        for field_name in SECRET_FIELDS
+        if getattr(spec, field_name) is not None
+    ]
+    key = hashlib.sha256(b"saved-plan-salt:" + salt.encode()).digest()[:16]
+    return fingerprint(Secret("\0".join(values)), salt=key)
 
 
 def _secret_origins(desired: Desired) -> list[dict[str, str]]:
     out = []
     for name, spec in sorted(desired.sockets.items()):
-        for field_name in ("upstream_username", "upstream_password", "protected_password"):
+        for field_name in SECRET_FIELDS:
             secret = getattr(spec, field_name)
             if isinstance(secret, Secret):
                 out.append({"object": f"socket/{name}", "field": field_name,
@@ -212,8 +227,8 @@ def actual_fingerprint(actual: Actual) -> str:
 
 
 def _jsonable_digest(value: Any) -> Any:
-    if isinstance(value, Secret):
-        return "secret:" + value.digest
+    if isinstance(value, Fingerprint):  # already in the tags: a salted scrypt, not the value
+        return "fingerprint:" + value.text
     if isinstance(value, Mapping):
         return {str(k): _jsonable_digest(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

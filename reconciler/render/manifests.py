@@ -28,7 +28,7 @@ from reconciler.manifests.specs import (
     SOCKET_MANIFEST_PATHS,
 )
 from reconciler.model import Actual, LivePolicy, LiveSocket, PolicySpec, SocketSpec
-from reconciler.plan.fields import SECRET_FIELDS
+from reconciler.secrets import SECRET_FIELDS
 
 __all__ = ["HEADER", "ImportPlan", "plan_import", "to_yaml"]
 
@@ -161,8 +161,10 @@ def _policy_document(live: LivePolicy) -> dict[str, Any]:
 
 
 def _left_out(value: Any, default: Any) -> bool:
-    """Empty values, and values a manifest without them gets anyway, are not written."""
-    return value in (None, "", {}, [], ()) or value == default
+    """Empty values, and values a manifest without them gets anyway, are not written; nor is
+    `false` for a field a manifest leaves unmanaged by default (`recording`)."""
+    return value in (None, "", {}, [], ()) or value == default or (
+        default is None and value is False)
 
 
 def _skeleton(kind: str, name: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 
+from reconciler.border0.api_json import socket_from_api
 from reconciler.border0.client import USER_AGENT, Border0Client
 from reconciler.border0.errors import (
     APIError,
@@ -24,7 +25,6 @@ from reconciler.border0.errors import (
     Unauthorized,
 )
 from reconciler.border0.session import LOCAL_TOKEN, open_api
-from reconciler.model import socket_from_api
 
 POLICY_DATA = {
     "version": "v1",
@@ -51,7 +51,7 @@ def test_socket_lifecycle(emulator):
 
     updated = client.update_socket("web", {"description": "new", "tags": {"team": "b"}})
     assert updated["description"] == "new" and updated["tags"] == {"team": "b"}
-    assert updated["upstream_http_hostname"] == "intranet.local"  # fields not given are kept
+    assert updated["upstream_http_hostname"] == ""  # border0's PUT resets what it is not sent
     assert updated["socket_tcp_ports"] == created["socket_tcp_ports"]
 
     client.delete_socket(created["socket_id"])
@@ -65,17 +65,17 @@ def test_socket_types_and_defaults(emulator):
     types = {t: client.create_socket({"name": f"s-{t}", "socket_type": t})
              for t in ("http", "ssh", "tls", "database")}
     assert {t: s["upstream_type"] for t, s in types.items()} == {
-        "http": "http", "ssh": "ssh", "tls": "", "database": "mysql"}
+        "http": "http", "ssh": "ssh", "tls": "tls", "database": "mysql"}
     ports = [p for s in types.values() for p in s["socket_tcp_ports"]]
     assert len(ports) == len(set(ports)) == 4
     pg = client.create_socket({"name": "pg", "socket_type": "database", "upstream_type": "postgres",
                                "upstream_username": "u", "upstream_password": "p@ss"})
     live = socket_from_api(client.get_socket("pg"))
     assert live.upstream_type == "postgres"
-    assert live.upstream_password is not None and live.upstream_password.value == "p@ss"
     assert pg["upstream_username"] == "u"
 
 
+@pytest.mark.contract_exempt("sends bodies border0 refuses, to see the client's error")
 @pytest.mark.parametrize(
     "body, message",
     [
@@ -110,7 +110,8 @@ def test_paging_walks_every_page(emulator):
         client.create_socket({"name": name, "socket_type": "tls"})
     listed = client.list_sockets(page_size=2)
     assert [s["name"] for s in listed] == names
-    assert client.request_counts[("GET", 200)] == 3  # pages of 2, 2 and 1
+    # pages of 2, 2 and 1, and /serverinfo once: the read-after-write delay after the creates
+    assert client.request_counts[("GET", 200)] == 4
     assert [s["name"] for s in client.list_sockets()] == names
 
 
@@ -324,7 +325,7 @@ def test_requests_carry_bearer_token_and_quoted_names():
 
     mock_client(handler).get_socket("a/../b")
     assert seen[0].headers["authorization"] == "Bearer tok-123456"
-    assert seen[0].url.raw_path == b"/api/v1/socket/a%2F..%2Fb"
+    assert seen[0].url.raw_path == b"/api/v1/socket/a%2F..%2Fb?activeOnly=true"
 
 
 def test_paging_stops_on_a_server_that_repeats_pages():

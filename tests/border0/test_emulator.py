@@ -80,7 +80,8 @@ def test_policy_side_attach_and_rename(emulator):
         r = h.put(f"policy/{pol['id']}/socket", json={"actions": [{"action": "add", "id": "s"}]})
         assert r.json()["socket_ids"] == [sock["socket_id"]]
         assert [p["id"] for p in h.get("socket/s").json()["policies"]] == [pol["id"]]
-        renamed = h.put(f"policy/{pol['id']}", json={"name": "p2", "org_wide": False}).json()
+        renamed = h.put(f"policy/{pol['id']}", json={"name": "p2", "org_wide": False,
+                                                     "policy_data": {"version": "v1"}}).json()
         assert renamed["name"] == "p2" and renamed["org_wide"] is True  # PUT keeps org_wide
         assert h.get("policies", params={"socket_id": sock["socket_id"]}).json()[0]["id"] == pol[
             "id"]

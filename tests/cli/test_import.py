@@ -19,14 +19,14 @@ from reconciler.model import Actual, LivePolicy, LiveSocket
 from reconciler.render.manifests import plan_import
 
 DB_PASSWORD = "pw-orders-7c1e"
-V2_PERMISSIONS = {"tls": {"allowed": True}, "http": {"allowed": True}}
+V2_PERMISSIONS: dict[str, Any] = {"tls": {}, "http": {}}  # a kind present is granted (SDK)
 OTHER = {"managed-by": "border0-reconciler", "border0-reconciler/instance": "ci"}
 
 
 def v2_policy_body(name: str) -> dict[str, Any]:
-    """A v2 policy as the emulator takes it today (the one place to change with its v2 form)."""
-    return {"name": name, "policy_data": {
-        "version": "v2",
+    """A v2 policy as border0 takes it (border0-go client/policy.go): `version` at the top
+    level, no version key in `policy_data` (PolicyDataV2)."""
+    return {"name": name, "version": "v2", "policy_data": {
         "permissions": V2_PERMISSIONS,
         "condition": {"who": {"group": ["0b5e4c1a-1111-4d2e-9f00-000000000001"]}},
     }}

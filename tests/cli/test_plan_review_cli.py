@@ -48,7 +48,8 @@ def review_pr(p: dict) -> None:
     (cfg / "policies" / "engineers.yaml").write_text(
         ENGINEERS.read_text().replace('allowed_ip: [0.0.0.0/0, "::/0"]', "allowed_ip: [10.0.0.0/8]"))
     (cfg / "sockets" / "databases.yaml").write_text(
-        DATABASES.read_text().replace("policies: [db-by-ip, on-call]", "policies: [on-call]", 1))
+        DATABASES.read_text().replace("policies: [db-by-ip, on-call, contractors]",
+                                      "policies: [on-call, contractors]", 1))
 
 
 # Worked out by hand from examples/: on-call (ssh, http, database, tls) is attached to bastion
@@ -129,7 +130,8 @@ def test_deny_access_gain_fails_a_plan_that_adds_alice(examples: dict) -> None:
     p = examples
     # losing and narrowing access passes the gate
     (p["cfg"] / "sockets" / "databases.yaml").write_text(
-        DATABASES.read_text().replace("policies: [db-by-ip, on-call]", "policies: [on-call]", 1))
+        DATABASES.read_text().replace("policies: [db-by-ip, on-call, contractors]",
+                                      "policies: [on-call, contractors]", 1))
     code, out, err = run(p, "plan", p["m"], "--deny-access-gain", "--detailed-exitcode")
     assert code == 2, err
     assert "- domain example.com loses database on orders-db (policy db-by-ip detached)" in out

@@ -48,7 +48,7 @@ def write(root: Path, files: dict[str, str]) -> Path:
 def test_the_examples_are_valid():
     code, out, err = cli(["validate", str(EXAMPLES)])
     assert code == 0, out + err
-    assert out.startswith("ok: 8 sockets, 3 policies in ")
+    assert out.startswith("ok: 8 sockets, 4 policies in ")
     assert "(0 warnings" in out and err == ""
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import wait_for
+from helpers import edit_by_hand, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.border0.client import Border0Client
@@ -113,7 +113,7 @@ def test_drift_is_repaired_counted_and_reported(emulator, manifests):
     assert metric(daemon, "border0_reconciler_drift_corrections_total") == 0
 
     live = client.get_socket("web")
-    client.update_socket(live["socket_id"], {**live, "description": "edited by hand"})
+    edit_by_hand(client, live, description="edited by hand")
     result = daemon.reconcile_now(["interval"])
     assert result.ok
     assert client.get_socket("web")["description"] == "managed"
@@ -370,7 +370,7 @@ def test_dry_run_reports_drift_and_leaves_it(emulator, manifests):
     assert observer.status()["last_reconcile"]["drift"] == 0
 
     live = client.get_socket("web")
-    client.update_socket(live["socket_id"], {**live, "description": "edited by hand"})
+    edit_by_hand(client, live, description="edited by hand")
     assert observer.reconcile_now(["interval"]).ok
     assert observer.status()["last_reconcile"]["drift"] == 1
     assert observer.status()["sockets"][0]["state"] == "out-of-sync"

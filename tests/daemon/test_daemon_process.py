@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers import PYTHON, REPO, cli, wait_for
+from helpers import PYTHON, REPO, cli, edit_by_hand, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 from test_daemon import policy_yaml, socket_yaml
 
@@ -253,7 +253,7 @@ def test_drift_made_through_the_api_is_repaired_at_the_next_interval(
     wait_for(lambda: daemon.last("result") == "success")
 
     web = client.get_socket("web")
-    client.update_socket(web["socket_id"], {**web, "description": "edited by hand"})
+    edit_by_hand(client, web, description="edited by hand")
     client.delete_socket("api")
     client.update_socket_policies(web["socket_id"], remove=[client.find_policy("team")["id"]])
 

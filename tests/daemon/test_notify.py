@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import test_daemon
 import test_daemon_process
-from helpers import cli, free_port, wait_for
+from helpers import cli, edit_by_hand, free_port, wait_for
 from test_daemon import make_daemon, socket_yaml
 
 from reconciler.border0.client import Border0Client
@@ -218,7 +218,7 @@ def test_drift_corrected_is_sent_by_a_real_daemon_process(emulator, receiver, da
                             "--jitter", "0%", "--notify", r.url + "/hook")
     wait_for(lambda: daemon.last("result") == "success", timeout=20)
     live = client.get_socket("db")
-    client.update_socket(live["socket_id"], {**live, "description": "edited by hand"})
+    edit_by_hand(client, live, description="edited by hand")
     wait_for(lambda: r.events("drift_corrected"), timeout=15, message="a drift message")
     message = r.events("drift_corrected")[0]
     assert message["details"] == ["update socket db"]

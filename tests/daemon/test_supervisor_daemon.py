@@ -13,8 +13,9 @@ import httpx
 import pytest
 from helpers import free_port, wait_for
 
+from reconciler.border0.api_json import socket_create_body
 from reconciler.border0.emulator.store import Store
-from reconciler.model import ConnectorSpec, SocketSpec, socket_to_api
+from reconciler.model import ConnectorSpec, SocketSpec
 
 SLEEPER = """
 import os, subprocess, sys, time
@@ -113,7 +114,7 @@ def test_api_local_request_reaches_upstream_through_the_local_connector(tmp_path
     port = free_port()
     store = Store(str(tmp_path / "local.db"), port_range=(port, port))
     spec = SocketSpec("web", "http", connector=ConnectorSpec(host="127.0.0.1", port=upstream))
-    store.create_socket(socket_to_api(spec, "default"))
+    store.create_socket(socket_create_body(spec, "default"))
     store.close()
 
     d = daemon()

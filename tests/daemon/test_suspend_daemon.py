@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import test_daemon_process
-from helpers import wait_for
+from helpers import edit_by_hand, wait_for
 from test_daemon import RecordingSupervisor, make_daemon, metric, policy_yaml, socket_yaml
 
 daemon_process = test_daemon_process.daemon_process  # fixtures, shared
@@ -54,7 +54,7 @@ def test_a_suspended_socket_changed_by_hand_is_left_alone_then_resumed(
     wait_for(lambda: [s["state"] for s in daemon.status()["sockets"]] == ["suspended"],
              timeout=10, message="web shown as suspended")
     web = client.get_socket("web")
-    client.update_socket(web["socket_id"], {**web, "description": "edited by hand"})
+    edit_by_hand(client, web, description="edited by hand")
     client.update_socket_policies(web["socket_id"], remove=[client.find_policy("team")["id"]])
     before = len(writes)
     start = daemon.reconciles()

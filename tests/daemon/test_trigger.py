@@ -13,7 +13,7 @@ import hmac
 import json
 from concurrent.futures import ThreadPoolExecutor
 
-from helpers import wait_for
+from helpers import edit_by_hand, wait_for
 from test_daemon import socket_yaml
 from test_daemon_process import daemon_process, description, manifests  # noqa: F401 - fixtures
 
@@ -38,7 +38,7 @@ def test_an_unauthenticated_trigger_is_refused_and_changes_nothing(
     daemon = start(daemon_process, emulator, manifests, tmp_path)
     client = emulator.client()
     web = client.get_socket("web")
-    client.update_socket(web["socket_id"], {**web, "description": "edited by hand"})
+    edit_by_hand(client, web, description="edited by hand")
     before = daemon.status()
     body = json.dumps({"ref": "refs/heads/main"}).encode()
     wrong_sig = "sha256=" + hmac.new(b"not the token", body, hashlib.sha256).hexdigest()
@@ -80,7 +80,7 @@ def test_bearer_github_and_gitlab_triggers_reconcile_now(
         {"X-Gitlab-Token": TOKEN, "X-Gitlab-Event": "Push Hook"},
     ):
         web = client.get_socket("web")
-        client.update_socket(web["socket_id"], {**web, "description": "edited by hand"})
+        edit_by_hand(client, web, description="edited by hand")
         runs = daemon.status()["reconciles"]
         response = daemon.http.post("/reconcile", content=body, headers=headers)
         assert response.status_code == 202, response.text

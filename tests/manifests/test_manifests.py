@@ -67,7 +67,9 @@ def test_examples_load_into_the_expected_desired_state():
     assert sorted(sockets) == [
         "analytics-db", "bastion", "docs", "grafana", "mqtt", "orders-db", "portal", "web",
     ]  # fmt: skip
-    assert sorted(policies) == ["db-by-ip", "engineers", "on-call"]
+    assert sorted(policies) == ["contractors", "db-by-ip", "engineers", "on-call"]
+    assert policies["contractors"].policy_data["version"] == "v2"
+    assert sockets["bastion"].recording is True and sockets["web"].recording is None
     assert {s.type for s in sockets.values()} == {"http", "https", "ssh", "tls", "database"}
 
     orders = sockets["orders-db"]
@@ -76,7 +78,7 @@ def test_examples_load_into_the_expected_desired_state():
     assert orders.upstream_password.origin == "env:ORDERS_DB_PASSWORD"
     assert orders.upstream_username.value == "orders"
     assert "orders-pw-2" not in repr(orders) and "(sensitive)" in repr(orders)
-    assert orders.policies == ("db-by-ip", "on-call")
+    assert orders.policies == ("db-by-ip", "on-call", "contractors")
     assert orders.connector.host == "127.0.0.1" and orders.connector.port == 3306
     assert orders.labels == {"team": "payments"}
     assert sockets["analytics-db"].upstream_type == "postgres"
@@ -410,14 +412,14 @@ def test_policy_documents_v1_and_v2_are_checked_for_typos(tmp_path):
         .replace("version: v1", "version: v2")
         .replace(
             "    action: [http]\n",
-            "    permissions:\n      ssh: {allowed: true, shell: {allowed: true}}\n",
+            "    permissions:\n      ssh: {shell: {}, allowed_usernames: [root]}\n",
         )
         .replace("who: {domain: [example.com]}", "who: {email: [a@example.com]}")
     )
     v2_domain = (
         policy("v2-domain")
         .replace("version: v1", "version: v2")
-        .replace("action: [http]", "permissions: {http: {allowed: true}}")
+        .replace("action: [http]", "permissions: {http: {}}")
     )
     v1_typo = policy("v1-typo").replace("who: {domain", "who: {domian")
     write(tmp_path, {"a.yaml": v2, "b.yaml": v2_domain, "c.yaml": v1_typo})
@@ -512,7 +514,7 @@ def test_the_editor_schema_dispatches_on_kind():
     docs = []
     for file in EXAMPLE_FILES:
         docs += [d for d in load_documents(file.read_text())[0] if d]
-    assert len(docs) == 11
+    assert len(docs) == 12
     for doc in docs:
         assert list(validator.iter_errors(doc)) == []
     bad_kind = {**docs[0], "kind": "Sockett"}

@@ -74,7 +74,7 @@ def test_the_installed_wheel_validates_outside_the_source_tree(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert lines[0].startswith(str(site)) and lines[1].startswith(str(site))
     files = len(list((work / "examples").glob("*/*.yaml")))
-    assert lines[2] == f"ok: 8 sockets, 3 policies in {files} files (0 warnings)"
+    assert lines[2] == f"ok: 8 sockets, 4 policies in {files} files (0 warnings)"
 
     (work / "examples" / "sockets" / "web.yaml").write_text(
         "apiVersion: border0-reconciler/v1\nkind: Socket\nmetadata:\n  name: web\n"
@@ -86,3 +86,13 @@ def test_the_installed_wheel_validates_outside_the_source_tree(tmp_path):
         "examples/sockets/web.yaml:6:9: error: spec.type: 'htp' is not one of http, https, ssh, "
         "tls, database (did you mean 'http'?)" in proc.stdout
     )
+
+    # The emulator's request contract ships in the wheel too (its extract of the reference).
+    assert "reconciler/border0/emulator/reference_requests.json" in names
+    code = ("from reconciler.border0.emulator.contract import check; "
+            "print(check('POST', '/socket', [], {'name': 'a', 'socket_type': 'ssh', 'x': 1}))")
+    checked = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False, cwd=work, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert "unknown field 'x'" in checked.stdout, checked.stdout + checked.stderr

@@ -17,6 +17,7 @@ from reconciler.model import (
 )
 from reconciler.plan.planner import check_instance, make_plan
 from reconciler.plan.types import Action
+from reconciler.secrets import fingerprint, fingerprint_tag
 
 
 def ours(instance: str = "default", prune: bool = True) -> dict[str, str]:
@@ -116,28 +117,125 @@ def test_description_and_label_change_is_one_update_with_field_paths() -> None:
     assert diffs == {"description": ("old", "new"), "labels.team": ("a", "b")}
 
 
-def test_secrets_compared_by_digest_never_shown() -> None:
+def fingerprinted(**secrets: str) -> dict[str, str]:
+    """Our tags plus the fingerprints the reconciler records when it writes these secrets."""
+    return {**ours(), **{fingerprint_tag(k): fingerprint(Secret(v)) for k, v in secrets.items()}}
+
+
+def test_secrets_compared_by_fingerprint_never_shown() -> None:
     spec = SocketSpec("db", "database", upstream_password=Secret("hunter2-new", "env:DB_PW"))
     live = live_socket("db", socket_type="database",
-                       upstream_password=Secret("hunter2-old", "api"))
+                       tags=fingerprinted(upstream_password="hunter2-old"))
     plan = make_plan(desired(spec), actual(live))
     (change,) = plan.changes
+    assert change.action is Action.UPDATE and change.reason == "changed"
     (diff,) = change.diffs
-    assert diff.path == "upstream_password" and diff.sensitive
-    assert "hunter2" not in repr(plan.to_json())
+    assert (diff.path, diff.before, diff.after, diff.sensitive) == (
+        "upstream_password", "(sensitive)", "(sensitive)", True)
+    assert "hunter2" not in repr(plan.to_json()) and "hunter2" not in repr(plan)
     same = make_plan(
-        desired(SocketSpec("db", "database", upstream_password=Secret("s3", "env:X"))),
-        actual(live_socket("db", socket_type="database", upstream_password=Secret("s3", "api"))),
+        desired(SocketSpec("db", "database", upstream_password=Secret("s3cret", "env:X"))),
+        actual(live_socket("db", socket_type="database",
+                           tags=fingerprinted(upstream_password="s3cret"))),
     )
     assert same.changes == []
+
+
+def test_secret_without_fingerprint_is_written_once_and_the_plan_says_why() -> None:
+    plan = make_plan(
+        desired(SocketSpec("db", "database", upstream_password=Secret("pw-1", "env:X"))),
+        actual(live_socket("db", socket_type="database")),
+    )
+    (change,) = plan.changes
+    assert change.action is Action.UPDATE
+    assert "no fingerprint of upstream_password" in change.reason
+    assert [(d.path, d.before, d.after) for d in change.diffs] == [
+        ("upstream_password", None, "(sensitive)")]
+
+
+def test_a_malformed_fingerprint_counts_as_a_changed_secret() -> None:
+    tags = {**ours(), fingerprint_tag("upstream_password"): "scrypt$99$8$1$AAAA$BBBB"}
+    plan = make_plan(
+        desired(SocketSpec("db", "database", upstream_password=Secret("pw-1", "env:X"))),
+        actual(live_socket("db", socket_type="database", tags=tags)),
+    )
+    assert actions(plan) == [("update", "socket", "db")]
 
 
 def test_secret_left_out_of_the_manifest_is_not_compared() -> None:
     plan = make_plan(
         desired(SocketSpec("db", "database")),
-        actual(live_socket("db", socket_type="database", upstream_password=Secret("x", "api"))),
+        actual(live_socket("db", socket_type="database",
+                           tags=fingerprinted(upstream_password="x-old"))),
     )
     assert plan.changes == []
+
+
+def test_protection_cannot_change_in_place_so_it_is_a_replace_with_the_reason() -> None:
+    live = live_socket("app", protected=True, protected_username="viewer",
+                       tags=fingerprinted(protected_password="old-pass"))
+    for spec, why in (
+        (SocketSpec("app", "http", protected_username="viewer",
+                    protected_password=Secret("new-pass")), "protected_password changed"),
+        (SocketSpec("app", "http", protected_username="admin",
+                    protected_password=Secret("old-pass")), "protected_username changed"),
+        (SocketSpec("app", "http"), "protected, protected_username changed"),
+    ):
+        (change,) = make_plan(desired(spec), actual(live)).changes
+        assert change.action is Action.REPLACE, spec
+        assert change.reason.startswith(why) and "cannot change protection in place" in (
+            change.reason)
+    same = SocketSpec("app", "http", protected_username="viewer",
+                      protected_password=Secret("old-pass"))
+    assert make_plan(desired(same), actual(live)).changes == []
+
+
+@pytest.mark.parametrize(
+    ("spec", "socket_type", "upstream_type"),
+    [
+        (SocketSpec("s", "http"), "http", "http"),
+        (SocketSpec("s", "http", upstream_type="http"), "http", "http"),
+        (SocketSpec("s", "http", upstream_type="https"), "http", "https"),
+        (SocketSpec("s", "https"), "http", "https"),
+        (SocketSpec("s", "https", upstream_type="https"), "http", "https"),
+        (SocketSpec("s", "tls"), "tls", "tls"),
+        (SocketSpec("s", "tls"), "tls", ""),  # a socket made before border0 filled "tls"
+        (SocketSpec("s", "ssh"), "ssh", "ssh"),
+        (SocketSpec("s", "ssh", upstream_type="aws-ssm"), "ssh", "aws-ssm"),
+        (SocketSpec("s", "ssh", upstream_type="aws-ec2connect"), "ssh", "aws-ec2connect"),
+        (SocketSpec("s", "database"), "database", "mysql"),
+        (SocketSpec("s", "database", upstream_type="postgres"), "database", "postgres"),
+        (SocketSpec("s", "database", upstream_type="mssql"), "database", "mssql"),
+    ],
+)
+def test_every_spelling_of_a_type_matches_what_border0_stores(
+    spec: SocketSpec, socket_type: str, upstream_type: str
+) -> None:
+    live = live_socket("s", socket_type=socket_type, upstream_type=upstream_type)
+    assert make_plan(desired(spec), actual(live)).changes == []
+
+
+def test_recording_is_managed_only_when_the_manifest_sets_it() -> None:
+    live = live_socket("web", recording_enabled=True)
+    assert make_plan(desired(SocketSpec("web", "http")), actual(live)).changes == []
+    assert make_plan(desired(SocketSpec("web", "http", recording=True)), actual(live)).changes == []
+    (change,) = make_plan(desired(SocketSpec("web", "http", recording=False)), actual(live)).changes
+    assert [(d.path, d.before, d.after) for d in change.diffs] == [("recording", True, False)]
+
+
+def test_v2_policy_compares_with_its_version_at_the_top_level() -> None:
+    from reconciler.border0.api_json import policy_from_api
+
+    data = {"version": "v2", "permissions": {"ssh": {"allowed": True}},
+            "condition": {"who": {"email": ["a@example.com"]}}}
+    answer = {"id": "pid-p", "name": "p", "version": "v2",
+              "description": "[managed-by=border0-reconciler instance=default]",
+              "policy_data": {k: v for k, v in data.items() if k != "version"}}
+    plan = make_plan(desired(PolicySpec("p", policy_data=data)), actual(policy_from_api(answer)))
+    assert plan.changes == []
+    v1 = make_plan(desired(PolicySpec("p", policy_data={**data, "version": "v1"})),
+                   actual(policy_from_api(answer)))
+    assert [d.path for d in v1.changes[0].diffs] == ["policy_data.version"]
 
 
 def test_type_change_is_a_replace_and_reattaches() -> None:

@@ -21,6 +21,7 @@ from reconciler.model import (
     SocketSpec,
 )
 from reconciler.plan.planner import make_plan
+from reconciler.secrets import fingerprint, fingerprint_tag
 
 SECRET = "tf-shape-secret-value"
 OURS = {model.MANAGED_BY_TAG: model.MANAGED_BY_VALUE, model.INSTANCE_TAG: "default"}
@@ -84,8 +85,9 @@ def sample_plan():
         sockets={
             "web": LiveSocket("i1", "web", "http", "old", "http", tags=OURS,
                               policy_ids=("p-gone",), policy_names=("gone-policy",)),
-            "db": LiveSocket("i2", "db", "database", upstream_type="mysql", tags=OURS,
-                             upstream_password=Secret("old-" + SECRET, "api")),
+            "db": LiveSocket("i2", "db", "database", upstream_type="mysql", tags={
+                **OURS,
+                fingerprint_tag("upstream_password"): fingerprint(Secret("old-" + SECRET))}),
             "box": LiveSocket("i3", "box", "ssh", upstream_type="ssh", tags=OURS),
             "gone": LiveSocket("i4", "gone", "http", upstream_type="http", tags=OURS),
         },

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from helpers import PYTHON, REPO, cli, wait_for
 
-from reconciler import model
+from reconciler.border0.api_json import socket_from_api
 from reconciler.border0.client import Border0Client
 from reconciler.reconcile import ReconcileOptions, reconcile
 
@@ -80,7 +80,7 @@ def inventory(client: Border0Client) -> dict[str, Any]:
         "descriptions": {s["name"]: s.get("description") for s in sockets},
         "attached": {s["name"]: sorted(p["name"] for p in s.get("policies") or [])
                      for s in sockets},
-        "owners": {s["name"]: model.socket_from_api(s).ownership.instance for s in sockets},
+        "owners": {s["name"]: socket_from_api(s).ownership.instance for s in sockets},
     }
 
 

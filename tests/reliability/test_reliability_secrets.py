@@ -5,6 +5,8 @@ refuses every request without a valid token.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from pathlib import Path
 
@@ -12,6 +14,8 @@ import httpx
 import pytest
 from helpers import cli, wait_for
 from test_reliability import Daemon
+
+from reconciler.secrets import FINGERPRINT_TAG_PREFIX
 
 ENV_USER = "Sx-env-user-Qw81"
 ENV_PASS = "Sx-env-pass-Zr55"
@@ -45,9 +49,29 @@ LEAKY_CONNECTOR = (
 )
 
 
+def _fast_digests(value: str) -> tuple[str, ...]:
+    """Fast digests of a value in the spellings a leak would take: any of them in an output
+    would let a reader test guesses at full speed."""
+    out = []
+    for name in ("md5", "sha1", "sha256", "sha512"):
+        raw = hashlib.new(name, value.encode()).digest()
+        out += [raw.hex(), base64.b64encode(raw).decode().rstrip("="),
+                base64.urlsafe_b64encode(raw).decode().rstrip("=")]
+    return tuple(out)
+
+
+DIGESTS = tuple(d for s in SECRETS for d in _fast_digests(s))
+
+
 def _no_secret(where: str, text: str, extra: tuple[str, ...] = ()) -> None:
-    for secret in (*SECRETS, *extra):
+    for secret in (*SECRETS, *DIGESTS, *extra):
         assert secret not in text, f"{secret!r} leaked into {where}:\n{text[-2000:]}"
+
+
+def _fingerprints(client, name: str) -> dict[str, str]:
+    tags = client.get_socket(name)["tags"]
+    return {k.removeprefix(FINGERPRINT_TAG_PREFIX): v for k, v in tags.items()
+            if k.startswith(FINGERPRINT_TAG_PREFIX)}
 
 
 @pytest.mark.timeout(240)
@@ -84,8 +108,14 @@ def test_no_command_or_endpoint_shows_a_secret(emulator, tmp_path: Path) -> None
         run("plan", m, *api, *env, "--format", fmt, "--detailed-exitcode", expect=2)
     run("plan", m, *api, *env, "--save", str(out_dir / "saved-plan.json"))
     run("apply", str(out_dir / "saved-plan.json"), *api, *env)
-    live = emulator.client().get_socket("vault-db")
-    assert live.get("upstream_password") == ENV_PASS  # the secret did reach border0
+    stored = emulator.store.get_socket("vault-db")  # border0's own record, not an answer
+    assert stored.get("upstream_password") == ENV_PASS  # the secret did reach border0
+    assert "upstream_password" not in emulator.client().get_socket("vault-db")  # never read back
+    # what is recorded instead: salted scrypt fingerprints in reserved tags, one per secret
+    first = _fingerprints(emulator.client(), "vault-db")
+    assert set(first) == {"upstream_username", "upstream_password"}
+    assert set(_fingerprints(emulator.client(), "portal")) == {"protected_password"}
+    assert all(v.startswith("scrypt$") for v in first.values())
 
     env_file.write_text(f"SX_DB_USER={ENV_USER}\nSX_DB_PASS={ENV_PASS_2}\n")  # a changed secret
     shown = run("plan", m, *api, *env, "--no-color")
@@ -94,7 +124,13 @@ def test_no_command_or_endpoint_shows_a_secret(emulator, tmp_path: Path) -> None
     run("plan", m, *api, *env, "--format", "markdown", "--out", str(out_dir / "changed.md"))
     run("apply", m, *api, *env, "--dry-run")
     run("apply", m, *api, *env, "--auto-approve")
-    assert emulator.client().get_socket("vault-db").get("upstream_password") == ENV_PASS_2
+    assert emulator.store.get_socket("vault-db").get("upstream_password") == ENV_PASS_2
+    second = _fingerprints(emulator.client(), "vault-db")
+    assert second["upstream_username"] == first["upstream_username"]  # unchanged: kept
+    assert second["upstream_password"] != first["upstream_password"]  # new value, new salt
+    listing = json.dumps(emulator.client().list_sockets())  # border0 answers the username
+    for secret in (ENV_PASS, ENV_PASS_2, FILE_PASS, *DIGESTS):
+        assert secret not in listing, f"{secret!r} is readable in GET /sockets"
 
     env_file.write_text(f"SX_DB_USER={ENV_USER}\nSX_DB_PASS={ENV_PASS}\n")
     run("run", m, *api, *env, "--once", "--log-level", "debug")

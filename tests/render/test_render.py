@@ -12,6 +12,7 @@ from reconciler.model import Actual, Desired, LiveSocket, PolicySpec, Secret, So
 from reconciler.plan.planner import make_plan
 from reconciler.render import render
 from reconciler.render.markdown import MAX_CHARS
+from reconciler.secrets import fingerprint, fingerprint_tag
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parents[2] / "schemas" / "plan.schema.json").read_text()
@@ -34,8 +35,8 @@ def sample_plan():
     actual = Actual(
         sockets={
             "web": LiveSocket("i1", "web", "http", "old", "http", tags={**TAGS, "team": "a"}),
-            "db": LiveSocket("i2", "db", "database", upstream_type="mysql", tags=TAGS,
-                             upstream_password=Secret("older-" + SECRET, "api")),
+            "db": LiveSocket("i2", "db", "database", upstream_type="mysql", tags={
+                **TAGS, fingerprint_tag("upstream_password"): fingerprint(Secret("older-" + SECRET))}),
             "box": LiveSocket("i3", "box", "ssh", upstream_type="ssh", tags=TAGS),
             "gone": LiveSocket("i4", "gone", "http", upstream_type="http", tags=TAGS),
             "legacy": LiveSocket("i5", "legacy", "http", upstream_type="http", tags={}),

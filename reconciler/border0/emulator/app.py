@@ -20,9 +20,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from reconciler import __version__
 from reconciler.border0.emulator import models as m
 from reconciler.border0.emulator.faults import FaultInjector
+from reconciler.border0.emulator.guard import Guard
+from reconciler.border0.emulator.rules import present_socket
+from reconciler.border0.emulator.staleness import StaleReads
 from reconciler.border0.emulator.store import Store, StoreError
 
-__all__ = ["API_PREFIX", "create_app"]
+__all__ = ["API_PREFIX", "SECRETS_ON_READ", "create_app"]
+
+#: How GET answers show upstream_password / protected_password (rules.present_socket).
+SECRETS_ON_READ = ("omit", "mask", "clear")
 
 API_PREFIX = "/api/v1"
 MAX_PAGE_SIZE = 1000
@@ -64,11 +70,20 @@ def create_app(
     rate_limit: int = 0,
     read_after_write_delay_ms: int = 0,
     seed: int | None = None,
+    secrets_on_read: str = "omit",
 ) -> Any:
-    """The ASGI app: FastAPI with the border0 routes, wrapped in fault injection and slash
-    tolerance. `.fastapi` on the result is the FastAPI app; `.faults` the injector."""
+    """The ASGI app: FastAPI with the border0 routes, behind the guard (token, body size,
+    request contract), fault injection and slash tolerance. `.fastapi` on the result is the
+    FastAPI app; `.faults` the injector; `.store` the store."""
     if not token:
         raise ValueError("the emulator needs a token")
+    if secrets_on_read not in SECRETS_ON_READ:
+        raise ValueError(f"secrets_on_read must be one of {SECRETS_ON_READ}")
+    stale = StaleReads(read_after_write_delay_ms)
+    store.on_write = stale.record
+
+    def out(socket: dict[str, Any]) -> dict[str, Any]:
+        return present_socket(socket, secrets_on_read)
     if org:
         store.org = org
     expected = token.encode()
@@ -123,9 +138,14 @@ def create_app(
             page=page, page_size=page_size, name=name, search=search, socket_type=socket_type
         )
         pages = -(-result.total // page_size)
+        items = stale.many(
+            "socket", result.items, last_page=page >= pages,
+            keep=lambda s: (not name or s["name"] == name)
+            and (not socket_type or s["socket_type"] == socket_type),
+        )
         return _ok(
             {
-                "list": result.items,
+                "list": [out(s) for s in items],
                 "pagination": {
                     "current_page": page,
                     "next_page": page + 1 if page < pages else -1,
@@ -140,20 +160,25 @@ def create_app(
     @r.get("/socket", response_model=list[m.Socket], tags=["Socket"])
     def list_sockets_legacy() -> JSONResponse:
         """Every socket as a bare array (the legacy listing)."""
-        return _ok(store.list_sockets().items)
+        return _ok([out(s) for s in stale.many("socket", store.list_sockets().items)])
 
     @r.post("/socket", response_model=m.Socket, tags=["Socket"], responses=e400)
     def create_socket(body: m.SocketCreate) -> JSONResponse:
-        return _ok(store.create_socket(body.model_dump(exclude_unset=True)))
+        return _ok(out(store.create_socket(body.model_dump(exclude_unset=True))))
 
     @r.get("/socket/{id_or_name}", response_model=m.Socket, tags=["Socket"], responses=e404)
-    def get_socket(id_or_name: str) -> JSONResponse:
-        return _ok(store.get_socket(id_or_name))
+    def get_socket(
+        id_or_name: str, active_only: bool = Query(False, alias="activeOnly")
+    ) -> JSONResponse:
+        """By id, a deleted socket is answered too unless ?activeOnly=true (store.get_socket)."""
+        return _ok(out(stale.one(
+            "socket", id_or_name,
+            lambda: store.get_socket(id_or_name, active_only=active_only))))
 
     @r.put("/socket/{id_or_name}", response_model=m.Socket, tags=["Socket"],
            responses={**e400, **e404})
     def update_socket(id_or_name: str, body: m.SocketUpdate) -> JSONResponse:
-        return _ok(store.update_socket(id_or_name, body.model_dump(exclude_unset=True)))
+        return _ok(out(store.update_socket(id_or_name, body.model_dump(exclude_unset=True))))
 
     @r.delete("/socket/{id_or_name}", status_code=204, response_class=Response,
               tags=["Socket"], responses=e404)
@@ -166,7 +191,7 @@ def create_app(
     def update_socket_policies(id_or_name: str, body: m.Actions) -> JSONResponse:
         """Attach (`add`) and detach (`remove`) policies by id; all or nothing."""
         store.update_socket_policies(id_or_name, [(a.action, a.id) for a in body.actions])
-        return _ok(store.get_socket(id_or_name))
+        return _ok(out(store.get_socket(id_or_name)))
 
     @r.get("/socket/{id_or_name}/connectors", response_model=m.ConnectorList, tags=["Socket"],
            responses=e404)
@@ -184,7 +209,7 @@ def create_app(
     ) -> JSONResponse:
         """Every policy as a bare array; `page_size` slices it, `socket_id` keeps the policies
         attached to that socket (and the org-wide ones)."""
-        policies = store.list_policies(socket_id=socket_id)
+        policies = stale.many("policy", store.list_policies(socket_id=socket_id))
         if page_size:
             policies = policies[(page - 1) * page_size : page * page_size]
         return _ok(policies)
@@ -192,7 +217,7 @@ def create_app(
     @r.get("/policies/find", response_model=m.Policy, tags=["Policy"],
            responses={**e400, **e404})
     def find_policy(name: str = Query(..., min_length=1)) -> JSONResponse:
-        return _ok(store.find_policy(name))
+        return _ok(stale.one("policy", name, lambda: store.find_policy(name)))
 
     @r.post("/policies", response_model=m.Policy, tags=["Policy"], responses=e400)
     def create_policy(body: m.PolicyCreate) -> JSONResponse:
@@ -200,7 +225,7 @@ def create_app(
 
     @r.get("/policy/{policy_id}", response_model=m.Policy, tags=["Policy"], responses=e404)
     def get_policy(policy_id: str) -> JSONResponse:
-        return _ok(store.get_policy(policy_id))
+        return _ok(stale.one("policy", policy_id, lambda: store.get_policy(policy_id)))
 
     @r.put("/policy/{policy_id}", response_model=m.Policy, tags=["Policy"],
            responses={**e400, **e404})
@@ -228,10 +253,11 @@ def create_app(
         _Tolerant(api), latency_ms=latency_ms, fail_rate=fail_rate,
         rate_limit=rate_limit, seed=seed,
     )
-    faults.fastapi = api  # type: ignore[attr-defined]
-    faults.faults = faults  # type: ignore[attr-defined]
-    faults.store = store  # type: ignore[attr-defined]
-    return faults
+    guard = Guard(faults, token=token, prefix=API_PREFIX, policy_version=store.policy_version)
+    guard.fastapi = api  # type: ignore[attr-defined]
+    guard.faults = faults  # type: ignore[attr-defined]
+    guard.store = store  # type: ignore[attr-defined]
+    return guard
 
 
 class _Tolerant:

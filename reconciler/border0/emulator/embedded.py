@@ -103,6 +103,7 @@ class EmbeddedEmulator:
         rate_limit: int = 0,
         read_after_write_delay_ms: int = 0,
         seed: int | None = None,
+        secrets_on_read: str = "omit",
         timeout: float = 10.0,
     ) -> str:
         if self._thread is not None:
@@ -112,6 +113,7 @@ class EmbeddedEmulator:
         self.app = create_app(
             self.store, token=token, org=org, latency_ms=latency_ms, fail_rate=fail_rate,
             rate_limit=rate_limit, read_after_write_delay_ms=read_after_write_delay_ms, seed=seed,
+            secrets_on_read=secrets_on_read,
         )
         self._socket = bind_socket(host, port)
         bound_host, bound_port = self._socket.getsockname()[:2]

@@ -1,7 +1,8 @@
 """Pydantic models of what the emulator accepts and answers: they make its OpenAPI document.
 
-Request models ignore unknown fields (as border0 does); response models describe the JSON the
-store produces, and the schemathesis test checks that they agree.
+Requests are checked before they reach these models, field by field, against border0's request
+schemas (guard.py, contract.py); the request models describe what passes. Response models
+describe the JSON the store produces, and the schemathesis test checks that they agree.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class SocketCreate(_SocketFields):
 
     name: str
     socket_type: str
+    cloud_authentication_email_allowed_addresses: list[str] | None = None
 
 
 class SocketUpdate(_SocketFields):
@@ -72,7 +74,7 @@ class SocketPolicy(BaseModel):
 
     id: str
     name: str
-    version: int
+    version: str = Field(description='"v1" or "v2"')
     description: str
     org_id: str
     org_wide: bool
@@ -80,6 +82,7 @@ class SocketPolicy(BaseModel):
     created_at: str
     updated_at: str
     deleted: bool
+    tag_rules: list[dict[str, str]]
 
 
 class Policy(SocketPolicy):
@@ -95,10 +98,10 @@ class Socket(BaseModel):
     upstream_type: str
     upstream_http_hostname: str
     upstream_username: str
-    upstream_password: str
+    upstream_password: str | None = Field(None, description="absent unless --secrets-on-read")
     protected_socket: bool
     protected_username: str
-    protected_password: str
+    protected_password: str | None = Field(None, description="absent unless --secrets-on-read")
     recording_enabled: bool
     tags: dict[str, str]
     connector_ids: list[str]
@@ -132,16 +135,19 @@ class PolicyCreate(_In):
     description: str | None = None
     policy_data: dict[str, Any] | None = None
     org_wide: bool | None = None
-    version: int | None = None
-    tag_rules: Any = None
+    version: Literal["", "v1", "v2"] | None = None
+    tag_rules: list[dict[str, str]] | None = None
 
 
 class PolicyUpdate(_In):
-    """PUT /policy/{id}: name, description, policy_data. `org_wide` is kept (as border0 does)."""
+    """PUT /policy/{id}: name, description, policy_data, version, tag_rules replace;
+    `org_wide` is kept (as border0 does)."""
 
     name: str | None = None
     description: str | None = None
     policy_data: dict[str, Any] | None = None
+    version: Literal["", "v1", "v2"] | None = None
+    tag_rules: list[dict[str, str]] | None = None
 
 
 class Action(_In):

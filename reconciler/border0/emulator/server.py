@@ -32,6 +32,7 @@ class ServeOptions:
     read_after_write_delay_ms: int = 0
     access_log: bool = False
     seed: int | None = None
+    secrets_on_read: str = "omit"
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -50,6 +51,7 @@ def serve(options: ServeOptions) -> int:
         store, token=options.token, org=options.org, latency_ms=options.latency_ms,
         fail_rate=options.fail_rate, rate_limit=options.rate_limit,
         read_after_write_delay_ms=options.read_after_write_delay_ms, seed=options.seed,
+        secrets_on_read=options.secrets_on_read,
     )
     sock = bind_socket(host, port)
     if options.access_log:
@@ -70,6 +72,10 @@ def serve(options: ServeOptions) -> int:
         faults.append(f"fail rate {options.fail_rate:g}")
     if options.rate_limit:
         faults.append(f"rate limit {options.rate_limit}/s")
+    if options.read_after_write_delay_ms:
+        faults.append(f"reads stale for {options.read_after_write_delay_ms} ms after a write")
+    if options.secrets_on_read != "omit":
+        faults.append(f"secrets on read: {options.secrets_on_read}")
     print(
         f"emulator listening on http://{shown}:{bound_port}{API_PREFIX} "
         f"(db {options.db or ':memory:'}, org {options.org}"

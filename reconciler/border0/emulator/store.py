@@ -5,49 +5,31 @@ list of 10,000 sockets is one query plus one for attachments. One connection ser
 thread behind one lock: SQLite is fast enough that a lock is simpler than a pool, and every
 write is one transaction, so a crash never leaves half an operation behind.
 
-Rules enforced here are border0's as far as clients can tell (see ../../../README.md, "The
-local emulator"): name syntax, unique names, known socket types, consistent attachments.
+border0's rules for bodies live in rules.py; here: unique names, consistent attachments,
+soft deletion of sockets, and a hook that tells the read-after-write delay what a write changed.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from reconciler.border0.emulator import rules
+from reconciler.border0.emulator.rules import SOCKET_TYPES, Invalid, Missing, StoreError
+from reconciler.border0.emulator.transaction import Transaction
+
 __all__ = ["DEFAULT_PORT_RANGE", "SOCKET_TYPES", "Invalid", "Missing", "Store", "StoreError"]
 
-#: Socket types border0 knows; `https` is accepted on input and stored as http + https upstream.
-SOCKET_TYPES = (
-    "http", "ssh", "tls", "database", "vnc", "rdp", "kubernetes", "subnet_router", "exit_node",
-    "snowflake", "elasticsearch", "aws_s3",
-)
-DEFAULT_UPSTREAM_TYPE = {"http": "http", "ssh": "ssh", "database": "mysql", "tls": ""}
-DEFAULT_PORT_RANGE = (20000, 59999)
-NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+#: Called inside a write's transaction with (kind, id, the object before the write or None).
+WriteHook = Callable[[str, str, "dict[str, Any] | None"], None]
 
-#: Socket fields a client may set (POST and PUT); everything else is server-set.
-SOCKET_INPUT_FIELDS = (
-    "display_name", "description", "upstream_type", "upstream_http_hostname",
-    "upstream_username", "upstream_password", "protected_socket", "protected_username",
-    "protected_password", "recording_enabled", "tags", "connector_ids", "upstream_configuration",
-    "cloud_authentication_enabled", "cloud_authentication_email_allowed_addressses",
-    "cloud_authentication_email_allowed_domains",
-)
-_SOCKET_DEFAULTS: dict[str, Any] = {
-    "display_name": "", "description": "", "upstream_type": "", "upstream_http_hostname": "",
-    "upstream_username": "", "upstream_password": "", "protected_socket": False,
-    "protected_username": "", "protected_password": "", "recording_enabled": False, "tags": {},
-    "connector_ids": [], "upstream_configuration": None, "cloud_authentication_enabled": False,
-    "cloud_authentication_email_allowed_addressses": [],
-    "cloud_authentication_email_allowed_domains": [],
-}
+DEFAULT_PORT_RANGE = (20000, 59999)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sockets (
@@ -70,36 +52,11 @@ CREATE TABLE IF NOT EXISTS attachments (
     PRIMARY KEY (socket_id, policy_id)
 );
 CREATE INDEX IF NOT EXISTS attachments_policy ON attachments (policy_id);
+CREATE TABLE IF NOT EXISTS deleted_sockets (
+    id TEXT PRIMARY KEY,
+    data TEXT NOT NULL
+);
 """
-
-
-class StoreError(Exception):
-    """A request the store refuses; the app answers it with `status`."""
-
-    status = 400
-
-
-class Invalid(StoreError):
-    status = 400
-
-
-class Missing(StoreError):
-    status = 404
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def check_name(kind: str, name: Any) -> str:
-    if not isinstance(name, str) or not name:
-        raise Invalid(f"{kind} name is required")
-    if not NAME_RE.match(name):
-        raise Invalid(
-            f"invalid {kind} name {name!r}: use at most 63 lowercase letters, digits and dashes, "
-            "starting and ending with a letter or digit"
-        )
-    return name
 
 
 @dataclass(frozen=True)
@@ -130,6 +87,11 @@ class Store:
         self._db.executescript(_SCHEMA)
         self._used_ports = {row[0] for row in self._db.execute("SELECT port FROM sockets")}
         self._next_port = port_range[0]
+        self.on_write: WriteHook | None = None
+
+    def _written(self, kind: str, object_id: str, before: dict[str, Any] | None) -> None:
+        if self.on_write is not None:
+            self.on_write(kind, object_id, before)
 
     def close(self) -> None:
         with self._lock:
@@ -137,8 +99,8 @@ class Store:
 
     # --- plumbing -------------------------------------------------------------------------
 
-    def _tx(self) -> _Tx:
-        return _Tx(self._lock, self._db)
+    def _tx(self) -> Transaction:
+        return Transaction(self._lock, self._db)
 
     def _allocate_port(self) -> int:
         low, high = self.port_range
@@ -240,28 +202,33 @@ class Store:
             blobs = [r[0] for r in self._db.execute(sql, args)]
             return Page(self._render_sockets(blobs), total)
 
-    def get_socket(self, id_or_name: str) -> dict[str, Any]:
+    def get_socket(self, id_or_name: str, *, active_only: bool = True) -> dict[str, Any]:
+        """A socket by id or name. `active_only=False` (GET /socket/{id} without
+        ?activeOnly=true) also finds a deleted socket by its id: TF border0/resource_socket.go
+        (fetchSocket) says border0 answers a soft-deleted socket by id, 404 by name; the SDK
+        (client/socket.go) asks with ?activeOnly=true for that reason. No marker tells a
+        deleted socket from a live one in that answer (none in the SDK's Socket)."""
         with self._tx():
-            _, blob = self._socket_row(id_or_name)
+            try:
+                _, blob = self._socket_row(id_or_name)
+            except Missing:
+                row = None if active_only else self._db.execute(
+                    "SELECT data FROM deleted_sockets WHERE id = ?", (id_or_name,)).fetchone()
+                if row is None:
+                    raise
+                return dict(json.loads(row[0]), policies=[])
             return self._render_sockets([blob])[0]
 
     def create_socket(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        name = check_name("socket", body.get("name"))
-        socket_type, upstream_type = _socket_type(body.get("socket_type"), body.get("upstream_type"))
-        now = _now()
-        socket: dict[str, Any] = {"socket_id": str(uuid.uuid4()), "name": name}
-        socket.update({k: _copy(body.get(k, v)) for k, v in _SOCKET_DEFAULTS.items()})
-        socket.update(
-            socket_type=socket_type,
-            upstream_type=upstream_type,
-            dnsname=f"{name}-{self.org}.border0.io",
-            created_at=now,
-            updated_at=now,
-        )
-        _check_socket_fields(socket)
+        fields = rules.new_socket(body)
+        name, now = fields["name"], _now()
+        socket: dict[str, Any] = {"socket_id": str(uuid.uuid4()), **fields}
+        socket.update(dnsname=f"{name}-{self.org}.border0.io", created_at=now, updated_at=now)
+        rules.check_socket_fields(socket)
         with self._tx():
             if self._db.execute("SELECT 1 FROM sockets WHERE name = ?", (name,)).fetchone():
                 raise Invalid(f"a socket named {name!r} already exists")
+            self._written("socket", socket["socket_id"], None)
             for _ in range(2):
                 port = self._allocate_port()
                 socket["socket_tcp_ports"] = [port]
@@ -269,7 +236,8 @@ class Store:
                     self._db.execute(
                         "INSERT INTO sockets (id, name, socket_type, port, data) "
                         "VALUES (?, ?, ?, ?, ?)",
-                        (socket["socket_id"], name, socket_type, port, json.dumps(socket)),
+                        (socket["socket_id"], name, fields["socket_type"], port,
+                         json.dumps(socket)),
                     )
                     break
                 except sqlite3.IntegrityError:
@@ -281,31 +249,20 @@ class Store:
             return socket
 
     def update_socket(self, id_or_name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT: a replacement of the updatable fields (rules.update_socket)."""
         with self._tx():
             socket_id, blob = self._socket_row(id_or_name)
-            socket = json.loads(blob)
-            if body.get("socket_type") or body.get("upstream_type"):
-                new_type, upstream = _socket_type(
-                    body.get("socket_type") or socket["socket_type"],
-                    body.get("upstream_type", socket.get("upstream_type")),
-                )
-                if new_type != socket["socket_type"]:
-                    raise Invalid(
-                        f"socket_type cannot be changed ({socket['socket_type']} -> {new_type})"
-                    )
-                socket["upstream_type"] = upstream
-            name = body.get("name") or socket["name"]
-            if name != socket["name"]:
-                check_name("socket", name)
-                if self._db.execute("SELECT 1 FROM sockets WHERE name = ?", (name,)).fetchone():
-                    raise Invalid(f"a socket named {name!r} already exists")
-                socket["name"] = name
-                socket["dnsname"] = f"{name}-{self.org}.border0.io"
-            for key in SOCKET_INPUT_FIELDS:
-                if key in body and key != "upstream_type" and body[key] is not None:
-                    socket[key] = _copy(body[key])
-            _check_socket_fields(socket)
+            stored = json.loads(blob)
+            socket = rules.update_socket(stored, body)
+            if socket["name"] != stored["name"]:
+                if self._db.execute(
+                    "SELECT 1 FROM sockets WHERE name = ?", (socket["name"],)
+                ).fetchone():
+                    raise Invalid(f"a socket named {socket['name']!r} already exists")
+                socket["dnsname"] = f"{socket['name']}-{self.org}.border0.io"
+            rules.check_socket_fields(socket)
             socket["updated_at"] = _now()
+            self._written("socket", socket_id, self._render_sockets([blob])[0])
             self._db.execute(
                 "UPDATE sockets SET name = ?, data = ? WHERE id = ?",
                 (socket["name"], json.dumps(socket), socket_id),
@@ -313,12 +270,17 @@ class Store:
             return self._render_sockets([json.dumps(socket)])[0]
 
     def delete_socket(self, id_or_name: str) -> None:
+        """A soft delete: the socket leaves every listing and name lookup but stays readable by
+        id (see get_socket); its name and TCP port are free again."""
         with self._tx():
             socket_id, blob = self._socket_row(id_or_name)
+            self._written("socket", socket_id, self._render_sockets([blob])[0])
             for port in json.loads(blob).get("socket_tcp_ports", ()):
                 self._used_ports.discard(port)
             self._db.execute("DELETE FROM attachments WHERE socket_id = ?", (socket_id,))
             self._db.execute("DELETE FROM sockets WHERE id = ?", (socket_id,))
+            self._db.execute("INSERT OR REPLACE INTO deleted_sockets (id, data) VALUES (?, ?)",
+                             (socket_id, blob))
 
     def update_socket_policies(self, id_or_name: str, actions: Iterable[tuple[str, str]]) -> None:
         """Attach ("add") or detach ("remove") policies; all or nothing."""
@@ -356,25 +318,22 @@ class Store:
         with self._tx():
             return self._render_policy(self._policy_row(policy_id)[1])
 
+    def policy_version(self, policy_id: str) -> str | None:
+        """A stored policy's version (for checking a PUT that sends none), None if missing."""
+        with self._tx():
+            row = self._db.execute("SELECT data FROM policies WHERE id = ?",
+                                   (policy_id,)).fetchone()
+        return json.loads(row[0]).get("version") if row else None
+
     def create_policy(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        name = check_name("policy", body.get("name"))
-        policy_data = _policy_data(body.get("policy_data"))
         now = _now()
-        policy = {
-            "id": str(uuid.uuid4()),
-            "name": name,
-            "version": int(body.get("version") or 1),
-            "description": str(body.get("description") or ""),
-            "org_id": self.org_id,
-            "org_wide": bool(body.get("org_wide") or False),
-            "policy_data": policy_data,
-            "created_at": now,
-            "updated_at": now,
-            "deleted": False,
-        }
+        policy = {"id": str(uuid.uuid4()), **rules.new_policy(body), "org_id": self.org_id,
+                  "created_at": now, "updated_at": now, "deleted": False}
+        name = policy["name"]
         with self._tx():
             if self._db.execute("SELECT 1 FROM policies WHERE name = ?", (name,)).fetchone():
                 raise Invalid(f"a policy named {name!r} already exists")
+            self._written("policy", policy["id"], None)
             self._db.execute(
                 "INSERT INTO policies (id, name, data) VALUES (?, ?, ?)",
                 (policy["id"], name, json.dumps(policy)),
@@ -383,21 +342,17 @@ class Store:
             return policy
 
     def update_policy(self, policy_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Name, description and policy_data only: border0 keeps org_wide and attachments."""
+        """rules.update_policy; attachments and org_wide are kept."""
         with self._tx():
             _, blob = self._policy_row(policy_id)
-            policy = json.loads(blob)
-            name = body.get("name") or policy["name"]
-            if name != policy["name"]:
-                check_name("policy", name)
-                if self._db.execute("SELECT 1 FROM policies WHERE name = ?", (name,)).fetchone():
-                    raise Invalid(f"a policy named {name!r} already exists")
-                policy["name"] = name
-            if body.get("description") is not None:
-                policy["description"] = str(body["description"])
-            if body.get("policy_data") is not None:
-                policy["policy_data"] = _policy_data(body["policy_data"])
+            stored = json.loads(blob)
+            policy = rules.update_policy(stored, body)
+            if policy["name"] != stored["name"] and self._db.execute(
+                "SELECT 1 FROM policies WHERE name = ?", (policy["name"],)
+            ).fetchone():
+                raise Invalid(f"a policy named {policy['name']!r} already exists")
             policy["updated_at"] = _now()
+            self._written("policy", policy_id, self._render_policy(blob))
             self._db.execute(
                 "UPDATE policies SET name = ?, data = ? WHERE id = ?",
                 (policy["name"], json.dumps(policy), policy_id),
@@ -406,7 +361,8 @@ class Store:
 
     def delete_policy(self, policy_id: str) -> None:
         with self._tx():
-            self._policy_row(policy_id)
+            _, blob = self._policy_row(policy_id)
+            self._written("policy", policy_id, self._render_policy(blob))
             self._db.execute("DELETE FROM attachments WHERE policy_id = ?", (policy_id,))
             self._db.execute("DELETE FROM policies WHERE id = ?", (policy_id,))
 
@@ -433,59 +389,8 @@ class Store:
             raise Invalid(f"unknown action {action!r}: use add or remove")
 
 
-class _Tx:
-    """The store's lock plus one SQLite transaction, rolled back on any error."""
-
-    def __init__(self, lock: threading.Lock, db: sqlite3.Connection) -> None:
-        self._lock, self._db = lock, db
-
-    def __enter__(self) -> None:
-        self._lock.acquire()
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self._lock.release()
-            raise
-
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        try:
-            self._db.execute("ROLLBACK" if exc_type else "COMMIT")
-        finally:
-            self._lock.release()
-
-
-def _copy(value: Any) -> Any:
-    return json.loads(json.dumps(value)) if isinstance(value, (dict, list)) else value
-
-
-def _socket_type(socket_type: Any, upstream_type: Any) -> tuple[str, str]:
-    """border0's (socket_type, upstream_type) for a requested pair; `https` becomes http+https."""
-    if not isinstance(socket_type, str) or not socket_type:
-        raise Invalid("socket_type is required")
-    if socket_type == "https":
-        return "http", "https"
-    if socket_type not in SOCKET_TYPES:
-        raise Invalid(f"unknown socket_type {socket_type!r}")
-    upstream = upstream_type if isinstance(upstream_type, str) and upstream_type else None
-    return socket_type, upstream if upstream is not None else DEFAULT_UPSTREAM_TYPE.get(socket_type, "")
-
-
-def _check_socket_fields(socket: Mapping[str, Any]) -> None:
-    tags = socket.get("tags")
-    if not isinstance(tags, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
-    ):
-        raise Invalid("tags must map strings to strings")
-    if len(socket.get("description") or "") > 200:
-        raise Invalid("description is longer than 200 characters")
-
-
-def _policy_data(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise Invalid("policy_data must be an object")
-    return _copy(value)
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _slim_policy(policy: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,192 @@
+"""The `Secret` type, the socket fields that hold secrets, and secret fingerprints.
+
+border0 does not read secrets back (the SDK and the Terraform provider never decode
+`upstream_password`; the strict emulator omits it), so drift of a secret cannot be seen by
+reading it. Instead, whenever the reconciler writes a secret it stores a *fingerprint* of the
+value in a reserved tag of the socket, and the planner compares the manifest's value with it.
+
+A fingerprint is scrypt (memory-hard, deliberately slow) of the value with a random 16-byte salt
+per value: ``scrypt$<log2 n>$<r>$<p>$<salt>$<hash>`` (base64url). The value cannot be read from
+it, and guessing costs an scrypt per guess and per socket. The cost parameters travel in the
+string, so they can be raised later without breaking older tags. Verifications are cached
+in-process per (fingerprint, value) and can be run on a thread pool (`verify_many`): hashlib's
+scrypt releases the GIL, and the daemon's later plans cost nothing (benchmarks/bench.py).
+
+Nothing here keeps a fast digest of a value anywhere but in memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+__all__ = [
+    "FINGERPRINT_TAG_PREFIX",
+    "SECRET_FIELDS",
+    "SENSITIVE",
+    "Fingerprint",
+    "Secret",
+    "fingerprint",
+    "fingerprint_tag",
+    "verify",
+    "verify_many",
+]
+
+SENSITIVE = "(sensitive)"
+
+#: The socket fields (model and API names alike) that hold secret values.
+SECRET_FIELDS = ("upstream_username", "upstream_password", "protected_password")
+
+#: Tag key prefix of a secret's fingerprint: `border0-reconciler/fp.upstream_password`.
+#: Under model.RESERVED_TAG_PREFIX, so users cannot set it and it never shows as a label.
+FINGERPRINT_TAG_PREFIX = "border0-reconciler/fp."
+
+# scrypt cost: n = 2**10, r = 1 (128 KiB of memory), p = 1: about 1 ms per value on one core
+# of the benchmark machine, so ~1,000 guesses a second a core, where a fast digest would allow
+# billions. It is paid once per secret per plan: r = 8 made a cold plan of 10,000 sockets (4,000
+# secrets) take 35 s instead of ~5 s (benchmarks/README.md). The tag records the parameters.
+_LOG2_N, _R, _P = 10, 1, 1
+_SALT_BYTES, _HASH_BYTES = 16, 24
+_MAX_LOG2_N = 20  # refuse absurd parameters read from a tag (memory, time)
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A resolved secret value. Shown as ``(sensitive)``; compared by value in memory only."""
+
+    value: str = field(repr=False)
+    origin: str = "literal"  # "literal", "env:NAME" or "file:PATH": safe to show
+
+    def __repr__(self) -> str:
+        return f"Secret({SENSITIVE}, origin={self.origin!r})"
+
+    def __str__(self) -> str:
+        return SENSITIVE
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Secret):
+            return hmac.compare_digest(other.value.encode("utf-8"), self.value.encode("utf-8"))
+        return NotImplemented  # a Fingerprint compares itself (verify)
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self.value))
+
+
+@dataclass(frozen=True, eq=False)
+class Fingerprint:
+    """A live socket's secret as far as we can know it: the fingerprint in its reserved tag.
+
+    Equal to a `Secret` whose value it fingerprints (an scrypt, cached), so the planner's `==`
+    of comparable forms works unchanged. Shown as ``(sensitive)`` like the secret itself.
+    """
+
+    text: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"Fingerprint({SENSITIVE})"
+
+    def __str__(self) -> str:
+        return SENSITIVE
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Secret):
+            return verify(other, self.text)
+        if isinstance(other, Fingerprint):
+            return other.text == self.text
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(("Fingerprint", self.text))
+
+
+def fingerprint_tag(field_name: str) -> str:
+    """The tag key that holds the fingerprint of socket field `field_name`."""
+    return FINGERPRINT_TAG_PREFIX + field_name
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _scrypt(value: str, salt: bytes, log2_n: int, r: int, p: int, length: int) -> bytes:
+    return hashlib.scrypt(
+        value.encode("utf-8"), salt=salt, n=2**log2_n, r=r, p=p, dklen=length,
+        maxmem=256 * 2**log2_n * r + 2**20,
+    )
+
+
+def fingerprint(secret: Secret, salt: bytes | None = None) -> str:
+    """A new fingerprint of `secret` (a fresh random salt unless one is given)."""
+    salt = os.urandom(_SALT_BYTES) if salt is None else salt
+    digest = _scrypt(secret.value, salt, _LOG2_N, _R, _P, _HASH_BYTES)
+    result = f"scrypt${_LOG2_N}${_R}${_P}${_b64(salt)}${_b64(digest)}"
+    _remember(result, secret.value, True)  # what we just wrote verifies without a second hash
+    return result
+
+
+def verify(secret: Secret, fp: str | None) -> bool:
+    """True when `fp` is a fingerprint of `secret`; False for a missing or malformed one."""
+    if not fp:
+        return False
+    return _verify_cached(fp, secret.value)
+
+
+def verify_many(pairs: Iterable[tuple[Secret, str | None]], workers: int | None = None) -> None:
+    """Verify many (secret, fingerprint) pairs on threads, filling the cache for `verify`."""
+    todo = [(fp, s.value) for s, fp in pairs if fp]
+    if len(todo) < 2:
+        for fp, value in todo:
+            _verify_cached(fp, value)
+        return
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        list(pool.map(lambda pair: _verify_cached(*pair), todo))
+
+
+_CACHE_SIZE = 200_000
+_cache: dict[tuple[str, str], bool] = {}
+_cache_lock = threading.Lock()
+
+
+def _remember(fp: str, value: str, result: bool) -> None:
+    with _cache_lock:
+        if len(_cache) >= _CACHE_SIZE:
+            _cache.clear()  # simple bound: a plan re-fills it
+        _cache[(fp, value)] = result
+
+
+def _verify_cached(fp: str, value: str) -> bool:
+    with _cache_lock:
+        known = _cache.get((fp, value))
+    if known is None:
+        known = _verify(fp, value)
+        _remember(fp, value, known)
+    return known
+
+
+def _verify(fp: str, value: str) -> bool:
+    parts = fp.split("$")
+    if len(parts) != 6 or parts[0] != "scrypt":
+        return False
+    try:
+        log2_n, r, p = int(parts[1]), int(parts[2]), int(parts[3])
+        salt, expected = _unb64(parts[4]), _unb64(parts[5])
+    except ValueError:
+        return False
+    if not (1 <= log2_n <= _MAX_LOG2_N and 1 <= r <= 32 and 1 <= p <= 16 and 8 <= len(expected)
+            <= 64 and salt):
+        return False
+    try:
+        actual = _scrypt(value, salt, log2_n, r, p, len(expected))
+    except (ValueError, MemoryError):
+        return False
+    return hmac.compare_digest(actual, expected)

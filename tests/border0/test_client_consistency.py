@@ -1,0 +1,110 @@
+"""The client as border0's own SDK behaves: live reads only, reads that see our writes, 429s
+waited as border0 says, the SDK's token variable. Real HTTP: the emulator, or (for exact
+Retry-After values the emulator does not send) a small real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+from collections.abc import Iterator
+from typing import ClassVar
+
+import pytest
+
+from reconciler.border0.client import Border0Client
+from reconciler.border0.errors import DeadlineExceeded, NotFound
+from reconciler.border0.session import resolve_token
+
+
+def test_a_deleted_socket_is_not_read_as_live(emulator):
+    client = emulator.client()
+    created = client.create_socket({"name": "gone", "socket_type": "ssh"})
+    client.delete_socket(created["socket_id"])
+    # border0 soft-deletes: by id without activeOnly the twin still answers it
+    raw = client._http.get(f"socket/{created['socket_id']}")
+    assert raw.status_code == 200
+    with pytest.raises(NotFound):
+        client.get_socket(created["socket_id"])
+    assert client.find_socket("gone") is None
+
+
+def test_reads_wait_out_the_read_after_write_delay(emulator_factory):
+    emu = emulator_factory(read_after_write_delay_ms=800)
+    client = emu.client()
+    created = client.create_socket({"name": "web", "socket_type": "http", "description": "v1"})
+    started = time.monotonic()
+    assert client.get_socket(created["socket_id"])["description"] == "v1"
+    client.update_socket(created["socket_id"], {"name": "web", "description": "v2"})
+    assert client.get_socket(created["socket_id"])["description"] == "v2"
+    assert client.get_socket("web")["description"] == "v2"  # by name too
+    assert [s["description"] for s in client.list_sockets()] == ["v2"]
+    assert time.monotonic() - started >= 0.8
+    # a fresh client (another process) within the window reads the replica's old answer
+    other = emu.client()
+    other.update_socket(created["socket_id"], {"name": "web", "description": "v3"})
+    assert emu.client().get_socket("web")["description"] == "v2"
+
+
+class _RateLimited(http.server.BaseHTTPRequestHandler):
+    """429 with the Retry-After the test sets, once; then 200."""
+
+    retry_after = "2"
+    hits: ClassVar[list[float]] = []
+
+    def do_GET(self) -> None:
+        self.hits.append(time.monotonic())
+        if len(self.hits) == 1:
+            self.send_response(429)
+            self.send_header("Retry-After", self.retry_after)
+            body = b'{"status_code": 429, "error_message": "slow down"}'
+        else:
+            self.send_response(200)
+            body = b"[]"
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def rate_limited() -> Iterator[type[_RateLimited]]:
+    handler = type("Handler", (_RateLimited,), {"hits": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    handler.url = f"http://127.0.0.1:{server.server_address[1]}/api/v1"  # type: ignore[attr-defined]
+    try:
+        yield handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(("given", "waited"), [("2", 2.0), ("0", 1.0)])
+def test_retry_after_is_waited_as_given_and_at_least_a_second(rate_limited, given, waited):
+    rate_limited.retry_after = given
+    # backoff_max is far below Retry-After: it does not cap what border0 asks for
+    with Border0Client(rate_limited.url, "tok", backoff_max=0.1, deadline=10) as client:
+        assert client.list_policies() == []
+    first, second = rate_limited.hits
+    assert waited <= second - first < waited + 1.0
+
+
+def test_a_retry_after_beyond_the_deadline_fails_at_once(rate_limited):
+    rate_limited.retry_after = "30"
+    with Border0Client(rate_limited.url, "tok", deadline=3) as client:
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded, match="deadline would pass"):
+            client.list_policies()
+    assert time.monotonic() - started < 1.0
+    assert len(rate_limited.hits) == 1
+
+
+def test_token_variables_are_read_in_the_documented_order():
+    assert resolve_token(None, {"BORDER0_AUTH_TOKEN": "sdk"}) == "sdk"
+    assert resolve_token(None, {"BORDER0_AUTH_TOKEN": "sdk", "BORDER0_TOKEN": "tf"}) == "tf"
+    assert resolve_token(None, {"BORDER0_AUTH_TOKEN": "sdk", "BORDER0_TOKEN": "tf",
+                                "BORDER0_ADMIN_TOKEN": "cli"}) == "cli"
+    assert resolve_token(None, {"BORDER0_ADMIN_TOKEN": " ", "BORDER0_AUTH_TOKEN": "sdk"}) == "sdk"
