@@ -141,6 +141,7 @@ class Daemon:
             request_counts=lambda: getattr(client, "request_counts", None),
             connectors=self._connector_statuses,
         )
+        self.metrics.leader.set_function(lambda: 1 if self.leads() else 0)
         self.watcher: Any = None
         self.scheduler: Any = None
         self.server: Any = None

@@ -154,6 +154,11 @@ class DaemonMetrics:
             "Reconciles in a row that failed talking to the API.",
             registry=r,
         )
+        self.leader = Gauge(
+            f"{PREFIX}_leader",
+            "1 when this replica may write (the Lease holder, or no --leader-elect), else 0.",
+            registry=r,
+        )
         r.register(_LiveCollector(request_counts, connectors))
 
     def set_managed(self, counts: Mapping[tuple[str, str], int]) -> None:

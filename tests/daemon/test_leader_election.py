@@ -105,6 +105,8 @@ def test_kill_9_the_leader_and_the_follower_leads_within_the_lease(
     status = b.status()
     assert status["reconciles"] == 0 and status["connectors"] == [] and writes(b) == []
     assert status["lease"]["holder"] == "a" and status["lease"]["identity"] == "b"
+    assert b.sample("border0_reconciler_leader", "") == 0
+    assert a.sample("border0_reconciler_leader", "") == 1
     # a webhook that lands on the follower is refused visibly (it would be dropped)
     bearer = {"Authorization": f"Bearer {TRIGGER_TOKEN}"}
     assert b.http.post("/reconcile", headers=bearer).status_code == 503
