@@ -19,6 +19,7 @@ from reconciler.apply import ActionResult, ApplyResult, apply_plan
 from reconciler.border0.errors import Border0Error
 from reconciler.border0.inventory import fetch_actual
 from reconciler.diagnostics import Diagnostic, Severity, has_errors
+from reconciler.manifests.cache import ParseCache
 from reconciler.manifests.loader import load
 from reconciler.model import Actual, Desired
 from reconciler.plan.planner import check_instance, make_plan
@@ -49,6 +50,7 @@ class ReconcileOptions:
     parallelism: int = 8
     env: Mapping[str, str] | None = None
     progress: Callable[[ActionResult], None] | None = field(default=None, compare=False)
+    parse_cache: ParseCache | None = field(default=None, compare=False)  # the daemon's
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ def reconcile(
         return ReconcileResult(False, Stage.LOAD, error=problem)
 
     try:
-        loaded = load(paths, env=options.env)
+        loaded = load(paths, env=options.env, cache=options.parse_cache)
     except Exception as exc:
         log.exception("loading manifests failed")
         return ReconcileResult(

@@ -26,16 +26,17 @@ import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from reconciler.diagnostics import Diagnostic, Severity, has_errors
+from reconciler.manifests.cache import ParseCache
 from reconciler.manifests.files import EnvFileError, discover, read_env_file
-from reconciler.manifests.schema_messages import Problem, humanize
 from reconciler.manifests.specs import SECRET_FIELDS, policy_spec, resolve_secret, socket_spec
 from reconciler.manifests.yamlpos import Locator, Position, document_starts, load_documents
 from reconciler.model import Desired, PolicySpec, Secret, SocketSpec, Source
+
+if TYPE_CHECKING:
+    from reconciler.manifests.schema_messages import Problem
 
 __all__ = [
     "API_VERSION",
@@ -76,7 +77,11 @@ def schema_path(name: str) -> Path:
 
 @functools.cache
 def _validator(kind: str) -> Any:
-    """The schema validator of a kind, compiled once (jsonschema: complete error reports)."""
+    """The schema validator of a kind, compiled once (jsonschema: complete error reports).
+    Imported only here: jsonschema takes 0.06-0.25 s to import, and valid documents never
+    need it (jsonschema-rs says yes or no)."""
+    import jsonschema
+
     schema = json.loads(schema_path(kind.lower()).read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema)
@@ -176,6 +181,7 @@ class _Loader:
     socket_docs: dict[str, _Doc] = field(default_factory=dict)
     documents: int = 0
     skipped: int = 0
+    cache: ParseCache | None = None
 
     def report(
         self,
@@ -191,27 +197,15 @@ class _Loader:
         self.diagnostics.append(_diag(severity, message, doc.file.name, pos, code))
 
     def read_file(self, path: Path) -> None:
-        try:
-            raw = _read_regular_file(path)
-        except OSError as exc:
-            self.diagnostics.append(
-                _error(f"cannot read file: {exc.strerror}", str(path), code="io")
-            )
-            return
-        if b"\x00" in raw:
-            self.diagnostics.append(
-                _error("not a YAML text file (binary content)", str(path), code="io")
-            )
-            return
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            self.diagnostics.append(
-                _error(f"not UTF-8 text (invalid byte at offset {exc.start})", str(path), code="io")
-            )
-            return
-        docs, syntax_error, duplicates = load_documents(text)
-        file = _File(path, text, document_starts(text))
+        parsed = self.cache.get(path) if self.cache is not None else None
+        if parsed is None:
+            parsed = self.parse_file(path)
+            if parsed is None:
+                return
+            if self.cache is not None:
+                self.cache.put(path, parsed)
+        text, (docs, syntax_error, duplicates), starts = parsed
+        file = _File(path, text, list(starts))
         for problem in [*duplicates, *([syntax_error] if syntax_error else [])]:
             code = "yaml-syntax" if problem is syntax_error else "duplicate-key"
             self.diagnostics.append(_error(problem.message, file.name, problem.position, code=code))
@@ -222,6 +216,29 @@ class _Loader:
                 continue
             self.documents += 1
             self.read_document(file, index, data)
+
+    def parse_file(self, path: Path) -> tuple[str, Any, list[Any]] | None:
+        """(text, parsed documents, document starts), or None after reporting why not."""
+        try:
+            raw = _read_regular_file(path)
+        except OSError as exc:
+            self.diagnostics.append(
+                _error(f"cannot read file: {exc.strerror}", str(path), code="io")
+            )
+            return None
+        if b"\x00" in raw:
+            self.diagnostics.append(
+                _error("not a YAML text file (binary content)", str(path), code="io")
+            )
+            return None
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            self.diagnostics.append(
+                _error(f"not UTF-8 text (invalid byte at offset {exc.start})", str(path), code="io")
+            )
+            return None
+        return text, load_documents(text), document_starts(text)
 
     def read_document(self, file: _File, index: int, data: Any) -> None:
         if not isinstance(data, dict) or not _is_ours(data):
@@ -258,9 +275,11 @@ class _Loader:
             return
         problems = []
         if not _quick_valid(kind, data):
+            import reconciler.manifests.schema_messages as messages  # jsonschema: on use
+
             problems = [
                 p
-                for p in humanize(_validator(kind).iter_errors(data))
+                for p in messages.humanize(_validator(kind).iter_errors(data))
                 if p.path[:1] != ("apiVersion",)
             ]
         for problem in problems:
@@ -392,11 +411,13 @@ def load(
     env: Mapping[str, str] | None = None,
     resolve_secrets: bool = True,
     strict: bool = False,
+    cache: ParseCache | None = None,
 ) -> LoadResult:
     """Read every manifest under `paths` into `Desired`, collecting every problem found.
 
     With resolve_secrets=False (validate) secret references are checked for shape only and the
     resulting `Secret`s hold an empty value. With strict=True a plaintext password is an error.
+    A `cache` (the daemon's) keeps parsed files between loads, by file identity.
     """
     if isinstance(paths, (str, os.PathLike)):  # one path given bare: not its characters
         paths = [paths]
@@ -412,7 +433,10 @@ def load(
         resolve_secrets=resolve_secrets,
         strict=strict,
         diagnostics=diagnostics,
+        cache=cache,
     )
+    if cache is not None:
+        cache.retain(files)
     for path in files:
         loader.read_file(path)
     loader.cross_check()
