@@ -83,16 +83,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def edit_by_hand(client: Any, socket: Mapping[str, Any], **changes: Any) -> dict:
-    """A change made outside the reconciler (the portal, a script): border0's PUT resets what it
-    is not sent and refuses read-only fields, so send the socket as read, cut to the fields of
-    the reference's updateSocketRequest, with `changes` on top."""
-    reference = json.loads((REPO / "tests" / "reference" / "border0-openapi.json").read_text())
-    fields = reference["components"]["schemas"]["v1.updateSocketRequest"]["properties"]
-    body = {k: v for k, v in socket.items() if k in fields}
-    return client.update_socket(socket["socket_id"], {**body, **changes})
-
-
 def free_port_range(count: int) -> tuple[int, int]:
     """`count` consecutive TCP ports on 127.0.0.1 that nothing listens on right now, (low, high):
     for an emulator state whose sockets must not meet the 20000+ ports other tests hand out."""
@@ -107,3 +97,13 @@ def free_port_range(count: int) -> tuple[int, int]:
         except OSError:
             continue
     raise RuntimeError(f"no {count} free consecutive ports found")
+
+
+def edit_by_hand(client: Any, socket: Mapping[str, Any], **changes: Any) -> dict:
+    """A change made outside the reconciler (the portal, a script): border0's PUT resets what it
+    is not sent and refuses read-only fields, so send the socket as read, cut to the fields of
+    the reference's updateSocketRequest, with `changes` on top."""
+    reference = json.loads((REPO / "tests" / "reference" / "border0-openapi.json").read_text())
+    fields = reference["components"]["schemas"]["v1.updateSocketRequest"]["properties"]
+    body = {k: v for k, v in socket.items() if k in fields}
+    return client.update_socket(socket["socket_id"], {**body, **changes})

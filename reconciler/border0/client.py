@@ -81,9 +81,9 @@ class Border0Client:
         self._token = Secret(token, origin="token") if token else None
         self._lock = threading.Lock()
         self._rx_delay: float | None = None
-        self._writes = WriteClock(self.read_after_write_delay)
         #: Told about each retry of an unanswered or failed request, for the user to see.
         self.on_retry: Callable[[str], None] | None = None
+        self._writes = WriteClock(self.read_after_write_delay)
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"

@@ -126,6 +126,9 @@ def test_starts_one_connector_per_target_in_its_own_group(make_supervisor, fake)
     sup = make_supervisor()
     sup.sync({"a": target("a"), "b": target("b")})
     st = wait_for(lambda: running(sup, "a", "b"), message="a and b running")
+    # RUNNING means alive for startsecs; on a busy machine the child may not have logged its
+    # start yet: wait for the log rather than read it once.
+    wait_for(lambda: {r[0] for r in starts(fake)} == {"a", "b"}, message="both starts logged")
     assert st["a"].pid != st["b"].pid
     for s in st.values():
         assert os.getpgid(s.pid) == s.pid  # leads its own process group
@@ -150,7 +153,9 @@ def test_killed_connector_comes_back_within_the_backoff(make_supervisor):
 
 
 def test_always_failing_connector_backs_off_with_growing_delays_then_fatal(make_supervisor, fake):
-    sup = make_supervisor(backoff_base=0.2, fatal_after=4)
+    # startsecs well above a failing child's life, even on a busy machine: each exit is a failed
+    # start (one that outlived startsecs would count as started and reset the series).
+    sup = make_supervisor(backoff_base=0.2, fatal_after=4, startsecs=5.0)
     sup.sync({"bad": target("bad", mode="fail")})
     st = wait_for(lambda: by_name(sup)["bad"].state is State.FATAL and by_name(sup), timeout=20)
     bad = st["bad"]

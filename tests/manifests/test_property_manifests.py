@@ -9,6 +9,7 @@ failure reproduces; a few examples also go through the real `validate` CLI.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -149,8 +150,9 @@ def _paths(node: Any, path: tuple[Any, ...] = ()) -> Any:
 @st.composite
 def mutated(draw: Any, base: st.SearchStrategy[dict[str, Any]]) -> Any:
     """A valid document with one to three edits at random places: a value replaced by anything
-    (or a bad secret), a key removed, or a key added."""
-    doc = draw(base)
+    (or a bad secret), a key removed, or a key added. Edits a copy: strategies such as
+    sampled_from hand out the same objects again, and editing those would change later draws."""
+    doc = copy.deepcopy(draw(base))
     for _ in range(draw(st.integers(1, 3))):
         path = draw(st.sampled_from(list(_paths(doc))))
         if not path:
