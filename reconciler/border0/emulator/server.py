@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.border0.emulator.app import API_PREFIX, create_app
-from reconciler.border0.emulator.embedded import QuietServer, bind_socket, server_config
+from reconciler.border0.emulator.embedded import (
+    QuietServer,
+    bind_socket,
+    private_db_file,
+    server_config,
+)
 from reconciler.border0.emulator.store import Store
 
 __all__ = ["ServeOptions", "parse_listen", "serve"]
@@ -45,6 +50,8 @@ def parse_listen(listen: str) -> tuple[str, int]:
 def serve(options: ServeOptions) -> int:
     """Run until SIGTERM/SIGINT; returns the exit code."""
     host, port = parse_listen(options.listen)
+    if options.db:
+        private_db_file(options.db)
     store = Store(options.db, org=options.org)
     app = create_app(
         store, token=options.token, org=options.org, latency_ms=options.latency_ms,
