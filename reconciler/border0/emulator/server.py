@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -51,7 +52,10 @@ def serve(options: ServeOptions) -> int:
     """Run until SIGTERM/SIGINT; returns the exit code."""
     host, port = parse_listen(options.listen)
     if options.db:
-        private_db_file(options.db)
+        try:
+            private_db_file(options.db)
+        except OSError as exc:  # reported as the database error it is, not as a listen error
+            raise sqlite3.OperationalError(exc.strerror or str(exc)) from None
     store = Store(options.db, org=options.org)
     app = create_app(
         store, token=options.token, org=options.org, latency_ms=options.latency_ms,
