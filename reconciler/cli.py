@@ -348,7 +348,7 @@ def status_cmd(listen: str, fmt: str) -> None:
               "(--host, --port default 22).")
 @click.option("--httpserver-dir", "--httpserver_dir", "httpserver_dir",
               type=click.Path(exists=True, file_okay=False), default=None,
-              help="Directory for --httpserver [default: the current directory].")
+              help="Directory for --httpserver [default: an empty temporary one].")
 @friendly_errors
 def local_connector_cmd(name: str, listen_port: int, listen_host: str, host: str,
                         port: int | None, httpserver: bool, sshserver: bool,

@@ -94,6 +94,7 @@ class RunArgs:
 
 def _make_supervisor(args: RunArgs, client: Any, redactor: Any) -> Any:
     """The connector supervisor: the local connector with --api local unless told otherwise."""
+    from reconciler.border0.session import DEFAULT_STATE
     from reconciler.cli import UserError
     from reconciler.connector_command import env_for_token
     from reconciler.supervisor import LOCAL_CONNECTOR_TEMPLATE, Supervisor
@@ -110,6 +111,10 @@ def _make_supervisor(args: RunArgs, client: Any, redactor: Any) -> Any:
             stop_timeout=args.connector_stop_timeout,
             log=logging.getLogger("reconciler.connectors"),
             secrets=lambda: redactor.secrets,
+            protected_paths=[
+                p for p in (args.path, args.state or DEFAULT_STATE, args.env_file, args.token_file)
+                if p
+            ],
         )
     except ValueError as exc:  # a bad --connector-command template (TemplateError)
         raise UserError(str(exc)) from None

@@ -274,6 +274,7 @@ class Supervisor:
         log: logging.Logger | None = None,
         secrets: Callable[[], Iterable[str]] | None = None,
         stable_secs: float = 60.0,
+        protected_paths: Iterable[str] = (),
     ) -> None:
         self.template = DEFAULT_TEMPLATE if command_template is None else command_template
         validate_template(self.template)
@@ -284,6 +285,8 @@ class Supervisor:
         self.backoff_max = backoff_max
         self.fatal_after = max(1, fatal_after)
         self.stable_secs = stable_secs
+        #: what the built-in web server may never serve (the manifests, the state, the token)
+        self.protected_paths = tuple(protected_paths)
         self.log = log or logging.getLogger("reconciler.connector")
         self._secrets = secrets
         self._tokens = tuple(self.child_env[v] for v in _TOKEN_VARS if self.child_env.get(v))
@@ -430,7 +433,7 @@ class Supervisor:
         conn._change_state(S.STARTING)
         conn.killed = False
         try:
-            argv = render_command(self.template, conn.target)
+            argv = render_command(self.template, conn.target, self.protected_paths)
             if any(tok in arg for tok in self._tokens for arg in argv):
                 raise TemplateError("the border0 token may not appear on a connector command line")
             proc = subprocess.Popen(

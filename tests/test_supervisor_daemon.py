@@ -48,14 +48,17 @@ def alive(pid: int) -> bool:
 
 
 class Daemon:
-    def __init__(self, tmp_path: Path, *extra: str) -> None:
+    """`run manifests --api local` in tmp_path (state in tmp_path/local.db), or `run ARGS` in
+    `cwd` when given."""
+
+    def __init__(self, tmp_path: Path, *extra: str, cwd: Path | None = None) -> None:
         self.listen = f"127.0.0.1:{free_port()}"
-        self.log = (tmp_path / "daemon.log").open("w+")
+        self.log = (tmp_path / f"daemon-{self.listen.rsplit(':', 1)[1]}.log").open("w+")
+        base = [] if cwd else ["manifests", "--api", "local", "--state", str(tmp_path / "local.db")]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reconciler", "run", "manifests", "--api", "local",
-             "--state", str(tmp_path / "local.db"), "--listen", self.listen,
+            [sys.executable, "-m", "reconciler", "run", *base, "--listen", self.listen,
              "--connector-startsecs", "0.3", "--connector-stop-timeout", "3s", *extra],
-            cwd=tmp_path, stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=cwd or tmp_path, stdout=self.log, stderr=subprocess.STDOUT,
             env={k: v for k, v in os.environ.items() if not k.startswith("BORDER0_")},
         )
 
@@ -87,8 +90,8 @@ class Daemon:
 def daemon(tmp_path):
     made: list[Daemon] = []
 
-    def start(*extra: str) -> Daemon:
-        d = Daemon(tmp_path, *extra)
+    def start(*extra: str, cwd: Path | None = None) -> Daemon:
+        d = Daemon(tmp_path, *extra, cwd=cwd)
         made.append(d)
         return d
 
@@ -204,3 +207,35 @@ def test_every_example_connector_runs_with_the_local_api(daemon, tmp_path):
         } == wanted
 
     wait_for(all_running, timeout=30, message="every example connector RUNNING")
+
+
+def test_the_built_in_web_server_never_serves_the_reconcilers_own_files(daemon, tmp_path):
+    """Issue 12 #9, the README's demo from a repository root: the docs example
+    (`httpserver: true`, no folder) served the working directory, the state database with the
+    demo passwords in it included. It serves an empty folder now, and a socket whose
+    httpserverDir holds the manifests or the state does not get a web server at all."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "examples", repo / "examples")
+    (repo / ".git").mkdir()
+    (repo / ".git" / "config").write_text("[core]\n")
+    (repo / "examples" / "sockets" / "whole-repo.yaml").write_text(
+        "apiVersion: border0-reconciler/v1\nkind: Socket\nmetadata:\n  name: whole-repo\n"
+        "spec:\n  type: http\n  connector: {httpserver: true, httpserverDir: .}\n"
+    )
+    d = daemon("examples/", "--api", "local", "--env-file", "examples/demo.env", cwd=repo)
+    wait_for(lambda: d.connector("docs"), timeout=60, message="the docs connector running")
+    wait_for(lambda: (repo / ".border0-reconciler" / "local.db").is_file())
+    ports = {s["name"]: s["ports"][0] for s in d.status()["sockets"] if s["ports"]}
+    docs = f"http://127.0.0.1:{ports['docs']}"
+    for path in ("/.border0-reconciler/local.db", "/examples/demo.env", "/.git/config"):
+        response = get(docs + path)
+        assert response is not None and response.status_code == 404, path
+    listing = get(docs + "/")
+    assert listing is not None and listing.status_code == 200
+    assert "examples" not in listing.text and ".border0-reconciler" not in listing.text
+
+    wait_for(lambda: "may not serve the reconciler's own files" in d.output(), timeout=30)
+    assert get(f"http://127.0.0.1:{ports['whole-repo']}/.border0-reconciler/local.db") is None
+    assert d.connector("whole-repo") is None  # not RUNNING
