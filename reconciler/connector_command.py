@@ -50,9 +50,9 @@ __all__ = [
     "UnsafeWebRoot",
     "empty_web_root",
     "env_for_token",
-    "web_root",
     "render_command",
     "validate_template",
+    "web_root",
 ]
 
 DEFAULT_TEMPLATE = "border0 socket connect {name} --host {host} --port {port} {flags}"
