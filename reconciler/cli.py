@@ -16,6 +16,7 @@ import click
 
 from reconciler import __version__
 from reconciler.border0.errors import Border0Error
+from reconciler.cli_options import api_options, plan_options, secret_root_option
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -60,31 +61,6 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def api_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Options shared by every command that talks to border0."""
-    func = click.option(
-        "--api",
-        envvar="BORDER0_API",
-        default=None,
-        help="border0 API base URL, or 'local' for the embedded emulator "
-        "[env BORDER0_API; default https://api.border0.com/api/v1].",
-    )(func)
-    func = click.option(
-        "--token-file",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="File holding the border0 token [else env BORDER0_ADMIN_TOKEN, then BORDER0_TOKEN].",
-    )(func)
-    func = click.option(
-        "--state",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="SQLite file of the embedded emulator with --api local "
-        "[default .border0-reconciler/local.db].",
-    )(func)
-    return func
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="border0-reconciler")
 def cli() -> None:
@@ -110,8 +86,10 @@ def _plural(count: int, word: str, plural: str | None = None) -> str:
     help="Also resolve secret references, with KEY=VALUE lines from this file over the "
     "environment; a missing variable or file is an error.",
 )
+@secret_root_option
 @friendly_errors
-def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | None) -> None:
+def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | None,
+             secret_roots: tuple[str, ...]) -> None:
     """Check manifests (files or folders, read recursively) without contacting border0.
 
     Exit 0 when all are valid, 1 when any has an error. Every problem is listed.
@@ -126,7 +104,8 @@ def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | Non
             env = {**os.environ, **read_env_file(env_file)}
         except EnvFileError as exc:
             raise UserError(str(exc)) from None
-    result = load(paths, env=env, resolve_secrets=env is not None, strict=strict)
+    result = load(paths, env=env, resolve_secrets=env is not None, strict=strict,
+                  secret_roots=secret_roots or None)
     if fmt == "json":
         click.echo(json.dumps([d.to_json() for d in result.diagnostics], indent=2))
     else:
@@ -204,32 +183,10 @@ def emulator_command(listen: str, db: str | None, token: str | None, org: str, l
 # --- plan (section owned by the plan command) ---
 
 
-def _plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Options shared by plan and apply."""
-    options = [
-        click.option("--instance", default="default", show_default=True,
-                     help="Ownership instance id: several config repos can share one org."),
-        click.option("--env-file", type=click.Path(dir_okay=False), default=None,
-                     help="KEY=VALUE lines over the environment, for secret references."),
-        click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
-                     default="text", show_default=True, help="How to show the plan."),
-        click.option("--out", type=click.Path(dir_okay=False), default=None,
-                     help="Also write the rendering to FILE (the terminal gets text)."),
-        click.option("--no-color", is_flag=True, help="No colour even on a terminal."),
-        click.option("--max-delete", type=click.IntRange(min=0), default=None,
-                     help="Refuse plans deleting more objects [default: half of ours, >= 1]."),
-        click.option("--allow-mass-delete", is_flag=True,
-                     help="Allow a plan past the mass-delete guard."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
 @cli.command("plan")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @api_options
-@_plan_options
+@plan_options
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 2 when the plan has changes (0 none, 1 error).")
 @click.option("--save", type=click.Path(dir_okay=False), default=None,
@@ -242,14 +199,13 @@ def plan_command(paths: tuple[str, ...], **kwargs: Any) -> None:
     raise SystemExit(run_plan(PlanArgs(paths=paths, **kwargs)))
 
 
-
 # --- apply (section owned by the apply command) ---
 
 
 @cli.command("apply")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @api_options
-@_plan_options
+@plan_options
 @click.option("--auto-approve", is_flag=True, help="Apply without asking.")
 @click.option("--dry-run", is_flag=True, help="Show the plan and stop.")
 @click.option("--parallelism", type=click.IntRange(min=1), default=8, show_default=True,
@@ -260,7 +216,6 @@ def apply_command(paths: tuple[str, ...], **kwargs: Any) -> None:
     from reconciler.plan_cli import PlanArgs, run_apply
 
     raise SystemExit(run_apply(PlanArgs(paths=paths, **kwargs)))
-
 
 
 # --- run (section owned by the run command) ---
@@ -289,6 +244,9 @@ def apply_command(paths: tuple[str, ...], **kwargs: Any) -> None:
 @click.option("--max-delete", type=click.IntRange(min=0), default=None,
               help="Refuse a plan that deletes more than N objects.")
 @click.option("--allow-mass-delete", is_flag=True, help="Allow a plan that deletes most objects.")
+@click.option("--delete-grace", default="5s", show_default=True,
+              help="Defer deletes until the manifests have been unchanged this long (0: off).")
+@secret_root_option
 @click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True,
               help="API writes in flight at once.")
 @click.option("--connector-command", default=None,
@@ -307,7 +265,8 @@ def run_cmd(path: str, **options: Any) -> None:
     """
     from reconciler.run_command import RunArgs, execute_run, parse_duration
 
-    for name in ("interval", "debounce", "connector_startsecs", "connector_stop_timeout"):
+    for name in ("interval", "debounce", "delete_grace", "connector_startsecs",
+                 "connector_stop_timeout"):
         try:
             options[name] = parse_duration(options[name])
         except ValueError as exc:

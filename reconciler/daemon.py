@@ -13,6 +13,8 @@ Single flight falls out of the shape: only the loop reconciles, and triggers tha
 runs only mark it dirty, so they cause exactly one more run after it. A failure to reach border0
 is retried sooner than the interval (exponential backoff, capped); invalid manifests are not
 retried (the next change or interval will be), and the last good desired state stays in force.
+Manifests that changed while being read are read again after the debounce; deletes deferred
+until the manifests are quiet for `delete_grace` are planned again then (see reconcile.py).
 
 Readiness: ready after the first successful reconcile, until `fail_threshold` reconciles in a
 row fail talking to border0 (fetch or apply); invalid manifests do not change it. Health: the
@@ -83,6 +85,8 @@ class DaemonConfig:
     fail_threshold: int = 3
     stop_timeout: float = 10.0
     heartbeat_stale: float = 180.0
+    delete_grace: float = 0.0  # `run` defaults to 5 s; 0 turns the deferral off
+    secret_roots: tuple[str, ...] | None = None
 
     def backoff(self, failures: int) -> float:
         """Seconds before retrying after `failures` failures in a row: 1, 2, 4 ... capped."""
@@ -141,6 +145,10 @@ class Daemon:
         self._reset_fatal = False
         self._heartbeat = time.monotonic()
         self._retry_at: float | None = None
+        self._replan_at: float | None = None  # a re-read or deferred deletes are due then
+        self._replan_reason = ""
+        self._snapshot: Any = None  # the manifests as the last reconcile read them
+        self._changed_at = 0.0
         self._failures = 0
         self._succeeded_once = False
         self._last_success: float | None = None
@@ -215,8 +223,13 @@ class Daemon:
     # --- running ---------------------------------------------------------------------------------
 
     def run_once(self) -> int:
-        """One reconcile; 0 when it succeeded, 1 otherwise (like `apply`)."""
-        result = self.reconcile_now(["once"])
+        """One reconcile; 0 when it succeeded, 1 otherwise (like `apply`). Nothing is deferred
+        (there is no later run); manifests changing while read are read again a few times."""
+        for _ in range(5):
+            result = self.reconcile_now(["once"], delete_grace=0.0)
+            if not result.unstable:
+                break
+            time.sleep(self.config.debounce)
         return 0 if result.ok else 1
 
     def run(self) -> int:
@@ -273,8 +286,9 @@ class Daemon:
                 break
             self._heartbeat = time.monotonic()
             timeout = SIGNAL_POLL
-            if self._retry_at is not None:
-                timeout = max(0.0, min(timeout, self._retry_at - time.monotonic()))
+            for due in (self._retry_at, self._replan_at):
+                if due is not None:
+                    timeout = max(0.0, min(timeout, due - time.monotonic()))
             self._wake.wait(timeout)
             self._wake.clear()
             self._take_signals()
@@ -285,6 +299,9 @@ class Daemon:
             if self._retry_at is not None and time.monotonic() >= self._retry_at:
                 self._retry_at = None
                 reasons.append("retry")
+            if self._replan_at is not None and time.monotonic() >= self._replan_at:
+                self._replan_at = None
+                reasons.append(self._replan_reason)
             if reasons:
                 self.reconcile_now(reasons)
             dead = self._dead_root_part()
@@ -329,7 +346,9 @@ class Daemon:
 
     # --- one reconcile ---------------------------------------------------------------------------
 
-    def reconcile_now(self, reasons: list[str]) -> ReconcileResult:
+    def reconcile_now(
+        self, reasons: list[str], delete_grace: float | None = None
+    ) -> ReconcileResult:
         """Run one reconcile and publish its outcome (status, metrics, logs, connectors)."""
         cfg = self.config
         trigger = ", ".join(dict.fromkeys(reasons))
@@ -347,6 +366,10 @@ class Daemon:
             allow_mass_delete=cfg.allow_mass_delete,
             parallelism=cfg.parallelism,
             env=cfg.env,
+            secret_roots=cfg.secret_roots,
+            delete_grace=cfg.delete_grace if delete_grace is None else delete_grace,
+            known_snapshot=self._snapshot,
+            changed_at=self._changed_at,
         )
         started, wall = time.monotonic(), time.time()
         self._in_flight = {"trigger": trigger, "since": _iso(wall)}
@@ -359,11 +382,33 @@ class Daemon:
             )
         duration = time.monotonic() - started
         self.reconciles_run += 1
+        if self._schedule_replan(result):
+            self._in_flight = None
+            return result
         try:
             self._publish(result, trigger, revision, wall, duration)
         finally:
             self._in_flight = None
         return result
+
+    def _schedule_replan(self, result: ReconcileResult) -> bool:
+        """Remember the snapshot read; plan again when deletes were deferred, or read again
+        after the debounce when the files changed while being read (True: nothing to publish)."""
+        if result.unstable:
+            log.info(
+                "manifests changed while being read; reading them again",
+                extra={"files": result.unstable[:5], "in_seconds": self.config.debounce},
+            )
+            self._replan_at = time.monotonic() + self.config.debounce
+            self._replan_reason = "manifests changed while being read"
+            return True
+        if result.snapshot is not None:
+            self._snapshot, self._changed_at = result.snapshot, result.changed_at
+        if result.deferred_until is not None:
+            delay = max(0.0, result.deferred_until - time.time()) + 0.05
+            self._replan_at = time.monotonic() + delay
+            self._replan_reason = "deferred deletions"
+        return False
 
     def _publish(
         self,

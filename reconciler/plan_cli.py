@@ -49,6 +49,7 @@ class PlanArgs:
     max_delete: int | None = None
     allow_mass_delete: bool = False
     save: str | None = None
+    secret_roots: tuple[str, ...] = ()
     # apply only
     auto_approve: bool = False
     dry_run: bool = False
@@ -67,13 +68,20 @@ def _env(env_file: str | None) -> dict[str, str]:
     return env
 
 
-def _load(paths: Sequence[str], env: Mapping[str, str]) -> Desired:
+def _load(
+    paths: Sequence[str], env: Mapping[str, str], secret_roots: Sequence[str] = ()
+) -> Desired:
     """All manifests valid, or nothing happens: diagnostics on stderr, then one error line."""
     from reconciler.manifests import load
 
     if not paths:
         raise _user_error("no manifest path given")
-    result = load(list(paths), env=env)
+    result = load(list(paths), env=env, secret_roots=list(secret_roots) or None)
+    if result.changed:
+        raise _user_error(
+            f"the manifests changed while being read ({', '.join(result.changed[:3])}); "
+            "nothing was planned: run again once they are written"
+        )
     for diagnostic in result.diagnostics:
         click.echo(str(diagnostic), err=True)
     errors = sum(1 for d in result.diagnostics if d.severity is Severity.ERROR)
@@ -130,7 +138,7 @@ def run_plan(args: PlanArgs) -> int:
 
     _check(args)
     env = _env(args.env_file)
-    desired = _load(args.paths, env)
+    desired = _load(args.paths, env, args.secret_roots)
     with open_api(args.api, args.token_file, args.state, env=env) as client:
         plan, actual = _plan(args, client, desired)
     _show(plan, args)
@@ -188,7 +196,7 @@ def run_apply(args: PlanArgs) -> int:
             raise _user_error(str(exc)) from None
         args = replace(args, paths=saved.paths, instance=saved.instance,
                        max_delete=saved.max_delete, allow_mass_delete=saved.allow_mass_delete)
-    desired = _load(args.paths, env)
+    desired = _load(args.paths, env, args.secret_roots)
     if saved is not None and (
         saved_plan.desired_fingerprint(desired, saved.salt) != saved.desired_fingerprint
     ):

@@ -86,6 +86,8 @@ class RunArgs:
     log_level: str = "info"
     max_delete: int | None = None
     allow_mass_delete: bool = False
+    delete_grace: float = 5.0
+    secret_roots: tuple[str, ...] = ()
     parallelism: int = 8
     connector_command: str | None = None
     connector_startsecs: float = 3.0
@@ -150,6 +152,8 @@ def execute_run(args: RunArgs) -> int:
         parallelism=args.parallelism,
         env=env,
         stop_timeout=args.connector_stop_timeout,
+        delete_grace=args.delete_grace,
+        secret_roots=tuple(args.secret_roots) or None,
     )
     with open_api(args.api, args.token_file, args.state, env=env) as client:
         if client.token:
