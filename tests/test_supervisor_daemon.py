@@ -224,14 +224,21 @@ def test_the_built_in_web_server_never_serves_the_reconcilers_own_files(daemon, 
         "apiVersion: border0-reconciler/v1\nkind: Socket\nmetadata:\n  name: whole-repo\n"
         "spec:\n  type: http\n  connector: {httpserver: true, httpserverDir: .}\n"
     )
+    # Both web-server sockets exist already (ours), on ports no other test uses.
+    (repo / ".border0-reconciler").mkdir()
+    ports = {"docs": free_port(), "whole-repo": free_port()}
+    for name, port in ports.items():
+        store = Store(str(repo / ".border0-reconciler" / "local.db"), port_range=(port, port))
+        spec = SocketSpec(name, "http", connector=ConnectorSpec(httpserver=True))
+        store.create_socket(socket_to_api(spec, "default"))
+        store.close()
     d = daemon("examples/", "--api", "local", "--env-file", "examples/demo.env", cwd=repo)
     wait_for(lambda: d.connector("docs"), timeout=60, message="the docs connector running")
-    wait_for(lambda: (repo / ".border0-reconciler" / "local.db").is_file())
-    ports = {s["name"]: s["ports"][0] for s in d.status()["sockets"] if s["ports"]}
     docs = f"http://127.0.0.1:{ports['docs']}"
+    wait_for(lambda: get(docs + "/"), timeout=30, message="the docs web server answering")
     for path in ("/.border0-reconciler/local.db", "/examples/demo.env", "/.git/config"):
         response = get(docs + path)
-        assert response is not None and response.status_code == 404, path
+        assert response is not None and response.status_code == 404, (path, response)
     listing = get(docs + "/")
     assert listing is not None and listing.status_code == 200
     assert "examples" not in listing.text and ".border0-reconciler" not in listing.text
