@@ -35,8 +35,8 @@ __all__ = [
 ]
 
 SUFFIXES = (".yaml", ".yml")
-#: The largest manifest file read (10,000 sockets in one file would be about 3 MB).
-MAX_FILE_BYTES = 4 * 1024 * 1024
+#: The largest manifest file read (3,000 sockets in one file would be about 1 MB).
+MAX_FILE_BYTES = 1024 * 1024
 
 
 class Stamp(NamedTuple):

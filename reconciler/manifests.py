@@ -56,7 +56,7 @@ from reconciler.manifest_io import (
 )
 from reconciler.manifest_specs import SECRET_FIELDS, policy_spec, resolve_secret, socket_spec
 from reconciler.model import Desired, PolicySpec, Secret, SocketSpec
-from reconciler.schemamsg import humanize
+from reconciler.schemamsg import capped, humanize
 from reconciler.secret_files import allowed_roots
 from reconciler.yamlpos import (
     MAX_DOCUMENT_BYTES,
@@ -269,7 +269,7 @@ class _Loader:
         if not _quick_valid(kind, data):
             problems = [
                 p
-                for p in humanize(_validator(kind).iter_errors(data))
+                for p in humanize(_validator(kind).iter_errors(capped(data)))
                 if p.path[:1] != ("apiVersion",)
             ]
         for problem in problems:

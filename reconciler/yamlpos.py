@@ -259,7 +259,7 @@ _CONTENT = re.compile(r"^[ \t]*[^\s#%]", re.MULTILINE)
 
 #: The largest YAML document parsed: composing nodes costs about 100 bytes of memory per byte
 #: of a dense document, so one document of `key: value` lines is limited before it is parsed.
-MAX_DOCUMENT_BYTES = 512 * 1024
+MAX_DOCUMENT_BYTES = 64 * 1024
 
 
 def oversized_document(text: str) -> tuple[Position, int] | None:
