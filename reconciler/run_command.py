@@ -94,6 +94,25 @@ class RunArgs:
     connector_stop_timeout: float = 10.0
 
 
+def _process_groups(state: str | None) -> Any:
+    """The connectors' guards against orphans, their record beside the local state."""
+    from pathlib import Path
+
+    from reconciler.border0.session import DEFAULT_STATE, private_state_dir
+    from reconciler.process_groups import ProcessGroups
+
+    directory = Path(state or DEFAULT_STATE).parent
+    try:
+        private_state_dir(directory, always=state is None)
+    except OSError as exc:
+        log.warning(
+            "cannot create %s (%s): what a SIGKILLed daemon's connectors leave behind is not "
+            "ended at the next start", directory, exc.strerror or exc,
+        )
+        return ProcessGroups(None)
+    return ProcessGroups(directory / "connectors.json")
+
+
 def _make_supervisor(args: RunArgs, client: Any, redactor: Any) -> Any:
     """The connector supervisor: the local connector with --api local unless told otherwise."""
     from reconciler.border0.session import DEFAULT_STATE
@@ -117,6 +136,7 @@ def _make_supervisor(args: RunArgs, client: Any, redactor: Any) -> Any:
                 p for p in (args.path, args.state or DEFAULT_STATE, args.env_file, args.token_file)
                 if p
             ],
+            groups=_process_groups(args.state),
         )
     except ValueError as exc:  # a bad --connector-command template (TemplateError)
         raise UserError(str(exc)) from None
