@@ -201,7 +201,7 @@ def run_apply(args: PlanArgs) -> int:
         saved_plan.desired_fingerprint(desired, saved.salt) != saved.desired_fingerprint
     ):
         raise _user_error(
-            "the manifests or a secret changed since the plan was saved; run plan --save again"
+            "the manifests changed since the plan was saved; run plan --save again"
         )
     with open_api(args.api, args.token_file, args.state, env=env) as client:
         plan, actual = _plan(args, client, desired)
@@ -211,6 +211,11 @@ def run_apply(args: PlanArgs) -> int:
             raise _user_error(
                 "the saved plan is stale: border0 changed since it was made; "
                 "run plan --save again"
+            )
+        if saved is not None and not saved_plan.plan_matches(saved, plan):
+            raise _user_error(
+                "the plan is not the one saved: a secret changed since it was saved (or "
+                "border0's copy of one); run plan --save again"
             )
         _show(plan, args)
         _refuse_conflicts(plan)

@@ -1,11 +1,17 @@
 """Saved plans (`plan --save FILE`, `apply FILE`), as Terraform's: apply exactly what was shown.
 
-A saved plan holds no secret value. It records the manifest paths and the options, the plan's
-JSON form (for display), where each secret comes from (`env:NAME`, `file:PATH`), a keyed digest
-of the desired state (secrets included, by digest) and a digest of the actual state it was
-computed against. `apply FILE` loads the manifests again (re-resolving secrets from their
-origins), refuses if the desired digest changed (manifests or secrets edited), lists border0
-again and refuses if the actual digest changed (a stale plan), then applies the same plan.
+A saved plan holds no secret value and nothing computed from one: a fast digest of a password
+beside its salt lets anyone holding the file test guesses offline (a word list found
+`Summer2024!` in 0.2 s). It records the manifest paths and the options, the plan's JSON form,
+where each secret comes from (`env:NAME`, `file:PATH`), a keyed digest of the desired state with
+every secret replaced by its origin, and a digest of the actual state without secrets.
+
+`apply FILE` loads the manifests again (re-resolving secrets from their origins), refuses if the
+desired digest changed (manifests edited), lists border0 again and refuses if the actual digest
+changed (a stale plan), and then compares the secrets where they matter: the plan made now, with
+the secrets as they are now against border0's, must equal the saved plan, or it is refused. A
+secret whose change makes no difference to the plan (one the saved plan already updates) is
+applied with its current value.
 """
 
 from __future__ import annotations
@@ -22,10 +28,12 @@ from typing import Any
 from reconciler.model import Desired, Secret
 from reconciler.plan import Plan
 
-__all__ = ["KIND", "SavedPlan", "desired_fingerprint", "is_saved_plan", "read", "write"]
+__all__ = [
+    "KIND", "SavedPlan", "desired_fingerprint", "is_saved_plan", "plan_matches", "read", "write",
+]
 
 KIND = "border0-reconciler/saved-plan"
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"  # 1 had secret digests in its fingerprint: refused, plan again
 
 
 @dataclass(frozen=True)
@@ -42,7 +50,7 @@ class SavedPlan:
 
 def _canonical(value: Any) -> Any:
     if isinstance(value, Secret):
-        return {"secret-sha256": value.digest}
+        return {"secret-origin": value.origin}  # never the value, nor a digest of it
     if isinstance(value, dict) or hasattr(value, "items"):
         return {str(k): _canonical(v) for k, v in sorted(value.items())}
     if isinstance(value, (list, tuple)):
@@ -57,7 +65,7 @@ def _canonical(value: Any) -> Any:
 
 
 def desired_fingerprint(desired: Desired, salt: str) -> str:
-    """A keyed digest of the whole desired state; secrets enter only by digest."""
+    """A keyed digest of the desired state; secrets enter only by origin (`env:NAME`, ...)."""
     blob = json.dumps(_canonical(desired), sort_keys=True, default=str).encode()
     return "hmac-sha256:" + hmac.new(salt.encode(), blob, hashlib.sha256).hexdigest()
 
@@ -139,3 +147,10 @@ def read(path: str | os.PathLike[str]) -> SavedPlan:
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{path}: saved plan is incomplete ({exc})") from None
+
+
+def plan_matches(saved: SavedPlan, plan: Plan) -> bool:
+    """Is `plan` (made now, with today's secrets) the plan that was saved and reviewed?"""
+    return json.dumps(plan.to_json(), sort_keys=True, default=str) == json.dumps(
+        saved.plan, sort_keys=True, default=str
+    )
