@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -246,3 +248,142 @@ def test_the_built_in_web_server_never_serves_the_reconcilers_own_files(daemon, 
     wait_for(lambda: "may not serve the reconciler's own files" in d.output(), timeout=30)
     assert get(f"http://127.0.0.1:{ports['whole-repo']}/.border0-reconciler/local.db") is None
     assert d.connector("whole-repo") is None  # not RUNNING
+
+
+# --- no orphans, even after SIGKILL (issue 12 #3, issue 15 #5) ------------------------------
+
+#: The issue's connector: a shell that starts the local connector in the background and waits.
+FORKING = ("sh -c '{python} -m reconciler local-connector {name} --listen-port {socket_port} "
+           "--host {host} --port {port} & wait'")
+
+
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, session, start time) of a process, None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0], int(fields[3]), int(fields[19])
+
+
+def _tree(sid: int) -> dict[int, int]:
+    """pid -> start time of every live process of session `sid` (a connector and its forks)."""
+    tree = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (st := _stat(int(entry.name))) and st[1] == sid and st[0] != "Z":
+            tree[int(entry.name)] = st[2]
+    return tree
+
+
+def _survivors(trees: dict[int, int]) -> list[int]:
+    """The processes of `trees` still alive: same pid, same start time, not a zombie."""
+    return [pid for pid, start in trees.items()
+            if (st := _stat(pid)) and st[0] != "Z" and st[2] == start]
+
+
+def _forking_world(tmp_path: Path, upstream: int, count: int = 5) -> dict[str, int]:
+    """`count` sockets, ours already, each on a free port; their connector forks."""
+    ports = {}
+    for i in range(count):
+        name = f"app{i}"
+        manifest(tmp_path / "manifests", name, "127.0.0.1", upstream)
+        ports[name] = free_port()
+        store = Store(str(tmp_path / "local.db"), port_range=(ports[name], ports[name]))
+        spec = SocketSpec(name, "http", connector=ConnectorSpec(host="127.0.0.1", port=upstream))
+        store.create_socket(socket_to_api(spec, "default"))
+        store.close()
+    return ports
+
+
+def _all_serving(d: Daemon, ports: dict[str, int]) -> dict[str, dict]:
+    """Every connector RUNNING, never restarted, and its forked local connector answering."""
+    connectors = {n: d.connector(n) for n in ports}
+    if not all(c and c["restarts"] == 0 for c in connectors.values()):
+        return {}
+    if not all((r := get(f"http://127.0.0.1:{p}/")) and r.status_code == 200
+               for p in ports.values()):
+        return {}
+    return connectors  # type: ignore[return-value]
+
+
+def _watchdog_of(daemon_pid: int) -> int:
+    for entry in Path("/proc").iterdir():
+        try:
+            if (entry.name.isdigit() and "sessions = set()" in (entry / "cmdline").read_text()
+                    and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                    == daemon_pid):
+                return int(entry.name)
+        except OSError:
+            continue
+    raise AssertionError("no watchdog")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and prctl are Linux's")
+@pytest.mark.parametrize("watchdog_killed_too", [False, True])
+def test_a_sigkilled_daemon_leaves_no_process_of_a_forking_connector(
+        tmp_path, daemon, upstream, watchdog_killed_too):
+    """Issue 12 #3: connectors that fork (`sh -c '... local-connector ... & wait'`); kill -9 of
+    the daemon left the local connectors running, holding their ports, and the restarted
+    daemon's connectors all went FATAL ("address already in use"). Now the watchdog ends them
+    at once; if it is SIGKILLed too, the restarted daemon ends them from its record."""
+    ports = _forking_world(tmp_path, upstream)
+    first = daemon("--connector-command", FORKING)
+    running = wait_for(lambda: _all_serving(first, ports), timeout=60,
+                       message="5 forking connectors serving")
+    trees = {pid: start for c in running.values() for pid, start in _tree(c["pid"]).items()}
+    assert len(trees) == 10  # 5 shells, 5 local connectors
+    if watchdog_killed_too:
+        os.kill(_watchdog_of(first.proc.pid), signal.SIGKILL)
+    first.proc.kill()
+    first.proc.wait(timeout=10)
+    if watchdog_killed_too:  # only the shells die (their parent-death signal)
+        time.sleep(1.0)  # no condition to wait on: this checks that nothing else happens
+        assert len(_survivors(trees)) == 5
+    else:
+        wait_for(lambda: not _survivors(trees), timeout=10, message="old trees gone")
+
+    second = daemon("--connector-command", FORKING)
+    wait_for(lambda: _all_serving(second, ports), timeout=60,
+             message="every connector RUNNING after the restart, none restarted")
+    assert _survivors(trees) == []
+    if watchdog_killed_too:
+        assert "ended 5 process(es) left by an earlier daemon's connectors" in second.output()
+    record = json.loads((tmp_path / "connectors.json").read_text())
+    assert sorted(g["name"] for g in record["groups"]) == sorted(ports)
+
+    new_trees = {pid: start for c in _all_serving(second, ports).values()
+                 for pid, start in _tree(c["pid"]).items()}
+    second.proc.send_signal(signal.SIGTERM)
+    assert second.proc.wait(timeout=30) == 0
+    assert _survivors(new_trees) == []
+    assert not (tmp_path / "connectors.json").exists()  # a clean stop leaves no record
+
+
+ESCAPER = """
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()  # leaves the connector's session and group: no group signal reaches it
+    open(sys.argv[1], "w").write(str(os.getpid()))
+    time.sleep(600)
+    os._exit(0)
+print("connector up", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_CHILD_SUBREAPER")
+def test_a_process_that_left_its_connectors_session_ends_with_the_connector(tmp_path, daemon):
+    """The daemon is a child subreaper: a connector's fork in a session of its own comes back
+    to the daemon when the connector exits, and the daemon ends it."""
+    manifest(tmp_path / "manifests", "app", "127.0.0.1", 1)
+    (tmp_path / "escaper.py").write_text(ESCAPER)
+    pid_file = tmp_path / "escaped.pid"
+    d = daemon("--connector-command", f"{{python}} {tmp_path / 'escaper.py'} {pid_file}")
+    conn = wait_for(lambda: d.connector("app"), timeout=30, message="connector running")
+    escaped = int(wait_for(lambda: pid_file.exists() and pid_file.read_text()))
+    start = _stat(escaped)[2]
+    assert _stat(escaped)[1] != conn["pid"]  # it really left the connector's session
+    os.kill(conn["pid"], signal.SIGKILL)
+    wait_for(lambda: not _survivors({escaped: start}), timeout=10,
+             message="the escaped process ended")
+    wait_for(lambda: (c := d.connector("app")) and c["pid"] != conn["pid"], timeout=15)
