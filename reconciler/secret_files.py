@@ -72,10 +72,10 @@ def read_secret_file(target: Path, roots: Sequence[str]) -> str:
     except OSError as exc:
         reason = "it changed while being read" if exc.errno == errno.ELOOP else exc.strerror
         raise SecretFileError(f"cannot read secret file {target}: {reason}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or device would never end
+        os.close(fd)
+        raise SecretFileError(f"cannot read secret file {target}: not a regular file")
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would never end
-            raise SecretFileError(f"cannot read secret file {target}: not a regular file")
         data = handle.read(MAX_SECRET_BYTES + 1)
     if len(data) > MAX_SECRET_BYTES:
         raise SecretFileError(
