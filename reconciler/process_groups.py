@@ -306,6 +306,8 @@ class ProcessGroups:
     def _start_watchdog(self) -> None:
         if not os.path.isdir("/proc"):
             return
+        if self._watchdog is not None:
+            self._watchdog.poll()  # reap the one that died
         try:
             self._watchdog = subprocess.Popen(
                 [sys.executable, "-I", "-c", WATCHDOG],
