@@ -486,6 +486,7 @@ class Daemon:
                 "summary": summary,
                 "drift": drift,
                 "error": result.error,
+                "deletions_deferred_until": _iso(result.deferred_until),
             }
         self._log_outcome(result, outcome, trigger, revision, duration, summary, errors)
         if sync_connectors:  # the last good desired state, as it exists in border0 now

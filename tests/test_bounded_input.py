@@ -53,8 +53,8 @@ def test_a_50_mb_manifest_is_refused_at_once_naming_the_file_and_the_limit(tmp_p
     assert big.stat().st_size > 50_000_000
     seen = probe(big)
     assert seen["errors"] == [
-        f"{big}: error: file is {big.stat().st_size:,} bytes, over the limit of 1,048,576 bytes "
-        "per manifest file (split it into several files)"
+        (f"{big}: error: file is {big.stat().st_size:,} bytes, over the limit of 1,048,576 "
+         "bytes per manifest file (split it into several files)")
     ]
     assert seen["peak_mb"] < 200, seen
     assert seen["seconds"] < 5, seen  # a guard only; about 1 ms when measured
@@ -85,8 +85,7 @@ def test_millions_of_labels_are_refused_quickly_and_so_is_the_65th(tmp_path: Pat
     assert (dense / "labels.yaml").stat().st_size < 64 * 1024
     seen = probe(dense)
     assert seen["errors"] == [
-        f"{dense / 'labels.yaml'}:6:5: error: metadata.labels: 4,000 entries, over the limit "
-        "of 64"
+        f"{dense / 'labels.yaml'}:6:5: error: metadata.labels: 4,000 entries, over the limit of 64"
     ]
     assert seen["peak_mb"] < 200, seen
     assert seen["seconds"] < 10, seen
