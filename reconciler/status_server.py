@@ -10,8 +10,8 @@ clear error at start-up rather than a failure inside the server thread.
 It may listen on 0.0.0.0 (the chart does), so a client cannot hold its connections: a request
 must arrive in full within `READ_TIMEOUT` of the connection opening or of the previous response
 (uvicorn has no such timeout: a silent or slow-header connection stayed open for ever), an idle
-keep-alive connection is closed after `KEEP_ALIVE_TIMEOUT`, and beyond `MAX_CONNECTIONS` open
-connections a request is answered 503 at once.
+keep-alive connection is closed after `KEEP_ALIVE_TIMEOUT`, and with `MAX_CONNECTIONS` open
+connections (its own included) a request is answered 503 at once.
 """
 
 from __future__ import annotations
