@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 
 import pytest
 import test_reliability
+from helpers import wait_for
 from test_reliability import Daemon, socket_yaml
 
 daemons = test_reliability.daemons  # the fixture: daemons started by a test, closed after it
@@ -245,3 +247,41 @@ def test_a_socket_removed_for_good_is_deleted_after_the_grace_period(
     when = datetime.fromisoformat(deleted[0]["time"]).timestamp()
     assert when - removed >= 3.0  # not before the grace period (a lower bound only)
     assert set(ids(emulator)) == set(names[:3])
+
+
+def test_files_that_change_while_being_read_are_reported_not_used(tmp_path: Path) -> None:
+    """The loader re-checks every file (size, mtime_ns, inode) and the file list after reading;
+    the daemon then reads again after the debounce instead of acting on a mix of versions."""
+    from reconciler.manifest_io import changed_since
+    from reconciler.manifests import load
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    names = [f"s{i:03d}" for i in range(400)]
+    (folder / "a.yaml").write_text(fleet(names))
+    (folder / "b.yaml").write_text(fleet(["b"]))
+    result = load([folder], env={})
+    assert result.ok and result.changed == []
+    (folder / "b.yaml").write_text(fleet(["b", "c"]))
+    (folder / "new.yaml").write_text(fleet(["d"]))
+    assert changed_since([folder], result.files, result.stamps) == [
+        str(folder / "b.yaml"), str(folder / "new.yaml")]
+
+    stop = threading.Event()
+
+    def rewrite() -> None:  # an editor saving in place, again and again
+        versions = [fleet(names), fleet(names[:200])]
+        i = 0
+        while not stop.is_set():
+            (folder / "a.yaml").write_text(versions[i % 2])
+            i += 1
+
+    writer = threading.Thread(target=rewrite, daemon=True)
+    writer.start()
+    try:
+        seen = wait_for(lambda: load([folder], env={}).changed, timeout=30,
+                        message="a load that notices the rewrite")
+    finally:
+        stop.set()
+        writer.join(10)
+    assert str(folder / "a.yaml") in seen
