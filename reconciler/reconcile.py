@@ -152,9 +152,10 @@ def reconcile(
 def _changed_at(loaded: Any, options: ReconcileOptions) -> float:
     """When the manifests last changed (epoch seconds): the newest file or folder mtime, or now
     when the files differ from the snapshot the caller saw last. An mtime in the future (a
-    skewed clock) counts as now."""
+    skewed clock) is not used: it would defer deletes until that time."""
     now = time.time()
-    changed = max(options.changed_at, min(loaded.newest_mtime, now))
+    mtime = loaded.newest_mtime if loaded.newest_mtime <= now + 1 else 0.0
+    changed = max(options.changed_at, mtime)
     if options.known_snapshot is not None and loaded.snapshot != options.known_snapshot:
         changed = now
     return changed
