@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import free_port, wait_for
+from helpers import REPO, free_port, wait_for
 
 from reconciler.border0.emulator.store import Store
 from reconciler.model import ConnectorSpec, SocketSpec, socket_to_api
@@ -219,7 +219,7 @@ def test_the_built_in_web_server_never_serves_the_reconcilers_own_files(daemon, 
     import shutil
 
     repo = tmp_path / "repo"
-    shutil.copytree(Path(__file__).resolve().parent.parent / "examples", repo / "examples")
+    shutil.copytree(REPO / "examples", repo / "examples")
     (repo / ".git").mkdir()
     (repo / ".git" / "config").write_text("[core]\n")
     (repo / "examples" / "sockets" / "whole-repo.yaml").write_text(
