@@ -33,7 +33,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -148,6 +148,7 @@ class Daemon:
         self._replan_at: float | None = None  # a re-read or deferred deletes are due then
         self._replan_reason = ""
         self._snapshot: Any = None  # the manifests as the last reconcile read them
+        self._connector_sockets: dict[str, Any] = {}  # the socket specs connectors follow
         self._changed_at = 0.0
         self._failures = 0
         self._succeeded_once = False
@@ -491,9 +492,21 @@ class Daemon:
         self._log_outcome(result, outcome, trigger, revision, duration, summary, errors)
         if sync_connectors:  # the last good desired state, as it exists in border0 now
             try:
-                self.supervisor.sync(connector_targets(result.desired, result.actual))
+                self.supervisor.sync(connector_targets(self._connector_desired(result),
+                                                       result.actual))
             except Exception:
                 log.exception("syncing connectors failed")
+
+    def _connector_desired(self, result: ReconcileResult) -> Any:
+        """What connectors follow: the desired state, plus, while deletes are deferred, the
+        sockets it lost that still exist (their connectors stop only when they are deleted)."""
+        desired = result.desired
+        if result.deferred_until is not None and result.actual is not None:
+            kept = {n: s for n, s in self._connector_sockets.items()
+                    if n not in desired.sockets and n in result.actual.sockets}
+            desired = replace(desired, sockets={**kept, **desired.sockets})
+        self._connector_sockets = dict(desired.sockets)
+        return desired
 
     def _drift(self, result: ReconcileResult) -> int:
         """Log and count drift: the plan's changes although the manifests did not change.

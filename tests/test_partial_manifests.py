@@ -30,9 +30,11 @@ daemons = test_reliability.daemons  # the fixture: daemons started by a test, cl
 GRACE = "3s"
 
 
-def fleet(names: list[str], **described: str) -> str:
+def fleet(names: list[str], connectors: tuple[str, ...] = (), **described: str) -> str:
     return "---\n".join(
-        socket_yaml(n, description=described.get(n, f"socket {n} of the fleet")) for n in names
+        socket_yaml(n, description=described.get(n, f"socket {n} of the fleet"),
+                    connector=n in connectors)
+        for n in names
     )
 
 
@@ -40,9 +42,14 @@ def ids(emulator: Any) -> dict[str, str]:
     return {s["name"]: s["socket_id"] for s in emulator.client().list_sockets()}
 
 
+#: A connector that only waits (real child processes; their pids show restarts).
+WAITING_CONNECTOR = '{python} -c "import time; time.sleep(3600)" {name}'
+
+
 def start(daemons: Any, emulator: Any, folder: Path, names: list[str]) -> Daemon:
     daemon = daemons(folder, emulator.url, emulator.token, "--debounce", "200ms",
-                     "--delete-grace", GRACE, "--interval", "1h")
+                     "--delete-grace", GRACE, "--interval", "1h", "--connector-command",
+                     WAITING_CONNECTOR, "--connector-startsecs", "0.2s")
     daemon.wait(lambda: set(ids(emulator)) == set(names) and last(daemon, 0, "success"),
                 timeout=90, message="the first apply")
     return daemon
@@ -73,6 +80,13 @@ def settled(daemon: Daemon, since: float) -> bool:
     replans = [r for r in records(daemon, "reconcile succeeded", since)
                if "deferred deletions" in str(r.get("trigger"))]
     return not deferrals or bool(replans)
+
+
+def running_pid(daemon: Daemon, socket: str) -> int | None:
+    for connector in daemon.status()["connectors"]:
+        if connector["socket"] == socket and connector["state"] == "RUNNING":
+            return connector["pid"]
+    return None
 
 
 def assert_nothing_lost(daemon: Daemon, emulator: Any, before: dict[str, str]) -> None:
@@ -165,19 +179,22 @@ def test_a_socket_moved_between_files_written_one_by_one_keeps_its_id(
     first, second = [f"a{i}" for i in range(8)], [f"b{i}" for i in range(8)]
     folder = tmp_path / "m"
     folder.mkdir()
-    (folder / "a.yaml").write_text(fleet([*first, "mover"]))
+    (folder / "a.yaml").write_text(fleet([*first, "mover"], connectors=("mover",)))
     (folder / "b.yaml").write_text(fleet(second))
     daemon = start(daemons, emulator, folder, [*first, *second, "mover"])
     before = ids(emulator)
+    pid = daemon.wait(lambda: running_pid(daemon, "mover"), 60, "mover's connector")
 
     moved = time.time()
     (folder / "a.yaml").write_text(fleet(first))  # one file written ...
     daemon.wait(lambda: records(daemon, "delete socket mover", moved), 60,
                 "the delete of mover to be deferred")
-    (folder / "b.yaml").write_text(fleet([*second, "mover"]))  # ... then the other
+    assert running_pid(daemon, "mover") == pid  # its connector is not stopped meanwhile
+    (folder / "b.yaml").write_text(fleet([*second, "mover"], connectors=("mover",)))
     written = time.time()
     daemon.wait(lambda: settled(daemon, written), 60, "both files, and the re-plan")
     assert_nothing_lost(daemon, emulator, before)
+    assert running_pid(daemon, "mover") == pid  # nor restarted
 
 
 def git(cwd: Path, *args: str) -> str:
