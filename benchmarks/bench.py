@@ -115,7 +115,8 @@ def generate(folder: Path, n: int, connectors: int = 0, per_file: int = 10) -> P
 
 def seed(db: Path, folder: Path) -> dict[str, int]:
     """Write what `apply` would create straight into the emulator's database (fast set-up)."""
-    from reconciler import manifests, model
+    import reconciler.manifests.loader as manifests
+    from reconciler import model
     from reconciler.border0.emulator.store import Store
 
     loaded = manifests.load([folder], env=SECRET_ENV)
@@ -333,10 +334,11 @@ def bench_plan(work: Path, n: int, res: Results, latency_ms: float = 0) -> None:
 
 _PHASES_CODE = """
 import json, sys, time
-from reconciler import manifests
+import reconciler.manifests.loader as manifests
 from reconciler.border0.client import Border0Client
-from reconciler.manifests import read_env_file
-from reconciler.plan import fetch_actual, make_plan
+from reconciler.manifests.loader import read_env_file
+from reconciler.border0.inventory import fetch_actual
+from reconciler.plan.planner import make_plan
 folder, url, token, env_file = sys.argv[1:5]
 t0 = time.perf_counter(); loaded = manifests.load([folder], env=read_env_file(env_file))
 t1 = time.perf_counter()

@@ -1,4 +1,4 @@
-from reconciler.cli import main
+from reconciler.cli.main import main
 
 if __name__ == "__main__":
     main()

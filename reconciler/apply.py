@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from reconciler import model
 from reconciler.border0.errors import Border0Error
 from reconciler.model import Actual, Desired
-from reconciler.plan import PHASES, Action, Change, Plan, phase_of
+from reconciler.plan.types import PHASES, Action, Change, Plan, phase_of
 
 __all__ = ["ActionResult", "ApplyResult", "PlanNotApplicable", "apply_plan"]
 

@@ -19,18 +19,32 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from reconciler.apply import ActionResult, ApplyResult, apply_plan
 from reconciler.border0.errors import Border0Error
+from reconciler.border0.inventory import fetch_actual
 from reconciler.diagnostics import Diagnostic, Severity, has_errors
-from reconciler.manifests import load
+from reconciler.manifests.loader import load
 from reconciler.model import Actual, Desired
-from reconciler.plan import Action, Plan, check_instance, fetch_actual, make_plan
+from reconciler.plan.planner import check_instance, make_plan
+from reconciler.plan.types import Action, Plan
 
-__all__ = ["ReconcileOptions", "ReconcileResult", "defer_removals", "reconcile"]
+__all__ = ["ReconcileOptions", "ReconcileResult", "Stage", "defer_removals", "reconcile"]
 
 log = logging.getLogger(__name__)
+
+
+class Stage(StrEnum):
+    """Where a reconcile stopped: the step that failed, or DONE."""
+
+    LOAD = "load"  # the manifests (or the instance name) are invalid
+    FETCH = "fetch"  # listing border0 failed
+    PLAN = "plan"  # the plan has conflicts or is refused
+    APPLY = "apply"  # some writes failed
+    INTERNAL = "internal"  # a bug: an exception no step expected (the daemon catches it)
+    DONE = "done"
 
 
 @dataclass(frozen=True)
@@ -53,7 +67,7 @@ class ReconcileOptions:
 @dataclass(frozen=True)
 class ReconcileResult:
     ok: bool
-    stage: str  # "load" | "fetch" | "plan" | "apply" | "done": where it stopped
+    stage: Stage
     diagnostics: list[Diagnostic] = field(default_factory=list)
     plan: Plan | None = None
     applied: ApplyResult | None = None
@@ -65,6 +79,9 @@ class ReconcileResult:
     changed_at: float = 0.0  # when the manifests last changed, as far as this run knows
     deferred_until: float | None = None  # removals deferred: re-plan at this time (epoch s)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stage", Stage(self.stage))  # "load" is accepted, Stage is kept
+
 
 def reconcile(
     paths: Sequence[str | os.PathLike[str]], client: Any, options: ReconcileOptions | None = None
@@ -73,19 +90,19 @@ def reconcile(
     options = options or ReconcileOptions()
     problem = check_instance(options.instance)
     if problem:
-        return ReconcileResult(False, "load", error=problem)
+        return ReconcileResult(False, Stage.LOAD, error=problem)
 
     try:
         loaded = load(paths, env=options.env, secret_roots=options.secret_roots)
     except Exception as exc:
         log.exception("loading manifests failed")
         return ReconcileResult(
-            False, "load", error=f"loading manifests failed (internal error: {type(exc).__name__})"
+            False, Stage.LOAD, error=f"loading manifests failed (internal error: {type(exc).__name__})"
         )
     diagnostics = list(loaded.diagnostics)
     if loaded.changed:
         return ReconcileResult(
-            False, "load", diagnostics, unstable=loaded.changed,
+            False, Stage.LOAD, diagnostics, unstable=loaded.changed,
             error=f"the manifests changed while being read ({', '.join(loaded.changed[:3])}); "
             "nothing changed",
         )
@@ -94,8 +111,8 @@ def reconcile(
     if has_errors(diagnostics):
         n = sum(1 for d in diagnostics if d.severity is Severity.ERROR)
         return ReconcileResult(
-            False, "load", diagnostics, error=f"the manifests have {n} error(s); nothing changed",
-            **stamps,
+            False, Stage.LOAD, diagnostics,
+            error=f"the manifests have {n} error(s); nothing changed", **stamps,
         )
     desired = loaded.desired
 
@@ -103,8 +120,8 @@ def reconcile(
         actual = fetch_actual(client)
     except Border0Error as exc:
         return ReconcileResult(
-            False, "fetch", diagnostics, desired=desired, error=f"listing border0 failed: {exc}",
-            **stamps,
+            False, Stage.FETCH, diagnostics, desired=desired,
+            error=f"listing border0 failed: {exc}", **stamps,
         )
 
     plan = make_plan(
@@ -123,11 +140,11 @@ def reconcile(
     if not plan.ok:
         first = next(d for d in plan.conflicts if d.severity is Severity.ERROR)
         return ReconcileResult(
-            False, "plan", diagnostics, plan, desired=desired, actual=actual,
+            False, Stage.PLAN, diagnostics, plan, desired=desired, actual=actual,
             error=f"the plan cannot be applied: {first.message}", **stamps,
         )
     if options.dry_run or not plan.has_changes:
-        return ReconcileResult(True, "done", diagnostics, plan, desired=desired, actual=actual,
+        return ReconcileResult(True, Stage.DONE, diagnostics, plan, desired=desired, actual=actual,
                                **stamps)
 
     applied = apply_plan(
@@ -144,7 +161,7 @@ def reconcile(
     if not applied.ok:
         error = f"{len(applied.failed)} of {len(applied.results)} action(s) failed"
     return ReconcileResult(
-        applied.ok, "done" if applied.ok else "apply", diagnostics, plan, applied,
+        applied.ok, Stage.DONE if applied.ok else Stage.APPLY, diagnostics, plan, applied,
         desired, after if after is not None else actual, error, **stamps,
     )
 

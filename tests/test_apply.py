@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.plan import Action, fetch_actual, make_plan
+from reconciler.border0.inventory import fetch_actual
+from reconciler.plan.planner import make_plan
+from reconciler.plan.types import Action
 from reconciler.reconcile import ReconcileOptions, reconcile
 
 SECRET = "s3cr3t-Value-that-must-never-show"
@@ -295,7 +297,7 @@ def test_org_wide_change_replaces_policy_and_converges(emulator, tmp_path: Path)
 
 def test_a_failure_does_not_stop_independent_actions(emulator, tmp_path: Path) -> None:
     from reconciler.apply import apply_plan
-    from reconciler.manifests import load
+    from reconciler.manifests.loader import load
 
     client = emulator.client()
     folder = write(tmp_path / "m", base_docs())

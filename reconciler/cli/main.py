@@ -1,0 +1,349 @@
+"""The command line. Thin on purpose: parse, call one function, print, return an exit code.
+
+Exit codes are a contract (as Terraform's): 0 success, 1 error, 2 changes present (only
+`plan --detailed-exitcode`). A user's mistake ends as one `error: ...` line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from reconciler import __version__
+from reconciler.border0.errors import Border0Error
+from reconciler.cli.options import api_options, plan_options, secret_root_option
+from reconciler.errors import UserError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> None:
+    click.echo(f"error: {message}", err=True)
+    raise SystemExit(code)
+
+
+def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn every exception into one line on stderr and exit code 1 (no traceback).
+
+    Set BORDER0_RECONCILER_DEBUG=1 to see the traceback of an unexpected error.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (SystemExit, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except click.ClickException:
+            raise
+        except (UserError, Border0Error) as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except Exception as exc:
+            if os.environ.get("BORDER0_RECONCILER_DEBUG"):
+                raise
+            fail(
+                f"internal error ({type(exc).__name__}); "
+                "set BORDER0_RECONCILER_DEBUG=1 to see the traceback"
+            )
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="border0-reconciler")
+def cli() -> None:
+    """border0 sockets and policies as code: validate, plan, apply, and keep them running."""
+
+
+# --- validate (section owned by the validate command) ---
+
+
+def _plural(count: int, word: str, plural: str | None = None) -> str:
+    return f"{count} {word if count == 1 else plural or word + 's'}"
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(), metavar="PATH...")
+@click.option("--strict", is_flag=True, help="Treat plaintext secrets as errors, not warnings.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    help="text: file:line:column lines and a summary; json: a list of problems for tools.",
+)
+@click.option(
+    "--env-file", type=click.Path(dir_okay=False), default=None,
+    help="Also resolve secret references, with KEY=VALUE lines from this file over the "
+    "environment; a missing variable or file is an error.",
+)
+@secret_root_option
+@friendly_errors
+def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | None,
+             secret_roots: tuple[str, ...]) -> None:
+    """Check manifests (files or folders, read recursively) without contacting border0.
+
+    Exit 0 when all are valid, 1 when any has an error. Every problem is listed.
+    """
+    import json
+
+    from reconciler.manifests.loader import EnvFileError, load, read_env_file
+
+    env = None
+    if env_file is not None:
+        try:
+            env = {**os.environ, **read_env_file(env_file)}
+        except EnvFileError as exc:
+            raise UserError(str(exc)) from None
+    result = load(paths, env=env, resolve_secrets=env is not None, strict=strict,
+                  secret_roots=secret_roots or None)
+    if fmt == "json":
+        click.echo(json.dumps([d.to_json() for d in result.diagnostics], indent=2))
+    else:
+        for diagnostic in result.diagnostics:
+            click.echo(str(diagnostic))
+        errors = sum(1 for d in result.diagnostics if d.severity.value == "error")
+        warnings = len(result.diagnostics) - errors
+        counts = (
+            f"{_plural(len(result.desired.sockets), 'socket')}, "
+            f"{_plural(len(result.desired.policies), 'policy', 'policies')} "
+            f"in {_plural(len(result.files), 'file')}"
+        )
+        skipped = f", {result.skipped} other documents skipped" if result.skipped else ""
+        if result.ok:
+            click.echo(f"ok: {counts} ({_plural(warnings, 'warning')}{skipped})")
+        else:
+            click.echo(
+                f"invalid: {_plural(errors, 'error')}, {_plural(warnings, 'warning')} "
+                f"in {_plural(len(result.files), 'file')}"
+            )
+    raise SystemExit(EXIT_OK if result.ok else EXIT_ERROR)
+
+
+# --- emulator (section owned by the emulator command) ---
+
+
+@cli.command("emulator")
+@click.option("--listen", default="127.0.0.1:8787", show_default=True,
+              help="HOST:PORT to serve on (port 0: any free port, printed on start).")
+@click.option("--db", type=click.Path(dir_okay=False), default=None,
+              help="SQLite file holding the state [default: in memory, lost on exit].")
+@click.option("--token", envvar="BORDER0_EMULATOR_TOKEN", default=None,
+              help="The token clients must send [env BORDER0_EMULATOR_TOKEN; required].")
+@click.option("--org", default="local", show_default=True,
+              help="Organization subdomain used in dnsnames (<name>-<org>.border0.io).")
+@click.option("--latency", type=click.FloatRange(min=0), default=0, metavar="MS",
+              help="Add MS milliseconds to every request.")
+@click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, metavar="P",
+              help="Fail a share P of requests (500 or dropped connection).")
+@click.option("--rate-limit", type=click.IntRange(min=0), default=0, metavar="N",
+              help="At most N requests a second; beyond that 429 with Retry-After.")
+@click.option("--read-after-write-delay", type=click.IntRange(min=0), default=0, metavar="MS",
+              help="rx_after_tx_delay_ms reported by /serverinfo.")
+@click.option("--seed", type=int, default=None, help="Seed for the fault dice (repeatable runs).")
+@click.option("--access-log", is_flag=True, help="Log one line per request.")
+@friendly_errors
+def emulator_command(listen: str, db: str | None, token: str | None, org: str, latency: float,
+                     fail_rate: float, rate_limit: int, read_after_write_delay: int,
+                     seed: int | None, access_log: bool) -> None:
+    """Serve a border0-compatible API (sockets, policies) on SQLite, for tests and local use."""
+    import sqlite3
+
+    from reconciler.border0.emulator.server import ServeOptions, parse_listen, serve
+
+    if not token:
+        raise UserError("the emulator needs a token: --token or BORDER0_EMULATOR_TOKEN")
+    try:
+        parse_listen(listen)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    options = ServeOptions(
+        listen=listen, db=db, token=token, org=org, latency_ms=latency, fail_rate=fail_rate,
+        rate_limit=rate_limit, read_after_write_delay_ms=read_after_write_delay,
+        access_log=access_log, seed=seed,
+    )
+    try:
+        code = serve(options)
+    except sqlite3.Error as exc:
+        raise UserError(f"cannot use database {db}: {exc}") from None
+    except OSError as exc:
+        raise UserError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+    raise SystemExit(code)
+
+
+# --- plan (section owned by the plan command) ---
+
+
+@cli.command("plan")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@api_options
+@plan_options
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 2 when the plan has changes (0 none, 1 error).")
+@click.option("--save", type=click.Path(dir_okay=False), default=None,
+              help="Write the plan (no secret values) for a later `apply FILE`.")
+@friendly_errors
+def plan_command(paths: tuple[str, ...], **kwargs: Any) -> None:
+    """Show what apply would change in border0 to match the manifests under PATHS."""
+    from reconciler.cli.plan import PlanArgs, run_plan
+
+    raise SystemExit(run_plan(PlanArgs(paths=paths, **kwargs)))
+
+
+# --- apply (section owned by the apply command) ---
+
+
+@cli.command("apply")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@api_options
+@plan_options
+@click.option("--auto-approve", is_flag=True, help="Apply without asking.")
+@click.option("--dry-run", is_flag=True, help="Show the plan and stop.")
+@click.option("--parallelism", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Independent API writes at a time.")
+@friendly_errors
+def apply_command(paths: tuple[str, ...], **kwargs: Any) -> None:
+    """Make border0 match the manifests under PATHS, or apply a plan saved with plan --save."""
+    from reconciler.cli.plan import PlanArgs, run_apply
+
+    raise SystemExit(run_apply(PlanArgs(paths=paths, **kwargs)))
+
+
+# --- run (section owned by the run command) ---
+
+
+@cli.command("run")
+@click.argument("path", type=click.Path(file_okay=True, dir_okay=True))
+@api_options
+@click.option("--env-file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="KEY=VALUE lines added to the environment secrets are read from.")
+@click.option("--instance", default="default", show_default=True,
+              help="This reconciler's instance id (its ownership tag).")
+@click.option("--interval", default="5m", show_default=True,
+              help="Resync with border0 this often, repairing drift (300ms, 5s, 5m, 1h).")
+@click.option("--jitter", default="10%", show_default=True,
+              help="Delay each resync by up to this much: a percentage of --interval or a duration.")
+@click.option("--debounce", default="300ms", show_default=True,
+              help="Wait for this much quiet after a file change before reconciling.")
+@click.option("--listen", default="127.0.0.1:9479", show_default=True,
+              help="HOST:PORT for /healthz /readyz /metrics /status ('' to serve nothing).")
+@click.option("--dry-run", is_flag=True, help="Observe only: plan and report drift, change nothing.")
+@click.option("--once", is_flag=True, help="Reconcile once and exit: 0 success, 1 failure.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="info", show_default=True)
+@click.option("--max-delete", type=click.IntRange(min=0), default=None,
+              help="Refuse a plan that deletes more than N objects.")
+@click.option("--allow-mass-delete", is_flag=True, help="Allow a plan that deletes most objects.")
+@click.option("--delete-grace", default="5s", show_default=True,
+              help="Defer deletes until the manifests have been unchanged this long (0: off).")
+@secret_root_option
+@click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="API writes in flight at once.")
+@click.option("--connector-command", default=None,
+              help="Connector command template [default: border0 socket connect ...; "
+              "the local connector with --api local].")
+@click.option("--connector-startsecs", default="3s", show_default=True,
+              help="A connector must stay up this long to count as started.")
+@click.option("--connector-stop-timeout", default="10s", show_default=True,
+              help="Wait this long for a connector to stop before killing it.")
+@friendly_errors
+def run_cmd(path: str, **options: Any) -> None:
+    """Keep border0 matching the manifests under PATH, and the connectors running.
+
+    Reconciles at start, on every file change (debounced), every --interval, and on SIGHUP.
+    SIGTERM/SIGINT finish the reconcile in flight, stop the connectors and exit 0.
+    """
+    from reconciler.cli.run import RunArgs, execute_run, parse_duration
+
+    for name in ("interval", "debounce", "delete_grace", "connector_startsecs",
+                 "connector_stop_timeout"):
+        try:
+            options[name] = parse_duration(options[name])
+        except ValueError as exc:
+            raise UserError(f"--{name.replace('_', '-')}: {exc}") from None
+    raise SystemExit(execute_run(RunArgs(path=path, **options)))
+
+
+# --- status (section owned by the status command) ---
+
+
+@cli.command("status")
+@click.option("--listen", default="127.0.0.1:9479", show_default=True,
+              help="HOST:PORT the daemon serves /status on.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@friendly_errors
+def status_cmd(listen: str, fmt: str) -> None:
+    """Show what a running daemon reports: each socket, its state and its connector."""
+    from reconciler.cli.run import execute_status
+
+    raise SystemExit(execute_status(listen, fmt, sys.stdout))
+
+
+# --- local-connector (section owned by the local-connector command) ---
+
+
+@cli.command("local-connector")
+@click.argument("name")
+@click.option("--listen-port", type=click.IntRange(1, 65535), required=True,
+              help="Port to listen on: the socket's allocated port (socket_tcp_ports[0]).")
+@click.option("--listen-host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default="localhost", show_default=True, help="Upstream host to forward to.")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Upstream port to forward to (required unless --httpserver or --sshserver).")
+@click.option("--httpserver", is_flag=True, help="Serve a directory over HTTP instead of forwarding.")
+@click.option("--sshserver", is_flag=True,
+              help="Stand-in for the built-in ssh server: forward to this machine's sshd "
+              "(--host, --port default 22).")
+@click.option("--httpserver-dir", "--httpserver_dir", "httpserver_dir",
+              type=click.Path(exists=True, file_okay=False), default=None,
+              help="Directory for --httpserver [default: an empty temporary one].")
+@friendly_errors
+def local_connector_cmd(name: str, listen_port: int, listen_host: str, host: str,
+                        port: int | None, httpserver: bool, sshserver: bool,
+                        httpserver_dir: str | None) -> None:
+    """A local stand-in for `border0 socket connect`, used with --api local.
+
+    Listens on LISTEN_HOST:LISTEN_PORT and forwards TCP to HOST:PORT, or serves a directory
+    with --httpserver. Runs until SIGTERM (exit 0).
+    """
+    from reconciler.connectors.local import ListenError, LocalConnectorOptions, run_local_connector
+
+    if sshserver and port is None:
+        port = 22
+    if port is None and not httpserver:
+        raise UserError("--port is required unless --httpserver or --sshserver is given")
+    opts = LocalConnectorOptions(
+        name=name, listen_port=listen_port, host=host, port=port, httpserver=httpserver,
+        httpserver_dir=httpserver_dir, listen_host=listen_host, sshserver=sshserver,
+    )
+    try:
+        code = run_local_connector(opts)
+    except ListenError as exc:
+        raise UserError(str(exc)) from None
+    raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI. Usage errors exit 1, not click's 2: 2 means "changes" to scripts that use
+    `plan --detailed-exitcode`, so a mistyped flag must never look like a pending change."""
+    try:
+        code = cli.main(args=argv, prog_name="border0-reconciler", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        raise SystemExit(EXIT_ERROR) from None
+    except click.exceptions.Abort:
+        click.echo("Aborted!", err=True)
+        raise SystemExit(EXIT_ERROR) from None
+    raise SystemExit(code if isinstance(code, int) else EXIT_OK)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

@@ -1,0 +1,253 @@
+"""`run` and `status` behind the click layer: a small arguments object in, an exit code out.
+
+`execute_run` builds the parts (logging, API client, supervisor, daemon) from `RunArgs` and runs
+them; `execute_status` asks a running daemon for /status and prints it. The click commands in
+cli.py only fill the arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import click
+
+from reconciler.errors import UserError
+
+__all__ = [
+    "RunArgs",
+    "execute_run",
+    "execute_status",
+    "format_status_table",
+    "parse_duration",
+    "parse_jitter",
+]
+
+log = logging.getLogger("reconciler.daemon")
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """'300ms', '5s', '5m', '1h' or a bare number of seconds -> seconds."""
+    match = _DURATION_RE.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a duration (examples: 300ms, 5s, 5m, 1h)")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_jitter(text: str, interval: float) -> float:
+    """'10%' of the interval, or a duration; returned as a fraction of the interval."""
+    text = str(text).strip()
+    if text.endswith("%"):
+        try:
+            percent = float(text[:-1])
+        except ValueError:
+            raise ValueError(f"{text!r} is not a percentage") from None
+        if not 0 <= percent <= 100:
+            raise ValueError("--jitter must be between 0% and 100%")
+        return percent / 100
+    return min(parse_duration(text) / interval, 1.0) if interval > 0 else 0.0
+
+
+class DurationType(click.ParamType):
+    name = "duration"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DURATION = DurationType()
+
+
+@dataclass(frozen=True)
+class RunArgs:
+    path: str
+    api: str | None = None
+    token_file: str | None = None
+    state: str | None = None
+    env_file: str | None = None
+    instance: str = "default"
+    interval: float = 300.0
+    jitter: str = "10%"
+    debounce: float = 0.3
+    listen: str = "127.0.0.1:9479"
+    dry_run: bool = False
+    once: bool = False
+    log_format: str = "text"
+    log_level: str = "info"
+    max_delete: int | None = None
+    allow_mass_delete: bool = False
+    delete_grace: float = 5.0
+    secret_roots: tuple[str, ...] = ()
+    parallelism: int = 8
+    connector_command: str | None = None
+    connector_startsecs: float = 3.0
+    connector_stop_timeout: float = 10.0
+
+
+def _process_groups(state: str | None) -> Any:
+    """The connectors' guards against orphans, their record beside the local state."""
+    from pathlib import Path
+
+    from reconciler.border0.session import DEFAULT_STATE, private_state_dir
+    from reconciler.connectors.process_groups import ProcessGroups
+
+    directory = Path(state or DEFAULT_STATE).parent
+    try:
+        private_state_dir(directory, always=state is None)
+    except OSError as exc:
+        log.warning(
+            "cannot create %s (%s): what a SIGKILLed daemon's connectors leave behind is not "
+            "ended at the next start", directory, exc.strerror or exc,
+        )
+        return ProcessGroups(None)
+    return ProcessGroups(directory / "connectors.json")
+
+
+def _make_supervisor(args: RunArgs, client: Any, redactor: Any) -> Any:
+    """The connector supervisor: the local connector with --api local unless told otherwise."""
+    from reconciler.border0.session import DEFAULT_STATE
+    from reconciler.connectors.argv import env_for_token
+    from reconciler.connectors.supervisor import LOCAL_CONNECTOR_TEMPLATE, Supervisor
+
+    template = args.connector_command
+    if template is None and args.api == "local":
+        template = LOCAL_CONNECTOR_TEMPLATE
+    token = client.token.value if client.token else None
+    try:
+        return Supervisor(
+            command_template=template,
+            env=dict(env_for_token(token)) or None,
+            startsecs=args.connector_startsecs,
+            stop_timeout=args.connector_stop_timeout,
+            log=logging.getLogger("reconciler.connectors"),
+            secrets=lambda: redactor.secrets,
+            protected_paths=[
+                p for p in (args.path, args.state or DEFAULT_STATE, args.env_file, args.token_file)
+                if p
+            ],
+            groups=_process_groups(args.state),
+        )
+    except ValueError as exc:  # a bad --connector-command template (TemplateError)
+        raise UserError(str(exc)) from None
+
+
+def execute_run(args: RunArgs) -> int:
+    """Run the daemon (or one reconcile with --once); the exit code."""
+    from reconciler.border0.session import open_api
+    from reconciler.daemon.logs import setup_logging
+    from reconciler.daemon.loop import Daemon, DaemonConfig
+    from reconciler.daemon.status_server import ListenError
+    from reconciler.manifests.loader import read_env_file
+
+    if args.interval <= 0:
+        raise UserError("--interval must be more than 0")
+    try:
+        jitter = parse_jitter(args.jitter, args.interval)
+        env = {**os.environ, **read_env_file(args.env_file)} if args.env_file else None
+    except (ValueError, OSError) as exc:
+        raise UserError(str(exc)) from None
+    redactor = setup_logging(args.log_format, args.log_level)
+    config = DaemonConfig(
+        path=args.path,
+        instance=args.instance,
+        interval=args.interval,
+        jitter=jitter,
+        debounce=args.debounce,
+        listen=args.listen or None,
+        dry_run=args.dry_run,
+        max_delete=args.max_delete,
+        allow_mass_delete=args.allow_mass_delete,
+        parallelism=args.parallelism,
+        env=env,
+        stop_timeout=args.connector_stop_timeout,
+        delete_grace=args.delete_grace,
+        secret_roots=tuple(args.secret_roots) or None,
+    )
+    with open_api(args.api, args.token_file, args.state, env=env) as client:
+        if client.token:
+            redactor.add_secrets([client.token.value])
+        # The daemon retries whole reconciles with its own backoff: keep each request's short.
+        client.max_retries_5xx = min(client.max_retries_5xx, 1)
+        client.backoff_max = min(client.backoff_max, 2.0)
+        client.deadline = min(client.deadline, 60.0)
+        if args.once:
+            return Daemon(config, client, redactor=redactor).run_once()
+        supervisor = None if args.dry_run else _make_supervisor(args, client, redactor)
+        daemon = Daemon(config, client, supervisor=supervisor, redactor=redactor)
+        daemon.install_signal_handlers()
+        try:
+            return daemon.run()
+        except ListenError as exc:
+            raise UserError(str(exc)) from None
+
+
+# --- status ---------------------------------------------------------------------------------
+
+COLUMNS = ("SOCKET ID", "DNS NAME", "PORT(S)", "TYPE", "DESCRIPTION", "STATE", "CONNECTOR")
+
+
+def _row(socket: dict[str, Any]) -> list[str]:
+    return [
+        socket.get("socket_id") or "-",
+        socket.get("dns_name") or "-",
+        ", ".join(str(p) for p in socket.get("ports") or []) or "-",
+        socket.get("type") or "-",
+        socket.get("description") or "",
+        socket.get("state") or "-",
+        socket.get("connector") or "-",
+    ]
+
+
+def format_status_table(status: dict[str, Any]) -> str:
+    """/status as `border0 socket ls` draws it, plus STATE and CONNECTOR, and a summary."""
+    rows = [list(COLUMNS)] + [_row(s) for s in status.get("sockets") or []]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+    lines = ["│ " + " │ ".join(c.ljust(w) for c, w in zip(r, widths)) + " │" for r in rows]
+    last = status.get("last_reconcile") or {}
+    head = [
+        f"instance {status.get('instance')}  path {status.get('path')}  "
+        f"ready {'yes' if status.get('ready') else 'no'}"
+        + ("  (dry run)" if status.get("dry_run") else ""),
+        (
+            f"last reconcile {last.get('time') or '-'}  result {last.get('result') or '-'}  "
+            f"revision {last.get('revision') or '-'}  trigger {last.get('trigger') or '-'}"
+        ),
+    ]
+    errors = [f"error: {e}" for e in status.get("errors") or []]
+    return "\n".join(head + [""] + lines + ([""] + errors if errors else [])) + "\n"
+
+
+def execute_status(listen: str, fmt: str, out: TextIO) -> int:
+    import httpx
+
+    from reconciler.daemon.status_server import parse_listen
+
+    try:
+        host, port = parse_listen(listen)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/status"
+    try:
+        response = httpx.get(url, timeout=10.0)
+        response.raise_for_status()
+        status = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise UserError(f"cannot read the daemon's status at {url}: {exc}") from None
+    if fmt == "json":
+        out.write(json.dumps(status, indent=2) + "\n")
+    else:
+        out.write(format_status_table(status))
+    return 0

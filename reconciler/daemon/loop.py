@@ -1,0 +1,646 @@
+"""The `run` loop: keep border0 matching the manifests, and the connectors running.
+
+The daemon is a few named root parts around one loop (kopf's shape):
+
+    watcher     watchdog on PATH (and the directories holding its symlinks) -> trigger("change")
+    scheduler   APScheduler interval with jitter                             -> trigger("interval")
+    signals     SIGHUP -> trigger("SIGHUP"); SIGTERM/SIGINT -> request_stop()  (flags only)
+    server      /healthz /readyz /metrics /status, reading what the loop publishes
+    connectors  the Supervisor, synced after each reconcile that got as far as the API
+    loop        the main thread: waits for a trigger, runs ONE reconcile, publishes the outcome
+
+Single flight falls out of the shape: only the loop reconciles, and triggers that arrive while it
+runs only mark it dirty, so they cause exactly one more run after it. A failure to reach border0
+is retried sooner than the interval (exponential backoff, capped); invalid manifests are not
+retried (the next change or interval will be), and the last good desired state stays in force.
+Manifests that changed while being read are read again after the debounce; deletes deferred
+until the manifests are quiet for `delete_grace` are planned again then (see reconcile.py).
+
+Readiness: ready after the first successful reconcile, until `fail_threshold` reconciles in a
+row fail talking to border0 (fetch or apply); invalid manifests do not change it. Health: the
+loop has turned within `heartbeat_stale` seconds and no root part has died.
+
+Shutdown is staged: stop taking triggers (watcher, scheduler), let the reconcile in flight finish
+(the loop checks the stop flag only between reconciles), stop connectors within their stop
+timeout, then the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from reconciler import __version__
+from reconciler.connectors.supervisor import connector_targets
+from reconciler.daemon.logs import RedactFilter
+from reconciler.daemon.metrics import DaemonMetrics
+from reconciler.daemon.revision import source_revision
+from reconciler.daemon.state import (
+    object_states,
+    secret_values,
+    socket_rows,
+    state_counts,
+)
+from reconciler.daemon.status_server import StatusServer
+from reconciler.daemon.watch import ManifestWatcher
+from reconciler.diagnostics import Severity
+from reconciler.reconcile import ReconcileOptions, ReconcileResult, Stage, reconcile
+
+__all__ = ["FAILURE", "INVALID", "SUCCESS", "Daemon", "DaemonConfig"]
+
+log = logging.getLogger("reconciler.daemon")
+
+SUCCESS, FAILURE, INVALID = "success", "failure", "invalid"
+#: How often the loop looks at the flags signal handlers set (and turns its heartbeat).
+SIGNAL_POLL = 0.2
+#: Stages at which a reconcile stops for a problem in the manifests (not retried with backoff).
+_CONFIG_STAGES = frozenset({Stage.LOAD, Stage.PLAN})
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    path: str
+    instance: str = "default"
+    interval: float = 300.0
+    jitter: float = 0.1  # a fraction of the interval
+    debounce: float = 0.3
+    listen: str | None = "127.0.0.1:9479"
+    dry_run: bool = False
+    max_delete: int | None = None
+    allow_mass_delete: bool = False
+    parallelism: int = 8
+    env: Mapping[str, str] | None = None
+    backoff_base: float = 1.0
+    backoff_max: float = 60.0
+    fail_threshold: int = 3
+    stop_timeout: float = 10.0
+    heartbeat_stale: float = 180.0
+    delete_grace: float = 0.0  # `run` defaults to 5 s; 0 turns the deferral off
+    secret_roots: tuple[str, ...] | None = None
+
+    def backoff(self, failures: int) -> float:
+        """Seconds before retrying after `failures` failures in a row: 1, 2, 4 ... capped."""
+        delay = self.backoff_base * (2 ** max(failures - 1, 0))
+        return min(delay, self.backoff_max, self.interval)
+
+
+def _change_key(change: Any) -> tuple[Any, ...]:
+    """What makes two planned changes "the same change" across reconciles."""
+    return (change.kind, change.name, change.action.value, tuple(d.path for d in change.diffs))
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+class Daemon:
+    """One reconciler daemon. Every dependency is a keyword argument with a default."""
+
+    def __init__(
+        self,
+        config: DaemonConfig,
+        client: Any,
+        *,
+        reconcile_fn: Callable[..., ReconcileResult] = reconcile,
+        supervisor: Any = None,
+        redactor: RedactFilter | None = None,
+        watcher_factory: Callable[..., Any] = ManifestWatcher,
+        scheduler_factory: Callable[[], Any] = lambda: BackgroundScheduler(daemon=True),
+        server_factory: Callable[..., Any] = StatusServer,
+        revision_fn: Callable[[str], str | None] = source_revision,
+    ) -> None:
+        self.config = config
+        self.client = client
+        self.supervisor = supervisor
+        self.redactor = redactor or RedactFilter()
+        self._reconcile_fn = reconcile_fn
+        self._watcher_factory = watcher_factory
+        self._scheduler_factory = scheduler_factory
+        self._server_factory = server_factory
+        self._revision_fn = revision_fn
+        self.metrics = DaemonMetrics(
+            request_counts=lambda: getattr(client, "request_counts", None),
+            connectors=self._connector_statuses,
+        )
+        self.watcher: Any = None
+        self.scheduler: Any = None
+        self.server: Any = None
+
+        self._lock = threading.Lock()  # guards _pending and the published snapshot
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._pending: list[str] = []
+        self._reset_fatal = False
+        self._heartbeat = time.monotonic()
+        self._retry_at: float | None = None
+        self._replan_at: float | None = None  # a re-read or deferred deletes are due then
+        self._replan_reason = ""
+        self._snapshot: Any = None  # the manifests as the last reconcile read them
+        self._connector_sockets: dict[str, Any] = {}  # the socket specs connectors follow
+        self._changed_at = 0.0
+        self._failures = 0
+        self._succeeded_once = False
+        self._last_success: float | None = None
+        self._last_good_desired: Any = None
+        self._last_actual: Any = None
+        self._states: dict[tuple[str, str], str] = {}
+        self._last: dict[str, Any] | None = None
+        self._last_success_info: dict[str, Any] | None = None
+        self._errors: list[str] = []
+        self._revision: str | None = None
+        self._dead_part: str | None = None
+        self.reconciles_run = 0
+        self._triggers = 0
+        self._in_flight: dict[str, Any] | None = None
+        self._unapplied: set[tuple[Any, ...]] = set()  # changes planned and not applied
+        self._signalled_stop = False  # set by signal handlers only (plain assignments)
+        self._signalled_hup = False
+
+    # --- triggers (any thread; they only set flags) --------------------------------------------
+
+    def trigger(self, reason: str) -> None:
+        with self._lock:
+            self._pending.append(reason)
+            self._triggers += 1
+        log.debug("trigger", extra={"reason": reason})
+        self._wake.set()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def on_sighup(self) -> None:
+        self._reset_fatal = True
+        self.trigger("SIGHUP")
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT stop, SIGHUP reconciles now.
+
+        The handlers only assign flags, which the loop reads at least every `SIGNAL_POLL`
+        seconds: taking a lock in a handler (even Event.set) could deadlock against the very
+        code the signal interrupted.
+        """
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+        signal.signal(signal.SIGINT, self._on_stop_signal)
+        signal.signal(signal.SIGHUP, self._on_hup_signal)
+
+    def _on_stop_signal(self, signum: int, frame: Any) -> None:
+        """First signal: stop gracefully. A second one while stopping: exit at once (the last
+        stage of a staged shutdown; connectors die with us through PDEATHSIG)."""
+        if self._signalled_stop:
+            os._exit(128 + signum)
+        self._signalled_stop = True
+
+    def _on_hup_signal(self, signum: int, frame: Any) -> None:
+        self._signalled_hup = True
+
+    def _take_signals(self) -> None:
+        """Turn the flags the signal handlers set into a stop request or a trigger."""
+        if self._signalled_stop and not self._stop.is_set():
+            log.info("stop signal received")
+            self._stop.set()
+        if self._signalled_hup:
+            self._signalled_hup = False
+            log.info("SIGHUP received: reconciling now, restarting failed connectors")
+            self.on_sighup()
+
+    def _on_interval(self) -> None:
+        if self.watcher is not None:
+            self.watcher.check()
+        self.trigger("interval")
+
+    # --- running ---------------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """One reconcile; 0 when it succeeded, 1 otherwise (like `apply`). Nothing is deferred
+        (there is no later run); manifests changing while read are read again a few times."""
+        for _ in range(5):
+            result = self.reconcile_now(["once"], delete_grace=0.0)
+            if not result.unstable:
+                break
+            time.sleep(self.config.debounce)
+        return 0 if result.ok else 1
+
+    def run(self) -> int:
+        """Start the root parts, loop until stopped, shut down in stages. 0 on a requested stop."""
+        code = 0
+        try:
+            self._start_parts()
+            self.trigger("start")
+            code = self._loop()
+        finally:
+            self._shutdown()
+        return code
+
+    def _start_parts(self) -> None:
+        cfg = self.config
+        if cfg.listen:
+            self.server = self._server_factory(self, cfg.listen, self.redactor.redact)
+            host, port = self.server.bind()
+            self.server.start()
+            log.info(
+                "serving /healthz /readyz /metrics /status", extra={"listen": f"{host}:{port}"}
+            )
+        self.watcher = self._watcher_factory(cfg.path, self._on_change, debounce=cfg.debounce)
+        self.watcher.start()
+        self.scheduler = self._scheduler_factory()
+        self.scheduler.add_job(
+            self._on_interval,
+            IntervalTrigger(seconds=cfg.interval, jitter=cfg.interval * cfg.jitter or None),
+            id="resync",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+        )
+        self.scheduler.start()
+        log.info(
+            "daemon started",
+            extra={
+                "path": cfg.path,
+                "instance": cfg.instance,
+                "interval": cfg.interval,
+                "debounce": cfg.debounce,
+                "dry_run": cfg.dry_run,
+                "version": __version__,
+            },
+        )
+
+    def _on_change(self, reason: str) -> None:
+        self.trigger(f"change: {reason}")
+
+    def _loop(self) -> int:
+        while True:
+            self._take_signals()
+            if self._stop.is_set():
+                break
+            self._heartbeat = time.monotonic()
+            timeout = SIGNAL_POLL
+            for due in (self._retry_at, self._replan_at):
+                if due is not None:
+                    timeout = max(0.0, min(timeout, due - time.monotonic()))
+            self._wake.wait(timeout)
+            self._wake.clear()
+            self._take_signals()
+            if self._stop.is_set():
+                break
+            with self._lock:
+                reasons, self._pending = self._pending, []
+            if self._retry_at is not None and time.monotonic() >= self._retry_at:
+                self._retry_at = None
+                reasons.append("retry")
+            if self._replan_at is not None and time.monotonic() >= self._replan_at:
+                self._replan_at = None
+                reasons.append(self._replan_reason)
+            if reasons:
+                self.reconcile_now(reasons)
+            dead = self._dead_root_part()
+            if dead:
+                self._dead_part = dead
+                log.error("a root part stopped unexpectedly; shutting down", extra={"part": dead})
+                return 1
+        return 0
+
+    def _dead_root_part(self) -> str | None:
+        if self.watcher is not None and not self.watcher.is_alive():
+            return "watcher"
+        if self.scheduler is not None and not self.scheduler.running:
+            return "scheduler"
+        if self.server is not None and not self.server.is_alive():
+            return "status server"
+        return None
+
+    def _shutdown(self) -> None:
+        log.info("stopping")
+        for name, stop in (
+            ("watcher", lambda: self.watcher and self.watcher.stop()),
+            (
+                "scheduler",
+                lambda: (
+                    self.scheduler
+                    and self.scheduler.running
+                    and self.scheduler.shutdown(wait=False)
+                ),
+            ),
+            (
+                "connectors",
+                lambda: self.supervisor and self.supervisor.stop_all(self.config.stop_timeout),
+            ),
+            ("status server", lambda: self.server and self.server.stop()),
+        ):
+            try:
+                stop()
+            except Exception:
+                log.exception("stopping %s failed", name)
+        log.info("stopped")
+
+    # --- one reconcile ---------------------------------------------------------------------------
+
+    def reconcile_now(
+        self, reasons: list[str], delete_grace: float | None = None
+    ) -> ReconcileResult:
+        """Run one reconcile and publish its outcome (status, metrics, logs, connectors)."""
+        cfg = self.config
+        trigger = ", ".join(dict.fromkeys(reasons))
+        if self._reset_fatal and self.supervisor is not None:
+            self._reset_fatal = False
+            self.supervisor.reset_fatal()
+        revision = self._revision_fn(cfg.path)
+        if revision != self._revision:
+            log.info("manifests revision", extra={"revision": revision or "(not a git checkout)"})
+            self._revision = revision
+        options = ReconcileOptions(
+            instance=cfg.instance,
+            dry_run=cfg.dry_run,
+            max_delete=cfg.max_delete,
+            allow_mass_delete=cfg.allow_mass_delete,
+            parallelism=cfg.parallelism,
+            env=cfg.env,
+            secret_roots=cfg.secret_roots,
+            delete_grace=cfg.delete_grace if delete_grace is None else delete_grace,
+            known_snapshot=self._snapshot,
+            changed_at=self._changed_at,
+        )
+        started, wall = time.monotonic(), time.time()
+        self._in_flight = {"trigger": trigger, "since": _iso(wall)}
+        try:
+            result = self._reconcile_fn([cfg.path], self.client, options)
+        except Exception as exc:
+            log.exception("reconcile crashed")
+            result = ReconcileResult(
+                False, Stage.INTERNAL, error=f"internal error ({type(exc).__name__})"
+            )
+        duration = time.monotonic() - started
+        self.reconciles_run += 1
+        if self._schedule_replan(result):
+            self._in_flight = None
+            return result
+        try:
+            self._publish(result, trigger, revision, wall, duration)
+        finally:
+            self._in_flight = None
+        return result
+
+    def _schedule_replan(self, result: ReconcileResult) -> bool:
+        """Remember the snapshot read; plan again when deletes were deferred, or read again
+        after the debounce when the files changed while being read (True: nothing to publish)."""
+        if result.unstable:
+            log.info(
+                "manifests changed while being read; reading them again",
+                extra={"files": result.unstable[:5], "in_seconds": self.config.debounce},
+            )
+            self._replan_at = time.monotonic() + self.config.debounce
+            self._replan_reason = "manifests changed while being read"
+            return True
+        if result.snapshot is not None:
+            self._snapshot, self._changed_at = result.snapshot, result.changed_at
+        if result.deferred_until is not None:
+            delay = max(0.0, result.deferred_until - time.time()) + 0.05
+            self._replan_at = time.monotonic() + delay
+            self._replan_reason = "deferred deletions"
+        return False
+
+    def _publish(
+        self,
+        result: ReconcileResult,
+        trigger: str,
+        revision: str | None,
+        wall: float,
+        duration: float,
+    ) -> None:
+        cfg = self.config
+        if result.desired is not None:
+            self.redactor.set_secrets(secret_values(result.desired) + self._token())
+        outcome = SUCCESS if result.ok else INVALID if result.stage in _CONFIG_STAGES else FAILURE
+        plan = result.plan
+        drift = self._drift(result)
+
+        self.metrics.reconciles.labels(outcome).inc()
+        self.metrics.duration.observe(duration)
+        errors = [str(d) for d in result.diagnostics if d.severity is Severity.ERROR]
+        if plan is not None:
+            errors += [str(d) for d in plan.conflicts if d.severity is Severity.ERROR]
+        if result.applied is not None:
+            errors += [r.message for r in result.applied.failed]
+        if result.error and not errors:
+            errors.append(result.error)
+        self.metrics.manifest_errors.set(
+            sum(1 for d in result.diagnostics if d.severity is Severity.ERROR)
+            if result.stage is Stage.LOAD
+            else 0
+        )
+
+        if outcome == SUCCESS:
+            self._failures, self._retry_at = 0, None
+            self._succeeded_once, self._last_success = True, wall
+            self.metrics.last_success.set(wall)
+            self._last_success_info = {"time": _iso(wall), "revision": revision}
+        elif outcome == FAILURE:
+            self._failures += 1
+            delay = cfg.backoff(self._failures)
+            self._retry_at = time.monotonic() + delay
+            log.warning(
+                "will retry", extra={"in_seconds": round(delay, 3), "failures": self._failures}
+            )
+        else:
+            self._retry_at = None
+
+        if (
+            result.desired is not None
+            and result.actual is not None
+            and result.stage in (Stage.DONE, Stage.APPLY)
+        ):
+            self._last_good_desired, self._last_actual = result.desired, result.actual
+            self._states = object_states(
+                result.desired, result.actual, plan, result.applied, cfg.dry_run
+            )
+            self.metrics.set_managed(state_counts(self._states))
+            sync_connectors = self.supervisor is not None and not cfg.dry_run
+        else:
+            sync_connectors = False
+
+        pending = len(plan.changes) if plan is not None and (cfg.dry_run or not result.ok) else 0
+        self.metrics.drift_pending.set(pending)
+        self.metrics.consecutive_failures.set(self._failures)
+        self.metrics.ready.set(1 if self.readiness()[0] else 0)
+        summary = plan.summary() if plan is not None else None
+        with self._lock:
+            self._errors = errors
+            self._last = {
+                "time": _iso(wall),
+                "trigger": trigger,
+                "result": outcome,
+                "stage": result.stage.value,
+                "revision": revision,
+                "duration_seconds": round(duration, 3),
+                "summary": summary,
+                "drift": drift,
+                "error": result.error,
+                "deletions_deferred_until": _iso(result.deferred_until),
+            }
+        self._log_outcome(result, outcome, trigger, revision, duration, summary, errors)
+        if sync_connectors:  # the last good desired state, as it exists in border0 now
+            try:
+                self.supervisor.sync(connector_targets(self._connector_desired(result),
+                                                       result.actual))
+            except Exception:
+                log.exception("syncing connectors failed")
+
+    def _connector_desired(self, result: ReconcileResult) -> Any:
+        """What connectors follow: the desired state, plus, while deletes are deferred, the
+        sockets it lost that still exist (their connectors stop only when they are deleted)."""
+        desired = result.desired
+        if result.deferred_until is not None and result.actual is not None:
+            kept = {n: s for n, s in self._connector_sockets.items()
+                    if n not in desired.sockets and n in result.actual.sockets}
+            desired = replace(desired, sockets={**kept, **desired.sockets})
+        self._connector_sockets = dict(desired.sockets)
+        return desired
+
+    def _drift(self, result: ReconcileResult) -> int:
+        """Log and count drift: the plan's changes although the manifests did not change.
+
+        Changes the previous reconcile already planned and did not apply (dry run, failed
+        actions) are pending, not new drift, and are left out.
+        """
+        plan, previous = result.plan, self._last_good_desired
+        known = self._unapplied
+        if plan is not None:
+            if self.config.dry_run or result.applied is None:
+                self._unapplied = {_change_key(c) for c in plan.changes}
+            else:
+                self._unapplied = {_change_key(r.change) for r in result.applied.failed}
+        if plan is None or not plan.changes or previous is None or result.desired != previous:
+            return 0
+        drifted = [c for c in plan.changes if _change_key(c) not in known]
+        verb = "detected (dry run: not corrected)" if self.config.dry_run else "corrected"
+        for change in drifted:
+            log.warning(
+                f"drift {verb}: {change.action.value} {change.kind} {change.name}",
+                extra={
+                    "fields": [d.path for d in change.diffs] or None,
+                    "reason": change.reason or None,
+                },
+            )
+        if not self.config.dry_run and result.applied is not None:
+            done = {_change_key(r.change) for r in result.applied.succeeded}
+            self.metrics.drift_corrections.inc(sum(1 for c in drifted if _change_key(c) in done))
+        return len(drifted)
+
+    def _log_outcome(
+        self,
+        result: ReconcileResult,
+        outcome: str,
+        trigger: str,
+        revision: str | None,
+        duration: float,
+        summary: dict[str, int] | None,
+        errors: list[str],
+    ) -> None:
+        if result.applied is not None:
+            for action in result.applied.results:
+                (log.info if action.ok else log.error)(action.message)
+        fields: dict[str, Any] = {"trigger": trigger, "duration_seconds": round(duration, 3)}
+        if revision:
+            fields["revision"] = revision
+        if summary:
+            fields.update({k: v for k, v in summary.items() if v})
+        if outcome == SUCCESS:
+            log.info(
+                "reconcile succeeded" + (" (dry run)" if self.config.dry_run else ""), extra=fields
+            )
+            return
+        for error in errors:
+            if error != result.error:  # that one is on the summary line
+                log.error(error)
+        log.error(f"reconcile failed at {result.stage}", extra={**fields, "error": result.error})
+
+    def _token(self) -> list[str]:
+        token = getattr(self.client, "_token", None)  # the client keeps it as a model.Secret
+        value = getattr(token, "value", token)
+        return [value] if isinstance(value, str) and value else []
+
+    # --- what the server reads (any thread) ------------------------------------------------------
+
+    def _connector_statuses(self) -> list[Any]:
+        if self.supervisor is None:
+            return []
+        try:
+            return list(self.supervisor.status())
+        except Exception:
+            log.exception("reading connector status failed")
+            return []
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        age = time.monotonic() - self._heartbeat
+        dead = self._dead_part or self._dead_root_part()
+        ok = age <= self.config.heartbeat_stale and dead is None and not self._stop.is_set()
+        return ok, {"loop_heartbeat_age_seconds": round(age, 3), "dead_part": dead}
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        ok = self._succeeded_once and self._failures < self.config.fail_threshold
+        return ok, {
+            "last_success": _iso(self._last_success),
+            "consecutive_failures": self._failures,
+            "fail_threshold": self.config.fail_threshold,
+        }
+
+    def metrics_text(self) -> bytes:
+        return self.metrics.render()
+
+    def status(self) -> dict[str, Any]:
+        connectors = self._connector_statuses()
+        with self._lock:
+            last, errors, states = self._last, list(self._errors), dict(self._states)
+            desired, actual = self._last_good_desired, self._last_actual
+        ready, readiness = self.readiness()
+        return {
+            "version": __version__,
+            "instance": self.config.instance,
+            "path": self.config.path,
+            "dry_run": self.config.dry_run,
+            "ready": ready,
+            "revision": self._revision,
+            "last_reconcile": last,
+            "last_success": self._last_success_info,
+            "consecutive_failures": readiness["consecutive_failures"],
+            "reconciles": self.reconciles_run,
+            "triggers": self._triggers,
+            "in_flight": self._in_flight,
+            "sockets": socket_rows(states, desired, actual, connectors),
+            "policies": [
+                {
+                    "name": name,
+                    "policy_id": getattr(actual.policies.get(name), "policy_id", None)
+                    if actual
+                    else None,
+                    "state": state,
+                }
+                for (kind, name), state in sorted(states.items())
+                if kind == "policy"
+            ],
+            "connectors": [
+                {
+                    "socket": c.name,
+                    "state": getattr(c.state, "name", str(c.state)),
+                    "pid": getattr(c, "pid", None),
+                    "restarts": getattr(c, "restarts", 0),
+                    "last_exit_code": getattr(c, "last_exit_code", None),
+                    "since": getattr(c, "since", None),
+                    "last_error": getattr(c, "last_error", None),
+                }
+                for c in connectors
+            ],
+            "errors": errors,
+        }

@@ -1,0 +1,240 @@
+"""The daemon's HTTP endpoints: /healthz, /readyz, /metrics, /status.
+
+A small Starlette app served by uvicorn in a thread of its own. It only *reads* what the daemon
+publishes through a `StatusSource`; it never starts a reconcile. Every body passes through the
+redactor before it leaves, a second guard after the model's `(sensitive)` rendering.
+
+The listening socket is bound by the caller's thread (`bind`), so "address already in use" is a
+clear error at start-up rather than a failure inside the server thread.
+
+It may listen on 0.0.0.0 (the chart does), so a client cannot hold its connections: a request
+must arrive in full within `READ_TIMEOUT` of the connection opening or of the previous response
+(uvicorn has no such timeout: a silent or slow-header connection stayed open for ever), an idle
+keep-alive connection is closed after `KEEP_ALIVE_TIMEOUT`, and with `MAX_CONNECTIONS` open
+connections (its own included) a request is answered 503 at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import h11
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from reconciler.daemon.metrics import CONTENT_TYPE
+
+__all__ = [
+    "KEEP_ALIVE_TIMEOUT",
+    "MAX_CONNECTIONS",
+    "READ_TIMEOUT",
+    "ListenError",
+    "StatusServer",
+    "StatusSource",
+    "create_app",
+    "parse_listen",
+]
+
+log = logging.getLogger(__name__)
+
+#: Seconds a request (head and body) may take to arrive: Go's ReadHeaderTimeout, nginx's
+#: client_header_timeout. Probes and scrapes send theirs in one packet.
+READ_TIMEOUT = 10.0
+#: Seconds an idle keep-alive connection is kept (uvicorn's default, made explicit).
+KEEP_ALIVE_TIMEOUT = 5.0
+#: Open connections beyond which requests get 503 (probes, a scraper and a few `status` calls
+#: need a handful).
+MAX_CONNECTIONS = 64
+
+
+class ListenError(OSError):
+    """The address for the endpoints cannot be bound (in use, not local, no permission)."""
+
+
+class StatusSource(Protocol):
+    def health(self) -> tuple[bool, dict[str, Any]]: ...
+    def readiness(self) -> tuple[bool, dict[str, Any]]: ...
+    def metrics_text(self) -> bytes: ...
+    def status(self) -> dict[str, Any]: ...
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:9479`` for IPv6) -> (host, port); raises ValueError if malformed."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"--listen must be HOST:PORT, got {listen!r}")
+    host = host.strip("[]") or "127.0.0.1"
+    return host, int(port)
+
+
+def create_app(source: StatusSource, redact: Callable[[str], str] = lambda s: s) -> Starlette:
+    def json_response(data: dict[str, Any], status: int = 200) -> Response:
+        body = redact(json.dumps(data, indent=2, default=str, sort_keys=False)) + "\n"
+        return Response(body, status_code=status, media_type="application/json")
+
+    async def healthz(request: Request) -> Response:
+        ok, detail = source.health()
+        return json_response({"status": "ok" if ok else "unhealthy", **detail}, 200 if ok else 503)
+
+    async def readyz(request: Request) -> Response:
+        ok, detail = source.readiness()
+        return json_response(
+            {"status": "ready" if ok else "not ready", **detail}, 200 if ok else 503
+        )
+
+    async def metrics(request: Request) -> Response:
+        text = redact(source.metrics_text().decode("utf-8"))
+        return Response(text, media_type=CONTENT_TYPE)
+
+    async def status(request: Request) -> Response:
+        return json_response(source.status())
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+            Route("/status", status),
+        ]
+    )
+
+
+class _DeadlineH11(H11Protocol):
+    """uvicorn's h11 protocol plus a deadline for each request to arrive in full, armed when
+    the connection opens and when a new request starts after a response; closed on expiry."""
+
+    read_timeout = READ_TIMEOUT
+    _deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._deadline = self.loop.call_later(self.read_timeout, self._expire)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state in (h11.IDLE, h11.SEND_BODY):  # a request still arriving
+            if self._deadline is None:
+                self._deadline = self.loop.call_later(self.read_timeout, self._expire)
+        elif self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        super().connection_lost(exc)
+
+    def _expire(self) -> None:
+        self._deadline = None
+        if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
+            self.transport.close()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn wakes every 0.1 s to refresh its Date header and look for should_exit: about
+    0.7 % of a core in an idle daemon on a small VM. Once a second is enough here (stop() then
+    takes up to a second)."""
+
+    async def main_loop(self) -> None:
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 10) % 864000  # on_tick refreshes the headers when % 10 == 0
+            await asyncio.sleep(1.0)
+            should_exit = await self.on_tick(counter)
+
+
+class StatusServer:
+    """uvicorn serving `create_app(source)` on an already bound socket, in a daemon thread."""
+
+    def __init__(
+        self,
+        source: StatusSource,
+        listen: str,
+        redact: Callable[[str], str] = lambda s: s,
+        *,
+        read_timeout: float = READ_TIMEOUT,
+        keep_alive_timeout: float = KEEP_ALIVE_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
+    ):
+        self.source = source
+        self.listen = listen
+        self.redact = redact
+        self.read_timeout = read_timeout
+        self.keep_alive_timeout = keep_alive_timeout
+        self.max_connections = max_connections
+        self._sock: socket.socket | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def bind(self) -> tuple[str, int]:
+        """Bind the listening socket now; ListenError (address in use, bad host) to the caller."""
+        host, port = parse_listen(self.listen)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+            sock.listen(64)
+        except OSError as exc:
+            sock.close()
+            raise ListenError(f"cannot listen on {self.listen}: {exc.strerror or exc}") from None
+        sock.setblocking(False)
+        self._sock = sock
+        return sock.getsockname()[:2]
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        return self._sock.getsockname()[:2] if self._sock else None
+
+    def start(self) -> None:
+        if self._sock is None:
+            self.bind()
+        config = uvicorn.Config(
+            create_app(self.source, self.redact),
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+            http=type("_Protocol", (_DeadlineH11,), {"read_timeout": self.read_timeout}),
+            timeout_keep_alive=self.keep_alive_timeout,  # type: ignore[arg-type]
+            limit_concurrency=self.max_connections,
+        )
+        self._server = _Server(config)
+        sock = self._sock
+
+        def serve() -> None:
+            try:
+                asyncio.run(self._server.serve(sockets=[sock]))  # type: ignore[union-attr]
+            except Exception:
+                log.exception("status server stopped unexpectedly")
+
+        self._thread = threading.Thread(target=serve, name="status-server", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None

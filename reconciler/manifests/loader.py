@@ -1,0 +1,399 @@
+"""Manifests in, `Desired` out: find the files, parse, validate, resolve secrets, cross-check.
+
+Every problem is collected as a `Diagnostic` with file:line:column (the loader never stops at
+the first). The schemas in `schemas/` are the single definition of the format; this module adds
+only what a schema cannot see: YAML syntax, duplicate names across files, policy references,
+plaintext secrets and secret resolution.
+
+Documents of other tools (Kubernetes objects, CI workflows) may share the tree: a mapping whose
+apiVersion and kind are both foreign is skipped, and so is a mapping with neither in a file that
+holds none of ours. Anything else is an error, never "someone else's YAML": a document that is not
+a mapping, a mapping with only one of apiVersion/kind, a headless mapping next to our documents.
+A half-written file looks exactly like that (`---\napi`), and skipping it would prune what the
+missing half declared.
+
+Input is bounded (`manifest_io.MAX_FILE_BYTES`, `yamlpos.MAX_DOCUMENT_BYTES`, the schemas'
+maxProperties/maxItems/maxLength) so a huge file fails fast, in little memory.
+
+Speed matters (10,000 sockets load in about a second): documents are parsed with libyaml into
+plain data, checked by a compiled jsonschema-rs validator (jsonschema, compiled once, words the
+problems of the few documents it rejects), and only a file with a problem is parsed a second
+time for positions (`yamlpos.Locator`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from reconciler.diagnostics import Diagnostic, Severity, has_errors
+from reconciler.manifests.documents import (
+    API_VERSION,
+    KINDS,
+    Doc,
+    File,
+    classify,
+    name_of,
+    with_name_hint,
+)
+from reconciler.manifests.files import (
+    EnvFileError,
+    FileTooLarge,
+    Stamp,
+    changed_since,
+    discover,
+    newest_change,
+    read_env_file,
+    read_manifest_file,
+)
+from reconciler.manifests.schema_messages import capped, humanize
+from reconciler.manifests.secret_files import allowed_roots
+from reconciler.manifests.specs import SECRET_FIELDS, policy_spec, resolve_secret, socket_spec
+from reconciler.manifests.yamlpos import (
+    MAX_DOCUMENT_BYTES,
+    Position,
+    document_starts,
+    load_documents,
+    oversized_document,
+)
+from reconciler.model import Desired, PolicySpec, Secret, SocketSpec
+
+__all__ = [
+    "API_VERSION",
+    "KINDS",
+    "EnvFileError",
+    "LoadResult",
+    "load",
+    "read_env_file",
+    "schema_path",
+]
+
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    desired: Desired  # complete only when there are no error diagnostics
+    diagnostics: list[Diagnostic]  # errors and warnings, sorted by file/line
+    files: list[Path]
+    documents: int  # non-empty YAML documents read
+    skipped: int = 0  # documents of other tools (not border0-reconciler's), left alone
+    changed: list[str] = field(default_factory=list)  # files that changed while being read
+    stamps: dict[Path, Stamp | None] = field(default_factory=dict, repr=False)
+    newest_mtime: float = 0.0  # seconds since the epoch: the newest file or folder change
+
+    @property
+    def snapshot(self) -> tuple[tuple[str, Stamp | None], ...]:
+        """What was read, comparable between loads: equal snapshots, unchanged manifests."""
+        return tuple((str(path), self.stamps.get(path)) for path in self.files)
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.diagnostics)
+
+
+def schema_path(name: str) -> Path:
+    """The packaged JSON Schema `name` ("manifest", "socket" or "policy")."""
+    filename = f"{name}.schema.json"
+    package = Path(__file__).resolve().parents[1]
+    for folder in (package / "schemas", package.parent / "schemas"):  # wheel, then source tree
+        if (folder / filename).is_file():
+            return folder / filename
+    raise FileNotFoundError(f"schema {filename} is not installed with border0-reconciler")
+
+
+@functools.cache
+def _validator(kind: str) -> Any:
+    """The schema validator of a kind, compiled once (jsonschema: complete error reports)."""
+    schema = json.loads(schema_path(kind.lower()).read_text(encoding="utf-8"))
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)
+
+
+@functools.cache
+def _fast_check(kind: str) -> Callable[[Any], bool]:
+    """A quick yes/no check: jsonschema-rs when installed (~100x faster), else jsonschema.
+
+    Most documents are valid; only those it rejects go through jsonschema for the messages.
+    """
+    try:
+        from jsonschema_rs import validator_for
+    except ImportError:  # pragma: no cover - an optional speed-up
+        return _validator(kind).is_valid
+    schema = json.loads(schema_path(kind.lower()).read_text(encoding="utf-8"))
+    return validator_for(schema).is_valid
+
+
+def _error(message: str, file: str | None, pos: Position | None = None, *, code: str) -> Diagnostic:
+    return _diag(Severity.ERROR, message, file, pos, code)
+
+
+def _diag(
+    severity: Severity, message: str, file: str | None, pos: Position | None, code: str
+) -> Diagnostic:
+    line, column = (pos.line, pos.column) if pos else (None, None)
+    return Diagnostic(severity, message, file, line, column, code)
+
+
+def _quick_valid(kind: str, data: Any) -> bool:
+    try:
+        return _fast_check(kind)(data)
+    except (ValueError, TypeError, OverflowError):  # e.g. a non-string key: let jsonschema say
+        return False
+
+
+# --- one document at a time ------------------------------------------------------------------
+
+
+@dataclass
+class _Loader:
+    env: Mapping[str, str]
+    resolve_secrets: bool
+    strict: bool
+    secret_roots: tuple[str, ...] = ()
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    sockets: dict[str, SocketSpec] = field(default_factory=dict)
+    policies: dict[str, PolicySpec] = field(default_factory=dict)
+    names: dict[tuple[str, str], Doc] = field(default_factory=dict)
+    socket_docs: dict[str, Doc] = field(default_factory=dict)
+    documents: int = 0
+    skipped: int = 0
+    stamps: dict[Path, Stamp | None] = field(default_factory=dict)
+
+    def report(
+        self,
+        doc: Doc,
+        message: str,
+        path: Sequence[Any] = (),
+        *,
+        key: bool = False,
+        code: str = "schema",
+        severity: Severity = Severity.ERROR,
+    ) -> None:
+        pos = doc.at(path, key=key)
+        self.diagnostics.append(_diag(severity, message, doc.file.name, pos, code))
+
+    def read_file(self, path: Path) -> None:
+        try:
+            raw, self.stamps[path] = read_manifest_file(path)
+        except OSError as exc:
+            reason = exc.strerror if isinstance(exc, FileTooLarge) else (
+                f"cannot read file: {exc.strerror}"
+            )
+            self.diagnostics.append(_error(reason, str(path), code="io"))
+            return
+        if b"\x00" in raw:
+            self.diagnostics.append(
+                _error("not a YAML text file (binary content)", str(path), code="io")
+            )
+            return
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            self.diagnostics.append(
+                _error(f"not UTF-8 text (invalid byte at offset {exc.start})", str(path), code="io")
+            )
+            return
+        too_big = oversized_document(text)
+        if too_big is not None:
+            self.diagnostics.append(
+                _error(f"document is {too_big[1]:,} bytes, over the limit of "
+                       f"{MAX_DOCUMENT_BYTES:,} bytes per YAML document", str(path),
+                       too_big[0], code="io")
+            )
+            return
+        docs, syntax_error, duplicates = load_documents(text)
+        file = File(path, text, document_starts(text))
+        for problem in [*duplicates, *([syntax_error] if syntax_error else [])]:
+            code = "yaml-syntax" if problem is syntax_error else "duplicate-key"
+            self.diagnostics.append(_error(problem.message, file.name, problem.position, code=code))
+        if syntax_error is not None or len(file.starts) != len(docs):
+            file.starts = []  # unsure where documents start: compose the file for positions
+        headless: list[int] = []  # mappings with neither apiVersion nor kind
+        ours = False
+        for index, data in enumerate(docs):
+            if data is None:
+                continue
+            self.documents += 1
+            verdict = classify(data)
+            if verdict == "ours":
+                ours = True
+                self.read_document(file, index, data)
+            elif verdict == "foreign":
+                self.skipped += 1  # another tool's YAML (Kubernetes, CI, ...) in the same tree
+            elif verdict == "headless":
+                headless.append(index)
+            else:
+                self.report(Doc(file, index, {}), verdict, code="kind")
+        for index in headless:
+            if ours:  # next to our documents: a cut or half-written manifest, not a tool's
+                self.report(
+                    Doc(file, index, {}),
+                    f"apiVersion and kind are required (apiVersion: {API_VERSION}, kind: "
+                    "Socket or Policy); is this document cut short?",
+                    code="kind",
+                )
+            else:
+                self.skipped += 1
+
+    def read_document(self, file: File, index: int, data: dict[str, Any]) -> None:
+        doc = Doc(file, index, data)
+        kind, version = data.get("kind"), data.get("apiVersion")
+        if version is None:
+            self.report(doc, f"apiVersion is required (use {API_VERSION})", code="kind")
+        elif version != API_VERSION:
+            self.report(
+                doc,
+                f"apiVersion: {version!r} is not supported (use {API_VERSION})",
+                ("apiVersion",),
+                code="kind",
+            )
+        if kind is None:
+            self.report(doc, "kind is required (Socket or Policy)", code="kind")
+            return
+        if kind not in KINDS:
+            close = difflib.get_close_matches(str(kind), KINDS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            self.report(
+                doc, f"kind: {kind!r} is not one of Socket, Policy{hint}", ("kind",), code="kind"
+            )
+            return
+        problems = []
+        if not _quick_valid(kind, data):
+            problems = [
+                p
+                for p in humanize(_validator(kind).iter_errors(capped(data)))
+                if p.path[:1] != ("apiVersion",)
+            ]
+        for problem in problems:
+            self.report(doc, with_name_hint(problem, data), problem.path, key=problem.at_key)
+        name = name_of(data)
+        if name is not None and not self.register(kind, name, doc):
+            return
+        if problems or version != API_VERSION:
+            return
+        if kind == "Socket":
+            spec = self.build_socket(doc)
+            if spec is not None:
+                self.sockets[spec.name] = spec
+                self.socket_docs[spec.name] = doc
+        else:
+            self.policies[name] = policy_spec(doc.data, doc.source())  # type: ignore[index]
+
+    def register(self, kind: str, name: str, doc: Doc) -> bool:
+        first = self.names.get((kind, name))
+        if first is None:
+            self.names[(kind, name)] = doc
+            return True
+        where = first.at(("metadata", "name"))
+        self.report(
+            doc,
+            f"duplicate {kind} name '{name}': also declared at "
+            f"{first.file.name}:{where.line}:{where.column}",
+            ("metadata", "name"),
+            code="duplicate-name",
+        )
+        return False
+
+    def build_socket(self, doc: Doc) -> SocketSpec | None:
+        """The socket's spec with its secrets resolved; None when a secret cannot be."""
+        secrets: dict[tuple[Any, ...], Secret | None] = {}
+        failed = False
+        for path in SECRET_FIELDS:
+            section = doc.data["spec"].get(path[1]) or {}
+            secret, issue = resolve_secret(
+                section.get(path[2]),
+                path,
+                base_dir=doc.file.path.parent,
+                env=self.env,
+                resolve=self.resolve_secrets,
+                strict=self.strict,
+                roots=self.secret_roots,
+            )
+            if issue is not None:
+                severity = Severity.ERROR if issue.error else Severity.WARNING
+                self.report(doc, issue.message, path, code=issue.code, severity=severity)
+                failed = failed or issue.error
+            secrets[path] = secret
+        return None if failed else socket_spec(doc.data, doc.source(), secrets)
+
+    def cross_check(self) -> None:
+        """Policy references: declared here, or listed as external."""
+        declared = {name for kind, name in self.names if kind == "Policy"}
+        for name, spec in self.sockets.items():
+            doc = self.socket_docs[name]
+            for i, policy in enumerate(spec.policies):
+                if policy not in declared and policy not in spec.external_policies:
+                    self.report(
+                        doc,
+                        f"spec.policies[{i}]: policy '{policy}' is not declared in "
+                        "these manifests (add a kind: Policy manifest, or list it in "
+                        "spec.externalPolicies if it is managed elsewhere)",
+                        ("spec", "policies", i),
+                        code="missing-policy",
+                    )
+            for i, policy in enumerate(spec.external_policies):
+                if policy in declared:
+                    self.report(
+                        doc,
+                        f"spec.externalPolicies[{i}]: policy '{policy}' is declared "
+                        "in these manifests; list it in spec.policies instead",
+                        ("spec", "externalPolicies", i),
+                        code="external-policy",
+                        severity=Severity.WARNING,
+                    )
+
+
+def load(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    env: Mapping[str, str] | None = None,
+    resolve_secrets: bool = True,
+    strict: bool = False,
+    secret_roots: Sequence[str | os.PathLike[str]] | None = None,
+) -> LoadResult:
+    """Read every manifest under `paths` into `Desired`, collecting every problem found.
+
+    With resolve_secrets=False (validate) secret references are checked for shape only and the
+    resulting `Secret`s hold an empty value. With strict=True a plaintext password is an error.
+    Secret files are read only under `secret_roots` (default `DEFAULT_SECRET_ROOTS`) and the
+    manifests' folders. `changed` in the result lists files that changed while being read.
+    """
+    if isinstance(paths, (str, os.PathLike)):  # one path given bare: not its characters
+        paths = [paths]
+    diagnostics: list[Diagnostic] = []
+
+    def problem(file: str, message: str, is_error: bool) -> None:
+        severity = Severity.ERROR if is_error else Severity.WARNING
+        diagnostics.append(_diag(severity, message, file, None, "io" if is_error else "empty"))
+
+    files = discover(paths, problem)
+    loader = _Loader(
+        env=os.environ if env is None else env,
+        resolve_secrets=resolve_secrets,
+        strict=strict,
+        diagnostics=diagnostics,
+        secret_roots=allowed_roots(secret_roots, paths),
+    )
+    for path in files:
+        loader.read_file(path)
+    changed = changed_since(paths, files, loader.stamps)
+    loader.cross_check()
+    loader.diagnostics.sort(key=lambda d: (d.file or "", d.line or 0, d.column or 0))
+    return LoadResult(
+        desired=Desired(sockets=loader.sockets, policies=loader.policies),
+        diagnostics=loader.diagnostics,
+        files=files,
+        documents=loader.documents,
+        skipped=loader.skipped,
+        changed=changed,
+        stamps=loader.stamps,
+        newest_mtime=newest_change(paths, files, loader.stamps),
+    )

@@ -1,0 +1,161 @@
+"""From a schema-valid manifest document to the model's objects; secret references to values.
+
+Pure functions: the loader (`manifests.py`) feeds them validated data and turns the issues they
+return into diagnostics with positions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.manifests.schema_messages import dotted
+from reconciler.manifests.secret_files import SecretFileError, read_secret_file
+from reconciler.model import ConnectorSpec, PolicySpec, Secret, SocketSpec, Source
+
+__all__ = [
+    "ADOPT_ANNOTATION",
+    "PRUNE_ANNOTATION",
+    "SECRET_FIELDS",
+    "SecretIssue",
+    "policy_spec",
+    "resolve_secret",
+    "socket_spec",
+]
+
+PRUNE_ANNOTATION = "border0-reconciler/prune"
+ADOPT_ANNOTATION = "border0-reconciler/adopt"
+#: Where a Socket holds secret references. A plaintext value is warned about for passwords.
+SECRET_FIELDS = (
+    ("spec", "upstream", "username"),
+    ("spec", "upstream", "password"),
+    ("spec", "protected", "password"),
+)
+_PASSWORDS = (("upstream", "password"), ("protected", "password"))
+
+
+@dataclass(frozen=True)
+class SecretIssue:
+    """A problem with one secret reference; the message names a variable or file, never a value."""
+
+    message: str
+    code: str  # "plaintext-secret" or "secret"
+    error: bool
+
+
+def resolve_secret(
+    value: Any,
+    path: tuple[Any, ...],
+    *,
+    base_dir: Path,
+    env: Mapping[str, str],
+    resolve: bool,
+    strict: bool,
+    roots: Sequence[str] = (),
+) -> tuple[Secret | None, SecretIssue | None]:
+    """A string, {env: NAME} or {file: PATH} as a `Secret` (empty value when resolve=False).
+
+    A secret file is read only under `roots` (see `secret_files`)."""
+    where = dotted(path)
+    if value is None:
+        return None, None
+    if isinstance(value, str):
+        issue = None
+        if path[-2:] in _PASSWORDS:
+            issue = SecretIssue(
+                f"{where} is a plaintext secret in the manifest; "
+                "use {env: NAME} or {file: PATH}",
+                "plaintext-secret",
+                strict,
+            )
+        return Secret(value, "literal"), issue
+    if "env" in value:
+        name = value["env"]
+        if not resolve:
+            return Secret("", f"env:{name}"), None
+        resolved = env.get(name)
+        if not resolved:
+            state = "is not set" if resolved is None else "is empty"
+            return None, SecretIssue(
+                f"{where}: environment variable {name} {state}", "secret", True
+            )
+        return Secret(resolved, f"env:{name}"), None
+    name = value["file"]
+    if not resolve:
+        return Secret("", f"file:{name}"), None
+    target = Path(os.path.expanduser(name))
+    if not target.is_absolute():
+        target = base_dir / target
+    try:
+        content = read_secret_file(target, roots)
+    except SecretFileError as exc:
+        return None, SecretIssue(f"{where}: {exc}", "secret", True)
+    content = content[:-2] if content.endswith("\r\n") else content.removesuffix("\n")
+    if not content:
+        return None, SecretIssue(f"{where}: secret file {target} is empty", "secret", True)
+    return Secret(content, f"file:{name}"), None
+
+
+def socket_spec(
+    data: Mapping[str, Any], source: Source, secrets: Mapping[tuple[Any, ...], Secret | None]
+) -> SocketSpec:
+    """A `SocketSpec` from a valid Socket document and its resolved `SECRET_FIELDS`."""
+    meta, spec = data["metadata"], data["spec"]
+    upstream = spec.get("upstream") or {}
+    protected = spec.get("protected")
+    connector = spec.get("connector")
+    return SocketSpec(
+        name=meta["name"],
+        type=spec["type"],
+        description=spec.get("description", ""),
+        labels=dict(meta.get("labels") or {}),
+        upstream_type=upstream.get("type"),
+        upstream_http_hostname=upstream.get("httpHostname"),
+        upstream_username=secrets.get(SECRET_FIELDS[0]),
+        upstream_password=secrets.get(SECRET_FIELDS[1]),
+        protected_username=protected["username"] if protected else None,
+        protected_password=secrets.get(SECRET_FIELDS[2]) if protected else None,
+        policies=tuple(spec.get("policies") or ()),
+        external_policies=tuple(spec.get("externalPolicies") or ()),
+        connector=_connector(connector) if connector is not None else None,
+        prune=_flag(meta, PRUNE_ANNOTATION, True),
+        adopt=_flag(meta, ADOPT_ANNOTATION, False),
+        source=source,
+    )
+
+
+def policy_spec(data: Mapping[str, Any], source: Source) -> PolicySpec:
+    """A `PolicySpec` from a valid Policy document."""
+    meta, spec = data["metadata"], data["spec"]
+    return PolicySpec(
+        name=meta["name"],
+        description=spec.get("description", ""),
+        org_wide=spec.get("orgWide", False),
+        policy_data=spec["policyData"],
+        prune=_flag(meta, PRUNE_ANNOTATION, True),
+        adopt=_flag(meta, ADOPT_ANNOTATION, False),
+        source=source,
+    )
+
+
+def _flag(meta: Mapping[str, Any], annotation: str, default: bool) -> bool:
+    value = (meta.get("annotations") or {}).get(annotation)
+    if value is None:
+        return default
+    return str(value).lower() == "true"
+
+
+def _connector(data: Mapping[str, Any]) -> ConnectorSpec:
+    return ConnectorSpec(
+        enabled=data.get("enabled", True),
+        host=data.get("host"),
+        port=data.get("port"),
+        httpserver=data.get("httpserver", False),
+        httpserver_dir=data.get("httpserverDir"),
+        sshserver=data.get("sshserver", False),
+        identity_file=data.get("identityFile"),
+        proxy=data.get("proxy"),
+    )

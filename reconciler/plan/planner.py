@@ -1,0 +1,332 @@
+"""Diff `Desired` against `Actual` into an ordered `Plan`: plain data that can be shown and applied.
+
+Rules that live here, and only here:
+- Compare the comparable forms (`model.socket_fields` / `live_socket_fields`, ...) with `==`
+  first; only objects that differ go through DeepDiff for field-level diffs (fast for 10k sockets).
+- Ownership: only objects owned by this instance are changed or deleted. A manifest naming an
+  unmanaged object is a conflict unless annotated adopt; an object owned by ANOTHER instance is
+  always a conflict (adopt does not steal, as Flux and Argo refuse to).
+- Replace (delete then create) when border0's socket_type changes.
+- Prune: our objects whose manifest is gone are deleted unless their live prune mark is false.
+- Mass-delete guard: refuse more than `max_delete` deletes (default half of what we manage, at
+  least 1), and always refuse deletes when the desired set is empty, unless `allow_mass_delete`.
+- Attachments: a socket's attached policies must equal its spec's `all_policies`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler import model
+from reconciler.diagnostics import Diagnostic, Severity
+from reconciler.model import Actual, Desired, LivePolicy
+from reconciler.plan.fields import FieldDiff, comparable, create_diffs, field_diffs
+from reconciler.plan.types import Action, Change, Kind, Plan, phase_of
+
+__all__ = ["check_instance", "default_max_delete", "make_plan"]
+
+
+def _flag(value: Any) -> str:
+    return "true" if value else "false"
+
+
+def _owner_label(instance: str | None) -> str:
+    return f"border0-reconciler instance={instance}"
+
+
+# --- the planner ----------------------------------------------------------------------------
+
+
+_INSTANCE_RE = re.compile(r"^[A-Za-z0-9._-]{1,63}$")
+
+
+def check_instance(instance: str) -> str | None:
+    """Why `instance` cannot be used (it goes into a tag value and the policy marker), or None."""
+    if _INSTANCE_RE.match(instance or ""):
+        return None
+    return (
+        f"invalid instance {instance!r}: use 1 to 63 letters, digits, '.', '_' or '-'"
+    )
+
+
+def default_max_delete(managed: int) -> int:
+    """Half of what this instance manages, rounded down, and at least 1."""
+    return max(1, managed // 2)
+
+
+def make_plan(
+    desired: Desired,
+    actual: Actual,
+    *,
+    instance: str = "default",
+    max_delete: int | None = None,
+    allow_mass_delete: bool = False,
+) -> Plan:
+    """Compute the ordered plan that makes `actual` match `desired` for this instance."""
+    problem = check_instance(instance)
+    if problem:
+        raise ValueError(problem)
+    changes: list[Change] = []
+    conflicts: list[Diagnostic] = []
+    warnings: list[Diagnostic] = []
+
+    policy_plans = _plan_policies(desired, actual, instance, changes, conflicts, warnings)
+    _plan_sockets(desired, actual, instance, changes, conflicts, warnings, policy_plans)
+
+    managed = sum(1 for s in actual.sockets.values() if s.ownership.owned_by(instance)) + sum(
+        1 for p in actual.policies.values() if p.ownership.owned_by(instance)
+    )
+    deletes = sum(1 for c in changes if c.action is Action.DELETE)
+    _guard_mass_delete(desired, managed, deletes, max_delete, allow_mass_delete, conflicts)
+
+    changes.sort(key=lambda c: (phase_of(c.kind, c.action), c.name))
+    return Plan(changes=changes, conflicts=conflicts, warnings=warnings, instance=instance)
+
+
+def _guard_mass_delete(
+    desired: Desired,
+    managed: int,
+    deletes: int,
+    max_delete: int | None,
+    allow: bool,
+    conflicts: list[Diagnostic],
+) -> None:
+    if allow or deletes == 0:
+        return
+    if not desired.sockets and not desired.policies:
+        conflicts.append(
+            Diagnostic(
+                Severity.ERROR,
+                f"refusing to delete all {deletes} objects this instance manages: the manifests "
+                "declare nothing (an empty or wrong checkout?); pass --allow-mass-delete if "
+                "this is intended",
+                code="mass-delete",
+            )
+        )
+        return
+    limit = default_max_delete(managed) if max_delete is None else max_delete
+    if deletes > limit:
+        conflicts.append(
+            Diagnostic(
+                Severity.ERROR,
+                f"refusing to delete {deletes} objects (more than --max-delete {limit}, of "
+                f"{managed} managed); pass --allow-mass-delete or a higher --max-delete if "
+                "this is intended",
+                code="mass-delete",
+            )
+        )
+
+
+def _conflict(kind: Kind, name: str, message: str, source: Any, code: str) -> Diagnostic:
+    return Diagnostic(
+        Severity.ERROR,
+        f"{kind} {name}: {message}",
+        file=getattr(source, "file", None),
+        line=getattr(source, "line", None),
+        column=getattr(source, "column", None),
+        code=code,
+    )
+
+
+def _ownership_conflict(kind: Kind, spec: Any, own: model.Ownership, instance: str) -> Diagnostic:
+    if own.managed:
+        return _conflict(
+            kind,
+            spec.name,
+            f"exists in border0 and is managed by another instance ({own.instance!r}, not "
+            f"{instance!r}); it is never taken over, even with the adopt annotation",
+            spec.source,
+            "owned-by-other-instance",
+        )
+    return _conflict(
+        kind,
+        spec.name,
+        "exists in border0 but was not created by border0-reconciler; annotate the manifest "
+        "with border0-reconciler/adopt: \"true\" to take it over, or rename it",
+        spec.source,
+        "not-managed",
+    )
+
+
+def _adopting(
+    kind: Kind, spec: Any, own: model.Ownership, instance: str, conflicts: list[Diagnostic]
+) -> bool | None:
+    """The ownership rule for a declared object that exists: False when it is ours, True when
+    the adopt annotation takes an unmanaged one over, None (a conflict recorded) otherwise."""
+    if own.owned_by(instance):
+        return False
+    if own.managed or not spec.adopt:
+        conflicts.append(_ownership_conflict(kind, spec, own, instance))
+        return None
+    return True
+
+
+def _plan_policies(
+    desired: Desired,
+    actual: Actual,
+    instance: str,
+    changes: list[Change],
+    conflicts: list[Diagnostic],
+    warnings: list[Diagnostic],
+) -> dict[str, str | None]:
+    """Plan policy changes; return policy name -> live id (None when created by this plan)."""
+    ids: dict[str, str | None] = {name: p.policy_id for name, p in actual.policies.items()}
+    for name, spec in desired.policies.items():
+        src = str(spec.source) if spec.source else None
+        live = actual.policies.get(name)
+        if live is None:
+            changes.append(
+                Change(Kind.POLICY, name, Action.CREATE, "not in border0",
+                       create_diffs(model.policy_fields(spec)), source=src)
+            )
+            ids[name] = None
+            continue
+        adopting = _adopting(Kind.POLICY, spec, live.ownership, instance, conflicts)
+        if adopting is None:
+            continue
+        want, have = model.policy_fields(spec), model.live_policy_fields(live)
+        if want == have and not adopting:
+            continue
+        diffs = field_diffs(have, want)
+        if adopting:
+            diffs = (FieldDiff("managed_by", None, _owner_label(instance)),) + diffs
+        if want["org_wide"] != have["org_wide"]:
+            # border0 does not change org_wide in place (PUT ignores it): delete and create,
+            # then attach the new policy wherever it is named.
+            reason = f"org_wide changed: {_flag(have['org_wide'])} → {_flag(want['org_wide'])}"
+            changes.append(
+                Change(Kind.POLICY, name, Action.REPLACE,
+                       ("adopt; " + reason) if adopting else reason, diffs,
+                       object_id=live.policy_id, source=src)
+            )
+            ids[name] = None
+            continue
+        changes.append(
+            Change(Kind.POLICY, name, Action.UPDATE, "adopt" if adopting else "changed",
+                   diffs, object_id=live.policy_id, source=src)
+        )
+    for name, live in actual.policies.items():
+        if name in desired.policies or not live.ownership.owned_by(instance):
+            continue
+        _prune(changes, warnings, Kind.POLICY, name, live.policy_id, live.ownership.prune)
+    return ids
+
+
+def _prune(
+    changes: list[Change], warnings: list[Diagnostic], kind: Kind, name: str, object_id: str,
+    prune: bool,
+) -> None:
+    if prune:
+        changes.append(
+            Change(kind, name, Action.DELETE, "not in the manifests (prune)", object_id=object_id)
+        )
+    else:
+        warnings.append(
+            Diagnostic(
+                Severity.WARNING,
+                f"{kind} {name} is no longer in the manifests; kept: prune disabled",
+                code="prune-disabled",
+            )
+        )
+
+
+def _plan_sockets(
+    desired: Desired,
+    actual: Actual,
+    instance: str,
+    changes: list[Change],
+    conflicts: list[Diagnostic],
+    warnings: list[Diagnostic],
+    policy_ids: Mapping[str, str | None],
+) -> None:
+    for name, spec in desired.sockets.items():
+        src = str(spec.source) if spec.source else None
+        live = actual.sockets.get(name)
+        attached: Mapping[str, str] = {}
+        socket_id: str | None = None
+        if live is None:
+            changes.append(
+                Change(Kind.SOCKET, name, Action.CREATE, "not in border0",
+                       create_diffs(model.socket_fields(spec)), source=src)
+            )
+        else:
+            adopting = _adopting(Kind.SOCKET, spec, live.ownership, instance, conflicts)
+            if adopting is None:
+                continue
+            want, have = comparable(model.socket_fields(spec), model.live_socket_fields(live))
+            wanted_type = model.api_type(spec)[0]
+            if live.socket_type != wanted_type:
+                reason = f"type changed: {live.type} → {spec.type}"
+                if adopting:
+                    reason = "adopt; " + reason
+                changes.append(
+                    Change(Kind.SOCKET, name, Action.REPLACE, reason, field_diffs(have, want),
+                           object_id=live.socket_id, source=src)
+                )
+            else:
+                socket_id = live.socket_id
+                # a policy replaced by this plan starts with no attachments
+                attached = {
+                    n: i for n, i in zip(live.policy_names, live.policy_ids)
+                    if not (n in actual.policies and policy_ids.get(n) is None)
+                }
+                if want != have or adopting:
+                    diffs = field_diffs(have, want)
+                    if adopting:
+                        diffs = (FieldDiff("managed_by", None, _owner_label(instance)),) + diffs
+                    changes.append(
+                        Change(Kind.SOCKET, name, Action.UPDATE, "adopt" if adopting else "changed",
+                               diffs, object_id=live.socket_id, source=src)
+                    )
+        _plan_attachments(spec, socket_id, attached, actual, policy_ids, changes, conflicts)
+    for name, live in actual.sockets.items():
+        if name in desired.sockets or not live.ownership.owned_by(instance):
+            continue
+        _prune(changes, warnings, Kind.SOCKET, name, live.socket_id, live.ownership.prune)
+
+
+def _plan_attachments(
+    spec: model.SocketSpec,
+    socket_id: str | None,
+    attached: Mapping[str, str],
+    actual: Actual,
+    policy_ids: Mapping[str, str | None],
+    changes: list[Change],
+    conflicts: list[Diagnostic],
+) -> None:
+    """Attach what the spec names and is not attached; detach what is attached and not named.
+
+    Org-wide policies apply to every socket without an attachment: they are never detached.
+    """
+    src = str(spec.source) if spec.source else None
+    wanted = spec.all_policies
+    for policy in wanted:
+        if policy not in policy_ids:
+            external = policy in spec.external_policies and policy not in spec.policies
+            what = "external policy" if external else "policy"
+            conflicts.append(
+                _conflict(Kind.SOCKET, spec.name,
+                          f"{what} {policy!r} does not exist in border0 or the manifests",
+                          spec.source, "unknown-policy")
+            )
+            continue
+        if policy in attached:
+            continue
+        changes.append(
+            Change(Kind.ATTACHMENT, f"{spec.name}/{policy}", Action.ATTACH,
+                   "named in the manifest", object_id=socket_id, socket=spec.name,
+                   policy=policy, policy_id=policy_ids[policy], source=src)
+        )
+    for policy, pid in attached.items():
+        if policy in wanted:
+            continue
+        live_policy: LivePolicy | None = actual.policies.get(policy)
+        if live_policy is not None and live_policy.org_wide:
+            continue
+        changes.append(
+            Change(Kind.ATTACHMENT, f"{spec.name}/{policy}", Action.DETACH,
+                   "not named in the manifest", object_id=socket_id, socket=spec.name,
+                   policy=policy, policy_id=pid, source=src)
+        )

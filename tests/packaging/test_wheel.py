@@ -1,0 +1,73 @@
+"""The wheel alone validates: the schemas ship inside it, no source tree needed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+
+from helpers import REPO
+
+SCRIPT = (
+    "import reconciler, reconciler.manifests.loader as m; "
+    "print(reconciler.__file__); print(m.schema_path('manifest')); "
+    "from reconciler.cli import main; main()"
+)
+
+
+def test_the_installed_wheel_validates_outside_the_source_tree(tmp_path):
+    dist, site, work = tmp_path / "dist", tmp_path / "site", tmp_path / "work"
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(dist)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    [wheel] = dist.glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for schema in ("manifest", "socket", "policy"):
+        assert f"reconciler/schemas/{schema}.schema.json" in names
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+         "--target", str(site), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )  # fmt: skip
+    work.mkdir()
+    for part in ("sockets", "policies"):
+        shutil.copytree(REPO / "examples" / part, work / "examples" / part)
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    env.pop("BORDER0_RECONCILER_DEBUG", None)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", SCRIPT, *args],
+            check=False,
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    proc = run("validate", "examples")
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert lines[0].startswith(str(site)) and lines[1].startswith(str(site))
+    files = len(list((work / "examples").glob("*/*.yaml")))
+    assert lines[2] == f"ok: 8 sockets, 3 policies in {files} files (0 warnings)"
+
+    (work / "examples" / "sockets" / "web.yaml").write_text(
+        "apiVersion: border0-reconciler/v1\nkind: Socket\nmetadata:\n  name: web\n"
+        "spec:\n  type: htp\n"
+    )
+    proc = run("validate", "examples")
+    assert proc.returncode == 1
+    assert (
+        "examples/sockets/web.yaml:6:9: error: spec.type: 'htp' is not one of http, https, ssh, "
+        "tls, database (did you mean 'http'?)" in proc.stdout
+    )
