@@ -281,6 +281,17 @@ def _survivors(trees: dict[int, int]) -> list[int]:
             if (st := _stat(pid)) and st[0] != "Z" and st[2] == start]
 
 
+@pytest.fixture
+def leftovers():
+    """Trees (pid -> start time) a test watches; whatever of them survives the test is killed,
+    so a failing run (the code before the fix) leaves no orphans behind on the machine."""
+    trees: list[dict[int, int]] = []
+    yield trees
+    for tree in trees:
+        for pid in _survivors(tree):
+            os.kill(pid, signal.SIGKILL)
+
+
 def _forking_world(tmp_path: Path, upstream: int, count: int = 5) -> dict[str, int]:
     """`count` sockets, ours already, each on a free port; their connector forks."""
     ports = {}
@@ -321,7 +332,7 @@ def _watchdog_of(daemon_pid: int) -> int:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and prctl are Linux's")
 @pytest.mark.parametrize("watchdog_killed_too", [False, True])
 def test_a_sigkilled_daemon_leaves_no_process_of_a_forking_connector(
-        tmp_path, daemon, upstream, watchdog_killed_too):
+        tmp_path, daemon, upstream, watchdog_killed_too, leftovers):
     """Issue 12 #3: connectors that fork (`sh -c '... local-connector ... & wait'`); kill -9 of
     the daemon left the local connectors running, holding their ports, and the restarted
     daemon's connectors all went FATAL ("address already in use"). Now the watchdog ends them
@@ -331,6 +342,7 @@ def test_a_sigkilled_daemon_leaves_no_process_of_a_forking_connector(
     running = wait_for(lambda: _all_serving(first, ports), timeout=60,
                        message="5 forking connectors serving")
     trees = {pid: start for c in running.values() for pid, start in _tree(c["pid"]).items()}
+    leftovers.append(trees)
     assert len(trees) == 10  # 5 shells, 5 local connectors
     if watchdog_killed_too:
         os.kill(_watchdog_of(first.proc.pid), signal.SIGKILL)
@@ -353,6 +365,7 @@ def test_a_sigkilled_daemon_leaves_no_process_of_a_forking_connector(
 
     new_trees = {pid: start for c in _all_serving(second, ports).values()
                  for pid, start in _tree(c["pid"]).items()}
+    leftovers.append(new_trees)
     second.proc.send_signal(signal.SIGTERM)
     assert second.proc.wait(timeout=30) == 0
     assert _survivors(new_trees) == []
@@ -372,18 +385,26 @@ time.sleep(600)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_CHILD_SUBREAPER")
-def test_a_process_that_left_its_connectors_session_ends_with_the_connector(tmp_path, daemon):
+def test_a_process_that_left_its_connectors_session_ends_with_the_connector(tmp_path, daemon,
+                                                                            leftovers):
     """The daemon is a child subreaper: a connector's fork in a session of its own comes back
-    to the daemon when the connector exits, and the daemon ends it."""
+    to the daemon when the connector exits (killed, or stopped with the daemon), and the
+    daemon ends it."""
     manifest(tmp_path / "manifests", "app", "127.0.0.1", 1)
     (tmp_path / "escaper.py").write_text(ESCAPER)
     pid_file = tmp_path / "escaped.pid"
     d = daemon("--connector-command", f"{{python}} {tmp_path / 'escaper.py'} {pid_file}")
     conn = wait_for(lambda: d.connector("app"), timeout=30, message="connector running")
     escaped = int(wait_for(lambda: pid_file.exists() and pid_file.read_text()))
-    start = _stat(escaped)[2]
+    leftovers.append(first := {escaped: _stat(escaped)[2]})
     assert _stat(escaped)[1] != conn["pid"]  # it really left the connector's session
+    pid_file.unlink()
     os.kill(conn["pid"], signal.SIGKILL)
-    wait_for(lambda: not _survivors({escaped: start}), timeout=10,
-             message="the escaped process ended")
+    wait_for(lambda: not _survivors(first), timeout=10, message="the escaped process ended")
+
     wait_for(lambda: (c := d.connector("app")) and c["pid"] != conn["pid"], timeout=15)
+    escaped = int(wait_for(lambda: pid_file.exists() and pid_file.read_text()))
+    leftovers.append(second := {escaped: _stat(escaped)[2]})
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.proc.wait(timeout=30) == 0
+    assert _survivors(second) == []
