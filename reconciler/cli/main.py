@@ -6,7 +6,6 @@ Exit codes are a contract (as Terraform's): 0 success, 1 error, 2 changes presen
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 from collections.abc import Callable
@@ -15,47 +14,18 @@ from typing import Any
 import click
 
 from reconciler import __version__
-from reconciler.border0.errors import Border0Error
-from reconciler.cli.options import api_options, plan_options, secret_root_option
+from reconciler.cli.importer import import_command
+from reconciler.cli.ls import ls_command, policies_command
+from reconciler.cli.options import (
+    EXIT_ERROR,
+    EXIT_OK,
+    api_options,
+    friendly_errors,
+    instance_option,
+    secret_root_option,
+    wide_option,
+)
 from reconciler.errors import UserError
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_CHANGES = 2
-
-
-def fail(message: str, code: int = EXIT_ERROR) -> None:
-    click.echo(f"error: {message}", err=True)
-    raise SystemExit(code)
-
-
-def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn every exception into one line on stderr and exit code 1 (no traceback).
-
-    Set BORDER0_RECONCILER_DEBUG=1 to see the traceback of an unexpected error.
-    """
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (SystemExit, click.exceptions.Exit, click.exceptions.Abort):
-            raise
-        except click.ClickException:
-            raise
-        except (UserError, Border0Error) as exc:
-            fail(str(exc))
-        except KeyboardInterrupt:
-            fail("interrupted", 130)
-        except Exception as exc:
-            if os.environ.get("BORDER0_RECONCILER_DEBUG"):
-                raise
-            fail(
-                f"internal error ({type(exc).__name__}); "
-                "set BORDER0_RECONCILER_DEBUG=1 to see the traceback"
-            )
-
-    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -180,14 +150,40 @@ def emulator_command(listen: str, db: str | None, token: str | None, org: str, l
 # --- plan (section owned by the plan command) ---
 
 
+def _plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by plan and apply."""
+    options = [
+        click.option("--instance", default="default", show_default=True,
+                     help="Ownership instance id: several config repos can share one org."),
+        click.option("--env-file", type=click.Path(dir_okay=False), default=None,
+                     help="KEY=VALUE lines over the environment, for secret references."),
+        click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
+                     default="text", show_default=True, help="How to show the plan."),
+        click.option("--no-color", is_flag=True, help="No colour even on a terminal."),
+        click.option("--max-delete", type=click.IntRange(min=0), default=None,
+                     help="Refuse plans deleting more objects [default: half of ours, >= 1]."),
+        click.option("--allow-mass-delete", is_flag=True,
+                     help="Allow a plan past the mass-delete guard."),
+        click.option("--deny-access-gain", is_flag=True,
+                     help="Fail (exit 1, listing them) when anyone gains or widens access."),
+        secret_root_option,
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 @cli.command("plan")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @api_options
-@plan_options
+@_plan_options
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 2 when the plan has changes (0 none, 1 error).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Save the plan (no secret values) to FILE for `apply FILE` / `show FILE`, "
+              "as terraform plan -out.")
 @click.option("--save", type=click.Path(dir_okay=False), default=None,
-              help="Write the plan (no secret values) for a later `apply FILE`.")
+              help="Deprecated spelling of --out.")
 @friendly_errors
 def plan_command(paths: tuple[str, ...], **kwargs: Any) -> None:
     """Show what apply would change in border0 to match the manifests under PATHS."""
@@ -202,17 +198,50 @@ def plan_command(paths: tuple[str, ...], **kwargs: Any) -> None:
 @cli.command("apply")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @api_options
-@plan_options
+@_plan_options
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Also write the rendering to FILE (the terminal gets text).")
 @click.option("--auto-approve", is_flag=True, help="Apply without asking.")
 @click.option("--dry-run", is_flag=True, help="Show the plan and stop.")
 @click.option("--parallelism", type=click.IntRange(min=1), default=8, show_default=True,
               help="Independent API writes at a time.")
 @friendly_errors
 def apply_command(paths: tuple[str, ...], **kwargs: Any) -> None:
-    """Make border0 match the manifests under PATHS, or apply a plan saved with plan --save."""
+    """Make border0 match the manifests under PATHS, or apply a plan saved with plan --out."""
     from reconciler.cli.plan import PlanArgs, run_apply
 
     raise SystemExit(run_apply(PlanArgs(paths=paths, **kwargs)))
+
+
+
+# --- import, ls, policies (their own modules: cli/importer.py, cli/ls.py) ---
+
+cli.add_command(import_command)
+cli.add_command(ls_command)
+cli.add_command(policies_command)
+
+
+# --- show (saved-plan branch: plan_cli; socket branch: the ls/show commands) ---
+
+
+@cli.command("show")
+@click.argument("target", metavar="FILE|NAME")
+@api_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
+              default="text", show_default=True, help="How to show it.")
+@click.option("--no-color", is_flag=True, help="No colour even on a terminal.")
+@instance_option
+@wide_option
+@friendly_errors
+def show_command(target: str, fmt: str, no_color: bool, **api: Any) -> None:
+    """Show a plan saved with `plan --out FILE` (offline), or the socket NAME."""
+    from reconciler.cli.plan import looks_like_file, run_show_plan
+
+    if looks_like_file(target):
+        raise SystemExit(run_show_plan(target, fmt, no_color))
+    from reconciler.cli.ls import show
+
+    raise SystemExit(show(target, fmt=fmt, echo=click.echo, **api))
 
 
 # --- run (section owned by the run command) ---
@@ -279,12 +308,13 @@ def run_cmd(path: str, **options: Any) -> None:
               help="HOST:PORT the daemon serves /status on.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
+@click.option("--wide", is_flag=True, help="Do not cut long cells to fit 120 columns.")
 @friendly_errors
-def status_cmd(listen: str, fmt: str) -> None:
+def status_cmd(listen: str, fmt: str, wide: bool) -> None:
     """Show what a running daemon reports: each socket, its state and its connector."""
     from reconciler.cli.run import execute_status
 
-    raise SystemExit(execute_status(listen, fmt, sys.stdout))
+    raise SystemExit(execute_status(listen, fmt, sys.stdout, wide=wide))
 
 
 # --- local-connector (section owned by the local-connector command) ---

@@ -1,13 +1,60 @@
-"""Options several commands share (click decorators), so each is defined once."""
+"""What every command shares: exit codes, the one-line error handler, the API options and the
+options of the listing commands. Command modules import these; nothing here imports them."""
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-__all__ = ["api_options", "plan_options", "secret_root_option"]
+from reconciler.border0.errors import Border0Error
+from reconciler.errors import UserError
+
+__all__ = [
+    "EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "api_options", "fail", "friendly_errors",
+    "instance_option", "list_format_option", "secret_root_option", "wide_option",
+]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> None:
+    click.echo(f"error: {message}", err=True)
+    raise SystemExit(code)
+
+
+def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn every exception into one line on stderr and exit code 1 (no traceback).
+
+    Set BORDER0_RECONCILER_DEBUG=1 to see the traceback of an unexpected error.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (SystemExit, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except click.ClickException:
+            raise
+        except (UserError, Border0Error) as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except Exception as exc:
+            if os.environ.get("BORDER0_RECONCILER_DEBUG"):
+                raise
+            fail(
+                f"internal error ({type(exc).__name__}); "
+                "set BORDER0_RECONCILER_DEBUG=1 to see the traceback"
+            )
+
+    return wrapper
 
 
 def api_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -35,32 +82,16 @@ def api_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+instance_option = click.option(
+    "--instance", default="default", show_default=True,
+    help="Ownership instance: MANAGED says this, other (its id) or unmanaged.")
+wide_option = click.option("--wide", is_flag=True, help="Do not cut cells to fit 120 columns.")
+list_format_option = click.option("--format", "fmt", type=click.Choice(["text", "json"]),
+                                  default="text", show_default=True)
+
 #: `{file: PATH}` secrets are read only under these folders (and the manifests' own).
 secret_root_option = click.option(
     "--secret-root", "secret_roots", multiple=True, type=click.Path(file_okay=False),
     envvar="BORDER0_SECRET_ROOTS", help="Folder secret files may be read from, repeatable "
     "[env BORDER0_SECRET_ROOTS; default /var/run/secrets, /run/secrets, /etc/secrets; "
     "the manifests' folder always].")
-
-
-def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Options shared by plan and apply."""
-    options = [
-        click.option("--instance", default="default", show_default=True,
-                     help="Ownership instance id: several config repos can share one org."),
-        click.option("--env-file", type=click.Path(dir_okay=False), default=None,
-                     help="KEY=VALUE lines over the environment, for secret references."),
-        click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
-                     default="text", show_default=True, help="How to show the plan."),
-        click.option("--out", type=click.Path(dir_okay=False), default=None,
-                     help="Also write the rendering to FILE (the terminal gets text)."),
-        click.option("--no-color", is_flag=True, help="No colour even on a terminal."),
-        click.option("--max-delete", type=click.IntRange(min=0), default=None,
-                     help="Refuse plans deleting more objects [default: half of ours, >= 1]."),
-        click.option("--allow-mass-delete", is_flag=True,
-                     help="Allow a plan past the mass-delete guard."),
-        secret_root_option,
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func

@@ -1,7 +1,8 @@
-"""The bodies of `plan` and `apply`: cli.py parses flags and calls these; they return exit codes.
+"""The bodies of `plan`, `apply` and `show FILE`: cli.py parses flags and calls these; they return
+exit codes.
 
-Output contract: the rendering goes to stdout (and to `--out FILE`), diagnostics and progress go
-to stderr, user errors end as one `error: ...` line (raised as `UserError`). Exit codes: 0 ok,
+Output contract: the rendering goes to stdout, `plan --out FILE` saves the plan (as Terraform's
+`-out`), diagnostics and progress go to stderr, user errors end as one `error: ...` line (raised as `UserError`). Exit codes: 0 ok,
 1 error, 2 changes present (only with `--detailed-exitcode`).
 """
 
@@ -26,9 +27,12 @@ from reconciler.plan.planner import check_instance, make_plan
 from reconciler.plan.types import Plan
 from reconciler.render import render
 
-__all__ = ["PlanArgs", "run_apply", "run_plan"]
+__all__ = ["PlanArgs", "looks_like_file", "run_apply", "run_plan", "run_show_plan"]
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+#: `plan --out FILE` with these endings still writes the rendering (the old meaning), for one
+#: release, with a deprecation note.
+RENDERING_SUFFIXES = (".md", ".markdown", ".txt")
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,8 @@ class PlanArgs:
     detailed_exitcode: bool = False
     max_delete: int | None = None
     allow_mass_delete: bool = False
-    save: str | None = None
+    save: str | None = None  # deprecated spelling of plan --out
+    deny_access_gain: bool = False
     secret_roots: tuple[str, ...] = ()
     # apply only
     auto_approve: bool = False
@@ -89,19 +94,61 @@ def _load(
     return result.desired
 
 
-def _show(plan: Plan, args: PlanArgs) -> None:
+def _deprecated(message: str) -> None:
+    click.echo(f"warning: deprecated: {message}", err=True)
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _show(plan: Plan, args: PlanArgs, render_to: str | None = None) -> None:
+    """The rendering in --format on stdout; `render_to` also gets it (then stdout gets text)."""
     data = plan.to_json()
-    color = args.fmt == "text" and not args.no_color and sys.stdout.isatty()
-    if args.out:
-        try:
-            Path(args.out).write_text(render(data, args.fmt), encoding="utf-8")
-        except OSError as exc:
-            raise UserError(f"cannot write {args.out}: {exc.strerror or exc}") from None
-        if args.fmt != "text":  # the file has the machine form; the terminal gets the text
-            click.echo(render(data, "text", color=not args.no_color and sys.stdout.isatty()),
-                       nl=False)
-            return
-    click.echo(render(data, args.fmt, color=color), nl=False, color=color)
+    tty = not args.no_color and sys.stdout.isatty()
+    fmt = args.fmt
+    if render_to:
+        _write(render_to, render(data, args.fmt))
+        fmt = "text"  # the file has the machine form; the terminal gets the text
+    color = fmt == "text" and tty
+    click.echo(render(data, fmt, color=color), nl=False, color=color)
+
+
+def _plan_outputs(args: PlanArgs) -> tuple[str | None, str | None]:
+    """(saved-plan path, rendering path) from --out and the deprecated spellings."""
+    if args.save:
+        _deprecated(f"--save {args.save}: use --out {args.save} (it saves the plan, as "
+                    "terraform plan -out does)")
+        if args.out:
+            return args.save, args.out
+        return args.save, None
+    if args.out and args.out.lower().endswith(RENDERING_SUFFIXES):
+        _deprecated(
+            f"--out {args.out} writes a rendering only for one more release; --out now saves "
+            f"the plan: write renderings with --format {args.fmt} > {args.out}, or "
+            f"plan --out FILE then show FILE --format {args.fmt} > {args.out}"
+        )
+        return None, args.out
+    return args.out, None
+
+
+def _refuse_access_gain(plan: Plan, args: PlanArgs) -> None:
+    """--deny-access-gain: the list on stderr, then one error line (exit 1)."""
+    gains = plan.access_gains if args.deny_access_gain else []
+    if not gains:
+        return
+    from reconciler.render.text import access_line
+
+    for change in gains:
+        click.echo(f"  {access_line(change.to_json())}", err=True)
+    n = len(gains)
+    raise UserError(
+        f"--deny-access-gain: the plan widens access {n} time{'s' if n != 1 else ''} (listed "
+        "above); nothing was saved or applied"
+    )
 
 
 def _plan(args: PlanArgs, client: Any, desired: Desired) -> tuple[Plan, Actual]:
@@ -134,25 +181,62 @@ def run_plan(args: PlanArgs) -> int:
     from reconciler.border0.session import open_api
 
     _check(args)
+    save_to, render_to = _plan_outputs(args)
     env = _env(args.env_file)
     desired = _load(args.paths, env, args.secret_roots)
     with open_api(args.api, args.token_file, args.state, env=env) as client:
         plan, actual = _plan(args, client, desired)
-    _show(plan, args)
+    _show(plan, args, render_to)
     _refuse_conflicts(plan)
-    if args.save:
+    _refuse_access_gain(plan, args)
+    if save_to:
         try:
             saved_plan.write(
-                args.save, plan=plan, desired=desired,
+                save_to, plan=plan, desired=desired,
                 actual_fingerprint=saved_plan.actual_fingerprint(actual), paths=list(args.paths),
                 max_delete=args.max_delete, allow_mass_delete=args.allow_mass_delete,
             )
         except OSError as exc:
-            raise UserError(f"cannot write {args.save}: {exc.strerror or exc}") from None
-        click.echo(f"Saved the plan to {args.save}; apply it with: "
-                   f"border0-reconciler apply {args.save}", err=True)
+            raise UserError(f"cannot write {save_to}: {exc.strerror or exc}") from None
+        click.echo(f"Saved the plan to {save_to}; apply it with: "
+                   f"border0-reconciler apply {save_to}", err=True)
     if args.detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES
+    return EXIT_OK
+
+
+def _refuse_rendering(paths: Sequence[str]) -> None:
+    """apply PATH...: a plan's output is neither manifests nor a saved plan; say so."""
+    for path in paths:
+        kind = saved_plan.classify(path)
+        if kind == "rendering":
+            raise UserError(
+                f"{path} is a rendering of a plan (its text, JSON or Markdown output), not a "
+                "saved plan or manifests: save a plan with `plan --out FILE` and apply FILE"
+            )
+        if kind == "saved-plan" and len(paths) > 1:
+            raise UserError(f"{path} is a saved plan: apply it alone (apply {path})")
+
+
+def looks_like_file(target: str) -> bool:
+    """`show TARGET`: a path (exists, or has '/' or '.'), not a socket name (a DNS label)."""
+    return Path(target).exists() or "/" in target or "." in target
+
+
+def run_show_plan(path: str, fmt: str, no_color: bool) -> int:
+    """`show FILE`: render a saved plan, offline, as `plan` showed it."""
+    kind = saved_plan.classify(path)
+    if kind != "saved-plan":
+        what = "a rendering of a plan, not a saved plan (read it as it is)" if kind else (
+            "not a saved plan (make one with `plan --out FILE`)" if Path(path).exists()
+            else "not found")
+        raise UserError(f"{path}: {what}")
+    try:
+        saved = saved_plan.read(path)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    color = fmt == "text" and not no_color and sys.stdout.isatty()
+    click.echo(render(saved.plan, fmt, color=color), nl=False, color=color)
     return EXIT_OK
 
 
@@ -170,7 +254,7 @@ def _confirm(args: PlanArgs) -> None:
     if not sys.stdin.isatty():
         raise UserError(
             "refusing to apply without confirmation: stdin is not a terminal; "
-            "pass --auto-approve (or review with plan --save FILE, then apply FILE)"
+            "pass --auto-approve (or review with plan --out FILE, then apply FILE)"
         )
     answer = click.prompt(
         "Do you want to apply these changes? Only 'yes' will be accepted", default="",
@@ -186,6 +270,7 @@ def run_apply(args: PlanArgs) -> int:
     _check(args)
     env = _env(args.env_file)
     saved = None
+    _refuse_rendering(args.paths)
     if len(args.paths) == 1 and saved_plan.is_saved_plan(args.paths[0]):
         try:
             saved = saved_plan.read(args.paths[0])
@@ -198,7 +283,7 @@ def run_apply(args: PlanArgs) -> int:
         saved_plan.desired_fingerprint(desired, saved.salt) != saved.desired_fingerprint
     ):
         raise UserError(
-            "the manifests changed since the plan was saved; run plan --save again"
+            "the manifests changed since the plan was saved; run plan --out again"
         )
     with open_api(args.api, args.token_file, args.state, env=env) as client:
         plan, actual = _plan(args, client, desired)
@@ -207,15 +292,16 @@ def run_apply(args: PlanArgs) -> int:
         ):
             raise UserError(
                 "the saved plan is stale: border0 changed since it was made; "
-                "run plan --save again"
+                "run plan --out again"
             )
         if saved is not None and not saved_plan.plan_matches(saved, plan):
             raise UserError(
                 "the plan is not the one saved: a secret changed since it was saved (or "
-                "border0's copy of one); run plan --save again"
+                "border0's copy of one); run plan --out again"
             )
-        _show(plan, args)
+        _show(plan, args, args.out)
         _refuse_conflicts(plan)
+        _refuse_access_gain(plan, args)
         if not plan.has_changes:
             return EXIT_OK
         if args.dry_run:

@@ -195,11 +195,16 @@ def execute_run(args: RunArgs) -> int:
 
 # --- status ---------------------------------------------------------------------------------
 
-COLUMNS = ("SOCKET ID", "DNS NAME", "PORT(S)", "TYPE", "DESCRIPTION", "STATE", "CONNECTOR")
+COLUMNS = (
+    "NAME", "SOCKET ID", "DNS NAME", "PORT(S)", "TYPE", "DESCRIPTION", "STATE", "CONNECTOR",
+)
+#: Cut first to fit 120 columns: (column, minimum width).
+SHRINK = (("DESCRIPTION", 11), ("SOCKET ID", 9), ("DNS NAME", 16), ("NAME", 12))
 
 
 def _row(socket: dict[str, Any]) -> list[str]:
     return [
+        socket.get("name") or "-",
         socket.get("socket_id") or "-",
         socket.get("dns_name") or "-",
         ", ".join(str(p) for p in socket.get("ports") or []) or "-",
@@ -210,11 +215,14 @@ def _row(socket: dict[str, Any]) -> list[str]:
     ]
 
 
-def format_status_table(status: dict[str, Any]) -> str:
-    """/status as `border0 socket ls` draws it, plus STATE and CONNECTOR, and a summary."""
-    rows = [list(COLUMNS)] + [_row(s) for s in status.get("sockets") or []]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    lines = ["│ " + " │ ".join(c.ljust(w) for c, w in zip(r, widths)) + " │" for r in rows]
+def format_status_table(status: dict[str, Any], *, wide: bool = False) -> str:
+    """/status as `border0 socket ls` draws it, plus NAME, STATE and CONNECTOR, and a summary;
+    fitted to 120 columns unless `wide`."""
+    from reconciler.render.table import ELLIPSIS, WIDTH, render_table
+
+    rows = [_row(s) for s in status.get("sockets") or []]
+    table = render_table(COLUMNS, rows, width=None if wide else WIDTH, shrink=SHRINK,
+                         snap=("SOCKET ID",))
     last = status.get("last_reconcile") or {}
     head = [
         f"instance {status.get('instance')}  path {status.get('path')}  "
@@ -225,11 +233,13 @@ def format_status_table(status: dict[str, Any]) -> str:
             f"revision {last.get('revision') or '-'}  trigger {last.get('trigger') or '-'}"
         ),
     ]
+    if not wide:  # a long path or trigger is cut like a table cell
+        head = [line if len(line) <= WIDTH else line[: WIDTH - 1] + ELLIPSIS for line in head]
     errors = [f"error: {e}" for e in status.get("errors") or []]
-    return "\n".join(head + [""] + lines + ([""] + errors if errors else [])) + "\n"
+    return "\n".join(head + ["", table.rstrip("\n")] + ([""] + errors if errors else [])) + "\n"
 
 
-def execute_status(listen: str, fmt: str, out: TextIO) -> int:
+def execute_status(listen: str, fmt: str, out: TextIO, *, wide: bool = False) -> int:
     import httpx
 
     from reconciler.daemon.status_server import parse_listen
@@ -249,5 +259,5 @@ def execute_status(listen: str, fmt: str, out: TextIO) -> int:
     if fmt == "json":
         out.write(json.dumps(status, indent=2) + "\n")
     else:
-        out.write(format_status_table(status))
+        out.write(format_status_table(status, wide=wide))
     return 0

@@ -48,6 +48,10 @@ def object_states(
     for change in getattr(plan, "changes", None) or ():
         planned.setdefault(_object_key(change), []).append(change)
     failed = {_object_key(r.change) for r in (getattr(applied, "failed", None) or ())}
+    deleted = {
+        _object_key(r.change) for r in (getattr(applied, "succeeded", None) or ())
+        if r.change.action.value == "delete"
+    }
     unapplied = dry_run or applied is None
     live_sockets = actual.sockets if actual else {}
     live_policies = actual.policies if actual else {}
@@ -66,10 +70,12 @@ def object_states(
         else:
             states[key] = IN_SYNC
     for key, changes in planned.items():
-        if key in states:
+        if key in states or not any(c.action.value == "delete" for c in changes):
             continue
-        if any(c.action.value == "delete" for c in changes):
-            states[key] = ERROR if key in failed else TO_DELETE
+        if key in failed:
+            states[key] = ERROR
+        elif key not in deleted:  # a deleted object is gone: no row of dashes until the next run
+            states[key] = TO_DELETE
     return states
 
 

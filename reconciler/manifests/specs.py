@@ -18,8 +18,10 @@ from reconciler.model import ConnectorSpec, PolicySpec, Secret, SocketSpec, Sour
 
 __all__ = [
     "ADOPT_ANNOTATION",
+    "POLICY_MANIFEST_PATHS",
     "PRUNE_ANNOTATION",
     "SECRET_FIELDS",
+    "SOCKET_MANIFEST_PATHS",
     "SecretIssue",
     "policy_spec",
     "resolve_secret",
@@ -35,6 +37,30 @@ SECRET_FIELDS = (
     ("spec", "protected", "password"),
 )
 _PASSWORDS = (("upstream", "password"), ("protected", "password"))
+
+
+#: Where a manifest holds each field of the model's comparable form (`model.socket_fields`,
+#: `policy_fields`): the inverse of the readers below, which `import` writes manifests through.
+#: Dotted paths; annotations hold flags as "true"/"false"; None: derived from other fields.
+SOCKET_MANIFEST_PATHS: dict[str, str | None] = {
+    "type": "spec.type",
+    "description": "spec.description",
+    "upstream_type": "spec.upstream.type",
+    "upstream_http_hostname": "spec.upstream.httpHostname",
+    "upstream_username": "spec.upstream.username",
+    "upstream_password": "spec.upstream.password",
+    "protected": None,  # true when spec.protected is given
+    "protected_username": "spec.protected.username",
+    "protected_password": "spec.protected.password",
+    "labels": "metadata.labels",
+    "prune": f"metadata.annotations.{PRUNE_ANNOTATION}",
+}
+POLICY_MANIFEST_PATHS: dict[str, str | None] = {
+    "description": "spec.description",
+    "org_wide": "spec.orgWide",
+    "policy_data": "spec.policyData",
+    "prune": f"metadata.annotations.{PRUNE_ANNOTATION}",
+}
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,9 @@ from typing import Any
 from reconciler import model
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.model import Actual, Desired, LivePolicy
+from reconciler.plan.access import access_review
 from reconciler.plan.fields import FieldDiff, comparable, create_diffs, field_diffs
+from reconciler.plan.resource_changes import resource_changes
 from reconciler.plan.types import Action, Change, Kind, Plan, phase_of
 
 __all__ = ["check_instance", "default_max_delete", "make_plan"]
@@ -82,7 +84,9 @@ def make_plan(
     _guard_mass_delete(desired, managed, deletes, max_delete, allow_mass_delete, conflicts)
 
     changes.sort(key=lambda c: (phase_of(c.kind, c.action), c.name))
-    return Plan(changes=changes, conflicts=conflicts, warnings=warnings, instance=instance)
+    return Plan(changes=changes, conflicts=conflicts, warnings=warnings, instance=instance,
+                access_changes=access_review(changes, desired, actual),
+                resource_changes=resource_changes(changes, desired, actual, instance))
 
 
 def _guard_mass_delete(

@@ -1,8 +1,10 @@
-"""Saved plans (`plan --save FILE`, `apply FILE`), as Terraform's: apply exactly what was shown.
+"""Saved plans (`plan --out FILE`, `apply FILE`, `show FILE`), as Terraform's: apply exactly what
+was shown.
 
-A saved plan holds no secret value and nothing computed from one: a fast digest of a password
-beside its salt lets anyone holding the file test guesses offline (a word list found
-`Summer2024!` in 0.2 s). It records the manifest paths and the options, the plan's JSON form,
+A saved plan is the plan's JSON form (what `plan --format json` prints, so tools read it as
+one) plus a `saved_plan` object. It holds no secret value and nothing computed from one: a fast
+digest of a password beside its salt lets anyone holding the file test guesses offline (a word
+list found `Summer2024!` in 0.2 s). `saved_plan` records the manifest paths and the options,
 where each secret comes from (`env:NAME`, `file:PATH`), a keyed digest of the desired state with
 every secret replaced by its origin, and a digest of the actual state without secrets.
 
@@ -20,6 +22,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +37,7 @@ __all__ = [
     "KIND",
     "SavedPlan",
     "actual_fingerprint",
+    "classify",
     "desired_fingerprint",
     "is_saved_plan",
     "plan_matches",
@@ -42,7 +46,12 @@ __all__ = [
 ]
 
 KIND = "border0-reconciler/saved-plan"
-FORMAT_VERSION = "2"  # 1 had secret digests in its fingerprint: refused, plan again
+FORMAT_VERSION = "2"  # "1": the plan nested under "plan" (read too, for one release)
+_MAX_READ = 64 * 1024 * 1024
+_TEXT_PLAN = re.compile(
+    r"^(## border0-reconciler plan|Plan: \d+ to create|No changes\. border0 matches the manifests\.)",
+    re.MULTILINE,
+)
 
 
 @dataclass(frozen=True)
@@ -101,7 +110,7 @@ def write(
     allow_mass_delete: bool,
 ) -> None:
     salt = secrets.token_hex(16)
-    data = {
+    saved = {
         "kind": KIND,
         "format_version": FORMAT_VERSION,
         "paths": [str(Path(p).resolve()) for p in paths],
@@ -112,22 +121,44 @@ def write(
         "salt": salt,
         "desired_fingerprint": desired_fingerprint(desired, salt),
         "actual_fingerprint": actual_fingerprint,
-        "plan": plan.to_json(),
     }
+    data = {"saved_plan": saved, **plan.to_json()}
     Path(path).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        if path.stat().st_size > _MAX_READ:
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def classify(path: str | os.PathLike[str]) -> str | None:
+    """"saved-plan", "rendering" (a plan's text, JSON or Markdown output) or None (neither)."""
+    p = Path(path)
+    try:
+        if not p.is_file():
+            return None
+        with p.open("rb") as handle:
+            head = handle.read(1024 * 1024).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    if head.lstrip().startswith("{"):
+        data = _load_json(p)
+        if not isinstance(data, dict):
+            return None
+        saved = data.get("saved_plan")
+        if data.get("kind") == KIND or (isinstance(saved, dict) and saved.get("kind") == KIND):
+            return "saved-plan"
+        return "rendering" if "format_version" in data and "changes" in data else None
+    return "rendering" if _TEXT_PLAN.search(head) else None
 
 
 def is_saved_plan(path: str | os.PathLike[str]) -> bool:
     """True for a file that is a saved plan (not a manifest file or directory)."""
-    p = Path(path)
-    if not p.is_file():
-        return False
-    try:
-        with p.open("rb") as handle:
-            head = handle.read(4096)
-    except OSError:
-        return False
-    return head.lstrip().startswith(b"{") and KIND.encode() in head
+    return classify(path) == "saved-plan"
 
 
 def read(path: str | os.PathLike[str]) -> SavedPlan:
@@ -136,25 +167,32 @@ def read(path: str | os.PathLike[str]) -> SavedPlan:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ValueError(f"cannot read saved plan {path}: {exc}") from None
-    if not isinstance(data, dict) or data.get("kind") != KIND:
-        raise ValueError(f"{path} is not a border0-reconciler saved plan")
-    if data.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{path}: saved plan format {data.get('format_version')!r} is not supported "
-            f"(expected {FORMAT_VERSION!r})"
-        )
+    if not isinstance(data, dict):
+        data = {}
+    if data.get("kind") == KIND and data.get("format_version") == "1":
+        saved, plan = data, data.get("plan")  # the previous release's layout
+    else:
+        saved = data.get("saved_plan")
+        plan = {k: v for k, v in data.items() if k != "saved_plan"}
+        if not isinstance(saved, dict) or saved.get("kind") != KIND:
+            raise ValueError(f"{path} is not a border0-reconciler saved plan")
+        if saved.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{path}: saved plan format {saved.get('format_version')!r} is not supported "
+                f"(expected {FORMAT_VERSION!r})"
+            )
     try:
         return SavedPlan(
-            paths=tuple(str(p) for p in data["paths"]),
-            instance=str(data["instance"]),
-            max_delete=data.get("max_delete"),
-            allow_mass_delete=bool(data.get("allow_mass_delete")),
-            salt=str(data["salt"]),
-            desired_fingerprint=str(data["desired_fingerprint"]),
-            actual_fingerprint=str(data["actual_fingerprint"]),
-            plan=dict(data["plan"]),
+            paths=tuple(str(p) for p in saved["paths"]),
+            instance=str(saved["instance"]),
+            max_delete=saved.get("max_delete"),
+            allow_mass_delete=bool(saved.get("allow_mass_delete")),
+            salt=str(saved["salt"]),
+            desired_fingerprint=str(saved["desired_fingerprint"]),
+            actual_fingerprint=str(saved["actual_fingerprint"]),
+            plan=dict(plan),
         )
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: saved plan is incomplete ({exc})") from None
 
 

@@ -9,6 +9,7 @@ from enum import Enum, StrEnum
 from typing import Any
 
 from reconciler.diagnostics import Diagnostic, Severity
+from reconciler.plan.access import GAINING, AccessChange
 from reconciler.plan.fields import FieldDiff
 
 __all__ = ["FORMAT_VERSION", "PHASES", "Action", "Change", "Kind", "Plan", "phase_of"]
@@ -92,6 +93,13 @@ class Plan:
     conflicts: list[Diagnostic] = field(default_factory=list)  # errors: the plan cannot be applied
     warnings: list[Diagnostic] = field(default_factory=list)
     instance: str = "default"
+    access_changes: list[AccessChange] = field(default_factory=list)  # plan/access.py
+    resource_changes: list[dict[str, Any]] = field(default_factory=list)  # Terraform's shape
+
+    @property
+    def access_gains(self) -> list[AccessChange]:
+        """Access changes that widen someone's access (refused by --deny-access-gain)."""
+        return [c for c in self.access_changes if c.change in GAINING]
 
     @property
     def has_changes(self) -> bool:
@@ -118,4 +126,6 @@ class Plan:
             "changes": [c.to_json() for c in self.changes],
             "conflicts": [d.to_json() for d in self.conflicts],
             "warnings": [d.to_json() for d in self.warnings],
+            "access_changes": [c.to_json() for c in self.access_changes],
+            "resource_changes": self.resource_changes,
         }

@@ -1,4 +1,5 @@
-"""The Markdown rendering for a pull-request comment: conflicts and warnings first, a summary
+"""The Markdown rendering for a pull-request comment: the access review table first (who gains or
+loses access: what a reviewer asks first), then conflicts and warnings, a summary
 table, then one collapsible <details> per object; kept under GitHub's 65,536 characters with a
 note that says what was cut.
 """
@@ -10,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.render.text import SYMBOLS, summary_line
+from reconciler.render.text import SYMBOLS, conditions_text, principal_text, summary_line
 
 __all__ = ["MAX_CHARS", "render"]
 
@@ -27,6 +28,30 @@ def _cell(value: Any, sensitive: bool = False) -> str:
     text = json.dumps(value, ensure_ascii=False, sort_keys=True)
     text = html.escape(text, quote=False).replace("|", "&#124;").replace("\n", "<br>")
     return f"<code>{text}</code>"
+
+
+_ACCESS_ICONS = {"gain": ":heavy_plus_sign: gains", "loss": ":heavy_minus_sign: loses",
+                 "widened": ":arrow_up: widened", "narrowed": ":arrow_down: narrowed",
+                 "changed": ":left_right_arrow: changed"}
+_ACCESS_HEAD = ("| change | socket | who | access | policy | conditions |\n"
+                "|---|---|---|---|---|---|\n")
+
+
+def _md(text: str) -> str:
+    return html.escape(text, quote=False).replace("|", "&#124;").replace("\n", " ")
+
+
+def _access_row(ac: Mapping[str, Any]) -> str:
+    policies = ", ".join(f"{p['name']} {p['cause']}".strip() for p in ac.get("policies") or [])
+    if ac["change"] == "gain":
+        conditions = conditions_text(ac["after"])
+    elif ac["change"] == "loss":
+        conditions = conditions_text(ac["before"])
+    else:
+        conditions = f"{conditions_text(ac['before'])} → {conditions_text(ac['after'])}"
+    return (f"| {_ACCESS_ICONS[ac['change']]} | **{_md(ac['socket'])}** "
+            f"| {_md(principal_text(ac))} | {_md(ac['action'])} | {_md(policies)} "
+            f"| {_md(conditions)} |\n")
 
 
 def _diagnostic(d: Mapping[str, Any], icon: str) -> str:
@@ -77,6 +102,16 @@ def render(plan_json: Mapping[str, Any], *, max_chars: int = MAX_CHARS) -> str:
     sections: list[tuple[str, str, list[str]]] = []
     conflicts = plan_json.get("conflicts", [])
     warnings = plan_json.get("warnings", [])
+    access = plan_json.get("access_changes") or []
+    changes = plan_json.get("changes", [])
+    if access:
+        gains = sum(1 for a in access if a["change"] != "loss" and a["change"] != "narrowed")
+        sections.append(
+            ("access changes", f"### :key: Access changes ({len(access)}, {gains} widening)\n\n"
+             + _ACCESS_HEAD, [_access_row(a) for a in access])
+        )
+    elif changes:
+        head.append("**Access:** no one gains or loses access.\n\n")
     if conflicts:
         sections.append(
             ("conflicts", f"### :x: Conflicts ({len(conflicts)}): the plan cannot be applied\n\n",
@@ -92,7 +127,6 @@ def render(plan_json: Mapping[str, Any], *, max_chars: int = MAX_CHARS) -> str:
         + " | ".join(str(summary.get(a, 0)) for a in _ACTIONS) + " |\n\n"
         f"**{summary_line(summary)}**\n\n"
     )
-    changes = plan_json.get("changes", [])
     blocks = [_change_block(c) for c in changes]
 
     budget = max_chars - 400  # room for the truncation note
@@ -121,15 +155,12 @@ def render(plan_json: Mapping[str, Any], *, max_chars: int = MAX_CHARS) -> str:
     if shown < len(blocks):
         cut["changes"] = len(blocks) - shown
     if cut:
-        parts = ", ".join(f"{n} of {_total(k, conflicts, warnings, changes)} {k}"
-                          for k, n in cut.items())
+        totals = {"access changes": len(access), "conflicts": len(conflicts),
+                  "warnings": len(warnings), "changes": len(changes)}
+        parts = ", ".join(f"{n} of {totals[k]} {k}" for k, n in cut.items())
         out += (
             f"> [!NOTE]\n> **Truncated:** {parts} not shown, to stay under GitHub's "
             f"{MAX_CHARS:,} characters. Run `border0-reconciler plan` (or `--format json`) to "
             "see the full plan.\n"
         )
     return out
-
-
-def _total(key: str, conflicts: list, warnings: list, changes: list) -> int:
-    return {"conflicts": len(conflicts), "warnings": len(warnings)}.get(key, len(changes))

@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-__all__ = ["SYMBOLS", "format_value", "render", "summary_line"]
+__all__ = ["SYMBOLS", "access_line", "conditions_text", "format_value", "principal_text",
+           "render", "summary_line"]
 
 SYMBOLS = {
     "create": "+",
@@ -49,6 +50,81 @@ def summary_line(summary: Mapping[str, int]) -> str:
     )
 
 
+ACCESS_SYMBOLS = {"gain": "+", "loss": "-", "widened": "~", "narrowed": "~", "changed": "~"}
+ACCESS_COLORS = {"gain": "green", "loss": "red", "widened": "yellow", "narrowed": "yellow",
+                 "changed": "yellow"}
+
+
+def principal_text(ac: Mapping[str, Any]) -> str:
+    """`alice@example.com`, `domain example.com`, `group g-1`, `service account ci`."""
+    kind = ac["principal_type"]
+    if kind == "email":
+        return ac["principal"]
+    return f"{kind.replace('_', ' ')} {ac['principal']}"
+
+
+def _why(ac: Mapping[str, Any]) -> str:
+    policies = ac.get("policies") or []
+    socket_causes = sorted({p["cause"] for p in policies if p["cause"].startswith("socket")})
+    parts = [f"{p['name']} {p['cause']}".strip() if not p["cause"].startswith("socket")
+             else p["name"] for p in policies]
+    text = ("policy " if len(parts) == 1 else "policies ") + ", ".join(parts)
+    return "; ".join([*socket_causes, text])
+
+
+def _one_condition(cond: Mapping[str, Any]) -> str:
+    where, when = cond.get("where") or {}, cond.get("when") or {}
+    parts = []
+    if where.get("allowed_ip"):
+        parts.append("from " + ", ".join(where["allowed_ip"]))
+    if where.get("country"):
+        parts.append("in " + ", ".join(where["country"]))
+    if where.get("country_not"):
+        parts.append("not in " + ", ".join(where["country_not"]))
+    if when.get("time_of_day_after") or when.get("time_of_day_before"):
+        parts.append(f"{when.get('time_of_day_after', '00:00')}-"
+                     f"{when.get('time_of_day_before', '24:00')}")
+    if when.get("after"):
+        parts.append(f"after {when['after']}")
+    if when.get("before"):
+        parts.append(f"until {when['before']}")
+    if cond.get("permissions"):
+        parts.append("settings " + json.dumps(cond["permissions"], sort_keys=True))
+    return "; ".join(parts) or "anywhere, any time"
+
+
+def conditions_text(conds: Any) -> str:
+    """Where/when of the granting policies, joined with `or`; `-` when there is no grant."""
+    if not conds:
+        return "-"
+    return " or ".join(dict.fromkeys(_one_condition(c) for c in conds))
+
+
+def access_line(ac: Mapping[str, Any]) -> str:
+    """`+ alice@example.com gains ssh on bastion (policy on-call)` and the like."""
+    who, action, socket, change = principal_text(ac), ac["action"], ac["socket"], ac["change"]
+    if change == "gain":
+        return f"+ {who} gains {action} on {socket} ({_why(ac)})"
+    if change == "loss":
+        return f"- {who} loses {action} on {socket} ({_why(ac)})"
+    return (f"~ {who}: conditions {change} for {action} on {socket} ({_why(ac)}): "
+            f"{conditions_text(ac['before'])} → {conditions_text(ac['after'])}")
+
+
+def _access_lines(plan_json: Mapping[str, Any], style: Any) -> list[str]:
+    access = plan_json.get("access_changes") or []
+    if not access:
+        return ["Access changes: none (no one gains or loses access).", ""] if plan_json.get(
+            "changes") else []
+    lines = [style(f"Access changes ({len(access)}): who gains or loses access", bold=True)]
+    for ac in access:
+        line = access_line(ac)
+        symbol, rest = line.split(" ", 1)
+        lines.append(f"  {style(symbol, fg=ACCESS_COLORS[ac['change']], bold=True)} {rest}")
+    lines.append("")
+    return lines
+
+
 def _diagnostic(d: Mapping[str, Any]) -> str:
     where = ""
     if d.get("file"):
@@ -82,7 +158,7 @@ def render(plan_json: Mapping[str, Any], *, color: bool = False) -> str:
     def style(text: str, **kwargs: Any) -> str:
         return click.style(text, **kwargs) if color else text
 
-    lines: list[str] = []
+    lines: list[str] = _access_lines(plan_json, style)
     conflicts = plan_json.get("conflicts", [])
     if conflicts:
         lines.append(style("Conflicts (the plan cannot be applied):", fg="red", bold=True))

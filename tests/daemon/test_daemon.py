@@ -401,6 +401,19 @@ def test_status_states_for_a_pending_delete_and_a_failed_action(emulator, manife
     assert daemon._retry_at is None  # a user's problem: no backoff retries
 
 
+def test_status_drops_a_socket_as_soon_as_its_delete_succeeds(emulator, manifests):
+    (manifests / "web.yaml").write_text(socket_yaml("web", "kept"))
+    (manifests / "old.yaml").write_text(socket_yaml("old", "to go"))
+    client = emulator.client()
+    daemon = make_daemon(manifests, client)
+    assert daemon.reconcile_now(["start"]).ok
+    (manifests / "old.yaml").unlink()
+    result = daemon.reconcile_now(["watch"])
+    assert result.ok and [c.action.value for c in result.plan.changes] == ["delete"]
+    assert [row["name"] for row in daemon.status()["sockets"]] == ["web"]
+    assert client.find_socket("old") is None
+
+
 def test_object_states_marks_failed_actions_as_error():
     from reconciler.apply import ActionResult, ApplyResult
     from reconciler.daemon.state import object_states, state_counts

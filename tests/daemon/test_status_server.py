@@ -121,30 +121,33 @@ def test_parse_listen_rejects(text):
         parse_listen(text)
 
 
-def test_status_table_has_the_socket_ls_columns_plus_state_and_connector():
-    table = format_status_table(
-        {
-            "instance": "default",
-            "path": "/m",
-            "ready": True,
-            "last_reconcile": {"time": "t", "result": "success", "revision": "abc"},
-            "sockets": [
-                {
-                    "socket_id": "6fb2",
-                    "dns_name": "web-local.border0.io",
-                    "ports": [80, 443],
-                    "type": "http",
-                    "description": "the web",
-                    "state": "in-sync",
-                    "connector": "RUNNING",
-                }
-            ],
-            "errors": ["a.yaml:1:1: error: bad"],
-        }
-    )
+def test_status_table_has_the_socket_ls_columns_plus_name_state_and_connector():
+    long_description = "a description far too long to show in a table that fits 120 columns"
+    status = {
+        "instance": "default",
+        "path": "/m",
+        "ready": True,
+        "last_reconcile": {"time": "t", "result": "success", "revision": "abc",
+                           "trigger": "change: modified /git/current/" + "m" * 120 + ".yaml"},
+        "sockets": [
+            {
+                "name": "analytics-db",
+                "socket_id": "6fb21ee7-e5db-4ff9-b54c-f9aebcbf6fd6",
+                "dns_name": "analytics-db-local.border0.io",
+                "ports": [80, 443],
+                "type": "database",
+                "description": long_description,
+                "state": "out-of-sync",
+                "connector": "RUNNING",
+            }
+        ],
+        "errors": ["a.yaml:1:1: error: bad"],
+    }
+    table = format_status_table(status)
     header = next(line for line in table.splitlines() if "SOCKET ID" in line)
     cells = [c.strip() for c in header.strip("│ ").split("│")]
     assert cells == [
+        "NAME",
         "SOCKET ID",
         "DNS NAME",
         "PORT(S)",
@@ -153,8 +156,14 @@ def test_status_table_has_the_socket_ls_columns_plus_state_and_connector():
         "STATE",
         "CONNECTOR",
     ]
+    assert all(len(line) <= 120 for line in table.splitlines()), table
+    rows = [line for line in table.splitlines() if line.startswith("│")]
+    assert "analytics-db │" in rows[1] and "a descript…" in rows[1]
     assert "80, 443" in table and "RUNNING" in table and "revision abc" in table
     assert "error: a.yaml:1:1: error: bad" in table
+    wide = format_status_table(status, wide=True)
+    assert long_description in wide and "6fb21ee7-e5db-4ff9-b54c-f9aebcbf6fd6" in wide
+    assert "m" * 120 + ".yaml" in wide
 
 
 def test_status_command_without_a_daemon_is_one_clear_error():

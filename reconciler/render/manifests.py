@@ -1,0 +1,214 @@
+"""Manifests for what a border0 organization already holds (`import`), as YAML documents.
+
+Each field is written through the model's one mapping: the comparable form of the live object
+(`model.live_socket_fields`, `live_policy_fields`) placed at its manifest path
+(`manifests.specs.SOCKET_MANIFEST_PATHS`, `POLICY_MANIFEST_PATHS`); empty values and defaults
+are left out unless the schema requires them. border0 does not give secrets back, so each secret becomes
+an `{env: NAME}` reference whose NAME the caller lists for the user to fill in.
+
+Ownership follows the planner's rule: our own objects are written as they are, unmanaged ones
+get the adopt annotation, objects of another instance are skipped and reported.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from reconciler import model
+from reconciler.manifests.loader import API_VERSION
+from reconciler.manifests.specs import (
+    ADOPT_ANNOTATION,
+    POLICY_MANIFEST_PATHS,
+    SOCKET_MANIFEST_PATHS,
+)
+from reconciler.model import Actual, LivePolicy, LiveSocket, PolicySpec, SocketSpec
+from reconciler.plan.fields import SECRET_FIELDS
+
+__all__ = ["HEADER", "ImportPlan", "plan_import", "to_yaml"]
+
+HEADER = "# Imported from border0 by `border0-reconciler import`; review, then commit.\n"
+#: Names safe as file names and accepted by the manifest schemas.
+_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,126}[a-z0-9])?$")
+#: Fields the socket schema requires even at their default, by type (and `type` always).
+#: Required secrets are written even when border0 hides whether they are set, as is the
+#: password of a protected socket.
+_REQUIRED = {"database": ("upstream_type", "upstream_username", "upstream_password")}
+
+
+@dataclass
+class ImportPlan:
+    """What an import writes (relative path -> document), what it skips and why."""
+
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    adopted: list[str] = field(default_factory=list)  # relative paths annotated adopt
+    skipped: list[str] = field(default_factory=list)  # one line each, e.g. "socket x: ..."
+    env_names: list[str] = field(default_factory=list)
+    #: Objects this instance manages that --select leaves out: `apply` of these manifests alone
+    #: would prune them.
+    unselected_own: list[str] = field(default_factory=list)
+
+
+def plan_import(actual: Actual, instance: str, select: Sequence[str] = ()) -> ImportPlan:
+    """The manifests for every selected object of `actual` this instance may manage."""
+    result = ImportPlan()
+    result.unselected_own = [
+        f"{kind} {live.name}"
+        for kind, objects in (("policy", actual.policies), ("socket", actual.sockets))
+        for live in sorted(objects.values(), key=lambda o: o.name)
+        if live.ownership.owned_by(instance) and not _selected(live.name, select)
+    ]
+    policies = [p for p in actual.policies.values() if _selected(p.name, select)]
+    imported_policies = set()
+    for live in sorted(policies, key=lambda p: p.name):
+        reason = _skip_reason("policy", live.name, live.ownership, instance)
+        if reason:
+            result.skipped.append(reason)
+            continue
+        imported_policies.add(live.name)
+        _add(result, f"policies/{live.name}.yaml",
+             _policy_document(live), not live.ownership.owned_by(instance))
+    for live in sorted(actual.sockets.values(), key=lambda s: s.name):
+        if not _selected(live.name, select):
+            continue
+        reason = _skip_reason("socket", live.name, live.ownership, instance)
+        if reason is None and live.type not in model.SOCKET_TYPES:
+            reason = f"socket {live.name}: type {live.socket_type!r} has no manifest form yet"
+        if reason:
+            result.skipped.append(reason)
+            continue
+        doc = _socket_document(live, imported_policies, result.env_names)
+        _add(result, f"sockets/{live.name}.yaml", doc, not live.ownership.owned_by(instance))
+    return result
+
+
+def to_yaml(document: Mapping[str, Any]) -> str:
+    """One manifest file's text: the header, then the document."""
+    return HEADER + yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Short lists of scalars and one-key mappings such as {env: NAME} on one line; quoted
+    strings in double quotes, as the README writes them ("true", "::/0")."""
+
+    def choose_scalar_style(self) -> Any:
+        style = super().choose_scalar_style()
+        return '"' if style == "'" else style
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> Any:
+    flow = all(not isinstance(v, (dict, list)) for v in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+def _represent_dict(dumper: yaml.SafeDumper, data: dict[str, Any]) -> Any:
+    flow = list(data) in (["env"], ["file"])
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=flow)
+
+
+_Dumper.add_representer(list, _represent_list)
+_Dumper.add_representer(dict, _represent_dict)
+
+
+# --- documents --------------------------------------------------------------------------------
+
+
+def _socket_document(
+    live: LiveSocket, imported_policies: set[str], env_names: list[str]
+) -> dict[str, Any]:
+    doc = _skeleton("Socket", live.name)
+    fields = model.live_socket_fields(live)
+    defaults = model.socket_fields(SocketSpec(name=live.name, type=live.type))
+    required = {"type", *_REQUIRED.get(live.type, ())}
+    if live.protected:
+        required.add("protected_password")
+    for key, path in SOCKET_MANIFEST_PATHS.items():
+        value = fields[key]
+        if path is None:
+            continue
+        if key in SECRET_FIELDS:
+            if value is None and key not in required:
+                continue
+            name = _env_name(live.name, key)
+            env_names.append(name)
+            value = {"env": name}
+        elif key not in required and _left_out(value, defaults[key]):
+            continue
+        _put(doc, path, value)
+    attached = list(dict.fromkeys(live.policy_names))
+    declared = [p for p in attached if p in imported_policies]
+    external = [p for p in attached if p not in imported_policies]
+    if declared:
+        doc["spec"]["policies"] = declared
+    if external:
+        doc["spec"]["externalPolicies"] = external
+    return doc
+
+
+def _policy_document(live: LivePolicy) -> dict[str, Any]:
+    doc = _skeleton("Policy", live.name)
+    fields = model.live_policy_fields(live)
+    defaults = model.policy_fields(PolicySpec(name=live.name))
+    for key, path in POLICY_MANIFEST_PATHS.items():
+        if path is not None and not _left_out(fields[key], defaults[key]):
+            _put(doc, path, fields[key])
+    return doc
+
+
+def _left_out(value: Any, default: Any) -> bool:
+    """Empty values, and values a manifest without them gets anyway, are not written."""
+    return value in (None, "", {}, [], ()) or value == default
+
+
+def _skeleton(kind: str, name: str) -> dict[str, Any]:
+    return {"apiVersion": API_VERSION, "kind": kind, "metadata": {"name": name}, "spec": {}}
+
+
+def _put(doc: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    target = doc
+    for part in parents:
+        target = target.setdefault(part, {})
+    if isinstance(value, bool) and parents[-1:] == ["annotations"]:
+        value = "true" if value else "false"
+    target[last] = _plain(value)
+
+
+def _plain(value: Any) -> Any:
+    """Mappings and tuples as the dicts and lists YAML writes."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _add(result: ImportPlan, rel: str, doc: dict[str, Any], adopt: bool) -> None:
+    if adopt:
+        doc["metadata"].setdefault("annotations", {})[ADOPT_ANNOTATION] = "true"
+        result.adopted.append(rel)
+    meta = doc["metadata"]
+    meta.update({k: meta.pop(k) for k in ("labels", "annotations") if k in meta})  # stable order
+    result.documents[rel] = doc
+
+
+def _env_name(socket: str, key: str) -> str:
+    """`orders-db`, `upstream_password` -> ORDERS_DB_UPSTREAM_PASSWORD (unique: names have no _)."""
+    return f"{socket}_{key}".upper().replace("-", "_")
+
+
+def _selected(name: str, select: Sequence[str]) -> bool:
+    return not select or any(fnmatch.fnmatchcase(name, glob) for glob in select)
+
+
+def _skip_reason(kind: str, name: str, own: model.Ownership, instance: str) -> str | None:
+    if not _NAME_RE.match(name):
+        return f"{kind} {name!r}: the name is not valid in a manifest"
+    if own.managed and not own.owned_by(instance):
+        return f"{kind} {name}: managed by instance {own.instance!r}, not {instance!r}"
+    return None

@@ -1,0 +1,232 @@
+"""`import` as a user runs it: an organization made through the emulator's raw API over HTTP
+(every socket type, v1 and v2 policies, attachments, an org-wide policy, objects of another
+instance), imported with the real CLI, then validated, planned, applied and planned again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from helpers import cli
+
+from reconciler import model
+from reconciler.manifests.specs import POLICY_MANIFEST_PATHS, SOCKET_MANIFEST_PATHS
+from reconciler.model import Actual, LivePolicy, LiveSocket
+from reconciler.render.manifests import plan_import
+
+DB_PASSWORD = "pw-orders-7c1e"
+V2_PERMISSIONS = {"tls": {"allowed": True}, "http": {"allowed": True}}
+OTHER = {"managed-by": "border0-reconciler", "border0-reconciler/instance": "ci"}
+
+
+def v2_policy_body(name: str) -> dict[str, Any]:
+    """A v2 policy as the emulator takes it today (the one place to change with its v2 form)."""
+    return {"name": name, "policy_data": {
+        "version": "v2",
+        "permissions": V2_PERMISSIONS,
+        "condition": {"who": {"group": ["0b5e4c1a-1111-4d2e-9f00-000000000001"]}},
+    }}
+
+
+def make_org(url: str, token: str) -> dict[str, str]:
+    """The organization, made with plain HTTP requests; returns socket name -> id."""
+    api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
+
+    def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = api.post(path, json=body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    ids = {}
+    for body in (
+        {"name": "web", "socket_type": "http", "description": "the web", "tags": {"team": "web"},
+         "upstream_http_hostname": "web.internal"},
+        {"name": "intranet", "socket_type": "https", "description": "intranet over https"},
+        {"name": "bastion", "socket_type": "ssh", "upstream_type": "aws-ssm"},
+        {"name": "mqtt", "socket_type": "tls", "description": "broker"},
+        {"name": "orders-db", "socket_type": "database", "upstream_type": "postgres",
+         "upstream_username": "orders", "upstream_password": DB_PASSWORD},
+        {"name": "grafana", "socket_type": "http", "protected_socket": True,
+         "protected_username": "viewer", "protected_password": "pw-grafana-9d2f"},
+        {"name": "kept", "socket_type": "tls", "tags": {
+            "managed-by": "border0-reconciler", "border0-reconciler/instance": "default",
+            "border0-reconciler/prune": "false"}},
+        {"name": "legacy", "socket_type": "tls", "tags": OTHER},
+    ):
+        ids[body["name"]] = post("/socket", body)["socket_id"]
+    policies = {}
+    for body in (
+        {"name": "engineers", "policy_data": {"version": "v1", "action": ["http", "ssh"],
+                                              "condition": {"who": {"domain": ["example.com"]}}}},
+        {"name": "on-call", "description": "office hours", "policy_data": {
+            "version": "v1", "action": ["database"],
+            "condition": {"who": {"email": ["alice@example.com"]},
+                          "where": {"allowed_ip": ["10.0.0.0/8"]},
+                          "when": {"time_of_day_after": "07:00 UTC",
+                                   "time_of_day_before": "19:00 UTC"}}}},
+        v2_policy_body("devs-v2"),
+        {"name": "org-default", "org_wide": True, "policy_data": {
+            "version": "v1", "action": ["http"], "condition": {"who": {"domain": ["ex.org"]}}}},
+        {"name": "ci-only", "description": model.policy_marker("ci"), "policy_data": {
+            "version": "v1", "action": ["http"], "condition": {"who": {"email": ["ci@ex.org"]}}}},
+    ):
+        policies[body["name"]] = post("/policies", body)["id"]
+    for socket, names in {"web": ["engineers", "ci-only"], "bastion": ["engineers"],
+                          "orders-db": ["on-call"], "mqtt": ["devs-v2"],
+                          "intranet": ["devs-v2"]}.items():
+        actions = [{"action": "add", "id": policies[n]} for n in names]
+        response = api.put(f"/socket/{ids[socket]}/policy", json={"actions": actions})
+        assert response.status_code == 200, response.text
+    api.close()
+    return ids
+
+
+@pytest.fixture
+def org(emulator_process, tmp_path: Path) -> dict[str, Any]:
+    emu = emulator_process()
+    make_org(emu.url, emu.token)
+    return {"api": ["--api", emu.url], "env": {"BORDER0_ADMIN_TOKEN": emu.token},
+            "dir": tmp_path, "out": tmp_path / "imported"}
+
+
+def run(org: dict[str, Any], *args: str) -> tuple[int, str, str]:
+    code, out, err = cli([*args, *org["api"]], env=org["env"], cwd=org["dir"])
+    assert "Traceback" not in err, err
+    return code, out, err
+
+
+def load(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())
+
+
+def test_import_round_trip_plans_only_adoptions_then_nothing(org: dict[str, Any]) -> None:
+    out = org["out"]
+    code, stdout, err = run(org, "import", str(out))
+    assert code == 0, err
+    assert "skipped socket legacy: managed by instance 'ci', not 'default'" in stdout
+    assert "skipped policy ci-only: managed by instance 'ci', not 'default'" in stdout
+    assert "Imported 7 sockets and 4 policies" in stdout and "(10 to adopt, 2 skipped)" in stdout
+    assert not (out / "sockets/legacy.yaml").exists()
+    assert DB_PASSWORD not in stdout + err
+
+    web = load(out / "sockets/web.yaml")
+    assert web["metadata"] == {"name": "web", "labels": {"team": "web"},
+                               "annotations": {"border0-reconciler/adopt": "true"}}
+    assert web["spec"]["policies"] == ["engineers"]
+    assert web["spec"]["externalPolicies"] == ["ci-only"]
+    assert web["spec"]["upstream"] == {"httpHostname": "web.internal"}  # type http: default
+    assert load(out / "sockets/intranet.yaml")["spec"]["type"] == "https"
+    assert load(out / "sockets/bastion.yaml")["spec"]["upstream"] == {"type": "aws-ssm"}
+    assert "upstream" not in load(out / "sockets/mqtt.yaml")["spec"]
+    kept = load(out / "sockets/kept.yaml")  # ours already: no adopt, prune mark kept
+    assert kept["metadata"]["annotations"] == {"border0-reconciler/prune": "false"}
+    db = load(out / "sockets/orders-db.yaml")["spec"]["upstream"]
+    assert db == {"type": "postgres", "username": {"env": "ORDERS_DB_UPSTREAM_USERNAME"},
+                  "password": {"env": "ORDERS_DB_UPSTREAM_PASSWORD"}}
+    assert load(out / "policies/org-default.yaml")["spec"]["orgWide"] is True
+    v2 = load(out / "policies/devs-v2.yaml")["spec"]["policyData"]
+    assert v2["permissions"] == V2_PERMISSIONS
+
+    example = (out / ".env.example").read_text()
+    names = [line.split("=")[0] for line in example.splitlines() if "=" in line]
+    assert names == ["GRAFANA_PROTECTED_PASSWORD", "ORDERS_DB_UPSTREAM_USERNAME",
+                     "ORDERS_DB_UPSTREAM_PASSWORD"]
+    values = {"GRAFANA_PROTECTED_PASSWORD": "pw-grafana-9d2f",
+              "ORDERS_DB_UPSTREAM_USERNAME": "orders", "ORDERS_DB_UPSTREAM_PASSWORD": DB_PASSWORD}
+    env_file = org["dir"] / "filled.env"
+    env_file.write_text("".join(f"{n}={values[n]}\n" for n in names))
+
+    code, stdout, err = cli(["validate", str(out), "--strict", "--env-file", str(env_file)])
+    assert code == 0 and stdout.startswith("ok: 7 sockets, 4 policies in 11 files"), stdout + err
+
+    code, stdout, err = run(org, "plan", str(out), "--env-file", str(env_file), "--format", "json")
+    assert code == 0, err
+    plan = json.loads(stdout)
+    assert plan["applicable"] and len(plan["changes"]) == 10  # the 10 unmanaged objects
+    for change in plan["changes"]:  # adoptions, and not one field change
+        assert change["reason"].startswith("adopt"), change
+        plain = [d["path"] for d in change["diffs"] if not d["sensitive"]]
+        assert plain in (["managed_by"], []), change
+        # A secret border0 does not show can only be written, never compared: "(none) → …".
+        assert all(d["before"] is None for d in change["diffs"] if d["sensitive"]), change
+
+    code, stdout, err = run(org, "ls", "--manifests", str(out), "--env-file", str(env_file),
+                            "--format", "json")
+    states = {r["name"]: r["state"] for r in json.loads(stdout)}
+    assert states == {"bastion": "to adopt", "grafana": "to adopt", "intranet": "to adopt",
+                      "kept": "in-sync", "legacy": "not in manifests", "mqtt": "to adopt",
+                      "orders-db": "to adopt", "web": "to adopt"}, err
+
+    code, stdout, err = run(org, "apply", str(out), "--env-file", str(env_file), "--auto-approve")
+    assert code == 0, err
+    code, stdout, err = run(org, "ls", "--manifests", str(out), "--format", "json")
+    assert {r["state"] for r in json.loads(stdout) if r["name"] != "legacy"} == {"in-sync"}
+    code, stdout, err = run(org, "plan", str(out), "--env-file", str(env_file),
+                            "--detailed-exitcode")
+    assert code == 0 and "No changes." in stdout, stdout + err
+
+
+def test_import_never_overwrites_without_force_and_select_narrows(org: dict[str, Any]) -> None:
+    out = org["out"]
+    code, stdout, err = run(org, "import", str(out), "--select", "web", "--select", "eng*")
+    assert code == 0, err
+    assert "note: --select leaves out 1 object(s) instance default manages (socket kept)" \
+        in stdout  # ours: applying these manifests alone would prune it
+    assert sorted(p.name for p in out.rglob("*.yaml")) == ["engineers.yaml", "web.yaml"]
+    assert not (out / ".env.example").exists()  # web has no secret
+    (out / "sockets/web.yaml").write_text("# my edits\n")
+
+    code, _, err = run(org, "import", str(out))
+    assert code == 1 and err.startswith("error: not overwriting existing ")
+    assert "nothing was written" in err and "--force" in err
+    assert (out / "sockets/web.yaml").read_text() == "# my edits\n"
+    assert not (out / "sockets/bastion.yaml").exists()
+
+    (out / ".env.example").write_text("ORDERS_DB_UPSTREAM_PASSWORD=kept-as-is\n")
+    code, _, err = run(org, "import", str(out), "--force")
+    assert code == 0, err
+    assert load(out / "sockets/web.yaml")["metadata"]["name"] == "web"
+    lines = (out / ".env.example").read_text().splitlines()
+    assert lines[0] == "ORDERS_DB_UPSTREAM_PASSWORD=kept-as-is"  # merged, never rewritten
+    assert lines.count("ORDERS_DB_UPSTREAM_PASSWORD=kept-as-is") == 1
+    assert "GRAFANA_PROTECTED_PASSWORD=" in lines
+
+
+def test_import_with_another_instance_and_bad_input(org: dict[str, Any]) -> None:
+    code, stdout, err = run(org, "import", str(org["out"]), "--instance", "ci")
+    assert code == 0, err
+    legacy = load(org["out"] / "sockets/legacy.yaml")
+    assert "annotations" not in legacy["metadata"]  # ci's own: nothing to adopt
+    assert "skipped socket kept: managed by instance 'default', not 'ci'" in stdout
+    code, _, err = run(org, "import", str(org["out"]), "--instance", "bad id")
+    assert code == 1 and err.startswith("error: invalid instance")
+    code, _, err = cli(["import", str(org["out"]), "--api", "http://127.0.0.1:9/api/v1"],
+                       env={"BORDER0_ADMIN_TOKEN": "x"}, cwd=org["dir"], timeout=180)
+    assert code == 1 and err.startswith("error: ") and "Traceback" not in err
+
+
+def test_every_comparable_field_has_a_manifest_path() -> None:
+    """A field added to the model's comparable form must say where a manifest holds it."""
+    spec_fields = model.socket_fields(model.SocketSpec(name="x", type="http"))
+    assert set(spec_fields) == set(SOCKET_MANIFEST_PATHS)
+    assert set(model.policy_fields(model.PolicySpec(name="x"))) == set(
+        POLICY_MANIFEST_PATHS)
+
+
+def test_names_that_are_not_safe_file_names_are_skipped() -> None:
+    actual = Actual(
+        sockets={"../etc": LiveSocket("id1", "../etc", "http"),
+                 "vnc1": LiveSocket("id2", "vnc1", "vnc")},
+        policies={"Bad_Name": LivePolicy("p1", "Bad_Name", policy_data={"version": "v1"})},
+    )
+    result = plan_import(actual, "default")
+    assert result.documents == {}
+    assert result.skipped == [
+        "policy 'Bad_Name': the name is not valid in a manifest",
+        "socket '../etc': the name is not valid in a manifest",
+        "socket vnc1: type 'vnc' has no manifest form yet",
+    ]
