@@ -33,7 +33,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,6 +45,7 @@ from reconciler.connectors.supervisor import connector_targets
 from reconciler.daemon.logs import RedactFilter
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.revision import source_revision
+from reconciler.daemon.settle import Settling
 from reconciler.daemon.state import (
     object_states,
     secret_values,
@@ -145,11 +146,7 @@ class Daemon:
         self._reset_fatal = False
         self._heartbeat = time.monotonic()
         self._retry_at: float | None = None
-        self._replan_at: float | None = None  # a re-read or deferred deletes are due then
-        self._replan_reason = ""
-        self._snapshot: Any = None  # the manifests as the last reconcile read them
-        self._connector_sockets: dict[str, Any] = {}  # the socket specs connectors follow
-        self._changed_at = 0.0
+        self._settling = Settling(config.debounce)  # re-reads and deferred deletes
         self._failures = 0
         self._succeeded_once = False
         self._last_success: float | None = None
@@ -287,9 +284,11 @@ class Daemon:
                 break
             self._heartbeat = time.monotonic()
             timeout = SIGNAL_POLL
-            for due in (self._retry_at, self._replan_at):
-                if due is not None:
-                    timeout = max(0.0, min(timeout, due - time.monotonic()))
+            if self._retry_at is not None:
+                timeout = max(0.0, min(timeout, self._retry_at - time.monotonic()))
+            settle_in = self._settling.wait_for()
+            if settle_in is not None:
+                timeout = max(0.0, min(timeout, settle_in))
             self._wake.wait(timeout)
             self._wake.clear()
             self._take_signals()
@@ -300,9 +299,9 @@ class Daemon:
             if self._retry_at is not None and time.monotonic() >= self._retry_at:
                 self._retry_at = None
                 reasons.append("retry")
-            if self._replan_at is not None and time.monotonic() >= self._replan_at:
-                self._replan_at = None
-                reasons.append(self._replan_reason)
+            due = self._settling.take_due()
+            if due is not None:
+                reasons.append(due)
             if reasons:
                 self.reconcile_now(reasons)
             dead = self._dead_root_part()
@@ -369,8 +368,8 @@ class Daemon:
             env=cfg.env,
             secret_roots=cfg.secret_roots,
             delete_grace=cfg.delete_grace if delete_grace is None else delete_grace,
-            known_snapshot=self._snapshot,
-            changed_at=self._changed_at,
+            known_snapshot=self._settling.snapshot,
+            changed_at=self._settling.changed_at,
         )
         started, wall = time.monotonic(), time.time()
         self._in_flight = {"trigger": trigger, "since": _iso(wall)}
@@ -383,7 +382,7 @@ class Daemon:
             )
         duration = time.monotonic() - started
         self.reconciles_run += 1
-        if self._schedule_replan(result):
+        if self._settling.after(result):
             self._in_flight = None
             return result
         try:
@@ -391,25 +390,6 @@ class Daemon:
         finally:
             self._in_flight = None
         return result
-
-    def _schedule_replan(self, result: ReconcileResult) -> bool:
-        """Remember the snapshot read; plan again when deletes were deferred, or read again
-        after the debounce when the files changed while being read (True: nothing to publish)."""
-        if result.unstable:
-            log.info(
-                "manifests changed while being read; reading them again",
-                extra={"files": result.unstable[:5], "in_seconds": self.config.debounce},
-            )
-            self._replan_at = time.monotonic() + self.config.debounce
-            self._replan_reason = "manifests changed while being read"
-            return True
-        if result.snapshot is not None:
-            self._snapshot, self._changed_at = result.snapshot, result.changed_at
-        if result.deferred_until is not None:
-            delay = max(0.0, result.deferred_until - time.time()) + 0.05
-            self._replan_at = time.monotonic() + delay
-            self._replan_reason = "deferred deletions"
-        return False
 
     def _publish(
         self,
@@ -492,21 +472,10 @@ class Daemon:
         self._log_outcome(result, outcome, trigger, revision, duration, summary, errors)
         if sync_connectors:  # the last good desired state, as it exists in border0 now
             try:
-                self.supervisor.sync(connector_targets(self._connector_desired(result),
+                self.supervisor.sync(connector_targets(self._settling.connector_desired(result),
                                                        result.actual))
             except Exception:
                 log.exception("syncing connectors failed")
-
-    def _connector_desired(self, result: ReconcileResult) -> Any:
-        """What connectors follow: the desired state, plus, while deletes are deferred, the
-        sockets it lost that still exist (their connectors stop only when they are deleted)."""
-        desired = result.desired
-        if result.deferred_until is not None and result.actual is not None:
-            kept = {n: s for n, s in self._connector_sockets.items()
-                    if n not in desired.sockets and n in result.actual.sockets}
-            desired = replace(desired, sockets={**kept, **desired.sockets})
-        self._connector_sockets = dict(desired.sockets)
-        return desired
 
     def _drift(self, result: ReconcileResult) -> int:
         """Log and count drift: the plan's changes although the manifests did not change.
