@@ -112,3 +112,47 @@ def test_an_unreadable_record_is_ignored(tmp_path):
     record = tmp_path / "connectors.json"
     record.write_text("{not json")
     assert ProcessGroups(record).end_leftovers() == 0
+
+
+DAEMON = """
+import os, signal, subprocess, sys, time
+from reconciler.connectors.process_groups import ProcessGroups
+groups = ProcessGroups(sys.argv[1])
+groups.start()
+def connector():
+    proc = subprocess.Popen(["sh", "-c", "sleep 600 & exec sleep 600"], start_new_session=True)
+    groups.add(proc.pid, "c%d" % proc.pid)
+    return proc.pid
+first = connector()
+os.kill(groups._watchdog.pid, signal.SIGKILL)  # the OOM killer took the watchdog
+groups._watchdog.wait()
+second = connector()  # notices, and starts another watchdog that knows both sessions
+print(first, second, groups._watchdog.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_watchdog_is_replaced_and_a_sigkilled_daemon_leaves_nothing(tmp_path):
+    """A stand-in daemon (ProcessGroups in a child process, real connectors that fork)."""
+    script = tmp_path / "daemon.py"
+    script.write_text(DAEMON)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "connectors.json")],
+                            stdout=subprocess.PIPE, text=True)
+    trees: dict[int, int] = {}
+    try:
+        first, second, watchdog = map(int, proc.stdout.readline().split())
+        for sid in (first, second):
+            members = wait_for(lambda sid=sid: len(_session(sid)) == 2 and _session(sid))
+            trees.update({pid: proc_stat(pid).start for pid in members})
+        assert _live(watchdog)
+        proc.kill()
+        proc.wait()
+        wait_for(lambda: not any(_live(pid) for pid in trees), timeout=10,
+                 message="both sessions ended by the second watchdog")
+        wait_for(lambda: not _live(watchdog), timeout=10, message="the watchdog exited")
+    finally:
+        proc.kill()
+        proc.wait()
+        for pid, start in trees.items():
+            if (st := proc_stat(pid)) and st.start == start and st.state != "Z":
+                os.kill(pid, 9)
