@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from reconciler import model
+from reconciler.attach_groups import attachment_groups
 from reconciler.border0.errors import Border0Error
 from reconciler.model import Actual, Desired
 from reconciler.plan.types import PHASES, Action, Change, Plan, phase_of
@@ -51,6 +52,7 @@ class ActionResult:
     ok: bool
     message: str  # "created socket web" or "failed: update socket db: 400 ..."
     object_id: str | None = None
+    temporary: bool = False  # failed for a reason that may pass (5xx, timeout): rerun helps
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -107,6 +109,10 @@ def _error_text(exc: BaseException) -> str:
     # Unknown exceptions may carry anything in their message: show the type only.
     log.debug("unexpected error during apply", exc_info=exc)
     return f"internal error ({type(exc).__name__})"
+
+
+def _temporary(exc: BaseException) -> bool:
+    return isinstance(exc, Border0Error) and exc.temporary
 
 
 @dataclass
@@ -192,10 +198,8 @@ class _Runner:
     def tasks(self, phase: list[Change]) -> list[Callable[[], list[ActionResult]]]:
         first = phase[0]
         if first.kind == "attachment":
-            by_socket: dict[str, list[Change]] = {}
-            for change in phase:
-                by_socket.setdefault(change.socket or "", []).append(change)
-            return [lambda group=group: self._attachments(group) for group in by_socket.values()]
+            return [lambda group=group: self._attachments(*group)
+                    for group in attachment_groups(phase)]
         return [lambda change=change: [self._one(change)] for change in phase]
 
     # -- single objects ---------------------------------------------------------------------
@@ -212,7 +216,8 @@ class _Runner:
                         else self.state.failed_policies
                     )
                     failed.add(change.name)
-            return ActionResult(change, False, f"failed: {describe(change)}: {_error_text(exc)}")
+            return ActionResult(change, False, f"failed: {describe(change)}: {_error_text(exc)}",
+                                temporary=_temporary(exc))
         return ActionResult(change, True, _done_message(change), object_id)
 
     def _ops(self, kind: str) -> _Ops:
@@ -271,44 +276,51 @@ class _Runner:
 
     # -- attachments ------------------------------------------------------------------------
 
-    def _attachments(self, group: list[Change]) -> list[ActionResult]:
-        """One PUT /socket/{id}/policy for all of a socket's attaches (or detaches)."""
-        socket = group[0].socket or ""
-        with self.state.lock:
-            socket_id = group[0].object_id or self.state.socket_ids.get(socket)
-            socket_failed = socket in self.state.failed_sockets
-        if socket_failed or not socket_id:
-            return [
-                ActionResult(c, False, f"failed: {describe(c)}: socket {socket} was not created")
-                for c in group
-            ]
+    def _attachments(self, side: str, group: list[Change]) -> list[ActionResult]:
+        """One PUT for a group that shares a socket (`PUT /socket/{id}/policy`) or a policy
+        (`PUT /policy/{id}/socket`): all attaches or all detaches."""
         results: list[ActionResult] = []
         ids: list[str] = []
         ready: list[Change] = []
+        owner = ""
         for change in group:
-            with self.state.lock:
-                policy_id = change.policy_id or self.state.policy_ids.get(change.policy or "")
-                if change.policy in self.state.failed_policies:
-                    policy_id = None  # a failed replace: the id we hold is the deleted one
-            if not policy_id:
-                results.append(
-                    ActionResult(change, False,
-                                 f"failed: {describe(change)}: policy {change.policy} "
-                                 "was not created")
-                )
+            socket_id, policy_id, missing = self._attachment_ids(change)
+            if missing:
+                results.append(ActionResult(
+                    change, False, f"failed: {describe(change)}: {missing} was not created"))
                 continue
-            ids.append(policy_id)
+            owner = socket_id if side == "socket" else policy_id
+            ids.append(policy_id if side == "socket" else socket_id)
             ready.append(change)
         if not ready:
             return results
+        write = (self.client.update_socket_policies if side == "socket"
+                 else self.client.update_policy_sockets)
         try:
             if ready[0].action is Action.ATTACH:
-                self.client.update_socket_policies(socket_id, add=ids)
+                write(owner, add=ids)
             else:
-                self.client.update_socket_policies(socket_id, remove=ids)
+                write(owner, remove=ids)
         except Exception as exc:  # noqa: BLE001
             text = _error_text(exc)
             return results + [
-                ActionResult(c, False, f"failed: {describe(c)}: {text}") for c in ready
+                ActionResult(c, False, f"failed: {describe(c)}: {text}",
+                             temporary=_temporary(exc)) for c in ready
             ]
-        return results + [ActionResult(c, True, _done_message(c), socket_id) for c in ready]
+        return results + [
+            ActionResult(c, True, _done_message(c), self._attachment_ids(c)[0]) for c in ready
+        ]
+
+    def _attachment_ids(self, change: Change) -> tuple[str, str, str]:
+        """(socket id, policy id, "") or, when one side was not created, its description."""
+        socket = change.socket or ""
+        with self.state.lock:
+            socket_id = change.object_id or self.state.socket_ids.get(socket) or ""
+            if socket in self.state.failed_sockets or not socket_id:
+                return "", "", f"socket {socket}"
+            policy_id = change.policy_id or self.state.policy_ids.get(change.policy or "") or ""
+            if change.policy in self.state.failed_policies:
+                policy_id = ""  # a failed replace: the id we hold is the deleted one
+        if not policy_id:
+            return socket_id, "", f"policy {change.policy}"
+        return socket_id, policy_id, ""

@@ -26,6 +26,7 @@ from reconciler.apply import ActionResult, ApplyResult, apply_plan
 from reconciler.border0.errors import Border0Error
 from reconciler.border0.inventory import fetch_actual
 from reconciler.diagnostics import Diagnostic, Severity, has_errors
+from reconciler.manifests.cache import ParseCache
 from reconciler.manifests.loader import load
 from reconciler.model import Actual, Desired
 from reconciler.plan.planner import check_instance, make_plan
@@ -62,6 +63,7 @@ class ReconcileOptions:
     # (seconds since the epoch); a different snapshot now means they changed just now.
     known_snapshot: Any = field(default=None, compare=False)
     changed_at: float = 0.0
+    parse_cache: ParseCache | None = field(default=None, compare=False)  # the daemon's
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,8 @@ def reconcile(
         return ReconcileResult(False, Stage.LOAD, error=problem)
 
     try:
-        loaded = load(paths, env=options.env, secret_roots=options.secret_roots)
+        loaded = load(paths, env=options.env, secret_roots=options.secret_roots,
+                      cache=options.parse_cache)
     except Exception as exc:
         log.exception("loading manifests failed")
         return ReconcileResult(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -11,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PYTHON", "REPO", "cli", "free_port", "wait_for"]
+__all__ = ["PYTHON", "REPO", "cli", "free_port", "free_port_range", "wait_for"]
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -78,3 +80,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_port_range(count: int) -> tuple[int, int]:
+    """`count` consecutive TCP ports on 127.0.0.1 that nothing listens on right now, (low, high):
+    for an emulator state whose sockets must not meet the 20000+ ports other tests hand out."""
+    for _ in range(200):
+        low = random.randrange(30000, 60000 - count)
+        try:
+            with contextlib.ExitStack() as stack:
+                for port in range(low, low + count):
+                    s = stack.enter_context(socket.socket())
+                    s.bind(("127.0.0.1", port))
+            return low, low + count - 1
+        except OSError:
+            continue
+    raise RuntimeError(f"no {count} free consecutive ports found")

@@ -21,12 +21,13 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
+import orjson
 
 from reconciler import __version__
 from reconciler.border0.errors import (
@@ -45,7 +46,7 @@ DEFAULT_API = "https://api.border0.com/api/v1"
 USER_AGENT = f"border0-reconciler/{__version__}"
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Socket pages fetched at once, once the first page has told how many there are.
-PAGE_CONCURRENCY = 8
+PAGE_CONCURRENCY = 16
 log = logging.getLogger("reconciler.border0")
 
 
@@ -76,6 +77,8 @@ class Border0Client:
         self._token = Secret(token, origin="token") if token else None
         self._lock = threading.Lock()
         self._rx_delay: float | None = None
+        #: Told about each retry of an unanswered or failed request, for the user to see.
+        self.on_retry: Callable[[str], None] | None = None
         self._last_write = 0.0
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if token:
@@ -167,10 +170,19 @@ class Border0Client:
     def update_socket_policies(
         self, socket_id: str, add: Sequence[str] = (), remove: Sequence[str] = ()
     ) -> None:
-        actions = [{"action": "add", "id": p} for p in add]
-        actions += [{"action": "remove", "id": p} for p in remove]
+        self._attach(f"/socket/{_seg(socket_id)}/policy", add, remove)
+
+    def update_policy_sockets(
+        self, policy_id: str, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> None:
+        """Attach or detach many sockets to one policy in one call (the policy's side)."""
+        self._attach(f"/policy/{_seg(policy_id)}/socket", add, remove)
+
+    def _attach(self, path: str, add: Sequence[str], remove: Sequence[str]) -> None:
+        actions = [{"action": "add", "id": i} for i in add]
+        actions += [{"action": "remove", "id": i} for i in remove]
         if actions:
-            self._json("PUT", f"/socket/{_seg(socket_id)}/policy", body={"actions": actions})
+            self._json("PUT", path, body={"actions": actions})
 
     def list_connectors(self, socket_id: str) -> list[dict]:
         data = self._json("GET", f"/socket/{_seg(socket_id)}/connectors")
@@ -260,7 +272,7 @@ class Border0Client:
         if response.status_code == 204 or not response.content:
             return None
         try:
-            return response.json()
+            return orjson.loads(response.content)  # a page of 100 sockets: 2-3x json's speed
         except ValueError:
             raise APIError(
                 response.status_code, "the answer is not valid JSON", method, path
@@ -305,6 +317,7 @@ class Border0Client:
                 if tries_5xx > self.max_retries_5xx:
                     raise TransportError(self._redact(
                         f"{method} {path}: {problem} (after {tries_5xx} attempts)")) from exc
+                self._announce("not reachable", tries_5xx)
                 self._pause(self._backoff(tries_5xx), deadline_at, method, path, problem)
                 continue
             status = response.status_code
@@ -326,6 +339,7 @@ class Border0Client:
                 if tries_5xx > self.max_retries_5xx:
                     raise self._error(response, method, path)
                 problem = str(self._error(response, method, path))
+                self._announce(f"answered {status}", tries_5xx)
                 self._pause(self._backoff(tries_5xx), deadline_at, method, path, problem)
                 continue
             if status == 404 and method == "GET" and self._may_lag(deadline_at):
@@ -344,6 +358,10 @@ class Border0Client:
             return False
         time.sleep(min(left, 0.2))
         return True
+
+    def _announce(self, what: str, attempt: int) -> None:
+        if self.on_retry is not None:
+            self.on_retry(f"border0 API {what}, retrying {attempt}/{self.max_retries_5xx}...")
 
     def _backoff(self, attempt: int) -> float:
         """Capped exponential backoff with jitter: between half and all of base*2^(n-1)."""

@@ -9,7 +9,7 @@ request is made.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -50,18 +50,25 @@ def open_api(
     state: str | None,
     *,
     env: Mapping[str, str] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> Iterator[Border0Client]:
-    """A client for the chosen API; with `local`, the embedded emulator runs meanwhile."""
+    """A client for the chosen API; with `local`, the embedded emulator runs meanwhile.
+
+    `say` hears what the user should know meanwhile: a retry while border0 does not answer,
+    a new local state file (so a run from another folder never plans against an empty
+    organization unnoticed)."""
     env = os.environ if env is None else env
     api = (api or env.get("BORDER0_API") or DEFAULT_API).strip()
     if api == "local":
-        with _local(state) as client:
+        with _local(state, say) as client:
+            client.on_retry = say
             yield client
         return
     if not api.startswith(("http://", "https://")):
         raise ConfigurationError(f"bad --api {api!r}: give an http(s) URL or 'local'")
     token = resolve_token(token_file, env)
     with Border0Client(api, token) as client:
+        client.on_retry = say
         yield client
 
 
@@ -77,10 +84,12 @@ def private_state_dir(directory: Path, *, always: bool) -> None:
 
 
 @contextmanager
-def _local(state: str | None) -> Iterator[Border0Client]:
+def _local(state: str | None, say: Callable[[str], None] | None) -> Iterator[Border0Client]:
     from reconciler.border0.emulator.embedded import EmbeddedEmulator  # fastapi: import on use
 
     path = Path(state or DEFAULT_STATE)
+    if say is not None and not path.exists():
+        say(f"--api local: creating a new, empty state file {path.resolve()}")
     try:
         private_state_dir(path.parent, always=state is None)
     except OSError as exc:

@@ -53,16 +53,18 @@ def _plural(count: int, word: str, plural: str | None = None) -> str:
     help="Also resolve secret references, with KEY=VALUE lines from this file over the "
     "environment; a missing variable or file is an error.",
 )
+@click.option("--no-color", is_flag=True, help="No colour even on a terminal.")
 @secret_root_option
 @friendly_errors
 def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | None,
-             secret_roots: tuple[str, ...]) -> None:
+             no_color: bool, secret_roots: tuple[str, ...]) -> None:
     """Check manifests (files or folders, read recursively) without contacting border0.
 
     Exit 0 when all are valid, 1 when any has an error. Every problem is listed.
     """
     import json
 
+    from reconciler.cli.terminal import color_enabled
     from reconciler.manifests.loader import EnvFileError, load, read_env_file
 
     env = None
@@ -76,8 +78,13 @@ def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | Non
     if fmt == "json":
         click.echo(json.dumps([d.to_json() for d in result.diagnostics], indent=2))
     else:
+        color = color_enabled(sys.stdout, no_color)
+
+        def echo(text: str, fg: str) -> None:
+            click.echo(click.style(text, fg=fg) if color else text, color=color)
+
         for diagnostic in result.diagnostics:
-            click.echo(str(diagnostic))
+            echo(str(diagnostic), "red" if diagnostic.severity.value == "error" else "yellow")
         errors = sum(1 for d in result.diagnostics if d.severity.value == "error")
         warnings = len(result.diagnostics) - errors
         counts = (
@@ -87,12 +94,10 @@ def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | Non
         )
         skipped = f", {result.skipped} other documents skipped" if result.skipped else ""
         if result.ok:
-            click.echo(f"ok: {counts} ({_plural(warnings, 'warning')}{skipped})")
+            echo(f"ok: {counts} ({_plural(warnings, 'warning')}{skipped})", "green")
         else:
-            click.echo(
-                f"invalid: {_plural(errors, 'error')}, {_plural(warnings, 'warning')} "
-                f"in {_plural(len(result.files), 'file')}"
-            )
+            echo(f"invalid: {_plural(errors, 'error')}, {_plural(warnings, 'warning')} "
+                 f"in {_plural(len(result.files), 'file')}", "red")
     raise SystemExit(EXIT_OK if result.ok else EXIT_ERROR)
 
 
@@ -205,6 +210,8 @@ def plan_command(paths: tuple[str, ...], **kwargs: Any) -> None:
 @click.option("--dry-run", is_flag=True, help="Show the plan and stop.")
 @click.option("--parallelism", type=click.IntRange(min=1), default=8, show_default=True,
               help="Independent API writes at a time.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="One line per object done (else a progress bar, or a count line every 10%).")
 @friendly_errors
 def apply_command(paths: tuple[str, ...], **kwargs: Any) -> None:
     """Make border0 match the manifests under PATHS, or apply a plan saved with plan --out."""
@@ -258,10 +265,13 @@ def show_command(target: str, fmt: str, no_color: bool, **api: Any) -> None:
               help="Resync with border0 this often, repairing drift (300ms, 5s, 5m, 1h).")
 @click.option("--jitter", default="10%", show_default=True,
               help="Delay each resync by up to this much: a percentage of --interval or a duration.")
-@click.option("--debounce", default="300ms", show_default=True,
+@click.option("--debounce", default="100ms", show_default=True,
               help="Wait for this much quiet after a file change before reconciling.")
 @click.option("--listen", default="127.0.0.1:9479", show_default=True,
-              help="HOST:PORT for /healthz /readyz /metrics /status ('' to serve nothing).")
+              help="HOST:PORT for the dashboard (/) and /healthz /readyz /metrics /status "
+              "('' to serve nothing).")
+@click.option("--history", type=click.IntRange(1, 1000), default=20, show_default=True,
+              metavar="N", help="Reconciles kept in /status and shown by `status --history`.")
 @click.option("--dry-run", is_flag=True, help="Observe only: plan and report drift, change nothing.")
 @click.option("--once", is_flag=True, help="Reconcile once and exit: 0 success, 1 failure.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -309,12 +319,14 @@ def run_cmd(path: str, **options: Any) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 @click.option("--wide", is_flag=True, help="Do not cut long cells to fit 120 columns.")
+@click.option("--history", is_flag=True,
+              help="Show the last reconciles (time, trigger, result, changes, drift corrected).")
 @friendly_errors
-def status_cmd(listen: str, fmt: str, wide: bool) -> None:
+def status_cmd(listen: str, fmt: str, wide: bool, history: bool) -> None:
     """Show what a running daemon reports: each socket, its state and its connector."""
     from reconciler.cli.run import execute_status
 
-    raise SystemExit(execute_status(listen, fmt, sys.stdout, wide=wide))
+    raise SystemExit(execute_status(listen, fmt, sys.stdout, wide=wide, history=history))
 
 
 # --- local-connector (section owned by the local-connector command) ---

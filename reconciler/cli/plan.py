@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import click
 
 import reconciler.plan.saved as saved_plan
-from reconciler.apply import ActionResult, apply_plan
+from reconciler.apply import ApplyResult, apply_plan
+from reconciler.border0.errors import Border0Error
 from reconciler.border0.inventory import fetch_actual
+from reconciler.cli.inputs import Manifests, bulk_gc
+from reconciler.cli.progress import Progress
+from reconciler.cli.terminal import color_enabled
 from reconciler.diagnostics import Severity
 from reconciler.errors import UserError
 from reconciler.model import Actual, Desired
@@ -56,6 +59,7 @@ class PlanArgs:
     auto_approve: bool = False
     dry_run: bool = False
     parallelism: int = 8
+    verbose: bool = False
 
 
 def _env(env_file: str | None) -> dict[str, str]:
@@ -70,28 +74,17 @@ def _env(env_file: str | None) -> dict[str, str]:
     return env
 
 
-def _load(
-    paths: Sequence[str], env: Mapping[str, str], secret_roots: Sequence[str] = ()
-) -> Desired:
-    """All manifests valid, or nothing happens: diagnostics on stderr, then one error line."""
-    from reconciler.manifests.loader import load
+class _Notices:
+    """Messages for the user while a command runs (a retry, a new state file): on stderr,
+    above the progress bar while there is one."""
 
-    if not paths:
-        raise UserError("no manifest path given")
-    result = load(list(paths), env=env, secret_roots=list(secret_roots) or None)
-    if result.changed:
-        raise UserError(
-            f"the manifests changed while being read ({', '.join(result.changed[:3])}); "
-            "nothing was planned: run again once they are written"
-        )
-    for diagnostic in result.diagnostics:
-        click.echo(str(diagnostic), err=True)
-    errors = sum(1 for d in result.diagnostics if d.severity is Severity.ERROR)
-    if errors:
-        raise UserError(
-            f"the manifests have {errors} error{'s' if errors != 1 else ''}; nothing was planned"
-        )
-    return result.desired
+    progress: Progress | None = None
+
+    def __call__(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress.note(message)
+        else:
+            click.echo(message, err=True)
 
 
 def _deprecated(message: str) -> None:
@@ -108,7 +101,7 @@ def _write(path: str, text: str) -> None:
 def _show(plan: Plan, args: PlanArgs, render_to: str | None = None) -> None:
     """The rendering in --format on stdout; `render_to` also gets it (then stdout gets text)."""
     data = plan.to_json()
-    tty = not args.no_color and sys.stdout.isatty()
+    tty = color_enabled(sys.stdout, args.no_color)
     fmt = args.fmt
     if render_to:
         _write(render_to, render(data, args.fmt))
@@ -151,16 +144,14 @@ def _refuse_access_gain(plan: Plan, args: PlanArgs) -> None:
     )
 
 
-def _plan(args: PlanArgs, client: Any, desired: Desired) -> tuple[Plan, Actual]:
-    actual = fetch_actual(client)
-    plan = make_plan(
+def _plan(args: PlanArgs, desired: Desired, actual: Actual) -> Plan:
+    return make_plan(
         desired,
         actual,
         instance=args.instance,
         max_delete=args.max_delete,
         allow_mass_delete=args.allow_mass_delete,
     )
-    return plan, actual
 
 
 def _refuse_conflicts(plan: Plan) -> None:
@@ -178,14 +169,25 @@ def _check(args: PlanArgs) -> None:
 
 
 def run_plan(args: PlanArgs) -> int:
+    with bulk_gc():
+        return _run_plan(args)
+
+
+def _run_plan(args: PlanArgs) -> int:
     from reconciler.border0.session import open_api
 
     _check(args)
     save_to, render_to = _plan_outputs(args)
     env = _env(args.env_file)
-    desired = _load(args.paths, env, args.secret_roots)
-    with open_api(args.api, args.token_file, args.state, env=env) as client:
-        plan, actual = _plan(args, client, desired)
+    manifests = Manifests(args.paths, env, args.secret_roots)
+    try:
+        with open_api(args.api, args.token_file, args.state, env=env, say=_Notices()) as client:
+            actual = fetch_actual(client)
+    except Border0Error:
+        manifests.desired()  # the manifests' own errors first
+        raise
+    desired = manifests.desired()
+    plan = _plan(args, desired, actual)
     _show(plan, args, render_to)
     _refuse_conflicts(plan)
     _refuse_access_gain(plan, args)
@@ -235,17 +237,9 @@ def run_show_plan(path: str, fmt: str, no_color: bool) -> int:
         saved = saved_plan.read(path)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    color = fmt == "text" and not no_color and sys.stdout.isatty()
+    color = fmt == "text" and color_enabled(sys.stdout, no_color)
     click.echo(render(saved.plan, fmt, color=color), nl=False, color=color)
     return EXIT_OK
-
-
-def _progress(result: ActionResult) -> None:
-    color = sys.stderr.isatty()
-    text = result.message
-    if color:
-        text = click.style(text, fg="green" if result.ok else "red")
-    click.echo(text, err=True, color=color)
 
 
 def _confirm(args: PlanArgs) -> None:
@@ -265,6 +259,11 @@ def _confirm(args: PlanArgs) -> None:
 
 
 def run_apply(args: PlanArgs) -> int:
+    with bulk_gc():
+        return _run_apply(args)
+
+
+def _run_apply(args: PlanArgs) -> int:
     from reconciler.border0.session import open_api
 
     _check(args)
@@ -278,49 +277,69 @@ def run_apply(args: PlanArgs) -> int:
             raise UserError(str(exc)) from None
         args = replace(args, paths=saved.paths, instance=saved.instance,
                        max_delete=saved.max_delete, allow_mass_delete=saved.allow_mass_delete)
-    desired = _load(args.paths, env, args.secret_roots)
-    if saved is not None and (
-        saved_plan.desired_fingerprint(desired, saved.salt) != saved.desired_fingerprint
-    ):
-        raise UserError(
-            "the manifests changed since the plan was saved; run plan --out again"
-        )
-    with open_api(args.api, args.token_file, args.state, env=env) as client:
-        plan, actual = _plan(args, client, desired)
-        if saved is not None and (
-            saved_plan.actual_fingerprint(actual) != saved.actual_fingerprint
-        ):
-            raise UserError(
-                "the saved plan is stale: border0 changed since it was made; "
-                "run plan --out again"
-            )
-        if saved is not None and not saved_plan.plan_matches(saved, plan):
-            raise UserError(
-                "the plan is not the one saved: a secret changed since it was saved (or "
-                "border0's copy of one); run plan --out again"
-            )
-        _show(plan, args, args.out)
-        _refuse_conflicts(plan)
-        _refuse_access_gain(plan, args)
-        if not plan.has_changes:
-            return EXIT_OK
-        if args.dry_run:
-            click.echo("Dry run: nothing was applied.", err=True)
-            return EXIT_OK
-        if saved is None:  # a saved plan was reviewed already, as Terraform's
-            _confirm(args)
-        result = apply_plan(
-            plan, client, desired, actual, instance=args.instance,
-            parallelism=args.parallelism, progress=_progress,
-        )
+    manifests = Manifests(args.paths, env, args.secret_roots)
+    notices = _Notices()
+    try:
+        with open_api(args.api, args.token_file, args.state, env=env, say=notices) as client:
+            actual = fetch_actual(client)
+            desired = manifests.desired()
+            if saved is not None and (
+                saved_plan.desired_fingerprint(desired, saved.salt) != saved.desired_fingerprint
+            ):
+                raise UserError("the manifests changed since the plan was saved; "
+                                "run plan --out again")
+            plan = _plan(args, desired, actual)
+            if saved is not None and (
+                saved_plan.actual_fingerprint(actual) != saved.actual_fingerprint
+            ):
+                raise UserError(
+                    "the saved plan is stale: border0 changed since it was made; "
+                    "run plan --out again"
+                )
+            if saved is not None and not saved_plan.plan_matches(saved, plan):
+                raise UserError(
+                    "the plan is not the one saved: a secret changed since it was saved (or "
+                    "border0's copy of one); run plan --out again"
+                )
+            _show(plan, args, args.out)
+            _refuse_conflicts(plan)
+            _refuse_access_gain(plan, args)
+            if not plan.has_changes:
+                return EXIT_OK
+            if args.dry_run:
+                click.echo("Dry run: nothing was applied.", err=True)
+                return EXIT_OK
+            if saved is None:  # a saved plan was reviewed already, as Terraform's
+                _confirm(args)
+            with Progress(len(plan.changes), stream=sys.stderr, verbose=args.verbose,
+                          no_color=args.no_color) as progress:
+                notices.progress = progress
+                result = apply_plan(
+                    plan, client, desired, actual, instance=args.instance,
+                    parallelism=args.parallelism,
+                    progress=lambda r: progress.step(r.ok, r.message),
+                )
+                notices.progress = None
+    except Border0Error:
+        manifests.desired()  # the manifests' own errors first
+        raise
+    return _summary(result, args)
+
+
+def _summary(result: ApplyResult, args: PlanArgs) -> int:
+    """The outcome in one line, on stderr with the progress. "Run apply again" only when a
+    failure may pass (a timeout, a 5xx): a refusal (400, 403) fails the same way again."""
     done, failed = len(result.succeeded), len(result.failed)
-    to_stderr = args.fmt != "text" and not args.out  # keep stdout a clean json/markdown document
-    if failed:
-        click.echo(
-            f"Apply finished with errors: {done} action{'s' if done != 1 else ''} succeeded, "
-            f"{failed} failed. Run apply again to finish.", err=to_stderr,
-        )
-        return EXIT_ERROR
-    click.echo(f"Apply complete: {done} action{'s' if done != 1 else ''} succeeded.",
-               err=to_stderr)
-    return EXIT_OK
+    actions = f"{done} action{'s' if done != 1 else ''} succeeded"
+    color = color_enabled(sys.stderr, args.no_color)
+    if not failed:
+        click.echo(click.style(f"Apply complete: {actions}.", fg="green") if color
+                   else f"Apply complete: {actions}.", err=True, color=color)
+        return EXIT_OK
+    if any(r.temporary for r in result.failed):
+        hint = " Run apply again to finish."
+    else:
+        hint = " border0 refused them: fix what the errors above say, then apply again."
+    line = f"Apply finished with errors: {actions}, {failed} failed.{hint}"
+    click.echo(click.style(line, fg="red") if color else line, err=True, color=color)
+    return EXIT_ERROR

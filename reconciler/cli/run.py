@@ -17,11 +17,13 @@ from typing import Any, TextIO
 import click
 
 from reconciler.errors import UserError
+from reconciler.render.table import ELLIPSIS, WIDTH, render_table
 
 __all__ = [
     "RunArgs",
     "execute_run",
     "execute_status",
+    "format_history_table",
     "format_status_table",
     "parse_duration",
     "parse_jitter",
@@ -82,6 +84,7 @@ class RunArgs:
     jitter: str = "10%"
     debounce: float = 0.3
     listen: str = "127.0.0.1:9479"
+    history: int = 20
     dry_run: bool = False
     once: bool = False
     log_format: str = "text"
@@ -166,6 +169,7 @@ def execute_run(args: RunArgs) -> int:
         jitter=jitter,
         debounce=args.debounce,
         listen=args.listen or None,
+        history=args.history,
         dry_run=args.dry_run,
         max_delete=args.max_delete,
         allow_mass_delete=args.allow_mass_delete,
@@ -215,31 +219,91 @@ def _row(socket: dict[str, Any]) -> list[str]:
     ]
 
 
-def format_status_table(status: dict[str, Any], *, wide: bool = False) -> str:
-    """/status as `border0 socket ls` draws it, plus NAME, STATE and CONNECTOR, and a summary;
-    fitted to 120 columns unless `wide`."""
-    from reconciler.render.table import ELLIPSIS, WIDTH, render_table
-
-    rows = [_row(s) for s in status.get("sockets") or []]
-    table = render_table(COLUMNS, rows, width=None if wide else WIDTH, shrink=SHRINK,
-                         snap=("SOCKET ID",))
+def _head(status: dict[str, Any], *, wide: bool) -> list[str]:
     last = status.get("last_reconcile") or {}
     head = [
         f"instance {status.get('instance')}  path {status.get('path')}  "
         f"ready {'yes' if status.get('ready') else 'no'}"
         + ("  (dry run)" if status.get("dry_run") else ""),
         (
-            f"last reconcile {last.get('time') or '-'}  result {last.get('result') or '-'}  "
+            f"last reconcile {last.get('result') or '-'}  at {last.get('finished_at') or '-'}  "
             f"revision {last.get('revision') or '-'}  trigger {last.get('trigger') or '-'}"
         ),
     ]
     if not wide:  # a long path or trigger is cut like a table cell
         head = [line if len(line) <= WIDTH else line[: WIDTH - 1] + ELLIPSIS for line in head]
+    return head
+
+
+def _errors(status: dict[str, Any]) -> list[str]:
     errors = [f"error: {e}" for e in status.get("errors") or []]
-    return "\n".join(head + ["", table.rstrip("\n")] + ([""] + errors if errors else [])) + "\n"
+    return [""] + errors if errors else []
 
 
-def execute_status(listen: str, fmt: str, out: TextIO, *, wide: bool = False) -> int:
+def format_status_table(status: dict[str, Any], *, wide: bool = False) -> str:
+    """/status as `border0 socket ls` draws it, plus NAME, STATE and CONNECTOR, and a summary;
+    fitted to 120 columns unless `wide`."""
+    rows = [_row(s) for s in status.get("sockets") or []]
+    table = render_table(COLUMNS, rows, width=None if wide else WIDTH, shrink=SHRINK,
+                         snap=("SOCKET ID",))
+    return "\n".join(_head(status, wide=wide) + ["", table.rstrip("\n")] + _errors(status)) + "\n"
+
+
+HISTORY_COLUMNS = (
+    "TIME",
+    "TRIGGER",
+    "REVISION",
+    "RESULT",
+    "DURATION",
+    "CHANGES",
+    "DRIFT CORRECTED",
+)
+
+#: Changes named per history row; the rest are counted (`--format json` has them all).
+HISTORY_NAMED = 3
+
+
+def _named(changes: list[dict[str, Any]], omitted: int = 0) -> str:
+    """'update socket web, create policy ops (failed) and 4 more'; '-' for none."""
+    names = [
+        (c.get("title") or f"{c.get('action')} {c.get('kind')} {c.get('name')}")
+        + (" (failed)" if c.get("ok") is False else "")
+        for c in changes[:HISTORY_NAMED]
+    ]
+    more = max(len(changes) - HISTORY_NAMED, 0) + omitted
+    return (", ".join(names) or "-") + (f" and {more} more" if more else "")
+
+
+def _history_row(entry: dict[str, Any]) -> list[str]:
+    changes = _named(entry.get("changes") or [], entry.get("changes_omitted") or 0)
+    return [
+        entry.get("time") or "-",
+        entry.get("trigger") or "-",
+        (entry.get("revision") or "-")[:12],
+        entry.get("result") or "-",
+        f"{entry.get('duration_seconds', 0):.3f}s",
+        changes,
+        _named(entry.get("drift_corrected") or []),
+    ]
+
+
+def format_history_table(status: dict[str, Any], *, wide: bool = False) -> str:
+    """The daemon's last reconciles, newest first: when, why, what changed, what drift it
+    corrected; the error of each one that failed under it."""
+    rows: list[list[str]] = []
+    failures: list[str] = []
+    for entry in status.get("history") or []:
+        rows.append(_history_row(entry))
+        if entry.get("error"):
+            failures.append(f"{entry.get('time')}: {entry.get('result')}: {entry['error']}")
+    table = render_table(HISTORY_COLUMNS, rows, width=None)  # names are the point: never cut
+    tail = [""] + failures if failures else []
+    return "\n".join(_head(status, wide=wide) + ["", table.rstrip("\n")] + tail) + "\n"
+
+
+def execute_status(
+    listen: str, fmt: str, out: TextIO, *, wide: bool = False, history: bool = False
+) -> int:
     import httpx
 
     from reconciler.daemon.status_server import parse_listen
@@ -257,7 +321,8 @@ def execute_status(listen: str, fmt: str, out: TextIO, *, wide: bool = False) ->
     except (httpx.HTTPError, ValueError) as exc:
         raise UserError(f"cannot read the daemon's status at {url}: {exc}") from None
     if fmt == "json":
-        out.write(json.dumps(status, indent=2) + "\n")
+        out.write(json.dumps(status.get("history") or [] if history else status, indent=2) + "\n")
     else:
-        out.write(format_status_table(status, wide=wide))
+        table = format_history_table if history else format_status_table
+        out.write(table(status, wide=wide))
     return 0

@@ -51,6 +51,7 @@ from reconciler.connectors.argv import (
     validate_template,
 )
 from reconciler.connectors.process_groups import ProcessGroups, preexec_for
+from reconciler.connectors.wakeup import PIDFD, Wakeup
 from reconciler.model import SENSITIVE, Actual, Desired
 
 __all__ = [
@@ -76,6 +77,8 @@ _POLL = 0.05  # seconds between checks for exited children
 #: (its restart waits at least backoff_base anyway); 50 ms polls of 50 children cost an idle
 #: daemon about 1.3 % of a core.
 _POLL_RUNNING = 0.5
+#: With pidfds nothing needs a poll; the thread still turns this often.
+_IDLE_WAIT = 60.0
 
 
 class State(Enum):
@@ -264,7 +267,7 @@ class Supervisor:
         self._last_secrets: tuple[str, ...] = ()
 
         self._lock = threading.Condition()
-        self._wake = threading.Event()
+        self._wake = Wakeup()  # set by sync/reset/stop; wait() also wakes on child exits
         self._desired: dict[str, ConnectorTarget] = {}
         self._connectors: dict[str, Connector] = {}
         self._generation = 0  # bumped by every sync(); the loop acknowledges with _seen
@@ -362,12 +365,15 @@ class Supervisor:
                 if self._stopping and not self._connectors:
                     return
                 wait = self._next_wait(time.monotonic())
-            self._wake.wait(wait)
+                pids = [c.proc.pid for c in self._connectors.values() if c.proc is not None]
+            self._wake.wait(wait, pids=pids)
 
     def _next_wait(self, now: float) -> float:
-        wait = 1.0
+        """Until the next deadline; a child's exit wakes the thread through its pidfd, so
+        children are polled only where there are no pidfds."""
+        wait = _IDLE_WAIT if PIDFD else 1.0
         for conn in self._connectors.values():
-            if conn.proc is not None:
+            if conn.proc is not None and not PIDFD:
                 wait = min(wait, _POLL_RUNNING if conn.state is S.RUNNING else _POLL)
             if conn.state in (S.STARTING, S.BACKOFF, S.STOPPING):
                 wait = min(wait, max(0.0, conn.deadline - now))

@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -42,11 +42,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from reconciler import __version__
 from reconciler.connectors.supervisor import connector_targets
+from reconciler.connectors.wakeup import Wakeup
+from reconciler.daemon.history import DEFAULT_HISTORY, History, reconcile_entry
 from reconciler.daemon.logs import RedactFilter
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.revision import source_revision
 from reconciler.daemon.settle import Settling
 from reconciler.daemon.state import (
+    iso_time,
     object_states,
     secret_values,
     socket_rows,
@@ -55,6 +58,7 @@ from reconciler.daemon.state import (
 from reconciler.daemon.status_server import StatusServer
 from reconciler.daemon.watch import ManifestWatcher
 from reconciler.diagnostics import Severity
+from reconciler.manifests.cache import ParseCache
 from reconciler.reconcile import ReconcileOptions, ReconcileResult, Stage, reconcile
 
 __all__ = ["FAILURE", "INVALID", "SUCCESS", "Daemon", "DaemonConfig"]
@@ -62,8 +66,9 @@ __all__ = ["FAILURE", "INVALID", "SUCCESS", "Daemon", "DaemonConfig"]
 log = logging.getLogger("reconciler.daemon")
 
 SUCCESS, FAILURE, INVALID = "success", "failure", "invalid"
-#: How often the loop looks at the flags signal handlers set (and turns its heartbeat).
-SIGNAL_POLL = 0.2
+#: How often an idle loop turns its heartbeat and looks for dead parts. Signals, triggers and
+#: stop requests wake it at once (`Wakeup`: the signal wake-up fd), so it need not poll them.
+SIGNAL_POLL = 5.0
 #: Stages at which a reconcile stops for a problem in the manifests (not retried with backoff).
 _CONFIG_STAGES = frozenset({Stage.LOAD, Stage.PLAN})
 
@@ -88,6 +93,7 @@ class DaemonConfig:
     heartbeat_stale: float = 180.0
     delete_grace: float = 0.0  # `run` defaults to 5 s; 0 turns the deferral off
     secret_roots: tuple[str, ...] | None = None
+    history: int = DEFAULT_HISTORY  # reconciles kept for /status
 
     def backoff(self, failures: int) -> float:
         """Seconds before retrying after `failures` failures in a row: 1, 2, 4 ... capped."""
@@ -98,12 +104,6 @@ class DaemonConfig:
 def _change_key(change: Any) -> tuple[Any, ...]:
     """What makes two planned changes "the same change" across reconciles."""
     return (change.kind, change.name, change.action.value, tuple(d.path for d in change.diffs))
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
 
 
 class Daemon:
@@ -140,7 +140,8 @@ class Daemon:
         self.server: Any = None
 
         self._lock = threading.Lock()  # guards _pending and the published snapshot
-        self._wake = threading.Event()
+        self._wake = Wakeup()
+        self._parse_cache = ParseCache()  # an edit re-parses only the files it touched
         self._stop = threading.Event()
         self._pending: list[str] = []
         self._reset_fatal = False
@@ -153,7 +154,7 @@ class Daemon:
         self._last_good_desired: Any = None
         self._last_actual: Any = None
         self._states: dict[tuple[str, str], str] = {}
-        self._last: dict[str, Any] | None = None
+        self.history = History(config.history)
         self._last_success_info: dict[str, Any] | None = None
         self._errors: list[str] = []
         self._revision: str | None = None
@@ -185,13 +186,14 @@ class Daemon:
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT stop, SIGHUP reconciles now.
 
-        The handlers only assign flags, which the loop reads at least every `SIGNAL_POLL`
-        seconds: taking a lock in a handler (even Event.set) could deadlock against the very
+        The handlers only assign flags, which the loop reads as soon as the signal wake-up fd
+        wakes it: taking a lock in a handler (even Event.set) could deadlock against the very
         code the signal interrupted.
         """
         signal.signal(signal.SIGTERM, self._on_stop_signal)
         signal.signal(signal.SIGINT, self._on_stop_signal)
         signal.signal(signal.SIGHUP, self._on_hup_signal)
+        self._wake.wake_on_signals()
 
     def _on_stop_signal(self, signum: int, frame: Any) -> None:
         """First signal: stop gracefully. A second one while stopping: exit at once (the last
@@ -248,7 +250,8 @@ class Daemon:
             host, port = self.server.bind()
             self.server.start()
             log.info(
-                "serving /healthz /readyz /metrics /status", extra={"listen": f"{host}:{port}"}
+                "serving the status page (/) and /healthz /readyz /metrics /status",
+                extra={"listen": f"{host}:{port}"},
             )
         self.watcher = self._watcher_factory(cfg.path, self._on_change, debounce=cfg.debounce)
         self.watcher.start()
@@ -370,9 +373,10 @@ class Daemon:
             delete_grace=cfg.delete_grace if delete_grace is None else delete_grace,
             known_snapshot=self._settling.snapshot,
             changed_at=self._settling.changed_at,
+            parse_cache=self._parse_cache,
         )
         started, wall = time.monotonic(), time.time()
-        self._in_flight = {"trigger": trigger, "since": _iso(wall)}
+        self._in_flight = {"trigger": trigger, "since": iso_time(wall)}
         try:
             result = self._reconcile_fn([cfg.path], self.client, options)
         except Exception as exc:
@@ -404,7 +408,7 @@ class Daemon:
             self.redactor.set_secrets(secret_values(result.desired) + self._token())
         outcome = SUCCESS if result.ok else INVALID if result.stage in _CONFIG_STAGES else FAILURE
         plan = result.plan
-        drift = self._drift(result)
+        drifted, corrected = self._drift(result)
 
         self.metrics.reconciles.labels(outcome).inc()
         self.metrics.duration.observe(duration)
@@ -425,7 +429,7 @@ class Daemon:
             self._failures, self._retry_at = 0, None
             self._succeeded_once, self._last_success = True, wall
             self.metrics.last_success.set(wall)
-            self._last_success_info = {"time": _iso(wall), "revision": revision}
+            self._last_success_info = {"time": iso_time(wall), "revision": revision}
         elif outcome == FAILURE:
             self._failures += 1
             delay = cfg.backoff(self._failures)
@@ -455,20 +459,20 @@ class Daemon:
         self.metrics.consecutive_failures.set(self._failures)
         self.metrics.ready.set(1 if self.readiness()[0] else 0)
         summary = plan.summary() if plan is not None else None
+        entry = reconcile_entry(
+            result,
+            outcome=outcome,
+            trigger=trigger,
+            revision=revision,
+            wall=wall,
+            duration=duration,
+            drifted=drifted,
+            corrected=corrected,
+        )
         with self._lock:
             self._errors = errors
-            self._last = {
-                "time": _iso(wall),
-                "trigger": trigger,
-                "result": outcome,
-                "stage": result.stage.value,
-                "revision": revision,
-                "duration_seconds": round(duration, 3),
-                "summary": summary,
-                "drift": drift,
-                "error": result.error,
-                "deletions_deferred_until": _iso(result.deferred_until),
-            }
+            entry["deletions_deferred_until"] = iso_time(result.deferred_until)
+            self.history.add(entry)
         self._log_outcome(result, outcome, trigger, revision, duration, summary, errors)
         if sync_connectors:  # the last good desired state, as it exists in border0 now
             try:
@@ -477,8 +481,9 @@ class Daemon:
             except Exception:
                 log.exception("syncing connectors failed")
 
-    def _drift(self, result: ReconcileResult) -> int:
+    def _drift(self, result: ReconcileResult) -> tuple[int, list[Any]]:
         """Log and count drift: the plan's changes although the manifests did not change.
+        Returns their number and those of them corrected (applied successfully).
 
         Changes the previous reconcile already planned and did not apply (dry run, failed
         actions) are pending, not new drift, and are left out.
@@ -491,7 +496,7 @@ class Daemon:
             else:
                 self._unapplied = {_change_key(r.change) for r in result.applied.failed}
         if plan is None or not plan.changes or previous is None or result.desired != previous:
-            return 0
+            return 0, []
         drifted = [c for c in plan.changes if _change_key(c) not in known]
         verb = "detected (dry run: not corrected)" if self.config.dry_run else "corrected"
         for change in drifted:
@@ -502,10 +507,12 @@ class Daemon:
                     "reason": change.reason or None,
                 },
             )
+        corrected: list[Any] = []
         if not self.config.dry_run and result.applied is not None:
             done = {_change_key(r.change) for r in result.applied.succeeded}
-            self.metrics.drift_corrections.inc(sum(1 for c in drifted if _change_key(c) in done))
-        return len(drifted)
+            corrected = [c for c in drifted if _change_key(c) in done]
+            self.metrics.drift_corrections.inc(len(corrected))
+        return len(drifted), corrected
 
     def _log_outcome(
         self,
@@ -560,7 +567,7 @@ class Daemon:
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         ok = self._succeeded_once and self._failures < self.config.fail_threshold
         return ok, {
-            "last_success": _iso(self._last_success),
+            "last_success": iso_time(self._last_success),
             "consecutive_failures": self._failures,
             "fail_threshold": self.config.fail_threshold,
         }
@@ -571,8 +578,9 @@ class Daemon:
     def status(self) -> dict[str, Any]:
         connectors = self._connector_statuses()
         with self._lock:
-            last, errors, states = self._last, list(self._errors), dict(self._states)
+            errors, states = list(self._errors), dict(self._states)
             desired, actual = self._last_good_desired, self._last_actual
+            history = self.history.entries()
         ready, readiness = self.readiness()
         return {
             "version": __version__,
@@ -581,12 +589,14 @@ class Daemon:
             "dry_run": self.config.dry_run,
             "ready": ready,
             "revision": self._revision,
-            "last_reconcile": last,
+            "last_reconcile": history[0] if history else None,
             "last_success": self._last_success_info,
             "consecutive_failures": readiness["consecutive_failures"],
             "reconciles": self.reconciles_run,
             "triggers": self._triggers,
             "in_flight": self._in_flight,
+            "next_resync": self._next_resync(),
+            "next_retry": self._next_retry(),
             "sockets": socket_rows(states, desired, actual, connectors),
             "policies": [
                 {
@@ -606,10 +616,26 @@ class Daemon:
                     "pid": getattr(c, "pid", None),
                     "restarts": getattr(c, "restarts", 0),
                     "last_exit_code": getattr(c, "last_exit_code", None),
-                    "since": getattr(c, "since", None),
+                    "since": iso_time(getattr(c, "since", None)),
                     "last_error": getattr(c, "last_error", None),
                 }
                 for c in connectors
             ],
             "errors": errors,
+            "history": history,
         }
+
+    def _next_resync(self) -> str | None:
+        """When the interval fires next (its jitter included), ISO 8601; None when not running."""
+        get_job = getattr(self.scheduler, "get_job", None)
+        when = getattr(get_job("resync"), "next_run_time", None) if get_job else None
+        if when is None:
+            return None
+        return when.astimezone(UTC).isoformat(timespec="milliseconds")
+
+    def _next_retry(self) -> str | None:
+        """When a failed reconcile is retried (the backoff), ISO 8601; None when none is due."""
+        retry_at = self._retry_at
+        if retry_at is None:
+            return None
+        return iso_time(time.time() + max(0.0, retry_at - time.monotonic()))

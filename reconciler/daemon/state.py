@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.model import Actual, Desired
@@ -20,6 +21,7 @@ __all__ = [
     "MISSING",
     "OUT_OF_SYNC",
     "TO_DELETE",
+    "iso_time",
     "object_states",
     "secret_values",
     "socket_rows",
@@ -31,6 +33,13 @@ OUT_OF_SYNC = "out-of-sync"  # a change is planned but not applied (dry run)
 MISSING = "missing"  # declared, not in border0 (dry run, or its create failed)
 ERROR = "error"  # its last action failed
 TO_DELETE = "to-delete"  # owned, no longer declared, not yet deleted (dry run)
+
+
+def iso_time(ts: float | None) -> str | None:
+    """A Unix time as ISO 8601 in UTC with milliseconds: the one time format of /status."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
 
 
 def _object_key(change: Any) -> tuple[str, str]:
@@ -96,14 +105,20 @@ def socket_rows(
     actual: Actual | None,
     connectors: Iterable[Any],
 ) -> list[dict[str, Any]]:
-    """One row per socket the daemon looks after, like `border0 socket ls` plus two columns."""
-    connector_state = {c.name: getattr(c.state, "name", str(c.state)) for c in connectors}
+    """One row per socket the daemon looks after, like `border0 socket ls` plus its state, its
+    attached policies and its connector (state, restarts, last error)."""
+    by_name = {c.name: c for c in connectors}
     names = [name for kind, name in states if kind == "socket"]
     rows = []
     for name in sorted(names):
         live = actual.sockets.get(name) if actual else None
         spec = desired.sockets.get(name) if desired else None
         wants_connector = bool(spec and spec.connector and spec.connector.enabled)
+        conn = by_name.get(name)
+        if live is not None:
+            policies = list(live.policy_names)
+        else:
+            policies = list(spec.all_policies) if spec else []
         rows.append(
             {
                 "name": name,
@@ -113,10 +128,19 @@ def socket_rows(
                 "type": live.type if live else (spec.type if spec else None),
                 "description": live.description if live else (spec.description if spec else ""),
                 "state": states[("socket", name)],
-                "connector": connector_state.get(name, "STOPPED" if wants_connector else None),
+                "policies": sorted(policies),
+                "connector": _connector_state(conn, wants_connector),
+                "connector_restarts": getattr(conn, "restarts", 0) if conn is not None else 0,
+                "connector_error": getattr(conn, "last_error", None) if conn is not None else None,
             }
         )
     return rows
+
+
+def _connector_state(conn: Any, wanted: bool) -> str | None:
+    if conn is not None:
+        return getattr(conn.state, "name", str(conn.state))
+    return "STOPPED" if wanted else None
 
 
 def secret_values(desired: Desired | None) -> list[str]:

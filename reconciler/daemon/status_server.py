@@ -1,4 +1,4 @@
-"""The daemon's HTTP endpoints: /healthz, /readyz, /metrics, /status.
+"""The daemon's HTTP endpoints: the status page (/), /healthz, /readyz, /metrics, /status.
 
 A small Starlette app served by uvicorn in a thread of its own. It only *reads* what the daemon
 publishes through a `StatusSource`; it never starts a reconcile. Every body passes through the
@@ -33,6 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from reconciler.daemon.dashboard import render_page
 from reconciler.daemon.metrics import CONTENT_TYPE
 
 __all__ = [
@@ -100,8 +101,13 @@ def create_app(source: StatusSource, redact: Callable[[str], str] = lambda s: s)
     async def status(request: Request) -> Response:
         return json_response(source.status())
 
+    async def dashboard(request: Request) -> Response:
+        html, headers = render_page(source.status(), request.query_params.get("refresh"))
+        return Response(redact(html), media_type="text/html", headers=headers)
+
     return Starlette(
         routes=[
+            Route("/", dashboard),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),

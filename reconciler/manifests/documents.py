@@ -11,11 +11,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reconciler.manifests.schema_messages import Problem
 from reconciler.manifests.yamlpos import Locator, Position
 from reconciler.model import Source
+
+if TYPE_CHECKING:  # jsonschema, which schema_messages imports, is slow to import
+    from reconciler.manifests.schema_messages import Problem
 
 __all__ = ["API_VERSION", "KINDS", "Doc", "File", "classify", "name_of", "with_name_hint"]
 

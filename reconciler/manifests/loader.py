@@ -32,9 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from reconciler.diagnostics import Diagnostic, Severity, has_errors
+from reconciler.manifests.cache import ParseCache
 from reconciler.manifests.documents import (
     API_VERSION,
     KINDS,
@@ -53,8 +52,8 @@ from reconciler.manifests.files import (
     newest_change,
     read_env_file,
     read_manifest_file,
+    stamp,
 )
-from reconciler.manifests.schema_messages import capped, humanize
 from reconciler.manifests.secret_files import allowed_roots
 from reconciler.manifests.specs import SECRET_FIELDS, policy_spec, resolve_secret, socket_spec
 from reconciler.manifests.yamlpos import (
@@ -111,7 +110,11 @@ def schema_path(name: str) -> Path:
 
 @functools.cache
 def _validator(kind: str) -> Any:
-    """The schema validator of a kind, compiled once (jsonschema: complete error reports)."""
+    """The schema validator of a kind, compiled once (jsonschema: complete error reports).
+    Imported only here: jsonschema takes 0.06-0.25 s to import, and valid documents never
+    need it (jsonschema-rs says yes or no)."""
+    import jsonschema
+
     schema = json.loads(schema_path(kind.lower()).read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema)
@@ -166,6 +169,7 @@ class _Loader:
     documents: int = 0
     skipped: int = 0
     stamps: dict[Path, Stamp | None] = field(default_factory=dict)
+    cache: ParseCache | None = None
 
     def report(
         self,
@@ -181,36 +185,19 @@ class _Loader:
         self.diagnostics.append(_diag(severity, message, doc.file.name, pos, code))
 
     def read_file(self, path: Path) -> None:
-        try:
-            raw, self.stamps[path] = read_manifest_file(path)
-        except OSError as exc:
-            reason = exc.strerror if isinstance(exc, FileTooLarge) else (
-                f"cannot read file: {exc.strerror}"
-            )
-            self.diagnostics.append(_error(reason, str(path), code="io"))
-            return
-        if b"\x00" in raw:
-            self.diagnostics.append(
-                _error("not a YAML text file (binary content)", str(path), code="io")
-            )
-            return
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            self.diagnostics.append(
-                _error(f"not UTF-8 text (invalid byte at offset {exc.start})", str(path), code="io")
-            )
-            return
-        too_big = oversized_document(text)
-        if too_big is not None:
-            self.diagnostics.append(
-                _error(f"document is {too_big[1]:,} bytes, over the limit of "
-                       f"{MAX_DOCUMENT_BYTES:,} bytes per YAML document", str(path),
-                       too_big[0], code="io")
-            )
-            return
-        docs, syntax_error, duplicates = load_documents(text)
-        file = File(path, text, document_starts(text))
+        before = stamp(path)  # a cached parse is of the file as it was then
+        cached = self.cache.get(path) if self.cache is not None else None
+        if cached is not None:
+            self.stamps[path] = before
+            text, (docs, syntax_error, duplicates), starts = cached
+        else:
+            parsed = self.parse_file(path)
+            if parsed is None:
+                return
+            text, (docs, syntax_error, duplicates), starts = parsed
+            if self.cache is not None:
+                self.cache.put(path, parsed)
+        file = File(path, text, list(starts))
         for problem in [*duplicates, *([syntax_error] if syntax_error else [])]:
             code = "yaml-syntax" if problem is syntax_error else "duplicate-key"
             self.diagnostics.append(_error(problem.message, file.name, problem.position, code=code))
@@ -243,6 +230,39 @@ class _Loader:
             else:
                 self.skipped += 1
 
+    def parse_file(self, path: Path) -> tuple[str, Any, list[Any]] | None:
+        """(text, parsed documents, document starts), or None after reporting why not; the
+        file's stamp as read goes to `stamps`."""
+        try:
+            raw, self.stamps[path] = read_manifest_file(path)
+        except OSError as exc:
+            reason = exc.strerror if isinstance(exc, FileTooLarge) else (
+                f"cannot read file: {exc.strerror}"
+            )
+            self.diagnostics.append(_error(reason, str(path), code="io"))
+            return None
+        if b"\x00" in raw:
+            self.diagnostics.append(
+                _error("not a YAML text file (binary content)", str(path), code="io")
+            )
+            return None
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            self.diagnostics.append(
+                _error(f"not UTF-8 text (invalid byte at offset {exc.start})", str(path), code="io")
+            )
+            return None
+        too_big = oversized_document(text)
+        if too_big is not None:
+            self.diagnostics.append(
+                _error(f"document is {too_big[1]:,} bytes, over the limit of "
+                       f"{MAX_DOCUMENT_BYTES:,} bytes per YAML document", str(path),
+                       too_big[0], code="io")
+            )
+            return None
+        return text, load_documents(text), document_starts(text)
+
     def read_document(self, file: File, index: int, data: dict[str, Any]) -> None:
         doc = Doc(file, index, data)
         kind, version = data.get("kind"), data.get("apiVersion")
@@ -267,9 +287,11 @@ class _Loader:
             return
         problems = []
         if not _quick_valid(kind, data):
+            import reconciler.manifests.schema_messages as messages  # jsonschema: on use
+
             problems = [
                 p
-                for p in humanize(_validator(kind).iter_errors(capped(data)))
+                for p in messages.humanize(_validator(kind).iter_errors(messages.capped(data)))
                 if p.path[:1] != ("apiVersion",)
             ]
         for problem in problems:
@@ -358,6 +380,7 @@ def load(
     resolve_secrets: bool = True,
     strict: bool = False,
     secret_roots: Sequence[str | os.PathLike[str]] | None = None,
+    cache: ParseCache | None = None,
 ) -> LoadResult:
     """Read every manifest under `paths` into `Desired`, collecting every problem found.
 
@@ -365,6 +388,7 @@ def load(
     resulting `Secret`s hold an empty value. With strict=True a plaintext password is an error.
     Secret files are read only under `secret_roots` (default `DEFAULT_SECRET_ROOTS`) and the
     manifests' folders. `changed` in the result lists files that changed while being read.
+    A `cache` (the daemon's) keeps parsed files between loads, by file identity.
     """
     if isinstance(paths, (str, os.PathLike)):  # one path given bare: not its characters
         paths = [paths]
@@ -381,7 +405,10 @@ def load(
         strict=strict,
         diagnostics=diagnostics,
         secret_roots=allowed_roots(secret_roots, paths),
+        cache=cache,
     )
+    if cache is not None:
+        cache.retain(files)
     for path in files:
         loader.read_file(path)
     changed = changed_since(paths, files, loader.stamps)

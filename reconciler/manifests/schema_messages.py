@@ -11,9 +11,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema.exceptions import ValidationError, best_match
+if TYPE_CHECKING:  # jsonschema is imported only when a document is invalid
+    from jsonschema.exceptions import ValidationError
 
 __all__ = ["Problem", "capped", "describe", "dotted", "humanize"]
 
@@ -157,6 +158,8 @@ def _one(error: ValidationError) -> list[Problem]:
         dupes = [v for v in map(repr, value) if v in seen or seen.add(v)]
         return [Problem(path, f"{where}: {', '.join(dict.fromkeys(dupes))} listed more than once")]
     if kind in ("anyOf", "oneOf") and error.context:
+        from jsonschema.exceptions import best_match
+
         return _one(best_match(error.context))
     return [Problem(path, f"{where}: {hint or error.message}")]
 

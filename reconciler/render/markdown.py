@@ -113,8 +113,10 @@ def render(plan_json: Mapping[str, Any], *, max_chars: int = MAX_CHARS) -> str:
     elif changes:
         head.append("**Access:** no one gains or loses access.\n\n")
     if conflicts:
+        guard_only = all(d.get("code") == "mass-delete" for d in conflicts)
+        title = "Refused by the mass-delete guard" if guard_only else "Conflicts"
         sections.append(
-            ("conflicts", f"### :x: Conflicts ({len(conflicts)}): the plan cannot be applied\n\n",
+            ("conflicts", f"### :x: {title} ({len(conflicts)}): the plan cannot be applied\n\n",
              [_diagnostic(d, ":x:") for d in conflicts])
         )
     if warnings:
@@ -125,7 +127,7 @@ def render(plan_json: Mapping[str, Any], *, max_chars: int = MAX_CHARS) -> str:
     table = (
         "| " + " | ".join(_ACTIONS) + " |\n|" + "---:|" * len(_ACTIONS) + "\n| "
         + " | ".join(str(summary.get(a, 0)) for a in _ACTIONS) + " |\n\n"
-        f"**{summary_line(summary)}**\n\n"
+        + (f"**{summary_line(summary)}**\n\n" if any(summary.values()) or not conflicts else "")
     )
     blocks = [_change_block(c) for c in changes]
 

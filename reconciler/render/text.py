@@ -1,5 +1,9 @@
 """The terminal rendering, Terraform-like: `+ create`, `~ update`, `-/+ replace`, `- delete`,
 attach/detach lines, field-level `before → after`, a summary line. Colour only when asked.
+
+One message per outcome: a plan that is refused (conflicts, the mass-delete guard) lists why,
+but says neither "No changes" nor a second "cannot be applied" line (the command's one `error:`
+line says that).
 """
 
 from __future__ import annotations
@@ -159,10 +163,16 @@ def render(plan_json: Mapping[str, Any], *, color: bool = False) -> str:
         return click.style(text, **kwargs) if color else text
 
     lines: list[str] = _access_lines(plan_json, style)
-    conflicts = plan_json.get("conflicts", [])
+    blocking = plan_json.get("conflicts", [])
+    refused = [d for d in blocking if d.get("code") == "mass-delete"]
+    conflicts = [d for d in blocking if d.get("code") != "mass-delete"]
     if conflicts:
-        lines.append(style("Conflicts (the plan cannot be applied):", fg="red", bold=True))
+        lines.append(style("Conflicts:", fg="red", bold=True))
         lines.extend(f"  {_diagnostic(d)}" for d in conflicts)
+        lines.append("")
+    if refused:  # a guard, not a conflict between the manifests and border0
+        lines.append(style("Refused by the mass-delete guard:", fg="red", bold=True))
+        lines.extend(f"  {_diagnostic(d)}" for d in refused)
         lines.append("")
     changes = plan_json.get("changes", [])
     if changes:
@@ -179,11 +189,7 @@ def render(plan_json: Mapping[str, Any], *, color: bool = False) -> str:
         lines.append(style("Warnings:", fg="yellow", bold=True))
         lines.extend(f"  {_diagnostic(d)}" for d in warnings)
         lines.append("")
-    lines.append(style(summary_line(plan_json["summary"]), bold=True))
-    if conflicts:
-        n = len(conflicts)
-        lines.append(
-            style(f"Error: the plan has {n} conflict{'s' if n != 1 else ''}; nothing can be "
-                  "applied until they are resolved.", fg="red")
-        )
+    if changes or not blocking:  # "No changes" would contradict a plan that is refused
+        lines.append(style(summary_line(plan_json["summary"]), bold=True))
+    # that nothing can be applied is said once, by the command's error line
     return "\n".join(lines) + "\n"

@@ -49,10 +49,10 @@ def test_apply_plan_cycle_and_exit_codes(project: dict) -> None:
     code, out, err = run(project, "apply", m, "--dry-run")
     assert code == 0 and "Dry run" in err
 
-    code, out, err = run(project, "apply", m, "--auto-approve")
+    code, out, err = run(project, "apply", m, "--auto-approve", "-v")
     assert code == 0, err
     assert "created socket db" in err and "attached policy ops to socket web" in err
-    assert "Apply complete: 6 actions succeeded." in out
+    assert "Apply complete: 6 actions succeeded." in err  # with the progress, on stderr
 
     code, out, _ = run(project, "plan", m, "--detailed-exitcode")
     assert code == 0 and "No changes. border0 matches the manifests." in out
@@ -67,7 +67,7 @@ def test_apply_plan_cycle_and_exit_codes(project: dict) -> None:
     assert '~ socket db' in out and '"the database" → "the new database"' in out
 
     write(project["m"], [d for d in docs if d["metadata"]["name"] != "box"])
-    code, out, err = run(project, "apply", m, "--auto-approve")
+    code, out, err = run(project, "apply", m, "--auto-approve", "--verbose")
     assert code == 0, err
     assert "Plan: 0 to create, 1 to update, 0 to replace, 1 to delete" in out
     assert "deleted socket box" in err
@@ -94,7 +94,7 @@ def test_outputs_never_hold_the_secret_and_match_their_shape(project: dict) -> N
         assert SECRET not in path.read_text()
 
     # the saved plan applies as it is, without a prompt
-    code, out, err = run(project, "apply", str(d / "saved.json"))
+    code, out, err = run(project, "apply", str(d / "saved.json"), "-v")
     assert code == 0, err
     assert "created socket db" in err
 
@@ -162,7 +162,7 @@ def test_examples_apply_then_plan_is_empty(tmp_path: Path) -> None:
             "--env-file", str(REPO / "examples" / "demo.env")]
     code, out, err = cli(["apply", "examples/", "--auto-approve", *args], cwd=REPO)
     assert code == 0, err
-    assert "Apply complete" in out and "to create" in out
+    assert "Apply complete" in err and "to create" in out
     code, out2, err2 = cli(["plan", "examples/", "--detailed-exitcode", "--format", "markdown",
                             *args], cwd=REPO)
     assert code == 0, out2 + err2
@@ -220,7 +220,7 @@ def test_apply_asks_for_yes_on_a_terminal(project: dict) -> None:
     code, out = _on_a_terminal(project, b"no\n")
     assert code == 1 and b"error: apply cancelled; nothing was changed" in out
     code, out = _on_a_terminal(project, b"yes\n")
-    assert code == 0 and b"created socket web" in out
+    assert code == 0 and b"Applying |" in out and b"6/6, 0 failed" in out  # the progress bar
     assert b"\x1b[" in out  # colour on a terminal
     assert SECRET.encode() not in out
     code, out, _ = run(project, "plan", str(project["m"]), "--detailed-exitcode")

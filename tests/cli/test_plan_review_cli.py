@@ -192,7 +192,7 @@ def test_plan_out_apply_show_and_renderings_refused(examples: dict) -> None:
     # apply FILE applies exactly the saved plan, without asking
     code, out, err = run(p, "apply", str(saved))
     assert code == 0, err
-    assert "Apply complete: 3 actions succeeded." in out
+    assert "Apply complete: 3 actions succeeded." in err  # the summary goes with the progress
     code, _, _ = run(p, "plan", p["m"], "--detailed-exitcode")
     assert code == 0
     # and a second apply of it is stale (border0 changed since)
@@ -217,4 +217,4 @@ def test_old_spellings_work_with_a_deprecation_note(examples: dict) -> None:
 
     code, out, err = run(p, "apply", str(d / "saved.json"))
     assert code == 0, err
-    assert "Apply complete: 3 actions succeeded." in out
+    assert "Apply complete: 3 actions succeeded." in err  # the summary goes with the progress

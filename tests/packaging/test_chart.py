@@ -152,6 +152,7 @@ def test_defaults_git_sync_sidecar(chart: Any) -> None:
     assert service["spec"]["selector"] == deploy["spec"]["selector"]["matchLabels"]
     assert "kubectl -n border0 get pods" in objects["NOTES"]
     assert "/status" in objects["NOTES"]
+    assert "http://127.0.0.1:9479/ in a browser: the status page" in objects["NOTES"]
 
 
 def test_native_sidecar(chart: Any) -> None:

@@ -16,6 +16,12 @@ SCRIPT = (
     "from reconciler.cli import main; main()"
 )
 
+#: The status page rendered from the installed package: its templates load from the wheel.
+PAGE_SCRIPT = (
+    "import reconciler.daemon.dashboard as d; print(d.__file__); "
+    "print(d.render_page({'instance': 'x', 'sockets': [{'name': 'web', 'state': 'in-sync'}]})[0])"
+)
+
 
 def test_the_installed_wheel_validates_outside_the_source_tree(tmp_path):
     dist, site, work = tmp_path / "dist", tmp_path / "site", tmp_path / "work"
@@ -30,6 +36,8 @@ def test_the_installed_wheel_validates_outside_the_source_tree(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for schema in ("manifest", "socket", "policy"):
         assert f"reconciler/schemas/{schema}.schema.json" in names
+    for asset in ("dashboard.html", "dashboard.js", "dashboard.css"):  # the status page
+        assert f"reconciler/daemon/templates/{asset}" in names
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
          "--target", str(site), str(wheel)],
@@ -53,6 +61,13 @@ def test_the_installed_wheel_validates_outside_the_source_tree(tmp_path):
             text=True,
             timeout=60,
         )
+
+    page = subprocess.run(
+        [sys.executable, "-c", PAGE_SCRIPT], check=False, cwd=work, env=env, capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert page.returncode == 0, page.stderr
+    assert page.stdout.startswith(str(site)) and "<td data-sort=\"web\">" in page.stdout
 
     proc = run("validate", "examples")
     lines = proc.stdout.splitlines()

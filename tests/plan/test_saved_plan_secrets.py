@@ -100,8 +100,10 @@ def test_a_secret_changed_after_saving_is_refused_when_it_changes_the_plan(emula
     env_file.write_text("DB_PASSWORD=another-password\n")  # the plan now also updates db
     code, _, err = _run(emulator, folder, env_file, "apply", str(saved_file))
     assert code == 1 and "error: the plan is not the one saved: a secret changed" in err
-    assert "updated" not in err
+    assert "Apply complete" not in err
+    assert emulator.client().find_policy("ops")["description"].startswith("ops team")
 
     env_file.write_text(f"DB_PASSWORD={PASSWORD}\n")  # as reviewed: applied
     code, _, err = _run(emulator, folder, env_file, "apply", str(saved_file))
-    assert code == 0 and "updated policy ops" in err, err
+    assert code == 0 and "Apply complete: 1 action succeeded." in err, err
+    assert emulator.client().find_policy("ops")["description"].startswith("ops v2")

@@ -111,12 +111,14 @@ def test_no_command_or_endpoint_shows_a_secret(emulator, tmp_path: Path) -> None
         daemon.wait(lambda: any("leak token" in line for line in daemon.lines), timeout=60,
                     message="the connector's output in the daemon log")
         listen = str(daemon.http.base_url).removeprefix("http://").rstrip("/")
-        for endpoint in ("/status", "/metrics", "/healthz", "/readyz"):
+        for endpoint in ("/status", "/metrics", "/healthz", "/readyz", "/"):
             response = daemon.http.get(endpoint)
             assert response.status_code == 200, (endpoint, response.text)
             seen.append((endpoint, response.text))
-        status = json.loads(seen[-4][1])
+        status = json.loads(seen[-5][1])
         assert {s["name"] for s in status["sockets"]} >= {"vault-db", "portal"}
+        page = seen[-1][1]  # the status page lists them too
+        assert "<td data-sort=\"vault-db\">" in page and "<td data-sort=\"portal\">" in page
         seen.append(("status table", run("status", "--listen", listen)))
         seen.append(("status json", run("status", "--listen", listen, "--format", "json")))
         (folder / "portal.yaml").write_text(MANIFESTS["portal.yaml"].replace(

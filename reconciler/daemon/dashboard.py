@@ -1,0 +1,223 @@
+"""The daemon's status page (`GET /`): one read-only HTML page made from the /status document.
+
+The first render is server-side (Jinja2, autoescaped), so the page works without JavaScript; a
+small inline script then refreshes it from /status every few seconds and sorts and filters the
+sockets. Everything is in the one answer (no CDN, no other file: it works air-gapped), and the
+Content-Security-Policy allows exactly the page's own script and style, requests to this origin
+and nothing else. The page has no control that changes anything.
+
+`view` turns /status into what the template shows. The state labels and badge colours travel to
+the script as JSON in the page, so they have one home; the script mirrors `relative`,
+`connector_label` and `_problems` under the same names (dashboard.js), and the browser test
+checks that what it renders after a refresh matches.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+__all__ = ["DEFAULT_REFRESH", "render_page", "view"]
+
+_PACKAGE = __name__.rpartition(".")[0] or "reconciler"
+DEFAULT_REFRESH = 3.0  # seconds
+#: Socket states of /status -> what the page calls them (and filters by).
+SOCKET_STATES = {
+    "in-sync": "in sync",
+    "out-of-sync": "drifted",
+    "missing": "drifted",
+    "to-delete": "drifted",
+    "suspended": "suspended",
+    "error": "error",
+}
+#: Badge colour (a CSS class) per shown value; anything else is "plain".
+TONES = {
+    "state": {"in sync": "ok", "drifted": "warn", "suspended": "info", "error": "bad"},
+    "connector": {"running": "ok", "starting": "warn", "restarting": "warn", "fatal": "bad"},
+    "result": {"success": "ok", "failure": "bad", "invalid": "bad"},
+}
+#: "file:line[:column]: error|warning: message", as the manifest loader reports problems.
+_LOCATED = re.compile(r"^(?P<where>[^\s:][^:]*:\d+(?::\d+)?): (?P<what>(?:error|warning): .*)$")
+
+
+@cache
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader(_PACKAGE, "templates"),
+        autoescape=select_autoescape(default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+@cache
+def _asset(name: str) -> tuple[Markup, str]:
+    """An inline asset (script or style) and its CSP source expression ('sha256-...')."""
+    text = resources.files(_PACKAGE).joinpath("templates", name).read_text("utf-8")
+    digest = base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
+    return Markup(text), f"'sha256-{digest}'"  # our own file, inlined as it is
+
+
+def _parse_time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def relative(value: Any, now: datetime) -> str:
+    """'12 s ago', '3 min ago', 'in 4 min': how far an ISO 8601 time is from now."""
+    when = _parse_time(value)
+    if when is None:
+        return ""
+    seconds = (when - now).total_seconds()
+    span = abs(seconds)
+    if span < 1:
+        return "just now"
+    if span < 120:
+        text = f"{span:.0f} s"
+    elif span < 7200:
+        text = f"{span / 60:.0f} min"
+    elif span < 172800:
+        text = f"{span / 3600:.0f} h"
+    else:
+        text = f"{span / 86400:.0f} d"
+    return f"in {text}" if seconds > 0 else f"{text} ago"
+
+
+def connector_label(state: str | None, restarts: int = 0) -> str:
+    """A connector's state in words: a connector coming back after an exit is 'restarting'."""
+    if not state:
+        return "none"
+    if state in ("BACKOFF", "EXITED") or (state == "STARTING" and restarts):
+        return "restarting"
+    return state.lower()
+
+
+def _problems(status: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What needs a look, worst first: FATAL connectors, a failing reconcile, each error."""
+    problems: list[dict[str, Any]] = []
+    for conn in status.get("connectors") or []:
+        if conn.get("state") == "FATAL":
+            problems.append(
+                {
+                    "where": f"connector {conn.get('socket')}",
+                    "what": f"FATAL: {conn.get('last_error') or 'gave up restarting'}",
+                }
+            )
+    last = status.get("last_reconcile") or {}
+    failing = last.get("result") == "failure"
+    if failing:
+        times = status.get("consecutive_failures") or 1
+        problems.append(
+            {
+                "where": f"reconcile ({last.get('stage')})",
+                "what": f"failing {times} time(s) in a row: {last.get('error') or 'failed'}",
+            }
+        )
+    for error in status.get("errors") or []:
+        match = _LOCATED.match(str(error))
+        where, what = (match["where"], match["what"]) if match else ("", str(error))
+        if where or not (failing and error == last.get("error")):  # not twice
+            problems.append({"where": where, "what": what})
+    return problems
+
+
+def _last_applied(history: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The newest reconcile that applied changes (any change with a result)."""
+    for entry in history:
+        if any(c.get("ok") is not None for c in entry.get("changes") or []):
+            return entry
+    return None
+
+
+def view(status: Mapping[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    """What the page shows, from one /status document."""
+    now = now or datetime.now(UTC)
+    sockets = []
+    for row in status.get("sockets") or []:
+        state = row.get("state") or ""
+        sockets.append(
+            {
+                **row,
+                "state_key": SOCKET_STATES.get(state, state).replace(" ", "-"),
+                "state_label": SOCKET_STATES.get(state, state),
+                "connector_label": connector_label(
+                    row.get("connector"), row.get("connector_restarts") or 0
+                ),
+            }
+        )
+    counts = {label: 0 for label in dict.fromkeys(SOCKET_STATES.values())}
+    for row in sockets:
+        counts[row["state_label"]] = counts.get(row["state_label"], 0) + 1
+    history = list(status.get("history") or [])
+    suspended = status.get("suspended")
+    if isinstance(suspended, (list, dict)):
+        suspended = len(suspended)
+    if suspended is None and counts.get("suspended"):
+        suspended = counts["suspended"]
+    return {
+        "status": status,
+        "now": now.isoformat(timespec="seconds"),
+        "role": status.get("role") or "leader",
+        "last": status.get("last_reconcile") or {},
+        "suspended": suspended,
+        "sockets": sockets,
+        "state_counts": counts,
+        "problems": _problems(status),
+        "history": history,
+        "last_applied": _last_applied(history),
+    }
+
+
+def _refresh(value: str | None) -> float:
+    """`?refresh=SECONDS` (0.5 to 3600), the default otherwise."""
+    try:
+        seconds = float(value) if value else DEFAULT_REFRESH
+    except ValueError:
+        return DEFAULT_REFRESH
+    return min(max(seconds, 0.5), 3600.0) if math.isfinite(seconds) else DEFAULT_REFRESH
+
+
+def render_page(
+    status: Mapping[str, Any], refresh: str | None = None
+) -> tuple[str, dict[str, str]]:
+    """The page's HTML and the headers it must be served with (its CSP above all)."""
+    script, script_hash = _asset("dashboard.js")
+    style, style_hash = _asset("dashboard.css")
+    now = datetime.now(UTC)
+    config = {"refresh": _refresh(refresh), "states": SOCKET_STATES, "tones": TONES}
+    html = (
+        _environment()
+        .get_template("dashboard.html")
+        .render(
+            **view(status, now),
+            config=config,
+            script=script,
+            style=style,
+            ago=lambda value: relative(value, now),
+            connector_label=connector_label,
+            tone=lambda kind, value: TONES[kind].get(value, "plain"),
+        )
+    )
+    headers = {
+        "Content-Security-Policy": (
+            f"default-src 'none'; script-src {script_hash}; style-src {style_hash}; "
+            "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'self'; "
+            "frame-ancestors 'none'"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+    }
+    return html, headers
