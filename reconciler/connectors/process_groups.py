@@ -13,8 +13,10 @@ and stops it by signalling the group. On top of that (Linux; elsewhere only the 
   starts connectors (in case the watchdog was killed too: OOM killer, kill -9 of the tree).
   The start time, the boot id and the pid namespace guard against killing a reused pid.
 - The daemon is a child subreaper (PR_SET_CHILD_SUBREAPER): a connector's descendant whose
-  parent exits is re-parented to the daemon, not to init, and `reap_orphans` ends and reaps it,
-  even one that left its connector's session (setsid, a daemonizing double fork).
+  parent exits is re-parented to the daemon, not to init. `reap_orphans` reaps it when it exits,
+  leaves it alone while it is in a running connector's session (which ends as a unit), and ends
+  it otherwise: it left its connector's session (setsid, a daemonizing double fork), or its
+  connector is gone.
 """
 
 from __future__ import annotations
@@ -231,22 +233,27 @@ class ProcessGroups:
         self._tell(f"-{pid}\n")
         self._write_record()
 
-    def reap_orphans(self, known: Iterable[int]) -> list[int]:
-        """End and reap children re-parented to the daemon (a subreaper) from a connector's
-        tree: any child outside the daemon's own session that is not a connector leader."""
+    def reap_orphans(self, leaders: Iterable[int]) -> list[int]:
+        """Children re-parented to the daemon (a subreaper) from a connector's tree: reap the
+        exited ones; leave a live one in a running connector's session alone (it ends with
+        that session); end one outside every connector's session (it left its connector's
+        session, or its connector is gone), since nothing else could end it."""
         if not self._subreaper:
             return []
         try:
             children = Path(f"/proc/{self._me}/task/{self._me}/children").read_text().split()
         except OSError:
             return []
-        mine = set(known) | {self._watchdog.pid if self._watchdog else -1}
+        running = set(leaders)  # a connector leader's pid is its session id
         ended = []
         for pid in map(int, children):
             stat = proc_stat(pid)
-            if pid in mine or stat is None or stat.session == self._my_session:
-                continue  # a connector, the watchdog, or one of the daemon's own (git)
+            if (stat is None or pid in running or stat.session == self._my_session
+                    or (self._watchdog is not None and pid == self._watchdog.pid)):
+                continue  # a connector, one of the daemon's own (git), the watchdog
             if stat.state != "Z":
+                if stat.session in running:
+                    continue
                 kill_session(stat.session, started_after=stat.start)
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)

@@ -411,3 +411,22 @@ def test_a_process_that_left_its_connectors_session_ends_with_the_connector(tmp_
     d.proc.send_signal(signal.SIGTERM)
     assert d.proc.wait(timeout=30) == 0
     assert _survivors(second) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_CHILD_SUBREAPER")
+def test_a_connectors_fork_whose_parent_exits_keeps_running_with_its_connector(
+        tmp_path, daemon, leftovers):
+    """`(helper &)`: the subshell exits at once and the helper comes back to the daemon (a
+    subreaper). It is still the running connector's (its session): left alone, and ended with
+    the connector."""
+    manifest(tmp_path / "manifests", "app", "127.0.0.1", 1)
+    d = daemon("--connector-command", "sh -c '(sleep 600 &); echo up; exec sleep 601'")
+    conn = wait_for(lambda: d.connector("app"), timeout=30, message="connector running")
+    helper = wait_for(lambda: [p for p in _tree(conn["pid"]) if p != conn["pid"]])[0]
+    leftovers.append(tree := _tree(conn["pid"]))
+    assert int(Path(f"/proc/{helper}/stat").read_text().rsplit(")", 1)[1].split()[1]) \
+        == d.proc.pid  # re-parented to the daemon, and (RUNNING came a tick later) alive:
+    assert _survivors({helper: tree[helper]}) == [helper]
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.proc.wait(timeout=30) == 0
+    assert _survivors(tree) == []
