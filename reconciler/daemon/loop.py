@@ -13,6 +13,8 @@ Single flight falls out of the shape: only the loop reconciles, and triggers tha
 runs only mark it dirty, so they cause exactly one more run after it. A failure to reach border0
 is retried sooner than the interval (exponential backoff, capped); invalid manifests are not
 retried (the next change or interval will be), and the last good desired state stays in force.
+Manifests that changed while being read are read again after the debounce; deletes deferred
+until the manifests are quiet for `delete_grace` are planned again then (see reconcile.py).
 
 Readiness: ready after the first successful reconcile, until `fail_threshold` reconciles in a
 row fail talking to border0 (fetch or apply); invalid manifests do not change it. Health: the
@@ -45,6 +47,7 @@ from reconciler.daemon.history import DEFAULT_HISTORY, History, reconcile_entry
 from reconciler.daemon.logs import RedactFilter
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.revision import source_revision
+from reconciler.daemon.settle import Settling
 from reconciler.daemon.state import (
     iso_time,
     object_states,
@@ -88,6 +91,8 @@ class DaemonConfig:
     fail_threshold: int = 3
     stop_timeout: float = 10.0
     heartbeat_stale: float = 180.0
+    delete_grace: float = 0.0  # `run` defaults to 5 s; 0 turns the deferral off
+    secret_roots: tuple[str, ...] | None = None
     history: int = DEFAULT_HISTORY  # reconciles kept for /status
 
     def backoff(self, failures: int) -> float:
@@ -142,6 +147,7 @@ class Daemon:
         self._reset_fatal = False
         self._heartbeat = time.monotonic()
         self._retry_at: float | None = None
+        self._settling = Settling(config.debounce)  # re-reads and deferred deletes
         self._failures = 0
         self._succeeded_once = False
         self._last_success: float | None = None
@@ -217,8 +223,13 @@ class Daemon:
     # --- running ---------------------------------------------------------------------------------
 
     def run_once(self) -> int:
-        """One reconcile; 0 when it succeeded, 1 otherwise (like `apply`)."""
-        result = self.reconcile_now(["once"])
+        """One reconcile; 0 when it succeeded, 1 otherwise (like `apply`). Nothing is deferred
+        (there is no later run); manifests changing while read are read again a few times."""
+        for _ in range(5):
+            result = self.reconcile_now(["once"], delete_grace=0.0)
+            if not result.unstable:
+                break
+            time.sleep(self.config.debounce)
         return 0 if result.ok else 1
 
     def run(self) -> int:
@@ -278,6 +289,9 @@ class Daemon:
             timeout = SIGNAL_POLL
             if self._retry_at is not None:
                 timeout = max(0.0, min(timeout, self._retry_at - time.monotonic()))
+            settle_in = self._settling.wait_for()
+            if settle_in is not None:
+                timeout = max(0.0, min(timeout, settle_in))
             self._wake.wait(timeout)
             self._wake.clear()
             self._take_signals()
@@ -288,6 +302,9 @@ class Daemon:
             if self._retry_at is not None and time.monotonic() >= self._retry_at:
                 self._retry_at = None
                 reasons.append("retry")
+            due = self._settling.take_due()
+            if due is not None:
+                reasons.append(due)
             if reasons:
                 self.reconcile_now(reasons)
             dead = self._dead_root_part()
@@ -332,7 +349,9 @@ class Daemon:
 
     # --- one reconcile ---------------------------------------------------------------------------
 
-    def reconcile_now(self, reasons: list[str]) -> ReconcileResult:
+    def reconcile_now(
+        self, reasons: list[str], delete_grace: float | None = None
+    ) -> ReconcileResult:
         """Run one reconcile and publish its outcome (status, metrics, logs, connectors)."""
         cfg = self.config
         trigger = ", ".join(dict.fromkeys(reasons))
@@ -350,6 +369,10 @@ class Daemon:
             allow_mass_delete=cfg.allow_mass_delete,
             parallelism=cfg.parallelism,
             env=cfg.env,
+            secret_roots=cfg.secret_roots,
+            delete_grace=cfg.delete_grace if delete_grace is None else delete_grace,
+            known_snapshot=self._settling.snapshot,
+            changed_at=self._settling.changed_at,
             parse_cache=self._parse_cache,
         )
         started, wall = time.monotonic(), time.time()
@@ -363,6 +386,9 @@ class Daemon:
             )
         duration = time.monotonic() - started
         self.reconciles_run += 1
+        if self._settling.after(result):
+            self._in_flight = None
+            return result
         try:
             self._publish(result, trigger, revision, wall, duration)
         finally:
@@ -445,11 +471,13 @@ class Daemon:
         )
         with self._lock:
             self._errors = errors
+            entry["deletions_deferred_until"] = iso_time(result.deferred_until)
             self.history.add(entry)
         self._log_outcome(result, outcome, trigger, revision, duration, summary, errors)
         if sync_connectors:  # the last good desired state, as it exists in border0 now
             try:
-                self.supervisor.sync(connector_targets(result.desired, result.actual))
+                self.supervisor.sync(connector_targets(self._settling.connector_desired(result),
+                                                       result.actual))
             except Exception:
                 log.exception("syncing connectors failed")
 

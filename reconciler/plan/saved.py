@@ -36,6 +36,7 @@ __all__ = [
     "classify",
     "desired_fingerprint",
     "is_saved_plan",
+    "plan_matches",
     "read",
     "write",
 ]
@@ -205,7 +206,9 @@ def read(path: str | os.PathLike[str]) -> SavedPlan:
 
 
 def actual_fingerprint(actual: Actual) -> str:
-    """A digest of everything the planner looked at; a saved plan is stale when it changes."""
+    """A digest of everything the planner looked at but secrets (a saved plan holds it, so no
+    secret may enter it); a saved plan is stale when it changes. Secrets are compared at apply
+    time, through the plan (`plan_matches`)."""
     sockets = []
     for name in sorted(actual.sockets):
         live = actual.sockets[name]
@@ -234,3 +237,10 @@ def _jsonable_digest(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable_digest(v) for v in value]
     return value
+
+
+def plan_matches(saved: SavedPlan, plan: Plan) -> bool:
+    """Is `plan` (made now, with today's secrets) the plan that was saved and reviewed?"""
+    return json.dumps(plan.to_json(), sort_keys=True, default=str) == json.dumps(
+        saved.plan, sort_keys=True, default=str
+    )
