@@ -236,7 +236,7 @@ def test_the_built_in_web_server_never_serves_the_reconcilers_own_files(daemon, 
     for name, port in ports.items():
         store = Store(str(repo / ".border0-reconciler" / "local.db"), port_range=(port, port))
         spec = SocketSpec(name, "http", connector=ConnectorSpec(httpserver=True))
-        store.create_socket(socket_to_api(spec, "default"))
+        store.create_socket(socket_create_body(spec, "default"))
         store.close()
     d = daemon("examples/", "--api", "local", "--env-file", "examples/demo.env", cwd=repo)
     wait_for(lambda: d.connector("docs"), timeout=60, message="the docs connector running")
@@ -305,7 +305,7 @@ def _forking_world(tmp_path: Path, upstream: int, count: int = 5) -> dict[str, i
         ports[name] = free_port()
         store = Store(str(tmp_path / "local.db"), port_range=(ports[name], ports[name]))
         spec = SocketSpec(name, "http", connector=ConnectorSpec(host="127.0.0.1", port=upstream))
-        store.create_socket(socket_to_api(spec, "default"))
+        store.create_socket(socket_create_body(spec, "default"))
         store.close()
     return ports
 
