@@ -18,9 +18,7 @@ from helpers import cli
 from test_apply import base_docs, write
 
 import reconciler.plan.saved as saved_plan
-from reconciler.border0.inventory import fetch_actual
 from reconciler.manifests.loader import load
-from reconciler.model import Secret
 
 PASSWORD = "Summer2024!"
 WORDS = [f"{season}{year}{mark}" for season in ("Spring", "Summer", "Autumn", "Winter")
@@ -42,15 +40,6 @@ def _digests(value: str) -> set[str]:
             hashlib.md5(data).hexdigest(), hashlib.sha512(data).hexdigest()}
 
 
-def _with_password(actual, guess: str):
-    """border0's state as the file's author saw it, with the db password replaced by a guess."""
-    from dataclasses import replace
-
-    sockets = dict(actual.sockets)
-    sockets["db"] = replace(sockets["db"], upstream_password=Secret(guess))
-    return replace(actual, sockets=sockets)
-
-
 def test_a_word_list_cannot_confirm_the_password_from_a_saved_plan(emulator, tmp_path: Path):
     assert PASSWORD in WORDS
     folder = write(tmp_path / "manifests", base_docs())
@@ -67,8 +56,8 @@ def test_a_word_list_cannot_confirm_the_password_from_a_saved_plan(emulator, tmp
     for digest in _digests(PASSWORD):
         assert digest not in text and digest.upper() not in text
     saved = saved_plan.read(saved_file)
-    actual = fetch_actual(emulator.client())
-    assert actual.sockets["db"].upstream_password == Secret(PASSWORD)  # border0 holds it
+    # border0 does not give the password back (issue 11): its state holds only a salted
+    # fingerprint, which the file does not contain; the file is all the attacker has.
 
     confirmed = []
     for guess in WORDS:
@@ -76,7 +65,6 @@ def test_a_word_list_cannot_confirm_the_password_from_a_saved_plan(emulator, tmp
         blob = json.dumps(saved_plan._canonical(desired), sort_keys=True, default=str).encode()
         tests = [
             saved_plan.desired_fingerprint(desired, saved.salt) == saved.desired_fingerprint,
-            saved_plan.actual_fingerprint(_with_password(actual, guess)) == saved.actual_fingerprint,
             any(d in text for d in _digests(guess)),
             hmac.new(saved.salt.encode(), guess.encode(), hashlib.sha256).hexdigest() in text,
             hashlib.sha256(blob).hexdigest() in text,
