@@ -162,13 +162,13 @@ def mutated(draw: Any, base: st.SearchStrategy[dict[str, Any]]) -> Any:
             parent = parent[part]
         how = draw(st.sampled_from(["replace", "secret", "remove", "add"]))
         if how == "replace":
-            parent[path[-1]] = draw(anything)
+            parent[path[-1]] = copy.deepcopy(draw(anything))
         elif how == "secret":
-            parent[path[-1]] = draw(bad_secret)
+            parent[path[-1]] = copy.deepcopy(draw(bad_secret))
         elif how == "remove" and isinstance(parent, dict):
             parent.pop(path[-1], None)
         elif isinstance(parent, dict):
-            parent[draw(st.text(max_size=10))] = draw(anything)
+            parent[draw(st.text(max_size=10))] = copy.deepcopy(draw(anything))
     return doc
 
 
