@@ -17,11 +17,12 @@ States (as supervisord's)::
   of at least `stable_secs` resets the delay.
 - Stop: SIGTERM to the child's process group, SIGKILL after `stop_timeout`; whatever is left in
   the group once the child has exited is killed too.
-- No orphans: each child leads its own process group (`start_new_session`) and, on Linux, gets
-  PR_SET_PDEATHSIG=SIGKILL, so it dies with the daemon even on SIGKILL. The kernel sends that
-  signal when the *thread* that forked the child ends, which is why every child is spawned by
-  the one supervisor thread, which lives until `stop_all()`. It covers the direct child only:
-  grandchildren a connector spawns itself are not covered if the daemon is SIGKILLed.
+- No orphans: each child leads its own session and process group (`start_new_session`) and, on
+  Linux, gets PR_SET_PDEATHSIG=SIGKILL, so it dies with the daemon even on SIGKILL. The kernel
+  sends that signal when the *thread* that forked the child ends, which is why every child is
+  spawned by the one supervisor thread, which lives until `stop_all()`. What a connector forks
+  is covered by `groups` (process_groups.py: a watchdog, a record of the sessions for the next
+  daemon, and the daemon as a child subreaper), which the daemon passes.
 - Child stdout and stderr become log lines on `reconciler.connector` with extra={"socket": name},
   every secret value (the `secrets` callable, the border0 token) replaced by ``(sensitive)``.
 """
@@ -29,12 +30,10 @@ States (as supervisord's)::
 from __future__ import annotations
 
 import collections
-import ctypes
 import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -51,6 +50,7 @@ from reconciler.connectors.argv import (
     render_command,
     validate_template,
 )
+from reconciler.connectors.process_groups import ProcessGroups, preexec_for
 from reconciler.connectors.wakeup import PIDFD, Wakeup
 from reconciler.model import SENSITIVE, Actual, Desired
 
@@ -211,38 +211,6 @@ class _Output(threading.Thread):
             self.pipe.close()
 
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _load_prctl() -> Callable[..., int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
-    return prctl
-
-
-_PRCTL = _load_prctl()
-
-
-def _preexec_for(parent: int) -> Callable[[], None] | None:
-    """Runs in the forked child before exec: die with the spawning thread (Linux only)."""
-    if _PRCTL is None:
-        return None
-    prctl, sigkill = _PRCTL, int(signal.SIGKILL)
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, sigkill, 0, 0, 0)
-        if os.getppid() != parent:  # the daemon died between fork and prctl
-            os._exit(1)
-
-    return preexec
-
-
 def _has_exited(proc: subprocess.Popen[bytes]) -> bool:
     """True once the child has exited, *without* reaping it: while it is a zombie its pid
     (and so its process group id) cannot be reused, so killing the group stays safe."""
@@ -277,6 +245,8 @@ class Supervisor:
         log: logging.Logger | None = None,
         secrets: Callable[[], Iterable[str]] | None = None,
         stable_secs: float = 60.0,
+        protected_paths: Iterable[str] = (),
+        groups: ProcessGroups | None = None,
     ) -> None:
         self.template = DEFAULT_TEMPLATE if command_template is None else command_template
         validate_template(self.template)
@@ -287,6 +257,10 @@ class Supervisor:
         self.backoff_max = backoff_max
         self.fatal_after = max(1, fatal_after)
         self.stable_secs = stable_secs
+        #: what the built-in web server may never serve (the manifests, the state, the token)
+        self.protected_paths = tuple(protected_paths)
+        #: the daemon's guards against orphans after a SIGKILL (watchdog, record, subreaper)
+        self.groups = groups
         self.log = log or logging.getLogger("reconciler.connector")
         self._secrets = secrets
         self._tokens = tuple(self.child_env[v] for v in _TOKEN_VARS if self.child_env.get(v))
@@ -343,6 +317,8 @@ class Supervisor:
             thread.join(self.stop_timeout + 10.0)
             if thread.is_alive():
                 self.log.error("connector supervisor did not stop in time")
+        if self.groups is not None:
+            self.groups.close()
 
     def transitions(self, name: str) -> list[tuple[State, State]]:
         """The recent state changes of one connector (for tests and debugging)."""
@@ -372,6 +348,11 @@ class Supervisor:
             self._thread.start()
 
     def _run(self) -> None:
+        if self.groups is not None:
+            try:
+                self.groups.start()  # ends an earlier daemon's leftovers before any start
+            except Exception:  # never keep connectors from starting
+                self.log.exception("connector process guards failed to start")
         while True:
             self._wake.clear()
             with self._lock:
@@ -415,6 +396,8 @@ class Supervisor:
             if conn.proc is not None and _has_exited(conn.proc):
                 self._on_exit(conn, now)
             self._on_timer(conn, now)
+        if self.groups is not None:
+            self.groups.reap_orphans(c.proc.pid for c in self._connectors.values() if c.proc)
 
     def _match_desired(self, now: float) -> None:
         for name, conn in list(self._connectors.items()):
@@ -436,7 +419,7 @@ class Supervisor:
         conn._change_state(S.STARTING)
         conn.killed = False
         try:
-            argv = render_command(self.template, conn.target)
+            argv = render_command(self.template, conn.target, self.protected_paths)
             if any(tok in arg for tok in self._tokens for arg in argv):
                 raise TemplateError("the border0 token may not appear on a connector command line")
             proc = subprocess.Popen(
@@ -446,7 +429,7 @@ class Supervisor:
                 stderr=subprocess.STDOUT,
                 env=self.child_env,
                 start_new_session=True,
-                preexec_fn=_preexec_for(os.getpid()),  # noqa: PLW1509 - only prctl, pre-resolved
+                preexec_fn=preexec_for(os.getpid()),  # noqa: PLW1509 - only prctl, pre-resolved
                 close_fds=True,
             )
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
@@ -454,6 +437,8 @@ class Supervisor:
             self._failed_start(conn, now, self.redact(f"cannot start: {exc}"))
             return
         conn.proc = proc
+        if self.groups is not None:
+            self.groups.add(proc.pid, conn.name)
         assert proc.stdout is not None
         conn.output = _Output(conn.name, proc.pid, proc.stdout, self)
         conn.output.start()
@@ -493,6 +478,8 @@ class Supervisor:
     def _reap(self, conn: Connector) -> int:
         assert conn.proc is not None
         _killpg(conn.proc.pid, signal.SIGKILL)  # whatever the child left in its group
+        if self.groups is not None:  # ... and in its session; before the wait frees the pid
+            self.groups.remove(conn.proc.pid)
         code = conn.proc.wait()
         if conn.output is not None:
             conn.output.join(0.5)

@@ -13,6 +13,8 @@ Single flight falls out of the shape: only the loop reconciles, and triggers tha
 runs only mark it dirty, so they cause exactly one more run after it. A failure to reach border0
 is retried sooner than the interval (exponential backoff, capped); invalid manifests are not
 retried (the next change or interval will be), and the last good desired state stays in force.
+Manifests that changed while being read are read again after the debounce; deletes deferred
+until the manifests are quiet for `delete_grace` are planned again then (see reconcile.py).
 
 Readiness: ready after the first successful reconcile, until `fail_threshold` reconciles in a
 row fail talking to border0 (fetch or apply); invalid manifests do not change it. Health: the
@@ -45,6 +47,7 @@ from reconciler.daemon.history import DEFAULT_HISTORY, History, reconcile_entry
 from reconciler.daemon.logs import RedactFilter
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.revision import source_revision
+from reconciler.daemon.settle import Settling
 from reconciler.daemon.state import (
     connector_errors,
     fatal_connectors,
@@ -92,6 +95,8 @@ class DaemonConfig:
     stop_timeout: float = 10.0
     heartbeat_stale: float = 180.0
     role: str = "leader"  # "agent" with --connectors-only; a leader elector decides otherwise
+    delete_grace: float = 0.0  # `run` defaults to 5 s; 0 turns the deferral off
+    secret_roots: tuple[str, ...] | None = None
     history: int = DEFAULT_HISTORY  # reconciles kept for /status
 
     def backoff(self, failures: int) -> float:
@@ -154,6 +159,7 @@ class Daemon:
         self._reset_fatal = False
         self._heartbeat = time.monotonic()
         self._retry_at: float | None = None
+        self._settling = Settling(config.debounce)  # re-reads and deferred deletes
         self._failures = 0
         self._succeeded_once = False
         self._last_success: float | None = None
@@ -233,11 +239,16 @@ class Daemon:
     # --- running ---------------------------------------------------------------------------------
 
     def run_once(self) -> int:
-        """One reconcile; 0 when it succeeded, 1 otherwise (like `apply`)."""
+        """One reconcile; 0 when it succeeded, 1 otherwise (like `apply`). Nothing is deferred
+        (there is no later run); manifests changing while read are read again a few times."""
         if self.reporter is not None:
             self.reporter.start()
         try:
-            result = self.reconcile_now(["once"])
+            for _ in range(5):
+                result = self.reconcile_now(["once"], delete_grace=0.0)
+                if not result.unstable:
+                    break
+                time.sleep(self.config.debounce)
         finally:
             if self.reporter is not None:
                 self.reporter.stop()  # deliver what this reconcile had to say
@@ -303,6 +314,9 @@ class Daemon:
             timeout = SIGNAL_POLL
             if self._retry_at is not None:
                 timeout = max(0.0, min(timeout, self._retry_at - time.monotonic()))
+            settle_in = self._settling.wait_for()
+            if settle_in is not None:
+                timeout = max(0.0, min(timeout, settle_in))
             self._wake.wait(timeout)
             self._wake.clear()
             self._take_signals()
@@ -313,6 +327,9 @@ class Daemon:
             if self._retry_at is not None and time.monotonic() >= self._retry_at:
                 self._retry_at = None
                 reasons.append("retry")
+            due = self._settling.take_due()
+            if due is not None:
+                reasons.append(due)
             if reasons and self.leads():
                 self.reconcile_now(reasons)  # a follower drops them: the elector triggers later
             if self.leader is not None and self.leader.lost:
@@ -361,7 +378,9 @@ class Daemon:
 
     # --- one reconcile ---------------------------------------------------------------------------
 
-    def reconcile_now(self, reasons: list[str]) -> ReconcileResult:
+    def reconcile_now(
+        self, reasons: list[str], delete_grace: float | None = None
+    ) -> ReconcileResult:
         """Run one reconcile and publish its outcome (status, metrics, logs, connectors)."""
         cfg = self.config
         trigger = ", ".join(dict.fromkeys(reasons))
@@ -380,6 +399,10 @@ class Daemon:
             parallelism=cfg.parallelism,
             env=cfg.env,
             may_write=self.leader.is_leader if self.leader is not None else None,
+            secret_roots=cfg.secret_roots,
+            delete_grace=cfg.delete_grace if delete_grace is None else delete_grace,
+            known_snapshot=self._settling.snapshot,
+            changed_at=self._settling.changed_at,
             parse_cache=self._parse_cache,
         )
         started, wall = time.monotonic(), time.time()
@@ -393,6 +416,9 @@ class Daemon:
             )
         duration = time.monotonic() - started
         self.reconciles_run += 1
+        if self._settling.after(result):
+            self._in_flight = None
+            return result
         try:
             self._publish(result, trigger, revision, wall, duration)
         finally:
@@ -475,11 +501,13 @@ class Daemon:
         )
         with self._lock:
             self._errors = errors
+            entry["deletions_deferred_until"] = iso_time(result.deferred_until)
             self.history.add(entry)
         self._log_outcome(result, outcome, trigger, revision, duration, summary, errors)
         if sync_connectors:  # the last good desired state, as it exists in border0 now
             try:
-                targets = connector_targets(result.desired, result.actual, self._connector_targets)
+                targets = connector_targets(self._settling.connector_desired(result),
+                                            result.actual, self._connector_targets)
                 self.supervisor.sync(targets)
                 self._connector_targets = targets
             except Exception:
