@@ -25,7 +25,7 @@ from reconciler.cli.options import (
     secret_root_option,
     wide_option,
 )
-from reconciler.cli.run_roles import role_options
+from reconciler.cli.run_roles import RoleArgs, role_options
 from reconciler.errors import UserError
 
 
@@ -317,7 +317,6 @@ def run_cmd(path: str, **options: Any) -> None:
     SIGTERM/SIGINT finish the reconcile in flight, stop the connectors and exit 0.
     """
     from reconciler.cli.run import RunArgs, execute_run, parse_duration
-    from reconciler.cli.run_roles import RoleArgs
 
     for name in ("interval", "debounce", "delete_grace", "connector_startsecs",
                  "connector_stop_timeout"):
@@ -325,8 +324,7 @@ def run_cmd(path: str, **options: Any) -> None:
             options[name] = parse_duration(options[name])
         except ValueError as exc:
             raise UserError(f"--{name.replace('_', '-')}: {exc}") from None
-    roles = RoleArgs.pop_from(options)
-    raise SystemExit(execute_run(RunArgs(path=path, roles=roles, **options)))
+    raise SystemExit(execute_run(RunArgs(path=path, roles=RoleArgs.pop_from(options), **options)))
 
 
 # --- status (section owned by the status command) ---
