@@ -16,6 +16,7 @@ import click
 from reconciler import __version__
 from reconciler.cli.importer import import_command
 from reconciler.cli.ls import ls_command, policies_command
+from reconciler.cli.notify import notify_options
 from reconciler.cli.options import (
     EXIT_ERROR,
     EXIT_OK,
@@ -298,16 +299,7 @@ def show_command(target: str, fmt: str, no_color: bool, **api: Any) -> None:
               help="A connector must stay up this long to count as started.")
 @click.option("--connector-stop-timeout", default="10s", show_default=True,
               help="Wait this long for a connector to stop before killing it.")
-@click.option("--notify", multiple=True, metavar="URL", envvar="BORDER0_RECONCILER_NOTIFY",
-              help="POST notifications here (repeatable; or BORDER0_RECONCILER_NOTIFY, URLs "
-              "separated by spaces): failures, drift corrected, FATAL connectors, access "
-              "granted. slack+https://... for a Slack incoming webhook.")
-@click.option("--notify-format", type=click.Choice(["json", "slack"]), default="json",
-              show_default=True, help="Body of --notify URLs without a slack+ prefix.")
-@click.option("--notify-after-failures", type=click.IntRange(min=1), default=3,
-              show_default=True,
-              help="Notify after this many reconciles in a row fail talking to border0 "
-              "(invalid manifests: at once).")
+@notify_options
 @role_options
 @friendly_errors
 def run_cmd(path: str, **options: Any) -> None:

@@ -150,26 +150,10 @@ def _make_supervisor(args: RunArgs, client: Any, redactor: Any) -> Any:
         raise UserError(str(exc)) from None
 
 
-def _make_reporter(args: RunArgs, redactor: Any) -> Any:
-    """The notifications' reporter and its sender, or None without --notify."""
-    from reconciler.daemon.events import EventReporter
-    from reconciler.daemon.notify import Notifier, parse_targets
-
-    if not args.notify:
-        return None
-    try:
-        targets = parse_targets(args.notify, args.notify_format)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    notifier = Notifier(targets, redact=redactor.redact_data)
-    return EventReporter(
-        notifier, instance=args.instance, after_failures=args.notify_after_failures
-    )
-
-
 def execute_run(args: RunArgs) -> int:
     """Run the daemon (or one reconcile with --once); the exit code."""
     from reconciler.border0.session import open_api
+    from reconciler.cli.notify import make_reporter
     from reconciler.cli.run_roles import RoleArgs, check, prepare, started_roles
     from reconciler.daemon.logs import setup_logging
     from reconciler.daemon.loop import Daemon, DaemonConfig
@@ -209,7 +193,9 @@ def execute_run(args: RunArgs) -> int:
     roles = prepare(roles_args, lambda reason: triggers[0].trigger(reason),
                     lambda: triggers[0].leads())
     redactor.add_secrets(roles.secrets)
-    reporter = _make_reporter(args, redactor)  # before the API: a bad --notify is a usage error
+    # before the API: a bad --notify is a usage error
+    reporter = make_reporter(args.notify, args.notify_format, args.notify_after_failures,
+                             args.instance, redactor)
     with open_api(args.api, args.token_file, args.state, env=env) as client:
         if client.token:
             redactor.add_secrets([client.token.value])
