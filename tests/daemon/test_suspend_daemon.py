@@ -48,17 +48,17 @@ def test_a_suspended_socket_changed_by_hand_is_left_alone_then_resumed(
     client = emulator.client()
     daemon = daemon_process(manifests, emulator.url, emulator.token, "--interval", "1s",
                             "--jitter", "0%", "--debounce", "50ms")
-    wait_for(lambda: daemon.last("result") == "success", timeout=20, message="the start")
+    wait_for(lambda: daemon.last("result") == "success", timeout=30, message="the start")
 
     (manifests / "web.yaml").write_text(suspended(socket_yaml("web", "managed", policy="team")))
     wait_for(lambda: [s["state"] for s in daemon.status()["sockets"]] == ["suspended"],
-             timeout=10, message="web shown as suspended")
+             timeout=30, message="web shown as suspended")
     web = client.get_socket("web")
     edit_by_hand(client, web, description="edited by hand")
     client.update_socket_policies(web["socket_id"], remove=[client.find_policy("team")["id"]])
     before = len(writes)
     start = daemon.reconciles()
-    wait_for(lambda: daemon.reconciles() >= start + 3, timeout=15, message="3 intervals")
+    wait_for(lambda: daemon.reconciles() >= start + 3, timeout=30, message="3 intervals")
     assert daemon.last("result") == "success"
     assert writes[before:] == []  # not one write to border0 in 3 intervals
     live = client.get_socket("web")
@@ -69,10 +69,10 @@ def test_a_suspended_socket_changed_by_hand_is_left_alone_then_resumed(
                          state="suspended") == 1
 
     (manifests / "web.yaml").write_text(socket_yaml("web", "managed", policy="team"))
-    wait_for(lambda: client.get_socket("web")["description"] == "managed", timeout=10,
+    wait_for(lambda: client.get_socket("web")["description"] == "managed", timeout=30,
              message="resumed: the manifest applied again")
     wait_for(lambda: [p["name"] for p in client.get_socket("web").get("policies") or []]
-             == ["team"], timeout=10, message="the policy attached again")
+             == ["team"], timeout=30, message="the policy attached again")
     assert len(writes) > before
     assert daemon.sample("border0_reconciler_suspended_objects", "", kind="socket") == 0
 
