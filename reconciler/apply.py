@@ -147,8 +147,12 @@ def apply_plan(
     instance: str = "default",
     parallelism: int = 8,
     progress: Callable[[ActionResult], None] | None = None,
+    may_write: Callable[[], bool] | None = None,
 ) -> ApplyResult:
-    """Execute every change of `plan`, phase by phase; never raises for API errors."""
+    """Execute every change of `plan`, phase by phase; never raises for API errors.
+
+    `may_write` is asked before each phase (a leader's lease still held, daemon/lease.py): once
+    it says no, the remaining changes fail unwritten, so a deposed leader stops mid-plan."""
     if not plan.ok:
         raise PlanNotApplicable("the plan has conflicts; nothing was applied")
     state = _State(
@@ -163,6 +167,9 @@ def apply_plan(
             phase = [c for c in plan.changes if phase_of(c.kind, c.action) == index]
             if not phase:
                 continue
+            if may_write is not None and not may_write():
+                results += _refused(plan, index)
+                break
             if wrote:
                 runner.settle()
             futures = [pool.submit(task) for task in runner.tasks(phase)]
@@ -175,6 +182,15 @@ def apply_plan(
     if wrote:
         runner.settle()  # the next command (a plan in CI, the daemon's next pass) sees it all
     return ApplyResult(tuple(results))
+
+
+def _refused(plan: Plan, first_phase: int) -> list[ActionResult]:
+    """The changes of `first_phase` and later, failed without a request."""
+    return [
+        ActionResult(c, False, f"not written: {describe(c)}: this replica is not the leader")
+        for c in plan.changes
+        if phase_of(c.kind, c.action) >= first_phase
+    ]
 
 
 class _Ops(NamedTuple):

@@ -124,6 +124,7 @@ class SocketSpec:
     connector: ConnectorSpec | None = None
     prune: bool = True  # False when annotated border0-reconciler/prune: "false"
     adopt: bool = False  # True when annotated border0-reconciler/adopt: "true"
+    suspend: bool = False  # True when annotated border0-reconciler/suspend: "true": left alone
     source: Source | None = field(default=None, compare=False)
 
     @property
@@ -153,6 +154,7 @@ class PolicySpec:
     policy_data: Mapping[str, Any] = field(default_factory=dict)
     prune: bool = True
     adopt: bool = False
+    suspend: bool = False  # border0-reconciler/suspend: "true": plan and apply leave it alone
     source: Source | None = field(default=None, compare=False)
 
 

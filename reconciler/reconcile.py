@@ -57,6 +57,8 @@ class ReconcileOptions:
     parallelism: int = 8
     env: Mapping[str, str] | None = None
     progress: Callable[[ActionResult], None] | None = field(default=None, compare=False)
+    #: Asked before each write batch (leader election); None: always allowed.
+    may_write: Callable[[], bool] | None = field(default=None, compare=False)
     secret_roots: Sequence[str] | None = None  # None: secret_files.DEFAULT_SECRET_ROOTS
     delete_grace: float = 0.0  # seconds the manifests must be unchanged before a delete
     # What the caller (the daemon) saw last: the files' stamps and when they last changed
@@ -158,6 +160,7 @@ def reconcile(
         instance=options.instance,
         parallelism=options.parallelism,
         progress=options.progress,
+        may_write=options.may_write,
     )
     after = _relist(client)
     error = None

@@ -16,6 +16,7 @@ import click
 from reconciler import __version__
 from reconciler.cli.importer import import_command
 from reconciler.cli.ls import ls_command, policies_command
+from reconciler.cli.notify import notify_options
 from reconciler.cli.options import (
     EXIT_ERROR,
     EXIT_OK,
@@ -25,6 +26,7 @@ from reconciler.cli.options import (
     secret_root_option,
     wide_option,
 )
+from reconciler.cli.run_roles import RoleArgs, role_options
 from reconciler.errors import UserError
 
 
@@ -297,6 +299,8 @@ def show_command(target: str, fmt: str, no_color: bool, **api: Any) -> None:
               help="A connector must stay up this long to count as started.")
 @click.option("--connector-stop-timeout", default="10s", show_default=True,
               help="Wait this long for a connector to stop before killing it.")
+@notify_options
+@role_options
 @friendly_errors
 def run_cmd(path: str, **options: Any) -> None:
     """Keep border0 matching the manifests under PATH, and the connectors running.
@@ -312,7 +316,7 @@ def run_cmd(path: str, **options: Any) -> None:
             options[name] = parse_duration(options[name])
         except ValueError as exc:
             raise UserError(f"--{name.replace('_', '-')}: {exc}") from None
-    raise SystemExit(execute_run(RunArgs(path=path, **options)))
+    raise SystemExit(execute_run(RunArgs(path=path, roles=RoleArgs.pop_from(options), **options)))
 
 
 # --- status (section owned by the status command) ---

@@ -97,6 +97,10 @@ class RunArgs:
     connector_command: str | None = None
     connector_startsecs: float = 3.0
     connector_stop_timeout: float = 10.0
+    notify: tuple[str, ...] = ()
+    notify_format: str = "json"
+    notify_after_failures: int = 3
+    roles: Any = None  # run_roles.RoleArgs: trigger, leader election, connector agents
 
 
 def _process_groups(state: str | None) -> Any:
@@ -149,10 +153,15 @@ def _make_supervisor(args: RunArgs, client: Any, redactor: Any) -> Any:
 def execute_run(args: RunArgs) -> int:
     """Run the daemon (or one reconcile with --once); the exit code."""
     from reconciler.border0.session import open_api
+    from reconciler.cli.notify import make_reporter
+    from reconciler.cli.run_roles import RoleArgs, check, prepare, started_roles
     from reconciler.daemon.logs import setup_logging
     from reconciler.daemon.loop import Daemon, DaemonConfig
     from reconciler.daemon.status_server import ListenError
     from reconciler.manifests.loader import read_env_file
+
+    roles_args = args.roles or RoleArgs()
+    check(roles_args, once=args.once, dry_run=args.dry_run)
 
     if args.interval <= 0:
         raise UserError("--interval must be more than 0")
@@ -176,9 +185,17 @@ def execute_run(args: RunArgs) -> int:
         parallelism=args.parallelism,
         env=env,
         stop_timeout=args.connector_stop_timeout,
+        role="agent" if roles_args.connectors_only else "leader",
         delete_grace=args.delete_grace,
         secret_roots=tuple(args.secret_roots) or None,
     )
+    triggers: list[Any] = []  # the daemon, once built: POST /reconcile triggers it
+    roles = prepare(roles_args, lambda reason: triggers[0].trigger(reason),
+                    lambda: triggers[0].leads())
+    redactor.add_secrets(roles.secrets)
+    # before the API: a bad --notify is a usage error
+    reporter = make_reporter(args.notify, args.notify_format, args.notify_after_failures,
+                             args.instance, redactor)
     with open_api(args.api, args.token_file, args.state, env=env) as client:
         if client.token:
             redactor.add_secrets([client.token.value])
@@ -187,12 +204,17 @@ def execute_run(args: RunArgs) -> int:
         client.backoff_max = min(client.backoff_max, 2.0)
         client.deadline = min(client.deadline, 60.0)
         if args.once:
-            return Daemon(config, client, redactor=redactor).run_once()
-        supervisor = None if args.dry_run else _make_supervisor(args, client, redactor)
-        daemon = Daemon(config, client, supervisor=supervisor, redactor=redactor)
+            return Daemon(config, client, redactor=redactor, reporter=reporter).run_once()
+        no_connectors = args.dry_run or roles_args.no_connectors
+        supervisor = None if no_connectors else _make_supervisor(args, client, redactor)
+        extra = {"reconcile_fn": roles.reconcile_fn} if roles.reconcile_fn else {}
+        daemon = Daemon(config, client, supervisor=supervisor, redactor=redactor,
+                        routes=roles.routes, reporter=reporter, **extra)
+        triggers.append(daemon)
         daemon.install_signal_handlers()
         try:
-            return daemon.run()
+            with started_roles(roles_args, daemon, roles.lease):
+                return daemon.run()
         except ListenError as exc:
             raise UserError(str(exc)) from None
 
@@ -224,7 +246,8 @@ def _head(status: dict[str, Any], *, wide: bool) -> list[str]:
     head = [
         f"instance {status.get('instance')}  path {status.get('path')}  "
         f"ready {'yes' if status.get('ready') else 'no'}"
-        + ("  (dry run)" if status.get("dry_run") else ""),
+        + ("  (dry run)" if status.get("dry_run") else "")
+        + (f"  role {status['role']}" if status.get("role", "leader") != "leader" else ""),
         (
             f"last reconcile {last.get('result') or '-'}  at {last.get('finished_at') or '-'}  "
             f"revision {last.get('revision') or '-'}  trigger {last.get('trigger') or '-'}"

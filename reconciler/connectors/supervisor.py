@@ -559,10 +559,20 @@ class Supervisor:
         self._spawn(conn, now)
 
 
-def connector_targets(desired: Desired, actual: Actual) -> dict[str, ConnectorTarget]:
-    """A target for every socket whose manifest enables a connector and that exists in border0."""
+def connector_targets(
+    desired: Desired, actual: Actual, previous: Mapping[str, ConnectorTarget] | None = None
+) -> dict[str, ConnectorTarget]:
+    """A target for every socket whose manifest enables a connector and that exists in border0.
+
+    A suspended socket keeps the target it had in `previous` (the last sync), or none: its
+    connector is neither started, stopped nor restarted while the annotation is there.
+    """
     targets: dict[str, ConnectorTarget] = {}
     for name, spec in desired.sockets.items():
+        if spec.suspend:
+            if previous and name in previous:
+                targets[name] = previous[name]
+            continue
         live = actual.sockets.get(name)
         if spec.connector is None or not spec.connector.enabled or live is None:
             continue

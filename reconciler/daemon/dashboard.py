@@ -47,6 +47,8 @@ TONES = {
     "result": {"success": "ok", "failure": "bad", "invalid": "bad"},
 }
 #: "file:line[:column]: error|warning: message", as the manifest loader reports problems.
+#: How /status lists a FATAL connector among its errors (loop.py), already a problem above.
+_FATAL_ERROR = re.compile(r"^connector \S+ is FATAL: ")
 _LOCATED = re.compile(r"^(?P<where>[^\s:][^:]*:\d+(?::\d+)?): (?P<what>(?:error|warning): .*)$")
 
 
@@ -126,6 +128,8 @@ def _problems(status: Mapping[str, Any]) -> list[dict[str, Any]]:
             }
         )
     for error in status.get("errors") or []:
+        if _FATAL_ERROR.match(str(error)):  # listed above, from the connectors
+            continue
         match = _LOCATED.match(str(error))
         where, what = (match["where"], match["what"]) if match else ("", str(error))
         if where or not (failing and error == last.get("error")):  # not twice

@@ -40,17 +40,20 @@ class RedactFilter(logging.Filter):
     """Replace known secret values with ``(sensitive)`` on every record that passes the handler.
 
     The set of values is swapped whole (`set_secrets`) after each manifest load, so the filter
-    never sees a half-updated set.
+    never sees a half-updated set. Values given to `add_secrets` (the API token, the trigger
+    token) are not the manifests' and stay through every swap.
     """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
         self._lock = threading.Lock()
         self._secrets: tuple[str, ...] = ()
+        self._lasting: set[str] = set()
         self.set_secrets(secrets)
 
     def set_secrets(self, secrets: Iterable[str]) -> None:
         values = {s for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET_LENGTH}
+        values |= self._lasting
         # Longest first, so a secret that contains another is replaced whole.
         with self._lock:
             self._secrets = tuple(sorted(values, key=len, reverse=True))
@@ -61,13 +64,19 @@ class RedactFilter(logging.Filter):
         return self._secrets
 
     def add_secrets(self, secrets: Iterable[str]) -> None:
-        self.set_secrets(list(self._secrets) + list(secrets))
+        """Redact these from now on, whatever later `set_secrets` calls say."""
+        self._lasting |= {s for s in secrets if isinstance(s, str)}
+        self.set_secrets(self._secrets)
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, SENSITIVE)
         return text
+
+    def redact_data(self, value: Any) -> Any:
+        """`value` (JSON-like: dicts, lists, strings) with every string redacted."""
+        return self._redact_value(value)
 
     def _redact_value(self, value: Any) -> Any:
         if isinstance(value, str):

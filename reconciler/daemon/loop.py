@@ -32,7 +32,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -49,11 +49,14 @@ from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.revision import source_revision
 from reconciler.daemon.settle import Settling
 from reconciler.daemon.state import (
+    connector_errors,
+    fatal_connectors,
     iso_time,
     object_states,
     secret_values,
     socket_rows,
     state_counts,
+    suspended_objects,
 )
 from reconciler.daemon.status_server import StatusServer
 from reconciler.daemon.watch import ManifestWatcher
@@ -91,6 +94,7 @@ class DaemonConfig:
     fail_threshold: int = 3
     stop_timeout: float = 10.0
     heartbeat_stale: float = 180.0
+    role: str = "leader"  # "agent" with --connectors-only; a leader elector decides otherwise
     delete_grace: float = 0.0  # `run` defaults to 5 s; 0 turns the deferral off
     secret_roots: tuple[str, ...] | None = None
     history: int = DEFAULT_HISTORY  # reconciles kept for /status
@@ -121,6 +125,9 @@ class Daemon:
         scheduler_factory: Callable[[], Any] = lambda: BackgroundScheduler(daemon=True),
         server_factory: Callable[..., Any] = StatusServer,
         revision_fn: Callable[[str], str | None] = source_revision,
+        reporter: Any = None,
+        leader: Any = None,
+        routes: Sequence[Any] = (),
     ) -> None:
         self.config = config
         self.client = client
@@ -131,10 +138,15 @@ class Daemon:
         self._scheduler_factory = scheduler_factory
         self._server_factory = server_factory
         self._revision_fn = revision_fn
+        self.reporter = reporter  # events.EventReporter with --notify
+        self._connector_targets: dict[str, Any] = {}  # the last sync (suspended ones keep theirs)
+        self.leader = leader  # a lease.LeaderElector with --leader-elect: only its leader writes
+        self._routes = tuple(routes)  # POST /reconcile (trigger.py) when a token is configured
         self.metrics = DaemonMetrics(
             request_counts=lambda: getattr(client, "request_counts", None),
             connectors=self._connector_statuses,
         )
+        self.metrics.leader.set_function(lambda: 1 if self.leads() else 0)
         self.watcher: Any = None
         self.scheduler: Any = None
         self.server: Any = None
@@ -173,6 +185,10 @@ class Daemon:
             self._pending.append(reason)
             self._triggers += 1
         log.debug("trigger", extra={"reason": reason})
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Let the loop look at its flags now (the leader elector lost the lease)."""
         self._wake.set()
 
     def request_stop(self) -> None:
@@ -225,11 +241,17 @@ class Daemon:
     def run_once(self) -> int:
         """One reconcile; 0 when it succeeded, 1 otherwise (like `apply`). Nothing is deferred
         (there is no later run); manifests changing while read are read again a few times."""
-        for _ in range(5):
-            result = self.reconcile_now(["once"], delete_grace=0.0)
-            if not result.unstable:
-                break
-            time.sleep(self.config.debounce)
+        if self.reporter is not None:
+            self.reporter.start()
+        try:
+            for _ in range(5):
+                result = self.reconcile_now(["once"], delete_grace=0.0)
+                if not result.unstable:
+                    break
+                time.sleep(self.config.debounce)
+        finally:
+            if self.reporter is not None:
+                self.reporter.stop()  # deliver what this reconcile had to say
         return 0 if result.ok else 1
 
     def run(self) -> int:
@@ -246,13 +268,16 @@ class Daemon:
     def _start_parts(self) -> None:
         cfg = self.config
         if cfg.listen:
-            self.server = self._server_factory(self, cfg.listen, self.redactor.redact)
+            extra = {"routes": self._routes} if self._routes else {}
+            self.server = self._server_factory(self, cfg.listen, self.redactor.redact, **extra)
             host, port = self.server.bind()
             self.server.start()
             log.info(
                 "serving the status page (/) and /healthz /readyz /metrics /status",
                 extra={"listen": f"{host}:{port}"},
             )
+        if self.reporter is not None:
+            self.reporter.start(self._connector_statuses)
         self.watcher = self._watcher_factory(cfg.path, self._on_change, debounce=cfg.debounce)
         self.watcher.start()
         self.scheduler = self._scheduler_factory()
@@ -305,8 +330,11 @@ class Daemon:
             due = self._settling.take_due()
             if due is not None:
                 reasons.append(due)
-            if reasons:
-                self.reconcile_now(reasons)
+            if reasons and self.leads():
+                self.reconcile_now(reasons)  # a follower drops them: the elector triggers later
+            if self.leader is not None and self.leader.lost:
+                log.error("not the leader any more; exiting so a restart campaigns afresh")
+                return 1
             dead = self._dead_root_part()
             if dead:
                 self._dead_part = dead
@@ -340,6 +368,7 @@ class Daemon:
                 lambda: self.supervisor and self.supervisor.stop_all(self.config.stop_timeout),
             ),
             ("status server", lambda: self.server and self.server.stop()),
+            ("notifications", lambda: self.reporter and self.reporter.stop()),
         ):
             try:
                 stop()
@@ -369,6 +398,7 @@ class Daemon:
             allow_mass_delete=cfg.allow_mass_delete,
             parallelism=cfg.parallelism,
             env=cfg.env,
+            may_write=self.leader.is_leader if self.leader is not None else None,
             secret_roots=cfg.secret_roots,
             delete_grace=cfg.delete_grace if delete_grace is None else delete_grace,
             known_snapshot=self._settling.snapshot,
@@ -450,7 +480,7 @@ class Daemon:
                 result.desired, result.actual, plan, result.applied, cfg.dry_run
             )
             self.metrics.set_managed(state_counts(self._states))
-            sync_connectors = self.supervisor is not None and not cfg.dry_run
+            sync_connectors = self.supervisor is not None and not cfg.dry_run and self.leads()
         else:
             sync_connectors = False
 
@@ -476,10 +506,17 @@ class Daemon:
         self._log_outcome(result, outcome, trigger, revision, duration, summary, errors)
         if sync_connectors:  # the last good desired state, as it exists in border0 now
             try:
-                self.supervisor.sync(connector_targets(self._settling.connector_desired(result),
-                                                       result.actual))
+                targets = connector_targets(self._settling.connector_desired(result),
+                                            result.actual, self._connector_targets)
+                self.supervisor.sync(targets)
+                self._connector_targets = targets
             except Exception:
                 log.exception("syncing connectors failed")
+        if self.reporter is not None:
+            try:
+                self.reporter.reconciled(result, outcome, errors, corrected, dry_run=cfg.dry_run)
+            except Exception:
+                log.exception("deciding notifications failed")
 
     def _drift(self, result: ReconcileResult) -> tuple[int, list[Any]]:
         """Log and count drift: the plan's changes although the manifests did not change.
@@ -558,6 +595,14 @@ class Daemon:
             log.exception("reading connector status failed")
             return []
 
+    def leads(self) -> bool:
+        """Without leader election always; with it, while the lease is held and fresh."""
+        return self.leader is None or self.leader.is_leader()
+
+    @property
+    def role(self) -> str:
+        return self.config.role if self.leader is None else self.leader.role
+
     def health(self) -> tuple[bool, dict[str, Any]]:
         age = time.monotonic() - self._heartbeat
         dead = self._dead_part or self._dead_root_part()
@@ -566,10 +611,15 @@ class Daemon:
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         ok = self._succeeded_once and self._failures < self.config.fail_threshold
+        if not self.leads():  # a follower stands by: ready, or a rollout would never finish
+            ok = not (self.leader is not None and self.leader.lost)
         return ok, {
+            "role": self.role,
             "last_success": iso_time(self._last_success),
             "consecutive_failures": self._failures,
             "fail_threshold": self.config.fail_threshold,
+            # shown, not counted against readiness: the reconciler itself still works
+            "fatal_connectors": [f["socket"] for f in fatal_connectors(self._connector_statuses())],
         }
 
     def metrics_text(self) -> bytes:
@@ -587,6 +637,8 @@ class Daemon:
             "instance": self.config.instance,
             "path": self.config.path,
             "dry_run": self.config.dry_run,
+            "role": self.role,
+            **({"lease": self.leader.describe()} if self.leader is not None else {}),
             "ready": ready,
             "revision": self._revision,
             "last_reconcile": history[0] if history else None,
@@ -621,7 +673,8 @@ class Daemon:
                 }
                 for c in connectors
             ],
-            "errors": errors,
+            "suspended": suspended_objects(states),
+            "errors": errors + connector_errors(connectors),
             "history": history,
         }
 

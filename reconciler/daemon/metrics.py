@@ -71,13 +71,21 @@ class _LiveCollector(Collector):
             "Times each socket's connector process was restarted after it exited.",
             labels=["socket"],
         )
+        fatal = 0
         for status in self._connectors():
             current = getattr(status.state, "name", str(status.state)).upper()
+            fatal += current == "FATAL"
             for state in CONNECTOR_STATES:
                 states.add_metric([status.name, state], 1.0 if state == current else 0.0)
             restarts.add_metric([status.name], float(getattr(status, "restarts", 0) or 0))
         yield states
         yield restarts
+        yield GaugeMetricFamily(
+            f"{PREFIX}_connectors_fatal",
+            "Connectors the supervisor gave up on (FATAL): SIGHUP or a fix and a reconcile "
+            "starts them again.",
+            value=fatal,
+        )
 
 
 class DaemonMetrics:
@@ -115,6 +123,14 @@ class DaemonMetrics:
             ["kind", "state"],
             registry=r,
         )
+        self.suspended_objects = Gauge(
+            f"{PREFIX}_suspended_objects",
+            "Declared objects annotated border0-reconciler/suspend, left as they are, by kind.",
+            ["kind"],
+            registry=r,
+        )
+        for kind in ("socket", "policy"):
+            self.suspended_objects.labels(kind)
         self.drift_corrections = Counter(
             f"{PREFIX}_drift_corrections",
             "Changes applied although the manifests had not changed: drift made outside git.",
@@ -138,6 +154,11 @@ class DaemonMetrics:
             "Reconciles in a row that failed talking to the API.",
             registry=r,
         )
+        self.leader = Gauge(
+            f"{PREFIX}_leader",
+            "1 when this replica may write (the Lease holder, or no --leader-elect), else 0.",
+            registry=r,
+        )
         r.register(_LiveCollector(request_counts, connectors))
 
     def set_managed(self, counts: Mapping[tuple[str, str], int]) -> None:
@@ -145,6 +166,8 @@ class DaemonMetrics:
         self.managed_objects.clear()
         for (kind, state), number in counts.items():
             self.managed_objects.labels(kind, state).set(number)
+        for kind in ("socket", "policy"):
+            self.suspended_objects.labels(kind).set(counts.get((kind, "suspended"), 0))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -20,12 +20,16 @@ __all__ = [
     "IN_SYNC",
     "MISSING",
     "OUT_OF_SYNC",
+    "SUSPENDED",
     "TO_DELETE",
+    "connector_errors",
+    "fatal_connectors",
     "iso_time",
     "object_states",
     "secret_values",
     "socket_rows",
     "state_counts",
+    "suspended_objects",
 ]
 
 IN_SYNC = "in-sync"
@@ -33,6 +37,7 @@ OUT_OF_SYNC = "out-of-sync"  # a change is planned but not applied (dry run)
 MISSING = "missing"  # declared, not in border0 (dry run, or its create failed)
 ERROR = "error"  # its last action failed
 TO_DELETE = "to-delete"  # owned, no longer declared, not yet deleted (dry run)
+SUSPENDED = "suspended"  # annotated border0-reconciler/suspend: left as it is in border0
 
 
 def iso_time(ts: float | None) -> str | None:
@@ -70,7 +75,10 @@ def object_states(
     for key in declared:
         kind, name = key
         live = live_sockets if kind == "socket" else live_policies
-        if key in failed:
+        spec = (desired.sockets if kind == "socket" else desired.policies)[name]
+        if spec.suspend:
+            states[key] = SUSPENDED
+        elif key in failed:
             states[key] = ERROR
         elif name not in live:
             states[key] = MISSING
@@ -93,7 +101,7 @@ def state_counts(states: Mapping[tuple[str, str], str]) -> dict[tuple[str, str],
     counts: dict[tuple[str, str], int] = {
         (kind, state): 0
         for kind in ("socket", "policy")
-        for state in (IN_SYNC, OUT_OF_SYNC, MISSING, ERROR, TO_DELETE)
+        for state in (IN_SYNC, OUT_OF_SYNC, MISSING, ERROR, TO_DELETE, SUSPENDED)
     }
     counts.update(Counter((kind, state) for (kind, _), state in states.items()))
     return counts
@@ -141,6 +149,25 @@ def _connector_state(conn: Any, wanted: bool) -> str | None:
     if conn is not None:
         return getattr(conn.state, "name", str(conn.state))
     return "STOPPED" if wanted else None
+
+
+def fatal_connectors(connectors: Iterable[Any]) -> list[dict[str, Any]]:
+    """The connectors the supervisor gave up on (FATAL), with the reason it recorded."""
+    return [
+        {"socket": c.name, "reason": getattr(c, "last_error", None) or "no reason recorded"}
+        for c in connectors
+        if getattr(c.state, "name", str(c.state)).upper() == "FATAL"
+    ]
+
+
+def connector_errors(connectors: Iterable[Any]) -> list[str]:
+    """A FATAL connector as one of /status's errors (`status` prints them under its table)."""
+    return [f"connector {f['socket']} is FATAL: {f['reason']}" for f in fatal_connectors(connectors)]
+
+
+def suspended_objects(states: Mapping[tuple[str, str], str]) -> list[dict[str, str]]:
+    """The objects annotated suspend, as /status lists them."""
+    return [{"kind": k, "name": n} for (k, n), state in sorted(states.items()) if state == SUSPENDED]
 
 
 def secret_values(desired: Desired | None) -> list[str]:

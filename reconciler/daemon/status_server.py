@@ -1,7 +1,8 @@
 """The daemon's HTTP endpoints: the status page (/), /healthz, /readyz, /metrics, /status.
 
 A small Starlette app served by uvicorn in a thread of its own. It only *reads* what the daemon
-publishes through a `StatusSource`; it never starts a reconcile. Every body passes through the
+publishes through a `StatusSource`; the one route that starts a reconcile, `POST /reconcile`, is
+passed in (`routes`) and lives in trigger.py with its authentication. Every body passes through the
 redactor before it leaves, a second guard after the model's `(sensitive)` rendering.
 
 The listening socket is bound by the caller's thread (`bind`), so "address already in use" is a
@@ -22,7 +23,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import h11
@@ -30,7 +31,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from reconciler.daemon.dashboard import render_page
@@ -79,7 +80,11 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def create_app(source: StatusSource, redact: Callable[[str], str] = lambda s: s) -> Starlette:
+def create_app(
+    source: StatusSource,
+    redact: Callable[[str], str] = lambda s: s,
+    extra_routes: Sequence[BaseRoute] = (),
+) -> Starlette:
     def json_response(data: dict[str, Any], status: int = 200) -> Response:
         body = redact(json.dumps(data, indent=2, default=str, sort_keys=False)) + "\n"
         return Response(body, status_code=status, media_type="application/json")
@@ -112,6 +117,7 @@ def create_app(source: StatusSource, redact: Callable[[str], str] = lambda s: s)
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Route("/status", status),
+            *extra_routes,  # POST /reconcile when a trigger token is configured (trigger.py)
         ]
     )
 
@@ -170,12 +176,14 @@ class StatusServer:
         source: StatusSource,
         listen: str,
         redact: Callable[[str], str] = lambda s: s,
+        routes: Sequence[BaseRoute] = (),
         *,
         read_timeout: float = READ_TIMEOUT,
         keep_alive_timeout: float = KEEP_ALIVE_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
     ):
         self.source = source
+        self.routes = tuple(routes)
         self.listen = listen
         self.redact = redact
         self.read_timeout = read_timeout
@@ -209,7 +217,7 @@ class StatusServer:
         if self._sock is None:
             self.bind()
         config = uvicorn.Config(
-            create_app(self.source, self.redact),
+            create_app(self.source, self.redact, self.routes),
             log_config=None,
             access_log=False,
             lifespan="off",

@@ -22,6 +22,7 @@ __all__ = [
     "PRUNE_ANNOTATION",
     "SECRET_FIELDS",
     "SOCKET_MANIFEST_PATHS",
+    "SUSPEND_ANNOTATION",
     "SecretIssue",
     "policy_spec",
     "resolve_secret",
@@ -30,6 +31,9 @@ __all__ = [
 
 PRUNE_ANNOTATION = "border0-reconciler/prune"
 ADOPT_ANNOTATION = "border0-reconciler/adopt"
+#: "true": plan, apply and the daemon leave the object (and its attachments, its connector) as
+#: they are in border0. Read from the manifest only: removing the manifest removes suspension.
+SUSPEND_ANNOTATION = "border0-reconciler/suspend"
 #: Where a Socket holds secret references. A plaintext value is warned about for passwords.
 SECRET_FIELDS = (
     ("spec", "upstream", "username"),
@@ -151,6 +155,7 @@ def socket_spec(
         connector=_connector(connector) if connector is not None else None,
         prune=_flag(meta, PRUNE_ANNOTATION, True),
         adopt=_flag(meta, ADOPT_ANNOTATION, False),
+        suspend=_flag(meta, SUSPEND_ANNOTATION, False),
         source=source,
     )
 
@@ -165,6 +170,7 @@ def policy_spec(data: Mapping[str, Any], source: Source) -> PolicySpec:
         policy_data=spec["policyData"],
         prune=_flag(meta, PRUNE_ANNOTATION, True),
         adopt=_flag(meta, ADOPT_ANNOTATION, False),
+        suspend=_flag(meta, SUSPEND_ANNOTATION, False),
         source=source,
     )
 

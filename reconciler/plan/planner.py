@@ -14,6 +14,8 @@ Rules that live here, and only here:
 - Mass-delete guard: refuse more than `max_delete` deletes (default half of what we manage, at
   least 1), and always refuse deletes when the desired set is empty, unless `allow_mass_delete`.
 - Attachments: a socket's attached policies must equal its spec's `all_policies`.
+- Suspend: an object annotated suspend gets no change of any kind (nor do attachments that
+  involve it) and is listed in `Plan.suspended`; it is still declared, so never pruned.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from reconciler.model import Actual, Desired, LivePolicy, LiveSocket
 from reconciler.plan.access import access_review
 from reconciler.plan.fields import FieldDiff, comparable, create_diffs, field_diffs
 from reconciler.plan.resource_changes import resource_changes
+from reconciler.plan.suspended import suspended_rows
 from reconciler.plan.types import Action, Change, Kind, Plan, phase_of
 from reconciler.secrets import SECRET_FIELDS, Secret, verify_many
 
@@ -94,6 +97,7 @@ def make_plan(
 
     changes.sort(key=lambda c: (phase_of(c.kind, c.action), c.name))
     return Plan(changes=changes, conflicts=conflicts, warnings=warnings, instance=instance,
+                suspended=suspended_rows(desired, actual),
                 access_changes=access_review(changes, desired, actual),
                 resource_changes=resource_changes(changes, desired, actual, instance))
 
@@ -200,6 +204,8 @@ def _plan_policies(
     """Plan policy changes; return policy name -> live id (None when created by this plan)."""
     ids: dict[str, str | None] = {name: p.policy_id for name, p in actual.policies.items()}
     for name, spec in desired.policies.items():
+        if spec.suspend:
+            continue
         src = str(spec.source) if spec.source else None
         live = actual.policies.get(name)
         if live is None:
@@ -267,7 +273,10 @@ def _plan_sockets(
     warnings: list[Diagnostic],
     policy_ids: Mapping[str, str | None],
 ) -> None:
+    suspended_policies = {n for n, p in desired.policies.items() if p.suspend}
     for name, spec in desired.sockets.items():
+        if spec.suspend:
+            continue
         src = str(spec.source) if spec.source else None
         live = actual.sockets.get(name)
         attached: Mapping[str, str] = {}
@@ -312,7 +321,8 @@ def _plan_sockets(
                         Change(Kind.SOCKET, name, Action.UPDATE, reason,
                                diffs, object_id=live.socket_id, source=src)
                     )
-        _plan_attachments(spec, socket_id, attached, actual, policy_ids, changes, conflicts)
+        _plan_attachments(spec, socket_id, attached, actual, policy_ids, changes, conflicts,
+                          suspended_policies)
     for name, live in actual.sockets.items():
         if name in desired.sockets or not live.ownership.owned_by(instance):
             continue
@@ -347,14 +357,18 @@ def _plan_attachments(
     policy_ids: Mapping[str, str | None],
     changes: list[Change],
     conflicts: list[Diagnostic],
+    suspended: frozenset[str] | set[str] = frozenset(),
 ) -> None:
     """Attach what the spec names and is not attached; detach what is attached and not named.
 
     Org-wide policies apply to every socket without an attachment: they are never detached.
+    Attachments of a suspended policy are left as they are.
     """
     src = str(spec.source) if spec.source else None
     wanted = spec.all_policies
     for policy in wanted:
+        if policy in suspended:
+            continue
         if policy not in policy_ids:
             external = policy in spec.external_policies and policy not in spec.policies
             what = "external policy" if external else "policy"
@@ -372,7 +386,7 @@ def _plan_attachments(
                    policy=policy, policy_id=policy_ids[policy], source=src)
         )
     for policy, pid in attached.items():
-        if policy in wanted:
+        if policy in wanted or policy in suspended:
             continue
         live_policy: LivePolicy | None = actual.policies.get(policy)
         if live_policy is not None and live_policy.org_wide:

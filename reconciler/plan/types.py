@@ -94,6 +94,8 @@ class Plan:
     warnings: list[Diagnostic] = field(default_factory=list)
     instance: str = "default"
     access_changes: list[AccessChange] = field(default_factory=list)  # plan/access.py
+    #: Declared objects annotated suspend, left as they are: {kind, name, in_border0, source}.
+    suspended: list[dict[str, Any]] = field(default_factory=list)
     resource_changes: list[dict[str, Any]] = field(default_factory=list)  # Terraform's shape
 
     @property
@@ -126,6 +128,7 @@ class Plan:
             "changes": [c.to_json() for c in self.changes],
             "conflicts": [d.to_json() for d in self.conflicts],
             "warnings": [d.to_json() for d in self.warnings],
+            "suspended": list(self.suspended),
             "access_changes": [c.to_json() for c in self.access_changes],
             "resource_changes": self.resource_changes,
         }

@@ -11,7 +11,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.render.text import SYMBOLS, conditions_text, principal_text, summary_line
+from reconciler.render.text import (
+    SYMBOLS,
+    conditions_text,
+    principal_text,
+    summary_line,
+    suspended_line,
+)
 
 __all__ = ["MAX_CHARS", "render"]
 
@@ -124,10 +130,16 @@ def render(plan_json: Mapping[str, Any], *, max_chars: int = MAX_CHARS) -> str:
             ("warnings", f"### :warning: Warnings ({len(warnings)})\n\n",
              [_diagnostic(d, ":warning:") for d in warnings])
         )
+    suspended = plan_json.get("suspended") or []
+    if suspended:
+        sections.append(
+            ("suspended", f"### :pause_button: Suspended ({len(suspended)}): left as they are\n\n",
+             [f"- {html.escape(suspended_line(item))}\n" for item in suspended])
+        )
     table = (
         "| " + " | ".join(_ACTIONS) + " |\n|" + "---:|" * len(_ACTIONS) + "\n| "
         + " | ".join(str(summary.get(a, 0)) for a in _ACTIONS) + " |\n\n"
-        + (f"**{summary_line(summary)}**\n\n" if any(summary.values()) or not conflicts else "")
+        + (f"**{summary_line(summary, suspended)}**\n\n" if any(summary.values()) or not conflicts else "")
     )
     blocks = [_change_block(c) for c in changes]
 
@@ -158,7 +170,8 @@ def render(plan_json: Mapping[str, Any], *, max_chars: int = MAX_CHARS) -> str:
         cut["changes"] = len(blocks) - shown
     if cut:
         totals = {"access changes": len(access), "conflicts": len(conflicts),
-                  "warnings": len(warnings), "changes": len(changes)}
+                  "warnings": len(warnings), "suspended": len(suspended),
+                  "changes": len(changes)}
         parts = ", ".join(f"{n} of {totals[k]} {k}" for k, n in cut.items())
         out += (
             f"> [!NOTE]\n> **Truncated:** {parts} not shown, to stay under GitHub's "

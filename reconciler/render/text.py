@@ -44,8 +44,13 @@ def format_value(value: Any, sensitive: bool = False) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def summary_line(summary: Mapping[str, int]) -> str:
+def summary_line(summary: Mapping[str, int], suspended: Any = ()) -> str:
+    """The plan's last line; with no changes, it says which suspended objects still differ."""
     if not any(summary.values()):
+        held = sum(1 for item in suspended or () if item.get("differs"))
+        if held:
+            return (f"No changes. border0 matches the manifests, except {held} suspended "
+                    f"object{'s' if held != 1 else ''} left as {'they are' if held != 1 else 'it is'}.")
         return "No changes. border0 matches the manifests."
     return (
         f"Plan: {summary['create']} to create, {summary['update']} to update, "
@@ -137,6 +142,24 @@ def _diagnostic(d: Mapping[str, Any]) -> str:
     return f"{where}{d['severity']}: {d['message']}"
 
 
+def suspended_line(item: Mapping[str, Any]) -> str:
+    """`socket db (manifests/db.yaml:1:1)` or with `, not in border0`."""
+    notes = ["not in border0"] if not item.get("in_border0", True) else (
+        ["differs from its manifest"] if item.get("differs") else [])
+    where = ", ".join(([item["source"]] if item.get("source") else []) + notes)
+    return f"{item['kind']} {item['name']}" + (f" ({where})" if where else "")
+
+
+def _suspended_lines(plan_json: Mapping[str, Any], style: Any) -> list[str]:
+    suspended = plan_json.get("suspended") or []
+    if not suspended:
+        return []
+    lines = [style(f"Suspended ({len(suspended)}): left as they are in border0", fg="cyan",
+                   bold=True)]
+    lines.extend(f"  = {suspended_line(item)}" for item in suspended)
+    return lines + [""]
+
+
 def _change_lines(change: Mapping[str, Any], style: Any) -> list[str]:
     action = change["action"]
     symbol = style(SYMBOLS[action], fg=COLORS[action], bold=True)
@@ -189,7 +212,9 @@ def render(plan_json: Mapping[str, Any], *, color: bool = False) -> str:
         lines.append(style("Warnings:", fg="yellow", bold=True))
         lines.extend(f"  {_diagnostic(d)}" for d in warnings)
         lines.append("")
+    lines.extend(_suspended_lines(plan_json, style))
     if changes or not blocking:  # "No changes" would contradict a plan that is refused
-        lines.append(style(summary_line(plan_json["summary"]), bold=True))
+        lines.append(style(summary_line(plan_json["summary"], plan_json.get("suspended")),
+                           bold=True))
     # that nothing can be applied is said once, by the command's error line
     return "\n".join(lines) + "\n"

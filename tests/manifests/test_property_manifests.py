@@ -131,7 +131,8 @@ def valid_policy(draw: Any) -> dict[str, Any]:
 
 
 annotations = st.dictionaries(
-    st.sampled_from(["border0-reconciler/prune", "border0-reconciler/adopt", "example.com/x"]),
+    st.sampled_from(["border0-reconciler/prune", "border0-reconciler/adopt",
+                     "border0-reconciler/suspend", "example.com/x"]),
     st.sampled_from(["true", "false"]), max_size=3,
 )
 
@@ -259,7 +260,8 @@ def _check_plan(result: Any) -> None:
     desired = result.desired
     empty = make_plan(desired, Actual())
     creates = [c for c in empty.changes if c.action is Action.CREATE]
-    assert len(creates) == len(desired.sockets) + len(desired.policies)
+    specs = [*desired.sockets.values(), *desired.policies.values()]
+    assert len(creates) == sum(1 for spec in specs if not spec.suspend)  # suspended: left alone
     assert not any(c.action is Action.DELETE for c in empty.changes)
     for conflict in empty.conflicts:  # against an empty border0 only unknown policies conflict
         assert conflict.code == "unknown-policy", conflict

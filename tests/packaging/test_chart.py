@@ -352,7 +352,7 @@ def test_native_sidecar_refused_before_kubernetes_1_29(capfd: pytest.CaptureFixt
         ({"gitSync": {"nativeSidecar": "yes"}}, "nativeSidecar"),  # wrong type
         ({"gitSync": {"repoUrl": "https://x"}}, "repoUrl"),  # unknown key
         ({"serviceMonitor": {"enable": True}}, "enable"),  # typo of enabled
-        ({"replicaCount": 2}, "replicaCount"),  # a second writer
+        ({"replicaCount": -1}, "replicaCount"),
         ({"reconciler": {"interval": "five minutes"}}, "interval"),
         ({"reconciler": {"interval": "1h30m"}}, "interval"),  # `run --interval` takes one unit
         ({"gitSync": {"auth": {"type": "token"}}}, "type"),
@@ -381,6 +381,11 @@ def test_schema_rejects_invalid_values(chart: Any, override: dict, fragment: str
             {"gitSync": {"repo": "https://x/y.git"}, "border0": {"token": "t"},
              "manifests": {"configMap": {"enabled": True, "name": "m"}}},
             "choose one manifest source",
+        ),
+        (  # a second writer without a lease
+            {"gitSync": {"repo": "https://x/y.git"}, "border0": {"token": "t"},
+             "replicaCount": 2},
+            "replicaCount > 1 needs leaderElection.enabled",
         ),
     ],
 )

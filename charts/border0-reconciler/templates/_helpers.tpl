@@ -98,6 +98,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and .Values.gitSync.enabled .Values.gitSync.nativeSidecar (semverCompare "<1.29.0-0" .Capabilities.KubeVersion.Version) }}
 {{- fail (printf "gitSync.nativeSidecar needs Kubernetes >= 1.29 (this cluster: %s); set it to false" .Capabilities.KubeVersion.Version) }}
 {{- end }}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
+{{- fail "replicaCount > 1 needs leaderElection.enabled: only the lease holder may write" }}
+{{- end }}
+{{- $agents := dict }}
+{{- range .Values.connectorAgents }}
+{{- if hasKey $agents .name }}
+{{- fail (printf "connectorAgents: the name %s is used twice" .name) }}
+{{- end }}
+{{- $_ := set $agents .name true }}
+{{- end }}
 {{- if eq .Values.reconciler.port .Values.gitSync.httpPort }}
 {{- fail "reconciler.port and gitSync.httpPort must differ" }}
 {{- end }}
@@ -183,4 +193,38 @@ volumeMounts:
 {{- if $a }}
 {{- toYaml $a }}
 {{- end }}
+{{- end }}
+
+{{/* `run` flags only the writer takes: dry run, leader election, no connectors, the trigger. */}}
+{{- define "border0-reconciler.writerArgs" -}}
+{{- if .Values.reconciler.dryRun }}
+- --dry-run
+{{- end }}
+{{- if .Values.leaderElection.enabled }}
+- --leader-elect
+- --lease-name
+- {{ default (include "border0-reconciler.fullname" .) .Values.leaderElection.leaseName | quote }}
+- --lease-namespace
+- {{ .Release.Namespace | quote }}
+- --lease-duration
+- {{ .Values.leaderElection.leaseDuration | quote }}
+- --renew-deadline
+- {{ .Values.leaderElection.renewDeadline | quote }}
+- --retry-period
+- {{ .Values.leaderElection.retryPeriod | quote }}
+{{- end }}
+{{- if not .Values.reconciler.connectors }}
+- --no-connectors
+{{- end }}
+{{- if .Values.trigger.existingSecret }}
+- --trigger-token-file
+- /etc/border0-reconciler/trigger/token
+{{- end }}
+{{- end }}
+
+{{/* A connector agent's pod labels: not the writer's, so the Service never routes to it. */}}
+{{- define "border0-reconciler.agentSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "border0-reconciler.name" .ctx }}-connector-agent
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+border0-reconciler/agent: {{ .agent.name }}
 {{- end }}

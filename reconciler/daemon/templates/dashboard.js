@@ -48,6 +48,7 @@
     return state.toLowerCase();
   }
 
+  const FATAL_ERROR = /^connector \S+ is FATAL: /;
   const LOCATED = /^([^\s:][^:]*:\d+(?::\d+)?): ((?:error|warning): .*)$/;
   function problems(status) {
     const out = [];
@@ -64,6 +65,7 @@
         `failing ${times} time(s) in a row: ${last.error || "failed"}`]);
     }
     for (const error of status.errors || []) {
+      if (FATAL_ERROR.test(String(error))) continue;  // listed above from status.connectors
       const m = LOCATED.exec(String(error));
       if (m || !(failing && error === last.error)) out.push(m ? [m[1], m[2]] : ["", String(error)]);
     }

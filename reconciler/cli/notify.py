@@ -1,0 +1,49 @@
+"""`run`'s notification flags (one decorator) and the reporter they build (daemon/events.py,
+daemon/notify.py). README: "Notifications"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+
+from reconciler.errors import UserError
+
+__all__ = ["make_reporter", "notify_options"]
+
+
+def notify_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--notify (repeatable, or BORDER0_RECONCILER_NOTIFY), --notify-format,
+    --notify-after-failures."""
+    for option in reversed((
+        click.option("--notify", multiple=True, metavar="URL", envvar="BORDER0_RECONCILER_NOTIFY",
+                     help="POST notifications here (repeatable; or BORDER0_RECONCILER_NOTIFY, "
+                     "URLs separated by spaces): failures, drift corrected, FATAL connectors, "
+                     "access granted. slack+https://... for a Slack incoming webhook."),
+        click.option("--notify-format", type=click.Choice(["json", "slack"]), default="json",
+                     show_default=True, help="Body of --notify URLs without a slack+ prefix."),
+        click.option("--notify-after-failures", type=click.IntRange(min=1), default=3,
+                     show_default=True,
+                     help="Notify after this many reconciles in a row fail talking to border0 "
+                     "(invalid manifests: at once)."),
+    )):
+        command = option(command)
+    return command
+
+
+def make_reporter(
+    urls: Sequence[str], fmt: str, after_failures: int, instance: str, redactor: Any
+) -> Any:
+    """The notifications' reporter and its sender, or None without --notify."""
+    from reconciler.daemon.events import EventReporter
+    from reconciler.daemon.notify import Notifier, parse_targets
+
+    if not urls:
+        return None
+    try:
+        targets = parse_targets(urls, fmt)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    notifier = Notifier(targets, redact=redactor.redact_data)
+    return EventReporter(notifier, instance=instance, after_failures=after_failures)

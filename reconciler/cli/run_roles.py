@@ -1,0 +1,149 @@
+"""`run`'s production roles: the trigger endpoint, leader election, connector agents.
+
+The flags live here (one decorator for `run`), and so does turning them into the daemon's parts:
+the `POST /reconcile` route (daemon/trigger.py), a `LeaderElector` (daemon/lease.py), and the
+read-only `observe` loop of a connector agent (daemon/agent.py). Combinations that cannot work
+are one-line errors before anything starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from reconciler.errors import UserError
+
+__all__ = ["RoleArgs", "role_options", "started_roles"]
+
+log = logging.getLogger("reconciler.daemon")
+
+
+@dataclass(frozen=True)
+class RoleArgs:
+    trigger_token_file: str | None = None
+    leader_elect: bool = False
+    lease_name: str = "border0-reconciler"
+    lease_namespace: str | None = None
+    lease_duration: str = "15s"
+    renew_deadline: str = "10s"
+    retry_period: str = "2s"
+    connectors_only: bool = False
+    connector_selector: str | None = None
+    no_connectors: bool = False
+
+    @classmethod
+    def pop_from(cls, options: dict[str, Any]) -> RoleArgs:
+        """Take this group's options out of click's keyword arguments."""
+        return cls(**{k: options.pop(k) for k in cls.__dataclass_fields__ if k in options})
+
+
+def role_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The flags of this module, applied to `run`."""
+    options = [
+        click.option("--trigger-token-file", type=click.Path(dir_okay=False), default=None,
+                     help="Serve POST /reconcile, authenticated with the token in this file "
+                     "(Bearer, GitHub X-Hub-Signature-256 or GitLab X-Gitlab-Token)."),
+        click.option("--leader-elect", is_flag=True,
+                     help="Run as one of several replicas: only the holder of a Kubernetes "
+                     "Lease writes to border0 and runs connectors."),
+        click.option("--lease-name", default="border0-reconciler", show_default=True),
+        click.option("--lease-namespace", default=None,
+                     help="[default: the pod's namespace, or the kubeconfig's]"),
+        click.option("--lease-duration", default="15s", show_default=True,
+                     help="How long followers wait after the last renewal before taking over."),
+        click.option("--renew-deadline", default="10s", show_default=True,
+                     help="A leader that has not renewed for this long stops writing and exits."),
+        click.option("--retry-period", default="2s", show_default=True,
+                     help="How often to renew, or to try to acquire, the lease."),
+        click.option("--connectors-only", is_flag=True,
+                     help="Run connectors only (of --connector-selector's sockets); never write "
+                     "to border0."),
+        click.option("--connector-selector", default=None,
+                     help="With --connectors-only: label selector, e.g. team=payments,env!=dev."),
+        click.option("--no-connectors", is_flag=True,
+                     help="Write to border0 but run no connectors (agents run them)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def check(args: RoleArgs, *, once: bool, dry_run: bool) -> None:
+    if args.connector_selector is not None and not args.connectors_only:
+        raise UserError("--connector-selector needs --connectors-only")
+    if args.connectors_only and args.no_connectors:
+        raise UserError("--connectors-only and --no-connectors exclude each other")
+    if args.connectors_only and (args.leader_elect or dry_run):
+        raise UserError("--connectors-only makes no writes: drop --leader-elect/--dry-run")
+    if once and (args.leader_elect or args.connectors_only or args.trigger_token_file):
+        raise UserError("--once runs one reconcile: it takes no --leader-elect, "
+                        "--connectors-only or --trigger-token-file")
+
+
+@dataclass
+class Roles:
+    """What the daemon is built with: extra routes, a reconcile_fn, a leader elector."""
+
+    routes: list[Any]
+    reconcile_fn: Any | None
+    secrets: list[str]
+    lease: Any | None
+
+
+def prepare(
+    args: RoleArgs, trigger: Callable[[str], None], accepting: Callable[[], bool]
+) -> Roles:
+    """Validate files and flags now (one-line errors), before the daemon starts."""
+    from reconciler.cli.run import parse_duration
+
+    routes, secrets = [], []
+    if args.trigger_token_file:
+        from reconciler.daemon.trigger import TriggerAuth, trigger_route
+
+        auth = TriggerAuth(args.trigger_token_file)
+        routes.append(trigger_route(auth, trigger, accepting=accepting))
+        secrets.append(auth.token)
+    reconcile_fn = None
+    if args.connectors_only:
+        from reconciler.daemon.agent import observe_for, parse_selector
+
+        reconcile_fn = observe_for(parse_selector(args.connector_selector or ""))
+    lease = None
+    if args.leader_elect:
+        from reconciler.daemon.lease import LeaseConfig
+
+        try:
+            durations = [parse_duration(getattr(args, n))
+                         for n in ("lease_duration", "renew_deadline", "retry_period")]
+        except ValueError as exc:
+            raise UserError(f"--leader-elect: {exc}") from None
+        lease = LeaseConfig(args.lease_name, args.lease_namespace, None, *durations)
+    return Roles(routes, reconcile_fn, secrets, lease)
+
+
+@contextmanager
+def started_roles(args: RoleArgs, daemon: Any, lease: Any) -> Iterator[None]:
+    """Campaign for the lease while the daemon runs; hand it back after it stopped."""
+    if lease is None:
+        yield
+        return
+    from reconciler.daemon.lease import LeaderElector, lease_client
+
+    elector = LeaderElector(
+        lease, lease_client(lease),
+        on_started=lambda: daemon.trigger("became leader"),
+        on_lost=daemon.wake,
+    )
+    daemon.leader = elector
+    log.info("leader election", extra={"lease": f"{lease.namespace}/{lease.name}",
+                                       "identity": lease.identity})
+    elector.start()
+    try:
+        yield
+    finally:
+        elector.stop(release=True)  # after the daemon stopped its connectors

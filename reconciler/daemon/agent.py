@@ -1,0 +1,98 @@
+"""Connector agents: `run --connectors-only --connector-selector team=payments`.
+
+An agent runs on the host next to the services it exposes and keeps just the connectors of the
+sockets whose labels match its selector. It reads the manifests (which sockets, which upstreams)
+and border0 (their ids and ports) but never plans or applies: `observe` stands in for
+`reconcile.reconcile` in the daemon's loop and has no path to a write. The writer runs elsewhere,
+usually with `--no-connectors`.
+
+Selectors are Kubernetes equality-based label selectors: `key=value`, `key==value`, `key!=value`,
+joined by commas (AND). `key!=value` also matches sockets without the label, as in Kubernetes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from reconciler.border0.errors import Border0Error
+from reconciler.border0.inventory import fetch_actual
+from reconciler.diagnostics import Severity, has_errors
+from reconciler.errors import UserError
+from reconciler.manifests.loader import load
+from reconciler.model import Desired
+from reconciler.reconcile import ReconcileOptions, ReconcileResult, Stage
+
+__all__ = ["Selector", "observe_for", "parse_selector"]
+
+# A label key as Kubernetes allows it (optional DNS prefix and '/'), and a value (may be empty).
+_KEY = r"(?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
+_VALUE = r"(?:[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?"
+_TERM = re.compile(rf"^\s*({_KEY})\s*(==|=|!=)\s*({_VALUE})\s*$")
+
+
+@dataclass(frozen=True)
+class Selector:
+    """A conjunction of (key, operator, value) terms; the empty selector matches everything."""
+
+    terms: tuple[tuple[str, str, str], ...] = ()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        for key, op, value in self.terms:
+            if (labels.get(key) == value) != (op == "="):
+                return False
+        return True
+
+    def __str__(self) -> str:
+        return ",".join(f"{k}{op}{v}" for k, op, v in self.terms)
+
+
+def parse_selector(text: str) -> Selector:
+    """`team=payments,env!=dev` -> Selector ('' selects all); UserError naming a bad term."""
+    if not text.strip():
+        return Selector()
+    terms = []
+    for part in text.split(","):
+        match = _TERM.match(part)
+        if not match:
+            raise UserError(
+                f"--connector-selector: {part.strip()!r} is not key=value, key==value or "
+                "key!=value (terms are joined by commas)"
+            )
+        key, op, value = match.group(1), match.group(4), match.group(5)
+        terms.append((key, "=" if op in ("=", "==") else "!=", value))
+    return Selector(tuple(terms))
+
+
+def selected(desired: Desired, selector: Selector) -> Desired:
+    """Only the sockets the selector matches (policies are the writer's business)."""
+    sockets = {n: s for n, s in desired.sockets.items() if selector.matches(s.labels)}
+    return replace(desired, sockets=sockets, policies={})
+
+
+def observe_for(selector: Selector) -> Callable[..., ReconcileResult]:
+    """A `reconcile_fn` for the daemon that loads and lists but never writes."""
+
+    def observe(
+        paths: Sequence[str | os.PathLike[str]], client: object, options: ReconcileOptions
+    ) -> ReconcileResult:
+        loaded = load(paths, env=options.env, cache=options.parse_cache)
+        diagnostics = list(loaded.diagnostics)
+        if has_errors(diagnostics):
+            n = sum(1 for d in diagnostics if d.severity is Severity.ERROR)
+            return ReconcileResult(
+                False, Stage.LOAD, diagnostics, error=f"the manifests have {n} error(s)"
+            )
+        desired = selected(loaded.desired, selector)
+        try:
+            actual = fetch_actual(client)
+        except Border0Error as exc:
+            return ReconcileResult(
+                False, Stage.FETCH, diagnostics, desired=desired,
+                error=f"listing border0 failed: {exc}",
+            )
+        return ReconcileResult(True, Stage.DONE, diagnostics, desired=desired, actual=actual)
+
+    return observe

@@ -1,0 +1,167 @@
+"""What is worth a notification: the daemon's outcomes turned into few, deduplicated messages.
+
+The rules (README "Notifications"):
+- A reconcile failing: talking to border0 (fetch, apply) after `after_failures` failures in a
+  row (default 3, like readiness' --fail-threshold: the backoff retries a passing blip within
+  seconds); invalid manifests at once (a retry cannot fix them). The same failure (stage and
+  errors) is sent once, however many intervals it lasts; a different one is sent again, and
+  the first success after a sent failure sends one "recovered".
+- Drift corrected: each reconcile that repaired drift (not in --dry-run, which repairs nothing).
+- An apply that gave someone access (the plan's access review, `Plan.access_gains`).
+- A connector going FATAL, once per time it goes FATAL, with the supervisor's reason; and once
+  "running again" when it recovers.
+
+Delivery (queue, worker, retries, redaction) is `notify.py`'s job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from reconciler.daemon.notify import Message, Notifier
+from reconciler.daemon.state import fatal_connectors
+from reconciler.render.text import access_line
+
+__all__ = ["DEFAULT_AFTER_FAILURES", "EventReporter"]
+
+log = logging.getLogger("reconciler.notify")
+
+DEFAULT_AFTER_FAILURES = 3
+#: Lines listed under one message; the rest are counted.
+MAX_DETAILS = 10
+
+
+def _details(lines: list[str]) -> tuple[str, ...]:
+    if len(lines) <= MAX_DETAILS:
+        return tuple(lines)
+    return (*lines[:MAX_DETAILS], f"... and {len(lines) - MAX_DETAILS} more")
+
+
+def _title(change: Any) -> str:
+    if change.kind == "attachment":
+        verb = "attach" if change.action.value == "attach" else "detach"
+        prep = "to" if verb == "attach" else "from"
+        return f"{verb} policy {change.policy} {prep} socket {change.socket}"
+    return f"{change.action.value} {change.kind} {change.name}"
+
+
+class EventReporter:
+    """Decides, from each reconcile and the connectors' states, which messages to send."""
+
+    def __init__(
+        self,
+        notifier: Notifier,
+        *,
+        instance: str = "default",
+        after_failures: int = DEFAULT_AFTER_FAILURES,
+    ) -> None:
+        self.notifier = notifier
+        self.instance = instance
+        self.after_failures = max(1, after_failures)
+        self._in_row = 0
+        self._failure_sent: tuple[Any, ...] | None = None  # what the last failure message said
+        self._fatal: set[str] = set()  # connectors already reported FATAL
+        self._connectors: Callable[[], Iterable[Any]] | None = None
+
+    def _send(self, event: str, text: str, details: list[str] | None = None,
+              **fields: Any) -> None:
+        self.notifier.send(
+            Message(event, text, _details(details or []), fields, instance=self.instance)
+        )
+
+    # --- after each reconcile (the loop's thread) ----------------------------------------------
+
+    def reconciled(
+        self,
+        result: Any,
+        outcome: str,
+        errors: list[str],
+        corrected: list[Any],
+        *,
+        dry_run: bool = False,
+    ) -> None:
+        if outcome != "success":
+            self._failed(result, outcome, errors)
+            return
+        if self._failure_sent is not None:
+            self._send(
+                "reconcile_recovered",
+                f"reconcile succeeded again after {self._in_row} failed in a row",
+            )
+        self._in_row, self._failure_sent = 0, None
+        if dry_run:
+            return
+        if corrected:
+            self._send(
+                "drift_corrected",
+                f"drift corrected: {len(corrected)} change(s) made outside the manifests undone",
+                [_title(c) for c in corrected],
+                changes=[{"kind": str(c.kind), "name": c.name, "action": c.action.value}
+                         for c in corrected],
+            )
+        self._access(result)
+
+    def _failed(self, result: Any, outcome: str, errors: list[str]) -> None:
+        self._in_row += 1
+        stage = str(getattr(result.stage, "value", result.stage))
+        key = (outcome, stage, tuple(errors))
+        threshold = 1 if outcome == "invalid" else self.after_failures
+        if self._in_row < threshold or key == self._failure_sent:
+            return
+        self._failure_sent = key
+        what = "the manifests are invalid" if outcome == "invalid" else f"failed at {stage}"
+        self._send(
+            "reconcile_failed",
+            f"reconcile {what} ({self._in_row} in a row)",
+            errors or [str(result.error or "no error recorded")],
+            stage=stage,
+            failures_in_row=self._in_row,
+        )
+
+    def _access(self, result: Any) -> None:
+        plan, applied = result.plan, result.applied
+        gains = list(getattr(plan, "access_gains", None) or ())
+        if not gains or applied is None or not applied.succeeded:
+            return
+        text = f"apply gave access: {len(gains)} change(s) widen who can reach sockets"
+        if applied.failed:
+            text += " (the apply had failures: some may not have taken effect)"
+        self._send("access_granted", text, [access_line(g.to_json()) for g in gains],
+                   access_changes=[g.to_json() for g in gains])
+
+    # --- connectors (the notifier's thread, about once a second) -------------------------------
+
+    def start(self, connectors: Callable[[], Iterable[Any]] | None = None) -> None:
+        """Start sending; look at `connectors()` (the supervisor's statuses) from the
+        notifier's thread about once a second."""
+        if connectors is not None:
+            self._connectors = connectors
+            self.notifier.poll = self.check_connectors
+        self.notifier.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Deliver what is queued (within `timeout` seconds) and stop."""
+        self.notifier.stop(timeout)
+
+    def check_connectors(self) -> None:
+        if self._connectors is None:
+            return
+        statuses = list(self._connectors())
+        fatal = {row["socket"]: row["reason"] for row in fatal_connectors(statuses)}
+        new = sorted(set(fatal) - self._fatal)
+        if new:  # one message for all that went FATAL together (a missing binary: all of them)
+            text = (f"connector of socket {new[0]} is FATAL" if len(new) == 1
+                    else f"{len(new)} connectors are FATAL")
+            self._send("connector_fatal", text + " (the supervisor gave up restarting)",
+                       [f"{name}: {fatal[name]}" for name in new], sockets=new)
+        running = {s.name for s in statuses if getattr(s.state, "name", "") == "RUNNING"}
+        recovered = sorted((self._fatal - set(fatal)) & running)
+        if recovered:
+            self._send("connector_recovered",
+                       f"running again after FATAL: {', '.join(recovered)}", sockets=recovered)
+        # Reported and not running yet (a SIGHUP restart under way): failing again is the
+        # same failure, not a new message. Running again, or gone: forgotten.
+        present = {s.name for s in statuses}
+        self._fatal = set(fatal) | ((self._fatal & present) - running)

@@ -1,0 +1,208 @@
+"""`run --leader-elect`: two real daemon processes, one writer, hand-over on a kill -9.
+
+No Kubernetes API server can run on these machines: the daemons reach a small Lease endpoint
+(tests/daemon/lease_endpoint.py, GET/POST/PUT of coordination.k8s.io/v1 Leases with
+resourceVersion conflicts -> 409) through a kubeconfig file pointing at it, with the real lightkube
+client. border0 is the emulator over HTTP; the connectors are the local connector, so "running"
+means a real process listening on the socket's port.
+
+Short flags keep it quick: lease 3 s, renew deadline 2 s, retry 0.5 s.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from helpers import REPO, wait_for
+from lease_endpoint import LeaseEndpoint
+from test_daemon_process import daemon_process  # noqa: F401 - the fixture
+
+from reconciler.connectors.argv import LOCAL_CONNECTOR_TEMPLATE
+
+pytest.importorskip("lightkube")
+
+LEASE, RENEW, RETRY = 3.0, 2.0, 0.5
+WANTED = {"analytics-db", "bastion", "docs", "grafana", "mqtt", "orders-db", "portal", "web"}
+TRIGGER_TOKEN = "ha-trigger-token-0123456789"
+WRITES = ("created ", "updated ", "replaced ", "deleted ", "attached ", "detached ")
+
+
+@pytest.fixture
+def lease_endpoint():
+    endpoint = LeaseEndpoint()
+    yield endpoint
+    endpoint.close()
+
+
+@pytest.fixture
+def ha(tmp_path, emulator, lease_endpoint, daemon_process, monkeypatch):  # noqa: F811
+    shutil.copytree(REPO / "examples", tmp_path / "manifests")
+    monkeypatch.setenv("KUBECONFIG", str(lease_endpoint.kubeconfig(tmp_path / "kubeconfig")))
+
+    (tmp_path / "trigger-token").write_text(TRIGGER_TOKEN)
+
+    def start(identity: str, *extra: str):
+        monkeypatch.setenv("POD_NAME", identity)
+        return daemon_process(
+            tmp_path / "manifests", emulator.url, emulator.token,
+            "--env-file", str(tmp_path / "manifests" / "demo.env"),
+            "--leader-elect", "--lease-duration", f"{LEASE}s", "--renew-deadline",
+            f"{RENEW}s", "--retry-period", f"{RETRY}s",
+            "--connector-command", LOCAL_CONNECTOR_TEMPLATE, "--connector-startsecs", "0.3s",
+            "--connector-stop-timeout", "2s", "--trigger-token-file",
+            str(tmp_path / "trigger-token"), *extra,
+        )
+
+    return start
+
+
+def running(daemon) -> dict[str, int]:
+    return {c["socket"]: c["pid"] for c in daemon.status()["connectors"]
+            if c["state"] == "RUNNING"}
+
+
+def writes(daemon) -> list[str]:
+    return [m for m in daemon.messages() if m.startswith(WRITES)]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def log_time(daemon, message: str) -> float:
+    record = next(r for r in daemon.records if r.get("message", "").startswith(message))
+    return datetime.fromisoformat(record["time"]).timestamp()
+
+
+def leading(a, b):
+    """Start `a`, wait until it leads with every connector running, then start follower `b`."""
+    first = a("a")
+    wait_for(lambda: first.status()["role"] == "leader" and first.last("result") == "success",
+             timeout=30, message="the first replica to lead and reconcile")
+    wait_for(lambda: set(running(first)) == WANTED, timeout=30, message="every connector")
+    second = b("b")
+    wait_for(lambda: second.status()["role"] == "follower", timeout=10)
+    return first, second
+
+
+def test_kill_9_the_leader_and_the_follower_leads_within_the_lease(
+    ha, emulator, lease_endpoint
+):
+    a, b = leading(ha, ha)
+    pids = running(a)
+    # the follower stands by: ready (so a rollout can proceed), no reconcile, no connector
+    assert b.http.get("/readyz").status_code == 200
+    assert b.http.get("/healthz").status_code == 200
+    status = b.status()
+    assert status["reconciles"] == 0 and status["connectors"] == [] and writes(b) == []
+    assert status["lease"]["holder"] == "a" and status["lease"]["identity"] == "b"
+    assert b.sample("border0_reconciler_leader", "") == 0
+    assert a.sample("border0_reconciler_leader", "") == 1
+    # a webhook that lands on the follower is refused visibly (it would be dropped)
+    bearer = {"Authorization": f"Bearer {TRIGGER_TOKEN}"}
+    assert b.http.post("/reconcile", headers=bearer).status_code == 503
+    assert b.http.post("/reconcile").status_code == 401
+    assert a.http.post("/reconcile", headers=bearer).status_code == 202
+    a_writes = writes(a)
+    assert len(a_writes) >= len(WANTED)
+
+    a.proc.kill()  # SIGKILL: no release, the lease has to expire
+    a.proc.wait(10)
+    wait_for(lambda: b.status()["role"] == "leader", timeout=LEASE + 5 * RETRY + 5,
+             message="the follower to take over")
+    last_a = max(t for t, who in lease_endpoint.writes if who == "a")
+    first_b = min(t for t, who in lease_endpoint.writes if who == "b")
+    # never before the lease expired; within it (plus one retry period of polling)
+    print(f"hand-over: {first_b - last_a:.2f} s after the killed leader's last renewal")
+    assert LEASE <= first_b - last_a <= LEASE + RETRY + 1.0, first_b - last_a
+    wait_for(lambda: b.last("result") == "success" and set(running(b)) == WANTED, timeout=30,
+             message="every connector running under the new leader")
+    # 0 duplicate writes: the new leader found border0 already right, and nothing was lost
+    assert writes(b) == []
+    assert b.last("trigger") == "became leader"
+    live = emulator.client().list_sockets()
+    names = [s["name"] for s in live]
+    assert sorted(names) == sorted(set(names)) and set(names) >= WANTED
+    # the old leader's connectors died with it (the kernel's PDEATHSIG)
+    assert not any(alive(pid) for pid in pids.values())
+    assert not set(running(b).values()) & set(pids.values())
+
+
+def test_a_leader_that_cannot_renew_stops_before_anyone_else_may_start(
+    ha, emulator, lease_endpoint
+):
+    a, b = leading(ha, ha)
+    lease_endpoint.partitioned.add("a")  # a's renewals fail from now on; b still reaches it
+    wait_for(lambda: a.proc.poll() is not None, timeout=RENEW + 10, message="a to give up")
+    assert a.proc.returncode == 1
+    wait_for(lambda: b.status()["role"] == "leader", timeout=LEASE + 10)
+    last_a = max(t for t, who in lease_endpoint.writes if who == "a")
+    first_b = min(t for t, who in lease_endpoint.writes if who == "b")
+    stopped = log_time(a, "lost the leader lease")
+    # a stopped writing before its lease could expire; b started only after it did
+    print(f"stopped writing {stopped - last_a:.2f} s, successor {first_b - last_a:.2f} s "
+          "after the last renewal")
+    assert stopped < last_a + LEASE <= first_b, (stopped - last_a, first_b - last_a)
+    wait_for(lambda: set(running(b)) == WANTED, timeout=30)
+    assert writes(b) == []
+
+
+def test_a_graceful_stop_hands_the_lease_over_at_once(ha, lease_endpoint):
+    a, b = leading(ha, ha)
+    assert a.terminate() == 0
+    # released: the follower takes over within a retry period or two, not a whole lease
+    wait_for(lambda: b.status()["role"] == "leader", timeout=LEASE - 0.5,
+             message="the follower to take the released lease")
+    assert lease_endpoint.holder() == "b"
+    released = [t for t, who in lease_endpoint.writes if who is None]
+    first_b = min(t for t, who in lease_endpoint.writes if who == "b")
+    assert released and first_b - released[-1] < LEASE
+
+
+def test_a_deposed_leader_stops_between_write_batches(emulator):
+    """The write guard is asked before each apply phase: once it says no, nothing more is
+    written and the remaining changes fail as "not the leader" (the emulator counts no write)."""
+    from reconciler.manifests.loader import read_env_file
+    from reconciler.reconcile import ReconcileOptions, reconcile
+
+    asked: list[bool] = []
+
+    def may_write() -> bool:  # leader for the first phase (policies) only
+        asked.append(len(asked) == 0)
+        return asked[-1]
+
+    result = reconcile([REPO / "examples"], emulator.client(), ReconcileOptions(
+        env=read_env_file(str(REPO / "examples" / "demo.env")), may_write=may_write))
+    assert not result.ok and len(asked) == 2
+    written = [r for r in result.applied.results if r.ok]
+    refused = [r for r in result.applied.results if not r.ok]
+    assert written and all(r.change.kind == "policy" for r in written)
+    assert refused and all("not the leader" in r.message for r in refused)
+    live = emulator.client()
+    assert live.list_sockets() == []  # no socket was created after the guard said no
+    assert len(live.list_policies()) == len(written)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "needle"),
+    [
+        (["--leader-elect"], {"KUBECONFIG": "/nonexistent"}, "no Kubernetes configuration"),
+        (["--leader-elect", "--retry-period", "12s"], {}, "--retry-period < --renew-deadline"),
+        (["--leader-elect", "--once"], {}, "--once runs one reconcile"),
+    ],
+)
+def test_bad_leader_election_setups_are_one_line_errors(tmp_path, args, env, needle):
+    from helpers import cli
+
+    code, _, err = cli(["run", str(REPO / "examples"), "--api", "local",
+                        "--state", str(tmp_path / "s.db"), *args], env=env)
+    assert code == 1 and needle in err and len(err.strip().splitlines()) == 1, err
