@@ -25,7 +25,7 @@ started = time.monotonic()
 result = load([sys.argv[1]])
 # VmHWM is this program's own peak: getrusage's ru_maxrss carries over exec from the forking
 # parent (a pytest process of 250 MB would count as this probe's memory).
-hwm_kb = int(re.search(r"VmHWM:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
+hwm_kb = int(re.search(r"VmHWM:\\s+(\\d+)", Path("/proc/self/status").read_text()).group(1))
 print(json.dumps({
     "seconds": time.monotonic() - started,
     "peak_mb": hwm_kb / 1024,
