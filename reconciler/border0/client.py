@@ -21,7 +21,6 @@ from __future__ import annotations
 import collections
 import email.utils
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +32,7 @@ import httpx
 import orjson
 
 from reconciler import __version__
+from reconciler.backoff import backoff
 from reconciler.border0.consistency import WriteClock
 from reconciler.border0.errors import (
     APIError,
@@ -361,8 +361,7 @@ class Border0Client:
 
     def _backoff(self, attempt: int) -> float:
         """Capped exponential backoff with jitter: between half and all of base*2^(n-1)."""
-        ceiling = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return backoff(attempt, base=self.backoff_base, cap=self.backoff_max, jitter=True)
 
     def _pause(self, delay: float, deadline_at: float, method: str, path: str, why: str) -> None:
         if time.monotonic() + delay > deadline_at:

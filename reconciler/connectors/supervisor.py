@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import IO, Any
 
+from reconciler.backoff import backoff
 from reconciler.connectors.argv import (
     DEFAULT_TEMPLATE,
     LOCAL_CONNECTOR_TEMPLATE,
@@ -430,7 +431,7 @@ class Supervisor:
                 self._spawn(conn, now)
 
     def _delay(self, level: int) -> float:
-        return min(self.backoff_base * (2**level), self.backoff_max)
+        return backoff(level + 1, base=self.backoff_base, cap=self.backoff_max)
 
     def _spawn(self, conn: Connector, now: float) -> None:
         conn._change_state(S.STARTING)

@@ -39,6 +39,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from reconciler import __version__
+from reconciler.backoff import backoff
 from reconciler.connectors.supervisor import connector_targets
 from reconciler.connectors.wakeup import Wakeup
 from reconciler.daemon.history import DEFAULT_HISTORY, History, reconcile_entry
@@ -92,8 +93,7 @@ class DaemonConfig:
 
     def backoff(self, failures: int) -> float:
         """Seconds before retrying after `failures` failures in a row: 1, 2, 4 ... capped."""
-        delay = self.backoff_base * (2 ** max(failures - 1, 0))
-        return min(delay, self.backoff_max, self.interval)
+        return min(backoff(failures, base=self.backoff_base, cap=self.backoff_max), self.interval)
 
 
 def _change_key(change: Any) -> tuple[Any, ...]:
