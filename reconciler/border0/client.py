@@ -42,7 +42,7 @@ from reconciler.border0.errors import (
     TransportError,
     error_for_status,
 )
-from reconciler.model import SENSITIVE, Secret
+from reconciler.secrets import Secret, redact
 
 __all__ = ["DEFAULT_API", "USER_AGENT", "Border0Client"]
 
@@ -392,9 +392,7 @@ class Border0Client:
         return error_for_status(response.status_code, self._redact(message), method, path)
 
     def _redact(self, text: str) -> str:
-        if self._token is not None and self._token.value in text:
-            text = text.replace(self._token.value, SENSITIVE)
-        return text
+        return redact(text, (self._token.value,)) if self._token is not None else text
 
 
 def _seg(value: str) -> str:

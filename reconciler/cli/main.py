@@ -25,6 +25,7 @@ from reconciler.cli.options import (
     wide_option,
 )
 from reconciler.errors import UserError
+from reconciler.secrets import SECRET_FIELDS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -100,6 +101,9 @@ def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | Non
 
 # --- emulator (section owned by the emulator command) ---
 
+#: The secrets border0 never reads back (emulator/rules.py), named from our one list.
+_PASSWORDS = " and ".join(name for name in SECRET_FIELDS if name.endswith("_password"))
+
 
 @cli.command("emulator")
 @click.option("--listen", default="127.0.0.1:8787", show_default=True,
@@ -121,7 +125,7 @@ def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | Non
                    "replica); /serverinfo reports it as rx_after_tx_delay_ms.")
 @click.option("--secrets-on-read", type=click.Choice(["omit", "mask", "clear"]),
               envvar="BORDER0_EMULATOR_SECRETS_ON_READ", default="omit", show_default=True,
-              help="How answers show upstream_password and protected_password "
+              help=f"How answers show {_PASSWORDS} "
                    "[env BORDER0_EMULATOR_SECRETS_ON_READ, also read by --api local].")
 @click.option("--seed", type=int, default=None, help="Seed for the fault dice (repeatable runs).")
 @click.option("--access-log", is_flag=True, help="Log one line per request.")

@@ -53,7 +53,8 @@ from reconciler.connectors.argv import (
     validate_template,
 )
 from reconciler.connectors.wakeup import PIDFD, Wakeup
-from reconciler.model import SENSITIVE, Actual, Desired
+from reconciler.model import Actual, Desired
+from reconciler.secrets import redact, redaction_set
 
 __all__ = [
     "DEFAULT_TEMPLATE",
@@ -70,8 +71,6 @@ __all__ = [
     "env_for_token",
 ]
 
-#: Values shorter than this are not redacted: a two-letter "secret" would blank out every line.
-MIN_SECRET_LENGTH = 3
 _TOKEN_VARS = ("BORDER0_ADMIN_TOKEN", "BORDER0_TOKEN")
 _POLL = 0.05  # seconds between checks for exited children
 #: ... once every child has been up startsecs: a RUNNING child's exit is noticed within this
@@ -358,10 +357,7 @@ class Supervisor:
                 self._last_secrets = tuple(str(s) for s in self._secrets())
             except Exception as exc:  # noqa: BLE001 - keep the last good set, never leak
                 self.log.debug("connector secrets unavailable: %s", type(exc).__name__)
-        values = {v for v in self._last_secrets + self._tokens if len(v) >= MIN_SECRET_LENGTH}
-        for value in sorted(values, key=len, reverse=True):
-            text = text.replace(value, SENSITIVE)
-        return text
+        return redact(text, redaction_set(self._last_secrets + self._tokens))
 
     # --- the supervisor thread -----------------------------------------------------------
 

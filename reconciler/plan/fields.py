@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.secrets import SECRET_FIELDS, SENSITIVE, Fingerprint, Secret
+from reconciler.secrets import SECRET_FIELDS, SENSITIVE, Fingerprint, Secret, walk
 
 __all__ = [
     "OPTIONAL_FIELDS", "FieldDiff", "comparable", "create_diffs", "field_diffs", "jsonable",
@@ -41,13 +41,8 @@ class FieldDiff:
 
 
 def jsonable(value: Any) -> Any:
-    if isinstance(value, _SENSITIVE_TYPES):
-        return SENSITIVE
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    return value
+    """`value` as plain JSON data, secrets shown as (sensitive)."""
+    return walk(value, on_secret=lambda _secret: SENSITIVE)
 
 
 def comparable(desired: dict[str, Any], live: dict[str, Any]) -> tuple[dict, dict]:
