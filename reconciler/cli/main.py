@@ -6,7 +6,6 @@ Exit codes are a contract (as Terraform's): 0 success, 1 error, 2 changes presen
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +24,7 @@ from reconciler.cli.options import (
     wide_option,
 )
 from reconciler.errors import UserError
+from reconciler.render.validation import REPORTERS
 from reconciler.secrets import SECRET_FIELDS
 
 
@@ -37,15 +37,11 @@ def cli() -> None:
 # --- validate (section owned by the validate command) ---
 
 
-def _plural(count: int, word: str, plural: str | None = None) -> str:
-    return f"{count} {word if count == 1 else plural or word + 's'}"
-
-
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(), metavar="PATH...")
 @click.option("--strict", is_flag=True, help="Treat plaintext secrets as errors, not warnings.")
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    "--format", "fmt", type=click.Choice(list(REPORTERS)), default="text", show_default=True,
     help="text: file:line:column lines and a summary; json: a list of problems for tools.",
 )
 @click.option(
@@ -61,41 +57,14 @@ def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | Non
 
     Exit 0 when all are valid, 1 when any has an error. Every problem is listed.
     """
-    import json
-
     from reconciler.cli.terminal import color_enabled
-    from reconciler.manifests.loader import EnvFileError, load, read_env_file
+    from reconciler.manifests.files import environment
+    from reconciler.manifests.loader import load
 
-    env = None
-    if env_file is not None:
-        try:
-            env = {**os.environ, **read_env_file(env_file)}
-        except EnvFileError as exc:
-            raise UserError(str(exc)) from None
+    env = environment(env_file) if env_file is not None else None
     result = load(paths, env=env, resolve_secrets=env is not None, strict=strict)
-    if fmt == "json":
-        click.echo(json.dumps([d.to_json() for d in result.diagnostics], indent=2))
-    else:
-        color = color_enabled(sys.stdout, no_color)
-
-        def echo(text: str, fg: str) -> None:
-            click.echo(click.style(text, fg=fg) if color else text, color=color)
-
-        for diagnostic in result.diagnostics:
-            echo(str(diagnostic), "red" if diagnostic.severity.value == "error" else "yellow")
-        errors = sum(1 for d in result.diagnostics if d.severity.value == "error")
-        warnings = len(result.diagnostics) - errors
-        counts = (
-            f"{_plural(len(result.desired.sockets), 'socket')}, "
-            f"{_plural(len(result.desired.policies), 'policy', 'policies')} "
-            f"in {_plural(len(result.files), 'file')}"
-        )
-        skipped = f", {result.skipped} other documents skipped" if result.skipped else ""
-        if result.ok:
-            echo(f"ok: {counts} ({_plural(warnings, 'warning')}{skipped})", "green")
-        else:
-            echo(f"invalid: {_plural(errors, 'error')}, {_plural(warnings, 'warning')} "
-                 f"in {_plural(len(result.files), 'file')}", "red")
+    color = fmt == "text" and color_enabled(sys.stdout, no_color)
+    click.echo(REPORTERS[fmt](result, color=color), color=color)
     raise SystemExit(EXIT_OK if result.ok else EXIT_ERROR)
 
 

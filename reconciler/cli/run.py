@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -125,13 +124,13 @@ def execute_run(args: RunArgs) -> int:
     from reconciler.daemon.logs import setup_logging
     from reconciler.daemon.loop import Daemon, DaemonConfig
     from reconciler.daemon.status_server import ListenError
-    from reconciler.manifests.loader import read_env_file
+    from reconciler.manifests.files import environment
 
     if args.interval <= 0:
         raise UserError("--interval must be more than 0")
     try:
         jitter = parse_jitter(args.jitter, args.interval)
-        env = {**os.environ, **read_env_file(args.env_file)} if args.env_file else None
+        env = environment(args.env_file) if args.env_file else None
     except (ValueError, OSError) as exc:
         raise UserError(str(exc)) from None
     redactor = setup_logging(args.log_format, args.log_level)
