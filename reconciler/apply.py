@@ -65,15 +65,6 @@ class ActionResult:
     object_id: str | None = None
     temporary: bool = False  # failed for a reason that may pass (5xx, timeout): rerun helps
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.change.kind,
-            "name": self.change.name,
-            "action": self.change.action.value,
-            "ok": self.ok,
-            "message": self.message,
-        }
-
 
 @dataclass(frozen=True)
 class ApplyResult:
@@ -90,14 +81,6 @@ class ApplyResult:
     @property
     def succeeded(self) -> tuple[ActionResult, ...]:
         return tuple(r for r in self.results if r.ok)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "succeeded": len(self.succeeded),
-            "failed": len(self.failed),
-            "results": [r.to_json() for r in self.results],
-        }
 
 
 def describe(change: Change) -> str:

@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-import click
-
 from reconciler.errors import UserError
 from reconciler.render.table import ELLIPSIS, WIDTH, render_table
 
@@ -54,21 +52,6 @@ def parse_jitter(text: str, interval: float) -> float:
             raise ValueError("--jitter must be between 0% and 100%")
         return percent / 100
     return min(parse_duration(text) / interval, 1.0) if interval > 0 else 0.0
-
-
-class DurationType(click.ParamType):
-    name = "duration"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> float:
-        if isinstance(value, (int, float)):
-            return float(value)
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-DURATION = DurationType()
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,6 @@ def summary_line(summary: Mapping[str, int]) -> str:
     )
 
 
-ACCESS_SYMBOLS = {"gain": "+", "loss": "-", "widened": "~", "narrowed": "~", "changed": "~"}
 ACCESS_COLORS = {"gain": "green", "loss": "red", "widened": "yellow", "narrowed": "yellow",
                  "changed": "yellow"}
 
