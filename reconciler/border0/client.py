@@ -13,7 +13,7 @@ a delete that meets 404 succeeds. PUTs and attach/detach are idempotent.
 Reads see our writes despite lagging replicas (`consistency`); sockets: `?activeOnly=true`.
 
 The token lives only in the `Authorization` header (httpx masks it in reprs) and in a
-`model.Secret`; every error message is passed through `_redact` on its way out.
+`secrets.Secret`; every error message is passed through `_redact` on its way out.
 """
 
 from __future__ import annotations

@@ -515,7 +515,7 @@ class Daemon:
         log.error(f"reconcile failed at {result.stage}", extra={**fields, "error": result.error})
 
     def _token(self) -> list[str]:
-        token = getattr(self.client, "_token", None)  # the client keeps it as a model.Secret
+        token = getattr(self.client, "_token", None)  # the client keeps it as a secrets.Secret
         value = getattr(token, "value", token)
         return [value] if isinstance(value, str) and value else []
 

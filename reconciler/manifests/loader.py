@@ -33,7 +33,8 @@ from reconciler.manifests.cache import ParseCache
 from reconciler.manifests.files import EnvFileError, discover, read_env_file
 from reconciler.manifests.specs import SECRET_FIELDS, policy_spec, resolve_secret, socket_spec
 from reconciler.manifests.yamlpos import Locator, Position, document_starts, load_documents
-from reconciler.model import Desired, PolicySpec, Secret, SocketSpec, Source
+from reconciler.model import Desired, PolicySpec, SocketSpec, Source
+from reconciler.secrets import Secret
 
 if TYPE_CHECKING:
     from reconciler.manifests.schema_messages import Problem

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.manifests.schema_messages import dotted
-from reconciler.model import ConnectorSpec, PolicySpec, Secret, SocketSpec, Source
-from reconciler.secrets import SECRET_MANIFEST_PATHS, insert_secret_fields
+from reconciler.model import ConnectorSpec, PolicySpec, SocketSpec, Source
+from reconciler.secrets import SECRET_MANIFEST_PATHS, Secret, insert_secret_fields
 
 __all__ = [
     "ADOPT_ANNOTATION",

@@ -17,7 +17,7 @@ from helpers import REPO
 from reconciler.diagnostics import Severity
 from reconciler.manifests.loader import EnvFileError, load, read_env_file, schema_path
 from reconciler.manifests.yamlpos import Locator, document_starts, load_documents
-from reconciler.model import Secret
+from reconciler.secrets import Secret
 
 EXAMPLES = REPO / "examples"
 EXAMPLE_FILES = sorted((EXAMPLES / "sockets").glob("*.yaml")) + sorted(
