@@ -105,7 +105,8 @@ def emulator_command(listen: str, db: str | None, token: str | None, org: str, l
     """Serve a border0-compatible API (sockets, policies) on SQLite, for tests and local use."""
     import sqlite3
 
-    from reconciler.border0.emulator.server import ServeOptions, parse_listen, serve
+    from reconciler.border0.emulator.server import ServeOptions, serve
+    from reconciler.serving import parse_listen
 
     if not token:
         raise UserError("the emulator needs a token: --token or BORDER0_EMULATOR_TOKEN")
@@ -327,7 +328,8 @@ def local_connector_cmd(name: str, listen_port: int, listen_host: str, host: str
     Listens on LISTEN_HOST:LISTEN_PORT and forwards TCP to HOST:PORT, or serves a directory
     with --httpserver. Runs until SIGTERM (exit 0).
     """
-    from reconciler.connectors.local import ListenError, LocalConnectorOptions, run_local_connector
+    from reconciler.connectors.local import LocalConnectorOptions, run_local_connector
+    from reconciler.serving import ListenError
 
     if sshserver and port is None:
         port = 22

@@ -106,8 +106,8 @@ def execute_run(args: RunArgs) -> int:
     from reconciler.border0.session import open_api
     from reconciler.daemon.logs import setup_logging
     from reconciler.daemon.loop import Daemon, DaemonConfig
-    from reconciler.daemon.status_server import ListenError
     from reconciler.manifests.files import environment
+    from reconciler.serving import ListenError
 
     if args.interval <= 0:
         raise UserError("--interval must be more than 0")
@@ -259,7 +259,7 @@ def execute_status(
 ) -> int:
     import httpx
 
-    from reconciler.daemon.status_server import parse_listen
+    from reconciler.serving import parse_listen
 
     try:
         host, port = parse_listen(listen)
