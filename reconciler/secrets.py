@@ -35,6 +35,7 @@ __all__ = [
     "MIN_SECRET_LENGTH",
     "SECRET_FIELDS",
     "SECRET_MANIFEST_PATHS",
+    "SECRET_TYPES",
     "SENSITIVE",
     "Fingerprint",
     "Secret",
@@ -150,7 +151,7 @@ def walk(
 ) -> Any:
     """`value` copied as plain data: mappings become dicts with str keys, lists and tuples
     lists, a `Secret` or `Fingerprint` becomes `on_secret(it)`, anything else `on_leaf(it)`."""
-    if isinstance(value, (Secret, Fingerprint)):
+    if isinstance(value, SECRET_TYPES):
         return on_secret(value)
     if isinstance(value, Mapping):
         return {str(k): walk(v, on_secret, on_leaf) for k, v in value.items()}
@@ -172,6 +173,10 @@ def redact(text: str, values: Sequence[str]) -> str:
         if value and value in text:
             text = text.replace(value, SENSITIVE)
     return text
+
+
+#: What holds a secret in memory: a manifest's value, or a live socket's fingerprint of one.
+SECRET_TYPES = (Secret, Fingerprint)
 
 
 def fingerprint_tag(field_name: str) -> str:

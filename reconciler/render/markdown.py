@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.render.text import SYMBOLS, conditions_text, principal_text, summary_line
+from reconciler.secrets import SENSITIVE
 
 __all__ = ["MAX_CHARS", "render"]
 
 MAX_CHARS = 65_536
-SENSITIVE = "(sensitive)"
 _ACTIONS = ("create", "update", "replace", "delete", "attach", "detach")
 
 

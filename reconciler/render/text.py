@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from reconciler.secrets import SENSITIVE
+
 __all__ = ["SYMBOLS", "access_line", "conditions_text", "format_value", "principal_text",
            "render", "summary_line"]
 
@@ -33,7 +35,6 @@ COLORS = {
     "attach": "green",
     "detach": "red",
 }
-SENSITIVE = "(sensitive)"
 
 
 def format_value(value: Any, sensitive: bool = False) -> str:
