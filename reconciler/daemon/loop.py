@@ -30,8 +30,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
@@ -39,12 +38,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from reconciler import __version__
-from reconciler.backoff import backoff
 from reconciler.connectors.supervisor import connector_targets
 from reconciler.connectors.wakeup import Wakeup
-from reconciler.daemon.history import DEFAULT_HISTORY, History, reconcile_entry
+from reconciler.daemon.config import DaemonConfig
+from reconciler.daemon.history import History, reconcile_entry
 from reconciler.daemon.logs import RedactFilter
 from reconciler.daemon.metrics import DaemonMetrics
+from reconciler.daemon.outcome import FAILURE, INVALID, SUCCESS, Next, decide
 from reconciler.daemon.revision import source_revision
 from reconciler.daemon.state import (
     iso_time,
@@ -63,37 +63,21 @@ __all__ = ["FAILURE", "INVALID", "SUCCESS", "Daemon", "DaemonConfig"]
 
 log = logging.getLogger("reconciler.daemon")
 
-SUCCESS, FAILURE, INVALID = "success", "failure", "invalid"
 #: How often an idle loop turns its heartbeat and looks for dead parts. Signals, triggers and
 #: stop requests wake it at once (`Wakeup`: the signal wake-up fd), so it need not poll them.
 SIGNAL_POLL = 5.0
-#: Stages at which a reconcile stops for a problem in the manifests (not retried with backoff).
-_CONFIG_STAGES = frozenset({Stage.LOAD, Stage.PLAN})
 
 
-@dataclass(frozen=True)
-class DaemonConfig:
-    path: str
-    instance: str = "default"
-    interval: float = 300.0
-    jitter: float = 0.1  # a fraction of the interval
-    debounce: float = 0.3
-    listen: str | None = "127.0.0.1:9479"
-    dry_run: bool = False
-    max_delete: int | None = None
-    allow_mass_delete: bool = False
-    parallelism: int = 8
-    env: Mapping[str, str] | None = None
-    backoff_base: float = 1.0
-    backoff_max: float = 60.0
-    fail_threshold: int = 3
-    stop_timeout: float = 10.0
-    heartbeat_stale: float = 180.0
-    history: int = DEFAULT_HISTORY  # reconciles kept for /status
-
-    def backoff(self, failures: int) -> float:
-        """Seconds before retrying after `failures` failures in a row: 1, 2, 4 ... capped."""
-        return min(backoff(failures, base=self.backoff_base, cap=self.backoff_max), self.interval)
+def _errors_of(result: ReconcileResult) -> list[str]:
+    """The errors a reconcile met, for /status: diagnostics, conflicts, failed actions."""
+    errors = [str(d) for d in result.diagnostics if d.severity is Severity.ERROR]
+    if result.plan is not None:
+        errors += [str(d) for d in result.plan.conflicts if d.severity is Severity.ERROR]
+    if result.applied is not None:
+        errors += [r.message for r in result.applied.failed]
+    if result.error and not errors:
+        errors.append(result.error)
+    return errors
 
 
 def _change_key(change: Any) -> tuple[Any, ...]:
@@ -377,81 +361,75 @@ class Daemon:
         wall: float,
         duration: float,
     ) -> None:
-        cfg = self.config
+        """After one reconcile: decide what next, then record, count, log and resync."""
         if result.desired is not None:
             self.redactor.set_secrets(secret_values(result.desired) + self._token())
-        outcome = SUCCESS if result.ok else INVALID if result.stage in _CONFIG_STAGES else FAILURE
-        plan = result.plan
         drifted, corrected = self._drift(result)
+        step = decide(
+            result, failures=self._failures, succeeded_once=self._succeeded_once,
+            config=self.config,
+        )
+        self._follow(step, wall, revision)
+        if step.keep:
+            self._keep(result)
+        errors = _errors_of(result)
+        self._count(result, step, duration)
+        entry = reconcile_entry(
+            result, outcome=step.outcome, trigger=trigger, revision=revision, wall=wall,
+            duration=duration, drifted=drifted, corrected=corrected,
+        )
+        with self._lock:
+            self._errors = errors
+            self.history.add(entry)
+        summary = result.plan.summary() if result.plan is not None else None
+        self._log_outcome(result, step.outcome, trigger, revision, duration, summary, errors)
+        if step.sync_connectors and self.supervisor is not None:
+            self._sync_connectors(result)
 
-        self.metrics.reconciles.labels(outcome).inc()
+    def _follow(self, step: Next, wall: float, revision: str | None) -> None:
+        """Take the decided step: failures in a row, when to retry, the last success."""
+        self._failures, self._succeeded_once = step.failures, step.succeeded_once
+        self._retry_at = None if step.retry_in is None else time.monotonic() + step.retry_in
+        if step.outcome == SUCCESS:
+            self._last_success = wall
+            self.metrics.last_success.set(wall)
+            self._last_success_info = {"time": iso_time(wall), "revision": revision}
+        elif step.retry_in is not None:
+            log.warning(
+                "will retry",
+                extra={"in_seconds": round(step.retry_in, 3), "failures": step.failures},
+            )
+
+    def _keep(self, result: ReconcileResult) -> None:
+        """The result reached border0: it becomes the last good state shown on /status."""
+        self._last_good_desired, self._last_actual = result.desired, result.actual
+        self._states = object_states(
+            result.desired, result.actual, result.plan, result.applied, self.config.dry_run
+        )
+        self.metrics.set_managed(state_counts(self._states))
+
+    def _count(self, result: ReconcileResult, step: Next, duration: float) -> None:
+        plan = result.plan
+        self.metrics.reconciles.labels(step.outcome).inc()
         self.metrics.duration.observe(duration)
-        errors = [str(d) for d in result.diagnostics if d.severity is Severity.ERROR]
-        if plan is not None:
-            errors += [str(d) for d in plan.conflicts if d.severity is Severity.ERROR]
-        if result.applied is not None:
-            errors += [r.message for r in result.applied.failed]
-        if result.error and not errors:
-            errors.append(result.error)
         self.metrics.manifest_errors.set(
             sum(1 for d in result.diagnostics if d.severity is Severity.ERROR)
             if result.stage is Stage.LOAD
             else 0
         )
-
-        if outcome == SUCCESS:
-            self._failures, self._retry_at = 0, None
-            self._succeeded_once, self._last_success = True, wall
-            self.metrics.last_success.set(wall)
-            self._last_success_info = {"time": iso_time(wall), "revision": revision}
-        elif outcome == FAILURE:
-            self._failures += 1
-            delay = cfg.backoff(self._failures)
-            self._retry_at = time.monotonic() + delay
-            log.warning(
-                "will retry", extra={"in_seconds": round(delay, 3), "failures": self._failures}
-            )
-        else:
-            self._retry_at = None
-
-        if (
-            result.desired is not None
-            and result.actual is not None
-            and result.stage in (Stage.DONE, Stage.APPLY)
-        ):
-            self._last_good_desired, self._last_actual = result.desired, result.actual
-            self._states = object_states(
-                result.desired, result.actual, plan, result.applied, cfg.dry_run
-            )
-            self.metrics.set_managed(state_counts(self._states))
-            sync_connectors = self.supervisor is not None and not cfg.dry_run
-        else:
-            sync_connectors = False
-
-        pending = len(plan.changes) if plan is not None and (cfg.dry_run or not result.ok) else 0
-        self.metrics.drift_pending.set(pending)
-        self.metrics.consecutive_failures.set(self._failures)
-        self.metrics.ready.set(1 if self.readiness()[0] else 0)
-        summary = plan.summary() if plan is not None else None
-        entry = reconcile_entry(
-            result,
-            outcome=outcome,
-            trigger=trigger,
-            revision=revision,
-            wall=wall,
-            duration=duration,
-            drifted=drifted,
-            corrected=corrected,
+        pending = (
+            len(plan.changes) if plan is not None and (self.config.dry_run or not result.ok) else 0
         )
-        with self._lock:
-            self._errors = errors
-            self.history.add(entry)
-        self._log_outcome(result, outcome, trigger, revision, duration, summary, errors)
-        if sync_connectors:  # the last good desired state, as it exists in border0 now
-            try:
-                self.supervisor.sync(connector_targets(result.desired, result.actual))
-            except Exception:
-                log.exception("syncing connectors failed")
+        self.metrics.drift_pending.set(pending)
+        self.metrics.consecutive_failures.set(step.failures)
+        self.metrics.ready.set(1 if step.ready else 0)
+
+    def _sync_connectors(self, result: ReconcileResult) -> None:
+        """The last good desired state, as it exists in border0 now."""
+        try:
+            self.supervisor.sync(connector_targets(result.desired, result.actual))
+        except Exception:
+            log.exception("syncing connectors failed")
 
     def _drift(self, result: ReconcileResult) -> tuple[int, list[Any]]:
         """Log and count drift: the plan's changes although the manifests did not change.

@@ -1,0 +1,36 @@
+"""The daemon's settings (`run`'s flags) and the one rule derived from them: the backoff."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from reconciler.backoff import backoff
+from reconciler.daemon.history import DEFAULT_HISTORY
+
+__all__ = ["DaemonConfig"]
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    path: str
+    instance: str = "default"
+    interval: float = 300.0
+    jitter: float = 0.1  # a fraction of the interval
+    debounce: float = 0.3
+    listen: str | None = "127.0.0.1:9479"
+    dry_run: bool = False
+    max_delete: int | None = None
+    allow_mass_delete: bool = False
+    parallelism: int = 8
+    env: Mapping[str, str] | None = None
+    backoff_base: float = 1.0
+    backoff_max: float = 60.0
+    fail_threshold: int = 3
+    stop_timeout: float = 10.0
+    heartbeat_stale: float = 180.0
+    history: int = DEFAULT_HISTORY  # reconciles kept for /status
+
+    def backoff(self, failures: int) -> float:
+        """Seconds before retrying after `failures` failures in a row: 1, 2, 4 ... capped."""
+        return min(backoff(failures, base=self.backoff_base, cap=self.backoff_max), self.interval)
