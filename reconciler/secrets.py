@@ -136,13 +136,14 @@ def secret_fields_in(section: str) -> tuple[str, ...]:
 
 def insert_secret_fields(fields: Mapping[str, Any], value: Callable[[str], Any]) -> dict[str, Any]:
     """`fields` (a socket's non-secret fields, in order) with every secret field inserted after
-    its section's anchor field, holding `value(name)`."""
+    its section's anchor field (at the end when it has none), holding `value(name)`."""
     out: dict[str, Any] = {}
     for key, item in fields.items():
         out[key] = item
         for section, anchor in _SECTION_ANCHOR.items():
             if key == anchor:
                 out.update((name, value(name)) for name in secret_fields_in(section))
+    out.update((name, value(name)) for name in SECRET_FIELDS if name not in out)
     return out
 
 

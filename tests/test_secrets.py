@@ -8,6 +8,7 @@ from dataclasses import fields
 
 from helpers import REPO
 
+from reconciler.border0.api_json import socket_create_body
 from reconciler.manifests.specs import SECRET_FIELDS as MANIFEST_SECRET_PATHS
 from reconciler.manifests.specs import SOCKET_MANIFEST_PATHS
 from reconciler.model import LiveSocket, SocketSpec, live_socket_fields, socket_fields
@@ -29,10 +30,12 @@ def test_every_secret_field_is_declared_read_compared_and_importable():
     attributes = {f.name for f in fields(SocketSpec)}
     spec = SocketSpec("db", "database", **{name: Secret(f"v-{name}") for name in SECRET_FIELDS})
     live = LiveSocket(socket_id="1", name="db", socket_type="database")
+    body = socket_create_body(spec, "default")
     for name, path in SECRET_MANIFEST_PATHS.items():
         assert name in attributes
         assert socket_fields(spec)[name] == Secret(f"v-{name}")
         assert name in live_socket_fields(live)
+        assert body[name] == f"v-{name}"  # sent to border0 on create
         assert SOCKET_MANIFEST_PATHS[name] == ".".join(path)
         assert path in MANIFEST_SECRET_PATHS
         node = schema
