@@ -1,4 +1,5 @@
-"""The daemon's settings (`run`'s flags) and the one rule derived from them: the backoff."""
+"""The daemon's settings (`run`'s flags) and what derives from them: each reconcile's options
+and the backoff."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass
 
 from reconciler.backoff import backoff
 from reconciler.daemon.history import DEFAULT_HISTORY
+from reconciler.manifests.cache import ParseCache
+from reconciler.reconcile import ReconcileOptions
 
 __all__ = ["DaemonConfig"]
 
@@ -30,6 +33,18 @@ class DaemonConfig:
     stop_timeout: float = 10.0
     heartbeat_stale: float = 180.0
     history: int = DEFAULT_HISTORY  # reconciles kept for /status
+
+    def reconcile_options(self, parse_cache: ParseCache | None = None) -> ReconcileOptions:
+        """One reconcile's options under these settings."""
+        return ReconcileOptions(
+            instance=self.instance,
+            dry_run=self.dry_run,
+            max_delete=self.max_delete,
+            allow_mass_delete=self.allow_mass_delete,
+            parallelism=self.parallelism,
+            env=self.env,
+            parse_cache=parse_cache,
+        )
 
     def backoff(self, failures: int) -> float:
         """Seconds before retrying after `failures` failures in a row: 1, 2, 4 ... capped."""

@@ -26,12 +26,9 @@ timeout, then the server.
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -41,23 +38,26 @@ from reconciler import __version__
 from reconciler.connectors.supervisor import connector_targets
 from reconciler.connectors.wakeup import Wakeup
 from reconciler.daemon.config import DaemonConfig
+from reconciler.daemon.drift import DriftLog
 from reconciler.daemon.history import History, reconcile_entry
 from reconciler.daemon.logs import RedactFilter
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.outcome import FAILURE, INVALID, SUCCESS, Next, decide
+from reconciler.daemon.report import errors_of, log_outcome
 from reconciler.daemon.revision import source_revision
+from reconciler.daemon.signals import SignalFlags
 from reconciler.daemon.state import (
     iso_time,
     object_states,
     secret_values,
-    socket_rows,
     state_counts,
 )
+from reconciler.daemon.status import next_resync, next_retry, status_document
 from reconciler.daemon.status_server import StatusServer
 from reconciler.daemon.watch import ManifestWatcher
 from reconciler.diagnostics import Severity
 from reconciler.manifests.cache import ParseCache
-from reconciler.reconcile import ReconcileOptions, ReconcileResult, Stage, reconcile
+from reconciler.reconcile import ReconcileResult, Stage, reconcile
 
 __all__ = ["FAILURE", "INVALID", "SUCCESS", "Daemon", "DaemonConfig"]
 
@@ -66,23 +66,6 @@ log = logging.getLogger("reconciler.daemon")
 #: How often an idle loop turns its heartbeat and looks for dead parts. Signals, triggers and
 #: stop requests wake it at once (`Wakeup`: the signal wake-up fd), so it need not poll them.
 SIGNAL_POLL = 5.0
-
-
-def _errors_of(result: ReconcileResult) -> list[str]:
-    """The errors a reconcile met, for /status: diagnostics, conflicts, failed actions."""
-    errors = [str(d) for d in result.diagnostics if d.severity is Severity.ERROR]
-    if result.plan is not None:
-        errors += [str(d) for d in result.plan.conflicts if d.severity is Severity.ERROR]
-    if result.applied is not None:
-        errors += [r.message for r in result.applied.failed]
-    if result.error and not errors:
-        errors.append(result.error)
-    return errors
-
-
-def _change_key(change: Any) -> tuple[Any, ...]:
-    """What makes two planned changes "the same change" across reconciles."""
-    return (change.kind, change.name, change.action.value, tuple(d.path for d in change.diffs))
 
 
 class Daemon:
@@ -140,9 +123,8 @@ class Daemon:
         self.reconciles_run = 0
         self._triggers = 0
         self._in_flight: dict[str, Any] | None = None
-        self._unapplied: set[tuple[Any, ...]] = set()  # changes planned and not applied
-        self._signalled_stop = False  # set by signal handlers only (plain assignments)
-        self._signalled_hup = False
+        self._drift = DriftLog()
+        self._signals = SignalFlags()
 
     # --- triggers (any thread; they only set flags) --------------------------------------------
 
@@ -162,34 +144,16 @@ class Daemon:
         self.trigger("SIGHUP")
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM/SIGINT stop, SIGHUP reconciles now.
-
-        The handlers only assign flags, which the loop reads as soon as the signal wake-up fd
-        wakes it: taking a lock in a handler (even Event.set) could deadlock against the very
-        code the signal interrupted.
-        """
-        signal.signal(signal.SIGTERM, self._on_stop_signal)
-        signal.signal(signal.SIGINT, self._on_stop_signal)
-        signal.signal(signal.SIGHUP, self._on_hup_signal)
-        self._wake.wake_on_signals()
-
-    def _on_stop_signal(self, signum: int, frame: Any) -> None:
-        """First signal: stop gracefully. A second one while stopping: exit at once (the last
-        stage of a staged shutdown; connectors die with us through PDEATHSIG)."""
-        if self._signalled_stop:
-            os._exit(128 + signum)
-        self._signalled_stop = True
-
-    def _on_hup_signal(self, signum: int, frame: Any) -> None:
-        self._signalled_hup = True
+        """SIGTERM/SIGINT stop, SIGHUP reconciles now (see `daemon/signals.py`)."""
+        self._signals.install(self._wake)
 
     def _take_signals(self) -> None:
         """Turn the flags the signal handlers set into a stop request or a trigger."""
-        if self._signalled_stop and not self._stop.is_set():
+        stop, hup = self._signals.take()
+        if stop and not self._stop.is_set():
             log.info("stop signal received")
             self._stop.set()
-        if self._signalled_hup:
-            self._signalled_hup = False
+        if hup:
             log.info("SIGHUP received: reconciling now, restarting failed connectors")
             self.on_sighup()
 
@@ -327,15 +291,7 @@ class Daemon:
         if revision != self._revision:
             log.info("manifests revision", extra={"revision": revision or "(not a git checkout)"})
             self._revision = revision
-        options = ReconcileOptions(
-            instance=cfg.instance,
-            dry_run=cfg.dry_run,
-            max_delete=cfg.max_delete,
-            allow_mass_delete=cfg.allow_mass_delete,
-            parallelism=cfg.parallelism,
-            env=cfg.env,
-            parse_cache=self._parse_cache,
-        )
+        options = cfg.reconcile_options(self._parse_cache)
         started, wall = time.monotonic(), time.time()
         self._in_flight = {"trigger": trigger, "since": iso_time(wall)}
         try:
@@ -364,7 +320,9 @@ class Daemon:
         """After one reconcile: decide what next, then record, count, log and resync."""
         if result.desired is not None:
             self.redactor.set_secrets(secret_values(result.desired) + self._token())
-        drifted, corrected = self._drift(result)
+        drifted, corrected = self._drift.observe(
+            result, self._last_good_desired, dry_run=self.config.dry_run)
+        self.metrics.drift_corrections.inc(len(corrected))
         step = decide(
             result, failures=self._failures, succeeded_once=self._succeeded_once,
             config=self.config,
@@ -372,17 +330,17 @@ class Daemon:
         self._follow(step, wall, revision)
         if step.keep:
             self._keep(result)
-        errors = _errors_of(result)
+        errors = errors_of(result)
         self._count(result, step, duration)
         entry = reconcile_entry(
             result, outcome=step.outcome, trigger=trigger, revision=revision, wall=wall,
-            duration=duration, drifted=drifted, corrected=corrected,
+            duration=duration, drifted=len(drifted), corrected=corrected,
         )
         with self._lock:
             self._errors = errors
             self.history.add(entry)
-        summary = result.plan.summary() if result.plan is not None else None
-        self._log_outcome(result, step.outcome, trigger, revision, duration, summary, errors)
+        log_outcome(result, step.outcome, trigger, revision, duration, errors,
+                    dry_run=self.config.dry_run)
         if step.sync_connectors and self.supervisor is not None:
             self._sync_connectors(result)
 
@@ -431,67 +389,6 @@ class Daemon:
         except Exception:
             log.exception("syncing connectors failed")
 
-    def _drift(self, result: ReconcileResult) -> tuple[int, list[Any]]:
-        """Log and count drift: the plan's changes although the manifests did not change.
-        Returns their number and those of them corrected (applied successfully).
-
-        Changes the previous reconcile already planned and did not apply (dry run, failed
-        actions) are pending, not new drift, and are left out.
-        """
-        plan, previous = result.plan, self._last_good_desired
-        known = self._unapplied
-        if plan is not None:
-            if self.config.dry_run or result.applied is None:
-                self._unapplied = {_change_key(c) for c in plan.changes}
-            else:
-                self._unapplied = {_change_key(r.change) for r in result.applied.failed}
-        if plan is None or not plan.changes or previous is None or result.desired != previous:
-            return 0, []
-        drifted = [c for c in plan.changes if _change_key(c) not in known]
-        verb = "detected (dry run: not corrected)" if self.config.dry_run else "corrected"
-        for change in drifted:
-            log.warning(
-                f"drift {verb}: {change.action.value} {change.kind} {change.name}",
-                extra={
-                    "fields": [d.path for d in change.diffs] or None,
-                    "reason": change.reason or None,
-                },
-            )
-        corrected: list[Any] = []
-        if not self.config.dry_run and result.applied is not None:
-            done = {_change_key(r.change) for r in result.applied.succeeded}
-            corrected = [c for c in drifted if _change_key(c) in done]
-            self.metrics.drift_corrections.inc(len(corrected))
-        return len(drifted), corrected
-
-    def _log_outcome(
-        self,
-        result: ReconcileResult,
-        outcome: str,
-        trigger: str,
-        revision: str | None,
-        duration: float,
-        summary: dict[str, int] | None,
-        errors: list[str],
-    ) -> None:
-        if result.applied is not None:
-            for action in result.applied.results:
-                (log.info if action.ok else log.error)(action.message)
-        fields: dict[str, Any] = {"trigger": trigger, "duration_seconds": round(duration, 3)}
-        if revision:
-            fields["revision"] = revision
-        if summary:
-            fields.update({k: v for k, v in summary.items() if v})
-        if outcome == SUCCESS:
-            log.info(
-                "reconcile succeeded" + (" (dry run)" if self.config.dry_run else ""), extra=fields
-            )
-            return
-        for error in errors:
-            if error != result.error:  # that one is on the summary line
-                log.error(error)
-        log.error(f"reconcile failed at {result.stage}", extra={**fields, "error": result.error})
-
     def _token(self) -> list[str]:
         token = getattr(self.client, "_token", None)  # the client keeps it as a secrets.Secret
         value = getattr(token, "value", token)
@@ -532,60 +429,10 @@ class Daemon:
             desired, actual = self._last_good_desired, self._last_actual
             history = self.history.entries()
         ready, readiness = self.readiness()
-        return {
-            "version": __version__,
-            "instance": self.config.instance,
-            "path": self.config.path,
-            "dry_run": self.config.dry_run,
-            "ready": ready,
-            "revision": self._revision,
-            "last_reconcile": history[0] if history else None,
-            "last_success": self._last_success_info,
-            "consecutive_failures": readiness["consecutive_failures"],
-            "reconciles": self.reconciles_run,
-            "triggers": self._triggers,
-            "in_flight": self._in_flight,
-            "next_resync": self._next_resync(),
-            "next_retry": self._next_retry(),
-            "sockets": socket_rows(states, desired, actual, connectors),
-            "policies": [
-                {
-                    "name": name,
-                    "policy_id": getattr(actual.policies.get(name), "policy_id", None)
-                    if actual
-                    else None,
-                    "state": state,
-                }
-                for (kind, name), state in sorted(states.items())
-                if kind == "policy"
-            ],
-            "connectors": [
-                {
-                    "socket": c.name,
-                    "state": getattr(c.state, "name", str(c.state)),
-                    "pid": getattr(c, "pid", None),
-                    "restarts": getattr(c, "restarts", 0),
-                    "last_exit_code": getattr(c, "last_exit_code", None),
-                    "since": iso_time(getattr(c, "since", None)),
-                    "last_error": getattr(c, "last_error", None),
-                }
-                for c in connectors
-            ],
-            "errors": errors,
-            "history": history,
-        }
-
-    def _next_resync(self) -> str | None:
-        """When the interval fires next (its jitter included), ISO 8601; None when not running."""
-        get_job = getattr(self.scheduler, "get_job", None)
-        when = getattr(get_job("resync"), "next_run_time", None) if get_job else None
-        if when is None:
-            return None
-        return when.astimezone(UTC).isoformat(timespec="milliseconds")
-
-    def _next_retry(self) -> str | None:
-        """When a failed reconcile is retried (the backoff), ISO 8601; None when none is due."""
-        retry_at = self._retry_at
-        if retry_at is None:
-            return None
-        return iso_time(time.time() + max(0.0, retry_at - time.monotonic()))
+        return status_document(
+            self.config, ready=ready, consecutive_failures=readiness["consecutive_failures"],
+            revision=self._revision, history=history, last_success=self._last_success_info,
+            reconciles=self.reconciles_run, triggers=self._triggers, in_flight=self._in_flight,
+            next_resync=next_resync(self.scheduler), next_retry=next_retry(self._retry_at),
+            states=states, desired=desired, actual=actual, connectors=connectors, errors=errors,
+        )

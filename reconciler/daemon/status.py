@@ -1,0 +1,94 @@
+"""The daemon's status document (`/status`, the status page, `border0-reconciler status`):
+plain data built from what the loop published, nothing that holds a secret."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import UTC
+from typing import Any
+
+from reconciler import __version__
+from reconciler.daemon.config import DaemonConfig
+from reconciler.daemon.state import iso_time, socket_rows
+
+__all__ = ["next_resync", "next_retry", "status_document"]
+
+
+def status_document(
+    config: DaemonConfig,
+    *,
+    ready: bool,
+    consecutive_failures: int,
+    revision: str | None,
+    history: list[dict[str, Any]],
+    last_success: dict[str, Any] | None,
+    reconciles: int,
+    triggers: int,
+    in_flight: dict[str, Any] | None,
+    next_resync: str | None,
+    next_retry: str | None,
+    states: Mapping[tuple[str, str], str],
+    desired: Any,
+    actual: Any,
+    connectors: list[Any],
+    errors: list[str],
+) -> dict[str, Any]:
+    return {
+        "version": __version__,
+        "instance": config.instance,
+        "path": config.path,
+        "dry_run": config.dry_run,
+        "ready": ready,
+        "revision": revision,
+        "last_reconcile": history[0] if history else None,
+        "last_success": last_success,
+        "consecutive_failures": consecutive_failures,
+        "reconciles": reconciles,
+        "triggers": triggers,
+        "in_flight": in_flight,
+        "next_resync": next_resync,
+        "next_retry": next_retry,
+        "sockets": socket_rows(states, desired, actual, connectors),
+        "policies": [
+            {
+                "name": name,
+                "policy_id": getattr(actual.policies.get(name), "policy_id", None)
+                if actual
+                else None,
+                "state": state,
+            }
+            for (kind, name), state in sorted(states.items())
+            if kind == "policy"
+        ],
+        "connectors": [
+            {
+                "socket": c.name,
+                "state": getattr(c.state, "name", str(c.state)),
+                "pid": getattr(c, "pid", None),
+                "restarts": getattr(c, "restarts", 0),
+                "last_exit_code": getattr(c, "last_exit_code", None),
+                "since": iso_time(getattr(c, "since", None)),
+                "last_error": getattr(c, "last_error", None),
+            }
+            for c in connectors
+        ],
+        "errors": errors,
+        "history": history,
+    }
+
+
+def next_resync(scheduler: Any) -> str | None:
+    """When the interval fires next (its jitter included), ISO 8601; None when not running."""
+    get_job = getattr(scheduler, "get_job", None)
+    when = getattr(get_job("resync"), "next_run_time", None) if get_job else None
+    if when is None:
+        return None
+    return when.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def next_retry(retry_at: float | None) -> str | None:
+    """When a failed reconcile is retried (the backoff), ISO 8601; None when none is due."""
+    if retry_at is None:
+        return None
+    return iso_time(time.time() + max(0.0, retry_at - time.monotonic()))
