@@ -52,7 +52,7 @@ from reconciler.daemon.state import (
     secret_values,
     state_counts,
 )
-from reconciler.daemon.status import next_resync, next_retry, status_document
+from reconciler.daemon.status import StatusReads
 from reconciler.daemon.status_server import StatusServer
 from reconciler.daemon.watch import ManifestWatcher
 from reconciler.diagnostics import Severity
@@ -68,7 +68,7 @@ log = logging.getLogger("reconciler.daemon")
 SIGNAL_POLL = 5.0
 
 
-class Daemon:
+class Daemon(StatusReads):
     """One reconciler daemon. Every dependency is a keyword argument with a default."""
 
     def __init__(
@@ -393,46 +393,3 @@ class Daemon:
         token = getattr(self.client, "_token", None)  # the client keeps it as a secrets.Secret
         value = getattr(token, "value", token)
         return [value] if isinstance(value, str) and value else []
-
-    # --- what the server reads (any thread) ------------------------------------------------------
-
-    def _connector_statuses(self) -> list[Any]:
-        if self.supervisor is None:
-            return []
-        try:
-            return list(self.supervisor.status())
-        except Exception:
-            log.exception("reading connector status failed")
-            return []
-
-    def health(self) -> tuple[bool, dict[str, Any]]:
-        age = time.monotonic() - self._heartbeat
-        dead = self._dead_part or self._dead_root_part()
-        ok = age <= self.config.heartbeat_stale and dead is None and not self._stop.is_set()
-        return ok, {"loop_heartbeat_age_seconds": round(age, 3), "dead_part": dead}
-
-    def readiness(self) -> tuple[bool, dict[str, Any]]:
-        ok = self._succeeded_once and self._failures < self.config.fail_threshold
-        return ok, {
-            "last_success": iso_time(self._last_success),
-            "consecutive_failures": self._failures,
-            "fail_threshold": self.config.fail_threshold,
-        }
-
-    def metrics_text(self) -> bytes:
-        return self.metrics.render()
-
-    def status(self) -> dict[str, Any]:
-        connectors = self._connector_statuses()
-        with self._lock:
-            errors, states = list(self._errors), dict(self._states)
-            desired, actual = self._last_good_desired, self._last_actual
-            history = self.history.entries()
-        ready, readiness = self.readiness()
-        return status_document(
-            self.config, ready=ready, consecutive_failures=readiness["consecutive_failures"],
-            revision=self._revision, history=history, last_success=self._last_success_info,
-            reconciles=self.reconciles_run, triggers=self._triggers, in_flight=self._in_flight,
-            next_resync=next_resync(self.scheduler), next_retry=next_retry(self._retry_at),
-            states=states, desired=desired, actual=actual, connectors=connectors, errors=errors,
-        )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from reconciler.daemon.config import DaemonConfig
 from reconciler.reconcile import ReconcileResult, Stage
 
-__all__ = ["FAILURE", "INVALID", "SUCCESS", "Next", "decide", "outcome_of"]
+__all__ = ["FAILURE", "INVALID", "SUCCESS", "Next", "decide", "is_ready", "outcome_of"]
 
 SUCCESS, FAILURE, INVALID = "success", "failure", "invalid"
 #: Stages at which a reconcile stops for a problem in the manifests (not retried with backoff).
@@ -35,6 +35,11 @@ class Next:
     ready: bool
     keep: bool  # the result's desired and actual become the last good state
     sync_connectors: bool  # resync the connectors to that state
+
+
+def is_ready(succeeded_once: bool, failures: int, config: DaemonConfig) -> bool:
+    """Ready after the first success, until `fail_threshold` failures in a row."""
+    return succeeded_once and failures < config.fail_threshold
 
 
 def outcome_of(result: ReconcileResult) -> str:
@@ -64,7 +69,7 @@ def decide(
         failures=failures,
         retry_in=retry_in,
         succeeded_once=succeeded_once,
-        ready=succeeded_once and failures < config.fail_threshold,
+        ready=is_ready(succeeded_once, failures, config),
         keep=keep,
         sync_connectors=keep and not config.dry_run,
     )

@@ -3,6 +3,7 @@ plain data built from what the loop published, nothing that holds a secret."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from datetime import UTC
@@ -10,9 +11,58 @@ from typing import Any
 
 from reconciler import __version__
 from reconciler.daemon.config import DaemonConfig
+from reconciler.daemon.outcome import is_ready
 from reconciler.daemon.state import iso_time, socket_rows
 
-__all__ = ["next_resync", "next_retry", "status_document"]
+__all__ = ["StatusReads", "next_resync", "next_retry", "status_document"]
+
+log = logging.getLogger("reconciler.daemon")
+
+
+class StatusReads:
+    """The daemon's read side, called from the status server's thread: health, readiness,
+    metrics and the status document, from what the loop published (`Daemon` in loop.py)."""
+
+    def _connector_statuses(self) -> list[Any]:
+        if self.supervisor is None:
+            return []
+        try:
+            return list(self.supervisor.status())
+        except Exception:
+            log.exception("reading connector status failed")
+            return []
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        age = time.monotonic() - self._heartbeat
+        dead = self._dead_part or self._dead_root_part()
+        ok = age <= self.config.heartbeat_stale and dead is None and not self._stop.is_set()
+        return ok, {"loop_heartbeat_age_seconds": round(age, 3), "dead_part": dead}
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        ok = is_ready(self._succeeded_once, self._failures, self.config)
+        return ok, {
+            "last_success": iso_time(self._last_success),
+            "consecutive_failures": self._failures,
+            "fail_threshold": self.config.fail_threshold,
+        }
+
+    def metrics_text(self) -> bytes:
+        return self.metrics.render()
+
+    def status(self) -> dict[str, Any]:
+        connectors = self._connector_statuses()
+        with self._lock:
+            errors, states = list(self._errors), dict(self._states)
+            desired, actual = self._last_good_desired, self._last_actual
+            history = self.history.entries()
+        ready, readiness = self.readiness()
+        return status_document(
+            self.config, ready=ready, consecutive_failures=readiness["consecutive_failures"],
+            revision=self._revision, history=history, last_success=self._last_success_info,
+            reconciles=self.reconciles_run, triggers=self._triggers, in_flight=self._in_flight,
+            next_resync=next_resync(self.scheduler), next_retry=next_retry(self._retry_at),
+            states=states, desired=desired, actual=actual, connectors=connectors, errors=errors,
+        )
 
 
 def status_document(
