@@ -28,19 +28,13 @@ States (as supervisord's)::
 
 from __future__ import annotations
 
-import collections
-import ctypes
 import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from enum import Enum
-from typing import IO, Any
 
 from reconciler.backoff import backoff
 from reconciler.connectors.argv import (
@@ -52,8 +46,18 @@ from reconciler.connectors.argv import (
     render_command,
     validate_template,
 )
+from reconciler.connectors.connector import (
+    _REMOVE,
+    TRANSITIONS,
+    Connector,
+    ConnectorStatus,
+    IllegalTransition,
+    S,
+    State,
+    connector_targets,
+)
+from reconciler.connectors.process import _has_exited, _killpg, _Output, _preexec_for
 from reconciler.connectors.wakeup import PIDFD, Wakeup
-from reconciler.model import Actual, Desired
 from reconciler.secrets import redact, redaction_set
 
 __all__ = [
@@ -79,186 +83,6 @@ _POLL = 0.05  # seconds between checks for exited children
 _POLL_RUNNING = 0.5
 #: With pidfds nothing needs a poll; the thread still turns this often.
 _IDLE_WAIT = 60.0
-
-
-class State(Enum):
-    STOPPED = "stopped"
-    STARTING = "starting"
-    RUNNING = "running"
-    BACKOFF = "backoff"
-    STOPPING = "stopping"
-    EXITED = "exited"
-    FATAL = "fatal"
-
-
-S = State
-#: Every legal transition; `Connector._change_state` refuses anything else.
-TRANSITIONS: Mapping[State, frozenset[State]] = {
-    S.STOPPED: frozenset({S.STARTING}),
-    S.STARTING: frozenset({S.RUNNING, S.BACKOFF, S.STOPPING}),
-    S.RUNNING: frozenset({S.EXITED, S.STOPPING}),
-    S.EXITED: frozenset({S.BACKOFF}),
-    S.BACKOFF: frozenset({S.STARTING, S.FATAL, S.STOPPED}),
-    S.STOPPING: frozenset({S.STOPPED}),
-    S.FATAL: frozenset({S.STARTING, S.STOPPED}),
-}
-
-
-class IllegalTransition(RuntimeError):
-    """A state change the table does not allow: a bug in the supervisor, never a user error."""
-
-
-@dataclass(frozen=True)
-class ConnectorStatus:
-    """What /status and /metrics show for one connector."""
-
-    name: str
-    state: State
-    pid: int | None
-    restarts: int
-    last_exit_code: int | None  # negative: killed by that signal (-9 = SIGKILL)
-    since: float  # time.time() of the last state change
-    last_error: str | None = None
-    socket_id: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "state": self.state.value,
-            "pid": self.pid,
-            "restarts": self.restarts,
-            "last_exit_code": self.last_exit_code,
-            "since": self.since,
-            "last_error": self.last_error,
-            "socket_id": self.socket_id,
-        }
-
-
-_REMOVE = object()  # `Connector.pending` value: stop, then forget this connector
-
-
-class Connector:
-    """The supervisor's record of one connector; touched only under the supervisor's lock."""
-
-    def __init__(self, target: ConnectorTarget, log: logging.Logger | None = None) -> None:
-        self.name = target.name
-        self.target = target
-        self.state = State.STOPPED
-        self.since = time.time()
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.output: _Output | None = None
-        self.restarts = 0
-        self.last_exit_code: int | None = None
-        self.last_error: str | None = None
-        self.failed_starts = 0  # consecutive exits before startsecs
-        self.backoff_level = 0  # the next backoff delay is base * 2**level
-        self.deadline = (
-            0.0  # monotonic; STARTING: counts as started, BACKOFF: restart, STOPPING: kill
-        )
-        self.running_since = 0.0
-        self.killed = False
-        self.pending: Any = None  # after the stop: a ConnectorTarget to start, or _REMOVE
-        self.history: collections.deque[tuple[State, State]] = collections.deque(maxlen=64)
-        self._log = log or logging.getLogger("reconciler.connector")
-
-    def _change_state(self, new: State) -> None:
-        """The one place a state changes; refuses transitions the table does not list."""
-        old = self.state
-        if new not in TRANSITIONS[old]:
-            raise IllegalTransition(
-                f"connector {self.name}: {old.value} -> {new.value} is not allowed"
-            )
-        self.state = new
-        self.since = time.time()
-        self.history.append((old, new))
-        self._log.debug(
-            "connector %s: %s -> %s", self.name, old.value, new.value, extra={"socket": self.name}
-        )
-
-    def status(self) -> ConnectorStatus:
-        return ConnectorStatus(
-            name=self.name,
-            state=self.state,
-            pid=self.proc.pid if self.proc is not None else None,
-            restarts=self.restarts,
-            last_exit_code=self.last_exit_code,
-            since=self.since,
-            last_error=self.last_error,
-            socket_id=self.target.socket_id,
-        )
-
-
-class _Output(threading.Thread):
-    """Reads one child's merged stdout/stderr and logs each line, secrets redacted."""
-
-    def __init__(self, name: str, pid: int, pipe: IO[bytes], sup: Supervisor) -> None:
-        super().__init__(name=f"connector-output-{name}", daemon=True)
-        self.socket, self.pid, self.pipe, self.sup = name, pid, pipe, sup
-        self.last_line = ""
-
-    def run(self) -> None:
-        try:
-            for raw in iter(self.pipe.readline, b""):
-                line = self.sup.redact(raw.decode("utf-8", "replace").rstrip("\r\n"))
-                if line.strip():
-                    self.last_line = line
-                self.sup.log.info(
-                    "%s: %s", self.socket, line, extra={"socket": self.socket, "pid": self.pid}
-                )
-        except (OSError, ValueError):
-            pass
-        finally:
-            self.pipe.close()
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _load_prctl() -> Callable[..., int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
-    return prctl
-
-
-_PRCTL = _load_prctl()
-
-
-def _preexec_for(parent: int) -> Callable[[], None] | None:
-    """Runs in the forked child before exec: die with the spawning thread (Linux only)."""
-    if _PRCTL is None:
-        return None
-    prctl, sigkill = _PRCTL, int(signal.SIGKILL)
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, sigkill, 0, 0, 0)
-        if os.getppid() != parent:  # the daemon died between fork and prctl
-            os._exit(1)
-
-    return preexec
-
-
-def _has_exited(proc: subprocess.Popen[bytes]) -> bool:
-    """True once the child has exited, *without* reaping it: while it is a zombie its pid
-    (and so its process group id) cannot be reused, so killing the group stays safe."""
-    try:
-        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:
-        return True
-    except AttributeError:  # pragma: no cover - no waitid on this platform
-        return proc.poll() is not None
-
-
-def _killpg(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 class Supervisor:
@@ -567,20 +391,3 @@ class Supervisor:
         conn.failed_starts = conn.backoff_level = 0
         conn.last_error = None
         self._spawn(conn, now)
-
-
-def connector_targets(desired: Desired, actual: Actual) -> dict[str, ConnectorTarget]:
-    """A target for every socket whose manifest enables a connector and that exists in border0."""
-    targets: dict[str, ConnectorTarget] = {}
-    for name, spec in desired.sockets.items():
-        live = actual.sockets.get(name)
-        if spec.connector is None or not spec.connector.enabled or live is None:
-            continue
-        targets[name] = ConnectorTarget(
-            name=name,
-            spec=spec.connector,
-            socket_type=spec.type,
-            socket_id=live.socket_id,
-            tcp_ports=live.tcp_ports,
-        )
-    return targets

@@ -35,7 +35,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from reconciler import __version__
-from reconciler.connectors.supervisor import connector_targets
+from reconciler.connectors.connector import connector_targets
 from reconciler.connectors.wakeup import Wakeup
 from reconciler.daemon.config import DaemonConfig
 from reconciler.daemon.drift import DriftLog
