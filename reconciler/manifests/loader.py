@@ -18,26 +18,30 @@ from __future__ import annotations
 
 import difflib
 import errno
-import functools
-import json
 import os
-import re
 import stat
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reconciler.diagnostics import Diagnostic, Severity, has_errors
 from reconciler.manifests.cache import ParseCache
+from reconciler.manifests.documents import (
+    API_VERSION,
+    KINDS,
+    is_ours,
+    name_of,
+    quick_valid,
+    schema_path,
+    schema_validator,
+    with_name_hint,
+)
 from reconciler.manifests.files import EnvFileError, discover, read_env_file
 from reconciler.manifests.specs import SECRET_FIELDS, policy_spec, resolve_secret, socket_spec
 from reconciler.manifests.yamlpos import Locator, Position, document_starts, load_documents
 from reconciler.model import Desired, PolicySpec, SocketSpec, Source
 from reconciler.secrets import Secret
-
-if TYPE_CHECKING:
-    from reconciler.manifests.schema_messages import Problem
 
 __all__ = [
     "API_VERSION",
@@ -48,10 +52,6 @@ __all__ = [
     "read_env_file",
     "schema_path",
 ]
-
-API_VERSION = "border0-reconciler/v1"
-KINDS = ("Socket", "Policy")
-
 
 @dataclass(frozen=True)
 class LoadResult:
@@ -66,42 +66,6 @@ class LoadResult:
         return not has_errors(self.diagnostics)
 
 
-def schema_path(name: str) -> Path:
-    """The packaged JSON Schema `name` ("manifest", "socket" or "policy")."""
-    filename = f"{name}.schema.json"
-    package = Path(__file__).resolve().parents[1]
-    for folder in (package / "schemas", package.parent / "schemas"):  # wheel, then source tree
-        if (folder / filename).is_file():
-            return folder / filename
-    raise FileNotFoundError(f"schema {filename} is not installed with border0-reconciler")
-
-
-@functools.cache
-def _validator(kind: str) -> Any:
-    """The schema validator of a kind, compiled once (jsonschema: complete error reports).
-    Imported only here: jsonschema takes 0.06-0.25 s to import, and valid documents never
-    need it (jsonschema-rs says yes or no)."""
-    import jsonschema
-
-    schema = json.loads(schema_path(kind.lower()).read_text(encoding="utf-8"))
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)
-
-
-@functools.cache
-def _fast_check(kind: str) -> Callable[[Any], bool]:
-    """A quick yes/no check: jsonschema-rs when installed (~100x faster), else jsonschema.
-
-    Most documents are valid; only those it rejects go through jsonschema for the messages.
-    """
-    try:
-        from jsonschema_rs import validator_for
-    except ImportError:  # pragma: no cover - an optional speed-up
-        return _validator(kind).is_valid
-    schema = json.loads(schema_path(kind.lower()).read_text(encoding="utf-8"))
-    return validator_for(schema).is_valid
-
-
 def _error(message: str, file: str | None, pos: Position | None = None, *, code: str) -> Diagnostic:
     return _diag(Severity.ERROR, message, file, pos, code)
 
@@ -111,13 +75,6 @@ def _diag(
 ) -> Diagnostic:
     line, column = (pos.line, pos.column) if pos else (None, None)
     return Diagnostic(severity, message, file, line, column, code)
-
-
-def _quick_valid(kind: str, data: Any) -> bool:
-    try:
-        return _fast_check(kind)(data)
-    except (ValueError, TypeError, OverflowError):  # e.g. a non-string key: let jsonschema say
-        return False
 
 
 # --- one document at a time ------------------------------------------------------------------
@@ -242,8 +199,8 @@ class _Loader:
         return text, load_documents(text), document_starts(text)
 
     def read_document(self, file: _File, index: int, data: Any) -> None:
-        if not isinstance(data, dict) or not _is_ours(data):
-            if isinstance(data, list) and any(isinstance(d, dict) and _is_ours(d) for d in data):
+        if not isinstance(data, dict) or not is_ours(data):
+            if isinstance(data, list) and any(isinstance(d, dict) and is_ours(d) for d in data):
                 self.report(
                     _Doc(file, index, {}),
                     "a manifest document must be a mapping, not a list: put each object in "
@@ -275,17 +232,17 @@ class _Loader:
             )
             return
         problems = []
-        if not _quick_valid(kind, data):
+        if not quick_valid(kind, data):
             import reconciler.manifests.schema_messages as messages  # jsonschema: on use
 
             problems = [
                 p
-                for p in messages.humanize(_validator(kind).iter_errors(data))
+                for p in messages.humanize(schema_validator(kind).iter_errors(data))
                 if p.path[:1] != ("apiVersion",)
             ]
         for problem in problems:
-            self.report(doc, _with_name_hint(problem, data), problem.path, key=problem.at_key)
-        name = _name_of(data)
+            self.report(doc, with_name_hint(problem, data), problem.path, key=problem.at_key)
+        name = name_of(data)
         if name is not None and not self.register(kind, name, doc):
             return
         if problems or version != API_VERSION:
@@ -368,42 +325,6 @@ def _read_regular_file(path: Path) -> bytes:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
             raise OSError(errno.EINVAL, "not a regular file")
         return handle.read()
-
-
-def _is_ours(data: Mapping[str, Any]) -> bool:
-    """Is this document meant for us? Other tools' YAML may share the folder (and is skipped).
-
-    Ours: a border0-reconciler apiVersion or a Socket/Policy kind (so typos in either are still
-    reported), or neither key but metadata and spec (a manifest missing its header).
-    """
-    version, kind = data.get("apiVersion"), data.get("kind")
-    if isinstance(version, str) and version.startswith("border0-reconciler"):
-        return True
-    if kind in KINDS:
-        return True
-    return version is None and kind is None and "metadata" in data and "spec" in data
-
-
-def _name_of(data: Mapping[str, Any]) -> str | None:
-    meta = data.get("metadata")
-    name = meta.get("name") if isinstance(meta, dict) else None
-    return name if isinstance(name, str) and name else None
-
-
-_NAME_FIX = re.compile(r"[^a-z0-9-]+")
-
-
-def _with_name_hint(problem: Problem, data: Mapping[str, Any]) -> str:
-    """Suggest a valid spelling for an invalid name, the way border0's CLI would fix it."""
-    name = _name_of(data)
-    if (
-        problem.path != ("metadata", "name")
-        or name is None
-        or "is not valid" not in problem.message
-    ):
-        return problem.message
-    fixed = _NAME_FIX.sub("-", name.lower()).strip("-")[:63].strip("-")
-    return f"{problem.message} (try '{fixed}')" if fixed and fixed != name else problem.message
 
 
 def load(

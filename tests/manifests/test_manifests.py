@@ -526,7 +526,8 @@ def test_the_editor_schema_dispatches_on_kind():
 
 
 def test_the_fast_check_agrees_with_jsonschema(tmp_path):
-    from reconciler.manifests.loader import _fast_check, _validator
+    from reconciler.manifests.documents import _fast_check
+    from reconciler.manifests.documents import schema_validator as _validator
 
     cases = [
         {"spec": {"type": "https", "upstream": {"type": "http"}}},
