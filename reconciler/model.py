@@ -50,6 +50,7 @@ __all__ = [
     "policy_fields",
     "policy_marker",
     "socket_fields",
+    "socket_settings",
 ]
 
 #: Socket types a manifest may name (those of the seed CLI). `https` is stored by border0 as
@@ -74,10 +75,6 @@ DEFAULT_UPSTREAM_TYPE: dict[str, str] = {
     "tls": "tls",  # as the Terraform provider (schemautil/socket.go) and the strict twin
     "database": "mysql",
 }
-
-#: Socket fields border0 cannot change in place (absent from updateSocketRequest): a change to
-#: any of them is a replace.
-NOT_UPDATABLE = ("protected", "protected_username", *secret_fields_in("protected"))
 
 
 @dataclass(frozen=True)
@@ -293,14 +290,29 @@ def api_type(spec: SocketSpec) -> tuple[str, str]:
 
 
 def ownership_tags(spec: SocketSpec, instance: str) -> dict[str, str]:
-    """The socket's labels and the reconciler's ownership tags (fingerprints come on top:
-    `border0.api_json.socket_tags`)."""
+    """The socket's labels and our ownership tags (api_json.socket_tags adds fingerprints)."""
     tags = dict(spec.labels)
     tags[MANAGED_BY_TAG] = MANAGED_BY_VALUE
     tags[INSTANCE_TAG] = instance
     if not spec.prune:
         tags[PRUNE_TAG] = "false"
     return tags
+
+
+def socket_settings(spec: SocketSpec, instance: str) -> dict[str, Any]:
+    """Managed non-secret fields in API names: where bodies and resource_changes start."""
+    socket_type, upstream_type = api_type(spec)
+    body: dict[str, Any] = {
+        "name": spec.name,
+        "socket_type": socket_type,
+        "description": spec.description,
+        "upstream_type": upstream_type,
+        "upstream_http_hostname": spec.upstream_http_hostname or "",
+        "tags": ownership_tags(spec, instance),
+    }
+    if spec.recording is not None:
+        body["recording_enabled"] = spec.recording
+    return body
 
 
 # --- the comparable form ------------------------------------------------------------------

@@ -16,10 +16,10 @@ from reconciler.model import (
     LiveSocket,
     PolicySpec,
     SocketSpec,
-    api_type,
     ownership_tags,
     parse_policy_marker,
     policy_marker,
+    socket_settings,
 )
 from reconciler.secrets import (
     SECRET_FIELDS,
@@ -143,17 +143,8 @@ def socket_tags(
 
 
 def _managed_body(spec: SocketSpec, instance: str, live_tags: Mapping[str, str] | None) -> dict:
-    socket_type, upstream_type = api_type(spec)
-    body: dict[str, Any] = {
-        "name": spec.name,
-        "socket_type": socket_type,
-        "description": spec.description,
-        "upstream_type": upstream_type,
-        "upstream_http_hostname": spec.upstream_http_hostname or "",
-        "tags": socket_tags(spec, instance, live_tags),
-    }
-    if spec.recording is not None:
-        body["recording_enabled"] = spec.recording
+    body = socket_settings(spec, instance)
+    body["tags"] = socket_tags(spec, instance, live_tags)
     body.update(_secret_values(spec, "upstream"))
     return body
 

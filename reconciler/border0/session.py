@@ -17,7 +17,14 @@ from pathlib import Path
 from reconciler.border0.client import DEFAULT_API, Border0Client
 from reconciler.border0.errors import ConfigurationError
 
-__all__ = ["DEFAULT_STATE", "LOCAL_TOKEN", "TOKEN_VARIABLES", "open_api", "resolve_token"]
+__all__ = [
+    "DEFAULT_STATE",
+    "LOCAL_TOKEN",
+    "TOKEN_VARIABLES",
+    "open_api",
+    "private_state_dir",
+    "resolve_token",
+]
 
 #: The embedded emulator's token: it listens on loopback only and lives as long as the command.
 LOCAL_TOKEN = "border0-reconciler-local"
@@ -75,6 +82,17 @@ def open_api(
         yield client
 
 
+def private_state_dir(directory: Path, *, always: bool) -> None:
+    """Create the state directory 0700 (the database in it holds plaintext secrets), whatever
+    the umask. An existing one is made 0700 too when `always` (the default
+    `.border0-reconciler`, which older versions created 0755); a folder the user named with
+    `--state` that existed already is left as it is (the database itself is 0600 anyway)."""
+    created = not directory.exists()
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if created or always:
+        directory.chmod(0o700)
+
+
 @contextmanager
 def _local(state: str | None, say: Callable[[str], None] | None) -> Iterator[Border0Client]:
     from reconciler.border0.emulator.embedded import EmbeddedEmulator  # fastapi: import on use
@@ -83,7 +101,7 @@ def _local(state: str | None, say: Callable[[str], None] | None) -> Iterator[Bor
     if say is not None and not path.exists():
         say(f"--api local: creating a new, empty state file {path.resolve()}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_state_dir(path.parent, always=state is None)
     except OSError as exc:
         raise ConfigurationError(f"cannot create {path.parent}: {exc.strerror or exc}") from None
     emulator = EmbeddedEmulator()

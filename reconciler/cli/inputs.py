@@ -42,13 +42,16 @@ class Manifests:
     `desired()` prints the diagnostics on stderr and raises one error. Call it before reporting
     an error of the API's (a bad token, no answer): the manifests' own errors come first."""
 
-    def __init__(self, paths: Sequence[str], env: Mapping[str, str]) -> None:
+    def __init__(
+        self, paths: Sequence[str], env: Mapping[str, str], secret_roots: Sequence[str] = ()
+    ) -> None:
         from reconciler.manifests.loader import load
 
         if not paths:
             raise UserError("no manifest path given")
         pool = ThreadPoolExecutor(1, thread_name_prefix="load")
-        self._loading = pool.submit(load, list(paths), env=env)
+        self._loading = pool.submit(load, list(paths), env=env,
+                                    secret_roots=list(secret_roots) or None)
         pool.shutdown(wait=False)  # the thread ends with the load; nothing waits for it here
         self._desired: Desired | None = None
 
@@ -56,6 +59,11 @@ class Manifests:
         if self._desired is not None:
             return self._desired
         result = self._loading.result()
+        if result.changed:
+            raise UserError(
+                f"the manifests changed while being read ({', '.join(result.changed[:3])}); "
+                "nothing was planned: run again once they are written"
+            )
         for diagnostic in result.diagnostics:
             click.echo(str(diagnostic), err=True)
         errors = sum(1 for d in result.diagnostics if d.severity is Severity.ERROR)

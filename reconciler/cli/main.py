@@ -21,6 +21,7 @@ from reconciler.cli.options import (
     api_options,
     friendly_errors,
     instance_option,
+    secret_root_option,
     wide_option,
 )
 from reconciler.errors import UserError
@@ -50,9 +51,10 @@ def cli() -> None:
     "environment; a missing variable or file is an error.",
 )
 @click.option("--no-color", is_flag=True, help="No colour even on a terminal.")
+@secret_root_option
 @friendly_errors
 def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | None,
-             no_color: bool) -> None:
+             no_color: bool, secret_roots: tuple[str, ...]) -> None:
     """Check manifests (files or folders, read recursively) without contacting border0.
 
     Exit 0 when all are valid, 1 when any has an error. Every problem is listed.
@@ -62,7 +64,8 @@ def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | Non
     from reconciler.manifests.loader import load
 
     env = environment(env_file) if env_file is not None else None
-    result = load(paths, env=env, resolve_secrets=env is not None, strict=strict)
+    result = load(paths, env=env, resolve_secrets=env is not None, strict=strict,
+                  secret_roots=secret_roots or None)
     color = fmt == "text" and color_enabled(sys.stdout, no_color)
     click.echo(REPORTERS[fmt](result, color=color), color=color)
     raise SystemExit(EXIT_OK if result.ok else EXIT_ERROR)
@@ -147,6 +150,7 @@ def _plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Allow a plan past the mass-delete guard."),
         click.option("--deny-access-gain", is_flag=True,
                      help="Fail (exit 1, listing them) when anyone gains or widens access."),
+        secret_root_option,
     ]
     for option in reversed(options):
         func = option(func)
@@ -170,7 +174,6 @@ def plan_command(paths: tuple[str, ...], **kwargs: Any) -> None:
     from reconciler.cli.plan import PlanArgs, run_plan
 
     raise SystemExit(run_plan(PlanArgs(paths=paths, **kwargs)))
-
 
 
 # --- apply (section owned by the apply command) ---
@@ -256,6 +259,9 @@ def show_command(target: str, fmt: str, no_color: bool, **api: Any) -> None:
 @click.option("--max-delete", type=click.IntRange(min=0), default=None,
               help="Refuse a plan that deletes more than N objects.")
 @click.option("--allow-mass-delete", is_flag=True, help="Allow a plan that deletes most objects.")
+@click.option("--delete-grace", default="5s", show_default=True,
+              help="Defer deletes until the manifests have been unchanged this long (0: off).")
+@secret_root_option
 @click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True,
               help="API writes in flight at once.")
 @click.option("--connector-command", default=None,
@@ -274,7 +280,8 @@ def run_cmd(path: str, **options: Any) -> None:
     """
     from reconciler.cli.run import RunArgs, execute_run, parse_duration
 
-    for name in ("interval", "debounce", "connector_startsecs", "connector_stop_timeout"):
+    for name in ("interval", "debounce", "delete_grace", "connector_startsecs",
+                 "connector_stop_timeout"):
         try:
             options[name] = parse_duration(options[name])
         except ValueError as exc:
@@ -318,7 +325,7 @@ def status_cmd(listen: str, fmt: str, wide: bool, history: bool) -> None:
               "(--host, --port default 22).")
 @click.option("--httpserver-dir", "--httpserver_dir", "httpserver_dir",
               type=click.Path(exists=True, file_okay=False), default=None,
-              help="Directory for --httpserver [default: the current directory].")
+              help="Directory for --httpserver [default: an empty temporary one].")
 @friendly_errors
 def local_connector_cmd(name: str, listen_port: int, listen_host: str, host: str,
                         port: int | None, httpserver: bool, sshserver: bool,

@@ -15,7 +15,7 @@ from reconciler.errors import UserError
 
 __all__ = [
     "EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "api_options", "fail", "friendly_errors",
-    "instance_option", "list_format_option", "wide_option",
+    "instance_option", "list_format_option", "secret_root_option", "wide_option",
 ]
 
 EXIT_OK = 0
@@ -89,3 +89,10 @@ instance_option = click.option(
 wide_option = click.option("--wide", is_flag=True, help="Do not cut cells to fit 120 columns.")
 list_format_option = click.option("--format", "fmt", type=click.Choice(["text", "json"]),
                                   default="text", show_default=True)
+
+#: `{file: PATH}` secrets are read only under these folders (and the manifests' own).
+secret_root_option = click.option(
+    "--secret-root", "secret_roots", multiple=True, type=click.Path(file_okay=False),
+    envvar="BORDER0_SECRET_ROOTS", help="Folder secret files may be read from, repeatable "
+    "[env BORDER0_SECRET_ROOTS; default /var/run/secrets, /run/secrets, /etc/secrets; "
+    "the manifests' folder always].")

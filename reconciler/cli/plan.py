@@ -54,6 +54,7 @@ class PlanArgs:
     allow_mass_delete: bool = False
     save: str | None = None  # deprecated spelling of plan --out
     deny_access_gain: bool = False
+    secret_roots: tuple[str, ...] = ()
     # apply only
     auto_approve: bool = False
     dry_run: bool = False
@@ -166,7 +167,7 @@ def _run_plan(args: PlanArgs) -> int:
     _check(args)
     save_to, render_to = _plan_outputs(args)
     env = environment(args.env_file)
-    manifests = Manifests(args.paths, env)
+    manifests = Manifests(args.paths, env, args.secret_roots)
     try:
         with open_api(args.api, args.token_file, args.state, env=env, say=_Notices()) as client:
             actual = fetch_actual(client)
@@ -264,7 +265,7 @@ def _run_apply(args: PlanArgs) -> int:
             raise UserError(str(exc)) from None
         args = replace(args, paths=saved.paths, instance=saved.instance,
                        max_delete=saved.max_delete, allow_mass_delete=saved.allow_mass_delete)
-    manifests = Manifests(args.paths, env)
+    manifests = Manifests(args.paths, env, args.secret_roots)
     notices = _Notices()
     try:
         with open_api(args.api, args.token_file, args.state, env=env, say=notices) as client:
@@ -273,7 +274,7 @@ def _run_apply(args: PlanArgs) -> int:
             if saved is not None and (
                 saved_plan.desired_fingerprint(desired, saved.salt) != saved.desired_fingerprint
             ):
-                raise UserError("the manifests or a secret changed since the plan was saved; "
+                raise UserError("the manifests changed since the plan was saved; "
                                 "run plan --out again")
             plan = _plan(args, desired, actual)
             if saved is not None and (
@@ -282,6 +283,11 @@ def _run_apply(args: PlanArgs) -> int:
                 raise UserError(
                     "the saved plan is stale: border0 changed since it was made; "
                     "run plan --out again"
+                )
+            if saved is not None and not saved_plan.plan_matches(saved, plan):
+                raise UserError(
+                    "the plan is not the one saved: a secret changed since it was saved (or "
+                    "border0's copy of one); run plan --out again"
                 )
             _show(plan, args, args.out)
             _refuse_conflicts(plan)

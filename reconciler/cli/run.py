@@ -73,14 +73,36 @@ class RunArgs:
     log_level: str = "info"
     max_delete: int | None = None
     allow_mass_delete: bool = False
+    delete_grace: float = 5.0
+    secret_roots: tuple[str, ...] = ()
     parallelism: int = 8
     connector_command: str | None = None
     connector_startsecs: float = 3.0
     connector_stop_timeout: float = 10.0
 
 
+def _process_groups(state: str | None) -> Any:
+    """The connectors' guards against orphans, their record beside the local state."""
+    from pathlib import Path
+
+    from reconciler.border0.session import DEFAULT_STATE, private_state_dir
+    from reconciler.connectors.process_groups import ProcessGroups
+
+    directory = Path(state or DEFAULT_STATE).parent
+    try:
+        private_state_dir(directory, always=state is None)
+    except OSError as exc:
+        log.warning(
+            "cannot create %s (%s): what a SIGKILLed daemon's connectors leave behind is not "
+            "ended at the next start", directory, exc.strerror or exc,
+        )
+        return ProcessGroups(None)
+    return ProcessGroups(directory / "connectors.json")
+
+
 def _make_supervisor(args: RunArgs, client: Any, redactor: Any) -> Any:
     """The connector supervisor: the local connector with --api local unless told otherwise."""
+    from reconciler.border0.session import DEFAULT_STATE
     from reconciler.connectors.argv import env_for_token
     from reconciler.connectors.supervisor import LOCAL_CONNECTOR_TEMPLATE, Supervisor
 
@@ -96,6 +118,11 @@ def _make_supervisor(args: RunArgs, client: Any, redactor: Any) -> Any:
             stop_timeout=args.connector_stop_timeout,
             log=logging.getLogger("reconciler.connectors"),
             secrets=lambda: redactor.secrets,
+            protected_paths=[
+                p for p in (args.path, args.state or DEFAULT_STATE, args.env_file, args.token_file)
+                if p
+            ],
+            groups=_process_groups(args.state),
         )
     except ValueError as exc:  # a bad --connector-command template (TemplateError)
         raise UserError(str(exc)) from None
@@ -131,6 +158,8 @@ def execute_run(args: RunArgs) -> int:
         parallelism=args.parallelism,
         env=env,
         stop_timeout=args.connector_stop_timeout,
+        delete_grace=args.delete_grace,
+        secret_roots=tuple(args.secret_roots) or None,
     )
     with open_api(args.api, args.token_file, args.state, env=env) as client:
         if client.token:

@@ -7,7 +7,9 @@ spaces stays one argument and nothing a manifest says can inject shell syntax. P
     {type}            socket type (http, tls, ...)  {python}      this interpreter (sys.executable)
     {host} {port}     spec.connector.host / port   {socket_port} first TCP port border0 allocated
     {socket_ports}    all allocated ports, comma-separated
-    {httpserver_dir} {identity_file} {proxy}       the spec.connector fields of the same name
+    {httpserver_dir}  the folder the web server serves (spec.connector.httpserverDir or the
+                      empty placeholder), only with httpserver
+    {identity_file} {proxy}  the spec.connector fields of the same name
     {flags}           the seed CLI's optional flags set in the spec: --httpserver,
                       --httpserver_dir D, --sshserver, --identity_file F, --proxy P
     {local_flags}     the local connector's: --httpserver, --httpserver-dir D, --sshserver
@@ -17,14 +19,24 @@ when the token is only that placeholder: `--port {port}` disappears as a whole w
 no port. `{flags}` and `{local_flags}` expand to zero or more arguments and must stand alone.
 Write `{{` and `}}` for literal braces. The border0 token is never a placeholder: it reaches the
 child through its environment.
+
+The built-in web server never serves the reconciler's own files: a socket with `httpserver` and
+no `httpserverDir` gets an empty placeholder folder (never the working directory), and a folder
+that holds (or is) one of the `protected` paths (the manifests, the state, the token and env
+files) is refused with `UnsafeWebRoot`.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import functools
+import os
 import shlex
 import string
 import sys
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from reconciler.model import ConnectorSpec
@@ -35,9 +47,12 @@ __all__ = [
     "PLACEHOLDERS",
     "ConnectorTarget",
     "TemplateError",
+    "UnsafeWebRoot",
+    "empty_web_root",
     "env_for_token",
     "render_command",
     "validate_template",
+    "web_root",
 ]
 
 DEFAULT_TEMPLATE = "border0 socket connect {name} --host {host} --port {port} {flags}"
@@ -69,6 +84,41 @@ class TemplateError(ValueError):
     """A connector command template that cannot be rendered (bad syntax, unknown placeholder)."""
 
 
+class UnsafeWebRoot(ValueError):
+    """An httpserverDir that holds the reconciler's own files (manifests, state, token)."""
+
+
+@functools.cache
+def empty_web_root() -> str:
+    """The folder served when a socket turns the web server on without naming one: empty,
+    0700, made once per process and removed at exit (if still empty)."""
+    path = tempfile.mkdtemp(prefix="border0-reconciler-empty-web-root-")
+    atexit.register(_remove_if_empty, path)
+    return path
+
+
+def _remove_if_empty(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
+
+
+def web_root(directory: str | None, protected: Iterable[str] = ()) -> str:
+    """The folder the built-in web server may serve: `directory` unless it is, or contains, one
+    of `protected` (symlinks resolved); the empty placeholder when none is given."""
+    if not directory:
+        return empty_web_root()
+    served = os.path.realpath(directory)
+    inside = served.rstrip(os.sep) + os.sep
+    for path in protected:
+        real = os.path.realpath(path)
+        if real == served or real.startswith(inside):
+            raise UnsafeWebRoot(
+                f"httpserverDir {directory!r} holds {path}: the built-in web server may not "
+                "serve the reconciler's own files; name a folder of its own"
+            )
+    return directory
+
+
 @dataclass(frozen=True)
 class ConnectorTarget:
     """One connector the supervisor should keep running: the socket's connector spec and the
@@ -81,12 +131,12 @@ class ConnectorTarget:
     tcp_ports: tuple[int, ...] = ()
 
 
-def _seed_flags(spec: ConnectorSpec) -> list[str]:
+def _seed_flags(spec: ConnectorSpec, served: str | None) -> list[str]:
     flags: list[str] = []
     if spec.httpserver:
         flags.append("--httpserver")
-    if spec.httpserver_dir:
-        flags += ["--httpserver_dir", spec.httpserver_dir]
+    if served:  # always given with --httpserver: border0's connector would serve its CWD
+        flags += ["--httpserver_dir", served]
     if spec.sshserver:
         flags.append("--sshserver")
     if spec.identity_file:
@@ -96,19 +146,21 @@ def _seed_flags(spec: ConnectorSpec) -> list[str]:
     return flags
 
 
-def _local_flags(spec: ConnectorSpec) -> list[str]:
+def _local_flags(spec: ConnectorSpec, served: str | None) -> list[str]:
     flags: list[str] = []
-    if spec.httpserver or spec.httpserver_dir:
-        flags.append("--httpserver")
-    if spec.httpserver_dir:
-        flags += ["--httpserver-dir", spec.httpserver_dir]
+    if served:
+        flags += ["--httpserver", "--httpserver-dir", served]
     if spec.sshserver:
         flags.append("--sshserver")
     return flags
 
 
-def _values(target: ConnectorTarget) -> dict[str, str | list[str] | None]:
+def _values(
+    target: ConnectorTarget, protected: Iterable[str]
+) -> dict[str, str | list[str] | None]:
     spec = target.spec
+    serving = spec.httpserver or bool(spec.httpserver_dir)
+    served = web_root(spec.httpserver_dir, protected) if serving else None
     return {
         "name": target.name,
         "socket_id": target.socket_id or None,
@@ -118,11 +170,11 @@ def _values(target: ConnectorTarget) -> dict[str, str | list[str] | None]:
         "port": str(spec.port) if spec.port is not None else None,
         "socket_port": str(target.tcp_ports[0]) if target.tcp_ports else None,
         "socket_ports": ",".join(str(p) for p in target.tcp_ports) or None,
-        "httpserver_dir": spec.httpserver_dir or None,
+        "httpserver_dir": served,
         "identity_file": spec.identity_file or None,
         "proxy": spec.proxy or None,
-        "flags": _seed_flags(spec),
-        "local_flags": _local_flags(spec),
+        "flags": _seed_flags(spec, served),
+        "local_flags": _local_flags(spec, served),
     }
 
 
@@ -158,9 +210,12 @@ def _split(template: str) -> list[str]:
     return tokens
 
 
-def render_command(template: str, target: ConnectorTarget) -> list[str]:
-    """The argv for `target`'s connector; see the module docstring for the rules."""
-    values = _values(target)
+def render_command(
+    template: str, target: ConnectorTarget, protected: Iterable[str] = ()
+) -> list[str]:
+    """The argv for `target`'s connector; see the module docstring for the rules (UnsafeWebRoot
+    when its httpserverDir holds one of the `protected` paths)."""
+    values = _values(target, protected)
     argv: list[str] = []
     last_was_option = False  # the previous argv entry is a literal option from the template
     for token in _split(template):

@@ -120,6 +120,12 @@ class Connector:
             "connector %s: %s -> %s", self.name, old.value, new.value, extra={"socket": self.name}
         )
 
+    def describe_exit(self, code: int) -> str:
+        """How the process ended, with its last line of output."""
+        what = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        last = self.output.last_line if self.output is not None else ""
+        return f"{what}: {last}" if last else what
+
     def status(self) -> ConnectorStatus:
         return ConnectorStatus(
             name=self.name,

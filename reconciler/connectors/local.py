@@ -2,7 +2,8 @@
 
 border0's connector opens a tunnel from border0's edge to `host:port`. Locally there is no edge,
 so this one listens on 127.0.0.1 at the port the emulator allocated to the socket and forwards
-each TCP connection to `host:port` (or, with `--httpserver`, serves a directory over HTTP). It is
+each TCP connection to `host:port` (or, with `--httpserver`, serves a directory over HTTP: the
+one named, else an empty temporary one, never the working directory). It is
 supervised like any connector: one process, a log line at start, exit 0 on SIGTERM. It spawns no
 processes of its own.
 """
@@ -10,11 +11,13 @@ processes of its own.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import http.server
 import logging
 import signal
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 
@@ -77,8 +80,12 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 async def _serve(opts: LocalConnectorOptions, stop: asyncio.Event) -> None:
+    if opts.httpserver and not opts.httpserver_dir:
+        with tempfile.TemporaryDirectory(prefix="border0-local-connector-empty-") as empty:
+            await _serve(dataclasses.replace(opts, httpserver_dir=empty), stop)
+        return
     if opts.httpserver:
-        directory = opts.httpserver_dir or "."
+        directory = opts.httpserver_dir
         handler = functools.partial(_QuietHandler, directory=directory)
         try:
             httpd = http.server.ThreadingHTTPServer((opts.listen_host, opts.listen_port), handler)

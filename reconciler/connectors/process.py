@@ -1,16 +1,13 @@
-"""A connector's child process: its output as log lines, death with the daemon
-(PR_SET_PDEATHSIG on Linux), exit checks that do not reap, and signals to its process group."""
+"""A connector's child process: its output as log lines, exit checks that do not reap, and
+signals to its process group (death with the daemon and orphans: `process_groups.py`)."""
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
-from collections.abc import Callable
 from typing import IO, Protocol
 
 __all__: list[str] = []  # used by connector.py and supervisor.py only
@@ -45,38 +42,6 @@ class _Output(threading.Thread):
             pass
         finally:
             self.pipe.close()
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _load_prctl() -> Callable[..., int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
-    return prctl
-
-
-_PRCTL = _load_prctl()
-
-
-def _preexec_for(parent: int) -> Callable[[], None] | None:
-    """Runs in the forked child before exec: die with the spawning thread (Linux only)."""
-    if _PRCTL is None:
-        return None
-    prctl, sigkill = _PRCTL, int(signal.SIGKILL)
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, sigkill, 0, 0, 0)
-        if os.getppid() != parent:  # the daemon died between fork and prctl
-            os._exit(1)
-
-    return preexec
 
 
 def _has_exited(proc: subprocess.Popen[bytes]) -> bool:

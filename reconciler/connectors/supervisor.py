@@ -17,11 +17,12 @@ States (as supervisord's)::
   of at least `stable_secs` resets the delay.
 - Stop: SIGTERM to the child's process group, SIGKILL after `stop_timeout`; whatever is left in
   the group once the child has exited is killed too.
-- No orphans: each child leads its own process group (`start_new_session`) and, on Linux, gets
-  PR_SET_PDEATHSIG=SIGKILL, so it dies with the daemon even on SIGKILL. The kernel sends that
-  signal when the *thread* that forked the child ends, which is why every child is spawned by
-  the one supervisor thread, which lives until `stop_all()`. It covers the direct child only:
-  grandchildren a connector spawns itself are not covered if the daemon is SIGKILLed.
+- No orphans: each child leads its own session and process group (`start_new_session`) and, on
+  Linux, gets PR_SET_PDEATHSIG=SIGKILL, so it dies with the daemon even on SIGKILL. The kernel
+  sends that signal when the *thread* that forked the child ends, which is why every child is
+  spawned by the one supervisor thread, which lives until `stop_all()`. What a connector forks
+  is covered by `groups` (process_groups.py: a watchdog, a record of the sessions for the next
+  daemon, and the daemon as a child subreaper), which the daemon passes.
 - Child stdout and stderr become log lines on `reconciler.connector` with extra={"socket": name},
   every secret value (the `secrets` callable, the border0 token) replaced by ``(sensitive)``.
 """
@@ -56,23 +57,15 @@ from reconciler.connectors.connector import (
     State,
     connector_targets,
 )
-from reconciler.connectors.process import _has_exited, _killpg, _Output, _preexec_for
+from reconciler.connectors.process import _has_exited, _killpg, _Output
+from reconciler.connectors.process_groups import ProcessGroups, preexec_for
 from reconciler.connectors.wakeup import PIDFD, Wakeup
 from reconciler.secrets import redact, redaction_set
 
-__all__ = [
-    "DEFAULT_TEMPLATE",
-    "LOCAL_CONNECTOR_TEMPLATE",
-    "TRANSITIONS",
-    "Connector",
-    "ConnectorStatus",
-    "ConnectorTarget",
-    "IllegalTransition",
-    "State",
-    "Supervisor",
-    "TemplateError",
-    "connector_targets",
-    "env_for_token",
+__all__ = [  # with the names of argv.py and connector.py that callers import from here
+    "DEFAULT_TEMPLATE", "LOCAL_CONNECTOR_TEMPLATE", "TRANSITIONS", "Connector", "ConnectorStatus",
+    "ConnectorTarget", "IllegalTransition", "State", "Supervisor", "TemplateError",
+    "connector_targets", "env_for_token",
 ]
 
 _TOKEN_VARS = ("BORDER0_ADMIN_TOKEN", "BORDER0_TOKEN")
@@ -101,6 +94,8 @@ class Supervisor:
         log: logging.Logger | None = None,
         secrets: Callable[[], Iterable[str]] | None = None,
         stable_secs: float = 60.0,
+        protected_paths: Iterable[str] = (),
+        groups: ProcessGroups | None = None,
     ) -> None:
         self.template = DEFAULT_TEMPLATE if command_template is None else command_template
         validate_template(self.template)
@@ -111,6 +106,10 @@ class Supervisor:
         self.backoff_max = backoff_max
         self.fatal_after = max(1, fatal_after)
         self.stable_secs = stable_secs
+        #: what the built-in web server may never serve (the manifests, the state, the token)
+        self.protected_paths = tuple(protected_paths)
+        #: the daemon's guards against orphans after a SIGKILL (watchdog, record, subreaper)
+        self.groups = groups
         self.log = log or logging.getLogger("reconciler.connector")
         self._secrets = secrets
         self._tokens = tuple(self.child_env[v] for v in _TOKEN_VARS if self.child_env.get(v))
@@ -167,6 +166,8 @@ class Supervisor:
             thread.join(self.stop_timeout + 10.0)
             if thread.is_alive():
                 self.log.error("connector supervisor did not stop in time")
+        if self.groups is not None:
+            self.groups.close()
 
     def transitions(self, name: str) -> list[tuple[State, State]]:
         """The recent state changes of one connector (for tests and debugging)."""
@@ -193,6 +194,11 @@ class Supervisor:
             self._thread.start()
 
     def _run(self) -> None:
+        if self.groups is not None:
+            try:
+                self.groups.start()  # ends an earlier daemon's leftovers before any start
+            except Exception:  # never keep connectors from starting
+                self.log.exception("connector process guards failed to start")
         while True:
             self._wake.clear()
             with self._lock:
@@ -236,6 +242,8 @@ class Supervisor:
             if conn.proc is not None and _has_exited(conn.proc):
                 self._on_exit(conn, now)
             self._on_timer(conn, now)
+        if self.groups is not None:
+            self.groups.reap_orphans(c.proc.pid for c in self._connectors.values() if c.proc)
 
     def _match_desired(self, now: float) -> None:
         for name, conn in list(self._connectors.items()):
@@ -257,7 +265,7 @@ class Supervisor:
         conn._change_state(S.STARTING)
         conn.killed = False
         try:
-            argv = render_command(self.template, conn.target)
+            argv = render_command(self.template, conn.target, self.protected_paths)
             if any(tok in arg for tok in self._tokens for arg in argv):
                 raise TemplateError("the border0 token may not appear on a connector command line")
             proc = subprocess.Popen(
@@ -267,7 +275,7 @@ class Supervisor:
                 stderr=subprocess.STDOUT,
                 env=self.child_env,
                 start_new_session=True,
-                preexec_fn=_preexec_for(os.getpid()),  # noqa: PLW1509 - only prctl, pre-resolved
+                preexec_fn=preexec_for(os.getpid()),  # noqa: PLW1509 - only prctl, pre-resolved
                 close_fds=True,
             )
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
@@ -275,6 +283,8 @@ class Supervisor:
             self._failed_start(conn, now, self.redact(f"cannot start: {exc}"))
             return
         conn.proc = proc
+        if self.groups is not None:
+            self.groups.add(proc.pid, conn.name)
         assert proc.stdout is not None
         conn.output = _Output(conn.name, proc.pid, proc.stdout, self)
         conn.output.start()
@@ -314,6 +324,8 @@ class Supervisor:
     def _reap(self, conn: Connector) -> int:
         assert conn.proc is not None
         _killpg(conn.proc.pid, signal.SIGKILL)  # whatever the child left in its group
+        if self.groups is not None:  # ... and in its session; before the wait frees the pid
+            self.groups.remove(conn.proc.pid)
         code = conn.proc.wait()
         if conn.output is not None:
             conn.output.join(0.5)
@@ -321,21 +333,16 @@ class Supervisor:
         conn.last_exit_code = code
         return code
 
-    def _describe_exit(self, conn: Connector, code: int) -> str:
-        what = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        last = conn.output.last_line if conn.output is not None else ""
-        return f"{what}: {last}" if last else what
-
     def _on_exit(self, conn: Connector, now: float) -> None:
         code = self._reap(conn)
         if conn.state is S.STARTING:
-            self._failed_start(conn, now, self._describe_exit(conn, code) + " (while starting)")
+            self._failed_start(conn, now, conn.describe_exit(code) + " (while starting)")
         elif conn.state is S.RUNNING:
             conn._change_state(S.EXITED)
             if now - conn.running_since >= self.stable_secs:
                 conn.backoff_level = 0
             conn._change_state(S.BACKOFF)
-            self._backoff(conn, now, self._describe_exit(conn, code))
+            self._backoff(conn, now, conn.describe_exit(code))
         elif conn.state is S.STOPPING:
             conn._change_state(S.STOPPED)
             self.log.info("connector %s: stopped", conn.name, extra={"socket": conn.name})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from reconciler.backoff import backoff
 from reconciler.daemon.history import DEFAULT_HISTORY
@@ -32,10 +33,15 @@ class DaemonConfig:
     fail_threshold: int = 3
     stop_timeout: float = 10.0
     heartbeat_stale: float = 180.0
+    delete_grace: float = 0.0  # `run` defaults to 5 s; 0 turns the deferral off
+    secret_roots: tuple[str, ...] | None = None
     history: int = DEFAULT_HISTORY  # reconciles kept for /status
 
-    def reconcile_options(self, parse_cache: ParseCache | None = None) -> ReconcileOptions:
-        """One reconcile's options under these settings."""
+    def reconcile_options(
+        self, parse_cache: ParseCache | None = None, **run: Any
+    ) -> ReconcileOptions:
+        """One reconcile's options under these settings; `run` adds what varies per run
+        (delete_grace, known_snapshot, changed_at)."""
         return ReconcileOptions(
             instance=self.instance,
             dry_run=self.dry_run,
@@ -43,7 +49,9 @@ class DaemonConfig:
             allow_mass_delete=self.allow_mass_delete,
             parallelism=self.parallelism,
             env=self.env,
+            secret_roots=self.secret_roots,
             parse_cache=parse_cache,
+            **run,
         )
 
     def backoff(self, failures: int) -> float:

@@ -13,6 +13,8 @@ Single flight falls out of the shape: only the loop reconciles, and triggers tha
 runs only mark it dirty, so they cause exactly one more run after it. A failure to reach border0
 is retried sooner than the interval (exponential backoff, capped); invalid manifests are not
 retried (the next change or interval will be), and the last good desired state stays in force.
+Manifests that changed while being read are read again after the debounce; deletes deferred
+until the manifests are quiet for `delete_grace` are planned again then (see reconcile.py).
 
 Readiness: ready after the first successful reconcile, until `fail_threshold` reconciles in a
 row fail talking to border0 (fetch or apply); invalid manifests do not change it. Health: the
@@ -45,6 +47,7 @@ from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.outcome import FAILURE, INVALID, SUCCESS, Next, decide
 from reconciler.daemon.report import errors_of, log_outcome
 from reconciler.daemon.revision import source_revision
+from reconciler.daemon.settle import Settling
 from reconciler.daemon.signals import SignalFlags
 from reconciler.daemon.state import (
     iso_time,
@@ -55,7 +58,6 @@ from reconciler.daemon.state import (
 from reconciler.daemon.status import StatusReads
 from reconciler.daemon.status_server import StatusServer
 from reconciler.daemon.watch import ManifestWatcher
-from reconciler.diagnostics import Severity
 from reconciler.manifests.cache import ParseCache
 from reconciler.reconcile import ReconcileResult, Stage, reconcile
 
@@ -109,6 +111,7 @@ class Daemon(StatusReads):
         self._reset_fatal = False
         self._heartbeat = time.monotonic()
         self._retry_at: float | None = None
+        self._settling = Settling(config.debounce)  # re-reads and deferred deletes
         self._failures = 0
         self._succeeded_once = False
         self._last_success: float | None = None
@@ -165,8 +168,13 @@ class Daemon(StatusReads):
     # --- running ---------------------------------------------------------------------------------
 
     def run_once(self) -> int:
-        """One reconcile; 0 when it succeeded, 1 otherwise (like `apply`)."""
-        result = self.reconcile_now(["once"])
+        """One reconcile; 0 when it succeeded, 1 otherwise (like `apply`). Nothing is deferred
+        (there is no later run); manifests changing while read are read again a few times."""
+        for _ in range(5):
+            result = self.reconcile_now(["once"], delete_grace=0.0)
+            if not result.unstable:
+                break
+            time.sleep(self.config.debounce)
         return 0 if result.ok else 1
 
     def run(self) -> int:
@@ -202,17 +210,10 @@ class Daemon(StatusReads):
             misfire_grace_time=None,
         )
         self.scheduler.start()
-        log.info(
-            "daemon started",
-            extra={
-                "path": cfg.path,
-                "instance": cfg.instance,
-                "interval": cfg.interval,
-                "debounce": cfg.debounce,
-                "dry_run": cfg.dry_run,
-                "version": __version__,
-            },
-        )
+        log.info("daemon started", extra={
+            "path": cfg.path, "instance": cfg.instance, "interval": cfg.interval,
+            "debounce": cfg.debounce, "dry_run": cfg.dry_run, "version": __version__,
+        })
 
     def _on_change(self, reason: str) -> None:
         self.trigger(f"change: {reason}")
@@ -226,6 +227,9 @@ class Daemon(StatusReads):
             timeout = SIGNAL_POLL
             if self._retry_at is not None:
                 timeout = max(0.0, min(timeout, self._retry_at - time.monotonic()))
+            settle_in = self._settling.wait_for()
+            if settle_in is not None:
+                timeout = max(0.0, min(timeout, settle_in))
             self._wake.wait(timeout)
             self._wake.clear()
             self._take_signals()
@@ -236,6 +240,9 @@ class Daemon(StatusReads):
             if self._retry_at is not None and time.monotonic() >= self._retry_at:
                 self._retry_at = None
                 reasons.append("retry")
+            due = self._settling.take_due()
+            if due is not None:
+                reasons.append(due)
             if reasons:
                 self.reconcile_now(reasons)
             dead = self._dead_root_part()
@@ -280,7 +287,9 @@ class Daemon(StatusReads):
 
     # --- one reconcile ---------------------------------------------------------------------------
 
-    def reconcile_now(self, reasons: list[str]) -> ReconcileResult:
+    def reconcile_now(
+        self, reasons: list[str], delete_grace: float | None = None
+    ) -> ReconcileResult:
         """Run one reconcile and publish its outcome (status, metrics, logs, connectors)."""
         cfg = self.config
         trigger = ", ".join(dict.fromkeys(reasons))
@@ -291,7 +300,12 @@ class Daemon(StatusReads):
         if revision != self._revision:
             log.info("manifests revision", extra={"revision": revision or "(not a git checkout)"})
             self._revision = revision
-        options = cfg.reconcile_options(self._parse_cache)
+        options = cfg.reconcile_options(
+            self._parse_cache,
+            delete_grace=cfg.delete_grace if delete_grace is None else delete_grace,
+            known_snapshot=self._settling.snapshot,
+            changed_at=self._settling.changed_at,
+        )
         started, wall = time.monotonic(), time.time()
         self._in_flight = {"trigger": trigger, "since": iso_time(wall)}
         try:
@@ -303,6 +317,9 @@ class Daemon(StatusReads):
             )
         duration = time.monotonic() - started
         self.reconciles_run += 1
+        if self._settling.after(result):
+            self._in_flight = None
+            return result
         try:
             self._publish(result, trigger, revision, wall, duration)
         finally:
@@ -331,11 +348,12 @@ class Daemon(StatusReads):
         if step.keep:
             self._keep(result)
         errors = errors_of(result)
-        self._count(result, step, duration)
+        self.metrics.record(result, step, duration, dry_run=self.config.dry_run)
         entry = reconcile_entry(
             result, outcome=step.outcome, trigger=trigger, revision=revision, wall=wall,
             duration=duration, drifted=len(drifted), corrected=corrected,
         )
+        entry["deletions_deferred_until"] = iso_time(result.deferred_until)
         with self._lock:
             self._errors = errors
             self.history.add(entry)
@@ -366,26 +384,11 @@ class Daemon(StatusReads):
         )
         self.metrics.set_managed(state_counts(self._states))
 
-    def _count(self, result: ReconcileResult, step: Next, duration: float) -> None:
-        plan = result.plan
-        self.metrics.reconciles.labels(step.outcome).inc()
-        self.metrics.duration.observe(duration)
-        self.metrics.manifest_errors.set(
-            sum(1 for d in result.diagnostics if d.severity is Severity.ERROR)
-            if result.stage is Stage.LOAD
-            else 0
-        )
-        pending = (
-            len(plan.changes) if plan is not None and (self.config.dry_run or not result.ok) else 0
-        )
-        self.metrics.drift_pending.set(pending)
-        self.metrics.consecutive_failures.set(step.failures)
-        self.metrics.ready.set(1 if step.ready else 0)
-
     def _sync_connectors(self, result: ReconcileResult) -> None:
         """The last good desired state, as it exists in border0 now."""
         try:
-            self.supervisor.sync(connector_targets(result.desired, result.actual))
+            self.supervisor.sync(connector_targets(self._settling.connector_desired(result),
+                                                   result.actual))
         except Exception:
             log.exception("syncing connectors failed")
 

@@ -7,10 +7,17 @@ redactor before it leaves, a second guard after the model's `(sensitive)` render
 The listening socket is bound by the caller's thread (`bind`, from `reconciler/serving.py`), so
 "address already in use" is a clear `ListenError` at start-up rather than a failure inside the
 server thread.
+
+It may listen on 0.0.0.0 (the chart does), so a client cannot hold its connections: a request
+must arrive in full within `READ_TIMEOUT` of the connection opening or of the previous response
+(uvicorn has no such timeout: a silent or slow-header connection stayed open for ever), an idle
+keep-alive connection is closed after `KEEP_ALIVE_TIMEOUT`, and with `MAX_CONNECTIONS` open
+connections (its own included) a request is answered 503 at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
@@ -18,19 +25,37 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import h11
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from reconciler.daemon.dashboard import render_page
 from reconciler.daemon.metrics import CONTENT_TYPE
 from reconciler.serving import QuietServer, bind, parse_listen, serve_in_thread
 
-__all__ = ["StatusServer", "StatusSource", "create_app"]
+__all__ = [
+    "KEEP_ALIVE_TIMEOUT",
+    "MAX_CONNECTIONS",
+    "READ_TIMEOUT",
+    "StatusServer",
+    "StatusSource",
+    "create_app",
+]
 
 log = logging.getLogger(__name__)
+
+#: Seconds a request (head and body) may take to arrive: Go's ReadHeaderTimeout, nginx's
+#: client_header_timeout. Probes and scrapes send theirs in one packet.
+READ_TIMEOUT = 10.0
+#: Seconds an idle keep-alive connection is kept (uvicorn's default, made explicit).
+KEEP_ALIVE_TIMEOUT = 5.0
+#: Open connections beyond which requests get 503 (probes, a scraper and a few `status` calls
+#: need a handful).
+MAX_CONNECTIONS = 64
 
 
 class StatusSource(Protocol):
@@ -77,15 +102,57 @@ def create_app(source: StatusSource, redact: Callable[[str], str] = lambda s: s)
     )
 
 
+class _DeadlineH11(H11Protocol):
+    """uvicorn's h11 protocol plus a deadline for each request to arrive in full, armed when
+    the connection opens and when a new request starts after a response; closed on expiry."""
+
+    read_timeout = READ_TIMEOUT
+    _deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._deadline = self.loop.call_later(self.read_timeout, self._expire)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state in (h11.IDLE, h11.SEND_BODY):  # a request still arriving
+            if self._deadline is None:
+                self._deadline = self.loop.call_later(self.read_timeout, self._expire)
+        elif self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        super().connection_lost(exc)
+
+    def _expire(self) -> None:
+        self._deadline = None
+        if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
+            self.transport.close()
+
+
 class StatusServer:
     """uvicorn serving `create_app(source)` on an already bound socket, in a daemon thread."""
 
     def __init__(
-        self, source: StatusSource, listen: str, redact: Callable[[str], str] = lambda s: s
+        self,
+        source: StatusSource,
+        listen: str,
+        redact: Callable[[str], str] = lambda s: s,
+        *,
+        read_timeout: float = READ_TIMEOUT,
+        keep_alive_timeout: float = KEEP_ALIVE_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
     ):
         self.source = source
         self.listen = listen
         self.redact = redact
+        self.read_timeout = read_timeout
+        self.keep_alive_timeout = keep_alive_timeout
+        self.max_connections = max_connections
         self._sock: socket.socket | None = None
         self._server: QuietServer | None = None
         self._thread: threading.Thread | None = None
@@ -110,6 +177,9 @@ class StatusServer:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=2,
+            http=type("_Protocol", (_DeadlineH11,), {"read_timeout": self.read_timeout}),
+            timeout_keep_alive=self.keep_alive_timeout,  # type: ignore[arg-type]
+            limit_concurrency=self.max_connections,
         )
         # uvicorn wakes every 0.1 s to refresh its Date header and look for should_exit: about
         # 0.7 % of a core in an idle daemon on a small VM. Once a second is enough here.

@@ -6,7 +6,10 @@ Three kinds of change reach the reconciler as file events:
   worktree. Nothing changes inside the old tree, so the directory that *contains* each symlink
   on the way to PATH is watched too, and `os.path.realpath(PATH)` is compared whenever something
   happens there (and on every `check()`, which the daemon calls at each interval);
-- the tree appearing or disappearing.
+- the tree appearing, disappearing or being replaced by another folder of the same name
+  (`mv m m.old && mkdir m`, `rmdir m && mkdir m`): the folder that holds PATH is watched too, and
+  a re-check compares the identity (device, inode) of what PATH resolves to, not only its name,
+  so the recursive watch moves to the new folder instead of staying on the old one.
 
 The event handlers only record what happened; one debounce thread waits for `debounce` seconds
 of quiet (at most `max_delay` in all), re-points the recursive watch at the new real path if it
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +46,16 @@ def symlink_anchors(path: str | os.PathLike[str]) -> list[Path]:
         if candidate.is_symlink() and candidate.parent not in anchors:
             anchors.append(candidate.parent)
     return anchors
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the folder `path`, None when it is not one: a folder replaced by
+    another of the same name has another identity."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino) if stat.S_ISDIR(info.st_mode) else None
 
 
 def _in_git_dir(path: str) -> bool:
@@ -84,6 +98,7 @@ class ManifestWatcher:
         self._tree_dirty = False
         self._tree_reason = ""
         self._real = os.path.realpath(self.path)
+        self._real_id = _identity(self._real)
         self._tree_watch: Any = None
         self._anchor_watches: dict[Path, Any] = {}
         self._thread: threading.Thread | None = None
@@ -185,8 +200,8 @@ class ManifestWatcher:
 
     def _watch_anchors(self) -> None:
         anchors = symlink_anchors(self.path)
-        if not anchors and not os.path.exists(self.path):
-            anchors = [self.path.parent]
+        if self.path.parent != self.path and self.path.parent not in anchors:
+            anchors.append(self.path.parent)  # PATH itself removed, replaced or created
         for anchor in anchors:
             if anchor in self._anchor_watches or not anchor.is_dir():
                 continue
@@ -202,16 +217,19 @@ class ManifestWatcher:
     def _root_moved(self) -> bool:
         """Re-resolve PATH; re-point the tree watch when it now resolves elsewhere."""
         real = os.path.realpath(self.path)
+        identity = _identity(real)
         had_tree = self._tree_watch is not None
-        if real == self._real and (had_tree or not os.path.exists(real)):
+        if real == self._real and identity == self._real_id and (had_tree or identity is None):
             return False
-        previous, self._real = self._real, real
+        previous, self._real, self._real_id = self._real, real, identity
         self._watch_tree()
         self._watch_anchors()
         if real != previous:
             log.info(
                 "manifest path now points elsewhere", extra={"path": str(self.path), "target": real}
             )
+        elif identity is not None:
+            log.info("manifest folder replaced; watching the new one", extra={"path": real})
         return True
 
     # --- debounce (own thread) -----------------------------------------------------------------

@@ -1,93 +1,105 @@
-"""Checks of one manifest document before it becomes a spec: is it ours (other tools' YAML may
-share the tree), is it valid for its kind (a fast yes/no first, complete messages only for the
-few it rejects), its name, and a hint for an invalid one.
+"""One manifest document: whether it is ours, where its parts are (file:line:column), its name.
 
-The schemas in `schemas/` are the single definition of the format; this module only finds and
-runs them.
+Whether a document is ours decides what happens to it: ours are validated, another tool's are
+skipped, anything in between is an error. Skipping only what clearly belongs to another tool is
+what keeps a half-written file (`---\napi`) from passing as "someone else's YAML".
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
+from reconciler.manifests.yamlpos import Locator, Position
+from reconciler.model import Source
+
+if TYPE_CHECKING:  # jsonschema, which schema_messages imports, is slow to import
     from reconciler.manifests.schema_messages import Problem
 
-__all__ = [
-    "API_VERSION",
-    "KINDS",
-    "is_ours",
-    "name_of",
-    "quick_valid",
-    "schema_path",
-    "schema_validator",
-    "with_name_hint",
-]
+__all__ = ["API_VERSION", "KINDS", "Doc", "File", "classify", "name_of", "with_name_hint"]
 
 API_VERSION = "border0-reconciler/v1"
 KINDS = ("Socket", "Policy")
 
 
-def schema_path(name: str) -> Path:
-    """The packaged JSON Schema `name` ("manifest", "socket" or "policy")."""
-    filename = f"{name}.schema.json"
-    package = Path(__file__).resolve().parents[1]
-    for folder in (package / "schemas", package.parent / "schemas"):  # wheel, then source tree
-        if (folder / filename).is_file():
-            return folder / filename
-    raise FileNotFoundError(f"schema {filename} is not installed with border0-reconciler")
+@dataclass
+class File:
+    path: Path
+    text: str
+    starts: list[Position]  # where each document starts; [] when the quick scan is unsure
+    _locators: dict[int, tuple[Locator, int]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+    def locate(self, index: int, path: Sequence[Any] = (), *, key: bool = False) -> Position:
+        if not path and index < len(self.starts):
+            return self.starts[index]
+        locator, local = self._locator(index)
+        found = locator.find(local, path, key=key) if path else locator.document(local)
+        return found or Position(1, 1)
+
+    def _locator(self, index: int) -> tuple[Locator, int]:
+        """Nodes for one document: only its own lines when document starts are known."""
+        key = index if self.starts else -1
+        if key not in self._locators:
+            if self.starts:
+                lines = self.text.split("\n")  # as document_starts counts lines
+                first = self.starts[index].line - 1
+                last = self.starts[index + 1].line - 1 if index + 1 < len(self.starts) else None
+                self._locators[key] = (Locator("\n".join(lines[first:last]), first), 0)
+            else:
+                self._locators[key] = (Locator(self.text), -1)
+        locator, local = self._locators[key]
+        return locator, index if local < 0 else local
 
 
-@functools.cache
-def schema_validator(kind: str) -> Any:
-    """The schema validator of a kind, compiled once (jsonschema: complete error reports).
-    Imported only here: jsonschema takes 0.06-0.25 s to import, and valid documents never
-    need it (jsonschema-rs says yes or no)."""
-    import jsonschema
+@dataclass
+class Doc:
+    file: File
+    index: int
+    data: dict[str, Any]
 
-    schema = json.loads(schema_path(kind.lower()).read_text(encoding="utf-8"))
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)
+    def at(self, path: Sequence[Any] = (), *, key: bool = False) -> Position:
+        return self.file.locate(self.index, path, key=key)
 
-
-@functools.cache
-def _fast_check(kind: str) -> Callable[[Any], bool]:
-    """A quick yes/no check: jsonschema-rs when installed (~100x faster), else jsonschema.
-
-    Most documents are valid; only those it rejects go through jsonschema for the messages.
-    """
-    try:
-        from jsonschema_rs import validator_for
-    except ImportError:  # pragma: no cover - an optional speed-up
-        return schema_validator(kind).is_valid
-    schema = json.loads(schema_path(kind.lower()).read_text(encoding="utf-8"))
-    return validator_for(schema).is_valid
+    def source(self) -> Source:
+        pos = self.at()
+        return Source(self.file.name, pos.line, pos.column)
 
 
-def quick_valid(kind: str, data: Any) -> bool:
-    try:
-        return _fast_check(kind)(data)
-    except (ValueError, TypeError, OverflowError):  # e.g. a non-string key: let jsonschema say
-        return False
-
-
-def is_ours(data: Mapping[str, Any]) -> bool:
-    """Is this document meant for us? Other tools' YAML may share the folder (and is skipped).
+def classify(data: Any) -> str:
+    """"ours", "foreign" (another tool's: skipped), "headless" (a mapping with neither
+    apiVersion nor kind: another tool's config unless it sits next to our documents) or the
+    error message for a document that is neither.
 
     Ours: a border0-reconciler apiVersion or a Socket/Policy kind (so typos in either are still
     reported), or neither key but metadata and spec (a manifest missing its header).
     """
+    if not isinstance(data, dict):
+        what = "a list" if isinstance(data, list) else "a plain value"  # never echo it
+        return (
+            f"a manifest document must be a mapping (apiVersion, kind, metadata, spec), not "
+            f"{what}: put each object in its own document, separated by ---; a cut or "
+            "half-written file looks like this too"
+        )
     version, kind = data.get("apiVersion"), data.get("kind")
-    if isinstance(version, str) and version.startswith("border0-reconciler"):
-        return True
-    if kind in KINDS:
-        return True
-    return version is None and kind is None and "metadata" in data and "spec" in data
+    if (isinstance(version, str) and version.startswith("border0-reconciler")) or kind in KINDS:
+        return "ours"
+    if version is None and kind is None:
+        return "ours" if "metadata" in data and "spec" in data else "headless"
+    if version is None or kind is None:
+        return (
+            f"a document with {'kind' if version is None else 'apiVersion'} but no "
+            f"{'apiVersion' if version is None else 'kind'}: both are required (ours: "
+            f"apiVersion: {API_VERSION}, kind: Socket or Policy; another tool's documents "
+            "have both too)"
+        )
+    return "foreign"
 
 
 def name_of(data: Mapping[str, Any]) -> str | None:

@@ -1,4 +1,5 @@
-"""Around the manifests: which files to read, and env files (KEY=VALUE) for secret references.
+"""Around the manifests: which files to read, reading them within limits, knowing whether they
+changed while being read, and env files (KEY=VALUE) for secret references.
 
 Every command with `--env-file` (plan, apply, run, validate, ls) gets its variables from
 `environment()`: the file's lines over os.environ.
@@ -11,20 +12,122 @@ comments before one); it accepts keys that are no variable name (``1X``, ``a.b``
 and a bare ``KEY`` without ``=``; and its escapes differ (``\\$`` stays ``\\$`` in double
 quotes, backslashes are decoded in single quotes), which would silently change secret values
 read from existing files.
+
+A file is read through one open descriptor (a FIFO or device is refused instead of blocking, a
+file over MAX_FILE_BYTES before a byte is read) and stamped with what it was when read (size,
+mtime_ns, inode). `changed_since()` compares the stamps and the file list with the disk again
+after loading: a writer that was half-way through a file (an editor writing in place, `git pull`,
+`cp -r`) is noticed, and the daemon loads again later instead of acting on half a file.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
-from collections.abc import Callable, Sequence
+import stat
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from reconciler.errors import UserError
 
-__all__ = ["SUFFIXES", "EnvFileError", "discover", "environment", "read_env_file"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "SUFFIXES",
+    "EnvFileError",
+    "FileTooLarge",
+    "Stamp",
+    "changed_since",
+    "discover",
+    "environment",
+    "newest_change",
+    "read_env_file",
+    "read_manifest_file",
+    "stamp",
+]
 
 SUFFIXES = (".yaml", ".yml")
+#: The largest manifest file read (3,000 sockets in one file would be about 1 MB).
+MAX_FILE_BYTES = 1024 * 1024
+
+
+class Stamp(NamedTuple):
+    """What a file was when read; equal stamps mean an unchanged file."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+    device: int
+
+
+def _stamp_of(info: os.stat_result) -> Stamp:
+    return Stamp(info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
+
+
+def stamp(path: str | os.PathLike[str]) -> Stamp | None:
+    """The file's stamp now (symlinks followed), None when it is gone."""
+    try:
+        return _stamp_of(os.stat(path))
+    except OSError:
+        return None
+
+
+class FileTooLarge(OSError):
+    """A manifest file over MAX_FILE_BYTES; it is not read."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(
+            errno.EFBIG,
+            f"file is {size:,} bytes, over the limit of {MAX_FILE_BYTES:,} bytes per manifest "
+            "file (split it into several files)",
+        )
+
+
+def read_manifest_file(path: Path) -> tuple[bytes, Stamp]:
+    """The bytes of a regular file and its stamp; OSError for a FIFO, device or too big a file."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise FileTooLarge(info.st_size)
+        data = handle.read(MAX_FILE_BYTES + 1)  # a file growing while read is capped too
+        if len(data) > MAX_FILE_BYTES:
+            raise FileTooLarge(len(data))
+        return data, _stamp_of(info)
+
+
+def changed_since(
+    paths: Sequence[str | os.PathLike[str]],
+    files: Sequence[Path],
+    stamps: Mapping[Path, Stamp | None],
+) -> list[str]:
+    """Files that changed, appeared or went away since they were stamped (empty: a stable
+    snapshot). `stamps` holds every file of `files` that was read."""
+    changed = [str(f) for f in files if f in stamps and stamp(f) != stamps[f]]
+    now = discover(paths, lambda *_: None)
+    if now != list(files):
+        changed += sorted({str(f) for f in set(now) ^ set(files)}) or ["(the list of files)"]
+    return changed
+
+
+def newest_change(
+    paths: Sequence[str | os.PathLike[str]],
+    files: Sequence[Path],
+    stamps: Mapping[Path, Stamp | None],
+) -> float:
+    """The newest modification time (seconds since the epoch) of the files and of the folders
+    that hold them: a folder's changes when a file in it is created, renamed or removed."""
+    newest = max((s.mtime_ns for s in stamps.values() if s is not None), default=0)
+    folders = {str(f.parent) for f in files} | {str(p) for p in paths}
+    for folder in folders:
+        try:
+            newest = max(newest, os.stat(folder).st_mtime_ns)
+        except OSError:
+            continue
+    return newest / 1e9
 
 
 def discover(

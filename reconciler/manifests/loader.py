@@ -5,8 +5,15 @@ the first). The schemas in `schemas/` are the single definition of the format; t
 only what a schema cannot see: YAML syntax, duplicate names across files, policy references,
 plaintext secrets and secret resolution.
 
-Documents of other tools (Kubernetes objects, CI workflows) may share the tree: a document whose
-apiVersion and kind are both foreign is skipped, not reported.
+Documents of other tools (Kubernetes objects, CI workflows) may share the tree: a mapping whose
+apiVersion and kind are both foreign is skipped, and so is a mapping with neither in a file that
+holds none of ours. Anything else is an error, never "someone else's YAML": a document that is not
+a mapping, a mapping with only one of apiVersion/kind, a headless mapping next to our documents.
+A half-written file looks exactly like that (`---\napi`), and skipping it would prune what the
+missing half declared.
+
+Input is bounded (`manifest_io.MAX_FILE_BYTES`, `yamlpos.MAX_DOCUMENT_BYTES`, the schemas'
+maxProperties/maxItems/maxLength) so a huge file fails fast, in little memory.
 
 Speed matters (10,000 sockets load in about a second): documents are parsed with libyaml into
 plain data, checked by a compiled jsonschema-rs validator (jsonschema, compiled once, words the
@@ -17,9 +24,7 @@ time for positions (`yamlpos.Locator`).
 from __future__ import annotations
 
 import difflib
-import errno
 import os
-import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,17 +35,34 @@ from reconciler.manifests.cache import ParseCache
 from reconciler.manifests.documents import (
     API_VERSION,
     KINDS,
-    is_ours,
+    Doc,
+    File,
+    classify,
     name_of,
-    quick_valid,
-    schema_path,
-    schema_validator,
     with_name_hint,
 )
-from reconciler.manifests.files import EnvFileError, discover, read_env_file
+from reconciler.manifests.files import (
+    EnvFileError,
+    FileTooLarge,
+    Stamp,
+    changed_since,
+    discover,
+    newest_change,
+    read_env_file,
+    read_manifest_file,
+    stamp,
+)
+from reconciler.manifests.schema_check import quick_valid, schema_path, schema_validator
+from reconciler.manifests.secret_files import allowed_roots
 from reconciler.manifests.specs import SECRET_FIELDS, policy_spec, resolve_secret, socket_spec
-from reconciler.manifests.yamlpos import Locator, Position, document_starts, load_documents
-from reconciler.model import Desired, PolicySpec, SocketSpec, Source
+from reconciler.manifests.yamlpos import (
+    MAX_DOCUMENT_BYTES,
+    Position,
+    document_starts,
+    load_documents,
+    oversized_document,
+)
+from reconciler.model import Desired, PolicySpec, SocketSpec
 from reconciler.secrets import Secret
 
 __all__ = [
@@ -53,6 +75,8 @@ __all__ = [
     "schema_path",
 ]
 
+
+
 @dataclass(frozen=True)
 class LoadResult:
     desired: Desired  # complete only when there are no error diagnostics
@@ -60,6 +84,14 @@ class LoadResult:
     files: list[Path]
     documents: int  # non-empty YAML documents read
     skipped: int = 0  # documents of other tools (not border0-reconciler's), left alone
+    changed: list[str] = field(default_factory=list)  # files that changed while being read
+    stamps: dict[Path, Stamp | None] = field(default_factory=dict, repr=False)
+    newest_mtime: float = 0.0  # seconds since the epoch: the newest file or folder change
+
+    @property
+    def snapshot(self) -> tuple[tuple[str, Stamp | None], ...]:
+        """What was read, comparable between loads: equal snapshots, unchanged manifests."""
+        return tuple((str(path), self.stamps.get(path)) for path in self.files)
 
     @property
     def ok(self) -> bool:
@@ -81,69 +113,24 @@ def _diag(
 
 
 @dataclass
-class _File:
-    path: Path
-    text: str
-    starts: list[Position]  # where each document starts; [] when the quick scan is unsure
-    _locators: dict[int, tuple[Locator, int]] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return str(self.path)
-
-    def locate(self, index: int, path: Sequence[Any] = (), *, key: bool = False) -> Position:
-        if not path and index < len(self.starts):
-            return self.starts[index]
-        locator, local = self._locator(index)
-        found = locator.find(local, path, key=key) if path else locator.document(local)
-        return found or Position(1, 1)
-
-    def _locator(self, index: int) -> tuple[Locator, int]:
-        """Nodes for one document: only its own lines when document starts are known."""
-        key = index if self.starts else -1
-        if key not in self._locators:
-            if self.starts:
-                lines = self.text.split("\n")  # as document_starts counts lines
-                first = self.starts[index].line - 1
-                last = self.starts[index + 1].line - 1 if index + 1 < len(self.starts) else None
-                self._locators[key] = (Locator("\n".join(lines[first:last]), first), 0)
-            else:
-                self._locators[key] = (Locator(self.text), -1)
-        locator, local = self._locators[key]
-        return locator, index if local < 0 else local
-
-
-@dataclass
-class _Doc:
-    file: _File
-    index: int
-    data: dict[str, Any]
-
-    def at(self, path: Sequence[Any] = (), *, key: bool = False) -> Position:
-        return self.file.locate(self.index, path, key=key)
-
-    def source(self) -> Source:
-        pos = self.at()
-        return Source(self.file.name, pos.line, pos.column)
-
-
-@dataclass
 class _Loader:
     env: Mapping[str, str]
     resolve_secrets: bool
     strict: bool
+    secret_roots: tuple[str, ...] = ()
     diagnostics: list[Diagnostic] = field(default_factory=list)
     sockets: dict[str, SocketSpec] = field(default_factory=dict)
     policies: dict[str, PolicySpec] = field(default_factory=dict)
-    names: dict[tuple[str, str], _Doc] = field(default_factory=dict)
-    socket_docs: dict[str, _Doc] = field(default_factory=dict)
+    names: dict[tuple[str, str], Doc] = field(default_factory=dict)
+    socket_docs: dict[str, Doc] = field(default_factory=dict)
     documents: int = 0
     skipped: int = 0
+    stamps: dict[Path, Stamp | None] = field(default_factory=dict)
     cache: ParseCache | None = None
 
     def report(
         self,
-        doc: _Doc,
+        doc: Doc,
         message: str,
         path: Sequence[Any] = (),
         *,
@@ -155,34 +142,61 @@ class _Loader:
         self.diagnostics.append(_diag(severity, message, doc.file.name, pos, code))
 
     def read_file(self, path: Path) -> None:
-        parsed = self.cache.get(path) if self.cache is not None else None
-        if parsed is None:
+        before = stamp(path)  # a cached parse is of the file as it was then
+        cached = self.cache.get(path) if self.cache is not None else None
+        if cached is not None:
+            self.stamps[path] = before
+            text, (docs, syntax_error, duplicates), starts = cached
+        else:
             parsed = self.parse_file(path)
             if parsed is None:
                 return
+            text, (docs, syntax_error, duplicates), starts = parsed
             if self.cache is not None:
                 self.cache.put(path, parsed)
-        text, (docs, syntax_error, duplicates), starts = parsed
-        file = _File(path, text, list(starts))
+        file = File(path, text, list(starts))
         for problem in [*duplicates, *([syntax_error] if syntax_error else [])]:
             code = "yaml-syntax" if problem is syntax_error else "duplicate-key"
             self.diagnostics.append(_error(problem.message, file.name, problem.position, code=code))
         if syntax_error is not None or len(file.starts) != len(docs):
             file.starts = []  # unsure where documents start: compose the file for positions
+        headless: list[int] = []  # mappings with neither apiVersion nor kind
+        ours = False
         for index, data in enumerate(docs):
             if data is None:
                 continue
             self.documents += 1
-            self.read_document(file, index, data)
+            verdict = classify(data)
+            if verdict == "ours":
+                ours = True
+                self.read_document(file, index, data)
+            elif verdict == "foreign":
+                self.skipped += 1  # another tool's YAML (Kubernetes, CI, ...) in the same tree
+            elif verdict == "headless":
+                headless.append(index)
+            else:
+                self.report(Doc(file, index, {}), verdict, code="kind")
+        for index in headless:
+            if ours:  # next to our documents: a cut or half-written manifest, not a tool's
+                self.report(
+                    Doc(file, index, {}),
+                    f"apiVersion and kind are required (apiVersion: {API_VERSION}, kind: "
+                    "Socket or Policy); is this document cut short?",
+                    code="kind",
+                )
+            else:
+                self.skipped += 1
 
     def parse_file(self, path: Path) -> tuple[str, Any, list[Any]] | None:
-        """(text, parsed documents, document starts), or None after reporting why not."""
+        """(text, parsed documents, document starts), or None after reporting why not; the
+        file's stamp as read goes to `stamps`."""
         try:
-            raw = _read_regular_file(path)
+            raw, self.stamps[path] = read_manifest_file(path)
         except OSError as exc:
-            self.diagnostics.append(
-                _error(f"cannot read file: {exc.strerror}", str(path), code="io")
+            reason = exc.strerror if isinstance(exc, FileTooLarge) else (
+                f"cannot read file: {exc.strerror}"
             )
+            self.diagnostics.append(_error(reason, str(path), code="io"))
             return None
         if b"\x00" in raw:
             self.diagnostics.append(
@@ -196,21 +210,18 @@ class _Loader:
                 _error(f"not UTF-8 text (invalid byte at offset {exc.start})", str(path), code="io")
             )
             return None
+        too_big = oversized_document(text)
+        if too_big is not None:
+            self.diagnostics.append(
+                _error(f"document is {too_big[1]:,} bytes, over the limit of "
+                       f"{MAX_DOCUMENT_BYTES:,} bytes per YAML document", str(path),
+                       too_big[0], code="io")
+            )
+            return None
         return text, load_documents(text), document_starts(text)
 
-    def read_document(self, file: _File, index: int, data: Any) -> None:
-        if not isinstance(data, dict) or not is_ours(data):
-            if isinstance(data, list) and any(isinstance(d, dict) and is_ours(d) for d in data):
-                self.report(
-                    _Doc(file, index, {}),
-                    "a manifest document must be a mapping, not a list: put each object in "
-                    "its own document, separated by ---",
-                    code="kind",
-                )
-            else:
-                self.skipped += 1  # another tool's YAML (Kubernetes, CI, ...) in the same tree
-            return
-        doc = _Doc(file, index, data)
+    def read_document(self, file: File, index: int, data: dict[str, Any]) -> None:
+        doc = Doc(file, index, data)
         kind, version = data.get("kind"), data.get("apiVersion")
         if version is None:
             self.report(doc, f"apiVersion is required (use {API_VERSION})", code="kind")
@@ -237,7 +248,7 @@ class _Loader:
 
             problems = [
                 p
-                for p in messages.humanize(schema_validator(kind).iter_errors(data))
+                for p in messages.humanize(schema_validator(kind).iter_errors(messages.capped(data)))
                 if p.path[:1] != ("apiVersion",)
             ]
         for problem in problems:
@@ -255,7 +266,7 @@ class _Loader:
         else:
             self.policies[name] = policy_spec(doc.data, doc.source())  # type: ignore[index]
 
-    def register(self, kind: str, name: str, doc: _Doc) -> bool:
+    def register(self, kind: str, name: str, doc: Doc) -> bool:
         first = self.names.get((kind, name))
         if first is None:
             self.names[(kind, name)] = doc
@@ -270,7 +281,7 @@ class _Loader:
         )
         return False
 
-    def build_socket(self, doc: _Doc) -> SocketSpec | None:
+    def build_socket(self, doc: Doc) -> SocketSpec | None:
         """The socket's spec with its secrets resolved; None when a secret cannot be."""
         secrets: dict[tuple[Any, ...], Secret | None] = {}
         failed = False
@@ -283,6 +294,7 @@ class _Loader:
                 env=self.env,
                 resolve=self.resolve_secrets,
                 strict=self.strict,
+                roots=self.secret_roots,
             )
             if issue is not None:
                 severity = Severity.ERROR if issue.error else Severity.WARNING
@@ -318,27 +330,21 @@ class _Loader:
                     )
 
 
-def _read_regular_file(path: Path) -> bytes:
-    """The bytes of a regular file; a FIFO or device is refused instead of blocking the load."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        return handle.read()
-
-
 def load(
     paths: Sequence[str | os.PathLike[str]],
     *,
     env: Mapping[str, str] | None = None,
     resolve_secrets: bool = True,
     strict: bool = False,
+    secret_roots: Sequence[str | os.PathLike[str]] | None = None,
     cache: ParseCache | None = None,
 ) -> LoadResult:
     """Read every manifest under `paths` into `Desired`, collecting every problem found.
 
     With resolve_secrets=False (validate) secret references are checked for shape only and the
     resulting `Secret`s hold an empty value. With strict=True a plaintext password is an error.
+    Secret files are read only under `secret_roots` (default `DEFAULT_SECRET_ROOTS`) and the
+    manifests' folders. `changed` in the result lists files that changed while being read.
     A `cache` (the daemon's) keeps parsed files between loads, by file identity.
     """
     if isinstance(paths, (str, os.PathLike)):  # one path given bare: not its characters
@@ -355,12 +361,14 @@ def load(
         resolve_secrets=resolve_secrets,
         strict=strict,
         diagnostics=diagnostics,
+        secret_roots=allowed_roots(secret_roots, paths),
         cache=cache,
     )
     if cache is not None:
         cache.retain(files)
     for path in files:
         loader.read_file(path)
+    changed = changed_since(paths, files, loader.stamps)
     loader.cross_check()
     loader.diagnostics.sort(key=lambda d: (d.file or "", d.line or 0, d.column or 0))
     return LoadResult(
@@ -369,4 +377,7 @@ def load(
         files=files,
         documents=loader.documents,
         skipped=loader.skipped,
+        changed=changed,
+        stamps=loader.stamps,
+        newest_mtime=newest_change(paths, files, loader.stamps),
     )

@@ -7,12 +7,13 @@ return into diagnostics with positions.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reconciler.manifests.schema_messages import dotted
+from reconciler.manifests.secret_files import SecretFileError, read_secret_file
 from reconciler.model import ConnectorSpec, PolicySpec, SocketSpec, Source
 from reconciler.secrets import SECRET_MANIFEST_PATHS, Secret, insert_secret_fields
 
@@ -77,8 +78,11 @@ def resolve_secret(
     env: Mapping[str, str],
     resolve: bool,
     strict: bool,
+    roots: Sequence[str] = (),
 ) -> tuple[Secret | None, SecretIssue | None]:
-    """A string, {env: NAME} or {file: PATH} as a `Secret` (empty value when resolve=False)."""
+    """A string, {env: NAME} or {file: PATH} as a `Secret` (empty value when resolve=False).
+
+    A secret file is read only under `roots` (see `secret_files`)."""
     where = dotted(path)
     if value is None:
         return None, None
@@ -109,17 +113,10 @@ def resolve_secret(
     target = Path(os.path.expanduser(name))
     if not target.is_absolute():
         target = base_dir / target
-    if target.exists() and not target.is_file():  # /dev/zero, a FIFO: would never end
-        return None, SecretIssue(
-            f"{where}: cannot read secret file {target}: not a regular file", "secret", True
-        )
     try:
-        content = target.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        return None, SecretIssue(
-            f"{where}: cannot read secret file {target}: {reason}", "secret", True
-        )
+        content = read_secret_file(target, roots)
+    except SecretFileError as exc:
+        return None, SecretIssue(f"{where}: {exc}", "secret", True)
     content = content[:-2] if content.endswith("\r\n") else content.removesuffix("\n")
     if not content:
         return None, SecretIssue(f"{where}: secret file {target} is empty", "secret", True)

@@ -25,6 +25,7 @@ __all__ = [
     "YamlSyntaxError",
     "document_starts",
     "load_documents",
+    "oversized_document",
 ]
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -254,6 +255,23 @@ def _duplicate(
 
 _MARKER = re.compile(r"^(?:---|\.\.\.)(?=[ \t]|\r?$)", re.MULTILINE)
 _CONTENT = re.compile(r"^[ \t]*[^\s#%]", re.MULTILINE)
+
+
+#: The largest YAML document parsed: composing nodes costs about 100 bytes of memory per byte
+#: of a dense document, so one document of `key: value` lines is limited before it is parsed.
+MAX_DOCUMENT_BYTES = 64 * 1024
+
+
+def oversized_document(text: str) -> tuple[Position, int] | None:
+    """Where the first document over MAX_DOCUMENT_BYTES starts, and its size; None if none."""
+    start, line = 0, 1
+    for marker in [*_MARKER.finditer(text), None]:
+        end = marker.start() if marker else len(text)
+        if end - start > MAX_DOCUMENT_BYTES:
+            return Position(line, 1), end - start
+        line += text.count("\n", start, end)
+        start = end
+    return None
 
 
 def document_starts(text: str) -> list[Position]:

@@ -7,7 +7,7 @@ Rules that live here, and only here:
   unmanaged object is a conflict unless annotated adopt; an object owned by ANOTHER instance is
   always a conflict (adopt does not steal, as Flux and Argo refuse to).
 - Replace (delete then create) when border0's socket_type changes, or a field border0 cannot
-  change in place (`model.NOT_UPDATABLE`: protection) does.
+  change in place (`NOT_UPDATABLE`: protection) does.
 - Secrets: compared with the fingerprints recorded in the socket's tags (`reconciler.secrets`),
   never with anything read back; a secret without a fingerprint is written once to record one.
 - Prune: our objects whose manifest is gone are deleted unless their live prune mark is false.
@@ -29,9 +29,13 @@ from reconciler.plan.access import access_review
 from reconciler.plan.fields import FieldDiff, comparable, create_diffs, field_diffs
 from reconciler.plan.resource_changes import resource_changes
 from reconciler.plan.types import Action, Change, Kind, Plan, phase_of
-from reconciler.secrets import SECRET_FIELDS, Secret, verify_many
+from reconciler.secrets import SECRET_FIELDS, Secret, secret_fields_in, verify_many
 
 __all__ = ["check_instance", "default_max_delete", "make_plan"]
+
+#: Socket fields border0 cannot change in place (absent from its updateSocketRequest,
+#: tests/reference/border0-openapi.json): a change to any of them is a replace.
+NOT_UPDATABLE = ("protected", "protected_username", *secret_fields_in("protected"))
 
 
 def _flag(value: Any) -> str:
@@ -321,7 +325,7 @@ def _replace_reason(
     """Why the socket must be deleted and created again, or "" when an update will do."""
     if live.socket_type != model.api_type(spec)[0]:
         return f"type changed: {live.type} → {spec.type}"
-    fixed = [k for k in model.NOT_UPDATABLE if k in want and want[k] != have.get(k)]
+    fixed = [k for k in NOT_UPDATABLE if k in want and want[k] != have.get(k)]
     if not fixed:
         return ""
     why = "border0 cannot change protection in place (not in its updateSocketRequest)"

@@ -35,20 +35,9 @@ _ACTIONS = {
 
 
 def _socket_after(spec: SocketSpec, instance: str) -> tuple[dict[str, Any], dict[str, bool]]:
-    socket_type, upstream_type = model.api_type(spec)
-    body: dict[str, Any] = {
-        "name": spec.name,
-        "socket_type": socket_type,
-        "description": spec.description,
-        "upstream_type": upstream_type,
-        "upstream_http_hostname": spec.upstream_http_hostname or "",
-        "tags": model.ownership_tags(spec, instance),
-        "protected_socket": spec.protected,
-    }
+    body = {**model.socket_settings(spec, instance), "protected_socket": spec.protected}
     if spec.protected:
         body["protected_username"] = spec.protected_username or ""
-    if spec.recording is not None:
-        body["recording_enabled"] = spec.recording
     hidden = {k: True for k in SECRET_FIELDS if getattr(spec, k) is not None}
     return body, hidden
 

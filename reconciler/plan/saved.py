@@ -2,13 +2,19 @@
 was shown.
 
 A saved plan is the plan's JSON form (what `plan --format json` prints, so tools read it as
-one) plus a `saved_plan` object, and holds no secret value. `saved_plan` records the manifest
-paths and the options, where each secret comes from (`env:NAME`, `file:PATH`), a keyed digest
-of the desired state (secrets by origin, their values only through one salted scrypt of them
-all: `reconciler.secrets`, no fast digest of a secret is written) and a digest of the actual
-state it was computed against. `apply FILE` loads the manifests again (re-resolving secrets
-from their origins), refuses if the desired digest changed (manifests or secrets edited), lists border0
-again and refuses if the actual digest changed (a stale plan), then applies the same plan.
+one) plus a `saved_plan` object. It holds no secret value and nothing computed from one: a fast
+digest of a password beside its salt lets anyone holding the file test guesses offline (a word
+list found `Summer2024!` in 0.2 s). `saved_plan` records the manifest paths and the options,
+where each secret comes from (`env:NAME`, `file:PATH`), a keyed digest of the desired state with
+every secret replaced by its origin, and a digest of the actual state it was computed against
+(border0 holds only salted secret fingerprints, never values).
+
+`apply FILE` loads the manifests again (re-resolving secrets from their origins), refuses if the
+desired digest changed (manifests edited), lists border0 again and refuses if the actual digest
+changed (a stale plan), and then compares the secrets where they matter: the plan made now, with
+the secrets as they are now, must equal the saved plan, or it is refused. A secret whose change
+makes no difference to the plan (one the saved plan already updates) is applied with its
+current value.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Any
 from reconciler import model
 from reconciler.model import Actual, Desired
 from reconciler.plan.types import Plan
-from reconciler.secrets import SECRET_FIELDS, Fingerprint, Secret, fingerprint, walk
+from reconciler.secrets import SECRET_FIELDS, Fingerprint, Secret, walk
 
 __all__ = [
     "KIND",
@@ -36,6 +42,7 @@ __all__ = [
     "classify",
     "desired_fingerprint",
     "is_saved_plan",
+    "plan_matches",
     "read",
     "write",
 ]
@@ -62,9 +69,10 @@ class SavedPlan:
 
 
 def _canonical(value: Any) -> Any:
-    """Plain data for the digest (json.dumps sorts the keys); a secret shows only its origin:
-    the values enter through _secrets_fingerprint."""
-    return walk(value, on_secret=lambda secret: {"secret": secret.origin}, on_leaf=_dataclass)
+    """Plain data for the digest (json.dumps sorts the keys); a secret shows only its origin,
+    never the value, nor a digest of it."""
+    return walk(value, on_secret=lambda secret: {"secret-origin": secret.origin},
+                on_leaf=_dataclass)
 
 
 def _dataclass(value: Any) -> Any:
@@ -78,22 +86,11 @@ def _dataclass(value: Any) -> Any:
 
 
 def desired_fingerprint(desired: Desired, salt: str) -> str:
-    """A keyed digest of the whole desired state; the secret values enter only through one
-    slow fingerprint of all of them (one scrypt, however many secrets)."""
+    """A keyed digest of the desired state; secrets enter only by origin (`env:NAME`, ...):
+    nothing in the file lets one test a password guess. Secrets are compared at apply time
+    instead (the plan made then must be the plan saved)."""
     blob = json.dumps(_canonical(desired), sort_keys=True, default=str).encode()
-    digest = hmac.new(salt.encode(), blob, hashlib.sha256).hexdigest()
-    return f"hmac-sha256:{digest}+{_secrets_fingerprint(desired, salt)}"
-
-
-def _secrets_fingerprint(desired: Desired, salt: str) -> str:
-    values = [
-        f"{name}.{field_name}={getattr(spec, field_name).value}"
-        for name, spec in sorted(desired.sockets.items())
-        for field_name in SECRET_FIELDS
-        if getattr(spec, field_name) is not None
-    ]
-    key = hashlib.sha256(b"saved-plan-salt:" + salt.encode()).digest()[:16]
-    return fingerprint(Secret("\0".join(values)), salt=key)
+    return "hmac-sha256:" + hmac.new(salt.encode(), blob, hashlib.sha256).hexdigest()
 
 
 def _secret_origins(desired: Desired) -> list[dict[str, str]]:
@@ -205,7 +202,9 @@ def read(path: str | os.PathLike[str]) -> SavedPlan:
 
 
 def actual_fingerprint(actual: Actual) -> str:
-    """A digest of everything the planner looked at; a saved plan is stale when it changes."""
+    """A digest of everything the planner looked at but secrets (a saved plan holds it, so no
+    secret may enter it); a saved plan is stale when it changes. Secrets are compared at apply
+    time, through the plan (`plan_matches`)."""
     sockets = []
     for name in sorted(actual.sockets):
         live = actual.sockets[name]
@@ -234,3 +233,10 @@ def _jsonable_digest(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable_digest(v) for v in value]
     return value
+
+
+def plan_matches(saved: SavedPlan, plan: Plan) -> bool:
+    """Is `plan` (made now, with today's secrets) the plan that was saved and reviewed?"""
+    return json.dumps(plan.to_json(), sort_keys=True, default=str) == json.dumps(
+        saved.plan, sort_keys=True, default=str
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -11,6 +12,8 @@ from reconciler.connectors.argv import (
     LOCAL_CONNECTOR_TEMPLATE,
     ConnectorTarget,
     TemplateError,
+    UnsafeWebRoot,
+    empty_web_root,
     env_for_token,
     render_command,
     validate_template,
@@ -37,8 +40,9 @@ def test_default_template_is_the_seed_cli_with_flags_from_the_spec():
 
 
 def test_unset_values_drop_their_option():
-    assert render_command(DEFAULT_TEMPLATE, target(httpserver=True)) == [
-        "border0", "socket", "connect", "web", "--httpserver",
+    assert render_command(DEFAULT_TEMPLATE, target(httpserver=True, port=22)) == [
+        "border0", "socket", "connect", "web", "--port", "22", "--httpserver",
+        "--httpserver_dir", empty_web_root(),
     ]
     assert render_command(DEFAULT_TEMPLATE, target(port=22)) == [
         "border0", "socket", "connect", "web", "--port", "22",
@@ -104,3 +108,45 @@ def test_connector_targets_only_for_enabled_connectors_of_existing_sockets():
     assert list(targets) == ["a"]
     assert targets["a"] == ConnectorTarget("a", ConnectorSpec(host="h", port=1), "tls", "id-a",
                                            (40000,))
+
+
+@pytest.mark.parametrize("template", [DEFAULT_TEMPLATE, LOCAL_CONNECTOR_TEMPLATE,
+                                      "my-connector --root {httpserver_dir}"])
+def test_the_web_server_without_a_folder_serves_an_empty_one_never_the_cwd(template):
+    """Issue 12 #9: border0's connector (and the local one) served the working directory."""
+    argv = render_command(template, target(httpserver=True))
+    served = argv[argv.index("--httpserver_dir" if template == DEFAULT_TEMPLATE else
+                             "--httpserver-dir" if "local-connector" in argv else "--root") + 1]
+    assert served == empty_web_root()
+    assert os.path.isdir(served) and os.listdir(served) == []
+    assert os.path.realpath(served) != os.path.realpath(os.getcwd())
+
+
+@pytest.mark.parametrize("served", [".", "repo", "repo/", "repo/manifests", "repo/.border0-reconciler",
+                                    "link-to-repo", "/"])
+@pytest.mark.parametrize("template", [DEFAULT_TEMPLATE, LOCAL_CONNECTOR_TEMPLATE])
+def test_a_web_root_holding_the_manifests_or_the_state_is_refused(tmp_path, monkeypatch,
+                                                                  template, served):
+    repo = tmp_path / "repo"
+    (repo / "manifests").mkdir(parents=True)
+    (repo / ".border0-reconciler").mkdir()
+    (tmp_path / "link-to-repo").symlink_to(repo)
+    monkeypatch.chdir(tmp_path)
+    protected = [str(repo / "manifests"), str(repo / ".border0-reconciler" / "local.db")]
+    with pytest.raises(UnsafeWebRoot, match="may not serve the reconciler's own files"):
+        render_command(template, target(httpserver=True, httpserver_dir=served), protected)
+
+
+def test_a_web_root_of_its_own_is_served_as_named(tmp_path):
+    (tmp_path / "repo" / "manifests").mkdir(parents=True)
+    (tmp_path / "site").mkdir()
+    protected = [str(tmp_path / "repo" / "manifests")]
+    site = str(tmp_path / "site")
+    argv = render_command(DEFAULT_TEMPLATE, target(httpserver=True, httpserver_dir=site), protected)
+    assert argv[-2:] == ["--httpserver_dir", site]
+    # a folder beside the manifests, even one whose name starts the same, is its own
+    (tmp_path / "repo" / "manifests-site").mkdir()
+    beside = str(tmp_path / "repo" / "manifests-site")
+    argv = render_command(DEFAULT_TEMPLATE, target(httpserver=True, httpserver_dir=beside),
+                          protected)
+    assert argv[-1] == beside

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import cli, wait_for
+from helpers import cli, edit_by_hand, wait_for
 from test_daemon import make_daemon, running, socket_yaml  # noqa: F401 - `running` is a fixture
 
 from reconciler.cli.run import format_history_table
@@ -69,7 +69,7 @@ def test_history_names_the_changes_and_the_drift_corrected(emulator, manifests):
     daemon = make_daemon(manifests, client)
     assert daemon.reconcile_now(["start"]).ok
     live = client.get_socket("web")
-    client.update_socket(live["socket_id"], {**live, "description": "edited by hand"})
+    edit_by_hand(client, live, description="edited by hand")
     assert daemon.reconcile_now(["interval"]).ok
     assert daemon.reconcile_now(["interval"]).ok  # nothing to do
 
@@ -149,7 +149,7 @@ def test_status_history_prints_each_reconcile(emulator, manifests):
     daemon = make_daemon(manifests, client, revision_fn=lambda p: "0123456789abcdef")
     assert daemon.reconcile_now(["start"]).ok
     live = client.get_socket("web")
-    client.update_socket(live["socket_id"], {**live, "description": "edited by hand"})
+    edit_by_hand(client, live, description="edited by hand")
     assert daemon.reconcile_now(["interval"]).ok
     (manifests / "bad.yaml").write_text("apiVersion: border0-reconciler/v1\nkind: Socket\n: [\n")
     assert not daemon.reconcile_now(["change: bad.yaml"]).ok

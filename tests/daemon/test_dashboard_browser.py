@@ -22,9 +22,9 @@ import pytest
 from helpers import REPO, free_port_range, wait_for
 from test_supervisor_daemon import Daemon
 
+from reconciler.border0.api_json import socket_create_body
 from reconciler.border0.emulator.store import Store
 from reconciler.manifests.loader import load, read_env_file
-from reconciler.model import socket_to_api
 
 #: Chromium offline: no first-run, sync, component or background requests (this machine and
 #: CI have no internet), no GPU, no sandbox (CI runs as root).
@@ -72,7 +72,7 @@ def examples_daemon(tmp_path: Path) -> Iterator[Daemon]:
     desired = load([tmp_path / "manifests"], env=env).desired
     store = Store(str(tmp_path / "local.db"), port_range=free_port_range(len(desired.sockets)))
     for spec in desired.sockets.values():
-        store.create_socket(socket_to_api(spec, "default"))
+        store.create_socket(socket_create_body(spec, "default"))
     store.close()
     # startsecs 1 s: a restarted connector stays "restarting" (backoff 1 s + 1 s) long enough
     # for a page that refreshes every 0.5 s to show it.

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import socket
+import time
 from typing import Any
 
 import httpx
 import pytest
+from helpers import wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.cli.run import format_status_table
@@ -170,3 +174,79 @@ def test_status_command_without_a_daemon_is_one_clear_error():
     assert code == 1 and out == ""
     assert err.startswith("error: cannot read the daemon's status at http://127.0.0.1:9/status")
     assert "Traceback" not in err
+
+
+def _connect(address: tuple[str, int]) -> socket.socket:
+    sock = socket.create_connection(address, timeout=10)
+    sock.settimeout(10)
+    return sock
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """True once the server has closed the connection (EOF or reset), False while it is open."""
+    sock.setblocking(False)
+    try:
+        data = sock.recv(65536)
+    except BlockingIOError:
+        return False
+    except ConnectionError:
+        return True
+    finally:
+        sock.setblocking(True)
+    return data == b"" or b"HTTP/1.1" in data and _closed_by_server(sock)
+
+
+@pytest.fixture
+def guarded():
+    """A status server with short timeouts (the defaults are READ_TIMEOUT=10 s,
+    KEEP_ALIVE_TIMEOUT=5 s, MAX_CONNECTIONS=64)."""
+    server = StatusServer(Source(), "127.0.0.1:0", read_timeout=1.0, keep_alive_timeout=1.0,
+                          max_connections=8)
+    address = server.bind()
+    server.start()
+    yield address
+    server.stop()
+
+
+def test_idle_and_slow_header_connections_are_closed_within_the_timeout(guarded):
+    """Issue 12 #5: 7 connections, silent or sending their headers a byte at a time, stayed
+    open for 120 s and more. Each is closed once the request has not arrived in 1 s."""
+    silent = [_connect(guarded) for _ in range(4)]
+    slow = [_connect(guarded) for _ in range(3)]
+    start = time.monotonic()
+    header = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200
+    for i in range(len(header)):  # about 0.02 s a byte: the head never completes in time
+        for sock in slow:
+            with contextlib.suppress(OSError):
+                sock.sendall(header[i:i + 1])
+        if all(_closed_by_server(s) for s in silent + slow):
+            break
+        time.sleep(0.02)
+    elapsed = time.monotonic() - start
+    assert all(_closed_by_server(s) for s in silent + slow)
+    assert 0.9 <= elapsed < 3.0, elapsed
+    for sock in silent + slow:
+        sock.close()
+
+
+def test_an_idle_keep_alive_connection_is_closed_and_a_prompt_one_is_served(guarded):
+    conn = http.client.HTTPConnection(*guarded, timeout=5)
+    conn.request("GET", "/healthz")
+    assert conn.getresponse().read()
+    sock = conn.sock
+    time.sleep(0.5)  # within the keep-alive timeout: served on the same connection
+    conn.request("GET", "/healthz")
+    assert conn.getresponse().status == 200
+    assert conn.sock is sock and not _closed_by_server(sock)
+    wait_for(lambda: _closed_by_server(sock), timeout=3, message="idle keep-alive closed")
+    conn.close()
+
+
+def test_requests_beyond_the_connection_limit_get_503_at_once(guarded):
+    held = [_connect(guarded) for _ in range(8)]
+    wait_for(lambda: httpx.get(f"http://{guarded[0]}:{guarded[1]}/healthz",
+                               timeout=5).status_code == 503, timeout=5)
+    for sock in held:
+        sock.close()
+    wait_for(lambda: httpx.get(f"http://{guarded[0]}:{guarded[1]}/healthz",
+                               timeout=5).status_code == 200, timeout=5)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-from helpers import free_port, wait_for
+from helpers import REPO, free_port, wait_for
 
 from reconciler.border0.api_json import socket_create_body
 from reconciler.border0.emulator.store import Store
@@ -50,14 +52,17 @@ def alive(pid: int) -> bool:
 
 
 class Daemon:
-    def __init__(self, tmp_path: Path, *extra: str) -> None:
+    """`run manifests --api local` in tmp_path (state in tmp_path/local.db), or `run ARGS` in
+    `cwd` when given."""
+
+    def __init__(self, tmp_path: Path, *extra: str, cwd: Path | None = None) -> None:
         self.listen = f"127.0.0.1:{free_port()}"
-        self.log = (tmp_path / "daemon.log").open("w+")
+        self.log = (tmp_path / f"daemon-{self.listen.rsplit(':', 1)[1]}.log").open("w+")
+        base = [] if cwd else ["manifests", "--api", "local", "--state", str(tmp_path / "local.db")]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reconciler", "run", "manifests", "--api", "local",
-             "--state", str(tmp_path / "local.db"), "--listen", self.listen,
+            [sys.executable, "-m", "reconciler", "run", *base, "--listen", self.listen,
              "--connector-startsecs", "0.3", "--connector-stop-timeout", "3s", *extra],
-            cwd=tmp_path, stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=cwd or tmp_path, stdout=self.log, stderr=subprocess.STDOUT,
             env={k: v for k, v in os.environ.items() if not k.startswith("BORDER0_")},
         )
 
@@ -89,8 +94,8 @@ class Daemon:
 def daemon(tmp_path):
     made: list[Daemon] = []
 
-    def start(*extra: str) -> Daemon:
-        d = Daemon(tmp_path, *extra)
+    def start(*extra: str, cwd: Path | None = None) -> Daemon:
+        d = Daemon(tmp_path, *extra, cwd=cwd)
         made.append(d)
         return d
 
@@ -208,3 +213,221 @@ def test_every_example_connector_runs_with_the_local_api(daemon, tmp_path):
         } == wanted
 
     wait_for(all_running, timeout=30, message="every example connector RUNNING")
+
+
+def test_the_built_in_web_server_never_serves_the_reconcilers_own_files(daemon, tmp_path):
+    """Issue 12 #9, the README's demo from a repository root: the docs example
+    (`httpserver: true`, no folder) served the working directory, the state database with the
+    demo passwords in it included. It serves an empty folder now, and a socket whose
+    httpserverDir holds the manifests or the state does not get a web server at all."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "examples", repo / "examples")
+    (repo / ".git").mkdir()
+    (repo / ".git" / "config").write_text("[core]\n")
+    (repo / "examples" / "sockets" / "whole-repo.yaml").write_text(
+        "apiVersion: border0-reconciler/v1\nkind: Socket\nmetadata:\n  name: whole-repo\n"
+        "spec:\n  type: http\n  connector: {httpserver: true, httpserverDir: .}\n"
+    )
+    # Both web-server sockets exist already (ours), on ports no other test uses.
+    (repo / ".border0-reconciler").mkdir()
+    ports = {"docs": free_port(), "whole-repo": free_port()}
+    for name, port in ports.items():
+        store = Store(str(repo / ".border0-reconciler" / "local.db"), port_range=(port, port))
+        spec = SocketSpec(name, "http", connector=ConnectorSpec(httpserver=True))
+        store.create_socket(socket_create_body(spec, "default"))
+        store.close()
+    d = daemon("examples/", "--api", "local", "--env-file", "examples/demo.env", cwd=repo)
+    wait_for(lambda: d.connector("docs"), timeout=60, message="the docs connector running")
+    docs = f"http://127.0.0.1:{ports['docs']}"
+    wait_for(lambda: get(docs + "/"), timeout=30, message="the docs web server answering")
+    for path in ("/.border0-reconciler/local.db", "/examples/demo.env", "/.git/config"):
+        response = get(docs + path)
+        assert response is not None and response.status_code == 404, (path, response)
+    listing = get(docs + "/")
+    assert listing is not None and listing.status_code == 200
+    assert "examples" not in listing.text and ".border0-reconciler" not in listing.text
+
+    wait_for(lambda: "may not serve the reconciler's own files" in d.output(), timeout=30)
+    assert get(f"http://127.0.0.1:{ports['whole-repo']}/.border0-reconciler/local.db") is None
+    assert d.connector("whole-repo") is None  # not RUNNING
+
+
+# --- no orphans, even after SIGKILL (issue 12 #3, issue 15 #5) ------------------------------
+
+#: The issue's connector: a shell that starts the local connector in the background and waits.
+FORKING = ("sh -c '{python} -m reconciler local-connector {name} --listen-port {socket_port} "
+           "--host {host} --port {port} & wait'")
+
+
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, session, start time) of a process, None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0], int(fields[3]), int(fields[19])
+
+
+def _tree(sid: int) -> dict[int, int]:
+    """pid -> start time of every live process of session `sid` (a connector and its forks)."""
+    tree = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (st := _stat(int(entry.name))) and st[1] == sid and st[0] != "Z":
+            tree[int(entry.name)] = st[2]
+    return tree
+
+
+def _survivors(trees: dict[int, int]) -> list[int]:
+    """The processes of `trees` still alive: same pid, same start time, not a zombie."""
+    return [pid for pid, start in trees.items()
+            if (st := _stat(pid)) and st[0] != "Z" and st[2] == start]
+
+
+@pytest.fixture
+def leftovers():
+    """Trees (pid -> start time) a test watches; whatever of them survives the test is killed,
+    so a failing run (the code before the fix) leaves no orphans behind on the machine."""
+    trees: list[dict[int, int]] = []
+    yield trees
+    for tree in trees:
+        for pid in _survivors(tree):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _forking_world(tmp_path: Path, upstream: int, count: int = 5) -> dict[str, int]:
+    """`count` sockets, ours already, each on a free port; their connector forks."""
+    ports = {}
+    for i in range(count):
+        name = f"app{i}"
+        manifest(tmp_path / "manifests", name, "127.0.0.1", upstream)
+        ports[name] = free_port()
+        store = Store(str(tmp_path / "local.db"), port_range=(ports[name], ports[name]))
+        spec = SocketSpec(name, "http", connector=ConnectorSpec(host="127.0.0.1", port=upstream))
+        store.create_socket(socket_create_body(spec, "default"))
+        store.close()
+    return ports
+
+
+def _all_serving(d: Daemon, ports: dict[str, int]) -> dict[str, dict]:
+    """Every connector RUNNING, never restarted, and its forked local connector answering."""
+    connectors = {n: d.connector(n) for n in ports}
+    if not all(c and c["restarts"] == 0 for c in connectors.values()):
+        return {}
+    if not all((r := get(f"http://127.0.0.1:{p}/")) and r.status_code == 200
+               for p in ports.values()):
+        return {}
+    return connectors  # type: ignore[return-value]
+
+
+def _watchdog_of(daemon_pid: int) -> int:
+    for entry in Path("/proc").iterdir():
+        try:
+            if (entry.name.isdigit() and "sessions = set()" in (entry / "cmdline").read_text()
+                    and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                    == daemon_pid):
+                return int(entry.name)
+        except OSError:
+            continue
+    raise AssertionError("no watchdog")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and prctl are Linux's")
+@pytest.mark.parametrize("watchdog_killed_too", [False, True])
+def test_a_sigkilled_daemon_leaves_no_process_of_a_forking_connector(
+        tmp_path, daemon, upstream, watchdog_killed_too, leftovers):
+    """Issue 12 #3: connectors that fork (`sh -c '... local-connector ... & wait'`); kill -9 of
+    the daemon left the local connectors running, holding their ports, and the restarted
+    daemon's connectors all went FATAL ("address already in use"). Now the watchdog ends them
+    at once; if it is SIGKILLed too, the restarted daemon ends them from its record."""
+    ports = _forking_world(tmp_path, upstream)
+    first = daemon("--connector-command", FORKING)
+    running = wait_for(lambda: _all_serving(first, ports), timeout=60,
+                       message="5 forking connectors serving")
+    trees = {pid: start for c in running.values() for pid, start in _tree(c["pid"]).items()}
+    leftovers.append(trees)
+    assert len(trees) == 10  # 5 shells, 5 local connectors
+    if watchdog_killed_too:
+        os.kill(_watchdog_of(first.proc.pid), signal.SIGKILL)
+    first.proc.kill()
+    first.proc.wait(timeout=10)
+    if watchdog_killed_too:  # only the shells die (their parent-death signal)
+        time.sleep(1.0)  # no condition to wait on: this checks that nothing else happens
+        assert len(_survivors(trees)) == 5
+    else:
+        wait_for(lambda: not _survivors(trees), timeout=10, message="old trees gone")
+
+    second = daemon("--connector-command", FORKING)
+    wait_for(lambda: _all_serving(second, ports), timeout=60,
+             message="every connector RUNNING after the restart, none restarted")
+    assert _survivors(trees) == []
+    if watchdog_killed_too:
+        assert "ended 5 process(es) left by an earlier daemon's connectors" in second.output()
+    record = json.loads((tmp_path / "connectors.json").read_text())
+    assert sorted(g["name"] for g in record["groups"]) == sorted(ports)
+
+    new_trees = {pid: start for c in _all_serving(second, ports).values()
+                 for pid, start in _tree(c["pid"]).items()}
+    leftovers.append(new_trees)
+    second.proc.send_signal(signal.SIGTERM)
+    assert second.proc.wait(timeout=30) == 0
+    assert _survivors(new_trees) == []
+    assert not (tmp_path / "connectors.json").exists()  # a clean stop leaves no record
+
+
+ESCAPER = """
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()  # leaves the connector's session and group: no group signal reaches it
+    open(sys.argv[1], "w").write(str(os.getpid()))
+    time.sleep(600)
+    os._exit(0)
+print("connector up", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_CHILD_SUBREAPER")
+def test_a_process_that_left_its_connectors_session_ends_with_the_connector(tmp_path, daemon,
+                                                                            leftovers):
+    """The daemon is a child subreaper: a connector's fork in a session of its own comes back
+    to the daemon when the connector exits (killed, or stopped with the daemon), and the
+    daemon ends it."""
+    manifest(tmp_path / "manifests", "app", "127.0.0.1", 1)
+    (tmp_path / "escaper.py").write_text(ESCAPER)
+    pid_file = tmp_path / "escaped.pid"
+    d = daemon("--connector-command", f"{{python}} {tmp_path / 'escaper.py'} {pid_file}")
+    conn = wait_for(lambda: d.connector("app"), timeout=30, message="connector running")
+    escaped = int(wait_for(lambda: pid_file.exists() and pid_file.read_text()))
+    leftovers.append(first := {escaped: _stat(escaped)[2]})
+    assert _stat(escaped)[1] != conn["pid"]  # it really left the connector's session
+    pid_file.unlink()
+    os.kill(conn["pid"], signal.SIGKILL)
+    wait_for(lambda: not _survivors(first), timeout=10, message="the escaped process ended")
+
+    wait_for(lambda: (c := d.connector("app")) and c["pid"] != conn["pid"], timeout=15)
+    escaped = int(wait_for(lambda: pid_file.exists() and pid_file.read_text()))
+    leftovers.append(second := {escaped: _stat(escaped)[2]})
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.proc.wait(timeout=30) == 0
+    assert _survivors(second) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_CHILD_SUBREAPER")
+def test_a_connectors_fork_whose_parent_exits_keeps_running_with_its_connector(
+        tmp_path, daemon, leftovers):
+    """`(helper &)`: the subshell exits at once and the helper comes back to the daemon (a
+    subreaper). It is still the running connector's (its session): left alone, and ended with
+    the connector."""
+    manifest(tmp_path / "manifests", "app", "127.0.0.1", 1)
+    d = daemon("--connector-command", "sh -c '(sleep 600 &); echo up; exec sleep 601'")
+    conn = wait_for(lambda: d.connector("app"), timeout=30, message="connector running")
+    helper = wait_for(lambda: [p for p in _tree(conn["pid"]) if p != conn["pid"]])[0]
+    leftovers.append(tree := _tree(conn["pid"]))
+    assert int(Path(f"/proc/{helper}/stat").read_text().rsplit(")", 1)[1].split()[1]) \
+        == d.proc.pid  # re-parented to the daemon, and (RUNNING came a tick later) alive:
+    assert _survivors({helper: tree[helper]}) == [helper]
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.proc.wait(timeout=30) == 0
+    assert _survivors(tree) == []

@@ -169,6 +169,53 @@ def test_a_path_that_appears_later_is_picked_up(tmp_path, watch):
     wait_for(lambda: len(calls) > before, message="events from inside the new directory")
 
 
+def _edit_is_seen(calls: Calls, path: Path, text: str) -> None:
+    """Once quiet, an edit of `path` calls back (within the debounce and a margin)."""
+    wait_for(lambda: settled(calls), timeout=5)
+    before = len(calls)
+    path.write_text(text)
+    wait_for(lambda: len(calls) > before and str(path) in calls.reasons[-1], timeout=5,
+             message=f"a callback for the edit of {path}")
+
+
+def test_a_replaced_folder_is_watched_again(tmp_path, watch):
+    """Issue 12: after `mv m m.old && mkdir m && cp m.old/* m/` later edits were seen only at
+    the next --interval (the watch stayed on the old folder, now m.old)."""
+    m = tmp_path / "m"
+    m.mkdir()
+    (m / "a.yaml").write_text("one\n")
+    _watcher, calls = watch(m)
+    _edit_is_seen(calls, m / "a.yaml", "two\n")
+
+    os.rename(m, tmp_path / "m.old")
+    m.mkdir()
+    (m / "a.yaml").write_text((tmp_path / "m.old" / "a.yaml").read_text())
+    wait_for(lambda: len(calls) >= 2, message="a callback for the new folder")
+    _edit_is_seen(calls, m / "a.yaml", "three\n")
+    _edit_is_seen(calls, m / "b.yaml", "new file\n")
+    wait_for(lambda: settled(calls), timeout=5)
+    before = len(calls)
+    (tmp_path / "m.old" / "a.yaml").write_text("the old folder is not ours any more\n")
+    (m / "c.yaml").write_text("marker\n")
+    wait_for(lambda: len(calls) > before)
+    wait_for(lambda: settled(calls), timeout=5)
+    assert not any("m.old" in reason for reason in calls.reasons[before:]), calls.reasons
+
+
+def test_a_folder_removed_and_created_again_is_watched_again(tmp_path, watch):
+    m = tmp_path / "m"
+    m.mkdir()
+    (m / "a.yaml").write_text("one\n")
+    _watcher, calls = watch(m)
+    _edit_is_seen(calls, m / "a.yaml", "two\n")
+    for round_ in range(2):
+        (m / "a.yaml").unlink()
+        m.rmdir()
+        wait_for(lambda: len(calls) >= 1 and settled(calls), timeout=5)
+        m.mkdir()
+        _edit_is_seen(calls, m / "a.yaml", f"again {round_}\n")
+
+
 def test_stop_ends_the_threads(tmp_path):
     watcher = ManifestWatcher(tmp_path, lambda reason: None, debounce=0.05)
     watcher.start()

@@ -294,14 +294,13 @@ def test_other_tools_yaml_in_the_tree_is_skipped_but_our_typos_are_not(tmp_path)
         {
             "k8s.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
             "workflow.yml": "on: [push]\njobs: {}\n",
-            "list.yaml": "- a\n- b\n",
             "typo.yaml": "apiVersion: border0-reconciler/v2\nkind: Socket\n",
             "typo2.yaml": socket("x").replace("kind: Socket", "kind: Sockets"),
             "headless.yaml": "metadata: {name: y}\nspec: {type: http}\n",
         },
     )
     result = load([tmp_path])
-    assert result.skipped == 3
+    assert result.skipped == 2
     assert [(Path(d.file).name, d.line, d.column, d.message) for d in result.diagnostics] == [
         ("headless.yaml", 1, 1, "apiVersion is required (use border0-reconciler/v1)"),
         ("headless.yaml", 1, 1, "kind is required (Socket or Policy)"),
@@ -311,6 +310,38 @@ def test_other_tools_yaml_in_the_tree_is_skipped_but_our_typos_are_not(tmp_path)
          "apiVersion: 'border0-reconciler/v2' is not supported (use border0-reconciler/v1)"),
         ("typo2.yaml", 2, 7, "kind: 'Sockets' is not one of Socket, Policy (did you mean Socket?)"),
     ]  # fmt: skip
+
+
+def test_a_cut_or_half_written_document_is_an_error_never_another_tools_yaml(tmp_path):
+    """Issue 12: a file truncated to `---\napi` (a scalar document) passed as "another tool's
+    YAML", so the sockets of the missing half were pruned."""
+    whole = "---\n".join(socket(f"s{i}") for i in range(4))
+    cuts = {
+        "scalar.yaml": whole[: whole.index("---\n", 200) + 7],  # ends in ---\napi
+        "list.yaml": "- a\n- b\n",
+        "only-version.yaml": socket("a") + "---\napiVersion: border0-reconciler/v1\n",
+        "only-kind.yaml": "kind: Socket\n---\nkind: Deployment\n",
+        "headless-next-to-ours.yaml": socket("b") + "---\nmetadata:\n  name: c\n",
+    }
+    for name, text in cuts.items():
+        folder = tmp_path / name.removesuffix(".yaml")
+        write(folder, {name: text})
+        result = load([folder])
+        assert not result.ok, name
+        assert result.skipped == 0, name
+        assert "kind" in {d.code for d in result.diagnostics}, (name, result.diagnostics)
+    assert cuts["scalar.yaml"].endswith("---\napi")
+    message = str(load([tmp_path / "scalar"]).diagnostics[0])
+    assert message.endswith("not a plain value: put each object in its own document, separated "
+                            "by ---; a cut or half-written file looks like this too")
+    # another tool's documents stay skipped: both apiVersion and kind, or a headless file
+    write(tmp_path / "others", {
+        "k8s.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n",
+        "ci.yml": "on: [push]\njobs: {}\n",
+        "ours.yaml": socket("d"),
+    })
+    result = load([tmp_path / "others"])
+    assert result.ok and result.skipped == 2 and list(result.desired.sockets) == ["d"]
 
 
 def test_duplicate_keys_are_errors_and_other_documents_still_load(tmp_path):
@@ -526,8 +557,8 @@ def test_the_editor_schema_dispatches_on_kind():
 
 
 def test_the_fast_check_agrees_with_jsonschema(tmp_path):
-    from reconciler.manifests.documents import _fast_check
-    from reconciler.manifests.documents import schema_validator as _validator
+    from reconciler.manifests.schema_check import _fast_check
+    from reconciler.manifests.schema_check import schema_validator as _validator
 
     cases = [
         {"spec": {"type": "https", "upstream": {"type": "http"}}},

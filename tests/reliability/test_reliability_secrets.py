@@ -83,6 +83,7 @@ def test_no_command_or_endpoint_shows_a_secret(emulator, tmp_path: Path) -> None
         (folder / name).write_text(text)
     (tmp_path / "secret-files").mkdir()
     (tmp_path / "secret-files" / "portal.pw").write_text(FILE_PASS + "\n")
+    roots = {"BORDER0_SECRET_ROOTS": str(tmp_path / "secret-files")}  # outside the manifests
     env_file = tmp_path / "sx.env"
     env_file.write_text(f"SX_DB_USER={ENV_USER}\nSX_DB_PASS={ENV_PASS}\n")
     token_file = tmp_path / "token"
@@ -94,7 +95,7 @@ def test_no_command_or_endpoint_shows_a_secret(emulator, tmp_path: Path) -> None
     seen: list[tuple[str, str]] = []
 
     def run(*args: str, expect: int | tuple[int, ...] = 0) -> str:
-        code, out, err = cli(list(args), cwd=tmp_path, timeout=120)
+        code, out, err = cli(list(args), cwd=tmp_path, timeout=120, env=roots)
         seen.append((" ".join(args[:2]) + " stdout", out))
         seen.append((" ".join(args[:2]) + " stderr", err))
         assert code in ((expect,) if isinstance(expect, int) else expect), (args, out, err)
@@ -141,7 +142,7 @@ def test_no_command_or_endpoint_shows_a_secret(emulator, tmp_path: Path) -> None
     daemon = Daemon(folder, emulator.url, token, "--env-file", str(env_file), "--log-level",
                     "debug", "--connector-command", LEAKY_CONNECTOR,
                     "--connector-startsecs", "0.2s", "--interval", "1h",
-                    env={"SX_DB_PASS": ENV_PASS})
+                    env={"SX_DB_PASS": ENV_PASS, **roots})
     try:
         daemon.wait(lambda: any("leak token" in line for line in daemon.lines), timeout=60,
                     message="the connector's output in the daemon log")

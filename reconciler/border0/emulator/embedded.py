@@ -6,6 +6,8 @@ starts and no other process can take the port in between. Used by `--api local` 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import threading
 from typing import Any, Self
@@ -16,7 +18,25 @@ from reconciler.border0.emulator.app import API_PREFIX, create_app
 from reconciler.border0.emulator.store import Store
 from reconciler.serving import QuietServer, bind, serve_in_thread, url_host
 
-__all__ = ["EmbeddedEmulator", "server_config"]
+__all__ = ["EmbeddedEmulator", "private_db_file", "server_config"]
+
+#: SQLite's companions of a database file; they hold the same data.
+_DB_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def private_db_file(path: str) -> None:
+    """Make the SQLite file (and its WAL/shm/journal files) 0600 whatever the umask: it holds
+    the sockets' upstream passwords in clear. The file is created here, 0600, before SQLite
+    opens it; SQLite then gives its -wal and -shm files the database file's mode. Existing
+    files (older versions made them 0644) are fixed too."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in _DB_COMPANIONS:
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(path + suffix, 0o600)
 
 
 def server_config(app: Any, *, access_log: bool = False) -> uvicorn.Config:
@@ -62,6 +82,8 @@ class EmbeddedEmulator:
         if self._thread is not None:
             raise RuntimeError("the emulator is running already")
         self.token = token
+        if db_path and db_path != ":memory:":
+            private_db_file(db_path)
         self.store = Store(db_path, org=org)
         self.app = create_app(
             self.store, token=token, org=org, latency_ms=latency_ms, fail_rate=fail_rate,

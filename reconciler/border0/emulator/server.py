@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import sys
 from dataclasses import dataclass
 from typing import Any
 
 from reconciler.border0.emulator.app import API_PREFIX, create_app
-from reconciler.border0.emulator.embedded import server_config
+from reconciler.border0.emulator.embedded import private_db_file, server_config
 from reconciler.border0.emulator.store import Store
 from reconciler.serving import QuietServer, bind, parse_listen, url_host
 
@@ -39,6 +40,11 @@ class ServeOptions:
 def serve(options: ServeOptions) -> int:
     """Run until SIGTERM/SIGINT; returns the exit code."""
     host, port = parse_listen(options.listen)
+    if options.db:
+        try:
+            private_db_file(options.db)
+        except OSError as exc:  # reported as the database error it is, not as a listen error
+            raise sqlite3.OperationalError(exc.strerror or str(exc)) from None
     store = Store(options.db, org=options.org)
     app = create_app(
         store, token=options.token, org=options.org, latency_ms=options.latency_ms,

@@ -1,0 +1,72 @@
+"""What the daemon remembers so that half-written manifests never prune (see reconcile.py).
+
+Between reconciles it keeps the snapshot of the manifests last read and when they last changed
+(passed back into the next reconcile), when to run again (the manifests changed while being
+read: after the debounce; deletes were deferred: when the grace period is over), and which
+sockets connectors follow (a socket whose delete is deferred keeps its connector).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from typing import Any
+
+__all__ = ["Settling"]
+
+log = logging.getLogger("reconciler.daemon")
+
+
+class Settling:
+    """The daemon loop's memory of the manifests' changes; used by the loop thread only."""
+
+    def __init__(self, debounce: float) -> None:
+        self.debounce = debounce
+        self.snapshot: Any = None  # the files' stamps as the last reconcile read them
+        self.changed_at = 0.0  # when they last changed (epoch seconds)
+        self._due: float | None = None  # monotonic time of the next run
+        self._reason = ""
+        self._connector_sockets: dict[str, Any] = {}
+
+    def wait_for(self) -> float | None:
+        """Seconds until a run is due, None when none is."""
+        return None if self._due is None else self._due - time.monotonic()
+
+    def take_due(self) -> str | None:
+        """The reason for a run that is due now (once), else None."""
+        if self._due is None or time.monotonic() < self._due:
+            return None
+        self._due = None
+        return self._reason
+
+    def after(self, result: Any) -> bool:
+        """Remember what a reconcile read and schedule the next run it needs. True when the
+        manifests changed while being read: nothing was decided, there is nothing to publish."""
+        if result.unstable:
+            log.info(
+                "manifests changed while being read; reading them again",
+                extra={"files": result.unstable[:5], "in_seconds": self.debounce},
+            )
+            self._schedule(self.debounce, "manifests changed while being read")
+            return True
+        if result.snapshot is not None:
+            self.snapshot, self.changed_at = result.snapshot, result.changed_at
+        if result.deferred_until is not None:
+            delay = max(0.0, result.deferred_until - time.time()) + 0.05
+            self._schedule(delay, "deferred deletions")
+        return False
+
+    def _schedule(self, delay: float, reason: str) -> None:
+        self._due, self._reason = time.monotonic() + delay, reason
+
+    def connector_desired(self, result: Any) -> Any:
+        """What connectors follow: the desired state, plus, while deletes are deferred, the
+        sockets it lost that still exist (their connectors stop only when they are deleted)."""
+        desired = result.desired
+        if result.deferred_until is not None and result.actual is not None:
+            kept = {n: s for n, s in self._connector_sockets.items()
+                    if n not in desired.sockets and n in result.actual.sockets}
+            desired = replace(desired, sockets={**kept, **desired.sockets})
+        self._connector_sockets = dict(desired.sockets)
+        return desired
