@@ -4,10 +4,11 @@ Phases (as `plan.PHASES`): policies created/updated, sockets created/updated/rep
 attachments, detachments, sockets deleted, policies deleted. Actions within a phase are
 independent and run on a thread pool (`parallelism`). A failed action does not stop the others;
 its dependents (an attachment to a socket that was not created) fail with a clear message, and
-rerunning apply finishes the job. A create that failed (timeout, 5xx, or a retried POST that
-answers "duplicate") is checked by name first: if the object exists and is ours, it counts as
-created, so no duplicate is ever made. border0's read-after-write delay is honoured between
-phases and before those checks.
+rerunning apply finishes the job. Each write is one client call: the client's retry policy
+(`border0/client.py`) is the only one, so a create is sent at most 1 + `max_retries_5xx` times.
+A create that failed anyway (timeout, 5xx, or a retried POST that answers "duplicate") is checked
+by name: if the object exists and is ours, it counts as created, so no duplicate is ever made.
+border0's read-after-write delay is honoured between phases and before those checks.
 
 An update is a read-modify-write: the object is read (a socket with `?activeOnly=true`) right
 before the PUT, and everything the reconciler does not manage goes back as read (border0 resets
@@ -42,8 +43,6 @@ __all__ = ["ActionResult", "ApplyResult", "PlanNotApplicable", "apply_plan"]
 
 log = logging.getLogger(__name__)
 
-CREATE_ATTEMPTS = 3
-
 _PAST = {
     Action.CREATE: "created",
     Action.UPDATE: "updated",
@@ -66,15 +65,6 @@ class ActionResult:
     object_id: str | None = None
     temporary: bool = False  # failed for a reason that may pass (5xx, timeout): rerun helps
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.change.kind,
-            "name": self.change.name,
-            "action": self.change.action.value,
-            "ok": self.ok,
-            "message": self.message,
-        }
-
 
 @dataclass(frozen=True)
 class ApplyResult:
@@ -91,14 +81,6 @@ class ApplyResult:
     @property
     def succeeded(self) -> tuple[ActionResult, ...]:
         return tuple(r for r in self.results if r.ok)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "succeeded": len(self.succeeded),
-            "failed": len(self.failed),
-            "results": [r.to_json() for r in self.results],
-        }
 
 
 def describe(change: Change) -> str:
@@ -291,18 +273,17 @@ class _Runner:
         name: str,
         is_ours: Callable[[dict], bool],
     ) -> dict:
-        """Create, and after any failure look by name first: never make a duplicate."""
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
-            try:
-                return create()
-            except Border0Error as exc:
-                self.settle()
-                existing = find(name)
-                if existing is not None and is_ours(existing):
-                    return existing
-                if existing is not None or not exc.temporary or attempt == CREATE_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        """One create (the client already retried it per its policy); after a failure, look by
+        name: an object of ours means an earlier attempt was applied, so no duplicate is made and
+        no second retry loop multiplies the client's attempts."""
+        try:
+            return create()
+        except Border0Error:
+            self.settle()
+            existing = find(name)
+            if existing is not None and is_ours(existing):
+                return existing
+            raise
 
     def _socket_is_ours(self, data: Mapping[str, Any]) -> bool:
         return socket_from_api(data).ownership.owned_by(self.instance)

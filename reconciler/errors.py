@@ -1,6 +1,7 @@
 """The errors a user can cause, and the one place their tree is drawn.
 
     UserError                     bad flags, unreadable files, invalid manifests, refused plans
+      EnvFileError                (manifests/files.py) an env file that cannot be read or parsed
     Border0Error                  (reconciler/border0/errors.py) everything border0 answered or
                                   did not answer; its own tree is drawn there
 

@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.secrets import (
-    SENSITIVE,
+    SECRET_FIELDS,
     Fingerprint,
     Secret,
     fingerprint_tag,
+    insert_secret_fields,
+    secret_fields_in,
 )
 
 __all__ = [
@@ -30,17 +32,14 @@ __all__ = [
     "MANAGED_BY_TAG",
     "PRUNE_TAG",
     "RESERVED_TAG_PREFIX",
-    "SENSITIVE",
     "SOCKET_TYPES",
     "Actual",
     "ConnectorSpec",
     "Desired",
-    "Fingerprint",
     "LivePolicy",
     "LiveSocket",
     "Ownership",
     "PolicySpec",
-    "Secret",
     "SocketSpec",
     "Source",
     "api_type",
@@ -114,6 +113,7 @@ class SocketSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     upstream_type: str | None = None
     upstream_http_hostname: str | None = None
+    # The Secret attributes: the declaration of the fields secrets.SECRET_MANIFEST_PATHS lists.
     upstream_username: Secret | None = None
     upstream_password: Secret | None = None
     protected_username: str | None = None
@@ -129,7 +129,9 @@ class SocketSpec:
 
     @property
     def protected(self) -> bool:
-        return self.protected_username is not None or self.protected_password is not None
+        return self.protected_username is not None or any(
+            getattr(self, name) is not None for name in secret_fields_in("protected")
+        )
 
     @property
     def all_policies(self) -> tuple[str, ...]:
@@ -137,11 +139,8 @@ class SocketSpec:
         return tuple(dict.fromkeys(self.policies + self.external_policies))
 
     def secrets(self) -> tuple[Secret, ...]:
-        return tuple(
-            s
-            for s in (self.upstream_username, self.upstream_password, self.protected_password)
-            if s is not None
-        )
+        values = (getattr(self, name) for name in SECRET_FIELDS)
+        return tuple(s for s in values if s is not None)
 
 
 @dataclass(frozen=True)
@@ -330,37 +329,33 @@ def _manifest_type(socket_type: str, upstream_type: str) -> str:
 
 def socket_fields(spec: SocketSpec) -> dict[str, Any]:
     socket_type, upstream_type = api_type(spec)
-    return {
+    plain = {
         "type": _manifest_type(socket_type, upstream_type),
         "description": spec.description,
         "upstream_type": upstream_type,
         "upstream_http_hostname": spec.upstream_http_hostname or "",
-        "upstream_username": spec.upstream_username,
-        "upstream_password": spec.upstream_password,
         "protected": spec.protected,
         "protected_username": spec.protected_username or "",
-        "protected_password": spec.protected_password,
         "recording": spec.recording,
         "labels": dict(spec.labels),
         "prune": spec.prune,
     }
+    return insert_secret_fields(plain, lambda name: getattr(spec, name))
 
 
 def live_socket_fields(live: LiveSocket) -> dict[str, Any]:
-    return {
+    plain = {
         "type": live.type,
         "description": live.description,
         "upstream_type": live.upstream_type_or_default,
         "upstream_http_hostname": live.upstream_http_hostname,
-        "upstream_username": live.fingerprint("upstream_username"),
-        "upstream_password": live.fingerprint("upstream_password"),
         "protected": live.protected,
         "protected_username": live.protected_username,
-        "protected_password": live.fingerprint("protected_password"),
         "recording": live.recording_enabled,
         "labels": live.labels,
         "prune": live.ownership.prune,
     }
+    return insert_secret_fields(plain, live.fingerprint)
 
 
 def policy_fields(spec: PolicySpec) -> dict[str, Any]:

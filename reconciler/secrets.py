@@ -1,4 +1,7 @@
-"""The `Secret` type, the socket fields that hold secrets, and secret fingerprints.
+"""The one home of the secret rules: the `Secret` type, the socket fields that hold secrets
+(`SECRET_MANIFEST_PATHS`: every other module derives from it), the one redactor (`redact`,
+`redaction_set`), the one walk over values that treats secrets specially (`walk`), and secret
+fingerprints.
 
 border0 does not read secrets back (the SDK and the Terraform provider never decode
 `upstream_password`; the strict emulator omits it), so drift of a secret cannot be seen by
@@ -22,26 +25,47 @@ import hashlib
 import hmac
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
     "FINGERPRINT_TAG_PREFIX",
+    "MIN_SECRET_LENGTH",
     "SECRET_FIELDS",
+    "SECRET_MANIFEST_PATHS",
+    "SECRET_TYPES",
     "SENSITIVE",
     "Fingerprint",
     "Secret",
     "fingerprint",
     "fingerprint_tag",
+    "insert_secret_fields",
+    "redact",
+    "redaction_set",
+    "secret_fields_in",
     "verify",
     "verify_many",
+    "walk",
 ]
 
 SENSITIVE = "(sensitive)"
 
-#: The socket fields (model and API names alike) that hold secret values.
-SECRET_FIELDS = ("upstream_username", "upstream_password", "protected_password")
+#: The socket fields that hold secret values (model attribute, API body key and plan field are
+#: the same name) and where a Socket manifest holds each. Its section (`upstream`, `protected`)
+#: is the part of the socket it belongs to. Table order is the order fields are shown in.
+SECRET_MANIFEST_PATHS: dict[str, tuple[str, ...]] = {
+    "upstream_username": ("spec", "upstream", "username"),
+    "upstream_password": ("spec", "upstream", "password"),
+    "protected_password": ("spec", "protected", "password"),
+}
+SECRET_FIELDS = tuple(SECRET_MANIFEST_PATHS)
+#: The non-secret field each section's secrets follow in the comparable forms and manifests.
+_SECTION_ANCHOR = {"upstream": "upstream_http_hostname", "protected": "protected_username"}
+
+#: Values shorter than this are not redacted: a two-letter "secret" would blank out every line.
+MIN_SECRET_LENGTH = 3
 
 #: Tag key prefix of a secret's fingerprint: `border0-reconciler/fp.upstream_password`.
 #: Under model.RESERVED_TAG_PREFIX, so users cannot set it and it never shows as a label.
@@ -103,6 +127,57 @@ class Fingerprint:
 
     def __hash__(self) -> int:
         return hash(("Fingerprint", self.text))
+
+
+def secret_fields_in(section: str) -> tuple[str, ...]:
+    """The secret fields of one section of a socket (`upstream` or `protected`)."""
+    return tuple(name for name, path in SECRET_MANIFEST_PATHS.items() if path[1] == section)
+
+
+def insert_secret_fields(fields: Mapping[str, Any], value: Callable[[str], Any]) -> dict[str, Any]:
+    """`fields` (a socket's non-secret fields, in order) with every secret field inserted after
+    its section's anchor field (at the end when it has none), holding `value(name)`."""
+    out: dict[str, Any] = {}
+    for key, item in fields.items():
+        out[key] = item
+        for section, anchor in _SECTION_ANCHOR.items():
+            if key == anchor:
+                out.update((name, value(name)) for name in secret_fields_in(section))
+    out.update((name, value(name)) for name in SECRET_FIELDS if name not in out)
+    return out
+
+
+def walk(
+    value: Any, on_secret: Callable[[Any], Any], on_leaf: Callable[[Any], Any] = lambda v: v
+) -> Any:
+    """`value` copied as plain data: mappings become dicts with str keys, lists and tuples
+    lists, a `Secret` or `Fingerprint` becomes `on_secret(it)`, anything else `on_leaf(it)`."""
+    if isinstance(value, SECRET_TYPES):
+        return on_secret(value)
+    if isinstance(value, Mapping):
+        return {str(k): walk(v, on_secret, on_leaf) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [walk(v, on_secret, on_leaf) for v in value]
+    return on_leaf(value)
+
+
+def redaction_set(values: Iterable[object]) -> tuple[str, ...]:
+    """The values worth redacting (strings of `MIN_SECRET_LENGTH` or more), longest first, so a
+    secret that contains another is replaced whole."""
+    kept = {v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LENGTH}
+    return tuple(sorted(kept, key=len, reverse=True))
+
+
+def redact(text: str, values: Sequence[str]) -> str:
+    """`text` with each of `values` (see `redaction_set`) replaced by ``(sensitive)``."""
+    for value in values:
+        if value and value in text:
+            text = text.replace(value, SENSITIVE)
+    return text
+
+
+#: What holds a secret in memory: a manifest's value, or a live socket's fingerprint of one.
+SECRET_TYPES = (Secret, Fingerprint)
 
 
 def fingerprint_tag(field_name: str) -> str:

@@ -37,3 +37,29 @@ def test_an_upward_import_breaks_the_contract(tmp_path):
     result = lint_imports(tmp_path)
     assert result.returncode != 0
     assert "reconciler.model -> reconciler.daemon" in result.stdout
+
+
+MAX_LINES = 400
+
+
+def modules_over(limit: int, root: Path) -> dict[str, int]:
+    """Modules under `root` longer than `limit` lines: a module past it holds more than one job."""
+    sizes = {
+        str(path.relative_to(root.parent)): len(path.read_text(encoding="utf-8").splitlines())
+        for path in sorted(root.rglob("*.py"))
+    }
+    return {name: lines for name, lines in sizes.items() if lines > limit}
+
+
+def test_no_module_is_over_400_lines():
+    assert modules_over(MAX_LINES, REPO / "reconciler") == {}, "split these by job"
+
+
+def test_the_line_limit_check_sees_a_long_module(tmp_path):
+    package = tmp_path / "reconciler" / "daemon"
+    package.mkdir(parents=True)
+    (package / "short.py").write_text("x = 1\n" * MAX_LINES)
+    (package / "long.py").write_text("x = 1\n" * (MAX_LINES + 1))
+    assert modules_over(MAX_LINES, tmp_path / "reconciler") == {
+        "reconciler/daemon/long.py": MAX_LINES + 1
+    }

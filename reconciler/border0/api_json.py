@@ -21,7 +21,13 @@ from reconciler.model import (
     policy_marker,
     socket_settings,
 )
-from reconciler.secrets import SECRET_FIELDS, fingerprint, fingerprint_tag, verify
+from reconciler.secrets import (
+    SECRET_FIELDS,
+    fingerprint,
+    fingerprint_tag,
+    secret_fields_in,
+    verify,
+)
 
 __all__ = [
     "KEPT_ON_REPLACE",
@@ -37,7 +43,7 @@ __all__ = [
 
 #: Fields of border0's updateSocketRequest (tests/reference/border0-openapi.json) the reconciler
 #: does not manage: a PUT resets a field it is not sent, so an update sends these back as read.
-#: Secret fields (upstream_password, upstream_username, upstream_key) are never copied from an
+#: Secret fields (`secrets.SECRET_FIELDS`, and border0's upstream_key) are never copied from an
 #: answer: border0 does not read them back, and what it answers may be a mask.
 KEPT_ON_UPDATE = (
     "display_name",  # not in updateSocketRequest; border0-go's Socket struct sends it
@@ -139,11 +145,14 @@ def socket_tags(
 def _managed_body(spec: SocketSpec, instance: str, live_tags: Mapping[str, str] | None) -> dict:
     body = socket_settings(spec, instance)
     body["tags"] = socket_tags(spec, instance, live_tags)
-    if spec.upstream_username is not None:
-        body["upstream_username"] = spec.upstream_username.value
-    if spec.upstream_password is not None:
-        body["upstream_password"] = spec.upstream_password.value
+    body.update(_secret_values(spec, "upstream"))
     return body
+
+
+def _secret_values(spec: SocketSpec, section: str) -> dict[str, str]:
+    """The plain values of the secrets of one section that the spec sets (for a request body)."""
+    values = ((name, getattr(spec, name)) for name in secret_fields_in(section))
+    return {name: secret.value for name, secret in values if secret is not None}
 
 
 def socket_create_body(
@@ -161,8 +170,7 @@ def socket_create_body(
     if spec.protected:
         body["protected_socket"] = True
         body["protected_username"] = spec.protected_username or ""
-        if spec.protected_password is not None:
-            body["protected_password"] = spec.protected_password.value
+        body.update(_secret_values(spec, "protected"))
     return body
 
 

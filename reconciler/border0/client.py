@@ -13,7 +13,7 @@ a delete that meets 404 succeeds. PUTs and attach/detach are idempotent.
 Reads see our writes despite lagging replicas (`consistency`); sockets: `?activeOnly=true`.
 
 The token lives only in the `Authorization` header (httpx masks it in reprs) and in a
-`model.Secret`; every error message is passed through `_redact` on its way out.
+`secrets.Secret`; every error message is passed through `_redact` on its way out.
 """
 
 from __future__ import annotations
@@ -21,11 +21,9 @@ from __future__ import annotations
 import collections
 import email.utils
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 from urllib.parse import quote
 
@@ -33,6 +31,7 @@ import httpx
 import orjson
 
 from reconciler import __version__
+from reconciler.backoff import backoff
 from reconciler.border0.consistency import WriteClock
 from reconciler.border0.errors import (
     APIError,
@@ -42,15 +41,14 @@ from reconciler.border0.errors import (
     TransportError,
     error_for_status,
 )
-from reconciler.model import SENSITIVE, Secret
+from reconciler.border0.paging import walk_policy_pages, walk_socket_pages
+from reconciler.secrets import Secret, redact
 
 __all__ = ["DEFAULT_API", "USER_AGENT", "Border0Client"]
 
 DEFAULT_API = "https://api.border0.com/api/v1"
 USER_AGENT = f"border0-reconciler/{__version__}"
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-#: Socket pages fetched at once, once the first page has told how many there are.
-PAGE_CONCURRENCY = 16
 log = logging.getLogger("reconciler.border0")
 
 
@@ -128,30 +126,7 @@ class Border0Client:
         def get(page: int) -> Any:
             return self._json("GET", "/sockets", params={"page": page, "page_size": page_size})
 
-        sockets: dict[str, dict] = {}
-        page, data = 1, get(1)
-        if isinstance(data, list):  # a server without paging answers the bare array
-            return data
-        while True:
-            items = data.get("list") or []
-            for item in items:  # keyed by id: a socket created meanwhile may shift pages
-                sockets.setdefault(str(item.get("socket_id") or item.get("name")), item)
-            pagination = data.get("pagination") or {}
-            next_page = int(pagination.get("next_page") or 0)
-            if next_page <= page or not items:
-                return list(sockets.values())
-            last = int(pagination.get("total_pages") or 0)
-            if page == 1 and last > next_page:
-                with ThreadPoolExecutor(min(PAGE_CONCURRENCY, last - 1)) as pool:
-                    pages = list(pool.map(get, range(next_page, last + 1)))
-                for other in pages[:-1]:
-                    for item in (other.get("list") or []) if isinstance(other, dict) else []:
-                        sockets.setdefault(str(item.get("socket_id") or item.get("name")), item)
-                page, data = last, pages[-1]
-                if not isinstance(data, dict):
-                    return list(sockets.values())
-                continue
-            page, data = next_page, get(next_page)
+        return walk_socket_pages(get)
 
     def get_socket(self, id_or_name: str) -> dict:
         """One live socket; a soft-deleted one is 404 (border0-go client/socket.go)."""
@@ -197,16 +172,11 @@ class Border0Client:
 
     def list_policies(self, page_size: int = 100) -> list[dict]:
         """Every policy. `/policies` answers a bare array; pages end with a short page."""
-        policies: dict[str, dict] = {}
-        page = 1
-        while True:
-            items = self._json("GET", "/policies", params={"page": page, "page_size": page_size})
-            new = [p for p in items or [] if str(p.get("id")) not in policies]
-            for item in new:
-                policies[str(item.get("id"))] = item
-            if len(items or []) < page_size or not new:
-                return list(policies.values())
-            page += 1
+        return walk_policy_pages(
+            lambda page: self._json(
+                "GET", "/policies", params={"page": page, "page_size": page_size}),
+            page_size,
+        )
 
     def find_policy(self, name: str) -> dict | None:
         try:
@@ -361,8 +331,7 @@ class Border0Client:
 
     def _backoff(self, attempt: int) -> float:
         """Capped exponential backoff with jitter: between half and all of base*2^(n-1)."""
-        ceiling = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return backoff(attempt, base=self.backoff_base, cap=self.backoff_max, jitter=True)
 
     def _pause(self, delay: float, deadline_at: float, method: str, path: str, why: str) -> None:
         if time.monotonic() + delay > deadline_at:
@@ -393,9 +362,7 @@ class Border0Client:
         return error_for_status(response.status_code, self._redact(message), method, path)
 
     def _redact(self, text: str) -> str:
-        if self._token is not None and self._token.value in text:
-            text = text.replace(self._token.value, SENSITIVE)
-        return text
+        return redact(text, (self._token.value,)) if self._token is not None else text
 
 
 def _seg(value: str) -> str:

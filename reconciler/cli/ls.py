@@ -164,17 +164,14 @@ def _check_instance(instance: str) -> None:
 
 def _load(paths: Sequence[str], env_file: str | None) -> Desired:
     """The manifests; their secrets resolved only with an env file (else not compared)."""
-    import os
     import sys
     from dataclasses import replace
 
-    from reconciler.manifests.loader import EnvFileError, load, read_env_file
-    from reconciler.plan.fields import SECRET_FIELDS
+    from reconciler.manifests.files import environment
+    from reconciler.manifests.loader import load
+    from reconciler.secrets import SECRET_FIELDS
 
-    try:
-        env = {**os.environ, **read_env_file(env_file)} if env_file else None
-    except EnvFileError as exc:
-        raise UserError(str(exc)) from None
+    env = environment(env_file) if env_file else None
     result = load(list(paths), env=env, resolve_secrets=env is not None)
     for diagnostic in result.diagnostics:
         print(diagnostic, file=sys.stderr)

@@ -6,7 +6,6 @@ Exit codes are a contract (as Terraform's): 0 success, 1 error, 2 changes presen
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +27,8 @@ from reconciler.cli.options import (
 )
 from reconciler.cli.run_roles import RoleArgs, role_options
 from reconciler.errors import UserError
+from reconciler.render.validation import REPORTERS
+from reconciler.secrets import SECRET_FIELDS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -39,15 +40,11 @@ def cli() -> None:
 # --- validate (section owned by the validate command) ---
 
 
-def _plural(count: int, word: str, plural: str | None = None) -> str:
-    return f"{count} {word if count == 1 else plural or word + 's'}"
-
-
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(), metavar="PATH...")
 @click.option("--strict", is_flag=True, help="Treat plaintext secrets as errors, not warnings.")
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    "--format", "fmt", type=click.Choice(list(REPORTERS)), default="text", show_default=True,
     help="text: file:line:column lines and a summary; json: a list of problems for tools.",
 )
 @click.option(
@@ -64,46 +61,22 @@ def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | Non
 
     Exit 0 when all are valid, 1 when any has an error. Every problem is listed.
     """
-    import json
-
     from reconciler.cli.terminal import color_enabled
-    from reconciler.manifests.loader import EnvFileError, load, read_env_file
+    from reconciler.manifests.files import environment
+    from reconciler.manifests.loader import load
 
-    env = None
-    if env_file is not None:
-        try:
-            env = {**os.environ, **read_env_file(env_file)}
-        except EnvFileError as exc:
-            raise UserError(str(exc)) from None
+    env = environment(env_file) if env_file is not None else None
     result = load(paths, env=env, resolve_secrets=env is not None, strict=strict,
                   secret_roots=secret_roots or None)
-    if fmt == "json":
-        click.echo(json.dumps([d.to_json() for d in result.diagnostics], indent=2))
-    else:
-        color = color_enabled(sys.stdout, no_color)
-
-        def echo(text: str, fg: str) -> None:
-            click.echo(click.style(text, fg=fg) if color else text, color=color)
-
-        for diagnostic in result.diagnostics:
-            echo(str(diagnostic), "red" if diagnostic.severity.value == "error" else "yellow")
-        errors = sum(1 for d in result.diagnostics if d.severity.value == "error")
-        warnings = len(result.diagnostics) - errors
-        counts = (
-            f"{_plural(len(result.desired.sockets), 'socket')}, "
-            f"{_plural(len(result.desired.policies), 'policy', 'policies')} "
-            f"in {_plural(len(result.files), 'file')}"
-        )
-        skipped = f", {result.skipped} other documents skipped" if result.skipped else ""
-        if result.ok:
-            echo(f"ok: {counts} ({_plural(warnings, 'warning')}{skipped})", "green")
-        else:
-            echo(f"invalid: {_plural(errors, 'error')}, {_plural(warnings, 'warning')} "
-                 f"in {_plural(len(result.files), 'file')}", "red")
+    color = fmt == "text" and color_enabled(sys.stdout, no_color)
+    click.echo(REPORTERS[fmt](result, color=color), color=color)
     raise SystemExit(EXIT_OK if result.ok else EXIT_ERROR)
 
 
 # --- emulator (section owned by the emulator command) ---
+
+#: The secrets border0 never reads back (emulator/rules.py), named from our one list.
+_PASSWORDS = " and ".join(name for name in SECRET_FIELDS if name.endswith("_password"))
 
 
 @cli.command("emulator")
@@ -126,7 +99,7 @@ def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | Non
                    "replica); /serverinfo reports it as rx_after_tx_delay_ms.")
 @click.option("--secrets-on-read", type=click.Choice(["omit", "mask", "clear"]),
               envvar="BORDER0_EMULATOR_SECRETS_ON_READ", default="omit", show_default=True,
-              help="How answers show upstream_password and protected_password "
+              help=f"How answers show {_PASSWORDS} "
                    "[env BORDER0_EMULATOR_SECRETS_ON_READ, also read by --api local].")
 @click.option("--seed", type=int, default=None, help="Seed for the fault dice (repeatable runs).")
 @click.option("--access-log", is_flag=True, help="Log one line per request.")
@@ -137,7 +110,8 @@ def emulator_command(listen: str, db: str | None, token: str | None, org: str, l
     """Serve a border0-compatible API (sockets, policies) on SQLite, for tests and local use."""
     import sqlite3
 
-    from reconciler.border0.emulator.server import ServeOptions, parse_listen, serve
+    from reconciler.border0.emulator.server import ServeOptions, serve
+    from reconciler.serving import parse_listen
 
     if not token:
         raise UserError("the emulator needs a token: --token or BORDER0_EMULATOR_TOKEN")
@@ -365,7 +339,8 @@ def local_connector_cmd(name: str, listen_port: int, listen_host: str, host: str
     Listens on LISTEN_HOST:LISTEN_PORT and forwards TCP to HOST:PORT, or serves a directory
     with --httpserver. Runs until SIGTERM (exit 0).
     """
-    from reconciler.connectors.local import ListenError, LocalConnectorOptions, run_local_connector
+    from reconciler.connectors.local import LocalConnectorOptions, run_local_connector
+    from reconciler.serving import ListenError
 
     if sshserver and port is None:
         port = 22

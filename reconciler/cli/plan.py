@@ -8,7 +8,6 @@ Output contract: the rendering goes to stdout, `plan --out FILE` saves the plan 
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -25,6 +24,7 @@ from reconciler.cli.progress import Progress
 from reconciler.cli.terminal import color_enabled
 from reconciler.diagnostics import Severity
 from reconciler.errors import UserError
+from reconciler.manifests.files import environment
 from reconciler.model import Actual, Desired
 from reconciler.plan.planner import check_instance, make_plan
 from reconciler.plan.types import Plan
@@ -60,18 +60,6 @@ class PlanArgs:
     dry_run: bool = False
     parallelism: int = 8
     verbose: bool = False
-
-
-def _env(env_file: str | None) -> dict[str, str]:
-    env = dict(os.environ)
-    if env_file:
-        from reconciler.manifests.loader import EnvFileError, read_env_file
-
-        try:
-            env.update(read_env_file(env_file))
-        except EnvFileError as exc:
-            raise UserError(str(exc)) from None
-    return env
 
 
 class _Notices:
@@ -178,7 +166,7 @@ def _run_plan(args: PlanArgs) -> int:
 
     _check(args)
     save_to, render_to = _plan_outputs(args)
-    env = _env(args.env_file)
+    env = environment(args.env_file)
     manifests = Manifests(args.paths, env, args.secret_roots)
     try:
         with open_api(args.api, args.token_file, args.state, env=env, say=_Notices()) as client:
@@ -267,7 +255,7 @@ def _run_apply(args: PlanArgs) -> int:
     from reconciler.border0.session import open_api
 
     _check(args)
-    env = _env(args.env_file)
+    env = environment(args.env_file)
     saved = None
     _refuse_rendering(args.paths)
     if len(args.paths) == 1 and saved_plan.is_saved_plan(args.paths[0]):

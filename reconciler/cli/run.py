@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass
 from typing import Any, TextIO
-
-import click
 
 from reconciler.errors import UserError
 from reconciler.render.table import ELLIPSIS, WIDTH, render_table
@@ -55,21 +52,6 @@ def parse_jitter(text: str, interval: float) -> float:
             raise ValueError("--jitter must be between 0% and 100%")
         return percent / 100
     return min(parse_duration(text) / interval, 1.0) if interval > 0 else 0.0
-
-
-class DurationType(click.ParamType):
-    name = "duration"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> float:
-        if isinstance(value, (int, float)):
-            return float(value)
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-DURATION = DurationType()
 
 
 @dataclass(frozen=True)
@@ -157,8 +139,8 @@ def execute_run(args: RunArgs) -> int:
     from reconciler.cli.run_roles import RoleArgs, check, prepare, started_roles
     from reconciler.daemon.logs import setup_logging
     from reconciler.daemon.loop import Daemon, DaemonConfig
-    from reconciler.daemon.status_server import ListenError
-    from reconciler.manifests.loader import read_env_file
+    from reconciler.manifests.files import environment
+    from reconciler.serving import ListenError
 
     roles_args = args.roles or RoleArgs()
     check(roles_args, once=args.once, dry_run=args.dry_run)
@@ -167,7 +149,7 @@ def execute_run(args: RunArgs) -> int:
         raise UserError("--interval must be more than 0")
     try:
         jitter = parse_jitter(args.jitter, args.interval)
-        env = {**os.environ, **read_env_file(args.env_file)} if args.env_file else None
+        env = environment(args.env_file) if args.env_file else None
     except (ValueError, OSError) as exc:
         raise UserError(str(exc)) from None
     redactor = setup_logging(args.log_format, args.log_level)
@@ -329,7 +311,7 @@ def execute_status(
 ) -> int:
     import httpx
 
-    from reconciler.daemon.status_server import parse_listen
+    from reconciler.serving import parse_listen
 
     try:
         host, port = parse_listen(listen)

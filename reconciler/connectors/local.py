@@ -21,7 +21,9 @@ import tempfile
 import threading
 from dataclasses import dataclass
 
-__all__ = ["ListenError", "LocalConnectorOptions", "run_local_connector"]
+from reconciler.serving import ListenError
+
+__all__ = ["LocalConnectorOptions", "run_local_connector"]
 
 log = logging.getLogger("reconciler.local_connector")
 _CHUNK = 64 * 1024
@@ -37,10 +39,6 @@ class LocalConnectorOptions:
     httpserver_dir: str | None = None
     sshserver: bool = False  # stand-in for the built-in ssh server: forward to the local sshd
     listen_host: str = "127.0.0.1"
-
-
-class ListenError(Exception):
-    """The listening socket could not be opened (port taken, bad address)."""
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

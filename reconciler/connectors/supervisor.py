@@ -29,7 +29,6 @@ States (as supervisord's)::
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
 import signal
@@ -37,10 +36,8 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from enum import Enum
-from typing import IO, Any
 
+from reconciler.backoff import backoff
 from reconciler.connectors.argv import (
     DEFAULT_TEMPLATE,
     LOCAL_CONNECTOR_TEMPLATE,
@@ -50,27 +47,27 @@ from reconciler.connectors.argv import (
     render_command,
     validate_template,
 )
+from reconciler.connectors.connector import (
+    _REMOVE,
+    TRANSITIONS,
+    Connector,
+    ConnectorStatus,
+    IllegalTransition,
+    S,
+    State,
+    connector_targets,
+)
+from reconciler.connectors.process import _has_exited, _killpg, _Output
 from reconciler.connectors.process_groups import ProcessGroups, preexec_for
 from reconciler.connectors.wakeup import PIDFD, Wakeup
-from reconciler.model import SENSITIVE, Actual, Desired
+from reconciler.secrets import redact, redaction_set
 
-__all__ = [
-    "DEFAULT_TEMPLATE",
-    "LOCAL_CONNECTOR_TEMPLATE",
-    "TRANSITIONS",
-    "Connector",
-    "ConnectorStatus",
-    "ConnectorTarget",
-    "IllegalTransition",
-    "State",
-    "Supervisor",
-    "TemplateError",
-    "connector_targets",
-    "env_for_token",
+__all__ = [  # with the names of argv.py and connector.py that callers import from here
+    "DEFAULT_TEMPLATE", "LOCAL_CONNECTOR_TEMPLATE", "TRANSITIONS", "Connector", "ConnectorStatus",
+    "ConnectorTarget", "IllegalTransition", "State", "Supervisor", "TemplateError",
+    "connector_targets", "env_for_token",
 ]
 
-#: Values shorter than this are not redacted: a two-letter "secret" would blank out every line.
-MIN_SECRET_LENGTH = 3
 _TOKEN_VARS = ("BORDER0_ADMIN_TOKEN", "BORDER0_TOKEN")
 _POLL = 0.05  # seconds between checks for exited children
 #: ... once every child has been up startsecs: a RUNNING child's exit is noticed within this
@@ -79,154 +76,6 @@ _POLL = 0.05  # seconds between checks for exited children
 _POLL_RUNNING = 0.5
 #: With pidfds nothing needs a poll; the thread still turns this often.
 _IDLE_WAIT = 60.0
-
-
-class State(Enum):
-    STOPPED = "stopped"
-    STARTING = "starting"
-    RUNNING = "running"
-    BACKOFF = "backoff"
-    STOPPING = "stopping"
-    EXITED = "exited"
-    FATAL = "fatal"
-
-
-S = State
-#: Every legal transition; `Connector._change_state` refuses anything else.
-TRANSITIONS: Mapping[State, frozenset[State]] = {
-    S.STOPPED: frozenset({S.STARTING}),
-    S.STARTING: frozenset({S.RUNNING, S.BACKOFF, S.STOPPING}),
-    S.RUNNING: frozenset({S.EXITED, S.STOPPING}),
-    S.EXITED: frozenset({S.BACKOFF}),
-    S.BACKOFF: frozenset({S.STARTING, S.FATAL, S.STOPPED}),
-    S.STOPPING: frozenset({S.STOPPED}),
-    S.FATAL: frozenset({S.STARTING, S.STOPPED}),
-}
-
-
-class IllegalTransition(RuntimeError):
-    """A state change the table does not allow: a bug in the supervisor, never a user error."""
-
-
-@dataclass(frozen=True)
-class ConnectorStatus:
-    """What /status and /metrics show for one connector."""
-
-    name: str
-    state: State
-    pid: int | None
-    restarts: int
-    last_exit_code: int | None  # negative: killed by that signal (-9 = SIGKILL)
-    since: float  # time.time() of the last state change
-    last_error: str | None = None
-    socket_id: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "state": self.state.value,
-            "pid": self.pid,
-            "restarts": self.restarts,
-            "last_exit_code": self.last_exit_code,
-            "since": self.since,
-            "last_error": self.last_error,
-            "socket_id": self.socket_id,
-        }
-
-
-_REMOVE = object()  # `Connector.pending` value: stop, then forget this connector
-
-
-class Connector:
-    """The supervisor's record of one connector; touched only under the supervisor's lock."""
-
-    def __init__(self, target: ConnectorTarget, log: logging.Logger | None = None) -> None:
-        self.name = target.name
-        self.target = target
-        self.state = State.STOPPED
-        self.since = time.time()
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.output: _Output | None = None
-        self.restarts = 0
-        self.last_exit_code: int | None = None
-        self.last_error: str | None = None
-        self.failed_starts = 0  # consecutive exits before startsecs
-        self.backoff_level = 0  # the next backoff delay is base * 2**level
-        self.deadline = (
-            0.0  # monotonic; STARTING: counts as started, BACKOFF: restart, STOPPING: kill
-        )
-        self.running_since = 0.0
-        self.killed = False
-        self.pending: Any = None  # after the stop: a ConnectorTarget to start, or _REMOVE
-        self.history: collections.deque[tuple[State, State]] = collections.deque(maxlen=64)
-        self._log = log or logging.getLogger("reconciler.connector")
-
-    def _change_state(self, new: State) -> None:
-        """The one place a state changes; refuses transitions the table does not list."""
-        old = self.state
-        if new not in TRANSITIONS[old]:
-            raise IllegalTransition(
-                f"connector {self.name}: {old.value} -> {new.value} is not allowed"
-            )
-        self.state = new
-        self.since = time.time()
-        self.history.append((old, new))
-        self._log.debug(
-            "connector %s: %s -> %s", self.name, old.value, new.value, extra={"socket": self.name}
-        )
-
-    def status(self) -> ConnectorStatus:
-        return ConnectorStatus(
-            name=self.name,
-            state=self.state,
-            pid=self.proc.pid if self.proc is not None else None,
-            restarts=self.restarts,
-            last_exit_code=self.last_exit_code,
-            since=self.since,
-            last_error=self.last_error,
-            socket_id=self.target.socket_id,
-        )
-
-
-class _Output(threading.Thread):
-    """Reads one child's merged stdout/stderr and logs each line, secrets redacted."""
-
-    def __init__(self, name: str, pid: int, pipe: IO[bytes], sup: Supervisor) -> None:
-        super().__init__(name=f"connector-output-{name}", daemon=True)
-        self.socket, self.pid, self.pipe, self.sup = name, pid, pipe, sup
-        self.last_line = ""
-
-    def run(self) -> None:
-        try:
-            for raw in iter(self.pipe.readline, b""):
-                line = self.sup.redact(raw.decode("utf-8", "replace").rstrip("\r\n"))
-                if line.strip():
-                    self.last_line = line
-                self.sup.log.info(
-                    "%s: %s", self.socket, line, extra={"socket": self.socket, "pid": self.pid}
-                )
-        except (OSError, ValueError):
-            pass
-        finally:
-            self.pipe.close()
-
-
-def _has_exited(proc: subprocess.Popen[bytes]) -> bool:
-    """True once the child has exited, *without* reaping it: while it is a zombie its pid
-    (and so its process group id) cannot be reused, so killing the group stays safe."""
-    try:
-        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:
-        return True
-    except AttributeError:  # pragma: no cover - no waitid on this platform
-        return proc.poll() is not None
-
-
-def _killpg(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 class Supervisor:
@@ -333,10 +182,7 @@ class Supervisor:
                 self._last_secrets = tuple(str(s) for s in self._secrets())
             except Exception as exc:  # noqa: BLE001 - keep the last good set, never leak
                 self.log.debug("connector secrets unavailable: %s", type(exc).__name__)
-        values = {v for v in self._last_secrets + self._tokens if len(v) >= MIN_SECRET_LENGTH}
-        for value in sorted(values, key=len, reverse=True):
-            text = text.replace(value, SENSITIVE)
-        return text
+        return redact(text, redaction_set(self._last_secrets + self._tokens))
 
     # --- the supervisor thread -----------------------------------------------------------
 
@@ -413,7 +259,7 @@ class Supervisor:
                 self._spawn(conn, now)
 
     def _delay(self, level: int) -> float:
-        return min(self.backoff_base * (2**level), self.backoff_max)
+        return backoff(level + 1, base=self.backoff_base, cap=self.backoff_max)
 
     def _spawn(self, conn: Connector, now: float) -> None:
         conn._change_state(S.STARTING)
@@ -487,21 +333,16 @@ class Supervisor:
         conn.last_exit_code = code
         return code
 
-    def _describe_exit(self, conn: Connector, code: int) -> str:
-        what = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        last = conn.output.last_line if conn.output is not None else ""
-        return f"{what}: {last}" if last else what
-
     def _on_exit(self, conn: Connector, now: float) -> None:
         code = self._reap(conn)
         if conn.state is S.STARTING:
-            self._failed_start(conn, now, self._describe_exit(conn, code) + " (while starting)")
+            self._failed_start(conn, now, conn.describe_exit(code) + " (while starting)")
         elif conn.state is S.RUNNING:
             conn._change_state(S.EXITED)
             if now - conn.running_since >= self.stable_secs:
                 conn.backoff_level = 0
             conn._change_state(S.BACKOFF)
-            self._backoff(conn, now, self._describe_exit(conn, code))
+            self._backoff(conn, now, conn.describe_exit(code))
         elif conn.state is S.STOPPING:
             conn._change_state(S.STOPPED)
             self.log.info("connector %s: stopped", conn.name, extra={"socket": conn.name})
@@ -557,30 +398,3 @@ class Supervisor:
         conn.failed_starts = conn.backoff_level = 0
         conn.last_error = None
         self._spawn(conn, now)
-
-
-def connector_targets(
-    desired: Desired, actual: Actual, previous: Mapping[str, ConnectorTarget] | None = None
-) -> dict[str, ConnectorTarget]:
-    """A target for every socket whose manifest enables a connector and that exists in border0.
-
-    A suspended socket keeps the target it had in `previous` (the last sync), or none: its
-    connector is neither started, stopped nor restarted while the annotation is there.
-    """
-    targets: dict[str, ConnectorTarget] = {}
-    for name, spec in desired.sockets.items():
-        if spec.suspend:
-            if previous and name in previous:
-                targets[name] = previous[name]
-            continue
-        live = actual.sockets.get(name)
-        if spec.connector is None or not spec.connector.enabled or live is None:
-            continue
-        targets[name] = ConnectorTarget(
-            name=name,
-            spec=spec.connector,
-            socket_type=spec.type,
-            socket_id=live.socket_id,
-            tcp_ports=live.tcp_ports,
-        )
-    return targets

@@ -16,12 +16,10 @@ import time
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-from reconciler.model import SENSITIVE
+from reconciler.secrets import MIN_SECRET_LENGTH, SENSITIVE, redaction_set, walk
+from reconciler.secrets import redact as redact_values
 
 __all__ = ["MIN_SECRET_LENGTH", "JsonFormatter", "RedactFilter", "TextFormatter", "setup_logging"]
-
-#: Values shorter than this are not redacted: a one-letter "secret" would blank out every log.
-MIN_SECRET_LENGTH = 3
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is a field.
 _STANDARD_ATTRS = frozenset(
@@ -52,11 +50,9 @@ class RedactFilter(logging.Filter):
         self.set_secrets(secrets)
 
     def set_secrets(self, secrets: Iterable[str]) -> None:
-        values = {s for s in secrets if isinstance(s, str) and len(s) >= MIN_SECRET_LENGTH}
-        values |= self._lasting
-        # Longest first, so a secret that contains another is replaced whole.
+        values = redaction_set([*secrets, *self._lasting])
         with self._lock:
-            self._secrets = tuple(sorted(values, key=len, reverse=True))
+            self._secrets = values
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -69,25 +65,19 @@ class RedactFilter(logging.Filter):
         self.set_secrets(self._secrets)
 
     def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, SENSITIVE)
-        return text
+        return redact_values(text, self._secrets)
 
     def redact_data(self, value: Any) -> Any:
         """`value` (JSON-like: dicts, lists, strings) with every string redacted."""
         return self._redact_value(value)
 
     def _redact_value(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.redact(value)
+        return walk(value, on_secret=lambda _secret: SENSITIVE, on_leaf=self._redact_leaf)
+
+    def _redact_leaf(self, value: Any) -> Any:
         if isinstance(value, (int, float, bool)) or value is None:
             return value
-        if isinstance(value, dict):
-            return {k: self._redact_value(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [self._redact_value(v) for v in value]
-        return self.redact(str(value))
+        return self.redact(value if isinstance(value, str) else str(value))
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self._secrets:

@@ -1,6 +1,7 @@
 """The `run` loop: keep border0 matching the manifests, and the connectors running.
 
-The daemon is a few named root parts around one loop (kopf's shape):
+The daemon is a few named root parts (started and stopped in parts.py) around one loop (kopf's
+shape):
 
     watcher     watchdog on PATH (and the directories holding its symlinks) -> trigger("change")
     scheduler   APScheduler interval with jitter                             -> trigger("interval")
@@ -28,89 +29,43 @@ timeout, then the server.
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 
-from reconciler import __version__
-from reconciler.connectors.supervisor import connector_targets
+from reconciler.connectors.connector import connector_targets
 from reconciler.connectors.wakeup import Wakeup
-from reconciler.daemon.history import DEFAULT_HISTORY, History, reconcile_entry
+from reconciler.daemon.config import DaemonConfig
+from reconciler.daemon.drift import DriftLog
+from reconciler.daemon.history import History, reconcile_entry
 from reconciler.daemon.logs import RedactFilter
 from reconciler.daemon.metrics import DaemonMetrics
+from reconciler.daemon.outcome import FAILURE, INVALID, SUCCESS, Next, decide
+from reconciler.daemon.parts import RootParts
+from reconciler.daemon.report import errors_of, log_outcome
 from reconciler.daemon.revision import source_revision
 from reconciler.daemon.settle import Settling
-from reconciler.daemon.state import (
-    connector_errors,
-    fatal_connectors,
-    iso_time,
-    object_states,
-    secret_values,
-    socket_rows,
-    state_counts,
-    suspended_objects,
-)
+from reconciler.daemon.signals import SignalFlags
+from reconciler.daemon.state import iso_time, object_states, secret_values, state_counts
+from reconciler.daemon.status import StatusReads
 from reconciler.daemon.status_server import StatusServer
 from reconciler.daemon.watch import ManifestWatcher
-from reconciler.diagnostics import Severity
 from reconciler.manifests.cache import ParseCache
-from reconciler.reconcile import ReconcileOptions, ReconcileResult, Stage, reconcile
+from reconciler.reconcile import ReconcileResult, Stage, reconcile
 
 __all__ = ["FAILURE", "INVALID", "SUCCESS", "Daemon", "DaemonConfig"]
 
 log = logging.getLogger("reconciler.daemon")
 
-SUCCESS, FAILURE, INVALID = "success", "failure", "invalid"
 #: How often an idle loop turns its heartbeat and looks for dead parts. Signals, triggers and
 #: stop requests wake it at once (`Wakeup`: the signal wake-up fd), so it need not poll them.
 SIGNAL_POLL = 5.0
-#: Stages at which a reconcile stops for a problem in the manifests (not retried with backoff).
-_CONFIG_STAGES = frozenset({Stage.LOAD, Stage.PLAN})
 
 
-@dataclass(frozen=True)
-class DaemonConfig:
-    path: str
-    instance: str = "default"
-    interval: float = 300.0
-    jitter: float = 0.1  # a fraction of the interval
-    debounce: float = 0.3
-    listen: str | None = "127.0.0.1:9479"
-    dry_run: bool = False
-    max_delete: int | None = None
-    allow_mass_delete: bool = False
-    parallelism: int = 8
-    env: Mapping[str, str] | None = None
-    backoff_base: float = 1.0
-    backoff_max: float = 60.0
-    fail_threshold: int = 3
-    stop_timeout: float = 10.0
-    heartbeat_stale: float = 180.0
-    role: str = "leader"  # "agent" with --connectors-only; a leader elector decides otherwise
-    delete_grace: float = 0.0  # `run` defaults to 5 s; 0 turns the deferral off
-    secret_roots: tuple[str, ...] | None = None
-    history: int = DEFAULT_HISTORY  # reconciles kept for /status
-
-    def backoff(self, failures: int) -> float:
-        """Seconds before retrying after `failures` failures in a row: 1, 2, 4 ... capped."""
-        delay = self.backoff_base * (2 ** max(failures - 1, 0))
-        return min(delay, self.backoff_max, self.interval)
-
-
-def _change_key(change: Any) -> tuple[Any, ...]:
-    """What makes two planned changes "the same change" across reconciles."""
-    return (change.kind, change.name, change.action.value, tuple(d.path for d in change.diffs))
-
-
-class Daemon:
+class Daemon(RootParts, StatusReads):
     """One reconciler daemon. Every dependency is a keyword argument with a default."""
 
     def __init__(
@@ -174,9 +129,8 @@ class Daemon:
         self.reconciles_run = 0
         self._triggers = 0
         self._in_flight: dict[str, Any] | None = None
-        self._unapplied: set[tuple[Any, ...]] = set()  # changes planned and not applied
-        self._signalled_stop = False  # set by signal handlers only (plain assignments)
-        self._signalled_hup = False
+        self._drift = DriftLog()
+        self._signals = SignalFlags()
 
     # --- triggers (any thread; they only set flags) --------------------------------------------
 
@@ -200,41 +154,18 @@ class Daemon:
         self.trigger("SIGHUP")
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM/SIGINT stop, SIGHUP reconciles now.
-
-        The handlers only assign flags, which the loop reads as soon as the signal wake-up fd
-        wakes it: taking a lock in a handler (even Event.set) could deadlock against the very
-        code the signal interrupted.
-        """
-        signal.signal(signal.SIGTERM, self._on_stop_signal)
-        signal.signal(signal.SIGINT, self._on_stop_signal)
-        signal.signal(signal.SIGHUP, self._on_hup_signal)
-        self._wake.wake_on_signals()
-
-    def _on_stop_signal(self, signum: int, frame: Any) -> None:
-        """First signal: stop gracefully. A second one while stopping: exit at once (the last
-        stage of a staged shutdown; connectors die with us through PDEATHSIG)."""
-        if self._signalled_stop:
-            os._exit(128 + signum)
-        self._signalled_stop = True
-
-    def _on_hup_signal(self, signum: int, frame: Any) -> None:
-        self._signalled_hup = True
+        """SIGTERM/SIGINT stop, SIGHUP reconciles now (see `daemon/signals.py`)."""
+        self._signals.install(self._wake)
 
     def _take_signals(self) -> None:
         """Turn the flags the signal handlers set into a stop request or a trigger."""
-        if self._signalled_stop and not self._stop.is_set():
+        stop, hup = self._signals.take()
+        if stop and not self._stop.is_set():
             log.info("stop signal received")
             self._stop.set()
-        if self._signalled_hup:
-            self._signalled_hup = False
+        if hup:
             log.info("SIGHUP received: reconciling now, restarting failed connectors")
             self.on_sighup()
-
-    def _on_interval(self) -> None:
-        if self.watcher is not None:
-            self.watcher.check()
-        self.trigger("interval")
 
     # --- running ---------------------------------------------------------------------------------
 
@@ -264,46 +195,6 @@ class Daemon:
         finally:
             self._shutdown()
         return code
-
-    def _start_parts(self) -> None:
-        cfg = self.config
-        if cfg.listen:
-            extra = {"routes": self._routes} if self._routes else {}
-            self.server = self._server_factory(self, cfg.listen, self.redactor.redact, **extra)
-            host, port = self.server.bind()
-            self.server.start()
-            log.info(
-                "serving the status page (/) and /healthz /readyz /metrics /status",
-                extra={"listen": f"{host}:{port}"},
-            )
-        if self.reporter is not None:
-            self.reporter.start(self._connector_statuses)
-        self.watcher = self._watcher_factory(cfg.path, self._on_change, debounce=cfg.debounce)
-        self.watcher.start()
-        self.scheduler = self._scheduler_factory()
-        self.scheduler.add_job(
-            self._on_interval,
-            IntervalTrigger(seconds=cfg.interval, jitter=cfg.interval * cfg.jitter or None),
-            id="resync",
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=None,
-        )
-        self.scheduler.start()
-        log.info(
-            "daemon started",
-            extra={
-                "path": cfg.path,
-                "instance": cfg.instance,
-                "interval": cfg.interval,
-                "debounce": cfg.debounce,
-                "dry_run": cfg.dry_run,
-                "version": __version__,
-            },
-        )
-
-    def _on_change(self, reason: str) -> None:
-        self.trigger(f"change: {reason}")
 
     def _loop(self) -> int:
         while True:
@@ -342,40 +233,6 @@ class Daemon:
                 return 1
         return 0
 
-    def _dead_root_part(self) -> str | None:
-        if self.watcher is not None and not self.watcher.is_alive():
-            return "watcher"
-        if self.scheduler is not None and not self.scheduler.running:
-            return "scheduler"
-        if self.server is not None and not self.server.is_alive():
-            return "status server"
-        return None
-
-    def _shutdown(self) -> None:
-        log.info("stopping")
-        for name, stop in (
-            ("watcher", lambda: self.watcher and self.watcher.stop()),
-            (
-                "scheduler",
-                lambda: (
-                    self.scheduler
-                    and self.scheduler.running
-                    and self.scheduler.shutdown(wait=False)
-                ),
-            ),
-            (
-                "connectors",
-                lambda: self.supervisor and self.supervisor.stop_all(self.config.stop_timeout),
-            ),
-            ("status server", lambda: self.server and self.server.stop()),
-            ("notifications", lambda: self.reporter and self.reporter.stop()),
-        ):
-            try:
-                stop()
-            except Exception:
-                log.exception("stopping %s failed", name)
-        log.info("stopped")
-
     # --- one reconcile ---------------------------------------------------------------------------
 
     def reconcile_now(
@@ -391,19 +248,12 @@ class Daemon:
         if revision != self._revision:
             log.info("manifests revision", extra={"revision": revision or "(not a git checkout)"})
             self._revision = revision
-        options = ReconcileOptions(
-            instance=cfg.instance,
-            dry_run=cfg.dry_run,
-            max_delete=cfg.max_delete,
-            allow_mass_delete=cfg.allow_mass_delete,
-            parallelism=cfg.parallelism,
-            env=cfg.env,
+        options = cfg.reconcile_options(
+            self._parse_cache,
             may_write=self.leader.is_leader if self.leader is not None else None,
-            secret_roots=cfg.secret_roots,
             delete_grace=cfg.delete_grace if delete_grace is None else delete_grace,
             known_snapshot=self._settling.snapshot,
             changed_at=self._settling.changed_at,
-            parse_cache=self._parse_cache,
         )
         started, wall = time.monotonic(), time.time()
         self._in_flight = {"trigger": trigger, "since": iso_time(wall)}
@@ -433,262 +283,73 @@ class Daemon:
         wall: float,
         duration: float,
     ) -> None:
-        cfg = self.config
+        """After one reconcile: decide what next, then record, count, log and resync."""
         if result.desired is not None:
             self.redactor.set_secrets(secret_values(result.desired) + self._token())
-        outcome = SUCCESS if result.ok else INVALID if result.stage in _CONFIG_STAGES else FAILURE
-        plan = result.plan
-        drifted, corrected = self._drift(result)
-
-        self.metrics.reconciles.labels(outcome).inc()
-        self.metrics.duration.observe(duration)
-        errors = [str(d) for d in result.diagnostics if d.severity is Severity.ERROR]
-        if plan is not None:
-            errors += [str(d) for d in plan.conflicts if d.severity is Severity.ERROR]
-        if result.applied is not None:
-            errors += [r.message for r in result.applied.failed]
-        if result.error and not errors:
-            errors.append(result.error)
-        self.metrics.manifest_errors.set(
-            sum(1 for d in result.diagnostics if d.severity is Severity.ERROR)
-            if result.stage is Stage.LOAD
-            else 0
+        drifted, corrected = self._drift.observe(
+            result, self._last_good_desired, dry_run=self.config.dry_run)
+        self.metrics.drift_corrections.inc(len(corrected))
+        step = decide(
+            result, failures=self._failures, succeeded_once=self._succeeded_once,
+            config=self.config,
         )
-
-        if outcome == SUCCESS:
-            self._failures, self._retry_at = 0, None
-            self._succeeded_once, self._last_success = True, wall
-            self.metrics.last_success.set(wall)
-            self._last_success_info = {"time": iso_time(wall), "revision": revision}
-        elif outcome == FAILURE:
-            self._failures += 1
-            delay = cfg.backoff(self._failures)
-            self._retry_at = time.monotonic() + delay
-            log.warning(
-                "will retry", extra={"in_seconds": round(delay, 3), "failures": self._failures}
-            )
-        else:
-            self._retry_at = None
-
-        if (
-            result.desired is not None
-            and result.actual is not None
-            and result.stage in (Stage.DONE, Stage.APPLY)
-        ):
-            self._last_good_desired, self._last_actual = result.desired, result.actual
-            self._states = object_states(
-                result.desired, result.actual, plan, result.applied, cfg.dry_run
-            )
-            self.metrics.set_managed(state_counts(self._states))
-            sync_connectors = self.supervisor is not None and not cfg.dry_run and self.leads()
-        else:
-            sync_connectors = False
-
-        pending = len(plan.changes) if plan is not None and (cfg.dry_run or not result.ok) else 0
-        self.metrics.drift_pending.set(pending)
-        self.metrics.consecutive_failures.set(self._failures)
-        self.metrics.ready.set(1 if self.readiness()[0] else 0)
-        summary = plan.summary() if plan is not None else None
+        self._follow(step, wall, revision)
+        if step.keep:
+            self._keep(result)
+        errors = errors_of(result)
+        self.metrics.record(result, step, duration, dry_run=self.config.dry_run)
         entry = reconcile_entry(
-            result,
-            outcome=outcome,
-            trigger=trigger,
-            revision=revision,
-            wall=wall,
-            duration=duration,
-            drifted=drifted,
-            corrected=corrected,
+            result, outcome=step.outcome, trigger=trigger, revision=revision, wall=wall,
+            duration=duration, drifted=len(drifted), corrected=corrected,
         )
+        entry["deletions_deferred_until"] = iso_time(result.deferred_until)
         with self._lock:
             self._errors = errors
-            entry["deletions_deferred_until"] = iso_time(result.deferred_until)
             self.history.add(entry)
-        self._log_outcome(result, outcome, trigger, revision, duration, summary, errors)
-        if sync_connectors:  # the last good desired state, as it exists in border0 now
-            try:
-                targets = connector_targets(self._settling.connector_desired(result),
-                                            result.actual, self._connector_targets)
-                self.supervisor.sync(targets)
-                self._connector_targets = targets
-            except Exception:
-                log.exception("syncing connectors failed")
+        log_outcome(result, step.outcome, trigger, revision, duration, errors,
+                    dry_run=self.config.dry_run)
+        if step.sync_connectors and self.supervisor is not None and self.leads():
+            self._sync_connectors(result)
         if self.reporter is not None:
             try:
-                self.reporter.reconciled(result, outcome, errors, corrected, dry_run=cfg.dry_run)
+                self.reporter.reconciled(result, step.outcome, errors, corrected,
+                                         dry_run=self.config.dry_run)
             except Exception:
                 log.exception("deciding notifications failed")
 
-    def _drift(self, result: ReconcileResult) -> tuple[int, list[Any]]:
-        """Log and count drift: the plan's changes although the manifests did not change.
-        Returns their number and those of them corrected (applied successfully).
-
-        Changes the previous reconcile already planned and did not apply (dry run, failed
-        actions) are pending, not new drift, and are left out.
-        """
-        plan, previous = result.plan, self._last_good_desired
-        known = self._unapplied
-        if plan is not None:
-            if self.config.dry_run or result.applied is None:
-                self._unapplied = {_change_key(c) for c in plan.changes}
-            else:
-                self._unapplied = {_change_key(r.change) for r in result.applied.failed}
-        if plan is None or not plan.changes or previous is None or result.desired != previous:
-            return 0, []
-        drifted = [c for c in plan.changes if _change_key(c) not in known]
-        verb = "detected (dry run: not corrected)" if self.config.dry_run else "corrected"
-        for change in drifted:
+    def _follow(self, step: Next, wall: float, revision: str | None) -> None:
+        """Take the decided step: failures in a row, when to retry, the last success."""
+        self._failures, self._succeeded_once = step.failures, step.succeeded_once
+        self._retry_at = None if step.retry_in is None else time.monotonic() + step.retry_in
+        if step.outcome == SUCCESS:
+            self._last_success = wall
+            self.metrics.last_success.set(wall)
+            self._last_success_info = {"time": iso_time(wall), "revision": revision}
+        elif step.retry_in is not None:
             log.warning(
-                f"drift {verb}: {change.action.value} {change.kind} {change.name}",
-                extra={
-                    "fields": [d.path for d in change.diffs] or None,
-                    "reason": change.reason or None,
-                },
+                "will retry",
+                extra={"in_seconds": round(step.retry_in, 3), "failures": step.failures},
             )
-        corrected: list[Any] = []
-        if not self.config.dry_run and result.applied is not None:
-            done = {_change_key(r.change) for r in result.applied.succeeded}
-            corrected = [c for c in drifted if _change_key(c) in done]
-            self.metrics.drift_corrections.inc(len(corrected))
-        return len(drifted), corrected
 
-    def _log_outcome(
-        self,
-        result: ReconcileResult,
-        outcome: str,
-        trigger: str,
-        revision: str | None,
-        duration: float,
-        summary: dict[str, int] | None,
-        errors: list[str],
-    ) -> None:
-        if result.applied is not None:
-            for action in result.applied.results:
-                (log.info if action.ok else log.error)(action.message)
-        fields: dict[str, Any] = {"trigger": trigger, "duration_seconds": round(duration, 3)}
-        if revision:
-            fields["revision"] = revision
-        if summary:
-            fields.update({k: v for k, v in summary.items() if v})
-        if outcome == SUCCESS:
-            log.info(
-                "reconcile succeeded" + (" (dry run)" if self.config.dry_run else ""), extra=fields
-            )
-            return
-        for error in errors:
-            if error != result.error:  # that one is on the summary line
-                log.error(error)
-        log.error(f"reconcile failed at {result.stage}", extra={**fields, "error": result.error})
+    def _keep(self, result: ReconcileResult) -> None:
+        """The result reached border0: it becomes the last good state shown on /status."""
+        self._last_good_desired, self._last_actual = result.desired, result.actual
+        self._states = object_states(
+            result.desired, result.actual, result.plan, result.applied, self.config.dry_run
+        )
+        self.metrics.set_managed(state_counts(self._states))
+
+    def _sync_connectors(self, result: ReconcileResult) -> None:
+        """The last good desired state, as it exists in border0 now."""
+        try:
+            targets = connector_targets(self._settling.connector_desired(result),
+                                        result.actual, self._connector_targets)
+            self.supervisor.sync(targets)
+            self._connector_targets = targets
+        except Exception:
+            log.exception("syncing connectors failed")
 
     def _token(self) -> list[str]:
-        token = getattr(self.client, "_token", None)  # the client keeps it as a model.Secret
+        token = getattr(self.client, "_token", None)  # the client keeps it as a secrets.Secret
         value = getattr(token, "value", token)
         return [value] if isinstance(value, str) and value else []
-
-    # --- what the server reads (any thread) ------------------------------------------------------
-
-    def _connector_statuses(self) -> list[Any]:
-        if self.supervisor is None:
-            return []
-        try:
-            return list(self.supervisor.status())
-        except Exception:
-            log.exception("reading connector status failed")
-            return []
-
-    def leads(self) -> bool:
-        """Without leader election always; with it, while the lease is held and fresh."""
-        return self.leader is None or self.leader.is_leader()
-
-    @property
-    def role(self) -> str:
-        return self.config.role if self.leader is None else self.leader.role
-
-    def health(self) -> tuple[bool, dict[str, Any]]:
-        age = time.monotonic() - self._heartbeat
-        dead = self._dead_part or self._dead_root_part()
-        ok = age <= self.config.heartbeat_stale and dead is None and not self._stop.is_set()
-        return ok, {"loop_heartbeat_age_seconds": round(age, 3), "dead_part": dead}
-
-    def readiness(self) -> tuple[bool, dict[str, Any]]:
-        ok = self._succeeded_once and self._failures < self.config.fail_threshold
-        if not self.leads():  # a follower stands by: ready, or a rollout would never finish
-            ok = not (self.leader is not None and self.leader.lost)
-        return ok, {
-            "role": self.role,
-            "last_success": iso_time(self._last_success),
-            "consecutive_failures": self._failures,
-            "fail_threshold": self.config.fail_threshold,
-            # shown, not counted against readiness: the reconciler itself still works
-            "fatal_connectors": [f["socket"] for f in fatal_connectors(self._connector_statuses())],
-        }
-
-    def metrics_text(self) -> bytes:
-        return self.metrics.render()
-
-    def status(self) -> dict[str, Any]:
-        connectors = self._connector_statuses()
-        with self._lock:
-            errors, states = list(self._errors), dict(self._states)
-            desired, actual = self._last_good_desired, self._last_actual
-            history = self.history.entries()
-        ready, readiness = self.readiness()
-        return {
-            "version": __version__,
-            "instance": self.config.instance,
-            "path": self.config.path,
-            "dry_run": self.config.dry_run,
-            "role": self.role,
-            **({"lease": self.leader.describe()} if self.leader is not None else {}),
-            "ready": ready,
-            "revision": self._revision,
-            "last_reconcile": history[0] if history else None,
-            "last_success": self._last_success_info,
-            "consecutive_failures": readiness["consecutive_failures"],
-            "reconciles": self.reconciles_run,
-            "triggers": self._triggers,
-            "in_flight": self._in_flight,
-            "next_resync": self._next_resync(),
-            "next_retry": self._next_retry(),
-            "sockets": socket_rows(states, desired, actual, connectors),
-            "policies": [
-                {
-                    "name": name,
-                    "policy_id": getattr(actual.policies.get(name), "policy_id", None)
-                    if actual
-                    else None,
-                    "state": state,
-                }
-                for (kind, name), state in sorted(states.items())
-                if kind == "policy"
-            ],
-            "connectors": [
-                {
-                    "socket": c.name,
-                    "state": getattr(c.state, "name", str(c.state)),
-                    "pid": getattr(c, "pid", None),
-                    "restarts": getattr(c, "restarts", 0),
-                    "last_exit_code": getattr(c, "last_exit_code", None),
-                    "since": iso_time(getattr(c, "since", None)),
-                    "last_error": getattr(c, "last_error", None),
-                }
-                for c in connectors
-            ],
-            "suspended": suspended_objects(states),
-            "errors": errors + connector_errors(connectors),
-            "history": history,
-        }
-
-    def _next_resync(self) -> str | None:
-        """When the interval fires next (its jitter included), ISO 8601; None when not running."""
-        get_job = getattr(self.scheduler, "get_job", None)
-        when = getattr(get_job("resync"), "next_run_time", None) if get_job else None
-        if when is None:
-            return None
-        return when.astimezone(UTC).isoformat(timespec="milliseconds")
-
-    def _next_retry(self) -> str | None:
-        """When a failed reconcile is retried (the backoff), ISO 8601; None when none is due."""
-        retry_at = self._retry_at
-        if retry_at is None:
-            return None
-        return iso_time(time.time() + max(0.0, retry_at - time.monotonic()))

@@ -21,6 +21,10 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from reconciler.daemon.outcome import Next
+from reconciler.diagnostics import Severity
+from reconciler.reconcile import ReconcileResult, Stage
+
 __all__ = ["CONTENT_TYPE", "PREFIX", "DaemonMetrics"]
 
 PREFIX = "border0_reconciler"
@@ -160,6 +164,21 @@ class DaemonMetrics:
             registry=r,
         )
         r.register(_LiveCollector(request_counts, connectors))
+
+    def record(self, result: ReconcileResult, step: Next, duration: float, *, dry_run: bool) -> None:
+        """One reconcile's figures, after `outcome.decide` said what comes next."""
+        plan = result.plan
+        self.reconciles.labels(step.outcome).inc()
+        self.duration.observe(duration)
+        self.manifest_errors.set(
+            sum(1 for d in result.diagnostics if d.severity is Severity.ERROR)
+            if result.stage is Stage.LOAD
+            else 0
+        )
+        pending = len(plan.changes) if plan is not None and (dry_run or not result.ok) else 0
+        self.drift_pending.set(pending)
+        self.consecutive_failures.set(step.failures)
+        self.ready.set(1 if step.ready else 0)
 
     def set_managed(self, counts: Mapping[tuple[str, str], int]) -> None:
         """Replace the managed_objects series with `counts` ((kind, state) -> number)."""

@@ -5,8 +5,9 @@ publishes through a `StatusSource`; the one route that starts a reconcile, `POST
 passed in (`routes`) and lives in trigger.py with its authentication. Every body passes through the
 redactor before it leaves, a second guard after the model's `(sensitive)` rendering.
 
-The listening socket is bound by the caller's thread (`bind`), so "address already in use" is a
-clear error at start-up rather than a failure inside the server thread.
+The listening socket is bound by the caller's thread (`bind`, from `reconciler/serving.py`), so
+"address already in use" is a clear `ListenError` at start-up rather than a failure inside the
+server thread.
 
 It may listen on 0.0.0.0 (the chart does), so a client cannot hold its connections: a request
 must arrive in full within `READ_TIMEOUT` of the connection opening or of the previous response
@@ -22,7 +23,6 @@ import json
 import logging
 import socket
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -36,16 +36,15 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from reconciler.daemon.dashboard import render_page
 from reconciler.daemon.metrics import CONTENT_TYPE
+from reconciler.serving import QuietServer, bind, parse_listen, serve_in_thread
 
 __all__ = [
     "KEEP_ALIVE_TIMEOUT",
     "MAX_CONNECTIONS",
     "READ_TIMEOUT",
-    "ListenError",
     "StatusServer",
     "StatusSource",
     "create_app",
-    "parse_listen",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,24 +59,11 @@ KEEP_ALIVE_TIMEOUT = 5.0
 MAX_CONNECTIONS = 64
 
 
-class ListenError(OSError):
-    """The address for the endpoints cannot be bound (in use, not local, no permission)."""
-
-
 class StatusSource(Protocol):
     def health(self) -> tuple[bool, dict[str, Any]]: ...
     def readiness(self) -> tuple[bool, dict[str, Any]]: ...
     def metrics_text(self) -> bytes: ...
     def status(self) -> dict[str, Any]: ...
-
-
-def parse_listen(listen: str) -> tuple[str, int]:
-    """``host:port`` (``[::1]:9479`` for IPv6) -> (host, port); raises ValueError if malformed."""
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"--listen must be HOST:PORT, got {listen!r}")
-    host = host.strip("[]") or "127.0.0.1"
-    return host, int(port)
 
 
 def create_app(
@@ -154,20 +140,6 @@ class _DeadlineH11(H11Protocol):
             self.transport.close()
 
 
-class _Server(uvicorn.Server):
-    """uvicorn wakes every 0.1 s to refresh its Date header and look for should_exit: about
-    0.7 % of a core in an idle daemon on a small VM. Once a second is enough here (stop() then
-    takes up to a second)."""
-
-    async def main_loop(self) -> None:
-        counter = 0
-        should_exit = await self.on_tick(counter)
-        while not should_exit:
-            counter = (counter + 10) % 864000  # on_tick refreshes the headers when % 10 == 0
-            await asyncio.sleep(1.0)
-            should_exit = await self.on_tick(counter)
-
-
 class StatusServer:
     """uvicorn serving `create_app(source)` on an already bound socket, in a daemon thread."""
 
@@ -190,22 +162,13 @@ class StatusServer:
         self.keep_alive_timeout = keep_alive_timeout
         self.max_connections = max_connections
         self._sock: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
+        self._server: QuietServer | None = None
         self._thread: threading.Thread | None = None
 
     def bind(self) -> tuple[str, int]:
         """Bind the listening socket now; ListenError (address in use, bad host) to the caller."""
         host, port = parse_listen(self.listen)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-            sock.listen(64)
-        except OSError as exc:
-            sock.close()
-            raise ListenError(f"cannot listen on {self.listen}: {exc.strerror or exc}") from None
-        sock.setblocking(False)
+        sock = bind(host, port, backlog=64)
         self._sock = sock
         return sock.getsockname()[:2]
 
@@ -226,27 +189,17 @@ class StatusServer:
             timeout_keep_alive=self.keep_alive_timeout,  # type: ignore[arg-type]
             limit_concurrency=self.max_connections,
         )
-        self._server = _Server(config)
-        sock = self._sock
-
-        def serve() -> None:
-            try:
-                asyncio.run(self._server.serve(sockets=[sock]))  # type: ignore[union-attr]
-            except Exception:
-                log.exception("status server stopped unexpectedly")
-
-        self._thread = threading.Thread(target=serve, name="status-server", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        # uvicorn wakes every 0.1 s to refresh its Date header and look for should_exit: about
+        # 0.7 % of a core in an idle daemon on a small VM. Once a second is enough here.
+        self._server = QuietServer(config, tick=1.0)
+        self._thread = serve_in_thread(self._server, self._sock, "status-server")
 
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._server is not None:
-            self._server.should_exit = True
+            self._server.request_exit()
         if self._thread is not None:
             self._thread.join(timeout)
         if self._sock is not None:

@@ -1,7 +1,17 @@
 """Around the manifests: which files to read, reading them within limits, knowing whether they
 changed while being read, and env files (KEY=VALUE) for secret references.
 
-`plan`, `apply` and `run` merge `read_env_file()` over os.environ; `validate --env-file` too.
+Every command with `--env-file` (plan, apply, run, validate, ls) gets its variables from
+`environment()`: the file's lines over os.environ.
+
+Env files are read by this module's own small parser, not python-dotenv, because dotenv cannot
+do what the format needs: its public API (`dotenv_values`) skips a malformed line with a logged
+warning, where we must refuse the file with ``FILE:LINE: expected KEY=VALUE`` (only its
+undocumented `dotenv.parser` sees lines, and its line numbers count from the blank lines and
+comments before one); it accepts keys that are no variable name (``1X``, ``a.b``, quoted keys)
+and a bare ``KEY`` without ``=``; and its escapes differ (``\\$`` stays ``\\$`` in double
+quotes, backslashes are decoded in single quotes), which would silently change secret values
+read from existing files.
 
 A file is read through one open descriptor (a FIFO or device is refused instead of blocking, a
 file over MAX_FILE_BYTES before a byte is read) and stamped with what it was when read (size,
@@ -20,6 +30,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from reconciler.errors import UserError
+
 __all__ = [
     "MAX_FILE_BYTES",
     "SUFFIXES",
@@ -28,6 +40,7 @@ __all__ = [
     "Stamp",
     "changed_since",
     "discover",
+    "environment",
     "newest_change",
     "read_env_file",
     "read_manifest_file",
@@ -159,7 +172,7 @@ def discover(
     return files
 
 
-class EnvFileError(ValueError):
+class EnvFileError(UserError, ValueError):
     """An env file that cannot be read or parsed; the message never holds a value."""
 
 
@@ -187,6 +200,14 @@ def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
             value = re.split(r"\s+#", value, maxsplit=1)[0]
         values[key] = value
     return values
+
+
+def environment(env_file: str | os.PathLike[str] | None) -> dict[str, str]:
+    """os.environ with `env_file`'s variables over it (just os.environ without one)."""
+    env = dict(os.environ)
+    if env_file:
+        env.update(read_env_file(env_file))
+    return env
 
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$"}

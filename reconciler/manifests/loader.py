@@ -24,10 +24,8 @@ time for positions (`yamlpos.Locator`).
 from __future__ import annotations
 
 import difflib
-import functools
-import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +52,7 @@ from reconciler.manifests.files import (
     read_manifest_file,
     stamp,
 )
+from reconciler.manifests.schema_check import quick_valid, schema_path, schema_validator
 from reconciler.manifests.secret_files import allowed_roots
 from reconciler.manifests.specs import SECRET_FIELDS, policy_spec, resolve_secret, socket_spec
 from reconciler.manifests.yamlpos import (
@@ -63,7 +62,8 @@ from reconciler.manifests.yamlpos import (
     load_documents,
     oversized_document,
 )
-from reconciler.model import Desired, PolicySpec, Secret, SocketSpec
+from reconciler.model import Desired, PolicySpec, SocketSpec
+from reconciler.secrets import Secret
 
 __all__ = [
     "API_VERSION",
@@ -98,42 +98,6 @@ class LoadResult:
         return not has_errors(self.diagnostics)
 
 
-def schema_path(name: str) -> Path:
-    """The packaged JSON Schema `name` ("manifest", "socket" or "policy")."""
-    filename = f"{name}.schema.json"
-    package = Path(__file__).resolve().parents[1]
-    for folder in (package / "schemas", package.parent / "schemas"):  # wheel, then source tree
-        if (folder / filename).is_file():
-            return folder / filename
-    raise FileNotFoundError(f"schema {filename} is not installed with border0-reconciler")
-
-
-@functools.cache
-def _validator(kind: str) -> Any:
-    """The schema validator of a kind, compiled once (jsonschema: complete error reports).
-    Imported only here: jsonschema takes 0.06-0.25 s to import, and valid documents never
-    need it (jsonschema-rs says yes or no)."""
-    import jsonschema
-
-    schema = json.loads(schema_path(kind.lower()).read_text(encoding="utf-8"))
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)
-
-
-@functools.cache
-def _fast_check(kind: str) -> Callable[[Any], bool]:
-    """A quick yes/no check: jsonschema-rs when installed (~100x faster), else jsonschema.
-
-    Most documents are valid; only those it rejects go through jsonschema for the messages.
-    """
-    try:
-        from jsonschema_rs import validator_for
-    except ImportError:  # pragma: no cover - an optional speed-up
-        return _validator(kind).is_valid
-    schema = json.loads(schema_path(kind.lower()).read_text(encoding="utf-8"))
-    return validator_for(schema).is_valid
-
-
 def _error(message: str, file: str | None, pos: Position | None = None, *, code: str) -> Diagnostic:
     return _diag(Severity.ERROR, message, file, pos, code)
 
@@ -143,13 +107,6 @@ def _diag(
 ) -> Diagnostic:
     line, column = (pos.line, pos.column) if pos else (None, None)
     return Diagnostic(severity, message, file, line, column, code)
-
-
-def _quick_valid(kind: str, data: Any) -> bool:
-    try:
-        return _fast_check(kind)(data)
-    except (ValueError, TypeError, OverflowError):  # e.g. a non-string key: let jsonschema say
-        return False
 
 
 # --- one document at a time ------------------------------------------------------------------
@@ -286,12 +243,12 @@ class _Loader:
             )
             return
         problems = []
-        if not _quick_valid(kind, data):
+        if not quick_valid(kind, data):
             import reconciler.manifests.schema_messages as messages  # jsonschema: on use
 
             problems = [
                 p
-                for p in messages.humanize(_validator(kind).iter_errors(messages.capped(data)))
+                for p in messages.humanize(schema_validator(kind).iter_errors(messages.capped(data)))
                 if p.path[:1] != ("apiVersion",)
             ]
         for problem in problems:

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from reconciler.secrets import SECRET_MANIFEST_PATHS
+
 if TYPE_CHECKING:  # jsonschema is imported only when a document is invalid
     from jsonschema.exceptions import ValidationError
 
@@ -73,7 +75,7 @@ def _suggest(word: Any, choices: Iterable[Any]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-_SECRETS = (("upstream", "username"), ("upstream", "password"), ("protected", "password"))
+_SECRETS = tuple(path[1:] for path in SECRET_MANIFEST_PATHS.values())
 
 
 def _expected(error: ValidationError) -> str:

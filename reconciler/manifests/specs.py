@@ -14,7 +14,8 @@ from typing import Any
 
 from reconciler.manifests.schema_messages import dotted
 from reconciler.manifests.secret_files import SecretFileError, read_secret_file
-from reconciler.model import ConnectorSpec, PolicySpec, Secret, SocketSpec, Source
+from reconciler.model import ConnectorSpec, PolicySpec, SocketSpec, Source
+from reconciler.secrets import SECRET_MANIFEST_PATHS, Secret, insert_secret_fields
 
 __all__ = [
     "ADOPT_ANNOTATION",
@@ -35,31 +36,27 @@ ADOPT_ANNOTATION = "border0-reconciler/adopt"
 #: they are in border0. Read from the manifest only: removing the manifest removes suspension.
 SUSPEND_ANNOTATION = "border0-reconciler/suspend"
 #: Where a Socket holds secret references. A plaintext value is warned about for passwords.
-SECRET_FIELDS = (
-    ("spec", "upstream", "username"),
-    ("spec", "upstream", "password"),
-    ("spec", "protected", "password"),
-)
-_PASSWORDS = (("upstream", "password"), ("protected", "password"))
+SECRET_FIELDS = tuple(SECRET_MANIFEST_PATHS.values())
+_PASSWORDS = tuple(path[1:] for path in SECRET_FIELDS if path[-1] == "password")
 
 
 #: Where a manifest holds each field of the model's comparable form (`model.socket_fields`,
 #: `policy_fields`): the inverse of the readers below, which `import` writes manifests through.
 #: Dotted paths; annotations hold flags as "true"/"false"; None: derived from other fields.
-SOCKET_MANIFEST_PATHS: dict[str, str | None] = {
-    "type": "spec.type",
-    "description": "spec.description",
-    "upstream_type": "spec.upstream.type",
-    "upstream_http_hostname": "spec.upstream.httpHostname",
-    "upstream_username": "spec.upstream.username",
-    "upstream_password": "spec.upstream.password",
-    "protected": None,  # true when spec.protected is given
-    "protected_username": "spec.protected.username",
-    "protected_password": "spec.protected.password",
-    "recording": "spec.recording",
-    "labels": "metadata.labels",
-    "prune": f"metadata.annotations.{PRUNE_ANNOTATION}",
-}
+SOCKET_MANIFEST_PATHS: dict[str, str | None] = insert_secret_fields(
+    {
+        "type": "spec.type",
+        "description": "spec.description",
+        "upstream_type": "spec.upstream.type",
+        "upstream_http_hostname": "spec.upstream.httpHostname",
+        "protected": None,  # true when spec.protected is given
+        "protected_username": "spec.protected.username",
+        "recording": "spec.recording",
+        "labels": "metadata.labels",
+        "prune": f"metadata.annotations.{PRUNE_ANNOTATION}",
+    },
+    lambda name: ".".join(SECRET_MANIFEST_PATHS[name]),
+)
 POLICY_MANIFEST_PATHS: dict[str, str | None] = {
     "description": "spec.description",
     "org_wide": "spec.orgWide",
@@ -145,10 +142,11 @@ def socket_spec(
         labels=dict(meta.get("labels") or {}),
         upstream_type=upstream.get("type"),
         upstream_http_hostname=upstream.get("httpHostname"),
-        upstream_username=secrets.get(SECRET_FIELDS[0]),
-        upstream_password=secrets.get(SECRET_FIELDS[1]),
         protected_username=protected["username"] if protected else None,
-        protected_password=secrets.get(SECRET_FIELDS[2]) if protected else None,
+        **{  # a protected secret only when spec.protected is given
+            name: secrets.get(path) if protected or path[1] != "protected" else None
+            for name, path in SECRET_MANIFEST_PATHS.items()
+        },
         recording=spec.get("recording"),
         policies=tuple(spec.get("policies") or ()),
         external_policies=tuple(spec.get("externalPolicies") or ()),

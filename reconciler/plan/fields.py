@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.secrets import SECRET_FIELDS, SENSITIVE, Fingerprint, Secret
+from reconciler.secrets import SECRET_FIELDS, SECRET_TYPES, SENSITIVE, walk
 
 __all__ = [
     "OPTIONAL_FIELDS", "FieldDiff", "comparable", "create_diffs", "field_diffs", "jsonable",
@@ -19,7 +19,6 @@ __all__ = [
 
 #: Fields compared only when the manifest sets them (None: leave border0's value alone).
 OPTIONAL_FIELDS = (*SECRET_FIELDS, "recording")
-_SENSITIVE_TYPES = (Secret, Fingerprint)
 
 
 @dataclass(frozen=True)
@@ -41,13 +40,8 @@ class FieldDiff:
 
 
 def jsonable(value: Any) -> Any:
-    if isinstance(value, _SENSITIVE_TYPES):
-        return SENSITIVE
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    return value
+    """`value` as plain JSON data, secrets shown as (sensitive)."""
+    return walk(value, on_secret=lambda _secret: SENSITIVE)
 
 
 def comparable(desired: dict[str, Any], live: dict[str, Any]) -> tuple[dict, dict]:
@@ -69,7 +63,7 @@ def field_diffs(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Fi
     plain_after: dict[str, Any] = {}
     for key in dict.fromkeys([*before, *after]):
         b, a = before.get(key), after.get(key)
-        if isinstance(b, _SENSITIVE_TYPES) or isinstance(a, _SENSITIVE_TYPES):
+        if isinstance(b, SECRET_TYPES) or isinstance(a, SECRET_TYPES):
             if b != a:
                 diffs.append(
                     FieldDiff(key, SENSITIVE if b is not None else None,
@@ -118,7 +112,7 @@ def create_diffs(fields: Mapping[str, Any]) -> tuple[FieldDiff, ...]:
     for key, value in sorted(fields.items()):
         if value in (None, "", {}, [], ()) or value is False or (key == "prune" and value):
             continue
-        if isinstance(value, _SENSITIVE_TYPES):
+        if isinstance(value, SECRET_TYPES):
             out.append(FieldDiff(key, None, SENSITIVE, sensitive=True))
         else:
             out.append(FieldDiff(key, None, value))

@@ -32,13 +32,13 @@ from reconciler.plan.fields import FieldDiff, comparable, create_diffs, field_di
 from reconciler.plan.resource_changes import resource_changes
 from reconciler.plan.suspended import suspended_rows
 from reconciler.plan.types import Action, Change, Kind, Plan, phase_of
-from reconciler.secrets import SECRET_FIELDS, Secret, verify_many
+from reconciler.secrets import SECRET_FIELDS, Secret, secret_fields_in, verify_many
 
 __all__ = ["check_instance", "default_max_delete", "make_plan"]
 
 #: Socket fields border0 cannot change in place (absent from its updateSocketRequest,
 #: tests/reference/border0-openapi.json): a change to any of them is a replace.
-NOT_UPDATABLE = ("protected", "protected_username", "protected_password")
+NOT_UPDATABLE = ("protected", "protected_username", *secret_fields_in("protected"))
 
 
 def _flag(value: Any) -> str:

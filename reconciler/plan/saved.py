@@ -33,7 +33,7 @@ from typing import Any
 from reconciler import model
 from reconciler.model import Actual, Desired
 from reconciler.plan.types import Plan
-from reconciler.secrets import SECRET_FIELDS, Fingerprint, Secret
+from reconciler.secrets import SECRET_FIELDS, Fingerprint, Secret, walk
 
 __all__ = [
     "KIND",
@@ -69,12 +69,13 @@ class SavedPlan:
 
 
 def _canonical(value: Any) -> Any:
-    if isinstance(value, Secret):
-        return {"secret-origin": value.origin}  # never the value, nor a digest of it
-    if isinstance(value, dict) or hasattr(value, "items"):
-        return {str(k): _canonical(v) for k, v in sorted(value.items())}
-    if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
+    """Plain data for the digest (json.dumps sorts the keys); a secret shows only its origin,
+    never the value, nor a digest of it."""
+    return walk(value, on_secret=lambda secret: {"secret-origin": secret.origin},
+                on_leaf=_dataclass)
+
+
+def _dataclass(value: Any) -> Any:
     if hasattr(value, "__dataclass_fields__"):
         return {
             name: _canonical(getattr(value, name))

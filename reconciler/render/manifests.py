@@ -28,7 +28,7 @@ from reconciler.manifests.specs import (
     SOCKET_MANIFEST_PATHS,
 )
 from reconciler.model import Actual, LivePolicy, LiveSocket, PolicySpec, SocketSpec
-from reconciler.secrets import SECRET_FIELDS
+from reconciler.secrets import SECRET_FIELDS, secret_fields_in
 
 __all__ = ["HEADER", "ImportPlan", "plan_import", "to_yaml"]
 
@@ -38,7 +38,7 @@ _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,126}[a-z0-9])?$")
 #: Fields the socket schema requires even at their default, by type (and `type` always).
 #: Required secrets are written even when border0 hides whether they are set, as is the
 #: password of a protected socket.
-_REQUIRED = {"database": ("upstream_type", "upstream_username", "upstream_password")}
+_REQUIRED = {"database": ("upstream_type", *secret_fields_in("upstream"))}
 
 
 @dataclass
@@ -126,7 +126,7 @@ def _socket_document(
     defaults = model.socket_fields(SocketSpec(name=live.name, type=live.type))
     required = {"type", *_REQUIRED.get(live.type, ())}
     if live.protected:
-        required.add("protected_password")
+        required.update(secret_fields_in("protected"))
     for key, path in SOCKET_MANIFEST_PATHS.items():
         value = fields[key]
         if path is None:
@@ -200,7 +200,7 @@ def _add(result: ImportPlan, rel: str, doc: dict[str, Any], adopt: bool) -> None
 
 
 def _env_name(socket: str, key: str) -> str:
-    """`orders-db`, `upstream_password` -> ORDERS_DB_UPSTREAM_PASSWORD (unique: names have no _)."""
+    """`orders-db` and a secret field -> ORDERS_DB_<FIELD> (unique: names have no _)."""
     return f"{socket}_{key}".upper().replace("-", "_")
 
 

@@ -18,11 +18,11 @@ from reconciler.render.text import (
     summary_line,
     suspended_line,
 )
+from reconciler.secrets import SENSITIVE
 
 __all__ = ["MAX_CHARS", "render"]
 
 MAX_CHARS = 65_536
-SENSITIVE = "(sensitive)"
 _ACTIONS = ("create", "update", "replace", "delete", "attach", "detach")
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from reconciler.secrets import SENSITIVE
+
 __all__ = ["SYMBOLS", "access_line", "conditions_text", "format_value", "principal_text",
            "render", "summary_line"]
 
@@ -33,7 +35,6 @@ COLORS = {
     "attach": "green",
     "detach": "red",
 }
-SENSITIVE = "(sensitive)"
 
 
 def format_value(value: Any, sensitive: bool = False) -> str:
@@ -59,7 +60,6 @@ def summary_line(summary: Mapping[str, int], suspended: Any = ()) -> str:
     )
 
 
-ACCESS_SYMBOLS = {"gain": "+", "loss": "-", "widened": "~", "narrowed": "~", "changed": "~"}
 ACCESS_COLORS = {"gain": "green", "loss": "red", "widened": "yellow", "narrowed": "yellow",
                  "changed": "yellow"}
 

@@ -15,7 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.cli.run import format_status_table
 from reconciler.daemon.metrics import DaemonMetrics
-from reconciler.daemon.status_server import ListenError, StatusServer, parse_listen
+from reconciler.daemon.status_server import StatusServer
+from reconciler.serving import ListenError, parse_listen
 
 
 class Source:

@@ -17,7 +17,7 @@ from helpers import REPO
 from reconciler.diagnostics import Severity
 from reconciler.manifests.loader import EnvFileError, load, read_env_file, schema_path
 from reconciler.manifests.yamlpos import Locator, document_starts, load_documents
-from reconciler.model import Secret
+from reconciler.secrets import Secret
 
 EXAMPLES = REPO / "examples"
 EXAMPLE_FILES = sorted((EXAMPLES / "sockets").glob("*.yaml")) + sorted(
@@ -557,7 +557,8 @@ def test_the_editor_schema_dispatches_on_kind():
 
 
 def test_the_fast_check_agrees_with_jsonschema(tmp_path):
-    from reconciler.manifests.loader import _fast_check, _validator
+    from reconciler.manifests.schema_check import _fast_check
+    from reconciler.manifests.schema_check import schema_validator as _validator
 
     cases = [
         {"spec": {"type": "https", "upstream": {"type": "http"}}},

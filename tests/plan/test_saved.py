@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 import reconciler.plan.saved as saved_plan
-from reconciler.model import Actual, Desired, Secret, SocketSpec
+from reconciler.model import Actual, Desired, SocketSpec
 from reconciler.plan.planner import make_plan
 from reconciler.render import render
+from reconciler.secrets import Secret
 
 SECRET = "saved-plan-secret-value"
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from reconciler.model import Actual, Desired, LiveSocket, PolicySpec, Secret, SocketSpec
+from reconciler.model import Actual, Desired, LiveSocket, PolicySpec, SocketSpec
 from reconciler.plan.planner import make_plan
 from reconciler.render import render
 from reconciler.render.markdown import MAX_CHARS
-from reconciler.secrets import fingerprint, fingerprint_tag
+from reconciler.secrets import Secret, fingerprint, fingerprint_tag
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parents[2] / "schemas" / "plan.schema.json").read_text()

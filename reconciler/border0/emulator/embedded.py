@@ -6,21 +6,19 @@ starts and no other process can take the port in between. Used by `--api local` 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import socket
 import threading
-import time
-from collections.abc import Iterator
 from typing import Any, Self
 
 import uvicorn
 
 from reconciler.border0.emulator.app import API_PREFIX, create_app
 from reconciler.border0.emulator.store import Store
+from reconciler.serving import QuietServer, bind, serve_in_thread, url_host
 
-__all__ = ["EmbeddedEmulator", "QuietServer", "bind_socket", "private_db_file"]
+__all__ = ["EmbeddedEmulator", "private_db_file", "server_config"]
 
 #: SQLite's companions of a database file; they hold the same data.
 _DB_COMPANIONS = ("-wal", "-shm", "-journal")
@@ -39,50 +37,6 @@ def private_db_file(path: str) -> None:
     for suffix in _DB_COMPANIONS:
         with contextlib.suppress(FileNotFoundError):
             os.chmod(path + suffix, 0o600)
-
-
-def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when the
-    # listener says TCP; without it every keep-alive request waits ~40 ms for a delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
-
-
-class QuietServer(uvicorn.Server):
-    """A uvicorn server that leaves signals to its owner (uvicorn would re-raise them) and
-    stops at once on `request_exit()` (uvicorn polls `should_exit` every 0.1 s)."""
-
-    _loop: asyncio.AbstractEventLoop | None = None
-    _wake: asyncio.Event | None = None
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    async def main_loop(self) -> None:
-        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
-        counter = 0
-        while not await self.on_tick(counter):
-            counter = (counter + 1) % 864000
-            try:
-                await asyncio.wait_for(self._wake.wait(), 0.1)
-            except TimeoutError:
-                pass
-
-    def request_exit(self) -> None:
-        """Thread-safe and signal-safe."""
-        self.should_exit = True
-        if self._loop is not None and self._wake is not None:
-            try:
-                self._loop.call_soon_threadsafe(self._wake.set)
-            except RuntimeError:  # the loop has closed already
-                pass
 
 
 def server_config(app: Any, *, access_log: bool = False) -> uvicorn.Config:
@@ -136,22 +90,15 @@ class EmbeddedEmulator:
             rate_limit=rate_limit, read_after_write_delay_ms=read_after_write_delay_ms, seed=seed,
             secrets_on_read=secrets_on_read,
         )
-        self._socket = bind_socket(host, port)
+        self._socket = bind(host, port)
         bound_host, bound_port = self._socket.getsockname()[:2]
-        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-        self.url = f"http://{shown}:{bound_port}{API_PREFIX}"
+        self.url = f"http://{url_host(bound_host)}:{bound_port}{API_PREFIX}"
         self._server = QuietServer(server_config(self.app))
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]},
-            name="border0-emulator", daemon=True,
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the embedded emulator did not start")
-            time.sleep(0.002)
+        self._thread = serve_in_thread(
+            self._server, self._socket, "border0-emulator", timeout=timeout)
+        if not self._server.started:
+            self.stop()
+            raise RuntimeError("the embedded emulator did not start")
         return self.url
 
     def stop(self, timeout: float = 10.0) -> None:

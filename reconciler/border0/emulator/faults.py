@@ -11,6 +11,8 @@
     "drop-after" run the request, then close the connection without an answer.
   The "-after" kinds are what real networks do to clients: the write happened but the client
   cannot tell, so a retried create meets "already exists" and a retried delete meets 404.
+  `fail_methods` limits the fail rate to some methods (say only POST, to test a write's retries
+  while its lookups succeed); None (the default) means every method.
 The OpenAPI document and the docs page are exempt from all three; `/serverinfo` is not.
 """
 
@@ -21,7 +23,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 __all__ = ["EXEMPT_SUFFIXES", "FAIL_KINDS", "FaultInjector"]
@@ -58,12 +60,14 @@ class FaultInjector:
         fail_rate: float = 0.0,
         rate_limit: int = 0,
         seed: int | None = None,
+        fail_methods: Collection[str] | None = None,
     ) -> None:
         if not 0.0 <= fail_rate <= 1.0:
             raise ValueError("fail_rate must be between 0 and 1")
         self.app = app
         self.latency = max(0.0, latency_ms) / 1000.0
         self.fail_rate = fail_rate
+        self.fail_methods = None if fail_methods is None else frozenset(fail_methods)
         self.rate_limit = max(0, int(rate_limit))
         self.random = random.Random(seed)
         self._tokens = float(self.rate_limit)
@@ -81,7 +85,7 @@ class FaultInjector:
             self.injected["429"] += 1
             await _error(send, 429, "rate limit exceeded", [(b"retry-after", b"1")])
             return
-        kind = self._fail_kind()
+        kind = self._fail_kind(scope["method"])
         if kind is None:
             await self.app(scope, receive, send)
             return
@@ -109,9 +113,11 @@ class FaultInjector:
             raise ValueError(f"kind must be one of {FAIL_KINDS}")
         self._forced.extend([kind] * count)
 
-    def _fail_kind(self) -> str | None:
+    def _fail_kind(self, method: str) -> str | None:
         if self._forced:
             return self._forced.pop(0)
+        if self.fail_methods is not None and method not in self.fail_methods:
+            return None
         if not self.fail_rate or self.random.random() >= self.fail_rate:
             return None
         return self.random.choice(FAIL_KINDS)

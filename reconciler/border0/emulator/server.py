@@ -15,15 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.border0.emulator.app import API_PREFIX, create_app
-from reconciler.border0.emulator.embedded import (
-    QuietServer,
-    bind_socket,
-    private_db_file,
-    server_config,
-)
+from reconciler.border0.emulator.embedded import private_db_file, server_config
 from reconciler.border0.emulator.store import Store
+from reconciler.serving import QuietServer, bind, parse_listen, url_host
 
-__all__ = ["ServeOptions", "parse_listen", "serve"]
+__all__ = ["ServeOptions", "serve"]
 
 
 @dataclass(frozen=True)
@@ -41,14 +37,6 @@ class ServeOptions:
     secrets_on_read: str = "omit"
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
-    """`HOST:PORT` (`[::1]:PORT` for IPv6) -> (host, port); ValueError if malformed."""
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"--listen {listen!r}: expected HOST:PORT")
-    return host.strip("[]") or "127.0.0.1", int(port)
-
-
 def serve(options: ServeOptions) -> int:
     """Run until SIGTERM/SIGINT; returns the exit code."""
     host, port = parse_listen(options.listen)
@@ -64,7 +52,7 @@ def serve(options: ServeOptions) -> int:
         read_after_write_delay_ms=options.read_after_write_delay_ms, seed=options.seed,
         secrets_on_read=options.secrets_on_read,
     )
-    sock = bind_socket(host, port)
+    sock = bind(host, port)
     if options.access_log:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     server = QuietServer(server_config(app, access_log=options.access_log))
@@ -75,7 +63,7 @@ def serve(options: ServeOptions) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     bound_host, bound_port = sock.getsockname()[:2]
-    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    shown = url_host(bound_host)
     faults = []
     if options.latency_ms:
         faults.append(f"latency {options.latency_ms:g} ms")

@@ -1,0 +1,60 @@
+"""The daemon's settings (`run`'s flags) and what derives from them: each reconcile's options
+and the backoff."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.backoff import backoff
+from reconciler.daemon.history import DEFAULT_HISTORY
+from reconciler.manifests.cache import ParseCache
+from reconciler.reconcile import ReconcileOptions
+
+__all__ = ["DaemonConfig"]
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    path: str
+    instance: str = "default"
+    interval: float = 300.0
+    jitter: float = 0.1  # a fraction of the interval
+    debounce: float = 0.3
+    listen: str | None = "127.0.0.1:9479"
+    dry_run: bool = False
+    max_delete: int | None = None
+    allow_mass_delete: bool = False
+    parallelism: int = 8
+    env: Mapping[str, str] | None = None
+    backoff_base: float = 1.0
+    backoff_max: float = 60.0
+    fail_threshold: int = 3
+    stop_timeout: float = 10.0
+    heartbeat_stale: float = 180.0
+    role: str = "leader"  # "agent" with --connectors-only; a leader elector decides otherwise
+    delete_grace: float = 0.0  # `run` defaults to 5 s; 0 turns the deferral off
+    secret_roots: tuple[str, ...] | None = None
+    history: int = DEFAULT_HISTORY  # reconciles kept for /status
+
+    def reconcile_options(
+        self, parse_cache: ParseCache | None = None, **run: Any
+    ) -> ReconcileOptions:
+        """One reconcile's options under these settings; `run` adds what varies per run
+        (delete_grace, known_snapshot, changed_at)."""
+        return ReconcileOptions(
+            instance=self.instance,
+            dry_run=self.dry_run,
+            max_delete=self.max_delete,
+            allow_mass_delete=self.allow_mass_delete,
+            parallelism=self.parallelism,
+            env=self.env,
+            secret_roots=self.secret_roots,
+            parse_cache=parse_cache,
+            **run,
+        )
+
+    def backoff(self, failures: int) -> float:
+        """Seconds before retrying after `failures` failures in a row: 1, 2, 4 ... capped."""
+        return min(backoff(failures, base=self.backoff_base, cap=self.backoff_max), self.interval)

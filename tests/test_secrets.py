@@ -1,0 +1,66 @@
+"""The one home of the secret rules (reconciler/secrets.py): the list of secret fields every
+other module derives from, and the one redactor."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+
+from helpers import REPO
+
+from reconciler.border0.api_json import socket_create_body
+from reconciler.manifests.specs import SECRET_FIELDS as MANIFEST_SECRET_PATHS
+from reconciler.manifests.specs import SOCKET_MANIFEST_PATHS
+from reconciler.model import LiveSocket, SocketSpec, live_socket_fields, socket_fields
+from reconciler.secrets import (
+    SECRET_FIELDS,
+    SECRET_MANIFEST_PATHS,
+    SENSITIVE,
+    Secret,
+    redact,
+    redaction_set,
+    walk,
+)
+
+
+def test_every_secret_field_is_declared_read_compared_and_importable():
+    """A secret field listed once in secrets.py is a SocketSpec attribute, read from its manifest
+    path (which the schema defines), compared on both sides and written back by `import`."""
+    schema = json.loads((REPO / "schemas" / "socket.schema.json").read_text())
+    attributes = {f.name for f in fields(SocketSpec)}
+    spec = SocketSpec("db", "database", **{name: Secret(f"v-{name}") for name in SECRET_FIELDS})
+    live = LiveSocket(socket_id="1", name="db", socket_type="database")
+    body = socket_create_body(spec, "default")
+    for name, path in SECRET_MANIFEST_PATHS.items():
+        assert name in attributes
+        assert socket_fields(spec)[name] == Secret(f"v-{name}")
+        assert name in live_socket_fields(live)
+        assert body[name] == f"v-{name}"  # sent to border0 on create
+        assert SOCKET_MANIFEST_PATHS[name] == ".".join(path)
+        assert path in MANIFEST_SECRET_PATHS
+        node = schema
+        for part in path:
+            node = node["properties"][part]
+        assert node, path
+
+
+def test_secret_fields_keep_their_place_in_the_comparable_form():
+    """The secrets sit beside their section's other fields (import writes YAML in this order)."""
+    keys = list(socket_fields(SocketSpec("db", "database")))
+    assert keys.index("upstream_http_hostname") + 1 == keys.index("upstream_username")
+    assert keys.index("protected_username") + 1 == keys.index("protected_password")
+    assert list(SOCKET_MANIFEST_PATHS) == keys
+
+
+def test_redact_replaces_the_longest_value_whole_and_ignores_short_ones():
+    values = redaction_set(["pass", "password-long", "ab", None])
+    assert values == ("password-long", "pass")
+    assert redact("x password-long y pass z ab", values) == "x (sensitive) y (sensitive) z ab"
+
+
+def test_walk_shows_secrets_through_its_callback_only():
+    data = {"a": [Secret("hunter22"), {"b": (1, "x")}], 2: None}
+    assert walk(data, on_secret=lambda _s: SENSITIVE) == {
+        "a": [SENSITIVE, {"b": [1, "x"]}], "2": None,
+    }
+    assert "hunter22" not in repr(walk(data, on_secret=str, on_leaf=repr))
