@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from reconciler import __version__
+from reconciler.backoff import backoff
 
 __all__ = ["FORMATS", "SLACK_PREFIX", "Message", "Notifier", "Target", "parse_targets"]
 
@@ -196,7 +197,7 @@ class Notifier:
     def _post(self, client: httpx.Client, target: Target, body: bytes, event: str) -> bool:
         problem = ""
         for attempt in range(self._attempts):
-            if attempt and self._abort.wait(self._backoff * 2 ** (attempt - 1)):
+            if attempt and self._abort.wait(backoff(attempt, base=self._backoff, cap=float("inf"))):
                 break
             try:
                 response = client.post(
