@@ -373,8 +373,10 @@ def _refused_everywhere(world: dict[str, Any], folder: Path, daemons: Any) -> No
         code, out, err = _cli(world, "apply", str(saved), api=True)
         assert code == 1, (out, err)
     assert inventory(world["client"]) == before
+    # --delete-grace 0: this is the mass-delete guard's test; with a grace period the first pass
+    # would defer the deletes (a success with nothing to do) and only the next one be refused.
     daemon = daemons(folder, world["emulator"].url, world["emulator"].token, "--interval", "1h",
-                     env={"REL_DB_PASSWORD": DB_PASSWORD})
+                     "--delete-grace", "0", env={"REL_DB_PASSWORD": DB_PASSWORD})
     daemon.wait(lambda: any(r.get("message", "").startswith("reconcile failed")
                             for r in daemon.records()),
                 timeout=60, message="the daemon's reconcile to be refused")
