@@ -9,25 +9,24 @@ Output contract: the rendering goes to stdout, `plan --out FILE` saves the plan 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
 
 import reconciler.plan.saved as saved_plan
-from reconciler.apply import ApplyResult, apply_plan
-from reconciler.border0.errors import Border0Error
-from reconciler.border0.inventory import fetch_actual
-from reconciler.cli.inputs import Manifests, bulk_gc
+from reconciler.apply import ApplyResult
+from reconciler.border0.errors import Border0Error, ConfigurationError
+from reconciler.cli.bulk import bulk_gc
 from reconciler.cli.progress import Progress
 from reconciler.cli.terminal import color_enabled
-from reconciler.diagnostics import Severity
 from reconciler.errors import UserError
 from reconciler.manifests.files import environment
-from reconciler.model import Actual, Desired
-from reconciler.plan.planner import check_instance, make_plan
+from reconciler.plan.planner import check_instance
 from reconciler.plan.types import Plan
+from reconciler.reconcile import ReconcileOptions, ReconcileResult, Stage, carry_out, prepare
 from reconciler.render import render
 
 __all__ = ["PlanArgs", "looks_like_file", "run_apply", "run_plan", "run_show_plan"]
@@ -132,22 +131,59 @@ def _refuse_access_gain(plan: Plan, args: PlanArgs) -> None:
     )
 
 
-def _plan(args: PlanArgs, desired: Desired, actual: Actual) -> Plan:
-    return make_plan(
-        desired,
-        actual,
-        instance=args.instance,
-        max_delete=args.max_delete,
-        allow_mass_delete=args.allow_mass_delete,
+def _options(args: PlanArgs, env: Mapping[str, str]) -> ReconcileOptions:
+    """The pipeline's options from the flags. No re-list after applying: the command exits."""
+    return ReconcileOptions(
+        instance=args.instance, max_delete=args.max_delete,
+        allow_mass_delete=args.allow_mass_delete, parallelism=args.parallelism, env=env,
+        secret_roots=list(args.secret_roots) or None, relist=False,
     )
 
 
-def _refuse_conflicts(plan: Plan) -> None:
-    n = sum(1 for d in plan.conflicts if d.severity is Severity.ERROR)
-    if n:
-        first = next(d for d in plan.conflicts if d.severity is Severity.ERROR)
-        more = f" (and {n - 1} more)" if n > 1 else ""
-        raise UserError(f"the plan cannot be applied: {first.message}{more}")
+class _Unavailable:
+    """The client that could not be opened (no token, a bad --api): listing border0 fails with
+    that error, so the pipeline reports the manifests' own errors first, as for any failed
+    listing."""
+
+    def __init__(self, error: Border0Error) -> None:
+        self.error = error
+
+    def __getattr__(self, name: str) -> object:
+        raise self.error
+
+
+@contextmanager
+def _api(args: PlanArgs, env: Mapping[str, str], say: _Notices) -> Iterator[object]:
+    """border0's API for the command (`border0.session.open_api`), or `_Unavailable`."""
+    from reconciler.border0.session import open_api
+
+    with ExitStack() as stack:
+        try:
+            client: object = stack.enter_context(
+                open_api(args.api, args.token_file, args.state, env=env, say=say))
+        except ConfigurationError as exc:
+            client = _Unavailable(exc)
+        yield client
+
+
+def _prepare(args: PlanArgs, client: object, env: Mapping[str, str]) -> ReconcileResult:
+    """`reconcile.prepare`, reported as a command reports: the manifests' diagnostics on
+    stderr, then the manifests' or border0's error as the command's one error. A plan with
+    conflicts is returned, to be shown before `_refuse_conflicts` ends the command."""
+    prepared = prepare(args.paths, client, _options(args, env))
+    if not prepared.unstable:
+        for diagnostic in prepared.diagnostics:
+            click.echo(str(diagnostic), err=True)
+    if prepared.stage is Stage.LOAD and prepared.unstable:
+        raise UserError(f"{prepared.error}: run again once they are written")
+    if prepared.stage in (Stage.LOAD, Stage.FETCH):
+        raise prepared.cause or UserError(prepared.error or "nothing was planned")
+    return prepared
+
+
+def _refuse_conflicts(prepared: ReconcileResult) -> None:
+    if prepared.stage is Stage.PLAN:
+        raise UserError(prepared.error or "the plan cannot be applied")
 
 
 def _check(args: PlanArgs) -> None:
@@ -162,22 +198,15 @@ def run_plan(args: PlanArgs) -> int:
 
 
 def _run_plan(args: PlanArgs) -> int:
-    from reconciler.border0.session import open_api
-
     _check(args)
     save_to, render_to = _plan_outputs(args)
     env = environment(args.env_file)
-    manifests = Manifests(args.paths, env, args.secret_roots)
-    try:
-        with open_api(args.api, args.token_file, args.state, env=env, say=_Notices()) as client:
-            actual = fetch_actual(client)
-    except Border0Error:
-        manifests.desired()  # the manifests' own errors first
-        raise
-    desired = manifests.desired()
-    plan = _plan(args, desired, actual)
+    with _api(args, env, _Notices()) as client:
+        prepared = _prepare(args, client, env)
+    plan, desired, actual = prepared.plan, prepared.desired, prepared.actual
+    assert plan is not None and desired is not None and actual is not None
     _show(plan, args, render_to)
-    _refuse_conflicts(plan)
+    _refuse_conflicts(prepared)
     _refuse_access_gain(plan, args)
     if save_to:
         try:
@@ -252,8 +281,6 @@ def run_apply(args: PlanArgs) -> int:
 
 
 def _run_apply(args: PlanArgs) -> int:
-    from reconciler.border0.session import open_api
-
     _check(args)
     env = environment(args.env_file)
     saved = None
@@ -265,53 +292,46 @@ def _run_apply(args: PlanArgs) -> int:
             raise UserError(str(exc)) from None
         args = replace(args, paths=saved.paths, instance=saved.instance,
                        max_delete=saved.max_delete, allow_mass_delete=saved.allow_mass_delete)
-    manifests = Manifests(args.paths, env, args.secret_roots)
     notices = _Notices()
-    try:
-        with open_api(args.api, args.token_file, args.state, env=env, say=notices) as client:
-            actual = fetch_actual(client)
-            desired = manifests.desired()
-            if saved is not None and (
-                saved_plan.desired_fingerprint(desired, saved.salt) != saved.desired_fingerprint
-            ):
-                raise UserError("the manifests changed since the plan was saved; "
-                                "run plan --out again")
-            plan = _plan(args, desired, actual)
-            if saved is not None and (
-                saved_plan.actual_fingerprint(actual) != saved.actual_fingerprint
-            ):
-                raise UserError(
-                    "the saved plan is stale: border0 changed since it was made; "
-                    "run plan --out again"
-                )
-            if saved is not None and not saved_plan.plan_matches(saved, plan):
-                raise UserError(
-                    "the plan is not the one saved: a secret changed since it was saved (or "
-                    "border0's copy of one); run plan --out again"
-                )
-            _show(plan, args, args.out)
-            _refuse_conflicts(plan)
-            _refuse_access_gain(plan, args)
-            if not plan.has_changes:
-                return EXIT_OK
-            if args.dry_run:
-                click.echo("Dry run: nothing was applied.", err=True)
-                return EXIT_OK
-            if saved is None:  # a saved plan was reviewed already, as Terraform's
-                _confirm(args)
-            with Progress(len(plan.changes), stream=sys.stderr, verbose=args.verbose,
-                          no_color=args.no_color) as progress:
-                notices.progress = progress
-                result = apply_plan(
-                    plan, client, desired, actual, instance=args.instance,
-                    parallelism=args.parallelism,
-                    progress=lambda r: progress.step(r.ok, r.message),
-                )
-                notices.progress = None
-    except Border0Error:
-        manifests.desired()  # the manifests' own errors first
-        raise
-    return _summary(result, args)
+    with _api(args, env, notices) as client:
+        prepared = _prepare(args, client, env)
+        plan, desired, actual = prepared.plan, prepared.desired, prepared.actual
+        assert plan is not None and desired is not None and actual is not None
+        if saved is not None and (
+            saved_plan.desired_fingerprint(desired, saved.salt) != saved.desired_fingerprint
+        ):
+            raise UserError("the manifests changed since the plan was saved; "
+                            "run plan --out again")
+        if saved is not None and (
+            saved_plan.actual_fingerprint(actual) != saved.actual_fingerprint
+        ):
+            raise UserError(
+                "the saved plan is stale: border0 changed since it was made; "
+                "run plan --out again"
+            )
+        if saved is not None and not saved_plan.plan_matches(saved, plan):
+            raise UserError(
+                "the plan is not the one saved: a secret changed since it was saved (or "
+                "border0's copy of one); run plan --out again"
+            )
+        _show(plan, args, args.out)
+        _refuse_conflicts(prepared)
+        _refuse_access_gain(plan, args)
+        if not plan.has_changes:
+            return EXIT_OK
+        if args.dry_run:
+            click.echo("Dry run: nothing was applied.", err=True)
+            return EXIT_OK
+        if saved is None:  # a saved plan was reviewed already, as Terraform's
+            _confirm(args)
+        with Progress(len(plan.changes), stream=sys.stderr, verbose=args.verbose,
+                      no_color=args.no_color) as progress:
+            notices.progress = progress
+            done = carry_out(prepared, client, replace(
+                _options(args, env), progress=lambda r: progress.step(r.ok, r.message)))
+            notices.progress = None
+    assert done.applied is not None
+    return _summary(done.applied, args)
 
 
 def _summary(result: ApplyResult, args: PlanArgs) -> int:

@@ -2,9 +2,9 @@
 
 An agent runs on the host next to the services it exposes and keeps just the connectors of the
 sockets whose labels match its selector. It reads the manifests (which sockets, which upstreams)
-and border0 (their ids and ports) but never plans or applies: `observe` stands in for
-`reconcile.reconcile` in the daemon's loop and has no path to a write. The writer runs elsewhere,
-usually with `--no-connectors`.
+and border0 (their ids and ports) but never plans or applies: `reconcile.observe` stands in
+for `reconcile.reconcile` in the daemon's loop and has no path to a write. The writer runs
+elsewhere, usually with `--no-connectors`.
 
 Selectors are Kubernetes equality-based label selectors: `key=value`, `key==value`, `key!=value`,
 joined by commas (AND). `key!=value` also matches sockets without the label, as in Kubernetes.
@@ -17,13 +17,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from reconciler.border0.errors import Border0Error
-from reconciler.border0.inventory import fetch_actual
-from reconciler.diagnostics import Severity, has_errors
 from reconciler.errors import UserError
-from reconciler.manifests.loader import load
 from reconciler.model import Desired
-from reconciler.reconcile import ReconcileOptions, ReconcileResult, Stage
+from reconciler.reconcile import ReconcileOptions, ReconcileResult, observe
 
 __all__ = ["Selector", "observe_for", "parse_selector"]
 
@@ -73,26 +69,15 @@ def selected(desired: Desired, selector: Selector) -> Desired:
 
 
 def observe_for(selector: Selector) -> Callable[..., ReconcileResult]:
-    """A `reconcile_fn` for the daemon that loads and lists but never writes."""
+    """A `reconcile_fn` for the daemon that stops at `reconcile.observe`: it loads and lists
+    but never plans or writes."""
 
-    def observe(
+    def observe_selected(
         paths: Sequence[str | os.PathLike[str]], client: object, options: ReconcileOptions
     ) -> ReconcileResult:
-        loaded = load(paths, env=options.env, cache=options.parse_cache)
-        diagnostics = list(loaded.diagnostics)
-        if has_errors(diagnostics):
-            n = sum(1 for d in diagnostics if d.severity is Severity.ERROR)
-            return ReconcileResult(
-                False, Stage.LOAD, diagnostics, error=f"the manifests have {n} error(s)"
-            )
-        desired = selected(loaded.desired, selector)
-        try:
-            actual = fetch_actual(client)
-        except Border0Error as exc:
-            return ReconcileResult(
-                False, Stage.FETCH, diagnostics, desired=desired,
-                error=f"listing border0 failed: {exc}",
-            )
-        return ReconcileResult(True, Stage.DONE, diagnostics, desired=desired, actual=actual)
+        result = observe(paths, client, options)
+        if result.desired is None:
+            return result
+        return replace(result, desired=selected(result.desired, selector))
 
-    return observe
+    return observe_selected

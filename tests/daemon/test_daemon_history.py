@@ -178,7 +178,7 @@ def test_status_history_prints_each_reconcile(emulator, manifests):
     ]
     assert rows[1][5:] == ["update socket web", "update socket web"]
     assert rows[2][5:] == ["create socket web", "-"]
-    assert "invalid: the manifests have 1 error(s); nothing changed" in out
+    assert "invalid: the manifests have 1 error; nothing was planned" in out
     assert jcode == 0 and '"trigger": "change: bad.yaml"' in jout
 
 
