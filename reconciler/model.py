@@ -113,11 +113,10 @@ class SocketSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     upstream_type: str | None = None
     upstream_http_hostname: str | None = None
-    # The Secret attributes: the declaration of the fields secrets.SECRET_MANIFEST_PATHS lists.
-    upstream_username: Secret | None = None
-    upstream_password: Secret | None = None
     protected_username: str | None = None
-    protected_password: Secret | None = None
+    #: The secrets the manifest sets, by field name (secrets.SECRET_FIELDS, their one list):
+    #: `spec.secret(name)`. A field the manifest leaves out is absent.
+    secrets_by_field: Mapping[str, Secret] = field(default_factory=dict)
     recording: bool | None = None  # None: border0's recording_enabled is left alone
     policies: tuple[str, ...] = ()
     external_policies: tuple[str, ...] = ()
@@ -130,7 +129,7 @@ class SocketSpec:
     @property
     def protected(self) -> bool:
         return self.protected_username is not None or any(
-            getattr(self, name) is not None for name in secret_fields_in("protected")
+            name in self.secrets_by_field for name in secret_fields_in("protected")
         )
 
     @property
@@ -138,9 +137,12 @@ class SocketSpec:
         """Every policy name this socket should be attached to, declared or external."""
         return tuple(dict.fromkeys(self.policies + self.external_policies))
 
+    def secret(self, name: str) -> Secret | None:
+        """The secret in field `name` (one of secrets.SECRET_FIELDS), None when not set."""
+        return self.secrets_by_field.get(name)
+
     def secrets(self) -> tuple[Secret, ...]:
-        values = (getattr(self, name) for name in SECRET_FIELDS)
-        return tuple(s for s in values if s is not None)
+        return tuple(s for name in SECRET_FIELDS if (s := self.secret(name)) is not None)
 
 
 @dataclass(frozen=True)
@@ -340,7 +342,7 @@ def socket_fields(spec: SocketSpec) -> dict[str, Any]:
         "labels": dict(spec.labels),
         "prune": spec.prune,
     }
-    return insert_secret_fields(plain, lambda name: getattr(spec, name))
+    return insert_secret_fields(plain, spec.secret)
 
 
 def live_socket_fields(live: LiveSocket) -> dict[str, Any]:

@@ -4,7 +4,6 @@ other module derives from, and the one redactor."""
 from __future__ import annotations
 
 import json
-from dataclasses import fields
 
 from helpers import REPO
 
@@ -24,15 +23,15 @@ from reconciler.secrets import (
 
 
 def test_every_secret_field_is_declared_read_compared_and_importable():
-    """A secret field listed once in secrets.py is a SocketSpec attribute, read from its manifest
+    """A secret field listed once in secrets.py is held by a SocketSpec, read from its manifest
     path (which the schema defines), compared on both sides and written back by `import`."""
     schema = json.loads((REPO / "schemas" / "socket.schema.json").read_text())
-    attributes = {f.name for f in fields(SocketSpec)}
-    spec = SocketSpec("db", "database", **{name: Secret(f"v-{name}") for name in SECRET_FIELDS})
+    spec = SocketSpec("db", "database",
+                      secrets_by_field={name: Secret(f"v-{name}") for name in SECRET_FIELDS})
     live = LiveSocket(socket_id="1", name="db", socket_type="database")
     body = socket_create_body(spec, "default")
     for name, path in SECRET_MANIFEST_PATHS.items():
-        assert name in attributes
+        assert spec.secret(name) == Secret(f"v-{name}")
         assert socket_fields(spec)[name] == Secret(f"v-{name}")
         assert name in live_socket_fields(live)
         assert body[name] == f"v-{name}"  # sent to border0 on create
@@ -42,6 +41,20 @@ def test_every_secret_field_is_declared_read_compared_and_importable():
         for part in path:
             node = node["properties"][part]
         assert node, path
+
+
+def test_each_secret_field_name_is_spelled_in_secrets_py_alone():
+    """One home: the client's code names a secret field only in secrets.py; everything else
+    goes through SECRET_FIELDS. The emulator is left out on purpose: it is border0's twin and
+    speaks border0's fields by its own rules (border0/emulator/rules.py), not our list."""
+    package = REPO / "reconciler"
+    emulator = package / "border0" / "emulator"
+    for name in SECRET_FIELDS:
+        homes = sorted(
+            str(path.relative_to(package)) for path in package.rglob("*.py")
+            if emulator not in path.parents and name in path.read_text(encoding="utf-8")
+        )
+        assert homes == ["secrets.py"], (name, homes)
 
 
 def test_secret_fields_keep_their_place_in_the_comparable_form():

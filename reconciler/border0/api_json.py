@@ -133,7 +133,7 @@ def socket_tags(
     tags = ownership_tags(spec, instance)
     live_tags = live_tags or {}
     for name in SECRET_FIELDS:
-        secret = getattr(spec, name)
+        secret = spec.secret(name)
         if secret is None:
             continue
         key = fingerprint_tag(name)
@@ -151,7 +151,7 @@ def _managed_body(spec: SocketSpec, instance: str, live_tags: Mapping[str, str] 
 
 def _secret_values(spec: SocketSpec, section: str) -> dict[str, str]:
     """The plain values of the secrets of one section that the spec sets (for a request body)."""
-    values = ((name, getattr(spec, name)) for name in secret_fields_in(section))
+    values = ((name, spec.secret(name)) for name in secret_fields_in(section))
     return {name: secret.value for name, secret in values if secret is not None}
 
 

@@ -169,7 +169,6 @@ def _load(paths: Sequence[str], env_file: str | None) -> Desired:
 
     from reconciler.manifests.files import environment
     from reconciler.manifests.loader import load
-    from reconciler.secrets import SECRET_FIELDS
 
     env = environment(env_file) if env_file else None
     result = load(list(paths), env=env, resolve_secrets=env is not None)
@@ -179,6 +178,6 @@ def _load(paths: Sequence[str], env_file: str | None) -> Desired:
         raise UserError("the manifests have errors; fix them or leave out --manifests")
     if env is not None:
         return result.desired
-    cleared = {field: None for field in SECRET_FIELDS}  # not resolved: not compared
-    sockets = {n: replace(s, **cleared) for n, s in result.desired.sockets.items()}
+    # not resolved: not compared
+    sockets = {n: replace(s, secrets_by_field={}) for n, s in result.desired.sockets.items()}
     return replace(result.desired, sockets=sockets)

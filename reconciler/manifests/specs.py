@@ -143,9 +143,9 @@ def socket_spec(
         upstream_type=upstream.get("type"),
         upstream_http_hostname=upstream.get("httpHostname"),
         protected_username=protected["username"] if protected else None,
-        **{  # a protected secret only when spec.protected is given
-            name: secrets.get(path) if protected or path[1] != "protected" else None
-            for name, path in SECRET_MANIFEST_PATHS.items()
+        secrets_by_field={  # a protected secret only when spec.protected is given
+            name: secret for name, path in SECRET_MANIFEST_PATHS.items()
+            if (secret := secrets.get(path)) is not None and (protected or path[1] != "protected")
         },
         recording=spec.get("recording"),
         policies=tuple(spec.get("policies") or ()),

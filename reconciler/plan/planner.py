@@ -109,7 +109,7 @@ def _verify_fingerprints(desired: Desired, actual: Actual) -> None:
     for name, spec in desired.sockets.items():
         live = actual.sockets.get(name)
         for field_name in SECRET_FIELDS if live is not None else ():
-            secret, fp = getattr(spec, field_name), live.fingerprint(field_name)
+            secret, fp = spec.secret(field_name), live.fingerprint(field_name)
             if secret is not None and fp is not None:
                 pairs.append((secret, fp.text))
     verify_many(pairs)

@@ -38,7 +38,7 @@ def _socket_after(spec: SocketSpec, instance: str) -> tuple[dict[str, Any], dict
     body = {**model.socket_settings(spec, instance), "protected_socket": spec.protected}
     if spec.protected:
         body["protected_username"] = spec.protected_username or ""
-    hidden = {k: True for k in SECRET_FIELDS if getattr(spec, k) is not None}
+    hidden = {k: True for k in SECRET_FIELDS if spec.secret(k) is not None}
     return body, hidden
 
 

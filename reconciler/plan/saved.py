@@ -97,7 +97,7 @@ def _secret_origins(desired: Desired) -> list[dict[str, str]]:
     out = []
     for name, spec in sorted(desired.sockets.items()):
         for field_name in SECRET_FIELDS:
-            secret = getattr(spec, field_name)
+            secret = spec.secret(field_name)
             if isinstance(secret, Secret):
                 out.append({"object": f"socket/{name}", "field": field_name,
                             "origin": secret.origin})

@@ -74,9 +74,9 @@ def test_examples_load_into_the_expected_desired_state():
 
     orders = sockets["orders-db"]
     assert (orders.type, orders.upstream_type) == ("database", "mysql")
-    assert orders.upstream_password == Secret("orders-pw-2")
-    assert orders.upstream_password.origin == "env:ORDERS_DB_PASSWORD"
-    assert orders.upstream_username.value == "orders"
+    assert orders.secret("upstream_password") == Secret("orders-pw-2")
+    assert orders.secret("upstream_password").origin == "env:ORDERS_DB_PASSWORD"
+    assert orders.secret("upstream_username").value == "orders"
     assert "orders-pw-2" not in repr(orders) and "(sensitive)" in repr(orders)
     assert orders.policies == ("db-by-ip", "on-call", "contractors")
     assert orders.connector.host == "127.0.0.1" and orders.connector.port == 3306
@@ -87,7 +87,7 @@ def test_examples_load_into_the_expected_desired_state():
 
     grafana = sockets["grafana"]
     assert grafana.protected and grafana.protected_username == "viewer"
-    assert grafana.protected_password.value == "grafana-pw-1"
+    assert grafana.secret("protected_password").value == "grafana-pw-1"
     assert grafana.prune is False and grafana.adopt is False
     assert sockets["portal"].type == "https"
     assert sockets["portal"].upstream_http_hostname == "portal.internal"
@@ -126,7 +126,7 @@ def test_demo_env_covers_every_variable_the_examples_reference():
 def test_without_resolving_secrets_only_their_shape_is_checked():
     result = load([EXAMPLES], env={}, resolve_secrets=False)
     assert result.ok, messages(result)
-    password = result.desired.sockets["orders-db"].upstream_password
+    password = result.desired.sockets["orders-db"].secret("upstream_password")
     assert password.origin == "env:ORDERS_DB_PASSWORD" and password.value == ""
 
 
@@ -159,7 +159,7 @@ def test_file_secrets_resolve_relative_to_the_manifest(tmp_path):
     write(tmp_path, {"app/web.yaml": socket("web", body), "app/secrets/pw": "s3cret\n"})
     result = load([tmp_path / "app"], env={})
     assert result.ok, messages(result)
-    secret = result.desired.sockets["web"].protected_password
+    secret = result.desired.sockets["web"].secret("protected_password")
     assert secret.value == "s3cret" and secret.origin == "file:secrets/pw"
 
     (tmp_path / "app/secrets/pw").unlink()
@@ -181,7 +181,7 @@ def test_plaintext_passwords_warn_and_fail_with_strict(tmp_path):
     assert warning.severity is Severity.WARNING and (warning.line, warning.column) == (10, 15)
     assert warning.message.startswith("spec.upstream.password is a plaintext secret")
     assert "hunter2" not in warning.message
-    assert result.desired.sockets["db"].upstream_password.origin == "literal"
+    assert result.desired.sockets["db"].secret("upstream_password").origin == "literal"
 
     strict = load([tmp_path], strict=True)
     assert not strict.ok and strict.diagnostics[0].severity is Severity.ERROR

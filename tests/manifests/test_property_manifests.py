@@ -336,7 +336,7 @@ def test_a_known_good_document_is_accepted_and_planned(tmp_path: Path) -> None:
     (folder / "all.yaml").write_text(yaml.safe_dump_all(docs))
     result = _check_load(folder, resolve=True, strict=True)
     assert result.ok and set(result.desired.sockets) == {"db"}
-    assert result.desired.sockets["db"].upstream_password.value == SECRET_VALUES[1]
+    assert result.desired.sockets["db"].secret("upstream_password").value == SECRET_VALUES[1]
     _check_plan(result)
 
 

@@ -83,7 +83,7 @@ def test_symlinks_are_resolved_before_the_check(tmp_path: Path):
     # allowed with its folder as a secret root (the flag, or BORDER0_SECRET_ROOTS)
     result = load([folder], env={}, secret_roots=[str(outside)])
     assert result.ok, result.diagnostics
-    assert result.desired.sockets["web"].protected_password.value == "hunter2"
+    assert result.desired.sockets["web"].secret("protected_password").value == "hunter2"
     code, out, _ = cli(["validate", str(folder), "--env-file", os.devnull],
                        env={"BORDER0_SECRET_ROOTS": str(outside)})
     assert code == 0, out

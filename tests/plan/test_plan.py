@@ -123,7 +123,7 @@ def fingerprinted(**secrets: str) -> dict[str, str]:
 
 
 def test_secrets_compared_by_fingerprint_never_shown() -> None:
-    spec = SocketSpec("db", "database", upstream_password=Secret("hunter2-new", "env:DB_PW"))
+    spec = SocketSpec("db", "database", secrets_by_field={"upstream_password": Secret("hunter2-new", "env:DB_PW")})
     live = live_socket("db", socket_type="database",
                        tags=fingerprinted(upstream_password="hunter2-old"))
     plan = make_plan(desired(spec), actual(live))
@@ -134,7 +134,7 @@ def test_secrets_compared_by_fingerprint_never_shown() -> None:
         "upstream_password", "(sensitive)", "(sensitive)", True)
     assert "hunter2" not in repr(plan.to_json()) and "hunter2" not in repr(plan)
     same = make_plan(
-        desired(SocketSpec("db", "database", upstream_password=Secret("s3cret", "env:X"))),
+        desired(SocketSpec("db", "database", secrets_by_field={"upstream_password": Secret("s3cret", "env:X")})),
         actual(live_socket("db", socket_type="database",
                            tags=fingerprinted(upstream_password="s3cret"))),
     )
@@ -143,7 +143,7 @@ def test_secrets_compared_by_fingerprint_never_shown() -> None:
 
 def test_secret_without_fingerprint_is_written_once_and_the_plan_says_why() -> None:
     plan = make_plan(
-        desired(SocketSpec("db", "database", upstream_password=Secret("pw-1", "env:X"))),
+        desired(SocketSpec("db", "database", secrets_by_field={"upstream_password": Secret("pw-1", "env:X")})),
         actual(live_socket("db", socket_type="database")),
     )
     (change,) = plan.changes
@@ -156,7 +156,7 @@ def test_secret_without_fingerprint_is_written_once_and_the_plan_says_why() -> N
 def test_a_malformed_fingerprint_counts_as_a_changed_secret() -> None:
     tags = {**ours(), fingerprint_tag("upstream_password"): "scrypt$99$8$1$AAAA$BBBB"}
     plan = make_plan(
-        desired(SocketSpec("db", "database", upstream_password=Secret("pw-1", "env:X"))),
+        desired(SocketSpec("db", "database", secrets_by_field={"upstream_password": Secret("pw-1", "env:X")})),
         actual(live_socket("db", socket_type="database", tags=tags)),
     )
     assert actions(plan) == [("update", "socket", "db")]
@@ -176,9 +176,11 @@ def test_protection_cannot_change_in_place_so_it_is_a_replace_with_the_reason() 
                        tags=fingerprinted(protected_password="old-pass"))
     for spec, why in (
         (SocketSpec("app", "http", protected_username="viewer",
-                    protected_password=Secret("new-pass")), "protected_password changed"),
+                    secrets_by_field={"protected_password": Secret("new-pass")}),
+         "protected_password changed"),
         (SocketSpec("app", "http", protected_username="admin",
-                    protected_password=Secret("old-pass")), "protected_username changed"),
+                    secrets_by_field={"protected_password": Secret("old-pass")}),
+         "protected_username changed"),
         (SocketSpec("app", "http"), "protected, protected_username changed"),
     ):
         (change,) = make_plan(desired(spec), actual(live)).changes
@@ -186,7 +188,7 @@ def test_protection_cannot_change_in_place_so_it_is_a_replace_with_the_reason() 
         assert change.reason.startswith(why) and "cannot change protection in place" in (
             change.reason)
     same = SocketSpec("app", "http", protected_username="viewer",
-                      protected_password=Secret("old-pass"))
+                      secrets_by_field={"protected_password": Secret("old-pass")})
     assert make_plan(desired(same), actual(live)).changes == []
 
 

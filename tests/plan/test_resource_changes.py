@@ -73,7 +73,7 @@ def sample_plan():
     desired = Desired(
         sockets={
             "web": SocketSpec("web", "http", description="new", policies=("ops",)),
-            "db": SocketSpec("db", "database", upstream_password=Secret(SECRET, "env:DB_PW")),
+            "db": SocketSpec("db", "database", secrets_by_field={"upstream_password": Secret(SECRET, "env:DB_PW")}),
             "box": SocketSpec("box", "tls"),
             "new": SocketSpec("new", "ssh", policies=("ops",)),
         },

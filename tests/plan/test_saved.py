@@ -19,7 +19,7 @@ SECRET = "saved-plan-secret-value"
 
 def write_plan(path: Path) -> dict:
     desired = Desired(sockets={"db": SocketSpec("db", "database",
-                                                upstream_password=Secret(SECRET, "env:DB_PW"))})
+                                                secrets_by_field={"upstream_password": Secret(SECRET, "env:DB_PW")})})
     plan = make_plan(desired, Actual())
     saved_plan.write(path, plan=plan, desired=desired, actual_fingerprint="sha256:x",
                      paths=["manifests"], max_delete=None, allow_mass_delete=False)

@@ -26,7 +26,7 @@ def sample_plan():
         sockets={
             "web": SocketSpec("web", "http", description="new", labels={"team": "b"},
                               policies=("ops",)),
-            "db": SocketSpec("db", "database", upstream_password=Secret(SECRET, "env:DB_PW")),
+            "db": SocketSpec("db", "database", secrets_by_field={"upstream_password": Secret(SECRET, "env:DB_PW")}),
             "box": SocketSpec("box", "tls"),
             "legacy": SocketSpec("legacy", "http"),
         },
