@@ -74,7 +74,9 @@ def test_a_suspended_socket_changed_by_hand_is_left_alone_then_resumed(
     wait_for(lambda: [p["name"] for p in client.get_socket("web").get("policies") or []]
              == ["team"], timeout=30, message="the policy attached again")
     assert len(writes) > before
-    assert daemon.sample("border0_reconciler_suspended_objects", "", kind="socket") == 0
+    # the gauge is set once the reconcile that wrote is published (after its writes are seen)
+    wait_for(lambda: daemon.sample("border0_reconciler_suspended_objects", "", kind="socket")
+             == 0, timeout=30, message="the suspended gauge back to 0")
 
 
 def test_a_suspended_policy_is_not_updated_and_shows_in_status(emulator, manifests):

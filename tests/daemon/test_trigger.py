@@ -94,17 +94,23 @@ def test_a_burst_of_triggers_is_coalesced(
     emulator_factory, manifests, daemon_process, tmp_path  # noqa: F811
 ):
     """Triggers that arrive while a reconcile runs cause exactly one more run, not one each."""
-    slow = emulator_factory(latency_ms=1000)  # a reconcile takes > 2 s (two listings at least)
-    daemon = start(daemon_process, slow, manifests, tmp_path)
+    held = emulator_factory()
+    daemon = start(daemon_process, held, manifests, tmp_path)
     runs = daemon.status()["reconciles"]
     bearer = {"Authorization": f"Bearer {TOKEN}"}
-    assert daemon.http.post("/reconcile", headers=bearer).status_code == 202
-    running = wait_for(lambda: daemon.status()["in_flight"], timeout=5, interval=0.01)
-    with ThreadPoolExecutor(19) as pool:
-        codes = list(pool.map(lambda _: daemon.http.post("/reconcile", headers=bearer).status_code,
-                              range(19)))
-    assert codes == [202] * 19
-    assert daemon.status()["in_flight"] == running, "the burst outlasted the reconcile"
+    wait_for(lambda: daemon.status()["in_flight"] is None, timeout=5)  # the start published
+    held.app.faults.held = True  # border0 does not answer: the reconcile stays in flight
+    try:
+        assert daemon.http.post("/reconcile", headers=bearer).status_code == 202
+        running = wait_for(lambda: daemon.status()["in_flight"], timeout=5, interval=0.01)
+        assert running["trigger"].startswith("POST /reconcile")
+        with ThreadPoolExecutor(19) as pool:
+            codes = list(pool.map(
+                lambda _: daemon.http.post("/reconcile", headers=bearer).status_code, range(19)))
+        assert codes == [202] * 19
+        assert daemon.status()["in_flight"] == running, "the burst outlasted the reconcile"
+    finally:
+        held.app.faults.held = False
     wait_for(lambda: daemon.status()["reconciles"] >= runs + 2, timeout=20)
     wait_for(lambda: daemon.status()["in_flight"] is None, timeout=5)
     assert daemon.status()["reconciles"] == runs + 2

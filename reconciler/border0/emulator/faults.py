@@ -13,6 +13,8 @@
   cannot tell, so a retried create meets "already exists" and a retried delete meets 404.
   `fail_methods` limits the fail rate to some methods (say only POST, to test a write's retries
   while its lookups succeed); None (the default) means every method.
+- held: while `held` is true, requests wait before they run (border0 slow to answer for as long
+  as a test chooses: a request stays in flight until the test lets it go). Off by default.
 The OpenAPI document and the docs page are exempt from all three; `/serverinfo` is not.
 """
 
@@ -50,7 +52,7 @@ logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
 
 
 class FaultInjector:
-    """ASGI middleware; all three faults off by default."""
+    """ASGI middleware; every fault off by default."""
 
     def __init__(
         self,
@@ -74,6 +76,7 @@ class FaultInjector:
         self._refilled = time.monotonic()
         self._forced: list[str] = []
         self.injected: dict[str, int] = {kind: 0 for kind in (*FAIL_KINDS, "429")}
+        self.held = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].endswith(EXEMPT_SUFFIXES):
@@ -81,6 +84,8 @@ class FaultInjector:
             return
         if self.latency:
             await asyncio.sleep(self.latency)
+        while self.held:
+            await asyncio.sleep(0.01)
         if self.rate_limit and not self._take_token():
             self.injected["429"] += 1
             await _error(send, 429, "rate limit exceeded", [(b"retry-after", b"1")])
