@@ -226,10 +226,11 @@ def _row(socket: dict[str, Any]) -> list[str]:
 def _head(status: dict[str, Any], *, wide: bool) -> list[str]:
     last = status.get("last_reconcile") or {}
     head = [
-        f"instance {status.get('instance')}  path {status.get('path')}  "
-        f"ready {'yes' if status.get('ready') else 'no'}"
+        # the path last: a long one is cut, never the readiness, dry run or role before it
+        f"instance {status.get('instance')}  ready {'yes' if status.get('ready') else 'no'}"
         + ("  (dry run)" if status.get("dry_run") else "")
-        + (f"  role {status['role']}" if status.get("role", "leader") != "leader" else ""),
+        + (f"  role {status['role']}" if status.get("role", "leader") != "leader" else "")
+        + f"  path {status.get('path')}",
         (
             f"last reconcile {last.get('result') or '-'}  at {last.get('finished_at') or '-'}  "
             f"revision {last.get('revision') or '-'}  trigger {last.get('trigger') or '-'}"
