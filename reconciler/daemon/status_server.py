@@ -184,6 +184,7 @@ class StatusServer:
             log_config=None,
             access_log=False,
             lifespan="off",
+            ws="none",  # no websockets: nor is their protocol imported
             timeout_graceful_shutdown=2,
             http=type("_Protocol", (_DeadlineH11,), {"read_timeout": self.read_timeout}),
             timeout_keep_alive=self.keep_alive_timeout,  # type: ignore[arg-type]

@@ -43,6 +43,7 @@ def server_config(app: Any, *, access_log: bool = False) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         lifespan="off",
+        ws="none",  # no websockets: nor is their protocol imported
         access_log=access_log,
         log_level="info" if access_log else "warning",
         log_config=None,
