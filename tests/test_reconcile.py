@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_apply import base_docs, opts, socket_doc, write
+from documents import base_docs, opts, socket_doc, write
 
 from reconciler.border0.errors import Unauthorized
 from reconciler.reconcile import Stage, carry_out, observe, prepare, reconcile

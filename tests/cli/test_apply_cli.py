@@ -13,8 +13,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from documents import SECRET, base_docs, socket_doc, write
 from helpers import PYTHON, REPO, cli
-from test_apply import SECRET, base_docs, socket_doc, write
 
 SCHEMA = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
 

@@ -8,8 +8,8 @@ import os
 import re
 from pathlib import Path
 
+from documents import base_docs, write
 from helpers import cli
-from test_apply import base_docs, write
 
 ENV = {"DB_PASSWORD": "pipeline-secret-1"}
 

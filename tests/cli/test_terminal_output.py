@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 from conftest import TEST_TOKEN
+from documents import ENV, SECRET, base_docs, socket_doc, write
 from helpers import PYTHON, cli, free_port
-from test_apply import ENV, SECRET, base_docs, socket_doc, write
 
 from reconciler.apply import apply_plan
 from reconciler.border0.client import Border0Client

@@ -9,7 +9,7 @@ import os
 import time
 from pathlib import Path
 
-from test_apply import policy_doc, socket_doc, write
+from documents import policy_doc, socket_doc, write
 
 from reconciler.manifests.cache import RACY_S, ParseCache
 from reconciler.manifests.loader import load

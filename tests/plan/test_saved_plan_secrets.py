@@ -14,8 +14,8 @@ import hmac
 import json
 from pathlib import Path
 
+from documents import base_docs, write
 from helpers import cli
-from test_apply import base_docs, write
 
 import reconciler.plan.saved as saved_plan
 from reconciler.manifests.loader import load

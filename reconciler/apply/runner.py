@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from reconciler.attach_groups import attachment_groups
+from reconciler.apply.attach_groups import attachment_groups
 from reconciler.border0.api_json import (
     policy_create_body,
     policy_from_api,

@@ -9,7 +9,7 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from test_apply import ENV, opts, socket_doc, write
+from documents import ENV, opts, socket_doc, write
 
 from reconciler.apply import apply_plan
 from reconciler.border0.inventory import fetch_actual

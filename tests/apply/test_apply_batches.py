@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_apply import opts, policy_doc, socket_doc, write
+from documents import opts, policy_doc, socket_doc, write
 
-from reconciler.attach_groups import BATCH
+from reconciler.apply.attach_groups import BATCH
 from reconciler.border0.inventory import fetch_actual
 from reconciler.reconcile import reconcile
 
