@@ -19,6 +19,7 @@ import click
 import reconciler.plan.saved as saved_plan
 from reconciler.apply import ApplyResult
 from reconciler.border0.errors import Border0Error, ConfigurationError
+from reconciler.border0.session import open_api
 from reconciler.cli.bulk import bulk_gc
 from reconciler.cli.progress import Progress
 from reconciler.cli.terminal import color_enabled
@@ -155,8 +156,6 @@ class _Unavailable:
 @contextmanager
 def _api(args: PlanArgs, env: Mapping[str, str], say: _Notices) -> Iterator[object]:
     """border0's API for the command (`border0.session.open_api`), or `_Unavailable`."""
-    from reconciler.border0.session import open_api
-
     with ExitStack() as stack:
         try:
             client: object = stack.enter_context(
