@@ -265,8 +265,12 @@ def test_drift_made_through_the_api_is_repaired_at_the_next_interval(
         message="the drift repaired",
     )
     wait_for(lambda: daemon.sample("border0_reconciler_drift_corrections") >= 3, timeout=5)
-    drift_lines = [m for m in daemon.messages() if m.startswith("drift corrected")]
-    assert any("web" in m for m in drift_lines) and any("api" in m for m in drift_lines)
+
+    def drift_logged() -> bool:  # the log line is read from the daemon's output, a bit later
+        lines = [m for m in daemon.messages() if m.startswith("drift corrected")]
+        return any("web" in m for m in lines) and any("api" in m for m in lines)
+
+    wait_for(drift_logged, timeout=5, message="the corrected drift logged for web and api")
 
     families = daemon.metrics()
     for name in (

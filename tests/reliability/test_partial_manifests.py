@@ -259,6 +259,9 @@ def test_a_socket_removed_for_good_is_deleted_after_the_grace_period(
     removed = time.time()
     (folder / "fleet.yaml").write_text(fleet(names[:3]))
     daemon.wait(lambda: "s3" not in ids(emulator), 60, "s3 to be deleted after the grace")
+    # the daemon logs its writes when the reconcile is published, after border0 shows them
+    daemon.wait(lambda: [r for r in daemon.records() if r.get("message") == "deleted socket s3"],
+                30, "the deletion logged")
     deleted = [r for r in daemon.records() if r.get("message") == "deleted socket s3"]
     assert deleted and records(daemon, "deletion deferred", removed)
     when = datetime.fromisoformat(deleted[0]["time"]).timestamp()
