@@ -14,7 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PYTHON", "REPO", "cli", "edit_by_hand", "free_port", "free_port_range", "wait_for"]
+__all__ = [
+    "PYTHON", "REPO", "cli", "edit_by_hand", "free_port", "free_port_range", "sent", "wait_for",
+]
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -74,6 +76,11 @@ def cli(
         timeout=timeout,
     )
     return proc.returncode, proc.stdout, proc.stderr
+
+
+def sent(client: Any, method: str) -> int:
+    """Requests of `method` a Border0Client sent, answered or not (its `request_counts`)."""
+    return sum(n for (m, _status), n in client.request_counts.items() if m == method)
 
 
 def free_port() -> int:

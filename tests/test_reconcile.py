@@ -7,13 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from documents import base_docs, opts, socket_doc, write
+from helpers import sent
 
 from reconciler.border0.errors import Unauthorized
 from reconciler.reconcile import Stage, carry_out, observe, prepare, reconcile
-
-
-def gets(client) -> int:
-    return sum(n for (method, _status), n in client.request_counts.items() if method == "GET")
 
 
 def test_prepare_then_carry_out_is_what_reconcile_does(emulator, tmp_path: Path) -> None:
@@ -36,18 +33,18 @@ def test_relist_off_sends_no_list_after_applying(emulator, tmp_path: Path) -> No
     folder = write(tmp_path / "m", base_docs())
     client = emulator.client()
     prepared = prepare([folder], client, opts(relist=False))
-    before = gets(client)
+    before = sent(client, "GET")
     done = carry_out(prepared, client, opts(relist=False))
     assert done.ok
     assert done.actual is prepared.actual  # what was listed before applying, not re-listed
-    without_relist = gets(client) - before
+    without_relist = sent(client, "GET") - before
 
     write(tmp_path / "m", [*base_docs(), socket_doc("extra", description="x")])
     prepared = prepare([folder], client, opts())
-    before = gets(client)
+    before = sent(client, "GET")
     done = carry_out(prepared, client, opts())
     assert "extra" in done.actual.sockets
-    assert gets(client) - before > without_relist  # the re-list
+    assert sent(client, "GET") - before > without_relist  # the re-list
 
 
 def test_the_manifests_errors_win_over_borders0s(emulator, tmp_path: Path) -> None:
@@ -88,5 +85,5 @@ def test_unstable_and_bad_instance_stop_before_border0_is_asked(emulator, tmp_pa
     client = emulator.client()
     result = prepare([tmp_path], client, opts(instance="Not An Instance"))
     assert result.stage is Stage.LOAD and "instance" in result.error
-    assert gets(client) == 0
+    assert sent(client, "GET") == 0
     assert prepare([], client, opts()).error == "no manifest path given"

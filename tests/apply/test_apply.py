@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from documents import ENV, base_docs, opts, policy_doc, socket_doc, write
+from helpers import sent
 
 from reconciler.border0.inventory import fetch_actual
 from reconciler.plan.planner import make_plan
@@ -195,8 +196,7 @@ def test_fetch_lists_once_not_per_object(emulator, tmp_path: Path) -> None:
     assert reconcile([write(tmp_path / "m", docs)], client, opts()).ok
     client.request_counts.clear()
     fetch_actual(client)
-    gets = sum(n for (method, _), n in client.request_counts.items() if method == "GET")
-    assert gets <= 4  # two pages of sockets, policies (+ a short page)
+    assert sent(client, "GET") <= 4  # two pages of sockets, policies (+ a short page)
 
 
 @pytest.mark.timeout(180)

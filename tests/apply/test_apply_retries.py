@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from documents import ENV, opts, socket_doc, write
+from helpers import sent
 
 from reconciler.apply import apply_plan
 from reconciler.border0.inventory import fetch_actual
@@ -18,11 +19,6 @@ from reconciler.plan.planner import make_plan
 from reconciler.reconcile import reconcile
 
 NAMES = [f"site-{i}" for i in range(8)]
-
-
-def sent(client, method: str) -> int:
-    """Requests of `method` the client sent, answered or not."""
-    return sum(n for (m, _status), n in client.request_counts.items() if m == method)
 
 
 def test_a_failing_create_is_sent_at_most_one_plus_max_retries_and_never_twice(
