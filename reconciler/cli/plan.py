@@ -165,11 +165,11 @@ def _api(args: PlanArgs, env: Mapping[str, str], say: _Notices) -> Iterator[obje
         yield client
 
 
-def _prepare(args: PlanArgs, client: object, env: Mapping[str, str]) -> ReconcileResult:
+def _prepare(args: PlanArgs, client: object, options: ReconcileOptions) -> ReconcileResult:
     """`reconcile.prepare`, reported as a command reports: the manifests' diagnostics on
     stderr, then the manifests' or border0's error as the command's one error. A plan with
     conflicts is returned, to be shown before `_refuse_conflicts` ends the command."""
-    prepared = prepare(args.paths, client, _options(args, env))
+    prepared = prepare(args.paths, client, options)
     if not prepared.unstable:
         for diagnostic in prepared.diagnostics:
             click.echo(str(diagnostic), err=True)
@@ -201,7 +201,7 @@ def _run_plan(args: PlanArgs) -> int:
     save_to, render_to = _plan_outputs(args)
     env = environment(args.env_file)
     with _api(args, env, _Notices()) as client:
-        prepared = _prepare(args, client, env)
+        prepared = _prepare(args, client, _options(args, env))
     plan, desired, actual = prepared.plan, prepared.desired, prepared.actual
     assert plan is not None and desired is not None and actual is not None
     _show(plan, args, render_to)
@@ -291,9 +291,9 @@ def _run_apply(args: PlanArgs) -> int:
             raise UserError(str(exc)) from None
         args = replace(args, paths=saved.paths, instance=saved.instance,
                        max_delete=saved.max_delete, allow_mass_delete=saved.allow_mass_delete)
-    notices = _Notices()
+    notices, options = _Notices(), _options(args, env)
     with _api(args, env, notices) as client:
-        prepared = _prepare(args, client, env)
+        prepared = _prepare(args, client, options)
         plan, desired, actual = prepared.plan, prepared.desired, prepared.actual
         assert plan is not None and desired is not None and actual is not None
         if saved is not None and (
@@ -327,7 +327,7 @@ def _run_apply(args: PlanArgs) -> int:
                       no_color=args.no_color) as progress:
             notices.progress = progress
             done = carry_out(prepared, client, replace(
-                _options(args, env), progress=lambda r: progress.step(r.ok, r.message)))
+                options, progress=lambda r: progress.step(r.ok, r.message)))
             notices.progress = None
     assert done.applied is not None
     return _summary(done.applied, args)
