@@ -57,7 +57,7 @@ log = logging.getLogger("reconciler.border0")
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
     """One verifying TLS context a process, shared by its clients: building one reads the CA
-    bundle, about 0.2 s of CPU, which httpx otherwise pays for every client it makes."""
+    bundle (about 45 ms of CPU, measured here), which httpx otherwise pays for every client."""
     return httpx.create_ssl_context()
 
 
@@ -107,7 +107,6 @@ class Border0Client:
 
     def __repr__(self) -> str:
         return f"Border0Client(base_url={self.base_url!r})"
-
 
     @property
     def token(self) -> Secret | None:

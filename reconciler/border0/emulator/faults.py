@@ -15,7 +15,7 @@
   while its lookups succeed); None (the default) means every method.
 - held: while `held` is true, requests wait before they run (border0 slow to answer for as long
   as a test chooses: a request stays in flight until the test lets it go). Off by default.
-The OpenAPI document and the docs page are exempt from all three; `/serverinfo` is not.
+The OpenAPI document and the docs page are exempt from every fault; `/serverinfo` is not.
 """
 
 from __future__ import annotations
