@@ -1,5 +1,6 @@
-"""Manifest documents the tests share: builders for Socket and Policy documents, a folder
-writer, a small base set (with one secret) and the options that resolve its secret."""
+"""What the tests build and share: Socket and Policy documents, a folder writer, a small base set
+(with one secret) and the options that resolve its secret; and `ours`, the tags border0 holds on
+a socket this reconciler manages (written out here, not taken from the code under test)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 
 import yaml
 
+from reconciler import model
 from reconciler.reconcile import ReconcileOptions
 
-__all__ = ["ENV", "SECRET", "base_docs", "opts", "policy_doc", "socket_doc", "write"]
+__all__ = ["ENV", "SECRET", "base_docs", "opts", "ours", "policy_doc", "socket_doc", "write"]
 
 SECRET = "s3cr3t-Value-that-must-never-show"
 
@@ -67,3 +69,11 @@ ENV = {"DB_PASSWORD": SECRET}
 
 def opts(**kw: Any) -> ReconcileOptions:
     return ReconcileOptions(env=ENV, **kw)
+
+
+def ours(instance: str = "default", prune: bool = True) -> dict[str, str]:
+    """The ownership tags of a socket managed by `instance` (prune: false adds its tag)."""
+    tags = {model.MANAGED_BY_TAG: model.MANAGED_BY_VALUE, model.INSTANCE_TAG: instance}
+    if not prune:
+        tags[model.PRUNE_TAG] = "false"
+    return tags

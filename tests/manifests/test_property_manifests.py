@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from documents import ours
 from helpers import cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import model
 from reconciler.diagnostics import Severity
 from reconciler.manifests.loader import load
 from reconciler.model import Actual, LivePolicy, LiveSocket, Ownership
@@ -200,10 +200,7 @@ yaml_texts = st.one_of(
 def _tags(instance: str | None, prune: bool = True) -> dict[str, str]:
     if instance is None:
         return {"team": "x"}
-    tags = {model.MANAGED_BY_TAG: model.MANAGED_BY_VALUE, model.INSTANCE_TAG: instance}
-    if not prune:
-        tags[model.PRUNE_TAG] = "false"
-    return tags
+    return ours(instance, prune)
 
 
 SEEDED = Actual(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import jsonschema
+from documents import ours
 from helpers import REPO
 
 from reconciler import model
@@ -23,7 +24,7 @@ from reconciler.plan.planner import make_plan
 from reconciler.render import render
 
 SCHEMA = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
-OURS = {model.MANAGED_BY_TAG: model.MANAGED_BY_VALUE, model.INSTANCE_TAG: "default"}
+OURS = ours()
 ANYWHERE = {"allowed_ip": ["0.0.0.0/0", "::/0"]}
 
 

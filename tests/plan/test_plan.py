@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from documents import ours
 
 from reconciler import model
 from reconciler.model import (
@@ -18,13 +19,6 @@ from reconciler.model import (
 from reconciler.plan.planner import check_instance, make_plan
 from reconciler.plan.types import Action
 from reconciler.secrets import fingerprint, fingerprint_tag
-
-
-def ours(instance: str = "default", prune: bool = True) -> dict[str, str]:
-    tags = {model.MANAGED_BY_TAG: model.MANAGED_BY_VALUE, model.INSTANCE_TAG: instance}
-    if not prune:
-        tags[model.PRUNE_TAG] = "false"
-    return tags
 
 
 def live_socket(name: str, *, socket_type: str = "http", description: str = "", tags=None,

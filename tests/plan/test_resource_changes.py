@@ -8,8 +8,8 @@ import json
 import re
 
 import jsonschema
+from documents import ours
 
-from reconciler import model
 from reconciler.model import (
     Actual,
     Desired,
@@ -24,7 +24,7 @@ from reconciler.plan.planner import make_plan
 from reconciler.secrets import fingerprint, fingerprint_tag
 
 SECRET = "tf-shape-secret-value"
-OURS = {model.MANAGED_BY_TAG: model.MANAGED_BY_VALUE, model.INSTANCE_TAG: "default"}
+OURS = ours()
 
 # Transcribed from the documented format: one element of "resource_changes" and its
 # <change-representation>. Terraform allows more keys (module_address, deposed, ...); these are

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import jsonschema
+from documents import ours
 from helpers import REPO
 
-from reconciler import model
 from reconciler.manifests.loader import load
 from reconciler.model import (
     Actual,
@@ -22,7 +22,7 @@ from reconciler.plan.planner import make_plan
 from reconciler.render import render
 
 SCHEMA = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
-OURS = {model.MANAGED_BY_TAG: model.MANAGED_BY_VALUE, model.INSTANCE_TAG: "default"}
+OURS = ours()
 
 
 def live_socket(name: str, description: str = "", policies: dict[str, str] | None = None):
