@@ -55,6 +55,16 @@ def start(daemons: Any, emulator: Any, folder: Path, names: list[str]) -> Daemon
     return daemon
 
 
+def start_on_one_file(daemons: Any, emulator: Any, tmp_path: Path, names: list[str]
+                      ) -> tuple[Daemon, Path]:
+    """A daemon over one file, m/fleet.yaml, that declares `names`, after its first apply."""
+    folder = tmp_path / "m"
+    folder.mkdir()
+    path = folder / "fleet.yaml"
+    path.write_text(fleet(names))
+    return start(daemons, emulator, folder, names), path
+
+
 def last(daemon: Daemon, since: float, result: str | None = None) -> dict | None:
     """The last reconcile, if it started after `since` (epoch seconds) [with `result`]."""
     info = daemon.status().get("last_reconcile") or {}
@@ -97,11 +107,7 @@ def assert_nothing_lost(daemon: Daemon, emulator: Any, before: dict[str, str]) -
 @pytest.mark.timeout(240)
 def test_a_file_truncated_at_half_deletes_nothing(daemons, emulator, tmp_path: Path) -> None:
     names = [f"s{i:02d}" for i in range(50)]
-    folder = tmp_path / "m"
-    folder.mkdir()
-    path = folder / "fleet.yaml"
-    path.write_text(fleet(names))
-    daemon = start(daemons, emulator, folder, names)
+    daemon, path = start_on_one_file(daemons, emulator, tmp_path, names)
     before = ids(emulator)
 
     cut = time.time()
@@ -123,12 +129,8 @@ def test_a_cut_inside_a_value_defers_the_deletes_until_the_file_is_whole(
     daemons, emulator, tmp_path: Path
 ) -> None:
     names = [f"s{i:02d}" for i in range(40)]
-    folder = tmp_path / "m"
-    folder.mkdir()
-    path = folder / "fleet.yaml"
-    whole = fleet(names)
-    path.write_text(whole)
-    daemon = start(daemons, emulator, folder, names)
+    daemon, path = start_on_one_file(daemons, emulator, tmp_path, names)
+    whole = path.read_text()
     before = ids(emulator)
 
     cut = time.time()
@@ -152,12 +154,8 @@ def test_a_cut_inside_a_value_defers_the_deletes_until_the_file_is_whole(
 @pytest.mark.timeout(240)
 def test_a_slow_writer_pausing_half_way_loses_nothing(daemons, emulator, tmp_path: Path) -> None:
     names = [f"s{i:02d}" for i in range(30)]
-    folder = tmp_path / "m"
-    folder.mkdir()
-    path = folder / "fleet.yaml"
-    whole = fleet(names)
-    path.write_text(whole)
-    daemon = start(daemons, emulator, folder, names)
+    daemon, path = start_on_one_file(daemons, emulator, tmp_path, names)
+    whole = path.read_text()
     before = ids(emulator)
 
     half = len(whole) // 2 + 17
@@ -252,12 +250,9 @@ def test_a_socket_removed_for_good_is_deleted_after_the_grace_period(
     daemons, emulator, tmp_path: Path
 ) -> None:
     names = [f"s{i}" for i in range(4)]
-    folder = tmp_path / "m"
-    folder.mkdir()
-    (folder / "fleet.yaml").write_text(fleet(names))
-    daemon = start(daemons, emulator, folder, names)
+    daemon, path = start_on_one_file(daemons, emulator, tmp_path, names)
     removed = time.time()
-    (folder / "fleet.yaml").write_text(fleet(names[:3]))
+    path.write_text(fleet(names[:3]))
     daemon.wait(lambda: "s3" not in ids(emulator), 60, "s3 to be deleted after the grace")
     # the daemon logs its writes when the reconcile is published, after border0 shows them
     daemon.wait(lambda: [r for r in daemon.records() if r.get("message") == "deleted socket s3"],
