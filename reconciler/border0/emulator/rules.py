@@ -72,7 +72,7 @@ _ORDER = (
 #: reference): links are answered as `connectors` and by GET /socket/{id}/connectors, the
 #: upstream configuration by GET /socket/{id}/upstream_configurations (TF
 #: border0/resource_socket.go reads both there), `display_name` nowhere.
-NOT_ANSWERED: tuple[str, ...] = ()  # SHAPE-TEMP
+NOT_ANSWERED = ("connector_ids", "upstream_configuration", "display_name")
 #: serializer.Socket fields the twin has nothing to say about but answers, as border0 does,
 #: with their zero value: no connector of the twin's is ever alive; sockets are made by the
 #: API, never by a (v1) connector; end-to-end encryption is not settable through the API.
