@@ -13,6 +13,7 @@ reserved tags (`Fingerprint`), which compare equal to the manifest's `Secret` wh
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -379,21 +380,25 @@ def live_policy_fields(live: LivePolicy) -> dict[str, Any]:
 
 
 def _normalize_policy_data(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop empty values so `who: {email: []}` and an absent `email` compare equal; no
-    version is v1 (border0's default on create). v2 `permissions` stay as written: there an
-    empty mapping (`http: {}`) grants access."""
-    data = {"version": "v1", **dict(data)}
-    permissions = data.pop("permissions", None)
+    """policy_data as border0's Terraform provider compares it since ME-4888
+    (border0/resource_policy.go suppressEquivalentPolicyDiffs: typed structs first, then
+    pruneNullValues and border0-go lib/types/jsoneq AreEqual): `null`, `""` and `[]` are
+    dropped at every depth, `permissions` included; under `permissions` `{}` is kept (an empty
+    permission, `http: {}`, grants access: PolicyPermissions' fields are pointers), elsewhere
+    an empty object is as absent (the condition's who/where/when are value structs). Arrays
+    are compared without regard to order (sorted; lists of scalars as sets), maps (header maps
+    too, ME-4859) by key. No version is v1 (border0's default on create)."""
+    return _canonical({"version": "v1", **dict(data)}, keep_empty=False)
 
-    def clean(value: Any) -> Any:
-        if isinstance(value, Mapping):
-            out = {k: clean(v) for k, v in value.items()}
-            return {k: v for k, v in out.items() if v not in (None, "", [], {})}
-        if isinstance(value, (list, tuple)):
-            return [clean(v) for v in value]
-        return value
 
-    cleaned = clean(data)
-    if permissions is not None:
-        cleaned["permissions"] = permissions
-    return cleaned
+def _canonical(value: Any, keep_empty: bool) -> Any:
+    if isinstance(value, Mapping):
+        out = {str(k): _canonical(v, keep_empty or k == "permissions") for k, v in value.items()}
+        return {k: v for k, v in out.items()
+                if v is not None and v != "" and v != [] and (v != {} or keep_empty)}
+    if isinstance(value, (list, tuple)):
+        items = [_canonical(v, keep_empty) for v in value]
+        if all(not isinstance(v, (Mapping, list)) for v in items):
+            items = list({json.dumps(v): v for v in items}.values())  # a set of scalars
+        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
+    return value
