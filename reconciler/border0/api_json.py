@@ -16,6 +16,7 @@ from reconciler.model import (
     LiveSocket,
     PolicySpec,
     SocketSpec,
+    labels_after,
     ownership_tags,
     parse_policy_marker,
     policy_marker,
@@ -114,7 +115,7 @@ def _is_mask(value: str) -> bool:
 def kept_secrets(spec: SocketSpec, current: Mapping[str, Any]) -> dict[str, str]:
     """The credentials of the upstream the manifest leaves out, as border0 answered them: sent
     back so a write never clears what the manifest does not declare (border0 answers
-    `upstream_username`; a password only when it answers it in clear, never a mask)."""
+    the upstream username; a password only when it answers it in clear, never a mask)."""
     out: dict[str, str] = {}
     for name in secret_fields_in("upstream"):
         value = current.get(name)
@@ -143,6 +144,9 @@ def socket_from_api(data: Mapping[str, Any]) -> LiveSocket:
         tcp_ports=tuple(int(p) for p in data.get("socket_tcp_ports") or ()),
         policy_ids=tuple(str(p.get("id")) for p in policies if isinstance(p, Mapping)),
         policy_names=tuple(str(p.get("name")) for p in policies if isinstance(p, Mapping)),
+        masked_secrets=frozenset(
+            name for name in SECRET_FIELDS
+            if isinstance(data.get(name), str) and _is_mask(data[name])),
     )
 
 
@@ -156,6 +160,7 @@ def policy_from_api(data: Mapping[str, Any]) -> LivePolicy:
         policy_data=_policy_data_with_version(data),
         socket_ids=tuple(str(s) for s in data.get("socket_ids") or ()),
         ownership=ownership,
+        tag_rules=tuple(dict(r) for r in data.get("tag_rules") or () if isinstance(r, Mapping)),
     )
 
 
@@ -176,13 +181,15 @@ def _policy_data_with_version(data: Mapping[str, Any]) -> dict[str, Any]:
 def socket_tags(
     spec: SocketSpec, instance: str, live_tags: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """The socket's tags: labels, ownership, and a fingerprint per secret the spec sets.
+    """The socket's tags: labels (and the tags set elsewhere, unless labels are authoritative:
+    `model.labels_after`), ownership, and a fingerprint per secret the spec sets.
 
     A fingerprint already on the socket (`live_tags`) that matches the secret is kept as is;
     otherwise a new one (new salt) is made for the value about to be written.
     """
-    tags = ownership_tags(spec, instance)
     live_tags = live_tags or {}
+    tags = labels_after(spec, live_tags)
+    tags.update(ownership_tags(spec, instance))
     for name in SECRET_FIELDS:
         secret = spec.secret(name)
         if secret is None:

@@ -154,7 +154,7 @@ def test_type_change_replaces_and_reattaches(emulator, tmp_path: Path) -> None:
     assert [(c.action.value, c.name) for c in plan.changes] == [
         ("replace", "box"), ("attach", "box/ops")
     ]
-    assert plan.changes[0].reason == "type changed: ssh → tls"
+    assert plan.changes[0].reason.startswith("type changed: ssh → tls; a replace: new id")
     assert reconcile([folder], client, opts()).ok
     box = fetch_actual(client).sockets["box"]
     assert box.socket_id != old_id and box.socket_type == "tls" and box.policy_names == ("ops",)
