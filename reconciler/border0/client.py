@@ -310,6 +310,7 @@ class Border0Client:
         if method == "GET" and path != "/serverinfo":
             self._writes.wait_before_read(path, deadline_at)
         tries_429 = tries_5xx = tries_404 = 0
+        after_write = method in ("PUT", "DELETE") and self._writes.within_window()
         ambiguous = False
         self._local.ambiguous = False
         while True:
@@ -359,8 +360,7 @@ class Border0Client:
                 continue
             if status == 404 and method == "GET" and self._writes.may_lag(deadline_at):
                 continue
-            if (status == 404 and method in ("PUT", "DELETE") and tries_404 < NOT_FOUND_RETRIES
-                    and self._writes.within_window()):
+            if status == 404 and after_write and tries_404 < NOT_FOUND_RETRIES:
                 tries_404 += 1
                 self._pause(random.uniform(*NOT_FOUND_WAIT), deadline_at, method, path, "404")
                 continue
