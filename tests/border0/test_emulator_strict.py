@@ -171,30 +171,46 @@ def test_deleted_socket_is_answered_by_id_unless_active_only(emulator):
         assert again["socket_id"] != sid
 
 
-UNMANAGED = {"connector_ids": ["c-1"], "recording_enabled": True, "display_name": "Web App",
-             "upstream_configuration": {"service_type": "http", "http_service_configuration": {
-                 "http_service_type": "standard",
-                 "standard_http_service_configuration": {"hostname": "h", "port": 80}}},
+UPSTREAM = {"service_type": "http", "http_service_configuration": {
+    "http_service_type": "standard",
+    "standard_http_service_configuration": {
+        "hostname": "h", "port": 80, "scheme": "http", "host_header": "h"}}}
+UNMANAGED = {"recording_enabled": True,
              "cloud_authentication_email_allowed_addressses": ["a@example.com"],
              "cloud_authentication_email_allowed_domains": ["example.com"]}
+
+
+def links(h, socket: str) -> tuple[list[str], list[dict]]:
+    """A socket's connector ids and upstream configurations, read as border0's provider reads
+    them: from the two sub-resources (terraform-provider-border0 border0/resource_socket.go)."""
+    connectors = h.get(f"socket/{socket}/connectors").json()["list"]
+    configs = h.get(f"socket/{socket}/upstream_configurations").json()["list"]
+    return [c["connector_id"] for c in connectors], [c["config"] for c in configs]
 
 
 def test_unmanaged_fields_are_stored_and_a_put_replaces_them(emulator):
     """Stored and answered; a PUT that leaves them out resets them (rules.UPDATABLE: the worst
     case the sources allow), and keeps what only a create can set (protected_*)."""
     with http(emulator) as h:
+        connector = h.post("connector", json={"name": "c-1", "connector_id": ""}).json()
+        bound = {"connector_ids": [connector["connector_id"]], "upstream_configuration": UPSTREAM,
+                 "display_name": "Web App"}
         made = h.post("socket", json={"name": "app", "socket_type": "http",
                                       "upstream_type": "https", "protected_socket": True,
-                                      "cloud_authentication_enabled": True, **UNMANAGED})
+                                      "cloud_authentication_enabled": True, **UNMANAGED,
+                                      **bound})
         assert made.status_code == 200, made.text
         got = h.get("socket/app").json()
         assert {k: got[k] for k in UNMANAGED} == UNMANAGED
+        assert got["connectors"] == [{"connector_id": connector["connector_id"], "name": "c-1"}]
+        assert links(h, "app") == ([connector["connector_id"]], [UPSTREAM])
         kept = h.put("socket/app", json={"name": "app", "upstream_type": "https", **UNMANAGED,
-                                         "description": "new"}).json()
+                                         **bound, "description": "new"}).json()
         assert {k: kept[k] for k in UNMANAGED} == UNMANAGED and kept["description"] == "new"
+        assert links(h, "app") == ([connector["connector_id"]], [UPSTREAM])
         reset = h.put("socket/app", json={"name": "app", "description": "newer"}).json()
-        assert reset["connector_ids"] == [] and reset["recording_enabled"] is False
-        assert reset["upstream_configuration"] is None and reset["display_name"] == ""
+        assert reset["connectors"] == [] and reset["recording_enabled"] is False
+        assert links(h, "app") == ([], [])
         assert reset["upstream_type"] == "http"  # not sent: the type's default again
         assert reset["protected_socket"] is True and reset["cloud_authentication_enabled"]
 

@@ -57,6 +57,18 @@ class Twin:
         response.raise_for_status()
         return response.json()
 
+    def connector(self, name: str) -> str:
+        """A connector made by hand (border0-go client/connector.go CreateConnector): its id."""
+        response = self.http.post("connector", json={"name": name, "connector_id": ""})
+        response.raise_for_status()
+        return str(response.json()["connector_id"])
+
+    def connector_ids(self, socket: str) -> list[str]:
+        """The socket's links, read as border0's provider reads them (GET .../connectors)."""
+        response = self.http.get(f"socket/{socket}/connectors")
+        response.raise_for_status()
+        return [c["connector_id"] for c in response.json()["list"]]
+
 
 @pytest.fixture
 def twin(emulator_process: Any) -> Any:
@@ -181,8 +193,9 @@ def test_fields_set_by_hand_survive_an_apply(twin: Twin, tmp_path: Path) -> None
     assert twin.run("apply", str(folder), "--auto-approve")[0] == 0
 
     # Someone sets connector_ids and recording in the portal (a raw read-modify-write PUT).
+    connector = twin.connector("edge-1")
     edit_by_hand(twin.proc.client(), twin.socket("web"), recording_enabled=True,
-                 connector_ids=["c0ffee00-0000-4000-8000-000000000001"])
+                 connector_ids=[connector])
 
     # ... and tag rules on a policy (border0-go client/policy.go Policy.TagRules)
     policy = twin.http.get("policies/find", params={"name": "engineers"}).json()
@@ -204,7 +217,7 @@ def test_fields_set_by_hand_survive_an_apply(twin: Twin, tmp_path: Path) -> None
     assert policy["tag_rules"] == rules
     after = twin.socket("web")
     assert after["description"] == "Team web app, v2"
-    assert after["connector_ids"] == ["c0ffee00-0000-4000-8000-000000000001"]
+    assert twin.connector_ids("web") == [connector]
     assert after["recording_enabled"] is True
     assert twin.run("plan", str(folder), "--detailed-exitcode")[0] == 0
 
@@ -214,7 +227,7 @@ def test_fields_set_by_hand_survive_an_apply(twin: Twin, tmp_path: Path) -> None
     assert code == 2 and "recording: true → false" in out
     assert twin.run("apply", str(folder), "--auto-approve")[0] == 0
     assert twin.socket("web")["recording_enabled"] is False
-    assert twin.socket("web")["connector_ids"] == ["c0ffee00-0000-4000-8000-000000000001"]
+    assert twin.connector_ids("web") == [connector]
 
 
 def test_changing_protection_is_a_replace_that_keeps_hand_set_fields(
@@ -224,7 +237,8 @@ def test_changing_protection_is_a_replace_that_keeps_hand_set_fields(
     shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("ci", "kubernetes"))
     assert twin.run("apply", str(folder), "--auto-approve")[0] == 0
     current = twin.socket("grafana")
-    edit_by_hand(twin.proc.client(), current, connector_ids=["c0ffee00-0000-4000-8000-000000000002"])
+    connector = twin.connector("edge-2")
+    edit_by_hand(twin.proc.client(), current, connector_ids=[connector])
 
     grafana = folder / "sockets" / "grafana.yaml"
     grafana.write_text(grafana.read_text().replace("username: viewer", "username: admin"))
@@ -237,7 +251,7 @@ def test_changing_protection_is_a_replace_that_keeps_hand_set_fields(
     after = twin.socket("grafana")
     assert after["socket_id"] != current["socket_id"]
     assert after["protected_username"] == "admin"
-    assert after["connector_ids"] == ["c0ffee00-0000-4000-8000-000000000002"]
+    assert twin.connector_ids("grafana") == [connector]
     assert twin.run("plan", str(folder), "--detailed-exitcode")[0] == 0
 
 

@@ -22,6 +22,7 @@ CLI = "borderzero/border0-cli"
 
 SOCKET = "/socket/{socket_id_or_name}"
 POLICY = "/policy/{uuid}"
+CONNECTOR = "/connector/{connector_id}"
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,50 @@ _POLICY_BODY: dict[str, Any] = {
     },
 }
 
+_ANY: dict[str, Any] = {}
+#: SDK `Connector` (client/connector.go): name always sent, `connector_id` always (no
+#: omitempty; "" on create), description and built_in_ssh_service_enabled omitempty;
+#: `built_in_ssh_service` and `tailscale_auth_key` are border0's answers, echoed back by TF's
+#: create-then-update (border0/resource_connector.go) and ignored.
+_CONNECTOR_BODY: dict[str, Any] = {
+    "type": "object", "required": ["name"],
+    "properties": {"name": _STR, "description": _STR, "connector_id": _STR,
+                   "built_in_ssh_service_enabled": {"type": "boolean"},
+                   "built_in_ssh_service": {"type": "object"},
+                   "tailscale_auth_key": {"type": "object"}},
+}
+#: SDK `ConnectorToken`: every field is sent (FlexibleTime marshals as Unix seconds, 0 when
+#: unset: client/flexible_time.go); the output fields (id, token, created_by, created_at) go
+#: as zero values and are ignored.
+_TOKEN_BODY: dict[str, Any] = {
+    "type": "object", "required": ["connector_id", "name"],
+    "properties": {"connector_id": _STR, "name": _STR, "expires_at": _ANY, "id": _STR,
+                   "token": _STR, "created_by": _STR, "created_at": _ANY},
+}
+#: SDK `SocketKeyToSign` (client/socket.go SignSocketKey); the CLI sends the same key
+#: (border0-cli internal/api/models/requests.go, internal/client/client.go).
+_SIGNKEY_BODY: dict[str, Any] = {
+    "type": "object", "required": ["ssh_public_key"], "properties": {"ssh_public_key": _STR},
+}
+_CONN_SDK = f"{SDK} client/connector.go"
+
 #: Operations the reference lacks: (METHOD /path) -> body schema (None: no body).
 EXTRA_OPERATIONS: dict[str, tuple[dict[str, Any] | None, str]] = {
     "GET /sockets": (None, f"{SDK} client/socket.go (SocketsPaginator)"),
     f"GET {SOCKET}/connectors": (None, f"{SDK} client/socket.go (SocketConnectors)"),
+    f"GET {SOCKET}/upstream_configurations": (
+        None, f"{SDK} client/socket.go (SocketUpstreamConfigs); {TF} border0/resource_socket.go"),
+    # The reference has the operation without a body.
+    f"POST {SOCKET}/signkey": (_SIGNKEY_BODY, f"{SDK} client/socket.go (SignSocketKey)"),
+    "GET /connectors": (None, f"{_CONN_SDK} (Connectors)"),
+    "POST /connector": (_CONNECTOR_BODY, f"{_CONN_SDK} (CreateConnector)"),
+    "PUT /connector": (_CONNECTOR_BODY, f"{_CONN_SDK} (UpdateConnector: the id in the body)"),
+    f"GET {CONNECTOR}": (None, f"{_CONN_SDK} (Connector)"),
+    f"DELETE {CONNECTOR}": (None, f"{_CONN_SDK} (DeleteConnector)"),
+    "POST /connector/token": (_TOKEN_BODY, f"{_CONN_SDK} (CreateConnectorToken)"),
+    f"GET {CONNECTOR}/tokens": (None, f"{_CONN_SDK} (ConnectorTokens)"),
+    f"GET {CONNECTOR}/token/{{token_id}}": (None, f"{_CONN_SDK} (ConnectorToken)"),
+    f"DELETE {CONNECTOR}/token/{{token_id}}": (None, f"{_CONN_SDK} (DeleteConnectorToken)"),
     f"PUT {SOCKET}/policy": (_ACTIONS, f"{SDK} client/policy.go (AttachPoliciesToSocket)"),
     f"PUT {POLICY}/socket": (_ACTIONS, f"{SDK} client/policy.go (AttachPolicyToSocket)"),
     "GET /serverinfo": (None, f"{SDK} client/server_info.go; {TF} border0/provider.go"),

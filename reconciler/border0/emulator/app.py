@@ -25,12 +25,14 @@ from reconciler.border0.emulator.rules import present_socket
 from reconciler.border0.emulator.staleness import StaleReads
 from reconciler.border0.emulator.store import Store, StoreError
 
-__all__ = ["API_PREFIX", "SECRETS_ON_READ", "create_app"]
+__all__ = ["API_PREFIX", "CONNECTOR_CONFIG", "SECRETS_ON_READ", "create_app"]
 
 #: How GET answers show upstream_password / protected_password (rules.present_socket).
 SECRETS_ON_READ = ("omit", "mask", "clear")
 
 API_PREFIX = "/api/v1"
+#: The twin's read for a test stand-in connector (connector token only); not border0's API.
+CONNECTOR_CONFIG = "/connector/config"
 MAX_PAGE_SIZE = 1000
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": m.Error, "description": text}
@@ -195,10 +197,67 @@ def create_app(
 
     @r.get("/socket/{id_or_name}/connectors", response_model=m.ConnectorList, tags=["Socket"],
            responses=e404)
-    def list_connectors(id_or_name: str) -> JSONResponse:
-        """The emulator runs no connectors: always an empty list for an existing socket."""
-        store.get_socket(id_or_name)
-        return _ok({"list": []})
+    def list_socket_connectors(id_or_name: str) -> JSONResponse:
+        """The connectors that serve the socket (its `connector_ids`)."""
+        return _ok({"list": store.socket_connectors(id_or_name)})
+
+    @r.get("/socket/{id_or_name}/upstream_configurations", response_model=m.UpstreamConfigs,
+           tags=["Socket"], responses=e404)
+    def list_upstream_configurations(id_or_name: str) -> JSONResponse:
+        """The socket's upstream configuration, credentials included (as border0 answers it:
+        TF stores passwords and keys from here)."""
+        return _ok({"list": store.socket_upstream_configurations(id_or_name)})
+
+    # --- connectors (border0-go client/connector.go) ------------------------------------
+
+    @r.get("/connectors", response_model=m.Connectors, tags=["Connector"])
+    def list_connectors() -> JSONResponse:
+        return _ok({"list": store.list_connectors_all()})
+
+    @r.post("/connector", response_model=m.Connector, tags=["Connector"], responses=e400)
+    def create_connector(body: m.ConnectorBody) -> JSONResponse:
+        return _ok(store.create_connector(body.model_dump(exclude_unset=True)))
+
+    @r.put("/connector", response_model=m.Connector, tags=["Connector"],
+           responses={**e400, **e404})
+    def update_connector(body: m.ConnectorBody) -> JSONResponse:
+        """The connector named by `connector_id` in the body; unsent fields are reset."""
+        return _ok(store.update_connector(body.model_dump(exclude_unset=True)))
+
+    @r.post("/connector/token", response_model=m.ConnectorToken, tags=["Connector"],
+            responses={**e400, **e404})
+    def create_connector_token(body: m.ConnectorTokenBody) -> JSONResponse:
+        """The only answer that holds the token's value."""
+        return _ok(store.create_connector_token(body.model_dump(exclude_unset=True)))
+
+    @r.get("/connector/{connector_id}", response_model=m.Connector, tags=["Connector"],
+           responses=e404)
+    def get_connector(connector_id: str) -> JSONResponse:
+        return _ok(store.get_connector(connector_id))
+
+    @r.delete("/connector/{connector_id}", status_code=204, response_class=Response,
+              tags=["Connector"], responses=e404)
+    def delete_connector(connector_id: str) -> Response:
+        """Its tokens are revoked and sockets bound to it lose the link."""
+        store.delete_connector(connector_id)
+        return Response(status_code=204)
+
+    @r.get("/connector/{connector_id}/tokens", response_model=m.ConnectorTokens,
+           tags=["Connector"], responses=e404)
+    def list_connector_tokens(connector_id: str) -> JSONResponse:
+        return _ok(store.connector_tokens(connector_id))
+
+    @r.get("/connector/{connector_id}/token/{token_id}", response_model=m.ConnectorToken,
+           tags=["Connector"], responses=e404)
+    def get_connector_token(connector_id: str, token_id: str) -> JSONResponse:
+        return _ok(store.connector_token(connector_id, token_id))
+
+    @r.delete("/connector/{connector_id}/token/{token_id}", status_code=204,
+              response_class=Response, tags=["Connector"], responses=e404)
+    def delete_connector_token(connector_id: str, token_id: str) -> Response:
+        """Revokes the token: it authenticates nothing from now on."""
+        store.delete_connector_token(connector_id, token_id)
+        return Response(status_code=204)
 
     @r.get("/policies", response_model=list[m.Policy], tags=["Policy"], responses=e400)
     def list_policies(
@@ -245,7 +304,31 @@ def create_app(
         store.update_policy_sockets(policy_id, [(a.action, a.id) for a in body.actions])
         return _ok(store.get_policy(policy_id))
 
+    def connector_authorized(
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        access_token: Annotated[str | None, Depends(_access_token)],
+    ) -> str:
+        given = bearer.credentials if bearer is not None else access_token
+        connector_id = store.connector_of_token(given) if given else None
+        if connector_id is None:
+            raise ApiError(401, "unauthorized: missing, revoked or expired connector token")
+        return connector_id
+
+    agent = APIRouter(prefix=API_PREFIX, responses={401: _ERRORS[401], 500: _ERRORS[500]})
+
+    @agent.get(CONNECTOR_CONFIG, response_model=m.ConnectorConfig, tags=["Twin only"])
+    def connector_config(
+        connector_id: str = Depends(connector_authorized),
+    ) -> JSONResponse:
+        """Twin only, for a test stand-in of `border0 connector start`: the connector's
+        configuration and the sockets bound to it, upstream configurations with credentials.
+        Authenticated by a CONNECTOR token (the admin token is refused here, and a connector
+        token everywhere else). border0's real connector is pushed the same data over a gRPC
+        control stream (border0-proto connector/connector.proto: Init, UpdateConfig)."""
+        return _ok(store.connector_config(connector_id))
+
     api.include_router(public)
+    api.include_router(agent)  # before `r`: /connector/config is not /connector/{id}
     api.include_router(r)
     api.openapi = _openapi_with_border0_errors(api)  # type: ignore[method-assign]
 
@@ -253,7 +336,8 @@ def create_app(
         _Tolerant(api), latency_ms=latency_ms, fail_rate=fail_rate,
         rate_limit=rate_limit, seed=seed,
     )
-    guard = Guard(faults, token=token, prefix=API_PREFIX, policy_version=store.policy_version)
+    guard = Guard(faults, token=token, prefix=API_PREFIX, policy_version=store.policy_version,
+                  connector_paths=(CONNECTOR_CONFIG,), connector_token=store.connector_of_token)
     guard.fastapi = api  # type: ignore[attr-defined]
     guard.faults = faults  # type: ignore[attr-defined]
     guard.store = store  # type: ignore[attr-defined]

@@ -28,11 +28,17 @@ PUBLIC = ("/serverinfo", "/openapi.json", "/docs", "/docs/oauth2-redirect")
 
 class Guard:
     def __init__(self, app: Any, *, token: str, prefix: str,
-                 policy_version: Callable[[str], str | None] | None = None) -> None:
+                 policy_version: Callable[[str], str | None] | None = None,
+                 connector_paths: tuple[str, ...] = (),
+                 connector_token: Callable[[str], str | None] | None = None) -> None:
         self.app = app
         self.prefix = prefix
         self._token = token.encode()
         self._policy_version = policy_version or (lambda _id: None)
+        #: Paths a connector token opens (and the admin token does not); no other path
+        #: takes a connector token.
+        self._connector_paths = connector_paths
+        self._connector_token = connector_token or (lambda _t: None)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
@@ -40,7 +46,12 @@ class Guard:
             await self.app(scope, receive, send)
             return
         relative = path[len(self.prefix):].rstrip("/") or "/"
-        if relative not in PUBLIC and not self._authorized(scope):
+        if relative in self._connector_paths:
+            if self._connector_token(self._given(scope).decode("latin-1")) is None:
+                await _answer(send, 401, "unauthorized: missing, revoked or expired connector "
+                              "token", close=True)
+                return
+        elif relative not in PUBLIC and not self._authorized(scope):
             await _answer(send, 401, "unauthorized: missing or invalid token", close=True)
             return
         length = _content_length(scope)
@@ -73,12 +84,17 @@ class Guard:
         await self.app(scope, replay, send)
 
     def _authorized(self, scope: dict[str, Any]) -> bool:
+        given = self._given(scope)
+        return bool(given) and hmac.compare_digest(given, self._token)
+
+    @staticmethod
+    def _given(scope: dict[str, Any]) -> bytes:
         headers = dict(scope.get("headers") or [])
         given = headers.get(b"x-access-token", b"")
         auth = headers.get(b"authorization", b"")
         if auth[:7].lower() == b"bearer ":
             given = auth[7:].strip()
-        return bool(given) and hmac.compare_digest(given, self._token)
+        return given
 
     def _problems(self, method: str, relative: str, scope: dict[str, Any],
                   raw: bytearray) -> list[str]:

@@ -15,7 +15,13 @@ __all__ = [
     "Action",
     "Actions",
     "Connector",
+    "ConnectorBody",
+    "ConnectorConfig",
     "ConnectorList",
+    "ConnectorToken",
+    "ConnectorTokenBody",
+    "ConnectorTokens",
+    "Connectors",
     "DataConsistency",
     "Error",
     "Pagination",
@@ -23,11 +29,15 @@ __all__ = [
     "PolicyCreate",
     "PolicyUpdate",
     "ServerInfo",
+    "SlimConnector",
     "Socket",
+    "SocketConnector",
     "SocketCreate",
     "SocketPage",
     "SocketPolicy",
     "SocketUpdate",
+    "UpstreamConfig",
+    "UpstreamConfigs",
 ]
 
 
@@ -52,6 +62,7 @@ class _SocketFields(_In):
     cloud_authentication_enabled: bool | None = None
     cloud_authentication_email_allowed_addressses: list[str] | None = None
     cloud_authentication_email_allowed_domains: list[str] | None = None
+    connector_authentication_enabled: bool | None = None
 
 
 class SocketCreate(_SocketFields):
@@ -89,10 +100,19 @@ class Policy(SocketPolicy):
     socket_ids: list[str]
 
 
+class SlimConnector(BaseModel):
+    """serializer.SlimConnector: a link as a socket answer shows it."""
+
+    connector_id: str
+    name: str
+
+
 class Socket(BaseModel):
+    """serializer.Socket in the reference: links as `connectors`, no `connector_ids`,
+    `upstream_configuration` or `display_name` (read those from the sub-resources)."""
+
     socket_id: str
     name: str
-    display_name: str
     socket_type: str
     description: str
     upstream_type: str
@@ -104,8 +124,12 @@ class Socket(BaseModel):
     protected_password: str | None = Field(None, description="absent unless --secrets-on-read")
     recording_enabled: bool
     tags: dict[str, str]
-    connector_ids: list[str]
-    upstream_configuration: dict[str, Any] | None
+    connectors: list[SlimConnector]
+    alive: bool
+    connector_managed: bool
+    connector_authentication_enabled: bool
+    end_to_end_encryption_enabled: bool
+    private_socket: bool
     cloud_authentication_enabled: bool
     cloud_authentication_email_allowed_addressses: list[str]
     cloud_authentication_email_allowed_domains: list[str]
@@ -159,14 +183,94 @@ class Actions(_In):
     actions: list[Action]
 
 
-class Connector(BaseModel):
+class SocketConnector(BaseModel):
+    """SDK SocketConnector (border0-go client/socket.go)."""
+
+    id: int
     connector_id: str
     connector_name: str
     socket_id: str
+    created_at: str
+    updated_at: str
 
 
 class ConnectorList(BaseModel):
+    list: list[SocketConnector]
+
+
+class UpstreamConfig(BaseModel):
+    """SDK SocketUpstreamConfig: `config` is a types/service Configuration, credentials in."""
+
+    config: dict[str, Any]
+    created_at: str
+    updated_at: str
+
+
+class UpstreamConfigs(BaseModel):
+    list: list[UpstreamConfig]
+
+
+class ConnectorBody(_In):
+    """POST/PUT /connector: SDK Connector (client/connector.go). PUT names the connector by
+    `connector_id` in the body; `description` and `built_in_ssh_service_enabled` not sent
+    are reset (omitempty in the SDK)."""
+
+    name: str
+    description: str | None = None
+    connector_id: str | None = None
+    built_in_ssh_service_enabled: bool | None = None
+
+
+class Connector(BaseModel):
+    connector_id: str
+    name: str
+    description: str
+    built_in_ssh_service_enabled: bool
+    created_at: str
+    updated_at: str
+
+
+class Connectors(BaseModel):
+    """GET /connectors: SDK Connectors {list} (the SDK decodes an object, not an array)."""
+
     list: list[Connector]
+
+
+class ConnectorTokenBody(_In):
+    connector_id: str
+    name: str
+    expires_at: str | int | None = None
+
+
+class ConnectorToken(BaseModel):
+    """SDK ConnectorToken; `token` (the value) only in the answer to its creation."""
+
+    id: str
+    connector_id: str
+    name: str
+    expires_at: str | None = Field(None, description="RFC 3339; absent: never expires")
+    created_by: str
+    created_at: str
+    token: str | None = Field(None, description="the token's value: answered once, at creation")
+
+
+class ConnectorTokens(BaseModel):
+    list: list[ConnectorToken]
+    connector: Connector
+
+
+class SocketConfig(BaseModel):
+    id: str
+    name: str
+    type: str
+    config: dict[str, Any]
+
+
+class ConnectorConfig(BaseModel):
+    """The twin's read for a test stand-in connector (border0-proto connector.proto Init)."""
+
+    connector_config: Connector
+    sockets: list[SocketConfig]
 
 
 class DataConsistency(BaseModel):

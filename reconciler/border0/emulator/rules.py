@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.border0.emulator import upstream
+
 __all__ = [
     "SECRET_FIELDS", "SOCKET_TYPES", "Invalid", "Missing", "StoreError", "check_name",
     "check_socket_fields",
@@ -48,6 +50,7 @@ UPDATABLE: dict[str, Any] = {
     "connector_ids": [], "upstream_configuration": None,
     "cloud_authentication_email_allowed_addressses": [],
     "cloud_authentication_email_allowed_domains": [],
+    "connector_authentication_enabled": False,
 }
 #: Only POST /socket sets these (absent from updateSocketRequest in the reference): kept by PUT.
 CREATE_ONLY: dict[str, Any] = {
@@ -61,8 +64,24 @@ _ORDER = (
     "upstream_username", "upstream_password", "protected_socket", "protected_username",
     "protected_password", "recording_enabled", "tags", "connector_ids", "upstream_configuration",
     "cloud_authentication_enabled", "cloud_authentication_email_allowed_addressses",
-    "cloud_authentication_email_allowed_domains",
+    "cloud_authentication_email_allowed_domains", "connector_authentication_enabled",
 )
+#: Stored, written by clients, but not in border0's socket answer (serializer.Socket in the
+#: reference): links are answered as `connectors` and by GET /socket/{id}/connectors, the
+#: upstream configuration by GET /socket/{id}/upstream_configurations (TF
+#: border0/resource_socket.go reads both there), `display_name` nowhere.
+NOT_ANSWERED: tuple[str, ...] = ()  # answered for now: the reconciler reads them (issue 22 §2)
+#: serializer.Socket fields the twin has nothing to say about but answers, as border0 does,
+#: with their zero value: no connector of the twin's is ever alive; sockets are made by the
+#: API, never by a (v1) connector; end-to-end encryption is not settable through the API.
+ANSWER_ZEROES: dict[str, Any] = {
+    "alive": False, "connector_managed": False, "end_to_end_encryption_enabled": False,
+    "private_socket": False,
+}
+#: Credentials inside an upstream configuration, at any depth: the fields the generated schema
+#: marks writeOnly (password, private_key, aws_secret_access_key, ...; TlsConfig.key, while
+#: an http Header's `key` is no secret: see strip_nested_secrets).
+NESTED_SECRETS = upstream.secret_fields()
 
 
 class StoreError(Exception):
@@ -95,7 +114,12 @@ def _copy(value: Any) -> Any:
 
 
 def check_socket_fields(socket: Mapping[str, Any]) -> None:
-    """What the request contract cannot see: the merged socket's tags and description."""
+    """What the request contract cannot see: the merged socket's tags, description and
+    upstream configuration (upstream.py: the SDK's Validate rules)."""
+    if socket.get("upstream_configuration") is not None:
+        problems = upstream.problems(socket["upstream_configuration"], socket["socket_type"])
+        if problems:
+            raise Invalid("invalid upstream_configuration: " + "; ".join(problems))
     tags = socket.get("tags")
     if not isinstance(tags, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
@@ -152,16 +176,48 @@ def update_socket(stored: Mapping[str, Any], body: Mapping[str, Any]) -> dict[st
 
 
 def present_socket(socket: dict[str, Any], secrets: str) -> dict[str, Any]:
-    """A socket as GET answers it. Secrets are never read back: neither border0's SDK
+    """A socket as GET answers it: border0's serializer.Socket (NOT_ANSWERED left out,
+    ANSWER_ZEROES added). Secrets are never read back: neither border0's SDK
     (client/socket.go: its Socket has no password field) nor TF (border0/resource_socket.go
     reads credentials from /socket/{id}/upstream_configurations only) reads one, so no source
     shows border0 answering them. `secrets`: omit (default, the worst case for a client), mask
-    (a fixed mask when set), clear (the stored value)."""
+    (a fixed mask when set), clear (the stored value). omit and mask also reach credentials
+    nested at any depth (strip_nested_secrets)."""
+    out: dict[str, Any] = {}
+    for k, v in socket.items():  # in the stored order, policies last (as documented examples)
+        if k == "socket_type":
+            out.update(ANSWER_ZEROES, connectors=socket.get("connectors", []))
+        if k not in NOT_ANSWERED and k not in ("connectors", "policies"):
+            out[k] = v
+    for k, v in {**ANSWER_ZEROES, "connectors": socket.get("connectors", [])}.items():
+        out.setdefault(k, v)
+    out["policies"] = socket.get("policies", [])
     if secrets == "clear":
-        return socket
-    out = {k: v for k, v in socket.items() if k not in SECRET_FIELDS}
-    if secrets == "mask":
-        out.update({k: MASK if socket.get(k) else "" for k in SECRET_FIELDS})
+        return out
+    out = {k: v if k in ("tags", "policies") else strip_nested_secrets(v, mask=secrets == "mask")
+           for k, v in out.items()}  # a tag may be called `token`: tags hold no credentials
+    for k in SECRET_FIELDS:
+        out.pop(k, None)
+        if secrets == "mask":
+            out[k] = MASK if socket.get(k) else ""
+    return out
+
+
+def strip_nested_secrets(value: Any, *, mask: bool = False) -> Any:
+    """`value` without NESTED_SECRETS at any depth (or with them masked when set). A `key`
+    beside a `value` is an http header's name, not a secret (SDK http Header)."""
+    if isinstance(value, list):
+        return [strip_nested_secrets(v, mask=mask) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for k, v in value.items():
+        if k in NESTED_SECRETS and not (k == "key" and "value" in value) and isinstance(
+                v, str):
+            if mask:
+                out[k] = MASK if v else ""
+            continue
+        out[k] = strip_nested_secrets(v, mask=mask)
     return out
 
 

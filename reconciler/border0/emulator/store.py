@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.border0.emulator import rules
+from reconciler.border0.emulator.connectors import CONNECTOR_SCHEMA, ConnectorsMixin
 from reconciler.border0.emulator.rules import SOCKET_TYPES, Invalid, Missing, StoreError
 from reconciler.border0.emulator.transaction import Transaction
 
@@ -65,8 +66,9 @@ class Page:
     total: int
 
 
-class Store:
-    """Sockets and policies of one organization. Thread-safe; every method is one transaction."""
+class Store(ConnectorsMixin):
+    """Sockets, policies and connectors (connectors.py) of one organization. Thread-safe;
+    every method is one transaction."""
 
     def __init__(
         self,
@@ -84,7 +86,7 @@ class Store:
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(_SCHEMA + CONNECTOR_SCHEMA)
         self._used_ports = {row[0] for row in self._db.execute("SELECT port FROM sockets")}
         self._next_port = port_range[0]
         self.on_write: WriteHook | None = None
@@ -141,8 +143,12 @@ class Store:
         ids = [s["socket_id"] for s in sockets]
         attached = self._attachments(ids if len(ids) <= 500 else None)
         policies = self._policies_by_id() if attached else {}
+        names = self.connector_names()
         for s in sockets:
             s["policies"] = [_slim_policy(policies[p]) for p in attached.get(s["socket_id"], ())]
+            # serializer.SlimConnector in the reference: what a socket answer says of its links.
+            s["connectors"] = [{"connector_id": c, "name": names.get(c, "")}
+                               for c in s.get("connector_ids") or ()]
         return sockets
 
     def _render_policy(self, blob: str) -> dict[str, Any]:
@@ -216,7 +222,7 @@ class Store:
                     "SELECT data FROM deleted_sockets WHERE id = ?", (id_or_name,)).fetchone()
                 if row is None:
                     raise
-                return dict(json.loads(row[0]), policies=[])
+                return dict(self._render_sockets([row[0]])[0], policies=[])
             return self._render_sockets([blob])[0]
 
     def create_socket(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -226,6 +232,7 @@ class Store:
         socket.update(dnsname=f"{name}-{self.org}.border0.io", created_at=now, updated_at=now)
         rules.check_socket_fields(socket)
         with self._tx():
+            socket["connector_ids"] = self.check_connector_ids(socket.get("connector_ids"))
             if self._db.execute("SELECT 1 FROM sockets WHERE name = ?", (name,)).fetchone():
                 raise Invalid(f"a socket named {name!r} already exists")
             self._written("socket", socket["socket_id"], None)
@@ -245,8 +252,7 @@ class Store:
                     self._used_ports = {r[0] for r in self._db.execute("SELECT port FROM sockets")}
             else:
                 raise StoreError("could not allocate a TCP port")
-            socket["policies"] = []
-            return socket
+            return self._render_sockets([json.dumps(socket)])[0]
 
     def update_socket(self, id_or_name: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """PUT: a replacement of the updatable fields (rules.update_socket)."""
@@ -261,6 +267,7 @@ class Store:
                     raise Invalid(f"a socket named {socket['name']!r} already exists")
                 socket["dnsname"] = f"{socket['name']}-{self.org}.border0.io"
             rules.check_socket_fields(socket)
+            socket["connector_ids"] = self.check_connector_ids(socket.get("connector_ids"))
             socket["updated_at"] = _now()
             self._written("socket", socket_id, self._render_sockets([blob])[0])
             self._db.execute(
@@ -281,6 +288,56 @@ class Store:
             self._db.execute("DELETE FROM sockets WHERE id = ?", (socket_id,))
             self._db.execute("INSERT OR REPLACE INTO deleted_sockets (id, data) VALUES (?, ?)",
                              (socket_id, blob))
+
+    def socket_connectors(self, id_or_name: str) -> list[dict[str, Any]]:
+        """GET /socket/{id}/connectors: SDK SocketConnector (client/socket.go) per link."""
+        with self._tx():
+            socket_id, blob = self._socket_row(id_or_name)
+            socket = json.loads(blob)
+            names = self.connector_names()
+            return [{"id": i + 1, "connector_id": c, "connector_name": names.get(c, ""),
+                     "socket_id": socket_id, "created_at": socket["updated_at"],
+                     "updated_at": socket["updated_at"]}
+                    for i, c in enumerate(socket.get("connector_ids") or ())]
+
+    def socket_upstream_configurations(self, id_or_name: str) -> list[dict[str, Any]]:
+        """GET /socket/{id}/upstream_configurations: SDK SocketUpstreamConfig (client/socket.go)
+        {config, created_at, updated_at}; empty when none is set. Credentials included: TF
+        (internal/schemautil/socket/*/from_upstream_config.go) stores passwords from here."""
+        with self._tx():
+            _, blob = self._socket_row(id_or_name)
+            socket = json.loads(blob)
+        config = socket.get("upstream_configuration")
+        if not config:
+            return []
+        return [{"config": config, "created_at": socket["created_at"],
+                 "updated_at": socket["updated_at"]}]
+
+    def connector_config(self, connector_id: str) -> dict[str, Any]:
+        """What a connector serves, for the test stand-in (app.py GET /connector/config): the
+        shape of border0-proto connector/connector.proto `Init` {connector_config, sockets[]},
+        each socket a `SocketConfig` {id, name, type, config} whose config is SDK
+        types/service ConnectorServiceConfiguration. The real connector is pushed this over a
+        gRPC control stream instead."""
+        with self._tx():
+            connector = self._connector_row(connector_id)
+            rows = self._db.execute(
+                "SELECT data FROM sockets WHERE instr(data, ?) > 0 ORDER BY seq",
+                (connector_id,)).fetchall()
+        sockets = []
+        for (blob,) in rows:
+            s = json.loads(blob)
+            if connector_id not in (s.get("connector_ids") or ()):
+                continue
+            sockets.append({"id": s["socket_id"], "name": s["name"], "type": s["socket_type"],
+                            "config": {
+                                "connector_authentication_enabled":
+                                    bool(s.get("connector_authentication_enabled")),
+                                "end_to_end_encryption_enabled": False,
+                                "recording_enabled": bool(s.get("recording_enabled")),
+                                "upstream_configuration": s.get("upstream_configuration"),
+                            }})
+        return {"connector_config": connector, "sockets": sockets}
 
     def update_socket_policies(self, id_or_name: str, actions: Iterable[tuple[str, str]]) -> None:
         """Attach ("add") or detach ("remove") policies; all or nothing."""
