@@ -320,3 +320,47 @@ def test_a_replace_needs_an_allowance_and_says_what_it_costs(
                          env=env)
     assert code == 0, out + err
     assert twin.client().get_socket("web")["socket_id"] != first
+
+
+def failing(emulator: Any, suffix: str) -> list[str]:
+    """Make the emulator answer 500 to every request whose path ends with `suffix` (an ASGI
+    layer inside its fault layer, as border0 failing one endpoint); returns the writes seen."""
+    inner, writes = emulator.app.app, []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].endswith(suffix):
+            await send({"type": "http.response.start", "status": 500,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body",
+                        "body": b'{"status_code":500,"error_message":"boom"}'})
+            return
+        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD"):
+            writes.append(f"{scope['method']} {scope['path']}")
+        await inner(scope, receive, send)
+
+    emulator.app.app = app
+    return writes
+
+
+def test_a_failed_sub_resource_read_writes_nothing_for_that_socket_and_names_it(
+    emulator_factory, tmp_path: Path
+) -> None:
+    for suffix, what in (("/upstream_configurations", "upstream configuration"),
+                         ("/connectors", "connector links")):
+        emu = emulator_factory()
+        client = emu.client(max_retries_5xx=0)
+        docs = [socket_doc("web", description="one"), socket_doc("docs", description="one")]
+        folder = write(tmp_path / suffix.strip("/"), docs)
+        assert reconcile([folder], client, opts()).ok
+        for doc in docs:
+            doc["spec"]["description"] = "two"
+        write(folder, docs)
+        writes = failing(emu, suffix)
+        result = reconcile([folder], client, opts())
+        assert not result.ok and result.stage == "apply"
+        messages = sorted(r.message for r in result.applied.failed)
+        assert len(messages) == 2 and all(
+            f"reading its {what} failed, so it was not written" in m and suffix in m
+            for m in messages), messages
+        assert writes == []
+        assert {client.get_socket(n)["description"] for n in ("web", "docs")} == {"one"}
