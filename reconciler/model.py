@@ -13,9 +13,10 @@ reserved tags (`Fingerprint`), which compare equal to the manifest's `Secret` wh
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reconciler.secrets import (
@@ -29,6 +30,7 @@ from reconciler.secrets import (
 
 __all__ = [
     "INSTANCE_TAG",
+    "LABELS_TAG",
     "MANAGED_BY_TAG",
     "PRUNE_TAG",
     "RESERVED_TAG_PREFIX",
@@ -43,6 +45,7 @@ __all__ = [
     "SocketSpec",
     "Source",
     "api_type",
+    "labels_after",
     "live_policy_fields",
     "live_socket_fields",
     "ownership_tags",
@@ -51,6 +54,8 @@ __all__ = [
     "policy_marker",
     "socket_fields",
     "socket_settings",
+    "tag_rules_matching",
+    "with_defaults",
 ]
 
 #: Socket types a manifest may name (those of the seed CLI). `https` is stored by border0 as
@@ -66,6 +71,10 @@ INSTANCE_TAG = "border0-reconciler/instance"
 PRUNE_TAG = "border0-reconciler/prune"
 #: Label keys users may not set: the reconciler's own tags live here.
 RESERVED_TAG_PREFIX = "border0-reconciler/"
+#: The label keys the reconciler last wrote (comma-separated, sorted): a key that leaves the
+#: manifest is removed from the socket; a tag it never wrote (the portal's
+#: `border0_client_category`, a tag a policy's `tag_rules` selects on) is kept.
+LABELS_TAG = "border0-reconciler/labels"
 
 #: border0's default upstream type for each manifest socket type when none is given.
 DEFAULT_UPSTREAM_TYPE: dict[str, str] = {
@@ -124,6 +133,10 @@ class SocketSpec:
     prune: bool = True  # False when annotated border0-reconciler/prune: "false"
     adopt: bool = False  # True when annotated border0-reconciler/adopt: "true"
     suspend: bool = False  # True when annotated border0-reconciler/suspend: "true": left alone
+    #: border0-reconciler/labels: "authoritative" (or --labels authoritative): tags == labels.
+    labels_authoritative: bool = False
+    #: border0-reconciler/allow-replace: "true" (or --allow-replace): a replace may happen.
+    allow_replace: bool = False
     source: Source | None = field(default=None, compare=False)
 
     @property
@@ -156,6 +169,7 @@ class PolicySpec:
     prune: bool = True
     adopt: bool = False
     suspend: bool = False  # border0-reconciler/suspend: "true": plan and apply leave it alone
+    allow_replace: bool = False  # border0-reconciler/allow-replace: "true" (or --allow-replace)
     source: Source | None = field(default=None, compare=False)
 
 
@@ -200,6 +214,8 @@ class LiveSocket:
     tcp_ports: tuple[int, ...] = ()
     policy_ids: tuple[str, ...] = ()
     policy_names: tuple[str, ...] = ()
+    #: Secret fields border0 answered as set but masked: a write cannot send them back.
+    masked_secrets: frozenset[str] = frozenset()
 
     @property
     def type(self) -> str:
@@ -247,6 +263,15 @@ class LivePolicy:
     policy_data: Mapping[str, Any] = field(default_factory=dict)
     socket_ids: tuple[str, ...] = ()
     ownership: Ownership = field(default_factory=Ownership)
+    #: Sockets it applies to by tag: any one rule whose every key=value the socket's tags hold
+    #: (border0-go client/policy.go `TagRules []map[string]string`; the provider's docs:
+    #: rules are OR'ed, a rule's pairs AND'ed). Not managed here: carried over as read.
+    tag_rules: tuple[Mapping[str, str], ...] = ()
+
+    def selects(self, tags: Mapping[str, str]) -> bool:
+        """True when one of its tag_rules matches `tags`."""
+        return any(rule and all(tags.get(k) == v for k, v in rule.items())
+                   for rule in self.tag_rules)
 
 
 @dataclass(frozen=True)
@@ -293,9 +318,58 @@ def api_type(spec: SocketSpec) -> tuple[str, str]:
     return spec.type, upstream
 
 
+def with_defaults(desired: Desired, *, labels_authoritative: bool = False,
+                  allow_replace: bool = False) -> Desired:
+    """`desired` with the command's global settings (--labels authoritative, --allow-replace)
+    applied to every object; an annotation already set on an object is kept."""
+    if not labels_authoritative and not allow_replace:
+        return desired
+    sockets = {n: replace(s, labels_authoritative=s.labels_authoritative or labels_authoritative,
+                          allow_replace=s.allow_replace or allow_replace)
+               for n, s in desired.sockets.items()}
+    policies = {n: replace(p, allow_replace=p.allow_replace or allow_replace)
+                for n, p in desired.policies.items()}
+    return replace(desired, sockets=sockets, policies=policies)
+
+
+def _user_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in tags.items()
+            if k != MANAGED_BY_TAG and not k.startswith(RESERVED_TAG_PREFIX)}
+
+
+def _managed_label_keys(spec: SocketSpec, live_tags: Mapping[str, str]) -> set[str]:
+    """The tag keys the manifest manages: every user tag when labels are authoritative; else
+    the keys it declares and those it wrote last time (`LABELS_TAG`)."""
+    if spec.labels_authoritative:
+        return set(_user_tags(live_tags)) | set(spec.labels)
+    written = {k for k in str(live_tags.get(LABELS_TAG) or "").split(",") if k}
+    return set(spec.labels) | written
+
+
+def labels_after(spec: SocketSpec, live_tags: Mapping[str, str] | None) -> dict[str, str]:
+    """The socket's user tags once written: the manifest's labels, plus (unless labels are
+    authoritative) the tags set elsewhere, which the reconciler leaves as they are."""
+    live_tags = live_tags or {}
+    managed = _managed_label_keys(spec, live_tags)
+    kept = {k: v for k, v in _user_tags(live_tags).items() if k not in managed}
+    return {**kept, **spec.labels}
+
+
+def tag_rules_matching(
+    policies: Mapping[str, LivePolicy], before: Mapping[str, str], after: Mapping[str, str]
+) -> tuple[list[str], list[str]]:
+    """(policies whose tag_rules `after` starts matching, those it stops matching)."""
+    starts = [n for n, p in policies.items() if p.selects(after) and not p.selects(before)]
+    stops = [n for n, p in policies.items() if p.selects(before) and not p.selects(after)]
+    return sorted(starts), sorted(stops)
+
+
 def ownership_tags(spec: SocketSpec, instance: str) -> dict[str, str]:
-    """The socket's labels and our ownership tags (api_json.socket_tags adds fingerprints)."""
+    """The socket's labels and our ownership tags (api_json.socket_tags adds fingerprints and
+    the tags set elsewhere)."""
     tags = dict(spec.labels)
+    if spec.labels:
+        tags[LABELS_TAG] = ",".join(sorted(spec.labels))
     tags[MANAGED_BY_TAG] = MANAGED_BY_VALUE
     tags[INSTANCE_TAG] = instance
     if not spec.prune:
@@ -345,7 +419,13 @@ def socket_fields(spec: SocketSpec) -> dict[str, Any]:
     return insert_secret_fields(plain, spec.secret)
 
 
-def live_socket_fields(live: LiveSocket) -> dict[str, Any]:
+def live_socket_fields(live: LiveSocket, spec: SocketSpec | None = None) -> dict[str, Any]:
+    """The live socket's comparable form; with `spec`, its labels are those the spec manages
+    (`_managed_label_keys`): a tag set elsewhere is not a difference."""
+    labels = live.labels
+    if spec is not None:
+        managed = _managed_label_keys(spec, live.tags)
+        labels = {k: v for k, v in labels.items() if k in managed}
     plain = {
         "type": live.type,
         "description": live.description,
@@ -354,7 +434,7 @@ def live_socket_fields(live: LiveSocket) -> dict[str, Any]:
         "protected": live.protected,
         "protected_username": live.protected_username,
         "recording": live.recording_enabled,
-        "labels": live.labels,
+        "labels": labels,
         "prune": live.ownership.prune,
     }
     return insert_secret_fields(plain, live.fingerprint)
@@ -379,21 +459,25 @@ def live_policy_fields(live: LivePolicy) -> dict[str, Any]:
 
 
 def _normalize_policy_data(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop empty values so `who: {email: []}` and an absent `email` compare equal; no
-    version is v1 (border0's default on create). v2 `permissions` stay as written: there an
-    empty mapping (`http: {}`) grants access."""
-    data = {"version": "v1", **dict(data)}
-    permissions = data.pop("permissions", None)
+    """policy_data as border0's Terraform provider compares it since ME-4888
+    (border0/resource_policy.go suppressEquivalentPolicyDiffs: typed structs first, then
+    pruneNullValues and border0-go lib/types/jsoneq AreEqual): `null`, `""` and `[]` are
+    dropped at every depth, `permissions` included; under `permissions` `{}` is kept (an empty
+    permission, `http: {}`, grants access: PolicyPermissions' fields are pointers), elsewhere
+    an empty object is as absent (the condition's who/where/when are value structs). Arrays
+    are compared without regard to order (sorted; lists of scalars as sets), maps (header maps
+    too, ME-4859) by key. No version is v1 (border0's default on create)."""
+    return _canonical({"version": "v1", **dict(data)}, keep_empty=False)
 
-    def clean(value: Any) -> Any:
-        if isinstance(value, Mapping):
-            out = {k: clean(v) for k, v in value.items()}
-            return {k: v for k, v in out.items() if v not in (None, "", [], {})}
-        if isinstance(value, (list, tuple)):
-            return [clean(v) for v in value]
-        return value
 
-    cleaned = clean(data)
-    if permissions is not None:
-        cleaned["permissions"] = permissions
-    return cleaned
+def _canonical(value: Any, keep_empty: bool) -> Any:
+    if isinstance(value, Mapping):
+        out = {str(k): _canonical(v, keep_empty or k == "permissions") for k, v in value.items()}
+        return {k: v for k, v in out.items()
+                if v is not None and v != "" and v != [] and (v != {} or keep_empty)}
+    if isinstance(value, (list, tuple)):
+        items = [_canonical(v, keep_empty) for v in value]
+        if all(not isinstance(v, (Mapping, list)) for v in items):
+            items = list({json.dumps(v): v for v in items}.values())  # a set of scalars
+        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
+    return value

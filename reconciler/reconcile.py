@@ -35,7 +35,7 @@ from reconciler.border0.inventory import fetch_actual
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.manifests.cache import ParseCache
 from reconciler.manifests.loader import LoadResult, load
-from reconciler.model import Actual, Desired
+from reconciler.model import Actual, Desired, with_defaults
 from reconciler.plan.planner import check_instance, make_plan
 from reconciler.plan.types import Action, Plan
 
@@ -64,6 +64,12 @@ class ReconcileOptions:
     dry_run: bool = False
     max_delete: int | None = None
     allow_mass_delete: bool = False
+    allow_replace: bool = False  # --allow-replace: every object's replace is allowed
+    allow_clear_credentials: bool = False  # --allow-clear-credentials
+    labels_authoritative: bool = False  # --labels authoritative
+    #: A blocked change (a replace without its allowance): False refuses the plan (the CLI);
+    #: True applies the rest and lists the object in `ReconcileResult.blocked` (the daemon).
+    skip_blocked: bool = False
     parallelism: int = 8
     env: Mapping[str, str] | None = None
     progress: Callable[[ActionResult], None] | None = field(default=None, compare=False)
@@ -95,6 +101,8 @@ class ReconcileResult:
     snapshot: Any = None  # the stamps of the files loaded (see LoadResult.snapshot)
     changed_at: float = 0.0  # when the manifests last changed, as far as this run knows
     deferred_until: float | None = None  # removals deferred: re-plan at this time (epoch s)
+    #: Changes not applied for want of an allowance (`skip_blocked`): the daemon reports them.
+    blocked: list[Any] = field(default_factory=list)
     #: The exception behind a LOAD or FETCH failure, for the CLI to report as it reports any.
     cause: Exception | None = field(default=None, compare=False, repr=False)
 
@@ -154,7 +162,9 @@ def observe(
             False, Stage.FETCH, diagnostics, desired=loaded.desired,
             error=f"listing border0 failed: {failed}", cause=failed, **stamps,
         )
-    return ReconcileResult(True, Stage.DONE, diagnostics, desired=loaded.desired, actual=actual,
+    desired = with_defaults(loaded.desired, labels_authoritative=options.labels_authoritative,
+                            allow_replace=options.allow_replace)
+    return ReconcileResult(True, Stage.DONE, diagnostics, desired=desired, actual=actual,
                            **stamps)
 
 
@@ -174,6 +184,7 @@ def prepare(
         instance=options.instance,
         max_delete=options.max_delete,
         allow_mass_delete=options.allow_mass_delete,
+        allow_clear_credentials=options.allow_clear_credentials,
     )
     deferred_until = None
     quiet = time.time() - observed.changed_at
@@ -182,9 +193,19 @@ def prepare(
         if deferred:
             deferred_until = observed.changed_at + options.delete_grace
             log.warning(plan.warnings[-1].message)
-    prepared = replace(observed, plan=plan, deferred_until=deferred_until)
+    blocked = plan.blocked
+    if blocked and options.skip_blocked:
+        plan = plan.without_blocked()
+        for change in blocked:
+            log.warning("not applied: %s", change.blocked)
+    prepared = replace(observed, plan=plan, deferred_until=deferred_until,
+                       blocked=blocked if options.skip_blocked else [])
     if not plan.ok:
         return replace(prepared, ok=False, stage=Stage.PLAN, error=refusal(plan))
+    if plan.blocked:
+        more = f" (and {len(plan.blocked) - 1} more)" if len(plan.blocked) > 1 else ""
+        return replace(prepared, ok=False, stage=Stage.PLAN,
+                       error=f"the plan cannot be applied: {plan.blocked[0].blocked}{more}")
     return prepared
 
 

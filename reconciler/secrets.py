@@ -58,6 +58,10 @@ SENSITIVE = "(sensitive)"
 SECRET_MANIFEST_PATHS: dict[str, tuple[str, ...]] = {
     "upstream_username": ("spec", "upstream", "username"),
     "upstream_password": ("spec", "upstream", "password"),
+    # the upstream's TLS client key (createSocketRequest/updateSocketRequest `upstream_key`,
+    # answered in serializer.Socket): a secret like the passwords, though border0's CLI and
+    # provider never send it from a manifest-like config
+    "upstream_key": ("spec", "upstream", "key"),
     "protected_password": ("spec", "protected", "password"),
 }
 SECRET_FIELDS = tuple(SECRET_MANIFEST_PATHS)

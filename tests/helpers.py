@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from reconciler.border0.api_json import with_links
+
 __all__ = [
     "PYTHON", "REPO", "cli", "edit_by_hand", "free_port", "free_port_range", "sent", "wait_for",
 ]
@@ -114,8 +116,7 @@ def edit_by_hand(client: Any, socket: Mapping[str, Any], **changes: Any) -> dict
     reference = json.loads((REPO / "tests" / "reference" / "border0-openapi.json").read_text())
     fields = reference["components"]["schemas"]["v1.updateSocketRequest"]["properties"]
     # The answer has no links or upstream configuration: read them as border0's provider does.
-    links = client.get_socket_for_write(socket["socket_id"])
-    socket = {**socket, "connector_ids": links["connector_ids"],
-              "upstream_configuration": links["upstream_configuration"]}
+    sid = socket["socket_id"]
+    socket = with_links(socket, client.list_connectors(sid), client.list_upstream_configurations(sid))
     body = {k: v for k, v in socket.items() if k in fields}
     return client.update_socket(socket["socket_id"], {**body, **changes})

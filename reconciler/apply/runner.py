@@ -10,10 +10,11 @@ A create that failed anyway (timeout, 5xx, or a retried POST that answers "dupli
 by name: if the object exists and is ours, it counts as created, so no duplicate is ever made.
 border0's read-after-write delay is honoured between phases and before those checks.
 
-An update is a read-modify-write: the object is read (a socket with `?activeOnly=true`) right
-before the PUT, and everything the reconciler does not manage goes back as read (border0 resets
-an updatable field a PUT leaves out). A replaced object carries those fields over to its
-successor.
+An update is a read-modify-write: the object is read (a socket with `?activeOnly=true`, then its
+connector links and upstream configuration from their sub-resources) right before the PUT, and
+everything the reconciler does not manage goes back as read (border0 resets an updatable field a
+PUT leaves out). If any of those reads fails, nothing is written for that object. A replaced
+object carries those fields over to its successor.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from reconciler.border0.api_json import (
     socket_create_body,
     socket_from_api,
     socket_update_body,
+    with_links,
 )
-from reconciler.border0.errors import Border0Error
+from reconciler.border0.errors import Border0Error, IncompleteRead
 from reconciler.model import Actual, Desired
 from reconciler.plan.types import PHASES, Action, Change, Plan, phase_of
 
@@ -242,7 +244,7 @@ class _Runner:
                         c.update_policy, c.delete_policy, c.find_policy, "id",
                         self._policy_is_ours, self.state.policy_ids)
         return _Ops(self.desired.sockets, socket_create_body,
-                    socket_update_body, c.get_socket_for_write, c.create_socket, c.update_socket,
+                    socket_update_body, self._read_socket, c.create_socket, c.update_socket,
                     c.delete_socket, c.find_socket, "socket_id", self._socket_is_ours,
                     self.state.socket_ids)
 
@@ -284,6 +286,22 @@ class _Runner:
             if existing is not None and is_ours(existing):
                 return existing
             raise
+
+    def _read_socket(self, socket_id: str) -> dict:
+        """The socket and its two sub-resources, as a write must start from (`with_links`);
+        IncompleteRead, naming the sub-resource, when one cannot be read."""
+        answer = self.client.get_socket(socket_id)
+        try:
+            connectors = self.client.list_connectors(socket_id)
+        except Border0Error as exc:
+            raise IncompleteRead("reading its connector links failed, so it was not written",
+                                 exc) from exc
+        try:
+            configurations = self.client.list_upstream_configurations(socket_id)
+        except Border0Error as exc:
+            raise IncompleteRead(
+                "reading its upstream configuration failed, so it was not written", exc) from exc
+        return with_links(answer, connectors, configurations)
 
     def _socket_is_ours(self, data: Mapping[str, Any]) -> bool:
         return socket_from_api(data).ownership.owned_by(self.instance)

@@ -8,7 +8,7 @@ Bodies hold secret values: they go to the client and nowhere else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.model import (
@@ -16,6 +16,7 @@ from reconciler.model import (
     LiveSocket,
     PolicySpec,
     SocketSpec,
+    labels_after,
     ownership_tags,
     parse_policy_marker,
     policy_marker,
@@ -32,6 +33,8 @@ from reconciler.secrets import (
 __all__ = [
     "KEPT_ON_REPLACE",
     "KEPT_ON_UPDATE",
+    "LINK_FIELDS",
+    "kept_secrets",
     "policy_create_body",
     "policy_from_api",
     "policy_update_body",
@@ -39,12 +42,13 @@ __all__ = [
     "socket_from_api",
     "socket_tags",
     "socket_update_body",
+    "with_links",
 ]
 
 #: Fields of border0's updateSocketRequest (tests/reference/border0-openapi.json) the reconciler
 #: does not manage: a PUT resets a field it is not sent, so an update sends these back as read.
-#: Secret fields (`secrets.SECRET_FIELDS`, and border0's upstream_key) are never copied from an
-#: answer: border0 does not read them back, and what it answers may be a mask.
+#: `connector_ids` and `upstream_configuration` come from the socket's sub-resources, never from
+#: the socket answer (`with_links`). Secret fields the manifest leaves out: `kept_secrets`.
 KEPT_ON_UPDATE = (
     "display_name",  # not in updateSocketRequest; border0-go's Socket struct sends it
     "recording_enabled",
@@ -59,19 +63,67 @@ KEPT_ON_UPDATE = (
     "upstream_cert",
 )
 #: Fields of createSocketRequest a replaced socket carries over from the socket it replaces
-#: (answer spelling -> create spelling: the reference's create schema has one s fewer).
+#: (answer spelling -> create spelling). The e-mail allow-list is known in two spellings:
+#: the reference's createSocketRequest has `..._addresses`, while its updateSocketRequest,
+#: every answer and border0's own CLI (border0-cli internal/api/models/socket.go,
+#: `AllowedEmailAddresses ... json:"cloud_authentication_email_allowed_addressses"`, which
+#: `socket create` posts) have three s's. We send the CLI's spelling, the one border0's own
+#: tools are known to get through on create.
 KEPT_ON_REPLACE = {
     "display_name": "display_name",
     "recording_enabled": "recording_enabled",
     "connector_ids": "connector_ids",
     "upstream_configuration": "upstream_configuration",
-    "cloud_authentication_email_allowed_addressses": "cloud_authentication_email_allowed_addresses",
+    "cloud_authentication_email_allowed_addressses":
+        "cloud_authentication_email_allowed_addressses",
     "cloud_authentication_email_allowed_domains": "cloud_authentication_email_allowed_domains",
     "connector_authentication_enabled": "connector_authentication_enabled",
     "org_custom_domain": "org_custom_domain",
     "upstream_ca": "upstream_ca",
     "upstream_cert": "upstream_cert",
 }
+#: The socket fields border0 answers only through sub-resources (OpenAPI serializer.Socket has
+#: `connectors: [{connector_id, name}]` and no `connector_ids` or `upstream_configuration`).
+LINK_FIELDS = ("connector_ids", "upstream_configuration")
+
+
+def with_links(
+    answer: Mapping[str, Any], connectors: Sequence[Mapping[str, Any]],
+    configurations: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The socket as a write must start from: `answer` (GET /socket/{id}) with its connector
+    links from GET /socket/{id}/connectors and its upstream configuration from
+    GET /socket/{id}/upstream_configurations, as the Terraform provider reads them
+    (border0/resource_socket.go, read; internal/schemautil/socket.go FromConnector takes every
+    entry's connector_id; internal/schemautil/upstream_config.go FromUpstreamConfig the first
+    entry's config). Whatever the answer itself says about them is not used."""
+    current = {k: v for k, v in answer.items() if k not in LINK_FIELDS}
+    ids = sorted({str(c["connector_id"]) for c in connectors if c.get("connector_id")})
+    if ids:
+        current["connector_ids"] = ids
+    config = next((c.get("config") for c in configurations if c.get("config")), None)
+    if config:
+        current["upstream_configuration"] = config
+    return current
+
+
+def _is_mask(value: str) -> bool:
+    """A value shown in place of a secret (`********`): never sent back as the secret."""
+    return bool(value) and set(value) <= {"*", "\u2022"}
+
+
+def kept_secrets(spec: SocketSpec, current: Mapping[str, Any]) -> dict[str, str]:
+    """The credentials of the upstream the manifest leaves out, as border0 answered them: sent
+    back so a write never clears what the manifest does not declare (border0 answers
+    the upstream username; a password only when it answers it in clear, never a mask)."""
+    out: dict[str, str] = {}
+    for name in secret_fields_in("upstream"):
+        value = current.get(name)
+        if spec.secret(name) is None and isinstance(value, str) and value and not _is_mask(value):
+            out[name] = value
+    return out
+
+
 # --- answers -> live objects ---------------------------------------------------------------
 
 
@@ -92,6 +144,9 @@ def socket_from_api(data: Mapping[str, Any]) -> LiveSocket:
         tcp_ports=tuple(int(p) for p in data.get("socket_tcp_ports") or ()),
         policy_ids=tuple(str(p.get("id")) for p in policies if isinstance(p, Mapping)),
         policy_names=tuple(str(p.get("name")) for p in policies if isinstance(p, Mapping)),
+        masked_secrets=frozenset(
+            name for name in SECRET_FIELDS
+            if isinstance(data.get(name), str) and _is_mask(data[name])),
     )
 
 
@@ -105,6 +160,7 @@ def policy_from_api(data: Mapping[str, Any]) -> LivePolicy:
         policy_data=_policy_data_with_version(data),
         socket_ids=tuple(str(s) for s in data.get("socket_ids") or ()),
         ownership=ownership,
+        tag_rules=tuple(dict(r) for r in data.get("tag_rules") or () if isinstance(r, Mapping)),
     )
 
 
@@ -125,13 +181,15 @@ def _policy_data_with_version(data: Mapping[str, Any]) -> dict[str, Any]:
 def socket_tags(
     spec: SocketSpec, instance: str, live_tags: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """The socket's tags: labels, ownership, and a fingerprint per secret the spec sets.
+    """The socket's tags: labels (and the tags set elsewhere, unless labels are authoritative:
+    `model.labels_after`), ownership, and a fingerprint per secret the spec sets.
 
     A fingerprint already on the socket (`live_tags`) that matches the secret is kept as is;
     otherwise a new one (new salt) is made for the value about to be written.
     """
-    tags = ownership_tags(spec, instance)
     live_tags = live_tags or {}
+    tags = labels_after(spec, live_tags)
+    tags.update(ownership_tags(spec, instance))
     for name in SECRET_FIELDS:
         secret = spec.secret(name)
         if secret is None:
@@ -166,6 +224,8 @@ def socket_create_body(
     for read_key, create_key in KEPT_ON_REPLACE.items():
         if replaced is not None and replaced.get(read_key) not in (None, "", [], {}):
             body[create_key] = replaced[read_key]
+    if replaced is not None:
+        body.update(kept_secrets(spec, replaced))
     body.update(_managed_body(spec, instance, None))
     if spec.protected:
         body["protected_socket"] = True
@@ -180,10 +240,12 @@ def socket_update_body(
     """The body of PUT /socket/{id} (updateSocketRequest): read-modify-write.
 
     border0 resets an updatable field the PUT does not send, so the unmanaged fields go back
-    as `current` (the socket as just read) has them, and the managed ones as the spec says.
+    as `current` (the socket as just read, links included: `with_links`) has them, and the
+    managed ones as the spec says.
     Secrets are sent from the manifest every time (they cannot be read back).
     """
     body = {k: current[k] for k in KEPT_ON_UPDATE if current.get(k) is not None}
+    body.update(kept_secrets(spec, current))
     body.update(_managed_body(spec, instance, current.get("tags") or {}))
     return body
 

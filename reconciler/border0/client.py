@@ -11,6 +11,11 @@ So a create that meets "already exists" after such a retry returns the object fo
 a delete that meets 404 succeeds. PUTs and attach/detach are idempotent.
 
 Reads see our writes despite lagging replicas (`consistency`); sockets: `?activeOnly=true`.
+A 404 to a PUT or DELETE soon after a write (within the read-after-write window) may be a
+replica that has not seen the object yet: it is asked again `NOT_FOUND_RETRIES` times,
+0.5-1 s apart, as the SDK retries 404s (border0-go client/api_client.go, notFoundRetryMax 3,
+notFoundRetryWaitMin/Max 500 ms/1 s). When `/serverinfo` fails, the window is 1 s, as the
+Terraform provider falls back (border0/provider.go, defaultReadAfterWriteDelay).
 
 The token lives only in the `Authorization` header (httpx masks it in reprs) and in a
 `secrets.Secret`; every error message is passed through `_redact` on its way out.
@@ -22,6 +27,7 @@ import collections
 import email.utils
 import functools
 import logging
+import random
 import ssl
 import threading
 import time
@@ -38,6 +44,7 @@ from reconciler.border0.consistency import WriteClock
 from reconciler.border0.errors import (
     APIError,
     BadRequest,
+    Border0Error,
     DeadlineExceeded,
     NotFound,
     TransportError,
@@ -51,6 +58,13 @@ __all__ = ["DEFAULT_API", "USER_AGENT", "Border0Client"]
 DEFAULT_API = "https://api.border0.com/api/v1"
 USER_AGENT = f"border0-reconciler/{__version__}"
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: 404s to a PUT or DELETE asked again inside the replication window, and the pause between
+#: (border0-go client/api_client.go: notFoundRetryMax, notFoundRetryWaitMin/Max).
+NOT_FOUND_RETRIES = 3
+NOT_FOUND_WAIT = (0.5, 1.0)
+#: The read-after-write delay when /serverinfo does not answer one (the Terraform provider's
+#: defaultReadAfterWriteDelay, border0/provider.go).
+FALLBACK_RX_DELAY = 1.0
 log = logging.getLogger("reconciler.border0")
 
 
@@ -176,26 +190,17 @@ class Border0Client:
             self._json("PUT", path, body={"actions": actions})
 
     def list_connectors(self, socket_id: str) -> list[dict]:
+        """The socket's connector links, `{"list":[{connector_id, connector_name, ...}]}`
+        (border0-go client/socket.go SocketConnectors)."""
         data = self._json("GET", f"/socket/{_seg(socket_id)}/connectors")
         return list(data.get("list") or []) if isinstance(data, dict) else list(data or [])
 
-    def socket_upstream_configurations(self, socket_id: str) -> list[dict]:
-        """`{"config": ...}` entries, credentials included (border0-go client/socket.go
-        SocketUpstreamConfigs); empty when the socket has none."""
+    def list_upstream_configurations(self, socket_id: str) -> list[dict]:
+        """The socket's upstream configurations, `{"list":[{"config": ...}]}` (border0-go
+        client/socket.go SocketUpstreamConfigs). They hold credentials: pass them only to a
+        write of the same socket."""
         data = self._json("GET", f"/socket/{_seg(socket_id)}/upstream_configurations")
-        return list(data.get("list") or []) if isinstance(data, dict) else []
-
-    def get_socket_for_write(self, id_or_name: str) -> dict:
-        """The socket as a read-modify-write needs it. border0's answer (serializer.Socket) has
-        no `connector_ids` or `upstream_configuration`: they are read as border0's provider
-        reads them (terraform-provider-border0 border0/resource_socket.go), the links from the
-        answer's `connectors`, the configuration from /socket/{id}/upstream_configurations."""
-        socket = self.get_socket(id_or_name)
-        socket["connector_ids"] = [str(c.get("connector_id")) for c in
-                                   socket.get("connectors") or () if c.get("connector_id")]
-        configs = self.socket_upstream_configurations(str(socket.get("socket_id") or id_or_name))
-        socket["upstream_configuration"] = configs[0].get("config") if configs else None
-        return socket
+        return list(data.get("list") or []) if isinstance(data, dict) else list(data or [])
 
     # --- policies -------------------------------------------------------------------------
 
@@ -231,15 +236,19 @@ class Border0Client:
     # --- server ---------------------------------------------------------------------------
 
     def read_after_write_delay(self) -> float:
-        """Seconds a read may lag a write (`/serverinfo`), asked once; 0 if not reported."""
+        """Seconds a read may lag a write (`/serverinfo`), asked once. When it fails or says
+        nothing, `FALLBACK_RX_DELAY` (1 s), as the Terraform provider (border0/provider.go)."""
         with self._lock:
             if self._rx_delay is not None:
                 return self._rx_delay
         try:
             data = self._json("GET", "/serverinfo")
-            ms = float(((data or {}).get("data_consistency") or {}).get("rx_after_tx_delay_ms", 0))
-        except NotFound:
-            ms = 0.0
+            consistency = (data or {}).get("data_consistency") if isinstance(data, dict) else None
+            ms = float(consistency["rx_after_tx_delay_ms"])
+        except (Border0Error, KeyError, TypeError, ValueError) as exc:
+            log.debug("/serverinfo gave no read-after-write delay (%s); using %gs",
+                      type(exc).__name__, FALLBACK_RX_DELAY)
+            ms = FALLBACK_RX_DELAY * 1000.0
         with self._lock:
             self._rx_delay = max(0.0, ms) / 1000.0
             return self._rx_delay
@@ -300,7 +309,8 @@ class Border0Client:
         deadline_at = started + self.deadline
         if method == "GET" and path != "/serverinfo":
             self._writes.wait_before_read(path, deadline_at)
-        tries_429 = tries_5xx = 0
+        tries_429 = tries_5xx = tries_404 = 0
+        after_write = method in ("PUT", "DELETE") and self._writes.within_window()
         ambiguous = False
         self._local.ambiguous = False
         while True:
@@ -349,6 +359,10 @@ class Border0Client:
                 self._pause(self._backoff(tries_5xx), deadline_at, method, path, problem)
                 continue
             if status == 404 and method == "GET" and self._writes.may_lag(deadline_at):
+                continue
+            if status == 404 and after_write and tries_404 < NOT_FOUND_RETRIES:
+                tries_404 += 1
+                self._pause(random.uniform(*NOT_FOUND_WAIT), deadline_at, method, path, "404")
                 continue
             if status >= 400:
                 raise self._error(response, method, path)

@@ -63,6 +63,12 @@ class WriteClock:
         if left > 0:
             time.sleep(max(0.0, min(left, deadline_at - time.monotonic())))
 
+    def within_window(self) -> bool:
+        """True while the last write may not have reached every replica yet."""
+        if not self.last_write:
+            return False
+        return time.monotonic() - self.last_write < self._delay()
+
     def may_lag(self, deadline_at: float) -> bool:
         """After a recent write a 404 may be replication lag: wait a little, True to ask again."""
         if not self.last_write:

@@ -4,6 +4,7 @@
     ├── ConfigurationError        no token for a remote API, unreadable token file, bad --api
     ├── TransportError            connection refused/reset/timed out after every retry (temporary)
     ├── DeadlineExceeded          the total retry deadline ran out (temporary)
+    ├── IncompleteRead            a read a write depends on failed: nothing was written
     └── APIError                  border0 answered with an error status
         ├── BadRequest            400: invalid input, duplicate name (permanent)
         ├── Unauthorized          401: missing or invalid token (permanent)
@@ -24,6 +25,7 @@ __all__ = [
     "ConfigurationError",
     "DeadlineExceeded",
     "Forbidden",
+    "IncompleteRead",
     "NotFound",
     "RateLimited",
     "ServerError",
@@ -49,6 +51,15 @@ class TransportError(Border0Error):
 
 class DeadlineExceeded(Border0Error):
     temporary = True
+
+
+class IncompleteRead(Border0Error):
+    """A sub-resource a read-modify-write needs (a socket's connector links, its upstream
+    configuration) could not be read, so the write was not sent; temporary when the cause is."""
+
+    def __init__(self, message: str, cause: Border0Error) -> None:
+        super().__init__(f"{message}: {cause}")
+        self.temporary = cause.temporary
 
 
 class APIError(Border0Error):

@@ -136,6 +136,16 @@ def emulator_command(listen: str, db: str | None, token: str | None, org: str, l
 # --- plan (section owned by the plan command) ---
 
 
+ALLOW_REPLACE_HELP = (
+    "Let a change border0 cannot make in place replace the object (new id and TCP port; "
+    "sessions and recordings stay with the old id; connections drop); else apply refuses it "
+    "[per object: annotation border0-reconciler/allow-replace].")
+LABELS_HELP = (
+    "merge: manage only the tag keys the manifests declare, keep tags set elsewhere; "
+    "authoritative: a socket's tags are exactly its labels [per socket: annotation "
+    "border0-reconciler/labels].")
+
+
 def _plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by plan and apply."""
     options = [
@@ -152,6 +162,12 @@ def _plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Allow a plan past the mass-delete guard."),
         click.option("--deny-access-gain", is_flag=True,
                      help="Fail (exit 1, listing them) when anyone gains or widens access."),
+        click.option("--allow-replace", is_flag=True, help=ALLOW_REPLACE_HELP),
+        click.option("--allow-clear-credentials", is_flag=True,
+                     help="Allow a write that clears upstream credentials the manifests leave "
+                     "out and border0 does not answer (the plan shows (set) → (cleared))."),
+        click.option("--labels", type=click.Choice(["merge", "authoritative"]), default="merge",
+                     show_default=True, help=LABELS_HELP),
         secret_root_option,
     ]
     for option in reversed(options):
@@ -261,6 +277,9 @@ def show_command(target: str, fmt: str, no_color: bool, **api: Any) -> None:
 @click.option("--max-delete", type=click.IntRange(min=0), default=None,
               help="Refuse a plan that deletes more than N objects.")
 @click.option("--allow-mass-delete", is_flag=True, help="Allow a plan that deletes most objects.")
+@click.option("--allow-replace", is_flag=True, help=ALLOW_REPLACE_HELP)
+@click.option("--labels", type=click.Choice(["merge", "authoritative"]), default="merge",
+              show_default=True, help=LABELS_HELP)
 @click.option("--delete-grace", default="5s", show_default=True,
               help="Defer deletes until the manifests have been unchanged this long (0: off).")
 @secret_root_option

@@ -54,6 +54,9 @@ class PlanArgs:
     allow_mass_delete: bool = False
     save: str | None = None  # deprecated spelling of plan --out
     deny_access_gain: bool = False
+    allow_replace: bool = False
+    allow_clear_credentials: bool = False
+    labels: str = "merge"
     secret_roots: tuple[str, ...] = ()
     # apply only
     auto_approve: bool = False
@@ -138,6 +141,9 @@ def _options(args: PlanArgs, env: Mapping[str, str]) -> ReconcileOptions:
         instance=args.instance, max_delete=args.max_delete,
         allow_mass_delete=args.allow_mass_delete, parallelism=args.parallelism, env=env,
         secret_roots=list(args.secret_roots) or None, relist=False,
+        allow_replace=args.allow_replace,
+        allow_clear_credentials=args.allow_clear_credentials,
+        labels_authoritative=args.labels == "authoritative",
     )
 
 

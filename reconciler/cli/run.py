@@ -73,6 +73,8 @@ class RunArgs:
     log_level: str = "info"
     max_delete: int | None = None
     allow_mass_delete: bool = False
+    allow_replace: bool = False
+    labels: str = "merge"
     delete_grace: float = 5.0
     secret_roots: tuple[str, ...] = ()
     parallelism: int = 8
@@ -164,6 +166,8 @@ def execute_run(args: RunArgs) -> int:
         dry_run=args.dry_run,
         max_delete=args.max_delete,
         allow_mass_delete=args.allow_mass_delete,
+        allow_replace=args.allow_replace,
+        labels_authoritative=args.labels == "authoritative",
         parallelism=args.parallelism,
         env=env,
         stop_timeout=args.connector_stop_timeout,

@@ -26,6 +26,8 @@ class DaemonConfig:
     dry_run: bool = False
     max_delete: int | None = None
     allow_mass_delete: bool = False
+    allow_replace: bool = False
+    labels_authoritative: bool = False
     parallelism: int = 8
     env: Mapping[str, str] | None = None
     backoff_base: float = 1.0
@@ -48,6 +50,9 @@ class DaemonConfig:
             dry_run=self.dry_run,
             max_delete=self.max_delete,
             allow_mass_delete=self.allow_mass_delete,
+            allow_replace=self.allow_replace,
+            labels_authoritative=self.labels_authoritative,
+            skip_blocked=True,
             parallelism=self.parallelism,
             env=self.env,
             secret_roots=self.secret_roots,

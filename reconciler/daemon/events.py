@@ -10,6 +10,8 @@ The rules (README "Notifications"):
 - An apply that gave someone access (the plan's access review, `Plan.access_gains`).
 - A connector going FATAL, once per time it goes FATAL, with the supervisor's reason; and once
   "running again" when it recovers.
+- Objects blocked (a replace without its allowance, not applied while the rest was): once per
+  distinct set of blocked objects.
 
 Delivery (queue, worker, retries, redaction) is `notify.py`'s job.
 """
@@ -64,6 +66,7 @@ class EventReporter:
         self._failure_sent: tuple[Any, ...] | None = None  # what the last failure message said
         self._fatal: set[str] = set()  # connectors already reported FATAL
         self._connectors: Callable[[], Iterable[Any]] | None = None
+        self._blocked_sent: tuple[str, ...] = ()  # the blocked changes last reported
 
     def _send(self, event: str, text: str, details: list[str] | None = None,
               **fields: Any) -> None:
@@ -82,6 +85,7 @@ class EventReporter:
         *,
         dry_run: bool = False,
     ) -> None:
+        self._blocked(result)
         if outcome != "success":
             self._failed(result, outcome, errors)
             return
@@ -119,6 +123,18 @@ class EventReporter:
             stage=stage,
             failures_in_row=self._in_row,
         )
+
+    def _blocked(self, result: Any) -> None:
+        blocked = list(getattr(result, "blocked", None) or ())
+        key = tuple(sorted(c.blocked for c in blocked))
+        if key == self._blocked_sent:
+            return
+        self._blocked_sent = key
+        if blocked:
+            self._send("objects_blocked",
+                       f"{len(blocked)} object(s) blocked: a replace needs an allowance; the "
+                       "rest was applied", [c.blocked for c in blocked],
+                       objects=[{"kind": str(c.kind), "name": c.name} for c in blocked])
 
     def _access(self, result: Any) -> None:
         plan, applied = result.plan, result.applied

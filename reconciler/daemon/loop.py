@@ -335,7 +335,8 @@ class Daemon(RootParts, StatusReads):
         """The result reached border0: it becomes the last good state shown on /status."""
         self._last_good_desired, self._last_actual = result.desired, result.actual
         self._states = object_states(
-            result.desired, result.actual, result.plan, result.applied, self.config.dry_run
+            result.desired, result.actual, result.plan, result.applied, self.config.dry_run,
+            result.blocked,
         )
         self.metrics.set_managed(state_counts(self._states))
 

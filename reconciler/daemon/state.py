@@ -16,12 +16,14 @@ from typing import Any
 from reconciler.model import Actual, Desired
 
 __all__ = [
+    "BLOCKED",
     "ERROR",
     "IN_SYNC",
     "MISSING",
     "OUT_OF_SYNC",
     "SUSPENDED",
     "TO_DELETE",
+    "blocked_objects",
     "connector_errors",
     "fatal_connectors",
     "iso_time",
@@ -38,6 +40,7 @@ MISSING = "missing"  # declared, not in border0 (dry run, or its create failed)
 ERROR = "error"  # its last action failed
 TO_DELETE = "to-delete"  # owned, no longer declared, not yet deleted (dry run)
 SUSPENDED = "suspended"  # annotated border0-reconciler/suspend: left as it is in border0
+BLOCKED = "blocked"  # needs a replace the run is not allowed to make (--allow-replace)
 
 
 def iso_time(ts: float | None) -> str | None:
@@ -55,9 +58,12 @@ def _object_key(change: Any) -> tuple[str, str]:
 
 
 def object_states(
-    desired: Desired, actual: Actual | None, plan: Any, applied: Any, dry_run: bool
+    desired: Desired, actual: Actual | None, plan: Any, applied: Any, dry_run: bool,
+    blocked: Iterable[Any] = (),
 ) -> dict[tuple[str, str], str]:
-    """(kind, name) -> state for every declared object and every owned object due to go."""
+    """(kind, name) -> state for every declared object and every owned object due to go;
+    `blocked`: the changes left out for want of an allowance (`ReconcileResult.blocked`)."""
+    held = {(str(c.kind), c.name) for c in blocked}
     planned: dict[tuple[str, str], list[Any]] = {}
     for change in getattr(plan, "changes", None) or ():
         planned.setdefault(_object_key(change), []).append(change)
@@ -78,6 +84,8 @@ def object_states(
         spec = (desired.sockets if kind == "socket" else desired.policies)[name]
         if spec.suspend:
             states[key] = SUSPENDED
+        elif key in held:
+            states[key] = BLOCKED
         elif key in failed:
             states[key] = ERROR
         elif name not in live:
@@ -101,7 +109,7 @@ def state_counts(states: Mapping[tuple[str, str], str]) -> dict[tuple[str, str],
     counts: dict[tuple[str, str], int] = {
         (kind, state): 0
         for kind in ("socket", "policy")
-        for state in (IN_SYNC, OUT_OF_SYNC, MISSING, ERROR, TO_DELETE, SUSPENDED)
+        for state in (IN_SYNC, OUT_OF_SYNC, MISSING, ERROR, TO_DELETE, SUSPENDED, BLOCKED)
     }
     counts.update(Counter((kind, state) for (kind, _), state in states.items()))
     return counts
@@ -163,6 +171,11 @@ def fatal_connectors(connectors: Iterable[Any]) -> list[dict[str, Any]]:
 def connector_errors(connectors: Iterable[Any]) -> list[str]:
     """A FATAL connector as one of /status's errors (`status` prints them under its table)."""
     return [f"connector {f['socket']} is FATAL: {f['reason']}" for f in fatal_connectors(connectors)]
+
+
+def blocked_objects(states: Mapping[tuple[str, str], str]) -> list[dict[str, str]]:
+    """The objects a replace is waiting for an allowance for, as /status lists them."""
+    return [{"kind": k, "name": n} for (k, n), state in sorted(states.items()) if state == BLOCKED]
 
 
 def suspended_objects(states: Mapping[tuple[str, str], str]) -> list[dict[str, str]]:

@@ -13,6 +13,7 @@ from reconciler import __version__
 from reconciler.daemon.config import DaemonConfig
 from reconciler.daemon.outcome import is_ready
 from reconciler.daemon.state import (
+    blocked_objects,
     connector_errors,
     fatal_connectors,
     iso_time,
@@ -148,6 +149,7 @@ def status_document(
             for c in connectors
         ],
         "suspended": suspended_objects(states),
+        "blocked": blocked_objects(states),
         "errors": errors + connector_errors(connectors),
         "history": history,
     }

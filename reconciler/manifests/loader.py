@@ -52,7 +52,12 @@ from reconciler.manifests.files import (
     read_manifest_file,
     stamp,
 )
-from reconciler.manifests.schema_check import quick_valid, schema_path, schema_validator
+from reconciler.manifests.schema_check import (
+    max_length,
+    quick_valid,
+    schema_path,
+    schema_validator,
+)
 from reconciler.manifests.secret_files import allowed_roots
 from reconciler.manifests.specs import SECRET_FIELDS, policy_spec, resolve_secret, socket_spec
 from reconciler.manifests.yamlpos import (
@@ -300,6 +305,12 @@ class _Loader:
                 severity = Severity.ERROR if issue.error else Severity.WARNING
                 self.report(doc, issue.message, path, code=issue.code, severity=severity)
                 failed = failed or issue.error
+            limit = max_length("Socket", path)
+            if secret is not None and limit is not None and len(secret.value) > limit:
+                self.report(doc, f"{'.'.join(path)}: the value from {secret.origin} is "
+                            f"{len(secret.value)} characters; border0 accepts at most {limit}",
+                            path, code="limit")
+                failed = True
             secrets[path] = secret
         return None if failed else socket_spec(doc.data, doc.source(), secrets)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["quick_valid", "schema_path", "schema_validator"]
+__all__ = ["max_length", "quick_valid", "schema_path", "schema_validator"]
 
 
 def schema_path(name: str) -> Path:
@@ -59,3 +59,16 @@ def quick_valid(kind: str, data: Any) -> bool:
         return False
 
 
+
+
+@functools.cache
+def max_length(kind: str, path: tuple[str, ...]) -> int | None:
+    """The schema's maxLength of the property at `path` (like ("spec", "upstream",
+    "password")): border0's limits live in the schemas only, and a secret resolved from the
+    environment or a file is checked against the same number."""
+    node: Any = json.loads(schema_path(kind.lower()).read_text(encoding="utf-8"))
+    for part in path:
+        node = (node.get("properties") or {}).get(part) if isinstance(node, dict) else None
+        if node is None:
+            return None
+    return node.get("maxLength") if isinstance(node, dict) else None

@@ -19,6 +19,8 @@ from reconciler.secrets import SECRET_MANIFEST_PATHS, Secret, insert_secret_fiel
 
 __all__ = [
     "ADOPT_ANNOTATION",
+    "ALLOW_REPLACE_ANNOTATION",
+    "LABELS_ANNOTATION",
     "POLICY_MANIFEST_PATHS",
     "PRUNE_ANNOTATION",
     "SECRET_FIELDS",
@@ -35,6 +37,10 @@ ADOPT_ANNOTATION = "border0-reconciler/adopt"
 #: "true": plan, apply and the daemon leave the object (and its attachments, its connector) as
 #: they are in border0. Read from the manifest only: removing the manifest removes suspension.
 SUSPEND_ANNOTATION = "border0-reconciler/suspend"
+#: "true": a change border0 cannot make in place may replace the object (new id; --allow-replace).
+ALLOW_REPLACE_ANNOTATION = "border0-reconciler/allow-replace"
+#: "authoritative": the socket's tags are exactly its labels (--labels authoritative).
+LABELS_ANNOTATION = "border0-reconciler/labels"
 #: Where a Socket holds secret references. A plaintext value is warned about for passwords.
 SECRET_FIELDS = tuple(SECRET_MANIFEST_PATHS.values())
 _PASSWORDS = tuple(path[1:] for path in SECRET_FIELDS if path[-1] == "password")
@@ -154,6 +160,9 @@ def socket_spec(
         prune=_flag(meta, PRUNE_ANNOTATION, True),
         adopt=_flag(meta, ADOPT_ANNOTATION, False),
         suspend=_flag(meta, SUSPEND_ANNOTATION, False),
+        labels_authoritative=(meta.get("annotations") or {}).get(LABELS_ANNOTATION)
+        == "authoritative",
+        allow_replace=_flag(meta, ALLOW_REPLACE_ANNOTATION, False),
         source=source,
     )
 
@@ -169,6 +178,7 @@ def policy_spec(data: Mapping[str, Any], source: Source) -> PolicySpec:
         prune=_flag(meta, PRUNE_ANNOTATION, True),
         adopt=_flag(meta, ADOPT_ANNOTATION, False),
         suspend=_flag(meta, SUSPEND_ANNOTATION, False),
+        allow_replace=_flag(meta, ALLOW_REPLACE_ANNOTATION, False),
         source=source,
     )
 

@@ -16,12 +16,18 @@ Rules that live here, and only here:
 - Attachments: a socket's attached policies must equal its spec's `all_policies`.
 - Suspend: an object annotated suspend gets no change of any kind (nor do attachments that
   involve it) and is listed in `Plan.suspended`; it is still declared, so never pruned.
+- Replace is loud: its reason says what it costs (`REPLACE_NOTE`), and without the object's
+  allowance (annotation or --allow-replace) it is `blocked`.
+- Labels: only the tag keys the manifest manages are compared (`model.live_socket_fields`
+  with the spec); a change of tags names the policies whose `tag_rules` it starts or stops
+  matching.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from reconciler import model
@@ -31,7 +37,15 @@ from reconciler.plan.access import access_review
 from reconciler.plan.fields import FieldDiff, comparable, create_diffs, field_diffs
 from reconciler.plan.resource_changes import resource_changes
 from reconciler.plan.suspended import suspended_rows
-from reconciler.plan.types import Action, Change, Kind, Plan, phase_of
+from reconciler.plan.types import (
+    POLICY_REPLACE_NOTE,
+    REPLACE_NOTE,
+    Action,
+    Change,
+    Kind,
+    Plan,
+    phase_of,
+)
 from reconciler.secrets import SECRET_FIELDS, Secret, secret_fields_in, verify_many
 
 __all__ = ["check_instance", "default_max_delete", "make_plan"]
@@ -76,6 +90,7 @@ def make_plan(
     instance: str = "default",
     max_delete: int | None = None,
     allow_mass_delete: bool = False,
+    allow_clear_credentials: bool = False,
 ) -> Plan:
     """Compute the ordered plan that makes `actual` match `desired` for this instance."""
     problem = check_instance(instance)
@@ -88,6 +103,7 @@ def make_plan(
     _verify_fingerprints(desired, actual)
     policy_plans = _plan_policies(desired, actual, instance, changes, conflicts, warnings)
     _plan_sockets(desired, actual, instance, changes, conflicts, warnings, policy_plans)
+    changes = [_clearing(c, desired, actual, allow_clear_credentials) for c in changes]
 
     managed = sum(1 for s in actual.sockets.values() if s.ownership.owned_by(instance)) + sum(
         1 for p in actual.policies.values() if p.ownership.owned_by(instance)
@@ -228,10 +244,11 @@ def _plan_policies(
             # border0 does not change org_wide in place (PUT ignores it): delete and create,
             # then attach the new policy wherever it is named.
             reason = f"org_wide changed: {_flag(have['org_wide'])} → {_flag(want['org_wide'])}"
+            reason = _loud(("adopt; " + reason) if adopting else reason, Kind.POLICY)
             changes.append(
-                Change(Kind.POLICY, name, Action.REPLACE,
-                       ("adopt; " + reason) if adopting else reason, diffs,
-                       object_id=live.policy_id, source=src)
+                Change(Kind.POLICY, name, Action.REPLACE, reason, diffs,
+                       object_id=live.policy_id, source=src,
+                       blocked=_blocked(Kind.POLICY, spec))
             )
             ids[name] = None
             continue
@@ -290,14 +307,17 @@ def _plan_sockets(
             adopting = _adopting(Kind.SOCKET, spec, live.ownership, instance, conflicts)
             if adopting is None:
                 continue
-            want, have = comparable(model.socket_fields(spec), model.live_socket_fields(live))
+            want, have = comparable(model.socket_fields(spec),
+                                    model.live_socket_fields(live, spec))
             reason = _replace_reason(spec, live, want, have)
+            tagging = _tag_rule_note(spec, live, actual, warnings)
             if reason:
                 if adopting:
                     reason = "adopt; " + reason
                 changes.append(
-                    Change(Kind.SOCKET, name, Action.REPLACE, reason, field_diffs(have, want),
-                           object_id=live.socket_id, source=src)
+                    Change(Kind.SOCKET, name, Action.REPLACE, _loud(reason) + tagging,
+                           field_diffs(have, want), object_id=live.socket_id, source=src,
+                           blocked=_blocked(Kind.SOCKET, spec))
                 )
             else:
                 socket_id = live.socket_id
@@ -311,6 +331,7 @@ def _plan_sockets(
                     if adopting:
                         diffs = (FieldDiff("managed_by", None, _owner_label(instance)),) + diffs
                     reason = "adopt" if adopting else "changed"
+                    reason += tagging
                     unrecorded = _unrecorded_secrets(want, have)
                     if unrecorded:
                         reason += (
@@ -327,6 +348,71 @@ def _plan_sockets(
         if name in desired.sockets or not live.ownership.owned_by(instance):
             continue
         _prune(changes, warnings, Kind.SOCKET, name, live.socket_id, live.ownership.prune)
+
+
+def _note(kind: Kind) -> str:
+    return REPLACE_NOTE if kind is Kind.SOCKET else POLICY_REPLACE_NOTE
+
+
+def _lost_credentials(spec: model.SocketSpec, live: LiveSocket) -> list[str]:
+    """Upstream credentials a write of `spec` would clear: set on the socket (a fingerprint we
+    recorded, or a masked answer), left out by the manifest, and not answered in clear (so
+    `api_json.kept_secrets` cannot send them back)."""
+    return [f for f in secret_fields_in("upstream")
+            if spec.secret(f) is None and (live.fingerprint(f) is not None
+                                           or f in live.masked_secrets)]
+
+
+def _clearing(change: Change, desired: Desired, actual: Actual, allowed: bool) -> Change:
+    """A socket write that would clear credentials shows `(set) → (cleared)` for each, and is
+    blocked unless --allow-clear-credentials."""
+    if change.kind is not Kind.SOCKET or change.action not in (Action.UPDATE, Action.REPLACE):
+        return change
+    lost = _lost_credentials(desired.sockets[change.name], actual.sockets[change.name])
+    if not lost:
+        return change
+    diffs = tuple(sorted((*change.diffs, *(FieldDiff(f, "(set)", "(cleared)") for f in lost)),
+                         key=lambda d: d.path))
+    blocked = change.blocked
+    if not allowed and not blocked:
+        blocked = (f"socket {change.name}: the write would clear {', '.join(lost)}, which the "
+                   "manifest does not declare and border0 does not answer (so it cannot be sent "
+                   "back); declare it, or pass --allow-clear-credentials")
+    return replace(change, diffs=diffs, blocked=blocked)
+
+
+def _loud(reason: str, kind: Kind = Kind.SOCKET) -> str:
+    return f"{reason}; a replace: {_note(kind)}"
+
+
+def _blocked(kind: Kind, spec: Any) -> str:
+    if spec.allow_replace:
+        return ""
+    return (f"{kind} {spec.name} needs a replace ({_note(kind)}); allow it with --allow-replace "
+            "or the annotation border0-reconciler/allow-replace: \"true\"")
+
+
+def _tag_rule_note(
+    spec: model.SocketSpec, live: LiveSocket, actual: Actual, warnings: list[Diagnostic]
+) -> str:
+    """"; starts/stops matching tag_rules of policy p" when the write changes which policies
+    select the socket by tag (and a warning saying so): a tag is access."""
+    before = live.labels
+    after = model.labels_after(spec, live.tags)
+    if before == after:
+        return ""
+    starts, stops = model.tag_rules_matching(actual.policies, before, after)
+    parts = ([f"starts matching tag_rules of policy {', '.join(starts)}"] if starts else []) + (
+        [f"stops matching tag_rules of policy {', '.join(stops)}"] if stops else [])
+    if not parts:
+        return ""
+    text = "; ".join(parts)
+    src = spec.source
+    warnings.append(Diagnostic(
+        Severity.WARNING, f"socket {spec.name}: its tags change: {text}",
+        file=getattr(src, "file", None), line=getattr(src, "line", None),
+        column=getattr(src, "column", None), code="tag-rules"))
+    return "; " + text
 
 
 def _replace_reason(

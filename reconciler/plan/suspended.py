@@ -35,7 +35,7 @@ def _differs(spec: Any, live: Any, actual: Actual) -> bool:
         return True
     if isinstance(spec, model.PolicySpec):
         return model.policy_fields(spec) != model.live_policy_fields(live)
-    want, have = comparable(model.socket_fields(spec), model.live_socket_fields(live))
+    want, have = comparable(model.socket_fields(spec), model.live_socket_fields(live, spec))
     wanted, attached = set(spec.all_policies), set(live.policy_names)
     org_wide = {n for n, p in actual.policies.items() if p.org_wide}  # never detached
     return (want != have or live.socket_type != model.api_type(spec)[0]

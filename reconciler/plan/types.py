@@ -4,7 +4,7 @@ that orders them into apply phases. Renderers read only `Plan.to_json()`, its ve
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
 from typing import Any
 
@@ -12,9 +12,15 @@ from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.plan.access import GAINING, AccessChange
 from reconciler.plan.fields import FieldDiff
 
-__all__ = ["FORMAT_VERSION", "PHASES", "Action", "Change", "Kind", "Plan", "phase_of"]
+__all__ = [
+    "FORMAT_VERSION", "PHASES", "POLICY_REPLACE_NOTE", "REPLACE_NOTE", "Action", "Change", "Kind", "Plan", "phase_of",
+]
 
 FORMAT_VERSION = "1"
+#: What a replace costs, said by every rendering of one (it is in the change's reason).
+REPLACE_NOTE = ("new id and TCP port; sessions and recordings stay with the old id; "
+                "connections drop")
+POLICY_REPLACE_NOTE = "new id; its attachments are made again"
 
 
 class Kind(StrEnum):
@@ -66,6 +72,9 @@ class Change:
     policy: str | None = None  # attachments only
     policy_id: str | None = None  # attachments: None when the policy is created by this plan
     source: str | None = None  # manifest file:line:column
+    #: Why this change may not be applied as planned (a replace without its allowance); the
+    #: CLI's apply refuses the plan, the daemon applies the rest and reports the object.
+    blocked: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", Kind(self.kind))  # "socket" is accepted, Kind is kept
@@ -82,6 +91,8 @@ class Change:
         if self.kind == "attachment":
             data["socket"] = self.socket
             data["policy"] = self.policy
+        if self.blocked:
+            data["blocked"] = self.blocked
         return data
 
 
@@ -102,6 +113,20 @@ class Plan:
     def access_gains(self) -> list[AccessChange]:
         """Access changes that widen someone's access (refused by --deny-access-gain)."""
         return [c for c in self.access_changes if c.change in GAINING]
+
+    @property
+    def blocked(self) -> list[Change]:
+        """Changes that need an allowance this run does not have (see `Change.blocked`)."""
+        return [c for c in self.changes if c.blocked]
+
+    def without_blocked(self) -> Plan:
+        """The plan minus its blocked changes and the attachments that depend on them (a
+        socket or policy that is not replaced keeps its id and its attachments)."""
+        held = {(c.kind.value, c.name) for c in self.blocked}
+        keep = [c for c in self.changes if not c.blocked and not (
+            c.kind == Kind.ATTACHMENT and (("socket", c.socket) in held
+                                           or ("policy", c.policy) in held))]
+        return replace(self, changes=keep)
 
     @property
     def has_changes(self) -> bool:

@@ -154,8 +154,8 @@ def test_type_change_replaces_and_reattaches(emulator, tmp_path: Path) -> None:
     assert [(c.action.value, c.name) for c in plan.changes] == [
         ("replace", "box"), ("attach", "box/ops")
     ]
-    assert plan.changes[0].reason == "type changed: ssh → tls"
-    assert reconcile([folder], client, opts()).ok
+    assert plan.changes[0].reason.startswith("type changed: ssh → tls; a replace: new id")
+    assert reconcile([folder], client, opts(allow_replace=True)).ok
     box = fetch_actual(client).sockets["box"]
     assert box.socket_id != old_id and box.socket_type == "tls" and box.policy_names == ("ops",)
     assert plan_of(folder, client).changes == []
@@ -231,7 +231,7 @@ def test_org_wide_change_replaces_policy_and_converges(emulator, tmp_path: Path)
     old_id = fetch_actual(client).policies["ops"].policy_id
     docs[0]["spec"]["orgWide"] = True
     write(folder, docs)
-    result = reconcile([folder], client, opts())
+    result = reconcile([folder], client, opts(allow_replace=True))
     assert result.ok, result.error
     assert [c.action.value for c in result.plan.changes] == ["replace", "attach", "attach"]
     after = fetch_actual(client)

@@ -108,3 +108,32 @@ def test_token_variables_are_read_in_the_documented_order():
     assert resolve_token(None, {"BORDER0_AUTH_TOKEN": "sdk", "BORDER0_TOKEN": "tf",
                                 "BORDER0_ADMIN_TOKEN": "cli"}) == "cli"
     assert resolve_token(None, {"BORDER0_ADMIN_TOKEN": " ", "BORDER0_AUTH_TOKEN": "sdk"}) == "sdk"
+
+
+def test_a_404_to_put_or_delete_is_asked_again_only_inside_the_replication_window(
+    emulator_factory,
+):
+    """As the SDK (client/api_client.go: notFoundRetryMax 3, 0.5-1 s apart): a PUT or DELETE
+    that meets 404 right after a write may have reached a replica that lags; later, once."""
+    emu = emulator_factory(read_after_write_delay_ms=5000)
+    client = emu.client()
+    with pytest.raises(NotFound):  # no write yet: no window, one request
+        client.update_socket("missing", {"name": "missing", "socket_type": "ssh"})
+    assert client.request_counts[("PUT", 404)] == 1
+    client.create_socket({"name": "w", "socket_type": "ssh"})
+    started = time.monotonic()
+    with pytest.raises(NotFound):
+        client.update_socket("missing", {"name": "missing", "socket_type": "ssh"})
+    assert client.request_counts[("PUT", 404)] == 1 + 4  # the first try and 3 more
+    assert 1.5 <= time.monotonic() - started < 4.5
+    client.delete_socket("missing")  # still 404 after the retries: gone is gone
+    assert client.request_counts[("DELETE", 404)] == 4
+
+
+def test_without_serverinfo_the_window_is_one_second_as_the_provider_falls_back(emulator):
+    """terraform-provider-border0 border0/provider.go: defaultReadAfterWriteDelay (1 s) when
+    ServerInfo fails."""
+    client = emulator.client(max_retries_5xx=1)
+    emulator.app.faults.fail_next(2, "500")
+    assert client.read_after_write_delay() == 1.0
+    assert client.request_counts[("GET", 500)] == 2

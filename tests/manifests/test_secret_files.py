@@ -106,5 +106,10 @@ def test_a_secret_file_over_the_size_limit_is_refused(tmp_path: Path):
     (folder / "big").write_text("x" * (MAX_SECRET_BYTES + 1))
     assert problem(folder).endswith(
         f"secret file {folder / 'big'} is larger than the limit of {MAX_SECRET_BYTES} bytes")
+    # within the file limit, yet over border0's 100 characters for a protected password
     (folder / "big").write_text("x" * MAX_SECRET_BYTES)
+    assert problem(folder).endswith(
+        f"spec.protected.password: the value from file:big is {MAX_SECRET_BYTES} characters; "
+        "border0 accepts at most 100")
+    (folder / "big").write_text("x" * 100)
     assert load([folder], env={}).ok

@@ -241,7 +241,9 @@ def test_type_change_is_a_replace_and_reattaches() -> None:
                live_policy("ops")),
     )
     assert actions(plan) == [("replace", "socket", "box"), ("attach", "attachment", "box/ops")]
-    assert plan.changes[0].reason == "type changed: ssh → tls"
+    assert plan.changes[0].reason == (
+        "type changed: ssh → tls; a replace: new id and TCP port; sessions and recordings stay "
+        "with the old id; connections drop")
     assert plan.changes[1].policy_id == "pid-ops" and plan.changes[1].object_id is None
 
 
@@ -390,7 +392,8 @@ def test_org_wide_change_replaces_the_policy_and_reattaches() -> None:
         actual(live_socket("web", policies={"p": "pid-p"}), live_policy("p")),
     )
     assert actions(plan) == [("replace", "policy", "p"), ("attach", "attachment", "web/p")]
-    assert plan.changes[0].reason == "org_wide changed: false → true"
+    assert plan.changes[0].reason == (
+        "org_wide changed: false → true; a replace: new id; its attachments are made again")
     assert plan.changes[1].policy_id is None  # the new policy's id, known at apply time
 
 

@@ -75,7 +75,8 @@ def test_text_is_terraform_like() -> None:
     assert "  ~ socket web  (changed)" in text
     assert '      description: "old" → "new"' in text
     assert "      upstream_password: (sensitive) → (sensitive)" in text
-    assert "  -/+ socket box  (type changed: ssh → tls)" in text
+    assert ("  -/+ socket box  (type changed: ssh → tls; a replace: new id and TCP port; sessions "
+            "and recordings stay with the old id; connections drop)") in text
     assert "  - socket gone" in text
     assert "  + attach policy ops to socket web" in text
     assert "Plan: 1 to create, 2 to update, 1 to replace, 1 to delete, 1 to attach, 0 to detach." \

@@ -1,0 +1,62 @@
+"""A replace without its allowance under the daemon: the rest of the plan is applied; the object
+is reported as blocked in /status, in the managed_objects gauge and by one notification."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import test_daemon
+from test_daemon import make_daemon, metric
+from test_notify import reporter_for
+
+receiver = __import__("test_notify").receiver  # fixture, shared
+
+PROTECTED = "  protected:\n    username: admin\n    password: {env: PROTECT_PW}\n"
+
+
+def protected(yaml: str, allow: bool = False) -> str:
+    head, rest = yaml.split("spec:\n", 1)
+    if allow:
+        head = head.replace("metadata:\n", "metadata:\n  annotations:\n"
+                            "    border0-reconciler/allow-replace: \"true\"\n", 1)
+    return head + "spec:\n" + PROTECTED + rest
+
+
+def test_a_blocked_replace_is_reported_and_the_rest_is_applied(
+    emulator, receiver, tmp_path: Path
+) -> None:
+    r = receiver()
+    manifests = tmp_path / "m"
+    manifests.mkdir()
+    (manifests / "web.yaml").write_text(test_daemon.socket_yaml("web", "one"))
+    (manifests / "docs.yaml").write_text(test_daemon.socket_yaml("docs", "one"))
+    client = emulator.client()
+    daemon = make_daemon(manifests, client, env={"PROTECT_PW": "a-long-enough-password"})
+    daemon.reporter = reporter_for(r.url)
+    assert daemon.reconcile_now(["start"]).ok
+    web_id = client.get_socket("web")["socket_id"]
+
+    (manifests / "web.yaml").write_text(protected(test_daemon.socket_yaml("web", "one")))
+    (manifests / "docs.yaml").write_text(test_daemon.socket_yaml("docs", "two"))
+    result = daemon.reconcile_now(["change"])
+    assert result.ok, result.error
+    assert [(c.kind.value, c.name) for c in result.blocked] == [("socket", "web")]
+    assert client.get_socket("docs")["description"] == "two"  # the rest was applied
+    assert client.get_socket("web")["socket_id"] == web_id  # not replaced
+    assert daemon.status()["blocked"] == [{"kind": "socket", "name": "web"}]
+    assert {s["name"]: s["state"] for s in daemon.status()["sockets"]} == {
+        "docs": "in-sync", "web": "blocked"}
+    assert metric(daemon, "border0_reconciler_managed_objects", kind="socket",
+                  state="blocked") == 1
+    assert daemon.reconcile_now(["interval"]).ok  # still blocked: not sent twice
+
+    (manifests / "web.yaml").write_text(
+        protected(test_daemon.socket_yaml("web", "one"), allow=True))
+    assert daemon.reconcile_now(["allowed"]).ok
+    assert client.get_socket("web")["socket_id"] != web_id
+    assert daemon.status()["blocked"] == []
+    daemon.reporter.stop()
+    events = [b for b in r.bodies if b["event"] == "objects_blocked"]
+    assert len(events) == 1, r.bodies
+    assert "socket web needs a replace (new id and TCP port; sessions and recordings stay " \
+        "with the old id; connections drop)" in events[0]["details"][0]
