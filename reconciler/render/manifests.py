@@ -28,7 +28,7 @@ from reconciler.manifests.specs import (
     SOCKET_MANIFEST_PATHS,
 )
 from reconciler.model import Actual, LivePolicy, LiveSocket, PolicySpec, SocketSpec
-from reconciler.secrets import SECRET_FIELDS, secret_fields_in
+from reconciler.secrets import SECRET_FIELDS, SECRET_MANIFEST_PATHS, secret_fields_in
 
 __all__ = ["HEADER", "ImportPlan", "plan_import", "to_yaml"]
 
@@ -38,7 +38,9 @@ _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,126}[a-z0-9])?$")
 #: Fields the socket schema requires even at their default, by type (and `type` always).
 #: Required secrets are written even when border0 hides whether they are set, as is the
 #: password of a protected socket.
-_REQUIRED = {"database": ("upstream_type", *secret_fields_in("upstream"))}
+#: (A database's login: its username and password, not the optional client key.)
+_REQUIRED = {"database": ("upstream_type", *(
+    f for f in secret_fields_in("upstream") if SECRET_MANIFEST_PATHS[f][-1] != "key"))}
 
 
 @dataclass

@@ -445,7 +445,7 @@ def test_a_real_conflict_is_not_mistaken_for_a_lost_answer(emulator):
 def test_lost_delete_answer_is_success(emulator):
     client = emulator.client()
     client.create_socket({"name": "gone", "socket_type": "ssh"})
-    client.read_after_write_delay()  # asked once beforehand, so the dropped answer is the DELETE's
+    client.read_after_write_delay()  # asked once, before a DELETE after a write: not faulted
     emulator.app.faults.fail_next(1, "drop-after")
     client.delete_socket("gone")
     assert client.request_counts[("DELETE", 0)] == 1

@@ -143,7 +143,11 @@ def test_import_round_trip_plans_only_adoptions_then_nothing(org: dict[str, Any]
     code, stdout, err = cli(["validate", str(out), "--strict", "--env-file", str(env_file)])
     assert code == 0 and stdout.startswith("ok: 7 sockets, 4 policies in 11 files"), stdout + err
 
-    code, stdout, err = run(org, "plan", str(out), "--env-file", str(env_file), "--format", "json")
+    # adopting the protected socket records its password's fingerprint: a loud replace
+    code, stdout, err = run(org, "plan", str(out), "--env-file", str(env_file))
+    assert code == 1 and "socket grafana needs a replace" in err, stdout + err
+    code, stdout, err = run(org, "plan", str(out), "--env-file", str(env_file), "--format", "json",
+                            "--allow-replace")
     assert code == 0, err
     plan = json.loads(stdout)
     assert plan["applicable"] and len(plan["changes"]) == 10  # the 10 unmanaged objects
@@ -161,7 +165,8 @@ def test_import_round_trip_plans_only_adoptions_then_nothing(org: dict[str, Any]
                       "kept": "in-sync", "legacy": "not in manifests", "mqtt": "to adopt",
                       "orders-db": "to adopt", "web": "to adopt"}, err
 
-    code, stdout, err = run(org, "apply", str(out), "--env-file", str(env_file), "--auto-approve")
+    code, stdout, err = run(org, "apply", str(out), "--env-file", str(env_file), "--auto-approve",
+                            "--allow-replace")
     assert code == 0, err
     code, stdout, err = run(org, "ls", "--manifests", str(out), "--format", "json")
     assert {r["state"] for r in json.loads(stdout) if r["name"] != "legacy"} == {"in-sync"}

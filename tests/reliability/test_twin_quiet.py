@@ -243,10 +243,12 @@ def test_changing_protection_is_a_replace_that_keeps_hand_set_fields(
     grafana = folder / "sockets" / "grafana.yaml"
     grafana.write_text(grafana.read_text().replace("username: viewer", "username: admin"))
     code, out, err = twin.run("plan", str(folder), "--detailed-exitcode")
+    assert code == 1 and "socket grafana needs a replace" in err  # not allowed: refused
+    code, out, err = twin.run("plan", str(folder), "--detailed-exitcode", "--allow-replace")
     assert code == 2
     assert "-/+ socket grafana  (protected_username changed: border0 cannot change protection" \
-        in out
-    code, out, err = twin.run("apply", str(folder), "--auto-approve")
+        in out and "sessions and recordings stay with the old id" in out
+    code, out, err = twin.run("apply", str(folder), "--auto-approve", "--allow-replace")
     assert code == 0, out + err
     after = twin.socket("grafana")
     assert after["socket_id"] != current["socket_id"]
