@@ -232,7 +232,7 @@ def _head(status: dict[str, Any], *, wide: bool) -> list[str]:
         + (f"  role {status['role']}" if status.get("role", "leader") != "leader" else "")
         + f"  path {status.get('path')}",
         (
-            f"last reconcile {last.get('result') or '-'}  at {last.get('finished_at') or '-'}  "
+            f"last reconcile {last.get('result') or '-'}  at {last.get('time') or '-'}  "
             f"revision {last.get('revision') or '-'}  trigger {last.get('trigger') or '-'}"
         ),
     ]
