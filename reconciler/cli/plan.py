@@ -159,7 +159,8 @@ def _api(args: PlanArgs, env: Mapping[str, str], say: _Notices) -> Iterator[obje
     with ExitStack() as stack:
         try:
             client: object = stack.enter_context(
-                open_api(args.api, args.token_file, args.state, env=env, say=say))
+                open_api(args.api, args.token_file, args.state, env=env, say=say,
+                         near=args.paths))
         except ConfigurationError as exc:
             client = _Unavailable(exc)
         yield client
