@@ -10,7 +10,8 @@ any request is made.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,7 +21,9 @@ from reconciler.border0.errors import ConfigurationError
 __all__ = [
     "DEFAULT_STATE",
     "LOCAL_TOKEN",
+    "STATE_DIR",
     "TOKEN_VARIABLES",
+    "local_state",
     "open_api",
     "private_state_dir",
     "resolve_token",
@@ -28,7 +31,9 @@ __all__ = [
 
 #: The embedded emulator's token: it listens on loopback only and lives as long as the command.
 LOCAL_TOKEN = "border0-reconciler-local"
-DEFAULT_STATE = ".border0-reconciler/local.db"
+#: The folder of the daemon's and --api local's own files (the state, the connectors' record).
+STATE_DIR = ".border0-reconciler"
+DEFAULT_STATE = f"{STATE_DIR}/local.db"
 #: Token variables, in the order they are read (the first one set wins).
 TOKEN_VARIABLES = ("BORDER0_ADMIN_TOKEN", "BORDER0_TOKEN", "BORDER0_AUTH_TOKEN")
 
@@ -61,8 +66,10 @@ def open_api(
     *,
     env: Mapping[str, str] | None = None,
     say: Callable[[str], None] | None = None,
+    near: Sequence[str] = (),
 ) -> Iterator[Border0Client]:
-    """A client for the chosen API; with `local`, the embedded emulator runs meanwhile.
+    """A client for the chosen API; with `local`, the embedded emulator runs meanwhile, its
+    state `state` or else found from the manifests `near` (`local_state`).
 
     `say` hears what the user should know meanwhile: a retry while border0 does not answer,
     a new local state file (so a run from another folder never plans against an empty
@@ -70,7 +77,7 @@ def open_api(
     env = os.environ if env is None else env
     api = (api or env.get("BORDER0_API") or DEFAULT_API).strip()
     if api == "local":
-        with _local(state, say) as client:
+        with _local(state, say, near) as client:
             client.on_retry = say
             yield client
         return
@@ -91,13 +98,97 @@ def private_state_dir(directory: Path, *, always: bool) -> None:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     if created or always:
         directory.chmod(0o700)
+    if directory.name == STATE_DIR:
+        _ignore_in_git(directory)
+
+
+def _ignore_in_git(directory: Path) -> None:
+    """A `.gitignore` of `*` in the state folder (as pytest and ruff do for their caches): the
+    state never shows in `git status` nor reaches a commit, and the user's own .gitignore is
+    not touched."""
+    ignore = directory / ".gitignore"
+    if ignore.exists() or ignore.is_symlink():
+        return
+    try:
+        fd = os.open(ignore, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                     0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("# border0-reconciler's own files (its local state holds secrets): "
+                    "never in git\n*\n")
+    except OSError:
+        pass  # a read-only checkout: documented in docs/hardening.md
+
+
+def _manifests_folder(near: Sequence[str]) -> Path:
+    """The folder the manifests `near` share (a file counts as its folder); the working
+    directory when none is given."""
+    folders = []
+    for p in near:
+        path = Path(p).resolve()
+        folders.append(path if path.is_dir() or not path.suffix else path.parent)
+    if not folders:
+        return Path.cwd().resolve()
+    return Path(os.path.commonpath([str(f) for f in folders]))
+
+
+def _searched(near: Sequence[str]) -> list[Path]:
+    """The folders `local_state` looks in: the manifests' folder, then, inside a git
+    repository, each folder above it up to the repository's root (as git finds `.git`)."""
+    start = _manifests_folder(near)
+    upwards = [start, *start.parents]
+    root = next((i for i, f in enumerate(upwards) if (f / ".git").exists()), None)
+    return upwards[: root + 1] if root is not None else [start]
+
+
+def local_state(state: str | None, near: Sequence[str] = ()) -> Path:
+    """The --api local state file: `state` when given; else `.border0-reconciler/local.db` in
+    the manifests' folder or, inside a git repository, the nearest folder above it that has
+    one; a new one goes in the manifests' folder. Never the working directory's by accident:
+    `apply` run from elsewhere finds the same state."""
+    if state:
+        return Path(state)
+    searched = _searched(near)
+    for folder in searched:
+        if (folder / DEFAULT_STATE).exists():
+            return folder / DEFAULT_STATE
+    return searched[0] / DEFAULT_STATE
+
+
+def _sockets_in(path: Path) -> int:
+    """How many sockets a state file holds (0 when it cannot be read as one)."""
+    try:
+        with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as db:
+            return int(db.execute("SELECT count(*) FROM sockets").fetchone()[0])
+    except (sqlite3.Error, OSError, ValueError):
+        return 0
+
+
+def _refuse_a_second_state(path: Path, near: Sequence[str]) -> None:
+    """No state where the manifests' is looked for, but the working directory holds one with
+    sockets in it (where earlier versions kept it, or a run from that folder made it): starting
+    an empty one would plan every socket again, so say where we looked instead."""
+    here = Path.cwd() / DEFAULT_STATE
+    if path.exists() or not here.exists() or here.resolve() == path.resolve():
+        return
+    count = _sockets_in(here)
+    if not count:
+        return
+    looked = ", ".join(str(f / DEFAULT_STATE) for f in _searched(near))
+    raise ConfigurationError(
+        f"--api local: no state for these manifests (looked in {looked}), but {here} holds "
+        f"{count} socket(s) (earlier versions kept the state in the working directory): pass "
+        f"--state {here}, or move it to {path}"
+    )
 
 
 @contextmanager
-def _local(state: str | None, say: Callable[[str], None] | None) -> Iterator[Border0Client]:
+def _local(state: str | None, say: Callable[[str], None] | None,
+           near: Sequence[str] = ()) -> Iterator[Border0Client]:
     from reconciler.border0.emulator.embedded import EmbeddedEmulator  # fastapi: import on use
 
-    path = Path(state or DEFAULT_STATE)
+    path = local_state(state, near)
+    if state is None:
+        _refuse_a_second_state(path, near)
     if say is not None and not path.exists():
         say(f"--api local: creating a new, empty state file {path.resolve()}")
     try:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from reconciler.cli import inside
 from reconciler.cli.options import api_options, friendly_errors
 from reconciler.errors import UserError
 
@@ -22,10 +23,12 @@ ENV_EXAMPLE = ".env.example"
 
 
 def write_import(directory: Path, plan: ImportPlan, *, force: bool = False) -> list[Path]:
-    """Write the documents (all or none) and add new secret names to `.env.example`."""
+    """Write the documents (all or none) and add new secret names to `.env.example`; never
+    through a link, never outside `directory` (`inside.py`)."""
     from reconciler.render.manifests import to_yaml  # yaml and the model: loaded on use
 
     targets = {rel: directory / rel for rel in plan.documents}
+    inside.check(directory, [*plan.documents, *([ENV_EXAMPLE] if plan.env_names else [])])
     existing = sorted(str(p) for p in targets.values() if p.exists())
     if existing and not force:
         more = f" (and {len(existing) - 3} more)" if len(existing) > 3 else ""
@@ -35,28 +38,29 @@ def write_import(directory: Path, plan: ImportPlan, *, force: bool = False) -> l
         )
     written = []
     try:
-        for rel, path in targets.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(to_yaml(plan.documents[rel]), encoding="utf-8")
-            written.append(path)
+        directory.mkdir(parents=True, exist_ok=True)
+        for rel in targets:
+            written.append(inside.write_text(directory, rel, to_yaml(plan.documents[rel])))
         if plan.env_names:
-            _merge_env_example(directory / ENV_EXAMPLE, plan.env_names, directory)
+            _merge_env_example(plan.env_names, directory)
     except OSError as exc:
         raise UserError(f"cannot write {exc.filename or directory}: {exc.strerror}") from None
     return written
 
 
-def _merge_env_example(path: Path, names: Iterable[str], directory: Path) -> None:
+def _merge_env_example(names: Iterable[str], directory: Path) -> None:
     """Add the names not listed yet; lines already there are kept as they are."""
-    text = path.read_text(encoding="utf-8") if path.exists() else (
-        "# Secrets border0 does not give back. Copy this file outside git, fill in each value,\n"
-        f"# then: border0-reconciler plan {directory} --env-file FILE\n"
-    )
+    text = inside.read_text(directory, ENV_EXAMPLE)
+    if text is None:
+        text = (
+            "# Secrets border0 does not give back. Copy this file outside git, fill in each "
+            f"value,\n# then: border0-reconciler plan {directory} --env-file FILE\n"
+        )
     listed = {line.split("=", 1)[0].strip() for line in text.splitlines() if "=" in line}
     new = [n for n in dict.fromkeys(names) if n not in listed]
     if new:
         text = (text if text.endswith("\n") else text + "\n") + "".join(f"{n}=\n" for n in new)
-        path.write_text(text, encoding="utf-8")
+        inside.write_text(directory, ENV_EXAMPLE, text)
 
 
 @click.command("import")

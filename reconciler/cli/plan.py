@@ -165,7 +165,8 @@ def _api(args: PlanArgs, env: Mapping[str, str], say: _Notices) -> Iterator[obje
     with ExitStack() as stack:
         try:
             client: object = stack.enter_context(
-                open_api(args.api, args.token_file, args.state, env=env, say=say))
+                open_api(args.api, args.token_file, args.state, env=env, say=say,
+                         near=args.paths))
         except ConfigurationError as exc:
             client = _Unavailable(exc)
         yield client
@@ -305,8 +306,11 @@ def _run_apply(args: PlanArgs) -> int:
         if saved is not None and (
             saved_plan.desired_fingerprint(desired, saved.salt) != saved.desired_fingerprint
         ):
-            raise UserError("the manifests changed since the plan was saved; "
-                            "run plan --out again")
+            changed = [_shown_path(f) for f in saved_plan.changed_files(saved, desired)]
+            raise UserError(
+                "the manifests changed since the plan was saved"
+                + (f" ({', '.join(changed)})" if changed else "") + "; run plan --out again"
+            )
         if saved is not None and (
             saved_plan.actual_fingerprint(actual) != saved.actual_fingerprint
         ):
@@ -314,10 +318,11 @@ def _run_apply(args: PlanArgs) -> int:
                 "the saved plan is stale: border0 changed since it was made; "
                 "run plan --out again"
             )
-        if saved is not None and not saved_plan.plan_matches(saved, plan):
+        differ = saved_plan.plan_difference(saved, plan) if saved is not None else []
+        if differ:
             raise UserError(
                 "the plan is not the one saved: a secret changed since it was saved (or "
-                "border0's copy of one); run plan --out again"
+                f"border0's copy of one; it differs in {', '.join(differ)}); run plan --out again"
             )
         _show(plan, args, args.out)
         _refuse_conflicts(prepared)
@@ -337,6 +342,16 @@ def _run_apply(args: PlanArgs) -> int:
             notices.progress = None
     assert done.applied is not None
     return _summary(done.applied, args)
+
+
+def _shown_path(path: str) -> str:
+    """A manifest file as the user named it: relative to here when it is below here."""
+    if not path:
+        return "(no file)"
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 def _summary(result: ApplyResult, args: PlanArgs) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -87,16 +88,26 @@ class RunArgs:
     roles: Any = None  # run_roles.RoleArgs: trigger, leader election, connector agents
 
 
-def _process_groups(state: str | None) -> Any:
-    """The connectors' guards against orphans, their record beside the local state."""
+def _state_path(args: RunArgs) -> Any:
+    """The daemon's state file: with --api local found from the manifests' folder (as
+    `open_api` finds it); otherwise --state or the working directory's default."""
     from pathlib import Path
 
-    from reconciler.border0.session import DEFAULT_STATE, private_state_dir
+    from reconciler.border0.session import DEFAULT_STATE, local_state
+
+    if (args.api or os.environ.get("BORDER0_API") or "").strip() == "local":
+        return local_state(args.state, [args.path])
+    return Path(args.state or DEFAULT_STATE)
+
+
+def _process_groups(args: RunArgs) -> Any:
+    """The connectors' guards against orphans, their record beside the local state."""
+    from reconciler.border0.session import private_state_dir
     from reconciler.connectors.process_groups import ProcessGroups
 
-    directory = Path(state or DEFAULT_STATE).parent
+    directory = _state_path(args).parent
     try:
-        private_state_dir(directory, always=state is None)
+        private_state_dir(directory, always=args.state is None)
     except OSError as exc:
         log.warning(
             "cannot create %s (%s): what a SIGKILLed daemon's connectors leave behind is not "
@@ -106,9 +117,19 @@ def _process_groups(state: str | None) -> Any:
     return ProcessGroups(directory / "connectors.json")
 
 
+def _own_files(args: RunArgs) -> tuple[str, ...]:
+    """The daemon's own files, which its watch ignores should they sit in the manifests' tree:
+    the state, SQLite's journal files beside it, the connectors' record and its temp file."""
+    state = _state_path(args)
+    record = state.parent / "connectors.json"
+    return tuple(str(p) for p in (
+        state, *(state.with_name(state.name + s) for s in ("-wal", "-shm", "-journal")),
+        record, record.with_name(record.name + ".tmp"),
+    ))
+
+
 def _make_supervisor(args: RunArgs, client: Any, redactor: Any) -> Any:
     """The connector supervisor: the local connector with --api local unless told otherwise."""
-    from reconciler.border0.session import DEFAULT_STATE
     from reconciler.connectors.argv import env_for_token
     from reconciler.connectors.supervisor import LOCAL_CONNECTOR_TEMPLATE, Supervisor
 
@@ -125,10 +146,10 @@ def _make_supervisor(args: RunArgs, client: Any, redactor: Any) -> Any:
             log=logging.getLogger("reconciler.connectors"),
             secrets=lambda: redactor.secrets,
             protected_paths=[
-                p for p in (args.path, args.state or DEFAULT_STATE, args.env_file, args.token_file)
+                str(p) for p in (args.path, _state_path(args), args.env_file, args.token_file)
                 if p
             ],
-            groups=_process_groups(args.state),
+            groups=_process_groups(args),
         )
     except ValueError as exc:  # a bad --connector-command template (TemplateError)
         raise UserError(str(exc)) from None
@@ -174,6 +195,7 @@ def execute_run(args: RunArgs) -> int:
         role="agent" if roles_args.connectors_only else "leader",
         delete_grace=args.delete_grace,
         secret_roots=tuple(args.secret_roots) or None,
+        own_files=_own_files(args),
     )
     triggers: list[Any] = []  # the daemon, once built: POST /reconcile triggers it
     roles = prepare(roles_args, lambda reason: triggers[0].trigger(reason),
@@ -182,7 +204,7 @@ def execute_run(args: RunArgs) -> int:
     # before the API: a bad --notify is a usage error
     reporter = make_reporter(args.notify, args.notify_format, args.notify_after_failures,
                              args.instance, redactor)
-    with open_api(args.api, args.token_file, args.state, env=env) as client:
+    with open_api(args.api, args.token_file, args.state, env=env, near=[args.path]) as client:
         if client.token:
             redactor.add_secrets([client.token.value])
         # The daemon retries whole reconciles with its own backoff: keep each request's short.
@@ -236,7 +258,7 @@ def _head(status: dict[str, Any], *, wide: bool) -> list[str]:
         + (f"  role {status['role']}" if status.get("role", "leader") != "leader" else "")
         + f"  path {status.get('path')}",
         (
-            f"last reconcile {last.get('result') or '-'}  at {last.get('finished_at') or '-'}  "
+            f"last reconcile {last.get('result') or '-'}  at {last.get('time') or '-'}  "
             f"revision {last.get('revision') or '-'}  trigger {last.get('trigger') or '-'}"
         ),
     ]

@@ -12,6 +12,10 @@ and stops it by signalling the group. On top of that (Linux; elsewhere only the 
   start time of every session started. A restarted daemon ends what is left of them before it
   starts connectors (in case the watchdog was killed too: OOM killer, kill -9 of the tree).
   The start time, the boot id and the pid namespace guard against killing a reused pid.
+- Trees (trees.py): each connector's whole tree, `setsid` and double-forked children
+  included, in a cgroup of its own where one is writable, else found by a marker in its
+  environment. A connector's exit or stop ends its tree; a restarted daemon ends the trees its
+  instance left; the watchdog ends them when the daemon dies.
 - The daemon is a child subreaper (PR_SET_CHILD_SUBREAPER): a connector's descendant whose
   parent exits is re-parented to the daemon, not to init. `reap_orphans` reaps it when it exits,
   leaves it alone while it is in a running connector's session (which ends as a unit), and ends
@@ -34,6 +38,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+from reconciler.connectors.trees import Tree, Trees, instance_id, marker_of
 
 __all__ = ["WATCHDOG", "ProcessGroups", "kill_session", "preexec_for", "proc_stat"]
 
@@ -58,13 +64,23 @@ def _load_prctl() -> Callable[..., int] | None:
 _PRCTL = _load_prctl()
 
 
-def preexec_for(parent: int) -> Callable[[], None] | None:
-    """Runs in the forked child before exec: die with the spawning thread (Linux only)."""
+def preexec_for(parent: int, cgroup_procs: str | None = None) -> Callable[[], None] | None:
+    """Runs in the forked child before exec: join the tree's cgroup (before it can fork), die
+    with the spawning thread (Linux only)."""
     if _PRCTL is None:
         return None
     prctl, sigkill = _PRCTL, int(signal.SIGKILL)
 
     def preexec() -> None:
+        if cgroup_procs is not None:
+            try:
+                fd = os.open(cgroup_procs, os.O_WRONLY)
+                try:
+                    os.write(fd, b"%d" % os.getpid())
+                finally:
+                    os.close(fd)
+            except OSError:
+                pass  # the marker still finds the tree
         prctl(_PR_SET_PDEATHSIG, sigkill, 0, 0, 0)
         if os.getppid() != parent:  # the daemon died between fork and prctl
             os._exit(1)
@@ -147,6 +163,47 @@ def members(sid):
         if int(fields[3]) == sid and fields[0] != "Z":
             out.append(int(e))
     return out
+def marked(prefix):
+    out, me, uid = [], os.getpid(), os.getuid()
+    for e in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if not e.isdigit() or int(e) == me:
+            continue
+        try:
+            if os.stat("/proc/" + e).st_uid != uid:
+                continue
+            with open("/proc/%s/environ" % e, "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if any(v.startswith(prefix) for v in env):
+            out.append(int(e))
+    return out
+def cgroup_pids(base):
+    out = []
+    for root, dirs, files in os.walk(base) if base else ():
+        try:
+            with open(os.path.join(root, "cgroup.procs")) as f:
+                out += [int(p) for p in f.read().split()]
+        except (OSError, ValueError):
+            pass
+    return out
+instance = sys.argv[1].encode() if len(sys.argv) > 1 and sys.argv[1] else b""
+base = sys.argv[2] if len(sys.argv) > 2 else ""
+for _ in range(20):
+    found = (marked(b"BORDER0_RECONCILER_TREE=" + instance + b":") if instance else []) + (
+        cgroup_pids(base))
+    for pid in found:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    if not found:
+        break
+for root, dirs, files in os.walk(base, topdown=False) if base else ():
+    try:
+        os.rmdir(root)  # the emptied cgroups of the trees, and the instance's
+    except OSError:
+        pass
 for sid in sessions:
     for _ in range(5):
         try:
@@ -191,6 +248,23 @@ class ProcessGroups:
         self._subreaper = False
         self._me = os.getpid()
         self._my_session = os.getsid(0)
+        self._trees: Trees | None = None
+        self._tree_of: dict[int, Tree] = {}  # leader pid -> its tree
+
+    @property
+    def trees(self) -> Trees:
+        """This instance's trees (made on first use: it may create a cgroup)."""
+        if self._trees is None:
+            anchor = self.record.parent if self.record is not None else None
+            self._trees = Trees(instance_id(anchor), cgroups=self.use_cgroups)
+        return self._trees
+
+    #: False: find trees by their marker only, even where a cgroup is writable (tests).
+    use_cgroups = True
+
+    def new_tree(self) -> Tree:
+        """The tree of the next connector: its environment and cgroup (see trees.py)."""
+        return self.trees.new()
 
     # --- the life cycle -----------------------------------------------------------------
 
@@ -214,14 +288,19 @@ class ProcessGroups:
                 self._watchdog.kill()
                 self._watchdog.wait()
         self._pipe = self._watchdog = None
+        if self._trees is not None:
+            self._trees.close()
         if self.record is not None and self._owns_record():
             with contextlib.suppress(OSError):
                 self.record.unlink()
 
-    def add(self, pid: int, name: str) -> None:
-        """A connector `pid` started, leading session `pid`."""
+    def add(self, pid: int, name: str, tree: Tree | None = None) -> None:
+        """A connector `pid` started, leading session `pid` (and `tree`)."""
         stat = proc_stat(pid)
         self.sessions[pid] = {"pid": pid, "start": stat.start if stat else 0, "name": name}
+        if tree is not None:
+            self._tree_of[pid] = tree
+            self.sessions[pid]["tree"] = tree.marker
         self._tell(f"+{pid}\n")
         self._write_record()
 
@@ -230,6 +309,9 @@ class ProcessGroups:
         is left of its session, then forget it."""
         info = self.sessions.pop(pid, None)
         kill_session(pid, started_after=info["start"] if info else 0)
+        tree = self._tree_of.pop(pid, None)
+        if tree is not None:
+            self.trees.end(tree)
         self._tell(f"-{pid}\n")
         self._write_record()
 
@@ -245,6 +327,7 @@ class ProcessGroups:
         except OSError:
             return []
         running = set(leaders)  # a connector leader's pid is its session id
+        live_trees = {t.marker for p, t in self._tree_of.items() if p in running}
         ended = []
         for pid in map(int, children):
             stat = proc_stat(pid)
@@ -252,7 +335,7 @@ class ProcessGroups:
                     or (self._watchdog is not None and pid == self._watchdog.pid)):
                 continue  # a connector, one of the daemon's own (git), the watchdog
             if stat.state != "Z":
-                if stat.session in running:
+                if stat.session in running or marker_of(pid) in live_trees:
                     continue
                 kill_session(stat.session, started_after=stat.start)
                 with contextlib.suppress(ProcessLookupError):
@@ -269,7 +352,9 @@ class ProcessGroups:
         processes ended. A record of a live daemon, another boot or another pid namespace is
         left alone."""
         old = self._read_record()
-        if not old or old.get("boot_id") != _boot_id() or old.get("pidns") != _pid_namespace():
+        if not old:
+            return self._say_ended(self.trees.end_leftovers(), [])
+        if old.get("boot_id") != _boot_id() or old.get("pidns") != _pid_namespace():
             return 0
         owner = old.get("daemon") or {}
         if owner.get("pid") != self._me and self._alive(owner):
@@ -279,18 +364,21 @@ class ProcessGroups:
             )
             self.record = None
             return 0
-        ended = 0
+        ended = self.trees.end_leftovers()
         for group in old.get("groups") or []:
             leader = proc_stat(int(group["pid"]))
             if leader is not None and leader.state != "Z" and leader.start != group["start"]:
                 continue  # the pid belongs to another process now
             ended += kill_session(int(group["pid"]), started_after=int(group["start"]))
+        self._wait_gone(old.get("groups") or [])
+        return self._say_ended(ended, old.get("groups") or [])
+
+    @staticmethod
+    def _say_ended(ended: int, groups: list[dict[str, Any]]) -> int:
         if ended:
-            log.warning(
-                "ended %d process(es) left by an earlier daemon's connectors (%s)",
-                ended, ", ".join(str(g.get("name")) for g in old.get("groups") or []),
-            )
-            self._wait_gone(old.get("groups") or [])
+            names = ", ".join(str(g.get("name")) for g in groups)
+            log.warning("ended %d process(es) left by an earlier daemon's connectors%s",
+                        ended, f" ({names})" if names else "")
         return ended
 
     @staticmethod
@@ -316,8 +404,9 @@ class ProcessGroups:
         if self._watchdog is not None:
             self._watchdog.poll()  # reap the one that died
         try:
+            trees = self.trees
             self._watchdog = subprocess.Popen(
-                [sys.executable, "-I", "-c", WATCHDOG],
+                [sys.executable, "-I", "-c", WATCHDOG, trees.instance, str(trees.base or "")],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 start_new_session=True, close_fds=True, bufsize=0,
             )

@@ -22,7 +22,8 @@ States (as supervisord's)::
   sends that signal when the *thread* that forked the child ends, which is why every child is
   spawned by the one supervisor thread, which lives until `stop_all()`. What a connector forks
   is covered by `groups` (process_groups.py: a watchdog, a record of the sessions for the next
-  daemon, and the daemon as a child subreaper), which the daemon passes.
+  daemon, the daemon as a child subreaper, and each connector's whole tree in a cgroup or
+  found by a marker in its environment: trees.py), which the daemon passes.
 - Child stdout and stderr become log lines on `reconciler.connector` with extra={"socket": name},
   every secret value (the `secrets` callable, the border0 token) replaced by ``(sensitive)``.
 """
@@ -264,27 +265,32 @@ class Supervisor:
     def _spawn(self, conn: Connector, now: float) -> None:
         conn._change_state(S.STARTING)
         conn.killed = False
+        tree = None
         try:
             argv = render_command(self.template, conn.target, self.protected_paths)
             if any(tok in arg for tok in self._tokens for arg in argv):
                 raise TemplateError("the border0 token may not appear on a connector command line")
+            tree = self.groups.new_tree() if self.groups is not None else None
             proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                env=self.child_env,
+                env={**self.child_env, **tree.env} if tree is not None else self.child_env,
                 start_new_session=True,
-                preexec_fn=preexec_for(os.getpid()),  # noqa: PLW1509 - only prctl, pre-resolved
+                # only a cgroup join and prctl, pre-resolved
+                preexec_fn=preexec_for(os.getpid(), tree.procs_file if tree else None),  # noqa: PLW1509
                 close_fds=True,
             )
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            if tree is not None and self.groups is not None:
+                self.groups.trees.end(tree)  # its empty cgroup
             conn.proc = None
             self._failed_start(conn, now, self.redact(f"cannot start: {exc}"))
             return
         conn.proc = proc
         if self.groups is not None:
-            self.groups.add(proc.pid, conn.name)
+            self.groups.add(proc.pid, conn.name, tree)
         assert proc.stdout is not None
         conn.output = _Output(conn.name, proc.pid, proc.stdout, self)
         conn.output.start()

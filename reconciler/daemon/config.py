@@ -39,6 +39,8 @@ class DaemonConfig:
     delete_grace: float = 0.0  # `run` defaults to 5 s; 0 turns the deferral off
     secret_roots: tuple[str, ...] | None = None
     history: int = DEFAULT_HISTORY  # reconciles kept for /status
+    #: the daemon's own files (state, WAL, record): never a reason to reconcile (watch.py)
+    own_files: tuple[str, ...] = ()
 
     def reconcile_options(
         self, parse_cache: ParseCache | None = None, **run: Any

@@ -36,7 +36,8 @@ class RootParts:
             )
         if self.reporter is not None:
             self.reporter.start(self._connector_statuses)
-        self.watcher = self._watcher_factory(cfg.path, self._on_change, debounce=cfg.debounce)
+        self.watcher = self._watcher_factory(cfg.path, self._on_change, debounce=cfg.debounce,
+                                             ignore=cfg.own_files)
         self.watcher.start()
         self.scheduler = self._scheduler_factory()
         self.scheduler.add_job(

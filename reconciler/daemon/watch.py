@@ -11,6 +11,10 @@ Three kinds of change reach the reconciler as file events:
   a re-check compares the identity (device, inode) of what PATH resolves to, not only its name,
   so the recursive watch moves to the new folder instead of staying on the old one.
 
+The daemon's own files are no change: anything in a `.border0-reconciler` folder (the state,
+SQLite's WAL and journal, the connectors' record, their temp files) and the files named in
+`ignore` (a `--state` elsewhere in the tree) trigger nothing and never show as the reason.
+
 The event handlers only record what happened; one debounce thread waits for `debounce` seconds
 of quiet (at most `max_delay` in all), re-points the recursive watch at the new real path if it
 moved, and calls `on_change(reason)` once.
@@ -23,7 +27,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +66,17 @@ def _in_git_dir(path: str) -> bool:
     return ".git" in Path(path).parts
 
 
+#: The folder of the daemon's own files (border0/session.py's STATE_DIR; daemon/ may not
+#: import border0/, so the name is repeated here and a test checks they agree).
+OWN_DIR = ".border0-reconciler"
+
+
+def _real(path: str) -> str:
+    """`path` with its folder's links resolved (the file itself may not exist yet)."""
+    return os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(path))),
+                        os.path.basename(path))
+
+
 class _Handler(FileSystemEventHandler):
     def __init__(self, record: Callable[[FileSystemEvent], None]) -> None:
         self._record = record
@@ -83,8 +98,12 @@ class ManifestWatcher:
         debounce: float = 0.3,
         max_delay: float | None = None,
         observer_factory: Callable[[], Any] = Observer,
+        ignore: Iterable[str | os.PathLike[str]] = (),
     ) -> None:
         self.path = Path(os.path.abspath(path))
+        self._ignore = frozenset(
+            form for p in ignore for form in (os.path.abspath(p), _real(os.fspath(p)))
+        )
         self.on_change = on_change
         self.debounce = debounce
         self.max_delay = max_delay if max_delay is not None else max(10 * debounce, 2.0)
@@ -155,9 +174,11 @@ class ManifestWatcher:
         self._cond.notify_all()
 
     def _on_tree_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory and event.event_type == "modified":
+            return  # a folder's entries changed: the entry's own event says which, and whose
         paths = [os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or "")]
         paths = [p for p in paths if p]
-        if all(_in_git_dir(p) for p in paths):
+        if all(_in_git_dir(p) or self._own(p) for p in paths):
             return
         if self._is_file_root() and not {self._real, str(self.path)} & set(paths):
             return
@@ -166,6 +187,14 @@ class ManifestWatcher:
                 self._tree_reason = f"{event.event_type} {paths[-1]}"
             self._tree_dirty = True
             self._note_event()
+
+    def _own(self, path: str) -> bool:
+        """One of the daemon's own files: in a `.border0-reconciler` folder, or named in
+        `ignore` (a temp file of one too)."""
+        if OWN_DIR in Path(path).parts:
+            return True
+        base = path.removesuffix(".tmp")
+        return path in self._ignore or base in self._ignore
 
     def _on_anchor_event(self, event: FileSystemEvent) -> None:
         with self._cond:

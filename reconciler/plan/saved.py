@@ -39,9 +39,11 @@ __all__ = [
     "KIND",
     "SavedPlan",
     "actual_fingerprint",
+    "changed_files",
     "classify",
     "desired_fingerprint",
     "is_saved_plan",
+    "plan_difference",
     "plan_matches",
     "read",
     "write",
@@ -66,6 +68,10 @@ class SavedPlan:
     desired_fingerprint: str
     actual_fingerprint: str
     plan: dict[str, Any]
+    #: the working directory `plan` ran in: the plan's `source` paths are relative to it
+    base: str | None = None
+    #: manifest file (absolute) -> keyed digest of what it declares, to name what changed
+    files: Mapping[str, str] | None = None
 
 
 def _canonical(value: Any) -> Any:
@@ -91,6 +97,31 @@ def desired_fingerprint(desired: Desired, salt: str) -> str:
     instead (the plan made then must be the plan saved)."""
     blob = json.dumps(_canonical(desired), sort_keys=True, default=str).encode()
     return "hmac-sha256:" + hmac.new(salt.encode(), blob, hashlib.sha256).hexdigest()
+
+
+def _file_fingerprints(desired: Desired, salt: str) -> dict[str, str]:
+    """A keyed digest per manifest file (absolute path) of the objects it declares, secrets by
+    origin as in `desired_fingerprint`: what `apply FILE` names when the manifests changed."""
+    by_file: dict[str, list[Any]] = {}
+    for kind, specs in (("socket", desired.sockets), ("policy", desired.policies)):
+        for name, spec in sorted(specs.items()):
+            source = getattr(spec, "source", None)
+            where = str(Path(source.file).resolve()) if source is not None else ""
+            by_file.setdefault(where, []).append([kind, name, _canonical(spec)])
+    return {
+        where: hmac.new(salt.encode(), json.dumps(objects, sort_keys=True, default=str).encode(),
+                        hashlib.sha256).hexdigest()
+        for where, objects in by_file.items()
+    }
+
+
+def changed_files(saved: SavedPlan, desired: Desired) -> list[str]:
+    """The manifest files whose objects differ from when `saved` was made (absolute paths;
+    added and removed files too); empty when the saved plan does not know (an older one)."""
+    if not saved.files:
+        return []
+    now = _file_fingerprints(desired, saved.salt)
+    return sorted(f for f in set(now) | set(saved.files) if now.get(f) != saved.files.get(f))
 
 
 def _secret_origins(desired: Desired) -> list[dict[str, str]]:
@@ -126,6 +157,8 @@ def write(
         "salt": salt,
         "desired_fingerprint": desired_fingerprint(desired, salt),
         "actual_fingerprint": actual_fingerprint,
+        "base": os.getcwd(),
+        "files": _file_fingerprints(desired, salt),
     }
     data = {"saved_plan": saved, **plan.to_json()}
     Path(path).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -196,6 +229,8 @@ def read(path: str | os.PathLike[str]) -> SavedPlan:
             desired_fingerprint=str(saved["desired_fingerprint"]),
             actual_fingerprint=str(saved["actual_fingerprint"]),
             plan=dict(plan),
+            base=str(saved["base"]) if saved.get("base") else None,
+            files=dict(saved["files"]) if isinstance(saved.get("files"), dict) else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: saved plan is incomplete ({exc})") from None
@@ -235,8 +270,45 @@ def _jsonable_digest(value: Any) -> Any:
     return value
 
 
+_SOURCE = re.compile(r"^(?P<file>.+):(?P<line>\d+):(?P<column>\d+)$")
+
+
+def _absolute_sources(value: Any, base: str) -> Any:
+    """The plan's JSON with every `source` (file:line:column) made absolute against `base`:
+    the plan made at apply time reads the manifests by absolute path, from any folder."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if key == "source" and isinstance(item, str) and (m := _SOURCE.match(item)):
+                item = f"{Path(base, m['file']).resolve()}:{m['line']}:{m['column']}"
+            out[key] = _absolute_sources(item, base)
+        return out
+    if isinstance(value, list):
+        return [_absolute_sources(item, base) for item in value]
+    return value
+
+
+def _comparable(plan_json: Mapping[str, Any], base: str) -> dict[str, Any]:
+    return json.loads(json.dumps(_absolute_sources(dict(plan_json), base), default=str))
+
+
+def plan_difference(saved: SavedPlan, plan: Plan) -> list[str]:
+    """The addresses (kind.name) of the changes that differ between `plan` (made now, with
+    today's secrets, in this working directory) and the plan that was saved and reviewed;
+    ["(the plan)"] when only something outside the changes differs; empty when they match."""
+    now = _comparable(plan.to_json(), os.getcwd())
+    then = _comparable(saved.plan, saved.base or os.getcwd())
+    if now == then:
+        return []
+
+    def by_address(p: Mapping[str, Any]) -> dict[str, Any]:
+        return {f"{c.get('kind')}.{c.get('name')}": c for c in p.get("changes") or []}
+
+    a, b = by_address(now), by_address(then)
+    differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    return differ or ["(the plan)"]
+
+
 def plan_matches(saved: SavedPlan, plan: Plan) -> bool:
     """Is `plan` (made now, with today's secrets) the plan that was saved and reviewed?"""
-    return json.dumps(plan.to_json(), sort_keys=True, default=str) == json.dumps(
-        saved.plan, sort_keys=True, default=str
-    )
+    return not plan_difference(saved, plan)

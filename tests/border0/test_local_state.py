@@ -4,6 +4,7 @@ it, whatever the umask, and state left by older versions (0755 / 0644) is fixed.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -14,9 +15,11 @@ from helpers import REPO
 
 
 def _apply_local(cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    """`apply examples/ --api local` as a user with umask 000 would run it."""
+    """`apply . --api local` in a copy of examples/, as a user with umask 000 would run it
+    (the state goes in the manifests' folder: here, `cwd`)."""
+    shutil.copytree(REPO / "examples", cwd, dirs_exist_ok=True)
     return subprocess.run(
-        [sys.executable, "-m", "reconciler", "apply", str(REPO / "examples"), "--api", "local",
+        [sys.executable, "-m", "reconciler", "apply", ".", "--api", "local",
          "--env-file", str(REPO / "examples" / "demo.env"), "--auto-approve", *extra],
         cwd=cwd, capture_output=True, text=True, timeout=120, check=False,
         preexec_fn=lambda: os.umask(0),  # the permissive umask under test
@@ -63,3 +66,47 @@ def test_a_state_folder_named_with_state_is_created_private(tmp_path):
     result = _apply_local(tmp_path, "--state", str(db))
     assert result.returncode == 0, result.stderr
     assert _mode(db.parent) == 0o700 and _mode(db) == 0o600
+
+
+def _project(tmp_path: Path) -> tuple[Path, list[str]]:
+    from documents import SECRET, base_docs, write
+
+    write(tmp_path / "m", base_docs())
+    (tmp_path / "demo.env").write_text(f"DB_PASSWORD={SECRET}\n")
+    return tmp_path / "m", ["--api", "local", "--env-file", str(tmp_path / "demo.env")]
+
+
+def test_the_state_lives_with_the_manifests_and_apply_finds_it_from_anywhere(tmp_path):
+    from helpers import cli
+
+    m, local = _project(tmp_path)
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    code, _, err = cli(["apply", "m", "--auto-approve", *local], cwd=tmp_path)
+    assert code == 0, err
+    assert (m / ".border0-reconciler" / "local.db").exists()
+    assert not (tmp_path / ".border0-reconciler").exists()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code, out, err = cli(["plan", str(m), "--detailed-exitcode", *local], cwd=elsewhere)
+    assert code == 0 and "No changes." in out, (out, err)
+    assert not (elsewhere / ".border0-reconciler").exists()
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
+                            cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert ".border0-reconciler" not in status and "m/socket-web.yaml" in status, status
+
+
+def test_a_state_in_the_working_directory_is_never_replaced_by_an_empty_one(tmp_path):
+    """Where earlier versions kept it: apply says where it looked, and creates nothing."""
+    from helpers import cli
+
+    m, local = _project(tmp_path)
+    old = tmp_path / ".border0-reconciler" / "local.db"
+    code, _, err = cli(["apply", "m", "--auto-approve", "--state", str(old), *local],
+                       cwd=tmp_path)
+    assert code == 0, err
+    code, _, err = cli(["apply", "m", "--auto-approve", *local], cwd=tmp_path)
+    expected = m.resolve() / ".border0-reconciler" / "local.db"
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"no state for these manifests (looked in {expected})" in err
+    assert "holds 3 socket(s)" in err and f"--state {tmp_path / '.border0-reconciler' / 'local.db'}" in err
+    assert not expected.exists() and "Apply complete" not in err

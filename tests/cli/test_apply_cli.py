@@ -258,3 +258,31 @@ def test_usage_errors_exit_1_never_the_changes_code(tmp_path):
         code, _, err = cli(args)
         assert code == 1, (args, err)
         assert "Traceback" not in err and "Error:" in err
+
+
+def test_a_saved_plan_of_a_relative_folder_applies_here_and_from_another_folder(
+    project: dict,
+) -> None:
+    """`plan m --out p.json && apply p.json` with a relative `m` (the README's example), and
+    the same apply run from another folder; a changed file is named in the refusal."""
+    d = project["dir"]
+    code, _, err = run(project, "plan", "manifests", "--out", "p.json")
+    assert code == 0, err
+    code, _, err = run(project, "apply", "p.json")
+    assert code == 0 and "Apply complete" in err, err
+
+    docs = base_docs()
+    docs[1]["spec"]["description"] = "v2"
+    write(project["m"], docs)
+    assert run(project, "plan", "manifests", "--out", "p2.json")[0] == 0
+    elsewhere = d / "elsewhere"
+    elsewhere.mkdir()
+    code, _, err = cli(["apply", str(d / "p2.json"), *project["api"], "--env-file",
+                        project["env"]], cwd=elsewhere)
+    assert code == 0 and "Apply complete: 1 action succeeded" in err, err
+
+    assert run(project, "plan", "manifests", "--out", "p3.json")[0] == 0
+    docs[2]["spec"]["description"] = "edited after the review"
+    write(project["m"], docs)
+    code, _, err = run(project, "apply", "p3.json")
+    assert code == 1 and "changed since the plan was saved (manifests/socket-db.yaml)" in err, err

@@ -235,3 +235,40 @@ def test_names_that_are_not_safe_file_names_are_skipped() -> None:
         "socket '../etc': the name is not valid in a manifest",
         "socket vnc1: type 'vnc' has no manifest form yet",
     ]
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.is_symlink()}
+
+
+@pytest.mark.parametrize("planted", [".env.example", "sockets"])
+def test_import_refuses_a_planted_symlink_and_writes_nothing_outside(org: dict[str, Any],
+                                                                    planted: str) -> None:
+    """A `.env.example` (or `sockets/`) symlink pointing outside DIR: one clear error, no
+    traceback, nothing written outside DIR (nor inside it)."""
+    out, outside = org["out"], org["dir"] / "outside"
+    outside.mkdir()
+    (outside / "victim").write_text("precious\n")
+    out.mkdir()
+    target = outside / "victim" if planted == ".env.example" else outside
+    (out / planted).symlink_to(target)
+    before = _tree(outside)
+
+    code, stdout, err = run(org, "import", str(out), "--force")
+    assert code == 1, (stdout, err)
+    assert err.startswith(f"error: refusing to write {out / planted}: it is a symbolic link"), err
+    assert "nothing was written" in err
+    assert _tree(outside) == before
+    assert not list(out.rglob("*.yaml"))
+
+
+def test_import_never_writes_through_a_hard_link(org: dict[str, Any]) -> None:
+    out, outside = org["out"], org["dir"] / "outside"
+    outside.mkdir()
+    (outside / "victim").write_text("precious\n")
+    out.mkdir()
+    (out / ".env.example").hardlink_to(outside / "victim")
+    code, _, err = run(org, "import", str(out))
+    assert code == 1 and "other hard link" in err, err
+    assert (outside / "victim").read_text() == "precious\n"

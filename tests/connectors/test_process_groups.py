@@ -156,3 +156,119 @@ def test_a_killed_watchdog_is_replaced_and_a_sigkilled_daemon_leaves_nothing(tmp
         for pid, start in trees.items():
             if (st := proc_stat(pid)) and st.start == start and st.state != "Z":
                 os.kill(pid, 9)
+
+
+#: A connector's tree that no session or group holds: a `setsid` child with a grandchild, and a
+#: daemonizing double fork. Each notes its pid in the folder argv[1].
+TREE = """
+import os, sys, time
+def note():
+    open(os.path.join(sys.argv[1], str(os.getpid())), "w").close()
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        note(); time.sleep(600); os._exit(0)
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            note(); time.sleep(600); os._exit(0)
+        os._exit(0)
+    note(); time.sleep(600); os._exit(0)
+note()
+time.sleep(600)
+"""
+
+STAND_IN = """
+import os, subprocess, sys, time
+from reconciler.connectors.process_groups import ProcessGroups, preexec_for
+groups = ProcessGroups(sys.argv[1])
+groups.use_cgroups = sys.argv[3] == "cgroup"
+groups.start()
+tree = groups.new_tree()
+proc = subprocess.Popen([sys.executable, sys.argv[4], sys.argv[2]], start_new_session=True,
+                        env={**os.environ, **tree.env},
+                        preexec_fn=preexec_for(os.getpid(), tree.procs_file))
+groups.add(proc.pid, "app", tree)
+print(groups._watchdog.pid, groups.trees.mode, flush=True)
+time.sleep(600)
+"""
+
+
+def _noted(folder: Path, count: int) -> dict[int, int] | None:
+    stats = {int(p.name): proc_stat(int(p.name)) for p in folder.iterdir()}
+    live = {pid: st.start for pid, st in stats.items() if st and st.state != "Z"}
+    return live if len(live) == count else None
+
+
+def _alive_of(tree: dict[int, int]) -> list[int]:
+    return [pid for pid, start in tree.items()
+            if (st := proc_stat(pid)) and st.state != "Z" and st.start == start]
+
+
+@pytest.fixture
+def bystanders():
+    """Processes of the same user that are not ours: no marker, and another instance's."""
+    procs = [subprocess.Popen(["sleep", "600"], start_new_session=True),
+             subprocess.Popen(["sleep", "600"], start_new_session=True,
+                              env={**os.environ, "BORDER0_RECONCILER_TREE": "feedfacefeedface:0"})]
+    yield procs
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+@pytest.mark.parametrize("mode", ["marker", "cgroup"])
+def test_setsid_and_double_forked_descendants_end_after_kill_9_and_on_stop(tmp_path, mode,
+                                                                           bystanders):
+    """After kill -9 of a stand-in daemon and its watchdog, the next start of the same
+    instance ends the whole tree; a connector's exit (a stop) ends its tree. Only ours."""
+    from reconciler.connectors.process_groups import preexec_for
+    from reconciler.connectors.trees import _my_cgroup_dir
+
+    if mode == "cgroup" and _my_cgroup_dir() is None:
+        pytest.skip("no cgroup v2 here")
+    (tmp_path / "tree.py").write_text(TREE)
+    (tmp_path / "stand_in.py").write_text(STAND_IN)
+    record, first = tmp_path / "connectors.json", tmp_path / "first"
+    first.mkdir()
+    daemon = subprocess.Popen([sys.executable, str(tmp_path / "stand_in.py"), str(record),
+                               str(first), mode, str(tmp_path / "tree.py")],
+                              stdout=subprocess.PIPE, text=True)
+    trees: list[dict[int, int]] = []
+    try:
+        watchdog, got = daemon.stdout.readline().split()
+        if mode == "marker" or got == "cgroup":
+            assert got == mode
+        tree = wait_for(lambda: _noted(first, 4), timeout=30, message="4 processes")
+        trees.append(tree)
+        os.kill(int(watchdog), 9)
+        daemon.kill()
+        daemon.wait()
+        wait_for(lambda: len(_alive_of(tree)) == 3, message="the leader died with the daemon")
+
+        groups = ProcessGroups(record)
+        groups.use_cgroups = mode == "cgroup"
+        assert groups.end_leftovers() >= 3
+        wait_for(lambda: not _alive_of(tree), message="the restart ended the whole tree")
+
+        second = tmp_path / "second"
+        second.mkdir()
+        new = groups.new_tree()  # (no start(): this test process stays no subreaper)
+        proc = subprocess.Popen([sys.executable, str(tmp_path / "tree.py"), str(second)],
+                                start_new_session=True, env={**os.environ, **new.env},
+                                preexec_fn=preexec_for(os.getpid(), new.procs_file))  # noqa: PLW1509
+        groups.add(proc.pid, "app", new)
+        tree = wait_for(lambda: _noted(second, 4), timeout=30, message="4 processes")
+        trees.append(tree)
+        os.killpg(proc.pid, 15)  # the supervisor's stop: its process group ...
+        proc.wait()
+        groups.remove(proc.pid)  # ... then, the leader gone, the rest of its tree
+        assert _alive_of(tree) == []
+        groups.close()
+        assert all(p.poll() is None for p in bystanders)
+    finally:
+        daemon.kill()
+        daemon.wait()
+        for tree in trees:
+            for pid in _alive_of(tree):
+                os.kill(pid, 9)

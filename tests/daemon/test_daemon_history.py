@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -227,3 +228,22 @@ def test_an_applied_plan_s_access_review_is_kept_with_its_reconcile():
 
     assert entry(Applied())["access_changes"] == access
     assert "access_changes" not in entry(None)  # planned only (dry run): nothing was granted
+
+
+def test_status_shows_when_the_last_reconcile_ran(emulator, manifests):
+    """The head line's `at` is the last reconcile's time from /status, never `-`."""
+    (manifests / "web.yaml").write_text(socket_yaml("web", "managed"))
+    daemon = make_daemon(manifests, emulator.client())
+    assert daemon.reconcile_now(["start"]).ok
+    server = StatusServer(daemon, "127.0.0.1:0")
+    host, port = server.bind()
+    server.start()
+    try:
+        code, out, err = cli(["status", "--listen", f"{host}:{port}"])
+        _, jout, _ = cli(["status", "--listen", f"{host}:{port}", "--format", "json"])
+    finally:
+        server.stop()
+    assert code == 0, err
+    when = json.loads(jout)["last_reconcile"]["time"]
+    head = next(line for line in out.splitlines() if line.startswith("last reconcile"))
+    assert f"at {when}  " in head and " at - " not in head, head

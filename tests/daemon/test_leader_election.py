@@ -44,6 +44,7 @@ def ha(tmp_path, emulator, lease_endpoint, daemon_process, monkeypatch):  # noqa
     monkeypatch.setenv("KUBECONFIG", str(lease_endpoint.kubeconfig(tmp_path / "kubeconfig")))
 
     (tmp_path / "trigger-token").write_text(TRIGGER_TOKEN)
+    (tmp_path / "trigger-token").chmod(0o600)
 
     def start(identity: str, *extra: str):
         monkeypatch.setenv("POD_NAME", identity)

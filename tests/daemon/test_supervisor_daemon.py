@@ -431,3 +431,82 @@ def test_a_connectors_fork_whose_parent_exits_keeps_running_with_its_connector(
     d.proc.send_signal(signal.SIGTERM)
     assert d.proc.wait(timeout=30) == 0
     assert _survivors(tree) == []
+
+
+#: A connector whose tree leaves every session and group it could be found by: a `setsid` child
+#: with a grandchild of its own, and a daemonizing double fork (its middle exits at once). Each
+#: writes its pid into the folder argv[1].
+TREE = """
+import os, sys, time
+def note():
+    open(os.path.join(sys.argv[1], str(os.getpid())), "w").close()
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        note(); time.sleep(600); os._exit(0)
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            note(); time.sleep(600); os._exit(0)
+        os._exit(0)
+    note(); time.sleep(600); os._exit(0)
+note()
+print("connector up", flush=True)
+time.sleep(600)
+"""
+
+
+def _noted(folder: Path, count: int) -> dict[int, int] | None:
+    """pid -> start time of the `count` processes noted in `folder`, once all are there."""
+    pids = [int(p.name) for p in folder.iterdir()] if folder.exists() else []
+    stats = {pid: st for pid in pids if (st := _stat(pid))}
+    return {pid: st[2] for pid, st in stats.items()} if len(stats) == count else None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+@pytest.mark.parametrize("watchdog_killed_too", [False, True])
+def test_no_descendant_of_a_connector_outlives_it(tmp_path, daemon, leftovers,
+                                                   watchdog_killed_too):
+    """Issue 23 #4: `setsid` grandchildren of a connector survived kill -9 of the daemon, the
+    next start's cleanup and a clean stop. Now none does; and a process of the same user that
+    is not ours (no marker, or another instance's) survives all of it."""
+    manifest(tmp_path / "manifests", "app", "127.0.0.1", 1)
+    (tmp_path / "tree.py").write_text(TREE)
+    bystanders = [
+        subprocess.Popen(["sleep", "600"], start_new_session=True),
+        subprocess.Popen(["sleep", "600"], start_new_session=True,
+                         env={**os.environ, "BORDER0_RECONCILER_TREE": "0123456789abcdef:00"}),
+    ]
+    try:
+        first_pids = tmp_path / "first"
+        first_pids.mkdir()
+        command = f"{{python}} {tmp_path / 'tree.py'} {{pids}}"
+        first = daemon("--connector-command", command.replace("{pids}", str(first_pids)))
+        wait_for(lambda: first.connector("app"), timeout=60, message="connector running")
+        tree = wait_for(lambda: _noted(first_pids, 4), timeout=60, message="4 processes")
+        leftovers.append(tree)
+        if watchdog_killed_too:
+            os.kill(_watchdog_of(first.proc.pid), signal.SIGKILL)
+        first.proc.kill()
+        first.proc.wait(timeout=10)
+        if not watchdog_killed_too:
+            wait_for(lambda: not _survivors(tree), timeout=10, message="the watchdog ended all")
+
+        second_pids = tmp_path / "second"
+        second_pids.mkdir()
+        second = daemon("--connector-command", command.replace("{pids}", str(second_pids)))
+        wait_for(lambda: not _survivors(tree), timeout=60, message="the restart ended all")
+        if watchdog_killed_too:
+            wait_for(lambda: "left by an earlier daemon's connectors" in second.output(),
+                     timeout=10, message="the restart says what it ended")
+        wait_for(lambda: second.connector("app"), timeout=60, message="connector running")
+        tree = wait_for(lambda: _noted(second_pids, 4), timeout=60, message="4 processes")
+        leftovers.append(tree)
+        second.proc.send_signal(signal.SIGTERM)
+        assert second.proc.wait(timeout=30) == 0
+        assert _survivors(tree) == []
+        assert all(p.poll() is None for p in bystanders), "not ours: left alone"
+    finally:
+        for p in bystanders:
+            p.kill()
+            p.wait()

@@ -13,6 +13,7 @@ import hmac
 import json
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from helpers import edit_by_hand, wait_for
 from test_daemon import socket_yaml
 from test_daemon_process import daemon_process, description, manifests  # noqa: F401 - fixtures
@@ -24,6 +25,7 @@ def start(daemon_process, emulator, manifests, tmp_path, *extra):  # noqa: F811
     (manifests / "web.yaml").write_text(socket_yaml("web", "managed"))
     token_file = tmp_path / "trigger-token"
     token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
     daemon = daemon_process(
         manifests, emulator.url, emulator.token,
         "--interval", "1h", "--trigger-token-file", str(token_file), *extra,
@@ -147,3 +149,69 @@ def test_the_trigger_token_stays_redacted_after_reconciles():
     assert redactor.redact(f"x {TOKEN} a-manifest-secret") == "x (sensitive) (sensitive)"
     redactor.set_secrets([])
     assert TOKEN not in redactor.redact(TOKEN)
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_a_token_file_others_can_read_is_refused_with_the_fix(emulator, manifests, tmp_path,  # noqa: F811
+                                                             mode):
+    from helpers import cli
+
+    token_file = tmp_path / "trigger-token"
+    token_file.write_text(TOKEN + "\n")
+    token_file.chmod(mode)
+    code, _, err = cli(["run", str(manifests), "--api", emulator.url,
+                        "--trigger-token-file", str(token_file)],
+                       env={"BORDER0_ADMIN_TOKEN": emulator.token})
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"permissions {mode:04o} are too open" in err and f"chmod 600 {token_file}" in err
+    assert TOKEN not in err
+
+
+def test_an_emptied_opened_or_missing_token_file_disables_the_trigger(
+    emulator, manifests, daemon_process, tmp_path  # noqa: F811
+):
+    """Never the old token: 401 to it (and to everyone) while the file is bad, said in the log;
+    the new token works once the file holds one."""
+    daemon = start(daemon_process, emulator, manifests, tmp_path)
+    token_file = tmp_path / "trigger-token"
+    old = {"Authorization": f"Bearer {TOKEN}"}
+    assert daemon.http.post("/reconcile", headers=old).status_code == 202
+    for spoil, why in ((lambda: token_file.write_text(""), "the file is empty"),
+                       (lambda: token_file.chmod(0o644), "are too open"),
+                       (token_file.unlink, "cannot read it")):
+        spoil()
+        response = daemon.http.post("/reconcile", headers=old)
+        assert response.status_code == 401, (why, response.text)
+        wait_for(lambda why=why: any(why in m and "POST /reconcile is disabled" in m
+                                     for m in daemon.messages()), timeout=5, message=why)
+        token_file.write_text("a-new-token-9876543210\n")
+        token_file.chmod(0o600)
+        assert daemon.http.post("/reconcile", headers=old).status_code == 401
+        new = {"Authorization": "Bearer a-new-token-9876543210"}
+        assert daemon.http.post("/reconcile", headers=new).status_code == 202
+        token_file.write_text(TOKEN + "\n")
+        assert daemon.http.post("/reconcile", headers=old).status_code == 202
+
+
+def test_the_trigger_is_rate_limited_with_retry_after(
+    emulator, manifests, daemon_process, tmp_path  # noqa: F811
+):
+    """Past a burst of BURST, 429 with Retry-After and no trigger counted; then it recovers."""
+    from reconciler.daemon.trigger import BURST
+
+    daemon = start(daemon_process, emulator, manifests, tmp_path)
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    before = daemon.status()["triggers"]
+    codes, retry = [], []
+    for _ in range(BURST + 10):
+        response = daemon.http.post("/reconcile", headers=bearer)
+        codes.append(response.status_code)
+        if response.status_code == 429:
+            retry.append(int(response.headers["retry-after"]))
+    assert codes[:BURST] == [202] * BURST
+    assert codes.count(429) >= 5 and all(r >= 1 for r in retry), codes
+    unauthenticated = daemon.http.post("/reconcile")
+    assert unauthenticated.status_code == 429  # before any token is compared
+    assert daemon.status()["triggers"] - before <= codes.count(202)
+    wait_for(lambda: daemon.http.post("/reconcile", headers=bearer).status_code == 202,
+             timeout=max(retry) + 5, interval=0.5, message="a trigger accepted again")

@@ -222,3 +222,26 @@ def test_stop_ends_the_threads(tmp_path):
     assert watcher.is_alive()
     watcher.stop()
     assert not watcher.is_alive()
+
+
+def test_the_daemons_own_files_in_the_tree_are_no_change(tmp_path, watch):
+    """The state folder (state, WAL, temp files) and a --state file kept in the tree trigger
+    nothing and are never the reason shown; the next manifest edit is."""
+    from reconciler.border0.session import STATE_DIR
+    from reconciler.daemon.watch import OWN_DIR
+
+    assert OWN_DIR == STATE_DIR
+    (tmp_path / "a.yaml").write_text("one\n")
+    own = tmp_path / STATE_DIR
+    own.mkdir()
+    _watcher, calls = watch(tmp_path, ignore=[tmp_path / "custom.db", tmp_path / "custom.db-wal"])
+    for name in ("local.db", "local.db-wal", "local.db-shm", "connectors.json.tmp"):
+        (own / name).write_bytes(b"x" * 10)
+    (own / "connectors.json.tmp").rename(own / "connectors.json")
+    (tmp_path / "custom.db").write_bytes(b"x")
+    (tmp_path / "custom.db-wal").write_bytes(b"x")
+    (tmp_path / "custom.db.tmp").write_bytes(b"x")
+    (tmp_path / "a.yaml").write_text("two\n")
+    wait_for(lambda: len(calls) >= 1, message="a callback after the manifest edit")
+    wait_for(lambda: settled(calls), timeout=5)
+    assert len(calls) == 1 and calls.reasons[0].endswith("a.yaml"), calls.reasons

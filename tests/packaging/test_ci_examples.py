@@ -268,7 +268,7 @@ def test_github_apply_step_then_plan_has_no_changes(config_repo: Path, tmp_path:
     result = run_script(step_named(workflow, "Apply")["run"], config_repo, env)
     assert result.returncode == 0, result.stderr
     assert "2 to create" in summary.read_text()
-    # Same emulator state file (.border0-reconciler/local.db in the checkout): nothing left.
+    # Same emulator state file (.border0-reconciler/local.db beside the manifests): nothing left.
     result, output = github_plan(config_repo)
     assert result.returncode == 0, result.stderr
     assert output.read_text() == "exitcode=0\n"
