@@ -124,6 +124,7 @@ class Daemon(RootParts, StatusReads):
         self.history = History(config.history)
         self._last_success_info: dict[str, Any] | None = None
         self._errors: list[str] = []
+        self._held: dict[str, Any] | None = None  # changes held back until the files settle
         self._revision: str | None = None
         self._dead_part: str | None = None
         self.reconciles_run = 0
@@ -303,8 +304,12 @@ class Daemon(RootParts, StatusReads):
             duration=duration, drifted=len(drifted), corrected=corrected,
         )
         entry["deletions_deferred_until"] = iso_time(result.deferred_until)
+        held = {"until": iso_time(result.deferred_until), "changes": result.held} if (
+            result.held) else None
+        self.metrics.set_held(result.held)
         with self._lock:
             self._errors = errors
+            self._held = held
             self.history.add(entry)
         log_outcome(result, step.outcome, trigger, revision, duration, errors,
                     dry_run=self.config.dry_run)

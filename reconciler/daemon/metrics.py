@@ -163,7 +163,24 @@ class DaemonMetrics:
             "1 when this replica may write (the Lease holder, or no --leader-elect), else 0.",
             registry=r,
         )
+        self.held_back = Gauge(
+            f"{PREFIX}_changes_held_back",
+            "Changes the last reconcile held back until the manifests settle, by why: access "
+            "(grants access), guard (lowers one), incomplete (cut file), removal.",
+            ["why"],
+            registry=r,
+        )
+        for why in ("access", "guard", "incomplete", "removal"):
+            self.held_back.labels(why)
         r.register(_LiveCollector(request_counts, connectors))
+
+    def set_held(self, held: Iterable[Mapping[str, str]]) -> None:
+        """The changes held back by the last reconcile, counted by why."""
+        counts = {"access": 0, "guard": 0, "incomplete": 0, "removal": 0}
+        for change in held:
+            counts[change["why"]] = counts.get(change["why"], 0) + 1
+        for why, number in counts.items():
+            self.held_back.labels(why).set(number)
 
     def record(self, result: ReconcileResult, step: Next, duration: float, *, dry_run: bool) -> None:
         """One reconcile's figures, after `outcome.decide` said what comes next."""

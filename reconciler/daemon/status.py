@@ -82,6 +82,7 @@ class StatusReads:
             reconciles=self.reconciles_run, triggers=self._triggers, in_flight=self._in_flight,
             next_resync=next_resync(self.scheduler), next_retry=next_retry(self._retry_at),
             states=states, desired=desired, actual=actual, connectors=connectors, errors=errors,
+            held_back=self._held,
         )
 
 
@@ -105,6 +106,7 @@ def status_document(
     actual: Any,
     connectors: list[Any],
     errors: list[str],
+    held_back: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "version": __version__,
@@ -123,6 +125,8 @@ def status_document(
         "in_flight": in_flight,
         "next_resync": next_resync,
         "next_retry": next_retry,
+        #: changes waiting for the manifests to settle (plan/settling.py), None when none are
+        "held_back": held_back,
         "sockets": socket_rows(states, desired, actual, connectors),
         "policies": [
             {
