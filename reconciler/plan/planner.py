@@ -32,7 +32,14 @@ from reconciler.plan.fields import FieldDiff, comparable, create_diffs, field_di
 from reconciler.plan.resource_changes import resource_changes
 from reconciler.plan.suspended import suspended_rows
 from reconciler.plan.types import Action, Change, Kind, Plan, phase_of
-from reconciler.secrets import SECRET_FIELDS, Secret, secret_fields_in, verify_many
+from reconciler.secrets import (
+    SECRET_FIELDS,
+    Fingerprint,
+    Secret,
+    foreign_key,
+    secret_fields_in,
+    verify_many,
+)
 
 __all__ = ["check_instance", "default_max_delete", "make_plan"]
 
@@ -317,6 +324,9 @@ def _plan_sockets(
                             f"; no fingerprint of {', '.join(unrecorded)} on the socket: "
                             "written once to record one (border0 does not read secrets back)"
                         )
+                    rekeyed = _rekeyed_secrets(want, have)
+                    if rekeyed:
+                        reason += f"; {_REKEYED.format(', '.join(rekeyed))}"
                     changes.append(
                         Change(Kind.SOCKET, name, Action.UPDATE, reason,
                                diffs, object_id=live.socket_id, source=src)
@@ -341,7 +351,19 @@ def _replace_reason(
     why = "border0 cannot change protection in place (not in its updateSocketRequest)"
     if fixed == _unrecorded_secrets(want, have):
         return f"no fingerprint of {', '.join(fixed)} on the socket: written once, and {why}"
+    if fixed == _rekeyed_secrets(want, have):
+        return f"{_REKEYED.format(', '.join(fixed))}, and {why}"
     return f"{', '.join(fixed)} changed: {why}"
+
+
+_REKEYED = ("the fingerprint of {} was made with another key (the fingerprint key changed or "
+            "was lost): written once to record one")
+
+
+def _rekeyed_secrets(want: Mapping[str, Any], have: Mapping[str, Any]) -> list[str]:
+    """The secret fields whose fingerprint was made with another fingerprint key."""
+    return [k for k in SECRET_FIELDS if isinstance(want.get(k), Secret)
+            and isinstance(have.get(k), Fingerprint) and foreign_key(have[k].text)]
 
 
 def _unrecorded_secrets(want: Mapping[str, Any], have: Mapping[str, Any]) -> list[str]:
