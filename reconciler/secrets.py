@@ -25,11 +25,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 __all__ = [
@@ -37,6 +40,7 @@ __all__ = [
     "FINGERPRINT_KEY_FILE",
     "FINGERPRINT_TAG_PREFIX",
     "MIN_SECRET_LENGTH",
+    "SCRUBBED_FIELDS",
     "SECRET_FIELDS",
     "SECRET_MANIFEST_PATHS",
     "SECRET_TYPES",
@@ -52,6 +56,7 @@ __all__ = [
     "load_fingerprint_key",
     "redact",
     "redaction_set",
+    "scrubbed",
     "secret_fields_in",
     "use_fingerprint_key",
     "verify",
@@ -73,8 +78,16 @@ SECRET_FIELDS = tuple(SECRET_MANIFEST_PATHS)
 #: The non-secret field each section's secrets follow in the comparable forms and manifests.
 _SECTION_ANCHOR = {"upstream": "upstream_http_hostname", "protected": "protected_username"}
 
-#: Values shorter than this are not redacted: a two-letter "secret" would blank out every line.
-MIN_SECRET_LENGTH = 3
+#: The secret fields whose values are secret by nature (passwords): scrubbed from free text.
+#: A username is kept out of plans and compared by fingerprint like them, but it is no secret
+#: unless the manifest declares it one ({env: NAME, secret: true}): `app` or `postgres` also name
+#: sockets and fill descriptions, and blanking them out garbled output and told which letters
+#: were the username.
+SCRUBBED_FIELDS = ("upstream_password", "protected_password")
+
+#: The last-resort scrub of free text (exception messages, child output) replaces only values
+#: this long or longer: a short value matches words that are not the secret.
+MIN_SECRET_LENGTH = 8
 
 #: Tag key prefix of a secret's fingerprint: `border0-reconciler/fp.upstream_password`.
 #: Under model.RESERVED_TAG_PREFIX, so users cannot set it and it never shows as a label.
@@ -191,6 +204,7 @@ class Secret:
 
     value: str = field(repr=False)
     origin: str = "literal"  # "literal", "env:NAME" or "file:PATH": safe to show
+    declared: bool = False  # the manifest says `secret: true` beside its env/file reference
 
     def __repr__(self) -> str:
         return f"Secret({SENSITIVE}, origin={self.origin!r})"
@@ -266,19 +280,39 @@ def walk(
     return on_leaf(value)
 
 
+def scrubbed(field_name: str, secret: Secret) -> bool:
+    """True when `secret`, the value of socket field `field_name`, is scrubbed from free text:
+    a password, or a value the manifest declares secret."""
+    return field_name in SCRUBBED_FIELDS or secret.declared
+
+
 def redaction_set(values: Iterable[object]) -> tuple[str, ...]:
-    """The values worth redacting (strings of `MIN_SECRET_LENGTH` or more), longest first, so a
-    secret that contains another is replaced whole."""
+    """The values worth scrubbing from free text (strings of `MIN_SECRET_LENGTH` or more, and
+    their JSON-escaped forms), longest first, so a secret that contains another goes whole."""
     kept = {v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LENGTH}
+    kept |= {json.dumps(v)[1:-1] for v in kept}
     return tuple(sorted(kept, key=len, reverse=True))
 
 
+#: A token is not glued to a letter, digit or underscore on either side.
+_EDGE_BEFORE, _EDGE_AFTER = r"(?<![0-9A-Za-z_])", r"(?![0-9A-Za-z_])"
+
+
+@lru_cache(maxsize=16)
+def _pattern(values: tuple[str, ...]) -> re.Pattern[str] | None:
+    if not values:
+        return None
+    return re.compile(_EDGE_BEFORE + "(?:" + "|".join(map(re.escape, values)) + ")" + _EDGE_AFTER)
+
+
 def redact(text: str, values: Sequence[str]) -> str:
-    """`text` with each of `values` (see `redaction_set`) replaced by ``(sensitive)``."""
-    for value in values:
-        if value and value in text:
-            text = text.replace(value, SENSITIVE)
-    return text
+    """`text` with each whole-token occurrence of `values` (see `redaction_set`) replaced by
+    ``(sensitive)``: the last-resort scrub of free text. Structured output redacts by field
+    (a `Secret` shows as ``(sensitive)``) and needs no scrub."""
+    pattern = _pattern(tuple(values))
+    if pattern is None or not text:
+        return text
+    return pattern.sub(SENSITIVE, text)
 
 
 #: What holds a secret in memory: a manifest's value, or a live socket's fingerprint of one.

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.model import Actual, Desired
+from reconciler.secrets import scrubbed
 
 __all__ = [
     "ERROR",
@@ -171,7 +172,9 @@ def suspended_objects(states: Mapping[tuple[str, str], str]) -> list[dict[str, s
 
 
 def secret_values(desired: Desired | None) -> list[str]:
-    """The plain values of the manifests' secrets, for the log redactor only."""
+    """The plain values the last-resort scrub looks for (secrets.scrubbed: passwords and
+    values declared secret), for the log redactor only."""
     if desired is None:
         return []
-    return [s.value for s in desired.secrets()]
+    return [secret.value for spec in desired.sockets.values()
+            for name, secret in spec.secrets_by_field.items() if scrubbed(name, secret)]
