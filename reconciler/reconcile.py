@@ -82,6 +82,12 @@ class ReconcileOptions:
     #: List border0 again after applying, for what the caller keeps (the daemon's status and
     #: connectors). A command that exits reads nothing of it: `apply` turns it off.
     relist: bool = True
+    #: The ids this reconciler manages (plan/inventory.Inventory): recognises its own objects
+    #: that lost their ownership marks. None: ownership is read from the marks alone.
+    inventory: Any = field(default=None, compare=False)
+    #: An object that belongs to someone else blocks only its own change (the daemon): the rest
+    #: of the plan is applied and the reconcile still fails. Off: the whole plan is refused.
+    isolate_conflicts: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,8 @@ class ReconcileResult:
     #: Changes held back until the manifests settle: {kind, name, action, why} (settling.py).
     held: list[dict[str, str]] = field(default_factory=list)
     incomplete: list[str] = field(default_factory=list)  # files that look cut mid-write
+    #: Conflicts that blocked only their own object (`isolate_conflicts`): their messages.
+    blocked: list[str] = field(default_factory=list)
     #: The exception behind a LOAD or FETCH failure, for the CLI to report as it reports any.
     cause: Exception | None = field(default=None, compare=False, repr=False)
 
@@ -115,8 +123,23 @@ def reconcile(
     options = options or ReconcileOptions()
     prepared = prepare(paths, client, options)
     if not prepared.ok or options.dry_run or prepared.plan is None or not prepared.plan.has_changes:
-        return prepared
-    return carry_out(prepared, client, options)
+        return _with_blocked(prepared)
+    return _with_blocked(carry_out(prepared, client, options))
+
+
+#: Conflicts about one object alone: with `isolate_conflicts` they block only that object.
+OBJECT_CONFLICTS = ("not-managed", "owned-by-other-instance")
+
+
+def _with_blocked(result: ReconcileResult) -> ReconcileResult:
+    """A reconcile with blocked objects fails (it counts, it is retried) even when all the rest
+    was applied."""
+    if not result.ok or not result.blocked:
+        return result
+    more = f" (and {len(result.blocked) - 1} more)" if len(result.blocked) > 1 else ""
+    return replace(result, ok=False, stage=Stage.APPLY, error=(
+        f"{_count(len(result.blocked), 'object')} blocked, the rest applied: "
+        f"{result.blocked[0]}{more}"))
 
 
 def observe(
@@ -175,13 +198,25 @@ def prepare(
     if not observed.ok:
         return observed
     assert observed.desired is not None and observed.actual is not None
+    inventory = options.inventory
     plan = make_plan(
         observed.desired,
         observed.actual,
         instance=options.instance,
         max_delete=options.max_delete,
         allow_mass_delete=options.allow_mass_delete,
+        inventory=inventory.ids(options.instance) if inventory is not None else frozenset(),
     )
+    if inventory is not None:
+        inventory.record(options.instance, observed.actual)
+    blocked: list[str] = []
+    if options.isolate_conflicts:
+        blocked = [str(d) for d in plan.conflicts if d.code in OBJECT_CONFLICTS]
+        if blocked:
+            plan = replace(plan, conflicts=[
+                d for d in plan.conflicts if d.code not in OBJECT_CONFLICTS])
+            for message in blocked:
+                log.warning("blocked, the rest of the plan goes ahead: %s", message)
     deferred_until, held = None, []
     quiet = time.time() - observed.changed_at
     if quiet < options.delete_grace:
@@ -191,7 +226,7 @@ def prepare(
             for warning in plan.warnings[-2:]:
                 if warning.code in ("deletion-deferred", "change-held"):
                     log.warning(warning.message)
-    prepared = replace(observed, plan=plan, deferred_until=deferred_until, held=[
+    prepared = replace(observed, plan=plan, deferred_until=deferred_until, blocked=blocked, held=[
         {"kind": str(h.change.kind), "name": h.change.name, "action": h.change.action.value,
          "why": h.why} for h in held])
     if not plan.ok:
@@ -217,6 +252,8 @@ def carry_out(
         may_write=options.may_write,
     )
     after = _relist(client) if options.relist else None
+    if after is not None and options.inventory is not None:
+        options.inventory.record(options.instance, after)
     error = None
     if not applied.ok:
         error = f"{len(applied.failed)} of {len(applied.results)} action(s) failed"

@@ -37,6 +37,7 @@ class DaemonConfig:
     delete_grace: float = 0.0  # `run` defaults to 5 s; 0 turns the deferral off
     secret_roots: tuple[str, ...] | None = None
     history: int = DEFAULT_HISTORY  # reconciles kept for /status
+    state_dir: str | None = None  # where the inventory lives; None: in memory only
 
     def reconcile_options(
         self, parse_cache: ParseCache | None = None, **run: Any
@@ -52,6 +53,7 @@ class DaemonConfig:
             env=self.env,
             secret_roots=self.secret_roots,
             parse_cache=parse_cache,
+            isolate_conflicts=True,
             **run,
         )
 

@@ -49,11 +49,18 @@ from reconciler.daemon.report import errors_of, log_outcome
 from reconciler.daemon.revision import source_revision
 from reconciler.daemon.settle import Settling
 from reconciler.daemon.signals import SignalFlags
-from reconciler.daemon.state import iso_time, object_states, secret_values, state_counts
+from reconciler.daemon.state import (
+    ERROR,
+    iso_time,
+    object_states,
+    secret_values,
+    state_counts,
+)
 from reconciler.daemon.status import StatusReads
 from reconciler.daemon.status_server import StatusServer
 from reconciler.daemon.watch import ManifestWatcher
 from reconciler.manifests.cache import ParseCache
+from reconciler.plan.inventory import INVENTORY_FILE, Inventory
 from reconciler.reconcile import ReconcileResult, Stage, reconcile
 
 __all__ = ["FAILURE", "INVALID", "SUCCESS", "Daemon", "DaemonConfig"]
@@ -109,6 +116,12 @@ class Daemon(RootParts, StatusReads):
         self._lock = threading.Lock()  # guards _pending and the published snapshot
         self._wake = Wakeup()
         self._parse_cache = ParseCache()  # an edit re-parses only the files it touched
+        #: the ids this instance manages, beside its state: recognises a socket of ours that
+        #: someone wrote back without its tags
+        self.inventory = Inventory(
+            None if config.state_dir is None else f"{config.state_dir}/{INVENTORY_FILE}")
+        self._kept_at: float | None = None  # when the shown objects' data was read
+        self._attempt_at: float | None = None  # when the last reconcile started
         self._stop = threading.Event()
         self._pending: list[str] = []
         self._reset_fatal = False
@@ -255,6 +268,7 @@ class Daemon(RootParts, StatusReads):
             delete_grace=cfg.delete_grace if delete_grace is None else delete_grace,
             known_snapshot=self._settling.snapshot,
             changed_at=self._settling.changed_at,
+            inventory=self.inventory,
         )
         started, wall = time.monotonic(), time.time()
         self._in_flight = {"trigger": trigger, "since": iso_time(wall)}
@@ -295,8 +309,10 @@ class Daemon(RootParts, StatusReads):
             config=self.config,
         )
         self._follow(step, wall, revision)
+        self._attempt_at = wall
         if step.keep:
             self._keep(result)
+            self._kept_at = wall
         errors = errors_of(result)
         self.metrics.record(result, step, duration, dry_run=self.config.dry_run)
         entry = reconcile_entry(
@@ -307,6 +323,7 @@ class Daemon(RootParts, StatusReads):
         held = {"until": iso_time(result.deferred_until), "changes": result.held} if (
             result.held) else None
         self.metrics.set_held(result.held)
+        self.metrics.blocked_objects.set(len(result.blocked))
         with self._lock:
             self._errors = errors
             self._held = held
@@ -342,6 +359,11 @@ class Daemon(RootParts, StatusReads):
         self._states = object_states(
             result.desired, result.actual, result.plan, result.applied, self.config.dry_run
         )
+        for message in result.blocked:  # "file:1:1: error: socket NAME: ..."
+            kind, _, rest = message.partition(": error: ")[2].partition(" ")
+            key = (kind, rest.partition(":")[0])
+            if key in self._states:
+                self._states[key] = ERROR
         self.metrics.set_managed(state_counts(self._states))
 
     def _sync_connectors(self, result: ReconcileResult) -> None:

@@ -155,7 +155,8 @@ class DaemonMetrics:
         )
         self.consecutive_failures = Gauge(
             f"{PREFIX}_consecutive_failures",
-            "Reconciles in a row that failed talking to the API.",
+            "Reconciles in a row that failed (border0 unreachable, a write failed, an object "
+            "blocked) or were refused at planning.",
             registry=r,
         )
         self.leader = Gauge(
@@ -172,6 +173,12 @@ class DaemonMetrics:
         )
         for why in ("access", "guard", "incomplete", "removal"):
             self.held_back.labels(why)
+        self.blocked_objects = Gauge(
+            f"{PREFIX}_blocked_objects",
+            "Declared objects the last reconcile could not change: they belong to someone else "
+            "(the rest of the plan was applied; the reconcile counts as failed).",
+            registry=r,
+        )
         r.register(_LiveCollector(request_counts, connectors))
 
     def set_held(self, held: Iterable[Mapping[str, str]]) -> None:

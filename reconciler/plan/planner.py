@@ -5,7 +5,8 @@ Rules that live here, and only here:
   first; only objects that differ go through DeepDiff for field-level diffs (fast for 10k sockets).
 - Ownership: only objects owned by this instance are changed or deleted. A manifest naming an
   unmanaged object is a conflict unless annotated adopt; an object owned by ANOTHER instance is
-  always a conflict (adopt does not steal, as Flux and Argo refuse to).
+  always a conflict (adopt does not steal, as Flux and Argo refuse to). An unmanaged object whose
+  id is in the inventory (plan/inventory.py) is ours and lost its marks: they are repaired.
 - Replace (delete then create) when border0's socket_type changes, or a field border0 cannot
   change in place (`NOT_UPDATABLE`: protection) does.
 - Secrets: compared with the fingerprints recorded in the socket's tags (`reconciler.secrets`),
@@ -83,8 +84,10 @@ def make_plan(
     instance: str = "default",
     max_delete: int | None = None,
     allow_mass_delete: bool = False,
+    inventory: frozenset[str] = frozenset(),
 ) -> Plan:
-    """Compute the ordered plan that makes `actual` match `desired` for this instance."""
+    """Compute the ordered plan that makes `actual` match `desired` for this instance;
+    `inventory`: the ids this instance manages (their ownership marks may be lost)."""
     problem = check_instance(instance)
     if problem:
         raise ValueError(problem)
@@ -93,8 +96,10 @@ def make_plan(
     warnings: list[Diagnostic] = []
 
     _verify_fingerprints(desired, actual)
-    policy_plans = _plan_policies(desired, actual, instance, changes, conflicts, warnings)
-    _plan_sockets(desired, actual, instance, changes, conflicts, warnings, policy_plans)
+    policy_plans = _plan_policies(desired, actual, instance, changes, conflicts, warnings,
+                                  inventory)
+    _plan_sockets(desired, actual, instance, changes, conflicts, warnings, policy_plans,
+                  inventory)
 
     managed = sum(1 for s in actual.sockets.values() if s.ownership.owned_by(instance)) + sum(
         1 for p in actual.policies.values() if p.ownership.owned_by(instance)
@@ -187,6 +192,22 @@ def _ownership_conflict(kind: Kind, spec: Any, own: model.Ownership, instance: s
     )
 
 
+#: Why an object of ours is written although only its ownership marks changed.
+REPAIR = ("ownership tags lost (someone wrote it back without them): recognised by its id in "
+          "the inventory, tags repaired")
+
+
+def _take_over(
+    kind: Kind, spec: Any, live_id: str, own: model.Ownership, instance: str,
+    conflicts: list[Diagnostic], inventory: frozenset[str],
+) -> tuple[bool | None, str]:
+    """(`_adopting`'s answer, the word that explains a take-over): an unmanaged object in the
+    inventory is ours, its marks to be repaired."""
+    if not own.managed and live_id in inventory:
+        return True, REPAIR
+    return _adopting(kind, spec, own, instance, conflicts), "adopt"
+
+
 def _adopting(
     kind: Kind, spec: Any, own: model.Ownership, instance: str, conflicts: list[Diagnostic]
 ) -> bool | None:
@@ -207,6 +228,7 @@ def _plan_policies(
     changes: list[Change],
     conflicts: list[Diagnostic],
     warnings: list[Diagnostic],
+    inventory: frozenset[str] = frozenset(),
 ) -> dict[str, str | None]:
     """Plan policy changes; return policy name -> live id (None when created by this plan)."""
     ids: dict[str, str | None] = {name: p.policy_id for name, p in actual.policies.items()}
@@ -222,7 +244,8 @@ def _plan_policies(
             )
             ids[name] = None
             continue
-        adopting = _adopting(Kind.POLICY, spec, live.ownership, instance, conflicts)
+        adopting, why = _take_over(Kind.POLICY, spec, live.policy_id, live.ownership, instance,
+                                   conflicts, inventory)
         if adopting is None:
             continue
         want, have = model.policy_fields(spec), model.live_policy_fields(live)
@@ -237,13 +260,13 @@ def _plan_policies(
             reason = f"org_wide changed: {_flag(have['org_wide'])} → {_flag(want['org_wide'])}"
             changes.append(
                 Change(Kind.POLICY, name, Action.REPLACE,
-                       ("adopt; " + reason) if adopting else reason, diffs,
+                       (f"{why}; " + reason) if adopting else reason, diffs,
                        object_id=live.policy_id, source=src)
             )
             ids[name] = None
             continue
         changes.append(
-            Change(Kind.POLICY, name, Action.UPDATE, "adopt" if adopting else "changed",
+            Change(Kind.POLICY, name, Action.UPDATE, why if adopting else "changed",
                    diffs, object_id=live.policy_id, source=src)
         )
     for name, live in actual.policies.items():
@@ -279,6 +302,7 @@ def _plan_sockets(
     conflicts: list[Diagnostic],
     warnings: list[Diagnostic],
     policy_ids: Mapping[str, str | None],
+    inventory: frozenset[str] = frozenset(),
 ) -> None:
     suspended_policies = {n for n, p in desired.policies.items() if p.suspend}
     for name, spec in desired.sockets.items():
@@ -294,14 +318,15 @@ def _plan_sockets(
                        create_diffs(model.socket_fields(spec)), source=src)
             )
         else:
-            adopting = _adopting(Kind.SOCKET, spec, live.ownership, instance, conflicts)
+            adopting, why = _take_over(Kind.SOCKET, spec, live.socket_id, live.ownership,
+                                       instance, conflicts, inventory)
             if adopting is None:
                 continue
             want, have = comparable(model.socket_fields(spec), model.live_socket_fields(live))
             reason = _replace_reason(spec, live, want, have)
             if reason:
                 if adopting:
-                    reason = "adopt; " + reason
+                    reason = f"{why}; " + reason
                 changes.append(
                     Change(Kind.SOCKET, name, Action.REPLACE, reason, field_diffs(have, want),
                            object_id=live.socket_id, source=src)
@@ -317,7 +342,7 @@ def _plan_sockets(
                     diffs = field_diffs(have, want)
                     if adopting:
                         diffs = (FieldDiff("managed_by", None, _owner_label(instance)),) + diffs
-                    reason = "adopt" if adopting else "changed"
+                    reason = why if adopting else "changed"
                     unrecorded = _unrecorded_secrets(want, have)
                     if unrecorded:
                         reason += (
