@@ -107,7 +107,8 @@ class ReconcileResult:
     #: Changes held back until the manifests settle: {kind, name, action, why} (settling.py).
     held: list[dict[str, str]] = field(default_factory=list)
     incomplete: list[str] = field(default_factory=list)  # files that look cut mid-write
-    #: Conflicts that blocked only their own object (`isolate_conflicts`): their messages.
+    #: Conflicts that blocked only their own object (`isolate_conflicts`): their messages,
+    #: "socket NAME: ..." or "policy NAME: ...".
     blocked: list[str] = field(default_factory=list)
     #: The exception behind a LOAD or FETCH failure, for the CLI to report as it reports any.
     cause: Exception | None = field(default=None, compare=False, repr=False)
@@ -211,12 +212,13 @@ def prepare(
         inventory.record(options.instance, observed.actual)
     blocked: list[str] = []
     if options.isolate_conflicts:
-        blocked = [str(d) for d in plan.conflicts if d.code in OBJECT_CONFLICTS]
-        if blocked:
+        isolated = [d for d in plan.conflicts if d.code in OBJECT_CONFLICTS]
+        if isolated:
             plan = replace(plan, conflicts=[
                 d for d in plan.conflicts if d.code not in OBJECT_CONFLICTS])
-            for message in blocked:
-                log.warning("blocked, the rest of the plan goes ahead: %s", message)
+            for diagnostic in isolated:
+                log.warning("blocked, the rest of the plan goes ahead: %s", diagnostic)
+        blocked = [d.message for d in isolated]  # "socket NAME: ..." as `refusal` words it
     deferred_until, held = None, []
     quiet = time.time() - observed.changed_at
     if quiet < options.delete_grace:

@@ -359,8 +359,8 @@ class Daemon(RootParts, StatusReads):
         self._states = object_states(
             result.desired, result.actual, result.plan, result.applied, self.config.dry_run
         )
-        for message in result.blocked:  # "file:1:1: error: socket NAME: ..."
-            kind, _, rest = message.partition(": error: ")[2].partition(" ")
+        for message in result.blocked:  # "socket NAME: ..."
+            kind, _, rest = message.partition(" ")
             key = (kind, rest.partition(":")[0])
             if key in self._states:
                 self._states[key] = ERROR
