@@ -192,7 +192,9 @@ def _create_key_file(path: str) -> bytes:
     except FileExistsError:  # another process made it meanwhile: use theirs
         return load_fingerprint_key(os.path.dirname(path), {})
     except OSError as exc:
-        raise FingerprintKeyError(f"cannot create {path}: {exc.strerror or exc}") from None
+        raise FingerprintKeyError(
+            f"cannot create {path}: {exc.strerror or exc} (set {FINGERPRINT_KEY_ENV} to a "
+            "shared key instead)") from None
     with os.fdopen(fd, "wb") as f:
         f.write(key + b"\n")
     return key

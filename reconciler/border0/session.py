@@ -16,7 +16,12 @@ from pathlib import Path
 
 from reconciler.border0.client import DEFAULT_API, Border0Client
 from reconciler.border0.errors import ConfigurationError
-from reconciler.secrets import FingerprintKeyError, load_fingerprint_key, use_fingerprint_key
+from reconciler.secrets import (
+    FINGERPRINT_KEY_ENV,
+    FingerprintKeyError,
+    load_fingerprint_key,
+    use_fingerprint_key,
+)
 
 __all__ = [
     "DEFAULT_STATE",
@@ -90,11 +95,15 @@ def use_key(state: str | None, env: Mapping[str, str]) -> None:
     file beside the state (created 0600 on first use)."""
     directory = Path(state or DEFAULT_STATE).parent
     try:
-        if not env.get("BORDER0_RECONCILER_FINGERPRINT_KEY"):
+        if not env.get(FINGERPRINT_KEY_ENV):
             private_state_dir(directory, always=state is None)
         use_fingerprint_key(load_fingerprint_key(directory, env))
-    except (FingerprintKeyError, OSError) as exc:
+    except FingerprintKeyError as exc:
         raise ConfigurationError(f"secret fingerprint key: {exc}") from None
+    except OSError as exc:
+        raise ConfigurationError(
+            f"secret fingerprint key: cannot create {directory}: {exc.strerror or exc} (set "
+            f"{FINGERPRINT_KEY_ENV} to a shared key instead)") from None
 
 
 def private_state_dir(directory: Path, *, always: bool) -> None:
