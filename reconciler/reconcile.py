@@ -133,8 +133,8 @@ OBJECT_CONFLICTS = ("not-managed", "owned-by-other-instance")
 
 
 def _with_blocked(result: ReconcileResult) -> ReconcileResult:
-    """A reconcile with blocked objects fails (it counts, it is retried) even when all the rest
-    was applied."""
+    """A reconcile with blocked objects fails (the daemon counts it) even when all the rest was
+    applied."""
     if not result.ok or not result.blocked:
         return result
     more = f" (and {len(result.blocked) - 1} more)" if len(result.blocked) > 1 else ""
