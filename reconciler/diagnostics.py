@@ -26,6 +26,9 @@ class Diagnostic:
     line: int | None = None
     column: int | None = None
     code: str = ""  # a short stable identifier, e.g. "yaml-syntax", "schema", "duplicate-name"
+    #: The object it is about, where it is about one (a plan's conflicts): kind and name.
+    kind: str | None = None
+    name: str | None = None
 
     def location(self) -> str:
         if self.file is None:
@@ -45,6 +48,9 @@ class Diagnostic:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["severity"] = self.severity.value
+        for key in ("kind", "name"):
+            if data[key] is None:
+                del data[key]
         return data
 
 

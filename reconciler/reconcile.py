@@ -15,7 +15,9 @@ writing in place, a socket moved from one file to another) pass through states t
 the final manifests keep. So: a load whose files changed while being read is not used (`unstable`:
 the daemon reads again after the debounce), and with `delete_grace` the deletes and detaches of
 a plan wait until the manifests have been unchanged that long (the plan and the log say
-"deletion deferred: manifests changed N ms ago"); creations and updates are not delayed.
+"deletion deferred: manifests changed N ms ago"). So do the changes that grant access or lower a
+guard, and every change from a file that cannot be a complete write (plan/settling.py: "held
+back until the manifests settle"); changes that narrow access or are neutral are not delayed.
 """
 
 from __future__ import annotations
@@ -37,11 +39,12 @@ from reconciler.manifests.cache import ParseCache
 from reconciler.manifests.loader import LoadResult, load
 from reconciler.model import Actual, Desired, with_defaults
 from reconciler.plan.planner import check_instance, make_plan
+from reconciler.plan.settling import Held, held_back
 from reconciler.plan.types import Action, Plan
 
 __all__ = [
-    "ReconcileOptions", "ReconcileResult", "Stage", "carry_out", "defer_removals", "observe",
-    "prepare", "reconcile",
+    "Blocked", "ReconcileOptions", "ReconcileResult", "Stage", "carry_out", "defer_removals", "hold_back",
+    "observe", "prepare", "reconcile",
 ]
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,19 @@ class Stage(StrEnum):
 
 
 @dataclass(frozen=True)
+class Blocked:
+    """An object whose change was left out while the rest of the plan went ahead: a conflict
+    about it alone, or a replace without its allowance. `why` is the whole sentence, naming it."""
+
+    kind: str
+    name: str
+    why: str
+
+    def __str__(self) -> str:
+        return self.why
+
+
+@dataclass(frozen=True)
 class ReconcileOptions:
     instance: str = "default"
     dry_run: bool = False
@@ -67,9 +83,6 @@ class ReconcileOptions:
     allow_replace: bool = False  # --allow-replace: every object's replace is allowed
     allow_clear_credentials: bool = False  # --allow-clear-credentials
     labels_authoritative: bool = False  # --labels authoritative
-    #: A blocked change (a replace without its allowance): False refuses the plan (the CLI);
-    #: True applies the rest and lists the object in `ReconcileResult.blocked` (the daemon).
-    skip_blocked: bool = False
     parallelism: int = 8
     env: Mapping[str, str] | None = None
     progress: Callable[[ActionResult], None] | None = field(default=None, compare=False)
@@ -85,6 +98,14 @@ class ReconcileOptions:
     #: List border0 again after applying, for what the caller keeps (the daemon's status and
     #: connectors). A command that exits reads nothing of it: `apply` turns it off.
     relist: bool = True
+    #: The ids this reconciler manages (plan/inventory.Inventory): recognises its own objects
+    #: that lost their ownership marks. None: ownership is read from the marks alone.
+    inventory: Any = field(default=None, compare=False)
+    #: An object that cannot go ahead (it belongs to someone else, or its replace has no
+    #: allowance) blocks only its own change (the daemon): the rest of the plan is applied,
+    #: the object is listed in `ReconcileResult.blocked` and the reconcile still fails.
+    #: Off (the CLI): the whole plan is refused.
+    isolate_conflicts: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,9 +121,12 @@ class ReconcileResult:
     unstable: list[str] = field(default_factory=list)  # files that changed while being read
     snapshot: Any = None  # the stamps of the files loaded (see LoadResult.snapshot)
     changed_at: float = 0.0  # when the manifests last changed, as far as this run knows
-    deferred_until: float | None = None  # removals deferred: re-plan at this time (epoch s)
-    #: Changes not applied for want of an allowance (`skip_blocked`): the daemon reports them.
-    blocked: list[Any] = field(default_factory=list)
+    deferred_until: float | None = None  # changes held back: re-plan at this time (epoch s)
+    #: Changes held back until the manifests settle: {kind, name, action, why} (settling.py).
+    held: list[dict[str, str]] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)  # files that look cut mid-write
+    #: Objects whose change was left out while the rest went ahead (`isolate_conflicts`).
+    blocked: list[Blocked] = field(default_factory=list)
     #: The exception behind a LOAD or FETCH failure, for the CLI to report as it reports any.
     cause: Exception | None = field(default=None, compare=False, repr=False)
 
@@ -117,8 +141,23 @@ def reconcile(
     options = options or ReconcileOptions()
     prepared = prepare(paths, client, options)
     if not prepared.ok or options.dry_run or prepared.plan is None or not prepared.plan.has_changes:
-        return prepared
-    return carry_out(prepared, client, options)
+        return _with_blocked(prepared)
+    return _with_blocked(carry_out(prepared, client, options))
+
+
+#: Conflicts about one object alone: with `isolate_conflicts` they block only that object.
+OBJECT_CONFLICTS = ("not-managed", "owned-by-other-instance")
+
+
+def _with_blocked(result: ReconcileResult) -> ReconcileResult:
+    """A reconcile with blocked objects fails (the daemon counts it) even when all the rest was
+    applied."""
+    if not result.ok or not result.blocked:
+        return result
+    more = f" (and {len(result.blocked) - 1} more)" if len(result.blocked) > 1 else ""
+    return replace(result, ok=False, stage=Stage.APPLY, error=(
+        f"{_count(len(result.blocked), 'object')} blocked, the rest applied: "
+        f"{result.blocked[0]}{more}"))
 
 
 def observe(
@@ -150,7 +189,8 @@ def observe(
             "nothing was planned",
         )
     stamps: dict[str, Any] = {
-        "snapshot": loaded.snapshot, "changed_at": _changed_at(loaded, options)}
+        "snapshot": loaded.snapshot, "changed_at": _changed_at(loaded, options),
+        "incomplete": list(loaded.incomplete)}
     errors = sum(1 for d in diagnostics if d.severity is Severity.ERROR)
     if errors:
         return ReconcileResult(
@@ -178,6 +218,7 @@ def prepare(
     if not observed.ok:
         return observed
     assert observed.desired is not None and observed.actual is not None
+    inventory = options.inventory
     plan = make_plan(
         observed.desired,
         observed.actual,
@@ -185,21 +226,35 @@ def prepare(
         max_delete=options.max_delete,
         allow_mass_delete=options.allow_mass_delete,
         allow_clear_credentials=options.allow_clear_credentials,
+        inventory=inventory.ids(options.instance) if inventory is not None else frozenset(),
     )
-    deferred_until = None
+    if inventory is not None:
+        inventory.record(options.instance, observed.actual)
+    blocked: list[Blocked] = []
+    if options.isolate_conflicts:
+        isolated = [d for d in plan.conflicts if d.code in OBJECT_CONFLICTS]
+        unallowed = plan.blocked
+        if isolated:
+            plan = replace(plan, conflicts=[
+                d for d in plan.conflicts if d.code not in OBJECT_CONFLICTS])
+        if unallowed:
+            plan = plan.without_blocked()
+        blocked = [Blocked(d.kind or "", d.name or "", d.message) for d in isolated] + [
+            Blocked(str(c.kind), c.name, c.blocked) for c in unallowed]
+        for each in blocked:
+            log.warning("blocked, the rest of the plan goes ahead: %s", each)
+    deferred_until, held = None, []
     quiet = time.time() - observed.changed_at
     if quiet < options.delete_grace:
-        plan, deferred = defer_removals(plan, quiet)
-        if deferred:
+        plan, held = hold_back(plan, quiet, observed.incomplete)
+        if held:
             deferred_until = observed.changed_at + options.delete_grace
-            log.warning(plan.warnings[-1].message)
-    blocked = plan.blocked
-    if blocked and options.skip_blocked:
-        plan = plan.without_blocked()
-        for change in blocked:
-            log.warning("not applied: %s", change.blocked)
-    prepared = replace(observed, plan=plan, deferred_until=deferred_until,
-                       blocked=blocked if options.skip_blocked else [])
+            for warning in plan.warnings[-2:]:
+                if warning.code in ("deletion-deferred", "change-held"):
+                    log.warning(warning.message)
+    prepared = replace(observed, plan=plan, deferred_until=deferred_until, blocked=blocked, held=[
+        {"kind": str(h.change.kind), "name": h.change.name, "action": h.change.action.value,
+         "why": h.why} for h in held])
     if not plan.ok:
         return replace(prepared, ok=False, stage=Stage.PLAN, error=refusal(plan))
     if plan.blocked:
@@ -227,6 +282,8 @@ def carry_out(
         may_write=options.may_write,
     )
     after = _relist(client) if options.relist else None
+    if after is not None and options.inventory is not None:
+        options.inventory.record(options.instance, after)
     error = None
     if not applied.ok:
         error = f"{len(applied.failed)} of {len(applied.results)} action(s) failed"
@@ -277,23 +334,55 @@ def _changed_at(loaded: LoadResult, options: ReconcileOptions) -> float:
 def defer_removals(plan: Plan, quiet: float) -> tuple[Plan, list[Any]]:
     """The plan without its deletes and detaches (and so without a mass-delete refusal), and
     the changes taken out; a warning in the plan says why."""
-    deferred = [c for c in plan.changes if c.action in (Action.DELETE, Action.DETACH)]
-    if not deferred:
-        return plan, []
-    names = ", ".join(f"{c.action.value} {c.kind} {c.name}" for c in deferred[:5])
-    more = f" and {len(deferred) - 5} more" if len(deferred) > 5 else ""
-    warning = Diagnostic(
-        Severity.WARNING,
-        f"deletion deferred: manifests changed {quiet * 1000:.0f} ms ago ({names}{more}); "
-        "planned again once they have been unchanged for the grace period",
-        code="deletion-deferred",
-    )
+    held = [Held(c, "removal") for c in plan.changes if c.action in (Action.DELETE, Action.DETACH)]
+    return _without(plan, held, quiet), [h.change for h in held]
+
+
+def hold_back(plan: Plan, quiet: float, incomplete: Sequence[str] = ()) -> tuple[Plan, list[Held]]:
+    """The plan without what must wait for the manifests to settle (plan/settling.py): deletes
+    and detaches, changes that grant access or lower a guard, changes from cut files; and what
+    was taken out. Warnings in the plan say why."""
+    held = held_back(plan.changes, plan.access_changes, removals=True, incomplete=incomplete)
+    return _without(plan, held, quiet), held
+
+
+def _without(plan: Plan, held: Sequence[Held], quiet: float) -> Plan:
+    if not held:
+        return plan
+    warnings = list(plan.warnings)
+    removals = [h for h in held if h.why == "removal"]
+    others = [h for h in held if h.why != "removal"]
+    if removals:
+        warnings.append(Diagnostic(
+            Severity.WARNING,
+            f"deletion deferred: manifests changed {quiet * 1000:.0f} ms ago "
+            f"({_names(h.change for h in removals)}); "
+            "planned again once they have been unchanged for the grace period",
+            code="deletion-deferred",
+        ))
+    if others:
+        warnings.append(Diagnostic(
+            Severity.WARNING,
+            f"held back until the manifests settle: changed {quiet * 1000:.0f} ms ago "
+            f"({'; '.join(h.describe() for h in others[:5])}"
+            f"{f' and {len(others) - 5} more' if len(others) > 5 else ''}); "
+            "applied only if the files stay unchanged for the grace period",
+            code="change-held",
+        ))
+    taken = {id(h.change) for h in held}
     return replace(
         plan,
-        changes=[c for c in plan.changes if c.action not in (Action.DELETE, Action.DETACH)],
-        conflicts=[d for d in plan.conflicts if d.code != "mass-delete"],
-        warnings=[*plan.warnings, warning],
-    ), deferred
+        changes=[c for c in plan.changes if id(c) not in taken],
+        conflicts=[d for d in plan.conflicts if d.code != "mass-delete"] if removals
+        else plan.conflicts,
+        warnings=warnings,
+    )
+
+
+def _names(changes: Any) -> str:
+    changes = list(changes)
+    names = ", ".join(f"{c.action.value} {c.kind} {c.name}" for c in changes[:5])
+    return names + (f" and {len(changes) - 5} more" if len(changes) > 5 else "")
 
 
 def _relist(client: Any) -> Actual | None:

@@ -8,12 +8,14 @@ border0 does not read secrets back (the SDK and the Terraform provider never dec
 reading it. Instead, whenever the reconciler writes a secret it stores a *fingerprint* of the
 value in a reserved tag of the socket, and the planner compares the manifest's value with it.
 
-A fingerprint is scrypt (memory-hard, deliberately slow) of the value with a random 16-byte salt
-per value: ``scrypt$<log2 n>$<r>$<p>$<salt>$<hash>`` (base64url). The value cannot be read from
-it, and guessing costs an scrypt per guess and per socket. The cost parameters travel in the
-string, so they can be raised later without breaking older tags. Verifications are cached
-in-process per (fingerprint, value) and can be run on a thread pool (`verify_many`): hashlib's
-scrypt releases the GIL, and the daemon's later plans cost nothing (benchmarks/bench.py).
+Tags are readable by every member of the organization, so a fingerprint is keyed:
+``hmac-sha256$<key id>$<salt>$<mac>`` (base64url), HMAC-SHA256 of a random 16-byte salt and the
+value under a key only the reconciler holds (`load_fingerprint_key`: the environment variable
+`BORDER0_RECONCILER_FINGERPRINT_KEY`, else a 0600 file in its state folder). Without the key a
+tag gives no way to test a guess; with it a check takes microseconds. The key id (a MAC of a
+constant) tells a fingerprint made with another key: it no longer verifies, and the planner
+says so when it writes the secret again, once. Fingerprints of older versions (unkeyed scrypt,
+``scrypt$<log2 n>$<r>$<p>$<salt>$<hash>``) still verify, so an upgrade writes no secret.
 
 Nothing here keeps a fast digest of a value anywhere but in memory.
 """
@@ -23,28 +25,40 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 __all__ = [
+    "FINGERPRINT_KEY_ENV",
+    "FINGERPRINT_KEY_FILE",
     "FINGERPRINT_TAG_PREFIX",
     "MIN_SECRET_LENGTH",
+    "SCRUBBED_FIELDS",
     "SECRET_FIELDS",
     "SECRET_MANIFEST_PATHS",
     "SECRET_TYPES",
     "SENSITIVE",
     "Fingerprint",
+    "FingerprintKeyError",
     "Secret",
     "fingerprint",
     "fingerprint_tag",
+    "foreign_key",
     "insert_secret_fields",
+    "legacy_fingerprint",
+    "load_fingerprint_key",
     "redact",
     "redaction_set",
+    "scrubbed",
     "secret_fields_in",
+    "use_fingerprint_key",
     "verify",
     "verify_many",
     "walk",
@@ -68,20 +82,126 @@ SECRET_FIELDS = tuple(SECRET_MANIFEST_PATHS)
 #: The non-secret field each section's secrets follow in the comparable forms and manifests.
 _SECTION_ANCHOR = {"upstream": "upstream_http_hostname", "protected": "protected_username"}
 
-#: Values shorter than this are not redacted: a two-letter "secret" would blank out every line.
-MIN_SECRET_LENGTH = 3
+#: The secret fields whose values are secret by nature (passwords): scrubbed from free text.
+#: A username is kept out of plans and compared by fingerprint like them, but it is no secret
+#: unless the manifest declares it one ({env: NAME, secret: true}): `app` or `postgres` also name
+#: sockets and fill descriptions, and blanking them out garbled output and told which letters
+#: were the username.
+SCRUBBED_FIELDS = ("upstream_password", "protected_password")
+
+#: The last-resort scrub of free text (exception messages, child output) replaces only values
+#: this long or longer: a short value matches words that are not the secret.
+MIN_SECRET_LENGTH = 8
 
 #: Tag key prefix of a secret's fingerprint: `border0-reconciler/fp.upstream_password`.
 #: Under model.RESERVED_TAG_PREFIX, so users cannot set it and it never shows as a label.
 FINGERPRINT_TAG_PREFIX = "border0-reconciler/fp."
 
-# scrypt cost: n = 2**10, r = 1 (128 KiB of memory), p = 1: about 1 ms per value on one core
+#: Where the fingerprint key comes from: this variable (shared by replicas and agents: the
+#: chart's Secret), else FINGERPRINT_KEY_FILE in the state folder, created 0600 on first use.
+FINGERPRINT_KEY_ENV = "BORDER0_RECONCILER_FINGERPRINT_KEY"
+FINGERPRINT_KEY_FILE = "fingerprint.key"
+_MIN_KEY_CHARS = 16
+_KEY_ID_BYTES = 6
+
+# Legacy (verify only) scrypt cost: n = 2**10, r = 1 (128 KiB of memory), p = 1: about 1 ms per value on one core
 # of the benchmark machine, so ~1,000 guesses a second a core, where a fast digest would allow
 # billions. It is paid once per secret per plan: r = 8 made a cold plan of 10,000 sockets (4,000
 # secrets) take 35 s instead of ~5 s (benchmarks/README.md). The tag records the parameters.
 _LOG2_N, _R, _P = 10, 1, 1
 _SALT_BYTES, _HASH_BYTES = 16, 24
 _MAX_LOG2_N = 20  # refuse absurd parameters read from a tag (memory, time)
+_HMAC = "hmac-sha256"
+
+
+class FingerprintKeyError(ValueError):
+    """The fingerprint key cannot be read or created; the message says which and why."""
+
+
+class _Key:
+    """The fingerprint key of this process and its id (a MAC of a constant: it reveals
+    nothing of the key or of any value)."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        self.id = _b64(hmac.new(key, b"border0-reconciler fingerprint key id",
+                                hashlib.sha256).digest()[:_KEY_ID_BYTES])
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)  # copied per value: no re-keying
+
+    def mac(self, salt: bytes, value: str) -> bytes:
+        h = self._keyed.copy()
+        h.update(salt)
+        h.update(value.encode("utf-8"))
+        return h.digest()
+
+
+_key: _Key | None = None
+_key_lock = threading.Lock()
+
+
+def use_fingerprint_key(key: bytes) -> None:
+    """Fingerprint with `key` from now on (what `load_fingerprint_key` returned)."""
+    global _key
+    with _key_lock:
+        _key = _Key(key)
+
+
+def _current_key() -> _Key:
+    """The key set with `use_fingerprint_key`; a random one for this process when none was
+    (library use and tests: its fingerprints verify only in this process)."""
+    global _key
+    if _key is not None:
+        return _key
+    with _key_lock:
+        if _key is None:
+            _key = _Key(os.urandom(32))
+        return _key
+
+
+def load_fingerprint_key(state_dir: str | os.PathLike[str], env: Mapping[str, str]) -> bytes:
+    """The key: `FINGERPRINT_KEY_ENV` if set (16 characters or more), else the key file in
+    `state_dir`, created 0600 with 32 random bytes when absent. Raises FingerprintKeyError."""
+    text = (env.get(FINGERPRINT_KEY_ENV) or "").strip()
+    if text:
+        if len(text) < _MIN_KEY_CHARS:
+            raise FingerprintKeyError(
+                f"{FINGERPRINT_KEY_ENV} is too short: use {_MIN_KEY_CHARS} characters or more "
+                "(e.g. the output of `openssl rand -hex 32`)")
+        return text.encode("utf-8")
+    path = os.path.join(os.fspath(state_dir), FINGERPRINT_KEY_FILE)
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return _create_key_file(path)
+    except OSError as exc:
+        raise FingerprintKeyError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as f:
+        if os.fstat(f.fileno()).st_mode & 0o077:
+            raise FingerprintKeyError(
+                f"{path} is readable by others: chmod 600 {path} (it keys the secret "
+                "fingerprints in socket tags)")
+        key = f.read().strip()
+    if len(key) < _MIN_KEY_CHARS:
+        raise FingerprintKeyError(f"{path} holds no usable key (remove it to make a new one)")
+    return key
+
+
+def _create_key_file(path: str) -> bytes:
+    key = os.urandom(32).hex().encode("ascii")
+    try:
+        os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                     0o600)
+    except FileExistsError:  # another process made it meanwhile: use theirs
+        return load_fingerprint_key(os.path.dirname(path), {})
+    except OSError as exc:
+        raise FingerprintKeyError(
+            f"cannot create {path}: {exc.strerror or exc} (set {FINGERPRINT_KEY_ENV} to a "
+            "shared key instead)") from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(key + b"\n")
+    return key
 
 
 @dataclass(frozen=True)
@@ -90,6 +210,7 @@ class Secret:
 
     value: str = field(repr=False)
     origin: str = "literal"  # "literal", "env:NAME" or "file:PATH": safe to show
+    declared: bool = False  # the manifest says `secret: true` beside its env/file reference
 
     def __repr__(self) -> str:
         return f"Secret({SENSITIVE}, origin={self.origin!r})"
@@ -165,19 +286,39 @@ def walk(
     return on_leaf(value)
 
 
+def scrubbed(field_name: str, secret: Secret) -> bool:
+    """True when `secret`, the value of socket field `field_name`, is scrubbed from free text:
+    a password, or a value the manifest declares secret."""
+    return field_name in SCRUBBED_FIELDS or secret.declared
+
+
 def redaction_set(values: Iterable[object]) -> tuple[str, ...]:
-    """The values worth redacting (strings of `MIN_SECRET_LENGTH` or more), longest first, so a
-    secret that contains another is replaced whole."""
+    """The values worth scrubbing from free text (strings of `MIN_SECRET_LENGTH` or more, and
+    their JSON-escaped forms), longest first, so a secret that contains another goes whole."""
     kept = {v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LENGTH}
+    kept |= {json.dumps(v)[1:-1] for v in kept}
     return tuple(sorted(kept, key=len, reverse=True))
 
 
+#: A token is not glued to a letter, digit or underscore on either side.
+_EDGE_BEFORE, _EDGE_AFTER = r"(?<![0-9A-Za-z_])", r"(?![0-9A-Za-z_])"
+
+
+@lru_cache(maxsize=16)
+def _pattern(values: tuple[str, ...]) -> re.Pattern[str] | None:
+    if not values:
+        return None
+    return re.compile(_EDGE_BEFORE + "(?:" + "|".join(map(re.escape, values)) + ")" + _EDGE_AFTER)
+
+
 def redact(text: str, values: Sequence[str]) -> str:
-    """`text` with each of `values` (see `redaction_set`) replaced by ``(sensitive)``."""
-    for value in values:
-        if value and value in text:
-            text = text.replace(value, SENSITIVE)
-    return text
+    """`text` with each whole-token occurrence of `values` (see `redaction_set`) replaced by
+    ``(sensitive)``: the last-resort scrub of free text. Structured output redacts by field
+    (a `Secret` shows as ``(sensitive)``) and needs no scrub."""
+    pattern = _pattern(tuple(values))
+    if pattern is None or not text:
+        return text
+    return pattern.sub(SENSITIVE, text)
 
 
 #: What holds a secret in memory: a manifest's value, or a live socket's fingerprint of one.
@@ -205,12 +346,23 @@ def _scrypt(value: str, salt: bytes, log2_n: int, r: int, p: int, length: int) -
 
 
 def fingerprint(secret: Secret, salt: bytes | None = None) -> str:
-    """A new fingerprint of `secret` (a fresh random salt unless one is given)."""
+    """A new keyed fingerprint of `secret` (a fresh random salt unless one is given)."""
+    salt = os.urandom(_SALT_BYTES) if salt is None else salt
+    key = _current_key()
+    return f"{_HMAC}${key.id}${_b64(salt)}${_b64(key.mac(salt, secret.value))}"
+
+
+def legacy_fingerprint(secret: Secret, salt: bytes | None = None) -> str:
+    """An unkeyed scrypt fingerprint as older versions wrote them (tests, upgrades)."""
     salt = os.urandom(_SALT_BYTES) if salt is None else salt
     digest = _scrypt(secret.value, salt, _LOG2_N, _R, _P, _HASH_BYTES)
-    result = f"scrypt${_LOG2_N}${_R}${_P}${_b64(salt)}${_b64(digest)}"
-    _remember(result, secret.value, True)  # what we just wrote verifies without a second hash
-    return result
+    return f"scrypt${_LOG2_N}${_R}${_P}${_b64(salt)}${_b64(digest)}"
+
+
+def foreign_key(fp: str | None) -> bool:
+    """True for a keyed fingerprint made with another key (the key changed or was lost)."""
+    parts = (fp or "").split("$")
+    return len(parts) == 4 and parts[0] == _HMAC and parts[1] != _current_key().id
 
 
 def verify(secret: Secret, fp: str | None) -> bool:
@@ -222,7 +374,7 @@ def verify(secret: Secret, fp: str | None) -> bool:
 
 def verify_many(pairs: Iterable[tuple[Secret, str | None]], workers: int | None = None) -> None:
     """Verify many (secret, fingerprint) pairs on threads, filling the cache for `verify`."""
-    todo = [(fp, s.value) for s, fp in pairs if fp]
+    todo = [(fp, s.value) for s, fp in pairs if fp and not fp.startswith(_HMAC + "$")]
     if len(todo) < 2:
         for fp, value in todo:
             _verify_cached(fp, value)
@@ -244,6 +396,8 @@ def _remember(fp: str, value: str, result: bool) -> None:
 
 
 def _verify_cached(fp: str, value: str) -> bool:
+    if fp.startswith(_HMAC + "$"):
+        return _verify(fp, value)  # microseconds: nothing to cache
     with _cache_lock:
         known = _cache.get((fp, value))
     if known is None:
@@ -254,6 +408,15 @@ def _verify_cached(fp: str, value: str) -> bool:
 
 def _verify(fp: str, value: str) -> bool:
     parts = fp.split("$")
+    if len(parts) == 4 and parts[0] == _HMAC:
+        key = _current_key()
+        if parts[1] != key.id:
+            return False
+        try:
+            salt, expected = _unb64(parts[2]), _unb64(parts[3])
+        except ValueError:
+            return False
+        return hmac.compare_digest(key.mac(salt, value), expected)
     if len(parts) != 6 or parts[0] != "scrypt":
         return False
     try:

@@ -66,9 +66,20 @@ def test_secret_fields_keep_their_place_in_the_comparable_form():
 
 
 def test_redact_replaces_the_longest_value_whole_and_ignores_short_ones():
-    values = redaction_set(["pass", "password-long", "ab", None])
-    assert values == ("password-long", "pass")
-    assert redact("x password-long y pass z ab", values) == "x (sensitive) y (sensitive) z ab"
+    values = redaction_set(["pass-word", "pass-word-long", "app", "postgre", None])
+    assert values == ("pass-word-long", "pass-word")  # under 8 characters: never scrubbed
+    assert redact("x pass-word-long y pass-word z app", values) == (
+        "x (sensitive) y (sensitive) z app")
+
+
+def test_redact_matches_whole_tokens_only():
+    values = redaction_set(["s3cret-Pw!", "hunter22"])
+    assert redact("login app:s3cret-Pw!@postgres failed", values) == (
+        "login app:(sensitive)@postgres failed")
+    assert redact("hunter22's hunter222 xhunter22 hunter22", values) == (
+        "(sensitive)'s hunter222 xhunter22 (sensitive)")
+    assert redact('{"pw": "a\\"b-c-d-e-f"}', redaction_set(['a"b-c-d-e-f'])) == (
+        '{"pw": "(sensitive)"}')  # its JSON-escaped form too
 
 
 def test_walk_shows_secrets_through_its_callback_only():

@@ -17,6 +17,12 @@ from pathlib import Path
 
 from reconciler.border0.client import DEFAULT_API, Border0Client
 from reconciler.border0.errors import ConfigurationError
+from reconciler.secrets import (
+    FINGERPRINT_KEY_ENV,
+    FingerprintKeyError,
+    load_fingerprint_key,
+    use_fingerprint_key,
+)
 
 __all__ = [
     "DEFAULT_STATE",
@@ -27,6 +33,7 @@ __all__ = [
     "open_api",
     "private_state_dir",
     "resolve_token",
+    "use_key",
 ]
 
 #: The embedded emulator's token: it listens on loopback only and lives as long as the command.
@@ -75,6 +82,7 @@ def open_api(
     a new local state file (so a run from another folder never plans against an empty
     organization unnoticed)."""
     env = os.environ if env is None else env
+    use_key(state, env)
     api = (api or env.get("BORDER0_API") or DEFAULT_API).strip()
     if api == "local":
         with _local(state, say, near) as client:
@@ -87,6 +95,22 @@ def open_api(
     with Border0Client(api, token) as client:
         client.on_retry = say
         yield client
+
+
+def use_key(state: str | None, env: Mapping[str, str]) -> None:
+    """Key this process's secret fingerprints (secrets.py): the environment's key, else the key
+    file beside the state (created 0600 on first use)."""
+    directory = Path(state or DEFAULT_STATE).parent
+    try:
+        if not env.get(FINGERPRINT_KEY_ENV):
+            private_state_dir(directory, always=state is None)
+        use_fingerprint_key(load_fingerprint_key(directory, env))
+    except FingerprintKeyError as exc:
+        raise ConfigurationError(f"secret fingerprint key: {exc}") from None
+    except OSError as exc:
+        raise ConfigurationError(
+            f"secret fingerprint key: cannot create {directory}: {exc.strerror or exc} (set "
+            f"{FINGERPRINT_KEY_ENV} to a shared key instead)") from None
 
 
 def private_state_dir(directory: Path, *, always: bool) -> None:

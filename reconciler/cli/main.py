@@ -281,7 +281,10 @@ def show_command(target: str, fmt: str, no_color: bool, **api: Any) -> None:
 @click.option("--labels", type=click.Choice(["merge", "authoritative"]), default="merge",
               show_default=True, help=LABELS_HELP)
 @click.option("--delete-grace", default="5s", show_default=True,
-              help="Defer deletes until the manifests have been unchanged this long (0: off).")
+              help="Defer deletes, and changes that grant access or lower a guard, until the "
+              "manifests have been unchanged this long (0: off).")
+@click.option("--fail-threshold", type=click.IntRange(min=1), default=3, show_default=True,
+              help="/readyz answers 503 after this many failed or blocked reconciles in a row.")
 @secret_root_option
 @click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True,
               help="API writes in flight at once.")

@@ -19,12 +19,13 @@ import click
 import reconciler.plan.saved as saved_plan
 from reconciler.apply import ApplyResult
 from reconciler.border0.errors import Border0Error, ConfigurationError
-from reconciler.border0.session import open_api
+from reconciler.border0.session import DEFAULT_STATE, open_api
 from reconciler.cli.bulk import bulk_gc
 from reconciler.cli.progress import Progress
 from reconciler.cli.terminal import color_enabled
 from reconciler.errors import UserError
 from reconciler.manifests.files import environment
+from reconciler.plan.inventory import INVENTORY_FILE, Inventory
 from reconciler.plan.planner import check_instance
 from reconciler.plan.types import Plan
 from reconciler.reconcile import ReconcileOptions, ReconcileResult, Stage, carry_out, prepare
@@ -144,7 +145,15 @@ def _options(args: PlanArgs, env: Mapping[str, str]) -> ReconcileOptions:
         allow_replace=args.allow_replace,
         allow_clear_credentials=args.allow_clear_credentials,
         labels_authoritative=args.labels == "authoritative",
+        inventory=_inventory(args.state),
     )
+
+
+def _inventory(state: str | None) -> Inventory | None:
+    """The daemon's inventory (plan/inventory.py) when a state folder exists: the ids it
+    manages, so a socket that lost its tags plans as a repair, not as a conflict."""
+    directory = Path(state or DEFAULT_STATE).parent
+    return Inventory(directory / INVENTORY_FILE) if directory.is_dir() else None
 
 
 class _Unavailable:

@@ -77,6 +77,7 @@ class RunArgs:
     allow_replace: bool = False
     labels: str = "merge"
     delete_grace: float = 5.0
+    fail_threshold: int = 3
     secret_roots: tuple[str, ...] = ()
     parallelism: int = 8
     connector_command: str | None = None
@@ -157,7 +158,9 @@ def _make_supervisor(args: RunArgs, client: Any, redactor: Any) -> Any:
 
 def execute_run(args: RunArgs) -> int:
     """Run the daemon (or one reconcile with --once); the exit code."""
-    from reconciler.border0.session import open_api
+    from pathlib import Path
+
+    from reconciler.border0.session import DEFAULT_STATE, open_api
     from reconciler.cli.notify import make_reporter
     from reconciler.cli.run_roles import RoleArgs, check, prepare, started_roles
     from reconciler.daemon.logs import setup_logging
@@ -194,6 +197,8 @@ def execute_run(args: RunArgs) -> int:
         stop_timeout=args.connector_stop_timeout,
         role="agent" if roles_args.connectors_only else "leader",
         delete_grace=args.delete_grace,
+        fail_threshold=args.fail_threshold,
+        state_dir=str(Path(args.state or DEFAULT_STATE).parent),
         secret_roots=tuple(args.secret_roots) or None,
         own_files=_own_files(args),
     )

@@ -41,6 +41,7 @@ class DaemonConfig:
     history: int = DEFAULT_HISTORY  # reconciles kept for /status
     #: the daemon's own files (state, WAL, record): never a reason to reconcile (watch.py)
     own_files: tuple[str, ...] = ()
+    state_dir: str | None = None  # where the inventory lives; None: in memory only
 
     def reconcile_options(
         self, parse_cache: ParseCache | None = None, **run: Any
@@ -54,11 +55,11 @@ class DaemonConfig:
             allow_mass_delete=self.allow_mass_delete,
             allow_replace=self.allow_replace,
             labels_authoritative=self.labels_authoritative,
-            skip_blocked=True,
             parallelism=self.parallelism,
             env=self.env,
             secret_roots=self.secret_roots,
             parse_cache=parse_cache,
+            isolate_conflicts=True,
             **run,
         )
 

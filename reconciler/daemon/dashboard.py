@@ -117,6 +117,15 @@ def _problems(status: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "what": f"FATAL: {conn.get('last_error') or 'gave up restarting'}",
                 }
             )
+    held = status.get("held_back") or {}
+    for change in held.get("changes") or []:
+        problems.append(
+            {
+                "where": f"held back ({change.get('why')})",
+                "what": f"{change.get('action')} {change.get('kind')} {change.get('name')} "
+                f"until the manifests settle ({held.get('until')})",
+            }
+        )
     last = status.get("last_reconcile") or {}
     failing = last.get("result") == "failure"
     if failing:

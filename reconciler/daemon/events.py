@@ -10,7 +10,8 @@ The rules (README "Notifications"):
 - An apply that gave someone access (the plan's access review, `Plan.access_gains`).
 - A connector going FATAL, once per time it goes FATAL, with the supervisor's reason; and once
   "running again" when it recovers.
-- Objects blocked (a replace without its allowance, not applied while the rest was): once per
+- Objects blocked (a replace without its allowance, or an object that belongs to someone
+  else; not applied while the rest was): once per
   distinct set of blocked objects.
 
 Delivery (queue, worker, retries, redaction) is `notify.py`'s job.
@@ -126,15 +127,15 @@ class EventReporter:
 
     def _blocked(self, result: Any) -> None:
         blocked = list(getattr(result, "blocked", None) or ())
-        key = tuple(sorted(c.blocked for c in blocked))
+        key = tuple(sorted(str(b) for b in blocked))
         if key == self._blocked_sent:
             return
         self._blocked_sent = key
         if blocked:
             self._send("objects_blocked",
-                       f"{len(blocked)} object(s) blocked: a replace needs an allowance; the "
-                       "rest was applied", [c.blocked for c in blocked],
-                       objects=[{"kind": str(c.kind), "name": c.name} for c in blocked])
+                       f"{len(blocked)} object(s) blocked; the rest was applied",
+                       [str(b) for b in blocked],
+                       objects=[{"kind": b.kind, "name": b.name} for b in blocked])
 
     def _access(self, result: Any) -> None:
         plan, applied = result.plan, result.applied

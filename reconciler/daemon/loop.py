@@ -49,11 +49,17 @@ from reconciler.daemon.report import errors_of, log_outcome
 from reconciler.daemon.revision import source_revision
 from reconciler.daemon.settle import Settling
 from reconciler.daemon.signals import SignalFlags
-from reconciler.daemon.state import iso_time, object_states, secret_values, state_counts
+from reconciler.daemon.state import (
+    iso_time,
+    object_states,
+    secret_values,
+    state_counts,
+)
 from reconciler.daemon.status import StatusReads
 from reconciler.daemon.status_server import StatusServer
 from reconciler.daemon.watch import ManifestWatcher
 from reconciler.manifests.cache import ParseCache
+from reconciler.plan.inventory import INVENTORY_FILE, Inventory
 from reconciler.reconcile import ReconcileResult, Stage, reconcile
 
 __all__ = ["FAILURE", "INVALID", "SUCCESS", "Daemon", "DaemonConfig"]
@@ -109,6 +115,12 @@ class Daemon(RootParts, StatusReads):
         self._lock = threading.Lock()  # guards _pending and the published snapshot
         self._wake = Wakeup()
         self._parse_cache = ParseCache()  # an edit re-parses only the files it touched
+        #: the ids this instance manages, beside its state: recognises a socket of ours that
+        #: someone wrote back without its tags
+        self.inventory = Inventory(
+            None if config.state_dir is None else f"{config.state_dir}/{INVENTORY_FILE}")
+        self._kept_at: float | None = None  # when the shown objects' data was read
+        self._attempt_at: float | None = None  # when the last reconcile started
         self._stop = threading.Event()
         self._pending: list[str] = []
         self._reset_fatal = False
@@ -124,6 +136,7 @@ class Daemon(RootParts, StatusReads):
         self.history = History(config.history)
         self._last_success_info: dict[str, Any] | None = None
         self._errors: list[str] = []
+        self._held: dict[str, Any] | None = None  # changes held back until the files settle
         self._revision: str | None = None
         self._dead_part: str | None = None
         self.reconciles_run = 0
@@ -254,6 +267,7 @@ class Daemon(RootParts, StatusReads):
             delete_grace=cfg.delete_grace if delete_grace is None else delete_grace,
             known_snapshot=self._settling.snapshot,
             changed_at=self._settling.changed_at,
+            inventory=self.inventory,
         )
         started, wall = time.monotonic(), time.time()
         self._in_flight = {"trigger": trigger, "since": iso_time(wall)}
@@ -294,8 +308,10 @@ class Daemon(RootParts, StatusReads):
             config=self.config,
         )
         self._follow(step, wall, revision)
+        self._attempt_at = wall
         if step.keep:
             self._keep(result)
+            self._kept_at = wall
         errors = errors_of(result)
         self.metrics.record(result, step, duration, dry_run=self.config.dry_run)
         entry = reconcile_entry(
@@ -303,8 +319,13 @@ class Daemon(RootParts, StatusReads):
             duration=duration, drifted=len(drifted), corrected=corrected,
         )
         entry["deletions_deferred_until"] = iso_time(result.deferred_until)
+        held = {"until": iso_time(result.deferred_until), "changes": result.held} if (
+            result.held) else None
+        self.metrics.set_held(result.held)
+        self.metrics.blocked_objects.set(len(result.blocked))
         with self._lock:
             self._errors = errors
+            self._held = held
             self.history.add(entry)
         log_outcome(result, step.outcome, trigger, revision, duration, errors,
                     dry_run=self.config.dry_run)

@@ -155,7 +155,8 @@ class DaemonMetrics:
         )
         self.consecutive_failures = Gauge(
             f"{PREFIX}_consecutive_failures",
-            "Reconciles in a row that failed talking to the API.",
+            "Reconciles in a row that failed (border0 unreachable, a write failed, an object "
+            "blocked) or were refused at planning.",
             registry=r,
         )
         self.leader = Gauge(
@@ -163,7 +164,30 @@ class DaemonMetrics:
             "1 when this replica may write (the Lease holder, or no --leader-elect), else 0.",
             registry=r,
         )
+        self.held_back = Gauge(
+            f"{PREFIX}_changes_held_back",
+            "Changes the last reconcile held back until the manifests settle, by why: access "
+            "(grants access), guard (lowers one), incomplete (cut file), removal.",
+            ["why"],
+            registry=r,
+        )
+        for why in ("access", "guard", "incomplete", "removal"):
+            self.held_back.labels(why)
+        self.blocked_objects = Gauge(
+            f"{PREFIX}_blocked_objects",
+            "Declared objects the last reconcile could not change: they belong to someone else "
+            "(the rest of the plan was applied; the reconcile counts as failed).",
+            registry=r,
+        )
         r.register(_LiveCollector(request_counts, connectors))
+
+    def set_held(self, held: Iterable[Mapping[str, str]]) -> None:
+        """The changes held back by the last reconcile, counted by why."""
+        counts = {"access": 0, "guard": 0, "incomplete": 0, "removal": 0}
+        for change in held:
+            counts[change["why"]] = counts.get(change["why"], 0) + 1
+        for why, number in counts.items():
+            self.held_back.labels(why).set(number)
 
     def record(self, result: ReconcileResult, step: Next, duration: float, *, dry_run: bool) -> None:
         """One reconcile's figures, after `outcome.decide` said what comes next."""

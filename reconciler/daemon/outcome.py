@@ -3,8 +3,10 @@
     success   -> failures reset, no retry (the interval or a change comes next), ready
     invalid   -> manifests or plan refused: no backoff (retrying cannot help; the next change or
                  interval will), failures and readiness unchanged, the last good state stays
-    failure   -> border0 could not be reached or an action failed: one more failure in a row,
-                 retried after the backoff; not ready once `fail_threshold` failures are reached
+    failure   -> border0 could not be reached, an action failed, or an object of someone else
+                 blocked its change (the rest applied): one more failure in a row, retried after
+                 the backoff (not for blocked objects alone: a user's problem); not ready once
+                 `fail_threshold` failures are reached
 
 Only results that reached border0 (stage DONE or APPLY, with desired and actual) replace the
 last good desired state and resync the connectors (not in a dry run).
@@ -58,7 +60,9 @@ def decide(
         failures, succeeded_once = 0, True
     elif outcome == FAILURE:
         failures += 1
-        retry_in = config.backoff(failures)
+        applied = result.applied
+        if not (result.blocked and not (applied is not None and applied.failed)):
+            retry_in = config.backoff(failures)  # blocked objects alone: a user's problem
     keep = (
         result.desired is not None
         and result.actual is not None

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.model import Actual, Desired
+from reconciler.secrets import scrubbed
 
 __all__ = [
     "BLOCKED",
@@ -40,7 +41,7 @@ MISSING = "missing"  # declared, not in border0 (dry run, or its create failed)
 ERROR = "error"  # its last action failed
 TO_DELETE = "to-delete"  # owned, no longer declared, not yet deleted (dry run)
 SUSPENDED = "suspended"  # annotated border0-reconciler/suspend: left as it is in border0
-BLOCKED = "blocked"  # needs a replace the run is not allowed to make (--allow-replace)
+BLOCKED = "blocked"  # left out while the rest applied: no replace allowance, or not ours
 
 
 def iso_time(ts: float | None) -> str | None:
@@ -62,7 +63,7 @@ def object_states(
     blocked: Iterable[Any] = (),
 ) -> dict[tuple[str, str], str]:
     """(kind, name) -> state for every declared object and every owned object due to go;
-    `blocked`: the changes left out for want of an allowance (`ReconcileResult.blocked`)."""
+    `blocked`: the objects left out while the rest applied (`ReconcileResult.blocked`)."""
     held = {(str(c.kind), c.name) for c in blocked}
     planned: dict[tuple[str, str], list[Any]] = {}
     for change in getattr(plan, "changes", None) or ():
@@ -184,7 +185,9 @@ def suspended_objects(states: Mapping[tuple[str, str], str]) -> list[dict[str, s
 
 
 def secret_values(desired: Desired | None) -> list[str]:
-    """The plain values of the manifests' secrets, for the log redactor only."""
+    """The plain values the last-resort scrub looks for (secrets.scrubbed: passwords and
+    values declared secret), for the log redactor only."""
     if desired is None:
         return []
-    return [s.value for s in desired.secrets()]
+    return [secret.value for spec in desired.sockets.values()
+            for name, secret in spec.secrets_by_field.items() if scrubbed(name, secret)]

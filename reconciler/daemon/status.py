@@ -83,6 +83,7 @@ class StatusReads:
             reconciles=self.reconciles_run, triggers=self._triggers, in_flight=self._in_flight,
             next_resync=next_resync(self.scheduler), next_retry=next_retry(self._retry_at),
             states=states, desired=desired, actual=actual, connectors=connectors, errors=errors,
+            held_back=self._held, data_as_of=self._kept_at, attempt_at=self._attempt_at,
         )
 
 
@@ -106,6 +107,9 @@ def status_document(
     actual: Any,
     connectors: list[Any],
     errors: list[str],
+    held_back: dict[str, Any] | None = None,
+    data_as_of: float | None = None,
+    attempt_at: float | None = None,
 ) -> dict[str, Any]:
     return {
         "version": __version__,
@@ -119,11 +123,17 @@ def status_document(
         "last_reconcile": history[0] if history else None,
         "last_success": last_success,
         "consecutive_failures": consecutive_failures,
+        # the sockets and policies below as the last reconcile that reached border0 saw them;
+        # stale when a later attempt did not (it failed or was refused)
+        "data_as_of": iso_time(data_as_of),
+        "stale": data_as_of is not None and attempt_at is not None and attempt_at > data_as_of,
         "reconciles": reconciles,
         "triggers": triggers,
         "in_flight": in_flight,
         "next_resync": next_resync,
         "next_retry": next_retry,
+        #: changes waiting for the manifests to settle (plan/settling.py), None when none are
+        "held_back": held_back,
         "sockets": socket_rows(states, desired, actual, connectors),
         "policies": [
             {

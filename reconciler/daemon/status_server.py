@@ -93,8 +93,11 @@ def create_app(
         return json_response(source.status())
 
     async def dashboard(request: Request) -> Response:
-        html, headers = render_page(source.status(), request.query_params.get("refresh"))
-        return Response(redact(html), media_type="text/html", headers=headers)
+        # the data is scrubbed, never the page: its own script and style (and their CSP
+        # hashes) must reach the browser as they are
+        status = json.loads(redact(json.dumps(source.status(), default=str)))
+        html, headers = render_page(status, request.query_params.get("refresh"))
+        return Response(html, media_type="text/html", headers=headers)
 
     return Starlette(
         routes=[

@@ -92,6 +92,9 @@ class LoadResult:
     changed: list[str] = field(default_factory=list)  # files that changed while being read
     stamps: dict[Path, Stamp | None] = field(default_factory=dict, repr=False)
     newest_mtime: float = 0.0  # seconds since the epoch: the newest file or folder change
+    #: Files whose content cannot be a complete write (it does not end in a newline: cut
+    #: mid-line); the daemon treats their changes as unsettled (plan/settling.py).
+    incomplete: list[str] = field(default_factory=list)
 
     @property
     def snapshot(self) -> tuple[tuple[str, Stamp | None], ...]:
@@ -132,6 +135,7 @@ class _Loader:
     skipped: int = 0
     stamps: dict[Path, Stamp | None] = field(default_factory=dict)
     cache: ParseCache | None = None
+    incomplete: list[str] = field(default_factory=list)
 
     def report(
         self,
@@ -160,6 +164,8 @@ class _Loader:
             if self.cache is not None:
                 self.cache.put(path, parsed)
         file = File(path, text, list(starts))
+        if text and not text.endswith("\n"):
+            self.incomplete.append(file.name)
         for problem in [*duplicates, *([syntax_error] if syntax_error else [])]:
             code = "yaml-syntax" if problem is syntax_error else "duplicate-key"
             self.diagnostics.append(_error(problem.message, file.name, problem.position, code=code))
@@ -391,4 +397,5 @@ def load(
         changed=changed,
         stamps=loader.stamps,
         newest_mtime=newest_change(paths, files, loader.stamps),
+        incomplete=loader.incomplete,
     )

@@ -106,20 +106,21 @@ def resolve_secret(
                 strict,
             )
         return Secret(value, "literal"), issue
+    declared = value.get("secret") is True
     if "env" in value:
         name = value["env"]
         if not resolve:
-            return Secret("", f"env:{name}"), None
+            return Secret("", f"env:{name}", declared), None
         resolved = env.get(name)
         if not resolved:
             state = "is not set" if resolved is None else "is empty"
             return None, SecretIssue(
                 f"{where}: environment variable {name} {state}", "secret", True
             )
-        return Secret(resolved, f"env:{name}"), None
+        return Secret(resolved, f"env:{name}", declared), None
     name = value["file"]
     if not resolve:
-        return Secret("", f"file:{name}"), None
+        return Secret("", f"file:{name}", declared), None
     target = Path(os.path.expanduser(name))
     if not target.is_absolute():
         target = base_dir / target
@@ -130,7 +131,7 @@ def resolve_secret(
     content = content[:-2] if content.endswith("\r\n") else content.removesuffix("\n")
     if not content:
         return None, SecretIssue(f"{where}: secret file {target} is empty", "secret", True)
-    return Secret(content, f"file:{name}"), None
+    return Secret(content, f"file:{name}", declared), None
 
 
 def socket_spec(

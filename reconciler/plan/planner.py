@@ -5,7 +5,8 @@ Rules that live here, and only here:
   first; only objects that differ go through DeepDiff for field-level diffs (fast for 10k sockets).
 - Ownership: only objects owned by this instance are changed or deleted. A manifest naming an
   unmanaged object is a conflict unless annotated adopt; an object owned by ANOTHER instance is
-  always a conflict (adopt does not steal, as Flux and Argo refuse to).
+  always a conflict (adopt does not steal, as Flux and Argo refuse to). An unmanaged object whose
+  id is in the inventory (plan/inventory.py) is ours and lost its marks: they are repaired.
 - Replace (delete then create) when border0's socket_type changes, or a field border0 cannot
   change in place (`NOT_UPDATABLE`: protection) does.
 - Secrets: compared with the fingerprints recorded in the socket's tags (`reconciler.secrets`),
@@ -46,7 +47,14 @@ from reconciler.plan.types import (
     Plan,
     phase_of,
 )
-from reconciler.secrets import SECRET_FIELDS, Secret, secret_fields_in, verify_many
+from reconciler.secrets import (
+    SECRET_FIELDS,
+    Fingerprint,
+    Secret,
+    foreign_key,
+    secret_fields_in,
+    verify_many,
+)
 
 __all__ = ["check_instance", "default_max_delete", "make_plan"]
 
@@ -91,8 +99,10 @@ def make_plan(
     max_delete: int | None = None,
     allow_mass_delete: bool = False,
     allow_clear_credentials: bool = False,
+    inventory: frozenset[str] = frozenset(),
 ) -> Plan:
-    """Compute the ordered plan that makes `actual` match `desired` for this instance."""
+    """Compute the ordered plan that makes `actual` match `desired` for this instance;
+    `inventory`: the ids this instance manages (their ownership marks may be lost)."""
     problem = check_instance(instance)
     if problem:
         raise ValueError(problem)
@@ -101,8 +111,10 @@ def make_plan(
     warnings: list[Diagnostic] = []
 
     _verify_fingerprints(desired, actual)
-    policy_plans = _plan_policies(desired, actual, instance, changes, conflicts, warnings)
-    _plan_sockets(desired, actual, instance, changes, conflicts, warnings, policy_plans)
+    policy_plans = _plan_policies(desired, actual, instance, changes, conflicts, warnings,
+                                  inventory)
+    _plan_sockets(desired, actual, instance, changes, conflicts, warnings, policy_plans,
+                  inventory)
     changes = [_clearing(c, desired, actual, allow_clear_credentials) for c in changes]
 
     managed = sum(1 for s in actual.sockets.values() if s.ownership.owned_by(instance)) + sum(
@@ -173,6 +185,8 @@ def _conflict(kind: Kind, name: str, message: str, source: Any, code: str) -> Di
         line=getattr(source, "line", None),
         column=getattr(source, "column", None),
         code=code,
+        kind=str(kind),
+        name=name,
     )
 
 
@@ -196,6 +210,22 @@ def _ownership_conflict(kind: Kind, spec: Any, own: model.Ownership, instance: s
     )
 
 
+#: Why an object of ours is written although only its ownership marks changed.
+REPAIR = ("ownership tags lost (someone wrote it back without them): recognised by its id in "
+          "the inventory, tags repaired")
+
+
+def _take_over(
+    kind: Kind, spec: Any, live_id: str, own: model.Ownership, instance: str,
+    conflicts: list[Diagnostic], inventory: frozenset[str],
+) -> tuple[bool | None, str]:
+    """(`_adopting`'s answer, the word that explains a take-over): an unmanaged object in the
+    inventory is ours, its marks to be repaired."""
+    if not own.managed and live_id in inventory:
+        return True, REPAIR
+    return _adopting(kind, spec, own, instance, conflicts), "adopt"
+
+
 def _adopting(
     kind: Kind, spec: Any, own: model.Ownership, instance: str, conflicts: list[Diagnostic]
 ) -> bool | None:
@@ -216,6 +246,7 @@ def _plan_policies(
     changes: list[Change],
     conflicts: list[Diagnostic],
     warnings: list[Diagnostic],
+    inventory: frozenset[str] = frozenset(),
 ) -> dict[str, str | None]:
     """Plan policy changes; return policy name -> live id (None when created by this plan)."""
     ids: dict[str, str | None] = {name: p.policy_id for name, p in actual.policies.items()}
@@ -231,7 +262,8 @@ def _plan_policies(
             )
             ids[name] = None
             continue
-        adopting = _adopting(Kind.POLICY, spec, live.ownership, instance, conflicts)
+        adopting, why = _take_over(Kind.POLICY, spec, live.policy_id, live.ownership, instance,
+                                   conflicts, inventory)
         if adopting is None:
             continue
         want, have = model.policy_fields(spec), model.live_policy_fields(live)
@@ -244,7 +276,7 @@ def _plan_policies(
             # border0 does not change org_wide in place (PUT ignores it): delete and create,
             # then attach the new policy wherever it is named.
             reason = f"org_wide changed: {_flag(have['org_wide'])} → {_flag(want['org_wide'])}"
-            reason = _loud(("adopt; " + reason) if adopting else reason, Kind.POLICY)
+            reason = _loud((f"{why}; " + reason) if adopting else reason, Kind.POLICY)
             changes.append(
                 Change(Kind.POLICY, name, Action.REPLACE, reason, diffs,
                        object_id=live.policy_id, source=src,
@@ -253,7 +285,7 @@ def _plan_policies(
             ids[name] = None
             continue
         changes.append(
-            Change(Kind.POLICY, name, Action.UPDATE, "adopt" if adopting else "changed",
+            Change(Kind.POLICY, name, Action.UPDATE, why if adopting else "changed",
                    diffs, object_id=live.policy_id, source=src)
         )
     for name, live in actual.policies.items():
@@ -289,6 +321,7 @@ def _plan_sockets(
     conflicts: list[Diagnostic],
     warnings: list[Diagnostic],
     policy_ids: Mapping[str, str | None],
+    inventory: frozenset[str] = frozenset(),
 ) -> None:
     suspended_policies = {n for n, p in desired.policies.items() if p.suspend}
     for name, spec in desired.sockets.items():
@@ -304,7 +337,8 @@ def _plan_sockets(
                        create_diffs(model.socket_fields(spec)), source=src)
             )
         else:
-            adopting = _adopting(Kind.SOCKET, spec, live.ownership, instance, conflicts)
+            adopting, why = _take_over(Kind.SOCKET, spec, live.socket_id, live.ownership,
+                                       instance, conflicts, inventory)
             if adopting is None:
                 continue
             want, have = comparable(model.socket_fields(spec),
@@ -313,7 +347,7 @@ def _plan_sockets(
             tagging = _tag_rule_note(spec, live, actual, warnings)
             if reason:
                 if adopting:
-                    reason = "adopt; " + reason
+                    reason = f"{why}; " + reason
                 changes.append(
                     Change(Kind.SOCKET, name, Action.REPLACE, _loud(reason) + tagging,
                            field_diffs(have, want), object_id=live.socket_id, source=src,
@@ -330,7 +364,7 @@ def _plan_sockets(
                     diffs = field_diffs(have, want)
                     if adopting:
                         diffs = (FieldDiff("managed_by", None, _owner_label(instance)),) + diffs
-                    reason = "adopt" if adopting else "changed"
+                    reason = why if adopting else "changed"
                     reason += tagging
                     unrecorded = _unrecorded_secrets(want, have)
                     if unrecorded:
@@ -338,6 +372,9 @@ def _plan_sockets(
                             f"; no fingerprint of {', '.join(unrecorded)} on the socket: "
                             "written once to record one (border0 does not read secrets back)"
                         )
+                    rekeyed = _rekeyed_secrets(want, have)
+                    if rekeyed:
+                        reason += f"; {_REKEYED.format(', '.join(rekeyed))}"
                     changes.append(
                         Change(Kind.SOCKET, name, Action.UPDATE, reason,
                                diffs, object_id=live.socket_id, source=src)
@@ -427,7 +464,19 @@ def _replace_reason(
     why = "border0 cannot change protection in place (not in its updateSocketRequest)"
     if fixed == _unrecorded_secrets(want, have):
         return f"no fingerprint of {', '.join(fixed)} on the socket: written once, and {why}"
+    if fixed == _rekeyed_secrets(want, have):
+        return f"{_REKEYED.format(', '.join(fixed))}, and {why}"
     return f"{', '.join(fixed)} changed: {why}"
+
+
+_REKEYED = ("the fingerprint of {} was made with another key (the fingerprint key changed or "
+            "was lost): written once to record one")
+
+
+def _rekeyed_secrets(want: Mapping[str, Any], have: Mapping[str, Any]) -> list[str]:
+    """The secret fields whose fingerprint was made with another fingerprint key."""
+    return [k for k in SECRET_FIELDS if isinstance(want.get(k), Secret)
+            and isinstance(have.get(k), Fingerprint) and foreign_key(have[k].text)]
 
 
 def _unrecorded_secrets(want: Mapping[str, Any], have: Mapping[str, Any]) -> list[str]:

@@ -389,15 +389,18 @@ def test_status_states_for_a_pending_delete_and_a_failed_action(emulator, manife
     states = {row["name"]: row["state"] for row in observer.status()["sockets"]}
     assert states == {"web": "in-sync", "old": "to-delete"}
 
-    # A name taken by a socket the reconciler does not own: refused at plan, reported.
+    # A name taken by a socket the reconciler does not own: it blocks only itself, and the
+    # reconcile fails and counts (issue 23: it used to block the whole plan and count nothing).
     client.create_socket({"name": "taken", "socket_type": "http", "description": "not ours"})
     (manifests / "taken.yaml").write_text(socket_yaml("taken", "ours?"))
     daemon = make_daemon(manifests, client)
     result = daemon.reconcile_now(["start"])
-    assert result.stage == "plan"
+    assert result.stage == "apply" and result.blocked
     status = daemon.status()
-    assert status["last_reconcile"]["result"] == "invalid"
+    assert status["last_reconcile"]["result"] == "failure"
+    assert status["consecutive_failures"] == 1
     assert any("taken" in e and "adopt" in e for e in status["errors"])
+    assert {row["name"]: row["state"] for row in status["sockets"]}["taken"] == "blocked"
     assert daemon._retry_at is None  # a user's problem: no backoff retries
 
 

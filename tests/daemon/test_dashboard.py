@@ -187,6 +187,16 @@ def test_an_invalid_reconcile_s_own_error_is_a_problem(page):
     assert html.words("problem-list") == error
 
 
+def test_changes_held_back_until_the_files_settle_are_problems(page):
+    source, client = page
+    source.data.update(connectors=[], errors=[], held_back={
+        "until": "2030-01-01T00:00:05.000+00:00",
+        "changes": [{"kind": "policy", "name": "office", "action": "update", "why": "access"}]})
+    html = Page(client.get("/").text)
+    assert "held back (access): update policy office until the manifests settle " \
+        "(2030-01-01T00:00:05.000+00:00)" in html.words("problem-list")  # fmt: skip
+
+
 def test_the_page_loads_nothing_from_elsewhere_and_runs_only_its_own_script(page):
     _, client = page
     response = client.get("/")

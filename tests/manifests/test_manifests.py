@@ -384,7 +384,7 @@ def test_schema_problems_name_the_field_and_what_is_allowed(tmp_path):
          "the reconciler's tags)")),
         (9, 11, ("spec.upstream.type: 'mssqll' is not one of mysql, postgres, mssql (database "
          "sockets take upstream type mysql, postgres or mssql)")),
-        (11, 16, "spec.upstream.password: unknown field 'vault' (allowed: env, file)"),
+        (11, 16, "spec.upstream.password: unknown field 'vault' (allowed: secret, env, file)"),
         (13, 11, "spec.connector.port: 70000 is out of range (1-65535)"),
         (14, 16, "spec.connector.sshserver: the built-in ssh server is for ssh sockets"),
         (15, 14, ("spec.policies[0]: 'Bad_Name' is not valid: must be a policy name: lowercase "

@@ -55,6 +55,12 @@ def test_replicas_with_leader_election_get_a_lease_role_and_the_flags(chart: Any
     assert params["trigger_token_file"] == "/etc/border0-reconciler/trigger/token"
     env = {e["name"]: e for e in rec["env"]}
     assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    # every replica (and agent) keys secret fingerprints with the one Secret's key
+    assert env["BORDER0_RECONCILER_FINGERPRINT_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "border0-reconciler-fingerprint-key", "key": "key"}
+    agent = next(o for o in objects if o["kind"] == "DaemonSet")
+    assert "BORDER0_RECONCILER_FINGERPRINT_KEY" in {
+        e["name"] for e in container(agent["spec"]["template"]["spec"], "reconciler")["env"]}
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert volumes["trigger-token"]["secret"]["secretName"] == "border0-reconciler-trigger"
     role = named(objects, "Role", "demo-border0-reconciler-leader-election")
@@ -74,6 +80,8 @@ def test_a_single_writer_keeps_recreate_and_no_kubernetes_access(chart: Any) -> 
     assert not [o for o in objects if o["kind"] in ("Role", "RoleBinding", "DaemonSet")]
     params = parse_run_args(container(spec, "reconciler")["args"])
     assert not params["leader_elect"] and params["trigger_token_file"] is None
+    assert "BORDER0_RECONCILER_FINGERPRINT_KEY" not in {
+        e["name"] for e in container(spec, "reconciler")["env"]}  # the state folder's key file
 
 
 def test_connector_agents_render_as_daemonset_and_deployment(chart: Any) -> None:

@@ -112,11 +112,11 @@ def test_no_command_or_endpoint_shows_a_secret(emulator, tmp_path: Path) -> None
     stored = emulator.store.get_socket("vault-db")  # border0's own record, not an answer
     assert stored.get("upstream_password") == ENV_PASS  # the secret did reach border0
     assert "upstream_password" not in emulator.client().get_socket("vault-db")  # never read back
-    # what is recorded instead: salted scrypt fingerprints in reserved tags, one per secret
+    # what is recorded instead: salted keyed fingerprints (HMAC-SHA256) in reserved tags, one per secret
     first = _fingerprints(emulator.client(), "vault-db")
     assert set(first) == {"upstream_username", "upstream_password"}
     assert set(_fingerprints(emulator.client(), "portal")) == {"protected_password"}
-    assert all(v.startswith("scrypt$") for v in first.values())
+    assert all(v.startswith("hmac-sha256$") for v in first.values())
 
     env_file.write_text(f"SX_DB_USER={ENV_USER}\nSX_DB_PASS={ENV_PASS_2}\n")  # a changed secret
     shown = run("plan", m, *api, *env, "--no-color")

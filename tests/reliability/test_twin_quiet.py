@@ -121,12 +121,12 @@ def test_examples_apply_then_plan_is_empty_and_a_secret_change_is_one_update(
         outputs.append(out + err)
         assert code == 0, out + err
 
-    # Neither the values nor anything but salted scrypt fingerprints reach border0 or output.
+    # Neither the values nor anything but salted keyed fingerprints reach border0 or output.
     tags = twin.socket("orders-db")["tags"]
     fps = {k: v for k, v in tags.items() if k.startswith(FINGERPRINT_TAG_PREFIX)}
     assert set(fps) == {FINGERPRINT_TAG_PREFIX + "upstream_username",
                         FINGERPRINT_TAG_PREFIX + "upstream_password"}
-    assert all(v.startswith("scrypt$") for v in fps.values())
+    assert all(v.startswith("hmac-sha256$") for v in fps.values())
     listing = twin.http.get("sockets").text
     for value in [*demo_values(), "rotated-demo-pw-7"]:
         assert value not in listing or value in ("orders_demo", "analytics_demo")  # usernames

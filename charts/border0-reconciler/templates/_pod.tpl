@@ -102,6 +102,13 @@ Output keeps the indentation of a Deployment's spec.template. */}}
                 secretKeyRef:
                   name: {{ include "border0-reconciler.tokenSecretName" . }}
                   key: {{ include "border0-reconciler.tokenSecretKey" . }}
+            {{- if .Values.border0.fingerprintKeySecret }}
+            - name: BORDER0_RECONCILER_FINGERPRINT_KEY  # keys the secret fingerprints in tags
+              valueFrom:
+                secretKeyRef:
+                  name: {{ .Values.border0.fingerprintKeySecret | quote }}
+                  key: {{ .Values.border0.fingerprintKeySecretKey | quote }}
+            {{- end }}
             {{- with .Values.border0.api }}
             - name: BORDER0_API
               value: {{ . | quote }}

@@ -57,6 +57,11 @@
         out.push([`connector ${c.socket}`, `FATAL: ${c.last_error || "gave up restarting"}`]);
       }
     }
+    const held = status.held_back || {};
+    for (const c of held.changes || []) {
+      out.push([`held back (${c.why})`,
+        `${c.action} ${c.kind} ${c.name} until the manifests settle (${held.until})`]);
+    }
     const last = status.last_reconcile || {};
     const failing = last.result === "failure";
     if (failing) {

@@ -1,0 +1,105 @@
+"""Which changes of a plan must wait until the manifests settle, and holding them back.
+
+A file caught half-written (an interrupted copy, a paused writer, an editor writing in place)
+can read as valid YAML that says less than the finished file will: a policy without its
+`where`, a socket without its protection. Applying that would open access for as long as the
+file stays cut. So changes that *grant* access or *lower a guard* wait out the grace window like
+deletes do, and so does every change from a file that cannot be a complete write (its content
+does not end in a newline: cut mid-line). Changes that only narrow access, or are neutral, go
+ahead at once.
+
+What grants access is the access review's verdict (`plan/access.py`: a gain, widened or
+changed grant), traced back to the changes responsible: the policy edited, created or made
+org-wide, the attachment added, the socket whose type changed. Lowering a guard is a socket
+update that switches `protected` or `recording` off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from reconciler.plan.access import GAINING, AccessChange
+from reconciler.plan.types import Action, Change, Kind
+
+__all__ = ["GUARDS", "Held", "held_back"]
+
+#: Socket fields that guard access: switching one off waits like a grant does.
+GUARDS = ("protected", "recording")
+
+
+@dataclass(frozen=True)
+class Held:
+    """One change held back, and why (`access`, `guard`, `incomplete` or `removal`)."""
+
+    change: Change
+    why: str
+
+    def describe(self) -> str:
+        what = {"access": "grants access", "guard": "lowers a guard",
+                "incomplete": "its file looks cut mid-write",
+                "removal": "removes an object"}[self.why]
+        return f"{self.change.action.value} {self.change.kind} {self.change.name} ({what})"
+
+
+def _file_of(source: str | None) -> str | None:
+    if not source:
+        return None
+    parts = source.rsplit(":", 2)
+    return parts[0] if len(parts) == 3 else source
+
+
+def _lowers_guard(change: Change) -> bool:
+    if change.kind != Kind.SOCKET or change.action not in (Action.UPDATE, Action.REPLACE):
+        return False
+    return any(d.path in GUARDS and d.before is True and not d.after for d in change.diffs)
+
+
+def _granting(changes: Sequence[Change], access: Iterable[AccessChange]) -> set[int]:
+    """Indexes of the changes responsible for a gained, widened or changed grant."""
+    policies: set[str] = set()
+    attachments: set[tuple[str, str]] = set()
+    sockets: set[str] = set()
+    for grant in access:
+        if grant.change not in GAINING:
+            continue
+        for policy, cause in grant.policies:
+            if cause == "attached":
+                attachments.add((grant.socket, policy))
+            elif cause == "socket type changed":
+                sockets.add(grant.socket)
+            elif cause in ("changed", "created", "org-wide"):
+                policies.add(policy)
+                attachments.add((grant.socket, policy))  # a created policy is attached too
+    out = set()
+    for index, c in enumerate(changes):
+        if c.kind == Kind.POLICY and c.action is not Action.DELETE and c.name in policies or c.kind == Kind.ATTACHMENT and c.action is Action.ATTACH and (
+                (c.socket or "", c.policy or "") in attachments) or c.kind == Kind.SOCKET and c.action is Action.REPLACE and c.name in sockets:
+            out.add(index)
+    return out
+
+
+def held_back(
+    changes: Sequence[Change], access: Iterable[AccessChange], *, removals: bool,
+    incomplete: Iterable[str] = (),
+) -> list[Held]:
+    """The changes to hold back while the manifests are unsettled: those that grant access or
+    lower a guard, those from `incomplete` files, and (when `removals`) deletes and detaches."""
+    cut = set(incomplete)
+    granting = _granting(changes, access)
+    held = []
+    for index, change in enumerate(changes):
+        if _file_of(change.source) in cut:
+            held.append(Held(change, "incomplete"))
+        elif index in granting:
+            held.append(Held(change, "access"))
+        elif _lowers_guard(change):
+            held.append(Held(change, "guard"))
+        elif removals and change.action in (Action.DELETE, Action.DETACH):
+            held.append(Held(change, "removal"))
+    waiting = {c.change.name for c in held if c.change.kind == Kind.POLICY}
+    held.extend(  # an attachment cannot go ahead of the policy it attaches
+        Held(c, "access") for c in changes
+        if c.kind == Kind.ATTACHMENT and c.action is Action.ATTACH and c.policy in waiting
+        and all(h.change is not c for h in held))
+    return held

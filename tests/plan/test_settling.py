@@ -1,0 +1,60 @@
+"""Which changes wait for the manifests to settle (plan/settling.py, issue 23 item 1): those that
+grant access or lower a guard; narrowing and neutral changes go ahead at once."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from test_access import live_policy, live_socket, v1, world
+
+from reconciler.model import PolicySpec, SocketSpec, Source
+from reconciler.plan.planner import make_plan
+from reconciler.reconcile import hold_back
+
+OFFICE = {"allowed_ip": ["10.1.0.0/16"]}
+LAN = {"allowed_ip": ["10.0.0.0/8"]}
+WHO = {"email": ["ops@example.com"]}
+
+
+def held(*objs, incomplete=()) -> tuple[list[tuple[str, str, str]], list[str]]:
+    desired, actual = world(*objs)
+    plan, taken = hold_back(make_plan(desired, actual), 0.1, incomplete)
+    return ([(h.change.action.value, h.change.name, h.why) for h in taken],
+            [f"{c.action.value} {c.name}" for c in plan.changes])
+
+
+def test_a_condition_removed_or_loosened_waits_and_a_narrowed_one_does_not() -> None:
+    sock = (SocketSpec("ssh1", "ssh", policies=("p",)), live_socket("ssh1", policies=("p",)))
+    assert held(*sock, PolicySpec("p", policy_data=v1(["ssh"], WHO)),
+                live_policy("p", v1(["ssh"], WHO, OFFICE))) == ([("update", "p", "access")], [])
+    assert held(*sock, PolicySpec("p", policy_data=v1(["ssh"], WHO, LAN)),
+                live_policy("p", v1(["ssh"], WHO, OFFICE))) == ([("update", "p", "access")], [])
+    assert held(*sock, PolicySpec("p", policy_data=v1(["ssh"], WHO, OFFICE)),
+                live_policy("p", v1(["ssh"], WHO, LAN))) == ([], ["update p"])
+
+
+def test_who_widened_attach_and_org_wide_wait_a_description_does_not() -> None:
+    more = {"email": ["ops@example.com", "eve@example.com"]}
+    assert held(SocketSpec("s", "ssh", policies=("p",)), live_socket("s", policies=("p",)),
+                PolicySpec("p", policy_data=v1(["ssh"], more)),
+                live_policy("p", v1(["ssh"], WHO)))[0] == [("update", "p", "access")]
+    assert held(SocketSpec("s", "ssh", policies=("p",)), live_socket("s"),
+                PolicySpec("p", policy_data=v1(["ssh"], WHO)),
+                live_policy("p", v1(["ssh"], WHO)))[0] == [("attach", "s/p", "access")]
+    assert held(live_socket("s"), SocketSpec("s", "ssh"),
+                PolicySpec("all", policy_data=v1(["ssh"], WHO), org_wide=True))[0] == [
+        ("create", "all", "access")]
+    assert held(SocketSpec("s", "ssh", description="new"), live_socket("s")) == ([], ["update s"])
+
+
+def test_protection_or_recording_switched_off_waits_and_switched_on_does_not() -> None:
+    live = replace(live_socket("s"), recording_enabled=True)
+    assert held(SocketSpec("s", "ssh", recording=False), live)[0] == [("update", "s", "guard")]
+    assert held(SocketSpec("s", "ssh", recording=True), live_socket("s")) == ([], ["update s"])
+
+
+def test_every_change_of_a_file_cut_mid_write_waits() -> None:
+    spec = SocketSpec("s", "ssh", description="cut mid-wo", source=Source("m/a.yaml", 3, 1))
+    assert held(spec, live_socket("s"), incomplete=["m/b.yaml"]) == ([], ["update s"])
+    assert held(spec, live_socket("s"), incomplete=["m/a.yaml"]) == (
+        [("update", "s", "incomplete")], [])

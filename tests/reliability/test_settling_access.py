@@ -1,0 +1,107 @@
+"""Access only narrows until the files settle (issue 23, item 1).
+
+Before: a policy file cut just before its `where: {allowed_ip: ...}` and left so for 3 s was
+applied within about 2 s: border0 held the policy without its IP restriction. The real daemon
+(child process), real file events and the emulator over HTTP, polled every 100 ms.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import test_reliability
+from helpers import wait_for
+from test_partial_manifests import last, records
+from test_reliability import socket_yaml
+
+daemons = test_reliability.daemons
+
+POLICY = """apiVersion: border0-reconciler/v1
+kind: Policy
+metadata:
+  name: office
+spec:
+  description: the office only
+  policyData:
+    version: v1
+    action: [http]
+    condition:
+      who:
+        email: [ops@example.com]
+      where:
+        allowed_ip: [10.1.0.0/16]
+"""
+
+
+def where_of(emulator: Any) -> Any:
+    for policy in emulator.client().list_policies():
+        if policy["name"] == "office":
+            return (policy.get("policy_data", {}).get("condition") or {}).get("where")
+    return "absent"
+
+
+class Poller:
+    """Reads the twin's policy every 100 ms and keeps what it saw."""
+
+    def __init__(self, emulator: Any) -> None:
+        self.emulator, self.seen, self.stop = emulator, [], threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.1):
+            self.seen.append((time.time(), where_of(self.emulator)))
+
+    def close(self) -> list[Any]:
+        self.stop.set()
+        self.thread.join(5)
+        return self.seen
+
+
+def write_in_place(path: Path, text: str) -> None:
+    with open(path, "r+", encoding="utf-8") as f:  # as an editor or a paused copy leaves it
+        f.truncate(0)
+        f.write(text)
+
+
+@pytest.mark.timeout(240)
+def test_a_policy_cut_before_its_where_never_reaches_border0(daemons, emulator, tmp_path) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "web.yaml").write_text(socket_yaml("web", policies=("office",)))
+    path = folder / "office.yaml"
+    path.write_text(POLICY)
+    daemon = daemons(folder, emulator.url, emulator.token, "--debounce", "200ms",
+                     "--delete-grace", "5s", "--interval", "1h")
+    daemon.wait(lambda: where_of(emulator) == {"allowed_ip": ["10.1.0.0/16"]}
+                and last(daemon, 0, "success"), 90, "the first apply")
+    poller = Poller(emulator)
+
+    cut = time.time()
+    write_in_place(path, POLICY[: POLICY.index("      where:")])  # ends in a newline: valid YAML
+    daemon.wait(lambda: records(daemon, "held back until the manifests settle", cut), 30,
+                "the widened policy to be held back")
+    message = records(daemon, "held back until the manifests settle", cut)[0]["message"]
+    assert "update policy office (grants access)" in message
+    held = daemon.status()["held_back"]
+    assert {"kind": "policy", "name": "office", "action": "update", "why": "access"} in (
+        held["changes"])
+    assert 'border0_reconciler_changes_held_back{why="access"} 1.0' in daemon.http.get(
+        "/metrics").text
+    # the writer stays paused for 3 s (the scenario, not a synchronisation)
+    wait_for(lambda: time.time() >= cut + 3, timeout=10, message="3 s to pass")
+    assert where_of(emulator) == {"allowed_ip": ["10.1.0.0/16"]}
+
+    done = time.time()
+    write_in_place(path, POLICY)
+    daemon.wait(lambda: last(daemon, done, "success") and not daemon.status()["held_back"], 60,
+                "the whole file read, nothing held back")
+    wait_for(lambda: time.time() >= cut + 6, timeout=10, message="the grace window to end")
+    seen = poller.close()
+    # polled all along: every second of the window has a read, however loaded the machine
+    assert all(any(cut + s <= t < cut + s + 1 for t, _ in seen) for s in range(6)), seen
+    assert all(w == {"allowed_ip": ["10.1.0.0/16"]} for _, w in seen), seen
