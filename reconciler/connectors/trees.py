@@ -190,9 +190,12 @@ class Trees:
         return Tree(token, marker, self._cgroup_for(token), {MARKER: marker})
 
     def end(self, tree: Tree) -> int:
-        """End every process of `tree`; the number found."""
-        ended = _kill_cgroup(tree.cgroup) if tree.cgroup is not None else 0
-        return ended + _kill_marked(tree.marker)
+        """End every process of `tree`; the number found. A cgroup holds the whole tree, so
+        only without one is /proc searched for the marker (one read of each of this user's
+        processes' environment)."""
+        if tree.cgroup is not None:
+            return _kill_cgroup(tree.cgroup)
+        return _kill_marked(tree.marker)
 
     def end_leftovers(self) -> int:
         """End every tree of this instance (cgroups and markers): at a start, when no daemon

@@ -97,9 +97,11 @@ class TriggerAuth:
         self._stamp: tuple[int, ...] | None = None
         self._token = b""
         self._problem: str | None = None
+        self._started = False  # the start's problem is an error, not a log line
         problem = self._reload()
         if problem is not None:
             raise UserError(f"--trigger-token-file {path}: {problem}")
+        self._started = True
 
     @property
     def token(self) -> str:
@@ -127,7 +129,7 @@ class TriggerAuth:
         """Read the file again if it changed; what is wrong with it now, or None."""
         stamp, token, problem = self._read()
         if problem != self._problem:
-            if problem is not None and self._stamp is not None:
+            if problem is not None and self._started:
                 log.warning("--trigger-token-file %s: %s; POST /reconcile is disabled (401) "
                             "until the file holds a token again", self.path, problem)
             elif problem is None and self._problem is not None:
