@@ -21,6 +21,7 @@ Nothing here keeps a fast digest of a value anywhere but in memory.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -137,14 +138,23 @@ def secret_fields_in(section: str) -> tuple[str, ...]:
 def insert_secret_fields(fields: Mapping[str, Any], value: Callable[[str], Any]) -> dict[str, Any]:
     """`fields` (a socket's non-secret fields, in order) with every secret field inserted after
     its section's anchor field (at the end when it has none), holding `value(name)`."""
-    out: dict[str, Any] = {}
-    for key, item in fields.items():
-        out[key] = item
+    return {key: (value(key) if secret else fields[key])
+            for key, secret in _secret_layout(tuple(fields))}
+
+
+@functools.cache
+def _secret_layout(keys: tuple[str, ...]) -> tuple[tuple[str, bool], ...]:
+    """The merged key order for `keys` as (key, is a secret field), worked out once per key
+    order: the planner builds two comparable forms per socket, 20,000 at 10,000 sockets."""
+    out: list[tuple[str, bool]] = []
+    for key in keys:
+        out.append((key, False))
         for section, anchor in _SECTION_ANCHOR.items():
             if key == anchor:
-                out.update((name, value(name)) for name in secret_fields_in(section))
-    out.update((name, value(name)) for name in SECRET_FIELDS if name not in out)
-    return out
+                out += [(name, True) for name in secret_fields_in(section)]
+    placed = {key for key, _ in out}
+    out += [(name, True) for name in SECRET_FIELDS if name not in placed]
+    return tuple(out)
 
 
 def walk(
