@@ -285,10 +285,13 @@ class _Loader:
         """The socket's spec with its secrets resolved; None when a secret cannot be."""
         secrets: dict[tuple[Any, ...], Secret | None] = {}
         failed = False
+        spec = doc.data["spec"]
         for path in SECRET_FIELDS:
-            section = doc.data["spec"].get(path[1]) or {}
+            value = (spec.get(path[1]) or {}).get(path[2])
+            if value is None:  # most sockets name no secret: nothing to resolve
+                continue
             secret, issue = resolve_secret(
-                section.get(path[2]),
+                value,
                 path,
                 base_dir=doc.file.path.parent,
                 env=self.env,
