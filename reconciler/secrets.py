@@ -130,6 +130,7 @@ class Fingerprint:
         return hash(("Fingerprint", self.text))
 
 
+@functools.cache
 def secret_fields_in(section: str) -> tuple[str, ...]:
     """The secret fields of one section of a socket (`upstream` or `protected`)."""
     return tuple(name for name, path in SECRET_MANIFEST_PATHS.items() if path[1] == section)
@@ -229,6 +230,8 @@ def verify(secret: Secret, fp: str | None) -> bool:
 def verify_many(pairs: Iterable[tuple[Secret, str | None]], workers: int | None = None) -> None:
     """Verify many (secret, fingerprint) pairs on threads, filling the cache for `verify`."""
     todo = [(fp, s.value) for s, fp in pairs if fp]
+    with _cache_lock:  # the daemon's later passes know them all: no thread for a lookup
+        todo = [pair for pair in todo if pair not in _cache]
     if len(todo) < 2:
         for fp, value in todo:
             _verify_cached(fp, value)

@@ -54,7 +54,7 @@ from reconciler.daemon.status import StatusReads
 from reconciler.daemon.status_server import StatusServer
 from reconciler.daemon.watch import ManifestWatcher
 from reconciler.manifests.cache import ParseCache
-from reconciler.reconcile import ReconcileResult, Stage, reconcile
+from reconciler.reconcile import Focus, ReconcileResult, Stage, reconcile
 
 __all__ = ["FAILURE", "INVALID", "SUCCESS", "Daemon", "DaemonConfig"]
 
@@ -120,6 +120,7 @@ class Daemon(RootParts, StatusReads):
         self._last_success: float | None = None
         self._last_good_desired: Any = None
         self._last_actual: Any = None
+        self._focus: Focus | None = None  # after a clean reconcile: what an edit is planned on
         self._states: dict[tuple[str, str], str] = {}
         self.history = History(config.history)
         self._last_success_info: dict[str, Any] | None = None
@@ -254,6 +255,7 @@ class Daemon(RootParts, StatusReads):
             delete_grace=cfg.delete_grace if delete_grace is None else delete_grace,
             known_snapshot=self._settling.snapshot,
             changed_at=self._settling.changed_at,
+            focus=self._focus if all(r.startswith("change") for r in reasons) else None,
         )
         started, wall = time.monotonic(), time.time()
         self._in_flight = {"trigger": trigger, "since": iso_time(wall)}
@@ -266,6 +268,7 @@ class Daemon(RootParts, StatusReads):
             )
         duration = time.monotonic() - started
         self.reconciles_run += 1
+        self._focus = _focus_after(result)
         if self._settling.after(result):
             self._in_flight = None
             return result
@@ -353,3 +356,12 @@ class Daemon(RootParts, StatusReads):
         token = getattr(self.client, "_token", None)  # the client keeps it as a secrets.Secret
         value = getattr(token, "value", token)
         return [value] if isinstance(value, str) and value else []
+
+
+def _focus_after(result: ReconcileResult) -> Focus | None:
+    """What the next edit may be planned against: only a clean run's picture of border0 (the
+    interval, a signal, a retry or any failure list the whole organization)."""
+    if not (result.ok and result.fresh and result.actual is not None
+            and result.desired is not None and result.snapshot):
+        return None
+    return Focus(result.actual, result.desired, dict(result.snapshot))
