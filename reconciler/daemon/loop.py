@@ -28,6 +28,7 @@ timeout, then the server.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -191,6 +192,7 @@ class Daemon(RootParts, StatusReads):
         code = 0
         try:
             self._start_parts()
+            _collect_less_often()
             self.trigger("start")
             code = self._loop()
         finally:
@@ -365,3 +367,13 @@ def _focus_after(result: ReconcileResult) -> Focus | None:
             and result.desired is not None and result.snapshot):
         return None
     return Focus(result.actual, result.desired, dict(result.snapshot))
+
+
+def _collect_less_often() -> None:
+    """The daemon holds its last listing, desired state and parsed files (tens of thousands of
+    acyclic objects at 10,000 sockets), and each young-generation collection that spills over
+    walks them: what is loaded at start is frozen out of the collector's way, and a pass runs
+    every 20,000 allocations instead of 700, as for the command line (`cli/bulk.py`). Measured
+    in-process on an edit among 10,000 sockets: 0.65 -> 0.45 s of CPU."""
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
