@@ -132,7 +132,10 @@ def seed(db: Path, folder: Path, sockets: bool = True) -> dict[str, int]:
     loaded = manifests.load([folder], env=SECRET_ENV)
     if not loaded.ok:
         raise SystemExit("generated manifests are invalid: " + str(loaded.diagnostics[:3]))
-    store = Store(str(db), org="bench")
+    # The twin gives every socket a TCP port from 40,000 (as border0 does); more sockets than
+    # that (the 100,000-socket plan) get ports past the range, which no listing looks at.
+    n = len(loaded.desired.sockets) if sockets else 0
+    store = Store(str(db), org="bench", port_range=(20000, max(59999, 20000 + n + 1000)))
     try:
         ids = {}
         for name, spec in loaded.desired.policies.items():
