@@ -294,14 +294,16 @@ def _files(work: Path) -> tuple[Path, Path]:
     return env_file, token_file
 
 
-def _median_wall(args: list[str], times: int) -> float:
-    walls = []
+def _median_run(args: list[str], times: int) -> tuple[float, float]:
+    """Median wall and median CPU seconds of `times` runs (CPU says more on a busy machine)."""
+    walls, cpus = [], []
     for _ in range(times):
         done = run_measured(args)
         if done.code != 0:
             raise SystemExit(f"{' '.join(args[2:4])} exited {done.code}: {done.stderr[-1500:]}")
         walls.append(done.wall)
-    return statistics.median(walls)
+        cpus.append(done.cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def bench_startup(work: Path, res: Results, times: int = 5) -> None:
@@ -312,11 +314,15 @@ def bench_startup(work: Path, res: Results, times: int = 5) -> None:
     single = folder / "one" / "sockets.yaml"
     # no policy references: the one file stands alone
     single.write_text(one.read_text().replace("  policies: ", "  # policies: "))
-    help_s = _median_wall(reconciler("--help"), times)
-    validate_s = _median_wall(reconciler("validate", str(single)), times)
-    res.data["startup"] = {"help_s": round(help_s, 3), "validate_one_file_s": round(validate_s, 3)}
-    res.add("`--help`", f"{help_s * 1000:.0f} ms (median of {times})", "< 150 ms", help_s < 0.15)
-    res.add("`validate` of one file", f"{validate_s * 1000:.0f} ms (median of {times})",
+    help_s, help_cpu = _median_run(reconciler("--help"), times)
+    validate_s, validate_cpu = _median_run(reconciler("validate", str(single)), times)
+    res.data["startup"] = {"help_s": round(help_s, 3), "help_cpu_s": round(help_cpu, 3),
+                           "validate_one_file_s": round(validate_s, 3),
+                           "validate_one_file_cpu_s": round(validate_cpu, 3)}
+    res.add("`--help`", f"{help_s * 1000:.0f} ms, {help_cpu * 1000:.0f} ms CPU (median of {times})",
+            "< 150 ms", help_s < 0.15)
+    res.add("`validate` of one file",
+            f"{validate_s * 1000:.0f} ms, {validate_cpu * 1000:.0f} ms CPU (median of {times})",
             "< 300 ms", validate_s < 0.3)
 
 
