@@ -13,6 +13,7 @@ reserved tags (`Fingerprint`), which compare equal to the manifest's `Secret` wh
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -234,8 +235,9 @@ class LiveSocket:
         text = self.tags.get(fingerprint_tag(field_name))
         return Fingerprint(text) if text else None
 
-    @property
+    @functools.cached_property
     def ownership(self) -> Ownership:
+        """Read from the tags once: the planner asks three times per socket."""
         return Ownership(
             managed=self.tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE,
             instance=self.tags.get(INSTANCE_TAG),

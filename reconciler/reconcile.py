@@ -33,7 +33,7 @@ from typing import Any
 
 from reconciler.apply import ActionResult, ApplyResult, apply_plan
 from reconciler.border0.errors import Border0Error
-from reconciler.border0.inventory import fetch_actual
+from reconciler.border0.inventory import fetch_actual, refresh_sockets
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.manifests.cache import ParseCache
 from reconciler.manifests.loader import LoadResult, load
@@ -43,8 +43,8 @@ from reconciler.plan.settling import Held, held_back
 from reconciler.plan.types import Action, Plan
 
 __all__ = [
-    "Blocked", "ReconcileOptions", "ReconcileResult", "Stage", "carry_out", "defer_removals", "hold_back",
-    "observe", "prepare", "reconcile",
+    "FOCUS_LIMIT", "Blocked", "Focus", "ReconcileOptions", "ReconcileResult", "Stage",
+    "carry_out", "defer_removals", "hold_back", "observe", "prepare", "reconcile",
 ]
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,22 @@ class Blocked:
 
     def __str__(self) -> str:
         return self.why
+
+
+@dataclass(frozen=True)
+class Focus:
+    """The daemon's last complete picture, for planning an edit of a few files against it: the
+    listing (as re-read after that reconcile's writes), the desired state, and the stamps of the
+    files it was loaded from (`LoadResult.snapshot`)."""
+
+    actual: Actual
+    desired: Desired
+    stamps: Mapping[str, Any]
+
+
+#: An edit of more sockets than this (or of any policy, or files added or removed) is planned
+#: against a full listing: re-reading them one by one would cost more than the pages.
+FOCUS_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -106,6 +122,9 @@ class ReconcileOptions:
     #: the object is listed in `ReconcileResult.blocked` and the reconcile still fails.
     #: Off (the CLI): the whole plan is refused.
     isolate_conflicts: bool = False
+    #: The daemon's last complete picture: when only a few sockets' files changed since, those
+    #: sockets are read again (one GET each) instead of listing the organization.
+    focus: Focus | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -129,6 +148,10 @@ class ReconcileResult:
     blocked: list[Blocked] = field(default_factory=list)
     #: The exception behind a LOAD or FETCH failure, for the CLI to report as it reports any.
     cause: Exception | None = field(default=None, compare=False, repr=False)
+    #: The sockets read again for a focused plan (`ReconcileOptions.focus`); None: a full listing.
+    focused: tuple[str, ...] | None = None
+    #: `actual` is border0 as it is after this run (False: the re-read after writing failed).
+    fresh: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stage", Stage(self.stage))  # "load" is accepted, Stage is kept
@@ -172,13 +195,21 @@ def observe(
     if not paths:
         return ReconcileResult(False, Stage.LOAD, error="no manifest path given")
 
-    with ThreadPoolExecutor(1, thread_name_prefix="load") as pool:
-        loading = pool.submit(_load, paths, options)
-        try:
-            actual, failed = fetch_actual(client), None
-        except Border0Error as exc:
-            actual, failed = None, exc
-        loaded = loading.result()
+    focused: tuple[str, ...] | None = None
+    if options.focus is not None:  # the daemon after an edit: load first, then read what changed
+        loaded = _load(paths, options)
+        actual = failed = None
+        if isinstance(loaded, LoadResult) and loaded.ok and not loaded.changed:
+            focused = edited_sockets(loaded, options.focus)
+            actual, failed = _read(
+                (lambda: fetch_actual(client)) if focused is None else
+                (lambda: refresh_sockets(client, options.focus.actual, focused,
+                                         options.parallelism)))
+    else:
+        with ThreadPoolExecutor(1, thread_name_prefix="load") as pool:
+            loading = pool.submit(_load, paths, options)
+            actual, failed = _read(lambda: fetch_actual(client))
+            loaded = loading.result()
     if isinstance(loaded, ReconcileResult):
         return loaded
     diagnostics = list(loaded.diagnostics)
@@ -205,7 +236,33 @@ def observe(
     desired = with_defaults(loaded.desired, labels_authoritative=options.labels_authoritative,
                             allow_replace=options.allow_replace)
     return ReconcileResult(True, Stage.DONE, diagnostics, desired=desired, actual=actual,
-                           **stamps)
+                           focused=focused, **stamps)
+
+
+def _read(listing: Callable[[], Actual]) -> tuple[Actual | None, Border0Error | None]:
+    try:
+        return listing(), None
+    except Border0Error as exc:
+        return None, exc
+
+
+def edited_sockets(loaded: LoadResult, focus: Focus) -> tuple[str, ...] | None:
+    """The sockets declared, now or at `focus`, in the files changed since `focus`; None when
+    the change needs a full listing (a policy's file, files added or removed, too many)."""
+    now = dict(loaded.snapshot)
+    if now.keys() != focus.stamps.keys() or None in now.values():
+        return None
+    files = {path for path, stamp in now.items() if focus.stamps[path] != stamp}
+    if not files:
+        return ()
+
+    def in_files(specs: Mapping[str, Any]) -> set[str]:
+        return {n for n, s in specs.items() if s.source is not None and s.source.file in files}
+
+    if in_files(loaded.desired.policies) or in_files(focus.desired.policies):
+        return None
+    names = in_files(loaded.desired.sockets) | in_files(focus.desired.sockets)
+    return tuple(sorted(names)) if len(names) <= FOCUS_LIMIT else None
 
 
 def prepare(
@@ -281,7 +338,7 @@ def carry_out(
         progress=options.progress,
         may_write=options.may_write,
     )
-    after = _relist(client) if options.relist else None
+    after = _relist(client, actual, prepared.focused) if options.relist else None
     if after is not None and options.inventory is not None:
         options.inventory.record(options.instance, after)
     error = None
@@ -290,6 +347,7 @@ def carry_out(
     return replace(
         prepared, ok=applied.ok, stage=Stage.DONE if applied.ok else Stage.APPLY,
         applied=applied, actual=after if after is not None else actual, error=error,
+        fresh=after is not None,
     )
 
 
@@ -385,12 +443,15 @@ def _names(changes: Any) -> str:
     return names + (f" and {len(changes) - 5} more" if len(changes) > 5 else "")
 
 
-def _relist(client: Any) -> Actual | None:
-    """The state after an apply, read after border0's read-after-write delay."""
+def _relist(client: Any, before: Actual, focused: Sequence[str] | None) -> Actual | None:
+    """The state after an apply, read after border0's read-after-write delay: listed again, or
+    after a focused plan, its sockets read again into the listing it was planned against."""
     try:
         delay = float(client.read_after_write_delay())
         if delay > 0:
             time.sleep(delay)
+        if focused is not None:
+            return refresh_sockets(client, before, focused)
         return fetch_actual(client)
     except Border0Error as exc:
         log.warning("re-listing border0 after apply failed: %s", exc)

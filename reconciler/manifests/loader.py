@@ -28,7 +28,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from reconciler.diagnostics import Diagnostic, Severity, has_errors
 from reconciler.manifests.cache import ParseCache
@@ -120,6 +120,27 @@ def _diag(
 # --- one document at a time ------------------------------------------------------------------
 
 
+class _Checked(NamedTuple):
+    """One document of a clean file as checked: what a later load of the unchanged file
+    reuses instead of validating it again."""
+
+    doc: Doc
+    kind: str
+    spec: SocketSpec | PolicySpec
+    secretive: bool  # names a secret: resolved again on every load
+
+
+@dataclass
+class _Entry:
+    """A file in the daemon's `ParseCache`: its text parsed, and once a load found every
+    document in it valid, those documents as checked (`_Checked`)."""
+
+    text: str
+    parsed: Any  # yamlpos.Parsed
+    starts: list[Position]
+    checked: list[_Checked] | None = None
+
+
 @dataclass
 class _Loader:
     env: Mapping[str, str]
@@ -136,6 +157,7 @@ class _Loader:
     stamps: dict[Path, Stamp | None] = field(default_factory=dict)
     cache: ParseCache | None = None
     incomplete: list[str] = field(default_factory=list)
+    checked: list[_Checked] | None = None  # the file being read: its documents as checked
 
     def report(
         self,
@@ -152,17 +174,45 @@ class _Loader:
 
     def read_file(self, path: Path) -> None:
         before = stamp(path)  # a cached parse is of the file as it was then
-        cached = self.cache.get(path) if self.cache is not None else None
-        if cached is not None:
+        entry = self.cache.get(path) if self.cache is not None else None
+        if entry is not None:
             self.stamps[path] = before
-            text, (docs, syntax_error, duplicates), starts = cached
-        else:
-            parsed = self.parse_file(path)
-            if parsed is None:
+            if entry.checked is not None:  # unchanged and clean last time: not checked again
+                self.replay(entry.checked)
                 return
-            text, (docs, syntax_error, duplicates), starts = parsed
+        else:
+            entry = self.parse_file(path)
+            if entry is None:
+                return
             if self.cache is not None:
-                self.cache.put(path, parsed)
+                self.cache.put(path, entry)
+        text, (docs, syntax_error, duplicates), starts = entry.text, entry.parsed, entry.starts
+        problems, documents, skipped = len(self.diagnostics), self.documents, self.skipped
+        self.checked = []
+        self.read_documents(path, text, docs, syntax_error, duplicates, starts)
+        clean = (len(self.diagnostics) == problems and self.skipped == skipped
+                 and len(self.checked) == self.documents - documents)
+        entry.checked, self.checked = (self.checked if clean else None), None
+
+    def replay(self, checked: list[_Checked]) -> None:
+        """A clean file's documents as its last load checked them; the secrets of a socket
+        that names any are resolved again (never kept from an earlier load)."""
+        for doc, kind, spec, secretive in checked:
+            self.documents += 1
+            if not self.register(kind, spec.name, doc):
+                continue
+            if isinstance(spec, PolicySpec):
+                self.policies[spec.name] = spec
+                continue
+            if secretive:
+                spec = self.build_socket(doc)
+                if spec is None:
+                    continue
+            self.sockets[spec.name] = spec
+            self.socket_docs[spec.name] = doc
+
+    def read_documents(self, path: Path, text: str, docs: list[Any], syntax_error: Any,
+                       duplicates: list[Any], starts: list[Any]) -> None:
         file = File(path, text, list(starts))
         if text and not text.endswith("\n"):
             self.incomplete.append(file.name)
@@ -198,9 +248,9 @@ class _Loader:
             else:
                 self.skipped += 1
 
-    def parse_file(self, path: Path) -> tuple[str, Any, list[Any]] | None:
-        """(text, parsed documents, document starts), or None after reporting why not; the
-        file's stamp as read goes to `stamps`."""
+    def parse_file(self, path: Path) -> _Entry | None:
+        """The text, its parsed documents and their starts, or None after reporting why not;
+        the file's stamp as read goes to `stamps`."""
         try:
             raw, self.stamps[path] = read_manifest_file(path)
         except OSError as exc:
@@ -229,7 +279,7 @@ class _Loader:
                        too_big[0], code="io")
             )
             return None
-        return text, load_documents(text), document_starts(text)
+        return _Entry(text, load_documents(text), document_starts(text))
 
     def read_document(self, file: File, index: int, data: dict[str, Any]) -> None:
         doc = Doc(file, index, data)
@@ -274,8 +324,17 @@ class _Loader:
             if spec is not None:
                 self.sockets[spec.name] = spec
                 self.socket_docs[spec.name] = doc
+                self.remember(doc, kind, spec)
         else:
-            self.policies[name] = policy_spec(doc.data, doc.source())  # type: ignore[index]
+            policy = self.policies[name] = policy_spec(doc.data, doc.source())  # type: ignore[index]
+            self.remember(doc, kind, policy)
+
+    def remember(self, doc: Doc, kind: str, spec: SocketSpec | PolicySpec) -> None:
+        if self.checked is not None:
+            spec_data = doc.data["spec"]
+            secretive = kind == "Socket" and any(
+                (spec_data.get(path[1]) or {}).get(path[2]) is not None for path in SECRET_FIELDS)
+            self.checked.append(_Checked(doc, kind, spec, secretive))
 
     def register(self, kind: str, name: str, doc: Doc) -> bool:
         first = self.names.get((kind, name))
@@ -296,10 +355,13 @@ class _Loader:
         """The socket's spec with its secrets resolved; None when a secret cannot be."""
         secrets: dict[tuple[Any, ...], Secret | None] = {}
         failed = False
+        spec = doc.data["spec"]
         for path in SECRET_FIELDS:
-            section = doc.data["spec"].get(path[1]) or {}
+            value = (spec.get(path[1]) or {}).get(path[2])
+            if value is None:  # most sockets name no secret: nothing to resolve
+                continue
             secret, issue = resolve_secret(
-                section.get(path[2]),
+                value,
                 path,
                 base_dir=doc.file.path.parent,
                 env=self.env,

@@ -93,9 +93,9 @@ def resolve_secret(
     """A string, {env: NAME} or {file: PATH} as a `Secret` (empty value when resolve=False).
 
     A secret file is read only under `roots` (see `secret_files`)."""
-    where = dotted(path)
     if value is None:
         return None, None
+    where = dotted(path)
     if isinstance(value, str):
         issue = None
         if path[-2:] in _PASSWORDS:

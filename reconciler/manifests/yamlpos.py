@@ -18,10 +18,12 @@ from typing import Any, NamedTuple
 import yaml
 
 __all__ = [
+    "PARSER",
     "Loader",
     "Locator",
     "Parsed",
     "Position",
+    "PureLoader",
     "YamlSyntaxError",
     "document_starts",
     "load_documents",
@@ -29,36 +31,17 @@ __all__ = [
 ]
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: The parser that runs: "CSafeLoader" (libyaml) wherever PyYAML was built with it, else the
+#: pure-Python "SafeLoader" (same data, same positions; several times slower).
+PARSER = _Base.__name__
 
-
-class Loader(_Base):  # type: ignore[misc, valid-type]
-    """Safe loader without YAML 1.1 timestamps and base-60 numbers."""
-
-
-Loader.yaml_implicit_resolvers = {
-    first: [
-        (tag, regexp)
-        for tag, regexp in resolvers
-        if tag
-        not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
-    ]
-    for first, resolvers in _Base.yaml_implicit_resolvers.items()
-}
-Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:int",
-    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
-    list("-+0123456789"),
+_INT = re.compile(
+    r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"
 )
-Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?"
-        r"|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-    list("-+0123456789."),
+_FLOAT = re.compile(
+    r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?"
+    r"|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
 )
-
-
 _TAG_OF_SCALAR: dict[str, str] = {}  # plain scalar -> its resolved tag (keys repeat a lot)
 _DEFAULTS = {
     yaml.ScalarNode: "tag:yaml.org,2002:str",
@@ -68,11 +51,12 @@ _DEFAULTS = {
 
 
 def _resolve(self: Any, kind: Any, value: Any, implicit: Any) -> str:
-    """PyYAML's resolver without path resolvers (we have none), memoised for plain scalars."""
+    """PyYAML's resolver without path resolvers (we have none), memoised for plain scalars
+    (both loaders resolve alike, so they share the memo)."""
     if kind is yaml.ScalarNode and implicit[0]:
         tag = _TAG_OF_SCALAR.get(value)
         if tag is None:
-            tag = _Base.resolve(self, kind, value, implicit)
+            tag = yaml.resolver.BaseResolver.resolve(self, kind, value, implicit)
             if len(_TAG_OF_SCALAR) > 100_000:
                 _TAG_OF_SCALAR.clear()
             _TAG_OF_SCALAR[value] = tag
@@ -84,9 +68,32 @@ def _nothing(self: Any, *args: Any) -> None:
     return None
 
 
-Loader.resolve = _resolve
-Loader.descend_resolver = _nothing
-Loader.ascend_resolver = _nothing
+def _yaml12(base: type) -> type:
+    """A safe loader on `base` without YAML 1.1 timestamps and base-60 numbers."""
+    loader = type(f"Yaml12{base.__name__}", (base,), {
+        "__doc__": "Safe loader without YAML 1.1 timestamps and base-60 numbers.",
+        "resolve": _resolve,
+        "descend_resolver": _nothing,
+        "ascend_resolver": _nothing,
+    })
+    loader.yaml_implicit_resolvers = {
+        first: [
+            (tag, regexp)
+            for tag, regexp in resolvers
+            if tag not in (
+                "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+        ]
+        for first, resolvers in base.yaml_implicit_resolvers.items()
+    }
+    loader.add_implicit_resolver("tag:yaml.org,2002:int", _INT, list("-+0123456789"))
+    loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+    return loader
+
+
+#: The loader every manifest goes through (libyaml where installed).
+Loader: Any = _yaml12(_Base)
+#: The pure-Python loader: what runs where PyYAML has no libyaml (tests run both).
+PureLoader: Any = _yaml12(yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -116,11 +123,12 @@ class Parsed(NamedTuple):
     duplicates: list[YamlSyntaxError]  # duplicate mapping keys (the last value was kept)
 
 
-def load_documents(text: str) -> Parsed:
-    """Every document of `text`, the syntax error that ended it, and duplicate keys."""
+def load_documents(text: str, loader_class: Any = None) -> Parsed:
+    """Every document of `text`, the syntax error that ended it, and duplicate keys
+    (`loader_class`: `Loader` unless told, e.g. `PureLoader`)."""
     docs: list[Any] = []
     duplicates: list[YamlSyntaxError] = []
-    loader = Loader(text)
+    loader = (loader_class or Loader)(text)
     aliases = "&" in text and "*" in text  # only anchors and aliases can repeat nodes
     try:
         while loader.check_node():
@@ -323,11 +331,11 @@ def document_starts(text: str) -> list[Position]:
 class Locator:
     """Positions of paths inside the documents of one file, from composed nodes (built once)."""
 
-    def __init__(self, text: str, line_offset: int = 0) -> None:
+    def __init__(self, text: str, line_offset: int = 0, loader_class: Any = None) -> None:
         """`text` may be a slice of a file that starts `line_offset` lines into it."""
         self._offset = line_offset
         self._nodes: list[yaml.Node | None] = []
-        loader = Loader(text)
+        loader = (loader_class or Loader)(text)
         try:
             while loader.check_node():
                 self._nodes.append(loader.get_node())

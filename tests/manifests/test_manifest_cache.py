@@ -59,3 +59,38 @@ def test_a_file_just_written_is_parsed_every_time(tmp_path: Path) -> None:
     load([folder], cache=cache)
     assert cache.hits == 0  # changed less than RACY_S ago: a same-tick rewrite could hide
     assert RACY_S >= 1
+
+
+def _database(name: str, password: dict | str) -> dict:
+    return socket_doc(name, "database", upstream={
+        "type": "postgres", "username": "app", "password": password})
+
+
+def test_secrets_are_resolved_again_on_every_load_of_an_unchanged_file(tmp_path: Path) -> None:
+    folder = write(tmp_path / "m", [socket_doc("web", description="plain"),
+                                    _database("db", {"env": "DB_PASSWORD"})])
+    _age(folder)
+    cache = ParseCache()
+    first = load([folder], env={"DB_PASSWORD": "first-pw-1"}, cache=cache)
+    assert first.ok and first.desired.sockets["db"].secret("upstream_password").value == "first-pw-1"
+
+    second = load([folder], env={"DB_PASSWORD": "second-pw-2"}, cache=cache)
+    assert cache.hits == 2
+    assert second.desired.sockets["db"].secret("upstream_password").value == "second-pw-2"
+    assert second.desired.sockets["web"] == first.desired.sockets["web"]
+
+    gone = load([folder], env={}, cache=cache)
+    assert not gone.ok and "DB_PASSWORD is not set" in str(gone.diagnostics)
+
+
+def test_problems_of_an_unchanged_file_are_reported_on_every_load(tmp_path: Path) -> None:
+    folder = write(tmp_path / "m", [_database("db", "plain-text-pw"),
+                                    socket_doc("web", description="one")])
+    (folder / "also-web.yaml").write_text((folder / "socket-web.yaml").read_text())
+    _age(folder)
+    cache = ParseCache()
+    for _ in range(2):
+        result = load([folder], cache=cache)
+        codes = sorted(d.code for d in result.diagnostics)
+        assert codes == ["duplicate-name", "plaintext-secret"], result.diagnostics
+    assert cache.hits == 3

@@ -1,0 +1,70 @@
+"""Both YAML parsers: libyaml's (where PyYAML has it) and the pure-Python fallback read the same
+manifests into the same objects and report the same problems at the same file:line:column."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from reconciler.manifests import yamlpos
+from reconciler.manifests.loader import load
+
+HEADER = "apiVersion: border0-reconciler/v1\n"
+GOOD = (
+    f"{HEADER}kind: Socket\nmetadata:\n  name: web\n  labels:\n    since: 2025-01-31\n"
+    "    window: 18:00\nspec:\n  type: http\n  description: the web app\n  policies: [p]\n"
+    f"---\n{HEADER}kind: Policy\nmetadata:\n  name: p\nspec:\n  policyData:\n"
+    "    version: v1\n    action: [http]\n    condition:\n      who: {domain: [example.com]}\n"
+)
+BAD = (
+    f"{HEADER}kind: Socket\nmetadata:\n  name: db\nspec:\n  type: database\n"
+    "  description: one\n  description: two\n  upstream:\n    type: postgres\n"
+    f"---\n{HEADER}kind: Socket\nmetadata:\n  name: Bad_Name\nspec:\n  type: http\n"
+    "---\nkey: [unclosed\n"
+)
+PARSERS = {"libyaml": yamlpos.Loader, "pure-python": yamlpos.PureLoader}
+
+
+@pytest.fixture(params=sorted(PARSERS))
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every load in the test goes through one parser (the default one is libyaml's where
+    PyYAML was built with it)."""
+    monkeypatch.setattr(yamlpos, "Loader", PARSERS[request.param])
+    return request.param
+
+
+def test_the_default_parser_is_libyaml_where_installed() -> None:
+    expected = "CSafeLoader" if hasattr(yaml, "CSafeLoader") else "SafeLoader"
+    assert yamlpos.PARSER == expected
+    assert issubclass(yamlpos.Loader, getattr(yaml, expected))
+    assert issubclass(yamlpos.PureLoader, yaml.SafeLoader)
+
+
+def test_both_parsers_read_the_same_objects_with_yaml_1_2_scalars(
+    parser: str, tmp_path: Path
+) -> None:
+    (tmp_path / "all.yaml").write_text(GOOD)
+    result = load([tmp_path])
+    assert result.ok, result.diagnostics
+    web = result.desired.sockets["web"]
+    assert web.description == "the web app"
+    assert web.labels == {"since": "2025-01-31", "window": "18:00"}  # strings, not a date/int
+    assert web.policies == ("p",)
+    assert web.source is not None and (web.source.line, web.source.column) == (1, 1)
+    assert result.desired.policies["p"].source.line == 13
+
+
+def test_both_parsers_report_the_same_problems_at_the_same_places(
+    parser: str, tmp_path: Path
+) -> None:
+    (tmp_path / "bad.yaml").write_text(BAD)
+    result = load([tmp_path])
+    found = {(d.code, d.line, d.column) for d in result.diagnostics}
+    assert ("duplicate-key", 8, 3) in found  # the second description
+    assert ("yaml-syntax", 20, 1) in found  # the flow sequence is never closed: end of file
+    assert ("schema", 9, 3) in found  # a database upstream without its username and password
+    names = [d for d in result.diagnostics if d.code == "schema" and "Bad_Name" in d.message]
+    assert [(d.line, d.column) for d in names] == [(15, 9)]
+    assert not result.ok and not result.desired.sockets
