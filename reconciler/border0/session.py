@@ -19,8 +19,10 @@ from reconciler.border0.errors import ConfigurationError
 
 __all__ = [
     "DEFAULT_STATE",
+    "LOCAL_EXTRA",
     "LOCAL_TOKEN",
     "TOKEN_VARIABLES",
+    "missing_local_extra",
     "open_api",
     "private_state_dir",
     "resolve_token",
@@ -93,9 +95,28 @@ def private_state_dir(directory: Path, *, always: bool) -> None:
         directory.chmod(0o700)
 
 
+#: The emulator's web framework (fastapi, pydantic) is an optional extra: the daemon and the
+#: CLI against border0 do not need it.
+LOCAL_EXTRA = "pip install 'border0-reconciler[local]'"
+
+
+def missing_local_extra(exc: ModuleNotFoundError) -> str | None:
+    """The one message for an emulator used without the `local` extra, else None."""
+    if (exc.name or "").split(".")[0] not in ("fastapi", "pydantic"):
+        return None
+    return f"the border0 emulator needs the optional 'local' extra ({exc.name} is not " \
+        f"installed): {LOCAL_EXTRA}"
+
+
 @contextmanager
 def _local(state: str | None, say: Callable[[str], None] | None) -> Iterator[Border0Client]:
-    from reconciler.border0.emulator.embedded import EmbeddedEmulator  # fastapi: import on use
+    try:
+        from reconciler.border0.emulator.embedded import EmbeddedEmulator  # fastapi: on use
+    except ModuleNotFoundError as exc:
+        message = missing_local_extra(exc)
+        if message is None:
+            raise
+        raise ConfigurationError(f"--api local: {message}") from None
 
     path = Path(state or DEFAULT_STATE)
     if say is not None and not path.exists():

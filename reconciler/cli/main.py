@@ -110,8 +110,16 @@ def emulator_command(listen: str, db: str | None, token: str | None, org: str, l
     """Serve a border0-compatible API (sockets, policies) on SQLite, for tests and local use."""
     import sqlite3
 
-    from reconciler.border0.emulator.server import ServeOptions, serve
+    from reconciler.border0.session import missing_local_extra
     from reconciler.serving import parse_listen
+
+    try:
+        from reconciler.border0.emulator.server import ServeOptions, serve
+    except ModuleNotFoundError as exc:
+        message = missing_local_extra(exc)
+        if message is None:
+            raise
+        raise UserError(message) from None
 
     if not token:
         raise UserError("the emulator needs a token: --token or BORDER0_EMULATOR_TOKEN")
