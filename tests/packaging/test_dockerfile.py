@@ -191,7 +191,7 @@ def test_build_context_builds_the_wheel(tmp_path: Path) -> None:
 def test_no_heredocs_or_buildkit_only_syntax() -> None:
     """buildah, podman and kaniko build it: no heredoc, no `# syntax=` frontend, no RUN --mount."""
     text = DOCKERFILE.read_text()
-    assert not re.search(r"^# *syntax=", text, re.M)
+    assert not re.search(r"^# *syntax=", text, re.MULTILINE)
     for ins in parse(text):
         assert not ins.heredoc, f"{ins.keyword} {ins.value}: a heredoc needs BuildKit"
         assert not (ins.keyword == "RUN" and ins.value.startswith("--")), ins.value
