@@ -54,9 +54,17 @@ def cli() -> None:
 )
 @click.option("--no-color", is_flag=True, help="No colour even on a terminal.")
 @secret_root_option
+@click.option("--exclude", "exclude", multiple=True, metavar="PATTERN",
+              help="Leave out files and folders matching PATTERN (repeatable), as .gitignore "
+              "reads it: `templates`, `Chart.yaml`, `charts/*`.")
+@click.option("--only-manifests", is_flag=True,
+              help="Skip, unread, every YAML file with no `apiVersion: border0-reconciler/...` "
+              "line (Helm charts, CI files): the pre-commit hook's mode.")
+@click.option("-v", "--verbose", is_flag=True, help="Also note each file skipped, on stderr.")
 @friendly_errors
 def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | None,
-             no_color: bool, secret_roots: tuple[str, ...]) -> None:
+             no_color: bool, secret_roots: tuple[str, ...], exclude: tuple[str, ...],
+             only_manifests: bool, verbose: bool) -> None:
     """Check manifests (files or folders, read recursively) without contacting border0.
 
     Exit 0 when all are valid, 1 when any has an error. Every problem is listed.
@@ -67,7 +75,11 @@ def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | Non
 
     env = environment(env_file) if env_file is not None else None
     result = load(paths, env=env, resolve_secrets=env is not None, strict=strict,
-                  secret_roots=secret_roots or None)
+                  secret_roots=secret_roots or None, exclude=exclude,
+                  only_manifests=only_manifests)
+    if verbose:
+        for file, why in result.skipped_files:
+            click.echo(f"note: skipped {file}: {why}", err=True)
     color = fmt == "text" and color_enabled(sys.stdout, no_color)
     click.echo(REPORTERS[fmt](result, color=color), color=color)
     raise SystemExit(EXIT_OK if result.ok else EXIT_ERROR)

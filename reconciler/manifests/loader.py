@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,8 @@ class LoadResult:
     files: list[Path]
     documents: int  # non-empty YAML documents read
     skipped: int = 0  # documents of other tools (not border0-reconciler's), left alone
+    #: (file, why) of files left out whole by `only_manifests` (validate -v lists them)
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)  # files that changed while being read
     stamps: dict[Path, Stamp | None] = field(default_factory=dict, repr=False)
     newest_mtime: float = 0.0  # seconds since the epoch: the newest file or folder change
@@ -109,6 +112,11 @@ def _diag(
     return Diagnostic(severity, message, file, line, column, code)
 
 
+#: A file holds a manifest of ours only if a line says so (`only_manifests`): a Helm template,
+#: a Chart.yaml (apiVersion: v2, no kind) or a CI file has no such line.
+OUR_API_VERSION = re.compile(r"^[ \t-]*apiVersion:[ \t]*[\"']?border0-reconciler/", re.MULTILINE)
+
+
 # --- one document at a time ------------------------------------------------------------------
 
 
@@ -127,6 +135,8 @@ class _Loader:
     skipped: int = 0
     stamps: dict[Path, Stamp | None] = field(default_factory=dict)
     cache: ParseCache | None = None
+    only_manifests: bool = False
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)
 
     def report(
         self,
@@ -154,6 +164,9 @@ class _Loader:
             text, (docs, syntax_error, duplicates), starts = parsed
             if self.cache is not None:
                 self.cache.put(path, parsed)
+        if self.only_manifests and not OUR_API_VERSION.search(text):
+            self.skipped_files.append((str(path), f"no apiVersion: {API_VERSION} in it"))
+            return
         file = File(path, text, list(starts))
         for problem in [*duplicates, *([syntax_error] if syntax_error else [])]:
             code = "yaml-syntax" if problem is syntax_error else "duplicate-key"
@@ -218,6 +231,8 @@ class _Loader:
                        too_big[0], code="io")
             )
             return None
+        if self.only_manifests and not OUR_API_VERSION.search(text):
+            return text, ([], None, []), []  # not parsed: a Helm template is not even YAML
         return text, load_documents(text), document_starts(text)
 
     def read_document(self, file: File, index: int, data: dict[str, Any]) -> None:
@@ -338,6 +353,8 @@ def load(
     strict: bool = False,
     secret_roots: Sequence[str | os.PathLike[str]] | None = None,
     cache: ParseCache | None = None,
+    exclude: Sequence[str] = (),
+    only_manifests: bool = False,
 ) -> LoadResult:
     """Read every manifest under `paths` into `Desired`, collecting every problem found.
 
@@ -346,6 +363,10 @@ def load(
     Secret files are read only under `secret_roots` (default `DEFAULT_SECRET_ROOTS`) and the
     manifests' folders. `changed` in the result lists files that changed while being read.
     A `cache` (the daemon's) keeps parsed files between loads, by file identity.
+    `exclude` leaves out files and folders (`files.excluded`). `only_manifests` (the pre-commit
+    hook's `validate --only-manifests`) leaves out whole every file with no line
+    `apiVersion: border0-reconciler/...`, unparsed: a config repo's Helm chart or CI files. The
+    daemon never sets it: there, a file cut before that line must stop a prune.
     """
     if isinstance(paths, (str, os.PathLike)):  # one path given bare: not its characters
         paths = [paths]
@@ -355,7 +376,7 @@ def load(
         severity = Severity.ERROR if is_error else Severity.WARNING
         diagnostics.append(_diag(severity, message, file, None, "io" if is_error else "empty"))
 
-    files = discover(paths, problem)
+    files = discover(paths, problem, exclude)
     loader = _Loader(
         env=os.environ if env is None else env,
         resolve_secrets=resolve_secrets,
@@ -363,6 +384,7 @@ def load(
         diagnostics=diagnostics,
         secret_roots=allowed_roots(secret_roots, paths),
         cache=cache,
+        only_manifests=only_manifests,
     )
     if cache is not None:
         cache.retain(files)
@@ -377,6 +399,7 @@ def load(
         files=files,
         documents=loader.documents,
         skipped=loader.skipped,
+        skipped_files=loader.skipped_files,
         changed=changed,
         stamps=loader.stamps,
         newest_mtime=newest_change(paths, files, loader.stamps),
