@@ -15,9 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from snippets import URL_PLACEHOLDER, git, release_repo, snippet
-
 from helpers import REPO
+from snippets import URL_PLACEHOLDER, git, release_repo, snippet
 
 PRE_COMMIT = [sys.executable, "-m", "pre_commit"]
 
