@@ -29,8 +29,8 @@ def config_repo(tmp_path: Path) -> Path:
     for part in ("sockets", "policies"):
         shutil.copytree(REPO / "examples" / part, repo / "border0" / part)
     shutil.copytree(REPO / "charts" / "border0-reconciler", repo / "charts" / "app")
-    shutil.copy(REPO / "examples" / "ci" / "github-actions" / "border0-plan.yml",
-                repo / "border0-plan.yml")
+    shutil.copy(REPO / "examples" / "ci" / "github-actions" / "border0.yml",
+                repo / "border0.yml")
     git("init", "-q", cwd=repo)
     git("add", "-A", cwd=repo)
     git("commit", "-q", "-m", "config", cwd=repo)
@@ -96,13 +96,13 @@ def test_verbose_notes_each_skipped_file_and_exclude_leaves_out_more(config_repo
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "note: skipped charts/app/Chart.yaml: no apiVersion: border0-reconciler/v1 in it" \
         in proc.stderr
-    assert "note: skipped border0-plan.yml" in proc.stderr
+    assert "note: skipped border0.yml" in proc.stderr
     assert "border0/sockets" not in proc.stderr  # ours are read, not skipped
     quiet = validate("--only-manifests", ".")
     assert quiet.returncode == 0 and quiet.stderr == ""
     # --exclude: a folder by name, a path pattern, a file name; the chart then never read.
     for pattern in (["charts"], ["charts/*"], ["templates", "Chart.yaml", "*-values.yaml",
-                                             "values.yaml", "border0-plan.yml"]):
+                                             "values.yaml", "border0.yml"]):
         args = [arg for p in pattern for arg in ("--exclude", p)]
         proc = validate(*args, ".")
         assert proc.returncode == 0, (pattern, proc.stdout)
