@@ -275,12 +275,18 @@ def show_command(target: str, fmt: str, no_color: bool, **api: Any) -> None:
               metavar="N", help="Reconciles kept in /status and shown by `status --history`.")
 @click.option("--dry-run", is_flag=True, help="Observe only: plan and report drift, change nothing.")
 @click.option("--once", is_flag=True, help="Reconcile once and exit: 0 success, 1 failure.")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--log-format", type=click.Choice(["text", "json", "flux"]), default="text",
+              show_default=True,
+              help="json: our keys (time, level, logger, message, fields); flux: Flux's keys "
+              "(ts, level, logger, msg, fields), for the same log pipelines.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
 @click.option("--max-delete", type=click.IntRange(min=0), default=None,
               help="Refuse a plan that deletes more than N objects.")
 @click.option("--allow-mass-delete", is_flag=True, help="Allow a plan that deletes most objects.")
+@click.option("--unready-on-invalid", is_flag=True,
+              help="/readyz answers 503 while the manifests are invalid [default: ready, the "
+              "last good state stays in force].")
 @click.option("--delete-grace", default="5s", show_default=True,
               help="Defer deletes until the manifests have been unchanged this long (0: off).")
 @secret_root_option

@@ -74,6 +74,7 @@ class RunArgs:
     max_delete: int | None = None
     allow_mass_delete: bool = False
     delete_grace: float = 5.0
+    unready_on_invalid: bool = False
     secret_roots: tuple[str, ...] = ()
     parallelism: int = 8
     connector_command: str | None = None
@@ -170,6 +171,7 @@ def execute_run(args: RunArgs) -> int:
         role="agent" if roles_args.connectors_only else "leader",
         delete_grace=args.delete_grace,
         secret_roots=tuple(args.secret_roots) or None,
+        unready_on_invalid=args.unready_on_invalid,
     )
     triggers: list[Any] = []  # the daemon, once built: POST /reconcile triggers it
     roles = prepare(roles_args, lambda reason: triggers[0].trigger(reason),

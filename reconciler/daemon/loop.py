@@ -102,6 +102,8 @@ class Daemon(RootParts, StatusReads):
             connectors=self._connector_statuses,
         )
         self.metrics.leader.set_function(lambda: 1 if self.leads() else 0)
+        if hasattr(client, "on_request"):  # border0.client: API latency by operation
+            client.on_request = self.metrics.observe_request
         self.watcher: Any = None
         self.scheduler: Any = None
         self.server: Any = None
@@ -117,6 +119,7 @@ class Daemon(RootParts, StatusReads):
         self._settling = Settling(config.debounce)  # re-reads and deferred deletes
         self._failures = 0
         self._succeeded_once = False
+        self._invalid = False  # the last reconcile found the manifests invalid
         self._last_success: float | None = None
         self._last_good_desired: Any = None
         self._last_actual: Any = None
@@ -320,6 +323,7 @@ class Daemon(RootParts, StatusReads):
     def _follow(self, step: Next, wall: float, revision: str | None) -> None:
         """Take the decided step: failures in a row, when to retry, the last success."""
         self._failures, self._succeeded_once = step.failures, step.succeeded_once
+        self._invalid = step.outcome == INVALID
         self._retry_at = None if step.retry_in is None else time.monotonic() + step.retry_in
         if step.outcome == SUCCESS:
             self._last_success = wall
@@ -338,6 +342,7 @@ class Daemon(RootParts, StatusReads):
             result.desired, result.actual, result.plan, result.applied, self.config.dry_run
         )
         self.metrics.set_managed(state_counts(self._states))
+        self.metrics.set_objects(self._states)
 
     def _sync_connectors(self, result: ReconcileResult) -> None:
         """The last good desired state, as it exists in border0 now."""
