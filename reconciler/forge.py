@@ -20,15 +20,20 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import sys
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
-__all__ = ["MARKER", "Forge", "ForgeError", "NoReviewedPlan", "forge_from_env", "status_state"]
+__all__ = [
+    "MARKER", "Forge", "ForgeError", "NoReviewedPlan", "forge_from_env", "forge_from_url",
+    "status_state",
+]
 
 #: The hidden line that finds our one comment again among the reviewers'.
 MARKER = "<!-- border0-reconciler-plan -->"
@@ -63,15 +68,16 @@ class Forge:
     token: str
     timeout: float = 30.0
 
-    def _client(self) -> httpx.Client:
+    def headers(self) -> dict[str, str]:
         if self.kind == "github":
-            headers = {"Authorization": f"Bearer {self.token}",
-                       "Accept": "application/vnd.github+json",
-                       "X-GitHub-Api-Version": "2022-11-28"}
-        else:
-            headers = {"PRIVATE-TOKEN": self.token}
+            return {"Authorization": f"Bearer {self.token}",
+                    "Accept": "application/vnd.github+json",
+                    "X-GitHub-Api-Version": "2022-11-28"}
+        return {"PRIVATE-TOKEN": self.token}
+
+    def _client(self) -> httpx.Client:
         # httpx drops the Authorization header on a redirect to another host (artifact blobs).
-        return httpx.Client(headers=headers, timeout=self.timeout, follow_redirects=True)
+        return httpx.Client(headers=self.headers(), timeout=self.timeout, follow_redirects=True)
 
     def _call(self, client: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
         try:
@@ -167,13 +173,43 @@ class Forge:
 
     # --- commit statuses -------------------------------------------------------------------------
 
+    def status_request(self, sha: str, ok: bool | None, description: str,
+                       context: str = "border0-reconciler") -> tuple[str, dict[str, Any]]:
+        """(URL, JSON body) that sets the commit status of `sha`: GitHub's POST
+        /repos/{owner}/{repo}/statuses/{sha} (context), GitLab's POST
+        /projects/{id}/statuses/{sha} (name). Descriptions are cut to GitHub's 140 characters."""
+        body = {"state": status_state(self.kind, ok), "description": description[:140],
+                "context" if self.kind == "github" else "name": context}
+        return f"{self.api}/statuses/{sha}", body
+
     def set_status(self, sha: str, ok: bool | None, description: str,
                    context: str = "border0-reconciler") -> None:
         """The commit status of `sha`: success, failure, or running (ok None)."""
-        body = {"state": status_state(self.kind, ok), "description": description[:140],
-                "context" if self.kind == "github" else "name": context}
+        url, body = self.status_request(sha, ok, description, context)
         with self._client() as client:
-            self._call(client, "POST", f"/statuses/{sha}", json=body)
+            self._call(client, "POST", url.removeprefix(self.api), json=body)
+
+
+def forge_from_url(url: str) -> Forge:
+    """`github+https://TOKEN@api.github.com/repos/OWNER/REPO` or
+    `gitlab+https://TOKEN@gitlab.example.com/api/v4/projects/ID` (the daemon's `--notify`);
+    ValueError with one sentence that never holds the token."""
+    kind, _, rest = url.partition("+")
+    parts = urlsplit(rest)
+    token = unquote(parts.password or parts.username or "")
+    host = parts.hostname or ""
+    path = parts.path.rstrip("/")
+    wants = r"/repos/[^/]+/[^/]+" if kind == "github" else r"/api/v4/projects/[^/]+"
+    if kind not in ("github", "gitlab") or parts.scheme not in ("http", "https") or not host \
+            or not re.search(wants + "$", path):
+        example = ("github+https://TOKEN@api.github.com/repos/OWNER/REPO" if kind == "github"
+                   else "gitlab+https://TOKEN@gitlab.example.com/api/v4/projects/ID")
+        raise ValueError(f"--notify {kind}+{parts.scheme}://{host}...: use {example}")
+    if not token:
+        raise ValueError(f"--notify {kind}+{parts.scheme}://{host}...: the token goes before "
+                         "the host (https://TOKEN@host/...)")
+    port = f":{parts.port}" if parts.port else ""
+    return Forge(kind, f"{parts.scheme}://{host}{port}{path}", token)
 
 
 def forge_from_env(env: Mapping[str, str] = os.environ) -> Forge:

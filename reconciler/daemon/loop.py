@@ -316,7 +316,7 @@ class Daemon(RootParts, StatusReads):
         if self.reporter is not None:
             try:
                 self.reporter.reconciled(result, step.outcome, errors, corrected,
-                                         dry_run=self.config.dry_run)
+                                         dry_run=self.config.dry_run, revision=revision)
             except Exception:
                 log.exception("deciding notifications failed")
 
