@@ -34,6 +34,8 @@ RUN python /fetch-border0-cli.py
 
 # --- runtime ------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}
+# Declared again: an ARG before the first FROM is seen only by FROM lines.
+ARG PYTHON_IMAGE
 ARG VERSION=0.2.0
 ARG REVISION=""
 ARG CREATED=""

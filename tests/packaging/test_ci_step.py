@@ -195,6 +195,25 @@ def test_a_failed_plan_says_why_in_the_comment_and_keeps_no_artifact(emulator: A
         assert forge.artifacts == {}
 
 
+def test_a_huge_plan_is_cut_to_fit_one_comment(emulator: Any, repo: Path) -> None:
+    """GitHub refuses comments over 65,536 characters: the comment (with its header and footer)
+    is cut to fit; the artifact keeps the saved plan whole."""
+    for n in range(400):
+        text = SOCKET.replace("name: grafana", f"name: app-{n:03d}-with-a-rather-long-name")
+        (repo / "border0" / f"app-{n:03d}.yaml").write_text(text)
+    with serve_forge("github") as forge:
+        result = step_result(github_event(forge, emulator, repo, "pull_request", HEAD1,
+                                          number=3, head={"sha": HEAD1}))
+        assert result.returncode == 0, result.stderr
+        (comment,) = forge.ours()
+        assert len((repo / "border0-plan" / "plan.md").read_bytes()) > 60000  # the step's cut
+        assert len(comment["body"].encode()) < 65536
+        assert comment["body"].endswith("... cut: the full plan is in the border0-plan "
+                                        "artifact.\n")
+        saved = forge.artifacts[f"border0-plan-{HEAD1}"]["plan.json"]
+        assert saved.count(b"app-399-with-a-rather-long-name") >= 1
+
+
 def test_the_drift_check_fails_when_border0_drifted(emulator: Any, repo: Path) -> None:
     with serve_forge("github") as forge:
         result = step_result(github_event(forge, emulator, repo, "schedule", MERGE))

@@ -89,11 +89,10 @@ def test_hadolint_can_fail(tmp_path: Path) -> None:
 
 def test_multi_stage_slim_non_root() -> None:
     builder, cli, runtime = stages()
-    args = {
-        ins.value.split("=")[0]: ins.value.partition("=")[2]
-        for ins in parse(DOCKERFILE.read_text())
-        if ins.keyword == "ARG"
-    }
+    args: dict[str, str] = {}
+    for ins in parse(DOCKERFILE.read_text()):  # the first declaration holds the default
+        if ins.keyword == "ARG":
+            args.setdefault(ins.value.split("=")[0], ins.value.partition("=")[2])
     assert args["PYTHON_IMAGE"] == "python:3.11-slim"
     assert builder[0].value == "${PYTHON_IMAGE} AS builder"
     assert any(i.keyword == "RUN" and "pip wheel" in i.value for i in builder)
@@ -200,6 +199,8 @@ def test_no_heredocs_or_buildkit_only_syntax() -> None:
 def test_oci_labels_and_a_read_only_friendly_runtime() -> None:
     runtime = stages()[-1]
     labels = " ".join(i.value for i in runtime if i.keyword == "LABEL")
+    # base.name reads ${PYTHON_IMAGE}: the stage must declare it again to see it.
+    assert "PYTHON_IMAGE" in [i.value for i in runtime if i.keyword == "ARG"]
     for key in ("title", "description", "version", "revision", "created", "licenses",
                 "base.name"):
         assert f"org.opencontainers.image.{key}=" in labels
