@@ -44,23 +44,15 @@ from reconciler.border0.errors import (
     error_for_status,
 )
 from reconciler.border0.paging import walk_policy_pages, walk_socket_pages
+from reconciler.border0.routes import operation
 from reconciler.secrets import Secret, redact
 
-__all__ = ["DEFAULT_API", "USER_AGENT", "Border0Client", "operation"]
+__all__ = ["DEFAULT_API", "USER_AGENT", "Border0Client"]
 
 DEFAULT_API = "https://api.border0.com/api/v1"
 USER_AGENT = f"border0-reconciler/{__version__}"
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 log = logging.getLogger("reconciler.border0")
-
-
-def operation(method: str, path: str) -> str:
-    """A request's operation, for metrics: the method and the path with the object's id or
-    name as `{id}` (`PUT /socket/{id}`), so the set of values is bounded by the API's routes."""
-    parts = path.split("?")[0].strip("/").split("/")
-    if len(parts) > 1 and parts[0] in ("socket", "policy"):
-        parts[1] = "{id}"
-    return f"{method} /{'/'.join(parts)}"
 
 
 @functools.cache
@@ -99,9 +91,7 @@ class Border0Client:
         self._rx_delay: float | None = None
         #: Told about each retry of an unanswered or failed request, for the user to see.
         self.on_retry: Callable[[str], None] | None = None
-        #: Told about each HTTP attempt: (operation, status or 0, seconds); the daemon's
-        #: latency histogram. It must not raise or block.
-        self.on_request: Callable[[str, int, float], None] | None = None
+        self.on_request: Callable[[str, int, float], None] | None = None  # (op, code, s)
         self._writes = WriteClock(self.read_after_write_delay)
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if token:
@@ -368,7 +358,7 @@ class Border0Client:
         seconds = time.monotonic() - t0
         with self._lock:
             self.request_counts[(method, status)] += 1
-        if self.on_request is not None:
+        if self.on_request is not None:  # each attempt: the daemon's latency histogram
             self.on_request(operation(method, path), status, seconds)
         log.debug("%s %s -> %s in %.1f ms", method, path, status or "no answer", seconds * 1000)
 

@@ -54,12 +54,10 @@ def cli() -> None:
 )
 @click.option("--no-color", is_flag=True, help="No colour even on a terminal.")
 @secret_root_option
-@click.option("--exclude", "exclude", multiple=True, metavar="PATTERN",
-              help="Leave out files and folders matching PATTERN (repeatable), as .gitignore "
-              "reads it: `templates`, `Chart.yaml`, `charts/*`.")
-@click.option("--only-manifests", is_flag=True,
-              help="Skip, unread, every YAML file with no `apiVersion: border0-reconciler/...` "
-              "line (Helm charts, CI files): the pre-commit hook's mode.")
+@click.option("--exclude", multiple=True, metavar="PATTERN", help="Leave out files and folders "
+              "matching PATTERN (repeatable), as .gitignore reads it: `templates`, `charts/*`.")
+@click.option("--only-manifests", is_flag=True, help="Skip, unread, YAML files with no "
+              "`apiVersion: border0-reconciler/...` line (Helm charts, CI files).")
 @click.option("-v", "--verbose", is_flag=True, help="Also note each file skipped, on stderr.")
 @friendly_errors
 def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | None,

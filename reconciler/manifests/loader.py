@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ from reconciler.manifests.documents import (
     Doc,
     File,
     classify,
+    mentions_ours,
     name_of,
     with_name_hint,
 )
@@ -85,8 +85,7 @@ class LoadResult:
     files: list[Path]
     documents: int  # non-empty YAML documents read
     skipped: int = 0  # documents of other tools (not border0-reconciler's), left alone
-    #: (file, why) of files left out whole by `only_manifests` (validate -v lists them)
-    skipped_files: list[tuple[str, str]] = field(default_factory=list)
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)  # only_manifests
     changed: list[str] = field(default_factory=list)  # files that changed while being read
     stamps: dict[Path, Stamp | None] = field(default_factory=dict, repr=False)
     newest_mtime: float = 0.0  # seconds since the epoch: the newest file or folder change
@@ -110,11 +109,6 @@ def _diag(
 ) -> Diagnostic:
     line, column = (pos.line, pos.column) if pos else (None, None)
     return Diagnostic(severity, message, file, line, column, code)
-
-
-#: A file holds a manifest of ours only if a line says so (`only_manifests`): a Helm template,
-#: a Chart.yaml (apiVersion: v2, no kind) or a CI file has no such line.
-OUR_API_VERSION = re.compile(r"^[ \t-]*apiVersion:[ \t]*[\"']?border0-reconciler/", re.MULTILINE)
 
 
 # --- one document at a time ------------------------------------------------------------------
@@ -164,7 +158,7 @@ class _Loader:
             text, (docs, syntax_error, duplicates), starts = parsed
             if self.cache is not None:
                 self.cache.put(path, parsed)
-        if self.only_manifests and not OUR_API_VERSION.search(text):
+        if self.only_manifests and not mentions_ours(text):
             self.skipped_files.append((str(path), f"no apiVersion: {API_VERSION} in it"))
             return
         file = File(path, text, list(starts))
@@ -231,7 +225,7 @@ class _Loader:
                        too_big[0], code="io")
             )
             return None
-        if self.only_manifests and not OUR_API_VERSION.search(text):
+        if self.only_manifests and not mentions_ours(text):
             return text, ([], None, []), []  # not parsed: a Helm template is not even YAML
         return text, load_documents(text), document_starts(text)
 
@@ -363,10 +357,9 @@ def load(
     Secret files are read only under `secret_roots` (default `DEFAULT_SECRET_ROOTS`) and the
     manifests' folders. `changed` in the result lists files that changed while being read.
     A `cache` (the daemon's) keeps parsed files between loads, by file identity.
-    `exclude` leaves out files and folders (`files.excluded`). `only_manifests` (the pre-commit
-    hook's `validate --only-manifests`) leaves out whole every file with no line
-    `apiVersion: border0-reconciler/...`, unparsed: a config repo's Helm chart or CI files. The
-    daemon never sets it: there, a file cut before that line must stop a prune.
+    `exclude`: files and folders left out (`files.excluded`). `only_manifests` (`validate
+    --only-manifests`, never the daemon's: a file cut short must stop a prune) leaves out,
+    unparsed, files with no `apiVersion: border0-reconciler/...` line (Helm charts, CI files).
     """
     if isinstance(paths, (str, os.PathLike)):  # one path given bare: not its characters
         paths = [paths]
