@@ -1,3 +1,3 @@
 """border0-reconciler: border0 sockets and policies as code."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

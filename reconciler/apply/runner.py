@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from reconciler.apply.attach_groups import attachment_groups
@@ -55,6 +55,16 @@ _PAST = {
 }
 
 
+def _timed(task: Callable[[], list[ActionResult]]) -> Callable[[], list[ActionResult]]:
+    """`task` with each of its results carrying how long it took (for the logs)."""
+    def run() -> list[ActionResult]:
+        started = time.monotonic()
+        results = task()
+        took = round((time.monotonic() - started) * 1000, 1)
+        return [replace(r, duration_ms=took) for r in results]
+    return run
+
+
 class PlanNotApplicable(Exception):
     """The plan has conflicts (errors); nothing was applied."""
 
@@ -66,6 +76,7 @@ class ActionResult:
     message: str  # "created socket web" or "failed: update socket db: 400 ..."
     object_id: str | None = None
     temporary: bool = False  # failed for a reason that may pass (5xx, timeout): rerun helps
+    duration_ms: float | None = None  # its requests, retries included (a batch: the batch's)
 
 
 @dataclass(frozen=True)
@@ -214,9 +225,9 @@ class _Runner:
     def tasks(self, phase: list[Change]) -> list[Callable[[], list[ActionResult]]]:
         first = phase[0]
         if first.kind == "attachment":
-            return [lambda group=group: self._attachments(*group)
+            return [_timed(lambda group=group: self._attachments(*group))
                     for group in attachment_groups(phase)]
-        return [lambda change=change: [self._one(change)] for change in phase]
+        return [_timed(lambda change=change: [self._one(change)]) for change in phase]
 
     # -- single objects ---------------------------------------------------------------------
 

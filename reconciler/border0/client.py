@@ -51,6 +51,7 @@ from reconciler.border0.errors import (
     error_for_status,
 )
 from reconciler.border0.paging import walk_policy_pages, walk_socket_pages
+from reconciler.border0.routes import operation
 from reconciler.secrets import Secret, redact
 
 __all__ = ["DEFAULT_API", "USER_AGENT", "Border0Client"]
@@ -104,6 +105,7 @@ class Border0Client:
         self._rx_delay: float | None = None
         #: Told about each retry of an unanswered or failed request, for the user to see.
         self.on_retry: Callable[[str], None] | None = None
+        self.on_request: Callable[[str, int, float], None] | None = None  # (op, code, s)
         self._writes = WriteClock(self.read_after_write_delay)
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if token:
@@ -385,10 +387,12 @@ class Border0Client:
         time.sleep(delay)
 
     def _count(self, method: str, status: int, path: str, t0: float) -> None:
+        seconds = time.monotonic() - t0
         with self._lock:
             self.request_counts[(method, status)] += 1
-        log.debug("%s %s -> %s in %.1f ms", method, path, status or "no answer",
-                  (time.monotonic() - t0) * 1000)
+        if self.on_request is not None:  # each attempt: the daemon's latency histogram
+            self.on_request(operation(method, path), status, seconds)
+        log.debug("%s %s -> %s in %.1f ms", method, path, status or "no answer", seconds * 1000)
 
     def _error(self, response: httpx.Response, method: str, path: str) -> APIError:
         message = ""

@@ -26,13 +26,16 @@ from reconciler.secrets import (
 
 __all__ = [
     "DEFAULT_STATE",
+    "LOCAL_EXTRA",
     "LOCAL_TOKEN",
     "STATE_DIR",
     "TOKEN_VARIABLES",
     "local_state",
+    "missing_local_extra",
     "open_api",
     "private_state_dir",
     "resolve_token",
+    "state_path",
     "use_key",
 ]
 
@@ -82,8 +85,8 @@ def open_api(
     a new local state file (so a run from another folder never plans against an empty
     organization unnoticed)."""
     env = os.environ if env is None else env
-    use_key(state, env)
     api = (api or env.get("BORDER0_API") or DEFAULT_API).strip()
+    use_key(state_path(state, api, near), state is None, env)
     if api == "local":
         with _local(state, say, near) as client:
             client.on_retry = say
@@ -97,13 +100,22 @@ def open_api(
         yield client
 
 
-def use_key(state: str | None, env: Mapping[str, str]) -> None:
+def state_path(state: str | None, api: str | None, near: Sequence[str] = ()) -> Path:
+    """The state file, the one rule for every command: with `--api local` found from the
+    manifests' folder (`local_state`); against border0, `--state` or the working directory's
+    default. The inventory and the fingerprint key live beside it."""
+    if (api or os.environ.get("BORDER0_API") or "").strip() == "local":
+        return local_state(state, near)
+    return Path(state or DEFAULT_STATE)
+
+
+def use_key(state: Path, default: bool, env: Mapping[str, str]) -> None:
     """Key this process's secret fingerprints (secrets.py): the environment's key, else the key
-    file beside the state (created 0600 on first use)."""
-    directory = Path(state or DEFAULT_STATE).parent
+    file beside the state (created 0600 on first use); `default`: no --state was given."""
+    directory = state.parent
     try:
         if not env.get(FINGERPRINT_KEY_ENV):
-            private_state_dir(directory, always=state is None)
+            private_state_dir(directory, always=default)
         use_fingerprint_key(load_fingerprint_key(directory, env))
     except FingerprintKeyError as exc:
         raise ConfigurationError(f"secret fingerprint key: {exc}") from None
@@ -205,10 +217,29 @@ def _refuse_a_second_state(path: Path, near: Sequence[str]) -> None:
     )
 
 
+#: The emulator's web framework (fastapi, pydantic) is an optional extra: the daemon and the
+#: CLI against border0 do not need it.
+LOCAL_EXTRA = "pip install 'border0-reconciler[local]'"
+
+
+def missing_local_extra(exc: ModuleNotFoundError) -> str | None:
+    """The one message for an emulator used without the `local` extra, else None."""
+    if (exc.name or "").split(".")[0] not in ("fastapi", "pydantic"):
+        return None
+    return f"the border0 emulator needs the optional 'local' extra ({exc.name} is not " \
+        f"installed): {LOCAL_EXTRA}"
+
+
 @contextmanager
 def _local(state: str | None, say: Callable[[str], None] | None,
            near: Sequence[str] = ()) -> Iterator[Border0Client]:
-    from reconciler.border0.emulator.embedded import EmbeddedEmulator  # fastapi: import on use
+    try:
+        from reconciler.border0.emulator.embedded import EmbeddedEmulator  # fastapi: on use
+    except ModuleNotFoundError as exc:
+        message = missing_local_extra(exc)
+        if message is None:
+            raise
+        raise ConfigurationError(f"--api local: {message}") from None
 
     path = local_state(state, near)
     if state is None:

@@ -54,9 +54,15 @@ def cli() -> None:
 )
 @click.option("--no-color", is_flag=True, help="No colour even on a terminal.")
 @secret_root_option
+@click.option("--exclude", multiple=True, metavar="PATTERN", help="Leave out files and folders "
+              "matching PATTERN (repeatable), as .gitignore reads it: `templates`, `charts/*`.")
+@click.option("--only-manifests", is_flag=True, help="Skip, unread, YAML files with no "
+              "`apiVersion: border0-reconciler/...` line (Helm charts, CI files).")
+@click.option("-v", "--verbose", is_flag=True, help="Also note each file skipped, on stderr.")
 @friendly_errors
 def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | None,
-             no_color: bool, secret_roots: tuple[str, ...]) -> None:
+             no_color: bool, secret_roots: tuple[str, ...], exclude: tuple[str, ...],
+             only_manifests: bool, verbose: bool) -> None:
     """Check manifests (files or folders, read recursively) without contacting border0.
 
     Exit 0 when all are valid, 1 when any has an error. Every problem is listed.
@@ -67,7 +73,11 @@ def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | Non
 
     env = environment(env_file) if env_file is not None else None
     result = load(paths, env=env, resolve_secrets=env is not None, strict=strict,
-                  secret_roots=secret_roots or None)
+                  secret_roots=secret_roots or None, exclude=exclude,
+                  only_manifests=only_manifests)
+    if verbose:
+        for file, why in result.skipped_files:
+            click.echo(f"note: skipped {file}: {why}", err=True)
     color = fmt == "text" and color_enabled(sys.stdout, no_color)
     click.echo(REPORTERS[fmt](result, color=color), color=color)
     raise SystemExit(EXIT_OK if result.ok else EXIT_ERROR)
@@ -110,8 +120,16 @@ def emulator_command(listen: str, db: str | None, token: str | None, org: str, l
     """Serve a border0-compatible API (sockets, policies) on SQLite, for tests and local use."""
     import sqlite3
 
-    from reconciler.border0.emulator.server import ServeOptions, serve
+    from reconciler.border0.session import missing_local_extra
     from reconciler.serving import parse_listen
+
+    try:
+        from reconciler.border0.emulator.server import ServeOptions, serve
+    except ModuleNotFoundError as exc:
+        message = missing_local_extra(exc)
+        if message is None:
+            raise
+        raise UserError(message) from None
 
     if not token:
         raise UserError("the emulator needs a token: --token or BORDER0_EMULATOR_TOKEN")
@@ -271,7 +289,10 @@ def show_command(target: str, fmt: str, no_color: bool, **api: Any) -> None:
               metavar="N", help="Reconciles kept in /status and shown by `status --history`.")
 @click.option("--dry-run", is_flag=True, help="Observe only: plan and report drift, change nothing.")
 @click.option("--once", is_flag=True, help="Reconcile once and exit: 0 success, 1 failure.")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--log-format", type=click.Choice(["text", "json", "flux"]), default="text",
+              show_default=True,
+              help="json: our keys (time, level, logger, message, fields); flux: Flux's keys "
+              "(ts, level, logger, msg, fields), for the same log pipelines.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
 @click.option("--max-delete", type=click.IntRange(min=0), default=None,
@@ -280,6 +301,9 @@ def show_command(target: str, fmt: str, no_color: bool, **api: Any) -> None:
 @click.option("--allow-replace", is_flag=True, help=ALLOW_REPLACE_HELP)
 @click.option("--labels", type=click.Choice(["merge", "authoritative"]), default="merge",
               show_default=True, help=LABELS_HELP)
+@click.option("--unready-on-invalid", is_flag=True,
+              help="/readyz answers 503 while the manifests are invalid [default: ready, the "
+              "last good state stays in force].")
 @click.option("--delete-grace", default="5s", show_default=True,
               help="Defer deletes, and changes that grant access or lower a guard, until the "
               "manifests have been unchanged this long (0: off).")

@@ -20,7 +20,10 @@ def notify_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--notify", multiple=True, metavar="URL", envvar="BORDER0_RECONCILER_NOTIFY",
                      help="POST notifications here (repeatable; or BORDER0_RECONCILER_NOTIFY, "
                      "URLs separated by spaces): failures, drift corrected, FATAL connectors, "
-                     "access granted. slack+https://... for a Slack incoming webhook."),
+                     "access granted. slack+https://... for a Slack incoming webhook; "
+                     "github+https://TOKEN@api.github.com/repos/OWNER/REPO or "
+                     "gitlab+https://TOKEN@HOST/api/v4/projects/ID sets each applied "
+                     "revision's commit status."),
         click.option("--notify-format", type=click.Choice(["json", "slack"]), default="json",
                      show_default=True, help="Body of --notify URLs without a slack+ prefix."),
         click.option("--notify-after-failures", type=click.IntRange(min=1), default=3,
@@ -45,5 +48,6 @@ def make_reporter(
         targets = parse_targets(urls, fmt)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    redactor.add_secrets([t.forge.token for t in targets if t.forge is not None])
     notifier = Notifier(targets, redact=redactor.redact_data)
     return EventReporter(notifier, instance=instance, after_failures=after_failures)

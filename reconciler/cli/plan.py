@@ -19,7 +19,7 @@ import click
 import reconciler.plan.saved as saved_plan
 from reconciler.apply import ApplyResult
 from reconciler.border0.errors import Border0Error, ConfigurationError
-from reconciler.border0.session import DEFAULT_STATE, open_api
+from reconciler.border0.session import open_api, state_path
 from reconciler.cli.bulk import bulk_gc
 from reconciler.cli.progress import Progress
 from reconciler.cli.terminal import color_enabled
@@ -145,14 +145,14 @@ def _options(args: PlanArgs, env: Mapping[str, str]) -> ReconcileOptions:
         allow_replace=args.allow_replace,
         allow_clear_credentials=args.allow_clear_credentials,
         labels_authoritative=args.labels == "authoritative",
-        inventory=_inventory(args.state),
+        inventory=_inventory(state_path(args.state, args.api, args.paths)),
     )
 
 
-def _inventory(state: str | None) -> Inventory | None:
+def _inventory(state: Path) -> Inventory | None:
     """The daemon's inventory (plan/inventory.py) when a state folder exists: the ids it
     manages, so a socket that lost its tags plans as a repair, not as a conflict."""
-    directory = Path(state or DEFAULT_STATE).parent
+    directory = state.parent
     return Inventory(directory / INVENTORY_FILE) if directory.is_dir() else None
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -78,6 +77,7 @@ class RunArgs:
     labels: str = "merge"
     delete_grace: float = 5.0
     fail_threshold: int = 3
+    unready_on_invalid: bool = False
     secret_roots: tuple[str, ...] = ()
     parallelism: int = 8
     connector_command: str | None = None
@@ -90,15 +90,10 @@ class RunArgs:
 
 
 def _state_path(args: RunArgs) -> Any:
-    """The daemon's state file: with --api local found from the manifests' folder (as
-    `open_api` finds it); otherwise --state or the working directory's default."""
-    from pathlib import Path
+    """The daemon's state file (`border0.session.state_path`, as `open_api` finds it)."""
+    from reconciler.border0.session import state_path
 
-    from reconciler.border0.session import DEFAULT_STATE, local_state
-
-    if (args.api or os.environ.get("BORDER0_API") or "").strip() == "local":
-        return local_state(args.state, [args.path])
-    return Path(args.state or DEFAULT_STATE)
+    return state_path(args.state, args.api, [args.path])
 
 
 def _process_groups(args: RunArgs) -> Any:
@@ -158,9 +153,8 @@ def _make_supervisor(args: RunArgs, client: Any, redactor: Any) -> Any:
 
 def execute_run(args: RunArgs) -> int:
     """Run the daemon (or one reconcile with --once); the exit code."""
-    from pathlib import Path
 
-    from reconciler.border0.session import DEFAULT_STATE, open_api
+    from reconciler.border0.session import open_api
     from reconciler.cli.notify import make_reporter
     from reconciler.cli.run_roles import RoleArgs, check, prepare, started_roles
     from reconciler.daemon.logs import setup_logging
@@ -198,9 +192,10 @@ def execute_run(args: RunArgs) -> int:
         role="agent" if roles_args.connectors_only else "leader",
         delete_grace=args.delete_grace,
         fail_threshold=args.fail_threshold,
-        state_dir=str(Path(args.state or DEFAULT_STATE).parent),
+        state_dir=str(_state_path(args).parent),
         secret_roots=tuple(args.secret_roots) or None,
         own_files=_own_files(args),
+        unready_on_invalid=args.unready_on_invalid,
     )
     triggers: list[Any] = []  # the daemon, once built: POST /reconcile triggers it
     roles = prepare(roles_args, lambda reason: triggers[0].trigger(reason),

@@ -33,6 +33,7 @@ class DaemonConfig:
     backoff_base: float = 1.0
     backoff_max: float = 60.0
     fail_threshold: int = 3
+    unready_on_invalid: bool = False  # /readyz 503 while the manifests are invalid
     stop_timeout: float = 10.0
     heartbeat_stale: float = 180.0
     role: str = "leader"  # "agent" with --connectors-only; a leader elector decides otherwise

@@ -13,6 +13,8 @@ The rules (README "Notifications"):
 - Objects blocked (a replace without its allowance, or an object that belongs to someone
   else; not applied while the rest was): once per
   distinct set of blocked objects.
+- With a commit-status target (`github+https://...`, `gitlab+https://...`): the status of each
+  git revision reconciled (not in --dry-run), success or failure, once per revision and result.
 
 Delivery (queue, worker, retries, redaction) is `notify.py`'s job.
 """
@@ -23,7 +25,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from reconciler.daemon.notify import Message, Notifier
+from reconciler.daemon.notify import REVISION_STATUS, Message, Notifier
 from reconciler.daemon.state import fatal_connectors
 from reconciler.render.text import access_line
 
@@ -68,6 +70,8 @@ class EventReporter:
         self._fatal: set[str] = set()  # connectors already reported FATAL
         self._connectors: Callable[[], Iterable[Any]] | None = None
         self._blocked_sent: tuple[str, ...] = ()  # the blocked changes last reported
+        self._status_sent: tuple[str, str] | None = None  # (revision, outcome) last set
+        self._statuses = any(t.format == "status" for t in getattr(notifier, "targets", ()))
 
     def _send(self, event: str, text: str, details: list[str] | None = None,
               **fields: Any) -> None:
@@ -85,8 +89,11 @@ class EventReporter:
         corrected: list[Any],
         *,
         dry_run: bool = False,
+        revision: str | None = None,
     ) -> None:
         self._blocked(result)
+        if revision and not dry_run and self._statuses:
+            self._revision_status(result, outcome, errors, revision)
         if outcome != "success":
             self._failed(result, outcome, errors)
             return
@@ -107,6 +114,21 @@ class EventReporter:
                          for c in corrected],
             )
         self._access(result)
+
+    def _revision_status(self, result: Any, outcome: str, errors: list[str],
+                         revision: str) -> None:
+        """The commit status of the revision reconciled, once per revision and result."""
+        if (revision, outcome) == self._status_sent:
+            return
+        self._status_sent = (revision, outcome)
+        if outcome == "success":
+            summary = result.plan.summary() if result.plan is not None else {}
+            done = ", ".join(f"{n} {action}" for action, n in summary.items() if n)
+            text = f"applied: {done}" if done else "in sync: border0 matches the manifests"
+        else:
+            what = "manifests invalid" if outcome == "invalid" else "reconcile failed"
+            text = f"{what}: {errors[0] if errors else result.error or 'no error recorded'}"
+        self._send(REVISION_STATUS, text, revision=revision, ok=outcome == "success")
 
     def _failed(self, result: Any, outcome: str, errors: list[str]) -> None:
         self._in_row += 1

@@ -19,7 +19,10 @@ from typing import Any, TextIO
 from reconciler.secrets import MIN_SECRET_LENGTH, SENSITIVE, redaction_set, walk
 from reconciler.secrets import redact as redact_values
 
-__all__ = ["MIN_SECRET_LENGTH", "JsonFormatter", "RedactFilter", "TextFormatter", "setup_logging"]
+__all__ = [
+    "MIN_SECRET_LENGTH", "OBJECT_NAME", "FluxJsonFormatter", "JsonFormatter", "RedactFilter", "TextFormatter",
+    "setup_logging",
+]
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is a field.
 _STANDARD_ATTRS = frozenset(
@@ -27,11 +30,21 @@ _STANDARD_ATTRS = frozenset(
 )
 
 
+#: `name` is taken on a LogRecord (the logger's): an object's name travels as `object_name`
+#: and every format writes it as `name`.
+OBJECT_NAME = "object_name"
+
+
 def record_fields(record: logging.LogRecord) -> dict[str, Any]:
     """The structured fields a log call passed with ``extra=``."""
     return {
         k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and not k.startswith("_")
     }
+
+
+def _shown_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The fields as the formats write them (`object_name` as `name`)."""
+    return {("name" if k == OBJECT_NAME else k): v for k, v in record_fields(record).items()}
 
 
 class RedactFilter(logging.Filter):
@@ -116,7 +129,7 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage().replace("\n", "\\n")
-        fields = " ".join(f"{k}={_field_text(v)}" for k, v in record_fields(record).items())
+        fields = " ".join(f"{k}={_field_text(v)}" for k, v in _shown_fields(record).items())
         line = f"{_utc_time(record)} {record.levelname} {record.name}: {message}"
         if fields:
             line = f"{line} {fields}"
@@ -137,7 +150,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key, value in record_fields(record).items():
+        for key, value in _shown_fields(record).items():
             data.setdefault(key, value)
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
@@ -146,7 +159,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, default=str)
 
 
-FORMATTERS: dict[str, type[logging.Formatter]] = {"text": TextFormatter, "json": JsonFormatter}
+class FluxJsonFormatter(logging.Formatter):
+    """JSON with the keys of Flux's controllers (controller-runtime's zap: `level`, `ts`,
+    `logger`, `msg`), so one log pipeline parses both; the fields as in `JsonFormatter`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "level": record.levelname.lower(),
+            "ts": _utc_time(record),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in _shown_fields(record).items():
+            data.setdefault(key, value)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            data["error"] = record.exc_text
+        return json.dumps(data, default=str)
+
+
+FORMATTERS: dict[str, type[logging.Formatter]] = {
+    "text": TextFormatter, "json": JsonFormatter, "flux": FluxJsonFormatter,
+}
 
 
 def setup_logging(

@@ -109,6 +109,8 @@ class Daemon(RootParts, StatusReads):
             connectors=self._connector_statuses,
         )
         self.metrics.leader.set_function(lambda: 1 if self.leads() else 0)
+        if hasattr(client, "on_request"):  # border0.client: API latency by operation
+            client.on_request = self.metrics.observe_request
         self.watcher: Any = None
         self.scheduler: Any = None
         self.server: Any = None
@@ -130,6 +132,7 @@ class Daemon(RootParts, StatusReads):
         self._settling = Settling(config.debounce)  # re-reads and deferred deletes
         self._failures = 0
         self._succeeded_once = False
+        self._invalid = False  # the last reconcile found the manifests invalid
         self._last_success: float | None = None
         self._last_good_desired: Any = None
         self._last_actual: Any = None
@@ -339,13 +342,14 @@ class Daemon(RootParts, StatusReads):
         if self.reporter is not None:
             try:
                 self.reporter.reconciled(result, step.outcome, errors, corrected,
-                                         dry_run=self.config.dry_run)
+                                         dry_run=self.config.dry_run, revision=revision)
             except Exception:
                 log.exception("deciding notifications failed")
 
     def _follow(self, step: Next, wall: float, revision: str | None) -> None:
         """Take the decided step: failures in a row, when to retry, the last success."""
         self._failures, self._succeeded_once = step.failures, step.succeeded_once
+        self._invalid = step.outcome == INVALID
         self._retry_at = None if step.retry_in is None else time.monotonic() + step.retry_in
         if step.outcome == SUCCESS:
             self._last_success = wall
@@ -365,6 +369,7 @@ class Daemon(RootParts, StatusReads):
             result.blocked,
         )
         self.metrics.set_managed(state_counts(self._states))
+        self.metrics.set_objects(self._states)
 
     def _sync_connectors(self, result: ReconcileResult) -> None:
         """The last good desired state, as it exists in border0 now."""

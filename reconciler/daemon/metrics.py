@@ -2,11 +2,17 @@
 
 Counters and gauges the daemon sets live here as objects; numbers that other parts already
 keep (the API client's request counts, the supervisor's connector states and restarts) are read
-at scrape time by a collector, so they can never disagree with their source.
+at scrape time by a collector, so they can never disagree with their source. The registry also
+holds the standard `process_*` families (prometheus_client's ProcessCollector) and `build_info`.
+
+Cardinality is bounded: `object_status` has one series per declared object, at most
+`OBJECT_STATUS_LIMIT` (the objects not in sync first; `object_status_omitted` counts the rest),
+and `api_request_duration_seconds` one per API operation (`border0.client.operation`: about 15).
 """
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -15,20 +21,28 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Info,
+    ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from reconciler import __version__
 from reconciler.daemon.outcome import Next
 from reconciler.diagnostics import Severity
 from reconciler.reconcile import ReconcileResult, Stage
 
-__all__ = ["CONTENT_TYPE", "PREFIX", "DaemonMetrics"]
+__all__ = ["CONTENT_TYPE", "OBJECT_STATUS_LIMIT", "PREFIX", "DaemonMetrics"]
 
 PREFIX = "border0_reconciler"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+#: The most `object_status` series (one per object): 1,000 objects are about 100 KB of scrape.
+OBJECT_STATUS_LIMIT = 1000
+#: API latency buckets, seconds: border0 answers in tens of milliseconds; retries take seconds.
+API_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 #: Every connector state name, so a gauge exists (at 0) for the states a connector is not in.
 CONNECTOR_STATES = ("STOPPED", "STARTING", "RUNNING", "BACKOFF", "STOPPING", "EXITED", "FATAL")
@@ -179,6 +193,30 @@ class DaemonMetrics:
             "(the rest of the plan was applied; the reconcile counts as failed).",
             registry=r,
         )
+        self.object_status = Gauge(
+            f"{PREFIX}_object_status",
+            "1 for each declared object, labelled with its sync state (in-sync, out-of-sync, "
+            f"missing, error, to-delete, suspended); at most {OBJECT_STATUS_LIMIT} objects, "
+            "those not in sync first.",
+            ["kind", "name", "state"],
+            registry=r,
+        )
+        self.object_status_omitted = Gauge(
+            f"{PREFIX}_object_status_omitted",
+            f"Objects left out of object_status (over {OBJECT_STATUS_LIMIT}); managed_objects "
+            "counts them all.",
+            registry=r,
+        )
+        self.api_latency = Histogram(
+            f"{PREFIX}_api_request_duration_seconds",
+            "Time each HTTP attempt to the border0 API took, by operation (method and route).",
+            ["operation"],
+            buckets=API_BUCKETS,
+            registry=r,
+        )
+        Info(f"{PREFIX}_build", "The reconciler's version and Python's.", registry=r).info(
+            {"version": __version__, "python_version": platform.python_version()})
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, _resident_memory_bytes, ...
         r.register(_LiveCollector(request_counts, connectors))
 
     def set_held(self, held: Iterable[Mapping[str, str]]) -> None:
@@ -211,6 +249,18 @@ class DaemonMetrics:
             self.managed_objects.labels(kind, state).set(number)
         for kind in ("socket", "policy"):
             self.suspended_objects.labels(kind).set(counts.get((kind, "suspended"), 0))
+
+    def observe_request(self, operation: str, status: int, seconds: float) -> None:
+        """The API client's `on_request` hook: one HTTP attempt's latency."""
+        self.api_latency.labels(operation).observe(seconds)
+
+    def set_objects(self, states: Mapping[tuple[str, str], str]) -> None:
+        """Replace the object_status series: (kind, name) -> state, bounded."""
+        ranked = sorted(states.items(), key=lambda item: (item[1] == "in-sync", item[0]))
+        self.object_status.clear()
+        for (kind, name), state in ranked[:OBJECT_STATUS_LIMIT]:
+            self.object_status.labels(kind, name, state).set(1)
+        self.object_status_omitted.set(max(0, len(ranked) - OBJECT_STATUS_LIMIT))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

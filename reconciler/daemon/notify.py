@@ -2,8 +2,11 @@
 
 `run --notify URL` (repeatable) names the receivers: a generic JSON POST by default, or a
 Slack-compatible incoming webhook (`slack+https://...`, or every URL with `--notify-format
-slack`: the body is `{"text": ...}`). What is worth a message is decided in `events.py`; this
-module only carries messages.
+slack`: the body is `{"text": ...}`), or a forge's commit statuses (`github+https://TOKEN@
+api.github.com/repos/OWNER/REPO`, `gitlab+https://TOKEN@HOST/api/v4/projects/ID`: each
+revision applied gets a status, `reconciler/forge.py` says how), which take only the
+`revision_status` messages that webhooks never get. What is worth a message is decided in
+`events.py`; this module only carries messages.
 
 The reconcile's thread only puts a message into a bounded queue (`send` never blocks; when the
 queue is full the message is dropped and counted). One worker thread drains it: each POST has a
@@ -29,13 +32,21 @@ import httpx
 
 from reconciler import __version__
 from reconciler.backoff import backoff
+from reconciler.forge import Forge, forge_from_url
 
-__all__ = ["FORMATS", "SLACK_PREFIX", "Message", "Notifier", "Target", "parse_targets"]
+__all__ = [
+    "FORMATS", "REVISION_STATUS", "SLACK_PREFIX", "Message", "Notifier", "Target",
+    "parse_targets",
+]
 
 log = logging.getLogger("reconciler.notify")
 
 FORMATS = ("json", "slack")
 SLACK_PREFIX = "slack+"
+#: Commit statuses on GitHub or GitLab: the URL names the repository or project.
+STATUS_PREFIXES = ("github+", "gitlab+")
+#: The one event status targets take, and webhooks do not.
+REVISION_STATUS = "revision_status"
 #: Statuses worth another try; any other 4xx is the receiver refusing the message for good.
 _RETRY_STATUSES = frozenset({408, 425, 429})
 _STOP = object()
@@ -73,8 +84,12 @@ class Message:
 
 @dataclass(frozen=True)
 class Target:
-    url: str  # what is POSTed to (the slack+ prefix removed)
-    format: str  # "json" or "slack"
+    url: str  # what is POSTed to (the slack+ prefix removed; a forge's API root)
+    format: str  # "json", "slack" or "status" (a forge's commit statuses)
+    forge: Forge | None = field(default=None, repr=False, compare=False)  # holds the token
+
+    def accepts(self, event: str) -> bool:
+        return (event == REVISION_STATUS) == (self.format == "status")
 
     @property
     def shown(self) -> str:
@@ -92,6 +107,10 @@ def parse_targets(urls: Iterable[str], default_format: str = "json") -> list[Tar
     targets = []
     for raw in urls:
         url, fmt = raw.strip(), default_format
+        if url.startswith(STATUS_PREFIXES):
+            forge = forge_from_url(url)
+            targets.append(Target(forge.api, "status", forge))
+            continue
         if url.startswith(SLACK_PREFIX):
             url, fmt = url[len(SLACK_PREFIX):], "slack"
         parts = urlsplit(url)
@@ -190,18 +209,28 @@ class Notifier:
     def _deliver(self, client: httpx.Client, message: Message) -> None:
         delivered = False
         for target in self.targets:
-            body = json.dumps(self._redact(message.body(target.format))).encode()
-            delivered = self._post(client, target, body, message.event) or delivered
+            if not target.accepts(message.event):
+                continue
+            url, headers, data = target.url, {}, message.body(target.format)
+            if target.forge is not None:
+                url, data = target.forge.status_request(
+                    message.fields["revision"], message.fields["ok"], message.text,
+                    f"border0-reconciler/{message.instance}")
+                headers = target.forge.headers()
+            body = json.dumps(self._redact(data)).encode()
+            delivered = self._post(client, target, body, message.event, url, headers) \
+                or delivered
         self.sent += delivered
 
-    def _post(self, client: httpx.Client, target: Target, body: bytes, event: str) -> bool:
+    def _post(self, client: httpx.Client, target: Target, body: bytes, event: str,
+              url: str, headers: dict[str, str]) -> bool:
         problem = ""
         for attempt in range(self._attempts):
             if attempt and self._abort.wait(backoff(attempt, base=self._backoff, cap=float("inf"))):
                 break
             try:
                 response = client.post(
-                    target.url, content=body, headers={"Content-Type": "application/json"}
+                    url, content=body, headers={**headers, "Content-Type": "application/json"}
                 )
             except httpx.HTTPError as exc:
                 problem = type(exc).__name__  # the message could hold the URL

@@ -39,8 +39,14 @@ class Next:
     sync_connectors: bool  # resync the connectors to that state
 
 
-def is_ready(succeeded_once: bool, failures: int, config: DaemonConfig) -> bool:
-    """Ready after the first success, until `fail_threshold` failures in a row."""
+def is_ready(
+    succeeded_once: bool, failures: int, config: DaemonConfig, invalid: bool = False
+) -> bool:
+    """Ready after the first success, until `fail_threshold` failures in a row; with
+    `unready_on_invalid` (`run --unready-on-invalid`), also not while the manifests are invalid.
+    By default invalid manifests leave it ready: the last good state stays in force."""
+    if invalid and config.unready_on_invalid:
+        return False
     return succeeded_once and failures < config.fail_threshold
 
 
@@ -73,7 +79,7 @@ def decide(
         failures=failures,
         retry_in=retry_in,
         succeeded_once=succeeded_once,
-        ready=is_ready(succeeded_once, failures, config),
+        ready=is_ready(succeeded_once, failures, config, invalid=outcome == INVALID),
         keep=keep,
         sync_connectors=keep and not config.dry_run,
     )

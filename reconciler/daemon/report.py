@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from reconciler.daemon.logs import OBJECT_NAME
 from reconciler.daemon.outcome import SUCCESS
 from reconciler.diagnostics import Severity
 from reconciler.reconcile import ReconcileResult
@@ -36,11 +37,19 @@ def log_outcome(
     *,
     dry_run: bool,
 ) -> None:
-    """One line per action, then the summary line (and each error on a failure)."""
+    """One line per action, then the summary line (and each error on a failure). Each action's
+    line carries kind, name, action, revision and duration_ms as fields; the summary line
+    revision and duration_ms (and duration_seconds, as before)."""
     if result.applied is not None:
         for action in result.applied.results:
-            (log.info if action.ok else log.error)(action.message)
-    fields: dict[str, Any] = {"trigger": trigger, "duration_seconds": round(duration, 3)}
+            change = action.change
+            fields = {"kind": change.kind.value, OBJECT_NAME: change.name,
+                      "action": change.action.value, "duration_ms": action.duration_ms}
+            if revision:
+                fields["revision"] = revision
+            (log.info if action.ok else log.error)(action.message, extra=fields)
+    fields: dict[str, Any] = {"trigger": trigger, "duration_seconds": round(duration, 3),
+                              "duration_ms": round(duration * 1000, 1)}
     if revision:
         fields["revision"] = revision
     summary = result.plan.summary() if result.plan is not None else None

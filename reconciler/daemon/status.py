@@ -54,7 +54,7 @@ class StatusReads:
         return self.config.role if self.leader is None else self.leader.role
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
-        ok = is_ready(self._succeeded_once, self._failures, self.config)
+        ok = is_ready(self._succeeded_once, self._failures, self.config, self._invalid)
         if not self.leads():  # a follower stands by: ready, or a rollout would never finish
             ok = not (self.leader is not None and self.leader.lost)
         return ok, {
@@ -62,6 +62,8 @@ class StatusReads:
             "last_success": iso_time(self._last_success),
             "consecutive_failures": self._failures,
             "fail_threshold": self.config.fail_threshold,
+            "invalid_manifests": self._invalid,
+            "unready_on_invalid": self.config.unready_on_invalid,
             # shown, not counted against readiness: the reconciler itself still works
             "fatal_connectors": [f["socket"] for f in fatal_connectors(self._connector_statuses())],
         }

@@ -19,7 +19,9 @@ from reconciler.model import Source
 if TYPE_CHECKING:  # jsonschema, which schema_messages imports, is slow to import
     from reconciler.manifests.schema_messages import Problem
 
-__all__ = ["API_VERSION", "KINDS", "Doc", "File", "classify", "name_of", "with_name_hint"]
+__all__ = [
+    "API_VERSION", "KINDS", "Doc", "File", "classify", "mentions_ours", "name_of", "with_name_hint",
+]
 
 API_VERSION = "border0-reconciler/v1"
 KINDS = ("Socket", "Policy")
@@ -100,6 +102,16 @@ def classify(data: Any) -> str:
             "have both too)"
         )
     return "foreign"
+
+
+#: A line `apiVersion: border0-reconciler/...`: a Helm template, a Chart.yaml (apiVersion v2,
+#: no kind) or a CI file has none.
+_OUR_API_VERSION = re.compile(r"^[ \t-]*apiVersion:[ \t]*[\"']?border0-reconciler/", re.MULTILINE)
+
+
+def mentions_ours(text: str) -> bool:
+    """Whether a file's text may hold a manifest of ours (`validate --only-manifests`)."""
+    return _OUR_API_VERSION.search(text) is not None
 
 
 def name_of(data: Mapping[str, Any]) -> str | None:

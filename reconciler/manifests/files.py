@@ -23,6 +23,7 @@ after loading: a writer that was half-way through a file (an editor writing in p
 from __future__ import annotations
 
 import errno
+import fnmatch
 import os
 import re
 import stat
@@ -41,6 +42,7 @@ __all__ = [
     "changed_since",
     "discover",
     "environment",
+    "excluded",
     "newest_change",
     "read_env_file",
     "read_manifest_file",
@@ -130,14 +132,34 @@ def newest_change(
     return newest / 1e9
 
 
+def excluded(relative: str, patterns: Sequence[str]) -> bool:
+    """Whether a path under a root (posix, relative to it) matches an `--exclude` pattern, as
+    .gitignore reads them: a pattern without `/` matches any one name (`templates`,
+    `Chart.yaml`, `*.tpl.yaml`), one with `/` the path from the root (`charts/*`, `ci/**`);
+    a folder that matches excludes everything in it."""
+    parts = relative.split("/")
+    for raw in patterns:
+        pattern = raw.strip("/")
+        if "/" not in pattern:
+            if any(fnmatch.fnmatchcase(part, pattern) for part in parts):
+                return True
+        elif any(fnmatch.fnmatchcase("/".join(parts[: n + 1]), pattern)
+                 for n in range(len(parts))):
+            return True
+    return False
+
+
 def discover(
-    paths: Sequence[str | os.PathLike[str]], problem: Callable[[str, str, bool], None]
+    paths: Sequence[str | os.PathLike[str]],
+    problem: Callable[[str, str, bool], None],
+    exclude: Sequence[str] = (),
 ) -> list[Path]:
     """Manifest files under `paths`, in a stable order, hidden entries skipped.
 
     A directory is read recursively (a symlinked root is followed, symlinked subdirectories
     are not); a file named explicitly is read whatever its suffix. `problem(path, message,
     is_error)` is called for a path that cannot be listed (True) or holds no manifest (False).
+    Inside a directory, files and folders matching an `exclude` pattern (`excluded`) are left out.
     """
     files: list[Path] = []
     seen: set[str] = set()
@@ -159,9 +181,16 @@ def discover(
         if root.is_dir():  # follows a symlinked root (git-sync swaps one)
             before = len(files)
             for dirpath, dirnames, filenames in os.walk(root, onerror=walk_error):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                rel = os.path.relpath(dirpath, root).replace(os.sep, "/")
+                prefix = "" if rel == "." else rel + "/"
+                dirnames[:] = sorted(
+                    d for d in dirnames
+                    if not d.startswith(".") and not (exclude and excluded(prefix + d, exclude))
+                )
                 for name in sorted(filenames):
-                    if not name.startswith(".") and name.lower().endswith(SUFFIXES):
+                    if name.startswith(".") or not name.lower().endswith(SUFFIXES):
+                        continue
+                    if not (exclude and excluded(prefix + name, exclude)):
                         add(Path(dirpath, name))
             if len(files) == before:
                 problem(str(root), "no manifest files (*.yaml, *.yml) in this directory", False)

@@ -38,6 +38,7 @@ from reconciler.manifests.documents import (
     Doc,
     File,
     classify,
+    mentions_ours,
     name_of,
     with_name_hint,
 )
@@ -89,6 +90,7 @@ class LoadResult:
     files: list[Path]
     documents: int  # non-empty YAML documents read
     skipped: int = 0  # documents of other tools (not border0-reconciler's), left alone
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)  # only_manifests
     changed: list[str] = field(default_factory=list)  # files that changed while being read
     stamps: dict[Path, Stamp | None] = field(default_factory=dict, repr=False)
     newest_mtime: float = 0.0  # seconds since the epoch: the newest file or folder change
@@ -158,6 +160,8 @@ class _Loader:
     cache: ParseCache | None = None
     incomplete: list[str] = field(default_factory=list)
     checked: list[_Checked] | None = None  # the file being read: its documents as checked
+    only_manifests: bool = False
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)
 
     def report(
         self,
@@ -213,6 +217,9 @@ class _Loader:
 
     def read_documents(self, path: Path, text: str, docs: list[Any], syntax_error: Any,
                        duplicates: list[Any], starts: list[Any]) -> None:
+        if self.only_manifests and not mentions_ours(text):
+            self.skipped_files.append((str(path), f"no apiVersion: {API_VERSION} in it"))
+            return
         file = File(path, text, list(starts))
         if text and not text.endswith("\n"):
             self.incomplete.append(file.name)
@@ -279,6 +286,8 @@ class _Loader:
                        too_big[0], code="io")
             )
             return None
+        if self.only_manifests and not mentions_ours(text):
+            return _Entry(text, ([], None, []), [])  # not parsed: a Helm template is not YAML
         return _Entry(text, load_documents(text), document_starts(text))
 
     def read_document(self, file: File, index: int, data: dict[str, Any]) -> None:
@@ -417,6 +426,8 @@ def load(
     strict: bool = False,
     secret_roots: Sequence[str | os.PathLike[str]] | None = None,
     cache: ParseCache | None = None,
+    exclude: Sequence[str] = (),
+    only_manifests: bool = False,
 ) -> LoadResult:
     """Read every manifest under `paths` into `Desired`, collecting every problem found.
 
@@ -425,6 +436,9 @@ def load(
     Secret files are read only under `secret_roots` (default `DEFAULT_SECRET_ROOTS`) and the
     manifests' folders. `changed` in the result lists files that changed while being read.
     A `cache` (the daemon's) keeps parsed files between loads, by file identity.
+    `exclude`: files and folders left out (`files.excluded`). `only_manifests` (`validate
+    --only-manifests`, never the daemon's: a file cut short must stop a prune) leaves out,
+    unparsed, files with no `apiVersion: border0-reconciler/...` line (Helm charts, CI files).
     """
     if isinstance(paths, (str, os.PathLike)):  # one path given bare: not its characters
         paths = [paths]
@@ -434,7 +448,7 @@ def load(
         severity = Severity.ERROR if is_error else Severity.WARNING
         diagnostics.append(_diag(severity, message, file, None, "io" if is_error else "empty"))
 
-    files = discover(paths, problem)
+    files = discover(paths, problem, exclude)
     loader = _Loader(
         env=os.environ if env is None else env,
         resolve_secrets=resolve_secrets,
@@ -442,6 +456,7 @@ def load(
         diagnostics=diagnostics,
         secret_roots=allowed_roots(secret_roots, paths),
         cache=cache,
+        only_manifests=only_manifests,
     )
     if cache is not None:
         cache.retain(files)
@@ -456,6 +471,7 @@ def load(
         files=files,
         documents=loader.documents,
         skipped=loader.skipped,
+        skipped_files=loader.skipped_files,
         changed=changed,
         stamps=loader.stamps,
         newest_mtime=newest_change(paths, files, loader.stamps),

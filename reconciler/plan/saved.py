@@ -149,7 +149,10 @@ def write(
     saved = {
         "kind": KIND,
         "format_version": FORMAT_VERSION,
-        "paths": [str(Path(p).resolve()) for p in paths],
+        # As given: the plan's sources (file:line) are made from them, so apply, loading them
+        # again from the same working directory (a CI job's checkout, wherever the runner
+        # put it), makes the same plan; resolved, a relative path never matched its plan.
+        "paths": [os.path.normpath(p) for p in paths],
         "instance": plan.instance,
         "max_delete": max_delete,
         "allow_mass_delete": allow_mass_delete,

@@ -448,5 +448,5 @@ def test_metrics_are_prefixed_and_carry_no_created_series(emulator, manifests):
         for family in text_string_to_metric_families(daemon.metrics_text().decode())
         for sample in family.samples
     ]
-    assert names and all(n.startswith("border0_reconciler_") for n in names)
+    assert names and all(n.startswith(("border0_reconciler_", "process_")) for n in names)
     assert not [n for n in names if n.endswith("_created")]

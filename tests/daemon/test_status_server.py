@@ -78,7 +78,9 @@ def test_metrics_parse_as_prometheus_text(served):
         if s.name.endswith("_total")
     }
     assert samples == {("GET", "200"): 3, ("PUT", "0"): 1}
-    assert all(name.startswith("border0_reconciler_") for name in families)
+    # Ours are prefixed; process_* are prometheus_client's standard process metrics.
+    assert all(name.startswith(("border0_reconciler_", "process_")) for name in families)
+    assert "process_cpu_seconds" in families
 
 
 def test_status_is_json_and_redacted(served):

@@ -1,6 +1,7 @@
 """The container image recipe. There is no Docker engine here, so the image is not built: the
 Dockerfile is linted with hadolint, its stages are read, the build context that .dockerignore
 lets through is shown to build the wheel, and the border0 CLI fetch script is run on its own.
+(docs/development.md says how it was built with buildah once, and what /healthz answered.)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
+FETCH_SCRIPT = ROOT / "scripts" / "fetch-border0-cli.py"
 DOCKERIGNORE = ROOT / ".dockerignore"
 CHART_VALUES = ROOT / "charts" / "border0-reconciler" / "values.yaml"
 
@@ -87,11 +89,10 @@ def test_hadolint_can_fail(tmp_path: Path) -> None:
 
 def test_multi_stage_slim_non_root() -> None:
     builder, cli, runtime = stages()
-    args = {
-        ins.value.split("=")[0]: ins.value.partition("=")[2]
-        for ins in parse(DOCKERFILE.read_text())
-        if ins.keyword == "ARG"
-    }
+    args: dict[str, str] = {}
+    for ins in parse(DOCKERFILE.read_text()):  # the first declaration holds the default
+        if ins.keyword == "ARG":
+            args.setdefault(ins.value.split("=")[0], ins.value.partition("=")[2])
     assert args["PYTHON_IMAGE"] == "python:3.11-slim"
     assert builder[0].value == "${PYTHON_IMAGE} AS builder"
     assert any(i.keyword == "RUN" and "pip wheel" in i.value for i in builder)
@@ -166,7 +167,8 @@ def test_dockerignore_rules() -> None:
 def test_build_context_builds_the_wheel(tmp_path: Path) -> None:
     context = build_context(tmp_path)
     top = {p.name for p in context.iterdir()}
-    assert top == {"pyproject.toml", "README.md", "reconciler", "schemas"}
+    assert top == {"pyproject.toml", "README.md", "LICENSE", "reconciler", "schemas", "scripts"}
+    assert [p.name for p in (context / "scripts").iterdir()] == ["fetch-border0-cli.py"]
     assert not list(context.rglob("__pycache__"))
     # The builder stage's command, without build isolation (hatchling is installed here).
     dist = tmp_path / "dist"
@@ -185,10 +187,36 @@ def test_build_context_builds_the_wheel(tmp_path: Path) -> None:
     assert "reconciler/schemas/socket.schema.json" in names
 
 
+def test_no_heredocs_or_buildkit_only_syntax() -> None:
+    """buildah, podman and kaniko build it: no heredoc, no `# syntax=` frontend, no RUN --mount."""
+    text = DOCKERFILE.read_text()
+    assert not re.search(r"^# *syntax=", text, re.MULTILINE)
+    for ins in parse(text):
+        assert not ins.heredoc, f"{ins.keyword} {ins.value}: a heredoc needs BuildKit"
+        assert not (ins.keyword == "RUN" and ins.value.startswith("--")), ins.value
+
+
+def test_oci_labels_and_a_read_only_friendly_runtime() -> None:
+    runtime = stages()[-1]
+    labels = " ".join(i.value for i in runtime if i.keyword == "LABEL")
+    # base.name reads ${PYTHON_IMAGE}: the stage must declare it again to see it.
+    assert "PYTHON_IMAGE" in [i.value for i in runtime if i.keyword == "ARG"]
+    for key in ("title", "description", "version", "revision", "created", "licenses",
+                "base.name"):
+        assert f"org.opencontainers.image.{key}=" in labels
+    env = " ".join(i.value for i in runtime if i.keyword == "ENV")
+    assert "PYTHONDONTWRITEBYTECODE=1" in env and "HOME=/tmp" in env
+    (workdir,) = [i.value for i in runtime if i.keyword == "WORKDIR"]
+    assert workdir == "/tmp"
+    assert any("--compile" in i.value for i in runtime if i.keyword == "RUN")
+
+
 def fetch_script() -> str:
     (run,) = [i for i in stages()[1] if i.keyword == "RUN"]
-    assert run.value.startswith("python - <<")
-    return run.heredoc
+    assert run.value == "python /fetch-border0-cli.py"
+    (copy,) = [i for i in stages()[1] if i.keyword == "COPY"]
+    assert copy.value == "scripts/fetch-border0-cli.py /fetch-border0-cli.py"
+    return FETCH_SCRIPT.read_text()
 
 
 def run_fetch(tmp_path: Path, url: str, sha: str) -> subprocess.CompletedProcess[str]:

@@ -228,3 +228,31 @@ app.kubernetes.io/name: {{ include "border0-reconciler.name" .ctx }}-connector-a
 app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 border0-reconciler/agent: {{ .agent.name }}
 {{- end }}
+
+{{/* The reconciler's image: repository:tag, repository@digest, or repository:tag@digest. */}}
+{{- define "border0-reconciler.image" -}}
+{{- $tag := .Values.image.tag | default (ternary "" .Chart.AppVersion (ne .Values.image.digest "")) -}}
+{{- .Values.image.repository -}}
+{{- with $tag }}:{{ . }}{{ end -}}
+{{- with .Values.image.digest }}@{{ . }}{{ end -}}
+{{- end }}
+
+{{/* Replicas of the writer on different nodes: a node lost takes at most one of them. */}}
+{{- define "border0-reconciler.podAntiAffinity" -}}
+podAntiAffinity:
+  {{- if eq .Values.podAntiAffinity "hard" }}
+  requiredDuringSchedulingIgnoredDuringExecution:
+    - topologyKey: kubernetes.io/hostname
+      labelSelector:
+        matchLabels:
+          {{- include "border0-reconciler.selectorLabels" . | nindent 10 }}
+  {{- else }}
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- include "border0-reconciler.selectorLabels" . | nindent 12 }}
+  {{- end }}
+{{- end }}

@@ -58,7 +58,7 @@ Output keeps the indentation of a Deployment's spec.template. */}}
       {{- end }}
       containers:
         - name: reconciler
-          image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"
+          image: {{ include "border0-reconciler.image" . | quote }}
           imagePullPolicy: {{ .Values.image.pullPolicy }}
           args:
             - run
@@ -219,6 +219,11 @@ Output keeps the indentation of a Deployment's spec.template. */}}
       {{- with (get ($agent | default dict) "affinity" | default .Values.affinity) }}
       affinity:
         {{- toYaml . | nindent 8 }}
+      {{- else }}
+      {{- if and (not $agent) (gt (int .Values.replicaCount) 1) .Values.podAntiAffinity }}
+      affinity:
+        {{- include "border0-reconciler.podAntiAffinity" . | nindent 8 }}
+      {{- end }}
       {{- end }}
       {{- with (get ($agent | default dict) "tolerations" | default .Values.tolerations) }}
       tolerations:

@@ -1,0 +1,293 @@
+"""The reusable CI step, run as the README shows it: the GitHub workflow snippet's steps (our
+action.yml) and the GitLab snippet's component jobs, with the real CLI against the emulator and
+local stand-ins for the GitHub and GitLab APIs (tests/forges.py).
+
+A pull request is planned and commented once, a second push updates that one comment, the merge
+applies exactly the plan reviewed at the request's head; a plan made stale by a change in
+border0 or in the manifests is refused with nothing applied, and so is a merge nobody planned.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from actions_runner import evaluate, interpolate, run_action, run_gitlab_job
+from forges import FakeForge, serve_forge
+from helpers import REPO
+from snippets import snippet
+
+SOCKET = """\
+apiVersion: border0-reconciler/v1
+kind: Socket
+metadata:
+  name: grafana
+spec:
+  type: http
+  description: Dashboards
+  policies: [engineers]
+  connector:
+    host: grafana.monitoring.svc
+    port: 3000
+"""
+POLICY = """\
+apiVersion: border0-reconciler/v1
+kind: Policy
+metadata:
+  name: engineers
+spec:
+  policyData:
+    version: v1
+    action: [http]
+    condition:
+      who:
+        domain: [example.com]
+"""
+HEAD1, HEAD2, MERGE = "a1" * 20, "b2" * 20, "c3" * 20
+
+
+@pytest.fixture()
+def repo(tmp_path: Path) -> Path:
+    """The config repository's working copy (what actions/checkout leaves)."""
+    work = tmp_path / "work" / "config"
+    (work / "border0").mkdir(parents=True)
+    (work / "border0" / "grafana.yaml").write_text(SOCKET)
+    (work / "border0" / "engineers.yaml").write_text(POLICY)
+    return work
+
+
+def workflow() -> dict[str, Any]:
+    return yaml.safe_load(snippet("ci-github"))
+
+
+def github_event(forge: FakeForge, emulator: Any, repo: Path, event: str, sha: str,
+                 **pull: Any) -> list[tuple[str, subprocess.CompletedProcess[str] | None]]:
+    """One run of the README's workflow for `event`, its steps as GitHub runs them."""
+    flow = workflow()
+    on = flow.get("on", flow.get(True))
+    assert event in on
+    (job,) = flow["jobs"].values()
+    (ours,) = [s for s in job["steps"] if "border0-reconciler@" in s.get("uses", "")]
+    assert ours["uses"] == "<owner>/border0-reconciler@v0.2.0"
+    context = {
+        "github": {"event_name": event, "sha": sha, "token": forge.token,
+                   "action_path": str(REPO),
+                   "event": {"pull_request": pull} if pull else {}},
+        "secrets": {"BORDER0_TOKEN": emulator.token},
+    }
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_API_URL": forge.url.split("/repos/")[0],
+           "GITHUB_REPOSITORY": "acme/config", "GITHUB_SHA": sha,
+           "GITHUB_ACTION_PATH": str(REPO), "RUNNER_TEMP": str(repo.parent),
+           "GITHUB_STEP_SUMMARY": str(repo.parent / "summary.md"),
+           "BORDER0_API": emulator.url}
+    action = yaml.safe_load((REPO / "action.yml").read_text())
+    return run_action(action, ours["with"], context, repo, env, forge.upload)
+
+
+def step_result(ran: list[tuple[str, Any]]) -> subprocess.CompletedProcess[str]:
+    (result,) = [r for name, r in ran if name.startswith("border0-reconciler ")]
+    return result
+
+
+def sockets(emulator: Any) -> dict[str, dict[str, Any]]:
+    return {s["name"]: s for s in emulator.client().list_sockets()}
+
+
+def test_pull_request_comment_then_the_merge_applies_the_reviewed_plan(emulator: Any,
+                                                                        repo: Path) -> None:
+    with serve_forge("github") as forge:
+        forge.comments += [{"id": n, "body": f"a reviewer's comment {n}"} for n in range(120)]
+        ran = github_event(forge, emulator, repo, "pull_request", HEAD1,
+                           number=3, head={"sha": HEAD1})
+        result = step_result(ran)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "Changes planned." in result.stdout
+        (comment,) = forge.ours()
+        assert f"at {HEAD1[:7]}" in comment["body"] and "2 to create" in comment["body"]
+        assert "Merging applies exactly this plan" in comment["body"]
+        assert set(forge.artifacts) == {f"border0-plan-{HEAD1}"}
+        assert sockets(emulator) == {}  # a plan writes nothing
+
+        # A second push changes the description: the same comment is edited, none added.
+        (repo / "border0" / "grafana.yaml").write_text(SOCKET.replace("Dashboards", "Grafana"))
+        result = step_result(github_event(forge, emulator, repo, "pull_request", HEAD2,
+                                          number=3, head={"sha": HEAD2}))
+        assert result.returncode == 0, result.stderr
+        (comment,) = forge.ours()
+        assert f"at {HEAD2[:7]}" in comment["body"]
+        assert len(forge.comments) == 121
+        assert {f"border0-plan-{HEAD1}", f"border0-plan-{HEAD2}"} == set(forge.artifacts)
+
+        # The merge: the plan reviewed at the head (HEAD2) is the one applied.
+        forge.merged[MERGE] = (3, HEAD2)
+        ran = github_event(forge, emulator, repo, "push", MERGE)
+        result = step_result(ran)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"the plan reviewed at {HEAD2[:12]} (merged as {MERGE[:12]})" in result.stdout
+        assert sockets(emulator)["grafana"]["description"] == "Grafana"
+        assert "2 to create" in (repo.parent / "summary.md").read_text()
+        assert f"GET /repos/acme/config/actions/artifacts?name=border0-plan-{HEAD2}" \
+            f"&per_page=100&page=1" in forge.requests
+        assert all("Authorization" not in r for r in forge.requests)  # the blob got no token
+
+        # The daily schedule: border0 matches, so the drift check passes.
+        result = step_result(github_event(forge, emulator, repo, "schedule", MERGE))
+        assert result.returncode == 0, result.stderr
+        assert "No drift" in result.stdout
+
+
+def test_the_merge_refuses_a_stale_plan_and_applies_nothing(emulator: Any, repo: Path) -> None:
+    with serve_forge("github") as forge:
+        result = step_result(github_event(forge, emulator, repo, "pull_request", HEAD1,
+                                          number=3, head={"sha": HEAD1}))
+        assert result.returncode == 0, result.stderr
+        # Between review and merge, someone creates a socket in border0 by hand.
+        emulator.client().create_socket({"name": "by-hand", "socket_type": "ssh"})
+        forge.merged[MERGE] = (3, HEAD1)
+        ran = github_event(forge, emulator, repo, "push", MERGE)
+        result = step_result(ran)
+        assert result.returncode == 1
+        assert "the saved plan is stale: border0 changed since it was made" in result.stderr
+        assert set(sockets(emulator)) == {"by-hand"}  # grafana was not created
+        assert [name for name, _ in ran][-1].startswith("border0-reconciler")  # no upload
+
+
+def test_the_merge_refuses_manifests_that_differ_from_the_reviewed_head(emulator: Any,
+                                                                        repo: Path) -> None:
+    with serve_forge("github") as forge:
+        step_result(github_event(forge, emulator, repo, "pull_request", HEAD1,
+                                 number=3, head={"sha": HEAD1}))
+        # main moved on: the merged tree is not the reviewed head's.
+        (repo / "border0" / "grafana.yaml").write_text(SOCKET.replace("3000", "3001"))
+        forge.merged[MERGE] = (3, HEAD1)
+        result = step_result(github_event(forge, emulator, repo, "push", MERGE))
+        assert result.returncode == 1
+        assert "the manifests changed since the plan was saved" in result.stderr
+        assert sockets(emulator) == {}
+
+
+def test_a_merge_nobody_planned_is_refused(emulator: Any, repo: Path) -> None:
+    with serve_forge("github") as forge:
+        result = step_result(github_event(forge, emulator, repo, "push", MERGE))
+        assert result.returncode == 1
+        assert "was not merged from a pull/merge request" in result.stderr
+        assert "refusing to apply: no reviewed plan" in result.stderr
+        forge.merged[MERGE] = (3, HEAD1)  # merged, but its head was never planned
+        result = step_result(github_event(forge, emulator, repo, "push", MERGE))
+        assert result.returncode == 1
+        assert f"no artifact border0-plan-{HEAD1}" in result.stderr
+        assert sockets(emulator) == {}
+
+
+def test_a_failed_plan_says_why_in_the_comment_and_keeps_no_artifact(emulator: Any,
+                                                                     repo: Path) -> None:
+    (repo / "border0" / "engineers.yaml").unlink()  # grafana names a missing policy
+    with serve_forge("github") as forge:
+        ran = github_event(forge, emulator, repo, "pull_request", HEAD1,
+                           number=3, head={"sha": HEAD1})
+        assert step_result(ran).returncode == 1
+        (comment,) = forge.ours()
+        assert "**The plan failed** (exit code 1)" in comment["body"]
+        assert "engineers" in comment["body"]
+        assert forge.artifacts == {}
+
+
+def test_a_huge_plan_is_cut_to_fit_one_comment(emulator: Any, repo: Path) -> None:
+    """GitHub refuses comments over 65,536 characters: the comment (with its header and footer)
+    is cut to fit; the artifact keeps the saved plan whole."""
+    for n in range(400):
+        text = SOCKET.replace("name: grafana", f"name: app-{n:03d}-with-a-rather-long-name")
+        (repo / "border0" / f"app-{n:03d}.yaml").write_text(text)
+    with serve_forge("github") as forge:
+        result = step_result(github_event(forge, emulator, repo, "pull_request", HEAD1,
+                                          number=3, head={"sha": HEAD1}))
+        assert result.returncode == 0, result.stderr
+        (comment,) = forge.ours()
+        assert len((repo / "border0-plan" / "plan.md").read_bytes()) > 60000  # the step's cut
+        assert len(comment["body"].encode()) < 65536
+        assert comment["body"].endswith("... cut: the full plan is in the border0-plan "
+                                        "artifact.\n")
+        saved = forge.artifacts[f"border0-plan-{HEAD1}"]["plan.json"]
+        assert saved.count(b"app-399-with-a-rather-long-name") >= 1
+
+
+def test_the_drift_check_fails_when_border0_drifted(emulator: Any, repo: Path) -> None:
+    with serve_forge("github") as forge:
+        result = step_result(github_event(forge, emulator, repo, "schedule", MERGE))
+        assert result.returncode == 1
+        assert "drift: border0 differs from the manifests" in result.stderr
+        assert "2 to create" in result.stdout
+        assert forge.comments == [] and sockets(emulator) == {}
+
+
+def test_the_action_mode_expression() -> None:
+    action = yaml.safe_load((REPO / "action.yml").read_text())
+    expression = action["runs"]["steps"][1]["env"]["MODE"].strip()[3:-2]
+    for event, want in [("pull_request", "plan"), ("push", "apply"), ("schedule", "drift"),
+                        ("workflow_dispatch", "apply")]:
+        context = {"inputs": {"mode": "auto"}, "github": {"event_name": event}}
+        assert evaluate(expression, context) == want
+    assert evaluate(expression, {"inputs": {"mode": "plan"}, "github": {"event_name": "push"}}) \
+        == "plan"
+
+
+# --- GitLab --------------------------------------------------------------------------------
+
+
+def gitlab_jobs() -> dict[str, Any]:
+    """The README's include: the component with its inputs over the spec's defaults."""
+    (include,) = yaml.safe_load(snippet("ci-gitlab"))["include"]
+    assert include["component"].endswith("/border0-reconciler/border0-reconciler@v0.2.0")
+    spec_text, jobs_text = (REPO / "templates" / "border0-reconciler.yml").read_text().split(
+        "\n---\n")
+    spec = yaml.safe_load(spec_text)["spec"]["inputs"]
+    inputs = {name: str(value.get("default", "")) for name, value in spec.items()}
+    inputs.update(include.get("inputs", {}))
+    jobs = yaml.safe_load(interpolate(jobs_text, inputs))
+    base = jobs.pop(".border0-reconciler")
+    assert base["before_script"] == ['python -m pip install --quiet "border0-reconciler==0.2.*"']
+    return {name: {**base, **job} for name, job in jobs.items()}
+
+
+def gitlab_env(forge: FakeForge, emulator: Any, sha: str, **more: str) -> dict[str, str]:
+    return {"GITLAB_CI": "true", "CI_API_V4_URL": forge.url.split("/projects/")[0],
+            "CI_PROJECT_ID": "7", "CI_COMMIT_SHA": sha, "GITLAB_TOKEN": forge.token,
+            "BORDER0_API": emulator.url, "BORDER0_TOKEN": emulator.token, **more}
+
+
+def test_gitlab_merge_request_note_then_the_merge_applies_the_reviewed_plan(
+    emulator: Any, repo: Path
+) -> None:
+    jobs = gitlab_jobs()
+    assert jobs["border0-plan"]["rules"] == [
+        {"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
+    assert jobs["border0-apply"]["resource_group"] == "border0-apply"
+    with serve_forge("gitlab") as forge:
+        forge.comments += [{"id": n, "body": f"a reviewer's note {n}"} for n in range(101)]
+        for head in (HEAD1, HEAD2):
+            result = run_gitlab_job(jobs["border0-plan"], repo,
+                                    gitlab_env(forge, emulator, head, CI_MERGE_REQUEST_IID="3"))
+            assert result.returncode == 0, result.stdout + result.stderr
+            forge.upload(f"border0-plan-{head}",  # what `artifacts: paths:` keeps
+                         repo / jobs["border0-plan"]["artifacts"]["paths"][0])
+        (note,) = forge.ours()
+        assert f"at {HEAD2[:7]}" in note["body"] and "2 to create" in note["body"]
+        assert len(forge.comments) == 102
+
+        forge.merged[MERGE] = (3, HEAD2)
+        result = run_gitlab_job(jobs["border0-apply"], repo, gitlab_env(forge, emulator, MERGE))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert set(sockets(emulator)) == {"grafana"}
+
+        # The manifests change without a merge request: nothing reviewed, nothing applied.
+        (repo / "border0" / "grafana.yaml").write_text(SOCKET.replace("Dashboards", "Other"))
+        result = run_gitlab_job(jobs["border0-apply"], repo,
+                                gitlab_env(forge, emulator, "d4" * 20))
+        assert result.returncode == 1 and "no reviewed plan" in result.stderr
+        assert sockets(emulator)["grafana"]["description"] == "Dashboards"
+
+        result = run_gitlab_job(jobs["border0-drift"], repo, gitlab_env(forge, emulator, MERGE))
+        assert result.returncode == 1 and "drift" in result.stderr
