@@ -169,6 +169,8 @@ def _change_lines(change: Mapping[str, Any], style: Any) -> list[str]:
         head = f"  {symbol} {verb} policy {change['policy']} {prep} socket {change['socket']}"
         return [head + reason]
     lines = [f"  {symbol} {change['kind']} {style(change['name'], bold=True)}{reason}"]
+    if change.get("blocked"):
+        lines.append("      " + style(f"blocked: {change['blocked']}", fg="red"))
     for diff in change.get("diffs", []):
         before = format_value(diff["before"], diff.get("sensitive", False))
         after = format_value(diff["after"], diff.get("sensitive", False))
