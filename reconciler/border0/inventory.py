@@ -20,12 +20,11 @@ def fetch_actual(client: Any) -> Actual:
     """One paged list of sockets and one list of policies; never a request per object.
 
     Attachments are read from both sides (a socket's `policies` and a policy's `socket_ids`).
-    The policies are listed while the sockets' pages are (one round trip less).
+    The policies are listed after the sockets, not beside them: while border0 does not answer,
+    each retry is announced once, not once per listing.
     """
-    with ThreadPoolExecutor(1, thread_name_prefix="policies") as pool:
-        listing = pool.submit(client.list_policies)
-        sockets = [socket_from_api(s) for s in client.list_sockets()]
-        policies = {p.name: p for p in (policy_from_api(d) for d in listing.result())}
+    sockets = [socket_from_api(s) for s in client.list_sockets()]
+    policies = {p.name: p for p in (policy_from_api(d) for d in client.list_policies())}
     return Actual(sockets=_joined(sockets, policies), policies=policies)
 
 
