@@ -305,7 +305,7 @@ def _run_apply(args: PlanArgs) -> int:
             saved = saved_plan.read(args.paths[0])
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        args = replace(args, paths=saved.paths, instance=saved.instance,
+        args = replace(args, paths=saved_plan.manifest_paths(saved)[0], instance=saved.instance,
                        max_delete=saved.max_delete, allow_mass_delete=saved.allow_mass_delete)
     notices, options = _Notices(), _options(args, env)
     with _api(args, env, notices) as client:

@@ -43,6 +43,7 @@ __all__ = [
     "classify",
     "desired_fingerprint",
     "is_saved_plan",
+    "manifest_paths",
     "plan_difference",
     "plan_matches",
     "read",
@@ -276,30 +277,42 @@ def _jsonable_digest(value: Any) -> Any:
 _SOURCE = re.compile(r"^(?P<file>.+):(?P<line>\d+):(?P<column>\d+)$")
 
 
-def _absolute_sources(value: Any, base: str) -> Any:
-    """The plan's JSON with every `source` (file:line:column) made absolute against `base`:
-    the plan made at apply time reads the manifests by absolute path, from any folder."""
+def manifest_paths(saved: SavedPlan) -> tuple[tuple[str, ...], str]:
+    """The saved manifest paths as this run reads them, and the folder they are relative to:
+    as given when they exist here (a CI job's fresh checkout of the same repository, wherever
+    the runner put it), else against the folder `plan` ran in (an apply from another folder)."""
+    here = os.getcwd()
+    if not saved.base or all(Path(p).exists() for p in saved.paths):
+        return saved.paths, here
+    return tuple(os.path.join(saved.base, p) for p in saved.paths), saved.base
+
+
+def _rooted_sources(value: Any, root: str) -> Any:
+    """The plan's JSON with every `source` (file:line:column) made relative to `root`, the
+    folder its manifest paths were read from: the same plan compares equal whether it was made
+    here, in another checkout, or from another folder."""
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
             if key == "source" and isinstance(item, str) and (m := _SOURCE.match(item)):
-                item = f"{Path(base, m['file']).resolve()}:{m['line']}:{m['column']}"
-            out[key] = _absolute_sources(item, base)
+                where = os.path.relpath(Path(root, m["file"]).resolve(), Path(root).resolve())
+                item = f"{where}:{m['line']}:{m['column']}"
+            out[key] = _rooted_sources(item, root)
         return out
     if isinstance(value, list):
-        return [_absolute_sources(item, base) for item in value]
+        return [_rooted_sources(item, root) for item in value]
     return value
 
 
-def _comparable(plan_json: Mapping[str, Any], base: str) -> dict[str, Any]:
-    return json.loads(json.dumps(_absolute_sources(dict(plan_json), base), default=str))
+def _comparable(plan_json: Mapping[str, Any], root: str) -> dict[str, Any]:
+    return json.loads(json.dumps(_rooted_sources(dict(plan_json), root), default=str))
 
 
 def plan_difference(saved: SavedPlan, plan: Plan) -> list[str]:
     """The addresses (kind.name) of the changes that differ between `plan` (made now, with
     today's secrets, in this working directory) and the plan that was saved and reviewed;
     ["(the plan)"] when only something outside the changes differs; empty when they match."""
-    now = _comparable(plan.to_json(), os.getcwd())
+    now = _comparable(plan.to_json(), manifest_paths(saved)[1])
     then = _comparable(saved.plan, saved.base or os.getcwd())
     if now == then:
         return []
