@@ -64,6 +64,9 @@ INSTANCE_TAG = "border0-reconciler/instance"
 #: Copied from the `border0-reconciler/prune: "false"` annotation onto the live socket, so the
 #: protection holds after the manifest is gone.
 PRUNE_TAG = "border0-reconciler/prune"
+#: Copied from the `border0-reconciler/confirm-delete: "true"` annotation onto the live socket
+#: (policies: their marker), so a deletion after the manifest is gone waits for a confirmation.
+CONFIRM_DELETE_TAG = "border0-reconciler/confirm-delete"
 #: Label keys users may not set: the reconciler's own tags live here.
 RESERVED_TAG_PREFIX = "border0-reconciler/"
 
@@ -124,6 +127,8 @@ class SocketSpec:
     prune: bool = True  # False when annotated border0-reconciler/prune: "false"
     adopt: bool = False  # True when annotated border0-reconciler/adopt: "true"
     suspend: bool = False  # True when annotated border0-reconciler/suspend: "true": left alone
+    confirm_delete: bool = False  # border0-reconciler/confirm-delete: "true"
+    ignore_fields: tuple[str, ...] = ()  # spec.ignoreFields: JSON pointers (plan/ignore.py)
     source: Source | None = field(default=None, compare=False)
 
     @property
@@ -156,6 +161,8 @@ class PolicySpec:
     prune: bool = True
     adopt: bool = False
     suspend: bool = False  # border0-reconciler/suspend: "true": plan and apply leave it alone
+    confirm_delete: bool = False  # border0-reconciler/confirm-delete: "true"
+    ignore_fields: tuple[str, ...] = ()  # spec.ignoreFields: JSON pointers (plan/ignore.py)
     source: Source | None = field(default=None, compare=False)
 
 
@@ -177,6 +184,7 @@ class Ownership:
     managed: bool = False  # created by a border0-reconciler (any instance)
     instance: str | None = None
     prune: bool = True
+    confirm_delete: bool = False  # its deletion waits for a confirmation naming it
 
     def owned_by(self, instance: str) -> bool:
         return self.managed and self.instance == instance
@@ -224,6 +232,7 @@ class LiveSocket:
             managed=self.tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE,
             instance=self.tags.get(INSTANCE_TAG),
             prune=self.tags.get(PRUNE_TAG, "true").lower() != "false",
+            confirm_delete=self.tags.get(CONFIRM_DELETE_TAG, "").lower() == "true",
         )
 
     @property
@@ -261,15 +270,17 @@ class Actual:
 # Policies carry no tags, so ownership is a marker at the end of the description:
 #   "<user description> [managed-by=border0-reconciler instance=<id>]"
 #   "<user description> [managed-by=border0-reconciler instance=<id> prune=false]"
+#   "<user description> [managed-by=border0-reconciler instance=<id> confirm-delete=true]"
 
 _MARKER_RE = re.compile(
     r"\s*\[managed-by=border0-reconciler instance=(?P<instance>[A-Za-z0-9._-]+)"
-    r"(?P<noprune> prune=false)?\]\s*$"
+    r"(?P<noprune> prune=false)?(?P<confirm> confirm-delete=true)?\]\s*$"
 )
 
 
-def policy_marker(instance: str, prune: bool = True) -> str:
-    return f"[managed-by=border0-reconciler instance={instance}{'' if prune else ' prune=false'}]"
+def policy_marker(instance: str, prune: bool = True, confirm_delete: bool = False) -> str:
+    return (f"[managed-by=border0-reconciler instance={instance}{'' if prune else ' prune=false'}"
+            f"{' confirm-delete=true' if confirm_delete else ''}]")
 
 
 def parse_policy_marker(description: str) -> tuple[str, Ownership]:
@@ -278,7 +289,8 @@ def parse_policy_marker(description: str) -> tuple[str, Ownership]:
     if not match:
         return description or "", Ownership()
     return description[: match.start()], Ownership(
-        managed=True, instance=match.group("instance"), prune=match.group("noprune") is None
+        managed=True, instance=match.group("instance"), prune=match.group("noprune") is None,
+        confirm_delete=match.group("confirm") is not None,
     )
 
 
@@ -300,6 +312,8 @@ def ownership_tags(spec: SocketSpec, instance: str) -> dict[str, str]:
     tags[INSTANCE_TAG] = instance
     if not spec.prune:
         tags[PRUNE_TAG] = "false"
+    if spec.confirm_delete:
+        tags[CONFIRM_DELETE_TAG] = "true"
     return tags
 
 
@@ -341,6 +355,7 @@ def socket_fields(spec: SocketSpec) -> dict[str, Any]:
         "recording": spec.recording,
         "labels": dict(spec.labels),
         "prune": spec.prune,
+        **_confirm_delete(spec.confirm_delete),
     }
     return insert_secret_fields(plain, spec.secret)
 
@@ -356,6 +371,7 @@ def live_socket_fields(live: LiveSocket) -> dict[str, Any]:
         "recording": live.recording_enabled,
         "labels": live.labels,
         "prune": live.ownership.prune,
+        **_confirm_delete(live.ownership.confirm_delete),
     }
     return insert_secret_fields(plain, live.fingerprint)
 
@@ -366,6 +382,7 @@ def policy_fields(spec: PolicySpec) -> dict[str, Any]:
         "org_wide": spec.org_wide,
         "policy_data": _normalize_policy_data(spec.policy_data),
         "prune": spec.prune,
+        **_confirm_delete(spec.confirm_delete),
     }
 
 
@@ -375,7 +392,14 @@ def live_policy_fields(live: LivePolicy) -> dict[str, Any]:
         "org_wide": live.org_wide,
         "policy_data": _normalize_policy_data(live.policy_data),
         "prune": live.ownership.prune,
+        **_confirm_delete(live.ownership.confirm_delete),
     }
+
+
+def _confirm_delete(on: bool) -> dict[str, bool]:
+    """The confirm-delete mark as a compared field, only where set: objects without it compare
+    as they always did."""
+    return {"confirm_delete": True} if on else {}
 
 
 def _normalize_policy_data(data: Mapping[str, Any]) -> dict[str, Any]:

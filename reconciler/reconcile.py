@@ -36,6 +36,7 @@ from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.manifests.cache import ParseCache
 from reconciler.manifests.loader import LoadResult, load
 from reconciler.model import Actual, Desired
+from reconciler.plan.ignore import respect_ignored
 from reconciler.plan.planner import check_instance, make_plan
 from reconciler.plan.types import Action, Plan
 
@@ -76,6 +77,9 @@ class ReconcileOptions:
     known_snapshot: Any = field(default=None, compare=False)
     changed_at: float = 0.0
     parse_cache: ParseCache | None = field(default=None, compare=False)  # the daemon's
+    #: Names whose deletion waits for a confirmation (the confirm-delete annotation) and is
+    #: confirmed for this run: `apply --confirm-delete NAME`, a trigger naming it.
+    confirm_delete: frozenset[str] = frozenset()
     #: List border0 again after applying, for what the caller keeps (the daemon's status and
     #: connectors). A command that exits reads nothing of it: `apply` turns it off.
     relist: bool = True
@@ -168,12 +172,16 @@ def prepare(
     if not observed.ok:
         return observed
     assert observed.desired is not None and observed.actual is not None
+    # ignored fields take border0's values, for the plan and for what apply writes
+    observed = replace(observed, desired=respect_ignored(observed.desired, observed.actual))
+    assert observed.desired is not None
     plan = make_plan(
         observed.desired,
         observed.actual,
         instance=options.instance,
         max_delete=options.max_delete,
         allow_mass_delete=options.allow_mass_delete,
+        confirm_delete=options.confirm_delete,
     )
     deferred_until = None
     quiet = time.time() - observed.changed_at

@@ -197,7 +197,7 @@ def policy_create_body(
     provider send it; v2 policy_data (the SDK's PolicyDataV2) has no version key. `replaced`:
     the policy this one replaces, whose `tag_rules` (not managed here) carry over.
     """
-    marker = policy_marker(instance, spec.prune)
+    marker = policy_marker(instance, spec.prune, spec.confirm_delete)
     description = f"{spec.description} {marker}" if spec.description else marker
     version = str(spec.policy_data.get("version") or "v1")
     policy_data = dict(spec.policy_data)

@@ -37,6 +37,7 @@ class DaemonConfig:
     delete_grace: float = 0.0  # `run` defaults to 5 s; 0 turns the deferral off
     secret_roots: tuple[str, ...] | None = None
     history: int = DEFAULT_HISTORY  # reconciles kept for /status
+    sync_windows: tuple[Any, ...] = ()  # windows.SyncWindow: when writes are allowed
 
     def reconcile_options(
         self, parse_cache: ParseCache | None = None, **run: Any

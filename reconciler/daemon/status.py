@@ -82,7 +82,27 @@ class StatusReads:
             reconciles=self.reconciles_run, triggers=self._triggers, in_flight=self._in_flight,
             next_resync=next_resync(self.scheduler), next_retry=next_retry(self._retry_at),
             states=states, desired=desired, actual=actual, connectors=connectors, errors=errors,
+            sync_windows=self.sync_windows_status(),
         )
+
+    def sync_windows_status(self) -> dict[str, Any] | None:
+        """The windows now, and whether the last reconcile could apply (and why not)."""
+        windows = self.config.sync_windows
+        if not windows:
+            return None
+        from datetime import datetime
+
+        from reconciler.daemon.windows import gate
+
+        now = datetime.now(UTC)
+        verdict = gate(windows, now)
+        return {
+            "may_apply_now": verdict.may_apply,
+            "reason": verdict.reason,
+            "last_reconcile_applied": self._gate.may_apply,
+            "last_reconcile_reason": self._gate.reason,
+            "windows": [w.describe(now) for w in windows],
+        }
 
 
 def status_document(
@@ -105,6 +125,7 @@ def status_document(
     actual: Any,
     connectors: list[Any],
     errors: list[str],
+    sync_windows: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "version": __version__,
@@ -123,6 +144,7 @@ def status_document(
         "in_flight": in_flight,
         "next_resync": next_resync,
         "next_retry": next_retry,
+        "sync_windows": sync_windows,
         "sockets": socket_rows(states, desired, actual, connectors),
         "policies": [
             {

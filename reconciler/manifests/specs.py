@@ -19,6 +19,7 @@ from reconciler.secrets import SECRET_MANIFEST_PATHS, Secret, insert_secret_fiel
 
 __all__ = [
     "ADOPT_ANNOTATION",
+    "CONFIRM_DELETE_ANNOTATION",
     "POLICY_MANIFEST_PATHS",
     "PRUNE_ANNOTATION",
     "SECRET_FIELDS",
@@ -35,6 +36,7 @@ ADOPT_ANNOTATION = "border0-reconciler/adopt"
 #: "true": plan, apply and the daemon leave the object (and its attachments, its connector) as
 #: they are in border0. Read from the manifest only: removing the manifest removes suspension.
 SUSPEND_ANNOTATION = "border0-reconciler/suspend"
+CONFIRM_DELETE_ANNOTATION = "border0-reconciler/confirm-delete"
 #: Where a Socket holds secret references. A plaintext value is warned about for passwords.
 SECRET_FIELDS = tuple(SECRET_MANIFEST_PATHS.values())
 _PASSWORDS = tuple(path[1:] for path in SECRET_FIELDS if path[-1] == "password")
@@ -54,6 +56,7 @@ SOCKET_MANIFEST_PATHS: dict[str, str | None] = insert_secret_fields(
         "recording": "spec.recording",
         "labels": "metadata.labels",
         "prune": f"metadata.annotations.{PRUNE_ANNOTATION}",
+        "confirm_delete": f"metadata.annotations.{CONFIRM_DELETE_ANNOTATION}",
     },
     lambda name: ".".join(SECRET_MANIFEST_PATHS[name]),
 )
@@ -62,6 +65,7 @@ POLICY_MANIFEST_PATHS: dict[str, str | None] = {
     "org_wide": "spec.orgWide",
     "policy_data": "spec.policyData",
     "prune": f"metadata.annotations.{PRUNE_ANNOTATION}",
+    "confirm_delete": f"metadata.annotations.{CONFIRM_DELETE_ANNOTATION}",
 }
 
 
@@ -154,6 +158,8 @@ def socket_spec(
         prune=_flag(meta, PRUNE_ANNOTATION, True),
         adopt=_flag(meta, ADOPT_ANNOTATION, False),
         suspend=_flag(meta, SUSPEND_ANNOTATION, False),
+        confirm_delete=_flag(meta, CONFIRM_DELETE_ANNOTATION, False),
+        ignore_fields=tuple(spec.get("ignoreFields") or ()),
         source=source,
     )
 
@@ -169,6 +175,8 @@ def policy_spec(data: Mapping[str, Any], source: Source) -> PolicySpec:
         prune=_flag(meta, PRUNE_ANNOTATION, True),
         adopt=_flag(meta, ADOPT_ANNOTATION, False),
         suspend=_flag(meta, SUSPEND_ANNOTATION, False),
+        confirm_delete=_flag(meta, CONFIRM_DELETE_ANNOTATION, False),
+        ignore_fields=tuple(spec.get("ignoreFields") or ()),
         source=source,
     )
 

@@ -10,7 +10,8 @@ Rules that live here, and only here:
   change in place (`NOT_UPDATABLE`: protection) does.
 - Secrets: compared with the fingerprints recorded in the socket's tags (`reconciler.secrets`),
   never with anything read back; a secret without a fingerprint is written once to record one.
-- Prune: our objects whose manifest is gone are deleted unless their live prune mark is false.
+- Prune: our objects whose manifest is gone are deleted unless their live prune mark is false;
+  one whose live mark says confirm-delete waits (a warning) until a run confirms its name.
 - Mass-delete guard: refuse more than `max_delete` deletes (default half of what we manage, at
   least 1), and always refuse deletes when the desired set is empty, unless `allow_mass_delete`.
 - Attachments: a socket's attached policies must equal its spec's `all_policies`.
@@ -21,7 +22,7 @@ Rules that live here, and only here:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from reconciler import model
@@ -29,6 +30,7 @@ from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.model import Actual, Desired, LivePolicy, LiveSocket
 from reconciler.plan.access import access_review
 from reconciler.plan.fields import FieldDiff, comparable, create_diffs, field_diffs
+from reconciler.plan.ignore import respect_ignored
 from reconciler.plan.resource_changes import resource_changes
 from reconciler.plan.suspended import suspended_rows
 from reconciler.plan.types import Action, Change, Kind, Plan, phase_of
@@ -76,18 +78,24 @@ def make_plan(
     instance: str = "default",
     max_delete: int | None = None,
     allow_mass_delete: bool = False,
+    confirm_delete: Collection[str] = (),
 ) -> Plan:
-    """Compute the ordered plan that makes `actual` match `desired` for this instance."""
+    """Compute the ordered plan that makes `actual` match `desired` for this instance.
+    `confirm_delete`: names whose deletion waits for a confirmation and has it (this run)."""
     problem = check_instance(instance)
     if problem:
         raise ValueError(problem)
+    desired = respect_ignored(desired, actual)  # spec.ignoreFields (plan/ignore.py)
     changes: list[Change] = []
     conflicts: list[Diagnostic] = []
     warnings: list[Diagnostic] = []
 
     _verify_fingerprints(desired, actual)
-    policy_plans = _plan_policies(desired, actual, instance, changes, conflicts, warnings)
-    _plan_sockets(desired, actual, instance, changes, conflicts, warnings, policy_plans)
+    confirmed = frozenset(confirm_delete)
+    policy_plans = _plan_policies(desired, actual, instance, changes, conflicts, warnings,
+                                  confirmed)
+    _plan_sockets(desired, actual, instance, changes, conflicts, warnings, policy_plans,
+                  confirmed)
 
     managed = sum(1 for s in actual.sockets.values() if s.ownership.owned_by(instance)) + sum(
         1 for p in actual.policies.values() if p.ownership.owned_by(instance)
@@ -200,6 +208,7 @@ def _plan_policies(
     changes: list[Change],
     conflicts: list[Diagnostic],
     warnings: list[Diagnostic],
+    confirmed: frozenset[str] = frozenset(),
 ) -> dict[str, str | None]:
     """Plan policy changes; return policy name -> live id (None when created by this plan)."""
     ids: dict[str, str | None] = {name: p.policy_id for name, p in actual.policies.items()}
@@ -242,18 +251,28 @@ def _plan_policies(
     for name, live in actual.policies.items():
         if name in desired.policies or not live.ownership.owned_by(instance):
             continue
-        _prune(changes, warnings, Kind.POLICY, name, live.policy_id, live.ownership.prune)
+        _prune(changes, warnings, Kind.POLICY, name, live.policy_id, live.ownership, confirmed)
     return ids
 
 
 def _prune(
     changes: list[Change], warnings: list[Diagnostic], kind: Kind, name: str, object_id: str,
-    prune: bool,
+    own: model.Ownership, confirmed: frozenset[str] = frozenset(),
 ) -> None:
-    if prune:
-        changes.append(
-            Change(kind, name, Action.DELETE, "not in the manifests (prune)", object_id=object_id)
+    if own.prune and own.confirm_delete and name not in confirmed:
+        warnings.append(
+            Diagnostic(
+                Severity.WARNING,
+                f"{kind} {name} is no longer in the manifests; its deletion waits for a "
+                f"confirmation (border0-reconciler/confirm-delete): apply --confirm-delete "
+                f"{name}, or POST /reconcile?confirm-delete={name} to the daemon",
+                code="delete-unconfirmed",
+            )
         )
+    elif own.prune:
+        reason = "not in the manifests (prune)" + (
+            "; deletion confirmed" if own.confirm_delete else "")
+        changes.append(Change(kind, name, Action.DELETE, reason, object_id=object_id))
     else:
         warnings.append(
             Diagnostic(
@@ -272,6 +291,7 @@ def _plan_sockets(
     conflicts: list[Diagnostic],
     warnings: list[Diagnostic],
     policy_ids: Mapping[str, str | None],
+    confirmed: frozenset[str] = frozenset(),
 ) -> None:
     suspended_policies = {n for n, p in desired.policies.items() if p.suspend}
     for name, spec in desired.sockets.items():
@@ -326,7 +346,7 @@ def _plan_sockets(
     for name, live in actual.sockets.items():
         if name in desired.sockets or not live.ownership.owned_by(instance):
             continue
-        _prune(changes, warnings, Kind.SOCKET, name, live.socket_id, live.ownership.prune)
+        _prune(changes, warnings, Kind.SOCKET, name, live.socket_id, live.ownership, confirmed)
 
 
 def _replace_reason(
