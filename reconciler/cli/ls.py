@@ -34,7 +34,8 @@ DRIFTED, TO_ADOPT, CONFLICT = "drifted", "to adopt", "conflict"
 @click.command("ls")
 @api_options
 @instance_option
-@click.option("--manifests", multiple=True, type=click.Path(exists=True), metavar="PATH",
+@click.option("--manifests", multiple=True, type=click.Path(exists=True, allow_dash=True),
+              metavar="PATH",
               help="Add STATE: in-sync, drifted, to adopt, conflict or not in manifests "
               "(repeatable).")
 @click.option("--env-file", type=click.Path(dir_okay=False), default=None,

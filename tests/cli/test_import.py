@@ -211,9 +211,11 @@ def test_import_with_another_instance_and_bad_input(org: dict[str, Any]) -> None
 
 def test_every_comparable_field_has_a_manifest_path() -> None:
     """A field added to the model's comparable form must say where a manifest holds it."""
-    spec_fields = model.socket_fields(model.SocketSpec(name="x", type="http"))
+    # confirm_delete is compared only where set (objects without it compare as before)
+    spec_fields = model.socket_fields(model.SocketSpec(name="x", type="http",
+                                                       confirm_delete=True))
     assert set(spec_fields) == set(SOCKET_MANIFEST_PATHS)
-    assert set(model.policy_fields(model.PolicySpec(name="x"))) == set(
+    assert set(model.policy_fields(model.PolicySpec(name="x", confirm_delete=True))) == set(
         POLICY_MANIFEST_PATHS)
 
 
