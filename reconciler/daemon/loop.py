@@ -47,7 +47,7 @@ from reconciler.daemon.logs import RedactFilter
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.outcome import FAILURE, INVALID, SUCCESS, Next, decide
 from reconciler.daemon.parts import RootParts
-from reconciler.daemon.report import errors_of, log_outcome
+from reconciler.daemon.report import errors_of, log_outcome, waiting_deletions
 from reconciler.daemon.revision import source_revision
 from reconciler.daemon.settle import Settling
 from reconciler.daemon.signals import SignalFlags
@@ -331,6 +331,9 @@ class Daemon(RootParts, StatusReads):
         entry["deletions_deferred_until"] = iso_time(result.deferred_until)
         if self._gate.reason:
             entry["sync_window"] = self._gate.reason
+        waiting = waiting_deletions(result)
+        if waiting:
+            entry["deletions_waiting_for_confirmation"] = waiting
         with self._lock:
             self._errors = errors
             self.history.add(entry)
