@@ -98,6 +98,21 @@ def test_dash_o_yaml_and_markdown(world: dict[str, Any], name: str) -> None:
     assert "|---|" in out or name in ("plan", "validate")  # tables as GitHub tables
 
 
+def test_out_saves_the_plan_and_render_to_writes_the_rendering(world: dict[str, Any]) -> None:
+    root = world["root"]
+    code, out, err = cli(["apply", EXAMPLES, *world["api"], "--env-file", ENV_FILE, "--dry-run",
+                          "--out", str(root / "a.tfplan"), "-o", "markdown",
+                          "--render-to", str(root / "plan.md")])
+    assert code == 0, err
+    assert "Saved the plan to" in err and "No changes" in out  # the terminal gets text
+    assert (root / "plan.md").read_text().lstrip().startswith(("#", "**", "<", "No changes"))
+    code, out, err = cli(["show", str(root / "a.tfplan"), "-o", "json"])
+    assert code == 0 and json.loads(out)["changes"] == [], err
+    code, _, err = cli(["plan", EXAMPLES, *world["api"], "--env-file", ENV_FILE,
+                        "--out", str(root / "old.md")])
+    assert code == 0 and "--out now saves the plan: write renderings with --render-to" in err
+
+
 def test_plan_json_with_invalid_manifests_is_a_json_document_of_the_diagnostics(
     tmp_path: Path,
 ) -> None:
