@@ -13,7 +13,6 @@ reserved tags (`Fingerprint`), which compare equal to the manifest's `Secret` wh
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,9 +45,7 @@ __all__ = [
     "live_policy_fields",
     "live_socket_fields",
     "ownership_tags",
-    "parse_policy_marker",
     "policy_fields",
-    "policy_marker",
     "socket_fields",
     "socket_settings",
 ]
@@ -264,34 +261,6 @@ class Actual:
 
     sockets: Mapping[str, LiveSocket] = field(default_factory=dict)
     policies: Mapping[str, LivePolicy] = field(default_factory=dict)
-
-
-# --- Policy ownership marker ---------------------------------------------------------------
-# Policies carry no tags, so ownership is a marker at the end of the description:
-#   "<user description> [managed-by=border0-reconciler instance=<id>]"
-#   "<user description> [managed-by=border0-reconciler instance=<id> prune=false]"
-#   "<user description> [managed-by=border0-reconciler instance=<id> confirm-delete=true]"
-
-_MARKER_RE = re.compile(
-    r"\s*\[managed-by=border0-reconciler instance=(?P<instance>[A-Za-z0-9._-]+)"
-    r"(?P<noprune> prune=false)?(?P<confirm> confirm-delete=true)?\]\s*$"
-)
-
-
-def policy_marker(instance: str, prune: bool = True, confirm_delete: bool = False) -> str:
-    return (f"[managed-by=border0-reconciler instance={instance}{'' if prune else ' prune=false'}"
-            f"{' confirm-delete=true' if confirm_delete else ''}]")
-
-
-def parse_policy_marker(description: str) -> tuple[str, Ownership]:
-    """Split a live policy description into the user's text and the ownership it records."""
-    match = _MARKER_RE.search(description or "")
-    if not match:
-        return description or "", Ownership()
-    return description[: match.start()], Ownership(
-        managed=True, instance=match.group("instance"), prune=match.group("noprune") is None,
-        confirm_delete=match.group("confirm") is not None,
-    )
 
 
 # --- border0's socket types ---------------------------------------------------------------

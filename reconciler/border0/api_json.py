@@ -11,14 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.border0.policy_marker import parse_policy_marker, policy_marker
 from reconciler.model import (
     LivePolicy,
     LiveSocket,
     PolicySpec,
     SocketSpec,
     ownership_tags,
-    parse_policy_marker,
-    policy_marker,
     socket_settings,
 )
 from reconciler.secrets import (

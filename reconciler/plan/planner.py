@@ -10,8 +10,8 @@ Rules that live here, and only here:
   change in place (`NOT_UPDATABLE`: protection) does.
 - Secrets: compared with the fingerprints recorded in the socket's tags (`reconciler.secrets`),
   never with anything read back; a secret without a fingerprint is written once to record one.
-- Prune: our objects whose manifest is gone are deleted unless their live prune mark is false;
-  one whose live mark says confirm-delete waits (a warning) until a run confirms its name.
+- Prune (plan/prune.py): our objects whose manifest is gone are deleted unless their live prune
+  mark is false; one marked confirm-delete waits (a warning) until a run confirms its name.
 - Mass-delete guard: refuse more than `max_delete` deletes (default half of what we manage, at
   least 1), and always refuse deletes when the desired set is empty, unless `allow_mass_delete`.
 - Attachments: a socket's attached policies must equal its spec's `all_policies`.
@@ -31,6 +31,7 @@ from reconciler.model import Actual, Desired, LivePolicy, LiveSocket
 from reconciler.plan.access import access_review
 from reconciler.plan.fields import FieldDiff, comparable, create_diffs, field_diffs
 from reconciler.plan.ignore import respect_ignored
+from reconciler.plan.prune import prune as _prune
 from reconciler.plan.resource_changes import resource_changes
 from reconciler.plan.suspended import suspended_rows
 from reconciler.plan.types import Action, Change, Kind, Plan, phase_of
@@ -253,34 +254,6 @@ def _plan_policies(
             continue
         _prune(changes, warnings, Kind.POLICY, name, live.policy_id, live.ownership, confirmed)
     return ids
-
-
-def _prune(
-    changes: list[Change], warnings: list[Diagnostic], kind: Kind, name: str, object_id: str,
-    own: model.Ownership, confirmed: frozenset[str] = frozenset(),
-) -> None:
-    if own.prune and own.confirm_delete and name not in confirmed:
-        warnings.append(
-            Diagnostic(
-                Severity.WARNING,
-                f"{kind} {name} is no longer in the manifests; its deletion waits for a "
-                f"confirmation (border0-reconciler/confirm-delete): apply --confirm-delete "
-                f"{name}, or POST /reconcile?confirm-delete={name} to the daemon",
-                code="delete-unconfirmed",
-            )
-        )
-    elif own.prune:
-        reason = "not in the manifests (prune)" + (
-            "; deletion confirmed" if own.confirm_delete else "")
-        changes.append(Change(kind, name, Action.DELETE, reason, object_id=object_id))
-    else:
-        warnings.append(
-            Diagnostic(
-                Severity.WARNING,
-                f"{kind} {name} is no longer in the manifests; kept: prune disabled",
-                code="prune-disabled",
-            )
-        )
 
 
 def _plan_sockets(

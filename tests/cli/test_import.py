@@ -14,6 +14,7 @@ import yaml
 from helpers import cli
 
 from reconciler import model
+from reconciler.border0.policy_marker import policy_marker
 from reconciler.manifests.specs import POLICY_MANIFEST_PATHS, SOCKET_MANIFEST_PATHS
 from reconciler.model import Actual, LivePolicy, LiveSocket
 from reconciler.render.manifests import plan_import
@@ -71,7 +72,7 @@ def make_org(url: str, token: str) -> dict[str, str]:
         v2_policy_body("devs-v2"),
         {"name": "org-default", "org_wide": True, "policy_data": {
             "version": "v1", "action": ["http"], "condition": {"who": {"domain": ["ex.org"]}}}},
-        {"name": "ci-only", "description": model.policy_marker("ci"), "policy_data": {
+        {"name": "ci-only", "description": policy_marker("ci"), "policy_data": {
             "version": "v1", "action": ["http"], "condition": {"who": {"email": ["ci@ex.org"]}}}},
     ):
         policies[body["name"]] = post("/policies", body)["id"]
