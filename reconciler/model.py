@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -50,9 +49,7 @@ __all__ = [
     "live_policy_fields",
     "live_socket_fields",
     "ownership_tags",
-    "parse_policy_marker",
     "policy_fields",
-    "policy_marker",
     "socket_fields",
     "socket_settings",
     "tag_rules_matching",
@@ -70,6 +67,9 @@ INSTANCE_TAG = "border0-reconciler/instance"
 #: Copied from the `border0-reconciler/prune: "false"` annotation onto the live socket, so the
 #: protection holds after the manifest is gone.
 PRUNE_TAG = "border0-reconciler/prune"
+#: Copied from the `border0-reconciler/confirm-delete: "true"` annotation onto the live socket
+#: (policies: their marker), so a deletion after the manifest is gone waits for a confirmation.
+CONFIRM_DELETE_TAG = "border0-reconciler/confirm-delete"
 #: Label keys users may not set: the reconciler's own tags live here.
 RESERVED_TAG_PREFIX = "border0-reconciler/"
 #: The label keys the reconciler last wrote (comma-separated, sorted): a key that leaves the
@@ -138,6 +138,8 @@ class SocketSpec:
     labels_authoritative: bool = False
     #: border0-reconciler/allow-replace: "true" (or --allow-replace): a replace may happen.
     allow_replace: bool = False
+    confirm_delete: bool = False  # border0-reconciler/confirm-delete: "true"
+    ignore_fields: tuple[str, ...] = ()  # spec.ignoreFields: JSON pointers (plan/ignore.py)
     source: Source | None = field(default=None, compare=False)
 
     @property
@@ -171,6 +173,8 @@ class PolicySpec:
     adopt: bool = False
     suspend: bool = False  # border0-reconciler/suspend: "true": plan and apply leave it alone
     allow_replace: bool = False  # border0-reconciler/allow-replace: "true" (or --allow-replace)
+    confirm_delete: bool = False  # border0-reconciler/confirm-delete: "true"
+    ignore_fields: tuple[str, ...] = ()  # spec.ignoreFields: JSON pointers (plan/ignore.py)
     source: Source | None = field(default=None, compare=False)
 
 
@@ -192,6 +196,7 @@ class Ownership:
     managed: bool = False  # created by a border0-reconciler (any instance)
     instance: str | None = None
     prune: bool = True
+    confirm_delete: bool = False  # its deletion waits for a confirmation naming it
 
     def owned_by(self, instance: str) -> bool:
         return self.managed and self.instance == instance
@@ -242,6 +247,7 @@ class LiveSocket:
             managed=self.tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE,
             instance=self.tags.get(INSTANCE_TAG),
             prune=self.tags.get(PRUNE_TAG, "true").lower() != "false",
+            confirm_delete=self.tags.get(CONFIRM_DELETE_TAG, "").lower() == "true",
         )
 
     @property
@@ -282,31 +288,6 @@ class Actual:
 
     sockets: Mapping[str, LiveSocket] = field(default_factory=dict)
     policies: Mapping[str, LivePolicy] = field(default_factory=dict)
-
-
-# --- Policy ownership marker ---------------------------------------------------------------
-# Policies carry no tags, so ownership is a marker at the end of the description:
-#   "<user description> [managed-by=border0-reconciler instance=<id>]"
-#   "<user description> [managed-by=border0-reconciler instance=<id> prune=false]"
-
-_MARKER_RE = re.compile(
-    r"\s*\[managed-by=border0-reconciler instance=(?P<instance>[A-Za-z0-9._-]+)"
-    r"(?P<noprune> prune=false)?\]\s*$"
-)
-
-
-def policy_marker(instance: str, prune: bool = True) -> str:
-    return f"[managed-by=border0-reconciler instance={instance}{'' if prune else ' prune=false'}]"
-
-
-def parse_policy_marker(description: str) -> tuple[str, Ownership]:
-    """Split a live policy description into the user's text and the ownership it records."""
-    match = _MARKER_RE.search(description or "")
-    if not match:
-        return description or "", Ownership()
-    return description[: match.start()], Ownership(
-        managed=True, instance=match.group("instance"), prune=match.group("noprune") is None
-    )
 
 
 # --- border0's socket types ---------------------------------------------------------------
@@ -376,6 +357,8 @@ def ownership_tags(spec: SocketSpec, instance: str) -> dict[str, str]:
     tags[INSTANCE_TAG] = instance
     if not spec.prune:
         tags[PRUNE_TAG] = "false"
+    if spec.confirm_delete:
+        tags[CONFIRM_DELETE_TAG] = "true"
     return tags
 
 
@@ -417,6 +400,7 @@ def socket_fields(spec: SocketSpec) -> dict[str, Any]:
         "recording": spec.recording,
         "labels": dict(spec.labels),
         "prune": spec.prune,
+        **_confirm_delete(spec.confirm_delete),
     }
     return insert_secret_fields(plain, spec.secret)
 
@@ -438,6 +422,7 @@ def live_socket_fields(live: LiveSocket, spec: SocketSpec | None = None) -> dict
         "recording": live.recording_enabled,
         "labels": labels,
         "prune": live.ownership.prune,
+        **_confirm_delete(live.ownership.confirm_delete),
     }
     return insert_secret_fields(plain, live.fingerprint)
 
@@ -448,6 +433,7 @@ def policy_fields(spec: PolicySpec) -> dict[str, Any]:
         "org_wide": spec.org_wide,
         "policy_data": _normalize_policy_data(spec.policy_data),
         "prune": spec.prune,
+        **_confirm_delete(spec.confirm_delete),
     }
 
 
@@ -457,7 +443,14 @@ def live_policy_fields(live: LivePolicy) -> dict[str, Any]:
         "org_wide": live.org_wide,
         "policy_data": _normalize_policy_data(live.policy_data),
         "prune": live.ownership.prune,
+        **_confirm_delete(live.ownership.confirm_delete),
     }
+
+
+def _confirm_delete(on: bool) -> dict[str, bool]:
+    """The confirm-delete mark as a compared field, only where set: objects without it compare
+    as they always did."""
+    return {"confirm_delete": True} if on else {}
 
 
 def _normalize_policy_data(data: Mapping[str, Any]) -> dict[str, Any]:

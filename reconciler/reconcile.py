@@ -38,6 +38,7 @@ from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.manifests.cache import ParseCache
 from reconciler.manifests.loader import LoadResult, load
 from reconciler.model import Actual, Desired, with_defaults
+from reconciler.plan.ignore import respect_ignored
 from reconciler.plan.planner import check_instance, make_plan
 from reconciler.plan.settling import Held, held_back
 from reconciler.plan.types import Action, Plan
@@ -111,6 +112,9 @@ class ReconcileOptions:
     known_snapshot: Any = field(default=None, compare=False)
     changed_at: float = 0.0
     parse_cache: ParseCache | None = field(default=None, compare=False)  # the daemon's
+    #: Names whose deletion waits for a confirmation (the confirm-delete annotation) and is
+    #: confirmed for this run: `apply --confirm-delete NAME`, a trigger naming it.
+    confirm_delete: frozenset[str] = frozenset()
     #: List border0 again after applying, for what the caller keeps (the daemon's status and
     #: connectors). A command that exits reads nothing of it: `apply` turns it off.
     relist: bool = True
@@ -276,6 +280,9 @@ def prepare(
         return observed
     assert observed.desired is not None and observed.actual is not None
     inventory = options.inventory
+    # ignored fields take border0's values, for the plan and for what apply writes
+    observed = replace(observed, desired=respect_ignored(observed.desired, observed.actual))
+    assert observed.desired is not None
     plan = make_plan(
         observed.desired,
         observed.actual,
@@ -284,6 +291,7 @@ def prepare(
         allow_mass_delete=options.allow_mass_delete,
         allow_clear_credentials=options.allow_clear_credentials,
         inventory=inventory.ids(options.instance) if inventory is not None else frozenset(),
+        confirm_delete=options.confirm_delete,
     )
     if inventory is not None:
         inventory.record(options.instance, observed.actual)

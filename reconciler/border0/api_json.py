@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from reconciler.border0.policy_marker import parse_policy_marker, policy_marker
 from reconciler.model import (
     LivePolicy,
     LiveSocket,
@@ -18,8 +19,6 @@ from reconciler.model import (
     SocketSpec,
     labels_after,
     ownership_tags,
-    parse_policy_marker,
-    policy_marker,
     socket_settings,
 )
 from reconciler.secrets import (
@@ -259,7 +258,7 @@ def policy_create_body(
     provider send it; v2 policy_data (the SDK's PolicyDataV2) has no version key. `replaced`:
     the policy this one replaces, whose `tag_rules` (not managed here) carry over.
     """
-    marker = policy_marker(instance, spec.prune)
+    marker = policy_marker(instance, spec.prune, spec.confirm_delete)
     description = f"{spec.description} {marker}" if spec.description else marker
     version = str(spec.policy_data.get("version") or "v1")
     policy_data = dict(spec.policy_data)

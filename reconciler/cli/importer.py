@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from reconciler.cli import inside
-from reconciler.cli.options import api_options, friendly_errors
+from reconciler.cli.options import api_options, friendly_errors, output_option
 from reconciler.errors import UserError
 
 if TYPE_CHECKING:
@@ -72,9 +72,11 @@ def _merge_env_example(names: Iterable[str], directory: Path) -> None:
               help="Ownership instance: its objects are written as they are, unmanaged ones "
               "get the adopt annotation, other instances' are skipped.")
 @click.option("--force", is_flag=True, help="Replace manifest files that exist already.")
+@output_option(what="what was written (json, yaml: the files, adoptions, skips and secrets "
+               "to fill in)")
 @friendly_errors
 def import_command(directory: str, api: str | None, token_file: str | None, state: str | None,
-                   select: tuple[str, ...], instance: str, force: bool) -> None:
+                   select: tuple[str, ...], instance: str, force: bool, fmt: str) -> None:
     """Write manifests under DIRECTORY for the sockets and policies border0 holds."""
     from reconciler.border0.inventory import fetch_actual
     from reconciler.border0.session import open_api
@@ -84,17 +86,34 @@ def import_command(directory: str, api: str | None, token_file: str | None, stat
         raise UserError(check_instance(instance))
     with open_api(api, token_file, state) as client:
         actual = fetch_actual(client)
-    raise SystemExit(run_import(Path(directory), actual, instance, select, force, click.echo))
+    if fmt in ("text", "markdown"):
+        raise SystemExit(run_import(Path(directory), actual, instance, select, force, click.echo))
+    from reconciler.render.output import structured
+
+    raise SystemExit(run_import(Path(directory), actual, instance, select, force,
+                                lambda _line: None,
+                                report=lambda data: click.echo(structured(data, fmt), nl=False)))
 
 
 def run_import(root: Path, actual: Any, instance: str, select: Sequence[str], force: bool,
-               echo: Callable[[str], None]) -> int:
-    """Write the manifests, then say what happened; 0 (a refusal raises `UserError`)."""
+               echo: Callable[[str], None],
+               report: Callable[[dict[str, Any]], None] | None = None) -> int:
+    """Write the manifests, then say what happened (lines to `echo`, or one document to
+    `report` for -o json|yaml); 0 (a refusal raises `UserError`)."""
     from reconciler.render.manifests import plan_import
 
     plan = plan_import(actual, instance, select)
     if plan.documents:
         write_import(root, plan, force=force)  # refuses (and writes nothing) before any output
+    if report is not None:
+        report({
+            "written": [str(root / rel) for rel in plan.documents],
+            "adopted": [str(root / rel) for rel in plan.documents if rel in plan.adopted],
+            "skipped": list(plan.skipped),
+            "left_out_by_select": list(plan.unselected_own),
+            "secrets_to_fill_in": list(plan.env_names),
+            "env_example": str(root / ENV_EXAMPLE) if plan.env_names else None,
+        })
     for line in plan.skipped:
         echo(f"skipped {line}")
     if not plan.documents:

@@ -8,7 +8,6 @@ never from a second comparison. Heavy modules are imported on use: every CLI sta
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +34,8 @@ DRIFTED, TO_ADOPT, CONFLICT = "drifted", "to adopt", "conflict"
 @click.command("ls")
 @api_options
 @instance_option
-@click.option("--manifests", multiple=True, type=click.Path(exists=True), metavar="PATH",
+@click.option("--manifests", multiple=True, type=click.Path(exists=True, allow_dash=True),
+              metavar="PATH",
               help="Add STATE: in-sync, drifted, to adopt, conflict or not in manifests "
               "(repeatable).")
 @click.option("--env-file", type=click.Path(dir_okay=False), default=None,
@@ -70,11 +70,18 @@ def ls(*, api: str | None, token_file: str | None, state: str | None, instance: 
     actual = _fetch(api, token_file, state, near=manifests)
     states = manifest_states(desired, actual, instance) if desired is not None else None
     rows = socket_rows(actual, instance, states)
-    if fmt == "json":
-        echo(json.dumps(rows, indent=2))
-    else:
-        echo(ls_table(rows, with_state=states is not None, wide=wide).rstrip())
+    echo(_view(rows, fmt, lambda markdown: ls_table(
+        rows, with_state=states is not None, wide=wide, markdown=markdown)))
     return 0
+
+
+def _view(data: Any, fmt: str, table: Callable[[bool], str]) -> str:
+    """The rows as data (json, yaml) or as a table (text, markdown: `table(markdown)`)."""
+    from reconciler.render.output import MACHINE_FORMATS, structured
+
+    if fmt in MACHINE_FORMATS:
+        return structured(data, fmt).rstrip("\n")
+    return table(fmt == "markdown").rstrip()
 
 
 def show(name: str, *, api: str | None, token_file: str | None, state: str | None,
@@ -86,8 +93,6 @@ def show(name: str, *, api: str | None, token_file: str | None, state: str | Non
     from reconciler.render.inventory import show_row, show_text
 
     _check_instance(instance)
-    if fmt not in ("text", "json"):
-        raise UserError(f"--format {fmt} is for saved plans; a socket is shown as text or json")
     with open_api(api, token_file, state) as client:
         try:
             live = socket_from_api(client.get_socket(name))
@@ -95,7 +100,7 @@ def show(name: str, *, api: str | None, token_file: str | None, state: str | Non
             raise UserError(f"no socket named {name!r} in border0 (list them with ls)") from None
         policies = [policy_from_api(p) for p in client.list_policies()]
     row = show_row(live, policies, instance)
-    echo(json.dumps(row, indent=2) if fmt == "json" else show_text(row, wide=wide).rstrip())
+    echo(_view(row, fmt, lambda markdown: show_text(row, wide=wide, markdown=markdown)))
     return 0
 
 
@@ -106,7 +111,7 @@ def policies(*, api: str | None, token_file: str | None, state: str | None, inst
 
     _check_instance(instance)
     rows = policy_rows(_fetch(api, token_file, state), instance)
-    echo(json.dumps(rows, indent=2) if fmt == "json" else policies_table(rows, wide=wide).rstrip())
+    echo(_view(rows, fmt, lambda markdown: policies_table(rows, wide=wide, markdown=markdown)))
     return 0
 
 

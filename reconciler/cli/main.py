@@ -17,21 +17,29 @@ from reconciler.cli.importer import import_command
 from reconciler.cli.ls import ls_command, policies_command
 from reconciler.cli.notify import notify_options
 from reconciler.cli.options import (
+    ENV_PREFIX,
     EXIT_ERROR,
     EXIT_OK,
+    AliasOption,
+    DurationType,
     api_options,
+    color_options,
+    environment_names,
     friendly_errors,
     instance_option,
+    output_option,
     secret_root_option,
     wide_option,
 )
 from reconciler.cli.run_roles import RoleArgs, role_options
 from reconciler.errors import UserError
+from reconciler.render import RENDERERS
 from reconciler.render.validation import REPORTERS
 from reconciler.secrets import SECRET_FIELDS
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100,
+                               "auto_envvar_prefix": ENV_PREFIX})
 @click.version_option(__version__, prog_name="border0-reconciler")
 def cli() -> None:
     """border0 sockets and policies as code: validate, plan, apply, and keep them running."""
@@ -41,18 +49,17 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(), metavar="PATH...")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True),
+                metavar="PATH...")
 @click.option("--strict", is_flag=True, help="Treat plaintext secrets as errors, not warnings.")
-@click.option(
-    "--format", "fmt", type=click.Choice(list(REPORTERS)), default="text", show_default=True,
-    help="text: file:line:column lines and a summary; json: a list of problems for tools.",
-)
+@output_option(REPORTERS, what="the problems (text: file:line:column lines and a summary; "
+               "json, yaml: a list of problems; markdown: a table)")
 @click.option(
     "--env-file", type=click.Path(dir_okay=False), default=None,
     help="Also resolve secret references, with KEY=VALUE lines from this file over the "
     "environment; a missing variable or file is an error.",
 )
-@click.option("--no-color", is_flag=True, help="No colour even on a terminal.")
+@color_options
 @secret_root_option
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="Leave out files and folders "
               "matching PATTERN (repeatable), as .gitignore reads it: `templates`, `charts/*`.")
@@ -92,7 +99,8 @@ _PASSWORDS = " and ".join(name for name in SECRET_FIELDS if name.endswith("_pass
 @cli.command("emulator")
 @click.option("--listen", default="127.0.0.1:8787", show_default=True,
               help="HOST:PORT to serve on (port 0: any free port, printed on start).")
-@click.option("--db", type=click.Path(dir_okay=False), default=None,
+@click.option("--state", "--db", "db", cls=AliasOption, hidden_aliases=("--db",),
+              type=click.Path(dir_okay=False), default=None,
               help="SQLite file holding the state [default: in memory, lost on exit].")
 @click.option("--token", envvar="BORDER0_EMULATOR_TOKEN", default=None,
               help="The token clients must send [env BORDER0_EMULATOR_TOKEN; required].")
@@ -171,13 +179,21 @@ def _plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Ownership instance id: several config repos can share one org."),
         click.option("--env-file", type=click.Path(dir_okay=False), default=None,
                      help="KEY=VALUE lines over the environment, for secret references."),
-        click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
-                     default="text", show_default=True, help="How to show the plan."),
-        click.option("--no-color", is_flag=True, help="No colour even on a terminal."),
+        output_option(RENDERERS, what="the plan"),
+        color_options,
+        click.option("--render-to", type=click.Path(dir_okay=False), default=None,
+                     metavar="FILE", help="Also write the rendering (in --output) to FILE; "
+                     "the terminal then gets text."),
+        click.option("--out", type=click.Path(dir_okay=False), default=None, metavar="PLANFILE",
+                     help="Save the plan (no secret values) to PLANFILE for `apply PLANFILE` / "
+                     "`show PLANFILE`, as terraform plan -out."),
         click.option("--max-delete", type=click.IntRange(min=0), default=None,
                      help="Refuse plans deleting more objects [default: half of ours, >= 1]."),
         click.option("--allow-mass-delete", is_flag=True,
                      help="Allow a plan past the mass-delete guard."),
+        click.option("--confirm-delete", multiple=True, metavar="NAME",
+                     help="Confirm the deletion of NAME, annotated border0-reconciler/"
+                     "confirm-delete (repeatable); without it, its deletion waits."),
         click.option("--deny-access-gain", is_flag=True,
                      help="Fail (exit 1, listing them) when anyone gains or widens access."),
         click.option("--allow-replace", is_flag=True, help=ALLOW_REPLACE_HELP),
@@ -194,15 +210,12 @@ def _plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @cli.command("plan")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, allow_dash=True))
 @api_options
 @_plan_options
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 2 when the plan has changes (0 none, 1 error).")
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Save the plan (no secret values) to FILE for `apply FILE` / `show FILE`, "
-              "as terraform plan -out.")
-@click.option("--save", type=click.Path(dir_okay=False), default=None,
+@click.option("--save", type=click.Path(dir_okay=False), default=None, hidden=True,
               help="Deprecated spelling of --out.")
 @friendly_errors
 def plan_command(paths: tuple[str, ...], **kwargs: Any) -> None:
@@ -216,11 +229,9 @@ def plan_command(paths: tuple[str, ...], **kwargs: Any) -> None:
 
 
 @cli.command("apply")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, allow_dash=True))
 @api_options
 @_plan_options
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Also write the rendering to FILE (the terminal gets text).")
 @click.option("--auto-approve", is_flag=True, help="Apply without asking.")
 @click.option("--dry-run", is_flag=True, help="Show the plan and stop.")
 @click.option("--parallelism", type=click.IntRange(min=1), default=8, show_default=True,
@@ -249,9 +260,8 @@ cli.add_command(policies_command)
 @cli.command("show")
 @click.argument("target", metavar="FILE|NAME")
 @api_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
-              default="text", show_default=True, help="How to show it.")
-@click.option("--no-color", is_flag=True, help="No colour even on a terminal.")
+@output_option(RENDERERS, what="the plan or the socket")
+@color_options
 @instance_option
 @wide_option
 @friendly_errors
@@ -276,11 +286,12 @@ def show_command(target: str, fmt: str, no_color: bool, **api: Any) -> None:
               help="KEY=VALUE lines added to the environment secrets are read from.")
 @click.option("--instance", default="default", show_default=True,
               help="This reconciler's instance id (its ownership tag).")
-@click.option("--interval", default="5m", show_default=True,
-              help="Resync with border0 this often, repairing drift (300ms, 5s, 5m, 1h).")
+@click.option("--interval", type=DurationType(), default="5m", show_default=True,
+              help="Resync with border0 this often, repairing drift (Go durations: 500ms, "
+              "30s, 1m30s, 2h).")
 @click.option("--jitter", default="10%", show_default=True,
               help="Delay each resync by up to this much: a percentage of --interval or a duration.")
-@click.option("--debounce", default="100ms", show_default=True,
+@click.option("--debounce", type=DurationType(), default="100ms", show_default=True,
               help="Wait for this much quiet after a file change before reconciling.")
 @click.option("--listen", default="127.0.0.1:9479", show_default=True,
               help="HOST:PORT for the dashboard (/) and /healthz /readyz /metrics /status "
@@ -289,6 +300,13 @@ def show_command(target: str, fmt: str, no_color: bool, **api: Any) -> None:
               metavar="N", help="Reconciles kept in /status and shown by `status --history`.")
 @click.option("--dry-run", is_flag=True, help="Observe only: plan and report drift, change nothing.")
 @click.option("--once", is_flag=True, help="Reconcile once and exit: 0 success, 1 failure.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="With --once: exit 2 when the plan had changes (drift; with --dry-run, left "
+              "as it is), 0 none, 1 error.")
+@click.option("--sync-windows", type=click.Path(dir_okay=False, exists=True), default=None,
+              metavar="FILE", help="Apply only inside these sync windows (YAML, Argo CD's "
+              "syncWindows: kind allow|deny, schedule, duration, timeZone, manualSync); outside "
+              "them the daemon plans and reports, and writes nothing.")
 @click.option("--log-format", type=click.Choice(["text", "json", "flux"]), default="text",
               show_default=True,
               help="json: our keys (time, level, logger, message, fields); flux: Flux's keys "
@@ -304,7 +322,7 @@ def show_command(target: str, fmt: str, no_color: bool, **api: Any) -> None:
 @click.option("--unready-on-invalid", is_flag=True,
               help="/readyz answers 503 while the manifests are invalid [default: ready, the "
               "last good state stays in force].")
-@click.option("--delete-grace", default="5s", show_default=True,
+@click.option("--delete-grace", type=DurationType(), default="5s", show_default=True,
               help="Defer deletes, and changes that grant access or lower a guard, until the "
               "manifests have been unchanged this long (0: off).")
 @click.option("--fail-threshold", type=click.IntRange(min=1), default=3, show_default=True,
@@ -315,9 +333,9 @@ def show_command(target: str, fmt: str, no_color: bool, **api: Any) -> None:
 @click.option("--connector-command", default=None,
               help="Connector command template [default: border0 socket connect ...; "
               "the local connector with --api local].")
-@click.option("--connector-startsecs", default="3s", show_default=True,
+@click.option("--connector-startsecs", type=DurationType(), default="3s", show_default=True,
               help="A connector must stay up this long to count as started.")
-@click.option("--connector-stop-timeout", default="10s", show_default=True,
+@click.option("--connector-stop-timeout", type=DurationType(), default="10s", show_default=True,
               help="Wait this long for a connector to stop before killing it.")
 @notify_options
 @role_options
@@ -328,14 +346,8 @@ def run_cmd(path: str, **options: Any) -> None:
     Reconciles at start, on every file change (debounced), every --interval, and on SIGHUP.
     SIGTERM/SIGINT finish the reconcile in flight, stop the connectors and exit 0.
     """
-    from reconciler.cli.run import RunArgs, execute_run, parse_duration
+    from reconciler.cli.run import RunArgs, execute_run
 
-    for name in ("interval", "debounce", "delete_grace", "connector_startsecs",
-                 "connector_stop_timeout"):
-        try:
-            options[name] = parse_duration(options[name])
-        except ValueError as exc:
-            raise UserError(f"--{name.replace('_', '-')}: {exc}") from None
     raise SystemExit(execute_run(RunArgs(path=path, roles=RoleArgs.pop_from(options), **options)))
 
 
@@ -345,10 +357,10 @@ def run_cmd(path: str, **options: Any) -> None:
 @cli.command("status")
 @click.option("--listen", default="127.0.0.1:9479", show_default=True,
               help="HOST:PORT the daemon serves /status on.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@output_option(what="the status (text: a table, as `border0 socket ls`)")
 @click.option("--wide", is_flag=True, help="Do not cut long cells to fit 120 columns.")
-@click.option("--history", is_flag=True,
+@click.option("--history", is_flag=True, envvar=f"{ENV_PREFIX}_STATUS_HISTORY",
+              allow_from_autoenv=False,  # BORDER0_RECONCILER_HISTORY is run's --history N
               help="Show the last reconciles (time, trigger, result, changes, drift corrected).")
 @friendly_errors
 def status_cmd(listen: str, fmt: str, wide: bool, history: bool) -> None:
@@ -401,6 +413,18 @@ def local_connector_cmd(name: str, listen_port: int, listen_host: str, host: str
     except ListenError as exc:
         raise UserError(str(exc)) from None
     raise SystemExit(code)
+
+
+def _conventions(group: click.Group) -> None:
+    """Every command reads BORDER0_RECONCILER_<FLAG> (not click's default
+    BORDER0_RECONCILER_<COMMAND>_<FLAG>: one variable per flag, whatever the command) and
+    lists it in --help."""
+    for command in group.commands.values():
+        command.context_settings.setdefault("auto_envvar_prefix", ENV_PREFIX)
+        environment_names(command)
+
+
+_conventions(cli)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,9 +14,14 @@ from reconciler.border0.errors import Border0Error
 from reconciler.errors import UserError
 
 __all__ = [
-    "EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "api_options", "fail", "friendly_errors",
-    "instance_option", "list_format_option", "secret_root_option", "wide_option",
+    "ENV_PREFIX", "EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "AliasOption", "DurationType",
+    "api_options", "color_options", "environment_names", "fail", "friendly_errors",
+    "instance_option", "list_format_option", "output_option", "secret_root_option",
+    "wide_option",
 ]
+
+#: Every flag is also read from BORDER0_RECONCILER_<FLAG> (click's auto_envvar_prefix).
+ENV_PREFIX = "BORDER0_RECONCILER"
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -28,8 +33,20 @@ def fail(message: str, code: int = EXIT_ERROR) -> None:
     raise SystemExit(code)
 
 
+def _machine_failure(fmt: object, exc: BaseException) -> None:
+    """In a machine format (`-o json|yaml`) stdout still parses when the command fails: it
+    holds the error and the diagnostics behind it (a `diagnostics` attribute on the error)."""
+    from reconciler.render.output import MACHINE_FORMATS, error_document, structured
+
+    if fmt not in MACHINE_FORMATS:
+        return
+    diagnostics = [d.to_json() for d in getattr(exc, "diagnostics", None) or ()]
+    click.echo(structured(error_document(str(exc), diagnostics), str(fmt)), nl=False)
+
+
 def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn every exception into one line on stderr and exit code 1 (no traceback).
+    """Turn every exception into one line on stderr and exit code 1 (no traceback); with
+    `-o json` or `-o yaml` also an error document on stdout.
 
     Set BORDER0_RECONCILER_DEBUG=1 to see the traceback of an unexpected error.
     """
@@ -43,12 +60,15 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except click.ClickException:
             raise
         except (UserError, Border0Error) as exc:
+            _machine_failure(kwargs.get("fmt"), exc)
             fail(str(exc))
         except KeyboardInterrupt:
             fail("interrupted", 130)
         except Exception as exc:
             if os.environ.get("BORDER0_RECONCILER_DEBUG"):
                 raise
+            _machine_failure(kwargs.get("fmt"), RuntimeError(
+                f"internal error ({type(exc).__name__})"))
             fail(
                 f"internal error ({type(exc).__name__}); "
                 "set BORDER0_RECONCILER_DEBUG=1 to see the traceback"
@@ -74,7 +94,8 @@ def api_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "BORDER0_AUTH_TOKEN].",
     )(func)
     func = click.option(
-        "--state",
+        "--state", "--db", "state",
+        cls=AliasOption, hidden_aliases=("--db",),
         type=click.Path(dir_okay=False),
         default=None,
         help="SQLite file of the embedded emulator with --api local "
@@ -87,8 +108,103 @@ instance_option = click.option(
     "--instance", default="default", show_default=True,
     help="Ownership instance: MANAGED says this, other (its id) or unmanaged.")
 wide_option = click.option("--wide", is_flag=True, help="Do not cut cells to fit 120 columns.")
-list_format_option = click.option("--format", "fmt", type=click.Choice(["text", "json"]),
-                                  default="text", show_default=True)
+
+
+class AliasOption(click.Option):
+    """An option with old spellings that still work but are left out of `--help`
+    (`--format` for `-o/--output`, `--db` for `--state`)."""
+
+    def __init__(self, *args: Any, hidden_aliases: tuple[str, ...] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hidden_aliases = hidden_aliases
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        opts = self.opts
+        self.opts = [o for o in opts if o not in self.hidden_aliases]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = opts
+
+
+_FORMAT_ALIASES = {"table": "text"}
+
+
+class OutputChoice(click.Choice):
+    """A format name; `table` (status's old name for text) is still accepted."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        return super().convert(_FORMAT_ALIASES.get(value, value), param, ctx)
+
+
+def output_option(formats: Any = None, *, what: str = "the output") -> Callable[..., Any]:
+    """`-o/--output` (old spelling `--format`, hidden), its choices from a renderer registry."""
+    from reconciler.render.output import OUTPUT_FORMATS
+
+    return click.option(
+        "-o", "--output", "--format", "fmt", cls=AliasOption, hidden_aliases=("--format",),
+        type=OutputChoice(list(formats or OUTPUT_FORMATS)), default="text", show_default=True,
+        help=f"How to print {what}: json and yaml print data only (errors too, as a document "
+        "with the diagnostics), for tools.")
+
+
+list_format_option = output_option(what="the rows")
+
+
+class DurationType(click.ParamType):
+    """A duration in Go's syntax (`1m30s`, `500ms`, `2h`), from a flag or its environment
+    variable, as seconds."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        from reconciler.durations import parse_duration
+
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _set_color(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    from reconciler.cli.terminal import set_color_mode
+
+    set_color_mode(value or "auto")
+
+
+def color_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`--color auto|always|never` and `--no-color` (= never); NO_COLOR, FORCE_COLOR apply."""
+    func = click.option("--no-color", is_flag=True,
+                        help="No colour even on a terminal (as --color never, NO_COLOR).")(func)
+    return click.option(
+        "--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+        show_default=True, expose_value=False, callback=_set_color, is_eager=True,
+        help="auto: on a terminal unless NO_COLOR is set (FORCE_COLOR: also off one).")(func)
+
+
+def environment_names(command: click.Command) -> None:
+    """Every option of `command` is settable as BORDER0_RECONCILER_<FLAG> and says so in
+    `--help`. click's auto_envvar_prefix names a variable after the parameter; where that is
+    not the flag (`fmt` for `--output`), the flag's name is set as the variable."""
+    for param in command.params:
+        if not isinstance(param, click.Option) or param.name in (None, "help", "version"):
+            continue
+        if param.hidden or not param.expose_value and param.name != "color":
+            continue
+        longs = [o for o in param.opts if o.startswith("--")]
+        if not longs or not param.allow_from_autoenv:  # its own variable only, if any
+            param.show_envvar = bool(param.envvar)
+            continue
+        name = f"{ENV_PREFIX}_{longs[0][2:].upper().replace('-', '_')}"
+        auto = f"{ENV_PREFIX}_{param.name.upper()}"
+        if param.envvar:  # its own variable first (BORDER0_API), then ours
+            own = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar)
+            param.envvar = list(dict.fromkeys([*own, name]))
+        elif name != auto:
+            param.envvar = name
+        param.show_envvar = True
 
 #: `{file: PATH}` secrets are read only under these folders (and the manifests' own).
 secret_root_option = click.option(

@@ -1,9 +1,11 @@
 """The bodies of `plan`, `apply` and `show FILE`: cli.py parses flags and calls these; they return
 exit codes.
 
-Output contract: the rendering goes to stdout, `plan --out FILE` saves the plan (as Terraform's
-`-out`), diagnostics and progress go to stderr, user errors end as one `error: ...` line (raised as `UserError`). Exit codes: 0 ok,
-1 error, 2 changes present (only with `--detailed-exitcode`).
+Output contract: the rendering (in `-o`) goes to stdout, `--out FILE` saves the plan (as
+Terraform's `-out`, for plan and apply alike), `--render-to FILE` writes the rendering to a file,
+diagnostics and progress go to stderr, user errors end as one `error: ...` line (raised as
+`UserError`; with `-o json|yaml` also a JSON/YAML error document with the diagnostics on
+stdout). Exit codes: 0 ok, 1 error, 2 changes present (only with `--detailed-exitcode`).
 """
 
 from __future__ import annotations
@@ -54,10 +56,12 @@ class PlanArgs:
     max_delete: int | None = None
     allow_mass_delete: bool = False
     save: str | None = None  # deprecated spelling of plan --out
+    render_to: str | None = None
     deny_access_gain: bool = False
     allow_replace: bool = False
     allow_clear_credentials: bool = False
     labels: str = "merge"
+    confirm_delete: tuple[str, ...] = ()
     secret_roots: tuple[str, ...] = ()
     # apply only
     auto_approve: bool = False
@@ -91,7 +95,7 @@ def _write(path: str, text: str) -> None:
 
 
 def _show(plan: Plan, args: PlanArgs, render_to: str | None = None) -> None:
-    """The rendering in --format on stdout; `render_to` also gets it (then stdout gets text)."""
+    """The rendering in -o on stdout; `render_to` also gets it (then stdout gets text)."""
     data = plan.to_json()
     tty = color_enabled(sys.stdout, args.no_color)
     fmt = args.fmt
@@ -103,21 +107,40 @@ def _show(plan: Plan, args: PlanArgs, render_to: str | None = None) -> None:
 
 
 def _plan_outputs(args: PlanArgs) -> tuple[str | None, str | None]:
-    """(saved-plan path, rendering path) from --out and the deprecated spellings."""
+    """(saved-plan path, rendering path) from --out, --render-to and the deprecated
+    spellings."""
     if args.save:
         _deprecated(f"--save {args.save}: use --out {args.save} (it saves the plan, as "
                     "terraform plan -out does)")
         if args.out:
             return args.save, args.out
-        return args.save, None
+        return args.save, args.render_to
     if args.out and args.out.lower().endswith(RENDERING_SUFFIXES):
         _deprecated(
             f"--out {args.out} writes a rendering only for one more release; --out now saves "
-            f"the plan: write renderings with --format {args.fmt} > {args.out}, or "
-            f"plan --out FILE then show FILE --format {args.fmt} > {args.out}"
+            f"the plan: write renderings with --render-to {args.out} (or -o {args.fmt} > "
+            f"{args.out})"
         )
         return None, args.out
-    return args.out, None
+    return args.out, args.render_to
+
+
+def _save(save_to: str | None, prepared: ReconcileResult, args: PlanArgs) -> None:
+    """--out: the plan shown, saved for `apply PLANFILE` (Terraform's -out)."""
+    if not save_to:
+        return
+    plan, desired, actual = prepared.plan, prepared.desired, prepared.actual
+    assert plan is not None and desired is not None and actual is not None
+    try:
+        saved_plan.write(
+            save_to, plan=plan, desired=desired,
+            actual_fingerprint=saved_plan.actual_fingerprint(actual), paths=list(args.paths),
+            max_delete=args.max_delete, allow_mass_delete=args.allow_mass_delete,
+        )
+    except OSError as exc:
+        raise UserError(f"cannot write {save_to}: {exc.strerror or exc}") from None
+    click.echo(f"Saved the plan to {save_to}; apply it with: "
+               f"border0-reconciler apply {save_to}", err=True)
 
 
 def _refuse_access_gain(plan: Plan, args: PlanArgs) -> None:
@@ -146,6 +169,7 @@ def _options(args: PlanArgs, env: Mapping[str, str]) -> ReconcileOptions:
         allow_clear_credentials=args.allow_clear_credentials,
         labels_authoritative=args.labels == "authoritative",
         inventory=_inventory(state_path(args.state, args.api, args.paths)),
+        confirm_delete=frozenset(args.confirm_delete),
     )
 
 
@@ -192,7 +216,9 @@ def _prepare(args: PlanArgs, client: object, options: ReconcileOptions) -> Recon
     if prepared.stage is Stage.LOAD and prepared.unstable:
         raise UserError(f"{prepared.error}: run again once they are written")
     if prepared.stage in (Stage.LOAD, Stage.FETCH):
-        raise prepared.cause or UserError(prepared.error or "nothing was planned")
+        error = prepared.cause or UserError(prepared.error or "nothing was planned")
+        error.diagnostics = prepared.diagnostics  # type: ignore[attr-defined]  # for -o json
+        raise error
     return prepared
 
 
@@ -223,17 +249,7 @@ def _run_plan(args: PlanArgs) -> int:
     _show(plan, args, render_to)
     _refuse_conflicts(prepared)
     _refuse_access_gain(plan, args)
-    if save_to:
-        try:
-            saved_plan.write(
-                save_to, plan=plan, desired=desired,
-                actual_fingerprint=saved_plan.actual_fingerprint(actual), paths=list(args.paths),
-                max_delete=args.max_delete, allow_mass_delete=args.allow_mass_delete,
-            )
-        except OSError as exc:
-            raise UserError(f"cannot write {save_to}: {exc.strerror or exc}") from None
-        click.echo(f"Saved the plan to {save_to}; apply it with: "
-                   f"border0-reconciler apply {save_to}", err=True)
+    _save(save_to, prepared, args)
     if args.detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
@@ -305,8 +321,13 @@ def _run_apply(args: PlanArgs) -> int:
             saved = saved_plan.read(args.paths[0])
         except ValueError as exc:
             raise UserError(str(exc)) from None
+        # the deletions a reviewed plan holds were confirmed when it was saved
+        deletes = tuple(c["name"] for c in saved.plan.get("changes", [])
+                        if c.get("action") == "delete")
         args = replace(args, paths=saved_plan.manifest_paths(saved)[0], instance=saved.instance,
-                       max_delete=saved.max_delete, allow_mass_delete=saved.allow_mass_delete)
+                       max_delete=saved.max_delete, allow_mass_delete=saved.allow_mass_delete,
+                       confirm_delete=args.confirm_delete + deletes)
+    save_to, render_to = _plan_outputs(args)
     notices, options = _Notices(), _options(args, env)
     with _api(args, env, notices) as client:
         prepared = _prepare(args, client, options)
@@ -333,9 +354,11 @@ def _run_apply(args: PlanArgs) -> int:
                 "the plan is not the one saved: a secret changed since it was saved (or "
                 f"border0's copy of one; it differs in {', '.join(differ)}); run plan --out again"
             )
-        _show(plan, args, args.out)
+        _show(plan, args, render_to)
         _refuse_conflicts(prepared)
         _refuse_access_gain(plan, args)
+        if saved is None:
+            _save(save_to, prepared, args)
         if not plan.has_changes:
             return EXIT_OK
         if args.dry_run:

@@ -7,12 +7,11 @@ cli.py only fill the arguments.
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from reconciler.durations import parse_duration
 from reconciler.errors import UserError
 from reconciler.render.table import ELLIPSIS, WIDTH, render_table
 
@@ -27,17 +26,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("reconciler.daemon")
-
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(text: str) -> float:
-    """'300ms', '5s', '5m', '1h' or a bare number of seconds -> seconds."""
-    match = _DURATION_RE.match(str(text))
-    if not match:
-        raise ValueError(f"{text!r} is not a duration (examples: 300ms, 5s, 5m, 1h)")
-    return float(match.group(1)) * _UNITS[match.group(2)]
 
 
 def parse_jitter(text: str, interval: float) -> float:
@@ -86,6 +74,8 @@ class RunArgs:
     notify: tuple[str, ...] = ()
     notify_format: str = "json"
     notify_after_failures: int = 3
+    detailed_exitcode: bool = False
+    sync_windows: str | None = None  # a YAML file of Argo CD-style syncWindows
     roles: Any = None  # run_roles.RoleArgs: trigger, leader election, connector agents
 
 
@@ -159,11 +149,15 @@ def execute_run(args: RunArgs) -> int:
     from reconciler.cli.run_roles import RoleArgs, check, prepare, started_roles
     from reconciler.daemon.logs import setup_logging
     from reconciler.daemon.loop import Daemon, DaemonConfig
+    from reconciler.daemon.windows import load_windows
     from reconciler.manifests.files import environment
     from reconciler.serving import ListenError
 
     roles_args = args.roles or RoleArgs()
     check(roles_args, once=args.once, dry_run=args.dry_run)
+    if args.detailed_exitcode and not args.once:
+        raise UserError("--detailed-exitcode needs --once (a daemon does not exit with a plan)")
+    windows = load_windows(args.sync_windows) if args.sync_windows else ()
 
     if args.interval <= 0:
         raise UserError("--interval must be more than 0")
@@ -196,9 +190,10 @@ def execute_run(args: RunArgs) -> int:
         secret_roots=tuple(args.secret_roots) or None,
         own_files=_own_files(args),
         unready_on_invalid=args.unready_on_invalid,
+        sync_windows=windows,
     )
     triggers: list[Any] = []  # the daemon, once built: POST /reconcile triggers it
-    roles = prepare(roles_args, lambda reason: triggers[0].trigger(reason),
+    roles = prepare(roles_args, lambda reason, **kw: triggers[0].trigger(reason, **kw),
                     lambda: triggers[0].leads())
     redactor.add_secrets(roles.secrets)
     # before the API: a bad --notify is a usage error
@@ -212,7 +207,8 @@ def execute_run(args: RunArgs) -> int:
         client.backoff_max = min(client.backoff_max, 2.0)
         client.deadline = min(client.deadline, 60.0)
         if args.once:
-            return Daemon(config, client, redactor=redactor, reporter=reporter).run_once()
+            return Daemon(config, client, redactor=redactor, reporter=reporter).run_once(
+                args.detailed_exitcode)
         no_connectors = args.dry_run or roles_args.no_connectors
         supervisor = None if no_connectors else _make_supervisor(args, client, redactor)
         extra = {"reconcile_fn": roles.reconcile_fn} if roles.reconcile_fn else {}
@@ -262,6 +258,10 @@ def _head(status: dict[str, Any], *, wide: bool) -> list[str]:
             f"revision {last.get('revision') or '-'}  trigger {last.get('trigger') or '-'}"
         ),
     ]
+    windows = status.get("sync_windows")
+    if windows:
+        head.append("sync windows: " + ("applying" if windows.get("may_apply_now") else
+                                        f"not applying: {windows.get('reason')}"))
     if not wide:  # a long path or trigger is cut like a table cell
         head = [line if len(line) <= WIDTH else line[: WIDTH - 1] + ELLIPSIS for line in head]
     return head
@@ -272,12 +272,13 @@ def _errors(status: dict[str, Any]) -> list[str]:
     return [""] + errors if errors else []
 
 
-def format_status_table(status: dict[str, Any], *, wide: bool = False) -> str:
+def format_status_table(status: dict[str, Any], *, wide: bool = False,
+                        markdown: bool = False) -> str:
     """/status as `border0 socket ls` draws it, plus NAME, STATE and CONNECTOR, and a summary;
-    fitted to 120 columns unless `wide`."""
+    fitted to 120 columns unless `wide` (or `markdown`)."""
     rows = [_row(s) for s in status.get("sockets") or []]
     table = render_table(COLUMNS, rows, width=None if wide else WIDTH, shrink=SHRINK,
-                         snap=("SOCKET ID",))
+                         snap=("SOCKET ID",), markdown=markdown)
     return "\n".join(_head(status, wide=wide) + ["", table.rstrip("\n")] + _errors(status)) + "\n"
 
 
@@ -319,7 +320,8 @@ def _history_row(entry: dict[str, Any]) -> list[str]:
     ]
 
 
-def format_history_table(status: dict[str, Any], *, wide: bool = False) -> str:
+def format_history_table(status: dict[str, Any], *, wide: bool = False,
+                         markdown: bool = False) -> str:
     """The daemon's last reconciles, newest first: when, why, what changed, what drift it
     corrected; the error of each one that failed under it."""
     rows: list[list[str]] = []
@@ -328,7 +330,8 @@ def format_history_table(status: dict[str, Any], *, wide: bool = False) -> str:
         rows.append(_history_row(entry))
         if entry.get("error"):
             failures.append(f"{entry.get('time')}: {entry.get('result')}: {entry['error']}")
-    table = render_table(HISTORY_COLUMNS, rows, width=None)  # names are the point: never cut
+    table = render_table(HISTORY_COLUMNS, rows, width=None,  # names are the point: never cut
+                         markdown=markdown)
     tail = [""] + failures if failures else []
     return "\n".join(_head(status, wide=wide) + ["", table.rstrip("\n")] + tail) + "\n"
 
@@ -338,6 +341,7 @@ def execute_status(
 ) -> int:
     import httpx
 
+    from reconciler.render.output import MACHINE_FORMATS, structured
     from reconciler.serving import parse_listen
 
     try:
@@ -352,9 +356,9 @@ def execute_status(
         status = response.json()
     except (httpx.HTTPError, ValueError) as exc:
         raise UserError(f"cannot read the daemon's status at {url}: {exc}") from None
-    if fmt == "json":
-        out.write(json.dumps(status.get("history") or [] if history else status, indent=2) + "\n")
+    if fmt in MACHINE_FORMATS:
+        out.write(structured(status.get("history") or [] if history else status, fmt))
     else:
         table = format_history_table if history else format_status_table
-        out.write(table(status, wide=wide))
+        out.write(table(status, wide=wide, markdown=fmt == "markdown"))
     return 0

@@ -43,6 +43,7 @@ class DaemonConfig:
     #: the daemon's own files (state, WAL, record): never a reason to reconcile (watch.py)
     own_files: tuple[str, ...] = ()
     state_dir: str | None = None  # where the inventory lives; None: in memory only
+    sync_windows: tuple[Any, ...] = ()  # windows.SyncWindow: when writes are allowed
 
     def reconcile_options(
         self, parse_cache: ParseCache | None = None, **run: Any

@@ -33,6 +33,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -46,7 +48,7 @@ from reconciler.daemon.logs import RedactFilter
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.outcome import FAILURE, INVALID, SUCCESS, Next, decide
 from reconciler.daemon.parts import RootParts
-from reconciler.daemon.report import errors_of, log_outcome
+from reconciler.daemon.report import errors_of, log_outcome, waiting_deletions
 from reconciler.daemon.revision import source_revision
 from reconciler.daemon.settle import Settling
 from reconciler.daemon.signals import SignalFlags
@@ -59,6 +61,7 @@ from reconciler.daemon.state import (
 from reconciler.daemon.status import StatusReads
 from reconciler.daemon.status_server import StatusServer
 from reconciler.daemon.watch import ManifestWatcher
+from reconciler.daemon.windows import Gate, gate
 from reconciler.manifests.cache import ParseCache
 from reconciler.plan.inventory import INVENTORY_FILE, Inventory
 from reconciler.reconcile import Focus, ReconcileResult, Stage, reconcile
@@ -149,13 +152,22 @@ class Daemon(RootParts, StatusReads):
         self._in_flight: dict[str, Any] | None = None
         self._drift = DriftLog()
         self._signals = SignalFlags()
+        self._override = False  # a manual trigger asked to override the sync windows
+        self._confirmed: set[str] = set()  # deletions confirmed by a trigger, for the next run
+        self._gate = Gate(True)  # the sync windows' verdict for the last reconcile
+        self._observing = config.dry_run  # this reconcile plans only (dry run, or a window)
 
     # --- triggers (any thread; they only set flags) --------------------------------------------
 
-    def trigger(self, reason: str) -> None:
+    def trigger(self, reason: str, *, override: bool = False,
+                confirm_delete: Sequence[str] = ()) -> None:
+        """Reconcile soon. `override`: a manual trigger that overrides the sync windows;
+        `confirm_delete`: objects whose waiting deletion it confirms."""
         with self._lock:
             self._pending.append(reason)
             self._triggers += 1
+            self._override = self._override or override
+            self._confirmed.update(confirm_delete)
         log.debug("trigger", extra={"reason": reason})
         self._wake.set()
 
@@ -187,9 +199,10 @@ class Daemon(RootParts, StatusReads):
 
     # --- running ---------------------------------------------------------------------------------
 
-    def run_once(self) -> int:
-        """One reconcile; 0 when it succeeded, 1 otherwise (like `apply`). Nothing is deferred
-        (there is no later run); manifests changing while read are read again a few times."""
+    def run_once(self, detailed_exitcode: bool = False) -> int:
+        """One reconcile; 0 when it succeeded, 1 otherwise (like `apply`), 2 with
+        `detailed_exitcode` when its plan had changes (drift). Nothing is deferred (there is no
+        later run); manifests changing while read are read again a few times."""
         if self.reporter is not None:
             self.reporter.start()
         try:
@@ -201,7 +214,10 @@ class Daemon(RootParts, StatusReads):
         finally:
             if self.reporter is not None:
                 self.reporter.stop()  # deliver what this reconcile had to say
-        return 0 if result.ok else 1
+        if not result.ok:
+            return 1
+        return 2 if detailed_exitcode and result.plan is not None and result.plan.has_changes \
+            else 0
 
     def run(self) -> int:
         """Start the root parts, loop until stopped, shut down in stages. 0 on a requested stop."""
@@ -267,6 +283,13 @@ class Daemon(RootParts, StatusReads):
         if revision != self._revision:
             log.info("manifests revision", extra={"revision": revision or "(not a git checkout)"})
             self._revision = revision
+        with self._lock:
+            override, self._override = self._override, False
+            confirmed, self._confirmed = frozenset(self._confirmed), set()
+        self._gate = gate(cfg.sync_windows, datetime.now(UTC), manual=override)
+        if self._gate.reason:
+            log.warning("sync windows", extra={"reason": self._gate.reason})
+        self._observing = cfg.dry_run or not self._gate.may_apply
         options = cfg.reconcile_options(
             self._parse_cache,
             may_write=self.leader.is_leader if self.leader is not None else None,
@@ -275,7 +298,10 @@ class Daemon(RootParts, StatusReads):
             changed_at=self._settling.changed_at,
             inventory=self.inventory,
             focus=self._focus if all(r.startswith("change") for r in reasons) else None,
+            confirm_delete=confirmed,
         )
+        if self._observing and not cfg.dry_run:
+            options = replace(options, dry_run=True)
         started, wall = time.monotonic(), time.time()
         self._in_flight = {"trigger": trigger, "since": iso_time(wall)}
         try:
@@ -309,7 +335,7 @@ class Daemon(RootParts, StatusReads):
         if result.desired is not None:
             self.redactor.set_secrets(secret_values(result.desired) + self._token())
         drifted, corrected = self._drift.observe(
-            result, self._last_good_desired, dry_run=self.config.dry_run)
+            result, self._last_good_desired, dry_run=self._observing)
         self.metrics.drift_corrections.inc(len(corrected))
         step = decide(
             result, failures=self._failures, succeeded_once=self._succeeded_once,
@@ -321,7 +347,7 @@ class Daemon(RootParts, StatusReads):
             self._keep(result)
             self._kept_at = wall
         errors = errors_of(result)
-        self.metrics.record(result, step, duration, dry_run=self.config.dry_run)
+        self.metrics.record(result, step, duration, dry_run=self._observing)
         entry = reconcile_entry(
             result, outcome=step.outcome, trigger=trigger, revision=revision, wall=wall,
             duration=duration, drifted=len(drifted), corrected=corrected,
@@ -331,18 +357,23 @@ class Daemon(RootParts, StatusReads):
             result.held) else None
         self.metrics.set_held(result.held)
         self.metrics.blocked_objects.set(len(result.blocked))
+        if self._gate.reason:
+            entry["sync_window"] = self._gate.reason
+        waiting = waiting_deletions(result)
+        if waiting:
+            entry["deletions_waiting_for_confirmation"] = waiting
         with self._lock:
             self._errors = errors
             self._held = held
             self.history.add(entry)
         log_outcome(result, step.outcome, trigger, revision, duration, errors,
-                    dry_run=self.config.dry_run)
+                    dry_run=self._observing)
         if step.sync_connectors and self.supervisor is not None and self.leads():
             self._sync_connectors(result)
         if self.reporter is not None:
             try:
                 self.reporter.reconciled(result, step.outcome, errors, corrected,
-                                         dry_run=self.config.dry_run, revision=revision)
+                                         dry_run=self._observing, revision=revision)
             except Exception:
                 log.exception("deciding notifications failed")
 
@@ -365,7 +396,7 @@ class Daemon(RootParts, StatusReads):
         """The result reached border0: it becomes the last good state shown on /status."""
         self._last_good_desired, self._last_actual = result.desired, result.actual
         self._states = object_states(
-            result.desired, result.actual, result.plan, result.applied, self.config.dry_run,
+            result.desired, result.actual, result.plan, result.applied, self._observing,
             result.blocked,
         )
         self.metrics.set_managed(state_counts(self._states))

@@ -5,6 +5,7 @@ stopped in stages (connectors before the server, so their last states can still 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -48,11 +49,29 @@ class RootParts:
             max_instances=1,
             misfire_grace_time=None,
         )
+        for index, window in enumerate(cfg.sync_windows):
+            self.scheduler.add_job(self._on_window, window.trigger, args=(window,),
+                                   id=f"sync-window-{index}", coalesce=True,
+                                   misfire_grace_time=None)
         self.scheduler.start()
         log.info("daemon started", extra={
             "path": cfg.path, "instance": cfg.instance, "interval": cfg.interval,
             "debounce": cfg.debounce, "dry_run": cfg.dry_run, "version": __version__,
         })
+
+    def _on_window(self, window: Any) -> None:
+        """A sync window opened: an allow window lets held changes out now; a deny window
+        lets them out when it closes (a one-off job then)."""
+        if window.kind == "allow":
+            self.trigger(f"sync window opened: {window}")
+            return
+        from datetime import UTC, datetime, timedelta
+
+        from apscheduler.triggers.date import DateTrigger
+
+        closes = datetime.now(UTC) + timedelta(seconds=window.duration, milliseconds=10)
+        self.scheduler.add_job(self.trigger, DateTrigger(closes), args=(
+            f"sync window closed: {window}",), misfire_grace_time=None)
 
     def _on_change(self, reason: str) -> None:
         self.trigger(f"change: {reason}")

@@ -10,7 +10,7 @@ from reconciler.daemon.outcome import SUCCESS
 from reconciler.diagnostics import Severity
 from reconciler.reconcile import ReconcileResult
 
-__all__ = ["errors_of", "log_outcome"]
+__all__ = ["errors_of", "log_outcome", "waiting_deletions"]
 
 log = logging.getLogger("reconciler.daemon")
 
@@ -25,6 +25,13 @@ def errors_of(result: ReconcileResult) -> list[str]:
     if result.error and not errors:
         errors.append(result.error)
     return errors
+
+
+def waiting_deletions(result: ReconcileResult) -> list[str]:
+    """Deletions held for a confirmation (confirm-delete), as the plan words them."""
+    if result.plan is None:
+        return []
+    return [d.message for d in result.plan.warnings if d.code == "delete-unconfirmed"]
 
 
 def log_outcome(
@@ -55,6 +62,8 @@ def log_outcome(
     summary = result.plan.summary() if result.plan is not None else None
     if summary:
         fields.update({k: v for k, v in summary.items() if v})
+    for message in waiting_deletions(result):
+        log.warning(message, extra={"code": "delete-unconfirmed"})
     if outcome == SUCCESS:
         log.info("reconcile succeeded" + (" (dry run)" if dry_run else ""), extra=fields)
         return

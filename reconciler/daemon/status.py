@@ -86,7 +86,27 @@ class StatusReads:
             next_resync=next_resync(self.scheduler), next_retry=next_retry(self._retry_at),
             states=states, desired=desired, actual=actual, connectors=connectors, errors=errors,
             held_back=self._held, data_as_of=self._kept_at, attempt_at=self._attempt_at,
+            sync_windows=self.sync_windows_status(),
         )
+
+    def sync_windows_status(self) -> dict[str, Any] | None:
+        """The windows now, and whether the last reconcile could apply (and why not)."""
+        windows = self.config.sync_windows
+        if not windows:
+            return None
+        from datetime import datetime
+
+        from reconciler.daemon.windows import gate
+
+        now = datetime.now(UTC)
+        verdict = gate(windows, now)
+        return {
+            "may_apply_now": verdict.may_apply,
+            "reason": verdict.reason,
+            "last_reconcile_applied": self._gate.may_apply,
+            "last_reconcile_reason": self._gate.reason,
+            "windows": [w.describe(now) for w in windows],
+        }
 
 
 def status_document(
@@ -112,6 +132,7 @@ def status_document(
     held_back: dict[str, Any] | None = None,
     data_as_of: float | None = None,
     attempt_at: float | None = None,
+    sync_windows: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "version": __version__,
@@ -136,6 +157,7 @@ def status_document(
         "next_retry": next_retry,
         #: changes waiting for the manifests to settle (plan/settling.py), None when none are
         "held_back": held_back,
+        "sync_windows": sync_windows,
         "sockets": socket_rows(states, desired, actual, connectors),
         "policies": [
             {

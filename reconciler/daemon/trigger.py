@@ -8,7 +8,10 @@ with any one of:
 - ``X-Gitlab-Token: <token>`` (GitLab sends the secret itself).
 
 Every comparison is constant-time (`hmac.compare_digest`). Anything else is 401 and changes
-nothing. The body is read up to `MAX_BODY` bytes (413 past it) before any signature is checked, so
+nothing. Two query parameters make it a manual trigger that says what it wants:
+`?override=sync-window` reconciles and applies outside the sync windows, where a window allows
+manual syncs (windows.py); `?confirm-delete=NAME` (repeatable) confirms the deletion of an
+object annotated `border0-reconciler/confirm-delete` for that reconcile. The body is read up to `MAX_BODY` bytes (413 past it) before any signature is checked, so
 a large upload costs bounded memory. An accepted request only *triggers*: the daemon coalesces it
 with a reconcile in flight, so a burst of webhooks causes at most one more run.
 
@@ -207,7 +210,21 @@ def trigger_route(
                                 status_code=503)
         event = request.headers.get("x-github-event") or request.headers.get("x-gitlab-event")
         event = re.sub(r"[^\w .-]", "", event or "")[:40]  # the sender's words, kept short
-        trigger(f"POST /reconcile ({scheme}{': ' + event if event else ''})")
-        return JSONResponse({"accepted": True}, status_code=202)
+        asks: dict[str, object] = {}
+        override = request.query_params.get("override")
+        if override is not None:
+            if override != "sync-window":
+                return JSONResponse({"error": "override takes one value: sync-window"},
+                                    status_code=400)
+            asks["override"] = True
+        confirmed = [n[:63] for n in request.query_params.getlist("confirm-delete") if n][:100]
+        if confirmed:
+            asks["confirm_delete"] = tuple(confirmed)
+        words = ", ".join(
+            (["overriding the sync windows"] if "override" in asks else [])
+            + ([f"confirming deletion of {', '.join(confirmed)}"] if confirmed else []))
+        trigger(f"POST /reconcile ({scheme}{': ' + event if event else ''})"
+                + (f" {words}" if words else ""), **asks)
+        return JSONResponse({"accepted": True, **asks}, status_code=202)
 
     return Route("/reconcile", reconcile, methods=["POST"])

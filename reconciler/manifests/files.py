@@ -35,6 +35,7 @@ from reconciler.errors import UserError
 
 __all__ = [
     "MAX_FILE_BYTES",
+    "STDIN",
     "SUFFIXES",
     "EnvFileError",
     "FileTooLarge",
@@ -67,8 +68,30 @@ def _stamp_of(info: os.stat_result) -> Stamp:
     return Stamp(info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
 
 
+#: The PATH `-` (kubectl's and Terraform's convention): manifests read from standard input,
+#: named `<stdin>` in diagnostics; relative secret files are relative to the working folder.
+STDIN = "-"
+_STDIN_FILE = Path("<stdin>")
+_STDIN_STAMP = Stamp(0, 0, 0, 0)  # read once and kept: it cannot change while being read
+_stdin_data: list[bytes] = []
+
+
+def _read_stdin() -> bytes:
+    """Standard input, read once per process (up to the size limit)."""
+    import sys
+
+    if not _stdin_data:
+        data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise FileTooLarge(len(data))
+        _stdin_data.append(data)
+    return _stdin_data[0]
+
+
 def stamp(path: str | os.PathLike[str]) -> Stamp | None:
     """The file's stamp now (symlinks followed), None when it is gone."""
+    if Path(path) == _STDIN_FILE:
+        return _STDIN_STAMP
     try:
         return _stamp_of(os.stat(path))
     except OSError:
@@ -88,6 +111,8 @@ class FileTooLarge(OSError):
 
 def read_manifest_file(path: Path) -> tuple[bytes, Stamp]:
     """The bytes of a regular file and its stamp; OSError for a FIFO, device or too big a file."""
+    if path == _STDIN_FILE:
+        return _read_stdin(), _STDIN_STAMP
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
@@ -177,6 +202,9 @@ def discover(
         problem(str(exc.filename), f"cannot read directory: {exc.strerror}", True)
 
     for raw in paths:
+        if str(raw) == STDIN:
+            files.append(_STDIN_FILE)
+            continue
         root = Path(raw)
         if root.is_dir():  # follows a symlinked root (git-sync swaps one)
             before = len(files)

@@ -20,6 +20,7 @@ from reconciler.secrets import SECRET_MANIFEST_PATHS, Secret, insert_secret_fiel
 __all__ = [
     "ADOPT_ANNOTATION",
     "ALLOW_REPLACE_ANNOTATION",
+    "CONFIRM_DELETE_ANNOTATION",
     "LABELS_ANNOTATION",
     "POLICY_MANIFEST_PATHS",
     "PRUNE_ANNOTATION",
@@ -41,6 +42,7 @@ SUSPEND_ANNOTATION = "border0-reconciler/suspend"
 ALLOW_REPLACE_ANNOTATION = "border0-reconciler/allow-replace"
 #: "authoritative": the socket's tags are exactly its labels (--labels authoritative).
 LABELS_ANNOTATION = "border0-reconciler/labels"
+CONFIRM_DELETE_ANNOTATION = "border0-reconciler/confirm-delete"
 #: Where a Socket holds secret references. A plaintext value is warned about for passwords.
 SECRET_FIELDS = tuple(SECRET_MANIFEST_PATHS.values())
 _PASSWORDS = tuple(path[1:] for path in SECRET_FIELDS if path[-1] == "password")
@@ -60,6 +62,7 @@ SOCKET_MANIFEST_PATHS: dict[str, str | None] = insert_secret_fields(
         "recording": "spec.recording",
         "labels": "metadata.labels",
         "prune": f"metadata.annotations.{PRUNE_ANNOTATION}",
+        "confirm_delete": f"metadata.annotations.{CONFIRM_DELETE_ANNOTATION}",
     },
     lambda name: ".".join(SECRET_MANIFEST_PATHS[name]),
 )
@@ -68,6 +71,7 @@ POLICY_MANIFEST_PATHS: dict[str, str | None] = {
     "org_wide": "spec.orgWide",
     "policy_data": "spec.policyData",
     "prune": f"metadata.annotations.{PRUNE_ANNOTATION}",
+    "confirm_delete": f"metadata.annotations.{CONFIRM_DELETE_ANNOTATION}",
 }
 
 
@@ -164,6 +168,8 @@ def socket_spec(
         labels_authoritative=(meta.get("annotations") or {}).get(LABELS_ANNOTATION)
         == "authoritative",
         allow_replace=_flag(meta, ALLOW_REPLACE_ANNOTATION, False),
+        confirm_delete=_flag(meta, CONFIRM_DELETE_ANNOTATION, False),
+        ignore_fields=tuple(spec.get("ignoreFields") or ()),
         source=source,
     )
 
@@ -180,6 +186,8 @@ def policy_spec(data: Mapping[str, Any], source: Source) -> PolicySpec:
         adopt=_flag(meta, ADOPT_ANNOTATION, False),
         suspend=_flag(meta, SUSPEND_ANNOTATION, False),
         allow_replace=_flag(meta, ALLOW_REPLACE_ANNOTATION, False),
+        confirm_delete=_flag(meta, CONFIRM_DELETE_ANNOTATION, False),
+        ignore_fields=tuple(spec.get("ignoreFields") or ()),
         source=source,
     )
 

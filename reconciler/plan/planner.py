@@ -11,7 +11,8 @@ Rules that live here, and only here:
   change in place (`NOT_UPDATABLE`: protection) does.
 - Secrets: compared with the fingerprints recorded in the socket's tags (`reconciler.secrets`),
   never with anything read back; a secret without a fingerprint is written once to record one.
-- Prune: our objects whose manifest is gone are deleted unless their live prune mark is false.
+- Prune (plan/prune.py): our objects whose manifest is gone are deleted unless their live prune
+  mark is false; one marked confirm-delete waits (a warning) until a run confirms its name.
 - Mass-delete guard: refuse more than `max_delete` deletes (default half of what we manage, at
   least 1), and always refuse deletes when the desired set is empty, unless `allow_mass_delete`.
 - Attachments: a socket's attached policies must equal its spec's `all_policies`.
@@ -27,7 +28,7 @@ Rules that live here, and only here:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -36,6 +37,8 @@ from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.model import Actual, Desired, LivePolicy, LiveSocket
 from reconciler.plan.access import access_review
 from reconciler.plan.fields import FieldDiff, comparable, create_diffs, field_diffs
+from reconciler.plan.ignore import respect_ignored
+from reconciler.plan.prune import prune as _prune
 from reconciler.plan.resource_changes import resource_changes
 from reconciler.plan.suspended import suspended_rows
 from reconciler.plan.types import (
@@ -100,21 +103,25 @@ def make_plan(
     allow_mass_delete: bool = False,
     allow_clear_credentials: bool = False,
     inventory: frozenset[str] = frozenset(),
+    confirm_delete: Collection[str] = (),
 ) -> Plan:
     """Compute the ordered plan that makes `actual` match `desired` for this instance;
-    `inventory`: the ids this instance manages (their ownership marks may be lost)."""
+    `inventory`: the ids this instance manages (their ownership marks may be lost);
+    `confirm_delete`: names whose deletion waits for a confirmation and has it (this run)."""
     problem = check_instance(instance)
     if problem:
         raise ValueError(problem)
+    desired = respect_ignored(desired, actual)  # spec.ignoreFields (plan/ignore.py)
     changes: list[Change] = []
     conflicts: list[Diagnostic] = []
     warnings: list[Diagnostic] = []
 
     _verify_fingerprints(desired, actual)
+    confirmed = frozenset(confirm_delete)
     policy_plans = _plan_policies(desired, actual, instance, changes, conflicts, warnings,
-                                  inventory)
+                                  inventory, confirmed)
     _plan_sockets(desired, actual, instance, changes, conflicts, warnings, policy_plans,
-                  inventory)
+                  inventory, confirmed)
     changes = [_clearing(c, desired, actual, allow_clear_credentials) for c in changes]
 
     managed = sum(1 for s in actual.sockets.values() if s.ownership.owned_by(instance)) + sum(
@@ -247,6 +254,7 @@ def _plan_policies(
     conflicts: list[Diagnostic],
     warnings: list[Diagnostic],
     inventory: frozenset[str] = frozenset(),
+    confirmed: frozenset[str] = frozenset(),
 ) -> dict[str, str | None]:
     """Plan policy changes; return policy name -> live id (None when created by this plan)."""
     ids: dict[str, str | None] = {name: p.policy_id for name, p in actual.policies.items()}
@@ -291,26 +299,8 @@ def _plan_policies(
     for name, live in actual.policies.items():
         if name in desired.policies or not live.ownership.owned_by(instance):
             continue
-        _prune(changes, warnings, Kind.POLICY, name, live.policy_id, live.ownership.prune)
+        _prune(changes, warnings, Kind.POLICY, name, live.policy_id, live.ownership, confirmed)
     return ids
-
-
-def _prune(
-    changes: list[Change], warnings: list[Diagnostic], kind: Kind, name: str, object_id: str,
-    prune: bool,
-) -> None:
-    if prune:
-        changes.append(
-            Change(kind, name, Action.DELETE, "not in the manifests (prune)", object_id=object_id)
-        )
-    else:
-        warnings.append(
-            Diagnostic(
-                Severity.WARNING,
-                f"{kind} {name} is no longer in the manifests; kept: prune disabled",
-                code="prune-disabled",
-            )
-        )
 
 
 def _plan_sockets(
@@ -322,6 +312,7 @@ def _plan_sockets(
     warnings: list[Diagnostic],
     policy_ids: Mapping[str, str | None],
     inventory: frozenset[str] = frozenset(),
+    confirmed: frozenset[str] = frozenset(),
 ) -> None:
     suspended_policies = {n for n, p in desired.policies.items() if p.suspend}
     for name, spec in desired.sockets.items():
@@ -384,7 +375,7 @@ def _plan_sockets(
     for name, live in actual.sockets.items():
         if name in desired.sockets or not live.ownership.owned_by(instance):
             continue
-        _prune(changes, warnings, Kind.SOCKET, name, live.socket_id, live.ownership.prune)
+        _prune(changes, warnings, Kind.SOCKET, name, live.socket_id, live.ownership, confirmed)
 
 
 def _note(kind: Kind) -> str:

@@ -1,5 +1,5 @@
 """Renderers of a plan. Each reads only the versioned JSON form (`Plan.to_json()`), as Terraform's
-views do, so text, JSON and Markdown cannot disagree. Chosen from a dict by format name.
+views do, so text, JSON, YAML and Markdown cannot disagree. Chosen from a dict by format name.
 """
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ from typing import Any
 from reconciler.render import json as json_renderer
 from reconciler.render import markdown as markdown_renderer
 from reconciler.render import text as text_renderer
+from reconciler.render.output import MACHINE_FORMATS
 
 __all__ = ["FORMATS", "RENDERERS", "render"]
 
 RENDERERS: dict[str, Callable[..., str]] = {
     "text": text_renderer.render,
     "json": json_renderer.render,
+    "yaml": lambda plan_json: MACHINE_FORMATS["yaml"](dict(plan_json)),
     "markdown": markdown_renderer.render,
 }
 FORMATS = tuple(RENDERERS)

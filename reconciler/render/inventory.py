@@ -12,7 +12,7 @@ from typing import Any
 
 from reconciler.model import Actual, LivePolicy, LiveSocket, Ownership
 from reconciler.plan.access import policy_grants
-from reconciler.render.table import WIDTH, render_table
+from reconciler.render.table import WIDTH, markdown_table, render_table
 
 __all__ = [
     "NOT_DECLARED", "ls_table", "managed", "policies_table", "policy_rows", "show_row",
@@ -110,7 +110,8 @@ def _policy_summary(policy: LivePolicy) -> dict[str, Any]:
 # --- text -------------------------------------------------------------------------------------
 
 
-def ls_table(rows: Sequence[Mapping[str, Any]], *, with_state: bool, wide: bool) -> str:
+def ls_table(rows: Sequence[Mapping[str, Any]], *, with_state: bool, wide: bool,
+             markdown: bool = False) -> str:
     columns = LS_COLUMNS + (("STATE",) if with_state else ())
     cells = [
         [r["name"], r["socket_id"], r["dns_name"] or "-", _ports(r["ports"]), r["type"],
@@ -118,10 +119,10 @@ def ls_table(rows: Sequence[Mapping[str, Any]], *, with_state: bool, wide: bool)
         for r in rows
     ]
     return render_table(columns, cells, width=None if wide else WIDTH, shrink=LS_SHRINK,
-                        snap=SNAP)
+                        snap=SNAP, markdown=markdown)
 
 
-def show_text(row: Mapping[str, Any], *, wide: bool) -> str:
+def show_text(row: Mapping[str, Any], *, wide: bool, markdown: bool = False) -> str:
     fields = [
         ("SOCKET ID", row["socket_id"]), ("DNS NAME", row["dns_name"] or "-"),
         ("PORT(S)", _ports(row["ports"])), ("TYPE", row["type"]),
@@ -129,17 +130,22 @@ def show_text(row: Mapping[str, Any], *, wide: bool) -> str:
         ("LABELS", ", ".join(f"{k}={v}" for k, v in sorted(row["labels"].items())) or "-"),
         ("MANAGED", _managed_cell(row)),
     ]
-    lines = [f"socket {row['name']}"] + [f"  {key:<12} {value}" for key, value in fields]
+    if markdown:
+        lines = [f"**socket {row['name']}**", "", markdown_table(("FIELD", "VALUE"), fields)]
+    else:
+        lines = [f"socket {row['name']}"] + [f"  {key:<12} {value}" for key, value in fields]
     if not row["policies"]:
         return "\n".join(lines + ["", "no policy applies: nobody can use this socket"]) + "\n"
     cells = [[p["name"], p["via"], ", ".join(p["actions"]), ", ".join(p["who"]), p["description"]]
              for p in row["policies"]]
     table = render_table(("POLICY", "VIA", "ACTIONS", "WHO", "DESCRIPTION"), cells,
-                         width=None if wide else WIDTH, shrink=(("DESCRIPTION", 11), ("WHO", 16)))
+                         width=None if wide else WIDTH, shrink=(("DESCRIPTION", 11), ("WHO", 16)),
+                         markdown=markdown)
     return "\n".join(lines) + "\n\n" + table
 
 
-def policies_table(rows: Sequence[Mapping[str, Any]], *, wide: bool) -> str:
+def policies_table(rows: Sequence[Mapping[str, Any]], *, wide: bool,
+                   markdown: bool = False) -> str:
     cells = [
         [r["name"], r["policy_id"], ", ".join(r["actions"]), ", ".join(r["who"]),
          "(all: org-wide)" if r["org_wide"] else ", ".join(r["sockets"]) or "-",
@@ -147,7 +153,7 @@ def policies_table(rows: Sequence[Mapping[str, Any]], *, wide: bool) -> str:
         for r in rows
     ]
     return render_table(POLICY_COLUMNS, cells, width=None if wide else WIDTH,
-                        shrink=POLICY_SHRINK, snap=SNAP)
+                        shrink=POLICY_SHRINK, snap=SNAP, markdown=markdown)
 
 
 def _managed_cell(row: Mapping[str, Any]) -> str:

@@ -130,8 +130,8 @@ def _socket_document(
     if live.protected:
         required.update(secret_fields_in("protected"))
     for key, path in SOCKET_MANIFEST_PATHS.items():
-        value = fields[key]
-        if path is None:
+        value = fields.get(key)  # confirm_delete: only where set
+        if path is None or key not in fields:
             continue
         if key in SECRET_FIELDS:
             if value is None and key not in required:
@@ -139,7 +139,7 @@ def _socket_document(
             name = _env_name(live.name, key)
             env_names.append(name)
             value = {"env": name}
-        elif key not in required and _left_out(value, defaults[key]):
+        elif key not in required and _left_out(value, defaults.get(key)):
             continue
         _put(doc, path, value)
     attached = list(dict.fromkeys(live.policy_names))
@@ -157,7 +157,7 @@ def _policy_document(live: LivePolicy) -> dict[str, Any]:
     fields = model.live_policy_fields(live)
     defaults = model.policy_fields(PolicySpec(name=live.name))
     for key, path in POLICY_MANIFEST_PATHS.items():
-        if path is not None and not _left_out(fields[key], defaults[key]):
+        if path is not None and key in fields and not _left_out(fields[key], defaults.get(key)):
             _put(doc, path, fields[key])
     return doc
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["ELLIPSIS", "WIDTH", "render_table"]
+__all__ = ["ELLIPSIS", "WIDTH", "markdown_table", "render_table"]
 
 WIDTH = 120
 ELLIPSIS = "…"
@@ -22,11 +22,15 @@ def render_table(
     width: int | None = WIDTH,
     shrink: Sequence[tuple[str, int]] = (),
     snap: Sequence[str] = (),
+    markdown: bool = False,
 ) -> str:
     """The table as lines ending in newlines. `shrink` lists (column title, minimum width) in
     the order they are cut; a column in `snap` (an id) is cut straight to its minimum, and room
-    left over afterwards goes back to the columns cut before it."""
+    left over afterwards goes back to the columns cut before it. `markdown`: a GitHub table of
+    the same cells, never cut (`-o markdown`)."""
     cells = [[_one_line(c) for c in row] for row in rows]
+    if markdown:
+        return markdown_table(columns, cells)
     natural = [max([len(title)] + [len(r[i]) for r in cells]) for i, title in enumerate(columns)]
     widths = list(natural)
     if width is not None:
@@ -53,6 +57,15 @@ def render_table(
         for row in [list(columns), *cells]
     ]
     return "\n".join(lines) + "\n"
+
+
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub-flavoured Markdown table; `|` in a cell is escaped."""
+
+    def line(cells: Sequence[object]) -> str:
+        return "| " + " | ".join(_one_line(c).replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([line(columns), "|" + "---|" * len(columns), *map(line, rows)]) + "\n"
 
 
 def _one_line(value: object) -> str:

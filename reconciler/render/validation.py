@@ -12,10 +12,13 @@ from typing import TYPE_CHECKING
 
 import click
 
+from reconciler.render.output import structured
+from reconciler.render.table import markdown_table
+
 if TYPE_CHECKING:
     from reconciler.manifests.loader import LoadResult
 
-__all__ = ["REPORTERS", "json_report", "text_report"]
+__all__ = ["REPORTERS", "json_report", "markdown_report", "text_report", "yaml_report"]
 
 
 def _plural(count: int, word: str, plural: str | None = None) -> str:
@@ -52,4 +55,19 @@ def json_report(result: LoadResult, *, color: bool = False) -> str:
     return json.dumps([d.to_json() for d in result.diagnostics], indent=2)
 
 
-REPORTERS: dict[str, Callable[..., str]] = {"text": text_report, "json": json_report}
+def yaml_report(result: LoadResult, *, color: bool = False) -> str:
+    """The same list as `json_report`, in YAML."""
+    return structured([d.to_json() for d in result.diagnostics], "yaml").rstrip("\n")
+
+
+def markdown_report(result: LoadResult, *, color: bool = False) -> str:
+    """A table of the problems (for a pull-request comment), then the summary line."""
+    rows = [(d.location() or "-", d.severity.value, d.code or "-", d.message)
+            for d in result.diagnostics]
+    table = markdown_table(("WHERE", "SEVERITY", "CODE", "PROBLEM"), rows) + "\n" if rows else ""
+    return table + text_report(result, color=False).splitlines()[-1]
+
+
+REPORTERS: dict[str, Callable[..., str]] = {
+    "text": text_report, "json": json_report, "yaml": yaml_report, "markdown": markdown_report,
+}

@@ -253,7 +253,7 @@ def test_usage_errors_exit_1_never_the_changes_code(tmp_path):
     for args in (
         ["plan", str(tmp_path), "--detailed-exitcode", "--no-such-flag"],
         ["plan", str(tmp_path / "missing"), "--detailed-exitcode"],
-        ["apply", "--format", "yaml", str(tmp_path)],
+        ["apply", "--format", "xml", str(tmp_path)],
     ):
         code, _, err = cli(args)
         assert code == 1, (args, err)

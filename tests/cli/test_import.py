@@ -14,6 +14,7 @@ import yaml
 from helpers import cli
 
 from reconciler import model
+from reconciler.border0.policy_marker import policy_marker
 from reconciler.manifests.specs import POLICY_MANIFEST_PATHS, SOCKET_MANIFEST_PATHS
 from reconciler.model import Actual, LivePolicy, LiveSocket
 from reconciler.render.manifests import plan_import
@@ -71,7 +72,7 @@ def make_org(url: str, token: str) -> dict[str, str]:
         v2_policy_body("devs-v2"),
         {"name": "org-default", "org_wide": True, "policy_data": {
             "version": "v1", "action": ["http"], "condition": {"who": {"domain": ["ex.org"]}}}},
-        {"name": "ci-only", "description": model.policy_marker("ci"), "policy_data": {
+        {"name": "ci-only", "description": policy_marker("ci"), "policy_data": {
             "version": "v1", "action": ["http"], "condition": {"who": {"email": ["ci@ex.org"]}}}},
     ):
         policies[body["name"]] = post("/policies", body)["id"]
@@ -216,9 +217,11 @@ def test_import_with_another_instance_and_bad_input(org: dict[str, Any]) -> None
 
 def test_every_comparable_field_has_a_manifest_path() -> None:
     """A field added to the model's comparable form must say where a manifest holds it."""
-    spec_fields = model.socket_fields(model.SocketSpec(name="x", type="http"))
+    # confirm_delete is compared only where set (objects without it compare as before)
+    spec_fields = model.socket_fields(model.SocketSpec(name="x", type="http",
+                                                       confirm_delete=True))
     assert set(spec_fields) == set(SOCKET_MANIFEST_PATHS)
-    assert set(model.policy_fields(model.PolicySpec(name="x"))) == set(
+    assert set(model.policy_fields(model.PolicySpec(name="x", confirm_delete=True))) == set(
         POLICY_MANIFEST_PATHS)
 
 

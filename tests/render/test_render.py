@@ -115,7 +115,7 @@ def test_markdown_is_truncated_under_github_limit_with_a_note() -> None:
 
 def test_unknown_format() -> None:
     with pytest.raises(ValueError, match="unknown format"):
-        render(sample_plan().to_json(), "yaml")
+        render(sample_plan().to_json(), "xml")
 
 
 def test_markdown_truncates_long_conflict_lists_too() -> None:

@@ -100,7 +100,13 @@
     }
     $("suspended-term").hidden = $("suspended").hidden = suspended === null;
     $("suspended").replaceChildren(String(suspended || 0));
-    $("mode").replaceChildren(status.dry_run ? "dry run (observing)" : "applying");
+    const windows = status.sync_windows;
+    $("mode").replaceChildren(status.dry_run ? "dry run (observing)"
+      : windows && !windows.may_apply_now ? "not applying: " + windows.reason : "applying");
+    $("windows-term").hidden = $("windows").hidden = !windows;
+    $("windows").replaceChildren((windows ? windows.windows : []).map((w) =>
+      `${w.kind} ${w.schedule} ${w.duration} ${w.timeZone}${w.active ? " (open)" : ""}`
+    ).join("; "));
   }
 
   function renderProblems(status) {
