@@ -59,7 +59,8 @@ def test_each_secret_field_name_is_spelled_in_secrets_py_alone():
 
 def test_secret_fields_keep_their_place_in_the_comparable_form():
     """The secrets sit beside their section's other fields (import writes YAML in this order)."""
-    keys = list(socket_fields(SocketSpec("db", "database")))
+    # confirm_delete is a compared field only where set: set it, so every field is listed
+    keys = list(socket_fields(SocketSpec("db", "database", confirm_delete=True)))
     assert keys.index("upstream_http_hostname") + 1 == keys.index("upstream_username")
     assert keys.index("protected_username") + 1 == keys.index("protected_password")
     assert list(SOCKET_MANIFEST_PATHS) == keys
