@@ -21,9 +21,8 @@ States (as supervisord's)::
   Linux, gets PR_SET_PDEATHSIG=SIGKILL, so it dies with the daemon even on SIGKILL. The kernel
   sends that signal when the *thread* that forked the child ends, which is why every child is
   spawned by the one supervisor thread, which lives until `stop_all()`. What a connector forks
-  is covered by `groups` (process_groups.py: a watchdog, a record of the sessions for the next
-  daemon, the daemon as a child subreaper, and each connector's whole tree in a cgroup or
-  found by a marker in its environment: trees.py), which the daemon passes.
+  is covered by `groups` (process_groups.py and trees.py: each connector's whole tree, a
+  watchdog, a record for the next daemon, a subreaper), which the daemon passes.
 - Child stdout and stderr become log lines on `reconciler.connector` with extra={"socket": name},
   every secret value (the `secrets` callable, the border0 token) replaced by ``(sensitive)``.
 """
@@ -271,20 +270,15 @@ class Supervisor:
             if any(tok in arg for tok in self._tokens for arg in argv):
                 raise TemplateError("the border0 token may not appear on a connector command line")
             tree = self.groups.new_tree() if self.groups is not None else None
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
+            proc = subprocess.Popen(  # preexec: a cgroup join and prctl only, pre-resolved
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 env={**self.child_env, **tree.env} if tree is not None else self.child_env,
-                start_new_session=True,
-                # only a cgroup join and prctl, pre-resolved
+                start_new_session=True, close_fds=True,
                 preexec_fn=preexec_for(os.getpid(), tree.procs_file if tree else None),  # noqa: PLW1509
-                close_fds=True,
             )
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
-            if tree is not None and self.groups is not None:
-                self.groups.trees.end(tree)  # its empty cgroup
+            if tree is not None and self.groups is not None:  # its empty cgroup
+                self.groups.trees.end(tree)
             conn.proc = None
             self._failed_start(conn, now, self.redact(f"cannot start: {exc}"))
             return
