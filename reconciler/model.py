@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler import upstream
 from reconciler.secrets import (
     SECRET_FIELDS,
     Fingerprint,
@@ -34,15 +35,21 @@ __all__ = [
     "RESERVED_TAG_PREFIX",
     "SOCKET_TYPES",
     "Actual",
+    "ConnectorKindSpec",
     "ConnectorSpec",
     "Desired",
+    "LiveConnector",
     "LivePolicy",
     "LiveSocket",
+    "LiveToken",
     "Ownership",
     "PolicySpec",
     "SocketSpec",
     "Source",
+    "TokenSpec",
     "api_type",
+    "connector_fields",
+    "live_connector_fields",
     "live_policy_fields",
     "live_socket_fields",
     "ownership_tags",
@@ -53,9 +60,13 @@ __all__ = [
     "socket_settings",
 ]
 
-#: Socket types a manifest may name (those of the seed CLI). `https` is stored by border0 as
-#: socket_type `http` with upstream_type `https`.
-SOCKET_TYPES = ("http", "https", "ssh", "tls", "database")
+#: Socket types a manifest may name: the seed CLI's, then border0's newer ones (border0-go
+#: types/service/configuration.go), which take a typed upstream. `https` is stored by border0
+#: as socket_type `http` with upstream_type `https`.
+SOCKET_TYPES = ("http", "https", "ssh", "tls", "database", "vnc", "rdp", "vpn", "kubernetes",
+                "subnet_router", "exit_node", "snowflake", "elasticsearch", "aws_s3", "aws_access")
+#: The tag that holds one fingerprint over every secret of a typed upstream.
+UPSTREAM_SECRETS = "upstream_configuration"
 
 #: Tags on every socket the reconciler creates; they are how it knows what it owns.
 MANAGED_BY_TAG = "managed-by"
@@ -121,6 +132,13 @@ class SocketSpec:
     policies: tuple[str, ...] = ()
     external_policies: tuple[str, ...] = ()
     connector: ConnectorSpec | None = None
+    #: `spec.connectors`: names of the connectors that serve it (None: links left alone).
+    connectors: tuple[str, ...] | None = None
+    #: The typed upstream as border0's upstream_configuration (secret leaves are `Secret`s);
+    #: None for a legacy upstream.
+    upstream_config: Mapping[str, Any] | None = None
+    end_to_end_encryption: bool | None = None
+    connector_authentication: bool | None = None
     prune: bool = True  # False when annotated border0-reconciler/prune: "false"
     adopt: bool = False  # True when annotated border0-reconciler/adopt: "true"
     suspend: bool = False  # True when annotated border0-reconciler/suspend: "true": left alone
@@ -142,7 +160,69 @@ class SocketSpec:
         return self.secrets_by_field.get(name)
 
     def secrets(self) -> tuple[Secret, ...]:
-        return tuple(s for name in SECRET_FIELDS if (s := self.secret(name)) is not None)
+        found = [s for name in SECRET_FIELDS if (s := self.secret(name)) is not None]
+        if self.upstream_config is not None:
+            found += upstream.strip_secrets(self.upstream_config)[1].values()
+        return tuple(found)
+
+    @property
+    def upstream_secret(self) -> Secret | None:
+        """One `Secret` over every secret of the typed upstream (its fingerprint tag's value)."""
+        if self.upstream_config is None:
+            return None
+        return upstream.combined_secret(upstream.strip_secrets(self.upstream_config)[1])
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    """One entry of a Connector's `spec.tokens`: where its value goes, and when it expires."""
+
+    name: str
+    expires_in: int | None = None  # seconds
+    expires_at: str | None = None  # RFC 3339
+    file: str | None = None  # destination: a 0600 file (absolute)
+    kubernetes_secret: str | None = None  # destination: a Secret name (the chart writes it)
+    kubernetes_key: str = "token"
+    #: Whether the destination held a value when the manifests were read (a lost one means a
+    #: new token: its value exists only at creation).
+    destination_present: bool = field(default=True, compare=False)
+
+
+@dataclass(frozen=True)
+class ConnectorKindSpec:
+    """One `kind: Connector` manifest: a border0 connector (border0-go client/connector.go).
+    Not to be confused with `ConnectorSpec`, a legacy socket's `socket connect` process."""
+
+    name: str
+    description: str = ""
+    built_in_ssh: bool = False
+    tokens: tuple[TokenSpec, ...] = ()
+    prune: bool = True
+    adopt: bool = False
+    suspend: bool = False
+    source: Source | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class LiveToken:
+    """A connector token as border0 lists it (never its value: answered once, at creation)."""
+
+    token_id: str
+    name: str
+    expires_at: str = ""  # RFC 3339, "" when it never expires
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class LiveConnector:
+    """A connector as border0 answers it; `description` without the ownership marker."""
+
+    connector_id: str
+    name: str
+    description: str = ""
+    built_in_ssh: bool = False
+    ownership: Ownership = field(default_factory=lambda: Ownership())
+    tokens: tuple[LiveToken, ...] | None = None  # None: not read
 
 
 @dataclass(frozen=True)
@@ -165,6 +245,9 @@ class Desired:
 
     sockets: Mapping[str, SocketSpec] = field(default_factory=dict)
     policies: Mapping[str, PolicySpec] = field(default_factory=dict)
+    connectors: Mapping[str, ConnectorKindSpec] = field(default_factory=dict)
+    #: False: policies are not managed (--no-policies): none read, none written.
+    manage_policies: bool = True
 
     def secrets(self) -> tuple[Secret, ...]:
         return tuple(s for spec in self.sockets.values() for s in spec.secrets())
@@ -200,6 +283,11 @@ class LiveSocket:
     tcp_ports: tuple[int, ...] = ()
     policy_ids: tuple[str, ...] = ()
     policy_names: tuple[str, ...] = ()
+    #: From GET /socket/{id}/connectors and /upstream_configurations; None: not read.
+    connector_names: tuple[str, ...] | None = None
+    upstream_configuration: Mapping[str, Any] | None = None
+    end_to_end_encryption: bool = False
+    connector_authentication: bool = False
 
     @property
     def type(self) -> str:
@@ -255,6 +343,7 @@ class Actual:
 
     sockets: Mapping[str, LiveSocket] = field(default_factory=dict)
     policies: Mapping[str, LivePolicy] = field(default_factory=dict)
+    connectors: Mapping[str, LiveConnector] = field(default_factory=dict)
 
 
 # --- Policy ownership marker ---------------------------------------------------------------
@@ -341,8 +430,24 @@ def socket_fields(spec: SocketSpec) -> dict[str, Any]:
         "recording": spec.recording,
         "labels": dict(spec.labels),
         "prune": spec.prune,
+        **_typed_fields(spec),
     }
     return insert_secret_fields(plain, spec.secret)
+
+
+def _typed_fields(spec: SocketSpec) -> dict[str, Any]:
+    """The connector-model fields; None (not compared) where the manifest leaves them out.
+    With a typed upstream the legacy upstream_type and Host header are not compared."""
+    typed = spec.upstream_config is not None
+    return {
+        "connectors": sorted(spec.connectors) if spec.connectors is not None else None,
+        "upstream_configuration": (
+            upstream.strip_secrets(spec.upstream_config)[0] if typed else None),
+        "upstream_secrets": spec.upstream_secret,
+        "end_to_end_encryption": spec.end_to_end_encryption,
+        "connector_authentication": spec.connector_authentication,
+        **({"upstream_type": None, "upstream_http_hostname": None} if typed else {}),
+    }
 
 
 def live_socket_fields(live: LiveSocket) -> dict[str, Any]:
@@ -356,8 +461,23 @@ def live_socket_fields(live: LiveSocket) -> dict[str, Any]:
         "recording": live.recording_enabled,
         "labels": live.labels,
         "prune": live.ownership.prune,
+        "connectors": sorted(live.connector_names) if live.connector_names is not None else None,
+        "upstream_configuration": upstream.strip_secrets(live.upstream_configuration or {})[0],
+        "upstream_secrets": live.fingerprint(UPSTREAM_SECRETS),
+        "end_to_end_encryption": live.end_to_end_encryption,
+        "connector_authentication": live.connector_authentication,
     }
     return insert_secret_fields(plain, live.fingerprint)
+
+
+def connector_fields(spec: ConnectorKindSpec) -> dict[str, Any]:
+    return {"description": spec.description, "built_in_ssh": spec.built_in_ssh,
+            "prune": spec.prune}
+
+
+def live_connector_fields(live: LiveConnector) -> dict[str, Any]:
+    return {"description": live.description, "built_in_ssh": live.built_in_ssh,
+            "prune": live.ownership.prune}
 
 
 def policy_fields(spec: PolicySpec) -> dict[str, Any]:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # jsonschema, which schema_messages imports, is slow to impor
 __all__ = ["API_VERSION", "KINDS", "Doc", "File", "classify", "name_of", "with_name_hint"]
 
 API_VERSION = "border0-reconciler/v1"
-KINDS = ("Socket", "Policy")
+KINDS = ("Socket", "Policy", "Connector")
 
 
 @dataclass
