@@ -31,7 +31,7 @@ from typing import Any
 
 from reconciler.apply import ActionResult, ApplyResult, apply_plan
 from reconciler.border0.errors import Border0Error
-from reconciler.border0.inventory import fetch_actual
+from reconciler.border0.inventory import fetch_actual, fetch_details
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.manifests.cache import ParseCache
 from reconciler.manifests.loader import LoadResult, load
@@ -79,6 +79,9 @@ class ReconcileOptions:
     #: List border0 again after applying, for what the caller keeps (the daemon's status and
     #: connectors). A command that exits reads nothing of it: `apply` turns it off.
     relist: bool = True
+    #: False: border0 policies are not managed (access is granted elsewhere, e.g. Tailscale
+    #: PAM): no request touches /policies or /policy, and the plan says so.
+    manage_policies: bool = True
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,7 @@ def observe(
     with ThreadPoolExecutor(1, thread_name_prefix="load") as pool:
         loading = pool.submit(_load, paths, options)
         try:
-            actual, failed = fetch_actual(client), None
+            actual, failed = fetch_actual(client, policies=options.manage_policies), None
         except Border0Error as exc:
             actual, failed = None, exc
         loaded = loading.result()
@@ -154,6 +157,15 @@ def observe(
             False, Stage.FETCH, diagnostics, desired=loaded.desired,
             error=f"listing border0 failed: {failed}", cause=failed, **stamps,
         )
+    assert actual is not None
+    try:
+        actual = fetch_details(client, loaded.desired, actual)
+    except Border0Error as exc:
+        return ReconcileResult(
+            False, Stage.FETCH, diagnostics, desired=loaded.desired,
+            error=f"reading socket links, upstreams or connector tokens failed: {exc}",
+            cause=exc, **stamps,
+        )
     return ReconcileResult(True, Stage.DONE, diagnostics, desired=loaded.desired, actual=actual,
                            **stamps)
 
@@ -174,6 +186,7 @@ def prepare(
         instance=options.instance,
         max_delete=options.max_delete,
         allow_mass_delete=options.allow_mass_delete,
+        manage_policies=options.manage_policies,
     )
     deferred_until = None
     quiet = time.time() - observed.changed_at
@@ -205,7 +218,7 @@ def carry_out(
         progress=options.progress,
         may_write=options.may_write,
     )
-    after = _relist(client) if options.relist else None
+    after = _relist(client, options.manage_policies) if options.relist else None
     error = None
     if not applied.ok:
         error = f"{len(applied.failed)} of {len(applied.results)} action(s) failed"
@@ -275,13 +288,13 @@ def defer_removals(plan: Plan, quiet: float) -> tuple[Plan, list[Any]]:
     ), deferred
 
 
-def _relist(client: Any) -> Actual | None:
+def _relist(client: Any, policies: bool = True) -> Actual | None:
     """The state after an apply, read after border0's read-after-write delay."""
     try:
         delay = float(client.read_after_write_delay())
         if delay > 0:
             time.sleep(delay)
-        return fetch_actual(client)
+        return fetch_actual(client, policies=policies)
     except Border0Error as exc:
         log.warning("re-listing border0 after apply failed: %s", exc)
         return None

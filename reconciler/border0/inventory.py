@@ -1,26 +1,48 @@
-"""List border0 into `Actual`: one paged list of sockets and one list of policies, attachments
-joined from both sides. The only code that turns API listings into the planner's input.
+"""List border0 into `Actual`: one paged list of sockets, one list of policies (attachments
+joined from both sides) and one list of connectors. The only code that turns API listings into
+the planner's input.
+
+`fetch_details` then reads, for the declared objects that need them only, what no listing
+holds: a socket's connector links and typed upstream (`/socket/{id}/connectors`,
+`/socket/{id}/upstream_configurations`, as border0's Terraform provider reads every socket) and
+a connector's tokens.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from reconciler.border0.api_json import policy_from_api, socket_from_api
-from reconciler.model import Actual, LiveSocket
+from reconciler.border0.api_json import (
+    connector_from_api,
+    policy_from_api,
+    socket_from_api,
+    token_from_api,
+)
+from reconciler.model import Actual, Desired, LiveSocket
 
-__all__ = ["fetch_actual"]
+__all__ = ["fetch_actual", "fetch_details"]
+
+#: Concurrent sub-resource reads (the provider's cap on concurrent requests is 10).
+DETAIL_CONCURRENCY = 8
 
 
-def fetch_actual(client: Any) -> Actual:
-    """One paged list of sockets and one list of policies; never a request per object.
+def fetch_actual(client: Any, *, policies: bool = True) -> Actual:
+    """One paged list of sockets, one list of policies and one of connectors; never a
+    request per object. `policies=False` (policy management off): /policies is not read.
 
     Attachments are read from both sides (a socket's `policies` and a policy's `socket_ids`).
     """
     sockets = [socket_from_api(s) for s in client.list_sockets()]
-    policies = {p.name: p for p in (policy_from_api(d) for d in client.list_policies())}
+    listed = client.list_policies() if policies else []
+    policies_by_name = {p.name: p for p in (policy_from_api(d) for d in listed)}
+    connectors = {c.name: c for c in map(connector_from_api, client.list_all_connectors())}
+    return _joined(sockets, policies_by_name, connectors)
+
+
+def _joined(sockets: list[LiveSocket], policies: dict, connectors: dict) -> Actual:
     by_socket: dict[str, dict[str, str]] = {}
     for policy in policies.values():
         for socket_id in policy.socket_ids:
@@ -33,7 +55,53 @@ def fetch_actual(client: Any) -> Actual:
             attached.update(extra)
             live = _with_policies(live, attached)
         result[live.name] = live
-    return Actual(sockets=result, policies=policies)
+    return Actual(sockets=result, policies=policies, connectors=connectors)
+
+
+def fetch_details(
+    client: Any, desired: Desired, actual: Actual, *, every_socket: bool = False
+) -> Actual:
+    """`actual` with the links, typed upstreams and tokens the declared objects compare with:
+    a request per declared socket that names connectors or a typed upstream, and per declared
+    connector with tokens; nothing for the rest. `every_socket` (import): links and upstream
+    of every socket."""
+    jobs: dict[tuple[str, str], Any] = {}
+    if every_socket:
+        for name, live in actual.sockets.items():
+            jobs[("links", name)] = lambda sid=live.socket_id: client.list_connectors(sid)
+            jobs[("upstream", name)] = (
+                lambda sid=live.socket_id: client.get_upstream_configuration(sid))
+    for name, spec in desired.sockets.items():
+        live = actual.sockets.get(name)
+        if live is None or spec.suspend or every_socket:
+            continue
+        if spec.connectors is not None:
+            jobs[("links", name)] = lambda sid=live.socket_id: client.list_connectors(sid)
+        if spec.upstream_config is not None:
+            jobs[("upstream", name)] = (
+                lambda sid=live.socket_id: client.get_upstream_configuration(sid))
+    for name, spec in desired.connectors.items():
+        found = actual.connectors.get(name)
+        if found is not None and not spec.suspend and spec.tokens:
+            jobs[("tokens", name)] = (
+                lambda cid=found.connector_id: client.list_connector_tokens(cid))
+    if not jobs:
+        return actual
+    with ThreadPoolExecutor(DETAIL_CONCURRENCY, thread_name_prefix="details") as pool:
+        futures = {key: pool.submit(job) for key, job in jobs.items()}
+        answers = {key: future.result() for key, future in futures.items()}
+    sockets = dict(actual.sockets)
+    connectors = dict(actual.connectors)
+    for (what, name), answer in answers.items():
+        if what == "links":
+            names = tuple(str(c.get("connector_name") or c.get("name") or "") for c in answer)
+            sockets[name] = replace(sockets[name], connector_names=names)
+        elif what == "upstream":
+            sockets[name] = replace(sockets[name], upstream_configuration=answer or {})
+        else:
+            connectors[name] = replace(
+                connectors[name], tokens=tuple(token_from_api(t) for t in answer))
+    return replace(actual, sockets=sockets, connectors=connectors)
 
 
 def _with_policies(live: LiveSocket, attached: Mapping[str, str]) -> LiveSocket:

@@ -22,6 +22,7 @@ from reconciler.cli.options import (
     api_options,
     friendly_errors,
     instance_option,
+    no_policies_option,
     secret_root_option,
     wide_option,
 )
@@ -152,6 +153,7 @@ def _plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Allow a plan past the mass-delete guard."),
         click.option("--deny-access-gain", is_flag=True,
                      help="Fail (exit 1, listing them) when anyone gains or widens access."),
+        no_policies_option,
         secret_root_option,
     ]
     for option in reversed(options):
@@ -264,6 +266,7 @@ def show_command(target: str, fmt: str, no_color: bool, **api: Any) -> None:
 @click.option("--delete-grace", default="5s", show_default=True,
               help="Defer deletes until the manifests have been unchanged this long (0: off).")
 @secret_root_option
+@no_policies_option
 @click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True,
               help="API writes in flight at once.")
 @click.option("--connector-command", default=None,

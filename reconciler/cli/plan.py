@@ -55,6 +55,7 @@ class PlanArgs:
     save: str | None = None  # deprecated spelling of plan --out
     deny_access_gain: bool = False
     secret_roots: tuple[str, ...] = ()
+    no_policies: bool = False
     # apply only
     auto_approve: bool = False
     dry_run: bool = False
@@ -138,6 +139,7 @@ def _options(args: PlanArgs, env: Mapping[str, str]) -> ReconcileOptions:
         instance=args.instance, max_delete=args.max_delete,
         allow_mass_delete=args.allow_mass_delete, parallelism=args.parallelism, env=env,
         secret_roots=list(args.secret_roots) or None, relist=False,
+        manage_policies=not args.no_policies,
     )
 
 

@@ -37,6 +37,13 @@ class DaemonConfig:
     delete_grace: float = 0.0  # `run` defaults to 5 s; 0 turns the deferral off
     secret_roots: tuple[str, ...] | None = None
     history: int = DEFAULT_HISTORY  # reconciles kept for /status
+    manage_policies: bool = True  # --no-policies: no policy is read or written
+    #: The agent role's `border0 connector start` processes (connectors/agents.py): the
+    #: command template, the connectors it serves (None: every declared one) and what their
+    #: environment gets besides their token (BORDER0_API). None: no such processes.
+    connector_start: str | None = None
+    serve_connectors: tuple[str, ...] | None = None
+    connector_env: Mapping[str, str] | None = None
 
     def reconcile_options(
         self, parse_cache: ParseCache | None = None, **run: Any
@@ -52,6 +59,7 @@ class DaemonConfig:
             env=self.env,
             secret_roots=self.secret_roots,
             parse_cache=parse_cache,
+            manage_policies=self.manage_policies,
             **run,
         )
 

@@ -28,6 +28,7 @@ from reconciler import model
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.model import Actual, Desired, LivePolicy, LiveSocket
 from reconciler.plan.access import access_review
+from reconciler.plan.connectors import plan_connectors
 from reconciler.plan.fields import FieldDiff, comparable, create_diffs, field_diffs
 from reconciler.plan.resource_changes import resource_changes
 from reconciler.plan.suspended import suspended_rows
@@ -76,8 +77,12 @@ def make_plan(
     instance: str = "default",
     max_delete: int | None = None,
     allow_mass_delete: bool = False,
+    manage_policies: bool = True,
 ) -> Plan:
-    """Compute the ordered plan that makes `actual` match `desired` for this instance."""
+    """Compute the ordered plan that makes `actual` match `desired` for this instance.
+
+    With `manage_policies` off, policies and attachments are neither compared nor changed
+    (`actual` holds none: they were not read), and a warning says so."""
     problem = check_instance(instance)
     if problem:
         raise ValueError(problem)
@@ -86,12 +91,21 @@ def make_plan(
     warnings: list[Diagnostic] = []
 
     _verify_fingerprints(desired, actual)
-    policy_plans = _plan_policies(desired, actual, instance, changes, conflicts, warnings)
+    plan_connectors(desired, actual, instance, changes, conflicts, warnings, _adopting)
+    if manage_policies:
+        policy_plans = _plan_policies(desired, actual, instance, changes, conflicts, warnings)
+    else:
+        policy_plans = None
+        warnings.append(Diagnostic(
+            Severity.WARNING,
+            "policies are not managed (--no-policies): no policy is read, created, changed, "
+            "attached or deleted; spec.policies, spec.externalPolicies and kind: Policy "
+            "manifests are ignored", code="policies-not-managed"))
     _plan_sockets(desired, actual, instance, changes, conflicts, warnings, policy_plans)
 
     managed = sum(1 for s in actual.sockets.values() if s.ownership.owned_by(instance)) + sum(
         1 for p in actual.policies.values() if p.ownership.owned_by(instance)
-    )
+    ) + sum(1 for c in actual.connectors.values() if c.ownership.owned_by(instance))
     deletes = sum(1 for c in changes if c.action is Action.DELETE)
     _guard_mass_delete(desired, managed, deletes, max_delete, allow_mass_delete, conflicts)
 
@@ -125,7 +139,7 @@ def _guard_mass_delete(
 ) -> None:
     if allow or deletes == 0:
         return
-    if not desired.sockets and not desired.policies:
+    if not desired.sockets and not desired.policies and not desired.connectors:
         conflicts.append(
             Diagnostic(
                 Severity.ERROR,
@@ -271,7 +285,7 @@ def _plan_sockets(
     changes: list[Change],
     conflicts: list[Diagnostic],
     warnings: list[Diagnostic],
-    policy_ids: Mapping[str, str | None],
+    policy_ids: Mapping[str, str | None] | None,
 ) -> None:
     suspended_policies = {n for n, p in desired.policies.items() if p.suspend}
     for name, spec in desired.sockets.items():
@@ -304,7 +318,7 @@ def _plan_sockets(
                 # a policy replaced by this plan starts with no attachments
                 attached = {
                     n: i for n, i in zip(live.policy_names, live.policy_ids)
-                    if not (n in actual.policies and policy_ids.get(n) is None)
+                    if not (n in actual.policies and (policy_ids or {}).get(n) is None)
                 }
                 if want != have or adopting:
                     diffs = field_diffs(have, want)
@@ -321,12 +335,26 @@ def _plan_sockets(
                         Change(Kind.SOCKET, name, Action.UPDATE, reason,
                                diffs, object_id=live.socket_id, source=src)
                     )
-        _plan_attachments(spec, socket_id, attached, actual, policy_ids, changes, conflicts,
-                          suspended_policies)
+        if policy_ids is not None:
+            _plan_attachments(spec, socket_id, attached, actual, policy_ids, changes, conflicts,
+                              suspended_policies)
+        _check_connectors(spec, desired, actual, conflicts)
     for name, live in actual.sockets.items():
         if name in desired.sockets or not live.ownership.owned_by(instance):
             continue
         _prune(changes, warnings, Kind.SOCKET, name, live.socket_id, live.ownership.prune)
+
+
+def _check_connectors(
+    spec: model.SocketSpec, desired: Desired, actual: Actual, conflicts: list[Diagnostic]
+) -> None:
+    """Every connector a socket names is declared or exists in border0."""
+    for name in spec.connectors or ():
+        if name not in desired.connectors and name not in actual.connectors:
+            conflicts.append(_conflict(
+                Kind.SOCKET, spec.name,
+                f"connector {name!r} does not exist in border0 or the manifests",
+                spec.source, "unknown-connector"))
 
 
 def _replace_reason(

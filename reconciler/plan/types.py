@@ -23,6 +23,8 @@ class Kind(StrEnum):
     SOCKET = "socket"
     POLICY = "policy"
     ATTACHMENT = "attachment"
+    CONNECTOR = "connector"
+    TOKEN = "token"  # a connector token: "<connector>/<token>"
 
 
 class Action(str, Enum):
@@ -36,12 +38,16 @@ class Action(str, Enum):
 
 #: The order of apply phases; changes in a plan are sorted by it.
 PHASES: tuple[tuple[Kind, tuple[Action, ...]], ...] = (
+    (Kind.CONNECTOR, (Action.CREATE, Action.UPDATE)),
+    (Kind.TOKEN, (Action.CREATE, Action.REPLACE)),
     (Kind.POLICY, (Action.CREATE, Action.UPDATE, Action.REPLACE)),
     (Kind.SOCKET, (Action.CREATE, Action.UPDATE, Action.REPLACE)),
     (Kind.ATTACHMENT, (Action.ATTACH,)),
     (Kind.ATTACHMENT, (Action.DETACH,)),
     (Kind.SOCKET, (Action.DELETE,)),
     (Kind.POLICY, (Action.DELETE,)),
+    (Kind.TOKEN, (Action.DELETE,)),
+    (Kind.CONNECTOR, (Action.DELETE,)),
 )
 
 
@@ -66,6 +72,8 @@ class Change:
     policy: str | None = None  # attachments only
     policy_id: str | None = None  # attachments: None when the policy is created by this plan
     source: str | None = None  # manifest file:line:column
+    connector: str | None = None  # tokens only: the connector's name
+    token_id: str | None = None  # tokens: the live token revoked (replace, delete)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", Kind(self.kind))  # "socket" is accepted, Kind is kept
@@ -82,6 +90,8 @@ class Change:
         if self.kind == "attachment":
             data["socket"] = self.socket
             data["policy"] = self.policy
+        if self.kind == "token":
+            data["connector"] = self.connector
         return data
 
 
