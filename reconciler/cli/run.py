@@ -7,6 +7,7 @@ cli.py only fill the arguments.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -75,6 +76,7 @@ class RunArgs:
     allow_mass_delete: bool = False
     delete_grace: float = 5.0
     secret_roots: tuple[str, ...] = ()
+    no_policies: bool = False
     parallelism: int = 8
     connector_command: str | None = None
     connector_startsecs: float = 3.0
@@ -132,6 +134,17 @@ def _make_supervisor(args: RunArgs, client: Any, redactor: Any) -> Any:
         raise UserError(str(exc)) from None
 
 
+def _connector_start(roles: Any) -> dict[str, Any]:
+    """The agent role's `connector start` settings (DaemonConfig fields) for the Connectors
+    named by --connector; none otherwise (two agents must not both serve one by default)."""
+    if not roles.connectors_only or not roles.serve_connectors:
+        return {}
+    from reconciler.connectors.agents import CONNECTOR_START_TEMPLATE
+
+    return {"connector_start": roles.connector_start_command or CONNECTOR_START_TEMPLATE,
+            "serve_connectors": tuple(roles.serve_connectors)}
+
+
 def execute_run(args: RunArgs) -> int:
     """Run the daemon (or one reconcile with --once); the exit code."""
     from reconciler.border0.session import open_api
@@ -170,6 +183,8 @@ def execute_run(args: RunArgs) -> int:
         role="agent" if roles_args.connectors_only else "leader",
         delete_grace=args.delete_grace,
         secret_roots=tuple(args.secret_roots) or None,
+        manage_policies=not args.no_policies,
+        **_connector_start(roles_args),
     )
     triggers: list[Any] = []  # the daemon, once built: POST /reconcile triggers it
     roles = prepare(roles_args, lambda reason: triggers[0].trigger(reason),
@@ -187,6 +202,8 @@ def execute_run(args: RunArgs) -> int:
         client.deadline = min(client.deadline, 60.0)
         if args.once:
             return Daemon(config, client, redactor=redactor, reporter=reporter).run_once()
+        if config.connector_start is not None:  # the connectors talk to the API we talk to
+            config = dataclasses.replace(config, connector_env={"BORDER0_API": client.base_url})
         no_connectors = args.dry_run or roles_args.no_connectors
         supervisor = None if no_connectors else _make_supervisor(args, client, redactor)
         extra = {"reconcile_fn": roles.reconcile_fn} if roles.reconcile_fn else {}

@@ -37,7 +37,7 @@ import string
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from reconciler.model import ConnectorSpec
 
@@ -129,6 +129,11 @@ class ConnectorTarget:
     socket_type: str
     socket_id: str
     tcp_ports: tuple[int, ...] = ()
+    #: A `border0 connector start` process (connectors/agents.py): its argv, used as is (no
+    #: template), and the environment it adds (its own connector token): never the admin
+    #: token's. Part of equality: a rotated token restarts this process and no other.
+    argv: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
 
 def _seed_flags(spec: ConnectorSpec, served: str | None) -> list[str]:
