@@ -108,9 +108,14 @@ def free_port_range(count: int) -> tuple[int, int]:
 
 def edit_by_hand(client: Any, socket: Mapping[str, Any], **changes: Any) -> dict:
     """A change made outside the reconciler (the portal, a script): border0's PUT resets what it
-    is not sent and refuses read-only fields, so send the socket as read, cut to the fields of
-    the reference's updateSocketRequest, with `changes` on top."""
+    is not sent and refuses read-only fields, so send the socket as read (its links and
+    upstream configuration from the sub-resources), cut to the fields of the reference's
+    updateSocketRequest, with `changes` on top."""
     reference = json.loads((REPO / "tests" / "reference" / "border0-openapi.json").read_text())
     fields = reference["components"]["schemas"]["v1.updateSocketRequest"]["properties"]
+    # The answer has no links or upstream configuration: read them as border0's provider does.
+    links = client.get_socket_for_write(socket["socket_id"])
+    socket = {**socket, "connector_ids": links["connector_ids"],
+              "upstream_configuration": links["upstream_configuration"]}
     body = {k: v for k, v in socket.items() if k in fields}
     return client.update_socket(socket["socket_id"], {**body, **changes})

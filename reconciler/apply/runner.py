@@ -258,7 +258,7 @@ class _Runner:
                         c.update_policy, c.delete_policy, c.find_policy, "id",
                         self._policy_is_ours, self.state.policy_ids)
         return _Ops(self.desired.sockets, socket_create_body,
-                    socket_update_body, c.get_socket, c.create_socket, c.update_socket,
+                    socket_update_body, c.get_socket_for_write, c.create_socket, c.update_socket,
                     c.delete_socket, c.find_socket, "socket_id", self._socket_is_ours,
                     self.state.socket_ids)
 

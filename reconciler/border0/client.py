@@ -226,6 +226,24 @@ class Border0Client:
     def delete_connector_token(self, connector_id: str, token_id: str) -> None:
         self._delete(f"/connector/{_seg(connector_id)}/token/{_seg(token_id)}")
 
+    def socket_upstream_configurations(self, socket_id: str) -> list[dict]:
+        """`{"config": ...}` entries, credentials included (border0-go client/socket.go
+        SocketUpstreamConfigs); empty when the socket has none."""
+        data = self._json("GET", f"/socket/{_seg(socket_id)}/upstream_configurations")
+        return list(data.get("list") or []) if isinstance(data, dict) else []
+
+    def get_socket_for_write(self, id_or_name: str) -> dict:
+        """The socket as a read-modify-write needs it. border0's answer (serializer.Socket) has
+        no `connector_ids` or `upstream_configuration`: they are read as border0's provider
+        reads them (terraform-provider-border0 border0/resource_socket.go), the links from the
+        answer's `connectors`, the configuration from /socket/{id}/upstream_configurations."""
+        socket = self.get_socket(id_or_name)
+        socket["connector_ids"] = [str(c.get("connector_id")) for c in
+                                   socket.get("connectors") or () if c.get("connector_id")]
+        configs = self.socket_upstream_configurations(str(socket.get("socket_id") or id_or_name))
+        socket["upstream_configuration"] = configs[0].get("config") if configs else None
+        return socket
+
     # --- policies -------------------------------------------------------------------------
 
     def list_policies(self, page_size: int = 100) -> list[dict]:

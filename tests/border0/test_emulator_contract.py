@@ -85,3 +85,36 @@ def test_unknown_operations_and_query_parameters_are_named():
     assert contract.check("GET", "/sockets", ["page", "limit"]) == [
         "unknown query parameter 'limit' for GET /sockets"]
     assert contract.check("GET", "/socket/x", ["activeOnly"]) == []
+
+
+#: Every operation border0's SDK uses for connectors and a socket's sub-resources, with the body
+#: the SDK sends (border0-go client/connector.go, client/socket.go): all known to the contract.
+SDK_REQUESTS = [
+    ("GET", "/socket/s/connectors", None),
+    ("GET", "/socket/s/upstream_configurations", None),
+    ("POST", "/socket/s/signkey", {"ssh_public_key": "ssh-ed25519 AAAA"}),
+    ("GET", "/connectors", None),
+    ("POST", "/connector", {"name": "edge", "connector_id": ""}),
+    ("PUT", "/connector", {"name": "edge", "connector_id": "c", "description": "d",
+                           "built_in_ssh_service_enabled": True}),
+    ("GET", "/connector/c", None),
+    ("DELETE", "/connector/c", None),
+    ("POST", "/connector/token", {"connector_id": "c", "name": "t", "expires_at": 0,
+                                  "id": "", "token": "", "created_by": "", "created_at": 0}),
+    ("GET", "/connector/c/tokens", None),
+    ("GET", "/connector/c/token/t", None),
+    ("DELETE", "/connector/c/token/t", None),
+]
+
+
+def test_the_contract_knows_the_connector_endpoints_and_sub_resources():
+    for method, path, body in SDK_REQUESTS:
+        assert contract.operation_of(method, path) is not None, (method, path)
+        assert contract.check(method, path, (), body) == [], (method, path)
+    assert contract.check("POST", "/connector", (), {"name": "e", "labels": {}}) == [
+        "unknown field 'labels': POST /connector does not take it"]
+    assert contract.check("POST", "/connector/token", (), {"name": "t"}) == [
+        "missing required field 'connector_id'"]
+    assert contract.check("GET", "/policies", ["org_wide", "socket_id"]) == []
+    assert contract.check("POST", "/socket", (), {"name": "s", "socket_type": "ssh",
+                                                  "policy_names": ["p"]}) == []

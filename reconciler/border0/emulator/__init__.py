@@ -1,7 +1,9 @@
 """A border0-compatible API server on SQLite, with fault injection, for local use and tests.
 
     store.py        sockets, policies, attachments in SQLite (transaction.py: its unit of work)
+    connectors.py   connectors and their tokens (a Store mixin)
     rules.py        border0's rules for socket and policy bodies; what answers show of secrets
+    upstream.py     upstream configurations checked with the SDK's rules (generated schema)
     contract.py     is a request one border0 knows? (reference_requests.json + allowlist.py)
     allowlist.py    what border0's own tools send beyond the reference OpenAPI copy, with sources
     guard.py        token before body, 1 MB limit, the request contract (ASGI middleware)

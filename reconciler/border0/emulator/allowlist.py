@@ -5,8 +5,8 @@ third-party copy; border0's SDK (borderzero/border0-go), Terraform provider
 (borderzero/terraform-provider-border0) and CLI (borderzero/border0-cli) send a few operations,
 query parameters and body fields it lacks. border0 cannot refuse what its own tools send, so the
 twin accepts exactly these, and nothing else beyond the reference. Every entry names the source
-file that shows it. `effect` says what the twin does with a field: "stored" (kept and answered)
-or "ignored" (a server-set field the SDK echoes back; accepted, never applied).
+file that shows it. `effect` says what the twin does with a field: "stored" (kept and answered),
+"ignored" (a server-set field the SDK echoes back; accepted, never applied) or "attaches".
 """
 
 from __future__ import annotations
@@ -111,6 +111,9 @@ ALLOWED_QUERY = [
     Allowed(f"GET {SOCKET}", "activeOnly", f"{SDK} client/socket.go (Socket)"),
     Allowed("GET /policies", "socket_id",
             f"{CLI} internal/api/api.go (GetPoliciesBySocketID)"),
+    # `policies/?org_wide=true` (org-wide only) and `&org_wide=true&socket_id=` (a socket's
+    # policies and the org-wide ones): CLI cmd/socket.go (socket create), cmd/policy.go (ls).
+    Allowed("GET /policies", "org_wide", f"{CLI} cmd/socket.go, cmd/policy.go"),
     *(Allowed("GET /sockets", q, f"{SDK} client/socket.go (SocketsPaginator)")
       for q in ("page", "page_size", "name", "search", "socket_type")),
 ]
@@ -130,6 +133,13 @@ ALLOWED_FIELDS = [
             f"{CLI} internal/api/models/socket.go (Socket.CloudAuthEnabled)"),
     Allowed("POST /socket", "cloud_authentication_email_allowed_addressses",
             f"{CLI} internal/api/models/socket.go (Socket.AllowedEmailAddresses)"),
+    # The CLI's Socket has policy_names and cloud_authentication_enabled (omitempty) and sends
+    # the same struct on create and update (cmd/socket.go; internal/connector/core/core.go).
+    # policy_names attaches the named policies (inference: the CLI never attaches otherwise).
+    Allowed("POST /socket", "policy_names",
+            f"{CLI} internal/api/models/socket.go (Socket.PolicyNames)", "attaches"),
+    Allowed(f"PUT {SOCKET}", "cloud_authentication_enabled",
+            f"{CLI} internal/api/models/socket.go (Socket.CloudAuthEnabled)"),
     # PUT /policy/{id}: the reference has name, description, policy_data; the SDK Policy struct
     # adds the rest. TF sends version and tag_rules on update (resource_policy.go) and never a
     # change of org_wide (HasChangesExcept("org_wide")) while the SDK always sends
@@ -144,7 +154,7 @@ ALLOWED_FIELDS = [
 FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
     "socket_id": _STR, "display_name": _STR, "dnsname": _STR,
     "policies": {"type": "array", "items": {"type": "object"}},
-    "cloud_authentication_enabled": {"type": "boolean"},
+    "cloud_authentication_enabled": {"type": "boolean"}, "policy_names": _STRS,
     "cloud_authentication_email_allowed_addressses": _STRS,
     **{k: v for k, v in _POLICY_BODY["properties"].items() if k != "policy_data"},
 }

@@ -208,6 +208,14 @@ def create_app(
         TF stores passwords and keys from here)."""
         return _ok({"list": store.socket_upstream_configurations(id_or_name)})
 
+    @r.post("/socket/{id_or_name}/signkey", tags=["Socket"],
+            responses={**e400, **e404, 501: {"model": m.Error, "description": "Not modelled"}})
+    def sign_socket_key(id_or_name: str, body: m.SignKey) -> JSONResponse:
+        """Taken as border0's SDK and CLI send it ({"ssh_public_key": ...}); the twin holds no
+        SSH certificate authority, so it signs nothing (501)."""
+        store.get_socket(id_or_name)
+        return _error(501, "the emulator does not sign SSH keys")
+
     # --- connectors (border0-go client/connector.go) ------------------------------------
 
     @r.get("/connectors", response_model=m.Connectors, tags=["Connector"])
@@ -267,8 +275,10 @@ def create_app(
         socket_id: str | None = None,
     ) -> JSONResponse:
         """Every policy as a bare array; `page_size` slices it, `socket_id` keeps the policies
-        attached to that socket (and the org-wide ones)."""
-        policies = stale.many("policy", store.list_policies(socket_id=socket_id))
+        attached to that socket (and the org-wide ones), `org_wide=true` alone the org-wide
+        ones (border0-cli cmd/socket.go)."""
+        policies = stale.many("policy", store.list_policies(
+            socket_id=socket_id, org_wide_only=bool(org_wide) and not socket_id))
         if page_size:
             policies = policies[(page - 1) * page_size : page * page_size]
         return _ok(policies)

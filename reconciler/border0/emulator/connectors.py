@@ -16,11 +16,12 @@ import json
 import secrets
 import sqlite3
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.border0.emulator.rules import Invalid, Missing, check_name
+from reconciler.border0.emulator.transaction import Transaction
 
 __all__ = ["CONNECTOR_SCHEMA", "ConnectorsMixin"]
 
@@ -72,9 +73,13 @@ def _expiry(value: Any) -> datetime | None:
 
 
 class ConnectorsMixin:
-    """Needs the Store's `_db`, `_tx()`, `_written()`, `org_id`."""
+    """Connector methods of the Store, which provides what is declared here."""
 
     _db: sqlite3.Connection
+    org_id: str
+    _tx: Callable[[], Transaction]
+    _written: Callable[[str, str, dict[str, Any] | None], None]
+    _render_sockets: Callable[[list[str]], list[dict[str, Any]]]
 
     # --- connectors -----------------------------------------------------------------------
 
@@ -104,12 +109,12 @@ class ConnectorsMixin:
         return ids
 
     def list_connectors_all(self) -> list[dict[str, Any]]:
-        with self._tx():  # type: ignore[attr-defined]
+        with self._tx():
             return [json.loads(r[0]) for r in
                     self._db.execute("SELECT data FROM connectors ORDER BY seq")]
 
     def get_connector(self, connector_id: str) -> dict[str, Any]:
-        with self._tx():  # type: ignore[attr-defined]
+        with self._tx():
             return self._connector_row(connector_id)
 
     def create_connector(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -120,7 +125,7 @@ class ConnectorsMixin:
             **_connector_fields(body),
             "created_at": now, "updated_at": now,
         }
-        with self._tx():  # type: ignore[attr-defined]
+        with self._tx():
             self._unique_name(connector["name"], None)
             self._db.execute("INSERT INTO connectors (id, name, data) VALUES (?, ?, ?)",
                              (connector["connector_id"], connector["name"],
@@ -134,7 +139,7 @@ class ConnectorsMixin:
         connector_id = body.get("connector_id")
         if not isinstance(connector_id, str) or not connector_id:
             raise Invalid("connector_id is required")
-        with self._tx():  # type: ignore[attr-defined]
+        with self._tx():
             stored = self._connector_row(connector_id)
             connector = {**stored, **_connector_fields(body), "updated_at": _now()}
             self._unique_name(connector["name"], connector_id)
@@ -146,7 +151,7 @@ class ConnectorsMixin:
         """DELETE /connector/{id}: its tokens go with it, and sockets lose the link.
         Inference: no border0 source says what happens to sockets bound to a deleted connector;
         the links reference the connector, so they go too and the sockets stay (unserved)."""
-        with self._tx():  # type: ignore[attr-defined]
+        with self._tx():
             self._connector_row(connector_id)
             self._db.execute("DELETE FROM connector_tokens WHERE connector_id = ?",
                              (connector_id,))
@@ -157,8 +162,8 @@ class ConnectorsMixin:
             for socket_id, blob in rows:
                 socket = json.loads(blob)
                 if connector_id in (socket.get("connector_ids") or ()):
-                    before = self._render_sockets([blob])[0]  # type: ignore[attr-defined]
-                    self._written("socket", socket_id, before)  # type: ignore[attr-defined]
+                    before = self._render_sockets([blob])[0]
+                    self._written("socket", socket_id, before)
                     socket["connector_ids"] = [
                         c for c in socket["connector_ids"] if c != connector_id]
                     self._db.execute("UPDATE sockets SET data = ? WHERE id = ?",
@@ -183,7 +188,7 @@ class ConnectorsMixin:
         if expires is not None and expires <= datetime.now(UTC):
             raise Invalid("expires_at is in the past")
         token_id = str(uuid.uuid4())
-        with self._tx():  # type: ignore[attr-defined]
+        with self._tx():
             self._connector_row(connector_id)
             value = self._token_value(connector_id, token_id, expires)
             record = {"id": token_id, "connector_id": connector_id, "name": name,
@@ -198,16 +203,16 @@ class ConnectorsMixin:
     def _token_value(self, connector_id: str, token_id: str, expires: datetime | None) -> str:
         """A JWT-shaped value (border0's tokens are JWTs); the twin never parses it, it looks
         its SHA-256 up."""
-        claims = {"org_id": self.org_id, "connector_id": connector_id,  # type: ignore[attr-defined]
-                  "token_id": token_id, "type": "connector"}
+        claims: dict[str, Any] = {"org_id": self.org_id, "connector_id": connector_id,
+                                  "token_id": token_id, "type": "connector"}
         if expires is not None:
-            claims["exp"] = int(expires.timestamp())  # type: ignore[assignment]
+            claims["exp"] = int(expires.timestamp())
         head = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
         return f"{head}.{_b64(json.dumps(claims).encode())}.{_b64(secrets.token_bytes(32))}"
 
     def connector_tokens(self, connector_id: str) -> dict[str, Any]:
         """GET /connector/{id}/tokens: SDK ConnectorTokens {list, connector}; no values."""
-        with self._tx():  # type: ignore[attr-defined]
+        with self._tx():
             connector = self._connector_row(connector_id)
             rows = self._db.execute(
                 "SELECT data FROM connector_tokens WHERE connector_id = ? ORDER BY seq",
@@ -216,7 +221,7 @@ class ConnectorsMixin:
                     "connector": connector}
 
     def connector_token(self, connector_id: str, token_id: str) -> dict[str, Any]:
-        with self._tx():  # type: ignore[attr-defined]
+        with self._tx():
             row = self._db.execute(
                 "SELECT data FROM connector_tokens WHERE connector_id = ? AND id = ?",
                 (connector_id, token_id)).fetchone()
@@ -225,7 +230,7 @@ class ConnectorsMixin:
             return _token_out(json.loads(row[0]))
 
     def delete_connector_token(self, connector_id: str, token_id: str) -> None:
-        with self._tx():  # type: ignore[attr-defined]
+        with self._tx():
             deleted = self._db.execute(
                 "DELETE FROM connector_tokens WHERE connector_id = ? AND id = ?",
                 (connector_id, token_id)).rowcount
@@ -234,14 +239,14 @@ class ConnectorsMixin:
 
     def connector_of_token(self, token: str) -> str | None:
         """The connector a token value authenticates, None if unknown, revoked or expired."""
-        with self._tx():  # type: ignore[attr-defined]
+        with self._tx():
             row = self._db.execute(
                 "SELECT connector_id, data FROM connector_tokens WHERE hash = ?",
                 (_hash(token),)).fetchone()
         if row is None:
             return None
-        expires = json.loads(row[1]).get("expires_at")
-        if expires and _expiry(expires) <= datetime.now(UTC):  # type: ignore[operator]
+        expires = _expiry(json.loads(row[1]).get("expires_at"))
+        if expires is not None and expires <= datetime.now(UTC):
             return None
         return str(row[0])
 

@@ -71,6 +71,7 @@ class SocketCreate(_SocketFields):
     name: str
     socket_type: str
     cloud_authentication_email_allowed_addresses: list[str] | None = None
+    policy_names: list[str] | None = Field(None, description="policies to attach (CLI)")
 
 
 class SocketUpdate(_SocketFields):
@@ -279,6 +280,12 @@ class DataConsistency(BaseModel):
 
 class ServerInfo(BaseModel):
     data_consistency: DataConsistency
+
+
+class SignKey(_In):
+    """SDK SocketKeyToSign (client/socket.go SignSocketKey)."""
+
+    ssh_public_key: str
 
 
 class Error(BaseModel):

@@ -19,17 +19,19 @@ __all__ = [
     "new_policy", "new_socket", "present_socket", "update_policy", "update_socket",
 ]
 
-#: Socket types border0 knows (TF border0/resource_socket.go, socket_type description);
+#: Socket types border0 knows (TF border0/resource_socket.go, socket_type description; vpn:
+#: SDK client/enum/socket_type.go; aws_access: SDK types/service/configuration.go);
 #: `https` is the CLI's spelling of http + upstream https (border0-cli cmd/socket.go).
 SOCKET_TYPES = (
     "http", "ssh", "tls", "database", "vnc", "rdp", "kubernetes", "subnet_router", "exit_node",
-    "snowflake", "elasticsearch", "aws_s3",
+    "snowflake", "elasticsearch", "aws_s3", "vpn", "aws_access",
 )
 #: upstream_type when none is sent: TF internal/schemautil/socket.go (ToSocket) uses the socket
 #: type for http, ssh, tls, vnc, rdp (and vpn) and "mysql" for database. The notes
 #: (border0-api.md) had tls -> "": the provider's source wins.
 DEFAULT_UPSTREAM_TYPE = {
     "http": "http", "ssh": "ssh", "tls": "tls", "vnc": "vnc", "rdp": "rdp", "database": "mysql",
+    "vpn": "vpn",
 }
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 #: Never read back (see present_socket).
@@ -70,7 +72,7 @@ _ORDER = (
 #: reference): links are answered as `connectors` and by GET /socket/{id}/connectors, the
 #: upstream configuration by GET /socket/{id}/upstream_configurations (TF
 #: border0/resource_socket.go reads both there), `display_name` nowhere.
-NOT_ANSWERED: tuple[str, ...] = ()  # answered for now: the reconciler reads them (issue 22 §2)
+NOT_ANSWERED = ("connector_ids", "upstream_configuration", "display_name")
 #: serializer.Socket fields the twin has nothing to say about but answers, as border0 does,
 #: with their zero value: no connector of the twin's is ever alive; sockets are made by the
 #: API, never by a (v1) connector; end-to-end encryption is not settable through the API.
@@ -172,6 +174,8 @@ def update_socket(stored: Mapping[str, Any], body: Mapping[str, Any]) -> dict[st
     for key, zero in UPDATABLE.items():
         value = body.get(key)
         socket[key] = _copy(zero if value is None else value)
+    if body.get("cloud_authentication_enabled") is not None:  # the CLI sends it (omitempty)
+        socket["cloud_authentication_enabled"] = bool(body["cloud_authentication_enabled"])
     return socket
 
 

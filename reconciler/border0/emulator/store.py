@@ -252,6 +252,12 @@ class Store(ConnectorsMixin):
                     self._used_ports = {r[0] for r in self._db.execute("SELECT port FROM sockets")}
             else:
                 raise StoreError("could not allocate a TCP port")
+            for policy_name in dict.fromkeys(body.get("policy_names") or ()):
+                row = self._db.execute("SELECT id FROM policies WHERE name = ?",
+                                       (policy_name,)).fetchone()
+                if row is None:  # inference: an unknown name is refused, nothing is made
+                    raise Invalid(f"policy_names: no policy named {policy_name!r}")
+                self._attach("add", socket["socket_id"], row[0])
             return self._render_sockets([json.dumps(socket)])[0]
 
     def update_socket(self, id_or_name: str, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -349,7 +355,10 @@ class Store(ConnectorsMixin):
 
     # --- policies -------------------------------------------------------------------------
 
-    def list_policies(self, *, socket_id: str | None = None) -> list[dict[str, Any]]:
+    def list_policies(self, *, socket_id: str | None = None,
+                      org_wide_only: bool = False) -> list[dict[str, Any]]:
+        """Every policy; with `socket_id` those attached to it and the org-wide ones; with
+        `org_wide_only` the org-wide ones (the CLI's `policies/?org_wide=true`)."""
         with self._tx():
             attached = self._attachments(None)
             by_policy: dict[str, list[str]] = {}
@@ -360,7 +369,8 @@ class Store(ConnectorsMixin):
             for (blob,) in self._db.execute("SELECT data FROM policies ORDER BY seq"):
                 policy = json.loads(blob)
                 policy["socket_ids"] = by_policy.get(policy["id"], [])
-                if socket_id is None or socket_id in policy["socket_ids"] or policy["org_wide"]:
+                if policy["org_wide"] or (socket_id is None and not org_wide_only) or (
+                        socket_id in policy["socket_ids"]):
                     out.append(policy)
             return out
 

@@ -40,9 +40,21 @@ def _schema() -> dict[str, Any]:
 
 @functools.cache
 def _validator() -> Any:
+    """jsonschema, for complete error reports; imported only when a configuration is bad
+    (importing it takes up to seconds on a loaded host)."""
     import jsonschema
 
     return jsonschema.Draft202012Validator(_schema())
+
+
+@functools.cache
+def _is_valid() -> Any:
+    """The yes/no check: jsonschema-rs when installed (a dependency; fast to import)."""
+    try:
+        from jsonschema_rs import validator_for
+    except ImportError:  # pragma: no cover - jsonschema alone gives the same answers
+        return _validator().is_valid
+    return validator_for(_schema()).is_valid
 
 
 @functools.cache
@@ -73,6 +85,8 @@ def problems(config: Any, socket_type: str) -> list[str]:
     if service_type is not None and service_type not in allowed:
         out.append(f"upstream_configuration.service_type {service_type!r} does not fit a "
                    f"{socket_type} socket (use {allowed[0]!r})")
+    if _is_valid()(config):
+        return out
     errors = sorted(_validator().iter_errors(config), key=lambda e: (len(e.path), e.message))
     for error in _leaves(errors):
         where = ".".join(["upstream_configuration", *map(str, error.absolute_path)])
