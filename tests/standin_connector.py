@@ -20,10 +20,10 @@ import signal
 import socket
 import sys
 import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 POLL = float(os.environ.get("STANDIN_POLL", "0.2"))
 
@@ -104,36 +104,38 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     served: dict[str, Forwarder] = {}
     written: dict[str, tuple[str, int]] | None = None
-    with httpx.Client(base_url=api, headers={"Authorization": f"Bearer {token}"},
-                      timeout=5) as http:
-        while not stop.is_set():
-            try:
-                answer = http.get("/connector/config")
-            except httpx.HTTPError:
-                stop.wait(POLL)
-                continue
-            if answer.status_code == 401:
+    request = urllib.request.Request(
+        api.rstrip("/") + "/connector/config", headers={"Authorization": f"Bearer {token}"})
+    while not stop.is_set():
+        try:  # urllib, not httpx: a fast start, so a refused token fails while "starting"
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                config = json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 401:
                 print("border0 connector: authentication failed (401): the connector token "
                       "was refused", flush=True)
                 return 3
-            if answer.status_code == 200:
-                wanted = {}
-                for item in answer.json().get("sockets") or ():
-                    address = upstream_address((item.get("config") or {}).get(
-                        "upstream_configuration"))
-                    if address:
-                        wanted[item["name"]] = address
-                for name in [n for n in served if wanted.get(n) != served[n].target]:
-                    served.pop(name).close()
-                for name, address in wanted.items():
-                    if name not in served:
-                        served[name] = Forwarder(address)
-                if wanted != written:
-                    write_state(args.state, served)
-                    written = wanted
-                    print(f"border0 connector: serving {len(served)} socket(s): "
-                          f"{', '.join(sorted(served)) or '-'}", flush=True)
             stop.wait(POLL)
+            continue
+        except (OSError, ValueError):
+            stop.wait(POLL)
+            continue
+        wanted = {}
+        for item in config.get("sockets") or ():
+            address = upstream_address((item.get("config") or {}).get("upstream_configuration"))
+            if address:
+                wanted[item["name"]] = address
+        for name in [n for n in served if wanted.get(n) != served[n].target]:
+            served.pop(name).close()
+        for name, address in wanted.items():
+            if name not in served:
+                served[name] = Forwarder(address)
+        if wanted != written:
+            write_state(args.state, served)
+            written = wanted
+            print(f"border0 connector: serving {len(served)} socket(s): "
+                  f"{', '.join(sorted(served)) or '-'}", flush=True)
+        stop.wait(POLL)
     for forwarder in served.values():
         forwarder.close()
     return 0
