@@ -251,3 +251,34 @@ def test_an_agent_runs_one_connector_with_its_token_and_a_revoked_token_is_repor
     [pid] = standin_processes(agent.proc.pid)
     assert environ(pid)["BORDER0_TOKEN"] == token_file.read_text().strip()
     hook.shutdown()
+
+
+def test_the_examples_apply_cleanly_and_their_links_match_the_manifests(tmp_path, emulator):
+    """examples/: two connectors with tokens, sockets of 7 upstream kinds (one served by both
+    connectors, references from:env:/from:file:); applied, read back, then nothing to plan."""
+    import shutil
+
+    from reconciler.manifests.files import read_env_file
+    from reconciler.manifests.loader import load
+
+    examples = tmp_path / "examples"
+    shutil.copytree(REPO / "examples", examples, ignore=shutil.ignore_patterns("ci", "kubernetes"))
+    env = read_env_file(examples / "demo.env")
+    client = emulator.client()
+    result = reconcile([examples], client, ReconcileOptions(env=env))
+    assert result.ok, (result.error, [str(d) for d in result.diagnostics])
+    for token in ("edge", "edge-b"):
+        assert stat.S_IMODE((tmp_path / ".border0-reconciler" / "tokens" / f"{token}.token")
+                            .stat().st_mode) == 0o600
+    desired = load([examples], env=env).desired
+    for name, spec in desired.sockets.items():
+        if spec.connectors is None:
+            continue
+        socket_id = client.get_socket(name)["socket_id"]
+        assert sorted(c["connector_name"] for c in client.list_connectors(socket_id)) == sorted(
+            spec.connectors), name
+        live = client.get_upstream_configuration(socket_id)
+        assert live["service_type"] == spec.upstream_config["service_type"], name
+    assert sorted(desired.sockets["billing-db"].connectors) == ["edge", "edge-b"]
+    again = reconcile([examples], client, ReconcileOptions(env=env, dry_run=True))
+    assert again.ok and not again.plan.has_changes, again.plan.to_json()["changes"]
