@@ -106,7 +106,8 @@ def make_plan(
     managed = sum(1 for s in actual.sockets.values() if s.ownership.owned_by(instance)) + sum(
         1 for p in actual.policies.values() if p.ownership.owned_by(instance)
     ) + sum(1 for c in actual.connectors.values() if c.ownership.owned_by(instance))
-    deletes = sum(1 for c in changes if c.action is Action.DELETE)
+    # a revoked token is a credential, not an object: the guard counts objects
+    deletes = sum(1 for c in changes if c.action is Action.DELETE and c.kind is not Kind.TOKEN)
     _guard_mass_delete(desired, managed, deletes, max_delete, allow_mass_delete, conflicts)
 
     changes.sort(key=lambda c: (phase_of(c.kind, c.action), c.name))

@@ -123,3 +123,11 @@ def test_with_policies_off_no_policy_change_is_planned_and_the_plan_says_so():
     assert changes(plan) == [("socket", "web", "create")]
     assert any(w.code == "policies-not-managed" and "policies are not managed" in w.message
                for w in plan.warnings)
+
+
+def test_revoking_undeclared_tokens_is_not_a_mass_delete():
+    stray = [LiveToken(f"t{i}", f"by-hand-{i}", "", iso(NOW)) for i in range(3)]
+    plan = make_plan(Desired(connectors={"edge": ConnectorKindSpec("edge", tokens=(token(),))}),
+                     Actual(connectors={"edge": live(tokens=stray)}))
+    assert plan.ok, plan.conflicts
+    assert sorted(c.action.value for c in plan.changes) == ["create", "delete", "delete", "delete"]
