@@ -63,7 +63,7 @@ def fetch_details(
 ) -> Actual:
     """`actual` with the links, typed upstreams and tokens the declared objects compare with:
     a request per declared socket that names connectors or a typed upstream, and per declared
-    connector with tokens; nothing for the rest. `every_socket` (import): links and upstream
+    connector that exists; nothing for the rest. `every_socket` (import): links and upstream
     of every socket."""
     jobs: dict[tuple[str, str], Any] = {}
     if every_socket:
@@ -82,7 +82,7 @@ def fetch_details(
                 lambda sid=live.socket_id: client.get_upstream_configuration(sid))
     for name, spec in desired.connectors.items():
         found = actual.connectors.get(name)
-        if found is not None and not spec.suspend and spec.tokens:
+        if found is not None and not spec.suspend:  # none declared: all are revoked
             jobs[("tokens", name)] = (
                 lambda cid=found.connector_id: client.list_connector_tokens(cid))
     if not jobs:
