@@ -13,12 +13,13 @@ reserved tags (`Fingerprint`), which compare equal to the manifest's `Secret` wh
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler import upstream
+from reconciler.connector_model import live_typed_fields, typed_fields
+from reconciler.ownership import Ownership, parse_policy_marker, policy_marker
 from reconciler.secrets import (
     SECRET_FIELDS,
     Fingerprint,
@@ -28,6 +29,9 @@ from reconciler.secrets import (
     secret_fields_in,
 )
 
+if TYPE_CHECKING:  # the connector model's objects live in connector_model.py
+    from reconciler.connector_model import ConnectorKindSpec, LiveConnector
+
 __all__ = [
     "INSTANCE_TAG",
     "MANAGED_BY_TAG",
@@ -35,21 +39,15 @@ __all__ = [
     "RESERVED_TAG_PREFIX",
     "SOCKET_TYPES",
     "Actual",
-    "ConnectorKindSpec",
     "ConnectorSpec",
     "Desired",
-    "LiveConnector",
     "LivePolicy",
     "LiveSocket",
-    "LiveToken",
     "Ownership",
     "PolicySpec",
     "SocketSpec",
     "Source",
-    "TokenSpec",
     "api_type",
-    "connector_fields",
-    "live_connector_fields",
     "live_policy_fields",
     "live_socket_fields",
     "ownership_tags",
@@ -174,58 +172,6 @@ class SocketSpec:
 
 
 @dataclass(frozen=True)
-class TokenSpec:
-    """One entry of a Connector's `spec.tokens`: where its value goes, and when it expires."""
-
-    name: str
-    expires_in: int | None = None  # seconds
-    expires_at: str | None = None  # RFC 3339
-    file: str | None = None  # destination: a 0600 file (absolute)
-    kubernetes_secret: str | None = None  # destination: a Secret name (the chart writes it)
-    kubernetes_key: str = "token"
-    #: Whether the destination held a value when the manifests were read (a lost one means a
-    #: new token: its value exists only at creation).
-    destination_present: bool = field(default=True, compare=False)
-
-
-@dataclass(frozen=True)
-class ConnectorKindSpec:
-    """One `kind: Connector` manifest: a border0 connector (border0-go client/connector.go).
-    Not to be confused with `ConnectorSpec`, a legacy socket's `socket connect` process."""
-
-    name: str
-    description: str = ""
-    built_in_ssh: bool = False
-    tokens: tuple[TokenSpec, ...] = ()
-    prune: bool = True
-    adopt: bool = False
-    suspend: bool = False
-    source: Source | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True)
-class LiveToken:
-    """A connector token as border0 lists it (never its value: answered once, at creation)."""
-
-    token_id: str
-    name: str
-    expires_at: str = ""  # RFC 3339, "" when it never expires
-    created_at: str = ""
-
-
-@dataclass(frozen=True)
-class LiveConnector:
-    """A connector as border0 answers it; `description` without the ownership marker."""
-
-    connector_id: str
-    name: str
-    description: str = ""
-    built_in_ssh: bool = False
-    ownership: Ownership = field(default_factory=lambda: Ownership())
-    tokens: tuple[LiveToken, ...] | None = None  # None: not read
-
-
-@dataclass(frozen=True)
 class PolicySpec:
     """One `kind: Policy` manifest."""
 
@@ -251,18 +197,6 @@ class Desired:
 
     def secrets(self) -> tuple[Secret, ...]:
         return tuple(s for spec in self.sockets.values() for s in spec.secrets())
-
-
-@dataclass(frozen=True)
-class Ownership:
-    """Who owns a live object, read from its tags (sockets) or description marker (policies)."""
-
-    managed: bool = False  # created by a border0-reconciler (any instance)
-    instance: str | None = None
-    prune: bool = True
-
-    def owned_by(self, instance: str) -> bool:
-        return self.managed and self.instance == instance
 
 
 @dataclass(frozen=True)
@@ -346,31 +280,6 @@ class Actual:
     connectors: Mapping[str, LiveConnector] = field(default_factory=dict)
 
 
-# --- Policy ownership marker ---------------------------------------------------------------
-# Policies carry no tags, so ownership is a marker at the end of the description:
-#   "<user description> [managed-by=border0-reconciler instance=<id>]"
-#   "<user description> [managed-by=border0-reconciler instance=<id> prune=false]"
-
-_MARKER_RE = re.compile(
-    r"\s*\[managed-by=border0-reconciler instance=(?P<instance>[A-Za-z0-9._-]+)"
-    r"(?P<noprune> prune=false)?\]\s*$"
-)
-
-
-def policy_marker(instance: str, prune: bool = True) -> str:
-    return f"[managed-by=border0-reconciler instance={instance}{'' if prune else ' prune=false'}]"
-
-
-def parse_policy_marker(description: str) -> tuple[str, Ownership]:
-    """Split a live policy description into the user's text and the ownership it records."""
-    match = _MARKER_RE.search(description or "")
-    if not match:
-        return description or "", Ownership()
-    return description[: match.start()], Ownership(
-        managed=True, instance=match.group("instance"), prune=match.group("noprune") is None
-    )
-
-
 # --- border0's socket types ---------------------------------------------------------------
 
 
@@ -430,24 +339,9 @@ def socket_fields(spec: SocketSpec) -> dict[str, Any]:
         "recording": spec.recording,
         "labels": dict(spec.labels),
         "prune": spec.prune,
-        **_typed_fields(spec),
+        **typed_fields(spec),
     }
     return insert_secret_fields(plain, spec.secret)
-
-
-def _typed_fields(spec: SocketSpec) -> dict[str, Any]:
-    """The connector-model fields; None (not compared) where the manifest leaves them out.
-    With a typed upstream the legacy upstream_type and Host header are not compared."""
-    typed = spec.upstream_config is not None
-    return {
-        "connectors": sorted(spec.connectors) if spec.connectors is not None else None,
-        "upstream_configuration": (
-            upstream.strip_secrets(spec.upstream_config)[0] if typed else None),
-        "upstream_secrets": spec.upstream_secret,
-        "end_to_end_encryption": spec.end_to_end_encryption,
-        "connector_authentication": spec.connector_authentication,
-        **({"upstream_type": None, "upstream_http_hostname": None} if typed else {}),
-    }
 
 
 def live_socket_fields(live: LiveSocket) -> dict[str, Any]:
@@ -461,23 +355,9 @@ def live_socket_fields(live: LiveSocket) -> dict[str, Any]:
         "recording": live.recording_enabled,
         "labels": live.labels,
         "prune": live.ownership.prune,
-        "connectors": sorted(live.connector_names) if live.connector_names is not None else None,
-        "upstream_configuration": upstream.strip_secrets(live.upstream_configuration or {})[0],
-        "upstream_secrets": live.fingerprint(UPSTREAM_SECRETS),
-        "end_to_end_encryption": live.end_to_end_encryption,
-        "connector_authentication": live.connector_authentication,
+        **live_typed_fields(live, live.fingerprint(UPSTREAM_SECRETS)),
     }
     return insert_secret_fields(plain, live.fingerprint)
-
-
-def connector_fields(spec: ConnectorKindSpec) -> dict[str, Any]:
-    return {"description": spec.description, "built_in_ssh": spec.built_in_ssh,
-            "prune": spec.prune}
-
-
-def live_connector_fields(live: LiveConnector) -> dict[str, Any]:
-    return {"description": live.description, "built_in_ssh": live.built_in_ssh,
-            "prune": live.ownership.prune}
 
 
 def policy_fields(spec: PolicySpec) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.model import TokenSpec
+from reconciler.connector_model import TokenSpec
 from reconciler.plan.connectors import expiry_for
 
 __all__ = ["TokenDestinationError", "issue_token", "write_secret_file"]

@@ -11,13 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.connector_model import ConnectorKindSpec, LiveConnector, LiveToken
 from reconciler.model import (
     UPSTREAM_SECRETS,
-    ConnectorKindSpec,
-    LiveConnector,
     LivePolicy,
     LiveSocket,
-    LiveToken,
     PolicySpec,
     SocketSpec,
     ownership_tags,

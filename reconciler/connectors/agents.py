@@ -18,8 +18,9 @@ import sys
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
+from reconciler.connector_model import ConnectorKindSpec
 from reconciler.connectors.argv import ConnectorTarget, TemplateError
-from reconciler.model import Actual, ConnectorKindSpec, ConnectorSpec, Desired
+from reconciler.model import Actual, ConnectorSpec, Desired
 
 __all__ = [
     "CONNECTOR_START_TEMPLATE",

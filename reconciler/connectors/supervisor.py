@@ -43,8 +43,8 @@ from reconciler.connectors.argv import (
     LOCAL_CONNECTOR_TEMPLATE,
     ConnectorTarget,
     TemplateError,
+    child_command,
     env_for_token,
-    render_command,
     validate_template,
 )
 from reconciler.connectors.connector import (
@@ -69,9 +69,6 @@ __all__ = [  # with the names of argv.py and connector.py that callers import fr
 ]
 
 _TOKEN_VARS = ("BORDER0_ADMIN_TOKEN", "BORDER0_TOKEN")
-#: Every variable a border0 tool reads a token from (CLI, Terraform provider, Go SDK): none of
-#: them reaches a `connector start` child except its own BORDER0_TOKEN.
-_ALL_TOKEN_VARS = (*_TOKEN_VARS, "BORDER0_AUTH_TOKEN")
 _POLL = 0.05  # seconds between checks for exited children
 #: ... once every child has been up startsecs: a RUNNING child's exit is noticed within this
 #: (its restart waits at least backoff_base anyway); 50 ms polls of 50 children cost an idle
@@ -117,7 +114,6 @@ class Supervisor:
         self._secrets = secrets
         self._tokens = tuple(self.child_env[v] for v in _TOKEN_VARS if self.child_env.get(v))
         self._last_secrets: tuple[str, ...] = ()
-        self._target_secrets: tuple[str, ...] = ()  # connector tokens of `connector start`s
 
         self._lock = threading.Condition()
         self._wake = Wakeup()  # set by sync/reset/stop; wait() also wakes on child exits
@@ -139,8 +135,6 @@ class Supervisor:
             if self._closed:
                 raise RuntimeError("the supervisor was stopped")
             self._desired = dict(targets)
-            self._target_secrets = tuple(
-                value for t in targets.values() for _key, value in t.env)
             self._generation += 1
             generation = self._generation
             self._ensure_thread()
@@ -188,8 +182,8 @@ class Supervisor:
                 self._last_secrets = tuple(str(s) for s in self._secrets())
             except Exception as exc:  # noqa: BLE001 - keep the last good set, never leak
                 self.log.debug("connector secrets unavailable: %s", type(exc).__name__)
-        return redact(text, redaction_set(
-            self._last_secrets + self._tokens + self._target_secrets))
+        targets = tuple(v for t in list(self._desired.values()) for _k, v in t.env)  # their tokens
+        return redact(text, redaction_set(self._last_secrets + self._tokens + targets))
 
     # --- the supervisor thread -----------------------------------------------------------
 
@@ -272,13 +266,8 @@ class Supervisor:
         conn._change_state(S.STARTING)
         conn.killed = False
         try:
-            if conn.target.argv:
-                argv, env = list(conn.target.argv), self._connector_env(conn.target)
-            else:
-                argv = render_command(self.template, conn.target, self.protected_paths)
-                env = self.child_env
-            if any(tok in arg for tok in self._tokens for arg in argv):
-                raise TemplateError("the border0 token may not appear on a connector command line")
+            argv, env = child_command(self.template, conn.target, self.protected_paths,
+                                      self.child_env, self._tokens)
             proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
@@ -306,16 +295,6 @@ class Supervisor:
             proc.pid,
             extra={"socket": conn.name, "pid": proc.pid},
         )
-
-    def _connector_env(self, target: ConnectorTarget) -> dict[str, str]:
-        """A `connector start` child's environment: ours without any token variable and
-        without any value that holds the admin token, plus the target's own (its connector
-        token as BORDER0_TOKEN)."""
-        admin = tuple(t for t in self._tokens if t)
-        env = {k: v for k, v in self.child_env.items()
-               if k not in _ALL_TOKEN_VARS and not any(t in v for t in admin)}
-        env.update(target.env)
-        return env
 
     def _failed_start(self, conn: Connector, now: float, error: str) -> None:
         conn.failed_starts += 1

@@ -30,8 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reconciler.connector_model import ConnectorKindSpec
 from reconciler.diagnostics import Diagnostic, Severity, has_errors
 from reconciler.manifests.cache import ParseCache
+from reconciler.manifests.connector_checks import legacy_message, unknown_connectors
 from reconciler.manifests.documents import (
     API_VERSION,
     KINDS,
@@ -55,10 +57,10 @@ from reconciler.manifests.files import (
 from reconciler.manifests.schema_check import quick_valid, schema_path, schema_validator
 from reconciler.manifests.secret_files import allowed_roots
 from reconciler.manifests.specs import (
-    SECRET_FIELDS,
     connector_spec,
     policy_spec,
     resolve_secret,
+    secret_references,
     socket_spec,
 )
 from reconciler.manifests.yamlpos import (
@@ -68,12 +70,8 @@ from reconciler.manifests.yamlpos import (
     load_documents,
     oversized_document,
 )
-from reconciler.model import ConnectorKindSpec, Desired, PolicySpec, SocketSpec
+from reconciler.model import Desired, PolicySpec, SocketSpec
 from reconciler.secrets import Secret
-from reconciler.upstream import is_typed, secret_paths
-
-#: Where the connector model is explained (validate and plan point at it for legacy fields).
-MIGRATION_GUIDE = "docs/connectors.md#migrating-from-the-legacy-model"
 
 __all__ = [
     "API_VERSION",
@@ -268,8 +266,7 @@ class _Loader:
         name = name_of(data)
         if name is not None and not self.register(kind, name, doc):
             return
-        if kind == "Socket":
-            self.socket_refs.append(doc)  # connector names are checked even when invalid
+        self.socket_refs += [doc] if kind == "Socket" else []  # checked even when invalid
         if problems or version != API_VERSION:
             return
         if kind == "Socket":
@@ -277,10 +274,10 @@ class _Loader:
             if spec is not None:
                 self.sockets[spec.name] = spec
                 self.socket_docs[spec.name] = doc
-            self.legacy_warnings(doc)
+            if message := legacy_message(doc.data):  # at the start: no parse for positions
+                self.report(doc, message, code="legacy-model", severity=Severity.WARNING)
         elif kind == "Connector":
-            self.connectors[name] = connector_spec(  # type: ignore[index]
-                doc.data, doc.source(), doc.file.path.parent)
+            self.connectors[name] = connector_spec(doc.data, doc.source(), doc.file.path.parent)
         else:
             self.policies[name] = policy_spec(doc.data, doc.source())  # type: ignore[index]
 
@@ -303,14 +300,7 @@ class _Loader:
         """The socket's spec with its secrets resolved; None when a secret cannot be."""
         secrets: dict[tuple[Any, ...], Secret | None] = {}
         failed = False
-        upstream = doc.data["spec"].get("upstream") or {}
-        paths: list[tuple[Any, ...]] = list(SECRET_FIELDS)
-        if is_typed(upstream):
-            paths = [("spec", "upstream", *p) for p in secret_paths(upstream)]
-        for path in paths:
-            value: Any = doc.data
-            for key in path:
-                value = value.get(key) if isinstance(value, Mapping) else None
+        for path, value in secret_references(doc.data):
             secret, issue = resolve_secret(
                 value,
                 path,
@@ -327,42 +317,12 @@ class _Loader:
             secrets[path] = secret
         return None if failed else socket_spec(doc.data, doc.source(), secrets)
 
-    def legacy_warnings(self, doc: Doc) -> None:
-        """The legacy model still validates, with one warning per document that names the new
-        form. It points at the document's start: a position inside it would cost a second
-        parse of every legacy file (`yamlpos.Locator`)."""
-        spec = doc.data.get("spec") or {}
-        upstream = spec.get("upstream")
-        legacy = []
-        if isinstance(upstream, Mapping) and upstream and not is_typed(upstream):
-            legacy.append("spec.upstream's legacy fields (write serviceType and a "
-                          "<type>ServiceConfiguration block)")
-        if spec.get("connector") is not None:
-            legacy.append("spec.connector, one `border0 socket connect` per socket (declare a "
-                          "kind: Connector and list it in spec.connectors)")
-        if legacy:
-            self.report(doc, f"legacy model: {'; '.join(legacy)}; see {MIGRATION_GUIDE}",
-                        code="legacy-model", severity=Severity.WARNING)
-
     def cross_check(self) -> None:
         """Policy and connector references: declared here, or listed as external."""
         declared = {name for kind, name in self.names if kind == "Policy"}
         connectors = {name for kind, name in self.names if kind == "Connector"}
-        for doc in self.socket_refs:
-            spec_data = doc.data.get("spec")
-            names = spec_data.get("connectors") if isinstance(spec_data, Mapping) else None
-            for i, connector in enumerate(names if isinstance(names, list) else ()):
-                if isinstance(connector, str) and connector not in connectors:
-                    close = difflib.get_close_matches(connector, sorted(connectors), n=1)
-                    hint = f" (did you mean '{close[0]}'?)" if close else ""
-                    self.report(
-                        doc,
-                        f"spec.connectors[{i}]: connector '{connector}' is not declared in "
-                        f"these manifests{hint}; add a kind: Connector manifest, or list a "
-                        "connector managed elsewhere in spec.externalConnectors",
-                        ("spec", "connectors", i),
-                        code="missing-connector",
-                    )
+        for doc, message, path in unknown_connectors(self.socket_refs, connectors):
+            self.report(doc, message, path, code="missing-connector")
         for name, spec in self.sockets.items():
             doc = self.socket_docs[name]
             for i, policy in enumerate(spec.policies):
@@ -429,8 +389,7 @@ def load(
     loader.cross_check()
     loader.diagnostics.sort(key=lambda d: (d.file or "", d.line or 0, d.column or 0))
     return LoadResult(
-        desired=Desired(sockets=loader.sockets, policies=loader.policies,
-                        connectors=loader.connectors),
+        desired=Desired(loader.sockets, loader.policies, loader.connectors),
         diagnostics=loader.diagnostics,
         files=files,
         documents=loader.documents,

@@ -13,16 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import upstream as typed
+from reconciler.connector_model import ConnectorKindSpec, TokenSpec
 from reconciler.manifests.schema_messages import dotted
 from reconciler.manifests.secret_files import SecretFileError, read_secret_file
-from reconciler.model import (
-    ConnectorKindSpec,
-    ConnectorSpec,
-    PolicySpec,
-    SocketSpec,
-    Source,
-    TokenSpec,
-)
+from reconciler.model import ConnectorSpec, PolicySpec, SocketSpec, Source
 from reconciler.secrets import SECRET_MANIFEST_PATHS, Secret, insert_secret_fields
 
 __all__ = [
@@ -37,6 +31,7 @@ __all__ = [
     "connector_spec",
     "policy_spec",
     "resolve_secret",
+    "secret_references",
     "socket_spec",
 ]
 
@@ -147,6 +142,22 @@ def resolve_secret(
     if not content:
         return None, SecretIssue(f"{where}: secret file {target} is empty", "secret", True)
     return Secret(content, f"file:{name}"), None
+
+
+def secret_references(data: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], Any]]:
+    """(path, value) of each secret a Socket document may hold: `SECRET_FIELDS`, or the
+    secret leaves of a typed upstream (`upstream.secret_paths`)."""
+    upstream = (data.get("spec") or {}).get("upstream") or {}
+    paths: list[tuple[Any, ...]] = list(SECRET_FIELDS)
+    if typed.is_typed(upstream):
+        paths = [("spec", "upstream", *p) for p in typed.secret_paths(upstream)]
+    found = []
+    for path in paths:
+        value: Any = data
+        for key in path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        found.append((path, value))
+    return found
 
 
 def socket_spec(

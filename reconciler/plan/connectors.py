@@ -16,13 +16,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from reconciler import model
+from reconciler.connector_model import (
+    ConnectorKindSpec,
+    LiveConnector,
+    LiveToken,
+    TokenSpec,
+    connector_fields,
+    live_connector_fields,
+)
 from reconciler.diagnostics import Diagnostic, Severity
-from reconciler.model import Actual, ConnectorKindSpec, Desired, LiveConnector, LiveToken
+from reconciler.model import Actual, Desired, SocketSpec
 from reconciler.plan.fields import FieldDiff, create_diffs, field_diffs
 from reconciler.plan.types import Action, Change, Kind
 
-__all__ = ["expiry_for", "plan_connectors", "rotation_due"]
+__all__ = [
+    "POLICIES_NOT_MANAGED", "expiry_for", "plan_connectors", "rotation_due", "unknown_connectors",
+]
+
+#: The plan's word when policy management is off (--no-policies).
+POLICIES_NOT_MANAGED = Diagnostic(
+    Severity.WARNING,
+    "policies are not managed (--no-policies): no policy is read, created, changed, attached or "
+    "deleted; spec.policies, spec.externalPolicies and kind: Policy manifests are ignored",
+    code="policies-not-managed")
 
 #: Rotate when less than this share of a token's lifetime is left.
 ROTATE_AT = 1 / 3
@@ -35,7 +51,7 @@ def _parse(value: str) -> datetime | None:
         return None
 
 
-def expiry_for(token: model.TokenSpec, now: datetime) -> datetime | None:
+def expiry_for(token: TokenSpec, now: datetime) -> datetime | None:
     """When a token created `now` expires (None: never)."""
     if token.expires_at:
         return _parse(token.expires_at)
@@ -44,7 +60,7 @@ def expiry_for(token: model.TokenSpec, now: datetime) -> datetime | None:
     return None
 
 
-def rotation_due(token: model.TokenSpec, live: LiveToken, now: datetime) -> str:
+def rotation_due(token: TokenSpec, live: LiveToken, now: datetime) -> str:
     """Why a live token must be replaced now, or ""."""
     if token.file is not None and not token.destination_present:
         return (f"destination {token.file} is missing: a token's value exists only at "
@@ -81,13 +97,13 @@ def plan_connectors(
         live = actual.connectors.get(name)
         if live is None:
             changes.append(Change(Kind.CONNECTOR, name, Action.CREATE, "not in border0",
-                                  create_diffs(model.connector_fields(spec)), source=src))
+                                  create_diffs(connector_fields(spec)), source=src))
             _plan_tokens(spec, None, instance, changes, now)
             continue
         adopt = adopting(Kind.CONNECTOR, spec, live.ownership, instance, conflicts)
         if adopt is None:
             continue
-        want, have = model.connector_fields(spec), model.live_connector_fields(live)
+        want, have = connector_fields(spec), live_connector_fields(live)
         if want != have or adopt:
             diffs = field_diffs(have, want)
             if adopt:
@@ -160,3 +176,15 @@ def _plan_tokens(
         if token.name not in declared:
             change(token.name, Action.DELETE, "not declared in spec.tokens (revoked)",
                    token.token_id)
+
+
+def unknown_connectors(spec: SocketSpec, desired: Desired, actual: Actual) -> list[Diagnostic]:
+    """A conflict for each connector a socket names that is neither declared nor in border0."""
+    src = spec.source
+    return [Diagnostic(Severity.ERROR,
+                       f"socket {spec.name}: connector {name!r} does not exist in border0 or "
+                       "the manifests", file=getattr(src, "file", None),
+                       line=getattr(src, "line", None), column=getattr(src, "column", None),
+                       code="unknown-connector")
+            for name in spec.connectors or ()
+            if name not in desired.connectors and name not in actual.connectors]

@@ -11,8 +11,9 @@ Rules that live here, and only here:
 - Secrets: compared with the fingerprints recorded in the socket's tags (`reconciler.secrets`),
   never with anything read back; a secret without a fingerprint is written once to record one.
 - Prune: our objects whose manifest is gone are deleted unless their live prune mark is false.
-- Mass-delete guard: refuse more than `max_delete` deletes (default half of what we manage, at
-  least 1), and always refuse deletes when the desired set is empty, unless `allow_mass_delete`.
+- Mass-delete guard (`plan/guard.py`): refuse more than `max_delete` deletes (default half of
+  what we manage, at least 1), and always refuse deletes when the desired set is empty, unless
+  `allow_mass_delete`.
 - Attachments: a socket's attached policies must equal its spec's `all_policies`.
 - Suspend: an object annotated suspend gets no change of any kind (nor do attachments that
   involve it) and is listed in `Plan.suspended`; it is still declared, so never pruned.
@@ -28,8 +29,9 @@ from reconciler import model
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.model import Actual, Desired, LivePolicy, LiveSocket
 from reconciler.plan.access import access_review
-from reconciler.plan.connectors import plan_connectors
+from reconciler.plan.connectors import POLICIES_NOT_MANAGED, plan_connectors, unknown_connectors
 from reconciler.plan.fields import FieldDiff, comparable, create_diffs, field_diffs
+from reconciler.plan.guard import default_max_delete, guard_mass_delete
 from reconciler.plan.resource_changes import resource_changes
 from reconciler.plan.suspended import suspended_rows
 from reconciler.plan.types import Action, Change, Kind, Plan, phase_of
@@ -65,11 +67,6 @@ def check_instance(instance: str) -> str | None:
     )
 
 
-def default_max_delete(managed: int) -> int:
-    """Half of what this instance manages, rounded down, and at least 1."""
-    return max(1, managed // 2)
-
-
 def make_plan(
     desired: Desired,
     actual: Actual,
@@ -92,23 +89,15 @@ def make_plan(
 
     _verify_fingerprints(desired, actual)
     plan_connectors(desired, actual, instance, changes, conflicts, warnings, _adopting)
+    policy_plans = None
     if manage_policies:
         policy_plans = _plan_policies(desired, actual, instance, changes, conflicts, warnings)
     else:
-        policy_plans = None
-        warnings.append(Diagnostic(
-            Severity.WARNING,
-            "policies are not managed (--no-policies): no policy is read, created, changed, "
-            "attached or deleted; spec.policies, spec.externalPolicies and kind: Policy "
-            "manifests are ignored", code="policies-not-managed"))
+        warnings.append(POLICIES_NOT_MANAGED)
     _plan_sockets(desired, actual, instance, changes, conflicts, warnings, policy_plans)
 
-    managed = sum(1 for s in actual.sockets.values() if s.ownership.owned_by(instance)) + sum(
-        1 for p in actual.policies.values() if p.ownership.owned_by(instance)
-    ) + sum(1 for c in actual.connectors.values() if c.ownership.owned_by(instance))
-    # a revoked token is a credential, not an object: the guard counts objects
-    deletes = sum(1 for c in changes if c.action is Action.DELETE and c.kind is not Kind.TOKEN)
-    _guard_mass_delete(desired, managed, deletes, max_delete, allow_mass_delete, conflicts)
+    guard_mass_delete(desired, actual, instance, changes, max_delete, allow_mass_delete,
+                      conflicts)
 
     changes.sort(key=lambda c: (phase_of(c.kind, c.action), c.name))
     return Plan(changes=changes, conflicts=conflicts, warnings=warnings, instance=instance,
@@ -128,40 +117,6 @@ def _verify_fingerprints(desired: Desired, actual: Actual) -> None:
             if secret is not None and fp is not None:
                 pairs.append((secret, fp.text))
     verify_many(pairs)
-
-
-def _guard_mass_delete(
-    desired: Desired,
-    managed: int,
-    deletes: int,
-    max_delete: int | None,
-    allow: bool,
-    conflicts: list[Diagnostic],
-) -> None:
-    if allow or deletes == 0:
-        return
-    if not desired.sockets and not desired.policies and not desired.connectors:
-        conflicts.append(
-            Diagnostic(
-                Severity.ERROR,
-                f"refusing to delete all {deletes} objects this instance manages: the manifests "
-                "declare nothing (an empty or wrong checkout?); pass --allow-mass-delete if "
-                "this is intended",
-                code="mass-delete",
-            )
-        )
-        return
-    limit = default_max_delete(managed) if max_delete is None else max_delete
-    if deletes > limit:
-        conflicts.append(
-            Diagnostic(
-                Severity.ERROR,
-                f"refusing to delete {deletes} objects (more than --max-delete {limit}, of "
-                f"{managed} managed); pass --allow-mass-delete or a higher --max-delete if "
-                "this is intended",
-                code="mass-delete",
-            )
-        )
 
 
 def _conflict(kind: Kind, name: str, message: str, source: Any, code: str) -> Diagnostic:
@@ -339,23 +294,11 @@ def _plan_sockets(
         if policy_ids is not None:
             _plan_attachments(spec, socket_id, attached, actual, policy_ids, changes, conflicts,
                               suspended_policies)
-        _check_connectors(spec, desired, actual, conflicts)
+        conflicts += unknown_connectors(spec, desired, actual)
     for name, live in actual.sockets.items():
         if name in desired.sockets or not live.ownership.owned_by(instance):
             continue
         _prune(changes, warnings, Kind.SOCKET, name, live.socket_id, live.ownership.prune)
-
-
-def _check_connectors(
-    spec: model.SocketSpec, desired: Desired, actual: Actual, conflicts: list[Diagnostic]
-) -> None:
-    """Every connector a socket names is declared or exists in border0."""
-    for name in spec.connectors or ():
-        if name not in desired.connectors and name not in actual.connectors:
-            conflicts.append(_conflict(
-                Kind.SOCKET, spec.name,
-                f"connector {name!r} does not exist in border0 or the manifests",
-                spec.source, "unknown-connector"))
 
 
 def _replace_reason(

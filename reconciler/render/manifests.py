@@ -22,6 +22,12 @@ import yaml
 
 from reconciler import model
 from reconciler import upstream as typed
+from reconciler.connector_model import (
+    ConnectorKindSpec,
+    LiveConnector,
+    connector_fields,
+    live_connector_fields,
+)
 from reconciler.manifests.loader import API_VERSION
 from reconciler.manifests.specs import (
     ADOPT_ANNOTATION,
@@ -31,8 +37,6 @@ from reconciler.manifests.specs import (
 )
 from reconciler.model import (
     Actual,
-    ConnectorKindSpec,
-    LiveConnector,
     LivePolicy,
     LiveSocket,
     PolicySpec,
@@ -195,8 +199,8 @@ def _typed_upstream(live: LiveSocket, env_names: list[str]) -> dict[str, Any]:
 def _connector_document(live: LiveConnector) -> dict[str, Any]:
     """A Connector: its description and built-in SSH flag; tokens are never imported."""
     doc = _skeleton("Connector", live.name)
-    fields = model.live_connector_fields(live)
-    defaults = model.connector_fields(ConnectorKindSpec(name=live.name))
+    fields = live_connector_fields(live)
+    defaults = connector_fields(ConnectorKindSpec(name=live.name))
     for key, path in CONNECTOR_MANIFEST_PATHS.items():
         if not _left_out(fields[key], defaults[key]):
             _put(doc, path, fields[key])

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from helpers import wait_for
 
+from reconciler.connector_model import ConnectorKindSpec, LiveConnector, TokenSpec
 from reconciler.connectors.agents import connector_start_targets, render_start
 from reconciler.connectors.supervisor import State, Supervisor
-from reconciler.model import Actual, ConnectorKindSpec, Desired, LiveConnector, TokenSpec
+from reconciler.model import Actual, Desired
 
 ADMIN = "admin-token-6c1f2a9e"
 SLEEPER = "import os, time; print('token is ' + os.environ.get('BORDER0_TOKEN', ''), flush=True)"\

@@ -5,18 +5,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from reconciler.connector_model import ConnectorKindSpec, LiveConnector, LiveToken, TokenSpec
 from reconciler.model import (
     Actual,
-    ConnectorKindSpec,
     Desired,
-    LiveConnector,
     LivePolicy,
     LiveSocket,
-    LiveToken,
     Ownership,
     PolicySpec,
     SocketSpec,
-    TokenSpec,
 )
 from reconciler.plan.planner import make_plan
 from reconciler.plan.types import Action, Kind
