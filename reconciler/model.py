@@ -17,8 +17,11 @@ import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from reconciler import upstream
+from reconciler.connector_model import live_typed_fields, typed_fields
+from reconciler.ownership import Ownership
 from reconciler.secrets import (
     SECRET_FIELDS,
     Fingerprint,
@@ -27,6 +30,9 @@ from reconciler.secrets import (
     insert_secret_fields,
     secret_fields_in,
 )
+
+if TYPE_CHECKING:  # the connector model's objects live in connector_model.py
+    from reconciler.connector_model import ConnectorKindSpec, LiveConnector
 
 __all__ = [
     "INSTANCE_TAG",
@@ -56,9 +62,13 @@ __all__ = [
     "with_defaults",
 ]
 
-#: Socket types a manifest may name (those of the seed CLI). `https` is stored by border0 as
-#: socket_type `http` with upstream_type `https`.
-SOCKET_TYPES = ("http", "https", "ssh", "tls", "database")
+#: Socket types a manifest may name: the seed CLI's, then border0's newer ones (border0-go
+#: types/service/configuration.go), which take a typed upstream. `https` is stored by border0
+#: as socket_type `http` with upstream_type `https`.
+SOCKET_TYPES = ("http", "https", "ssh", "tls", "database", "vnc", "rdp", "vpn", "kubernetes",
+                "subnet_router", "exit_node", "snowflake", "elasticsearch", "aws_s3", "aws_access")
+#: The tag that holds one fingerprint over every secret of a typed upstream.
+UPSTREAM_SECRETS = "upstream_configuration"
 
 #: Tags on every socket the reconciler creates; they are how it knows what it owns.
 MANAGED_BY_TAG = "managed-by"
@@ -131,6 +141,13 @@ class SocketSpec:
     policies: tuple[str, ...] = ()
     external_policies: tuple[str, ...] = ()
     connector: ConnectorSpec | None = None
+    #: `spec.connectors`: names of the connectors that serve it (None: links left alone).
+    connectors: tuple[str, ...] | None = None
+    #: The typed upstream as border0's upstream_configuration (secret leaves are `Secret`s);
+    #: None for a legacy upstream.
+    upstream_config: Mapping[str, Any] | None = None
+    end_to_end_encryption: bool | None = None
+    connector_authentication: bool | None = None
     prune: bool = True  # False when annotated border0-reconciler/prune: "false"
     adopt: bool = False  # True when annotated border0-reconciler/adopt: "true"
     suspend: bool = False  # True when annotated border0-reconciler/suspend: "true": left alone
@@ -158,7 +175,17 @@ class SocketSpec:
         return self.secrets_by_field.get(name)
 
     def secrets(self) -> tuple[Secret, ...]:
-        return tuple(s for name in SECRET_FIELDS if (s := self.secret(name)) is not None)
+        found = [s for name in SECRET_FIELDS if (s := self.secret(name)) is not None]
+        if self.upstream_config is not None:
+            found += upstream.strip_secrets(self.upstream_config)[1].values()
+        return tuple(found)
+
+    @property
+    def upstream_secret(self) -> Secret | None:
+        """One `Secret` over every secret of the typed upstream (its fingerprint tag's value)."""
+        if self.upstream_config is None:
+            return None
+        return upstream.combined_secret(upstream.strip_secrets(self.upstream_config)[1])
 
 
 @dataclass(frozen=True)
@@ -184,22 +211,12 @@ class Desired:
 
     sockets: Mapping[str, SocketSpec] = field(default_factory=dict)
     policies: Mapping[str, PolicySpec] = field(default_factory=dict)
+    connectors: Mapping[str, ConnectorKindSpec] = field(default_factory=dict)
+    #: False: policies are not managed (--no-policies): none read, none written.
+    manage_policies: bool = True
 
     def secrets(self) -> tuple[Secret, ...]:
         return tuple(s for spec in self.sockets.values() for s in spec.secrets())
-
-
-@dataclass(frozen=True)
-class Ownership:
-    """Who owns a live object, read from its tags (sockets) or description marker (policies)."""
-
-    managed: bool = False  # created by a border0-reconciler (any instance)
-    instance: str | None = None
-    prune: bool = True
-    confirm_delete: bool = False  # its deletion waits for a confirmation naming it
-
-    def owned_by(self, instance: str) -> bool:
-        return self.managed and self.instance == instance
 
 
 @dataclass(frozen=True)
@@ -222,6 +239,11 @@ class LiveSocket:
     policy_names: tuple[str, ...] = ()
     #: Secret fields border0 answered as set but masked: a write cannot send them back.
     masked_secrets: frozenset[str] = frozenset()
+    #: From GET /socket/{id}/connectors and /upstream_configurations; None: not read.
+    connector_names: tuple[str, ...] | None = None
+    upstream_configuration: Mapping[str, Any] | None = None
+    end_to_end_encryption: bool = False
+    connector_authentication: bool = False
 
     @property
     def type(self) -> str:
@@ -288,6 +310,7 @@ class Actual:
 
     sockets: Mapping[str, LiveSocket] = field(default_factory=dict)
     policies: Mapping[str, LivePolicy] = field(default_factory=dict)
+    connectors: Mapping[str, LiveConnector] = field(default_factory=dict)
 
 
 # --- border0's socket types ---------------------------------------------------------------
@@ -401,6 +424,7 @@ def socket_fields(spec: SocketSpec) -> dict[str, Any]:
         "labels": dict(spec.labels),
         "prune": spec.prune,
         **_confirm_delete(spec.confirm_delete),
+        **typed_fields(spec),
     }
     return insert_secret_fields(plain, spec.secret)
 
@@ -423,6 +447,7 @@ def live_socket_fields(live: LiveSocket, spec: SocketSpec | None = None) -> dict
         "labels": labels,
         "prune": live.ownership.prune,
         **_confirm_delete(live.ownership.confirm_delete),
+        **live_typed_fields(live, live.fingerprint(UPSTREAM_SECRETS)),
     }
     return insert_secret_fields(plain, live.fingerprint)
 

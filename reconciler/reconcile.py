@@ -22,6 +22,7 @@ back until the manifests settle"); changes that narrow access or are neutral are
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -33,7 +34,7 @@ from typing import Any
 
 from reconciler.apply import ActionResult, ApplyResult, apply_plan
 from reconciler.border0.errors import Border0Error
-from reconciler.border0.inventory import fetch_actual, refresh_sockets
+from reconciler.border0.inventory import fetch_actual, fetch_details, refresh_sockets
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.manifests.cache import ParseCache
 from reconciler.manifests.loader import LoadResult, load
@@ -129,6 +130,9 @@ class ReconcileOptions:
     #: The daemon's last complete picture: when only a few sockets' files changed since, those
     #: sockets are read again (one GET each) instead of listing the organization.
     focus: Focus | None = field(default=None, compare=False)
+    #: False: border0 policies are not managed (access is granted elsewhere, e.g. Tailscale
+    #: PAM): no request touches /policies or /policy, and the plan says so.
+    manage_policies: bool = True
 
 
 @dataclass(frozen=True)
@@ -199,6 +203,7 @@ def observe(
     if not paths:
         return ReconcileResult(False, Stage.LOAD, error="no manifest path given")
 
+    listing = functools.partial(fetch_actual, client, policies=options.manage_policies)
     focused: tuple[str, ...] | None = None
     if options.focus is not None:  # the daemon after an edit: load first, then read what changed
         loaded = _load(paths, options)
@@ -206,13 +211,14 @@ def observe(
         if isinstance(loaded, LoadResult) and loaded.ok and not loaded.changed:
             focused = edited_sockets(loaded, options.focus)
             actual, failed = _read(
-                (lambda: fetch_actual(client)) if focused is None else
+                listing if focused is None else
                 (lambda: refresh_sockets(client, options.focus.actual, focused,
-                                         options.parallelism)))
+                                         options.parallelism,
+                                         policies=options.manage_policies)))
     else:
         with ThreadPoolExecutor(1, thread_name_prefix="load") as pool:
             loading = pool.submit(_load, paths, options)
-            actual, failed = _read(lambda: fetch_actual(client))
+            actual, failed = _read(listing)
             loaded = loading.result()
     if isinstance(loaded, ReconcileResult):
         return loaded
@@ -236,6 +242,15 @@ def observe(
         return ReconcileResult(
             False, Stage.FETCH, diagnostics, desired=loaded.desired,
             error=f"listing border0 failed: {failed}", cause=failed, **stamps,
+        )
+    assert actual is not None
+    try:
+        actual = fetch_details(client, loaded.desired, actual, only=focused)
+    except Border0Error as exc:
+        return ReconcileResult(
+            False, Stage.FETCH, diagnostics, desired=loaded.desired,
+            error=f"reading socket links, upstreams or connector tokens failed: {exc}",
+            cause=exc, **stamps,
         )
     desired = with_defaults(loaded.desired, labels_authoritative=options.labels_authoritative,
                             allow_replace=options.allow_replace)
@@ -292,6 +307,7 @@ def prepare(
         allow_clear_credentials=options.allow_clear_credentials,
         inventory=inventory.ids(options.instance) if inventory is not None else frozenset(),
         confirm_delete=options.confirm_delete,
+        manage_policies=options.manage_policies,
     )
     if inventory is not None:
         inventory.record(options.instance, observed.actual)
@@ -346,7 +362,8 @@ def carry_out(
         progress=options.progress,
         may_write=options.may_write,
     )
-    after = _relist(client, actual, prepared.focused) if options.relist else None
+    after = (_relist(client, actual, prepared.focused, prepared.desired,
+                     options.manage_policies) if options.relist else None)
     if after is not None and options.inventory is not None:
         options.inventory.record(options.instance, after)
     error = None
@@ -451,16 +468,20 @@ def _names(changes: Any) -> str:
     return names + (f" and {len(changes) - 5} more" if len(changes) > 5 else "")
 
 
-def _relist(client: Any, before: Actual, focused: Sequence[str] | None) -> Actual | None:
+def _relist(client: Any, before: Actual, focused: Sequence[str] | None, desired: Desired | None,
+            policies: bool = True) -> Actual | None:
     """The state after an apply, read after border0's read-after-write delay: listed again, or
-    after a focused plan, its sockets read again into the listing it was planned against."""
+    after a focused plan, its sockets read again into the listing it was planned against; with
+    the details (links, typed upstreams, tokens) the declared objects compare with."""
     try:
         delay = float(client.read_after_write_delay())
         if delay > 0:
             time.sleep(delay)
         if focused is not None:
-            return refresh_sockets(client, before, focused)
-        return fetch_actual(client)
+            after = refresh_sockets(client, before, focused, policies=policies)
+        else:
+            after = fetch_actual(client, policies=policies)
+        return after if desired is None else fetch_details(client, desired, after, only=focused)
     except Border0Error as exc:
         log.warning("re-listing border0 after apply failed: %s", exc)
         return None

@@ -28,7 +28,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from reconciler.apply.attach_groups import attachment_groups
+from reconciler.apply.tokens import TokenDestinationError, issue_token
 from reconciler.border0.api_json import (
+    connector_body,
+    connector_from_api,
     policy_create_body,
     policy_from_api,
     policy_update_body,
@@ -111,7 +114,7 @@ def _done_message(change: Change) -> str:
 
 
 def _error_text(exc: BaseException) -> str:
-    if isinstance(exc, Border0Error):
+    if isinstance(exc, (Border0Error, TokenDestinationError)):
         return str(exc)
     # Unknown exceptions may carry anything in their message: show the type only.
     log.debug("unexpected error during apply", exc_info=exc)
@@ -128,6 +131,7 @@ class _State:
 
     socket_ids: dict[str, str] = field(default_factory=dict)
     policy_ids: dict[str, str] = field(default_factory=dict)
+    connector_ids: dict[str, str] = field(default_factory=dict)
     failed_sockets: set[str] = field(default_factory=set)
     failed_policies: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -153,6 +157,7 @@ def apply_plan(
     state = _State(
         socket_ids={n: s.socket_id for n, s in actual.sockets.items()},
         policy_ids={n: p.policy_id for n, p in actual.policies.items()},
+        connector_ids={n: c.connector_id for n, c in actual.connectors.items()},
     )
     runner = _Runner(client, desired, instance, state)
     results: list[ActionResult] = []
@@ -186,6 +191,10 @@ def _refused(plan: Plan, first_phase: int) -> list[ActionResult]:
         for c in plan.changes
         if phase_of(c.kind, c.action) >= first_phase
     ]
+
+
+class _NotCreated(Border0Error):
+    """A change needs an object an earlier phase failed to create (its message says which)."""
 
 
 class _Ops(NamedTuple):
@@ -249,6 +258,13 @@ class _Runner:
 
     def _ops(self, kind: str) -> _Ops:
         c = self.client
+        if kind == "connector":
+            return _Ops(self.desired.connectors,
+                        lambda spec, instance, _current: connector_body(spec, instance),
+                        lambda spec, instance, _current: connector_body(spec, instance),
+                        c.get_connector, c.create_connector, c.update_connector,
+                        c.delete_connector, c.find_connector, "connector_id",
+                        self._connector_is_ours, self.state.connector_ids)
         if kind == "policy":
             return _Ops(self.desired.policies, policy_create_body,
                         policy_update_body, c.get_policy, c.create_policy,
@@ -260,6 +276,8 @@ class _Runner:
                     self.state.socket_ids)
 
     def _do(self, change: Change) -> str | None:
+        if change.kind == "token":
+            return self._token(change)
         ops = self._ops(change.kind)
         if change.action is Action.DELETE:
             ops.delete(change.object_id)
@@ -267,9 +285,10 @@ class _Runner:
         spec = ops.specs[change.name]
         current = ops.get(change.object_id) if change.object_id else None
         if change.action is Action.UPDATE:
-            ops.update(change.object_id, ops.update_body(spec, self.instance, current or {}))
+            body = ops.update_body(spec, self.instance, current or {})
+            ops.update(change.object_id, self._with_links(change, spec, body))
             return change.object_id
-        body = ops.create_body(spec, self.instance, current)
+        body = self._with_links(change, spec, ops.create_body(spec, self.instance, current))
         if change.action is Action.REPLACE:
             ops.delete(change.object_id)
             self.settle()
@@ -278,6 +297,40 @@ class _Runner:
         with self.state.lock:
             ops.ids[change.name] = object_id
         return object_id
+
+    def _with_links(self, change: Change, spec: Any, body: dict) -> dict:
+        """A socket body with `connector_ids` for the connectors its manifest names (ids of
+        those created by this plan included)."""
+        if change.kind != "socket" or spec.connectors is None:
+            return body
+        ids = []
+        with self.state.lock:
+            for name in spec.connectors:
+                connector_id = self.state.connector_ids.get(name)
+                if not connector_id:
+                    raise _NotCreated(f"connector {name} was not created")
+                ids.append(connector_id)
+        return {**body, "connector_ids": ids}
+
+    def _token(self, change: Change) -> str | None:
+        """Create (and store), replace (create, store, then revoke the old) or revoke."""
+        connector = change.connector or ""
+        with self.state.lock:
+            connector_id = change.object_id or self.state.connector_ids.get(connector)
+        if not connector_id:
+            raise _NotCreated(f"connector {connector} was not created")
+        if change.action is Action.DELETE:
+            self.client.delete_connector_token(connector_id, change.token_id)
+            return change.token_id
+        name = change.name.split("/", 1)[1]
+        spec = next(t for t in self.desired.connectors[connector].tokens if t.name == name)
+        token_id = issue_token(self.client, connector_id, spec)
+        if change.action is Action.REPLACE and change.token_id:
+            self.client.delete_connector_token(connector_id, change.token_id)
+        return token_id
+
+    def _connector_is_ours(self, data: Mapping[str, Any]) -> bool:
+        return connector_from_api(data).ownership.owned_by(self.instance)
 
     def _create(
         self,

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reconciler.border0.policy_marker import parse_policy_marker, policy_marker
+from reconciler.connector_model import ConnectorKindSpec, LiveConnector, LiveToken
 from reconciler.model import (
+    UPSTREAM_SECRETS,
     LivePolicy,
     LiveSocket,
     PolicySpec,
@@ -21,8 +22,10 @@ from reconciler.model import (
     ownership_tags,
     socket_settings,
 )
+from reconciler.ownership import parse_policy_marker, policy_marker
 from reconciler.secrets import (
     SECRET_FIELDS,
+    Secret,
     fingerprint,
     fingerprint_tag,
     secret_fields_in,
@@ -33,6 +36,8 @@ __all__ = [
     "KEPT_ON_REPLACE",
     "KEPT_ON_UPDATE",
     "LINK_FIELDS",
+    "connector_body",
+    "connector_from_api",
     "kept_secrets",
     "policy_create_body",
     "policy_from_api",
@@ -41,6 +46,7 @@ __all__ = [
     "socket_from_api",
     "socket_tags",
     "socket_update_body",
+    "token_from_api",
     "with_links",
 ]
 
@@ -139,6 +145,11 @@ def socket_from_api(data: Mapping[str, Any]) -> LiveSocket:
         protected=bool(data.get("protected_socket")),
         recording_enabled=bool(data.get("recording_enabled")),
         tags=dict(data.get("tags") or {}),
+        # serializer.Socket answers `connectors: [{connector_id, name}]`; GET
+        # /socket/{id}/connectors (inventory.fetch_details) is read where it matters
+        connector_names=_linked_names(data.get("connectors")),
+        end_to_end_encryption=bool(data.get("end_to_end_encryption_enabled")),
+        connector_authentication=bool(data.get("connector_authentication_enabled")),
         dnsname=str(data.get("dnsname") or ""),
         tcp_ports=tuple(int(p) for p in data.get("socket_tcp_ports") or ()),
         policy_ids=tuple(str(p.get("id")) for p in policies if isinstance(p, Mapping)),
@@ -147,6 +158,44 @@ def socket_from_api(data: Mapping[str, Any]) -> LiveSocket:
             name for name in SECRET_FIELDS
             if isinstance(data.get(name), str) and _is_mask(data[name])),
     )
+
+
+def connector_from_api(data: Mapping[str, Any]) -> LiveConnector:
+    """A connector answer (border0-go client/connector.go Connector); ownership is the
+    description marker policies use (connectors carry no tags)."""
+    description, ownership = parse_policy_marker(str(data.get("description") or ""))
+    return LiveConnector(
+        connector_id=str(data.get("connector_id") or ""),
+        name=str(data.get("name") or ""),
+        description=description,
+        built_in_ssh=bool(data.get("built_in_ssh_service_enabled")),
+        ownership=ownership,
+    )
+
+
+def token_from_api(data: Mapping[str, Any]) -> LiveToken:
+    """A listed connector token: id, name, expiry; the value is never answered after creation."""
+    return LiveToken(token_id=str(data.get("id") or ""), name=str(data.get("name") or ""),
+                     expires_at=str(data.get("expires_at") or ""),
+                     created_at=str(data.get("created_at") or ""))
+
+
+def connector_body(spec: ConnectorKindSpec, instance: str) -> dict[str, Any]:
+    """The body of POST/PUT /connector: the SDK's Connector fields, ownership marker in the
+    description. (`tailscale_auth_key` is not managed: a PUT without it keeps border0's.)"""
+    marker = policy_marker(instance, spec.prune)
+    return {
+        "name": spec.name,
+        "description": f"{spec.description} {marker}" if spec.description else marker,
+        "built_in_ssh_service_enabled": spec.built_in_ssh,
+    }
+
+
+def _linked_names(connectors: Any) -> tuple[str, ...] | None:
+    if not isinstance(connectors, list):
+        return None
+    return tuple(str(c.get("name") or c.get("connector_name") or "")
+                 for c in connectors if isinstance(c, Mapping))
 
 
 def policy_from_api(data: Mapping[str, Any]) -> LivePolicy:
@@ -196,13 +245,35 @@ def socket_tags(
         key = fingerprint_tag(name)
         old = live_tags.get(key)
         tags[key] = old if old and verify(secret, old) else fingerprint(secret)
+    combined = spec.upstream_secret
+    if combined is not None:
+        key = fingerprint_tag(UPSTREAM_SECRETS)
+        old = live_tags.get(key)
+        tags[key] = old if old and verify(combined, old) else fingerprint(combined)
     return tags
+
+
+def _plain(value: Any) -> Any:
+    """A typed upstream with its `Secret` leaves as their values (for a request body only)."""
+    if isinstance(value, Secret):
+        return value.value
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _managed_body(spec: SocketSpec, instance: str, live_tags: Mapping[str, str] | None) -> dict:
     body = socket_settings(spec, instance)
     body["tags"] = socket_tags(spec, instance, live_tags)
     body.update(_secret_values(spec, "upstream"))
+    if spec.upstream_config is not None:
+        body["upstream_configuration"] = _plain(spec.upstream_config)
+    if spec.end_to_end_encryption is not None:
+        body["end_to_end_encryption_enabled"] = spec.end_to_end_encryption
+    if spec.connector_authentication is not None:
+        body["connector_authentication_enabled"] = spec.connector_authentication
     return body
 
 

@@ -40,6 +40,7 @@ import orjson
 
 from reconciler import __version__
 from reconciler.backoff import backoff
+from reconciler.border0.connectors_api import ConnectorEndpoints
 from reconciler.border0.consistency import WriteClock
 from reconciler.border0.errors import (
     APIError,
@@ -76,7 +77,7 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-class Border0Client:
+class Border0Client(ConnectorEndpoints):
     """Thread-safe (one keep-alive connection pool shared by every thread); a context manager."""
 
     def __init__(

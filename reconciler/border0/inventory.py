@@ -1,6 +1,12 @@
-"""List border0 into `Actual`: one paged list of sockets and one list of policies, attachments
-joined from both sides. The only code that turns API listings into the planner's input; for
-the daemon's edits, `refresh_sockets` reads a few sockets again into an earlier listing.
+"""List border0 into `Actual`: one paged list of sockets, one list of policies (attachments
+joined from both sides) and one list of connectors. The only code that turns API listings into
+the planner's input; for the daemon's edits, `refresh_sockets` reads a few sockets again into
+an earlier listing.
+
+`fetch_details` then reads, for the declared objects that need them only, what no listing
+holds: a socket's connector links and typed upstream (`/socket/{id}/connectors`,
+`/socket/{id}/upstream_configurations`, as border0's Terraform provider reads every socket) and
+a connector's tokens.
 """
 
 from __future__ import annotations
@@ -10,41 +16,52 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from reconciler.border0.api_json import policy_from_api, socket_from_api
-from reconciler.model import Actual, LivePolicy, LiveSocket
+from reconciler.border0.api_json import (
+    connector_from_api,
+    policy_from_api,
+    socket_from_api,
+    token_from_api,
+)
+from reconciler.model import Actual, Desired, LiveSocket
 
-__all__ = ["fetch_actual", "refresh_sockets"]
+__all__ = ["fetch_actual", "fetch_details", "refresh_sockets"]
+
+#: Concurrent sub-resource reads (the provider's cap on concurrent requests is 10).
+DETAIL_CONCURRENCY = 8
 
 
-def fetch_actual(client: Any) -> Actual:
-    """One paged list of sockets and one list of policies; never a request per object.
+def fetch_actual(client: Any, *, policies: bool = True) -> Actual:
+    """One paged list of sockets, one list of policies and one of connectors; never a
+    request per object. `policies=False` (policy management off): /policies is not read.
 
     Attachments are read from both sides (a socket's `policies` and a policy's `socket_ids`).
     The policies are listed after the sockets, not beside them: while border0 does not answer,
     each retry is announced once, not once per listing.
     """
     sockets = [socket_from_api(s) for s in client.list_sockets()]
-    policies = {p.name: p for p in (policy_from_api(d) for d in client.list_policies())}
-    return Actual(sockets=_joined(sockets, policies), policies=policies)
+    listed = client.list_policies() if policies else []
+    policies_by_name = {p.name: p for p in (policy_from_api(d) for d in listed)}
+    connectors = {c.name: c for c in map(connector_from_api, client.list_all_connectors())}
+    return _joined(sockets, policies_by_name, connectors)
 
 
 def refresh_sockets(client: Any, base: Actual, names: Iterable[str],
-                    parallelism: int = 8) -> Actual:
+                    parallelism: int = 8, *, policies: bool = True) -> Actual:
     """`base` (an earlier `fetch_actual`) with the sockets `names` read again, one GET each
     (absent ones dropped), and the policies listed again: what an edit of a few sockets is
     planned against, instead of listing the whole organization."""
     wanted = sorted(set(names))
     with ThreadPoolExecutor(max(1, min(parallelism, len(wanted) or 1))) as pool:
         found = [s for s in pool.map(client.find_socket, wanted) if s is not None]
-    policies = {p.name: p for p in (policy_from_api(d) for d in client.list_policies())}
-    fresh = _joined([socket_from_api(s) for s in found], policies)
+    listed = client.list_policies() if policies else []
+    by_name = {p.name: p for p in (policy_from_api(d) for d in listed)}
+    fresh = _joined([socket_from_api(s) for s in found], by_name, base.connectors).sockets
     sockets = {n: s for n, s in base.sockets.items() if n not in wanted}
     sockets.update(fresh)
-    return Actual(sockets=sockets, policies=policies)
+    return replace(base, sockets=sockets, policies=by_name)
 
 
-def _joined(sockets: list[LiveSocket], policies: Mapping[str, LivePolicy]) -> dict[str, LiveSocket]:
-    """Sockets by name, each with the attachments either side reports."""
+def _joined(sockets: list[LiveSocket], policies: dict, connectors: dict) -> Actual:
     by_socket: dict[str, dict[str, str]] = {}
     for policy in policies.values():
         for socket_id in policy.socket_ids:
@@ -57,7 +74,57 @@ def _joined(sockets: list[LiveSocket], policies: Mapping[str, LivePolicy]) -> di
             attached.update(extra)
             live = _with_policies(live, attached)
         result[live.name] = live
-    return result
+    return Actual(sockets=result, policies=policies, connectors=connectors)
+
+
+def fetch_details(
+    client: Any, desired: Desired, actual: Actual, *, every_socket: bool = False,
+    only: Iterable[str] | None = None,
+) -> Actual:
+    """`actual` with the links, typed upstreams and tokens the declared objects compare with:
+    a request per declared socket that names connectors or a typed upstream, and per declared
+    connector that exists; nothing for the rest. `every_socket` (import): links and upstream
+    of every socket. `only` (the daemon's focused edit): the other sockets keep the details
+    `actual` already has."""
+    jobs: dict[tuple[str, str], Any] = {}
+    reread = None if only is None else set(only)
+    if every_socket:
+        for name, live in actual.sockets.items():
+            jobs[("links", name)] = lambda sid=live.socket_id: client.list_connectors(sid)
+            jobs[("upstream", name)] = (
+                lambda sid=live.socket_id: client.get_upstream_configuration(sid))
+    for name, spec in desired.sockets.items():
+        live = actual.sockets.get(name)
+        if live is None or spec.suspend or every_socket or (
+                reread is not None and name not in reread):
+            continue
+        if spec.connectors is not None:
+            jobs[("links", name)] = lambda sid=live.socket_id: client.list_connectors(sid)
+        if spec.upstream_config is not None:
+            jobs[("upstream", name)] = (
+                lambda sid=live.socket_id: client.get_upstream_configuration(sid))
+    for name, spec in desired.connectors.items():
+        found = actual.connectors.get(name)
+        if found is not None and not spec.suspend:  # none declared: all are revoked
+            jobs[("tokens", name)] = (
+                lambda cid=found.connector_id: client.list_connector_tokens(cid))
+    if not jobs:
+        return actual
+    with ThreadPoolExecutor(DETAIL_CONCURRENCY, thread_name_prefix="details") as pool:
+        futures = {key: pool.submit(job) for key, job in jobs.items()}
+        answers = {key: future.result() for key, future in futures.items()}
+    sockets = dict(actual.sockets)
+    connectors = dict(actual.connectors)
+    for (what, name), answer in answers.items():
+        if what == "links":
+            names = tuple(str(c.get("connector_name") or c.get("name") or "") for c in answer)
+            sockets[name] = replace(sockets[name], connector_names=names)
+        elif what == "upstream":
+            sockets[name] = replace(sockets[name], upstream_configuration=answer or {})
+        else:
+            connectors[name] = replace(
+                connectors[name], tokens=tuple(token_from_api(t) for t in answer))
+    return replace(actual, sockets=sockets, connectors=connectors)
 
 
 def _with_policies(live: LiveSocket, attached: Mapping[str, str]) -> LiveSocket:

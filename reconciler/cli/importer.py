@@ -78,14 +78,15 @@ def _merge_env_example(names: Iterable[str], directory: Path) -> None:
 def import_command(directory: str, api: str | None, token_file: str | None, state: str | None,
                    select: tuple[str, ...], instance: str, force: bool, fmt: str) -> None:
     """Write manifests under DIRECTORY for the sockets and policies border0 holds."""
-    from reconciler.border0.inventory import fetch_actual
+    from reconciler.border0.inventory import fetch_actual, fetch_details
     from reconciler.border0.session import open_api
+    from reconciler.model import Desired
     from reconciler.plan.planner import check_instance
 
     if check_instance(instance):
         raise UserError(check_instance(instance))
     with open_api(api, token_file, state) as client:
-        actual = fetch_actual(client)
+        actual = fetch_details(client, Desired(), fetch_actual(client), every_socket=True)
     if fmt in ("text", "markdown"):
         raise SystemExit(run_import(Path(directory), actual, instance, select, force, click.echo))
     from reconciler.render.output import structured
@@ -122,9 +123,13 @@ def run_import(root: Path, actual: Any, instance: str, select: Sequence[str], fo
     for rel in plan.documents:
         echo(f"wrote {root / rel}" + (" (adopt)" if rel in plan.adopted else ""))
     sockets = sum(1 for d in plan.documents.values() if d["kind"] == "Socket")
+    connectors = sum(1 for d in plan.documents.values() if d["kind"] == "Connector")
+    policies = len(plan.documents) - sockets - connectors
+    also = (f", {connectors} connector{'s' if connectors != 1 else ''} (declare their tokens: "
+            "tokens are never imported)" if connectors else "")
     echo(
         f"Imported {sockets} socket{'s' if sockets != 1 else ''} and "
-        f"{len(plan.documents) - sockets} polic{'ies' if len(plan.documents) - sockets != 1 else 'y'}"
+        f"{policies} polic{'ies' if policies != 1 else 'y'}{also}"
         f" into {root} ({len(plan.adopted)} to adopt, {len(plan.skipped)} skipped)."
     )
     if plan.unselected_own:

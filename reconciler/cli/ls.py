@@ -67,7 +67,7 @@ def ls(*, api: str | None, token_file: str | None, state: str | None, instance: 
 
     _check_instance(instance)
     desired = _load(manifests, env_file) if manifests else None
-    actual = _fetch(api, token_file, state, near=manifests)
+    actual = _fetch(api, token_file, state, desired, near=manifests)
     states = manifest_states(desired, actual, instance) if desired is not None else None
     rows = socket_rows(actual, instance, states)
     echo(_view(rows, fmt, lambda markdown: ls_table(
@@ -152,14 +152,16 @@ def _only_adoption(change: Any) -> bool:
 
 
 def _fetch(api: str | None, token_file: str | None, state: str | None,
-           near: Sequence[str] = ()) -> Actual:
-    """border0's sockets and policies; with --api local, the state of the manifests `near`
+           desired: Desired | None = None, near: Sequence[str] = ()) -> Actual:
+    """border0's objects; with manifests, also what their sockets compare with (links, typed
+    upstreams: `inventory.fetch_details`); with --api local, the state of the manifests `near`
     (`ls --manifests`), else the working directory's."""
-    from reconciler.border0.inventory import fetch_actual
+    from reconciler.border0.inventory import fetch_actual, fetch_details
     from reconciler.border0.session import open_api
 
     with open_api(api, token_file, state, near=near) as client:
-        return fetch_actual(client)
+        actual = fetch_actual(client)
+        return fetch_details(client, desired, actual) if desired is not None else actual
 
 
 def _check_instance(instance: str) -> None:

@@ -27,6 +27,7 @@ from reconciler.cli.options import (
     environment_names,
     friendly_errors,
     instance_option,
+    no_policies_option,
     output_option,
     secret_root_option,
     wide_option,
@@ -202,6 +203,7 @@ def _plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      "out and border0 does not answer (the plan shows (set) → (cleared))."),
         click.option("--labels", type=click.Choice(["merge", "authoritative"]), default="merge",
                      show_default=True, help=LABELS_HELP),
+        no_policies_option,
         secret_root_option,
     ]
     for option in reversed(options):
@@ -328,6 +330,7 @@ def show_command(target: str, fmt: str, no_color: bool, **api: Any) -> None:
 @click.option("--fail-threshold", type=click.IntRange(min=1), default=3, show_default=True,
               help="/readyz answers 503 after this many failed or blocked reconciles in a row.")
 @secret_root_option
+@no_policies_option
 @click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True,
               help="API writes in flight at once.")
 @click.option("--connector-command", default=None,

@@ -16,7 +16,8 @@ from reconciler.errors import UserError
 __all__ = [
     "ENV_PREFIX", "EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "AliasOption", "DurationType",
     "api_options", "color_options", "environment_names", "fail", "friendly_errors",
-    "instance_option", "list_format_option", "output_option", "secret_root_option",
+    "instance_option", "list_format_option", "no_policies_option", "output_option",
+    "secret_root_option",
     "wide_option",
 ]
 
@@ -212,3 +213,10 @@ secret_root_option = click.option(
     envvar="BORDER0_SECRET_ROOTS", help="Folder secret files may be read from, repeatable "
     "[env BORDER0_SECRET_ROOTS; default /var/run/secrets, /run/secrets, /etc/secrets; "
     "the manifests' folder always].")
+
+#: Organizations whose access is granted elsewhere (Tailscale PAM: border0's docs say to manage
+#: only connectors and sockets there) turn policy management off.
+no_policies_option = click.option(
+    "--no-policies", "no_policies", is_flag=True, envvar="BORDER0_RECONCILER_NO_POLICIES",
+    help="Do not manage border0 policies: no request reads or writes /policies or /policy; "
+    "kind: Policy manifests and spec.policies are ignored [env BORDER0_RECONCILER_NO_POLICIES].")

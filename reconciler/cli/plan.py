@@ -63,6 +63,7 @@ class PlanArgs:
     labels: str = "merge"
     confirm_delete: tuple[str, ...] = ()
     secret_roots: tuple[str, ...] = ()
+    no_policies: bool = False
     # apply only
     auto_approve: bool = False
     dry_run: bool = False
@@ -170,6 +171,7 @@ def _options(args: PlanArgs, env: Mapping[str, str]) -> ReconcileOptions:
         labels_authoritative=args.labels == "authoritative",
         inventory=_inventory(state_path(args.state, args.api, args.paths)),
         confirm_delete=frozenset(args.confirm_delete),
+        manage_policies=not args.no_policies,
     )
 
 

@@ -7,6 +7,7 @@ cli.py only fill the arguments.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -67,6 +68,7 @@ class RunArgs:
     fail_threshold: int = 3
     unready_on_invalid: bool = False
     secret_roots: tuple[str, ...] = ()
+    no_policies: bool = False
     parallelism: int = 8
     connector_command: str | None = None
     connector_startsecs: float = 3.0
@@ -141,6 +143,17 @@ def _make_supervisor(args: RunArgs, client: Any, redactor: Any) -> Any:
         raise UserError(str(exc)) from None
 
 
+def _connector_start(roles: Any) -> dict[str, Any]:
+    """The agent role's `connector start` settings (DaemonConfig fields) for the Connectors
+    named by --connector; none otherwise (two agents must not both serve one by default)."""
+    if not roles.connectors_only or not roles.serve_connectors:
+        return {}
+    from reconciler.connectors.agents import CONNECTOR_START_TEMPLATE
+
+    return {"connector_start": roles.connector_start_command or CONNECTOR_START_TEMPLATE,
+            "serve_connectors": tuple(roles.serve_connectors)}
+
+
 def execute_run(args: RunArgs) -> int:
     """Run the daemon (or one reconcile with --once); the exit code."""
 
@@ -191,6 +204,8 @@ def execute_run(args: RunArgs) -> int:
         own_files=_own_files(args),
         unready_on_invalid=args.unready_on_invalid,
         sync_windows=windows,
+        manage_policies=not args.no_policies,
+        **_connector_start(roles_args),
     )
     triggers: list[Any] = []  # the daemon, once built: POST /reconcile triggers it
     roles = prepare(roles_args, lambda reason, **kw: triggers[0].trigger(reason, **kw),
@@ -209,6 +224,8 @@ def execute_run(args: RunArgs) -> int:
         if args.once:
             return Daemon(config, client, redactor=redactor, reporter=reporter).run_once(
                 args.detailed_exitcode)
+        if config.connector_start is not None:  # the connectors talk to the API we talk to
+            config = dataclasses.replace(config, connector_env={"BORDER0_API": client.base_url})
         no_connectors = args.dry_run or roles_args.no_connectors
         supervisor = None if no_connectors else _make_supervisor(args, client, redactor)
         extra = {"reconcile_fn": roles.reconcile_fn} if roles.reconcile_fn else {}

@@ -35,6 +35,8 @@ class RoleArgs:
     connectors_only: bool = False
     connector_selector: str | None = None
     no_connectors: bool = False
+    serve_connectors: tuple[str, ...] = ()
+    connector_start_command: str | None = None
 
     @classmethod
     def pop_from(cls, options: dict[str, Any]) -> RoleArgs:
@@ -67,6 +69,13 @@ def role_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="With --connectors-only: label selector, e.g. team=payments,env!=dev."),
         click.option("--no-connectors", is_flag=True,
                      help="Write to border0 but run no connectors (agents run them)."),
+        click.option("--connector", "serve_connectors", multiple=True, metavar="NAME",
+                     help="With --connectors-only: serve this declared Connector (one `border0 "
+                     "connector start` with its token), repeatable [default: none]."),
+        click.option("--connector-start-command", default=None,
+                     help="With --connectors-only: the command run per served Connector, its "
+                     "token in BORDER0_TOKEN [default: border0 connector start; placeholders "
+                     "{name}, {connector_id}, {python}]."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -76,6 +85,19 @@ def role_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def check(args: RoleArgs, *, once: bool, dry_run: bool) -> None:
     if args.connector_selector is not None and not args.connectors_only:
         raise UserError("--connector-selector needs --connectors-only")
+    if (args.serve_connectors or args.connector_start_command) and not args.connectors_only:
+        raise UserError("--connector and --connector-start-command need --connectors-only")
+    if args.connector_start_command and not args.serve_connectors:
+        raise UserError("--connector-start-command needs --connector NAME (the connectors "
+                        "this agent serves)")
+    if args.connector_start_command is not None:
+        from reconciler.connectors.agents import render_start
+        from reconciler.connectors.argv import TemplateError
+
+        try:
+            render_start(args.connector_start_command, "example", "id")
+        except TemplateError as exc:
+            raise UserError(str(exc)) from None
     if args.connectors_only and args.no_connectors:
         raise UserError("--connectors-only and --no-connectors exclude each other")
     if args.connectors_only and (args.leader_elect or dry_run):

@@ -37,7 +37,7 @@ import string
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from reconciler.model import ConnectorSpec
 
@@ -48,6 +48,7 @@ __all__ = [
     "ConnectorTarget",
     "TemplateError",
     "UnsafeWebRoot",
+    "child_command",
     "empty_web_root",
     "env_for_token",
     "render_command",
@@ -129,6 +130,11 @@ class ConnectorTarget:
     socket_type: str
     socket_id: str
     tcp_ports: tuple[int, ...] = ()
+    #: A `border0 connector start` process (connectors/agents.py): its argv, used as is (no
+    #: template), and the environment it adds (its own connector token): never the admin
+    #: token's. Part of equality: a rotated token restarts this process and no other.
+    argv: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
 
 def _seed_flags(spec: ConnectorSpec, served: str | None) -> list[str]:
@@ -255,3 +261,28 @@ def validate_template(template: str) -> None:
 def env_for_token(token: str | None) -> Mapping[str, str]:
     """The environment entries that hand the border0 token to a connector (never argv)."""
     return {"BORDER0_ADMIN_TOKEN": token, "BORDER0_TOKEN": token} if token else {}
+
+
+#: Every variable a border0 tool reads a token from (CLI, Terraform provider, Go SDK): none of
+#: them reaches a `connector start` child except its own BORDER0_TOKEN.
+_ALL_TOKEN_VARS = ("BORDER0_ADMIN_TOKEN", "BORDER0_TOKEN", "BORDER0_AUTH_TOKEN")
+
+
+def child_command(
+    template: str, target: ConnectorTarget, protected: Iterable[str],
+    child_env: Mapping[str, str], admin_tokens: Iterable[str],
+) -> tuple[list[str], Mapping[str, str]]:
+    """(argv, environment) of a connector process. A `connector start` target (its own argv)
+    gets our environment without any token variable and without any value that holds the
+    admin token, plus its own (its connector token as BORDER0_TOKEN); a legacy one renders
+    the template and gets `child_env`. The admin token on a command line is refused."""
+    admin = tuple(t for t in admin_tokens if t)
+    argv = list(target.argv) or render_command(template, target, protected)
+    if any(t in arg for t in admin for arg in argv):
+        raise TemplateError("the border0 token may not appear on a connector command line")
+    if not target.argv:
+        return argv, child_env
+    env = {k: v for k, v in child_env.items()
+           if k not in _ALL_TOKEN_VARS and not any(t in v for t in admin)}
+    env.update(target.env)
+    return argv, env

@@ -43,8 +43,8 @@ from reconciler.connectors.argv import (
     LOCAL_CONNECTOR_TEMPLATE,
     ConnectorTarget,
     TemplateError,
+    child_command,
     env_for_token,
-    render_command,
     validate_template,
 )
 from reconciler.connectors.connector import (
@@ -182,7 +182,8 @@ class Supervisor:
                 self._last_secrets = tuple(str(s) for s in self._secrets())
             except Exception as exc:  # noqa: BLE001 - keep the last good set, never leak
                 self.log.debug("connector secrets unavailable: %s", type(exc).__name__)
-        return redact(text, redaction_set(self._last_secrets + self._tokens))
+        targets = tuple(v for t in list(self._desired.values()) for _k, v in t.env)  # their tokens
+        return redact(text, redaction_set(self._last_secrets + self._tokens + targets))
 
     # --- the supervisor thread -----------------------------------------------------------
 
@@ -266,13 +267,12 @@ class Supervisor:
         conn.killed = False
         tree = None
         try:
-            argv = render_command(self.template, conn.target, self.protected_paths)
-            if any(tok in arg for tok in self._tokens for arg in argv):
-                raise TemplateError("the border0 token may not appear on a connector command line")
+            argv, env = child_command(self.template, conn.target, self.protected_paths,
+                                      self.child_env, self._tokens)
             tree = self.groups.new_tree() if self.groups is not None else None
             proc = subprocess.Popen(  # preexec: a cgroup join and prctl only, pre-resolved
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                env={**self.child_env, **tree.env} if tree is not None else self.child_env,
+                env={**env, **tree.env} if tree is not None else env,
                 start_new_session=True, close_fds=True,
                 preexec_fn=preexec_for(os.getpid(), tree.procs_file if tree else None),  # noqa: PLW1509
             )

@@ -44,6 +44,13 @@ class DaemonConfig:
     own_files: tuple[str, ...] = ()
     state_dir: str | None = None  # where the inventory lives; None: in memory only
     sync_windows: tuple[Any, ...] = ()  # windows.SyncWindow: when writes are allowed
+    manage_policies: bool = True  # --no-policies: no policy is read or written
+    #: The agent role's `border0 connector start` processes (connectors/agents.py): the
+    #: command template, the connectors it serves (None: every declared one) and what their
+    #: environment gets besides their token (BORDER0_API). None: no such processes.
+    connector_start: str | None = None
+    serve_connectors: tuple[str, ...] | None = None
+    connector_env: Mapping[str, str] | None = None
 
     def reconcile_options(
         self, parse_cache: ParseCache | None = None, **run: Any
@@ -62,6 +69,7 @@ class DaemonConfig:
             secret_roots=self.secret_roots,
             parse_cache=parse_cache,
             isolate_conflicts=True,
+            manage_policies=self.manage_policies,
             **run,
         )
 

@@ -39,6 +39,7 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from reconciler.connectors.agents import connector_start_targets
 from reconciler.connectors.connector import connector_targets
 from reconciler.connectors.wakeup import Wakeup
 from reconciler.daemon.config import DaemonConfig
@@ -405,8 +406,13 @@ class Daemon(RootParts, StatusReads):
     def _sync_connectors(self, result: ReconcileResult) -> None:
         """The last good desired state, as it exists in border0 now."""
         try:
-            targets = connector_targets(self._settling.connector_desired(result),
-                                        result.actual, self._connector_targets)
+            desired = self._settling.connector_desired(result)
+            targets = connector_targets(desired, result.actual, self._connector_targets)
+            if self.config.connector_start is not None and desired is not None:
+                targets.update(connector_start_targets(
+                    desired, result.actual, template=self.config.connector_start,
+                    serve=self.config.serve_connectors, env=self.config.connector_env,
+                    previous=self._connector_targets))
             self.supervisor.sync(targets)
             self._connector_targets = targets
         except Exception:

@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 API_VERSION = "border0-reconciler/v1"
-KINDS = ("Socket", "Policy")
+KINDS = ("Socket", "Policy", "Connector")
 
 
 @dataclass

@@ -30,8 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from reconciler.connector_model import ConnectorKindSpec
 from reconciler.diagnostics import Diagnostic, Severity, has_errors
 from reconciler.manifests.cache import ParseCache
+from reconciler.manifests.connector_checks import legacy_message, unknown_connectors
 from reconciler.manifests.documents import (
     API_VERSION,
     KINDS,
@@ -60,7 +62,13 @@ from reconciler.manifests.schema_check import (
     schema_validator,
 )
 from reconciler.manifests.secret_files import allowed_roots
-from reconciler.manifests.specs import SECRET_FIELDS, policy_spec, resolve_secret, socket_spec
+from reconciler.manifests.specs import (
+    connector_spec,
+    policy_spec,
+    resolve_secret,
+    secret_references,
+    socket_spec,
+)
 from reconciler.manifests.yamlpos import (
     MAX_DOCUMENT_BYTES,
     Position,
@@ -152,8 +160,10 @@ class _Loader:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     sockets: dict[str, SocketSpec] = field(default_factory=dict)
     policies: dict[str, PolicySpec] = field(default_factory=dict)
+    connectors: dict[str, ConnectorKindSpec] = field(default_factory=dict)
     names: dict[tuple[str, str], Doc] = field(default_factory=dict)
     socket_docs: dict[str, Doc] = field(default_factory=dict)
+    socket_refs: list[Doc] = field(default_factory=list)
     documents: int = 0
     skipped: int = 0
     stamps: dict[Path, Stamp | None] = field(default_factory=dict)
@@ -249,7 +259,7 @@ class _Loader:
                 self.report(
                     Doc(file, index, {}),
                     f"apiVersion and kind are required (apiVersion: {API_VERSION}, kind: "
-                    "Socket or Policy); is this document cut short?",
+                    "Socket, Policy or Connector); is this document cut short?",
                     code="kind",
                 )
             else:
@@ -303,13 +313,13 @@ class _Loader:
                 code="kind",
             )
         if kind is None:
-            self.report(doc, "kind is required (Socket or Policy)", code="kind")
+            self.report(doc, "kind is required (Socket, Policy or Connector)", code="kind")
             return
         if kind not in KINDS:
             close = difflib.get_close_matches(str(kind), KINDS, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             self.report(
-                doc, f"kind: {kind!r} is not one of Socket, Policy{hint}", ("kind",), code="kind"
+                doc, f"kind: {kind!r} is not one of {', '.join(KINDS)}{hint}", ("kind",), code="kind"
             )
             return
         problems = []
@@ -326,6 +336,7 @@ class _Loader:
         name = name_of(data)
         if name is not None and not self.register(kind, name, doc):
             return
+        self.socket_refs += [doc] if kind == "Socket" else []  # checked even when invalid
         if problems or version != API_VERSION:
             return
         if kind == "Socket":
@@ -334,15 +345,18 @@ class _Loader:
                 self.sockets[spec.name] = spec
                 self.socket_docs[spec.name] = doc
                 self.remember(doc, kind, spec)
+            if message := legacy_message(doc.data):  # at the start: no parse for positions
+                self.report(doc, message, code="legacy-model", severity=Severity.WARNING)
+        elif kind == "Connector":
+            self.connectors[name] = connector_spec(doc.data, doc.source(), doc.file.path.parent)
         else:
             policy = self.policies[name] = policy_spec(doc.data, doc.source())  # type: ignore[index]
             self.remember(doc, kind, policy)
 
     def remember(self, doc: Doc, kind: str, spec: SocketSpec | PolicySpec) -> None:
         if self.checked is not None:
-            spec_data = doc.data["spec"]
             secretive = kind == "Socket" and any(
-                (spec_data.get(path[1]) or {}).get(path[2]) is not None for path in SECRET_FIELDS)
+                value is not None for _, value in secret_references(doc.data))
             self.checked.append(_Checked(doc, kind, spec, secretive))
 
     def register(self, kind: str, name: str, doc: Doc) -> bool:
@@ -364,11 +378,7 @@ class _Loader:
         """The socket's spec with its secrets resolved; None when a secret cannot be."""
         secrets: dict[tuple[Any, ...], Secret | None] = {}
         failed = False
-        spec = doc.data["spec"]
-        for path in SECRET_FIELDS:
-            value = (spec.get(path[1]) or {}).get(path[2])
-            if value is None:  # most sockets name no secret: nothing to resolve
-                continue
+        for path, value in secret_references(doc.data):
             secret, issue = resolve_secret(
                 value,
                 path,
@@ -392,8 +402,11 @@ class _Loader:
         return None if failed else socket_spec(doc.data, doc.source(), secrets)
 
     def cross_check(self) -> None:
-        """Policy references: declared here, or listed as external."""
+        """Policy and connector references: declared here, or listed as external."""
         declared = {name for kind, name in self.names if kind == "Policy"}
+        connectors = {name for kind, name in self.names if kind == "Connector"}
+        for doc, message, path in unknown_connectors(self.socket_refs, connectors):
+            self.report(doc, message, path, code="missing-connector")
         for name, spec in self.sockets.items():
             doc = self.socket_docs[name]
             for i, policy in enumerate(spec.policies):
@@ -466,7 +479,7 @@ def load(
     loader.cross_check()
     loader.diagnostics.sort(key=lambda d: (d.file or "", d.line or 0, d.column or 0))
     return LoadResult(
-        desired=Desired(sockets=loader.sockets, policies=loader.policies),
+        desired=Desired(loader.sockets, loader.policies, loader.connectors),
         diagnostics=loader.diagnostics,
         files=files,
         documents=loader.documents,

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reconciler import upstream as typed
+from reconciler.connector_model import ConnectorKindSpec, TokenSpec
 from reconciler.manifests.schema_messages import dotted
 from reconciler.manifests.secret_files import SecretFileError, read_secret_file
 from reconciler.model import ConnectorSpec, PolicySpec, SocketSpec, Source
@@ -21,6 +23,7 @@ __all__ = [
     "ADOPT_ANNOTATION",
     "ALLOW_REPLACE_ANNOTATION",
     "CONFIRM_DELETE_ANNOTATION",
+    "CONNECTOR_MANIFEST_PATHS",
     "LABELS_ANNOTATION",
     "POLICY_MANIFEST_PATHS",
     "PRUNE_ANNOTATION",
@@ -28,8 +31,10 @@ __all__ = [
     "SOCKET_MANIFEST_PATHS",
     "SUSPEND_ANNOTATION",
     "SecretIssue",
+    "connector_spec",
     "policy_spec",
     "resolve_secret",
+    "secret_references",
     "socket_spec",
 ]
 
@@ -63,9 +68,19 @@ SOCKET_MANIFEST_PATHS: dict[str, str | None] = insert_secret_fields(
         "labels": "metadata.labels",
         "prune": f"metadata.annotations.{PRUNE_ANNOTATION}",
         "confirm_delete": f"metadata.annotations.{CONFIRM_DELETE_ANNOTATION}",
+        "connectors": "spec.connectors",
+        "upstream_configuration": "spec.upstream",  # typed: upstream.to_manifest
+        "upstream_secrets": None,  # the secret leaves of spec.upstream
+        "end_to_end_encryption": "spec.endToEndEncryption",
+        "connector_authentication": "spec.connectorAuthentication",
     },
     lambda name: ".".join(SECRET_MANIFEST_PATHS[name]),
 )
+CONNECTOR_MANIFEST_PATHS: dict[str, str] = {
+    "description": "spec.description",
+    "built_in_ssh": "spec.builtInSsh",
+    "prune": f"metadata.annotations.{PRUNE_ANNOTATION}",
+}
 POLICY_MANIFEST_PATHS: dict[str, str | None] = {
     "description": "spec.description",
     "org_wide": "spec.orgWide",
@@ -102,10 +117,12 @@ def resolve_secret(
     where = dotted(path)
     if isinstance(value, str):
         issue = None
-        if path[-2:] in _PASSWORDS:
+        if path[-2:] in _PASSWORDS or (len(path) > 3 and path[-1] in ("password", "privateKey")
+                                       and not typed.is_reference(value)):
             issue = SecretIssue(
                 f"{where} is a plaintext secret in the manifest; "
-                "use {env: NAME} or {file: PATH}",
+                + ("use {env: NAME}, {file: PATH} or a from:env:/from:file:/from:aws:ssm: "
+                   "reference" if len(path) > 3 else "use {env: NAME} or {file: PATH}"),
                 "plaintext-secret",
                 strict,
             )
@@ -138,12 +155,36 @@ def resolve_secret(
     return Secret(content, f"file:{name}", declared), None
 
 
+def secret_references(data: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], Any]]:
+    """(path, value) of each secret a Socket document may hold: `SECRET_FIELDS`, or the
+    secret leaves of a typed upstream (`upstream.secret_paths`)."""
+    upstream = (data.get("spec") or {}).get("upstream") or {}
+    paths: list[tuple[Any, ...]] = list(SECRET_FIELDS)
+    if typed.is_typed(upstream):
+        paths = [("spec", "upstream", *p) for p in typed.secret_paths(upstream)]
+    found = []
+    for path in paths:
+        value: Any = data
+        for key in path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        found.append((path, value))
+    return found
+
+
 def socket_spec(
     data: Mapping[str, Any], source: Source, secrets: Mapping[tuple[Any, ...], Secret | None]
 ) -> SocketSpec:
-    """A `SocketSpec` from a valid Socket document and its resolved `SECRET_FIELDS`."""
+    """A `SocketSpec` from a valid Socket document and its resolved secrets: `SECRET_FIELDS`,
+    and for a typed upstream its `upstream.secret_paths` (prefixed with spec.upstream)."""
     meta, spec = data["metadata"], data["spec"]
     upstream = spec.get("upstream") or {}
+    upstream_config = None
+    if typed.is_typed(upstream):
+        upstream_config = typed.to_api(upstream, {
+            path: secret for path in typed.secret_paths(upstream)
+            if (secret := secrets.get(("spec", "upstream", *path))) is not None
+        })
+        upstream = {}
     protected = spec.get("protected")
     connector = spec.get("connector")
     return SocketSpec(
@@ -162,6 +203,10 @@ def socket_spec(
         policies=tuple(spec.get("policies") or ()),
         external_policies=tuple(spec.get("externalPolicies") or ()),
         connector=_connector(connector) if connector is not None else None,
+        connectors=_connector_names(spec),
+        upstream_config=upstream_config,
+        end_to_end_encryption=spec.get("endToEndEncryption"),
+        connector_authentication=spec.get("connectorAuthentication"),
         prune=_flag(meta, PRUNE_ANNOTATION, True),
         adopt=_flag(meta, ADOPT_ANNOTATION, False),
         suspend=_flag(meta, SUSPEND_ANNOTATION, False),
@@ -190,6 +235,56 @@ def policy_spec(data: Mapping[str, Any], source: Source) -> PolicySpec:
         ignore_fields=tuple(spec.get("ignoreFields") or ()),
         source=source,
     )
+
+
+def _connector_names(spec: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """spec.connectors and spec.externalConnectors together; None when neither is given."""
+    if spec.get("connectors") is None and spec.get("externalConnectors") is None:
+        return None
+    names = [*(spec.get("connectors") or ()), *(spec.get("externalConnectors") or ())]
+    return tuple(dict.fromkeys(names))
+
+
+_UNITS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def connector_spec(data: Mapping[str, Any], source: Source, base_dir: Path) -> ConnectorKindSpec:
+    """A `ConnectorKindSpec` from a valid Connector document; token files relative to
+    `base_dir` (the manifest's folder)."""
+    meta, spec = data["metadata"], data.get("spec") or {}
+    tokens = []
+    for token in spec.get("tokens") or ():
+        destination = token["destination"]
+        expires_in = token.get("expiresIn")
+        file = destination.get("file")
+        secret = destination.get("kubernetesSecret") or {}
+        path = base_dir / os.path.expanduser(file) if file else None
+        tokens.append(TokenSpec(
+            name=token["name"],
+            expires_in=int(expires_in[:-1]) * _UNITS[expires_in[-1]] if expires_in else None,
+            expires_at=token.get("expiresAt"),
+            file=str(path) if path else None,
+            destination_present=path is None or _has_value(path),
+            kubernetes_secret=secret.get("name"),
+            kubernetes_key=secret.get("key", "token"),
+        ))
+    return ConnectorKindSpec(
+        name=meta["name"],
+        description=spec.get("description", ""),
+        built_in_ssh=spec.get("builtInSsh", False),
+        tokens=tuple(tokens),
+        prune=_flag(meta, PRUNE_ANNOTATION, True),
+        adopt=_flag(meta, ADOPT_ANNOTATION, False),
+        suspend=_flag(meta, SUSPEND_ANNOTATION, False),
+        source=source,
+    )
+
+
+def _has_value(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def _flag(meta: Mapping[str, Any], annotation: str, default: bool) -> bool:

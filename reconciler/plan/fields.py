@@ -18,7 +18,11 @@ __all__ = [
 ]
 
 #: Fields compared only when the manifest sets them (None: leave border0's value alone).
-OPTIONAL_FIELDS = (*SECRET_FIELDS, "recording")
+OPTIONAL_FIELDS = (
+    *SECRET_FIELDS, "recording", "connectors", "upstream_configuration", "upstream_secrets",
+    "end_to_end_encryption", "connector_authentication", "upstream_type",
+    "upstream_http_hostname",
+)
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ Rules that live here, and only here:
   never with anything read back; a secret without a fingerprint is written once to record one.
 - Prune (plan/prune.py): our objects whose manifest is gone are deleted unless their live prune
   mark is false; one marked confirm-delete waits (a warning) until a run confirms its name.
-- Mass-delete guard: refuse more than `max_delete` deletes (default half of what we manage, at
-  least 1), and always refuse deletes when the desired set is empty, unless `allow_mass_delete`.
+- Mass-delete guard (`plan/guard.py`): refuse more than `max_delete` deletes (default half of
+  what we manage, at least 1), and always refuse deletes when the desired set is empty, unless
+  `allow_mass_delete`.
 - Attachments: a socket's attached policies must equal its spec's `all_policies`.
 - Suspend: an object annotated suspend gets no change of any kind (nor do attachments that
   involve it) and is listed in `Plan.suspended`; it is still declared, so never pruned.
@@ -36,7 +37,9 @@ from reconciler import model
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.model import Actual, Desired, LivePolicy, LiveSocket
 from reconciler.plan.access import access_review
+from reconciler.plan.connectors import POLICIES_NOT_MANAGED, plan_connectors, unknown_connectors
 from reconciler.plan.fields import FieldDiff, comparable, create_diffs, field_diffs
+from reconciler.plan.guard import default_max_delete, guard_mass_delete
 from reconciler.plan.ignore import respect_ignored
 from reconciler.plan.prune import prune as _prune
 from reconciler.plan.resource_changes import resource_changes
@@ -89,11 +92,6 @@ def check_instance(instance: str) -> str | None:
     )
 
 
-def default_max_delete(managed: int) -> int:
-    """Half of what this instance manages, rounded down, and at least 1."""
-    return max(1, managed // 2)
-
-
 def make_plan(
     desired: Desired,
     actual: Actual,
@@ -104,10 +102,14 @@ def make_plan(
     allow_clear_credentials: bool = False,
     inventory: frozenset[str] = frozenset(),
     confirm_delete: Collection[str] = (),
+    manage_policies: bool = True,
 ) -> Plan:
     """Compute the ordered plan that makes `actual` match `desired` for this instance;
     `inventory`: the ids this instance manages (their ownership marks may be lost);
-    `confirm_delete`: names whose deletion waits for a confirmation and has it (this run)."""
+    `confirm_delete`: names whose deletion waits for a confirmation and has it (this run).
+
+    With `manage_policies` off, policies and attachments are neither compared nor changed
+    (`actual` holds none: they were not read), and a warning says so."""
     problem = check_instance(instance)
     if problem:
         raise ValueError(problem)
@@ -118,17 +120,19 @@ def make_plan(
 
     _verify_fingerprints(desired, actual)
     confirmed = frozenset(confirm_delete)
-    policy_plans = _plan_policies(desired, actual, instance, changes, conflicts, warnings,
-                                  inventory, confirmed)
+    plan_connectors(desired, actual, instance, changes, conflicts, warnings, _adopting)
+    policy_plans = None
+    if manage_policies:
+        policy_plans = _plan_policies(desired, actual, instance, changes, conflicts, warnings,
+                                      inventory, confirmed)
+    else:
+        warnings.append(POLICIES_NOT_MANAGED)
     _plan_sockets(desired, actual, instance, changes, conflicts, warnings, policy_plans,
                   inventory, confirmed)
     changes = [_clearing(c, desired, actual, allow_clear_credentials) for c in changes]
 
-    managed = sum(1 for s in actual.sockets.values() if s.ownership.owned_by(instance)) + sum(
-        1 for p in actual.policies.values() if p.ownership.owned_by(instance)
-    )
-    deletes = sum(1 for c in changes if c.action is Action.DELETE)
-    _guard_mass_delete(desired, managed, deletes, max_delete, allow_mass_delete, conflicts)
+    guard_mass_delete(desired, actual, instance, changes, max_delete, allow_mass_delete,
+                      conflicts)
 
     changes.sort(key=lambda c: (phase_of(c.kind, c.action), c.name))
     return Plan(changes=changes, conflicts=conflicts, warnings=warnings, instance=instance,
@@ -148,40 +152,6 @@ def _verify_fingerprints(desired: Desired, actual: Actual) -> None:
             if secret is not None and fp is not None:
                 pairs.append((secret, fp.text))
     verify_many(pairs)
-
-
-def _guard_mass_delete(
-    desired: Desired,
-    managed: int,
-    deletes: int,
-    max_delete: int | None,
-    allow: bool,
-    conflicts: list[Diagnostic],
-) -> None:
-    if allow or deletes == 0:
-        return
-    if not desired.sockets and not desired.policies:
-        conflicts.append(
-            Diagnostic(
-                Severity.ERROR,
-                f"refusing to delete all {deletes} objects this instance manages: the manifests "
-                "declare nothing (an empty or wrong checkout?); pass --allow-mass-delete if "
-                "this is intended",
-                code="mass-delete",
-            )
-        )
-        return
-    limit = default_max_delete(managed) if max_delete is None else max_delete
-    if deletes > limit:
-        conflicts.append(
-            Diagnostic(
-                Severity.ERROR,
-                f"refusing to delete {deletes} objects (more than --max-delete {limit}, of "
-                f"{managed} managed); pass --allow-mass-delete or a higher --max-delete if "
-                "this is intended",
-                code="mass-delete",
-            )
-        )
 
 
 def _conflict(kind: Kind, name: str, message: str, source: Any, code: str) -> Diagnostic:
@@ -310,7 +280,7 @@ def _plan_sockets(
     changes: list[Change],
     conflicts: list[Diagnostic],
     warnings: list[Diagnostic],
-    policy_ids: Mapping[str, str | None],
+    policy_ids: Mapping[str, str | None] | None,
     inventory: frozenset[str] = frozenset(),
     confirmed: frozenset[str] = frozenset(),
 ) -> None:
@@ -349,7 +319,7 @@ def _plan_sockets(
                 # a policy replaced by this plan starts with no attachments
                 attached = {
                     n: i for n, i in zip(live.policy_names, live.policy_ids)
-                    if not (n in actual.policies and policy_ids.get(n) is None)
+                    if not (n in actual.policies and (policy_ids or {}).get(n) is None)
                 }
                 if want != have or adopting:
                     diffs = field_diffs(have, want)
@@ -370,8 +340,10 @@ def _plan_sockets(
                         Change(Kind.SOCKET, name, Action.UPDATE, reason,
                                diffs, object_id=live.socket_id, source=src)
                     )
-        _plan_attachments(spec, socket_id, attached, actual, policy_ids, changes, conflicts,
-                          suspended_policies)
+        if policy_ids is not None:
+            _plan_attachments(spec, socket_id, attached, actual, policy_ids, changes, conflicts,
+                              suspended_policies)
+        conflicts += unknown_connectors(spec, desired, actual)
     for name, live in actual.sockets.items():
         if name in desired.sockets or not live.ownership.owned_by(instance):
             continue

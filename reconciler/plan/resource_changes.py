@@ -104,8 +104,40 @@ def _entry(rtype: str, name: str, actions: list[str], before: Any, after: Any,
     return entry
 
 
+def _connector_entry(change: Any, desired: Desired, actual: Actual) -> dict:
+    """border0_connector / border0_connector_token (the provider's resources); a token's
+    value is unknown until applied and sensitive: never in the plan."""
+    action = change.action.value
+    if change.kind == "token":
+        connector, name = change.name.split("/", 1)
+        live_c = actual.connectors.get(connector)
+        cid = live_c.connector_id if live_c is not None else None
+        value = {"connector_id": cid, "name": name}
+        before = {"id": change.token_id, **value} if action in ("delete", "replace") else None
+        after = None if action == "delete" else value
+        entry = _entry("border0_connector_token", change.name.replace("/", "_"),
+                       _ACTIONS[action], before, after, {"token": True}, {"token": True})
+        if after is not None:
+            entry["change"]["after_unknown"] = {"id": True, "token": True}
+        return entry
+    live = actual.connectors.get(change.name)
+    before = ({"id": live.connector_id, "name": live.name, "description": live.description,
+               "built_in_ssh_service_enabled": live.built_in_ssh}
+              if live is not None and action != "create" else None)
+    after = None
+    if action != "delete":
+        spec = desired.connectors[change.name]
+        after = {"name": spec.name, "description": spec.description,
+                 "built_in_ssh_service_enabled": spec.built_in_ssh}
+        if live is not None:
+            after = {"id": live.connector_id, **after}
+    return _entry("border0_connector", change.name, _ACTIONS[action], before, after, {}, {})
+
+
 def _object_entry(change: Any, desired: Desired, actual: Actual, instance: str) -> dict:
     action = change.action.value
+    if change.kind in ("connector", "token"):
+        return _connector_entry(change, desired, actual)
     if change.kind == "socket":
         live = actual.sockets.get(change.name)
         before, before_s = _socket_before(live) if live and action != "create" else (None, {})

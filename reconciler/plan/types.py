@@ -29,6 +29,8 @@ class Kind(StrEnum):
     SOCKET = "socket"
     POLICY = "policy"
     ATTACHMENT = "attachment"
+    CONNECTOR = "connector"
+    TOKEN = "token"  # a connector token: "<connector>/<token>"
 
 
 class Action(str, Enum):
@@ -42,12 +44,16 @@ class Action(str, Enum):
 
 #: The order of apply phases; changes in a plan are sorted by it.
 PHASES: tuple[tuple[Kind, tuple[Action, ...]], ...] = (
+    (Kind.CONNECTOR, (Action.CREATE, Action.UPDATE)),
+    (Kind.TOKEN, (Action.CREATE, Action.REPLACE)),
     (Kind.POLICY, (Action.CREATE, Action.UPDATE, Action.REPLACE)),
     (Kind.SOCKET, (Action.CREATE, Action.UPDATE, Action.REPLACE)),
     (Kind.ATTACHMENT, (Action.ATTACH,)),
     (Kind.ATTACHMENT, (Action.DETACH,)),
     (Kind.SOCKET, (Action.DELETE,)),
     (Kind.POLICY, (Action.DELETE,)),
+    (Kind.TOKEN, (Action.DELETE,)),
+    (Kind.CONNECTOR, (Action.DELETE,)),
 )
 
 
@@ -75,6 +81,8 @@ class Change:
     #: Why this change may not be applied as planned (a replace without its allowance); the
     #: CLI's apply refuses the plan, the daemon applies the rest and reports the object.
     blocked: str = ""
+    connector: str | None = None  # tokens only: the connector's name
+    token_id: str | None = None  # tokens: the live token revoked (replace, delete)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", Kind(self.kind))  # "socket" is accepted, Kind is kept
@@ -93,6 +101,8 @@ class Change:
             data["policy"] = self.policy
         if self.blocked:
             data["blocked"] = self.blocked
+        if self.kind == "token":
+            data["connector"] = self.connector
         return data
 
 

@@ -21,9 +21,17 @@ from typing import Any
 import yaml
 
 from reconciler import model
+from reconciler import upstream as typed
+from reconciler.connector_model import (
+    ConnectorKindSpec,
+    LiveConnector,
+    connector_fields,
+    live_connector_fields,
+)
 from reconciler.manifests.loader import API_VERSION
 from reconciler.manifests.specs import (
     ADOPT_ANNOTATION,
+    CONNECTOR_MANIFEST_PATHS,
     POLICY_MANIFEST_PATHS,
     SOCKET_MANIFEST_PATHS,
 )
@@ -61,10 +69,20 @@ def plan_import(actual: Actual, instance: str, select: Sequence[str] = ()) -> Im
     result = ImportPlan()
     result.unselected_own = [
         f"{kind} {live.name}"
-        for kind, objects in (("policy", actual.policies), ("socket", actual.sockets))
+        for kind, objects in (("policy", actual.policies), ("socket", actual.sockets),
+                              ("connector", actual.connectors))
         for live in sorted(objects.values(), key=lambda o: o.name)
         if live.ownership.owned_by(instance) and not _selected(live.name, select)
     ]
+    for live_c in sorted(actual.connectors.values(), key=lambda c: c.name):
+        if not _selected(live_c.name, select):
+            continue
+        reason = _skip_reason("connector", live_c.name, live_c.ownership, instance)
+        if reason:
+            result.skipped.append(reason)
+            continue
+        _add(result, f"connectors/{live_c.name}.yaml", _connector_document(live_c),
+             not live_c.ownership.owned_by(instance))
     policies = [p for p in actual.policies.values() if _selected(p.name, select)]
     imported_policies = set()
     for live in sorted(policies, key=lambda p: p.name):
@@ -126,12 +144,18 @@ def _socket_document(
     doc = _skeleton("Socket", live.name)
     fields = model.live_socket_fields(live)
     defaults = model.socket_fields(SocketSpec(name=live.name, type=live.type))
-    required = {"type", *_REQUIRED.get(live.type, ())}
+    is_typed = bool(fields["upstream_configuration"])
+    required = {"type", *(() if is_typed else _REQUIRED.get(live.type, ()))}
     if live.protected:
         required.update(secret_fields_in("protected"))
+    legacy = {"upstream_type", "upstream_http_hostname", *secret_fields_in("upstream")}
     for key, path in SOCKET_MANIFEST_PATHS.items():
         value = fields.get(key)  # confirm_delete: only where set
-        if path is None or key not in fields:
+        if path is None or key not in fields or (is_typed and key in legacy):
+            continue
+        if key == "upstream_configuration":
+            if is_typed:
+                _put(doc, path, _typed_upstream(live, env_names))
             continue
         if key in SECRET_FIELDS:
             if value is None and key not in required:
@@ -149,6 +173,33 @@ def _socket_document(
         doc["spec"]["policies"] = declared
     if external:
         doc["spec"]["externalPolicies"] = external
+    return doc
+
+
+def _typed_upstream(live: LiveSocket, env_names: list[str]) -> dict[str, Any]:
+    """The typed upstream in the manifest's camelCase; each secret border0 answered becomes an
+    {env: NAME} to fill in (references, `from:...`, stay as written)."""
+    config = typed.to_manifest(live.upstream_configuration or {})
+    _, secrets = typed.strip_secrets(live.upstream_configuration or {})
+    for dotted in sorted(secrets):
+        *parents, leaf = [typed.camel(part) for part in dotted.split(".")]
+        node = config
+        for part in parents:
+            node = node.setdefault(part, {})
+        name = _env_name(live.name, "_".join(dotted.split(".")[-2:]))
+        env_names.append(name)
+        node[leaf] = {"env": name}
+    return config
+
+
+def _connector_document(live: LiveConnector) -> dict[str, Any]:
+    """A Connector: its description and built-in SSH flag; tokens are never imported."""
+    doc = _skeleton("Connector", live.name)
+    fields = live_connector_fields(live)
+    defaults = connector_fields(ConnectorKindSpec(name=live.name))
+    for key, path in CONNECTOR_MANIFEST_PATHS.items():
+        if not _left_out(fields[key], defaults[key]):
+            _put(doc, path, fields[key])
     return doc
 
 

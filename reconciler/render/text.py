@@ -168,6 +168,11 @@ def _change_lines(change: Mapping[str, Any], style: Any) -> list[str]:
         verb, prep = ("attach", "to") if action == "attach" else ("detach", "from")
         head = f"  {symbol} {verb} policy {change['policy']} {prep} socket {change['socket']}"
         return [head + reason]
+    if change["kind"] == "token":  # a token's value is never in a plan: only that it changes
+        token = change["name"].split("/", 1)[-1]
+        line = (f"  {symbol} token {style(token, bold=True)}: {action} (sensitive)  "
+                f"(connector {change.get('connector')}; {change.get('reason', '')})")
+        return [line]
     lines = [f"  {symbol} {change['kind']} {style(change['name'], bold=True)}{reason}"]
     if change.get("blocked"):
         lines.append("      " + style(f"blocked: {change['blocked']}", fg="red"))

@@ -39,7 +39,9 @@ def text_report(result: LoadResult, *, color: bool = False) -> str:
     counts = (
         f"{_plural(len(result.desired.sockets), 'socket')}, "
         f"{_plural(len(result.desired.policies), 'policy', 'policies')} "
-        f"in {_plural(len(result.files), 'file')}"
+        + (f"and {_plural(len(result.desired.connectors), 'connector')} "
+           if result.desired.connectors else "")
+        + f"in {_plural(len(result.files), 'file')}"
     )
     skipped = f", {result.skipped} other documents skipped" if result.skipped else ""
     if result.ok:

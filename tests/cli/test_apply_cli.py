@@ -244,7 +244,7 @@ def test_apply_against_a_remote_api_with_a_token_file(emulator_process, tmp_path
     assert code == 0, err
     token.write_text("wrong-token")
     code, out, err = cli(["plan", str(folder), "--token-file", str(token), *args], cwd=tmp_path)
-    assert code == 1 and err.startswith("error: ") and "401" in err
+    assert code == 1 and err.splitlines()[-1].startswith("error: ") and "401" in err
     assert "Traceback" not in err and "wrong-token" not in err
 
 

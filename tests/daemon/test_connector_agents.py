@@ -16,6 +16,8 @@ from reconciler.connectors.argv import LOCAL_CONNECTOR_TEMPLATE
 
 PLATFORM = {"bastion", "docs", "portal", "web"}  # team=platform in examples/sockets/
 OTHERS = {"analytics-db", "grafana", "mqtt", "orders-db"}
+#: examples/connectors/ (team=edge): served by `connector start`, no legacy process of their own
+EDGE = {"billing-db", "cache", "cluster", "intranet", "jump", "lab-desktop", "windows-admin"}
 WRITES = ("created ", "updated ", "replaced ", "deleted ", "attached ", "detached ")
 
 
@@ -84,7 +86,8 @@ def test_one_writer_and_two_agents_run_every_connector_exactly_once(
     for agent, names in ((platform, PLATFORM), (others, OTHERS)):
         status = agent.status()
         assert status["role"] == "agent"
-        assert {s["name"] for s in status["sockets"]} == names
+        assert {s["name"] for s in status["sockets"]} == (
+            names if agent is platform else names | EDGE)
         assert status["last_reconcile"]["summary"] is None
         assert not [m for m in agent.messages() if m.startswith(WRITES)]
         assert agent.http.get("/readyz").status_code == 200
@@ -111,6 +114,10 @@ def test_bad_agent_flags_are_one_line_errors(tmp_path):
         (["--connectors-only", "--connector-selector", "team"], "--connector-selector"),
         (["--connector-selector", "team=a"], "needs --connectors-only"),
         (["--connectors-only", "--no-connectors"], "exclude each other"),
+        (["--connector", "edge"], "need --connectors-only"),
+        (["--connectors-only", "--connector-start-command", "x {nope}"], "needs --connector"),
+        (["--connectors-only", "--connector", "edge", "--connector-start-command", "x {nope}"],
+         "connector start command"),
     ):
         code, _, err = cli(["run", str(REPO / "examples"), "--api", "local",
                             "--state", str(tmp_path / "s.db"), *args])

@@ -138,3 +138,24 @@ def test_schema_rejects_bad_agents(chart: Any, agent: dict) -> None:
     values = chart.merge_values(_deep_merge(ci_values("default"), {"connectorAgents": [agent]}))
     with pytest.raises(helm.HelmValuesError):
         chart.validate_schema(values)
+
+
+def test_an_agent_serves_named_connectors_and_policies_can_be_left_unmanaged(chart: Any) -> None:
+    """connectorAgents[].connectors -> `--connector NAME` (one `border0 connector start` each,
+    docs/connectors.md); reconciler.managePolicies: false -> `--no-policies`."""
+    agent = {"name": "edge", "selector": "team=edge", "kind": "Deployment",
+             "connectors": ["edge", "edge-b"]}
+    values = _deep_merge(ci_values("default"), {
+        "connectorAgents": [agent], "reconciler": {"connectors": False,
+                                                   "managePolicies": False}})
+    objects = render_all(chart, values)
+    obj = named(objects, "Deployment", "demo-border0-reconciler-agent-edge")
+    params = parse_run_args(container(obj["spec"]["template"]["spec"], "reconciler")["args"])
+    assert params["connectors_only"] and params["serve_connectors"] == ("edge", "edge-b")
+    writer = named(objects, "Deployment", "demo-border0-reconciler")
+    assert parse_run_args(container(writer["spec"]["template"]["spec"], "reconciler")["args"])[
+        "no_policies"]
+    default = render_all(chart, ci_values("default"))
+    writer = named(default, "Deployment", "demo-border0-reconciler")
+    assert "--no-policies" not in container(writer["spec"]["template"]["spec"], "reconciler")[
+        "args"]

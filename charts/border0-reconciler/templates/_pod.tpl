@@ -75,6 +75,10 @@ Output keeps the indentation of a Deployment's spec.template. */}}
             - --connectors-only
             - --connector-selector
             - {{ $agent.selector | quote }}
+            {{- range $agent.connectors }}
+            - --connector
+            - {{ . | quote }}
+            {{- end }}
             {{- else }}
             {{- include "border0-reconciler.writerArgs" . | nindent 12 }}
             {{- end }}
@@ -88,6 +92,9 @@ Output keeps the indentation of a Deployment's spec.template. */}}
             {{- end }}
             {{- if .Values.reconciler.allowMassDelete }}
             - --allow-mass-delete
+            {{- end }}
+            {{- if not .Values.reconciler.managePolicies }}
+            - --no-policies
             {{- end }}
             {{- range .Values.reconciler.extraArgs }}
             - {{ . | quote }}

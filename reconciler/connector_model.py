@@ -1,0 +1,109 @@
+"""The connector model's typed objects: a `kind: Connector` manifest with its tokens, and a
+connector and its tokens as border0 lists them (border0-go client/connector.go). Re-exported by
+`reconciler.model`, where the rest of the model lives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from reconciler import upstream
+from reconciler.ownership import Ownership
+
+if TYPE_CHECKING:
+    from reconciler.model import LiveSocket, SocketSpec, Source
+
+__all__ = [
+    "ConnectorKindSpec", "LiveConnector", "LiveToken", "TokenSpec", "connector_fields",
+    "live_connector_fields", "live_typed_fields", "typed_fields",
+]
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    """One entry of a Connector's `spec.tokens`: where its value goes, and when it expires."""
+
+    name: str
+    expires_in: int | None = None  # seconds
+    expires_at: str | None = None  # RFC 3339
+    file: str | None = None  # destination: a 0600 file (absolute)
+    kubernetes_secret: str | None = None  # destination: a Secret name (the chart writes it)
+    kubernetes_key: str = "token"
+    #: Whether the destination held a value when the manifests were read (a lost one means a
+    #: new token: its value exists only at creation).
+    destination_present: bool = field(default=True, compare=False)
+
+
+@dataclass(frozen=True)
+class ConnectorKindSpec:
+    """One `kind: Connector` manifest: a border0 connector (border0-go client/connector.go).
+    Not to be confused with `ConnectorSpec`, a legacy socket's `socket connect` process."""
+
+    name: str
+    description: str = ""
+    built_in_ssh: bool = False
+    tokens: tuple[TokenSpec, ...] = ()
+    prune: bool = True
+    adopt: bool = False
+    suspend: bool = False
+    source: Source | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class LiveToken:
+    """A connector token as border0 lists it (never its value: answered once, at creation)."""
+
+    token_id: str
+    name: str
+    expires_at: str = ""  # RFC 3339, "" when it never expires
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class LiveConnector:
+    """A connector as border0 answers it; `description` without the ownership marker."""
+
+    connector_id: str
+    name: str
+    description: str = ""
+    built_in_ssh: bool = False
+    ownership: Ownership = field(default_factory=Ownership)
+    tokens: tuple[LiveToken, ...] | None = None  # None: not read
+
+
+def connector_fields(spec: ConnectorKindSpec) -> dict[str, Any]:
+    return {"description": spec.description, "built_in_ssh": spec.built_in_ssh,
+            "prune": spec.prune}
+
+
+def live_connector_fields(live: LiveConnector) -> dict[str, Any]:
+    return {"description": live.description, "built_in_ssh": live.built_in_ssh,
+            "prune": live.ownership.prune}
+
+
+def typed_fields(spec: SocketSpec) -> dict[str, Any]:
+    """The connector-model fields; None (not compared) where the manifest leaves them out.
+    With a typed upstream the legacy upstream_type and Host header are not compared."""
+    typed = spec.upstream_config is not None
+    return {
+        "connectors": sorted(spec.connectors) if spec.connectors is not None else None,
+        "upstream_configuration": (
+            upstream.strip_secrets(spec.upstream_config)[0] if typed else None),
+        "upstream_secrets": spec.upstream_secret,
+        "end_to_end_encryption": spec.end_to_end_encryption,
+        "connector_authentication": spec.connector_authentication,
+        **({"upstream_type": None, "upstream_http_hostname": None} if typed else {}),
+    }
+
+
+def live_typed_fields(live: LiveSocket, upstream_fingerprint: Any) -> dict[str, Any]:
+    """The connector-model fields of a live socket (links and upstream read by
+    inventory.fetch_details; None when not read)."""
+    names = live.connector_names
+    return {
+        "connectors": sorted(names) if names is not None else None,
+        "upstream_configuration": upstream.strip_secrets(live.upstream_configuration or {})[0],
+        "upstream_secrets": upstream_fingerprint,
+        "end_to_end_encryption": live.end_to_end_encryption,
+        "connector_authentication": live.connector_authentication,
+    }

@@ -1,0 +1,190 @@
+"""Connectors and their tokens in the plan: the rules that live here, and only here.
+
+- A connector is owned, adopted, pruned and suspended as a policy is (its ownership is the same
+  description marker: connectors carry no tags).
+- Deleting a connector that sockets still name (declared, or linked in border0) is refused,
+  with their names: the sockets would go dark.
+- Tokens (`spec.tokens`): a declared token border0 does not list is created; one that expires
+  within a third of its lifetime, or whose destination is gone (its value exists only at
+  creation), is replaced (a new token, then the old one revoked); tokens of the connector this
+  instance owns that are not declared are revoked. A token's value never enters the plan: its
+  change has no diffs, and renders as `token <name>: create (sensitive)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from reconciler.connector_model import (
+    ConnectorKindSpec,
+    LiveConnector,
+    LiveToken,
+    TokenSpec,
+    connector_fields,
+    live_connector_fields,
+)
+from reconciler.diagnostics import Diagnostic, Severity
+from reconciler.model import Actual, Desired, SocketSpec
+from reconciler.plan.fields import FieldDiff, create_diffs, field_diffs
+from reconciler.plan.types import Action, Change, Kind
+
+__all__ = [
+    "POLICIES_NOT_MANAGED", "expiry_for", "plan_connectors", "rotation_due", "unknown_connectors",
+]
+
+#: The plan's word when policy management is off (--no-policies).
+POLICIES_NOT_MANAGED = Diagnostic(
+    Severity.WARNING,
+    "policies are not managed (--no-policies): no policy is read, created, changed, attached or "
+    "deleted; spec.policies, spec.externalPolicies and kind: Policy manifests are ignored",
+    code="policies-not-managed")
+
+#: Rotate when less than this share of a token's lifetime is left.
+ROTATE_AT = 1 / 3
+
+
+def _parse(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value).astimezone(UTC)
+    except (ValueError, AttributeError):
+        return None
+
+
+def expiry_for(token: TokenSpec, now: datetime) -> datetime | None:
+    """When a token created `now` expires (None: never)."""
+    if token.expires_at:
+        return _parse(token.expires_at)
+    if token.expires_in:
+        return now + timedelta(seconds=token.expires_in)
+    return None
+
+
+def rotation_due(token: TokenSpec, live: LiveToken, now: datetime) -> str:
+    """Why a live token must be replaced now, or ""."""
+    if token.file is not None and not token.destination_present:
+        return (f"destination {token.file} is missing: a token's value exists only at "
+                "creation, so a new token is made and the old one revoked")
+    expires = _parse(live.expires_at) if live.expires_at else None
+    if token.expires_at and (expires is None or expires != _parse(token.expires_at)):
+        return f"expiresAt changed to {token.expires_at}"
+    if expires is None:
+        return "now expires" if token.expires_in else ""
+    created = _parse(live.created_at)
+    lifetime = (expires - created) if created else timedelta(seconds=token.expires_in or 0)
+    left = expires - now
+    if left <= lifetime * ROTATE_AT:
+        return f"expires {live.expires_at}: rotated before it does"
+    return ""
+
+
+def plan_connectors(
+    desired: Desired,
+    actual: Actual,
+    instance: str,
+    changes: list[Change],
+    conflicts: list[Diagnostic],
+    warnings: list[Diagnostic],
+    adopting: Callable[..., bool | None],
+    now: datetime | None = None,
+) -> None:
+    """Connector and token changes into `changes`; conflicts and warnings as diagnostics."""
+    now = now or datetime.now(UTC)
+    for name, spec in desired.connectors.items():
+        if spec.suspend:
+            continue
+        src = str(spec.source) if spec.source else None
+        live = actual.connectors.get(name)
+        if live is None:
+            changes.append(Change(Kind.CONNECTOR, name, Action.CREATE, "not in border0",
+                                  create_diffs(connector_fields(spec)), source=src))
+            _plan_tokens(spec, None, instance, changes, now)
+            continue
+        adopt = adopting(Kind.CONNECTOR, spec, live.ownership, instance, conflicts)
+        if adopt is None:
+            continue
+        want, have = connector_fields(spec), live_connector_fields(live)
+        if want != have or adopt:
+            diffs = field_diffs(have, want)
+            if adopt:
+                diffs = (FieldDiff("managed_by", None, f"border0-reconciler instance={instance}"),
+                         *diffs)
+            changes.append(Change(Kind.CONNECTOR, name, Action.UPDATE,
+                                  "adopt" if adopt else "changed", diffs,
+                                  object_id=live.connector_id, source=src))
+        _plan_tokens(spec, live, instance, changes, now)
+    for name, live in actual.connectors.items():
+        if name in desired.connectors or not live.ownership.owned_by(instance):
+            continue
+        users = _users(name, desired, actual)
+        if users:
+            conflicts.append(Diagnostic(
+                Severity.ERROR,
+                f"connector {name}: not in the manifests, but sockets still name it: "
+                f"{', '.join(users)}; remove it from their spec.connectors first (deleting it "
+                "would leave them unserved)", code="connector-in-use"))
+            continue
+        if live.ownership.prune:
+            changes.append(Change(Kind.CONNECTOR, name, Action.DELETE,
+                                  "not in the manifests (prune); its tokens are revoked with it",
+                                  object_id=live.connector_id))
+        else:
+            warnings.append(Diagnostic(
+                Severity.WARNING,
+                f"connector {name} is no longer in the manifests; kept: prune disabled",
+                code="prune-disabled"))
+
+
+def _users(connector: str, desired: Desired, actual: Actual) -> list[str]:
+    """Sockets that name the connector: declared ones, and live links border0 answered."""
+    named = {s.name for s in desired.sockets.values() if connector in (s.connectors or ())}
+    named |= {s.name for s in actual.sockets.values()
+              if connector in (s.connector_names or ())
+              and (s.name not in desired.sockets or desired.sockets[s.name].connectors is None)}
+    return sorted(named)
+
+
+def _plan_tokens(
+    spec: ConnectorKindSpec, live: LiveConnector | None, instance: str,
+    changes: list[Change], now: datetime,
+) -> None:
+    src = str(spec.source) if spec.source else None
+    listed = list(live.tokens or ()) if live is not None else []
+    connector_id = live.connector_id if live is not None else None
+    declared = {t.name for t in spec.tokens}
+
+    def change(token: str, action: Action, reason: str, token_id: str | None = None) -> None:
+        changes.append(Change(Kind.TOKEN, f"{spec.name}/{token}", action, reason,
+                              object_id=connector_id, source=src, connector=spec.name,
+                              token_id=token_id))
+
+    for token in spec.tokens:
+        same = sorted((t for t in listed if t.name == token.name),
+                      key=lambda t: t.created_at, reverse=True)
+        if not same:
+            change(token.name, Action.CREATE, "not in border0")
+            continue
+        newest, *older = same
+        why = rotation_due(token, newest, now)
+        if why:
+            change(token.name, Action.REPLACE, why, newest.token_id)
+        for old in older:
+            change(token.name, Action.DELETE, "an older token of this name", old.token_id)
+    if live is None or not live.ownership.owned_by(instance) or live.tokens is None:
+        return  # the tokens of an adopted connector are revoked from the next plan on
+    for token in listed:
+        if token.name not in declared:
+            change(token.name, Action.DELETE, "not declared in spec.tokens (revoked)",
+                   token.token_id)
+
+
+def unknown_connectors(spec: SocketSpec, desired: Desired, actual: Actual) -> list[Diagnostic]:
+    """A conflict for each connector a socket names that is neither declared nor in border0."""
+    src = spec.source
+    return [Diagnostic(Severity.ERROR,
+                       f"socket {spec.name}: connector {name!r} does not exist in border0 or "
+                       "the manifests", file=getattr(src, "file", None),
+                       line=getattr(src, "line", None), column=getattr(src, "column", None),
+                       code="unknown-connector")
+            for name in spec.connectors or ()
+            if name not in desired.connectors and name not in actual.connectors]

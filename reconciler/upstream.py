@@ -1,0 +1,174 @@
+"""A socket's typed upstream: the manifest's camelCase `spec.upstream` and border0's
+`upstream_configuration`, both ways.
+
+The manifest mirrors border0-go `types/service` (configuration.go and the per-type files) key by
+key: every SDK JSON name is written in camelCase (`standard_ssh_service_configuration` ->
+`standardSshServiceConfiguration`), so the mapping is mechanical and complete for every type the
+SDK has, and docs/connectors.md's table follows from it. Keys inside free-form maps
+(`namespaceSelectorsAllowlist`) are user data and are not converted.
+
+Secrets: a leaf named in `SECRET_KEYS` holds `{env: NAME}`, `{file: PATH}` or a string. A string
+starting with `from:` (`from:env:`, `from:file:`, `from:aws:ssm:`, `from:aws:secretsmanager:`) is a
+reference border0's connector resolves on its own host (border0-cli `lib/varsource`): it is sent
+as written and compared as plain text, so border0 never holds the secret. Other secrets are sent
+as values and compared by one fingerprint over all of them (border0 need not answer them).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from reconciler.secrets import Secret
+
+__all__ = [
+    "REFERENCE_PREFIXES",
+    "SECRET_KEYS",
+    "SERVICE_TYPES",
+    "combined_secret",
+    "is_reference",
+    "is_typed",
+    "secret_paths",
+    "strip_secrets",
+    "to_api",
+    "to_manifest",
+]
+
+#: Socket types the SDK knows (types/service/configuration.go ServiceType*); a manifest's
+#: `https` is an http socket. The upstream's service_type equals the socket type.
+SERVICE_TYPES = (
+    "http", "ssh", "tls", "database", "vnc", "rdp", "vpn", "kubernetes", "subnet_router",
+    "exit_node", "snowflake", "elasticsearch", "aws_s3", "aws_access",
+)
+
+#: SDK JSON leaf names that hold credentials (types/service/*.go, types/common/aws.go).
+#: `key` is TlsConfig's private key; a header's `key` (under `headers`) is not a secret.
+SECRET_KEYS = frozenset({
+    "password", "private_key", "aws_secret_access_key", "aws_session_token", "token",
+    "client_key_data", "key", "gcp_credentials_json",
+})
+#: Leaves under these keys are user data (map keys), not SDK names.
+_FREE_FORM = frozenset({"namespace_selectors_allowlist"})
+#: Secret-named keys under these are not secrets.
+_NOT_SECRET_UNDER = frozenset({"headers", "namespace_selectors_allowlist"})
+
+
+def _secret_key(key: str, path: tuple[str, ...]) -> bool:
+    return snake(key) in SECRET_KEYS and not any(snake(p) in _NOT_SECRET_UNDER for p in path)
+
+REFERENCE_PREFIXES = ("from:env:", "from:file:", "from:aws:ssm:", "from:aws:secretsmanager:")
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
+
+
+def is_reference(value: Any) -> bool:
+    """A secret border0's connector resolves on its host (sent as written, never a value)."""
+    return isinstance(value, str) and value.startswith(REFERENCE_PREFIXES)
+
+
+def is_typed(upstream: Mapping[str, Any] | None) -> bool:
+    """Whether a manifest's `spec.upstream` is the typed form (it names `serviceType`)."""
+    return bool(upstream) and "serviceType" in upstream  # type: ignore[operator]
+
+
+def snake(key: str) -> str:
+    return _CAMEL.sub(r"_\1", key).lower()
+
+
+def camel(key: str) -> str:
+    first, *rest = key.split("_")
+    return first + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _convert(value: Any, rename: Callable[[str], str], free: bool = False) -> Any:
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            new = key if free else rename(key)
+            out[new] = _convert(item, rename, snake(new) in _FREE_FORM or free)
+        return out
+    if isinstance(value, list):
+        return [_convert(v, rename, free) for v in value]
+    return value
+
+
+def secret_paths(upstream: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """Paths (manifest names) of the secret leaves given as {env}/{file} or a plain string."""
+    found: list[tuple[str, ...]] = []
+
+    def visit(value: Any, path: tuple[str, ...]) -> None:
+        if isinstance(value, Mapping):
+            if path and _secret_key(path[-1], path[:-1]) and set(value) <= {"env", "file"}:
+                found.append(path)
+                return
+            for key, item in value.items():
+                visit(item, (*path, key))
+        elif (isinstance(value, str) and path and _secret_key(path[-1], path[:-1])
+              and not is_reference(value)):
+            found.append(path)
+
+    visit(upstream, ())
+    return found
+
+
+def to_api(
+    upstream: Mapping[str, Any], secrets: Mapping[tuple[str, ...], Secret]
+) -> dict[str, Any]:
+    """border0's `upstream_configuration` for a typed manifest upstream; `secrets` (by
+    `secret_paths` path) hold the resolved values, which the result holds as `Secret`s."""
+    data: Any = json.loads(json.dumps(upstream))
+    for path, secret in secrets.items():
+        node = data
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = secret
+    return _convert(data, snake)
+
+
+def to_manifest(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest's camelCase form of an `upstream_configuration` (import); empty values and
+    secret values dropped (references kept)."""
+    plain, _ = strip_secrets(config)
+    out = _convert(plain, camel)
+    if out.get("serviceType"):  # the block is required even when empty (exit_node: {})
+        out.setdefault(camel(f"{out['serviceType']}_service_configuration"), {})
+    return out
+
+
+def strip_secrets(config: Any) -> tuple[Any, dict[str, Any]]:
+    """(config without secret values and empty leaves, {dotted path: secret}). References stay
+    in the config: they are plain text. Empty values (None, "", [], {}) are dropped so that
+    the SDK's omitempty and border0's defaults compare equal."""
+    secrets: dict[str, Any] = {}
+
+    def clean(value: Any, path: tuple[str, ...]) -> Any:
+        if isinstance(value, Mapping):
+            out = {}
+            for key, item in value.items():
+                if _secret_key(key, path) and (
+                    isinstance(item, Secret) or (isinstance(item, str) and not is_reference(item))
+                ):
+                    if item not in ("", None):
+                        secrets[".".join((*path, key))] = item
+                    continue
+                cleaned = clean(item, (*path, key))
+                if cleaned not in (None, "", [], {}):
+                    out[key] = cleaned
+            return out
+        if isinstance(value, list):
+            return [clean(v, path) for v in value]
+        return value
+
+    return clean(config, ()), secrets
+
+
+def combined_secret(secrets: Mapping[str, Any]) -> Secret | None:
+    """One `Secret` standing for every secret value of an upstream (compared by one
+    fingerprint tag); None when there is none, or when one is not resolved (validate, `ls`
+    without an env file: an empty value), so that nothing is compared."""
+    if not secrets or any(isinstance(s, Secret) and not s.value for s in secrets.values()):
+        return None
+    values = {path: (s.value if isinstance(s, Secret) else str(s)) for path, s in secrets.items()}
+    return Secret(json.dumps(values, sort_keys=True), "upstream")

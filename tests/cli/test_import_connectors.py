@@ -1,0 +1,138 @@
+"""`import` of the connector model: an organization with a connector and one socket of every
+type border0's SDK has, bound to it with typed upstreams, imported with the real CLI, then
+planned: empty. The imported typed upstreams are border0's upstream_configuration as the
+twin's schema (generated from the SDK) accepts it."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from helpers import REPO, cli
+
+from reconciler.manifests.loader import load
+from reconciler.reconcile import ReconcileOptions, reconcile
+from reconciler.secrets import FINGERPRINT_KEY_ENV, use_fingerprint_key
+
+#: The key this process fingerprints with and the CLI reads from its environment: the same
+#: reconciler, as replicas share one (docs/security.md).
+KEY = "import-test-fingerprint-key-0123456789"
+
+
+@pytest.fixture
+def shared_key() -> Iterator[None]:
+    use_fingerprint_key(KEY.encode())
+    try:
+        yield
+    finally:
+        use_fingerprint_key(os.urandom(32))
+
+HEAD = {"apiVersion": "border0-reconciler/v1"}
+SSH_PASSWORD = "pw-ssh-3e9a"
+
+
+def std(block: str, sub: str, **fields: object) -> dict:
+    return {"serviceType": block, f"{block}ServiceConfiguration": {
+        f"{block}ServiceType": sub, f"standard{block[0].upper()}{block[1:]}ServiceConfiguration":
+            fields}}
+
+
+#: One upstream per socket type of border0-go types/service (aws_access left out: the CLI
+#: creates no such socket).
+UPSTREAMS: dict[str, tuple[str, dict]] = {
+    "web": ("http", std("http", "standard", hostname="web.internal", port=8080, scheme="http",
+                        hostHeader="web.internal")),
+    "files": ("http", {"serviceType": "http", "httpServiceConfiguration": {
+        "httpServiceType": "connector_file_server",
+        "fileserverHttpServiceConfiguration": {"topLevelDirectory": "/srv/files"}}}),
+    "shell": ("ssh", {"serviceType": "ssh", "sshServiceConfiguration": {
+        "sshServiceType": "standard", "standardSshServiceConfiguration": {
+            "hostname": "10.0.0.5", "port": 22, "sshAuthenticationType": "username_and_password",
+            "usernameAndPasswordAuthConfiguration": {
+                "usernameProvider": "defined", "username": "ops",
+                "password": {"env": "SHELL_PASSWORD"}}}}}),
+    "orders": ("database", {"serviceType": "database", "databaseServiceConfiguration": {
+        "databaseServiceType": "standard", "standardDatabaseServiceConfiguration": {
+            "hostname": "db.internal", "port": 5432, "protocol": "postgres",
+            "authenticationType": "username_and_password", "databaseName": "orders",
+            "usernameAndPasswordAuthConfiguration": {
+                "username": "orders", "password": "from:env:ORDERS_PASSWORD"}}}}),
+    "redis": ("tls", std("tls", "standard", hostname="redis.internal", port=6379)),
+    "desk": ("vnc", {"serviceType": "vnc", "vncServiceConfiguration": {
+        "hostname": "10.0.0.9", "port": 5900, "password": "from:file:/etc/vnc"}}),
+    "windows": ("rdp", {"serviceType": "rdp", "rdpServiceConfiguration": {
+        "hostname": "10.0.0.10", "port": 3389}}),
+    "cluster": ("kubernetes", {"serviceType": "kubernetes", "kubernetesServiceConfiguration": {
+        "kubernetesServiceType": "standard",
+        "standardKubernetesServiceConfiguration": {"kubeconfigPath": "/etc/kube"}}}),
+    "lan": ("subnet_router", {"serviceType": "subnet_router",
+                              "subnetRouterServiceConfiguration": {
+                                  "ipv4CidrRanges": ["10.0.0.0/8"]}}),
+    "exit": ("exit_node", {"serviceType": "exit_node", "exitNodeServiceConfiguration": {}}),
+    "warehouse": ("snowflake", {"serviceType": "snowflake", "snowflakeServiceConfiguration": {
+        "account": "acme-1", "username": "etl", "password": "from:aws:ssm:/snowflake/etl"}}),
+    "search": ("elasticsearch", {"serviceType": "elasticsearch",
+                                 "elasticsearchServiceConfiguration": {
+        "elasticsearchServiceType": "standard",
+        "standardElasticsearchServiceConfiguration": {
+            "hostname": "es.internal", "port": 9200, "protocol": "https",
+            "authenticationType": "basic", "basicAuthConfiguration": {
+                "username": "elastic", "password": "from:aws:secretsmanager:es"}}}}),
+    "buckets": ("aws_s3", {"serviceType": "aws_s3", "awsS3ServiceConfiguration": {
+        "bucketAllowlist": ["logs"]}}),
+}
+# vpn is left out: the twin does not take socket_type vpn yet (issue 22's work).
+
+
+def org_manifests(folder: Path) -> Path:
+    docs = [{**HEAD, "kind": "Connector", "metadata": {"name": "edge"},
+             "spec": {"description": "edge hosts", "builtInSsh": True}}]
+    for name, (socket_type, upstream) in UPSTREAMS.items():
+        docs.append({**HEAD, "kind": "Socket", "metadata": {"name": name}, "spec": {
+            "type": socket_type, "connectors": ["edge"], "upstream": upstream}})
+    folder.mkdir(parents=True)
+    (folder / "org.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    return folder
+
+
+def test_import_then_plan_over_every_socket_type_is_empty(tmp_path, emulator, shared_key):
+    env = {"SHELL_PASSWORD": SSH_PASSWORD}
+    made = reconcile([org_manifests(tmp_path / "org")], emulator.client(),
+                     ReconcileOptions(env=env))
+    assert made.ok, (made.error, [str(d) for d in made.diagnostics])
+    api = ["--api", emulator.url]
+    token = {"BORDER0_ADMIN_TOKEN": emulator.token, FINGERPRINT_KEY_ENV: KEY}
+    out = tmp_path / "imported"
+    code, stdout, err = cli(["import", str(out), *api], env=token)
+    assert code == 0, err
+    assert "1 connector (declare their tokens: tokens are never imported)" in stdout
+
+    connector = yaml.safe_load((out / "connectors" / "edge.yaml").read_text())
+    assert connector["spec"] == {"description": "edge hosts", "builtInSsh": True}
+    shell = yaml.safe_load((out / "sockets" / "shell.yaml").read_text())["spec"]
+    assert shell["connectors"] == ["edge"]
+    auth = shell["upstream"]["sshServiceConfiguration"]["standardSshServiceConfiguration"][
+        "usernameAndPasswordAuthConfiguration"]
+    assert auth["username"] == "ops" and list(auth["password"]) == ["env"]
+    for name, (_, upstream) in UPSTREAMS.items():
+        written = yaml.safe_load((out / "sockets" / f"{name}.yaml").read_text())["spec"]
+        assert written["upstream"]["serviceType"] == upstream["serviceType"], name
+    assert SSH_PASSWORD not in "".join(p.read_text() for p in out.rglob("*.yaml"))
+
+    # every imported upstream is one border0's own rules accept
+    schema = json.loads((REPO / "schemas" / "upstream-configuration.schema.json").read_text())
+    loaded = load([out], env={auth["password"]["env"]: SSH_PASSWORD})
+    assert loaded.ok, [str(d) for d in loaded.diagnostics]
+    for spec in loaded.desired.sockets.values():
+        body = json.loads(json.dumps(spec.upstream_config, default=lambda s: s.value))
+        jsonschema.validate(body, schema)
+
+    env_file = tmp_path / "imported.env"
+    env_file.write_text(f"{auth['password']['env']}={SSH_PASSWORD}\n")
+    code, stdout, err = cli(["plan", str(out), *api, "--env-file", str(env_file)], env=token)
+    assert code == 0 and "No changes." in stdout, (stdout, err)

@@ -1,0 +1,130 @@
+"""Connectors and tokens in the plan: create, adopt, prune, refuse a delete that would leave
+sockets unserved, rotate, revoke; a token's value never in a plan; policies switched off."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from reconciler.connector_model import ConnectorKindSpec, LiveConnector, LiveToken, TokenSpec
+from reconciler.model import (
+    Actual,
+    Desired,
+    LivePolicy,
+    LiveSocket,
+    Ownership,
+    PolicySpec,
+    SocketSpec,
+)
+from reconciler.plan.planner import make_plan
+from reconciler.plan.types import Action, Kind
+from reconciler.render.text import render
+
+OURS = Ownership(managed=True, instance="default")
+NOW = datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def token(name: str = "edge-1", **kw) -> TokenSpec:
+    return TokenSpec(name, expires_in=kw.pop("expires_in", 90 * 86400), file="/x/edge.token",
+                     **kw)
+
+
+def live(name: str = "edge", tokens=(), ownership=OURS, **kw) -> LiveConnector:
+    return LiveConnector(f"id-{name}", name, ownership=ownership, tokens=tuple(tokens), **kw)
+
+
+def changes(plan) -> list[tuple[str, str, str]]:
+    return [(c.kind.value, c.name, c.action.value) for c in plan.changes]
+
+
+def test_a_new_connector_and_its_token_are_created_and_the_value_never_shown():
+    desired = Desired(connectors={"edge": ConnectorKindSpec("edge", "edge hosts",
+                                                            tokens=(token(),))})
+    plan = make_plan(desired, Actual())
+    assert changes(plan) == [("connector", "edge", "create"), ("token", "edge/edge-1", "create")]
+    text = render(plan.to_json())
+    assert "+ connector edge" in text and "description: \"edge hosts\"" in text
+    assert "+ token edge-1: create (sensitive)  (connector edge; not in border0)" in text
+
+
+def test_tokens_rotate_before_expiry_or_when_their_destination_is_lost_and_extras_are_revoked():
+    fresh = LiveToken("t1", "edge-1", iso(NOW + timedelta(days=80)), iso(NOW - timedelta(days=10)))
+    old = LiveToken("t0", "edge-1", iso(NOW + timedelta(days=5)), iso(NOW - timedelta(days=85)))
+    stray = LiveToken("t9", "by-hand", "", iso(NOW))
+    spec = ConnectorKindSpec("edge", tokens=(token(),))
+    actual = Actual(connectors={"edge": live(tokens=[fresh, stray])})
+    assert changes(make_plan(Desired(connectors={"edge": spec}), actual)) == [
+        ("token", "edge/by-hand", "delete")]
+
+    expiring = Actual(connectors={"edge": live(tokens=[old])})
+    [rotate] = make_plan(Desired(connectors={"edge": spec}), expiring).changes
+    assert (rotate.action, rotate.token_id) == (Action.REPLACE, "t0")
+    assert "rotated before it does" in rotate.reason
+
+    lost = ConnectorKindSpec("edge", tokens=(token(destination_present=False),))
+    [replace] = make_plan(Desired(connectors={"edge": lost}), actual).changes[:1]
+    assert (replace.kind, replace.action, replace.token_id) == (Kind.TOKEN, Action.REPLACE, "t1")
+    assert "destination /x/edge.token is missing" in replace.reason
+
+
+def test_deleting_a_connector_that_sockets_still_name_is_refused_with_their_names():
+    socket = LiveSocket("s1", "shell", "ssh", tags={"managed-by": "border0-reconciler"},
+                        connector_names=("edge",))
+    desired = Desired(sockets={"api": SocketSpec("api", "http", connectors=("edge",))},
+                      connectors={})
+    actual = Actual(connectors={"edge": live()}, sockets={"shell": socket})
+    plan = make_plan(desired, actual)
+    assert not plan.ok
+    [refusal] = [d for d in plan.conflicts if d.code == "connector-in-use"]
+    assert "sockets still name it: api, shell" in refusal.message
+    assert not [c for c in plan.changes if c.kind is Kind.CONNECTOR]
+
+
+def test_connectors_follow_ownership_adopt_prune_and_the_mass_delete_guard():
+    theirs = live("shared", ownership=Ownership())
+    desired = Desired(connectors={"shared": ConnectorKindSpec("shared")})
+    [conflict] = make_plan(desired, Actual(connectors={"shared": theirs})).conflicts
+    assert conflict.code == "not-managed"
+    adopted = Desired(connectors={"shared": ConnectorKindSpec("shared", adopt=True)})
+    assert changes(make_plan(adopted, Actual(connectors={"shared": theirs}))) == [
+        ("connector", "shared", "update")]
+
+    kept = live("old", ownership=Ownership(managed=True, instance="default", prune=False))
+    gone = live("gone")
+    plan = make_plan(Desired(connectors={"x": ConnectorKindSpec("x")}),
+                     Actual(connectors={"old": kept, "gone": gone}))
+    assert ("connector", "gone", "delete") in changes(plan)
+    assert any("connector old is no longer in the manifests; kept" in w.message
+               for w in plan.warnings)
+    empty = make_plan(Desired(), Actual(connectors={"gone": gone}))
+    assert [d.code for d in empty.conflicts] == ["mass-delete"]
+
+
+def test_an_unknown_connector_is_a_plan_conflict_and_an_existing_one_is_found_by_name():
+    desired = Desired(sockets={"web": SocketSpec("web", "http", connectors=("portal-made",))})
+    assert [d.code for d in make_plan(desired, Actual()).conflicts] == ["unknown-connector"]
+    elsewhere = Actual(connectors={"portal-made": live("portal-made", ownership=Ownership())})
+    assert make_plan(desired, elsewhere).ok
+
+
+def test_with_policies_off_no_policy_change_is_planned_and_the_plan_says_so():
+    desired = Desired(
+        sockets={"web": SocketSpec("web", "http", policies=("ops",))},
+        policies={"ops": PolicySpec("ops", policy_data={"version": "v1", "action": ["http"]})},
+    )
+    actual = Actual(policies={"old": LivePolicy("p1", "old", ownership=OURS)})
+    plan = make_plan(desired, actual, manage_policies=False)
+    assert changes(plan) == [("socket", "web", "create")]
+    assert any(w.code == "policies-not-managed" and "policies are not managed" in w.message
+               for w in plan.warnings)
+
+
+def test_revoking_undeclared_tokens_is_not_a_mass_delete():
+    stray = [LiveToken(f"t{i}", f"by-hand-{i}", "", iso(NOW)) for i in range(3)]
+    plan = make_plan(Desired(connectors={"edge": ConnectorKindSpec("edge", tokens=(token(),))}),
+                     Actual(connectors={"edge": live(tokens=stray)}))
+    assert plan.ok, plan.conflicts
+    assert sorted(c.action.value for c in plan.changes) == ["create", "delete", "delete", "delete"]
