@@ -25,6 +25,7 @@ from test_supervisor_daemon import Daemon
 from reconciler.border0.api_json import socket_create_body
 from reconciler.border0.emulator.store import Store
 from reconciler.manifests.loader import load, read_env_file
+from reconciler.secrets import load_fingerprint_key, use_fingerprint_key
 
 #: Chromium offline: no first-run, sync, component or background requests (this machine and
 #: CI have no internet), no GPU, no sandbox (CI runs as root).
@@ -71,9 +72,15 @@ def examples_daemon(tmp_path: Path) -> Iterator[Daemon]:
     env = read_env_file(str(tmp_path / "manifests" / "demo.env"))
     desired = load([tmp_path / "manifests"], env=env).desired
     store = Store(str(tmp_path / "local.db"), port_range=free_port_range(len(desired.sockets)))
-    for spec in desired.sockets.values():
-        store.create_socket(socket_create_body(spec, "default"))
-    store.close()
+    # fingerprinted with the key the daemon will find beside its state (tmp_path), as if it
+    # had created them
+    use_fingerprint_key(load_fingerprint_key(tmp_path, {}))
+    try:
+        for spec in desired.sockets.values():
+            store.create_socket(socket_create_body(spec, "default"))
+    finally:
+        use_fingerprint_key(os.urandom(32))
+        store.close()
     # startsecs 1 s: a restarted connector stays "restarting" (backoff 1 s + 1 s) long enough
     # for a page that refreshes every 0.5 s to show it.
     daemon = Daemon(tmp_path, "--env-file", str(tmp_path / "manifests" / "demo.env"),

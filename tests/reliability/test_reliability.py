@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers import PYTHON, REPO, cli, wait_for
+from helpers import PYTHON, cli, wait_for
 
 from reconciler.border0.api_json import socket_from_api
 from reconciler.border0.client import Border0Client
@@ -98,8 +98,10 @@ class Daemon:
         self.proc = subprocess.Popen(
             [PYTHON, "-m", "reconciler", "run", str(path), "--api", api,
              "--listen", "127.0.0.1:0", "--log-format", "json", *args],
-            cwd=str(REPO), env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True,
+            # beside the manifests, as a user runs it: its state (the fingerprint key among
+            # it) is the CLI's of the same folder, and never lands in the repository
+            cwd=str(Path(path).resolve().parent), env=full_env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
         )
         self.lines: list[str] = []
         self.out: list[str] = []
@@ -301,8 +303,12 @@ def test_sigkill_in_the_middle_of_a_large_apply_then_restart_converges_cleanly(
     def converged() -> bool:
         status = second.status()
         running = [c for c in status.get("connectors", []) if c["state"] == "RUNNING"]
-        names = Counter(s["name"] for s in client.list_sockets())
-        return bool(status.get("last_success")) and len(running) == 4 and set(names) == expected
+        state = inventory(client)
+        # the attachments grant access: they wait out the grace window after the last edit
+        attached = all(state["attached"].get(f"bulk-{i:03d}") == (["ops"] if i % 10 == 0 else [])
+                       for i in range(200))
+        return (bool(status.get("last_success")) and len(running) == 4
+                and set(state["sockets"]) == expected and attached)
 
     second.wait(converged, timeout=120, interval=0.2, message="the restarted daemon to converge")
     state = inventory(client)
