@@ -30,6 +30,7 @@ from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.model import Actual, Desired, LivePolicy, LiveSocket
 from reconciler.plan.access import access_review
 from reconciler.plan.fields import FieldDiff, comparable, create_diffs, field_diffs
+from reconciler.plan.ownership import conflict, take_over
 from reconciler.plan.resource_changes import resource_changes
 from reconciler.plan.suspended import suspended_rows
 from reconciler.plan.types import Action, Change, Kind, Plan, phase_of
@@ -161,66 +162,6 @@ def _guard_mass_delete(
         )
 
 
-def _conflict(kind: Kind, name: str, message: str, source: Any, code: str) -> Diagnostic:
-    return Diagnostic(
-        Severity.ERROR,
-        f"{kind} {name}: {message}",
-        file=getattr(source, "file", None),
-        line=getattr(source, "line", None),
-        column=getattr(source, "column", None),
-        code=code,
-    )
-
-
-def _ownership_conflict(kind: Kind, spec: Any, own: model.Ownership, instance: str) -> Diagnostic:
-    if own.managed:
-        return _conflict(
-            kind,
-            spec.name,
-            f"exists in border0 and is managed by another instance ({own.instance!r}, not "
-            f"{instance!r}); it is never taken over, even with the adopt annotation",
-            spec.source,
-            "owned-by-other-instance",
-        )
-    return _conflict(
-        kind,
-        spec.name,
-        "exists in border0 but was not created by border0-reconciler; annotate the manifest "
-        "with border0-reconciler/adopt: \"true\" to take it over, or rename it",
-        spec.source,
-        "not-managed",
-    )
-
-
-#: Why an object of ours is written although only its ownership marks changed.
-REPAIR = ("ownership tags lost (someone wrote it back without them): recognised by its id in "
-          "the inventory, tags repaired")
-
-
-def _take_over(
-    kind: Kind, spec: Any, live_id: str, own: model.Ownership, instance: str,
-    conflicts: list[Diagnostic], inventory: frozenset[str],
-) -> tuple[bool | None, str]:
-    """(`_adopting`'s answer, the word that explains a take-over): an unmanaged object in the
-    inventory is ours, its marks to be repaired."""
-    if not own.managed and live_id in inventory:
-        return True, REPAIR
-    return _adopting(kind, spec, own, instance, conflicts), "adopt"
-
-
-def _adopting(
-    kind: Kind, spec: Any, own: model.Ownership, instance: str, conflicts: list[Diagnostic]
-) -> bool | None:
-    """The ownership rule for a declared object that exists: False when it is ours, True when
-    the adopt annotation takes an unmanaged one over, None (a conflict recorded) otherwise."""
-    if own.owned_by(instance):
-        return False
-    if own.managed or not spec.adopt:
-        conflicts.append(_ownership_conflict(kind, spec, own, instance))
-        return None
-    return True
-
-
 def _plan_policies(
     desired: Desired,
     actual: Actual,
@@ -244,7 +185,7 @@ def _plan_policies(
             )
             ids[name] = None
             continue
-        adopting, why = _take_over(Kind.POLICY, spec, live.policy_id, live.ownership, instance,
+        adopting, why = take_over(Kind.POLICY, spec, live.policy_id, live.ownership, instance,
                                    conflicts, inventory)
         if adopting is None:
             continue
@@ -318,7 +259,7 @@ def _plan_sockets(
                        create_diffs(model.socket_fields(spec)), source=src)
             )
         else:
-            adopting, why = _take_over(Kind.SOCKET, spec, live.socket_id, live.ownership,
+            adopting, why = take_over(Kind.SOCKET, spec, live.socket_id, live.ownership,
                                        instance, conflicts, inventory)
             if adopting is None:
                 continue
@@ -420,7 +361,7 @@ def _plan_attachments(
             external = policy in spec.external_policies and policy not in spec.policies
             what = "external policy" if external else "policy"
             conflicts.append(
-                _conflict(Kind.SOCKET, spec.name,
+                conflict(Kind.SOCKET, spec.name,
                           f"{what} {policy!r} does not exist in border0 or the manifests",
                           spec.source, "unknown-policy")
             )
