@@ -177,7 +177,7 @@ def test_a_deposed_leader_stops_between_write_batches(emulator):
 
     asked: list[bool] = []
 
-    def may_write() -> bool:  # leader for the first phase (policies) only
+    def may_write() -> bool:  # leader for the first phase (connectors, examples/connectors) only
         asked.append(len(asked) == 0)
         return asked[-1]
 
@@ -186,11 +186,11 @@ def test_a_deposed_leader_stops_between_write_batches(emulator):
     assert not result.ok and len(asked) == 2
     written = [r for r in result.applied.results if r.ok]
     refused = [r for r in result.applied.results if not r.ok]
-    assert written and all(r.change.kind == "policy" for r in written)
+    assert written and all(r.change.kind == "connector" for r in written)
     assert refused and all("not the leader" in r.message for r in refused)
     live = emulator.client()
     assert live.list_sockets() == []  # no socket was created after the guard said no
-    assert len(live.list_policies()) == len(written)
+    assert live.list_policies() == [] and len(live.list_all_connectors()) == len(written)
 
 
 @pytest.mark.parametrize(
