@@ -240,7 +240,7 @@ def _plan_policies(
             )
             ids[name] = None
             continue
-        adopting, why = take_over(Kind.POLICY, spec, live.policy_id, live.ownership, instance,
+        adopting, why = _take_over(Kind.POLICY, spec, live.policy_id, live.ownership, instance,
                                    conflicts, inventory)
         if adopting is None:
             continue
@@ -298,7 +298,7 @@ def _plan_sockets(
                        create_diffs(model.socket_fields(spec)), source=src)
             )
         else:
-            adopting, why = take_over(Kind.SOCKET, spec, live.socket_id, live.ownership,
+            adopting, why = _take_over(Kind.SOCKET, spec, live.socket_id, live.ownership,
                                        instance, conflicts, inventory)
             if adopting is None:
                 continue
@@ -471,7 +471,7 @@ def _plan_attachments(
             external = policy in spec.external_policies and policy not in spec.policies
             what = "external policy" if external else "policy"
             conflicts.append(
-                conflict(Kind.SOCKET, spec.name,
+                _conflict(Kind.SOCKET, spec.name,
                           f"{what} {policy!r} does not exist in border0 or the manifests",
                           spec.source, "unknown-policy")
             )
