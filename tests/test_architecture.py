@@ -3,6 +3,7 @@ layers, drawn in docs/architecture.md), checked by lint-imports on every run of 
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -39,27 +40,27 @@ def test_an_upward_import_breaks_the_contract(tmp_path):
     assert "reconciler.model -> reconciler.daemon" in result.stdout
 
 
-MAX_LINES = 400
+def private_imports(root: Path) -> list[str]:
+    """`from reconciler.x import _name` anywhere under `root`: a private name used across
+    modules is a rule with two homes (issue 25 replaced the old line cap with this)."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("reconciler"):
+                found += [f"{path.relative_to(root.parent)}: {node.module}.{alias.name}"
+                          for alias in node.names
+                          if alias.name.startswith("_") and not alias.name.startswith("__")]
+    return found
 
 
-def modules_over(limit: int, root: Path) -> dict[str, int]:
-    """Modules under `root` longer than `limit` lines: a module past it holds more than one job."""
-    sizes = {
-        str(path.relative_to(root.parent)): len(path.read_text(encoding="utf-8").splitlines())
-        for path in sorted(root.rglob("*.py"))
-    }
-    return {name: lines for name, lines in sizes.items() if lines > limit}
+def test_no_private_name_is_imported_across_modules():
+    assert private_imports(REPO / "reconciler") == []
 
 
-def test_no_module_is_over_400_lines():
-    assert modules_over(MAX_LINES, REPO / "reconciler") == {}, "split these by job"
-
-
-def test_the_line_limit_check_sees_a_long_module(tmp_path):
+def test_the_private_import_check_sees_one(tmp_path):
     package = tmp_path / "reconciler" / "daemon"
     package.mkdir(parents=True)
-    (package / "short.py").write_text("x = 1\n" * MAX_LINES)
-    (package / "long.py").write_text("x = 1\n" * (MAX_LINES + 1))
-    assert modules_over(MAX_LINES, tmp_path / "reconciler") == {
-        "reconciler/daemon/long.py": MAX_LINES + 1
-    }
+    (package / "ok.py").write_text("from reconciler.model import Actual\n")
+    (package / "bad.py").write_text("from reconciler.model import _hidden\n")
+    assert private_imports(tmp_path / "reconciler") == [
+        "reconciler/daemon/bad.py: reconciler.model._hidden"]

@@ -55,7 +55,7 @@ from reconciler.border0.paging import walk_policy_pages, walk_socket_pages
 from reconciler.border0.routes import operation
 from reconciler.secrets import Secret, redact
 
-__all__ = ["DEFAULT_API", "USER_AGENT", "Border0Client"]
+__all__ = ["DEFAULT_API", "USER_AGENT", "Border0Client", "path_segment"]
 
 DEFAULT_API = "https://api.border0.com/api/v1"
 USER_AGENT = f"border0-reconciler/{__version__}"
@@ -158,7 +158,7 @@ class Border0Client(ConnectorEndpoints):
 
     def get_socket(self, id_or_name: str) -> dict:
         """One live socket; a soft-deleted one is 404 (border0-go client/socket.go)."""
-        return self._json("GET", f"/socket/{_seg(id_or_name)}", params={"activeOnly": "true"})
+        return self._json("GET", f"/socket/{path_segment(id_or_name)}", params={"activeOnly": "true"})
 
     def find_socket(self, name: str) -> dict | None:
         try:
@@ -170,21 +170,21 @@ class Border0Client(ConnectorEndpoints):
         return self._create("/socket", body, self.find_socket)
 
     def update_socket(self, id_or_name: str, body: dict) -> dict:
-        return self._json("PUT", f"/socket/{_seg(id_or_name)}", body=body)
+        return self._json("PUT", f"/socket/{path_segment(id_or_name)}", body=body)
 
     def delete_socket(self, id_or_name: str) -> None:
-        self._delete(f"/socket/{_seg(id_or_name)}")
+        self._delete(f"/socket/{path_segment(id_or_name)}")
 
     def update_socket_policies(
         self, socket_id: str, add: Sequence[str] = (), remove: Sequence[str] = ()
     ) -> None:
-        self._attach(f"/socket/{_seg(socket_id)}/policy", add, remove)
+        self._attach(f"/socket/{path_segment(socket_id)}/policy", add, remove)
 
     def update_policy_sockets(
         self, policy_id: str, add: Sequence[str] = (), remove: Sequence[str] = ()
     ) -> None:
         """Attach or detach many sockets to one policy in one call (the policy's side)."""
-        self._attach(f"/policy/{_seg(policy_id)}/socket", add, remove)
+        self._attach(f"/policy/{path_segment(policy_id)}/socket", add, remove)
 
     def _attach(self, path: str, add: Sequence[str], remove: Sequence[str]) -> None:
         actions = [{"action": "add", "id": i} for i in add]
@@ -195,14 +195,14 @@ class Border0Client(ConnectorEndpoints):
     def list_connectors(self, socket_id: str) -> list[dict]:
         """The socket's connector links, `{"list":[{connector_id, connector_name, ...}]}`
         (border0-go client/socket.go SocketConnectors)."""
-        data = self._json("GET", f"/socket/{_seg(socket_id)}/connectors")
+        data = self._json("GET", f"/socket/{path_segment(socket_id)}/connectors")
         return list(data.get("list") or []) if isinstance(data, dict) else list(data or [])
 
     def list_upstream_configurations(self, socket_id: str) -> list[dict]:
         """The socket's upstream configurations, `{"list":[{"config": ...}]}` (border0-go
         client/socket.go SocketUpstreamConfigs). They hold credentials: pass them only to a
         write of the same socket."""
-        data = self._json("GET", f"/socket/{_seg(socket_id)}/upstream_configurations")
+        data = self._json("GET", f"/socket/{path_segment(socket_id)}/upstream_configurations")
         return list(data.get("list") or []) if isinstance(data, dict) else list(data or [])
 
     # --- policies -------------------------------------------------------------------------
@@ -225,16 +225,16 @@ class Border0Client(ConnectorEndpoints):
         return data or None
 
     def get_policy(self, policy_id: str) -> dict:
-        return self._json("GET", f"/policy/{_seg(policy_id)}")
+        return self._json("GET", f"/policy/{path_segment(policy_id)}")
 
     def create_policy(self, body: dict) -> dict:
         return self._create("/policies", body, self.find_policy)
 
     def update_policy(self, policy_id: str, body: dict) -> dict:
-        return self._json("PUT", f"/policy/{_seg(policy_id)}", body=body)
+        return self._json("PUT", f"/policy/{path_segment(policy_id)}", body=body)
 
     def delete_policy(self, policy_id: str) -> None:
-        self._delete(f"/policy/{_seg(policy_id)}")
+        self._delete(f"/policy/{path_segment(policy_id)}")
 
     # --- server ---------------------------------------------------------------------------
 
@@ -413,7 +413,7 @@ class Border0Client(ConnectorEndpoints):
         return redact(text, (self._token.value,)) if self._token is not None else text
 
 
-def _seg(value: str) -> str:
+def path_segment(value: str) -> str:
     """One path segment: a name or id, quoted so it cannot change the path."""
     return quote(str(value), safe="")
 

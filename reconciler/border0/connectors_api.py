@@ -10,8 +10,8 @@ from typing import Any
 __all__ = ["ConnectorEndpoints"]
 
 
-def _seg(value: str) -> str:
-    from reconciler.border0.client import _seg as seg  # the client's one path quoting
+def path_segment(value: str) -> str:
+    from reconciler.border0.client import path_segment as seg  # the client's one path quoting
 
     return seg(value)
 
@@ -26,7 +26,7 @@ class ConnectorEndpoints:
     def get_upstream_configuration(self, socket_id: str) -> dict | None:
         """The socket's upstream_configuration from `/socket/{id}/upstream_configurations`
         (border0-go client/socket.go SocketUpstreamConfigs; the provider reads it there)."""
-        data = self._json("GET", f"/socket/{_seg(socket_id)}/upstream_configurations")
+        data = self._json("GET", f"/socket/{path_segment(socket_id)}/upstream_configurations")
         items = data.get("list") if isinstance(data, dict) else data
         for item in items or ():
             if isinstance(item, dict) and isinstance(item.get("config"), dict):
@@ -42,7 +42,7 @@ class ConnectorEndpoints:
         return list(data.get("list") or []) if isinstance(data, dict) else list(data or [])
 
     def get_connector(self, connector_id: str) -> dict:
-        return self._json("GET", f"/connector/{_seg(connector_id)}")
+        return self._json("GET", f"/connector/{path_segment(connector_id)}")
 
     def find_connector(self, name: str) -> dict | None:
         """A connector by name (border0 has no lookup by name: the list is searched)."""
@@ -56,10 +56,10 @@ class ConnectorEndpoints:
         return self._json("PUT", "/connector", body={**body, "connector_id": connector_id})
 
     def delete_connector(self, connector_id: str) -> None:
-        self._delete(f"/connector/{_seg(connector_id)}")
+        self._delete(f"/connector/{path_segment(connector_id)}")
 
     def list_connector_tokens(self, connector_id: str) -> list[dict]:
-        data = self._json("GET", f"/connector/{_seg(connector_id)}/tokens")
+        data = self._json("GET", f"/connector/{path_segment(connector_id)}/tokens")
         return list(data.get("list") or []) if isinstance(data, dict) else list(data or [])
 
     def create_connector_token(self, body: dict) -> dict:
@@ -68,4 +68,4 @@ class ConnectorEndpoints:
         return self._json("POST", "/connector/token", body=body)
 
     def delete_connector_token(self, connector_id: str, token_id: str) -> None:
-        self._delete(f"/connector/{_seg(connector_id)}/token/{_seg(token_id)}")
+        self._delete(f"/connector/{path_segment(connector_id)}/token/{path_segment(token_id)}")

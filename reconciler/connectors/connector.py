@@ -13,10 +13,11 @@ from enum import Enum
 from typing import Any
 
 from reconciler.connectors.argv import ConnectorTarget
-from reconciler.connectors.process import _Output
+from reconciler.connectors.process import Output
 from reconciler.model import Actual, Desired
 
 __all__ = [
+    "REMOVE",
     "TRANSITIONS",
     "Connector",
     "ConnectorStatus",
@@ -79,7 +80,7 @@ class ConnectorStatus:
         }
 
 
-_REMOVE = object()  # `Connector.pending` value: stop, then forget this connector
+REMOVE = object()  # `Connector.pending` value: stop, then forget this connector
 
 
 class Connector:
@@ -91,7 +92,7 @@ class Connector:
         self.state = State.STOPPED
         self.since = time.time()
         self.proc: subprocess.Popen[bytes] | None = None
-        self.output: _Output | None = None
+        self.output: Output | None = None
         self.restarts = 0
         self.last_exit_code: int | None = None
         self.last_error: str | None = None
@@ -102,7 +103,7 @@ class Connector:
         )
         self.running_since = 0.0
         self.killed = False
-        self.pending: Any = None  # after the stop: a ConnectorTarget to start, or _REMOVE
+        self.pending: Any = None  # after the stop: a ConnectorTarget to start, or REMOVE
         self.history: collections.deque[tuple[State, State]] = collections.deque(maxlen=64)
         self._log = log or logging.getLogger("reconciler.connector")
 

@@ -10,7 +10,7 @@ import subprocess
 import threading
 from typing import IO, Protocol
 
-__all__: list[str] = []  # used by connector.py and supervisor.py only
+__all__ = ["Output", "has_exited", "killpg"]  # the process primitives connectors share
 
 
 class _Sink(Protocol):
@@ -21,7 +21,7 @@ class _Sink(Protocol):
     def redact(self, text: str) -> str: ...
 
 
-class _Output(threading.Thread):
+class Output(threading.Thread):
     """Reads one child's merged stdout/stderr and logs each line, secrets redacted."""
 
     def __init__(self, name: str, pid: int, pipe: IO[bytes], sup: _Sink) -> None:
@@ -44,7 +44,7 @@ class _Output(threading.Thread):
             self.pipe.close()
 
 
-def _has_exited(proc: subprocess.Popen[bytes]) -> bool:
+def has_exited(proc: subprocess.Popen[bytes]) -> bool:
     """True once the child has exited, *without* reaping it: while it is a zombie its pid
     (and so its process group id) cannot be reused, so killing the group stays safe."""
     try:
@@ -55,7 +55,7 @@ def _has_exited(proc: subprocess.Popen[bytes]) -> bool:
         return proc.poll() is not None
 
 
-def _killpg(pid: int, sig: signal.Signals) -> None:
+def killpg(pid: int, sig: signal.Signals) -> None:
     try:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):

@@ -48,7 +48,7 @@ from reconciler.connectors.argv import (
     validate_template,
 )
 from reconciler.connectors.connector import (
-    _REMOVE,
+    REMOVE,
     TRANSITIONS,
     Connector,
     ConnectorStatus,
@@ -57,7 +57,7 @@ from reconciler.connectors.connector import (
     State,
     connector_targets,
 )
-from reconciler.connectors.process import _has_exited, _killpg, _Output
+from reconciler.connectors.process import Output, has_exited, killpg
 from reconciler.connectors.process_groups import ProcessGroups, preexec_for
 from reconciler.connectors.wakeup import PIDFD, Wakeup
 from reconciler.secrets import redact, redaction_set
@@ -240,7 +240,7 @@ class Supervisor:
                     self._spawn(conn, now)
         self._match_desired(now)
         for conn in list(self._connectors.values()):
-            if conn.proc is not None and _has_exited(conn.proc):
+            if conn.proc is not None and has_exited(conn.proc):
                 self._on_exit(conn, now)
             self._on_timer(conn, now)
         if self.groups is not None:
@@ -248,10 +248,10 @@ class Supervisor:
 
     def _match_desired(self, now: float) -> None:
         for name, conn in list(self._connectors.items()):
-            want = self._desired.get(name, _REMOVE)
+            want = self._desired.get(name, REMOVE)
             if conn.state is S.STOPPING:
                 conn.pending = want
-            elif want is _REMOVE or want != conn.target:
+            elif want is REMOVE or want != conn.target:
                 conn.pending = want
                 self._stop(conn, now)
         for name, target in self._desired.items():
@@ -286,7 +286,7 @@ class Supervisor:
         if self.groups is not None:
             self.groups.add(proc.pid, conn.name, tree)
         assert proc.stdout is not None
-        conn.output = _Output(conn.name, proc.pid, proc.stdout, self)
+        conn.output = Output(conn.name, proc.pid, proc.stdout, self)
         conn.output.start()
         conn.deadline = now + self.startsecs
         self.log.info(
@@ -323,7 +323,7 @@ class Supervisor:
 
     def _reap(self, conn: Connector) -> int:
         assert conn.proc is not None
-        _killpg(conn.proc.pid, signal.SIGKILL)  # whatever the child left in its group
+        killpg(conn.proc.pid, signal.SIGKILL)  # whatever the child left in its group
         if self.groups is not None:  # ... and in its session; before the wait frees the pid
             self.groups.remove(conn.proc.pid)
         code = conn.proc.wait()
@@ -372,7 +372,7 @@ class Supervisor:
                 self.stop_timeout,
                 extra={"socket": conn.name},
             )
-            _killpg(conn.proc.pid, signal.SIGKILL)
+            killpg(conn.proc.pid, signal.SIGKILL)
 
     def _stop(self, conn: Connector, now: float) -> None:
         if conn.state in (S.STARTING, S.RUNNING) and conn.proc is not None:
@@ -384,14 +384,14 @@ class Supervisor:
                 conn.proc.pid,
                 extra={"socket": conn.name},
             )
-            _killpg(conn.proc.pid, signal.SIGTERM)
+            killpg(conn.proc.pid, signal.SIGTERM)
         elif conn.state in (S.BACKOFF, S.FATAL):
             conn._change_state(S.STOPPED)
             self._after_stop(conn, now)
 
     def _after_stop(self, conn: Connector, now: float) -> None:
         want, conn.pending = conn.pending, None
-        if want is _REMOVE or want is None:
+        if want is REMOVE or want is None:
             del self._connectors[conn.name]
             return
         conn.target = want
