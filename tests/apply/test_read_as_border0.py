@@ -323,12 +323,14 @@ def test_a_replace_needs_an_allowance_and_says_what_it_costs(
 
 
 def failing(emulator: Any, suffix: str) -> list[str]:
-    """Make the emulator answer 500 to every request whose path ends with `suffix` (an ASGI
-    layer inside its fault layer, as border0 failing one endpoint); returns the writes seen."""
+    """Make the emulator answer 500 to every request to a socket's sub-resource `suffix` (an
+    ASGI layer inside its fault layer, as border0 failing one endpoint; the connector listing,
+    GET /connectors, still answers); returns the writes seen."""
     inner, writes = emulator.app.app, []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].endswith(suffix):
+        if scope["type"] == "http" and "/socket/" in scope["path"] and (
+                scope["path"].endswith(suffix)):
             await send({"type": "http.response.start", "status": 500,
                         "headers": [(b"content-type", b"application/json")]})
             await send({"type": "http.response.body",

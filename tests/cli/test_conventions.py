@@ -154,8 +154,11 @@ def test_manifests_from_stdin(world: dict[str, Any]) -> None:
     assert {d["file"] for d in json.loads(out)} == {"<stdin>"}
     documents = "\n---\n".join(p.read_text() for p in sorted(
         (REPO / "examples").glob("*/*.yaml")))
+    # stdin's relative paths are the working directory's: the connectors' token files are
+    # named relative to examples/connectors
     code, out, err = cli(["plan", "-", *world["api"], "--env-file", ENV_FILE,
-                          "--detailed-exitcode", "-o", "json"], input=documents)
+                          "--detailed-exitcode", "-o", "json"], input=documents,
+                         cwd=REPO / "examples" / "connectors")
     assert code == 0, err  # the same manifests as examples/: nothing to change
     assert json.loads(out)["changes"] == []
 

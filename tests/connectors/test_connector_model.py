@@ -268,7 +268,7 @@ def test_the_examples_apply_cleanly_and_their_links_match_the_manifests(tmp_path
     result = reconcile([examples], client, ReconcileOptions(env=env))
     assert result.ok, (result.error, [str(d) for d in result.diagnostics])
     for token in ("edge", "edge-b"):
-        assert stat.S_IMODE((tmp_path / ".border0-reconciler" / "tokens" / f"{token}.token")
+        assert stat.S_IMODE((examples / ".border0-reconciler" / "tokens" / f"{token}.token")
                             .stat().st_mode) == 0o600
     desired = load([examples], env=env).desired
     for name, spec in desired.sockets.items():
