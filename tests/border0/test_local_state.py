@@ -17,7 +17,7 @@ from helpers import REPO
 def _apply_local(cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     """`apply . --api local` in a copy of examples/, as a user with umask 000 would run it
     (the state goes in the manifests' folder: here, `cwd`)."""
-    shutil.copytree(REPO / "examples", cwd, dirs_exist_ok=True)
+    shutil.copytree(REPO / "examples", cwd, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".border0-reconciler"))
     return subprocess.run(
         [sys.executable, "-m", "reconciler", "apply", ".", "--api", "local",
          "--env-file", str(REPO / "examples" / "demo.env"), "--auto-approve", *extra],

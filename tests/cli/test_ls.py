@@ -108,7 +108,7 @@ def test_policies_lists_each_policy_with_its_sockets(org: dict[str, Any]) -> Non
 
 def test_ls_with_manifests_shows_in_sync_drifted_and_not_declared(tmp_path: Path) -> None:
     examples = tmp_path / "examples"
-    shutil.copytree(REPO / "examples", examples, ignore=shutil.ignore_patterns("ci", "kubernetes"))
+    shutil.copytree(REPO / "examples", examples, ignore=shutil.ignore_patterns("ci", "kubernetes", ".border0-reconciler"))
     api = ["--api", "local", "--state", str(tmp_path / "local.db")]
     env = ["--env-file", str(examples / "demo.env")]
     code, _, err = cli(["apply", str(examples), *api, *env, "--auto-approve"], cwd=tmp_path)

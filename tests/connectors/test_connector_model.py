@@ -262,7 +262,7 @@ def test_the_examples_apply_cleanly_and_their_links_match_the_manifests(tmp_path
     from reconciler.manifests.loader import load
 
     examples = tmp_path / "examples"
-    shutil.copytree(REPO / "examples", examples, ignore=shutil.ignore_patterns("ci", "kubernetes"))
+    shutil.copytree(REPO / "examples", examples, ignore=shutil.ignore_patterns("ci", "kubernetes", ".border0-reconciler"))
     env = read_env_file(examples / "demo.env")
     client = emulator.client()
     result = reconcile([examples], client, ReconcileOptions(env=env))

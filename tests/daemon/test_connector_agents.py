@@ -57,7 +57,7 @@ def test_one_writer_and_two_agents_run_every_connector_exactly_once(
     tmp_path, emulator_process, daemon_process  # noqa: F811
 ):
     emulator = emulator_process()
-    shutil.copytree(REPO / "examples", tmp_path / "manifests")
+    shutil.copytree(REPO / "examples", tmp_path / "manifests", ignore=shutil.ignore_patterns(".border0-reconciler"))
     common = ("--env-file", str(tmp_path / "manifests" / "demo.env"),
               "--connector-command", LOCAL_CONNECTOR_TEMPLATE, "--connector-startsecs", "0.3s")
 
@@ -100,7 +100,7 @@ def test_an_agent_makes_no_writes_even_when_border0_differs(
 ):
     """With no writer running, border0 stays empty: the agent only reads, and starts nothing."""
     emulator = emulator_process()
-    shutil.copytree(REPO / "examples", tmp_path / "manifests")
+    shutil.copytree(REPO / "examples", tmp_path / "manifests", ignore=shutil.ignore_patterns(".border0-reconciler"))
     agent = daemon_process(tmp_path / "manifests", emulator.url, emulator.token,
                            "--env-file", str(tmp_path / "manifests" / "demo.env"),
                            "--connectors-only", "--connector-command", LOCAL_CONNECTOR_TEMPLATE)

@@ -40,7 +40,7 @@ def lease_endpoint():
 
 @pytest.fixture
 def ha(tmp_path, emulator, lease_endpoint, daemon_process, monkeypatch):  # noqa: F811
-    shutil.copytree(REPO / "examples", tmp_path / "manifests")
+    shutil.copytree(REPO / "examples", tmp_path / "manifests", ignore=shutil.ignore_patterns(".border0-reconciler"))
     monkeypatch.setenv("KUBECONFIG", str(lease_endpoint.kubeconfig(tmp_path / "kubeconfig")))
 
     (tmp_path / "trigger-token").write_text(TRIGGER_TOKEN)

@@ -200,7 +200,7 @@ def test_every_example_connector_runs_with_the_local_api(daemon, tmp_path):
     import shutil
 
     examples = Path(__file__).resolve().parents[2] / "examples"
-    shutil.copytree(examples, tmp_path / "manifests")
+    shutil.copytree(examples, tmp_path / "manifests", ignore=shutil.ignore_patterns(".border0-reconciler"))
     # startsecs long enough that a connector which exits at once never counts as RUNNING
     d = daemon("--env-file", str(tmp_path / "manifests" / "demo.env"),
                "--connector-startsecs", "1.5s")
@@ -223,7 +223,7 @@ def test_the_built_in_web_server_never_serves_the_reconcilers_own_files(daemon, 
     import shutil
 
     repo = tmp_path / "repo"
-    shutil.copytree(REPO / "examples", repo / "examples")
+    shutil.copytree(REPO / "examples", repo / "examples", ignore=shutil.ignore_patterns(".border0-reconciler"))
     (repo / ".git").mkdir()
     (repo / ".git" / "config").write_text("[core]\n")
     (repo / "examples" / "sockets" / "whole-repo.yaml").write_text(

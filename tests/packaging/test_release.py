@@ -105,7 +105,7 @@ def test_the_wheel_installs_into_a_fresh_virtualenv_and_works(dist: Path,
     bin_dir = fresh_venv(tmp_path / "venv", str(wheel))
     cli = bin_dir / "border0-reconciler"
     work = tmp_path / "work"
-    shutil.copytree(ROOT / "examples", work / "examples")
+    shutil.copytree(ROOT / "examples", work / "examples", ignore=shutil.ignore_patterns(".border0-reconciler"))
 
     version = run(cli, "--version", cwd=work)
     assert version.returncode == 0 and version.stdout.strip().endswith(__version__)
@@ -130,7 +130,7 @@ def test_the_sdist_with_the_local_extra_runs_the_readme_demo(dist: Path, tmp_pat
     (sdist,) = dist.glob("*.tar.gz")
     bin_dir = fresh_venv(tmp_path / "venv", f"border0-reconciler[local] @ {sdist.as_uri()}")
     work = tmp_path / "work"
-    shutil.copytree(ROOT / "examples", work / "examples")
+    shutil.copytree(ROOT / "examples", work / "examples", ignore=shutil.ignore_patterns(".border0-reconciler"))
     args = ["examples/", "--api", "local", "--env-file", "examples/demo.env"]
     applied = run(bin_dir / "border0-reconciler", "apply", *args, "--auto-approve", cwd=work)
     assert applied.returncode == 0, applied.stderr
