@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from reconciler.connectors.trees import Tree, Trees, instance_id, marker_of
+from reconciler.connectors.trees import Tree, Trees, instance_id, kill_until_gone, marker_of
 from reconciler.connectors.watchdog import WATCHDOG
 
 __all__ = ["WATCHDOG", "ProcessGroups", "kill_session", "preexec_for", "proc_stat"]
@@ -121,23 +121,13 @@ def kill_session(sid: int, *, started_after: int = 0) -> int:
     after `started_after`; the number found. Repeated until none is left, so a fork in flight
     is caught too. (No killpg: once the leader is gone, only the start times tell a session
     from a later one that got the same id.)"""
-    found: set[int] = set()
     if not os.path.isdir("/proc"):
         return 0
-    for _ in range(5):
-        members = [
-            p.pid for p in _all_processes()
-            if p.session == sid and p.state != "Z" and p.start >= started_after
-            and p.pid != os.getpid()
-        ]
-        if not members:
-            break
-        found.update(members)
-        for pid in members:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.01)
-    return len(found)
+    return kill_until_gone(lambda: [
+        p.pid for p in _all_processes()
+        if p.session == sid and p.state != "Z" and p.start >= started_after
+        and p.pid != os.getpid()
+    ], tries=5)
 
 
 def _boot_id() -> str:

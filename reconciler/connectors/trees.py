@@ -25,11 +25,11 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["MARKER", "Tree", "Trees", "instance_id", "marked", "marker_of"]
+__all__ = ["MARKER", "Tree", "Trees", "instance_id", "kill_until_gone", "marked", "marker_of"]
 
 #: The environment variable that names a process's connector tree: "<instance>:<tree>".
 MARKER = "BORDER0_RECONCILER_TREE"
@@ -82,11 +82,12 @@ def marked(prefix: str) -> list[int]:
             and (m == prefix or (prefix.endswith(":") and m.startswith(prefix)))]
 
 
-def _kill_marked(prefix: str) -> int:
-    """SIGKILL every process marked `prefix`, again until none is left (a fork in flight)."""
+def kill_until_gone(find: Callable[[], list[int]], tries: int) -> int:
+    """SIGKILL every process `find` names, again until it names none (a fork in flight) or
+    `tries` rounds are spent; the number found."""
     found: set[int] = set()
-    for _ in range(20):
-        pids = marked(prefix)
+    for _ in range(tries):
+        pids = find()
         if not pids:
             break
         found.update(pids)
@@ -95,6 +96,11 @@ def _kill_marked(prefix: str) -> int:
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.01)
     return len(found)
+
+
+def _kill_marked(prefix: str) -> int:
+    """SIGKILL every process marked `prefix`, again until none is left (a fork in flight)."""
+    return kill_until_gone(lambda: marked(prefix), tries=20)
 
 
 def _my_cgroup_dir() -> Path | None:

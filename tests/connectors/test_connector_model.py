@@ -12,11 +12,9 @@ import json
 import stat
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 import yaml
 from helpers import PYTHON, REPO, cli, wait_for
 
@@ -42,7 +40,7 @@ def tls_upstream(port: int) -> dict:
         "standardTlsServiceConfiguration": {"hostname": "127.0.0.1", "port": port}}}
 
 
-def manifests(folder: Path, upstream_port: int, bound: tuple[str, ...] = ("web", "cache"),
+def manifests(folder: Path, upstream: int, bound: tuple[str, ...] = ("web", "cache"),
               token_file: Path | None = None) -> Path:
     token_file = token_file or folder.parent / "tokens" / "edge.token"
     docs = [
@@ -52,33 +50,14 @@ def manifests(folder: Path, upstream_port: int, bound: tuple[str, ...] = ("web",
                         "destination": {"file": str(token_file)}}]}},
         {**HEAD, "kind": "Socket", "metadata": {"name": "web"}, "spec": {
             "type": "http", "connectors": ["edge"] if "web" in bound else [],
-            "upstream": http_upstream("127.0.0.1", upstream_port)}},
+            "upstream": http_upstream("127.0.0.1", upstream)}},
         {**HEAD, "kind": "Socket", "metadata": {"name": "cache"}, "spec": {
             "type": "tls", "connectors": ["edge"] if "cache" in bound else [],
-            "upstream": tls_upstream(upstream_port)}},
+            "upstream": tls_upstream(upstream)}},
     ]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "all.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
     return folder
-
-
-@pytest.fixture
-def upstream_port() -> Iterator[int]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = f"upstream saw {self.path}".encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
 
 
 def apply(folder: Path, client) -> object:
@@ -88,10 +67,10 @@ def apply(folder: Path, client) -> object:
 
 
 def test_apply_creates_the_connector_its_token_file_and_the_bound_sockets(
-    tmp_path, emulator, upstream_port
+    tmp_path, emulator, upstream
 ):
     client = emulator.client()
-    folder = manifests(tmp_path / "m", upstream_port)
+    folder = manifests(tmp_path / "m", upstream)
     first = apply(folder, client)
     summary = first.plan.summary()
     assert (summary["create"], summary["update"]) == (4, 0)  # connector, token, two sockets
@@ -102,15 +81,15 @@ def test_apply_creates_the_connector_its_token_file_and_the_bound_sockets(
 
     [connector] = client.list_all_connectors()
     assert connector["name"] == "edge"
-    for name, config in (("web", http_upstream("127.0.0.1", upstream_port)),
-                         ("cache", tls_upstream(upstream_port))):
+    for name, config in (("web", http_upstream("127.0.0.1", upstream)),
+                         ("cache", tls_upstream(upstream))):
         socket_id = client.get_socket(name)["socket_id"]
         assert [c["connector_id"] for c in client.list_connectors(socket_id)] == [
             connector["connector_id"]]
         live = client.get_upstream_configuration(socket_id)
         assert live["service_type"] == config["serviceType"]
         block = f"{config['serviceType']}_service_configuration"
-        assert live[block][f"standard_{block}"]["port"] == upstream_port
+        assert live[block][f"standard_{block}"]["port"] == upstream
     [listed] = client.list_connector_tokens(connector["connector_id"])
     assert listed["name"] == "edge-1" and "token" not in {k for k, v in listed.items() if v}
 
@@ -176,10 +155,10 @@ def environ(pid: int) -> dict[str, str]:
 
 
 def test_an_agent_runs_one_connector_with_its_token_and_a_revoked_token_is_reported_and_healed(
-    tmp_path, emulator, upstream_port, daemon_process  # noqa: F811
+    tmp_path, emulator, upstream, daemon_process  # noqa: F811
 ):
     client = emulator.client()
-    folder = manifests(tmp_path / "m", upstream_port)
+    folder = manifests(tmp_path / "m", upstream)
     apply(folder, client)
     token_file = tmp_path / "tokens" / "edge.token"
     state = tmp_path / "standin"
@@ -222,7 +201,7 @@ def test_an_agent_runs_one_connector_with_its_token_and_a_revoked_token_is_repor
         status)
 
     # a socket whose binding is removed is no longer served
-    apply(manifests(folder, upstream_port, bound=("web",)), client)
+    apply(manifests(folder, upstream, bound=("web",)), client)
     wait_for(lambda: set(json.loads(served.read_text())) == {"web"}, timeout=20,
              message="cache no longer served")
 
