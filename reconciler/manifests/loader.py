@@ -69,6 +69,7 @@ from reconciler.manifests.specs import (
     secret_references,
     socket_spec,
 )
+from reconciler.manifests.upgrade import legacy_form
 from reconciler.manifests.yamlpos import (
     MAX_DOCUMENT_BYTES,
     Position,
@@ -378,7 +379,8 @@ class _Loader:
         """The socket's spec with its secrets resolved; None when a secret cannot be."""
         secrets: dict[tuple[Any, ...], Secret | None] = {}
         failed = False
-        for path, value in secret_references(doc.data):
+        data = legacy_form(doc.data) or doc.data  # a migrated legacy-mode socket: as before
+        for path, value in secret_references(data):
             secret, issue = resolve_secret(
                 value,
                 path,
@@ -399,7 +401,7 @@ class _Loader:
                             path, code="limit")
                 failed = True
             secrets[path] = secret
-        return None if failed else socket_spec(doc.data, doc.source(), secrets)
+        return None if failed else socket_spec(data, doc.source(), secrets)
 
     def cross_check(self) -> None:
         """Policy and connector references: declared here, or listed as external."""

@@ -1,0 +1,146 @@
+"""`migrate PATH...` (alias `fmt --upgrade` is not provided: one name): rewrite legacy Socket
+manifests to the typed upstream in place, comments and key order kept (ruamel.yaml round-trip),
+or only show it (`--check`, `--diff`). The rewrite of one document is `manifests.upgrade`'s;
+this module finds the files, reads them all before writing any (a bad file stops it with
+nothing written) and reports. Guide: docs/migration.md."""
+
+from __future__ import annotations
+
+import difflib
+import io
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reconciler.cli.options import friendly_errors
+from reconciler.errors import UserError
+
+__all__ = ["migrate_command", "run_migrate"]
+
+
+@dataclass
+class _File:
+    path: Path
+    before: str
+    after: str = ""
+    migrated: list[str] = field(default_factory=list)
+    left: list[tuple[str, int, str]] = field(default_factory=list)  # (name, line, why)
+
+
+def _yaml() -> Any:
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never fold a long line the user wrote on one
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    return yaml
+
+
+def _read(path: Path, connector: str | None) -> _File:
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    from reconciler.manifests.upgrade import upgrade_socket
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    found = _File(path, text)
+    yaml = _yaml()
+    try:
+        docs = list(yaml.load_all(text))
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise UserError(f"{where}: not valid YAML: {exc.problem}; nothing was migrated") from None
+    except YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML: {exc}; nothing was migrated") from None
+    for doc in docs:
+        if not isinstance(doc, dict):
+            continue
+        result = upgrade_socket(doc, connector)
+        if result.changed:
+            found.migrated.append(result.name)
+        elif result.reason:
+            line = doc.lc.line + 1 if hasattr(doc, "lc") else 1
+            found.left.append((result.name, line, result.reason))
+    if found.migrated:
+        out = io.StringIO()
+        yaml.dump_all(docs, out)
+        found.after = out.getvalue()
+    return found
+
+
+def _write(path: Path, text: str) -> None:
+    """Atomically, keeping the file's mode: a crash leaves the old file or the new one."""
+    mode = path.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run_migrate(paths: tuple[str, ...], *, connector: str | None = None, check: bool = False,
+                diff: bool = False, echo: Any = click.echo) -> int:
+    """Migrate (or with check/diff only show) the legacy sockets under `paths`: 0, or 1 when
+    check/diff found something to rewrite. A bad path or file raises `UserError`."""
+    from reconciler.manifests.files import discover
+
+    problems: list[str] = []
+    files = discover(paths, lambda p, msg, err: problems.append(f"{p}: {msg}") if err else None)
+    if problems:
+        raise UserError(f"{problems[0]}; nothing was migrated")
+    found = [_read(path, connector) for path in files]  # every file read before any write
+    changed = [f for f in found if f.migrated]
+    for f in changed:
+        if diff:
+            echo("".join(difflib.unified_diff(
+                f.before.splitlines(keepends=True), f.after.splitlines(keepends=True),
+                str(f.path), f"{f.path} (migrated)")), nl=False)
+        elif check:
+            echo(f"would migrate {f.path}: {', '.join(f.migrated)}")
+        else:
+            try:
+                _write(f.path, f.after)
+            except OSError as exc:
+                raise UserError(f"cannot write {f.path}: {exc.strerror}") from None
+            echo(f"migrated {f.path}: {', '.join(f.migrated)}")
+    left = [(f.path, *item) for f in found for item in f.left]
+    for path, name, line, why in left:
+        echo(f"{path}:{line}: left in the legacy form: {name}: {why}")
+    sockets = sum(len(f.migrated) for f in changed)
+    verb = "would migrate" if check or diff else "migrated"
+    if not sockets:
+        echo("Nothing to migrate" + (f"; {len(left)} socket{'s' if len(left) != 1 else ''} "
+                                     "left in the legacy form." if left else "."))
+        return 0
+    echo(f"{verb[0].upper()}{verb[1:]} {sockets} socket{'s' if sockets != 1 else ''} in "
+         f"{len(changed)} file{'s' if len(changed) != 1 else ''}"
+         f"{f'; {len(left)} left in the legacy form' if left else ''} (docs/migration.md).")
+    return 1 if (check or diff) and sockets else 0
+
+
+@click.command("migrate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--connector", default=None, metavar="NAME",
+              help="Also move legacy-mode sockets (spec.connector) to this connector "
+              "(spec.connectors: [NAME]); without it they keep their `socket connect`.")
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 if a socket would be "
+              "migrated.")
+@click.option("--diff", is_flag=True, help="Change nothing; print the rewrite as a unified "
+              "diff and exit 1 if there is one.")
+@friendly_errors
+def migrate_command(paths: tuple[str, ...], connector: str | None, check: bool,
+                    diff: bool) -> None:
+    """Rewrite legacy sockets under PATHS to the typed upstream, comments kept."""
+    raise SystemExit(run_migrate(paths, connector=connector, check=check, diff=diff))
