@@ -10,13 +10,14 @@ import difflib
 import io
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
 
-from reconciler.cli.options import friendly_errors
+from reconciler.cli.options import friendly_errors, output_option
 from reconciler.errors import UserError
 
 __all__ = ["migrate_command", "run_migrate"]
@@ -91,9 +92,11 @@ def _write(path: Path, text: str) -> None:
 
 
 def run_migrate(paths: tuple[str, ...], *, connector: str | None = None, check: bool = False,
-                diff: bool = False, echo: Any = click.echo) -> int:
+                diff: bool = False, echo: Any = click.echo,
+                report: Callable[[dict[str, Any]], None] | None = None) -> int:
     """Migrate (or with check/diff only show) the legacy sockets under `paths`: 0, or 1 when
-    check/diff found something to rewrite. A bad path or file raises `UserError`."""
+    check/diff found something to rewrite. Lines go to `echo`, or one document to `report`
+    (-o json|yaml). A bad path or file raises `UserError`."""
     from reconciler.manifests.files import discover
 
     problems: list[str] = []
@@ -102,6 +105,8 @@ def run_migrate(paths: tuple[str, ...], *, connector: str | None = None, check: 
         raise UserError(f"{problems[0]}; nothing was migrated")
     found = [_read(path, connector) for path in files]  # every file read before any write
     changed = [f for f in found if f.migrated]
+    if report is not None:
+        echo = _quiet
     for f in changed:
         if diff:
             echo("".join(difflib.unified_diff(
@@ -116,6 +121,16 @@ def run_migrate(paths: tuple[str, ...], *, connector: str | None = None, check: 
                 raise UserError(f"cannot write {f.path}: {exc.strerror}") from None
             echo(f"migrated {f.path}: {', '.join(f.migrated)}")
     left = [(f.path, *item) for f in found for item in f.left]
+    if report is not None:
+        report({
+            "written": not (check or diff),
+            "migrated": [{"file": str(f.path), "sockets": f.migrated, **({"diff": "".join(
+                difflib.unified_diff(f.before.splitlines(keepends=True),
+                                     f.after.splitlines(keepends=True)))} if diff else {})}
+                for f in changed],
+            "left_in_the_legacy_form": [{"file": str(path), "line": line, "socket": name,
+                                         "reason": why} for path, name, line, why in left],
+        })
     for path, name, line, why in left:
         echo(f"{path}:{line}: left in the legacy form: {name}: {why}")
     sockets = sum(len(f.migrated) for f in changed)
@@ -139,8 +154,21 @@ def run_migrate(paths: tuple[str, ...], *, connector: str | None = None, check: 
               "migrated.")
 @click.option("--diff", is_flag=True, help="Change nothing; print the rewrite as a unified "
               "diff and exit 1 if there is one.")
+@output_option(what="what was migrated (json, yaml: the files, their sockets and those left "
+               "in the legacy form, with why)")
 @friendly_errors
 def migrate_command(paths: tuple[str, ...], connector: str | None, check: bool,
-                    diff: bool) -> None:
+                    diff: bool, fmt: str) -> None:
     """Rewrite legacy sockets under PATHS to the typed upstream, comments kept."""
-    raise SystemExit(run_migrate(paths, connector=connector, check=check, diff=diff))
+    report = None
+    if fmt in ("json", "yaml"):
+        from reconciler.render.output import structured
+
+        def report(data: dict[str, Any]) -> None:
+            click.echo(structured(data, fmt), nl=False)
+    raise SystemExit(run_migrate(paths, connector=connector, check=check, diff=diff,
+                                 report=report))
+
+
+def _quiet(*_args: Any, **_kwargs: Any) -> None:
+    """Lines are not printed when a document is."""

@@ -4,6 +4,7 @@ a second migrate changes nothing; --check/--diff write nothing; bad input is one
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -100,6 +101,12 @@ def test_check_and_diff_write_nothing_and_connector_moves_to_the_connector_model
     before = texts(folder)
     code, out, _ = cli(["migrate", str(folder), "--check"])
     assert code == 1 and f"would migrate {folder / 'sockets' / 'web.yaml'}: web" in out
+    code, out, _ = cli(["migrate", str(folder), "--check", "-o", "json"])
+    report = json.loads(out)
+    assert code == 1 and report["written"] is False
+    assert {s for f in report["migrated"] for s in f["sockets"]} == MIGRATED
+    assert {(e["socket"], e["line"]) for e in report["left_in_the_legacy_form"]} == {
+        ("orders-db", 3), ("analytics-db", 21), ("docs", 3)}
     code, out, _ = cli(["migrate", str(folder / "sockets" / "mqtt.yaml"), "--diff"])
     assert code == 1
     assert "+    tlsServiceConfiguration:" in out and "+        port: 1883" in out
