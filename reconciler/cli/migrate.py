@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import io
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,13 +33,28 @@ class _File:
     left: list[tuple[str, int, str]] = field(default_factory=list)  # (name, line, why)
 
 
-def _yaml() -> Any:
+_ITEM = re.compile(r"^( *)- ")
+
+
+def _yaml(text: str) -> Any:
+    """A round-trip parser that writes the file back in its own style: block lists indented
+    as its first one is (`key:` then `  - a`, or `- a` under the key), a leading `---` kept."""
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.width = 4096  # never fold a long line the user wrote on one
-    yaml.indent(mapping=2, sequence=4, offset=2)
+    offset, previous = 2, ""
+    for line in text.splitlines():
+        item = _ITEM.match(line)
+        if item and previous.rstrip().endswith(":"):
+            offset = max(0, len(item.group(1)) - (len(previous) - len(previous.lstrip())))
+            break
+        if line.strip() and not line.lstrip().startswith("#"):
+            previous = line
+    yaml.indent(mapping=2, sequence=offset + 2, offset=offset)
+    yaml.explicit_start = next((ln for ln in text.splitlines() if ln.strip() and not
+                                ln.startswith("#")), "").startswith("---")
     return yaml
 
 
@@ -52,7 +68,7 @@ def _read(path: Path, connector: str | None) -> _File:
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     found = _File(path, text)
-    yaml = _yaml()
+    yaml = _yaml(text)
     try:
         docs = list(yaml.load_all(text))
     except MarkedYAMLError as exc:

@@ -4,6 +4,7 @@ a second migrate changes nothing; --check/--diff write nothing; bad input is one
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import yaml
 from helpers import REPO, cli
 
 from reconciler.manifests.files import read_env_file
+from reconciler.manifests.loader import load
 from reconciler.reconcile import ReconcileOptions, reconcile
 from reconciler.secrets import FINGERPRINT_KEY_ENV, use_fingerprint_key
 
@@ -137,3 +139,60 @@ def test_bad_input_is_one_error_line_and_nothing_is_written(tmp_path):
     code, out, err = cli(["migrate", str(tmp_path / "missing")])
     assert (code, err.splitlines()) == (1, [
         f"error: {tmp_path / 'missing'}: no such file or directory; nothing was migrated"])
+
+
+STYLED = """---
+# the web app
+apiVersion: border0-reconciler/v1
+kind: Socket
+metadata:
+  name: web   # its name
+spec:
+  type: http
+  policies:
+  - engineers
+  - "on-call"
+  upstream:
+    type: https
+  connector: {host: 127.0.0.1, port: 8443}
+---
+apiVersion: border0-reconciler/v1
+kind: Policy
+metadata: {name: engineers}
+spec:
+  policyData: {version: v1, action: [http]}
+"""
+
+
+def test_only_the_upstream_lines_change_in_the_files_own_style(tmp_path):
+    """A leading `---`, lists flush under their key, quotes, flow maps and a second document
+    come back as written; the one legacy line is replaced by the typed block."""
+    path = tmp_path / "web.yaml"
+    path.write_text(STYLED)
+    code, out, err = cli(["migrate", str(path)])
+    assert code == 0, out + err
+    after = path.read_text()
+    removed = [ln[2:] for ln in difflib.ndiff(STYLED.splitlines(), after.splitlines())
+               if ln.startswith("- ")]
+    assert removed == ["    type: https"]
+    assert yaml.safe_load_all(after).__next__()["spec"]["upstream"] == {
+        "serviceType": "http", "httpServiceConfiguration": {
+            "httpServiceType": "standard", "standardHttpServiceConfiguration": {
+                "hostname": "127.0.0.1", "port": 8443, "scheme": "https",
+                "hostHeader": "127.0.0.1"}}}
+
+
+def test_a_typed_upstream_beyond_migrates_image_is_sent_as_border0s_configuration(tmp_path):
+    """In the legacy mode, migrate's exact image of legacy fields is told to border0 as those
+    fields (no upstream_configuration); a port that differs from spec.connector's, or a
+    header, is more than legacy fields can say: sent as the typed configuration."""
+    path = tmp_path / "web.yaml"
+    path.write_text(STYLED)
+    assert cli(["migrate", str(path)])[0] == 0
+    migrated = path.read_text()
+    same = load([path]).desired.sockets["web"]
+    assert same.upstream_config is None and same.upstream_type == "https"
+    path.write_text(migrated.replace("port: 8443\n", "port: 9443\n"))
+    edited = load([path]).desired.sockets["web"]
+    assert edited.upstream_config["http_service_configuration"][
+        "standard_http_service_configuration"]["port"] == 9443
