@@ -29,7 +29,7 @@ from typing import Any
 
 from reconciler.upstream import is_reference, is_typed
 
-__all__ = ["Upgrade", "is_legacy", "legacy_form", "upgrade_socket"]
+__all__ = ["Upgrade", "is_legacy", "legacy_form", "legacy_paths", "upgrade_socket"]
 
 #: The legacy upstream type of a database socket when none is written (border0-cli
 #: cmd/socket.go: --upstream_type defaults to mysql; model.DEFAULT_UPSTREAM_TYPE).
@@ -96,6 +96,17 @@ def legacy_form(data: Mapping[str, Any]) -> dict[str, Any] | None:
     if _typed(back)[0] != typed:  # not the image of a legacy socket: it stays typed
         return None
     return {**dict(data), "spec": back}
+
+
+def legacy_paths(data: Mapping[str, Any]) -> dict[tuple[str, ...], tuple[str, ...]]:
+    """For `legacy_form`'s document: where each legacy credential sits in the typed one (so a
+    problem with it is shown where the user wrote it)."""
+    upstream = data["spec"]["upstream"]
+    service = upstream["serviceType"]
+    title = service[:1].upper() + service[1:]
+    login = ("spec", "upstream", f"{service}ServiceConfiguration",
+             f"standard{title}ServiceConfiguration", "usernameAndPasswordAuthConfiguration")
+    return {("spec", "upstream", key): (*login, key) for key in ("username", "password")}
 
 
 def _legacy_upstream(typed: Mapping[str, Any]) -> dict[str, Any] | None:

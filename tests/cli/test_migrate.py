@@ -196,3 +196,30 @@ def test_a_typed_upstream_beyond_migrates_image_is_sent_as_border0s_configuratio
     edited = load([path]).desired.sockets["web"]
     assert edited.upstream_config["http_service_configuration"][
         "standard_http_service_configuration"]["port"] == 9443
+
+
+def test_a_migrated_credential_is_the_legacy_one_and_its_problem_shows_where_it_is_written(
+        tmp_path):
+    """A migrated database socket in the legacy mode loads as the legacy one did (the same
+    SocketSpec, secrets included); an unset password variable is reported at the typed line."""
+    legacy = tmp_path / "legacy" / "pg.yaml"
+    legacy.parent.mkdir()
+    legacy.write_text(
+        "apiVersion: border0-reconciler/v1\nkind: Socket\nmetadata: {name: pg}\nspec:\n"
+        "  type: database\n  upstream:\n    type: postgres\n    username: app\n"
+        "    password: {env: PG_PW}\n  connector: {host: 127.0.0.1, port: 5432}\n")
+    migrated = tmp_path / "migrated" / "pg.yaml"
+    migrated.parent.mkdir()
+    shutil.copy(legacy, migrated)
+    assert cli(["migrate", str(migrated)])[0] == 0
+    before = load([legacy], env={"PG_PW": "pw-1"}).desired.sockets["pg"]
+    after = load([migrated], env={"PG_PW": "pw-1"}).desired.sockets["pg"]
+    assert after == before and after.secret("upstream_password") == before.secret(
+        "upstream_password")
+    missing = load([migrated], env={})
+    [error] = [str(d) for d in missing.diagnostics if d.severity.value == "error"]
+    line = next(i for i, text in enumerate(migrated.read_text().splitlines(), 1)
+                if "password:" in text)
+    assert error.startswith(f"{migrated}:{line}:") and (
+        "usernameAndPasswordAuthConfiguration.password: environment variable PG_PW is not set"
+        in error), error
