@@ -1,5 +1,4 @@
-"""`migrate PATH...` (alias `fmt --upgrade` is not provided: one name): rewrite legacy Socket
-manifests to the typed upstream in place, comments and key order kept (ruamel.yaml round-trip),
+"""`migrate PATH...`: rewrite legacy Socket manifests to the typed upstream in place, comments and key order kept (ruamel.yaml round-trip),
 or only show it (`--check`, `--diff`). The rewrite of one document is `manifests.upgrade`'s;
 this module finds the files, reads them all before writing any (a bad file stops it with
 nothing written) and reports. Guide: docs/migration.md."""
@@ -93,26 +92,43 @@ def _read(path: Path, connector: str | None) -> _File:
     return found
 
 
-def _write(path: Path, text: str) -> None:
-    """Atomically, keeping the file's mode: a crash leaves the old file or the new one."""
-    mode = path.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _write_all(changed: list[_File]) -> None:
+    """Every new text into a temporary file beside its file first (the file's mode kept), then
+    each renamed over its file: a failure before the renames leaves every file as it was."""
+    temps: list[tuple[str, Path]] = []
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, mode)
+        for f in changed:
+            fd, tmp = tempfile.mkstemp(dir=f.path.parent, prefix=f".{f.path.name}.",
+                                       suffix=".tmp")
+            temps.append((tmp, f.path))
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(f.after)
+            os.chmod(tmp, f.path.stat().st_mode & 0o7777)
+    except OSError as exc:
+        for tmp, _ in temps:
+            Path(tmp).unlink(missing_ok=True)
+        raise UserError(f"cannot write beside {exc.filename or temps[-1][1]}: {exc.strerror}; "
+                        "nothing was migrated") from None
+    for tmp, path in temps:
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+def _diff(f: _File) -> str:
+    return "".join(difflib.unified_diff(f.before.splitlines(keepends=True),
+                                        f.after.splitlines(keepends=True),
+                                        str(f.path), f"{f.path} (migrated)"))
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
 
 
 def run_migrate(paths: tuple[str, ...], *, connector: str | None = None, check: bool = False,
-                diff: bool = False, echo: Any = click.echo,
+                diff: bool = False, echo: Callable[..., None] = click.echo,
                 report: Callable[[dict[str, Any]], None] | None = None) -> int:
     """Migrate (or with check/diff only show) the legacy sockets under `paths`: 0, or 1 when
     check/diff found something to rewrite. Lines go to `echo`, or one document to `report`
-    (-o json|yaml). A bad path or file raises `UserError`."""
+    (-o json|yaml). A bad path or file raises `UserError` before anything is written."""
     from reconciler.manifests.files import discover
 
     problems: list[str] = []
@@ -121,44 +137,36 @@ def run_migrate(paths: tuple[str, ...], *, connector: str | None = None, check: 
         raise UserError(f"{problems[0]}; nothing was migrated")
     found = [_read(path, connector) for path in files]  # every file read before any write
     changed = [f for f in found if f.migrated]
-    if report is not None:
-        echo = _quiet
-    for f in changed:
-        if diff:
-            echo("".join(difflib.unified_diff(
-                f.before.splitlines(keepends=True), f.after.splitlines(keepends=True),
-                str(f.path), f"{f.path} (migrated)")), nl=False)
-        elif check:
-            echo(f"would migrate {f.path}: {', '.join(f.migrated)}")
-        else:
-            try:
-                _write(f.path, f.after)
-            except OSError as exc:
-                raise UserError(f"cannot write {f.path}: {exc.strerror}") from None
-            echo(f"migrated {f.path}: {', '.join(f.migrated)}")
     left = [(f.path, *item) for f in found for item in f.left]
+    if not (check or diff):
+        _write_all(changed)
     if report is not None:
         report({
             "written": not (check or diff),
-            "migrated": [{"file": str(f.path), "sockets": f.migrated, **({"diff": "".join(
-                difflib.unified_diff(f.before.splitlines(keepends=True),
-                                     f.after.splitlines(keepends=True)))} if diff else {})}
-                for f in changed],
+            "migrated": [{"file": str(f.path), "sockets": f.migrated,
+                          **({"diff": _diff(f)} if diff else {})} for f in changed],
             "left_in_the_legacy_form": [{"file": str(path), "line": line, "socket": name,
                                          "reason": why} for path, name, line, why in left],
         })
-    for path, name, line, why in left:
-        echo(f"{path}:{line}: left in the legacy form: {name}: {why}")
-    sockets = sum(len(f.migrated) for f in changed)
-    verb = "would migrate" if check or diff else "migrated"
-    if not sockets:
-        echo("Nothing to migrate" + (f"; {len(left)} socket{'s' if len(left) != 1 else ''} "
-                                     "left in the legacy form." if left else "."))
-        return 0
-    echo(f"{verb[0].upper()}{verb[1:]} {sockets} socket{'s' if sockets != 1 else ''} in "
-         f"{len(changed)} file{'s' if len(changed) != 1 else ''}"
-         f"{f'; {len(left)} left in the legacy form' if left else ''} (docs/migration.md).")
-    return 1 if (check or diff) and sockets else 0
+    else:
+        for f in changed:
+            if diff:
+                echo(_diff(f), nl=False)
+            else:
+                echo(f"{'would migrate' if check else 'migrated'} {f.path}: "
+                     f"{', '.join(f.migrated)}")
+        for path, name, line, why in left:
+            echo(f"{path}:{line}: left in the legacy form: {name}: {why}")
+        sockets = sum(len(f.migrated) for f in changed)
+        if not sockets:
+            rest = f"; {_count(len(left), 'socket')} left in the legacy form" if left else ""
+            echo(f"Nothing to migrate{rest}.")
+        else:
+            rest = f"; {len(left)} left in the legacy form" if left else ""
+            echo(f"{'Would migrate' if check or diff else 'Migrated'} "
+                 f"{_count(sockets, 'socket')} in {_count(len(changed), 'file')}{rest} "
+                 "(docs/migration.md).")
+    return 1 if (check or diff) and changed else 0
 
 
 @click.command("migrate")
@@ -184,7 +192,3 @@ def migrate_command(paths: tuple[str, ...], connector: str | None, check: bool,
             click.echo(structured(data, fmt), nl=False)
     raise SystemExit(run_migrate(paths, connector=connector, check=check, diff=diff,
                                  report=report))
-
-
-def _quiet(*_args: Any, **_kwargs: Any) -> None:
-    """Lines are not printed when a document is."""
