@@ -60,10 +60,13 @@ def is_legacy(doc: Mapping[str, Any]) -> bool:
 def upgrade_socket(doc: MutableMapping[str, Any], connector: str | None = None) -> Upgrade:
     """Rewrite one legacy Socket document to the typed form, in place; with `connector`, its
     `spec.connector` becomes `spec.connectors: [connector]`. Nothing changes when it cannot."""
-    name = str((doc.get("metadata") or {}).get("name") or "?")
+    meta = doc.get("metadata")
+    name = str(meta.get("name") or "?") if isinstance(meta, Mapping) else "?"
     spec = doc.get("spec")
     if doc.get("kind") != "Socket" or not isinstance(spec, MutableMapping):
         return Upgrade(name)
+    if not all(isinstance(spec.get(key) or {}, Mapping) for key in ("upstream", "connector")):
+        return Upgrade(name, reason="spec.upstream or spec.connector is not a map: run validate")
     changed = False
     if is_legacy(doc):
         typed, reason = _typed(spec)
