@@ -136,6 +136,13 @@ def test_bad_input_is_one_error_line_and_nothing_is_written(tmp_path):
         (f"error: {folder / 'b.yaml'}:3:1: not valid YAML: expected ',' or ']', but got "
         "'<stream end>'; nothing was migrated")]
     assert texts(folder) == before
+    (folder / "b.yaml").write_text("kind: Socket\nmetadata: {name: x}\nspec: {type: http, "
+                                   "upstream: foo}\n---\n- not a document of ours\n")
+    code, out, err = cli(["migrate", str(folder)])
+    assert (code, err) == (0, "") and out.splitlines()[-2:] == [
+        (f"{folder / 'b.yaml'}:1: left in the legacy form: x: spec.upstream or spec.connector "
+        "is not a map: run validate"), ("Migrated 1 socket in 1 file; 1 left in the legacy form "
+        "(docs/migration.md).")]
     code, out, err = cli(["migrate", str(tmp_path / "missing")])
     assert (code, err.splitlines()) == (1, [
         f"error: {tmp_path / 'missing'}: no such file or directory; nothing was migrated"])
