@@ -15,6 +15,7 @@ import click
 from reconciler import __version__
 from reconciler.cli.importer import import_command
 from reconciler.cli.ls import ls_command, policies_command
+from reconciler.cli.migrate import migrate_command
 from reconciler.cli.notify import notify_options
 from reconciler.cli.options import (
     ENV_PREFIX,
@@ -254,6 +255,7 @@ def apply_command(paths: tuple[str, ...], **kwargs: Any) -> None:
 cli.add_command(import_command)
 cli.add_command(ls_command)
 cli.add_command(policies_command)
+cli.add_command(migrate_command)
 
 
 # --- show (saved-plan branch: plan_cli; socket branch: the ls/show commands) ---

@@ -1,6 +1,6 @@
 """The connector model's checks beyond the schema: connector names a socket gives that no
 Connector declares (with a suggestion), and the warning that names the new form for a document
-of the legacy model (docs/connectors.md)."""
+of the legacy model (docs/migration.md)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from reconciler.upstream import is_typed
 
 __all__ = ["MIGRATION_GUIDE", "legacy_message", "unknown_connectors"]
 
-#: Where the connector model is explained (validate and plan point at it for legacy fields).
-MIGRATION_GUIDE = "docs/connectors.md#migrating-from-the-legacy-model"
+#: The migration guide (validate and plan point at it for legacy fields and spec.connector).
+MIGRATION_GUIDE = "docs/migration.md"
 
 
 def legacy_message(data: Mapping[str, Any]) -> str | None:
@@ -28,7 +28,8 @@ def legacy_message(data: Mapping[str, Any]) -> str | None:
     if spec.get("connector") is not None:
         legacy.append("spec.connector, one `border0 socket connect` per socket (declare a "
                       "kind: Connector and list it in spec.connectors)")
-    return f"legacy model: {'; '.join(legacy)}; see {MIGRATION_GUIDE}" if legacy else None
+    return (f"legacy model: {'; '.join(legacy)}; see {MIGRATION_GUIDE} "
+            "(`border0-reconciler migrate` rewrites it)") if legacy else None
 
 
 def unknown_connectors(

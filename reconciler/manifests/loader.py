@@ -69,6 +69,7 @@ from reconciler.manifests.specs import (
     secret_references,
     socket_spec,
 )
+from reconciler.manifests.upgrade import legacy_form, legacy_paths
 from reconciler.manifests.yamlpos import (
     MAX_DOCUMENT_BYTES,
     Position,
@@ -378,10 +379,13 @@ class _Loader:
         """The socket's spec with its secrets resolved; None when a secret cannot be."""
         secrets: dict[tuple[Any, ...], Secret | None] = {}
         failed = False
-        for path, value in secret_references(doc.data):
+        data = legacy_form(doc.data)  # a migrated legacy-mode socket: as before migrate
+        shown = legacy_paths(doc.data) if data is not None else {}
+        data = data or doc.data
+        for path, value in secret_references(data):
             secret, issue = resolve_secret(
                 value,
-                path,
+                shown.get(path, path),
                 base_dir=doc.file.path.parent,
                 env=self.env,
                 resolve=self.resolve_secrets,
@@ -390,7 +394,8 @@ class _Loader:
             )
             if issue is not None:
                 severity = Severity.ERROR if issue.error else Severity.WARNING
-                self.report(doc, issue.message, path, code=issue.code, severity=severity)
+                self.report(doc, issue.message, shown.get(path, path), code=issue.code,
+                            severity=severity)
                 failed = failed or issue.error
             limit = max_length("Socket", path)
             if secret is not None and limit is not None and len(secret.value) > limit:
@@ -399,7 +404,7 @@ class _Loader:
                             path, code="limit")
                 failed = True
             secrets[path] = secret
-        return None if failed else socket_spec(doc.data, doc.source(), secrets)
+        return None if failed else socket_spec(data, doc.source(), secrets)
 
     def cross_check(self) -> None:
         """Policy and connector references: declared here, or listed as external."""

@@ -63,6 +63,7 @@ def commands(w: dict[str, Any]) -> dict[str, list[str]]:
         "ls": ["ls", *api, "--manifests", EXAMPLES, *env],
         "policies": ["policies", *api],
         "import": ["import", str(w["root"] / "imported"), *api, "--force"],
+        "migrate": ["migrate", str(REPO / "examples" / "connectors")],  # typed: writes nothing
         "status": ["status", "--listen", w["listen"]],
     }
 

@@ -18,6 +18,7 @@ from helpers import REPO, cli
 from reconciler.manifests.loader import load
 from reconciler.reconcile import ReconcileOptions, reconcile
 from reconciler.secrets import FINGERPRINT_KEY_ENV, use_fingerprint_key
+from reconciler.upstream import SERVICE_TYPES
 
 #: The key this process fingerprints with and the CLI reads from its environment: the same
 #: reconciler, as replicas share one (docs/security.md).
@@ -42,8 +43,8 @@ def std(block: str, sub: str, **fields: object) -> dict:
             fields}}
 
 
-#: One upstream per socket type of border0-go types/service (aws_access left out: the CLI
-#: creates no such socket).
+#: One upstream per socket type of border0-go types/service (configuration.go), vpn and
+#: aws_access included; the test below checks none is missing.
 UPSTREAMS: dict[str, tuple[str, dict]] = {
     "web": ("http", std("http", "standard", hostname="web.internal", port=8080, scheme="http",
                         hostHeader="web.internal")),
@@ -85,8 +86,12 @@ UPSTREAMS: dict[str, tuple[str, dict]] = {
                 "username": "elastic", "password": "from:aws:secretsmanager:es"}}}}),
     "buckets": ("aws_s3", {"serviceType": "aws_s3", "awsS3ServiceConfiguration": {
         "bucketAllowlist": ["logs"]}}),
+    "office-vpn": ("vpn", {"serviceType": "vpn", "vpnServiceConfiguration": {
+        "dhcpPoolSubnet": "100.64.0.0/24", "advertisedRoutes": ["10.1.0.0/16"]}}),
+    "aws": ("aws_access", {"serviceType": "aws_access", "awsAccessServiceConfiguration": {
+        "awsAccounts": [{"awsAccountId": "123456789012", "awsIamRoles": [
+            {"arn": "arn:aws:iam::123456789012:role/ReadOnly", "name": "read-only"}]}]}}),
 }
-# vpn is left out: the twin does not take socket_type vpn yet (issue 22's work).
 
 
 def org_manifests(folder: Path) -> Path:
@@ -101,6 +106,7 @@ def org_manifests(folder: Path) -> Path:
 
 
 def test_import_then_plan_over_every_socket_type_is_empty(tmp_path, emulator, shared_key):
+    assert {t for t, _ in UPSTREAMS.values()} == set(SERVICE_TYPES)
     env = {"SHELL_PASSWORD": SSH_PASSWORD}
     made = reconcile([org_manifests(tmp_path / "org")], emulator.client(),
                      ReconcileOptions(env=env))

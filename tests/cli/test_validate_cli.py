@@ -48,7 +48,7 @@ def write(root: Path, files: dict[str, str]) -> Path:
 def test_the_examples_are_valid():
     code, out, err = cli(["validate", str(EXAMPLES)])
     assert code == 0, out + err
-    # the legacy examples warn (one line each, docs/connectors.md), the connector ones do not
+    # the legacy examples warn (one line each, docs/migration.md), the connector ones do not
     *warnings, summary = out.splitlines()
     assert summary.startswith("ok: 15 sockets, 4 policies and 2 connectors in ")
     assert f"({len(warnings)} warnings" in summary and err == ""

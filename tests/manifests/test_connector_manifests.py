@@ -169,7 +169,7 @@ def test_legacy_fields_validate_with_a_warning_naming_the_new_form(tmp_path):
         f"{file}:1:1: warning: legacy model: spec.upstream's legacy fields (write serviceType "
         "and a <type>ServiceConfiguration block); spec.connector, one `border0 socket "
         "connect` per socket (declare a kind: Connector and list it in spec.connectors); see "
-        "docs/connectors.md#migrating-from-the-legacy-model")
+        "docs/migration.md (`border0-reconciler migrate` rewrites it)")
     assert "ok: 1 socket, 0 policies in 1 file (1 warning)" in out
 
 

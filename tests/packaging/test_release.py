@@ -111,7 +111,7 @@ def test_the_wheel_installs_into_a_fresh_virtualenv_and_works(dist: Path,
     assert version.returncode == 0 and version.stdout.strip().endswith(__version__)
     checked = run(cli, "validate", "examples/", cwd=work)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    # (the legacy examples warn first: docs/connectors.md#migrating-from-the-legacy-model)
+    # (the legacy examples warn first: docs/migration.md)
     assert checked.stdout.splitlines()[-1].startswith("ok: 15 sockets, 4 policies and 2 connectors")
     # Every module but the emulator imports with the core dependencies alone.
     imported = run(bin_dir / "python", "-c", IMPORT_ALL, cwd=work)

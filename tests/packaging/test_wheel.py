@@ -75,7 +75,7 @@ def test_the_installed_wheel_validates_outside_the_source_tree(tmp_path):
     assert lines[0].startswith(str(site)) and lines[1].startswith(str(site))
     files = len(list((work / "examples").glob("*/*.yaml")))
     assert lines[-1] == f"ok: 8 sockets, 4 policies in {files} files (8 warnings)"
-    # (8 warnings: the legacy examples, docs/connectors.md)
+    # (8 warnings: the legacy examples, docs/migration.md)
 
     (work / "examples" / "sockets" / "web.yaml").write_text(
         "apiVersion: border0-reconciler/v1\nkind: Socket\nmetadata:\n  name: web\n"

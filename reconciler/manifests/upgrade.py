@@ -1,0 +1,224 @@
+"""The typed form of a legacy Socket document, for `migrate` (docs/migration.md).
+
+A legacy socket describes its upstream with top-level fields (`spec.upstream.type`,
+`httpHostname`, `username`, `password`) and, in the legacy mode, where `border0 socket connect`
+forwards to (`spec.connector.host`/`port`, `httpserver`, `sshserver`). The typed form is
+border0's `upstream_configuration` in camelCase (reconciler/upstream.py): the same upstream,
+with hostname and port in it. `upgrade_socket` rewrites one document in place (a ruamel
+round-trip map keeps its comments and key order) or says why it cannot: what border0's typed
+form needs and the legacy document does not say (an ssh or database login passed through from
+the client, the EC2/SSM target of `aws-ssm`/`aws-ec2connect`, a username read from env/file,
+which the typed form takes as text) is never guessed.
+
+`spec.connector` stays (the socket keeps its legacy `socket connect` process) unless a connector
+is named: then it is replaced by `spec.connectors: [NAME]`.
+
+`legacy_form` is the way back, used by the loader: a socket still in the legacy mode whose typed
+upstream says exactly what `upgrade_socket` makes of legacy fields is told to border0 in those
+legacy fields, as before the rewrite (its `socket connect` serves it from spec.connector; border0
+gets an upstream_configuration once the socket names connectors). So a migrated folder plans no
+change against the organization the legacy folder applied.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.upstream import is_reference, is_typed
+
+__all__ = ["Upgrade", "is_legacy", "legacy_form", "legacy_paths", "upgrade_socket"]
+
+#: The legacy upstream type of a database socket when none is written (border0-cli
+#: cmd/socket.go: --upstream_type defaults to mysql; model.DEFAULT_UPSTREAM_TYPE).
+_DEFAULT_PROTOCOL = "mysql"
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """What `upgrade_socket` did to one document: `changed`, or `reason` it was left alone."""
+
+    name: str
+    changed: bool = False
+    reason: str = ""
+
+
+def is_legacy(doc: Mapping[str, Any]) -> bool:
+    """A Socket document with legacy upstream fields, or in the legacy mode (`spec.connector`)
+    without a typed upstream yet."""
+    spec = doc.get("spec")
+    if doc.get("kind") != "Socket" or not isinstance(spec, Mapping):
+        return False
+    upstream = spec.get("upstream")
+    if isinstance(upstream, Mapping) and is_typed(upstream):
+        return False
+    return bool(upstream) or spec.get("connector") is not None
+
+
+def upgrade_socket(doc: MutableMapping[str, Any], connector: str | None = None) -> Upgrade:
+    """Rewrite one legacy Socket document to the typed form, in place; with `connector`, its
+    `spec.connector` becomes `spec.connectors: [connector]`. Nothing changes when it cannot."""
+    meta = doc.get("metadata")
+    name = str(meta.get("name") or "?") if isinstance(meta, Mapping) else "?"
+    spec = doc.get("spec")
+    if doc.get("kind") != "Socket" or not isinstance(spec, MutableMapping):
+        return Upgrade(name)
+    if not all(isinstance(spec.get(key) or {}, Mapping) for key in ("upstream", "connector")):
+        return Upgrade(name, reason="spec.upstream or spec.connector is not a map: run validate")
+    changed = False
+    if is_legacy(doc):
+        typed, reason = _typed(spec)
+        if typed is None:
+            return Upgrade(name, reason=reason)
+        _put(spec, "upstream", typed, after="description")
+        changed = True
+    if connector is not None and spec.get("connector") is not None:
+        _put(spec, "connectors", [connector], after="connector")
+        del spec["connector"]
+        changed = True
+    return Upgrade(name, changed=changed)
+
+
+def legacy_form(data: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The legacy document a legacy-mode Socket with a typed upstream was migrated from, when
+    its typed upstream is exactly `upgrade_socket`'s image of it; else None."""
+    spec = data.get("spec")
+    if (data.get("kind") != "Socket" or not isinstance(spec, Mapping)
+            or not isinstance(spec.get("connector"), Mapping) or not is_typed(spec.get("upstream"))
+            or spec.get("connectors") is not None or spec.get("externalConnectors") is not None):
+        return None
+    typed = json.loads(json.dumps(spec["upstream"]))
+    legacy = _legacy_upstream(typed)
+    if legacy is None:
+        return None
+    back = {**dict(spec), "upstream": legacy}
+    if not legacy:
+        del back["upstream"]
+    if _typed(back)[0] != typed:  # not the image of a legacy socket: it stays typed
+        return None
+    return {**dict(data), "spec": back}
+
+
+def legacy_paths(data: Mapping[str, Any]) -> dict[tuple[str, ...], tuple[str, ...]]:
+    """For `legacy_form`'s document: where each legacy credential sits in the typed one (so a
+    problem with it is shown where the user wrote it)."""
+    upstream = data["spec"]["upstream"]
+    service = upstream["serviceType"]
+    title = service[:1].upper() + service[1:]
+    login = ("spec", "upstream", f"{service}ServiceConfiguration",
+             f"standard{title}ServiceConfiguration", "usernameAndPasswordAuthConfiguration")
+    return {("spec", "upstream", key): (*login, key) for key in ("username", "password")}
+
+
+def _legacy_upstream(typed: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The legacy upstream fields a typed upstream would come from (checked by the caller)."""
+    service = typed.get("serviceType")
+    block = typed.get(f"{service}ServiceConfiguration") or {}
+    title = str(service)[:1].upper() + str(service)[1:]
+    standard = block.get(f"standard{title}ServiceConfiguration") or {}
+    login = standard.get("usernameAndPasswordAuthConfiguration") or {}
+    if is_reference(login.get("password")):
+        return None  # resolved by a connector on its host: the legacy model cannot say it
+    credentials = {k: login[k] for k in ("username", "password") if k in login}
+    if service == "http" and standard:
+        out = {"type": standard.get("scheme")}
+        if standard.get("hostHeader") != standard.get("hostname"):
+            out["httpHostname"] = standard.get("hostHeader")
+        return out
+    if service == "ssh":
+        return credentials
+    if service == "database":
+        if standard.get("protocol") not in ("mysql", "postgres", "mssql"):
+            return None
+        return {"type": standard["protocol"], **credentials}
+    return {}
+
+
+def _put(spec: MutableMapping[str, Any], key: str, value: Any, after: str) -> None:
+    """Set `key`, keeping its place; a new key goes after `after` (ruamel's insert keeps
+    order and comments), else last."""
+    if key in spec or not hasattr(spec, "insert") or after not in spec:
+        spec[key] = value
+        return
+    spec.insert(list(spec).index(after) + 1, key, value)
+
+
+def _typed(spec: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """(the typed upstream, "") or (None, why not)."""
+    upstream = spec.get("upstream") or {}
+    connector = spec.get("connector") or {}
+    kind = spec.get("type")
+    legacy_type = upstream.get("type")
+    host, port = connector.get("host"), connector.get("port")
+    where = {"hostname": host, "port": port}
+    missing = ("spec.connector.host and spec.connector.port are needed: the typed upstream "
+               "holds where the connector forwards to")
+    if kind in ("http", "https"):
+        if connector.get("httpserver"):
+            if not connector.get("httpserverDir"):
+                return None, ("spec.connector.httpserverDir is needed: the typed file server "
+                              "names the directory it serves")
+            return _block("http", "connector_file_server", "fileserver",
+                          {"topLevelDirectory": connector["httpserverDir"]}), ""
+        if host is None or port is None:
+            return None, missing
+        scheme = "https" if "https" in (kind, legacy_type) else "http"
+        return _block("http", "standard", "standard", {
+            **where, "scheme": scheme, "hostHeader": upstream.get("httpHostname") or host}), ""
+    if kind == "tls":
+        if host is None or port is None:
+            return None, missing
+        return _block("tls", "standard", "standard", where), ""
+    if kind == "ssh":
+        if connector.get("sshserver"):
+            # the legacy built-in server logs in as the connector's own user (inference:
+            # border0-cli --sshserver takes no user); the typed block says so
+            return {"serviceType": "ssh", "sshServiceConfiguration": {
+                "sshServiceType": "connector_built_in_ssh_service",
+                "builtInSshServiceConfiguration": {"usernameProvider": "use_connector_user"}}}, ""
+        if legacy_type in ("aws-ssm", "aws-ec2connect"):
+            return None, (f"upstream type {legacy_type}: write its typed block by hand "
+                          "(the instance and region are not in the legacy fields)")
+        if host is None or port is None:
+            return None, missing
+        login, why = _login(upstream)
+        if login is None:
+            return None, why
+        return _block("ssh", "standard", "standard", {
+            **where, "sshAuthenticationType": "username_and_password",
+            "usernameAndPasswordAuthConfiguration": {"usernameProvider": "defined", **login},
+        }), ""
+    if kind == "database":
+        if host is None or port is None:
+            return None, missing
+        login, why = _login(upstream)
+        if login is None:
+            return None, why
+        return _block("database", "standard", "standard", {
+            **where, "protocol": legacy_type or _DEFAULT_PROTOCOL,
+            "authenticationType": "username_and_password",
+            "usernameAndPasswordAuthConfiguration": login}), ""
+    return None, f"socket type {kind} takes a typed upstream only: write it by hand"
+
+
+def _login(upstream: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The typed username and password: the username as text (the typed form's), the password
+    as written ({env}, {file}, a from: reference)."""
+    username, password = upstream.get("username"), upstream.get("password")
+    if username is None or password is None:
+        return None, ("no spec.upstream.username and password: the client's own login is "
+                      "passed through; choose a typed authentication by hand")
+    if not isinstance(username, str):
+        return None, ("spec.upstream.username is read from env/file; the typed form takes the "
+                      "username as text: write it in, then migrate again")
+    return {"username": username, "password": password}, ""
+
+
+def _block(service: str, sub_type: str, prefix: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """{serviceType, <service>ServiceConfiguration: {<service>ServiceType, <prefix><Service>
+    ServiceConfiguration: fields}} (docs/connectors.md#typed-upstreams)."""
+    title = service[:1].upper() + service[1:]
+    return {"serviceType": service, f"{service}ServiceConfiguration": {
+        f"{service}ServiceType": sub_type, f"{prefix}{title}ServiceConfiguration": fields}}

@@ -1,0 +1,232 @@
+"""`migrate`: the legacy examples, applied to the twin, then migrated (a copy, with the real
+CLI): the typed form is written with every comment kept, the migrated folder plans no change,
+a second migrate changes nothing; --check/--diff write nothing; bad input is one error line."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import REPO, cli
+
+from reconciler.manifests.files import read_env_file
+from reconciler.manifests.loader import load
+from reconciler.reconcile import ReconcileOptions, reconcile
+from reconciler.secrets import FINGERPRINT_KEY_ENV, use_fingerprint_key
+
+KEY = "migrate-test-fingerprint-key-0123456789"
+#: examples/sockets: what migrate rewrites, and what it leaves (the typed form needs what the
+#: legacy document does not say).
+MIGRATED = {"bastion", "grafana", "mqtt", "portal", "web"}
+LEFT = {"orders-db": "username is read from env/file", "analytics-db":
+        "username is read from env/file", "docs": "httpserverDir is needed"}
+
+
+@pytest.fixture
+def shared_key() -> Iterator[None]:
+    use_fingerprint_key(KEY.encode())
+    try:
+        yield
+    finally:
+        use_fingerprint_key(os.urandom(32))
+
+
+def texts(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*.yaml"))}
+
+
+def comments(text: str) -> list[str]:
+    return [line.split("#", 1)[1] for line in text.splitlines() if "#" in line]
+
+
+def spec_of(folder: Path, rel: str, name: str) -> dict:
+    docs = yaml.safe_load_all((folder / rel).read_text())
+    return next(d for d in docs if d and d["metadata"]["name"] == name)["spec"]
+
+
+def test_migrated_examples_plan_no_change_and_keep_their_comments(tmp_path, emulator,
+                                                                  shared_key):
+    legacy = tmp_path / "legacy"
+    shutil.copytree(REPO / "examples", legacy,
+                    ignore=shutil.ignore_patterns(".border0-reconciler"))
+    env_file = legacy / "demo.env"
+    applied = reconcile([legacy], emulator.client(),
+                        ReconcileOptions(env=read_env_file(str(env_file))))
+    assert applied.ok, applied.error
+    migrated = tmp_path / "migrated"
+    shutil.copytree(legacy, migrated)  # with the token files the apply wrote
+
+    code, out, err = cli(["migrate", str(migrated)])
+    assert code == 0 and "Traceback" not in err, (out, err)
+    assert f"Migrated {len(MIGRATED)} sockets in {len(MIGRATED)} files; 3 left" in out
+    for name, why in LEFT.items():
+        assert any(f"left in the legacy form: {name}: " in line and why in line
+                   and ".yaml:" in line for line in out.splitlines()), (name, out)
+
+    before, after = texts(legacy), texts(migrated)
+    for rel, text in before.items():
+        assert comments(after[rel]) == comments(text), rel  # every comment, in its order
+    web = spec_of(migrated, "sockets/web.yaml", "web")
+    assert web["upstream"]["httpServiceConfiguration"]["standardHttpServiceConfiguration"] == {
+        "hostname": "127.0.0.1", "port": 8080, "scheme": "http", "hostHeader": "127.0.0.1"}
+    assert web["connector"] == {"host": "127.0.0.1", "port": 8080}  # still the legacy mode
+    portal = spec_of(migrated, "sockets/portal.yaml", "portal")["upstream"]
+    assert portal["httpServiceConfiguration"]["standardHttpServiceConfiguration"][
+        "hostHeader"] == "portal.internal"
+    assert list(spec_of(migrated, "sockets/grafana.yaml", "grafana")) == [  # key order kept
+        "type", "description", "upstream", "protected", "policies", "connector"]
+    assert after["sockets/databases.yaml"] == before["sockets/databases.yaml"]
+
+    api = ["--api", emulator.url, "--env-file", str(env_file)]
+    token = {"BORDER0_ADMIN_TOKEN": emulator.token, FINGERPRINT_KEY_ENV: KEY}
+    code, out, err = cli(["validate", str(migrated), "--env-file", str(env_file)])
+    assert code == 0, out + err
+    code, out, err = cli(["plan", str(migrated), *api, "--detailed-exitcode"], env=token)
+    assert code == 0 and "No changes." in out, (out, err)
+
+    code, out, err = cli(["migrate", str(migrated)])
+    assert (code, out.splitlines()[-1]) == (0, ("Nothing to migrate; 3 sockets left in the "
+                                                "legacy form.")), out + err
+    assert texts(migrated) == after
+
+
+def test_check_and_diff_write_nothing_and_connector_moves_to_the_connector_model(tmp_path):
+    folder = tmp_path / "m"
+    shutil.copytree(REPO / "examples", folder,
+                    ignore=shutil.ignore_patterns(".border0-reconciler"))
+    before = texts(folder)
+    code, out, _ = cli(["migrate", str(folder), "--check"])
+    assert code == 1 and f"would migrate {folder / 'sockets' / 'web.yaml'}: web" in out
+    code, out, _ = cli(["migrate", str(folder), "--check", "-o", "json"])
+    report = json.loads(out)
+    assert code == 1 and report["written"] is False
+    assert {s for f in report["migrated"] for s in f["sockets"]} == MIGRATED
+    assert {(e["socket"], e["line"]) for e in report["left_in_the_legacy_form"]} == {
+        ("orders-db", 3), ("analytics-db", 21), ("docs", 3)}
+    code, out, _ = cli(["migrate", str(folder / "sockets" / "mqtt.yaml"), "--diff"])
+    assert code == 1
+    assert "+    tlsServiceConfiguration:" in out and "+        port: 1883" in out
+    assert texts(folder) == before
+
+    code, out, err = cli(["migrate", str(folder), "--connector", "edge"])
+    assert code == 0, out + err
+    bastion = spec_of(folder, "sockets/bastion.yaml", "bastion")
+    assert "connector" not in bastion and bastion["connectors"] == ["edge"]
+    assert bastion["upstream"]["sshServiceConfiguration"]["sshServiceType"] == (
+        "connector_built_in_ssh_service")
+    code, out, err = cli(["validate", str(folder), "--env-file", str(folder / "demo.env")])
+    assert code == 0, out + err
+
+
+def test_bad_input_is_one_error_line_and_nothing_is_written(tmp_path):
+    folder = tmp_path / "m"
+    (folder / "a").mkdir(parents=True)
+    shutil.copy(REPO / "examples" / "sockets" / "web.yaml", folder / "a" / "web.yaml")
+    (folder / "b.yaml").write_text("kind: Socket\nspec: [unclosed\n")
+    before = texts(folder)
+    code, out, err = cli(["migrate", str(folder)])
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        (f"error: {folder / 'b.yaml'}:3:1: not valid YAML: expected ',' or ']', but got "
+        "'<stream end>'; nothing was migrated")]
+    assert texts(folder) == before
+    (folder / "b.yaml").write_text("kind: Socket\nmetadata: {name: x}\nspec: {type: http, "
+                                   "upstream: foo}\n---\n- not a document of ours\n")
+    code, out, err = cli(["migrate", str(folder)])
+    assert (code, err) == (0, "") and out.splitlines()[-2:] == [
+        (f"{folder / 'b.yaml'}:1: left in the legacy form: x: spec.upstream or spec.connector "
+        "is not a map: run validate"), ("Migrated 1 socket in 1 file; 1 left in the legacy form "
+        "(docs/migration.md).")]
+    code, out, err = cli(["migrate", str(tmp_path / "missing")])
+    assert (code, err.splitlines()) == (1, [
+        f"error: {tmp_path / 'missing'}: no such file or directory; nothing was migrated"])
+
+
+STYLED = """---
+# the web app
+apiVersion: border0-reconciler/v1
+kind: Socket
+metadata:
+  name: web   # its name
+spec:
+  type: http
+  policies:
+  - engineers
+  - "on-call"
+  upstream:
+    type: https
+  connector: {host: 127.0.0.1, port: 8443}
+---
+apiVersion: border0-reconciler/v1
+kind: Policy
+metadata: {name: engineers}
+spec:
+  policyData: {version: v1, action: [http]}
+"""
+
+
+def test_only_the_upstream_lines_change_in_the_files_own_style(tmp_path):
+    """A leading `---`, lists flush under their key, quotes, flow maps and a second document
+    come back as written; the one legacy line is replaced by the typed block."""
+    path = tmp_path / "web.yaml"
+    path.write_text(STYLED)
+    code, out, err = cli(["migrate", str(path)])
+    assert code == 0, out + err
+    after = path.read_text()
+    removed = [ln[2:] for ln in difflib.ndiff(STYLED.splitlines(), after.splitlines())
+               if ln.startswith("- ")]
+    assert removed == ["    type: https"]
+    assert yaml.safe_load_all(after).__next__()["spec"]["upstream"] == {
+        "serviceType": "http", "httpServiceConfiguration": {
+            "httpServiceType": "standard", "standardHttpServiceConfiguration": {
+                "hostname": "127.0.0.1", "port": 8443, "scheme": "https",
+                "hostHeader": "127.0.0.1"}}}
+
+
+def test_a_typed_upstream_beyond_migrates_image_is_sent_as_border0s_configuration(tmp_path):
+    """In the legacy mode, migrate's exact image of legacy fields is told to border0 as those
+    fields (no upstream_configuration); a port that differs from spec.connector's, or a
+    header, is more than legacy fields can say: sent as the typed configuration."""
+    path = tmp_path / "web.yaml"
+    path.write_text(STYLED)
+    assert cli(["migrate", str(path)])[0] == 0
+    migrated = path.read_text()
+    same = load([path]).desired.sockets["web"]
+    assert same.upstream_config is None and same.upstream_type == "https"
+    path.write_text(migrated.replace("port: 8443\n", "port: 9443\n"))
+    edited = load([path]).desired.sockets["web"]
+    assert edited.upstream_config["http_service_configuration"][
+        "standard_http_service_configuration"]["port"] == 9443
+
+
+def test_a_migrated_credential_is_the_legacy_one_and_its_problem_shows_where_it_is_written(
+        tmp_path):
+    """A migrated database socket in the legacy mode loads as the legacy one did (the same
+    SocketSpec, secrets included); an unset password variable is reported at the typed line."""
+    legacy = tmp_path / "legacy" / "pg.yaml"
+    legacy.parent.mkdir()
+    legacy.write_text(
+        "apiVersion: border0-reconciler/v1\nkind: Socket\nmetadata: {name: pg}\nspec:\n"
+        "  type: database\n  upstream:\n    type: postgres\n    username: app\n"
+        "    password: {env: PG_PW}\n  connector: {host: 127.0.0.1, port: 5432}\n")
+    migrated = tmp_path / "migrated" / "pg.yaml"
+    migrated.parent.mkdir()
+    shutil.copy(legacy, migrated)
+    assert cli(["migrate", str(migrated)])[0] == 0
+    before = load([legacy], env={"PG_PW": "pw-1"}).desired.sockets["pg"]
+    after = load([migrated], env={"PG_PW": "pw-1"}).desired.sockets["pg"]
+    assert after == before and after.secret("upstream_password") == before.secret(
+        "upstream_password")
+    missing = load([migrated], env={})
+    [error] = [str(d) for d in missing.diagnostics if d.severity.value == "error"]
+    line = next(i for i, text in enumerate(migrated.read_text().splitlines(), 1)
+                if "password:" in text)
+    assert error.startswith(f"{migrated}:{line}:") and (
+        "usernameAndPasswordAuthConfiguration.password: environment variable PG_PW is not set"
+        in error), error
