@@ -15,6 +15,7 @@ import click
 
 from reconciler.cli.options import (
     api_options,
+    env_file_option,
     friendly_errors,
     instance_option,
     list_format_option,
@@ -33,15 +34,14 @@ DRIFTED, TO_ADOPT, CONFLICT = "drifted", "to adopt", "conflict"
 
 @click.command("ls")
 @api_options
-@instance_option
+@instance_option()
 @click.option("--manifests", multiple=True, type=click.Path(exists=True, allow_dash=True),
               metavar="PATH",
               help="Add STATE: in-sync, drifted, to adopt, conflict or not in manifests "
               "(repeatable).")
-@click.option("--env-file", type=click.Path(dir_okay=False), default=None,
-              help="With --manifests: resolve secrets, so they are compared too.")
+@env_file_option("With --manifests: resolve secrets, so they are compared too.")
 @list_format_option
-@wide_option
+@wide_option()
 @friendly_errors
 def ls_command(**options: Any) -> None:
     """List border0's sockets as `border0 socket ls` does, with who manages each."""
@@ -50,9 +50,9 @@ def ls_command(**options: Any) -> None:
 
 @click.command("policies")
 @api_options
-@instance_option
+@instance_option()
 @list_format_option
-@wide_option
+@wide_option()
 @friendly_errors
 def policies_command(**options: Any) -> None:
     """List border0's policies, what they allow to whom, and the sockets they attach to."""
