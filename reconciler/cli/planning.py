@@ -35,7 +35,8 @@ from reconciler.plan.types import Plan
 from reconciler.reconcile import ReconcileOptions, ReconcileResult, Stage, carry_out, prepare
 from reconciler.render import render
 
-__all__ = ["PlanArgs", "run_apply", "run_plan", "run_show_plan"]
+__all__ = ["PlanArgs", "open_client", "reconcile_options", "run_apply", "run_plan",
+           "run_show_plan"]
 
 #: `plan --out FILE` with these endings still writes the rendering (the old meaning), for one
 #: release, with a deprecation note.
@@ -161,7 +162,7 @@ def _refuse_access_gain(plan: Plan, args: PlanArgs) -> None:
     )
 
 
-def _options(args: PlanArgs, env: Mapping[str, str]) -> ReconcileOptions:
+def reconcile_options(args: PlanArgs, env: Mapping[str, str]) -> ReconcileOptions:
     """The pipeline's options from the flags. No re-list after applying: the command exits."""
     return ReconcileOptions(
         instance=args.instance, max_delete=args.max_delete,
@@ -196,12 +197,13 @@ class _Unavailable:
 
 
 @contextmanager
-def _api(args: PlanArgs, env: Mapping[str, str], say: _Notices) -> Iterator[object]:
+def open_client(args: PlanArgs, env: Mapping[str, str],
+                say: _Notices | None = None) -> Iterator[object]:
     """border0's API for the command (`border0.session.open_api`), or `_Unavailable`."""
     with ExitStack() as stack:
         try:
             client: object = stack.enter_context(
-                open_api(args.api, args.token_file, args.state, env=env, say=say,
+                open_api(args.api, args.token_file, args.state, env=env, say=say or _Notices(),
                          near=args.paths))
         except ConfigurationError as exc:
             client = _Unavailable(exc)
@@ -245,8 +247,8 @@ def _run_plan(args: PlanArgs) -> int:
     _check(args)
     save_to, render_to = _plan_outputs(args)
     env = environment(args.env_file)
-    with _api(args, env, _Notices()) as client:
-        prepared = _prepare(args, client, _options(args, env))
+    with open_client(args, env, _Notices()) as client:
+        prepared = _prepare(args, client, reconcile_options(args, env))
     plan, desired, actual = prepared.plan, prepared.desired, prepared.actual
     assert plan is not None and desired is not None and actual is not None
     _show(plan, args, render_to)
@@ -326,8 +328,8 @@ def _run_apply(args: PlanArgs) -> int:
                        max_delete=saved.max_delete, allow_mass_delete=saved.allow_mass_delete,
                        confirm_delete=args.confirm_delete + deletes)
     save_to, render_to = _plan_outputs(args)
-    notices, options = _Notices(), _options(args, env)
-    with _api(args, env, notices) as client:
+    notices, options = _Notices(), reconcile_options(args, env)
+    with open_client(args, env, notices) as client:
         prepared = _prepare(args, client, options)
         plan, desired, actual = prepared.plan, prepared.desired, prepared.actual
         assert plan is not None and desired is not None and actual is not None
