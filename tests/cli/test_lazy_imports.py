@@ -52,3 +52,16 @@ def test_validate_imports_the_manifest_readers_only(tmp_path: Path) -> None:
     # nor another command's body
     assert among(modules, ("reconciler.cli.planning", "reconciler.cli.run",
                            "reconciler.cli.ls")) == []
+
+
+def test_every_command_in_the_table_loads_under_its_name() -> None:
+    """`COMMANDS` is the one list of commands: each entry names a click command of that name,
+    and each loaded command reads BORDER0_RECONCILER_<FLAG> (not ..._<COMMAND>_<FLAG>)."""
+    from reconciler.cli.main import COMMANDS, cli
+
+    ctx = cli.make_context("border0-reconciler", ["--help"], resilient_parsing=True)
+    assert cli.list_commands(ctx) == sorted(COMMANDS)
+    for name in COMMANDS:
+        command = cli.get_command(ctx, name)
+        assert command is not None and command.name == name
+        assert command.context_settings["auto_envvar_prefix"] == "BORDER0_RECONCILER"
