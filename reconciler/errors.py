@@ -5,7 +5,7 @@
     Border0Error                  (reconciler/border0/errors.py) everything border0 answered or
                                   did not answer; its own tree is drawn there
 
-Both end as one `error: ...` line and exit code 1 (reconciler/cli/main.py, `friendly_errors`);
+Both end as one `error: ...` line and exit code 1 (reconciler/cli/options.py, `friendly_errors`);
 nothing else in the code turns an exception into an exit code.
 """
 

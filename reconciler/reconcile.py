@@ -133,6 +133,9 @@ class ReconcileOptions:
     #: False: border0 policies are not managed (access is granted elsewhere, e.g. Tailscale
     #: PAM): no request touches /policies or /policy, and the plan says so.
     manage_policies: bool = True
+    #: False (`ls --manifests` without --env-file): secret references are not resolved, and the
+    #: plan compares no secret (a secret it cannot read is neither in sync nor drifted).
+    resolve_secrets: bool = True
 
 
 @dataclass(frozen=True)
@@ -390,16 +393,22 @@ def _count(n: int, noun: str) -> str:
 def _load(
     paths: Sequence[str | os.PathLike[str]], options: ReconcileOptions
 ) -> LoadResult | ReconcileResult:
-    """The manifests, or (a bug in loading) a LOAD result that names the exception."""
+    """The manifests (without `resolve_secrets`, with no secret to compare), or (a bug in
+    loading) a LOAD result that names the exception."""
     try:
-        return load(paths, env=options.env, secret_roots=options.secret_roots,
-                    cache=options.parse_cache)
+        loaded = load(paths, env=options.env, resolve_secrets=options.resolve_secrets,
+                      secret_roots=options.secret_roots, cache=options.parse_cache)
     except Exception as exc:
         log.exception("loading manifests failed")
         return ReconcileResult(
             False, Stage.LOAD, cause=exc,
             error=f"loading manifests failed (internal error: {type(exc).__name__})",
         )
+    if options.resolve_secrets:
+        return loaded
+    sockets = {name: replace(spec, secrets_by_field={})
+               for name, spec in loaded.desired.sockets.items()}
+    return replace(loaded, desired=replace(loaded.desired, sockets=sockets))
 
 
 def _changed_at(loaded: LoadResult, options: ReconcileOptions) -> float:

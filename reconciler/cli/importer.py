@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from reconciler.cli import inside
-from reconciler.cli.options import api_options, friendly_errors, output_option
+from reconciler.cli.options import api_options, friendly_errors, instance_option, output_option
 from reconciler.errors import UserError
 
 if TYPE_CHECKING:
@@ -68,9 +68,8 @@ def _merge_env_example(names: Iterable[str], directory: Path) -> None:
 @api_options
 @click.option("--select", multiple=True, metavar="GLOB",
               help="Import only sockets and policies whose name matches (repeatable).")
-@click.option("--instance", default="default", show_default=True,
-              help="Ownership instance: its objects are written as they are, unmanaged ones "
-              "get the adopt annotation, other instances' are skipped.")
+@instance_option("Ownership instance: its objects are written as they are, unmanaged ones "
+                 "get the adopt annotation, other instances' are skipped.")
 @click.option("--force", is_flag=True, help="Replace manifest files that exist already.")
 @output_option(what="what was written (json, yaml: the files, adoptions, skips and secrets "
                "to fill in)")

@@ -2,8 +2,9 @@
 and aware of who manages what. Rows and tables come from `render.inventory`; this module reads
 border0 (and the manifests, for `ls --manifests`) and prints them as text or JSON.
 
-A socket's STATE comes from the planner itself (`make_plan` + `daemon.state.object_states`),
-never from a second comparison. Heavy modules are imported on use: every CLI start loads this.
+A socket's STATE comes from the plan itself: `ls --manifests` takes the step `plan` takes
+(`reconcile.prepare`, with plan's options for its flags), then `daemon.state.object_states`;
+never a second comparison. Heavy modules are imported on use: `--help` loads this.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import click
 
 from reconciler.cli.options import (
     api_options,
+    env_file_option,
     friendly_errors,
     instance_option,
     list_format_option,
@@ -24,6 +26,7 @@ from reconciler.errors import UserError
 
 if TYPE_CHECKING:
     from reconciler.model import Actual, Desired
+    from reconciler.plan.types import Plan
 
 __all__ = ["ls", "ls_command", "manifest_states", "policies", "policies_command", "show"]
 
@@ -33,15 +36,14 @@ DRIFTED, TO_ADOPT, CONFLICT = "drifted", "to adopt", "conflict"
 
 @click.command("ls")
 @api_options
-@instance_option
+@instance_option()
 @click.option("--manifests", multiple=True, type=click.Path(exists=True, allow_dash=True),
               metavar="PATH",
               help="Add STATE: in-sync, drifted, to adopt, conflict or not in manifests "
               "(repeatable).")
-@click.option("--env-file", type=click.Path(dir_okay=False), default=None,
-              help="With --manifests: resolve secrets, so they are compared too.")
+@env_file_option("With --manifests: resolve secrets, so they are compared too.")
 @list_format_option
-@wide_option
+@wide_option()
 @friendly_errors
 def ls_command(**options: Any) -> None:
     """List border0's sockets as `border0 socket ls` does, with who manages each."""
@@ -50,9 +52,9 @@ def ls_command(**options: Any) -> None:
 
 @click.command("policies")
 @api_options
-@instance_option
+@instance_option()
 @list_format_option
-@wide_option
+@wide_option()
 @friendly_errors
 def policies_command(**options: Any) -> None:
     """List border0's policies, what they allow to whom, and the sockets they attach to."""
@@ -66,13 +68,44 @@ def ls(*, api: str | None, token_file: str | None, state: str | None, instance: 
     from reconciler.render.inventory import ls_table, socket_rows
 
     _check_instance(instance)
-    desired = _load(manifests, env_file) if manifests else None
-    actual = _fetch(api, token_file, state, desired, near=manifests)
-    states = manifest_states(desired, actual, instance) if desired is not None else None
+    if manifests:
+        actual, states = _planned(manifests, api, token_file, state, instance, env_file)
+    else:
+        actual, states = _fetch(api, token_file, state), None
     rows = socket_rows(actual, instance, states)
     echo(_view(rows, fmt, lambda markdown: ls_table(
         rows, with_state=states is not None, wide=wide, markdown=markdown)))
     return 0
+
+
+def _planned(manifests: Sequence[str], api: str | None, token_file: str | None,
+             state: str | None, instance: str,
+             env_file: str | None) -> tuple[Actual, dict[str, str]]:
+    """border0 and each socket's STATE, from the step `plan` takes (`reconcile.prepare`, with
+    plan's options for these flags); the secrets compared only with an env file."""
+    from dataclasses import replace
+
+    from reconciler.cli.planning import PlanArgs, open_client, reconcile_options
+    from reconciler.diagnostics import has_errors
+    from reconciler.manifests.files import environment
+    from reconciler.reconcile import Stage, prepare
+
+    args = PlanArgs(paths=tuple(manifests), api=api, token_file=token_file, state=state,
+                    instance=instance, env_file=env_file, allow_mass_delete=True)
+    env = environment(env_file)
+    options = replace(reconcile_options(args, env), resolve_secrets=env_file is not None)
+    with open_client(args, env) as client:
+        prepared = prepare(args.paths, client, options)
+    for diagnostic in prepared.diagnostics:
+        click.echo(str(diagnostic), err=True)
+    if prepared.stage is Stage.LOAD:
+        raise UserError("the manifests have errors; fix them or leave out --manifests"
+                        if has_errors(prepared.diagnostics) else prepared.error or "")
+    if prepared.stage is Stage.FETCH:
+        raise prepared.cause or UserError(prepared.error or "listing border0 failed")
+    desired, actual, plan = prepared.desired, prepared.actual, prepared.plan
+    assert desired is not None and actual is not None and plan is not None
+    return actual, manifest_states(desired, actual, plan)
 
 
 def _view(data: Any, fmt: str, table: Callable[[bool], str]) -> str:
@@ -115,14 +148,12 @@ def policies(*, api: str | None, token_file: str | None, state: str | None, inst
     return 0
 
 
-def manifest_states(desired: Desired, actual: Actual, instance: str) -> dict[str, str]:
+def manifest_states(desired: Desired, actual: Actual, plan: Plan) -> dict[str, str]:
     """Socket name -> in-sync / drifted / to adopt / conflict / not in manifests, as the
     planner sees it (`to adopt`: the adopt annotation takes it over, no field changes)."""
     from reconciler.daemon.state import IN_SYNC, OUT_OF_SYNC, object_states
-    from reconciler.plan.planner import make_plan
     from reconciler.render.inventory import NOT_DECLARED
 
-    plan = make_plan(desired, actual, instance=instance, allow_mass_delete=True)
     shown = {IN_SYNC: IN_SYNC, OUT_OF_SYNC: DRIFTED}
     result = {
         name: shown.get(state, NOT_DECLARED)
@@ -136,10 +167,9 @@ def manifest_states(desired: Desired, actual: Actual, instance: str) -> dict[str
     for name, changes in touched.items():
         if name in result and all(_only_adoption(c) for c in changes):
             result[name] = TO_ADOPT
-    for diagnostic in plan.conflicts:  # the planner words each as "socket NAME: why"
-        subject = diagnostic.message.split(":", 1)[0].split(" ", 1)
-        if subject[0] == "socket" and len(subject) == 2 and subject[1] in desired.sockets:
-            result[subject[1]] = CONFLICT
+    for diagnostic in plan.conflicts:
+        if diagnostic.kind == "socket" and diagnostic.name in desired.sockets:
+            result[diagnostic.name] = CONFLICT
     return result
 
 
@@ -151,17 +181,13 @@ def _only_adoption(change: Any) -> bool:
     )
 
 
-def _fetch(api: str | None, token_file: str | None, state: str | None,
-           desired: Desired | None = None, near: Sequence[str] = ()) -> Actual:
-    """border0's objects; with manifests, also what their sockets compare with (links, typed
-    upstreams: `inventory.fetch_details`); with --api local, the state of the manifests `near`
-    (`ls --manifests`), else the working directory's."""
-    from reconciler.border0.inventory import fetch_actual, fetch_details
+def _fetch(api: str | None, token_file: str | None, state: str | None) -> Actual:
+    """border0's objects (with --api local, the working directory's state)."""
+    from reconciler.border0.inventory import fetch_actual
     from reconciler.border0.session import open_api
 
-    with open_api(api, token_file, state, near=near) as client:
-        actual = fetch_actual(client)
-        return fetch_details(client, desired, actual) if desired is not None else actual
+    with open_api(api, token_file, state) as client:
+        return fetch_actual(client)
 
 
 def _check_instance(instance: str) -> None:
@@ -170,24 +196,3 @@ def _check_instance(instance: str) -> None:
     problem = check_instance(instance)
     if problem:
         raise UserError(problem)
-
-
-def _load(paths: Sequence[str], env_file: str | None) -> Desired:
-    """The manifests; their secrets resolved only with an env file (else not compared)."""
-    import sys
-    from dataclasses import replace
-
-    from reconciler.manifests.files import environment
-    from reconciler.manifests.loader import load
-
-    env = environment(env_file) if env_file else None
-    result = load(list(paths), env=env, resolve_secrets=env is not None)
-    for diagnostic in result.diagnostics:
-        print(diagnostic, file=sys.stderr)
-    if not result.ok:
-        raise UserError("the manifests have errors; fix them or leave out --manifests")
-    if env is not None:
-        return result.desired
-    # not resolved: not compared
-    sockets = {n: replace(s, secrets_by_field={}) for n, s in result.desired.sockets.items()}
-    return replace(result.desired, sockets=sockets)

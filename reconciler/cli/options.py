@@ -1,5 +1,10 @@
-"""What every command shares: exit codes, the one-line error handler, the API options and the
-options of the listing commands. Command modules import these; nothing here imports them."""
+"""What every command shares: exit codes, the one-line error handler, and every option that more
+than one command takes, each declared here once (its flag, type and default). Where a flag means
+something narrower in one command, that command passes its own help text, nothing else. Command
+modules import these; nothing here imports them.
+
+Only click and small modules are imported at the top: `border0-reconciler --help` loads every
+command module (for its one-line help), and so this one."""
 
 from __future__ import annotations
 
@@ -14,11 +19,12 @@ from reconciler.border0.errors import Border0Error
 from reconciler.errors import UserError
 
 __all__ = [
-    "ENV_PREFIX", "EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "AliasOption", "DurationType",
-    "api_options", "color_options", "environment_names", "fail", "friendly_errors",
-    "instance_option", "list_format_option", "no_policies_option", "output_option",
-    "secret_root_option",
-    "wide_option",
+    "DAEMON_LISTEN", "ENV_PREFIX", "EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "AliasOption",
+    "DurationType", "allow_mass_delete_option", "allow_replace_option", "api_options",
+    "color_options", "detailed_exitcode_option", "dry_run_option", "env_file_option",
+    "environment_names", "fail", "friendly_errors", "instance_option", "labels_option",
+    "list_format_option", "listen_option", "max_delete_option", "no_policies_option",
+    "output_option", "parallelism_option", "secret_root_option", "state_option", "verbose_option", "wide_option",
 ]
 
 #: Every flag is also read from BORDER0_RECONCILER_<FLAG> (click's auto_envvar_prefix).
@@ -27,6 +33,9 @@ ENV_PREFIX = "BORDER0_RECONCILER"
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
+
+#: What click.option(...) returns: it decorates a command function.
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> None:
@@ -78,6 +87,12 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def state_option(help: str, dest: str = "state") -> Decorator:
+    """`--state FILE` (old spelling `--db`, hidden): the emulator's SQLite file."""
+    return click.option("--state", "--db", dest, cls=AliasOption, hidden_aliases=("--db",),
+                        type=click.Path(dir_okay=False), default=None, help=help)
+
+
 def api_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by every command that talks to border0."""
     func = click.option(
@@ -94,21 +109,78 @@ def api_options(func: Callable[..., Any]) -> Callable[..., Any]:
         help="File holding the border0 token [else env BORDER0_ADMIN_TOKEN, BORDER0_TOKEN, "
         "BORDER0_AUTH_TOKEN].",
     )(func)
-    func = click.option(
-        "--state", "--db", "state",
-        cls=AliasOption, hidden_aliases=("--db",),
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="SQLite file of the embedded emulator with --api local "
-        "[default .border0-reconciler/local.db].",
-    )(func)
-    return func
+    return state_option("SQLite file of the embedded emulator with --api local "
+                        "[default .border0-reconciler/local.db].")(func)
 
 
-instance_option = click.option(
-    "--instance", default="default", show_default=True,
-    help="Ownership instance: MANAGED says this, other (its id) or unmanaged.")
-wide_option = click.option("--wide", is_flag=True, help="Do not cut cells to fit 120 columns.")
+
+def instance_option(
+    help: str = "Ownership instance: MANAGED says this, other (its id) or unmanaged.",
+) -> Decorator:
+    """`--instance ID`: whose objects are ours (the ownership tag)."""
+    return click.option("--instance", default="default", show_default=True, help=help)
+
+
+def env_file_option(help: str, *, must_exist: bool = False) -> Decorator:
+    """`--env-file FILE`: KEY=VALUE lines over the environment (`manifests.files.environment`).
+    `must_exist`: checked when the flags are read (`run`), not when the file is."""
+    return click.option("--env-file", type=click.Path(dir_okay=False, exists=must_exist),
+                        default=None, help=help)
+
+
+def wide_option(help: str = "Do not cut cells to fit 120 columns.") -> Decorator:
+    return click.option("--wide", is_flag=True, help=help)
+
+
+#: Where a daemon serves its dashboard and /status, and where `status` asks.
+DAEMON_LISTEN = "127.0.0.1:9479"
+
+
+def listen_option(help: str, default: str = DAEMON_LISTEN) -> Decorator:
+    """`--listen HOST:PORT` (`serving.parse_listen` reads it)."""
+    return click.option("--listen", default=default, show_default=True, help=help)
+
+
+def max_delete_option(help: str) -> Decorator:
+    """`--max-delete N`: the mass-delete guard's bound [default: the planner's]."""
+    return click.option("--max-delete", type=click.IntRange(min=0), default=None, help=help)
+
+
+def allow_mass_delete_option(help: str) -> Decorator:
+    return click.option("--allow-mass-delete", is_flag=True, help=help)
+
+
+ALLOW_REPLACE_HELP = (
+    "Let a change border0 cannot make in place replace the object (new id and TCP port; "
+    "sessions and recordings stay with the old id; connections drop); else apply refuses it "
+    "[per object: annotation border0-reconciler/allow-replace].")
+LABELS_HELP = (
+    "merge: manage only the tag keys the manifests declare, keep tags set elsewhere; "
+    "authoritative: a socket's tags are exactly its labels [per socket: annotation "
+    "border0-reconciler/labels].")
+
+allow_replace_option = click.option("--allow-replace", is_flag=True, help=ALLOW_REPLACE_HELP)
+labels_option = click.option("--labels", type=click.Choice(["merge", "authoritative"]),
+                             default="merge", show_default=True, help=LABELS_HELP)
+
+
+def dry_run_option(help: str) -> Decorator:
+    return click.option("--dry-run", is_flag=True, help=help)
+
+
+def detailed_exitcode_option(help: str) -> Decorator:
+    """`--detailed-exitcode`: exit EXIT_CHANGES (2) when there are changes, as Terraform's."""
+    return click.option("--detailed-exitcode", is_flag=True, help=help)
+
+
+def parallelism_option(help: str, *, most: int | None = None) -> Decorator:
+    """`--parallelism N`: API writes in flight at once (`apply.apply_plan`)."""
+    return click.option("--parallelism", type=click.IntRange(1, most), default=8,
+                        show_default=True, help=help)
+
+
+def verbose_option(help: str) -> Decorator:
+    return click.option("-v", "--verbose", is_flag=True, help=help)
 
 
 class AliasOption(click.Option):

@@ -1,407 +1,80 @@
-"""The bodies of `plan`, `apply` and `show FILE`: cli.py parses flags and calls these; they return
-exit codes.
-
-Output contract: the rendering (in `-o`) goes to stdout, `--out FILE` saves the plan (as
-Terraform's `-out`, for plan and apply alike), `--render-to FILE` writes the rendering to a file,
-diagnostics and progress go to stderr, user errors end as one `error: ...` line (raised as
-`UserError`; with `-o json|yaml` also a JSON/YAML error document with the diagnostics on
-stdout). Exit codes: 0 ok, 1 error, 2 changes present (only with `--detailed-exitcode`).
-"""
+"""`plan PATH...`: what apply would change. Parse, then `planning.run_plan` (the pipeline's
+`prepare`, the renderers, the exit code). The options `apply` shares with it live here."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import click
 
-import reconciler.plan.saved as saved_plan
-from reconciler.apply import ApplyResult
-from reconciler.border0.errors import Border0Error, ConfigurationError
-from reconciler.border0.session import open_api, state_path
-from reconciler.cli.bulk import bulk_gc
-from reconciler.cli.progress import Progress
-from reconciler.cli.terminal import color_enabled
-from reconciler.errors import UserError
-from reconciler.manifests.files import environment
-from reconciler.plan.inventory import INVENTORY_FILE, Inventory
-from reconciler.plan.planner import check_instance
-from reconciler.plan.types import Plan
-from reconciler.reconcile import ReconcileOptions, ReconcileResult, Stage, carry_out, prepare
-from reconciler.render import render
+from reconciler.cli.options import (
+    allow_mass_delete_option,
+    allow_replace_option,
+    api_options,
+    color_options,
+    detailed_exitcode_option,
+    env_file_option,
+    friendly_errors,
+    instance_option,
+    labels_option,
+    max_delete_option,
+    no_policies_option,
+    output_option,
+    secret_root_option,
+)
+from reconciler.render import RENDERERS
 
-__all__ = ["PlanArgs", "looks_like_file", "run_apply", "run_plan", "run_show_plan"]
+__all__ = ["paths_argument", "plan_command", "plan_options"]
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
-#: `plan --out FILE` with these endings still writes the rendering (the old meaning), for one
-#: release, with a deprecation note.
-RENDERING_SUFFIXES = (".md", ".markdown", ".txt")
-
-
-@dataclass(frozen=True)
-class PlanArgs:
-    paths: tuple[str, ...]
-    api: str | None = None
-    token_file: str | None = None
-    state: str | None = None
-    instance: str = "default"
-    env_file: str | None = None
-    fmt: str = "text"
-    out: str | None = None
-    no_color: bool = False
-    detailed_exitcode: bool = False
-    max_delete: int | None = None
-    allow_mass_delete: bool = False
-    save: str | None = None  # deprecated spelling of plan --out
-    render_to: str | None = None
-    deny_access_gain: bool = False
-    allow_replace: bool = False
-    allow_clear_credentials: bool = False
-    labels: str = "merge"
-    confirm_delete: tuple[str, ...] = ()
-    secret_roots: tuple[str, ...] = ()
-    no_policies: bool = False
-    # apply only
-    auto_approve: bool = False
-    dry_run: bool = False
-    parallelism: int = 8
-    verbose: bool = False
+#: PATH...: manifest files or folders, `-` for stdin.
+paths_argument = click.argument("paths", nargs=-1, required=True,
+                                type=click.Path(exists=True, allow_dash=True))
 
 
-class _Notices:
-    """Messages for the user while a command runs (a retry, a new state file): on stderr,
-    above the progress bar while there is one."""
-
-    progress: Progress | None = None
-
-    def __call__(self, message: str) -> None:
-        if self.progress is not None:
-            self.progress.note(message)
-        else:
-            click.echo(message, err=True)
-
-
-def _deprecated(message: str) -> None:
-    click.echo(f"warning: deprecated: {message}", err=True)
-
-
-def _write(path: str, text: str) -> None:
-    try:
-        Path(path).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
-def _show(plan: Plan, args: PlanArgs, render_to: str | None = None) -> None:
-    """The rendering in -o on stdout; `render_to` also gets it (then stdout gets text)."""
-    data = plan.to_json()
-    tty = color_enabled(sys.stdout, args.no_color)
-    fmt = args.fmt
-    if render_to:
-        _write(render_to, render(data, args.fmt))
-        fmt = "text"  # the file has the machine form; the terminal gets the text
-    color = fmt == "text" and tty
-    click.echo(render(data, fmt, color=color), nl=False, color=color)
+def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by plan and apply."""
+    options = [
+        instance_option("Ownership instance id: several config repos can share one org."),
+        env_file_option("KEY=VALUE lines over the environment, for secret references."),
+        output_option(RENDERERS, what="the plan"),
+        color_options,
+        click.option("--render-to", type=click.Path(dir_okay=False), default=None,
+                     metavar="FILE", help="Also write the rendering (in --output) to FILE; "
+                     "the terminal then gets text."),
+        click.option("--out", type=click.Path(dir_okay=False), default=None, metavar="PLANFILE",
+                     help="Save the plan (no secret values) to PLANFILE for `apply PLANFILE` / "
+                     "`show PLANFILE`, as terraform plan -out."),
+        max_delete_option("Refuse plans deleting more objects [default: half of ours, >= 1]."),
+        allow_mass_delete_option("Allow a plan past the mass-delete guard."),
+        click.option("--confirm-delete", multiple=True, metavar="NAME",
+                     help="Confirm the deletion of NAME, annotated border0-reconciler/"
+                     "confirm-delete (repeatable); without it, its deletion waits."),
+        click.option("--deny-access-gain", is_flag=True,
+                     help="Fail (exit 1, listing them) when anyone gains or widens access."),
+        allow_replace_option,
+        click.option("--allow-clear-credentials", is_flag=True,
+                     help="Allow a write that clears upstream credentials the manifests leave "
+                     "out and border0 does not answer (the plan shows (set) → (cleared))."),
+        labels_option,
+        no_policies_option,
+        secret_root_option,
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
 
 
-def _plan_outputs(args: PlanArgs) -> tuple[str | None, str | None]:
-    """(saved-plan path, rendering path) from --out, --render-to and the deprecated
-    spellings."""
-    if args.save:
-        _deprecated(f"--save {args.save}: use --out {args.save} (it saves the plan, as "
-                    "terraform plan -out does)")
-        if args.out:
-            return args.save, args.out
-        return args.save, args.render_to
-    if args.out and args.out.lower().endswith(RENDERING_SUFFIXES):
-        _deprecated(
-            f"--out {args.out} writes a rendering only for one more release; --out now saves "
-            f"the plan: write renderings with --render-to {args.out} (or -o {args.fmt} > "
-            f"{args.out})"
-        )
-        return None, args.out
-    return args.out, args.render_to
+@click.command("plan")
+@paths_argument
+@api_options
+@plan_options
+@detailed_exitcode_option("Exit 2 when the plan has changes (0 none, 1 error).")
+@click.option("--save", type=click.Path(dir_okay=False), default=None, hidden=True,
+              help="Deprecated spelling of --out.")
+@friendly_errors
+def plan_command(paths: tuple[str, ...], **kwargs: Any) -> None:
+    """Show what apply would change in border0 to match the manifests under PATHS."""
+    from reconciler.cli.planning import PlanArgs, run_plan
 
-
-def _save(save_to: str | None, prepared: ReconcileResult, args: PlanArgs) -> None:
-    """--out: the plan shown, saved for `apply PLANFILE` (Terraform's -out)."""
-    if not save_to:
-        return
-    plan, desired, actual = prepared.plan, prepared.desired, prepared.actual
-    assert plan is not None and desired is not None and actual is not None
-    try:
-        saved_plan.write(
-            save_to, plan=plan, desired=desired,
-            actual_fingerprint=saved_plan.actual_fingerprint(actual), paths=list(args.paths),
-            max_delete=args.max_delete, allow_mass_delete=args.allow_mass_delete,
-        )
-    except OSError as exc:
-        raise UserError(f"cannot write {save_to}: {exc.strerror or exc}") from None
-    click.echo(f"Saved the plan to {save_to}; apply it with: "
-               f"border0-reconciler apply {save_to}", err=True)
-
-
-def _refuse_access_gain(plan: Plan, args: PlanArgs) -> None:
-    """--deny-access-gain: the list on stderr, then one error line (exit 1)."""
-    gains = plan.access_gains if args.deny_access_gain else []
-    if not gains:
-        return
-    from reconciler.render.text import access_line
-
-    for change in gains:
-        click.echo(f"  {access_line(change.to_json())}", err=True)
-    n = len(gains)
-    raise UserError(
-        f"--deny-access-gain: the plan widens access {n} time{'s' if n != 1 else ''} (listed "
-        "above); nothing was saved or applied"
-    )
-
-
-def _options(args: PlanArgs, env: Mapping[str, str]) -> ReconcileOptions:
-    """The pipeline's options from the flags. No re-list after applying: the command exits."""
-    return ReconcileOptions(
-        instance=args.instance, max_delete=args.max_delete,
-        allow_mass_delete=args.allow_mass_delete, parallelism=args.parallelism, env=env,
-        secret_roots=list(args.secret_roots) or None, relist=False,
-        allow_replace=args.allow_replace,
-        allow_clear_credentials=args.allow_clear_credentials,
-        labels_authoritative=args.labels == "authoritative",
-        inventory=_inventory(state_path(args.state, args.api, args.paths)),
-        confirm_delete=frozenset(args.confirm_delete),
-        manage_policies=not args.no_policies,
-    )
-
-
-def _inventory(state: Path) -> Inventory | None:
-    """The daemon's inventory (plan/inventory.py) when a state folder exists: the ids it
-    manages, so a socket that lost its tags plans as a repair, not as a conflict."""
-    directory = state.parent
-    return Inventory(directory / INVENTORY_FILE) if directory.is_dir() else None
-
-
-class _Unavailable:
-    """The client that could not be opened (no token, a bad --api): listing border0 fails with
-    that error, so the pipeline reports the manifests' own errors first, as for any failed
-    listing."""
-
-    def __init__(self, error: Border0Error) -> None:
-        self.error = error
-
-    def __getattr__(self, name: str) -> object:
-        raise self.error
-
-
-@contextmanager
-def _api(args: PlanArgs, env: Mapping[str, str], say: _Notices) -> Iterator[object]:
-    """border0's API for the command (`border0.session.open_api`), or `_Unavailable`."""
-    with ExitStack() as stack:
-        try:
-            client: object = stack.enter_context(
-                open_api(args.api, args.token_file, args.state, env=env, say=say,
-                         near=args.paths))
-        except ConfigurationError as exc:
-            client = _Unavailable(exc)
-        yield client
-
-
-def _prepare(args: PlanArgs, client: object, options: ReconcileOptions) -> ReconcileResult:
-    """`reconcile.prepare`, reported as a command reports: the manifests' diagnostics on
-    stderr, then the manifests' or border0's error as the command's one error. A plan with
-    conflicts is returned, to be shown before `_refuse_conflicts` ends the command."""
-    prepared = prepare(args.paths, client, options)
-    if not prepared.unstable:
-        for diagnostic in prepared.diagnostics:
-            click.echo(str(diagnostic), err=True)
-    if prepared.stage is Stage.LOAD and prepared.unstable:
-        raise UserError(f"{prepared.error}: run again once they are written")
-    if prepared.stage in (Stage.LOAD, Stage.FETCH):
-        error = prepared.cause or UserError(prepared.error or "nothing was planned")
-        error.diagnostics = prepared.diagnostics  # type: ignore[attr-defined]  # for -o json
-        raise error
-    return prepared
-
-
-def _refuse_conflicts(prepared: ReconcileResult) -> None:
-    if prepared.stage is Stage.PLAN:
-        raise UserError(prepared.error or "the plan cannot be applied")
-
-
-def _check(args: PlanArgs) -> None:
-    problem = check_instance(args.instance)
-    if problem:
-        raise UserError(problem)
-
-
-def run_plan(args: PlanArgs) -> int:
-    with bulk_gc():
-        return _run_plan(args)
-
-
-def _run_plan(args: PlanArgs) -> int:
-    _check(args)
-    save_to, render_to = _plan_outputs(args)
-    env = environment(args.env_file)
-    with _api(args, env, _Notices()) as client:
-        prepared = _prepare(args, client, _options(args, env))
-    plan, desired, actual = prepared.plan, prepared.desired, prepared.actual
-    assert plan is not None and desired is not None and actual is not None
-    _show(plan, args, render_to)
-    _refuse_conflicts(prepared)
-    _refuse_access_gain(plan, args)
-    _save(save_to, prepared, args)
-    if args.detailed_exitcode and plan.has_changes:
-        return EXIT_CHANGES
-    return EXIT_OK
-
-
-def _refuse_rendering(paths: Sequence[str]) -> None:
-    """apply PATH...: a plan's output is neither manifests nor a saved plan; say so."""
-    for path in paths:
-        kind = saved_plan.classify(path)
-        if kind == "rendering":
-            raise UserError(
-                f"{path} is a rendering of a plan (its text, JSON or Markdown output), not a "
-                "saved plan or manifests: save a plan with `plan --out FILE` and apply FILE"
-            )
-        if kind == "saved-plan" and len(paths) > 1:
-            raise UserError(f"{path} is a saved plan: apply it alone (apply {path})")
-
-
-def looks_like_file(target: str) -> bool:
-    """`show TARGET`: a path (exists, or has '/' or '.'), not a socket name (a DNS label)."""
-    return Path(target).exists() or "/" in target or "." in target
-
-
-def run_show_plan(path: str, fmt: str, no_color: bool) -> int:
-    """`show FILE`: render a saved plan, offline, as `plan` showed it."""
-    kind = saved_plan.classify(path)
-    if kind != "saved-plan":
-        what = "a rendering of a plan, not a saved plan (read it as it is)" if kind else (
-            "not a saved plan (make one with `plan --out FILE`)" if Path(path).exists()
-            else "not found")
-        raise UserError(f"{path}: {what}")
-    try:
-        saved = saved_plan.read(path)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    color = fmt == "text" and color_enabled(sys.stdout, no_color)
-    click.echo(render(saved.plan, fmt, color=color), nl=False, color=color)
-    return EXIT_OK
-
-
-def _confirm(args: PlanArgs) -> None:
-    if args.auto_approve:
-        return
-    if not sys.stdin.isatty():
-        raise UserError(
-            "refusing to apply without confirmation: stdin is not a terminal; "
-            "pass --auto-approve (or review with plan --out FILE, then apply FILE)"
-        )
-    answer = click.prompt(
-        "Do you want to apply these changes? Only 'yes' will be accepted", default="",
-        show_default=False,
-    )
-    if answer.strip() != "yes":
-        raise UserError("apply cancelled; nothing was changed")
-
-
-def run_apply(args: PlanArgs) -> int:
-    with bulk_gc():
-        return _run_apply(args)
-
-
-def _run_apply(args: PlanArgs) -> int:
-    _check(args)
-    env = environment(args.env_file)
-    saved = None
-    _refuse_rendering(args.paths)
-    if len(args.paths) == 1 and saved_plan.is_saved_plan(args.paths[0]):
-        try:
-            saved = saved_plan.read(args.paths[0])
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
-        # the deletions a reviewed plan holds were confirmed when it was saved
-        deletes = tuple(c["name"] for c in saved.plan.get("changes", [])
-                        if c.get("action") == "delete")
-        args = replace(args, paths=saved_plan.manifest_paths(saved)[0], instance=saved.instance,
-                       max_delete=saved.max_delete, allow_mass_delete=saved.allow_mass_delete,
-                       confirm_delete=args.confirm_delete + deletes)
-    save_to, render_to = _plan_outputs(args)
-    notices, options = _Notices(), _options(args, env)
-    with _api(args, env, notices) as client:
-        prepared = _prepare(args, client, options)
-        plan, desired, actual = prepared.plan, prepared.desired, prepared.actual
-        assert plan is not None and desired is not None and actual is not None
-        if saved is not None and (
-            saved_plan.desired_fingerprint(desired, saved.salt) != saved.desired_fingerprint
-        ):
-            changed = [_shown_path(f) for f in saved_plan.changed_files(saved, desired)]
-            raise UserError(
-                "the manifests changed since the plan was saved"
-                + (f" ({', '.join(changed)})" if changed else "") + "; run plan --out again"
-            )
-        if saved is not None and (
-            saved_plan.actual_fingerprint(actual) != saved.actual_fingerprint
-        ):
-            raise UserError(
-                "the saved plan is stale: border0 changed since it was made; "
-                "run plan --out again"
-            )
-        differ = saved_plan.plan_difference(saved, plan) if saved is not None else []
-        if differ:
-            raise UserError(
-                "the plan is not the one saved: a secret changed since it was saved (or "
-                f"border0's copy of one; it differs in {', '.join(differ)}); run plan --out again"
-            )
-        _show(plan, args, render_to)
-        _refuse_conflicts(prepared)
-        _refuse_access_gain(plan, args)
-        if saved is None:
-            _save(save_to, prepared, args)
-        if not plan.has_changes:
-            return EXIT_OK
-        if args.dry_run:
-            click.echo("Dry run: nothing was applied.", err=True)
-            return EXIT_OK
-        if saved is None:  # a saved plan was reviewed already, as Terraform's
-            _confirm(args)
-        with Progress(len(plan.changes), stream=sys.stderr, verbose=args.verbose,
-                      no_color=args.no_color) as progress:
-            notices.progress = progress
-            done = carry_out(prepared, client, replace(
-                options, progress=lambda r: progress.step(r.ok, r.message)))
-            notices.progress = None
-    assert done.applied is not None
-    return _summary(done.applied, args)
-
-
-def _shown_path(path: str) -> str:
-    """A manifest file as the user named it: relative to here when it is below here."""
-    if not path:
-        return "(no file)"
-    try:
-        return str(Path(path).relative_to(Path.cwd()))
-    except ValueError:
-        return path
-
-
-def _summary(result: ApplyResult, args: PlanArgs) -> int:
-    """The outcome in one line, on stderr with the progress. "Run apply again" only when a
-    failure may pass (a timeout, a 5xx): a refusal (400, 403) fails the same way again."""
-    done, failed = len(result.succeeded), len(result.failed)
-    actions = f"{done} action{'s' if done != 1 else ''} succeeded"
-    color = color_enabled(sys.stderr, args.no_color)
-    if not failed:
-        click.echo(click.style(f"Apply complete: {actions}.", fg="green") if color
-                   else f"Apply complete: {actions}.", err=True, color=color)
-        return EXIT_OK
-    if any(r.temporary for r in result.failed):
-        hint = " Run apply again to finish."
-    else:
-        hint = " border0 refused them: fix what the errors above say, then apply again."
-    line = f"Apply finished with errors: {actions}, {failed} failed.{hint}"
-    click.echo(click.style(line, fg="red") if color else line, err=True, color=color)
-    return EXIT_ERROR
+    raise SystemExit(run_plan(PlanArgs(paths=paths, **kwargs)))

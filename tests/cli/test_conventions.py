@@ -72,10 +72,13 @@ NAMES = list(commands({"api": [], "root": Path(), "listen": ""}))
 
 
 def test_every_command_that_prints_objects_takes_dash_o() -> None:
-    printing = set(click_group.commands) - SERVERS
+    ctx = click_group.make_context("border0-reconciler", ["--help"], resilient_parsing=True)
+    printing = set(click_group.list_commands(ctx)) - SERVERS
     assert printing == {name.split()[0] for name in NAMES}
     for name in printing:
-        output = next(p for p in click_group.commands[name].params if p.name == "fmt")
+        command = click_group.get_command(ctx, name)
+        assert command is not None
+        output = next(p for p in command.params if p.name == "fmt")
         assert "-o" in output.opts and "--output" in output.opts
         assert list(output.type.choices) == ["text", "json", "yaml", "markdown"]
 

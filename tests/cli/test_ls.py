@@ -128,6 +128,12 @@ def test_ls_with_manifests_shows_in_sync_drifted_and_not_declared(tmp_path: Path
     table = rows(out)
     assert (table["web"][-1], table["mqtt"][-1], table["orders-db"][-1]) == (
         "drifted", "not in manifests", "in-sync")  # secrets are not compared without env
+    # an ignored field is not drift for ls either (docs/ignore-and-confirm.md)
+    web.write_text(web.read_text().replace(
+        "  description: edited\n", "  description: edited\n  ignoreFields: [/spec/description]\n"))
+    code, out, err = cli(["ls", *api, "--manifests", str(examples)], cwd=tmp_path)
+    assert code == 0, err
+    assert rows(out)["web"][-1] == "in-sync"
     code, out, err = cli(["ls", *api, "--manifests", str(examples), "--format", "json",
                           "--instance", "other"], cwd=tmp_path)
     assert code == 0, err

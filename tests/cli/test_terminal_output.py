@@ -21,7 +21,7 @@ from helpers import PYTHON, cli, free_port
 from reconciler.apply import apply_plan
 from reconciler.border0.client import Border0Client
 from reconciler.border0.inventory import fetch_actual
-from reconciler.cli.plan import PlanArgs, _summary
+from reconciler.cli.planning import PlanArgs, _summary
 from reconciler.manifests.loader import load
 from reconciler.plan.planner import make_plan
 
