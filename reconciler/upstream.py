@@ -16,6 +16,7 @@ as values and compared by one fingerprint over all of them (border0 need not ans
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -73,10 +74,15 @@ def is_typed(upstream: Mapping[str, Any] | None) -> bool:
     return bool(upstream) and "serviceType" in upstream  # type: ignore[operator]
 
 
+@functools.lru_cache(maxsize=4096)
 def snake(key: str) -> str:
+    """`standardSshServiceConfiguration` -> `standard_ssh_service_configuration`; cached: the
+    same few hundred SDK names recur in every socket (a regex per key was most of a typed
+    manifest's load)."""
     return _CAMEL.sub(r"_\1", key).lower()
 
 
+@functools.lru_cache(maxsize=4096)
 def camel(key: str) -> str:
     first, *rest = key.split("_")
     return first + "".join(part[:1].upper() + part[1:] for part in rest)
@@ -95,21 +101,24 @@ def _convert(value: Any, rename: Callable[[str], str], free: bool = False) -> An
 
 
 def secret_paths(upstream: Mapping[str, Any]) -> list[tuple[str, ...]]:
-    """Paths (manifest names) of the secret leaves given as {env}/{file} or a plain string."""
+    """Paths (manifest names) of the secret leaves given as {env}/{file} or a plain string.
+    (Lists are not walked: no SDK secret sits in one.)"""
     found: list[tuple[str, ...]] = []
 
-    def visit(value: Any, path: tuple[str, ...]) -> None:
-        if isinstance(value, Mapping):
-            if path and _secret_key(path[-1], path[:-1]) and set(value) <= {"env", "file"}:
-                found.append(path)
-                return
-            for key, item in value.items():
-                visit(item, (*path, key))
-        elif (isinstance(value, str) and path and _secret_key(path[-1], path[:-1])
-              and not is_reference(value)):
-            found.append(path)
+    def visit(value: Mapping[str, Any], path: tuple[str, ...], plain: bool) -> None:
+        # plain: under `headers` or a free-form map, where secret-named keys are user data
+        for key, item in value.items():
+            name = snake(key)
+            secret = not plain and name in SECRET_KEYS
+            if isinstance(item, (dict, Mapping)):
+                if secret and set(item) <= {"env", "file"}:
+                    found.append((*path, key))
+                else:
+                    visit(item, (*path, key), plain or name in _NOT_SECRET_UNDER)
+            elif secret and isinstance(item, str) and not is_reference(item):
+                found.append((*path, key))
 
-    visit(upstream, ())
+    visit(upstream, (), False)
     return found
 
 
