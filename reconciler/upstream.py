@@ -56,9 +56,6 @@ _FREE_FORM = frozenset({"namespace_selectors_allowlist"})
 _NOT_SECRET_UNDER = frozenset({"headers", "namespace_selectors_allowlist"})
 
 
-def _secret_key(key: str, path: tuple[str, ...]) -> bool:
-    return snake(key) in SECRET_KEYS and not any(snake(p) in _NOT_SECRET_UNDER for p in path)
-
 REFERENCE_PREFIXES = ("from:env:", "from:file:", "from:aws:ssm:", "from:aws:secretsmanager:")
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
@@ -152,25 +149,27 @@ def strip_secrets(config: Any) -> tuple[Any, dict[str, Any]]:
     the SDK's omitempty and border0's defaults compare equal."""
     secrets: dict[str, Any] = {}
 
-    def clean(value: Any, path: tuple[str, ...]) -> Any:
-        if isinstance(value, Mapping):
+    def clean(value: Any, path: tuple[str, ...], plain: bool) -> Any:
+        # plain: under `headers` or a free-form map, where secret-named keys are user data
+        if isinstance(value, (dict, Mapping)):
             out = {}
             for key, item in value.items():
-                if _secret_key(key, path) and (
+                name = snake(key)
+                if not plain and name in SECRET_KEYS and (
                     isinstance(item, Secret) or (isinstance(item, str) and not is_reference(item))
                 ):
                     if item not in ("", None):
                         secrets[".".join((*path, key))] = item
                     continue
-                cleaned = clean(item, (*path, key))
+                cleaned = clean(item, (*path, key), plain or name in _NOT_SECRET_UNDER)
                 if cleaned not in (None, "", [], {}):
                     out[key] = cleaned
             return out
         if isinstance(value, list):
-            return [clean(v, path) for v in value]
+            return [clean(v, path, plain) for v in value]
         return value
 
-    return clean(config, ()), secrets
+    return clean(config, (), False), secrets
 
 
 def combined_secret(secrets: Mapping[str, Any]) -> Secret | None:
