@@ -504,9 +504,10 @@ with Border0Client(url, token) as client:
     connectors = client.list_all_connectors()
     out["list"] = t() - t0
     t0 = t()
-    actual = fetch_actual(SimpleNamespace(list_sockets=lambda: sockets,
-                                          list_policies=lambda: policies,
-                                          list_all_connectors=lambda: connectors))
+    listed = SimpleNamespace(list_sockets=lambda convert: list(map(convert, sockets)),
+                             list_policies=lambda: policies,
+                             list_all_connectors=lambda: connectors)
+    actual = fetch_actual(listed)
     out["build"] = t() - t0
     t0 = t(); actual = fetch_details(client, loaded.desired, actual); out["details"] = t() - t0
 t0 = t(); plan = make_plan(loaded.desired, actual); out["diff"] = t() - t0

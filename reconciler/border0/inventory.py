@@ -39,7 +39,7 @@ def fetch_actual(client: Any, *, policies: bool = True) -> Actual:
     The policies are listed after the sockets, not beside them: while border0 does not answer,
     each retry is announced once, not once per listing.
     """
-    sockets = [socket_from_api(s) for s in client.list_sockets()]
+    sockets = client.list_sockets(convert=socket_from_api)
     listed = client.list_policies() if policies else []
     policies_by_name = {p.name: p for p in (policy_from_api(d) for d in listed)}
     connectors = {c.name: c for c in map(connector_from_api, client.list_all_connectors())}
