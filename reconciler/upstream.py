@@ -124,13 +124,13 @@ def to_api(
 ) -> dict[str, Any]:
     """border0's `upstream_configuration` for a typed manifest upstream; `secrets` (by
     `secret_paths` path) hold the resolved values, which the result holds as `Secret`s."""
-    data: Any = json.loads(json.dumps(upstream))
-    for path, secret in secrets.items():
+    data: Any = _convert(upstream, snake)  # a new tree: the manifest's data is not touched
+    for path, secret in secrets.items():  # SDK names all the way (never under a free-form map)
         node = data
         for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = secret
-    return _convert(data, snake)
+            node = node[snake(key)]
+        node[snake(path[-1])] = secret
+    return data
 
 
 def to_manifest(config: Mapping[str, Any]) -> dict[str, Any]:
