@@ -420,15 +420,6 @@ def _manifest_type(socket_type: str, upstream_type: str) -> str:
 
 
 def socket_fields(spec: SocketSpec) -> dict[str, Any]:
-    """The spec's comparable form, built once per spec (specs are frozen; the daemon keeps
-    those of unchanged files across reconciles): a copy, which the caller may trim."""
-    form = spec.__dict__.get("_comparable")
-    if form is None:
-        form = spec.__dict__["_comparable"] = _socket_fields(spec)
-    return dict(form)
-
-
-def _socket_fields(spec: SocketSpec) -> dict[str, Any]:
     socket_type, upstream_type = api_type(spec)
     plain = {
         "type": _manifest_type(socket_type, upstream_type),
@@ -448,20 +439,10 @@ def _socket_fields(spec: SocketSpec) -> dict[str, Any]:
 
 def live_socket_fields(live: LiveSocket, spec: SocketSpec | None = None) -> dict[str, Any]:
     """The live socket's comparable form; with `spec`, its labels are those the spec manages
-    (`_managed_label_keys`): a tag set elsewhere is not a difference. Built once per live
-    socket and set of managed keys (the daemon plans edits against its last listing): a copy,
-    which the caller may trim."""
-    managed = None if spec is None else frozenset(_managed_label_keys(spec, live.tags))
-    forms = live.__dict__.setdefault("_comparable", {})
-    form = forms.get(managed)
-    if form is None:
-        form = forms[managed] = _live_socket_fields(live, managed)
-    return dict(form)
-
-
-def _live_socket_fields(live: LiveSocket, managed: frozenset[str] | None) -> dict[str, Any]:
+    (`_managed_label_keys`): a tag set elsewhere is not a difference."""
     labels = live.labels
-    if managed is not None:
+    if spec is not None:
+        managed = _managed_label_keys(spec, live.tags)
         labels = {k: v for k, v in labels.items() if k in managed}
     plain = {
         "type": live.type,
