@@ -95,7 +95,7 @@ def typed_fields(spec: SocketSpec) -> dict[str, Any]:
     return {
         "connectors": sorted(spec.connectors) if spec.connectors is not None else None,
         "upstream_configuration": (
-            spec.upstream_parts[0] if typed else None),
+            upstream.strip_secrets(spec.upstream_config)[0] if typed else None),
         "upstream_secrets": spec.upstream_secret,
         "end_to_end_encryption": spec.end_to_end_encryption,
         "connector_authentication": spec.connector_authentication,

@@ -177,23 +177,15 @@ class SocketSpec:
     def secrets(self) -> tuple[Secret, ...]:
         found = [s for name in SECRET_FIELDS if (s := self.secret(name)) is not None]
         if self.upstream_config is not None:
-            found += self.upstream_parts[1].values()
+            found += upstream.strip_secrets(self.upstream_config)[1].values()
         return tuple(found)
 
-    @functools.cached_property
-    def upstream_parts(self) -> tuple[Any, dict[str, Any]]:
-        """`upstream.strip_secrets` of the typed upstream, worked out once per spec (a plan
-        asks for both halves of each socket; the daemon keeps specs across reconciles)."""
-        if self.upstream_config is None:
-            return None, {}
-        return upstream.strip_secrets(self.upstream_config)
-
-    @functools.cached_property
+    @property
     def upstream_secret(self) -> Secret | None:
         """One `Secret` over every secret of the typed upstream (its fingerprint tag's value)."""
         if self.upstream_config is None:
             return None
-        return upstream.combined_secret(self.upstream_parts[1])
+        return upstream.combined_secret(upstream.strip_secrets(self.upstream_config)[1])
 
 
 @dataclass(frozen=True)
