@@ -9,10 +9,10 @@ Run by hand (not part of the test run), from the repository root:
 What it measures (each in real child processes, as a user runs them), one row each in a table of
 figure, value, goal, peer and ratio:
 - `--help` and `validate` of one file: start-up, median of 5;
-- a no-op plan of N sockets (mixed types, 20 policies, 2,000 database sockets with 4,000 secret
-  fields at N = 10,000) at 0 ms and at --latency (50 ms): wall, CPU, peak RSS and the requests
-  the emulator saw (its access log); each followed by its peer, a Terraform-style refresh (one
-  GET per object, 10 at a time) against the same emulator; where the plan's time goes (imports,
+- a no-op plan of N sockets in the typed form (mixed types, typed upstreams, 10 connectors, 20
+  policies; 4,000 secret fields at N = 10,000) at 0 ms and at --latency (50 ms): wall, CPU,
+  peak RSS and the requests the emulator saw (its access log); each followed by its peer, a
+  Terraform-style refresh (one GET per object, 10 at a time) against the same emulator; where the plan's time goes (imports,
   YAML parse, validate, list, build, diff, render, in one fresh process, naming the YAML parser
   that ran); what the secret fields add to a cold plan;
 - `apply` of 1,000 creates at --latency, parallelism 10: requests and the ratio to the ideal
@@ -51,7 +51,13 @@ PYTHON = sys.executable
 TOKEN = "bench-token-6c1d2f"
 INSTANCE = "default"
 N_POLICIES = 20
-SECRET_ENV = {"BENCH_DB_USER": "bench_user", "BENCH_DB_PASSWORD": "bench-not-a-secret-7f3e"}
+N_CONNECTORS = 10
+#: One fingerprint key for the seed (in this process) and every child: secrets.py keys the
+#: fingerprints in socket tags with it (secret_key.py: the environment, else a file beside
+#: the state, which each child would otherwise create in its own working directory).
+FINGERPRINT_KEY = "bench-fingerprint-key-0123456789abcdef"
+SECRET_ENV = {"BENCH_SSH_PASSWORD": "bench-not-a-secret-1a2b",
+              "BENCH_DB_PASSWORD": "bench-not-a-secret-7f3e"}
 _REQUEST_LINE = re.compile(r'"(GET|POST|PUT|DELETE|PATCH) (/api/v1/\S*) HTTP/[\d.]+" (\d+)')
 TIME = shutil.which("time", path="/usr/bin:/bin")
 _LISTENING = re.compile(r"emulator listening on (http://\S+)")
@@ -60,12 +66,17 @@ _LISTENING = re.compile(r"emulator listening on (http://\S+)")
 
 
 def _socket_yaml(i: int, connector: bool, one_policy: bool = False) -> str:
-    """One socket manifest; the type cycles through every kind the format knows. It names two
-    of the 20 policies, or with `one_policy` one of the first ten."""
+    """One socket manifest in the typed form docs/connectors.md recommends (spec.connectors
+    and spec.upstream's serviceType with its typed block); the type cycles through http,
+    https, ssh, tls and database (ssh and database with a password from an `{env: ...}`
+    secret: 4,000 secret fields at N = 10,000). It names
+    two of the 20 policies, or with `one_policy` one of the first ten. `connector`: the legacy
+    `spec.connector` too (a local `socket connect` process the daemon supervises)."""
     kind = i % 5
     name = f"s{i:05d}"
     policies = (f"[p{i % 10:02d}]" if one_policy
                 else f"[p{i % N_POLICIES:02d}, p{(i * 7 + 3) % N_POLICIES:02d}]")
+    host = f"h{i}.internal"
     lines = [
         "apiVersion: border0-reconciler/v1",
         "kind: Socket",
@@ -76,23 +87,47 @@ def _socket_yaml(i: int, connector: bool, one_policy: bool = False) -> str:
         "    env: bench",
         "spec:",
     ]
-    if kind == 0:
-        lines += ["  type: http", f"  description: web app {i}", "  upstream:", "    type: http"]
-    elif kind == 1:
-        lines += ["  type: https", f"  description: portal {i}", "  upstream:",
-                  f"    httpHostname: portal{i}.internal"]
+    if kind in (0, 1):
+        scheme = "http" if kind == 0 else "https"
+        lines += [f"  type: {scheme}", f"  description: web app {i}", "  upstream:",
+                  "    serviceType: http", "    httpServiceConfiguration:",
+                  "      httpServiceType: standard", "      standardHttpServiceConfiguration:",
+                  f"        hostname: {host}", "        port: 8080", f"        scheme: {scheme}",
+                  f"        hostHeader: {host}"]
     elif kind == 2:
-        lines += ["  type: ssh", f"  description: bastion {i}"]
+        lines += ["  type: ssh", f"  description: bastion {i}", "  upstream:",
+                  "    serviceType: ssh", "    sshServiceConfiguration:",
+                  "      sshServiceType: standard", "      standardSshServiceConfiguration:",
+                  f"        hostname: {host}", "        port: 22",
+                  "        sshAuthenticationType: username_and_password",
+                  "        usernameAndPasswordAuthConfiguration:",
+                  "          username: admin", "          password: {env: BENCH_SSH_PASSWORD}"]
     elif kind == 3:
-        lines += ["  type: tls", f"  description: broker {i}"]
+        lines += ["  type: tls", f"  description: broker {i}", "  upstream:",
+                  "    serviceType: tls", "    tlsServiceConfiguration:",
+                  "      tlsServiceType: standard",
+                  f"      standardTlsServiceConfiguration: {{hostname: {host}, port: 6379}}"]
     else:
         lines += ["  type: database", f"  description: database {i}", "  upstream:",
-                  "    type: postgres", "    username: {env: BENCH_DB_USER}",
-                  "    password: {env: BENCH_DB_PASSWORD}"]
+                  "    serviceType: database", "    databaseServiceConfiguration:",
+                  "      databaseServiceType: standard",
+                  "      standardDatabaseServiceConfiguration:",
+                  f"        hostname: {host}", "        port: 5432", "        protocol: postgres",
+                  "        authenticationType: username_and_password",
+                  "        usernameAndPasswordAuthConfiguration:",
+                  "          username: bench_user",
+                  "          password: {env: BENCH_DB_PASSWORD}"]
     lines.append(f"  policies: {policies}")
     if connector:
         lines += ["  connector:", "    host: 127.0.0.1", f"    port: {10000 + i % 50000}"]
+    else:
+        lines.append(f"  connectors: [c{i % N_CONNECTORS}]")
     return "\n".join(lines) + "\n"
+
+
+def _connector_yaml(j: int) -> str:
+    return ("apiVersion: border0-reconciler/v1\nkind: Connector\nmetadata:\n"
+            f"  name: c{j}\nspec:\n  description: bench connector {j}\n")
 
 
 def _policy_yaml(j: int) -> str:
@@ -113,6 +148,8 @@ def generate(folder: Path, n: int, connectors: int = 0, per_file: int = 10,
     (folder / "policies").mkdir(parents=True)
     for j in range(N_POLICIES):
         (folder / "policies" / f"p{j:02d}.yaml").write_text(_policy_yaml(j))
+    (folder / "connectors.yaml").write_text("---\n".join(map(_connector_yaml,
+                                                              range(N_CONNECTORS))))
     for start in range(0, n, per_file):
         sub = folder / "sockets" / f"group{(start // per_file) % 10}"
         sub.mkdir(parents=True, exist_ok=True)
@@ -126,9 +163,15 @@ def seed(db: Path, folder: Path, sockets: bool = True) -> dict[str, int]:
     """Write what `apply` would create straight into the emulator's database (fast set-up);
     without `sockets`, only the policies."""
     import reconciler.manifests.loader as manifests
-    from reconciler.border0.api_json import policy_create_body, socket_create_body
+    from reconciler.border0.api_json import (
+        connector_body,
+        policy_create_body,
+        socket_create_body,
+    )
     from reconciler.border0.emulator.store import Store
+    from reconciler.secrets import use_fingerprint_key
 
+    use_fingerprint_key(FINGERPRINT_KEY.encode())
     loaded = manifests.load([folder], env=SECRET_ENV)
     if not loaded.ok:
         raise SystemExit("generated manifests are invalid: " + str(loaded.diagnostics[:3]))
@@ -140,14 +183,20 @@ def seed(db: Path, folder: Path, sockets: bool = True) -> dict[str, int]:
         ids = {}
         for name, spec in loaded.desired.policies.items():
             ids[name] = store.create_policy(policy_create_body(spec, INSTANCE))["id"]
+        connector_ids = {name: store.create_connector(connector_body(spec, INSTANCE))
+                         ["connector_id"] for name, spec in loaded.desired.connectors.items()}
         for spec in loaded.desired.sockets.values() if sockets else ():
-            created = store.create_socket(socket_create_body(spec, INSTANCE))
+            body = socket_create_body(spec, INSTANCE)
+            if spec.connectors:
+                body["connector_ids"] = [connector_ids[c] for c in spec.connectors]
+            created = store.create_socket(body)
             store.update_socket_policies(
                 created["socket_id"], [("add", ids[p]) for p in spec.all_policies]
             )
     finally:
         store.close()
-    return {"sockets": len(loaded.desired.sockets), "policies": len(loaded.desired.policies)}
+    return {"sockets": len(loaded.desired.sockets), "policies": len(loaded.desired.policies),
+            "connectors": len(connector_ids)}
 
 
 # --- processes ------------------------------------------------------------------------------
@@ -312,8 +361,9 @@ def bench_startup(work: Path, res: Results, times: int = 5) -> None:
     one = next((folder / "sockets").rglob("*.yaml"))
     (folder / "one").mkdir()
     single = folder / "one" / "sockets.yaml"
-    # no policy references: the one file stands alone
-    single.write_text(one.read_text().replace("  policies: ", "  # policies: "))
+    # no policy or connector references: the one file stands alone
+    single.write_text(one.read_text().replace("  policies: ", "  # policies: ")
+                      .replace("  connectors: ", "  # connectors: "))
     help_s, help_cpu = _median_run(reconciler("--help"), times)
     validate_s, validate_cpu = _median_run(reconciler("validate", str(single)), times)
     res.data["startup"] = {"help_s": round(help_s, 3), "help_cpu_s": round(help_cpu, 3),
@@ -389,7 +439,7 @@ def bench_plan(work: Path, n: int, res: Results, latencies: tuple[float, ...] = 
                     ", ".join(f"{k} {phases[k]:.2f}" for k in _PHASE_NAMES) + " s")
         if phases is not None and secrets_delta:
             added = phases["diff"] - phases["diff_warm"]
-            secrets = 2 * len(range(4, n, 5))  # every fifth socket: a username and a password
+            secrets = len(range(2, n, 5)) + len(range(4, n, 5))  # ssh and database passwords
             data["secrets_added_s"] = round(added, 3)
             res.add(f"  {secrets:,} secret fields add, cold",
                     f"{added:.3f} s (the diff cold, less the diff with them checked once)",
@@ -423,9 +473,9 @@ def refresh_peer(emu: Emulator, n: int) -> float:
         return time.perf_counter() - t0
 
 
-_PHASE_NAMES = ("imports", "parse", "validate", "list", "build", "diff", "render")
+_PHASE_NAMES = ("imports", "parse", "validate", "list", "build", "details", "diff", "render")
 _PHASES_CODE = """
-import json, sys, time
+import json, os, sys, time
 from pathlib import Path
 from types import SimpleNamespace
 t = time.perf_counter
@@ -433,11 +483,13 @@ t0 = t()
 import reconciler.manifests.loader as manifests
 from reconciler.manifests import yamlpos
 from reconciler.border0.client import Border0Client
-from reconciler.border0.inventory import fetch_actual
+from reconciler.border0.inventory import fetch_actual, fetch_details
 from reconciler.plan.planner import make_plan
 from reconciler.render import render
+from reconciler.secrets import use_fingerprint_key
 out = {"imports": t() - t0}
 folder, url, token, env_file = sys.argv[1:5]
+use_fingerprint_key(os.environ["BORDER0_RECONCILER_FINGERPRINT_KEY"].encode())
 env = manifests.read_env_file(env_file)
 texts = [p.read_text() for p in sorted(Path(folder).rglob("*.yaml"))]
 t0 = t()
@@ -447,13 +499,21 @@ out["parse"] = t() - t0
 t0 = t(); loaded = manifests.load([folder], env=env)
 out["validate"] = t() - t0 - out["parse"]  # load = parse + schema checks + specs + secrets
 with Border0Client(url, token) as client:
-    t0 = t(); sockets = client.list_sockets(); policies = client.list_policies()
+    t0 = t()
+    sockets = client.list_sockets(); policies = client.list_policies()
+    connectors = client.list_all_connectors()
     out["list"] = t() - t0
-t0 = t()
-actual = fetch_actual(SimpleNamespace(list_sockets=lambda: sockets, list_policies=lambda: policies))
-out["build"] = t() - t0
+    t0 = t()
+    listed = SimpleNamespace(list_sockets=lambda convert: list(map(convert, sockets)),
+                             list_policies=lambda: policies,
+                             list_all_connectors=lambda: connectors)
+    actual = fetch_actual(listed)
+    out["build"] = t() - t0
+    t0 = t(); actual = fetch_details(client, loaded.desired, actual); out["details"] = t() - t0
+    # the same listing built again: only the secrets' checks are warm for the second diff
+    again = fetch_details(client, loaded.desired, fetch_actual(listed))
 t0 = t(); plan = make_plan(loaded.desired, actual); out["diff"] = t() - t0
-t0 = t(); make_plan(loaded.desired, actual); out["diff_warm"] = t() - t0  # secrets checked
+t0 = t(); make_plan(loaded.desired, again); out["diff_warm"] = t() - t0  # secrets checked
 t0 = t(); render(plan.to_json(), "text"); out["render"] = t() - t0
 assert loaded.ok and not plan.changes, (loaded.diagnostics[:3], plan.changes[:3])
 out = {k: round(v, 3) for k, v in out.items()}
@@ -464,7 +524,9 @@ print(json.dumps(out))
 
 def _phases(folder: Path, url: str, env_file: Path) -> dict[str, Any]:
     """The no-op plan's steps timed in one fresh child: imports, YAML parse, the rest of the
-    load (schema checks, specs, secrets), list border0, build live objects, diff, render."""
+    load (schema checks, specs, secrets), list border0, build live objects, the sub-resource
+    reads (details), diff, render; and the diff again against the listing built afresh, with
+    only the secrets already checked ("diff_warm")."""
     done = subprocess.run([PYTHON, "-c", _PHASES_CODE, str(folder), url, TOKEN, str(env_file)],
                           cwd=str(REPO), capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -765,6 +827,7 @@ def main(argv: list[str] | None = None) -> int:
     edits = args.edits or (10 if quick else 30)
     idle = args.idle if args.idle is not None else (5 if quick else 20)
     only = set(args.only.split(","))
+    os.environ["BORDER0_RECONCILER_FINGERPRINT_KEY"] = FINGERPRINT_KEY  # every child's key
     res = Results()
     res.data["machine"] = machine()
     print(f"machine: {res.data['machine']}", flush=True)

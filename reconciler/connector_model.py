@@ -4,6 +4,8 @@ connector and its tokens as border0 lists them (border0-go client/connector.go).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,9 +16,14 @@ if TYPE_CHECKING:
     from reconciler.model import LiveSocket, SocketSpec, Source
 
 __all__ = [
-    "ConnectorKindSpec", "LiveConnector", "LiveToken", "TokenSpec", "connector_fields",
-    "live_connector_fields", "live_typed_fields", "typed_fields",
+    "DETAILS_TAG", "ConnectorKindSpec", "LiveConnector", "LiveToken", "TokenSpec",
+    "connector_fields", "details_digest", "live_connector_fields", "live_typed_fields",
+    "typed_fields",
 ]
+
+#: The socket tag that records which connector links and typed upstream the reconciler last
+#: wrote (`details_digest`): while it matches the manifest, a plan reads neither sub-resource.
+DETAILS_TAG = "border0-reconciler/details"
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,20 @@ def typed_fields(spec: SocketSpec) -> dict[str, Any]:
         "connector_authentication": spec.connector_authentication,
         **({"upstream_type": None, "upstream_http_hostname": None} if typed else {}),
     }
+
+
+def details_digest(spec: SocketSpec) -> str | None:
+    """A digest of what a plan would otherwise read a socket's two sub-resources for (its
+    connector names and typed upstream, secrets left out: they have their own fingerprint),
+    written as DETAILS_TAG with every write of the socket; None when the manifest declares
+    neither. The listing carries the tag, so an unchanged socket costs no request of its own
+    (border0 answers neither sub-resource in a listing: docs/performance.md)."""
+    if spec.connectors is None and spec.upstream_config is None:
+        return None
+    fields = typed_fields(spec)
+    text = json.dumps([fields["connectors"], fields["upstream_configuration"]],
+                      sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def live_typed_fields(live: LiveSocket, upstream_fingerprint: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ as values and compared by one fingerprint over all of them (border0 need not ans
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -55,9 +56,6 @@ _FREE_FORM = frozenset({"namespace_selectors_allowlist"})
 _NOT_SECRET_UNDER = frozenset({"headers", "namespace_selectors_allowlist"})
 
 
-def _secret_key(key: str, path: tuple[str, ...]) -> bool:
-    return snake(key) in SECRET_KEYS and not any(snake(p) in _NOT_SECRET_UNDER for p in path)
-
 REFERENCE_PREFIXES = ("from:env:", "from:file:", "from:aws:ssm:", "from:aws:secretsmanager:")
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
@@ -73,10 +71,15 @@ def is_typed(upstream: Mapping[str, Any] | None) -> bool:
     return bool(upstream) and "serviceType" in upstream  # type: ignore[operator]
 
 
+@functools.lru_cache(maxsize=4096)
 def snake(key: str) -> str:
+    """`standardSshServiceConfiguration` -> `standard_ssh_service_configuration`; cached: the
+    same few hundred SDK names recur in every socket (a regex per key was most of a typed
+    manifest's load)."""
     return _CAMEL.sub(r"_\1", key).lower()
 
 
+@functools.lru_cache(maxsize=4096)
 def camel(key: str) -> str:
     first, *rest = key.split("_")
     return first + "".join(part[:1].upper() + part[1:] for part in rest)
@@ -95,21 +98,24 @@ def _convert(value: Any, rename: Callable[[str], str], free: bool = False) -> An
 
 
 def secret_paths(upstream: Mapping[str, Any]) -> list[tuple[str, ...]]:
-    """Paths (manifest names) of the secret leaves given as {env}/{file} or a plain string."""
+    """Paths (manifest names) of the secret leaves given as {env}/{file} or a plain string.
+    (Lists are not walked: no SDK secret sits in one.)"""
     found: list[tuple[str, ...]] = []
 
-    def visit(value: Any, path: tuple[str, ...]) -> None:
-        if isinstance(value, Mapping):
-            if path and _secret_key(path[-1], path[:-1]) and set(value) <= {"env", "file"}:
-                found.append(path)
-                return
-            for key, item in value.items():
-                visit(item, (*path, key))
-        elif (isinstance(value, str) and path and _secret_key(path[-1], path[:-1])
-              and not is_reference(value)):
-            found.append(path)
+    def visit(value: Mapping[str, Any], path: tuple[str, ...], plain: bool) -> None:
+        # plain: under `headers` or a free-form map, where secret-named keys are user data
+        for key, item in value.items():
+            name = snake(key)
+            secret = not plain and name in SECRET_KEYS
+            if isinstance(item, (dict, Mapping)):
+                if secret and set(item) <= {"env", "file"}:
+                    found.append((*path, key))
+                else:
+                    visit(item, (*path, key), plain or name in _NOT_SECRET_UNDER)
+            elif secret and isinstance(item, str) and not is_reference(item):
+                found.append((*path, key))
 
-    visit(upstream, ())
+    visit(upstream, (), False)
     return found
 
 
@@ -118,13 +124,13 @@ def to_api(
 ) -> dict[str, Any]:
     """border0's `upstream_configuration` for a typed manifest upstream; `secrets` (by
     `secret_paths` path) hold the resolved values, which the result holds as `Secret`s."""
-    data: Any = json.loads(json.dumps(upstream))
-    for path, secret in secrets.items():
+    data: Any = _convert(upstream, snake)  # a new tree: the manifest's data is not touched
+    for path, secret in secrets.items():  # SDK names all the way (never under a free-form map)
         node = data
         for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = secret
-    return _convert(data, snake)
+            node = node[snake(key)]
+        node[snake(path[-1])] = secret
+    return data
 
 
 def to_manifest(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -143,25 +149,27 @@ def strip_secrets(config: Any) -> tuple[Any, dict[str, Any]]:
     the SDK's omitempty and border0's defaults compare equal."""
     secrets: dict[str, Any] = {}
 
-    def clean(value: Any, path: tuple[str, ...]) -> Any:
-        if isinstance(value, Mapping):
+    def clean(value: Any, path: tuple[str, ...], plain: bool) -> Any:
+        # plain: under `headers` or a free-form map, where secret-named keys are user data
+        if isinstance(value, (dict, Mapping)):
             out = {}
             for key, item in value.items():
-                if _secret_key(key, path) and (
+                name = snake(key)
+                if not plain and name in SECRET_KEYS and (
                     isinstance(item, Secret) or (isinstance(item, str) and not is_reference(item))
                 ):
                     if item not in ("", None):
                         secrets[".".join((*path, key))] = item
                     continue
-                cleaned = clean(item, (*path, key))
+                cleaned = clean(item, (*path, key), plain or name in _NOT_SECRET_UNDER)
                 if cleaned not in (None, "", [], {}):
                     out[key] = cleaned
             return out
         if isinstance(value, list):
-            return [clean(v, path) for v in value]
+            return [clean(v, path, plain) for v in value]
         return value
 
-    return clean(config, ()), secrets
+    return clean(config, (), False), secrets
 
 
 def combined_secret(secrets: Mapping[str, Any]) -> Secret | None:

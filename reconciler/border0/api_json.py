@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reconciler.connector_model import ConnectorKindSpec, LiveConnector, LiveToken
+from reconciler.connector_model import (
+    DETAILS_TAG,
+    ConnectorKindSpec,
+    LiveConnector,
+    LiveToken,
+    details_digest,
+)
 from reconciler.model import (
     UPSTREAM_SECRETS,
     LivePolicy,
@@ -230,7 +236,8 @@ def socket_tags(
     spec: SocketSpec, instance: str, live_tags: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """The socket's tags: labels (and the tags set elsewhere, unless labels are authoritative:
-    `model.labels_after`), ownership, and a fingerprint per secret the spec sets.
+    `model.labels_after`), ownership, a fingerprint per secret the spec sets, and the digest
+    of its links and typed upstream (`connector_model.details_digest`).
 
     A fingerprint already on the socket (`live_tags`) that matches the secret is kept as is;
     otherwise a new one (new salt) is made for the value about to be written.
@@ -250,6 +257,9 @@ def socket_tags(
         key = fingerprint_tag(UPSTREAM_SECRETS)
         old = live_tags.get(key)
         tags[key] = old if old and verify(combined, old) else fingerprint(combined)
+    digest = details_digest(spec)
+    if digest is not None:  # the links and typed upstream this write sends
+        tags[DETAILS_TAG] = digest
     return tags
 
 

@@ -142,8 +142,10 @@ class Border0Client(ConnectorEndpoints):
 
     # --- sockets --------------------------------------------------------------------------
 
-    def list_sockets(self, page_size: int = 100) -> list[dict]:
-        """Every socket, walking `/sockets` until `next_page` <= 0.
+    def list_sockets(self, page_size: int = 100,
+                     convert: Callable[[dict], Any] | None = None) -> list[Any]:
+        """Every socket, walking `/sockets` until `next_page` <= 0 (each through `convert`,
+        page by page, when given: `paging.walk_socket_pages`).
 
         The first page tells how many pages there are (`total_pages`): the rest are fetched
         `PAGE_CONCURRENCY` at a time (10,000 sockets are 100 pages; one round trip after the
@@ -154,7 +156,7 @@ class Border0Client(ConnectorEndpoints):
         def get(page: int) -> Any:
             return self._json("GET", "/sockets", params={"page": page, "page_size": page_size})
 
-        return walk_socket_pages(get)
+        return walk_socket_pages(get, convert)
 
     def get_socket(self, id_or_name: str) -> dict:
         """One live socket; a soft-deleted one is 404 (border0-go client/socket.go)."""

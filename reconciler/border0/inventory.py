@@ -22,9 +22,10 @@ from reconciler.border0.api_json import (
     socket_from_api,
     token_from_api,
 )
-from reconciler.model import Actual, Desired, LiveSocket
+from reconciler.connector_model import DETAILS_TAG, details_digest, typed_fields
+from reconciler.model import Actual, Desired, LiveSocket, SocketSpec
 
-__all__ = ["fetch_actual", "fetch_details", "refresh_sockets"]
+__all__ = ["as_written", "fetch_actual", "fetch_details", "refresh_sockets"]
 
 #: Concurrent sub-resource reads (the provider's cap on concurrent requests is 10).
 DETAIL_CONCURRENCY = 8
@@ -38,7 +39,7 @@ def fetch_actual(client: Any, *, policies: bool = True) -> Actual:
     The policies are listed after the sockets, not beside them: while border0 does not answer,
     each retry is announced once, not once per listing.
     """
-    sockets = [socket_from_api(s) for s in client.list_sockets()]
+    sockets = client.list_sockets(convert=socket_from_api)
     listed = client.list_policies() if policies else []
     policies_by_name = {p.name: p for p in (policy_from_api(d) for d in listed)}
     connectors = {c.name: c for c in map(connector_from_api, client.list_all_connectors())}
@@ -83,10 +84,12 @@ def fetch_details(
 ) -> Actual:
     """`actual` with the links, typed upstreams and tokens the declared objects compare with:
     a request per declared socket that names connectors or a typed upstream, and per declared
-    connector that exists; nothing for the rest. `every_socket` (import): links and upstream
-    of every socket. `only` (the daemon's focused edit): the other sockets keep the details
-    `actual` already has."""
+    connector that exists; nothing for the rest. A socket whose DETAILS_TAG (in the listing)
+    matches its manifest's digest is not read either: it holds what the last write sent
+    (`as_written`). `every_socket` (import): links and upstream of every socket. `only` (the
+    daemon's focused edit): the other sockets keep the details `actual` already has."""
     jobs: dict[tuple[str, str], Any] = {}
+    written: dict[str, LiveSocket] = {}
     reread = None if only is None else set(only)
     if every_socket:
         for name, live in actual.sockets.items():
@@ -98,6 +101,10 @@ def fetch_details(
         if live is None or spec.suspend or every_socket or (
                 reread is not None and name not in reread):
             continue
+        digest = details_digest(spec)
+        if digest is not None and live.tags.get(DETAILS_TAG) == digest:
+            written[name] = as_written(live, spec)
+            continue
         if spec.connectors is not None:
             jobs[("links", name)] = lambda sid=live.socket_id: client.list_connectors(sid)
         if spec.upstream_config is not None:
@@ -108,6 +115,8 @@ def fetch_details(
         if found is not None and not spec.suspend:  # none declared: all are revoked
             jobs[("tokens", name)] = (
                 lambda cid=found.connector_id: client.list_connector_tokens(cid))
+    if written:
+        actual = replace(actual, sockets={**actual.sockets, **written})
     if not jobs:
         return actual
     with ThreadPoolExecutor(DETAIL_CONCURRENCY, thread_name_prefix="details") as pool:
@@ -125,6 +134,20 @@ def fetch_details(
             connectors[name] = replace(
                 connectors[name], tokens=tuple(token_from_api(t) for t in answer))
     return replace(actual, sockets=sockets, connectors=connectors)
+
+
+def as_written(live: LiveSocket, spec: SocketSpec) -> LiveSocket:
+    """`live` with the typed upstream its manifest declares (secrets left out), as its matching
+    DETAILS_TAG says the last write sent; the links as the listing answered them (border0's
+    serializer.Socket `connectors`), else as written. Edits made elsewhere to the upstream
+    are found once the manifest changes or the tag is lost (docs/performance.md)."""
+    names = live.connector_names
+    if names is None and spec.connectors is not None:
+        names = tuple(spec.connectors)
+    config = live.upstream_configuration
+    if spec.upstream_config is not None:
+        config = typed_fields(spec)["upstream_configuration"]
+    return replace(live, connector_names=names, upstream_configuration=config)
 
 
 def _with_policies(live: LiveSocket, attached: Mapping[str, str]) -> LiveSocket:

@@ -14,32 +14,48 @@ __all__ = ["PAGE_CONCURRENCY", "walk_policy_pages", "walk_socket_pages"]
 PAGE_CONCURRENCY = 16
 
 
-def walk_socket_pages(get: Callable[[int], Any]) -> list[dict]:
-    """Every socket, from `get(page)`, until `next_page` <= 0."""
-    sockets: dict[str, dict] = {}
-    page, data = 1, get(1)
-    if isinstance(data, list):  # a server without paging answers the bare array
-        return data
-    while True:
+def walk_socket_pages(get: Callable[[int], Any],
+                      convert: Callable[[dict], Any] | None = None) -> list[Any]:
+    """Every socket, from `get(page)`, until `next_page` <= 0; each passed through `convert`
+    as its page arrives (in the page's thread), so that no more than the pages in flight are
+    held as decoded JSON (100,000 sockets' answers are several times their converted size)."""
+    def fetch(page: int) -> Any:
+        data = get(page)
+        if not isinstance(data, dict):
+            return data
         items = data.get("list") or []
-        for item in items:  # keyed by id: a socket created meanwhile may shift pages
-            sockets.setdefault(str(item.get("socket_id") or item.get("name")), item)
-        pagination = data.get("pagination") or {}
+        return {"keyed": [(str(i.get("socket_id") or i.get("name")), convert(i) if convert else i)
+                          for i in items],
+                "pagination": data.get("pagination") or {}}
+
+    sockets: dict[str, Any] = {}
+    page, data = 1, fetch(1)
+    if isinstance(data, list):  # a server without paging answers the bare array
+        return [convert(i) for i in data] if convert else data
+    while True:
+        items = data["keyed"]
+        for key, item in items:  # keyed by id: a socket created meanwhile may shift pages
+            sockets.setdefault(key, item)
+        pagination = data["pagination"]
         next_page = int(pagination.get("next_page") or 0)
         if next_page <= page or not items:
             return list(sockets.values())
         last = int(pagination.get("total_pages") or 0)
         if page == 1 and last > next_page:
             with ThreadPoolExecutor(min(PAGE_CONCURRENCY, last - 1)) as pool:
-                pages = list(pool.map(get, range(next_page, last + 1)))
-            for other in pages[:-1]:
-                for item in (other.get("list") or []) if isinstance(other, dict) else []:
-                    sockets.setdefault(str(item.get("socket_id") or item.get("name")), item)
-            page, data = last, pages[-1]
+                pages = pool.map(fetch, range(next_page, last + 1))  # consumed as they come
+                for number in range(next_page, last + 1):
+                    other = next(pages)
+                    if number == last:
+                        data = other
+                    elif isinstance(other, dict):
+                        for key, item in other["keyed"]:
+                            sockets.setdefault(key, item)
+            page = last
             if not isinstance(data, dict):
                 return list(sockets.values())
             continue
-        page, data = next_page, get(next_page)
+        page, data = next_page, fetch(next_page)
 
 
 def walk_policy_pages(get: Callable[[int], Any], page_size: int) -> list[dict]:
