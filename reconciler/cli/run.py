@@ -219,7 +219,7 @@ def execute_run(args: RunArgs) -> int:
         if config.connector_start is not None:  # the connectors talk to the API we talk to
             config = dataclasses.replace(config, connector_env={"BORDER0_API": client.base_url})
         supervisor = None
-        if not (args.once or args.dry_run or roles_args.no_connectors):
+        if not args.dry_run and not args.once and not roles_args.no_connectors:
             supervisor = _make_supervisor(args, client, redactor)
         daemon = build_daemon(config, client, redactor=redactor, supervisor=supervisor,
                               reporter=reporter, routes=roles.routes,
