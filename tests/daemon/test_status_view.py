@@ -136,3 +136,25 @@ def test_root_parts_start_in_order_and_stop_in_reverse(manifests):
     thread.join(10)
     assert calls == ["start server", "start watcher", "start scheduler",
                      "stop connectors", "shutdown scheduler", "stop watcher", "stop server"]
+
+
+def _daemon_classes_with_a_daemon_parent(sources: dict[str, str]) -> list[str]:
+    """Classes of reconciler/daemon/ that inherit from a class defined there (a mixin, or a
+    parent split off for size): the daemon is built from components it holds instead."""
+    import ast
+
+    trees = {name: ast.parse(text) for name, text in sources.items()}
+    ours = {node.name for tree in trees.values() for node in ast.walk(tree)
+            if isinstance(node, ast.ClassDef)}
+    return [f"{name}: {node.name}({base.id})" for name, tree in trees.items()
+            for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
+            for base in node.bases if isinstance(base, ast.Name) and base.id in ours]
+
+
+def test_no_mixin_remains_in_the_daemon_package():
+    package = Path(__file__).resolve().parents[2] / "reconciler" / "daemon"
+    sources = {p.name: p.read_text() for p in sorted(package.glob("*.py"))}
+    assert _daemon_classes_with_a_daemon_parent(sources) == []
+    planted = {**sources, "parts.py": sources["parts.py"] + "\n\nclass Reads:\n    pass\n",
+               "loop.py": sources["loop.py"] + "\n\nclass Bad(Reads):\n    pass\n"}
+    assert _daemon_classes_with_a_daemon_parent(planted) == ["loop.py: Bad(Reads)"]
