@@ -159,9 +159,10 @@ def execute_run(args: RunArgs) -> int:
 
     from reconciler.border0.session import open_api
     from reconciler.cli.notify import make_reporter
-    from reconciler.cli.run_roles import RoleArgs, check, prepare, started_roles
+    from reconciler.cli.run_roles import RoleArgs, check, prepare
+    from reconciler.daemon.build import build_daemon
+    from reconciler.daemon.config import DaemonConfig
     from reconciler.daemon.logs import setup_logging
-    from reconciler.daemon.loop import Daemon, DaemonConfig
     from reconciler.daemon.windows import load_windows
     from reconciler.manifests.files import environment
     from reconciler.serving import ListenError
@@ -207,9 +208,7 @@ def execute_run(args: RunArgs) -> int:
         manage_policies=not args.no_policies,
         **_connector_start(roles_args),
     )
-    triggers: list[Any] = []  # the daemon, once built: POST /reconcile triggers it
-    roles = prepare(roles_args, lambda reason, **kw: triggers[0].trigger(reason, **kw),
-                    lambda: triggers[0].leads())
+    roles = prepare(roles_args)
     redactor.add_secrets(roles.secrets)
     # before the API: a bad --notify is a usage error
     reporter = make_reporter(args.notify, args.notify_format, args.notify_after_failures,
@@ -217,25 +216,19 @@ def execute_run(args: RunArgs) -> int:
     with open_api(args.api, args.token_file, args.state, env=env, near=[args.path]) as client:
         if client.token:
             redactor.add_secrets([client.token.value])
-        # The daemon retries whole reconciles with its own backoff: keep each request's short.
-        client.max_retries_5xx = min(client.max_retries_5xx, 1)
-        client.backoff_max = min(client.backoff_max, 2.0)
-        client.deadline = min(client.deadline, 60.0)
-        if args.once:
-            return Daemon(config, client, redactor=redactor, reporter=reporter).run_once(
-                args.detailed_exitcode)
         if config.connector_start is not None:  # the connectors talk to the API we talk to
             config = dataclasses.replace(config, connector_env={"BORDER0_API": client.base_url})
-        no_connectors = args.dry_run or roles_args.no_connectors
-        supervisor = None if no_connectors else _make_supervisor(args, client, redactor)
-        extra = {"reconcile_fn": roles.reconcile_fn} if roles.reconcile_fn else {}
-        daemon = Daemon(config, client, supervisor=supervisor, redactor=redactor,
-                        routes=roles.routes, reporter=reporter, **extra)
-        triggers.append(daemon)
-        daemon.install_signal_handlers()
+        supervisor = None
+        if not args.dry_run and not args.once and not roles_args.no_connectors:
+            supervisor = _make_supervisor(args, client, redactor)
+        daemon = build_daemon(config, client, redactor=redactor, supervisor=supervisor,
+                              reporter=reporter, routes=roles.routes,
+                              reconcile_fn=roles.reconcile_fn, lease=roles.lease,
+                              signals=not args.once)
+        if args.once:
+            return daemon.run_once(args.detailed_exitcode)
         try:
-            with started_roles(roles_args, daemon, roles.lease):
-                return daemon.run()
+            return daemon.run()
         except ListenError as exc:
             raise UserError(str(exc)) from None
 
@@ -373,6 +366,12 @@ def execute_status(
         status = response.json()
     except (httpx.HTTPError, ValueError) as exc:
         raise UserError(f"cannot read the daemon's status at {url}: {exc}") from None
+    from reconciler.daemon.status import status_problems
+
+    problems = status_problems(status)
+    if problems:
+        raise UserError(f"{url} is not a border0-reconciler status document "
+                        f"(schemas/status.schema.json): {problems[0]}")
     if fmt in MACHINE_FORMATS:
         out.write(structured(status.get("history") or [] if history else status, fmt))
     else:

@@ -2,15 +2,15 @@
 
 The flags live here (one decorator for `run`), and so does turning them into the daemon's parts:
 the `POST /reconcile` route (daemon/trigger.py), a `LeaderElector` (daemon/lease.py), and the
-read-only `observe` loop of a connector agent (daemon/agent.py). Combinations that cannot work
+read-only `observe` loop of a connector agent (daemon/agent.py). The daemon's builder
+(daemon/build.py) makes the parts from them. Combinations that cannot work
 are one-line errors before anything starts.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ import click
 
 from reconciler.errors import UserError
 
-__all__ = ["RoleArgs", "role_options", "started_roles"]
+__all__ = ["RoleArgs", "role_options"]
 
 log = logging.getLogger("reconciler.daemon")
 
@@ -109,27 +109,34 @@ def check(args: RoleArgs, *, once: bool, dry_run: bool) -> None:
 
 @dataclass
 class Roles:
-    """What the daemon is built with: extra routes, a reconcile_fn, a leader elector."""
+    """What the daemon is built with: its extra routes (a function of the daemon's trigger and
+    whether it accepts them), a reconcile_fn, the lease settings."""
 
-    routes: list[Any]
+    routes: Callable[..., list[Any]]
     reconcile_fn: Any | None
     secrets: list[str]
     lease: Any | None
 
 
-def prepare(
-    args: RoleArgs, trigger: Callable[[str], None], accepting: Callable[[], bool]
-) -> Roles:
+def prepare(args: RoleArgs) -> Roles:
     """Validate files and flags now (one-line errors), before the daemon starts."""
-    from reconciler.cli.run import parse_duration
+    from reconciler.durations import parse_duration
 
-    routes, secrets = [], []
+    secrets: list[str] = []
+    auth: Any = None
     if args.trigger_token_file:
-        from reconciler.daemon.trigger import TriggerAuth, trigger_route
+        from reconciler.daemon.trigger import TriggerAuth
 
         auth = TriggerAuth(args.trigger_token_file)
-        routes.append(trigger_route(auth, trigger, accepting=accepting))
         secrets.append(auth.token)
+
+    def routes(trigger: Callable[..., None], accepting: Callable[[], bool]) -> list[Any]:
+        if auth is None:
+            return []
+        from reconciler.daemon.trigger import trigger_route
+
+        return [trigger_route(auth, trigger, accepting=accepting)]
+
     reconcile_fn = None
     if args.connectors_only:
         from reconciler.daemon.agent import observe_for, parse_selector
@@ -146,26 +153,3 @@ def prepare(
             raise UserError(f"--leader-elect: {exc}") from None
         lease = LeaseConfig(args.lease_name, args.lease_namespace, None, *durations)
     return Roles(routes, reconcile_fn, secrets, lease)
-
-
-@contextmanager
-def started_roles(args: RoleArgs, daemon: Any, lease: Any) -> Iterator[None]:
-    """Campaign for the lease while the daemon runs; hand it back after it stopped."""
-    if lease is None:
-        yield
-        return
-    from reconciler.daemon.lease import LeaderElector, lease_client
-
-    elector = LeaderElector(
-        lease, lease_client(lease),
-        on_started=lambda: daemon.trigger("became leader"),
-        on_lost=daemon.wake,
-    )
-    daemon.leader = elector
-    log.info("leader election", extra={"lease": f"{lease.namespace}/{lease.name}",
-                                       "identity": lease.identity})
-    elector.start()
-    try:
-        yield
-    finally:
-        elector.stop(release=True)  # after the daemon stopped its connectors

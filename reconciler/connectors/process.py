@@ -10,10 +10,10 @@ import subprocess
 import threading
 from typing import IO, Protocol
 
-__all__ = ["Output", "has_exited", "killpg"]  # the process primitives connectors share
+__all__ = ["Output", "Sink", "has_exited", "killpg"]  # the process primitives connectors share
 
 
-class _Sink(Protocol):
+class Sink(Protocol):
     """Where a child's lines go: the supervisor's log, through its redactor."""
 
     log: logging.Logger
@@ -24,7 +24,7 @@ class _Sink(Protocol):
 class Output(threading.Thread):
     """Reads one child's merged stdout/stderr and logs each line, secrets redacted."""
 
-    def __init__(self, name: str, pid: int, pipe: IO[bytes], sup: _Sink) -> None:
+    def __init__(self, name: str, pid: int, pipe: IO[bytes], sup: Sink) -> None:
         super().__init__(name=f"connector-output-{name}", daemon=True)
         self.socket, self.pid, self.pipe, self.sup = name, pid, pipe, sup
         self.last_line = ""

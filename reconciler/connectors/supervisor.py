@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -43,7 +41,6 @@ from reconciler.connectors.argv import (
     LOCAL_CONNECTOR_TEMPLATE,
     ConnectorTarget,
     TemplateError,
-    child_command,
     env_for_token,
     validate_template,
 )
@@ -53,12 +50,13 @@ from reconciler.connectors.connector import (
     Connector,
     ConnectorStatus,
     IllegalTransition,
+    Launch,
     S,
     State,
     connector_targets,
 )
-from reconciler.connectors.process import Output, has_exited, killpg
-from reconciler.connectors.process_groups import ProcessGroups, preexec_for
+from reconciler.connectors.process import has_exited
+from reconciler.connectors.process_groups import ProcessGroups
 from reconciler.connectors.wakeup import PIDFD, Wakeup
 from reconciler.secrets import redact, redaction_set
 
@@ -226,175 +224,40 @@ class Supervisor:
                 wait = min(wait, max(0.0, conn.deadline - now))
         return wait
 
+    def _launch(self) -> Launch:
+        """What each connector needs from here, as it is now (stop_all may shorten the stop)."""
+        return Launch(self.template, self.protected_paths, self.child_env, self._tokens,
+                      self.startsecs, self.stop_timeout, self.fatal_after, self.stable_secs,
+                      self._delay, self, self.groups)
+
     def _tick(self, now: float) -> None:
+        launch = self._launch()
         if self._reset:
             self._reset = False
             for conn in self._connectors.values():
-                if conn.state is S.FATAL and conn.pending is None:
-                    conn.failed_starts = conn.backoff_level = 0
-                    self.log.info(
-                        "connector %s: fatal reset, starting",
-                        conn.name,
-                        extra={"socket": conn.name},
-                    )
-                    self._spawn(conn, now)
-        self._match_desired(now)
+                conn.reset(launch, now)
+        self._match_desired(launch, now)
         for conn in list(self._connectors.values()):
-            if conn.proc is not None and has_exited(conn.proc):
-                self._on_exit(conn, now)
-            self._on_timer(conn, now)
+            if conn.proc is not None and has_exited(conn.proc) and conn.on_exit(launch, now):
+                del self._connectors[conn.name]
+                continue
+            conn.on_tick(launch, now)
         if self.groups is not None:
             self.groups.reap_orphans(c.proc.pid for c in self._connectors.values() if c.proc)
 
-    def _match_desired(self, now: float) -> None:
+    def _match_desired(self, launch: Launch, now: float) -> None:
         for name, conn in list(self._connectors.items()):
             want = self._desired.get(name, REMOVE)
             if conn.state is S.STOPPING:
                 conn.pending = want
             elif want is REMOVE or want != conn.target:
                 conn.pending = want
-                self._stop(conn, now)
+                if conn.stop(launch, now):
+                    del self._connectors[name]
         for name, target in self._desired.items():
             if name not in self._connectors:
                 conn = self._connectors[name] = Connector(target, self.log)
-                self._spawn(conn, now)
+                conn.spawn(launch, now)
 
     def _delay(self, level: int) -> float:
         return backoff(level + 1, base=self.backoff_base, cap=self.backoff_max)
-
-    def _spawn(self, conn: Connector, now: float) -> None:
-        conn._change_state(S.STARTING)
-        conn.killed = False
-        tree = None
-        try:
-            argv, env = child_command(self.template, conn.target, self.protected_paths,
-                                      self.child_env, self._tokens)
-            tree = self.groups.new_tree() if self.groups is not None else None
-            proc = subprocess.Popen(  # preexec: a cgroup join and prctl only, pre-resolved
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                env={**env, **tree.env} if tree is not None else env,
-                start_new_session=True, close_fds=True,
-                preexec_fn=preexec_for(os.getpid(), tree.procs_file if tree else None),  # noqa: PLW1509
-            )
-        except (OSError, ValueError, subprocess.SubprocessError) as exc:
-            if tree is not None and self.groups is not None:  # its empty cgroup
-                self.groups.trees.end(tree)
-            conn.proc = None
-            self._failed_start(conn, now, self.redact(f"cannot start: {exc}"))
-            return
-        conn.proc = proc
-        if self.groups is not None:
-            self.groups.add(proc.pid, conn.name, tree)
-        assert proc.stdout is not None
-        conn.output = Output(conn.name, proc.pid, proc.stdout, self)
-        conn.output.start()
-        conn.deadline = now + self.startsecs
-        self.log.info(
-            "connector %s: starting (pid %d)",
-            conn.name,
-            proc.pid,
-            extra={"socket": conn.name, "pid": proc.pid},
-        )
-
-    def _failed_start(self, conn: Connector, now: float, error: str) -> None:
-        conn.failed_starts += 1
-        conn._change_state(S.BACKOFF)
-        if conn.failed_starts >= self.fatal_after:
-            conn.last_error = f"{error}; gave up after {conn.failed_starts} failed starts"
-            conn._change_state(S.FATAL)
-            self.log.error(
-                "connector %s: fatal: %s", conn.name, conn.last_error, extra={"socket": conn.name}
-            )
-            return
-        self._backoff(conn, now, error)
-
-    def _backoff(self, conn: Connector, now: float, error: str) -> None:
-        delay = self._delay(conn.backoff_level)
-        conn.backoff_level += 1
-        conn.deadline = now + delay
-        conn.last_error = error
-        self.log.warning(
-            "connector %s: %s; restarting in %.1fs",
-            conn.name,
-            error,
-            delay,
-            extra={"socket": conn.name},
-        )
-
-    def _reap(self, conn: Connector) -> int:
-        assert conn.proc is not None
-        killpg(conn.proc.pid, signal.SIGKILL)  # whatever the child left in its group
-        if self.groups is not None:  # ... and in its session; before the wait frees the pid
-            self.groups.remove(conn.proc.pid)
-        code = conn.proc.wait()
-        if conn.output is not None:
-            conn.output.join(0.5)
-        conn.proc = None
-        conn.last_exit_code = code
-        return code
-
-    def _on_exit(self, conn: Connector, now: float) -> None:
-        code = self._reap(conn)
-        if conn.state is S.STARTING:
-            self._failed_start(conn, now, conn.describe_exit(code) + " (while starting)")
-        elif conn.state is S.RUNNING:
-            conn._change_state(S.EXITED)
-            if now - conn.running_since >= self.stable_secs:
-                conn.backoff_level = 0
-            conn._change_state(S.BACKOFF)
-            self._backoff(conn, now, conn.describe_exit(code))
-        elif conn.state is S.STOPPING:
-            conn._change_state(S.STOPPED)
-            self.log.info("connector %s: stopped", conn.name, extra={"socket": conn.name})
-            self._after_stop(conn, now)
-
-    def _on_timer(self, conn: Connector, now: float) -> None:
-        if now < conn.deadline:
-            return
-        if conn.state is S.STARTING and conn.proc is not None:
-            conn._change_state(S.RUNNING)
-            conn.failed_starts = 0
-            conn.running_since = now
-            self.log.info(
-                "connector %s: running (pid %d)",
-                conn.name,
-                conn.proc.pid,
-                extra={"socket": conn.name, "pid": conn.proc.pid},
-            )
-        elif conn.state is S.BACKOFF:
-            conn.restarts += 1
-            self._spawn(conn, now)
-        elif conn.state is S.STOPPING and not conn.killed and conn.proc is not None:
-            conn.killed = True
-            self.log.warning(
-                "connector %s: no exit %.1fs after SIGTERM, sending SIGKILL",
-                conn.name,
-                self.stop_timeout,
-                extra={"socket": conn.name},
-            )
-            killpg(conn.proc.pid, signal.SIGKILL)
-
-    def _stop(self, conn: Connector, now: float) -> None:
-        if conn.state in (S.STARTING, S.RUNNING) and conn.proc is not None:
-            conn._change_state(S.STOPPING)
-            conn.deadline = now + self.stop_timeout
-            self.log.info(
-                "connector %s: stopping (pid %d)",
-                conn.name,
-                conn.proc.pid,
-                extra={"socket": conn.name},
-            )
-            killpg(conn.proc.pid, signal.SIGTERM)
-        elif conn.state in (S.BACKOFF, S.FATAL):
-            conn._change_state(S.STOPPED)
-            self._after_stop(conn, now)
-
-    def _after_stop(self, conn: Connector, now: float) -> None:
-        want, conn.pending = conn.pending, None
-        if want is REMOVE or want is None:
-            del self._connectors[conn.name]
-            return
-        conn.target = want
-        conn.failed_starts = conn.backoff_level = 0
-        conn.last_error = None
-        self._spawn(conn, now)

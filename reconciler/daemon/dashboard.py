@@ -6,10 +6,12 @@ sockets. Everything is in the one answer (no CDN, no other file: it works air-ga
 Content-Security-Policy allows exactly the page's own script and style, requests to this origin
 and nothing else. The page has no control that changes anything.
 
-`view` turns /status into what the template shows. The state labels and badge colours travel to
-the script as JSON in the page, so they have one home; the script mirrors `relative`,
-`connector_label` and `_problems` under the same names (dashboard.js), and the browser test
-checks that what it renders after a refresh matches.
+`view` turns /status into what the page shows, and is the view's one home: the first render
+uses it, and the script's refresh fetches the same view as JSON (`GET /?view=json`) and only
+draws it (the problems, the labels, the counts are never worked out in JavaScript). The errors
+come structured (/status `error_details`: kind, name, code, message, where), so nothing parses
+their text. The page shows one page of sockets (`PAGE_ROWS`, `?offset=` for the next), never a
+10,000-row document; the counts above the table are always whole.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
@@ -27,10 +28,12 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-__all__ = ["DEFAULT_REFRESH", "render_page", "view"]
+__all__ = ["DEFAULT_REFRESH", "PAGE_ROWS", "render_page", "view"]
 
 _PACKAGE = __name__.rpartition(".")[0] or "reconciler"
 DEFAULT_REFRESH = 3.0  # seconds
+#: Sockets per page of the status page (the filter and the sort work within the page).
+PAGE_ROWS = 100
 #: Socket states of /status -> what the page calls them (and filters by).
 SOCKET_STATES = {
     "in-sync": "in sync",
@@ -46,10 +49,11 @@ TONES = {
     "connector": {"running": "ok", "starting": "warn", "restarting": "warn", "fatal": "bad"},
     "result": {"success": "ok", "failure": "bad", "invalid": "bad"},
 }
-#: "file:line[:column]: error|warning: message", as the manifest loader reports problems.
-#: How /status lists a FATAL connector among its errors (loop.py), already a problem above.
-_FATAL_ERROR = re.compile(r"^connector \S+ is FATAL: ")
-_LOCATED = re.compile(r"^(?P<where>[^\s:][^:]*:\d+(?::\d+)?): (?P<what>(?:error|warning): .*)$")
+#: /status error codes the page shows elsewhere: a FATAL connector (from the connectors) and
+#: the failing reconcile's own error (its own line).
+_CONNECTOR_FATAL, _RECONCILE_FAILED = "connector-fatal", "reconcile-failed"
+#: Where an error comes from (/status `error_details[].source`) when it is a diagnostic.
+_DIAGNOSED = ("manifests", "plan")
 
 
 @cache
@@ -136,13 +140,20 @@ def _problems(status: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "what": f"failing {times} time(s) in a row: {last.get('error') or 'failed'}",
             }
         )
-    for error in status.get("errors") or []:
-        if _FATAL_ERROR.match(str(error)):  # listed above, from the connectors
-            continue
-        match = _LOCATED.match(str(error))
-        where, what = (match["where"], match["what"]) if match else ("", str(error))
-        if where or not (failing and error == last.get("error")):  # not twice
-            problems.append({"where": where, "what": what})
+    details = status.get("error_details")
+    if details is None:  # a document from before error_details: each error as it is
+        details = [{"code": "", "message": str(e), "where": None} for e in
+                   status.get("errors") or []]
+    for error in details:
+        code = error.get("code")
+        if code == _CONNECTOR_FATAL or (failing and code == _RECONCILE_FAILED):
+            continue  # listed above
+        # a problem in the manifests or the plan reads as the loader words it: "error: ..."
+        what = str(error.get("message"))
+        if error.get("source") in _DIAGNOSED:
+            what = f"error: {what}"
+        if error.get("where") or not (failing and error.get("message") == last.get("error")):
+            problems.append({"where": error.get("where") or "", "what": what})
     return problems
 
 
@@ -168,20 +179,34 @@ def view(status: Mapping[str, Any], now: datetime | None = None) -> dict[str, An
                 "connector_label": connector_label(
                     row.get("connector"), row.get("connector_restarts") or 0
                 ),
+                "failing": state == "error" or row.get("connector") == "FATAL",
             }
         )
     counts = {label: 0 for label in dict.fromkeys(SOCKET_STATES.values())}
-    for row in sockets:
-        counts[row["state_label"]] = counts.get(row["state_label"], 0) + 1
+    whole = (status.get("counts") or {}).get("states")
+    if whole is not None:  # every socket's, not only the page's
+        for item in whole:
+            if item["kind"] == "socket":
+                label = SOCKET_STATES.get(item["state"], item["state"])
+                counts[label] = counts.get(label, 0) + item["count"]
+    else:
+        for row in sockets:
+            counts[row["state_label"]] = counts.get(row["state_label"], 0) + 1
     history = list(status.get("history") or [])
     suspended = status.get("suspended")
     if isinstance(suspended, (list, dict)):
         suspended = len(suspended)
     if suspended is None and counts.get("suspended"):
         suspended = counts["suspended"]
+    page = status.get("page") or {}
+    total = (status.get("counts") or {}).get("sockets", len(sockets))
+    offset = page.get("offset") or 0
     return {
         "status": status,
         "now": now.isoformat(timespec="seconds"),
+        "page": {"offset": offset, "shown": len(sockets), "total": total,
+                 "previous": max(offset - PAGE_ROWS, 0) if offset else None,
+                 "next": offset + len(sockets) if offset + len(sockets) < total else None},
         "role": status.get("role") or "leader",
         "last": status.get("last_reconcile") or {},
         "suspended": suspended,

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from reconciler.daemon.notify import REVISION_STATUS, Message, Notifier
+from reconciler.daemon.report import ReconcileReport
 from reconciler.daemon.state import fatal_connectors
 from reconciler.render.text import access_line
 
@@ -42,14 +43,6 @@ def _details(lines: list[str]) -> tuple[str, ...]:
     if len(lines) <= MAX_DETAILS:
         return tuple(lines)
     return (*lines[:MAX_DETAILS], f"... and {len(lines) - MAX_DETAILS} more")
-
-
-def _title(change: Any) -> str:
-    if change.kind == "attachment":
-        verb = "attach" if change.action.value == "attach" else "detach"
-        prep = "to" if verb == "attach" else "from"
-        return f"{verb} policy {change.policy} {prep} socket {change.socket}"
-    return f"{change.action.value} {change.kind} {change.name}"
 
 
 class EventReporter:
@@ -81,21 +74,14 @@ class EventReporter:
 
     # --- after each reconcile (the loop's thread) ----------------------------------------------
 
-    def reconciled(
-        self,
-        result: Any,
-        outcome: str,
-        errors: list[str],
-        corrected: list[Any],
-        *,
-        dry_run: bool = False,
-        revision: str | None = None,
-    ) -> None:
-        self._blocked(result)
-        if revision and not dry_run and self._statuses:
-            self._revision_status(result, outcome, errors, revision)
+    def reconciled(self, report: ReconcileReport) -> None:
+        """Decide the messages of one reconcile, from its report (`report.summarize`)."""
+        outcome, errors = report.outcome, [e.text for e in report.errors]
+        self._blocked(report.blocked)
+        if report.run.revision and report.run.wrote and self._statuses:
+            self._revision_status(report, errors, report.run.revision)
         if outcome != "success":
-            self._failed(result, outcome, errors)
+            self._failed(report, errors)
             return
         if self._failure_sent is not None:
             self._send(
@@ -103,36 +89,36 @@ class EventReporter:
                 f"reconcile succeeded again after {self._in_row} failed in a row",
             )
         self._in_row, self._failure_sent = 0, None
-        if dry_run:
+        if not report.run.wrote:
             return
-        if corrected:
+        if report.corrected:
             self._send(
                 "drift_corrected",
-                f"drift corrected: {len(corrected)} change(s) made outside the manifests undone",
-                [_title(c) for c in corrected],
-                changes=[{"kind": str(c.kind), "name": c.name, "action": c.action.value}
-                         for c in corrected],
+                f"drift corrected: {len(report.corrected)} change(s) made outside the manifests "
+                "undone",
+                [c["title"] for c in report.corrected],
+                changes=[{k: c[k] for k in ("kind", "name", "action")} for c in report.corrected],
             )
-        self._access(result)
+        self._access(report)
 
-    def _revision_status(self, result: Any, outcome: str, errors: list[str],
+    def _revision_status(self, report: ReconcileReport, errors: list[str],
                          revision: str) -> None:
         """The commit status of the revision reconciled, once per revision and result."""
+        outcome = report.outcome
         if (revision, outcome) == self._status_sent:
             return
         self._status_sent = (revision, outcome)
         if outcome == "success":
-            summary = result.plan.summary() if result.plan is not None else {}
-            done = ", ".join(f"{n} {action}" for action, n in summary.items() if n)
+            done = ", ".join(f"{n} {action}" for action, n in (report.summary or {}).items() if n)
             text = f"applied: {done}" if done else "in sync: border0 matches the manifests"
         else:
             what = "manifests invalid" if outcome == "invalid" else "reconcile failed"
-            text = f"{what}: {errors[0] if errors else result.error or 'no error recorded'}"
+            text = f"{what}: {errors[0] if errors else report.error or 'no error recorded'}"
         self._send(REVISION_STATUS, text, revision=revision, ok=outcome == "success")
 
-    def _failed(self, result: Any, outcome: str, errors: list[str]) -> None:
+    def _failed(self, report: ReconcileReport, errors: list[str]) -> None:
         self._in_row += 1
-        stage = str(getattr(result.stage, "value", result.stage))
+        outcome, stage = report.outcome, report.stage
         key = (outcome, stage, tuple(errors))
         threshold = 1 if outcome == "invalid" else self.after_failures
         if self._in_row < threshold or key == self._failure_sent:
@@ -142,13 +128,12 @@ class EventReporter:
         self._send(
             "reconcile_failed",
             f"reconcile {what} ({self._in_row} in a row)",
-            errors or [str(result.error or "no error recorded")],
+            errors or [str(report.error or "no error recorded")],
             stage=stage,
             failures_in_row=self._in_row,
         )
 
-    def _blocked(self, result: Any) -> None:
-        blocked = list(getattr(result, "blocked", None) or ())
+    def _blocked(self, blocked: tuple[Any, ...]) -> None:
         key = tuple(sorted(str(b) for b in blocked))
         if key == self._blocked_sent:
             return
@@ -159,16 +144,15 @@ class EventReporter:
                        [str(b) for b in blocked],
                        objects=[{"kind": b.kind, "name": b.name} for b in blocked])
 
-    def _access(self, result: Any) -> None:
-        plan, applied = result.plan, result.applied
-        gains = list(getattr(plan, "access_gains", None) or ())
-        if not gains or applied is None or not applied.succeeded:
+    def _access(self, report: ReconcileReport) -> None:
+        gains = report.access_gains
+        if not gains:
             return
         text = f"apply gave access: {len(gains)} change(s) widen who can reach sockets"
-        if applied.failed:
+        if report.apply_failed:
             text += " (the apply had failures: some may not have taken effect)"
-        self._send("access_granted", text, [access_line(g.to_json()) for g in gains],
-                   access_changes=[g.to_json() for g in gains])
+        self._send("access_granted", text, [access_line(g) for g in gains],
+                   access_changes=list(gains))
 
     # --- connectors (the notifier's thread, about once a second) -------------------------------
 

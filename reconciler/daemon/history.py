@@ -1,23 +1,21 @@
 """The last N reconciles, as plain data for /status, `status --history` and the dashboard.
 
 /status used to keep only the last reconcile, so a drift repaired an interval ago was gone by
-the time anyone looked. `History` keeps a bounded ring of `reconcile_entry` dicts, newest first;
-each names its changes and the drift it corrected (kind, action, name), never a field's value,
+the time anyone looked. The report (`report.summarize`) keeps the last `--history`
+`reconcile_entry` dicts, newest first; each names its changes and the drift it corrected (kind, action, name), never a field's value,
 so nothing secret is copied out of the plan; a failed action keeps its error message, which the
 status server's redactor covers like every other answer.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
 from reconciler.apply import describe
 from reconciler.daemon.state import iso_time
 
-__all__ = ["DEFAULT_HISTORY", "MAX_CHANGES", "History", "reconcile_entry"]
+__all__ = ["DEFAULT_HISTORY", "MAX_CHANGES", "reconcile_entry"]
 
 DEFAULT_HISTORY = 20
 #: Changes named per entry; beyond, only counted (`changes_omitted`): a plan of thousands of
@@ -93,22 +91,3 @@ def reconcile_entry(
     if access is not None:
         entry["access_changes"] = access
     return entry
-
-
-class History:
-    """A thread-safe ring of the last `size` entries; `entries()` lists them newest first."""
-
-    def __init__(self, size: int = DEFAULT_HISTORY) -> None:
-        if size < 1:
-            raise ValueError("the history keeps at least 1 reconcile")
-        self.size = size
-        self._entries: deque[dict[str, Any]] = deque(maxlen=size)
-        self._lock = threading.Lock()
-
-    def add(self, entry: dict[str, Any]) -> None:
-        with self._lock:
-            self._entries.appendleft(entry)
-
-    def entries(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._entries)

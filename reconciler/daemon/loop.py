@@ -1,14 +1,20 @@
 """The `run` loop: keep border0 matching the manifests, and the connectors running.
 
-The daemon is a few named root parts (started and stopped in parts.py) around one loop (kopf's
-shape):
+The daemon is a few named root parts (parts.py: objects in one list, started in order and
+stopped in reverse) around one loop (kopf's shape):
 
     watcher     watchdog on PATH (and the directories holding its symlinks) -> trigger("change")
     scheduler   APScheduler interval with jitter                             -> trigger("interval")
     signals     SIGHUP -> trigger("SIGHUP"); SIGTERM/SIGINT -> request_stop()  (flags only)
-    server      /healthz /readyz /metrics /status, reading what the loop publishes
+    lease       the Kubernetes Lease with --leader-elect: only its holder writes
+    server      /healthz /readyz /metrics /status, from the published snapshot (status.py)
+    notifier    notifications (events.py, notify.py)
     connectors  the Supervisor, synced after each reconcile that got as far as the API
-    loop        the main thread: waits for a trigger, runs ONE reconcile, publishes the outcome
+    loop        the main thread: waits for a trigger, runs ONE reconcile, publishes its report
+
+After each reconcile the loop calls `report.summarize` once and hands the report on: to the
+metrics, the log lines, the notifications, the connector sync, and, as one immutable
+`Snapshot` replaced under one lock, to the status view.
 
 Single flight falls out of the shape: only the loop reconciles, and triggers that arrive while it
 runs only mark it dirty, so they cause exactly one more run after it. A failure to reach border0
@@ -39,27 +45,21 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from reconciler import __version__
 from reconciler.connectors.agents import connector_start_targets
 from reconciler.connectors.connector import connector_targets
 from reconciler.connectors.wakeup import Wakeup
 from reconciler.daemon.config import DaemonConfig
-from reconciler.daemon.drift import DriftLog
-from reconciler.daemon.history import History, reconcile_entry
 from reconciler.daemon.logs import RedactFilter
 from reconciler.daemon.metrics import DaemonMetrics
-from reconciler.daemon.outcome import FAILURE, INVALID, SUCCESS, Next, decide
-from reconciler.daemon.parts import RootParts
-from reconciler.daemon.report import errors_of, log_outcome, waiting_deletions
+from reconciler.daemon.outcome import FAILURE, INVALID, SUCCESS
+from reconciler.daemon.parts import Part, root_parts
+from reconciler.daemon.report import ReconcileReport, Run, log_report, summarize, writes
 from reconciler.daemon.revision import source_revision
 from reconciler.daemon.settle import Settling
 from reconciler.daemon.signals import SignalFlags
-from reconciler.daemon.state import (
-    iso_time,
-    object_states,
-    secret_values,
-    state_counts,
-)
-from reconciler.daemon.status import StatusReads
+from reconciler.daemon.state import iso_time
+from reconciler.daemon.status import Page, Snapshot, StatusView
 from reconciler.daemon.status_server import StatusServer
 from reconciler.daemon.watch import ManifestWatcher
 from reconciler.daemon.windows import Gate, gate
@@ -76,7 +76,7 @@ log = logging.getLogger("reconciler.daemon")
 SIGNAL_POLL = 5.0
 
 
-class Daemon(RootParts, StatusReads):
+class Daemon:
     """One reconciler daemon. Every dependency is a keyword argument with a default."""
 
     def __init__(
@@ -93,21 +93,25 @@ class Daemon(RootParts, StatusReads):
         revision_fn: Callable[[str], str | None] = source_revision,
         reporter: Any = None,
         leader: Any = None,
-        routes: Sequence[Any] = (),
+        lease: Any = None,
+        routes: Callable[..., Sequence[Any]] | Sequence[Any] = (),
+        signals: bool = False,
     ) -> None:
         self.config = config
         self.client = client
         self.supervisor = supervisor
         self.redactor = redactor or RedactFilter()
-        self._reconcile_fn = reconcile_fn
-        self._watcher_factory = watcher_factory
-        self._scheduler_factory = scheduler_factory
-        self._server_factory = server_factory
-        self._revision_fn = revision_fn
         self.reporter = reporter  # events.EventReporter with --notify
+        self._reconcile_fn = reconcile_fn
+        self._revision_fn = revision_fn
+        if leader is None and lease is not None:  # --leader-elect: only the leader writes
+            from reconciler.daemon.lease import LeaderElector, lease_client
+
+            leader = LeaderElector(lease, lease_client(lease),
+                                   on_started=lambda: self.trigger("became leader"),
+                                   on_lost=self.wake)
+        self.leader = leader
         self._connector_targets: dict[str, Any] = {}  # the last sync (suspended ones keep theirs)
-        self.leader = leader  # a lease.LeaderElector with --leader-elect: only its leader writes
-        self._routes = tuple(routes)  # POST /reconcile (trigger.py) when a token is configured
         self.metrics = DaemonMetrics(
             request_counts=lambda: getattr(client, "request_counts", None),
             connectors=self._connector_statuses,
@@ -115,48 +119,80 @@ class Daemon(RootParts, StatusReads):
         self.metrics.leader.set_function(lambda: 1 if self.leads() else 0)
         if hasattr(client, "on_request"):  # border0.client: API latency by operation
             client.on_request = self.metrics.observe_request
-        self.watcher: Any = None
-        self.scheduler: Any = None
-        self.server: Any = None
 
-        self._lock = threading.Lock()  # guards _pending and the published snapshot
+        self._lock = threading.Lock()  # guards the snapshot and the trigger queue below
+        self._snapshot = Snapshot()
+        self._pending: list[str] = []
+        self._override = False  # a manual trigger asked to override the sync windows
+        self._confirmed: set[str] = set()  # deletions confirmed by a trigger, for the next run
         self._wake = Wakeup()
+        self._stop = threading.Event()
+        self._signals = SignalFlags()
         self._parse_cache = ParseCache()  # an edit re-parses only the files it touched
         #: the ids this instance manages, beside its state: recognises a socket of ours that
         #: someone wrote back without its tags
         self.inventory = Inventory(
             None if config.state_dir is None else f"{config.state_dir}/{INVENTORY_FILE}")
-        self._kept_at: float | None = None  # when the shown objects' data was read
-        self._attempt_at: float | None = None  # when the last reconcile started
-        self._stop = threading.Event()
-        self._pending: list[str] = []
         self._reset_fatal = False
-        self._heartbeat = time.monotonic()
         self._retry_at: float | None = None
         self._settling = Settling(config.debounce)  # re-reads and deferred deletes
-        self._failures = 0
-        self._succeeded_once = False
-        self._invalid = False  # the last reconcile found the manifests invalid
-        self._last_success: float | None = None
-        self._last_good_desired: Any = None
-        self._last_actual: Any = None
         self._focus: Focus | None = None  # after a clean reconcile: what an edit is planned on
-        self._states: dict[tuple[str, str], str] = {}
-        self.history = History(config.history)
-        self._last_success_info: dict[str, Any] | None = None
-        self._errors: list[str] = []
-        self._held: dict[str, Any] | None = None  # changes held back until the files settle
-        self._revision: str | None = None
-        self._dead_part: str | None = None
-        self.reconciles_run = 0
-        self._triggers = 0
-        self._in_flight: dict[str, Any] | None = None
-        self._drift = DriftLog()
-        self._signals = SignalFlags()
-        self._override = False  # a manual trigger asked to override the sync windows
-        self._confirmed: set[str] = set()  # deletions confirmed by a trigger, for the next run
-        self._gate = Gate(True)  # the sync windows' verdict for the last reconcile
-        self._observing = config.dry_run  # this reconcile plans only (dry run, or a window)
+        self.view = StatusView(config, self.snapshot, parts=lambda: self.parts,
+                               leader=self.leader, connectors=self._connector_statuses,
+                               metrics=self.metrics)
+        self.parts: list[Part] = root_parts(
+            config, trigger=self.trigger, view=self.view, redact=self.redactor.redact,
+            connectors=self._connector_statuses, watcher_factory=watcher_factory,
+            scheduler_factory=scheduler_factory, server_factory=server_factory,
+            routes=routes(self.trigger, self.leads) if callable(routes) else routes,
+            supervisor=supervisor, reporter=reporter,
+            elector=self.leader if lease is not None else None,
+            signals=(self._signals, self._wake) if signals else None,
+        )
+
+    # --- the published snapshot (any thread) ---------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return self._snapshot
+
+    def _publish_snapshot(self, **changes: Any) -> None:
+        with self._lock:
+            self._snapshot = replace(self._snapshot, **changes)
+
+    @property
+    def reconciles_run(self) -> int:
+        return self.snapshot().reconciles
+
+    @property
+    def server(self) -> Any:
+        """The status server once started (its address), else None."""
+        return next((getattr(p, "server", None) for p in self.parts if p.name == "status server"),
+                    None)
+
+    def leads(self) -> bool:
+        return self.view.leads()
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        return self.view.health()
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        return self.view.readiness()
+
+    def metrics_text(self) -> bytes:
+        return self.view.metrics_text()
+
+    def status(self, page: Page | None = None) -> dict[str, Any]:
+        return self.view.status(page)
+
+    def _connector_statuses(self) -> list[Any]:
+        if self.supervisor is None:
+            return []
+        try:
+            return list(self.supervisor.status())
+        except Exception:
+            log.exception("reading connector status failed")
+            return []
 
     # --- triggers (any thread; they only set flags) --------------------------------------------
 
@@ -166,7 +202,7 @@ class Daemon(RootParts, StatusReads):
         `confirm_delete`: objects whose waiting deletion it confirms."""
         with self._lock:
             self._pending.append(reason)
-            self._triggers += 1
+            self._snapshot = replace(self._snapshot, triggers=self._snapshot.triggers + 1)
             self._override = self._override or override
             self._confirmed.update(confirm_delete)
         log.debug("trigger", extra={"reason": reason})
@@ -178,22 +214,19 @@ class Daemon(RootParts, StatusReads):
 
     def request_stop(self) -> None:
         self._stop.set()
+        self._publish_snapshot(stopping=True)
         self._wake.set()
 
     def on_sighup(self) -> None:
         self._reset_fatal = True
         self.trigger("SIGHUP")
 
-    def install_signal_handlers(self) -> None:
-        """SIGTERM/SIGINT stop, SIGHUP reconciles now (see `daemon/signals.py`)."""
-        self._signals.install(self._wake)
-
     def _take_signals(self) -> None:
         """Turn the flags the signal handlers set into a stop request or a trigger."""
         stop, hup = self._signals.take()
         if stop and not self._stop.is_set():
             log.info("stop signal received")
-            self._stop.set()
+            self.request_stop()
         if hup:
             log.info("SIGHUP received: reconciling now, restarting failed connectors")
             self.on_sighup()
@@ -221,23 +254,42 @@ class Daemon(RootParts, StatusReads):
             else 0
 
     def run(self) -> int:
-        """Start the root parts, loop until stopped, shut down in stages. 0 on a requested stop."""
+        """Start the root parts, loop until stopped, stop them in reverse. 0 on a requested
+        stop."""
         code = 0
+        started: list[Part] = []
         try:
-            self._start_parts()
+            for part in self.parts:
+                part.start()
+                started.append(part)
+            cfg = self.config
+            log.info("daemon started", extra={
+                "path": cfg.path, "instance": cfg.instance, "interval": cfg.interval,
+                "debounce": cfg.debounce, "dry_run": cfg.dry_run, "version": __version__,
+            })
             _collect_less_often()
             self.trigger("start")
             code = self._loop()
         finally:
-            self._shutdown()
+            self._shutdown(started)
         return code
+
+    def _shutdown(self, started: list[Part]) -> None:
+        log.info("stopping")
+        self._publish_snapshot(stopping=True)
+        for part in reversed(started):
+            try:
+                part.stop()
+            except Exception:
+                log.exception("stopping %s failed", part.name)
+        log.info("stopped")
 
     def _loop(self) -> int:
         while True:
             self._take_signals()
             if self._stop.is_set():
                 break
-            self._heartbeat = time.monotonic()
+            self._publish_snapshot(heartbeat=time.monotonic())
             timeout = SIGNAL_POLL
             if self._retry_at is not None:
                 timeout = max(0.0, min(timeout, self._retry_at - time.monotonic()))
@@ -262,9 +314,9 @@ class Daemon(RootParts, StatusReads):
             if self.leader is not None and self.leader.lost:
                 log.error("not the leader any more; exiting so a restart campaigns afresh")
                 return 1
-            dead = self._dead_root_part()
+            dead = self.view.dead_part()
             if dead:
-                self._dead_part = dead
+                self._publish_snapshot(dead_part=dead)
                 log.error("a root part stopped unexpectedly; shutting down", extra={"part": dead})
                 return 1
         return 0
@@ -274,23 +326,22 @@ class Daemon(RootParts, StatusReads):
     def reconcile_now(
         self, reasons: list[str], delete_grace: float | None = None
     ) -> ReconcileResult:
-        """Run one reconcile and publish its outcome (status, metrics, logs, connectors)."""
+        """Run one reconcile and publish its report (status, metrics, logs, connectors)."""
         cfg = self.config
         trigger = ", ".join(dict.fromkeys(reasons))
         if self._reset_fatal and self.supervisor is not None:
             self._reset_fatal = False
             self.supervisor.reset_fatal()
         revision = self._revision_fn(cfg.path)
-        if revision != self._revision:
+        if revision != self.snapshot().revision:
             log.info("manifests revision", extra={"revision": revision or "(not a git checkout)"})
-            self._revision = revision
         with self._lock:
             override, self._override = self._override, False
             confirmed, self._confirmed = frozenset(self._confirmed), set()
-        self._gate = gate(cfg.sync_windows, datetime.now(UTC), manual=override)
-        if self._gate.reason:
-            log.warning("sync windows", extra={"reason": self._gate.reason})
-        self._observing = cfg.dry_run or not self._gate.may_apply
+        verdict = gate(cfg.sync_windows, datetime.now(UTC), manual=override)
+        if verdict.reason:
+            log.warning("sync windows", extra={"reason": verdict.reason})
+        wrote = writes(cfg, verdict.may_apply)
         options = cfg.reconcile_options(
             self._parse_cache,
             may_write=self.leader.is_leader if self.leader is not None else None,
@@ -301,10 +352,11 @@ class Daemon(RootParts, StatusReads):
             focus=self._focus if all(r.startswith("change") for r in reasons) else None,
             confirm_delete=confirmed,
         )
-        if self._observing and not cfg.dry_run:
+        if not wrote and not cfg.dry_run:  # a sync window: plan only
             options = replace(options, dry_run=True)
         started, wall = time.monotonic(), time.time()
-        self._in_flight = {"trigger": trigger, "since": iso_time(wall)}
+        self._publish_snapshot(revision=revision,
+                               in_flight={"trigger": trigger, "since": iso_time(wall)})
         try:
             result = self._reconcile_fn([cfg.path], self.client, options)
         except Exception as exc:
@@ -313,104 +365,43 @@ class Daemon(RootParts, StatusReads):
                 False, Stage.INTERNAL, error=f"internal error ({type(exc).__name__})"
             )
         duration = time.monotonic() - started
-        self.reconciles_run += 1
         self._focus = _focus_after(result)
         if self._settling.after(result):
-            self._in_flight = None
+            self._publish_snapshot(in_flight=None, reconciles=self.snapshot().reconciles + 1)
             return result
-        try:
-            self._publish(result, trigger, revision, wall, duration)
-        finally:
-            self._in_flight = None
+        run = Run(trigger, revision, wall, duration, wrote, cfg, verdict.reason)
+        self._publish(summarize(result, self.snapshot().report, run), verdict)
         return result
 
-    def _publish(
-        self,
-        result: ReconcileResult,
-        trigger: str,
-        revision: str | None,
-        wall: float,
-        duration: float,
-    ) -> None:
-        """After one reconcile: decide what next, then record, count, log and resync."""
-        if result.desired is not None:
-            self.redactor.set_secrets(secret_values(result.desired) + self._token())
-        drifted, corrected = self._drift.observe(
-            result, self._last_good_desired, dry_run=self._observing)
-        self.metrics.drift_corrections.inc(len(corrected))
-        step = decide(
-            result, failures=self._failures, succeeded_once=self._succeeded_once,
-            config=self.config,
-        )
-        self._follow(step, wall, revision)
-        self._attempt_at = wall
-        if step.keep:
-            self._keep(result)
-            self._kept_at = wall
-        errors = errors_of(result)
-        self.metrics.record(result, step, duration, dry_run=self._observing)
-        entry = reconcile_entry(
-            result, outcome=step.outcome, trigger=trigger, revision=revision, wall=wall,
-            duration=duration, drifted=len(drifted), corrected=corrected,
-        )
-        entry["deletions_deferred_until"] = iso_time(result.deferred_until)
-        held = {"until": iso_time(result.deferred_until), "changes": result.held} if (
-            result.held) else None
-        self.metrics.set_held(result.held)
-        self.metrics.blocked_objects.set(len(result.blocked))
-        if self._gate.reason:
-            entry["sync_window"] = self._gate.reason
-        waiting = waiting_deletions(result)
-        if waiting:
-            entry["deletions_waiting_for_confirmation"] = waiting
+    def _publish(self, report: ReconcileReport, verdict: Gate) -> None:
+        """Hand one reconcile's report on: status, redactor, metrics, logs, connectors,
+        notifications. Nothing here works anything out of it."""
+        step = report.step
+        self._retry_at = None if step.retry_in is None else time.monotonic() + step.retry_in
+        self.redactor.set_secrets(list(report.secrets) + self._token())
         with self._lock:
-            self._errors = errors
-            self._held = held
-            self.history.add(entry)
-        log_outcome(result, step.outcome, trigger, revision, duration, errors,
-                    dry_run=self._observing)
+            snap = self._snapshot
+            self._snapshot = replace(
+                snap, report=report, reconciles=snap.reconciles + 1, in_flight=None,
+                retry_at=self._retry_at, attempt_at=report.run.wall, gate=verdict)
+        self.metrics.publish(report)
+        log_report(report)
         if step.sync_connectors and self.supervisor is not None and self.leads():
-            self._sync_connectors(result)
+            self._sync_connectors(report)
         if self.reporter is not None:
             try:
-                self.reporter.reconciled(result, step.outcome, errors, corrected,
-                                         dry_run=self._observing, revision=revision)
+                self.reporter.reconciled(report)
             except Exception:
                 log.exception("deciding notifications failed")
 
-    def _follow(self, step: Next, wall: float, revision: str | None) -> None:
-        """Take the decided step: failures in a row, when to retry, the last success."""
-        self._failures, self._succeeded_once = step.failures, step.succeeded_once
-        self._invalid = step.outcome == INVALID
-        self._retry_at = None if step.retry_in is None else time.monotonic() + step.retry_in
-        if step.outcome == SUCCESS:
-            self._last_success = wall
-            self.metrics.last_success.set(wall)
-            self._last_success_info = {"time": iso_time(wall), "revision": revision}
-        elif step.retry_in is not None:
-            log.warning(
-                "will retry",
-                extra={"in_seconds": round(step.retry_in, 3), "failures": step.failures},
-            )
-
-    def _keep(self, result: ReconcileResult) -> None:
-        """The result reached border0: it becomes the last good state shown on /status."""
-        self._last_good_desired, self._last_actual = result.desired, result.actual
-        self._states = object_states(
-            result.desired, result.actual, result.plan, result.applied, self._observing,
-            result.blocked,
-        )
-        self.metrics.set_managed(state_counts(self._states))
-        self.metrics.set_objects(self._states)
-
-    def _sync_connectors(self, result: ReconcileResult) -> None:
+    def _sync_connectors(self, report: ReconcileReport) -> None:
         """The last good desired state, as it exists in border0 now."""
         try:
-            desired = self._settling.connector_desired(result)
-            targets = connector_targets(desired, result.actual, self._connector_targets)
+            desired = report.connector_desired
+            targets = connector_targets(desired, report.actual, self._connector_targets)
             if self.config.connector_start is not None and desired is not None:
                 targets.update(connector_start_targets(
-                    desired, result.actual, template=self.config.connector_start,
+                    desired, report.actual, template=self.config.connector_start,
                     serve=self.config.serve_connectors, env=self.config.connector_env,
                     previous=self._connector_targets))
             self.supervisor.sync(targets)
@@ -419,7 +410,7 @@ class Daemon(RootParts, StatusReads):
             log.exception("syncing connectors failed")
 
     def _token(self) -> list[str]:
-        token = getattr(self.client, "_token", None)  # the client keeps it as a secrets.Secret
+        token = self.client.token if hasattr(self.client, "token") else None
         value = getattr(token, "value", token)
         return [value] if isinstance(value, str) and value else []
 

@@ -30,9 +30,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from reconciler import __version__
-from reconciler.daemon.outcome import Next
-from reconciler.diagnostics import Severity
-from reconciler.reconcile import ReconcileResult, Stage
+from reconciler.daemon.report import ReconcileReport
 
 __all__ = ["CONTENT_TYPE", "OBJECT_STATUS_LIMIT", "PREFIX", "DaemonMetrics"]
 
@@ -219,28 +217,24 @@ class DaemonMetrics:
         ProcessCollector(registry=r)  # process_cpu_seconds_total, _resident_memory_bytes, ...
         r.register(_LiveCollector(request_counts, connectors))
 
-    def set_held(self, held: Iterable[Mapping[str, str]]) -> None:
-        """The changes held back by the last reconcile, counted by why."""
-        counts = {"access": 0, "guard": 0, "incomplete": 0, "removal": 0}
-        for change in held:
-            counts[change["why"]] = counts.get(change["why"], 0) + 1
-        for why, number in counts.items():
-            self.held_back.labels(why).set(number)
-
-    def record(self, result: ReconcileResult, step: Next, duration: float, *, dry_run: bool) -> None:
-        """One reconcile's figures, after `outcome.decide` said what comes next."""
-        plan = result.plan
+    def publish(self, report: ReconcileReport) -> None:
+        """One reconcile's figures, as its report (`report.summarize`) tells them."""
+        step = report.step
         self.reconciles.labels(step.outcome).inc()
-        self.duration.observe(duration)
-        self.manifest_errors.set(
-            sum(1 for d in result.diagnostics if d.severity is Severity.ERROR)
-            if result.stage is Stage.LOAD
-            else 0
-        )
-        pending = len(plan.changes) if plan is not None and (dry_run or not result.ok) else 0
-        self.drift_pending.set(pending)
+        self.duration.observe(report.run.duration)
+        self.manifest_errors.set(report.manifest_errors)
+        self.drift_pending.set(report.pending)
+        self.drift_corrections.inc(len(report.drift.corrected))
         self.consecutive_failures.set(step.failures)
         self.ready.set(1 if step.ready else 0)
+        for why, number in report.held_counts.items():
+            self.held_back.labels(why).set(number)
+        self.blocked_objects.set(len(report.blocked))
+        if report.last_success is not None and step.outcome == "success":
+            self.last_success.set(report.run.wall)
+        if step.keep:
+            self.set_managed(report.counts)
+            self.set_objects(report.states)
 
     def set_managed(self, counts: Mapping[tuple[str, str], int]) -> None:
         """Replace the managed_objects series with `counts` ((kind, state) -> number)."""

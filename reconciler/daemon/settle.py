@@ -2,15 +2,14 @@
 
 Between reconciles it keeps the snapshot of the manifests last read and when they last changed
 (passed back into the next reconcile), when to run again (the manifests changed while being
-read: after the debounce; deletes were deferred: when the grace period is over), and which
-sockets connectors follow (a socket whose delete is deferred keeps its connector).
+read: after the debounce; deletes were deferred: when the grace period is over). Which sockets
+the connectors follow meanwhile is in the report (`report.summarize`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
 from typing import Any
 
 __all__ = ["Settling"]
@@ -27,7 +26,6 @@ class Settling:
         self.changed_at = 0.0  # when they last changed (epoch seconds)
         self._due: float | None = None  # monotonic time of the next run
         self._reason = ""
-        self._connector_sockets: dict[str, Any] = {}
 
     def wait_for(self) -> float | None:
         """Seconds until a run is due, None when none is."""
@@ -59,14 +57,3 @@ class Settling:
 
     def _schedule(self, delay: float, reason: str) -> None:
         self._due, self._reason = time.monotonic() + delay, reason
-
-    def connector_desired(self, result: Any) -> Any:
-        """What connectors follow: the desired state, plus, while deletes are deferred, the
-        sockets it lost that still exist (their connectors stop only when they are deleted)."""
-        desired = result.desired
-        if result.deferred_until is not None and result.actual is not None:
-            kept = {n: s for n, s in self._connector_sockets.items()
-                    if n not in desired.sockets and n in result.actual.sockets}
-            desired = replace(desired, sockets={**kept, **desired.sockets})
-        self._connector_sockets = dict(desired.sockets)
-        return desired

@@ -25,10 +25,10 @@ __all__ = [
     "SUSPENDED",
     "TO_DELETE",
     "blocked_objects",
-    "connector_errors",
     "fatal_connectors",
     "iso_time",
     "object_states",
+    "policy_rows",
     "secret_values",
     "socket_rows",
     "state_counts",
@@ -59,11 +59,12 @@ def _object_key(change: Any) -> tuple[str, str]:
 
 
 def object_states(
-    desired: Desired, actual: Actual | None, plan: Any, applied: Any, dry_run: bool,
+    desired: Desired, actual: Actual | None, plan: Any, applied: Any, unapplied: bool,
     blocked: Iterable[Any] = (),
 ) -> dict[tuple[str, str], str]:
     """(kind, name) -> state for every declared object and every owned object due to go;
-    `blocked`: the objects left out while the rest applied (`ReconcileResult.blocked`)."""
+    `unapplied`: the plan was not carried out (a dry run, a closed window: `report.summarize`
+    decides); `blocked`: the objects left out while the rest applied (`ReconcileResult.blocked`)."""
     held = {(str(c.kind), c.name) for c in blocked}
     planned: dict[tuple[str, str], list[Any]] = {}
     for change in getattr(plan, "changes", None) or ():
@@ -73,7 +74,6 @@ def object_states(
         _object_key(r.change) for r in (getattr(applied, "succeeded", None) or ())
         if r.change.action.value == "delete"
     }
-    unapplied = dry_run or applied is None
     live_sockets = actual.sockets if actual else {}
     live_policies = actual.policies if actual else {}
 
@@ -120,18 +120,13 @@ def socket_rows(
     states: Mapping[tuple[str, str], str],
     desired: Desired | None,
     actual: Actual | None,
-    connectors: Iterable[Any],
-) -> list[dict[str, Any]]:
-    """One row per socket the daemon looks after, like `border0 socket ls` plus its state, its
-    attached policies and its connector (state, restarts, last error)."""
-    by_name = {c.name: c for c in connectors}
-    names = [name for kind, name in states if kind == "socket"]
+) -> tuple[dict[str, Any], ...]:
+    """One row per socket the daemon looks after, like `border0 socket ls` plus its state and
+    its attached policies; `wants_connector` until /status joins the connector's live state."""
     rows = []
-    for name in sorted(names):
+    for name in sorted(name for kind, name in states if kind == "socket"):
         live = actual.sockets.get(name) if actual else None
         spec = desired.sockets.get(name) if desired else None
-        wants_connector = bool(spec and spec.connector and spec.connector.enabled)
-        conn = by_name.get(name)
         if live is not None:
             policies = list(live.policy_names)
         else:
@@ -146,18 +141,21 @@ def socket_rows(
                 "description": live.description if live else (spec.description if spec else ""),
                 "state": states[("socket", name)],
                 "policies": sorted(policies),
-                "connector": _connector_state(conn, wants_connector),
-                "connector_restarts": getattr(conn, "restarts", 0) if conn is not None else 0,
-                "connector_error": getattr(conn, "last_error", None) if conn is not None else None,
+                "wants_connector": bool(spec and spec.connector and spec.connector.enabled),
             }
         )
-    return rows
+    return tuple(rows)
 
 
-def _connector_state(conn: Any, wanted: bool) -> str | None:
-    if conn is not None:
-        return getattr(conn.state, "name", str(conn.state))
-    return "STOPPED" if wanted else None
+def policy_rows(
+    states: Mapping[tuple[str, str], str], actual: Actual | None
+) -> tuple[dict[str, Any], ...]:
+    """One row per policy the daemon looks after: name, id and state."""
+    live = actual.policies if actual else {}
+    return tuple(
+        {"name": name, "policy_id": getattr(live.get(name), "policy_id", None), "state": state}
+        for (kind, name), state in sorted(states.items()) if kind == "policy"
+    )
 
 
 def fatal_connectors(connectors: Iterable[Any]) -> list[dict[str, Any]]:
@@ -167,11 +165,6 @@ def fatal_connectors(connectors: Iterable[Any]) -> list[dict[str, Any]]:
         for c in connectors
         if getattr(c.state, "name", str(c.state)).upper() == "FATAL"
     ]
-
-
-def connector_errors(connectors: Iterable[Any]) -> list[str]:
-    """A FATAL connector as one of /status's errors (`status` prints them under its table)."""
-    return [f"connector {f['socket']} is FATAL: {f['reason']}" for f in fatal_connectors(connectors)]
 
 
 def blocked_objects(states: Mapping[tuple[str, str], str]) -> list[dict[str, str]]:

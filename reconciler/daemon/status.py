@@ -1,139 +1,111 @@
-"""The daemon's status document (`/status`, the status page, `border0-reconciler status`):
-plain data built from what the loop published, nothing that holds a secret."""
+"""The daemon's read side: one immutable `Snapshot` that the loop publishes under one lock, and
+a `StatusView` that serves /status, /readyz, /healthz and /metrics from it (the status server's
+thread). Nothing here holds a secret: the rows are names, ids, ports, descriptions and states.
+
+The object rows are made once per reconcile (`summarize` puts them in the report), so a request
+only joins a page of them with the connectors' live states: /status answers from memory however
+many sockets there are, and `?limit=&offset=` pages the sockets and policies (the counts are
+always whole). The document's shape is `schemas/status.schema.json`.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from datetime import UTC
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from reconciler import __version__
 from reconciler.daemon.config import DaemonConfig
-from reconciler.daemon.outcome import is_ready
-from reconciler.daemon.state import (
-    blocked_objects,
-    connector_errors,
-    fatal_connectors,
-    iso_time,
-    socket_rows,
-    suspended_objects,
-)
+from reconciler.daemon.outcome import INVALID, is_ready
+from reconciler.daemon.report import ReconcileReport, StatusError, connector_error
+from reconciler.daemon.state import fatal_connectors, iso_time
+from reconciler.daemon.windows import Gate, gate
+from reconciler.manifests.schema_check import schema_validator
 
-__all__ = ["StatusReads", "next_resync", "next_retry", "status_document"]
+__all__ = ["Page", "Snapshot", "StatusView", "next_retry", "status_document", "status_problems"]
 
 log = logging.getLogger("reconciler.daemon")
 
 
-class StatusReads:
-    """The daemon's read side, called from the status server's thread: health, readiness,
-    metrics and the status document, from what the loop published (`Daemon` in loop.py)."""
+@dataclass(frozen=True)
+class Snapshot:
+    """What the loop has published: replaced whole (`dataclasses.replace`), never changed."""
 
-    def _connector_statuses(self) -> list[Any]:
-        if self.supervisor is None:
-            return []
-        try:
-            return list(self.supervisor.status())
-        except Exception:
-            log.exception("reading connector status failed")
-            return []
+    report: ReconcileReport | None = None
+    revision: str | None = None
+    reconciles: int = 0
+    triggers: int = 0
+    in_flight: Mapping[str, Any] | None = None
+    retry_at: float | None = None  # monotonic
+    heartbeat: float = field(default_factory=time.monotonic)
+    attempt_at: float | None = None  # when the last reconcile that published started (epoch)
+    gate: Gate = field(default_factory=lambda: Gate(True))  # the sync windows' verdict for the last reconcile
+    dead_part: str | None = None
+    stopping: bool = False
 
-    def health(self) -> tuple[bool, dict[str, Any]]:
-        age = time.monotonic() - self._heartbeat
-        dead = self._dead_part or self._dead_root_part()
-        ok = age <= self.config.heartbeat_stale and dead is None and not self._stop.is_set()
-        return ok, {"loop_heartbeat_age_seconds": round(age, 3), "dead_part": dead}
 
-    def leads(self) -> bool:
-        """Without leader election always; with it, while the lease is held and fresh."""
-        return self.leader is None or self.leader.is_leader()
+@dataclass(frozen=True)
+class Page:
+    """`?limit=&offset=` of /status: which slice of the sockets and policies to show."""
 
-    @property
-    def role(self) -> str:
-        return self.config.role if self.leader is None else self.leader.role
+    limit: int | None = None
+    offset: int = 0
 
-    def readiness(self) -> tuple[bool, dict[str, Any]]:
-        ok = is_ready(self._succeeded_once, self._failures, self.config, self._invalid)
-        if not self.leads():  # a follower stands by: ready, or a rollout would never finish
-            ok = not (self.leader is not None and self.leader.lost)
-        return ok, {
-            "role": self.role,
-            "last_success": iso_time(self._last_success),
-            "consecutive_failures": self._failures,
-            "fail_threshold": self.config.fail_threshold,
-            "invalid_manifests": self._invalid,
-            "unready_on_invalid": self.config.unready_on_invalid,
-            # shown, not counted against readiness: the reconciler itself still works
-            "fatal_connectors": [f["socket"] for f in fatal_connectors(self._connector_statuses())],
-        }
+    @classmethod
+    def parse(cls, limit: str | None, offset: str | None) -> Page:
+        """From query parameters; ValueError for anything but non-negative integers."""
+        def number(text: str | None, name: str) -> int | None:
+            if text is None or text == "":
+                return None
+            if not text.isdigit():
+                raise ValueError(f"{name} must be a whole number of 0 or more, not {text!r}")
+            return int(text)
 
-    def metrics_text(self) -> bytes:
-        return self.metrics.render()
+        return cls(number(limit, "limit"), number(offset, "offset") or 0)
 
-    def status(self) -> dict[str, Any]:
-        connectors = self._connector_statuses()
-        with self._lock:
-            errors, states = list(self._errors), dict(self._states)
-            desired, actual = self._last_good_desired, self._last_actual
-            history = self.history.entries()
-        ready, readiness = self.readiness()
-        return status_document(
-            self.config, role=self.role,
-            lease=self.leader.describe() if self.leader is not None else None, ready=ready, consecutive_failures=readiness["consecutive_failures"],
-            revision=self._revision, history=history, last_success=self._last_success_info,
-            reconciles=self.reconciles_run, triggers=self._triggers, in_flight=self._in_flight,
-            next_resync=next_resync(self.scheduler), next_retry=next_retry(self._retry_at),
-            states=states, desired=desired, actual=actual, connectors=connectors, errors=errors,
-            held_back=self._held, data_as_of=self._kept_at, attempt_at=self._attempt_at,
-            sync_windows=self.sync_windows_status(),
-        )
+    def of(self, rows: Sequence[Any]) -> Sequence[Any]:
+        end = None if self.limit is None else self.offset + self.limit
+        return rows[self.offset:end]
 
-    def sync_windows_status(self) -> dict[str, Any] | None:
-        """The windows now, and whether the last reconcile could apply (and why not)."""
-        windows = self.config.sync_windows
-        if not windows:
-            return None
-        from datetime import datetime
 
-        from reconciler.daemon.windows import gate
+def _connector_fields(row: Mapping[str, Any], conn: Any) -> dict[str, Any]:
+    """A socket row with its connector's live state."""
+    if conn is None:
+        return {**row, "connector": "STOPPED" if row["wants_connector"] else None,
+                "connector_restarts": 0, "connector_error": None}
+    return {**row, "connector": getattr(conn.state, "name", str(conn.state)),
+            "connector_restarts": getattr(conn, "restarts", 0),
+            "connector_error": getattr(conn, "last_error", None)}
 
-        now = datetime.now(UTC)
-        verdict = gate(windows, now)
-        return {
-            "may_apply_now": verdict.may_apply,
-            "reason": verdict.reason,
-            "last_reconcile_applied": self._gate.may_apply,
-            "last_reconcile_reason": self._gate.reason,
-            "windows": [w.describe(now) for w in windows],
-        }
+
+def _shown(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "wants_connector"}
 
 
 def status_document(
     config: DaemonConfig,
+    snapshot: Snapshot,
     *,
     role: str,
     lease: dict[str, Any] | None,
     ready: bool,
-    consecutive_failures: int,
-    revision: str | None,
-    history: list[dict[str, Any]],
-    last_success: dict[str, Any] | None,
-    reconciles: int,
-    triggers: int,
-    in_flight: dict[str, Any] | None,
     next_resync: str | None,
-    next_retry: str | None,
-    states: Mapping[tuple[str, str], str],
-    desired: Any,
-    actual: Any,
     connectors: list[Any],
-    errors: list[str],
-    held_back: dict[str, Any] | None = None,
-    data_as_of: float | None = None,
-    attempt_at: float | None = None,
     sync_windows: dict[str, Any] | None = None,
+    page: Page | None = None,
 ) -> dict[str, Any]:
+    page = page or Page()
+    report = snapshot.report
+    history = list(report.history) if report else []
+    sockets: Sequence[Mapping[str, Any]] = report.sockets if report else ()
+    policies: Sequence[Mapping[str, Any]] = report.policies if report else ()
+    by_name = {c.name: c for c in connectors}
+    fatal = [connector_error(f["socket"], f["reason"]) for f in fatal_connectors(connectors)]
+    errors: list[StatusError] = [*(report.errors if report else ()), *fatal]
+    data_as_of = report.kept_at if report else None
     return {
         "version": __version__,
         "instance": config.instance,
@@ -142,34 +114,32 @@ def status_document(
         "role": role,
         **({"lease": lease} if lease is not None else {}),
         "ready": ready,
-        "revision": revision,
+        "revision": snapshot.revision,
         "last_reconcile": history[0] if history else None,
-        "last_success": last_success,
-        "consecutive_failures": consecutive_failures,
+        "last_success": report.last_success if report else None,
+        "consecutive_failures": report.step.failures if report else 0,
         # the sockets and policies below as the last reconcile that reached border0 saw them;
         # stale when a later attempt did not (it failed or was refused)
         "data_as_of": iso_time(data_as_of),
-        "stale": data_as_of is not None and attempt_at is not None and attempt_at > data_as_of,
-        "reconciles": reconciles,
-        "triggers": triggers,
-        "in_flight": in_flight,
+        "stale": data_as_of is not None and snapshot.attempt_at is not None
+        and snapshot.attempt_at > data_as_of,
+        "reconciles": snapshot.reconciles,
+        "triggers": snapshot.triggers,
+        "in_flight": dict(snapshot.in_flight) if snapshot.in_flight else None,
         "next_resync": next_resync,
-        "next_retry": next_retry,
+        "next_retry": next_retry(snapshot.retry_at),
         #: changes waiting for the manifests to settle (plan/settling.py), None when none are
-        "held_back": held_back,
+        "held_back": report.held if report else None,
         "sync_windows": sync_windows,
-        "sockets": socket_rows(states, desired, actual, connectors),
-        "policies": [
-            {
-                "name": name,
-                "policy_id": getattr(actual.policies.get(name), "policy_id", None)
-                if actual
-                else None,
-                "state": state,
-            }
-            for (kind, name), state in sorted(states.items())
-            if kind == "policy"
-        ],
+        #: how many objects there are in each state, whatever page is shown
+        "counts": {
+            "sockets": len(sockets), "policies": len(policies),
+            "states": [dict(t) for t in report.totals] if report else [],
+        },
+        "page": {"offset": page.offset, "limit": page.limit},
+        "sockets": [_shown(_connector_fields(row, by_name.get(row["name"])))
+                    for row in page.of(sockets)],
+        "policies": [dict(row) for row in page.of(policies)],
         "connectors": [
             {
                 "socket": c.name,
@@ -182,20 +152,20 @@ def status_document(
             }
             for c in connectors
         ],
-        "suspended": suspended_objects(states),
-        "blocked": blocked_objects(states),
-        "errors": errors + connector_errors(connectors),
+        "suspended": [dict(o) for o in report.suspended] if report else [],
+        "blocked": [dict(o) for o in report.blocked_objects] if report else [],
+        "errors": [e.text for e in errors],
+        "error_details": [e.to_json() for e in errors],
         "history": history,
     }
 
 
-def next_resync(scheduler: Any) -> str | None:
-    """When the interval fires next (its jitter included), ISO 8601; None when not running."""
-    get_job = getattr(scheduler, "get_job", None)
-    when = getattr(get_job("resync"), "next_run_time", None) if get_job else None
-    if when is None:
-        return None
-    return when.astimezone(UTC).isoformat(timespec="milliseconds")
+def status_problems(document: Any) -> list[str]:
+    """What makes `document` not a /status document (schemas/status.schema.json, shared by the
+    server's tests, the `status` command and the status page's fixtures); [] when it is one."""
+    validator = schema_validator("status")
+    return [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
+            for e in sorted(validator.iter_errors(document), key=lambda e: list(e.path))]
 
 
 def next_retry(retry_at: float | None) -> str | None:
@@ -203,3 +173,93 @@ def next_retry(retry_at: float | None) -> str | None:
     if retry_at is None:
         return None
     return iso_time(time.time() + max(0.0, retry_at - time.monotonic()))
+
+
+class StatusView:
+    """/status, /readyz, /healthz and /metrics from the published snapshot; called from the
+    status server's thread. Every input is passed in: the snapshot, the live parts, the lease,
+    the connectors' states and the metrics."""
+
+    def __init__(
+        self,
+        config: DaemonConfig,
+        snapshot: Callable[[], Snapshot],
+        *,
+        parts: Callable[[], Sequence[Any]],
+        leader: Any,
+        connectors: Callable[[], list[Any]],
+        metrics: Any,
+    ) -> None:
+        self.config = config
+        self.snapshot = snapshot
+        self.parts = parts
+        self.leader = leader
+        self.connectors = connectors
+        self.metrics = metrics
+
+    def leads(self) -> bool:
+        """Without leader election always; with it, while the lease is held and fresh."""
+        return self.leader is None or self.leader.is_leader()
+
+    @property
+    def role(self) -> str:
+        return self.config.role if self.leader is None else self.leader.role
+
+    def dead_part(self) -> str | None:
+        return next((p.name for p in self.parts() if not p.alive()), None)
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        snap = self.snapshot()
+        age = time.monotonic() - snap.heartbeat
+        dead = snap.dead_part or self.dead_part()
+        ok = age <= self.config.heartbeat_stale and dead is None and not snap.stopping
+        return ok, {"loop_heartbeat_age_seconds": round(age, 3), "dead_part": dead}
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        report = self.snapshot().report
+        failures = report.step.failures if report else 0
+        invalid = report is not None and report.outcome == INVALID
+        ok = is_ready(report is not None and report.step.succeeded_once, failures, self.config,
+                      invalid)
+        if not self.leads():  # a follower stands by: ready, or a rollout would never finish
+            ok = not (self.leader is not None and self.leader.lost)
+        return ok, {
+            "role": self.role,
+            "last_success": (report.last_success or {}).get("time") if report else None,
+            "consecutive_failures": failures,
+            "fail_threshold": self.config.fail_threshold,
+            "invalid_manifests": invalid,
+            "unready_on_invalid": self.config.unready_on_invalid,
+            # shown, not counted against readiness: the reconciler itself still works
+            "fatal_connectors": [f["socket"] for f in fatal_connectors(self.connectors())],
+        }
+
+    def metrics_text(self) -> bytes:
+        return self.metrics.render()
+
+    def status(self, page: Page | None = None) -> dict[str, Any]:
+        page = page or Page()
+        snap = self.snapshot()
+        scheduler = next((p for p in self.parts() if p.name == "scheduler"), None)
+        return status_document(
+            self.config, snap, role=self.role,
+            lease=self.leader.describe() if self.leader is not None else None,
+            ready=self.readiness()[0],
+            next_resync=scheduler.next_resync() if scheduler is not None else None,
+            connectors=self.connectors(), sync_windows=self.sync_windows(snap.gate), page=page,
+        )
+
+    def sync_windows(self, last: Gate) -> dict[str, Any] | None:
+        """The windows now, and whether the last reconcile could apply (and why not)."""
+        windows = self.config.sync_windows
+        if not windows:
+            return None
+        now = datetime.now(UTC)
+        verdict = gate(windows, now)
+        return {
+            "may_apply_now": verdict.may_apply,
+            "reason": verdict.reason,
+            "last_reconcile_applied": last.may_apply,
+            "last_reconcile_reason": last.reason,
+            "windows": [w.describe(now) for w in windows],
+        }

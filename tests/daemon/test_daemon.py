@@ -431,10 +431,10 @@ def test_object_states_marks_failed_actions_as_error():
     applied = ApplyResult(
         (ActionResult(create_b, False, "failed"), ActionResult(attach_a, True, "ok"))
     )
-    states = object_states(desired, actual, plan, applied, dry_run=False)
+    states = object_states(desired, actual, plan, applied, unapplied=False)
     assert states == {("socket", "a"): "in-sync", ("socket", "b"): "error"}
     assert (
-        object_states(desired, actual, plan, None, dry_run=True)[("socket", "a")] == "out-of-sync"
+        object_states(desired, actual, plan, None, unapplied=True)[("socket", "a")] == "out-of-sync"
     )
     assert state_counts(states)[("socket", "error")] == 1
 

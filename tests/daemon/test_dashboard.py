@@ -109,6 +109,28 @@ STATUS: dict[str, Any] = {
     ],
 }  # fmt: skip
 STATUS["last_reconcile"] = STATUS["history"][0]
+STATUS.update({
+    "role": "leader", "last_success": None, "data_as_of": None, "stale": False, "reconciles": 2,
+    "triggers": 2, "in_flight": None, "held_back": None, "sync_windows": None,
+    "counts": {"sockets": 3, "policies": 0, "states": [
+        {"kind": "socket", "state": s, "count": 1} for s in ("error", "in-sync", "out-of-sync")]},
+    "page": {"offset": 0, "limit": None}, "policies": [], "blocked": [],
+    "error_details": [
+        {"source": "manifests", "kind": None, "name": None, "code": "schema",
+         "message": "kind: 'Sockt' is not one of Socket, Policy", "where": "sockets/bad.yaml:3:1"},
+        {"source": "reconcile", "kind": None, "name": None, "code": "reconcile-failed",
+         "message": "listing border0 failed: 503 Service Unavailable", "where": None},
+    ],
+})
+STATUS["connectors"][0].update({"pid": None, "last_exit_code": 1})
+for _i, _row in enumerate(STATUS["sockets"]):
+    _row["socket_id"] = f"id-{_i}"
+
+
+def test_the_page_reads_what_the_status_schema_defines():
+    from reconciler.daemon.status import status_problems
+
+    assert status_problems({**STATUS, "suspended": []}) == []  # (left out: an older daemon)
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +203,9 @@ def test_a_role_and_a_suspended_count_from_status_are_shown(page):
 def test_an_invalid_reconcile_s_own_error_is_a_problem(page):
     source, client = page
     error = "--instance must be a DNS label, got 'Bad Name'"
-    source.data.update(connectors=[], errors=[error], consecutive_failures=0)
+    source.data.update(connectors=[], errors=[error], consecutive_failures=0, error_details=[
+        {"source": "reconcile", "kind": None, "name": None, "code": "reconcile-failed",
+         "message": error, "where": None}])
     source.data["last_reconcile"] = {**STATUS["history"][0], "result": "invalid", "error": error}
     html = Page(client.get("/").text)
     assert html.words("problem-list") == error
@@ -189,7 +213,7 @@ def test_an_invalid_reconcile_s_own_error_is_a_problem(page):
 
 def test_changes_held_back_until_the_files_settle_are_problems(page):
     source, client = page
-    source.data.update(connectors=[], errors=[], held_back={
+    source.data.update(connectors=[], errors=[], error_details=[], held_back={
         "until": "2030-01-01T00:00:05.000+00:00",
         "changes": [{"kind": "policy", "name": "office", "action": "update", "why": "access"}]})
     html = Page(client.get("/").text)
@@ -248,3 +272,38 @@ def test_the_refresh_interval_is_bounded(page, given, used):
     html = client.get("/", params={"refresh": given} if given else None).text
     config = re.search(r'<script type="application/json" id="dashboard-config">(.*?)<', html)
     assert json.loads(config.group(1))["refresh"] == used
+
+
+def test_the_page_shows_one_page_of_sockets_and_counts_them_all(page):
+    from reconciler.daemon.dashboard import PAGE_ROWS
+
+    source, client = page
+    row = STATUS["sockets"][0]
+    source.data.update(
+        sockets=[{**row, "name": f"s{i:04}"} for i in range(PAGE_ROWS)],
+        counts={"sockets": 10_000, "policies": 0,
+                "states": [{"kind": "socket", "state": "in-sync", "count": 10_000}]},
+        page={"offset": 400, "limit": PAGE_ROWS})
+    html = Page(client.get("/", params={"offset": 400}).text)
+    assert (source.page.offset, source.page.limit) == (400, PAGE_ROWS)  # never all 10,000
+    assert html.words("socket-count") == "10000"
+    shown = f"Sockets 401–{400 + PAGE_ROWS} of 10000 previous next"
+    assert html.words("pager") == shown
+    assert {a["href"] for t, a in html.tags if t == "a"} >= {
+        f"?offset={400 - PAGE_ROWS}", f"?offset={400 + PAGE_ROWS}"}
+    assert html.text["socket-rows"].count("s0") == PAGE_ROWS
+
+
+def test_the_script_draws_the_same_view_the_server_rendered(page):
+    """One home for the view: the refresh fetches dashboard.view as JSON, it works nothing out."""
+    _, client = page
+    drawn = client.get("/", params={"view": "json"})
+    assert drawn.headers["content-type"] == "application/json"
+    view = drawn.json()
+    assert [p["where"] for p in view["problems"]] == [
+        "connector box", "reconcile (fetch)", "sockets/bad.yaml:3:1"]
+    assert [(s["name"], s["state_label"], s["connector_label"]) for s in view["sockets"]] == [
+        ("web", "in sync", "running"), ("db", "drifted", "restarting"),
+        ("box", "error", "fatal")]
+    script = Page(client.get("/").text).scripts[0]
+    assert "FATAL" not in script and "RegExp" not in script and ".exec(" not in script

@@ -37,7 +37,8 @@ class Source:
     def metrics_text(self) -> bytes:
         return self.metrics.render()
 
-    def status(self):
+    def status(self, page=None):
+        self.page = page
         return self.data
 
 

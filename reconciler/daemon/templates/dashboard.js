@@ -1,7 +1,8 @@
 "use strict";
 // The status page's refresh, sort and filter. The server renders the first view (dashboard.html);
-// this re-renders the same parts from /status every few seconds. Text only (textContent), never
-// HTML from data. The labels and colours come from the server in #dashboard-config.
+// this re-draws the same parts every few seconds from the same view as JSON (`?view=json`,
+// dashboard.py's `view`: the problems, labels and counts are worked out there, never here).
+// Text only (textContent), never HTML from data. The colours come in #dashboard-config.
 (function () {
   const config = JSON.parse(document.getElementById("dashboard-config").textContent);
   const $ = (id) => document.getElementById(id);
@@ -40,44 +41,8 @@
       : h("span", { class: "muted" }, "never");
   const named = (c) => c.title || `${c.action} ${c.kind} ${c.name}`;
 
-  function connectorLabel(state, restarts) {
-    if (!state) return "none";
-    if (state === "BACKOFF" || state === "EXITED" || (state === "STARTING" && restarts)) {
-      return "restarting";
-    }
-    return state.toLowerCase();
-  }
-
-  const FATAL_ERROR = /^connector \S+ is FATAL: /;
-  const LOCATED = /^([^\s:][^:]*:\d+(?::\d+)?): ((?:error|warning): .*)$/;
-  function problems(status) {
-    const out = [];
-    for (const c of status.connectors || []) {
-      if (c.state === "FATAL") {
-        out.push([`connector ${c.socket}`, `FATAL: ${c.last_error || "gave up restarting"}`]);
-      }
-    }
-    const held = status.held_back || {};
-    for (const c of held.changes || []) {
-      out.push([`held back (${c.why})`,
-        `${c.action} ${c.kind} ${c.name} until the manifests settle (${held.until})`]);
-    }
-    const last = status.last_reconcile || {};
-    const failing = last.result === "failure";
-    if (failing) {
-      const times = status.consecutive_failures || 1;
-      out.push([`reconcile (${last.stage})`,
-        `failing ${times} time(s) in a row: ${last.error || "failed"}`]);
-    }
-    for (const error of status.errors || []) {
-      if (FATAL_ERROR.test(String(error))) continue;  // listed above from status.connectors
-      const m = LOCATED.exec(String(error));
-      if (m || !(failing && error === last.error)) out.push(m ? [m[1], m[2]] : ["", String(error)]);
-    }
-    return out;
-  }
-
-  function renderHeader(status) {
+  function renderHeader(view) {
+    const status = view.status;
     const last = status.last_reconcile;
     $("role").replaceChildren(status.role || "leader");
     $("ready").replaceChildren(badge("result", status.ready ? "success" : "failure",
@@ -91,13 +56,7 @@
       : []));
     $("next").replaceChildren(when(status.next_resync),
       ...(status.next_retry ? [" (retry ", when(status.next_retry), ")"] : []));
-    let suspended = status.suspended;
-    if (Array.isArray(suspended)) suspended = suspended.length;
-    else if (suspended && typeof suspended === "object") suspended = Object.keys(suspended).length;
-    if (suspended === undefined || suspended === null) {
-      const n = (status.sockets || []).filter((s) => s.state === "suspended").length;
-      suspended = n || null;
-    }
+    const suspended = view.suspended === undefined ? null : view.suspended;
     $("suspended-term").hidden = $("suspended").hidden = suspended === null;
     $("suspended").replaceChildren(String(suspended || 0));
     const windows = status.sync_windows;
@@ -109,8 +68,9 @@
     ).join("; "));
   }
 
-  function renderProblems(status) {
-    const list = problems(status);
+  function renderProblems(view) {
+    const status = view.status;
+    const list = view.problems.map((p) => [p.where, p.what]);
     $("problems").hidden = list.length === 0;
     // A tab in the background still says something is wrong.
     const count = list.length ? `(${list.length} problem${list.length === 1 ? "" : "s"}) ` : "";
@@ -120,14 +80,13 @@
   }
 
   function socketRow(s) {
-    const label = config.states[s.state] || s.state || "";
-    const conn = connectorLabel(s.connector, s.connector_restarts || 0);
+    const label = s.state_label;
+    const conn = s.connector_label;
     const restarts = s.connector_restarts || 0;
-    const failing = label === "error" || s.connector === "FATAL";
     const ports = s.ports || [];
     const policies = s.policies || [];
     const td = (sort, ...children) => h("td", { "data-sort": sort }, ...children);
-    return h("tr", { "data-state": label.replace(/ /g, "-"), class: failing ? "failing" : null },
+    return h("tr", { "data-state": s.state_key, class: s.failing ? "failing" : null },
       td(s.name, h("strong", {}, s.name),
         s.description ? h("div", { class: "muted" }, s.description) : ""),
       td(s.type || "", s.type || "-"),
@@ -166,10 +125,15 @@
     $("no-match").textContent = rows.length ? "No socket matches the filter." : "No sockets yet.";
   }
 
-  function renderSockets(status) {
-    const sockets = status.sockets || [];
-    $("socket-count").textContent = String(sockets.length);
-    $("socket-rows").replaceChildren(...sockets.map(socketRow));
+  function renderSockets(view) {
+    const page = view.page;
+    $("socket-count").textContent = String(page.total);
+    $("socket-rows").replaceChildren(...view.sockets.map(socketRow));
+    const pager = $("pager");
+    pager.hidden = page.previous === null && page.next === null;
+    const link = (offset, text) => offset === null ? "" : h("a", { href: `?offset=${offset}` }, text);
+    pager.replaceChildren(`Sockets ${page.total ? page.offset + 1 : 0}–${page.offset + page.shown}`
+      + ` of ${page.total} `, link(page.previous, "previous"), " ", link(page.next, "next"));
     applySortAndFilter();
   }
 
@@ -205,10 +169,10 @@
   const accessText = (a) =>
     `${a.change}: ${a.principal_type} ${a.principal} — ${a.action} on ${a.socket}`;
 
-  function renderHistory(status) {
+  function renderHistory(view) {
     const open = new Set([...document.querySelectorAll("#history details[open]")]
       .map((d) => d.dataset.key));
-    const entries = status.history || [];
+    const entries = view.history;
     $("history").replaceChildren(...(entries.length ? entries.map(historyItem)
       : [h("li", { class: "muted" }, "No reconcile yet.")]));
     for (const d of document.querySelectorAll("#history details")) {
@@ -216,9 +180,8 @@
     }
   }
 
-  function renderAccess(status) {
-    const applied = (status.history || []).find((e) =>
-      (e.changes || []).some((c) => c.ok !== null && c.ok !== undefined));
+  function renderAccess(view) {
+    const applied = view.last_applied;
     const access = applied ? applied.access_changes || [] : [];
     let content;
     if (!applied) content = [h("p", { class: "muted" }, "No plan applied in the reconciles shown.")];
@@ -238,12 +201,12 @@
     $("access").replaceChildren(...content);
   }
 
-  function render(status) {
-    renderHeader(status);
-    renderProblems(status);
-    renderSockets(status);
-    renderHistory(status);
-    renderAccess(status);
+  function render(view) {
+    renderHeader(view);
+    renderProblems(view);
+    renderSockets(view);
+    renderHistory(view);
+    renderAccess(view);
   }
 
   function updateAges() {
@@ -256,12 +219,15 @@
   async function refresh() {
     const updated = $("updated");
     try {
-      const response = await fetch("status", { cache: "no-store", headers: { Accept: "application/json" } });
-      if (!response.ok) throw new Error(`/status answered ${response.status}`);
+      const query = new URLSearchParams(location.search);
+      query.set("view", "json");
+      const response = await fetch("?" + query, { cache: "no-store", headers: { Accept: "application/json" } });
+      if (!response.ok) throw new Error(`the page's data answered ${response.status}`);
       const text = await response.text();
-      const status = JSON.parse(text);
+      const view = JSON.parse(text);
+      const status = view.status;
       // Unchanged: leave the DOM alone (a selection or a focused control survives).
-      if (text !== lastText) render(status);
+      if (text !== lastText) render(view);
       lastText = text;
       updateAges();
       const now = new Date().toISOString();
