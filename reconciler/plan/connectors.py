@@ -62,8 +62,8 @@ def expiry_for(token: TokenSpec, now: datetime) -> datetime | None:
 
 def rotation_due(token: TokenSpec, live: LiveToken, now: datetime) -> str:
     """Why a live token must be replaced now, or ""."""
-    if token.file is not None and not token.destination_present:
-        return (f"destination {token.file} is missing: a token's value exists only at "
+    if not token.destination_present:
+        return (f"destination {token.destination} is missing: a token's value exists only at "
                 "creation, so a new token is made and the old one revoked")
     expires = _parse(live.expires_at) if live.expires_at else None
     if token.expires_at and (expires is None or expires != _parse(token.expires_at)):
