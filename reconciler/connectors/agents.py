@@ -13,6 +13,7 @@ process alone.
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import sys
 from collections.abc import Collection, Mapping
@@ -20,7 +21,12 @@ from pathlib import Path
 
 from reconciler.connector_model import ConnectorKindSpec, TokenSpec
 from reconciler.connectors.argv import ConnectorTarget, TemplateError
-from reconciler.connectors.kube_secrets import KubeSecretError, mounted_secret, read_secret
+from reconciler.connectors.kube_secrets import (
+    SECRET_MOUNTS_ENV,
+    KubeSecretError,
+    mounted_secret,
+    read_secret,
+)
 from reconciler.model import Actual, ConnectorSpec, Desired
 
 __all__ = [
@@ -51,8 +57,8 @@ def render_start(template: str, name: str, connector_id: str) -> tuple[str, ...]
 
 def read_token(spec: ConnectorKindSpec) -> str | None:
     """The value of the first declared token whose destination holds one: its file (or the
-    agent token store's), or its Kubernetes Secret as mounted in this pod, else read through
-    the Kubernetes API."""
+    agent token store's), or its Kubernetes Secret: mounted in this pod when the chart says so
+    (BORDER0_RECONCILER_SECRET_MOUNTS), else read through the Kubernetes API."""
     for token in spec.tokens:
         if token.kubernetes_secret is not None:
             value = _secret_value(spec.name, token)
@@ -72,9 +78,8 @@ def read_token(spec: ConnectorKindSpec) -> str | None:
 
 def _secret_value(connector: str, token: TokenSpec) -> str | None:
     assert token.kubernetes_secret is not None
-    mounted = mounted_secret(token.kubernetes_secret, token.kubernetes_key)
-    if mounted:
-        return mounted
+    if os.environ.get(SECRET_MOUNTS_ENV):  # a pod of the chart: its Secrets are volumes
+        return mounted_secret(token.kubernetes_secret, token.kubernetes_key)
     try:
         return read_secret(token.kubernetes_secret, token.kubernetes_key,
                            token.kubernetes_namespace)

@@ -141,7 +141,7 @@ def test_an_agent_only_token_goes_to_the_agent_store_and_nowhere_else(tmp_path, 
     assert second["id"] != first["id"] and stored.read_text().strip() not in ("", value)
 
 
-def test_the_agent_store_can_be_moved_and_a_mounted_secret_is_read_first(
+def test_the_agent_store_can_be_moved_and_a_pod_reads_its_mounted_secret(
     tmp_path, emulator, kube, monkeypatch
 ):
     store = tmp_path / "agent-tokens"
@@ -159,5 +159,7 @@ def test_the_agent_store_can_be_moved_and_a_mounted_secret_is_read_first(
     kube.put_value("edge-token", {"token": "api-value"})
     spec = load([manifests(tmp_path / "k", {"kubernetesSecret": {"name": "edge-token"}})])
     assert read_token(spec.desired.connectors["edge"]) == "mounted-value"
+    (mounts / "edge-token" / "token").unlink()  # not synced yet: no token, no API call
+    assert read_token(spec.desired.connectors["edge"]) is None
     monkeypatch.delenv("BORDER0_RECONCILER_SECRET_MOUNTS")
     assert read_token(spec.desired.connectors["edge"]) == "api-value"
