@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import cli
+from helpers import PYTHON, cli, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kube_secrets_endpoint import SecretsEndpoint
+from test_connector_model import STANDIN, environ, http_upstream, standin_processes
+from test_daemon_process import daemon_process  # noqa: F401 - the fixture
 
 from reconciler.connectors.agents import read_token
 from reconciler.manifests.loader import load
@@ -163,3 +165,52 @@ def test_the_agent_store_can_be_moved_and_a_pod_reads_its_mounted_secret(
     assert read_token(spec.desired.connectors["edge"]) is None
     monkeypatch.delenv("BORDER0_RECONCILER_SECRET_MOUNTS")
     assert read_token(spec.desired.connectors["edge"]) == "api-value"
+
+
+@pytest.mark.parametrize("where", ["agent", "secret"])
+def test_an_agent_runs_its_connector_with_the_token_from_the_store_or_the_secret(
+    tmp_path, emulator, upstream, kube, daemon_process, where  # noqa: F811
+):
+    """The agent (`run --connectors-only --connector edge`) gives the stand-in connector the
+    token the writer put in the agent token store or the Secret (read through the API); the
+    destination lost, the writer's next apply makes a new token and the agent restarts its
+    connector with it."""
+    destination = {"agent": True} if where == "agent" else {
+        "kubernetesSecret": {"name": "edge-token"}}
+    folder = manifests(tmp_path / "m", destination)
+    (folder / "web.yaml").write_text(yaml.safe_dump({**HEAD, "kind": "Socket", "metadata": {
+        "name": "web"}, "spec": {"type": "http", "connectors": ["edge"],
+                                 "upstream": http_upstream("127.0.0.1", upstream)}}))
+    client = emulator.client()
+    assert reconcile([folder], client, ReconcileOptions()).ok
+    store = folder / ".border0-reconciler" / "agent-tokens" / "edge" / "edge-1.token"
+
+    def written() -> str | None:
+        if where == "agent":
+            return store.read_text().strip() if store.exists() else None
+        return kube.value("edge-token")
+
+    state = tmp_path / "standin"
+    state.mkdir()
+    agent = daemon_process(
+        folder, emulator.url, emulator.token, "--connectors-only", "--connector", "edge",
+        "--interval", "1s", "--connector-startsecs", "1s",
+        "--connector-start-command", f"{PYTHON} {STANDIN} --state {state}/{{name}}.json")
+    served = state / "edge.json"
+    wait_for(lambda: served.exists() and set(json.loads(served.read_text())) == {"web"},
+             timeout=30, message="the stand-in serving web")
+    [pid] = standin_processes(agent.proc.pid)
+    first = written()
+    assert first and environ(pid)["BORDER0_TOKEN"] == first
+    assert first not in json.dumps(agent.status())
+
+    store.unlink() if where == "agent" else kube.secrets.clear()  # the destination lost
+    assert reconcile([folder], client, ReconcileOptions()).ok  # a new token, the old revoked
+    second = written()
+    assert second and second != first and len(tokens(client)) == 1
+
+    def serving_with_the_new_token() -> bool:
+        pids = standin_processes(agent.proc.pid)
+        return len(pids) == 1 and environ(pids[0]).get("BORDER0_TOKEN") == second
+
+    wait_for(serving_with_the_new_token, timeout=30, message="the connector restarted")
