@@ -214,3 +214,18 @@ def test_an_agent_runs_its_connector_with_the_token_from_the_store_or_the_secret
         return len(pids) == 1 and environ(pids[0]).get("BORDER0_TOKEN") == second
 
     wait_for(serving_with_the_new_token, timeout=30, message="the connector restarted")
+
+
+@pytest.mark.parametrize("destination", [
+    {"agent": False},
+    {"agent": True, "file": "edge.token"},
+    {"kubernetesSecret": {"name": "Edge_Token"}},
+    {"kubernetesSecret": {"name": "edge-token", "namespace": "Not A Namespace"}},
+    {"kubernetesSecret": {"key": "token"}},
+])
+def test_a_bad_destination_is_refused_with_file_and_line(tmp_path, destination):
+    result = load([manifests(tmp_path / "m", destination)])
+    assert not result.ok
+    [error] = [d for d in result.diagnostics if d.severity.value == "error"]
+    assert error.file and error.file.endswith("edge.yaml") and error.line, str(error)
+    assert "destination" in str(error), str(error)
