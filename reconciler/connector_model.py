@@ -33,12 +33,27 @@ class TokenSpec:
     name: str
     expires_in: int | None = None  # seconds
     expires_at: str | None = None  # RFC 3339
-    file: str | None = None  # destination: a 0600 file (absolute)
-    kubernetes_secret: str | None = None  # destination: a Secret name (the chart writes it)
+    #: destination: a 0600 file (absolute); for `agent_only`, the file in the agent token store
+    file: str | None = None
+    kubernetes_secret: str | None = None  # destination: a Kubernetes Secret the writer keeps
     kubernetes_key: str = "token"
+    kubernetes_namespace: str | None = None  # None: the namespace of the Kubernetes config
+    #: destination `{agent: true}`: only this product's connector agent reads it (from `file`,
+    #: a 0600 file in the agent token store, manifests/specs.py `agent_token_path`)
+    agent_only: bool = False
     #: Whether the destination held a value when the manifests were read (a lost one means a
     #: new token: its value exists only at creation).
     destination_present: bool = field(default=True, compare=False)
+
+    @property
+    def destination(self) -> str:
+        """Where the value goes, for plan reasons and errors (never the value)."""
+        if self.kubernetes_secret is not None:
+            where = f"{self.kubernetes_namespace}/" if self.kubernetes_namespace else ""
+            return f"Kubernetes Secret {where}{self.kubernetes_secret} (key {self.kubernetes_key})"
+        if self.agent_only:
+            return f"the agent token store ({self.file})"
+        return str(self.file)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from enum import StrEnum
 from typing import Any
 
 from reconciler.apply import ActionResult, ApplyResult, apply_plan
+from reconciler.apply.tokens import check_destinations
 from reconciler.border0.errors import Border0Error
 from reconciler.border0.inventory import fetch_actual, fetch_details, refresh_sockets
 from reconciler.diagnostics import Diagnostic, Severity
@@ -301,6 +302,9 @@ def prepare(
     # ignored fields take border0's values, for the plan and for what apply writes
     observed = replace(observed, desired=respect_ignored(observed.desired, observed.actual))
     assert observed.desired is not None
+    # token Secrets still holding their token (a lost one plans a new token: apply/tokens.py)
+    checked, unreadable = check_destinations(observed.desired)
+    observed = replace(observed, desired=checked)
     plan = make_plan(
         observed.desired,
         observed.actual,
@@ -312,6 +316,8 @@ def prepare(
         confirm_delete=options.confirm_delete,
         manage_policies=options.manage_policies,
     )
+    if unreadable:
+        plan = replace(plan, warnings=[*plan.warnings, *unreadable])
     if inventory is not None:
         inventory.record(options.instance, observed.actual)
     blocked: list[Blocked] = []

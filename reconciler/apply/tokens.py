@@ -1,23 +1,30 @@
 """Connector tokens at apply time: create one, put its value where the manifest says, revoke.
 
 A token's value is answered once, by `POST /connector/token`; it goes to its destination (a
-file written 0600, atomically) and nowhere else: not to a log, a result message or an exception.
+file written 0600, atomically; the agent token store, the same way; or a Kubernetes Secret,
+connectors/kube_secrets.py) and nowhere else: not to a log, a result message or an exception.
 If the destination cannot be written the new token is revoked at once, so no value is lost
-with a live token behind it.
+with a live token behind it. Before planning, `check_destinations` asks each Secret whether it
+still holds its token (files are checked when the manifests are read), so a lost destination
+plans a new token and the old one's revocation.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from reconciler.connector_model import TokenSpec
+from reconciler.connectors.kube_secrets import KubeSecretError, read_secret, write_secret
+from reconciler.diagnostics import Diagnostic, Severity
+from reconciler.model import Desired
 from reconciler.plan.connectors import expiry_for
 
-__all__ = ["TokenDestinationError", "issue_token", "write_secret_file"]
+__all__ = ["TokenDestinationError", "check_destinations", "issue_token", "write_secret_file"]
 
 
 class TokenDestinationError(Exception):
@@ -59,6 +66,12 @@ def issue_token(client: Any, connector_id: str, token: TokenSpec) -> str:
             raise TokenDestinationError("border0 answered no token value")
         if token.file is not None:
             write_secret_file(token.file, value)
+        elif token.kubernetes_secret is not None:
+            try:
+                write_secret(token.kubernetes_secret, token.kubernetes_key, value,
+                             token.kubernetes_namespace)
+            except KubeSecretError as exc:
+                raise TokenDestinationError(f"token {token.name}: {exc}") from None
         else:
             raise TokenDestinationError(
                 f"token {token.name}: no destination this reconciler can write")
@@ -67,3 +80,32 @@ def issue_token(client: Any, connector_id: str, token: TokenSpec) -> str:
             client.delete_connector_token(connector_id, token_id)
         raise
     return token_id
+
+
+def check_destinations(desired: Desired) -> tuple[Desired, list[Diagnostic]]:
+    """`desired` with each Kubernetes Secret destination marked present or lost (read through
+    the Kubernetes API), and a warning for each Secret that could not be read: its token is then
+    left as it is rather than replaced on a guess."""
+    warnings: list[Diagnostic] = []
+    connectors = dict(desired.connectors)
+    checked = [n for n, s in connectors.items()
+               if not s.suspend and any(t.kubernetes_secret for t in s.tokens)]
+    if not checked:
+        return desired, warnings
+    for name in checked:
+        spec = connectors[name]
+        tokens = []
+        for token in spec.tokens:
+            if token.kubernetes_secret is not None:
+                try:
+                    present = read_secret(token.kubernetes_secret, token.kubernetes_key,
+                                          token.kubernetes_namespace) is not None
+                    token = replace(token, destination_present=present)
+                except KubeSecretError as exc:
+                    warnings.append(Diagnostic(
+                        Severity.WARNING, f"connector {name}, token {token.name}: {exc}; "
+                        "whether it still holds the token is unknown, so it is not replaced",
+                        code="token-destination-unknown"))
+            tokens.append(token)
+        connectors[name] = replace(spec, tokens=tuple(tokens))
+    return replace(desired, connectors=connectors), warnings

@@ -25,7 +25,8 @@ from reconciler.border0.api_json import (
 from reconciler.connector_model import DETAILS_TAG, details_digest, typed_fields
 from reconciler.model import Actual, Desired, LiveSocket, SocketSpec
 
-__all__ = ["as_written", "fetch_actual", "fetch_details", "refresh_sockets"]
+__all__ = ["as_written", "fetch_actual", "fetch_connector_details", "fetch_details",
+           "refresh_sockets"]
 
 #: Concurrent sub-resource reads (the provider's cap on concurrent requests is 10).
 DETAIL_CONCURRENCY = 8
@@ -148,6 +149,31 @@ def as_written(live: LiveSocket, spec: SocketSpec) -> LiveSocket:
     if spec.upstream_config is not None:
         config = typed_fields(spec)["upstream_configuration"]
     return replace(live, connector_names=names, upstream_configuration=config)
+
+
+def fetch_connector_details(client: Any, actual: Actual) -> Actual:
+    """`actual` with every socket's connector links and every connector's tokens (names and
+    expiry, never a value): what `ls --connectors` and `show CONNECTOR` print. A request per
+    socket and per connector, DETAIL_CONCURRENCY at a time."""
+    jobs: dict[tuple[str, str], Any] = {}
+    for name, live in actual.sockets.items():
+        jobs[("links", name)] = lambda sid=live.socket_id: client.list_connectors(sid)
+    for name, found in actual.connectors.items():
+        jobs[("tokens", name)] = lambda cid=found.connector_id: client.list_connector_tokens(cid)
+    if not jobs:
+        return actual
+    with ThreadPoolExecutor(DETAIL_CONCURRENCY, thread_name_prefix="details") as pool:
+        futures = {key: pool.submit(job) for key, job in jobs.items()}
+        answers = {key: future.result() for key, future in futures.items()}
+    sockets, connectors = dict(actual.sockets), dict(actual.connectors)
+    for (what, name), answer in answers.items():
+        if what == "links":
+            names = tuple(str(c.get("connector_name") or c.get("name") or "") for c in answer)
+            sockets[name] = replace(sockets[name], connector_names=names)
+        else:
+            connectors[name] = replace(
+                connectors[name], tokens=tuple(token_from_api(t) for t in answer))
+    return replace(actual, sockets=sockets, connectors=connectors)
 
 
 def _with_policies(live: LiveSocket, attached: Mapping[str, str]) -> LiveSocket:

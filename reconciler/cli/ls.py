@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from reconciler.model import Actual, Desired
     from reconciler.plan.types import Plan
 
-__all__ = ["ls", "ls_command", "manifest_states", "policies", "policies_command", "show"]
+__all__ = [
+    "ls", "ls_command", "ls_connectors", "manifest_states", "policies", "policies_command", "show",
+]
 
 Echo = Callable[[str], None]
 DRIFTED, TO_ADOPT, CONFLICT = "drifted", "to adopt", "conflict"
@@ -42,11 +44,16 @@ DRIFTED, TO_ADOPT, CONFLICT = "drifted", "to adopt", "conflict"
               help="Add STATE: in-sync, drifted, to adopt, conflict or not in manifests "
               "(repeatable).")
 @env_file_option("With --manifests: resolve secrets, so they are compared too.")
+@click.option("--connectors", "list_connectors", is_flag=True,
+              help="List the connectors instead: the sockets each serves, its tokens (names "
+              "and expiry, never a value) and who manages it.")
 @list_format_option
 @wide_option()
 @friendly_errors
-def ls_command(**options: Any) -> None:
+def ls_command(list_connectors: bool = False, **options: Any) -> None:
     """List border0's sockets as `border0 socket ls` does, with who manages each."""
+    if list_connectors:
+        raise SystemExit(ls_connectors(echo=click.echo, **options))
     raise SystemExit(ls(echo=click.echo, **options))
 
 
@@ -119,7 +126,8 @@ def _view(data: Any, fmt: str, table: Callable[[bool], str]) -> str:
 
 def show(name: str, *, api: str | None, token_file: str | None, state: str | None,
          instance: str, fmt: str, wide: bool, echo: Echo = print) -> int:
-    """`show NAME`: one socket, read with one GET, and the policies that apply to it."""
+    """`show NAME`: one socket, read with one GET, the connectors that serve it and the
+    policies that apply to it; or, when no socket has that name, the connector NAME."""
     from reconciler.border0.api_json import policy_from_api, socket_from_api
     from reconciler.border0.errors import NotFound
     from reconciler.border0.session import open_api
@@ -130,10 +138,41 @@ def show(name: str, *, api: str | None, token_file: str | None, state: str | Non
         try:
             live = socket_from_api(client.get_socket(name))
         except NotFound:
-            raise UserError(f"no socket named {name!r} in border0 (list them with ls)") from None
+            if client.find_connector(name) is None:
+                raise UserError(f"no socket or connector named {name!r} in border0 (list them "
+                                "with ls and ls --connectors)") from None
+            return _show_connector(client, name, instance, fmt, echo)
         policies = [policy_from_api(p) for p in client.list_policies()]
-    row = show_row(live, policies, instance)
+        served_by = [str(c.get("connector_name") or c.get("name") or "")
+                     for c in client.list_connectors(live.socket_id)]
+    row = {**show_row(live, policies, instance), "connectors": sorted(served_by)}
     echo(_view(row, fmt, lambda markdown: show_text(row, wide=wide, markdown=markdown)))
+    return 0
+
+
+def ls_connectors(*, api: str | None, token_file: str | None, state: str | None,
+                  instance: str, fmt: str, wide: bool, echo: Echo = print,
+                  manifests: Sequence[str] = (), env_file: str | None = None) -> int:
+    """`ls --connectors`: every connector, the sockets it serves, its tokens by name."""
+    from reconciler.border0.inventory import fetch_actual, fetch_connector_details
+    from reconciler.border0.session import open_api
+    from reconciler.render.connectors import connector_rows, connectors_table
+
+    _check_instance(instance)
+    with open_api(api, token_file, state, near=manifests) as client:
+        actual = fetch_connector_details(client, fetch_actual(client, policies=False))
+    rows = connector_rows(actual, instance)
+    echo(_view(rows, fmt, lambda markdown: connectors_table(rows, wide=wide, markdown=markdown)))
+    return 0
+
+
+def _show_connector(client: Any, name: str, instance: str, fmt: str, echo: Echo) -> int:
+    from reconciler.border0.inventory import fetch_actual, fetch_connector_details
+    from reconciler.render.connectors import connector_rows, connector_show_text
+
+    actual = fetch_connector_details(client, fetch_actual(client, policies=False))
+    [row] = [r for r in connector_rows(actual, instance) if r["name"] == name]
+    echo(_view(row, fmt, lambda markdown: connector_show_text(row, markdown=markdown)))
     return 0
 
 

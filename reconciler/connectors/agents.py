@@ -4,8 +4,8 @@ border0's connector (CLI `cmd/connector.go`, `internal/connector_v2/`) is one lo
 per host: it authenticates with a connector token from `BORDER0_TOKEN`, and border0 pushes it
 the configuration of every socket whose `connector_ids` include it, so sockets need no process
 of their own. The agent (`run --connectors-only`) keeps one such process per Connector it is told
-to serve, with that connector's token read from the token's file destination (which the writer's
-apply keeps fresh), and nothing else of ours: the admin token never reaches it under any name
+to serve, with that connector's token read from the token's destination (a file, the agent
+token store, or a Kubernetes Secret, which the writer's apply keeps fresh), and nothing else of ours: the admin token never reaches it under any name
 (supervisor `_connector_env`). A rotated token is a changed target: the supervisor restarts that
 process alone.
 """
@@ -13,13 +13,20 @@ process alone.
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import sys
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
-from reconciler.connector_model import ConnectorKindSpec
+from reconciler.connector_model import ConnectorKindSpec, TokenSpec
 from reconciler.connectors.argv import ConnectorTarget, TemplateError
+from reconciler.connectors.kube_secrets import (
+    SECRET_MOUNTS_ENV,
+    KubeSecretError,
+    mounted_secret,
+    read_secret,
+)
 from reconciler.model import Actual, ConnectorSpec, Desired
 
 __all__ = [
@@ -49,8 +56,15 @@ def render_start(template: str, name: str, connector_id: str) -> tuple[str, ...]
 
 
 def read_token(spec: ConnectorKindSpec) -> str | None:
-    """The value of the first declared token whose file destination holds one."""
+    """The value of the first declared token whose destination holds one: its file (or the
+    agent token store's), or its Kubernetes Secret: mounted in this pod when the chart says so
+    (BORDER0_RECONCILER_SECRET_MOUNTS), else read through the Kubernetes API."""
     for token in spec.tokens:
+        if token.kubernetes_secret is not None:
+            value = _secret_value(spec.name, token)
+            if value:
+                return value
+            continue
         if token.file is None:
             continue
         try:
@@ -60,6 +74,18 @@ def read_token(spec: ConnectorKindSpec) -> str | None:
         if value:
             return value
     return None
+
+
+def _secret_value(connector: str, token: TokenSpec) -> str | None:
+    assert token.kubernetes_secret is not None
+    if os.environ.get(SECRET_MOUNTS_ENV):  # a pod of the chart: its Secrets are volumes
+        return mounted_secret(token.kubernetes_secret, token.kubernetes_key)
+    try:
+        return read_secret(token.kubernetes_secret, token.kubernetes_key,
+                           token.kubernetes_namespace)
+    except KubeSecretError as exc:
+        log.warning("connector %s: %s", connector, exc, extra={"socket": TARGET_PREFIX + connector})
+        return None
 
 
 def connector_start_targets(

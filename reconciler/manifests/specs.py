@@ -21,6 +21,7 @@ from reconciler.secrets import SECRET_MANIFEST_PATHS, Secret, insert_secret_fiel
 
 __all__ = [
     "ADOPT_ANNOTATION",
+    "AGENT_TOKENS_ENV",
     "ALLOW_REPLACE_ANNOTATION",
     "CONFIRM_DELETE_ANNOTATION",
     "CONNECTOR_MANIFEST_PATHS",
@@ -31,6 +32,7 @@ __all__ = [
     "SOCKET_MANIFEST_PATHS",
     "SUSPEND_ANNOTATION",
     "SecretIssue",
+    "agent_token_path",
     "connector_spec",
     "policy_spec",
     "resolve_secret",
@@ -258,7 +260,10 @@ def connector_spec(data: Mapping[str, Any], source: Source, base_dir: Path) -> C
         expires_in = token.get("expiresIn")
         file = destination.get("file")
         secret = destination.get("kubernetesSecret") or {}
+        agent_only = bool(destination.get("agent"))
         path = base_dir / os.path.expanduser(file) if file else None
+        if agent_only:
+            path = agent_token_path(base_dir, meta["name"], token["name"])
         tokens.append(TokenSpec(
             name=token["name"],
             expires_in=int(expires_in[:-1]) * _UNITS[expires_in[-1]] if expires_in else None,
@@ -267,6 +272,8 @@ def connector_spec(data: Mapping[str, Any], source: Source, base_dir: Path) -> C
             destination_present=path is None or _has_value(path),
             kubernetes_secret=secret.get("name"),
             kubernetes_key=secret.get("key", "token"),
+            kubernetes_namespace=secret.get("namespace"),
+            agent_only=agent_only,
         ))
     return ConnectorKindSpec(
         name=meta["name"],
@@ -278,6 +285,19 @@ def connector_spec(data: Mapping[str, Any], source: Source, base_dir: Path) -> C
         suspend=_flag(meta, SUSPEND_ANNOTATION, False),
         source=source,
     )
+
+
+#: The agent token store's folder (`destination: {agent: true}`); unset: the
+#: `.border0-reconciler/agent-tokens` folder beside the Connector's manifest.
+AGENT_TOKENS_ENV = "BORDER0_RECONCILER_AGENT_TOKENS"
+
+
+def agent_token_path(base_dir: Path, connector: str, token: str) -> Path:
+    """Where an agent-only token's value is kept: one 0600 file per token in a 0700 folder
+    that the writer (apply) and the agent (`run --connectors-only`) both find from the
+    manifests, and nothing else reads or prints."""
+    root = os.environ.get(AGENT_TOKENS_ENV) or base_dir / ".border0-reconciler" / "agent-tokens"
+    return Path(root) / connector / f"{token}.token"
 
 
 def _has_value(path: Path) -> bool:

@@ -9,11 +9,14 @@
   creation), is replaced (a new token, then the old one revoked); tokens of the connector this
   instance owns that are not declared are revoked. A token's value never enters the plan: its
   change has no diffs, and renders as `token <name>: create (sensitive)`.
+- A socket served by connectors that the plan leaves with none can no longer be reached by
+  anyone: the access review lists each principal's loss (cause `no connector serves it`) and a
+  warning names the socket (`unserved_sockets`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from reconciler.connector_model import (
@@ -26,12 +29,17 @@ from reconciler.connector_model import (
 )
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.model import Actual, Desired, SocketSpec
+from reconciler.plan.access import AccessChange, action_for_type, policy_grants
 from reconciler.plan.fields import FieldDiff, create_diffs, field_diffs
 from reconciler.plan.types import Action, Change, Kind
 
 __all__ = [
-    "POLICIES_NOT_MANAGED", "expiry_for", "plan_connectors", "rotation_due", "unknown_connectors",
+    "POLICIES_NOT_MANAGED", "UNSERVED", "expiry_for", "plan_connectors", "rotation_due",
+    "unknown_connectors", "unserved_sockets",
 ]
+
+#: The access review's cause when a socket loses its last connector.
+UNSERVED = "no connector serves it"
 
 #: The plan's word when policy management is off (--no-policies).
 POLICIES_NOT_MANAGED = Diagnostic(
@@ -62,8 +70,8 @@ def expiry_for(token: TokenSpec, now: datetime) -> datetime | None:
 
 def rotation_due(token: TokenSpec, live: LiveToken, now: datetime) -> str:
     """Why a live token must be replaced now, or ""."""
-    if token.file is not None and not token.destination_present:
-        return (f"destination {token.file} is missing: a token's value exists only at "
+    if not token.destination_present:
+        return (f"destination {token.destination} is missing: a token's value exists only at "
                 "creation, so a new token is made and the old one revoked")
     expires = _parse(live.expires_at) if live.expires_at else None
     if token.expires_at and (expires is None or expires != _parse(token.expires_at)):
@@ -188,3 +196,48 @@ def unknown_connectors(spec: SocketSpec, desired: Desired, actual: Actual) -> li
                        code="unknown-connector")
             for name in spec.connectors or ()
             if name not in desired.connectors and name not in actual.connectors]
+
+
+def unserved_sockets(
+    changes: Sequence[Change], review: list[AccessChange], actual: Actual,
+) -> tuple[list[AccessChange], list[Diagnostic]]:
+    """The access review with the sockets the plan leaves without a connector (border0 links
+    read and not empty before, none after): nobody reaches them afterwards, so their entries
+    become the loss of every grant they had; and a warning naming each."""
+    lost: dict[str, list[str]] = {}
+    for change in changes:
+        if change.kind != Kind.SOCKET or change.action not in (Action.UPDATE, Action.REPLACE):
+            continue
+        for diff in change.diffs:
+            if diff.path == "connectors" and diff.before and not diff.after:
+                lost[change.name] = list(diff.before)
+    if not lost:
+        return review, []
+    kept = [c for c in review if c.socket not in lost]
+    warnings = []
+    for name, before in sorted(lost.items()):
+        live = actual.sockets.get(name)
+        if live is None:
+            continue
+        warnings.append(Diagnostic(
+            Severity.WARNING, f"socket {name}: no connector serves it after this plan (it had "
+            f"{', '.join(before)}): nobody can reach it until a connector does",
+            code="socket-unserved", kind="socket", name=name))
+        kept.extend(_losses(name, actual))
+    kept.sort(key=lambda c: c.socket)  # stable: each socket's entries keep their order
+    return kept, warnings
+
+
+def _losses(name: str, actual: Actual) -> list[AccessChange]:
+    """Every grant on the live socket (its policies and the org-wide ones), as a loss."""
+    live = actual.sockets[name]
+    action = action_for_type(live.type)
+    policies = [p for p in actual.policies.values()
+                if p.org_wide or p.name in live.policy_names]
+    out = []
+    for policy in sorted(policies, key=lambda p: p.name):
+        actions, principals, _ = policy_grants(policy.policy_data)
+        if action in actions:
+            out.extend(AccessChange(name, "loss", kind, who, action, ((policy.name, UNSERVED),))
+                       for kind, who in principals)
+    return out

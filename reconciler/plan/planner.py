@@ -37,7 +37,12 @@ from reconciler import model
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.model import Actual, Desired, LivePolicy, LiveSocket
 from reconciler.plan.access import access_review
-from reconciler.plan.connectors import POLICIES_NOT_MANAGED, plan_connectors, unknown_connectors
+from reconciler.plan.connectors import (
+    POLICIES_NOT_MANAGED,
+    plan_connectors,
+    unknown_connectors,
+    unserved_sockets,
+)
 from reconciler.plan.fields import FieldDiff, comparable, create_diffs, field_diffs
 from reconciler.plan.guard import default_max_delete, guard_mass_delete
 from reconciler.plan.ignore import respect_ignored
@@ -135,9 +140,12 @@ def make_plan(
                       conflicts)
 
     changes.sort(key=lambda c: (phase_of(c.kind, c.action), c.name))
+    # sockets left without a connector: nobody reaches them (plan/connectors.py)
+    access, unserved = unserved_sockets(changes, access_review(changes, desired, actual), actual)
+    warnings.extend(unserved)
     return Plan(changes=changes, conflicts=conflicts, warnings=warnings, instance=instance,
                 suspended=suspended_rows(desired, actual),
-                access_changes=access_review(changes, desired, actual),
+                access_changes=access,
                 resource_changes=resource_changes(changes, desired, actual, instance))
 
 

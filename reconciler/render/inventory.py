@@ -130,6 +130,8 @@ def show_text(row: Mapping[str, Any], *, wide: bool, markdown: bool = False) -> 
         ("LABELS", ", ".join(f"{k}={v}" for k, v in sorted(row["labels"].items())) or "-"),
         ("MANAGED", _managed_cell(row)),
     ]
+    if "connectors" in row:  # `show` reads them (GET /socket/{id}/connectors)
+        fields.insert(4, ("CONNECTORS", ", ".join(row["connectors"]) or "-"))
     if markdown:
         lines = [f"**socket {row['name']}**", "", markdown_table(("FIELD", "VALUE"), fields)]
     else:

@@ -81,7 +81,8 @@ def test_show_prints_one_socket_and_the_policies_that_apply(org: dict[str, Any])
 
     code, out, err = run(org, "show", "nope")
     assert code == 1 and out == ""
-    assert err == "error: no socket named 'nope' in border0 (list them with ls)\n"
+    assert err == ("error: no socket or connector named 'nope' in border0 (list them with ls "
+                   "and ls --connectors)\n")
     code, out, err = run(org, "show", "web", "-o", "markdown")  # every -o format applies
     assert code == 0 and "| DNS NAME | web-local.border0.io |" in out, err
     code, _, err = run(org, "show", "plan.bin")  # a file name: the saved-plan branch answers

@@ -220,6 +220,10 @@ volumeMounts:
 - --trigger-token-file
 - /etc/border0-reconciler/trigger/token
 {{- end }}
+{{- if .Values.reconciler.syncWindows }}
+- --sync-windows
+- /etc/border0-reconciler/sync-windows/sync-windows.yaml
+{{- end }}
 {{- end }}
 
 {{/* A connector agent's pod labels: not the writer's, so the Service never routes to it. */}}

@@ -20,8 +20,9 @@ Output keeps the indentation of a Deployment's spec.template. */}}
         {{- end }}
     spec:
       serviceAccountName: {{ include "border0-reconciler.serviceAccountName" . }}
-      # Only the leader election talks to the Kubernetes API (Leases).
-      automountServiceAccountToken: {{ or .Values.serviceAccount.automountServiceAccountToken (and (not $agent) .Values.leaderElection.enabled) }}
+      # Only the writer talks to the Kubernetes API: the leader election (Leases) and the
+      # connector token Secrets it writes. Agents read those Secrets as mounted volumes.
+      automountServiceAccountToken: {{ or .Values.serviceAccount.automountServiceAccountToken (and (not $agent) (or .Values.leaderElection.enabled (not (empty .Values.reconciler.tokenSecrets)))) }}
       {{- with .Values.imagePullSecrets }}
       imagePullSecrets:
         {{- toYaml . | nindent 8 }}
@@ -120,6 +121,10 @@ Output keeps the indentation of a Deployment's spec.template. */}}
             - name: BORDER0_API
               value: {{ . | quote }}
             {{- end }}
+            {{- if get ($agent | default dict) "tokenSecrets" }}
+            - name: BORDER0_RECONCILER_SECRET_MOUNTS  # the connector token Secrets below
+              value: /var/run/border0-reconciler/secrets
+            {{- end }}
             {{- with .Values.extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -162,6 +167,16 @@ Output keeps the indentation of a Deployment's spec.template. */}}
             {{- if and (not $agent) .Values.trigger.existingSecret }}
             - name: trigger-token
               mountPath: /etc/border0-reconciler/trigger
+              readOnly: true
+            {{- end }}
+            {{- if and (not $agent) .Values.reconciler.syncWindows }}
+            - name: sync-windows
+              mountPath: /etc/border0-reconciler/sync-windows
+              readOnly: true
+            {{- end }}
+            {{- range (get ($agent | default dict) "tokenSecrets" | default list) }}
+            - name: token-{{ . | trunc 50 | trimSuffix "-" | replace "." "-" }}
+              mountPath: /var/run/border0-reconciler/secrets/{{ . }}
               readOnly: true
             {{- end }}
             {{- with .Values.extraVolumeMounts }}
@@ -215,6 +230,20 @@ Output keeps the indentation of a Deployment's spec.template. */}}
             items:
               - key: {{ .Values.trigger.existingSecretKey }}
                 path: token
+        {{- end }}
+        {{- if and (not $agent) .Values.reconciler.syncWindows }}
+        - name: sync-windows
+          configMap:
+            name: {{ include "border0-reconciler.fullname" . }}-sync-windows
+        {{- end }}
+        {{- range (get ($agent | default dict) "tokenSecrets" | default list) }}
+        # A connector token the writer keeps (destination kubernetesSecret); optional, so the
+        # agent starts before the writer's first apply and reads the token once it is there.
+        - name: token-{{ . | trunc 50 | trimSuffix "-" | replace "." "-" }}
+          secret:
+            secretName: {{ . }}
+            optional: true
+            defaultMode: 288
         {{- end }}
         {{- with .Values.extraVolumes }}
         {{- toYaml . | nindent 8 }}

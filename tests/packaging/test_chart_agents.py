@@ -1,0 +1,144 @@
+"""The chart's connector agents with tokens the writer keeps in Kubernetes Secrets: the writer's
+Role to write them, each agent mounting its connector's Secret, sync windows and policy
+management as values. Rendered by Helm's own engine (helm-python-sdk) like test_chart.py, each
+object checked by kubernetes-validate, the `run` arguments parsed by the real click command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate.utils as kv
+import pytest
+import yaml
+from test_chart import CHART, KUBE_VERSIONS, _deep_merge, ci_values, container, parse_run_args
+
+from reconciler.daemon.windows import load_windows
+
+WRITER = "demo-border0-reconciler"
+
+
+@pytest.fixture(scope="module")
+def chart() -> Any:
+    with helm.Chart.load(CHART) as loaded:
+        yield loaded
+
+
+def render_all(chart: Any, values: dict[str, Any]) -> list[dict[str, Any]]:
+    chart.validate_schema(chart.merge_values(values))
+    rendered = chart.render(values, name="demo", namespace="border0", is_install=True)
+    objects = [doc for path, text in rendered.items() if not path.endswith("NOTES.txt")
+               for doc in yaml.safe_load_all(text) if doc]
+    for obj in objects:
+        for version in KUBE_VERSIONS:
+            kv.validate(obj, version, strict=True)
+    return objects
+
+
+def named(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    found = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(found) == 1, [(o["kind"], o["metadata"]["name"]) for o in objects]
+    return found[0]
+
+
+@pytest.mark.parametrize("kind", ["DaemonSet", "Deployment"])
+def test_agents_mount_the_token_secret_the_writer_may_write(chart: Any, kind: str) -> None:
+    values = ci_values("agents")
+    values["connectorAgents"][0]["kind"] = kind
+    objects = render_all(chart, values)
+
+    writer = named(objects, "Deployment", WRITER)["spec"]["template"]["spec"]
+    assert writer["automountServiceAccountToken"] is True  # it talks to the Kubernetes API
+    params = parse_run_args(container(writer, "reconciler")["args"])
+    assert params["no_connectors"] and params["no_policies"]
+    role = named(objects, "Role", f"{WRITER}-token-secrets")
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["edge-token"],
+         "verbs": ["get", "update"]}]
+    binding = named(objects, "RoleBinding", f"{WRITER}-token-secrets")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": writer["serviceAccountName"],
+                                    "namespace": "border0"}]
+
+    agent = named(objects, kind, f"{WRITER}-agent-edge")["spec"]["template"]["spec"]
+    assert agent["automountServiceAccountToken"] is False  # reads the Secret as a volume
+    rec = container(agent, "reconciler")
+    params = parse_run_args(rec["args"])
+    assert params["connectors_only"] and params["serve_connectors"] == ("edge",)
+    env = {e["name"]: e.get("value") for e in rec["env"]}
+    mounts = {m["mountPath"]: m for m in rec["volumeMounts"]}
+    mount = mounts["/var/run/border0-reconciler/secrets/edge-token"]
+    assert env["BORDER0_RECONCILER_SECRET_MOUNTS"] == "/var/run/border0-reconciler/secrets"
+    assert mount["readOnly"] is True
+    volume = next(v for v in agent["volumes"] if v["name"] == mount["name"])
+    assert volume["secret"] == {"secretName": "edge-token", "optional": True, "defaultMode": 0o440}
+    # the agent's own admin token stays the chart's border0 Secret, never the connector token's
+    assert next(e for e in rec["env"] if e["name"] == "BORDER0_TOKEN")["valueFrom"][
+        "secretKeyRef"]["name"] == "border0-token"
+
+
+def test_without_token_secrets_no_role_and_no_kubernetes_access(chart: Any) -> None:
+    values = ci_values("agents")
+    values["reconciler"]["tokenSecrets"] = []
+    del values["connectorAgents"][0]["tokenSecrets"]
+    objects = render_all(chart, values)
+    assert not [o for o in objects if o["kind"] in ("Role", "RoleBinding")]
+    writer = named(objects, "Deployment", WRITER)["spec"]["template"]["spec"]
+    assert writer["automountServiceAccountToken"] is False
+    agent = named(objects, "DaemonSet", f"{WRITER}-agent-edge")["spec"]["template"]["spec"]
+    assert "BORDER0_RECONCILER_SECRET_MOUNTS" not in {
+        e["name"] for e in container(agent, "reconciler")["env"]}
+
+
+def test_token_secrets_open_the_network_policy_to_the_kubernetes_api(chart: Any) -> None:
+    def api_rules(values: dict[str, Any]) -> list[dict[str, Any]]:
+        values = _deep_merge(values, {"networkPolicy": {"enabled": True}})
+        policy = named(render_all(chart, values), "NetworkPolicy", WRITER)
+        return [r for r in policy["spec"]["egress"] if 6443 in {p["port"] for p in r["ports"]}]
+
+    assert len(api_rules(ci_values("agents"))) == 1
+    assert api_rules(_deep_merge(ci_values("agents"), {"reconciler": {"tokenSecrets": []}})) == []
+
+
+def test_sync_windows_reach_the_writer_as_a_file_the_daemon_reads(
+    chart: Any, tmp_path: Path
+) -> None:
+    windows = [{"kind": "allow", "schedule": "0 8 * * 1-5", "duration": "10h",
+                "timeZone": "Europe/Amsterdam", "manualSync": True},
+               {"kind": "deny", "schedule": "0 0 24 12 *", "duration": "48h"}]
+    objects = render_all(chart, _deep_merge(ci_values("default"),
+                                            {"reconciler": {"syncWindows": windows}}))
+    config = named(objects, "ConfigMap", f"{WRITER}-sync-windows")
+    writer = named(objects, "Deployment", WRITER)["spec"]["template"]["spec"]
+    rec = container(writer, "reconciler")
+    args = rec["args"]
+    path = args[args.index("--sync-windows") + 1]
+    mount = next(m for m in rec["volumeMounts"] if path.startswith(m["mountPath"] + "/"))
+    volume = next(v for v in writer["volumes"] if v["name"] == mount["name"])
+    assert volume["configMap"]["name"] == config["metadata"]["name"]
+    local = tmp_path / Path(path).name
+    local.write_text(config["data"][Path(path).name])
+    params = parse_run_args([*args[:args.index(path)], str(local), *args[args.index(path) + 1:]])
+    parsed = load_windows(params["sync_windows"])
+    assert [(w.kind, w.duration) for w in parsed] == [("allow", 36000), ("deny", 172800)]
+    default = named(render_all(chart, ci_values("default")), "Deployment", WRITER)
+    assert "--sync-windows" not in container(default["spec"]["template"]["spec"], "reconciler")[
+        "args"]
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"reconciler": {"tokenSecrets": ["Bad_Name"]}},
+        {"connectorAgents": [{"name": "x", "selector": "a=b", "tokenSecrets": "edge-token"}]},
+        {"reconciler": {"syncWindows": [{"kind": "sometimes", "schedule": "* * * * *",
+                                         "duration": "1h"}]}},
+        {"reconciler": {"syncWindows": [{"kind": "allow", "schedule": "* * * * *"}]}},
+    ],
+)
+def test_schema_rejects_bad_token_secrets_and_windows(chart: Any, override: dict) -> None:
+    values = chart.merge_values(_deep_merge(ci_values("default"), override))
+    with pytest.raises(helm.HelmValuesError):
+        chart.validate_schema(values)
