@@ -612,6 +612,7 @@ def test_a_thousand_sockets_load_quickly(tmp_path):
     assert elapsed < 5.0, f"loading 1,000 sockets took {elapsed:.2f}s"
 
 
+@pytest.mark.slow
 def test_a_third_party_validator_reads_the_schema_files_as_editors_do(tmp_path):
     """check-jsonschema resolves manifest.schema.json's relative $refs from the files."""
     single = [f for f in EXAMPLE_FILES if f.read_text().count("\n---") == 0]
