@@ -109,7 +109,7 @@ class EmulatorProcess:
                 args += [flag, str(value)]
         return args
 
-    def start(self, timeout: float = 20.0) -> str:
+    def start(self, timeout: float = 60.0) -> str:
         """Start (or restart, on the same port and db); returns the URL once it is listening."""
         if self.proc is not None and self.proc.poll() is None:
             raise RuntimeError("already running")

@@ -24,9 +24,10 @@ import asyncio
 import json
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
+
+from reconciler.clock import SYSTEM, Clock
 
 __all__ = ["EXEMPT_SUFFIXES", "FAIL_KINDS", "FaultInjector"]
 
@@ -63,6 +64,7 @@ class FaultInjector:
         rate_limit: int = 0,
         seed: int | None = None,
         fail_methods: Collection[str] | None = None,
+        clock: Clock = SYSTEM,
     ) -> None:
         if not 0.0 <= fail_rate <= 1.0:
             raise ValueError("fail_rate must be between 0 and 1")
@@ -73,7 +75,8 @@ class FaultInjector:
         self.rate_limit = max(0, int(rate_limit))
         self.random = random.Random(seed)
         self._tokens = float(self.rate_limit)
-        self._refilled = time.monotonic()
+        self._clock = clock
+        self._refilled = clock.monotonic()
         self._forced: list[str] = []
         self.injected: dict[str, int] = {kind: 0 for kind in (*FAIL_KINDS, "429")}
         self.held = False
@@ -104,7 +107,7 @@ class FaultInjector:
             await _drop(send)
 
     def _take_token(self) -> bool:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         elapsed, self._refilled = now - self._refilled, now
         self._tokens = min(float(self.rate_limit), self._tokens + elapsed * self.rate_limit)
         if self._tokens >= 1.0:
