@@ -154,9 +154,9 @@ def test_an_edit_is_applied_within_two_seconds(
     os.replace(tmp, manifests / "web.yaml")
     wait_for(lambda: description(client, "web") == "second", timeout=10, interval=0.01)
     latency = time.monotonic() - started
+    # The figure, not an assertion on it (issue 25: no test asserts on wall-clock time).
     record_property("edit_to_applied_seconds", round(latency, 3))
     print(f"edit -> applied: {latency:.3f} s")
-    assert latency < 2.0
 
     daemon.proc.send_signal(signal.SIGHUP)  # reconcile now
     wait_for(lambda: daemon.last("trigger") == "SIGHUP", message="a reconcile on SIGHUP")
@@ -418,9 +418,7 @@ def test_sigterm_exits_0_and_leaves_no_child_process(emulator, manifests, daemon
     pid = wait_for(running_pid, timeout=20, message="the connector RUNNING")
     assert marker in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
 
-    started = time.monotonic()
-    assert daemon.terminate(timeout=15) == 0
-    assert time.monotonic() - started < 10
+    assert daemon.terminate(timeout=15) == 0  # exited by itself within the bound: code 0
     wait_for(lambda: not _alive(pid), timeout=5, message="the connector gone")
     assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline_has(p, marker)]
     assert "stopped" in daemon.messages()

@@ -80,13 +80,21 @@ class FaultInjector:
         self._forced: list[str] = []
         self.injected: dict[str, int] = {kind: 0 for kind in (*FAIL_KINDS, "429")}
         self.held = False
+        #: Requests inside the added latency now, and the most at once (the event loop's
+        #: thread only): latency delays each answer, it does not queue them.
+        self.delayed = self.delayed_peak = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].endswith(EXEMPT_SUFFIXES):
             await self.app(scope, receive, send)
             return
         if self.latency:
-            await asyncio.sleep(self.latency)
+            self.delayed += 1
+            self.delayed_peak = max(self.delayed_peak, self.delayed)
+            try:
+                await asyncio.sleep(self.latency)
+            finally:
+                self.delayed -= 1
         while self.held:
             await asyncio.sleep(0.01)
         if self.rate_limit and not self._take_token():
