@@ -201,6 +201,7 @@ def test_fetch_lists_once_not_per_object(emulator, tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.slow
 def test_apply_under_fail_rate_converges_without_duplicates(emulator_process, tmp_path) -> None:
     emu = emulator_process(fail_rate=0.3, seed=7)
     client = emu.client()

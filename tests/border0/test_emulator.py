@@ -114,6 +114,7 @@ def test_embedded_starts_and_answers():
         assert httpx.get(url + "/serverinfo", headers={"Authorization": "Bearer t"}).is_success
 
 
+@pytest.mark.slow
 def test_process_restarts_on_same_port_and_db(emulator_process):
     proc = emulator_process()
     client = proc.client()
@@ -125,6 +126,7 @@ def test_process_restarts_on_same_port_and_db(emulator_process):
     assert client.get_socket("durable")["upstream_type"] == "mysql"
 
 
+@pytest.mark.slow
 def test_process_sigint_exits_zero(emulator_process):
     proc = emulator_process()
     proc.proc.send_signal(signal.SIGINT)
@@ -179,6 +181,7 @@ def _readme_examples() -> list[tuple[str, str]]:
     return pairs
 
 
+@pytest.mark.slow
 def test_readme_curl_examples_work(emulator_process):
     import json
     import re

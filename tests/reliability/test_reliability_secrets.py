@@ -178,6 +178,7 @@ def test_no_command_or_endpoint_shows_a_secret(emulator, tmp_path: Path) -> None
         _no_secret(where, text, extra=(token,))
 
 
+@pytest.mark.slow
 def test_the_emulator_refuses_requests_without_a_valid_token(emulator_process, tmp_path) -> None:
     emu = emulator_process()
     good = emu.client()
