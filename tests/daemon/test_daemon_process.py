@@ -55,11 +55,16 @@ class DaemonProcess:
         self.lines: list[str] = []
         self.records: list[dict[str, Any]] = []
         threading.Thread(target=self._read, daemon=True).start()
-        wait_for(
-            lambda: self._listen() or self.proc.poll() is not None,
-            timeout=30,
-            message="the daemon to serve HTTP",
-        )
+        try:
+            wait_for(
+                lambda: self._listen() or self.proc.poll() is not None,
+                timeout=30,
+                message="the daemon to serve HTTP",
+            )
+        except AssertionError:
+            self.proc.kill()  # not yet in the fixture's list: nobody else would stop it
+            self.proc.wait(10)
+            raise
         listen = self._listen()
         if listen is None:
             raise AssertionError("the daemon exited: " + "".join(self.lines))
