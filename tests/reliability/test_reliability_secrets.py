@@ -75,6 +75,7 @@ def _fingerprints(client, name: str) -> dict[str, str]:
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.slow
 def test_no_command_or_endpoint_shows_a_secret(emulator, tmp_path: Path) -> None:
     token = emulator.token
     folder = tmp_path / "manifests"
