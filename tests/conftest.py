@@ -22,8 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from helpers import PYTHON, REPO, wait_for
 
-#: The border0 API contract check over every request the client sends (contract_recorder.py).
-pytest_plugins = ["contract_recorder"]
+#: The border0 API contract check over every request the client sends (contract_recorder.py);
+#: the `slow` marker's check on every test that starts a process (process_audit.py).
+pytest_plugins = ["contract_recorder", "process_audit"]
 
 TEST_TOKEN = "test-token-5f1c0e"
 #: Fast retries for tests: the defaults (1 s .. 30 s) are border0's and would slow tests down.
@@ -108,7 +109,7 @@ class EmulatorProcess:
                 args += [flag, str(value)]
         return args
 
-    def start(self, timeout: float = 20.0) -> str:
+    def start(self, timeout: float = 60.0) -> str:
         """Start (or restart, on the same port and db); returns the URL once it is listening."""
         if self.proc is not None and self.proc.poll() is None:
             raise RuntimeError("already running")

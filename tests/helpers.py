@@ -1,23 +1,28 @@
-"""Small helpers shared by the tests: waiting on conditions, running the CLI as a process."""
+"""Small helpers shared by the tests: waiting on conditions, running the CLI (in this process,
+or as a child process when the process is the subject)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from reconciler.border0.api_json import with_links
 
 __all__ = [
-    "PYTHON", "REPO", "cli", "edit_by_hand", "free_port", "free_port_range", "sent", "wait_for",
+    "PYTHON", "REPO", "cli", "cli_process", "edit_by_hand", "free_port", "free_port_range", "sent", "wait_for",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,7 +65,97 @@ def cli(
     timeout: float = 60.0,
     inherit_env: bool = True,
 ) -> tuple[int, str, str]:
-    """Run `python -m reconciler ARGS` as a child process -> (exit code, stdout, stderr).
+    """Run the CLI (`reconciler.cli.main`, the console script's entry) in this process, as
+    click's CliRunner does -> (exit code, stdout, stderr), the same triple as `cli_process`.
+
+    `env` is added to the environment (or replaces it with inherit_env=False), `cwd` is the
+    working directory and `input` is stdin, all for this call only: the helper holds a lock
+    and puts back os.environ, the working directory, the root logger, the signal handlers and
+    the signal wake-up fd afterwards (the `run` command sets them up as a process would).
+    An exception that escapes the CLI is a traceback on stderr and exit 1, as in a process.
+    `timeout` is kept for the signature; pytest-timeout bounds an in-process call.
+    """
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    with _CLI_LOCK, _process_state(env, cwd, inherit_env):
+        with CliRunner().isolation(input=input) as (out, err, _mixed):
+            try:
+                main(list(args))
+                code = 0
+            except SystemExit as exc:
+                code = _exit_code(exc.code)
+            except Exception:  # noqa: BLE001 - a process would print it and exit 1
+                sys.stderr.write(traceback.format_exc())
+                code = 1
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+        return code, out.getvalue().decode(), err.getvalue().decode()
+
+
+_CLI_LOCK = threading.Lock()
+_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP", "SIGCHLD")
+                 if hasattr(signal, name))
+
+
+def _exit_code(code: object) -> int:
+    """SystemExit's code as a process's exit status: None is 0, a message is 1 (printed)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    sys.stderr.write(f"{code}\n")
+    return 1
+
+
+@contextlib.contextmanager
+def _process_state(
+    env: Mapping[str, str] | None, cwd: str | os.PathLike[str] | None, inherit_env: bool
+) -> Iterator[None]:
+    """What a child process would have had to itself, set for one in-process call and put back."""
+    saved_env = dict(os.environ)
+    saved_cwd = os.getcwd()
+    root = logging.getLogger()
+    saved_log = (list(root.handlers), root.level)
+    main_thread = threading.current_thread() is threading.main_thread()
+    saved_signals = {s: signal.getsignal(s) for s in _SIGNALS} if main_thread else {}
+    saved_wakeup = signal.set_wakeup_fd(-1) if main_thread else None
+    if main_thread:
+        signal.set_wakeup_fd(saved_wakeup)
+    try:
+        if not inherit_env:
+            os.environ.clear()
+            os.environ["PATH"] = saved_env.get("PATH", "")
+        os.environ.pop("BORDER0_RECONCILER_DEBUG", None)
+        os.environ.update(env or {})
+        if cwd is not None:
+            os.chdir(cwd)
+        yield
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        root.handlers[:] = saved_log[0]
+        root.setLevel(saved_log[1])
+        for sig, handler in saved_signals.items():
+            signal.signal(sig, handler)
+        if saved_wakeup is not None:
+            signal.set_wakeup_fd(saved_wakeup)
+
+
+def cli_process(
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    input: str | None = None,
+    timeout: float = 60.0,
+    inherit_env: bool = True,
+) -> tuple[int, str, str]:
+    """Run `python -m reconciler ARGS` as a child process -> (exit code, stdout, stderr): for
+    tests whose subject is the process (signals, exit on a dead part, the module entry point).
 
     `env` is added to this process's environment (or replaces it with inherit_env=False).
     """

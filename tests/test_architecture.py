@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from helpers import REPO
 
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
@@ -23,12 +24,14 @@ def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_imports_point_down_the_flow():
     result = lint_imports(REPO)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
 
 
+@pytest.mark.slow
 def test_an_upward_import_breaks_the_contract(tmp_path):
     shutil.copytree(REPO / "reconciler", tmp_path / "reconciler",
                     ignore=shutil.ignore_patterns("__pycache__"))

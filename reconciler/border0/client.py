@@ -30,7 +30,6 @@ import logging
 import random
 import ssl
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Self
 from urllib.parse import quote
@@ -53,6 +52,7 @@ from reconciler.border0.errors import (
 )
 from reconciler.border0.paging import walk_policy_pages, walk_socket_pages
 from reconciler.border0.routes import operation
+from reconciler.clock import SYSTEM, Clock
 from reconciler.secrets import Secret, redact
 
 __all__ = ["DEFAULT_API", "USER_AGENT", "Border0Client", "path_segment"]
@@ -92,8 +92,11 @@ class Border0Client(ConnectorEndpoints):
         backoff_base: float = 1.0,
         backoff_max: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        #: Every wait (backoff, Retry-After, the read-after-write window) and the deadline.
+        self.clock = clock
         self.timeout = timeout
         self.deadline = deadline
         self.max_retries_429 = max_retries_429
@@ -107,7 +110,7 @@ class Border0Client(ConnectorEndpoints):
         #: Told about each retry of an unanswered or failed request, for the user to see.
         self.on_retry: Callable[[str], None] | None = None
         self.on_request: Callable[[str, int, float], None] | None = None  # (op, code, s)
-        self._writes = WriteClock(self.read_after_write_delay)
+        self._writes = WriteClock(self.read_after_write_delay, clock)
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -310,7 +313,7 @@ class Border0Client(ConnectorEndpoints):
     ) -> tuple[httpx.Response, bool]:
         """One logical request with every retry; returns (answer, whether a write may have
         been applied by an earlier attempt). Raises the mapped error otherwise."""
-        started = time.monotonic()
+        started = self.clock.monotonic()
         deadline_at = started + self.deadline
         if method == "GET" and path != "/serverinfo":
             self._writes.wait_before_read(path, deadline_at)
@@ -319,11 +322,11 @@ class Border0Client(ConnectorEndpoints):
         ambiguous = False
         self._local.ambiguous = False
         while True:
-            remaining = deadline_at - time.monotonic()
+            remaining = deadline_at - self.clock.monotonic()
             if remaining <= 0:
                 raise DeadlineExceeded(self._redact(
                     f"{method} {path}: no answer within the {self.deadline:g}s deadline"))
-            t0 = time.monotonic()
+            t0 = self.clock.monotonic()
             try:
                 response = self._http.request(
                     method, path, params=params, json=body,
@@ -349,7 +352,7 @@ class Border0Client(ConnectorEndpoints):
                 tries_429 += 1
                 if tries_429 > self.max_retries_429:
                     raise self._error(response, method, path)
-                wait = _retry_after(response)
+                wait = _retry_after(response, self.clock.time())
                 wait = self._backoff(tries_429) if wait is None else max(1.0, wait)
                 self._pause(wait, deadline_at, method, path, "429")
                 continue
@@ -382,15 +385,15 @@ class Border0Client(ConnectorEndpoints):
         return backoff(attempt, base=self.backoff_base, cap=self.backoff_max, jitter=True)
 
     def _pause(self, delay: float, deadline_at: float, method: str, path: str, why: str) -> None:
-        if time.monotonic() + delay > deadline_at:
+        if self.clock.monotonic() + delay > deadline_at:
             raise DeadlineExceeded(self._redact(
                 f"{method} {path}: gave up, the {self.deadline:g}s deadline would pass "
                 f"(last: {why})"))
         log.debug("%s %s: %s; retrying in %.2fs", method, path, why, delay)
-        time.sleep(delay)
+        self.clock.sleep(delay)
 
     def _count(self, method: str, status: int, path: str, t0: float) -> None:
-        seconds = time.monotonic() - t0
+        seconds = self.clock.monotonic() - t0
         with self._lock:
             self.request_counts[(method, status)] += 1
         if self.on_request is not None:  # each attempt: the daemon's latency histogram
@@ -420,7 +423,7 @@ def path_segment(value: str) -> str:
     return quote(str(value), safe="")
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: httpx.Response, now: float) -> float | None:
     value = response.headers.get("Retry-After")
     if not value:
         return None
@@ -432,4 +435,4 @@ def _retry_after(response: httpx.Response) -> float | None:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return max(0.0, when.timestamp() - now)

@@ -14,10 +14,11 @@ writes to the same object, or any write for a listing. A 404 soon after a write 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
+
+from reconciler.clock import SYSTEM, Clock
 
 __all__ = ["WriteClock", "object_key"]
 
@@ -33,14 +34,15 @@ def object_key(path: str) -> str | None:
 class WriteClock:
     """Thread-safe; `delay` is asked lazily (it costs a request the first time)."""
 
-    def __init__(self, delay: Callable[[], float]) -> None:
+    def __init__(self, delay: Callable[[], float], clock: Clock = SYSTEM) -> None:
         self._delay = delay
+        self._clock = clock
         self._lock = threading.Lock()
         self.last_write = 0.0
         self._written: dict[str, float] = {}
 
     def wrote(self, path: str, body: Any) -> None:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         keys = {object_key(path)}
         if isinstance(body, Mapping) and body.get("name"):  # the object is read by name too
             kind = "policy" if path.strip("/").startswith("polic") else "socket"
@@ -59,23 +61,23 @@ class WriteClock:
             last = self.last_write if key is None else self._written.get(key, 0.0)
         if not last:
             return
-        left = last + self._delay() - time.monotonic()
+        left = last + self._delay() - self._clock.monotonic()
         if left > 0:
-            time.sleep(max(0.0, min(left, deadline_at - time.monotonic())))
+            self._clock.sleep(max(0.0, min(left, deadline_at - self._clock.monotonic())))
 
     def within_window(self) -> bool:
         """True while the last write may not have reached every replica yet."""
         if not self.last_write:
             return False
-        return time.monotonic() - self.last_write < self._delay()
+        return self._clock.monotonic() - self.last_write < self._delay()
 
     def may_lag(self, deadline_at: float) -> bool:
         """After a recent write a 404 may be replication lag: wait a little, True to ask again."""
         if not self.last_write:
             return False
         window = self._delay()
-        left = self.last_write + window - time.monotonic()
-        if window <= 0 or left <= 0 or time.monotonic() + min(left, 0.2) > deadline_at:
+        left = self.last_write + window - self._clock.monotonic()
+        if window <= 0 or left <= 0 or self._clock.monotonic() + min(left, 0.2) > deadline_at:
             return False
-        time.sleep(min(left, 0.2))
+        self._clock.sleep(min(left, 0.2))
         return True

@@ -25,6 +25,8 @@ def source_revision(path: str | os.PathLike[str], timeout: float = 5.0) -> str |
     directory = real if real.is_dir() else real.parent
     if not directory.is_dir():
         return None
+    if "GIT_DIR" not in os.environ and _git_dir(directory) is None:
+        return None  # no checkout holds it: git would only say so, a process per reconcile
     try:
         done = subprocess.run(
             ["git", "-c", "safe.directory=*", "rev-parse", "--verify", "--quiet", "HEAD"],

@@ -73,19 +73,21 @@ def _stamp_of(info: os.stat_result) -> Stamp:
 STDIN = "-"
 _STDIN_FILE = Path("<stdin>")
 _STDIN_STAMP = Stamp(0, 0, 0, 0)  # read once and kept: it cannot change while being read
-_stdin_data: list[bytes] = []
+#: (the stream read, its bytes): read once per stream, so a second call in the same process
+#: with another standard input (click's CliRunner, an embedding program) reads the new one.
+_stdin_read: list[tuple[object, bytes]] = []
 
 
 def _read_stdin() -> bytes:
-    """Standard input, read once per process (up to the size limit)."""
+    """Standard input, read once per stream (up to the size limit)."""
     import sys
 
-    if not _stdin_data:
+    if not _stdin_read or _stdin_read[0][0] is not sys.stdin:
         data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
         if len(data) > MAX_FILE_BYTES:
             raise FileTooLarge(len(data))
-        _stdin_data.append(data)
-    return _stdin_data[0]
+        _stdin_read[:] = [(sys.stdin, data)]
+    return _stdin_read[0][1]
 
 
 def stamp(path: str | os.PathLike[str]) -> Stamp | None:

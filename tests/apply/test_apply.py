@@ -12,6 +12,7 @@ from documents import ENV, base_docs, opts, policy_doc, socket_doc, write
 from helpers import sent
 
 from reconciler.border0.inventory import fetch_actual
+from reconciler.clock import ManualClock
 from reconciler.plan.planner import make_plan
 from reconciler.plan.types import Action
 from reconciler.reconcile import reconcile
@@ -200,6 +201,7 @@ def test_fetch_lists_once_not_per_object(emulator, tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.slow
 def test_apply_under_fail_rate_converges_without_duplicates(emulator_process, tmp_path) -> None:
     emu = emulator_process(fail_rate=0.3, seed=7)
     client = emu.client()
@@ -266,15 +268,13 @@ def test_a_failure_does_not_stop_independent_actions(emulator, tmp_path: Path) -
 
 
 def test_read_after_write_delay_is_honoured(emulator_factory, tmp_path: Path) -> None:
-    import time
-
-    emu = emulator_factory(read_after_write_delay_ms=250)
-    client = emu.client()
+    clock = ManualClock()  # the client's and the twin's: the waits are counted, not timed
+    emu = emulator_factory(read_after_write_delay_ms=250, clock=clock)
+    client = emu.client(clock=clock)
     folder = write(tmp_path / "m", base_docs()[:2])  # policy, socket, attachment: 3 phases
-    started = time.monotonic()
     result = reconcile([folder], client, opts())
-    elapsed = time.monotonic() - started
     assert result.ok and client.read_after_write_delay() == 0.25
-    # a wait between the 3 phases (2) and one before re-listing
-    assert elapsed >= 0.75, elapsed
+    # The twin's replica lags on `clock`: only waits on it let the re-listing below see the
+    # writes, so the client waited out (at least) one whole window after the last write.
+    assert sum(clock.slept) >= 0.25, clock.slept
     assert set(result.actual.sockets) == {"web"}

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from documents import opts, policy_doc, socket_doc, write
 from helpers import cli, edit_by_hand
 
@@ -95,6 +96,7 @@ def test_a_noisy_policy_answer_plans_nothing_and_a_real_change_plans_one_update(
     assert [d.path for d in plan.changes[0].diffs] == ["policy_data.condition.who.email"]
 
 
+@pytest.mark.slow
 def test_over_long_fields_stop_at_validate_with_file_line_and_apply_writes_nothing(
     emulator_process, tmp_path: Path
 ) -> None:
@@ -294,6 +296,7 @@ def test_a_credential_border0_masks_is_shown_as_cleared_and_needs_an_opt_in(
     assert client.get_socket("box")["upstream_username"] == "deploy"
 
 
+@pytest.mark.slow
 def test_a_replace_needs_an_allowance_and_says_what_it_costs(
     emulator_process, tmp_path: Path
 ) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import httpx
 import pytest
@@ -25,6 +24,7 @@ from reconciler.border0.errors import (
     Unauthorized,
 )
 from reconciler.border0.session import LOCAL_TOKEN, open_api
+from reconciler.clock import ManualClock
 
 POLICY_DATA = {
     "version": "v1",
@@ -344,6 +344,7 @@ def test_paging_stops_on_a_server_that_repeats_pages():
 # --- retries -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_retries_under_fail_rate_in_a_real_process(emulator_process):
     proc = emulator_process(fail_rate=0.3, seed=7)
     client = proc.client()
@@ -360,8 +361,8 @@ def test_retries_under_fail_rate_in_a_real_process(emulator_process):
     assert failed >= 5, client.request_counts  # faults happened and were retried away
 
 
-def test_retries_under_rate_limit_from_threads(emulator_process):
-    proc = emulator_process(rate_limit=25)
+def test_retries_under_rate_limit_from_threads(emulator_factory):
+    proc = emulator_factory(rate_limit=25)
     client = proc.client()
     errors: list[BaseException] = []
 
@@ -383,13 +384,13 @@ def test_retries_under_rate_limit_from_threads(emulator_process):
 
 
 def test_retry_after_is_honoured(emulator_factory):
-    emu = emulator_factory(rate_limit=1)
-    client = emu.client(backoff_max=5.0)
+    clock = ManualClock()  # the twin's bucket refills on the client's clock: no real wait
+    emu = emulator_factory(rate_limit=1, clock=clock)
+    client = emu.client(backoff_max=5.0, clock=clock)
     client.list_policies()
-    started = time.monotonic()
-    client.list_policies()  # the bucket is empty: 429, Retry-After: 1
-    assert time.monotonic() - started >= 0.9
-    assert client.request_counts[("GET", 429)] >= 1
+    client.list_policies()  # the bucket is empty: 429, Retry-After: 1, then served
+    assert clock.slept == [1.0]
+    assert client.request_counts[("GET", 429)] == 1
 
 
 def test_gives_up_after_max_retries(emulator_factory):
@@ -416,10 +417,12 @@ def test_timeouts_and_the_total_deadline(emulator_factory):
     with pytest.raises(TransportError, match="Timeout"):
         slow.list_policies()
     assert slow.request_counts[("GET", 0)] == 2
-    started = time.monotonic()
+    clock = ManualClock()
+    bounded = emu.client(timeout=5.0, deadline=0.2, backoff_base=1.0, clock=clock)
     with pytest.raises(DeadlineExceeded):
-        emu.client(timeout=5.0, deadline=0.2, backoff_base=1.0).list_policies()
-    assert time.monotonic() - started < 3.0
+        bounded.list_policies()
+    assert clock.slept == []  # a backoff past the deadline is not waited: it fails at once
+    assert bounded.request_counts[("GET", 0)] == 1
 
 
 def test_lost_create_answer_returns_the_created_socket(emulator):
@@ -454,11 +457,11 @@ def test_lost_delete_answer_is_success(emulator):
 
 
 def test_read_after_write_lag_is_waited_for(emulator_factory):
-    emu = emulator_factory(read_after_write_delay_ms=300)
-    client = emu.client()
+    clock = ManualClock()
+    emu = emulator_factory(read_after_write_delay_ms=300, clock=clock)
+    client = emu.client(clock=clock)
     assert client.read_after_write_delay() == pytest.approx(0.3)
     client.create_socket({"name": "w", "socket_type": "ssh"})
-    started = time.monotonic()
     assert client.find_socket("missing") is None  # 404 right after a write: asked again
     assert client.request_counts[("GET", 404)] >= 2
-    assert time.monotonic() - started < 2.0
+    assert sum(clock.slept) == pytest.approx(0.3)  # the window, not a moment more

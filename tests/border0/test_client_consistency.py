@@ -15,6 +15,7 @@ import pytest
 from reconciler.border0.client import Border0Client
 from reconciler.border0.errors import DeadlineExceeded, NotFound
 from reconciler.border0.session import resolve_token
+from reconciler.clock import ManualClock
 
 
 def test_a_deleted_socket_is_not_read_as_live(emulator):
@@ -30,20 +31,21 @@ def test_a_deleted_socket_is_not_read_as_live(emulator):
 
 
 def test_reads_wait_out_the_read_after_write_delay(emulator_factory):
-    emu = emulator_factory(read_after_write_delay_ms=800)
-    client = emu.client()
+    clock = ManualClock()  # the twin's replica lags on the client's clock: no real wait
+    emu = emulator_factory(read_after_write_delay_ms=800, clock=clock)
+    client = emu.client(clock=clock)
     created = client.create_socket({"name": "web", "socket_type": "http", "description": "v1"})
-    started = time.monotonic()
+    started = clock.monotonic()
     assert client.get_socket(created["socket_id"])["description"] == "v1"
     client.update_socket(created["socket_id"], {"name": "web", "description": "v2"})
     assert client.get_socket(created["socket_id"])["description"] == "v2"
     assert client.get_socket("web")["description"] == "v2"  # by name too
     assert [s["description"] for s in client.list_sockets()] == ["v2"]
-    assert time.monotonic() - started >= 0.8
+    assert clock.monotonic() - started >= 0.8
     # a fresh client (another process) within the window reads the replica's old answer
-    other = emu.client()
+    other = emu.client(clock=clock)
     other.update_socket(created["socket_id"], {"name": "web", "description": "v3"})
-    assert emu.client().get_socket("web")["description"] == "v2"
+    assert emu.client(clock=clock).get_socket("web")["description"] == "v2"
 
 
 class _RateLimited(http.server.BaseHTTPRequestHandler):
@@ -86,19 +88,20 @@ def rate_limited() -> Iterator[type[_RateLimited]]:
 def test_retry_after_is_waited_as_given_and_at_least_a_second(rate_limited, given, waited):
     rate_limited.retry_after = given
     # backoff_max is far below Retry-After: it does not cap what border0 asks for
-    with Border0Client(rate_limited.url, "tok", backoff_max=0.1, deadline=10) as client:
+    clock = ManualClock()
+    with Border0Client(rate_limited.url, "tok", backoff_max=0.1, deadline=10,
+                       clock=clock) as client:
         assert client.list_policies() == []
-    first, second = rate_limited.hits
-    assert waited <= second - first < waited + 1.0
+    assert len(rate_limited.hits) == 2 and clock.slept == [waited]
 
 
 def test_a_retry_after_beyond_the_deadline_fails_at_once(rate_limited):
     rate_limited.retry_after = "30"
-    with Border0Client(rate_limited.url, "tok", deadline=3) as client:
-        started = time.monotonic()
-        with pytest.raises(DeadlineExceeded, match="deadline would pass"):
-            client.list_policies()
-    assert time.monotonic() - started < 1.0
+    clock = ManualClock()
+    with (Border0Client(rate_limited.url, "tok", deadline=3, clock=clock) as client,
+          pytest.raises(DeadlineExceeded, match="deadline would pass")):
+        client.list_policies()
+    assert clock.slept == []  # not one second waited for an answer that cannot come in time
     assert len(rate_limited.hits) == 1
 
 
@@ -115,17 +118,18 @@ def test_a_404_to_put_or_delete_is_asked_again_only_inside_the_replication_windo
 ):
     """As the SDK (client/api_client.go: notFoundRetryMax 3, 0.5-1 s apart): a PUT or DELETE
     that meets 404 right after a write may have reached a replica that lags; later, once."""
-    emu = emulator_factory(read_after_write_delay_ms=5000)
-    client = emu.client()
+    clock = ManualClock()
+    emu = emulator_factory(read_after_write_delay_ms=5000, clock=clock)
+    client = emu.client(clock=clock)
     with pytest.raises(NotFound):  # no write yet: no window, one request
         client.update_socket("missing", {"name": "missing", "socket_type": "ssh"})
     assert client.request_counts[("PUT", 404)] == 1
     client.create_socket({"name": "w", "socket_type": "ssh"})
-    started = time.monotonic()
+    clock.slept.clear()
     with pytest.raises(NotFound):
         client.update_socket("missing", {"name": "missing", "socket_type": "ssh"})
     assert client.request_counts[("PUT", 404)] == 1 + 4  # the first try and 3 more
-    assert 1.5 <= time.monotonic() - started < 4.5
+    assert len(clock.slept) == 3 and all(0.5 <= s <= 1.0 for s in clock.slept), clock.slept
     client.delete_socket("missing")  # still 404 after the retries: gone is gone
     assert client.request_counts[("DELETE", 404)] == 4
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import httpx
 import pytest
@@ -108,14 +107,14 @@ def test_embedded_state_survives_restart(tmp_path):
             assert other["socket_tcp_ports"] != made["socket_tcp_ports"]
 
 
-def test_embedded_starts_fast():
-    started = time.monotonic()
+def test_embedded_starts_and_answers():
+    """How fast it starts is a figure for benchmarks/, not an assertion here."""
     with EmbeddedEmulator() as emu:
-        emu.start(None, "t")
-        elapsed = time.monotonic() - started
-    assert elapsed < 2.0  # target is < 0.5 s; generous for a busy CI machine
+        url = emu.start(None, "t")
+        assert httpx.get(url + "/serverinfo", headers={"Authorization": "Bearer t"}).is_success
 
 
+@pytest.mark.slow
 def test_process_restarts_on_same_port_and_db(emulator_process):
     proc = emulator_process()
     client = proc.client()
@@ -127,6 +126,7 @@ def test_process_restarts_on_same_port_and_db(emulator_process):
     assert client.get_socket("durable")["upstream_type"] == "mysql"
 
 
+@pytest.mark.slow
 def test_process_sigint_exits_zero(emulator_process):
     proc = emulator_process()
     proc.proc.send_signal(signal.SIGINT)
@@ -181,6 +181,7 @@ def _readme_examples() -> list[tuple[str, str]]:
     return pairs
 
 
+@pytest.mark.slow
 def test_readme_curl_examples_work(emulator_process):
     import json
     import re

@@ -10,6 +10,7 @@ import subprocess
 import textwrap
 from pathlib import Path
 
+import pytest
 from helpers import PYTHON, REPO
 
 from reconciler.border0.emulator import contract
@@ -57,6 +58,7 @@ def run_session(tmp_path: Path, extra: str = "pass", child: str = "c.list_socket
     return done.returncode, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_the_contract_fails_a_session_whose_client_sends_an_unknown_field(tmp_path):
     code, out = run_session(
         tmp_path,
@@ -72,6 +74,7 @@ def test_the_contract_fails_a_session_whose_client_sends_an_unknown_field(tmp_pa
     assert "sent by test_session.py::test_child_process_sends" in out, out
 
 
+@pytest.mark.slow
 def test_the_contract_passes_a_session_of_known_requests(tmp_path):
     code, out = run_session(tmp_path)
     assert code == 0, out

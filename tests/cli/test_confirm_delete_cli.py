@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from documents import socket_doc, write
 from helpers import cli, wait_for
 
@@ -38,6 +39,7 @@ def test_apply_deletes_a_guarded_socket_only_when_confirmed(tmp_path: Path) -> N
     assert code == 0 and "- socket safe" in out, err
 
 
+@pytest.mark.slow
 def test_the_daemons_trigger_confirms_a_deletion(
     emulator, tmp_path: Path
 ) -> None:

@@ -1,7 +1,8 @@
-"""The CLI's conventions, as kubectl and Terraform users expect them, run as real processes
-against `--api local` (and a real daemon for `status`): `-o json` on every command that prints
-objects, with nothing else on stdout; errors as JSON documents; `-` for stdin; Go durations;
-BORDER0_RECONCILER_<FLAG>; colour; completion; `run --once --detailed-exitcode`."""
+"""The CLI's conventions, as kubectl and Terraform users expect them, run through the CLI in
+this process against `--api local` (and a real daemon process for `status`): `-o json` on every
+command that prints objects, with nothing else on stdout; errors as JSON documents; `-` for
+stdin; Go durations; BORDER0_RECONCILER_<FLAG>; colour; completion; `run --once
+--detailed-exitcode`."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ SERVERS = {"run", "emulator", "local-connector"}
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The examples applied to a local state, a saved plan, and a daemon serving /status."""
+    """The examples applied to a local state and a saved plan (in this process)."""
     root = tmp_path_factory.mktemp("conventions")
     state = root / "local.db"
     api = ["--api", "local", "--state", str(state)]
@@ -37,18 +38,34 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
     code, _, err = cli(["plan", EXAMPLES, *api, "--env-file", ENV_FILE, "--out",
                         str(root / "saved.tfplan")], cwd=root)
     assert code == 0, err
+    return {"root": root, "api": api, "listen": ""}
+
+
+@pytest.fixture(scope="module")
+def daemon(world: dict[str, Any]) -> Any:
+    """A daemon process serving /status over the world's state (for `status`): its address."""
     port = free_port()
     daemon = subprocess.Popen(
-        [PYTHON, "-m", "reconciler", "run", EXAMPLES, *api, "--env-file", ENV_FILE,
+        [PYTHON, "-m", "reconciler", "run", EXAMPLES, *world["api"], "--env-file", ENV_FILE,
          "--listen", f"127.0.0.1:{port}", "--dry-run"],
-        cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=world["root"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/status").json()["last_reconcile"],
                  timeout=60, message="the daemon's first reconcile")
-        yield {"root": root, "api": api, "listen": f"127.0.0.1:{port}"}
+        yield f"127.0.0.1:{port}"
     finally:
         daemon.terminate()
         daemon.wait(20)
+
+
+def with_status(world: dict[str, Any], name: str, request: pytest.FixtureRequest) -> Any:
+    """`world`, with a daemon's address when the command is `status` (which reads a daemon)."""
+    return {**world, "listen": request.getfixturevalue("daemon")} if name == "status" else world
+
+
+def slow_status(names: list[str]) -> list[Any]:
+    """The `status` case starts a daemon process: it is slow (pytest -m "not slow")."""
+    return [pytest.param(n, marks=pytest.mark.slow) if n == "status" else n for n in names]
 
 
 def commands(w: dict[str, Any]) -> dict[str, list[str]]:
@@ -83,16 +100,20 @@ def test_every_command_that_prints_objects_takes_dash_o() -> None:
         assert list(output.type.choices) == ["text", "json", "yaml", "markdown"]
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_dash_o_json_prints_only_json(world: dict[str, Any], name: str) -> None:
+@pytest.mark.parametrize("name", slow_status(NAMES))
+def test_dash_o_json_prints_only_json(world: dict[str, Any], name: str,
+                                      request: pytest.FixtureRequest) -> None:
+    world = with_status(world, name, request)
     code, out, err = cli([*commands(world)[name], "-o", "json"], cwd=world["root"])
     assert code == 0, err
     data = json.loads(out)  # the whole of stdout, nothing else
     assert data is not None and "Traceback" not in err
 
 
-@pytest.mark.parametrize("name", ["plan", "ls", "status", "validate"])
-def test_dash_o_yaml_and_markdown(world: dict[str, Any], name: str) -> None:
+@pytest.mark.parametrize("name", slow_status(["plan", "ls", "status", "validate"]))
+def test_dash_o_yaml_and_markdown(world: dict[str, Any], name: str,
+                                  request: pytest.FixtureRequest) -> None:
+    world = with_status(world, name, request)
     code, out, err = cli([*commands(world)[name], "-o", "yaml"], cwd=world["root"])
     assert code == 0, err
     assert yaml.safe_load(out) == json.loads(
@@ -141,8 +162,9 @@ def test_an_api_failure_in_json_mode_is_a_json_error(tmp_path: Path) -> None:
     assert json.loads(out)["error"] in err
 
 
-def test_old_spellings_still_work_but_are_not_in_help(world: dict[str, Any]) -> None:
-    code, out, err = cli(["status", "--listen", world["listen"], "--format", "table"])
+@pytest.mark.slow
+def test_old_spellings_still_work_but_are_not_in_help(world: dict[str, Any], daemon: str) -> None:
+    code, out, err = cli(["status", "--listen", daemon, "--format", "table"])
     assert code == 0 and "ready" in out, err
     code, out, _ = cli(["plan", EXAMPLES, "--db", world["api"][-1], "--api", "local",
                         "--env-file", ENV_FILE, "--format", "json"])
@@ -179,6 +201,7 @@ def test_environment_variables_set_every_flag_and_help_lists_them(world: dict[st
         assert name in help_text
 
 
+@pytest.mark.slow
 def test_interval_from_the_environment_in_go_syntax(world: dict[str, Any], tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(
@@ -204,6 +227,7 @@ def test_interval_from_the_environment_in_go_syntax(world: dict[str, Any], tmp_p
     assert code == 1 and "'1m30' is not a duration" in err
 
 
+@pytest.mark.slow  # run --once starts the examples' connectors
 def test_run_once_dry_run_detailed_exitcode_exits_2_on_drift(tmp_path: Path) -> None:
     state = str(tmp_path / "local.db")
     run = ["run", EXAMPLES, "--api", "local", "--state", state, "--env-file", ENV_FILE,
@@ -231,6 +255,7 @@ def test_color_flags_and_environment(world: dict[str, Any]) -> None:
     assert "\x1b[" not in cli([*plan, "--color", "never"], env={"FORCE_COLOR": "1"})[1]
 
 
+@pytest.mark.slow  # click's bash completion runs `bash --version`
 def test_shell_completion_as_documented() -> None:
     for shell, marker in (("bash", "complete -o nosort -F"), ("zsh", "#compdef"),
                           ("fish", "complete --no-files --command")):

@@ -87,8 +87,8 @@ def make_org(url: str, token: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def org(emulator_process, tmp_path: Path) -> dict[str, Any]:
-    emu = emulator_process()
+def org(emulator, tmp_path: Path) -> dict[str, Any]:
+    emu = emulator
     make_org(emu.url, emu.token)
     return {"api": ["--api", emu.url], "env": {"BORDER0_ADMIN_TOKEN": emu.token},
             "dir": tmp_path, "out": tmp_path / "imported"}

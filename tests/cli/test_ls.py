@@ -14,8 +14,8 @@ from test_import import make_org, run
 
 
 @pytest.fixture
-def org(emulator_process, tmp_path: Path) -> dict[str, Any]:
-    emu = emulator_process()
+def org(emulator, tmp_path: Path) -> dict[str, Any]:
+    emu = emulator
     ids = make_org(emu.url, emu.token)
     return {"api": ["--api", emu.url], "env": {"BORDER0_ADMIN_TOKEN": emu.token},
             "dir": tmp_path, "ids": ids, "client": emu.client()}

@@ -8,12 +8,14 @@ import os
 import re
 from pathlib import Path
 
+import pytest
 from documents import base_docs, write
 from helpers import cli
 
 ENV = {"DB_PASSWORD": "pipeline-secret-1"}
 
 
+@pytest.mark.slow
 def test_plan_apply_and_run_once_refuse_with_one_message(tmp_path: Path) -> None:
     docs = base_docs()
     # the daemon's log redacts the manifests' secrets, the username too: not one that is a word

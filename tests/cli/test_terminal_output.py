@@ -79,6 +79,7 @@ def project(tmp_path: Path) -> dict:
     return {"dir": tmp_path, "m": str(folder), "common": common, "actions": 36}
 
 
+@pytest.mark.slow
 def test_apply_on_a_terminal_shows_a_progress_bar(project: dict) -> None:
     code, out = on_a_terminal(["apply", project["m"], *project["common"], "--auto-approve"],
                               project["dir"])
@@ -113,6 +114,7 @@ def test_apply_in_a_log_prints_count_lines_not_a_line_per_object(project: dict) 
     assert "created socket late" in err and "deleted socket s00" in err
 
 
+@pytest.mark.slow
 def test_no_color_removes_every_escape_code(project: dict) -> None:
     (Path(project["m"]) / "plain.yaml").write_text(PLAINTEXT_SOCKET)  # a validate warning
     validate = ["validate", project["m"]]
@@ -130,6 +132,7 @@ def test_no_color_removes_every_escape_code(project: dict) -> None:
     assert ESCAPE not in out
 
 
+@pytest.mark.slow
 def test_an_unanswering_api_is_announced_while_retrying(tmp_path: Path) -> None:
     folder = write(tmp_path / "m", base_docs())
     env = {k: v for k, v in os.environ.items() if k != "BORDER0_RECONCILER_DEBUG"}

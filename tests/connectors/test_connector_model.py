@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 from helpers import PYTHON, REPO, cli, wait_for
 
@@ -154,6 +155,7 @@ def environ(pid: int) -> dict[str, str]:
     return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
 
 
+@pytest.mark.slow
 def test_an_agent_runs_one_connector_with_its_token_and_a_revoked_token_is_reported_and_healed(
     tmp_path, emulator, upstream, daemon_process  # noqa: F811
 ):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
 from helpers import wait_for
 
 from reconciler.connector_model import ConnectorKindSpec, LiveConnector, TokenSpec
@@ -34,6 +35,7 @@ def desired_and_actual(tmp_path: Path, tokens: dict[str, str]) -> tuple[Desired,
     return Desired(connectors=connectors), Actual(connectors=live)
 
 
+@pytest.mark.slow
 def test_children_get_their_connector_token_and_never_the_admin_token(tmp_path, monkeypatch):
     monkeypatch.setenv("BORDER0_AUTH_TOKEN", ADMIN)  # in our environment under any name ...
     monkeypatch.setenv("SOME_URL", f"https://x?token={ADMIN}")

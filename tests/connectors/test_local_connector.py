@@ -43,6 +43,7 @@ def get(url: str, **kwargs) -> httpx.Response | None:
         return None
 
 
+@pytest.mark.slow
 def test_forwards_http_to_the_upstream_and_stops_cleanly_on_sigterm(run_connector, upstream):
     port = free_port()
     proc = run_connector("web", "--listen-port", str(port), "--host", "127.0.0.1",
@@ -60,6 +61,7 @@ def test_forwards_http_to_the_upstream_and_stops_cleanly_on_sigterm(run_connecto
     assert f"listening on 127.0.0.1:{port}, forwarding to 127.0.0.1:{upstream}" in err
 
 
+@pytest.mark.slow
 def test_unreachable_upstream_closes_the_client_and_keeps_listening(run_connector):
     port, dead = free_port(), free_port()
     proc = run_connector("web", "--listen-port", str(port), "--host", "127.0.0.1",
@@ -81,6 +83,7 @@ def _connectable(port: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_serves_a_directory_with_httpserver(run_connector, tmp_path):
     (tmp_path / "index.html").write_text("<h1>served by the local connector</h1>")
     port = free_port()
@@ -95,6 +98,7 @@ def test_serves_a_directory_with_httpserver(run_connector, tmp_path):
     assert f"listening on 127.0.0.1:{port}, serving directory {tmp_path}" in err
 
 
+@pytest.mark.slow
 def test_user_errors_are_one_line(run_connector):
     proc = run_connector("web", "--listen-port", str(free_port()))
     _, err = proc.communicate(timeout=15)
@@ -112,6 +116,7 @@ def test_user_errors_are_one_line(run_connector):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_supervised_local_connector_carries_traffic_again_after_a_kill(upstream):
     port = free_port()
     sup = Supervisor(command_template=LOCAL_CONNECTOR_TEMPLATE, startsecs=0.3, backoff_base=0.1)
@@ -131,6 +136,7 @@ def test_supervised_local_connector_carries_traffic_again_after_a_kill(upstream)
     assert get(f"http://127.0.0.1:{port}/three") is None
 
 
+@pytest.mark.slow
 def test_sshserver_stands_in_by_forwarding_to_the_local_sshd(run_connector, upstream):
     """The built-in ssh server is not emulated: `--sshserver` forwards to this machine's sshd,
     port 22 unless --port says otherwise (here a test server stands in for sshd)."""

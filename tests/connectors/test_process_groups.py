@@ -60,6 +60,7 @@ def _record(path: Path, groups: list[dict], daemon_pid: int = 1, daemon_start: i
     path.write_text(json.dumps(data))
 
 
+@pytest.mark.slow
 def test_recorded_sessions_are_ended_leader_and_forks(tmp_path, sessions):
     leader, fork = sessions()
     record = tmp_path / "connectors.json"
@@ -68,6 +69,7 @@ def test_recorded_sessions_are_ended_leader_and_forks(tmp_path, sessions):
     wait_for(lambda: not _live(leader) and not _live(fork))
 
 
+@pytest.mark.slow
 def test_a_pid_that_now_names_another_process_is_left_alone(tmp_path, sessions):
     leader, fork = sessions()
     record = tmp_path / "connectors.json"
@@ -76,6 +78,7 @@ def test_a_pid_that_now_names_another_process_is_left_alone(tmp_path, sessions):
     assert _live(leader) and _live(fork)
 
 
+@pytest.mark.slow
 def test_processes_older_than_the_recorded_session_are_left_alone(tmp_path, sessions):
     """The leader is gone (as after its parent-death signal); a process of that session id that
     started before the recorded leader cannot be one of its forks."""
@@ -91,6 +94,7 @@ def test_processes_older_than_the_recorded_session_are_left_alone(tmp_path, sess
 
 
 @pytest.mark.parametrize("other", ["boot_id", "pidns", "live daemon"])
+@pytest.mark.slow
 def test_a_record_of_another_boot_namespace_or_live_daemon_is_left_alone(tmp_path, sessions,
                                                                          other):
     leader, fork = sessions()
@@ -132,6 +136,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.slow
 def test_a_killed_watchdog_is_replaced_and_a_sigkilled_daemon_leaves_nothing(tmp_path):
     """A stand-in daemon (ProcessGroups in a child process, real connectors that fork)."""
     script = tmp_path / "daemon.py"
@@ -218,6 +223,7 @@ def bystanders():
 
 
 @pytest.mark.parametrize("mode", ["marker", "cgroup"])
+@pytest.mark.slow
 def test_setsid_and_double_forked_descendants_end_after_kill_9_and_on_stop(tmp_path, mode,
                                                                            bystanders):
     """After kill -9 of a stand-in daemon and its watchdog, the next start of the same

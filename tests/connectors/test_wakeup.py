@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
@@ -18,22 +17,19 @@ from reconciler.connectors.wakeup import PIDFD, Wakeup
 def test_set_from_another_thread_wakes_a_long_wait() -> None:
     wake = Wakeup()
     threading.Timer(0.1, wake.set).start()
-    t0 = time.monotonic()
-    assert wake.wait(30) is True
-    assert time.monotonic() - t0 < 10
+    assert wake.wait(30) is True  # woken (a timeout answers False)
     assert wake.is_set()
     wake.clear()
     assert not wake.is_set() and wake.wait(0.01) is False
 
 
 @pytest.mark.skipif(not PIDFD, reason="pidfd_open needs Linux 5.3+")
+@pytest.mark.slow
 def test_a_child_exit_wakes_a_long_wait_without_reaping_it() -> None:
     wake = Wakeup()
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
     try:
-        t0 = time.monotonic()
-        assert wake.wait(30, pids=[child.pid]) is True
-        assert time.monotonic() - t0 < 10
+        assert wake.wait(30, pids=[child.pid]) is True  # woken (a timeout answers False)
         # not reaped by the wait: the owner still collects the exit code
         assert child.wait(5) == 0
     finally:
@@ -50,9 +46,7 @@ def test_a_signal_wakes_a_long_wait_in_the_main_thread() -> None:
     try:
         wake.wake_on_signals()
         threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGUSR1)).start()
-        t0 = time.monotonic()
-        assert wake.wait(30) is True
-        assert time.monotonic() - t0 < 10
+        assert wake.wait(30) is True  # woken (a timeout answers False)
         assert got == [signal.SIGUSR1]
     finally:
         signal.set_wakeup_fd(old_fd)

@@ -30,6 +30,7 @@ def commit(repo: Path, message: str) -> str:
 
 
 @pytest.mark.parametrize("kind", ["github", "gitlab"])
+@pytest.mark.slow
 def test_each_reconciled_revision_gets_its_status(
     emulator: Any, tmp_path: Path, daemon_process: Any, kind: str  # noqa: F811
 ) -> None:

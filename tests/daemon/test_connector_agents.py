@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from helpers import REPO, cli, wait_for
 from test_daemon_process import daemon_process  # noqa: F401 - the fixture
 
@@ -53,6 +54,7 @@ def connector_processes(*roots: int) -> dict[str, list[int]]:
     return per_socket
 
 
+@pytest.mark.slow
 def test_one_writer_and_two_agents_run_every_connector_exactly_once(
     tmp_path, emulator_process, daemon_process  # noqa: F811
 ):
@@ -95,6 +97,7 @@ def test_one_writer_and_two_agents_run_every_connector_exactly_once(
         assert code == 0 and "role agent" in out.splitlines()[0], out
 
 
+@pytest.mark.slow
 def test_an_agent_makes_no_writes_even_when_border0_differs(
     tmp_path, emulator_process, daemon_process  # noqa: F811
 ):

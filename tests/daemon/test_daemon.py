@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -342,12 +341,10 @@ def test_stop_finishes_the_reconcile_in_flight_and_stops_connectors(manifests, r
     )
     wait_for(fn.entered.is_set)
     daemon.request_stop()
-    started = time.monotonic()
     fn.release.set()
     wait_for(lambda: daemon.exit_codes == [0], message="the loop to exit 0")
     assert fn.running == 0 and fn.calls == 1
     assert supervisor.stopped
-    assert time.monotonic() - started < 5
     assert not daemon.health()[0]
 
 

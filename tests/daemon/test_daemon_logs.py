@@ -99,6 +99,7 @@ def _git(*args: str, cwd) -> str:
     ).stdout.strip()
 
 
+@pytest.mark.slow
 def test_source_revision_in_a_checkout_a_worktree_and_outside(tmp_path):
     repo = tmp_path / "repo"
     (repo / "manifests").mkdir(parents=True)
@@ -122,6 +123,7 @@ def test_source_revision_in_a_checkout_a_worktree_and_outside(tmp_path):
     assert source_revision(tmp_path / "missing") is None
 
 
+@pytest.mark.slow
 def test_source_revision_without_a_git_binary(tmp_path, monkeypatch):
     repo = tmp_path / "repo"
     repo.mkdir()

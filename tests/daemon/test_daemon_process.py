@@ -55,11 +55,16 @@ class DaemonProcess:
         self.lines: list[str] = []
         self.records: list[dict[str, Any]] = []
         threading.Thread(target=self._read, daemon=True).start()
-        wait_for(
-            lambda: self._listen() or self.proc.poll() is not None,
-            timeout=30,
-            message="the daemon to serve HTTP",
-        )
+        try:
+            wait_for(
+                lambda: self._listen() or self.proc.poll() is not None,
+                timeout=30,
+                message="the daemon to serve HTTP",
+            )
+        except AssertionError:
+            self.proc.kill()  # not yet in the fixture's list: nobody else would stop it
+            self.proc.wait(10)
+            raise
         listen = self._listen()
         if listen is None:
             raise AssertionError("the daemon exited: " + "".join(self.lines))
@@ -137,6 +142,7 @@ def manifests(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_an_edit_is_applied_within_two_seconds(
     emulator, manifests, daemon_process, record_property
 ):
@@ -154,9 +160,9 @@ def test_an_edit_is_applied_within_two_seconds(
     os.replace(tmp, manifests / "web.yaml")
     wait_for(lambda: description(client, "web") == "second", timeout=10, interval=0.01)
     latency = time.monotonic() - started
+    # The figure, not an assertion on it (issue 25: no test asserts on wall-clock time).
     record_property("edit_to_applied_seconds", round(latency, 3))
     print(f"edit -> applied: {latency:.3f} s")
-    assert latency < 2.0
 
     daemon.proc.send_signal(signal.SIGHUP)  # reconcile now
     wait_for(lambda: daemon.last("trigger") == "SIGHUP", message="a reconcile on SIGHUP")
@@ -185,6 +191,7 @@ def _git(*args: str, cwd: Path) -> str:
     return done.stdout.strip()
 
 
+@pytest.mark.slow
 def test_a_git_sync_symlink_swap_is_applied_and_its_hash_reported(
     emulator, tmp_path, daemon_process
 ):
@@ -226,6 +233,7 @@ def test_a_git_sync_symlink_swap_is_applied_and_its_hash_reported(
     assert any(r.get("revision") == commits[1] for r in daemon.records)  # and in the logs
 
 
+@pytest.mark.slow
 def test_drift_made_through_the_api_is_repaired_at_the_next_interval(
     emulator, manifests, daemon_process
 ):
@@ -289,6 +297,7 @@ def test_drift_made_through_the_api_is_repaired_at_the_next_interval(
     assert daemon.sample("border0_reconciler_last_success_timestamp_seconds", "") > 0
 
 
+@pytest.mark.slow
 def test_an_invalid_file_applies_nothing_and_the_fix_recovers(emulator, manifests, daemon_process):
     (manifests / "web.yaml").write_text(socket_yaml("web", "good"))
     (manifests / "old.yaml").write_text(socket_yaml("old", "will be kept"))
@@ -318,6 +327,7 @@ def test_an_invalid_file_applies_nothing_and_the_fix_recovers(emulator, manifest
     assert daemon.sample("border0_reconciler_manifest_errors", "") == 0
 
 
+@pytest.mark.slow
 def test_an_emulator_stopped_and_started_again_is_survived(
     emulator_process, manifests, daemon_process
 ):
@@ -348,6 +358,7 @@ def test_an_emulator_stopped_and_started_again_is_survived(
     assert daemon.sample("border0_reconciler_api_requests", method="GET", code="0") >= 1
 
 
+@pytest.mark.slow
 def test_a_burst_of_writes_is_single_flight(emulator_factory, manifests, daemon_process):
     emu = emulator_factory(latency_ms=500)  # each reconcile takes seconds: the burst lands in one
     (manifests / "web.yaml").write_text(socket_yaml("web", "v0"))
@@ -393,6 +404,7 @@ def test_a_burst_of_writes_is_single_flight(emulator_factory, manifests, daemon_
     assert triggers >= 20
 
 
+@pytest.mark.slow
 def test_sigterm_exits_0_and_leaves_no_child_process(emulator, manifests, daemon_process):
     (manifests / "web.yaml").write_text(socket_yaml("web", "served", connector=True))
     marker = f"b0r-test-connector-{os.getpid()}-{time.monotonic_ns()}"
@@ -418,9 +430,7 @@ def test_sigterm_exits_0_and_leaves_no_child_process(emulator, manifests, daemon
     pid = wait_for(running_pid, timeout=20, message="the connector RUNNING")
     assert marker in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
 
-    started = time.monotonic()
-    assert daemon.terminate(timeout=15) == 0
-    assert time.monotonic() - started < 10
+    assert daemon.terminate(timeout=15) == 0  # exited by itself within the bound: code 0
     wait_for(lambda: not _alive(pid), timeout=5, message="the connector gone")
     assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline_has(p, marker)]
     assert "stopped" in daemon.messages()
@@ -467,6 +477,7 @@ def test_a_busy_listen_port_is_one_clear_error(emulator, manifests):
     assert f"error: cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_a_second_sigterm_while_stopping_exits_at_once(emulator, manifests, daemon_process):
     (manifests / "web.yaml").write_text(socket_yaml("web", "stubborn", connector=True))
     marker = f"b0r-test-stubborn-{os.getpid()}-{time.monotonic_ns()}"
@@ -497,6 +508,7 @@ def test_a_second_sigterm_while_stopping_exits_at_once(emulator, manifests, daem
     wait_for(lambda: not _alive(pid), timeout=5, message="the connector gone with the daemon")
 
 
+@pytest.mark.slow
 def test_api_local_keeps_its_state_in_the_state_file(tmp_path, manifests, daemon_process):
     (manifests / "web.yaml").write_text(socket_yaml("web", "local"))
     state = tmp_path / "state" / "local.db"

@@ -141,6 +141,7 @@ def accessibility_violations(driver) -> list[str]:
             for v in results["violations"] for node in v["nodes"]]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_the_page_follows_the_daemon_in_a_real_browser(examples_daemon, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select

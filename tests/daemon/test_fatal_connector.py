@@ -6,6 +6,7 @@ supervisor spawning a connector command that cannot start (no such binary, like 
 from __future__ import annotations
 
 import httpx
+import pytest
 import test_daemon
 import test_notify
 from helpers import cli, wait_for
@@ -17,6 +18,7 @@ from reconciler.daemon.loop import Daemon, DaemonConfig
 running, receiver = test_daemon.running, test_notify.receiver  # fixtures, shared
 
 
+@pytest.mark.slow
 def test_a_fatal_connector_is_shown_in_status_readyz_metrics_and_notified_once(
     emulator, tmp_path, running, receiver
 ):

@@ -95,6 +95,7 @@ def leading(a, b):
     return first, second
 
 
+@pytest.mark.slow
 def test_kill_9_the_leader_and_the_follower_leads_within_the_lease(
     ha, emulator, lease_endpoint
 ):
@@ -138,6 +139,7 @@ def test_kill_9_the_leader_and_the_follower_leads_within_the_lease(
     assert not set(running(b).values()) & set(pids.values())
 
 
+@pytest.mark.slow
 def test_a_leader_that_cannot_renew_stops_before_anyone_else_may_start(
     ha, emulator, lease_endpoint
 ):
@@ -157,6 +159,7 @@ def test_a_leader_that_cannot_renew_stops_before_anyone_else_may_start(
     assert writes(b) == []
 
 
+@pytest.mark.slow
 def test_a_graceful_stop_hands_the_lease_over_at_once(ha, lease_endpoint):
     a, b = leading(ha, ha)
     assert a.terminate() == 0

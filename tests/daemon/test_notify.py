@@ -206,6 +206,7 @@ def test_a_slow_receiver_never_delays_a_reconcile(emulator, receiver, running, t
     wait_for(lambda: len(slow.bodies) == 2, message="both failures delivered after all")
 
 
+@pytest.mark.slow
 def test_drift_corrected_is_sent_by_a_real_daemon_process(emulator, receiver, daemon_process,
                                                           tmp_path, monkeypatch):
     r = receiver()

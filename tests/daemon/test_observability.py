@@ -44,6 +44,7 @@ def samples(daemon: DaemonProcess, family: str) -> list[Any]:
     return list(daemon.metrics()[family].samples)
 
 
+@pytest.mark.slow
 def test_metrics_families_pass_promtool_and_say_what_an_sre_needs(
     emulator: Any, checkout: tuple[Path, str], daemon_process: Any  # noqa: F811
 ) -> None:
@@ -88,6 +89,7 @@ def test_object_status_is_bounded() -> None:
 
 
 @pytest.mark.parametrize("fmt", ["json", "flux"])
+@pytest.mark.slow
 def test_json_logs_carry_the_object_and_revision_as_fields(
     emulator: Any, checkout: tuple[Path, str], daemon_process: Any, fmt: str  # noqa: F811
 ) -> None:
@@ -110,6 +112,7 @@ def test_json_logs_carry_the_object_and_revision_as_fields(
 
 
 @pytest.mark.parametrize("unready", [False, True], ids=["default", "unready-on-invalid"])
+@pytest.mark.slow
 def test_readiness_with_invalid_manifests(
     emulator: Any, tmp_path: Path, daemon_process: Any, unready: bool  # noqa: F811
 ) -> None:

@@ -61,6 +61,7 @@ def pg_daemon(tmp_path: Path) -> Iterator[Daemon]:
         daemon.close()
 
 
+@pytest.mark.slow
 def test_usernames_and_hosts_show_unchanged_and_the_password_nowhere(pg_daemon, browser):  # noqa: F811
     daemon = pg_daemon
     status = wait_for(lambda: (s := daemon.status()) and s.get("last_success") and s, 60,

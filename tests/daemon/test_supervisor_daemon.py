@@ -111,6 +111,7 @@ def get(url: str) -> httpx.Response | None:
         return None
 
 
+@pytest.mark.slow
 def test_api_local_request_reaches_upstream_through_the_local_connector(tmp_path, daemon,
                                                                         upstream):
     manifest(tmp_path / "manifests", "web", "127.0.0.1", upstream)
@@ -156,6 +157,7 @@ def _fake_connector(tmp_path: Path, mode: str) -> tuple[str, Path]:
     return f"{{python}} {script} {{name}} {mode} {kid_file}", kid_file
 
 
+@pytest.mark.slow
 def test_sigterm_to_the_daemon_leaves_no_child(tmp_path, daemon):
     manifest(tmp_path / "manifests", "app", "127.0.0.1", 1)
     template, kid_file = _fake_connector(tmp_path, "family")
@@ -171,6 +173,7 @@ def test_sigterm_to_the_daemon_leaves_no_child(tmp_path, daemon):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+@pytest.mark.slow
 def test_sigkill_to_the_daemon_leaves_no_child(tmp_path, daemon):
     manifest(tmp_path / "manifests", "app", "127.0.0.1", 1)
     template, _ = _fake_connector(tmp_path, "single")
@@ -181,6 +184,7 @@ def test_sigkill_to_the_daemon_leaves_no_child(tmp_path, daemon):
     wait_for(lambda: not alive(conn["pid"]), timeout=10, message="connector died with the daemon")
 
 
+@pytest.mark.slow
 def test_a_bad_connector_template_is_a_one_line_error(tmp_path):
     manifest(tmp_path / "manifests", "app", "127.0.0.1", 1)
     proc = subprocess.run(
@@ -194,6 +198,7 @@ def test_a_bad_connector_template_is_a_one_line_error(tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_every_example_connector_runs_with_the_local_api(daemon, tmp_path):
     """The README's demo: `run examples/ --api local` keeps a connector running for each socket
     that asks for one, whatever kind (forwarding, built-in web server, built-in ssh server)."""
@@ -215,6 +220,7 @@ def test_every_example_connector_runs_with_the_local_api(daemon, tmp_path):
     wait_for(all_running, timeout=30, message="every example connector RUNNING")
 
 
+@pytest.mark.slow
 def test_the_built_in_web_server_never_serves_the_reconcilers_own_files(daemon, tmp_path):
     """Issue 12 #9, the README's demo from a repository root: the docs example
     (`httpserver: true`, no folder) served the working directory, the state database with the
@@ -335,6 +341,7 @@ def _watchdog_of(daemon_pid: int) -> int:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and prctl are Linux's")
 @pytest.mark.parametrize("watchdog_killed_too", [False, True])
+@pytest.mark.slow
 def test_a_sigkilled_daemon_leaves_no_process_of_a_forking_connector(
         tmp_path, daemon, upstream, watchdog_killed_too, leftovers):
     """Issue 12 #3: connectors that fork (`sh -c '... local-connector ... & wait'`); kill -9 of
@@ -389,6 +396,7 @@ time.sleep(600)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_CHILD_SUBREAPER")
+@pytest.mark.slow
 def test_a_process_that_left_its_connectors_session_ends_with_the_connector(tmp_path, daemon,
                                                                             leftovers):
     """The daemon is a child subreaper: a connector's fork in a session of its own comes back
@@ -415,6 +423,7 @@ def test_a_process_that_left_its_connectors_session_ends_with_the_connector(tmp_
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_CHILD_SUBREAPER")
+@pytest.mark.slow
 def test_a_connectors_fork_whose_parent_exits_keeps_running_with_its_connector(
         tmp_path, daemon, leftovers):
     """`(helper &)`: the subshell exits at once and the helper comes back to the daemon (a
@@ -465,6 +474,7 @@ def _noted(folder: Path, count: int) -> dict[int, int] | None:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
 @pytest.mark.parametrize("watchdog_killed_too", [False, True])
+@pytest.mark.slow
 def test_no_descendant_of_a_connector_outlives_it(tmp_path, daemon, leftovers,
                                                    watchdog_killed_too):
     """Issue 23 #4: `setsid` grandchildren of a connector survived kill -9 of the daemon, the

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import test_daemon_process
 from helpers import edit_by_hand, wait_for
 from test_daemon import RecordingSupervisor, make_daemon, metric, policy_yaml, socket_yaml
@@ -37,6 +38,7 @@ def count_writes(emulator: Any) -> list[str]:
     return writes
 
 
+@pytest.mark.slow
 def test_a_suspended_socket_changed_by_hand_is_left_alone_then_resumed(
     emulator, tmp_path: Path, daemon_process
 ):

@@ -24,6 +24,7 @@ def cron_at(when: datetime) -> str:
     return f"{when.minute} {when.hour} * * *"
 
 
+@pytest.mark.slow
 def test_outside_an_allow_window_nothing_is_applied_until_a_manual_override(
     emulator, manifests, daemon_process, tmp_path  # noqa: F811
 ) -> None:

@@ -34,6 +34,7 @@ def start(daemon_process, emulator, manifests, tmp_path, *extra):  # noqa: F811
     return daemon
 
 
+@pytest.mark.slow
 def test_an_unauthenticated_trigger_is_refused_and_changes_nothing(
     emulator, manifests, daemon_process, tmp_path  # noqa: F811
 ):
@@ -69,6 +70,7 @@ def test_an_unauthenticated_trigger_is_refused_and_changes_nothing(
     assert not any(TOKEN in line for line in daemon.lines)
 
 
+@pytest.mark.slow
 def test_bearer_github_and_gitlab_triggers_reconcile_now(
     emulator, manifests, daemon_process, tmp_path  # noqa: F811
 ):
@@ -92,6 +94,7 @@ def test_bearer_github_and_gitlab_triggers_reconcile_now(
         assert daemon.last("trigger").startswith("POST /reconcile")
 
 
+@pytest.mark.slow
 def test_a_burst_of_triggers_is_coalesced(
     emulator_factory, manifests, daemon_process, tmp_path  # noqa: F811
 ):
@@ -118,6 +121,7 @@ def test_a_burst_of_triggers_is_coalesced(
     assert daemon.status()["reconciles"] == runs + 2
 
 
+@pytest.mark.slow
 def test_without_a_token_file_there_is_no_trigger_endpoint(
     emulator, manifests, daemon_process  # noqa: F811
 ):
@@ -167,6 +171,7 @@ def test_a_token_file_others_can_read_is_refused_with_the_fix(emulator, manifest
     assert TOKEN not in err
 
 
+@pytest.mark.slow
 def test_an_emptied_opened_or_missing_token_file_disables_the_trigger(
     emulator, manifests, daemon_process, tmp_path  # noqa: F811
 ):
@@ -193,6 +198,7 @@ def test_an_emptied_opened_or_missing_token_file_disables_the_trigger(
         assert daemon.http.post("/reconcile", headers=old).status_code == 202
 
 
+@pytest.mark.slow
 def test_the_trigger_is_rate_limited_with_retry_after(
     emulator, manifests, daemon_process, tmp_path  # noqa: F811
 ):

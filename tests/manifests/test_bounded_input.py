@@ -51,6 +51,7 @@ def write_lines(path: Path, head: str, line: str, count: int) -> None:
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.slow
 def test_a_50_mb_manifest_is_refused_at_once_naming_the_file_and_the_limit(tmp_path: Path) -> None:
     big = tmp_path / "big.yaml"
     write_lines(big, "", "key{}: value\n", 3_000_000)
@@ -68,6 +69,7 @@ def test_a_50_mb_manifest_is_refused_at_once_naming_the_file_and_the_limit(tmp_p
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.slow
 def test_millions_of_labels_are_refused_quickly_and_so_is_the_65th(tmp_path: Path) -> None:
     (tmp_path / "huge").mkdir()
     huge = tmp_path / "huge" / "labels.yaml"
@@ -96,6 +98,7 @@ def test_millions_of_labels_are_refused_quickly_and_so_is_the_65th(tmp_path: Pat
     print(f"\n4,000 labels: {seen}")
 
 
+@pytest.mark.slow
 def test_a_document_over_the_limit_is_refused_with_its_line(tmp_path: Path) -> None:
     small = HEADER + "spec:\n  type: http\n"
     text = small + "---\n" + HEADER + "  labels:\n" + "".join(

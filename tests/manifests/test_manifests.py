@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import jsonschema
@@ -605,13 +604,11 @@ def test_a_thousand_sockets_load_quickly(tmp_path):
         for i in range(1000)
     ]
     write(tmp_path, {"many.yaml": "---\n".join(docs)})
-    started = time.perf_counter()
-    result = load([tmp_path])
-    elapsed = time.perf_counter() - started
+    result = load([tmp_path])  # how fast: benchmarks/ (no test asserts on wall-clock time)
     assert result.ok and len(result.desired.sockets) == 1000
-    assert elapsed < 5.0, f"loading 1,000 sockets took {elapsed:.2f}s"
 
 
+@pytest.mark.slow
 def test_a_third_party_validator_reads_the_schema_files_as_editors_do(tmp_path):
     """check-jsonschema resolves manifest.schema.json's relative $refs from the files."""
     single = [f for f in EXAMPLE_FILES if f.read_text().count("\n---") == 0]

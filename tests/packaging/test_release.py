@@ -71,6 +71,7 @@ def run(binary: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]
                           text=True, timeout=120, check=False)
 
 
+@pytest.mark.slow
 def test_build_makes_an_sdist_and_a_wheel_of_this_version(dist: Path) -> None:
     (wheel,) = dist.glob("*.whl")
     (sdist,) = dist.glob("*.tar.gz")
@@ -99,6 +100,7 @@ def test_the_version_has_one_home_and_a_changelog_entry() -> None:
     assert "Apache License" in (ROOT / "LICENSE").read_text()[:200]
 
 
+@pytest.mark.slow
 def test_the_wheel_installs_into_a_fresh_virtualenv_and_works(dist: Path,
                                                             tmp_path: Path) -> None:
     (wheel,) = dist.glob("*.whl")
@@ -126,6 +128,7 @@ def test_the_wheel_installs_into_a_fresh_virtualenv_and_works(dist: Path,
     assert emulator.returncode == 1 and "[local]" in emulator.stderr
 
 
+@pytest.mark.slow
 def test_the_sdist_with_the_local_extra_runs_the_readme_demo(dist: Path, tmp_path: Path) -> None:
     (sdist,) = dist.glob("*.tar.gz")
     bin_dir = fresh_venv(tmp_path / "venv", f"border0-reconciler[local] @ {sdist.as_uri()}")

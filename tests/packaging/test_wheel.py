@@ -8,6 +8,7 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
 from helpers import REPO
 
 SCRIPT = (
@@ -23,6 +24,7 @@ PAGE_SCRIPT = (
 )
 
 
+@pytest.mark.slow
 def test_the_installed_wheel_validates_outside_the_source_tree(tmp_path):
     dist, site, work = tmp_path / "dist", tmp_path / "site", tmp_path / "work"
     subprocess.run(

@@ -34,6 +34,7 @@ def described(emulator, name: str) -> str:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.slow
 def test_a_tag_less_write_is_repaired_and_a_foreign_socket_blocks_only_itself(
     daemons, emulator, tmp_path: Path
 ) -> None:

@@ -105,6 +105,7 @@ def assert_nothing_lost(daemon: Daemon, emulator: Any, before: dict[str, str]) -
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.slow
 def test_a_file_truncated_at_half_deletes_nothing(daemons, emulator, tmp_path: Path) -> None:
     names = [f"s{i:02d}" for i in range(50)]
     daemon, path = start_on_one_file(daemons, emulator, tmp_path, names)
@@ -125,6 +126,7 @@ def test_a_file_truncated_at_half_deletes_nothing(daemons, emulator, tmp_path: P
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.slow
 def test_a_cut_inside_a_value_defers_the_deletes_until_the_file_is_whole(
     daemons, emulator, tmp_path: Path
 ) -> None:
@@ -154,6 +156,7 @@ def test_a_cut_inside_a_value_defers_the_deletes_until_the_file_is_whole(
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.slow
 def test_a_slow_writer_pausing_half_way_loses_nothing(daemons, emulator, tmp_path: Path) -> None:
     names = [f"s{i:02d}" for i in range(30)]
     daemon, path = start_on_one_file(daemons, emulator, tmp_path, names)
@@ -173,6 +176,7 @@ def test_a_slow_writer_pausing_half_way_loses_nothing(daemons, emulator, tmp_pat
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.slow
 def test_a_socket_moved_between_files_written_one_by_one_keeps_its_id(
     daemons, emulator, tmp_path: Path
 ) -> None:
@@ -204,6 +208,7 @@ def git(cwd: Path, *args: str) -> str:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.slow
 def test_git_pull_of_many_changed_files_loses_nothing(daemons, emulator, tmp_path: Path) -> None:
     """A plain clone updated by `git pull`: git writes the files one by one. A smudge filter
     that takes 0.4 s a file stands for a big repository on a slow disk, so the daemon sees the
@@ -248,6 +253,7 @@ def test_git_pull_of_many_changed_files_loses_nothing(daemons, emulator, tmp_pat
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.slow
 def test_a_socket_removed_for_good_is_deleted_after_the_grace_period(
     daemons, emulator, tmp_path: Path
 ) -> None:

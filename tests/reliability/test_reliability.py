@@ -209,6 +209,7 @@ def _round(n_sockets: int, removed: set[int], edited: set[int]) -> dict[str, str
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.slow
 def test_repeated_applies_converge_under_faults_with_no_duplicate_or_lost_object(
     emulator_process, tmp_path: Path
 ) -> None:
@@ -259,6 +260,7 @@ def test_repeated_applies_converge_under_faults_with_no_duplicate_or_lost_object
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.slow
 def test_sigkill_in_the_middle_of_a_large_apply_then_restart_converges_cleanly(
     emulator_process, daemons, tmp_path: Path
 ) -> None:
@@ -393,6 +395,7 @@ def _refused_everywhere(world: dict[str, Any], folder: Path, daemons: Any) -> No
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.slow
 def test_empty_manifests_delete_nothing_on_any_path(owned_world, daemons, tmp_path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -401,6 +404,7 @@ def test_empty_manifests_delete_nothing_on_any_path(owned_world, daemons, tmp_pa
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.slow
 def test_more_deletes_than_max_delete_are_refused_on_any_path(owned_world, daemons,
                                                               tmp_path) -> None:
     # 9 objects of ours; keeping 1 socket + ops would delete 5 sockets > 9 // 2

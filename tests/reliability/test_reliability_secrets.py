@@ -75,6 +75,7 @@ def _fingerprints(client, name: str) -> dict[str, str]:
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.slow
 def test_no_command_or_endpoint_shows_a_secret(emulator, tmp_path: Path) -> None:
     token = emulator.token
     folder = tmp_path / "manifests"
@@ -178,8 +179,8 @@ def test_no_command_or_endpoint_shows_a_secret(emulator, tmp_path: Path) -> None
         _no_secret(where, text, extra=(token,))
 
 
-def test_the_emulator_refuses_requests_without_a_valid_token(emulator_process, tmp_path) -> None:
-    emu = emulator_process()
+def test_the_emulator_refuses_requests_without_a_valid_token(emulator, tmp_path) -> None:
+    emu = emulator
     good = emu.client()
     good.create_socket({"name": "kept", "socket_type": "tls"})
     before = good.list_sockets()

@@ -69,6 +69,7 @@ def write_in_place(path: Path, text: str) -> None:
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.slow
 def test_a_policy_cut_before_its_where_never_reaches_border0(daemons, emulator, tmp_path) -> None:
     folder = tmp_path / "m"
     folder.mkdir()

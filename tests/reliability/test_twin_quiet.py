@@ -84,6 +84,7 @@ def plan_json(twin: Twin, folder: Path, env_file: Path, out: Path) -> tuple[int,
     return code, json.loads(out.read_text())
 
 
+@pytest.mark.slow
 def test_examples_apply_then_plan_is_empty_and_a_secret_change_is_one_update(
     twin: Twin, tmp_path: Path
 ) -> None:
@@ -140,6 +141,7 @@ SPELLINGS = [
 ]
 
 
+@pytest.mark.slow
 def test_every_spelling_of_a_socket_type_round_trips(twin: Twin, tmp_path: Path) -> None:
     docs = []
     for i, (kind, upstream) in enumerate(SPELLINGS):
@@ -161,6 +163,7 @@ def test_every_spelling_of_a_socket_type_round_trips(twin: Twin, tmp_path: Path)
     assert code == 0, out + err
 
 
+@pytest.mark.slow
 def test_an_adopted_socket_gets_its_secret_written_once_and_the_plan_says_why(
     twin: Twin, tmp_path: Path
 ) -> None:
@@ -187,6 +190,7 @@ def test_an_adopted_socket_gets_its_secret_written_once_and_the_plan_says_why(
     assert twin.run("plan", str(folder), "--detailed-exitcode", env_file=env_file)[0] == 0
 
 
+@pytest.mark.slow
 def test_fields_set_by_hand_survive_an_apply(twin: Twin, tmp_path: Path) -> None:
     folder = tmp_path / "m"
     shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("ci", "kubernetes"))
@@ -230,6 +234,7 @@ def test_fields_set_by_hand_survive_an_apply(twin: Twin, tmp_path: Path) -> None
     assert twin.connector_ids("web") == [connector]
 
 
+@pytest.mark.slow
 def test_changing_protection_is_a_replace_that_keeps_hand_set_fields(
     twin: Twin, tmp_path: Path
 ) -> None:
@@ -258,6 +263,7 @@ def test_changing_protection_is_a_replace_that_keeps_hand_set_fields(
 
 
 @pytest.mark.parametrize("mode", ["mask", "clear"])
+@pytest.mark.slow
 def test_plans_stay_empty_whatever_border0_answers_for_secrets(
     emulator_process: Any, mode: str
 ) -> None:
@@ -272,6 +278,7 @@ def test_plans_stay_empty_whatever_border0_answers_for_secrets(
         twin.http.close()
 
 
+@pytest.mark.slow
 def test_plans_stay_empty_with_stale_reads(emulator_process: Any, tmp_path: Path) -> None:
     """--read-after-write-delay: reads lag writes; apply waits it out before it ends, so the
     plan right after (a new process) does not see the old socket and plan it again."""
@@ -297,6 +304,7 @@ def _counter(daemon: Daemon, family: str) -> float:
                for s in f.samples if s.name == family + "_total")
 
 
+@pytest.mark.slow
 def test_the_daemon_writes_nothing_after_its_first_reconcile(twin: Twin) -> None:
     daemon = Daemon(
         EXAMPLES, twin.proc.url, twin.proc.token,

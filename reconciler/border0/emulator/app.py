@@ -24,6 +24,7 @@ from reconciler.border0.emulator.guard import Guard
 from reconciler.border0.emulator.rules import present_socket
 from reconciler.border0.emulator.staleness import StaleReads
 from reconciler.border0.emulator.store import Store, StoreError
+from reconciler.clock import SYSTEM, Clock
 
 __all__ = ["API_PREFIX", "CONNECTOR_CONFIG", "SECRETS_ON_READ", "create_app"]
 
@@ -73,15 +74,17 @@ def create_app(
     read_after_write_delay_ms: int = 0,
     seed: int | None = None,
     secrets_on_read: str = "omit",
+    clock: Clock = SYSTEM,
 ) -> Any:
     """The ASGI app: FastAPI with the border0 routes, behind the guard (token, body size,
     request contract), fault injection and slash tolerance. `.fastapi` on the result is the
-    FastAPI app; `.faults` the injector; `.store` the store."""
+    FastAPI app; `.faults` the injector; `.store` the store. `clock` times the replica lag
+    and the rate limit's refill (a test's ManualClock, shared with its client)."""
     if not token:
         raise ValueError("the emulator needs a token")
     if secrets_on_read not in SECRETS_ON_READ:
         raise ValueError(f"secrets_on_read must be one of {SECRETS_ON_READ}")
-    stale = StaleReads(read_after_write_delay_ms)
+    stale = StaleReads(read_after_write_delay_ms, clock)
     store.on_write = stale.record
 
     def out(socket: dict[str, Any]) -> dict[str, Any]:
@@ -344,7 +347,7 @@ def create_app(
 
     faults = FaultInjector(
         _Tolerant(api), latency_ms=latency_ms, fail_rate=fail_rate,
-        rate_limit=rate_limit, seed=seed,
+        rate_limit=rate_limit, seed=seed, clock=clock,
     )
     guard = Guard(faults, token=token, prefix=API_PREFIX, policy_version=store.policy_version,
                   connector_paths=(CONNECTOR_CONFIG,), connector_token=store.connector_of_token)

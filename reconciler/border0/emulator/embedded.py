@@ -16,6 +16,7 @@ import uvicorn
 
 from reconciler.border0.emulator.app import API_PREFIX, create_app
 from reconciler.border0.emulator.store import Store
+from reconciler.clock import SYSTEM, Clock
 from reconciler.serving import QuietServer, bind, serve_in_thread, url_host
 
 __all__ = ["EmbeddedEmulator", "private_db_file", "server_config"]
@@ -79,6 +80,7 @@ class EmbeddedEmulator:
         seed: int | None = None,
         secrets_on_read: str = "omit",
         timeout: float = 10.0,
+        clock: Clock = SYSTEM,
     ) -> str:
         if self._thread is not None:
             raise RuntimeError("the emulator is running already")
@@ -89,7 +91,7 @@ class EmbeddedEmulator:
         self.app = create_app(
             self.store, token=token, org=org, latency_ms=latency_ms, fail_rate=fail_rate,
             rate_limit=rate_limit, read_after_write_delay_ms=read_after_write_delay_ms, seed=seed,
-            secrets_on_read=secrets_on_read,
+            secrets_on_read=secrets_on_read, clock=clock,
         )
         self._socket = bind(host, port)
         bound_host, bound_port = self._socket.getsockname()[:2]

@@ -24,9 +24,10 @@ import asyncio
 import json
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
+
+from reconciler.clock import SYSTEM, Clock
 
 __all__ = ["EXEMPT_SUFFIXES", "FAIL_KINDS", "FaultInjector"]
 
@@ -63,6 +64,7 @@ class FaultInjector:
         rate_limit: int = 0,
         seed: int | None = None,
         fail_methods: Collection[str] | None = None,
+        clock: Clock = SYSTEM,
     ) -> None:
         if not 0.0 <= fail_rate <= 1.0:
             raise ValueError("fail_rate must be between 0 and 1")
@@ -73,17 +75,26 @@ class FaultInjector:
         self.rate_limit = max(0, int(rate_limit))
         self.random = random.Random(seed)
         self._tokens = float(self.rate_limit)
-        self._refilled = time.monotonic()
+        self._clock = clock
+        self._refilled = clock.monotonic()
         self._forced: list[str] = []
         self.injected: dict[str, int] = {kind: 0 for kind in (*FAIL_KINDS, "429")}
         self.held = False
+        #: Requests inside the added latency now, and the most at once (the event loop's
+        #: thread only): latency delays each answer, it does not queue them.
+        self.delayed = self.delayed_peak = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].endswith(EXEMPT_SUFFIXES):
             await self.app(scope, receive, send)
             return
         if self.latency:
-            await asyncio.sleep(self.latency)
+            self.delayed += 1
+            self.delayed_peak = max(self.delayed_peak, self.delayed)
+            try:
+                await asyncio.sleep(self.latency)
+            finally:
+                self.delayed -= 1
         while self.held:
             await asyncio.sleep(0.01)
         if self.rate_limit and not self._take_token():
@@ -104,7 +115,7 @@ class FaultInjector:
             await _drop(send)
 
     def _take_token(self) -> bool:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         elapsed, self._refilled = now - self._refilled, now
         self._tokens = min(float(self.rate_limit), self._tokens + elapsed * self.rate_limit)
         if self._tokens >= 1.0:

@@ -14,12 +14,12 @@ Not modelled: attachments (a socket's `policies`, a policy's `socket_ids`) are a
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from reconciler.border0.emulator.rules import Missing
+from reconciler.clock import SYSTEM, Clock
 
 __all__ = ["StaleReads"]
 
@@ -27,8 +27,9 @@ _ID = {"socket": "socket_id", "policy": "id"}
 
 
 class StaleReads:
-    def __init__(self, delay_ms: float) -> None:
+    def __init__(self, delay_ms: float, clock: Clock = SYSTEM) -> None:
         self.delay = max(0.0, delay_ms) / 1000.0
+        self._clock = clock
         self._writes: deque[tuple[float, str, str, dict[str, Any] | None]] = deque()
         self._lock = threading.Lock()
 
@@ -36,13 +37,13 @@ class StaleReads:
         """The store's write hook: `before` is the object before the write (None: created)."""
         if self.delay:
             with self._lock:
-                self._writes.append((time.monotonic(), kind, object_id, before))
+                self._writes.append((self._clock.monotonic(), kind, object_id, before))
 
     def _pending(self, kind: str) -> dict[str, dict[str, Any] | None]:
         """id -> the object as the replica has it, for objects written within the delay."""
         if not self.delay:
             return {}
-        horizon = time.monotonic() - self.delay
+        horizon = self._clock.monotonic() - self.delay
         out: dict[str, dict[str, Any] | None] = {}
         with self._lock:
             while self._writes and self._writes[0][0] <= horizon:
