@@ -33,6 +33,7 @@ from enum import StrEnum
 from typing import Any
 
 from reconciler.apply import ActionResult, ApplyResult, apply_plan
+from reconciler.border0.api import Border0API
 from reconciler.border0.errors import Border0Error
 from reconciler.border0.inventory import fetch_actual, fetch_details, refresh_sockets
 from reconciler.diagnostics import Diagnostic, Severity
@@ -166,7 +167,9 @@ class ReconcileResult:
 
 
 def reconcile(
-    paths: Sequence[str | os.PathLike[str]], client: Any, options: ReconcileOptions | None = None
+    paths: Sequence[str | os.PathLike[str]],
+    client: Border0API,
+    options: ReconcileOptions | None = None,
 ) -> ReconcileResult:
     """Make border0 match the manifests under `paths` (or only plan, with `dry_run`)."""
     options = options or ReconcileOptions()
@@ -192,7 +195,9 @@ def _with_blocked(result: ReconcileResult) -> ReconcileResult:
 
 
 def observe(
-    paths: Sequence[str | os.PathLike[str]], client: Any, options: ReconcileOptions | None = None
+    paths: Sequence[str | os.PathLike[str]],
+    client: Border0API,
+    options: ReconcileOptions | None = None,
 ) -> ReconcileResult:
     """The manifests and border0 as they are: DONE with `desired` and `actual`, or LOAD/FETCH.
     Writes nothing, plans nothing (connector agents stop here)."""
@@ -205,16 +210,16 @@ def observe(
 
     listing = functools.partial(fetch_actual, client, policies=options.manage_policies)
     focused: tuple[str, ...] | None = None
-    if options.focus is not None:  # the daemon after an edit: load first, then read what changed
+    focus = options.focus
+    if focus is not None:  # the daemon after an edit: load first, then read what changed
         loaded = _load(paths, options)
         actual = failed = None
         if isinstance(loaded, LoadResult) and loaded.ok and not loaded.changed:
-            focused = edited_sockets(loaded, options.focus)
+            focused = edited_sockets(loaded, focus)
             actual, failed = _read(
                 listing if focused is None else
-                (lambda: refresh_sockets(client, options.focus.actual, focused,
-                                         options.parallelism,
-                                         policies=options.manage_policies)))
+                functools.partial(refresh_sockets, client, focus.actual, focused,
+                                  options.parallelism, policies=options.manage_policies))
     else:
         with ThreadPoolExecutor(1, thread_name_prefix="load") as pool:
             loading = pool.submit(_load, paths, options)
@@ -285,7 +290,9 @@ def edited_sockets(loaded: LoadResult, focus: Focus) -> tuple[str, ...] | None:
 
 
 def prepare(
-    paths: Sequence[str | os.PathLike[str]], client: Any, options: ReconcileOptions | None = None
+    paths: Sequence[str | os.PathLike[str]],
+    client: Border0API,
+    options: ReconcileOptions | None = None,
 ) -> ReconcileResult:
     """Observe, then plan: DONE with a plan `carry_out` can apply, or where it stopped (PLAN:
     the plan is there to show, with its conflicts)."""
@@ -297,7 +304,7 @@ def prepare(
     inventory = options.inventory
     # ignored fields take border0's values, for the plan and for what apply writes
     observed = replace(observed, desired=respect_ignored(observed.desired, observed.actual))
-    assert observed.desired is not None
+    assert observed.desired is not None and observed.actual is not None
     plan = make_plan(
         observed.desired,
         observed.actual,
@@ -324,7 +331,8 @@ def prepare(
             Blocked(str(c.kind), c.name, c.blocked) for c in unallowed]
         for each in blocked:
             log.warning("blocked, the rest of the plan goes ahead: %s", each)
-    deferred_until, held = None, []
+    deferred_until: float | None = None
+    held: list[Held] = []
     quiet = time.time() - observed.changed_at
     if quiet < options.delete_grace:
         plan, held = hold_back(plan, quiet, observed.incomplete)
@@ -346,7 +354,7 @@ def prepare(
 
 
 def carry_out(
-    prepared: ReconcileResult, client: Any, options: ReconcileOptions | None = None
+    prepared: ReconcileResult, client: Border0API, options: ReconcileOptions | None = None
 ) -> ReconcileResult:
     """Apply a prepared plan (and re-list border0, unless `options.relist` is off)."""
     options = options or ReconcileOptions()
@@ -468,15 +476,12 @@ def _names(changes: Any) -> str:
     return names + (f" and {len(changes) - 5} more" if len(changes) > 5 else "")
 
 
-def _relist(client: Any, before: Actual, focused: Sequence[str] | None, desired: Desired | None,
-            policies: bool = True) -> Actual | None:
-    """The state after an apply, read after border0's read-after-write delay: listed again, or
-    after a focused plan, its sockets read again into the listing it was planned against; with
-    the details (links, typed upstreams, tokens) the declared objects compare with."""
+def _relist(client: Border0API, before: Actual, focused: Sequence[str] | None,
+            desired: Desired | None, policies: bool = True) -> Actual | None:
+    """The state after an apply (the client's reads wait out border0's read-after-write delay):
+    listed again, or after a focused plan, its sockets read again into the listing it was planned
+    against; with the details (links, typed upstreams, tokens) the declared objects compare with."""
     try:
-        delay = float(client.read_after_write_delay())
-        if delay > 0:
-            time.sleep(delay)
         if focused is not None:
             after = refresh_sockets(client, before, focused, policies=policies)
         else:

@@ -49,7 +49,7 @@ class ConnectorEndpoints:
         return next((c for c in self.list_all_connectors() if c.get("name") == name), None)
 
     def create_connector(self, body: dict) -> dict:
-        return self._create("/connector", body, self.find_connector)
+        return self._create("/connector", body)
 
     def update_connector(self, connector_id: str, body: dict) -> dict:
         """`PUT /connector` with the id in the body (SDK UpdateConnector)."""

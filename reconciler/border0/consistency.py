@@ -63,6 +63,14 @@ class WriteClock:
         if left > 0:
             time.sleep(max(0.0, min(left, deadline_at - time.monotonic())))
 
+    def wait_out(self) -> None:
+        """Sleep out the rest of the last write's window (a client closing after writing)."""
+        if not self.last_write:
+            return
+        left = self.last_write + self._delay() - time.monotonic()
+        if left > 0:
+            time.sleep(left)
+
     def within_window(self) -> bool:
         """True while the last write may not have reached every replica yet."""
         if not self.last_write:

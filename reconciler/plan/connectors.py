@@ -172,10 +172,10 @@ def _plan_tokens(
             change(token.name, Action.DELETE, "an older token of this name", old.token_id)
     if live is None or not live.ownership.owned_by(instance) or live.tokens is None:
         return  # the tokens of an adopted connector are revoked from the next plan on
-    for token in listed:
-        if token.name not in declared:
-            change(token.name, Action.DELETE, "not declared in spec.tokens (revoked)",
-                   token.token_id)
+    for live_token in listed:
+        if live_token.name not in declared:
+            change(live_token.name, Action.DELETE, "not declared in spec.tokens (revoked)",
+                   live_token.token_id)
 
 
 def unknown_connectors(spec: SocketSpec, desired: Desired, actual: Actual) -> list[Diagnostic]:

@@ -147,7 +147,9 @@ def _verify_fingerprints(desired: Desired, actual: Actual) -> None:
     pairs = []
     for name, spec in desired.sockets.items():
         live = actual.sockets.get(name)
-        for field_name in SECRET_FIELDS if live is not None else ():
+        if live is None:
+            continue
+        for field_name in SECRET_FIELDS:
             secret, fp = spec.secret(field_name), live.fingerprint(field_name)
             if secret is not None and fp is not None:
                 pairs.append((secret, fp.text))

@@ -211,6 +211,8 @@ def read(path: str | os.PathLike[str]) -> SavedPlan:
         raise ValueError(f"cannot read saved plan {path}: {exc}") from None
     if not isinstance(data, dict):
         data = {}
+    saved: Any
+    plan: Any
     if data.get("kind") == KIND and data.get("format_version") == "1":
         saved, plan = data, data.get("plan")  # the previous release's layout
     else:
@@ -305,7 +307,9 @@ def _rooted_sources(value: Any, root: str) -> Any:
 
 
 def _comparable(plan_json: Mapping[str, Any], root: str) -> dict[str, Any]:
-    return json.loads(json.dumps(_rooted_sources(dict(plan_json), root), default=str))
+    compared: dict[str, Any] = json.loads(
+        json.dumps(_rooted_sources(dict(plan_json), root), default=str))
+    return compared
 
 
 def plan_difference(saved: SavedPlan, plan: Plan) -> list[str]:
