@@ -40,6 +40,7 @@ from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.manifests.cache import ParseCache
 from reconciler.manifests.loader import LoadResult, load
 from reconciler.model import Actual, Desired, with_defaults
+from reconciler.plan.guard import MASS_DELETE
 from reconciler.plan.ignore import respect_ignored
 from reconciler.plan.planner import check_instance, make_plan
 from reconciler.plan.settling import Held, held_back
@@ -433,7 +434,7 @@ def hold_back(plan: Plan, quiet: float, incomplete: Sequence[str] = ()) -> tuple
     """The plan without what must wait for the manifests to settle (plan/settling.py): deletes
     and detaches, changes that grant access or lower a guard, changes from cut files; and what
     was taken out. Warnings in the plan say why."""
-    held = held_back(plan.changes, plan.access_changes, removals=True, incomplete=incomplete)
+    held = held_back(plan.changes, removals=True, incomplete=incomplete)
     return _without(plan, held, quiet), held
 
 
@@ -464,7 +465,7 @@ def _without(plan: Plan, held: Sequence[Held], quiet: float) -> Plan:
     return replace(
         plan,
         changes=[c for c in plan.changes if id(c) not in taken],
-        conflicts=[d for d in plan.conflicts if d.code != "mass-delete"] if removals
+        conflicts=[d for d in plan.conflicts if d.code != MASS_DELETE] if removals
         else plan.conflicts,
         warnings=warnings,
     )

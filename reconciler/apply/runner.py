@@ -102,16 +102,8 @@ class ApplyResult:
         return tuple(r for r in self.results if r.ok)
 
 
-def describe(change: Change) -> str:
-    """`update socket db`, `attach policy p to socket s`: used in progress and error lines."""
-    if change.kind == "attachment":
-        prep = "to" if change.action is Action.ATTACH else "from"
-        return f"{change.action.value} policy {change.policy} {prep} socket {change.socket}"
-    return f"{change.action.value} {change.kind} {change.name}"
-
-
 def _done_message(change: Change) -> str:
-    text = describe(change)
+    text = change.title
     verb = change.action.value
     return _PAST[change.action] + text[len(verb):]
 
@@ -184,7 +176,7 @@ def apply_plan(
 def _refused(plan: Plan, first_phase: int) -> list[ActionResult]:
     """The changes of `first_phase` and later, failed without a request."""
     return [
-        ActionResult(c, False, f"not written: {describe(c)}: this replica is not the leader")
+        ActionResult(c, False, f"not written: {c.title}: this replica is not the leader")
         for c in plan.changes
         if phase_of(c.kind, c.action) >= first_phase
     ]
@@ -244,7 +236,7 @@ class _Runner:
                         else self.state.failed_policies
                     )
                     failed.add(change.name)
-            return ActionResult(change, False, f"failed: {describe(change)}: {_error_text(exc)}",
+            return ActionResult(change, False, f"failed: {change.title}: {_error_text(exc)}",
                                 temporary=_temporary(exc))
         return ActionResult(change, True, _done_message(change), object_id)
 
@@ -378,7 +370,7 @@ class _Runner:
             socket_id, policy_id, missing = self._attachment_ids(change)
             if missing:
                 results.append(ActionResult(
-                    change, False, f"failed: {describe(change)}: {missing} was not created"))
+                    change, False, f"failed: {change.title}: {missing} was not created"))
                 continue
             owner = socket_id if side == "socket" else policy_id
             ids.append(policy_id if side == "socket" else socket_id)
@@ -395,7 +387,7 @@ class _Runner:
         except Exception as exc:  # noqa: BLE001
             text = _error_text(exc)
             return results + [
-                ActionResult(c, False, f"failed: {describe(c)}: {text}",
+                ActionResult(c, False, f"failed: {c.title}: {text}",
                              temporary=_temporary(exc)) for c in ready
             ]
         return results + [

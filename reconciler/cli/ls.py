@@ -136,17 +136,17 @@ def manifest_states(desired: Desired, actual: Actual, instance: str) -> dict[str
     for name, changes in touched.items():
         if name in result and all(_only_adoption(c) for c in changes):
             result[name] = TO_ADOPT
-    for diagnostic in plan.conflicts:  # the planner words each as "socket NAME: why"
-        subject = diagnostic.message.split(":", 1)[0].split(" ", 1)
-        if subject[0] == "socket" and len(subject) == 2 and subject[1] in desired.sockets:
-            result[subject[1]] = CONFLICT
+    for diagnostic in plan.conflicts:
+        kind, name = diagnostic.subject or ("", "")
+        if kind == "socket" and name in desired.sockets:
+            result[name] = CONFLICT
     return result
 
 
 def _only_adoption(change: Any) -> bool:
     """Taken over and nothing else changes: no field but the owner differs, and a secret is
     only written because border0 cannot show it (before: none)."""
-    return change.reason.startswith("adopt") and all(
+    return change.adopting and all(
         d.before is None if d.sensitive else d.path == "managed_by" for d in change.diffs
     )
 

@@ -45,11 +45,7 @@ def _details(lines: list[str]) -> tuple[str, ...]:
 
 
 def _title(change: Any) -> str:
-    if change.kind == "attachment":
-        verb = "attach" if change.action.value == "attach" else "detach"
-        prep = "to" if verb == "attach" else "from"
-        return f"{verb} policy {change.policy} {prep} socket {change.socket}"
-    return f"{change.action.value} {change.kind} {change.name}"
+    return str(change.title)  # plan/types.py Change.title: the one wording
 
 
 class EventReporter:

@@ -14,7 +14,6 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-from reconciler.apply import describe
 from reconciler.daemon.state import iso_time
 
 __all__ = ["DEFAULT_HISTORY", "MAX_CHANGES", "History", "reconcile_entry"]
@@ -31,7 +30,7 @@ def _named(change: Any) -> dict[str, Any]:
         "action": change.action.value,
         "kind": str(change.kind),
         "name": change.name,
-        "title": describe(change),
+        "title": change.title,
     }
 
 

@@ -111,7 +111,7 @@ def plan_connectors(
                          *diffs)
             changes.append(Change(Kind.CONNECTOR, name, Action.UPDATE,
                                   "adopt" if adopt else "changed", diffs,
-                                  object_id=live.connector_id, source=src))
+                                  object_id=live.connector_id, source=src, adopting=adopt))
         _plan_tokens(spec, live, instance, changes, now)
     for name, live in actual.connectors.items():
         if name in desired.connectors or not live.ownership.owned_by(instance):
@@ -122,7 +122,8 @@ def plan_connectors(
                 Severity.ERROR,
                 f"connector {name}: not in the manifests, but sockets still name it: "
                 f"{', '.join(users)}; remove it from their spec.connectors first (deleting it "
-                "would leave them unserved)", code="connector-in-use"))
+                "would leave them unserved)", code="connector-in-use",
+                kind=str(Kind.CONNECTOR), name=name))
             continue
         if live.ownership.prune:
             changes.append(Change(Kind.CONNECTOR, name, Action.DELETE,
@@ -132,7 +133,7 @@ def plan_connectors(
             warnings.append(Diagnostic(
                 Severity.WARNING,
                 f"connector {name} is no longer in the manifests; kept: prune disabled",
-                code="prune-disabled"))
+                code="prune-disabled", kind=str(Kind.CONNECTOR), name=name))
 
 
 def _users(connector: str, desired: Desired, actual: Actual) -> list[str]:
@@ -185,6 +186,6 @@ def unknown_connectors(spec: SocketSpec, desired: Desired, actual: Actual) -> li
                        f"socket {spec.name}: connector {name!r} does not exist in border0 or "
                        "the manifests", file=getattr(src, "file", None),
                        line=getattr(src, "line", None), column=getattr(src, "column", None),
-                       code="unknown-connector")
+                       code="unknown-connector", kind=str(Kind.SOCKET), name=spec.name)
             for name in spec.connectors or ()
             if name not in desired.connectors and name not in actual.connectors]

@@ -43,6 +43,7 @@ from reconciler.plan.guard import default_max_delete, guard_mass_delete
 from reconciler.plan.ignore import respect_ignored
 from reconciler.plan.prune import prune as _prune
 from reconciler.plan.resource_changes import resource_changes
+from reconciler.plan.settling import widening
 from reconciler.plan.suspended import suspended_rows
 from reconciler.plan.types import (
     POLICY_REPLACE_NOTE,
@@ -135,9 +136,10 @@ def make_plan(
                       conflicts)
 
     changes.sort(key=lambda c: (phase_of(c.kind, c.action), c.name))
+    access = access_review(changes, desired, actual)
+    changes = widening(changes, access)
     return Plan(changes=changes, conflicts=conflicts, warnings=warnings, instance=instance,
-                suspended=suspended_rows(desired, actual),
-                access_changes=access_review(changes, desired, actual),
+                suspended=suspended_rows(desired, actual), access_changes=access,
                 resource_changes=resource_changes(changes, desired, actual, instance))
 
 
@@ -197,12 +199,14 @@ REPAIR = ("ownership tags lost (someone wrote it back without them): recognised 
 def _take_over(
     kind: Kind, spec: Any, live_id: str, own: model.Ownership, instance: str,
     conflicts: list[Diagnostic], inventory: frozenset[str],
-) -> tuple[bool | None, str]:
-    """(`_adopting`'s answer, the word that explains a take-over): an unmanaged object in the
-    inventory is ours, its marks to be repaired."""
+) -> tuple[bool | None, str, bool]:
+    """(`_adopting`'s answer, the word that explains a take-over, whether the adopt annotation
+    takes it: `Change.adopting`): an unmanaged object in the inventory is ours, its marks to be
+    repaired."""
     if not own.managed and live_id in inventory:
-        return True, REPAIR
-    return _adopting(kind, spec, own, instance, conflicts), "adopt"
+        return True, REPAIR, False
+    taking = _adopting(kind, spec, own, instance, conflicts)
+    return taking, "adopt", bool(taking)
 
 
 def _adopting(
@@ -242,8 +246,8 @@ def _plan_policies(
             )
             ids[name] = None
             continue
-        adopting, why = _take_over(Kind.POLICY, spec, live.policy_id, live.ownership, instance,
-                                   conflicts, inventory)
+        adopting, why, adopt = _take_over(Kind.POLICY, spec, live.policy_id, live.ownership,
+                                          instance, conflicts, inventory)
         if adopting is None:
             continue
         want, have = model.policy_fields(spec), model.live_policy_fields(live)
@@ -260,13 +264,13 @@ def _plan_policies(
             changes.append(
                 Change(Kind.POLICY, name, Action.REPLACE, reason, diffs,
                        object_id=live.policy_id, source=src,
-                       blocked=_blocked(Kind.POLICY, spec))
+                       blocked=_blocked(Kind.POLICY, spec), adopting=adopt)
             )
             ids[name] = None
             continue
         changes.append(
             Change(Kind.POLICY, name, Action.UPDATE, why if adopting else "changed",
-                   diffs, object_id=live.policy_id, source=src)
+                   diffs, object_id=live.policy_id, source=src, adopting=adopt)
         )
     for name, live in actual.policies.items():
         if name in desired.policies or not live.ownership.owned_by(instance):
@@ -300,8 +304,8 @@ def _plan_sockets(
                        create_diffs(model.socket_fields(spec)), source=src)
             )
         else:
-            adopting, why = _take_over(Kind.SOCKET, spec, live.socket_id, live.ownership,
-                                       instance, conflicts, inventory)
+            adopting, why, adopt = _take_over(Kind.SOCKET, spec, live.socket_id,
+                                              live.ownership, instance, conflicts, inventory)
             if adopting is None:
                 continue
             want, have = comparable(model.socket_fields(spec),
@@ -314,7 +318,7 @@ def _plan_sockets(
                 changes.append(
                     Change(Kind.SOCKET, name, Action.REPLACE, _loud(reason) + tagging,
                            field_diffs(have, want), object_id=live.socket_id, source=src,
-                           blocked=_blocked(Kind.SOCKET, spec))
+                           blocked=_blocked(Kind.SOCKET, spec), adopting=adopt)
                 )
             else:
                 socket_id = live.socket_id
@@ -340,7 +344,7 @@ def _plan_sockets(
                         reason += f"; {_REKEYED.format(', '.join(rekeyed))}"
                     changes.append(
                         Change(Kind.SOCKET, name, Action.UPDATE, reason,
-                               diffs, object_id=live.socket_id, source=src)
+                               diffs, object_id=live.socket_id, source=src, adopting=adopt)
                     )
         if policy_ids is not None:
             _plan_attachments(spec, socket_id, attached, actual, policy_ids, changes, conflicts,
@@ -413,7 +417,8 @@ def _tag_rule_note(
     warnings.append(Diagnostic(
         Severity.WARNING, f"socket {spec.name}: its tags change: {text}",
         file=getattr(src, "file", None), line=getattr(src, "line", None),
-        column=getattr(src, "column", None), code="tag-rules"))
+        column=getattr(src, "column", None), code="tag-rules", kind=str(Kind.SOCKET),
+        name=spec.name))
     return "; " + text
 
 
