@@ -45,7 +45,6 @@ import orjson
 
 from reconciler import __version__
 from reconciler.backoff import backoff
-from reconciler.border0.connectors_api import ConnectorEndpoints
 from reconciler.border0.consistency import WriteClock
 from reconciler.border0.errors import (
     APIError,
@@ -81,7 +80,7 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-class Border0Client(ConnectorEndpoints):
+class Border0Client:
     """Thread-safe (one keep-alive connection pool shared by every thread); a context manager."""
 
     def __init__(
@@ -213,6 +212,53 @@ class Border0Client(ConnectorEndpoints):
         write of the same socket."""
         data = self._json("GET", f"/socket/{path_segment(socket_id)}/upstream_configurations")
         return list(data.get("list") or []) if isinstance(data, dict) else list(data or [])
+
+    def get_upstream_configuration(self, socket_id: str) -> dict | None:
+        """The socket's upstream_configuration from `/socket/{id}/upstream_configurations`
+        (border0-go client/socket.go SocketUpstreamConfigs; the provider reads it there)."""
+        data = self._json("GET", f"/socket/{path_segment(socket_id)}/upstream_configurations")
+        items = data.get("list") if isinstance(data, dict) else data
+        for item in items or ():
+            if isinstance(item, dict) and isinstance(item.get("config"), dict):
+                return item["config"]
+        return None
+
+    # --- connectors (border0-go client/connector.go) --------------------------------------
+
+    def list_all_connectors(self) -> list[dict]:
+        """Every connector of the organization (`GET /connectors`: `{"list": [...]}` as the
+        SDK's Connectors decodes it; a bare array is accepted too)."""
+        data = self._json("GET", "/connectors")
+        return list(data.get("list") or []) if isinstance(data, dict) else list(data or [])
+
+    def get_connector(self, connector_id: str) -> dict:
+        return self._json("GET", f"/connector/{path_segment(connector_id)}")
+
+    def find_connector(self, name: str) -> dict | None:
+        """A connector by name (border0 has no lookup by name: the list is searched)."""
+        return next((c for c in self.list_all_connectors() if c.get("name") == name), None)
+
+    def create_connector(self, body: dict) -> dict:
+        return self._create("/connector", body)
+
+    def update_connector(self, connector_id: str, body: dict) -> dict:
+        """`PUT /connector` with the id in the body (SDK UpdateConnector)."""
+        return self._json("PUT", "/connector", body={**body, "connector_id": connector_id})
+
+    def delete_connector(self, connector_id: str) -> None:
+        self._delete(f"/connector/{path_segment(connector_id)}")
+
+    def list_connector_tokens(self, connector_id: str) -> list[dict]:
+        data = self._json("GET", f"/connector/{path_segment(connector_id)}/tokens")
+        return list(data.get("list") or []) if isinstance(data, dict) else list(data or [])
+
+    def create_connector_token(self, body: dict) -> dict:
+        """`POST /connector/token`: the only answer that holds the token's value. Not retried
+        by name on an ambiguous failure: a second token is harmless, a lost value is not."""
+        return self._json("POST", "/connector/token", body=body)
+
+    def delete_connector_token(self, connector_id: str, token_id: str) -> None:
+        self._delete(f"/connector/{path_segment(connector_id)}/token/{path_segment(token_id)}")
 
     # --- policies -------------------------------------------------------------------------
 

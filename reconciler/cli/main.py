@@ -36,7 +36,7 @@ from reconciler.cli.run_roles import RoleArgs, role_options
 from reconciler.errors import UserError
 from reconciler.render import RENDERERS
 from reconciler.render.validation import REPORTERS
-from reconciler.secrets import SECRET_FIELDS
+from reconciler.secrets import SECRETS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100,
@@ -94,7 +94,7 @@ def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | Non
 # --- emulator (section owned by the emulator command) ---
 
 #: The secrets border0 never reads back (emulator/rules.py), named from our one list.
-_PASSWORDS = " and ".join(name for name in SECRET_FIELDS if name.endswith("_password"))
+_PASSWORDS = " and ".join(f.name for f in SECRETS if not f.read_back)
 
 
 @cli.command("emulator")

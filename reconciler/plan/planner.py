@@ -28,7 +28,6 @@ Rules that live here, and only here:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping
 from dataclasses import replace
 from typing import Any
@@ -36,6 +35,7 @@ from typing import Any
 from reconciler import model
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.model import Actual, Desired, LivePolicy, LiveSocket
+from reconciler.ownership import Instance, InvalidInstance
 from reconciler.plan.access import access_review
 from reconciler.plan.connectors import POLICIES_NOT_MANAGED, plan_connectors, unknown_connectors
 from reconciler.plan.fields import FieldDiff, comparable, create_diffs, field_diffs
@@ -81,16 +81,13 @@ def _owner_label(instance: str | None) -> str:
 # --- the planner ----------------------------------------------------------------------------
 
 
-_INSTANCE_RE = re.compile(r"^[A-Za-z0-9._-]{1,63}$")
-
-
 def check_instance(instance: str) -> str | None:
-    """Why `instance` cannot be used (it goes into a tag value and the policy marker), or None."""
-    if _INSTANCE_RE.match(instance or ""):
-        return None
-    return (
-        f"invalid instance {instance!r}: use 1 to 63 letters, digits, '.', '_' or '-'"
-    )
+    """Why `instance` cannot be used (`ownership.Instance` holds the rule), or None."""
+    try:
+        Instance(instance)
+    except InvalidInstance as exc:
+        return str(exc)
+    return None
 
 
 def make_plan(
@@ -111,9 +108,7 @@ def make_plan(
 
     With `manage_policies` off, policies and attachments are neither compared nor changed
     (`actual` holds none: they were not read), and a warning says so."""
-    problem = check_instance(instance)
-    if problem:
-        raise ValueError(problem)
+    instance = Instance(instance)  # InvalidInstance, a ValueError, for a bad one
     desired = respect_ignored(desired, actual)  # spec.ignoreFields (plan/ignore.py)
     changes: list[Change] = []
     conflicts: list[Diagnostic] = []
