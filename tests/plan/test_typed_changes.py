@@ -8,6 +8,7 @@ import json
 from dataclasses import replace
 
 import jsonschema
+import pytest
 from helpers import REPO
 from test_access import live_policy as access_policy
 from test_access import live_socket as access_socket
@@ -15,9 +16,10 @@ from test_access import v1, world
 from test_plan import actual, desired, live_policy, live_socket
 
 from reconciler.model import PolicySpec, SocketSpec
+from reconciler.ownership import Instance, InvalidInstance
 from reconciler.plan import saved
 from reconciler.plan.guard import MASS_DELETE
-from reconciler.plan.planner import make_plan
+from reconciler.plan.planner import check_instance, make_plan
 from reconciler.plan.types import Action
 from reconciler.reconcile import hold_back
 from reconciler.render import render
@@ -101,3 +103,14 @@ def test_the_mass_delete_guard_is_one_named_code_that_deferral_lifts() -> None:
     deferred, held = hold_back(plan, 0.1)
     assert deferred.conflicts == [] and {h.why for h in held} == {"removal"}
 
+
+
+def test_the_instance_name_rule_has_one_home() -> None:
+    assert Instance("ci-1.eu") == "ci-1.eu" and Instance(Instance("x")) == "x"
+    for bad in ("", "has space", "x" * 64, "ünï"):
+        with pytest.raises(InvalidInstance, match="1 to 63 letters") as refused:
+            Instance(bad)
+        assert check_instance(bad) == str(refused.value)
+    assert check_instance("ci") is None
+    with pytest.raises(ValueError, match="invalid instance 'has space'"):
+        make_plan(desired(), actual(), instance="has space")
