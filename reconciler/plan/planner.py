@@ -108,7 +108,7 @@ def make_plan(
 
     With `manage_policies` off, policies and attachments are neither compared nor changed
     (`actual` holds none: they were not read), and a warning says so."""
-    instance = Instance(instance)  # InvalidInstance, a ValueError, for a bad one
+    Instance(instance)  # InvalidInstance, a ValueError, for a bad one (the plan keeps a str)
     desired = respect_ignored(desired, actual)  # spec.ignoreFields (plan/ignore.py)
     changes: list[Change] = []
     conflicts: list[Diagnostic] = []

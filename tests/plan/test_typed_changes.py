@@ -112,5 +112,7 @@ def test_the_instance_name_rule_has_one_home() -> None:
             Instance(bad)
         assert check_instance(bad) == str(refused.value)
     assert check_instance("ci") is None
+    # the plan keeps a plain str: YAML and JSON renderings dump it as any other
+    assert type(make_plan(desired(), actual(), instance="ci").to_json()["instance"]) is str
     with pytest.raises(ValueError, match="invalid instance 'has space'"):
         make_plan(desired(), actual(), instance="has space")
