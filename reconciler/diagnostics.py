@@ -27,8 +27,16 @@ class Diagnostic:
     column: int | None = None
     code: str = ""  # a short stable identifier, e.g. "yaml-syntax", "schema", "duplicate-name"
     #: The object it is about, where it is about one (a plan's conflicts): kind and name.
+    #: Readers take `subject`, never the words of `message`.
     kind: str | None = None
     name: str | None = None
+
+    @property
+    def subject(self) -> tuple[str, str] | None:
+        """(kind, name) of the object it is about, or None."""
+        if self.kind is None or self.name is None:
+            return None
+        return self.kind, self.name
 
     def location(self) -> str:
         if self.file is None:

@@ -12,8 +12,31 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Self
 
-__all__ = ["Ownership", "parse_policy_marker", "policy_marker"]
+__all__ = ["Instance", "InvalidInstance", "Ownership", "parse_policy_marker", "policy_marker"]
+
+_INSTANCE = re.compile(r"^[A-Za-z0-9._-]{1,63}$")
+
+
+class InvalidInstance(ValueError):
+    """An instance name that cannot be used; the message says what to use instead."""
+
+
+class Instance(str):
+    """This reconciler's instance name, valid by construction: it goes into a tag value and the
+    policy marker, so 1 to 63 letters, digits, '.', '_' or '-'. The one home of that rule:
+    build it once at the edge (`Instance(text)` raises `InvalidInstance`), pass it on as a str."""
+
+    __slots__ = ()
+
+    def __new__(cls, value: str) -> Self:
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, str) or not _INSTANCE.match(value):
+            raise InvalidInstance(
+                f"invalid instance {value!r}: use 1 to 63 letters, digits, '.', '_' or '-'")
+        return super().__new__(cls, value)
 
 
 @dataclass(frozen=True)

@@ -34,12 +34,14 @@ from typing import Any
 
 from reconciler.apply import ActionResult, ApplyResult, apply_plan
 from reconciler.apply.tokens import check_destinations
+from reconciler.border0.api import Border0API
 from reconciler.border0.errors import Border0Error
 from reconciler.border0.inventory import fetch_actual, fetch_details, refresh_sockets
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.manifests.cache import ParseCache
 from reconciler.manifests.loader import LoadResult, load
 from reconciler.model import Actual, Desired, with_defaults
+from reconciler.plan.guard import MASS_DELETE
 from reconciler.plan.ignore import respect_ignored
 from reconciler.plan.planner import check_instance, make_plan
 from reconciler.plan.settling import Held, held_back
@@ -170,7 +172,9 @@ class ReconcileResult:
 
 
 def reconcile(
-    paths: Sequence[str | os.PathLike[str]], client: Any, options: ReconcileOptions | None = None
+    paths: Sequence[str | os.PathLike[str]],
+    client: Border0API,
+    options: ReconcileOptions | None = None,
 ) -> ReconcileResult:
     """Make border0 match the manifests under `paths` (or only plan, with `dry_run`)."""
     options = options or ReconcileOptions()
@@ -196,7 +200,9 @@ def _with_blocked(result: ReconcileResult) -> ReconcileResult:
 
 
 def observe(
-    paths: Sequence[str | os.PathLike[str]], client: Any, options: ReconcileOptions | None = None
+    paths: Sequence[str | os.PathLike[str]],
+    client: Border0API,
+    options: ReconcileOptions | None = None,
 ) -> ReconcileResult:
     """The manifests and border0 as they are: DONE with `desired` and `actual`, or LOAD/FETCH.
     Writes nothing, plans nothing (connector agents stop here)."""
@@ -209,16 +215,16 @@ def observe(
 
     listing = functools.partial(fetch_actual, client, policies=options.manage_policies)
     focused: tuple[str, ...] | None = None
-    if options.focus is not None:  # the daemon after an edit: load first, then read what changed
+    focus = options.focus
+    if focus is not None:  # the daemon after an edit: load first, then read what changed
         loaded = _load(paths, options)
         actual = failed = None
         if isinstance(loaded, LoadResult) and loaded.ok and not loaded.changed:
-            focused = edited_sockets(loaded, options.focus)
+            focused = edited_sockets(loaded, focus)
             actual, failed = _read(
                 listing if focused is None else
-                (lambda: refresh_sockets(client, options.focus.actual, focused,
-                                         options.parallelism,
-                                         policies=options.manage_policies)))
+                functools.partial(refresh_sockets, client, focus.actual, focused,
+                                  options.parallelism, policies=options.manage_policies))
     else:
         with ThreadPoolExecutor(1, thread_name_prefix="load") as pool:
             loading = pool.submit(_load, paths, options)
@@ -289,7 +295,9 @@ def edited_sockets(loaded: LoadResult, focus: Focus) -> tuple[str, ...] | None:
 
 
 def prepare(
-    paths: Sequence[str | os.PathLike[str]], client: Any, options: ReconcileOptions | None = None
+    paths: Sequence[str | os.PathLike[str]],
+    client: Border0API,
+    options: ReconcileOptions | None = None,
 ) -> ReconcileResult:
     """Observe, then plan: DONE with a plan `carry_out` can apply, or where it stopped (PLAN:
     the plan is there to show, with its conflicts)."""
@@ -305,6 +313,7 @@ def prepare(
     # token Secrets still holding their token (a lost one plans a new token: apply/tokens.py)
     checked, unreadable = check_destinations(observed.desired)
     observed = replace(observed, desired=checked)
+    assert observed.desired is not None and observed.actual is not None
     plan = make_plan(
         observed.desired,
         observed.actual,
@@ -333,7 +342,8 @@ def prepare(
             Blocked(str(c.kind), c.name, c.blocked) for c in unallowed]
         for each in blocked:
             log.warning("blocked, the rest of the plan goes ahead: %s", each)
-    deferred_until, held = None, []
+    deferred_until: float | None = None
+    held: list[Held] = []
     quiet = time.time() - observed.changed_at
     if quiet < options.delete_grace:
         plan, held = hold_back(plan, quiet, observed.incomplete)
@@ -355,7 +365,7 @@ def prepare(
 
 
 def carry_out(
-    prepared: ReconcileResult, client: Any, options: ReconcileOptions | None = None
+    prepared: ReconcileResult, client: Border0API, options: ReconcileOptions | None = None
 ) -> ReconcileResult:
     """Apply a prepared plan (and re-list border0, unless `options.relist` is off)."""
     options = options or ReconcileOptions()
@@ -440,7 +450,7 @@ def hold_back(plan: Plan, quiet: float, incomplete: Sequence[str] = ()) -> tuple
     """The plan without what must wait for the manifests to settle (plan/settling.py): deletes
     and detaches, changes that grant access or lower a guard, changes from cut files; and what
     was taken out. Warnings in the plan say why."""
-    held = held_back(plan.changes, plan.access_changes, removals=True, incomplete=incomplete)
+    held = held_back(plan.changes, removals=True, incomplete=incomplete)
     return _without(plan, held, quiet), held
 
 
@@ -471,7 +481,7 @@ def _without(plan: Plan, held: Sequence[Held], quiet: float) -> Plan:
     return replace(
         plan,
         changes=[c for c in plan.changes if id(c) not in taken],
-        conflicts=[d for d in plan.conflicts if d.code != "mass-delete"] if removals
+        conflicts=[d for d in plan.conflicts if d.code != MASS_DELETE] if removals
         else plan.conflicts,
         warnings=warnings,
     )
@@ -483,15 +493,12 @@ def _names(changes: Any) -> str:
     return names + (f" and {len(changes) - 5} more" if len(changes) > 5 else "")
 
 
-def _relist(client: Any, before: Actual, focused: Sequence[str] | None, desired: Desired | None,
-            policies: bool = True) -> Actual | None:
-    """The state after an apply, read after border0's read-after-write delay: listed again, or
-    after a focused plan, its sockets read again into the listing it was planned against; with
-    the details (links, typed upstreams, tokens) the declared objects compare with."""
+def _relist(client: Border0API, before: Actual, focused: Sequence[str] | None,
+            desired: Desired | None, policies: bool = True) -> Actual | None:
+    """The state after an apply (the client's reads wait out border0's read-after-write delay):
+    listed again, or after a focused plan, its sockets read again into the listing it was planned
+    against; with the details (links, typed upstreams, tokens) the declared objects compare with."""
     try:
-        delay = float(client.read_after_write_delay())
-        if delay > 0:
-            time.sleep(delay)
         if focused is not None:
             after = refresh_sockets(client, before, focused, policies=policies)
         else:

@@ -49,6 +49,7 @@ __all__ = [
     "FINGERPRINT_TAG_PREFIX",
     "MIN_SECRET_LENGTH",
     "SCRUBBED_FIELDS",
+    "SECRETS",
     "SECRET_FIELDS",
     "SECRET_MANIFEST_PATHS",
     "SECRET_TYPES",
@@ -56,6 +57,7 @@ __all__ = [
     "Fingerprint",
     "FingerprintKeyError",
     "Secret",
+    "SecretField",
     "fingerprint",
     "fingerprint_tag",
     "foreign_key",
@@ -74,18 +76,37 @@ __all__ = [
 
 SENSITIVE = "(sensitive)"
 
-#: The socket fields that hold secret values (model attribute, API body key and plan field are
-#: the same name) and where a Socket manifest holds each. Its section (`upstream`, `protected`)
-#: is the part of the socket it belongs to. Table order is the order fields are shown in.
-SECRET_MANIFEST_PATHS: dict[str, tuple[str, ...]] = {
-    "upstream_username": ("spec", "upstream", "username"),
-    "upstream_password": ("spec", "upstream", "password"),
+@dataclass(frozen=True)
+class SecretField:
+    """One socket field that holds a secret value: the registry row every consumer reads."""
+
+    name: str  # model attribute, API body key and plan field: the same name
+    manifest_path: tuple[str, ...]  # where a Socket manifest holds it
+    #: A secret by nature (a password): scrubbed from free text, and a plaintext value in a
+    #: manifest is warned about. A username is compared by fingerprint, yet no secret.
+    by_nature: bool
+    #: border0 answers it back on a read (a username, the TLS key); a password it never does,
+    #: so only its fingerprint tells whether it changed.
+    read_back: bool
+
+    @property
+    def section(self) -> str:
+        """The part of the socket it belongs to: `upstream` or `protected`."""
+        return self.manifest_path[1]
+
+
+#: The one registry of secret fields; table order is the order fields are shown in.
+SECRETS: tuple[SecretField, ...] = (
+    SecretField("upstream_username", ("spec", "upstream", "username"), False, True),
+    SecretField("upstream_password", ("spec", "upstream", "password"), True, False),
     # the upstream's TLS client key (createSocketRequest/updateSocketRequest `upstream_key`,
     # answered in serializer.Socket): a secret like the passwords, though border0's CLI and
     # provider never send it from a manifest-like config
-    "upstream_key": ("spec", "upstream", "key"),
-    "protected_password": ("spec", "protected", "password"),
-}
+    SecretField("upstream_key", ("spec", "upstream", "key"), False, True),
+    SecretField("protected_password", ("spec", "protected", "password"), True, False),
+)
+#: Derived from `SECRETS`: field name -> manifest path, and the field names.
+SECRET_MANIFEST_PATHS: dict[str, tuple[str, ...]] = {f.name: f.manifest_path for f in SECRETS}
 SECRET_FIELDS = tuple(SECRET_MANIFEST_PATHS)
 #: The non-secret field each section's secrets follow in the comparable forms and manifests.
 _SECTION_ANCHOR = {"upstream": "upstream_http_hostname", "protected": "protected_username"}
@@ -95,7 +116,7 @@ _SECTION_ANCHOR = {"upstream": "upstream_http_hostname", "protected": "protected
 #: unless the manifest declares it one ({env: NAME, secret: true}): `app` or `postgres` also name
 #: sockets and fill descriptions, and blanking them out garbled output and told which letters
 #: were the username.
-SCRUBBED_FIELDS = ("upstream_password", "protected_password")
+SCRUBBED_FIELDS = tuple(f.name for f in SECRETS if f.by_nature)
 
 #: The last-resort scrub of free text (exception messages, child output) replaces only values
 #: this long or longer: a short value matches words that are not the secret.

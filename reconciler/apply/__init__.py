@@ -6,7 +6,6 @@ from reconciler.apply.runner import (
     ApplyResult,
     PlanNotApplicable,
     apply_plan,
-    describe,
 )
 
-__all__ = ["ActionResult", "ApplyResult", "PlanNotApplicable", "apply_plan", "describe"]
+__all__ = ["ActionResult", "ApplyResult", "PlanNotApplicable", "apply_plan"]

@@ -8,7 +8,8 @@ rerunning apply finishes the job. Each write is one client call: the client's re
 (`border0/client.py`) is the only one, so a create is sent at most 1 + `max_retries_5xx` times.
 A create that failed anyway (timeout, 5xx, or a retried POST that answers "duplicate") is checked
 by name: if the object exists and is ours, it counts as created, so no duplicate is ever made.
-border0's read-after-write delay is honoured between phases and before those checks.
+This is the one place a lost create is recovered, and the ownership check is part of it.
+border0's read-after-write delay is the client's concern (border0/api.py): no wait here.
 
 An update is a read-modify-write: the object is read (a socket with `?activeOnly=true`, then its
 connector links and upstream configuration from their sub-resources) right before the PUT, and
@@ -25,10 +26,12 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, NamedTuple
 
 from reconciler.apply.attach_groups import attachment_groups
 from reconciler.apply.tokens import TokenDestinationError, issue_token
+from reconciler.border0.api import JSON, Border0API
 from reconciler.border0.api_json import (
     connector_body,
     connector_from_api,
@@ -99,16 +102,8 @@ class ApplyResult:
         return tuple(r for r in self.results if r.ok)
 
 
-def describe(change: Change) -> str:
-    """`update socket db`, `attach policy p to socket s`: used in progress and error lines."""
-    if change.kind == "attachment":
-        prep = "to" if change.action is Action.ATTACH else "from"
-        return f"{change.action.value} policy {change.policy} {prep} socket {change.socket}"
-    return f"{change.action.value} {change.kind} {change.name}"
-
-
 def _done_message(change: Change) -> str:
-    text = describe(change)
+    text = change.title
     verb = change.action.value
     return _PAST[change.action] + text[len(verb):]
 
@@ -139,7 +134,7 @@ class _State:
 
 def apply_plan(
     plan: Plan,
-    client: Any,
+    client: Border0API,
     desired: Desired,
     actual: Actual,
     *,
@@ -161,7 +156,6 @@ def apply_plan(
     )
     runner = _Runner(client, desired, instance, state)
     results: list[ActionResult] = []
-    wrote = False
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
         for index in range(len(PHASES)):
             phase = [c for c in plan.changes if phase_of(c.kind, c.action) == index]
@@ -170,24 +164,19 @@ def apply_plan(
             if may_write is not None and not may_write():
                 results += _refused(plan, index)
                 break
-            if wrote:
-                runner.settle()
             futures = [pool.submit(task) for task in runner.tasks(phase)]
             for future in as_completed(futures):  # report each action as it finishes
                 for result in future.result():
                     results.append(result)
                     if progress is not None:
                         progress(result)
-            wrote = True
-    if wrote:
-        runner.settle()  # the next command (a plan in CI, the daemon's next pass) sees it all
     return ApplyResult(tuple(results))
 
 
 def _refused(plan: Plan, first_phase: int) -> list[ActionResult]:
     """The changes of `first_phase` and later, failed without a request."""
     return [
-        ActionResult(c, False, f"not written: {describe(c)}: this replica is not the leader")
+        ActionResult(c, False, f"not written: {c.title}: this replica is not the leader")
         for c in plan.changes
         if phase_of(c.kind, c.action) >= first_phase
     ]
@@ -201,13 +190,13 @@ class _Ops(NamedTuple):
     """What differs between writing a policy and writing a socket."""
 
     specs: Mapping[str, Any]
-    create_body: Callable[[Any, str, Mapping[str, Any] | None], dict]
-    update_body: Callable[[Any, str, Mapping[str, Any]], dict]
-    get: Callable[[str], dict]  # read before an update and a replace
-    create: Callable[[dict], dict]
-    update: Callable[[str, dict], dict]
+    create_body: Callable[[Any, str, Mapping[str, Any] | None], JSON]
+    update_body: Callable[[Any, str, Mapping[str, Any]], JSON]
+    get: Callable[[str], JSON]  # read before an update and a replace
+    create: Callable[[JSON], JSON]
+    update: Callable[[str, JSON], JSON]
     delete: Callable[[str], None]
-    find: Callable[[str], dict | None]
+    find: Callable[[str], JSON | None]
     id_key: str
     is_ours: Callable[[Mapping[str, Any]], bool]
     ids: dict[str, str]
@@ -216,27 +205,22 @@ class _Ops(NamedTuple):
 class _Runner:
     """Builds the callables of one phase; each returns the results of its changes."""
 
-    def __init__(self, client: Any, desired: Desired, instance: str, state: _State) -> None:
+    def __init__(self, client: Border0API, desired: Desired, instance: str,
+                 state: _State) -> None:
         self.client = client
         self.desired = desired
         self.instance = instance
         self.state = state
 
-    def settle(self) -> None:
-        """Wait border0's read-after-write delay so the next reads see our writes."""
-        try:
-            delay = float(self.client.read_after_write_delay())
-        except Border0Error:
-            delay = 0.0
-        if delay > 0:
-            time.sleep(delay)
-
     def tasks(self, phase: list[Change]) -> list[Callable[[], list[ActionResult]]]:
         first = phase[0]
         if first.kind == "attachment":
-            return [_timed(lambda group=group: self._attachments(*group))
+            return [_timed(partial(self._attachments, *group))
                     for group in attachment_groups(phase)]
-        return [_timed(lambda change=change: [self._one(change)]) for change in phase]
+        return [_timed(partial(self._one_as_list, change)) for change in phase]
+
+    def _one_as_list(self, change: Change) -> list[ActionResult]:
+        return [self._one(change)]
 
     # -- single objects ---------------------------------------------------------------------
 
@@ -252,7 +236,7 @@ class _Runner:
                         else self.state.failed_policies
                     )
                     failed.add(change.name)
-            return ActionResult(change, False, f"failed: {describe(change)}: {_error_text(exc)}",
+            return ActionResult(change, False, f"failed: {change.title}: {_error_text(exc)}",
                                 temporary=_temporary(exc))
         return ActionResult(change, True, _done_message(change), object_id)
 
@@ -279,26 +263,26 @@ class _Runner:
         if change.kind == "token":
             return self._token(change)
         ops = self._ops(change.kind)
+        object_id = change.object_id or ""
         if change.action is Action.DELETE:
-            ops.delete(change.object_id)
-            return change.object_id
+            ops.delete(object_id)
+            return object_id
         spec = ops.specs[change.name]
-        current = ops.get(change.object_id) if change.object_id else None
+        current = ops.get(object_id) if object_id else None
         if change.action is Action.UPDATE:
             body = ops.update_body(spec, self.instance, current or {})
-            ops.update(change.object_id, self._with_links(change, spec, body))
-            return change.object_id
+            ops.update(object_id, self._with_links(change, spec, body))
+            return object_id
         body = self._with_links(change, spec, ops.create_body(spec, self.instance, current))
         if change.action is Action.REPLACE:
-            ops.delete(change.object_id)
-            self.settle()
+            ops.delete(object_id)  # a write: border0's primary sees it at once
         created = self._create(lambda: ops.create(body), ops.find, change.name, ops.is_ours)
-        object_id = str(created.get(ops.id_key) or "")
+        new_id = str(created.get(ops.id_key) or "")
         with self.state.lock:
-            ops.ids[change.name] = object_id
-        return object_id
+            ops.ids[change.name] = new_id
+        return new_id
 
-    def _with_links(self, change: Change, spec: Any, body: dict) -> dict:
+    def _with_links(self, change: Change, spec: Any, body: JSON) -> JSON:
         """A socket body with `connector_ids` for the connectors its manifest names (ids of
         those created by this plan included)."""
         if change.kind != "socket" or spec.connectors is None:
@@ -320,7 +304,7 @@ class _Runner:
         if not connector_id:
             raise _NotCreated(f"connector {connector} was not created")
         if change.action is Action.DELETE:
-            self.client.delete_connector_token(connector_id, change.token_id)
+            self.client.delete_connector_token(connector_id, change.token_id or "")
             return change.token_id
         name = change.name.split("/", 1)[1]
         spec = next(t for t in self.desired.connectors[connector].tokens if t.name == name)
@@ -334,24 +318,24 @@ class _Runner:
 
     def _create(
         self,
-        create: Callable[[], dict],
-        find: Callable[[str], dict | None],
+        create: Callable[[], JSON],
+        find: Callable[[str], JSON | None],
         name: str,
-        is_ours: Callable[[dict], bool],
-    ) -> dict:
+        is_ours: Callable[[Mapping[str, Any]], bool],
+    ) -> JSON:
         """One create (the client already retried it per its policy); after a failure, look by
         name: an object of ours means an earlier attempt was applied, so no duplicate is made and
-        no second retry loop multiplies the client's attempts."""
+        no second retry loop multiplies the client's attempts. One of someone else's stays
+        theirs: the failure stands (the client leaves this decision here)."""
         try:
             return create()
         except Border0Error:
-            self.settle()
-            existing = find(name)
+            existing = find(name)  # a read: the client waits out the read-after-write window
             if existing is not None and is_ours(existing):
                 return existing
             raise
 
-    def _read_socket(self, socket_id: str) -> dict:
+    def _read_socket(self, socket_id: str) -> JSON:
         """The socket and its two sub-resources, as a write must start from (`with_links`);
         IncompleteRead, naming the sub-resource, when one cannot be read."""
         answer = self.client.get_socket(socket_id)
@@ -386,7 +370,7 @@ class _Runner:
             socket_id, policy_id, missing = self._attachment_ids(change)
             if missing:
                 results.append(ActionResult(
-                    change, False, f"failed: {describe(change)}: {missing} was not created"))
+                    change, False, f"failed: {change.title}: {missing} was not created"))
                 continue
             owner = socket_id if side == "socket" else policy_id
             ids.append(policy_id if side == "socket" else socket_id)
@@ -403,7 +387,7 @@ class _Runner:
         except Exception as exc:  # noqa: BLE001
             text = _error_text(exc)
             return results + [
-                ActionResult(c, False, f"failed: {describe(c)}: {text}",
+                ActionResult(c, False, f"failed: {c.title}: {text}",
                              temporary=_temporary(exc)) for c in ready
             ]
         return results + [

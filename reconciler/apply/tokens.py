@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from reconciler.border0.api import Border0API
 from reconciler.connector_model import TokenSpec
 from reconciler.connectors.kube_secrets import KubeSecretError, read_secret, write_secret
 from reconciler.diagnostics import Diagnostic, Severity
@@ -52,7 +53,7 @@ def write_secret_file(path: str, value: str) -> None:
             f"cannot write the token to {path}: {exc.strerror or type(exc).__name__}") from None
 
 
-def issue_token(client: Any, connector_id: str, token: TokenSpec) -> str:
+def issue_token(client: Border0API, connector_id: str, token: TokenSpec) -> str:
     """Create a token for the connector and store its value at its destination; its id."""
     expires = expiry_for(token, datetime.now(UTC))
     body: dict[str, Any] = {"connector_id": connector_id, "name": token.name}

@@ -7,10 +7,15 @@ deadline); a 5xx answer or a connection error (refused, reset, dropped, timed ou
 the total `deadline`. 400/401/403/404 are never retried.
 
 A retried write may have been applied the first time (the answer was lost, not the request).
-So a create that meets "already exists" after such a retry returns the object found by name, and
-a delete that meets 404 succeeds. PUTs and attach/detach are idempotent.
+A delete that meets 404 succeeds; PUTs and attach/detach are idempotent. A create that meets
+"already exists" raises it: whether the object found by that name is ours (so the lost create
+was applied) is apply's decision alone (apply/runner.py `_Runner._create`), with the ownership
+check the client does not know.
 
 Reads see our writes despite lagging replicas (`consistency`); sockets: `?activeOnly=true`.
+This is the only home of border0's read-after-write delay: a read waits out the window of the
+writes it would see, and `close()` waits out the rest of the last write's window, so the next
+process (a plan in CI after an apply) reads what this one wrote. No caller sleeps for it.
 A 404 to a PUT or DELETE soon after a write (within the read-after-write window) may be a
 replica that has not seen the object yet: it is asked again `NOT_FOUND_RETRIES` times,
 0.5-1 s apart, as the SDK retries 404s (border0-go client/api_client.go, notFoundRetryMax 3,
@@ -39,11 +44,9 @@ import orjson
 
 from reconciler import __version__
 from reconciler.backoff import backoff
-from reconciler.border0.connectors_api import ConnectorEndpoints
 from reconciler.border0.consistency import WriteClock
 from reconciler.border0.errors import (
     APIError,
-    BadRequest,
     Border0Error,
     DeadlineExceeded,
     NotFound,
@@ -77,7 +80,7 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-class Border0Client(ConnectorEndpoints):
+class Border0Client:
     """Thread-safe (one keep-alive connection pool shared by every thread); a context manager."""
 
     def __init__(
@@ -141,7 +144,12 @@ class Border0Client(ConnectorEndpoints):
         self.close()
 
     def close(self) -> None:
-        self._http.close()
+        """Close the connections, after the read-after-write window of the last write (so a
+        client made next, in this process or another, reads what this one wrote)."""
+        try:
+            self._writes.wait_out()
+        finally:
+            self._http.close()
 
     # --- sockets --------------------------------------------------------------------------
 
@@ -172,7 +180,7 @@ class Border0Client(ConnectorEndpoints):
             return None
 
     def create_socket(self, body: dict) -> dict:
-        return self._create("/socket", body, self.find_socket)
+        return self._create("/socket", body)
 
     def update_socket(self, id_or_name: str, body: dict) -> dict:
         return self._json("PUT", f"/socket/{path_segment(id_or_name)}", body=body)
@@ -210,6 +218,53 @@ class Border0Client(ConnectorEndpoints):
         data = self._json("GET", f"/socket/{path_segment(socket_id)}/upstream_configurations")
         return list(data.get("list") or []) if isinstance(data, dict) else list(data or [])
 
+    def get_upstream_configuration(self, socket_id: str) -> dict | None:
+        """The socket's upstream_configuration from `/socket/{id}/upstream_configurations`
+        (border0-go client/socket.go SocketUpstreamConfigs; the provider reads it there)."""
+        data = self._json("GET", f"/socket/{path_segment(socket_id)}/upstream_configurations")
+        items = data.get("list") if isinstance(data, dict) else data
+        for item in items or ():
+            if isinstance(item, dict) and isinstance(item.get("config"), dict):
+                return item["config"]
+        return None
+
+    # --- connectors (border0-go client/connector.go) --------------------------------------
+
+    def list_all_connectors(self) -> list[dict]:
+        """Every connector of the organization (`GET /connectors`: `{"list": [...]}` as the
+        SDK's Connectors decodes it; a bare array is accepted too)."""
+        data = self._json("GET", "/connectors")
+        return list(data.get("list") or []) if isinstance(data, dict) else list(data or [])
+
+    def get_connector(self, connector_id: str) -> dict:
+        return self._json("GET", f"/connector/{path_segment(connector_id)}")
+
+    def find_connector(self, name: str) -> dict | None:
+        """A connector by name (border0 has no lookup by name: the list is searched)."""
+        return next((c for c in self.list_all_connectors() if c.get("name") == name), None)
+
+    def create_connector(self, body: dict) -> dict:
+        return self._create("/connector", body)
+
+    def update_connector(self, connector_id: str, body: dict) -> dict:
+        """`PUT /connector` with the id in the body (SDK UpdateConnector)."""
+        return self._json("PUT", "/connector", body={**body, "connector_id": connector_id})
+
+    def delete_connector(self, connector_id: str) -> None:
+        self._delete(f"/connector/{path_segment(connector_id)}")
+
+    def list_connector_tokens(self, connector_id: str) -> list[dict]:
+        data = self._json("GET", f"/connector/{path_segment(connector_id)}/tokens")
+        return list(data.get("list") or []) if isinstance(data, dict) else list(data or [])
+
+    def create_connector_token(self, body: dict) -> dict:
+        """`POST /connector/token`: the only answer that holds the token's value. Not retried
+        by name on an ambiguous failure: a second token is harmless, a lost value is not."""
+        return self._json("POST", "/connector/token", body=body)
+
+    def delete_connector_token(self, connector_id: str, token_id: str) -> None:
+        self._delete(f"/connector/{path_segment(connector_id)}/token/{path_segment(token_id)}")
+
     # --- policies -------------------------------------------------------------------------
 
     def list_policies(self, page_size: int = 100) -> list[dict]:
@@ -233,7 +288,7 @@ class Border0Client(ConnectorEndpoints):
         return self._json("GET", f"/policy/{path_segment(policy_id)}")
 
     def create_policy(self, body: dict) -> dict:
-        return self._create("/policies", body, self.find_policy)
+        return self._create("/policies", body)
 
     def update_policy(self, policy_id: str, body: dict) -> dict:
         return self._json("PUT", f"/policy/{path_segment(policy_id)}", body=body)
@@ -263,18 +318,11 @@ class Border0Client(ConnectorEndpoints):
 
     # --- the HTTP boundary ----------------------------------------------------------------
 
-    def _create(self, path: str, body: Mapping[str, Any], find: Any) -> dict:
-        try:
-            response, _ambiguous = self._send("POST", path, body=body)
-            return self._decode(response, "POST", path)
-        except BadRequest:
-            # A lost answer to an applied create: the retry meets "already exists".
-            if getattr(self._local, "ambiguous", False):
-                found = find(str(body.get("name") or ""))
-                if found is not None:
-                    log.debug("POST %s: the lost create had been applied; using it", path)
-                    return found
-            raise
+    def _create(self, path: str, body: Mapping[str, Any]) -> dict:
+        """POST once (with the retry policy). A retry that meets "already exists" after a lost
+        answer is raised like any conflict: apply looks the name up and checks ownership."""
+        response, _ambiguous = self._send("POST", path, body=body)
+        return self._decode(response, "POST", path)
 
     def _delete(self, path: str) -> None:
         try:
@@ -299,14 +347,6 @@ class Border0Client(ConnectorEndpoints):
                 response.status_code, "the answer is not valid JSON", method, path
             ) from None
 
-    @property
-    def _local(self) -> threading.local:
-        local = self.__dict__.get("_tls")
-        if local is None:
-            with self._lock:
-                local = self.__dict__.setdefault("_tls", threading.local())
-        return local
-
     def _send(
         self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
         body: Any = None,
@@ -320,61 +360,62 @@ class Border0Client(ConnectorEndpoints):
         tries_429 = tries_5xx = tries_404 = 0
         after_write = method in ("PUT", "DELETE") and self._writes.within_window()
         ambiguous = False
-        self._local.ambiguous = False
-        while True:
-            remaining = deadline_at - self.clock.monotonic()
-            if remaining <= 0:
-                raise DeadlineExceeded(self._redact(
-                    f"{method} {path}: no answer within the {self.deadline:g}s deadline"))
-            t0 = self.clock.monotonic()
-            try:
-                response = self._http.request(
-                    method, path, params=params, json=body,
-                    timeout=httpx.Timeout(min(self.timeout, remaining)),
-                )
-            except httpx.TransportError as exc:
-                self._count(method, 0, path, t0)
-                ambiguous = ambiguous or method in _WRITES
-                self._local.ambiguous = ambiguous
-                tries_5xx += 1
-                problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                if tries_5xx > self.max_retries_5xx:
-                    raise TransportError(self._redact(
-                        f"{method} {path}: {problem} (after {tries_5xx} attempts)")) from exc
-                self._announce("not reachable", tries_5xx)
-                self._pause(self._backoff(tries_5xx), deadline_at, method, path, problem)
-                continue
-            status = response.status_code
-            self._count(method, status, path, t0)
-            if method in _WRITES and status < 500:
-                self._writes.wrote(path, body)
-            if status == 429:
-                tries_429 += 1
-                if tries_429 > self.max_retries_429:
+        try:
+            while True:
+                remaining = deadline_at - self.clock.monotonic()
+                if remaining <= 0:
+                    raise DeadlineExceeded(self._redact(
+                        f"{method} {path}: no answer within the {self.deadline:g}s deadline"))
+                t0 = self.clock.monotonic()
+                try:
+                    response = self._http.request(
+                        method, path, params=params, json=body,
+                        timeout=httpx.Timeout(min(self.timeout, remaining)),
+                    )
+                except httpx.TransportError as exc:
+                    self._count(method, 0, path, t0)
+                    ambiguous = ambiguous or method in _WRITES
+                    tries_5xx += 1
+                    problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                    if tries_5xx > self.max_retries_5xx:
+                        raise TransportError(self._redact(
+                            f"{method} {path}: {problem} (after {tries_5xx} attempts)")) from exc
+                    self._announce("not reachable", tries_5xx)
+                    self._pause(self._backoff(tries_5xx), deadline_at, method, path, problem)
+                    continue
+                status = response.status_code
+                self._count(method, status, path, t0)
+                if method in _WRITES and status < 500:
+                    self._writes.wrote(path, body)
+                if status == 429:
+                    tries_429 += 1
+                    if tries_429 > self.max_retries_429:
+                        raise self._error(response, method, path)
+                    wait = _retry_after(response, self.clock.time())
+                    wait = self._backoff(tries_429) if wait is None else max(1.0, wait)
+                    self._pause(wait, deadline_at, method, path, "429")
+                    continue
+                if status >= 500:
+                    ambiguous = ambiguous or method in _WRITES
+                    tries_5xx += 1
+                    if tries_5xx > self.max_retries_5xx:
+                        raise self._error(response, method, path)
+                    problem = str(self._error(response, method, path))
+                    self._announce(f"answered {status}", tries_5xx)
+                    self._pause(self._backoff(tries_5xx), deadline_at, method, path, problem)
+                    continue
+                if status == 404 and method == "GET" and self._writes.may_lag(deadline_at):
+                    continue
+                if status == 404 and after_write and tries_404 < NOT_FOUND_RETRIES:
+                    tries_404 += 1
+                    self._pause(random.uniform(*NOT_FOUND_WAIT), deadline_at, method, path, "404")
+                    continue
+                if status >= 400:
                     raise self._error(response, method, path)
-                wait = _retry_after(response, self.clock.time())
-                wait = self._backoff(tries_429) if wait is None else max(1.0, wait)
-                self._pause(wait, deadline_at, method, path, "429")
-                continue
-            if status >= 500:
-                ambiguous = ambiguous or method in _WRITES
-                self._local.ambiguous = ambiguous
-                tries_5xx += 1
-                if tries_5xx > self.max_retries_5xx:
-                    raise self._error(response, method, path)
-                problem = str(self._error(response, method, path))
-                self._announce(f"answered {status}", tries_5xx)
-                self._pause(self._backoff(tries_5xx), deadline_at, method, path, problem)
-                continue
-            if status == 404 and method == "GET" and self._writes.may_lag(deadline_at):
-                continue
-            if status == 404 and after_write and tries_404 < NOT_FOUND_RETRIES:
-                tries_404 += 1
-                self._pause(random.uniform(*NOT_FOUND_WAIT), deadline_at, method, path, "404")
-                continue
-            if status >= 400:
-                raise self._error(response, method, path)
-            return response, ambiguous
+                return response, ambiguous
+        except Border0Error as exc:
+            exc.ambiguous = ambiguous  # an earlier attempt of this write may have been applied
+            raise
 
     def _announce(self, what: str, attempt: int) -> None:
         if self.on_retry is not None:

@@ -65,6 +65,14 @@ class WriteClock:
         if left > 0:
             self._clock.sleep(max(0.0, min(left, deadline_at - self._clock.monotonic())))
 
+    def wait_out(self) -> None:
+        """Sleep out the rest of the last write's window (a client closing after writing)."""
+        if not self.last_write:
+            return
+        left = self.last_write + self._delay() - self._clock.monotonic()
+        if left > 0:
+            self._clock.sleep(left)
+
     def within_window(self) -> bool:
         """True while the last write may not have reached every replica yet."""
         if not self.last_write:

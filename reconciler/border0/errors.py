@@ -39,6 +39,10 @@ class Border0Error(Exception):
     """Base of every error raised while talking to border0."""
 
     temporary: bool = False
+    #: A write that failed after an attempt whose answer was lost (a timeout, a dropped
+    #: connection, a 5xx): it may have been applied all the same. The client says so; whether
+    #: an object found by name is ours is apply's decision (apply/runner.py).
+    ambiguous: bool = False
 
 
 class ConfigurationError(Border0Error):

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
+from reconciler.border0.api import Border0API
 from reconciler.border0.api_json import (
     connector_from_api,
     policy_from_api,
@@ -32,7 +33,7 @@ __all__ = ["as_written", "fetch_actual", "fetch_connector_details", "fetch_detai
 DETAIL_CONCURRENCY = 8
 
 
-def fetch_actual(client: Any, *, policies: bool = True) -> Actual:
+def fetch_actual(client: Border0API, *, policies: bool = True) -> Actual:
     """One paged list of sockets, one list of policies and one of connectors; never a
     request per object. `policies=False` (policy management off): /policies is not read.
 
@@ -47,7 +48,7 @@ def fetch_actual(client: Any, *, policies: bool = True) -> Actual:
     return _joined(sockets, policies_by_name, connectors)
 
 
-def refresh_sockets(client: Any, base: Actual, names: Iterable[str],
+def refresh_sockets(client: Border0API, base: Actual, names: Iterable[str],
                     parallelism: int = 8, *, policies: bool = True) -> Actual:
     """`base` (an earlier `fetch_actual`) with the sockets `names` read again, one GET each
     (absent ones dropped), and the policies listed again: what an edit of a few sockets is
@@ -80,7 +81,7 @@ def _joined(sockets: list[LiveSocket], policies: dict, connectors: dict) -> Actu
 
 
 def fetch_details(
-    client: Any, desired: Desired, actual: Actual, *, every_socket: bool = False,
+    client: Border0API, desired: Desired, actual: Actual, *, every_socket: bool = False,
     only: Iterable[str] | None = None,
 ) -> Actual:
     """`actual` with the links, typed upstreams and tokens the declared objects compare with:

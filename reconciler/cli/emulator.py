@@ -7,12 +7,12 @@ import click
 
 from reconciler.cli.options import friendly_errors, listen_option, state_option
 from reconciler.errors import UserError
-from reconciler.secrets import SECRET_FIELDS
+from reconciler.secrets import SECRETS
 
 __all__ = ["emulator_command"]
 
 #: The secrets border0 never reads back (emulator/rules.py), named from our one list.
-_PASSWORDS = " and ".join(name for name in SECRET_FIELDS if name.endswith("_password"))
+_PASSWORDS = " and ".join(f.name for f in SECRETS if not f.read_back)
 
 
 @click.command("emulator")

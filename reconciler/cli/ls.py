@@ -207,15 +207,16 @@ def manifest_states(desired: Desired, actual: Actual, plan: Plan) -> dict[str, s
         if name in result and all(_only_adoption(c) for c in changes):
             result[name] = TO_ADOPT
     for diagnostic in plan.conflicts:
-        if diagnostic.kind == "socket" and diagnostic.name in desired.sockets:
-            result[diagnostic.name] = CONFLICT
+        kind, name = diagnostic.subject or ("", "")
+        if kind == "socket" and name in desired.sockets:
+            result[name] = CONFLICT
     return result
 
 
 def _only_adoption(change: Any) -> bool:
     """Taken over and nothing else changes: no field but the owner differs, and a secret is
     only written because border0 cannot show it (before: none)."""
-    return change.reason.startswith("adopt") and all(
+    return change.adopting and all(
         d.before is None if d.sensitive else d.path == "managed_by" for d in change.diffs
     )
 

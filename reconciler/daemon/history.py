@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from reconciler.apply import describe
 from reconciler.daemon.state import iso_time
 
 __all__ = ["DEFAULT_HISTORY", "MAX_CHANGES", "reconcile_entry"]
@@ -29,7 +28,7 @@ def _named(change: Any) -> dict[str, Any]:
         "action": change.action.value,
         "kind": str(change.kind),
         "name": change.name,
-        "title": describe(change),
+        "title": change.title,
     }
 
 

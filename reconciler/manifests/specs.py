@@ -17,7 +17,7 @@ from reconciler.connector_model import ConnectorKindSpec, TokenSpec
 from reconciler.manifests.schema_messages import dotted
 from reconciler.manifests.secret_files import SecretFileError, read_secret_file
 from reconciler.model import ConnectorSpec, PolicySpec, SocketSpec, Source
-from reconciler.secrets import SECRET_MANIFEST_PATHS, Secret, insert_secret_fields
+from reconciler.secrets import SECRET_MANIFEST_PATHS, SECRETS, Secret, insert_secret_fields
 
 __all__ = [
     "ADOPT_ANNOTATION",
@@ -28,7 +28,6 @@ __all__ = [
     "LABELS_ANNOTATION",
     "POLICY_MANIFEST_PATHS",
     "PRUNE_ANNOTATION",
-    "SECRET_FIELDS",
     "SOCKET_MANIFEST_PATHS",
     "SUSPEND_ANNOTATION",
     "SecretIssue",
@@ -51,8 +50,8 @@ ALLOW_REPLACE_ANNOTATION = "border0-reconciler/allow-replace"
 LABELS_ANNOTATION = "border0-reconciler/labels"
 CONFIRM_DELETE_ANNOTATION = "border0-reconciler/confirm-delete"
 #: Where a Socket holds secret references. A plaintext value is warned about for passwords.
-SECRET_FIELDS = tuple(SECRET_MANIFEST_PATHS.values())
-_PASSWORDS = tuple(path[1:] for path in SECRET_FIELDS if path[-1] == "password")
+#: Where a plaintext value in the manifest is warned about (secrets.SECRETS: `by_nature`).
+_PASSWORDS = tuple(f.manifest_path[1:] for f in SECRETS if f.by_nature)
 
 
 #: Where a manifest holds each field of the model's comparable form (`model.socket_fields`,
@@ -158,10 +157,10 @@ def resolve_secret(
 
 
 def secret_references(data: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], Any]]:
-    """(path, value) of each secret a Socket document may hold: `SECRET_FIELDS`, or the
-    secret leaves of a typed upstream (`upstream.secret_paths`)."""
+    """(path, value) of each secret a Socket document may hold: `secrets.SECRETS`' manifest
+    paths, or the secret leaves of a typed upstream (`upstream.secret_paths`)."""
     upstream = (data.get("spec") or {}).get("upstream") or {}
-    paths: list[tuple[Any, ...]] = list(SECRET_FIELDS)
+    paths: list[tuple[Any, ...]] = list(SECRET_MANIFEST_PATHS.values())
     if typed.is_typed(upstream):
         paths = [("spec", "upstream", *p) for p in typed.secret_paths(upstream)]
     found = []
@@ -176,7 +175,7 @@ def secret_references(data: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], An
 def socket_spec(
     data: Mapping[str, Any], source: Source, secrets: Mapping[tuple[Any, ...], Secret | None]
 ) -> SocketSpec:
-    """A `SocketSpec` from a valid Socket document and its resolved secrets: `SECRET_FIELDS`,
+    """A `SocketSpec` from a valid Socket document and its resolved secrets: `secrets.SECRETS`,
     and for a typed upstream its `upstream.secret_paths` (prefixed with spec.upstream)."""
     meta, spec = data["metadata"], data["spec"]
     upstream = spec.get("upstream") or {}

@@ -65,7 +65,7 @@ class AccessChange:
         }
 
 
-def _grants_json(grants: tuple[tuple[str, Mapping[str, Any]], ...] | None) -> list | None:
+def _grants_json(grants: tuple[tuple[str, Mapping[str, Any]], ...] | None) -> list[dict[str, Any]] | None:
     return None if grants is None else [{"policy": p, **c} for p, c in grants]
 
 
@@ -81,15 +81,16 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def policy_grants(policy_data: Mapping[str, Any]) -> tuple[dict[str, dict], list[tuple[str, str]],
-                                                          dict[str, Any]]:
+def policy_grants(
+    policy_data: Mapping[str, Any],
+) -> tuple[dict[str, dict[str, Any]], list[tuple[str, str]], dict[str, Any]]:
     """(action -> finer settings, principals as (type, name), conditions {where, when}).
 
     Reads v1 (`action` list) and v2 (`permissions` per kind) whatever `version` says, so a
     policy whose version is only on the API object (border0's v2) is read too.
     """
     data = policy_data if isinstance(policy_data, Mapping) else {}
-    actions: dict[str, dict] = {}
+    actions: dict[str, dict[str, Any]] = {}
     permissions = data.get("permissions")
     if isinstance(permissions, Mapping):
         for kind, perm in permissions.items():
@@ -99,8 +100,12 @@ def policy_grants(policy_data: Mapping[str, Any]) -> tuple[dict[str, dict], list
                 actions[str(kind)] = _clean(settings)
     for action in data.get("action") or ():
         actions.setdefault(str(action), {})
-    condition = data.get("condition") if isinstance(data.get("condition"), Mapping) else {}
-    who = condition.get("who") if isinstance(condition.get("who"), Mapping) else {}
+    condition: Mapping[str, Any] = data.get("condition") or {}
+    if not isinstance(condition, Mapping):
+        condition = {}
+    who: Mapping[str, Any] = condition.get("who") or {}
+    if not isinstance(who, Mapping):
+        who = {}
     principals = [
         (str(kind), str(name))
         for kind, names in who.items() if isinstance(names, (list, tuple))
@@ -192,9 +197,9 @@ class _Grants:
     def __init__(self, world: _World, conditions: dict[str, dict[str, Any]]) -> None:
         self.world = world
         self.conditions = conditions
-        self.cache: dict[tuple[str, str], tuple[str, list] | None] = {}
+        self.cache: dict[tuple[str, str], tuple[str, list[Any]] | None] = {}
 
-    def of(self, policy: str, action: str) -> tuple[str, list] | None:
+    def of(self, policy: str, action: str) -> tuple[str, list[Any]] | None:
         """(conditions blob, principals) of `policy` for `action`, or None when not granted."""
         key = (policy, action)
         if key not in self.cache:
@@ -282,10 +287,11 @@ def _compare(name: str, old: Mapping[_Key, Mapping[str, str]], new: Mapping[_Key
         elif not n:
             kind, responsible = "loss", [(p, _cause(p, name, before, after, False)) for p in o]
         else:
-            kind = _compare_conditions([conditions[c] for c in set(o.values())],
-                                       [conditions[c] for c in set(n.values())])
-            if kind is None:
+            compared = _compare_conditions([conditions[c] for c in set(o.values())],
+                                           [conditions[c] for c in set(n.values())])
+            if compared is None:
                 continue
+            kind = compared
             responsible = [(p, "changed" if p in o and p in n else
                             _cause(p, name, before, after, p in n))
                            for p in sorted(set(o) | set(n)) if o.get(p) != n.get(p)]

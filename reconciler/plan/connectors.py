@@ -119,7 +119,7 @@ def plan_connectors(
                          *diffs)
             changes.append(Change(Kind.CONNECTOR, name, Action.UPDATE,
                                   "adopt" if adopt else "changed", diffs,
-                                  object_id=live.connector_id, source=src))
+                                  object_id=live.connector_id, source=src, adopting=adopt))
         _plan_tokens(spec, live, instance, changes, now)
     for name, live in actual.connectors.items():
         if name in desired.connectors or not live.ownership.owned_by(instance):
@@ -130,7 +130,8 @@ def plan_connectors(
                 Severity.ERROR,
                 f"connector {name}: not in the manifests, but sockets still name it: "
                 f"{', '.join(users)}; remove it from their spec.connectors first (deleting it "
-                "would leave them unserved)", code="connector-in-use"))
+                "would leave them unserved)", code="connector-in-use",
+                kind=str(Kind.CONNECTOR), name=name))
             continue
         if live.ownership.prune:
             changes.append(Change(Kind.CONNECTOR, name, Action.DELETE,
@@ -140,7 +141,7 @@ def plan_connectors(
             warnings.append(Diagnostic(
                 Severity.WARNING,
                 f"connector {name} is no longer in the manifests; kept: prune disabled",
-                code="prune-disabled"))
+                code="prune-disabled", kind=str(Kind.CONNECTOR), name=name))
 
 
 def _users(connector: str, desired: Desired, actual: Actual) -> list[str]:
@@ -180,10 +181,10 @@ def _plan_tokens(
             change(token.name, Action.DELETE, "an older token of this name", old.token_id)
     if live is None or not live.ownership.owned_by(instance) or live.tokens is None:
         return  # the tokens of an adopted connector are revoked from the next plan on
-    for token in listed:
-        if token.name not in declared:
-            change(token.name, Action.DELETE, "not declared in spec.tokens (revoked)",
-                   token.token_id)
+    for live_token in listed:
+        if live_token.name not in declared:
+            change(live_token.name, Action.DELETE, "not declared in spec.tokens (revoked)",
+                   live_token.token_id)
 
 
 def unknown_connectors(spec: SocketSpec, desired: Desired, actual: Actual) -> list[Diagnostic]:
@@ -193,7 +194,7 @@ def unknown_connectors(spec: SocketSpec, desired: Desired, actual: Actual) -> li
                        f"socket {spec.name}: connector {name!r} does not exist in border0 or "
                        "the manifests", file=getattr(src, "file", None),
                        line=getattr(src, "line", None), column=getattr(src, "column", None),
-                       code="unknown-connector")
+                       code="unknown-connector", kind=str(Kind.SOCKET), name=spec.name)
             for name in spec.connectors or ()
             if name not in desired.connectors and name not in actual.connectors]
 
@@ -234,7 +235,7 @@ def _losses(name: str, actual: Actual) -> list[AccessChange]:
     action = action_for_type(live.type)
     policies = [p for p in actual.policies.values()
                 if p.org_wide or p.name in live.policy_names]
-    out = []
+    out: list[AccessChange] = []
     for policy in sorted(policies, key=lambda p: p.name):
         actions, principals, _ = policy_grants(policy.policy_data)
         if action in actions:

@@ -48,7 +48,9 @@ def jsonable(value: Any) -> Any:
     return walk(value, on_secret=lambda _secret: SENSITIVE)
 
 
-def comparable(desired: dict[str, Any], live: dict[str, Any]) -> tuple[dict, dict]:
+def comparable(
+    desired: dict[str, Any], live: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Drop the optional fields the desired side leaves out: they are not compared."""
     for key in OPTIONAL_FIELDS:
         if key in desired and desired[key] is None:
@@ -82,15 +84,15 @@ def field_diffs(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Fi
         from deepdiff import DeepDiff  # imported when needed: ~0.1 s of every CLI start
 
         tree = DeepDiff(plain_before, plain_after, view="tree", ignore_order=False)
-        paths: dict[tuple, None] = {}
+        paths: dict[tuple[Any, ...], None] = {}
         for items in tree.values():
             for item in items:
-                parts = []
+                walked: list[Any] = []
                 for part in item.path(output_format="list"):
                     if isinstance(part, int):
                         break
-                    parts.append(part)
-                paths[tuple(parts)] = None
+                    walked.append(part)
+                paths[tuple(walked)] = None
         for parts in sorted(paths, key=lambda p: [str(x) for x in p]):
             diffs.append(
                 FieldDiff(
@@ -102,7 +104,7 @@ def field_diffs(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Fi
     return tuple(sorted(diffs, key=lambda d: d.path))
 
 
-def _get(data: Any, parts: tuple) -> Any:
+def _get(data: Any, parts: tuple[Any, ...]) -> Any:
     for part in parts:
         if not isinstance(data, Mapping) or part not in data:
             return None

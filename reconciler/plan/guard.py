@@ -8,7 +8,10 @@ from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.model import Actual, Desired
 from reconciler.plan.types import Action, Change, Kind
 
-__all__ = ["default_max_delete", "guard_mass_delete"]
+__all__ = ["MASS_DELETE", "default_max_delete", "guard_mass_delete"]
+
+#: The code of the guard's conflict: the one name every reader compares with.
+MASS_DELETE = "mass-delete"
 
 
 def default_max_delete(managed: int) -> int:
@@ -39,7 +42,7 @@ def guard_mass_delete(
                 f"refusing to delete all {deletes} objects this instance manages: the manifests "
                 "declare nothing (an empty or wrong checkout?); pass --allow-mass-delete if "
                 "this is intended",
-                code="mass-delete",
+                code=MASS_DELETE,
             )
         )
         return
@@ -51,6 +54,6 @@ def guard_mass_delete(
                 f"refusing to delete {deletes} objects (more than --max-delete {limit}, of "
                 f"{managed} managed); pass --allow-mass-delete or a higher --max-delete if "
                 "this is intended",
-                code="mass-delete",
+                code=MASS_DELETE,
             )
         )

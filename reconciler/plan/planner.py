@@ -28,7 +28,6 @@ Rules that live here, and only here:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping
 from dataclasses import replace
 from typing import Any
@@ -36,6 +35,7 @@ from typing import Any
 from reconciler import model
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.model import Actual, Desired, LivePolicy, LiveSocket
+from reconciler.ownership import Instance, InvalidInstance
 from reconciler.plan.access import access_review
 from reconciler.plan.connectors import (
     POLICIES_NOT_MANAGED,
@@ -48,6 +48,7 @@ from reconciler.plan.guard import default_max_delete, guard_mass_delete
 from reconciler.plan.ignore import respect_ignored
 from reconciler.plan.prune import prune as _prune
 from reconciler.plan.resource_changes import resource_changes
+from reconciler.plan.settling import widening
 from reconciler.plan.suspended import suspended_rows
 from reconciler.plan.types import (
     POLICY_REPLACE_NOTE,
@@ -85,16 +86,13 @@ def _owner_label(instance: str | None) -> str:
 # --- the planner ----------------------------------------------------------------------------
 
 
-_INSTANCE_RE = re.compile(r"^[A-Za-z0-9._-]{1,63}$")
-
-
 def check_instance(instance: str) -> str | None:
-    """Why `instance` cannot be used (it goes into a tag value and the policy marker), or None."""
-    if _INSTANCE_RE.match(instance or ""):
-        return None
-    return (
-        f"invalid instance {instance!r}: use 1 to 63 letters, digits, '.', '_' or '-'"
-    )
+    """Why `instance` cannot be used (`ownership.Instance` holds the rule), or None."""
+    try:
+        Instance(instance)
+    except InvalidInstance as exc:
+        return str(exc)
+    return None
 
 
 def make_plan(
@@ -115,9 +113,7 @@ def make_plan(
 
     With `manage_policies` off, policies and attachments are neither compared nor changed
     (`actual` holds none: they were not read), and a warning says so."""
-    problem = check_instance(instance)
-    if problem:
-        raise ValueError(problem)
+    Instance(instance)  # InvalidInstance, a ValueError, for a bad one (the plan keeps a str)
     desired = respect_ignored(desired, actual)  # spec.ignoreFields (plan/ignore.py)
     changes: list[Change] = []
     conflicts: list[Diagnostic] = []
@@ -143,9 +139,9 @@ def make_plan(
     # sockets left without a connector: nobody reaches them (plan/connectors.py)
     access, unserved = unserved_sockets(changes, access_review(changes, desired, actual), actual)
     warnings.extend(unserved)
+    changes = widening(changes, access)
     return Plan(changes=changes, conflicts=conflicts, warnings=warnings, instance=instance,
-                suspended=suspended_rows(desired, actual),
-                access_changes=access,
+                suspended=suspended_rows(desired, actual), access_changes=access,
                 resource_changes=resource_changes(changes, desired, actual, instance))
 
 
@@ -155,7 +151,9 @@ def _verify_fingerprints(desired: Desired, actual: Actual) -> None:
     pairs = []
     for name, spec in desired.sockets.items():
         live = actual.sockets.get(name)
-        for field_name in SECRET_FIELDS if live is not None else ():
+        if live is None:
+            continue
+        for field_name in SECRET_FIELDS:
             secret, fp = spec.secret(field_name), live.fingerprint(field_name)
             if secret is not None and fp is not None:
                 pairs.append((secret, fp.text))
@@ -203,12 +201,14 @@ REPAIR = ("ownership tags lost (someone wrote it back without them): recognised 
 def _take_over(
     kind: Kind, spec: Any, live_id: str, own: model.Ownership, instance: str,
     conflicts: list[Diagnostic], inventory: frozenset[str],
-) -> tuple[bool | None, str]:
-    """(`_adopting`'s answer, the word that explains a take-over): an unmanaged object in the
-    inventory is ours, its marks to be repaired."""
+) -> tuple[bool | None, str, bool]:
+    """(`_adopting`'s answer, the word that explains a take-over, whether the adopt annotation
+    takes it: `Change.adopting`): an unmanaged object in the inventory is ours, its marks to be
+    repaired."""
     if not own.managed and live_id in inventory:
-        return True, REPAIR
-    return _adopting(kind, spec, own, instance, conflicts), "adopt"
+        return True, REPAIR, False
+    taking = _adopting(kind, spec, own, instance, conflicts)
+    return taking, "adopt", bool(taking)
 
 
 def _adopting(
@@ -248,8 +248,8 @@ def _plan_policies(
             )
             ids[name] = None
             continue
-        adopting, why = _take_over(Kind.POLICY, spec, live.policy_id, live.ownership, instance,
-                                   conflicts, inventory)
+        adopting, why, adopt = _take_over(Kind.POLICY, spec, live.policy_id, live.ownership,
+                                          instance, conflicts, inventory)
         if adopting is None:
             continue
         want, have = model.policy_fields(spec), model.live_policy_fields(live)
@@ -266,13 +266,13 @@ def _plan_policies(
             changes.append(
                 Change(Kind.POLICY, name, Action.REPLACE, reason, diffs,
                        object_id=live.policy_id, source=src,
-                       blocked=_blocked(Kind.POLICY, spec))
+                       blocked=_blocked(Kind.POLICY, spec), adopting=adopt)
             )
             ids[name] = None
             continue
         changes.append(
             Change(Kind.POLICY, name, Action.UPDATE, why if adopting else "changed",
-                   diffs, object_id=live.policy_id, source=src)
+                   diffs, object_id=live.policy_id, source=src, adopting=adopt)
         )
     for name, live in actual.policies.items():
         if name in desired.policies or not live.ownership.owned_by(instance):
@@ -306,8 +306,8 @@ def _plan_sockets(
                        create_diffs(model.socket_fields(spec)), source=src)
             )
         else:
-            adopting, why = _take_over(Kind.SOCKET, spec, live.socket_id, live.ownership,
-                                       instance, conflicts, inventory)
+            adopting, why, adopt = _take_over(Kind.SOCKET, spec, live.socket_id,
+                                              live.ownership, instance, conflicts, inventory)
             if adopting is None:
                 continue
             want, have = comparable(model.socket_fields(spec),
@@ -320,7 +320,7 @@ def _plan_sockets(
                 changes.append(
                     Change(Kind.SOCKET, name, Action.REPLACE, _loud(reason) + tagging,
                            field_diffs(have, want), object_id=live.socket_id, source=src,
-                           blocked=_blocked(Kind.SOCKET, spec))
+                           blocked=_blocked(Kind.SOCKET, spec), adopting=adopt)
                 )
             else:
                 socket_id = live.socket_id
@@ -346,7 +346,7 @@ def _plan_sockets(
                         reason += f"; {_REKEYED.format(', '.join(rekeyed))}"
                     changes.append(
                         Change(Kind.SOCKET, name, Action.UPDATE, reason,
-                               diffs, object_id=live.socket_id, source=src)
+                               diffs, object_id=live.socket_id, source=src, adopting=adopt)
                     )
         if policy_ids is not None:
             _plan_attachments(spec, socket_id, attached, actual, policy_ids, changes, conflicts,
@@ -419,7 +419,8 @@ def _tag_rule_note(
     warnings.append(Diagnostic(
         Severity.WARNING, f"socket {spec.name}: its tags change: {text}",
         file=getattr(src, "file", None), line=getattr(src, "line", None),
-        column=getattr(src, "column", None), code="tag-rules"))
+        column=getattr(src, "column", None), code="tag-rules", kind=str(Kind.SOCKET),
+        name=spec.name))
     return "; " + text
 
 

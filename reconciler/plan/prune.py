@@ -26,6 +26,8 @@ def prune(
                 f"confirmation (border0-reconciler/confirm-delete): apply --confirm-delete "
                 f"{name}, or POST /reconcile?confirm-delete={name} to the daemon",
                 code="delete-unconfirmed",
+                kind=str(kind),
+                name=name,
             )
         )
     elif own.prune:
@@ -38,5 +40,7 @@ def prune(
                 Severity.WARNING,
                 f"{kind} {name} is no longer in the manifests; kept: prune disabled",
                 code="prune-disabled",
+                kind=str(kind),
+                name=name,
             )
         )

@@ -85,7 +85,7 @@ def _policy_before(live: LivePolicy) -> dict[str, Any]:
 
 
 def _entry(rtype: str, name: str, actions: list[str], before: Any, after: Any,
-           before_sensitive: Any, after_sensitive: Any, index: str | None = None) -> dict:
+           before_sensitive: Any, after_sensitive: Any, index: str | None = None) -> dict[str, Any]:
     address = f"{rtype}.{name}" + (f"[{json.dumps(index)}]" if index is not None else "")
     change: dict[str, Any] = {
         "actions": actions,
@@ -104,7 +104,7 @@ def _entry(rtype: str, name: str, actions: list[str], before: Any, after: Any,
     return entry
 
 
-def _connector_entry(change: Any, desired: Desired, actual: Actual) -> dict:
+def _connector_entry(change: Any, desired: Desired, actual: Actual) -> dict[str, Any]:
     """border0_connector / border0_connector_token (the provider's resources); a token's
     value is unknown until applied and sensitive: never in the plan."""
     action = change.action.value
@@ -134,14 +134,17 @@ def _connector_entry(change: Any, desired: Desired, actual: Actual) -> dict:
     return _entry("border0_connector", change.name, _ACTIONS[action], before, after, {}, {})
 
 
-def _object_entry(change: Any, desired: Desired, actual: Actual, instance: str) -> dict:
+def _object_entry(
+    change: Any, desired: Desired, actual: Actual, instance: str
+) -> dict[str, Any]:
     action = change.action.value
     if change.kind in ("connector", "token"):
         return _connector_entry(change, desired, actual)
     if change.kind == "socket":
         live = actual.sockets.get(change.name)
         before, before_s = _socket_before(live) if live and action != "create" else (None, {})
-        after, after_s = (None, {})
+        after: dict[str, Any] | None = None
+        after_s: dict[str, Any] = {}
         if action != "delete":
             after, after_s = _socket_after(desired.sockets[change.name], instance)
             if action == "update" and live is not None:
@@ -158,7 +161,7 @@ def _object_entry(change: Any, desired: Desired, actual: Actual, instance: str) 
     return _entry("border0_policy", change.name, _ACTIONS[action], before_p, after_p, {}, {})
 
 
-def _attachment_entry(change: Any) -> dict:
+def _attachment_entry(change: Any) -> dict[str, Any]:
     value = {"policy_id": change.policy_id, "socket_id": change.object_id}
     known = {k: v for k, v in value.items() if v is not None}
     if change.action.value == "attach":

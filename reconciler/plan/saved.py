@@ -32,7 +32,7 @@ from typing import Any
 
 from reconciler import model
 from reconciler.model import Actual, Desired
-from reconciler.plan.types import Plan
+from reconciler.plan.types import Action, Change, Kind, Plan
 from reconciler.secrets import SECRET_FIELDS, Fingerprint, Secret, walk
 
 __all__ = [
@@ -211,6 +211,8 @@ def read(path: str | os.PathLike[str]) -> SavedPlan:
         raise ValueError(f"cannot read saved plan {path}: {exc}") from None
     if not isinstance(data, dict):
         data = {}
+    saved: Any
+    plan: Any
     if data.get("kind") == KIND and data.get("format_version") == "1":
         saved, plan = data, data.get("plan")  # the previous release's layout
     else:
@@ -232,7 +234,7 @@ def read(path: str | os.PathLike[str]) -> SavedPlan:
             salt=str(saved["salt"]),
             desired_fingerprint=str(saved["desired_fingerprint"]),
             actual_fingerprint=str(saved["actual_fingerprint"]),
-            plan=dict(plan),
+            plan=_with_titles(dict(plan)),
             base=str(saved["base"]) if saved.get("base") else None,
             files=dict(saved["files"]) if isinstance(saved.get("files"), dict) else None,
         )
@@ -304,8 +306,25 @@ def _rooted_sources(value: Any, root: str) -> Any:
     return value
 
 
+def _with_titles(plan_json: dict[str, Any]) -> dict[str, Any]:
+    """A plan saved before changes carried their `title` gets it (`Change.title` words it), so
+    `show` and the views read every saved plan the same way."""
+    changes = plan_json.get("changes")
+    if not isinstance(changes, list):
+        return plan_json
+    titled = []
+    for c in changes:
+        if isinstance(c, dict) and "title" not in c:
+            c = {**c, "title": Change(Kind(c["kind"]), str(c["name"]), Action(c["action"]),
+                                      socket=c.get("socket"), policy=c.get("policy")).title}
+        titled.append(c)
+    return {**plan_json, "changes": titled}
+
+
 def _comparable(plan_json: Mapping[str, Any], root: str) -> dict[str, Any]:
-    return json.loads(json.dumps(_rooted_sources(dict(plan_json), root), default=str))
+    compared: dict[str, Any] = json.loads(
+        json.dumps(_rooted_sources(dict(plan_json), root), default=str))
+    return compared
 
 
 def plan_difference(saved: SavedPlan, plan: Plan) -> list[str]:

@@ -9,20 +9,21 @@ does not end in a newline: cut mid-line). Changes that only narrow access, or ar
 ahead at once.
 
 What grants access is the access review's verdict (`plan/access.py`: a gain, widened or
-changed grant), traced back to the changes responsible: the policy edited, created or made
-org-wide, the attachment added, the socket whose type changed. Lowering a guard is a socket
-update that switches `protected` or `recording` off.
+changed grant), traced back to the changes responsible (`widening`, which the planner runs to set
+`Change.widens_access`): the policy edited, created or made org-wide, the attachment added, the
+socket whose type changed. Lowering a guard is a socket update that switches `protected` or
+`recording` off.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from reconciler.plan.access import GAINING, AccessChange
 from reconciler.plan.types import Action, Change, Kind
 
-__all__ = ["GUARDS", "Held", "held_back"]
+__all__ = ["GUARDS", "Held", "held_back", "widening"]
 
 #: Socket fields that guard access: switching one off waits like a grant does.
 GUARDS = ("protected", "recording")
@@ -73,25 +74,35 @@ def _granting(changes: Sequence[Change], access: Iterable[AccessChange]) -> set[
                 attachments.add((grant.socket, policy))  # a created policy is attached too
     out = set()
     for index, c in enumerate(changes):
-        if c.kind == Kind.POLICY and c.action is not Action.DELETE and c.name in policies or c.kind == Kind.ATTACHMENT and c.action is Action.ATTACH and (
-                (c.socket or "", c.policy or "") in attachments) or c.kind == Kind.SOCKET and c.action is Action.REPLACE and c.name in sockets:
+        edits = c.kind == Kind.POLICY and c.action is not Action.DELETE and c.name in policies
+        attach = c.kind == Kind.ATTACHMENT and c.action is Action.ATTACH and (
+            (c.socket or "", c.policy or "") in attachments)
+        retype = c.kind == Kind.SOCKET and c.action is Action.REPLACE and c.name in sockets
+        if edits or attach or retype:
             out.add(index)
     return out
 
 
-def held_back(
-    changes: Sequence[Change], access: Iterable[AccessChange], *, removals: bool,
-    incomplete: Iterable[str] = (),
-) -> list[Held]:
-    """The changes to hold back while the manifests are unsettled: those that grant access or
-    lower a guard, those from `incomplete` files, and (when `removals`) deletes and detaches."""
-    cut = set(incomplete)
+def widening(changes: Sequence[Change], access: Iterable[AccessChange]) -> list[Change]:
+    """`changes` with `widens_access` set on those responsible for a gained, widened or
+    changed grant of the access review."""
     granting = _granting(changes, access)
+    return [replace(c, widens_access=True) if i in granting else c
+            for i, c in enumerate(changes)]
+
+
+def held_back(
+    changes: Sequence[Change], *, removals: bool, incomplete: Iterable[str] = (),
+) -> list[Held]:
+    """The changes to hold back while the manifests are unsettled: those that grant access
+    (`Change.widens_access`) or lower a guard, those from `incomplete` files, and (when
+    `removals`) deletes and detaches."""
+    cut = set(incomplete)
     held = []
-    for index, change in enumerate(changes):
+    for change in changes:
         if _file_of(change.source) in cut:
             held.append(Held(change, "incomplete"))
-        elif index in granting:
+        elif change.widens_access:
             held.append(Held(change, "access"))
         elif _lowers_guard(change):
             held.append(Held(change, "guard"))

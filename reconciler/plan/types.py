@@ -83,15 +83,36 @@ class Change:
     blocked: str = ""
     connector: str | None = None  # tokens only: the connector's name
     token_id: str | None = None  # tokens: the live token revoked (replace, delete)
+    #: Takes over an object border0 holds unmanaged (the adopt annotation): decided by the
+    #: planner, read by views (`ls`: "to adopt") instead of the words of `reason`.
+    adopting: bool = False
+    #: Responsible for a grant the access review finds gained, widened or changed
+    #: (`plan/access.py` GAINING): it waits for the manifests to settle (plan/settling.py).
+    widens_access: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", Kind(self.kind))  # "socket" is accepted, Kind is kept
+
+    @property
+    def replacing(self) -> bool:
+        """Deleted and created again (a new id): the action says it, never the reason."""
+        return self.action is Action.REPLACE
+
+    @property
+    def title(self) -> str:
+        """`update socket db`, `attach policy p to socket s`: the one wording of a change, in
+        the plan JSON (`title`) for every view, and in apply's progress and error lines."""
+        if self.kind is Kind.ATTACHMENT:
+            prep = "to" if self.action is Action.ATTACH else "from"
+            return f"{self.action.value} policy {self.policy} {prep} socket {self.socket}"
+        return f"{self.action.value} {self.kind} {self.name}"
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "kind": self.kind.value,
             "name": self.name,
             "action": self.action.value,
+            "title": self.title,
             "reason": self.reason,
             "diffs": [d.to_json() for d in self.diffs],
             "source": self.source,
@@ -103,6 +124,10 @@ class Change:
             data["blocked"] = self.blocked
         if self.kind == "token":
             data["connector"] = self.connector
+        if self.adopting:
+            data["adopting"] = True
+        if self.widens_access:
+            data["widens_access"] = True
         return data
 
 

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.plan.guard import MASS_DELETE
 from reconciler.render.text import (
     SYMBOLS,
     conditions_text,
@@ -72,17 +73,13 @@ def _diagnostic(d: Mapping[str, Any], icon: str) -> str:
 def _change_block(change: Mapping[str, Any]) -> str:
     action = change["action"]
     symbol = SYMBOLS[action]
-    if change["kind"] == "attachment":
-        title = (
-            f"<code>{symbol} {action}</code> policy <b>{html.escape(change['policy'])}</b> "
-            f"{'to' if action == 'attach' else 'from'} socket "
-            f"<b>{html.escape(change['socket'])}</b>"
-        )
+    what = change["title"].removeprefix(f"{action} ")  # "socket db", "policy p to socket s"
+    if change["kind"] != "attachment":  # the object's name in bold, as the text view does
+        what = what.removesuffix(change["name"])
+        name = html.escape(change["name"])
+        title = f"<code>{symbol} {action}</code> {html.escape(what)}<b>{name}</b>"
     else:
-        title = (
-            f"<code>{symbol} {action}</code> {change['kind']} "
-            f"<b>{html.escape(change['name'])}</b>"
-        )
+        title = f"<code>{symbol} {action}</code> {html.escape(what)}"
     if change.get("reason"):
         title += f" — {html.escape(change['reason'])}"
     body = ""
@@ -119,7 +116,7 @@ def render(plan_json: Mapping[str, Any], *, max_chars: int = MAX_CHARS) -> str:
     elif changes:
         head.append("**Access:** no one gains or loses access.\n\n")
     if conflicts:
-        guard_only = all(d.get("code") == "mass-delete" for d in conflicts)
+        guard_only = all(d.get("code") == MASS_DELETE for d in conflicts)
         title = "Refused by the mass-delete guard" if guard_only else "Conflicts"
         sections.append(
             ("conflicts", f"### :x: {title} ({len(conflicts)}): the plan cannot be applied\n\n",

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from reconciler.plan.guard import MASS_DELETE
 from reconciler.secrets import SENSITIVE
 
 __all__ = ["SYMBOLS", "access_line", "conditions_text", "format_value", "principal_text",
@@ -164,16 +165,16 @@ def _change_lines(change: Mapping[str, Any], style: Any) -> list[str]:
     action = change["action"]
     symbol = style(SYMBOLS[action], fg=COLORS[action], bold=True)
     reason = f"  ({change['reason']})" if change.get("reason") else ""
+    what = change["title"].removeprefix(f"{action} ")  # "socket db", "policy p to socket s"
     if change["kind"] == "attachment":
-        verb, prep = ("attach", "to") if action == "attach" else ("detach", "from")
-        head = f"  {symbol} {verb} policy {change['policy']} {prep} socket {change['socket']}"
-        return [head + reason]
+        return [f"  {symbol} {action} {what}{reason}"]
     if change["kind"] == "token":  # a token's value is never in a plan: only that it changes
         token = change["name"].split("/", 1)[-1]
         line = (f"  {symbol} token {style(token, bold=True)}: {action} (sensitive)  "
                 f"(connector {change.get('connector')}; {change.get('reason', '')})")
         return [line]
-    lines = [f"  {symbol} {change['kind']} {style(change['name'], bold=True)}{reason}"]
+    what = what.removesuffix(change["name"]) + style(change["name"], bold=True)
+    lines = [f"  {symbol} {what}{reason}"]
     if change.get("blocked"):
         lines.append("      " + style(f"blocked: {change['blocked']}", fg="red"))
     for diff in change.get("diffs", []):
@@ -194,8 +195,8 @@ def render(plan_json: Mapping[str, Any], *, color: bool = False) -> str:
 
     lines: list[str] = _access_lines(plan_json, style)
     blocking = plan_json.get("conflicts", [])
-    refused = [d for d in blocking if d.get("code") == "mass-delete"]
-    conflicts = [d for d in blocking if d.get("code") != "mass-delete"]
+    refused = [d for d in blocking if d.get("code") == MASS_DELETE]
+    conflicts = [d for d in blocking if d.get("code") != MASS_DELETE]
     if conflicts:
         lines.append(style("Conflicts:", fg="red", bold=True))
         lines.extend(f"  {_diagnostic(d)}" for d in conflicts)

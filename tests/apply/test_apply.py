@@ -11,6 +11,7 @@ import pytest
 from documents import ENV, base_docs, opts, policy_doc, socket_doc, write
 from helpers import sent
 
+from reconciler.apply import apply_plan
 from reconciler.border0.inventory import fetch_actual
 from reconciler.clock import ManualClock
 from reconciler.plan.planner import make_plan
@@ -278,3 +279,34 @@ def test_read_after_write_delay_is_honoured(emulator_factory, tmp_path: Path) ->
     # writes, so the client waited out (at least) one whole window after the last write.
     assert sum(clock.slept) >= 0.25, clock.slept
     assert set(result.actual.sockets) == {"web"}
+
+
+def test_with_a_read_after_write_delay_every_read_sees_the_writes(
+        emulator_factory, tmp_path: Path) -> None:
+    """The client alone waits out border0's delay (border0/api.py): the re-list after an apply
+    sees every object, and a client made after this one closed (the next command) plans nothing."""
+    emu = emulator_factory(read_after_write_delay_ms=250)
+    client = emu.client()
+    folder = write(tmp_path / "m", base_docs()[:2])  # policy, socket, attachment: 3 phases
+    result = reconcile([folder], client, opts())
+    assert result.ok and client.read_after_write_delay() == 0.25, result.error
+    assert set(result.actual.sockets) == {"web"} and set(result.actual.policies) == {"ops"}
+    assert set(result.actual.sockets["web"].policy_names) == {"ops"}
+    client.close()
+    assert plan_of(folder, emu.client()).changes == []
+
+
+def test_a_create_that_meets_someone_elses_object_fails_and_leaves_it(
+        emulator, tmp_path: Path) -> None:
+    """A failed create is looked up by name once, in apply, with the ownership check: an object
+    of the same name made by hand after the plan is not taken for ours."""
+    client = emulator.client()
+    folder = write(tmp_path / "m", base_docs()[:2])
+    prepared = reconcile([folder], client, opts(dry_run=True))
+    assert [c.name for c in prepared.plan.changes if c.action is Action.CREATE] == ["ops", "web"]
+    client.create_socket({"name": "web", "socket_type": "http", "description": "by hand"})
+    applied = apply_plan(prepared.plan, client, prepared.desired, prepared.actual)
+    failed = {r.change.name: r.message for r in applied.failed}
+    assert "already exists" in failed["web"], failed
+    web = fetch_actual(client).sockets["web"]
+    assert web.description == "by hand" and not web.ownership.owned_by("default")

@@ -349,7 +349,10 @@ def test_retries_under_fail_rate_in_a_real_process(emulator_process):
     proc = emulator_process(fail_rate=0.3, seed=7)
     client = proc.client()
     for i in range(20):
-        client.create_socket({"name": f"f{i}", "socket_type": "ssh"})
+        try:
+            client.create_socket({"name": f"f{i}", "socket_type": "ssh"})
+        except BadRequest as exc:  # a retry met the socket its lost attempt had made
+            assert exc.ambiguous, exc
     for i in range(0, 20, 2):
         client.update_socket(f"f{i}", {"description": "even"})
         client.delete_socket(f"f{i + 1}")
@@ -425,24 +428,30 @@ def test_timeouts_and_the_total_deadline(emulator_factory):
     assert bounded.request_counts[("GET", 0)] == 1
 
 
-def test_lost_create_answer_returns_the_created_socket(emulator):
+def test_lost_create_answer_is_reported_ambiguous_not_resolved_by_name(emulator):
+    """The client says a failed create may have been applied; apply decides, with the ownership
+    check, whether the object found by name is ours (tests/apply/test_apply.py)."""
     client = emulator.client()
     emulator.app.faults.fail_next(1, "500-after")  # applied, then the answer is lost
-    made = client.create_socket({"name": "once", "socket_type": "tls"})
-    assert made["name"] == "once"
+    with pytest.raises(BadRequest, match="already exists") as lost:
+        client.create_socket({"name": "once", "socket_type": "tls"})
+    assert lost.value.ambiguous
     assert client.request_counts[("POST", 500)] == 1
     assert client.request_counts[("POST", 400)] == 1  # the retry met "already exists"
     emulator.app.faults.fail_next(1, "drop-after")
-    policy = client.create_policy({"name": "once", "policy_data": POLICY_DATA})
-    assert policy["name"] == "once" and client.request_counts[("POST", 0)] == 1
+    with pytest.raises(BadRequest) as dropped:
+        client.create_policy({"name": "once", "policy_data": POLICY_DATA})
+    assert dropped.value.ambiguous and client.request_counts[("POST", 0)] == 1
     assert [s["name"] for s in client.list_sockets()] == ["once"]
+    assert [p["name"] for p in client.list_policies()] == ["once"]
 
 
 def test_a_real_conflict_is_not_mistaken_for_a_lost_answer(emulator):
     client = emulator.client()
     client.create_socket({"name": "taken", "socket_type": "tls"})
-    with pytest.raises(BadRequest, match="already exists"):
+    with pytest.raises(BadRequest, match="already exists") as taken:
         client.create_socket({"name": "taken", "socket_type": "tls"})
+    assert not taken.value.ambiguous
 
 
 def test_lost_delete_answer_is_success(emulator):

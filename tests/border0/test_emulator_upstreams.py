@@ -2,7 +2,7 @@
 
 It takes a body of every upstream type exactly as border0-go's structs encode it: the bodies
 here are built from the SDK's field names and `omitempty` rules (read from the schema that
-scripts/generate_upstream_schema.py derives from border0-go types/service), the way Go's
+scripts/gen_upstream_schema.py sdk derives from border0-go types/service), the way Go's
 encoding/json writes them: a field without omitempty is always sent, as its zero value when
 unset (`""`, `0`, `false`, `null` for a nil pointer, slice or map). And it refuses what the
 SDK's Validate refuses: a service type that is not the socket's, two blocks, a missing port,
@@ -281,6 +281,6 @@ def test_the_committed_schema_is_what_the_script_makes_of_the_sdk(tmp_path: Path
     if not checkout.exists():
         pytest.skip("no border0-go checkout to regenerate the schema from")
     out = tmp_path / "schema.json"
-    subprocess.run([sys.executable, str(REPO / "scripts" / "generate_upstream_schema.py"),
+    subprocess.run([sys.executable, str(REPO / "scripts" / "gen_upstream_schema.py"), "sdk",
                     str(checkout), str(out)], check=True, capture_output=True, timeout=60)
     assert json.loads(out.read_text())["$defs"] == DEFS

@@ -8,8 +8,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
 from documents import base_docs, write
 from helpers import PYTHON, REPO
+
+# The subject is a fresh interpreter's imports: each test starts one (tests/process_audit.py).
+pytestmark = pytest.mark.slow
 
 #: Libraries (and our own modules) that no `--help` needs: network, serving, scheduling,
 #: watching, diffing, progress bars, YAML and JSON Schema.

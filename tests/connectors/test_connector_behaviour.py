@@ -6,12 +6,16 @@ from __future__ import annotations
 import logging
 import time
 
+import pytest
 from helpers import wait_for
 
 from reconciler.connectors.argv import ConnectorTarget
 from reconciler.connectors.connector import REMOVE, Connector, Launch, State
 from reconciler.connectors.process import has_exited
 from reconciler.model import ConnectorSpec
+
+# The subject is a real child process behind one Connector.
+pytestmark = pytest.mark.slow
 
 
 class Sink:

@@ -167,6 +167,7 @@ def test_the_agent_store_can_be_moved_and_a_pod_reads_its_mounted_secret(
     assert read_token(spec.desired.connectors["edge"]) == "api-value"
 
 
+@pytest.mark.slow  # a real agent process and its connector process
 @pytest.mark.parametrize("where", ["agent", "secret"])
 def test_an_agent_runs_its_connector_with_the_token_from_the_store_or_the_secret(
     tmp_path, emulator, upstream, kube, daemon_process, where  # noqa: F811

@@ -1,7 +1,7 @@
 """A border0-compatible API server on SQLite, with fault injection, for local use and tests.
 
-    store.py        sockets, policies, attachments in SQLite (transaction.py: its unit of work)
-    connectors.py   connectors and their tokens (a Store mixin)
+    store.py        sockets, policies, attachments, connectors and their tokens in SQLite
+                    (transaction.py: its unit of work)
     rules.py        border0's rules for socket and policy bodies; what answers show of secrets
     upstream.py     upstream configurations checked with the SDK's rules (generated schema)
     contract.py     is a request one border0 knows? (reference_requests.json + allowlist.py)

@@ -1,7 +1,7 @@
 """Is an upstream configuration one border0 takes? The SDK's rules, from the generated schema.
 
 `schemas/upstream-configuration.schema.json` is generated from border0-go's `types/service`
-structs and their `Validate` methods (scripts/generate_upstream_schema.py): field names and
+structs and their `Validate` methods (scripts/gen_upstream_schema.py sdk): field names and
 types, the sub-type enums, exactly one `*_service_configuration` block (and one block per
 sub-type), hostname and port for the standard types. This module adds what the schema cannot
 say: `service_type` must be the socket's type (terraform-provider-border0
