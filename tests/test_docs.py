@@ -74,6 +74,9 @@ def broken_links(page: Path, root: Path = REPO) -> list[str]:
     for target in links(page.read_text()):
         if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # https:, mailto: ...
             continue
+        if not target:
+            broken.append("() (an empty link)")
+            continue
         path, _, anchor = target.partition("#")
         file = (page.parent / unquote(path)).resolve() if path else page
         if not file.exists() or root not in (file, *file.parents):
@@ -92,9 +95,9 @@ def test_the_link_check_catches_a_missing_file_and_a_missing_anchor(tmp_path: Pa
     (tmp_path / "concepts.md").write_text("# Concepts\n\n## Drift\n")
     page = tmp_path / "page.md"
     page.write_text("[ok](concepts.md#drift) [no file](nowhere.md) [no anchor](concepts.md#nowhere)"
-                    " [out](../x.md) `[code](x.md)`\n\n```\n[block](y.md)\n```\n")
+                    " [out](../x.md) [empty]() `[code](x.md)`\n\n```\n[block](y.md)\n```\n")
     assert [b.split(" ")[0] for b in broken_links(page, root=tmp_path)] == [
-        "nowhere.md", "concepts.md#nowhere", "../x.md"]
+        "nowhere.md", "concepts.md#nowhere", "../x.md", "()"]
 
 
 def test_the_readme_is_a_front_door() -> None:
