@@ -20,6 +20,9 @@ from markdown_it import MarkdownIt
 
 README = REPO / "README.md"
 PAGES = [README, *sorted((REPO / "docs").glob("*.md"))]
+#: The other pages of the repository, whose links are checked too.
+OTHER_PAGES = [REPO / "CHANGELOG.md", *sorted(REPO.glob("benchmarks/*.md")),
+               *sorted(REPO.glob("charts/*/README.md")), *sorted(REPO.glob("examples/**/*.md"))]
 #: The README's contract: these two commands, first, as they are.
 SET_UP = [
     ("pip install '.[local]' && border0-reconciler apply examples/ --api local "
@@ -109,7 +112,7 @@ def test_the_readme_is_a_front_door() -> None:
     assert lines.index(SET_UP[0]) < 25
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
+@pytest.mark.parametrize("page", PAGES + OTHER_PAGES, ids=lambda p: str(p.relative_to(REPO)))
 def test_every_relative_link_resolves(page: Path) -> None:
     assert broken_links(page) == []
 
