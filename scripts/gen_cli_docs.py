@@ -9,6 +9,7 @@ say something else. tests/test_docs.py fails when an option changed and this scr
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 from pathlib import Path
@@ -81,6 +82,9 @@ def main(argv: list[str]) -> int:
     if "--check" in argv:
         if OUT.read_text() != text:
             print(f"{OUT.relative_to(ROOT)} is out of date: run python scripts/gen_cli_docs.py")
+            sys.stdout.writelines(difflib.unified_diff(
+                OUT.read_text().splitlines(keepends=True), text.splitlines(keepends=True),
+                "docs/cli.md (committed)", "docs/cli.md (generated now)"))
             return 1
         return 0
     OUT.write_text(text)

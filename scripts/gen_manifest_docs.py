@@ -10,6 +10,7 @@ when a schema changed and this script was not run.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import sys
@@ -169,6 +170,9 @@ def main(argv: list[str]) -> int:
     if "--check" in argv:
         if OUT.read_text() != text:
             print(f"{OUT.relative_to(ROOT)} is out of date: run python scripts/gen_manifest_docs.py")
+            sys.stdout.writelines(difflib.unified_diff(
+                OUT.read_text().splitlines(keepends=True), text.splitlines(keepends=True),
+                "docs/manifests.md (committed)", "docs/manifests.md (generated now)"))
             return 1
         return 0
     OUT.write_text(text)
