@@ -1,5 +1,6 @@
-"""The README's snippets, as the tests run them: a fenced block that follows a
-`<!-- snippet: NAME -->` line is read verbatim, so the README cannot drift from what is tested."""
+"""The documented snippets, as the tests run them: a fenced block that follows a
+`<!-- snippet: NAME -->` line (in docs/ci.md) is read verbatim, so the docs cannot drift from
+what is tested."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ __all__ = ["release_repo", "snippet"]
 URL_PLACEHOLDER = "<URL of border0-reconciler>"
 
 
-def snippet(name: str, source: Path = REPO / "README.md") -> str:
+def snippet(name: str, source: Path = REPO / "docs" / "ci.md") -> str:
     """The fenced block after `<!-- snippet: NAME -->` in `source`, verbatim."""
     match = re.search(
         rf"^<!-- snippet: {re.escape(name)} -->\n```[\w-]*\n(.*?)^```$",

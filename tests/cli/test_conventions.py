@@ -261,5 +261,5 @@ def test_shell_completion_as_documented() -> None:
                           ("fish", "complete --no-files --command")):
         code, out, err = cli([], env={"_BORDER0_RECONCILER_COMPLETE": f"{shell}_source"})
         assert code == 0 and marker in out, (shell, err)
-    docs = (REPO / "docs" / "cli.md").read_text()
+    docs = (REPO / "docs" / "cli-conventions.md").read_text()
     assert "_BORDER0_RECONCILER_COMPLETE=bash_source" in docs
