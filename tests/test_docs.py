@@ -140,6 +140,7 @@ def test_the_manifest_reference_is_current() -> None:
     assert (REPO / "docs/manifests.md").read_text() == _script(script).render(), f"run: python {script}"
 
 
+@pytest.mark.slow  # the generator runs in a process of its own (click caches a command's help)
 def test_the_command_reference_is_current() -> None:
     """CI's check that an option did not change without `python scripts/gen_cli_docs.py`. In a
     process of its own: click caches a command's help option the first time it is asked for, so
