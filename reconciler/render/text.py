@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from reconciler.plan.guard import MASS_DELETE
+from reconciler.diagnostics import MASS_DELETE
 from reconciler.secrets import SENSITIVE
 
 __all__ = ["SYMBOLS", "access_line", "conditions_text", "format_value", "principal_text",
