@@ -17,6 +17,7 @@ from helpers import cli, edit_by_hand, wait_for
 from test_details_digest import DETAILS_TAG, socket_reads, typed_docs
 
 from reconciler.daemon.loop import Daemon, DaemonConfig
+from reconciler.daemon.status import status_problems
 from reconciler.reconcile import reconcile
 
 
@@ -59,7 +60,8 @@ def test_a_portal_edit_is_missed_by_a_fast_plan_and_repaired_by_a_full_refresh(
     code, out, err = cli(["plan", str(folder), "--detailed-exitcode", "--refresh=full", *api],
                          env=env, cwd=tmp_path)
     assert code == 2, out + err
-    assert "web" in out and "port" in out and "9999" in out and "8080" in out
+    assert ("upstream_configuration.http_service_configuration."
+            "standard_http_service_configuration.port: 9999 → 8080") in out
 
     code, out, err = cli(["apply", str(folder), "--auto-approve", "--refresh=full", *api],
                          env=env, cwd=tmp_path)
@@ -113,7 +115,6 @@ def test_the_daemon_repairs_a_portal_edit_on_its_full_refresh_schedule(applied, 
     daemon = running(Daemon(DaemonConfig(
         path=str(folder), listen=None, interval=3600, full_refresh_interval=0.5), client))
     wait_for(lambda: daemon.reconciles_run >= 1, message="the start reconcile")
-    assert daemon.status()["last_full_refresh"] is None  # the start trusts the tags
 
     edit_port_in_the_portal(client, 9999)
     wait_for(lambda: port_of(client) == 8080, timeout=20,
@@ -129,7 +130,11 @@ def test_every_reconcile_is_a_full_refresh_at_interval_zero(applied) -> None:
                                  full_refresh_interval=0), client)
     edit_port_in_the_portal(client, 9999)
     assert daemon.reconcile_now(["start"]).ok
-    assert port_of(client) == 8080 and daemon.status()["last_full_refresh"] is not None
+    status = daemon.status()
+    assert port_of(client) == 8080 and status["last_full_refresh"] is not None
+    assert status_problems(status) == []  # schemas/status.schema.json
+    with_bad_time = {**status, "last_full_refresh": "an hour ago"}
+    assert [p for p in status_problems(with_bad_time) if p.startswith("last_full_refresh")]
 
 
 def test_after_a_failed_reconcile_the_next_is_a_full_refresh(emulator, applied) -> None:
