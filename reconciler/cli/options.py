@@ -24,7 +24,7 @@ __all__ = [
     "color_options", "detailed_exitcode_option", "dry_run_option", "env_file_option",
     "environment_names", "fail", "friendly_errors", "instance_option", "labels_option",
     "list_format_option", "listen_option", "max_delete_option", "no_policies_option",
-    "output_option", "parallelism_option", "secret_root_option", "state_option", "verbose_option", "wide_option",
+    "output_option", "parallelism_option", "refresh_option", "secret_root_option", "state_option", "verbose_option", "wide_option",
 ]
 
 #: Every flag is also read from BORDER0_RECONCILER_<FLAG> (click's auto_envvar_prefix).
@@ -177,6 +177,15 @@ def parallelism_option(help: str, *, most: int | None = None) -> Decorator:
     """`--parallelism N`: API writes in flight at once (`apply.apply_plan`)."""
     return click.option("--parallelism", type=click.IntRange(1, most), default=8,
                         show_default=True, help=help)
+
+
+#: `--refresh fast|full`: whether a plan trusts each socket's border0-reconciler/details tag
+#: (ReconcileOptions.full_refresh; docs/performance.md).
+refresh_option = click.option(
+    "--refresh", type=click.Choice(["fast", "full"]), default="fast", show_default=True,
+    help="fast: a socket whose details tag matches its manifest is compared as last written, "
+    "without reading its links and typed upstream; full: read them for every declared socket "
+    "(finds portal edits that left the tag alone; two requests per socket).")
 
 
 def verbose_option(help: str) -> Decorator:

@@ -66,6 +66,7 @@ class PlanArgs:
     confirm_delete: tuple[str, ...] = ()
     secret_roots: tuple[str, ...] = ()
     no_policies: bool = False
+    refresh: str = "fast"  # "full": ReconcileOptions.full_refresh
     # apply only
     auto_approve: bool = False
     dry_run: bool = False
@@ -174,6 +175,7 @@ def reconcile_options(args: PlanArgs, env: Mapping[str, str]) -> ReconcileOption
         inventory=_inventory(state_path(args.state, args.api, args.paths)),
         confirm_delete=frozenset(args.confirm_delete),
         manage_policies=not args.no_policies,
+        full_refresh=args.refresh == "full",
     )
 
 

@@ -53,6 +53,7 @@ class RunArgs:
     instance: str = "default"
     interval: float = 300.0
     jitter: str = "10%"
+    full_refresh_interval: float = 3600.0
     debounce: float = 0.3
     listen: str = "127.0.0.1:9479"
     history: int = 20
@@ -186,6 +187,7 @@ def execute_run(args: RunArgs) -> int:
         instance=args.instance,
         interval=args.interval,
         jitter=jitter,
+        full_refresh_interval=args.full_refresh_interval,
         debounce=args.debounce,
         listen=args.listen or None,
         history=args.history,

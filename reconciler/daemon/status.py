@@ -45,6 +45,8 @@ class Snapshot:
     gate: Gate = field(default_factory=lambda: Gate(True))  # the sync windows' verdict for the last reconcile
     dead_part: str | None = None
     stopping: bool = False
+    #: when the last full refresh (every declared socket's details read) started (epoch)
+    full_refresh_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ def status_document(
         "triggers": snapshot.triggers,
         "in_flight": dict(snapshot.in_flight) if snapshot.in_flight else None,
         "next_resync": next_resync,
+        "last_full_refresh": iso_time(snapshot.full_refresh_at),
         "next_retry": next_retry(snapshot.retry_at),
         #: changes waiting for the manifests to settle (plan/settling.py), None when none are
         "held_back": report.held if report else None,
