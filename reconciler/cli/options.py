@@ -119,7 +119,9 @@ def instance_option(
 ) -> Decorator:
     """`--instance ID`: whose objects are ours (the ownership tag), checked here once by
     `ownership.Instance`, so the commands get a valid one and check nothing themselves."""
-    return click.option("--instance", default="default", show_default=True, help=help,
+    from reconciler.ownership import DEFAULT_INSTANCE
+
+    return click.option("--instance", default=DEFAULT_INSTANCE, show_default=True, help=help,
                         callback=_instance)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from reconciler.backoff import backoff
 from reconciler.daemon.history import DEFAULT_HISTORY
 from reconciler.manifests.cache import ParseCache
+from reconciler.ownership import DEFAULT_INSTANCE
 from reconciler.reconcile import ReconcileOptions
 
 __all__ = ["DaemonConfig"]
@@ -18,7 +19,7 @@ __all__ = ["DaemonConfig"]
 @dataclass(frozen=True)
 class DaemonConfig:
     path: str
-    instance: str = "default"
+    instance: str = DEFAULT_INSTANCE
     interval: float = 300.0
     jitter: float = 0.1  # a fraction of the interval
     debounce: float = 0.3
@@ -28,7 +29,7 @@ class DaemonConfig:
     allow_mass_delete: bool = False
     allow_replace: bool = False
     labels_authoritative: bool = False
-    parallelism: int = 8
+    parallelism: int = ReconcileOptions.parallelism
     env: Mapping[str, str] | None = None
     backoff_base: float = 1.0
     backoff_max: float = 60.0
