@@ -41,6 +41,7 @@ from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.manifests.cache import ParseCache
 from reconciler.manifests.loader import LoadResult, load
 from reconciler.model import Actual, Desired, with_defaults
+from reconciler.ownership import DEFAULT_INSTANCE
 from reconciler.plan.guard import MASS_DELETE
 from reconciler.plan.ignore import respect_ignored
 from reconciler.plan.planner import check_instance, make_plan
@@ -97,7 +98,7 @@ FOCUS_LIMIT = 200
 
 @dataclass(frozen=True)
 class ReconcileOptions:
-    instance: str = "default"
+    instance: str = DEFAULT_INSTANCE
     dry_run: bool = False
     max_delete: int | None = None
     allow_mass_delete: bool = False

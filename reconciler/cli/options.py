@@ -117,8 +117,25 @@ def api_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def instance_option(
     help: str = "Ownership instance: MANAGED says this, other (its id) or unmanaged.",
 ) -> Decorator:
-    """`--instance ID`: whose objects are ours (the ownership tag)."""
-    return click.option("--instance", default="default", show_default=True, help=help)
+    """`--instance ID`: whose objects are ours (the ownership tag), checked here once by
+    `ownership.Instance`, so the commands get a valid one and check nothing themselves."""
+    from reconciler.ownership import DEFAULT_INSTANCE
+
+    return click.option("--instance", default=DEFAULT_INSTANCE, show_default=True, help=help,
+                        callback=_instance)
+
+
+def _instance(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """`ownership.Instance` holds the rule; a bad one is the usual one-line error, exit 1.
+    The valid name goes on as a plain str: YAML's safe dumper (`-o yaml`) refuses str
+    subclasses."""
+    from reconciler.ownership import Instance, InvalidInstance
+
+    try:
+        return str(Instance(value))
+    except InvalidInstance as exc:
+        fail(str(exc))
+        raise  # not reached: fail() exits
 
 
 def env_file_option(help: str, *, must_exist: bool = False) -> Decorator:

@@ -10,6 +10,7 @@ from typing import Any
 from reconciler.backoff import backoff
 from reconciler.daemon.history import DEFAULT_HISTORY
 from reconciler.manifests.cache import ParseCache
+from reconciler.ownership import DEFAULT_INSTANCE
 from reconciler.reconcile import ReconcileOptions
 
 __all__ = ["FULL_REFRESH", "DaemonConfig"]
@@ -21,7 +22,7 @@ FULL_REFRESH = "full refresh"
 @dataclass(frozen=True)
 class DaemonConfig:
     path: str
-    instance: str = "default"
+    instance: str = DEFAULT_INSTANCE
     interval: float = 300.0
     #: Seconds between full refreshes (`--full-refresh-interval`): reconciles that read every
     #: declared socket's links and typed upstream, trusting no details tag; 0: every reconcile.
@@ -34,7 +35,7 @@ class DaemonConfig:
     allow_mass_delete: bool = False
     allow_replace: bool = False
     labels_authoritative: bool = False
-    parallelism: int = 8
+    parallelism: int = ReconcileOptions.parallelism
     env: Mapping[str, str] | None = None
     backoff_base: float = 1.0
     backoff_max: float = 60.0
