@@ -48,7 +48,7 @@ from reconciler.plan.guard import default_max_delete, guard_mass_delete
 from reconciler.plan.ignore import respect_ignored
 from reconciler.plan.prune import prune as _prune
 from reconciler.plan.resource_changes import resource_changes
-from reconciler.plan.settling import widening
+from reconciler.plan.settling import Settle, defer, widening
 from reconciler.plan.suspended import suspended_rows
 from reconciler.plan.types import (
     POLICY_REPLACE_NOTE,
@@ -106,10 +106,14 @@ def make_plan(
     inventory: frozenset[str] = frozenset(),
     confirm_delete: Collection[str] = (),
     manage_policies: bool = True,
+    settle: Settle | None = None,
 ) -> Plan:
     """Compute the ordered plan that makes `actual` match `desired` for this instance;
     `inventory`: the ids this instance manages (their ownership marks may be lost);
-    `confirm_delete`: names whose deletion waits for a confirmation and has it (this run).
+    `confirm_delete`: names whose deletion waits for a confirmation and has it (this run);
+    `settle`: when the manifests changed and the grace they need: what must wait for them to
+    settle goes to `Plan.deferred` instead of `changes` (plan/settling.py), so the mass-delete
+    guard counts only the deletes planned now.
 
     With `manage_policies` off, policies and attachments are neither compared nor changed
     (`actual` holds none: they were not read), and a warning says so."""
@@ -132,17 +136,18 @@ def make_plan(
                   inventory, confirmed)
     changes = [_clearing(c, desired, actual, allow_clear_credentials) for c in changes]
 
-    guard_mass_delete(desired, actual, instance, changes, max_delete, allow_mass_delete,
-                      conflicts)
-
     changes.sort(key=lambda c: (phase_of(c.kind, c.action), c.name))
     # sockets left without a connector: nobody reaches them (plan/connectors.py)
     access, unserved = unserved_sockets(changes, access_review(changes, desired, actual), actual)
     warnings.extend(unserved)
     changes = widening(changes, access)
-    return Plan(changes=changes, conflicts=conflicts, warnings=warnings, instance=instance,
-                suspended=suspended_rows(desired, actual), access_changes=access,
-                resource_changes=resource_changes(changes, desired, actual, instance))
+    rows = resource_changes(changes, desired, actual, instance)
+    changes, deferred, waiting = defer(changes, settle)
+    guard_mass_delete(desired, actual, instance, changes, max_delete, allow_mass_delete,
+                      conflicts)
+    return Plan(changes=changes, conflicts=conflicts, warnings=[*warnings, *waiting],
+                instance=instance, suspended=suspended_rows(desired, actual),
+                access_changes=access, resource_changes=rows, deferred=deferred)
 
 
 def _verify_fingerprints(desired: Desired, actual: Actual) -> None:
