@@ -14,7 +14,7 @@ from reconciler.plan.access import GAINING, AccessChange
 from reconciler.plan.fields import FieldDiff
 
 __all__ = [
-    "FORMAT_VERSION", "PHASES", "POLICY_REPLACE_NOTE", "REPLACE_NOTE", "Action", "Change",
+    "DEFER_WORDS", "FORMAT_VERSION", "PHASES", "POLICY_REPLACE_NOTE", "REPLACE_NOTE", "Action", "Change",
     "DeferReason", "Deferred", "Kind", "Plan", "phase_of",
 ]
 
@@ -142,6 +142,13 @@ class DeferReason(StrEnum):
     INCOMPLETE = "incomplete"  # its file looks cut mid-write
 
 
+#: Each reason in words, for every view (they read the plan JSON's `reason`).
+DEFER_WORDS: dict[str, str] = {
+    DeferReason.REMOVAL: "removes an object", DeferReason.ACCESS: "grants access",
+    DeferReason.GUARD: "lowers a guard", DeferReason.INCOMPLETE: "its file looks cut mid-write",
+}
+
+
 @dataclass(frozen=True)
 class Deferred:
     """A change the planner held back from this plan, as Terraform's deferred changes: it is
@@ -153,10 +160,7 @@ class Deferred:
     until: float
 
     def describe(self) -> str:
-        what = {DeferReason.ACCESS: "grants access", DeferReason.GUARD: "lowers a guard",
-                DeferReason.INCOMPLETE: "its file looks cut mid-write",
-                DeferReason.REMOVAL: "removes an object"}[self.reason]
-        return f"{self.change.title} ({what})"
+        return f"{self.change.title} ({DEFER_WORDS[self.reason]})"
 
     def to_json(self) -> dict[str, Any]:
         until = datetime.fromtimestamp(self.until, UTC).isoformat(timespec="milliseconds")

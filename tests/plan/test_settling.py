@@ -10,6 +10,7 @@ from test_access import live_policy, live_socket, v1, world
 from reconciler.model import PolicySpec, SocketSpec, Source
 from reconciler.plan.planner import make_plan
 from reconciler.plan.settling import Settle
+from reconciler.render import render
 
 OFFICE = {"allowed_ip": ["10.1.0.0/16"]}
 LAN = {"allowed_ip": ["10.0.0.0/8"]}
@@ -71,3 +72,27 @@ def test_the_planner_defers_nothing_once_the_manifests_have_settled() -> None:
     settled = make_plan(desired, actual, settle=Settle(100.0, 5.0, 105.0))
     assert settled.deferred == [] and settled.deferred_until is None
     assert [c.title for c in settled.changes] == ["attach policy p to socket s"]
+
+
+def test_every_view_shows_what_is_deferred_and_never_says_no_changes() -> None:
+    desired, actual = world(SocketSpec("s", "ssh", description="new"), live_socket("s"),
+                            live_socket("gone"))
+    plan = make_plan(desired, actual, settle=Settle(100.0, 5.0, 100.1))
+    assert [c.title for c in plan.changes] == ["update socket s"]
+    data = plan.to_json()
+    assert [(d["change"]["title"], d["reason"]) for d in data["deferred"]] == [
+        ("delete socket gone", "removal")]
+    text = render(data, "text")
+    assert ("Deferred (1) until the manifests settle, planned again at "
+            "1970-01-01T00:01:45.000+00:00:\n  … delete socket gone (removes an object)") in text
+    assert text.rstrip().endswith(
+        "1 to update, 0 to replace, 0 to delete, 0 to attach, 0 to detach. "
+        "1 change deferred until the manifests settle.")
+    markdown = render(data, "markdown")
+    assert "### :hourglass: Deferred (1)" in markdown
+    assert "- delete socket gone (removes an object)" in markdown
+    only = make_plan(*world(live_socket("gone"), SocketSpec("s", "ssh"), live_socket("s")),
+                     settle=Settle(100.0, 5.0, 100.1)).to_json()
+    assert "No changes. border0 matches" not in render(only, "text")
+    assert render(only, "text").rstrip().endswith(
+        "No changes now: 1 change deferred until the manifests settle.")
