@@ -59,7 +59,9 @@ class Settle:
 
     @property
     def settled(self) -> bool:
-        return self.quiet >= self.grace
+        """Nothing waits: the grace has passed, or there is none (`plan`, `apply`, `--once`;
+        even when a file's mtime is slightly ahead of this clock)."""
+        return self.grace <= 0 or self.quiet >= self.grace
 
 
 def _file_of(source: str | None) -> str | None:

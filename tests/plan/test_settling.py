@@ -72,6 +72,8 @@ def test_the_planner_defers_nothing_once_the_manifests_have_settled() -> None:
     settled = make_plan(desired, actual, settle=Settle(100.0, 5.0, 105.0))
     assert settled.deferred == [] and settled.deferred_until is None
     assert [c.title for c in settled.changes] == ["attach policy p to socket s"]
+    # no grace (plan, apply, --once): nothing waits, even for an mtime a little in the future
+    assert make_plan(desired, actual, settle=Settle(100.0, 0.0, 99.5)).deferred == []
 
 
 def test_every_view_shows_what_is_deferred_and_never_says_no_changes() -> None:
