@@ -46,7 +46,7 @@ from reconciler.model import Actual, Desired, with_defaults
 from reconciler.plan.ignore import respect_ignored
 from reconciler.plan.planner import check_instance, make_plan
 from reconciler.plan.settling import Settle
-from reconciler.plan.types import Plan
+from reconciler.plan.types import Blocked, Plan
 
 __all__ = [
     "FOCUS_LIMIT", "Blocked", "Focus", "ReconcileOptions", "ReconcileResult", "Stage",
@@ -65,19 +65,6 @@ class Stage(StrEnum):
     APPLY = "apply"  # some writes failed
     INTERNAL = "internal"  # a bug: an exception no step expected (the daemon catches it)
     DONE = "done"
-
-
-@dataclass(frozen=True)
-class Blocked:
-    """An object whose change was left out while the rest of the plan went ahead: a conflict
-    about it alone, or a replace without its allowance. `why` is the whole sentence, naming it."""
-
-    kind: str
-    name: str
-    why: str
-
-    def __str__(self) -> str:
-        return self.why
 
 
 @dataclass(frozen=True)
@@ -156,8 +143,6 @@ class ReconcileResult:
     snapshot: Any = None  # the stamps of the files loaded (see LoadResult.snapshot)
     changed_at: float = 0.0  # when the manifests last changed, as far as this run knows
     incomplete: list[str] = field(default_factory=list)  # files that look cut mid-write
-    #: Objects whose change was left out while the rest went ahead (`isolate_conflicts`).
-    blocked: list[Blocked] = field(default_factory=list)
     #: The exception behind a LOAD or FETCH failure, for the CLI to report as it reports any.
     cause: Exception | None = field(default=None, compare=False, repr=False)
     #: The sockets read again for a focused plan (`ReconcileOptions.focus`); None: a full listing.
@@ -167,6 +152,12 @@ class ReconcileResult:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stage", Stage(self.stage))  # "load" is accepted, Stage is kept
+
+    @property
+    def blocked(self) -> list[Blocked]:
+        """Objects whose change was left out while the rest went ahead (`isolate_conflicts`:
+        the planner's `Plan.isolated`)."""
+        return self.plan.isolated if self.plan is not None else []
 
     @property
     def deferred_until(self) -> float | None:
@@ -185,10 +176,6 @@ def reconcile(
     if not prepared.ok or options.dry_run or prepared.plan is None or not prepared.plan.has_changes:
         return _with_blocked(prepared)
     return _with_blocked(carry_out(prepared, client, options))
-
-
-#: Conflicts about one object alone: with `isolate_conflicts` they block only that object.
-OBJECT_CONFLICTS = ("not-managed", "owned-by-other-instance")
 
 
 def _with_blocked(result: ReconcileResult) -> ReconcileResult:
@@ -329,6 +316,7 @@ def prepare(
         manage_policies=options.manage_policies,
         settle=Settle(observed.changed_at, options.delete_grace, time.time(),
                       tuple(observed.incomplete)),
+        isolate_conflicts=options.isolate_conflicts,
     )
     for warning in plan.warnings:
         if warning.code in ("deletion-deferred", "change-held"):
@@ -337,20 +325,9 @@ def prepare(
         plan = replace(plan, warnings=[*plan.warnings, *unreadable])
     if inventory is not None:
         inventory.record(options.instance, observed.actual)
-    blocked: list[Blocked] = []
-    if options.isolate_conflicts:
-        isolated = [d for d in plan.conflicts if d.code in OBJECT_CONFLICTS]
-        unallowed = plan.blocked
-        if isolated:
-            plan = replace(plan, conflicts=[
-                d for d in plan.conflicts if d.code not in OBJECT_CONFLICTS])
-        if unallowed:
-            plan = plan.without_blocked()
-        blocked = [Blocked(d.kind or "", d.name or "", d.message) for d in isolated] + [
-            Blocked(str(c.kind), c.name, c.blocked) for c in unallowed]
-        for each in blocked:
-            log.warning("blocked, the rest of the plan goes ahead: %s", each)
-    prepared = replace(observed, plan=plan, blocked=blocked)
+    for each in plan.isolated:
+        log.warning("blocked, the rest of the plan goes ahead: %s", each)
+    prepared = replace(observed, plan=plan)
     if not plan.ok:
         return replace(prepared, ok=False, stage=Stage.PLAN, error=refusal(plan))
     if plan.blocked:

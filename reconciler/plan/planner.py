@@ -54,6 +54,7 @@ from reconciler.plan.types import (
     POLICY_REPLACE_NOTE,
     REPLACE_NOTE,
     Action,
+    Blocked,
     Change,
     Kind,
     Plan,
@@ -107,13 +108,16 @@ def make_plan(
     confirm_delete: Collection[str] = (),
     manage_policies: bool = True,
     settle: Settle | None = None,
+    isolate_conflicts: bool = False,
 ) -> Plan:
     """Compute the ordered plan that makes `actual` match `desired` for this instance;
     `inventory`: the ids this instance manages (their ownership marks may be lost);
     `confirm_delete`: names whose deletion waits for a confirmation and has it (this run);
     `settle`: when the manifests changed and the grace they need: what must wait for them to
     settle goes to `Plan.deferred` instead of `changes` (plan/settling.py), so the mass-delete
-    guard counts only the deletes planned now.
+    guard counts only the deletes planned now; `isolate_conflicts` (the daemon): an object that
+    cannot go ahead (a conflict about it alone, a replace without its allowance) leaves only its
+    own change out, listed in `Plan.isolated`, and the rest of the plan stays applicable.
 
     With `manage_policies` off, policies and attachments are neither compared nor changed
     (`actual` holds none: they were not read), and a warning says so."""
@@ -145,9 +149,28 @@ def make_plan(
     changes, deferred, waiting = defer(changes, settle)
     guard_mass_delete(desired, actual, instance, changes, max_delete, allow_mass_delete,
                       conflicts)
-    return Plan(changes=changes, conflicts=conflicts, warnings=[*warnings, *waiting],
+    plan = Plan(changes=changes, conflicts=conflicts, warnings=[*warnings, *waiting],
                 instance=instance, suspended=suspended_rows(desired, actual),
                 access_changes=access, resource_changes=rows, deferred=deferred)
+    return _isolated(plan) if isolate_conflicts else plan
+
+
+#: Conflicts about one object alone: with `isolate_conflicts` they block only that object.
+OBJECT_CONFLICTS = ("not-managed", "owned-by-other-instance")
+
+
+def _isolated(plan: Plan) -> Plan:
+    """`plan` without its object conflicts and blocked changes (and the attachments that depend
+    on those), which are listed in `isolated` instead."""
+    objects = [d for d in plan.conflicts if d.code in OBJECT_CONFLICTS]
+    unallowed = plan.blocked
+    if not objects and not unallowed:
+        return plan
+    isolated = [Blocked(d.kind or "", d.name or "", d.message) for d in objects] + [
+        Blocked(str(c.kind), c.name, c.blocked) for c in unallowed]
+    rest = plan.without_blocked() if unallowed else plan
+    return replace(rest, conflicts=[d for d in plan.conflicts if d.code not in OBJECT_CONFLICTS],
+                   isolated=isolated)
 
 
 def _verify_fingerprints(desired: Desired, actual: Actual) -> None:

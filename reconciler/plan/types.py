@@ -14,8 +14,8 @@ from reconciler.plan.access import GAINING, AccessChange
 from reconciler.plan.fields import FieldDiff
 
 __all__ = [
-    "DEFER_WORDS", "FORMAT_VERSION", "PHASES", "POLICY_REPLACE_NOTE", "REPLACE_NOTE", "Action", "Change",
-    "DeferReason", "Deferred", "Kind", "Plan", "phase_of",
+    "DEFER_WORDS", "FORMAT_VERSION", "PHASES", "POLICY_REPLACE_NOTE", "REPLACE_NOTE", "Action",
+    "Blocked", "Change", "DeferReason", "Deferred", "Kind", "Plan", "phase_of",
 ]
 
 FORMAT_VERSION = "1"
@@ -168,6 +168,20 @@ class Deferred:
 
 
 @dataclass(frozen=True)
+class Blocked:
+    """An object whose change was left out while the rest of the plan goes ahead (the daemon's
+    isolation): a conflict about it alone, or a replace without its allowance. `why` is the
+    whole sentence, naming it."""
+
+    kind: str
+    name: str
+    why: str
+
+    def __str__(self) -> str:
+        return self.why
+
+
+@dataclass(frozen=True)
 class Plan:
     """An ordered list of changes plus the problems that block it (conflicts) or explain it."""
 
@@ -181,6 +195,8 @@ class Plan:
     resource_changes: list[dict[str, Any]] = field(default_factory=list)  # Terraform's shape
     #: Changes held back until the manifests settle (not in `changes`): plan/settling.py.
     deferred: list[Deferred] = field(default_factory=list)
+    #: Objects left out while the rest goes ahead (`make_plan(isolate_conflicts=True)`).
+    isolated: list[Blocked] = field(default_factory=list)
 
     @property
     def deferred_until(self) -> float | None:

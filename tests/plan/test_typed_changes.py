@@ -126,3 +126,14 @@ def test_the_instance_name_rule_has_one_home() -> None:
     assert type(make_plan(desired(), actual(), instance="ci").to_json()["instance"]) is str
     with pytest.raises(ValueError, match="invalid instance 'has space'"):
         make_plan(desired(), actual(), instance="has space")
+
+
+def test_isolation_is_decided_by_the_planner_the_rest_of_the_plan_stays_applicable() -> None:
+    theirs = live_socket("legacy", tags={"team": "x"})  # border0 holds it, unmanaged
+    specs = desired(SocketSpec("legacy", "http"), SocketSpec("web", "http"))
+    refused = make_plan(specs, actual(theirs))
+    assert not refused.ok and refused.isolated == []
+    isolated = make_plan(specs, actual(theirs), isolate_conflicts=True)
+    assert isolated.ok and [c.title for c in isolated.changes] == ["create socket web"]
+    assert [(b.kind, b.name) for b in isolated.isolated] == [("socket", "legacy")]
+    assert str(isolated.isolated[0]) == refused.conflicts[0].message
