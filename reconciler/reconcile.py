@@ -317,12 +317,11 @@ def prepare(
         settle=Settle(observed.changed_at, options.delete_grace, time.time(),
                       tuple(observed.incomplete)),
         isolate_conflicts=options.isolate_conflicts,
+        notes=unreadable,
     )
     for warning in plan.warnings:
         if warning.code in ("deletion-deferred", "change-held"):
             log.warning(warning.message)
-    if unreadable:
-        plan = replace(plan, warnings=[*plan.warnings, *unreadable])
     if inventory is not None:
         inventory.record(options.instance, observed.actual)
     for each in plan.isolated:

@@ -28,7 +28,7 @@ Rules that live here, and only here:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -109,6 +109,7 @@ def make_plan(
     manage_policies: bool = True,
     settle: Settle | None = None,
     isolate_conflicts: bool = False,
+    notes: Sequence[Diagnostic] = (),
 ) -> Plan:
     """Compute the ordered plan that makes `actual` match `desired` for this instance;
     `inventory`: the ids this instance manages (their ownership marks may be lost);
@@ -118,6 +119,7 @@ def make_plan(
     guard counts only the deletes planned now; `isolate_conflicts` (the daemon): an object that
     cannot go ahead (a conflict about it alone, a replace without its allowance) leaves only its
     own change out, listed in `Plan.isolated`, and the rest of the plan stays applicable.
+    `notes`: warnings found before planning (token Secrets that could not be read), kept last.
 
     With `manage_policies` off, policies and attachments are neither compared nor changed
     (`actual` holds none: they were not read), and a warning says so."""
@@ -149,7 +151,7 @@ def make_plan(
     changes, deferred, waiting = defer(changes, settle)
     guard_mass_delete(desired, actual, instance, changes, max_delete, allow_mass_delete,
                       conflicts)
-    plan = Plan(changes=changes, conflicts=conflicts, warnings=[*warnings, *waiting],
+    plan = Plan(changes=changes, conflicts=conflicts, warnings=[*warnings, *waiting, *notes],
                 instance=instance, suspended=suspended_rows(desired, actual),
                 access_changes=access, resource_changes=rows, deferred=deferred)
     return _isolated(plan) if isolate_conflicts else plan
