@@ -10,7 +10,11 @@ from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Any
 
-__all__ = ["Diagnostic", "Severity", "has_errors"]
+__all__ = ["MASS_DELETE", "Diagnostic", "Severity", "has_errors"]
+
+#: The mass-delete guard's code (plan/guard.py raises it; deferral lifts it; the views word it):
+#: here, beside the Diagnostic, so a renderer can name it without importing the planner.
+MASS_DELETE = "mass-delete"
 
 
 class Severity(str, Enum):

@@ -14,7 +14,13 @@ import re
 from dataclasses import dataclass
 from typing import Self
 
-__all__ = ["Instance", "InvalidInstance", "Ownership", "parse_policy_marker", "policy_marker"]
+__all__ = [
+    "DEFAULT_INSTANCE", "Instance", "InvalidInstance", "Ownership", "parse_policy_marker",
+    "policy_marker",
+]
+
+#: The instance when none is given (`--instance`, `ReconcileOptions`, `DaemonConfig`).
+DEFAULT_INSTANCE = "default"
 
 _INSTANCE = re.compile(r"^[A-Za-z0-9._-]{1,63}$")
 

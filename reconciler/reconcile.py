@@ -43,6 +43,7 @@ from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.manifests.cache import ParseCache
 from reconciler.manifests.loader import LoadResult, load
 from reconciler.model import Actual, Desired, with_defaults
+from reconciler.ownership import DEFAULT_INSTANCE
 from reconciler.plan.ignore import respect_ignored
 from reconciler.plan.planner import check_instance, make_plan
 from reconciler.plan.settling import Settle
@@ -85,7 +86,7 @@ FOCUS_LIMIT = 200
 
 @dataclass(frozen=True)
 class ReconcileOptions:
-    instance: str = "default"
+    instance: str = DEFAULT_INSTANCE
     dry_run: bool = False
     max_delete: int | None = None
     allow_mass_delete: bool = False
@@ -127,6 +128,11 @@ class ReconcileOptions:
     #: False (`ls --manifests` without --env-file): secret references are not resolved, and the
     #: plan compares no secret (a secret it cannot read is neither in sync nor drifted).
     resolve_secrets: bool = True
+    #: A full refresh (`--refresh=full`; the daemon on `--full-refresh-interval` and after an
+    #: error): every declared socket's links and typed upstream are read, its
+    #: border0-reconciler/details tag not trusted (inventory.fetch_details), and the
+    #: organization is listed even after an edit (no `focus`).
+    full_refresh: bool = False
 
 
 @dataclass(frozen=True)
@@ -206,7 +212,8 @@ def observe(
     listing = functools.partial(fetch_actual, client, policies=options.manage_policies)
     focused: tuple[str, ...] | None = None
     focus = options.focus
-    if focus is not None:  # the daemon after an edit: load first, then read what changed
+    # the daemon after an edit: load first, then read what changed (a full refresh reads all)
+    if focus is not None and not options.full_refresh:
         loaded = _load(paths, options)
         actual = failed = None
         if isinstance(loaded, LoadResult) and loaded.ok and not loaded.changed:
@@ -245,7 +252,8 @@ def observe(
         )
     assert actual is not None
     try:
-        actual = fetch_details(client, loaded.desired, actual, only=focused)
+        actual = fetch_details(client, loaded.desired, actual, only=focused,
+                               trust_tag=not options.full_refresh)
     except Border0Error as exc:
         return ReconcileResult(
             False, Stage.FETCH, diagnostics, desired=loaded.desired,

@@ -82,13 +82,15 @@ def _joined(sockets: list[LiveSocket], policies: dict, connectors: dict) -> Actu
 
 def fetch_details(
     client: Border0API, desired: Desired, actual: Actual, *, every_socket: bool = False,
-    only: Iterable[str] | None = None,
+    only: Iterable[str] | None = None, trust_tag: bool = True,
 ) -> Actual:
     """`actual` with the links, typed upstreams and tokens the declared objects compare with:
     a request per declared socket that names connectors or a typed upstream, and per declared
     connector that exists; nothing for the rest. A socket whose DETAILS_TAG (in the listing)
     matches its manifest's digest is not read either: it holds what the last write sent
-    (`as_written`). `every_socket` (import): links and upstream of every socket. `only` (the
+    (`as_written`), unless `trust_tag` is off (a full refresh: `--refresh=full`, the daemon's
+    `--full-refresh-interval`), which finds edits made elsewhere that left the tag alone.
+    `every_socket` (import): links and upstream of every socket. `only` (the
     daemon's focused edit): the other sockets keep the details `actual` already has."""
     jobs: dict[tuple[str, str], Any] = {}
     written: dict[str, LiveSocket] = {}
@@ -104,7 +106,7 @@ def fetch_details(
                 reread is not None and name not in reread):
             continue
         digest = details_digest(spec)
-        if digest is not None and live.tags.get(DETAILS_TAG) == digest:
+        if trust_tag and digest is not None and live.tags.get(DETAILS_TAG) == digest:
             written[name] = as_written(live, spec)
             continue
         if spec.connectors is not None:

@@ -80,10 +80,7 @@ def import_command(directory: str, api: str | None, token_file: str | None, stat
     from reconciler.border0.inventory import fetch_actual, fetch_details
     from reconciler.border0.session import open_api
     from reconciler.model import Desired
-    from reconciler.plan.planner import check_instance
 
-    if check_instance(instance):
-        raise UserError(check_instance(instance))
     with open_api(api, token_file, state) as client:
         actual = fetch_details(client, Desired(), fetch_actual(client), every_socket=True)
     if fmt in ("text", "markdown"):

@@ -74,7 +74,6 @@ def ls(*, api: str | None, token_file: str | None, state: str | None, instance: 
     """`ls`: every socket of border0; STATE against the manifests under `manifests` if given."""
     from reconciler.render.inventory import ls_table, socket_rows
 
-    _check_instance(instance)
     if manifests:
         actual, states = _planned(manifests, api, token_file, state, instance, env_file)
     else:
@@ -133,7 +132,6 @@ def show(name: str, *, api: str | None, token_file: str | None, state: str | Non
     from reconciler.border0.session import open_api
     from reconciler.render.inventory import show_row, show_text
 
-    _check_instance(instance)
     with open_api(api, token_file, state) as client:
         try:
             live = socket_from_api(client.get_socket(name))
@@ -158,7 +156,6 @@ def ls_connectors(*, api: str | None, token_file: str | None, state: str | None,
     from reconciler.border0.session import open_api
     from reconciler.render.connectors import connector_rows, connectors_table
 
-    _check_instance(instance)
     with open_api(api, token_file, state, near=manifests) as client:
         actual = fetch_connector_details(client, fetch_actual(client, policies=False))
     rows = connector_rows(actual, instance)
@@ -181,7 +178,6 @@ def policies(*, api: str | None, token_file: str | None, state: str | None, inst
     """`policies`: every policy and the sockets it is attached to."""
     from reconciler.render.inventory import policies_table, policy_rows
 
-    _check_instance(instance)
     rows = policy_rows(_fetch(api, token_file, state), instance)
     echo(_view(rows, fmt, lambda markdown: policies_table(rows, wide=wide, markdown=markdown)))
     return 0
@@ -228,11 +224,3 @@ def _fetch(api: str | None, token_file: str | None, state: str | None) -> Actual
 
     with open_api(api, token_file, state) as client:
         return fetch_actual(client)
-
-
-def _check_instance(instance: str) -> None:
-    from reconciler.plan.planner import check_instance
-
-    problem = check_instance(instance)
-    if problem:
-        raise UserError(problem)

@@ -24,7 +24,7 @@ __all__ = [
     "color_options", "detailed_exitcode_option", "dry_run_option", "env_file_option",
     "environment_names", "fail", "friendly_errors", "instance_option", "labels_option",
     "list_format_option", "listen_option", "max_delete_option", "no_policies_option",
-    "output_option", "parallelism_option", "secret_root_option", "state_option", "verbose_option", "wide_option",
+    "output_option", "parallelism_option", "refresh_option", "secret_root_option", "state_option", "verbose_option", "wide_option",
 ]
 
 #: Every flag is also read from BORDER0_RECONCILER_<FLAG> (click's auto_envvar_prefix).
@@ -117,8 +117,25 @@ def api_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def instance_option(
     help: str = "Ownership instance: MANAGED says this, other (its id) or unmanaged.",
 ) -> Decorator:
-    """`--instance ID`: whose objects are ours (the ownership tag)."""
-    return click.option("--instance", default="default", show_default=True, help=help)
+    """`--instance ID`: whose objects are ours (the ownership tag), checked here once by
+    `ownership.Instance`, so the commands get a valid one and check nothing themselves."""
+    from reconciler.ownership import DEFAULT_INSTANCE
+
+    return click.option("--instance", default=DEFAULT_INSTANCE, show_default=True, help=help,
+                        callback=_instance)
+
+
+def _instance(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """`ownership.Instance` holds the rule; a bad one is the usual one-line error, exit 1.
+    The valid name goes on as a plain str: YAML's safe dumper (`-o yaml`) refuses str
+    subclasses."""
+    from reconciler.ownership import Instance, InvalidInstance
+
+    try:
+        return str(Instance(value))
+    except InvalidInstance as exc:
+        fail(str(exc))
+        raise  # not reached: fail() exits
 
 
 def env_file_option(help: str, *, must_exist: bool = False) -> Decorator:
@@ -177,6 +194,15 @@ def parallelism_option(help: str, *, most: int | None = None) -> Decorator:
     """`--parallelism N`: API writes in flight at once (`apply.apply_plan`)."""
     return click.option("--parallelism", type=click.IntRange(1, most), default=8,
                         show_default=True, help=help)
+
+
+#: `--refresh fast|full`: whether a plan trusts each socket's border0-reconciler/details tag
+#: (ReconcileOptions.full_refresh; docs/performance.md).
+refresh_option = click.option(
+    "--refresh", type=click.Choice(["fast", "full"]), default="fast", show_default=True,
+    help="fast: a socket whose details tag matches its manifest is compared as last written, "
+    "without reading its links and typed upstream; full: read them for every declared socket "
+    "(finds portal edits that left the tag alone; two requests per socket).")
 
 
 def verbose_option(help: str) -> Decorator:

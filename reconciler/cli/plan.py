@@ -21,6 +21,7 @@ from reconciler.cli.options import (
     max_delete_option,
     no_policies_option,
     output_option,
+    refresh_option,
     secret_root_option,
 )
 from reconciler.render import RENDERERS
@@ -59,6 +60,7 @@ def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
         labels_option,
         no_policies_option,
         secret_root_option,
+        refresh_option,
     ]
     for option in reversed(options):
         func = option(func)

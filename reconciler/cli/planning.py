@@ -30,7 +30,6 @@ from reconciler.cli.terminal import color_enabled
 from reconciler.errors import UserError
 from reconciler.manifests.files import environment
 from reconciler.plan.inventory import INVENTORY_FILE, Inventory
-from reconciler.plan.planner import check_instance
 from reconciler.plan.types import Plan
 from reconciler.reconcile import ReconcileOptions, ReconcileResult, Stage, carry_out, prepare
 from reconciler.render import render
@@ -66,6 +65,7 @@ class PlanArgs:
     confirm_delete: tuple[str, ...] = ()
     secret_roots: tuple[str, ...] = ()
     no_policies: bool = False
+    refresh: str = "fast"  # "full": ReconcileOptions.full_refresh
     # apply only
     auto_approve: bool = False
     dry_run: bool = False
@@ -174,6 +174,7 @@ def reconcile_options(args: PlanArgs, env: Mapping[str, str]) -> ReconcileOption
         inventory=_inventory(state_path(args.state, args.api, args.paths)),
         confirm_delete=frozenset(args.confirm_delete),
         manage_policies=not args.no_policies,
+        full_refresh=args.refresh == "full",
     )
 
 
@@ -232,19 +233,12 @@ def _refuse_conflicts(prepared: ReconcileResult) -> None:
         raise UserError(prepared.error or "the plan cannot be applied")
 
 
-def _check(args: PlanArgs) -> None:
-    problem = check_instance(args.instance)
-    if problem:
-        raise UserError(problem)
-
-
 def run_plan(args: PlanArgs) -> int:
     with bulk_gc():
         return _run_plan(args)
 
 
 def _run_plan(args: PlanArgs) -> int:
-    _check(args)
     save_to, render_to = _plan_outputs(args)
     env = environment(args.env_file)
     with open_client(args, env, _Notices()) as client:
@@ -312,7 +306,6 @@ def run_apply(args: PlanArgs) -> int:
 
 
 def _run_apply(args: PlanArgs) -> int:
-    _check(args)
     env = environment(args.env_file)
     saved = None
     _refuse_rendering(args.paths)

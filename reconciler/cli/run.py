@@ -45,39 +45,43 @@ def parse_jitter(text: str, interval: float) -> float:
 
 @dataclass(frozen=True)
 class RunArgs:
+    """`run`'s options, built from its click options (cli/run_command.py), which hold every
+    default: none is restated here to drift from them."""
+
     path: str
-    api: str | None = None
-    token_file: str | None = None
-    state: str | None = None
-    env_file: str | None = None
-    instance: str = "default"
-    interval: float = 300.0
-    jitter: str = "10%"
-    debounce: float = 0.3
-    listen: str = "127.0.0.1:9479"
-    history: int = 20
-    dry_run: bool = False
-    once: bool = False
-    log_format: str = "text"
-    log_level: str = "info"
-    max_delete: int | None = None
-    allow_mass_delete: bool = False
-    allow_replace: bool = False
-    labels: str = "merge"
-    delete_grace: float = 5.0
-    fail_threshold: int = 3
-    unready_on_invalid: bool = False
-    secret_roots: tuple[str, ...] = ()
-    no_policies: bool = False
-    parallelism: int = 8
-    connector_command: str | None = None
-    connector_startsecs: float = 3.0
-    connector_stop_timeout: float = 10.0
-    notify: tuple[str, ...] = ()
-    notify_format: str = "json"
-    notify_after_failures: int = 3
-    detailed_exitcode: bool = False
-    sync_windows: str | None = None  # a YAML file of Argo CD-style syncWindows
+    api: str | None
+    token_file: str | None
+    state: str | None
+    env_file: str | None
+    instance: str
+    interval: float
+    jitter: str
+    full_refresh_interval: float
+    debounce: float
+    listen: str
+    history: int
+    dry_run: bool
+    once: bool
+    log_format: str
+    log_level: str
+    max_delete: int | None
+    allow_mass_delete: bool
+    allow_replace: bool
+    labels: str
+    delete_grace: float
+    fail_threshold: int
+    unready_on_invalid: bool
+    secret_roots: tuple[str, ...]
+    no_policies: bool
+    parallelism: int
+    connector_command: str | None
+    connector_startsecs: float
+    connector_stop_timeout: float
+    notify: tuple[str, ...]
+    notify_format: str
+    notify_after_failures: int
+    detailed_exitcode: bool
+    sync_windows: str | None  # a YAML file of Argo CD-style syncWindows
     roles: Any = None  # run_roles.RoleArgs: trigger, leader election, connector agents
 
 
@@ -186,6 +190,7 @@ def execute_run(args: RunArgs) -> int:
         instance=args.instance,
         interval=args.interval,
         jitter=jitter,
+        full_refresh_interval=args.full_refresh_interval,
         debounce=args.debounce,
         listen=args.listen or None,
         history=args.history,

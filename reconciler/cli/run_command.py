@@ -42,6 +42,10 @@ __all__ = ["run_cmd"]
               "30s, 1m30s, 2h).")
 @click.option("--jitter", default="10%", show_default=True,
               help="Delay each resync by up to this much: a percentage of --interval or a duration.")
+@click.option("--full-refresh-interval", type=DurationType(), default="1h", show_default=True,
+              help="Also read every declared socket's links and typed upstream this often (and "
+              "after a failed reconcile), trusting no details tag: finds portal edits the "
+              "fast resync does not (as plan --refresh=full); 0: at every reconcile.")
 @click.option("--debounce", type=DurationType(), default="100ms", show_default=True,
               help="Wait for this much quiet after a file change before reconciling.")
 @listen_option("HOST:PORT for the dashboard (/) and /healthz /readyz /metrics /status "

@@ -3,23 +3,30 @@ and the backoff."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from reconciler.backoff import backoff
 from reconciler.daemon.history import DEFAULT_HISTORY
 from reconciler.manifests.cache import ParseCache
+from reconciler.ownership import DEFAULT_INSTANCE
 from reconciler.reconcile import ReconcileOptions
 
-__all__ = ["DaemonConfig"]
+__all__ = ["FULL_REFRESH", "DaemonConfig"]
+
+#: The trigger of the full-refresh schedule (parts.SchedulerPart), as /status shows it.
+FULL_REFRESH = "full refresh"
 
 
 @dataclass(frozen=True)
 class DaemonConfig:
     path: str
-    instance: str = "default"
+    instance: str = DEFAULT_INSTANCE
     interval: float = 300.0
+    #: Seconds between full refreshes (`--full-refresh-interval`): reconciles that read every
+    #: declared socket's links and typed upstream, trusting no details tag; 0: every reconcile.
+    full_refresh_interval: float = 3600.0
     jitter: float = 0.1  # a fraction of the interval
     debounce: float = 0.3
     listen: str | None = "127.0.0.1:9479"
@@ -28,7 +35,7 @@ class DaemonConfig:
     allow_mass_delete: bool = False
     allow_replace: bool = False
     labels_authoritative: bool = False
-    parallelism: int = 8
+    parallelism: int = ReconcileOptions.parallelism
     env: Mapping[str, str] | None = None
     backoff_base: float = 1.0
     backoff_max: float = 60.0
@@ -72,6 +79,11 @@ class DaemonConfig:
             manage_policies=self.manage_policies,
             **run,
         )
+
+    def full_refresh(self, reasons: Sequence[str], failed_before: bool) -> bool:
+        """Whether this reconcile is a full refresh: its schedule fired, every reconcile is one
+        (interval 0), or the last reconcile failed (what it read or wrote may be anything)."""
+        return self.full_refresh_interval <= 0 or FULL_REFRESH in reasons or failed_before
 
     def backoff(self, failures: int) -> float:
         """Seconds before retrying after `failures` failures in a row: 1, 2, 4 ... capped."""

@@ -28,12 +28,16 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from reconciler.connectors.connector import State
+
 __all__ = ["DEFAULT_REFRESH", "PAGE_ROWS", "render_page", "view"]
 
 _PACKAGE = __name__.rpartition(".")[0] or "reconciler"
 DEFAULT_REFRESH = 3.0  # seconds
 #: Sockets per page of the status page (the filter and the sort work within the page).
 PAGE_ROWS = 100
+#: Connector states (as /status names them) of a connector on its way back after an exit.
+_COMING_BACK = (State.BACKOFF.name, State.EXITED.name)
 #: Socket states of /status -> what the page calls them (and filters by).
 SOCKET_STATES = {
     "in-sync": "in sync",
@@ -46,7 +50,8 @@ SOCKET_STATES = {
 #: Badge colour (a CSS class) per shown value; anything else is "plain".
 TONES = {
     "state": {"in sync": "ok", "drifted": "warn", "suspended": "info", "error": "bad"},
-    "connector": {"running": "ok", "starting": "warn", "restarting": "warn", "fatal": "bad"},
+    "connector": {State.RUNNING.value: "ok", State.STARTING.value: "warn", "restarting": "warn",
+                  State.FATAL.value: "bad"},
     "result": {"success": "ok", "failure": "bad", "invalid": "bad"},
 }
 #: /status error codes the page shows elsewhere: a FATAL connector (from the connectors) and
@@ -105,16 +110,16 @@ def connector_label(state: str | None, restarts: int = 0) -> str:
     """A connector's state in words: a connector coming back after an exit is 'restarting'."""
     if not state:
         return "none"
-    if state in ("BACKOFF", "EXITED") or (state == "STARTING" and restarts):
+    if state in _COMING_BACK or (state == State.STARTING.name and restarts):
         return "restarting"
-    return state.lower()
+    return State[state].value if state in State.__members__ else state.lower()
 
 
 def _problems(status: Mapping[str, Any]) -> list[dict[str, Any]]:
     """What needs a look, worst first: FATAL connectors, a failing reconcile, each error."""
     problems: list[dict[str, Any]] = []
     for conn in status.get("connectors") or []:
-        if conn.get("state") == "FATAL":
+        if conn.get("state") == State.FATAL.name:
             problems.append(
                 {
                     "where": f"connector {conn.get('socket')}",
@@ -179,7 +184,7 @@ def view(status: Mapping[str, Any], now: datetime | None = None) -> dict[str, An
                 "connector_label": connector_label(
                     row.get("connector"), row.get("connector_restarts") or 0
                 ),
-                "failing": state == "error" or row.get("connector") == "FATAL",
+                "failing": state == "error" or row.get("connector") == State.FATAL.name,
             }
         )
     counts = {label: 0 for label in dict.fromkeys(SOCKET_STATES.values())}

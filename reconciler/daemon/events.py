@@ -25,6 +25,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from reconciler.connectors.connector import State
 from reconciler.daemon.notify import REVISION_STATUS, Message, Notifier
 from reconciler.daemon.report import ReconcileReport
 from reconciler.daemon.state import fatal_connectors
@@ -179,7 +180,7 @@ class EventReporter:
                     else f"{len(new)} connectors are FATAL")
             self._send("connector_fatal", text + " (the supervisor gave up restarting)",
                        [f"{name}: {fatal[name]}" for name in new], sockets=new)
-        running = {s.name for s in statuses if getattr(s.state, "name", "") == "RUNNING"}
+        running = {s.name for s in statuses if s.state is State.RUNNING}
         recovered = sorted((self._fatal - set(fatal)) & running)
         if recovered:
             self._send("connector_recovered",

@@ -342,6 +342,8 @@ class Daemon:
         if verdict.reason:
             log.warning("sync windows", extra={"reason": verdict.reason})
         wrote = writes(cfg, verdict.may_apply)
+        last = self.snapshot().report
+        full = cfg.full_refresh(reasons, last is not None and last.step.outcome == FAILURE)
         options = cfg.reconcile_options(
             self._parse_cache,
             may_write=self.leader.is_leader if self.leader is not None else None,
@@ -351,6 +353,7 @@ class Daemon:
             inventory=self.inventory,
             focus=self._focus if all(r.startswith("change") for r in reasons) else None,
             confirm_delete=confirmed,
+            full_refresh=full,
         )
         if not wrote and not cfg.dry_run:  # a sync window: plan only
             options = replace(options, dry_run=True)
@@ -366,6 +369,8 @@ class Daemon:
             )
         duration = time.monotonic() - started
         self._focus = _focus_after(result)
+        if full and result.actual is not None:  # border0 was read in full: /status says when
+            self._publish_snapshot(full_refresh_at=wall)
         if self._settling.after(result):
             self._publish_snapshot(in_flight=None, reconciles=self.snapshot().reconciles + 1)
             return result

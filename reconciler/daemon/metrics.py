@@ -30,6 +30,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from reconciler import __version__
+from reconciler.connectors.connector import State
 from reconciler.daemon.report import ReconcileReport
 
 __all__ = ["CONTENT_TYPE", "OBJECT_STATUS_LIMIT", "PREFIX", "DaemonMetrics"]
@@ -43,7 +44,7 @@ OBJECT_STATUS_LIMIT = 1000
 API_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 #: Every connector state name, so a gauge exists (at 0) for the states a connector is not in.
-CONNECTOR_STATES = ("STOPPED", "STARTING", "RUNNING", "BACKOFF", "STOPPING", "EXITED", "FATAL")
+CONNECTOR_STATES = tuple(state.name for state in State)
 
 
 def _copy_counts(counts: Mapping[tuple[str, int], int]) -> list[tuple[tuple[str, int], int]]:
@@ -89,8 +90,8 @@ class _LiveCollector(Collector):
         )
         fatal = 0
         for status in self._connectors():
-            current = getattr(status.state, "name", str(status.state)).upper()
-            fatal += current == "FATAL"
+            current = status.state.name
+            fatal += status.state is State.FATAL
             for state in CONNECTOR_STATES:
                 states.add_metric([status.name, state], 1.0 if state == current else 0.0)
             restarts.add_metric([status.name], float(getattr(status, "restarts", 0) or 0))

@@ -18,7 +18,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from reconciler.connectors.wakeup import Wakeup
-from reconciler.daemon.config import DaemonConfig
+from reconciler.daemon.config import FULL_REFRESH, DaemonConfig
 from reconciler.daemon.signals import SignalFlags
 
 __all__ = [
@@ -159,7 +159,8 @@ class WatcherPart:
 
 
 class SchedulerPart:
-    """APScheduler: the interval with jitter, and the sync windows' openings and closings."""
+    """APScheduler: the interval with jitter, the full refreshes', and the sync windows'
+    openings and closings."""
 
     name = "scheduler"
 
@@ -176,6 +177,14 @@ class SchedulerPart:
             IntervalTrigger(seconds=cfg.interval, jitter=cfg.interval * cfg.jitter or None),
             id="resync", coalesce=True, max_instances=1, misfire_grace_time=None,
         )
+        if cfg.full_refresh_interval > 0:  # 0: every reconcile is one (DaemonConfig)
+            self.scheduler.add_job(
+                self.trigger,
+                IntervalTrigger(seconds=cfg.full_refresh_interval,
+                                jitter=cfg.full_refresh_interval * cfg.jitter or None),
+                args=(FULL_REFRESH,), id="full-refresh", coalesce=True, max_instances=1,
+                misfire_grace_time=None,
+            )
         for index, window in enumerate(cfg.sync_windows):
             self.scheduler.add_job(self._on_window, window.trigger, args=(window,),
                                    id=f"sync-window-{index}", coalesce=True,

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from reconciler.connectors.connector import State
 from reconciler.model import Actual, Desired
 from reconciler.secrets import scrubbed
 
@@ -163,7 +164,7 @@ def fatal_connectors(connectors: Iterable[Any]) -> list[dict[str, Any]]:
     return [
         {"socket": c.name, "reason": getattr(c, "last_error", None) or "no reason recorded"}
         for c in connectors
-        if getattr(c.state, "name", str(c.state)).upper() == "FATAL"
+        if c.state is State.FATAL
     ]
 
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler import __version__
+from reconciler.connectors.connector import State
 from reconciler.daemon.config import DaemonConfig
 from reconciler.daemon.outcome import INVALID, is_ready
 from reconciler.daemon.report import ReconcileReport, StatusError, connector_error
@@ -45,6 +46,8 @@ class Snapshot:
     gate: Gate = field(default_factory=lambda: Gate(True))  # the sync windows' verdict for the last reconcile
     dead_part: str | None = None
     stopping: bool = False
+    #: when the last full refresh (every declared socket's details read) started (epoch)
+    full_refresh_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,9 @@ class Page:
 def _connector_fields(row: Mapping[str, Any], conn: Any) -> dict[str, Any]:
     """A socket row with its connector's live state."""
     if conn is None:
-        return {**row, "connector": "STOPPED" if row["wants_connector"] else None,
+        return {**row, "connector": State.STOPPED.name if row["wants_connector"] else None,
                 "connector_restarts": 0, "connector_error": None}
-    return {**row, "connector": getattr(conn.state, "name", str(conn.state)),
+    return {**row, "connector": conn.state.name,
             "connector_restarts": getattr(conn, "restarts", 0),
             "connector_error": getattr(conn, "last_error", None)}
 
@@ -127,6 +130,7 @@ def status_document(
         "triggers": snapshot.triggers,
         "in_flight": dict(snapshot.in_flight) if snapshot.in_flight else None,
         "next_resync": next_resync,
+        "last_full_refresh": iso_time(snapshot.full_refresh_at),
         "next_retry": next_retry(snapshot.retry_at),
         #: changes waiting for the manifests to settle (plan/settling.py), None when none are
         "held_back": report.held if report else None,
@@ -143,7 +147,7 @@ def status_document(
         "connectors": [
             {
                 "socket": c.name,
-                "state": getattr(c.state, "name", str(c.state)),
+                "state": c.state.name,
                 "pid": getattr(c, "pid", None),
                 "restarts": getattr(c, "restarts", 0),
                 "last_exit_code": getattr(c, "last_exit_code", None),

@@ -4,14 +4,11 @@ allowed (`--allow-mass-delete`, a higher `--max-delete`)."""
 
 from __future__ import annotations
 
-from reconciler.diagnostics import Diagnostic, Severity
+from reconciler.diagnostics import MASS_DELETE, Diagnostic, Severity
 from reconciler.model import Actual, Desired
 from reconciler.plan.types import Action, Change, Kind
 
 __all__ = ["MASS_DELETE", "default_max_delete", "guard_mass_delete"]
-
-#: The code of the guard's conflict: the one name every reader compares with.
-MASS_DELETE = "mass-delete"
 
 
 def default_max_delete(managed: int) -> int:

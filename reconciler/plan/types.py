@@ -142,7 +142,7 @@ class DeferReason(StrEnum):
     INCOMPLETE = "incomplete"  # its file looks cut mid-write
 
 
-#: Each reason in words, for every view (they read the plan JSON's `reason`).
+#: Each reason in words, for every view (the plan JSON's `why`).
 DEFER_WORDS: dict[str, str] = {
     DeferReason.REMOVAL: "removes an object", DeferReason.ACCESS: "grants access",
     DeferReason.GUARD: "lowers a guard", DeferReason.INCOMPLETE: "its file looks cut mid-write",
@@ -164,7 +164,8 @@ class Deferred:
 
     def to_json(self) -> dict[str, Any]:
         until = datetime.fromtimestamp(self.until, UTC).isoformat(timespec="milliseconds")
-        return {"change": self.change.to_json(), "reason": self.reason.value, "until": until}
+        return {"change": self.change.to_json(), "reason": self.reason.value,
+                "why": DEFER_WORDS[self.reason], "until": until}
 
 
 @dataclass(frozen=True)

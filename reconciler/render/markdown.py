@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.plan.guard import MASS_DELETE
+from reconciler.diagnostics import MASS_DELETE
 from reconciler.render.text import (
     SYMBOLS,
     conditions_text,

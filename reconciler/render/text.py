@@ -14,8 +14,7 @@ from typing import Any
 
 import click
 
-from reconciler.plan.guard import MASS_DELETE
-from reconciler.plan.types import DEFER_WORDS
+from reconciler.diagnostics import MASS_DELETE
 from reconciler.secrets import SENSITIVE
 
 __all__ = ["SYMBOLS", "access_line", "conditions_text", "deferred_line", "format_value",
@@ -172,7 +171,7 @@ def _suspended_lines(plan_json: Mapping[str, Any], style: Any) -> list[str]:
 
 def deferred_line(item: Mapping[str, Any]) -> str:
     """`delete socket db (removes an object)`: one deferred change of the plan JSON."""
-    return f"{item['change']['title']} ({DEFER_WORDS.get(item['reason'], item['reason'])})"
+    return f"{item['change']['title']} ({item.get('why') or item['reason']})"
 
 
 def _deferred_lines(plan_json: Mapping[str, Any], style: Any) -> list[str]:

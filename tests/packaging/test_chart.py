@@ -356,6 +356,7 @@ def test_native_sidecar_refused_before_kubernetes_1_29(capfd: pytest.CaptureFixt
         ({"replicaCount": -1}, "replicaCount"),
         ({"reconciler": {"interval": "five minutes"}}, "interval"),
         ({"reconciler": {"interval": "1h30m"}}, "interval"),  # `run --interval` takes one unit
+        ({"reconciler": {"fullRefreshInterval": "hourly"}}, "fullRefreshInterval"),
         ({"gitSync": {"auth": {"type": "token"}}}, "type"),
         ({"border0": {"existingSecret": 42}}, "existingSecret"),
         ({"unknownTopLevel": 1}, "unknownTopLevel"),
@@ -543,3 +544,16 @@ def test_intervals_the_schema_accepts_parse(chart: Any, interval: str) -> None:
     values = _deep_merge(ci_values("default"), {"reconciler": {"interval": interval}})
     chart.validate_schema(chart.merge_values(values))
     assert parse_duration(interval) > 0
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(None, 3600.0), ("15m", 900.0), ("0", 0.0)])
+def test_full_refresh_interval_reaches_the_run_command(
+    chart: Any, value: str | None, seconds: float
+) -> None:
+    """`reconciler.fullRefreshInterval` (default 1h) is `run --full-refresh-interval`; 0 makes
+    every reconcile a full refresh."""
+    override = {} if value is None else {"reconciler": {"fullRefreshInterval": value}}
+    values = _deep_merge(ci_values("default"), override)
+    chart.validate_schema(chart.merge_values(values))
+    rec = container(pod(render(chart, values)), "reconciler")
+    assert parse_run_args(rec["args"])["full_refresh_interval"] == seconds

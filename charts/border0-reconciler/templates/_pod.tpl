@@ -70,6 +70,8 @@ Output keeps the indentation of a Deployment's spec.template. */}}
             - {{ .Values.reconciler.instance | quote }}
             - --interval
             - {{ .Values.reconciler.interval | quote }}
+            - --full-refresh-interval
+            - {{ .Values.reconciler.fullRefreshInterval | quote }}
             - --log-format
             - {{ .Values.reconciler.logFormat | quote }}
             {{- if $agent }}
