@@ -1,4 +1,4 @@
-"""The one pipeline: load → fetch actual → plan → defer removals → apply → re-list.
+"""The one pipeline: load → fetch actual → plan → apply → re-list.
 
 `plan`, `apply`, `run` and `run --once` all go through it, in two halves so that the CLI can
 show and review a plan between them: `prepare` reads the manifests and border0 and plans;
@@ -18,6 +18,8 @@ a plan wait until the manifests have been unchanged that long (the plan and the 
 "deletion deferred: manifests changed N ms ago"). So do the changes that grant access or lower a
 guard, and every change from a file that cannot be a complete write (plan/settling.py: "held
 back until the manifests settle"); changes that narrow access or are neutral are not delayed.
+The planner decides this (it is given the grace as a `Settle`): what waits is the plan's
+`deferred` list, and nothing here takes changes out of the plan.
 """
 
 from __future__ import annotations
@@ -42,15 +44,14 @@ from reconciler.manifests.cache import ParseCache
 from reconciler.manifests.loader import LoadResult, load
 from reconciler.model import Actual, Desired, with_defaults
 from reconciler.ownership import DEFAULT_INSTANCE
-from reconciler.plan.guard import MASS_DELETE
 from reconciler.plan.ignore import respect_ignored
 from reconciler.plan.planner import check_instance, make_plan
-from reconciler.plan.settling import Held, held_back
-from reconciler.plan.types import Action, Plan
+from reconciler.plan.settling import Settle
+from reconciler.plan.types import Blocked, Plan
 
 __all__ = [
     "FOCUS_LIMIT", "Blocked", "Focus", "ReconcileOptions", "ReconcileResult", "Stage",
-    "carry_out", "defer_removals", "hold_back", "observe", "prepare", "reconcile",
+    "carry_out", "observe", "prepare", "reconcile",
 ]
 
 log = logging.getLogger(__name__)
@@ -65,19 +66,6 @@ class Stage(StrEnum):
     APPLY = "apply"  # some writes failed
     INTERNAL = "internal"  # a bug: an exception no step expected (the daemon catches it)
     DONE = "done"
-
-
-@dataclass(frozen=True)
-class Blocked:
-    """An object whose change was left out while the rest of the plan went ahead: a conflict
-    about it alone, or a replace without its allowance. `why` is the whole sentence, naming it."""
-
-    kind: str
-    name: str
-    why: str
-
-    def __str__(self) -> str:
-        return self.why
 
 
 @dataclass(frozen=True)
@@ -160,12 +148,7 @@ class ReconcileResult:
     unstable: list[str] = field(default_factory=list)  # files that changed while being read
     snapshot: Any = None  # the stamps of the files loaded (see LoadResult.snapshot)
     changed_at: float = 0.0  # when the manifests last changed, as far as this run knows
-    deferred_until: float | None = None  # changes held back: re-plan at this time (epoch s)
-    #: Changes held back until the manifests settle: {kind, name, action, why} (settling.py).
-    held: list[dict[str, str]] = field(default_factory=list)
     incomplete: list[str] = field(default_factory=list)  # files that look cut mid-write
-    #: Objects whose change was left out while the rest went ahead (`isolate_conflicts`).
-    blocked: list[Blocked] = field(default_factory=list)
     #: The exception behind a LOAD or FETCH failure, for the CLI to report as it reports any.
     cause: Exception | None = field(default=None, compare=False, repr=False)
     #: The sockets read again for a focused plan (`ReconcileOptions.focus`); None: a full listing.
@@ -175,6 +158,17 @@ class ReconcileResult:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stage", Stage(self.stage))  # "load" is accepted, Stage is kept
+
+    @property
+    def blocked(self) -> list[Blocked]:
+        """Objects whose change was left out while the rest went ahead (`isolate_conflicts`:
+        the planner's `Plan.isolated`)."""
+        return self.plan.isolated if self.plan is not None else []
+
+    @property
+    def deferred_until(self) -> float | None:
+        """Changes are held back (`Plan.deferred`): re-plan at this time (epoch seconds)."""
+        return self.plan.deferred_until if self.plan is not None else None
 
 
 def reconcile(
@@ -188,10 +182,6 @@ def reconcile(
     if not prepared.ok or options.dry_run or prepared.plan is None or not prepared.plan.has_changes:
         return _with_blocked(prepared)
     return _with_blocked(carry_out(prepared, client, options))
-
-
-#: Conflicts about one object alone: with `isolate_conflicts` they block only that object.
-OBJECT_CONFLICTS = ("not-managed", "owned-by-other-instance")
 
 
 def _with_blocked(result: ReconcileResult) -> ReconcileResult:
@@ -332,37 +322,19 @@ def prepare(
         inventory=inventory.ids(options.instance) if inventory is not None else frozenset(),
         confirm_delete=options.confirm_delete,
         manage_policies=options.manage_policies,
+        settle=Settle(observed.changed_at, options.delete_grace, time.time(),
+                      tuple(observed.incomplete)),
+        isolate_conflicts=options.isolate_conflicts,
+        notes=unreadable,
     )
-    if unreadable:
-        plan = replace(plan, warnings=[*plan.warnings, *unreadable])
+    for warning in plan.warnings:
+        if warning.code in ("deletion-deferred", "change-held"):
+            log.warning(warning.message)
     if inventory is not None:
         inventory.record(options.instance, observed.actual)
-    blocked: list[Blocked] = []
-    if options.isolate_conflicts:
-        isolated = [d for d in plan.conflicts if d.code in OBJECT_CONFLICTS]
-        unallowed = plan.blocked
-        if isolated:
-            plan = replace(plan, conflicts=[
-                d for d in plan.conflicts if d.code not in OBJECT_CONFLICTS])
-        if unallowed:
-            plan = plan.without_blocked()
-        blocked = [Blocked(d.kind or "", d.name or "", d.message) for d in isolated] + [
-            Blocked(str(c.kind), c.name, c.blocked) for c in unallowed]
-        for each in blocked:
-            log.warning("blocked, the rest of the plan goes ahead: %s", each)
-    deferred_until: float | None = None
-    held: list[Held] = []
-    quiet = time.time() - observed.changed_at
-    if quiet < options.delete_grace:
-        plan, held = hold_back(plan, quiet, observed.incomplete)
-        if held:
-            deferred_until = observed.changed_at + options.delete_grace
-            for warning in plan.warnings[-2:]:
-                if warning.code in ("deletion-deferred", "change-held"):
-                    log.warning(warning.message)
-    prepared = replace(observed, plan=plan, deferred_until=deferred_until, blocked=blocked, held=[
-        {"kind": str(h.change.kind), "name": h.change.name, "action": h.change.action.value,
-         "why": h.why} for h in held])
+    for each in plan.isolated:
+        log.warning("blocked, the rest of the plan goes ahead: %s", each)
+    prepared = replace(observed, plan=plan)
     if not plan.ok:
         return replace(prepared, ok=False, stage=Stage.PLAN, error=refusal(plan))
     if plan.blocked:
@@ -445,60 +417,6 @@ def _changed_at(loaded: LoadResult, options: ReconcileOptions) -> float:
     if options.known_snapshot is not None and loaded.snapshot != options.known_snapshot:
         changed = now
     return changed
-
-
-def defer_removals(plan: Plan, quiet: float) -> tuple[Plan, list[Any]]:
-    """The plan without its deletes and detaches (and so without a mass-delete refusal), and
-    the changes taken out; a warning in the plan says why."""
-    held = [Held(c, "removal") for c in plan.changes if c.action in (Action.DELETE, Action.DETACH)]
-    return _without(plan, held, quiet), [h.change for h in held]
-
-
-def hold_back(plan: Plan, quiet: float, incomplete: Sequence[str] = ()) -> tuple[Plan, list[Held]]:
-    """The plan without what must wait for the manifests to settle (plan/settling.py): deletes
-    and detaches, changes that grant access or lower a guard, changes from cut files; and what
-    was taken out. Warnings in the plan say why."""
-    held = held_back(plan.changes, removals=True, incomplete=incomplete)
-    return _without(plan, held, quiet), held
-
-
-def _without(plan: Plan, held: Sequence[Held], quiet: float) -> Plan:
-    if not held:
-        return plan
-    warnings = list(plan.warnings)
-    removals = [h for h in held if h.why == "removal"]
-    others = [h for h in held if h.why != "removal"]
-    if removals:
-        warnings.append(Diagnostic(
-            Severity.WARNING,
-            f"deletion deferred: manifests changed {quiet * 1000:.0f} ms ago "
-            f"({_names(h.change for h in removals)}); "
-            "planned again once they have been unchanged for the grace period",
-            code="deletion-deferred",
-        ))
-    if others:
-        warnings.append(Diagnostic(
-            Severity.WARNING,
-            f"held back until the manifests settle: changed {quiet * 1000:.0f} ms ago "
-            f"({'; '.join(h.describe() for h in others[:5])}"
-            f"{f' and {len(others) - 5} more' if len(others) > 5 else ''}); "
-            "applied only if the files stay unchanged for the grace period",
-            code="change-held",
-        ))
-    taken = {id(h.change) for h in held}
-    return replace(
-        plan,
-        changes=[c for c in plan.changes if id(c) not in taken],
-        conflicts=[d for d in plan.conflicts if d.code != MASS_DELETE] if removals
-        else plan.conflicts,
-        warnings=warnings,
-    )
-
-
-def _names(changes: Any) -> str:
-    changes = list(changes)
-    names = ", ".join(f"{c.action.value} {c.kind} {c.name}" for c in changes[:5])
-    return names + (f" and {len(changes) - 5} more" if len(changes) > 5 else "")
 
 
 def _relist(client: Border0API, before: Actual, focused: Sequence[str] | None,

@@ -33,6 +33,7 @@ from reconciler.daemon.state import (
     suspended_objects,
 )
 from reconciler.diagnostics import Diagnostic, Severity
+from reconciler.plan.types import DeferReason
 from reconciler.reconcile import ReconcileResult, Stage
 
 __all__ = [
@@ -49,7 +50,7 @@ log = logging.getLogger("reconciler.daemon")
 
 #: /status error codes that are not a diagnostic's own code.
 APPLY_FAILED, RECONCILE_FAILED, CONNECTOR_FATAL = "apply-failed", "reconcile-failed", "connector-fatal"
-HELD_WHYS = ("access", "guard", "incomplete", "removal")
+HELD_WHYS = tuple(sorted(reason.value for reason in DeferReason))
 
 
 @dataclass(frozen=True)
@@ -160,11 +161,15 @@ def _errors(result: ReconcileResult) -> tuple[StatusError, ...]:
 
 
 def _held(result: ReconcileResult) -> tuple[dict[str, Any] | None, dict[str, int]]:
+    """The plan's deferred changes (plan/settling.py), as /status shows them, and their counts."""
+    deferred = result.plan.deferred if result.plan is not None else []
     counts = dict.fromkeys(HELD_WHYS, 0)
-    counts.update(Counter(change["why"] for change in result.held))
-    if not result.held:
+    counts.update(Counter(d.reason.value for d in deferred))
+    if not deferred:
         return None, counts
-    return {"until": iso_time(result.deferred_until), "changes": result.held}, counts
+    changes = [{"kind": d.change.kind.value, "name": d.change.name,
+                "action": d.change.action.value, "why": d.reason.value} for d in deferred]
+    return {"until": iso_time(result.deferred_until), "changes": changes}, counts
 
 
 def _connector_desired(result: ReconcileResult, previous: Any) -> Any:

@@ -28,7 +28,7 @@ Rules that live here, and only here:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -48,12 +48,13 @@ from reconciler.plan.guard import default_max_delete, guard_mass_delete
 from reconciler.plan.ignore import respect_ignored
 from reconciler.plan.prune import prune as _prune
 from reconciler.plan.resource_changes import resource_changes
-from reconciler.plan.settling import widening
+from reconciler.plan.settling import Settle, defer, widening
 from reconciler.plan.suspended import suspended_rows
 from reconciler.plan.types import (
     POLICY_REPLACE_NOTE,
     REPLACE_NOTE,
     Action,
+    Blocked,
     Change,
     Kind,
     Plan,
@@ -106,10 +107,19 @@ def make_plan(
     inventory: frozenset[str] = frozenset(),
     confirm_delete: Collection[str] = (),
     manage_policies: bool = True,
+    settle: Settle | None = None,
+    isolate_conflicts: bool = False,
+    notes: Sequence[Diagnostic] = (),
 ) -> Plan:
     """Compute the ordered plan that makes `actual` match `desired` for this instance;
     `inventory`: the ids this instance manages (their ownership marks may be lost);
-    `confirm_delete`: names whose deletion waits for a confirmation and has it (this run).
+    `confirm_delete`: names whose deletion waits for a confirmation and has it (this run);
+    `settle`: when the manifests changed and the grace they need: what must wait for them to
+    settle goes to `Plan.deferred` instead of `changes` (plan/settling.py), so the mass-delete
+    guard counts only the deletes planned now; `isolate_conflicts` (the daemon): an object that
+    cannot go ahead (a conflict about it alone, a replace without its allowance) leaves only its
+    own change out, listed in `Plan.isolated`, and the rest of the plan stays applicable.
+    `notes`: warnings found before planning (token Secrets that could not be read), kept last.
 
     With `manage_policies` off, policies and attachments are neither compared nor changed
     (`actual` holds none: they were not read), and a warning says so."""
@@ -132,17 +142,37 @@ def make_plan(
                   inventory, confirmed)
     changes = [_clearing(c, desired, actual, allow_clear_credentials) for c in changes]
 
-    guard_mass_delete(desired, actual, instance, changes, max_delete, allow_mass_delete,
-                      conflicts)
-
     changes.sort(key=lambda c: (phase_of(c.kind, c.action), c.name))
     # sockets left without a connector: nobody reaches them (plan/connectors.py)
     access, unserved = unserved_sockets(changes, access_review(changes, desired, actual), actual)
     warnings.extend(unserved)
     changes = widening(changes, access)
-    return Plan(changes=changes, conflicts=conflicts, warnings=warnings, instance=instance,
-                suspended=suspended_rows(desired, actual), access_changes=access,
-                resource_changes=resource_changes(changes, desired, actual, instance))
+    rows = resource_changes(changes, desired, actual, instance)
+    changes, deferred, waiting = defer(changes, settle)
+    guard_mass_delete(desired, actual, instance, changes, max_delete, allow_mass_delete,
+                      conflicts)
+    plan = Plan(changes=changes, conflicts=conflicts, warnings=[*warnings, *waiting, *notes],
+                instance=instance, suspended=suspended_rows(desired, actual),
+                access_changes=access, resource_changes=rows, deferred=deferred)
+    return _isolated(plan) if isolate_conflicts else plan
+
+
+#: Conflicts about one object alone: with `isolate_conflicts` they block only that object.
+OBJECT_CONFLICTS = ("not-managed", "owned-by-other-instance")
+
+
+def _isolated(plan: Plan) -> Plan:
+    """`plan` without its object conflicts and blocked changes (and the attachments that depend
+    on those), which are listed in `isolated` instead."""
+    objects = [d for d in plan.conflicts if d.code in OBJECT_CONFLICTS]
+    unallowed = plan.blocked
+    if not objects and not unallowed:
+        return plan
+    isolated = [Blocked(d.kind or "", d.name or "", d.message) for d in objects] + [
+        Blocked(str(c.kind), c.name, c.blocked) for c in unallowed]
+    rest = plan.without_blocked() if unallowed else plan
+    return replace(rest, conflicts=[d for d in plan.conflicts if d.code not in OBJECT_CONFLICTS],
+                   isolated=isolated)
 
 
 def _verify_fingerprints(desired: Desired, actual: Actual) -> None:

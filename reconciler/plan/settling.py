@@ -13,6 +13,9 @@ changed grant), traced back to the changes responsible (`widening`, which the pl
 `Change.widens_access`): the policy edited, created or made org-wide, the attachment added, the
 socket whose type changed. Lowering a guard is a socket update that switches `protected` or
 `recording` off.
+
+The planner decides all of it (`defer`, given a `Settle`): the changes held back leave the plan's
+`changes` for its `deferred` list, with their reason and when they are planned again.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.plan.access import GAINING, AccessChange
-from reconciler.plan.types import Action, Change, Kind
+from reconciler.plan.types import Action, Change, DeferReason, Deferred, Kind
 
-__all__ = ["GUARDS", "Held", "held_back", "widening"]
+__all__ = ["GUARDS", "Held", "Settle", "defer", "held_back", "widening"]
 
 #: Socket fields that guard access: switching one off waits like a grant does.
 GUARDS = ("protected", "recording")
@@ -31,16 +35,33 @@ GUARDS = ("protected", "recording")
 
 @dataclass(frozen=True)
 class Held:
-    """One change held back, and why (`access`, `guard`, `incomplete` or `removal`)."""
+    """One change held back, and why."""
 
     change: Change
-    why: str
+    why: DeferReason
 
-    def describe(self) -> str:
-        what = {"access": "grants access", "guard": "lowers a guard",
-                "incomplete": "its file looks cut mid-write",
-                "removal": "removes an object"}[self.why]
-        return f"{self.change.action.value} {self.change.kind} {self.change.name} ({what})"
+
+@dataclass(frozen=True)
+class Settle:
+    """What the planner needs to hold changes back (the pipeline's delete grace): when the
+    manifests last changed, how long they must then stay unchanged, the time now (epoch
+    seconds), and the files that look cut mid-write."""
+
+    changed_at: float
+    grace: float
+    now: float
+    incomplete: tuple[str, ...] = ()
+
+    @property
+    def quiet(self) -> float:
+        """Seconds since the manifests last changed."""
+        return self.now - self.changed_at
+
+    @property
+    def settled(self) -> bool:
+        """Nothing waits: the grace has passed, or there is none (`plan`, `apply`, `--once`;
+        even when a file's mtime is slightly ahead of this clock)."""
+        return self.grace <= 0 or self.quiet >= self.grace
 
 
 def _file_of(source: str | None) -> str | None:
@@ -101,16 +122,60 @@ def held_back(
     held = []
     for change in changes:
         if _file_of(change.source) in cut:
-            held.append(Held(change, "incomplete"))
+            held.append(Held(change, DeferReason.INCOMPLETE))
         elif change.widens_access:
-            held.append(Held(change, "access"))
+            held.append(Held(change, DeferReason.ACCESS))
         elif _lowers_guard(change):
-            held.append(Held(change, "guard"))
+            held.append(Held(change, DeferReason.GUARD))
         elif removals and change.action in (Action.DELETE, Action.DETACH):
-            held.append(Held(change, "removal"))
+            held.append(Held(change, DeferReason.REMOVAL))
     waiting = {c.change.name for c in held if c.change.kind == Kind.POLICY}
     held.extend(  # an attachment cannot go ahead of the policy it attaches
-        Held(c, "access") for c in changes
+        Held(c, DeferReason.ACCESS) for c in changes
         if c.kind == Kind.ATTACHMENT and c.action is Action.ATTACH and c.policy in waiting
         and all(h.change is not c for h in held))
     return held
+
+
+def defer(
+    changes: Sequence[Change], settle: Settle | None,
+) -> tuple[list[Change], list[Deferred], list[Diagnostic]]:
+    """`changes` split into those planned now and those deferred until the manifests settle
+    (nothing while they are settled), with the warnings that say why."""
+    if settle is None or settle.settled:
+        return list(changes), [], []
+    until = settle.changed_at + settle.grace
+    deferred = [Deferred(h.change, h.why, until)
+                for h in held_back(changes, removals=True, incomplete=settle.incomplete)]
+    taken = {id(d.change) for d in deferred}
+    return [c for c in changes if id(c) not in taken], deferred, _warnings(deferred, settle.quiet)
+
+
+def _warnings(deferred: Sequence[Deferred], quiet: float) -> list[Diagnostic]:
+    removals = [d for d in deferred if d.reason is DeferReason.REMOVAL]
+    others = [d for d in deferred if d.reason is not DeferReason.REMOVAL]
+    warnings = []
+    if removals:
+        warnings.append(Diagnostic(
+            Severity.WARNING,
+            f"deletion deferred: manifests changed {quiet * 1000:.0f} ms ago "
+            f"({_names(d.change for d in removals)}); "
+            "planned again once they have been unchanged for the grace period",
+            code="deletion-deferred",
+        ))
+    if others:
+        warnings.append(Diagnostic(
+            Severity.WARNING,
+            f"held back until the manifests settle: changed {quiet * 1000:.0f} ms ago "
+            f"({'; '.join(d.describe() for d in others[:5])}"
+            f"{f' and {len(others) - 5} more' if len(others) > 5 else ''}); "
+            "applied only if the files stay unchanged for the grace period",
+            code="change-held",
+        ))
+    return warnings
+
+
+def _names(changes: Iterable[Change]) -> str:
+    listed = list(changes)
+    names = ", ".join(f"{c.action.value} {c.kind} {c.name}" for c in listed[:5])
+    return names + (f" and {len(listed) - 5} more" if len(listed) > 5 else "")

@@ -5,6 +5,7 @@ that orders them into apply phases. Renderers read only `Plan.to_json()`, its ve
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from enum import Enum, StrEnum
 from typing import Any
 
@@ -13,7 +14,8 @@ from reconciler.plan.access import GAINING, AccessChange
 from reconciler.plan.fields import FieldDiff
 
 __all__ = [
-    "FORMAT_VERSION", "PHASES", "POLICY_REPLACE_NOTE", "REPLACE_NOTE", "Action", "Change", "Kind", "Plan", "phase_of",
+    "DEFER_WORDS", "FORMAT_VERSION", "PHASES", "POLICY_REPLACE_NOTE", "REPLACE_NOTE", "Action",
+    "Blocked", "Change", "DeferReason", "Deferred", "Kind", "Plan", "phase_of",
 ]
 
 FORMAT_VERSION = "1"
@@ -131,6 +133,55 @@ class Change:
         return data
 
 
+class DeferReason(StrEnum):
+    """Why a change waits for the manifests to settle (plan/settling.py)."""
+
+    REMOVAL = "removal"  # a delete or detach
+    ACCESS = "access"  # grants access (`Change.widens_access`)
+    GUARD = "guard"  # switches `protected` or `recording` off
+    INCOMPLETE = "incomplete"  # its file looks cut mid-write
+
+
+#: Each reason in words, for every view (the plan JSON's `why`).
+DEFER_WORDS: dict[str, str] = {
+    DeferReason.REMOVAL: "removes an object", DeferReason.ACCESS: "grants access",
+    DeferReason.GUARD: "lowers a guard", DeferReason.INCOMPLETE: "its file looks cut mid-write",
+}
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A change the planner held back from this plan, as Terraform's deferred changes: it is
+    planned again at `until` (epoch seconds). Views and the daemon read these; nothing after
+    the planner takes changes out of a plan."""
+
+    change: Change
+    reason: DeferReason
+    until: float
+
+    def describe(self) -> str:
+        return f"{self.change.title} ({DEFER_WORDS[self.reason]})"
+
+    def to_json(self) -> dict[str, Any]:
+        until = datetime.fromtimestamp(self.until, UTC).isoformat(timespec="milliseconds")
+        return {"change": self.change.to_json(), "reason": self.reason.value,
+                "why": DEFER_WORDS[self.reason], "until": until}
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """An object whose change was left out while the rest of the plan goes ahead (the daemon's
+    isolation): a conflict about it alone, or a replace without its allowance. `why` is the
+    whole sentence, naming it."""
+
+    kind: str
+    name: str
+    why: str
+
+    def __str__(self) -> str:
+        return self.why
+
+
 @dataclass(frozen=True)
 class Plan:
     """An ordered list of changes plus the problems that block it (conflicts) or explain it."""
@@ -143,6 +194,15 @@ class Plan:
     #: Declared objects annotated suspend, left as they are: {kind, name, in_border0, source}.
     suspended: list[dict[str, Any]] = field(default_factory=list)
     resource_changes: list[dict[str, Any]] = field(default_factory=list)  # Terraform's shape
+    #: Changes held back until the manifests settle (not in `changes`): plan/settling.py.
+    deferred: list[Deferred] = field(default_factory=list)
+    #: Objects left out while the rest goes ahead (`make_plan(isolate_conflicts=True)`).
+    isolated: list[Blocked] = field(default_factory=list)
+
+    @property
+    def deferred_until(self) -> float | None:
+        """When the deferred changes are planned again (epoch seconds); None: nothing waits."""
+        return max((d.until for d in self.deferred), default=None)
 
     @property
     def access_gains(self) -> list[AccessChange]:
@@ -191,4 +251,5 @@ class Plan:
             "suspended": list(self.suspended),
             "access_changes": [c.to_json() for c in self.access_changes],
             "resource_changes": self.resource_changes,
+            "deferred": [d.to_json() for d in self.deferred],
         }

@@ -15,6 +15,7 @@ from reconciler.diagnostics import MASS_DELETE
 from reconciler.render.text import (
     SYMBOLS,
     conditions_text,
+    deferred_line,
     principal_text,
     summary_line,
     suspended_line,
@@ -133,10 +134,16 @@ def render(plan_json: Mapping[str, Any], *, max_chars: int = MAX_CHARS) -> str:
             ("suspended", f"### :pause_button: Suspended ({len(suspended)}): left as they are\n\n",
              [f"- {html.escape(suspended_line(item))}\n" for item in suspended])
         )
+    deferred = plan_json.get("deferred") or []
+    if deferred:
+        title = (f"### :hourglass: Deferred ({len(deferred)}): planned again once the "
+                 f"manifests settle ({max(d['until'] for d in deferred)})\n\n")
+        sections.append(
+            ("deferred", title, [f"- {html.escape(deferred_line(item))}\n" for item in deferred]))
     table = (
         "| " + " | ".join(_ACTIONS) + " |\n|" + "---:|" * len(_ACTIONS) + "\n| "
         + " | ".join(str(summary.get(a, 0)) for a in _ACTIONS) + " |\n\n"
-        + (f"**{summary_line(summary, suspended)}**\n\n" if any(summary.values()) or not conflicts else "")
+        + (f"**{summary_line(summary, suspended, deferred)}**\n\n" if any(summary.values()) or not conflicts else "")
     )
     blocks = [_change_block(c) for c in changes]
 
@@ -167,7 +174,7 @@ def render(plan_json: Mapping[str, Any], *, max_chars: int = MAX_CHARS) -> str:
         cut["changes"] = len(blocks) - shown
     if cut:
         totals = {"access changes": len(access), "conflicts": len(conflicts),
-                  "warnings": len(warnings), "suspended": len(suspended),
+                  "warnings": len(warnings), "suspended": len(suspended), "deferred": len(deferred),
                   "changes": len(changes)}
         parts = ", ".join(f"{n} of {totals[k]} {k}" for k, n in cut.items())
         out += (

@@ -17,8 +17,8 @@ import click
 from reconciler.diagnostics import MASS_DELETE
 from reconciler.secrets import SENSITIVE
 
-__all__ = ["SYMBOLS", "access_line", "conditions_text", "format_value", "principal_text",
-           "render", "summary_line"]
+__all__ = ["SYMBOLS", "access_line", "conditions_text", "deferred_line", "format_value",
+           "principal_text", "render", "summary_line"]
 
 SYMBOLS = {
     "create": "+",
@@ -46,8 +46,16 @@ def format_value(value: Any, sensitive: bool = False) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def summary_line(summary: Mapping[str, int], suspended: Any = ()) -> str:
-    """The plan's last line; with no changes, it says which suspended objects still differ."""
+def summary_line(summary: Mapping[str, int], suspended: Any = (), deferred: Any = ()) -> str:
+    """The plan's last line; with no changes, it says which suspended objects still differ;
+    changes deferred until the manifests settle are counted, never called "No changes"."""
+    waiting = len(deferred or ())
+    if waiting:
+        later = (f"{waiting} change{'s' if waiting != 1 else ''} deferred until the manifests "
+                 "settle.")
+        if not any(summary.values()):
+            return f"No changes now: {later}"
+        return f"{summary_line(summary, suspended)} {later}"
     if not any(summary.values()):
         held = sum(1 for item in suspended or () if item.get("differs"))
         if held:
@@ -161,6 +169,22 @@ def _suspended_lines(plan_json: Mapping[str, Any], style: Any) -> list[str]:
     return lines + [""]
 
 
+def deferred_line(item: Mapping[str, Any]) -> str:
+    """`delete socket db (removes an object)`: one deferred change of the plan JSON."""
+    return f"{item['change']['title']} ({item.get('why') or item['reason']})"
+
+
+def _deferred_lines(plan_json: Mapping[str, Any], style: Any) -> list[str]:
+    deferred = plan_json.get("deferred") or []
+    if not deferred:
+        return []
+    until = max(item["until"] for item in deferred)
+    lines = [style(f"Deferred ({len(deferred)}) until the manifests settle, planned again at "
+                   f"{until}:", fg="cyan", bold=True)]
+    lines.extend(f"  … {deferred_line(item)}" for item in deferred)
+    return lines + [""]
+
+
 def _change_lines(change: Mapping[str, Any], style: Any) -> list[str]:
     action = change["action"]
     symbol = style(SYMBOLS[action], fg=COLORS[action], bold=True)
@@ -221,8 +245,9 @@ def render(plan_json: Mapping[str, Any], *, color: bool = False) -> str:
         lines.extend(f"  {_diagnostic(d)}" for d in warnings)
         lines.append("")
     lines.extend(_suspended_lines(plan_json, style))
+    lines.extend(_deferred_lines(plan_json, style))
     if changes or not blocking:  # "No changes" would contradict a plan that is refused
-        lines.append(style(summary_line(plan_json["summary"], plan_json.get("suspended")),
-                           bold=True))
+        lines.append(style(summary_line(plan_json["summary"], plan_json.get("suspended"),
+                                        plan_json.get("deferred")), bold=True))
     # that nothing can be applied is said once, by the command's error line
     return "\n".join(lines) + "\n"

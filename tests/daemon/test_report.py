@@ -8,7 +8,7 @@ from reconciler.daemon.config import DaemonConfig
 from reconciler.daemon.report import Run, summarize, writes
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.model import Actual, Desired, LiveSocket, SocketSpec
-from reconciler.plan.types import Action, Change, Plan
+from reconciler.plan.types import Action, Change, DeferReason, Deferred, Plan
 from reconciler.reconcile import ReconcileResult, Stage
 
 CONFIG = DaemonConfig(path="/m", history=2)
@@ -76,8 +76,9 @@ def test_the_history_keeps_the_configured_number_newest_first():
 
 def test_changes_held_back_say_why_and_until_when():
     held = [{"kind": "socket", "name": "b", "action": "create", "why": "access"}]
-    result = ReconcileResult(True, Stage.DONE, plan=Plan(), desired=DESIRED, actual=ACTUAL,
-                             held=held, deferred_until=160.0)
+    plan = Plan(deferred=[Deferred(Change("socket", "b", Action.CREATE), DeferReason.ACCESS,
+                                   160.0)])
+    result = ReconcileResult(True, Stage.DONE, plan=plan, desired=DESIRED, actual=ACTUAL)
     report = summarize(result, None, run(100.0))
     assert report.held == {"until": "1970-01-01T00:02:40.000+00:00", "changes": held}
     assert report.held_counts == {"access": 1, "guard": 0, "incomplete": 0, "removal": 0}

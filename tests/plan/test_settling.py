@@ -9,7 +9,8 @@ from test_access import live_policy, live_socket, v1, world
 
 from reconciler.model import PolicySpec, SocketSpec, Source
 from reconciler.plan.planner import make_plan
-from reconciler.reconcile import hold_back
+from reconciler.plan.settling import Settle
+from reconciler.render import render
 
 OFFICE = {"allowed_ip": ["10.1.0.0/16"]}
 LAN = {"allowed_ip": ["10.0.0.0/8"]}
@@ -18,8 +19,8 @@ WHO = {"email": ["ops@example.com"]}
 
 def held(*objs, incomplete=()) -> tuple[list[tuple[str, str, str]], list[str]]:
     desired, actual = world(*objs)
-    plan, taken = hold_back(make_plan(desired, actual), 0.1, incomplete)
-    return ([(h.change.action.value, h.change.name, h.why) for h in taken],
+    plan = make_plan(desired, actual, settle=Settle(100.0, 5.0, 100.1, tuple(incomplete)))
+    return ([(d.change.action.value, d.change.name, d.reason) for d in plan.deferred],
             [f"{c.action.value} {c.name}" for c in plan.changes])
 
 
@@ -58,3 +59,42 @@ def test_every_change_of_a_file_cut_mid_write_waits() -> None:
     assert held(spec, live_socket("s"), incomplete=["m/b.yaml"]) == ([], ["update s"])
     assert held(spec, live_socket("s"), incomplete=["m/a.yaml"]) == (
         [("update", "s", "incomplete")], [])
+
+
+def test_the_planner_defers_nothing_once_the_manifests_have_settled() -> None:
+    objs = (SocketSpec("s", "ssh", policies=("p",)), live_socket("s"),
+            PolicySpec("p", policy_data=v1(["ssh"], WHO)), live_policy("p", v1(["ssh"], WHO)))
+    desired, actual = world(*objs)
+    waiting = make_plan(desired, actual, settle=Settle(100.0, 5.0, 104.9))
+    assert [d.change.title for d in waiting.deferred] == ["attach policy p to socket s"]
+    assert waiting.changes == [] and waiting.deferred_until == 105.0
+    assert [w.code for w in waiting.warnings] == ["change-held"]
+    settled = make_plan(desired, actual, settle=Settle(100.0, 5.0, 105.0))
+    assert settled.deferred == [] and settled.deferred_until is None
+    assert [c.title for c in settled.changes] == ["attach policy p to socket s"]
+    # no grace (plan, apply, --once): nothing waits, even for an mtime a little in the future
+    assert make_plan(desired, actual, settle=Settle(100.0, 0.0, 99.5)).deferred == []
+
+
+def test_every_view_shows_what_is_deferred_and_never_says_no_changes() -> None:
+    desired, actual = world(SocketSpec("s", "ssh", description="new"), live_socket("s"),
+                            live_socket("gone"))
+    plan = make_plan(desired, actual, settle=Settle(100.0, 5.0, 100.1))
+    assert [c.title for c in plan.changes] == ["update socket s"]
+    data = plan.to_json()
+    assert [(d["change"]["title"], d["reason"]) for d in data["deferred"]] == [
+        ("delete socket gone", "removal")]
+    text = render(data, "text")
+    assert ("Deferred (1) until the manifests settle, planned again at "
+            "1970-01-01T00:01:45.000+00:00:\n  … delete socket gone (removes an object)") in text
+    assert text.rstrip().endswith(
+        "1 to update, 0 to replace, 0 to delete, 0 to attach, 0 to detach. "
+        "1 change deferred until the manifests settle.")
+    markdown = render(data, "markdown")
+    assert "### :hourglass: Deferred (1)" in markdown
+    assert "- delete socket gone (removes an object)" in markdown
+    only = make_plan(*world(live_socket("gone"), SocketSpec("s", "ssh"), live_socket("s")),
+                     settle=Settle(100.0, 5.0, 100.1)).to_json()
+    assert "No changes. border0 matches" not in render(only, "text")
+    assert render(only, "text").rstrip().endswith(
+        "No changes now: 1 change deferred until the manifests settle.")

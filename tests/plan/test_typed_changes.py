@@ -20,8 +20,8 @@ from reconciler.ownership import Instance, InvalidInstance
 from reconciler.plan import saved
 from reconciler.plan.guard import MASS_DELETE
 from reconciler.plan.planner import check_instance, make_plan
-from reconciler.plan.types import Action
-from reconciler.reconcile import hold_back
+from reconciler.plan.settling import Settle
+from reconciler.plan.types import Action, DeferReason
 from reconciler.render import render
 
 SCHEMA = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
@@ -55,11 +55,15 @@ def test_a_change_that_widens_access_is_flagged_and_that_flag_holds_it_back() ->
     narrowed = make_plan(*world(*sock, PolicySpec("p", policy_data=v1(["ssh"], who)),
                                  access_policy("p", v1(["ssh"], more))))
     assert [(c.name, c.widens_access) for c in narrowed.changes] == [("p", False)]
-    # held back by the flag: cleared, the same change goes ahead
-    _, held = hold_back(plan, 0.1)
-    assert [h.why for h in held] == ["access"]
-    cleared = replace(plan, changes=[replace(c, widens_access=False) for c in plan.changes])
-    assert hold_back(cleared, 0.1)[1] == []
+    # held back by the flag: the narrowing change goes ahead
+    unsettled = Settle(100.0, 5.0, 100.1)
+    held = make_plan(*world(*sock, PolicySpec("p", policy_data=v1(["ssh"], more)),
+                            access_policy("p", v1(["ssh"], who))), settle=unsettled)
+    assert [(d.change.name, d.reason) for d in held.deferred] == [("p", DeferReason.ACCESS)]
+    assert held.changes == []
+    narrowing = make_plan(*world(*sock, PolicySpec("p", policy_data=v1(["ssh"], who)),
+                                 access_policy("p", v1(["ssh"], more))), settle=unsettled)
+    assert narrowing.deferred == [] and [c.name for c in narrowing.changes] == ["p"]
 
 
 def test_conflicts_name_their_object_as_a_subject() -> None:
@@ -95,14 +99,20 @@ def test_a_plan_saved_before_titles_gets_them_when_read(tmp_path) -> None:
     assert [c["title"] for c in saved.read(path).plan["changes"]] == ["create socket web"]
 
 
-def test_the_mass_delete_guard_is_one_named_code_that_deferral_lifts() -> None:
+def test_the_mass_delete_guard_is_one_named_code_that_counts_only_deletes_planned_now() -> None:
     mine = [live_socket(n) for n in ("a", "b", "c")]
     plan = make_plan(desired(SocketSpec("a", "http")), actual(*mine))
     assert [d.code for d in plan.conflicts] == [MASS_DELETE]
     assert "Refused" in render(plan.to_json(), "markdown")
-    deferred, held = hold_back(plan, 0.1)
-    assert deferred.conflicts == [] and {h.why for h in held} == {"removal"}
-
+    deferred = make_plan(desired(SocketSpec("a", "http")), actual(*mine),
+                         settle=Settle(100.0, 5.0, 100.1))
+    assert deferred.conflicts == [] and deferred.changes == []
+    assert {d.reason for d in deferred.deferred} == {DeferReason.REMOVAL}
+    data = deferred.to_json()
+    jsonschema.validate(data, SCHEMA)
+    assert [(d["change"]["title"], d["reason"], d["until"]) for d in data["deferred"]] == [
+        ("delete socket b", "removal", "1970-01-01T00:01:45.000+00:00"),
+        ("delete socket c", "removal", "1970-01-01T00:01:45.000+00:00")]
 
 
 def test_the_instance_name_rule_has_one_home() -> None:
@@ -116,3 +126,14 @@ def test_the_instance_name_rule_has_one_home() -> None:
     assert type(make_plan(desired(), actual(), instance="ci").to_json()["instance"]) is str
     with pytest.raises(ValueError, match="invalid instance 'has space'"):
         make_plan(desired(), actual(), instance="has space")
+
+
+def test_isolation_is_decided_by_the_planner_the_rest_of_the_plan_stays_applicable() -> None:
+    theirs = live_socket("legacy", tags={"team": "x"})  # border0 holds it, unmanaged
+    specs = desired(SocketSpec("legacy", "http"), SocketSpec("web", "http"))
+    refused = make_plan(specs, actual(theirs))
+    assert not refused.ok and refused.isolated == []
+    isolated = make_plan(specs, actual(theirs), isolate_conflicts=True)
+    assert isolated.ok and [c.title for c in isolated.changes] == ["create socket web"]
+    assert [(b.kind, b.name) for b in isolated.isolated] == [("socket", "legacy")]
+    assert str(isolated.isolated[0]) == refused.conflicts[0].message
