@@ -86,6 +86,7 @@ def rule_groups(sre: dict[str, Any], tmp_path: Path) -> Path:
     return rules
 
 
+@pytest.mark.slow  # promtool, a process
 def test_promtool_check_rules_passes(sre: dict[str, Any], tmp_path: Path) -> None:
     tool = promtool()
     rules = rule_groups(sre, tmp_path)
@@ -102,6 +103,7 @@ def test_promtool_check_rules_passes(sre: dict[str, Any], tmp_path: Path) -> Non
                           timeout=60, check=False).returncode != 0
 
 
+@pytest.mark.slow  # promtool, a process
 def test_the_alerts_fire_when_they_should(sre: dict[str, Any], tmp_path: Path) -> None:
     """promtool's rule unit tests: series as the ServiceMonitor labels them, and when each
     alert fires (and that a blip shorter than its `for` does not)."""
