@@ -119,8 +119,9 @@ def test_the_daemon_repairs_a_portal_edit_on_its_full_refresh_schedule(applied, 
     edit_port_in_the_portal(client, 9999)
     wait_for(lambda: port_of(client) == 8080, timeout=20,
              message="the full refresh to undo the portal edit")
-    status = daemon.status()
-    assert status["last_full_refresh"] is not None
+    # the repair is written inside the reconcile; /status has it once that reconcile is published
+    status = wait_for(lambda: (s := daemon.status())["last_full_refresh"] is not None and s,
+                      timeout=20, message="the full refresh in /status")
     assert any(h["trigger"] == "full refresh" for h in status["history"]), status["history"]
 
 
