@@ -121,23 +121,7 @@ def fetch_details(
                 lambda cid=found.connector_id: client.list_connector_tokens(cid))
     if written:
         actual = replace(actual, sockets={**actual.sockets, **written})
-    if not jobs:
-        return actual
-    with ThreadPoolExecutor(DETAIL_CONCURRENCY, thread_name_prefix="details") as pool:
-        futures = {key: pool.submit(job) for key, job in jobs.items()}
-        answers = {key: future.result() for key, future in futures.items()}
-    sockets = dict(actual.sockets)
-    connectors = dict(actual.connectors)
-    for (what, name), answer in answers.items():
-        if what == "links":
-            names = tuple(str(c.get("connector_name") or c.get("name") or "") for c in answer)
-            sockets[name] = replace(sockets[name], connector_names=names)
-        elif what == "upstream":
-            sockets[name] = replace(sockets[name], upstream_configuration=answer or {})
-        else:
-            connectors[name] = replace(
-                connectors[name], tokens=tuple(token_from_api(t) for t in answer))
-    return replace(actual, sockets=sockets, connectors=connectors)
+    return _read_details(actual, jobs)
 
 
 def as_written(live: LiveSocket, spec: SocketSpec) -> LiveSocket:
@@ -154,7 +138,7 @@ def as_written(live: LiveSocket, spec: SocketSpec) -> LiveSocket:
     return replace(live, connector_names=names, upstream_configuration=config)
 
 
-def fetch_connector_details(client: Any, actual: Actual) -> Actual:
+def fetch_connector_details(client: Border0API, actual: Actual) -> Actual:
     """`actual` with every socket's connector links and every connector's tokens (names and
     expiry, never a value): what `ls --connectors` and `show CONNECTOR` print. A request per
     socket and per connector, DETAIL_CONCURRENCY at a time."""
@@ -163,6 +147,13 @@ def fetch_connector_details(client: Any, actual: Actual) -> Actual:
         jobs[("links", name)] = lambda sid=live.socket_id: client.list_connectors(sid)
     for name, found in actual.connectors.items():
         jobs[("tokens", name)] = lambda cid=found.connector_id: client.list_connector_tokens(cid)
+    return _read_details(actual, jobs)
+
+
+def _read_details(actual: Actual, jobs: Mapping[tuple[str, str], Any]) -> Actual:
+    """Run the sub-resource reads `jobs` ((what, name) -> call), DETAIL_CONCURRENCY at a time,
+    and fold each answer into `actual`: a socket's links or typed upstream, a connector's
+    tokens."""
     if not jobs:
         return actual
     with ThreadPoolExecutor(DETAIL_CONCURRENCY, thread_name_prefix="details") as pool:
@@ -173,6 +164,8 @@ def fetch_connector_details(client: Any, actual: Actual) -> Actual:
         if what == "links":
             names = tuple(str(c.get("connector_name") or c.get("name") or "") for c in answer)
             sockets[name] = replace(sockets[name], connector_names=names)
+        elif what == "upstream":
+            sockets[name] = replace(sockets[name], upstream_configuration=answer or {})
         else:
             connectors[name] = replace(
                 connectors[name], tokens=tuple(token_from_api(t) for t in answer))
