@@ -218,3 +218,23 @@ def upstream() -> Iterator[int]:
     yield server.server_address[1]
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def running() -> Iterator[Any]:
+    """Start a Daemon's loop in a thread (`running(daemon)`); its exit codes land in
+    `daemon.exit_codes`; every one started is stopped at the end of the test."""
+    started: list[tuple[Any, threading.Thread]] = []
+
+    def start(daemon: Any) -> Any:
+        codes: list[int] = []
+        thread = threading.Thread(target=lambda: codes.append(daemon.run()), daemon=True)
+        thread.start()
+        daemon.exit_codes = codes
+        started.append((daemon, thread))
+        return daemon
+
+    yield start
+    for daemon, thread in started:
+        daemon.request_stop()
+        thread.join(10)

@@ -6,8 +6,6 @@ emulator over HTTP, the CLI as a child process, the daemon's loop with its APSch
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,22 +90,6 @@ def test_request_counts_fast_reads_no_sub_resource_full_reads_one_pair_per_socke
     sid = client.find_socket("web")["socket_id"]
     assert sorted(reads) == [f"/api/v1/socket/{sid}/connectors",
                              f"/api/v1/socket/{sid}/upstream_configurations"]
-
-
-@pytest.fixture
-def running() -> Iterator[Any]:
-    started: list[tuple[Daemon, threading.Thread]] = []
-
-    def start(daemon: Daemon) -> Daemon:
-        thread = threading.Thread(target=daemon.run, daemon=True)
-        thread.start()
-        started.append((daemon, thread))
-        return daemon
-
-    yield start
-    for daemon, thread in started:
-        daemon.request_stop()
-        thread.join(10)
 
 
 def test_the_daemon_repairs_a_portal_edit_on_its_full_refresh_schedule(applied, running) -> None:

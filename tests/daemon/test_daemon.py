@@ -241,24 +241,6 @@ class ScriptedReconcile:
         return ReconcileResult(True, "done")
 
 
-@pytest.fixture
-def running():
-    started: list[tuple[Daemon, threading.Thread]] = []
-
-    def start(daemon: Daemon) -> Daemon:
-        codes: list[int] = []
-        thread = threading.Thread(target=lambda: codes.append(daemon.run()), daemon=True)
-        thread.start()
-        daemon.exit_codes = codes  # type: ignore[attr-defined]
-        started.append((daemon, thread))
-        return daemon
-
-    yield start
-    for daemon, thread in started:
-        daemon.request_stop()
-        thread.join(10)
-
-
 def test_triggers_during_a_run_cause_exactly_one_more(manifests, running):
     fn = ScriptedReconcile()
     fn.release.clear()
