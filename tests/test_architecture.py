@@ -73,10 +73,6 @@ def test_the_private_import_check_sees_one(tmp_path):
 
 #: Bases whose attributes are none: a class on them alone has only what it defines.
 _PLAIN_BASES = {"object", "ABC", "Generic"}
-#: The daemon's two mixins, which issue 25 turns into components (the i25-report branch); an
-#: entry whose class is gone is ignored, so this list only shrinks. Do not add to it.
-_KNOWN_MIXINS: set[str] = set()  # none left: the daemon's parts are components (issue 25)
-
 
 def _base(node: ast.expr) -> str:
     node = node.value if isinstance(node, ast.Subscript) else node
@@ -153,9 +149,7 @@ def stateless_readers(root: Path) -> list[str]:
 
 
 def test_no_class_without_state_reads_another_classes_attributes():
-    found = [f for f in stateless_readers(REPO / "reconciler")
-             if f.split(" reads ")[0] not in _KNOWN_MIXINS]
-    assert found == []
+    assert stateless_readers(REPO / "reconciler") == []
 
 
 def test_the_cohesion_check_sees_a_mixin(tmp_path):
