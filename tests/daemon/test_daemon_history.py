@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from helpers import cli, edit_by_hand, wait_for
-from test_daemon import make_daemon, running, socket_yaml  # noqa: F401 - `running` is a fixture
+from test_daemon import make_daemon, socket_yaml
 
 from reconciler.cli.run import format_history_table
 from reconciler.connectors.supervisor import ConnectorStatus, State
@@ -115,7 +115,7 @@ class StaticSupervisor:
         pass
 
 
-def test_every_time_in_status_is_iso_8601(manifests, running):  # noqa: F811
+def test_every_time_in_status_is_iso_8601(manifests, running):
     (manifests / "web.yaml").write_text(socket_yaml("web", "x", connector=True))
     calls = iter([ReconcileResult(True, "done"), ReconcileResult(False, "fetch", error="down")])
     daemon = make_daemon(

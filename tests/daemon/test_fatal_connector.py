@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-import test_daemon
 import test_notify
 from helpers import cli, wait_for
 from test_daemon import socket_yaml
@@ -15,7 +14,7 @@ from test_daemon import socket_yaml
 from reconciler.connectors.supervisor import Supervisor
 from reconciler.daemon.loop import Daemon, DaemonConfig
 
-running, receiver = test_daemon.running, test_notify.receiver  # fixtures, shared
+receiver = test_notify.receiver  # a fixture, shared
 
 
 @pytest.mark.slow

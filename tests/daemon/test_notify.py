@@ -21,7 +21,6 @@ from reconciler.daemon.logs import RedactFilter
 from reconciler.daemon.notify import Message, Notifier, parse_targets
 
 SECRET = "n0tify-s3cret-value"
-running = test_daemon.running  # fixtures, shared
 daemon_process = test_daemon_process.daemon_process
 INVALID = "apiVersion: border0-reconciler/v1\nkind: Socket\n"  # no metadata, no spec
 INVALID_2 = INVALID + "metadata: {name: web}\n"  # no spec: another failure
