@@ -9,13 +9,15 @@ say something else. tests/test_docs.py fails when an option changed and this scr
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
 from pathlib import Path
 
 import click
 from click.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docgen import write_or_check  # a sibling module: on the path above
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -78,17 +80,7 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        if OUT.read_text() != text:
-            print(f"{OUT.relative_to(ROOT)} is out of date: run python scripts/gen_cli_docs.py")
-            sys.stdout.writelines(difflib.unified_diff(
-                OUT.read_text().splitlines(keepends=True), text.splitlines(keepends=True),
-                "docs/cli.md (committed)", "docs/cli.md (generated now)"))
-            return 1
-        return 0
-    OUT.write_text(text)
-    return 0
+    return write_or_check(OUT, render(), argv, "gen_cli_docs.py")
 
 
 if __name__ == "__main__":

@@ -10,12 +10,14 @@ when a schema changed and this script was not run.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import sys
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docgen import write_or_check  # a sibling module: on the path above
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = ROOT / "schemas"
@@ -166,17 +168,7 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        if OUT.read_text() != text:
-            print(f"{OUT.relative_to(ROOT)} is out of date: run python scripts/gen_manifest_docs.py")
-            sys.stdout.writelines(difflib.unified_diff(
-                OUT.read_text().splitlines(keepends=True), text.splitlines(keepends=True),
-                "docs/manifests.md (committed)", "docs/manifests.md (generated now)"))
-            return 1
-        return 0
-    OUT.write_text(text)
-    return 0
+    return write_or_check(OUT, render(), argv, "gen_manifest_docs.py")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docgen import write_or_check  # a sibling module: on the path above
+
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "schemas" / "socket.schema.json"
 DOC = ROOT / "docs" / "upstream-fields.md"
@@ -78,14 +81,7 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        if DOC.read_text() != text:
-            print(f"{DOC.relative_to(ROOT)} is stale: run python scripts/upstream_fields_doc.py")
-            return 1
-        return 0
-    DOC.write_text(text)
-    return 0
+    return write_or_check(DOC, render(), argv, "upstream_fields_doc.py")
 
 
 if __name__ == "__main__":
