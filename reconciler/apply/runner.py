@@ -46,6 +46,7 @@ from reconciler.border0.api_json import (
 from reconciler.border0.errors import Border0Error, IncompleteRead
 from reconciler.model import Actual, Desired
 from reconciler.plan.types import PHASES, Action, Change, Plan, phase_of
+from reconciler.settings import DEFAULTS
 
 __all__ = ["ActionResult", "ApplyResult", "PlanNotApplicable", "apply_plan"]
 
@@ -139,7 +140,7 @@ def apply_plan(
     actual: Actual,
     *,
     instance: str = "default",
-    parallelism: int = 8,
+    parallelism: int = DEFAULTS.parallelism,
     progress: Callable[[ActionResult], None] | None = None,
     may_write: Callable[[], bool] | None = None,
 ) -> ApplyResult:

@@ -30,12 +30,13 @@ from reconciler.daemon.notify import REVISION_STATUS, Message, Notifier
 from reconciler.daemon.report import ReconcileReport
 from reconciler.daemon.state import fatal_connectors
 from reconciler.render.text import access_line
+from reconciler.settings import DEFAULTS
 
 __all__ = ["DEFAULT_AFTER_FAILURES", "EventReporter"]
 
 log = logging.getLogger("reconciler.notify")
 
-DEFAULT_AFTER_FAILURES = 3
+DEFAULT_AFTER_FAILURES = DEFAULTS.notify_after_failures  # reconciler/settings.py
 #: Lines listed under one message; the rest are counted.
 MAX_DETAILS = 10
 
