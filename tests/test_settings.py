@@ -166,3 +166,22 @@ def test_run_shows_each_settings_help() -> None:
     assert len(helped) >= 10
     for param in helped:
         assert isinstance(param, click.Option) and param.help == help_of(param.name or "")
+
+
+def test_the_chart_shows_the_same_defaults() -> None:
+    """The chart's values.yaml restates some defaults for its readers: they must not drift."""
+    import yaml
+
+    from reconciler.cli.options import flag_text
+
+    chart = Path(__file__).parents[1] / "charts" / "border0-reconciler" / "values.yaml"
+    values = yaml.safe_load(chart.read_text("utf-8"))
+    shown = {
+        "interval": values["reconciler"]["interval"],
+        "full_refresh_interval": values["reconciler"]["fullRefreshInterval"],
+        "lease_duration": values["leaderElection"]["leaseDuration"],
+        "renew_deadline": values["leaderElection"]["renewDeadline"],
+        "retry_period": values["leaderElection"]["retryPeriod"],
+    }
+    assert shown == {name: flag_text(name) for name in shown}
+    assert values["reconciler"]["port"] == int(DEFAULTS.listen.rpartition(":")[2])
