@@ -78,13 +78,14 @@ class Defaults:
     notify_after_failures: int = _setting(
         3, "Notify after this many reconciles in a row fail talking to border0 (invalid "
         "manifests: at once).")
-    # --- leader election (Kubernetes Lease; the flags take Go durations as text)
+    # --- leader election (a Kubernetes Lease; client-go's defaults)
     lease_name: str = _setting("border0-reconciler")
-    lease_duration: str = _setting(
-        "15s", "How long followers wait after the last renewal before taking over.")
-    renew_deadline: str = _setting(
-        "10s", "A leader that has not renewed for this long stops writing and exits.")
-    retry_period: str = _setting("2s", "How often to renew, or to try to acquire, the lease.")
+    lease_duration: float = _setting(
+        15.0, "How long followers wait after the last renewal before taking over.", SECONDS)
+    renew_deadline: float = _setting(
+        10.0, "A leader that has not renewed for this long stops writing and exits.", SECONDS)
+    retry_period: float = _setting(
+        2.0, "How often to renew, or to try to acquire, the lease.", SECONDS)
 
 
 DEFAULTS = Defaults()

@@ -22,6 +22,9 @@ from reconciler.cli.run_roles import RoleArgs
 from reconciler.connectors.supervisor import Supervisor
 from reconciler.daemon.config import DaemonConfig
 from reconciler.daemon.events import EventReporter
+from reconciler.daemon.lease import LeaseConfig
+from reconciler.daemon.logs import setup_logging
+from reconciler.daemon.notify import Message
 from reconciler.daemon.watch import ManifestWatcher
 from reconciler.ownership import DEFAULT_INSTANCE
 from reconciler.reconcile import ReconcileOptions
@@ -42,15 +45,19 @@ ALIASES = {"stop_timeout": "connector_stop_timeout", "startsecs": "connector_sta
            "after_failures": "notify_after_failures"}
 #: The same, for one module's fields (the supervisor's restart backoff is not the daemon's).
 MODULE_ALIASES = {"supervisor": {"backoff_base": "connector_backoff_base",
-                                 "backoff_max": "connector_backoff_max"}}
+                                 "backoff_max": "connector_backoff_max"},
+                  "logs": {"fmt": "log_format", "level": "log_level"},
+                  "lease": {"name": "lease_name"}}
+#: Defaults with a home of their own (not settings.py), held to it the same way.
+OTHER_HOMES = {"instance": DEFAULT_INSTANCE}  # ownership.Instance's rule
 #: (container, field) that differ from the setting on purpose, and why.
 DIFFER = {
     ("ReconcileOptions", "delete_grace"): "one-shot plan/apply never defer a delete",
     ("DaemonConfig", "delete_grace"): "off unless `run` passes its flag (docs/deferral.md)",
 }
-CONTAINERS = (DaemonConfig, ReconcileOptions, PlanArgs, RoleArgs, RunArgs)
+CONTAINERS = (DaemonConfig, ReconcileOptions, PlanArgs, RoleArgs, RunArgs, Message)
 FUNCTIONS = (Supervisor.__init__, ManifestWatcher.__init__, EventReporter.__init__,
-             apply_plan, fetch_actual)
+             LeaseConfig.__init__, setup_logging, apply_plan, fetch_actual)
 
 
 def _commands() -> list[tuple[str, click.Command]]:
@@ -112,6 +119,8 @@ def test_containers_take_the_settings_defaults(owner: Any) -> None:
     aliases = {**ALIASES, **MODULE_ALIASES.get(owner.__module__.rpartition(".")[2], {})}
     for name, default in _defaults(owner).items():
         setting = aliases.get(name, name)
+        if setting in OTHER_HOMES:
+            assert default == OTHER_HOMES[setting], (owner.__qualname__, name)
         if setting not in SETTINGS or (owner_name, name) in DIFFER:
             continue
         assert default == getattr(DEFAULTS, setting), (owner.__qualname__, name)
@@ -132,7 +141,7 @@ def _restated(source: str, aliases: dict[str, str] = ALIASES) -> list[str]:
             pairs += [(a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)]
         for name, value in pairs:
             setting = aliases.get(name, name)
-            if (setting in SETTINGS and isinstance(value, ast.Constant)
+            if (setting in {*SETTINGS, *OTHER_HOMES} and isinstance(value, ast.Constant)
                     and value.value not in (None, False, True)):
                 found.append(f"{name} = {value.value!r}")
     return found
@@ -151,6 +160,7 @@ def test_the_restatement_check_can_fail() -> None:
     assert _restated("class C:\n    debounce: float = 0.3\n") == ["debounce = 0.3"]
     assert _restated("def f(*, startsecs=3.0): ...\n") == ["startsecs = 3.0"]
     assert _restated("class C:\n    debounce: float = DEFAULTS.debounce\n") == []
+    assert _restated("def f(instance='default'): ...\n") == ["instance = 'default'"]
 
 
 def test_debounce_is_the_documented_100ms() -> None:

@@ -29,6 +29,7 @@ from reconciler.cli.progress import Progress
 from reconciler.cli.terminal import color_enabled
 from reconciler.errors import UserError
 from reconciler.manifests.files import environment
+from reconciler.ownership import DEFAULT_INSTANCE
 from reconciler.plan.inventory import INVENTORY_FILE, Inventory
 from reconciler.plan.types import Plan
 from reconciler.reconcile import ReconcileOptions, ReconcileResult, Stage, carry_out, prepare
@@ -49,7 +50,7 @@ class PlanArgs:
     api: str | None = None
     token_file: str | None = None
     state: str | None = None
-    instance: str = "default"
+    instance: str = DEFAULT_INSTANCE
     env_file: str | None = None
     fmt: str = "text"
     out: str | None = None

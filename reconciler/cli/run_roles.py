@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from reconciler.cli.options import setting_option
+from reconciler.cli.options import DurationType, setting_option
 from reconciler.errors import UserError
 from reconciler.settings import DEFAULTS
 
@@ -31,9 +31,9 @@ class RoleArgs:
     leader_elect: bool = False
     lease_name: str = DEFAULTS.lease_name
     lease_namespace: str | None = None
-    lease_duration: str = DEFAULTS.lease_duration
-    renew_deadline: str = DEFAULTS.renew_deadline
-    retry_period: str = DEFAULTS.retry_period
+    lease_duration: float = DEFAULTS.lease_duration
+    renew_deadline: float = DEFAULTS.renew_deadline
+    retry_period: float = DEFAULTS.retry_period
     connectors_only: bool = False
     connector_selector: str | None = None
     no_connectors: bool = False
@@ -58,9 +58,9 @@ def role_options(command: Callable[..., Any]) -> Callable[..., Any]:
         setting_option("--lease-name", name="lease_name"),
         click.option("--lease-namespace", default=None,
                      help="[default: the pod's namespace, or the kubeconfig's]"),
-        setting_option("--lease-duration", name="lease_duration"),
-        setting_option("--renew-deadline", name="renew_deadline"),
-        setting_option("--retry-period", name="retry_period"),
+        setting_option("--lease-duration", name="lease_duration", type=DurationType()),
+        setting_option("--renew-deadline", name="renew_deadline", type=DurationType()),
+        setting_option("--retry-period", name="retry_period", type=DurationType()),
         click.option("--connectors-only", is_flag=True,
                      help="Run connectors only (of --connector-selector's sockets); never write "
                      "to border0."),
@@ -119,8 +119,6 @@ class Roles:
 
 def prepare(args: RoleArgs) -> Roles:
     """Validate files and flags now (one-line errors), before the daemon starts."""
-    from reconciler.durations import parse_duration
-
     secrets: list[str] = []
     auth: Any = None
     if args.trigger_token_file:
@@ -145,10 +143,6 @@ def prepare(args: RoleArgs) -> Roles:
     if args.leader_elect:
         from reconciler.daemon.lease import LeaseConfig
 
-        try:
-            durations = [parse_duration(getattr(args, n))
-                         for n in ("lease_duration", "renew_deadline", "retry_period")]
-        except ValueError as exc:
-            raise UserError(f"--leader-elect: {exc}") from None
-        lease = LeaseConfig(args.lease_name, args.lease_namespace, None, *durations)
+        lease = LeaseConfig(args.lease_name, args.lease_namespace, None, args.lease_duration,
+                            args.renew_deadline, args.retry_period)
     return Roles(routes, reconcile_fn, secrets, lease)
