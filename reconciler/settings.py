@@ -2,10 +2,11 @@
 
 The click options (cli/options.py `setting_option`, cli/run_command.py, cli/run_roles.py,
 cli/notify.py) show these defaults, and the containers built from the flags (`DaemonConfig`,
-`ReconcileOptions`, `PlanArgs`, `RoleArgs`, the supervisor, the watcher, the notifier) take them
-as their field defaults, so no container restates a number to drift from the flag
-(tests/test_settings.py holds every one to this). Values are in the containers' units: seconds
-for durations, a fraction of the interval for the jitter; cli/options.py `flag_text` gives what `--help` shows.
+`ReconcileOptions`, `PlanArgs`, `RoleArgs`, `LeaseConfig`, the supervisor, the watcher, the
+notifier, the logging) take them as their field defaults, so no container restates a number to
+drift from the flag (tests/test_settings.py holds every one to this). Values are in the
+containers' units: seconds for durations, a fraction of the interval for the jitter;
+cli/options.py `flag_text` gives what `--help` shows.
 
 Cheap on purpose (the standard library only, at the bottom of the import layers):
 `border0-reconciler --help` imports it (tests/cli/test_lazy_imports.py).

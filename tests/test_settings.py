@@ -34,9 +34,10 @@ SETTINGS = {f.name for f in fields(Defaults)}
 #: Settings that no flag sets (the daemon's internals, still stated once).
 NO_FLAG = {"heartbeat_stale", "backoff_base", "backoff_max", "connector_backoff_base",
            "connector_backoff_max"}
-#: Non-setting defaults a flag may show, each with its one home elsewhere.
-ELSEWHERE = {"instance": DEFAULT_INSTANCE,  # ownership.Instance's rule
-             "fmt": "text", "color": "auto"}  # how to print, not what to do
+#: Defaults with a home of their own (not settings.py), held to it the same way.
+OTHER_HOMES = {"instance": DEFAULT_INSTANCE}  # ownership.Instance's rule
+#: Non-setting defaults a flag may show: those, and how to print (not what to do).
+ELSEWHERE = {**OTHER_HOMES, "fmt": "text", "color": "auto"}
 #: Commands that serve something else than the daemon, with their own settings (the emulator's
 #: port, a local connector's upstream): not the daemon's.
 OTHER_PROGRAMS = {"emulator", "local-connector"}
@@ -48,8 +49,6 @@ MODULE_ALIASES = {"supervisor": {"backoff_base": "connector_backoff_base",
                                  "backoff_max": "connector_backoff_max"},
                   "logs": {"fmt": "log_format", "level": "log_level"},
                   "lease": {"name": "lease_name"}}
-#: Defaults with a home of their own (not settings.py), held to it the same way.
-OTHER_HOMES = {"instance": DEFAULT_INSTANCE}  # ownership.Instance's rule
 #: (container, field) that differ from the setting on purpose, and why.
 DIFFER = {
     ("ReconcileOptions", "delete_grace"): "one-shot plan/apply never defer a delete",
