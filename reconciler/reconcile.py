@@ -48,6 +48,7 @@ from reconciler.plan.ignore import respect_ignored
 from reconciler.plan.planner import check_instance, make_plan
 from reconciler.plan.settling import Settle
 from reconciler.plan.types import Blocked, Plan
+from reconciler.settings import DEFAULTS
 
 __all__ = [
     "FOCUS_LIMIT", "Blocked", "Focus", "ReconcileOptions", "ReconcileResult", "Stage",
@@ -93,7 +94,7 @@ class ReconcileOptions:
     allow_replace: bool = False  # --allow-replace: every object's replace is allowed
     allow_clear_credentials: bool = False  # --allow-clear-credentials
     labels_authoritative: bool = False  # --labels authoritative
-    parallelism: int = 8
+    parallelism: int = DEFAULTS.parallelism
     env: Mapping[str, str] | None = None
     progress: Callable[[ActionResult], None] | None = field(default=None, compare=False)
     #: Asked before each write batch (leader election); None: always allowed.

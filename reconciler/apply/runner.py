@@ -45,7 +45,9 @@ from reconciler.border0.api_json import (
 )
 from reconciler.border0.errors import Border0Error, IncompleteRead
 from reconciler.model import Actual, Desired
+from reconciler.ownership import DEFAULT_INSTANCE
 from reconciler.plan.types import PHASES, Action, Change, Plan, phase_of
+from reconciler.settings import DEFAULTS
 
 __all__ = ["ActionResult", "ApplyResult", "PlanNotApplicable", "apply_plan"]
 
@@ -138,8 +140,8 @@ def apply_plan(
     desired: Desired,
     actual: Actual,
     *,
-    instance: str = "default",
-    parallelism: int = 8,
+    instance: str = DEFAULT_INSTANCE,
+    parallelism: int = DEFAULTS.parallelism,
     progress: Callable[[ActionResult], None] | None = None,
     may_write: Callable[[], bool] | None = None,
 ) -> ApplyResult:

@@ -25,6 +25,7 @@ from reconciler.border0.api_json import (
 )
 from reconciler.connector_model import DETAILS_TAG, details_digest, typed_fields
 from reconciler.model import Actual, Desired, LiveSocket, SocketSpec
+from reconciler.settings import DEFAULTS
 
 __all__ = ["as_written", "fetch_actual", "fetch_connector_details", "fetch_details",
            "refresh_sockets"]
@@ -49,7 +50,7 @@ def fetch_actual(client: Border0API, *, policies: bool = True) -> Actual:
 
 
 def refresh_sockets(client: Border0API, base: Actual, names: Iterable[str],
-                    parallelism: int = 8, *, policies: bool = True) -> Actual:
+                    parallelism: int = DEFAULTS.parallelism, *, policies: bool = True) -> Actual:
     """`base` (an earlier `fetch_actual`) with the sockets `names` read again, one GET each
     (absent ones dropped), and the policies listed again: what an edit of a few sockets is
     planned against, instead of listing the whole organization."""

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from reconciler.cli.options import setting_option
 from reconciler.errors import UserError
 
 __all__ = ["make_reporter", "notify_options"]
@@ -24,12 +25,10 @@ def notify_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      "github+https://TOKEN@api.github.com/repos/OWNER/REPO or "
                      "gitlab+https://TOKEN@HOST/api/v4/projects/ID sets each applied "
                      "revision's commit status."),
-        click.option("--notify-format", type=click.Choice(["json", "slack"]), default="json",
-                     show_default=True, help="Body of --notify URLs without a slack+ prefix."),
-        click.option("--notify-after-failures", type=click.IntRange(min=1), default=3,
-                     show_default=True,
-                     help="Notify after this many reconciles in a row fail talking to border0 "
-                     "(invalid manifests: at once)."),
+        setting_option("--notify-format", name="notify_format",
+                       type=click.Choice(["json", "slack"])),
+        setting_option("--notify-after-failures", name="notify_after_failures",
+                       type=click.IntRange(min=1)),
     )):
         command = option(command)
     return command

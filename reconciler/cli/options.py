@@ -17,14 +17,16 @@ import click
 
 from reconciler.border0.errors import Border0Error
 from reconciler.errors import UserError
+from reconciler.settings import DEFAULTS, FRACTION, SECONDS, help_of, unit_of
 
 __all__ = [
     "DAEMON_LISTEN", "ENV_PREFIX", "EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "AliasOption",
     "DurationType", "allow_mass_delete_option", "allow_replace_option", "api_options",
     "color_options", "detailed_exitcode_option", "dry_run_option", "env_file_option",
-    "environment_names", "fail", "friendly_errors", "instance_option", "labels_option",
+    "environment_names", "fail", "flag_text", "friendly_errors", "instance_option", "labels_option",
     "list_format_option", "listen_option", "max_delete_option", "no_policies_option",
-    "output_option", "parallelism_option", "refresh_option", "secret_root_option", "state_option", "verbose_option", "wide_option",
+    "output_option", "parallelism_option", "refresh_option", "secret_root_option",
+    "setting_option", "state_option", "verbose_option", "wide_option",
 ]
 
 #: Every flag is also read from BORDER0_RECONCILER_<FLAG> (click's auto_envvar_prefix).
@@ -150,7 +152,27 @@ def wide_option(help: str = "Do not cut cells to fit 120 columns.") -> Decorator
 
 
 #: Where a daemon serves its dashboard and /status, and where `status` asks.
-DAEMON_LISTEN = "127.0.0.1:9479"
+DAEMON_LISTEN = DEFAULTS.listen
+
+
+def flag_text(name: str) -> Any:
+    """A setting's default as its flag takes it: `5m` for 300 s, `10%` for a 0.1 jitter."""
+    from reconciler.durations import format_duration
+
+    value = getattr(DEFAULTS, name)
+    unit = unit_of(name)
+    if unit == SECONDS:
+        return format_duration(value)
+    if unit == FRACTION:
+        return f"{value * 100:g}%"
+    return value
+
+
+def setting_option(*decls: str, name: str, **kwargs: Any) -> Decorator:
+    """An option whose default (and help, unless given) is `reconciler.settings`' `name`,
+    shown in `--help`: the flag states no default of its own."""
+    kwargs.setdefault("help", help_of(name) or None)
+    return click.option(*decls, name, default=flag_text(name), show_default=True, **kwargs)
 
 
 def listen_option(help: str, default: str = DAEMON_LISTEN) -> Decorator:
@@ -177,8 +199,8 @@ LABELS_HELP = (
     "border0-reconciler/labels].")
 
 allow_replace_option = click.option("--allow-replace", is_flag=True, help=ALLOW_REPLACE_HELP)
-labels_option = click.option("--labels", type=click.Choice(["merge", "authoritative"]),
-                             default="merge", show_default=True, help=LABELS_HELP)
+labels_option = setting_option("--labels", name="labels",
+                               type=click.Choice(["merge", "authoritative"]), help=LABELS_HELP)
 
 
 def dry_run_option(help: str) -> Decorator:
@@ -192,14 +214,14 @@ def detailed_exitcode_option(help: str) -> Decorator:
 
 def parallelism_option(help: str, *, most: int | None = None) -> Decorator:
     """`--parallelism N`: API writes in flight at once (`apply.apply_plan`)."""
-    return click.option("--parallelism", type=click.IntRange(1, most), default=8,
-                        show_default=True, help=help)
+    return setting_option("--parallelism", name="parallelism", type=click.IntRange(1, most),
+                          help=help)
 
 
 #: `--refresh fast|full`: whether a plan trusts each socket's border0-reconciler/details tag
 #: (ReconcileOptions.full_refresh; docs/performance.md).
-refresh_option = click.option(
-    "--refresh", type=click.Choice(["fast", "full"]), default="fast", show_default=True,
+refresh_option = setting_option(
+    "--refresh", name="refresh", type=click.Choice(["fast", "full"]),
     help="fast: a socket whose details tag matches its manifest is compared as last written, "
     "without reading its links and typed upstream; full: read them for every declared socket "
     "(finds portal edits that left the tag alone; two requests per socket).")

@@ -29,10 +29,12 @@ from reconciler.cli.progress import Progress
 from reconciler.cli.terminal import color_enabled
 from reconciler.errors import UserError
 from reconciler.manifests.files import environment
+from reconciler.ownership import DEFAULT_INSTANCE
 from reconciler.plan.inventory import INVENTORY_FILE, Inventory
 from reconciler.plan.types import Plan
 from reconciler.reconcile import ReconcileOptions, ReconcileResult, Stage, carry_out, prepare
 from reconciler.render import render
+from reconciler.settings import DEFAULTS
 
 __all__ = ["PlanArgs", "open_client", "reconcile_options", "run_apply", "run_plan",
            "run_show_plan"]
@@ -48,7 +50,7 @@ class PlanArgs:
     api: str | None = None
     token_file: str | None = None
     state: str | None = None
-    instance: str = "default"
+    instance: str = DEFAULT_INSTANCE
     env_file: str | None = None
     fmt: str = "text"
     out: str | None = None
@@ -61,15 +63,15 @@ class PlanArgs:
     deny_access_gain: bool = False
     allow_replace: bool = False
     allow_clear_credentials: bool = False
-    labels: str = "merge"
+    labels: str = DEFAULTS.labels
     confirm_delete: tuple[str, ...] = ()
     secret_roots: tuple[str, ...] = ()
     no_policies: bool = False
-    refresh: str = "fast"  # "full": ReconcileOptions.full_refresh
+    refresh: str = DEFAULTS.refresh  # "full": ReconcileOptions.full_refresh
     # apply only
     auto_approve: bool = False
     dry_run: bool = False
-    parallelism: int = 8
+    parallelism: int = DEFAULTS.parallelism
     verbose: bool = False
 
 

@@ -25,6 +25,7 @@ from reconciler.cli.options import (
     no_policies_option,
     parallelism_option,
     secret_root_option,
+    setting_option,
 )
 from reconciler.cli.run_roles import RoleArgs, role_options
 
@@ -37,21 +38,13 @@ __all__ = ["run_cmd"]
 @env_file_option("KEY=VALUE lines added to the environment secrets are read from.",
                  must_exist=True)
 @instance_option("This reconciler's instance id (its ownership tag).")
-@click.option("--interval", type=DurationType(), default="5m", show_default=True,
-              help="Resync with border0 this often, repairing drift (Go durations: 500ms, "
-              "30s, 1m30s, 2h).")
-@click.option("--jitter", default="10%", show_default=True,
-              help="Delay each resync by up to this much: a percentage of --interval or a duration.")
-@click.option("--full-refresh-interval", type=DurationType(), default="1h", show_default=True,
-              help="Also read every declared socket's links and typed upstream this often (and "
-              "after a failed reconcile), trusting no details tag: finds portal edits the "
-              "fast resync does not (as plan --refresh=full); 0: at every reconcile.")
-@click.option("--debounce", type=DurationType(), default="100ms", show_default=True,
-              help="Wait for this much quiet after a file change before reconciling.")
+@setting_option("--interval", name="interval", type=DurationType())
+@setting_option("--jitter", name="jitter")
+@setting_option("--full-refresh-interval", name="full_refresh_interval", type=DurationType())
+@setting_option("--debounce", name="debounce", type=DurationType())
 @listen_option("HOST:PORT for the dashboard (/) and /healthz /readyz /metrics /status "
                "('' to serve nothing).")
-@click.option("--history", type=click.IntRange(1, 1000), default=20, show_default=True,
-              metavar="N", help="Reconciles kept in /status and shown by `status --history`.")
+@setting_option("--history", name="history", type=click.IntRange(1, 1000), metavar="N")
 @dry_run_option("Observe only: plan and report drift, change nothing.")
 @click.option("--once", is_flag=True, help="Reconcile once and exit: 0 success, 1 failure.")
 @detailed_exitcode_option("With --once: exit 2 when the plan had changes (drift; with --dry-run, "
@@ -60,12 +53,9 @@ __all__ = ["run_cmd"]
               metavar="FILE", help="Apply only inside these sync windows (YAML, Argo CD's "
               "syncWindows: kind allow|deny, schedule, duration, timeZone, manualSync); outside "
               "them the daemon plans and reports, and writes nothing.")
-@click.option("--log-format", type=click.Choice(["text", "json", "flux"]), default="text",
-              show_default=True,
-              help="json: our keys (time, level, logger, message, fields); flux: Flux's keys "
-              "(ts, level, logger, msg, fields), for the same log pipelines.")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
-              default="info", show_default=True)
+@setting_option("--log-format", name="log_format", type=click.Choice(["text", "json", "flux"]))
+@setting_option("--log-level", name="log_level",
+                type=click.Choice(["debug", "info", "warning", "error"]))
 @max_delete_option("Refuse a plan that deletes more than N objects.")
 @allow_mass_delete_option("Allow a plan that deletes most objects.")
 @allow_replace_option
@@ -73,21 +63,16 @@ __all__ = ["run_cmd"]
 @click.option("--unready-on-invalid", is_flag=True,
               help="/readyz answers 503 while the manifests are invalid [default: ready, the "
               "last good state stays in force].")
-@click.option("--delete-grace", type=DurationType(), default="5s", show_default=True,
-              help="Defer deletes, and changes that grant access or lower a guard, until the "
-              "manifests have been unchanged this long (0: off).")
-@click.option("--fail-threshold", type=click.IntRange(min=1), default=3, show_default=True,
-              help="/readyz answers 503 after this many failed or blocked reconciles in a row.")
+@setting_option("--delete-grace", name="delete_grace", type=DurationType())
+@setting_option("--fail-threshold", name="fail_threshold", type=click.IntRange(min=1))
 @secret_root_option
 @no_policies_option
 @parallelism_option("API writes in flight at once.", most=64)
 @click.option("--connector-command", default=None,
               help="Connector command template [default: border0 socket connect ...; "
               "the local connector with --api local].")
-@click.option("--connector-startsecs", type=DurationType(), default="3s", show_default=True,
-              help="A connector must stay up this long to count as started.")
-@click.option("--connector-stop-timeout", type=DurationType(), default="10s", show_default=True,
-              help="Wait this long for a connector to stop before killing it.")
+@setting_option("--connector-startsecs", name="connector_startsecs", type=DurationType())
+@setting_option("--connector-stop-timeout", name="connector_stop_timeout", type=DurationType())
 @notify_options
 @role_options
 @friendly_errors

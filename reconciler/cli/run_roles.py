@@ -16,7 +16,9 @@ from typing import Any
 
 import click
 
+from reconciler.cli.options import DurationType, setting_option
 from reconciler.errors import UserError
+from reconciler.settings import DEFAULTS
 
 __all__ = ["RoleArgs", "role_options"]
 
@@ -27,11 +29,11 @@ log = logging.getLogger("reconciler.daemon")
 class RoleArgs:
     trigger_token_file: str | None = None
     leader_elect: bool = False
-    lease_name: str = "border0-reconciler"
+    lease_name: str = DEFAULTS.lease_name
     lease_namespace: str | None = None
-    lease_duration: str = "15s"
-    renew_deadline: str = "10s"
-    retry_period: str = "2s"
+    lease_duration: float = DEFAULTS.lease_duration
+    renew_deadline: float = DEFAULTS.renew_deadline
+    retry_period: float = DEFAULTS.retry_period
     connectors_only: bool = False
     connector_selector: str | None = None
     no_connectors: bool = False
@@ -53,15 +55,12 @@ def role_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--leader-elect", is_flag=True,
                      help="Run as one of several replicas: only the holder of a Kubernetes "
                      "Lease writes to border0 and runs connectors."),
-        click.option("--lease-name", default="border0-reconciler", show_default=True),
+        setting_option("--lease-name", name="lease_name"),
         click.option("--lease-namespace", default=None,
                      help="[default: the pod's namespace, or the kubeconfig's]"),
-        click.option("--lease-duration", default="15s", show_default=True,
-                     help="How long followers wait after the last renewal before taking over."),
-        click.option("--renew-deadline", default="10s", show_default=True,
-                     help="A leader that has not renewed for this long stops writing and exits."),
-        click.option("--retry-period", default="2s", show_default=True,
-                     help="How often to renew, or to try to acquire, the lease."),
+        setting_option("--lease-duration", name="lease_duration", type=DurationType()),
+        setting_option("--renew-deadline", name="renew_deadline", type=DurationType()),
+        setting_option("--retry-period", name="retry_period", type=DurationType()),
         click.option("--connectors-only", is_flag=True,
                      help="Run connectors only (of --connector-selector's sockets); never write "
                      "to border0."),
@@ -120,8 +119,6 @@ class Roles:
 
 def prepare(args: RoleArgs) -> Roles:
     """Validate files and flags now (one-line errors), before the daemon starts."""
-    from reconciler.durations import parse_duration
-
     secrets: list[str] = []
     auth: Any = None
     if args.trigger_token_file:
@@ -146,10 +143,6 @@ def prepare(args: RoleArgs) -> Roles:
     if args.leader_elect:
         from reconciler.daemon.lease import LeaseConfig
 
-        try:
-            durations = [parse_duration(getattr(args, n))
-                         for n in ("lease_duration", "renew_deadline", "retry_period")]
-        except ValueError as exc:
-            raise UserError(f"--leader-elect: {exc}") from None
-        lease = LeaseConfig(args.lease_name, args.lease_namespace, None, *durations)
+        lease = LeaseConfig(args.lease_name, args.lease_namespace, None, args.lease_duration,
+                            args.renew_deadline, args.retry_period)
     return Roles(routes, reconcile_fn, secrets, lease)

@@ -59,6 +59,7 @@ from reconciler.connectors.process import has_exited
 from reconciler.connectors.process_groups import ProcessGroups
 from reconciler.connectors.wakeup import PIDFD, Wakeup
 from reconciler.secrets import redact, redaction_set
+from reconciler.settings import DEFAULTS
 
 __all__ = [  # with the names of argv.py and connector.py that callers import from here
     "DEFAULT_TEMPLATE", "LOCAL_CONNECTOR_TEMPLATE", "TRANSITIONS", "Connector", "ConnectorStatus",
@@ -84,10 +85,10 @@ class Supervisor:
         *,
         command_template: str | None = None,
         env: Mapping[str, str] | None = None,
-        startsecs: float = 3.0,
-        stop_timeout: float = 10.0,
-        backoff_base: float = 1.0,
-        backoff_max: float = 60.0,
+        startsecs: float = DEFAULTS.connector_startsecs,
+        stop_timeout: float = DEFAULTS.connector_stop_timeout,
+        backoff_base: float = DEFAULTS.connector_backoff_base,
+        backoff_max: float = DEFAULTS.connector_backoff_max,
         fatal_after: int = 5,
         log: logging.Logger | None = None,
         secrets: Callable[[], Iterable[str]] | None = None,

@@ -1,5 +1,5 @@
 """The daemon's settings (`run`'s flags) and what derives from them: each reconcile's options
-and the backoff."""
+and the backoff. Every default is `reconciler.settings.DEFAULTS`', as the flags' are."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.backoff import backoff
-from reconciler.daemon.history import DEFAULT_HISTORY
 from reconciler.manifests.cache import ParseCache
 from reconciler.ownership import DEFAULT_INSTANCE
 from reconciler.reconcile import ReconcileOptions
+from reconciler.settings import DEFAULTS
 
 __all__ = ["FULL_REFRESH", "DaemonConfig"]
 
@@ -23,30 +23,32 @@ FULL_REFRESH = "full refresh"
 class DaemonConfig:
     path: str
     instance: str = DEFAULT_INSTANCE
-    interval: float = 300.0
+    interval: float = DEFAULTS.interval
     #: Seconds between full refreshes (`--full-refresh-interval`): reconciles that read every
     #: declared socket's links and typed upstream, trusting no details tag; 0: every reconcile.
-    full_refresh_interval: float = 3600.0
-    jitter: float = 0.1  # a fraction of the interval
-    debounce: float = 0.3
-    listen: str | None = "127.0.0.1:9479"
+    full_refresh_interval: float = DEFAULTS.full_refresh_interval
+    jitter: float = DEFAULTS.jitter  # a fraction of the interval
+    debounce: float = DEFAULTS.debounce
+    listen: str | None = DEFAULTS.listen
     dry_run: bool = False
     max_delete: int | None = None
     allow_mass_delete: bool = False
     allow_replace: bool = False
     labels_authoritative: bool = False
-    parallelism: int = ReconcileOptions.parallelism
+    parallelism: int = DEFAULTS.parallelism
     env: Mapping[str, str] | None = None
-    backoff_base: float = 1.0
-    backoff_max: float = 60.0
-    fail_threshold: int = 3
+    backoff_base: float = DEFAULTS.backoff_base
+    backoff_max: float = DEFAULTS.backoff_max
+    fail_threshold: int = DEFAULTS.fail_threshold
     unready_on_invalid: bool = False  # /readyz 503 while the manifests are invalid
-    stop_timeout: float = 10.0
-    heartbeat_stale: float = 180.0
+    stop_timeout: float = DEFAULTS.connector_stop_timeout
+    heartbeat_stale: float = DEFAULTS.heartbeat_stale
     role: str = "leader"  # "agent" with --connectors-only; a leader elector decides otherwise
-    delete_grace: float = 0.0  # `run` defaults to 5 s; 0 turns the deferral off
+    #: Off unless asked: `run` passes its --delete-grace (DEFAULTS.delete_grace); a daemon
+    #: built in code (tests, benchmarks) applies deletes at once, as `apply` does.
+    delete_grace: float = 0.0
     secret_roots: tuple[str, ...] | None = None
-    history: int = DEFAULT_HISTORY  # reconciles kept for /status
+    history: int = DEFAULTS.history  # reconciles kept for /status
     #: the daemon's own files (state, WAL, record): never a reason to reconcile (watch.py)
     own_files: tuple[str, ...] = ()
     state_dir: str | None = None  # where the inventory lives; None: in memory only

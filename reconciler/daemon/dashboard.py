@@ -1,16 +1,18 @@
 """The daemon's status page (`GET /`): one read-only HTML page made from the /status document.
 
-The first render is server-side (Jinja2, autoescaped), so the page works without JavaScript; a
-small inline script then refreshes it from /status every few seconds and sorts and filters the
-sockets. Everything is in the one answer (no CDN, no other file: it works air-gapped), and the
-Content-Security-Policy allows exactly the page's own script and style, requests to this origin
-and nothing else. The page has no control that changes anything.
+The page is rendered here, server-side (Jinja2, autoescaped), and only here: `view` turns
+/status into what the page shows (labels, problems, relative times, links) and dashboard.html
+draws it. It works without JavaScript: sorting is a link per column, the filter a GET form, the
+pages previous/next links, all query parameters (`?sort=&filter=&state=&offset=`) that /status
+applies to every socket before it cuts the page (`status.Page`), so they work across pages. A
+small inline script fetches the same URL every few seconds and swaps in each part the server
+rendered again (`data-part`); it draws and works out nothing, so there is no second copy of the
+view in JavaScript. Everything is in the one answer (no CDN, no other file: it works
+air-gapped), and the Content-Security-Policy allows exactly the page's own script and style,
+requests to this origin and nothing else. The page has no control that changes anything.
 
-`view` turns /status into what the page shows, and is the view's one home: the first render
-uses it, and the script's refresh fetches the same view as JSON (`GET /?view=json`) and only
-draws it (the problems, the labels, the counts are never worked out in JavaScript). The errors
-come structured (/status `error_details`: kind, name, code, message, where), so nothing parses
-their text. The page shows one page of sockets (`PAGE_ROWS`, `?offset=` for the next), never a
+The errors come structured (/status `error_details`: kind, name, code, message, where), so
+nothing parses their text. The page shows one page of sockets (`PAGE_ROWS`), never a
 10,000-row document; the counts above the table are always whole.
 """
 
@@ -24,18 +26,25 @@ from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from reconciler.connectors.connector import State
+from reconciler.daemon.status import Page
 
-__all__ = ["DEFAULT_REFRESH", "PAGE_ROWS", "render_page", "view"]
+__all__ = ["DEFAULT_REFRESH", "PAGE_ROWS", "page_query", "render_page", "view"]
 
 _PACKAGE = __name__.rpartition(".")[0] or "reconciler"
 DEFAULT_REFRESH = 3.0  # seconds
-#: Sockets per page of the status page (the filter and the sort work within the page).
+#: Sockets per page of the status page (the sort and the filter apply to all of them first).
 PAGE_ROWS = 100
+#: The table's columns: (the /status `?sort=` key, the heading).
+COLUMNS = (("name", "Name"), ("type", "Type"), ("dns_name", "DNS name"), ("ports", "Ports"),
+           ("state", "State"), ("connector", "Connector"), ("policies", "Policies"))
+#: The page's own query parameters, kept by every link it draws (`offset` is set per link).
+QUERY = ("sort", "filter", "state", "limit", "refresh")
 #: Connector states (as /status names them) of a connector on its way back after an exit.
 _COMING_BACK = (State.BACKOFF.name, State.EXITED.name)
 #: Socket states of /status -> what the page calls them (and filters by).
@@ -162,6 +171,43 @@ def _problems(status: Mapping[str, Any]) -> list[dict[str, Any]]:
     return problems
 
 
+def page_query(query: Mapping[str, str]) -> Page:
+    """The /status page to ask for: the page's query, whose `state` is one of the page's
+    labels (`drifted` is three /status states). A bad value shows the first page."""
+    label = query.get("state")
+    states = ",".join(s for s, shown in SOCKET_STATES.items() if _key(shown) == label)
+    try:
+        return Page.parse(query.get("limit") or str(PAGE_ROWS), query.get("offset"),
+                          query.get("sort"), query.get("filter"), states)
+    except ValueError:
+        return Page(PAGE_ROWS)
+
+
+def _key(label: str) -> str:
+    return label.replace(" ", "-")
+
+
+def _href(query: Mapping[str, Any], **change: Any) -> str:
+    """A link to this page with `query` changed: `?sort=-ports&filter=db`."""
+    kept = {k: query.get(k) for k in QUERY}
+    return "?" + urlencode({k: v for k, v in {**kept, **change}.items()
+                            if v is not None and v != ""})
+
+
+def _columns(query: Mapping[str, Any], sort: str) -> list[dict[str, Any]]:
+    """Each heading's sort link: the column sorted by says which way, its link turns it."""
+    columns = []
+    for key, title in COLUMNS:
+        active = sort.removeprefix("-") == key
+        descending = sort.startswith("-")
+        columns.append({
+            "key": key, "title": title,
+            "order": ("descending" if descending else "ascending") if active else None,
+            "href": _href(query, sort=f"-{key}" if active and not descending else key),
+        })
+    return columns
+
+
 def _last_applied(history: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The newest reconcile that applied changes (any change with a result)."""
     for entry in history:
@@ -170,9 +216,11 @@ def _last_applied(history: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     return None
 
 
-def view(status: Mapping[str, Any], now: datetime | None = None) -> dict[str, Any]:
-    """What the page shows, from one /status document."""
+def view(status: Mapping[str, Any], now: datetime | None = None,
+         query: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What the page shows, from one /status document and the page's query."""
     now = now or datetime.now(UTC)
+    query = {k: v for k, v in (query or {}).items() if k in QUERY}
     sockets = []
     for row in status.get("sockets") or []:
         state = row.get("state") or ""
@@ -205,13 +253,24 @@ def view(status: Mapping[str, Any], now: datetime | None = None) -> dict[str, An
         suspended = counts["suspended"]
     page = status.get("page") or {}
     total = (status.get("counts") or {}).get("sockets", len(sockets))
+    matched = page.get("matched", total)  # a daemon from before ?filter=: all of them
     offset = page.get("offset") or 0
+    rows = page.get("limit") or PAGE_ROWS
+    narrowed = bool(query.get("filter") or query.get("state"))
+    previous = max(offset - rows, 0) if offset else None
+    following = offset + len(sockets) if offset + len(sockets) < matched else None
     return {
         "status": status,
         "now": now.isoformat(timespec="seconds"),
-        "page": {"offset": offset, "shown": len(sockets), "total": total,
-                 "previous": max(offset - PAGE_ROWS, 0) if offset else None,
-                 "next": offset + len(sockets) if offset + len(sockets) < total else None},
+        "page": {"offset": offset, "shown": len(sockets), "total": total, "matched": matched,
+                 "previous": None if previous is None else _href(query, offset=previous),
+                 "next": None if following is None else _href(query, offset=following)},
+        # what the filter form keeps: the sort applied (a bad one was not), the refresh asked
+        "query": {"filter": query.get("filter") or "", "state": query.get("state") or "",
+                  "sort": page.get("sort") or "", "refresh": query.get("refresh") or ""},
+        "columns": _columns(query, page.get("sort") or "name"),
+        "no_match": None if sockets else
+        "No socket matches the filter." if narrowed else "No sockets yet.",
         "role": status.get("role") or "leader",
         "last": status.get("last_reconcile") or {},
         "suspended": suspended,
@@ -233,18 +292,18 @@ def _refresh(value: str | None) -> float:
 
 
 def render_page(
-    status: Mapping[str, Any], refresh: str | None = None
+    status: Mapping[str, Any], query: Mapping[str, str] | None = None
 ) -> tuple[str, dict[str, str]]:
     """The page's HTML and the headers it must be served with (its CSP above all)."""
     script, script_hash = _asset("dashboard.js")
     style, style_hash = _asset("dashboard.css")
     now = datetime.now(UTC)
-    config = {"refresh": _refresh(refresh), "states": SOCKET_STATES, "tones": TONES}
+    config = {"refresh": _refresh((query or {}).get("refresh"))}
     html = (
         _environment()
         .get_template("dashboard.html")
         .render(
-            **view(status, now),
+            **view(status, now, query),
             config=config,
             script=script,
             style=style,

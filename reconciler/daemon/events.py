@@ -29,13 +29,15 @@ from reconciler.connectors.connector import State
 from reconciler.daemon.notify import REVISION_STATUS, Message, Notifier
 from reconciler.daemon.report import ReconcileReport
 from reconciler.daemon.state import fatal_connectors
+from reconciler.ownership import DEFAULT_INSTANCE
 from reconciler.render.text import access_line
+from reconciler.settings import DEFAULTS
 
 __all__ = ["DEFAULT_AFTER_FAILURES", "EventReporter"]
 
 log = logging.getLogger("reconciler.notify")
 
-DEFAULT_AFTER_FAILURES = 3
+DEFAULT_AFTER_FAILURES = DEFAULTS.notify_after_failures  # reconciler/settings.py
 #: Lines listed under one message; the rest are counted.
 MAX_DETAILS = 10
 
@@ -53,7 +55,7 @@ class EventReporter:
         self,
         notifier: Notifier,
         *,
-        instance: str = "default",
+        instance: str = DEFAULT_INSTANCE,
         after_failures: int = DEFAULT_AFTER_FAILURES,
     ) -> None:
         self.notifier = notifier

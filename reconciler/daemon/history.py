@@ -13,10 +13,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from reconciler.daemon.state import iso_time
+from reconciler.settings import DEFAULTS
 
 __all__ = ["DEFAULT_HISTORY", "MAX_CHANGES", "reconcile_entry"]
 
-DEFAULT_HISTORY = 20
+#: `run --history`'s default (reconciler/settings.py).
+DEFAULT_HISTORY = DEFAULTS.history
 #: Changes named per entry; beyond, only counted (`changes_omitted`): a plan of thousands of
 #: changes must not make every /status answer huge for the next N reconciles.
 MAX_CHANGES = 200

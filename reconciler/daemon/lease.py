@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.errors import UserError
+from reconciler.settings import DEFAULTS
 
 __all__ = ["LeaderElector", "LeaseConfig", "default_identity", "lease_client"]
 
@@ -47,16 +48,16 @@ def default_identity() -> str:
 
 
 class LeaseConfig:
-    """client-go's defaults: lease 15 s, renew deadline 10 s, retry 2 s."""
+    """client-go's defaults (reconciler/settings.py): lease 15 s, renew deadline 10 s, retry 2 s."""
 
     def __init__(
         self,
-        name: str = "border0-reconciler",
+        name: str = DEFAULTS.lease_name,
         namespace: str | None = None,
         identity: str | None = None,
-        lease_duration: float = 15.0,
-        renew_deadline: float = 10.0,
-        retry_period: float = 2.0,
+        lease_duration: float = DEFAULTS.lease_duration,
+        renew_deadline: float = DEFAULTS.renew_deadline,
+        retry_period: float = DEFAULTS.retry_period,
     ) -> None:
         if not 0 < retry_period < renew_deadline < lease_duration:
             raise UserError(

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 from reconciler.secrets import MIN_SECRET_LENGTH, SENSITIVE, redaction_set, walk
 from reconciler.secrets import redact as redact_values
+from reconciler.settings import DEFAULTS
 
 __all__ = [
     "MIN_SECRET_LENGTH", "OBJECT_NAME", "FluxJsonFormatter", "JsonFormatter", "RedactFilter", "TextFormatter",
@@ -185,7 +186,8 @@ FORMATTERS: dict[str, type[logging.Formatter]] = {
 
 
 def setup_logging(
-    fmt: str = "text", level: str | int = "info", stream: TextIO | None = None
+    fmt: str = DEFAULTS.log_format, level: str | int = DEFAULTS.log_level,
+    stream: TextIO | None = None
 ) -> RedactFilter:
     """Send every log record to `stream` (stderr) in `fmt`, through a redact filter it returns."""
     handler = logging.StreamHandler(stream or sys.stderr)

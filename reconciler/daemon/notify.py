@@ -33,6 +33,7 @@ import httpx
 from reconciler import __version__
 from reconciler.backoff import backoff
 from reconciler.forge import Forge, forge_from_url
+from reconciler.ownership import DEFAULT_INSTANCE
 
 __all__ = [
     "FORMATS", "REVISION_STATUS", "SLACK_PREFIX", "Message", "Notifier", "Target",
@@ -61,7 +62,7 @@ class Message:
     text: str
     details: tuple[str, ...] = ()
     fields: dict[str, Any] = field(default_factory=dict)
-    instance: str = "default"
+    instance: str = DEFAULT_INSTANCE
     time: str = field(
         default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds")
     )

@@ -5,7 +5,9 @@ thread). Nothing here holds a secret: the rows are names, ids, ports, descriptio
 The object rows are made once per reconcile (`summarize` puts them in the report), so a request
 only joins a page of them with the connectors' live states: /status answers from memory however
 many sockets there are, and `?limit=&offset=` pages the sockets and policies (the counts are
-always whole). The document's shape is `schemas/status.schema.json`.
+always whole). `?sort=&filter=&state=` narrow and order the sockets before the page is cut, so
+they apply across pages (the status page's sort and filter are these). The document's shape is
+`schemas/status.schema.json`.
 """
 
 from __future__ import annotations
@@ -22,11 +24,22 @@ from reconciler.connectors.connector import State
 from reconciler.daemon.config import DaemonConfig
 from reconciler.daemon.outcome import INVALID, is_ready
 from reconciler.daemon.report import ReconcileReport, StatusError, connector_error
-from reconciler.daemon.state import fatal_connectors, iso_time
+from reconciler.daemon.state import (
+    BLOCKED,
+    ERROR,
+    IN_SYNC,
+    MISSING,
+    OUT_OF_SYNC,
+    SUSPENDED,
+    TO_DELETE,
+    fatal_connectors,
+    iso_time,
+)
 from reconciler.daemon.windows import Gate, gate
 from reconciler.manifests.schema_check import schema_validator
 
-__all__ = ["Page", "Snapshot", "StatusView", "next_retry", "status_document", "status_problems"]
+__all__ = ["SORT_KEYS", "STATE_NAMES", "Page", "Snapshot", "StatusView", "next_retry",
+           "status_document", "status_problems"]
 
 log = logging.getLogger("reconciler.daemon")
 
@@ -50,16 +63,27 @@ class Snapshot:
     full_refresh_at: float | None = None
 
 
+#: `?sort=` keys: a socket row's field; a leading `-` sorts descending.
+SORT_KEYS = ("name", "type", "dns_name", "ports", "state", "connector", "policies")
+#: `?state=` values: the socket states of /status (schemas/status.schema.json `state`).
+STATE_NAMES = (IN_SYNC, OUT_OF_SYNC, MISSING, ERROR, TO_DELETE, SUSPENDED, BLOCKED)
+
+
 @dataclass(frozen=True)
 class Page:
-    """`?limit=&offset=` of /status: which slice of the sockets and policies to show."""
+    """`?limit=&offset=&sort=&filter=&state=` of /status: which sockets to show, in which order,
+    and which slice of them (and of the policies, which are only sliced)."""
 
     limit: int | None = None
     offset: int = 0
+    sort: str | None = None  # a SORT_KEYS key, `-` in front: descending
+    filter: str | None = None  # text every shown socket contains (any case)
+    states: tuple[str, ...] = ()  # only sockets in these states; (): any
 
     @classmethod
-    def parse(cls, limit: str | None, offset: str | None) -> Page:
-        """From query parameters; ValueError for anything but non-negative integers."""
+    def parse(cls, limit: str | None, offset: str | None, sort: str | None = None,
+              filter: str | None = None, state: str | None = None) -> Page:
+        """From query parameters; ValueError (one line, for a 400) for a bad one."""
         def number(text: str | None, name: str) -> int | None:
             if text is None or text == "":
                 return None
@@ -67,11 +91,61 @@ class Page:
                 raise ValueError(f"{name} must be a whole number of 0 or more, not {text!r}")
             return int(text)
 
-        return cls(number(limit, "limit"), number(offset, "offset") or 0)
+        if sort and sort.removeprefix("-") not in SORT_KEYS:
+            raise ValueError(f"sort must be one of {', '.join(SORT_KEYS)} (- in front: "
+                             f"descending), not {sort!r}")
+        states = tuple(s for s in (state or "").split(",") if s)
+        unknown = [s for s in states if s not in STATE_NAMES]
+        if unknown:
+            raise ValueError(f"state must be one of {', '.join(STATE_NAMES)} (several: "
+                             f"comma-separated), not {unknown[0]!r}")
+        return cls(number(limit, "limit"), number(offset, "offset") or 0, sort or None,
+                   (filter or "").strip() or None, states)
 
     def of(self, rows: Sequence[Any]) -> Sequence[Any]:
         end = None if self.limit is None else self.offset + self.limit
         return rows[self.offset:end]
+
+    def select(self, rows: Sequence[Mapping[str, Any]],
+               join: Callable[[Mapping[str, Any]], dict[str, Any]]) -> tuple[list[Any], int]:
+        """The socket rows shown (each `join`ed with its connector's live state) and how many
+        matched the filter. Unsorted and unfiltered, only the page's rows are joined."""
+        if not (self.sort or self.filter or self.states):
+            return [join(r) for r in self.of(rows)], len(rows)
+        joined = [join(r) for r in rows]
+        if self.states:
+            joined = [r for r in joined if r.get("state") in self.states]
+        if self.filter:
+            needle = self.filter.lower()
+            joined = [r for r in joined if needle in _searched(r)]
+        if self.sort:
+            key = self.sort.removeprefix("-")
+            joined.sort(key=lambda r: (_sort_value(r, key), r["name"]),
+                        reverse=self.sort.startswith("-"))
+        return list(self.of(joined)), len(joined)
+
+    def to_json(self, matched: int) -> dict[str, Any]:
+        return {"offset": self.offset, "limit": self.limit, "sort": self.sort,
+                "filter": self.filter, "state": list(self.states), "matched": matched}
+
+
+def _searched(row: Mapping[str, Any]) -> str:
+    """What `?filter=` looks in: the words a socket's row shows."""
+    words = [row.get(k) for k in ("name", "description", "type", "dns_name", "state",
+                                  "connector", "connector_error")]
+    words += [str(p) for p in row.get("ports") or ()] + list(row.get("policies") or ())
+    return " ".join(str(w) for w in words if w).lower()
+
+
+def _sort_value(row: Mapping[str, Any], key: str) -> tuple[bool, Any]:
+    """Rows without the value last; ports by their first one, as numbers."""
+    if key == "ports":
+        ports = row.get("ports") or []
+        return (not ports, ports[0] if ports else 0)
+    value = row.get(key)
+    if isinstance(value, list):
+        value = " ".join(value)
+    return (not value, str(value or "").lower())
 
 
 def _connector_fields(row: Mapping[str, Any], conn: Any) -> dict[str, Any]:
@@ -109,6 +183,8 @@ def status_document(
     fatal = [connector_error(f["socket"], f["reason"]) for f in fatal_connectors(connectors)]
     errors: list[StatusError] = [*(report.errors if report else ()), *fatal]
     data_as_of = report.kept_at if report else None
+    shown, matched = page.select(
+        sockets, lambda row: _shown(_connector_fields(row, by_name.get(row["name"]))))
     return {
         "version": __version__,
         "instance": config.instance,
@@ -140,9 +216,8 @@ def status_document(
             "sockets": len(sockets), "policies": len(policies),
             "states": [dict(t) for t in report.totals] if report else [],
         },
-        "page": {"offset": page.offset, "limit": page.limit},
-        "sockets": [_shown(_connector_fields(row, by_name.get(row["name"])))
-                    for row in page.of(sockets)],
+        "page": page.to_json(matched),
+        "sockets": shown,
         "policies": [dict(row) for row in page.of(policies)],
         "connectors": [
             {

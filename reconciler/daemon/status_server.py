@@ -24,7 +24,6 @@ import logging
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any, Protocol
 
 import h11
@@ -35,7 +34,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from reconciler.daemon.dashboard import PAGE_ROWS, render_page, view
+from reconciler.daemon.dashboard import page_query, render_page
 from reconciler.daemon.metrics import CONTENT_TYPE
 from reconciler.daemon.status import Page
 from reconciler.serving import QuietServer, bind, parse_listen, serve_in_thread
@@ -93,31 +92,22 @@ def create_app(
         text = redact(source.metrics_text().decode("utf-8"))
         return Response(text, media_type=CONTENT_TYPE)
 
-    def page_of(request: Request, default: int | None = None) -> Page:
-        query = request.query_params
-        page = Page.parse(query.get("limit"), query.get("offset"))
-        return page if page.limit is not None or default is None else replace(page, limit=default)
-
     async def status(request: Request) -> Response:
+        query = request.query_params
         try:
-            page = page_of(request)
+            page = Page.parse(query.get("limit"), query.get("offset"), query.get("sort"),
+                              query.get("filter"), query.get("state"))
         except ValueError as exc:
             return json_response({"error": str(exc)}, 400)
         return json_response(source.status(page))
 
     async def dashboard(request: Request) -> Response:
         # the data is scrubbed, never the page: its own script and style (and their CSP
-        # hashes) must reach the browser as they are; one page of rows, never all of them
-        try:
-            page = page_of(request, PAGE_ROWS)
-        except ValueError:
-            page = Page(PAGE_ROWS)
-        status = json.loads(redact(json.dumps(source.status(page), default=str)))
-        if request.query_params.get("view") == "json":  # the script's refresh (dashboard.py)
-            shown = {k: v for k, v in view(status).items() if k != "now"}
-            return Response(json.dumps(shown, default=str), media_type="application/json",
-                            headers={"Cache-Control": "no-store"})
-        html, headers = render_page(status, request.query_params.get("refresh"))
+        # hashes) must reach the browser as they are; one page of rows, never all of them.
+        # The script's refresh asks for this same page again (dashboard.js).
+        query = dict(request.query_params)
+        status = json.loads(redact(json.dumps(source.status(page_query(query)), default=str)))
+        html, headers = render_page(status, query)
         return Response(html, media_type="text/html", headers=headers)
 
     return Starlette(

@@ -34,6 +34,8 @@ from typing import Any
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from reconciler.settings import DEFAULTS
+
 __all__ = ["ManifestWatcher", "symlink_anchors"]
 
 log = logging.getLogger(__name__)
@@ -95,7 +97,7 @@ class ManifestWatcher:
         path: str | os.PathLike[str],
         on_change: Callable[[str], None],
         *,
-        debounce: float = 0.3,
+        debounce: float = DEFAULTS.debounce,
         max_delay: float | None = None,
         observer_factory: Callable[[], Any] = Observer,
         ignore: Iterable[str | os.PathLike[str]] = (),

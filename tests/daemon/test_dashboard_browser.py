@@ -113,7 +113,7 @@ def text(driver, selector: str) -> str:
 
 def server_rows(html: str) -> list[str]:
     """The socket rows of the server-rendered page, as text, sorted."""
-    body = html.split('<tbody id="socket-rows">', 1)[1].split("</tbody>", 1)[0]
+    body = html.split('<tbody id="socket-rows" data-part>', 1)[1].split("</tbody>", 1)[0]
     return sorted(" ".join(unescape(re.sub(r"<[^>]+>", " ", row)).split())
                   for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.DOTALL))  # fmt: skip
 
@@ -158,10 +158,11 @@ def test_the_page_follows_the_daemon_in_a_real_browser(examples_daemon, browser,
     assert web[1:3] == ["http", "web-local.border0.io"] and web[3].isdigit()
     assert web[4] == "in sync" and web[5] == "running" and web[6] == "engineers, on-call"
 
-    # filter by text and by state, sort by a column
+    # filter by text and by state, sort by a column: the server's answer for every socket
     driver.find_element(By.ID, "filter-text").send_keys("db")
     until(driver, lambda d: set(rows(d)) == {"analytics-db", "billing-db", "orders-db"},
           "text filter")
+    assert "filter=db" in driver.current_url  # the query, so a reload or a link keeps it
     driver.find_element(By.ID, "filter-text").clear()
     driver.find_element(By.ID, "filter-text").send_keys("\b")  # fires input on an empty box
     Select(driver.find_element(By.ID, "filter-state")).select_by_visible_text("error")
@@ -169,11 +170,11 @@ def test_the_page_follows_the_daemon_in_a_real_browser(examples_daemon, browser,
           "no socket in error")  # fmt: skip
     Select(driver.find_element(By.ID, "filter-state")).select_by_visible_text("all")
     until(driver, lambda d: set(rows(d)) == SOCKETS, "filters cleared")
-    driver.find_element(By.CSS_SELECTOR, 'th[data-key="ports"] button').click()
+    driver.find_element(By.CSS_SELECTOR, 'th[data-key="ports"] a').click()
+    until(driver, lambda d: d.find_element(By.CSS_SELECTOR, 'th[data-key="ports"]')
+          .get_attribute("aria-sort") == "ascending", "sorted by port")  # fmt: skip
     ports = [int(cells[3]) for cells in rows(driver).values()]
-    assert ports == sorted(ports)
-    assert driver.find_element(By.CSS_SELECTOR, 'th[data-key="ports"]').get_attribute(
-        "aria-sort") == "ascending"  # fmt: skip
+    assert ports == sorted(ports) and set(rows(driver)) == SOCKETS
 
     # a connector killed by hand: restarting, then running again with one restart
     os.kill(daemon.connector("web")["pid"], signal.SIGKILL)

@@ -81,7 +81,8 @@ def test_status_pages_its_lists_and_always_counts_them_all(emulator, manifests, 
 
     page = http.get("/status", params={"limit": 5, "offset": 10}).json()
     assert [s["name"] for s in page["sockets"]] == ["s10", "s11"]
-    assert page["page"] == {"offset": 10, "limit": 5}
+    assert page["page"] == {"offset": 10, "limit": 5, "sort": None, "filter": None, "state": [],
+                            "matched": 12}
     assert page["counts"]["sockets"] == 12
     assert page["counts"]["states"] == [{"kind": "socket", "state": "in-sync", "count": 12}]
     assert status_problems(page) == []

@@ -50,7 +50,7 @@ def test_replicas_with_leader_election_get_a_lease_role_and_the_flags(chart: Any
     assert params["leader_elect"] and params["lease_namespace"] == "border0"
     assert params["lease_name"] == "demo-border0-reconciler"
     assert (params["lease_duration"], params["renew_deadline"], params["retry_period"]) == (
-        "15s", "10s", "2s")
+        15.0, 10.0, 2.0)  # seconds: the flags are durations
     assert params["no_connectors"] and not params["connectors_only"]
     assert params["trigger_token_file"] == "/etc/border0-reconciler/trigger/token"
     env = {e["name"]: e for e in rec["env"]}

@@ -155,7 +155,7 @@ def test_no_command_or_endpoint_shows_a_secret(emulator, tmp_path: Path) -> None
         status = json.loads(seen[-5][1])
         assert {s["name"] for s in status["sockets"]} >= {"vault-db", "portal"}
         page = seen[-1][1]  # the status page lists them too
-        assert "<td data-sort=\"vault-db\">" in page and "<td data-sort=\"portal\">" in page
+        assert "<strong>vault-db</strong>" in page and "<strong>portal</strong>" in page
         seen.append(("status table", run("status", "--listen", listen)))
         seen.append(("status json", run("status", "--listen", listen, "--format", "json")))
         (folder / "portal.yaml").write_text(MANIFESTS["portal.yaml"].replace(
