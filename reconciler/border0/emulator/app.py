@@ -11,6 +11,7 @@ import hmac
 from collections.abc import Callable
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -59,8 +60,16 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     )
 
 
+class _OrjsonResponse(JSONResponse):
+    """JSON in orjson's compact form: 3-4x the standard library's speed on a page of sockets
+    (the answers are JSON already: stored JSON plus str/int/bool)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
 def _ok(content: Any) -> JSONResponse:
-    return JSONResponse(content)
+    return _OrjsonResponse(content)
 
 
 def create_app(
