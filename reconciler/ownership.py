@@ -5,12 +5,18 @@ confirm-delete marks:
     "<user description> [managed-by=border0-reconciler instance=<id>]"
     "<user description> [managed-by=border0-reconciler instance=<id> prune=false]"
     "<user description> [managed-by=border0-reconciler instance=<id> confirm-delete=true]"
+    "<user description> [managed-by=border0-reconciler instance=<id> tokens=<a>,<b>]"
+
+A connector's marker names the tokens this reconciler manages (`tokens=`, its manifest's
+`spec.tokens`): the only ones it ever revokes, and with none named and none declared its
+tokens are not even listed (docs/connectors.md).
 
 `reconciler.model` re-exports `Ownership`."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Self
 
@@ -53,6 +59,8 @@ class Ownership:
     instance: str | None = None
     prune: bool = True
     confirm_delete: bool = False  # its deletion waits for a confirmation naming it
+    #: a connector's tokens this reconciler manages (sorted names; the marker's `tokens=`)
+    tokens: tuple[str, ...] = ()
 
     def owned_by(self, instance: str) -> bool:
         return self.managed and self.instance == instance
@@ -60,13 +68,17 @@ class Ownership:
 
 _MARKER_RE = re.compile(
     r"\s*\[managed-by=border0-reconciler instance=(?P<instance>[A-Za-z0-9._-]+)"
-    r"(?P<noprune> prune=false)?(?P<confirm> confirm-delete=true)?\]\s*$"
+    r"(?P<noprune> prune=false)?(?P<confirm> confirm-delete=true)?"
+    r"(?: tokens=(?P<tokens>[A-Za-z0-9._,-]+))?\]\s*$"
 )
 
 
-def policy_marker(instance: str, prune: bool = True, confirm_delete: bool = False) -> str:
+def policy_marker(instance: str, prune: bool = True, confirm_delete: bool = False,
+                  tokens: Iterable[str] = ()) -> str:
+    names = ",".join(sorted(set(tokens)))
     return (f"[managed-by=border0-reconciler instance={instance}{'' if prune else ' prune=false'}"
-            f"{' confirm-delete=true' if confirm_delete else ''}]")
+            f"{' confirm-delete=true' if confirm_delete else ''}"
+            f"{f' tokens={names}' if names else ''}]")
 
 
 def parse_policy_marker(description: str) -> tuple[str, Ownership]:
@@ -77,4 +89,5 @@ def parse_policy_marker(description: str) -> tuple[str, Ownership]:
     return description[: match.start()], Ownership(
         managed=True, instance=match.group("instance"), prune=match.group("noprune") is None,
         confirm_delete=match.group("confirm") is not None,
+        tokens=tuple(sorted(t for t in (match.group("tokens") or "").split(",") if t)),
     )

@@ -159,6 +159,11 @@ def apply_plan(
     runner = _Runner(client, desired, instance, state)
     results: list[ActionResult] = []
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        if plan.changes:
+            # The read-after-write window (one /serverinfo) is learnt beside the first writes:
+            # the first PUT or DELETE after a write needs it, and asked then it was one more
+            # round trip in front of that phase. The client asks once (border0/client.py).
+            pool.submit(client.read_after_write_delay)
         for index in range(len(PHASES)):
             phase = [c for c in plan.changes if phase_of(c.kind, c.action) == index]
             if not phase:

@@ -189,7 +189,7 @@ def token_from_api(data: Mapping[str, Any]) -> LiveToken:
 def connector_body(spec: ConnectorKindSpec, instance: str) -> dict[str, Any]:
     """The body of POST/PUT /connector: the SDK's Connector fields, ownership marker in the
     description. (`tailscale_auth_key` is not managed: a PUT without it keeps border0's.)"""
-    marker = policy_marker(instance, spec.prune)
+    marker = policy_marker(instance, spec.prune, tokens=(t.name for t in spec.tokens))
     return {
         "name": spec.name,
         "description": f"{spec.description} {marker}" if spec.description else marker,

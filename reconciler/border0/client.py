@@ -110,6 +110,7 @@ class Border0Client:
         self._token = Secret(token, origin="token") if token else None
         self._lock = threading.Lock()
         self._rx_delay: float | None = None
+        self._rx_asking = threading.Lock()  # one /serverinfo request at a time
         #: Told about each retry of an unanswered or failed request, for the user to see.
         self.on_retry: Callable[[str], None] | None = None
         self.on_request: Callable[[str, int, float], None] | None = None  # (op, code, s)
@@ -300,9 +301,18 @@ class Border0Client:
 
     def read_after_write_delay(self) -> float:
         """Seconds a read may lag a write (`/serverinfo`), asked once. When it fails or says
-        nothing, `FALLBACK_RX_DELAY` (1 s), as the Terraform provider (border0/provider.go)."""
+        nothing, `FALLBACK_RX_DELAY` (1 s), as the Terraform provider (border0/provider.go).
+        One request however many threads ask at once (an apply's first parallel PUTs all ask:
+        they asked 10 times)."""
         with self._lock:
             if self._rx_delay is not None:
+                return self._rx_delay
+        with self._rx_asking:
+            return self._ask_rx_delay()
+
+    def _ask_rx_delay(self) -> float:
+        with self._lock:
+            if self._rx_delay is not None:  # another thread asked while this one waited
                 return self._rx_delay
         try:
             data = self._json("GET", "/serverinfo")

@@ -117,7 +117,9 @@ def fetch_details(
                 lambda sid=live.socket_id: client.get_upstream_configuration(sid))
     for name, spec in desired.connectors.items():
         found = actual.connectors.get(name)
-        if found is not None and not spec.suspend:  # none declared: all are revoked
+        # Tokens are listed only to create, rotate or revoke one: none declared and none
+        # managed (the connector's marker, plan/connectors.py), nothing to read.
+        if found is not None and not spec.suspend and (spec.tokens or found.ownership.tokens):
             jobs[("tokens", name)] = (
                 lambda cid=found.connector_id: client.list_connector_tokens(cid))
     if written:

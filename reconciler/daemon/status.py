@@ -13,6 +13,7 @@ they apply across pages (the status page's sort and filter are these). The docum
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -173,18 +174,20 @@ def status_document(
     connectors: list[Any],
     sync_windows: dict[str, Any] | None = None,
     page: Page | None = None,
+    rows: PageRows | None = None,
 ) -> dict[str, Any]:
+    """`rows`: the page's socket and policy rows and the sockets matched, made earlier
+    (`StatusView` keeps them while the report, the page and the connectors' states are the
+    same)."""
     page = page or Page()
     report = snapshot.report
     history = list(report.history) if report else []
     sockets: Sequence[Mapping[str, Any]] = report.sockets if report else ()
     policies: Sequence[Mapping[str, Any]] = report.policies if report else ()
-    by_name = {c.name: c for c in connectors}
+    socket_rows, policy_rows, matched = rows or page_rows(report, page, connectors)
     fatal = [connector_error(f["socket"], f["reason"]) for f in fatal_connectors(connectors)]
     errors: list[StatusError] = [*(report.errors if report else ()), *fatal]
     data_as_of = report.kept_at if report else None
-    shown, matched = page.select(
-        sockets, lambda row: _shown(_connector_fields(row, by_name.get(row["name"]))))
     return {
         "version": __version__,
         "instance": config.instance,
@@ -217,8 +220,8 @@ def status_document(
             "states": [dict(t) for t in report.totals] if report else [],
         },
         "page": page.to_json(matched),
-        "sockets": shown,
-        "policies": [dict(row) for row in page.of(policies)],
+        "sockets": socket_rows,
+        "policies": policy_rows,
         "connectors": [
             {
                 "socket": c.name,
@@ -237,6 +240,27 @@ def status_document(
         "error_details": [e.to_json() for e in errors],
         "history": history,
     }
+
+
+#: A page's socket rows, its policy rows, and how many sockets matched `?filter=&state=`.
+PageRows = tuple[list[dict[str, Any]], list[dict[str, Any]], int]
+
+
+def page_rows(report: ReconcileReport | None, page: Page, connectors: Sequence[Any]) -> PageRows:
+    """The socket rows of `page` (sorted, filtered, joined with their connectors' live
+    states), its policy rows, and how many sockets matched."""
+    if report is None:
+        return [], [], 0
+    by_name = {c.name: c for c in connectors}
+    shown, matched = page.select(
+        report.sockets, lambda row: _shown(_connector_fields(row, by_name.get(row["name"]))))
+    return shown, [dict(row) for row in page.of(report.policies)], matched
+
+
+def _connector_states(connectors: Sequence[Any]) -> tuple[Any, ...]:
+    """What of the connectors a socket row shows (`_connector_fields`)."""
+    return tuple((c.name, c.state.name, getattr(c, "restarts", 0),
+                  getattr(c, "last_error", None)) for c in connectors)
 
 
 def status_problems(document: Any) -> list[str]:
@@ -275,6 +299,11 @@ class StatusView:
         self.leader = leader
         self.connectors = connectors
         self.metrics = metrics
+        #: (report, page, connector states) -> the page's rows: the same list objects while
+        #: nothing they show changed, so the server encodes them once (status_server.py);
+        #: a new report (each publish) makes new ones. A few pages are kept.
+        self._rows: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self._rows_lock = threading.Lock()
 
     def leads(self) -> bool:
         """Without leader election always; with it, while the lease is held and fresh."""
@@ -320,13 +349,29 @@ class StatusView:
         page = page or Page()
         snap = self.snapshot()
         scheduler = next((p for p in self.parts() if p.name == "scheduler"), None)
+        connectors = self.connectors()
         return status_document(
             self.config, snap, role=self.role,
             lease=self.leader.describe() if self.leader is not None else None,
             ready=self.readiness()[0],
             next_resync=scheduler.next_resync() if scheduler is not None else None,
-            connectors=self.connectors(), sync_windows=self.sync_windows(snap.gate), page=page,
+            connectors=connectors, sync_windows=self.sync_windows(snap.gate), page=page,
+            rows=self._page_rows(snap.report, page, connectors),
         )
+
+    def _page_rows(self, report: ReconcileReport | None, page: Page,
+                   connectors: Sequence[Any]) -> PageRows:
+        key = (id(report), page, _connector_states(connectors))
+        with self._rows_lock:
+            kept = self._rows.get(key)
+            if kept is not None and kept[0] is report:  # the report is held: its id is its own
+                return kept[1]
+        rows = page_rows(report, page, connectors)
+        with self._rows_lock:
+            if any(held is not report for held, _ in self._rows.values()) or len(self._rows) > 8:
+                self._rows.clear()  # a new report was published: the old rows go
+            self._rows[key] = (report, rows)
+        return rows
 
     def sync_windows(self, last: Gate) -> dict[str, Any] | None:
         """The windows now, and whether the last reconcile could apply (and why not)."""

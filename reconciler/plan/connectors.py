@@ -6,9 +6,12 @@
   with their names: the sockets would go dark.
 - Tokens (`spec.tokens`): a declared token border0 does not list is created; one that expires
   within a third of its lifetime, or whose destination is gone (its value exists only at
-  creation), is replaced (a new token, then the old one revoked); tokens of the connector this
-  instance owns that are not declared are revoked. A token's value never enters the plan: its
-  change has no diffs, and renders as `token <name>: create (sensitive)`.
+  creation), is replaced (a new token, then the old one revoked). The connector's marker names
+  the tokens this instance manages (ownership.py, `tokens=`; written with the connector, so a
+  change of `spec.tokens` updates it): a token it names that is no longer declared is revoked,
+  and no other token is ever revoked, whoever made it (issue 23: never wipe what others set).
+  A token's value never enters the plan: its change has no diffs, and renders as
+  `token <name>: create (sensitive)`.
 - A socket served by connectors that the plan leaves with none can no longer be reached by
   anyone: the access review lists each principal's loss (cause `no connector serves it`) and a
   warning names the socket (`unserved_sockets`).
@@ -111,7 +114,8 @@ def plan_connectors(
         adopt = adopting(Kind.CONNECTOR, spec, live.ownership, instance, conflicts)
         if adopt is None:
             continue
-        want, have = connector_fields(spec), live_connector_fields(live)
+        want = {**connector_fields(spec), "managed_tokens": sorted({t.name for t in spec.tokens})}
+        have = {**live_connector_fields(live), "managed_tokens": list(live.ownership.tokens)}
         if want != have or adopt:
             diffs = field_diffs(have, want)
             if adopt:
@@ -180,11 +184,12 @@ def _plan_tokens(
         for old in older:
             change(token.name, Action.DELETE, "an older token of this name", old.token_id)
     if live is None or not live.ownership.owned_by(instance) or live.tokens is None:
-        return  # the tokens of an adopted connector are revoked from the next plan on
+        return  # an adopted connector's marker names no token yet: none is ours to revoke
+    managed = set(live.ownership.tokens)
     for live_token in listed:
-        if live_token.name not in declared:
-            change(live_token.name, Action.DELETE, "not declared in spec.tokens (revoked)",
-                   live_token.token_id)
+        if live_token.name not in declared and live_token.name in managed:
+            change(live_token.name, Action.DELETE,
+                   "no longer declared in spec.tokens (revoked)", live_token.token_id)
 
 
 def unknown_connectors(spec: SocketSpec, desired: Desired, actual: Actual) -> list[Diagnostic]:

@@ -141,3 +141,23 @@ def test_without_serverinfo_the_window_is_one_second_as_the_provider_falls_back(
     emulator.app.faults.fail_next(2, "500")
     assert client.read_after_write_delay() == 1.0
     assert client.request_counts[("GET", 500)] == 2
+
+
+def test_serverinfo_is_asked_once_however_many_threads_ask_at_once(emulator_factory):
+    """An apply's first parallel writes all need the read-after-write window: one request."""
+    emu = emulator_factory(latency_ms=100, read_after_write_delay_ms=300)
+    client = emu.client()
+    start = threading.Barrier(10)
+
+    def ask() -> float:
+        start.wait()
+        return client.read_after_write_delay()
+
+    threads = [threading.Thread(target=lambda: answers.append(ask())) for _ in range(10)]
+    answers: list[float] = []
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [0.3] * 10
+    assert client.request_counts[("GET", 200)] == 1

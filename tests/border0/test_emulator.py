@@ -10,6 +10,7 @@ import pytest
 from helpers import REPO, cli
 
 from reconciler.border0.emulator import EmbeddedEmulator
+from reconciler.border0.emulator.store import Store
 
 
 def http(emulator, token: str | None = None) -> httpx.Client:
@@ -69,6 +70,32 @@ def test_pagination_fields_and_filters(emulator):
             "n4"]
         assert [s["name"] for s in h.get("sockets", params={"search": "findme"}).json()["list"]
                 ] == ["n3"]
+
+
+def test_pages_count_from_the_current_state_after_a_write(emulator_factory, tmp_path):
+    """Pages are numbered as border0 numbers them (page p = rows (p-1)*size ...), whatever the
+    twin keeps to make a walk linear: a delete before page 2, or another process's write to
+    the same database file, moves the rows on the next read."""
+    db = str(tmp_path / "twin.db")
+    emulator = emulator_factory(db_path=db)
+
+    def names(page: int) -> list[str]:
+        answer = h.get("sockets", params={"page": page, "page_size": 2}).json()
+        return [s["name"] for s in answer["list"]]
+
+    with http(emulator) as h:
+        for i in range(6):
+            h.post("socket", json={"name": f"w{i}", "socket_type": "ssh"})
+        assert [names(1), names(2), names(3)] == [["w0", "w1"], ["w2", "w3"], ["w4", "w5"]]
+        assert h.delete("socket/w1").status_code == 204
+        assert [names(1), names(2), names(3)] == [["w0", "w2"], ["w3", "w4"], ["w5"]]
+        other = Store(db)  # a second `--api local` on the same file
+        try:
+            other.delete_socket("w0")
+        finally:
+            other.close()
+        assert [names(2), names(3)] == [["w4", "w5"], []]
+        assert names(1) == ["w2", "w3"]
 
 
 def test_policy_side_attach_and_rename(emulator):

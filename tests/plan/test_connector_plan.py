@@ -20,6 +20,7 @@ from reconciler.plan.types import Action, Kind
 from reconciler.render.text import render
 
 OURS = Ownership(managed=True, instance="default")
+MANAGING = Ownership(managed=True, instance="default", tokens=("edge-1",))
 NOW = datetime.now(UTC)
 
 
@@ -50,16 +51,14 @@ def test_a_new_connector_and_its_token_are_created_and_the_value_never_shown():
     assert "+ token edge-1: create (sensitive)  (connector edge; not in border0)" in text
 
 
-def test_tokens_rotate_before_expiry_or_when_their_destination_is_lost_and_extras_are_revoked():
+def test_tokens_rotate_before_expiry_or_when_their_destination_is_lost():
     fresh = LiveToken("t1", "edge-1", iso(NOW + timedelta(days=80)), iso(NOW - timedelta(days=10)))
     old = LiveToken("t0", "edge-1", iso(NOW + timedelta(days=5)), iso(NOW - timedelta(days=85)))
-    stray = LiveToken("t9", "by-hand", "", iso(NOW))
     spec = ConnectorKindSpec("edge", tokens=(token(),))
-    actual = Actual(connectors={"edge": live(tokens=[fresh, stray])})
-    assert changes(make_plan(Desired(connectors={"edge": spec}), actual)) == [
-        ("token", "edge/by-hand", "delete")]
+    actual = Actual(connectors={"edge": live(tokens=[fresh], ownership=MANAGING)})
+    assert changes(make_plan(Desired(connectors={"edge": spec}), actual)) == []
 
-    expiring = Actual(connectors={"edge": live(tokens=[old])})
+    expiring = Actual(connectors={"edge": live(tokens=[old], ownership=MANAGING)})
     [rotate] = make_plan(Desired(connectors={"edge": spec}), expiring).changes
     assert (rotate.action, rotate.token_id) == (Action.REPLACE, "t0")
     assert "rotated before it does" in rotate.reason
@@ -68,6 +67,30 @@ def test_tokens_rotate_before_expiry_or_when_their_destination_is_lost_and_extra
     [replace] = make_plan(Desired(connectors={"edge": lost}), actual).changes[:1]
     assert (replace.kind, replace.action, replace.token_id) == (Kind.TOKEN, Action.REPLACE, "t1")
     assert "destination /x/edge.token is missing" in replace.reason
+
+
+def test_only_tokens_the_marker_names_are_revoked_and_the_marker_follows_spec_tokens():
+    """The connector's marker names the tokens this reconciler manages: one no longer declared
+    is revoked; one made by hand (or by anyone else) never is, on a connector we own too."""
+    ours = LiveToken("t1", "edge-1", iso(NOW + timedelta(days=80)), iso(NOW - timedelta(days=10)))
+    retired = LiveToken("t2", "edge-old", "", iso(NOW))
+    by_hand = LiveToken("t9", "by-hand", "", iso(NOW))
+    marked = Ownership(managed=True, instance="default", tokens=("edge-1", "edge-old"))
+    spec = ConnectorKindSpec("edge", tokens=(token(),))
+    plan = make_plan(Desired(connectors={"edge": spec}),
+                     Actual(connectors={"edge": live(tokens=[ours, retired, by_hand],
+                                                     ownership=marked)}))
+    assert changes(plan) == [("connector", "edge", "update"), ("token", "edge/edge-old", "delete")]
+    [update] = [c for c in plan.changes if c.kind is Kind.CONNECTOR]
+    assert [(d.path, d.before, d.after) for d in update.diffs] == [
+        ("managed_tokens", ["edge-1", "edge-old"], ["edge-1"])]
+    assert plan.changes[1].token_id == "t2"
+
+    # a marker naming none (a connector made before markers named tokens, or adopted): the
+    # declared ones are recorded, nothing is revoked
+    plan = make_plan(Desired(connectors={"edge": spec}),
+                     Actual(connectors={"edge": live(tokens=[ours, by_hand])}))
+    assert changes(plan) == [("connector", "edge", "update")]
 
 
 def test_deleting_a_connector_that_sockets_still_name_is_refused_with_their_names():
@@ -123,8 +146,11 @@ def test_with_policies_off_no_policy_change_is_planned_and_the_plan_says_so():
 
 
 def test_revoking_undeclared_tokens_is_not_a_mass_delete():
-    stray = [LiveToken(f"t{i}", f"by-hand-{i}", "", iso(NOW)) for i in range(3)]
+    retired = [LiveToken(f"t{i}", f"retired-{i}", "", iso(NOW)) for i in range(3)]
+    marked = Ownership(managed=True, instance="default",
+                       tokens=("edge-1", *(t.name for t in retired)))
     plan = make_plan(Desired(connectors={"edge": ConnectorKindSpec("edge", tokens=(token(),))}),
-                     Actual(connectors={"edge": live(tokens=stray)}))
+                     Actual(connectors={"edge": live(tokens=retired, ownership=marked)}))
     assert plan.ok, plan.conflicts
-    assert sorted(c.action.value for c in plan.changes) == ["create", "delete", "delete", "delete"]
+    assert sorted(c.action.value for c in plan.changes) == [
+        "create", "delete", "delete", "delete", "update"]

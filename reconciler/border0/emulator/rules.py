@@ -187,41 +187,54 @@ def present_socket(socket: dict[str, Any], secrets: str) -> dict[str, Any]:
     shows border0 answering them. `secrets`: omit (default, the worst case for a client), mask
     (a fixed mask when set), clear (the stored value). omit and mask also reach credentials
     nested at any depth (strip_nested_secrets)."""
+    connectors = socket.get("connectors", [])
     out: dict[str, Any] = {}
     for k, v in socket.items():  # in the stored order, policies last (as documented examples)
         if k == "socket_type":
-            out.update(ANSWER_ZEROES, connectors=socket.get("connectors", []))
-        if k not in NOT_ANSWERED and k not in ("connectors", "policies"):
+            out.update(ANSWER_ZEROES, connectors=connectors)
+        if k not in _NOT_SHOWN:
             out[k] = v
-    for k, v in {**ANSWER_ZEROES, "connectors": socket.get("connectors", [])}.items():
-        out.setdefault(k, v)
+    if "connectors" not in out:
+        for k, v in ANSWER_ZEROES.items():
+            out.setdefault(k, v)
+        out["connectors"] = connectors
     out["policies"] = socket.get("policies", [])
     if secrets == "clear":
         return out
-    out = {k: v if k in ("tags", "policies") else strip_nested_secrets(v, mask=secrets == "mask")
-           for k, v in out.items()}  # a tag may be called `token`: tags hold no credentials
+    mask = secrets == "mask"
+    for k, v in out.items():  # only containers can hold nested credentials (one pass, no copy
+        # of scalars: this runs for every socket of every listing page)
+        if v and type(v) in _CONTAINERS and k not in ("tags", "policies"):  # a tag may be called
+            out[k] = strip_nested_secrets(v, mask=mask)  # `token`: tags hold no credentials
     for k in SECRET_FIELDS:
         out.pop(k, None)
-        if secrets == "mask":
+        if mask:
             out[k] = MASK if socket.get(k) else ""
     return out
+
+
+_NOT_SHOWN = frozenset((*NOT_ANSWERED, "connectors", "policies"))
+_CONTAINERS = (dict, list)
 
 
 def strip_nested_secrets(value: Any, *, mask: bool = False) -> Any:
     """`value` without NESTED_SECRETS at any depth (or with them masked when set). A `key`
     beside a `value` is an http header's name, not a secret (SDK http Header)."""
     if isinstance(value, list):
-        return [strip_nested_secrets(v, mask=mask) for v in value]
+        return [strip_nested_secrets(v, mask=mask) if type(v) in _CONTAINERS else v
+                for v in value]
     if not isinstance(value, dict):
         return value
     out = {}
     for k, v in value.items():
-        if k in NESTED_SECRETS and not (k == "key" and "value" in value) and isinstance(
-                v, str):
+        if type(v) in _CONTAINERS:
+            out[k] = strip_nested_secrets(v, mask=mask)
+        elif k in NESTED_SECRETS and isinstance(v, str) and not (
+                k == "key" and "value" in value):
             if mask:
                 out[k] = MASK if v else ""
-            continue
-        out[k] = strip_nested_secrets(v, mask=mask)
+        else:
+            out[k] = v
     return out
 
 

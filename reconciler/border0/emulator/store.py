@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from reconciler.border0.emulator import rules
 from reconciler.border0.emulator.rules import (
     SOCKET_TYPES,
@@ -48,6 +50,8 @@ __all__ = ["DEFAULT_PORT_RANGE", "SOCKET_TYPES", "Invalid", "Missing", "Store", 
 WriteHook = Callable[[str, str, "dict[str, Any] | None"], None]
 
 DEFAULT_PORT_RANGE = (20000, 59999)
+#: Page cursors kept between writes (a walk of 100,000 sockets in pages of 100 needs 1,000).
+_MAX_CURSORS = 100_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sockets (
@@ -125,8 +129,13 @@ class Store:
         self._used_ports = {row[0] for row in self._db.execute("SELECT port FROM sockets")}
         self._next_port = port_range[0]
         self.on_write: WriteHook | None = None
+        #: (filter, args, page_size, page) -> the seq the page starts after; see _page_start.
+        self._cursors: dict[tuple[Any, ...], int] = {}
+        self._cursors_version = -1
 
     def _written(self, kind: str, object_id: str, before: dict[str, Any] | None) -> None:
+        if kind == "socket":
+            self._cursors.clear()
         if self.on_write is not None:
             self.on_write(kind, object_id, before)
 
@@ -171,12 +180,19 @@ class Store:
             out.setdefault(sid, []).append(pid)
         return out
 
-    def _render_sockets(self, blobs: list[str]) -> list[dict[str, Any]]:
-        sockets = [json.loads(b) for b in blobs]
+    def _render_sockets(self, blobs: list[str], *, every: bool = False) -> list[dict[str, Any]]:
+        """API answers of the stored sockets; `every`: these are all the sockets (one read of
+        every attachment rather than one per 500 sockets)."""
+        sockets = [orjson.loads(b) for b in blobs]
         if not sockets:
             return sockets
         ids = [s["socket_id"] for s in sockets]
-        attached = self._attachments(ids if len(ids) <= 500 else None)
+        if every:
+            attached = self._attachments(None)
+        else:  # a page reads its own attachments only, never the whole table (deep pages)
+            attached = {}
+            for i in range(0, len(ids), 500):
+                attached.update(self._attachments(ids[i:i + 500]))
         policies = self._policies_by_id() if attached else {}
         names = self.connector_names()
         for s in sockets:
@@ -237,11 +253,36 @@ class Store:
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         with self._tx():
             total = self._db.execute(f"SELECT count(*) FROM sockets{clause}", args).fetchone()[0]
-            sql = f"SELECT data FROM sockets{clause} ORDER BY seq"
-            if page_size:
-                sql += f" LIMIT {int(page_size)} OFFSET {int((page - 1) * page_size)}"
-            blobs = [r[0] for r in self._db.execute(sql, args)]
-            return Page(self._render_sockets(blobs), total)
+            if not page_size:
+                blobs = [r[0] for r in self._db.execute(
+                    f"SELECT data FROM sockets{clause} ORDER BY seq", args)]
+                return Page(self._render_sockets(blobs, every=not where), total)
+            key = (clause, tuple(args), int(page_size))
+            after = self._page_start(key, page)
+            if after is None:
+                sql = (f"SELECT seq, data FROM sockets{clause} ORDER BY seq "
+                       f"LIMIT {int(page_size)} OFFSET {int((page - 1) * page_size)}")
+                rows = self._db.execute(sql, args).fetchall()
+            else:
+                keyed = f"{clause} AND seq > ?" if where else " WHERE seq > ?"
+                rows = self._db.execute(
+                    f"SELECT seq, data FROM sockets{keyed} ORDER BY seq LIMIT {int(page_size)}",
+                    [*args, after]).fetchall()
+            if rows and len(self._cursors) < _MAX_CURSORS:
+                self._cursors[(*key, page + 1)] = rows[-1][0]
+            return Page(self._render_sockets([r[1] for r in rows]), total)
+
+    def _page_start(self, key: tuple[Any, ...], page: int) -> int | None:
+        """The seq page `page` starts after, when the previous page was served since the last
+        write (None: count with OFFSET). A walk through the pages is then linear: OFFSET steps
+        over every earlier row (4.6 ms for page 1,000 of 100 at 100,000 sockets, so a full
+        listing grew with the square of its size). Writes clear the cursors (_written), and so
+        does a commit from another connection to the same file (PRAGMA data_version)."""
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._cursors_version:
+            self._cursors.clear()
+            self._cursors_version = version
+        return self._cursors.get((*key, page)) if page > 1 else None
 
     def get_socket(self, id_or_name: str, *, active_only: bool = True) -> dict[str, Any]:
         """A socket by id or name. `active_only=False` (GET /socket/{id} without
