@@ -27,6 +27,7 @@ Every figure carries the 1-minute load average when it was taken.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -772,6 +773,17 @@ def bench_daemon(work: Path, n: int, connectors: int, idle_s: float, edits: int,
 # --- main -----------------------------------------------------------------------------------
 
 
+def compile_bytecode() -> str:
+    """Compile the package and the environment's libraries first, as `pip install` of the wheel
+    does: a child that finds no `.pyc` (an editable or `uv pip` install, and
+    PYTHONDONTWRITEBYTECODE=1 stops Python writing them) compiles every module it imports, and
+    every start-up figure would carry 0.5 s that a user's install does not (docs/performance.md)."""
+    import sysconfig
+    folders = [REPO / "reconciler", Path(sysconfig.get_paths()["purelib"])]
+    ok = all(compileall.compile_dir(str(f), quiet=2, workers=0) for f in folders)
+    return "compiled" if ok else "compiled, with errors (some modules start from source)"
+
+
 def machine() -> dict[str, Any]:
     model_name = ""
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -829,7 +841,8 @@ def main(argv: list[str] | None = None) -> int:
     only = set(args.only.split(","))
     os.environ["BORDER0_RECONCILER_FINGERPRINT_KEY"] = FINGERPRINT_KEY  # every child's key
     res = Results()
-    res.data["machine"] = machine()
+    compiled = compile_bytecode()
+    res.data["machine"] = {**machine(), "bytecode": compiled}
     print(f"machine: {res.data['machine']}", flush=True)
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="b0r-bench-"))
     work.mkdir(parents=True, exist_ok=True)
