@@ -275,7 +275,8 @@ def _read(listing: Callable[[], Actual]) -> tuple[Actual | None, Border0Error | 
 
 def edited_sockets(loaded: LoadResult, focus: Focus) -> tuple[str, ...] | None:
     """The sockets declared, now or at `focus`, in the files changed since `focus`; None when
-    the change needs a full listing (a policy's file, files added or removed, too many)."""
+    the change needs a full listing (a policy's or a connector's file, files added or removed,
+    too many)."""
     now = dict(loaded.snapshot)
     if now.keys() != focus.stamps.keys() or None in now.values():
         return None
@@ -286,7 +287,9 @@ def edited_sockets(loaded: LoadResult, focus: Focus) -> tuple[str, ...] | None:
     def in_files(specs: Mapping[str, Any]) -> set[str]:
         return {n for n, s in specs.items() if s.source is not None and s.source.file in files}
 
-    if in_files(loaded.desired.policies) or in_files(focus.desired.policies):
+    if any(in_files(specs) for specs in (
+            loaded.desired.policies, focus.desired.policies,
+            loaded.desired.connectors, focus.desired.connectors)):
         return None
     names = in_files(loaded.desired.sockets) | in_files(focus.desired.sockets)
     return tuple(sorted(names)) if len(names) <= FOCUS_LIMIT else None
@@ -326,6 +329,7 @@ def prepare(
                       tuple(observed.incomplete)),
         isolate_conflicts=options.isolate_conflicts,
         notes=unreadable,
+        only=observed.focused,
     )
     for warning in plan.warnings:
         if warning.code in ("deletion-deferred", "change-held"):
