@@ -221,7 +221,8 @@ def observe(
             actual, failed = _read(
                 listing if focused is None else
                 functools.partial(refresh_sockets, client, focus.actual, focused,
-                                  options.parallelism, policies=options.manage_policies))
+                                  options.parallelism, policies=options.manage_policies,
+                                  list_policies=False))
     else:
         with ThreadPoolExecutor(1, thread_name_prefix="load") as pool:
             loading = pool.submit(_load, paths, options)
@@ -335,7 +336,7 @@ def prepare(
         if warning.code in ("deletion-deferred", "change-held"):
             log.warning(warning.message)
     if inventory is not None:
-        inventory.record(options.instance, observed.actual)
+        inventory.record(options.instance, observed.actual, only=observed.focused)
     for each in plan.isolated:
         log.warning("blocked, the rest of the plan goes ahead: %s", each)
     prepared = replace(observed, plan=plan)
@@ -368,7 +369,7 @@ def carry_out(
     after = (_relist(client, actual, prepared.focused, prepared.desired,
                      options.manage_policies) if options.relist else None)
     if after is not None and options.inventory is not None:
-        options.inventory.record(options.instance, after)
+        options.inventory.record(options.instance, after, only=prepared.focused)
     error = None
     if not applied.ok:
         error = f"{len(applied.failed)} of {len(applied.results)} action(s) failed"
@@ -430,7 +431,8 @@ def _relist(client: Border0API, before: Actual, focused: Sequence[str] | None,
     against; with the details (links, typed upstreams, tokens) the declared objects compare with."""
     try:
         if focused is not None:
-            after = refresh_sockets(client, before, focused, policies=policies)
+            after = refresh_sockets(client, before, focused, policies=policies,
+                                    list_policies=False)
         else:
             after = fetch_actual(client, policies=policies)
         return after if desired is None else fetch_details(client, desired, after, only=focused)
