@@ -369,6 +369,10 @@ class _Loader:
         unchanged tree's load, 4,000 secrets in 10,000 sockets); else built again."""
         base = doc.file.path.parent
         for path, value, before in secrets:
+            if isinstance(value, dict) and "env" in value and before and self.resolve_secrets:
+                if self.env.get(value["env"]) == before.value:  # the reference is as it was
+                    continue
+                return self.build_socket(doc)
             secret, issue = resolve_secret(
                 value, path, base_dir=base, env=self.env, resolve=self.resolve_secrets,
                 strict=self.strict, roots=self.secret_roots)
