@@ -275,9 +275,10 @@ def _read(listing: Callable[[], Actual]) -> tuple[Actual | None, Border0Error | 
 
 
 def edited_sockets(loaded: LoadResult, focus: Focus) -> tuple[str, ...] | None:
-    """The sockets declared, now or at `focus`, in the files changed since `focus`; None when
-    the change needs a full listing (a policy's or a connector's file, files added or removed,
-    too many)."""
+    """The sockets declared, now or at `focus`, in the files changed since `focus`, and declared
+    differently (`focus.desired` has the command's defaults applied: with --allow-replace or
+    --labels authoritative every socket of those files counts); None when the change needs a
+    full listing (a policy's or a connector's file, files added or removed, too many)."""
     now = dict(loaded.snapshot)
     if now.keys() != focus.stamps.keys() or None in now.values():
         return None
@@ -292,7 +293,10 @@ def edited_sockets(loaded: LoadResult, focus: Focus) -> tuple[str, ...] | None:
             loaded.desired.policies, focus.desired.policies,
             loaded.desired.connectors, focus.desired.connectors)):
         return None
-    names = in_files(loaded.desired.sockets) | in_files(focus.desired.sockets)
+    declared, before = loaded.desired.sockets, focus.desired.sockets
+    # of those, the ones declared differently: the others are as the last reconcile left them,
+    # like every socket in the files not changed (a socket only moved to another file, too)
+    names = {n for n in in_files(declared) | in_files(before) if declared.get(n) != before.get(n)}
     return tuple(sorted(names)) if len(names) <= FOCUS_LIMIT else None
 
 
