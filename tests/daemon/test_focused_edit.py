@@ -216,7 +216,7 @@ def test_a_delete_in_an_edit_keeps_its_grace_window_and_the_next_edit_lists_ever
 
 
 def test_after_a_failed_write_the_next_edit_lists_everything(emulator, tree):
-    client = emulator.client(deadline=0.5)
+    client = emulator.client(max_retries_5xx=1)  # a failed write fails at once
     daemon = daemon_for(tree, client)
     assert daemon.reconcile_now(["start"]).ok
 
