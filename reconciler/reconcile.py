@@ -77,6 +77,8 @@ class Focus:
     actual: Actual
     desired: Desired
     stamps: Mapping[str, Any]
+    #: the manifests as loaded (`ReconcileResult.declared`): what an edit is compared with
+    declared: Desired | None = None
 
 
 #: An edit of more sockets than this (or of any policy, or files added or removed) is planned
@@ -155,6 +157,9 @@ class ReconcileResult:
     focused: tuple[str, ...] | None = None
     #: `actual` is border0 as it is after this run (False: the re-read after writing failed).
     fresh: bool = True
+    #: The manifests as loaded, before the command's defaults (`--allow-replace`, `--labels
+    #: authoritative`) and ignored fields: the daemon compares the next load with them.
+    declared: Desired | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stage", Stage(self.stage))  # "load" is accepted, Stage is kept
@@ -264,7 +269,7 @@ def observe(
     desired = with_defaults(loaded.desired, labels_authoritative=options.labels_authoritative,
                             allow_replace=options.allow_replace)
     return ReconcileResult(True, Stage.DONE, diagnostics, desired=desired, actual=actual,
-                           focused=focused, **stamps)
+                           focused=focused, declared=loaded.desired, **stamps)
 
 
 def _read(listing: Callable[[], Actual]) -> tuple[Actual | None, Border0Error | None]:
@@ -275,10 +280,10 @@ def _read(listing: Callable[[], Actual]) -> tuple[Actual | None, Border0Error | 
 
 
 def edited_sockets(loaded: LoadResult, focus: Focus) -> tuple[str, ...] | None:
-    """The sockets declared, now or at `focus`, in the files changed since `focus`, and declared
-    differently (`focus.desired` has the command's defaults applied: with --allow-replace or
-    --labels authoritative every socket of those files counts); None when the change needs a
-    full listing (a policy's or a connector's file, files added or removed, too many)."""
+    """The sockets declared differently now than at `focus` (added, removed or changed: in the
+    files changed since, or with a secret that reads differently), () when no file changed;
+    None when the change needs a full listing (a policy's or a connector's file, files added or
+    removed, too many)."""
     now = dict(loaded.snapshot)
     if now.keys() != focus.stamps.keys() or None in now.values():
         return None
@@ -293,10 +298,14 @@ def edited_sockets(loaded: LoadResult, focus: Focus) -> tuple[str, ...] | None:
             loaded.desired.policies, focus.desired.policies,
             loaded.desired.connectors, focus.desired.connectors)):
         return None
-    declared, before = loaded.desired.sockets, focus.desired.sockets
-    # of those, the ones declared differently: the others are as the last reconcile left them,
-    # like every socket in the files not changed (a socket only moved to another file, too)
-    names = {n for n in in_files(declared) | in_files(before) if declared.get(n) != before.get(n)}
+    declared, before = loaded.desired.sockets, (focus.declared or focus.desired).sockets
+    # the sockets declared differently: a file not changed gives the very specs the last load
+    # gave (the parse cache), so identity rules out all but the edited files' sockets (and one
+    # whose secret reads differently now) without a walk of their files; equality the rest
+    # (a socket left as it was, or only moved to another file, is as the last reconcile left it)
+    names = {n for n, spec in declared.items()
+             if (old := before.get(n)) is not spec and old != spec}
+    names |= before.keys() - declared.keys()
     return tuple(sorted(names)) if len(names) <= FOCUS_LIMIT else None
 
 

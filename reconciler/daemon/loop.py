@@ -432,7 +432,7 @@ def _focus_after(result: ReconcileResult) -> Focus | None:
     plan = result.plan
     if plan is not None and (plan.deferred or plan.has_changes and result.applied is None):
         return None
-    return Focus(result.actual, result.desired, dict(result.snapshot))
+    return Focus(result.actual, result.desired, dict(result.snapshot), result.declared)
 
 
 def _collect_less_often() -> None:

@@ -291,3 +291,17 @@ def test_an_edited_connector_file_lists_everything(emulator, tree):
     result = daemon.reconcile_now(["change: modified"])
     assert result.ok, result.error
     assert result.focused is None
+
+
+def test_an_edit_is_compared_with_the_manifests_as_loaded_not_with_the_commands_defaults(
+        emulator, tree):
+    """--allow-replace and --labels authoritative change every socket's spec as planned; the
+    edit is still found by comparing the files' sockets as they were loaded."""
+    client = emulator.client()
+    daemon = daemon_for(tree, client, allow_replace=True, labels_authoritative=True)
+    assert daemon.reconcile_now(["start"]).ok
+
+    (tree / "b.yaml").write_text(sockets_yaml(("b1", "edited")))
+    result = daemon.reconcile_now(["change: modified"])
+    assert result.ok and result.focused == ("b1",)
+    assert client.get_socket("b1")["description"] == "edited"
