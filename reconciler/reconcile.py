@@ -78,6 +78,8 @@ class Focus:
     actual: Actual
     desired: Desired
     stamps: Mapping[str, Any]
+    #: the manifests as loaded (`ReconcileResult.declared`): what an edit is compared with
+    declared: Desired | None = None
 
 
 #: An edit of more sockets than this (or of any policy, or files added or removed) is planned
@@ -156,6 +158,9 @@ class ReconcileResult:
     focused: tuple[str, ...] | None = None
     #: `actual` is border0 as it is after this run (False: the re-read after writing failed).
     fresh: bool = True
+    #: The manifests as loaded, before the command's defaults (`--allow-replace`, `--labels
+    #: authoritative`) and ignored fields: the daemon compares the next load with them.
+    declared: Desired | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stage", Stage(self.stage))  # "load" is accepted, Stage is kept
@@ -222,7 +227,8 @@ def observe(
             actual, failed = _read(
                 listing if focused is None else
                 functools.partial(refresh_sockets, client, focus.actual, focused,
-                                  options.parallelism, policies=options.manage_policies))
+                                  options.parallelism, policies=options.manage_policies,
+                                  list_policies=False))
     else:
         with ThreadPoolExecutor(1, thread_name_prefix="load") as pool:
             loading = pool.submit(_load, paths, options)
@@ -264,7 +270,7 @@ def observe(
     desired = with_defaults(loaded.desired, labels_authoritative=options.labels_authoritative,
                             allow_replace=options.allow_replace)
     return ReconcileResult(True, Stage.DONE, diagnostics, desired=desired, actual=actual,
-                           focused=focused, **stamps)
+                           focused=focused, declared=loaded.desired, **stamps)
 
 
 def _read(listing: Callable[[], Actual]) -> tuple[Actual | None, Border0Error | None]:
@@ -275,8 +281,10 @@ def _read(listing: Callable[[], Actual]) -> tuple[Actual | None, Border0Error | 
 
 
 def edited_sockets(loaded: LoadResult, focus: Focus) -> tuple[str, ...] | None:
-    """The sockets declared, now or at `focus`, in the files changed since `focus`; None when
-    the change needs a full listing (a policy's file, files added or removed, too many)."""
+    """The sockets declared differently now than at `focus` (added, removed or changed: in the
+    files changed since, or with a secret that reads differently), () when no file changed;
+    None when the change needs a full listing (a policy's or a connector's file, files added or
+    removed, too many)."""
     now = dict(loaded.snapshot)
     if now.keys() != focus.stamps.keys() or None in now.values():
         return None
@@ -287,9 +295,18 @@ def edited_sockets(loaded: LoadResult, focus: Focus) -> tuple[str, ...] | None:
     def in_files(specs: Mapping[str, Any]) -> set[str]:
         return {n for n, s in specs.items() if s.source is not None and s.source.file in files}
 
-    if in_files(loaded.desired.policies) or in_files(focus.desired.policies):
+    if any(in_files(specs) for specs in (
+            loaded.desired.policies, focus.desired.policies,
+            loaded.desired.connectors, focus.desired.connectors)):
         return None
-    names = in_files(loaded.desired.sockets) | in_files(focus.desired.sockets)
+    declared, before = loaded.desired.sockets, (focus.declared or focus.desired).sockets
+    # the sockets declared differently: a file not changed gives the very specs the last load
+    # gave (the parse cache), so identity rules out all but the edited files' sockets (and one
+    # whose secret reads differently now) without a walk of their files; equality the rest
+    # (a socket left as it was, or only moved to another file, is as the last reconcile left it)
+    names = {n for n, spec in declared.items()
+             if (old := before.get(n)) is not spec and old != spec}
+    names |= before.keys() - declared.keys()
     return tuple(sorted(names)) if len(names) <= FOCUS_LIMIT else None
 
 
@@ -327,12 +344,13 @@ def prepare(
                       tuple(observed.incomplete)),
         isolate_conflicts=options.isolate_conflicts,
         notes=unreadable,
+        only=observed.focused,
     )
     for warning in plan.warnings:
         if warning.code in ("deletion-deferred", "change-held"):
             log.warning(warning.message)
     if inventory is not None:
-        inventory.record(options.instance, observed.actual)
+        inventory.record(options.instance, observed.actual, only=observed.focused)
     for each in plan.isolated:
         log.warning("blocked, the rest of the plan goes ahead: %s", each)
     prepared = replace(observed, plan=plan)
@@ -365,7 +383,7 @@ def carry_out(
     after = (_relist(client, actual, prepared.focused, prepared.desired,
                      options.manage_policies) if options.relist else None)
     if after is not None and options.inventory is not None:
-        options.inventory.record(options.instance, after)
+        options.inventory.record(options.instance, after, only=prepared.focused)
     error = None
     if not applied.ok:
         error = f"{len(applied.failed)} of {len(applied.results)} action(s) failed"
@@ -427,7 +445,8 @@ def _relist(client: Border0API, before: Actual, focused: Sequence[str] | None,
     against; with the details (links, typed upstreams, tokens) the declared objects compare with."""
     try:
         if focused is not None:
-            after = refresh_sockets(client, before, focused, policies=policies)
+            after = refresh_sockets(client, before, focused, policies=policies,
+                                    list_policies=False)
         else:
             after = fetch_actual(client, policies=policies)
         return after if desired is None else fetch_details(client, desired, after, only=focused)

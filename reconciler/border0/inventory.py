@@ -24,7 +24,7 @@ from reconciler.border0.api_json import (
     token_from_api,
 )
 from reconciler.connector_model import DETAILS_TAG, details_digest, typed_fields
-from reconciler.model import Actual, Desired, LiveSocket, SocketSpec
+from reconciler.model import Actual, Desired, LivePolicy, LiveSocket, SocketSpec
 from reconciler.settings import DEFAULTS
 
 __all__ = ["as_written", "fetch_actual", "fetch_connector_details", "fetch_details",
@@ -50,19 +50,46 @@ def fetch_actual(client: Border0API, *, policies: bool = True) -> Actual:
 
 
 def refresh_sockets(client: Border0API, base: Actual, names: Iterable[str],
-                    parallelism: int = DEFAULTS.parallelism, *, policies: bool = True) -> Actual:
+                    parallelism: int = DEFAULTS.parallelism, *, policies: bool = True,
+                    list_policies: bool = True) -> Actual:
     """`base` (an earlier `fetch_actual`) with the sockets `names` read again, one GET each
     (absent ones dropped), and the policies listed again: what an edit of a few sockets is
-    planned against, instead of listing the whole organization."""
+    planned against, instead of listing the whole organization. Without `list_policies` (the
+    daemon's edit) the policies are `base`'s, their `socket_ids` corrected for the sockets read
+    (whose answer lists the policies attached to them, `serializer.Socket.policies`): at
+    10,000 sockets the policy list carries every attachment and costs more than the GETs."""
     wanted = sorted(set(names))
     with ThreadPoolExecutor(max(1, min(parallelism, len(wanted) or 1))) as pool:
         found = [s for s in pool.map(client.find_socket, wanted) if s is not None]
-    listed = client.list_policies() if policies else []
-    by_name = {p.name: p for p in (policy_from_api(d) for d in listed)}
-    fresh = _joined([socket_from_api(s) for s in found], by_name, base.connectors).sockets
+    if policies and not list_policies:
+        read = [socket_from_api(s) for s in found]
+        by_name = _reattached(base.policies, [base.sockets[n] for n in wanted
+                                              if n in base.sockets] + read, read)
+        fresh = {live.name: live for live in read}
+    else:
+        listed = client.list_policies() if policies else []
+        by_name = {p.name: p for p in (policy_from_api(d) for d in listed)}
+        fresh = _joined([socket_from_api(s) for s in found], by_name, base.connectors).sockets
     sockets = {n: s for n, s in base.sockets.items() if n not in wanted}
     sockets.update(fresh)
     return replace(base, sockets=sockets, policies=by_name)
+
+
+def _reattached(policies: Mapping[str, LivePolicy], before: list[LiveSocket],
+                read: list[LiveSocket]) -> dict[str, LivePolicy]:
+    """`policies` with the attachments of the sockets read again as their answers list them."""
+    ids = {live.socket_id for live in before}
+    attached: dict[str, list[str]] = {}
+    for live in read:
+        for policy_id in live.policy_ids:
+            attached.setdefault(policy_id, []).append(live.socket_id)
+    out = {}
+    for name, policy in policies.items():
+        kept = [i for i in policy.socket_ids if i not in ids]
+        added = attached.get(policy.policy_id, [])
+        changed = len(kept) != len(policy.socket_ids) or added
+        out[name] = replace(policy, socket_ids=(*kept, *added)) if changed else policy
+    return out
 
 
 def _joined(sockets: list[LiveSocket], policies: dict, connectors: dict) -> Actual:
@@ -92,7 +119,8 @@ def fetch_details(
     (`as_written`), unless `trust_tag` is off (a full refresh: `--refresh=full`, the daemon's
     `--full-refresh-interval`), which finds edits made elsewhere that left the tag alone.
     `every_socket` (import): links and upstream of every socket. `only` (the
-    daemon's focused edit): the other sockets keep the details `actual` already has."""
+    daemon's focused edit): the other sockets, and the connectors (an edit of a connector's
+    file lists everything), keep the details `actual` already has."""
     jobs: dict[tuple[str, str], Any] = {}
     written: dict[str, LiveSocket] = {}
     reread = None if only is None else set(only)
@@ -101,10 +129,11 @@ def fetch_details(
             jobs[("links", name)] = lambda sid=live.socket_id: client.list_connectors(sid)
             jobs[("upstream", name)] = (
                 lambda sid=live.socket_id: client.get_upstream_configuration(sid))
-    for name, spec in desired.sockets.items():
+    declared = desired.sockets.items() if reread is None else [
+        (name, desired.sockets[name]) for name in reread if name in desired.sockets]
+    for name, spec in declared:
         live = actual.sockets.get(name)
-        if live is None or spec.suspend or every_socket or (
-                reread is not None and name not in reread):
+        if live is None or spec.suspend or every_socket:
             continue
         digest = details_digest(spec)
         if trust_tag and digest is not None and live.tags.get(DETAILS_TAG) == digest:
@@ -115,7 +144,7 @@ def fetch_details(
         if spec.upstream_config is not None:
             jobs[("upstream", name)] = (
                 lambda sid=live.socket_id: client.get_upstream_configuration(sid))
-    for name, spec in desired.connectors.items():
+    for name, spec in desired.connectors.items() if reread is None else ():
         found = actual.connectors.get(name)
         # Tokens are listed only to create, rotate or revoke one: none declared and none
         # managed (the connector's marker, plan/connectors.py), nothing to read.

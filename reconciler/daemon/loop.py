@@ -422,11 +422,17 @@ class Daemon:
 
 def _focus_after(result: ReconcileResult) -> Focus | None:
     """What the next edit may be planned against: only a clean run's picture of border0 (the
-    interval, a signal, a retry or any failure list the whole organization)."""
+    interval, a signal, a retry or any failure list the whole organization), and only when it
+    left border0 as declared. An edit plans only its own files' sockets, so a plan that left
+    changes for later (a dry run, a sync window, a deferred delete) is followed by a full one,
+    which still shows them."""
     if not (result.ok and result.fresh and result.actual is not None
             and result.desired is not None and result.snapshot):
         return None
-    return Focus(result.actual, result.desired, dict(result.snapshot))
+    plan = result.plan
+    if plan is not None and (plan.deferred or plan.has_changes and result.applied is None):
+        return None
+    return Focus(result.actual, result.desired, dict(result.snapshot), result.declared)
 
 
 def _collect_less_often() -> None:

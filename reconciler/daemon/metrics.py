@@ -12,6 +12,7 @@ and `api_request_duration_seconds` one per API operation (`border0.client.operat
 
 from __future__ import annotations
 
+import heapq
 import platform
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -116,6 +117,7 @@ class DaemonMetrics:
     ) -> None:
         # `*_created` timestamps double the series and say nothing a scraper needs.
         disable_created_metrics()
+        self._objects_shown: list[Any] | None = None  # set_objects' last series
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.reconciles = Counter(
@@ -251,11 +253,21 @@ class DaemonMetrics:
 
     def set_objects(self, states: Mapping[tuple[str, str], str]) -> None:
         """Replace the object_status series: (kind, name) -> state, bounded."""
-        ranked = sorted(states.items(), key=lambda item: (item[1] == "in-sync", item[0]))
+        # the objects not in sync first, then the first in-sync ones by name: a partial sort
+        # (10,000 sockets in sync are not sorted to keep 1,000 of them)
+        ranked = sorted((key, state) for key, state in states.items() if state != "in-sync")
+        room = OBJECT_STATUS_LIMIT - len(ranked)
+        if room > 0:
+            ranked += [(key, "in-sync") for key in heapq.nsmallest(
+                room, (key for key, state in states.items() if state == "in-sync"))]
+        ranked = ranked[:OBJECT_STATUS_LIMIT]
+        self.object_status_omitted.set(max(0, len(states) - OBJECT_STATUS_LIMIT))
+        if ranked == self._objects_shown:  # an edit that changed no state: the same series
+            return
+        self._objects_shown = ranked
         self.object_status.clear()
-        for (kind, name), state in ranked[:OBJECT_STATUS_LIMIT]:
+        for (kind, name), state in ranked:
             self.object_status.labels(kind, name, state).set(1)
-        self.object_status_omitted.set(max(0, len(ranked) - OBJECT_STATUS_LIMIT))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

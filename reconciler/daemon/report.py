@@ -202,7 +202,14 @@ def summarize(
     drift = drift_of(result, unapplied=previous.drift.unapplied if previous else frozenset(),
                      previous=previous.desired if previous else None, applied=run.wrote)
     plan = result.plan
-    if step.keep:
+    if step.keep and _edit_of(result, previous):
+        assert previous is not None and result.focused is not None
+        desired, actual, kept_at = result.desired, result.actual, run.wall
+        states, sockets = _edited(result, previous, run)
+        counts = state_counts(states)
+        policies = policy_rows(states, actual)
+        lists = _lists(states)
+    elif step.keep:
         desired, actual, kept_at = result.desired, result.actual, run.wall
         states = object_states(desired, actual, plan, result.applied,
                                unapplied=not run.wrote or result.applied is None,
@@ -273,9 +280,50 @@ def summarize(
         actual=actual,
         connector_desired=_connector_desired(result, previous_connectors)
         if step.sync_connectors and result.desired is not None else previous_connectors,
-        secrets=tuple(secret_values(result.desired)) if result.desired is not None
-        else (previous.secrets if previous else ()),
+        secrets=_secrets(result, previous),
     )
+
+
+def _edit_of(result: ReconcileResult, previous: ReconcileReport | None) -> bool:
+    """`result` is a daemon's edit of a few sockets (`ReconcileResult.focused`) planned on the
+    picture `previous` kept: only those sockets' states and rows need working out again."""
+    return (result.focused is not None and previous is not None and previous.step.keep
+            and result.desired is not None and result.actual is not None)
+
+
+def _edited(result: ReconcileResult, previous: ReconcileReport,
+            run: Run) -> tuple[dict[tuple[str, str], str], tuple[dict[str, Any], ...]]:
+    """The previous report's states and socket rows with the edited sockets' (and every
+    policy's) worked out again: an edit among 10,000 sockets costs its own, not 10,000 rows."""
+    assert result.desired is not None and result.focused is not None
+    edited = set(result.focused)
+    desired = replace(result.desired, sockets={
+        n: result.desired.sockets[n] for n in edited if n in result.desired.sockets})
+    fresh = object_states(desired, result.actual, result.plan, result.applied,
+                          unapplied=not run.wrote or result.applied is None,
+                          blocked=result.blocked)
+    states = {key: state for key, state in previous.states.items()
+              if key[0] == "socket" and key[1] not in edited}
+    states.update(fresh)
+    rows = {row["name"]: row for row in previous.sockets if row["name"] not in edited}
+    for row in socket_rows({k: v for k, v in fresh.items() if k[0] == "socket"},
+                           result.desired, result.actual):
+        rows[row["name"]] = row
+    return states, tuple(rows[name] for name in sorted(rows))
+
+
+def _secrets(result: ReconcileResult, previous: ReconcileReport | None) -> tuple[str, ...]:
+    """The values the log redactor scrubs: the desired state's; after an edit, the previous
+    ones plus the edited sockets' (one that left stays until the next full reconcile)."""
+    if result.desired is None:
+        return previous.secrets if previous else ()
+    if not _edit_of(result, previous):
+        return tuple(secret_values(result.desired))
+    assert previous is not None and result.focused is not None
+    sockets = {n: result.desired.sockets[n] for n in result.focused
+               if n in result.desired.sockets}
+    edited = secret_values(replace(result.desired, sockets=sockets))
+    return tuple(dict.fromkeys((*previous.secrets, *edited)))
 
 
 def log_report(report: ReconcileReport) -> None:

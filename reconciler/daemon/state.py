@@ -155,7 +155,7 @@ def policy_rows(
     live = actual.policies if actual else {}
     return tuple(
         {"name": name, "policy_id": getattr(live.get(name), "policy_id", None), "state": state}
-        for (kind, name), state in sorted(states.items()) if kind == "policy"
+        for (kind, name), state in sorted(item for item in states.items() if item[0][0] == "policy")
     )
 
 
@@ -170,12 +170,14 @@ def fatal_connectors(connectors: Iterable[Any]) -> list[dict[str, Any]]:
 
 def blocked_objects(states: Mapping[tuple[str, str], str]) -> list[dict[str, str]]:
     """The objects a replace is waiting for an allowance for, as /status lists them."""
-    return [{"kind": k, "name": n} for (k, n), state in sorted(states.items()) if state == BLOCKED]
+    return [{"kind": k, "name": n} for k, n in sorted(key for key, state in states.items()
+                                                       if state == BLOCKED)]
 
 
 def suspended_objects(states: Mapping[tuple[str, str], str]) -> list[dict[str, str]]:
     """The objects annotated suspend, as /status lists them."""
-    return [{"kind": k, "name": n} for (k, n), state in sorted(states.items()) if state == SUSPENDED]
+    return [{"kind": k, "name": n} for k, n in sorted(key for key, state in states.items()
+                                                       if state == SUSPENDED)]
 
 
 def secret_values(desired: Desired | None) -> list[str]:

@@ -8,7 +8,8 @@ A file modified within the last `RACY_S` seconds is not stored at all: a second 
 same timestamp tick could keep size and mtime (git's "racily clean" problem). What is kept is
 the loader's (`loader._Entry`): the parsed YAML and, once a load found every document of the
 file valid, those documents as checked, so an unchanged file is neither parsed nor validated
-again. A socket that names a secret has it resolved on every load, never kept.
+again. A socket that names a secret has it read again from its source on every load; its
+spec is kept only while every secret reads as it did (`loader._Loader.resolved_again`).
 """
 
 from __future__ import annotations

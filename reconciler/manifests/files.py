@@ -72,6 +72,7 @@ def _stamp_of(info: os.stat_result) -> Stamp:
 #: named `<stdin>` in diagnostics; relative secret files are relative to the working folder.
 STDIN = "-"
 _STDIN_FILE = Path("<stdin>")
+_STDIN_NAME = str(_STDIN_FILE)
 _STDIN_STAMP = Stamp(0, 0, 0, 0)  # read once and kept: it cannot change while being read
 #: (the stream read, its bytes): read once per stream, so a second call in the same process
 #: with another standard input (click's CliRunner, an embedding program) reads the new one.
@@ -92,7 +93,7 @@ def _read_stdin() -> bytes:
 
 def stamp(path: str | os.PathLike[str]) -> Stamp | None:
     """The file's stamp now (symlinks followed), None when it is gone."""
-    if Path(path) == _STDIN_FILE:
+    if str(path) == _STDIN_NAME:  # not Path(path) ==: stamped 3 times a file per daemon load
         return _STDIN_STAMP
     try:
         return _stamp_of(os.stat(path))

@@ -138,7 +138,9 @@ class _Checked(NamedTuple):
     doc: Doc
     kind: str
     spec: SocketSpec | PolicySpec
-    secretive: bool  # names a secret: resolved again on every load
+    #: the secrets a socket names, as (path shown, reference, Secret as resolved): read again from
+    #: their sources on every load (`_Loader.resolved_again`); empty: it names none
+    secrets: tuple[tuple[tuple[Any, ...], Any, Secret | None], ...] = ()
 
 
 @dataclass
@@ -173,6 +175,8 @@ class _Loader:
     checked: list[_Checked] | None = None  # the file being read: its documents as checked
     only_manifests: bool = False
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
+    #: the secrets the last `build_socket` resolved (`_Checked.secrets`)
+    resolved: tuple[tuple[tuple[Any, ...], Any, Secret | None], ...] = ()
 
     def report(
         self,
@@ -212,15 +216,15 @@ class _Loader:
     def replay(self, checked: list[_Checked]) -> None:
         """A clean file's documents as its last load checked them; the secrets of a socket
         that names any are resolved again (never kept from an earlier load)."""
-        for doc, kind, spec, secretive in checked:
+        for doc, kind, spec, secrets in checked:
             self.documents += 1
             if not self.register(kind, spec.name, doc):
                 continue
             if isinstance(spec, PolicySpec):
                 self.policies[spec.name] = spec
                 continue
-            if secretive:
-                spec = self.build_socket(doc)
+            if secrets:
+                spec = self.resolved_again(doc, spec, secrets)
                 if spec is None:
                     continue
             self.sockets[spec.name] = spec
@@ -356,9 +360,25 @@ class _Loader:
 
     def remember(self, doc: Doc, kind: str, spec: SocketSpec | PolicySpec) -> None:
         if self.checked is not None:
-            secretive = kind == "Socket" and any(
-                value is not None for _, value in secret_references(doc.data))
-            self.checked.append(_Checked(doc, kind, spec, secretive))
+            secrets = self.resolved if kind == "Socket" else ()
+            self.checked.append(_Checked(doc, kind, spec, secrets))
+
+    def resolved_again(self, doc: Doc, spec: SocketSpec, secrets: Any) -> SocketSpec | None:
+        """The socket's secrets read again from their sources (the environment, the files):
+        when each reads as it did, the spec as checked (building it again is most of an
+        unchanged tree's load, 4,000 secrets in 10,000 sockets); else built again."""
+        base = doc.file.path.parent
+        for path, value, before in secrets:
+            if isinstance(value, dict) and "env" in value and before and self.resolve_secrets:
+                if self.env.get(value["env"]) == before.value:  # the reference is as it was
+                    continue
+                return self.build_socket(doc)
+            secret, issue = resolve_secret(
+                value, path, base_dir=base, env=self.env, resolve=self.resolve_secrets,
+                strict=self.strict, roots=self.secret_roots)
+            if issue is not None or not _same(secret, before):
+                return self.build_socket(doc)
+        return spec
 
     def register(self, kind: str, name: str, doc: Doc) -> bool:
         first = self.names.get((kind, name))
@@ -378,6 +398,7 @@ class _Loader:
     def build_socket(self, doc: Doc) -> SocketSpec | None:
         """The socket's spec with its secrets resolved; None when a secret cannot be."""
         secrets: dict[tuple[Any, ...], Secret | None] = {}
+        resolved = []
         failed = False
         data = legacy_form(doc.data)  # a migrated legacy-mode socket: as before migrate
         shown = legacy_paths(doc.data) if data is not None else {}
@@ -404,6 +425,9 @@ class _Loader:
                             path, code="limit")
                 failed = True
             secrets[path] = secret
+            if value is not None:
+                resolved.append((shown.get(path, path), value, secret))
+        self.resolved = tuple(resolved)
         return None if failed else socket_spec(data, doc.source(), secrets)
 
     def cross_check(self) -> None:
@@ -434,6 +458,14 @@ class _Loader:
                         code="external-policy",
                         severity=Severity.WARNING,
                     )
+
+
+def _same(a: Secret | None, b: Secret | None) -> bool:
+    """The same secret from the same source (not a timing-safe comparison: both sides are
+    ours, read from the environment or a file)."""
+    if a is None or b is None:
+        return a is b
+    return (a.value, a.origin, a.declared) == (b.value, b.origin, b.declared)
 
 
 def load(

@@ -27,11 +27,11 @@ def guard_mass_delete(
 ) -> None:
     """A conflict when the plan deletes more than allowed of what this instance manages
     (sockets, policies, connectors; a revoked token is a credential, not an object)."""
-    managed = sum(1 for group in (actual.sockets, actual.policies, actual.connectors)
-                  for live in group.values() if live.ownership.owned_by(instance))
     deletes = sum(1 for c in changes if c.action is Action.DELETE and c.kind is not Kind.TOKEN)
     if allow or deletes == 0:
         return
+    managed = sum(1 for group in (actual.sockets, actual.policies, actual.connectors)
+                  for live in group.values() if live.ownership.owned_by(instance))
     if not desired.sockets and not desired.policies and not desired.connectors:
         conflicts.append(
             Diagnostic(

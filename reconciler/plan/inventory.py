@@ -47,14 +47,21 @@ class Inventory:
         with self._lock:
             return frozenset(self._ids.get(instance, ()))
 
-    def record(self, instance: str, actual: Any) -> None:
+    def record(self, instance: str, actual: Any, only: Iterable[str] | None = None) -> None:
         """After listing border0: the ids owned by `instance` now, plus the ids recorded before
-        that still exist without any owner (their marks were lost and not yet repaired)."""
-        owned, unowned = _ids(actual, lambda own: own.owned_by(instance)), _ids(
-            actual, lambda own: not own.managed)
+        that still exist without any owner (their marks were lost and not yet repaired).
+        `only` (the daemon's edit of a few sockets, read again into an earlier listing): the
+        ids of those sockets owned now are added; the rest waits for the next full listing."""
+        if only is not None:
+            found = (actual.sockets.get(name) for name in only)
+            owned = {s.socket_id for s in found
+                     if s is not None and s.socket_id and s.ownership.owned_by(instance)}
+        else:
+            owned, unowned = _ids(actual, lambda own: own.owned_by(instance)), _ids(
+                actual, lambda own: not own.managed)
         with self._lock:
             before = self._ids.get(instance, set())
-            after = owned | (before & unowned)
+            after = (before | owned) if only is not None else owned | (before & unowned)
             if after == before:
                 return
             self._ids[instance] = after

@@ -110,6 +110,7 @@ def make_plan(
     settle: Settle | None = None,
     isolate_conflicts: bool = False,
     notes: Sequence[Diagnostic] = (),
+    only: Collection[str] | None = None,
 ) -> Plan:
     """Compute the ordered plan that makes `actual` match `desired` for this instance;
     `inventory`: the ids this instance manages (their ownership marks may be lost);
@@ -120,6 +121,9 @@ def make_plan(
     cannot go ahead (a conflict about it alone, a replace without its allowance) leaves only its
     own change out, listed in `Plan.isolated`, and the rest of the plan stays applicable.
     `notes`: warnings found before planning (token Secrets that could not be read), kept last.
+    `only` (the daemon's edit of a few files, `reconcile.edited_sockets`): only these sockets are
+    compared, created or pruned; every other socket is as the last clean plan left it, so it is
+    not compared again. Policies, connectors and the mass-delete guard still see everything.
 
     With `manage_policies` off, policies and attachments are neither compared nor changed
     (`actual` holds none: they were not read), and a warning says so."""
@@ -129,7 +133,7 @@ def make_plan(
     conflicts: list[Diagnostic] = []
     warnings: list[Diagnostic] = []
 
-    _verify_fingerprints(desired, actual)
+    _verify_fingerprints(desired, actual, only)
     confirmed = frozenset(confirm_delete)
     plan_connectors(desired, actual, instance, changes, conflicts, warnings, _adopting)
     policy_plans = None
@@ -139,7 +143,7 @@ def make_plan(
     else:
         warnings.append(POLICIES_NOT_MANAGED)
     _plan_sockets(desired, actual, instance, changes, conflicts, warnings, policy_plans,
-                  inventory, confirmed)
+                  inventory, confirmed, only)
     changes = [_clearing(c, desired, actual, allow_clear_credentials) for c in changes]
 
     changes.sort(key=lambda c: (phase_of(c.kind, c.action), c.name))
@@ -175,11 +179,12 @@ def _isolated(plan: Plan) -> Plan:
                    isolated=isolated)
 
 
-def _verify_fingerprints(desired: Desired, actual: Actual) -> None:
+def _verify_fingerprints(desired: Desired, actual: Actual,
+                         only: Collection[str] | None = None) -> None:
     """Check every secret against its fingerprint at once, on threads (scrypt is slow on
     purpose); the comparisons below then hit the cache."""
     pairs = []
-    for name, spec in desired.sockets.items():
+    for name, spec in _among(desired.sockets, only):
         live = actual.sockets.get(name)
         if live is None:
             continue
@@ -321,9 +326,10 @@ def _plan_sockets(
     policy_ids: Mapping[str, str | None] | None,
     inventory: frozenset[str] = frozenset(),
     confirmed: frozenset[str] = frozenset(),
+    only: Collection[str] | None = None,
 ) -> None:
     suspended_policies = {n for n, p in desired.policies.items() if p.suspend}
-    for name, spec in desired.sockets.items():
+    for name, spec in _among(desired.sockets, only):
         if spec.suspend:
             continue
         src = str(spec.source) if spec.source else None
@@ -382,10 +388,17 @@ def _plan_sockets(
             _plan_attachments(spec, socket_id, attached, actual, policy_ids, changes, conflicts,
                               suspended_policies)
         conflicts += unknown_connectors(spec, desired, actual)
-    for name, live in actual.sockets.items():
+    for name, live in _among(actual.sockets, only):
         if name in desired.sockets or not live.ownership.owned_by(instance):
             continue
         _prune(changes, warnings, Kind.SOCKET, name, live.socket_id, live.ownership, confirmed)
+
+
+def _among(objects: Mapping[str, Any], only: Collection[str] | None) -> Any:
+    """`objects`' items, or only those named in `only` (a focused plan)."""
+    if only is None:
+        return objects.items()
+    return [(name, objects[name]) for name in only if name in objects]
 
 
 def _note(kind: Kind) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from documents import policy_doc, socket_doc, write
 
@@ -97,3 +98,71 @@ def test_problems_of_an_unchanged_file_are_reported_on_every_load(tmp_path: Path
     assert {"duplicate-name", "plaintext-secret"} <= set(seen[0]), seen
     assert seen[1] == seen[0]
     assert cache.hits == 3
+
+
+def _typed(name: str, service: str, password: str) -> str:
+    """A socket in the typed form (a legacy one is checked again on every load: its warning)."""
+    block = {"ssh": ("sshServiceConfiguration", "sshServiceType", "standardSshServiceConfiguration",
+                     "sshAuthenticationType"),
+             "database": ("databaseServiceConfiguration", "databaseServiceType",
+                          "standardDatabaseServiceConfiguration", "authenticationType")}[service]
+    extra = "        protocol: postgres\n" if service == "database" else ""
+    return (f"apiVersion: border0-reconciler/v1\nkind: Socket\nmetadata:\n  name: {name}\n"
+            f"spec:\n  type: {service}\n  upstream:\n    serviceType: {service}\n"
+            f"    {block[0]}:\n      {block[1]}: standard\n      {block[2]}:\n"
+            f"        hostname: h.internal\n        port: 22\n{extra}"
+            f"        {block[3]}: username_and_password\n"
+            f"        usernameAndPasswordAuthConfiguration:\n          username: app\n"
+            f"          password: {password}\n")
+
+
+def _secret_tree(tmp_path: Path) -> Path:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "db.yaml").write_text(_typed("db", "database", "{env: DB_PASSWORD}"))
+    (folder / "box.yaml").write_text(_typed("box", "ssh", "{file: pw.txt}"))
+    (folder / "web.yaml").write_text(
+        "apiVersion: border0-reconciler/v1\nkind: Socket\nmetadata:\n  name: web\n"
+        "spec:\n  type: http\n  description: no secret\n")
+    (folder / "pw.txt").write_text("from-the-file\n")
+    _age(folder)
+    return folder
+
+
+def _password(loaded: Any, name: str) -> str:
+    assert loaded.ok, loaded.diagnostics
+    [secret] = loaded.desired.sockets[name].secrets()
+    return secret.value
+
+
+def test_an_unchanged_file_has_its_secrets_read_again_from_the_environment(tmp_path):
+    """The daemon's environment can differ between loads (a restart with another env file;
+    `load`'s `env`): the cache keeps a socket's spec only while its secrets read as before."""
+    folder = _secret_tree(tmp_path)
+    cache = ParseCache()
+    first = load([folder], cache=cache, env={"DB_PASSWORD": "one"})
+    assert _password(first, "db") == "one"
+
+    same = load([folder], cache=cache, env={"DB_PASSWORD": "one"})
+    assert cache.hits == 3
+    assert same.desired.sockets["db"] is first.desired.sockets["db"]  # not built again
+
+    other = load([folder], cache=cache, env={"DB_PASSWORD": "two"})
+    assert _password(other, "db") == "two"
+
+    gone = load([folder], cache=cache, env={})
+    assert not gone.ok and "DB_PASSWORD is not set" in gone.diagnostics[0].message
+    assert _password(load([folder], cache=cache, env={"DB_PASSWORD": "one"}), "db") == "one"
+
+
+def test_an_unchanged_file_has_its_secret_files_read_again(tmp_path):
+    """A secret file rotated (a Kubernetes Secret's mount) is seen on the next load although
+    the manifest naming it is unchanged."""
+    folder = _secret_tree(tmp_path)
+    cache = ParseCache()
+    env = {"DB_PASSWORD": "one"}
+    assert _password(load([folder], cache=cache, env=env), "box") == "from-the-file"
+
+    (folder / "pw.txt").write_text("rotated\n")
+    again = load([folder], cache=cache, env=env)
+    assert cache.hits == 3 and _password(again, "box") == "rotated"
