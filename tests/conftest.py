@@ -24,7 +24,7 @@ from helpers import PYTHON, REPO, wait_for
 
 #: The border0 API contract check over every request the client sends (contract_recorder.py);
 #: the `slow` marker's check on every test that starts a process (process_audit.py).
-pytest_plugins = ["contract_recorder", "process_audit"]
+pytest_plugins = ["contract_recorder", "daemon_host", "process_audit"]
 
 TEST_TOKEN = "test-token-5f1c0e"
 #: Fast retries for tests: the defaults (1 s .. 30 s) are border0's and would slow tests down.
