@@ -64,6 +64,14 @@ class DaemonView:
     def _listen(self) -> str | None:
         return next((r["listen"] for r in list(self.records) if "listen" in r), None)
 
+    def wait(self, predicate: Any, timeout: float, message: str, interval: float = 0.05) -> Any:
+        """wait_for, showing the daemon's last log lines when it times out."""
+        try:
+            return wait_for(predicate, timeout=timeout, message=message, interval=interval)
+        except AssertionError as exc:
+            lines = "".join(getattr(self, "lines", [])[-30:])
+            raise AssertionError(f"{exc}\ndaemon log:\n{lines}") from None
+
 
 class _Lines:
     """A text stream for the daemon's stderr: whole lines kept, JSON ones parsed too."""
@@ -129,7 +137,8 @@ class InProcessDaemon(DaemonView):
     def alive(self) -> bool:
         return not self._done.is_set()
 
-    def wait(self, timeout: float) -> int:
+    def exited(self, timeout: float) -> int:
+        """The exit code, once the daemon has exited (within `timeout`)."""
         if not self._done.wait(timeout):
             raise AssertionError(f"the daemon did not exit within {timeout}s")
         assert self.code is not None
@@ -146,7 +155,7 @@ class InProcessDaemon(DaemonView):
 
     def terminate(self, timeout: float = 15) -> int:
         self.send_signal(signal.SIGTERM)
-        return self.wait(timeout)
+        return self.exited(timeout)
 
     def close(self) -> None:
         self.http.close()
