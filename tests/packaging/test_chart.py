@@ -12,12 +12,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import helm_python as helm  # helm-python-sdk: Helm 4's Go SDK, no helm binary
 import kubernetes_validate.utils as kv
 import pytest
 import yaml
+from helpers import cli
 from packaging.version import Version
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "border0-reconciler"
@@ -437,14 +439,11 @@ def mount_configmap(data: dict[str, str], root: Path) -> Path:
     return root
 
 
-def validate_cli(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", "validate", str(path)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )
+def validate_cli(path: Path) -> SimpleNamespace:
+    code, out, err = cli(["validate", str(path)])
+    return SimpleNamespace(returncode=code, stdout=out, stderr=err)
 
 
-@pytest.mark.slow
 def test_chart_configmap_mount_holds_valid_manifests(chart: Any, tmp_path: Path) -> None:
     configmap = render(chart, ci_values("configmap"))["ConfigMap"]
     result = validate_cli(mount_configmap(configmap["data"], tmp_path / "manifests"))
