@@ -232,6 +232,8 @@ def test_drift_made_through_the_api_is_repaired_at_the_next_interval(
         "0%",
         "--debounce",
         "50ms",
+        "--delete-grace",  # the re-attached policy grants access: applied at once, no grace
+        "0",
     )
 
     def attached() -> bool:
@@ -282,7 +284,10 @@ def test_an_invalid_file_applies_nothing_and_the_fix_recovers(emulator, manifest
     (manifests / "web.yaml").write_text(socket_yaml("web", "good"))
     (manifests / "old.yaml").write_text(socket_yaml("old", "will be kept"))
     client = emulator.client()
-    daemon = daemon_run(manifests, emulator.url, emulator.token, "--debounce", "50ms")
+    # --delete-grace 0: the fix's deletion of old.yaml's socket is applied at once (the grace
+    # is tests/reliability's subject, not this one's)
+    daemon = daemon_run(manifests, emulator.url, emulator.token, "--debounce", "50ms",
+                        "--delete-grace", "0")
     wait_for(lambda: client.find_socket("old") and description(client, "web") == "good", timeout=20)
     wait_for(lambda: daemon.last("result") == "success")
 
