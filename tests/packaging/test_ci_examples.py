@@ -5,16 +5,15 @@ against a list verified by hand. tests/packaging/test_ci_step.py runs them.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
+import shlex
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from actions_runner import interpolate
+from helpers import cli
 from pre_commit.clientlib import load_manifest
 from tools import check_jsonschema
 
@@ -25,7 +24,6 @@ GITLAB = ROOT / "examples" / "ci" / "gitlab-ci.yml"
 ACTION = ROOT / "action.yml"
 COMPONENT = ROOT / "templates" / "border0-reconciler.yml"
 HOOKS = ROOT / ".pre-commit-hooks.yaml"
-BIN = Path(sys.executable).parent
 
 # Actions the examples and action.yml may use: published on the GitHub Marketplace at these
 # major-version tags, checked against each action's own action.yml (the inputs listed are the
@@ -46,18 +44,6 @@ def steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
     if "runs" in workflow:
         return workflow["runs"]["steps"]
     return [step for job in workflow["jobs"].values() for step in job["steps"]]
-
-
-def run_script(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    full_env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("BORDER0_")},
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-        **env,
-    }
-    return subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120, check=False,
-    )
 
 
 def check_schema(schema: str, *paths: Path) -> Any:
@@ -168,15 +154,19 @@ def test_pre_commit_schema_check_can_fail(tmp_path: Path) -> None:
         load_manifest(str(broken))
 
 
-@pytest.mark.slow
 def test_pre_commit_hook_command_validates(config_repo: Path) -> None:
+    """The hook's command as pre-commit runs it: its console script (a pyproject script,
+    test_pre_commit_hook_matches_pre_commit_schema) with the entry's and the hook's arguments,
+    through the CLI's entry in this process."""
     (hook,) = load_manifest(str(HOOKS))
-    command = " ".join([hook["entry"], *hook["args"]])
-    assert run_script(command, config_repo, {}).returncode == 0
+    script, *args = [*shlex.split(hook["entry"]), *hook["args"]]
+    assert script in load_pyproject_scripts()
+    code, out, err = cli(args, cwd=config_repo)
+    assert code == 0, out + err
     (config_repo / "border0" / "policies" / "engineers.yaml").unlink()
-    failed = run_script(command, config_repo, {})
-    assert failed.returncode == 1
-    assert "engineers" in failed.stdout + failed.stderr
+    code, out, err = cli(args, cwd=config_repo)
+    assert code == 1
+    assert "engineers" in out + err
 
 
 def load_pyproject_scripts() -> set[str]:
