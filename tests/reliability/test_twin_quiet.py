@@ -296,27 +296,27 @@ def _counter(daemon: Daemon, family: str) -> float:
                for s in f.samples if s.name == family + "_total")
 
 
-@pytest.mark.slow
-def test_the_daemon_writes_nothing_after_its_first_reconcile(twin: Twin) -> None:
-    daemon = Daemon(
-        EXAMPLES, twin.proc.url, twin.proc.token,
-        "--interval", "1s", "--jitter", "0", "--env-file", str(DEMO_ENV),
-        "--connector-command", '{python} -c "import time; time.sleep(600)"',
-    )
+@pytest.mark.slow  # in this process, but five interval reconciles of the examples
+def test_the_daemon_writes_nothing_after_its_first_reconcile(
+    twin: Twin, daemon_run: Any, tmp_path: Path
+) -> None:
+    # a copy outside git (no `git rev-parse` process); its connectors are processes, left to
+    # the connector tests (daemon_run runs with --no-connectors): border0's writes are the subject
+    examples = shutil.copytree(EXAMPLES, tmp_path / "examples",
+                               ignore=shutil.ignore_patterns(".border0-reconciler"))
+    daemon = daemon_run(examples, twin.proc.url, twin.proc.token,
+                        "--interval", "1s", "--jitter", "0", "--env-file", str(DEMO_ENV))
     reconciles = "border0_reconciler_reconciles"
-    try:
-        wait_for(lambda: (daemon.status().get("last_reconcile") or {}).get("result")
-                 == "success", timeout=60, message="the first reconcile")
-        first = len(twin.writes())
-        assert first > 0
-        done = _counter(daemon, reconciles)
-        drift = _counter(daemon, "border0_reconciler_drift_corrections")
-        wait_for(lambda: _counter(daemon, reconciles) >= done + 4, timeout=40,
-                 message="four more interval reconciles")
-        assert twin.writes()[first:] == []
-        assert _counter(daemon, "border0_reconciler_drift_corrections") == drift
-        values = demo_values()
-        assert not any(v in line for v in values for line in daemon.lines
-                       if v not in ("orders_demo", "analytics_demo"))
-    finally:
-        daemon.close()
+    wait_for(lambda: (daemon.status().get("last_reconcile") or {}).get("result")
+             == "success", timeout=60, message="the first reconcile")
+    first = len(twin.writes())
+    assert first > 0
+    done = _counter(daemon, reconciles)
+    drift = _counter(daemon, "border0_reconciler_drift_corrections")
+    wait_for(lambda: _counter(daemon, reconciles) >= done + 4, timeout=40,
+             message="four more interval reconciles")
+    assert twin.writes()[first:] == []
+    assert _counter(daemon, "border0_reconciler_drift_corrections") == drift
+    values = demo_values()
+    assert not any(v in line for v in values for line in daemon.lines
+                   if v not in ("orders_demo", "analytics_demo"))
