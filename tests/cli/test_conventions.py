@@ -214,7 +214,9 @@ def test_interval_from_the_environment_in_go_syntax(
     examples = shutil.copytree(EXAMPLES, tmp_path / "examples")  # outside git: no git process
     daemon = daemon_run(examples, "local", None, "--state", world["api"][-1],
                         "--env-file", ENV_FILE, "--dry-run")
-    started = next(r for r in daemon.records if r.get("message") == "daemon started")
+    started = wait_for(lambda: next((r for r in daemon.records
+                                     if r.get("message") == "daemon started"), None),
+                       message="the daemon's start record")
     assert (started["interval"], started["debounce"]) == (90.0, 0.25)
     monkeypatch.delenv("BORDER0_RECONCILER_INTERVAL")
     monkeypatch.delenv("BORDER0_RECONCILER_DEBOUNCE")
