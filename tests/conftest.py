@@ -24,7 +24,7 @@ from helpers import PYTHON, REPO, wait_for
 
 #: The border0 API contract check over every request the client sends (contract_recorder.py);
 #: the `slow` marker's check on every test that starts a process (process_audit.py).
-pytest_plugins = ["contract_recorder", "process_audit"]
+pytest_plugins = ["contract_recorder", "daemon_host", "process_audit"]
 
 TEST_TOKEN = "test-token-5f1c0e"
 #: Fast retries for tests: the defaults (1 s .. 30 s) are border0's and would slow tests down.
@@ -32,15 +32,38 @@ FAST_RETRIES: dict[str, Any] = {"backoff_base": 0.02, "backoff_max": 0.5, "deadl
 
 
 class InProcessEmulator:
-    """The `emulator` fixture's value: .url (with /api/v1), .token, .store, .client()."""
+    """The `emulator` fixture's value: .url (with /api/v1), .token, .store, .client(),
+    .requests() (what it served, in order: a child's access log, read in this process)."""
 
     def __init__(self, **start: Any) -> None:
         self._emulator = EmbeddedEmulator()
         self._clients: list[Border0Client] = []
+        self._served: list[tuple[str, str]] | None = None
         self.token = start.pop("token", TEST_TOKEN)
         self.url = self._emulator.start(start.pop("db_path", None), self.token, **start)
         self.store = self._emulator.store
         self.app = self._emulator.app
+
+    def requests(self) -> list[tuple[str, str]]:
+        """Every request served from now on, as (METHOD, path), in the order they came: a
+        recorder around the emulator's API inside its fault layer (`app.app`), kept by the
+        emulator, so refused-by-fault requests are not in it, as in border0's own log."""
+        if self._served is None:
+            served: list[tuple[str, str]] = []
+            inner = self.app.app
+
+            async def recording(scope: Any, receive: Any, send: Any) -> None:
+                if scope["type"] == "http":
+                    served.append((scope["method"], scope["path"]))
+                await inner(scope, receive, send)
+
+            self.app.app = recording
+            self._served = served
+        return self._served
+
+    def writes(self) -> list[tuple[str, str]]:
+        """The requests served that are not reads: (METHOD, path)."""
+        return [(m, p) for m, p in self.requests() if m not in ("GET", "HEAD")]
 
     def client(self, token: str | None = None, **options: Any) -> Border0Client:
         """A client for this emulator (fast retries unless overridden); closed at teardown."""

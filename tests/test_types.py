@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 from helpers import REPO
 
+#: In this process (mypy's API), but mypy --strict takes seconds: out of the quick loop.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -32,10 +32,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 
 from reconciler.backoff import backoff
+from reconciler.clock import SYSTEM, Clock
 from reconciler.connectors.argv import (
     DEFAULT_TEMPLATE,
     LOCAL_CONNECTOR_TEMPLATE,
@@ -95,8 +95,12 @@ class Supervisor:
         stable_secs: float = 60.0,
         protected_paths: Iterable[str] = (),
         groups: ProcessGroups | None = None,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.template = DEFAULT_TEMPLATE if command_template is None else command_template
+        #: The time of startsecs, backoff and stable runs (tests hand in a ManualClock, so a
+        #: backoff is checked by the delays chosen, not by waiting them out).
+        self.clock = clock
         validate_template(self.template)
         self.child_env = {**os.environ, **(env or {})}
         self.startsecs = startsecs
@@ -203,14 +207,14 @@ class Supervisor:
             self._wake.clear()
             with self._lock:
                 try:
-                    self._tick(time.monotonic())
+                    self._tick(self.clock.monotonic())
                 except Exception:  # the loop must outlive any one bug
                     self.log.exception("connector supervisor error")
                 self._seen = self._generation
                 self._lock.notify_all()
                 if self._stopping and not self._connectors:
                     return
-                wait = self._next_wait(time.monotonic())
+                wait = self._next_wait(self.clock.monotonic())
                 pids = [c.proc.pid for c in self._connectors.values() if c.proc is not None]
             self._wake.wait(wait, pids=pids)
 

@@ -202,9 +202,9 @@ def test_fetch_lists_once_not_per_object(emulator, tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.slow
-def test_apply_under_fail_rate_converges_without_duplicates(emulator_process, tmp_path) -> None:
-    emu = emulator_process(fail_rate=0.3, seed=7)
+def test_apply_under_fail_rate_converges_without_duplicates(emulator_factory, tmp_path) -> None:
+    db = str(tmp_path / "faults.db")
+    emu = emulator_factory(db_path=db, fail_rate=0.3, seed=7)
     client = emu.client()
     docs = [policy_doc("ops")] + [
         socket_doc(f"web-{i:02d}", description=f"site {i}", policies=["ops"]) for i in range(20)
@@ -216,8 +216,8 @@ def test_apply_under_fail_rate_converges_without_duplicates(emulator_process, tm
             break
     else:
         pytest.fail(f"did not converge: {result.stage} {result.error}")
-    emu.kill()
-    clean = emulator_process(db=emu.db)  # the same database, served without faults
+    emu.stop()
+    clean = emulator_factory(db_path=db)  # the same database, served without faults
     names = Counter(s["name"] for s in clean.client().list_sockets())
     assert names == Counter({f"web-{i:02d}": 1 for i in range(20)})
     assert make_plan(

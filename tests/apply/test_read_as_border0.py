@@ -5,11 +5,9 @@ CLI), `reconcile` or the CLI as a user runs it; request bodies recorded from the
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
-import pytest
 from documents import opts, policy_doc, socket_doc, write
 from helpers import cli, edit_by_hand
 
@@ -29,12 +27,10 @@ def v2_policy(name: str, data: dict[str, Any] | None = None) -> dict:
     return doc
 
 
-_WRITE = re.compile(r'"(POST|PUT|PATCH|DELETE) (/api/v1/\S*) HTTP')
-
-
-def writes(twin: Any) -> list[tuple[str, ...]]:
-    """The writing requests in an emulator process's access log."""
-    return [m.groups() for line in list(twin.stderr_lines) if (m := _WRITE.search(line))]
+def writes(twin: Any) -> list[tuple[str, str]]:
+    """The writing requests the emulator served (its request log, conftest's `requests()`,
+    recording from the emulator's start: each test calls this once before the CLI runs)."""
+    return twin.writes()
 
 
 def plan_of(folder: Path, client: Any, **kw: Any):
@@ -96,9 +92,8 @@ def test_a_noisy_policy_answer_plans_nothing_and_a_real_change_plans_one_update(
     assert [d.path for d in plan.changes[0].diffs] == ["policy_data.condition.who.email"]
 
 
-@pytest.mark.slow
 def test_over_long_fields_stop_at_validate_with_file_line_and_apply_writes_nothing(
-    emulator_process, tmp_path: Path
+    emulator, tmp_path: Path
 ) -> None:
     folder = write(tmp_path / "m", [socket_doc(
         "web", description="d" * 201,
@@ -115,7 +110,8 @@ def test_over_long_fields_stop_at_validate_with_file_line_and_apply_writes_nothi
     # a resolved secret is held to border0's limit too (protected_password: 100)
     write(folder, [socket_doc("web", description="fine",
                               protected={"username": "u", "password": {"env": "PW"}})])
-    twin = emulator_process(access_log=True)
+    twin = emulator
+    assert writes(twin) == []
     api = ["--api", twin.url, "--auto-approve"]
     code, out, err = cli(["apply", str(folder), *api], env={"PW": "p" * 101,
                                                            "BORDER0_TOKEN": twin.token})
@@ -296,11 +292,11 @@ def test_a_credential_border0_masks_is_shown_as_cleared_and_needs_an_opt_in(
     assert client.get_socket("box")["upstream_username"] == "deploy"
 
 
-@pytest.mark.slow
 def test_a_replace_needs_an_allowance_and_says_what_it_costs(
-    emulator_process, tmp_path: Path
+    emulator, tmp_path: Path
 ) -> None:
-    twin = emulator_process(access_log=True)
+    twin = emulator
+    assert writes(twin) == []
     env = {"BORDER0_TOKEN": twin.token, "DB_PASSWORD": "a-long-enough-password"}
     api = ["--api", twin.url]
     docs = [socket_doc("web", description="one")]

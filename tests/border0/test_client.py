@@ -344,9 +344,8 @@ def test_paging_stops_on_a_server_that_repeats_pages():
 # --- retries -------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_retries_under_fail_rate_in_a_real_process(emulator_process):
-    proc = emulator_process(fail_rate=0.3, seed=7)
+def test_retries_under_fail_rate_over_real_http(emulator_factory):
+    proc = emulator_factory(fail_rate=0.3, seed=7)
     client = proc.client()
     for i in range(20):
         try:

@@ -8,23 +8,26 @@ import shutil
 import sqlite3
 import stat
 import subprocess
-import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from helpers import REPO
+from helpers import REPO, cli
 
 
-def _apply_local(cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def _apply_local(cwd: Path, *extra: str) -> SimpleNamespace:
     """`apply . --api local` in a copy of examples/, as a user with umask 000 would run it
-    (the state goes in the manifests' folder: here, `cwd`)."""
+    (the state goes in the manifests' folder: here, `cwd`); in this process, under that umask
+    for the call only."""
     shutil.copytree(REPO / "examples", cwd, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".border0-reconciler"))
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", "apply", ".", "--api", "local",
-         "--env-file", str(REPO / "examples" / "demo.env"), "--auto-approve", *extra],
-        cwd=cwd, capture_output=True, text=True, timeout=120, check=False,
-        preexec_fn=lambda: os.umask(0),  # the permissive umask under test
-    )
+    umask = os.umask(0)  # the permissive umask under test
+    try:
+        code, out, err = cli(["apply", ".", "--api", "local", "--env-file",
+                              str(REPO / "examples" / "demo.env"), "--auto-approve", *extra],
+                             cwd=cwd)
+    finally:
+        os.umask(umask)
+    return SimpleNamespace(returncode=code, stdout=out, stderr=err)
 
 
 def _mode(path: Path) -> int:
@@ -35,7 +38,6 @@ def _state_files(db: Path) -> list[Path]:
     return [p for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists()]
 
 
-@pytest.mark.slow
 def test_the_default_state_is_private_even_with_umask_000(tmp_path):
     result = _apply_local(tmp_path)
     assert result.returncode == 0, result.stderr
@@ -47,7 +49,6 @@ def test_the_default_state_is_private_even_with_umask_000(tmp_path):
     assert {str(p): _mode(p) for p in _state_files(db)} == {str(p): 0o600 for p in _state_files(db)}
 
 
-@pytest.mark.slow
 def test_state_left_world_readable_by_an_older_version_is_made_private(tmp_path):
     state_dir = tmp_path / ".border0-reconciler"
     state_dir.mkdir()
@@ -64,7 +65,6 @@ def test_state_left_world_readable_by_an_older_version_is_made_private(tmp_path)
                                                              _state_files(db)]
 
 
-@pytest.mark.slow
 def test_a_state_folder_named_with_state_is_created_private(tmp_path):
     db = tmp_path / "new" / "deeper" / "local.db"
     result = _apply_local(tmp_path, "--state", str(db))

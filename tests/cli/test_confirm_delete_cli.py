@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from documents import socket_doc, write
 from helpers import cli, wait_for
 
@@ -39,34 +38,25 @@ def test_apply_deletes_a_guarded_socket_only_when_confirmed(tmp_path: Path) -> N
     assert code == 0 and "- socket safe" in out, err
 
 
-@pytest.mark.slow
 def test_the_daemons_trigger_confirms_a_deletion(
-    emulator, tmp_path: Path
+    emulator, tmp_path: Path, daemon_run
 ) -> None:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "daemon"))
-    from test_daemon_process import DaemonProcess
-
     folder = write(tmp_path / "m", [socket_doc("keep"), socket_doc("vault", annotations=GUARD)])
     (tmp_path / "token").write_text("trigger-token-0123456789")
     (tmp_path / "token").chmod(0o600)  # a token file others can read is refused
-    daemon = DaemonProcess(folder, emulator.url, emulator.token,
-                           ["--interval", "1h", "--delete-grace", "0", "--allow-mass-delete",
-                            "--trigger-token-file", str(tmp_path / "token")])
-    try:
-        client = emulator.client()
-        wait_for(lambda: client.find_socket("vault"), timeout=30, message="the first apply")
-        write(folder, [socket_doc("keep")])
-        held = wait_for(lambda: (daemon.status()["last_reconcile"] or {}).get(
-            "deletions_waiting_for_confirmation"), timeout=30, message="the held deletion")
-        assert "socket vault is no longer in the manifests" in held[0]
-        assert any("its deletion waits for a confirmation" in m for m in daemon.messages())
-        assert client.find_socket("vault") is not None
-        response = daemon.http.post("/reconcile", params={"confirm-delete": "vault"},
-                                    headers={"Authorization": "Bearer trigger-token-0123456789"})
-        assert response.status_code == 202 and response.json()["confirm_delete"] == ["vault"]
-        wait_for(lambda: client.find_socket("vault") is None, timeout=30,
-                 message="the confirmed deletion")
-    finally:
-        daemon.close()
+    daemon = daemon_run(folder, emulator.url, emulator.token,
+                        "--interval", "1h", "--delete-grace", "0", "--allow-mass-delete",
+                        "--trigger-token-file", str(tmp_path / "token"))
+    client = emulator.client()
+    wait_for(lambda: client.find_socket("vault"), timeout=30, message="the first apply")
+    write(folder, [socket_doc("keep")])
+    held = wait_for(lambda: (daemon.status()["last_reconcile"] or {}).get(
+        "deletions_waiting_for_confirmation"), timeout=30, message="the held deletion")
+    assert "socket vault is no longer in the manifests" in held[0]
+    assert any("its deletion waits for a confirmation" in m for m in daemon.messages())
+    assert client.find_socket("vault") is not None
+    response = daemon.http.post("/reconcile", params={"confirm-delete": "vault"},
+                                headers={"Authorization": "Bearer trigger-token-0123456789"})
+    assert response.status_code == 202 and response.json()["confirm_delete"] == ["vault"]
+    wait_for(lambda: client.find_socket("vault") is None, timeout=30,
+             message="the confirmed deletion")

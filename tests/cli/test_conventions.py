@@ -1,5 +1,5 @@
 """The CLI's conventions, as kubectl and Terraform users expect them, run through the CLI in
-this process against `--api local` (and a real daemon process for `status`): `-o json` on every
+this process against `--api local` (and a daemon on a thread for `status`): `-o json` on every
 command that prints objects, with nothing else on stdout; errors as JSON documents; `-` for
 stdin; Go durations; BORDER0_RECONCILER_<FLAG>; colour; completion; `run --once
 --detailed-exitcode`."""
@@ -7,16 +7,15 @@ stdin; Go durations; BORDER0_RECONCILER_<FLAG>; colour; completion; `run --once
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
-from helpers import PYTHON, REPO, cli, free_port, wait_for
+from helpers import REPO, cli, free_port, wait_for
 
 from reconciler.cli.main import cli as click_group
 
@@ -43,29 +42,35 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="module")
 def daemon(world: dict[str, Any]) -> Any:
-    """A daemon process serving /status over the world's state (for `status`): its address."""
-    port = free_port()
-    daemon = subprocess.Popen(
-        [PYTHON, "-m", "reconciler", "run", EXAMPLES, *world["api"], "--env-file", ENV_FILE,
-         "--listen", f"127.0.0.1:{port}", "--dry-run"],
-        cwd=world["root"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/status").json()["last_reconcile"],
-                 timeout=60, message="the daemon's first reconcile")
-        yield f"127.0.0.1:{port}"
-    finally:
-        daemon.terminate()
-        daemon.wait(20)
+    """A dry-run daemon serving /status over the world's state (for `status`): its address. In
+    this process on a thread (the one builder `run` uses), over a copy of the examples (outside
+    a git checkout: no `git rev-parse` process)."""
+    from reconciler.border0.session import open_api
+    from reconciler.daemon.build import build_daemon
+    from reconciler.daemon.config import DaemonConfig
+    from reconciler.daemon.logs import RedactFilter
+    from reconciler.manifests.files import environment
+
+    examples = shutil.copytree(EXAMPLES, world["root"] / "daemon-examples")
+    listen = f"127.0.0.1:{free_port()}"
+    env = environment(ENV_FILE)
+    with open_api("local", None, world["api"][-1], env=env, near=[str(examples)]) as client:
+        config = DaemonConfig(path=str(examples), listen=listen, dry_run=True, env=env)
+        daemon = build_daemon(config, client, redactor=RedactFilter(), signals=False)
+        thread = threading.Thread(target=daemon.run, daemon=True)
+        thread.start()
+        try:
+            wait_for(lambda: httpx.get(f"http://{listen}/status").json()["last_reconcile"],
+                     timeout=60, message="the daemon's first reconcile")
+            yield listen
+        finally:
+            daemon.request_stop()
+            thread.join(20)
 
 
 def with_status(world: dict[str, Any], name: str, request: pytest.FixtureRequest) -> Any:
     """`world`, with a daemon's address when the command is `status` (which reads a daemon)."""
     return {**world, "listen": request.getfixturevalue("daemon")} if name == "status" else world
-
-
-def slow_status(names: list[str]) -> list[Any]:
-    """The `status` case starts a daemon process: it is slow (pytest -m "not slow")."""
-    return [pytest.param(n, marks=pytest.mark.slow) if n == "status" else n for n in names]
 
 
 def commands(w: dict[str, Any]) -> dict[str, list[str]]:
@@ -100,7 +105,7 @@ def test_every_command_that_prints_objects_takes_dash_o() -> None:
         assert list(output.type.choices) == ["text", "json", "yaml", "markdown"]
 
 
-@pytest.mark.parametrize("name", slow_status(NAMES))
+@pytest.mark.parametrize("name", NAMES)
 def test_dash_o_json_prints_only_json(world: dict[str, Any], name: str,
                                       request: pytest.FixtureRequest) -> None:
     world = with_status(world, name, request)
@@ -110,7 +115,7 @@ def test_dash_o_json_prints_only_json(world: dict[str, Any], name: str,
     assert data is not None and "Traceback" not in err
 
 
-@pytest.mark.parametrize("name", slow_status(["plan", "ls", "status", "validate"]))
+@pytest.mark.parametrize("name", ["plan", "ls", "status", "validate"])
 def test_dash_o_yaml_and_markdown(world: dict[str, Any], name: str,
                                   request: pytest.FixtureRequest) -> None:
     world = with_status(world, name, request)
@@ -155,14 +160,14 @@ def test_plan_json_with_invalid_manifests_is_a_json_document_of_the_diagnostics(
     assert err.splitlines()[-1].startswith("error: the manifests have 1 error")
 
 
-def test_an_api_failure_in_json_mode_is_a_json_error(tmp_path: Path) -> None:
-    code, out, err = cli(["ls", "--api", f"http://127.0.0.1:{free_port()}/api/v1", "-o", "json"],
-                         env={"BORDER0_ADMIN_TOKEN": "t"})
+def test_an_api_failure_in_json_mode_is_a_json_error(emulator: Any) -> None:
+    # a refused token: border0 answers at once (a port nobody listens on is retried for seconds)
+    code, out, err = cli(["ls", "--api", emulator.url, "-o", "json"],
+                         env={"BORDER0_ADMIN_TOKEN": "not-the-token"})
     assert code == 1
     assert json.loads(out)["error"] in err
 
 
-@pytest.mark.slow
 def test_old_spellings_still_work_but_are_not_in_help(world: dict[str, Any], daemon: str) -> None:
     code, out, err = cli(["status", "--listen", daemon, "--format", "table"])
     assert code == 0 and "ready" in out, err
@@ -201,36 +206,28 @@ def test_environment_variables_set_every_flag_and_help_lists_them(world: dict[st
         assert name in help_text
 
 
-@pytest.mark.slow
-def test_interval_from_the_environment_in_go_syntax(world: dict[str, Any], tmp_path: Path) -> None:
-    port = free_port()
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "reconciler", "run", EXAMPLES, *world["api"], "--env-file", ENV_FILE,
-         "--listen", f"127.0.0.1:{port}", "--dry-run", "--log-format", "json"],
-        env={**os.environ, "BORDER0_RECONCILER_INTERVAL": "1m30s",
-             "BORDER0_RECONCILER_DEBOUNCE": "250ms"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        started = None
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            record = json.loads(line)
-            if record.get("message") == "daemon started":
-                started = record
-                break
-        assert started is not None
-        assert (started["interval"], started["debounce"]) == (90.0, 0.25)
-    finally:
-        proc.terminate()
-        proc.wait(20)
+def test_interval_from_the_environment_in_go_syntax(
+    world: dict[str, Any], tmp_path: Path, daemon_run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BORDER0_RECONCILER_INTERVAL", "1m30s")
+    monkeypatch.setenv("BORDER0_RECONCILER_DEBOUNCE", "250ms")
+    examples = shutil.copytree(EXAMPLES, tmp_path / "examples")  # outside git: no git process
+    daemon = daemon_run(examples, "local", None, "--state", world["api"][-1],
+                        "--env-file", ENV_FILE, "--dry-run")
+    started = wait_for(lambda: next((r for r in daemon.records
+                                     if r.get("message") == "daemon started"), None),
+                       message="the daemon's start record")
+    assert (started["interval"], started["debounce"]) == (90.0, 0.25)
+    monkeypatch.delenv("BORDER0_RECONCILER_INTERVAL")
+    monkeypatch.delenv("BORDER0_RECONCILER_DEBOUNCE")
     code, _, err = cli(["run", EXAMPLES, "--once"], env={"BORDER0_RECONCILER_INTERVAL": "1m30"})
     assert code == 1 and "'1m30' is not a duration" in err
 
 
-@pytest.mark.slow  # run --once starts the examples' connectors
 def test_run_once_dry_run_detailed_exitcode_exits_2_on_drift(tmp_path: Path) -> None:
     state = str(tmp_path / "local.db")
-    run = ["run", EXAMPLES, "--api", "local", "--state", state, "--env-file", ENV_FILE,
+    examples = str(shutil.copytree(EXAMPLES, tmp_path / "examples"))  # outside git: no git run
+    run = ["run", examples, "--api", "local", "--state", state, "--env-file", ENV_FILE,
            "--once", "--dry-run", "--detailed-exitcode", "--listen", ""]
     code, _, err = cli(run)
     assert code == 2, err  # an empty border0: everything to create

@@ -1,6 +1,6 @@
 """`plan`, `apply` and `run --once` go through the one pipeline (reconciler/reconcile.py): the same
-manifests and the same border0 give the same refusal, word for word, from each. Real child
-processes against the embedded emulator (`--api local`) with its state in a file."""
+manifests and the same border0 give the same refusal, word for word, from each. The CLI in
+this process against the embedded emulator (`--api local`) with its state in a file."""
 
 from __future__ import annotations
 
@@ -8,14 +8,12 @@ import os
 import re
 from pathlib import Path
 
-import pytest
 from documents import base_docs, write
 from helpers import cli
 
 ENV = {"DB_PASSWORD": "pipeline-secret-1"}
 
 
-@pytest.mark.slow
 def test_plan_apply_and_run_once_refuse_with_one_message(tmp_path: Path) -> None:
     docs = base_docs()
     # the daemon's log redacts the manifests' secrets, the username too: not one that is a word

@@ -9,12 +9,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import wait_for
 
+from reconciler.clock import ManualClock
 from reconciler.connectors.supervisor import ConnectorTarget, State, Supervisor
 from reconciler.model import ConnectorSpec
 
@@ -334,6 +335,7 @@ def test_remove_while_starting_backoff_or_fatal(make_supervisor):
 DAEMON = """
 import sys, time
 from reconciler.model import ConnectorSpec
+from reconciler.clock import ManualClock
 from reconciler.connectors.supervisor import ConnectorTarget, State, Supervisor
 sup = Supervisor(command_template=sys.argv[1], startsecs=0.2)
 sup.sync({"a": ConnectorTarget("a", ConnectorSpec(host="run", port=1), "tls", "id", ())})
@@ -365,15 +367,20 @@ def test_sigkill_of_the_supervising_process_leaves_no_child(fake, tmp_path):
 
 @pytest.mark.slow
 def test_backoff_doubles_for_short_runs_and_resets_after_a_stable_run(make_supervisor, caplog):
+    """Time through the supervisor's clock: startsecs, backoff and the stable run pass when the
+    test moves the clock, so the delays are read from what the supervisor chose."""
     caplog.set_level(logging.INFO, logger="reconciler.connector")
-    sup = make_supervisor(startsecs=0.1, backoff_base=0.1, stable_secs=1.0)
+    clock = ManualClock()
+    sup = make_supervisor(startsecs=0.1, backoff_base=0.1, stable_secs=1.0, clock=clock)
     sup.sync({"a": target("a")})
 
-    def kill_running() -> float:
-        st = wait_for(lambda: running(sup, "a"))["a"]
+    def up() -> Any:  # time moves 50 ms per look: startsecs and any backoff pass
+        return wait_for(lambda: clock.advance(0.05) or running(sup, "a"))["a"]
+
+    def kill_running() -> None:
+        st = up()
         os.kill(st.pid, signal.SIGKILL)
-        wait_for(lambda: by_name(sup)["a"].pid != st.pid)
-        return time.monotonic()
+        wait_for(lambda: clock.advance(0.05) or by_name(sup)["a"].pid != st.pid)
 
     def delays() -> list[str]:
         return [r.getMessage().rsplit("restarting in ", 1)[1] for r in caplog.records
@@ -383,10 +390,9 @@ def test_backoff_doubles_for_short_runs_and_resets_after_a_stable_run(make_super
     kill_running()
     wait_for(lambda: len(delays()) == 2)
     assert delays() == ["0.1s", "0.2s"]  # short runs: the delay doubles
-    up = wait_for(lambda: running(sup, "a"))["a"]
-    since = time.monotonic()
-    wait_for(lambda: time.monotonic() - since > 1.2, message="a stable run")
-    assert by_name(sup)["a"].pid == up.pid
+    stable = up()
+    clock.advance(1.2)  # a stable run: longer than stable_secs, on the supervisor's clock
+    assert by_name(sup)["a"].pid == stable.pid
     kill_running()
     wait_for(lambda: len(delays()) == 3)
     assert delays()[2] == "0.1s"  # after a stable run: back to the base delay

@@ -1,8 +1,10 @@
-"""`border0-reconciler run` as a REAL process against the emulator over HTTP.
+"""`border0-reconciler run` against the emulator over HTTP.
 
-Each test starts `python -m reconciler run` with a small --debounce and --listen 127.0.0.1:0 (the
-port it bound is read from its first JSON log lines), then waits on conditions with deadlines,
-polling the emulator's API and the daemon's /status, /readyz and /metrics.
+Each test starts `run` with a small --debounce and --listen 127.0.0.1:0 (the port it bound is read
+from its first JSON log lines), then waits on conditions with deadlines, polling the emulator's API
+and the daemon's /status, /readyz and /metrics. Where the daemon's process is the subject (its
+connectors' children, a second SIGTERM's exit code, git-sync's checkout) it is a child process
+(`daemon_process`); elsewhere the same command runs in this process (`daemon_run`, daemon_host.py).
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
+from daemon_host import DaemonView
 from helpers import PYTHON, REPO, cli, edit_by_hand, wait_for
-from prometheus_client.parser import text_string_to_metric_families
 from test_daemon import policy_yaml, socket_yaml
 
 
-class DaemonProcess:
+class DaemonProcess(DaemonView):
     """One `python -m reconciler run` child; its JSON log lines are collected as they come."""
 
     def __init__(self, path: Path, api: str, token: str | None, args: list[str]) -> None:
@@ -79,30 +81,11 @@ class DaemonProcess:
             except ValueError:
                 pass
 
-    def _listen(self) -> str | None:
-        return next((r["listen"] for r in list(self.records) if "listen" in r), None)
+    def send_signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
 
-    def status(self) -> dict[str, Any]:
-        return self.http.get("/status").json()
-
-    def metrics(self) -> dict[str, Any]:
-        return {f.name: f for f in text_string_to_metric_families(self.http.get("/metrics").text)}
-
-    def sample(self, family: str, suffix: str = "_total", **labels: str) -> float:
-        return sum(
-            s.value
-            for s in self.metrics()[family].samples
-            if s.name == family + suffix and all(s.labels.get(k) == v for k, v in labels.items())
-        )
-
-    def reconciles(self) -> float:
-        return self.sample("border0_reconciler_reconciles")
-
-    def last(self, key: str) -> Any:
-        return (self.status().get("last_reconcile") or {}).get(key)
-
-    def messages(self) -> list[str]:
-        return [r.get("message", "") for r in list(self.records)]
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def terminate(self, timeout: float = 15) -> int:
         self.proc.send_signal(signal.SIGTERM)
@@ -142,13 +125,12 @@ def manifests(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.slow
 def test_an_edit_is_applied_within_two_seconds(
-    emulator, manifests, daemon_process, record_property
+    emulator, manifests, daemon_run, record_property
 ):
     (manifests / "web.yaml").write_text(socket_yaml("web", "first"))
     client = emulator.client()
-    daemon = daemon_process(manifests, emulator.url, emulator.token, "--debounce", "50ms")
+    daemon = daemon_run(manifests, emulator.url, emulator.token, "--debounce", "50ms")
     wait_for(
         lambda: description(client, "web") == "first", timeout=20, message="the start reconcile"
     )
@@ -164,7 +146,7 @@ def test_an_edit_is_applied_within_two_seconds(
     record_property("edit_to_applied_seconds", round(latency, 3))
     print(f"edit -> applied: {latency:.3f} s")
 
-    daemon.proc.send_signal(signal.SIGHUP)  # reconcile now
+    daemon.send_signal(signal.SIGHUP)  # reconcile now
     wait_for(lambda: daemon.last("trigger") == "SIGHUP", message="a reconcile on SIGHUP")
 
     # `status` prints the daemon's /status as a table.
@@ -233,15 +215,14 @@ def test_a_git_sync_symlink_swap_is_applied_and_its_hash_reported(
     assert any(r.get("revision") == commits[1] for r in daemon.records)  # and in the logs
 
 
-@pytest.mark.slow
 def test_drift_made_through_the_api_is_repaired_at_the_next_interval(
-    emulator, manifests, daemon_process
+    emulator, manifests, daemon_run
 ):
     (manifests / "team.yaml").write_text(policy_yaml("team"))
     (manifests / "web.yaml").write_text(socket_yaml("web", "managed", policy="team"))
     (manifests / "db.yaml").write_text(socket_yaml("api", "also managed"))
     client = emulator.client()
-    daemon = daemon_process(
+    daemon = daemon_run(
         manifests,
         emulator.url,
         emulator.token,
@@ -251,6 +232,8 @@ def test_drift_made_through_the_api_is_repaired_at_the_next_interval(
         "0%",
         "--debounce",
         "50ms",
+        "--delete-grace",  # the re-attached policy grants access: applied at once, no grace
+        "0",
     )
 
     def attached() -> bool:
@@ -297,12 +280,14 @@ def test_drift_made_through_the_api_is_repaired_at_the_next_interval(
     assert daemon.sample("border0_reconciler_last_success_timestamp_seconds", "") > 0
 
 
-@pytest.mark.slow
-def test_an_invalid_file_applies_nothing_and_the_fix_recovers(emulator, manifests, daemon_process):
+def test_an_invalid_file_applies_nothing_and_the_fix_recovers(emulator, manifests, daemon_run):
     (manifests / "web.yaml").write_text(socket_yaml("web", "good"))
     (manifests / "old.yaml").write_text(socket_yaml("old", "will be kept"))
     client = emulator.client()
-    daemon = daemon_process(manifests, emulator.url, emulator.token, "--debounce", "50ms")
+    # --delete-grace 0: the fix's deletion of old.yaml's socket is applied at once (the grace
+    # is tests/reliability's subject, not this one's)
+    daemon = daemon_run(manifests, emulator.url, emulator.token, "--debounce", "50ms",
+                        "--delete-grace", "0")
     wait_for(lambda: client.find_socket("old") and description(client, "web") == "good", timeout=20)
     wait_for(lambda: daemon.last("result") == "success")
 
@@ -327,13 +312,13 @@ def test_an_invalid_file_applies_nothing_and_the_fix_recovers(emulator, manifest
     assert daemon.sample("border0_reconciler_manifest_errors", "") == 0
 
 
-@pytest.mark.slow
 def test_an_emulator_stopped_and_started_again_is_survived(
-    emulator_process, manifests, daemon_process
+    emulator_factory, manifests, daemon_run, tmp_path
 ):
-    emu = emulator_process()
+    db = str(tmp_path / "emulator.db")  # border0 down and back: the same port, the same state
+    emu = emulator_factory(db_path=db)
     (manifests / "web.yaml").write_text(socket_yaml("web", "survivor"))
-    daemon = daemon_process(
+    daemon = daemon_run(
         manifests, emu.url, emu.token, "--interval", "1s", "--jitter", "0%", "--debounce", "50ms"
     )
     wait_for(lambda: daemon.http.get("/readyz").status_code == 200, timeout=20)
@@ -347,23 +332,23 @@ def test_an_emulator_stopped_and_started_again_is_survived(
     assert daemon.http.get("/healthz").status_code == 200  # alive, loop turning
     assert daemon.status()["consecutive_failures"] >= 3
 
-    emu.start()
+    emulator_factory(db_path=db, port=int(emu.url.split(":")[2].split("/")[0]))
     wait_for(
         lambda: daemon.http.get("/readyz").status_code == 200,
         timeout=30,
         message="ready again without a restart",
     )
-    assert daemon.proc.poll() is None
+    assert daemon.alive()
     assert daemon.sample("border0_reconciler_reconciles", result="failure") >= 3
     assert daemon.sample("border0_reconciler_api_requests", method="GET", code="0") >= 1
 
 
 @pytest.mark.slow
-def test_a_burst_of_writes_is_single_flight(emulator_factory, manifests, daemon_process):
+def test_a_burst_of_writes_is_single_flight(emulator_factory, manifests, daemon_run):
     emu = emulator_factory(latency_ms=500)  # each reconcile takes seconds: the burst lands in one
     (manifests / "web.yaml").write_text(socket_yaml("web", "v0"))
     client = emu.client()
-    daemon = daemon_process(
+    daemon = daemon_run(
         manifests, emu.url, emu.token, "--debounce", "10ms", "--log-level", "debug"
     )
     wait_for(lambda: daemon.last("result") == "success", timeout=30)
@@ -508,11 +493,10 @@ def test_a_second_sigterm_while_stopping_exits_at_once(emulator, manifests, daem
     wait_for(lambda: not _alive(pid), timeout=5, message="the connector gone with the daemon")
 
 
-@pytest.mark.slow
-def test_api_local_keeps_its_state_in_the_state_file(tmp_path, manifests, daemon_process):
+def test_api_local_keeps_its_state_in_the_state_file(tmp_path, manifests, daemon_run):
     (manifests / "web.yaml").write_text(socket_yaml("web", "local"))
     state = tmp_path / "state" / "local.db"
-    daemon = daemon_process(manifests, "local", None, "--state", str(state))
+    daemon = daemon_run(manifests, "local", None, "--state", str(state))
     wait_for(lambda: daemon.last("result") == "success", timeout=20)
     row = daemon.status()["sockets"][0]
     assert row["name"] == "web" and row["state"] == "in-sync" and row["socket_id"]

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import test_daemon
-import test_daemon_process
 from helpers import cli, edit_by_hand, free_port, wait_for
 from test_daemon import make_daemon, socket_yaml
 
@@ -21,7 +20,6 @@ from reconciler.daemon.logs import RedactFilter
 from reconciler.daemon.notify import Message, Notifier, parse_targets
 
 SECRET = "n0tify-s3cret-value"
-daemon_process = test_daemon_process.daemon_process
 INVALID = "apiVersion: border0-reconciler/v1\nkind: Socket\n"  # no metadata, no spec
 INVALID_2 = INVALID + "metadata: {name: web}\n"  # no spec: another failure
 
@@ -205,16 +203,15 @@ def test_a_slow_receiver_never_delays_a_reconcile(emulator, receiver, running, t
     wait_for(lambda: len(slow.bodies) == 2, message="both failures delivered after all")
 
 
-@pytest.mark.slow
-def test_drift_corrected_is_sent_by_a_real_daemon_process(emulator, receiver, daemon_process,
+def test_drift_corrected_is_sent_by_the_run_command(emulator, receiver, daemon_run,
                                                           tmp_path, monkeypatch):
     r = receiver()
     manifests = tmp_path / "m"
     manifests.mkdir()
     (manifests / "db.yaml").write_text(socket_yaml("db", "managed", password_env="DB_PASS"))
     client = emulator.client()
-    monkeypatch.setenv("DB_PASS", SECRET)  # the daemon process reads it from its environment
-    daemon = daemon_process(manifests, emulator.url, emulator.token, "--interval", "1s",
+    monkeypatch.setenv("DB_PASS", SECRET)  # the daemon reads it from its environment
+    daemon = daemon_run(manifests, emulator.url, emulator.token, "--interval", "1s",
                             "--jitter", "0%", "--notify", r.url + "/hook")
     wait_for(lambda: daemon.last("result") == "success", timeout=20)
     live = client.get_socket("db")

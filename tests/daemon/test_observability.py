@@ -112,15 +112,14 @@ def test_json_logs_carry_the_object_and_revision_as_fields(
 
 
 @pytest.mark.parametrize("unready", [False, True], ids=["default", "unready-on-invalid"])
-@pytest.mark.slow
 def test_readiness_with_invalid_manifests(
-    emulator: Any, tmp_path: Path, daemon_process: Any, unready: bool  # noqa: F811
+    emulator: Any, tmp_path: Path, daemon_run: Any, unready: bool
 ) -> None:
     path = tmp_path / "m"
     path.mkdir()
     (path / "web.yaml").write_text(socket_yaml("web", "Web"))
     args = ["--debounce", "50ms", *(["--unready-on-invalid"] if unready else [])]
-    daemon: DaemonProcess = daemon_process(path, emulator.url, emulator.token, *args)
+    daemon = daemon_run(path, emulator.url, emulator.token, *args)
     wait_for(lambda: daemon.http.get("/readyz").status_code == 200, timeout=30,
              message="ready")
     (path / "bad.yaml").write_text(socket_yaml("bad", "Bad").replace("type: http", "type: htp"))

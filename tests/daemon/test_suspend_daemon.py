@@ -6,12 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 import test_daemon_process
 from helpers import edit_by_hand, wait_for
 from test_daemon import RecordingSupervisor, make_daemon, metric, policy_yaml, socket_yaml
 
-daemon_process = test_daemon_process.daemon_process  # fixtures, shared
 manifests = test_daemon_process.manifests
 
 SUSPEND = "  annotations:\n    border0-reconciler/suspend: \"true\"\n"
@@ -38,9 +36,8 @@ def count_writes(emulator: Any) -> list[str]:
     return writes
 
 
-@pytest.mark.slow
 def test_a_suspended_socket_changed_by_hand_is_left_alone_then_resumed(
-    emulator, tmp_path: Path, daemon_process
+    emulator, tmp_path: Path, daemon_run
 ):
     writes = count_writes(emulator)
     manifests = tmp_path / "manifests"
@@ -48,8 +45,8 @@ def test_a_suspended_socket_changed_by_hand_is_left_alone_then_resumed(
     (manifests / "team.yaml").write_text(policy_yaml("team"))
     (manifests / "web.yaml").write_text(socket_yaml("web", "managed", policy="team"))
     client = emulator.client()
-    daemon = daemon_process(manifests, emulator.url, emulator.token, "--interval", "1s",
-                            "--jitter", "0%", "--debounce", "50ms")
+    daemon = daemon_run(manifests, emulator.url, emulator.token, "--interval", "300ms",
+                        "--jitter", "0%", "--debounce", "50ms", "--delete-grace", "1s")
     wait_for(lambda: daemon.last("result") == "success", timeout=30, message="the start")
 
     (manifests / "web.yaml").write_text(suspended(socket_yaml("web", "managed", policy="team")))

@@ -1,4 +1,5 @@
-"""Sync windows (daemon/windows.py): a real `run` process against the emulator, with windows
+"""Sync windows (daemon/windows.py): the `run` command (in this process, daemon_host.py)
+against the emulator, with windows
 computed from the current time so the test does not depend on when it runs. Outside its window
 the daemon plans, reports why in /status, the dashboard and `status`, and applies nothing; a
 manual trigger that says it overrides applies, where the window allows manual syncs."""
@@ -11,7 +12,7 @@ import pytest
 import yaml
 from helpers import cli, wait_for
 from test_daemon import socket_yaml
-from test_daemon_process import daemon_process, manifests  # noqa: F401 - fixtures
+from test_daemon_process import manifests  # noqa: F401 - the fixture
 
 from reconciler.daemon.windows import gate, parse_windows
 from reconciler.errors import UserError
@@ -24,9 +25,8 @@ def cron_at(when: datetime) -> str:
     return f"{when.minute} {when.hour} * * *"
 
 
-@pytest.mark.slow
 def test_outside_an_allow_window_nothing_is_applied_until_a_manual_override(
-    emulator, manifests, daemon_process, tmp_path  # noqa: F811
+    emulator, manifests, daemon_run, tmp_path  # noqa: F811
 ) -> None:
     now = datetime.now(UTC)
     windows = tmp_path / "windows.yaml"
@@ -37,7 +37,7 @@ def test_outside_an_allow_window_nothing_is_applied_until_a_manual_override(
     (tmp_path / "token").write_text(TOKEN)
     (tmp_path / "token").chmod(0o600)  # a token file others can read is refused
     (manifests / "web.yaml").write_text(socket_yaml("web", "managed"))
-    daemon = daemon_process(manifests, emulator.url, emulator.token, "--interval", "1h",
+    daemon = daemon_run(manifests, emulator.url, emulator.token, "--interval", "1h",
                             "--sync-windows", str(windows),
                             "--trigger-token-file", str(tmp_path / "token"))
     wait_for(lambda: daemon.last("result"), timeout=30, message="the first reconcile")

@@ -1,4 +1,5 @@
-"""`POST /reconcile` over real HTTP against a real `run` process and the emulator.
+"""`POST /reconcile` over real HTTP against the `run` command (run in this process by
+daemon_host.py) and the emulator.
 
 Refused requests (no token, a wrong one, a bad GitHub signature, git-sync's plain POST, a body
 too large) change nothing: the daemon's trigger count and reconcile count stay as they were, and
@@ -16,17 +17,17 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from helpers import edit_by_hand, wait_for
 from test_daemon import socket_yaml
-from test_daemon_process import daemon_process, description, manifests  # noqa: F401 - fixtures
+from test_daemon_process import description, manifests  # noqa: F401 - a fixture
 
 TOKEN = "s3cret-trigger-token-0123456789"
 
 
-def start(daemon_process, emulator, manifests, tmp_path, *extra):  # noqa: F811
+def start(daemon_run, emulator, manifests, tmp_path, *extra):  # noqa: F811
     (manifests / "web.yaml").write_text(socket_yaml("web", "managed"))
     token_file = tmp_path / "trigger-token"
     token_file.write_text(TOKEN + "\n")
     token_file.chmod(0o600)
-    daemon = daemon_process(
+    daemon = daemon_run(
         manifests, emulator.url, emulator.token,
         "--interval", "1h", "--trigger-token-file", str(token_file), *extra,
     )
@@ -34,11 +35,10 @@ def start(daemon_process, emulator, manifests, tmp_path, *extra):  # noqa: F811
     return daemon
 
 
-@pytest.mark.slow
 def test_an_unauthenticated_trigger_is_refused_and_changes_nothing(
-    emulator, manifests, daemon_process, tmp_path  # noqa: F811
+    emulator, manifests, daemon_run, tmp_path  # noqa: F811
 ):
-    daemon = start(daemon_process, emulator, manifests, tmp_path)
+    daemon = start(daemon_run, emulator, manifests, tmp_path)
     client = emulator.client()
     web = client.get_socket("web")
     edit_by_hand(client, web, description="edited by hand")
@@ -70,11 +70,10 @@ def test_an_unauthenticated_trigger_is_refused_and_changes_nothing(
     assert not any(TOKEN in line for line in daemon.lines)
 
 
-@pytest.mark.slow
 def test_bearer_github_and_gitlab_triggers_reconcile_now(
-    emulator, manifests, daemon_process, tmp_path  # noqa: F811
+    emulator, manifests, daemon_run, tmp_path  # noqa: F811
 ):
-    daemon = start(daemon_process, emulator, manifests, tmp_path)
+    daemon = start(daemon_run, emulator, manifests, tmp_path)
     client = emulator.client()
     body = json.dumps({"ref": "refs/heads/main", "after": "abc"}).encode()
     signature = "sha256=" + hmac.new(TOKEN.encode(), body, hashlib.sha256).hexdigest()
@@ -94,13 +93,12 @@ def test_bearer_github_and_gitlab_triggers_reconcile_now(
         assert daemon.last("trigger").startswith("POST /reconcile")
 
 
-@pytest.mark.slow
 def test_a_burst_of_triggers_is_coalesced(
-    emulator_factory, manifests, daemon_process, tmp_path  # noqa: F811
+    emulator_factory, manifests, daemon_run, tmp_path  # noqa: F811
 ):
     """Triggers that arrive while a reconcile runs cause exactly one more run, not one each."""
     held = emulator_factory()
-    daemon = start(daemon_process, held, manifests, tmp_path)
+    daemon = start(daemon_run, held, manifests, tmp_path)
     runs = daemon.status()["reconciles"]
     bearer = {"Authorization": f"Bearer {TOKEN}"}
     wait_for(lambda: daemon.status()["in_flight"] is None, timeout=5)  # the start published
@@ -121,12 +119,11 @@ def test_a_burst_of_triggers_is_coalesced(
     assert daemon.status()["reconciles"] == runs + 2
 
 
-@pytest.mark.slow
 def test_without_a_token_file_there_is_no_trigger_endpoint(
-    emulator, manifests, daemon_process  # noqa: F811
+    emulator, manifests, daemon_run  # noqa: F811
 ):
     (manifests / "web.yaml").write_text(socket_yaml("web", "managed"))
-    daemon = daemon_process(manifests, emulator.url, emulator.token, "--interval", "1h")
+    daemon = daemon_run(manifests, emulator.url, emulator.token, "--interval", "1h")
     wait_for(lambda: daemon.last("result") == "success", timeout=20)
     response = daemon.http.post("/reconcile", headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code in (404, 405)
@@ -171,13 +168,12 @@ def test_a_token_file_others_can_read_is_refused_with_the_fix(emulator, manifest
     assert TOKEN not in err
 
 
-@pytest.mark.slow
 def test_an_emptied_opened_or_missing_token_file_disables_the_trigger(
-    emulator, manifests, daemon_process, tmp_path  # noqa: F811
+    emulator, manifests, daemon_run, tmp_path  # noqa: F811
 ):
     """Never the old token: 401 to it (and to everyone) while the file is bad, said in the log;
     the new token works once the file holds one."""
-    daemon = start(daemon_process, emulator, manifests, tmp_path)
+    daemon = start(daemon_run, emulator, manifests, tmp_path)
     token_file = tmp_path / "trigger-token"
     old = {"Authorization": f"Bearer {TOKEN}"}
     assert daemon.http.post("/reconcile", headers=old).status_code == 202
@@ -198,14 +194,13 @@ def test_an_emptied_opened_or_missing_token_file_disables_the_trigger(
         assert daemon.http.post("/reconcile", headers=old).status_code == 202
 
 
-@pytest.mark.slow
 def test_the_trigger_is_rate_limited_with_retry_after(
-    emulator, manifests, daemon_process, tmp_path  # noqa: F811
+    emulator, manifests, daemon_run, tmp_path  # noqa: F811
 ):
     """Past a burst of BURST, 429 with Retry-After and no trigger counted; then it recovers."""
     from reconciler.daemon.trigger import BURST
 
-    daemon = start(daemon_process, emulator, manifests, tmp_path)
+    daemon = start(daemon_run, emulator, manifests, tmp_path)
     bearer = {"Authorization": f"Bearer {TOKEN}"}
     before = daemon.status()["triggers"]
     codes, retry = [], []

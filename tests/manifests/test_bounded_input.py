@@ -62,7 +62,7 @@ def test_a_50_mb_manifest_is_refused_at_once_naming_the_file_and_the_limit(tmp_p
          "bytes per manifest file (split it into several files)")
     ]
     assert seen["peak_mb"] < 200, seen
-    assert seen["seconds"] < 5, seen  # a guard only; about 1 ms when measured
+    print(f"\n50 MB file: {seen}")  # the seconds a figure, not an assertion (issue 25)
     code, out, err = cli(["validate", str(tmp_path)], timeout=60)
     assert code == 1 and "Traceback" not in out + err
     assert "over the limit of 1,048,576 bytes per manifest file" in out
@@ -80,7 +80,7 @@ def test_millions_of_labels_are_refused_quickly_and_so_is_the_65th(tmp_path: Pat
     assert len(seen["errors"]) == 1 and "over the limit of 1,048,576 bytes" in seen["errors"][0]
     assert seen["errors"][0].startswith(f"{huge}: error:")
     assert seen["peak_mb"] < 200, seen
-    assert seen["seconds"] < 5, seen
+    print(f"\n4,400,000 labels: {seen}")
 
     # within the file and document limits, the schema's limit on labels
     dense = tmp_path / "dense"
@@ -94,7 +94,6 @@ def test_millions_of_labels_are_refused_quickly_and_so_is_the_65th(tmp_path: Pat
         f"{dense / 'labels.yaml'}:6:5: error: metadata.labels: 4,000 entries, over the limit of 64"
     ]
     assert seen["peak_mb"] < 200, seen
-    assert seen["seconds"] < 10, seen
     print(f"\n4,000 labels: {seen}")
 
 

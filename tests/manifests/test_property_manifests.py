@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from documents import ours
 from helpers import cli
@@ -302,6 +303,7 @@ def test_any_bytes_give_diagnostics_or_a_result(text: bytes) -> None:
         _check_load(folder, resolve=True, strict=False)
 
 
+@pytest.mark.slow  # in this process, but 300 examples take seconds: out of the quick loop
 @settings(SETTINGS, max_examples=300)
 @given(docs=documents, split=st.booleans(), resolve=st.booleans(), strict=st.booleans())
 def test_manifest_shaped_documents_give_diagnostics_or_a_plan(

@@ -8,16 +8,17 @@ kubernetes-validate --strict against the Kubernetes versions the chart supports.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import helm_python as helm  # helm-python-sdk: Helm 4's Go SDK, no helm binary
 import kubernetes_validate.utils as kv
 import pytest
 import yaml
+from helpers import cli
 from packaging.version import Version
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "border0-reconciler"
@@ -290,21 +291,25 @@ def test_strict_validation_catches_a_misplaced_field(chart: Any) -> None:
         kv.validate(deploy, kv.latest_version(), strict=True)
 
 
-@pytest.mark.slow
-def test_kubernetes_validate_cli_strict_on_rendered_files(chart: Any, tmp_path: Path) -> None:
-    """The `kubernetes-validate --strict` command line agrees on a rendered release."""
+def test_kubernetes_validate_cli_strict_on_rendered_files(
+    chart: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """The `kubernetes-validate --strict` command line agrees on a rendered release (its
+    `main`, the console script's entry, in this process with its argv)."""
+    from kubernetes_validate.__main__ import main
+
     rendered = chart.render(ci_values("native-sidecar"), name="demo", namespace="border0")
     files = []
     for path, text in rendered.items():
         if path.endswith(".yaml") and text.strip():
             files.append(tmp_path / Path(path).name)
             files[-1].write_text(text)
-    result = subprocess.run(
-        [sys.executable, "-m", "kubernetes_validate", "--strict", "--no-warn", *map(str, files)],
-        check=False, capture_output=True, text=True, timeout=60,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("INFO") == 3, result.stdout  # Deployment, Service, ServiceAccount
+    monkeypatch.setattr(sys, "argv", ["kubernetes-validate", "--strict", "--no-warn",
+                                      *map(str, files)])
+    code = main()
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert out.count("INFO") == 3, out  # Deployment, Service, ServiceAccount
 
 
 @pytest.mark.parametrize("values_file", CI_VALUES, ids=lambda p: p.name)
@@ -437,14 +442,11 @@ def mount_configmap(data: dict[str, str], root: Path) -> Path:
     return root
 
 
-def validate_cli(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", "validate", str(path)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )
+def validate_cli(path: Path) -> SimpleNamespace:
+    code, out, err = cli(["validate", str(path)])
+    return SimpleNamespace(returncode=code, stdout=out, stderr=err)
 
 
-@pytest.mark.slow
 def test_chart_configmap_mount_holds_valid_manifests(chart: Any, tmp_path: Path) -> None:
     configmap = render(chart, ci_values("configmap"))["ConfigMap"]
     result = validate_cli(mount_configmap(configmap["data"], tmp_path / "manifests"))

@@ -5,17 +5,17 @@ against a list verified by hand. tests/packaging/test_ci_step.py runs them.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
+import shlex
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from actions_runner import interpolate
+from helpers import cli
 from pre_commit.clientlib import load_manifest
+from tools import check_jsonschema
 
 ROOT = Path(__file__).resolve().parents[2]
 GITHUB = ROOT / "examples" / "ci" / "github-actions"
@@ -24,7 +24,6 @@ GITLAB = ROOT / "examples" / "ci" / "gitlab-ci.yml"
 ACTION = ROOT / "action.yml"
 COMPONENT = ROOT / "templates" / "border0-reconciler.yml"
 HOOKS = ROOT / ".pre-commit-hooks.yaml"
-BIN = Path(sys.executable).parent
 
 # Actions the examples and action.yml may use: published on the GitHub Marketplace at these
 # major-version tags, checked against each action's own action.yml (the inputs listed are the
@@ -47,23 +46,8 @@ def steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
     return [step for job in workflow["jobs"].values() for step in job["steps"]]
 
 
-def run_script(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    full_env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("BORDER0_")},
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-        **env,
-    }
-    return subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120, check=False,
-    )
-
-
-def check_schema(schema: str, *paths: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, *map(str, paths)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )
+def check_schema(schema: str, *paths: Path) -> Any:
+    return check_jsonschema(["--builtin-schema", schema, *map(str, paths)])
 
 
 @pytest.fixture()
@@ -85,13 +69,11 @@ def config_repo(tmp_path: Path) -> Path:
      ([GITLAB], "vendor.gitlab-ci")],
     ids=["github-workflow", "github-action", "gitlab-ci"],
 )
-@pytest.mark.slow
 def test_matches_the_providers_schema(paths: list[Path], schema: str) -> None:
     result = check_schema(schema, *paths)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.slow
 def test_the_gitlab_component_matches_gitlab_ci_schema(tmp_path: Path) -> None:
     """A component is a spec document, then the jobs with `$[[ inputs.x ]]` in them."""
     spec_text, jobs_text = COMPONENT.read_text().split("\n---\n")
@@ -102,7 +84,6 @@ def test_the_gitlab_component_matches_gitlab_ci_schema(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.slow
 def test_schema_check_can_fail(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yml"
     broken.write_text(WORKFLOW.read_text().replace("runs-on:", "runs_on:"))
@@ -173,15 +154,19 @@ def test_pre_commit_schema_check_can_fail(tmp_path: Path) -> None:
         load_manifest(str(broken))
 
 
-@pytest.mark.slow
 def test_pre_commit_hook_command_validates(config_repo: Path) -> None:
+    """The hook's command as pre-commit runs it: its console script (a pyproject script,
+    test_pre_commit_hook_matches_pre_commit_schema) with the entry's and the hook's arguments,
+    through the CLI's entry in this process."""
     (hook,) = load_manifest(str(HOOKS))
-    command = " ".join([hook["entry"], *hook["args"]])
-    assert run_script(command, config_repo, {}).returncode == 0
+    script, *args = [*shlex.split(hook["entry"]), *hook["args"]]
+    assert script in load_pyproject_scripts()
+    code, out, err = cli(args, cwd=config_repo)
+    assert code == 0, out + err
     (config_repo / "border0" / "policies" / "engineers.yaml").unlink()
-    failed = run_script(command, config_repo, {})
-    assert failed.returncode == 1
-    assert "engineers" in failed.stdout + failed.stderr
+    code, out, err = cli(args, cwd=config_repo)
+    assert code == 1
+    assert "engineers" in out + err
 
 
 def load_pyproject_scripts() -> set[str]:

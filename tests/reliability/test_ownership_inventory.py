@@ -3,26 +3,23 @@
 Before: one PUT of a managed socket without its tags (the portal, a script, `border0 socket
 update`) ended every later reconcile "invalid: not created by border0-reconciler": the whole plan
 was blocked, while /readyz answered 200, consecutive_failures stayed 0 and /status went on
-showing "in sync". The real daemon (child process), real files, the emulator over HTTP.
+showing "in sync". The real daemon (the `run` command in this process), real files, the
+emulator over HTTP.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 from pathlib import Path
 
 import pytest
-import test_reliability
 from documents import ours, socket_doc, write
 from test_partial_manifests import last
 
 from reconciler.border0.api_json import socket_create_body
 from reconciler.model import SocketSpec
-
-daemons = test_reliability.daemons
 
 
 def docs(**descriptions: str) -> list[dict]:
@@ -34,14 +31,14 @@ def described(emulator, name: str) -> str:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.slow
 def test_a_tag_less_write_is_repaired_and_a_foreign_socket_blocks_only_itself(
-    daemons, emulator, tmp_path: Path
+    daemon_run, emulator, tmp_path: Path
 ) -> None:
     folder, state = tmp_path / "m", tmp_path / "state"
     write(folder, docs(a="socket a", b="socket b", c="socket c"))
-    daemon = daemons(folder, emulator.url, emulator.token, "--debounce", "200ms", "--interval",
-                     "1h", "--delete-grace", "0", "--state", str(state / "local.db"))
+    daemon = daemon_run(folder, emulator.url, emulator.token, "--debounce", "200ms",
+                        "--interval", "1h", "--delete-grace", "0", "--state",
+                        str(state / "local.db"))
     daemon.wait(lambda: last(daemon, 0, "success"), 90, "the first apply")
     client = emulator.client()
     a_id = client.get_socket("a")["socket_id"]
@@ -56,15 +53,15 @@ def test_a_tag_less_write_is_repaired_and_a_foreign_socket_blocks_only_itself(
     client.update_socket(b["socket_id"], {"name": "b", "socket_type": b["socket_type"],
                                           "description": "edited by hand", "tags": b["tags"]})
     since = time.time()
-    os.kill(daemon.proc.pid, signal.SIGHUP)  # the next reconcile
+    daemon.send_signal(signal.SIGHUP)  # the next reconcile
     # the reconcile after the signal: its log records (a status entry's start time, compared
     # with this process's clock, missed it in loaded full runs)
     daemon.wait(lambda: any(r.get("trigger") == "SIGHUP" and r.get("message") == "reconcile succeeded"
-                            for r in daemon.records()), 60, "the next reconcile to succeed")
+                            for r in daemon.records), 60, "the next reconcile to succeed")
     assert described(emulator, "b") == "socket b"  # the other change applied
     assert ours().items() <= client.get_socket("a")["tags"].items()  # ... and a's tags repaired
     assert client.get_socket("a")["socket_id"] == a_id  # the same socket, not a new one
-    drift = {r["message"]: r for r in daemon.records()
+    drift = {r["message"]: r for r in daemon.records
              if str(r.get("message")).startswith("drift corrected")}
     assert "ownership tags lost" in drift["drift corrected: update socket a"]["reason"]
     assert "drift corrected: update socket b" in drift
@@ -94,7 +91,7 @@ def test_a_tag_less_write_is_repaired_and_a_foreign_socket_blocks_only_itself(
         if daemon.status()["consecutive_failures"] >= 3:
             break
         before = daemon.status()["consecutive_failures"]
-        os.kill(daemon.proc.pid, signal.SIGHUP)
+        daemon.send_signal(signal.SIGHUP)
         daemon.wait(lambda before=before: daemon.status()["consecutive_failures"] > before, 60,
                     "one more failure")
     assert daemon.http.get("/readyz").status_code == 503

@@ -1,7 +1,8 @@
 """Reliability: convergence under faults, crash safety, and the rules that guard deletes.
 
-Real parts only: the emulator (in-process or as a child process with fault flags), the CLI and
-the daemon as child processes, connector processes found in /proc. Every wait has a deadline.
+Real parts only: the emulator on a thread (with its fault options), the CLI and the daemon
+command in this process; the daemon as a child process where a SIGKILL and its connector
+processes (found in /proc) are the subject. Every wait has a deadline.
 """
 
 from __future__ import annotations
@@ -209,9 +210,9 @@ def _round(n_sockets: int, removed: set[int], edited: set[int]) -> dict[str, str
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.slow
+@pytest.mark.slow  # in this process, but a soak of many applies: out of the quick loop
 def test_repeated_applies_converge_under_faults_with_no_duplicate_or_lost_object(
-    emulator_process, tmp_path: Path
+    emulator_factory, tmp_path: Path
 ) -> None:
     """--fail-rate 0.3 (500s and dropped connections, before and after the write) and
     --rate-limit 20: each apply may fail part-way; repeating it reaches exactly the manifests."""
@@ -224,7 +225,7 @@ def test_repeated_applies_converge_under_faults_with_no_duplicate_or_lost_object
     faults_seen = Counter()
     for files in rounds:
         write_all(folder, files)
-        emu = emulator_process(db=db, fail_rate=0.3, rate_limit=20)
+        emu = emulator_factory(db_path=str(db), fail_rate=0.3, rate_limit=20)
         client = emu.client(backoff_max=0.3)
         for _attempt in range(25):
             result = reconcile([folder], client, ReconcileOptions(env=ENV, parallelism=8))
@@ -234,10 +235,9 @@ def test_repeated_applies_converge_under_faults_with_no_duplicate_or_lost_object
             pytest.fail(f"no convergence in 25 applies: {result.stage}: {result.error}")
         faults_seen.update(status for (_, status), n in client.request_counts.items()
                            for _ in range(n) if status in (0, 429, 500))
-        emu.close_clients()
-        emu.kill()
+        emu.stop()
 
-        clean = emulator_process(db=db)  # the same database, served without faults
+        clean = emulator_factory(db_path=str(db))  # the same database, served without faults
         state = inventory(clean.client())
         want_sockets = {f"app-{name[1:3]}" for name in files if name.startswith("s")}
         assert state["sockets"] == Counter({name: 1 for name in want_sockets})  # no dup/loss
@@ -250,8 +250,7 @@ def test_repeated_applies_converge_under_faults_with_no_duplicate_or_lost_object
             assert state["owners"][name] == "default"
         check = reconcile([folder], clean.client(), ReconcileOptions(env=ENV, dry_run=True))
         assert check.ok and check.plan is not None and not check.plan.has_changes
-        clean.close_clients()
-        clean.kill()
+        clean.stop()
     # the faults really happened: 500s or dropped answers, and 429s
     assert faults_seen[429] > 0 and faults_seen[500] + faults_seen[0] > 5, faults_seen
 
@@ -365,7 +364,7 @@ def _cli(world: dict[str, Any], *args: str, api: bool = True) -> tuple[int, str,
     return code, out, err
 
 
-def _refused_everywhere(world: dict[str, Any], folder: Path, daemons: Any) -> None:
+def _refused_everywhere(world: dict[str, Any], folder: Path, daemon_run: Any) -> None:
     """Each path that can delete refuses the plan, and border0 is left exactly as it was."""
     path = str(folder)
     before = world["before"]
@@ -383,11 +382,11 @@ def _refused_everywhere(world: dict[str, Any], folder: Path, daemons: Any) -> No
     assert inventory(world["client"]) == before
     # --delete-grace 0: this is the mass-delete guard's test; with a grace period the first pass
     # would defer the deletes (a success with nothing to do) and only the next one be refused.
-    daemon = daemons(folder, world["emulator"].url, world["emulator"].token, "--interval", "1h",
-                     "--delete-grace", "0", env={"REL_DB_PASSWORD": DB_PASSWORD})
-    daemon.wait(lambda: any(r.get("message", "").startswith("reconcile failed")
-                            for r in daemon.records()),
-                timeout=60, message="the daemon's reconcile to be refused")
+    daemon = daemon_run(folder, world["emulator"].url, world["emulator"].token, "--interval",
+                        "1h", "--delete-grace", "0", *world["env"])
+    wait_for(lambda: any(r.get("message", "").startswith("reconcile failed")
+                         for r in list(daemon.records)),
+             timeout=60, message="the daemon's reconcile to be refused")
     assert any("refusing to delete" in line for line in daemon.lines)
     assert daemon.status()["last_success"] is None
     assert inventory(world["client"]) == before
@@ -395,23 +394,21 @@ def _refused_everywhere(world: dict[str, Any], folder: Path, daemons: Any) -> No
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.slow
-def test_empty_manifests_delete_nothing_on_any_path(owned_world, daemons, tmp_path) -> None:
+def test_empty_manifests_delete_nothing_on_any_path(owned_world, daemon_run, tmp_path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "README.md").write_text("an empty or wrong checkout\n")
-    _refused_everywhere(owned_world, empty, daemons)
+    _refused_everywhere(owned_world, empty, daemon_run)
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.slow
-def test_more_deletes_than_max_delete_are_refused_on_any_path(owned_world, daemons,
+def test_more_deletes_than_max_delete_are_refused_on_any_path(owned_world, daemon_run,
                                                               tmp_path) -> None:
     # 9 objects of ours; keeping 1 socket + ops would delete 5 sockets > 9 // 2
     partial = write_all(tmp_path / "partial", {
         "pol.yaml": policy_yaml("ops"), "a1.yaml": socket_yaml("app-1", policies=("ops",)),
     })
-    _refused_everywhere(owned_world, partial, daemons)
+    _refused_everywhere(owned_world, partial, daemon_run)
 
     # allowed through a saved plan: only ours, never prune=false, never others'
     saved = tmp_path / "plan.json"

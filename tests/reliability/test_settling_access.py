@@ -2,7 +2,8 @@
 
 Before: a policy file cut just before its `where: {allowed_ip: ...}` and left so for 3 s was
 applied within about 2 s: border0 held the policy without its IP restriction. The real daemon
-(child process), real file events and the emulator over HTTP, polled every 100 ms.
+(the `run` command in this process), real file events and the emulator over HTTP, polled
+every 100 ms.
 """
 
 from __future__ import annotations
@@ -13,12 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import test_reliability
 from helpers import wait_for
 from test_partial_manifests import last, records
 from test_reliability import socket_yaml
-
-daemons = test_reliability.daemons
 
 POLICY = """apiVersion: border0-reconciler/v1
 kind: Policy
@@ -69,15 +67,16 @@ def write_in_place(path: Path, text: str) -> None:
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.slow
-def test_a_policy_cut_before_its_where_never_reaches_border0(daemons, emulator, tmp_path) -> None:
+@pytest.mark.slow  # in this process, but the scenario is 6 s of a paused writer
+def test_a_policy_cut_before_its_where_never_reaches_border0(daemon_run, emulator, tmp_path
+                                                            ) -> None:
     folder = tmp_path / "m"
     folder.mkdir()
     (folder / "web.yaml").write_text(socket_yaml("web", policies=("office",)))
     path = folder / "office.yaml"
     path.write_text(POLICY)
-    daemon = daemons(folder, emulator.url, emulator.token, "--debounce", "200ms",
-                     "--delete-grace", "5s", "--interval", "1h")
+    daemon = daemon_run(folder, emulator.url, emulator.token, "--debounce", "200ms",
+                        "--delete-grace", "5s", "--interval", "1h")
     daemon.wait(lambda: where_of(emulator) == {"allowed_ip": ["10.1.0.0/16"]}
                 and last(daemon, 0, "success"), 90, "the first apply")
     poller = Poller(emulator)

@@ -1,15 +1,14 @@
 """The reconciler stays quiet against the strict twin (issue 11, section 2).
 
-Everything here runs the real CLI (or daemon) as a child process against the emulator as a child
-process over real HTTP, with the twin's defaults: secrets are never read back, a PUT resets what
-it is not sent, request bodies are checked against border0's reference schemas. Writes are
-counted in the emulator's access log.
+Everything here runs the real CLI (in this process; the daemon as a child, with its connectors)
+against the emulator on a thread over real HTTP, with the twin's defaults: secrets are never read
+back, a PUT resets what it is not sent, request bodies are checked against border0's reference
+schemas. Writes are counted in the emulator's request log (conftest's `requests()`).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ from reconciler.secrets import FINGERPRINT_TAG_PREFIX
 
 EXAMPLES = REPO / "examples"
 DEMO_ENV = EXAMPLES / "demo.env"
-_WRITE = re.compile(r'"(POST|PUT|PATCH|DELETE) (/api/v1/\S*) HTTP')
 
 
 def demo_values() -> list[str]:
@@ -33,7 +31,7 @@ def demo_values() -> list[str]:
 
 
 class Twin:
-    """The emulator process plus what a test needs: its writes, raw requests, the CLI."""
+    """The emulator plus what a test needs: its writes, raw requests, the CLI."""
 
     def __init__(self, proc: Any) -> None:
         self.proc = proc
@@ -41,10 +39,10 @@ class Twin:
         self.env = {"BORDER0_TOKEN": proc.token}
         self.http = httpx.Client(base_url=proc.url + "/",
                                  headers={"Authorization": f"Bearer {proc.token}"}, timeout=10)
+        proc.requests()  # recorded from the start
 
     def writes(self) -> list[tuple[str, str]]:
-        return [m.groups() for line in list(self.proc.stderr_lines)
-                if (m := _WRITE.search(line))]
+        return self.proc.writes()
 
     def run(self, *args: str, env_file: Path = DEMO_ENV) -> tuple[int, str, str]:
         code, out, err = cli([*args, *self.api, "--env-file", str(env_file)], env=self.env,
@@ -71,8 +69,8 @@ class Twin:
 
 
 @pytest.fixture
-def twin(emulator_process: Any) -> Any:
-    t = Twin(emulator_process(access_log=True))
+def twin(emulator: Any) -> Any:
+    t = Twin(emulator)
     yield t
     t.http.close()
 
@@ -84,7 +82,6 @@ def plan_json(twin: Twin, folder: Path, env_file: Path, out: Path) -> tuple[int,
     return code, json.loads(out.read_text())
 
 
-@pytest.mark.slow
 def test_examples_apply_then_plan_is_empty_and_a_secret_change_is_one_update(
     twin: Twin, tmp_path: Path
 ) -> None:
@@ -141,7 +138,6 @@ SPELLINGS = [
 ]
 
 
-@pytest.mark.slow
 def test_every_spelling_of_a_socket_type_round_trips(twin: Twin, tmp_path: Path) -> None:
     docs = []
     for i, (kind, upstream) in enumerate(SPELLINGS):
@@ -163,7 +159,6 @@ def test_every_spelling_of_a_socket_type_round_trips(twin: Twin, tmp_path: Path)
     assert code == 0, out + err
 
 
-@pytest.mark.slow
 def test_an_adopted_socket_gets_its_secret_written_once_and_the_plan_says_why(
     twin: Twin, tmp_path: Path
 ) -> None:
@@ -190,7 +185,6 @@ def test_an_adopted_socket_gets_its_secret_written_once_and_the_plan_says_why(
     assert twin.run("plan", str(folder), "--detailed-exitcode", env_file=env_file)[0] == 0
 
 
-@pytest.mark.slow
 def test_fields_set_by_hand_survive_an_apply(twin: Twin, tmp_path: Path) -> None:
     folder = tmp_path / "m"
     shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("ci", "kubernetes"))
@@ -234,7 +228,6 @@ def test_fields_set_by_hand_survive_an_apply(twin: Twin, tmp_path: Path) -> None
     assert twin.connector_ids("web") == [connector]
 
 
-@pytest.mark.slow
 def test_changing_protection_is_a_replace_that_keeps_hand_set_fields(
     twin: Twin, tmp_path: Path
 ) -> None:
@@ -263,13 +256,12 @@ def test_changing_protection_is_a_replace_that_keeps_hand_set_fields(
 
 
 @pytest.mark.parametrize("mode", ["mask", "clear"])
-@pytest.mark.slow
 def test_plans_stay_empty_whatever_border0_answers_for_secrets(
-    emulator_process: Any, mode: str
+    emulator_factory: Any, mode: str
 ) -> None:
     """The default (omit) is covered above; a masked or cleared password on read changes
     nothing either: secrets are compared with fingerprints only."""
-    twin = Twin(emulator_process(secrets_on_read=mode))
+    twin = Twin(emulator_factory(secrets_on_read=mode))
     try:
         assert twin.run("apply", "examples/", "--auto-approve")[0] == 0
         code, out, err = twin.run("plan", "examples/", "--detailed-exitcode")
@@ -279,10 +271,10 @@ def test_plans_stay_empty_whatever_border0_answers_for_secrets(
 
 
 @pytest.mark.slow
-def test_plans_stay_empty_with_stale_reads(emulator_process: Any, tmp_path: Path) -> None:
+def test_plans_stay_empty_with_stale_reads(emulator_factory: Any, tmp_path: Path) -> None:
     """--read-after-write-delay: reads lag writes; apply waits it out before it ends, so the
-    plan right after (a new process) does not see the old socket and plan it again."""
-    twin = Twin(emulator_process(access_log=True, read_after_write_delay=2500))
+    plan right after (a new run of the CLI) does not see the old socket and plan it again."""
+    twin = Twin(emulator_factory(read_after_write_delay_ms=2500))
     folder = tmp_path / "m"
     shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("ci", "kubernetes"))
     try:
@@ -304,27 +296,27 @@ def _counter(daemon: Daemon, family: str) -> float:
                for s in f.samples if s.name == family + "_total")
 
 
-@pytest.mark.slow
-def test_the_daemon_writes_nothing_after_its_first_reconcile(twin: Twin) -> None:
-    daemon = Daemon(
-        EXAMPLES, twin.proc.url, twin.proc.token,
-        "--interval", "1s", "--jitter", "0", "--env-file", str(DEMO_ENV),
-        "--connector-command", '{python} -c "import time; time.sleep(600)"',
-    )
+@pytest.mark.slow  # in this process, but five interval reconciles of the examples
+def test_the_daemon_writes_nothing_after_its_first_reconcile(
+    twin: Twin, daemon_run: Any, tmp_path: Path
+) -> None:
+    # a copy outside git (no `git rev-parse` process); its connectors are processes, left to
+    # the connector tests (daemon_run runs with --no-connectors): border0's writes are the subject
+    examples = shutil.copytree(EXAMPLES, tmp_path / "examples",
+                               ignore=shutil.ignore_patterns(".border0-reconciler"))
+    daemon = daemon_run(examples, twin.proc.url, twin.proc.token,
+                        "--interval", "1s", "--jitter", "0", "--env-file", str(DEMO_ENV))
     reconciles = "border0_reconciler_reconciles"
-    try:
-        wait_for(lambda: (daemon.status().get("last_reconcile") or {}).get("result")
-                 == "success", timeout=60, message="the first reconcile")
-        first = len(twin.writes())
-        assert first > 0
-        done = _counter(daemon, reconciles)
-        drift = _counter(daemon, "border0_reconciler_drift_corrections")
-        wait_for(lambda: _counter(daemon, reconciles) >= done + 4, timeout=40,
-                 message="four more interval reconciles")
-        assert twin.writes()[first:] == []
-        assert _counter(daemon, "border0_reconciler_drift_corrections") == drift
-        values = demo_values()
-        assert not any(v in line for v in values for line in daemon.lines
-                       if v not in ("orders_demo", "analytics_demo"))
-    finally:
-        daemon.close()
+    wait_for(lambda: (daemon.status().get("last_reconcile") or {}).get("result")
+             == "success", timeout=60, message="the first reconcile")
+    first = len(twin.writes())
+    assert first > 0
+    done = _counter(daemon, reconciles)
+    drift = _counter(daemon, "border0_reconciler_drift_corrections")
+    wait_for(lambda: _counter(daemon, reconciles) >= done + 4, timeout=40,
+             message="four more interval reconciles")
+    assert twin.writes()[first:] == []
+    assert _counter(daemon, "border0_reconciler_drift_corrections") == drift
+    values = demo_values()
+    assert not any(v in line for v in values for line in daemon.lines
+                   if v not in ("orders_demo", "analytics_demo"))
