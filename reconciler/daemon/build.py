@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from reconciler.clock import SYSTEM, Clock
 from reconciler.daemon.config import DaemonConfig
 from reconciler.daemon.logs import RedactFilter
 from reconciler.daemon.loop import Daemon
@@ -27,6 +28,7 @@ def build_daemon(
     reconcile_fn: Callable[..., Any] | None = None,
     lease: Any = None,
     signals: bool = True,
+    clock: Clock = SYSTEM,
 ) -> Daemon:
     """A daemon for `run`: signal handling, the lease elector with `lease`, the status server,
     the notifier, the watcher, the scheduler and the connectors as its root parts. `routes`:
@@ -36,4 +38,4 @@ def build_daemon(
     client.deadline = min(client.deadline, REQUEST_DEADLINE)
     extra = {"reconcile_fn": reconcile_fn} if reconcile_fn is not None else {}
     return Daemon(config, client, supervisor=supervisor, redactor=redactor, reporter=reporter,
-                  routes=routes, lease=lease, signals=signals, **extra)
+                  routes=routes, lease=lease, signals=signals, clock=clock, **extra)

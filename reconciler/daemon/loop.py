@@ -46,6 +46,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from reconciler import __version__
+from reconciler.clock import SYSTEM, Clock
 from reconciler.connectors.agents import connector_start_targets
 from reconciler.connectors.connector import connector_targets
 from reconciler.connectors.wakeup import Wakeup
@@ -96,8 +97,10 @@ class Daemon:
         lease: Any = None,
         routes: Callable[..., Sequence[Any]] | Sequence[Any] = (),
         signals: bool = False,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.config = config
+        self.clock = clock  # the retry backoff, the settling and run-once's re-reads wait on it
         self.client = client
         self.supervisor = supervisor
         self.redactor = redactor or RedactFilter()
@@ -135,7 +138,7 @@ class Daemon:
             None if config.state_dir is None else f"{config.state_dir}/{INVENTORY_FILE}")
         self._reset_fatal = False
         self._retry_at: float | None = None
-        self._settling = Settling(config.debounce)  # re-reads and deferred deletes
+        self._settling = Settling(config.debounce, clock)  # re-reads and deferred deletes
         self._focus: Focus | None = None  # after a clean reconcile: what an edit is planned on
         self.view = StatusView(config, self.snapshot, parts=lambda: self.parts,
                                leader=self.leader, connectors=self._connector_statuses,
@@ -244,7 +247,7 @@ class Daemon:
                 result = self.reconcile_now(["once"], delete_grace=0.0)
                 if not result.unstable:
                     break
-                time.sleep(self.config.debounce)
+                self.clock.sleep(self.config.debounce)
         finally:
             if self.reporter is not None:
                 self.reporter.stop()  # deliver what this reconcile had to say
@@ -292,7 +295,7 @@ class Daemon:
             self._publish_snapshot(heartbeat=time.monotonic())
             timeout = SIGNAL_POLL
             if self._retry_at is not None:
-                timeout = max(0.0, min(timeout, self._retry_at - time.monotonic()))
+                timeout = max(0.0, min(timeout, self._retry_at - self.clock.monotonic()))
             settle_in = self._settling.wait_for()
             if settle_in is not None:
                 timeout = max(0.0, min(timeout, settle_in))
@@ -303,7 +306,7 @@ class Daemon:
                 break
             with self._lock:
                 reasons, self._pending = self._pending, []
-            if self._retry_at is not None and time.monotonic() >= self._retry_at:
+            if self._retry_at is not None and self.clock.monotonic() >= self._retry_at:
                 self._retry_at = None
                 reasons.append("retry")
             due = self._settling.take_due()
@@ -382,13 +385,14 @@ class Daemon:
         """Hand one reconcile's report on: status, redactor, metrics, logs, connectors,
         notifications. Nothing here works anything out of it."""
         step = report.step
-        self._retry_at = None if step.retry_in is None else time.monotonic() + step.retry_in
+        self._retry_at = None if step.retry_in is None else self.clock.monotonic() + step.retry_in
         self.redactor.set_secrets(list(report.secrets) + self._token())
         with self._lock:
             snap = self._snapshot
             self._snapshot = replace(
                 snap, report=report, reconciles=snap.reconciles + 1, in_flight=None,
-                retry_at=self._retry_at, attempt_at=report.run.wall, gate=verdict)
+                retry_at=None if step.retry_in is None else self.clock.time() + step.retry_in,
+                attempt_at=report.run.wall, gate=verdict)
         self.metrics.publish(report)
         log_report(report)
         if step.sync_connectors and self.supervisor is not None and self.leads():

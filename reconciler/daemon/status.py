@@ -54,7 +54,7 @@ class Snapshot:
     reconciles: int = 0
     triggers: int = 0
     in_flight: Mapping[str, Any] | None = None
-    retry_at: float | None = None  # monotonic
+    retry_at: float | None = None  # when a failed reconcile is retried (epoch seconds)
     heartbeat: float = field(default_factory=time.monotonic)
     attempt_at: float | None = None  # when the last reconcile that published started (epoch)
     gate: Gate = field(default_factory=lambda: Gate(True))  # the sync windows' verdict for the last reconcile
@@ -273,9 +273,7 @@ def status_problems(document: Any) -> list[str]:
 
 def next_retry(retry_at: float | None) -> str | None:
     """When a failed reconcile is retried (the backoff), ISO 8601; None when none is due."""
-    if retry_at is None:
-        return None
-    return iso_time(time.time() + max(0.0, retry_at - time.monotonic()))
+    return iso_time(retry_at)
 
 
 class StatusView:

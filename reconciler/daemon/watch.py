@@ -26,7 +26,6 @@ import logging
 import os
 import stat
 import threading
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from typing import Any
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from reconciler.clock import SYSTEM, Clock
 from reconciler.settings import DEFAULTS
 
 __all__ = ["ManifestWatcher", "symlink_anchors"]
@@ -41,6 +41,9 @@ __all__ = ["ManifestWatcher", "symlink_anchors"]
 log = logging.getLogger(__name__)
 
 #: Event types that do not change content: reading manifests must not trigger a reconcile.
+#: The longest the debounce thread waits before it reads its clock again.
+CLOCK_POLL = 0.25
+
 _IGNORED_EVENTS = frozenset({"opened", "closed_no_write", "attrib"})
 
 
@@ -101,7 +104,9 @@ class ManifestWatcher:
         max_delay: float | None = None,
         observer_factory: Callable[[], Any] = Observer,
         ignore: Iterable[str | os.PathLike[str]] = (),
+        clock: Clock = SYSTEM,
     ) -> None:
+        self.clock = clock  # the debounce and max_delay run on it (a ManualClock in tests)
         self.path = Path(os.path.abspath(path))
         self._ignore = frozenset(
             form for p in ignore for form in (os.path.abspath(p), _real(os.fspath(p)))
@@ -123,6 +128,12 @@ class ManifestWatcher:
         self._tree_watch: Any = None
         self._anchor_watches: dict[Path, Any] = {}
         self._thread: threading.Thread | None = None
+
+    @property
+    def pending(self) -> bool:
+        """True while a change waits for its quiet period (the debounce)."""
+        with self._cond:
+            return self._first_event is not None
 
     @property
     def real_path(self) -> str:
@@ -169,7 +180,7 @@ class ManifestWatcher:
     # --- event recording (watchdog's thread) ---------------------------------------------------
 
     def _note_event(self) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if self._first_event is None:
             self._first_event = now
         self._last_event = now
@@ -273,11 +284,12 @@ class ManifestWatcher:
                 if self._stopped:
                     return
                 while not self._stopped:
-                    now = time.monotonic()
+                    now = self.clock.monotonic()
                     due = min(self._last_event + self.debounce, self._first_event + self.max_delay)
                     if now >= due:
                         break
-                    self._cond.wait(due - now)
+                    # looked at again at least every CLOCK_POLL: a ManualClock moves on its own
+                    self._cond.wait(min(due - now, CLOCK_POLL))
                 if self._stopped:
                     return
                 reason, check_root, tree_dirty = (

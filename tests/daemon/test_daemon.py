@@ -12,7 +12,9 @@ from helpers import edit_by_hand, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.border0.client import Border0Client
+from reconciler.clock import ManualClock
 from reconciler.daemon.loop import Daemon, DaemonConfig
+from reconciler.daemon.state import iso_time
 from reconciler.reconcile import ReconcileResult
 
 SECRET = "pa55-w0rd-xyz"
@@ -96,7 +98,8 @@ def manifests(tmp_path: Path) -> Path:
 
 
 def make_daemon(path: Path, client: Any, **kw: Any) -> Daemon:
-    inject = {k: kw.pop(k) for k in list(kw) if k in ("reconcile_fn", "supervisor", "revision_fn")}
+    inject = {k: kw.pop(k) for k in list(kw)
+              if k in ("reconcile_fn", "supervisor", "revision_fn", "clock")}
     config = DaemonConfig(path=str(path), listen=None, interval=kw.pop("interval", 3600), **kw)
     return Daemon(config, client, **inject)
 
@@ -288,6 +291,22 @@ def test_failures_are_retried_before_the_interval_then_recover(manifests, runnin
     wait_for(lambda: daemon.readiness()[0])
     assert daemon.status()["last_reconcile"]["trigger"] == "retry"
     assert metric(daemon, "border0_reconciler_reconciles_total", result="failure") == 4
+
+
+def test_a_failed_reconcile_is_retried_after_its_backoff_on_the_daemons_clock(manifests, running):
+    """A 30 s backoff, checked without waiting it out: the retry is due on the clock the daemon
+    is handed, and /status says when."""
+    fail = ReconcileResult(False, "fetch", error="listing border0 failed: connection refused")
+    fn = ScriptedReconcile([fail])
+    clock = ManualClock()
+    daemon = running(make_daemon(manifests, None, reconcile_fn=fn, backoff_base=30,
+                                 backoff_max=60, revision_fn=lambda p: None, clock=clock))
+    wait_for(lambda: daemon.status()["consecutive_failures"] == 1, message="the failed start")
+    assert daemon.status()["next_retry"] == iso_time(clock.time() + 30)
+    clock.advance(30)
+    wait_for(lambda: fn.calls == 2, message="the retry once 30 s have passed on the clock")
+    wait_for(lambda: daemon.status()["last_reconcile"]["trigger"] == "retry")
+    assert daemon.readiness()[0]
 
 
 def test_the_interval_triggers_a_resync(manifests, running):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from helpers import wait_for
 
+from reconciler.clock import ManualClock
 from reconciler.daemon.watch import ManifestWatcher, symlink_anchors
 
 
@@ -69,6 +70,20 @@ def test_a_burst_of_writes_is_coalesced(tmp_path, watch):
     wait_for(lambda: len(calls) >= 1)
     wait_for(lambda: settled(calls, 0.5), timeout=5)
     assert len(calls) == 1
+
+
+def test_the_debounce_runs_on_the_watchers_clock(tmp_path, watch):
+    """A 30 s debounce, checked in well under a second: the quiet period is measured on the
+    clock the watcher is handed, so nothing is called back until that clock has moved on."""
+    clock = ManualClock()
+    watcher, calls = watch(tmp_path, debounce=30, max_delay=300, clock=clock)
+    (tmp_path / "a.yaml").write_text("one\n")
+    wait_for(lambda: watcher.pending, message="the watcher to see the write")
+    clock.advance(29)
+    assert len(calls) == 0 and watcher.pending
+    clock.advance(1)
+    wait_for(lambda: len(calls) == 1, timeout=5, message="the callback once 30 s have passed")
+    assert "a.yaml" in calls.reasons[0] and not watcher.pending
 
 
 def test_reading_files_does_not_call_back(tmp_path, watch):
