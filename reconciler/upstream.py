@@ -151,6 +151,8 @@ def strip_secrets(config: Any) -> tuple[Any, dict[str, Any]]:
 
     def clean(value: Any, path: tuple[str, ...], plain: bool) -> Any:
         # plain: under `headers` or a free-form map, where secret-named keys are user data
+        if isinstance(value, _LEAVES):  # most nodes: no ABC check, no path built
+            return value
         if isinstance(value, (dict, Mapping)):
             out = {}
             for key, item in value.items():
@@ -161,15 +163,20 @@ def strip_secrets(config: Any) -> tuple[Any, dict[str, Any]]:
                     if item not in ("", None):
                         secrets[".".join((*path, key))] = item
                     continue
-                cleaned = clean(item, (*path, key), plain or name in _NOT_SECRET_UNDER)
-                if cleaned not in (None, "", [], {}):
-                    out[key] = cleaned
+                if not isinstance(item, _LEAVES):
+                    item = clean(item, (*path, key), plain or name in _NOT_SECRET_UNDER)
+                if item not in (None, "", [], {}):
+                    out[key] = item
             return out
         if isinstance(value, list):
             return [clean(v, path, plain) for v in value]
         return value
 
     return clean(config, (), False), secrets
+
+
+#: Scalars `strip_secrets` keeps as they are (a secret-named key is checked before).
+_LEAVES = (str, int, float, type(None))
 
 
 def combined_secret(secrets: Mapping[str, Any]) -> Secret | None:

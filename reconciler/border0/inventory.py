@@ -23,7 +23,7 @@ from reconciler.border0.api_json import (
     socket_from_api,
     token_from_api,
 )
-from reconciler.connector_model import DETAILS_TAG, details_digest, typed_fields
+from reconciler.connector_model import DETAILS_TAG
 from reconciler.model import Actual, Desired, LiveSocket, SocketSpec
 
 __all__ = ["as_written", "fetch_actual", "fetch_connector_details", "fetch_details",
@@ -105,7 +105,7 @@ def fetch_details(
         if live is None or spec.suspend or every_socket or (
                 reread is not None and name not in reread):
             continue
-        digest = details_digest(spec)
+        digest = spec.details_digest
         if trust_tag and digest is not None and live.tags.get(DETAILS_TAG) == digest:
             written[name] = as_written(live, spec)
             continue
@@ -134,7 +134,7 @@ def as_written(live: LiveSocket, spec: SocketSpec) -> LiveSocket:
         names = tuple(spec.connectors)
     config = live.upstream_configuration
     if spec.upstream_config is not None:
-        config = typed_fields(spec)["upstream_configuration"]
+        config = spec.upstream_split[0]
     return replace(live, connector_names=names, upstream_configuration=config)
 
 
