@@ -85,6 +85,7 @@ __all__ = [
     "KINDS",
     "EnvFileError",
     "LoadResult",
+    "ParsedFile",
     "load",
     "read_env_file",
     "schema_path",
@@ -142,9 +143,10 @@ class _Checked(NamedTuple):
 
 
 @dataclass
-class _Entry:
-    """A file in the daemon's `ParseCache`: its text parsed, and once a load found every
-    document in it valid, those documents as checked (`_Checked`)."""
+class ParsedFile:
+    """A file in a parse cache (the daemon's `cache.ParseCache`, the CLI's
+    `stored_cache.StoredParseCache`): its text parsed, and once a load found every document in
+    it valid, those documents as checked (`_Checked`)."""
 
     text: str
     parsed: Any  # yamlpos.Parsed
@@ -266,7 +268,7 @@ class _Loader:
             else:
                 self.skipped += 1
 
-    def parse_file(self, path: Path) -> _Entry | None:
+    def parse_file(self, path: Path) -> ParsedFile | None:
         """The text, its parsed documents and their starts, or None after reporting why not;
         the file's stamp as read goes to `stamps`."""
         try:
@@ -298,8 +300,8 @@ class _Loader:
             )
             return None
         if self.only_manifests and not mentions_ours(text):
-            return _Entry(text, ([], None, []), [])  # not parsed: a Helm template is not YAML
-        return _Entry(text, load_documents(text), document_starts(text))
+            return ParsedFile(text, ([], None, []), [])  # not parsed: a Helm template is not YAML
+        return ParsedFile(text, load_documents(text), document_starts(text))
 
     def read_document(self, file: File, index: int, data: dict[str, Any]) -> None:
         doc = Doc(file, index, data)
@@ -453,7 +455,8 @@ def load(
     resulting `Secret`s hold an empty value. With strict=True a plaintext password is an error.
     Secret files are read only under `secret_roots` (default `DEFAULT_SECRET_ROOTS`) and the
     manifests' folders. `changed` in the result lists files that changed while being read.
-    A `cache` (the daemon's) keeps parsed files between loads, by file identity.
+    A `cache` keeps parsed files between loads: the daemon's by file identity
+    (`cache.ParseCache`), the CLI's on disk by content (`stored_cache.StoredParseCache`).
     `exclude`: files and folders left out (`files.excluded`). `only_manifests` (`validate
     --only-manifests`, never the daemon's: a file cut short must stop a prune) leaves out,
     unparsed, files with no `apiVersion: border0-reconciler/...` line (Helm charts, CI files).
