@@ -343,11 +343,12 @@ class _Loader:
         if problems or version != API_VERSION:
             return
         if kind == "Socket":
-            spec = self.build_socket(doc)
+            refs = secret_references(doc.data)
+            spec = self.build_socket(doc, refs)
             if spec is not None:
                 self.sockets[spec.name] = spec
                 self.socket_docs[spec.name] = doc
-                self.remember(doc, kind, spec)
+                self.remember(doc, kind, spec, any(value is not None for _, value in refs))
             if message := legacy_message(doc.data):  # at the start: no parse for positions
                 self.report(doc, message, code="legacy-model", severity=Severity.WARNING)
         elif kind == "Connector":
@@ -356,10 +357,10 @@ class _Loader:
             policy = self.policies[name] = policy_spec(doc.data, doc.source())  # type: ignore[index]
             self.remember(doc, kind, policy)
 
-    def remember(self, doc: Doc, kind: str, spec: SocketSpec | PolicySpec) -> None:
+    def remember(self, doc: Doc, kind: str, spec: SocketSpec | PolicySpec,
+                 secretive: bool = False) -> None:
+        """`secretive`: the socket names a secret (resolved again on every load)."""
         if self.checked is not None:
-            secretive = kind == "Socket" and any(
-                value is not None for _, value in secret_references(doc.data))
             self.checked.append(_Checked(doc, kind, spec, secretive))
 
     def register(self, kind: str, name: str, doc: Doc) -> bool:
@@ -377,14 +378,18 @@ class _Loader:
         )
         return False
 
-    def build_socket(self, doc: Doc) -> SocketSpec | None:
-        """The socket's spec with its secrets resolved; None when a secret cannot be."""
+    def build_socket(self, doc: Doc, refs: list[tuple[tuple[Any, ...], Any]] | None = None
+                     ) -> SocketSpec | None:
+        """The socket's spec with its secrets resolved; None when a secret cannot be.
+        `refs`: `secret_references(doc.data)` when the caller has them."""
         secrets: dict[tuple[Any, ...], Secret | None] = {}
         failed = False
         data = legacy_form(doc.data)  # a migrated legacy-mode socket: as before migrate
         shown = legacy_paths(doc.data) if data is not None else {}
+        if data is not None or refs is None:
+            refs = secret_references(data or doc.data)
         data = data or doc.data
-        for path, value in secret_references(data):
+        for path, value in refs:
             secret, issue = resolve_secret(
                 value,
                 shown.get(path, path),
