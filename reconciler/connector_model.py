@@ -117,6 +117,11 @@ def typed_fields(spec: SocketSpec) -> dict[str, Any]:
     }
 
 
+#: The digest's JSON (as `json.dumps(sort_keys=True, separators=(",", ":"))`: the tags already
+#: written hold digests of it), one encoder for every socket.
+_DIGEST_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def details_digest(spec: SocketSpec) -> str | None:
     """A digest of what a plan would otherwise read a socket's two sub-resources for (its
     connector names and typed upstream, secrets left out: they have their own fingerprint),
@@ -126,8 +131,7 @@ def details_digest(spec: SocketSpec) -> str | None:
     if spec.connectors is None and spec.upstream_config is None:
         return None
     fields = spec.typed
-    text = json.dumps([fields["connectors"], fields["upstream_configuration"]],
-                      sort_keys=True, separators=(",", ":"))
+    text = _DIGEST_JSON.encode([fields["connectors"], fields["upstream_configuration"]])
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
