@@ -167,13 +167,14 @@ def use_fingerprint_key(key: bytes) -> None:
         _key = _Key(key)
 
 
-def keyed_digest(purpose: str, data: bytes) -> bytes:
-    """HMAC-SHA256 of `data` under this process's fingerprint key, for `purpose` only: what
+def keyed_digest(purpose: str, *parts: bytes | memoryview) -> bytes:
+    """HMAC-SHA256 of `parts` under this process's fingerprint key, for `purpose` only: what
     holds only for files this reconciler wrote with its key (the CLI's parse cache), never
     for a file made elsewhere or committed by someone else."""
     h = _current_key()._keyed.copy()
     h.update(b"border0-reconciler " + purpose.encode("utf-8") + b"\0")
-    h.update(data)
+    for part in parts:
+        h.update(part)
     return h.digest()
 
 

@@ -109,7 +109,7 @@ def test_a_corrupt_or_foreign_cache_file_is_ignored(tmp_path: Path) -> None:
         cache.unlink()
         forged = StoredParseCache(cache)
         load([folder], cache=forged, env={"DB_PASS": PASSWORD})
-        for _, entry in forged._used.values():
+        for _, entry, _ in forged._used.values():
             entry.parsed.docs[0]["spec"]["description"] = "forged"
         forged.save()
         code, plan, _ = _plan(folder, state)
