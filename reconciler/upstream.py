@@ -86,11 +86,14 @@ def camel(key: str) -> str:
 
 
 def _convert(value: Any, rename: Callable[[str], str], free: bool = False) -> Any:
+    if isinstance(value, _LEAVES):
+        return value
     if isinstance(value, Mapping):
         out = {}
         for key, item in value.items():
             new = key if free else rename(key)
-            out[new] = _convert(item, rename, snake(new) in _FREE_FORM or free)
+            out[new] = item if isinstance(item, _LEAVES) else _convert(
+                item, rename, free or snake(new) in _FREE_FORM)
         return out
     if isinstance(value, list):
         return [_convert(v, rename, free) for v in value]
@@ -107,7 +110,10 @@ def secret_paths(upstream: Mapping[str, Any]) -> list[tuple[str, ...]]:
         for key, item in value.items():
             name = snake(key)
             secret = not plain and name in SECRET_KEYS
-            if isinstance(item, (dict, Mapping)):
+            if isinstance(item, _LEAVES):  # most leaves: no ABC check
+                if secret and isinstance(item, str) and not is_reference(item):
+                    found.append((*path, key))
+            elif isinstance(item, (dict, Mapping)):
                 if secret and set(item) <= {"env", "file"}:
                     found.append((*path, key))
                 else:
