@@ -104,14 +104,17 @@ def test_a_corrupt_or_foreign_cache_file_is_ignored(tmp_path: Path) -> None:
     # with this state's key (what shows that the cache is read at all), ignored when made with
     # another key (another machine's, or a file committed into the checkout)
     ours = load_fingerprint_key(state.parent, os.environ)
-    for key, used in ((ours, True), (b"another key" * 3, False)):
-        use_fingerprint_key(key)
-        cache.unlink()
-        forged = StoredParseCache(cache)
-        load([folder], cache=forged, env={"DB_PASS": PASSWORD})
-        for _, entry, _ in forged._used.values():
-            entry.parsed.docs[0]["spec"]["description"] = "forged"
-        forged.save()
-        code, plan, _ = _plan(folder, state)
-        assert (code == 2 and ("web2", "update") in _changes(plan)) if used else (
-            (code, plan) == expected)
+    try:
+        for key, used in ((ours, True), (b"another key" * 3, False)):
+            use_fingerprint_key(key)
+            cache.unlink()
+            forged = StoredParseCache(cache)
+            load([folder], cache=forged, env={"DB_PASS": PASSWORD})
+            for _, entry, _ in forged._used.values():
+                entry.parsed.docs[0]["spec"]["description"] = "forged"
+            forged.save()
+            code, plan, _ = _plan(folder, state)
+            assert (code == 2 and ("web2", "update") in _changes(plan)) if used else (
+                (code, plan) == expected)
+    finally:
+        use_fingerprint_key(os.urandom(32))  # this process's own key again, as at its start
