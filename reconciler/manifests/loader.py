@@ -152,6 +152,9 @@ class ParsedFile:
     parsed: Any  # yamlpos.Parsed
     starts: list[Position]
     checked: list[_Checked] | None = None
+    #: Its documents passed the schema checks before, under the same schemas (the CLI's
+    #: parse cache stores only such files, under the schemas' digest): not checked again.
+    schema_valid: bool = False
 
 
 @dataclass
@@ -173,6 +176,7 @@ class _Loader:
     cache: ParseCache | None = None
     incomplete: list[str] = field(default_factory=list)
     checked: list[_Checked] | None = None  # the file being read: its documents as checked
+    schema_valid: bool = False  # the file being read: `ParsedFile.schema_valid`
     only_manifests: bool = False
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
 
@@ -205,11 +209,11 @@ class _Loader:
                 self.cache.put(path, entry)
         text, (docs, syntax_error, duplicates), starts = entry.text, entry.parsed, entry.starts
         problems, documents, skipped = len(self.diagnostics), self.documents, self.skipped
-        self.checked = []
+        self.checked, self.schema_valid = [], entry.schema_valid
         self.read_documents(path, text, docs, syntax_error, duplicates, starts)
         clean = (len(self.diagnostics) == problems and self.skipped == skipped
                  and len(self.checked) == self.documents - documents)
-        entry.checked, self.checked = (self.checked if clean else None), None
+        entry.checked, self.checked, self.schema_valid = (self.checked if clean else None), None, False
 
     def replay(self, checked: list[_Checked]) -> None:
         """A clean file's documents as its last load checked them; the secrets of a socket
@@ -326,7 +330,7 @@ class _Loader:
             )
             return
         problems = []
-        if not quick_valid(kind, data):
+        if not self.schema_valid and not quick_valid(kind, data):
             import reconciler.manifests.schema_messages as messages  # jsonschema: on use
 
             problems = [

@@ -4,9 +4,9 @@ if that measurably helps; never trusted for secrets").
 
 It stands in for the daemon's `cache.ParseCache` (same `get`/`put`/`retain`, same `ParsedFile`
 shape) and keeps, per file, what parsing its text gives: the documents as plain data and
-where each starts. Everything after the parse (schema checks, specs, secrets resolved from
-the environment or files) runs on every load, so a warm plan reports and plans exactly what a
-cold one does.
+where each starts. Everything after the parse and the schema check (specs, cross-checks,
+secrets resolved from the environment or files) runs on every load, so a warm plan reports
+and plans exactly what a cold one does.
 
 What is written, and what is not:
 - only a file every document of which was valid (`ParsedFile.checked` set by the load) and that
@@ -16,14 +16,17 @@ What is written, and what is not:
 - one file, `<state folder>/manifests.cache`, replaced atomically (write, fsync, rename), 0600,
   holding the files of the last load only.
 
-A cache file is used only when its first line names this reconciler version and YAML parser
-and its HMAC, under the fingerprint key (`secrets.keyed_digest`), matches: a corrupt, old or
-foreign file (another key, or one committed into the checkout) is ignored, never an error.
+A cache file is used only when its first line names this reconciler version, YAML parser and
+schemas (`schema_check.schemas_digest`) and its HMAC, under the fingerprint key
+(`secrets.keyed_digest`), matches: a corrupt, old or foreign file (another key, or one
+committed into the checkout) is ignored, never an error. Its documents were valid under these
+schemas when stored, so they are not schema-checked again (`ParsedFile.schema_valid`).
 `BORDER0_RECONCILER_CACHE=off` turns it off.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -37,6 +40,7 @@ import orjson
 from reconciler import __version__
 from reconciler.manifests.files import read_manifest_file
 from reconciler.manifests.loader import ParsedFile
+from reconciler.manifests.schema_check import schemas_digest
 from reconciler.manifests.specs import secret_references
 from reconciler.manifests.yamlpos import PARSER, Parsed, Position
 from reconciler.secrets import keyed_digest
@@ -49,7 +53,12 @@ CACHE_FILE = "manifests.cache"
 #: `off` (or 0, false, no): no cache file is read or written.
 CACHE_ENV = "BORDER0_RECONCILER_CACHE"
 _PURPOSE = "manifest parse cache"
-_FORMAT = f"border0-reconciler manifests cache 1 {__version__} {PARSER}"
+
+
+@functools.cache
+def _format() -> str:
+    """The cache file's first line, before its MAC: what its entries hold only for."""
+    return f"border0-reconciler manifests cache 1 {__version__} {PARSER} {schemas_digest()}"
 
 
 def cache_enabled(env: Mapping[str, str]) -> bool:
@@ -81,7 +90,7 @@ class StoredParseCache:
                 end = raw.index(b"\n")
                 body = memoryview(raw)[end + 1:]  # not a copy (megabytes at 10,000 sockets)
                 fmt, _, mac = raw[:end].decode("ascii").rpartition(" ")
-                if fmt == _FORMAT and hmac.compare_digest(
+                if fmt == _format() and hmac.compare_digest(
                         bytes.fromhex(mac), keyed_digest(_PURPOSE, raw[:len(fmt)], body)):
                     data = orjson.loads(body)
                     if isinstance(data, dict):
@@ -100,7 +109,8 @@ class StoredParseCache:
             if stored is not None:
                 docs, starts = stored
                 entry = ParsedFile(text, Parsed(docs, None, []),
-                                   [Position(int(line), int(col)) for line, col in starts])
+                                   [Position(int(line), int(col)) for line, col in starts],
+                                   schema_valid=True)  # stored only when valid, same schemas
         except (OSError, ValueError, TypeError, UnicodeDecodeError):
             entry = None
         if entry is None:
@@ -131,7 +141,7 @@ class StoredParseCache:
             body = orjson.dumps(entries)
         except (TypeError, orjson.JSONEncodeError):
             return
-        head = _FORMAT.encode("ascii")
+        head = _format().encode("ascii")
         mac = keyed_digest(_PURPOSE, head, body).hex()
         try:
             _write_atomically(self.file, head + b" " + mac.encode("ascii") + b"\n" + body)
