@@ -48,6 +48,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from reconciler.border0.session import STATE_DIR
+from reconciler.manifests.stored_cache import CACHE_FILE
+
 PYTHON = sys.executable
 TOKEN = "bench-token-6c1d2f"
 INSTANCE = "default"
@@ -398,8 +401,12 @@ def bench_plan(work: Path, n: int, res: Results, latencies: tuple[float, ...] = 
         "validate_wall_s": round(validate.wall, 3),
         "validate_max_rss_mb": round(validate.max_rss_mb, 1)}
 
-    def measure_plan(emu: Emulator, of: Path = folder) -> tuple[Run, int]:
-        """One `plan` of the unchanged folder: its measurement and the requests it made."""
+    def measure_plan(emu: Emulator, of: Path = folder, cold: bool = False) -> tuple[Run, int]:
+        """One `plan` of the unchanged folder: its measurement and the requests it made;
+        `cold`: without the parses an earlier plan kept in the state folder (the children's
+        working directory is REPO: docs/performance.md, "A parse cache")."""
+        if cold:
+            (REPO / STATE_DIR / CACHE_FILE).unlink(missing_ok=True)
         mark = emu.settled_count()
         result = run_measured(reconciler(
             "plan", str(of), "--api", emu.url, "--token-file", str(token_file),
@@ -413,6 +420,13 @@ def bench_plan(work: Path, n: int, res: Results, latencies: tuple[float, ...] = 
     for latency in latencies:
         emu = Emulator(db, *(("--latency", f"{latency:g}") if latency else ()))
         try:
+            if latency == latencies[0]:  # cold: every file parsed (and the parses kept)
+                cold, _ = measure_plan(emu, cold=True)
+                data[f"cold_at_{latency:g}ms"] = {"wall_s": round(cold.wall, 3),
+                                                "cpu_s": round(cold.cpu, 3)}
+                res.add(f"no-op plan N={n:,}, {latency:g} ms, cold (no parse cache)",
+                        f"{cold.wall:.2f} s wall, {cold.cpu:.2f} s CPU, "
+                        f"{cold.max_rss_mb:.0f} MB")
             plan, requests = measure_plan(emu)
             refresh = refresh_peer(emu, n) if with_peer else None
             phases = _phases(folder, emu.url, env_file) if latency == 0 else None
@@ -474,7 +488,8 @@ def refresh_peer(emu: Emulator, n: int) -> float:
         return time.perf_counter() - t0
 
 
-_PHASE_NAMES = ("imports", "parse", "validate", "list", "build", "details", "diff", "render")
+_PHASE_NAMES = ("imports", "parse", "validate", "load_warm", "list", "build", "details", "diff",
+                "render")
 _PHASES_CODE = """
 import json, os, sys, time
 from pathlib import Path
@@ -499,6 +514,11 @@ for text in texts:
 out["parse"] = t() - t0
 t0 = t(); loaded = manifests.load([folder], env=env)
 out["validate"] = t() - t0 - out["parse"]  # load = parse + schema checks + specs + secrets
+# the load again with the parses the plans kept (the state folder in the working directory)
+from reconciler.manifests.stored_cache import StoredParseCache
+kept = StoredParseCache(Path(".border0-reconciler/manifests.cache"))
+t0 = t(); manifests.load([folder], env=env, cache=kept); out["load_warm"] = t() - t0
+out["warm_hits"] = kept.hits
 with Border0Client(url, token) as client:
     t0 = t()
     sockets = client.list_sockets(); policies = client.list_policies()

@@ -109,13 +109,17 @@ def typed_fields(spec: SocketSpec) -> dict[str, Any]:
     typed = spec.upstream_config is not None
     return {
         "connectors": sorted(spec.connectors) if spec.connectors is not None else None,
-        "upstream_configuration": (
-            upstream.strip_secrets(spec.upstream_config)[0] if typed else None),
+        "upstream_configuration": spec.upstream_split[0],
         "upstream_secrets": spec.upstream_secret,
         "end_to_end_encryption": spec.end_to_end_encryption,
         "connector_authentication": spec.connector_authentication,
         **({"upstream_type": None, "upstream_http_hostname": None} if typed else {}),
     }
+
+
+#: The digest's JSON (as `json.dumps(sort_keys=True, separators=(",", ":"))`: the tags already
+#: written hold digests of it), one encoder for every socket.
+_DIGEST_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
 def details_digest(spec: SocketSpec) -> str | None:
@@ -126,19 +130,23 @@ def details_digest(spec: SocketSpec) -> str | None:
     (border0 answers neither sub-resource in a listing: docs/performance.md)."""
     if spec.connectors is None and spec.upstream_config is None:
         return None
-    fields = typed_fields(spec)
-    text = json.dumps([fields["connectors"], fields["upstream_configuration"]],
-                      sort_keys=True, separators=(",", ":"))
+    fields = spec.typed
+    text = _DIGEST_JSON.encode([fields["connectors"], fields["upstream_configuration"]])
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def live_typed_fields(live: LiveSocket, upstream_fingerprint: Any) -> dict[str, Any]:
+def live_typed_fields(live: LiveSocket, upstream_fingerprint: Any,
+                      spec: SocketSpec | None = None) -> dict[str, Any]:
     """The connector-model fields of a live socket (links and upstream read by
-    inventory.fetch_details; None when not read)."""
+    inventory.fetch_details; None when not read). An upstream taken as written
+    (`inventory.as_written`: the spec's own split config) is already without secrets."""
     names = live.connector_names
+    config = live.upstream_configuration
+    if spec is None or config is None or config is not spec.upstream_split[0]:
+        config = upstream.strip_secrets(config or {})[0]
     return {
         "connectors": sorted(names) if names is not None else None,
-        "upstream_configuration": upstream.strip_secrets(live.upstream_configuration or {})[0],
+        "upstream_configuration": config,
         "upstream_secrets": upstream_fingerprint,
         "end_to_end_encryption": live.end_to_end_encryption,
         "connector_authentication": live.connector_authentication,

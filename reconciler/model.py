@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from reconciler import upstream
-from reconciler.connector_model import live_typed_fields, typed_fields
+from reconciler.connector_model import details_digest, live_typed_fields, typed_fields
 from reconciler.ownership import Ownership
 from reconciler.secrets import (
     SECRET_FIELDS,
@@ -123,6 +123,10 @@ class ConnectorSpec:
     proxy: str | None = None
 
 
+#: Not made yet (a digest may be None).
+_UNSET: Any = object()
+
+
 @dataclass(frozen=True, eq=True)
 class SocketSpec:
     """One `kind: Socket` manifest, validated and with its secrets resolved."""
@@ -158,6 +162,8 @@ class SocketSpec:
     confirm_delete: bool = False  # border0-reconciler/confirm-delete: "true"
     ignore_fields: tuple[str, ...] = ()  # spec.ignoreFields: JSON pointers (plan/ignore.py)
     source: Source | None = field(default=None, compare=False)
+    #: What is derived from the typed upstream, made on first use (`_made`)
+    _derived: Any = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def protected(self) -> bool:
@@ -176,16 +182,44 @@ class SocketSpec:
 
     def secrets(self) -> tuple[Secret, ...]:
         found = [s for name in SECRET_FIELDS if (s := self.secret(name)) is not None]
-        if self.upstream_config is not None:
-            found += upstream.strip_secrets(self.upstream_config)[1].values()
-        return tuple(found)
+        return (*found, *self.upstream_split[1].values())
+
+    @property
+    def upstream_split(self) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """The typed upstream split once per spec (`upstream.strip_secrets`): (the config
+        without its secret values, {dotted path: secret}); (None, {}) for a legacy upstream.
+        The comparable form, the details digest and the fingerprint all read it (a plan of
+        10,000 sockets split each upstream seven times before). Never to be mutated."""
+        return self._made()[0]  # type: ignore[no-any-return]
 
     @property
     def upstream_secret(self) -> Secret | None:
         """One `Secret` over every secret of the typed upstream (its fingerprint tag's value)."""
-        if self.upstream_config is None:
-            return None
-        return upstream.combined_secret(upstream.strip_secrets(self.upstream_config)[1])
+        return self._made()[1]  # type: ignore[no-any-return]
+
+    @property
+    def typed(self) -> dict[str, Any]:
+        """Its connector-model fields (`connector_model.typed_fields`)."""
+        return typed_fields(self)
+
+    @property
+    def details_digest(self) -> str | None:
+        """`connector_model.details_digest`, made once per spec."""
+        made = self._made()
+        if made[2] is _UNSET:
+            made[2] = details_digest(self)
+        return made[2]  # type: ignore[no-any-return]
+
+    def _made(self) -> list[Any]:
+        """[upstream_split, upstream_secret, details_digest], made on first use and kept in
+        one field that exists from the start (what is set on an instance later costs about
+        1.5 KB a spec: 15 MB at 10,000 sockets)."""
+        if self._derived is None:
+            split = (upstream.strip_secrets(self.upstream_config)
+                     if self.upstream_config is not None else (None, {}))
+            object.__setattr__(self, "_derived",
+                               [split, upstream.combined_secret(split[1]), _UNSET])
+        return self._derived  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -424,7 +458,7 @@ def socket_fields(spec: SocketSpec) -> dict[str, Any]:
         "labels": dict(spec.labels),
         "prune": spec.prune,
         **_confirm_delete(spec.confirm_delete),
-        **typed_fields(spec),
+        **spec.typed,
     }
     return insert_secret_fields(plain, spec.secret)
 
@@ -447,7 +481,7 @@ def live_socket_fields(live: LiveSocket, spec: SocketSpec | None = None) -> dict
         "labels": labels,
         "prune": live.ownership.prune,
         **_confirm_delete(live.ownership.confirm_delete),
-        **live_typed_fields(live, live.fingerprint(UPSTREAM_SECRETS)),
+        **live_typed_fields(live, live.fingerprint(UPSTREAM_SECRETS), spec),
     }
     return insert_secret_fields(plain, live.fingerprint)
 

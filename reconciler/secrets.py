@@ -62,6 +62,7 @@ __all__ = [
     "fingerprint_tag",
     "foreign_key",
     "insert_secret_fields",
+    "keyed_digest",
     "legacy_fingerprint",
     "load_fingerprint_key",
     "redact",
@@ -164,6 +165,17 @@ def use_fingerprint_key(key: bytes) -> None:
     global _key
     with _key_lock:
         _key = _Key(key)
+
+
+def keyed_digest(purpose: str, *parts: bytes | memoryview) -> bytes:
+    """HMAC-SHA256 of `parts` under this process's fingerprint key, for `purpose` only: what
+    holds only for files this reconciler wrote with its key (the CLI's parse cache), never
+    for a file made elsewhere or committed by someone else."""
+    h = _current_key()._keyed.copy()
+    h.update(b"border0-reconciler " + purpose.encode("utf-8") + b"\0")
+    for part in parts:
+        h.update(part)
+    return h.digest()
 
 
 def _current_key() -> _Key:

@@ -86,11 +86,14 @@ def camel(key: str) -> str:
 
 
 def _convert(value: Any, rename: Callable[[str], str], free: bool = False) -> Any:
+    if isinstance(value, _LEAVES):
+        return value
     if isinstance(value, Mapping):
         out = {}
         for key, item in value.items():
             new = key if free else rename(key)
-            out[new] = _convert(item, rename, snake(new) in _FREE_FORM or free)
+            out[new] = item if isinstance(item, _LEAVES) else _convert(
+                item, rename, free or snake(new) in _FREE_FORM)
         return out
     if isinstance(value, list):
         return [_convert(v, rename, free) for v in value]
@@ -107,7 +110,10 @@ def secret_paths(upstream: Mapping[str, Any]) -> list[tuple[str, ...]]:
         for key, item in value.items():
             name = snake(key)
             secret = not plain and name in SECRET_KEYS
-            if isinstance(item, (dict, Mapping)):
+            if isinstance(item, _LEAVES):  # most leaves: no ABC check
+                if secret and isinstance(item, str) and not is_reference(item):
+                    found.append((*path, key))
+            elif isinstance(item, (dict, Mapping)):
                 if secret and set(item) <= {"env", "file"}:
                     found.append((*path, key))
                 else:
@@ -151,6 +157,8 @@ def strip_secrets(config: Any) -> tuple[Any, dict[str, Any]]:
 
     def clean(value: Any, path: tuple[str, ...], plain: bool) -> Any:
         # plain: under `headers` or a free-form map, where secret-named keys are user data
+        if isinstance(value, _LEAVES):  # most nodes: no ABC check, no path built
+            return value
         if isinstance(value, (dict, Mapping)):
             out = {}
             for key, item in value.items():
@@ -161,15 +169,20 @@ def strip_secrets(config: Any) -> tuple[Any, dict[str, Any]]:
                     if item not in ("", None):
                         secrets[".".join((*path, key))] = item
                     continue
-                cleaned = clean(item, (*path, key), plain or name in _NOT_SECRET_UNDER)
-                if cleaned not in (None, "", [], {}):
-                    out[key] = cleaned
+                if not isinstance(item, _LEAVES):
+                    item = clean(item, (*path, key), plain or name in _NOT_SECRET_UNDER)
+                if item not in (None, "", [], {}):
+                    out[key] = item
             return out
         if isinstance(value, list):
             return [clean(v, path, plain) for v in value]
         return value
 
     return clean(config, (), False), secrets
+
+
+#: Scalars `strip_secrets` keeps as they are (a secret-named key is checked before).
+_LEAVES = (str, int, float, type(None))
 
 
 def combined_secret(secrets: Mapping[str, Any]) -> Secret | None:

@@ -16,7 +16,6 @@ from reconciler.connector_model import (
     ConnectorKindSpec,
     LiveConnector,
     LiveToken,
-    details_digest,
 )
 from reconciler.model import (
     UPSTREAM_SECRETS,
@@ -257,7 +256,7 @@ def socket_tags(
         key = fingerprint_tag(UPSTREAM_SECRETS)
         old = live_tags.get(key)
         tags[key] = old if old and verify(combined, old) else fingerprint(combined)
-    digest = details_digest(spec)
+    digest = spec.details_digest
     if digest is not None:  # the links and typed upstream this write sends
         tags[DETAILS_TAG] = digest
     return tags

@@ -11,6 +11,7 @@ a connector's tokens.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -23,7 +24,7 @@ from reconciler.border0.api_json import (
     socket_from_api,
     token_from_api,
 )
-from reconciler.connector_model import DETAILS_TAG, details_digest, typed_fields
+from reconciler.connector_model import DETAILS_TAG
 from reconciler.model import Actual, Desired, LivePolicy, LiveSocket, SocketSpec
 from reconciler.settings import DEFAULTS
 
@@ -135,7 +136,7 @@ def fetch_details(
         live = actual.sockets.get(name)
         if live is None or spec.suspend or every_socket:
             continue
-        digest = details_digest(spec)
+        digest = spec.details_digest
         if trust_tag and digest is not None and live.tags.get(DETAILS_TAG) == digest:
             written[name] = as_written(live, spec)
             continue
@@ -166,8 +167,13 @@ def as_written(live: LiveSocket, spec: SocketSpec) -> LiveSocket:
         names = tuple(spec.connectors)
     config = live.upstream_configuration
     if spec.upstream_config is not None:
-        config = typed_fields(spec)["upstream_configuration"]
-    return replace(live, connector_names=names, upstream_configuration=config)
+        config = spec.upstream_split[0]
+    # a copy with two fields set: `replace` would run the 21 fields' __init__ (10,000 times
+    # in a plan of 10,000 unchanged sockets); what is cached on it (ownership) stays true
+    written = copy.copy(live)
+    object.__setattr__(written, "connector_names", names)
+    object.__setattr__(written, "upstream_configuration", config)
+    return written
 
 
 def fetch_connector_details(client: Border0API, actual: Actual) -> Actual:

@@ -22,13 +22,14 @@ import click
 import reconciler.plan.saved as saved_plan
 from reconciler.apply import ApplyResult
 from reconciler.border0.errors import Border0Error, ConfigurationError
-from reconciler.border0.session import open_api, state_path
+from reconciler.border0.session import open_api, private_state_dir, state_path
 from reconciler.cli.bulk import bulk_gc
 from reconciler.cli.options import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from reconciler.cli.progress import Progress
 from reconciler.cli.terminal import color_enabled
 from reconciler.errors import UserError
 from reconciler.manifests.files import environment
+from reconciler.manifests.stored_cache import CACHE_FILE, StoredParseCache, cache_enabled
 from reconciler.ownership import DEFAULT_INSTANCE
 from reconciler.plan.inventory import INVENTORY_FILE, Inventory
 from reconciler.plan.types import Plan
@@ -177,7 +178,27 @@ def reconcile_options(args: PlanArgs, env: Mapping[str, str]) -> ReconcileOption
         confirm_delete=frozenset(args.confirm_delete),
         manage_policies=not args.no_policies,
         full_refresh=args.refresh == "full",
+        parse_cache=_stored_parses(args, env),
     )
+
+
+def _stored_parses(args: PlanArgs, env: Mapping[str, str]) -> StoredParseCache | None:
+    """The manifests' parses kept in the state folder between runs (manifests/stored_cache.py),
+    unless BORDER0_RECONCILER_CACHE=off."""
+    if not cache_enabled(env):
+        return None
+    return StoredParseCache(state_path(args.state, args.api, args.paths).parent / CACHE_FILE)
+
+
+def _keep_parses(options: ReconcileOptions, args: PlanArgs) -> None:
+    """Write this load's parses for the next run (the state folder made as the key's is)."""
+    cache = options.parse_cache
+    if isinstance(cache, StoredParseCache):
+        try:
+            private_state_dir(cache.file.parent, always=args.state is None)
+        except OSError:
+            return
+        cache.save()
 
 
 def _inventory(state: Path) -> Inventory | None:
@@ -243,11 +264,13 @@ def run_plan(args: PlanArgs) -> int:
 def _run_plan(args: PlanArgs) -> int:
     save_to, render_to = _plan_outputs(args)
     env = environment(args.env_file)
+    options = reconcile_options(args, env)
     with open_client(args, env, _Notices()) as client:
-        prepared = _prepare(args, client, reconcile_options(args, env))
+        prepared = _prepare(args, client, options)
     plan, desired, actual = prepared.plan, prepared.desired, prepared.actual
     assert plan is not None and desired is not None and actual is not None
     _show(plan, args, render_to)
+    _keep_parses(options, args)
     _refuse_conflicts(prepared)
     _refuse_access_gain(plan, args)
     _save(save_to, prepared, args)
@@ -326,6 +349,7 @@ def _run_apply(args: PlanArgs) -> int:
     notices, options = _Notices(), reconcile_options(args, env)
     with open_client(args, env, notices) as client:
         prepared = _prepare(args, client, options)
+        _keep_parses(options, args)
         plan, desired, actual = prepared.plan, prepared.desired, prepared.actual
         assert plan is not None and desired is not None and actual is not None
         if saved is not None and (

@@ -85,6 +85,7 @@ __all__ = [
     "KINDS",
     "EnvFileError",
     "LoadResult",
+    "ParsedFile",
     "load",
     "read_env_file",
     "schema_path",
@@ -144,14 +145,18 @@ class _Checked(NamedTuple):
 
 
 @dataclass
-class _Entry:
-    """A file in the daemon's `ParseCache`: its text parsed, and once a load found every
-    document in it valid, those documents as checked (`_Checked`)."""
+class ParsedFile:
+    """A file in a parse cache (the daemon's `cache.ParseCache`, the CLI's
+    `stored_cache.StoredParseCache`): its text parsed, and once a load found every document in
+    it valid, those documents as checked (`_Checked`)."""
 
     text: str
     parsed: Any  # yamlpos.Parsed
     starts: list[Position]
     checked: list[_Checked] | None = None
+    #: Its documents passed the schema checks before, under the same schemas (the CLI's
+    #: parse cache stores only such files, under the schemas' digest): not checked again.
+    schema_valid: bool = False
 
 
 @dataclass
@@ -173,6 +178,7 @@ class _Loader:
     cache: ParseCache | None = None
     incomplete: list[str] = field(default_factory=list)
     checked: list[_Checked] | None = None  # the file being read: its documents as checked
+    schema_valid: bool = False  # the file being read: `ParsedFile.schema_valid`
     only_manifests: bool = False
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
     #: the secrets the last `build_socket` resolved (`_Checked.secrets`)
@@ -207,11 +213,11 @@ class _Loader:
                 self.cache.put(path, entry)
         text, (docs, syntax_error, duplicates), starts = entry.text, entry.parsed, entry.starts
         problems, documents, skipped = len(self.diagnostics), self.documents, self.skipped
-        self.checked = []
+        self.checked, self.schema_valid = [], entry.schema_valid
         self.read_documents(path, text, docs, syntax_error, duplicates, starts)
         clean = (len(self.diagnostics) == problems and self.skipped == skipped
                  and len(self.checked) == self.documents - documents)
-        entry.checked, self.checked = (self.checked if clean else None), None
+        entry.checked, self.checked, self.schema_valid = (self.checked if clean else None), None, False
 
     def replay(self, checked: list[_Checked]) -> None:
         """A clean file's documents as its last load checked them; the secrets of a socket
@@ -270,7 +276,7 @@ class _Loader:
             else:
                 self.skipped += 1
 
-    def parse_file(self, path: Path) -> _Entry | None:
+    def parse_file(self, path: Path) -> ParsedFile | None:
         """The text, its parsed documents and their starts, or None after reporting why not;
         the file's stamp as read goes to `stamps`."""
         try:
@@ -302,8 +308,8 @@ class _Loader:
             )
             return None
         if self.only_manifests and not mentions_ours(text):
-            return _Entry(text, ([], None, []), [])  # not parsed: a Helm template is not YAML
-        return _Entry(text, load_documents(text), document_starts(text))
+            return ParsedFile(text, ([], None, []), [])  # not parsed: a Helm template is not YAML
+        return ParsedFile(text, load_documents(text), document_starts(text))
 
     def read_document(self, file: File, index: int, data: dict[str, Any]) -> None:
         doc = Doc(file, index, data)
@@ -328,7 +334,7 @@ class _Loader:
             )
             return
         problems = []
-        if not quick_valid(kind, data):
+        if not self.schema_valid and not quick_valid(kind, data):
             import reconciler.manifests.schema_messages as messages  # jsonschema: on use
 
             problems = [
@@ -345,7 +351,8 @@ class _Loader:
         if problems or version != API_VERSION:
             return
         if kind == "Socket":
-            spec = self.build_socket(doc)
+            refs = secret_references(doc.data)
+            spec = self.build_socket(doc, refs)
             if spec is not None:
                 self.sockets[spec.name] = spec
                 self.socket_docs[spec.name] = doc
@@ -395,15 +402,19 @@ class _Loader:
         )
         return False
 
-    def build_socket(self, doc: Doc) -> SocketSpec | None:
-        """The socket's spec with its secrets resolved; None when a secret cannot be."""
+    def build_socket(self, doc: Doc, refs: list[tuple[tuple[Any, ...], Any]] | None = None
+                     ) -> SocketSpec | None:
+        """The socket's spec with its secrets resolved; None when a secret cannot be.
+        `refs`: `secret_references(doc.data)` when the caller has them."""
         secrets: dict[tuple[Any, ...], Secret | None] = {}
         resolved = []
         failed = False
         data = legacy_form(doc.data)  # a migrated legacy-mode socket: as before migrate
         shown = legacy_paths(doc.data) if data is not None else {}
+        if data is not None or refs is None:
+            refs = secret_references(data or doc.data)
         data = data or doc.data
-        for path, value in secret_references(data):
+        for path, value in refs:
             secret, issue = resolve_secret(
                 value,
                 shown.get(path, path),
@@ -485,7 +496,8 @@ def load(
     resulting `Secret`s hold an empty value. With strict=True a plaintext password is an error.
     Secret files are read only under `secret_roots` (default `DEFAULT_SECRET_ROOTS`) and the
     manifests' folders. `changed` in the result lists files that changed while being read.
-    A `cache` (the daemon's) keeps parsed files between loads, by file identity.
+    A `cache` keeps parsed files between loads: the daemon's by file identity
+    (`cache.ParseCache`), the CLI's on disk by content (`stored_cache.StoredParseCache`).
     `exclude`: files and folders left out (`files.excluded`). `only_manifests` (`validate
     --only-manifests`, never the daemon's: a file cut short must stop a prune) leaves out,
     unparsed, files with no `apiVersion: border0-reconciler/...` line (Helm charts, CI files).

@@ -8,12 +8,13 @@ compiles and runs them.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["max_length", "quick_valid", "schema_path", "schema_validator"]
+__all__ = ["max_length", "quick_valid", "schema_path", "schema_validator", "schemas_digest"]
 
 
 def schema_path(name: str) -> Path:
@@ -24,6 +25,16 @@ def schema_path(name: str) -> Path:
         if (folder / filename).is_file():
             return folder / filename
     raise FileNotFoundError(f"schema {filename} is not installed with border0-reconciler")
+
+
+@functools.cache
+def schemas_digest() -> str:
+    """A digest of every schema installed: what a document found valid under them stays valid
+    under (the CLI's parse cache names it, manifests/stored_cache.py)."""
+    digest = hashlib.sha256()
+    for path in sorted(schema_path("socket").parent.glob("*.schema.json")):
+        digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 @functools.cache

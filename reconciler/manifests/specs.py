@@ -181,9 +181,9 @@ def socket_spec(
     upstream = spec.get("upstream") or {}
     upstream_config = None
     if typed.is_typed(upstream):
-        upstream_config = typed.to_api(upstream, {
-            path: secret for path in typed.secret_paths(upstream)
-            if (secret := secrets.get(("spec", "upstream", *path))) is not None
+        upstream_config = typed.to_api(upstream, {  # `secrets` holds the upstream's secret_paths
+            path[2:]: secret for path, secret in secrets.items()
+            if secret is not None and path[:2] == ("spec", "upstream")
         })
         upstream = {}
     protected = spec.get("protected")

@@ -186,11 +186,11 @@ def _verify_fingerprints(desired: Desired, actual: Actual,
     pairs = []
     for name, spec in _among(desired.sockets, only):
         live = actual.sockets.get(name)
-        if live is None:
+        if live is None or not spec.secrets_by_field:
             continue
-        for field_name in SECRET_FIELDS:
-            secret, fp = spec.secret(field_name), live.fingerprint(field_name)
-            if secret is not None and fp is not None:
+        for field_name, secret in spec.secrets_by_field.items():
+            fp = live.fingerprint(field_name)
+            if fp is not None:
                 pairs.append((secret, fp.text))
     verify_many(pairs)
 
@@ -348,8 +348,10 @@ def _plan_sockets(
                 continue
             want, have = comparable(model.socket_fields(spec),
                                     model.live_socket_fields(live, spec))
-            reason = _replace_reason(spec, live, want, have)
-            tagging = _tag_rule_note(spec, live, actual, warnings)
+            # equal forms: the same type and labels, so neither a replace nor a tag change
+            same = want == have
+            reason = "" if same else _replace_reason(spec, live, want, have)
+            tagging = "" if same else _tag_rule_note(spec, live, actual, warnings)
             if reason:
                 if adopting:
                     reason = f"{why}; " + reason
@@ -365,7 +367,7 @@ def _plan_sockets(
                     n: i for n, i in zip(live.policy_names, live.policy_ids)
                     if not (n in actual.policies and (policy_ids or {}).get(n) is None)
                 }
-                if want != have or adopting:
+                if not same or adopting:
                     diffs = field_diffs(have, want)
                     if adopting:
                         diffs = (FieldDiff("managed_by", None, _owner_label(instance)),) + diffs
