@@ -15,6 +15,12 @@ from typing import Any
 
 import pytest
 
+# pytest keeps each test module's assertion-rewritten bytecode in __pycache__, unless
+# PYTHONDONTWRITEBYTECODE is set (this image sets it, as some CI images do): then every xdist
+# worker rewrites and compiles all the test modules again, about 2 s of CPU a worker a run.
+# The cache is pytest's own and git ignores it; the suite's child processes are unaffected.
+sys.dont_write_bytecode = False
+
 from reconciler.border0.client import Border0Client
 from reconciler.border0.emulator import EmbeddedEmulator
 
@@ -237,7 +243,7 @@ def upstream() -> Iterator[int]:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     yield server.server_address[1]
     server.shutdown()
     server.server_close()

@@ -75,7 +75,7 @@ class _RateLimited(http.server.BaseHTTPRequestHandler):
 def rate_limited() -> Iterator[type[_RateLimited]]:
     handler = type("Handler", (_RateLimited,), {"hits": []})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     handler.url = f"http://127.0.0.1:{server.server_address[1]}/api/v1"  # type: ignore[attr-defined]
     try:
         yield handler

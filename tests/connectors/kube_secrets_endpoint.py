@@ -51,7 +51,7 @@ class SecretsEndpoint:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def kubeconfig(self, path: Path, namespace: str = "border0") -> Path:
         path.write_text(json.dumps({

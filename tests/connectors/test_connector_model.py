@@ -177,7 +177,7 @@ def test_an_agent_runs_one_connector_with_its_token_and_a_revoked_token_is_repor
             pass
 
     hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    threading.Thread(target=hook.serve_forever, args=(0.05,), daemon=True).start()
     agent = daemon_process(
         folder, emulator.url, emulator.token, "--connectors-only", "--connector", "edge",
         "--interval", "1s",

@@ -304,6 +304,7 @@ def test_a_failed_reconcile_is_retried_after_its_backoff_on_the_daemons_clock(ma
     wait_for(lambda: daemon.status()["consecutive_failures"] == 1, message="the failed start")
     assert daemon.status()["next_retry"] == iso_time(clock.time() + 30)
     clock.advance(30)
+    daemon.wake()  # the loop reads its clock again (it would on its own within SIGNAL_POLL)
     wait_for(lambda: fn.calls == 2, message="the retry once 30 s have passed on the clock")
     wait_for(lambda: daemon.status()["last_reconcile"]["trigger"] == "retry")
     assert daemon.readiness()[0]
