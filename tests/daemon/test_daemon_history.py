@@ -12,8 +12,10 @@ from helpers import cli, edit_by_hand, wait_for
 from test_daemon import make_daemon, socket_yaml
 
 from reconciler.cli.run import format_history_table
+from reconciler.clock import ManualClock
 from reconciler.connectors.supervisor import ConnectorStatus, State
 from reconciler.daemon.history import reconcile_entry
+from reconciler.daemon.state import iso_time
 from reconciler.daemon.status_server import StatusServer
 from reconciler.reconcile import ReconcileResult
 
@@ -118,9 +120,10 @@ class StaticSupervisor:
 def test_every_time_in_status_is_iso_8601(manifests, running):
     (manifests / "web.yaml").write_text(socket_yaml("web", "x", connector=True))
     calls = iter([ReconcileResult(True, "done"), ReconcileResult(False, "fetch", error="down")])
+    clock = ManualClock(wall=datetime.now(UTC).timestamp())
     daemon = make_daemon(
         manifests, None, supervisor=StaticSupervisor(), reconcile_fn=lambda *a: next(calls),
-        revision_fn=lambda p: None, backoff_base=300, backoff_max=300, interval=600,
+        revision_fn=lambda p: None, backoff_base=300, backoff_max=300, interval=600, clock=clock,
     )  # fmt: skip
     running(daemon)
     wait_for(lambda: daemon.status()["history"], message="the start reconcile")
@@ -141,7 +144,8 @@ def test_every_time_in_status_is_iso_8601(manifests, running):
         assert stamp.utcoffset() is not None, (where, value)
     next_resync = datetime.fromisoformat(status["next_resync"])
     assert 0 < (next_resync - now).total_seconds() <= 600 * 1.1 + 1  # interval plus its jitter
-    assert 250 < (datetime.fromisoformat(status["next_retry"]) - now).total_seconds() <= 300
+    # the backoff on the daemon's clock, which has not moved: exactly 300 s from its now
+    assert status["next_retry"] == iso_time(clock.time() + 300)
 
 
 def test_status_history_prints_each_reconcile(emulator, manifests):
