@@ -55,8 +55,8 @@ POLICIES_NOT_MANAGED = Diagnostic(
 
 #: Why a token of a connector whose marker v0.2 wrote (no `tokens=`) is revoked: v0.2 revoked
 #: every undeclared token of a connector it owned, and its marker does not say which it made.
-V02_RULE = ("not declared in spec.tokens (revoked: the connector's marker, written by v0.2, "
-            "names no tokens, so v0.2's rule applies this once)")
+V02_RULE = ("not declared in spec.tokens, and the connector's marker, written by v0.2, names "
+            "no tokens: v0.2's rule applies this once")
 
 #: Rotate when less than this share of a token's lifetime is left.
 ROTATE_AT = 1 / 3
