@@ -271,14 +271,15 @@ class _Runner:
 
     def _marker_waits(self, change: Change) -> list[ActionResult]:
         """First half of a connector update that drops tokens: written with a marker still
-        naming them, unless that is all it would change (then nothing is written yet). Its
-        result comes with the revocations (`_revocations`)."""
+        naming them, unless the live marker already covers every declared token and nothing
+        else changes (then nothing is written yet; a v0.2 marker covers all). Its result comes
+        with the revocations (`_revocations`)."""
         revoking = self.state.revoking[change.name]
         spec = self.desired.connectors[change.name]
         marker_only = all(d.path == "managed_tokens" for d in change.diffs)
         before = next((d.before for d in change.diffs if d.path == "managed_tokens"), None)
-        same = before is not None and set(before) == {*(t.name for t in spec.tokens), *revoking}
-        if not (marker_only and same):
+        covered = before is None or {t.name for t in spec.tokens} <= set(before)
+        if not (marker_only and covered):
             try:
                 self.client.update_connector(change.object_id or "",
                                              connector_body(spec, self.instance, revoking))

@@ -20,13 +20,14 @@ from reconciler.render import render
 HEAD = {"apiVersion": "border0-reconciler/v1"}
 
 
-def write(folder: Path, tokens: dict[str, list[str]]) -> Path:
+def write(folder: Path, tokens: dict[str, list[str]], description: str = "") -> Path:
     """One Connector per entry of `tokens`, declaring those token names (files under folder)."""
     docs = [
-        {**HEAD, "kind": "Connector", "metadata": {"name": name}, "spec": {"tokens": [
-            {"name": t, "expiresIn": "30d",
-             "destination": {"file": str(folder.parent / "tokens" / f"{name}-{t}")}}
-            for t in names]}}
+        {**HEAD, "kind": "Connector", "metadata": {"name": name}, "spec": {
+            **({"description": description} if description else {}), "tokens": [
+                {"name": t, "expiresIn": "30d",
+                 "destination": {"file": str(folder.parent / "tokens" / f"{name}-{t}")}}
+                for t in names]}}
         for name, names in tokens.items()
     ]
     folder.mkdir(parents=True, exist_ok=True)
@@ -96,6 +97,13 @@ def test_a_failed_revocation_keeps_the_token_named_and_the_next_apply_revokes_it
     assert token_names(client, "edge") == ["edge-1", "edge-2"]  # alive, and still named:
     assert client.find_connector("edge")["description"].endswith("tokens=edge-1,edge-2]")
 
+    # an update that changes more than the marker is written at once, still naming edge-2
+    write(folder, {"edge": ["edge-1"]}, description="Edge hosts")
+    failed = reconcile([folder], client, ReconcileOptions(delete_grace=0))
+    assert not failed.ok and token_names(client, "edge") == ["edge-1", "edge-2"]
+    assert client.find_connector("edge")["description"] == (
+        "Edge hosts [managed-by=border0-reconciler instance=default tokens=edge-1,edge-2]")
+
     faults.fail_rate = 0.0  # border0 well again: the rerun plans the revocation again
     asked: list[str] = []
     client.on_request = lambda op, code, seconds: asked.append(op)
@@ -132,7 +140,14 @@ def test_a_v02_marker_has_v02s_rule_applied_once_then_only_named_tokens_are_revo
     (tmp_path / "tokens").mkdir()
     (tmp_path / "tokens" / "edge-edge-1").write_text("v0.2 wrote it\n")  # kept: no replace
 
+    asked: list[str] = []
+    client.on_request = lambda op, code, seconds: asked.append(op)
     upgraded = applied(folder, client)
+    client.on_request = None
+    # the v0.2 marker stands until the revocations are done: one PUT per connector, after them
+    writes = [op.split("/token/")[0] for op in asked if not op.startswith("GET")]
+    assert sorted(writes) == sorted([f"DELETE /connector/{ids['edge']}", "PUT /connector",
+                                     f"DELETE /connector/{ids['bare']}", "PUT /connector"])
     revoked = {c.name: c.reason for c in upgraded.plan.changes if c.kind.value == "token"}
     assert revoked == {"edge/edge-old": V02_RULE, "bare/bare-old": V02_RULE}
     text = render(upgraded.plan.to_json())
@@ -143,7 +158,7 @@ def test_a_v02_marker_has_v02s_rule_applied_once_then_only_named_tokens_are_revo
 
     for name in ("edge", "bare"):  # made by someone else under the new marker: never revoked
         client.create_connector_token({"connector_id": ids[name], "name": f"{name}-by-hand"})
-    asked: list[str] = []
+    asked.clear()
     client.on_request = lambda op, code, seconds: asked.append(op)
     again = applied(folder, client)
     client.on_request = None
