@@ -144,7 +144,7 @@ def test_a_v02_marker_has_v02s_rule_applied_once_then_only_named_tokens_are_revo
     client.on_request = lambda op, code, seconds: asked.append(op)
     upgraded = applied(folder, client)
     client.on_request = None
-    # the v0.2 marker stands until the revocations are done: one PUT per connector, after them
+    # the v0.2 marker stands until the revocations are done: one PUT per connector, no second
     writes = [op.split("/token/")[0] for op in asked if not op.startswith("GET")]
     assert sorted(writes) == sorted([f"DELETE /connector/{ids['edge']}", "PUT /connector",
                                      f"DELETE /connector/{ids['bare']}", "PUT /connector"])
