@@ -9,7 +9,9 @@ confirm-delete marks:
 
 A connector's marker names the tokens this reconciler manages (`tokens=`, its manifest's
 `spec.tokens`): the only ones it ever revokes, and with none named and none declared its
-tokens are not even listed (docs/connectors.md).
+tokens are not even listed (docs/connectors.md). This version always writes `tokens=`, even
+empty, so a marker without it is recognisable as v0.2's (`Ownership.tokens` None): for that
+one, v0.2's rule applies once (plan/connectors.py).
 
 `reconciler.model` re-exports `Ownership`."""
 
@@ -59,8 +61,9 @@ class Ownership:
     instance: str | None = None
     prune: bool = True
     confirm_delete: bool = False  # its deletion waits for a confirmation naming it
-    #: a connector's tokens this reconciler manages (sorted names; the marker's `tokens=`)
-    tokens: tuple[str, ...] = ()
+    #: a connector's tokens this reconciler manages (sorted names; the marker's `tokens=`);
+    #: None when the marker states none (a policy, or a connector written by v0.2)
+    tokens: tuple[str, ...] | None = None
 
     def owned_by(self, instance: str) -> bool:
         return self.managed and self.instance == instance
@@ -69,16 +72,17 @@ class Ownership:
 _MARKER_RE = re.compile(
     r"\s*\[managed-by=border0-reconciler instance=(?P<instance>[A-Za-z0-9._-]+)"
     r"(?P<noprune> prune=false)?(?P<confirm> confirm-delete=true)?"
-    r"(?: tokens=(?P<tokens>[A-Za-z0-9._,-]+))?\]\s*$"
+    r"(?: tokens=(?P<tokens>[A-Za-z0-9._,-]*))?\]\s*$"
 )
 
 
 def policy_marker(instance: str, prune: bool = True, confirm_delete: bool = False,
-                  tokens: Iterable[str] = ()) -> str:
-    names = ",".join(sorted(set(tokens)))
+                  tokens: Iterable[str] | None = None) -> str:
+    """`tokens` (connectors): stated even when empty, so the marker says it knows its tokens."""
+    names = None if tokens is None else ",".join(sorted(set(tokens)))
     return (f"[managed-by=border0-reconciler instance={instance}{'' if prune else ' prune=false'}"
             f"{' confirm-delete=true' if confirm_delete else ''}"
-            f"{f' tokens={names}' if names else ''}]")
+            f"{'' if names is None else f' tokens={names}'}]")
 
 
 def parse_policy_marker(description: str) -> tuple[str, Ownership]:
@@ -89,5 +93,6 @@ def parse_policy_marker(description: str) -> tuple[str, Ownership]:
     return description[: match.start()], Ownership(
         managed=True, instance=match.group("instance"), prune=match.group("noprune") is None,
         confirm_delete=match.group("confirm") is not None,
-        tokens=tuple(sorted(t for t in (match.group("tokens") or "").split(",") if t)),
+        tokens=None if match.group("tokens") is None
+        else tuple(sorted(t for t in match.group("tokens").split(",") if t)),
     )

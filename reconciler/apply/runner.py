@@ -11,6 +11,12 @@ by name: if the object exists and is ours, it counts as created, so no duplicate
 This is the one place a lost create is recovered, and the ownership check is part of it.
 border0's read-after-write delay is the client's concern (border0/api.py): no wait here.
 
+A connector's marker names the tokens we manage, so an update that drops names waits for
+their revocations (`_State.revoking`): it is written in the first phase still naming them
+(skipped when nothing else changes), and its final marker only after the connector's token
+revocations all succeeded. A failed revocation leaves the marker naming the token, so the next
+plan revokes it again.
+
 An update is a read-modify-write: the object is read (a socket with `?activeOnly=true`, then its
 connector links and upstream configuration from their sub-resources) right before the PUT, and
 everything the reconciler does not manage goes back as read (border0 resets an updatable field a
@@ -46,7 +52,7 @@ from reconciler.border0.api_json import (
 from reconciler.border0.errors import Border0Error, IncompleteRead
 from reconciler.model import Actual, Desired
 from reconciler.ownership import DEFAULT_INSTANCE
-from reconciler.plan.types import PHASES, Action, Change, Plan, phase_of
+from reconciler.plan.types import PHASES, Action, Change, Kind, Plan, phase_of
 from reconciler.settings import DEFAULTS
 
 __all__ = ["ActionResult", "ApplyResult", "PlanNotApplicable", "apply_plan"]
@@ -131,6 +137,10 @@ class _State:
     connector_ids: dict[str, str] = field(default_factory=dict)
     failed_sockets: set[str] = field(default_factory=set)
     failed_policies: set[str] = field(default_factory=set)
+    #: per connector, the undeclared tokens this plan revokes (its marker waits for them)
+    revoking: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: connector updates written so far without their final marker, by name
+    pending: dict[str, Change] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -155,6 +165,7 @@ def apply_plan(
         socket_ids={n: s.socket_id for n, s in actual.sockets.items()},
         policy_ids={n: p.policy_id for n, p in actual.policies.items()},
         connector_ids={n: c.connector_id for n, c in actual.connectors.items()},
+        revoking=_revoking(plan, desired),
     )
     runner = _Runner(client, desired, instance, state)
     results: list[ActionResult] = []
@@ -177,7 +188,26 @@ def apply_plan(
                     results.append(result)
                     if progress is not None:
                         progress(result)
+    results += [ActionResult(c, False, f"not written: {c.title}: its tokens were not revoked "
+                             "(this replica is not the leader)")
+                for c in state.pending.values()]
     return ApplyResult(tuple(results))
+
+
+def _revoking(plan: Plan, desired: Desired) -> dict[str, frozenset[str]]:
+    """Per connector the plan updates, the undeclared tokens it revokes (not an older token of
+    a declared name: the marker names that name anyway)."""
+    updated = {c.name for c in plan.changes
+               if c.kind == Kind.CONNECTOR and c.action is Action.UPDATE}
+    out: dict[str, set[str]] = {}
+    for change in plan.changes:
+        connector = change.connector or ""
+        if (change.kind == Kind.TOKEN and change.action is Action.DELETE
+                and connector in updated and connector in desired.connectors):
+            name = change.name.split("/", 1)[1]
+            if name not in {t.name for t in desired.connectors[connector].tokens}:
+                out.setdefault(connector, set()).add(name)
+    return {name: frozenset(names) for name, names in out.items()}
 
 
 def _refused(plan: Plan, first_phase: int) -> list[ActionResult]:
@@ -224,10 +254,66 @@ class _Runner:
         if first.kind == "attachment":
             return [_timed(partial(self._attachments, *group))
                     for group in attachment_groups(phase)]
+        if first.kind == Kind.TOKEN and first.action is Action.DELETE:
+            by_connector: dict[str, list[Change]] = {}
+            for change in phase:
+                by_connector.setdefault(change.connector or "", []).append(change)
+            return [_timed(partial(self._revocations, name, group))
+                    for name, group in by_connector.items()]
         return [_timed(partial(self._one_as_list, change)) for change in phase]
 
     def _one_as_list(self, change: Change) -> list[ActionResult]:
+        if change.kind == Kind.CONNECTOR and change.name in self.state.revoking:
+            return self._marker_waits(change)
         return [self._one(change)]
+
+    # -- a connector's marker and its token revocations -------------------------------------
+
+    def _marker_waits(self, change: Change) -> list[ActionResult]:
+        """First half of a connector update that drops tokens: written with a marker still
+        naming them, unless the live marker already covers every declared token and nothing
+        else changes (then nothing is written yet; a v0.2 marker covers all). Its result comes
+        with the revocations (`_revocations`)."""
+        revoking = self.state.revoking[change.name]
+        spec = self.desired.connectors[change.name]
+        marker_only = all(d.path == "managed_tokens" for d in change.diffs)
+        before = next((d.before for d in change.diffs if d.path == "managed_tokens"), None)
+        covered = before is None or {t.name for t in spec.tokens} <= set(before)
+        if not (marker_only and covered):
+            try:
+                self.client.update_connector(change.object_id or "",
+                                             connector_body(spec, self.instance, revoking))
+            except Exception as exc:  # noqa: BLE001 - reported, the others go on
+                return [ActionResult(change, False, f"failed: {change.title}: "
+                                     f"{_error_text(exc)}", temporary=_temporary(exc))]
+        with self.state.lock:
+            self.state.pending[change.name] = change
+        return []
+
+    def _revocations(self, connector: str, group: list[Change]) -> list[ActionResult]:
+        """A connector's token deletes; then, if its update waits for them (`_marker_waits`),
+        its final marker: written only when every revocation succeeded, so a failed one stays
+        named and the next plan revokes it again."""
+        results = [self._one(change) for change in group]
+        with self.state.lock:
+            update = self.state.pending.pop(connector, None)
+        if update is None:
+            return results
+        revoking = self.state.revoking[connector]
+        failed = [r for r in results if not r.ok and r.change.name.split("/", 1)[1] in revoking]
+        if failed:
+            names = ", ".join(sorted(r.change.name.split("/", 1)[1] for r in failed))
+            return [*results, ActionResult(
+                update, False, f"failed: {update.title}: its marker still names {names}, "
+                "whose revocation failed: the next apply revokes it again",
+                temporary=all(r.temporary for r in failed))]
+        try:
+            self.client.update_connector(update.object_id or "", connector_body(
+                self.desired.connectors[connector], self.instance))
+        except Exception as exc:  # noqa: BLE001
+            return [*results, ActionResult(update, False, f"failed: {update.title}: "
+                                           f"{_error_text(exc)}", temporary=_temporary(exc))]
+        return [*results, ActionResult(update, True, _done_message(update), update.object_id)]
 
     # -- single objects ---------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ Bodies hold secret values: they go to the client and nowhere else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from reconciler.connector_model import (
@@ -185,10 +185,14 @@ def token_from_api(data: Mapping[str, Any]) -> LiveToken:
                      created_at=str(data.get("created_at") or ""))
 
 
-def connector_body(spec: ConnectorKindSpec, instance: str) -> dict[str, Any]:
+def connector_body(spec: ConnectorKindSpec, instance: str,
+                   revoking: Iterable[str] = ()) -> dict[str, Any]:
     """The body of POST/PUT /connector: the SDK's Connector fields, ownership marker in the
-    description. (`tailscale_auth_key` is not managed: a PUT without it keeps border0's.)"""
-    marker = policy_marker(instance, spec.prune, tokens=(t.name for t in spec.tokens))
+    description. (`tailscale_auth_key` is not managed: a PUT without it keeps border0's.)
+    The marker names the declared tokens and `revoking`, the ones this apply has yet to revoke
+    (apply/runner.py writes the final marker once they are)."""
+    marker = policy_marker(instance, spec.prune,
+                           tokens={*(t.name for t in spec.tokens), *revoking})
     return {
         "name": spec.name,
         "description": f"{spec.description} {marker}" if spec.description else marker,

@@ -148,8 +148,11 @@ def fetch_details(
     for name, spec in desired.connectors.items() if reread is None else ():
         found = actual.connectors.get(name)
         # Tokens are listed only to create, rotate or revoke one: none declared and none
-        # managed (the connector's marker, plan/connectors.py), nothing to read.
-        if found is not None and not spec.suspend and (spec.tokens or found.ownership.tokens):
+        # managed (the connector's marker, plan/connectors.py), nothing to read. A v0.2
+        # marker (tokens None) does not say: listed, once.
+        if found is not None and not spec.suspend and (
+                spec.tokens or found.ownership.tokens or (
+                    found.ownership.managed and found.ownership.tokens is None)):
             jobs[("tokens", name)] = (
                 lambda cid=found.connector_id: client.list_connector_tokens(cid))
     if written:

@@ -10,6 +10,8 @@
   the tokens this instance manages (ownership.py, `tokens=`; written with the connector, so a
   change of `spec.tokens` updates it): a token it names that is no longer declared is revoked,
   and no other token is ever revoked, whoever made it (issue 23: never wipe what others set).
+  A marker without `tokens=` was written by v0.2, which revoked every undeclared token of a
+  connector it owned: that rule applies once (`V02_RULE`), and the update rewrites the marker.
   A token's value never enters the plan: its change has no diffs, and renders as
   `token <name>: create (sensitive)`.
 - A socket served by connectors that the plan leaves with none can no longer be reached by
@@ -50,6 +52,11 @@ POLICIES_NOT_MANAGED = Diagnostic(
     "policies are not managed (--no-policies): no policy is read, created, changed, attached or "
     "deleted; spec.policies, spec.externalPolicies and kind: Policy manifests are ignored",
     code="policies-not-managed")
+
+#: Why a token of a connector whose marker v0.2 wrote (no `tokens=`) is revoked: v0.2 revoked
+#: every undeclared token of a connector it owned, and its marker does not say which it made.
+V02_RULE = ("not declared in spec.tokens, and the connector's marker, written by v0.2, names "
+            "no tokens: v0.2's rule applies this once")
 
 #: Rotate when less than this share of a token's lifetime is left.
 ROTATE_AT = 1 / 3
@@ -115,7 +122,9 @@ def plan_connectors(
         if adopt is None:
             continue
         want = {**connector_fields(spec), "managed_tokens": sorted({t.name for t in spec.tokens})}
-        have = {**live_connector_fields(live), "managed_tokens": list(live.ownership.tokens)}
+        managed = live.ownership.tokens  # None: a v0.2 marker, without tokens=
+        have = {**live_connector_fields(live),
+                "managed_tokens": None if managed is None else list(managed)}
         if want != have or adopt:
             diffs = field_diffs(have, want)
             if adopt:
@@ -185,9 +194,13 @@ def _plan_tokens(
             change(token.name, Action.DELETE, "an older token of this name", old.token_id)
     if live is None or not live.ownership.owned_by(instance) or live.tokens is None:
         return  # an adopted connector's marker names no token yet: none is ours to revoke
-    managed = set(live.ownership.tokens)
+    managed = live.ownership.tokens
     for live_token in listed:
-        if live_token.name not in declared and live_token.name in managed:
+        if live_token.name in declared:
+            continue
+        if managed is None:  # v0.2 wrote this marker: its rule, once (the marker is rewritten)
+            change(live_token.name, Action.DELETE, V02_RULE, live_token.token_id)
+        elif live_token.name in managed:
             change(live_token.name, Action.DELETE,
                    "no longer declared in spec.tokens (revoked)", live_token.token_id)
 

@@ -15,11 +15,12 @@ from reconciler.model import (
     PolicySpec,
     SocketSpec,
 )
+from reconciler.ownership import parse_policy_marker, policy_marker
 from reconciler.plan.planner import make_plan
 from reconciler.plan.types import Action, Kind
 from reconciler.render.text import render
 
-OURS = Ownership(managed=True, instance="default")
+OURS = Ownership(managed=True, instance="default", tokens=())
 MANAGING = Ownership(managed=True, instance="default", tokens=("edge-1",))
 NOW = datetime.now(UTC)
 
@@ -86,11 +87,37 @@ def test_only_tokens_the_marker_names_are_revoked_and_the_marker_follows_spec_to
         ("managed_tokens", ["edge-1", "edge-old"], ["edge-1"])]
     assert plan.changes[1].token_id == "t2"
 
-    # a marker naming none (a connector made before markers named tokens, or adopted): the
-    # declared ones are recorded, nothing is revoked
+    # a marker stating none (`tokens=`): the declared ones are recorded, nothing is revoked
     plan = make_plan(Desired(connectors={"edge": spec}),
                      Actual(connectors={"edge": live(tokens=[ours, by_hand])}))
     assert changes(plan) == [("connector", "edge", "update")]
+
+
+def test_a_v02_marker_has_v02s_rule_applied_once_and_the_plan_says_so():
+    """A marker without `tokens=` was written by v0.2, which revoked every undeclared token of a
+    connector it owned: that rule applies to it once, and the update states the token set."""
+    ours = LiveToken("t1", "edge-1", iso(NOW + timedelta(days=80)), iso(NOW - timedelta(days=10)))
+    dropped = LiveToken("t2", "edge-old", "", iso(NOW))
+    v02 = Ownership(managed=True, instance="default")  # tokens None: the marker does not say
+    spec = ConnectorKindSpec("edge", tokens=(token(),))
+    plan = make_plan(Desired(connectors={"edge": spec}),
+                     Actual(connectors={"edge": live(tokens=[ours, dropped], ownership=v02)}))
+    assert changes(plan) == [("connector", "edge", "update"), ("token", "edge/edge-old", "delete")]
+    assert [(d.path, d.before, d.after) for d in plan.changes[0].diffs] == [
+        ("managed_tokens", None, ["edge-1"])]
+    assert "written by v0.2" in plan.changes[1].reason
+    assert "v0.2's rule applies this once" in render(plan.to_json())
+
+
+def test_the_marker_always_states_its_tokens_so_a_v02_one_is_told_apart():
+    assert policy_marker("default", tokens=()) == (
+        "[managed-by=border0-reconciler instance=default tokens=]")
+    assert parse_policy_marker("x " + policy_marker("default", tokens=()))[1].tokens == ()
+    assert parse_policy_marker("x " + policy_marker("default", tokens=["b", "a"]))[1].tokens == (
+        "a", "b")
+    assert parse_policy_marker("x [managed-by=border0-reconciler instance=default]")[1].tokens \
+        is None
+    assert "tokens=" not in policy_marker("default")  # a policy's marker: no token set
 
 
 def test_deleting_a_connector_that_sockets_still_name_is_refused_with_their_names():
