@@ -69,6 +69,9 @@ class Defaults:
     # --- connectors
     connector_startsecs: float = _setting(
         3.0, "A connector must stay up this long to count as started.", SECONDS)
+    connector_start_retries: int = _setting(
+        5, "Failed starts in a row (each shorter than --connector-startsecs) before a "
+        "connector is FATAL: not started again until its target changes or SIGHUP.")
     connector_stop_timeout: float = _setting(
         10.0, "Wait this long for a connector to stop before killing it.", SECONDS)
     #: A connector's restart backoff (supervisord's): base * 2^(n-1), capped (no flags).

@@ -46,7 +46,8 @@ ALIASES = {"stop_timeout": "connector_stop_timeout", "startsecs": "connector_sta
            "after_failures": "notify_after_failures"}
 #: The same, for one module's fields (the supervisor's restart backoff is not the daemon's).
 MODULE_ALIASES = {"supervisor": {"backoff_base": "connector_backoff_base",
-                                 "backoff_max": "connector_backoff_max"},
+                                 "backoff_max": "connector_backoff_max",
+                                 "fatal_after": "connector_start_retries"},
                   "logs": {"fmt": "log_format", "level": "log_level"},
                   "lease": {"name": "lease_name"}}
 #: (container, field) that differ from the setting on purpose, and why.

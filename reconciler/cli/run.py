@@ -76,6 +76,7 @@ class RunArgs:
     parallelism: int
     connector_command: str | None
     connector_startsecs: float
+    connector_start_retries: int
     connector_stop_timeout: float
     notify: tuple[str, ...]
     notify_format: str
@@ -134,6 +135,7 @@ def _make_supervisor(args: RunArgs, client: Any, redactor: Any) -> Any:
             command_template=template,
             env=dict(env_for_token(token)) or None,
             startsecs=args.connector_startsecs,
+            fatal_after=args.connector_start_retries,
             stop_timeout=args.connector_stop_timeout,
             log=logging.getLogger("reconciler.connectors"),
             secrets=lambda: redactor.secrets,

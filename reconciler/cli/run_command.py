@@ -72,6 +72,8 @@ __all__ = ["run_cmd"]
               help="Connector command template [default: border0 socket connect ...; "
               "the local connector with --api local].")
 @setting_option("--connector-startsecs", name="connector_startsecs", type=DurationType())
+@setting_option("--connector-start-retries", name="connector_start_retries",
+                type=click.IntRange(min=1))
 @setting_option("--connector-stop-timeout", name="connector_stop_timeout", type=DurationType())
 @notify_options
 @role_options

@@ -89,7 +89,7 @@ class Supervisor:
         stop_timeout: float = DEFAULTS.connector_stop_timeout,
         backoff_base: float = DEFAULTS.connector_backoff_base,
         backoff_max: float = DEFAULTS.connector_backoff_max,
-        fatal_after: int = 5,
+        fatal_after: int = DEFAULTS.connector_start_retries,
         log: logging.Logger | None = None,
         secrets: Callable[[], Iterable[str]] | None = None,
         stable_secs: float = 60.0,
