@@ -182,7 +182,7 @@ def test_an_agent_runs_one_connector_with_its_token_and_a_revoked_token_is_repor
         folder, emulator.url, emulator.token, "--connectors-only", "--connector", "edge",
         "--interval", "1s",
         "--connector-start-command", f"{PYTHON} {STANDIN} --state {state}/{{name}}.json",
-        "--connector-startsecs", "5s", "--connector-start-retries", "2", "--notify", f"http://127.0.0.1:{hook.server_port}/h")
+        "--connector-startsecs", "2s", "--connector-start-retries", "2", "--notify", f"http://127.0.0.1:{hook.server_port}/h")
     served = state / "edge.json"
     wait_for(lambda: set(json.loads(served.read_text())) == {"web", "cache"}, timeout=30,
              message="the stand-in serving both bound sockets")
