@@ -103,3 +103,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.write_line(
         f"processes: {len(functions)} test functions ({len(_spawners)} test cases) started a "
         "process (tests/process_audit.py)")
+    if terminalreporter.verbosity > 1:  # -vv: which
+        for function in sorted(functions):
+            terminalreporter.write_line(f"  {function}")
