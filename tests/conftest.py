@@ -23,6 +23,7 @@ sys.dont_write_bytecode = False
 
 from reconciler.border0.client import Border0Client
 from reconciler.border0.emulator import EmbeddedEmulator
+from reconciler.secrets import use_fingerprint_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -247,6 +248,18 @@ def upstream() -> Iterator[int]:
     yield server.server_address[1]
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def shared_key() -> Iterator[str]:
+    """A fingerprint key this process uses and a CLI run gets in its environment
+    (`FINGERPRINT_KEY_ENV`): one reconciler, as replicas share one (docs/security.md)."""
+    key = "test-fingerprint-key-0123456789abcdef"
+    use_fingerprint_key(key.encode())
+    try:
+        yield key
+    finally:
+        use_fingerprint_key(os.urandom(32))
 
 
 @pytest.fixture

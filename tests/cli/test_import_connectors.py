@@ -6,32 +6,16 @@ twin's schema (generated from the SDK) accepts it."""
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
-import pytest
 import yaml
 from helpers import REPO, cli
 
 from reconciler.manifests.loader import load
 from reconciler.reconcile import ReconcileOptions, reconcile
-from reconciler.secrets import FINGERPRINT_KEY_ENV, use_fingerprint_key
+from reconciler.secrets import FINGERPRINT_KEY_ENV
 from reconciler.upstream import SERVICE_TYPES
-
-#: The key this process fingerprints with and the CLI reads from its environment: the same
-#: reconciler, as replicas share one (docs/security.md).
-KEY = "import-test-fingerprint-key-0123456789"
-
-
-@pytest.fixture
-def shared_key() -> Iterator[None]:
-    use_fingerprint_key(KEY.encode())
-    try:
-        yield
-    finally:
-        use_fingerprint_key(os.urandom(32))
 
 HEAD = {"apiVersion": "border0-reconciler/v1"}
 SSH_PASSWORD = "pw-ssh-3e9a"
@@ -112,7 +96,7 @@ def test_import_then_plan_over_every_socket_type_is_empty(tmp_path, emulator, sh
                      ReconcileOptions(env=env))
     assert made.ok, (made.error, [str(d) for d in made.diagnostics])
     api = ["--api", emulator.url]
-    token = {"BORDER0_ADMIN_TOKEN": emulator.token, FINGERPRINT_KEY_ENV: KEY}
+    token = {"BORDER0_ADMIN_TOKEN": emulator.token, FINGERPRINT_KEY_ENV: shared_key}
     out = tmp_path / "imported"
     code, stdout, err = cli(["import", str(out), *api], env=token)
     assert code == 0, err

@@ -6,35 +6,23 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import yaml
 from helpers import REPO, cli
 
 from reconciler.manifests.files import read_env_file
 from reconciler.manifests.loader import load
 from reconciler.reconcile import ReconcileOptions, reconcile
-from reconciler.secrets import FINGERPRINT_KEY_ENV, use_fingerprint_key
+from reconciler.secrets import FINGERPRINT_KEY_ENV
 
-KEY = "migrate-test-fingerprint-key-0123456789"
 #: examples/sockets: what migrate rewrites, and what it leaves (the typed form needs what the
 #: legacy document does not say).
 MIGRATED = {"bastion", "grafana", "mqtt", "portal", "web"}
 LEFT = {"orders-db": "username is read from env/file", "analytics-db":
         "username is read from env/file", "docs": "httpserverDir is needed"}
 
-
-@pytest.fixture
-def shared_key() -> Iterator[None]:
-    use_fingerprint_key(KEY.encode())
-    try:
-        yield
-    finally:
-        use_fingerprint_key(os.urandom(32))
 
 
 def texts(folder: Path) -> dict[str, str]:
@@ -84,7 +72,7 @@ def test_migrated_examples_plan_no_change_and_keep_their_comments(tmp_path, emul
     assert after["sockets/databases.yaml"] == before["sockets/databases.yaml"]
 
     api = ["--api", emulator.url, "--env-file", str(env_file)]
-    token = {"BORDER0_ADMIN_TOKEN": emulator.token, FINGERPRINT_KEY_ENV: KEY}
+    token = {"BORDER0_ADMIN_TOKEN": emulator.token, FINGERPRINT_KEY_ENV: shared_key}
     code, out, err = cli(["validate", str(migrated), "--env-file", str(env_file)])
     assert code == 0, out + err
     code, out, err = cli(["plan", str(migrated), *api, "--detailed-exitcode"], env=token)

@@ -17,51 +17,22 @@ import binascii
 import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from kube_api import FakeKubernetesAPI, status
 
 _PATH = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/secrets(?:/(?P<name>[^/?]+))?")
 
 
-class SecretsEndpoint:
+class SecretsEndpoint(FakeKubernetesAPI):
     def __init__(self) -> None:
         self.secrets: dict[tuple[str, str], dict[str, Any]] = {}
         self.version = 0
         self.forbidden: set[str] = set()
         self.writes: list[tuple[str, str, str]] = []  # (method, namespace, name)
         self.lock = threading.Lock()
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                endpoint.handle(self, "GET")
-
-            def do_POST(self) -> None:
-                endpoint.handle(self, "POST")
-
-            def do_PUT(self) -> None:
-                endpoint.handle(self, "PUT")
-
-            def do_DELETE(self) -> None:
-                endpoint.handle(self, "DELETE")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def kubeconfig(self, path: Path, namespace: str = "border0") -> Path:
-        path.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "test",
-            "clusters": [{"name": "test", "cluster": {"server": self.url}}],
-            "users": [{"name": "test", "user": {}}],
-            "contexts": [{"name": "test", "context": {
-                "cluster": "test", "user": "test", "namespace": namespace}}],
-        }))
-        return path
+        super().__init__()
 
     def value(self, name: str, key: str = "token", ns: str = "border0") -> str | None:
         secret = self.secrets.get((ns, name))
@@ -74,16 +45,12 @@ class SecretsEndpoint:
             self._store(ns, name, {"metadata": {"name": name}, "data": {
                 k: base64.b64encode(v.encode()).decode() for k, v in data.items()}})
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
     # --- the API ---------------------------------------------------------------------------------
 
     def handle(self, req: BaseHTTPRequestHandler, method: str) -> None:
         match = _PATH.match(req.path)
         if not match:
-            return self._send(req, 404, _status(404, "NotFound", req.path))
+            return self.send(req, 404, status(404, "NotFound", req.path))
         ns, name = match.group("ns"), match.group("name")
         body: dict[str, Any] = {}
         if method in ("POST", "PUT"):
@@ -93,39 +60,39 @@ class SecretsEndpoint:
                 try:
                     base64.b64decode(value, validate=True)
                 except (binascii.Error, TypeError):
-                    return self._send(req, 400, _status(400, "BadRequest", "illegal base64 data"))
+                    return self.send(req, 400, status(400, "BadRequest", "illegal base64 data"))
         if method != "GET" and name in self.forbidden:
-            return self._send(req, 403, _status(
+            return self.send(req, 403, status(
                 403, "Forbidden", f'secrets "{name}" is forbidden: User cannot '
                 f'{method.lower()} resource "secrets" in the namespace "{ns}"'))
         with self.lock:
             current = self.secrets.get((ns, name or ""))
             if method == "GET":
                 if current is None:
-                    return self._send(req, 404, _status(404, "NotFound",
+                    return self.send(req, 404, status(404, "NotFound",
                                                         f'secrets "{name}" not found'))
-                return self._send(req, 200, current)
+                return self.send(req, 200, current)
             if method == "DELETE":
                 if current is None:
-                    return self._send(req, 404, _status(404, "NotFound",
+                    return self.send(req, 404, status(404, "NotFound",
                                                         f'secrets "{name}" not found'))
                 del self.secrets[(ns, name or "")]
                 self.writes.append((method, ns, name or ""))
-                return self._send(req, 200, _status(200, "", ""))
+                return self.send(req, 200, status(200, "", ""))
             if method == "POST":
                 if current is not None:
-                    return self._send(req, 409, _status(409, "AlreadyExists",
+                    return self.send(req, 409, status(409, "AlreadyExists",
                                                         f'secrets "{name}" already exists'))
                 self.writes.append((method, ns, name or ""))
-                return self._send(req, 201, self._store(ns, name or "", body))
+                return self.send(req, 201, self._store(ns, name or "", body))
             if current is None:
-                return self._send(req, 404, _status(404, "NotFound", f'secrets "{name}" not found'))
+                return self.send(req, 404, status(404, "NotFound", f'secrets "{name}" not found'))
             if body["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]:
-                return self._send(req, 409, _status(409, "Conflict", "the object has been "
+                return self.send(req, 409, status(409, "Conflict", "the object has been "
                                                     "modified; please apply your changes to the "
                                                     "latest version and try again"))
             self.writes.append((method, ns, name or ""))
-            return self._send(req, 200, self._store(ns, name or "", body))
+            return self.send(req, 200, self._store(ns, name or "", body))
 
     def _store(self, ns: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         self.version += 1
@@ -134,17 +101,3 @@ class SecretsEndpoint:
                             "resourceVersion": str(self.version)}
         self.secrets[(ns, name)] = body
         return body
-
-    @staticmethod
-    def _send(req: BaseHTTPRequestHandler, code: int, data: dict[str, Any]) -> None:
-        raw = json.dumps(data).encode()
-        req.send_response(code)
-        req.send_header("Content-Type", "application/json")
-        req.send_header("Content-Length", str(len(raw)))
-        req.end_headers()
-        req.wfile.write(raw)
-
-
-def _status(code: int, reason: str, message: str) -> dict[str, Any]:
-    return {"kind": "Status", "apiVersion": "v1", "status": "Failure" if code >= 400 else
-            "Success", "code": code, "reason": reason, "message": message}

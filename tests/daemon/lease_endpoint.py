@@ -14,16 +14,19 @@ import json
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from kube_api import FakeKubernetesAPI, status
 
 _PATH = re.compile(
     r"^/apis/coordination\.k8s\.io/v1/namespaces/(?P<ns>[^/]+)/leases(?:/(?P<name>[^/?]+))?"
 )
 
 
-class LeaseEndpoint:
+class LeaseEndpoint(FakeKubernetesAPI):
+    methods = ("GET", "POST", "PUT")
+
     def __init__(self) -> None:
         self.leases: dict[tuple[str, str], dict[str, Any]] = {}
         self.version = 0
@@ -31,76 +34,45 @@ class LeaseEndpoint:
         self.partitioned: set[str] = set()
         self.conflicts = 0
         self.lock = threading.Lock()
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                endpoint.handle(self, "GET")
-
-            def do_POST(self) -> None:
-                endpoint.handle(self, "POST")
-
-            def do_PUT(self) -> None:
-                endpoint.handle(self, "PUT")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def kubeconfig(self, path: Path, namespace: str = "border0") -> Path:
-        path.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "test",
-            "clusters": [{"name": "test", "cluster": {"server": self.url}}],
-            "users": [{"name": "test", "user": {}}],
-            "contexts": [{"name": "test", "context": {
-                "cluster": "test", "user": "test", "namespace": namespace}}],
-        }))
-        return path
+        super().__init__()
 
     def holder(self, name: str = "border0-reconciler", ns: str = "border0") -> str | None:
         lease = self.leases.get((ns, name))
         return lease["spec"].get("holderIdentity") if lease else None
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     # --- the API ---------------------------------------------------------------------------------
 
     def handle(self, req: BaseHTTPRequestHandler, method: str) -> None:
         match = _PATH.match(req.path)
         if not match:
-            return self._send(req, 404, _status(404, "NotFound", req.path))
+            return self.send(req, 404, status(404, "NotFound", req.path))
         ns, name = match.group("ns"), match.group("name")
         body: dict[str, Any] = {}
         if method in ("POST", "PUT"):
             body = json.loads(req.rfile.read(int(req.headers.get("Content-Length") or 0)) or b"{}")
             who = (body.get("spec") or {}).get("holderIdentity")
             if who in self.partitioned:
-                return self._send(req, 503, _status(503, "ServiceUnavailable", "partitioned"))
+                return self.send(req, 503, status(503, "ServiceUnavailable", "partitioned"))
         with self.lock:
             if method == "GET":
                 lease = self.leases.get((ns, name or ""))
                 if lease is None:
-                    return self._send(req, 404, _status(404, "NotFound", f"{name} not found"))
-                return self._send(req, 200, lease)
+                    return self.send(req, 404, status(404, "NotFound", f"{name} not found"))
+                return self.send(req, 200, lease)
             if method == "POST":
                 name = body["metadata"]["name"]
                 if (ns, name) in self.leases:
-                    return self._send(req, 409, _status(409, "AlreadyExists", f"{name} exists"))
-                return self._send(req, 201, self._store(ns, name, body))
+                    return self.send(req, 409, status(409, "AlreadyExists", f"{name} exists"))
+                return self.send(req, 201, self._store(ns, name, body))
             current = self.leases.get((ns, name or ""))
             if current is None:
-                return self._send(req, 404, _status(404, "NotFound", f"{name} not found"))
+                return self.send(req, 404, status(404, "NotFound", f"{name} not found"))
             if body["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]:
                 self.conflicts += 1
-                return self._send(req, 409, _status(409, "Conflict", "the object has been "
+                return self.send(req, 409, status(409, "Conflict", "the object has been "
                                                     "modified; please apply your changes to the "
                                                     "latest version and try again"))
-            return self._send(req, 200, self._store(ns, name or "", body))
+            return self.send(req, 200, self._store(ns, name or "", body))
 
     def _store(self, ns: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         self.version += 1
@@ -110,17 +82,3 @@ class LeaseEndpoint:
         self.leases[(ns, name)] = body
         self.writes.append((time.time(), body["spec"].get("holderIdentity")))
         return body
-
-    @staticmethod
-    def _send(req: BaseHTTPRequestHandler, code: int, data: dict[str, Any]) -> None:
-        raw = json.dumps(data).encode()
-        req.send_response(code)
-        req.send_header("Content-Type", "application/json")
-        req.send_header("Content-Length", str(len(raw)))
-        req.end_headers()
-        req.wfile.write(raw)
-
-
-def _status(code: int, reason: str, message: str) -> dict[str, Any]:
-    return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code,
-            "reason": reason, "message": message}
