@@ -11,8 +11,6 @@ plans a new token and the old one's revocation.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +22,7 @@ from reconciler.connectors.kube_secrets import KubeSecretError, read_secret, wri
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.model import Desired
 from reconciler.plan.connectors import expiry_for
+from reconciler.private_files import write_atomically
 
 __all__ = ["TokenDestinationError", "check_destinations", "issue_token", "write_secret_file"]
 
@@ -37,17 +36,7 @@ def write_secret_file(path: str, value: str) -> None:
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(value + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(target, (value + "\n").encode("utf-8"))
     except OSError as exc:
         raise TokenDestinationError(
             f"cannot write the token to {path}: {exc.strerror or type(exc).__name__}") from None

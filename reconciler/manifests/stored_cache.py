@@ -29,8 +29,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -43,6 +41,7 @@ from reconciler.manifests.loader import ParsedFile
 from reconciler.manifests.schema_check import schemas_digest
 from reconciler.manifests.specs import secret_references
 from reconciler.manifests.yamlpos import PARSER, Parsed, Position
+from reconciler.private_files import write_atomically
 from reconciler.secrets import keyed_digest
 from reconciler.upstream import is_reference
 
@@ -144,7 +143,7 @@ class StoredParseCache:
         head = _format().encode("ascii")
         mac = keyed_digest(_PURPOSE, head, body).hex()
         try:
-            _write_atomically(self.file, head + b" " + mac.encode("ascii") + b"\n" + body)
+            write_atomically(self.file, head + b" " + mac.encode("ascii") + b"\n" + body)
         except OSError:
             pass
 
@@ -169,15 +168,3 @@ def _literal_secret(doc: dict[str, Any]) -> bool:
     return any(isinstance(value, str) and not is_reference(value)
                for _, value in secret_references(doc))
 
-
-def _write_atomically(file: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{file.name}.", dir=file.parent)  # 0600
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
