@@ -39,7 +39,7 @@ from reconciler.daemon.state import (
 from reconciler.daemon.windows import Gate, gate
 from reconciler.manifests.schema_check import schema_validator
 
-__all__ = ["SORT_KEYS", "STATE_NAMES", "Page", "Snapshot", "StatusView", "next_retry",
+__all__ = ["SORT_KEYS", "STATE_NAMES", "Page", "Snapshot", "StatusView",
            "status_document", "status_problems"]
 
 log = logging.getLogger("reconciler.daemon")
@@ -210,7 +210,7 @@ def status_document(
         "in_flight": dict(snapshot.in_flight) if snapshot.in_flight else None,
         "next_resync": next_resync,
         "last_full_refresh": iso_time(snapshot.full_refresh_at),
-        "next_retry": next_retry(snapshot.retry_at),
+        "next_retry": iso_time(snapshot.retry_at),  # when a failed reconcile is retried
         #: changes waiting for the manifests to settle (plan/settling.py), None when none are
         "held_back": report.held if report else None,
         "sync_windows": sync_windows,
@@ -269,11 +269,6 @@ def status_problems(document: Any) -> list[str]:
     validator = schema_validator("status")
     return [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
             for e in sorted(validator.iter_errors(document), key=lambda e: list(e.path))]
-
-
-def next_retry(retry_at: float | None) -> str | None:
-    """When a failed reconcile is retried (the backoff), ISO 8601; None when none is due."""
-    return iso_time(retry_at)
 
 
 class StatusView:
