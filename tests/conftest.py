@@ -263,6 +263,30 @@ def shared_key() -> Iterator[str]:
 
 
 @pytest.fixture
+def status_server() -> Iterator[Any]:
+    """`status_server(view, redact=None)`: a daemon's status server (`StatusServer`) for `view`
+    on a free port, as an httpx client with its base URL; every one is stopped at the end."""
+    import httpx
+
+    from reconciler.daemon.status_server import StatusServer
+
+    started: list[tuple[Any, httpx.Client]] = []
+
+    def start(view: Any, redact: Any = lambda text: text) -> httpx.Client:
+        server = StatusServer(view, "127.0.0.1:0", redact=redact)
+        host, port = server.bind()
+        server.start()
+        client = httpx.Client(base_url=f"http://{host}:{port}", timeout=10)
+        started.append((server, client))
+        return client
+
+    yield start
+    for server, client in started:
+        client.close()
+        server.stop()
+
+
+@pytest.fixture
 def running() -> Iterator[Any]:
     """Start a Daemon's loop in a thread (`running(daemon)`); its exit codes land in
     `daemon.exit_codes`; every one started is stopped at the end of the test."""

@@ -16,7 +16,6 @@ from reconciler.clock import ManualClock
 from reconciler.connectors.supervisor import ConnectorStatus, State
 from reconciler.daemon.history import reconcile_entry
 from reconciler.daemon.state import iso_time
-from reconciler.daemon.status_server import StatusServer
 from reconciler.reconcile import ReconcileResult
 
 #: Every key of /status that holds a point in time (ages and durations are numbers of seconds).
@@ -148,7 +147,7 @@ def test_every_time_in_status_is_iso_8601(manifests, running):
     assert status["next_retry"] == iso_time(clock.time() + 300)
 
 
-def test_status_history_prints_each_reconcile(emulator, manifests):
+def test_status_history_prints_each_reconcile(emulator, manifests, status_server):
     (manifests / "web.yaml").write_text(socket_yaml("web", "managed"))
     client = emulator.client()
     daemon = make_daemon(manifests, client, revision_fn=lambda p: "0123456789abcdef")
@@ -159,15 +158,9 @@ def test_status_history_prints_each_reconcile(emulator, manifests):
     (manifests / "bad.yaml").write_text("apiVersion: border0-reconciler/v1\nkind: Socket\n: [\n")
     assert not daemon.reconcile_now(["change: bad.yaml"]).ok
 
-    server = StatusServer(daemon, "127.0.0.1:0")
-    host, port = server.bind()
-    server.start()
-    try:
-        code, out, err = cli(["status", "--listen", f"{host}:{port}", "--history"])
-        listen = ["--listen", f"{host}:{port}"]
-        jcode, jout, _ = cli(["status", *listen, "--history", "--format", "json"])
-    finally:
-        server.stop()
+    listen = ["--listen", status_server(daemon).base_url.netloc.decode()]
+    code, out, err = cli(["status", *listen, "--history"])
+    jcode, jout, _ = cli(["status", *listen, "--history", "--format", "json"])
     assert code == 0, err
     lines = out.splitlines()
     header = next(i for i, line in enumerate(lines) if "TRIGGER" in line)
@@ -234,19 +227,14 @@ def test_an_applied_plan_s_access_review_is_kept_with_its_reconcile():
     assert "access_changes" not in entry(None)  # planned only (dry run): nothing was granted
 
 
-def test_status_shows_when_the_last_reconcile_ran(emulator, manifests):
+def test_status_shows_when_the_last_reconcile_ran(emulator, manifests, status_server):
     """The head line's `at` is the last reconcile's time from /status, never `-`."""
     (manifests / "web.yaml").write_text(socket_yaml("web", "managed"))
     daemon = make_daemon(manifests, emulator.client())
     assert daemon.reconcile_now(["start"]).ok
-    server = StatusServer(daemon, "127.0.0.1:0")
-    host, port = server.bind()
-    server.start()
-    try:
-        code, out, err = cli(["status", "--listen", f"{host}:{port}"])
-        _, jout, _ = cli(["status", "--listen", f"{host}:{port}", "--format", "json"])
-    finally:
-        server.stop()
+    listen = ["--listen", status_server(daemon).base_url.netloc.decode()]
+    code, out, err = cli(["status", *listen])
+    _, jout, _ = cli(["status", *listen, "--format", "json"])
     assert code == 0, err
     when = json.loads(jout)["last_reconcile"]["time"]
     head = next(line for line in out.splitlines() if line.startswith("last reconcile"))

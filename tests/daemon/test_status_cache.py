@@ -8,16 +8,12 @@ import json
 import time
 from dataclasses import dataclass
 
-import httpx
-import pytest
-
 from reconciler.connectors.connector import State
 from reconciler.daemon.config import DaemonConfig
 from reconciler.daemon.logs import RedactFilter
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.report import Run, summarize
 from reconciler.daemon.status import Snapshot, StatusView, status_problems
-from reconciler.daemon.status_server import StatusServer
 from reconciler.model import Actual, Desired, LiveSocket, SocketSpec
 from reconciler.plan.types import Plan
 from reconciler.reconcile import ReconcileResult, Stage
@@ -44,29 +40,13 @@ class Connector:
     last_error: str | None = None
 
 
-@pytest.fixture
-def serve():
-    servers: list[StatusServer] = []
-
-    def start(view: StatusView, redactor: RedactFilter) -> httpx.Client:
-        server = StatusServer(view, "127.0.0.1:0", redact=redactor.redact)
-        host, port = server.bind()
-        server.start()
-        servers.append(server)
-        return httpx.Client(base_url=f"http://{host}:{port}", timeout=10)
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
-def test_status_rows_follow_each_publish_connector_state_and_redaction_set(serve):
+def test_status_rows_follow_each_publish_connector_state_and_redaction_set(status_server):
     published = [Snapshot(report=report_of({"web": "v1", "db": "hunter22-pass"}), reconciles=1)]
     connectors = [Connector("web")]
     redactor = RedactFilter()
     view = StatusView(CONFIG, lambda: published[-1], parts=lambda: (), leader=None,
                       connectors=lambda: list(connectors), metrics=DaemonMetrics())
-    http = serve(view, redactor)
+    http = status_server(view, redactor.redact)
 
     def rows() -> dict[str, tuple[str, str | None]]:
         document = http.get("/status").json()

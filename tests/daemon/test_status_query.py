@@ -9,14 +9,12 @@ import re
 from html import unescape
 from pathlib import Path
 
-import httpx
 import pytest
 from test_daemon import socket_yaml
 
 from reconciler.daemon.dashboard import PAGE_ROWS
 from reconciler.daemon.loop import Daemon, DaemonConfig
 from reconciler.daemon.status import status_problems
-from reconciler.daemon.status_server import StatusServer
 
 #: 12 sockets: the ones with "blue" in their description are spread over the whole list.
 NAMES = [f"s{i:02}" for i in range(12)]
@@ -34,15 +32,10 @@ def _daemon(tmp_path: Path, emulator, *, dry_run: bool = False) -> Daemon:
 
 
 @pytest.fixture
-def http(tmp_path, emulator):
+def http(tmp_path, emulator, status_server):
     daemon = _daemon(tmp_path, emulator)
     assert daemon.reconcile_now(["start"]).ok
-    server = StatusServer(daemon.view, "127.0.0.1:0")
-    host, port = server.bind()
-    server.start()
-    with httpx.Client(base_url=f"http://{host}:{port}", timeout=10) as client:
-        yield client
-    server.stop()
+    return status_server(daemon.view)
 
 
 def names(document: dict) -> list[str]:
@@ -114,21 +107,14 @@ def test_the_page_s_pager_keeps_the_query(http):
     assert "Sockets 3–4 of 12" in html
 
 
-def test_the_page_s_state_filter_is_its_own_labels(tmp_path, emulator):
+def test_the_page_s_state_filter_is_its_own_labels(tmp_path, emulator, status_server):
     """`drifted` on the page is three /status states; in a dry run nothing is created yet."""
     daemon = _daemon(tmp_path, emulator, dry_run=True)
     daemon.reconcile_now(["start"])
-    server = StatusServer(daemon.view, "127.0.0.1:0")
-    host, port = server.bind()
-    server.start()
-    try:
-        base = f"http://{host}:{port}/"
-        drifted = httpx.get(base, params={"state": "drifted"}, timeout=10).text
-        assert len(rows(drifted)) == 12 and '<option value="drifted" selected>' in drifted
-        in_sync = httpx.get(base, params={"state": "in-sync"}, timeout=10).text
-        assert rows(in_sync) == [] and "No socket matches the filter." in in_sync
-        # a bad value shows the first page, as before, rather than an error page
-        assert len(rows(httpx.get(base, params={"sort": "x"}, timeout=10).text)) == min(
-            12, PAGE_ROWS)
-    finally:
-        server.stop()
+    http = status_server(daemon.view)
+    drifted = http.get("/", params={"state": "drifted"}).text
+    assert len(rows(drifted)) == 12 and '<option value="drifted" selected>' in drifted
+    in_sync = http.get("/", params={"state": "in-sync"}).text
+    assert rows(in_sync) == [] and "No socket matches the filter." in in_sync
+    # a bad value shows the first page, as before, rather than an error page
+    assert len(rows(http.get("/", params={"sort": "x"}).text)) == min(12, PAGE_ROWS)

@@ -8,7 +8,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from helpers import wait_for
@@ -28,29 +27,13 @@ def manifests(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def served():
-    servers: list[StatusServer] = []
-
-    def serve(daemon: Daemon) -> httpx.Client:
-        server = StatusServer(daemon.view, "127.0.0.1:0")
-        host, port = server.bind()
-        server.start()
-        servers.append(server)
-        return httpx.Client(base_url=f"http://{host}:{port}", timeout=10)
-
-    yield serve
-    for server in servers:
-        server.stop()
-
-
-def test_live_status_is_a_status_document_with_structured_errors(emulator, manifests, served):
+def test_live_status_is_a_status_document_with_structured_errors(emulator, manifests, status_server):
     for i in range(3):
         (manifests / f"s{i}.yaml").write_text(socket_yaml(f"s{i}", "x", policy="ops"))
     (manifests / "ops.yaml").write_text(policy_yaml("ops"))
     daemon = Daemon(DaemonConfig(path=str(manifests), listen=None), emulator.client(),
                     revision_fn=lambda p: None)
-    http = served(daemon)
+    http = status_server(daemon.view)
     assert status_problems(http.get("/status").json()) == []  # before any reconcile too
 
     assert daemon.reconcile_now(["start"]).ok
@@ -71,13 +54,13 @@ def test_the_check_can_fail():
     assert any(p.startswith("errors/0: ") for p in problems)
 
 
-def test_status_pages_its_lists_and_always_counts_them_all(emulator, manifests, served):
+def test_status_pages_its_lists_and_always_counts_them_all(emulator, manifests, status_server):
     for i in range(12):
         (manifests / f"s{i:02}.yaml").write_text(socket_yaml(f"s{i:02}", "x"))
     daemon = Daemon(DaemonConfig(path=str(manifests), listen=None), emulator.client(),
                     revision_fn=lambda p: None)
     assert daemon.reconcile_now(["start"]).ok
-    http = served(daemon)
+    http = status_server(daemon.view)
 
     page = http.get("/status", params={"limit": 5, "offset": 10}).json()
     assert [s["name"] for s in page["sockets"]] == ["s10", "s11"]
