@@ -262,6 +262,16 @@ def shared_key() -> Iterator[str]:
         use_fingerprint_key(os.urandom(32))
 
 
+@pytest.fixture(scope="module")
+def chart() -> Iterator[Any]:
+    """The Helm chart (charts/border0-reconciler) loaded once a module, through helm-python's
+    Go SDK (no helm binary): the chart tests render it with their values."""
+    import helm_python as helm
+
+    with helm.Chart.load(REPO / "charts" / "border0-reconciler") as loaded:
+        yield loaded
+
+
 @pytest.fixture
 def status_server() -> Iterator[Any]:
     """`status_server(view, redact=None)`: a daemon's status server (`StatusServer`) for `view`

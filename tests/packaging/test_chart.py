@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -36,14 +35,16 @@ RESTRICTED = {
 }
 
 
-@pytest.fixture(scope="module")
-def chart() -> Iterator[Any]:
-    with helm.Chart.load(CHART) as loaded:
-        yield loaded
-
-
 def ci_values(name: str) -> dict[str, Any]:
     return yaml.safe_load((CHART / "ci" / f"{name}-values.yaml").read_text())
+
+
+def render_all(chart: Any, values: dict[str, Any]) -> list[dict[str, Any]]:
+    """Validate the values against the schema as `helm install` does, render: every object."""
+    chart.validate_schema(chart.merge_values(values))
+    rendered = chart.render(values, name="demo", namespace="border0", is_install=True)
+    return [doc for path, text in rendered.items() if not path.endswith("NOTES.txt")
+            for doc in yaml.safe_load_all(text) if doc]
 
 
 def render(chart: Any, values: dict[str, Any]) -> dict[str, Any]:

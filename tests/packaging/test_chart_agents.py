@@ -11,25 +11,17 @@ from typing import Any
 import helm_python as helm
 import kubernetes_validate.utils as kv
 import pytest
-import yaml
-from test_chart import CHART, KUBE_VERSIONS, _deep_merge, ci_values, container, parse_run_args
+from test_chart import KUBE_VERSIONS, _deep_merge, ci_values, container, parse_run_args
+from test_chart import render_all as rendered
 
 from reconciler.daemon.windows import load_windows
 
 WRITER = "demo-border0-reconciler"
 
 
-@pytest.fixture(scope="module")
-def chart() -> Any:
-    with helm.Chart.load(CHART) as loaded:
-        yield loaded
-
-
 def render_all(chart: Any, values: dict[str, Any]) -> list[dict[str, Any]]:
-    chart.validate_schema(chart.merge_values(values))
-    rendered = chart.render(values, name="demo", namespace="border0", is_install=True)
-    objects = [doc for path, text in rendered.items() if not path.endswith("NOTES.txt")
-               for doc in yaml.safe_load_all(text) if doc]
+    """test_chart's render_all, every object also checked against Kubernetes' own schemas."""
+    objects = rendered(chart, values)
     for obj in objects:
         for version in KUBE_VERSIONS:
             kv.validate(obj, version, strict=True)

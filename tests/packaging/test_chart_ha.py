@@ -9,27 +9,13 @@ from typing import Any
 
 import helm_python as helm
 import pytest
-import yaml
-from test_chart import CHART, _deep_merge, ci_values, container, parse_run_args
+from test_chart import _deep_merge, ci_values, container, parse_run_args, render_all
 
 AGENTS = [
     {"name": "payments", "selector": "team=payments", "kind": "DaemonSet",
      "nodeSelector": {"zone": "payments"}},
     {"name": "rest", "selector": "team!=payments"},
 ]
-
-
-@pytest.fixture(scope="module")
-def chart() -> Any:
-    with helm.Chart.load(CHART) as loaded:
-        yield loaded
-
-
-def render_all(chart: Any, values: dict[str, Any]) -> list[dict[str, Any]]:
-    chart.validate_schema(chart.merge_values(values))
-    rendered = chart.render(values, name="demo", namespace="border0", is_install=True)
-    return [doc for path, text in rendered.items() if not path.endswith("NOTES.txt")
-            for doc in yaml.safe_load_all(text) if doc]
 
 
 def named(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:

@@ -13,14 +13,14 @@ from typing import Any
 import kubernetes_validate.utils as kv
 import pytest
 import yaml
-from test_chart import KUBE_VERSIONS, chart, ci_values, pod, render  # noqa: F401 - fixture
+from test_chart import KUBE_VERSIONS, ci_values, pod, render
 from tools import promtool
 
 DIGEST = "sha256:4f6d2a0f9b8c7e6d5c4b3a291807f6e5d4c3b2a1908f7e6d5c4b3a2918070f6e"
 
 
 @pytest.fixture(scope="module")
-def sre(chart: Any) -> dict[str, Any]:  # noqa: F811
+def sre(chart: Any) -> dict[str, Any]:
     return render(chart, ci_values("sre"))
 
 
@@ -32,7 +32,7 @@ def test_every_option_renders_and_passes_strict_validation(sre: dict[str, Any]) 
             kv.validate(sre[kind], version, strict=True)
 
 
-def test_the_image_is_pinned_by_digest(chart: Any, sre: dict[str, Any]) -> None:  # noqa: F811
+def test_the_image_is_pinned_by_digest(chart: Any, sre: dict[str, Any]) -> None:
     (rec,) = [c for c in pod(sre)["containers"] if c["name"] == "reconciler"]
     assert rec["image"] == f"registry.example.com/border0-reconciler@{DIGEST}"
     values = ci_values("sre")
@@ -44,7 +44,7 @@ def test_the_image_is_pinned_by_digest(chart: Any, sre: dict[str, Any]) -> None:
         render(chart, values)
 
 
-def test_replicas_spread_over_nodes_and_a_budget_keeps_one(chart: Any,  # noqa: F811
+def test_replicas_spread_over_nodes_and_a_budget_keeps_one(chart: Any,
                                                            sre: dict[str, Any]) -> None:
     anti = pod(sre)["affinity"]["podAntiAffinity"]
     (term,) = anti["preferredDuringSchedulingIgnoredDuringExecution"]
@@ -66,7 +66,7 @@ def test_replicas_spread_over_nodes_and_a_budget_keeps_one(chart: Any,  # noqa: 
     assert default["PodDisruptionBudget"]["spec"]["maxUnavailable"] == 1
 
 
-def test_network_policy_allows_dns_the_api_and_git_only(chart: Any,  # noqa: F811
+def test_network_policy_allows_dns_the_api_and_git_only(chart: Any,
                                                         sre: dict[str, Any]) -> None:
     spec = sre["NetworkPolicy"]["spec"]
     assert spec["podSelector"] == {"matchLabels": {"app.kubernetes.io/instance": "demo"}}
