@@ -56,6 +56,16 @@ def wait_for(
         time.sleep(interval)
 
 
+def reconciled(folder: Path, client: Any) -> Any:
+    """`folder` reconciled into border0 through `client` as `apply` does (no delete grace),
+    asserting that it succeeded; the result."""
+    from reconciler.reconcile import ReconcileOptions, reconcile
+
+    result = reconcile([folder], client, ReconcileOptions(delete_grace=0))
+    assert result.ok, (result.error, [str(d) for d in result.diagnostics])
+    return result
+
+
 def cli(
     args: Sequence[str],
     *,

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from helpers import PYTHON, REPO, cli, wait_for
+from helpers import PYTHON, REPO, cli, reconciled, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "daemon"))
 from test_connector_agents import descendants
@@ -61,18 +61,13 @@ def manifests(folder: Path, upstream: int, bound: tuple[str, ...] = ("web", "cac
     return folder
 
 
-def apply(folder: Path, client) -> object:
-    result = reconcile([folder], client, ReconcileOptions(delete_grace=0))
-    assert result.ok, (result.error, [str(d) for d in result.diagnostics])
-    return result
-
 
 def test_apply_creates_the_connector_its_token_file_and_the_bound_sockets(
     tmp_path, emulator, upstream
 ):
     client = emulator.client()
     folder = manifests(tmp_path / "m", upstream)
-    first = apply(folder, client)
+    first = reconciled(folder, client)
     summary = first.plan.summary()
     assert (summary["create"], summary["update"]) == (4, 0)  # connector, token, two sockets
     token_file = tmp_path / "tokens" / "edge.token"
@@ -104,7 +99,7 @@ def test_apply_creates_the_connector_its_token_file_and_the_bound_sockets(
 def test_a_lost_token_file_means_a_new_token_and_the_old_one_revoked(tmp_path, emulator):
     client = emulator.client()
     folder = manifests(tmp_path / "m", 9)
-    apply(folder, client)
+    reconciled(folder, client)
     token_file = tmp_path / "tokens" / "edge.token"
     connector_id = client.list_all_connectors()[0]["connector_id"]
     [old] = client.list_connector_tokens(connector_id)
@@ -113,7 +108,7 @@ def test_a_lost_token_file_means_a_new_token_and_the_old_one_revoked(tmp_path, e
                        env={"BORDER0_ADMIN_TOKEN": emulator.token})
     assert code == 0 and "-/+ token edge-1: replace (sensitive)" in out, out
     assert f"destination {token_file} is missing" in out
-    apply(folder, client)
+    reconciled(folder, client)
     [new] = client.list_connector_tokens(connector_id)
     assert new["id"] != old["id"] and token_file.read_text().strip()
 
@@ -161,7 +156,7 @@ def test_an_agent_runs_one_connector_with_its_token_and_a_revoked_token_is_repor
 ):
     client = emulator.client()
     folder = manifests(tmp_path / "m", upstream)
-    apply(folder, client)
+    reconciled(folder, client)
     token_file = tmp_path / "tokens" / "edge.token"
     state = tmp_path / "standin"
     state.mkdir()
@@ -203,7 +198,7 @@ def test_an_agent_runs_one_connector_with_its_token_and_a_revoked_token_is_repor
         status)
 
     # a socket whose binding is removed is no longer served
-    apply(manifests(folder, upstream, bound=("web",)), client)
+    reconciled(manifests(folder, upstream, bound=("web",)), client)
     wait_for(lambda: set(json.loads(served.read_text())) == {"web"}, timeout=20,
              message="cache no longer served")
 
@@ -224,7 +219,7 @@ def test_an_agent_runs_one_connector_with_its_token_and_a_revoked_token_is_repor
     assert all(env["BORDER0_TOKEN"] not in json.dumps(h) for h in hooks)
 
     # a reconcile that rotates the token brings it back
-    rotated = apply(folder, client)
+    rotated = reconciled(folder, client)
     assert [(c.kind.value, c.action.value) for c in rotated.plan.changes] == [
         ("token", "create")]
     wait_for(lambda: state_of(agent) == "RUNNING", timeout=30,

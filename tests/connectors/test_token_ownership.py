@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
+from helpers import reconciled
 
 from reconciler.plan.connectors import V02_RULE
 from reconciler.reconcile import ReconcileOptions, reconcile
@@ -35,11 +36,6 @@ def write(folder: Path, tokens: dict[str, list[str]], description: str = "") -> 
     return folder
 
 
-def applied(folder: Path, client) -> object:
-    result = reconcile([folder], client, ReconcileOptions(delete_grace=0))
-    assert result.ok, (result.error, [str(d) for d in result.diagnostics])
-    return result
-
 
 def token_names(client, connector: str) -> list[str]:
     connector_id = client.find_connector(connector)["connector_id"]
@@ -50,7 +46,7 @@ def test_only_tokens_we_made_are_revoked_and_a_connector_without_any_is_not_list
         tmp_path, emulator):
     client = emulator.client()
     folder = write(tmp_path / "m", {"edge": ["edge-1", "edge-2"], "bare": []})
-    applied(folder, client)
+    reconciled(folder, client)
     edge = client.find_connector("edge")
     assert edge["description"].endswith("tokens=edge-1,edge-2]")
     assert token_names(client, "edge") == ["edge-1", "edge-2"]
@@ -59,7 +55,7 @@ def test_only_tokens_we_made_are_revoked_and_a_connector_without_any_is_not_list
     client.create_connector_token({"connector_id": bare["connector_id"], "name": "theirs"})
 
     write(folder, {"edge": ["edge-1"], "bare": []})
-    result = applied(folder, client)
+    result = reconciled(folder, client)
     assert sorted((c.kind.value, c.name, c.action.value) for c in result.plan.changes) == [
         ("connector", "edge", "update"), ("token", "edge/edge-2", "delete")]
     assert token_names(client, "edge") == ["by-hand", "edge-1"]
@@ -85,7 +81,7 @@ def test_a_failed_revocation_keeps_the_token_named_and_the_next_apply_revokes_it
         tmp_path, emulator):
     client = emulator.client(max_retries_5xx=0)
     folder = write(tmp_path / "m", {"edge": ["edge-1", "edge-2"]})
-    applied(folder, client)
+    reconciled(folder, client)
     write(folder, {"edge": ["edge-1"]})
     faults = emulator.app.faults
     faults.random, faults.fail_methods, faults.fail_rate = _Only500(), {"DELETE"}, 1.0
@@ -107,7 +103,7 @@ def test_a_failed_revocation_keeps_the_token_named_and_the_next_apply_revokes_it
     faults.fail_rate = 0.0  # border0 well again: the rerun plans the revocation again
     asked: list[str] = []
     client.on_request = lambda op, code, seconds: asked.append(op)
-    again = applied(folder, client)
+    again = reconciled(folder, client)
     client.on_request = None
     edge_id = client.find_connector("edge")["connector_id"]
     revoke = f"DELETE /connector/{edge_id}/token/"
@@ -142,7 +138,7 @@ def test_a_v02_marker_has_v02s_rule_applied_once_then_only_named_tokens_are_revo
 
     asked: list[str] = []
     client.on_request = lambda op, code, seconds: asked.append(op)
-    upgraded = applied(folder, client)
+    upgraded = reconciled(folder, client)
     client.on_request = None
     # the v0.2 marker stands until the revocations are done: one PUT per connector, no second
     writes = [op.split("/token/")[0] for op in asked if not op.startswith("GET")]
@@ -160,7 +156,7 @@ def test_a_v02_marker_has_v02s_rule_applied_once_then_only_named_tokens_are_revo
         client.create_connector_token({"connector_id": ids[name], "name": f"{name}-by-hand"})
     asked.clear()
     client.on_request = lambda op, code, seconds: asked.append(op)
-    again = applied(folder, client)
+    again = reconciled(folder, client)
     client.on_request = None
     assert not again.plan.has_changes, again.plan.to_json()["changes"]
     # bare's new marker names no token and it declares none: its tokens are not even listed
