@@ -9,6 +9,7 @@ instead; lightkube talks to them through the kubeconfig, as to a cluster.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +21,8 @@ class FakeKubernetesAPI:
     501, as http.server does); call `__init__` once the subclass's state is set."""
 
     methods: tuple[str, ...] = ("GET", "POST", "PUT", "DELETE")
+    #: the resource's path, with the groups `ns` and `name` (absent in a collection's path)
+    path: re.Pattern[str]
 
     def __init__(self) -> None:
         endpoint = self
@@ -37,6 +40,19 @@ class FakeKubernetesAPI:
 
     def handle(self, req: BaseHTTPRequestHandler, method: str) -> None:
         raise NotImplementedError
+
+    def request(self, req: BaseHTTPRequestHandler, method: str
+                ) -> tuple[str, str | None, dict[str, Any]] | None:
+        """(namespace, name, JSON body of a POST or PUT) of a request for `path`; None once a
+        404 `Status` is sent for any other path."""
+        match = self.path.match(req.path)
+        if not match:
+            self.send(req, 404, status(404, "NotFound", req.path))
+            return None
+        body: dict[str, Any] = {}
+        if method in ("POST", "PUT"):
+            body = json.loads(req.rfile.read(int(req.headers.get("Content-Length") or 0)) or b"{}")
+        return match.group("ns"), match.group("name"), body
 
     def kubeconfig(self, path: Path, namespace: str = "border0") -> Path:
         path.write_text(json.dumps({

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import threading
 from http.server import BaseHTTPRequestHandler
@@ -22,10 +21,10 @@ from typing import Any
 
 from kube_api import FakeKubernetesAPI, status
 
-_PATH = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/secrets(?:/(?P<name>[^/?]+))?")
-
 
 class SecretsEndpoint(FakeKubernetesAPI):
+    path = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/secrets(?:/(?P<name>[^/?]+))?")
+
     def __init__(self) -> None:
         self.secrets: dict[tuple[str, str], dict[str, Any]] = {}
         self.version = 0
@@ -48,13 +47,11 @@ class SecretsEndpoint(FakeKubernetesAPI):
     # --- the API ---------------------------------------------------------------------------------
 
     def handle(self, req: BaseHTTPRequestHandler, method: str) -> None:
-        match = _PATH.match(req.path)
-        if not match:
-            return self.send(req, 404, status(404, "NotFound", req.path))
-        ns, name = match.group("ns"), match.group("name")
-        body: dict[str, Any] = {}
+        parsed = self.request(req, method)
+        if parsed is None:
+            return None
+        ns, name, body = parsed
         if method in ("POST", "PUT"):
-            body = json.loads(req.rfile.read(int(req.headers.get("Content-Length") or 0)) or b"{}")
             name = name or body.get("metadata", {}).get("name")
             for value in (body.get("data") or {}).values():
                 try:

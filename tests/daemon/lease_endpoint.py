@@ -10,7 +10,6 @@ name is 409 AlreadyExists, errors are `Status` objects. It records every accepte
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -19,12 +18,11 @@ from typing import Any
 
 from kube_api import FakeKubernetesAPI, status
 
-_PATH = re.compile(
-    r"^/apis/coordination\.k8s\.io/v1/namespaces/(?P<ns>[^/]+)/leases(?:/(?P<name>[^/?]+))?"
-)
-
 
 class LeaseEndpoint(FakeKubernetesAPI):
+    path = re.compile(
+        r"^/apis/coordination\.k8s\.io/v1/namespaces/(?P<ns>[^/]+)/leases(?:/(?P<name>[^/?]+))?"
+    )
     methods = ("GET", "POST", "PUT")
 
     def __init__(self) -> None:
@@ -43,13 +41,11 @@ class LeaseEndpoint(FakeKubernetesAPI):
     # --- the API ---------------------------------------------------------------------------------
 
     def handle(self, req: BaseHTTPRequestHandler, method: str) -> None:
-        match = _PATH.match(req.path)
-        if not match:
-            return self.send(req, 404, status(404, "NotFound", req.path))
-        ns, name = match.group("ns"), match.group("name")
-        body: dict[str, Any] = {}
+        parsed = self.request(req, method)
+        if parsed is None:
+            return None
+        ns, name, body = parsed
         if method in ("POST", "PUT"):
-            body = json.loads(req.rfile.read(int(req.headers.get("Content-Length") or 0)) or b"{}")
             who = (body.get("spec") or {}).get("holderIdentity")
             if who in self.partitioned:
                 return self.send(req, 503, status(503, "ServiceUnavailable", "partitioned"))
