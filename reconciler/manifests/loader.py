@@ -138,7 +138,7 @@ class _Checked(NamedTuple):
 
     doc: Doc
     kind: str
-    spec: SocketSpec | PolicySpec
+    spec: SocketSpec | PolicySpec | ConnectorKindSpec
     #: the secrets a socket names, as (path shown, reference, Secret as resolved): read again from
     #: their sources on every load (`_Loader.resolved_again`); empty: it names none
     secrets: tuple[tuple[tuple[Any, ...], Any, Secret | None], ...] = ()
@@ -228,6 +228,10 @@ class _Loader:
                 continue
             if isinstance(spec, PolicySpec):
                 self.policies[spec.name] = spec
+                continue
+            if isinstance(spec, ConnectorKindSpec):  # token files are looked at again
+                self.connectors[spec.name] = connector_spec(
+                    doc.data, doc.source(), doc.file.path.parent) if spec.tokens else spec
                 continue
             if secrets:
                 spec = self.resolved_again(doc, spec, secrets)
@@ -360,12 +364,15 @@ class _Loader:
             if message := legacy_message(doc.data):  # at the start: no parse for positions
                 self.report(doc, message, code="legacy-model", severity=Severity.WARNING)
         elif kind == "Connector":
-            self.connectors[name] = connector_spec(doc.data, doc.source(), doc.file.path.parent)
+            connector = self.connectors[name] = connector_spec(  # type: ignore[index]
+                doc.data, doc.source(), doc.file.path.parent)
+            self.remember(doc, kind, connector)
         else:
             policy = self.policies[name] = policy_spec(doc.data, doc.source())  # type: ignore[index]
             self.remember(doc, kind, policy)
 
-    def remember(self, doc: Doc, kind: str, spec: SocketSpec | PolicySpec) -> None:
+    def remember(self, doc: Doc, kind: str,
+                 spec: SocketSpec | PolicySpec | ConnectorKindSpec) -> None:
         if self.checked is not None:
             secrets = self.resolved if kind == "Socket" else ()
             self.checked.append(_Checked(doc, kind, spec, secrets))

@@ -166,3 +166,30 @@ def test_an_unchanged_file_has_its_secret_files_read_again(tmp_path):
     (folder / "pw.txt").write_text("rotated\n")
     again = load([folder], cache=cache, env=env)
     assert cache.hits == 3 and _password(again, "box") == "rotated"
+
+
+def _connector(name: str, **spec: Any) -> dict:
+    return {"apiVersion": "border0-reconciler/v1", "kind": "Connector",
+            "metadata": {"name": name}, "spec": spec}
+
+
+def test_an_unchanged_connector_file_is_not_checked_again_and_its_token_files_are_seen(
+        tmp_path):
+    """A file of Connectors is kept as checked like any other (a plan of an unchanged tree
+    validates nothing again), yet whether a token's destination file holds a token is looked
+    at on every load: one deleted or written since means a new token or none."""
+    folder = write(tmp_path / "m", [
+        _connector("edge", description="edge hosts",
+                   tokens=[{"name": "edge-1", "destination": {"file": "edge.token"}}]),
+        _connector("plain", description="no tokens")])
+    _age(folder)
+    cache = ParseCache()
+    first = load([folder], cache=cache)
+    assert first.ok, first.diagnostics
+    assert not first.desired.connectors["edge"].tokens[0].destination_present
+
+    (folder / "edge.token").write_text("a-token\n")
+    again = load([folder], cache=cache)
+    assert cache.hits == 2 and again.ok  # a file each
+    assert again.desired.connectors["edge"].tokens[0].destination_present
+    assert again.desired.connectors["plain"] is first.desired.connectors["plain"]  # as checked
