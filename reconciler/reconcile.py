@@ -419,11 +419,14 @@ def _load(
             False, Stage.LOAD, cause=exc,
             error=f"loading manifests failed (internal error: {type(exc).__name__})",
         )
-    if options.resolve_secrets:
-        return loaded
-    sockets = {name: replace(spec, secrets_by_field={})
-               for name, spec in loaded.desired.sockets.items()}
-    return replace(loaded, desired=replace(loaded.desired, sockets=sockets))
+    if not options.resolve_secrets:
+        sockets = {name: replace(spec, secrets_by_field={})
+                   for name, spec in loaded.desired.sockets.items()}
+        loaded = replace(loaded, desired=replace(loaded.desired, sockets=sockets))
+    if loaded.ok:  # in the load's thread, while the listing waits on border0
+        for spec in loaded.desired.sockets.values():
+            spec.warm()
+    return loaded
 
 
 def _changed_at(loaded: LoadResult, options: ReconcileOptions) -> float:
