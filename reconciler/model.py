@@ -210,30 +210,20 @@ class SocketSpec:
             made[2] = details_digest(self)
         return made[2]  # type: ignore[no-any-return]
 
-    @property
-    def fields(self) -> Mapping[str, Any]:
-        """`socket_fields(self)`, made once per spec (the planner compares it with every live
-        socket; the load makes it while the listing waits: `warm`). Never to be mutated."""
-        made = self._made()
-        if made[3] is _UNSET:
-            made[3] = socket_fields(self)
-        return made[3]  # type: ignore[no-any-return]
-
     def warm(self) -> None:
-        """Make what a plan derives from this spec (`fields`, `details_digest`) now: the
-        load does it in its thread, while the listing waits on border0."""
+        """Make the details digest (and the upstream split it reads) now: the load does it
+        in its thread, while the listing waits on border0."""
         self.details_digest  # noqa: B018 (made and kept)
-        self.fields  # noqa: B018
 
     def _made(self) -> list[Any]:
-        """[upstream_split, upstream_secret, details_digest, fields], made on first use and
-        kept in one field that exists from the start (what is set on an instance later costs
-        about 1.5 KB a spec: 15 MB at 10,000 sockets)."""
+        """[upstream_split, upstream_secret, details_digest], made on first use and kept in
+        one field that exists from the start (what is set on an instance later costs about
+        1.5 KB a spec: 15 MB at 10,000 sockets)."""
         if self._derived is None:
             split = (upstream.strip_secrets(self.upstream_config)
                      if self.upstream_config is not None else (None, {}))
             object.__setattr__(self, "_derived",
-                               [split, upstream.combined_secret(split[1]), _UNSET, _UNSET])
+                               [split, upstream.combined_secret(split[1]), _UNSET])
         return self._derived  # type: ignore[no-any-return]
 
 

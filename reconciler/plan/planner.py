@@ -346,7 +346,8 @@ def _plan_sockets(
                                               live.ownership, instance, conflicts, inventory)
             if adopting is None:
                 continue
-            want, have = comparable(dict(spec.fields), model.live_socket_fields(live, spec))
+            want, have = comparable(model.socket_fields(spec),
+                                    model.live_socket_fields(live, spec))
             # equal forms: the same type and labels, so neither a replace nor a tag change
             same = want == have
             reason = "" if same else _replace_reason(spec, live, want, have)
