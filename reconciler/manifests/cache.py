@@ -74,3 +74,6 @@ class ParseCache:
         with self._lock:
             for path in [p for p in self._entries if p not in keep]:
                 del self._entries[path]
+
+    def loaded(self) -> None:
+        """The load is over: the daemon keeps every file for its next load, nothing to do."""

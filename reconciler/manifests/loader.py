@@ -533,6 +533,8 @@ def load(
         loader.read_file(path)
     changed = changed_since(paths, files, loader.stamps)
     loader.cross_check()
+    if cache is not None:
+        cache.loaded()
     loader.diagnostics.sort(key=lambda d: (d.file or "", d.line or 0, d.column or 0))
     return LoadResult(
         desired=Desired(loader.sockets, loader.policies, loader.connectors),

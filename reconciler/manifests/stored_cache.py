@@ -2,8 +2,8 @@
 unchanged tree parses no YAML (issue 26: "a cache keyed by content hash in the state folder,
 if that measurably helps; never trusted for secrets").
 
-It stands in for the daemon's `cache.ParseCache` (same `get`/`put`/`retain`, same `ParsedFile`
-shape) and keeps, per file, what parsing its text gives: the documents as plain data and
+It stands in for the daemon's `cache.ParseCache` (same `get`/`put`/`retain`/`loaded`, same
+`ParsedFile` shape) and keeps, per file, what parsing its text gives: the documents as plain data and
 where each starts. Everything after the parse and the schema check (specs, cross-checks,
 secrets resolved from the environment or files) runs on every load, so a warm plan reports
 and plans exactly what a cold one does.
@@ -70,7 +70,8 @@ def _digest(text: str) -> str:
 
 class StoredParseCache:
     """path -> the parse of its text, from and to `file`; `get` before reading a file, `put`
-    after parsing it (the loader's calls), `save` once the load is over."""
+    after parsing it, `loaded` at the end (the loader's calls); `save` once the command has
+    planned (the state folder is made then)."""
 
     def __init__(self, file: Path) -> None:
         self.file = file
@@ -78,6 +79,7 @@ class StoredParseCache:
         self._keys: set[str] = set()  # what the file held
         #: this load's files: (content hash, parse, whether it came from the file)
         self._used: dict[Path, tuple[str, ParsedFile, bool]] = {}
+        self._body: bytes | None = None  # what `save` writes, made by `loaded`
         self.hits = self.misses = 0
 
     def _read(self) -> dict[str, list[Any]]:
@@ -126,26 +128,34 @@ class StoredParseCache:
         keep = set(paths)
         self._used = {p: e for p, e in self._used.items() if p in keep}
 
-    def save(self) -> None:
-        """Write this load's storable files (module docstring) unless the file holds just
-        those already; a failure to write costs only the next run's parse."""
+    def loaded(self) -> None:
+        """The load is over: what `save` will write is made now and the parses let go, so
+        that the documents (a quarter of a gigabyte at 100,000 sockets) are not held through
+        the listing and the plan. Nothing to write when the file holds just this load's
+        files already."""
         used = self._used.values()
-        if all(kept for _, _, kept in used) and {key for key, _, _ in used} == self._keys:
-            return
-        entries = {key: [entry.parsed.docs, [[p.line, p.column] for p in entry.starts]]
-                   for key, entry, kept in used if kept or _storable(entry)}
-        if entries.keys() == self._keys:
-            return
-        try:
-            body = orjson.dumps(entries)
-        except (TypeError, orjson.JSONEncodeError):
+        if not (all(kept for _, _, kept in used) and {key for key, _, _ in used} == self._keys):
+            entries = {key: [entry.parsed.docs, [[p.line, p.column] for p in entry.starts]]
+                       for key, entry, kept in used if kept or _storable(entry)}
+            if entries.keys() != self._keys:
+                try:
+                    self._body = orjson.dumps(entries)
+                except (TypeError, orjson.JSONEncodeError):
+                    pass
+        self._used, self._stored = {}, None
+
+    def save(self) -> None:
+        """Write what `loaded` made (module docstring), if anything; a failure to write costs
+        only the next run's parse."""
+        if self._body is None:
             return
         head = _format().encode("ascii")
-        mac = keyed_digest(_PURPOSE, head, body).hex()
+        mac = keyed_digest(_PURPOSE, head, self._body).hex()
         try:
-            write_atomically(self.file, head + b" " + mac.encode("ascii") + b"\n" + body)
+            write_atomically(self.file, head + b" " + mac.encode("ascii") + b"\n" + self._body)
         except OSError:
             pass
+        self._body = None
 
 
 def _storable(entry: ParsedFile) -> bool:
