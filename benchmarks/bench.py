@@ -525,7 +525,7 @@ with Border0Client(url, token) as client:
     connectors = client.list_all_connectors()
     out["list"] = t() - t0
     t0 = t()
-    listed = SimpleNamespace(list_sockets=lambda convert: list(map(convert, sockets)),
+    listed = SimpleNamespace(list_sockets=lambda convert, answered: list(map(convert, sockets)),
                              list_policies=lambda: policies,
                              list_all_connectors=lambda: connectors)
     actual = fetch_actual(listed)

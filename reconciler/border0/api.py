@@ -9,7 +9,7 @@ no caller sleeps for it. Objects travel as border0's JSON (`api_json.py` reads a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 __all__ = ["JSON", "Border0API"]
@@ -22,7 +22,8 @@ class Border0API(Protocol):
     """The border0 endpoints the reconciler uses (border0-go client/*.go names them)."""
 
     # sockets (client/socket.go)
-    def list_sockets(self, page_size: int = ...) -> list[JSON]: ...
+    def list_sockets(self, page_size: int = ..., convert: Callable[[JSON], Any] | None = ...,
+                     answered: Callable[[], None] | None = ...) -> list[Any]: ...
     def get_socket(self, id_or_name: str) -> JSON: ...
     def find_socket(self, name: str) -> JSON | None: ...
     def create_socket(self, body: JSON) -> JSON: ...

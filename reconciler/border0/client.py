@@ -157,7 +157,8 @@ class Border0Client:
     # --- sockets --------------------------------------------------------------------------
 
     def list_sockets(self, page_size: int = 100,
-                     convert: Callable[[dict], Any] | None = None) -> list[Any]:
+                     convert: Callable[[dict], Any] | None = None,
+                     answered: Callable[[], None] | None = None) -> list[Any]:
         """Every socket, walking `/sockets` until `next_page` <= 0 (each through `convert`,
         page by page, when given: `paging.walk_socket_pages`).
 
@@ -170,7 +171,7 @@ class Border0Client:
         def get(page: int) -> Any:
             return self._json("GET", "/sockets", params={"page": page, "page_size": page_size})
 
-        return walk_socket_pages(get, convert)
+        return walk_socket_pages(get, convert, answered)
 
     def get_socket(self, id_or_name: str) -> dict:
         """One live socket; a soft-deleted one is 404 (border0-go client/socket.go)."""

@@ -359,6 +359,25 @@ def test_paging_stops_on_a_server_that_repeats_pages():
     assert client.list_policies(page_size=3) == [{"id": "p"}]  # same ids again: stop
 
 
+def test_other_listings_start_once_the_first_page_is_in_and_before_the_rest(emulator):
+    """`answered` (what `inventory.fetch_actual` lists the policies and connectors on): called
+    once, after border0 answered page 1 and before any other page is asked for, so that their
+    round trips hide behind the pages' yet an unanswering border0 is retried by one listing."""
+    client = emulator.client()
+    for i in range(5):
+        client.create_socket({"name": f"s{i}", "socket_type": "tls"})
+    served = emulator.requests()
+    served.clear()
+    marks: list[int] = []
+
+    def pages() -> int:
+        return sum(path.endswith("/sockets") for _, path in served)
+
+    listed = client.list_sockets(page_size=2, answered=lambda: marks.append(pages()))
+    assert len(listed) == 5
+    assert pages() == 3 and marks == [1]  # once, with only the first page served
+
+
 # --- retries -------------------------------------------------------------------------------
 
 
