@@ -88,7 +88,7 @@ def camel(key: str) -> str:
 def _convert(value: Any, rename: Callable[[str], str], free: bool = False) -> Any:
     if isinstance(value, _LEAVES):
         return value
-    if isinstance(value, Mapping):
+    if isinstance(value, (dict, Mapping)):
         out = {}
         for key, item in value.items():
             new = key if free else rename(key)

@@ -157,8 +157,8 @@ def socket_from_api(data: Mapping[str, Any]) -> LiveSocket:
         connector_authentication=bool(data.get("connector_authentication_enabled")),
         dnsname=str(data.get("dnsname") or ""),
         tcp_ports=tuple(int(p) for p in data.get("socket_tcp_ports") or ()),
-        policy_ids=tuple(str(p.get("id")) for p in policies if isinstance(p, Mapping)),
-        policy_names=tuple(str(p.get("name")) for p in policies if isinstance(p, Mapping)),
+        policy_ids=tuple(str(p.get("id")) for p in policies if isinstance(p, (dict, Mapping))),
+        policy_names=tuple(str(p.get("name")) for p in policies if isinstance(p, (dict, Mapping))),
         masked_secrets=frozenset(
             name for name in SECRET_FIELDS
             if isinstance(data.get(name), str) and _is_mask(data[name])),
@@ -204,7 +204,7 @@ def _linked_names(connectors: Any) -> tuple[str, ...] | None:
     if not isinstance(connectors, list):
         return None
     return tuple(str(c.get("name") or c.get("connector_name") or "")
-                 for c in connectors if isinstance(c, Mapping))
+                 for c in connectors if isinstance(c, (dict, Mapping)))
 
 
 def policy_from_api(data: Mapping[str, Any]) -> LivePolicy:
@@ -217,7 +217,7 @@ def policy_from_api(data: Mapping[str, Any]) -> LivePolicy:
         policy_data=_policy_data_with_version(data),
         socket_ids=tuple(str(s) for s in data.get("socket_ids") or ()),
         ownership=ownership,
-        tag_rules=tuple(dict(r) for r in data.get("tag_rules") or () if isinstance(r, Mapping)),
+        tag_rules=tuple(dict(r) for r in data.get("tag_rules") or () if isinstance(r, (dict, Mapping))),
     )
 
 
@@ -270,7 +270,7 @@ def _plain(value: Any) -> Any:
     """A typed upstream with its `Secret` leaves as their values (for a request body only)."""
     if isinstance(value, Secret):
         return value.value
-    if isinstance(value, Mapping):
+    if isinstance(value, (dict, Mapping)):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]

@@ -22,7 +22,7 @@ def legacy_message(data: Mapping[str, Any]) -> str | None:
     spec = data.get("spec") or {}
     upstream = spec.get("upstream")
     legacy = []
-    if isinstance(upstream, Mapping) and upstream and not is_typed(upstream):
+    if isinstance(upstream, (dict, Mapping)) and upstream and not is_typed(upstream):
         legacy.append("spec.upstream's legacy fields (write serviceType and a "
                       "<type>ServiceConfiguration block)")
     if spec.get("connector") is not None:
@@ -39,7 +39,7 @@ def unknown_connectors(
     (checked on invalid documents too: the name is the user's first mistake to see)."""
     for doc in docs:
         spec = doc.data.get("spec")
-        names = spec.get("connectors") if isinstance(spec, Mapping) else None
+        names = spec.get("connectors") if isinstance(spec, (dict, Mapping)) else None
         for i, name in enumerate(names if isinstance(names, list) else ()):
             if not isinstance(name, str) or name in declared:
                 continue

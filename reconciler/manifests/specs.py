@@ -167,7 +167,7 @@ def secret_references(data: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], An
     for path in paths:
         value: Any = data
         for key in path:
-            value = value.get(key) if isinstance(value, Mapping) else None
+            value = value.get(key) if isinstance(value, (dict, Mapping)) else None
         found.append((path, value))
     return found
 

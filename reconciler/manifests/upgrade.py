@@ -49,10 +49,10 @@ def is_legacy(doc: Mapping[str, Any]) -> bool:
     """A Socket document with legacy upstream fields, or in the legacy mode (`spec.connector`)
     without a typed upstream yet."""
     spec = doc.get("spec")
-    if doc.get("kind") != "Socket" or not isinstance(spec, Mapping):
+    if doc.get("kind") != "Socket" or not isinstance(spec, (dict, Mapping)):
         return False
     upstream = spec.get("upstream")
-    if isinstance(upstream, Mapping) and is_typed(upstream):
+    if isinstance(upstream, (dict, Mapping)) and is_typed(upstream):
         return False
     return bool(upstream) or spec.get("connector") is not None
 
@@ -61,7 +61,7 @@ def upgrade_socket(doc: MutableMapping[str, Any], connector: str | None = None) 
     """Rewrite one legacy Socket document to the typed form, in place; with `connector`, its
     `spec.connector` becomes `spec.connectors: [connector]`. Nothing changes when it cannot."""
     meta = doc.get("metadata")
-    name = str(meta.get("name") or "?") if isinstance(meta, Mapping) else "?"
+    name = str(meta.get("name") or "?") if isinstance(meta, (dict, Mapping)) else "?"
     spec = doc.get("spec")
     if doc.get("kind") != "Socket" or not isinstance(spec, MutableMapping):
         return Upgrade(name)
@@ -85,7 +85,7 @@ def legacy_form(data: Mapping[str, Any]) -> dict[str, Any] | None:
     """The legacy document a legacy-mode Socket with a typed upstream was migrated from, when
     its typed upstream is exactly `upgrade_socket`'s image of it; else None."""
     spec = data.get("spec")
-    if (data.get("kind") != "Socket" or not isinstance(spec, Mapping)
+    if (data.get("kind") != "Socket" or not isinstance(spec, (dict, Mapping))
             or not isinstance(spec.get("connector"), Mapping) or not is_typed(spec.get("upstream"))
             or spec.get("connectors") is not None or spec.get("externalConnectors") is not None):
         return None
