@@ -24,6 +24,7 @@ def test_no_collection_runs_inside_and_the_collector_is_as_it_was_after() -> Non
             inside = list(runs)
         assert inside == [] and len(kept) == 100_000
         assert gc.isenabled()
+        assert gc.get_freeze_count() >= 100_000  # what the command built: out of the way
 
         gc.disable()  # a caller that had it off: still off after
         with bulk_gc():
@@ -31,4 +32,5 @@ def test_no_collection_runs_inside_and_the_collector_is_as_it_was_after() -> Non
         assert not gc.isenabled()
     finally:
         gc.enable()
+        gc.unfreeze()
         gc.callbacks.remove(count)
