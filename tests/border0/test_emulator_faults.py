@@ -6,6 +6,9 @@ import threading
 
 import httpx
 import pytest
+from helpers import wait_for
+
+from reconciler.border0.emulator.store import Missing
 
 
 def raw(emu) -> httpx.Client:
@@ -33,6 +36,32 @@ def test_latency_is_added_and_overlaps(emulator_factory):
     assert done == [200] * 8
     # Concurrent, not one after the other: the twin held more than one inside the latency.
     assert emu.app.faults.delayed_peak > 1
+
+
+def test_latency_is_a_round_trip_that_the_request_runs_inside(emulator_factory):
+    """A write is applied when it arrives and answered `latency_ms` after it was sent: the
+    twin's own work is inside the round trip (as border0's is), not added after it."""
+    emu = emulator_factory(latency_ms=3000)
+    answers: list[int] = []
+
+    def create() -> None:
+        with raw(emu) as h:
+            answers.append(h.post("socket", json={"name": "early", "socket_type": "ssh"},
+                                  timeout=30).status_code)
+
+    def applied() -> bool:
+        try:
+            return emu.store.get_socket("early")["name"] == "early"
+        except Missing:
+            return False
+
+    thread = threading.Thread(target=create)
+    thread.start()
+    wait_for(applied, timeout=10, interval=0.01, message="the create to be applied")
+    assert answers == []  # applied, and its answer still on its way
+    thread.join(30)
+    assert answers == [200]
+    assert emu.app.faults.delayed == 0
 
 
 def test_rate_limit_answers_429_with_retry_after(emulator_factory):
