@@ -40,13 +40,17 @@ def fetch_actual(client: Border0API, *, policies: bool = True) -> Actual:
     request per object. `policies=False` (policy management off): /policies is not read.
 
     Attachments are read from both sides (a socket's `policies` and a policy's `socket_ids`).
-    The policies are listed after the sockets, not beside them: while border0 does not answer,
-    each retry is announced once, not once per listing.
+    The policies and connectors are listed after the sockets, not beside them: while border0
+    does not answer, each retry is announced once, not once per listing. Once the sockets are
+    listed border0 answers, so the policies and the connectors are listed beside each other
+    (one round trip, not two: an apply waits for it before its first write).
     """
     sockets = client.list_sockets(convert=socket_from_api)
-    listed = client.list_policies() if policies else []
-    policies_by_name = {p.name: p for p in (policy_from_api(d) for d in listed)}
-    connectors = {c.name: c for c in map(connector_from_api, client.list_all_connectors())}
+    with ThreadPoolExecutor(1) as pool:
+        listed = pool.submit(client.list_policies) if policies else None
+        connectors = {c.name: c for c in map(connector_from_api, client.list_all_connectors())}
+        policies_by_name = {p.name: p for p in (policy_from_api(d) for d in
+                                                (listed.result() if listed else []))}
     return _joined(sockets, policies_by_name, connectors)
 
 
