@@ -35,7 +35,7 @@ from typing import Any
 
 from reconciler.clock import SYSTEM, Clock
 
-__all__ = ["EXEMPT_SUFFIXES", "FAIL_KINDS", "FaultInjector"]
+__all__ = ["ARRIVED", "EXEMPT_SUFFIXES", "FAIL_KINDS", "FaultInjector"]
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -44,6 +44,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 FAIL_KINDS = ("500", "drop", "500-after", "drop-after")
+#: The scope key of when a request arrived (the event loop's clock), set by the layer in front
+#: (guard.py) before it reads and checks the body: the round trip starts there.
+ARRIVED = "border0_emulator.arrived"
 EXEMPT_SUFFIXES = ("/openapi.json", "/docs", "/docs/oauth2-redirect")
 log = logging.getLogger("reconciler.border0.emulator")
 
@@ -98,7 +101,7 @@ class FaultInjector:
             await self._faulty(scope, receive, send)
             return
         loop = asyncio.get_running_loop()
-        answer_at = loop.time() + self.latency
+        answer_at = scope.get(ARRIVED, loop.time()) + self.latency
         waiting = True
         self.delayed += 1
         self.delayed_peak = max(self.delayed_peak, self.delayed)
