@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 
 import httpx
 import pytest
@@ -62,6 +64,28 @@ def test_latency_is_a_round_trip_that_the_request_runs_inside(emulator_factory):
     thread.join(30)
     assert answers == [200]
     assert emu.app.faults.delayed == 0
+
+
+def test_the_round_trip_starts_when_the_request_arrives_not_when_its_body_is_read(
+    emulator_factory,
+):
+    """A body that comes slowly is inside the round trip too: the answer leaves `latency_ms`
+    after the request's headers came (border0 is as far away while the body uploads)."""
+    emu = emulator_factory(latency_ms=1500)
+    body = b'{"name": "slow", "socket_type": "ssh"}'
+    host, port = emu.url.split("//")[1].split("/")[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        conn.sendall(b"POST /api/v1/socket HTTP/1.1\r\nHost: emulator\r\n"
+                     b"x-access-token: " + emu.token.encode() + b"\r\n"
+                     b"content-type: application/json\r\n"
+                     b"content-length: " + str(len(body)).encode() + b"\r\n\r\n")
+        sent = time.monotonic()
+        time.sleep(1.0)  # the body is slow to come (the scenario, not a synchronisation)
+        conn.sendall(body)
+        answer = conn.recv(4096)
+        took = time.monotonic() - sent
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert took < 2.3  # 1.5 s from the headers; from the body it would be 2.5 s
 
 
 def test_rate_limit_answers_429_with_retry_after(emulator_factory):
