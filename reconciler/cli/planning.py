@@ -12,7 +12,6 @@ stdout). Exit codes: 0 ok, 1 error, 2 changes present (only with `--detailed-exi
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
@@ -22,7 +21,6 @@ import click
 
 import reconciler.plan.saved as saved_plan
 from reconciler.apply import ApplyResult
-from reconciler.border0.api import Border0API
 from reconciler.border0.errors import Border0Error, ConfigurationError
 from reconciler.border0.session import open_api, private_state_dir, state_path
 from reconciler.cli.bulk import bulk_gc
@@ -354,7 +352,10 @@ def _run_apply(args: PlanArgs) -> int:
         plan, desired, actual = prepared.plan, prepared.desired, prepared.actual
         assert plan is not None and desired is not None and actual is not None
         if plan.has_changes and not args.dry_run:
-            _learn_window(client)
+            # border0's read-after-write window, asked while the plan is shown: asked beside
+            # the first writes, it took one of their --parallelism slots, so one create more
+            # waited a round trip after the rest (1,000 creates at 10: 101 rounds, not 100)
+            client.learn_read_after_write_delay()
         _keep_parses(options, args)
         if saved is not None and (
             saved_plan.desired_fingerprint(desired, saved.salt) != saved.desired_fingerprint
@@ -397,16 +398,6 @@ def _run_apply(args: PlanArgs) -> int:
             notices.progress = None
     assert done.applied is not None
     return _summary(done.applied, args)
-
-
-def _learn_window(client: Border0API) -> None:
-    """Ask border0's read-after-write window (one `/serverinfo`, border0/client.py) while the
-    plan is shown and confirmed: asked beside the first writes, it took one of their
-    `--parallelism` slots, so one create more waited a round trip after the rest (1,000
-    creates at 10: 101 rounds instead of 100). border0 has just answered the listing, so a
-    retry of it is not announced beside another one's."""
-    threading.Thread(target=client.read_after_write_delay, name="serverinfo",
-                     daemon=True).start()
 
 
 def _shown_path(path: str) -> str:
