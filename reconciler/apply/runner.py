@@ -169,20 +169,27 @@ def apply_plan(
     )
     runner = _Runner(client, desired, instance, state)
     results: list[ActionResult] = []
+    window_asked = False
+    phases: dict[int, list[Change]] = {}  # one pass: the next phase starts without a scan
+    for change in plan.changes:
+        phases.setdefault(phase_of(change.kind, change.action), []).append(change)
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        if plan.changes:
-            # The read-after-write window (one /serverinfo) is learnt beside the first writes:
-            # the first PUT or DELETE after a write needs it, and asked then it was one more
-            # round trip in front of that phase. The client asks once (border0/client.py).
-            pool.submit(client.read_after_write_delay)
         for index in range(len(PHASES)):
-            phase = [c for c in plan.changes if phase_of(c.kind, c.action) == index]
+            phase = phases.get(index)
             if not phase:
                 continue
             if may_write is not None and not may_write():
                 results += _refused(plan, index)
                 break
             futures = [pool.submit(task) for task in runner.tasks(phase)]
+            if not window_asked:
+                # The read-after-write window (one /serverinfo) is learnt beside the first
+                # writes: the first PUT or DELETE after a write needs it, and asked then it was
+                # one more round trip in front of that phase. Queued after them, it takes no
+                # slot from them when `apply` asked it already (cli/planning.py); the client
+                # asks once (border0/client.py).
+                pool.submit(client.read_after_write_delay)
+                window_asked = True
             for future in as_completed(futures):  # report each action as it finishes
                 for result in future.result():
                     results.append(result)

@@ -318,9 +318,7 @@ class Border0Client:
             if self._rx_delay is not None:  # another thread asked while this one waited
                 return self._rx_delay
         try:
-            data = self._json("GET", "/serverinfo")
-            consistency = (data or {}).get("data_consistency") if isinstance(data, dict) else None
-            ms = float(consistency["rx_after_tx_delay_ms"])
+            ms = _window_ms(self._json("GET", "/serverinfo"))
         except (Border0Error, KeyError, TypeError, ValueError) as exc:
             log.debug("/serverinfo gave no read-after-write delay (%s); using %gs",
                       type(exc).__name__, FALLBACK_RX_DELAY)
@@ -328,6 +326,32 @@ class Border0Client:
         with self._lock:
             self._rx_delay = max(0.0, ms) / 1000.0
             return self._rx_delay
+
+    def learn_read_after_write_delay(self) -> threading.Thread:
+        """Ask `/serverinfo` in the background, before the writes that need it (an apply asks
+        while its plan is shown, so the window takes none of the writes' slots). One quiet
+        attempt: no retry and nothing announced; when it fails, or the command ends first
+        and closes this client, `read_after_write_delay` asks again when a write needs it.
+        Meanwhile `read_after_write_delay` waits for its answer rather than ask twice."""
+        def ask() -> None:
+            with self._rx_asking:
+                with self._lock:
+                    if self._rx_delay is not None:
+                        return
+                started = self.clock.monotonic()
+                try:
+                    response = self._http.request("GET", "/serverinfo")
+                    self._count("GET", response.status_code, "/serverinfo", started)
+                    ms = _window_ms(orjson.loads(response.content))
+                except Exception as exc:  # noqa: BLE001 - closed, unanswered, another shape
+                    log.debug("/serverinfo in the background: %s", type(exc).__name__)
+                    return
+                with self._lock:
+                    self._rx_delay = max(0.0, ms) / 1000.0
+
+        thread = threading.Thread(target=ask, name="serverinfo", daemon=True)
+        thread.start()
+        return thread
 
     # --- the HTTP boundary ----------------------------------------------------------------
 
@@ -474,6 +498,13 @@ class Border0Client:
 
     def _redact(self, text: str) -> str:
         return redact(text, (self._token.value,)) if self._token is not None else text
+
+
+def _window_ms(data: Any) -> float:
+    """`data_consistency.rx_after_tx_delay_ms` of a `/serverinfo` answer (border0-go
+    client/server_info.go); KeyError, TypeError or ValueError when it has none."""
+    consistency = (data or {}).get("data_consistency") if isinstance(data, dict) else None
+    return float(consistency["rx_after_tx_delay_ms"])  # type: ignore[index]
 
 
 def path_segment(value: str) -> str:

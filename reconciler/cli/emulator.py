@@ -24,7 +24,7 @@ _PASSWORDS = " and ".join(f.name for f in SECRETS if not f.read_back)
 @click.option("--org", default="local", show_default=True,
               help="Organization subdomain used in dnsnames (<name>-<org>.border0.io).")
 @click.option("--latency", type=click.FloatRange(min=0), default=0, metavar="MS",
-              help="Add MS milliseconds to every request.")
+              help="Answer every request MS milliseconds after it arrives.")
 @click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, metavar="P",
               help="Fail a share P of requests (500 or dropped connection).")
 @click.option("--rate-limit", type=click.IntRange(min=0), default=0, metavar="N",

@@ -349,9 +349,14 @@ def _run_apply(args: PlanArgs) -> int:
     notices, options = _Notices(), reconcile_options(args, env)
     with open_client(args, env, notices) as client:
         prepared = _prepare(args, client, options)
-        _keep_parses(options, args)
         plan, desired, actual = prepared.plan, prepared.desired, prepared.actual
         assert plan is not None and desired is not None and actual is not None
+        if plan.has_changes and not args.dry_run:
+            # border0's read-after-write window, asked while the plan is shown: asked beside
+            # the first writes, it took one of their --parallelism slots, so one create more
+            # waited a round trip after the rest (1,000 creates at 10: 101 rounds, not 100)
+            client.learn_read_after_write_delay()
+        _keep_parses(options, args)
         if saved is not None and (
             saved_plan.desired_fingerprint(desired, saved.salt) != saved.desired_fingerprint
         ):

@@ -161,3 +161,25 @@ def test_serverinfo_is_asked_once_however_many_threads_ask_at_once(emulator_fact
         thread.join()
     assert answers == [0.3] * 10
     assert client.request_counts[("GET", 200)] == 1
+
+
+def test_the_window_learnt_in_the_background_is_one_quiet_request(emulator_factory, monkeypatch):
+    """What `apply` asks while its plan is shown: the answer serves every later ask; a command
+    that ends first (a refused plan) closes its client under it, and nothing is announced or
+    raised."""
+    emu = emulator_factory(latency_ms=300, read_after_write_delay_ms=250)
+    announced: list[str] = []
+    client = emu.client()
+    client.on_retry = announced.append
+    client.learn_read_after_write_delay().join(10)
+    assert client.read_after_write_delay() == 0.25
+    assert client.request_counts[("GET", 200)] == 1
+    crashed: list[object] = []
+    monkeypatch.setattr(threading, "excepthook", crashed.append)
+    early = emu.client()
+    early.on_retry = announced.append
+    asking = early.learn_read_after_write_delay()
+    early.close()
+    asking.join(10)
+    assert not asking.is_alive()
+    assert announced == [] and crashed == []

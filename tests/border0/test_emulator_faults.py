@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 
 import httpx
 import pytest
+from helpers import wait_for
+
+from reconciler.border0.emulator.store import Missing
 
 
 def raw(emu) -> httpx.Client:
@@ -33,6 +38,54 @@ def test_latency_is_added_and_overlaps(emulator_factory):
     assert done == [200] * 8
     # Concurrent, not one after the other: the twin held more than one inside the latency.
     assert emu.app.faults.delayed_peak > 1
+
+
+def test_latency_is_a_round_trip_that_the_request_runs_inside(emulator_factory):
+    """A write is applied when it arrives and answered `latency_ms` after it was sent: the
+    twin's own work is inside the round trip (as border0's is), not added after it."""
+    emu = emulator_factory(latency_ms=3000)
+    answers: list[int] = []
+
+    def create() -> None:
+        with raw(emu) as h:
+            answers.append(h.post("socket", json={"name": "early", "socket_type": "ssh"},
+                                  timeout=30).status_code)
+
+    def applied() -> bool:
+        try:
+            return emu.store.get_socket("early")["name"] == "early"
+        except Missing:
+            return False
+
+    thread = threading.Thread(target=create)
+    thread.start()
+    wait_for(applied, timeout=10, interval=0.01, message="the create to be applied")
+    assert answers == []  # applied, and its answer still on its way
+    thread.join(30)
+    assert answers == [200]
+    assert emu.app.faults.delayed == 0
+
+
+def test_the_round_trip_starts_when_the_request_arrives_not_when_its_body_is_read(
+    emulator_factory,
+):
+    """A body that comes slowly is inside the round trip too: the answer leaves `latency_ms`
+    after the request's headers came (border0 is as far away while the body uploads)."""
+    emu = emulator_factory(latency_ms=1500)
+    body = b'{"name": "slow", "socket_type": "ssh"}'
+    host, port = emu.url.split("//")[1].split("/")[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        conn.sendall(b"POST /api/v1/socket HTTP/1.1\r\nHost: emulator\r\n"
+                     b"x-access-token: " + emu.token.encode() + b"\r\n"
+                     b"content-type: application/json\r\n"
+                     b"content-length: " + str(len(body)).encode() + b"\r\n\r\n")
+        sent = time.monotonic()
+        time.sleep(1.0)  # the body is slow to come (the scenario, not a synchronisation)
+        conn.sendall(body)
+        answer = conn.recv(4096)
+        took = time.monotonic() - sent
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert took < 2.3  # 1.5 s from the headers; from the body it would be 2.5 s
 
 
 def test_rate_limit_answers_429_with_retry_after(emulator_factory):

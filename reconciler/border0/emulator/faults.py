@@ -1,7 +1,13 @@
 """Fault injection: an ASGI middleware that makes the emulator slow, flaky and rate limited.
 
-- latency: every request waits `latency_ms` (asyncio.sleep, so concurrent requests overlap as
-  they would over a real network).
+- latency: a round trip of `latency_ms`. The request runs when it arrives; its answer leaves
+  `latency_ms` after the arrival (asyncio, so concurrent requests overlap as they would over a
+  real network), or when the request is done if that is later. The twin's own work is inside the
+  round trip, as border0's is inside a real one: border0 serves concurrent requests side by side,
+  where this one process serves them one at a time (one GIL). Slept before the work, as it was,
+  each request also waited for the twin's queue of the others that woke with it: 10 parallel
+  creates took 55-57 ms a round at 50 ms, the extra growing with the parallelism, which made a
+  parallel client look slower than it is (docs/performance.md, "Apply at the request floor").
 - rate limit: a token bucket of `rate_limit` requests a second (burst `rate_limit`); beyond it
   429 `{"status_code":429,...}` with `Retry-After: 1`. Checked before the request runs.
 - fail rate: a share `fail_rate` of requests fail, in one of four ways, equally likely:
@@ -29,7 +35,7 @@ from typing import Any
 
 from reconciler.clock import SYSTEM, Clock
 
-__all__ = ["EXEMPT_SUFFIXES", "FAIL_KINDS", "FaultInjector"]
+__all__ = ["ARRIVED", "EXEMPT_SUFFIXES", "FAIL_KINDS", "FaultInjector"]
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -38,6 +44,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 FAIL_KINDS = ("500", "drop", "500-after", "drop-after")
+#: The scope key of when a request arrived (the event loop's clock), set by the layer in front
+#: (guard.py) before it reads and checks the body: the round trip starts there.
+ARRIVED = "border0_emulator.arrived"
 EXEMPT_SUFFIXES = ("/openapi.json", "/docs", "/docs/oauth2-redirect")
 log = logging.getLogger("reconciler.border0.emulator")
 
@@ -80,7 +89,7 @@ class FaultInjector:
         self._forced: list[str] = []
         self.injected: dict[str, int] = {kind: 0 for kind in (*FAIL_KINDS, "429")}
         self.held = False
-        #: Requests inside the added latency now, and the most at once (the event loop's
+        #: Requests inside their round trip now, and the most at once (the event loop's
         #: thread only): latency delays each answer, it does not queue them.
         self.delayed = self.delayed_peak = 0
 
@@ -88,13 +97,33 @@ class FaultInjector:
         if scope["type"] != "http" or scope["path"].endswith(EXEMPT_SUFFIXES):
             await self.app(scope, receive, send)
             return
-        if self.latency:
-            self.delayed += 1
-            self.delayed_peak = max(self.delayed_peak, self.delayed)
-            try:
-                await asyncio.sleep(self.latency)
-            finally:
+        if not self.latency:
+            await self._faulty(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        answer_at = scope.get(ARRIVED, loop.time()) + self.latency
+        waiting = True
+        self.delayed += 1
+        self.delayed_peak = max(self.delayed_peak, self.delayed)
+
+        async def send_late(message: Message) -> None:
+            nonlocal waiting
+            if waiting:  # the answer's first message waits out the rest of the round trip
+                left = answer_at - loop.time()
+                if left > 0:
+                    await asyncio.sleep(left)
+                waiting = False
                 self.delayed -= 1
+            await send(message)
+
+        try:
+            await self._faulty(scope, receive, send_late)
+        finally:
+            if waiting:  # nothing was answered (the client went away)
+                self.delayed -= 1
+
+    async def _faulty(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The request with the faults other than latency: held, rate limited, failed."""
         while self.held:
             await asyncio.sleep(0.01)
         if self.rate_limit and not self._take_token():

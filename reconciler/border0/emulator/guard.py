@@ -10,6 +10,7 @@ shape, naming the field. The app behind gets the body replayed.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from reconciler.border0.emulator import contract
+from reconciler.border0.emulator.faults import ARRIVED
 
 __all__ = ["MAX_BODY", "Guard"]
 
@@ -45,6 +47,7 @@ class Guard:
         if not path.startswith(self.prefix + "/"):
             await self.app(scope, receive, send)
             return
+        scope[ARRIVED] = asyncio.get_running_loop().time()  # the round trip starts here
         relative = path[len(self.prefix):].rstrip("/") or "/"
         if relative in self._connector_paths:
             if self._connector_token(self._given(scope).decode("latin-1")) is None:
