@@ -178,9 +178,9 @@ def strip_secrets(config: Any) -> tuple[Any, dict[str, Any]]:
                     cleaned = clean(item, (*path, key), plain or name in _NOT_SECRET_UNDER)
                     same = same and cleaned is item
                     item = cleaned
-                if item not in (None, "", [], {}):
+                if item is not None and (item or type(item) not in _EMPTIABLE):
                     out[key] = item
-                else:
+                else:  # None, "", [] or {} (0 and False are values)
                     same = False
             return value if same else out
         if isinstance(value, list):
@@ -193,6 +193,9 @@ def strip_secrets(config: Any) -> tuple[Any, dict[str, Any]]:
 
 #: Scalars `strip_secrets` keeps as they are (a secret-named key is checked before).
 _LEAVES = (str, int, float, type(None))
+#: What `strip_secrets` drops when empty (built once: `in (None, "", [], {})` made a list and
+#: a dict at every key).
+_EMPTIABLE = frozenset({str, list, dict})
 
 
 def combined_secret(secrets: Mapping[str, Any]) -> Secret | None:
