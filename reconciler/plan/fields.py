@@ -53,8 +53,8 @@ def comparable(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Drop the optional fields the desired side leaves out: they are not compared."""
     for key in OPTIONAL_FIELDS:
-        if key in desired and desired[key] is None:
-            desired.pop(key)
+        if desired.get(key, ...) is None:  # present, and None
+            del desired[key]
             live.pop(key, None)
     return desired, live
 
