@@ -113,6 +113,7 @@ class Border0Client:
         self._lock = threading.Lock()
         self._rx_delay: float | None = None
         self._rx_asking = threading.Lock()  # one /serverinfo request at a time
+        self._learning: threading.Thread | None = None  # learn_read_after_write_delay's ask
         #: Told about each retry of an unanswered or failed request, for the user to see.
         self.on_retry: Callable[[str], None] | None = None
         self.on_request: Callable[[str, int, float], None] | None = None  # (op, code, s)
@@ -152,6 +153,10 @@ class Border0Client:
         try:
             self._writes.wait_out()
         finally:
+            # a background /serverinfo ask ends first: a request blocked on a socket that
+            # another thread closes is not woken (Linux), it would wait out its timeout
+            if self._learning is not None:
+                self._learning.join(self.timeout)
             self._http.close()
 
     # --- sockets --------------------------------------------------------------------------
@@ -349,7 +354,7 @@ class Border0Client:
                 with self._lock:
                     self._rx_delay = max(0.0, ms) / 1000.0
 
-        thread = threading.Thread(target=ask, name="serverinfo", daemon=True)
+        thread = self._learning = threading.Thread(target=ask, name="serverinfo", daemon=True)
         thread.start()
         return thread
 

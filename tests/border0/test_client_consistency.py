@@ -165,8 +165,9 @@ def test_serverinfo_is_asked_once_however_many_threads_ask_at_once(emulator_fact
 
 def test_the_window_learnt_in_the_background_is_one_quiet_request(emulator_factory, monkeypatch):
     """What `apply` asks while its plan is shown: the answer serves every later ask; a command
-    that ends first (a refused plan) closes its client under it, and nothing is announced or
-    raised."""
+    that ends first (a refused plan) closes its client, which lets the one request end first
+    (a request blocked on a socket another thread closes would wait out its timeout), and
+    nothing is announced or raised."""
     emu = emulator_factory(latency_ms=300, read_after_write_delay_ms=250)
     announced: list[str] = []
     client = emu.client()
