@@ -485,12 +485,10 @@ def socket_fields(spec: SocketSpec) -> dict[str, Any]:
 def live_socket_fields(live: LiveSocket, spec: SocketSpec | None = None) -> dict[str, Any]:
     """The live socket's comparable form; with `spec`, its labels are those the spec manages
     (`_managed_label_keys`): a tag set elsewhere is not a difference."""
-    if spec is None:
-        labels = live.labels
-    else:  # one pass over the tags: the user's that the spec manages
+    labels = live.labels
+    if spec is not None:
         managed = _managed_label_keys(spec, live.tags)
-        labels = {k: v for k, v in live.tags.items() if k in managed
-                  and k != MANAGED_BY_TAG and not k.startswith(RESERVED_TAG_PREFIX)}
+        labels = {k: v for k, v in labels.items() if k in managed}
     plain = {
         "type": live.type,
         "description": live.description,
