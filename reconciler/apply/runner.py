@@ -210,10 +210,9 @@ def _revoking(plan: Plan, desired: Desired) -> dict[str, frozenset[str]]:
     for change in plan.changes:
         connector = change.connector or ""
         if (change.kind == Kind.TOKEN and change.action is Action.DELETE
-                and connector in updated and connector in desired.connectors):
-            name = change.name.split("/", 1)[1]
-            if name not in {t.name for t in desired.connectors[connector].tokens}:
-                out.setdefault(connector, set()).add(name)
+                and connector in updated and connector in desired.connectors
+                and change.token not in {t.name for t in desired.connectors[connector].tokens}):
+            out.setdefault(connector, set()).add(change.token)
     return {name: frozenset(names) for name, names in out.items()}
 
 
@@ -307,9 +306,9 @@ class _Runner:
         if update is None:
             return results
         revoking = self.state.revoking[connector]
-        failed = [r for r in results if not r.ok and r.change.name.split("/", 1)[1] in revoking]
+        failed = [r for r in results if not r.ok and r.change.token in revoking]
         if failed:
-            names = ", ".join(sorted(r.change.name.split("/", 1)[1] for r in failed))
+            names = ", ".join(sorted(r.change.token for r in failed))
             return [*results, ActionResult(
                 update, False, f"failed: {update.title}: its marker still names {names}, "
                 "whose revocation failed: the next apply revokes it again",
@@ -406,8 +405,8 @@ class _Runner:
         if change.action is Action.DELETE:
             self.client.delete_connector_token(connector_id, change.token_id or "")
             return change.token_id
-        name = change.name.split("/", 1)[1]
-        spec = next(t for t in self.desired.connectors[connector].tokens if t.name == name)
+        spec = next(t for t in self.desired.connectors[connector].tokens
+                    if t.name == change.token)
         token_id = issue_token(self.client, connector_id, spec)
         if change.action is Action.REPLACE and change.token_id:
             self.client.delete_connector_token(connector_id, change.token_id)

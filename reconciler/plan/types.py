@@ -101,6 +101,11 @@ class Change:
         return self.action is Action.REPLACE
 
     @property
+    def token(self) -> str:
+        """A token change's token name (its `name` is `connector/token`)."""
+        return self.name.split("/", 1)[1]
+
+    @property
     def title(self) -> str:
         """`update socket db`, `attach policy p to socket s`: the one wording of a change, in
         the plan JSON (`title`) for every view, and in apply's progress and error lines."""
