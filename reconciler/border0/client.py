@@ -328,6 +328,9 @@ class Border0Client:
             log.debug("/serverinfo gave no read-after-write delay (%s); using %gs",
                       type(exc).__name__, FALLBACK_RX_DELAY)
             ms = FALLBACK_RX_DELAY * 1000.0
+        return self._learnt_rx_delay(ms)
+
+    def _learnt_rx_delay(self, ms: float) -> float:
         with self._lock:
             self._rx_delay = max(0.0, ms) / 1000.0
             return self._rx_delay
@@ -347,12 +350,11 @@ class Border0Client:
                 try:
                     response = self._http.request("GET", "/serverinfo")
                     self._count("GET", response.status_code, "/serverinfo", started)
-                    ms = _window_ms(orjson.loads(response.content))
+                    ms = _window_ms(self._decode(response, "GET", "/serverinfo"))
                 except Exception as exc:  # noqa: BLE001 - closed, unanswered, another shape
                     log.debug("/serverinfo in the background: %s", type(exc).__name__)
                     return
-                with self._lock:
-                    self._rx_delay = max(0.0, ms) / 1000.0
+                self._learnt_rx_delay(ms)
 
         thread = self._learning = threading.Thread(target=ask, name="serverinfo", daemon=True)
         thread.start()
