@@ -108,7 +108,7 @@ def typed_fields(spec: SocketSpec) -> dict[str, Any]:
     With a typed upstream the legacy upstream_type and Host header are not compared."""
     typed = spec.upstream_config is not None
     return {
-        "connectors": sorted(spec.connectors) if spec.connectors is not None else None,
+        "connectors": _compared_connectors(spec),
         "upstream_configuration": spec.upstream_split[0],
         "upstream_secrets": spec.upstream_secret,
         "end_to_end_encryption": spec.end_to_end_encryption,
@@ -126,9 +126,13 @@ def details_digest(spec: SocketSpec) -> str | None:
     if spec.connectors is None and spec.upstream_config is None:
         return None
     # the two fields of `typed_fields` it covers, without building the other five
-    connectors = sorted(spec.connectors) if spec.connectors is not None else None
-    return "sha256:" + hashlib.sha256(_digest_json([connectors, spec.upstream_split[0]])
-                                      ).hexdigest()[:32]
+    return "sha256:" + hashlib.sha256(_digest_json(
+        [_compared_connectors(spec), spec.upstream_split[0]])).hexdigest()[:32]
+
+
+def _compared_connectors(spec: SocketSpec) -> list[str] | None:
+    """The connector names as compared and digested: sorted; None when not declared."""
+    return sorted(spec.connectors) if spec.connectors is not None else None
 
 
 def _digest_json(value: Any) -> bytes:
