@@ -53,7 +53,7 @@ def fetch_actual(client: Border0API, *, policies: bool = True) -> Actual:
                 beside.append(pool.submit(client.list_all_connectors))
 
         sockets = client.list_sockets(convert=socket_from_api, answered=start)
-        start()  # a server that does not page: after the one answer
+        start()  # a client that does not call `answered` (a stand-in without pages)
         listed = beside[0].result() if beside[0] is not None else []
         connectors = {c.name: c for c in map(connector_from_api, beside[1].result())}
     policies_by_name = {p.name: p for p in (policy_from_api(d) for d in listed)}
