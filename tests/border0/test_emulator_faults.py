@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -137,3 +138,20 @@ def test_openapi_document_is_exempt(emulator_factory):
     with httpx.Client() as h:
         for _ in range(5):
             assert h.get(emu.url + "/openapi.json").status_code == 200
+
+
+def test_the_latency_wait_never_answers_early():
+    """`faults._until` sleeps the last part of a wait in a thread (asyncio's timers wake up to
+    a millisecond late); whatever the split, it returns at or after the moment asked."""
+    from reconciler.border0.emulator.faults import _until
+
+    async def waits() -> list[float]:
+        loop = asyncio.get_running_loop()
+        early = []
+        for delay in (0.0, 0.0004, 0.0017, 0.0021, 0.0103, -0.001):
+            moment = loop.time() + delay
+            await _until(loop, moment)
+            early.append(moment - loop.time())
+        return early
+
+    assert all(gap <= 0 for gap in asyncio.run(waits()))
