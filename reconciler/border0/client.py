@@ -116,6 +116,9 @@ class Border0Client:
         self._learning: threading.Thread | None = None  # learn_read_after_write_delay's ask
         #: Told about each retry of an unanswered or failed request, for the user to see.
         self.on_retry: Callable[[str], None] | None = None
+        #: The last retry announced of the failure now ("not reachable", 2): requests in
+        #: flight together fail together, and each retry is told once, not once a request.
+        self._announced: tuple[str, int] = ("", 0)
         self.on_request: Callable[[str, int, float], None] | None = None  # (op, code, s)
         self._writes = WriteClock(self.read_after_write_delay, clock)
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
@@ -162,8 +165,7 @@ class Border0Client:
     # --- sockets --------------------------------------------------------------------------
 
     def list_sockets(self, page_size: int = 100,
-                     convert: Callable[[dict], Any] | None = None,
-                     answered: Callable[[], None] | None = None) -> list[Any]:
+                     convert: Callable[[dict], Any] | None = None) -> list[Any]:
         """Every socket, walking `/sockets` until `next_page` <= 0 (each through `convert`,
         page by page, when given: `paging.walk_socket_pages`).
 
@@ -176,7 +178,7 @@ class Border0Client:
         def get(page: int) -> Any:
             return self._json("GET", "/sockets", params={"page": page, "page_size": page_size})
 
-        return walk_socket_pages(get, convert, answered)
+        return walk_socket_pages(get, convert)
 
     def get_socket(self, id_or_name: str) -> dict:
         """One live socket; a soft-deleted one is 404 (border0-go client/socket.go)."""
@@ -433,6 +435,8 @@ class Border0Client:
                     continue
                 status = response.status_code
                 self._count(method, status, path, t0)
+                if status < 500 and self._announced[1]:
+                    self._announced = ("", 0)  # answered: the next failure is a new one
                 if method in _WRITES and status < 500:
                     self._writes.wrote(path, body)
                 if status == 429:
@@ -466,6 +470,13 @@ class Border0Client:
             raise
 
     def _announce(self, what: str, attempt: int) -> None:
+        """Tell of a retry, once: the listings a plan starts together (and an apply's parallel
+        writes) meet the same outage, and their first retries are one announcement, not one
+        per request; a later retry (2/4 after 1/4) is told again."""
+        with self._lock:
+            if self._announced[0] == what and self._announced[1] >= attempt:
+                return
+            self._announced = (what, attempt)
         if self.on_retry is not None:
             self.on_retry(f"border0 API {what}, retrying {attempt}/{self.max_retries_5xx}...")
 

@@ -39,23 +39,15 @@ def fetch_actual(client: Border0API, *, policies: bool = True) -> Actual:
     request per object. `policies=False` (policy management off): /policies is not read.
 
     Attachments are read from both sides (a socket's `policies` and a policy's `socket_ids`).
-    The policies and connectors are listed beside the socket pages once the first page is in,
-    not before: while border0 does not answer, each retry is announced once, not once per
-    listing; once it answers, their round trips hide behind the pages' (two of a plan's ten
-    at 10,000 sockets).
+    The three listings start together, so their first round trips are one (the client tells
+    of a retry once when border0 does not answer them).
     """
     with ThreadPoolExecutor(2, thread_name_prefix="list") as pool:
-        beside: list[Any] = []
-
-        def start() -> None:
-            if not beside:
-                beside.append(pool.submit(client.list_policies) if policies else None)
-                beside.append(pool.submit(client.list_all_connectors))
-
-        sockets = client.list_sockets(convert=socket_from_api, answered=start)
-        start()  # a client that does not call `answered` (a stand-in without pages)
-        listed = beside[0].result() if beside[0] is not None else []
-        connectors = {c.name: c for c in map(connector_from_api, beside[1].result())}
+        listing = pool.submit(client.list_policies) if policies else None
+        connecting = pool.submit(client.list_all_connectors)
+        sockets = client.list_sockets(convert=socket_from_api)
+        listed = listing.result() if listing is not None else []
+        connectors = {c.name: c for c in map(connector_from_api, connecting.result())}
     policies_by_name = {p.name: p for p in (policy_from_api(d) for d in listed)}
     return _joined(sockets, policies_by_name, connectors)
 

@@ -15,13 +15,10 @@ PAGE_CONCURRENCY = 16
 
 
 def walk_socket_pages(get: Callable[[int], Any],
-                      convert: Callable[[dict], Any] | None = None,
-                      answered: Callable[[], None] | None = None) -> list[Any]:
+                      convert: Callable[[dict], Any] | None = None) -> list[Any]:
     """Every socket, from `get(page)`, until `next_page` <= 0; each passed through `convert`
     as its page arrives (in the page's thread), so that no more than the pages in flight are
-    held as decoded JSON (100,000 sockets' answers are several times their converted size).
-    `answered` is called once the first page is in: border0 answers, other listings may go
-    beside the rest of the walk."""
+    held as decoded JSON (100,000 sockets' answers are several times their converted size)."""
     def fetch(page: int) -> Any:
         data = get(page)
         if not isinstance(data, dict):
@@ -33,8 +30,6 @@ def walk_socket_pages(get: Callable[[int], Any],
 
     sockets: dict[str, Any] = {}
     page, data = 1, fetch(1)
-    if answered is not None:
-        answered()
     if isinstance(data, list):  # a server without paging answers the bare array
         return [convert(i) for i in data] if convert else data
     while True:

@@ -13,16 +13,18 @@ from helpers import cli
 from reconciler.border0.inventory import fetch_actual
 
 
-def test_policies_and_connectors_are_listed_side_by_side_after_the_sockets(emulator_factory):
+def test_sockets_policies_and_connectors_are_listed_in_one_round_trip(emulator_factory):
     emu = emulator_factory(latency_ms=300)
     client = emu.client()
+    announced: list[str] = []
+    client.on_retry = announced.append
     emu.app.faults.delayed_peak = 0
+    emu.app.faults.fail_next(3, "500")  # border0 fails all three: one retry, told once
     actual = fetch_actual(client)
     assert actual.sockets == {} and actual.policies == {} and actual.connectors == {}
     assert client.request_counts[("GET", 200)] == 3
-    # the sockets alone (border0 answers: a retry would be announced once), then one round
-    # trip for the other two, not one each
-    assert emu.app.faults.delayed_peak == 2
+    assert emu.app.faults.delayed_peak == 3  # all three in flight at once, not one after
+    assert announced == [f"border0 API answered 500, retrying 1/{client.max_retries_5xx}..."]
 
 
 def _arrivals(emu) -> list[tuple[float, str, str]]:

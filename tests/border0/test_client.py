@@ -359,26 +359,34 @@ def test_paging_stops_on_a_server_that_repeats_pages():
     assert client.list_policies(page_size=3) == [{"id": "p"}]  # same ids again: stop
 
 
-def test_other_listings_start_once_the_first_page_is_in_and_before_the_rest(emulator):
-    """`answered` (what `inventory.fetch_actual` lists the policies and connectors on): called
-    once, after border0 answered page 1 and before any other page is asked for, so that their
-    round trips hide behind the pages' yet an unanswering border0 is retried by one listing."""
-    client = emulator.client()
-    for i in range(5):
-        client.create_socket({"name": f"s{i}", "socket_type": "tls"})
-    served = emulator.requests()
-    served.clear()
-    marks: list[int] = []
-
-    def pages() -> int:
-        return sum(path.endswith("/sockets") for _, path in served)
-
-    listed = client.list_sockets(page_size=2, answered=lambda: marks.append(pages()))
-    assert len(listed) == 5
-    assert pages() == 3 and marks == [1]  # once, with only the first page served
-
-
 # --- retries -------------------------------------------------------------------------------
+
+
+def test_a_retry_is_told_once_per_failure_not_once_per_request(emulator_factory):
+    """Requests in flight together meet the same failure: its retry is announced once. Once
+    border0 answered, the next failure is a new one, told again."""
+    emu = emulator_factory()
+    client = emu.client()
+    announced: list[str] = []
+    client.on_retry = announced.append
+    told = f"border0 API answered 500, retrying 1/{client.max_retries_5xx}..."
+    emu.app.faults.fail_next(2, "500")
+    barrier = threading.Barrier(2)
+
+    def listing() -> None:
+        barrier.wait()
+        client.list_policies()
+
+    threads = [threading.Thread(target=listing) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert emu.app.faults.injected["500"] == 2
+    assert announced == [told]
+    emu.app.faults.fail_next(1, "500")
+    client.list_policies()
+    assert announced == [told, told]
 
 
 def test_retries_under_fail_rate_over_real_http(emulator_factory):
