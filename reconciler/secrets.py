@@ -273,9 +273,11 @@ def walk(
 ) -> Any:
     """`value` copied as plain data: mappings become dicts with str keys, lists and tuples
     lists, a `Secret` or `Fingerprint` becomes `on_secret(it)`, anything else `on_leaf(it)`."""
+    if type(value) in _PLAIN:  # most values: no ABC check (a plan's every field passes here)
+        return on_leaf(value)
     if isinstance(value, SECRET_TYPES):
         return on_secret(value)
-    if isinstance(value, Mapping):
+    if isinstance(value, (dict, Mapping)):
         return {str(k): walk(v, on_secret, on_leaf) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [walk(v, on_secret, on_leaf) for v in value]
@@ -319,6 +321,8 @@ def redact(text: str, values: Sequence[str]) -> str:
 
 #: What holds a secret in memory: a manifest's value, or a live socket's fingerprint of one.
 SECRET_TYPES = (Secret, Fingerprint)
+#: Leaves `walk` passes to `on_leaf` at once (exact types: a str subclass is looked at).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def fingerprint_tag(field_name: str) -> str:

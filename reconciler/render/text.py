@@ -43,7 +43,12 @@ def format_value(value: Any, sensitive: bool = False) -> str:
         return SENSITIVE
     if value is None:
         return "(none)"
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return _JSON.encode(value)
+
+
+#: json.dumps with these options makes a new encoder at every call (6,000 in a plan of 1,000
+#: creates).
+_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
 
 
 def summary_line(summary: Mapping[str, int], suspended: Any = (), deferred: Any = ()) -> str:
