@@ -261,6 +261,7 @@ class Emulator:
         with Border0Client(self.url, TOKEN) as client:
             client.list_sockets()
             client.list_policies()
+            client.list_all_connectors()
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -612,6 +613,7 @@ def bench_apply(work: Path, n: int, latency_ms: float, parallelism: int, res: Re
     env_file, token_file = _files(work)
     emu = Emulator(db, "--latency", f"{latency_ms:g}")
     try:
+        emu.warm_up()
         mark = emu.settled_count()
         run = run_measured(reconciler(
             "apply", str(folder), "--api", emu.url, "--token-file", str(token_file),
