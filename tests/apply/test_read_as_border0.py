@@ -98,7 +98,7 @@ def test_over_long_fields_stop_at_validate_with_file_line_and_apply_writes_nothi
     folder = write(tmp_path / "m", [socket_doc(
         "web", description="d" * 201,
         protected={"username": "u" * 21, "password": {"env": "PW"}})])
-    code, out, err = cli(["validate", str(folder)])
+    code, out, err = cli(["validate", str(folder)], cwd=tmp_path)
     assert code == 1, out + err
     manifest = folder / "socket-web.yaml"
     lines = manifest.read_text().splitlines()
@@ -114,14 +114,16 @@ def test_over_long_fields_stop_at_validate_with_file_line_and_apply_writes_nothi
     assert writes(twin) == []
     api = ["--api", twin.url, "--auto-approve"]
     code, out, err = cli(["apply", str(folder), *api], env={"PW": "p" * 101,
-                                                           "BORDER0_TOKEN": twin.token})
+                                                           "BORDER0_TOKEN": twin.token},
+                         cwd=tmp_path)
     assert code == 1
     assert "spec.protected.password: the value from env:PW is 101 characters; border0 " \
         "accepts at most 100" in err
     assert "p" * 101 not in out + err
     # the same manifests with the over-long description: no request that writes either
     write(folder, [socket_doc("web", description="d" * 201), socket_doc("ok", "ssh")])
-    code, out, err = cli(["apply", str(folder), *api], env={"BORDER0_TOKEN": twin.token})
+    code, out, err = cli(["apply", str(folder), *api], env={"BORDER0_TOKEN": twin.token},
+                         cwd=tmp_path)
     assert code == 1 and "longer than 200" in err
     assert writes(twin) == [] and fetch_actual(twin.client()).sockets == {}
 
@@ -301,22 +303,24 @@ def test_a_replace_needs_an_allowance_and_says_what_it_costs(
     api = ["--api", twin.url]
     docs = [socket_doc("web", description="one")]
     folder = write(tmp_path / "m", docs)
-    assert cli(["apply", str(folder), *api, "--auto-approve"], env=env)[0] == 0
+    assert cli(["apply", str(folder), *api, "--auto-approve"], env=env,
+               cwd=tmp_path)[0] == 0
     first = twin.client().get_socket("web")["socket_id"]
     docs[0]["spec"]["protected"] = {"username": "admin", "password": {"env": "DB_PASSWORD"}}
     write(folder, docs)
     before = len(writes(twin))
-    code, out, err = cli(["apply", str(folder), *api, "--auto-approve"], env=env)
+    code, out, err = cli(["apply", str(folder), *api, "--auto-approve"], env=env, cwd=tmp_path)
     assert code == 1
     note = ("new id and TCP port; sessions and recordings stay with the old id; "
             "connections drop")
     assert "-/+ socket web" in out and note in out
     assert "needs a replace" in err and "--allow-replace" in err
     assert writes(twin)[before:] == []
-    code, out, _ = cli(["plan", str(folder), *api, "--format", "markdown"], env=env)
+    code, out, _ = cli(["plan", str(folder), *api, "--format", "markdown"], env=env,
+                       cwd=tmp_path)
     assert note in out
     code, out, err = cli(["apply", str(folder), *api, "--auto-approve", "--allow-replace"],
-                         env=env)
+                         env=env, cwd=tmp_path)
     assert code == 0, out + err
     assert twin.client().get_socket("web")["socket_id"] != first
 

@@ -278,15 +278,19 @@ def test_open_api_local_uses_a_state_file(tmp_path):
 
 
 def test_open_api_remote_needs_a_token(tmp_path):
-    with pytest.raises(ConfigurationError, match="no border0 token"), open_api("https://example.invalid/api/v1", None, None, env={}):
+    state = str(tmp_path / "state.db")  # the fingerprint key beside it, not in the checkout
+    with pytest.raises(ConfigurationError, match="no border0 token"), open_api(
+            "https://example.invalid/api/v1", None, state, env={}):
         pass
-    with pytest.raises(ConfigurationError, match="cannot read token file"), open_api(None, str(tmp_path / "none"), None, env={}):
+    with pytest.raises(ConfigurationError, match="cannot read token file"), open_api(
+            None, str(tmp_path / "none"), state, env={}):
         pass
-    with pytest.raises(ConfigurationError, match="bad --api"), open_api("ftp://x", None, None, env={"BORDER0_TOKEN": "t"}):
+    with pytest.raises(ConfigurationError, match="bad --api"), open_api(
+            "ftp://x", None, state, env={"BORDER0_TOKEN": "t"}):
         pass
     token_file = tmp_path / "token"
     token_file.write_text("from-file\n")
-    with open_api(None, str(token_file), None, env={"BORDER0_API": "http://h/api/v1/"}) as c:
+    with open_api(None, str(token_file), state, env={"BORDER0_API": "http://h/api/v1/"}) as c:
         assert c.base_url == "http://h/api/v1"
         assert "from-file" not in repr(c)
 
