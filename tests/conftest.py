@@ -34,6 +34,21 @@ from helpers import PYTHON, REPO, wait_for
 pytest_plugins = ["contract_recorder", "daemon_host", "process_audit"]
 
 TEST_TOKEN = "test-token-5f1c0e"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _working_directory_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory
+                                            ) -> Iterator[None]:
+    """Every test runs in a scratch working directory: the CLI's default state folder is the
+    working directory's `.border0-reconciler`, so a test that runs the CLI (or a daemon)
+    against border0 without a folder of its own wrote its fingerprint key, inventory and
+    parse cache into the checkout (40 tests did), where a developer keeps their own."""
+    before = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    try:
+        yield
+    finally:
+        os.chdir(before)
 #: Fast retries for tests: the defaults (1 s .. 30 s) are border0's and would slow tests down.
 FAST_RETRIES: dict[str, Any] = {"backoff_base": 0.02, "backoff_max": 0.5, "deadline": 60.0}
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers import REPO, _exit_code, _process_state, wait_for
+from helpers import _exit_code, _process_state, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 __all__ = ["DaemonView", "InProcessDaemon"]
@@ -118,7 +118,7 @@ class InProcessDaemon(DaemonView):
 
         stack = contextlib.ExitStack()
         try:
-            stack.enter_context(_process_state(self.env, REPO, True))
+            stack.enter_context(_process_state(self.env, None, True))  # where tests run
             stack.enter_context(CliRunner().isolation())
             with contextlib.redirect_stderr(_Lines(self)):  # type: ignore[type-var]
                 try:

@@ -7,6 +7,7 @@ import json
 import os
 import pty
 import select
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -160,11 +161,14 @@ def test_examples_apply_then_plan_is_empty(tmp_path: Path) -> None:
     ]
     args = ["--api", "local", "--state", str(tmp_path / "tmp" / "local.db"),
             "--env-file", str(REPO / "examples" / "demo.env")]
-    code, out, err = cli(["apply", "examples/", "--auto-approve", *args], cwd=REPO)
+    # a copy: the example connectors' token files are written beside their manifests
+    shutil.copytree(REPO / "examples", tmp_path / "examples",
+                    ignore=shutil.ignore_patterns(".border0-reconciler"))
+    code, out, err = cli(["apply", "examples/", "--auto-approve", *args], cwd=tmp_path)
     assert code == 0, err
     assert "Apply complete" in err and "to create" in out
     code, out2, err2 = cli(["plan", "examples/", "--detailed-exitcode", "--format", "markdown",
-                            *args], cwd=REPO)
+                            *args], cwd=tmp_path)
     assert code == 0, out2 + err2
     assert "No changes. border0 matches the manifests." in out2
     for value in secrets:

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from daemon_host import DaemonView
-from helpers import PYTHON, REPO, cli, edit_by_hand, wait_for
+from helpers import PYTHON, cli, edit_by_hand, wait_for
 from test_daemon import policy_yaml, socket_yaml
 
 
@@ -48,7 +48,7 @@ class DaemonProcess(DaemonView):
                 "json",
                 *args,
             ],
-            cwd=str(REPO),
+            cwd=str(path.parent),  # its default state folder there, not in the checkout
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -9,7 +9,9 @@ schemas. Writes are counted in the emulator's request log (conftest's `requests(
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +42,26 @@ class Twin:
         self.http = httpx.Client(base_url=proc.url + "/",
                                  headers={"Authorization": f"Bearer {proc.token}"}, timeout=10)
         proc.requests()  # recorded from the start
+        self._examples: Path | None = None
+
+    def examples(self) -> Path:
+        """A copy of the checkout's examples, made on first use (in the tests' scratch
+        working directory)."""
+        if self._examples is None:
+            self._examples = shutil.copytree(
+                EXAMPLES, Path(tempfile.mkdtemp(prefix="examples-", dir=os.getcwd())) / "examples",
+                ignore=shutil.ignore_patterns(".border0-reconciler"))
+        return self._examples
 
     def writes(self) -> list[tuple[str, str]]:
         return self.proc.writes()
 
     def run(self, *args: str, env_file: Path = DEMO_ENV) -> tuple[int, str, str]:
-        code, out, err = cli([*args, *self.api, "--env-file", str(env_file)], env=self.env,
-                             cwd=REPO)
+        """The CLI against the twin, run where the tests run (conftest.py), not in the
+        checkout: `examples/` is a copy of the checkout's (its connectors' token files are
+        written beside their manifests)."""
+        args = tuple(str(self.examples()) if arg == "examples/" else arg for arg in args)
+        code, out, err = cli([*args, *self.api, "--env-file", str(env_file)], env=self.env)
         assert "Traceback" not in err, err
         return code, out, err
 
