@@ -31,8 +31,8 @@ import json
 import logging
 import random
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from reconciler.clock import SYSTEM, Clock
