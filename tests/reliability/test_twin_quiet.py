@@ -119,7 +119,7 @@ def test_examples_apply_then_plan_is_empty_and_a_secret_change_is_one_update(
     changed.write_text(DEMO_ENV.read_text().replace(
         "ORDERS_DB_PASSWORD=demo-not-a-real-password", "ORDERS_DB_PASSWORD=rotated-demo-pw-7"))
     for env_file in (changed, DEMO_ENV):
-        code, plan = plan_json(twin, EXAMPLES, env_file, tmp_path / "plan.json")
+        code, plan = plan_json(twin, twin.examples(), env_file, tmp_path / "plan.json")
         outputs.append((tmp_path / "plan.json").read_text())
         assert code == 2
         assert [(c["action"], c["name"], c["diffs"]) for c in plan["changes"]] == [
@@ -202,7 +202,8 @@ def test_an_adopted_socket_gets_its_secret_written_once_and_the_plan_says_why(
 
 def test_fields_set_by_hand_survive_an_apply(twin: Twin, tmp_path: Path) -> None:
     folder = tmp_path / "m"
-    shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("ci", "kubernetes"))
+    shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("ci", "kubernetes",
+                                                                   ".border0-reconciler"))
     assert twin.run("apply", str(folder), "--auto-approve")[0] == 0
 
     # Someone sets connector_ids and recording in the portal (a raw read-modify-write PUT).
@@ -247,7 +248,8 @@ def test_changing_protection_is_a_replace_that_keeps_hand_set_fields(
     twin: Twin, tmp_path: Path
 ) -> None:
     folder = tmp_path / "m"
-    shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("ci", "kubernetes"))
+    shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("ci", "kubernetes",
+                                                                   ".border0-reconciler"))
     assert twin.run("apply", str(folder), "--auto-approve")[0] == 0
     current = twin.socket("grafana")
     connector = twin.connector("edge-2")
@@ -291,7 +293,8 @@ def test_plans_stay_empty_with_stale_reads(emulator_factory: Any, tmp_path: Path
     plan right after (a new run of the CLI) does not see the old socket and plan it again."""
     twin = Twin(emulator_factory(read_after_write_delay_ms=2500))
     folder = tmp_path / "m"
-    shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("ci", "kubernetes"))
+    shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("ci", "kubernetes",
+                                                                   ".border0-reconciler"))
     try:
         code, out, err = twin.run("apply", str(folder), "--auto-approve")
         assert code == 0, out + err
