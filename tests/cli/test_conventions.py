@@ -19,10 +19,20 @@ from helpers import REPO, cli, free_port, wait_for
 
 from reconciler.cli.main import cli as click_group
 
+#: The examples this module's tests read and apply: a copy (`_examples_copy`), since an apply
+#: writes the example connectors' token files beside their manifests.
 EXAMPLES = str(REPO / "examples")
 ENV_FILE = str(REPO / "examples" / "demo.env")
 #: Commands that serve or supervise (logs on stderr), not print objects: no -o.
 SERVERS = {"run", "emulator", "local-connector"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _examples_copy(tmp_path_factory: pytest.TempPathFactory) -> None:
+    global EXAMPLES, ENV_FILE
+    copy = shutil.copytree(REPO / "examples", tmp_path_factory.mktemp("checkout") / "examples",
+                           ignore=shutil.ignore_patterns(".border0-reconciler"))
+    EXAMPLES, ENV_FILE = str(copy), str(copy / "demo.env")
 
 
 @pytest.fixture(scope="module")
@@ -183,13 +193,12 @@ def test_manifests_from_stdin(world: dict[str, Any]) -> None:
     code, out, err = cli(["validate", "-", "-o", "json"], input=web.replace("http", "htp", 1))
     assert code == 1
     assert {d["file"] for d in json.loads(out)} == {"<stdin>"}
-    documents = "\n---\n".join(p.read_text() for p in sorted(
-        (REPO / "examples").glob("*/*.yaml")))
+    documents = "\n---\n".join(p.read_text() for p in sorted(Path(EXAMPLES).glob("*/*.yaml")))
     # stdin's relative paths are the working directory's: the connectors' token files are
     # named relative to examples/connectors
     code, out, err = cli(["plan", "-", *world["api"], "--env-file", ENV_FILE,
                           "--detailed-exitcode", "-o", "json"], input=documents,
-                         cwd=REPO / "examples" / "connectors")
+                         cwd=Path(EXAMPLES) / "connectors")
     assert code == 0, err  # the same manifests as examples/: nothing to change
     assert json.loads(out)["changes"] == []
 
