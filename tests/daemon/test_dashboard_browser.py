@@ -154,8 +154,8 @@ def test_the_page_follows_the_daemon_in_a_real_browser(examples_daemon, browser,
     # every socket, with its type, DNS name, port, state, connector and policies
     until(driver, lambda d: set(rows(d)) == SOCKETS, "every socket in the table")
     until(driver, lambda d: rows(d)["web"][5] == "running", "web's connector running", 30)
-    # the rows are of the last listing: the policies the first pass attached show from the
-    # pass after it (under load, the connector can be running before that pass)
+    # waited for too, not read at once: in one run under load (a full suite beside it) the
+    # connector was running while the row still showed no policy
     until(driver, lambda d: rows(d)["web"][6] == "engineers, on-call", "web's policies", 30)
     web = rows(driver)["web"]
     assert web[1:3] == ["http", "web-local.border0.io"] and web[3].isdigit()
