@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,11 +23,22 @@ from typing import Any
 from reconciler.border0.api_json import with_links
 
 __all__ = [
-    "PYTHON", "REPO", "cli", "cli_process", "edit_by_hand", "free_port", "free_port_range", "sent", "wait_for",
+    "PYTHON", "REPO", "cli", "cli_process", "copy_examples", "edit_by_hand", "free_port",
+    "free_port_range", "sent", "wait_for",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+
+
+def copy_examples(dest: Path, *leave_out: str, dirs_exist_ok: bool = False) -> Path:
+    """A copy of the checkout's `examples/` at `dest`, to apply or edit: without a developer's
+    `.border0-reconciler` (their local state and the example connectors' token files) and
+    without the `leave_out` patterns. Tests never apply the checkout's own examples: an apply
+    writes token files beside the manifests."""
+    return Path(shutil.copytree(REPO / "examples", dest, dirs_exist_ok=dirs_exist_ok,
+                                ignore=shutil.ignore_patterns(".border0-reconciler",
+                                                              *leave_out)))
 
 
 def wait_for(

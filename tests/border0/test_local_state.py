@@ -4,7 +4,6 @@ it, whatever the umask, and state left by older versions (0755 / 0644) is fixed.
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import stat
 import subprocess
@@ -12,14 +11,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers import REPO, cli
+from helpers import REPO, cli, copy_examples
 
 
 def _apply_local(cwd: Path, *extra: str) -> SimpleNamespace:
     """`apply . --api local` in a copy of examples/, as a user with umask 000 would run it
     (the state goes in the manifests' folder: here, `cwd`); in this process, under that umask
     for the call only."""
-    shutil.copytree(REPO / "examples", cwd, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".border0-reconciler"))
+    copy_examples(cwd, dirs_exist_ok=True)
     umask = os.umask(0)  # the permissive umask under test
     try:
         code, out, err = cli(["apply", ".", "--api", "local", "--env-file",

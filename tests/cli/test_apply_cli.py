@@ -7,7 +7,6 @@ import json
 import os
 import pty
 import select
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from documents import SECRET, base_docs, socket_doc, write
-from helpers import PYTHON, REPO, cli
+from helpers import PYTHON, REPO, cli, copy_examples
 
 SCHEMA = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
 
@@ -162,8 +161,7 @@ def test_examples_apply_then_plan_is_empty(tmp_path: Path) -> None:
     args = ["--api", "local", "--state", str(tmp_path / "tmp" / "local.db"),
             "--env-file", str(REPO / "examples" / "demo.env")]
     # a copy: the example connectors' token files are written beside their manifests
-    shutil.copytree(REPO / "examples", tmp_path / "examples",
-                    ignore=shutil.ignore_patterns(".border0-reconciler"))
+    copy_examples(tmp_path / "examples")
     code, out, err = cli(["apply", "examples/", "--auto-approve", *args], cwd=tmp_path)
     assert code == 0, err
     assert "Apply complete" in err and "to create" in out

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from helpers import REPO, cli, free_port, wait_for
+from helpers import REPO, cli, copy_examples, free_port, wait_for
 
 from reconciler.cli.main import cli as click_group
 
@@ -30,8 +30,7 @@ SERVERS = {"run", "emulator", "local-connector"}
 @pytest.fixture(scope="module", autouse=True)
 def _examples_copy(tmp_path_factory: pytest.TempPathFactory) -> None:
     global EXAMPLES, ENV_FILE
-    copy = shutil.copytree(REPO / "examples", tmp_path_factory.mktemp("checkout") / "examples",
-                           ignore=shutil.ignore_patterns(".border0-reconciler"))
+    copy = copy_examples(tmp_path_factory.mktemp("checkout") / "examples")
     EXAMPLES, ENV_FILE = str(copy), str(copy / "demo.env")
 
 

@@ -4,12 +4,11 @@ organization made through its raw API) and against `--api local` after applying 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import REPO, cli
+from helpers import cli, copy_examples
 from test_import import make_org, run
 
 
@@ -109,7 +108,7 @@ def test_policies_lists_each_policy_with_its_sockets(org: dict[str, Any]) -> Non
 
 def test_ls_with_manifests_shows_in_sync_drifted_and_not_declared(tmp_path: Path) -> None:
     examples = tmp_path / "examples"
-    shutil.copytree(REPO / "examples", examples, ignore=shutil.ignore_patterns("ci", "kubernetes", ".border0-reconciler"))
+    copy_examples(examples, "ci", "kubernetes")
     api = ["--api", "local", "--state", str(tmp_path / "local.db")]
     env = ["--env-file", str(examples / "demo.env")]
     code, _, err = cli(["apply", str(examples), *api, *env, "--auto-approve"], cwd=tmp_path)

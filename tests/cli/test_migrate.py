@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import yaml
-from helpers import REPO, cli
+from helpers import REPO, cli, copy_examples
 
 from reconciler.manifests.files import read_env_file
 from reconciler.manifests.loader import load
@@ -41,8 +41,7 @@ def spec_of(folder: Path, rel: str, name: str) -> dict:
 def test_migrated_examples_plan_no_change_and_keep_their_comments(tmp_path, emulator,
                                                                   shared_key):
     legacy = tmp_path / "legacy"
-    shutil.copytree(REPO / "examples", legacy,
-                    ignore=shutil.ignore_patterns(".border0-reconciler"))
+    copy_examples(legacy)
     env_file = legacy / "demo.env"
     applied = reconcile([legacy], emulator.client(),
                         ReconcileOptions(env=read_env_file(str(env_file))))
@@ -86,8 +85,7 @@ def test_migrated_examples_plan_no_change_and_keep_their_comments(tmp_path, emul
 
 def test_check_and_diff_write_nothing_and_connector_moves_to_the_connector_model(tmp_path):
     folder = tmp_path / "m"
-    shutil.copytree(REPO / "examples", folder,
-                    ignore=shutil.ignore_patterns(".border0-reconciler"))
+    copy_examples(folder)
     before = texts(folder)
     code, out, _ = cli(["migrate", str(folder), "--check"])
     assert code == 1 and f"would migrate {folder / 'sockets' / 'web.yaml'}: web" in out

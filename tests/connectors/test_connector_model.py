@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from helpers import PYTHON, REPO, cli, reconciled, wait_for
+from helpers import PYTHON, REPO, cli, copy_examples, reconciled, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "daemon"))
 from test_connector_agents import descendants
@@ -232,13 +232,12 @@ def test_an_agent_runs_one_connector_with_its_token_and_a_revoked_token_is_repor
 def test_the_examples_apply_cleanly_and_their_links_match_the_manifests(tmp_path, emulator):
     """examples/: two connectors with tokens, sockets of 7 upstream kinds (one served by both
     connectors, references from:env:/from:file:); applied, read back, then nothing to plan."""
-    import shutil
 
     from reconciler.manifests.files import read_env_file
     from reconciler.manifests.loader import load
 
     examples = tmp_path / "examples"
-    shutil.copytree(REPO / "examples", examples, ignore=shutil.ignore_patterns("ci", "kubernetes", ".border0-reconciler"))
+    copy_examples(examples, "ci", "kubernetes")
     env = read_env_file(examples / "demo.env")
     client = emulator.client()
     result = reconcile([examples], client, ReconcileOptions(env=env))

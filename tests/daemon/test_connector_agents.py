@@ -6,11 +6,10 @@ daemons are counted per socket from /proc.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from helpers import REPO, cli, wait_for
+from helpers import REPO, cli, copy_examples, wait_for
 from test_daemon_process import daemon_process  # noqa: F401 - the fixture
 
 from reconciler.connectors.argv import LOCAL_CONNECTOR_TEMPLATE
@@ -59,7 +58,7 @@ def test_one_writer_and_two_agents_run_every_connector_exactly_once(
     tmp_path, emulator_process, daemon_process  # noqa: F811
 ):
     emulator = emulator_process()
-    shutil.copytree(REPO / "examples", tmp_path / "manifests", ignore=shutil.ignore_patterns(".border0-reconciler"))
+    copy_examples(tmp_path / "manifests")
     common = ("--env-file", str(tmp_path / "manifests" / "demo.env"),
               "--connector-command", LOCAL_CONNECTOR_TEMPLATE, "--connector-startsecs", "0.3s")
 
@@ -103,7 +102,7 @@ def test_an_agent_makes_no_writes_even_when_border0_differs(
 ):
     """With no writer running, border0 stays empty: the agent only reads, and starts nothing."""
     emulator = emulator_process()
-    shutil.copytree(REPO / "examples", tmp_path / "manifests", ignore=shutil.ignore_patterns(".border0-reconciler"))
+    copy_examples(tmp_path / "manifests")
     agent = daemon_process(tmp_path / "manifests", emulator.url, emulator.token,
                            "--env-file", str(tmp_path / "manifests" / "demo.env"),
                            "--connectors-only", "--connector-command", LOCAL_CONNECTOR_TEMPLATE)

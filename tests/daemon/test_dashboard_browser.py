@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import REPO, free_port_range, wait_for
+from helpers import copy_examples, free_port_range, wait_for
 from test_supervisor_daemon import Daemon
 
 from reconciler.border0.api_json import socket_create_body
@@ -68,7 +68,7 @@ def browser(tmp_path: Path) -> Iterator[object]:
 
 @pytest.fixture
 def examples_daemon(tmp_path: Path) -> Iterator[Daemon]:
-    shutil.copytree(REPO / "examples", tmp_path / "manifests", ignore=shutil.ignore_patterns(".border0-reconciler"))
+    copy_examples(tmp_path / "manifests")
     # The sockets exist already, on free ports of their own: the local connectors listen on
     # them, and a fresh state hands out 20000+ as other tests' states do.
     env = read_env_file(str(tmp_path / "manifests" / "demo.env"))

@@ -12,12 +12,11 @@ Short flags keep it quick: lease 3 s, renew deadline 2 s, retry 0.5 s.
 from __future__ import annotations
 
 import os
-import shutil
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from helpers import REPO, wait_for
+from helpers import REPO, copy_examples, wait_for
 from lease_endpoint import LeaseEndpoint
 from test_daemon_process import daemon_process  # noqa: F401 - the fixture
 
@@ -40,7 +39,7 @@ def lease_endpoint():
 
 @pytest.fixture
 def ha(tmp_path, emulator, lease_endpoint, daemon_process, monkeypatch):  # noqa: F811
-    shutil.copytree(REPO / "examples", tmp_path / "manifests", ignore=shutil.ignore_patterns(".border0-reconciler"))
+    copy_examples(tmp_path / "manifests")
     monkeypatch.setenv("KUBECONFIG", str(lease_endpoint.kubeconfig(tmp_path / "kubeconfig")))
 
     (tmp_path / "trigger-token").write_text(TRIGGER_TOKEN)

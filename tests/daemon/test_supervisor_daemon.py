@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import REPO, cli, free_port, wait_for
+from helpers import cli, copy_examples, free_port, wait_for
 
 from reconciler.border0.api_json import socket_create_body
 from reconciler.border0.emulator.store import Store
@@ -198,10 +198,7 @@ def test_a_bad_connector_template_is_a_one_line_error(tmp_path):
 def test_every_example_connector_runs_with_the_local_api(daemon, tmp_path):
     """The README's demo: `run examples/ --api local` keeps a connector running for each socket
     that asks for one, whatever kind (forwarding, built-in web server, built-in ssh server)."""
-    import shutil
-
-    examples = Path(__file__).resolve().parents[2] / "examples"
-    shutil.copytree(examples, tmp_path / "manifests", ignore=shutil.ignore_patterns(".border0-reconciler"))
+    copy_examples(tmp_path / "manifests")
     # startsecs long enough that a connector which exits at once never counts as RUNNING
     d = daemon("--env-file", str(tmp_path / "manifests" / "demo.env"),
                "--connector-startsecs", "1.5s")
@@ -222,10 +219,8 @@ def test_the_built_in_web_server_never_serves_the_reconcilers_own_files(daemon, 
     (`httpserver: true`, no folder) served the working directory, the state database with the
     demo passwords in it included. It serves an empty folder now, and a socket whose
     httpserverDir holds the manifests or the state does not get a web server at all."""
-    import shutil
-
     repo = tmp_path / "repo"
-    shutil.copytree(REPO / "examples", repo / "examples", ignore=shutil.ignore_patterns(".border0-reconciler"))
+    copy_examples(repo / "examples")
     (repo / ".git").mkdir()
     (repo / ".git" / "config").write_text("[core]\n")
     (repo / "examples" / "sockets" / "whole-repo.yaml").write_text(

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from helpers import REPO, cli, edit_by_hand, wait_for
+from helpers import REPO, cli, copy_examples, edit_by_hand, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 from test_reliability import Daemon
 
@@ -48,9 +47,8 @@ class Twin:
         """A copy of the checkout's examples, made on first use (in the tests' scratch
         working directory)."""
         if self._examples is None:
-            self._examples = shutil.copytree(
-                EXAMPLES, Path(tempfile.mkdtemp(prefix="examples-", dir=os.getcwd())) / "examples",
-                ignore=shutil.ignore_patterns(".border0-reconciler"))
+            scratch = Path(tempfile.mkdtemp(prefix="examples-", dir=os.getcwd()))
+            self._examples = copy_examples(scratch / "examples")
         return self._examples
 
     def writes(self) -> list[tuple[str, str]]:
@@ -202,8 +200,7 @@ def test_an_adopted_socket_gets_its_secret_written_once_and_the_plan_says_why(
 
 def test_fields_set_by_hand_survive_an_apply(twin: Twin, tmp_path: Path) -> None:
     folder = tmp_path / "m"
-    shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("ci", "kubernetes",
-                                                                   ".border0-reconciler"))
+    copy_examples(folder, "ci", "kubernetes")
     assert twin.run("apply", str(folder), "--auto-approve")[0] == 0
 
     # Someone sets connector_ids and recording in the portal (a raw read-modify-write PUT).
@@ -248,8 +245,7 @@ def test_changing_protection_is_a_replace_that_keeps_hand_set_fields(
     twin: Twin, tmp_path: Path
 ) -> None:
     folder = tmp_path / "m"
-    shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("ci", "kubernetes",
-                                                                   ".border0-reconciler"))
+    copy_examples(folder, "ci", "kubernetes")
     assert twin.run("apply", str(folder), "--auto-approve")[0] == 0
     current = twin.socket("grafana")
     connector = twin.connector("edge-2")
@@ -293,8 +289,7 @@ def test_plans_stay_empty_with_stale_reads(emulator_factory: Any, tmp_path: Path
     plan right after (a new run of the CLI) does not see the old socket and plan it again."""
     twin = Twin(emulator_factory(read_after_write_delay_ms=2500))
     folder = tmp_path / "m"
-    shutil.copytree(EXAMPLES, folder, ignore=shutil.ignore_patterns("ci", "kubernetes",
-                                                                   ".border0-reconciler"))
+    copy_examples(folder, "ci", "kubernetes")
     try:
         code, out, err = twin.run("apply", str(folder), "--auto-approve")
         assert code == 0, out + err
@@ -320,8 +315,7 @@ def test_the_daemon_writes_nothing_after_its_first_reconcile(
 ) -> None:
     # a copy outside git (no `git rev-parse` process); its connectors are processes, left to
     # the connector tests (daemon_run runs with --no-connectors): border0's writes are the subject
-    examples = shutil.copytree(EXAMPLES, tmp_path / "examples",
-                               ignore=shutil.ignore_patterns(".border0-reconciler"))
+    examples = copy_examples(tmp_path / "examples")
     daemon = daemon_run(examples, twin.proc.url, twin.proc.token,
                         "--interval", "1s", "--jitter", "0", "--env-file", str(DEMO_ENV))
     reconciles = "border0_reconciler_reconciles"
