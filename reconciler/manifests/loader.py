@@ -233,6 +233,7 @@ class _Loader:
                 self.connectors[spec.name] = connector_spec(
                     doc.data, doc.source(), doc.file.path.parent) if spec.tokens else spec
                 continue
+            self.socket_refs.append(doc)  # its connectors are checked against this load's
             if secrets:
                 spec = self.resolved_again(doc, spec, secrets)
                 if spec is None:

@@ -193,3 +193,20 @@ def test_an_unchanged_connector_file_is_not_checked_again_and_its_token_files_ar
     assert cache.hits == 2 and again.ok  # a file each
     assert again.desired.connectors["edge"].tokens[0].destination_present
     assert again.desired.connectors["plain"] is first.desired.connectors["plain"]  # as checked
+
+
+def test_a_socket_of_an_unchanged_file_is_checked_against_the_connectors_of_this_load(
+        tmp_path):
+    """Which connectors exist is this load's question: a Connector manifest deleted while the
+    socket's file is unchanged makes the socket's `spec.connectors` name an unknown
+    connector, as a load without the cache says."""
+    folder = write(tmp_path / "m", [_connector("edge", description="edge hosts"),
+                                    socket_doc("web", connectors=["edge"])])
+    _age(folder)
+    cache = ParseCache()
+    assert load([folder], cache=cache).ok
+    (folder / "connector-edge.yaml").unlink()
+    again = load([folder], cache=cache)
+    assert cache.hits == 1
+    assert [d.code for d in again.diagnostics] == ["missing-connector"]
+    assert [d.code for d in load([folder]).diagnostics] == ["missing-connector"]
