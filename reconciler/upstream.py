@@ -56,6 +56,9 @@ _FREE_FORM = frozenset({"namespace_selectors_allowlist"})
 _NOT_SECRET_UNDER = frozenset({"headers", "namespace_selectors_allowlist"})
 
 
+#: The keys of a secret given as {env: NAME} or {file: PATH}, with `secret: true` or not.
+_REFERENCE_KEYS = frozenset({"env", "file", "secret"})
+
 REFERENCE_PREFIXES = ("from:env:", "from:file:", "from:aws:ssm:", "from:aws:secretsmanager:")
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
@@ -114,7 +117,7 @@ def secret_paths(upstream: Mapping[str, Any]) -> list[tuple[str, ...]]:
                 if secret and isinstance(item, str) and not is_reference(item):
                     found.append((*path, key))
             elif isinstance(item, (dict, Mapping)):
-                if secret and set(item) <= {"env", "file"}:
+                if secret and item.keys() <= _REFERENCE_KEYS:
                     found.append((*path, key))
                 else:
                     visit(item, (*path, key), plain or name in _NOT_SECRET_UNDER)

@@ -158,11 +158,13 @@ def resolve_secret(
 
 def secret_references(data: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], Any]]:
     """(path, value) of each secret a Socket document may hold: `secrets.SECRETS`' manifest
-    paths, or the secret leaves of a typed upstream (`upstream.secret_paths`)."""
+    paths; with a typed upstream, its secret leaves (`upstream.secret_paths`) in place of the
+    legacy upstream's, beside basic auth's (spec.protected)."""
     upstream = (data.get("spec") or {}).get("upstream") or {}
     paths: list[tuple[Any, ...]] = list(SECRET_MANIFEST_PATHS.values())
     if typed.is_typed(upstream):
-        paths = [("spec", "upstream", *p) for p in typed.secret_paths(upstream)]
+        paths = [p for p in paths if p[1] != "upstream"] + [
+            ("spec", "upstream", *p) for p in typed.secret_paths(upstream)]
     found = []
     for path in paths:
         value: Any = data

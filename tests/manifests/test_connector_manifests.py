@@ -184,3 +184,38 @@ def test_newer_socket_types_take_only_a_typed_upstream(tmp_path):
     assert len(errors) == 1 and "this socket type takes a typed upstream" in errors[0]
     assert result.desired.sockets["desk2"].upstream_config["vnc_service_configuration"][
         "password"] == "from:aws:ssm:/vnc/pw"
+
+
+def test_a_typed_socket_takes_basic_auth_and_declared_secrets_from_the_environment(tmp_path):
+    """Beside a typed upstream, spec.protected's password is still a secret resolved from its
+    reference (it was dropped, so a protected socket went without its password); a typed
+    secret given as {env: NAME, secret: true} is resolved like {env: NAME} (it was sent to
+    border0 as the mapping itself). A variable that is not set is an error either way."""
+    database = postgres(port=5432)
+    database["databaseServiceConfiguration"]["standardDatabaseServiceConfiguration"][
+        "usernameAndPasswordAuthConfiguration"]["password"] = {"env": "DB_PW", "secret": True}
+    http = {"serviceType": "http", "httpServiceConfiguration": {
+        "httpServiceType": "standard", "standardHttpServiceConfiguration": {
+            "hostname": "grafana.internal", "port": 3000, "scheme": "http",
+            "hostHeader": "grafana.internal"}}}
+    folder = write_docs(tmp_path / "m", [
+        connector("edge"),
+        sock("grafana", "http", http, connectors=["edge"],
+             protected={"username": "admin", "password": {"env": "BASIC_PW"}}),
+        sock("orders", "database", database, connectors=["edge"]),
+    ])
+    result = load([folder], env={"BASIC_PW": "basic-pw-1", "DB_PW": "db-pw-1"})
+    assert result.ok, [str(d) for d in result.diagnostics]
+    grafana, orders = result.desired.sockets["grafana"], result.desired.sockets["orders"]
+    assert grafana.secret("protected_password") == Secret("basic-pw-1")
+    assert grafana.protected_username == "admin"
+    auth = orders.upstream_config["database_service_configuration"][
+        "standard_database_service_configuration"]["username_and_password_auth_configuration"]
+    assert auth["password"] == Secret("db-pw-1") and auth["password"].declared
+    assert orders.secrets() == (Secret("db-pw-1"),)
+
+    missing = load([folder], env={})
+    assert sorted(d.message for d in missing.diagnostics) == [
+        "spec.protected.password: environment variable BASIC_PW is not set",
+        "spec.upstream.databaseServiceConfiguration.standardDatabaseServiceConfiguration."
+        "usernameAndPasswordAuthConfiguration.password: environment variable DB_PW is not set"]
