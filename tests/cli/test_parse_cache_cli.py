@@ -140,3 +140,81 @@ def test_the_parsed_documents_are_let_go_once_the_load_is_over(tmp_path: Path) -
         cache.file.parent.mkdir(exist_ok=True)
         cache.save()
         assert cache.file.exists()
+
+
+def _typed(service: str, block: dict) -> dict:
+    title = service[:1].upper() + service[1:]
+    return {"serviceType": service, f"{service}ServiceConfiguration": {
+        f"{service}ServiceType": "standard", f"standard{title}ServiceConfiguration": block}}
+
+
+def _secret_docs() -> list[dict]:
+    """A socket for each place a secret sits: a typed upstream's password from the
+    environment, another's private key from a file, a database password declared
+    `secret: true` beside a `from:` reference, basic auth beside a typed upstream; and one
+    with none."""
+    ssh = _typed("ssh", {"hostname": "10.0.0.5", "port": 22,
+                         "sshAuthenticationType": "username_and_password",
+                         "usernameAndPasswordAuthConfiguration": {
+                             "username": "ops", "password": {"env": "SSH_PW"}}})
+    keyed = _typed("ssh", {"hostname": "10.0.0.6", "port": 22,
+                           "sshAuthenticationType": "private_key",
+                           "privateKeyAuthConfiguration": {
+                               "username": "ops", "privateKey": {"file": "id.key"}}})
+    database = _typed("database", {"hostname": "db.internal", "port": 5432,
+                                   "protocol": "postgres",
+                                   "authenticationType": "username_and_password",
+                                   "usernameAndPasswordAuthConfiguration": {
+                                       "username": "from:env:DB_USER",
+                                       "password": {"env": "DB_PASS", "secret": True}}})
+    return [policy_doc("ops"),
+            socket_doc("shell", "ssh", upstream=ssh, policies=["ops"]),
+            socket_doc("keyed", "ssh", upstream=keyed),
+            socket_doc("orders", "database", upstream=database, policies=["ops"]),
+            socket_doc("grafana", "http", upstream=_typed("http", {
+                           "hostname": "grafana.internal", "port": 3000, "scheme": "http",
+                           "hostHeader": "grafana.internal"}),
+                       protected={"username": "admin", "password": {"env": "GRAFANA_PW"}}),
+            socket_doc("plain", "tls", upstream=_typed("tls", {"hostname": "h", "port": 1}))]
+
+
+def test_a_load_from_the_cache_makes_the_objects_a_load_without_it_does(
+        tmp_path: Path) -> None:
+    """A file's documents are stored without their secrets' values, which every load resolves
+    again: every view of a socket a plan reads (its upstream as written, the split compared,
+    the one fingerprinted secret, the details digest) is what a load without the cache gives,
+    for each place a secret sits. A secret that no longer resolves, or no longer fits, is
+    reported as a load without the cache reports it."""
+    folder = write(tmp_path / "m", _secret_docs())
+    (folder / "id.key").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n")
+    env = {"SSH_PW": "ssh-pw-1", "DB_PASS": "db-pw-1", "GRAFANA_PW": "basic-pw-1"}
+    state = tmp_path / "state"
+    state.mkdir()
+    stored = StoredParseCache(state / CACHE_FILE)
+    assert load([folder], cache=stored, env=env).ok
+    stored.save()
+    assert b"ssh-pw-1" not in stored.file.read_bytes()
+
+    for changed in ({}, {"SSH_PW": "ssh-pw-2", "DB_PASS": "db-pw-2"}):
+        now = {**env, **changed}
+        cold = load([folder], env=now)
+        warm_cache = StoredParseCache(state / CACHE_FILE)
+        warm = load([folder], cache=warm_cache, env=now)
+        assert warm_cache.hits == len(_secret_docs()) and warm.ok
+        assert warm.desired == cold.desired
+        for name, built in cold.desired.sockets.items():
+            kept = warm.desired.sockets[name]
+            assert kept.upstream_config == built.upstream_config, name
+            assert kept.upstream_split == built.upstream_split, name
+            assert kept.upstream_secret == built.upstream_secret, name
+            assert kept.details_digest == built.details_digest, name
+            assert kept.secrets() == built.secrets(), name
+        first = load([folder], env=env).desired.sockets["shell"].upstream_secret
+        assert (warm.desired.sockets["shell"].upstream_secret == first) == (not changed)
+
+    for broken in ({k: v for k, v in env.items() if k != "DB_PASS"},
+                   {**env, "GRAFANA_PW": "p" * 101}):
+        cold = load([folder], env=broken)
+        warm = load([folder], cache=StoredParseCache(state / CACHE_FILE), env=broken)
+        assert [str(d) for d in warm.diagnostics] == [str(d) for d in cold.diagnostics]
+        assert not warm.ok
