@@ -13,7 +13,7 @@ from helpers import cli, edit_by_hand
 
 from reconciler.border0.inventory import fetch_actual
 from reconciler.plan.types import Action
-from reconciler.reconcile import reconcile
+from reconciler.reconcile import ReconcileOptions, reconcile
 
 V2 = {"version": "v2",
       "permissions": {"http": {}, "ssh": {"allowed_usernames": ["root", "admin"]}},
@@ -369,3 +369,40 @@ def test_a_failed_sub_resource_read_writes_nothing_for_that_socket_and_names_it(
             for m in messages), messages
         assert writes == []
         assert {client.get_socket(n)["description"] for n in ("web", "docs")} == {"one"}
+
+
+def test_basic_auth_in_front_of_a_typed_upstream_is_written_with_its_password(
+    emulator_factory, tmp_path: Path
+) -> None:
+    """spec.protected beside a typed upstream: the password is sent on create (it was left
+    out, so border0 got a protected socket without one), the next plan is empty, and a new
+    value in the environment is a change of the password: a replace, as for any socket
+    (border0 cannot change protected credentials in place), here allowed."""
+    emu = emulator_factory(secrets_on_read="clear")  # border0 answering the password in clear
+    client = emu.client()
+    upstream = {"serviceType": "http", "httpServiceConfiguration": {
+        "httpServiceType": "standard", "standardHttpServiceConfiguration": {
+            "hostname": "grafana.internal", "port": 3000, "scheme": "http",
+            "hostHeader": "grafana.internal"}}}
+    folder = write(tmp_path / "m", [socket_doc(
+        "grafana", upstream=upstream,
+        annotations={"border0-reconciler/allow-replace": "true"},
+        protected={"username": "viewer", "password": {"env": "BASIC_PW"}})])
+
+    def run(password: str) -> Any:
+        result = reconcile([folder], client, ReconcileOptions(env={"BASIC_PW": password}))
+        assert result.ok, result.error
+        return result
+
+    run("basic-pw-1")
+    made = client.get_socket("grafana")
+    assert made["protected_socket"] is True and made["protected_username"] == "viewer"
+    assert made["protected_password"] == "basic-pw-1"
+    again = reconcile([folder], client, ReconcileOptions(env={"BASIC_PW": "basic-pw-1"},
+                                                          dry_run=True))
+    assert again.plan is not None and again.plan.changes == []
+
+    changed = run("basic-pw-2")
+    assert [(c.action, [d.path for d in c.diffs]) for c in changed.plan.changes] == [
+        (Action.REPLACE, ["protected_password"])]
+    assert client.get_socket("grafana")["protected_password"] == "basic-pw-2"
