@@ -15,7 +15,7 @@ from typing import Any
 
 from reconciler.connectors.connector import State
 from reconciler.model import Actual, Desired
-from reconciler.secrets import scrubbed
+from reconciler.secrets import Secret, scrubbed
 
 __all__ = [
     "BLOCKED",
@@ -182,8 +182,10 @@ def suspended_objects(states: Mapping[tuple[str, str], str]) -> list[dict[str, s
 
 def secret_values(desired: Desired | None) -> list[str]:
     """The plain values the last-resort scrub looks for (secrets.scrubbed: passwords and
-    values declared secret), for the log redactor only."""
+    values declared secret; every secret of a typed upstream, each a password, key or token
+    by nature: upstream.SECRET_KEYS), for the log redactor and the connectors' output."""
     if desired is None:
         return []
-    return [secret.value for spec in desired.sockets.values()
-            for name, secret in spec.secrets_by_field.items() if scrubbed(name, secret)]
+    return [secret.value for spec in desired.sockets.values() for secret in (
+        *(s for name, s in spec.secrets_by_field.items() if scrubbed(name, s)),
+        *(s for s in spec.upstream_split[1].values() if isinstance(s, Secret)))]

@@ -9,6 +9,8 @@ connector child, /status, /metrics, its log and the page in headless Chromium.
 
 from __future__ import annotations
 
+import io
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,10 @@ import pytest
 from helpers import wait_for
 from test_dashboard_browser import browser, rows, until  # noqa: F401 - the browser fixture
 from test_supervisor_daemon import Daemon
+
+from reconciler.daemon.logs import RedactFilter
+from reconciler.daemon.state import secret_values
+from reconciler.manifests.loader import load
 
 PASSWORD = "s3cret-Pw!"
 ENV = f"PG_USER=app\nPG_HOST=postgres\nPG_PASSWORD={PASSWORD}\n"
@@ -95,3 +101,60 @@ def test_usernames_and_hosts_show_unchanged_and_the_password_nowhere(pg_daemon, 
     page = browser.page_source
     assert "the app front end, on postgres" in page and "postgres of app (admin app)" in page
     assert PASSWORD not in page and "(sensitive)" not in page
+
+
+TYPED = """apiVersion: border0-reconciler/v1
+kind: Socket
+metadata:
+  name: typed-db
+spec:
+  type: database
+  upstream:
+    serviceType: database
+    databaseServiceConfiguration:
+      databaseServiceType: standard
+      standardDatabaseServiceConfiguration:
+        hostname: db.internal
+        port: 5432
+        protocol: postgres
+        authenticationType: username_and_password
+        usernameAndPasswordAuthConfiguration:
+          username: app
+          password: {env: TYPED_PW}
+---
+apiVersion: border0-reconciler/v1
+kind: Socket
+metadata:
+  name: cluster
+spec:
+  type: kubernetes
+  upstream:
+    serviceType: kubernetes
+    kubernetesServiceConfiguration:
+      kubernetesServiceType: standard
+      standardKubernetesServiceConfiguration:
+        server: https://k8s.internal:6443
+        token: {env: K8S_TOKEN}
+"""
+
+
+def test_the_secrets_of_a_typed_upstream_are_scrubbed_from_the_log(tmp_path: Path) -> None:
+    """A typed upstream's password and token are secret by nature, as the legacy password
+    is: the last-resort scrub of the daemon's log (and of its connectors' output, fed from
+    the same values) looks for them too. It knew only the legacy and basic-auth secrets."""
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "sockets.yaml").write_text(TYPED)
+    secrets = {"TYPED_PW": "Typed-Passw0rd-4711", "K8S_TOKEN": "K8s-Token-abcdef-4711"}
+    loaded = load([tmp_path / "m"], env=secrets)
+    assert loaded.ok, [str(d) for d in loaded.diagnostics]
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    scrub = RedactFilter()
+    scrub.set_secrets(secret_values(loaded.desired))
+    handler.addFilter(scrub)
+    log = logging.getLogger(f"test-typed-scrub-{id(tmp_path)}")
+    log.addHandler(handler)
+    log.error("upstream refused login: password %s", secrets["TYPED_PW"])
+    log.error("kubernetes said: bad bearer token %s", secrets["K8S_TOKEN"])
+    assert out.getvalue() == ("upstream refused login: password (sensitive)\n"
+                              "kubernetes said: bad bearer token (sensitive)\n")
