@@ -145,6 +145,9 @@ def make_plan(
     _plan_sockets(desired, actual, instance, changes, conflicts, warnings, policy_plans,
                   inventory, confirmed, only)
     changes = [_clearing(c, desired, actual, allow_clear_credentials) for c in changes]
+    isolated: list[Blocked] = []
+    if isolate_conflicts:  # before the access review: it reviews what is applied
+        changes, conflicts, isolated = _isolated(changes, conflicts)
 
     changes.sort(key=lambda c: (phase_of(c.kind, c.action), c.name))
     # sockets left without a connector: nobody reaches them (plan/connectors.py)
@@ -157,26 +160,33 @@ def make_plan(
                       conflicts)
     plan = Plan(changes=changes, conflicts=conflicts, warnings=[*warnings, *waiting, *notes],
                 instance=instance, suspended=suspended_rows(desired, actual),
-                access_changes=access, resource_changes=rows, deferred=deferred)
-    return _isolated(plan) if isolate_conflicts else plan
+                access_changes=access, resource_changes=rows, deferred=deferred,
+                isolated=isolated)
+    return plan
 
 
 #: Conflicts about one object alone: with `isolate_conflicts` they block only that object.
 OBJECT_CONFLICTS = ("not-managed", "owned-by-other-instance")
 
 
-def _isolated(plan: Plan) -> Plan:
-    """`plan` without its object conflicts and blocked changes (and the attachments that depend
-    on those), which are listed in `isolated` instead."""
-    objects = [d for d in plan.conflicts if d.code in OBJECT_CONFLICTS]
-    unallowed = plan.blocked
+def _isolated(changes: list[Change], conflicts: list[Diagnostic]
+              ) -> tuple[list[Change], list[Diagnostic], list[Blocked]]:
+    """(the changes that go ahead, the conflicts left, the objects set aside): an object with a
+    conflict about it alone or a change that needs an allowance is set aside, and so is every
+    attachment to or of it. A policy this instance may not manage is never attached: it is
+    someone else's, and may grant more than the manifest's (a socket or policy that is not
+    replaced keeps its id and its attachments)."""
+    objects = [d for d in conflicts if d.code in OBJECT_CONFLICTS]
+    unallowed = [c for c in changes if c.blocked]
     if not objects and not unallowed:
-        return plan
+        return changes, conflicts, []
     isolated = [Blocked(d.kind or "", d.name or "", d.message) for d in objects] + [
         Blocked(str(c.kind), c.name, c.blocked) for c in unallowed]
-    rest = plan.without_blocked() if unallowed else plan
-    return replace(rest, conflicts=[d for d in plan.conflicts if d.code not in OBJECT_CONFLICTS],
-                   isolated=isolated)
+    held = {(b.kind, b.name) for b in isolated}
+    going = [c for c in changes if not c.blocked and not (
+        c.kind == Kind.ATTACHMENT and ((str(Kind.SOCKET), c.socket) in held
+                                       or (str(Kind.POLICY), c.policy) in held))]
+    return going, [d for d in conflicts if d.code not in OBJECT_CONFLICTS], isolated
 
 
 def _verify_fingerprints(desired: Desired, actual: Actual,

@@ -4,7 +4,7 @@ that orders them into apply phases. Renderers read only `Plan.to_json()`, its ve
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum, StrEnum
 from typing import Any
@@ -218,15 +218,6 @@ class Plan:
     def blocked(self) -> list[Change]:
         """Changes that need an allowance this run does not have (see `Change.blocked`)."""
         return [c for c in self.changes if c.blocked]
-
-    def without_blocked(self) -> Plan:
-        """The plan minus its blocked changes and the attachments that depend on them (a
-        socket or policy that is not replaced keeps its id and its attachments)."""
-        held = {(c.kind.value, c.name) for c in self.blocked}
-        keep = [c for c in self.changes if not c.blocked and not (
-            c.kind == Kind.ATTACHMENT and (("socket", c.socket) in held
-                                           or ("policy", c.policy) in held))]
-        return replace(self, changes=keep)
 
     @property
     def has_changes(self) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import test_daemon
+from documents import policy_doc, socket_doc, write
 from test_daemon import make_daemon, metric
 from test_notify import reporter_for
 
@@ -62,3 +63,26 @@ def test_a_blocked_replace_is_reported_and_the_rest_is_applied(
     assert len(events) == 1, r.bodies
     assert "socket web needs a replace (new id and TCP port; sessions and recordings stay " \
         "with the old id; connections drop)" in events[0]["details"][0]
+
+
+def test_a_policy_it_may_not_manage_is_set_aside_and_never_attached(
+    emulator, tmp_path: Path
+) -> None:
+    """The manifests declare policy `ops` (one person) and attach it to `web`; border0 already
+    holds someone else's `ops`, granting a whole domain. The daemon sets the policy aside, as
+    the command line refuses it, and attaches it nowhere: it attached the foreign, broader
+    policy to the managed socket, and its access review did not show the gain."""
+    client = emulator.client()
+    client.create_policy({"name": "ops", "description": "theirs", "org_wide": False,
+                          "version": "v1", "policy_data": {
+                              "version": "v1", "action": ["http"],
+                              "condition": {"who": {"domain": ["example.com"]}}}})
+    manifests = tmp_path / "m"
+    write(manifests, [policy_doc("ops", "ops team"), socket_doc("web", policies=["ops"])])
+    daemon = make_daemon(manifests, client)
+    result = daemon.reconcile_now(["start"])
+    assert not result.ok and "1 object blocked, the rest applied" in (result.error or "")
+    assert [(b.kind, b.name) for b in result.blocked] == [("policy", "ops")]
+    assert client.get_socket("web")["policies"] == []  # created, without the foreign policy
+    assert client.find_policy("ops")["description"] == "theirs"  # left alone
+    assert result.plan is not None and result.plan.access_changes == []
