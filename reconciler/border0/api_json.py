@@ -301,7 +301,9 @@ def socket_create_body(
 ) -> dict[str, Any]:
     """The body of POST /socket (createSocketRequest); holds secret values.
 
-    `replaced`: the answer for the socket this one replaces, whose unmanaged fields carry over.
+    `replaced`: the answer for the socket this one replaces, whose unmanaged fields carry over,
+    and its tags set elsewhere (unless labels are authoritative: `socket_tags`), as an update
+    keeps them: a policy whose tag_rules select them still applies to the new socket.
     """
     body: dict[str, Any] = {}
     for read_key, create_key in KEPT_ON_REPLACE.items():
@@ -309,7 +311,7 @@ def socket_create_body(
             body[create_key] = replaced[read_key]
     if replaced is not None:
         body.update(kept_secrets(spec, replaced))
-    body.update(_managed_body(spec, instance, None))
+    body.update(_managed_body(spec, instance, replaced.get("tags") if replaced else None))
     if spec.protected:
         body["protected_socket"] = True
         body["protected_username"] = spec.protected_username or ""

@@ -170,6 +170,39 @@ def test_a_portal_tag_survives_and_removing_a_selected_label_names_the_policy(
     assert "border0_client_category" not in client.get_socket("web")["tags"]
 
 
+def test_a_replace_keeps_the_portal_tags_an_update_keeps(emulator, tmp_path: Path) -> None:
+    """A replace (here allowed) writes a new socket: it takes the tags set elsewhere along, as
+    an update keeps them, so a policy selecting them by tag_rules still applies. It wrote only
+    the manifest's labels, and the plan said nothing of the access lost. Authoritative labels
+    leave them behind, as an update would."""
+    client = emulator.client()
+    client.create_policy({"name": "gold-access", "version": "v2", "description": "by tag",
+                          "policy_data": {"permissions": {"http": {}}, "condition": {}},
+                          "tag_rules": [{"tier": "gold"}]})
+    allow = {"border0-reconciler/allow-replace": "true"}
+    docs = [socket_doc("web", labels={"team": "web"}, annotations=allow)]
+    folder = write(tmp_path / "m", docs)
+    assert reconcile([folder], client, opts()).ok
+    web = client.get_socket("web")
+    edit_by_hand(client, web, tags={**web["tags"], "tier": "gold", "owner": "portal"})
+
+    docs[0]["spec"]["type"] = "tls"
+    write(folder, docs)
+    [change] = plan_of(folder, client).changes
+    assert change.action == Action.REPLACE
+    assert not [d for d in change.diffs if d.path.startswith("labels")]
+    assert reconcile([folder], client, opts()).ok
+    tags = client.get_socket("web")["tags"]
+    assert client.get_socket("web")["socket_id"] != web["socket_id"]
+    assert (tags["tier"], tags["owner"], tags["team"]) == ("gold", "portal", "web")
+
+    docs[0]["spec"]["type"] = "http"
+    write(folder, docs)
+    assert reconcile([folder], client, opts(labels_authoritative=True)).ok
+    tags = client.get_socket("web")["tags"]
+    assert "tier" not in tags and "owner" not in tags and tags["team"] == "web"
+
+
 SSH_CONFIG = {  # as border0-go's structs encode it (examples/07-create-connector-and-socket)
     "service_type": "ssh",
     "ssh_service_configuration": {
