@@ -59,6 +59,7 @@ __all__ = [
     "socket_fields",
     "socket_settings",
     "tag_rules_matching",
+    "tags_after",
     "with_defaults",
 ]
 
@@ -435,6 +436,17 @@ def ownership_tags(spec: SocketSpec, instance: str) -> dict[str, str]:
         tags[PRUNE_TAG] = "false"
     if spec.confirm_delete:
         tags[CONFIRM_DELETE_TAG] = "true"
+    return tags
+
+
+def tags_after(
+    spec: SocketSpec, instance: str, live_tags: Mapping[str, str] | None
+) -> dict[str, str]:
+    """The socket's tags once written from `live_tags` (None: a create): `labels_after` and
+    the ownership tags. `api_json.socket_tags` adds a fingerprint per secret and the details
+    digest; what policies' `tag_rules` select on is this (border0 matches the socket's tags)."""
+    tags = labels_after(spec, live_tags)
+    tags.update(ownership_tags(spec, instance))
     return tags
 
 

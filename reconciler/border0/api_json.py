@@ -23,9 +23,8 @@ from reconciler.model import (
     LiveSocket,
     PolicySpec,
     SocketSpec,
-    labels_after,
-    ownership_tags,
     socket_settings,
+    tags_after,
 )
 from reconciler.ownership import parse_policy_marker, policy_marker
 from reconciler.secrets import (
@@ -238,16 +237,15 @@ def _policy_data_with_version(data: Mapping[str, Any]) -> dict[str, Any]:
 def socket_tags(
     spec: SocketSpec, instance: str, live_tags: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """The socket's tags: labels (and the tags set elsewhere, unless labels are authoritative:
-    `model.labels_after`), ownership, a fingerprint per secret the spec sets, and the digest
+    """The socket's tags: labels (and the tags set elsewhere, unless labels are authoritative)
+    and ownership (`model.tags_after`), a fingerprint per secret the spec sets, and the digest
     of its links and typed upstream (`connector_model.details_digest`).
 
     A fingerprint already on the socket (`live_tags`) that matches the secret is kept as is;
     otherwise a new one (new salt) is made for the value about to be written.
     """
     live_tags = live_tags or {}
-    tags = labels_after(spec, live_tags)
-    tags.update(ownership_tags(spec, instance))
+    tags = tags_after(spec, instance, live_tags)
     for name in SECRET_FIELDS:
         secret = spec.secret(name)
         if secret is None:

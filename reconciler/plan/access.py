@@ -3,7 +3,10 @@
 Pure: plan changes, `Desired` and `Actual` in, a sorted list of `AccessChange` out. Reviewers
 ask "who can now reach what?", which field diffs of policies do not answer.
 
-- A socket's effective policies are those attached to it plus every org-wide policy.
+- A socket's effective policies are those attached to it, every org-wide policy, and every
+  policy whose `tag_rules` select its tags (`model.LivePolicy.selects`: the socket's tags as
+  listed before, `model.tags_after` once the plan writes it; `tag_rules` are not managed, so a
+  policy keeps the ones border0 has, and a created one has none).
 - A policy grants each principal of `condition.who` (email, domain, group, service_account) the
   actions it allows: v1 `policy_data.action`, v2 `policy_data.permissions` (a kind is allowed
   when its value is an object, unless `allowed: false`), matched to the socket's type
@@ -24,9 +27,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from reconciler.model import Actual, Desired
+from reconciler.model import Actual, Desired, LivePolicy, tags_after
 
-__all__ = ["GAINING", "AccessChange", "access_review", "action_for_type", "policy_grants"]
+__all__ = ["GAINING", "SELECTED", "UNSELECTED", "AccessChange", "access_review",
+           "action_for_type", "policy_grants"]
 
 #: Change kinds that widen someone's access (`--deny-access-gain` refuses them).
 GAINING = ("gain", "widened", "changed")
@@ -118,20 +122,42 @@ def policy_grants(
 # --- the two worlds -------------------------------------------------------------------------
 
 
+#: name -> (action, attached policy names, tags)
+_Socket = tuple[str, frozenset[str], Mapping[str, str]]
+#: name -> (policy_data, org_wide, the live policy when its tag_rules select sockets, else None)
+_Policy = tuple[Mapping[str, Any], bool, LivePolicy | None]
+
+
 @dataclass(frozen=True)
 class _World:
-    sockets: Mapping[str, tuple[str, frozenset[str]]]  # name -> (action, attached policy names)
-    policies: Mapping[str, tuple[Mapping[str, Any], bool]]  # name -> (policy_data, org_wide)
+    sockets: Mapping[str, _Socket]
+    policies: Mapping[str, _Policy]
 
     def effective(self, socket: str) -> frozenset[str]:
         attached = self.sockets[socket][1]
-        return frozenset(n for n in attached if n in self.policies) | self.org_wide
+        return (frozenset(n for n in attached if n in self.policies) | self.org_wide
+                | self.tagged(socket))
+
+    def tagged(self, socket: str) -> frozenset[str]:
+        """The policies whose tag_rules select `socket` by its tags."""
+        tags = self.sockets[socket][2]
+        return frozenset(n for n in self.selecting
+                         if (p := self.policies[n][2]) is not None and p.selects(tags))
+
+    @property
+    def selecting(self) -> frozenset[str]:
+        """The policies that have tag_rules."""
+        cached = self.__dict__.get("_selecting")
+        if cached is None:
+            cached = frozenset(n for n, (_, _, p) in self.policies.items() if p is not None)
+            object.__setattr__(self, "_selecting", cached)
+        return cached
 
     @property
     def org_wide(self) -> frozenset[str]:
         cached = self.__dict__.get("_org_wide")
         if cached is None:
-            cached = frozenset(n for n, (_, ow) in self.policies.items() if ow)
+            cached = frozenset(n for n, (_, ow, _) in self.policies.items() if ow)
             object.__setattr__(self, "_org_wide", cached)
         return cached
 
@@ -141,12 +167,18 @@ def _before(actual: Actual, only: set[str] | None = None) -> _World:
     sockets = actual.sockets.items() if only is None else [
         (n, actual.sockets[n]) for n in only if n in actual.sockets]
     return _World(
-        sockets={n: (action_for_type(s.type), frozenset(s.policy_names)) for n, s in sockets},
-        policies={n: (p.policy_data, p.org_wide) for n, p in actual.policies.items()},
+        sockets={n: (action_for_type(s.type), frozenset(s.policy_names), s.tags)
+                 for n, s in sockets},
+        policies={n: _policy(p.policy_data, p.org_wide, p) for n, p in actual.policies.items()},
     )
 
 
-def _after(changes: Iterable[Any], desired: Desired, actual: Actual, before: _World) -> _World:
+def _policy(policy_data: Mapping[str, Any], org_wide: bool, live: LivePolicy | None) -> _Policy:
+    return policy_data, org_wide, live if live is not None and live.tag_rules else None
+
+
+def _after(changes: Iterable[Any], desired: Desired, actual: Actual, before: _World,
+           instance: str) -> _World:
     """Replay the plan's changes on the live state (apply's own order does not matter here).
     Untouched sockets keep their entries, so a plan of few changes costs little."""
     policies = dict(before.policies)
@@ -154,32 +186,39 @@ def _after(changes: Iterable[Any], desired: Desired, actual: Actual, before: _Wo
     changes = list(changes)
 
     def edit(name: str, action: str | None = None, add: str | None = None,
-             drop: str | None = None, keep: bool = True) -> None:
-        old_action, attached = sockets.get(name, ("", frozenset()))
+             drop: str | None = None, keep: bool = True,
+             tags: Mapping[str, str] | None = None) -> None:
+        old_action, attached, old_tags = sockets.get(name, ("", frozenset(), {}))
         attached = attached if keep else frozenset()
         if add:
             attached = attached | {add}
         if drop:
             attached = attached - {drop}
-        sockets[name] = (action or old_action, attached)
+        sockets[name] = (action or old_action, attached, old_tags if tags is None else tags)
 
     for c in changes:
         if c.kind != "policy":
             continue
         if c.action.value == "delete":
             policies.pop(c.name, None)
-        else:
+        else:  # an update or a replace keeps the tag_rules border0 has (api_json carries them)
             spec = desired.policies[c.name]
-            policies[c.name] = (spec.policy_data, spec.org_wide)
+            policies[c.name] = _policy(spec.policy_data, spec.org_wide,
+                                       actual.policies.get(c.name))
         if c.action.value in ("delete", "replace"):  # detached everywhere; attaches re-add it
-            for name in [n for n, (_, attached) in sockets.items() if c.name in attached]:
+            for name in [n for n, (_, attached, _) in sockets.items() if c.name in attached]:
                 edit(name, drop=c.name)
     for c in changes:
         if c.kind == "socket" and c.action.value == "delete":
             sockets.pop(c.name, None)
         elif c.kind == "socket":
-            edit(c.name, action_for_type(desired.sockets[c.name].type),
-                 keep=c.action.value == "update")
+            # an update writes its tags over the live ones; a create, and a replace (deleted,
+            # then created: api_json.socket_create_body), writes them from nothing
+            update = c.action.value == "update"
+            live = actual.sockets.get(c.name) if update else None
+            socket = desired.sockets[c.name]
+            edit(c.name, action_for_type(socket.type), keep=update,
+                 tags=tags_after(socket, instance, live.tags if live is not None else None))
     for c in changes:
         if c.kind == "attachment" and c.socket in sockets:
             edit(c.socket, add=c.policy if c.action.value == "attach" else None,
@@ -231,21 +270,25 @@ class _Grants:
         return out
 
 
-def access_review(changes: Sequence[Any], desired: Desired, actual: Actual) -> list[AccessChange]:
+def access_review(changes: Sequence[Any], desired: Desired, actual: Actual,
+                  instance: str = "default") -> list[AccessChange]:
     """Every gain, loss and change of conditions the plan makes, sorted by socket. A plan
     that changes no policy changes access only on the sockets it writes or (de)taches: only
-    those are looked at (an edit among 10,000 sockets, in the daemon)."""
+    those are looked at (an edit among 10,000 sockets, in the daemon). `instance`: the one
+    whose ownership tags the plan writes (a tag rule may select on them)."""
     before = _before(actual, _touched(changes))
-    after = _after(changes, desired, actual, before)
+    after = _after(changes, desired, actual, before, instance)
     changed = {n for n in set(before.policies) | set(after.policies)
                if before.policies.get(n) != after.policies.get(n)}
     org_wide_same = before.org_wide == after.org_wide and not (after.org_wide & changed)
+    tagged_same = before.selecting == after.selecting and not (after.selecting & changed)
     conditions: dict[str, dict[str, Any]] = {}
     grants_before, grants_after = _Grants(before, conditions), _Grants(after, conditions)
     out: list[AccessChange] = []
     for name in sorted(set(before.sockets) | set(after.sockets)):
         b, a = before.sockets.get(name), after.sockets.get(name)
-        if b is not None and b == a and org_wide_same and not (b[1] & changed):
+        if (b is not None and b == a and org_wide_same and tagged_same
+                and not (b[1] & changed)):
             continue  # fastest path: the socket and its policies untouched
         if b is not None and a is not None:
             eff_b, eff_a = before.effective(name), after.effective(name)
@@ -269,26 +312,34 @@ def _touched(changes: Sequence[Any]) -> set[str] | None:
     return touched
 
 
+#: The cause of a grant that a policy's tag_rules start or stop giving (the socket's tags).
+SELECTED, UNSELECTED = "selected by tag_rules", "no longer selected by tag_rules"
+
+
 def _cause(policy: str, socket: str, before: _World, after: _World, gained: bool) -> str:
     """Why `policy` starts (gained) or stops granting on `socket`, in a word or two."""
     b_sock, a_sock = before.sockets.get(socket), after.sockets.get(socket)
     if a_sock is None:
         return "socket deleted"
     if b_sock is None:
-        return "org-wide" if after.policies.get(policy, ({}, False))[1] else ""
+        if policy in after.org_wide:
+            return "org-wide"
+        return SELECTED if policy not in a_sock[1] and policy in after.tagged(socket) else ""
     if b_sock[0] != a_sock[0]:
         return "socket type changed"
     if gained:
-        if policy in b_sock[1] or policy in before.org_wide:
+        if policy in before.effective(socket):
             return "changed"
         if policy in a_sock[1]:
             return "attached" if policy in before.policies else "created"
-        return "org-wide"
+        return "org-wide" if policy in after.org_wide else SELECTED
     if policy not in after.policies:
         return "deleted"
-    if policy in a_sock[1] or policy in after.org_wide:
+    if policy in after.effective(socket):
         return "changed"
-    return "detached" if policy in b_sock[1] else "no longer org-wide"
+    if policy in b_sock[1]:
+        return "detached"
+    return "no longer org-wide" if policy in before.org_wide else UNSELECTED
 
 
 def _compare(name: str, old: Mapping[_Key, Mapping[str, str]], new: Mapping[_Key, Mapping[str, str]],

@@ -151,7 +151,8 @@ def make_plan(
 
     changes.sort(key=lambda c: (phase_of(c.kind, c.action), c.name))
     # sockets left without a connector: nobody reaches them (plan/connectors.py)
-    access, unserved = unserved_sockets(changes, access_review(changes, desired, actual), actual)
+    access, unserved = unserved_sockets(changes, access_review(changes, desired, actual, instance),
+                                       actual)
     warnings.extend(unserved)
     changes = widening(changes, access)
     rows = resource_changes(changes, desired, actual, instance)

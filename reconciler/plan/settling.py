@@ -11,7 +11,8 @@ ahead at once.
 What grants access is the access review's verdict (`plan/access.py`: a gain, widened or
 changed grant), traced back to the changes responsible (`widening`, which the planner runs to set
 `Change.widens_access`): the policy edited, created or made org-wide, the attachment added, the
-socket whose type changed. Lowering a guard is a socket update that switches `protected` or
+socket whose type changed, the socket whose new tags a policy's `tag_rules` select. A socket's
+creation is not held for the grants it starts with (nor are its attachments). Lowering a guard is a socket update that switches `protected` or
 `recording` off.
 
 The planner decides all of it (`defer`, given a `Settle`): the changes held back leave the plan's
@@ -24,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from reconciler.diagnostics import Diagnostic, Severity
-from reconciler.plan.access import GAINING, AccessChange
+from reconciler.plan.access import GAINING, SELECTED, AccessChange
 from reconciler.plan.types import Action, Change, DeferReason, Deferred, Kind
 
 __all__ = ["GUARDS", "Held", "Settle", "defer", "held_back", "widening"]
@@ -88,7 +89,7 @@ def _granting(changes: Sequence[Change], access: Iterable[AccessChange]) -> set[
         for policy, cause in grant.policies:
             if cause == "attached":
                 attachments.add((grant.socket, policy))
-            elif cause == "socket type changed":
+            elif cause in ("socket type changed", SELECTED):
                 sockets.add(grant.socket)
             elif cause in ("changed", "created", "org-wide"):
                 policies.add(policy)
@@ -98,8 +99,9 @@ def _granting(changes: Sequence[Change], access: Iterable[AccessChange]) -> set[
         edits = c.kind == Kind.POLICY and c.action is not Action.DELETE and c.name in policies
         attach = c.kind == Kind.ATTACHMENT and c.action is Action.ATTACH and (
             (c.socket or "", c.policy or "") in attachments)
-        retype = c.kind == Kind.SOCKET and c.action is Action.REPLACE and c.name in sockets
-        if edits or attach or retype:
+        rewrite = c.kind == Kind.SOCKET and c.action in (Action.UPDATE, Action.REPLACE) and (
+            c.name in sockets)
+        if edits or attach or rewrite:
             out.add(index)
     return out
 

@@ -3,6 +3,7 @@ access to which socket, and which policy is responsible."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import jsonschema
@@ -258,3 +259,32 @@ def test_renderings_put_the_access_review_first() -> None:
     desired, actual = world(SocketSpec("b", "ssh", description="x"), live_socket("b"))
     assert "Access changes: none" in render(make_plan(desired, actual).to_json(), "text")
     assert "Access" not in render(make_plan(Desired(), Actual()).to_json(), "text")
+
+
+def test_tag_rules_select_sockets_by_the_tags_they_have_before_and_after_the_plan() -> None:
+    """A policy's tag_rules select sockets by their tags: as listed before, as the plan writes
+    them after (labels and ownership tags; a replace creates the socket anew, so the tags set
+    elsewhere go with it, as apply does today)."""
+    grants = v1(["ssh", "tls"], {"email": ["a@example.com"]})
+    gold = dataclasses.replace(live_policy("gold", grants, instance=None),
+                               tag_rules=({"tier": "gold"},))
+    mine = dataclasses.replace(live_policy("mine", grants, instance=None),
+                               tag_rules=({model.MANAGED_BY_TAG: model.MANAGED_BY_VALUE},))
+    assert review(
+        SocketSpec("new", "ssh", labels={"tier": "gold"}),
+        SocketSpec("retyped", "tls"),  # its tier tag was set in the portal
+        live_socket("retyped", tags={**OURS, "tier": "gold"}),
+        live_socket("gone", tags={**OURS, "tier": "gold"}),
+        SocketSpec("adopted", "ssh", adopt=True),
+        live_socket("adopted", tags={}),
+        gold, mine,
+    ) == [
+        ("gain", "a@example.com", "ssh", "adopted", (("mine", "selected by tag_rules"),)),
+        ("loss", "a@example.com", "ssh", "gone", (("gold", "socket deleted"),
+                                                  ("mine", "socket deleted"))),
+        ("gain", "a@example.com", "ssh", "new", (("gold", "selected by tag_rules"),
+                                                 ("mine", "selected by tag_rules"))),
+        ("gain", "a@example.com", "tls", "retyped", (("mine", "socket type changed"),)),
+        ("loss", "a@example.com", "ssh", "retyped", (("gold", "socket type changed"),
+                                                     ("mine", "socket type changed"))),
+    ]

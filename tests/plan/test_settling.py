@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from test_access import live_policy, live_socket, v1, world
+from test_access import OURS, live_policy, live_socket, v1, world
 
 from reconciler.model import PolicySpec, SocketSpec, Source
 from reconciler.plan.planner import make_plan
@@ -46,6 +46,17 @@ def test_who_widened_attach_and_org_wide_wait_a_description_does_not() -> None:
                 PolicySpec("all", policy_data=v1(["ssh"], WHO), org_wide=True))[0] == [
         ("create", "all", "access")]
     assert held(SocketSpec("s", "ssh", description="new"), live_socket("s")) == ([], ["update s"])
+
+
+def test_new_tags_a_policys_tag_rules_select_wait_a_new_socket_does_not() -> None:
+    gold = replace(live_policy("gold", v1(["ssh"], WHO), instance=None),
+                   tag_rules=({"tier": "gold"},))
+    spec = SocketSpec("s", "ssh", labels={"tier": "gold"})
+    assert held(spec, live_socket("s"), gold) == ([("update", "s", "access")], [])
+    assert held(SocketSpec("s", "ssh", labels={"tier": "silver"}),
+                live_socket("s", tags={**OURS, "tier": "gold"}), gold) == ([], ["update s"])
+    # as a new socket's attachments: its grants are listed, its creation goes ahead
+    assert held(spec, gold) == ([], ["create s"])
 
 
 def test_protection_or_recording_switched_off_waits_and_switched_on_does_not() -> None:
