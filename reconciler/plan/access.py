@@ -212,10 +212,11 @@ def _after(changes: Iterable[Any], desired: Desired, actual: Actual, before: _Wo
         if c.kind == "socket" and c.action.value == "delete":
             sockets.pop(c.name, None)
         elif c.kind == "socket":
-            # an update writes its tags over the live ones; a create, and a replace (deleted,
-            # then created: api_json.socket_create_body), writes them from nothing
+            # an update writes its tags over the live ones, and so does a replace (the new
+            # socket takes the tags set elsewhere along: api_json.socket_create_body); a
+            # create writes them from nothing
             update = c.action.value == "update"
-            live = actual.sockets.get(c.name) if update else None
+            live = actual.sockets.get(c.name) if c.action.value != "create" else None
             socket = desired.sockets[c.name]
             edit(c.name, action_for_type(socket.type), keep=update,
                  tags=tags_after(socket, instance, live.tags if live is not None else None))

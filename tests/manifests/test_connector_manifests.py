@@ -217,5 +217,5 @@ def test_a_typed_socket_takes_basic_auth_and_declared_secrets_from_the_environme
     missing = load([folder], env={})
     assert sorted(d.message for d in missing.diagnostics) == [
         "spec.protected.password: environment variable BASIC_PW is not set",
-        "spec.upstream.databaseServiceConfiguration.standardDatabaseServiceConfiguration."
-        "usernameAndPasswordAuthConfiguration.password: environment variable DB_PW is not set"]
+        ("spec.upstream.databaseServiceConfiguration.standardDatabaseServiceConfiguration."
+         "usernameAndPasswordAuthConfiguration.password: environment variable DB_PW is not set")]

@@ -263,8 +263,8 @@ def test_renderings_put_the_access_review_first() -> None:
 
 def test_tag_rules_select_sockets_by_the_tags_they_have_before_and_after_the_plan() -> None:
     """A policy's tag_rules select sockets by their tags: as listed before, as the plan writes
-    them after (labels and ownership tags; a replace creates the socket anew, so the tags set
-    elsewhere go with it, as apply does today)."""
+    them after (labels and ownership tags; a replace takes the tags set elsewhere along to
+    the new socket, as an update keeps them)."""
     grants = v1(["ssh", "tls"], {"email": ["a@example.com"]})
     gold = dataclasses.replace(live_policy("gold", grants, instance=None),
                                tag_rules=({"tier": "gold"},))
@@ -284,7 +284,8 @@ def test_tag_rules_select_sockets_by_the_tags_they_have_before_and_after_the_pla
                                                   ("mine", "socket deleted"))),
         ("gain", "a@example.com", "ssh", "new", (("gold", "selected by tag_rules"),
                                                  ("mine", "selected by tag_rules"))),
-        ("gain", "a@example.com", "tls", "retyped", (("mine", "socket type changed"),)),
+        ("gain", "a@example.com", "tls", "retyped", (("gold", "socket type changed"),
+                                                     ("mine", "socket type changed"))),
         ("loss", "a@example.com", "ssh", "retyped", (("gold", "socket type changed"),
                                                      ("mine", "socket type changed"))),
     ]
