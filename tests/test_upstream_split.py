@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 
+from helpers import REPO
 from hypothesis import given
 from hypothesis import strategies as st
-from helpers import REPO
 
 from reconciler.secrets import Secret
 from reconciler.upstream import is_secret_leaf, strip_secrets
