@@ -281,6 +281,32 @@ def test_a_mistyped_secret_anywhere_is_reported_without_its_value(tmp_path, leaf
     assert "55554444333322" not in text
 
 
+@pytest.mark.parametrize("leaf", SECRET_LEAVES)
+def test_every_plaintext_secret_warns_and_fails_with_strict(tmp_path, leaf):
+    type_, upstream = SECRET_LEAVES[leaf]
+    write(tmp_path, {"s.yaml": _socket_doc(type_, upstream("Literal-Secret-4711"))})
+    env = {"PW": "pw", "AK": "ak"}
+    result = load([tmp_path], env=env)
+    assert result.ok, messages(result)
+    [warning] = [d for d in result.diagnostics if d.code not in LEGACY]
+    assert warning.code == "plaintext-secret" and warning.severity is Severity.WARNING
+    assert "is a plaintext secret" in warning.message
+    assert "Literal-Secret-4711" not in warning.message
+    strict = load([tmp_path], env=env, strict=True)
+    [error] = [d for d in strict.diagnostics if d.code not in LEGACY]
+    assert not strict.ok and error.severity is Severity.ERROR and error.code == "plaintext-secret"
+
+
+def test_a_connector_reference_or_a_header_named_key_is_no_plaintext_secret(tmp_path):
+    token = _socket_doc("kubernetes", _k8s({"token": "from:aws:ssm:/k8s/token"}))
+    header = _socket_doc("http", _typed("http", {
+        "httpServiceType": "standard", "standardHttpServiceConfiguration": {
+            "hostname": "h", "port": 80, "scheme": "http", "hostHeader": "h",
+            "headers": [{"key": "X-Team", "value": "ops"}]}}))
+    write(tmp_path, {"token.yaml": token, "header.yaml": header.replace("name: s", "name: w")})
+    result = load([tmp_path], env={}, strict=True)
+    assert result.ok and not messages(result), messages(result)
+
 # --- files and documents --------------------------------------------------------------------
 
 
