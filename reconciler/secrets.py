@@ -83,8 +83,8 @@ class SecretField:
 
     name: str  # model attribute, API body key and plan field: the same name
     manifest_path: tuple[str, ...]  # where a Socket manifest holds it
-    #: A secret by nature (a password): scrubbed from free text, and a plaintext value in a
-    #: manifest is warned about. A username is compared by fingerprint, yet no secret.
+    #: A secret by nature (a password, a key): scrubbed from free text, and a plaintext value
+    #: in a manifest is warned about. A username is compared by fingerprint, yet no secret.
     by_nature: bool
     #: border0 answers it back on a read (a username, the TLS key); a password it never does,
     #: so only its fingerprint tells whether it changed.
@@ -101,9 +101,10 @@ SECRETS: tuple[SecretField, ...] = (
     SecretField("upstream_username", ("spec", "upstream", "username"), False, True),
     SecretField("upstream_password", ("spec", "upstream", "password"), True, False),
     # the upstream's TLS client key (createSocketRequest/updateSocketRequest `upstream_key`,
-    # answered in serializer.Socket): a secret like the passwords, though border0's CLI and
-    # provider never send it from a manifest-like config
-    SecretField("upstream_key", ("spec", "upstream", "key"), False, True),
+    # answered in serializer.Socket): a secret by nature like the passwords (docs/security.md:
+    # passwords, tokens and keys), though border0's CLI and provider never send it from a
+    # manifest-like config
+    SecretField("upstream_key", ("spec", "upstream", "key"), True, True),
     SecretField("protected_password", ("spec", "protected", "password"), True, False),
 )
 #: Derived from `SECRETS`: field name -> manifest path, and the field names.
@@ -112,7 +113,8 @@ SECRET_FIELDS = tuple(SECRET_MANIFEST_PATHS)
 #: The non-secret field each section's secrets follow in the comparable forms and manifests.
 _SECTION_ANCHOR = {"upstream": "upstream_http_hostname", "protected": "protected_username"}
 
-#: The secret fields whose values are secret by nature (passwords): scrubbed from free text.
+#: The secret fields whose values are secret by nature (passwords, the key): scrubbed from
+#: free text.
 #: A username is kept out of plans and compared by fingerprint like them, but it is no secret
 #: unless the manifest declares it one ({env: NAME, secret: true}): `app` or `postgres` also name
 #: sockets and fill descriptions, and blanking them out garbled output and told which letters

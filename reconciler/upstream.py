@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from reconciler.secrets import Secret
@@ -30,6 +30,7 @@ __all__ = [
     "SERVICE_TYPES",
     "combined_secret",
     "is_reference",
+    "is_secret_leaf",
     "is_typed",
     "secret_paths",
     "strip_secrets",
@@ -67,6 +68,17 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 def is_reference(value: Any) -> bool:
     """A secret border0's connector resolves on its host (sent as written, never a value)."""
     return isinstance(value, str) and value.startswith(REFERENCE_PREFIXES)
+
+
+def is_secret_leaf(path: Sequence[Any]) -> bool:
+    """Whether `path` (keys below `spec.upstream`, manifest or SDK names) is a secret leaf: its
+    last key is named in `SECRET_KEYS` and no key above it is `headers` or a free-form map. The
+    rule `secret_paths` and `strip_secrets` apply as they walk, for one path; every leaf the
+    socket schema types as `$defs/secret` below `spec.upstream` is one. A list index above it
+    does not make it plain (no SDK secret sits in a list, and callers ask to be careful)."""
+    if not path or not isinstance(path[-1], str) or snake(path[-1]) not in SECRET_KEYS:
+        return False
+    return not any(isinstance(key, str) and snake(key) in _NOT_SECRET_UNDER for key in path[:-1])
 
 
 def is_typed(upstream: Mapping[str, Any] | None) -> bool:

@@ -17,6 +17,7 @@ from reconciler.secrets import (
     Secret,
     redact,
     redaction_set,
+    scrubbed,
     walk,
 )
 
@@ -66,6 +67,15 @@ def test_secret_fields_keep_their_place_in_the_comparable_form():
     assert keys.index("protected_username") + 1 == keys.index("protected_password")
     assert list(SOCKET_MANIFEST_PATHS) == keys
 
+
+
+def test_passwords_and_the_key_are_secret_by_nature_a_username_only_when_declared():
+    """Secret by nature (docs/security.md: passwords, tokens and keys): scrubbed from free text
+    and warned about as plaintext in a manifest. A username only with `secret: true`."""
+    for name in ("upstream_password", "upstream_key", "protected_password"):
+        assert scrubbed(name, Secret("-----BEGIN PRIVATE KEY-----")), name
+    assert not scrubbed("upstream_username", Secret("app", "env:U"))
+    assert scrubbed("upstream_username", Secret("app", "env:U", declared=True))
 
 def test_redact_replaces_the_longest_value_whole_and_ignores_short_ones():
     values = redaction_set(["pass-word", "pass-word-long", "app", "postgre", None])

@@ -5,11 +5,14 @@ not two)."""
 
 from __future__ import annotations
 
+import json
+
+from helpers import REPO
 from hypothesis import given
 from hypothesis import strategies as st
 
 from reconciler.secrets import Secret
-from reconciler.upstream import strip_secrets
+from reconciler.upstream import is_secret_leaf, strip_secrets
 
 PASSWORD = Secret("split-test-password-1", "env:PW")
 
@@ -56,3 +59,30 @@ def test_a_shared_split_is_what_a_copy_would_be(config: dict) -> None:
     before = _copied(config)
     assert strip_secrets(config) == strip_secrets(_copied(config))
     assert config == before
+
+
+def _schema_leaves(schema: dict, path: tuple = ()) -> dict[tuple, bool]:
+    """Every property below `schema` (lists as index 0): is it a `$defs/secret`?"""
+    found: dict[tuple, bool] = {}
+    for key, sub in (schema.get("properties") or {}).items():
+        if sub.get("$ref") == "#/$defs/secret":
+            found[(*path, key)] = True
+            continue
+        found[(*path, key)] = False
+        found |= _schema_leaves(sub, (*path, key))
+        if isinstance(sub.get("items"), dict):
+            found |= _schema_leaves(sub["items"], (*path, key, 0))
+    return found
+
+
+def test_the_secret_leaf_rule_is_the_schemas_secrets() -> None:
+    """`is_secret_leaf` (the rule the plaintext warning and the schema messages use) names
+    exactly the typed upstream's fields the socket schema types as `$defs/secret`, not a
+    header's `key`."""
+    schema = json.loads((REPO / "schemas" / "socket.schema.json").read_text())
+    leaves = _schema_leaves(schema["$defs"]["typedUpstream"])
+    secrets = {path for path, secret in leaves.items() if secret}
+    assert len(secrets) > 40 and any(path[-3:] == ("headers", 0, "key") for path in leaves)
+    assert {path for path in leaves if is_secret_leaf(path)} == secrets
+    legacy = _schema_leaves(schema["$defs"]["legacyUpstream"])
+    assert {p for p in legacy if is_secret_leaf(p)} == {("password",), ("key",)}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from reconciler.secrets import SECRET_MANIFEST_PATHS
+from reconciler.upstream import is_secret_leaf
 
 if TYPE_CHECKING:  # jsonschema is imported only when a document is invalid
     from jsonschema.exceptions import ValidationError
@@ -75,7 +76,16 @@ def _suggest(word: Any, choices: Iterable[Any]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-_SECRETS = tuple(path[1:] for path in SECRET_MANIFEST_PATHS.values())
+#: The socket fields that hold secrets (legacy upstream, basic auth), as document paths.
+_SECRET_FIELDS = frozenset(SECRET_MANIFEST_PATHS.values())
+
+
+def _secret(path: tuple[Any, ...]) -> bool:
+    """Whether `path` holds a secret, whose value is never echoed: every leaf the socket schema
+    types as `$defs/secret`, i.e. a field of `secrets.SECRETS` or a secret leaf of a typed
+    upstream (`upstream.is_secret_leaf`)."""
+    return path in _SECRET_FIELDS or (
+        path[:2] == ("spec", "upstream") and is_secret_leaf(path[2:]))
 
 
 def _expected(error: ValidationError) -> str:
@@ -97,7 +107,7 @@ def _one(error: ValidationError) -> list[Problem]:
     kind = error.validator
     value = error.instance
 
-    if path[-2:] in _SECRETS and not isinstance(value, dict):  # never echo a secret's value
+    if _secret(path) and not isinstance(value, dict):  # never echo a secret's value
         if kind == "type":
             got = describe(value, show=False)
             return [Problem(path, f"{where}: expected {_expected(error)}, got {got}")]

@@ -49,9 +49,9 @@ ALLOW_REPLACE_ANNOTATION = "border0-reconciler/allow-replace"
 #: "authoritative": the socket's tags are exactly its labels (--labels authoritative).
 LABELS_ANNOTATION = "border0-reconciler/labels"
 CONFIRM_DELETE_ANNOTATION = "border0-reconciler/confirm-delete"
-#: Where a Socket holds secret references. A plaintext value is warned about for passwords.
-#: Where a plaintext value in the manifest is warned about (secrets.SECRETS: `by_nature`).
-_PASSWORDS = tuple(f.manifest_path[1:] for f in SECRETS if f.by_nature)
+#: The socket fields whose plaintext value in a manifest is warned about (secrets.SECRETS:
+#: `by_nature`, the passwords and the legacy upstream's key); see `_by_nature` for the rest.
+_BY_NATURE = frozenset(f.manifest_path for f in SECRETS if f.by_nature)
 
 
 #: Where a manifest holds each field of the model's comparable form (`model.socket_fields`,
@@ -118,8 +118,7 @@ def resolve_secret(
     where = dotted(path)
     if isinstance(value, str):
         issue = None
-        if path[-2:] in _PASSWORDS or (len(path) > 3 and path[-1] in ("password", "privateKey")
-                                       and not typed.is_reference(value)):
+        if _by_nature(path, value):
             issue = SecretIssue(
                 f"{where} is a plaintext secret in the manifest; "
                 + ("use {env: NAME}, {file: PATH} or a from:env:/from:file:/from:aws:ssm: "
@@ -154,6 +153,17 @@ def resolve_secret(
     if not content:
         return None, SecretIssue(f"{where}: secret file {target} is empty", "secret", True)
     return Secret(content, f"file:{name}", declared), None
+
+
+def _by_nature(path: tuple[Any, ...], value: str) -> bool:
+    """Whether a plaintext `value` at `path` is a secret by nature, warned about (an error with
+    --strict): a field of `_BY_NATURE`, or any secret leaf of a typed upstream (a password, a
+    key, a token: `upstream.is_secret_leaf`) unless it is a from: reference, which border0's
+    connector resolves on its host and which is sent as written."""
+    if tuple(path) in _BY_NATURE:
+        return True
+    return (len(path) > 3 and tuple(path[:2]) == ("spec", "upstream")
+            and typed.is_secret_leaf(path[2:]) and not typed.is_reference(value))
 
 
 def secret_references(data: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], Any]]:

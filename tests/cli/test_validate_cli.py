@@ -144,6 +144,36 @@ def test_plaintext_secrets_warn_and_fail_with_strict(tmp_path):
     assert "hunter2" not in out
 
 
+
+def test_a_typed_upstreams_token_and_password_are_secrets_in_every_output(tmp_path):
+    """A plaintext token is warned about (an error with --strict); an unquoted all-digit
+    password (a number to YAML) is refused by the schema without its value, also in `plan`'s
+    JSON: CI logs never hold either."""
+    kubernetes = (
+        HEADER + "kind: Socket\nmetadata:\n  name: k8s\nspec:\n  type: kubernetes\n  upstream:\n"
+        "    serviceType: kubernetes\n    kubernetesServiceConfiguration:\n"
+        "      kubernetesServiceType: standard\n      standardKubernetesServiceConfiguration:\n"
+        "        server: https://k8s:6443\n        token: Literal-Token-4711\n"
+    )
+    write(tmp_path / "token", {"k8s.yaml": kubernetes})
+    code, out, _ = cli(["validate", str(tmp_path / "token")])
+    assert code == 0 and "(1 warning)" in out and "Literal-Token-4711" not in out
+    code, out, _ = cli(["validate", "--strict", str(tmp_path / "token")])
+    assert code == 1 and "Literal-Token-4711" not in out
+    assert ("error: spec.upstream.kubernetesServiceConfiguration.standardKubernetesService"
+            "Configuration.token is a plaintext secret in the manifest") in out
+
+    vnc = (
+        HEADER + "kind: Socket\nmetadata:\n  name: vnc\nspec:\n  type: vnc\n  upstream:\n"
+        "    serviceType: vnc\n    vncServiceConfiguration:\n      hostname: h\n"
+        "      port: 5900\n      password: 55554444333322\n"
+    )
+    write(tmp_path / "pin", {"vnc.yaml": vnc})
+    for args in (["validate"], ["plan", "--api", "local", "-o", "json"]):
+        code, out, err = cli([*args, str(tmp_path / "pin")])
+        assert code == 1 and "password: expected a string or a mapping, got a number" in out
+        assert "55554444333322" not in out + err, args
+
 def test_env_file_resolves_secrets_and_a_missing_variable_names_no_value(tmp_path):
     write(tmp_path, {"e/x.env": "# demo\nGRAFANA_BASIC_AUTH_PASSWORD='pw-from-file'\n"})
     env_file = str(tmp_path / "e/x.env")

@@ -9,6 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import referencing
+import yaml
 from helpers import REPO
 from tools import check_jsonschema
 
@@ -207,6 +208,104 @@ def test_a_mistyped_secret_is_reported_without_its_value(tmp_path):
     assert "spec.upstream.username: expected a string or a mapping, got a number" in text
     assert "424242" not in text and "987654" not in text
 
+
+
+def _typed(service: str, block: dict) -> dict:
+    title = "".join(part.title() for part in service.split("_"))
+    return {"serviceType": service, f"{service[:1]}{title[1:]}ServiceConfiguration": block}
+
+
+def _db(auth: dict, kind: str = "standard") -> dict:
+    config = {"hostname": "db", "port": 5432, "protocol": "postgres", **auth}
+    title = "".join(part.title() for part in kind.split("_"))
+    return _typed("database", {"databaseServiceType": kind,
+                               f"{kind[:1]}{title[1:]}DatabaseServiceConfiguration": config})
+
+
+def _k8s(auth: dict) -> dict:
+    return _typed("kubernetes", {"kubernetesServiceType": "standard",
+                                 "standardKubernetesServiceConfiguration": {
+                                     "server": "https://k8s:6443", **auth}})
+
+
+def _s3(credentials: dict) -> dict:
+    return _typed("aws_s3", {"awsCredentials": {"awsAccessKeyId": "AKIAEXAMPLE", **credentials}})
+
+
+def _login(password: object) -> dict:
+    return {"authenticationType": "username_and_password",
+            "usernameAndPasswordAuthConfiguration": {"username": "app", "password": password}}
+
+
+def _tls(key: object) -> dict:
+    return {"authenticationType": "tls",
+            "tlsAuthConfiguration": {"username": "app", "certificate": "CERT", "key": key}}
+
+
+def _socket_doc(type_: str, upstream: dict) -> str:
+    return HEADER + yaml.safe_dump({"kind": "Socket", "metadata": {"name": "s"},
+                                    "spec": {"type": type_, "upstream": upstream}})
+
+
+#: A secret leaf of each kind (password, key, token), typed or legacy, as (socket type,
+#: upstream holding VALUE where the secret goes).
+SECRET_LEAVES = {
+    "typed password": ("database", lambda v: _db(_login(v))),
+    "vnc password": ("vnc", lambda v: _typed("vnc", {"hostname": "h", "port": 5900,
+                                                      "password": v})),
+    "tls key": ("database", lambda v: _db(_tls(v))),
+    "kubernetes token": ("kubernetes", lambda v: _k8s({"token": v})),
+    "clientKeyData": ("kubernetes", lambda v: _k8s({"clientCertificateData": "CERT",
+                                                    "clientKeyData": v})),
+    "awsSecretAccessKey": ("aws_s3", lambda v: _s3({"awsSecretAccessKey": v})),
+    "awsSessionToken": ("aws_s3", lambda v: _s3({"awsSecretAccessKey": {"env": "AK"},
+                                                 "awsSessionToken": v})),
+    "gcpCredentialsJson": ("database", lambda v: _db(
+        {"cloudsqlConnectorConfiguration": {"username": "app", "instanceId": "p:r:i",
+                                            "gcpCredentialsJson": v}}, "gcp_cloudsql")),
+    "ssh privateKey": ("ssh", lambda v: _typed("ssh", {
+        "sshServiceType": "standard", "standardSshServiceConfiguration": {
+            "hostname": "h", "port": 22, "sshAuthenticationType": "private_key",
+            "privateKeyAuthConfiguration": {"username": "u", "privateKey": v}}})),
+    "legacy key": ("database", lambda v: {"type": "postgres", "username": "app",
+                                          "password": {"env": "PW"}, "key": v}),
+}
+
+
+@pytest.mark.parametrize("leaf", SECRET_LEAVES)
+def test_a_mistyped_secret_anywhere_is_reported_without_its_value(tmp_path, leaf):
+    type_, upstream = SECRET_LEAVES[leaf]
+    write(tmp_path, {"s.yaml": _socket_doc(type_, upstream(55554444333322))})
+    text = "\n".join(messages(load([tmp_path], env={"PW": "pw", "AK": "ak"})))
+    assert "expected a string or a mapping, got a number" in text
+    assert "55554444333322" not in text
+
+
+@pytest.mark.parametrize("leaf", SECRET_LEAVES)
+def test_every_plaintext_secret_warns_and_fails_with_strict(tmp_path, leaf):
+    type_, upstream = SECRET_LEAVES[leaf]
+    write(tmp_path, {"s.yaml": _socket_doc(type_, upstream("Literal-Secret-4711"))})
+    env = {"PW": "pw", "AK": "ak"}
+    result = load([tmp_path], env=env)
+    assert result.ok, messages(result)
+    [warning] = [d for d in result.diagnostics if d.code not in LEGACY]
+    assert warning.code == "plaintext-secret" and warning.severity is Severity.WARNING
+    assert "is a plaintext secret" in warning.message
+    assert "Literal-Secret-4711" not in warning.message
+    strict = load([tmp_path], env=env, strict=True)
+    [error] = [d for d in strict.diagnostics if d.code not in LEGACY]
+    assert not strict.ok and error.severity is Severity.ERROR and error.code == "plaintext-secret"
+
+
+def test_a_connector_reference_or_a_header_named_key_is_no_plaintext_secret(tmp_path):
+    token = _socket_doc("kubernetes", _k8s({"token": "from:aws:ssm:/k8s/token"}))
+    header = _socket_doc("http", _typed("http", {
+        "httpServiceType": "standard", "standardHttpServiceConfiguration": {
+            "hostname": "h", "port": 80, "scheme": "http", "hostHeader": "h",
+            "headers": [{"key": "X-Team", "value": "ops"}]}}))
+    write(tmp_path, {"token.yaml": token, "header.yaml": header.replace("name: s", "name: w")})
+    result = load([tmp_path], env={}, strict=True)
+    assert result.ok and not messages(result), messages(result)
 
 # --- files and documents --------------------------------------------------------------------
 
