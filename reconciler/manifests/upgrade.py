@@ -72,6 +72,12 @@ def upgrade_socket(doc: MutableMapping[str, Any], connector: str | None = None) 
         typed, reason = _typed(spec)
         if typed is None:
             return Upgrade(name, reason=reason)
+        dropped = _dropped_credentials(spec.get("upstream") or {}, typed)
+        if dropped:
+            return Upgrade(name, reason=(
+                f"{' and '.join(f'spec.upstream.{k}' for k in dropped)} would be lost: the "
+                "typed form migrate writes has no place for it; write the typed block by hand "
+                "(docs/connectors.md)"))
         _put(spec, "upstream", typed, after="description")
         changed = True
     if connector is not None and spec.get("connector") is not None:
@@ -115,9 +121,7 @@ def legacy_paths(data: Mapping[str, Any]) -> dict[tuple[str, ...], tuple[str, ..
 def _legacy_upstream(typed: Mapping[str, Any]) -> dict[str, Any] | None:
     """The legacy upstream fields a typed upstream would come from (checked by the caller)."""
     service = typed.get("serviceType")
-    block = typed.get(f"{service}ServiceConfiguration") or {}
-    title = str(service)[:1].upper() + str(service)[1:]
-    standard = block.get(f"standard{title}ServiceConfiguration") or {}
+    standard = _standard(typed) or {}
     login = standard.get("usernameAndPasswordAuthConfiguration") or {}
     if is_reference(login.get("password")):
         return None  # resolved by a connector on its host: the legacy model cannot say it
@@ -201,6 +205,26 @@ def _typed(spec: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
             "authenticationType": "username_and_password",
             "usernameAndPasswordAuthConfiguration": login}), ""
     return None, f"socket type {kind} takes a typed upstream only: write it by hand"
+
+
+#: The legacy upstream's credentials (secrets.SECRETS' upstream fields, by manifest name).
+_CREDENTIALS = ("username", "password", "key")
+
+
+def _dropped_credentials(upstream: Mapping[str, Any], typed: Mapping[str, Any]) -> list[str]:
+    """The legacy credentials the manifest gives that `typed` does not hold: a client key
+    beside a login, a login in front of an http or tls upstream. Dropped, a secret the
+    manifest declares would silently stop being sent and compared."""
+    login = (_standard(typed) or {}).get("usernameAndPasswordAuthConfiguration") or {}
+    return [key for key in _CREDENTIALS if upstream.get(key) is not None and key not in login]
+
+
+def _standard(typed: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The typed upstream's `standard<Service>ServiceConfiguration` block, if it has one."""
+    service = str(typed.get("serviceType") or "")
+    title = service[:1].upper() + service[1:]
+    block = typed.get(f"{service}ServiceConfiguration") or {}
+    return block.get(f"standard{title}ServiceConfiguration")
 
 
 def _login(upstream: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:

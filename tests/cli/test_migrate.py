@@ -216,3 +216,44 @@ def test_a_migrated_credential_is_the_legacy_one_and_its_problem_shows_where_it_
     assert error.startswith(f"{migrated}:{line}:") and (
         "usernameAndPasswordAuthConfiguration.password: environment variable PG_PW is not set"
         in error), error
+
+
+def test_a_credential_the_typed_form_has_no_place_for_is_never_dropped(tmp_path):
+    """A legacy database socket with a client key beside its login, and an http socket with
+    a login: the typed form migrate writes holds neither, so each is left in the legacy form
+    with the reason. migrate rewrote the database socket without its key, and the key was no
+    longer sent nor compared (a rotated key planned nothing)."""
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "sockets.yaml").write_text("""apiVersion: border0-reconciler/v1
+kind: Socket
+metadata: {name: orders-db}
+spec:
+  type: database
+  upstream:
+    type: postgres
+    username: app
+    password: {env: DB_PW}
+    key: {file: client.key}
+  connector: {host: 10.0.0.5, port: 5432}
+---
+apiVersion: border0-reconciler/v1
+kind: Socket
+metadata: {name: web}
+spec:
+  type: http
+  upstream: {username: app, password: {env: WEB_PW}}
+  connector: {host: 10.0.0.6, port: 8080}
+""")
+    before = texts(folder)
+    code, out, err = cli(["migrate", str(folder)])
+    assert (code, err) == (0, "") and texts(folder) == before
+    where = folder / "sockets.yaml"
+    assert out.splitlines() == [
+        (f"{where}:1: left in the legacy form: orders-db: spec.upstream.key would be lost: the "
+        "typed form migrate writes has no place for it; write the typed block by hand "
+        "(docs/connectors.md)"),
+        (f"{where}:13: left in the legacy form: web: spec.upstream.username and "
+        "spec.upstream.password would be lost: the typed form migrate writes has no place for "
+        "it; write the typed block by hand (docs/connectors.md)"),
+        "Nothing to migrate; 2 sockets left in the legacy form."]
