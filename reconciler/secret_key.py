@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
+
+from reconciler.private_files import private_dirs
 
 __all__ = ["FINGERPRINT_KEY_ENV", "FINGERPRINT_KEY_FILE", "FingerprintKeyError",
            "load_fingerprint_key"]
@@ -52,7 +55,7 @@ def load_fingerprint_key(state_dir: str | os.PathLike[str], env: Mapping[str, st
 def _create_key_file(path: str) -> bytes:
     key = os.urandom(32).hex().encode("ascii")
     try:
-        os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+        private_dirs(Path(os.path.dirname(path) or "."))
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
                      0o600)
     except FileExistsError:  # another process made it meanwhile: use theirs

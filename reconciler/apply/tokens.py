@@ -22,7 +22,7 @@ from reconciler.connectors.kube_secrets import KubeSecretError, read_secret, wri
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.model import Desired
 from reconciler.plan.connectors import expiry_for
-from reconciler.private_files import write_atomically
+from reconciler.private_files import private_dirs, write_atomically
 
 __all__ = ["TokenDestinationError", "check_destinations", "issue_token", "write_secret_file"]
 
@@ -35,7 +35,7 @@ def write_secret_file(path: str, value: str) -> None:
     """Write `value` to `path` with mode 0600, atomically (a reader never sees half a token)."""
     target = Path(path)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dirs(target.parent)
         write_atomically(target, (value + "\n").encode("utf-8"))
     except OSError as exc:
         raise TokenDestinationError(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from reconciler.border0.client import DEFAULT_API, Border0Client
 from reconciler.border0.errors import ConfigurationError
+from reconciler.private_files import private_dirs
 from reconciler.secrets import (
     FINGERPRINT_KEY_ENV,
     FingerprintKeyError,
@@ -131,7 +132,7 @@ def private_state_dir(directory: Path, *, always: bool) -> None:
     `.border0-reconciler`, which older versions created 0755); a folder the user named with
     `--state` that existed already is left as it is (the database itself is 0600 anyway)."""
     created = not directory.exists()
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dirs(directory)
     if created or always:
         directory.chmod(0o700)
     if directory.name == STATE_DIR:

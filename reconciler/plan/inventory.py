@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from reconciler.private_files import private_dirs
+
 __all__ = ["INVENTORY_FILE", "Inventory"]
 
 INVENTORY_FILE = "inventory.json"
@@ -72,7 +74,7 @@ class Inventory:
         if self.path is None:
             return
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_dirs(self.path.parent)
             fd, tmp = tempfile.mkstemp(prefix=".inventory-", suffix=".tmp", dir=self.path.parent)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump({"instances": snapshot}, f)

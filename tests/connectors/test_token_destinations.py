@@ -126,7 +126,9 @@ def test_an_agent_only_token_goes_to_the_agent_store_and_nowhere_else(tmp_path, 
     store = folder / ".border0-reconciler" / "agent-tokens" / "edge"
     stored = store / "edge-1.token"
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
-    assert stat.S_IMODE(store.stat().st_mode) == 0o700
+    # every folder the store needed is made 0700: none lists the connectors and tokens
+    for made in (store, store.parent, store.parent.parent):
+        assert stat.S_IMODE(made.stat().st_mode) == 0o700, made
     value = stored.read_text().strip()
     assert value and value not in out + err
     assert read_token(load([folder]).desired.connectors["edge"]) == value
