@@ -1,17 +1,19 @@
 """The connector model's checks beyond the schema: connector names a socket gives that no
-Connector declares (with a suggestion), and the warning that names the new form for a document
-of the legacy model (docs/migration.md)."""
+Connector declares (with a suggestion), token destinations two tokens share, and the warning
+that names the new form for a document of the legacy model (docs/migration.md)."""
 
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
+from reconciler.connector_model import ConnectorKindSpec
 from reconciler.manifests.documents import Doc
 from reconciler.upstream import is_typed
 
-__all__ = ["MIGRATION_GUIDE", "legacy_message", "unknown_connectors"]
+__all__ = ["MIGRATION_GUIDE", "legacy_message", "shared_destinations", "unknown_connectors"]
 
 #: The migration guide (validate and plan point at it for legacy fields and spec.connector).
 MIGRATION_GUIDE = "docs/migration.md"
@@ -49,3 +51,29 @@ def unknown_connectors(
                 f"spec.connectors[{i}]: connector '{name}' is not declared in these "
                 f"manifests{hint}; add a kind: Connector manifest, or list a connector managed "
                 "elsewhere in spec.externalConnectors"), ("spec", "connectors", i)
+
+
+def shared_destinations(
+    connectors: Sequence[tuple[Doc, ConnectorKindSpec]],
+) -> Iterator[tuple[Doc, str, tuple[Any, ...]]]:
+    """(document, message, path) for each token whose destination an earlier token has (a
+    file, or a Kubernetes Secret's key): each new token overwrites the other's value, which
+    exists only at creation, so one of the two is lost for good."""
+    first: dict[tuple[str, ...], str] = {}
+    for doc, spec in connectors:
+        for i, token in enumerate(spec.tokens):
+            if token.kubernetes_secret is not None:
+                where: tuple[str, ...] = ("secret", token.kubernetes_namespace or "",
+                                          token.kubernetes_secret, token.kubernetes_key)
+            elif token.file is not None:
+                where = ("file", os.path.normpath(token.file))
+            else:
+                continue
+            owner = f"connector '{spec.name}' token '{token.name}'"
+            if where in first:
+                yield doc, (f"spec.tokens[{i}].destination: {token.destination} is also the "
+                            f"destination of {first[where]}; each token needs its own (a "
+                            "token's value exists only at creation)"), (
+                    "spec", "tokens", i, "destination")
+            else:
+                first[where] = owner

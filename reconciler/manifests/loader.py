@@ -33,7 +33,11 @@ from typing import Any, NamedTuple
 from reconciler.connector_model import ConnectorKindSpec
 from reconciler.diagnostics import Diagnostic, Severity, has_errors
 from reconciler.manifests.cache import ParseCache
-from reconciler.manifests.connector_checks import legacy_message, unknown_connectors
+from reconciler.manifests.connector_checks import (
+    legacy_message,
+    shared_destinations,
+    unknown_connectors,
+)
 from reconciler.manifests.documents import (
     API_VERSION,
     KINDS,
@@ -455,6 +459,10 @@ class _Loader:
         connectors = {name for kind, name in self.names if kind == "Connector"}
         for doc, message, path in unknown_connectors(self.socket_refs, connectors):
             self.report(doc, message, path, code="missing-connector")
+        declared_connectors = [(self.names[("Connector", name)], spec)
+                               for name, spec in self.connectors.items()]
+        for doc, message, path in shared_destinations(declared_connectors):
+            self.report(doc, message, path, code="shared-destination")
         for name, spec in self.sockets.items():
             doc = self.socket_docs[name]
             for i, policy in enumerate(spec.policies):

@@ -232,3 +232,33 @@ def test_a_bad_destination_is_refused_with_file_and_line(tmp_path, destination):
     [error] = [d for d in result.diagnostics if d.severity.value == "error"]
     assert error.file and error.file.endswith("edge.yaml") and error.line, str(error)
     assert "destination" in str(error), str(error)
+
+
+def test_two_tokens_with_one_destination_are_refused_before_anything_is_made(
+        tmp_path, emulator):
+    """A copy-pasted Connector whose token names the same file, or the same key of the same
+    Secret, as another's: each new token would overwrite the other's value, which exists only
+    at creation, and the next plan would see a value there and say nothing. validate names
+    both, at the second one's line; apply makes nothing."""
+    folder = tmp_path / "m"
+    folder.mkdir()
+    secret = {"kubernetesSecret": {"name": "border0-tokens", "namespace": "agents"}}
+    for name, destinations in (("edge", [{"file": "shared.token"}, secret]),
+                               ("edge-b", [{"file": "./shared.token"}, secret])):
+        (folder / f"{name}.yaml").write_text(yaml.safe_dump({**HEAD, "kind": "Connector",
+            "metadata": {"name": name}, "spec": {"tokens": [
+                {"name": f"{name}-{i}", "destination": d}
+                for i, d in enumerate(destinations)]}}, sort_keys=False))
+    code, out, err = cli(["validate", str(folder)])
+    assert code == 1, (out, err)
+    second = folder / "edge.yaml"  # read after edge-b.yaml
+    assert [line for line in (out + err).splitlines() if "also the destination" in line] == [
+        (f"{second}:9:7: error: spec.tokens[0].destination: {folder / 'shared.token'} is also "
+        "the destination of connector 'edge-b' token 'edge-b-0'; each token needs its own (a "
+        "token's value exists only at creation)"),
+        (f"{second}:12:7: error: spec.tokens[1].destination: Kubernetes Secret "
+        "agents/border0-tokens (key token) is also the destination of connector 'edge-b' token "
+        "'edge-b-1'; each token needs its own (a token's value exists only at creation)")]
+    code, out, err = run(["apply", str(folder), "--auto-approve"], emulator)
+    assert code == 1 and emulator.client().list_all_connectors() == []
+    assert not (folder / "shared.token").exists()
