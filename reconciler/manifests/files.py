@@ -56,16 +56,20 @@ MAX_FILE_BYTES = 1024 * 1024
 
 
 class Stamp(NamedTuple):
-    """What a file was when read; equal stamps mean an unchanged file."""
+    """What a file was when read; equal stamps mean an unchanged file. The change time is in
+    it as in the parse cache's identity (`cache._identity`): a rewrite that keeps the size and
+    the modification time (`cp -p`, `rsync -a --inplace`, two writes in one timestamp tick)
+    still changes it, so the daemon plans the edit and counts the grace from it."""
 
     size: int
     mtime_ns: int
     inode: int
     device: int
+    ctime_ns: int
 
 
 def _stamp_of(info: os.stat_result) -> Stamp:
-    return Stamp(info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
+    return Stamp(info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev, info.st_ctime_ns)
 
 
 #: The PATH `-` (kubectl's and Terraform's convention): manifests read from standard input,
@@ -73,7 +77,7 @@ def _stamp_of(info: os.stat_result) -> Stamp:
 STDIN = "-"
 _STDIN_FILE = Path("<stdin>")
 _STDIN_NAME = str(_STDIN_FILE)
-_STDIN_STAMP = Stamp(0, 0, 0, 0)  # read once and kept: it cannot change while being read
+_STDIN_STAMP = Stamp(0, 0, 0, 0, 0)  # read once and kept: it cannot change while being read
 #: (the stream read, its bytes): read once per stream, so a second call in the same process
 #: with another standard input (click's CliRunner, an embedding program) reads the new one.
 _stdin_read: list[tuple[object, bytes]] = []

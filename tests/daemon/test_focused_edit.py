@@ -4,7 +4,9 @@ reading only those sockets again (one GET each); everything else lists the organ
 from __future__ import annotations
 
 import logging
+import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -305,3 +307,43 @@ def test_an_edit_is_compared_with_the_manifests_as_loaded_not_with_the_commands_
     result = daemon.reconcile_now(["change: modified"])
     assert result.ok and result.focused == ("b1",)
     assert client.get_socket("b1")["description"] == "edited"
+
+
+def _rewrite_keeping_size_and_mtime(path: Path, text: str) -> None:
+    """`cp -p` or `rsync -a --inplace` from a staging copy: the same file (inode) rewritten in
+    place, the same size, the source's modification time (here the file's own, put back)."""
+    before = path.stat()
+    assert len(text.encode()) == before.st_size
+    with path.open("r+") as out:
+        out.write(text)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def _aged(tree: Path) -> None:
+    """Every file and the folder an hour old (outside the parse cache's racy window)."""
+    old = time.time_ns() - 3600 * 10**9
+    for path in (tree, *tree.iterdir()):
+        os.utime(path, ns=(old, old))
+
+
+def test_a_rewrite_keeping_size_and_mtime_is_an_edit_with_its_grace(emulator, tree):
+    """Only the change time tells such a rewrite: the load read the new text, but the daemon's
+    snapshot (size, mtime, inode) said "no file changed", so the focused plan was empty (border0
+    kept the old description while /status said in sync), and a socket removed so was deleted
+    at the next interval, within the delete grace."""
+    _aged(tree)
+    client = emulator.client()
+    daemon = daemon_for(tree, client, delete_grace=30)
+    assert daemon.reconcile_now(["start"]).ok
+    a = tree / "a.yaml"
+    _rewrite_keeping_size_and_mtime(a, sockets_yaml(("a1", "ONE"), ("a2", "two")))
+    assert daemon.reconcile_now([f"change: modified {a}"]).ok
+    assert client.get_socket("a1")["description"] == "ONE"
+
+    one = sockets_yaml(("a1", "ONE"))  # a2 removed, padded to the same size
+    _rewrite_keeping_size_and_mtime(a, one + "#" * (a.stat().st_size - len(one) - 1) + "\n")
+    result = daemon.reconcile_now([f"change: modified {a}"])
+    assert result.plan is not None and [d.change.title for d in result.plan.deferred] == [
+        "delete socket a2"]
+    daemon.reconcile_now(["interval"])  # seconds later: well within the 30 s grace
+    assert client.find_socket("a2") is not None
