@@ -158,6 +158,9 @@ class ReconcileResult:
     focused: tuple[str, ...] | None = None
     #: `actual` is border0 as it is after this run (False: the re-read after writing failed).
     fresh: bool = True
+    #: A connector agent's hold (it plans nothing): the sockets the manifests lost keep their
+    #: connectors until then, as the writer defers their deletes (`daemon.agent.observe_for`).
+    held_until: float | None = None
     #: The manifests as loaded, before the command's defaults (`--allow-replace`, `--labels
     #: authoritative`) and ignored fields: the daemon compares the next load with them.
     declared: Desired | None = field(default=None, compare=False, repr=False)
@@ -173,8 +176,9 @@ class ReconcileResult:
 
     @property
     def deferred_until(self) -> float | None:
-        """Changes are held back (`Plan.deferred`): re-plan at this time (epoch seconds)."""
-        return self.plan.deferred_until if self.plan is not None else None
+        """Changes are held back (`Plan.deferred`, or an agent's `held_until`): run again at
+        this time (epoch seconds)."""
+        return self.plan.deferred_until if self.plan is not None else self.held_until
 
 
 def reconcile(

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from reconciler.clock import SYSTEM, Clock
 from reconciler.errors import UserError
 from reconciler.model import Desired
 from reconciler.reconcile import ReconcileOptions, ReconcileResult, observe
@@ -68,9 +69,12 @@ def selected(desired: Desired, selector: Selector) -> Desired:
     return replace(desired, sockets=sockets, policies={})
 
 
-def observe_for(selector: Selector) -> Callable[..., ReconcileResult]:
+def observe_for(selector: Selector, clock: Clock = SYSTEM) -> Callable[..., ReconcileResult]:
     """A `reconcile_fn` for the daemon that stops at `reconcile.observe`: it loads and lists
-    but never plans or writes."""
+    but never plans or writes. Until the manifests have been unchanged for the delete grace,
+    it holds (`ReconcileResult.held_until`): a socket they lost keeps its connector while
+    border0 still has it, as the writer defers its delete (an editor emptying a file for a
+    moment cut the service off), and the daemon looks again when the hold ends."""
 
     def observe_selected(
         paths: Sequence[str | os.PathLike[str]], client: object, options: ReconcileOptions
@@ -78,6 +82,8 @@ def observe_for(selector: Selector) -> Callable[..., ReconcileResult]:
         result = observe(paths, client, options)
         if result.desired is None:
             return result
-        return replace(result, desired=selected(result.desired, selector))
+        settled = result.changed_at + options.delete_grace
+        return replace(result, desired=selected(result.desired, selector),
+                       held_until=settled if settled > clock.time() else None)
 
     return observe_selected

@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pytest
 from helpers import REPO, cli, copy_examples, wait_for
+from test_daemon import RecordingSupervisor, socket_yaml
 from test_daemon_process import daemon_process  # noqa: F401 - the fixture
 
 from reconciler.connectors.argv import LOCAL_CONNECTOR_TEMPLATE
+from reconciler.daemon.agent import Selector, observe_for
+from reconciler.daemon.loop import Daemon, DaemonConfig
 
 PLATFORM = {"bastion", "docs", "portal", "web"}  # team=platform in examples/sockets/
 OTHERS = {"analytics-db", "grafana", "mqtt", "orders-db"}
@@ -136,3 +139,39 @@ def test_selectors_read_like_kubernetes_equality_selectors():
     assert not payments.matches({"team": "data"})
     assert parse_selector("example.com/tier==gold").matches({"example.com/tier": "gold"})
     assert parse_selector("").matches({})
+
+
+def test_an_agent_keeps_a_connector_while_its_sockets_delete_waits(emulator, tmp_path):
+    """A file emptied for a moment (an editor writing in place): the writer defers the
+    socket's delete and keeps its connector; an agent, which plans nothing, stopped it at once
+    while the socket was still in border0. It now holds for the same grace, looks again when
+    the grace ends, and lets the connector go once the writer has deleted the socket.
+    In-process daemons; the supervisor is the test stand-in that records what each is asked
+    to run (tests/daemon/test_daemon.py)."""
+    root = tmp_path / "m"
+    root.mkdir()
+    (root / "a.yaml").write_text(socket_yaml("web", "w", connector=True))
+    (root / "b.yaml").write_text(socket_yaml("api", "a", connector=True))
+    client = emulator.client()
+    config = {"path": str(root), "listen": None, "interval": 3600, "delete_grace": 1.0}
+    writer_runs, agent_runs = RecordingSupervisor(), RecordingSupervisor()
+    writer = Daemon(DaemonConfig(**config), client, supervisor=writer_runs,
+                    revision_fn=lambda path: None)
+    agent = Daemon(DaemonConfig(**config, role="agent"), emulator.client(),
+                   supervisor=agent_runs, reconcile_fn=observe_for(Selector()),
+                   revision_fn=lambda path: None)
+    assert writer.reconcile_now(["start"]).ok and agent.reconcile_now(["start"]).ok
+    assert set(agent_runs.syncs[-1]) == {"web", "api"}
+
+    (root / "b.yaml").write_text("")
+    assert [d.change.title for d in writer.reconcile_now(["edit"]).plan.deferred] == [
+        "delete socket api"]
+    held = agent.reconcile_now(["edit"])
+    assert client.find_socket("api") is not None
+    assert set(agent_runs.syncs[-1]) == set(writer_runs.syncs[-1]) == {"web", "api"}
+    assert held.deferred_until is not None  # the agent looks again when the grace ends
+
+    wait_for(lambda: writer.reconcile_now(["grace over"]).ok
+             and client.find_socket("api") is None, 10, message="the writer's delete")
+    assert agent.reconcile_now(["grace over"]).ok
+    assert set(agent_runs.syncs[-1]) == {"web"}
