@@ -44,6 +44,9 @@ class TokenSpec:
     #: Whether the destination held a value when the manifests were read (a lost one means a
     #: new token: its value exists only at creation).
     destination_present: bool = field(default=True, compare=False)
+    #: The id of the token whose value the destination holds, from the record written with it
+    #: (connectors/token_records.py); None: unknown (no record, or a value written elsewhere).
+    held_token_id: str | None = field(default=None, compare=False)
 
     @property
     def destination(self) -> str:

@@ -4,9 +4,12 @@ A token's value is answered once, by `POST /connector/token`; it goes to its des
 file written 0600, atomically; the agent token store, the same way; or a Kubernetes Secret,
 connectors/kube_secrets.py) and nowhere else: not to a log, a result message or an exception.
 If the destination cannot be written the new token is revoked at once, so no value is lost
-with a live token behind it. Before planning, `check_destinations` asks each Secret whether it
-still holds its token (files are checked when the manifests are read), so a lost destination
-plans a new token and the old one's revocation.
+with a live token behind it. Each value is written with the record of which token it is
+(connectors/token_records.py), so that the plan can tell the token in use from one whose value
+never reached the destination (an apply killed between the POST and the write: no `except`
+here can catch that). Before planning, `check_destinations` asks each Secret whether it still
+holds its token (files are checked for a value when the manifests are read), and reads every
+destination's record: the id of the token whose value it holds.
 """
 
 from __future__ import annotations
@@ -18,13 +21,22 @@ from typing import Any
 
 from reconciler.border0.api import Border0API
 from reconciler.connector_model import TokenSpec
-from reconciler.connectors.kube_secrets import KubeSecretError, read_secret, write_secret
+from reconciler.connectors.kube_secrets import KubeSecretError, read_secret_record, write_secret
+from reconciler.connectors.token_records import (
+    fingerprint,
+    held_token,
+    read_file_records,
+    write_file_records,
+)
 from reconciler.diagnostics import Diagnostic, Severity
 from reconciler.model import Desired
 from reconciler.plan.connectors import expiry_for
 from reconciler.private_files import private_dirs, write_atomically
 
-__all__ = ["TokenDestinationError", "check_destinations", "issue_token", "write_secret_file"]
+__all__ = [
+    "TokenDestinationError", "check_destinations", "issue_token", "write_secret_file",
+    "write_token_file",
+]
 
 
 class TokenDestinationError(Exception):
@@ -42,9 +54,38 @@ def write_secret_file(path: str, value: str) -> None:
             f"cannot write the token to {path}: {exc.strerror or type(exc).__name__}") from None
 
 
+def write_token_file(path: str, token_id: str, value: str) -> None:
+    """The value to `path` and the record of its token beside it: record (the value there now
+    and the new one), value, record (the new one only); wherever this stops, the record names
+    the value the file holds (connectors/token_records.py)."""
+    new = {"id": token_id, "sha256": fingerprint(value)}
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        records = read_file_records(path)
+        there = held_token(_file_value(path), records)
+        kept = [r for r in records if r["id"] == there]
+        write_file_records(path, [*kept, new])
+    except OSError as exc:
+        raise TokenDestinationError(
+            f"cannot write the token's record beside {path}: "
+            f"{exc.strerror or type(exc).__name__}") from None
+    write_secret_file(path, value)
+    try:
+        write_file_records(path, [new])
+    except OSError:
+        pass  # the first record already names this value
+
+
+def _file_value(path: str) -> str | None:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def issue_token(client: Border0API, connector_id: str, token: TokenSpec) -> str:
     """Create a token for the connector and store its value at its destination; its id."""
-    expires = expiry_for(token, datetime.now(UTC))
+    expires = expiry_for(token, datetime.now(UTC))  # whole seconds, as border0 keeps it
     body: dict[str, Any] = {"connector_id": connector_id, "name": token.name}
     if expires is not None:
         body["expires_at"] = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -55,11 +96,12 @@ def issue_token(client: Border0API, connector_id: str, token: TokenSpec) -> str:
         if not value:
             raise TokenDestinationError("border0 answered no token value")
         if token.file is not None:
-            write_secret_file(token.file, value)
+            write_token_file(token.file, token_id, value)
         elif token.kubernetes_secret is not None:
             try:
                 write_secret(token.kubernetes_secret, token.kubernetes_key, value,
-                             token.kubernetes_namespace)
+                             token.kubernetes_namespace,
+                             record={"id": token_id, "sha256": fingerprint(value)})
             except KubeSecretError as exc:
                 raise TokenDestinationError(f"token {token.name}: {exc}") from None
         else:
@@ -73,24 +115,29 @@ def issue_token(client: Border0API, connector_id: str, token: TokenSpec) -> str:
 
 
 def check_destinations(desired: Desired) -> tuple[Desired, list[Diagnostic]]:
-    """`desired` with each Kubernetes Secret destination marked present or lost (read through
-    the Kubernetes API), and a warning for each Secret that could not be read: its token is then
-    left as it is rather than replaced on a guess."""
+    """`desired` with each destination's held token (the id its record gives the value it holds,
+    connectors/token_records.py) and each Kubernetes Secret destination marked present or lost
+    (read through the Kubernetes API); a warning for each Secret that could not be read: its
+    token is then left as it is rather than replaced on a guess."""
     warnings: list[Diagnostic] = []
     connectors = dict(desired.connectors)
-    checked = [n for n, s in connectors.items()
-               if not s.suspend and any(t.kubernetes_secret for t in s.tokens)]
+    checked = [n for n, s in connectors.items() if not s.suspend and s.tokens]
     if not checked:
         return desired, warnings
     for name in checked:
         spec = connectors[name]
         tokens = []
         for token in spec.tokens:
-            if token.kubernetes_secret is not None:
+            if token.file is not None and token.destination_present:
+                held = held_token(_file_value(token.file), read_file_records(token.file))
+                token = replace(token, held_token_id=held)
+            elif token.kubernetes_secret is not None:
                 try:
-                    present = read_secret(token.kubernetes_secret, token.kubernetes_key,
-                                          token.kubernetes_namespace) is not None
-                    token = replace(token, destination_present=present)
+                    value, records = read_secret_record(
+                        token.kubernetes_secret, token.kubernetes_key,
+                        token.kubernetes_namespace)
+                    token = replace(token, destination_present=value is not None,
+                                    held_token_id=held_token(value, records))
                 except KubeSecretError as exc:
                     warnings.append(Diagnostic(
                         Severity.WARNING, f"connector {name}, token {token.name}: {exc}; "

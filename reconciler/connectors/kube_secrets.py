@@ -4,17 +4,21 @@ The writer (apply) creates or updates the Secret through the Kubernetes API (lig
 optional extra `k8s`, as for leader election), keeping any other keys it holds; the chart's
 connector agents mount it (`BORDER0_RECONCILER_SECRET_MOUNTS/<name>/<key>`) or, outside the
 chart, read it through the API. The plan asks whether the Secret still holds the key: a lost
-destination means a new token (plan/connectors.py `rotation_due`). Errors name the Secret and
-the API's reason, never the value.
+destination means a new token (plan/connectors.py `rotation_due`). With the value, the writer
+records which token it is (the annotation `border0-reconciler/token-ids`, token_records.py),
+in the same request. Errors name the Secret and the API's reason, never the value.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
+
+from reconciler.connectors.token_records import RECORD_ANNOTATION, Record, annotation_records
 
 __all__ = [
     "MANAGED_BY",
@@ -23,6 +27,7 @@ __all__ = [
     "kube_client",
     "mounted_secret",
     "read_secret",
+    "read_secret_record",
     "write_secret",
 ]
 
@@ -80,16 +85,37 @@ def _get(client: Any, name: str, namespace: str | None) -> Any:
 def read_secret(name: str, key: str, namespace: str | None = None,
                 client: Any = None) -> str | None:
     """The value under `key`, or None when the Secret or the key is gone (or empty)."""
+    return read_secret_record(name, key, namespace, client)[0]
+
+
+def read_secret_record(name: str, key: str, namespace: str | None = None,
+                       client: Any = None) -> tuple[str | None, list[Record]]:
+    """The value under `key` (None when the Secret or the key is gone, or empty), and the
+    record of which token it is (token_records.py; [] when there is none)."""
     client = client or kube_client()
     secret = _get(client, name, namespace)
     raw = ((secret.data or {}).get(key) if secret is not None else None) or ""
     value = base64.b64decode(raw).decode("utf-8", "replace").strip() if raw else ""
-    return value or None
+    annotations = secret.metadata.annotations if secret is not None and secret.metadata else None
+    return value or None, annotation_records(annotations, key)
+
+
+def _annotate(annotations: dict[str, str] | None, key: str, record: Record) -> dict[str, str]:
+    """`annotations` with `key`'s record set in the token-ids annotation (other keys kept)."""
+    try:
+        records = json.loads((annotations or {}).get(RECORD_ANNOTATION) or "{}")
+    except ValueError:
+        records = {}
+    if not isinstance(records, dict):
+        records = {}
+    records[key] = dict(record)
+    return {**(annotations or {}), RECORD_ANNOTATION: json.dumps(records, sort_keys=True)}
 
 
 def write_secret(name: str, key: str, value: str, namespace: str | None = None,
-                 client: Any = None) -> None:
-    """Create the Secret, or set `key` in the existing one (other keys are kept)."""
+                 client: Any = None, record: Record | None = None) -> None:
+    """Create the Secret, or set `key` in the existing one (other keys are kept); with
+    `record`, which token the value is, in the same request (token_records.py)."""
     from lightkube import ApiError
     from lightkube.models.meta_v1 import ObjectMeta
     from lightkube.resources.core_v1 import Secret
@@ -100,10 +126,15 @@ def write_secret(name: str, key: str, value: str, namespace: str | None = None,
         secret = _get(client, name, namespace)
         try:
             if secret is None:
-                client.create(Secret(metadata=ObjectMeta(name=name, labels=dict(MANAGED_BY)),
+                annotations = _annotate(None, key, record) if record else None
+                client.create(Secret(metadata=ObjectMeta(name=name, labels=dict(MANAGED_BY),
+                                                         annotations=annotations),
                                      type="Opaque", data={key: encoded}), namespace=namespace)
             else:
                 secret.data = {**(secret.data or {}), key: encoded}
+                if record:
+                    secret.metadata.annotations = _annotate(secret.metadata.annotations, key,
+                                                            record)
                 client.replace(secret, namespace=namespace)
             return
         except ApiError as exc:

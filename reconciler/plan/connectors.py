@@ -5,8 +5,15 @@
 - Deleting a connector that sockets still name (declared, or linked in border0) is refused,
   with their names: the sockets would go dark.
 - Tokens (`spec.tokens`): a declared token border0 does not list is created; one that expires
-  within a third of its lifetime, or whose destination is gone (its value exists only at
-  creation), is replaced (a new token, then the old one revoked). The connector's marker names
+  within a third of its lifetime (`expiresIn`), whose `expiresAt` changed, or whose destination
+  is gone (its value exists only at creation), is replaced (a new token, then the old one
+  revoked). Of several tokens of one name, the one in use is the one whose value the
+  destination holds (its record, connectors/token_records.py), never merely the newest: the
+  others' values are nowhere (an apply died between making one and writing it), so they are
+  revoked (`LOST`). A fixed `expiresAt` is never rotated for its nearing expiry (the new token
+  would expire at the same moment): the plan warns instead, and makes no token whose expiresAt
+  has passed (border0 refuses one). `expiresAt` counts to the second, as border0 keeps it: a
+  fraction is dropped, in the request and in the comparison alike. The connector's marker names
   the tokens this instance manages (ownership.py, `tokens=`; written with the connector, so a
   change of `spec.tokens` updates it): a token it names that is no longer declared is revoked,
   and no other token is ever revoked, whoever made it (issue 23: never wipe what others set).
@@ -22,6 +29,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from reconciler.connector_model import (
@@ -39,7 +47,8 @@ from reconciler.plan.fields import FieldDiff, create_diffs, field_diffs
 from reconciler.plan.types import Action, Change, Kind
 
 __all__ = [
-    "POLICIES_NOT_MANAGED", "UNSERVED", "expiry_for", "plan_connectors", "rotation_due",
+    "LOST", "POLICIES_NOT_MANAGED", "UNSERVED", "expiry_for", "expiry_warning",
+    "plan_connectors", "rotation_due",
     "unknown_connectors", "unserved_sockets",
 ]
 
@@ -58,23 +67,30 @@ POLICIES_NOT_MANAGED = Diagnostic(
 V02_RULE = ("not declared in spec.tokens, and the connector's marker, written by v0.2, names "
             "no tokens: v0.2's rule applies this once")
 
+#: Why a token of a declared name is revoked when the destination holds another of that name:
+#: its value is nowhere anybody can read it.
+LOST = ("its value never reached the destination, which holds another token of this name: an "
+        "apply stopped between making it and writing it")
+
 #: Rotate when less than this share of a token's lifetime is left.
 ROTATE_AT = 1 / 3
 
 
 def _parse(value: str) -> datetime | None:
+    """An RFC 3339 time to the second: border0 keeps expiry in whole seconds (SDK FlexibleTime
+    sends Unix seconds), so a fraction is dropped here, for requests and comparisons alike."""
     try:
-        return datetime.fromisoformat(value).astimezone(UTC)
+        return datetime.fromisoformat(value).astimezone(UTC).replace(microsecond=0)
     except (ValueError, AttributeError):
         return None
 
 
 def expiry_for(token: TokenSpec, now: datetime) -> datetime | None:
-    """When a token created `now` expires (None: never)."""
+    """When a token created `now` expires, to the second (None: never)."""
     if token.expires_at:
         return _parse(token.expires_at)
     if token.expires_in:
-        return now + timedelta(seconds=token.expires_in)
+        return (now + timedelta(seconds=token.expires_in)).replace(microsecond=0)
     return None
 
 
@@ -84,8 +100,10 @@ def rotation_due(token: TokenSpec, live: LiveToken, now: datetime) -> str:
         return (f"destination {token.destination} is missing: a token's value exists only at "
                 "creation, so a new token is made and the old one revoked")
     expires = _parse(live.expires_at) if live.expires_at else None
-    if token.expires_at and (expires is None or expires != _parse(token.expires_at)):
-        return f"expiresAt changed to {token.expires_at}"
+    if token.expires_at:
+        if expires is None or expires != _parse(token.expires_at):
+            return f"expiresAt changed to {token.expires_at}"
+        return ""  # a new token would expire at the same moment: `expiry_warning` says so
     if expires is None:
         return "now expires" if token.expires_in else ""
     created = _parse(live.created_at)
@@ -94,6 +112,32 @@ def rotation_due(token: TokenSpec, live: LiveToken, now: datetime) -> str:
     if left <= lifetime * ROTATE_AT:
         return f"expires {live.expires_at}: rotated before it does"
     return ""
+
+
+def expiry_warning(connector: str, token: TokenSpec, live: LiveToken | None,
+                   now: datetime) -> Diagnostic | None:
+    """For a fixed `expiresAt`: a warning once less than a third of the token's lifetime is
+    left (rotating would not help: the new token would expire at the same moment), and once
+    the date has passed. None otherwise."""
+    expires = _parse(token.expires_at) if token.expires_at else None
+    if expires is None:
+        return None
+    if expires <= now:
+        return Diagnostic(
+            Severity.WARNING,
+            f"connector {connector}, token {token.name}: its expiresAt {token.expires_at} has "
+            "passed, so it no longer authenticates, and border0 makes no token that expires in "
+            "the past: set a later expiresAt (or use expiresIn)",
+            code="token-expired", kind=str(Kind.TOKEN), name=f"{connector}/{token.name}")
+    created = _parse(live.created_at) if live is not None and live.created_at else None
+    if created is None or expires - now > (expires - created) * ROTATE_AT:
+        return None
+    return Diagnostic(
+        Severity.WARNING,
+        f"connector {connector}, token {token.name}: expires {token.expires_at} (a fixed "
+        "expiresAt) and is not rotated, since a new token would expire at the same moment: "
+        "set a later expiresAt (or use expiresIn) before then",
+        code="token-expiry-near", kind=str(Kind.TOKEN), name=f"{connector}/{token.name}")
 
 
 def plan_connectors(
@@ -116,7 +160,7 @@ def plan_connectors(
         if live is None:
             changes.append(Change(Kind.CONNECTOR, name, Action.CREATE, "not in border0",
                                   create_diffs(connector_fields(spec)), source=src))
-            _plan_tokens(spec, None, instance, changes, now)
+            _plan_tokens(spec, None, instance, changes, warnings, now)
             continue
         adopt = adopting(Kind.CONNECTOR, spec, live.ownership, instance, conflicts)
         if adopt is None:
@@ -133,7 +177,7 @@ def plan_connectors(
             changes.append(Change(Kind.CONNECTOR, name, Action.UPDATE,
                                   "adopt" if adopt else "changed", diffs,
                                   object_id=live.connector_id, source=src, adopting=adopt))
-        _plan_tokens(spec, live, instance, changes, now)
+        _plan_tokens(spec, live, instance, changes, warnings, now)
     for name, live in actual.connectors.items():
         if name in desired.connectors or not live.ownership.owned_by(instance):
             continue
@@ -168,7 +212,7 @@ def _users(connector: str, desired: Desired, actual: Actual) -> list[str]:
 
 def _plan_tokens(
     spec: ConnectorKindSpec, live: LiveConnector | None, instance: str,
-    changes: list[Change], now: datetime,
+    changes: list[Change], warnings: list[Diagnostic], now: datetime,
 ) -> None:
     src = str(spec.source) if spec.source else None
     listed = list(live.tokens or ()) if live is not None else []
@@ -183,15 +227,25 @@ def _plan_tokens(
     for token in spec.tokens:
         same = sorted((t for t in listed if t.name == token.name),
                       key=lambda t: t.created_at, reverse=True)
-        if not same:
-            change(token.name, Action.CREATE, "not in border0")
-            continue
-        newest, *older = same
-        why = rotation_due(token, newest, now)
-        if why:
-            change(token.name, Action.REPLACE, why, newest.token_id)
-        for old in older:
-            change(token.name, Action.DELETE, "an older token of this name", old.token_id)
+        current, lost, issue = _token_in_use(token, same, now)
+        expiry = expiry_warning(spec.name, token, current, now)
+        if issue and expiry is not None and expiry.code == "token-expired":
+            action, why = issue  # border0 would refuse it: say so instead of failing the apply
+            warnings.append(replace(expiry, message=(
+                f"connector {spec.name}, token {token.name}: not "
+                f"{'created' if action is Action.CREATE else 'replaced'} ({why}): its "
+                f"expiresAt {token.expires_at} has passed and border0 makes no token that "
+                "expires in the past; set a later expiresAt (or use expiresIn)")))
+        elif issue:
+            action, why = issue
+            change(token.name, action, why,
+                   current.token_id if action is Action.REPLACE and current else None)
+        elif expiry is not None:
+            warnings.append(expiry)
+        for old in lost:
+            change(token.name, Action.DELETE, LOST if current is not None and
+                   token.held_token_id == current.token_id else "an older token of this name",
+                   old.token_id)
     if live is None or not live.ownership.owned_by(instance) or live.tokens is None:
         return  # an adopted connector's marker names no token yet: none is ours to revoke
     managed = live.ownership.tokens
@@ -203,6 +257,33 @@ def _plan_tokens(
         elif live_token.name in managed:
             change(live_token.name, Action.DELETE,
                    "no longer declared in spec.tokens (revoked)", live_token.token_id)
+
+
+def _token_in_use(
+    token: TokenSpec, same: list[LiveToken], now: datetime,
+) -> tuple[LiveToken | None, list[LiveToken], tuple[Action, str] | None]:
+    """Of the live tokens of one declared name (newest first): the one in use (None: none),
+    the others (to revoke), and the new token to make (CREATE or REPLACE of the one in use, with
+    the reason) or None. The one in use is the one whose value the destination holds: the
+    newest only when the destination is gone or there is a single token."""
+    if not same:
+        return None, [], (Action.CREATE, "not in border0")
+    held = token.held_token_id
+    current = next((t for t in same if t.token_id == held), None)
+    if current is None and held is not None and token.destination_present:
+        newest, *older = same
+        return newest, older, (Action.REPLACE, (
+            f"{token.destination} holds a token border0 no longer lists (revoked): a new "
+            "token is made"))
+    if current is None and len(same) > 1 and token.destination_present:
+        return None, [], (Action.CREATE, (
+            f"{len(same)} tokens of this name, and no record of which one {token.destination} "
+            "holds: a new one is made and recorded, none is revoked; the next plan revokes the "
+            "others"))
+    current = current or same[0]
+    lost = [t for t in same if t is not current]
+    why = rotation_due(token, current, now)
+    return current, lost, (Action.REPLACE, why) if why else None
 
 
 def unknown_connectors(spec: SocketSpec, desired: Desired, actual: Actual) -> list[Diagnostic]:

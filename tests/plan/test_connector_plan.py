@@ -181,3 +181,56 @@ def test_revoking_undeclared_tokens_is_not_a_mass_delete():
     assert plan.ok, plan.conflicts
     assert sorted(c.action.value for c in plan.changes) == [
         "create", "delete", "delete", "delete", "update"]
+
+
+def test_of_several_tokens_of_a_name_the_one_the_destination_holds_is_kept():
+    """An apply that died between making a token and writing it leaves two of one name: the
+    one whose value the destination holds (its record) is in use, whatever its age."""
+    held = LiveToken("t0", "edge-1", iso(NOW + timedelta(days=80)), iso(NOW - timedelta(days=2)))
+    newer = LiveToken("t1", "edge-1", iso(NOW + timedelta(days=89)), iso(NOW - timedelta(days=1)))
+    actual = Actual(connectors={"edge": live(tokens=[held, newer], ownership=MANAGING)})
+
+    def plan_for(**kw):
+        spec = ConnectorKindSpec("edge", tokens=(token(**kw),))
+        return make_plan(Desired(connectors={"edge": spec}), actual)
+
+    [lost] = plan_for(held_token_id="t0").changes
+    assert (lost.action, lost.token_id) == (Action.DELETE, "t1")
+    assert "its value never reached the destination" in lost.reason
+
+    revoked = plan_for(held_token_id="t9").changes  # holds one border0 no longer lists
+    assert [(c.action, c.token_id) for c in revoked] == [(Action.REPLACE, "t1"),
+                                                         (Action.DELETE, "t0")]
+    assert "holds a token border0 no longer lists" in revoked[0].reason
+
+    [unknown] = plan_for().changes  # no record (written before records were kept)
+    assert (unknown.action, unknown.token_id) == (Action.CREATE, None)  # nothing revoked
+    assert "no record of which one /x/edge.token holds" in unknown.reason
+
+
+def test_a_fixed_expires_at_is_never_rotated_for_its_expiry_and_the_plan_warns():
+    created = NOW - timedelta(days=60)
+
+    def plan_for(expires: datetime, **kw):
+        at = LiveToken("t0", "edge-1", iso(expires), iso(created))
+        spec = ConnectorKindSpec("edge", tokens=(token(expires_in=None, expires_at=iso(expires),
+                                                       **kw),))
+        actual = Actual(connectors={"edge": live(tokens=[at], ownership=MANAGING)})
+        return make_plan(Desired(connectors={"edge": spec}), actual)
+
+    far = plan_for(NOW + timedelta(days=60))
+    assert far.changes == [] and far.warnings == []
+    near = plan_for(NOW + timedelta(days=5))
+    assert near.changes == [] and [w.code for w in near.warnings] == ["token-expiry-near"]
+    past = plan_for(NOW - timedelta(days=1))
+    assert past.changes == [] and [w.code for w in past.warnings] == ["token-expired"]
+    lost = plan_for(NOW - timedelta(days=1), destination_present=False)
+    assert lost.changes == [] and "not replaced (destination" in lost.warnings[0].message
+
+
+def test_expires_at_counts_to_the_second_as_border0_keeps_it():
+    at = LiveToken("t0", "edge-1", "2030-06-30T00:00:00Z", iso(NOW))
+    spec = ConnectorKindSpec("edge", tokens=(token(expires_in=None,
+                                                   expires_at="2030-06-30T00:00:00.500Z"),))
+    actual = Actual(connectors={"edge": live(tokens=[at], ownership=MANAGING)})
+    assert make_plan(Desired(connectors={"edge": spec}), actual).changes == []
