@@ -60,7 +60,7 @@ def write_token_file(path: str, token_id: str, value: str) -> None:
     the value the file holds (connectors/token_records.py)."""
     new = {"id": token_id, "sha256": fingerprint(value)}
     try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dirs(Path(path).parent)
         records = read_file_records(path)
         there = held_token(_file_value(path), records)
         kept = [r for r in records if r["id"] == there]
