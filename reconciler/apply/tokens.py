@@ -87,8 +87,8 @@ def issue_token(client: Border0API, connector_id: str, token: TokenSpec) -> str:
     """Create a token for the connector and store its value at its destination; its id."""
     expires = expiry_for(token, datetime.now(UTC))  # whole seconds, as border0 keeps it
     body: dict[str, Any] = {"connector_id": connector_id, "name": token.name}
-    if expires is not None:
-        body["expires_at"] = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if expires is not None:  # Unix seconds, as border0's CLI (int64) and SDK (FlexibleTime) send
+        body["expires_at"] = int(expires.timestamp())
     created = client.create_connector_token(body)
     token_id = str(created.get("id") or "")
     value = str(created.get("token") or "")

@@ -9,6 +9,7 @@ Bodies hold secret values: they go to the client and nowhere else.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.connector_model import (
@@ -180,8 +181,18 @@ def connector_from_api(data: Mapping[str, Any]) -> LiveConnector:
 def token_from_api(data: Mapping[str, Any]) -> LiveToken:
     """A listed connector token: id, name, expiry; the value is never answered after creation."""
     return LiveToken(token_id=str(data.get("id") or ""), name=str(data.get("name") or ""),
-                     expires_at=str(data.get("expires_at") or ""),
-                     created_at=str(data.get("created_at") or ""))
+                     expires_at=_rfc3339(data.get("expires_at")),
+                     created_at=_rfc3339(data.get("created_at")))
+
+
+def _rfc3339(value: Any) -> str:
+    """A token's time as RFC 3339 text, "" when unset: border0 answers text (the CLI's
+    `ConnectorToken.ExpiresAt string`), and its SDK reads Unix seconds too (FlexibleTime)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not value:
+            return ""
+        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(value or "")
 
 
 def connector_body(spec: ConnectorKindSpec, instance: str,

@@ -67,7 +67,12 @@ def test_a_token_value_is_answered_once(emulator):
         assert h.post("connector/token", json={"connector_id": "nope", "name": "t"}
                       ).status_code == 404
         assert h.post("connector/token", json={"connector_id": cid, "name": "t",
-                                               "expires_at": "2001-01-01T00:00:00Z"}
+                                               "expires_at": 978307200}  # 2001-01-01: past
+                      ).status_code == 400
+        # an expiry in text: border0's clients send Unix seconds (the CLI's int64, the SDK's
+        # FlexibleTime), so the twin refuses text as border0 may
+        assert h.post("connector/token", json={"connector_id": cid, "name": "t",
+                                               "expires_at": "2099-01-01T00:00:00Z"}
                       ).status_code == 400
         assert h.delete(f"connector/{cid}/token/{made['id']}").status_code == 204
         assert h.get(f"connector/{cid}/token/{made['id']}").status_code == 404

@@ -124,7 +124,7 @@ def test_a_v02_marker_has_v02s_rule_applied_once_then_only_named_tokens_are_revo
         tmp_path, emulator):
     client = emulator.client()
     ids = {}
-    in_30_days = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    in_30_days = int((datetime.now(UTC) + timedelta(days=30)).timestamp())  # as border0's CLI
     for name, tokens in {"edge": ["edge-1", "edge-old"], "bare": ["bare-old"]}.items():
         ids[name] = client.create_connector({"name": name, "description": V02_MARKER,
                                              "built_in_ssh_service_enabled": False})[

@@ -34,6 +34,7 @@ class Allowed:
 
 
 _STR: dict[str, Any] = {"type": "string"}
+_INT: dict[str, Any] = {"type": "integer"}
 _STRS: dict[str, Any] = {"type": "array", "items": _STR}
 _ACTIONS: dict[str, Any] = {
     "type": "object", "required": ["actions"],
@@ -70,11 +71,13 @@ _CONNECTOR_BODY: dict[str, Any] = {
 }
 #: SDK `ConnectorToken`: every field is sent (FlexibleTime marshals as Unix seconds, 0 when
 #: unset: client/flexible_time.go); the output fields (id, token, created_by, created_at) go
-#: as zero values and are ignored.
+#: as zero values and are ignored. `expires_at` is a number from both of border0's clients (the
+#: CLI's `ConnectorTokenRequest.ExpiresAt int64`, internal/api/models/connector.go): no client
+#: of border0's sends it as text, so the twin refuses text.
 _TOKEN_BODY: dict[str, Any] = {
     "type": "object", "required": ["connector_id", "name"],
-    "properties": {"connector_id": _STR, "name": _STR, "expires_at": _ANY, "id": _STR,
-                   "token": _STR, "created_by": _STR, "created_at": _ANY},
+    "properties": {"connector_id": _STR, "name": _STR, "expires_at": _INT, "id": _STR,
+                   "token": _STR, "created_by": _STR, "created_at": _INT},
 }
 #: SDK `SocketKeyToSign` (client/socket.go SignSocketKey); the CLI sends the same key
 #: (border0-cli internal/api/models/requests.go, internal/client/client.go).
@@ -164,7 +167,6 @@ def _obj(**properties: Any) -> dict[str, Any]:
     return {"type": "object", "properties": properties}
 
 
-_INT = {"type": "integer"}
 _EMPTY = _obj()
 _RULES = lambda **p: _obj(rules={"type": "array", "items": _obj(**p)})
 

@@ -240,7 +240,8 @@ class Connectors(BaseModel):
 class ConnectorTokenBody(_In):
     connector_id: str
     name: str
-    expires_at: str | int | None = None
+    expires_at: int | None = Field(None, description="Unix seconds (border0's clients send a "
+                                   "number); absent or 0: never expires")
 
 
 class ConnectorToken(BaseModel):
