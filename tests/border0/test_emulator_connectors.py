@@ -153,3 +153,16 @@ def test_an_expired_connector_token_is_refused(emulator):
         assert agent.get("connector/config").status_code == 200
         wait_for(lambda: agent.get("connector/config").status_code == 401, timeout=10)
         assert time.time() >= soon
+
+
+def test_a_tokens_times_are_read_as_text_or_as_unix_seconds():
+    """border0 answers a token's times as text (the CLI's `ConnectorToken.ExpiresAt string`);
+    its SDK reads Unix seconds too (FlexibleTime): either reads as the same RFC 3339 time."""
+    from reconciler.border0.api_json import token_from_api
+
+    text = token_from_api({"id": "t1", "name": "a", "expires_at": "2027-01-01T00:00:00Z",
+                           "created_at": "2026-12-01T00:00:00Z"})
+    seconds = token_from_api({"id": "t1", "name": "a", "expires_at": 1798761600,
+                              "created_at": 1796083200})
+    assert seconds == text
+    assert token_from_api({"id": "t2", "name": "b", "expires_at": 0}).expires_at == ""
