@@ -9,6 +9,8 @@ import time
 import httpx
 from helpers import wait_for
 
+from reconciler.border0.api_json import token_from_api
+
 SSH_UPSTREAM = {"service_type": "ssh", "ssh_service_configuration": {
     "ssh_service_type": "standard",
     "standard_ssh_service_configuration": {
@@ -158,8 +160,6 @@ def test_an_expired_connector_token_is_refused(emulator):
 def test_a_tokens_times_are_read_as_text_or_as_unix_seconds():
     """border0 answers a token's times as text (the CLI's `ConnectorToken.ExpiresAt string`);
     its SDK reads Unix seconds too (FlexibleTime): either reads as the same RFC 3339 time."""
-    from reconciler.border0.api_json import token_from_api
-
     text = token_from_api({"id": "t1", "name": "a", "expires_at": "2027-01-01T00:00:00Z",
                            "created_at": "2026-12-01T00:00:00Z"})
     seconds = token_from_api({"id": "t1", "name": "a", "expires_at": 1798761600,
