@@ -1,6 +1,7 @@
 """`import DIR`: write manifests for the sockets and policies border0 holds, so a repository
 can adopt them. The documents come from `render.manifests`; this module writes them (all or
-none: an existing file stops it unless --force) and lists the secrets to fill in."""
+none: an existing file stops it unless --force) and lists the secrets to fill in. It exits 1
+when an object was left out because no manifest describes it (`ImportPlan.undescribed`)."""
 
 from __future__ import annotations
 
@@ -96,7 +97,8 @@ def run_import(root: Path, actual: Any, instance: str, select: Sequence[str], fo
                echo: Callable[[str], None],
                report: Callable[[dict[str, Any]], None] | None = None) -> int:
     """Write the manifests, then say what happened (lines to `echo`, or one document to
-    `report` for -o json|yaml); 0 (a refusal raises `UserError`)."""
+    `report` for -o json|yaml); 0, or 1 when objects were left out that no manifest describes
+    (said on stderr; a refusal raises `UserError`)."""
     from reconciler.render.manifests import plan_import
 
     plan = plan_import(actual, instance, select)
@@ -107,6 +109,8 @@ def run_import(root: Path, actual: Any, instance: str, select: Sequence[str], fo
             "written": [str(root / rel) for rel in plan.documents],
             "adopted": [str(root / rel) for rel in plan.documents if rel in plan.adopted],
             "skipped": list(plan.skipped),
+            "undescribed": list(plan.undescribed),
+            "undescribed_own": list(plan.undescribed_own),
             "left_out_by_select": list(plan.unselected_own),
             "secrets_to_fill_in": list(plan.env_names),
             "env_example": str(root / ENV_EXAMPLE) if plan.env_names else None,
@@ -115,7 +119,7 @@ def run_import(root: Path, actual: Any, instance: str, select: Sequence[str], fo
         echo(f"skipped {line}")
     if not plan.documents:
         echo("Nothing to import" + (" (no name matches --select)" if select else "") + ".")
-        return 0
+        return _incomplete(root, plan, instance, echo)
     for rel in plan.documents:
         echo(f"wrote {root / rel}" + (" (adopt)" if rel in plan.adopted else ""))
     sockets = sum(1 for d in plan.documents.values() if d["kind"] == "Socket")
@@ -141,4 +145,25 @@ def run_import(root: Path, actual: Any, instance: str, select: Sequence[str], fo
             f"(border0 does not give them back): {root / ENV_EXAMPLE}\n"
             f"Next: fill in a copy of it, then border0-reconciler plan {root} --env-file FILE"
         )
-    return 0
+    return _incomplete(root, plan, instance, echo)
+
+
+def _incomplete(root: Path, plan: ImportPlan, instance: str, echo: Callable[[str], None]) -> int:
+    """1, said on stderr, when objects were left out that no manifest describes; else 0."""
+    if not plan.undescribed:
+        return 0
+    if plan.undescribed_own:
+        echo(
+            f"note: instance {instance} manages {len(plan.undescribed_own)} of the objects left "
+            f"out ({', '.join(plan.undescribed_own[:5])}"
+            f"{', ...' if len(plan.undescribed_own) > 5 else ''}): applying {root} would "
+            "delete them"
+        )
+    count = len(plan.undescribed)
+    click.echo(
+        f"error: {count} object{'s' if count != 1 else ''} left out: no manifest describes "
+        f"{'them' if count != 1 else 'it'} as border0 holds {'them' if count != 1 else 'it'} "
+        "(listed as skipped, with what validate would say); the manifests written are valid",
+        err=True,
+    )
+    return 1

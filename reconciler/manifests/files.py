@@ -197,6 +197,8 @@ def discover(
     seen: set[str] = set()
 
     def add(path: Path) -> None:
+        """Keep `path` unless an earlier PATH already gave the same file (a folder named
+        twice, a file and its folder): each file is read once, silently."""
         if len(paths) == 1:  # one walk never yields a file twice
             files.append(path)
             return
@@ -214,7 +216,7 @@ def discover(
             continue
         root = Path(raw)
         if root.is_dir():  # follows a symlinked root (git-sync swaps one)
-            before = len(files)
+            found = False  # manifests in this folder, even ones an earlier PATH gave
             for dirpath, dirnames, filenames in os.walk(root, onerror=walk_error):
                 rel = os.path.relpath(dirpath, root).replace(os.sep, "/")
                 prefix = "" if rel == "." else rel + "/"
@@ -227,7 +229,8 @@ def discover(
                         continue
                     if not (exclude and excluded(prefix + name, exclude)):
                         add(Path(dirpath, name))
-            if len(files) == before:
+                        found = True
+            if not found:
                 problem(str(root), "no manifest files (*.yaml, *.yml) in this directory", False)
         elif root.exists() or root.is_symlink():
             add(root)

@@ -90,6 +90,7 @@ __all__ = [
     "EnvFileError",
     "LoadResult",
     "ParsedFile",
+    "check_texts",
     "load",
     "read_env_file",
     "schema_path",
@@ -493,6 +494,18 @@ def _same(a: Secret | None, b: Secret | None) -> bool:
     if a is None or b is None:
         return a is b
     return (a.value, a.origin, a.declared) == (b.value, b.origin, b.declared)
+
+
+def check_texts(texts: Mapping[str, str]) -> list[Diagnostic]:
+    """What `validate` says of these files (name -> text) read together as one folder, never
+    from disk: YAML, apiVersion and kind, the schemas, the per-document checks and the
+    cross-checks (policies, connectors, names); secret references are checked for their shape
+    only, as `validate` without `--env-file` does. `import` checks what it writes with it."""
+    loader = _Loader(env={}, resolve_secrets=False, strict=False)
+    for name, text in texts.items():
+        loader.read_documents(Path(name), text, *load_documents(text), document_starts(text))
+    loader.cross_check()
+    return loader.diagnostics
 
 
 def load(

@@ -8,6 +8,12 @@ an `{env: NAME}` reference whose NAME the caller lists for the user to fill in.
 
 Ownership follows the planner's rule: our own objects are written as they are, unmanaged ones
 get the adopt annotation, objects of another instance are skipped and reported.
+
+No manifest is written that `validate` would refuse: the documents are checked together as
+`validate` checks a folder (`loader.check_texts`), and an object whose manifest fails (a socket
+border0 holds in a form no manifest describes, such as an rdp socket without a typed upstream)
+is skipped and listed with the problems, as are names and types no manifest can hold. Those are
+`ImportPlan.undescribed`: the import exits 1 when there are any.
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ from reconciler.connector_model import (
     connector_fields,
     live_connector_fields,
 )
-from reconciler.manifests.loader import API_VERSION
+from reconciler.diagnostics import Severity
+from reconciler.manifests.loader import API_VERSION, check_texts
 from reconciler.manifests.specs import (
     ADOPT_ANNOTATION,
     CONNECTOR_MANIFEST_PATHS,
@@ -58,10 +65,27 @@ class ImportPlan:
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     adopted: list[str] = field(default_factory=list)  # relative paths annotated adopt
     skipped: list[str] = field(default_factory=list)  # one line each, e.g. "socket x: ..."
+    #: The lines of `skipped` for objects that are left out because no manifest can describe
+    #: them as border0 holds them (not for ownership): the import is incomplete.
+    undescribed: list[str] = field(default_factory=list)
+    #: Of those, the objects this instance manages ("socket x"): applying the manifests
+    #: without them would delete them.
+    undescribed_own: list[str] = field(default_factory=list)
     env_names: list[str] = field(default_factory=list)
     #: Objects this instance manages that --select leaves out: `apply` of these manifests alone
     #: would prune them.
     unselected_own: list[str] = field(default_factory=list)
+    #: The secret names of each document (relative path), to take back if it is dropped.
+    env_by_document: dict[str, list[str]] = field(default_factory=dict)
+
+    def skip(self, line: str, *, undescribed: bool = False, own: str | None = None) -> None:
+        """List a skipped object; `undescribed` when no manifest can describe it, `own`
+        ("socket x") when this instance manages it."""
+        self.skipped.append(line)
+        if undescribed:
+            self.undescribed.append(line)
+            if own is not None:
+                self.undescribed_own.append(own)
 
 
 def plan_import(actual: Actual, instance: str, select: Sequence[str] = ()) -> ImportPlan:
@@ -77,33 +101,29 @@ def plan_import(actual: Actual, instance: str, select: Sequence[str] = ()) -> Im
     for live_c in sorted(actual.connectors.values(), key=lambda c: c.name):
         if not _selected(live_c.name, select):
             continue
-        reason = _skip_reason("connector", live_c.name, live_c.ownership, instance)
-        if reason:
-            result.skipped.append(reason)
+        if _skipped(result, "connector", live_c.name, live_c.ownership, instance):
             continue
         _add(result, f"connectors/{live_c.name}.yaml", _connector_document(live_c),
              not live_c.ownership.owned_by(instance))
     policies = [p for p in actual.policies.values() if _selected(p.name, select)]
-    imported_policies = set()
     for live in sorted(policies, key=lambda p: p.name):
-        reason = _skip_reason("policy", live.name, live.ownership, instance)
-        if reason:
-            result.skipped.append(reason)
+        if _skipped(result, "policy", live.name, live.ownership, instance):
             continue
-        imported_policies.add(live.name)
         _add(result, f"policies/{live.name}.yaml",
              _policy_document(live), not live.ownership.owned_by(instance))
+    _drop_invalid(result)  # before the sockets: what they may name as declared here
+    imported = {(d["kind"], d["metadata"]["name"]) for d in result.documents.values()}
     for live in sorted(actual.sockets.values(), key=lambda s: s.name):
         if not _selected(live.name, select):
             continue
-        reason = _skip_reason("socket", live.name, live.ownership, instance)
-        if reason is None and live.type not in model.SOCKET_TYPES:
-            reason = f"socket {live.name}: type {live.socket_type!r} has no manifest form yet"
-        if reason:
-            result.skipped.append(reason)
+        if _skipped(result, "socket", live.name, live.ownership, instance, live):
             continue
-        doc = _socket_document(live, imported_policies, result.env_names)
-        _add(result, f"sockets/{live.name}.yaml", doc, not live.ownership.owned_by(instance))
+        rel = f"sockets/{live.name}.yaml"
+        env_names = result.env_by_document[rel] = []
+        _add(result, rel, _socket_document(live, imported, env_names),
+             not live.ownership.owned_by(instance))
+        result.env_names += env_names
+    _drop_invalid(result)
     return result
 
 
@@ -139,8 +159,10 @@ _Dumper.add_representer(dict, _represent_dict)
 
 
 def _socket_document(
-    live: LiveSocket, imported_policies: set[str], env_names: list[str]
+    live: LiveSocket, imported: set[tuple[str, str]], env_names: list[str]
 ) -> dict[str, Any]:
+    """The Socket; policies and connectors it names that are not `imported` ((kind, name))
+    go to externalPolicies and externalConnectors, which `validate` does not look for."""
     doc = _skeleton("Socket", live.name)
     fields = model.live_socket_fields(live)
     defaults = model.socket_fields(SocketSpec(name=live.name, type=live.type))
@@ -157,6 +179,13 @@ def _socket_document(
             if is_typed:
                 _put(doc, path, _typed_upstream(live, env_names))
             continue
+        if key == "connectors" and value:
+            external = [c for c in value if ("Connector", c) not in imported]
+            if len(external) < len(value):
+                _put(doc, path, [c for c in value if ("Connector", c) in imported])
+            if external:
+                doc["spec"]["externalConnectors"] = external
+            continue
         if key in SECRET_FIELDS:
             if value is None and key not in required:
                 continue
@@ -167,8 +196,8 @@ def _socket_document(
             continue
         _put(doc, path, value)
     attached = list(dict.fromkeys(live.policy_names))
-    declared = [p for p in attached if p in imported_policies]
-    external = [p for p in attached if p not in imported_policies]
+    declared = [p for p in attached if ("Policy", p) in imported]
+    external = [p for p in attached if ("Policy", p) not in imported]
     if declared:
         doc["spec"]["policies"] = declared
     if external:
@@ -243,6 +272,30 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _drop_invalid(result: ImportPlan) -> None:
+    """Take out each document `validate` would refuse, skipped and listed with its problems;
+    the rest is checked again (a document left may have named one taken out)."""
+    while result.documents:
+        texts = {rel: to_yaml(doc) for rel, doc in result.documents.items()}
+        errors: dict[str, list[str]] = {}
+        problems = sorted(check_texts(texts), key=lambda d: (d.line or 0, d.column or 0))
+        for problem in problems:
+            if problem.severity is Severity.ERROR and problem.file in result.documents:
+                errors.setdefault(problem.file, []).append(problem.message)
+        if not errors:
+            return
+        for rel, messages in errors.items():
+            doc = result.documents.pop(rel)
+            kind, name = doc["kind"].lower(), doc["metadata"]["name"]
+            result.skip(f"{kind} {name}: no manifest describes it as border0 holds it "
+                        f"(validate would say: {'; '.join(messages)})", undescribed=True,
+                        own=None if rel in result.adopted else f"{kind} {name}")
+            if rel in result.adopted:
+                result.adopted.remove(rel)
+            for env_name in result.env_by_document.pop(rel, ()):
+                result.env_names.remove(env_name)
+
+
 def _add(result: ImportPlan, rel: str, doc: dict[str, Any], adopt: bool) -> None:
     if adopt:
         doc["metadata"].setdefault("annotations", {})[ADOPT_ANNOTATION] = "true"
@@ -261,9 +314,18 @@ def _selected(name: str, select: Sequence[str]) -> bool:
     return not select or any(fnmatch.fnmatchcase(name, glob) for glob in select)
 
 
-def _skip_reason(kind: str, name: str, own: model.Ownership, instance: str) -> str | None:
-    if not _NAME_RE.match(name):
-        return f"{kind} {name!r}: the name is not valid in a manifest"
+def _skipped(result: ImportPlan, kind: str, name: str, own: model.Ownership, instance: str,
+             socket: LiveSocket | None = None) -> bool:
+    """Whether the object is skipped (and listed): a name or socket type no manifest can hold,
+    or another instance's object."""
     if own.managed and not own.owned_by(instance):
-        return f"{kind} {name}: managed by instance {own.instance!r}, not {instance!r}"
-    return None
+        result.skip(f"{kind} {name}: managed by instance {own.instance!r}, not {instance!r}")
+        return True
+    if not _NAME_RE.match(name):
+        reason = f"{kind} {name!r}: the name is not valid in a manifest"
+    elif socket is not None and socket.type not in model.SOCKET_TYPES:
+        reason = f"{kind} {name}: type {socket.socket_type!r} has no manifest form yet"
+    else:
+        return False
+    result.skip(reason, undescribed=True, own=f"{kind} {name}" if own.owned_by(instance) else None)
+    return True

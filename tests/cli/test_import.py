@@ -278,3 +278,54 @@ def test_import_never_writes_through_a_hard_link(org: dict[str, Any]) -> None:
     code, _, err = run(org, "import", str(out))
     assert code == 1 and "other hard link" in err, err
     assert (outside / "victim").read_text() == "precious\n"
+
+
+def test_import_never_writes_a_manifest_validate_refuses(emulator, tmp_path: Path) -> None:
+    """A bare socket of every type (as border0 holds one made without a typed upstream): what
+    no manifest can describe is skipped and listed with validate's reasons, exit 1; what is
+    written validates, and plans. A connector left out by --select is named as external."""
+    api = httpx.Client(base_url=emulator.url,
+                       headers={"Authorization": f"Bearer {emulator.token}"})
+    for socket_type in model.SOCKET_TYPES:
+        body = {"name": f"bare-{socket_type.replace('_', '-')}", "socket_type": socket_type}
+        assert api.post("/socket", json=body).status_code == 200
+    ours = {"managed-by": "border0-reconciler", "border0-reconciler/instance": "default"}
+    assert api.post("/socket", json={"name": "rdp1", "socket_type": "rdp",
+                                     "tags": ours}).status_code == 200
+    edge = api.post("/connector", json={"name": "edge"}).json()["connector_id"]
+    assert api.post("/socket", json={"name": "linked", "socket_type": "tls",
+                                     "connector_ids": [edge]}).status_code == 200
+    api.close()
+    token = {"BORDER0_ADMIN_TOKEN": emulator.token}
+    out = tmp_path / "imported"
+
+    code, stdout, err = cli(["import", str(out), "--api", emulator.url], env=token)
+    assert code == 1, stdout + err
+    undescribable = {"bare-rdp", "bare-vnc", "bare-vpn", "rdp1"}  # upstream {type: rdp|vnc|vpn}
+    skipped = [line for line in stdout.splitlines() if line.startswith("skipped ")]
+    assert {line.split()[2].rstrip(":") for line in skipped} == undescribable, stdout
+    assert ("skipped socket rdp1: no manifest describes it as border0 holds it (validate would "
+            "say: spec.upstream.serviceType is required") in stdout
+    assert f"({len(model.SOCKET_TYPES) - 1} to adopt, 4 skipped)" in stdout
+    assert f"note: instance default manages 1 of the objects left out (socket rdp1): " \
+           f"applying {out} would delete them" in stdout
+    assert err.startswith("error: 4 objects left out: no manifest describes them"), err
+    written = {p.stem for p in (out / "sockets").glob("*.yaml")}
+    assert written.isdisjoint(undescribable) and len(written) == len(model.SOCKET_TYPES) - 2
+    code, stdout, err = cli(["validate", str(out)])
+    assert code == 0, stdout + err
+    names = [line.split("=")[0] for line in (out / ".env.example").read_text().splitlines()
+             if "=" in line]
+    code, stdout, err = cli(["plan", str(out), "--api", emulator.url, "-o", "json"],
+                            env={**token, **dict.fromkeys(names, "x")})
+    assert code == 0, stdout + err
+    changes = {c["name"]: c["action"] for c in json.loads(stdout)["changes"]}
+    assert changes["rdp1"] == "delete" and "bare-rdp" not in changes  # as the note says
+
+    code, stdout, err = cli(["import", str(tmp_path / "one"), "--select", "linked",
+                             "--api", emulator.url, "-o", "json"], env=token)
+    assert code == 0 and json.loads(stdout)["undescribed"] == [], stdout + err
+    linked = load(tmp_path / "one" / "sockets" / "linked.yaml")["spec"]
+    assert "connectors" not in linked and linked["externalConnectors"] == ["edge"]
+    code, stdout, err = cli(["validate", str(tmp_path / "one")])
+    assert code == 0, stdout + err

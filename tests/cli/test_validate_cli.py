@@ -212,6 +212,31 @@ def test_paths_that_hold_nothing_or_do_not_exist(tmp_path):
     assert code == 1 and "Missing argument" in err  # 1, not click's 2: 2 means "changes"
 
 
+def test_a_path_named_twice_is_read_once_without_a_warning(tmp_path):
+    """A folder named twice, or a file and its folder: each file read once, silently; the
+    "no manifest files" warning only for a folder that really holds none."""
+    files = {
+        "m/web.yaml": HEADER + "kind: Socket\nmetadata:\n  name: web\nspec:\n  type: http\n",
+        "m/sub/ssh.yaml": HEADER + "kind: Socket\nmetadata:\n  name: box\nspec:\n  type: ssh\n",
+    }
+    write(tmp_path, files)
+    (tmp_path / "empty").mkdir()
+    once = "ok: 2 sockets, 0 policies in 2 files (0 warnings)"
+    for paths in (["m", "m"], ["m/web.yaml", "m"], ["m", "m/sub/ssh.yaml"], ["m", "./m/"]):
+        code, out, err = cli(["validate", *paths], cwd=tmp_path)
+        assert (code, out, err) == (0, once + "\n", ""), paths
+    code, out, _ = cli(["validate", "m", "empty", "m"], cwd=tmp_path)
+    assert code == 0
+    assert out.splitlines() == [
+        "empty: warning: no manifest files (*.yaml, *.yml) in this directory",
+        "ok: 2 sockets, 0 policies in 2 files (1 warning)",
+    ]
+    code, out, err = cli(["plan", "m", "m", "--api", "local", "--state", "local.db"],
+                         cwd=tmp_path)
+    assert code == 0, out + err
+    assert "no manifest files" not in out + err and "+ socket web" in out
+
+
 def test_no_traceback_on_hostile_input(tmp_path):
     os.mkfifo(tmp_path / "fifo.yaml")  # reading it would block forever
     (tmp_path / "binary.yaml").write_bytes(bytes(range(256)))
