@@ -16,6 +16,7 @@ from reconciler.cli.options import (
     detailed_exitcode_option,
     env_file_option,
     friendly_errors,
+    given_options,
     instance_option,
     labels_option,
     max_delete_option,
@@ -79,4 +80,4 @@ def plan_command(paths: tuple[str, ...], **kwargs: Any) -> None:
     """Show what apply would change in border0 to match the manifests under PATHS."""
     from reconciler.cli.planning import PlanArgs, run_plan
 
-    raise SystemExit(run_plan(PlanArgs(paths=paths, **kwargs)))
+    raise SystemExit(run_plan(PlanArgs(paths=paths, given=given_options(kwargs), **kwargs)))
