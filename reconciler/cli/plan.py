@@ -46,7 +46,8 @@ def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      "the terminal then gets text."),
         click.option("--out", type=click.Path(dir_okay=False), default=None, metavar="PLANFILE",
                      help="Save the plan (no secret values) to PLANFILE for `apply PLANFILE` / "
-                     "`show PLANFILE`, as terraform plan -out."),
+                     "`show PLANFILE`, as terraform plan -out (not with PATH -, nor on apply "
+                     "PLANFILE)."),
         max_delete_option("Refuse plans deleting more objects [default: half of ours, >= 1]."),
         allow_mass_delete_option("Allow a plan past the mass-delete guard."),
         click.option("--confirm-delete", multiple=True, metavar="NAME",
