@@ -11,6 +11,7 @@ from reconciler.cli.options import (
     api_options,
     dry_run_option,
     friendly_errors,
+    given_options,
     parallelism_option,
     verbose_option,
 )
@@ -32,4 +33,4 @@ def apply_command(paths: tuple[str, ...], **kwargs: Any) -> None:
     """Make border0 match the manifests under PATHS, or apply a plan saved with plan --out."""
     from reconciler.cli.planning import PlanArgs, run_apply
 
-    raise SystemExit(run_apply(PlanArgs(paths=paths, **kwargs)))
+    raise SystemExit(run_apply(PlanArgs(paths=paths, given=given_options(kwargs), **kwargs)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
@@ -23,7 +23,8 @@ __all__ = [
     "DAEMON_LISTEN", "ENV_PREFIX", "EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "AliasOption",
     "DurationType", "allow_mass_delete_option", "allow_replace_option", "api_options",
     "color_options", "detailed_exitcode_option", "dry_run_option", "env_file_option",
-    "environment_names", "fail", "flag_text", "friendly_errors", "instance_option", "labels_option",
+    "environment_names", "fail", "flag_text", "friendly_errors", "given_options", "instance_option",
+    "labels_option",
     "list_format_option", "listen_option", "max_delete_option", "no_policies_option",
     "output_option", "parallelism_option", "refresh_option", "secret_root_option",
     "setting_option", "state_option", "verbose_option", "wide_option",
@@ -87,6 +88,16 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             )
 
     return wrapper
+
+
+def given_options(names: Iterable[str]) -> frozenset[str]:
+    """Which of the current command's `names` were given (on the command line or in the
+    environment), not left to their defaults."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    return frozenset(n for n in names if ctx.get_parameter_source(n) in given)
 
 
 def state_option(help: str, dest: str = "state") -> Decorator:

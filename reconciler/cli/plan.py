@@ -16,6 +16,7 @@ from reconciler.cli.options import (
     detailed_exitcode_option,
     env_file_option,
     friendly_errors,
+    given_options,
     instance_option,
     labels_option,
     max_delete_option,
@@ -45,7 +46,8 @@ def plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      "the terminal then gets text."),
         click.option("--out", type=click.Path(dir_okay=False), default=None, metavar="PLANFILE",
                      help="Save the plan (no secret values) to PLANFILE for `apply PLANFILE` / "
-                     "`show PLANFILE`, as terraform plan -out."),
+                     "`show PLANFILE`, as terraform plan -out (not with PATH -, nor on apply "
+                     "PLANFILE)."),
         max_delete_option("Refuse plans deleting more objects [default: half of ours, >= 1]."),
         allow_mass_delete_option("Allow a plan past the mass-delete guard."),
         click.option("--confirm-delete", multiple=True, metavar="NAME",
@@ -79,4 +81,4 @@ def plan_command(paths: tuple[str, ...], **kwargs: Any) -> None:
     """Show what apply would change in border0 to match the manifests under PATHS."""
     from reconciler.cli.planning import PlanArgs, run_plan
 
-    raise SystemExit(run_plan(PlanArgs(paths=paths, **kwargs)))
+    raise SystemExit(run_plan(PlanArgs(paths=paths, given=given_options(kwargs), **kwargs)))

@@ -3,7 +3,8 @@ cli/show.py) parse the flags and call these; they return exit codes. Imported on
 those commands runs: it loads the whole pipeline.
 
 Output contract: the rendering (in `-o`) goes to stdout, `--out FILE` saves the plan (as
-Terraform's `-out`, for plan and apply alike), `--render-to FILE` writes the rendering to a file,
+Terraform's `-out`, for `plan` and `apply PATH...`; not with manifests from stdin, nor on
+`apply PLANFILE`), `--render-to FILE` writes the rendering to a file,
 diagnostics and progress go to stderr, user errors end as one `error: ...` line (raised as
 `UserError`; with `-o json|yaml` also a JSON/YAML error document with the diagnostics on
 stdout). Exit codes: 0 ok, 1 error, 2 changes present (only with `--detailed-exitcode`).
@@ -11,11 +12,13 @@ stdout). Exit codes: 0 ok, 1 error, 2 changes present (only with `--detailed-exi
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -43,6 +46,19 @@ __all__ = ["PlanArgs", "open_client", "reconcile_options", "run_apply", "run_pla
 #: `plan --out FILE` with these endings still writes the rendering (the old meaning), for one
 #: release, with a deprecation note.
 RENDERING_SUFFIXES = (".md", ".markdown", ".txt")
+
+#: The options that shape a plan (PlanArgs field -> flag): `plan --out` records them and
+#: `apply PLANFILE` plans with them again, as Terraform applies a saved plan with its own
+#: options; given again with another value, they are refused.
+PLAN_OPTIONS = {
+    "instance": "--instance", "max_delete": "--max-delete",
+    "allow_mass_delete": "--allow-mass-delete", "confirm_delete": "--confirm-delete",
+    "allow_replace": "--allow-replace", "allow_clear_credentials": "--allow-clear-credentials",
+    "labels": "--labels", "no_policies": "--no-policies", "refresh": "--refresh",
+    "secret_roots": "--secret-root",
+}
+#: What a plan saved by an older release (format "1" or "2") records of them.
+OLDER_PLAN_OPTIONS = ("instance", "max_delete", "allow_mass_delete")
 
 
 @dataclass(frozen=True)
@@ -74,6 +90,8 @@ class PlanArgs:
     dry_run: bool = False
     parallelism: int = DEFAULTS.parallelism
     verbose: bool = False
+    #: the options given on the command line or in the environment (not defaults)
+    given: frozenset[str] = frozenset()
 
 
 class _Notices:
@@ -131,6 +149,15 @@ def _plan_outputs(args: PlanArgs) -> tuple[str | None, str | None]:
     return args.out, args.render_to
 
 
+def _refuse_stdin_save(save_to: str | None, args: PlanArgs) -> None:
+    """`plan - --out FILE`: apply reads a saved plan's manifests again, from their files."""
+    if save_to and "-" in args.paths:
+        raise UserError(
+            "--out: manifests read from stdin (-) cannot be saved as a plan, as apply could "
+            "not read them again; plan their files or folder with --out"
+        )
+
+
 def _save(save_to: str | None, prepared: ReconcileResult, args: PlanArgs) -> None:
     """--out: the plan shown, saved for `apply PLANFILE` (Terraform's -out)."""
     if not save_to:
@@ -142,11 +169,87 @@ def _save(save_to: str | None, prepared: ReconcileResult, args: PlanArgs) -> Non
             save_to, plan=plan, desired=desired,
             actual_fingerprint=saved_plan.actual_fingerprint(actual), paths=list(args.paths),
             max_delete=args.max_delete, allow_mass_delete=args.allow_mass_delete,
+            options=_recorded(args),
         )
     except OSError as exc:
         raise UserError(f"cannot write {save_to}: {exc.strerror or exc}") from None
     click.echo(f"Saved the plan to {save_to}; apply it with: "
                f"border0-reconciler apply {save_to}", err=True)
+
+
+def _recorded(args: PlanArgs) -> dict[str, Any]:
+    """The options that shaped the plan, as JSON values; secret roots as given, as the manifest
+    paths are (apply resolves them from the same folder)."""
+    out: dict[str, Any] = {}
+    for name in PLAN_OPTIONS:
+        value = getattr(args, name)
+        if name == "secret_roots":
+            value = [os.path.normpath(r) for r in value]
+        out[name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def _with_saved_options(args: PlanArgs, saved: saved_plan.SavedPlan) -> PlanArgs:
+    """`apply PLANFILE`'s arguments: the saved manifest paths and the options the plan was made
+    with (those an older plan does not record stay this command line's); one given again with
+    another value is refused, naming it."""
+    paths, root = saved_plan.manifest_paths(saved)
+    if saved.options is None:
+        recorded: dict[str, Any] = {"instance": saved.instance, "max_delete": saved.max_delete,
+                                    "allow_mass_delete": saved.allow_mass_delete}
+    else:
+        recorded = {k: v for k, v in saved.options.items() if k in PLAN_OPTIONS}
+    for name, value in recorded.items():
+        if isinstance(value, list):
+            value = tuple(str(v) for v in value)
+        if name == "secret_roots":
+            value = tuple(os.path.join(root, r) for r in value)
+        recorded[name] = value
+    for name in sorted(set(recorded) & args.given, key=list(PLAN_OPTIONS).index):
+        if _same(name, getattr(args, name)) != _same(name, recorded[name]):
+            flag = PLAN_OPTIONS[name]
+            now, then = _flag(flag, getattr(args, name)), _flag(flag, recorded[name])
+            raise UserError(
+                f"{now or 'without ' + flag}: the plan was saved "
+                f"{'with ' + then if then else 'without it'}; a saved plan is applied with the "
+                "options it was planned with: leave the option out, or plan again with it "
+                "(plan --out FILE)"
+            )
+    # the deletions a reviewed plan holds were confirmed when it was saved
+    deletes = tuple(c["name"] for c in saved.plan.get("changes", [])
+                    if c.get("action") == "delete")
+    confirmed = recorded.pop("confirm_delete", args.confirm_delete)
+    return replace(args, paths=paths, confirm_delete=tuple(confirmed) + deletes, **recorded)
+
+
+def _same(name: str, value: Any) -> Any:
+    """An option's value as compared: secret roots as folders, confirmations as a set."""
+    if name == "secret_roots":
+        return sorted(str(Path(r).resolve()) for r in value)
+    if name == "confirm_delete":
+        return sorted(set(value))
+    return value
+
+
+def _flag(flag: str, value: Any) -> str:
+    """An option as typed (`--labels merge`, `--no-policies`); "" when it is off or unset."""
+    if value is None or value is False or value == ():
+        return ""
+    if value is True:
+        return flag
+    if isinstance(value, tuple):
+        return " ".join(f"{flag} {v}" for v in value)
+    return f"{flag} {value}"
+
+
+def _not_recorded(saved: saved_plan.SavedPlan) -> str:
+    """What a refusal adds for a plan saved by an older release: it may be an option."""
+    if saved.options is not None:
+        return ""
+    older = [PLAN_OPTIONS[name] for name in OLDER_PLAN_OPTIONS]
+    return (", or it was planned with an option not given now (a plan saved by an older "
+            f"release records only {', '.join(older[:-1])} and {older[-1]}: repeat the "
+            "others)")
 
 
 def _refuse_access_gain(plan: Plan, args: PlanArgs) -> None:
@@ -263,6 +366,7 @@ def run_plan(args: PlanArgs) -> int:
 
 def _run_plan(args: PlanArgs) -> int:
     save_to, render_to = _plan_outputs(args)
+    _refuse_stdin_save(save_to, args)
     env = environment(args.env_file)
     options = reconcile_options(args, env)
     with open_client(args, env, _Notices()) as client:
@@ -334,18 +438,17 @@ def _run_apply(args: PlanArgs) -> int:
     env = environment(args.env_file)
     saved = None
     _refuse_rendering(args.paths)
+    save_to, render_to = _plan_outputs(args)
+    _refuse_stdin_save(save_to, args)
     if len(args.paths) == 1 and saved_plan.is_saved_plan(args.paths[0]):
+        if save_to:  # Terraform's apply takes no -out either
+            raise UserError(f"--out {save_to}: {args.paths[0]} is a saved plan already; apply "
+                            "it without --out (copy the file to keep it)")
         try:
             saved = saved_plan.read(args.paths[0])
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        # the deletions a reviewed plan holds were confirmed when it was saved
-        deletes = tuple(c["name"] for c in saved.plan.get("changes", [])
-                        if c.get("action") == "delete")
-        args = replace(args, paths=saved_plan.manifest_paths(saved)[0], instance=saved.instance,
-                       max_delete=saved.max_delete, allow_mass_delete=saved.allow_mass_delete,
-                       confirm_delete=args.confirm_delete + deletes)
-    save_to, render_to = _plan_outputs(args)
+        args = _with_saved_options(args, saved)
     notices, options = _Notices(), reconcile_options(args, env)
     with open_client(args, env, notices) as client:
         prepared = _prepare(args, client, options)
@@ -363,20 +466,23 @@ def _run_apply(args: PlanArgs) -> int:
             changed = [_shown_path(f) for f in saved_plan.changed_files(saved, desired)]
             raise UserError(
                 "the manifests changed since the plan was saved"
-                + (f" ({', '.join(changed)})" if changed else "") + "; run plan --out again"
+                + (f" ({', '.join(changed)})" if changed else "") + _not_recorded(saved)
+                + "; run plan --out again"
             )
         if saved is not None and (
             saved_plan.actual_fingerprint(actual) != saved.actual_fingerprint
         ):
             raise UserError(
-                "the saved plan is stale: border0 changed since it was made; "
-                "run plan --out again"
+                "the saved plan is stale: border0 changed since it was made"
+                + _not_recorded(saved) + "; run plan --out again"
             )
         differ = saved_plan.plan_difference(saved, plan) if saved is not None else []
-        if differ:
+        if saved is not None and differ:
+            # the manifests, border0 and the options are as saved: only secrets are left
             raise UserError(
                 "the plan is not the one saved: a secret changed since it was saved (or "
-                f"border0's copy of one; it differs in {', '.join(differ)}); run plan --out again"
+                f"border0's copy of one; it differs in {', '.join(differ)})"
+                + _not_recorded(saved) + "; run plan --out again"
             )
         _show(plan, args, render_to)
         _refuse_conflicts(prepared)

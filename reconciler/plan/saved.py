@@ -4,12 +4,14 @@ was shown.
 A saved plan is the plan's JSON form (what `plan --format json` prints, so tools read it as
 one) plus a `saved_plan` object. It holds no secret value and nothing computed from one: a fast
 digest of a password beside its salt lets anyone holding the file test guesses offline (a word
-list found `Summer2024!` in 0.2 s). `saved_plan` records the manifest paths and the options,
-where each secret comes from (`env:NAME`, `file:PATH`), a keyed digest of the desired state with
+list found `Summer2024!` in 0.2 s). `saved_plan` records the manifest paths and the options
+that shape the plan (`options`, which `apply FILE` plans with again), where each secret comes
+from (`env:NAME`, `file:PATH`), a keyed digest of the desired state with
 every secret replaced by its origin, and a digest of the actual state it was computed against
 (border0 holds only salted secret fingerprints, never values).
 
-`apply FILE` loads the manifests again (re-resolving secrets from their origins), refuses if the
+`apply FILE` plans with the saved options (as Terraform applies a plan with the options it was
+made with), loads the manifests again (re-resolving secrets from their origins), refuses if the
 desired digest changed (manifests edited), lists border0 again and refuses if the actual digest
 changed (a stale plan), and then compares the secrets where they matter: the plan made now, with
 the secrets as they are now, must equal the saved plan, or it is refused. A secret whose change
@@ -51,7 +53,11 @@ __all__ = [
 ]
 
 KIND = "border0-reconciler/saved-plan"
-FORMAT_VERSION = "2"  # "1": the plan nested under "plan" (read too, for one release)
+#: "3": `options` records every option that shapes the plan. Still read: "2" (the instance and
+#: the mass-delete guard only: `SavedPlan.options` is None) and "1" (the plan nested under
+#: "plan", for one release). A newer format is refused, naming it.
+FORMAT_VERSION = "3"
+_OLDER_VERSIONS = ("2",)
 _MAX_READ = 64 * 1024 * 1024
 _TEXT_PLAN = re.compile(
     r"^(## border0-reconciler plan|Plan: \d+ to create|No changes\. border0 matches the manifests\.)",
@@ -73,6 +79,9 @@ class SavedPlan:
     base: str | None = None
     #: manifest file (absolute) -> keyed digest of what it declares, to name what changed
     files: Mapping[str, str] | None = None
+    #: the options that shaped the plan, by name (JSON values); None: an older plan's, which
+    #: recorded only `instance`, `max_delete` and `allow_mass_delete`
+    options: Mapping[str, Any] | None = None
 
 
 def _canonical(value: Any) -> Any:
@@ -145,7 +154,11 @@ def write(
     paths: list[str],
     max_delete: int | None,
     allow_mass_delete: bool,
+    options: Mapping[str, Any] | None = None,
 ) -> None:
+    """`options`: the options that shaped the plan, JSON values (`apply FILE` takes them back);
+    `instance`, `max_delete` and `allow_mass_delete` are also kept where older releases read
+    them."""
     salt = secrets.token_hex(16)
     saved = {
         "kind": KIND,
@@ -157,6 +170,8 @@ def write(
         "instance": plan.instance,
         "max_delete": max_delete,
         "allow_mass_delete": allow_mass_delete,
+        "options": {"instance": plan.instance, "max_delete": max_delete,
+                    "allow_mass_delete": allow_mass_delete, **(options or {})},
         "secrets": _secret_origins(desired),
         "salt": salt,
         "desired_fingerprint": desired_fingerprint(desired, salt),
@@ -220,7 +235,7 @@ def read(path: str | os.PathLike[str]) -> SavedPlan:
         plan = {k: v for k, v in data.items() if k != "saved_plan"}
         if not isinstance(saved, dict) or saved.get("kind") != KIND:
             raise ValueError(f"{path} is not a border0-reconciler saved plan")
-        if saved.get("format_version") != FORMAT_VERSION:
+        if saved.get("format_version") not in (FORMAT_VERSION, *_OLDER_VERSIONS):
             raise ValueError(
                 f"{path}: saved plan format {saved.get('format_version')!r} is not supported "
                 f"(expected {FORMAT_VERSION!r})"
@@ -237,6 +252,8 @@ def read(path: str | os.PathLike[str]) -> SavedPlan:
             plan=_with_titles(dict(plan)),
             base=str(saved["base"]) if saved.get("base") else None,
             files=dict(saved["files"]) if isinstance(saved.get("files"), dict) else None,
+            options=(dict(saved["options"]) if saved.get("format_version") == FORMAT_VERSION
+                     else None),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: saved plan is incomplete ({exc})") from None

@@ -60,3 +60,21 @@ def test_the_previous_releases_saved_plans_are_still_read(tmp_path: Path) -> Non
     assert saved_plan.classify(path) == "saved-plan"
     loaded = saved_plan.read(path)
     assert loaded.plan == shown and loaded.paths == tuple(old["paths"])
+
+
+def test_format_3_records_the_options_an_older_one_has_none_a_newer_one_is_refused(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "review.tfplan"
+    write_plan(path)
+    data = json.loads(path.read_text())
+    assert data["saved_plan"]["format_version"] == "3"
+    assert saved_plan.read(path).options == {"instance": "default", "max_delete": None,
+                                             "allow_mass_delete": False}
+    older = {**data["saved_plan"], "format_version": "2"}
+    del older["options"]
+    path.write_text(json.dumps({**data, "saved_plan": older}))
+    assert saved_plan.read(path).options is None  # read: its options are the command line's
+    path.write_text(json.dumps({**data, "saved_plan": {**older, "format_version": "4"}}))
+    with pytest.raises(ValueError, match="saved plan format '4' is not supported"):
+        saved_plan.read(path)
