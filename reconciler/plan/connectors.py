@@ -123,21 +123,22 @@ def expiry_warning(connector: str, token: TokenSpec, live: LiveToken | None,
     if expires is None:
         return None
     if expires <= now:
-        return Diagnostic(
-            Severity.WARNING,
-            f"connector {connector}, token {token.name}: its expiresAt {token.expires_at} has "
-            "passed, so it no longer authenticates, and border0 makes no token that expires in "
-            "the past: set a later expiresAt (or use expiresIn)",
-            code="token-expired", kind=str(Kind.TOKEN), name=f"{connector}/{token.name}")
+        return _token_warning(
+            connector, token, "token-expired", f"its expiresAt {token.expires_at} has passed, "
+            "so it no longer authenticates, and border0 makes no token that expires in the "
+            "past: set a later expiresAt (or use expiresIn)")
     created = _parse(live.created_at) if live is not None and live.created_at else None
     if created is None or expires - now > (expires - created) * ROTATE_AT:
         return None
-    return Diagnostic(
-        Severity.WARNING,
-        f"connector {connector}, token {token.name}: expires {token.expires_at} (a fixed "
+    return _token_warning(
+        connector, token, "token-expiry-near", f"expires {token.expires_at} (a fixed "
         "expiresAt) and is not rotated, since a new token would expire at the same moment: "
-        "set a later expiresAt (or use expiresIn) before then",
-        code="token-expiry-near", kind=str(Kind.TOKEN), name=f"{connector}/{token.name}")
+        "set a later expiresAt (or use expiresIn) before then")
+
+
+def _token_warning(connector: str, token: TokenSpec, code: str, message: str) -> Diagnostic:
+    return Diagnostic(Severity.WARNING, f"connector {connector}, token {token.name}: {message}",
+                      code=code, kind=str(Kind.TOKEN), name=f"{connector}/{token.name}")
 
 
 def plan_connectors(
