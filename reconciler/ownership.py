@@ -70,7 +70,7 @@ class Ownership:
 
 
 _MARKER_RE = re.compile(
-    r"\s*\[managed-by=border0-reconciler instance=(?P<instance>[A-Za-z0-9._-]+)"
+    r"\[managed-by=border0-reconciler instance=(?P<instance>[A-Za-z0-9._-]+)"
     r"(?P<noprune> prune=false)?(?P<confirm> confirm-delete=true)?"
     r"(?: tokens=(?P<tokens>[A-Za-z0-9._,-]*))?\]\s*$"
 )
@@ -86,11 +86,14 @@ def policy_marker(instance: str, prune: bool = True, confirm_delete: bool = Fals
 
 
 def parse_policy_marker(description: str) -> tuple[str, Ownership]:
-    """Split a live description into the user's text and the ownership it records."""
+    """Split a live description into the user's text and the ownership it records: the text
+    exactly as written before the one space that joins the marker to it (`api_json`), so a
+    description ending in a newline (a YAML `|` block) reads back as it is, not as a change."""
     match = _MARKER_RE.search(description or "")
     if not match:
         return description or "", Ownership()
-    return description[: match.start()], Ownership(
+    text = description[: match.start()]
+    return text.removesuffix(" "), Ownership(
         managed=True, instance=match.group("instance"), prune=match.group("noprune") is None,
         confirm_delete=match.group("confirm") is not None,
         tokens=None if match.group("tokens") is None

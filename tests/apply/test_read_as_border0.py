@@ -439,3 +439,17 @@ def test_basic_auth_in_front_of_a_typed_upstream_is_written_with_its_password(
     assert [(c.action, [d.path for d in c.diffs]) for c in changed.plan.changes] == [
         (Action.REPLACE, ["protected_password"])]
     assert client.get_socket("grafana")["protected_password"] == "basic-pw-2"
+
+
+def test_a_description_ending_in_a_newline_reads_back_as_written(emulator, tmp_path: Path):
+    """`description: |` in YAML ends with a newline. The ownership marker is joined to the text
+    by one space, and reading it back took the newline away with that space: the policy (and a
+    connector, which carries the same marker) planned an update on every run."""
+    client = emulator.client()
+    docs = [policy_doc("ops", "who may reach ops\n"),
+            {"apiVersion": "border0-reconciler/v1", "kind": "Connector",
+             "metadata": {"name": "edge"}, "spec": {"description": "the edge hosts\n"}}]
+    folder = write(tmp_path / "m", docs)
+    assert reconcile([folder], client, opts()).ok
+    assert client.find_policy("ops")["description"].startswith("who may reach ops\n [managed-by=")
+    assert plan_of(folder, client).changes == []
