@@ -320,11 +320,30 @@ def _plan_policies(
             Change(Kind.POLICY, name, Action.UPDATE, why if adopting else "changed",
                    diffs, object_id=live.policy_id, source=src, adopting=adopt)
         )
+    named = _named_policies(desired)
     for name, live in actual.policies.items():
         if name in desired.policies or not live.ownership.owned_by(instance):
             continue
+        if name in named:  # deleting it would detach it from sockets that name it
+            warnings.append(Diagnostic(
+                Severity.WARNING,
+                f"policy {name} is no longer in the manifests, but socket(s) "
+                f"{', '.join(named[name])} name it: kept, since its delete would detach it "
+                "from them; declare it again, or take it out of those sockets to prune it",
+                code="prune-named", kind=str(Kind.POLICY), name=name))
+            continue
         _prune(changes, warnings, Kind.POLICY, name, live.policy_id, live.ownership, confirmed)
     return ids
+
+
+def _named_policies(desired: Desired) -> dict[str, list[str]]:
+    """policy name -> the declared sockets that name it (spec.policies or externalPolicies,
+    suspended sockets too: a delete would detach it from them all)."""
+    named: dict[str, list[str]] = {}
+    for socket in sorted(desired.sockets):
+        for policy in desired.sockets[socket].all_policies:
+            named.setdefault(policy, []).append(socket)
+    return named
 
 
 def _plan_sockets(

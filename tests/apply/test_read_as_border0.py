@@ -453,3 +453,24 @@ def test_a_description_ending_in_a_newline_reads_back_as_written(emulator, tmp_p
     assert reconcile([folder], client, opts()).ok
     assert client.find_policy("ops")["description"].startswith("who may reach ops\n [managed-by=")
     assert plan_of(folder, client).changes == []
+
+
+def test_a_policy_a_declared_socket_still_names_is_not_pruned(emulator, tmp_path: Path):
+    """The Policy manifest is removed (handed over to another team) while socket web names it
+    as an external policy: it was deleted, detaching it from web, and the next plan failed on
+    the unknown policy. It is kept, with a warning that says why."""
+    client = emulator.client()
+    folder = write(tmp_path / "m", [policy_doc("ops"), socket_doc("web", policies=["ops"])])
+    assert reconcile([folder], client, opts()).ok
+    write(folder, [socket_doc("web", externalPolicies=["ops"])])
+    plan = plan_of(folder, client)
+    assert plan.changes == [] and plan.ok
+    [kept] = [w for w in plan.warnings if w.code == "prune-named"]
+    assert "policy ops is no longer in the manifests, but socket(s) web name it: kept" in (
+        kept.message)
+    assert reconcile([folder], client, opts()).ok
+    assert [p["name"] for p in client.get_socket("web")["policies"]] == ["ops"]
+
+    write(folder, [socket_doc("web")])  # no socket names it any more: pruned
+    assert [(c.action, c.name) for c in plan_of(folder, client).changes] == [
+        (Action.DETACH, "web/ops"), (Action.DELETE, "ops")]
