@@ -54,6 +54,7 @@ __all__ = [
     "labels_after",
     "live_policy_fields",
     "live_socket_fields",
+    "normalize_policy_data",
     "ownership_tags",
     "policy_fields",
     "socket_fields",
@@ -521,7 +522,7 @@ def policy_fields(spec: PolicySpec) -> dict[str, Any]:
     return {
         "description": spec.description,
         "org_wide": spec.org_wide,
-        "policy_data": _normalize_policy_data(spec.policy_data),
+        "policy_data": normalize_policy_data(spec.policy_data),
         "prune": spec.prune,
         **_confirm_delete(spec.confirm_delete),
     }
@@ -531,7 +532,7 @@ def live_policy_fields(live: LivePolicy) -> dict[str, Any]:
     return {
         "description": live.description,
         "org_wide": live.org_wide,
-        "policy_data": _normalize_policy_data(live.policy_data),
+        "policy_data": normalize_policy_data(live.policy_data),
         "prune": live.ownership.prune,
         **_confirm_delete(live.ownership.confirm_delete),
     }
@@ -543,7 +544,7 @@ def _confirm_delete(on: bool) -> dict[str, bool]:
     return {"confirm_delete": True} if on else {}
 
 
-def _normalize_policy_data(data: Mapping[str, Any]) -> dict[str, Any]:
+def normalize_policy_data(data: Mapping[str, Any]) -> dict[str, Any]:
     """policy_data as border0's Terraform provider compares it since ME-4888
     (border0/resource_policy.go suppressEquivalentPolicyDiffs: typed structs first, then
     pruneNullValues and border0-go lib/types/jsoneq AreEqual): `null`, `""` and `[]` are

@@ -15,7 +15,10 @@ ask "who can now reach what?", which field diffs of policies do not answer.
   so sockets the plan does not touch (unmanaged ones too) still count, and a deleted or replaced
   policy is detached everywhere.
 - A grant in both with other conditions is widened, narrowed or changed (neither contains the
-  other, or it cannot be told); equivalent conditions are no change.
+  other, or it cannot be told); equivalent conditions are no change. A v2 kind's settings are
+  read in the form plans compare (`model.normalize_policy_data`): a setting that is an object,
+  empty or not (`sftp: {}`), is a permission, so adding one widens and dropping one narrows
+  (`_settings_cover`); the cause names them (`changed: adds sftp`).
 """
 
 from __future__ import annotations
@@ -27,13 +30,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from reconciler.model import Actual, Desired, LivePolicy, tags_after
+from reconciler.model import Actual, Desired, LivePolicy, normalize_policy_data, tags_after
 
 __all__ = ["GAINING", "SELECTED", "UNSELECTED", "AccessChange", "access_review",
-           "action_for_type", "policy_grants"]
+           "action_for_type", "policy_edited", "policy_grants"]
 
 #: Change kinds that widen someone's access (`--deny-access-gain` refuses them).
 GAINING = ("gain", "widened", "changed")
+#: The cause of a grant that a policy's own edit changes (`policy_edited`).
+CHANGED = "changed"
 _ORDER = {"gain": 0, "widened": 1, "changed": 2, "narrowed": 3, "loss": 4}
 _TYPE_ACTION = {"http": "http", "https": "http", "ssh": "ssh", "database": "database", "tls": "tls"}
 
@@ -76,32 +81,24 @@ def _grants_json(grants: tuple[tuple[str, Mapping[str, Any]], ...] | None) -> li
 # --- what one policy grants ----------------------------------------------------------------
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        out = {str(k): _clean(v) for k, v in value.items()}
-        return {k: v for k, v in out.items() if v not in (None, "", [], {})}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
 def policy_grants(
     policy_data: Mapping[str, Any],
 ) -> tuple[dict[str, dict[str, Any]], list[tuple[str, str]], dict[str, Any]]:
     """(action -> finer settings, principals as (type, name), conditions {where, when}).
 
     Reads v1 (`action` list) and v2 (`permissions` per kind) whatever `version` says, so a
-    policy whose version is only on the API object (border0's v2) is read too.
+    policy whose version is only on the API object (border0's v2) is read too. Read in the
+    form plans compare (`model.normalize_policy_data`): under `permissions` an empty object is
+    a grant (`sftp: {}`), so a kind's settings keep it.
     """
-    data = policy_data if isinstance(policy_data, Mapping) else {}
+    data = normalize_policy_data(policy_data) if isinstance(policy_data, Mapping) else {}
     actions: dict[str, dict[str, Any]] = {}
     permissions = data.get("permissions")
     if isinstance(permissions, Mapping):
         for kind, perm in permissions.items():
             if perm is True or (isinstance(perm, Mapping) and perm.get("allowed", True) is not False):
-                settings = {k: v for k, v in perm.items() if k != "allowed"} if isinstance(
-                    perm, Mapping) else {}
-                actions[str(kind)] = _clean(settings)
+                actions[str(kind)] = {k: v for k, v in perm.items() if k != "allowed"} if (
+                    isinstance(perm, Mapping)) else {}
     for action in data.get("action") or ():
         actions.setdefault(str(action), {})
     condition: Mapping[str, Any] = data.get("condition") or {}
@@ -115,7 +112,7 @@ def policy_grants(
         for kind, names in who.items() if isinstance(names, (list, tuple))
         for name in names if name not in (None, "")
     ]
-    conditions = {k: _clean(condition.get(k) or {}) for k in ("where", "when")}
+    conditions = {k: dict(condition.get(k) or {}) for k in ("where", "when")}
     return actions, principals, conditions
 
 
@@ -330,17 +327,34 @@ def _cause(policy: str, socket: str, before: _World, after: _World, gained: bool
         return "socket type changed"
     if gained:
         if policy in before.effective(socket):
-            return "changed"
+            return CHANGED
         if policy in a_sock[1]:
             return "attached" if policy in before.policies else "created"
         return "org-wide" if policy in after.org_wide else SELECTED
     if policy not in after.policies:
         return "deleted"
     if policy in after.effective(socket):
-        return "changed"
+        return CHANGED
     if policy in b_sock[1]:
         return "detached"
     return "no longer org-wide" if policy in before.org_wide else UNSELECTED
+
+
+def _edited(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """The cause of a policy edited in place: "changed", naming the v2 settings it adds, drops
+    or changes (`changed: adds sftp, tcp_forwarding`)."""
+    b, a = old.get("permissions", {}), new.get("permissions", {})
+    parts = [f"{verb} {', '.join(keys)}" for verb, keys in (
+        ("adds", sorted(k for k in a if k not in b)),
+        ("drops", sorted(k for k in b if k not in a)),
+        ("changes", sorted(k for k in a if k in b and a[k] != b[k])),
+    ) if keys]
+    return CHANGED + (": " + "; ".join(parts) if parts else "")
+
+
+def policy_edited(cause: str) -> bool:
+    """True for the cause of a grant that a policy's own edit starts, stops or changes."""
+    return cause == CHANGED or cause.startswith(CHANGED + ":")
 
 
 def _compare(name: str, old: Mapping[_Key, Mapping[str, str]], new: Mapping[_Key, Mapping[str, str]],
@@ -359,8 +373,8 @@ def _compare(name: str, old: Mapping[_Key, Mapping[str, str]], new: Mapping[_Key
             if compared is None:
                 continue
             kind = compared
-            responsible = [(p, "changed" if p in o and p in n else
-                            _cause(p, name, before, after, p in n))
+            responsible = [(p, _edited(conditions[o[p]], conditions[n[p]]) if p in o and p in n
+                            else _cause(p, name, before, after, p in n))
                            for p in sorted(set(o) | set(n)) if o.get(p) != n.get(p)]
         ptype, principal, action = key
         out.append(AccessChange(
@@ -392,10 +406,25 @@ def _compare_conditions(olds: list[dict[str, Any]], news: list[dict[str, Any]]) 
 
 def _covers(outer: Mapping[str, Any], inner: Mapping[str, Any]) -> bool:
     """True only when everything `inner` allows, `outer` allows too (unknown means False)."""
-    if outer.get("permissions", {}) != inner.get("permissions", {}):
-        return False  # v2's finer settings: only equal ones are known to allow the same
+    if not _settings_cover(outer.get("permissions", {}), inner.get("permissions", {})):
+        return False
     return _where_covers(outer.get("where", {}), inner.get("where", {})) and _when_covers(
         outer.get("when", {}), inner.get("when", {}))
+
+
+def _settings_cover(outer: Mapping[str, Any], inner: Mapping[str, Any]) -> bool:
+    """v2's settings of one kind. A setting that is an object is a permission border0 grants
+    (`shell: {}`, `sftp: {}`, `exec: {commands: [...]}`), any other a limit
+    (`allowed_usernames`, `max_session_duration_seconds`). `outer` allows all `inner` does when
+    it has inner's permissions and limits as they are, and perhaps more permissions. A kind
+    with no settings (`ssh: {}`, like v1's `ssh`) and one that names some are not compared:
+    which allows more cannot be told."""
+    if outer == inner:
+        return True
+    if not outer or not inner:
+        return False
+    return all(k in outer and outer[k] == v for k, v in inner.items()) and all(
+        isinstance(v, Mapping) for k, v in outer.items() if k not in inner)
 
 
 def _where_covers(outer: Mapping[str, Any], inner: Mapping[str, Any]) -> bool:

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from reconciler.diagnostics import Diagnostic, Severity
-from reconciler.plan.access import GAINING, SELECTED, AccessChange
+from reconciler.plan.access import GAINING, SELECTED, AccessChange, policy_edited
 from reconciler.plan.types import Action, Change, DeferReason, Deferred, Kind
 
 __all__ = ["GUARDS", "Held", "Settle", "defer", "held_back", "widening"]
@@ -91,7 +91,7 @@ def _granting(changes: Sequence[Change], access: Iterable[AccessChange]) -> set[
                 attachments.add((grant.socket, policy))
             elif cause in ("socket type changed", SELECTED):
                 sockets.add(grant.socket)
-            elif cause in ("changed", "created", "org-wide"):
+            elif cause in ("created", "org-wide") or policy_edited(cause):
                 policies.add(policy)
                 attachments.add((grant.socket, policy))  # a created policy is attached too
     out = set()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from documents import policy_doc, socket_doc, write
 from helpers import REPO, cli
 
 SCHEMA = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
@@ -220,3 +221,43 @@ def test_old_spellings_work_with_a_deprecation_note(examples: dict) -> None:
     code, out, err = run(p, "apply", str(d / "saved.json"))
     assert code == 0, err
     assert "Apply complete: 3 actions succeeded." in err  # the summary goes with the progress
+
+
+def test_deny_access_gain_refuses_v2_permissions_added_as_empty_objects(tmp_path: Path) -> None:
+    """`sftp: {}` grants sftp (border0 reads a permission's settings as pointers): adding it
+    and `tcp_forwarding: {}` to a v2 policy widens access, so --deny-access-gain refuses it;
+    dropping them again passes."""
+    p = {"dir": tmp_path, "m": str(tmp_path / "m"),
+         "args": ["--api", "local", "--state", str(tmp_path / "local.db")]}
+
+    def manifests(ssh: dict) -> None:
+        policy = policy_doc("devs")
+        policy["spec"]["policyData"] = {"version": "v2", "permissions": {"ssh": ssh},
+                                        "condition": {"who": {"email": ["dev@example.com"]}}}
+        write(tmp_path / "m", [policy, socket_doc("box", "ssh", policies=["devs"])])
+
+    manifests({"shell": {}})
+    code, _, err = run(p, "apply", p["m"], "--auto-approve")
+    assert code == 0, err
+    manifests({"shell": {}, "sftp": {}, "tcp_forwarding": {}})
+    code, out, err = run(p, "plan", p["m"], "--deny-access-gain")
+    assert code == 1
+    assert ("~ dev@example.com: conditions widened for ssh on box (policy devs changed: adds "
+            "sftp, tcp_forwarding)") in err
+    assert "the plan widens access 1 time" in err
+    code, out, err = run(p, "apply", p["m"], "--deny-access-gain", "--auto-approve")
+    assert code == 1 and "--deny-access-gain" in err and "updated" not in err
+    code, out, _ = run(p, "plan", p["m"], "--format", "json")
+    assert [(a["change"], a["policies"]) for a in json.loads(out)["access_changes"]] == [
+        ("widened", [{"name": "devs", "cause": "changed: adds sftp, tcp_forwarding"}])]
+    manifests({"shell": {}})
+    code, out, err = run(p, "plan", p["m"], "--deny-access-gain", "--detailed-exitcode")
+    assert code == 0, err  # nothing was applied: border0 still grants shell only
+    manifests({"shell": {}, "sftp": {}, "tcp_forwarding": {}})
+    code, _, err = run(p, "apply", p["m"], "--auto-approve")
+    assert code == 0, err
+    manifests({"shell": {}})  # narrowing passes the gate
+    code, out, err = run(p, "plan", p["m"], "--deny-access-gain", "--detailed-exitcode")
+    assert code == 2, err
+    assert ("~ dev@example.com: conditions narrowed for ssh on box (policy devs changed: drops "
+            "sftp, tcp_forwarding)") in out

@@ -189,7 +189,7 @@ def test_v2_permissions_and_v1_actions_are_both_read() -> None:
          "vnc": {"allowed": True}},
         {"email": ["a@example.com"], "group": ["g1"], "service_account": ["ci"]}, ANYWHERE,
     ))
-    assert actions == {"ssh": {}, "http": {}, "vnc": {}}
+    assert actions == {"ssh": {"shell": {}}, "http": {}, "vnc": {}}  # an empty object grants
     assert principals == [("email", "a@example.com"), ("group", "g1"), ("service_account", "ci")]
     assert cond == {"where": ANYWHERE, "when": {}}
     # version only on the API object (no policy_data.version): read by shape
@@ -205,6 +205,50 @@ def test_v2_permissions_and_v1_actions_are_both_read() -> None:
                                                    (("p", "changed"),))])):
         assert review(SocketSpec("box", "ssh", policies=("p",)), PolicySpec("p", policy_data=new),
                       live_socket("box", policies=("p",)), live_policy("p", old)) == expected
+
+
+def test_v2_settings_that_are_empty_objects_grant_and_are_compared() -> None:
+    """border0 reads a v2 permission's settings as pointers: `sftp: {}` grants sftp. Adding
+    one widens access (--deny-access-gain refuses it), dropping one narrows it, and the cause
+    names them; settings that limit (allowed_usernames) or a kind without settings (like v1's
+    action) cannot be ordered against them: changed."""
+    who = {"email": ["dev@example.com"]}
+
+    def edit(before: dict, after: dict) -> list[tuple]:
+        desired, actual = world(
+            SocketSpec("box", "ssh", policies=("devs",)), PolicySpec("devs", policy_data=after),
+            live_socket("box", policies=("devs",)), live_policy("devs", before))
+        plan = make_plan(desired, actual)
+        jsonschema.validate(plan.to_json(), SCHEMA)
+        widens = [c.name for c in plan.changes if c.widens_access]
+        return [(c.change, c.policies[0][1], widens) for c in plan.access_changes]
+
+    shell = v2({"ssh": {"shell": {}}}, who)
+    more = v2({"ssh": {"shell": {}, "sftp": {}, "tcp_forwarding": {}}}, who)
+    assert edit(shell, more) == [("widened", "changed: adds sftp, tcp_forwarding", ["devs"])]
+    assert edit(more, shell) == [("narrowed", "changed: drops sftp, tcp_forwarding", [])]
+    # border0's spelling and ours (allowed: true, nulls and empty lists dropped) are the same
+    ours_more = v2({"ssh": {"allowed": True, "shell": {}, "sftp": {}, "tcp_forwarding": {},
+                            "exec": None, "allowed_usernames": []}}, who)
+    assert edit(more, ours_more) == []
+    # a permission's own settings, a limit, or swapping one permission for another: changed
+    exec_ls = v2({"ssh": {"shell": {}, "exec": {"commands": ["ls"]}}}, who)
+    exec_any = v2({"ssh": {"shell": {}, "exec": {}}}, who)
+    assert edit(exec_ls, exec_any) == [("changed", "changed: changes exec", ["devs"])]
+    limited = v2({"ssh": {"shell": {}, "allowed_usernames": ["ops"]}}, who)
+    assert edit(limited, shell) == [("changed", "changed: drops allowed_usernames", ["devs"])]
+    sftp = v2({"ssh": {"sftp": {}}}, who)
+    assert edit(shell, sftp) == [("changed", "changed: adds sftp; drops shell", ["devs"])]
+    # a kind without settings is read like v1's action: no change between them, and none
+    # known against one that names settings
+    bare = v2({"ssh": {}}, who)
+    assert edit(v1(["ssh"], who), bare) == []
+    assert edit(bare, shell) == [("changed", "changed: adds shell", ["devs"])]
+    assert edit(v1(["ssh"], who), shell) == [("changed", "changed: adds shell", ["devs"])]
+    assert edit(shell, v1(["ssh"], who)) == [("changed", "changed: drops shell", ["devs"])]
+    # v1 is read as it was: actions carry no settings
+    assert edit(v1(["ssh"], who), v1(["ssh", "http"], who)) == []
+    assert policy_grants(v1(["ssh"], who))[0] == {"ssh": {}}
 
 
 def test_replaced_policy_is_detached_from_sockets_not_in_the_manifests() -> None:
