@@ -383,6 +383,7 @@ def carry_out(
         parallelism=options.parallelism,
         progress=options.progress,
         may_write=options.may_write,
+        manage_policies=options.manage_policies,
     )
     after = (_relist(client, actual, prepared.focused, prepared.desired,
                      options.manage_policies) if options.relist else None)

@@ -38,7 +38,11 @@ def _by(changes: Sequence[Change], side: str) -> list[Group]:
     ]
 
 
-def attachment_groups(changes: Sequence[Change]) -> list[Group]:
-    """The changes of one attach (or detach) phase, grouped for the fewest calls."""
-    by_socket, by_policy = _by(changes, "socket"), _by(changes, "policy")
+def attachment_groups(changes: Sequence[Change], *, policy_side: bool = True) -> list[Group]:
+    """The changes of one attach (or detach) phase, grouped for the fewest calls; without
+    `policy_side` (policies not managed: /policy is never written) from the sockets' side."""
+    by_socket = _by(changes, "socket")
+    if not policy_side:
+        return by_socket
+    by_policy = _by(changes, "policy")
     return by_policy if len(by_policy) < len(by_socket) else by_socket

@@ -154,11 +154,14 @@ def apply_plan(
     parallelism: int = DEFAULTS.parallelism,
     progress: Callable[[ActionResult], None] | None = None,
     may_write: Callable[[], bool] | None = None,
+    manage_policies: bool = True,
 ) -> ApplyResult:
     """Execute every change of `plan`, phase by phase; never raises for API errors.
 
     `may_write` is asked before each phase (a leader's lease still held, daemon/lease.py): once
-    it says no, the remaining changes fail unwritten, so a deposed leader stops mid-plan."""
+    it says no, the remaining changes fail unwritten, so a deposed leader stops mid-plan.
+    Without `manage_policies` (--no-policies) nothing is written to /policy: the attachments a
+    replaced socket carries over are written from the socket's side."""
     if not plan.ok:
         raise PlanNotApplicable("the plan has conflicts; nothing was applied")
     state = _State(
@@ -167,7 +170,7 @@ def apply_plan(
         connector_ids={n: c.connector_id for n, c in actual.connectors.items()},
         revoking=_revoking(plan, desired),
     )
-    runner = _Runner(client, desired, instance, state)
+    runner = _Runner(client, desired, instance, state, manage_policies)
     results: list[ActionResult] = []
     window_asked = False
     phases: dict[int, list[Change]] = {}  # one pass: the next phase starts without a scan
@@ -249,17 +252,18 @@ class _Runner:
     """Builds the callables of one phase; each returns the results of its changes."""
 
     def __init__(self, client: Border0API, desired: Desired, instance: str,
-                 state: _State) -> None:
+                 state: _State, manage_policies: bool = True) -> None:
         self.client = client
         self.desired = desired
         self.instance = instance
         self.state = state
+        self.manage_policies = manage_policies
 
     def tasks(self, phase: list[Change]) -> list[Callable[[], list[ActionResult]]]:
         first = phase[0]
         if first.kind == "attachment":
             return [_timed(partial(self._attachments, *group))
-                    for group in attachment_groups(phase)]
+                    for group in attachment_groups(phase, policy_side=self.manage_policies)]
         if first.kind == Kind.TOKEN and first.action is Action.DELETE:
             by_connector: dict[str, list[Change]] = {}
             for change in phase:

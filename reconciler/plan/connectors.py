@@ -59,7 +59,8 @@ UNSERVED = "no connector serves it"
 POLICIES_NOT_MANAGED = Diagnostic(
     Severity.WARNING,
     "policies are not managed (--no-policies): no policy is read, created, changed, attached or "
-    "deleted; spec.policies, spec.externalPolicies and kind: Policy manifests are ignored",
+    "deleted (but a replaced socket's attachments are made again, from the socket's side); "
+    "spec.policies, spec.externalPolicies and kind: Policy manifests are ignored",
     code="policies-not-managed")
 
 #: Why a token of a connector whose marker v0.2 wrote (no `tokens=`) is revoked: v0.2 revoked

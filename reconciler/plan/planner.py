@@ -17,6 +17,9 @@ Rules that live here, and only here:
   what we manage, at least 1), and always refuse deletes when the desired set is empty, unless
   `allow_mass_delete`.
 - Attachments: a socket's attached policies must equal its spec's `all_policies`.
+- A replace loses nothing an update would have kept: the attachments of a replaced socket or
+  policy that an update would leave in place (of a suspended object, made in the portal, all of
+  them with policies not managed) are attached again, as attaches in the plan (plan/kept.py).
 - Suspend: an object annotated suspend gets no change of any kind (nor do attachments that
   involve it) and is listed in `Plan.suspended`; it is still declared, so never pruned.
 - Replace is loud: its reason says what it costs (`REPLACE_NOTE`), and without the object's
@@ -46,6 +49,7 @@ from reconciler.plan.connectors import (
 from reconciler.plan.fields import FieldDiff, comparable, create_diffs, field_diffs
 from reconciler.plan.guard import default_max_delete, guard_mass_delete
 from reconciler.plan.ignore import respect_ignored
+from reconciler.plan.kept import keep_on_policy_replace, kept_on_socket_replace
 from reconciler.plan.prune import prune as _prune
 from reconciler.plan.resource_changes import resource_changes
 from reconciler.plan.settling import Settle, defer, widening
@@ -126,7 +130,8 @@ def make_plan(
     not compared again. Policies, connectors and the mass-delete guard still see everything.
 
     With `manage_policies` off, policies and attachments are neither compared nor changed
-    (`actual` holds none: they were not read), and a warning says so."""
+    (`actual` holds none: they were not read), and a warning says so; a replaced socket's
+    attachments (as its answer lists them) are made again."""
     Instance(instance)  # InvalidInstance, a ValueError, for a bad one (the plan keeps a str)
     desired = respect_ignored(desired, actual)  # spec.ignoreFields (plan/ignore.py)
     changes: list[Change] = []
@@ -359,6 +364,8 @@ def _plan_sockets(
     only: Collection[str] | None = None,
 ) -> None:
     suspended_policies = {n for n, p in desired.policies.items() if p.suspend}
+    decided: set[str] = set()  # the sockets whose attachments this plan decides
+    gone = {c.name for c in changes if c.kind is Kind.POLICY and c.action is Action.DELETE}
     for name, spec in _among(desired.sockets, only):
         if spec.suspend:
             continue
@@ -366,6 +373,7 @@ def _plan_sockets(
         live = actual.sockets.get(name)
         attached: Mapping[str, str] = {}
         socket_id: str | None = None
+        kept: list[Change] = []
         if live is None:
             changes.append(
                 Change(Kind.SOCKET, name, Action.CREATE, "not in border0",
@@ -385,6 +393,11 @@ def _plan_sockets(
             if reason:
                 if adopting:
                     reason = f"{why}; " + reason
+                kept, dropped = kept_on_socket_replace(spec, live, actual, policy_ids,
+                                                        suspended_policies, gone)
+                if dropped:
+                    tagging += (f"; not attached again: policy {', '.join(dropped)} (not named "
+                                "in the manifest)")
                 changes.append(
                     Change(Kind.SOCKET, name, Action.REPLACE, _loud(reason) + tagging,
                            field_diffs(have, want), object_id=live.socket_id, source=src,
@@ -419,11 +432,15 @@ def _plan_sockets(
         if policy_ids is not None:
             _plan_attachments(spec, socket_id, attached, actual, policy_ids, changes, conflicts,
                               suspended_policies)
+            decided.add(name)
+        changes += kept
         conflicts += unknown_connectors(spec, desired, actual)
     for name, live in _among(actual.sockets, only):
         if name in desired.sockets or not live.ownership.owned_by(instance):
             continue
         _prune(changes, warnings, Kind.SOCKET, name, live.socket_id, live.ownership, confirmed)
+    if policy_ids is not None:
+        keep_on_policy_replace(desired, actual, policy_ids, decided, changes)
 
 
 def _among(objects: Mapping[str, Any], only: Collection[str] | None) -> Any:
