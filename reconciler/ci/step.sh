@@ -26,8 +26,6 @@ head_sha="${BORDER0_HEAD_SHA:-${CI_COMMIT_SHA:-${GITHUB_SHA:-}}}"
 # Word splitting is wanted: extra flags, space-separated.
 # shellcheck disable=SC2206
 extra=(${BORDER0_RECONCILER_ARGS:-})
-# A comment holds at most 65,536 characters (GitHub; GitLab notes 1,000,000): cut at 60,000.
-max_comment=60000
 
 forge() { "$python" -m reconciler.forge "$@"; }
 
@@ -61,11 +59,7 @@ plan() {
                  echo '```' ;;
         esac
     } > "$out/comment.md"
-    if [ "$(wc -c < "$out/comment.md")" -gt "$max_comment" ]; then
-        head -c "$max_comment" "$out/comment.md" > "$out/comment.cut"
-        printf '\n\n... cut: the full plan is in the border0-plan artifact.\n' >> "$out/comment.cut"
-        mv "$out/comment.cut" "$out/comment.md"
-    fi
+    # forge.py cuts a comment too long for the forge (on a character boundary).
     if [ "${BORDER0_CI_COMMENT:-true}" != "false" ]; then
         forge comment "$out/comment.md"
     fi

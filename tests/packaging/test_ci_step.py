@@ -20,6 +20,9 @@ from forges import FakeForge, serve_forge
 from helpers import REPO
 from snippets import snippet
 
+from reconciler.forge import CUT_NOTE, MAX_COMMENT, Forge, fit_comment
+from reconciler.forge import main as forge_main
+
 SOCKET = """\
 apiVersion: border0-reconciler/v1
 kind: Socket
@@ -221,6 +224,67 @@ def test_a_huge_plan_is_cut_to_fit_one_comment(emulator: Any, repo: Path) -> Non
 
 
 @pytest.mark.slow
+def test_a_huge_plan_with_non_ascii_text_is_cut_between_two_characters(emulator: Any,
+                                                                        repo: Path) -> None:
+    """The cut lands inside a character here (checked): it used to be cut there, bytes wise,
+    and the comment's upload died on the half character, taking the artifact with it."""
+    team = repo / "border0" / "équipe-東京"
+    team.mkdir()
+    for n in range(400):
+        text = SOCKET.replace("name: grafana", f"name: app-{n:03d}-with-a-rather-long-name") \
+            .replace("Dashboards", "ダッシュボード東京チーム" * 8 + ("!" if n == 0 else ""))
+        (team / f"app-{n:03d}-東京.yaml").write_text(text)
+    with serve_forge("github") as forge:
+        result = step_result(github_event(forge, emulator, repo, "pull_request", HEAD1,
+                                          number=3, head={"sha": HEAD1}))
+        assert result.returncode == 0, result.stderr
+        whole = (repo / "border0-plan" / "comment.md").read_bytes()
+        assert whole[MAX_COMMENT] & 0xC0 == 0x80  # byte 60,000 is inside a character
+        (comment,) = forge.ours()
+        assert len(comment["body"].encode()) < 65536
+        assert comment["body"].endswith(CUT_NOTE)
+        kept = comment["body"].removesuffix(CUT_NOTE).encode()
+        assert whole.startswith(kept) and MAX_COMMENT - 4 < len(kept) <= MAX_COMMENT
+        assert set(forge.artifacts) == {f"border0-plan-{HEAD1}"}
+
+
+def test_fit_comment_cuts_between_characters() -> None:
+    assert fit_comment("é" * 10, 20) == "é" * 10
+    assert fit_comment("é" * 10, 19) == "é" * 9 + CUT_NOTE
+    assert fit_comment("a東京", 5) == "a東" + CUT_NOTE
+    assert fit_comment("a東京", 6) == "a東" + CUT_NOTE
+
+
+def test_the_comment_command_fails_in_one_line(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """An answer or a file not as expected is one line saying what, never a traceback; a file
+    that is not UTF-8 is posted with U+FFFD for its stray bytes."""
+    posted: list[str] = []
+
+    def upsert(self: Any, request: str, body: str) -> str:
+        posted.append(body)
+        return "created"
+
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "acme/config",
+           "BORDER0_CI_REQUEST": "3"}
+    monkeypatch.setattr(Forge, "upsert_comment", upsert)
+    comment = tmp_path / "comment.md"
+    comment.write_bytes(b"plan \xe6\x9d\xb1\xe4\xba")  # a character cut in two
+    assert forge_main(["comment", str(comment)], env) == 0
+    assert posted == ["plan 東\ufffd"]
+
+    def broken(self: Any, request: str, body: str) -> str:
+        raise ValueError("Expecting value: line 1 column 1 (char 0)\nmore")
+
+    monkeypatch.setattr(Forge, "upsert_comment", broken)
+    capsys.readouterr()
+    assert forge_main(["comment", str(comment)], env) == 1
+    err = capsys.readouterr().err
+    assert err == "error: comment: ValueError: Expecting value: line 1 column 1 (char 0)\n"
+
+
+@pytest.mark.slow
 def test_the_drift_check_fails_when_border0_drifted(emulator: Any, repo: Path) -> None:
     with serve_forge("github") as forge:
         result = step_result(github_event(forge, emulator, repo, "schedule", MERGE))
@@ -299,3 +363,4 @@ def test_gitlab_merge_request_note_then_the_merge_applies_the_reviewed_plan(
 
         result = run_gitlab_job(jobs["border0-drift"], repo, gitlab_env(forge, emulator, MERGE))
         assert result.returncode == 1 and "drift" in result.stderr
+
