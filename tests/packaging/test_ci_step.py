@@ -50,6 +50,8 @@ spec:
         domain: [example.com]
 """
 HEAD1, HEAD2, MERGE = "a1" * 20, "b2" * 20, "c3" * 20
+#: The repository secret / CI/CD variable BORDER0_RECONCILER_FINGERPRINT_KEY docs/ci.md asks for.
+FINGERPRINT_KEY = "ci-fingerprint-key-0b7c41e9d2a8"
 
 
 @pytest.fixture()
@@ -67,8 +69,10 @@ def workflow() -> dict[str, Any]:
 
 
 def github_event(forge: FakeForge, emulator: Any, repo: Path, event: str, sha: str,
+                 secrets: dict[str, str] | None = None,
                  **pull: Any) -> list[tuple[str, subprocess.CompletedProcess[str] | None]]:
-    """One run of the README's workflow for `event`, its steps as GitHub runs them."""
+    """One run of the README's workflow for `event`, its steps as GitHub runs them; `secrets`:
+    the repository's, by default the two docs/ci.md asks for."""
     flow = workflow()
     on = flow.get("on", flow.get(True))
     assert event in on
@@ -79,7 +83,9 @@ def github_event(forge: FakeForge, emulator: Any, repo: Path, event: str, sha: s
         "github": {"event_name": event, "sha": sha, "token": forge.token,
                    "action_path": str(REPO),
                    "event": {"pull_request": pull} if pull else {}},
-        "secrets": {"BORDER0_TOKEN": emulator.token},
+        "secrets": {"BORDER0_TOKEN": emulator.token,
+                    "BORDER0_RECONCILER_FINGERPRINT_KEY": FINGERPRINT_KEY}
+        if secrets is None else secrets,
     }
     env = {"GITHUB_ACTIONS": "true", "GITHUB_API_URL": forge.url.split("/repos/")[0],
            "GITHUB_REPOSITORY": "acme/config", "GITHUB_SHA": sha,
@@ -285,6 +291,68 @@ def test_the_comment_command_fails_in_one_line(tmp_path: Path,
 
 
 @pytest.mark.slow
+def test_every_job_shares_the_fingerprint_key_so_a_secret_never_drifts(
+    emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each job on a fresh checkout, as on hosted runners: the key comes from the secret, so
+    the password's fingerprint written on merge verifies in the next day's drift check and
+    in the next pull request's plan."""
+    monkeypatch.setenv("GRAFANA_PW", "s3cret-grafana-pw")
+    protected = SOCKET.replace("  policies:", "  protected:\n    username: viewer\n"
+                                              "    password: {env: GRAFANA_PW}\n  policies:")
+
+    def checkout(job: str) -> Path:
+        work = tmp_path / job / "config"
+        (work / "border0").mkdir(parents=True)
+        (work / "border0" / "grafana.yaml").write_text(protected)
+        (work / "border0" / "engineers.yaml").write_text(POLICY)
+        return work
+
+    with serve_forge("github") as forge:
+        result = step_result(github_event(forge, emulator, checkout("plan"), "pull_request",
+                                          HEAD1, number=3, head={"sha": HEAD1}))
+        assert result.returncode == 0, result.stderr
+        forge.merged[MERGE] = (3, HEAD1)
+        result = step_result(github_event(forge, emulator, checkout("apply"), "push", MERGE))
+        assert result.returncode == 0, result.stderr
+        assert "grafana" in sockets(emulator)
+        result = step_result(github_event(forge, emulator, checkout("drift"), "schedule", MERGE))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "No drift" in result.stdout
+        result = step_result(github_event(forge, emulator, checkout("next"), "pull_request",
+                                          HEAD2, number=3, head={"sha": HEAD2}))
+        assert result.returncode == 0, result.stderr
+        assert "No changes." in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["github", "gitlab"])
+def test_no_fingerprint_key_is_refused_in_one_line(emulator: Any, repo: Path,
+                                                   kind: str) -> None:
+    """The secret not set up: every mode refuses before anything runs, rather than keying
+    the secrets with a key thrown away with the job."""
+    with serve_forge(kind) as forge:
+        for event, sha in [("pull_request", HEAD1), ("push", MERGE), ("schedule", MERGE)]:
+            if kind == "github":
+                result = step_result(github_event(
+                    forge, emulator, repo, event, sha, {"BORDER0_TOKEN": emulator.token},
+                    **({"number": 3, "head": {"sha": HEAD1}} if event == "pull_request" else {})))
+            else:
+                job = {"pull_request": "border0-plan", "push": "border0-apply",
+                       "schedule": "border0-drift"}[event]
+                env = gitlab_env(forge, emulator, sha, CI_MERGE_REQUEST_IID="3")
+                del env["BORDER0_RECONCILER_FINGERPRINT_KEY"]
+                result = run_gitlab_job(gitlab_jobs()[job], repo, env)
+            assert result.returncode == 1
+            assert result.stderr.startswith("error: BORDER0_RECONCILER_FINGERPRINT_KEY is not "
+                                            "set: every CI job needs the same fingerprint key")
+            assert result.stderr.count("\n") == 1 and result.stdout == ""
+        assert forge.comments == [] and forge.artifacts == {} and forge.requests == []
+    assert sockets(emulator) == {}
+    assert not (repo / ".border0-reconciler").exists()
+
+
+@pytest.mark.slow
 def test_the_drift_check_fails_when_border0_drifted(emulator: Any, repo: Path) -> None:
     with serve_forge("github") as forge:
         result = step_result(github_event(forge, emulator, repo, "schedule", MERGE))
@@ -326,7 +394,8 @@ def gitlab_jobs() -> dict[str, Any]:
 def gitlab_env(forge: FakeForge, emulator: Any, sha: str, **more: str) -> dict[str, str]:
     return {"GITLAB_CI": "true", "CI_API_V4_URL": forge.url.split("/projects/")[0],
             "CI_PROJECT_ID": "7", "CI_COMMIT_SHA": sha, "GITLAB_TOKEN": forge.token,
-            "BORDER0_API": emulator.url, "BORDER0_TOKEN": emulator.token, **more}
+            "BORDER0_API": emulator.url, "BORDER0_TOKEN": emulator.token,
+            "BORDER0_RECONCILER_FINGERPRINT_KEY": FINGERPRINT_KEY, **more}
 
 
 @pytest.mark.slow
