@@ -175,12 +175,13 @@ class Forge:
             return zf.read(PLAN_FILE)
 
     def _gitlab_artifact(self, client: httpx.Client, head: tuple[str, str], job: str) -> bytes:
+        # Both lists are paged (20 a page by default) and newest first; the jobs list has no
+        # filter by name, so a pipeline's jobs are read page by page until the plan job.
         iid, sha = head
-        for pipeline in self._call(client, "GET", f"/merge_requests/{iid}/pipelines"):
+        for pipeline in self._pages(client, f"/merge_requests/{iid}/pipelines"):
             if pipeline.get("sha") != sha:
                 continue
-            jobs = self._call(client, "GET", f"/pipelines/{pipeline['id']}/jobs?scope[]=success")
-            for found in jobs:
+            for found in self._pages(client, f"/pipelines/{pipeline['id']}/jobs?scope[]=success"):
                 if found.get("name") == job:
                     return self._call(client, "GET",
                                       f"/jobs/{found['id']}/artifacts/{ARTIFACT}/{PLAN_FILE}")

@@ -433,3 +433,23 @@ def test_gitlab_merge_request_note_then_the_merge_applies_the_reviewed_plan(
         result = run_gitlab_job(jobs["border0-drift"], repo, gitlab_env(forge, emulator, MERGE))
         assert result.returncode == 1 and "drift" in result.stderr
 
+
+@pytest.mark.slow
+def test_gitlab_finds_the_plan_job_on_a_later_page(emulator: Any, repo: Path) -> None:
+    """GitLab lists a pipeline's jobs a page at a time (20 unless asked), newest first: with
+    150 jobs after border0-plan, it is on the second page of 100."""
+    jobs = gitlab_jobs()
+    with serve_forge("gitlab") as forge:
+        forge.later_jobs = 150
+        result = run_gitlab_job(jobs["border0-plan"], repo,
+                                gitlab_env(forge, emulator, HEAD1, CI_MERGE_REQUEST_IID="3"))
+        assert result.returncode == 0, result.stdout + result.stderr
+        forge.upload(f"border0-plan-{HEAD1}", repo / "border0-plan")
+        forge.merged[MERGE] = (3, HEAD1)
+        result = run_gitlab_job(jobs["border0-apply"], repo, gitlab_env(forge, emulator, MERGE))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert set(sockets(emulator)) == {"grafana"}
+        prefix = "GET /api/v4/projects/7"
+        assert f"{prefix}/merge_requests/3/pipelines?per_page=100&page=1" in forge.requests
+        assert f"{prefix}/pipelines/900/jobs?scope[]=success&per_page=100&page=2" \
+            in forge.requests
