@@ -2,7 +2,8 @@
 reviewed plan's artifact, commit statuses. The only code that speaks to a forge's REST API.
 
     python -m reconciler.forge comment FILE     create or update THE plan comment (found again
-                                                by a hidden marker) on the pull/merge request
+                                                by a hidden marker) on the pull/merge request,
+                                                cut to MAX_COMMENT bytes (`fit_comment`)
     python -m reconciler.forge fetch-plan FILE  the plan saved when the merged request's head
                                                 was planned; exit 3 when there is none
     python -m reconciler.forge status STATE SHA DESCRIPTION
@@ -31,8 +32,8 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 __all__ = [
-    "MARKER", "Forge", "ForgeError", "NoReviewedPlan", "forge_from_env", "forge_from_url",
-    "status_state",
+    "MARKER", "MAX_COMMENT", "Forge", "ForgeError", "NoReviewedPlan", "fit_comment",
+    "forge_from_env", "forge_from_url", "status_state",
 ]
 
 #: The hidden line that finds our one comment again among the reviewers'.
@@ -42,6 +43,10 @@ ARTIFACT = "border0-plan"
 PLAN_FILE = "plan.json"
 _PAGE = 100
 _MAX_PAGES = 50
+#: A comment holds at most 65,536 characters (GitHub; GitLab notes 1,000,000): the plan comment
+#: is cut at 60,000 bytes of UTF-8, which are never more characters than that.
+MAX_COMMENT = 60000
+CUT_NOTE = "\n\n... cut: the full plan is in the border0-plan artifact.\n"
 
 
 class ForgeError(Exception):
@@ -50,6 +55,16 @@ class ForgeError(Exception):
 
 class NoReviewedPlan(ForgeError):
     """No plan was saved for the merged request's head: nothing reviewed to apply."""
+
+
+def fit_comment(body: str, limit: int = MAX_COMMENT) -> str:
+    """`body` whole when its UTF-8 is at most `limit` bytes; else cut to `limit` bytes on a
+    character boundary (never inside a multi-byte character), with CUT_NOTE after it."""
+    data = body.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return body
+    # The bytes of a character cut in two are dropped: only at the end, as `data` is valid.
+    return data[:limit].decode("utf-8", "ignore") + CUT_NOTE
 
 
 def status_state(forge: str, ok: bool | None) -> str:
@@ -101,10 +116,11 @@ class Forge:
     # --- the one plan comment ------------------------------------------------------------------
 
     def upsert_comment(self, request: str, body: str) -> str:
-        """Create the comment on the pull/merge request, or edit the one holding MARKER.
-        Returns "created" or "updated"."""
+        """Create the comment on the pull/merge request, or edit the one holding MARKER; a
+        body too long for a comment is cut (`fit_comment`). Returns "created" or "updated"."""
         if MARKER not in body:
             body = f"{MARKER}\n{body}"
+        body = fit_comment(body)
         base = f"/issues/{request}/comments" if self.kind == "github" \
             else f"/merge_requests/{request}/notes"
         with self._client() as client:
@@ -159,12 +175,13 @@ class Forge:
             return zf.read(PLAN_FILE)
 
     def _gitlab_artifact(self, client: httpx.Client, head: tuple[str, str], job: str) -> bytes:
+        # Both lists are paged (20 a page by default) and newest first; the jobs list has no
+        # filter by name, so a pipeline's jobs are read page by page until the plan job.
         iid, sha = head
-        for pipeline in self._call(client, "GET", f"/merge_requests/{iid}/pipelines"):
+        for pipeline in self._pages(client, f"/merge_requests/{iid}/pipelines"):
             if pipeline.get("sha") != sha:
                 continue
-            jobs = self._call(client, "GET", f"/pipelines/{pipeline['id']}/jobs?scope[]=success")
-            for found in jobs:
+            for found in self._pages(client, f"/pipelines/{pipeline['id']}/jobs?scope[]=success"):
                 if found.get("name") == job:
                     return self._call(client, "GET",
                                       f"/jobs/{found['id']}/artifacts/{ARTIFACT}/{PLAN_FILE}")
@@ -231,8 +248,11 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] = os.environ) -> 
         forge = forge_from_env(env)
         if args[:1] == ["comment"] and len(args) == 2:
             request = env.get("BORDER0_CI_REQUEST") or env.get("CI_MERGE_REQUEST_IID", "")
-            with open(args[1], encoding="utf-8") as handle:
-                done = forge.upsert_comment(request, handle.read())
+            # Not strict: a stray byte (a tool's output in the failed plan's stderr) shows as
+            # U+FFFD rather than losing the whole comment.
+            with open(args[1], "rb") as handle:
+                text = handle.read().decode("utf-8", "replace")
+            done = forge.upsert_comment(request, text)
             print(f"plan comment {done} on {'#' if forge.kind == 'github' else '!'}{request}")
         elif args[:1] == ["fetch-plan"] and len(args) == 2:
             sha = env.get("GITHUB_SHA") or env.get("CI_COMMIT_SHA", "")
@@ -253,6 +273,10 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] = os.environ) -> 
     except (ForgeError, KeyError, OSError) as exc:
         what = f"{exc} is not set" if isinstance(exc, KeyError) else str(exc)
         print(f"error: {what}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a CI step's error is one line, never a traceback
+        print(f"error: {' '.join(args[:1])}: {type(exc).__name__}: {exc}".splitlines()[0],
+              file=sys.stderr)
         return 1
     return 0
 

@@ -5,7 +5,9 @@ GitHub (docs.github.com/rest): issue comments (list/create/update), commits/{sha
 actions/artifacts?name= with archive downloads that redirect to a blob URL (as GitHub's do, to
 another host), statuses. GitLab (docs.gitlab.com/api): merge request notes,
 repository/commits/{sha}/merge_requests, merge request pipelines, pipeline jobs, a job's
-artifact file, statuses. Each answers 401 without the token it was given.
+artifact file, statuses. Each answers 401 without the token it was given. Lists are paged as the
+forges page them: `page`, `per_page` (default 30 on GitHub, 20 on GitLab), newest first where
+the forge says so (GitLab's pipelines and jobs).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class FakeForge:
     artifacts: dict[str, dict[str, bytes]] = field(default_factory=dict)  # name -> files
     statuses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
+    #: GitLab: the other successful jobs of each pipeline, all created after its border0-plan
+    #: job (a later stage's), so listed before it.
+    later_jobs: int = 0
 
     def upload(self, name: str, folder: Path) -> None:
         """What actions/upload-artifact or GitLab's `artifacts:` keep of a job."""
@@ -77,11 +82,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(length)) if length else None
         parts = urlsplit(self.path)
         path, query = parts.path.removeprefix(self.prefix), parse_qs(parts.query)
-        page = int(query.get("page", ["1"])[0])
-        per_page = int(query.get("per_page", ["30"])[0])
         comments = "/issues/3/comments" if forge.kind == "github" else "/merge_requests/3/notes"
         if method == "GET" and path == comments:
-            self._reply(200, forge.comments[(page - 1) * per_page: page * per_page])
+            self._reply(200, self._page(forge.comments, query))
         elif method == "POST" and path == comments:
             comment = {"id": 5000 + len(forge.comments), "body": body["body"]}
             forge.comments.append(comment)
@@ -99,6 +102,12 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._gitlab(method, path, query)
 
+    def _page(self, items: list[Any], query: dict[str, list[str]]) -> list[Any]:
+        """One page of `items`, as `page` and `per_page` (the forge's default) ask."""
+        page = int(query.get("page", ["1"])[0])
+        per_page = int(query.get("per_page", ["30" if self.forge.kind == "github" else "20"])[0])
+        return items[(page - 1) * per_page: page * per_page]
+
     def _github(self, method: str, path: str, query: dict[str, list[str]]) -> None:
         forge = self.forge
         if m := re.fullmatch(r"/commits/(\w+)/pulls", path):
@@ -110,7 +119,7 @@ class _Handler(BaseHTTPRequestHandler):
             found = [{"id": n, "name": name, "expired": False, "created_at": "2026-12-04",
                       "archive_download_url": f"{forge.url}/actions/artifacts/{n}/zip"}
                      for n, key in enumerate(forge.artifacts) if key == name]
-            self._reply(200, {"total_count": len(found), "artifacts": found})
+            self._reply(200, {"total_count": len(found), "artifacts": self._page(found, query)})
         elif m := re.fullmatch(r"/actions/artifacts/(\d+)/zip", path):
             self.send_response(302)  # GitHub redirects to a signed blob URL elsewhere
             self.send_header("Location", f"http://localhost:{self.server.server_address[1]}"
@@ -136,10 +145,18 @@ class _Handler(BaseHTTPRequestHandler):
         elif m := re.fullmatch(r"/merge_requests/(\d+)/pipelines", path):
             heads = [head for iid, head in forge.merged.values() if iid == int(m[1])]
             names = [n for n in forge.artifacts if n.removeprefix("border0-plan-") in heads]
-            self._reply(200, [{"id": 900 + list(forge.artifacts).index(n),
-                               "sha": n.removeprefix("border0-plan-")} for n in names])
+            pipelines = [{"id": 900 + list(forge.artifacts).index(n),
+                          "sha": n.removeprefix("border0-plan-")} for n in names]
+            self._reply(200, self._page(pipelines[::-1], query))  # newest first
         elif m := re.fullmatch(r"/pipelines/(\d+)/jobs", path):
-            self._reply(200, [{"id": int(m[1]), "name": "border0-plan", "status": "success"}])
+            # The plan job's id is its pipeline's (the artifact's index, + 900); the later jobs
+            # have higher ids. GitLab lists them newest (highest id) first, `scope[]` filtered.
+            jobs = [{"id": int(m[1]) * 1000 + n, "name": f"e2e-{n}", "status": "success"}
+                    for n in range(forge.later_jobs, 0, -1)]
+            jobs.append({"id": int(m[1]), "name": "border0-plan", "status": "success"})
+            scope = query.get("scope[]")
+            self._reply(200, self._page([j for j in jobs if not scope or j["status"] in scope],
+                                        query))
         elif m := re.fullmatch(r"/jobs/(\d+)/artifacts/border0-plan/(.+)", path):
             files = list(forge.artifacts.values())[int(m[1]) - 900]
             self._reply(200, files[m[2]], "application/octet-stream")

@@ -15,7 +15,9 @@
 # folder, default border0-plan), BORDER0_HEAD_SHA (the commit planned, for the comment),
 # BORDER0_CI_COMMENT=false (no comment), BORDER0_RECONCILER_ARGS (more flags for plan, e.g.
 # "--instance prod --env-file ci.env"). border0 itself: BORDER0_TOKEN, BORDER0_API. The forge
-# (GitHub or GitLab): see reconciler/forge.py.
+# (GitHub or GitLab): see reconciler/forge.py. Required: BORDER0_RECONCILER_FINGERPRINT_KEY, the
+# key of the secret fingerprints, the same in every job (docs/security.md): a CI job starts
+# from a fresh checkout, so the key file the reconciler would make instead is new in each job.
 set -euo pipefail
 
 mode="${1:-}"
@@ -26,10 +28,22 @@ head_sha="${BORDER0_HEAD_SHA:-${CI_COMMIT_SHA:-${GITHUB_SHA:-}}}"
 # Word splitting is wanted: extra flags, space-separated.
 # shellcheck disable=SC2206
 extra=(${BORDER0_RECONCILER_ARGS:-})
-# A comment holds at most 65,536 characters (GitHub; GitLab notes 1,000,000): cut at 60,000.
-max_comment=60000
 
 forge() { "$python" -m reconciler.forge "$@"; }
+
+# Every mode, whatever the manifests hold: a key made for one job differs in the next, so a
+# secret's fingerprint written by one job is "made with another key" in all the others (the
+# drift check fails forever, a protected socket is re-written by every plan). Refused before
+# anything runs, also for manifests without secrets: the first secret would otherwise be found
+# out after its merge.
+require_key() {
+    local key="${BORDER0_RECONCILER_FINGERPRINT_KEY:-}"
+    if [ -z "${key//[[:space:]]/}" ]; then
+        echo "error: BORDER0_RECONCILER_FINGERPRINT_KEY is not set: every CI job needs the same" \
+             "fingerprint key (a secret, e.g. \`openssl rand -hex 32\`; docs/ci.md)" >&2
+        exit 1
+    fi
+}
 
 # $1: where to write the outputs (GitHub's step outputs), as name=value lines.
 output() {
@@ -61,11 +75,7 @@ plan() {
                  echo '```' ;;
         esac
     } > "$out/comment.md"
-    if [ "$(wc -c < "$out/comment.md")" -gt "$max_comment" ]; then
-        head -c "$max_comment" "$out/comment.md" > "$out/comment.cut"
-        printf '\n\n... cut: the full plan is in the border0-plan artifact.\n' >> "$out/comment.cut"
-        mv "$out/comment.cut" "$out/comment.md"
-    fi
+    # forge.py cuts a comment too long for the forge (on a character boundary).
     if [ "${BORDER0_CI_COMMENT:-true}" != "false" ]; then
         forge comment "$out/comment.md"
     fi
@@ -117,8 +127,8 @@ drift() {
 }
 
 case "$mode" in
-    plan) plan ;;
-    apply) apply ;;
-    drift) drift ;;
+    plan) require_key; plan ;;
+    apply) require_key; apply ;;
+    drift) require_key; drift ;;
     *) echo "usage: border0-reconciler-ci plan|apply|drift" >&2; exit 2 ;;
 esac

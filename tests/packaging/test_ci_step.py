@@ -20,6 +20,9 @@ from forges import FakeForge, serve_forge
 from helpers import REPO
 from snippets import snippet
 
+from reconciler.forge import CUT_NOTE, MAX_COMMENT, Forge, fit_comment
+from reconciler.forge import main as forge_main
+
 SOCKET = """\
 apiVersion: border0-reconciler/v1
 kind: Socket
@@ -47,6 +50,8 @@ spec:
         domain: [example.com]
 """
 HEAD1, HEAD2, MERGE = "a1" * 20, "b2" * 20, "c3" * 20
+#: The repository secret / CI/CD variable BORDER0_RECONCILER_FINGERPRINT_KEY docs/ci.md asks for.
+FINGERPRINT_KEY = "ci-fingerprint-key-0b7c41e9d2a8"
 
 
 @pytest.fixture()
@@ -64,8 +69,10 @@ def workflow() -> dict[str, Any]:
 
 
 def github_event(forge: FakeForge, emulator: Any, repo: Path, event: str, sha: str,
+                 secrets: dict[str, str] | None = None,
                  **pull: Any) -> list[tuple[str, subprocess.CompletedProcess[str] | None]]:
-    """One run of the README's workflow for `event`, its steps as GitHub runs them."""
+    """One run of the README's workflow for `event`, its steps as GitHub runs them; `secrets`:
+    the repository's, by default the two docs/ci.md asks for."""
     flow = workflow()
     on = flow.get("on", flow.get(True))
     assert event in on
@@ -76,7 +83,9 @@ def github_event(forge: FakeForge, emulator: Any, repo: Path, event: str, sha: s
         "github": {"event_name": event, "sha": sha, "token": forge.token,
                    "action_path": str(REPO),
                    "event": {"pull_request": pull} if pull else {}},
-        "secrets": {"BORDER0_TOKEN": emulator.token},
+        "secrets": {"BORDER0_TOKEN": emulator.token,
+                    "BORDER0_RECONCILER_FINGERPRINT_KEY": FINGERPRINT_KEY}
+        if secrets is None else secrets,
     }
     env = {"GITHUB_ACTIONS": "true", "GITHUB_API_URL": forge.url.split("/repos/")[0],
            "GITHUB_REPOSITORY": "acme/config", "GITHUB_SHA": sha,
@@ -221,6 +230,129 @@ def test_a_huge_plan_is_cut_to_fit_one_comment(emulator: Any, repo: Path) -> Non
 
 
 @pytest.mark.slow
+def test_a_huge_plan_with_non_ascii_text_is_cut_between_two_characters(emulator: Any,
+                                                                        repo: Path) -> None:
+    """The cut lands inside a character here (checked): it used to be cut there, bytes wise,
+    and the comment's upload died on the half character, taking the artifact with it."""
+    team = repo / "border0" / "équipe-東京"
+    team.mkdir()
+    for n in range(400):
+        text = SOCKET.replace("name: grafana", f"name: app-{n:03d}-with-a-rather-long-name") \
+            .replace("Dashboards", "ダッシュボード東京チーム" * 8 + ("!" if n == 0 else ""))
+        (team / f"app-{n:03d}-東京.yaml").write_text(text)
+    with serve_forge("github") as forge:
+        result = step_result(github_event(forge, emulator, repo, "pull_request", HEAD1,
+                                          number=3, head={"sha": HEAD1}))
+        assert result.returncode == 0, result.stderr
+        whole = (repo / "border0-plan" / "comment.md").read_bytes()
+        assert whole[MAX_COMMENT] & 0xC0 == 0x80  # byte 60,000 is inside a character
+        (comment,) = forge.ours()
+        assert len(comment["body"].encode()) < 65536
+        assert comment["body"].endswith(CUT_NOTE)
+        kept = comment["body"].removesuffix(CUT_NOTE).encode()
+        assert whole.startswith(kept) and MAX_COMMENT - 4 < len(kept) <= MAX_COMMENT
+        assert set(forge.artifacts) == {f"border0-plan-{HEAD1}"}
+
+
+def test_fit_comment_cuts_between_characters() -> None:
+    assert fit_comment("é" * 10, 20) == "é" * 10
+    assert fit_comment("é" * 10, 19) == "é" * 9 + CUT_NOTE
+    assert fit_comment("a東京", 5) == "a東" + CUT_NOTE
+    assert fit_comment("a東京", 6) == "a東" + CUT_NOTE
+
+
+def test_the_comment_command_fails_in_one_line(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """An answer or a file not as expected is one line saying what, never a traceback; a file
+    that is not UTF-8 is posted with U+FFFD for its stray bytes."""
+    posted: list[str] = []
+
+    def upsert(self: Any, request: str, body: str) -> str:
+        posted.append(body)
+        return "created"
+
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "acme/config",
+           "BORDER0_CI_REQUEST": "3"}
+    monkeypatch.setattr(Forge, "upsert_comment", upsert)
+    comment = tmp_path / "comment.md"
+    comment.write_bytes(b"plan \xe6\x9d\xb1\xe4\xba")  # a character cut in two
+    assert forge_main(["comment", str(comment)], env) == 0
+    assert posted == ["plan 東\ufffd"]
+
+    def broken(self: Any, request: str, body: str) -> str:
+        raise ValueError("Expecting value: line 1 column 1 (char 0)\nmore")
+
+    monkeypatch.setattr(Forge, "upsert_comment", broken)
+    capsys.readouterr()
+    assert forge_main(["comment", str(comment)], env) == 1
+    err = capsys.readouterr().err
+    assert err == "error: comment: ValueError: Expecting value: line 1 column 1 (char 0)\n"
+
+
+@pytest.mark.slow
+def test_every_job_shares_the_fingerprint_key_so_a_secret_never_drifts(
+    emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each job on a fresh checkout, as on hosted runners: the key comes from the secret, so
+    the password's fingerprint written on merge verifies in the next day's drift check and
+    in the next pull request's plan."""
+    monkeypatch.setenv("GRAFANA_PW", "s3cret-grafana-pw")
+    protected = SOCKET.replace("  policies:", "  protected:\n    username: viewer\n"
+                                              "    password: {env: GRAFANA_PW}\n  policies:")
+
+    def checkout(job: str) -> Path:
+        work = tmp_path / job / "config"
+        (work / "border0").mkdir(parents=True)
+        (work / "border0" / "grafana.yaml").write_text(protected)
+        (work / "border0" / "engineers.yaml").write_text(POLICY)
+        return work
+
+    with serve_forge("github") as forge:
+        result = step_result(github_event(forge, emulator, checkout("plan"), "pull_request",
+                                          HEAD1, number=3, head={"sha": HEAD1}))
+        assert result.returncode == 0, result.stderr
+        forge.merged[MERGE] = (3, HEAD1)
+        result = step_result(github_event(forge, emulator, checkout("apply"), "push", MERGE))
+        assert result.returncode == 0, result.stderr
+        assert "grafana" in sockets(emulator)
+        result = step_result(github_event(forge, emulator, checkout("drift"), "schedule", MERGE))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "No drift" in result.stdout
+        result = step_result(github_event(forge, emulator, checkout("next"), "pull_request",
+                                          HEAD2, number=3, head={"sha": HEAD2}))
+        assert result.returncode == 0, result.stderr
+        assert "No changes." in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["github", "gitlab"])
+def test_no_fingerprint_key_is_refused_in_one_line(emulator: Any, repo: Path,
+                                                   kind: str) -> None:
+    """The secret not set up: every mode refuses before anything runs, rather than keying
+    the secrets with a key thrown away with the job."""
+    with serve_forge(kind) as forge:
+        for event, sha in [("pull_request", HEAD1), ("push", MERGE), ("schedule", MERGE)]:
+            if kind == "github":
+                result = step_result(github_event(
+                    forge, emulator, repo, event, sha, {"BORDER0_TOKEN": emulator.token},
+                    **({"number": 3, "head": {"sha": HEAD1}} if event == "pull_request" else {})))
+            else:
+                job = {"pull_request": "border0-plan", "push": "border0-apply",
+                       "schedule": "border0-drift"}[event]
+                env = gitlab_env(forge, emulator, sha, CI_MERGE_REQUEST_IID="3")
+                del env["BORDER0_RECONCILER_FINGERPRINT_KEY"]
+                result = run_gitlab_job(gitlab_jobs()[job], repo, env)
+            assert result.returncode == 1
+            assert result.stderr.startswith("error: BORDER0_RECONCILER_FINGERPRINT_KEY is not "
+                                            "set: every CI job needs the same fingerprint key")
+            assert result.stderr.count("\n") == 1 and result.stdout == ""
+        assert forge.comments == [] and forge.artifacts == {} and forge.requests == []
+    assert sockets(emulator) == {}
+    assert not (repo / ".border0-reconciler").exists()
+
+
+@pytest.mark.slow
 def test_the_drift_check_fails_when_border0_drifted(emulator: Any, repo: Path) -> None:
     with serve_forge("github") as forge:
         result = step_result(github_event(forge, emulator, repo, "schedule", MERGE))
@@ -262,7 +394,8 @@ def gitlab_jobs() -> dict[str, Any]:
 def gitlab_env(forge: FakeForge, emulator: Any, sha: str, **more: str) -> dict[str, str]:
     return {"GITLAB_CI": "true", "CI_API_V4_URL": forge.url.split("/projects/")[0],
             "CI_PROJECT_ID": "7", "CI_COMMIT_SHA": sha, "GITLAB_TOKEN": forge.token,
-            "BORDER0_API": emulator.url, "BORDER0_TOKEN": emulator.token, **more}
+            "BORDER0_API": emulator.url, "BORDER0_TOKEN": emulator.token,
+            "BORDER0_RECONCILER_FINGERPRINT_KEY": FINGERPRINT_KEY, **more}
 
 
 @pytest.mark.slow
@@ -299,3 +432,24 @@ def test_gitlab_merge_request_note_then_the_merge_applies_the_reviewed_plan(
 
         result = run_gitlab_job(jobs["border0-drift"], repo, gitlab_env(forge, emulator, MERGE))
         assert result.returncode == 1 and "drift" in result.stderr
+
+
+@pytest.mark.slow
+def test_gitlab_finds_the_plan_job_on_a_later_page(emulator: Any, repo: Path) -> None:
+    """GitLab lists a pipeline's jobs a page at a time (20 unless asked), newest first: with
+    150 jobs after border0-plan, it is on the second page of 100."""
+    jobs = gitlab_jobs()
+    with serve_forge("gitlab") as forge:
+        forge.later_jobs = 150
+        result = run_gitlab_job(jobs["border0-plan"], repo,
+                                gitlab_env(forge, emulator, HEAD1, CI_MERGE_REQUEST_IID="3"))
+        assert result.returncode == 0, result.stdout + result.stderr
+        forge.upload(f"border0-plan-{HEAD1}", repo / "border0-plan")
+        forge.merged[MERGE] = (3, HEAD1)
+        result = run_gitlab_job(jobs["border0-apply"], repo, gitlab_env(forge, emulator, MERGE))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert set(sockets(emulator)) == {"grafana"}
+        prefix = "GET /api/v4/projects/7"
+        assert f"{prefix}/merge_requests/3/pipelines?per_page=100&page=1" in forge.requests
+        assert f"{prefix}/pipelines/900/jobs?scope[]=success&per_page=100&page=2" \
+            in forge.requests
