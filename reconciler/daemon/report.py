@@ -260,8 +260,7 @@ def summarize(
         blocked_objects=lists[2],
         kept_at=kept_at,
         drift=drift,
-        pending=len(plan.changes) if plan is not None and (not run.wrote or not result.ok)
-        else 0,
+        pending=len(drift.unapplied) if plan is not None else 0,
         manifest_errors=sum(1 for d in result.diagnostics if d.severity is Severity.ERROR)
         if result.stage is Stage.LOAD else 0,
         held=held,

@@ -123,6 +123,8 @@ class Page:
             key = self.sort.removeprefix("-")
             joined.sort(key=lambda r: (_sort_value(r, key), r["name"]),
                         reverse=self.sort.startswith("-"))
+            # rows without the value last in either order (reversed, they came first)
+            joined.sort(key=lambda r: _sort_value(r, key)[0])
         return list(self.of(joined)), len(joined)
 
     def to_json(self, matched: int) -> dict[str, Any]:
