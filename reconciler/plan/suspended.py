@@ -1,4 +1,5 @@
-"""The plan's list of suspended objects (`border0-reconciler/suspend: "true"`).
+"""The plan's list of suspended objects (`border0-reconciler/suspend: "true"`): connectors,
+policies and sockets.
 
 The planner gives suspended objects no change; this lists them for the plan, with whether border0
 differs from their manifest (what resuming would change).
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler import model
+from reconciler.connector_model import ConnectorKindSpec, connector_fields, live_connector_fields
 from reconciler.model import Actual, Desired
 from reconciler.plan.fields import comparable
 from reconciler.plan.types import Kind
@@ -20,7 +22,8 @@ def suspended_rows(desired: Desired, actual: Actual) -> list[dict[str, Any]]:
     """The declared objects annotated suspend, as the plan lists them, with whether border0
     differs from their manifest (what resuming would change; the plan itself changes nothing)."""
     rows = []
-    for kind, specs, live in ((Kind.POLICY, desired.policies, actual.policies),
+    for kind, specs, live in ((Kind.CONNECTOR, desired.connectors, actual.connectors),
+                              (Kind.POLICY, desired.policies, actual.policies),
                               (Kind.SOCKET, desired.sockets, actual.sockets)):
         for name, spec in specs.items():
             if spec.suspend:
@@ -33,6 +36,8 @@ def suspended_rows(desired: Desired, actual: Actual) -> list[dict[str, Any]]:
 def _differs(spec: Any, live: Any, actual: Actual) -> bool:
     if live is None:
         return True
+    if isinstance(spec, ConnectorKindSpec):
+        return connector_fields(spec) != live_connector_fields(live)
     if isinstance(spec, model.PolicySpec):
         return model.policy_fields(spec) != model.live_policy_fields(live)
     want, have = comparable(model.socket_fields(spec), model.live_socket_fields(live, spec))

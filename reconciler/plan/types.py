@@ -225,8 +225,13 @@ class Plan:
 
     @property
     def ok(self) -> bool:
-        """True when nothing blocks applying this plan."""
+        """True when no conflict is an error (a blocked change aside: see `applicable`)."""
         return not any(d.severity is Severity.ERROR for d in self.conflicts)
+
+    @property
+    def applicable(self) -> bool:
+        """True when `apply` would take this plan as it is: no error and no blocked change."""
+        return self.ok and not self.blocked
 
     def summary(self) -> dict[str, int]:
         counts = {a.value: 0 for a in Action}
@@ -239,7 +244,7 @@ class Plan:
         return {
             "format_version": FORMAT_VERSION,
             "instance": self.instance,
-            "applicable": self.ok,
+            "applicable": self.applicable,
             "summary": self.summary(),
             "changes": [c.to_json() for c in self.changes],
             "conflicts": [d.to_json() for d in self.conflicts],

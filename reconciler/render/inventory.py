@@ -67,16 +67,24 @@ def _socket_row(live: LiveSocket, instance: str) -> dict[str, Any]:
 
 
 def show_row(live: LiveSocket, policies: Sequence[LivePolicy], instance: str) -> dict[str, Any]:
-    """One socket with every policy that applies to it: attached, or org-wide."""
+    """One socket with every policy that applies to it (as the access review counts them):
+    attached, org-wide, or selecting the socket's tags by its `tag_rules`."""
     row = _socket_row(live, instance)
-    attached = set(live.policy_ids)
-    applying = [p for p in policies if p.policy_id in attached or p.org_wide]
+    applying = [(p, via) for p in policies if (via := _via(p, live))]
     row["upstream_type"] = live.upstream_type
     row["policies"] = [
-        {**_policy_summary(p), "via": "org-wide" if p.org_wide else "attached"}
-        for p in sorted(applying, key=lambda p: p.name)
+        {**_policy_summary(p), "via": via} for p, via in sorted(applying, key=lambda a: a[0].name)
     ]
     return row
+
+
+def _via(policy: LivePolicy, live: LiveSocket) -> str | None:
+    """How `policy` applies to the socket `live`, or None when it does not."""
+    if policy.policy_id in live.policy_ids:
+        return "attached"
+    if policy.org_wide:
+        return "org-wide"
+    return "tag_rules" if policy.selects(live.tags) else None
 
 
 def policy_rows(actual: Actual, instance: str) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
 """The Markdown rendering for a pull-request comment: the access review table first (who gains or
-loses access: what a reviewer asks first), then conflicts and warnings, a summary
+loses access: what a reviewer asks first), then conflicts, blocked changes and warnings, a summary
 table, then one collapsible <details> per object; kept under GitHub's 65,536 characters with a
 note that says what was cut.
 """
@@ -28,14 +28,23 @@ MAX_CHARS = 65_536
 _ACTIONS = ("create", "update", "replace", "delete", "attach", "detach")
 
 
+def _md(text: str) -> str:
+    """Free-form text made safe in a GFM table cell (and anywhere else): HTML escaped, `|`
+    (which ends a cell even inside backticks) as `&#124;`, on one line."""
+    return html.escape(text, quote=False).replace("|", "&#124;").replace("\n", " ")
+
+
+def _code(text: str) -> str:
+    """Text in a code span that a `|` or a backtick in it cannot break: `<code>`, escaped."""
+    return f"<code>{_md(text)}</code>"
+
+
 def _cell(value: Any, sensitive: bool = False) -> str:
     if sensitive and value is not None:
-        return f"<code>{SENSITIVE}</code>"
+        return _code(SENSITIVE)
     if value is None:
         return "<i>(none)</i>"
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    text = html.escape(text, quote=False).replace("|", "&#124;").replace("\n", "<br>")
-    return f"<code>{text}</code>"
+    return _code(json.dumps(value, ensure_ascii=False, sort_keys=True))
 
 
 _ACCESS_ICONS = {"gain": ":heavy_plus_sign: gains", "loss": ":heavy_minus_sign: loses",
@@ -43,10 +52,6 @@ _ACCESS_ICONS = {"gain": ":heavy_plus_sign: gains", "loss": ":heavy_minus_sign: 
                  "changed": ":left_right_arrow: changed"}
 _ACCESS_HEAD = ("| change | socket | who | access | policy | conditions |\n"
                 "|---|---|---|---|---|---|\n")
-
-
-def _md(text: str) -> str:
-    return html.escape(text, quote=False).replace("|", "&#124;").replace("\n", " ")
 
 
 def _access_row(ac: Mapping[str, Any]) -> str:
@@ -66,8 +71,8 @@ def _diagnostic(d: Mapping[str, Any], icon: str) -> str:
     where = ""
     if d.get("file"):
         where = d["file"] + "".join(f":{d[k]}" for k in ("line", "column") if d.get(k) is not None)
-        where = f"`{where}` "
-    message = html.escape(str(d["message"])).replace("\n", " ")
+        where = f"{_code(where)} "
+    message = _md(str(d["message"]))
     return f"- {icon} {where}{message}\n"
 
 
@@ -84,18 +89,21 @@ def _change_block(change: Mapping[str, Any]) -> str:
     if change.get("reason"):
         title += f" — {html.escape(change['reason'])}"
     body = ""
+    if change.get("blocked"):
+        title += " — <b>blocked</b>"
+        body = f"\n:no_entry: **Blocked:** {_md(change['blocked'])}\n"
     diffs = change.get("diffs") or []
     if diffs:
         rows = [
-            f"| `{d['path']}` | {_cell(d['before'], d.get('sensitive', False))} "
+            f"| {_code(d['path'])} | {_cell(d['before'], d.get('sensitive', False))} "
             f"| {_cell(d['after'], d.get('sensitive', False))} |"
             for d in diffs
         ]
-        body = "\n| field | before | after |\n|---|---|---|\n" + "\n".join(rows) + "\n"
+        body += "\n| field | before | after |\n|---|---|---|\n" + "\n".join(rows) + "\n"
     elif change.get("source"):
-        body = f"\nDeclared in `{change['source']}`.\n"
+        body += f"\nDeclared in {_code(change['source'])}.\n"
     else:
-        body = "\nNo field changes.\n"
+        body += "\nNo field changes.\n"
     return f"<details><summary>{title}</summary>\n{body}\n</details>\n\n"
 
 
@@ -123,6 +131,12 @@ def render(plan_json: Mapping[str, Any], *, max_chars: int = MAX_CHARS) -> str:
             ("conflicts", f"### :x: {title} ({len(conflicts)}): the plan cannot be applied\n\n",
              [_diagnostic(d, ":x:") for d in conflicts])
         )
+    blocked = [c for c in changes if c.get("blocked")]
+    if blocked:
+        title = f"### :no_entry: Blocked ({len(blocked)}): the plan cannot be applied as it is\n\n"
+        sections.append(
+            ("blocked", title,
+             [f"- :no_entry: {_code(c['title'])}: {_md(c['blocked'])}\n" for c in blocked]))
     if warnings:
         sections.append(
             ("warnings", f"### :warning: Warnings ({len(warnings)})\n\n",
@@ -174,6 +188,7 @@ def render(plan_json: Mapping[str, Any], *, max_chars: int = MAX_CHARS) -> str:
         cut["changes"] = len(blocks) - shown
     if cut:
         totals = {"access changes": len(access), "conflicts": len(conflicts),
+                  "blocked": len(blocked),
                   "warnings": len(warnings), "suspended": len(suspended), "deferred": len(deferred),
                   "changes": len(changes)}
         parts = ", ".join(f"{n} of {totals[k]} {k}" for k, n in cut.items())
