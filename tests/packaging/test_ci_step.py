@@ -232,26 +232,36 @@ def test_a_huge_plan_is_cut_to_fit_one_comment(emulator: Any, repo: Path) -> Non
 @pytest.mark.slow
 def test_a_huge_plan_with_non_ascii_text_is_cut_between_two_characters(emulator: Any,
                                                                         repo: Path) -> None:
-    """The cut lands inside a character here (checked): it used to be cut there, bytes wise,
-    and the comment's upload died on the half character, taking the artifact with it."""
+    """The cut lands inside a character here (checked: the first socket's description is
+    padded so that a character of the last run of them before byte 60,000 lands on it, whatever
+    the plan's layout): it used to be cut there, bytes wise, and the comment's upload died on
+    the half character, taking the artifact with it."""
     team = repo / "border0" / "équipe-東京"
     team.mkdir()
-    for n in range(400):
-        text = SOCKET.replace("name: grafana", f"name: app-{n:03d}-with-a-rather-long-name") \
-            .replace("Dashboards", "ダッシュボード東京チーム" * 8 + ("!" if n == 0 else ""))
-        (team / f"app-{n:03d}-東京.yaml").write_text(text)
-    with serve_forge("github") as forge:
-        result = step_result(github_event(forge, emulator, repo, "pull_request", HEAD1,
-                                          number=3, head={"sha": HEAD1}))
-        assert result.returncode == 0, result.stderr
-        whole = (repo / "border0-plan" / "comment.md").read_bytes()
-        assert whole[MAX_COMMENT] & 0xC0 == 0x80  # byte 60,000 is inside a character
-        (comment,) = forge.ours()
-        assert len(comment["body"].encode()) < 65536
-        assert comment["body"].endswith(CUT_NOTE)
-        kept = comment["body"].removesuffix(CUT_NOTE).encode()
-        assert whole.startswith(kept) and MAX_COMMENT - 4 < len(kept) <= MAX_COMMENT
-        assert set(forge.artifacts) == {f"border0-plan-{HEAD1}"}
+    pad = 0
+    for _ in range(2):
+        for n in range(400):
+            text = SOCKET.replace("name: grafana", f"name: app-{n:03d}-with-a-rather-long-name") \
+                .replace("Dashboards", "ダッシュボード東京チーム" * 8 + ("!" * pad if n == 0 else ""))
+            (team / f"app-{n:03d}-東京.yaml").write_text(text)
+        with serve_forge("github") as forge:
+            result = step_result(github_event(forge, emulator, repo, "pull_request", HEAD1,
+                                              number=3, head={"sha": HEAD1}))
+            assert result.returncode == 0, result.stderr
+            whole = (repo / "border0-plan" / "comment.md").read_bytes()
+            if whole[MAX_COMMENT] & 0xC0 != 0x80:  # byte 60,000 is not inside a character
+                inside = max(i for i in range(MAX_COMMENT) if whole[i] & 0xC0 == 0x80)
+                pad += MAX_COMMENT - inside  # moves that byte to 60,000
+                continue
+            (comment,) = forge.ours()
+            assert len(comment["body"].encode()) < 65536
+            assert comment["body"].endswith(CUT_NOTE)
+            kept = comment["body"].removesuffix(CUT_NOTE).encode()
+            assert whole.startswith(kept) and MAX_COMMENT - 4 < len(kept) <= MAX_COMMENT
+            assert set(forge.artifacts) == {f"border0-plan-{HEAD1}"}
+            break
+    else:
+        raise AssertionError("the padding did not put byte 60,000 inside a character")
 
 
 def test_fit_comment_cuts_between_characters() -> None:
