@@ -162,7 +162,8 @@ class DaemonMetrics:
         )
         self.manifest_errors = Gauge(
             f"{PREFIX}_manifest_errors",
-            "Errors in the manifests at the last load (0: valid).",
+            "Errors in the manifests at the last reconcile: found at load, or refused at "
+            "planning (0: valid).",
             registry=r,
         )
         self.ready = Gauge(
@@ -171,7 +172,8 @@ class DaemonMetrics:
         self.consecutive_failures = Gauge(
             f"{PREFIX}_consecutive_failures",
             "Reconciles in a row that failed (border0 unreachable, a write failed, an object "
-            "blocked) or were refused at planning.",
+            "blocked); invalid manifests (at load or refused at planning) count in "
+            "manifest_errors instead.",
             registry=r,
         )
         self.leader = Gauge(

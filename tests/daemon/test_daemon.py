@@ -158,6 +158,32 @@ def test_invalid_manifests_apply_nothing_and_keep_connectors(emulator, manifests
     assert daemon.status()["errors"] == []
 
 
+@pytest.mark.parametrize("unready", [False, True], ids=["default", "unready-on-invalid"])
+def test_a_plan_refused_at_planning_counts_as_invalid_manifests(emulator, manifests, unready):
+    (manifests / "web.yaml").write_text(socket_yaml("web", "v1"))
+    client = emulator.client()
+    daemon = make_daemon(manifests, client, unready_on_invalid=unready)
+    assert daemon.reconcile_now(["start"]).ok
+    (manifests / "web.yaml").write_text(
+        socket_yaml("web", "v2") + "  externalPolicies: [no-such-policy]\n")
+    for _ in range(3):
+        result = daemon.reconcile_now(["interval"])
+    assert not result.ok and result.stage == "plan"
+    assert client.get_socket("web")["description"] == "v1"  # nothing applied
+    ok, body = daemon.readiness()
+    assert body["invalid_manifests"] is True and body["consecutive_failures"] == 0
+    # the Border0ManifestsInvalid alert sees it; readiness as for manifests invalid at load
+    assert metric(daemon, "border0_reconciler_manifest_errors") == 1
+    assert metric(daemon, "border0_reconciler_consecutive_failures") == 0
+    assert ok is (not unready) and daemon.status()["ready"] is (not unready)
+    assert metric(daemon, "border0_reconciler_ready") == (0 if unready else 1)
+
+    (manifests / "web.yaml").write_text(socket_yaml("web", "v2"))
+    assert daemon.reconcile_now(["change"]).ok
+    assert metric(daemon, "border0_reconciler_manifest_errors") == 0
+    assert daemon.readiness()[0]
+
+
 def test_dry_run_observes_only(emulator, manifests):
     (manifests / "web.yaml").write_text(socket_yaml("web", "x", connector=True))
     client = emulator.client()
