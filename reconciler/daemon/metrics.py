@@ -231,7 +231,6 @@ class DaemonMetrics:
         self.drift_pending.set(report.pending)
         self.drift_corrections.inc(len(report.drift.corrected))
         self.consecutive_failures.set(step.failures)
-        self.ready.set(1 if step.ready else 0)
         for why, number in report.held_counts.items():
             self.held_back.labels(why).set(number)
         self.blocked_objects.set(len(report.blocked))
