@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from reconciler.border0.api_json import with_links
 
 __all__ = [
     "PYTHON", "REPO", "cli", "cli_process", "copy_examples", "edit_by_hand", "free_port",
-    "free_port_range", "sent", "wait_for",
+    "free_port_range", "refuse_writes", "sent", "wait_for",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -237,3 +237,41 @@ def edit_by_hand(client: Any, socket: Mapping[str, Any], **changes: Any) -> dict
     socket = with_links(socket, client.list_connectors(sid), client.list_upstream_configurations(sid))
     body = {k: v for k, v in socket.items() if k in fields}
     return client.update_socket(socket["socket_id"], {**body, **changes})
+
+
+def refuse_writes(emulator: Any, names: Collection[str]) -> None:
+    """Make the emulator refuse every write (POST, PUT) whose JSON body names one of `names`
+    with a 400, as border0 refuses one object: the rest of an apply goes ahead."""
+    inner = emulator.app.app
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT"):
+            return await inner(scope, receive, send)
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        try:
+            name = json.loads(body or b"{}").get("name")
+        except (ValueError, AttributeError):
+            name = None
+        if name in names:
+            payload = json.dumps({"error_message": f"refused {name}", "status_code": 400})
+            await send({"type": "http.response.start", "status": 400,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": payload.encode()})
+            return None
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return await inner(scope, replay, send)
+
+    emulator.app.app = app

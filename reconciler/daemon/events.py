@@ -8,6 +8,7 @@ The rules (README "Notifications"):
   the first success after a sent failure sends one "recovered".
 - Drift corrected: each reconcile that repaired drift (not in --dry-run, which repairs nothing).
 - An apply that gave someone access (the plan's access review, `Plan.access_gains`).
+  Both are sent for a partly failed apply too, beside its failure: the rest was applied.
 - A connector going FATAL, once per time it goes FATAL, with the supervisor's reason; and once
   "running again" when it recovers.
 - Objects blocked (a replace without its allowance, or an object that belongs to someone
@@ -85,15 +86,18 @@ class EventReporter:
             self._revision_status(report, errors, report.run.revision)
         if outcome != "success":
             self._failed(report, errors)
-            return
-        if self._failure_sent is not None:
-            self._send(
-                "reconcile_recovered",
-                f"reconcile succeeded again after {self._in_row} failed in a row",
-            )
-        self._in_row, self._failure_sent = 0, None
+        else:
+            if self._failure_sent is not None:
+                self._send(
+                    "reconcile_recovered",
+                    f"reconcile succeeded again after {self._in_row} failed in a row",
+                )
+            self._in_row, self._failure_sent = 0, None
         if not report.run.wrote:
             return
+        # what was applied, beside a failure too: a partly failed apply (one object refused, an
+        # object of someone else blocked) applied the rest, and the next reconcile has nothing
+        # of it left to tell
         if report.corrected:
             self._send(
                 "drift_corrected",

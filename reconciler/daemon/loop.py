@@ -143,6 +143,8 @@ class Daemon:
         self.view = StatusView(config, self.snapshot, parts=lambda: self.parts,
                                leader=self.leader, connectors=self._connector_statuses,
                                metrics=self.metrics)
+        # /readyz's answer, a follower's included (it publishes no report)
+        self.metrics.ready.set_function(lambda: 1 if self.view.ready() else 0)
         self.parts: list[Part] = root_parts(
             config, trigger=self.trigger, view=self.view, redact=self.redactor.redact,
             connectors=self._connector_statuses, watcher_factory=watcher_factory,

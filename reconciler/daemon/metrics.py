@@ -162,7 +162,8 @@ class DaemonMetrics:
         )
         self.manifest_errors = Gauge(
             f"{PREFIX}_manifest_errors",
-            "Errors in the manifests at the last load (0: valid).",
+            "Errors in the manifests at the last reconcile: found at load, or refused at "
+            "planning (0: valid).",
             registry=r,
         )
         self.ready = Gauge(
@@ -171,7 +172,8 @@ class DaemonMetrics:
         self.consecutive_failures = Gauge(
             f"{PREFIX}_consecutive_failures",
             "Reconciles in a row that failed (border0 unreachable, a write failed, an object "
-            "blocked) or were refused at planning.",
+            "blocked); invalid manifests (at load or refused at planning) count in "
+            "manifest_errors instead.",
             registry=r,
         )
         self.leader = Gauge(
@@ -229,7 +231,6 @@ class DaemonMetrics:
         self.drift_pending.set(report.pending)
         self.drift_corrections.inc(len(report.drift.corrected))
         self.consecutive_failures.set(step.failures)
-        self.ready.set(1 if step.ready else 0)
         for why, number in report.held_counts.items():
             self.held_back.labels(why).set(number)
         self.blocked_objects.set(len(report.blocked))

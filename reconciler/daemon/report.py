@@ -160,6 +160,17 @@ def _errors(result: ReconcileResult) -> tuple[StatusError, ...]:
     return tuple(errors)
 
 
+def _manifest_errors(result: ReconcileResult, errors: tuple[StatusError, ...]) -> int:
+    """The manifests' errors: those found at load, or those the plan was refused for (a socket
+    naming a policy that exists nowhere, a replace without its allowance): both are invalid
+    manifests (`outcome.INVALID`), which a retry cannot fix."""
+    if result.stage is Stage.LOAD:
+        return sum(1 for d in result.diagnostics if d.severity is Severity.ERROR)
+    if result.stage is Stage.PLAN and not result.ok:
+        return len(errors)  # the plan's conflicts, else its refusal (`result.error`)
+    return 0
+
+
 def _held(result: ReconcileResult) -> tuple[dict[str, Any] | None, dict[str, int]]:
     """The plan's deferred changes (plan/settling.py), as /status shows them, and their counts."""
     deferred = result.plan.deferred if result.plan is not None else []
@@ -261,8 +272,7 @@ def summarize(
         kept_at=kept_at,
         drift=drift,
         pending=len(drift.unapplied) if plan is not None else 0,
-        manifest_errors=sum(1 for d in result.diagnostics if d.severity is Severity.ERROR)
-        if result.stage is Stage.LOAD else 0,
+        manifest_errors=_manifest_errors(result, errors),
         held=held,
         held_counts=held_counts,
         blocked=tuple(result.blocked),

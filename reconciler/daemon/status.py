@@ -318,15 +318,22 @@ class StatusView:
         ok = age <= self.config.heartbeat_stale and dead is None and not snap.stopping
         return ok, {"loop_heartbeat_age_seconds": round(age, 3), "dead_part": dead}
 
+    def ready(self) -> bool:
+        """/readyz's answer (and `border0_reconciler_ready`'s, read at each scrape)."""
+        return self._ready(self.snapshot().report)
+
+    def _ready(self, report: ReconcileReport | None) -> bool:
+        if not self.leads():  # a follower stands by: ready, or a rollout would never finish
+            return not (self.leader is not None and self.leader.lost)
+        return is_ready(report is not None and report.step.succeeded_once,
+                        report.step.failures if report else 0, self.config,
+                        report is not None and report.outcome == INVALID)
+
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         report = self.snapshot().report
         failures = report.step.failures if report else 0
         invalid = report is not None and report.outcome == INVALID
-        ok = is_ready(report is not None and report.step.succeeded_once, failures, self.config,
-                      invalid)
-        if not self.leads():  # a follower stands by: ready, or a rollout would never finish
-            ok = not (self.leader is not None and self.leader.lost)
-        return ok, {
+        return self._ready(report), {
             "role": self.role,
             "last_success": (report.last_success or {}).get("time") if report else None,
             "consecutive_failures": failures,

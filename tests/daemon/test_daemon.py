@@ -158,6 +158,68 @@ def test_invalid_manifests_apply_nothing_and_keep_connectors(emulator, manifests
     assert daemon.status()["errors"] == []
 
 
+@pytest.mark.parametrize("unready", [False, True], ids=["default", "unready-on-invalid"])
+def test_a_plan_refused_at_planning_counts_as_invalid_manifests(emulator, manifests, unready):
+    (manifests / "web.yaml").write_text(socket_yaml("web", "v1"))
+    client = emulator.client()
+    daemon = make_daemon(manifests, client, unready_on_invalid=unready)
+    assert daemon.reconcile_now(["start"]).ok
+    (manifests / "web.yaml").write_text(
+        socket_yaml("web", "v2") + "  externalPolicies: [no-such-policy]\n")
+    for _ in range(3):
+        result = daemon.reconcile_now(["interval"])
+    assert not result.ok and result.stage == "plan"
+    assert client.get_socket("web")["description"] == "v1"  # nothing applied
+    ok, body = daemon.readiness()
+    assert body["invalid_manifests"] is True and body["consecutive_failures"] == 0
+    # the Border0ManifestsInvalid alert sees it; readiness as for manifests invalid at load
+    assert metric(daemon, "border0_reconciler_manifest_errors") == 1
+    assert metric(daemon, "border0_reconciler_consecutive_failures") == 0
+    assert ok is (not unready) and daemon.status()["ready"] is (not unready)
+    assert metric(daemon, "border0_reconciler_ready") == (0 if unready else 1)
+
+    (manifests / "web.yaml").write_text(socket_yaml("web", "v2"))
+    assert daemon.reconcile_now(["change"]).ok
+    assert metric(daemon, "border0_reconciler_manifest_errors") == 0
+    assert daemon.readiness()[0]
+
+
+class StandIn:
+    """A leader elector's face to the daemon, set by the test: follower, leader, or lost."""
+
+    def __init__(self) -> None:
+        self.leads, self.lost = False, False
+
+    @property
+    def role(self) -> str:
+        return "leader" if self.leads else "follower"
+
+    def is_leader(self) -> bool:
+        return self.leads and not self.lost
+
+    def describe(self) -> dict[str, str]:
+        return {"holder": "this-pod" if self.leads else "other-pod"}
+
+
+def test_the_ready_gauge_follows_readyz_a_follower_s_too(emulator, manifests):
+    (manifests / "web.yaml").write_text(socket_yaml("web", "v1"))
+    elector = StandIn()
+    daemon = Daemon(DaemonConfig(path=str(manifests), listen=None, interval=3600),
+                    emulator.client(), leader=elector)
+
+    def answers() -> tuple[bool, bool, float]:
+        return (daemon.readiness()[0], daemon.status()["ready"],
+                metric(daemon, "border0_reconciler_ready"))
+
+    assert answers() == (True, True, 1)  # a follower stands by, ready, and publishes nothing
+    elector.leads = True
+    assert answers() == (False, False, 0)  # a leader before its first success
+    assert daemon.reconcile_now(["became leader"]).ok
+    assert answers() == (True, True, 1)
+    elector.leads, elector.lost = False, True
+    assert answers() == (False, False, 0)  # the lease lost: exiting
+
+
 def test_dry_run_observes_only(emulator, manifests):
     (manifests / "web.yaml").write_text(socket_yaml("web", "x", connector=True))
     client = emulator.client()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import test_daemon
-from helpers import cli, edit_by_hand, free_port, wait_for
+from helpers import cli, edit_by_hand, free_port, refuse_writes, wait_for
 from test_daemon import make_daemon, socket_yaml
 
 from reconciler.border0.client import Border0Client
@@ -237,6 +237,31 @@ def test_an_apply_that_gives_access_is_sent_with_who_and_what(emulator, receiver
     daemon.reporter.stop()
     assert [b["event"] for b in r.bodies] == ["access_granted"]
     assert "+ a@example.com gains http on web (policy team)" in r.bodies[0]["details"]
+
+
+def test_a_partly_failed_apply_sends_what_it_applied_beside_the_failure(emulator, receiver,
+                                                                         tmp_path):
+    r = receiver()
+    refuse_writes(emulator, {"bad"})  # border0 refuses one object; the rest applies
+    manifests = tmp_path / "m"
+    manifests.mkdir()
+    (manifests / "team.yaml").write_text(test_daemon.policy_yaml("team"))
+    (manifests / "web.yaml").write_text(socket_yaml("web", "managed", policy="team"))
+    (manifests / "bad.yaml").write_text(socket_yaml("bad", "refused by border0"))
+    client = emulator.client()
+    daemon = make_daemon(manifests, client)
+    daemon.reporter = reporter_for(r.url, after_failures=1)
+    assert daemon.reconcile_now(["start"]).stage == "apply"  # failed, web and team applied
+    edit_by_hand(client, client.get_socket("web"), description="edited by hand")
+    daemon.reconcile_now(["interval"])  # fails again on bad, undoes the hand edit
+    daemon.reporter.stop()
+    assert client.get_socket("web")["description"] == "managed"
+    assert [b["event"] for b in r.bodies] == [
+        "reconcile_failed", "access_granted", "drift_corrected"], r.bodies
+    access = r.bodies[1]
+    assert "+ a@example.com gains http on web (policy team)" in access["details"]
+    assert "some may not have taken effect" in access["text"]
+    assert r.bodies[2]["details"] == ["update socket web"]
 
 
 def test_a_connector_going_fatal_is_sent_once_and_its_recovery_once(receiver):

@@ -66,6 +66,22 @@ def test_a_manifest_error_keeps_its_location_and_the_last_good_state():
     assert [e["result"] for e in report.history] == ["invalid", "success"]
 
 
+def test_a_plan_refused_at_planning_counts_its_errors_as_manifest_errors():
+    conflict = Diagnostic(Severity.ERROR, "external policy 'nope' does not exist", "m/a.yaml", 1,
+                          1, code="unknown-policy")
+    refused = ReconcileResult(False, Stage.PLAN, plan=Plan(conflicts=[conflict]),
+                              desired=DESIRED, actual=ACTUAL, error="the plan cannot be applied")
+    blocked = ReconcileResult(False, Stage.PLAN, plan=Plan(), desired=DESIRED, actual=ACTUAL,
+                              error="the plan cannot be applied: replace socket a")
+
+    report = summarize(refused, None, run(100.0))
+
+    assert report.outcome == "invalid" and report.manifest_errors == 1
+    assert report.step.failures == 0  # invalid, as at load: not a failure in a row
+    assert summarize(blocked, None, run(100.0)).manifest_errors == 1  # its refusal, at least
+    assert summarize(failed_create(), None, run(100.0)).manifest_errors == 0
+
+
 def test_the_history_keeps_the_configured_number_newest_first():
     report = None
     for wall in (1.0, 2.0, 3.0):
