@@ -5,12 +5,12 @@ list's answer. A real daemon in this process against the emulator, over real HTT
 
 from __future__ import annotations
 
-import json
 import re
 from html import unescape
 from pathlib import Path
 
 import pytest
+from helpers import refuse_writes
 from test_daemon import socket_yaml
 
 from reconciler.daemon.dashboard import PAGE_ROWS
@@ -121,46 +121,12 @@ def test_the_page_s_state_filter_is_its_own_labels(tmp_path, emulator, status_se
     assert len(rows(http.get("/", params={"sort": "x"}).text)) == min(12, PAGE_ROWS)
 
 
-def refuse_named(emulator, refused: set[str]) -> None:
-    """border0 refusing one object: the twin answers 400 to a POST or PUT whose body names one
-    of `refused` (an ASGI layer around the emulator's app; every other request goes through)."""
-    inner = emulator.app.app
-
-    async def app(scope, receive, send):
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT"):
-            return await inner(scope, receive, send)
-        chunks, more = [], True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        if (json.loads(body or b"{}") or {}).get("name") in refused:
-            await send({"type": "http.response.start", "status": 400,
-                        "headers": [(b"content-type", b"application/json")]})
-            await send({"type": "http.response.body",
-                        "body": b'{"status_code": 400, "error_message": "refused"}'})
-            return
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await inner(scope, replay, send)
-
-    emulator.app.app = app
-
-
 def test_a_reversed_sort_keeps_rows_without_the_value_last_and_pending_counts_what_failed(
         tmp_path, emulator, status_server):
     """Four creates, border0 refusing one: `/status?sort=-ports` is the highest ports first, the
     refused socket (no ports) last, as in ascending order (reversing put it first); and
     `drift_pending` is the one change not applied, not all four."""
-    refuse_named(emulator, {"bad"})
+    refuse_writes(emulator, {"bad"})
     manifests = tmp_path / "manifests"
     manifests.mkdir()
     for name in ("a", "b", "c", "bad"):
