@@ -66,6 +66,13 @@ def test_replicas_spread_over_nodes_and_a_budget_keeps_one(chart: Any,
     assert default["PodDisruptionBudget"]["spec"]["maxUnavailable"] == 1
 
 
+def test_a_budget_of_max_unavailable_zero_is_kept(chart: Any) -> None:
+    """0 (no voluntary eviction at all) is a value, not "unset": it must not become 1."""
+    values = {**ci_values("default"), "podDisruptionBudget": {"enabled": True,
+                                                              "maxUnavailable": 0}}
+    assert render(chart, values)["PodDisruptionBudget"]["spec"]["maxUnavailable"] == 0
+
+
 def test_network_policy_allows_dns_the_api_and_git_only(chart: Any,
                                                         sre: dict[str, Any]) -> None:
     spec = sre["NetworkPolicy"]["spec"]
