@@ -134,3 +134,23 @@ def test_schema_rejects_bad_token_secrets_and_windows(chart: Any, override: dict
     values = chart.merge_values(_deep_merge(ci_values("default"), override))
     with pytest.raises(helm.HelmValuesError):
         chart.validate_schema(values)
+
+
+def _agent(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    (agent,) = [o for o in objects if o["kind"] in ("Deployment", "DaemonSet")
+                and "-agent-" in o["metadata"]["name"]]
+    return agent
+
+
+def test_a_sync_windows_change_rolls_the_writer(chart: Any) -> None:
+    """The daemon reads the windows file once at startup: a new window must change the pod
+    template (a checksum), or `helm upgrade` leaves the writer on the old windows."""
+    def template(kind: str, schedule: str) -> dict[str, Any]:
+        window = {"kind": kind, "schedule": schedule, "duration": "10h"}
+        values = _deep_merge(ci_values("default"), {"reconciler": {"syncWindows": [window]}})
+        return named(render_all(chart, values), "Deployment", WRITER)["spec"]["template"]
+    allow, deny = template("allow", "0 8 * * 1-5"), template("deny", "0 0 24 12 *")
+    assert allow["metadata"]["annotations"]["checksum/sync-windows"] != \
+        deny["metadata"]["annotations"]["checksum/sync-windows"]
+    assert template("allow", "0 8 * * 1-5") == allow  # stable: no rollout without a change
+

@@ -180,8 +180,11 @@ volumeMounts:
 {{- end }}
 {{- end }}
 
-{{/* Pod annotations: checksums that roll the pod when the chart's Secret or ConfigMap changes. */}}
+{{/* Pod annotations: checksums that roll the pod when the chart's Secret or a ConfigMap it reads
+changes (ctx = the root context, agent = nil for the writer). */}}
 {{- define "border0-reconciler.podAnnotations" -}}
+{{- $agent := .agent }}
+{{- with .ctx }}
 {{- $a := dict }}
 {{- if and (not .Values.border0.existingSecret) .Values.border0.token }}
 {{- $_ := set $a "checksum/token" (include (print .Template.BasePath "/secret.yaml") . | sha256sum) }}
@@ -189,9 +192,14 @@ volumeMounts:
 {{- if and .Values.manifests.configMap.enabled (not .Values.manifests.configMap.name) }}
 {{- $_ := set $a "checksum/manifests" (include (print .Template.BasePath "/configmap.yaml") . | sha256sum) }}
 {{- end }}
+{{- /* read once at startup: a new window needs a new pod (the writer only reads it) */}}
+{{- if and (not $agent) .Values.reconciler.syncWindows }}
+{{- $_ := set $a "checksum/sync-windows" (include (print .Template.BasePath "/sync-windows.yaml") . | sha256sum) }}
+{{- end }}
 {{- $a = merge $a .Values.podAnnotations }}
 {{- if $a }}
 {{- toYaml $a }}
+{{- end }}
 {{- end }}
 {{- end }}
 

@@ -5,7 +5,7 @@ Output keeps the indentation of a Deployment's spec.template. */}}
 {{- $agent := .agent }}
 {{- with .ctx }}
     metadata:
-      {{- with include "border0-reconciler.podAnnotations" . }}
+      {{- with include "border0-reconciler.podAnnotations" (dict "ctx" . "agent" $agent) }}
       annotations:
         {{- . | nindent 8 }}
       {{- end }}
