@@ -5,6 +5,7 @@ object checked by kubernetes-validate, the `run` arguments parsed by the real cl
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +139,7 @@ def test_schema_rejects_bad_token_secrets_and_windows(chart: Any, override: dict
 
 def _agent(objects: list[dict[str, Any]]) -> dict[str, Any]:
     (agent,) = [o for o in objects if o["kind"] in ("Deployment", "DaemonSet")
-                and "-agent-" in o["metadata"]["name"]]
+                and "border0-reconciler/agent" in o["metadata"]["labels"]]
     return agent
 
 
@@ -154,3 +155,53 @@ def test_a_sync_windows_change_rolls_the_writer(chart: Any) -> None:
         deny["metadata"]["annotations"]["checksum/sync-windows"]
     assert template("allow", "0 8 * * 1-5") == allow  # stable: no rollout without a change
 
+
+@pytest.mark.parametrize("name", ["1", "0123", "yes", "off", "null", "true", "1e3"])
+def test_an_agent_name_yaml_would_retype_stays_a_string_label(chart: Any, name: str) -> None:
+    values = _deep_merge(ci_values("default"), {
+        "reconciler": {"connectors": False},
+        "connectorAgents": [{"name": name, "selector": "shard=1"}]})
+    agent = _agent(render_all(chart, values))  # strict validation: labels must be strings
+    assert agent["metadata"]["labels"]["border0-reconciler/agent"] == name
+    assert agent["spec"]["selector"]["matchLabels"]["border0-reconciler/agent"] == name
+    assert agent["spec"]["template"]["metadata"]["labels"]["border0-reconciler/agent"] == name
+
+
+@pytest.mark.parametrize("secrets", [["edge.token", "edge-token"],
+                                     ["a" * 49 + ".b", "a" * 49 + "-b", "a" * 253]])
+def test_token_secret_volume_names_are_unique_dns_labels(chart: Any, secrets: list[str]) -> None:
+    values = _deep_merge(ci_values("default"), {
+        "reconciler": {"connectors": False},
+        "connectorAgents": [{"name": "edge", "selector": "team=edge", "tokenSecrets": secrets}]})
+    spec = _agent(render_all(chart, values))["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m["name"] for m in container(spec, "reconciler")["volumeMounts"]}
+    volumes = {v["secret"]["secretName"]: v["name"] for v in spec["volumes"] if "secret" in v}
+    names = [volumes[s] for s in secrets]
+    assert len(set(names)) == len(secrets), names
+    for secret, name in zip(secrets, names):
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", name), name
+        assert name.startswith("token-" + secret[:4]), name  # readable: the Secret's name
+        assert mounts[f"/var/run/border0-reconciler/secrets/{secret}"] == name
+
+
+def test_agent_names_stay_unique_when_truncated(chart: Any) -> None:
+    values = _deep_merge(ci_values("default"), {
+        "fullnameOverride": "border0-reconciler-production-eu-west-1-cluster",  # 47 characters
+        "reconciler": {"connectors": False},
+        "connectorAgents": [{"name": "payments-eu", "selector": "team=payments-eu"},
+                            {"name": "payments-us", "selector": "team=payments-us",
+                             "kind": "DaemonSet"}]})
+    objects = render_all(chart, values)
+    agents = [o for o in objects if o["kind"] in ("Deployment", "DaemonSet")
+              and "border0-reconciler/agent" in o["metadata"]["labels"]]
+    names = [o["metadata"]["name"] for o in agents]
+    assert len(set(names)) == 2, names
+    for name in names:
+        assert len(name) <= 63 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name), name
+        assert name.startswith("border0-reconciler-production-eu-"), name
+    assert [n.split("-agent-")[1][:len("payments-eu")] for n in names] == [
+        "payments-eu", "payments-us"]  # the agent's name stays readable
+    short = named(render_all(chart, _deep_merge(ci_values("default"), {
+        "connectorAgents": [{"name": "edge", "selector": "team=edge"}]})),
+        "Deployment", f"{WRITER}-agent-edge")  # a name that fits is kept as it was
+    assert short["spec"]["selector"]["matchLabels"]["border0-reconciler/agent"] == "edge"

@@ -238,7 +238,27 @@ changes (ctx = the root context, agent = nil for the writer). */}}
 {{- define "border0-reconciler.agentSelectorLabels" -}}
 app.kubernetes.io/name: {{ include "border0-reconciler.name" .ctx }}-connector-agent
 app.kubernetes.io/instance: {{ .ctx.Release.Name }}
-border0-reconciler/agent: {{ .agent.name }}
+border0-reconciler/agent: {{ .agent.name | quote }}
+{{- end }}
+
+{{/* A connector agent's object name: <fullname>-agent-<name>; past 63 characters the fullname
+is cut and a hash of the whole name appended (<fullname cut>-agent-<name>-<hash>), so two long
+names never end up the same and the agent's name (32 characters at most) stays readable. */}}
+{{- define "border0-reconciler.agentFullname" -}}
+{{- $fullname := include "border0-reconciler.fullname" .ctx }}
+{{- $full := printf "%s-agent-%s" $fullname .agent.name }}
+{{- if le (len $full) 63 }}
+{{- $full }}
+{{- else }}
+{{- $suffix := printf "-agent-%s-%s" .agent.name (sha256sum $full | trunc 8) }}
+{{- regexReplaceAll "-+$" ($fullname | trunc (int (sub 63 (len $suffix)))) "" }}{{ $suffix }}
+{{- end }}
+{{- end }}
+
+{{/* The volume of a connector token Secret (a name of up to 253 characters, with dots): a valid
+DNS label, readable, and unique by a hash of the whole Secret name. */}}
+{{- define "border0-reconciler.tokenVolumeName" -}}
+{{- printf "token-%s-%s" (regexReplaceAll "-+$" (. | replace "." "-" | trunc 30) "") (sha256sum . | trunc 8) }}
 {{- end }}
 
 {{/* The reconciler's image: repository:tag, repository@digest, or repository:tag@digest. */}}

@@ -177,7 +177,7 @@ Output keeps the indentation of a Deployment's spec.template. */}}
               readOnly: true
             {{- end }}
             {{- range (get ($agent | default dict) "tokenSecrets" | default list) }}
-            - name: token-{{ . | trunc 50 | trimSuffix "-" | replace "." "-" }}
+            - name: {{ include "border0-reconciler.tokenVolumeName" . }}
               mountPath: /var/run/border0-reconciler/secrets/{{ . }}
               readOnly: true
             {{- end }}
@@ -241,7 +241,7 @@ Output keeps the indentation of a Deployment's spec.template. */}}
         {{- range (get ($agent | default dict) "tokenSecrets" | default list) }}
         # A connector token the writer keeps (destination kubernetesSecret); optional, so the
         # agent starts before the writer's first apply and reads the token once it is there.
-        - name: token-{{ . | trunc 50 | trimSuffix "-" | replace "." "-" }}
+        - name: {{ include "border0-reconciler.tokenVolumeName" . }}
           secret:
             secretName: {{ . }}
             optional: true
