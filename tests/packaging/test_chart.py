@@ -274,7 +274,7 @@ def test_every_object_passes_kubernetes_validate_strict(chart: Any, values_file:
     native = bool(pod(objects).get("initContainers", [{}])[0].get("restartPolicy"))
     checked = 0
     for kind, obj in objects.items():
-        if kind in ("NOTES", "ServiceMonitor", "PrometheusRule"):  # CRDs: no schema here
+        if kind in ("NOTES", "ServiceMonitor", "PodMonitor", "PrometheusRule"):  # CRDs
             continue
         for version in KUBE_VERSIONS:
             if native and Version(version) < Version(NATIVE_SIDECAR_MIN):

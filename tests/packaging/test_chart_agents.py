@@ -205,3 +205,36 @@ def test_agent_names_stay_unique_when_truncated(chart: Any) -> None:
         "connectorAgents": [{"name": "edge", "selector": "team=edge"}]})),
         "Deployment", f"{WRITER}-agent-edge")  # a name that fits is kept as it was
     assert short["spec"]["selector"]["matchLabels"]["border0-reconciler/agent"] == "edge"
+
+
+def test_agents_are_scraped_and_connector_fatal_covers_them(chart: Any) -> None:
+    """The Service selects only the writer: without a PodMonitor the agents' connectors are
+    never scraped, and Border0ConnectorFatal cannot fire for them."""
+    values = _deep_merge(ci_values("agents"), {"serviceMonitor": {"enabled": True,
+                                                                  "labels": {"release": "p"}},
+                                               "prometheusRule": {"enabled": True}})
+    objects = rendered(chart, values)
+    agent = _agent(objects)
+    (monitor,) = [o for o in objects if o["kind"] == "PodMonitor"]
+    assert monitor["metadata"]["labels"]["release"] == "p"  # found by the same Prometheus
+    labels = agent["spec"]["template"]["metadata"]["labels"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    writer = named(objects, "Deployment", WRITER)["spec"]["template"]["metadata"]["labels"]
+    assert not monitor["spec"]["selector"]["matchLabels"].items() <= writer.items()
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["border0"]}
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    ports = [p["name"] for p in container(agent["spec"]["template"]["spec"], "reconciler")["ports"]]
+    assert endpoint["port"] in ports and endpoint["path"] == "/metrics"
+    (job,) = [r["replacement"] for r in endpoint["relabelings"] if r["targetLabel"] == "job"]
+    (rule,) = [o for o in objects if o["kind"] == "PrometheusRule"]
+    (fatal,) = [r for r in rule["spec"]["groups"][0]["rules"]
+                if r["alert"] == "Border0ConnectorFatal"]
+    assert f'border0_reconciler_connectors_fatal{{namespace="border0", job="{job}"}}' in \
+        fatal["expr"]
+    assert f'service="{WRITER}"' in fatal["expr"]  # and the writer's connectors still
+    (failing,) = [r for r in rule["spec"]["groups"][0]["rules"]
+                  if r["alert"] == "Border0ReconcileFailing"]
+    assert job not in failing["expr"]  # agents write nothing: the writer's alerts stay its own
+    without = rendered(chart, _deep_merge(ci_values("agents"), {"serviceMonitor": {
+        "enabled": False}}))
+    assert not [o for o in without if o["kind"] == "PodMonitor"]

@@ -255,6 +255,11 @@ names never end up the same and the agent's name (32 characters at most) stays r
 {{- end }}
 {{- end }}
 
+{{/* The connector agents' PodMonitor, and the job label of their series. */}}
+{{- define "border0-reconciler.agentsMonitorName" -}}
+{{- regexReplaceAll "-+$" (printf "%s-connector-agent" (include "border0-reconciler.fullname" .) | trunc 63) "" }}
+{{- end }}
+
 {{/* The volume of a connector token Secret (a name of up to 253 characters, with dots): a valid
 DNS label, readable, and unique by a hash of the whole Secret name. */}}
 {{- define "border0-reconciler.tokenVolumeName" -}}
