@@ -47,6 +47,9 @@ class TokenSpec:
     #: The id of the token whose value the destination holds, from the record written with it
     #: (connectors/token_records.py); None: unknown (no record, or a value written elsewhere).
     held_token_id: str | None = field(default=None, compare=False)
+    #: The destination could not be read (a Kubernetes API error): whether it still holds a
+    #: token is unknown, so the plan leaves this token's live tokens as they are.
+    destination_unknown: bool = field(default=False, compare=False)
 
     @property
     def destination(self) -> str:

@@ -139,6 +139,7 @@ def check_destinations(desired: Desired) -> tuple[Desired, list[Diagnostic]]:
                     token = replace(token, destination_present=value is not None,
                                     held_token_id=held_token(value, records))
                 except KubeSecretError as exc:
+                    token = replace(token, destination_unknown=True)
                     warnings.append(Diagnostic(
                         Severity.WARNING, f"connector {name}, token {token.name}: {exc}; "
                         "whether it still holds the token is unknown, so it is not replaced",

@@ -66,7 +66,8 @@ def read_file_records(file: str | Path) -> list[Record]:
     except (OSError, ValueError):
         return []
     tokens = data.get("tokens") if isinstance(data, dict) else None
-    return [{"id": str(r["id"]), "sha256": str(r["sha256"])} for r in tokens or ()
+    return [{"id": str(r["id"]), "sha256": str(r["sha256"])}
+            for r in (tokens if isinstance(tokens, list) else ())
             if isinstance(r, dict) and r.get("id") and r.get("sha256")]
 
 

@@ -270,6 +270,8 @@ def _token_in_use(
     newest only when the destination is gone or there is a single token."""
     if not same:
         return None, [], (Action.CREATE, "not in border0")
+    if token.destination_unknown:  # unreadable: nothing made, revoked or rotated (warned)
+        return same[0], [], None
     held = token.held_token_id
     current = next((t for t in same if t.token_id == held), None)
     if current is None and held is not None and token.destination_present:

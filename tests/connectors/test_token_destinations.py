@@ -109,6 +109,11 @@ def test_without_a_kubernetes_api_the_plan_warns_and_leaves_the_token_alone(
     folder = manifests(tmp_path / "m", {"kubernetesSecret": {"name": "edge-token"}})
     code, out, err = run(["apply", str(folder), "--auto-approve"], emulator)
     assert code == 0, (out, err)
+    # a second live token of the name (a POST border0 carried out but answered 500): with the
+    # Secret unreadable, which one it holds is unknown, so neither is revoked nor a new one made
+    client = emulator.client()
+    [connector] = client.list_all_connectors()
+    client.create_connector_token({"connector_id": connector["connector_id"], "name": "edge-1"})
     code, out, err = cli(["plan", str(folder), "--api", emulator.url],
                          env={"BORDER0_ADMIN_TOKEN": emulator.token,
                               "KUBECONFIG": str(tmp_path / "nowhere")})
@@ -262,3 +267,20 @@ def test_two_tokens_with_one_destination_are_refused_before_anything_is_made(
     code, out, err = run(["apply", str(folder), "--auto-approve"], emulator)
     assert code == 1 and emulator.client().list_all_connectors() == []
     assert not (folder / "shared.token").exists()
+
+
+def test_a_malformed_token_record_is_read_as_none(tmp_path, emulator):
+    """The record beside a token file holding JSON of another shape (`{"tokens": 5}`, edited by
+    hand or half-restored): read as no record, as an unreadable one is, not an internal error
+    on every plan and apply."""
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "edge.yaml").write_text(yaml.safe_dump({**HEAD, "kind": "Connector", "metadata": {
+        "name": "edge"}, "spec": {"tokens": [{"name": "edge-1", "expiresIn": "30d",
+                                              "destination": {"file": "edge.token"}}]}}))
+    assert run(["apply", str(folder), "--auto-approve"], emulator)[0] == 0
+    for malformed in ({"tokens": 5}, {"tokens": "edge-1"}, [1, 2], {"tokens": [5, None]}):
+        (folder / "edge.token.token-id").write_text(json.dumps(malformed))
+        code, out, err = run(["plan", str(folder)], emulator)
+        assert code == 0 and "No changes." in out, (malformed, out, err)
+        assert run(["apply", str(folder), "--auto-approve"], emulator)[0] == 0
