@@ -12,13 +12,12 @@ in the same request. Errors name the Secret and the API's reason, never the valu
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
-from reconciler.connectors.token_records import RECORD_ANNOTATION, Record, annotation_records
+from reconciler.connectors.token_records import Record, annotated, annotation_records
 
 __all__ = [
     "MANAGED_BY",
@@ -100,18 +99,6 @@ def read_secret_record(name: str, key: str, namespace: str | None = None,
     return value or None, annotation_records(annotations, key)
 
 
-def _annotate(annotations: dict[str, str] | None, key: str, record: Record) -> dict[str, str]:
-    """`annotations` with `key`'s record set in the token-ids annotation (other keys kept)."""
-    try:
-        records = json.loads((annotations or {}).get(RECORD_ANNOTATION) or "{}")
-    except ValueError:
-        records = {}
-    if not isinstance(records, dict):
-        records = {}
-    records[key] = dict(record)
-    return {**(annotations or {}), RECORD_ANNOTATION: json.dumps(records, sort_keys=True)}
-
-
 def write_secret(name: str, key: str, value: str, namespace: str | None = None,
                  client: Any = None, record: Record | None = None) -> None:
     """Create the Secret, or set `key` in the existing one (other keys are kept); with
@@ -126,15 +113,15 @@ def write_secret(name: str, key: str, value: str, namespace: str | None = None,
         secret = _get(client, name, namespace)
         try:
             if secret is None:
-                annotations = _annotate(None, key, record) if record else None
+                annotations = annotated(None, key, record) if record else None
                 client.create(Secret(metadata=ObjectMeta(name=name, labels=dict(MANAGED_BY),
                                                          annotations=annotations),
                                      type="Opaque", data={key: encoded}), namespace=namespace)
             else:
                 secret.data = {**(secret.data or {}), key: encoded}
                 if record:
-                    secret.metadata.annotations = _annotate(secret.metadata.annotations, key,
-                                                            record)
+                    secret.metadata.annotations = annotated(
+                        secret.metadata.annotations, key, record)
                 client.replace(secret, namespace=namespace)
             return
         except ApiError as exc:

@@ -29,7 +29,8 @@ from typing import Any
 from reconciler.private_files import write_atomically
 
 __all__ = [
-    "RECORD_ANNOTATION", "RECORD_SUFFIX", "annotation_records", "fingerprint", "held_token",
+    "RECORD_ANNOTATION", "RECORD_SUFFIX", "annotated", "annotation_records", "fingerprint",
+    "held_token",
     "read_file_records", "record_path", "write_file_records",
 ]
 
@@ -77,13 +78,25 @@ def write_file_records(file: str | Path, records: Sequence[Record]) -> None:
     write_atomically(record_path(file), data.encode("utf-8"))
 
 
-def annotation_records(annotations: Mapping[str, str] | None, key: str) -> list[Record]:
-    """The record of one key of a Secret, from its annotations ([] when there is none)."""
+def _annotation(annotations: Mapping[str, str] | None) -> dict[str, Any]:
+    """The token-ids annotation of a Secret as {key: record} ({} when absent or malformed)."""
     try:
         data = json.loads((annotations or {}).get(RECORD_ANNOTATION) or "{}")
     except ValueError:
-        return []
-    record = data.get(key) if isinstance(data, dict) else None
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def annotation_records(annotations: Mapping[str, str] | None, key: str) -> list[Record]:
+    """The record of one key of a Secret, from its annotations ([] when there is none)."""
+    record = _annotation(annotations).get(key)
     if isinstance(record, dict) and record.get("id") and record.get("sha256"):
         return [{"id": str(record["id"]), "sha256": str(record["sha256"])}]
     return []
+
+
+def annotated(annotations: Mapping[str, str] | None, key: str, record: Record) -> dict[str, str]:
+    """`annotations` with `key`'s record set in the token-ids annotation (other keys kept)."""
+    records = _annotation(annotations)
+    records[key] = dict(record)
+    return {**(annotations or {}), RECORD_ANNOTATION: json.dumps(records, sort_keys=True)}
