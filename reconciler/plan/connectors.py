@@ -29,7 +29,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from reconciler.connector_model import (
@@ -233,11 +232,11 @@ def _plan_tokens(
         expiry = expiry_warning(spec.name, token, current, now)
         if issue and expiry is not None and expiry.code == "token-expired":
             action, why = issue  # border0 would refuse it: say so instead of failing the apply
-            warnings.append(replace(expiry, message=(
-                f"connector {spec.name}, token {token.name}: not "
-                f"{'created' if action is Action.CREATE else 'replaced'} ({why}): its "
+            warnings.append(_token_warning(
+                spec.name, token, "token-expired",
+                f"not {'created' if action is Action.CREATE else 'replaced'} ({why}): its "
                 f"expiresAt {token.expires_at} has passed and border0 makes no token that "
-                "expires in the past; set a later expiresAt (or use expiresIn)")))
+                "expires in the past; set a later expiresAt (or use expiresIn)"))
         elif issue:
             action, why = issue
             change(token.name, action, why,

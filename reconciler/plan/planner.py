@@ -325,10 +325,10 @@ def _plan_policies(
             Change(Kind.POLICY, name, Action.UPDATE, why if adopting else "changed",
                    diffs, object_id=live.policy_id, source=src, adopting=adopt)
         )
-    named = _named_policies(desired)
-    for name, live in actual.policies.items():
-        if name in desired.policies or not live.ownership.owned_by(instance):
-            continue
+    gone = [(name, live) for name, live in actual.policies.items()
+            if name not in desired.policies and live.ownership.owned_by(instance)]
+    named = _named_policies(desired) if gone else {}  # every socket walked: only when needed
+    for name, live in gone:
         if name in named:  # deleting it would detach it from sockets that name it
             warnings.append(Diagnostic(
                 Severity.WARNING,
