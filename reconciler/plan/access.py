@@ -28,6 +28,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from reconciler.model import Actual, Desired, LivePolicy, normalize_policy_data, tags_after
@@ -141,22 +142,14 @@ class _World:
         return frozenset(n for n in self.selecting
                          if (p := self.policies[n][2]) is not None and p.selects(tags))
 
-    @property
+    @cached_property
     def selecting(self) -> frozenset[str]:
         """The policies that have tag_rules."""
-        cached = self.__dict__.get("_selecting")
-        if cached is None:
-            cached = frozenset(n for n, (_, _, p) in self.policies.items() if p is not None)
-            object.__setattr__(self, "_selecting", cached)
-        return cached
+        return frozenset(n for n, (_, _, p) in self.policies.items() if p is not None)
 
-    @property
+    @cached_property
     def org_wide(self) -> frozenset[str]:
-        cached = self.__dict__.get("_org_wide")
-        if cached is None:
-            cached = frozenset(n for n, (_, ow, _) in self.policies.items() if ow)
-            object.__setattr__(self, "_org_wide", cached)
-        return cached
+        return frozenset(n for n, (_, ow, _) in self.policies.items() if ow)
 
 
 def _before(actual: Actual, only: set[str] | None = None) -> _World:
