@@ -195,8 +195,7 @@ def _with_saved_options(args: PlanArgs, saved: saved_plan.SavedPlan) -> PlanArgs
     another value is refused, naming it."""
     paths, root = saved_plan.manifest_paths(saved)
     if saved.options is None:
-        recorded: dict[str, Any] = {"instance": saved.instance, "max_delete": saved.max_delete,
-                                    "allow_mass_delete": saved.allow_mass_delete}
+        recorded: dict[str, Any] = {name: getattr(saved, name) for name in OLDER_PLAN_OPTIONS}
     else:
         recorded = {k: v for k, v in saved.options.items() if k in PLAN_OPTIONS}
     for name, value in recorded.items():
