@@ -127,8 +127,6 @@ drift() {
 }
 
 case "$mode" in
-    plan) require_key; plan ;;
-    apply) require_key; apply ;;
-    drift) require_key; drift ;;
+    plan|apply|drift) require_key; "$mode" ;;
     *) echo "usage: border0-reconciler-ci plan|apply|drift" >&2; exit 2 ;;
 esac
