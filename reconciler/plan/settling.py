@@ -12,8 +12,8 @@ What grants access is the access review's verdict (`plan/access.py`: a gain, wid
 changed grant), traced back to the changes responsible (`widening`, which the planner runs to set
 `Change.widens_access`): the policy edited, created or made org-wide, the attachment added, the
 socket whose type changed, the socket whose new tags a policy's `tag_rules` select. A socket's
-creation is not held for the grants it starts with (nor are its attachments). Lowering a guard is a socket update that switches `protected` or
-`recording` off.
+creation is not held for the grants it starts with (nor are its attachments). Lowering a guard
+is a socket update that switches `protected` or `recording` off.
 
 The planner decides all of it (`defer`, given a `Settle`): the changes held back leave the plan's
 `changes` for its `deferred` list, with their reason and when they are planned again.
