@@ -96,8 +96,12 @@ def test_json_logs_carry_the_object_and_revision_as_fields(
     path, head = checkout
     daemon: DaemonProcess = daemon_process(path, emulator.url, emulator.token,
                                            "--log-format", fmt)
-    wait_for(lambda: daemon.last("result") == "success", timeout=30, message="a reconcile")
     message, time_key = ("message", "time") if fmt == "json" else ("msg", "ts")
+    # /status says success before the reader of the daemon's stdout may have its lines: wait for
+    # both (the summary line is logged after the objects' lines).
+    wait_for(lambda: daemon.last("result") == "success" and any(
+        r.get(message) == "reconcile succeeded" for r in list(daemon.records)),
+        timeout=30, message="a reconcile, status and log")
     created = [r for r in daemon.records if r.get("action") == "create"]
     assert {(r["kind"], r["name"]) for r in created} == {("socket", "web"), ("socket", "docs")}
     for record in created:
