@@ -264,6 +264,21 @@ class Emulator:
             client.list_policies()
             client.list_all_connectors()
 
+    def round_trip(self, times: int = 21) -> float:
+        """The twin's own round trip, seconds: the median of `times` GET /serverinfo one after
+        another on one connection. At `--latency 50` it is 51-52 ms, not 50: its HTTP server
+        and ours (Python both) add their parsing and writing to every request."""
+        import httpx
+
+        walls = []
+        with httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+            http.get("/serverinfo")
+            for _ in range(times):
+                t0 = time.perf_counter()
+                http.get("/serverinfo").raise_for_status()
+                walls.append(time.perf_counter() - t0)
+        return sorted(walls)[times // 2]
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -541,6 +556,9 @@ from reconciler.plan.planner import make_plan
 from reconciler.render import render
 from reconciler.secrets import use_fingerprint_key
 out = {"imports": t() - t0}
+from reconciler.cli.bulk import bulk_gc
+no_gc = bulk_gc()  # as `plan` runs: no cyclic collection while it builds (cli/bulk.py)
+no_gc.__enter__()
 folder, url, token, env_file = sys.argv[1:5]
 use_fingerprint_key(os.environ["BORDER0_RECONCILER_FINGERPRINT_KEY"].encode())
 env = manifests.read_env_file(env_file)
@@ -584,7 +602,8 @@ def _phases(folder: Path, url: str, env_file: Path) -> dict[str, Any]:
     """The no-op plan's steps timed in one fresh child: imports, YAML parse, the rest of the
     load (schema checks, specs, secrets), list border0, build live objects, the sub-resource
     reads (details), diff, render; and the diff again against the listing built afresh, with
-    only the secrets already checked ("diff_warm")."""
+    only the secrets already checked ("diff_warm"). The collector is off as in `plan`
+    (`cli/bulk.py`): with it on, the steps took up to twice as long as in the command."""
     done = subprocess.run([PYTHON, "-c", _PHASES_CODE, str(folder), url, TOKEN, str(env_file)],
                           cwd=str(REPO), capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -637,7 +656,7 @@ def bench_apply(work: Path, n: int, latency_ms: float, parallelism: int, res: Re
     env_file, token_file = _files(work)
     applies = [_one_apply(work, folder, n, latency_ms, parallelism, env_file, token_file)
                for _ in range(APPLY_RUNS)]
-    run, seen, after = _median_of(applies, key=lambda one: one[0].wall)
+    run, seen, after, _ = _median_of(applies, key=lambda one: one[0].wall)
     walls = sorted(one[0].wall for one in applies)
     requests = len(seen)
     by_kind: dict[str, int] = {}
@@ -646,30 +665,39 @@ def bench_apply(work: Path, n: int, latency_ms: float, parallelism: int, res: Re
         by_kind[key] = by_kind.get(key, 0) + 1
     ideal = requests * latency_ms / 1000 / parallelism
     ratio = run.wall / ideal if ideal else float("nan")
+    # the same ideal at the twin's measured round trip: what no client can beat on this twin
+    rtt = statistics.median(one[3] for one in applies)
+    twin_floor = requests * rtt / parallelism
     res.data["apply"] = {
         "n": n, "latency_ms": latency_ms, "parallelism": parallelism, "wall_s": round(run.wall, 3),
         "walls_s": [round(w, 3) for w in walls],
         "requests": requests, "requests_by_kind": by_kind, "ideal_s": round(ideal, 3),
         "ratio": round(ratio, 3), "max_rss_mb": round(run.max_rss_mb, 1),
         "cpu_s": round(run.cpu, 3), "plan_after_exit_code": after.code,
+        "twin_round_trip_ms": round(rtt * 1000, 2), "twin_floor_s": round(twin_floor, 3),
+        "ratio_to_twin_floor": round(run.wall / twin_floor, 3),
     }
     limit = n + 20
     res.add(f"apply of {n:,} creates, {latency_ms:g} ms, parallelism {parallelism}",
             f"{run.wall:.2f} s ({_spread(walls)}), {requests} requests, ideal {ideal:.2f} s "
-            f"-> {ratio:.2f}x (plan after: exit {after.code})",
+            f"-> {ratio:.2f}x (plan after: exit {after.code}); the twin's own round trip "
+            f"{rtt * 1000:.1f} ms: {twin_floor:.2f} s at it, {run.wall / twin_floor:.2f}x",
             f"<= 1.1x ideal, <= {limit:,} requests",
             ratio <= 1.1 and requests <= limit and after.code == 0)
 
 
 def _one_apply(work: Path, folder: Path, n: int, latency_ms: float, parallelism: int,
-               env_file: Path, token_file: Path) -> tuple[Run, list[tuple[str, str, int]], Run]:
+               env_file: Path, token_file: Path
+               ) -> tuple[Run, list[tuple[str, str, int]], Run, float]:
     """One apply into a fresh twin (the policies seeded, warmed up): the apply's measurement,
-    the requests the twin answered for it, and the plan after it (exit 0: nothing left)."""
+    the requests the twin answered for it, the plan after it (exit 0: nothing left), and the
+    twin's own round trip (`Emulator.round_trip`, taken before the apply)."""
     db = _fresh_db(work / f"apply-{n}.db")
     seed(db, folder, sockets=False)
     emu = Emulator(db, "--latency", f"{latency_ms:g}")
     try:
         emu.warm_up()
+        rtt = emu.round_trip()
         mark = emu.settled_count()
         run = run_measured(reconciler(
             "apply", str(folder), "--api", emu.url, "--token-file", str(token_file),
@@ -683,7 +711,7 @@ def _one_apply(work: Path, folder: Path, n: int, latency_ms: float, parallelism:
         emu.stop()
     if run.code != 0:
         raise SystemExit(f"apply failed: {run.stderr[-2000:]}")
-    return run, seen, after
+    return run, seen, after, rtt
 
 
 def _proc_rss_mb(pid: int) -> float:
