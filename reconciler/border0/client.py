@@ -284,8 +284,9 @@ class Border0Client:
         return list(data.get("list") or []) if isinstance(data, dict) else list(data or [])
 
     def create_connector_token(self, body: dict) -> dict:
-        """`POST /connector/token`: the only answer that holds the token's value. Not retried
-        by name on an ambiguous failure: a second token is harmless, a lost value is not."""
+        """`POST /connector/token`: the only answer that holds the token's value. Not looked up
+        by name on an ambiguous failure (no listing gives the value): the next plan replaces
+        a token whose answer was lost (plan/connectors.py)."""
         return self._json("POST", "/connector/token", body=body)
 
     def delete_connector_token(self, connector_id: str, token_id: str) -> None:
