@@ -488,6 +488,8 @@ class Border0Client:
                 return response, ambiguous
         except Border0Error as exc:
             exc.ambiguous = ambiguous  # an earlier attempt of this write may have been applied
+            if ambiguous:  # then reads of it wait out its window too (apply reads it back)
+                self._writes.wrote(path, body)
             raise
 
     def _announce(self, what: str, attempt: int) -> None:

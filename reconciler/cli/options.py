@@ -22,9 +22,9 @@ from reconciler.settings import DEFAULTS, FRACTION, SECONDS, help_of, unit_of
 __all__ = [
     "DAEMON_LISTEN", "ENV_PREFIX", "EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "AliasOption",
     "DurationType", "allow_mass_delete_option", "allow_replace_option", "api_options",
-    "color_options", "detailed_exitcode_option", "dry_run_option", "env_file_option",
-    "environment_names", "fail", "flag_text", "friendly_errors", "given_options", "instance_option",
-    "labels_option",
+    "color_options", "detailed_exitcode_option", "document_written", "dry_run_option",
+    "env_file_option", "environment_names", "fail", "flag_text", "friendly_errors",
+    "given_options", "instance_option", "labels_option",
     "list_format_option", "listen_option", "max_delete_option", "no_policies_option",
     "output_option", "parallelism_option", "refresh_option", "secret_root_option",
     "setting_option", "state_option", "verbose_option", "wide_option",
@@ -46,12 +46,26 @@ def fail(message: str, code: int = EXIT_ERROR) -> None:
     raise SystemExit(code)
 
 
+#: `click.Context.meta` key: the command has printed its document on stdout already.
+_DOCUMENT_WRITTEN = "border0_reconciler.document_written"
+
+
+def document_written() -> None:
+    """Say that stdout holds the command's document (a plan refused after it was shown): a
+    failure after this prints no error document, so stdout stays one document."""
+    click.get_current_context().meta[_DOCUMENT_WRITTEN] = True
+
+
 def _machine_failure(fmt: object, exc: BaseException) -> None:
     """In a machine format (`-o json|yaml`) stdout still parses when the command fails: it
-    holds the error and the diagnostics behind it (a `diagnostics` attribute on the error)."""
+    holds the error and the diagnostics behind it (a `diagnostics` attribute on the error),
+    unless it holds the command's own document already (`document_written`)."""
     from reconciler.render.output import MACHINE_FORMATS, error_document, structured
 
     if fmt not in MACHINE_FORMATS:
+        return
+    context = click.get_current_context(silent=True)
+    if context is not None and context.meta.get(_DOCUMENT_WRITTEN):
         return
     diagnostics = [d.to_json() for d in getattr(exc, "diagnostics", None) or ()]
     click.echo(structured(error_document(str(exc), diagnostics), str(fmt)), nl=False)

@@ -27,7 +27,7 @@ from reconciler.apply import ApplyResult
 from reconciler.border0.errors import Border0Error, ConfigurationError
 from reconciler.border0.session import open_api, private_state_dir, state_path
 from reconciler.cli.bulk import bulk_gc
-from reconciler.cli.options import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from reconciler.cli.options import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, document_written
 from reconciler.cli.progress import Progress
 from reconciler.cli.terminal import color_enabled
 from reconciler.errors import UserError
@@ -128,6 +128,7 @@ def _show(plan: Plan, args: PlanArgs, render_to: str | None = None) -> None:
         fmt = "text"  # the file has the machine form; the terminal gets the text
     color = fmt == "text" and tty
     click.echo(render(data, fmt, color=color), nl=False, color=color)
+    document_written()  # a refusal from here on: the plan is stdout's one document
 
 
 def _plan_outputs(args: PlanArgs) -> tuple[str | None, str | None]:

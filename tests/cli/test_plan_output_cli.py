@@ -25,9 +25,34 @@ def run(emu: Any, cwd: Path, *args: str) -> tuple[int, str, str]:
 
 def plan_json(emu: Any, cwd: Path, folder: Path, *flags: str) -> dict:
     _, out, _ = run(emu, cwd, "plan", str(folder), "-o", "json", *flags)
-    data, _ = json.JSONDecoder().raw_decode(out)  # a refused plan: an error document follows
+    data = json.loads(out)  # one document, a refused plan's too
     jsonschema.validate(data, SCHEMA)
     return data
+
+
+def test_a_refused_plan_in_a_machine_format_is_one_document(emulator, tmp_path) -> None:
+    """`plan -o json` in CI, refused for a conflict: stdout is the plan (with its conflict)
+    and nothing after it, so `jq` reads it; the error is on stderr, exit code 1."""
+    api = httpx.Client(base_url=emulator.url,
+                       headers={"Authorization": f"Bearer {emulator.token}"})
+    assert api.post("/socket", json={"name": "web", "socket_type": "http"}).status_code == 200
+    write(tmp_path / "m", [socket_doc("web")])  # someone else's socket: a conflict
+
+    code, out, err = run(emulator, tmp_path, "plan", str(tmp_path / "m"), "-o", "json")
+    assert code == 1
+    data = json.loads(out)
+    jsonschema.validate(data, SCHEMA)
+    assert data["applicable"] is False and [c["message"] for c in data["conflicts"]]
+    assert err.strip().splitlines()[-1].startswith("error: ")
+
+    code, out, _ = run(emulator, tmp_path, "plan", str(tmp_path / "m"), "-o", "yaml")
+    documents = list(yaml.safe_load_all(out))
+    assert code == 1 and len(documents) == 1 and documents[0]["applicable"] is False
+
+    # a failure before any plan was made still prints the error document
+    (tmp_path / "m" / "broken.yaml").write_text("kind: Socket\nmetadata: [\n")
+    code, out, _ = run(emulator, tmp_path, "plan", str(tmp_path / "m"), "-o", "json")
+    assert code == 1 and json.loads(out)["ok"] is False
 
 
 def test_show_lists_a_policy_whose_tag_rules_select_the_socket(emulator, tmp_path) -> None:

@@ -347,3 +347,35 @@ def test_a_rewrite_keeping_size_and_mtime_is_an_edit_with_its_grace(emulator, tr
         "delete socket a2"]
     daemon.reconcile_now(["interval"])  # seconds later: well within the 30 s grace
     assert client.find_socket("a2") is not None
+
+
+def test_an_edit_after_a_policy_was_deleted_by_hand_fails_then_the_retry_heals_it(
+        emulator, tree):
+    """The policy `team` deleted in the portal since the last full listing: an edit's plan,
+    made against that listing, attaches to a policy that is gone and fails (nothing is
+    reported in sync); the reconcile after a failure lists everything, makes the policy again
+    and attaches every socket that names it."""
+    client = emulator.client(max_retries_5xx=1)
+    daemon = daemon_for(tree, client)
+    assert daemon.reconcile_now(["start"]).ok
+    gone = next(p for p in client.list_policies() if p["name"] == "team")
+    client.delete_policy(gone["id"])
+
+    (tree / "b.yaml").write_text(sockets_yaml(("b1", "edited")))
+    failed = daemon.reconcile_now(["change: modified"])
+    assert not failed.ok and failed.focused == ("b1",)
+    assert failed.applied is not None
+    b1 = failed.actual.sockets["b1"].socket_id
+    expected = (f"failed: attach policy team to socket b1: PUT /socket/{b1}/policy: 404 policy "
+                f"{gone['id']} not found")
+    assert [r.message for r in failed.applied.failed] == [expected]
+    assert {r["name"]: r["state"] for r in daemon.status()["sockets"]}["b1"] == "error"
+
+    healed = daemon.reconcile_now(["retry"])
+    assert healed.ok and healed.focused is None
+    team = next(p for p in client.list_policies() if p["name"] == "team")
+    assert team["id"] != gone["id"]
+    for name in ("a1", "a2", "b1"):
+        assert [p["name"] for p in client.get_socket(name)["policies"]] == ["team"]
+    assert client.get_socket("b1")["description"] == "edited"
+    assert daemon.reconcile_now(["interval"]).plan.changes == []
