@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from reconciler.model import LiveSocket, SocketSpec, Source
 
 __all__ = [
-    "DETAILS_TAG", "ConnectorKindSpec", "LiveConnector", "LiveToken", "TokenSpec",
+    "DETAILS_TAG", "LEGACY_UPSTREAM_FIELDS", "ConnectorKindSpec", "LiveConnector", "LiveToken", "TokenSpec",
     "connector_fields", "details_digest", "live_connector_fields", "live_typed_fields",
     "typed_fields",
 ]
@@ -24,6 +24,12 @@ __all__ = [
 #: The socket tag that records which connector links and typed upstream the reconciler last
 #: wrote (`details_digest`): while it matches the manifest, a plan reads neither sub-resource.
 DETAILS_TAG = "border0-reconciler/details"
+#: The socket's legacy upstream fields (API names), which a typed upstream replaces: beside one
+#: they are neither compared (`typed_fields`) nor written as the manifest says; a write sends
+#: them back as border0 answered them (`api_json.socket_update_body`), as the Terraform
+#: provider's update carries `upstream_type` over from a fresh GET (border0/resource_socket.go).
+LEGACY_UPSTREAM_FIELDS = ("upstream_type", "upstream_http_hostname")
+_NOT_COMPARED = dict.fromkeys(LEGACY_UPSTREAM_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,7 @@ def live_connector_fields(live: LiveConnector) -> dict[str, Any]:
 
 def typed_fields(spec: SocketSpec) -> dict[str, Any]:
     """The connector-model fields; None (not compared) where the manifest leaves them out.
-    With a typed upstream the legacy upstream_type and Host header are not compared."""
+    With a typed upstream the legacy upstream fields are not compared (LEGACY_UPSTREAM_FIELDS)."""
     typed = spec.upstream_config is not None
     return {
         "connectors": _compared_connectors(spec),
@@ -119,7 +125,7 @@ def typed_fields(spec: SocketSpec) -> dict[str, Any]:
         "upstream_secrets": spec.upstream_secret,
         "end_to_end_encryption": spec.end_to_end_encryption,
         "connector_authentication": spec.connector_authentication,
-        **({"upstream_type": None, "upstream_http_hostname": None} if typed else {}),
+        **(_NOT_COMPARED if typed else {}),
     }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from reconciler.connector_model import (
     DETAILS_TAG,
+    LEGACY_UPSTREAM_FIELDS,
     ConnectorKindSpec,
     LiveConnector,
     LiveToken,
@@ -24,6 +25,7 @@ from reconciler.model import (
     LiveSocket,
     PolicySpec,
     SocketSpec,
+    api_type,
     socket_settings,
     tags_after,
 )
@@ -299,6 +301,21 @@ def _managed_body(spec: SocketSpec, instance: str, live_tags: Mapping[str, str] 
     return body
 
 
+def _kept_legacy_upstream(spec: SocketSpec, current: Mapping[str, Any]) -> dict[str, Any]:
+    """Beside a typed upstream, the legacy upstream fields as `current` has them
+    (LEGACY_UPSTREAM_FIELDS: not managed, so a write must not reset them to the type's
+    defaults). An http socket's upstream_type is kept only while it says the manifest's
+    http or https: that part of it is the socket's type, which is managed."""
+    if spec.upstream_config is None:
+        return {}
+    kept = {k: current[k] for k in LEGACY_UPSTREAM_FIELDS if isinstance(current.get(k), str)}
+    socket_type, upstream_type = api_type(spec)
+    given = kept.get("upstream_type")
+    if not given or (socket_type == "http" and (given == "https") != (upstream_type == "https")):
+        kept.pop("upstream_type", None)
+    return kept
+
+
 def _secret_values(spec: SocketSpec, section: str) -> dict[str, str]:
     """The plain values of the secrets of one section that the spec sets (for a request body)."""
     values = ((name, spec.secret(name)) for name in secret_fields_in(section))
@@ -321,6 +338,8 @@ def socket_create_body(
     if replaced is not None:
         body.update(kept_secrets(spec, replaced))
     body.update(_managed_body(spec, instance, replaced.get("tags") if replaced else None))
+    if replaced is not None:
+        body.update(_kept_legacy_upstream(spec, replaced))
     if spec.protected:
         body["protected_socket"] = True
         body["protected_username"] = spec.protected_username or ""
@@ -341,6 +360,7 @@ def socket_update_body(
     body = {k: current[k] for k in KEPT_ON_UPDATE if current.get(k) is not None}
     body.update(kept_secrets(spec, current))
     body.update(_managed_body(spec, instance, current.get("tags") or {}))
+    body.update(_kept_legacy_upstream(spec, current))
     return body
 
 

@@ -441,6 +441,44 @@ def test_basic_auth_in_front_of_a_typed_upstream_is_written_with_its_password(
     assert client.get_socket("grafana")["protected_password"] == "basic-pw-2"
 
 
+def test_a_typed_sockets_legacy_upstream_fields_set_elsewhere_survive_an_update(
+    emulator, tmp_path: Path
+) -> None:
+    """With a typed upstream, `upstream_type` and `upstream_http_hostname` are not compared,
+    so they are not managed: an update sends them back as read, as the Terraform provider
+    does (border0/resource_socket.go update: `UpstreamType: existingSocket.UpstreamType`).
+    They were sent as the type's defaults: a description edit planned as one field also
+    turned a postgres socket's upstream_type into mysql and cleared the Host header."""
+    client = emulator.client()
+    web = {"serviceType": "http", "httpServiceConfiguration": {
+        "httpServiceType": "standard", "standardHttpServiceConfiguration": {
+            "hostname": "10.0.0.6", "port": 8080, "scheme": "http",
+            "hostHeader": "app.internal"}}}
+    db = {"serviceType": "database", "databaseServiceConfiguration": {
+        "databaseServiceType": "standard", "standardDatabaseServiceConfiguration": {
+            "hostname": "10.0.0.7", "port": 5432, "protocol": "postgres",
+            "authenticationType": "username_and_password",
+            "usernameAndPasswordAuthConfiguration": {
+                "username": "app", "password": {"env": "DB_PASSWORD"}}}}}
+    docs = [socket_doc("web", upstream=web), socket_doc("db", "database", upstream=db)]
+    folder = write(tmp_path / "m", docs)
+    assert reconcile([folder], client, opts()).ok
+    edit_by_hand(client, client.get_socket("web"), upstream_http_hostname="app.internal")
+    edit_by_hand(client, client.get_socket("db"), upstream_type="postgres")
+    assert plan_of(folder, client, full_refresh=True).changes == []
+
+    for doc in docs:
+        doc["spec"]["description"] = "edited"
+    write(folder, docs)
+    result = reconcile([folder], client, opts())
+    assert result.ok, result.error
+    assert sorted((c.name, [d.path for d in c.diffs]) for c in result.plan.changes) == [
+        ("db", ["description"]), ("web", ["description"])]
+    assert client.get_socket("web")["upstream_http_hostname"] == "app.internal"
+    assert client.get_socket("db")["upstream_type"] == "postgres"
+    assert plan_of(folder, client, full_refresh=True).changes == []
+
+
 def test_a_description_ending_in_a_newline_reads_back_as_written(emulator, tmp_path: Path):
     """`description: |` in YAML ends with a newline. The ownership marker is joined to the text
     by one space, and reading it back took the newline away with that space: the policy (and a
