@@ -161,10 +161,21 @@ def socket_from_api(data: Mapping[str, Any]) -> LiveSocket:
         tcp_ports=tuple(int(p) for p in data.get("socket_tcp_ports") or ()),
         policy_ids=tuple(str(p.get("id")) for p in policies if isinstance(p, (dict, Mapping))),
         policy_names=tuple(str(p.get("name")) for p in policies if isinstance(p, (dict, Mapping))),
-        masked_secrets=frozenset(
-            name for name in SECRET_FIELDS
-            if isinstance(data.get(name), str) and _is_mask(data[name])),
+        **_answered_secrets(data),
     )
+
+
+def _answered_secrets(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The secret fields of a socket answer: masked (set, not readable), and answered in
+    clear (`Secret`s: the upstream username, which serializer.Socket answers)."""
+    answered = {name: value for name in SECRET_FIELDS
+                if isinstance(value := data.get(name), str) and value}
+    if not answered:  # most sockets: nothing to build
+        return {}
+    masked = frozenset(name for name, value in answered.items() if _is_mask(value))
+    return {"masked_secrets": masked,
+            "answered_secrets": {name: Secret(value, "border0") for name, value in
+                                 answered.items() if name not in masked}}
 
 
 def connector_from_api(data: Mapping[str, Any]) -> LiveConnector:

@@ -327,6 +327,35 @@ def test_a_credential_border0_masks_is_shown_as_cleared_and_needs_an_opt_in(
     assert client.get_socket("box")["upstream_username"] == "deploy"
 
 
+def test_a_username_border0_answers_is_compared_as_answered(emulator, tmp_path: Path) -> None:
+    """border0 answers `upstream_username` (serializer.Socket in the reference; the twin in
+    every --secrets-on-read mode). A username changed in the portal is drift, planned and
+    put back; a username the manifest stops declaring is sent back as answered, so the plan
+    does not claim to clear it (it did, `(set) → (cleared)`, and blocked the write)."""
+    client = emulator.client()
+    docs = [socket_doc("box", "ssh", upstream={"username": "deploy",
+                                               "password": {"env": "DB_PASSWORD"}})]
+    folder = write(tmp_path / "m", docs)
+    assert reconcile([folder], client, opts()).ok
+    edit_by_hand(client, client.get_socket("box"), upstream_username="intruder")
+    result = reconcile([folder], client, opts())
+    assert result.ok, result.error
+    assert [(c.name, [d.path for d in c.diffs]) for c in result.plan.changes] == [
+        ("box", ["upstream_username"])]
+    assert "intruder" not in json.dumps(result.plan.to_json())
+    assert client.get_socket("box")["upstream_username"] == "deploy"
+    assert plan_of(folder, client).changes == []
+
+    del docs[0]["spec"]["upstream"]["username"]
+    docs[0]["spec"]["description"] = "two"
+    write(folder, docs)
+    result = reconcile([folder], client, opts())
+    assert result.ok, result.error
+    assert [(c.name, [d.path for d in c.diffs]) for c in result.plan.changes] == [
+        ("box", ["description"])]
+    assert client.get_socket("box")["upstream_username"] == "deploy"
+
+
 def test_a_replace_needs_an_allowance_and_says_what_it_costs(
     emulator, tmp_path: Path
 ) -> None:
