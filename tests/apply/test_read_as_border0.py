@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from documents import opts, policy_doc, socket_doc, write
+from documents import SECRET, opts, policy_doc, socket_doc, write
 from helpers import cli, edit_by_hand
 
 from reconciler.border0.inventory import fetch_actual
@@ -304,6 +304,30 @@ def test_undeclared_credentials_survive_and_the_plan_and_the_request_agree(
     box = client.get_socket("box")
     assert (box["upstream_username"], box["upstream_password"]) == ("deploy", "legacy-Pa55")
     assert links(client, box["socket_id"])[1] == [SSH_CONFIG]  # its password too
+
+
+def test_the_upstream_tls_client_certificate_is_stored_written_and_kept(
+    emulator_factory, tmp_path: Path
+) -> None:
+    """`upstream_key`, `upstream_cert` and `upstream_ca` are fields of createSocketRequest,
+    updateSocketRequest and serializer.Socket (tests/reference/border0-openapi.json). The twin
+    took them and dropped them: a manifest's `upstream.key` planned and applied clean though
+    nothing held it, and a certificate set elsewhere could not be shown to survive an update
+    (KEPT_ON_UPDATE sends it back)."""
+    emu = emulator_factory(secrets_on_read="clear")  # border0 answering the key in clear
+    client = emu.client()
+    client.create_socket({"name": "edge", "socket_type": "tls", "upstream_cert": "CERT-PEM",
+                          "upstream_ca": "CA-PEM", "upstream_key": "hand-set-KEY-pem"})
+    folder = write(tmp_path / "m", [
+        socket_doc("edge", "tls", description="two",
+                   annotations={"border0-reconciler/adopt": "true"}),
+        socket_doc("mtls", "tls", upstream={"key": {"env": "DB_PASSWORD"}})])
+    assert reconcile([folder], client, opts()).ok
+    edge = client.get_socket("edge")
+    assert (edge["description"], edge["upstream_cert"], edge["upstream_ca"],
+            edge["upstream_key"]) == ("two", "CERT-PEM", "CA-PEM", "hand-set-KEY-pem")
+    assert client.get_socket("mtls")["upstream_key"] == SECRET
+    assert plan_of(folder, client).changes == []
 
 
 def test_a_credential_border0_masks_is_shown_as_cleared_and_needs_an_opt_in(
