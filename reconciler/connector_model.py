@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler import upstream
 from reconciler.ownership import Ownership
+from reconciler.secrets import is_mask
 
 if TYPE_CHECKING:
     from reconciler.model import LiveSocket, SocketSpec, Source
@@ -163,15 +164,22 @@ def live_typed_fields(live: LiveSocket, upstream_fingerprint: Any,
                       spec: SocketSpec | None = None) -> dict[str, Any]:
     """The connector-model fields of a live socket (links and upstream read by
     inventory.fetch_details; None when not read). An upstream taken as written
-    (`inventory.as_written`: the spec's own split config) is already without secrets."""
+    (`inventory.as_written`: the spec's own split config) is already without secrets, and its
+    secrets are our fingerprint tag's. One read from border0 holds its credentials (GET
+    /socket/{id}/upstream_configurations answers them: the Terraform provider stores them from
+    there), which are compared as answered: a password changed in the portal is seen. None
+    answered, or one masked: the fingerprint, as before."""
     names = live.connector_names
     config = live.upstream_configuration
+    secrets = upstream_fingerprint
     if spec is None or config is None or config is not spec.upstream_split[0]:
-        config = upstream.strip_secrets(config or {})[0]
+        config, answered = upstream.strip_secrets(config or {})
+        if answered and not any(isinstance(v, str) and is_mask(v) for v in answered.values()):
+            secrets = upstream.combined_secret(answered) or upstream_fingerprint
     return {
         "connectors": sorted(names) if names is not None else None,
         "upstream_configuration": config,
-        "upstream_secrets": upstream_fingerprint,
+        "upstream_secrets": secrets,
         "end_to_end_encryption": live.end_to_end_encryption,
         "connector_authentication": live.connector_authentication,
     }

@@ -62,6 +62,7 @@ __all__ = [
     "fingerprint_tag",
     "foreign_key",
     "insert_secret_fields",
+    "is_mask",
     "keyed_digest",
     "legacy_fingerprint",
     "load_fingerprint_key",
@@ -241,6 +242,12 @@ class Fingerprint:
 
     def __hash__(self) -> int:
         return hash(("Fingerprint", self.text))
+
+
+def is_mask(value: str) -> bool:
+    """A value border0 shows in place of a secret (`********`): never sent back, nor compared,
+    as the secret."""
+    return bool(value) and set(value) <= {"*", "\u2022"}
 
 
 @functools.cache

@@ -35,6 +35,7 @@ from reconciler.secrets import (
     Secret,
     fingerprint,
     fingerprint_tag,
+    is_mask,
     secret_fields_in,
     verify,
 )
@@ -119,11 +120,6 @@ def with_links(
     return current
 
 
-def _is_mask(value: str) -> bool:
-    """A value shown in place of a secret (`********`): never sent back as the secret."""
-    return bool(value) and set(value) <= {"*", "\u2022"}
-
-
 def kept_secrets(spec: SocketSpec, current: Mapping[str, Any]) -> dict[str, str]:
     """The credentials of the upstream the manifest leaves out, as border0 answered them: sent
     back so a write never clears what the manifest does not declare (border0 answers
@@ -131,7 +127,7 @@ def kept_secrets(spec: SocketSpec, current: Mapping[str, Any]) -> dict[str, str]
     out: dict[str, str] = {}
     for name in secret_fields_in("upstream"):
         value = current.get(name)
-        if spec.secret(name) is None and isinstance(value, str) and value and not _is_mask(value):
+        if spec.secret(name) is None and isinstance(value, str) and value and not is_mask(value):
             out[name] = value
     return out
 
@@ -172,7 +168,7 @@ def _answered_secrets(data: Mapping[str, Any]) -> dict[str, Any]:
                 if isinstance(value := data.get(name), str) and value}
     if not answered:  # most sockets: nothing to build
         return {}
-    masked = frozenset(name for name, value in answered.items() if _is_mask(value))
+    masked = frozenset(name for name, value in answered.items() if is_mask(value))
     return {"masked_secrets": masked,
             "answered_secrets": {name: Secret(value, "border0") for name, value in
                                  answered.items() if name not in masked}}
