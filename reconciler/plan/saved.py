@@ -63,6 +63,12 @@ _TEXT_PLAN = re.compile(
     r"^(## border0-reconciler plan|Plan: \d+ to create|No changes\. border0 matches the manifests\.)",
     re.MULTILINE,
 )
+#: How every saved plan begins (`write` puts `saved_plan` and its `kind` first; format "1" put
+#: `kind` first): a file that begins so is a saved plan even when the rest is cut off or
+#: damaged, and gets that error, not a manifest's YAML error.
+_SAVED_HEAD = re.compile(
+    r'^\s*\{\s*(?:"saved_plan"\s*:\s*\{\s*)?"kind"\s*:\s*"' + re.escape(KIND) + '"'
+)
 
 
 @dataclass(frozen=True)
@@ -203,6 +209,8 @@ def classify(path: str | os.PathLike[str]) -> str | None:
     except OSError:
         return None
     if head.lstrip().startswith("{"):
+        if _SAVED_HEAD.match(head):
+            return "saved-plan"
         data = _load_json(p)
         if not isinstance(data, dict):
             return None
@@ -221,9 +229,17 @@ def is_saved_plan(path: str | os.PathLike[str]) -> bool:
 def read(path: str | os.PathLike[str]) -> SavedPlan:
     """Parse a saved plan; ValueError with a one-line reason when it is not one."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read saved plan {path}: {exc}") from None
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read saved plan {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: the saved plan is damaged (not UTF-8 text); make it again "
+                         "with plan --out") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{path}: the saved plan is damaged or cut short (not valid JSON: "
+                         f"{exc}); make it again with plan --out") from None
     if not isinstance(data, dict):
         data = {}
     saved: Any
@@ -236,10 +252,7 @@ def read(path: str | os.PathLike[str]) -> SavedPlan:
         if not isinstance(saved, dict) or saved.get("kind") != KIND:
             raise ValueError(f"{path} is not a border0-reconciler saved plan")
         if saved.get("format_version") not in (FORMAT_VERSION, *_OLDER_VERSIONS):
-            raise ValueError(
-                f"{path}: saved plan format {saved.get('format_version')!r} is not supported "
-                f"(expected {FORMAT_VERSION!r})"
-            )
+            raise ValueError(_unsupported(path, saved.get("format_version")))
     try:
         return SavedPlan(
             paths=tuple(str(p) for p in saved["paths"]),
@@ -257,6 +270,16 @@ def read(path: str | os.PathLike[str]) -> SavedPlan:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: saved plan is incomplete ({exc})") from None
+
+
+def _unsupported(path: str | os.PathLike[str], version: Any) -> str:
+    """Why a saved plan of another format is refused, and what to do: a newer one needs the
+    release that wrote it; any other is planned again."""
+    newer = isinstance(version, str) and version.isdigit() and int(version) > int(FORMAT_VERSION)
+    what = ("made by a newer border0-reconciler: apply it with that release, or plan again "
+            "with this one (plan --out)") if newer else "plan again (plan --out)"
+    return (f"{path}: saved plan format {version!r} is not supported (this release reads "
+            f"{', '.join(repr(v) for v in ('1', *_OLDER_VERSIONS, FORMAT_VERSION))}): {what}")
 
 
 def actual_fingerprint(actual: Actual) -> str:
