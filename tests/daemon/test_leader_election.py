@@ -171,6 +171,49 @@ def test_a_graceful_stop_hands_the_lease_over_at_once(ha, lease_endpoint):
     assert released and first_b - released[-1] < LEASE
 
 
+def test_a_leader_that_finds_another_holder_in_the_lease_stops_writing_at_once(
+    tmp_path, lease_endpoint, monkeypatch
+):
+    """The Lease deleted (`kubectl delete lease`, a chart reinstalled) while `a` leads: `b`
+    creates it and leads at once. `a` must stop writing when it next reads the Lease naming `b`
+    (client-go's IsLeader compares the observed holder), not at its renew deadline, seconds
+    later, while `b` writes too. The real LeaderElector and lightkube client; the API server is
+    the Lease stand-in (tests/daemon/lease_endpoint.py), as no Kubernetes API server runs here."""
+    from reconciler.daemon.lease import LeaderElector, LeaseConfig, lease_client
+
+    monkeypatch.setenv("KUBECONFIG", str(lease_endpoint.kubeconfig(tmp_path / "kubeconfig")))
+    lost: list[str] = []
+    electors = {}
+    for name in ("a", "b"):
+        # a long renew deadline makes the overlap plain: 8 s of it against a 0.2 s poll
+        config = LeaseConfig(namespace="border0", identity=name, lease_duration=10.0,
+                             renew_deadline=8.0, retry_period=0.2)
+        electors[name] = LeaderElector(config, lease_client(config),
+                                       on_lost=lambda name=name: lost.append(name))
+    a, b = electors["a"], electors["b"]
+    a.start()
+    try:
+        wait_for(a.is_leader, timeout=5, message="a to lead")
+        b.start()
+        wait_for(lambda: b.describe()["holder"] == "a", timeout=5, message="b to see a lead")
+        assert not b.is_leader()
+        # the Lease is deleted behind both replicas' backs, and b's create is the one that
+        # lands (a's writes refused until then: either may win the race, b is made to)
+        lease_endpoint.partitioned.add("a")
+        with lease_endpoint.lock:
+            del lease_endpoint.leases[("border0", "border0-reconciler")]
+        wait_for(b.is_leader, timeout=5, message="b to create the Lease and lead")
+        lease_endpoint.partitioned.discard("a")
+        assert lease_endpoint.holder() == "b" and a.is_leader()  # within its renew deadline
+        # a stops within a poll of seeing b's Lease, and says so as when it cannot renew
+        wait_for(lambda: not a.is_leader(), timeout=1.0, message="a to stop writing")
+        wait_for(lambda: lost == ["a"], timeout=1.0, message="a to report the lost lease")
+        assert a.lost and a.role == "follower" and b.is_leader()
+    finally:
+        a.stop(release=False)
+        b.stop(release=False)
+
+
 def test_a_deposed_leader_stops_between_write_batches(emulator):
     """The write guard is asked before each apply phase: once it says no, nothing more is
     written and the remaining changes fail as "not the leader" (the emulator counts no write)."""
