@@ -27,6 +27,7 @@ clock skew between nodes does not matter. The Kubernetes client is lightkube, an
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
@@ -92,6 +93,13 @@ def lease_client(config: LeaseConfig) -> Any:
     timeout = httpx2.Timeout(max(0.5, config.retry_period))
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # not a line per renewal
     return Client(kubeconfig, namespace=namespace, timeout=timeout, trust_env=False)
+
+
+def _whole_seconds(duration: float) -> int:
+    """The lease as the Lease's whole `leaseDurationSeconds`, rounded up: followers wait that
+    long, so fewer (round(2.4) is 2) let one take over while the leader, counting to its
+    renew deadline (2.2 s), still writes; 0 the API server refuses."""
+    return max(1, math.ceil(duration))
 
 
 class LeaderElector:
@@ -211,7 +219,7 @@ class LeaderElector:
                 metadata=ObjectMeta(name=cfg.name, namespace=cfg.namespace),
                 spec=LeaseSpec(
                     holderIdentity=cfg.identity,
-                    leaseDurationSeconds=round(cfg.lease_duration),
+                    leaseDurationSeconds=_whole_seconds(cfg.lease_duration),
                     acquireTime=now,
                     renewTime=now,
                     leaseTransitions=0,
@@ -234,7 +242,7 @@ class LeaderElector:
             spec.leaseTransitions = (spec.leaseTransitions or 0) + (1 if holder else 0)
         spec.holderIdentity = cfg.identity
         spec.renewTime = now
-        spec.leaseDurationSeconds = round(cfg.lease_duration)
+        spec.leaseDurationSeconds = _whole_seconds(cfg.lease_duration)
         lease.spec = spec
         return self._write(lambda: self.client.replace(lease, namespace=cfg.namespace))
 

@@ -12,6 +12,7 @@ Short flags keep it quick: lease 3 s, renew deadline 2 s, retry 0.5 s.
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -209,6 +210,46 @@ def test_a_leader_that_finds_another_holder_in_the_lease_stops_writing_at_once(
         wait_for(lambda: not a.is_leader(), timeout=1.0, message="a to stop writing")
         wait_for(lambda: lost == ["a"], timeout=1.0, message="a to report the lost lease")
         assert a.lost and a.role == "follower" and b.is_leader()
+    finally:
+        a.stop(release=False)
+        b.stop(release=False)
+
+
+def test_a_lease_of_a_fraction_of_a_second_is_never_written_shorter(
+    tmp_path, lease_endpoint, monkeypatch
+):
+    """`--lease-duration 2.4s --renew-deadline 2.2s`: the Lease's whole seconds must not be
+    fewer than the lease (2 s), or a follower takes over while the leader still counts itself
+    leader (2.2 s after its renewal). `a` is cut off the Lease; the two are sampled every few
+    milliseconds and never both lead. The real LeaderElector and lightkube client against the
+    Lease stand-in (tests/daemon/lease_endpoint.py): no Kubernetes API server runs here."""
+    from reconciler.daemon.lease import LeaderElector, LeaseConfig, lease_client
+
+    monkeypatch.setenv("KUBECONFIG", str(lease_endpoint.kubeconfig(tmp_path / "kubeconfig")))
+
+    def elector(name: str, retry: float) -> LeaderElector:
+        config = LeaseConfig(namespace="border0", identity=name, lease_duration=2.4,
+                             renew_deadline=2.2, retry_period=retry)
+        return LeaderElector(config, lease_client(config))
+
+    a, b = elector("a", 0.5), elector("b", 0.05)  # b polls often: it takes over at the earliest
+    a.start()
+    try:
+        wait_for(a.is_leader, timeout=5, message="a to lead")
+        lease = lease_endpoint.leases[("border0", "border0-reconciler")]
+        assert lease["spec"]["leaseDurationSeconds"] >= 2.4
+        b.start()
+        wait_for(lambda: b.describe()["holder"] == "a", timeout=5, message="b to see a lead")
+        lease_endpoint.partitioned.add("a")
+        both = 0
+        deadline = time.monotonic() + 10
+        while not b.is_leader() and time.monotonic() < deadline:
+            both += a.is_leader() and b.is_leader()
+            time.sleep(0.002)  # sampling the two flags, not waiting on either
+        for _ in range(100):  # and a while after b took over
+            both += a.is_leader() and b.is_leader()
+            time.sleep(0.002)
+        assert b.is_leader() and both == 0, both
     finally:
         a.stop(release=False)
         b.stop(release=False)
