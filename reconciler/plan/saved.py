@@ -45,6 +45,7 @@ __all__ = [
     "classify",
     "desired_fingerprint",
     "is_saved_plan",
+    "is_stale",
     "manifest_paths",
     "plan_difference",
     "plan_matches",
@@ -282,10 +283,16 @@ def _unsupported(path: str | os.PathLike[str], version: Any) -> str:
             f"{', '.join(repr(v) for v in ('1', *_OLDER_VERSIONS, FORMAT_VERSION))}): {what}")
 
 
-def actual_fingerprint(actual: Actual) -> str:
+#: The actual digest's prefix since it covers the connectors; one of an earlier release
+#: ("sha256:", sockets and policies only) is compared as it was made (`is_stale`).
+_ACTUAL_DIGEST = "sha256+connectors:"
+
+
+def actual_fingerprint(actual: Actual, *, connectors: bool = True) -> str:
     """A digest of everything the planner looked at but secrets (a saved plan holds it, so no
-    secret may enter it); a saved plan is stale when it changes. Secrets are compared at apply
-    time, through the plan (`plan_matches`)."""
+    secret may enter it): the sockets, the policies and the connectors (their tokens as listed,
+    never a value); a saved plan is stale when it changes. Secrets are compared at apply time,
+    through the plan (`plan_matches`)."""
     sockets = []
     for name in sorted(actual.sockets):
         live = actual.sockets[name]
@@ -302,8 +309,20 @@ def actual_fingerprint(actual: Actual) -> str:
             [name, pol.policy_id, _jsonable_digest(model.live_policy_fields(pol)),
              [own.managed, own.instance, own.prune]]
         )
-    blob = json.dumps([sockets, policies], sort_keys=True, default=str).encode()
-    return "sha256:" + hashlib.sha256(blob).hexdigest()
+    if not connectors:
+        blob = json.dumps([sockets, policies], sort_keys=True, default=str).encode()
+        return "sha256:" + hashlib.sha256(blob).hexdigest()
+    listed = [[name, _canonical(actual.connectors[name])] for name in sorted(actual.connectors)]
+    blob = json.dumps([sockets, policies, listed], sort_keys=True, default=str).encode()
+    return _ACTUAL_DIGEST + hashlib.sha256(blob).hexdigest()
+
+
+def is_stale(saved: SavedPlan, actual: Actual) -> bool:
+    """Has border0 changed since `saved` was made? A plan saved before the digest covered the
+    connectors is compared without them."""
+    recorded = saved.actual_fingerprint
+    return actual_fingerprint(
+        actual, connectors=recorded.startswith(_ACTUAL_DIGEST)) != recorded
 
 
 def _jsonable_digest(value: Any) -> Any:
