@@ -11,7 +11,7 @@ Writes go through the API server's optimistic concurrency: a PUT carries the res
 read, so two replicas racing for an expired lease get one 200 and one 409 Conflict.
 
 Why two writers never overlap: a leader counts as leader only until `renew_deadline` seconds after
-the start of its last successful renewal (`is_leader()`, checked before each write batch and before
+the start of its last successful renewal (`is_leader()`, checked before each write and before
 starting connectors). A follower may take over only `lease_duration` seconds after it *saw* that
 renewal, which was after it started. With renew_deadline < lease_duration (10 s < 15 s by default)
 the old leader has stopped writing for at least the difference before anyone else may start. A

@@ -261,15 +261,14 @@ def test_a_deposed_leader_stops_between_write_batches(emulator):
     from reconciler.manifests.loader import read_env_file
     from reconciler.reconcile import ReconcileOptions, reconcile
 
-    asked: list[bool] = []
+    watcher = emulator.client()
 
     def may_write() -> bool:  # leader for the first phase (connectors, examples/connectors) only
-        asked.append(len(asked) == 0)
-        return asked[-1]
+        return len(watcher.list_all_connectors()) < 2
 
     result = reconcile([REPO / "examples"], emulator.client(), ReconcileOptions(
         env=read_env_file(str(REPO / "examples" / "demo.env")), may_write=may_write))
-    assert not result.ok and len(asked) == 2
+    assert not result.ok
     written = [r for r in result.applied.results if r.ok]
     refused = [r for r in result.applied.results if not r.ok]
     assert written and all(r.change.kind == "connector" for r in written)
@@ -277,6 +276,32 @@ def test_a_deposed_leader_stops_between_write_batches(emulator):
     live = emulator.client()
     assert live.list_sockets() == []  # no socket was created after the guard said no
     assert live.list_policies() == [] and len(live.list_all_connectors()) == len(written)
+
+
+def test_a_leader_deposed_during_a_write_batch_writes_nothing_more(emulator):
+    """A batch (an apply phase) of a big plan runs for seconds: the guard is asked before each
+    write, not only before the batch, so a leader deposed in the middle of one stops there (the
+    margin before a follower may start is lease-duration - renew-deadline, 5 s). Here the
+    leader loses the lease once border0 holds a policy: exactly that one is written."""
+    from reconciler.manifests.loader import read_env_file
+    from reconciler.reconcile import ReconcileOptions, reconcile
+
+    watcher = emulator.client()
+
+    def may_write() -> bool:
+        return not watcher.list_policies()
+
+    result = reconcile([REPO / "examples"], emulator.client(), ReconcileOptions(
+        env=read_env_file(str(REPO / "examples" / "demo.env")), may_write=may_write,
+        parallelism=1))
+    assert not result.ok
+    assert len(watcher.list_policies()) == 1  # not the phase's 4
+    written = [r for r in result.applied.results if r.ok]
+    refused = [r for r in result.applied.results if not r.ok]
+    assert [r.change.kind for r in written].count("policy") == 1
+    assert refused and all("not the leader" in r.message for r in refused)
+    assert len(written) + len(refused) == len(result.plan.changes)  # each change reported once
+    assert watcher.list_sockets() == []
 
 
 @pytest.mark.parametrize(
