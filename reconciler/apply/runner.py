@@ -162,8 +162,9 @@ def apply_plan(
 ) -> ApplyResult:
     """Execute every change of `plan`, phase by phase; never raises for API errors.
 
-    `may_write` is asked before each phase (a leader's lease still held, daemon/lease.py): once
-    it says no, the remaining changes fail unwritten, so a deposed leader stops mid-plan.
+    `may_write` is asked before each phase and each write task (a leader's lease still held,
+    daemon/lease.py): once it says no, the remaining changes fail unwritten, so a deposed leader
+    stops mid-plan, and mid-phase.
     Without `manage_policies` (--no-policies) nothing is written to /policy: the attachments a
     replaced socket carries over are written from the socket's side."""
     if not plan.ok:
@@ -188,7 +189,8 @@ def apply_plan(
             if may_write is not None and not may_write():
                 results += _refused(plan, index)
                 break
-            futures = [pool.submit(task) for task in runner.tasks(phase)]
+            futures = [pool.submit(_unless_deposed(task, may_write))
+                       for task in runner.tasks(phase)]
             if not window_asked:
                 # The read-after-write window (one /serverinfo) is learnt beside the first
                 # writes: the first PUT or DELETE after a write needs it, and asked then it was
@@ -202,6 +204,10 @@ def apply_plan(
                     results.append(result)
                     if progress is not None:
                         progress(result)
+            if may_write is not None and not may_write():  # deposed during the phase
+                done = {id(r.change) for r in results} | {id(c) for c in state.pending.values()}
+                results += [r for r in _refused(plan, index) if id(r.change) not in done]
+                break
     results += [ActionResult(c, False, f"not written: {c.title}: its tokens were not revoked "
                              "(this replica is not the leader)")
                 for c in state.pending.values()]
@@ -221,6 +227,15 @@ def _revoking(plan: Plan, desired: Desired) -> dict[str, frozenset[str]]:
                 and change.token not in {t.name for t in desired.connectors[connector].tokens}):
             out.setdefault(connector, set()).add(change.token)
     return {name: frozenset(names) for name, names in out.items()}
+
+
+def _unless_deposed(task: Callable[[], list[ActionResult]],
+                    may_write: Callable[[], bool] | None) -> Callable[[], list[ActionResult]]:
+    """`task`, asked `may_write` as it starts: a phase runs for seconds, longer than a lease's
+    margin, so a leader deposed in it writes nothing more (its changes are refused after)."""
+    def run() -> list[ActionResult]:
+        return [] if may_write is not None and not may_write() else task()
+    return run
 
 
 def _refused(plan: Plan, first_phase: int) -> list[ActionResult]:

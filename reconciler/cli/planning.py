@@ -469,9 +469,7 @@ def _run_apply(args: PlanArgs) -> int:
                 + (f" ({', '.join(changed)})" if changed else "") + _not_recorded(saved)
                 + "; run plan --out again"
             )
-        if saved is not None and (
-            saved_plan.actual_fingerprint(actual) != saved.actual_fingerprint
-        ):
+        if saved is not None and saved_plan.is_stale(saved, actual):
             raise UserError(
                 "the saved plan is stale: border0 changed since it was made"
                 + _not_recorded(saved) + "; run plan --out again"

@@ -11,11 +11,12 @@ Writes go through the API server's optimistic concurrency: a PUT carries the res
 read, so two replicas racing for an expired lease get one 200 and one 409 Conflict.
 
 Why two writers never overlap: a leader counts as leader only until `renew_deadline` seconds after
-the start of its last successful renewal (`is_leader()`, checked before each write batch and before
+the start of its last successful renewal (`is_leader()`, checked before each write and before
 starting connectors). A follower may take over only `lease_duration` seconds after it *saw* that
 renewal, which was after it started. With renew_deadline < lease_duration (10 s < 15 s by default)
 the old leader has stopped writing for at least the difference before anyone else may start. A
-leader that misses its deadline reports it once through `on_lost`; the daemon then exits (as
+leader that misses its deadline, or reads a Lease naming another holder (it was deleted and a
+follower created it anew), reports it once through `on_lost`; the daemon then exits (as
 client-go's users do) and its supervisor stops the connectors; Kubernetes restarts it as a follower.
 
 Time on the wire is only informational (renewTime): expiry is judged by local monotonic clocks, so
@@ -26,6 +27,7 @@ clock skew between nodes does not matter. The Kubernetes client is lightkube, an
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
@@ -93,6 +95,13 @@ def lease_client(config: LeaseConfig) -> Any:
     return Client(kubeconfig, namespace=namespace, timeout=timeout, trust_env=False)
 
 
+def _whole_seconds(duration: float) -> int:
+    """The lease as the Lease's whole `leaseDurationSeconds`, rounded up: followers wait that
+    long, so fewer (round(2.4) is 2) let one take over while the leader, counting to its
+    renew deadline (2.2 s), still writes; 0 the API server refuses."""
+    return max(1, math.ceil(duration))
+
+
 class LeaderElector:
     """Campaign for the Lease in a thread; `is_leader()` says whether writing is safe right now."""
 
@@ -120,12 +129,22 @@ class LeaderElector:
     # --- what the daemon asks -----------------------------------------------------------------
 
     def is_leader(self) -> bool:
-        """True while we hold the lease and our last renewal is younger than the renew deadline."""
+        """True while we hold the lease: our last renewal is younger than the renew deadline
+        and the Lease, as last read, names no other holder."""
         return (
             self._leading
             and not self.lost
+            and not self._deposed()
             and time.monotonic() - self._renewed_at < self.config.renew_deadline
         )
+
+    def _deposed(self) -> bool:
+        """The Lease names another holder: it was deleted and created again by a follower, or
+        edited. As client-go's IsLeader (it compares the observed holder,
+        tools/leaderelection/leaderelection.go), we stop writing as soon as we read it, not at
+        the renew deadline, while the new holder already writes."""
+        holder = self._observed[0] if self._observed else None
+        return bool(holder) and holder != self.config.identity
 
     @property
     def role(self) -> str:
@@ -174,9 +193,12 @@ class LeaderElector:
                     self.transitions += 1
                     log.info("became the leader", extra={"identity": cfg.identity})
                     self.on_started()
-            elif self._leading and time.monotonic() - self._renewed_at >= cfg.renew_deadline:
+            elif self._leading and (self._deposed() or
+                                    time.monotonic() - self._renewed_at >= cfg.renew_deadline):
                 self._leading, self.lost = False, True
-                log.error("lost the leader lease (could not renew it in time): stopping writes")
+                why = (f"the Lease names another holder, {self.describe()['holder']}"
+                       if self._deposed() else "could not renew it in time")
+                log.error(f"lost the leader lease ({why}): stopping writes")
                 self.on_lost()
                 return
             self._stop.wait(cfg.retry_period)
@@ -197,7 +219,7 @@ class LeaderElector:
                 metadata=ObjectMeta(name=cfg.name, namespace=cfg.namespace),
                 spec=LeaseSpec(
                     holderIdentity=cfg.identity,
-                    leaseDurationSeconds=round(cfg.lease_duration),
+                    leaseDurationSeconds=_whole_seconds(cfg.lease_duration),
                     acquireTime=now,
                     renewTime=now,
                     leaseTransitions=0,
@@ -220,7 +242,7 @@ class LeaderElector:
             spec.leaseTransitions = (spec.leaseTransitions or 0) + (1 if holder else 0)
         spec.holderIdentity = cfg.identity
         spec.renewTime = now
-        spec.leaseDurationSeconds = round(cfg.lease_duration)
+        spec.leaseDurationSeconds = _whole_seconds(cfg.lease_duration)
         lease.spec = spec
         return self._write(lambda: self.client.replace(lease, namespace=cfg.namespace))
 

@@ -189,6 +189,8 @@ class SchedulerPart:
             self.scheduler.add_job(self._on_window, window.trigger, args=(window,),
                                    id=f"sync-window-{index}", coalesce=True,
                                    misfire_grace_time=None)
+            if window.kind == "deny":  # open already (a restart during a freeze): its close
+                self._when_closed(window)
         self.scheduler.start()
 
     def _on_interval(self) -> None:
@@ -202,9 +204,22 @@ class SchedulerPart:
         if window.kind == "allow":
             self.trigger(f"sync window opened: {window}")
             return
-        closes = datetime.now(UTC) + timedelta(seconds=window.duration, milliseconds=10)
-        self.scheduler.add_job(self.trigger, DateTrigger(closes), args=(
-            f"sync window closed: {window}",), misfire_grace_time=None)
+        self._when_closed(window)
+
+    def _when_closed(self, window: Any) -> None:
+        """A one-off job at the close of the deny window open now (none when it is closed)."""
+        closes = window.closes_at(datetime.now(UTC))
+        if closes is not None:
+            self.scheduler.add_job(self._on_close, DateTrigger(closes + timedelta(
+                milliseconds=10)), args=(window,), misfire_grace_time=None)
+
+    def _on_close(self, window: Any) -> None:
+        """Reconcile once the deny window closed; if its schedule fired again meanwhile (a
+        firing within its duration keeps it open), wait for that close instead."""
+        if window.closes_at(datetime.now(UTC)) is not None:
+            self._when_closed(window)
+            return
+        self.trigger(f"sync window closed: {window}")
 
     def next_resync(self) -> str | None:
         return next_resync(self.scheduler)

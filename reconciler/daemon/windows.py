@@ -14,15 +14,15 @@ Outside a window the daemon still plans and reports (status, metrics, drift); it
 nothing, runs no apply. The file is the daemon's, not the manifests': as an AppProject is apart
 from the applications it restricts, a pull request to the config repo cannot lift its windows.
 APScheduler's CronTrigger reads the schedules, and the daemon's scheduler reconciles when an
-allow window opens and when a deny window closes, so held changes go out without waiting for
-the interval.
+allow window opens and when a deny window closes (also one open when the daemon started), so
+held changes go out without waiting for the interval.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,16 +58,26 @@ class SyncWindow:
         fire = self.trigger.get_next_fire_time(None, now - timedelta(seconds=self.duration))
         return fire if fire is not None and fire <= now else None
 
+    def closes_at(self, now: datetime) -> datetime | None:
+        """When the window open at `now` closes (in its time zone), or None when it is closed.
+        The duration is elapsed time, as in `last_opened` and Argo CD (a Go duration added to
+        the firing): on the night the clocks change, 22:00 + 10h is 07:00, not 08:00."""
+        opened = self.last_opened(now)
+        if opened is None:
+            return None
+        return (opened.astimezone(UTC) + timedelta(seconds=self.duration)).astimezone(
+            opened.tzinfo)
+
     def next_open(self, now: datetime) -> datetime | None:
         return self.trigger.get_next_fire_time(None, now + timedelta(microseconds=1))
 
     def describe(self, now: datetime) -> dict[str, Any]:
-        opened = self.last_opened(now)
+        closes = self.closes_at(now)
         return {
             "kind": self.kind, "schedule": self.schedule,
             "duration": format_duration(self.duration), "timeZone": self.time_zone,
-            "manualSync": self.manual_sync, "active": opened is not None,
-            "closes_at": _iso(opened + timedelta(seconds=self.duration)) if opened else None,
+            "manualSync": self.manual_sync, "active": closes is not None,
+            "closes_at": _iso(closes),
             "next_open": _iso(self.next_open(now)),
         }
 

@@ -45,6 +45,7 @@ __all__ = [
     "classify",
     "desired_fingerprint",
     "is_saved_plan",
+    "is_stale",
     "manifest_paths",
     "plan_difference",
     "plan_matches",
@@ -62,6 +63,12 @@ _MAX_READ = 64 * 1024 * 1024
 _TEXT_PLAN = re.compile(
     r"^(## border0-reconciler plan|Plan: \d+ to create|No changes\. border0 matches the manifests\.)",
     re.MULTILINE,
+)
+#: How every saved plan begins (`write` puts `saved_plan` and its `kind` first; format "1" put
+#: `kind` first): a file that begins so is a saved plan even when the rest is cut off or
+#: damaged, and gets that error, not a manifest's YAML error.
+_SAVED_HEAD = re.compile(
+    r'^\s*\{\s*(?:"saved_plan"\s*:\s*\{\s*)?"kind"\s*:\s*"' + re.escape(KIND) + '"'
 )
 
 
@@ -203,6 +210,8 @@ def classify(path: str | os.PathLike[str]) -> str | None:
     except OSError:
         return None
     if head.lstrip().startswith("{"):
+        if _SAVED_HEAD.match(head):
+            return "saved-plan"
         data = _load_json(p)
         if not isinstance(data, dict):
             return None
@@ -221,9 +230,17 @@ def is_saved_plan(path: str | os.PathLike[str]) -> bool:
 def read(path: str | os.PathLike[str]) -> SavedPlan:
     """Parse a saved plan; ValueError with a one-line reason when it is not one."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read saved plan {path}: {exc}") from None
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read saved plan {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: the saved plan is damaged (not UTF-8 text); make it again "
+                         "with plan --out") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{path}: the saved plan is damaged or cut short (not valid JSON: "
+                         f"{exc}); make it again with plan --out") from None
     if not isinstance(data, dict):
         data = {}
     saved: Any
@@ -236,10 +253,7 @@ def read(path: str | os.PathLike[str]) -> SavedPlan:
         if not isinstance(saved, dict) or saved.get("kind") != KIND:
             raise ValueError(f"{path} is not a border0-reconciler saved plan")
         if saved.get("format_version") not in (FORMAT_VERSION, *_OLDER_VERSIONS):
-            raise ValueError(
-                f"{path}: saved plan format {saved.get('format_version')!r} is not supported "
-                f"(expected {FORMAT_VERSION!r})"
-            )
+            raise ValueError(_unsupported(path, saved.get("format_version")))
     try:
         return SavedPlan(
             paths=tuple(str(p) for p in saved["paths"]),
@@ -259,10 +273,26 @@ def read(path: str | os.PathLike[str]) -> SavedPlan:
         raise ValueError(f"{path}: saved plan is incomplete ({exc})") from None
 
 
-def actual_fingerprint(actual: Actual) -> str:
+def _unsupported(path: str | os.PathLike[str], version: Any) -> str:
+    """Why a saved plan of another format is refused, and what to do: a newer one needs the
+    release that wrote it; any other is planned again."""
+    newer = isinstance(version, str) and version.isdigit() and int(version) > int(FORMAT_VERSION)
+    what = ("made by a newer border0-reconciler: apply it with that release, or plan again "
+            "with this one (plan --out)") if newer else "plan again (plan --out)"
+    return (f"{path}: saved plan format {version!r} is not supported (this release reads "
+            f"{', '.join(repr(v) for v in ('1', *_OLDER_VERSIONS, FORMAT_VERSION))}): {what}")
+
+
+#: The actual digest's prefix since it covers the connectors; one of an earlier release
+#: ("sha256:", sockets and policies only) is compared as it was made (`is_stale`).
+_ACTUAL_DIGEST = "sha256+connectors:"
+
+
+def actual_fingerprint(actual: Actual, *, connectors: bool = True) -> str:
     """A digest of everything the planner looked at but secrets (a saved plan holds it, so no
-    secret may enter it); a saved plan is stale when it changes. Secrets are compared at apply
-    time, through the plan (`plan_matches`)."""
+    secret may enter it): the sockets, the policies and the connectors (their tokens as listed,
+    never a value); a saved plan is stale when it changes. Secrets are compared at apply time,
+    through the plan (`plan_matches`)."""
     sockets = []
     for name in sorted(actual.sockets):
         live = actual.sockets[name]
@@ -279,8 +309,20 @@ def actual_fingerprint(actual: Actual) -> str:
             [name, pol.policy_id, _jsonable_digest(model.live_policy_fields(pol)),
              [own.managed, own.instance, own.prune]]
         )
-    blob = json.dumps([sockets, policies], sort_keys=True, default=str).encode()
-    return "sha256:" + hashlib.sha256(blob).hexdigest()
+    if not connectors:
+        blob = json.dumps([sockets, policies], sort_keys=True, default=str).encode()
+        return "sha256:" + hashlib.sha256(blob).hexdigest()
+    listed = [[name, _canonical(actual.connectors[name])] for name in sorted(actual.connectors)]
+    blob = json.dumps([sockets, policies, listed], sort_keys=True, default=str).encode()
+    return _ACTUAL_DIGEST + hashlib.sha256(blob).hexdigest()
+
+
+def is_stale(saved: SavedPlan, actual: Actual) -> bool:
+    """Has border0 changed since `saved` was made? A plan saved before the digest covered the
+    connectors is compared without them."""
+    recorded = saved.actual_fingerprint
+    return actual_fingerprint(
+        actual, connectors=recorded.startswith(_ACTUAL_DIGEST)) != recorded
 
 
 def _jsonable_digest(value: Any) -> Any:

@@ -203,6 +203,42 @@ def test_plan_out_apply_show_and_renderings_refused(examples: dict) -> None:
     assert code == 1 and "error: the saved plan is stale" in err
 
 
+def test_a_damaged_or_foreign_saved_plan_is_one_error_and_nothing_is_applied(
+    examples: dict,
+) -> None:
+    """A saved plan cut short (an interrupted copy, a CI artifact's size limit) or damaged is
+    named as such by `apply` and `show`, not read as a manifest with a YAML error, and a plan
+    of another format says what to do; nothing is applied."""
+    p, d = examples, examples["dir"]
+    review_pr(p)
+    saved = d / "review.tfplan"
+    assert run(p, "plan", p["m"], "--out", str(saved))[0] == 0
+    whole = saved.read_bytes()
+    damaged = {"cut-early.tfplan": whole[:200], "cut-late.tfplan": whole[:-2],
+               "flipped.tfplan": whole.replace(b'"changes": [', b'"changes": [[', 1)}
+    for name, content in damaged.items():
+        (d / name).write_bytes(content)
+        wanted = f"error: {d / name}: the saved plan is damaged or cut short (not valid JSON: "
+        code, _, err = run(p, "apply", str(d / name), "--auto-approve")
+        assert code == 1 and err.strip().startswith(wanted), (name, err)
+        assert err.strip().endswith("make it again with plan --out") and "\n" not in err.strip()
+        code, out, err = cli(["show", str(d / name)], cwd=d)
+        assert code == 1 and out == "" and err.strip().startswith(wanted), (name, err)
+    data = json.loads(whole)
+    newer = ("made by a newer border0-reconciler: apply it with that release, or plan again "
+             "with this one (plan --out)")
+    for version, advice in (("9", newer), ("0", "plan again (plan --out)")):
+        other = d / f"format-{version}.tfplan"
+        other.write_text(json.dumps({**data, "saved_plan": {**data["saved_plan"],
+                                                            "format_version": version}}))
+        code, _, err = run(p, "apply", str(other), "--auto-approve")
+        assert code == 1 and err.strip() == (
+            f"error: {other}: saved plan format {version!r} is not supported (this release "
+            f"reads '1', '2', '3'): {advice}"), err
+    # nothing was applied: the reviewed changes are all still to do
+    assert run(p, "plan", p["m"], "--detailed-exitcode")[0] == 2
+
+
 def test_old_spellings_work_with_a_deprecation_note(examples: dict) -> None:
     p, d = examples, examples["dir"]
     review_pr(p)

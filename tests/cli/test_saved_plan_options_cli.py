@@ -177,6 +177,36 @@ def test_apply_of_a_saved_plan_refuses_out(project: dict) -> None:
     assert code == 0 and "Apply complete: 1 action succeeded" in err, err
 
 
+def connector_doc(name: str, description: str) -> dict:
+    return {"apiVersion": "border0-reconciler/v1", "kind": "Connector",
+            "metadata": {"name": name}, "spec": {"description": description}}
+
+
+def test_a_connector_changed_in_border0_makes_a_saved_plan_stale(project: dict) -> None:
+    """The connectors are border0's state the plan was made from, as the sockets and policies
+    are: one edited in the portal since makes the saved plan stale, said so (not "a secret
+    changed"), and nothing is applied."""
+    p = project
+    docs = [*base_docs(), connector_doc("edge", "rack A"), connector_doc("edge-b", "rack B")]
+    write(p["m"], docs)
+    assert run(p, "apply", str(p["m"]), "--auto-approve")[0] == 0
+    docs[-2] = connector_doc("edge", "rack A, moved")
+    write(p["m"], docs)
+    saved = str(p["dir"] / "p.json")
+    code, shown, err = run(p, "plan", str(p["m"]), "--out", saved)
+    assert code == 0 and "Plan: 0 to create, 1 to update" in shown, err
+    client = p["client"]
+    other = client.find_connector("edge-b")  # edited by hand, its ownership marker kept
+    client.update_connector(other["connector_id"], {
+        "name": "edge-b", "description": other["description"].replace("rack B", "rack C")})
+    code, _, err = run(p, "apply", saved)
+    assert code == 1 and err.strip().splitlines()[-1] == (
+        "error: the saved plan is stale: border0 changed since it was made; run plan --out "
+        "again"), err
+    assert "a secret changed" not in err
+    assert client.find_connector("edge")["description"].startswith("rack A [")  # not applied
+
+
 def test_a_plan_saved_by_the_previous_release_is_applied_with_its_options(
     project: dict,
 ) -> None:

@@ -12,6 +12,7 @@ Short flags keep it quick: lease 3 s, renew deadline 2 s, retry 0.5 s.
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -171,21 +172,103 @@ def test_a_graceful_stop_hands_the_lease_over_at_once(ha, lease_endpoint):
     assert released and first_b - released[-1] < LEASE
 
 
+def test_a_leader_that_finds_another_holder_in_the_lease_stops_writing_at_once(
+    tmp_path, lease_endpoint, monkeypatch
+):
+    """The Lease deleted (`kubectl delete lease`, a chart reinstalled) while `a` leads: `b`
+    creates it and leads at once. `a` must stop writing when it next reads the Lease naming `b`
+    (client-go's IsLeader compares the observed holder), not at its renew deadline, seconds
+    later, while `b` writes too. The real LeaderElector and lightkube client; the API server is
+    the Lease stand-in (tests/daemon/lease_endpoint.py), as no Kubernetes API server runs here."""
+    from reconciler.daemon.lease import LeaderElector, LeaseConfig, lease_client
+
+    monkeypatch.setenv("KUBECONFIG", str(lease_endpoint.kubeconfig(tmp_path / "kubeconfig")))
+    lost: list[str] = []
+    electors = {}
+    for name in ("a", "b"):
+        # a long renew deadline makes the overlap plain: 8 s of it against a 0.2 s poll
+        config = LeaseConfig(namespace="border0", identity=name, lease_duration=10.0,
+                             renew_deadline=8.0, retry_period=0.2)
+        electors[name] = LeaderElector(config, lease_client(config),
+                                       on_lost=lambda name=name: lost.append(name))
+    a, b = electors["a"], electors["b"]
+    a.start()
+    try:
+        wait_for(a.is_leader, timeout=5, message="a to lead")
+        b.start()
+        wait_for(lambda: b.describe()["holder"] == "a", timeout=5, message="b to see a lead")
+        assert not b.is_leader()
+        # the Lease is deleted behind both replicas' backs, and b's create is the one that
+        # lands (a's writes refused until then: either may win the race, b is made to)
+        lease_endpoint.partitioned.add("a")
+        with lease_endpoint.lock:
+            del lease_endpoint.leases[("border0", "border0-reconciler")]
+        wait_for(b.is_leader, timeout=5, message="b to create the Lease and lead")
+        lease_endpoint.partitioned.discard("a")
+        assert lease_endpoint.holder() == "b" and a.is_leader()  # within its renew deadline
+        # a stops within a poll of seeing b's Lease, and says so as when it cannot renew
+        wait_for(lambda: not a.is_leader(), timeout=1.0, message="a to stop writing")
+        wait_for(lambda: lost == ["a"], timeout=1.0, message="a to report the lost lease")
+        assert a.lost and a.role == "follower" and b.is_leader()
+    finally:
+        a.stop(release=False)
+        b.stop(release=False)
+
+
+def test_a_lease_of_a_fraction_of_a_second_is_never_written_shorter(
+    tmp_path, lease_endpoint, monkeypatch
+):
+    """`--lease-duration 2.4s --renew-deadline 2.2s`: the Lease's whole seconds must not be
+    fewer than the lease (2 s), or a follower takes over while the leader still counts itself
+    leader (2.2 s after its renewal). `a` is cut off the Lease; the two are sampled every few
+    milliseconds and never both lead. The real LeaderElector and lightkube client against the
+    Lease stand-in (tests/daemon/lease_endpoint.py): no Kubernetes API server runs here."""
+    from reconciler.daemon.lease import LeaderElector, LeaseConfig, lease_client
+
+    monkeypatch.setenv("KUBECONFIG", str(lease_endpoint.kubeconfig(tmp_path / "kubeconfig")))
+
+    def elector(name: str, retry: float) -> LeaderElector:
+        config = LeaseConfig(namespace="border0", identity=name, lease_duration=2.4,
+                             renew_deadline=2.2, retry_period=retry)
+        return LeaderElector(config, lease_client(config))
+
+    a, b = elector("a", 0.5), elector("b", 0.05)  # b polls often: it takes over at the earliest
+    a.start()
+    try:
+        wait_for(a.is_leader, timeout=5, message="a to lead")
+        lease = lease_endpoint.leases[("border0", "border0-reconciler")]
+        assert lease["spec"]["leaseDurationSeconds"] >= 2.4
+        b.start()
+        wait_for(lambda: b.describe()["holder"] == "a", timeout=5, message="b to see a lead")
+        lease_endpoint.partitioned.add("a")
+        both = 0
+        deadline = time.monotonic() + 10
+        while not b.is_leader() and time.monotonic() < deadline:
+            both += a.is_leader() and b.is_leader()
+            time.sleep(0.002)  # sampling the two flags, not waiting on either
+        for _ in range(100):  # and a while after b took over
+            both += a.is_leader() and b.is_leader()
+            time.sleep(0.002)
+        assert b.is_leader() and both == 0, both
+    finally:
+        a.stop(release=False)
+        b.stop(release=False)
+
+
 def test_a_deposed_leader_stops_between_write_batches(emulator):
     """The write guard is asked before each apply phase: once it says no, nothing more is
     written and the remaining changes fail as "not the leader" (the emulator counts no write)."""
     from reconciler.manifests.loader import read_env_file
     from reconciler.reconcile import ReconcileOptions, reconcile
 
-    asked: list[bool] = []
+    watcher = emulator.client()
 
     def may_write() -> bool:  # leader for the first phase (connectors, examples/connectors) only
-        asked.append(len(asked) == 0)
-        return asked[-1]
+        return len(watcher.list_all_connectors()) < 2
 
     result = reconcile([REPO / "examples"], emulator.client(), ReconcileOptions(
         env=read_env_file(str(REPO / "examples" / "demo.env")), may_write=may_write))
-    assert not result.ok and len(asked) == 2
+    assert not result.ok
     written = [r for r in result.applied.results if r.ok]
     refused = [r for r in result.applied.results if not r.ok]
     assert written and all(r.change.kind == "connector" for r in written)
@@ -193,6 +276,32 @@ def test_a_deposed_leader_stops_between_write_batches(emulator):
     live = emulator.client()
     assert live.list_sockets() == []  # no socket was created after the guard said no
     assert live.list_policies() == [] and len(live.list_all_connectors()) == len(written)
+
+
+def test_a_leader_deposed_during_a_write_batch_writes_nothing_more(emulator):
+    """A batch (an apply phase) of a big plan runs for seconds: the guard is asked before each
+    write, not only before the batch, so a leader deposed in the middle of one stops there (the
+    margin before a follower may start is lease-duration - renew-deadline, 5 s). Here the
+    leader loses the lease once border0 holds a policy: exactly that one is written."""
+    from reconciler.manifests.loader import read_env_file
+    from reconciler.reconcile import ReconcileOptions, reconcile
+
+    watcher = emulator.client()
+
+    def may_write() -> bool:
+        return not watcher.list_policies()
+
+    result = reconcile([REPO / "examples"], emulator.client(), ReconcileOptions(
+        env=read_env_file(str(REPO / "examples" / "demo.env")), may_write=may_write,
+        parallelism=1))
+    assert not result.ok
+    assert len(watcher.list_policies()) == 1  # not the phase's 4
+    written = [r for r in result.applied.results if r.ok]
+    refused = [r for r in result.applied.results if not r.ok]
+    assert [r.change.kind for r in written].count("policy") == 1
+    assert refused and all("not the leader" in r.message for r in refused)
+    assert len(written) + len(refused) == len(result.plan.changes)  # each change reported once
+    assert watcher.list_sockets() == []
 
 
 @pytest.mark.parametrize(

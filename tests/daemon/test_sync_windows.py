@@ -6,6 +6,7 @@ manual trigger that says it overrides applies, where the window allows manual sy
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -69,6 +70,54 @@ def test_outside_an_allow_window_nothing_is_applied_until_a_manual_override(
                     and daemon.status()["last_reconcile"], message="the override's reconcile")
     assert last["sync_window"].startswith("manual override of the sync windows: outside")
     assert last["result"] == "success" and client.find_socket("web") is not None
+
+
+def test_a_daemon_started_inside_a_deny_window_applies_when_it_closes(
+    emulator, manifests, daemon_run, tmp_path  # noqa: F811
+) -> None:
+    """A restart during a freeze: the window's schedule fired before the daemon ran, so only
+    its close can let the held change out, at the close and not at the next --interval."""
+    now = datetime.now(UTC)
+    opened = now.replace(second=0, microsecond=0) - timedelta(minutes=1)
+    closes = now + timedelta(seconds=8)
+    windows = tmp_path / "windows.yaml"
+    windows.write_text(yaml.safe_dump({"syncWindows": [
+        {"kind": "deny", "schedule": cron_at(opened),
+         "duration": f"{(closes - opened).total_seconds():.3f}s"},
+    ]}))
+    (manifests / "web.yaml").write_text(socket_yaml("web", "managed"))
+    daemon = daemon_run(manifests, emulator.url, emulator.token, "--interval", "1h",
+                        "--sync-windows", str(windows))
+    wait_for(lambda: daemon.last("result"), timeout=30, message="the first reconcile")
+    client = emulator.client()
+    assert client.list_sockets() == []  # held
+    status = daemon.status()["sync_windows"]
+    assert status["reason"].startswith("inside the deny window")
+    shown = datetime.fromisoformat(status["windows"][0]["closes_at"])
+    assert abs((shown - closes).total_seconds()) <= 1  # to the second
+    wait_for(lambda: client.find_socket("web"), timeout=closes.timestamp() - time.time() + 15,
+             message="the held change to go out when the window closes")
+    assert daemon.last("trigger").startswith("sync window closed: deny window")
+    assert datetime.now(UTC) >= closes
+
+
+def test_closes_at_counts_the_duration_in_real_time_across_a_dst_change() -> None:
+    """A window's duration is elapsed time, as its activity is (and as Argo CD adds a Go
+    duration): /status's closes_at is not an hour off on the night the clocks change."""
+    [window] = parse_windows([{"kind": "deny", "schedule": "0 22 * * *", "duration": "10h",
+                               "timeZone": "America/New_York"}])
+    # 22:00 EDT on 31 October 2026 is 02:00 UTC; the clocks go back at 06:00 UTC
+    opened = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
+    inside = datetime(2026, 11, 1, 11, 59, tzinfo=UTC)
+    after = datetime(2026, 11, 1, 12, 0, 1, tzinfo=UTC)
+    assert window.last_opened(inside) == opened and window.last_opened(after) is None
+    closes = datetime.fromisoformat(window.describe(inside)["closes_at"])
+    assert closes == opened + timedelta(hours=10)  # 07:00 EST, not 08:00
+    assert window.describe(inside)["closes_at"] == "2026-11-01T07:00:00-05:00"
+    # and forward, in spring: 22:00 EST on 7 March is 03:00 UTC; 10 hours is 09:00 EDT
+    spring = datetime.fromisoformat(window.describe(datetime(2026, 3, 8, 12, 0, tzinfo=UTC))[
+        "closes_at"])
+    assert spring == datetime(2026, 3, 8, 13, 0, tzinfo=UTC)
 
 
 def _windows(kind: str, opened_ago: timedelta, manual: bool) -> tuple:

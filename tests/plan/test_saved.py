@@ -78,3 +78,26 @@ def test_format_3_records_the_options_an_older_one_has_none_a_newer_one_is_refus
     path.write_text(json.dumps({**data, "saved_plan": {**older, "format_version": "4"}}))
     with pytest.raises(ValueError, match="saved plan format '4' is not supported"):
         saved_plan.read(path)
+
+
+def test_the_actual_digest_covers_the_connectors_and_an_older_one_is_still_compared(
+    tmp_path: Path,
+) -> None:
+    from dataclasses import replace
+
+    from reconciler.connector_model import LiveConnector
+
+    path = tmp_path / "review.tfplan"
+    actual = Actual(connectors={"edge": LiveConnector("c-1", "edge", "rack A")})
+    desired = Desired()
+    plan = make_plan(desired, actual)
+    for fingerprint in (saved_plan.actual_fingerprint(actual),
+                        saved_plan.actual_fingerprint(actual, connectors=False)):  # 0.2's
+        saved_plan.write(path, plan=plan, desired=desired, actual_fingerprint=fingerprint,
+                         paths=["manifests"], max_delete=None, allow_mass_delete=False)
+        assert not saved_plan.is_stale(saved_plan.read(path), actual)
+    edited = Actual(connectors={"edge": replace(actual.connectors["edge"], description="B")})
+    saved_plan.write(path, plan=plan, desired=desired,
+                     actual_fingerprint=saved_plan.actual_fingerprint(actual), paths=["m"],
+                     max_delete=None, allow_mass_delete=False)
+    assert saved_plan.is_stale(saved_plan.read(path), edited)
