@@ -7,7 +7,9 @@ are left out unless the schema requires them. border0 does not give secrets back
 an `{env: NAME}` reference whose NAME the caller lists for the user to fill in.
 
 Ownership follows the planner's rule: our own objects are written as they are, unmanaged ones
-get the adopt annotation, objects of another instance are skipped and reported.
+get the adopt annotation, objects of another instance are skipped and reported. Tokens are never
+imported (border0 gives back neither a value nor a destination): the tokens of our own connector
+that a manifest declaring none would revoke (its marker names them) are listed as left out.
 
 No manifest is written that `validate` would refuse: the documents are checked together as
 `validate` checks a folder (`loader.check_texts`), and an object whose manifest fails (a socket
@@ -43,6 +45,7 @@ from reconciler.manifests.specs import (
     SOCKET_MANIFEST_PATHS,
 )
 from reconciler.model import Actual, LivePolicy, LiveSocket, PolicySpec, SocketSpec
+from reconciler.plan.connectors import undeclared_revocations
 from reconciler.secrets import SECRET_FIELDS, SECRET_MANIFEST_PATHS, secret_fields_in
 
 __all__ = ["HEADER", "ImportPlan", "plan_import", "to_yaml"]
@@ -105,6 +108,13 @@ def plan_import(actual: Actual, instance: str, select: Sequence[str] = ()) -> Im
             continue
         _add(result, f"connectors/{live_c.name}.yaml", _connector_document(live_c),
              not live_c.ownership.owned_by(instance))
+        for token in dict.fromkeys(t.name for t, _ in undeclared_revocations(
+                live_c, instance, ())):
+            result.skip(f"token {token} of connector {live_c.name}: border0 never gives a "
+                        "token's value or destination back, so no manifest can declare it; "
+                        f"declare it in spec.tokens of connectors/{live_c.name}.yaml with its "
+                        "destination, or applying revokes it", undescribed=True,
+                        own=f"token {live_c.name}/{token}")
     policies = [p for p in actual.policies.values() if _selected(p.name, select)]
     for live in sorted(policies, key=lambda p: p.name):
         if _skipped(result, "policy", live.name, live.ownership, instance):
