@@ -130,8 +130,8 @@ def plan_import(actual: Actual, instance: str, select: Sequence[str] = ()) -> Im
             continue
         rel = f"sockets/{live.name}.yaml"
         env_names = result.env_by_document[rel] = []
-        _add(result, rel, _socket_document(live, imported, env_names),
-             not live.ownership.owned_by(instance))
+        own = live.ownership.owned_by(instance)
+        _add(result, rel, _socket_document(live, imported, env_names, own), not own)
         result.env_names += env_names
     _drop_invalid(result)
     return result
@@ -169,12 +169,17 @@ _Dumper.add_representer(dict, _represent_dict)
 
 
 def _socket_document(
-    live: LiveSocket, imported: set[tuple[str, str]], env_names: list[str]
+    live: LiveSocket, imported: set[tuple[str, str]], env_names: list[str], own: bool,
 ) -> dict[str, Any]:
     """The Socket; policies and connectors it names that are not `imported` ((kind, name))
-    go to externalPolicies and externalConnectors, which `validate` does not look for."""
+    go to externalPolicies and externalConnectors, which `validate` does not look for. Of a
+    socket this instance `own`s, the labels are those it wrote: a tag set elsewhere (the
+    portal's `border0_client_category`) stays elsewhere's, as the plan leaves it."""
     doc = _skeleton("Socket", live.name)
     fields = model.live_socket_fields(live)
+    if own:
+        written = model.written_label_keys(live.tags)
+        fields["labels"] = {k: v for k, v in fields["labels"].items() if k in written}
     defaults = model.socket_fields(SocketSpec(name=live.name, type=live.type))
     is_typed = bool(fields["upstream_configuration"])
     required = {"type", *(() if is_typed else _REQUIRED.get(live.type, ()))}

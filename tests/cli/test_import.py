@@ -329,3 +329,45 @@ def test_import_never_writes_a_manifest_validate_refuses(emulator, tmp_path: Pat
     assert "connectors" not in linked and linked["externalConnectors"] == ["edge"]
     code, stdout, err = cli(["validate", str(tmp_path / "one")])
     assert code == 0, stdout + err
+
+
+def test_a_tag_set_elsewhere_on_a_socket_we_own_stays_elsewheres(emulator, tmp_path: Path) -> None:
+    """A socket this instance manages, with a label of its manifest and a tag the portal set
+    since (`border0_client_category`): the import writes the label only. It wrote both, and
+    the next write of the socket recorded the portal's tag as a label of ours: a later edit of
+    it in the portal was planned away."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "mq.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "border0-reconciler/v1", "kind": "Socket",
+        "metadata": {"name": "mq", "labels": {"team": "iot"}}, "spec": {"type": "tls"}}))
+    token = {"BORDER0_ADMIN_TOKEN": emulator.token}
+    api = ["--api", emulator.url]
+    code, _, err = cli(["apply", str(repo), *api, "--auto-approve"], env=token)
+    assert code == 0, err
+    portal = httpx.Client(base_url=emulator.url,
+                          headers={"Authorization": f"Bearer {emulator.token}"})
+
+    def set_category(value: str) -> None:
+        socket = portal.get("/socket/mq").json()
+        body = {k: socket[k] for k in ("name", "socket_type", "description", "upstream_type",
+                                       "recording_enabled")}
+        body["tags"] = {**socket["tags"], "border0_client_category": value}
+        assert portal.put(f"/socket/{socket['socket_id']}", json=body).status_code == 200
+
+    set_category("queues")
+    out = tmp_path / "imported"
+    code, stdout, err = cli(["import", str(out), *api], env=token)
+    assert code == 0, stdout + err
+    imported = load(out / "sockets/mq.yaml")
+    assert imported["metadata"]["labels"] == {"team": "iot"}, imported
+
+    path = out / "sockets/mq.yaml"  # an edit, so the socket is written
+    path.write_text(path.read_text().replace("type: tls", "type: tls\n  description: broker"))
+    code, _, err = cli(["apply", str(out), *api, "--auto-approve"], env=token)
+    assert code == 0, err
+    set_category("brokers")
+    code, stdout, err = cli(["plan", str(out), *api, "--detailed-exitcode"], env=token)
+    assert code == 0 and "No changes." in stdout, stdout + err
+    assert portal.get("/socket/mq").json()["tags"]["border0_client_category"] == "brokers"
+    portal.close()
