@@ -288,6 +288,9 @@ class LiveSocket:
     upstream_configuration: Mapping[str, Any] | None = None
     end_to_end_encryption: bool = False
     connector_authentication: bool = False
+    #: Whether border0 answered an upstream username (`""`: the socket has no login, the
+    #: client's own is passed through); None when it did not answer one. The value is not kept.
+    upstream_login: bool | None = None
 
     @property
     def type(self) -> str:

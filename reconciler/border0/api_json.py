@@ -30,6 +30,7 @@ from reconciler.model import (
 from reconciler.ownership import parse_policy_marker, policy_marker
 from reconciler.secrets import (
     SECRET_FIELDS,
+    SECRETS,
     Secret,
     fingerprint,
     fingerprint_tag,
@@ -117,6 +118,11 @@ def with_links(
     return current
 
 
+#: The upstream's username, which border0 answers: empty, the socket has no login.
+_LOGIN = next(f.name for f in SECRETS if f.section == "upstream" and f.read_back
+              and not f.by_nature)
+
+
 def _is_mask(value: str) -> bool:
     """A value shown in place of a secret (`********`): never sent back as the secret."""
     return bool(value) and set(value) <= {"*", "\u2022"}
@@ -162,6 +168,7 @@ def socket_from_api(data: Mapping[str, Any]) -> LiveSocket:
         masked_secrets=frozenset(
             name for name in SECRET_FIELDS
             if isinstance(data.get(name), str) and _is_mask(data[name])),
+        upstream_login=bool(data[_LOGIN]) if isinstance(data.get(_LOGIN), str) else None,
     )
 
 

@@ -182,7 +182,11 @@ def _socket_document(
         fields["labels"] = {k: v for k, v in fields["labels"].items() if k in written}
     defaults = model.socket_fields(SocketSpec(name=live.name, type=live.type))
     is_typed = bool(fields["upstream_configuration"])
-    required = {"type", *(() if is_typed else _REQUIRED.get(live.type, ()))}
+    # A login border0 says the socket has not (no username) is not asked for: filled in, it
+    # would set one. A database manifest needs one, so `validate` refuses it: left out.
+    required = {"type", *(() if is_typed else (
+        f for f in _REQUIRED.get(live.type, ())
+        if live.upstream_login is not False or f not in SECRET_FIELDS))}
     if live.protected:
         required.update(secret_fields_in("protected"))
     legacy = {"upstream_type", "upstream_http_hostname", *secret_fields_in("upstream")}
