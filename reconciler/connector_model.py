@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler import upstream
 from reconciler.ownership import Ownership
+from reconciler.secrets import is_mask
 
 if TYPE_CHECKING:
     from reconciler.model import LiveSocket, SocketSpec, Source
 
 __all__ = [
-    "DETAILS_TAG", "ConnectorKindSpec", "LiveConnector", "LiveToken", "TokenSpec",
+    "DETAILS_TAG", "LEGACY_UPSTREAM_FIELDS", "ConnectorKindSpec", "LiveConnector", "LiveToken", "TokenSpec",
     "connector_fields", "details_digest", "live_connector_fields", "live_typed_fields",
     "typed_fields",
 ]
@@ -24,6 +25,12 @@ __all__ = [
 #: The socket tag that records which connector links and typed upstream the reconciler last
 #: wrote (`details_digest`): while it matches the manifest, a plan reads neither sub-resource.
 DETAILS_TAG = "border0-reconciler/details"
+#: The socket's legacy upstream fields (API names), which a typed upstream replaces: beside one
+#: they are neither compared (`typed_fields`) nor written as the manifest says; a write sends
+#: them back as border0 answered them (`api_json.socket_update_body`), as the Terraform
+#: provider's update carries `upstream_type` over from a fresh GET (border0/resource_socket.go).
+LEGACY_UPSTREAM_FIELDS = ("upstream_type", "upstream_http_hostname")
+_NOT_COMPARED = dict.fromkeys(LEGACY_UPSTREAM_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -111,7 +118,7 @@ def live_connector_fields(live: LiveConnector) -> dict[str, Any]:
 
 def typed_fields(spec: SocketSpec) -> dict[str, Any]:
     """The connector-model fields; None (not compared) where the manifest leaves them out.
-    With a typed upstream the legacy upstream_type and Host header are not compared."""
+    With a typed upstream the legacy upstream fields are not compared (LEGACY_UPSTREAM_FIELDS)."""
     typed = spec.upstream_config is not None
     return {
         "connectors": _compared_connectors(spec),
@@ -119,7 +126,7 @@ def typed_fields(spec: SocketSpec) -> dict[str, Any]:
         "upstream_secrets": spec.upstream_secret,
         "end_to_end_encryption": spec.end_to_end_encryption,
         "connector_authentication": spec.connector_authentication,
-        **({"upstream_type": None, "upstream_http_hostname": None} if typed else {}),
+        **(_NOT_COMPARED if typed else {}),
     }
 
 
@@ -157,15 +164,22 @@ def live_typed_fields(live: LiveSocket, upstream_fingerprint: Any,
                       spec: SocketSpec | None = None) -> dict[str, Any]:
     """The connector-model fields of a live socket (links and upstream read by
     inventory.fetch_details; None when not read). An upstream taken as written
-    (`inventory.as_written`: the spec's own split config) is already without secrets."""
+    (`inventory.as_written`: the spec's own split config) is already without secrets, and its
+    secrets are our fingerprint tag's. One read from border0 holds its credentials (GET
+    /socket/{id}/upstream_configurations answers them: the Terraform provider stores them from
+    there), which are compared as answered: a password changed in the portal is seen. None
+    answered, or one masked: the fingerprint, as before."""
     names = live.connector_names
     config = live.upstream_configuration
+    secrets = upstream_fingerprint
     if spec is None or config is None or config is not spec.upstream_split[0]:
-        config = upstream.strip_secrets(config or {})[0]
+        config, answered = upstream.strip_secrets(config or {})
+        if answered and not any(isinstance(v, str) and is_mask(v) for v in answered.values()):
+            secrets = upstream.combined_secret(answered) or upstream_fingerprint
     return {
         "connectors": sorted(names) if names is not None else None,
         "upstream_configuration": config,
-        "upstream_secrets": upstream_fingerprint,
+        "upstream_secrets": secrets,
         "end_to_end_encryption": live.end_to_end_encryption,
         "connector_authentication": live.connector_authentication,
     }

@@ -7,8 +7,9 @@ like with like and never sees API defaults or server-set fields (ids, dnsname, p
 
 Secret values travel as `Secret` objects (`reconciler.secrets`): their repr and str are
 ``(sensitive)``, so no diff, log line or exception can carry the value itself. border0 does not
-read secrets back: a live socket's secrets are the fingerprints the reconciler stored in its
-reserved tags (`Fingerprint`), which compare equal to the manifest's `Secret` when they match.
+read passwords back: a live socket's secrets are the fingerprints the reconciler stored in its
+reserved tags (`Fingerprint`), which compare equal to the manifest's `Secret` when they match,
+except a value border0 does answer (the upstream username), compared as answered.
 """
 
 from __future__ import annotations
@@ -283,6 +284,10 @@ class LiveSocket:
     policy_names: tuple[str, ...] = ()
     #: Secret fields border0 answered as set but masked: a write cannot send them back.
     masked_secrets: frozenset[str] = frozenset()
+    #: Secret fields border0 answered in clear (a username; a password only where border0
+    #: answers one), as `Secret`s: what a write sends back (`api_json.kept_secrets`) and what
+    #: is compared (`secret_as_read`), rather than the fingerprint we recorded.
+    answered_secrets: Mapping[str, Secret] = field(default_factory=dict)
     #: From GET /socket/{id}/connectors and /upstream_configurations; None: not read.
     connector_names: tuple[str, ...] | None = None
     upstream_configuration: Mapping[str, Any] | None = None
@@ -308,6 +313,11 @@ class LiveSocket:
         """The fingerprint the reconciler recorded for a secret field, if any."""
         text = self.tags.get(_FINGERPRINT_TAGS.get(field_name) or fingerprint_tag(field_name))
         return Fingerprint(text) if text else None
+
+    def secret_as_read(self, field_name: str) -> Secret | Fingerprint | None:
+        """A secret field as compared: the value border0 answered, else our fingerprint (a
+        change made elsewhere to a value border0 answers is seen; to one it hides is not)."""
+        return self.answered_secrets.get(field_name) or self.fingerprint(field_name)
 
     @functools.cached_property
     def ownership(self) -> Ownership:
@@ -524,7 +534,7 @@ def live_socket_fields(live: LiveSocket, spec: SocketSpec | None = None) -> dict
         **_confirm_delete(live.ownership.confirm_delete),
         **live_typed_fields(live, live.fingerprint(UPSTREAM_SECRETS), spec),
     }
-    return insert_secret_fields(plain, live.fingerprint)
+    return insert_secret_fields(plain, live.secret_as_read)
 
 
 def policy_fields(spec: PolicySpec) -> dict[str, Any]:

@@ -62,6 +62,7 @@ __all__ = [
     "fingerprint_tag",
     "foreign_key",
     "insert_secret_fields",
+    "is_mask",
     "keyed_digest",
     "legacy_fingerprint",
     "load_fingerprint_key",
@@ -86,8 +87,8 @@ class SecretField:
     #: A secret by nature (a password, a key): scrubbed from free text, and a plaintext value
     #: in a manifest is warned about. A username is compared by fingerprint, yet no secret.
     by_nature: bool
-    #: border0 answers it back on a read (a username, the TLS key); a password it never does,
-    #: so only its fingerprint tells whether it changed.
+    #: border0 answers it back on a read (a username); a password or key it is not known to
+    #: (no client of border0's reads one), so only its fingerprint tells whether it changed.
     read_back: bool
 
     @property
@@ -101,10 +102,11 @@ SECRETS: tuple[SecretField, ...] = (
     SecretField("upstream_username", ("spec", "upstream", "username"), False, True),
     SecretField("upstream_password", ("spec", "upstream", "password"), True, False),
     # the upstream's TLS client key (createSocketRequest/updateSocketRequest `upstream_key`,
-    # answered in serializer.Socket): a secret by nature like the passwords (docs/security.md:
-    # passwords, tokens and keys), though border0's CLI and provider never send it from a
-    # manifest-like config
-    SecretField("upstream_key", ("spec", "upstream", "key"), True, True),
+    # listed in serializer.Socket beside upstream_password, so no more known to be answered
+    # than a password): a secret by nature like the passwords (docs/security.md: passwords,
+    # tokens and keys), though border0's CLI and provider never send it from a manifest-like
+    # config
+    SecretField("upstream_key", ("spec", "upstream", "key"), True, False),
     SecretField("protected_password", ("spec", "protected", "password"), True, False),
 )
 #: Derived from `SECRETS`: field name -> manifest path, and the field names.
@@ -240,6 +242,12 @@ class Fingerprint:
 
     def __hash__(self) -> int:
         return hash(("Fingerprint", self.text))
+
+
+def is_mask(value: str) -> bool:
+    """A value border0 shows in place of a secret (`********`): never sent back, nor compared,
+    as the secret."""
+    return bool(value) and set(value) <= {"*", "\u2022"}
 
 
 @functools.cache

@@ -25,7 +25,10 @@ What is derived, and from where:
   - `switch { case x.Block != nil: ... }`: exactly one of those blocks;
   - `Configuration.Validate`'s map from service type to block: the same, for service_type;
   - `if x.Field == "" { return ... }` / `x.Port == 0` at the top of a Validate: required and
-    non-empty; `x.Embedded.Validate()`: the embedded struct's requirements too.
+    non-empty; `x.Embedded.Validate()`: the embedded struct's requirements too;
+  - `validateUsernameWithProvider(x.UsernameProvider, x.Username, set.New(A, B))` (common.go):
+    the provider is `defined`, unset or one of A, B; `defined` or unset needs a username, the
+    others refuse one.
 - secret fields (passwords, private keys, AWS secret keys...) are marked `"writeOnly": true`
   from a list below, checked against the parsed names.
 Rules a JSON Schema cannot hold (PEM parsing, AWS regions, header characters, CIDRs) are not
@@ -204,12 +207,31 @@ def _when(condition: dict[str, Any], name: str, values: list[str]) -> dict[str, 
     return out
 
 
+def _username_rules(go: Go, struct: str, recv: str, body: str) -> list[dict[str, Any]]:
+    """common.go validateUsernameWithProvider(provider, username, allowedEmptyUserProviders):
+    `defined` or "" needs a username; a provider of the set needs none (and takes none); any
+    other provider is refused."""
+    m = re.search(rf"validateUsernameWithProvider\(\s*{recv}\.(\w+),\s*{recv}\.(\w+),"
+                  r"\s*set\.New(?:\[string\])?\(([^)]*)\)", body)
+    if m is None:
+        return []
+    provider, username = go.json_name(struct, m.group(1)), go.json_name(struct, m.group(2))
+    defined = go.value("UsernameProviderDefined")
+    others = [go.value(t) for t in m.group(3).split(",") if t.strip()]
+    return [
+        {"properties": {provider: {"enum": [defined, "", *others]}}},
+        {"if": {"properties": {provider: {"enum": [defined, ""]}}},
+         "then": {"required": [username], "properties": {username: {"minLength": 1}}},
+         "else": {"properties": {username: {"maxLength": 0}}}},
+    ]
+
+
 def _rules(go: Go, struct: str) -> list[dict[str, Any]]:
     if struct not in go.validates:
         return []
     recv, body, _ = go.validates[struct]
     required, embedded = _top_level(body, recv)
-    rules: list[dict[str, Any]] = []
+    rules: list[dict[str, Any]] = _username_rules(go, struct, recv, body)
     names = [go.json_name(struct, f) for f in required]
     for inner in (e for e in embedded if e in go.validates and (e,) in go.structs[struct]):
         inner_recv, inner_body, _ = go.validates[inner]
@@ -396,6 +418,32 @@ AWS_CREDENTIALS = obj({
 }, desc="AWS credentials (types/common/aws.go); left out, the connector's own are used.")
 USERNAME_PROVIDER = {"enum": ["defined", "prompt_client", "use_connector_user"]}
 USER = {"username_provider": USERNAME_PROVIDER, "username": OPT_STR}
+
+
+def with_user(schema: dict[str, Any], *others: str) -> dict[str, Any]:
+    """A block with USER, as common.go validateUsernameWithProvider checks it: `defined` (the
+    default) needs a username; `others`, the providers the block allows besides, supply one
+    and take none; any other provider is refused."""
+    provider, username = camel("username_provider"), camel("username")
+    schema["properties"][provider] = _described("username_provider",
+                                                {"enum": ["defined", *others]})
+    schema["properties"][username] = {
+        "description": "border0's username (border0-go types/service): required when "
+                       "usernameProvider is defined (its default)"
+                       + (f", not allowed when it is {' or '.join(others)}." if others else "."),
+        **STR}
+    then: dict[str, Any] = {
+        "required": [username],
+        "errorMessage": (f"or set usernameProvider {' or '.join(others)}" if others else
+                         "usernameProvider defined is the only one this block takes")}
+    rule: dict[str, Any] = {"if": {"properties": {provider: {"const": "defined"}}},
+                            "then": then}
+    if others:
+        rule["else"] = {"properties": {username: {
+            "not": {}, "errorMessage": f"not allowed when usernameProvider is "
+                                       f"{' or '.join(others)}: it supplies the username"}}}
+    schema.setdefault("allOf", []).append(rule)
+    return schema
 TLS_CONFIG = {"ca_certificate": OPT_STR, "certificate": OPT_STR, "key": SECRET}
 
 
@@ -414,10 +462,11 @@ def http() -> dict:
 def ssh() -> dict:
     auth = variants("ssh_authentication_type", {
         "username_and_password": ("username_and_password_auth_configuration",
-                                  obj({**USER, "password": SECRET}, ("password",))),
+                                  with_user(obj({**USER, "password": SECRET}, ("password",)))),
         "private_key": ("private_key_auth_configuration",
-                        obj({**USER, "private_key": SECRET}, ("private_key",))),
-        "border0_certificate": ("border0_certificate_auth_configuration", obj(USER)),
+                        with_user(obj({**USER, "private_key": SECRET}, ("private_key",)))),
+        "border0_certificate": ("border0_certificate_auth_configuration",
+                                with_user(obj(USER), "prompt_client")),
     }, {"hostname": STR, "port": PORT}, ("hostname", "port"))
     ec2 = obj({"ec2_instance_id": STR, "ec2_instance_region": STR,
                "aws_credentials": AWS_CREDENTIALS}, ("ec2_instance_id", "ec2_instance_region"))
@@ -428,11 +477,11 @@ def ssh() -> dict:
         "ec2": ("aws_ssm_ec2_target_configuration", ec2),
         "ecs": ("aws_ssm_ecs_target_configuration", ecs),
     })
-    ec2ic = host_port({**USER, "ec2_instance_id": STR, "ec2_instance_region": STR,
-                       "ec2_instance_connect_endpoint_id": {"type": "string",
-                                                            "pattern": "^eice-[0-9a-f]{17}$"},
-                       "aws_credentials": AWS_CREDENTIALS},
-                      ("ec2_instance_id", "ec2_instance_region"))
+    ec2ic = with_user(host_port(
+        {**USER, "ec2_instance_id": STR, "ec2_instance_region": STR,
+         "ec2_instance_connect_endpoint_id": {"type": "string", "pattern": "^eice-[0-9a-f]{17}$"},
+         "aws_credentials": AWS_CREDENTIALS},
+        ("ec2_instance_id", "ec2_instance_region")), "prompt_client")
     base_kubectl = {"namespace_allowlist": LIST,
                     "namespace_selectors_allowlist": {"type": "object"}}
     kubectl = variants("kubectl_exec_target_type", {
@@ -450,7 +499,9 @@ def ssh() -> dict:
         "kubectl_exec": ("kubectl_exec_ssh_service_configuration", kubectl),
         "docker_exec": ("docker_exec_ssh_service_configuration",
                         obj({"container_name_allowlist": LIST})),
-        "connector_built_in_ssh_service": ("built_in_ssh_service_configuration", obj(USER)),
+        "connector_built_in_ssh_service": ("built_in_ssh_service_configuration",
+                                           with_user(obj(USER), "prompt_client",
+                                                     "use_connector_user")),
     })
 
 

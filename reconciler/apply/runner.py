@@ -8,8 +8,12 @@ rerunning apply finishes the job. Each write is one client call: the client's re
 (`border0/client.py`) is the only one, so a create is sent at most 1 + `max_retries_5xx` times.
 A create that failed anyway (timeout, 5xx, or a retried POST that answers "duplicate") is checked
 by name: if the object exists and is ours, it counts as created, so no duplicate is ever made.
-This is the one place a lost create is recovered, and the ownership check is part of it.
-border0's read-after-write delay is the client's concern (border0/api.py): no wait here.
+A delete (or a token revocation) whose every answer was lost (the client marks it `ambiguous`:
+no answer, or 5xx) is checked the other way: the object is read by id once, and if border0
+answers 404 an attempt was applied, so it counts as deleted; still there, or unreadable, the
+failure stands. This is the one place lost answers are recovered, and the ownership check is
+part of a create's. border0's read-after-write delay is the client's concern (border0/api.py):
+the read that checks waits there for the window of the write whose answer was lost.
 
 A connector's marker names the tokens we manage, so an update that drops names waits for
 their revocations (`_State.revoking`): it is written in the first phase still naming them
@@ -49,7 +53,7 @@ from reconciler.border0.api_json import (
     socket_update_body,
     with_links,
 )
-from reconciler.border0.errors import Border0Error, IncompleteRead
+from reconciler.border0.errors import Border0Error, IncompleteRead, NotFound
 from reconciler.model import Actual, Desired
 from reconciler.ownership import DEFAULT_INSTANCE
 from reconciler.plan.types import PHASES, Action, Change, Kind, Plan, phase_of
@@ -228,6 +232,19 @@ def _refused(plan: Plan, first_phase: int) -> list[ActionResult]:
     ]
 
 
+def _gone(still_there: Callable[[], bool]) -> bool:
+    """Whether a delete whose answers were lost was applied, by one read (`still_there`): a 404
+    says gone; any other failure to read says nothing, so not gone. The read is the client's:
+    it waits out the read-after-write window of the lost delete (border0/client.py), so a
+    lagging replica does not answer for the object as it was before."""
+    try:
+        return not still_there()
+    except NotFound:
+        return True
+    except Border0Error:
+        return False
+
+
 class _NotCreated(Border0Error):
     """A change needs an object an earlier phase failed to create (its message says which)."""
 
@@ -239,6 +256,7 @@ class _Ops(NamedTuple):
     create_body: Callable[[Any, str, Mapping[str, Any] | None], JSON]
     update_body: Callable[[Any, str, Mapping[str, Any]], JSON]
     get: Callable[[str], JSON]  # read before an update and a replace
+    read: Callable[[str], JSON]  # one GET by id: is it still there after a lost delete
     create: Callable[[JSON], JSON]
     update: Callable[[str, JSON], JSON]
     delete: Callable[[str], None]
@@ -349,16 +367,18 @@ class _Runner:
             return _Ops(self.desired.connectors,
                         lambda spec, instance, _current: connector_body(spec, instance),
                         lambda spec, instance, _current: connector_body(spec, instance),
-                        c.get_connector, c.create_connector, c.update_connector,
+                        c.get_connector, c.get_connector, c.create_connector,
+                        c.update_connector,
                         c.delete_connector, c.find_connector, "connector_id",
                         self._connector_is_ours, self.state.connector_ids)
         if kind == "policy":
             return _Ops(self.desired.policies, policy_create_body,
-                        policy_update_body, c.get_policy, c.create_policy,
+                        policy_update_body, c.get_policy, c.get_policy, c.create_policy,
                         c.update_policy, c.delete_policy, c.find_policy, "id",
                         self._policy_is_ours, self.state.policy_ids)
         return _Ops(self.desired.sockets, socket_create_body,
-                    socket_update_body, self._read_socket, c.create_socket, c.update_socket,
+                    socket_update_body, self._read_socket, c.get_socket, c.create_socket,
+                    c.update_socket,
                     c.delete_socket, c.find_socket, "socket_id", self._socket_is_ours,
                     self.state.socket_ids)
 
@@ -367,8 +387,13 @@ class _Runner:
             return self._token(change)
         ops = self._ops(change.kind)
         object_id = change.object_id or ""
+
+        def still_there() -> bool:
+            ops.read(object_id)  # NotFound once it is gone
+            return True
+
         if change.action is Action.DELETE:
-            ops.delete(object_id)
+            self._delete(partial(ops.delete, object_id), still_there)
             return object_id
         spec = ops.specs[change.name]
         current = ops.get(object_id) if object_id else None
@@ -378,7 +403,8 @@ class _Runner:
             return object_id
         body = self._with_links(change, spec, ops.create_body(spec, self.instance, current))
         if change.action is Action.REPLACE:
-            ops.delete(object_id)  # a write: border0's primary sees it at once
+            # a write: border0's primary sees it at once
+            self._delete(partial(ops.delete, object_id), still_there)
         created = self._create(lambda: ops.create(body), ops.find, change.name, ops.is_ours)
         new_id = str(created.get(ops.id_key) or "")
         with self.state.lock:
@@ -407,14 +433,25 @@ class _Runner:
         if not connector_id:
             raise _NotCreated(f"connector {connector} was not created")
         if change.action is Action.DELETE:
-            self.client.delete_connector_token(connector_id, change.token_id or "")
+            self._revoke(connector_id, change.token_id or "")
             return change.token_id
         spec = next(t for t in self.desired.connectors[connector].tokens
                     if t.name == change.token)
         token_id = issue_token(self.client, connector_id, spec)
         if change.action is Action.REPLACE and change.token_id:
-            self.client.delete_connector_token(connector_id, change.token_id)
+            self._revoke(connector_id, change.token_id)
         return token_id
+
+    def _revoke(self, connector_id: str, token_id: str) -> None:
+        """A token revocation, checked as a delete is (`_delete`): border0 reads no single
+        token, so its connector's list is read (border0-go client/connector.go
+        ConnectorTokens); a connector that is gone took its tokens with it (404)."""
+        def still_there() -> bool:
+            tokens = self.client.list_connector_tokens(connector_id)
+            return any(str(t.get("id") or "") == token_id for t in tokens)
+
+        self._delete(partial(self.client.delete_connector_token, connector_id, token_id),
+                     still_there)
 
     def _connector_is_ours(self, data: Mapping[str, Any]) -> bool:
         return connector_from_api(data).ownership.owned_by(self.instance)
@@ -436,6 +473,18 @@ class _Runner:
             existing = find(name)  # a read: the client waits out the read-after-write window
             if existing is not None and is_ours(existing):
                 return existing
+            raise
+
+    def _delete(self, delete: Callable[[], None], still_there: Callable[[], bool]) -> None:
+        """One delete (the client already retried it, and counts a 404 as done); after a failure
+        that may have been applied (`ambiguous`: an attempt's answer was lost), one read: gone
+        means an attempt was applied, so it counts as deleted. Still there, or unreadable: the
+        delete's own failure stands. The mirror of `_create`."""
+        try:
+            delete()
+        except Border0Error as exc:
+            if exc.ambiguous and _gone(still_there):
+                return
             raise
 
     def _read_socket(self, socket_id: str) -> JSON:

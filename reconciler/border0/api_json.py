@@ -14,6 +14,7 @@ from typing import Any
 
 from reconciler.connector_model import (
     DETAILS_TAG,
+    LEGACY_UPSTREAM_FIELDS,
     ConnectorKindSpec,
     LiveConnector,
     LiveToken,
@@ -24,6 +25,7 @@ from reconciler.model import (
     LiveSocket,
     PolicySpec,
     SocketSpec,
+    api_type,
     socket_settings,
     tags_after,
 )
@@ -34,6 +36,7 @@ from reconciler.secrets import (
     Secret,
     fingerprint,
     fingerprint_tag,
+    is_mask,
     secret_fields_in,
     verify,
 )
@@ -123,11 +126,6 @@ _LOGIN = next(f.name for f in SECRETS if f.section == "upstream" and f.read_back
               and not f.by_nature)
 
 
-def _is_mask(value: str) -> bool:
-    """A value shown in place of a secret (`********`): never sent back as the secret."""
-    return bool(value) and set(value) <= {"*", "\u2022"}
-
-
 def kept_secrets(spec: SocketSpec, current: Mapping[str, Any]) -> dict[str, str]:
     """The credentials of the upstream the manifest leaves out, as border0 answered them: sent
     back so a write never clears what the manifest does not declare (border0 answers
@@ -135,7 +133,7 @@ def kept_secrets(spec: SocketSpec, current: Mapping[str, Any]) -> dict[str, str]
     out: dict[str, str] = {}
     for name in secret_fields_in("upstream"):
         value = current.get(name)
-        if spec.secret(name) is None and isinstance(value, str) and value and not _is_mask(value):
+        if spec.secret(name) is None and isinstance(value, str) and value and not is_mask(value):
             out[name] = value
     return out
 
@@ -165,11 +163,22 @@ def socket_from_api(data: Mapping[str, Any]) -> LiveSocket:
         tcp_ports=tuple(int(p) for p in data.get("socket_tcp_ports") or ()),
         policy_ids=tuple(str(p.get("id")) for p in policies if isinstance(p, (dict, Mapping))),
         policy_names=tuple(str(p.get("name")) for p in policies if isinstance(p, (dict, Mapping))),
-        masked_secrets=frozenset(
-            name for name in SECRET_FIELDS
-            if isinstance(data.get(name), str) and _is_mask(data[name])),
         upstream_login=bool(data[_LOGIN]) if isinstance(data.get(_LOGIN), str) else None,
+        **_answered_secrets(data),
     )
+
+
+def _answered_secrets(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The secret fields of a socket answer: masked (set, not readable), and answered in
+    clear (`Secret`s: the upstream username, which serializer.Socket answers)."""
+    answered = {name: value for name in SECRET_FIELDS
+                if isinstance(value := data.get(name), str) and value}
+    if not answered:  # most sockets: nothing to build
+        return {}
+    masked = frozenset(name for name, value in answered.items() if is_mask(value))
+    return {"masked_secrets": masked,
+            "answered_secrets": {name: Secret(value, "border0") for name, value in
+                                 answered.items() if name not in masked}}
 
 
 def connector_from_api(data: Mapping[str, Any]) -> LiveConnector:
@@ -306,6 +315,21 @@ def _managed_body(spec: SocketSpec, instance: str, live_tags: Mapping[str, str] 
     return body
 
 
+def _kept_legacy_upstream(spec: SocketSpec, current: Mapping[str, Any]) -> dict[str, Any]:
+    """Beside a typed upstream, the legacy upstream fields as `current` has them
+    (LEGACY_UPSTREAM_FIELDS: not managed, so a write must not reset them to the type's
+    defaults). An http socket's upstream_type is kept only while it says the manifest's
+    http or https: that part of it is the socket's type, which is managed."""
+    if spec.upstream_config is None:
+        return {}
+    kept = {k: current[k] for k in LEGACY_UPSTREAM_FIELDS if isinstance(current.get(k), str)}
+    socket_type, upstream_type = api_type(spec)
+    given = kept.get("upstream_type")
+    if not given or (socket_type == "http" and (given == "https") != (upstream_type == "https")):
+        kept.pop("upstream_type", None)
+    return kept
+
+
 def _secret_values(spec: SocketSpec, section: str) -> dict[str, str]:
     """The plain values of the secrets of one section that the spec sets (for a request body)."""
     values = ((name, spec.secret(name)) for name in secret_fields_in(section))
@@ -328,6 +352,8 @@ def socket_create_body(
     if replaced is not None:
         body.update(kept_secrets(spec, replaced))
     body.update(_managed_body(spec, instance, replaced.get("tags") if replaced else None))
+    if replaced is not None:
+        body.update(_kept_legacy_upstream(spec, replaced))
     if spec.protected:
         body["protected_socket"] = True
         body["protected_username"] = spec.protected_username or ""
@@ -348,6 +374,7 @@ def socket_update_body(
     body = {k: current[k] for k in KEPT_ON_UPDATE if current.get(k) is not None}
     body.update(kept_secrets(spec, current))
     body.update(_managed_body(spec, instance, current.get("tags") or {}))
+    body.update(_kept_legacy_upstream(spec, current))
     return body
 
 

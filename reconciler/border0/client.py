@@ -1,13 +1,22 @@
 """The one HTTP client for the border0 API: auth, paging, retries, typed errors, counts.
 
-Retries follow border0's own Go SDK (client/http_client.go): a 429 is retried (up to
+Retries follow border0's own Go SDK (client/api_client.go `request`): a 429 is retried (up to
 `max_retries_429` times) after its `Retry-After`, waited as given (at least 1 s, no cap but the
-deadline); a 5xx answer or a connection error (refused, reset, dropped, timed out) is retried
-(up to `max_retries_5xx` times) after a capped exponential backoff with jitter. No retry runs past
-the total `deadline`. 400/401/403/404 are never retried.
+deadline); a 5xx answer is retried (up to `max_retries_5xx` times) after a capped exponential
+backoff with jitter, on every method as the SDK does. No retry runs past the total `deadline`.
+400/401/403/404 are never retried (but for the 404s after a write, below).
 
-A retried write may have been applied the first time (the answer was lost, not the request).
-A delete that meets 404 succeeds; PUTs and attach/detach are idempotent. A create that meets
+A request that got no answer (refused, reset, dropped, timed out) is sent again like a 5xx
+only when a second copy cannot make a second object: a GET, PUT or DELETE (idempotent), or any
+request that surely never left (`_NEVER_SENT`: no connection was made, or none was free). A POST
+that may have reached border0 is raised at once, `ambiguous`: sent again, a create could be made
+twice (a second connector token of one name). The SDK sends nothing again after a transport
+error (it retries 404, 429 and 5xx only); apply recovers a lost create by name
+(apply/runner.py `_Runner._create`), and the next plan revokes a token whose value was lost
+(plan/connectors.py).
+
+A retried write may have been applied the first time (a 5xx answer after the write ran). A
+delete that meets 404 succeeds; PUTs and attach/detach are idempotent. A create that meets
 "already exists" raises it: whether the object found by that name is ours (so the lost create
 was applied) is apply's decision alone (apply/runner.py `_Runner._create`), with the ownership
 check the client does not know.
@@ -63,6 +72,12 @@ __all__ = ["DEFAULT_API", "USER_AGENT", "Border0Client", "path_segment"]
 DEFAULT_API = "https://api.border0.com/api/v1"
 USER_AGENT = f"border0-reconciler/{__version__}"
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: Methods sent again after a request went unanswered: idempotent (RFC 9110 9.2.2), so a second
+#: copy changes nothing the first one did not.
+_RESENDABLE = frozenset({"GET", "PUT", "DELETE"})
+#: httpx errors raised before any byte of the request was sent (httpx/_exceptions.py; httpcore
+#: raises them while it opens the connection or waits for a free one): any method is sent again.
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 #: What a response's stream is once its body is read (`_decode`).
 _EMPTY_BODY = httpx.ByteStream(b"")
 #: 404s to a PUT or DELETE asked again inside the replication window, and the pause between
@@ -269,8 +284,9 @@ class Border0Client:
         return list(data.get("list") or []) if isinstance(data, dict) else list(data or [])
 
     def create_connector_token(self, body: dict) -> dict:
-        """`POST /connector/token`: the only answer that holds the token's value. Not retried
-        by name on an ambiguous failure: a second token is harmless, a lost value is not."""
+        """`POST /connector/token`: the only answer that holds the token's value. Not looked up
+        by name on an ambiguous failure (no listing gives the value): the next plan replaces
+        a token whose answer was lost (plan/connectors.py)."""
         return self._json("POST", "/connector/token", body=body)
 
     def delete_connector_token(self, connector_id: str, token_id: str) -> None:
@@ -424,9 +440,14 @@ class Border0Client:
                     )
                 except httpx.TransportError as exc:
                     self._count(method, 0, path, t0)
-                    ambiguous = ambiguous or method in _WRITES
+                    sent = not isinstance(exc, _NEVER_SENT)
+                    ambiguous = ambiguous or (sent and method in _WRITES)
                     tries_5xx += 1
                     problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                    if sent and method not in _RESENDABLE:
+                        raise TransportError(self._redact(
+                            f"{method} {path}: {problem}: no answer, and border0 may have "
+                            "carried it out, so it is not sent again")) from exc
                     if tries_5xx > self.max_retries_5xx:
                         raise TransportError(self._redact(
                             f"{method} {path}: {problem} (after {tries_5xx} attempts)")) from exc
@@ -467,6 +488,8 @@ class Border0Client:
                 return response, ambiguous
         except Border0Error as exc:
             exc.ambiguous = ambiguous  # an earlier attempt of this write may have been applied
+            if ambiguous:  # then reads of it wait out its window too (apply reads it back)
+                self._writes.wrote(path, body)
             raise
 
     def _announce(self, what: str, attempt: int) -> None:

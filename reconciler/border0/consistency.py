@@ -6,8 +6,9 @@ Terraform provider waits that long after each write, border0/provider.go). Withi
 read answers the state before the write: a created object is 404, an updated one is old.
 
 `WriteClock` remembers when the client last wrote each object (by id and by name) and anything
-at all; before a read it waits out the rest of the window of the writes that read would see:
-writes to the same object, or any write for a listing. A 404 soon after a write is asked again
+at all (a write whose every answer was lost too: it may have been applied); before a read it
+waits out the rest of the window of the writes that read would see: writes to the same object,
+or any write for a listing. A 404 soon after a write is asked again
 (`may_lag`), as the SDK retries 404s (client/api_client.go).
 """
 

@@ -40,8 +40,9 @@ class Border0Error(Exception):
 
     temporary: bool = False
     #: A write that failed after an attempt whose answer was lost (a timeout, a dropped
-    #: connection, a 5xx): it may have been applied all the same. The client says so; whether
-    #: an object found by name is ours is apply's decision (apply/runner.py).
+    #: connection, a 5xx): it may have been applied all the same. The client says so (and
+    #: waits out its read-after-write window before reading it); whether an object found by
+    #: name is ours, or a deleted one is gone, is apply's decision (apply/runner.py).
     ambiguous: bool = False
 
 

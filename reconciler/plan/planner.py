@@ -459,8 +459,8 @@ def _lost_credentials(spec: model.SocketSpec, live: LiveSocket) -> list[str]:
     recorded, or a masked answer), left out by the manifest, and not answered in clear (so
     `api_json.kept_secrets` cannot send them back)."""
     return [f for f in secret_fields_in("upstream")
-            if spec.secret(f) is None and (live.fingerprint(f) is not None
-                                           or f in live.masked_secrets)]
+            if spec.secret(f) is None and f not in live.answered_secrets
+            and (live.fingerprint(f) is not None or f in live.masked_secrets)]
 
 
 def _clearing(change: Change, desired: Desired, actual: Actual, allowed: bool) -> Change:

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from documents import opts, policy_doc, socket_doc, write
+from documents import SECRET, opts, policy_doc, socket_doc, write
 from helpers import cli, edit_by_hand
 
 from reconciler.border0.inventory import fetch_actual
@@ -306,6 +306,30 @@ def test_undeclared_credentials_survive_and_the_plan_and_the_request_agree(
     assert links(client, box["socket_id"])[1] == [SSH_CONFIG]  # its password too
 
 
+def test_the_upstream_tls_client_certificate_is_stored_written_and_kept(
+    emulator_factory, tmp_path: Path
+) -> None:
+    """`upstream_key`, `upstream_cert` and `upstream_ca` are fields of createSocketRequest,
+    updateSocketRequest and serializer.Socket (tests/reference/border0-openapi.json). The twin
+    took them and dropped them: a manifest's `upstream.key` planned and applied clean though
+    nothing held it, and a certificate set elsewhere could not be shown to survive an update
+    (KEPT_ON_UPDATE sends it back)."""
+    emu = emulator_factory(secrets_on_read="clear")  # border0 answering the key in clear
+    client = emu.client()
+    client.create_socket({"name": "edge", "socket_type": "tls", "upstream_cert": "CERT-PEM",
+                          "upstream_ca": "CA-PEM", "upstream_key": "hand-set-KEY-pem"})
+    folder = write(tmp_path / "m", [
+        socket_doc("edge", "tls", description="two",
+                   annotations={"border0-reconciler/adopt": "true"}),
+        socket_doc("mtls", "tls", upstream={"key": {"env": "DB_PASSWORD"}})])
+    assert reconcile([folder], client, opts()).ok
+    edge = client.get_socket("edge")
+    assert (edge["description"], edge["upstream_cert"], edge["upstream_ca"],
+            edge["upstream_key"]) == ("two", "CERT-PEM", "CA-PEM", "hand-set-KEY-pem")
+    assert client.get_socket("mtls")["upstream_key"] == SECRET
+    assert plan_of(folder, client).changes == []
+
+
 def test_a_credential_border0_masks_is_shown_as_cleared_and_needs_an_opt_in(
     emulator_factory, tmp_path: Path
 ) -> None:
@@ -324,6 +348,35 @@ def test_a_credential_border0_masks_is_shown_as_cleared_and_needs_an_opt_in(
     assert client.get_socket("box")["description"] == "one"  # nothing written
     assert reconcile([folder], client, opts(allow_clear_credentials=True)).ok
     assert client.get_socket("box")["upstream_password"] == ""  # cleared, as the plan said
+    assert client.get_socket("box")["upstream_username"] == "deploy"
+
+
+def test_a_username_border0_answers_is_compared_as_answered(emulator, tmp_path: Path) -> None:
+    """border0 answers `upstream_username` (serializer.Socket in the reference; the twin in
+    every --secrets-on-read mode). A username changed in the portal is drift, planned and
+    put back; a username the manifest stops declaring is sent back as answered, so the plan
+    does not claim to clear it (it did, `(set) → (cleared)`, and blocked the write)."""
+    client = emulator.client()
+    docs = [socket_doc("box", "ssh", upstream={"username": "deploy",
+                                               "password": {"env": "DB_PASSWORD"}})]
+    folder = write(tmp_path / "m", docs)
+    assert reconcile([folder], client, opts()).ok
+    edit_by_hand(client, client.get_socket("box"), upstream_username="intruder")
+    result = reconcile([folder], client, opts())
+    assert result.ok, result.error
+    assert [(c.name, [d.path for d in c.diffs]) for c in result.plan.changes] == [
+        ("box", ["upstream_username"])]
+    assert "intruder" not in json.dumps(result.plan.to_json())
+    assert client.get_socket("box")["upstream_username"] == "deploy"
+    assert plan_of(folder, client).changes == []
+
+    del docs[0]["spec"]["upstream"]["username"]
+    docs[0]["spec"]["description"] = "two"
+    write(folder, docs)
+    result = reconcile([folder], client, opts())
+    assert result.ok, result.error
+    assert [(c.name, [d.path for d in c.diffs]) for c in result.plan.changes] == [
+        ("box", ["description"])]
     assert client.get_socket("box")["upstream_username"] == "deploy"
 
 
@@ -439,6 +492,44 @@ def test_basic_auth_in_front_of_a_typed_upstream_is_written_with_its_password(
     assert [(c.action, [d.path for d in c.diffs]) for c in changed.plan.changes] == [
         (Action.REPLACE, ["protected_password"])]
     assert client.get_socket("grafana")["protected_password"] == "basic-pw-2"
+
+
+def test_a_typed_sockets_legacy_upstream_fields_set_elsewhere_survive_an_update(
+    emulator, tmp_path: Path
+) -> None:
+    """With a typed upstream, `upstream_type` and `upstream_http_hostname` are not compared,
+    so they are not managed: an update sends them back as read, as the Terraform provider
+    does (border0/resource_socket.go update: `UpstreamType: existingSocket.UpstreamType`).
+    They were sent as the type's defaults: a description edit planned as one field also
+    turned a postgres socket's upstream_type into mysql and cleared the Host header."""
+    client = emulator.client()
+    web = {"serviceType": "http", "httpServiceConfiguration": {
+        "httpServiceType": "standard", "standardHttpServiceConfiguration": {
+            "hostname": "10.0.0.6", "port": 8080, "scheme": "http",
+            "hostHeader": "app.internal"}}}
+    db = {"serviceType": "database", "databaseServiceConfiguration": {
+        "databaseServiceType": "standard", "standardDatabaseServiceConfiguration": {
+            "hostname": "10.0.0.7", "port": 5432, "protocol": "postgres",
+            "authenticationType": "username_and_password",
+            "usernameAndPasswordAuthConfiguration": {
+                "username": "app", "password": {"env": "DB_PASSWORD"}}}}}
+    docs = [socket_doc("web", upstream=web), socket_doc("db", "database", upstream=db)]
+    folder = write(tmp_path / "m", docs)
+    assert reconcile([folder], client, opts()).ok
+    edit_by_hand(client, client.get_socket("web"), upstream_http_hostname="app.internal")
+    edit_by_hand(client, client.get_socket("db"), upstream_type="postgres")
+    assert plan_of(folder, client, full_refresh=True).changes == []
+
+    for doc in docs:
+        doc["spec"]["description"] = "edited"
+    write(folder, docs)
+    result = reconcile([folder], client, opts())
+    assert result.ok, result.error
+    assert sorted((c.name, [d.path for d in c.diffs]) for c in result.plan.changes) == [
+        ("db", ["description"]), ("web", ["description"])]
+    assert client.get_socket("web")["upstream_http_hostname"] == "app.internal"
+    assert client.get_socket("db")["upstream_type"] == "postgres"
+    assert plan_of(folder, client, full_refresh=True).changes == []
 
 
 def test_a_description_ending_in_a_newline_reads_back_as_written(emulator, tmp_path: Path):

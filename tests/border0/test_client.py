@@ -8,6 +8,7 @@ import threading
 
 import httpx
 import pytest
+from helpers import free_port, sent
 
 from reconciler.border0.api_json import socket_from_api
 from reconciler.border0.client import USER_AGENT, Border0Client
@@ -397,10 +398,16 @@ def test_retries_under_fail_rate_over_real_http(emulator_factory):
     proc = emulator_factory(fail_rate=0.3, seed=7)
     client = proc.client()
     for i in range(20):
-        try:
-            client.create_socket({"name": f"f{i}", "socket_type": "ssh"})
-        except BadRequest as exc:  # a retry met the socket its lost attempt had made
-            assert exc.ambiguous, exc
+        while True:
+            try:
+                client.create_socket({"name": f"f{i}", "socket_type": "ssh"})
+                break
+            # a retry met the socket its lost attempt had made, or a dropped POST (not sent
+            # again): made or not, as apply tells, by name
+            except (BadRequest, TransportError) as exc:
+                assert exc.ambiguous, exc
+                if client.find_socket(f"f{i}") is not None:
+                    break
     for i in range(0, 20, 2):
         client.update_socket(f"f{i}", {"description": "even"})
         client.delete_socket(f"f{i + 1}")
@@ -487,11 +494,67 @@ def test_lost_create_answer_is_reported_ambiguous_not_resolved_by_name(emulator)
     assert client.request_counts[("POST", 500)] == 1
     assert client.request_counts[("POST", 400)] == 1  # the retry met "already exists"
     emulator.app.faults.fail_next(1, "drop-after")
-    with pytest.raises(BadRequest) as dropped:
+    with pytest.raises(TransportError, match="not sent again") as dropped:
         client.create_policy({"name": "once", "policy_data": POLICY_DATA})
     assert dropped.value.ambiguous and client.request_counts[("POST", 0)] == 1
+    assert sent(client, "POST") == 3  # the dropped POST was not sent again
     assert [s["name"] for s in client.list_sockets()] == ["once"]
     assert [p["name"] for p in client.list_policies()] == ["once"]
+
+
+@pytest.mark.parametrize("kind, made", [("drop", 0), ("drop-after", 1)])
+def test_a_post_without_an_answer_is_not_sent_again(emulator, kind, made):
+    """border0-go retries only 404, 429 and 5xx (client/api_client.go `request`), never a
+    request that got no answer: a POST that may have reached border0 is sent once, or a
+    dropped `POST /connector/token` leaves a second live token of its name."""
+    client = emulator.client()
+    connector = client.create_connector({"name": "edge"})
+    emulator.app.faults.fail_next(1, kind, method="POST")
+    with pytest.raises(TransportError, match="not sent again") as lost:
+        client.create_connector_token({"connector_id": connector["connector_id"], "name": "t"})
+    assert lost.value.ambiguous and lost.value.temporary
+    assert client.request_counts[("POST", 0)] == 1 and sent(client, "POST") == 2
+    assert len(client.list_connector_tokens(connector["connector_id"])) == made
+
+
+def test_a_post_whose_connection_was_refused_is_sent_again():
+    """No connection, no request: border0 cannot have carried it out, so it is retried."""
+    client = Border0Client(f"http://127.0.0.1:{free_port()}/api/v1", "tok-123456",
+                           max_retries_5xx=2, backoff_base=0.01, backoff_max=0.02)
+    with pytest.raises(TransportError, match="after 3 attempts") as refused:
+        client.create_socket({"name": "web", "socket_type": "ssh"})
+    assert client.request_counts == {("POST", 0): 3}
+    assert not refused.value.ambiguous  # nothing was sent: nothing can have been made
+
+
+@pytest.mark.parametrize("error, resent", [
+    (httpx.ConnectError, True), (httpx.ConnectTimeout, True), (httpx.PoolTimeout, True),
+    (httpx.ReadTimeout, False), (httpx.ReadError, False), (httpx.WriteError, False),
+    (httpx.RemoteProtocolError, False),
+])
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+def test_which_lost_requests_are_sent_again(error, resent, method):
+    """Idempotent methods are sent again after any transport error; a POST only after one
+    raised before the request left (httpx/_exceptions.py: connect and pool errors)."""
+    failed: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if not failed:
+            failed.append(request.method)
+            raise error("no answer", request=request)
+        return httpx.Response(200, json={"socket_id": "1", "name": "web"})
+
+    client = mock_client(handler)
+    call = {"POST": lambda: client.create_socket({"name": "web", "socket_type": "ssh"}),
+            "PUT": lambda: client.update_socket("web", {"description": "d"}),
+            "DELETE": lambda: client.delete_socket("web")}[method]
+    if resent or method != "POST":
+        call()
+        assert client.request_counts == {(method, 0): 1, (method, 200): 1}
+    else:
+        with pytest.raises(TransportError, match="not sent again"):
+            call()
+        assert client.request_counts == {(method, 0): 1}
 
 
 def test_a_real_conflict_is_not_mistaken_for_a_lost_answer(emulator):

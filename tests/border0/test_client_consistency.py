@@ -13,7 +13,7 @@ from typing import ClassVar
 import pytest
 
 from reconciler.border0.client import Border0Client
-from reconciler.border0.errors import DeadlineExceeded, NotFound
+from reconciler.border0.errors import DeadlineExceeded, NotFound, ServerError
 from reconciler.border0.session import resolve_token
 from reconciler.clock import ManualClock
 
@@ -46,6 +46,28 @@ def test_reads_wait_out_the_read_after_write_delay(emulator_factory):
     other = emu.client(clock=clock)
     other.update_socket(created["socket_id"], {"name": "web", "description": "v3"})
     assert emu.client(clock=clock).get_socket("web")["description"] == "v2"
+
+
+def test_a_write_whose_every_answer_was_lost_is_waited_out_before_a_read(emulator_factory):
+    """It may have been applied, so a read of it waits out its window as after an answered
+    write: apply reads a lost create (by name) or a lost delete (by id) back (apply/runner.py),
+    and a lagging replica would answer for the object as it was before."""
+    clock = ManualClock()
+    emu = emulator_factory(read_after_write_delay_ms=800, clock=clock)
+    client = emu.client(max_retries_5xx=1, clock=clock)
+    client.read_after_write_delay()  # asked now, not by a request faulted below
+    emu.app.faults.fail_next(2, "500-after")  # made, then "already exists": both answers 500
+    with pytest.raises(ServerError) as created:
+        client.create_socket({"name": "web", "socket_type": "http"})
+    assert created.value.ambiguous
+    socket_id = client.find_socket("web")["socket_id"]  # not a replica's 404
+    emu.app.faults.fail_next(2, "500-after")  # deleted, then 404: both answers 500
+    with pytest.raises(ServerError) as deleted:
+        client.delete_socket(socket_id)
+    assert deleted.value.ambiguous
+    with pytest.raises(NotFound):  # not a replica's copy from before the delete
+        client.get_socket(socket_id)
+    assert clock.monotonic() - 1_000.0 >= 1.6  # both windows were waited out
 
 
 class _RateLimited(http.server.BaseHTTPRequestHandler):

@@ -119,6 +119,16 @@ def test_dropped_connection_before_or_after_the_write(emulator, kind, applied):
         assert (h.get("socket/x").status_code == 200) is applied
 
 
+def test_a_fault_for_one_method_lets_the_others_through(emulator):
+    """`fail_next(method=)` fails the next request of that method: the reads before it pass."""
+    emulator.app.faults.fail_next(1, "500", method="POST")
+    with raw(emulator) as h:
+        assert h.get("socket/x").status_code == 404
+        assert h.post("socket", json={"name": "x", "socket_type": "ssh"}).status_code == 500
+        assert h.post("socket", json={"name": "x", "socket_type": "ssh"}).status_code == 200
+    assert emulator.app.faults.injected["500"] == 1
+
+
 def test_fail_rate_is_a_share(emulator_factory):
     emu = emulator_factory(fail_rate=0.5, seed=11)
     outcomes = []

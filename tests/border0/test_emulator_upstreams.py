@@ -240,6 +240,22 @@ REFUSED = {
         "database_service_type": "standard", "standard_database_service_configuration": {
             "hostname": "db", "protocol": "postgres", "authentication_type": "no_auth"}}),
         "port: is required"),  # Go sends an unset port as 0
+    # common.go validateUsernameWithProvider: `defined` (or unset) needs a username; the
+    # provider must be one the block allows, and then takes no username
+    "no username": ("ssh", _with([*STANDARD, "username_and_password_auth_configuration"],
+                                 {"password": "pw"}), "'username' is a required property"),
+    "empty username": ("ssh", _with([*STANDARD, "username_and_password_auth_configuration"],
+                                    {"username_provider": "defined", "username": "",
+                                     "password": "pw"}), "username: is required (empty)"),
+    "a provider the auth type does not take": (
+        "ssh", _with([*STANDARD, "username_and_password_auth_configuration"],
+                     {"username_provider": "prompt_client", "password": "pw"}),
+        "'prompt_client' is not one of"),
+    "a username beside prompt_client": ("ssh", config("ssh", {
+        "ssh_service_type": "connector_built_in_ssh_service",
+        "built_in_ssh_service_configuration": {"username_provider": "prompt_client",
+                                               "username": "root"}}),
+        "username: must be empty when username_provider"),
     "unknown protocol": ("database", config("database", {
         "database_service_type": "standard", "standard_database_service_configuration": {
             **HOST, "protocol": "oracle", "authentication_type": "no_auth"}}),

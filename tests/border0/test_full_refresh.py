@@ -6,11 +6,12 @@ emulator over HTTP, the CLI as a child process, the daemon's loop with its APSch
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from documents import opts, write
+from documents import SECRET, opts, socket_doc, write
 from helpers import cli, edit_by_hand, wait_for
 from test_details_digest import DETAILS_TAG, socket_reads, typed_docs
 
@@ -68,6 +69,41 @@ def test_a_portal_edit_is_missed_by_a_fast_plan_and_repaired_by_a_full_refresh(
     code, out, err = cli(["plan", str(folder), "--detailed-exitcode", *api], env={
         **env, "BORDER0_RECONCILER_REFRESH": "full"}, cwd=tmp_path)
     assert code == 0, out + err  # the flag's environment variable, and nothing left to do
+
+
+def test_a_typed_password_changed_in_the_portal_is_found_by_a_full_refresh(
+    emulator, tmp_path: Path
+) -> None:
+    """GET /socket/{id}/upstream_configurations answers credentials (the Terraform provider
+    stores passwords from there, internal/schemautil/socket/*/from_upstream_config.go), so a
+    full refresh sees a typed upstream's password changed in the portal: drift, shown as
+    (sensitive), and put back. Only the fingerprint tag was compared, and it still matched."""
+    client = emulator.client()
+    upstream = {"serviceType": "database", "databaseServiceConfiguration": {
+        "databaseServiceType": "standard", "standardDatabaseServiceConfiguration": {
+            "hostname": "db.internal", "port": 5432, "protocol": "postgres",
+            "authenticationType": "username_and_password",
+            "usernameAndPasswordAuthConfiguration": {
+                "username": "app", "password": {"env": "DB_PASSWORD"}}}}}
+    folder = write(tmp_path / "m", [socket_doc("db", "database", upstream=upstream)])
+    assert reconcile([folder], client, opts()).ok
+    live = client.find_socket("db")
+    config = client.get_upstream_configuration(live["socket_id"])
+    login = config["database_service_configuration"]["standard_database_service_configuration"][
+        "username_and_password_auth_configuration"]
+    login["password"] = "set-in-the-portal-Pa55"
+    edit_by_hand(client, live, upstream_configuration=config)
+
+    result = reconcile([folder], client, opts(full_refresh=True))
+    assert result.ok, result.error
+    assert [(c.name, [d.path for d in c.diffs]) for c in result.plan.changes] == [
+        ("db", ["upstream_secrets"])]
+    assert "set-in-the-portal" not in json.dumps(result.plan.to_json())
+    config = client.get_upstream_configuration(live["socket_id"])
+    assert config["database_service_configuration"]["standard_database_service_configuration"][
+        "username_and_password_auth_configuration"]["password"] == SECRET
+    again = reconcile([folder], client, opts(dry_run=True, full_refresh=True))
+    assert again.plan is not None and again.plan.changes == []
 
 
 def test_a_bad_refresh_value_is_one_clear_error(tmp_path: Path) -> None:

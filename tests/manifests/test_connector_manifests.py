@@ -105,6 +105,49 @@ def test_sub_types_and_blocks_are_checked_as_the_sdk_validates(tmp_path):
     assert "False schema" not in text and "'password'" not in text  # no values shown
 
 
+def test_usernames_and_their_providers_are_checked_as_the_sdk_validates(tmp_path):
+    """border0-go types/service/common.go validateUsernameWithProvider: `defined` (or none)
+    needs a username; password and key logins take no other provider; certificate and
+    ec2 instance connect logins may take `prompt_client`, the built-in server also
+    `use_connector_user`, and then no username. These validated and applied to the twin;
+    border0 refuses them."""
+    def ssh(service_type: str, block: dict) -> dict:
+        key = {"standard": "standardSshServiceConfiguration",
+               "connector_built_in_ssh_service": "builtInSshServiceConfiguration"}[service_type]
+        return {"serviceType": "ssh", "sshServiceConfiguration": {
+            "sshServiceType": service_type, key: block}}
+
+    def standard(auth: str, block: dict) -> dict:
+        key = {"username_and_password": "usernameAndPasswordAuthConfiguration",
+               "border0_certificate": "border0CertificateAuthConfiguration"}[auth]
+        return ssh("standard", {"hostname": "10.0.0.5", "port": 22,
+                                "sshAuthenticationType": auth, key: block})
+
+    folder = write_docs(tmp_path / "m", [
+        sock("no-user", "ssh", standard("username_and_password", {"password": "from:env:P"})),
+        sock("prompted-pw", "ssh", standard("username_and_password", {
+            "usernameProvider": "prompt_client", "password": "from:env:P"})),
+        sock("cert-connector-user", "ssh", standard("border0_certificate", {
+            "usernameProvider": "use_connector_user"})),
+        sock("builtin-both", "ssh", ssh("connector_built_in_ssh_service", {
+            "usernameProvider": "prompt_client", "username": "root"})),
+        # what border0 takes
+        sock("cert-prompted", "ssh", standard("border0_certificate", {
+            "usernameProvider": "prompt_client"})),
+        sock("cert-user", "ssh", standard("border0_certificate", {"username": "ops"})),
+        sock("builtin", "ssh", ssh("connector_built_in_ssh_service", {
+            "usernameProvider": "use_connector_user"})),
+    ])
+    code, out, err = cli(["validate", str(folder)])
+    assert code == 1, (out, err)
+    assert "usernameAndPasswordAuthConfiguration.username is required" in out
+    assert "usernameProvider: 'prompt_client' is not one of defined" in out
+    assert "usernameProvider: 'use_connector_user' is not one of defined, prompt_client" in out
+    assert ("builtInSshServiceConfiguration.username: not allowed when usernameProvider is "
+            "prompt_client or use_connector_user") in out
+    assert "invalid: 4 errors" in out, out
+
+
 def test_typed_upstream_becomes_border0s_configuration_with_secrets_resolved(tmp_path):
     """camelCase in, the SDK's snake_case out; {env} is resolved into a Secret, a from:
     reference stays text (border0's connector resolves it on its host)."""

@@ -88,7 +88,7 @@ class FaultInjector:
         self._tokens = float(self.rate_limit)
         self._clock = clock
         self._refilled = clock.monotonic()
-        self._forced: list[str] = []
+        self._forced: list[tuple[str, str | None]] = []  # (kind, method or None: any)
         self.injected: dict[str, int] = {kind: 0 for kind in (*FAIL_KINDS, "429")}
         self.held = False
         #: Requests inside their round trip now, and the most at once (the event loop's
@@ -152,15 +152,18 @@ class FaultInjector:
             return True
         return False
 
-    def fail_next(self, count: int = 1, kind: str = "500") -> None:
-        """Make the next `count` requests fail with `kind` (for tests of one exact case)."""
+    def fail_next(self, count: int = 1, kind: str = "500", method: str | None = None) -> None:
+        """Make the next `count` requests (of `method`, when given) fail with `kind` (for tests
+        of one exact case: `method="POST"` fails a create, not the reads an apply makes first)."""
         if kind not in FAIL_KINDS:
             raise ValueError(f"kind must be one of {FAIL_KINDS}")
-        self._forced.extend([kind] * count)
+        self._forced.extend([(kind, method)] * count)
 
     def _fail_kind(self, method: str) -> str | None:
-        if self._forced:
-            return self._forced.pop(0)
+        for index, (kind, only) in enumerate(self._forced):
+            if only is None or only == method:
+                del self._forced[index]
+                return kind
         if self.fail_methods is not None and method not in self.fail_methods:
             return None
         if not self.fail_rate or self.random.random() >= self.fail_rate:

@@ -52,6 +52,9 @@ class _SocketFields(_In):
     upstream_http_hostname: str | None = None
     upstream_username: str | None = None
     upstream_password: str | None = None
+    upstream_key: str | None = None
+    upstream_cert: str | None = None
+    upstream_ca: str | None = None
     protected_socket: bool | None = None
     protected_username: str | None = None
     protected_password: str | None = None
@@ -120,6 +123,9 @@ class Socket(BaseModel):
     upstream_http_hostname: str
     upstream_username: str
     upstream_password: str | None = Field(None, description="absent unless --secrets-on-read")
+    upstream_key: str | None = Field(None, description="absent unless --secrets-on-read")
+    upstream_cert: str = ""
+    upstream_ca: str = ""
     protected_socket: bool
     protected_username: str
     protected_password: str | None = Field(None, description="absent unless --secrets-on-read")

@@ -34,8 +34,9 @@ DEFAULT_UPSTREAM_TYPE = {
     "vpn": "vpn",
 }
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-#: Never read back (see present_socket).
-SECRET_FIELDS = ("upstream_password", "protected_password")
+#: Never read back (see present_socket). The upstream's TLS client key is one: the reference's
+#: serializer.Socket lists it beside upstream_password, and no client of border0's reads either.
+SECRET_FIELDS = ("upstream_password", "upstream_key", "protected_password")
 MASK = "********"
 
 #: What PUT /socket/{id} replaces: updateSocketRequest's fields the twin stores. A field not
@@ -49,6 +50,9 @@ MASK = "********"
 UPDATABLE: dict[str, Any] = {
     "display_name": "", "description": "", "upstream_http_hostname": "",
     "upstream_username": "", "upstream_password": "", "recording_enabled": False, "tags": {},
+    # the upstream's TLS client certificate, CA and key: in createSocketRequest,
+    # updateSocketRequest and serializer.Socket (the twin took and dropped them)
+    "upstream_key": "", "upstream_cert": "", "upstream_ca": "",
     "connector_ids": [], "upstream_configuration": None,
     "cloud_authentication_email_allowed_addressses": [],
     "cloud_authentication_email_allowed_domains": [],
@@ -63,7 +67,8 @@ CREATE_ONLY: dict[str, Any] = {
 #: The order of fields in an answer (stable, so documented examples stay true).
 _ORDER = (
     "display_name", "description", "upstream_type", "upstream_http_hostname",
-    "upstream_username", "upstream_password", "protected_socket", "protected_username",
+    "upstream_username", "upstream_password", "upstream_key", "upstream_cert", "upstream_ca",
+    "protected_socket", "protected_username",
     "protected_password", "recording_enabled", "tags", "connector_ids", "upstream_configuration",
     "cloud_authentication_enabled", "cloud_authentication_email_allowed_addressses",
     "cloud_authentication_email_allowed_domains", "connector_authentication_enabled",

@@ -121,6 +121,8 @@ def _message(error: Any) -> str:
             r["required"][0] for r in error.validator_value)
     if error.validator == "minLength":
         return "is required (empty)"
+    if error.validator == "maxLength" and error.validator_value == 0:  # validateUsernameWith-
+        return "must be empty when username_provider supplies it"  # Provider, SDK common.go
     if error.validator == "minimum" and error.instance == 0:
         return "is required (0)"
     return error.message
