@@ -90,10 +90,20 @@ def upgrade_socket(doc: MutableMapping[str, Any], connector: str | None = None) 
         _put(spec, "upstream", typed, after="description")
         changed = True
     if connector is not None and spec.get("connector") is not None:
+        if spec.get("type") == "http" and _legacy_type(doc) == "https":
+            # border0 holds it as https (http + upstream_type https); served by a connector
+            # its upstream_type is `type`'s default: http would be written over https
+            spec["type"] = "https"
         _put(spec, "connectors", [connector], after="connector")
         del spec["connector"]
         changed = True
     return Upgrade(name, changed=changed)
+
+
+def _legacy_type(doc: Mapping[str, Any]) -> Any:
+    """The legacy upstream type border0 is told for a legacy-mode socket (None: sent typed)."""
+    legacy = legacy_form(json.loads(json.dumps(doc)))
+    return None if legacy is None else (legacy["spec"].get("upstream") or {}).get("type")
 
 
 def _lost_why(key: str, server: bool) -> str:

@@ -332,3 +332,29 @@ def test_a_socket_whose_typed_image_reads_back_differently_is_left_in_the_legacy
 
     code, out, err = cli(["migrate", str(migrated), "--connector", "edge"])
     assert code == 0 and "left in the legacy form" not in out, out + err  # then they move
+
+
+def test_an_http_socket_with_an_https_upstream_keeps_it_when_it_moves_to_a_connector(
+        tmp_path, emulator, shared_key):
+    """`type: http` with `upstream.type: https` is border0's https socket. Moved to a connector
+    (step 1, then step 3's --connector), its upstream_type became `type`'s default: the plan
+    wrote `type: "https" → "http"` beside the links and the typed upstream migrate announces.
+    It is rewritten `type: https`, and the plan shows only those two."""
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "web.yaml").write_text(
+        "apiVersion: border0-reconciler/v1\nkind: Socket\nmetadata: {name: web}\nspec:\n"
+        "  type: http\n  upstream:\n    type: https\n"
+        "  connector: {host: 127.0.0.1, port: 8443}\n")
+    assert reconcile([folder], emulator.client(), ReconcileOptions()).ok
+    (folder / "edge.yaml").write_text("apiVersion: border0-reconciler/v1\nkind: Connector\n"
+                                      "metadata: {name: edge}\nspec: {}\n")
+    assert cli(["migrate", str(folder)])[0] == 0
+    code, out, err = cli(["migrate", str(folder), "--connector", "edge"])
+    assert code == 0, out + err
+    assert spec_of(folder, "web.yaml", "web")["type"] == "https"
+    token = {"BORDER0_ADMIN_TOKEN": emulator.token, FINGERPRINT_KEY_ENV: shared_key}
+    code, out, err = cli(["plan", str(folder), "--api", emulator.url, "-o", "json"], env=token)
+    assert code == 0, err
+    [web] = [c for c in json.loads(out)["changes"] if c["name"] == "web"]
+    assert [d["path"] for d in web["diffs"]] == ["connectors", "upstream_configuration"], web
