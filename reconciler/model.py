@@ -63,6 +63,7 @@ __all__ = [
     "tag_rules_matching",
     "tags_after",
     "with_defaults",
+    "written_label_keys",
 ]
 
 #: Socket types a manifest may name: the seed CLI's, then border0's newer ones (border0-go
@@ -292,6 +293,9 @@ class LiveSocket:
     upstream_configuration: Mapping[str, Any] | None = None
     end_to_end_encryption: bool = False
     connector_authentication: bool = False
+    #: Whether border0 answered an upstream username (`""`: the socket has no login, the
+    #: client's own is passed through); None when it did not answer one. The value is not kept.
+    upstream_login: bool | None = None
 
     @property
     def type(self) -> str:
@@ -413,8 +417,13 @@ def _managed_label_keys(spec: SocketSpec, live_tags: Mapping[str, str]) -> set[s
     the keys it declares and those it wrote last time (`LABELS_TAG`)."""
     if spec.labels_authoritative:
         return set(_user_tags(live_tags)) | set(spec.labels)
-    written = {k for k in str(live_tags.get(LABELS_TAG) or "").split(",") if k}
-    return set(spec.labels) | written
+    return set(spec.labels) | written_label_keys(live_tags)
+
+
+def written_label_keys(live_tags: Mapping[str, str]) -> set[str]:
+    """The label keys the reconciler wrote last (`LABELS_TAG`): a socket's other user tags
+    were set elsewhere (`import` leaves them out of the manifest of a socket it owns)."""
+    return {k for k in str(live_tags.get(LABELS_TAG) or "").split(",") if k}
 
 
 def labels_after(spec: SocketSpec, live_tags: Mapping[str, str] | None) -> dict[str, str]:

@@ -32,6 +32,7 @@ from reconciler.model import (
 from reconciler.ownership import parse_policy_marker, policy_marker
 from reconciler.secrets import (
     SECRET_FIELDS,
+    SECRETS,
     Secret,
     fingerprint,
     fingerprint_tag,
@@ -120,6 +121,11 @@ def with_links(
     return current
 
 
+#: The upstream's username, which border0 answers: empty, the socket has no login.
+_LOGIN = next(f.name for f in SECRETS if f.section == "upstream" and f.read_back
+              and not f.by_nature)
+
+
 def kept_secrets(spec: SocketSpec, current: Mapping[str, Any]) -> dict[str, str]:
     """The credentials of the upstream the manifest leaves out, as border0 answered them: sent
     back so a write never clears what the manifest does not declare (border0 answers
@@ -157,6 +163,7 @@ def socket_from_api(data: Mapping[str, Any]) -> LiveSocket:
         tcp_ports=tuple(int(p) for p in data.get("socket_tcp_ports") or ()),
         policy_ids=tuple(str(p.get("id")) for p in policies if isinstance(p, (dict, Mapping))),
         policy_names=tuple(str(p.get("name")) for p in policies if isinstance(p, (dict, Mapping))),
+        upstream_login=bool(data[_LOGIN]) if isinstance(data.get(_LOGIN), str) else None,
         **_answered_secrets(data),
     )
 

@@ -11,7 +11,7 @@ a connector's tokens.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -23,7 +23,7 @@ from reconciler.border0.api_json import (
     socket_from_api,
     token_from_api,
 )
-from reconciler.connector_model import DETAILS_TAG
+from reconciler.connector_model import DETAILS_TAG, LiveConnector
 from reconciler.model import Actual, Desired, LivePolicy, LiveSocket, SocketSpec
 from reconciler.settings import DEFAULTS
 
@@ -121,7 +121,8 @@ def fetch_details(
     matches its manifest's digest is not read either: it holds what the last write sent
     (`as_written`), unless `trust_tag` is off (a full refresh: `--refresh=full`, the daemon's
     `--full-refresh-interval`), which finds edits made elsewhere that left the tag alone.
-    `every_socket` (import): links and upstream of every socket. `only` (the
+    `every_socket` (import): links and upstream of every socket, and the tokens of every
+    connector whose marker names some (what a manifest declaring none revokes). `only` (the
     daemon's focused edit): the other sockets, and the connectors (an edit of a connector's
     file lists everything), keep the details `actual` already has."""
     jobs: dict[tuple[str, str], Any] = {}
@@ -132,6 +133,10 @@ def fetch_details(
             jobs[("links", name)] = lambda sid=live.socket_id: client.list_connectors(sid)
             jobs[("upstream", name)] = (
                 lambda sid=live.socket_id: client.get_upstream_configuration(sid))
+        for name, found in actual.connectors.items():
+            if _tokens_needed(found, ()):
+                jobs[("tokens", name)] = (
+                    lambda cid=found.connector_id: client.list_connector_tokens(cid))
     declared = desired.sockets.items() if reread is None else [
         (name, desired.sockets[name]) for name in reread if name in desired.sockets]
     for name, spec in declared:
@@ -149,17 +154,20 @@ def fetch_details(
                 lambda sid=live.socket_id: client.get_upstream_configuration(sid))
     for name, spec in desired.connectors.items() if reread is None else ():
         found = actual.connectors.get(name)
-        # Tokens are listed only to create, rotate or revoke one: none declared and none
-        # managed (the connector's marker, plan/connectors.py), nothing to read. A v0.2
-        # marker (tokens None) does not say: listed, once.
-        if found is not None and not spec.suspend and (
-                spec.tokens or found.ownership.tokens or (
-                    found.ownership.managed and found.ownership.tokens is None)):
+        if found is not None and not spec.suspend and _tokens_needed(found, spec.tokens):
             jobs[("tokens", name)] = (
                 lambda cid=found.connector_id: client.list_connector_tokens(cid))
     if written:
         actual = replace(actual, sockets={**actual.sockets, **written})
     return _read_details(actual, jobs)
+
+
+def _tokens_needed(found: LiveConnector, declared: Sequence[Any]) -> bool:
+    """Tokens are listed only to create, rotate or revoke one: none declared and none managed
+    (the connector's marker, plan/connectors.py), nothing to read. A v0.2 marker (tokens None)
+    does not say: listed, once."""
+    own = found.ownership
+    return bool(declared or own.tokens or (own.managed and own.tokens is None))
 
 
 def as_written(live: LiveSocket, spec: SocketSpec) -> LiveSocket:

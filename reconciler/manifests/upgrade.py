@@ -27,6 +27,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.model import DEFAULT_UPSTREAM_TYPE
 from reconciler.upstream import is_reference, is_typed
 
 __all__ = ["Upgrade", "is_legacy", "legacy_form", "legacy_paths", "upgrade_socket"]
@@ -78,13 +79,66 @@ def upgrade_socket(doc: MutableMapping[str, Any], connector: str | None = None) 
                 f"{' and '.join(f'spec.upstream.{k}' for k in dropped)} would be lost: the "
                 "typed form migrate writes has no place for it; write the typed block by hand "
                 "(docs/connectors.md)"))
+        if connector is None:
+            lost = _not_kept(spec, typed)
+            if lost:
+                server = "fileserverHttpServiceConfiguration" in str(typed)
+                return Upgrade(name, reason=(
+                    f"{'; '.join(_lost_why(k, server) for k in lost)}: border0 would be told "
+                    "it changed; migrate it with --connector NAME (the typed upstream then "
+                    "replaces the legacy fields), or by hand"))
         _put(spec, "upstream", typed, after="description")
         changed = True
     if connector is not None and spec.get("connector") is not None:
+        if spec.get("type") == "http" and _legacy_type(doc) == "https":
+            # border0 holds it as https (http + upstream_type https); served by a connector
+            # its upstream_type is `type`'s default: http would be written over https
+            spec["type"] = "https"
         _put(spec, "connectors", [connector], after="connector")
         del spec["connector"]
         changed = True
     return Upgrade(name, changed=changed)
+
+
+def _legacy_type(doc: Mapping[str, Any]) -> Any:
+    """The legacy upstream type border0 is told for a legacy-mode socket (None: sent typed)."""
+    legacy = legacy_form(json.loads(json.dumps(doc)))
+    return None if legacy is None else (legacy["spec"].get("upstream") or {}).get("type")
+
+
+def _lost_why(key: str, server: bool) -> str:
+    """Why the legacy field `key` does not come back from its typed image (`_not_kept`)."""
+    if server:
+        return f"spec.upstream.{key} has no place in the typed file server"
+    if key == "httpHostname":
+        return ("spec.upstream.httpHostname is spec.connector.host, which the typed hostHeader "
+                "cannot tell from no httpHostname")
+    if key == "password":
+        return ("spec.upstream.password is a from: string, sent to border0 as the password "
+                "itself, which the typed form reads as a reference its connector resolves")
+    return f"spec.upstream.{key} cannot be said in the typed form"
+
+
+def _not_kept(spec: Mapping[str, Any], typed: dict[str, Any]) -> list[str]:
+    """The legacy upstream fields the loader's way back (`legacy_form`) does not give back
+    from `typed` as `spec` has them: written, the socket would plan a change it did not ask
+    for (issue: a migrated folder plans no change)."""
+    plain = json.loads(json.dumps({**spec, "upstream": typed}))
+    back = legacy_form({"kind": "Socket", "spec": plain})
+    before = _comparable(spec.get("type"), spec.get("upstream"))
+    if back is None:  # it would be sent typed: a from: password is why (_legacy_upstream)
+        return [k for k, v in before.items() if is_reference(v)] or sorted(before)
+    after = _comparable(spec.get("type"), back["spec"].get("upstream"))
+    return [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+
+
+def _comparable(kind: Any, upstream: Any) -> dict[str, Any]:
+    """A legacy upstream as border0 is told it: no empty field, no default type."""
+    out = {k: v for k, v in json.loads(json.dumps(upstream or {})).items()
+           if v not in (None, "")}
+    if out.get("type") == DEFAULT_UPSTREAM_TYPE.get(str(kind)):
+        del out["type"]
+    return out
 
 
 def legacy_form(data: Mapping[str, Any]) -> dict[str, Any] | None:

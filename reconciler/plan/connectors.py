@@ -28,7 +28,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 
 from reconciler.connector_model import (
@@ -47,7 +47,7 @@ from reconciler.plan.types import Action, Change, Kind
 
 __all__ = [
     "LOST", "POLICIES_NOT_MANAGED", "UNSERVED", "expiry_for", "expiry_warning",
-    "plan_connectors", "rotation_due",
+    "plan_connectors", "rotation_due", "undeclared_revocations",
     "unknown_connectors", "unserved_sockets",
 ]
 
@@ -247,17 +247,22 @@ def _plan_tokens(
             change(token.name, Action.DELETE, LOST if current is not None and
                    token.held_token_id == current.token_id else "an older token of this name",
                    old.token_id)
+    for live_token, why in undeclared_revocations(live, instance, declared):
+        change(live_token.name, Action.DELETE, why, live_token.token_id)
+
+
+def undeclared_revocations(live: LiveConnector | None, instance: str, declared: Collection[str]
+                           ) -> list[tuple[LiveToken, str]]:
+    """The listed tokens this instance revokes because `spec.tokens` does not declare them,
+    with why: those its marker names, or every one under a v0.2 marker (`import` warns of
+    these: it cannot declare a token, whose value and destination border0 never gives)."""
     if live is None or not live.ownership.owned_by(instance) or live.tokens is None:
-        return  # an adopted connector's marker names no token yet: none is ours to revoke
+        return []  # an adopted connector's marker names no token yet: none is ours to revoke
     managed = live.ownership.tokens
-    for live_token in listed:
-        if live_token.name in declared:
-            continue
-        if managed is None:  # v0.2 wrote this marker: its rule, once (the marker is rewritten)
-            change(live_token.name, Action.DELETE, V02_RULE, live_token.token_id)
-        elif live_token.name in managed:
-            change(live_token.name, Action.DELETE,
-                   "no longer declared in spec.tokens (revoked)", live_token.token_id)
+    if managed is None:  # v0.2 wrote this marker: its rule, once (the marker is rewritten)
+        return [(t, V02_RULE) for t in live.tokens if t.name not in declared]
+    return [(t, "no longer declared in spec.tokens (revoked)") for t in live.tokens
+            if t.name not in declared and t.name in managed]
 
 
 def _token_in_use(

@@ -7,7 +7,9 @@ are left out unless the schema requires them. border0 does not give secrets back
 an `{env: NAME}` reference whose NAME the caller lists for the user to fill in.
 
 Ownership follows the planner's rule: our own objects are written as they are, unmanaged ones
-get the adopt annotation, objects of another instance are skipped and reported.
+get the adopt annotation, objects of another instance are skipped and reported. Tokens are never
+imported (border0 gives back neither a value nor a destination): the tokens of our own connector
+that a manifest declaring none would revoke (its marker names them) are listed as left out.
 
 No manifest is written that `validate` would refuse: the documents are checked together as
 `validate` checks a folder (`loader.check_texts`), and an object whose manifest fails (a socket
@@ -43,6 +45,7 @@ from reconciler.manifests.specs import (
     SOCKET_MANIFEST_PATHS,
 )
 from reconciler.model import Actual, LivePolicy, LiveSocket, PolicySpec, SocketSpec
+from reconciler.plan.connectors import undeclared_revocations
 from reconciler.secrets import SECRET_FIELDS, SECRET_MANIFEST_PATHS, secret_fields_in
 
 __all__ = ["HEADER", "ImportPlan", "plan_import", "to_yaml"]
@@ -105,6 +108,13 @@ def plan_import(actual: Actual, instance: str, select: Sequence[str] = ()) -> Im
             continue
         _add(result, f"connectors/{live_c.name}.yaml", _connector_document(live_c),
              not live_c.ownership.owned_by(instance))
+        for token in dict.fromkeys(t.name for t, _ in undeclared_revocations(
+                live_c, instance, ())):
+            result.skip(f"token {token} of connector {live_c.name}: border0 never gives a "
+                        "token's value or destination back, so no manifest can declare it; "
+                        f"declare it in spec.tokens of connectors/{live_c.name}.yaml with its "
+                        "destination, or applying revokes it", undescribed=True,
+                        own=f"token {live_c.name}/{token}")
     policies = [p for p in actual.policies.values() if _selected(p.name, select)]
     for live in sorted(policies, key=lambda p: p.name):
         if _skipped(result, "policy", live.name, live.ownership, instance):
@@ -120,8 +130,8 @@ def plan_import(actual: Actual, instance: str, select: Sequence[str] = ()) -> Im
             continue
         rel = f"sockets/{live.name}.yaml"
         env_names = result.env_by_document[rel] = []
-        _add(result, rel, _socket_document(live, imported, env_names),
-             not live.ownership.owned_by(instance))
+        own = live.ownership.owned_by(instance)
+        _add(result, rel, _socket_document(live, imported, env_names, own), not own)
         result.env_names += env_names
     _drop_invalid(result)
     return result
@@ -159,15 +169,24 @@ _Dumper.add_representer(dict, _represent_dict)
 
 
 def _socket_document(
-    live: LiveSocket, imported: set[tuple[str, str]], env_names: list[str]
+    live: LiveSocket, imported: set[tuple[str, str]], env_names: list[str], own: bool,
 ) -> dict[str, Any]:
     """The Socket; policies and connectors it names that are not `imported` ((kind, name))
-    go to externalPolicies and externalConnectors, which `validate` does not look for."""
+    go to externalPolicies and externalConnectors, which `validate` does not look for. Of a
+    socket this instance `own`s, the labels are those it wrote: a tag set elsewhere (the
+    portal's `border0_client_category`) stays elsewhere's, as the plan leaves it."""
     doc = _skeleton("Socket", live.name)
     fields = model.live_socket_fields(live)
+    if own:
+        written = model.written_label_keys(live.tags)
+        fields["labels"] = {k: v for k, v in fields["labels"].items() if k in written}
     defaults = model.socket_fields(SocketSpec(name=live.name, type=live.type))
     is_typed = bool(fields["upstream_configuration"])
-    required = {"type", *(() if is_typed else _REQUIRED.get(live.type, ()))}
+    # A login border0 says the socket has not (no username) is not asked for: filled in, it
+    # would set one. A database manifest needs one, so `validate` refuses it: left out.
+    required = {"type", *(() if is_typed else (
+        f for f in _REQUIRED.get(live.type, ())
+        if live.upstream_login is not False or f not in SECRET_FIELDS))}
     if live.protected:
         required.update(secret_fields_in("protected"))
     legacy = {"upstream_type", "upstream_http_hostname", *secret_fields_in("upstream")}

@@ -127,3 +127,43 @@ def test_import_then_plan_over_every_socket_type_is_empty(tmp_path, emulator, sh
     env_file.write_text(f"{auth['password']['env']}={SSH_PASSWORD}\n")
     code, stdout, err = cli(["plan", str(out), *api, "--env-file", str(env_file)], env=token)
     assert code == 0 and "No changes." in stdout, (stdout, err)
+
+
+def test_import_names_the_tokens_of_our_connector_that_applying_it_would_revoke(
+        tmp_path, emulator, shared_key):
+    """Tokens are never imported (border0 gives back neither value nor destination), but a
+    connector this instance owns names its tokens in its marker: the imported Connector, which
+    declares none, would revoke them, and with them the running connector's token. The import
+    lists each such token as left out and exits 1; a token made by hand is not ours, so not
+    listed (nor revoked)."""
+    folder = tmp_path / "org"
+    folder.mkdir()
+    (folder / "edge.yaml").write_text(yaml.safe_dump({**HEAD, "kind": "Connector",
+        "metadata": {"name": "edge"}, "spec": {"tokens": [{"name": "edge-a", "expiresIn": "90d",
+            "destination": {"file": str(tmp_path / "edge-a.token")}}]}}))
+    client = emulator.client()
+    made = reconcile([folder], client, ReconcileOptions())
+    assert made.ok, made.error
+    edge = client.find_connector("edge")["connector_id"]
+    client.create_connector_token({"connector_id": edge, "name": "by-hand"})
+    api = ["--api", emulator.url]
+    token = {"BORDER0_ADMIN_TOKEN": emulator.token, FINGERPRINT_KEY_ENV: shared_key}
+    out = tmp_path / "imported"
+
+    code, stdout, err = cli(["import", str(out), *api], env=token)
+    assert code == 1, stdout + err
+    assert ("skipped token edge-a of connector edge: border0 never gives a token's value or "
+            "destination back") in stdout
+    assert "by-hand" not in stdout
+    assert (f"note: instance default manages 1 of the objects left out (token edge/edge-a): "
+            f"applying {out} would delete them") in stdout
+    assert err.startswith("error: 1 object left out"), err
+    code, stdout, err = cli(["import", str(tmp_path / "again"), *api, "-o", "json"], env=token)
+    assert code == 1 and [line.split(":")[0] for line in json.loads(stdout)["undescribed"]] == [
+        "token edge-a of connector edge"], stdout + err
+
+    # what the import warns of is what a plan of the imported folder does
+    code, stdout, err = cli(["plan", str(out), *api, "-o", "json"], env=token)
+    assert code == 0, err
+    assert [(c["kind"], c["name"], c["action"]) for c in json.loads(stdout)["changes"]
+            if c["kind"] == "token"] == [("token", "edge/edge-a", "delete")]
