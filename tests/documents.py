@@ -12,7 +12,10 @@ import yaml
 from reconciler import model
 from reconciler.reconcile import ReconcileOptions
 
-__all__ = ["ENV", "SECRET", "base_docs", "opts", "ours", "policy_doc", "socket_doc", "write"]
+__all__ = [
+    "ENV", "SECRET", "base_docs", "opts", "ours", "policy_doc", "postgres_upstream", "socket_doc",
+    "write",
+]
 
 SECRET = "s3cr3t-Value-that-must-never-show"
 
@@ -24,6 +27,16 @@ def socket_doc(name: str, type_: str = "http", **spec: Any) -> dict:
             meta[key] = spec.pop(key)
     return {"apiVersion": "border0-reconciler/v1", "kind": "Socket", "metadata": meta,
             "spec": {"type": type_, **spec}}
+
+
+def postgres_upstream(hostname: str, port: int = 5432) -> dict:
+    """A typed database upstream: postgres, user `app`, password from `{env: DB_PASSWORD}`."""
+    return {"serviceType": "database", "databaseServiceConfiguration": {
+        "databaseServiceType": "standard", "standardDatabaseServiceConfiguration": {
+            "hostname": hostname, "port": port, "protocol": "postgres",
+            "authenticationType": "username_and_password",
+            "usernameAndPasswordAuthConfiguration": {
+                "username": "app", "password": {"env": "DB_PASSWORD"}}}}}
 
 
 def policy_doc(name: str, description: str = "", **meta: Any) -> dict:

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from documents import SECRET, opts, policy_doc, socket_doc, write
+from documents import SECRET, opts, policy_doc, postgres_upstream, socket_doc, write
 from helpers import cli, edit_by_hand
 
 from reconciler.border0.inventory import fetch_actual
@@ -507,12 +507,7 @@ def test_a_typed_sockets_legacy_upstream_fields_set_elsewhere_survive_an_update(
         "httpServiceType": "standard", "standardHttpServiceConfiguration": {
             "hostname": "10.0.0.6", "port": 8080, "scheme": "http",
             "hostHeader": "app.internal"}}}
-    db = {"serviceType": "database", "databaseServiceConfiguration": {
-        "databaseServiceType": "standard", "standardDatabaseServiceConfiguration": {
-            "hostname": "10.0.0.7", "port": 5432, "protocol": "postgres",
-            "authenticationType": "username_and_password",
-            "usernameAndPasswordAuthConfiguration": {
-                "username": "app", "password": {"env": "DB_PASSWORD"}}}}}
+    db = postgres_upstream("10.0.0.7")
     docs = [socket_doc("web", upstream=web), socket_doc("db", "database", upstream=db)]
     folder = write(tmp_path / "m", docs)
     assert reconcile([folder], client, opts()).ok

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from documents import SECRET, opts, socket_doc, write
+from documents import SECRET, opts, postgres_upstream, socket_doc, write
 from helpers import cli, edit_by_hand, wait_for
 from test_details_digest import DETAILS_TAG, socket_reads, typed_docs
 
@@ -79,12 +79,7 @@ def test_a_typed_password_changed_in_the_portal_is_found_by_a_full_refresh(
     full refresh sees a typed upstream's password changed in the portal: drift, shown as
     (sensitive), and put back. Only the fingerprint tag was compared, and it still matched."""
     client = emulator.client()
-    upstream = {"serviceType": "database", "databaseServiceConfiguration": {
-        "databaseServiceType": "standard", "standardDatabaseServiceConfiguration": {
-            "hostname": "db.internal", "port": 5432, "protocol": "postgres",
-            "authenticationType": "username_and_password",
-            "usernameAndPasswordAuthConfiguration": {
-                "username": "app", "password": {"env": "DB_PASSWORD"}}}}}
+    upstream = postgres_upstream("db.internal")
     folder = write(tmp_path / "m", [socket_doc("db", "database", upstream=upstream)])
     assert reconcile([folder], client, opts()).ok
     live = client.find_socket("db")
