@@ -27,7 +27,7 @@ __all__ = [
 DETAILS_TAG = "border0-reconciler/details"
 #: The socket's legacy upstream fields (API names), which a typed upstream replaces: beside one
 #: they are neither compared (`typed_fields`) nor written as the manifest says; a write sends
-#: them back as border0 answered them (`api_json.socket_update_body`), as the Terraform
+#: them back as border0 answered them (`model.kept_legacy_upstream`), as the Terraform
 #: provider's update carries `upstream_type` over from a fresh GET (border0/resource_socket.go).
 LEGACY_UPSTREAM_FIELDS = ("upstream_type", "upstream_http_hostname")
 _NOT_COMPARED = dict.fromkeys(LEGACY_UPSTREAM_FIELDS)

@@ -21,7 +21,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from reconciler import upstream
-from reconciler.connector_model import details_digest, live_typed_fields, typed_fields
+from reconciler.connector_model import (
+    DETAILS_TAG,
+    LEGACY_UPSTREAM_FIELDS,
+    details_digest,
+    live_typed_fields,
+    typed_fields,
+)
 from reconciler.ownership import Ownership
 from reconciler.secrets import (
     SECRET_FIELDS,
@@ -52,6 +58,7 @@ __all__ = [
     "SocketSpec",
     "Source",
     "api_type",
+    "kept_legacy_upstream",
     "labels_after",
     "live_policy_fields",
     "live_socket_fields",
@@ -64,6 +71,7 @@ __all__ = [
     "tags_after",
     "with_defaults",
     "written_label_keys",
+    "written_tags",
 ]
 
 #: Socket types a manifest may name: the seed CLI's, then border0's newer ones (border0-go
@@ -468,6 +476,35 @@ def tags_after(
     tags = labels_after(spec, live_tags)
     tags.update(ownership_tags(spec, instance))
     return tags
+
+
+def written_tags(
+    spec: SocketSpec, instance: str, live_tags: Mapping[str, str] | None
+) -> dict[str, str]:
+    """The tags a write sends but the secrets' fingerprints: `tags_after` and the digest of
+    the links and typed upstream it sends (DETAILS_TAG). `api_json.socket_tags` adds the
+    fingerprints; a plan's `resource_changes` shows this (fingerprints are left out there)."""
+    tags = tags_after(spec, instance, live_tags)
+    digest = spec.details_digest
+    if digest is not None:
+        tags[DETAILS_TAG] = digest
+    return tags
+
+
+def kept_legacy_upstream(spec: SocketSpec, current: Mapping[str, Any]) -> dict[str, Any]:
+    """Beside a typed upstream, the legacy upstream fields as `current` (the socket as read,
+    API names) has them: not managed (LEGACY_UPSTREAM_FIELDS), so a write sends them back
+    rather than the type's defaults. An http socket's upstream_type is kept only while it says
+    the manifest's http or https: that part of it is the socket's type, which is managed.
+    What `api_json` writes and what a plan's `resource_changes` shows as `after`."""
+    if spec.upstream_config is None:
+        return {}
+    kept = {k: current[k] for k in LEGACY_UPSTREAM_FIELDS if isinstance(current.get(k), str)}
+    socket_type, upstream_type = api_type(spec)
+    given = kept.get("upstream_type")
+    if not given or (socket_type == "http" and (given == "https") != (upstream_type == "https")):
+        kept.pop("upstream_type", None)
+    return kept
 
 
 def socket_settings(spec: SocketSpec, instance: str) -> dict[str, Any]:

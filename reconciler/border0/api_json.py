@@ -12,22 +12,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler.connector_model import (
-    DETAILS_TAG,
-    LEGACY_UPSTREAM_FIELDS,
-    ConnectorKindSpec,
-    LiveConnector,
-    LiveToken,
-)
+from reconciler.connector_model import ConnectorKindSpec, LiveConnector, LiveToken
 from reconciler.model import (
     UPSTREAM_SECRETS,
     LivePolicy,
     LiveSocket,
     PolicySpec,
     SocketSpec,
-    api_type,
+    kept_legacy_upstream,
     socket_settings,
-    tags_after,
+    written_tags,
 )
 from reconciler.ownership import parse_policy_marker, policy_marker
 from reconciler.secrets import (
@@ -264,15 +258,15 @@ def _policy_data_with_version(data: Mapping[str, Any]) -> dict[str, Any]:
 def socket_tags(
     spec: SocketSpec, instance: str, live_tags: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """The socket's tags: labels (and the tags set elsewhere, unless labels are authoritative)
-    and ownership (`model.tags_after`), a fingerprint per secret the spec sets, and the digest
-    of its links and typed upstream (`connector_model.details_digest`).
+    """The socket's tags: labels (and the tags set elsewhere, unless labels are authoritative),
+    ownership and the digest of its links and typed upstream (`model.written_tags`), and a
+    fingerprint per secret the spec sets.
 
     A fingerprint already on the socket (`live_tags`) that matches the secret is kept as is;
     otherwise a new one (new salt) is made for the value about to be written.
     """
     live_tags = live_tags or {}
-    tags = tags_after(spec, instance, live_tags)
+    tags = written_tags(spec, instance, live_tags)
     for name in SECRET_FIELDS:
         secret = spec.secret(name)
         if secret is None:
@@ -285,9 +279,6 @@ def socket_tags(
         key = fingerprint_tag(UPSTREAM_SECRETS)
         old = live_tags.get(key)
         tags[key] = old if old and verify(combined, old) else fingerprint(combined)
-    digest = spec.details_digest
-    if digest is not None:  # the links and typed upstream this write sends
-        tags[DETAILS_TAG] = digest
     return tags
 
 
@@ -315,21 +306,6 @@ def _managed_body(spec: SocketSpec, instance: str, live_tags: Mapping[str, str] 
     return body
 
 
-def _kept_legacy_upstream(spec: SocketSpec, current: Mapping[str, Any]) -> dict[str, Any]:
-    """Beside a typed upstream, the legacy upstream fields as `current` has them
-    (LEGACY_UPSTREAM_FIELDS: not managed, so a write must not reset them to the type's
-    defaults). An http socket's upstream_type is kept only while it says the manifest's
-    http or https: that part of it is the socket's type, which is managed."""
-    if spec.upstream_config is None:
-        return {}
-    kept = {k: current[k] for k in LEGACY_UPSTREAM_FIELDS if isinstance(current.get(k), str)}
-    socket_type, upstream_type = api_type(spec)
-    given = kept.get("upstream_type")
-    if not given or (socket_type == "http" and (given == "https") != (upstream_type == "https")):
-        kept.pop("upstream_type", None)
-    return kept
-
-
 def _secret_values(spec: SocketSpec, section: str) -> dict[str, str]:
     """The plain values of the secrets of one section that the spec sets (for a request body)."""
     values = ((name, spec.secret(name)) for name in secret_fields_in(section))
@@ -353,7 +329,7 @@ def socket_create_body(
         body.update(kept_secrets(spec, replaced))
     body.update(_managed_body(spec, instance, replaced.get("tags") if replaced else None))
     if replaced is not None:
-        body.update(_kept_legacy_upstream(spec, replaced))
+        body.update(kept_legacy_upstream(spec, replaced))
     if spec.protected:
         body["protected_socket"] = True
         body["protected_username"] = spec.protected_username or ""
@@ -374,7 +350,7 @@ def socket_update_body(
     body = {k: current[k] for k in KEPT_ON_UPDATE if current.get(k) is not None}
     body.update(kept_secrets(spec, current))
     body.update(_managed_body(spec, instance, current.get("tags") or {}))
-    body.update(_kept_legacy_upstream(spec, current))
+    body.update(kept_legacy_upstream(spec, current))
     return body
 
 

@@ -34,8 +34,18 @@ _ACTIONS = {
 }
 
 
-def _socket_after(spec: SocketSpec, instance: str) -> tuple[dict[str, Any], dict[str, bool]]:
+def _socket_after(spec: SocketSpec, instance: str,
+                  live: LiveSocket | None) -> tuple[dict[str, Any], dict[str, bool]]:
+    """What apply writes. Over a live socket (update, replace) that is not the manifest alone:
+    the tags set elsewhere and the details digest (`model.written_tags`; fingerprints left out,
+    as in `before`), and beside a typed upstream the legacy upstream fields as read
+    (`model.kept_legacy_upstream`). A create shows the manifest's settings."""
     body = {**model.socket_settings(spec, instance), "protected_socket": spec.protected}
+    if live is not None:
+        body["tags"] = model.written_tags(spec, instance, live.tags)
+        body.update(model.kept_legacy_upstream(spec, {
+            "upstream_type": live.upstream_type,
+            "upstream_http_hostname": live.upstream_http_hostname}))
     if spec.protected:
         body["protected_username"] = spec.protected_username or ""
     hidden = {k: True for k in SECRET_FIELDS if spec.secret(k) is not None}
@@ -146,7 +156,8 @@ def _object_entry(
         after: dict[str, Any] | None = None
         after_s: dict[str, Any] = {}
         if action != "delete":
-            after, after_s = _socket_after(desired.sockets[change.name], instance)
+            after, after_s = _socket_after(desired.sockets[change.name], instance,
+                                           live if action != "create" else None)
             if action == "update" and live is not None:
                 after = {"id": live.socket_id, **after}
         return _entry("border0_socket", change.name, _ACTIONS[action], before, after,

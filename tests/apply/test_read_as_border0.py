@@ -14,6 +14,7 @@ from helpers import cli, edit_by_hand
 from reconciler.border0.inventory import fetch_actual
 from reconciler.plan.types import Action
 from reconciler.reconcile import ReconcileOptions, reconcile
+from reconciler.secrets import FINGERPRINT_TAG_PREFIX
 
 V2 = {"version": "v2",
       "permissions": {"http": {}, "ssh": {"allowed_usernames": ["root", "admin"]}},
@@ -560,3 +561,38 @@ def test_a_policy_a_declared_socket_still_names_is_not_pruned(emulator, tmp_path
     write(folder, [socket_doc("web")])  # no socket names it any more: pruned
     assert [(c.action, c.name) for c in plan_of(folder, client).changes] == [
         (Action.DETACH, "web/ops"), (Action.DELETE, "ops")]
+
+
+def test_plan_json_after_is_what_apply_then_writes(emulator, tmp_path: Path) -> None:
+    """`plan -o json`'s resource_changes `after` for an update shows what apply writes: a tag
+    set in border0 directly is kept, and a typed socket's upstream_type set elsewhere is the
+    live one (`after` was the manifest alone: the tag looked removed, upstream_type mysql)."""
+    client = emulator.client()
+    env = {"BORDER0_TOKEN": emulator.token, "DB_PASSWORD": "a-long-enough-password"}
+    api = ["--api", emulator.url]
+    docs = [socket_doc("web"), socket_doc("db", "database", upstream=postgres_upstream("10.0.0.7"))]
+    folder = write(tmp_path / "m", docs)
+    assert cli(["apply", str(folder), *api, "--auto-approve"], env=env, cwd=tmp_path)[0] == 0
+    web = client.get_socket("web")
+    edit_by_hand(client, web, tags={**web["tags"], "border0_client_category": "prod"})
+    edit_by_hand(client, client.get_socket("db"), upstream_type="postgres")
+
+    for doc in docs:
+        doc["spec"]["description"] = "edited"
+    write(folder, docs)
+    code, out, err = cli(["plan", str(folder), *api, "-o", "json"], env=env, cwd=tmp_path)
+    assert code == 0, err
+    changes = json.loads(out)["resource_changes"]
+    assert sorted((rc["name"], rc["change"]["actions"]) for rc in changes) == [
+        ("db", ["update"]), ("web", ["update"])]
+    after = {rc["name"]: rc["change"]["after"] for rc in changes}
+    assert after["web"]["tags"]["border0_client_category"] == "prod"
+    assert after["db"]["upstream_type"] == "postgres"
+
+    assert cli(["apply", str(folder), *api, "--auto-approve"], env=env, cwd=tmp_path)[0] == 0
+    for name, fields in after.items():
+        written = client.get_socket(name)
+        tags = {k: v for k, v in written["tags"].items() if not k.startswith(FINGERPRINT_TAG_PREFIX)}
+        assert tags == fields["tags"]
+        for key in ("socket_type", "description", "upstream_type", "upstream_http_hostname"):
+            assert written[key] == fields[key], (name, key)

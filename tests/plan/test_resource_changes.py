@@ -10,7 +10,10 @@ import re
 import jsonschema
 from documents import ours
 
+from reconciler.border0.api_json import socket_create_body, socket_update_body
+from reconciler.connector_model import DETAILS_TAG
 from reconciler.model import (
+    LABELS_TAG,
     Actual,
     Desired,
     LivePolicy,
@@ -21,7 +24,7 @@ from reconciler.model import (
     SocketSpec,
 )
 from reconciler.plan.planner import make_plan
-from reconciler.secrets import fingerprint, fingerprint_tag
+from reconciler.secrets import FINGERPRINT_TAG_PREFIX, fingerprint, fingerprint_tag
 
 SECRET = "tf-shape-secret-value"
 OURS = ours()
@@ -151,3 +154,84 @@ def test_secrets_are_marked_sensitive_and_never_included() -> None:
     assert "upstream_password" not in change["after"]
     assert change["before_sensitive"] == {"upstream_password": True}
     assert change["after_sensitive"] == {"upstream_password": True}
+
+
+# --- after: what apply writes over a live socket -------------------------------------------
+
+ELSEWHERE = {"border0_client_category": "prod"}  # a tag set in the portal, not in the manifest
+PG = {"serviceType": "database", "databaseServiceConfiguration": {
+    "databaseServiceType": "standard", "standardDatabaseServiceConfiguration": {
+        "hostname": "10.0.0.7", "port": 5432, "protocol": "postgres",
+        "authenticationType": "username_and_password",
+        "usernameAndPasswordAuthConfiguration": {"username": "app"}}}}
+
+
+def _written_plan():
+    """An update and a replace of typed database sockets whose upstream_type was set to
+    postgres elsewhere (the type's default is mysql), each with a tag set elsewhere and the
+    details digest the reconciler wrote last."""
+    desired = Desired(sockets={
+        "pg": SocketSpec("pg", "database", description="new", labels={"team": "data"},
+                         upstream_config=PG),
+        "pg2": SocketSpec("pg2", "database", labels={"team": "data"}, protected_username="admin",
+                          upstream_config=PG),
+    })
+    live = {}
+    for name, sid in (("pg", "i5"), ("pg2", "i6")):
+        spec = desired.sockets[name]
+        tags = {**OURS, **ELSEWHERE, "team": "data", LABELS_TAG: "team",
+                DETAILS_TAG: spec.details_digest,
+                fingerprint_tag("upstream_password"): fingerprint(Secret("gone"))}
+        live[name] = LiveSocket(sid, name, "database", "old", upstream_type="postgres",
+                                tags=tags).with_details(None, spec.upstream_split[0])
+    plan = make_plan(desired, Actual(sockets=live), allow_mass_delete=True)
+    return desired, live, {rc["address"]: rc["change"] for rc in plan.to_json()["resource_changes"]}
+
+
+def _as_answered(live: LiveSocket) -> dict:
+    return {"socket_id": live.socket_id, "name": live.name, "socket_type": live.socket_type,
+            "description": live.description, "upstream_type": live.upstream_type,
+            "upstream_http_hostname": live.upstream_http_hostname, "tags": dict(live.tags)}
+
+
+def test_after_of_an_update_or_replace_keeps_what_apply_keeps() -> None:
+    """`after` was the manifest alone: a tag set elsewhere looked removed and upstream_type
+    looked reset to mysql, though apply keeps both (`model.written_tags`,
+    `model.kept_legacy_upstream`); the details digest apply writes was missing from it."""
+    desired, _, changes = _written_plan()
+    update = changes["border0_socket.pg"]
+    replace = changes["border0_socket.pg2"]
+    assert update["actions"] == ["update"] and replace["actions"] == ["delete", "create"]
+    for change, name in ((update, "pg"), (replace, "pg2")):
+        after, before = change["after"], change["before"]
+        assert after["tags"]["border0_client_category"] == "prod"
+        assert after["upstream_type"] == "postgres"
+        assert after["tags"][DETAILS_TAG] == desired.sockets[name].details_digest
+        # like with like: no fingerprint on either side, an unchanged tag is the same on both
+        assert not any(k.startswith(FINGERPRINT_TAG_PREFIX) for k in [*before["tags"],
+                                                                      *after["tags"]])
+        assert before["tags"] == after["tags"]
+    # a create has no live socket to keep from: the manifest's settings, the type's default
+    plan = make_plan(Desired(sockets={"pg": SocketSpec("pg", "database", upstream_config=PG)}),
+                     Actual(), allow_mass_delete=True)
+    created = plan.to_json()["resource_changes"][0]["change"]["after"]
+    assert (created["upstream_type"], created["tags"]) == ("mysql", OURS)
+
+
+def test_after_of_an_update_or_replace_is_what_apply_sends() -> None:
+    """Each field of `after` is the request body's (the fingerprints, left out of the plan,
+    aside): the rules live once, in reconciler.model, for both."""
+    desired, live, changes = _written_plan()
+    bodies = {
+        "pg": socket_update_body(desired.sockets["pg"], "default", _as_answered(live["pg"])),
+        "pg2": socket_create_body(desired.sockets["pg2"], "default",
+                                  replaced=_as_answered(live["pg2"])),
+    }
+    for name, body in bodies.items():
+        after = changes[f"border0_socket.{name}"]["after"]
+        sent = {k: v for k, v in body.items() if k in after}
+        sent["tags"] = {k: v for k, v in body["tags"].items()
+                        if not k.startswith(FINGERPRINT_TAG_PREFIX)}
+        assert {k: after[k] for k in sent} == sent
+        assert set(after) - set(sent) <= {"id", "protected_socket", "protected_username"}
+
