@@ -164,39 +164,48 @@ def load_documents(text: str, loader_class: Any = None) -> Parsed:
 #: Aliases repeat nodes: nine aliases of nine aliases of ... ("billion laughs") expand a few
 #: hundred bytes into billions of values. A document that would expand to more is refused.
 MAX_EXPANDED_NODES = 1_000_000
+#: Aliases repeat text too: six levels of nine aliases of one 30,000-character string are only
+#: 600,000 values but 16 GB of text, which a schema message (`'...' is not of type 'object'`,
+#: jsonschema words it from the whole value) spelled out until memory ran out. Bounds the
+#: characters of the document's scalars with every alias expanded.
+MAX_EXPANDED_CHARS = 16 * 1024 * 1024
 
 
 def _check_expanded_size(root: yaml.Node) -> None:
-    """Refuse a document whose aliases expand it past MAX_EXPANDED_NODES (linear time: each
-    node's expanded size is computed once)."""
-    sizes: dict[int, int] = {}
+    """Refuse a document whose aliases expand it past MAX_EXPANDED_NODES values or
+    MAX_EXPANDED_CHARS characters of scalars (linear time: each node's expanded size is
+    computed once)."""
+    sizes: dict[int, tuple[int, int]] = {}  # node -> (values, characters) once expanded
     active: set[int] = set()
 
-    def size(node: yaml.Node) -> int:
+    def size(node: yaml.Node) -> tuple[int, int]:
         key = id(node)
         known = sizes.get(key)
         if known is not None:
             return known
         if key in active:  # a cycle: _build reports it
-            return 1
-        total = 1
-        if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)):
+            return 1, 0
+        total, chars = 1, 0
+        if isinstance(node, yaml.ScalarNode):
+            chars = len(node.value)
+        else:
             active.add(key)
             if isinstance(node, yaml.SequenceNode):
                 children = node.value
             else:
                 children = [part for pair in node.value for part in pair]
             for child in children:
-                total += size(child)
-                if total > MAX_EXPANDED_NODES:
+                values, text = size(child)
+                total, chars = total + values, chars + text
+                if total > MAX_EXPANDED_NODES or chars > MAX_EXPANDED_CHARS:
                     raise yaml.MarkedYAMLError(
                         problem=f"document expands to more than {MAX_EXPANDED_NODES:,} values "
-                        "through aliases (an alias bomb?)",
+                        f"or {MAX_EXPANDED_CHARS:,} characters through aliases (an alias bomb?)",
                         problem_mark=root.start_mark,
                     )
             active.discard(key)
-        sizes[key] = total
-        return total
+        sizes[key] = total, chars
+        return total, chars
 
     size(root)
 
