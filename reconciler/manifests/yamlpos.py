@@ -11,6 +11,7 @@ timestamps) and `18:00` stays a string (no base-60 integers).
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -68,6 +69,29 @@ def _nothing(self: Any, *args: Any) -> None:
     return None
 
 
+def _guarded(construct: Any) -> Any:
+    """A scalar constructor whose failures are YAML errors at the scalar: PyYAML's own raise
+    ValueError, KeyError or AttributeError for `!!int abc`, `!!bool maybe`, `!!timestamp x`
+    and for an integer over Python's 4,300 digits, which escaped as an internal error."""
+
+    def guarded(self: Any, node: Any) -> Any:
+        try:
+            return construct(self, node)
+        except (ValueError, KeyError, AttributeError, TypeError, OverflowError):
+            tag = node.tag.rsplit(":", 1)[-1]
+            digits = len(node.value.lstrip("+-").replace("_", ""))
+            limit = sys.get_int_max_str_digits()
+            problem = (  # the value is never shown: it may be a secret
+                f"an integer of {digits:,} digits, over the limit of {limit:,} digits"
+                if tag == "int" and digits > limit else f"not a valid !!{tag} value"
+            )
+            raise yaml.constructor.ConstructorError(
+                None, None, problem, node.start_mark
+            ) from None
+
+    return guarded
+
+
 def _yaml12(base: type) -> type:
     """A safe loader on `base` without YAML 1.1 timestamps and base-60 numbers."""
     loader = type(f"Yaml12{base.__name__}", (base,), {
@@ -85,6 +109,9 @@ def _yaml12(base: type) -> type:
         ]
         for first, resolvers in base.yaml_implicit_resolvers.items()
     }
+    for name in ("int", "float", "bool", "timestamp"):
+        tag = f"tag:yaml.org,2002:{name}"
+        loader.add_constructor(tag, _guarded(base.yaml_constructors[tag]))
     loader.add_implicit_resolver("tag:yaml.org,2002:int", _INT, list("-+0123456789"))
     loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
     return loader

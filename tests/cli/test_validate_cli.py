@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from helpers import REPO, cli
 
@@ -264,3 +265,32 @@ def test_no_traceback_on_hostile_input(tmp_path):
         "binary.yaml", "latin1.yml", "alias-loop.yaml", "python-tag.yaml", "list.yaml", "fifo.yaml",
     } <= by_file  # fmt: skip
     assert out.splitlines()[-1].startswith("invalid: ")
+
+
+def test_a_scalar_yaml_cannot_construct_fails_the_folder_and_applies_nothing(
+    tmp_path: Path, emulator: Any
+) -> None:
+    """An integer of 5,000 digits (over Python's 4,300) or `!!bool maybe` in one file of a
+    folder: before, `validate`, `plan` and `apply` stopped with "internal error (ValueError)"."""
+    write(tmp_path, {
+        "good.yaml": HEADER + "kind: Socket\nmetadata:\n  name: web\nspec:\n  type: http\n",
+        "big.yaml": HEADER + "kind: Socket\nmetadata:\n  name: big\nspec:\n  type: http\n"
+        "  description: 1" + "0" * 5000 + "\n",
+        "tag.yaml": "kind: ConfigMap\napiVersion: v1\ndata: {on: !!bool maybe}\n",
+    })
+    code, out, err = cli(["validate", str(tmp_path)])
+    assert (code, err) == (1, "")
+    assert out.splitlines() == [
+        (f"{tmp_path / 'big.yaml'}:7:16: error: YAML syntax error: an integer of 5,001 "
+         "digits, over the limit of 4,300 digits"),
+        f"{tmp_path / 'tag.yaml'}:3:12: error: YAML syntax error: not a valid !!bool value",
+        "invalid: 2 errors, 0 warnings in 3 files",
+    ]
+    requests = emulator.requests()
+    code, out, err = cli(["apply", str(tmp_path), "--api", emulator.url, "--auto-approve"],
+                         env={"BORDER0_ADMIN_TOKEN": emulator.token})
+    assert code == 1, out + err
+    assert "internal error" not in out + err and "Traceback" not in out + err
+    assert "an integer of 5,001 digits" in out + err
+    assert emulator.writes() == [] and not emulator.client().list_sockets()
+    assert requests == [] or all(method == "GET" for method, _ in requests)
