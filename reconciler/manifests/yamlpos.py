@@ -165,6 +165,7 @@ def load_documents(text: str, loader_class: Any = None) -> Parsed:
                     _check_expanded_size(node)
                 docs.append(_build(node, (set(), loader, duplicates)))
             except _Unusual:  # merge keys, explicit tags, odd keys: PyYAML's own way
+                _check_depth(node)
                 docs.append(loader.construct_document(node))
             except _Cyclic:
                 raise yaml.MarkedYAMLError(
@@ -180,6 +181,9 @@ def load_documents(text: str, loader_class: Any = None) -> Parsed:
         context = f" ({exc.context})" if exc.context else ""
         where = _mark_position(exc.problem_mark) or _mark_position(exc.context_mark)
         error = YamlSyntaxError(f"YAML syntax error: {problem}{context}", where)
+        return Parsed(docs, error, duplicates)
+    except RecursionError:  # the pure-Python composer recurses per level
+        error = YamlSyntaxError("YAML syntax error: document nested too deeply", None)
         return Parsed(docs, error, duplicates)
     except yaml.YAMLError as exc:  # reader errors: unprintable characters and the like
         return Parsed(docs, YamlSyntaxError(f"YAML error: {exc}", None), duplicates)
@@ -237,6 +241,34 @@ def _check_expanded_size(root: yaml.Node) -> None:
     size(root)
 
 
+#: The deepest nesting of lists and mappings in a document (manifests need about 8): the
+#: steps after parsing recurse per level (the schema check, its messages), and a mapping
+#: 400 levels deep exhausted Python's stack there, an internal error instead of a message.
+MAX_DEPTH = 100
+
+
+def _too_deep(node: yaml.Node) -> yaml.MarkedYAMLError:
+    return yaml.MarkedYAMLError(
+        problem=f"document nested more than {MAX_DEPTH} levels deep",
+        problem_mark=node.start_mark,
+    )
+
+
+def _check_depth(root: yaml.Node) -> None:
+    """Refuse a document nested deeper than MAX_DEPTH (the nodes PyYAML's constructor builds;
+    `_build` counts its own levels). Iterative, and ends on a cycle: it is only ever deeper."""
+    stack = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, yaml.ScalarNode):
+            continue
+        if depth >= MAX_DEPTH:
+            raise _too_deep(node)
+        children = node.value if isinstance(node, yaml.SequenceNode) else [
+            part for pair in node.value for part in pair]
+        stack.extend((child, depth + 1) for child in children)
+
+
 class _Unusual(Exception):
     """A node the fast path leaves to PyYAML's constructor."""
 
@@ -263,6 +295,8 @@ def _build(node: yaml.Node, ctx: tuple[set[int], Any, list[YamlSyntaxError]]) ->
     if id(node) in active:
         raise _Cyclic
     active.add(id(node))
+    if len(active) > MAX_DEPTH:  # `active` holds the containers from the root to here
+        raise _too_deep(node)
     try:
         if tag == _SEQ:
             return [_build(item, ctx) for item in node.value]

@@ -249,6 +249,8 @@ def test_no_traceback_on_hostile_input(tmp_path):
             "alias-loop.yaml": "a: &x\n  b: *x\n",
             "python-tag.yaml": "!!python/object/apply:os.system ['echo hi']\n",
             "deep.yaml": deep,
+            "deep-ours.yaml": HEADER + "kind: Socket\nmetadata: {name: d}\nspec:\n  type: http\n"
+            "  upstream: " + "{a: " * 400 + "1" + "}" * 400 + "\n",
             "list.yaml": "- " + HEADER.strip() + "\n  kind: Socket\n",
             "scalar.yaml": "just text\n",
             "null-key.yaml": HEADER
@@ -263,6 +265,7 @@ def test_no_traceback_on_hostile_input(tmp_path):
     by_file = {line.split(":")[0].rsplit("/", 1)[-1] for line in out.splitlines()[:-1]}
     assert {
         "binary.yaml", "latin1.yml", "alias-loop.yaml", "python-tag.yaml", "list.yaml", "fifo.yaml",
+        "deep-ours.yaml",
     } <= by_file  # fmt: skip
     assert out.splitlines()[-1].startswith("invalid: ")
 

@@ -92,3 +92,25 @@ def test_a_scalar_its_constructor_refuses_is_an_error_at_the_scalar(
     assert [(d.code, d.line, d.column, d.message) for d in result.diagnostics] == [
         ("yaml-syntax", 7, 16, f"YAML syntax error: {problem}")
     ]
+
+
+@pytest.mark.parametrize("leaf", ["1", "!!str 1"])  # built by _build, or by PyYAML's constructor
+@pytest.mark.parametrize("levels", [400, 5000])
+def test_a_document_nested_too_deeply_is_one_error_not_a_recursion_error(
+    parser: str, tmp_path: Path, leaf: str, levels: int
+) -> None:
+    """A mapping 400 levels deep under spec.upstream parsed, then exhausted Python's stack in
+    the schema check (an internal error); 5,000 levels exhausted the pure-Python composer's.
+    Found by probing with hostile YAML."""
+    (tmp_path / "m.yaml").write_text(
+        f"{HEADER}kind: Socket\nmetadata:\n  name: web\nspec:\n  type: http\n"
+        "  upstream: " + "{a: " * levels + leaf + "}" * levels + "\n"
+    )
+    result = load([tmp_path])
+    [problem] = result.diagnostics
+    assert problem.code == "yaml-syntax" and not result.desired.sockets
+    if levels == 400:  # at the 101st level: spec.upstream's 98th mapping
+        assert problem.message == "YAML syntax error: document nested more than 100 levels deep"
+        assert (problem.line, problem.column) == (7, 13 + 4 * 98)
+    else:  # libyaml stops at 1,000 flow levels itself; Python's composer recursed until now
+        assert "nesting depth" in problem.message or "nested too deeply" in problem.message
