@@ -212,7 +212,8 @@ def discover(
 
     for raw in paths:
         if str(raw) == STDIN:
-            files.append(_STDIN_FILE)
+            if _STDIN_FILE not in files:  # `- -`: read once, as any path named twice
+                files.append(_STDIN_FILE)
             continue
         root = Path(raw)
         if root.is_dir():  # follows a symlinked root (git-sync swaps one)

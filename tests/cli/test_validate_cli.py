@@ -226,6 +226,8 @@ def test_a_path_named_twice_is_read_once_without_a_warning(tmp_path):
     for paths in (["m", "m"], ["m/web.yaml", "m"], ["m", "m/sub/ssh.yaml"], ["m", "./m/"]):
         code, out, err = cli(["validate", *paths], cwd=tmp_path)
         assert (code, out, err) == (0, once + "\n", ""), paths
+    code, out, err = cli(["validate", "-", "m/sub", "-"], cwd=tmp_path, input=files["m/web.yaml"])
+    assert (code, out, err) == (0, once + "\n", ""), "stdin named twice"  # was a duplicate name
     code, out, _ = cli(["validate", "m", "empty", "m"], cwd=tmp_path)
     assert code == 0
     assert out.splitlines() == [
