@@ -157,3 +157,20 @@ def test_aliases_of_a_long_string_are_refused_not_spelled_out(tmp_path: Path) ->
          "than 1,000,000 values or 16,777,216 characters through aliases (an alias bomb?)")
     ]
     assert seen["peak_mb"] < 200, seen
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.slow
+def test_an_env_file_that_never_ends_is_refused_at_its_limit(tmp_path: Path) -> None:
+    """`--env-file /dev/zero` was read whole: memory grew until it ran out (the child's
+    address space is capped here so that shows as a MemoryError, not the machine's memory)."""
+    (tmp_path / "m.yaml").write_text(HEADER + "spec:\n  type: http\n")
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1500 * 1024 * 1024, 1500 * 1024 * 1024))
+
+    proc = subprocess.run(
+        [PYTHON, "-m", "reconciler", "validate", str(tmp_path), "--env-file", "/dev/zero"],
+        capture_output=True, text=True, timeout=60, cwd=str(REPO), check=False, preexec_fn=cap)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (
+        1, "", "error: cannot read env file /dev/zero: over the limit of 1,048,576 bytes\n")
