@@ -34,6 +34,7 @@ from typing import NamedTuple
 from reconciler.errors import UserError
 
 __all__ = [
+    "MAX_ENV_FILE_BYTES",
     "MAX_FILE_BYTES",
     "STDIN",
     "SUFFIXES",
@@ -212,7 +213,8 @@ def discover(
 
     for raw in paths:
         if str(raw) == STDIN:
-            files.append(_STDIN_FILE)
+            if _STDIN_FILE not in files:  # `- -`: read once, as any path named twice
+                files.append(_STDIN_FILE)
             continue
         root = Path(raw)
         if root.is_dir():  # follows a symlinked root (git-sync swaps one)
@@ -246,10 +248,20 @@ class EnvFileError(UserError, ValueError):
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 
 
+#: The largest env file read. A pipe stays allowed (`--env-file <(sops -d prod.env)`), so the
+#: size is capped as it is read: `--env-file /dev/zero` grew until memory ran out.
+MAX_ENV_FILE_BYTES = 1024 * 1024
+
+
 def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
     """KEY=VALUE lines (`export` allowed), `#` comments, values optionally quoted."""
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_ENV_FILE_BYTES + 1)
+        if len(raw) > MAX_ENV_FILE_BYTES:
+            raise EnvFileError(f"cannot read env file {path}: over the limit of "
+                               f"{MAX_ENV_FILE_BYTES:,} bytes")
+        text = raw.decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise EnvFileError(f"cannot read env file {path}: {reason}") from None

@@ -11,6 +11,7 @@ timestamps) and `18:00` stays a string (no base-60 integers).
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -68,6 +69,29 @@ def _nothing(self: Any, *args: Any) -> None:
     return None
 
 
+def _guarded(construct: Any) -> Any:
+    """A scalar constructor whose failures are YAML errors at the scalar: PyYAML's own raise
+    ValueError, KeyError or AttributeError for `!!int abc`, `!!bool maybe`, `!!timestamp x`
+    and for an integer over Python's 4,300 digits, which escaped as an internal error."""
+
+    def guarded(self: Any, node: Any) -> Any:
+        try:
+            return construct(self, node)
+        except (ValueError, KeyError, AttributeError, TypeError, OverflowError):
+            tag = node.tag.rsplit(":", 1)[-1]
+            digits = len(node.value.lstrip("+-").replace("_", ""))
+            limit = sys.get_int_max_str_digits()
+            problem = (  # the value is never shown: it may be a secret
+                f"an integer of {digits:,} digits, over the limit of {limit:,} digits"
+                if tag == "int" and digits > limit else f"not a valid !!{tag} value"
+            )
+            raise yaml.constructor.ConstructorError(
+                None, None, problem, node.start_mark
+            ) from None
+
+    return guarded
+
+
 def _yaml12(base: type) -> type:
     """A safe loader on `base` without YAML 1.1 timestamps and base-60 numbers."""
     loader = type(f"Yaml12{base.__name__}", (base,), {
@@ -85,6 +109,9 @@ def _yaml12(base: type) -> type:
         ]
         for first, resolvers in base.yaml_implicit_resolvers.items()
     }
+    for name in ("int", "float", "bool", "timestamp"):
+        tag = f"tag:yaml.org,2002:{name}"
+        loader.add_constructor(tag, _guarded(base.yaml_constructors[tag]))
     loader.add_implicit_resolver("tag:yaml.org,2002:int", _INT, list("-+0123456789"))
     loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
     return loader
@@ -138,6 +165,7 @@ def load_documents(text: str, loader_class: Any = None) -> Parsed:
                     _check_expanded_size(node)
                 docs.append(_build(node, (set(), loader, duplicates)))
             except _Unusual:  # merge keys, explicit tags, odd keys: PyYAML's own way
+                _check_depth(node)
                 docs.append(loader.construct_document(node))
             except _Cyclic:
                 raise yaml.MarkedYAMLError(
@@ -154,6 +182,9 @@ def load_documents(text: str, loader_class: Any = None) -> Parsed:
         where = _mark_position(exc.problem_mark) or _mark_position(exc.context_mark)
         error = YamlSyntaxError(f"YAML syntax error: {problem}{context}", where)
         return Parsed(docs, error, duplicates)
+    except RecursionError:  # the pure-Python composer recurses per level
+        error = YamlSyntaxError("YAML syntax error: document nested too deeply", None)
+        return Parsed(docs, error, duplicates)
     except yaml.YAMLError as exc:  # reader errors: unprintable characters and the like
         return Parsed(docs, YamlSyntaxError(f"YAML error: {exc}", None), duplicates)
     finally:
@@ -164,41 +195,78 @@ def load_documents(text: str, loader_class: Any = None) -> Parsed:
 #: Aliases repeat nodes: nine aliases of nine aliases of ... ("billion laughs") expand a few
 #: hundred bytes into billions of values. A document that would expand to more is refused.
 MAX_EXPANDED_NODES = 1_000_000
+#: Aliases repeat text too: six levels of nine aliases of one 30,000-character string are only
+#: 600,000 values but 16 GB of text, which a schema message (`'...' is not of type 'object'`,
+#: jsonschema words it from the whole value) spelled out until memory ran out. Bounds the
+#: characters of the document's scalars with every alias expanded.
+MAX_EXPANDED_CHARS = 16 * 1024 * 1024
 
 
 def _check_expanded_size(root: yaml.Node) -> None:
-    """Refuse a document whose aliases expand it past MAX_EXPANDED_NODES (linear time: each
-    node's expanded size is computed once)."""
-    sizes: dict[int, int] = {}
+    """Refuse a document whose aliases expand it past MAX_EXPANDED_NODES values or
+    MAX_EXPANDED_CHARS characters of scalars (linear time: each node's expanded size is
+    computed once)."""
+    sizes: dict[int, tuple[int, int]] = {}  # node -> (values, characters) once expanded
     active: set[int] = set()
 
-    def size(node: yaml.Node) -> int:
+    def size(node: yaml.Node) -> tuple[int, int]:
         key = id(node)
         known = sizes.get(key)
         if known is not None:
             return known
         if key in active:  # a cycle: _build reports it
-            return 1
-        total = 1
-        if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)):
+            return 1, 0
+        total, chars = 1, 0
+        if isinstance(node, yaml.ScalarNode):
+            chars = len(node.value)
+        else:
             active.add(key)
             if isinstance(node, yaml.SequenceNode):
                 children = node.value
             else:
                 children = [part for pair in node.value for part in pair]
             for child in children:
-                total += size(child)
-                if total > MAX_EXPANDED_NODES:
+                values, text = size(child)
+                total, chars = total + values, chars + text
+                if total > MAX_EXPANDED_NODES or chars > MAX_EXPANDED_CHARS:
                     raise yaml.MarkedYAMLError(
                         problem=f"document expands to more than {MAX_EXPANDED_NODES:,} values "
-                        "through aliases (an alias bomb?)",
+                        f"or {MAX_EXPANDED_CHARS:,} characters through aliases (an alias bomb?)",
                         problem_mark=root.start_mark,
                     )
             active.discard(key)
-        sizes[key] = total
-        return total
+        sizes[key] = total, chars
+        return total, chars
 
     size(root)
+
+
+#: The deepest nesting of lists and mappings in a document (manifests need about 8): the
+#: steps after parsing recurse per level (the schema check, its messages), and a mapping
+#: 400 levels deep exhausted Python's stack there, an internal error instead of a message.
+MAX_DEPTH = 100
+
+
+def _too_deep(node: yaml.Node) -> yaml.MarkedYAMLError:
+    return yaml.MarkedYAMLError(
+        problem=f"document nested more than {MAX_DEPTH} levels deep",
+        problem_mark=node.start_mark,
+    )
+
+
+def _check_depth(root: yaml.Node) -> None:
+    """Refuse a document nested deeper than MAX_DEPTH (the nodes PyYAML's constructor builds;
+    `_build` counts its own levels). Iterative, and ends on a cycle: it is only ever deeper."""
+    stack = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, yaml.ScalarNode):
+            continue
+        if depth >= MAX_DEPTH:
+            raise _too_deep(node)
+        children = node.value if isinstance(node, yaml.SequenceNode) else [
+            part for pair in node.value for part in pair]
+        stack.extend((child, depth + 1) for child in children)
 
 
 class _Unusual(Exception):
@@ -227,6 +295,8 @@ def _build(node: yaml.Node, ctx: tuple[set[int], Any, list[YamlSyntaxError]]) ->
     if id(node) in active:
         raise _Cyclic
     active.add(id(node))
+    if len(active) > MAX_DEPTH:  # `active` holds the containers from the root to here
+        raise _too_deep(node)
     try:
         if tag == _SEQ:
             return [_build(item, ctx) for item in node.value]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from helpers import REPO, cli
 
@@ -225,6 +226,8 @@ def test_a_path_named_twice_is_read_once_without_a_warning(tmp_path):
     for paths in (["m", "m"], ["m/web.yaml", "m"], ["m", "m/sub/ssh.yaml"], ["m", "./m/"]):
         code, out, err = cli(["validate", *paths], cwd=tmp_path)
         assert (code, out, err) == (0, once + "\n", ""), paths
+    code, out, err = cli(["validate", "-", "m/sub", "-"], cwd=tmp_path, input=files["m/web.yaml"])
+    assert (code, out, err) == (0, once + "\n", ""), "stdin named twice"  # was a duplicate name
     code, out, _ = cli(["validate", "m", "empty", "m"], cwd=tmp_path)
     assert code == 0
     assert out.splitlines() == [
@@ -248,6 +251,8 @@ def test_no_traceback_on_hostile_input(tmp_path):
             "alias-loop.yaml": "a: &x\n  b: *x\n",
             "python-tag.yaml": "!!python/object/apply:os.system ['echo hi']\n",
             "deep.yaml": deep,
+            "deep-ours.yaml": HEADER + "kind: Socket\nmetadata: {name: d}\nspec:\n  type: http\n"
+            "  upstream: " + "{a: " * 400 + "1" + "}" * 400 + "\n",
             "list.yaml": "- " + HEADER.strip() + "\n  kind: Socket\n",
             "scalar.yaml": "just text\n",
             "null-key.yaml": HEADER
@@ -262,5 +267,35 @@ def test_no_traceback_on_hostile_input(tmp_path):
     by_file = {line.split(":")[0].rsplit("/", 1)[-1] for line in out.splitlines()[:-1]}
     assert {
         "binary.yaml", "latin1.yml", "alias-loop.yaml", "python-tag.yaml", "list.yaml", "fifo.yaml",
+        "deep-ours.yaml",
     } <= by_file  # fmt: skip
     assert out.splitlines()[-1].startswith("invalid: ")
+
+
+def test_a_scalar_yaml_cannot_construct_fails_the_folder_and_applies_nothing(
+    tmp_path: Path, emulator: Any
+) -> None:
+    """An integer of 5,000 digits (over Python's 4,300) or `!!bool maybe` in one file of a
+    folder: before, `validate`, `plan` and `apply` stopped with "internal error (ValueError)"."""
+    write(tmp_path, {
+        "good.yaml": HEADER + "kind: Socket\nmetadata:\n  name: web\nspec:\n  type: http\n",
+        "big.yaml": HEADER + "kind: Socket\nmetadata:\n  name: big\nspec:\n  type: http\n"
+        "  description: 1" + "0" * 5000 + "\n",
+        "tag.yaml": "kind: ConfigMap\napiVersion: v1\ndata: {on: !!bool maybe}\n",
+    })
+    code, out, err = cli(["validate", str(tmp_path)])
+    assert (code, err) == (1, "")
+    assert out.splitlines() == [
+        (f"{tmp_path / 'big.yaml'}:7:16: error: YAML syntax error: an integer of 5,001 "
+         "digits, over the limit of 4,300 digits"),
+        f"{tmp_path / 'tag.yaml'}:3:12: error: YAML syntax error: not a valid !!bool value",
+        "invalid: 2 errors, 0 warnings in 3 files",
+    ]
+    requests = emulator.requests()
+    code, out, err = cli(["apply", str(tmp_path), "--api", emulator.url, "--auto-approve"],
+                         env={"BORDER0_ADMIN_TOKEN": emulator.token})
+    assert code == 1, out + err
+    assert "internal error" not in out + err and "Traceback" not in out + err
+    assert "an integer of 5,001 digits" in out + err
+    assert emulator.writes() == [] and not emulator.client().list_sockets()
+    assert requests == [] or all(method == "GET" for method, _ in requests)

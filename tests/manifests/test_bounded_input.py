@@ -10,6 +10,7 @@ duration bound is only a generous guard (the figures are in benchmarks/README.md
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 from pathlib import Path
 
@@ -36,10 +37,18 @@ print(json.dumps({
 """
 
 
-def probe(path: Path) -> dict:
-    """Load `path` in a child process: its errors, the load's seconds, the peak memory (MB)."""
+def probe(path: Path, memory_cap_mb: int | None = None) -> dict:
+    """Load `path` in a child process: its errors, the load's seconds, the peak memory (MB).
+    `memory_cap_mb` caps the child's address space, so a load that would not stay bounded
+    fails (MemoryError) instead of taking the machine's memory."""
+
+    def cap() -> None:
+        if memory_cap_mb is not None:
+            limit = memory_cap_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
     proc = subprocess.run([PYTHON, "-c", PROBE, str(path)], capture_output=True, text=True,
-                          timeout=120, cwd=str(REPO), check=False)
+                          timeout=120, cwd=str(REPO), check=False, preexec_fn=cap)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -125,3 +134,43 @@ def test_list_lengths_and_strings_have_limits_in_the_schema(tmp_path: Path) -> N
     assert code == 1
     assert "spec.externalPolicies: 101 items, over the limit of 100" in out
     assert "spec.policyData.condition.who.email: 1,001 items, over the limit of 1,000" in out
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.slow
+def test_aliases_of_a_long_string_are_refused_not_spelled_out(tmp_path: Path) -> None:
+    """Six levels of nine aliases of one 10,000-character string: 600,000 values (under the
+    limit on values) but 5 GB of text. Found by probing with hostile YAML: `spec` is a list
+    where a mapping goes, and jsonschema words that as the whole value's repr, so the load ran
+    out of memory (an "internal error" under a cap, the machine's memory without one)."""
+
+    def nested(level: int) -> str:
+        if level == 0:
+            return '"' + "x" * 10_000 + '"'
+        return f"[&a{level - 1} {nested(level - 1)}" + f", *a{level - 1}" * 8 + "]"
+
+    (tmp_path / "bomb.yaml").write_text(HEADER + f"spec: {nested(6)}\n")
+    assert (tmp_path / "bomb.yaml").stat().st_size < 11_000
+    seen = probe(tmp_path, memory_cap_mb=1500)
+    assert seen["errors"] == [
+        (f"{tmp_path / 'bomb.yaml'}:1:1: error: YAML syntax error: document expands to more "
+         "than 1,000,000 values or 16,777,216 characters through aliases (an alias bomb?)")
+    ]
+    assert seen["peak_mb"] < 200, seen
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.slow
+def test_an_env_file_that_never_ends_is_refused_at_its_limit(tmp_path: Path) -> None:
+    """`--env-file /dev/zero` was read whole: memory grew until it ran out (the child's
+    address space is capped here so that shows as a MemoryError, not the machine's memory)."""
+    (tmp_path / "m.yaml").write_text(HEADER + "spec:\n  type: http\n")
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1500 * 1024 * 1024, 1500 * 1024 * 1024))
+
+    proc = subprocess.run(
+        [PYTHON, "-m", "reconciler", "validate", str(tmp_path), "--env-file", "/dev/zero"],
+        capture_output=True, text=True, timeout=60, cwd=str(REPO), check=False, preexec_fn=cap)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (
+        1, "", "error: cannot read env file /dev/zero: over the limit of 1,048,576 bytes\n")

@@ -612,6 +612,10 @@ def test_read_env_file(tmp_path):
     assert "unterminated-secret" not in str(info.value)
     with pytest.raises(EnvFileError, match="No such file"):
         read_env_file(tmp_path / "missing.env")
+    env_file.write_text("".join(f"K{i}=value\n" for i in range(120_000)))  # 1.3 MB
+    with pytest.raises(EnvFileError) as info:
+        read_env_file(env_file)
+    assert str(info.value) == f"cannot read env file {env_file}: over the limit of 1,048,576 bytes"
 
 
 # --- the schemas themselves -----------------------------------------------------------------

@@ -68,3 +68,49 @@ def test_both_parsers_report_the_same_problems_at_the_same_places(
     names = [d for d in result.diagnostics if d.code == "schema" and "Bad_Name" in d.message]
     assert [(d.line, d.column) for d in names] == [(15, 9)]
     assert not result.ok and not result.desired.sockets
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("1" + "0" * 5000, "an integer of 5,001 digits, over the limit of 4,300 digits"),
+    ("!!int -1_" + "0" * 5000, "an integer of 5,001 digits, over the limit of 4,300 digits"),
+    ("!!int abc", "not a valid !!int value"),
+    ("!!float abc", "not a valid !!float value"),
+    ("!!bool maybe", "not a valid !!bool value"),
+    ("!!timestamp soon", "not a valid !!timestamp value"),
+])
+def test_a_scalar_its_constructor_refuses_is_an_error_at_the_scalar(
+    parser: str, tmp_path: Path, value: str, problem: str
+) -> None:
+    """PyYAML's scalar constructors raise ValueError, KeyError or AttributeError (Python reads
+    at most 4,300 decimal digits): found by probing with hostile YAML, they escaped the loader
+    as an internal error. The value is never echoed: it may be a secret."""
+    (tmp_path / "m.yaml").write_text(
+        f"{HEADER}kind: Socket\nmetadata:\n  name: web\nspec:\n  type: http\n"
+        f"  description: {value}\n"
+    )
+    result = load([tmp_path])
+    assert [(d.code, d.line, d.column, d.message) for d in result.diagnostics] == [
+        ("yaml-syntax", 7, 16, f"YAML syntax error: {problem}")
+    ]
+
+
+@pytest.mark.parametrize("leaf", ["1", "!!str 1"])  # built by _build, or by PyYAML's constructor
+@pytest.mark.parametrize("levels", [400, 5000])
+def test_a_document_nested_too_deeply_is_one_error_not_a_recursion_error(
+    parser: str, tmp_path: Path, leaf: str, levels: int
+) -> None:
+    """A mapping 400 levels deep under spec.upstream parsed, then exhausted Python's stack in
+    the schema check (an internal error); 5,000 levels exhausted the pure-Python composer's.
+    Found by probing with hostile YAML."""
+    (tmp_path / "m.yaml").write_text(
+        f"{HEADER}kind: Socket\nmetadata:\n  name: web\nspec:\n  type: http\n"
+        "  upstream: " + "{a: " * levels + leaf + "}" * levels + "\n"
+    )
+    result = load([tmp_path])
+    [problem] = result.diagnostics
+    assert problem.code == "yaml-syntax" and not result.desired.sockets
+    if levels == 400:  # at the 101st level: spec.upstream's 98th mapping
+        assert problem.message == "YAML syntax error: document nested more than 100 levels deep"
+        assert (problem.line, problem.column) == (7, 13 + 4 * 98)
+    else:  # libyaml stops at 1,000 flow levels itself; Python's composer recursed until now
+        assert "nesting depth" in problem.message or "nested too deeply" in problem.message
