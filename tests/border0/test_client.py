@@ -367,11 +367,29 @@ def test_paging_stops_on_a_server_that_repeats_pages():
 # --- retries -------------------------------------------------------------------------------
 
 
+class _BackoffAfterBoth(ManualClock):
+    """While `armed`, a retry's backoff returns only once the other request has failed too:
+    both failures are seen before either retry is answered, however the threads are
+    scheduled (with a real 20 ms backoff, one thread's retry could be answered before a slow
+    thread had read its own 500, and that is a new failure)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = True
+        self.both_failed = threading.Barrier(2)
+
+    def sleep(self, seconds: float) -> None:
+        if self.armed:
+            self.both_failed.wait(timeout=30)
+        super().sleep(seconds)
+
+
 def test_a_retry_is_told_once_per_failure_not_once_per_request(emulator_factory):
     """Requests in flight together meet the same failure: its retry is announced once. Once
     border0 answered, the next failure is a new one, told again."""
     emu = emulator_factory()
-    client = emu.client()
+    clock = _BackoffAfterBoth()
+    client = emu.client(clock=clock)
     announced: list[str] = []
     client.on_retry = announced.append
     told = f"border0 API answered 500, retrying 1/{client.max_retries_5xx}..."
@@ -389,6 +407,7 @@ def test_a_retry_is_told_once_per_failure_not_once_per_request(emulator_factory)
         thread.join()
     assert emu.app.faults.injected["500"] == 2
     assert announced == [told]
+    clock.armed = False
     emu.app.faults.fail_next(1, "500")
     client.list_policies()
     assert announced == [told, told]
