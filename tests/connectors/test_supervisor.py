@@ -33,6 +33,7 @@ if mode == "fail":
     sys.exit(3)
 if mode == "stubborn":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    open(starts + ".stubborn", "w").close()  # SIGTERM is ignored from here on
 if mode == "family":
     kid = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     with open(starts + ".kid", "w") as f:
@@ -262,11 +263,14 @@ def _not_alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
-def test_stubborn_connector_gets_sigkill_after_stop_timeout(make_supervisor, caplog):
+def test_stubborn_connector_gets_sigkill_after_stop_timeout(make_supervisor, fake, caplog):
     caplog.set_level(logging.INFO, logger="reconciler.connector")
     sup = make_supervisor(stop_timeout=0.4)
     sup.sync({"stub": target("stub", "stubborn")})
     st = wait_for(lambda: running(sup, "stub"))
+    # RUNNING comes after `startsecs`; a child slower than that to start (a loaded machine)
+    # would die of the SIGTERM it had not yet learnt to ignore
+    wait_for(lambda: Path(str(fake["starts"]) + ".stubborn").exists(), message="SIGTERM ignored")
     sup.sync({})
     wait_for(lambda: sup.status() == [], message="stubborn connector killed")
     assert gone(st["stub"].pid)
