@@ -23,8 +23,8 @@ from typing import Any
 from reconciler.border0.api_json import with_links
 
 __all__ = [
-    "PYTHON", "REPO", "cli", "cli_process", "copy_examples", "edit_by_hand", "free_port",
-    "free_port_range", "refuse_writes", "sent", "wait_for",
+    "PYTHON", "REPO", "cli", "cli_process", "copy_examples", "edit_by_hand", "fail_every",
+    "free_port", "free_port_range", "refuse_writes", "sent", "wait_for",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -237,6 +237,24 @@ def edit_by_hand(client: Any, socket: Mapping[str, Any], **changes: Any) -> dict
     socket = with_links(socket, client.list_connectors(sid), client.list_upstream_configurations(sid))
     body = {k: v for k, v in socket.items() if k in fields}
     return client.update_socket(socket["socket_id"], {**body, **changes})
+
+
+class _Picks(random.Random):
+    """A fault injector's random source whose `choice` is always `kind`."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(0)
+        self.kind = kind
+
+    def choice(self, seq: Any) -> Any:
+        return self.kind
+
+
+def fail_every(faults: Any, methods: Collection[str], kind: str) -> None:
+    """Make the twin's fault injector (`emulator.app.faults`) fail every request of `methods`
+    with `kind` ("500": not run; "500-after", "drop-after": run, the answer lost) until
+    `faults.fail_rate = 0.0`."""
+    faults.random, faults.fail_methods, faults.fail_rate = _Picks(kind), set(methods), 1.0
 
 
 def refuse_writes(emulator: Any, names: Collection[str]) -> None:

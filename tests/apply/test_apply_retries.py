@@ -9,7 +9,6 @@ reads succeed."""
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from documents import ENV, opts, policy_doc, socket_doc, write
-from helpers import cli, sent
+from helpers import cli, fail_every, sent
 
 from reconciler.apply import apply_plan
 from reconciler.border0.inventory import fetch_actual
@@ -73,17 +72,6 @@ def test_a_failing_create_is_sent_at_most_one_plus_max_retries_and_never_after_n
     assert Counter(s["name"] for s in client.list_sockets()) == Counter(list(FAULTS))
 
 
-class _Always(random.Random):
-    """The twin's fault injector picking one kind every time (with `fail_rate` 1.0)."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__(0)
-        self.kind = kind
-
-    def choice(self, seq: Any) -> Any:
-        return self.kind
-
-
 def _objects(folder: Path, *, gone: bool) -> Path:
     """A socket, a policy, a connector and a token to delete (`gone`: their manifests removed),
     beside what stays (so the mass-delete guard lets the deletes through)."""
@@ -128,7 +116,7 @@ def test_a_delete_applied_but_never_answered_counts_as_deleted(
     folder = _objects(tmp_path / "m", gone=False)
     assert reconcile([folder], client, opts()).ok
     faults = emulator.app.faults
-    faults.random, faults.fail_methods, faults.fail_rate = _Always(kind), {"DELETE"}, 1.0
+    fail_every(faults, {"DELETE"}, kind)
     _objects(folder, gone=True)
 
     result = reconcile([folder], client, opts())
@@ -156,7 +144,7 @@ def test_a_delete_border0_never_ran_is_still_reported_failed(emulator, tmp_path:
     box = client.find_socket("box")["socket_id"]
     served = emulator.requests()
     faults = emulator.app.faults
-    faults.random, faults.fail_methods, faults.fail_rate = _Always("500"), {"DELETE"}, 1.0
+    fail_every(faults, {"DELETE"}, "500")
     _objects(folder, gone=True)
 
     result = reconcile([folder], client, opts())
@@ -211,7 +199,7 @@ def test_the_read_after_a_lost_delete_is_not_answered_by_a_lagging_replica(
     folder = write(tmp_path / "m", [socket_doc("web"), socket_doc("box", "ssh")])
     assert reconcile([folder], client, opts()).ok
     faults = emu.app.faults
-    faults.random, faults.fail_methods, faults.fail_rate = _Always("500-after"), {"DELETE"}, 1.0
+    fail_every(faults, {"DELETE"}, "500-after")
     write(folder, [socket_doc("web")])
     clock.slept.clear()
 

@@ -7,12 +7,11 @@ only once its revocation succeeded, so a failed one is retried; a marker v0.2 wr
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
-from helpers import reconciled
+from helpers import fail_every, reconciled
 
 from reconciler.plan.connectors import V02_RULE
 from reconciler.reconcile import ReconcileOptions, reconcile
@@ -70,13 +69,6 @@ def test_only_tokens_we_made_are_revoked_and_a_connector_without_any_is_not_list
     assert listed == [f"GET /connector/{edge['connector_id']}/tokens"]  # never bare's
 
 
-class _Only500(random.Random):
-    """The twin's fault injector picking "500" (the request is not run) every time."""
-
-    def choice(self, seq):  # one kind, whatever is offered
-        return "500"
-
-
 def test_a_failed_revocation_keeps_the_token_named_and_the_next_apply_revokes_it(
         tmp_path, emulator):
     client = emulator.client(max_retries_5xx=0)
@@ -84,7 +76,7 @@ def test_a_failed_revocation_keeps_the_token_named_and_the_next_apply_revokes_it
     reconciled(folder, client)
     write(folder, {"edge": ["edge-1"]})
     faults = emulator.app.faults
-    faults.random, faults.fail_methods, faults.fail_rate = _Only500(), {"DELETE"}, 1.0
+    fail_every(faults, {"DELETE"}, "500")
 
     failed = reconcile([folder], client, ReconcileOptions(delete_grace=0))
     assert not failed.ok and failed.applied is not None
