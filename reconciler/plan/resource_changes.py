@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler import model
+from reconciler.connector_model import LEGACY_UPSTREAM_FIELDS
 from reconciler.model import Actual, Desired, LivePolicy, LiveSocket, PolicySpec, SocketSpec
 from reconciler.secrets import FINGERPRINT_TAG_PREFIX, SECRET_FIELDS
 
@@ -43,9 +44,9 @@ def _socket_after(spec: SocketSpec, instance: str,
     body = {**model.socket_settings(spec, instance), "protected_socket": spec.protected}
     if live is not None:
         body["tags"] = model.written_tags(spec, instance, live.tags)
-        body.update(model.kept_legacy_upstream(spec, {
-            "upstream_type": live.upstream_type,
-            "upstream_http_hostname": live.upstream_http_hostname}))
+        # LiveSocket's attributes carry the API's names
+        body.update(model.kept_legacy_upstream(
+            spec, {k: getattr(live, k) for k in LEGACY_UPSTREAM_FIELDS}))
     if spec.protected:
         body["protected_username"] = spec.protected_username or ""
     hidden = {k: True for k in SECRET_FIELDS if spec.secret(k) is not None}
