@@ -1,4 +1,4 @@
-from reconciler.cli.main import main
+from reconciler.cli.main import program
 
 if __name__ == "__main__":
-    main()
+    program()

@@ -1,13 +1,22 @@
-"""The cyclic garbage collector kept out of the way of the bulk data `validate`, `plan` and
-`apply` build. (The manifests load while border0 is listed: `reconcile.observe`.)"""
+"""The bulk data `validate`, `plan` and `apply` build (parsed manifests, tens of thousands of
+API objects): the cyclic garbage collector kept out of its way while it is built, and the
+process left without freeing it object by object. (The manifests load while border0 is
+listed: `reconcile.observe`.)"""
 
 from __future__ import annotations
 
+import atexit
 import gc
+import os
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["bulk_gc"]
+__all__ = ["bulk_gc", "exit_now", "keep", "keep_until_exit"]
+
+#: What the command built, held until the process ends (`keep_until_exit`); None: not held.
+_kept: list[object] | None = None
 
 
 @contextmanager
@@ -29,3 +38,38 @@ def bulk_gc() -> Iterator[None]:
         gc.freeze()
         if enabled:
             gc.enable()
+
+
+def keep_until_exit() -> None:
+    """The program (`cli.main.program`, not a test calling `main`) leaves by `exit_now`: what
+    a command passes to `keep` is held until then."""
+    global _kept
+    _kept = []
+
+
+def keep(*objects: object) -> None:
+    """Hold `objects` until the process ends, when it ends by `exit_now`: freeing a plan of
+    10,000 sockets when the command returns costs 45 ms of CPU (about 0.5 s at 100,000),
+    for memory the operating system takes back at once."""
+    if _kept is not None:
+        _kept.extend(objects)
+
+
+def exit_now(code: object) -> None:
+    """End the process with exit status `code` without freeing what the command built, the
+    way mypy leaves (`mypy.util.hard_exit`): the exit functions run and the output is
+    flushed, then `os._exit`. Returns, for the usual exit, when nothing was kept, when `code`
+    is a message, when a thread other than the main one still runs, or when the output
+    cannot be flushed (a closed pipe: Python reports it as it always does)."""
+    if not _kept or not (code is None or isinstance(code, int)):
+        return
+    if any(t is not threading.main_thread() and not t.daemon and t.is_alive()
+           for t in threading.enumerate()):
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    atexit._run_exitfuncs()
+    os._exit(code or 0)

@@ -12,7 +12,6 @@ Exit codes are a contract (as Terraform's): 0 success, 1 error, 2 changes presen
 from __future__ import annotations
 
 import importlib
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +20,7 @@ import click
 from reconciler import __version__
 from reconciler.cli.options import ENV_PREFIX, EXIT_ERROR, EXIT_OK, environment_names
 
-__all__ = ["COMMANDS", "LazyGroup", "cli", "main"]
+__all__ = ["COMMANDS", "LazyGroup", "cli", "main", "program"]
 
 #: Every command: its name and where it lives ("module:attribute"). A new command is one module
 #: and one line here.
@@ -92,5 +91,18 @@ def main(argv: list[str] | None = None) -> None:
     raise SystemExit(code if isinstance(code, int) else EXIT_OK)
 
 
+def program() -> None:
+    """The program's entry (the console script, `python -m reconciler`): `main`, then, after a
+    command that built bulk data, out at once (`bulk.exit_now`)."""
+    from reconciler.cli import bulk
+
+    bulk.keep_until_exit()
+    try:
+        main()
+    except SystemExit as exc:
+        bulk.exit_now(exc.code)
+        raise
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main(sys.argv[1:])
+    program()

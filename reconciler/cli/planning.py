@@ -26,7 +26,7 @@ import reconciler.plan.saved as saved_plan
 from reconciler.apply import ApplyResult
 from reconciler.border0.errors import Border0Error, ConfigurationError
 from reconciler.border0.session import open_api, private_state_dir, state_path
-from reconciler.cli.bulk import bulk_gc
+from reconciler.cli.bulk import bulk_gc, keep
 from reconciler.cli.options import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, document_written
 from reconciler.cli.progress import Progress
 from reconciler.cli.terminal import color_enabled
@@ -371,6 +371,7 @@ def _run_plan(args: PlanArgs) -> int:
     options = reconcile_options(args, env)
     with open_client(args, env, _Notices()) as client:
         prepared = _prepare(args, client, options)
+    keep(prepared, options)
     plan, desired, actual = prepared.plan, prepared.desired, prepared.actual
     assert plan is not None and desired is not None and actual is not None
     _show(plan, args, render_to)
@@ -452,6 +453,7 @@ def _run_apply(args: PlanArgs) -> int:
     notices, options = _Notices(), reconcile_options(args, env)
     with open_client(args, env, notices) as client:
         prepared = _prepare(args, client, options)
+        keep(prepared, options)
         plan, desired, actual = prepared.plan, prepared.desired, prepared.actual
         assert plan is not None and desired is not None and actual is not None
         if plan.has_changes and not args.dry_run:
@@ -499,6 +501,7 @@ def _run_apply(args: PlanArgs) -> int:
             notices.progress = progress
             done = carry_out(prepared, client, replace(
                 options, progress=lambda r: progress.step(r.ok, r.message)))
+            keep(done)
             notices.progress = None
     assert done.applied is not None
     return _summary(done.applied, args)

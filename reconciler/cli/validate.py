@@ -45,7 +45,7 @@ def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | Non
 
     Exit 0 when all are valid, 1 when any has an error. Every problem is listed.
     """
-    from reconciler.cli.bulk import bulk_gc
+    from reconciler.cli.bulk import bulk_gc, keep
     from reconciler.cli.terminal import color_enabled
     from reconciler.manifests.files import environment
     from reconciler.manifests.loader import load
@@ -55,6 +55,7 @@ def validate(paths: tuple[str, ...], strict: bool, fmt: str, env_file: str | Non
         result = load(paths, env=env, resolve_secrets=env is not None, strict=strict,
                       secret_roots=secret_roots or None, exclude=exclude,
                       only_manifests=only_manifests)
+    keep(result)
     if verbose:
         for file, why in result.skipped_files:
             click.echo(f"note: skipped {file}: {why}", err=True)

@@ -188,7 +188,7 @@ def test_build_context_builds_the_wheel(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-        assert "border0-reconciler = reconciler.cli:main" in zf.read(entry_points).decode()
+        assert "border0-reconciler = reconciler.cli:program" in zf.read(entry_points).decode()
     assert "reconciler/cli/main.py" in names
     assert "reconciler/schemas/socket.schema.json" in names
 
