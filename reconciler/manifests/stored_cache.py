@@ -18,7 +18,7 @@ What is written, and what is not:
 
 A cache file is used only when its first line names this reconciler version, YAML parser and
 schemas (`schema_check.schemas_digest`) and its HMAC, under the fingerprint key
-(`secrets.keyed_digest`), matches: a corrupt, old or foreign file (another key, or one
+(`secrets.keyed_digest`), matches (a sealed file: `sealed.py`): a corrupt, old or foreign file (another key, or one
 committed into the checkout) is ignored, never an error. Its documents were valid under these
 schemas when stored, so they are not schema-checked again (`ParsedFile.schema_valid`).
 `BORDER0_RECONCILER_CACHE=off` turns it off.
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -41,8 +40,7 @@ from reconciler.manifests.loader import ParsedFile
 from reconciler.manifests.schema_check import schemas_digest
 from reconciler.manifests.specs import secret_references
 from reconciler.manifests.yamlpos import PARSER, Parsed, Position
-from reconciler.private_files import write_atomically
-from reconciler.secrets import keyed_digest
+from reconciler.sealed import read_sealed, write_sealed
 from reconciler.upstream import is_reference
 
 __all__ = ["CACHE_ENV", "CACHE_FILE", "StoredParseCache", "cache_enabled"]
@@ -86,18 +84,13 @@ class StoredParseCache:
         """The entries of the cache file; {} for a missing, corrupt, old or foreign one."""
         if self._stored is None:
             self._stored = {}
+            body = read_sealed(self.file, _format(), _PURPOSE)
             try:
-                raw = self.file.read_bytes()
-                end = raw.index(b"\n")
-                body = memoryview(raw)[end + 1:]  # not a copy (megabytes at 10,000 sockets)
-                fmt, _, mac = raw[:end].decode("ascii").rpartition(" ")
-                if fmt == _format() and hmac.compare_digest(
-                        bytes.fromhex(mac), keyed_digest(_PURPOSE, raw[:len(fmt)], body)):
-                    data = orjson.loads(body)
-                    if isinstance(data, dict):
-                        self._stored, self._keys = data, set(data)
-            except (OSError, ValueError, UnicodeDecodeError):
-                pass
+                data = orjson.loads(body) if body is not None else None
+            except ValueError:  # orjson.JSONDecodeError
+                data = None
+            if isinstance(data, dict):
+                self._stored, self._keys = data, set(data)
         return self._stored
 
     def get(self, path: Path) -> ParsedFile | None:
@@ -149,14 +142,8 @@ class StoredParseCache:
         only the next run's parse."""
         if self._body is None:
             return
-        head = _format().encode("ascii")
-        mac = keyed_digest(_PURPOSE, head, self._body).hex()
-        try:
-            write_atomically(self.file, head + b" " + mac.encode("ascii") + b"\n" + self._body)
-        except OSError:
-            pass
+        write_sealed(self.file, _format(), _PURPOSE, self._body)
         self._body = None
-
 
 def _storable(entry: ParsedFile) -> bool:
     """A clean file without a literal secret, whose documents JSON gives back equal."""
