@@ -60,8 +60,11 @@ def exit_now(code: object) -> None:
     way mypy leaves (`mypy.util.hard_exit`): the exit functions run and the output is
     flushed, then `os._exit`. Returns, for the usual exit, when nothing was kept, when `code`
     is a message, when a thread other than the main one still runs, or when the output
-    cannot be flushed (a closed pipe: Python reports it as it always does)."""
+    cannot be flushed (a closed pipe: Python reports it as it always does), and under a
+    profiler, a tracer or a debugger (`python -m cProfile`, coverage), which write at exit."""
     if not _kept or not (code is None or isinstance(code, int)):
+        return
+    if sys.getprofile() is not None or sys.gettrace() is not None:
         return
     if any(t is not threading.main_thread() and not t.daemon and t.is_alive()
            for t in threading.enumerate()):
