@@ -176,6 +176,10 @@ class SocketSpec:
     confirm_delete: bool = False  # border0-reconciler/confirm-delete: "true"
     ignore_fields: tuple[str, ...] = ()  # spec.ignoreFields: JSON pointers (plan/ignore.py)
     source: Source | None = field(default=None, compare=False)
+    #: The document it was built from: its file's content digest and its index there (the
+    #: loader's). With its secrets and the command's options, it decides the spec, so a plan
+    #: keys its verdict on it (plan/in_sync.py). None: not built from a file.
+    document: str | None = field(default=None, compare=False, repr=False)
     #: What is derived from the typed upstream, made on first use (`_made`)
     _derived: Any = field(default=None, init=False, repr=False, compare=False)
 
@@ -304,6 +308,10 @@ class LiveSocket:
     #: Whether border0 answered an upstream username (`""`: the socket has no login, the
     #: client's own is passed through); None when it did not answer one. The value is not kept.
     upstream_login: bool | None = None
+    #: A digest of border0's answer this socket was read from, as answered (`api_json`); None
+    #: when a part of it was read from elsewhere (its links or typed upstream: `fetch_details`).
+    #: A plan keys its verdict on it (plan/in_sync.py).
+    answer_digest: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def type(self) -> str:

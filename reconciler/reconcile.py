@@ -136,6 +136,10 @@ class ReconcileOptions:
     #: border0-reconciler/details tag not trusted (inventory.fetch_details), and the
     #: organization is listed even after an edit (no `focus`).
     full_refresh: bool = False
+    #: The sockets an earlier plan found in sync (plan/in_sync.py), or what reads them when
+    #: the plan starts: not compared again while nothing they were compared on changed.
+    #: None: no record kept (the plan makes none).
+    in_sync: Any = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -349,6 +353,7 @@ def prepare(
         isolate_conflicts=options.isolate_conflicts,
         notes=unreadable,
         only=observed.focused,
+        in_sync=options.in_sync() if callable(options.in_sync) else options.in_sync,
     )
     for warning in plan.warnings:
         if warning.code in ("deletion-deferred", "change-held"):

@@ -8,6 +8,7 @@ Bodies hold secret values: they go to the client and nowhere else.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -158,8 +159,21 @@ def socket_from_api(data: Mapping[str, Any]) -> LiveSocket:
         policy_ids=tuple(str(p.get("id")) for p in policies if isinstance(p, (dict, Mapping))),
         policy_names=tuple(str(p.get("name")) for p in policies if isinstance(p, (dict, Mapping))),
         upstream_login=bool(data[_LOGIN]) if isinstance(data.get(_LOGIN), str) else None,
+        answer_digest=answer_digest(data),
         **_answered_secrets(data),
     )
+
+
+def answer_digest(data: Mapping[str, Any]) -> str | None:
+    """A digest of an answer as border0 gave it (its JSON, keys in the order answered: the
+    same answer, the same digest); None for what JSON cannot hold. Every field counts, those
+    no plan compares too: a changed answer is compared again, never taken as unchanged."""
+    import orjson  # the client's: imported by every command that reads border0
+
+    try:
+        return hashlib.blake2b(orjson.dumps(data), digest_size=16).hexdigest()
+    except TypeError:  # orjson.JSONEncodeError: not a dict of JSON values
+        return None
 
 
 def _answered_secrets(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -207,11 +207,12 @@ def _read_details(actual: Actual, jobs: Mapping[tuple[str, str], Any]) -> Actual
         answers = {key: future.result() for key, future in futures.items()}
     sockets, connectors = dict(actual.sockets), dict(actual.connectors)
     for (what, name), answer in answers.items():
-        if what == "links":
+        if what == "links":  # read beside the answer: no longer keyed by it alone
             names = tuple(str(c.get("connector_name") or c.get("name") or "") for c in answer)
-            sockets[name] = replace(sockets[name], connector_names=names)
+            sockets[name] = replace(sockets[name], connector_names=names, answer_digest=None)
         elif what == "upstream":
-            sockets[name] = replace(sockets[name], upstream_configuration=answer or {})
+            sockets[name] = replace(sockets[name], upstream_configuration=answer or {},
+                                    answer_digest=None)
         else:
             connectors[name] = replace(
                 connectors[name], tokens=tuple(token_from_api(t) for t in answer))

@@ -34,6 +34,7 @@ from reconciler.errors import UserError
 from reconciler.manifests.files import environment
 from reconciler.manifests.stored_cache import CACHE_FILE, StoredParseCache, cache_enabled
 from reconciler.ownership import DEFAULT_INSTANCE
+from reconciler.plan.in_sync import IN_SYNC_FILE, InSync, read_in_sync, write_in_sync
 from reconciler.plan.inventory import INVENTORY_FILE, Inventory
 from reconciler.plan.types import Plan
 from reconciler.reconcile import ReconcileOptions, ReconcileResult, Stage, carry_out, prepare
@@ -282,6 +283,7 @@ def reconcile_options(args: PlanArgs, env: Mapping[str, str]) -> ReconcileOption
         manage_policies=not args.no_policies,
         full_refresh=args.refresh == "full",
         parse_cache=_stored_parses(args, env),
+        in_sync=_stored_in_sync(args, env),
     )
 
 
@@ -293,15 +295,45 @@ def _stored_parses(args: PlanArgs, env: Mapping[str, str]) -> StoredParseCache |
     return StoredParseCache(state_path(args.state, args.api, args.paths).parent / CACHE_FILE)
 
 
-def _keep_parses(options: ReconcileOptions, args: PlanArgs) -> None:
-    """Write this load's parses for the next run (the state folder made as the key's is)."""
-    cache = options.parse_cache
+@dataclass
+class _StoredInSync:
+    """The sockets the last plan here found in sync (plan/in_sync.py), in the state folder;
+    read when the plan asks for them: the fingerprint key that seals the file is known then
+    (the session sets it when the client opens)."""
+
+    file: Path
+    read: InSync | None = None
+
+    def __call__(self) -> InSync:
+        if self.read is None:
+            self.read = read_in_sync(self.file)
+        return self.read
+
+
+def _stored_in_sync(args: PlanArgs, env: Mapping[str, str]) -> _StoredInSync | None:
+    """The record kept between runs, unless BORDER0_RECONCILER_CACHE=off."""
+    if not cache_enabled(env):
+        return None
+    return _StoredInSync(state_path(args.state, args.api, args.paths).parent / IN_SYNC_FILE)
+
+
+def _keep_for_next_run(options: ReconcileOptions, args: PlanArgs, plan: Plan) -> None:
+    """Write this load's parses and the sockets this plan found in sync, for the next run
+    (the state folder made as the key's is); the record only when it changed."""
+    cache, stored = options.parse_cache, options.in_sync
+    record = plan.in_sync if isinstance(stored, _StoredInSync) and plan.in_sync != stored.read \
+        else None
+    if not isinstance(cache, StoredParseCache) and record is None:
+        return
+    folder = state_path(args.state, args.api, args.paths).parent
+    try:
+        private_state_dir(folder, always=args.state is None)
+    except OSError:
+        return
     if isinstance(cache, StoredParseCache):
-        try:
-            private_state_dir(cache.file.parent, always=args.state is None)
-        except OSError:
-            return
         cache.save()
+    if record is not None:
+        write_in_sync(folder / IN_SYNC_FILE, record)
 
 
 def _inventory(state: Path) -> Inventory | None:
@@ -375,7 +407,7 @@ def _run_plan(args: PlanArgs) -> int:
     plan, desired, actual = prepared.plan, prepared.desired, prepared.actual
     assert plan is not None and desired is not None and actual is not None
     _show(plan, args, render_to)
-    _keep_parses(options, args)
+    _keep_for_next_run(options, args, plan)
     _refuse_conflicts(prepared)
     _refuse_access_gain(plan, args)
     _save(save_to, prepared, args)
@@ -461,7 +493,7 @@ def _run_apply(args: PlanArgs) -> int:
             # the first writes, it took one of their --parallelism slots, so one create more
             # waited a round trip after the rest (1,000 creates at 10: 101 rounds, not 100)
             client.learn_read_after_write_delay()
-        _keep_parses(options, args)
+        _keep_for_next_run(options, args, plan)
         if saved is not None and (
             saved_plan.desired_fingerprint(desired, saved.salt) != saved.desired_fingerprint
         ):

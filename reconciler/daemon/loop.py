@@ -65,6 +65,7 @@ from reconciler.daemon.status_server import StatusServer
 from reconciler.daemon.watch import ManifestWatcher
 from reconciler.daemon.windows import Gate, gate
 from reconciler.manifests.cache import ParseCache
+from reconciler.plan.in_sync import InSync
 from reconciler.plan.inventory import INVENTORY_FILE, Inventory
 from reconciler.reconcile import Focus, ReconcileResult, Stage, reconcile
 
@@ -140,6 +141,8 @@ class Daemon:
         self._retry_at: float | None = None
         self._settling = Settling(config.debounce, clock)  # re-reads and deferred deletes
         self._focus: Focus | None = None  # after a clean reconcile: what an edit is planned on
+        #: the sockets the last full plan found in sync: not compared again while unchanged
+        self._in_sync = InSync()
         self.view = StatusView(config, self.snapshot, parts=lambda: self.parts,
                                leader=self.leader, connectors=self._connector_statuses,
                                metrics=self.metrics)
@@ -359,6 +362,7 @@ class Daemon:
             focus=self._focus if all(r.startswith("change") for r in reasons) else None,
             confirm_delete=confirmed,
             full_refresh=full,
+            in_sync=self._in_sync,
         )
         if not wrote and not cfg.dry_run:  # a sync window: plan only
             options = replace(options, dry_run=True)
@@ -374,6 +378,8 @@ class Daemon:
             )
         duration = time.monotonic() - started
         self._focus = _focus_after(result)
+        if result.plan is not None and result.plan.in_sync is not None:
+            self._in_sync = result.plan.in_sync
         if full and result.actual is not None:  # border0 was read in full: /status says when
             self._publish_snapshot(full_refresh_at=wall)
         if self._settling.after(result):

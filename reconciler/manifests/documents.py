@@ -7,6 +7,8 @@ what keeps a half-written file (`---\napi`) from passing as "someone else's YAML
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +39,11 @@ class File:
     @property
     def name(self) -> str:
         return str(self.path)
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """Its text's SHA-256 (hex, 32 digits): `Doc.identity`'s first half."""
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()[:32]
 
     def locate(self, index: int, path: Sequence[Any] = (), *, key: bool = False) -> Position:
         if not path and index < len(self.starts):
@@ -72,6 +79,12 @@ class Doc:
     def source(self) -> Source:
         pos = self.at()
         return Source(self.file.name, pos.line, pos.column)
+
+    @property
+    def identity(self) -> str:
+        """What it says, not where it is: its file's content digest and its index there
+        (`SocketSpec.document`)."""
+        return f"{self.file.digest}:{self.index}"
 
 
 def classify(data: Any) -> str:

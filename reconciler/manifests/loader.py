@@ -452,7 +452,7 @@ class _Loader:
             if value is not None:
                 resolved.append((shown.get(path, path), value, secret))
         self.resolved = tuple(resolved)
-        return None if failed else socket_spec(data, doc.source(), secrets)
+        return None if failed else socket_spec(data, doc.source(), secrets, doc.identity)
 
     def cross_check(self) -> None:
         """Policy and connector references: declared here, or listed as external."""

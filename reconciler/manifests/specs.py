@@ -185,10 +185,12 @@ def secret_references(data: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], An
 
 
 def socket_spec(
-    data: Mapping[str, Any], source: Source, secrets: Mapping[tuple[Any, ...], Secret | None]
+    data: Mapping[str, Any], source: Source, secrets: Mapping[tuple[Any, ...], Secret | None],
+    document: str | None = None,
 ) -> SocketSpec:
     """A `SocketSpec` from a valid Socket document and its resolved secrets: `secrets.SECRETS`,
-    and for a typed upstream its `upstream.secret_paths` (prefixed with spec.upstream)."""
+    and for a typed upstream its `upstream.secret_paths` (prefixed with spec.upstream);
+    `document`: the document's identity (`Doc.identity`)."""
     meta, spec = data["metadata"], data["spec"]
     upstream = spec.get("upstream") or {}
     upstream_config = None
@@ -229,6 +231,7 @@ def socket_spec(
         confirm_delete=_flag(meta, CONFIRM_DELETE_ANNOTATION, False),
         ignore_fields=tuple(spec.get("ignoreFields") or ()),
         source=source,
+        document=document,
     )
 
 

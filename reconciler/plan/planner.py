@@ -49,6 +49,7 @@ from reconciler.plan.connectors import (
 from reconciler.plan.fields import FieldDiff, comparable, create_diffs, field_diffs
 from reconciler.plan.guard import default_max_delete, guard_mass_delete
 from reconciler.plan.ignore import respect_ignored
+from reconciler.plan.in_sync import InSync, context_key, socket_key
 from reconciler.plan.kept import keep_on_policy_replace, kept_on_socket_replace
 from reconciler.plan.prune import prune as _prune
 from reconciler.plan.resource_changes import resource_changes
@@ -115,6 +116,7 @@ def make_plan(
     isolate_conflicts: bool = False,
     notes: Sequence[Diagnostic] = (),
     only: Collection[str] | None = None,
+    in_sync: InSync | None = None,
 ) -> Plan:
     """Compute the ordered plan that makes `actual` match `desired` for this instance;
     `inventory`: the ids this instance manages (their ownership marks may be lost);
@@ -128,6 +130,9 @@ def make_plan(
     `only` (the daemon's edit of a few files, `reconcile.edited_sockets`): only these sockets are
     compared, created or pruned; every other socket is as the last clean plan left it, so it is
     not compared again. Policies, connectors and the mass-delete guard still see everything.
+    `in_sync`: the sockets an earlier plan found in sync (plan/in_sync.py), not compared again
+    while nothing they were compared on changed; `Plan.in_sync` is this plan's record (None
+    without `in_sync`, or with `only`).
 
     With `manage_policies` off, policies and attachments are neither compared nor changed
     (`actual` holds none: they were not read), and a warning says so; a replaced socket's
@@ -138,7 +143,6 @@ def make_plan(
     conflicts: list[Diagnostic] = []
     warnings: list[Diagnostic] = []
 
-    _verify_fingerprints(desired, actual, only)
     confirmed = frozenset(confirm_delete)
     plan_connectors(desired, actual, instance, changes, conflicts, warnings, _adopting)
     policy_plans = None
@@ -147,8 +151,8 @@ def make_plan(
                                       inventory, confirmed)
     else:
         warnings.append(POLICIES_NOT_MANAGED)
-    _plan_sockets(desired, actual, instance, changes, conflicts, warnings, policy_plans,
-                  inventory, confirmed, only)
+    found_in_sync = _plan_sockets(desired, actual, instance, changes, conflicts, warnings,
+                                  policy_plans, inventory, confirmed, only, in_sync)
     changes = [_clearing(c, desired, actual, allow_clear_credentials) for c in changes]
     isolated: list[Blocked] = []
     if isolate_conflicts:  # before the access review: it reviews what is applied
@@ -167,7 +171,7 @@ def make_plan(
     plan = Plan(changes=changes, conflicts=conflicts, warnings=[*warnings, *waiting, *notes],
                 instance=instance, suspended=suspended_rows(desired, actual),
                 access_changes=access, resource_changes=rows, deferred=deferred,
-                isolated=isolated)
+                isolated=isolated, in_sync=found_in_sync)
     return plan
 
 
@@ -196,13 +200,15 @@ def _isolated(changes: list[Change], conflicts: list[Diagnostic]
 
 
 def _verify_fingerprints(desired: Desired, actual: Actual,
-                         only: Collection[str] | None = None) -> None:
+                         only: Collection[str] | None = None,
+                         unchanged: Collection[str] = ()) -> None:
     """Check every secret against its fingerprint at once, on threads (scrypt is slow on
-    purpose); the comparisons below then hit the cache."""
+    purpose); the comparisons below then hit the cache. Not those of `unchanged` sockets,
+    which are not compared."""
     pairs = []
     for name, spec in _among(desired.sockets, only):
         live = actual.sockets.get(name)
-        if live is None or not spec.secrets_by_field:
+        if live is None or not spec.secrets_by_field or name in unchanged:
             continue
         for field_name, secret in spec.secrets_by_field.items():
             fp = live.fingerprint(field_name)
@@ -362,13 +368,33 @@ def _plan_sockets(
     inventory: frozenset[str] = frozenset(),
     confirmed: frozenset[str] = frozenset(),
     only: Collection[str] | None = None,
-) -> None:
+    in_sync: InSync | None = None,
+) -> InSync | None:
+    """Plan the sockets' changes. With `in_sync` (an earlier plan's record: plan/in_sync.py),
+    a socket whose key is the one recorded is not compared again, and the record of this
+    plan's sockets in sync is returned; a focused plan (`only`) keeps none."""
     suspended_policies = {n for n, p in desired.policies.items() if p.suspend}
     decided: set[str] = set()  # the sockets whose attachments this plan decides
     gone = {c.name for c in changes if c.kind is Kind.POLICY and c.action is Action.DELETE}
+    keys: dict[str, str] = {}
+    context, unchanged = "", frozenset[str]()
+    if in_sync is not None and only is None:
+        context = context_key(instance, desired, actual, policy_ids, suspended_policies, gone)
+        keys = {name: key for name, spec in desired.sockets.items() if not spec.suspend
+                and (live := actual.sockets.get(name)) is not None
+                and (key := socket_key(spec, live, inventory)) is not None}
+        unchanged = in_sync.unchanged(context, keys)
+    _verify_fingerprints(desired, actual, only, unchanged)
+    found: set[str] = set()  # compared (or not again) and nothing to do or say
     for name, spec in _among(desired.sockets, only):
         if spec.suspend:
             continue
+        if name in unchanged:  # as the plan that recorded it found it: nothing to do
+            found.add(name)
+            if policy_ids is not None:
+                decided.add(name)
+            continue
+        before = (len(changes), len(conflicts), len(warnings))
         src = str(spec.source) if spec.source else None
         live = actual.sockets.get(name)
         attached: Mapping[str, str] = {}
@@ -435,12 +461,17 @@ def _plan_sockets(
             decided.add(name)
         changes += kept
         conflicts += unknown_connectors(spec, desired, actual)
+        if (len(changes), len(conflicts), len(warnings)) == before:
+            found.add(name)
     for name, live in _among(actual.sockets, only):
         if name in desired.sockets or not live.ownership.owned_by(instance):
             continue
         _prune(changes, warnings, Kind.SOCKET, name, live.socket_id, live.ownership, confirmed)
     if policy_ids is not None:
         keep_on_policy_replace(desired, actual, policy_ids, decided, changes)
+    if in_sync is None or only is not None:
+        return None
+    return InSync(context, {name: keys[name] for name in found if name in keys})
 
 
 def _among(objects: Mapping[str, Any], only: Collection[str] | None) -> Any:

@@ -203,6 +203,8 @@ class Plan:
     deferred: list[Deferred] = field(default_factory=list)
     #: Objects left out while the rest goes ahead (`make_plan(isolate_conflicts=True)`).
     isolated: list[Blocked] = field(default_factory=list)
+    #: The sockets this plan found in sync, for the next plan (plan/in_sync.py); not shown.
+    in_sync: Any = field(default=None, compare=False, repr=False)
 
     @property
     def deferred_until(self) -> float | None:
