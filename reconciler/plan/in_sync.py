@@ -9,7 +9,8 @@ A socket's key (`socket_key`) covers:
   the command's options that change a spec (`--labels authoritative`, `--allow-replace`);
 - its secrets as resolved now, by an HMAC under the fingerprint key (never the values);
 - border0's answer it was read from, every field of it (`LiveSocket.answer_digest`), with the
-  policies attached as joined from both sides, and whether the inventory names its id.
+  policies attached as joined from both sides, and whether the inventory names its id while
+  its tags do not say it is managed (`planner._take_over`).
 A socket whose links or typed upstream were read beside its answer (no `details` tag match,
 a full refresh) has no key: it is compared every time.
 
@@ -94,9 +95,16 @@ def socket_key(spec: SocketSpec, live: LiveSocket, inventory: Collection[str]) -
     parts = [
         spec.document, f"{spec.labels_authoritative:d}{spec.allow_replace:d}",
         _secrets_key(spec), live.answer_digest, ",".join(live.policy_ids),
-        ",".join(live.policy_names), f"{live.socket_id in inventory:d}",
+        ",".join(live.policy_names), f"{_repaired(live, inventory):d}",
     ]
     return hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=16).hexdigest()
+
+
+def _repaired(live: LiveSocket, inventory: Collection[str]) -> bool:
+    """Whether the inventory makes it ours though its tags do not (`planner._take_over`): the
+    inventory matters to no other socket (the first plan that records the inventory changes
+    no key)."""
+    return not live.ownership.managed and live.socket_id in inventory
 
 
 def _secrets_key(spec: SocketSpec) -> str:

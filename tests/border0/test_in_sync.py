@@ -177,7 +177,6 @@ def applied_here(emulator, tmp_path: Path) -> tuple[Any, Path]:
 def test_the_command_line_keeps_a_sealed_record_without_secrets(applied_here, emulator,
                                                                  tmp_path) -> None:
     client, folder = applied_here
-    assert _plan(emulator, folder, tmp_path)[0] == 0  # records the inventory (a key's part)
     assert _plan(emulator, folder, tmp_path)[0] == 0
     record = tmp_path / ".border0-reconciler" / IN_SYNC_FILE
 
