@@ -87,3 +87,20 @@ def test_the_console_script_and_the_module_enter_through_program() -> None:
     pyproject = (REPO / "pyproject.toml").read_text()
     assert 'border0-reconciler = "reconciler.cli:program"' in pyproject
     assert "program()" in (REPO / "reconciler" / "__main__.py").read_text()
+
+
+@pytest.mark.slow
+def test_under_a_profiler_the_program_exits_as_usual(tmp_path):
+    """`python -m cProfile -m reconciler ...` prints its figures at exit."""
+    proc = _child("""
+        import sys
+        from reconciler.cli import bulk
+        bulk.keep_until_exit()
+        bulk.keep(object())
+        sys.setprofile(lambda *args: None)
+        bulk.exit_now(0)
+        sys.setprofile(None)
+        print("returned: the profiler writes its figures at exit")
+    """, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "returned" in proc.stdout
