@@ -16,11 +16,12 @@ What is written, and what is not:
 - one file, `<state folder>/manifests.cache`, replaced atomically (write, fsync, rename), 0600,
   holding the files of the last load only.
 
-A cache file is used only when its first line names this reconciler version, YAML parser and
-schemas (`schema_check.schemas_digest`) and its HMAC, under the fingerprint key
-(`secrets.keyed_digest`), matches (a sealed file: `sealed.py`): a corrupt, old or foreign file (another key, or one
-committed into the checkout) is ignored, never an error. Its documents were valid under these
-schemas when stored, so they are not schema-checked again (`ParsedFile.schema_valid`).
+A cache file (a sealed file: `sealed.py`) is used only when its first line names this
+reconciler version, YAML parser and schemas (`schema_check.schemas_digest`) and its HMAC,
+under the fingerprint key (`secrets.keyed_digest`), matches: a corrupt, old or foreign file
+(another key, or one committed into the checkout) is ignored, never an error. Its documents
+were valid under these schemas when stored, so they are not schema-checked again
+(`ParsedFile.schema_valid`).
 `BORDER0_RECONCILER_CACHE=off` turns it off.
 """
 
@@ -144,6 +145,7 @@ class StoredParseCache:
             return
         write_sealed(self.file, _format(), _PURPOSE, self._body)
         self._body = None
+
 
 def _storable(entry: ParsedFile) -> bool:
     """A clean file without a literal secret, whose documents JSON gives back equal."""
