@@ -165,15 +165,20 @@ def socket_from_api(data: Mapping[str, Any]) -> LiveSocket:
 
 
 def answer_digest(data: Mapping[str, Any]) -> str | None:
-    """A digest of an answer as border0 gave it (its JSON, keys in the order answered: the
-    same answer, the same digest); None for what JSON cannot hold. Every field counts, those
-    no plan compares too: a changed answer is compared again, never taken as unchanged."""
+    """A digest of a socket's answer as border0 gave it (its JSON, keys in the order answered:
+    the same answer, the same digest); None for what JSON cannot hold. Every field counts,
+    those no plan compares too (a changed answer is compared again, never taken as unchanged),
+    but for the policies it lists, which count by id and name (`socket_from_api` reads no more
+    of them; a plan's key holds both: plan/in_sync.py) and whose contents are the policies'
+    own. Without them an answer is about 1 KB, under the size at which hashlib lets go of the
+    interpreter lock: 16 page threads hashing 2 KB each made the listing 0.1 s slower."""
     import orjson  # the client's: imported by every command that reads border0
 
     try:
-        return hashlib.blake2b(orjson.dumps(data), digest_size=16).hexdigest()
+        own = orjson.dumps({k: v for k, v in data.items() if k != "policies"})
     except TypeError:  # orjson.JSONEncodeError: not a dict of JSON values
         return None
+    return hashlib.sha256(own).hexdigest()[:32]
 
 
 def _answered_secrets(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,8 @@ A socket's key (`socket_key`) covers:
 - its document (`SocketSpec.document`: its file's content digest and its index there) and
   the command's options that change a spec (`--labels authoritative`, `--allow-replace`);
 - its secrets as resolved now, by an HMAC under the fingerprint key (never the values);
-- border0's answer it was read from, every field of it (`LiveSocket.answer_digest`), with the
+- border0's answer it was read from, every field of it but the contents of the policies it
+  lists (`LiveSocket.answer_digest`; they are the policies' own), with the
   policies attached as joined from both sides, and whether the inventory names its id while
   its tags do not say it is managed (`planner._take_over`).
 A socket whose links or typed upstream were read beside its answer (no `details` tag match,
@@ -82,7 +83,7 @@ def context_key(instance: str, desired: Desired, actual: Actual,
         "connectors": sorted(desired.connectors),
         "listed_connectors": sorted(actual.connectors),
     }
-    return hashlib.blake2b(orjson.dumps(shared), digest_size=16).hexdigest()
+    return hashlib.sha256(orjson.dumps(shared)).hexdigest()[:32]
 
 
 def socket_key(spec: SocketSpec, live: LiveSocket, inventory: Collection[str]) -> str | None:
@@ -97,7 +98,7 @@ def socket_key(spec: SocketSpec, live: LiveSocket, inventory: Collection[str]) -
         _secrets_key(spec), live.answer_digest, ",".join(live.policy_ids),
         ",".join(live.policy_names), f"{_repaired(live, inventory):d}",
     ]
-    return hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=16).hexdigest()
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
 
 
 def _repaired(live: LiveSocket, inventory: Collection[str]) -> bool:

@@ -17,6 +17,7 @@ from helpers import cli, cli_process, edit_by_hand
 from test_details_digest import typed_docs
 from test_full_refresh import edit_port_in_the_portal
 
+from reconciler.border0.api_json import answer_digest, socket_from_api
 from reconciler.plan import planner
 from reconciler.plan.in_sync import IN_SYNC_FILE, InSync
 from reconciler.plan.types import Action, Kind
@@ -249,3 +250,19 @@ def test_a_policy_replaced_by_the_plan_is_attached_again_to_unchanged_sockets(in
     assert (Kind.POLICY, "ops", Action.REPLACE) in planned
     assert {(Kind.ATTACHMENT, "web/ops", Action.ATTACH),
             (Kind.ATTACHMENT, "db/ops", Action.ATTACH)} <= planned
+
+
+def test_an_answers_digest_counts_every_field_but_the_contents_of_its_policies(in_sync) -> None:
+    client, _, _ = in_sync
+    answer = client.find_socket("web")
+    digest = answer_digest(answer)
+
+    assert answer_digest(dict(answer)) == digest  # the same answer, the same digest
+    for field, value in answer.items():  # any field changed, one no plan compares too
+        if field != "policies":
+            changed = {**answer, field: [value, "changed"]}
+            assert answer_digest(changed) != digest, field
+    renamed = [{**p, "description": "edited on the policy's side"} for p in answer["policies"]]
+    assert answer_digest({**answer, "policies": renamed}) == digest  # the policy's own
+    live = socket_from_api(answer)  # its policies count by id and name, in the socket's key
+    assert live.policy_ids and live.policy_names == ("ops",)
