@@ -182,7 +182,7 @@ class Border0Client:
     def list_sockets(self, page_size: int = 100,
                      convert: Callable[[dict], Any] | None = None) -> list[Any]:
         """Every socket, walking `/sockets` until `next_page` <= 0 (each through `convert`,
-        page by page, when given: `paging.walk_socket_pages`).
+        page by page, when given, in the calling thread: `paging.walk_socket_pages`).
 
         The first page tells how many pages there are (`total_pages`): the rest are fetched
         `PAGE_CONCURRENCY` at a time (10,000 sockets are 100 pages; one round trip after the
@@ -190,10 +190,13 @@ class Border0Client:
         last page says there is more.
         """
 
-        def get(page: int) -> Any:
-            return self._json("GET", "/sockets", params={"page": page, "page_size": page_size})
+        def fetch(page: int) -> httpx.Response:  # in a page's thread: the round trip
+            return self._send("GET", "/sockets", params={"page": page, "page_size": page_size})[0]
 
-        return walk_socket_pages(get, convert)
+        def decode(answer: httpx.Response) -> Any:  # in the walking thread
+            return self._decode(answer, "GET", "/sockets")
+
+        return walk_socket_pages(fetch, convert, decode)
 
     def get_socket(self, id_or_name: str) -> dict:
         """One live socket; a soft-deleted one is 404 (border0-go client/socket.go)."""

@@ -25,6 +25,7 @@ from reconciler.border0.errors import (
     TransportError,
     Unauthorized,
 )
+from reconciler.border0.paging import PAGE_CONCURRENCY
 from reconciler.border0.session import LOCAL_TOKEN, open_api
 from reconciler.clock import ManualClock
 
@@ -115,6 +116,31 @@ def test_paging_walks_every_page(emulator):
     # pages of 2, 2 and 1, and /serverinfo once: the read-after-write delay after the creates
     assert client.request_counts[("GET", 200)] == 4
     assert [s["name"] for s in client.list_sockets()] == names
+
+
+def test_pages_are_converted_in_the_walking_thread_and_asked_for_as_they_are_taken(emulator):
+    """The page threads only make the round trips: each answer is decoded and converted in
+    the thread that walks (one thread of Python beside the manifests' load, not 16), and a
+    page is asked for only when one is taken, so at most PAGE_CONCURRENCY wait undecoded."""
+    client = emulator.client()
+    for i in range(100):
+        client.create_socket({"name": f"s{i:03d}", "socket_type": "tls"})
+    asked: list[str] = []
+    client._http.event_hooks["request"].append(
+        lambda request: asked.append(request.url.params.get("page", "")))
+    seen: list[tuple[str, int]] = []
+
+    def convert(item: dict) -> str:
+        seen.append((threading.current_thread().name, len(asked)))
+        return item["name"]
+
+    names = client.list_sockets(page_size=2, convert=convert)
+
+    assert names == [f"s{i:03d}" for i in range(100)]  # 50 pages, every socket, in order
+    assert {thread for thread, _ in seen} == {threading.current_thread().name}
+    # when page 2's first socket is converted: page 1, the window, and the page asked for
+    # as page 2 was taken
+    assert seen[2][1] <= 1 + PAGE_CONCURRENCY + 1 < 50
 
 
 def test_a_listing_keeps_no_page_of_answers_once_it_is_read(emulator):
