@@ -299,8 +299,11 @@ def _forking_world(tmp_path: Path, upstream: int, count: int = 5) -> dict[str, i
     for i in range(count):
         name = f"app{i}"
         manifest(tmp_path / "manifests", name, "127.0.0.1", upstream)
-        ports[name] = free_port()
-        store = Store(str(tmp_path / "local.db"), port_range=(ports[name], ports[name]))
+        port = free_port()
+        while port in ports.values():  # the OS may hand the same free port out twice
+            port = free_port()
+        ports[name] = port
+        store = Store(str(tmp_path / "local.db"), port_range=(port, port))
         spec = SocketSpec(name, "http", connector=ConnectorSpec(host="127.0.0.1", port=upstream))
         store.create_socket(socket_create_body(spec, "default"))
         store.close()
