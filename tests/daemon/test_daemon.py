@@ -15,6 +15,7 @@ from reconciler.border0.client import Border0Client
 from reconciler.clock import ManualClock
 from reconciler.daemon.loop import Daemon, DaemonConfig
 from reconciler.daemon.state import iso_time
+from reconciler.plan import planner
 from reconciler.reconcile import ReconcileResult
 
 SECRET = "pa55-w0rd-xyz"
@@ -127,6 +128,36 @@ def test_drift_is_repaired_counted_and_reported(emulator, manifests):
     assert daemon.reconcile_now(["change"]).ok
     assert metric(daemon, "border0_reconciler_drift_corrections_total") == 1
     assert daemon.status()["sockets"][0]["description"] == "from git"
+
+
+def test_the_interval_does_not_compare_an_unchanged_socket_and_still_repairs_drift(
+        emulator, manifests, monkeypatch):
+    """The daemon keeps the record of the sockets its last full plan found in sync
+    (plan/in_sync.py): the next interval does not compare them again, and a socket edited in
+    border0 meanwhile (its answer changed) is compared and repaired."""
+    for name in ("web", "api"):
+        (manifests / f"{name}.yaml").write_text(socket_yaml(name, "managed"))
+    client = emulator.client()
+    daemon = make_daemon(manifests, client)
+    assert daemon.reconcile_now(["start"]).ok  # creates both
+    assert daemon.reconcile_now(["interval"]).ok  # compares both: in sync, recorded
+    compared: list[str] = []
+    compare = planner.comparable
+
+    def spy(want: dict, have: dict) -> Any:
+        compared.append(str(want.get("description")))
+        return compare(want, have)
+
+    monkeypatch.setattr(planner, "comparable", spy)
+
+    assert daemon.reconcile_now(["interval"]).ok
+    assert compared == []  # nothing changed: nothing compared
+
+    edit_by_hand(client, client.get_socket("web"), description="edited by hand")
+    assert daemon.reconcile_now(["interval"]).ok
+    assert compared == ["managed"]  # web only
+    assert client.get_socket("web")["description"] == "managed"
+    assert metric(daemon, "border0_reconciler_drift_corrections_total") == 1
 
 
 def test_invalid_manifests_apply_nothing_and_keep_connectors(emulator, manifests):
