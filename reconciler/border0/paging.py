@@ -24,10 +24,10 @@ def walk_socket_pages(fetch: Callable[[int], Any],
 
     The page threads make the round trips only (`fetch`); each answer is decoded and
     converted in the walking thread as it comes, and a page is asked for only when one is
-    taken, so that no more than `PAGE_CONCURRENCY` pages are held undecoded and none decoded
-    (100,000 sockets' answers are several times their converted size). Decoding in the page
-    threads made 16 threads of Python beside the manifests' load, whose lock handovers cost
-    the CLI's plan of 10,000 sockets at 0 ms about 0.1 s of CPU."""
+    taken, so that no more than `PAGE_CONCURRENCY` answers wait undecoded and one at a time is
+    held decoded (100,000 sockets' answers are several times their converted size). Decoding
+    in the page threads made 16 threads of Python beside the manifests' load, whose lock
+    handovers cost the CLI's plan of 10,000 sockets at 0 ms about 0.1 s of CPU."""
     def page_of(answer: Any) -> Any:
         data = decode(answer)
         if not isinstance(data, dict):
