@@ -23,8 +23,8 @@ from typing import Any
 from reconciler.border0.api_json import with_links
 
 __all__ = [
-    "PYTHON", "REPO", "cli", "cli_process", "copy_examples", "edit_by_hand", "fail_every",
-    "free_port", "free_port_range", "refuse_writes", "sent", "wait_for",
+    "PYTHON", "REPO", "cli", "cli_process", "comparisons", "copy_examples", "edit_by_hand",
+    "fail_every", "free_port", "free_port_range", "refuse_writes", "sent", "wait_for",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -293,3 +293,20 @@ def refuse_writes(emulator: Any, names: Collection[str]) -> None:
         return await inner(scope, replay, send)
 
     emulator.app.app = app
+
+
+def comparisons(monkeypatch: Any) -> list[str]:
+    """The descriptions of the sockets a plan compares field by field from now on (a spy on
+    `planner.comparable`: what it returns is unchanged); a socket the plan's record of those
+    in sync skips is not in it (plan/in_sync.py)."""
+    from reconciler.plan import planner
+
+    seen: list[str] = []
+    compare = planner.comparable
+
+    def spy(want: dict, have: dict) -> Any:
+        seen.append(str(want.get("description")))
+        return compare(want, have)
+
+    monkeypatch.setattr(planner, "comparable", spy)
+    return seen

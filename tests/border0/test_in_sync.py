@@ -13,12 +13,11 @@ from typing import Any
 
 import pytest
 from documents import ENV, SECRET, base_docs, opts, policy_doc, socket_doc, write
-from helpers import cli, cli_process, edit_by_hand
+from helpers import cli, cli_process, comparisons, edit_by_hand
 from test_details_digest import typed_docs
 from test_full_refresh import edit_port_in_the_portal
 
 from reconciler.border0.api_json import answer_digest, socket_from_api
-from reconciler.plan import planner
 from reconciler.plan.in_sync import IN_SYNC_FILE, InSync
 from reconciler.plan.types import Action, Kind
 from reconciler.reconcile import prepare, reconcile
@@ -28,20 +27,6 @@ def plan_with(client: Any, folder: Path, record: InSync, **options: Any) -> Any:
     result = prepare([folder], client, replace(opts(in_sync=record), **options))
     assert result.plan is not None, result.error
     return result.plan
-
-
-def comparisons(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The sockets compared field by field from now on (a spy on the comparison: what it
-    returns is unchanged)."""
-    seen: list[str] = []
-    compare = planner.comparable
-
-    def spy(want: dict, have: dict) -> Any:
-        seen.append(str(want.get("description")))
-        return compare(want, have)
-
-    monkeypatch.setattr(planner, "comparable", spy)
-    return seen
 
 
 @pytest.fixture

@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import edit_by_hand, wait_for
+from helpers import comparisons, edit_by_hand, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.border0.client import Border0Client
 from reconciler.clock import ManualClock
 from reconciler.daemon.loop import Daemon, DaemonConfig
 from reconciler.daemon.state import iso_time
-from reconciler.plan import planner
 from reconciler.reconcile import ReconcileResult
 
 SECRET = "pa55-w0rd-xyz"
@@ -141,14 +140,7 @@ def test_the_interval_does_not_compare_an_unchanged_socket_and_still_repairs_dri
     daemon = make_daemon(manifests, client)
     assert daemon.reconcile_now(["start"]).ok  # creates both
     assert daemon.reconcile_now(["interval"]).ok  # compares both: in sync, recorded
-    compared: list[str] = []
-    compare = planner.comparable
-
-    def spy(want: dict, have: dict) -> Any:
-        compared.append(str(want.get("description")))
-        return compare(want, have)
-
-    monkeypatch.setattr(planner, "comparable", spy)
+    compared = comparisons(monkeypatch)
 
     assert daemon.reconcile_now(["interval"]).ok
     assert compared == []  # nothing changed: nothing compared
