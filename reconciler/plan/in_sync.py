@@ -48,7 +48,8 @@ __all__ = ["IN_SYNC_FILE", "InSync", "context_key", "read_in_sync", "socket_key"
 
 #: The record's file, in the state folder (beside `manifests.cache`).
 IN_SYNC_FILE = "in-sync.cache"
-_PURPOSE = "sockets in sync"
+_PURPOSE = "sockets in sync"  # the record file's seal
+_SECRETS_PURPOSE = "secrets of a socket in sync"  # a key's part: never the file's seal
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def _secrets_key(spec: SocketSpec) -> str:
         return ""  # most sockets: nothing to build
     secrets = spec.secrets()
     values = [[s.origin, s.value] if isinstance(s, Secret) else ["", str(s)] for s in secrets]
-    return keyed_digest(_PURPOSE, orjson.dumps(values)).hex()
+    return keyed_digest(_SECRETS_PURPOSE, orjson.dumps(values)).hex()
 
 
 @functools.cache
