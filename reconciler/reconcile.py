@@ -45,6 +45,7 @@ from reconciler.manifests.loader import LoadResult, load
 from reconciler.model import Actual, Desired, with_defaults
 from reconciler.ownership import DEFAULT_INSTANCE
 from reconciler.plan.ignore import respect_ignored
+from reconciler.plan.in_sync import InSync
 from reconciler.plan.planner import check_instance, make_plan
 from reconciler.plan.settling import Settle
 from reconciler.plan.types import Blocked, Plan
@@ -137,7 +138,8 @@ class ReconcileOptions:
     #: organization is listed even after an edit (no `focus`).
     full_refresh: bool = False
     #: The sockets an earlier plan found in sync (plan/in_sync.py), or what reads them when
-    #: the plan starts: not compared again while nothing they were compared on changed.
+    #: the plan starts: not compared again while nothing they were compared on changed
+    #: (a full refresh compares every socket and makes the record anew).
     #: None: no record kept (the plan makes none).
     in_sync: Any = field(default=None, compare=False)
 
@@ -353,7 +355,7 @@ def prepare(
         isolate_conflicts=options.isolate_conflicts,
         notes=unreadable,
         only=observed.focused,
-        in_sync=options.in_sync() if callable(options.in_sync) else options.in_sync,
+        in_sync=_in_sync(options),
     )
     for warning in plan.warnings:
         if warning.code in ("deletion-deferred", "change-held"):
@@ -402,6 +404,17 @@ def carry_out(
         applied=applied, actual=after if after is not None else actual, error=error,
         fresh=after is not None,
     )
+
+
+def _in_sync(options: ReconcileOptions) -> InSync | None:
+    """The record of sockets in sync this plan starts from (read now if it is the CLI's
+    file); a full refresh trusts none of it and makes a new one, as it trusts no details tag."""
+    if options.in_sync is None:
+        return None
+    if options.full_refresh:
+        return InSync()
+    record: InSync = options.in_sync() if callable(options.in_sync) else options.in_sync
+    return record
 
 
 def refusal(plan: Plan) -> str:

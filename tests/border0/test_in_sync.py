@@ -125,6 +125,18 @@ def test_an_option_that_changes_the_specs_is_not_taken_as_unchanged(emulator, tm
     assert change.name == "web" and [d.path for d in change.diffs] == ["labels.cost-center"]
 
 
+def test_a_full_refresh_compares_every_socket(in_sync, monkeypatch) -> None:
+    """A full refresh trusts nothing kept: no details tag, and no record either (it makes a
+    new one), as Argo CD's hard refresh ignores its cache."""
+    client, folder, record = in_sync
+    seen = comparisons(monkeypatch)
+
+    plan = plan_with(client, folder, record, full_refresh=True)
+
+    assert sorted(seen) == ["a box", "the database", "the web site"]
+    assert not plan.changes and plan.in_sync == record  # the same verdicts, recorded again
+
+
 def test_a_full_refresh_compares_what_it_reads(emulator, tmp_path) -> None:
     client = emulator.client()
     folder = write(tmp_path / "m", typed_docs(8080))
