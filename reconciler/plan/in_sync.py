@@ -13,7 +13,8 @@ A socket's key (`socket_key`) covers:
   policies attached as joined from both sides, and whether the inventory names its id while
   its tags do not say it is managed (`planner._take_over`).
 A socket whose links or typed upstream were read beside its answer (no `details` tag match,
-a full refresh) has no key: it is compared every time.
+a full refresh: `inventory.fetch_details` leaves it no answer digest) has no key: it is
+compared every time.
 
 What every socket's verdict shares (`context_key`: the instance, the policies as planned and
 as listed, the connectors declared and listed) is one more key: when it differs, nothing is
@@ -38,7 +39,6 @@ from pathlib import Path
 import orjson
 
 import reconciler
-from reconciler.connector_model import DETAILS_TAG
 from reconciler.model import Actual, Desired, LiveSocket, SocketSpec
 from reconciler.sealed import read_sealed, write_sealed
 from reconciler.secrets import Secret, keyed_digest
@@ -89,11 +89,8 @@ def context_key(instance: str, desired: Desired, actual: Actual,
 
 def socket_key(spec: SocketSpec, live: LiveSocket, inventory: Collection[str]) -> str | None:
     """The socket's key (module docstring), or None when it has none (compared every time)."""
-    if live.answer_digest is None or spec.document is None:
+    if live.answer_digest is None or spec.document is None:  # None: read beside its answer
         return None
-    details = spec.details_digest
-    if details is not None and live.tags.get(DETAILS_TAG) != details:
-        return None  # its links or typed upstream were read: not in the answer's digest
     parts = [
         spec.document, f"{spec.labels_authoritative:d}{spec.allow_replace:d}",
         _secrets_key(spec), live.answer_digest, ",".join(live.policy_ids),

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from documents import ENV, SECRET, base_docs, opts, policy_doc, socket_doc, write
 from helpers import cli, cli_process, comparisons, edit_by_hand
-from test_details_digest import typed_docs
+from test_details_digest import DETAILS_TAG, typed_docs
 from test_full_refresh import edit_port_in_the_portal
 
 from reconciler.border0.api_json import answer_digest, socket_from_api
@@ -135,6 +135,28 @@ def test_a_full_refresh_compares_every_socket(in_sync, monkeypatch) -> None:
 
     assert sorted(seen) == ["a box", "the database", "the web site"]
     assert not plan.changes and plan.in_sync == record  # the same verdicts, recorded again
+
+
+def test_a_socket_whose_details_were_read_is_compared_every_time(emulator, tmp_path) -> None:
+    """No details tag (a socket an older version wrote, or one written back without it): its
+    links and typed upstream are read beside its answer, so the answer's digest does not cover
+    them and it gets no key; a later edit of its upstream alone is found by the next plan."""
+    client = emulator.client()
+    folder = write(tmp_path / "m", typed_docs(8080))
+    assert reconcile([folder], client, opts()).ok
+    live = client.find_socket("web")
+    edit_by_hand(client, live, tags={k: v for k, v in live["tags"].items() if k != DETAILS_TAG})
+    record = plan_with(client, folder, InSync()).in_sync
+    assert "web" not in record.keys
+
+    live = client.find_socket("web")
+    config = client.get_upstream_configuration(live["socket_id"])
+    config["http_service_configuration"]["standard_http_service_configuration"]["port"] = 9999
+    edit_by_hand(client, live, upstream_configuration=config)  # the tag still absent
+    plan = plan_with(client, folder, record)
+
+    (change,) = plan.changes
+    assert change.name == "web" and change.action is Action.UPDATE
 
 
 def test_a_full_refresh_compares_what_it_reads(emulator, tmp_path) -> None:
