@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from reconciler.model import LiveSocket, SocketSpec, Source
 
 __all__ = [
-    "DETAILS_TAG", "LEGACY_UPSTREAM_FIELDS", "ConnectorKindSpec", "LiveConnector", "LiveToken", "TokenSpec",
-    "connector_fields", "details_digest", "live_connector_fields", "live_typed_fields",
+    "DETAILS_TAG", "LEGACY_UPSTREAM_FIELDS", "ConnectorKindSpec", "LiveConnector", "LiveToken",
+    "TokenSpec", "connector_fields", "details_digest", "live_connector_fields", "live_typed_fields",
     "typed_fields",
 ]
 
