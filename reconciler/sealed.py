@@ -3,7 +3,7 @@ them: the manifests' parse cache (`manifests/stored_cache.py`) and the sockets a
 sync (`plan/in_sync.py`). One format, one rule:
 
 - the first line is what the body holds only for (the reconciler's version, and what else
-  its writer names), then an HMAC of that line and the body under the fingerprint key
+  its writer names, such as its code: `code_stamp`), then an HMAC of that line and the body under the fingerprint key
   (`secrets.keyed_digest`, for one purpose);
 - a missing, corrupt, old or foreign file (another key: another machine's, or one committed
   into the checkout) reads as nothing, never as an error;
@@ -13,13 +13,17 @@ sync (`plan/in_sync.py`). One format, one rule:
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import hmac
+import os
 from pathlib import Path
 
+import reconciler
 from reconciler.private_files import write_atomically
 from reconciler.secrets import keyed_digest
 
-__all__ = ["read_sealed", "write_sealed"]
+__all__ = ["code_stamp", "read_sealed", "write_sealed"]
 
 
 def read_sealed(file: Path, head: str, purpose: str) -> memoryview | None:
@@ -46,3 +50,19 @@ def write_sealed(file: Path, head: str, purpose: str, body: bytes) -> None:
         write_atomically(file, line + b" " + mac.encode("ascii") + b"\n" + body)
     except OSError:
         pass
+
+
+@functools.cache
+def code_stamp() -> str:
+    """A digest of the package's source files (path, size, modification time): a file made by
+    other code (another install, a checkout edited since) is not read."""
+    root = Path(reconciler.__file__).parent
+    stamps = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith(".py"):
+                st = os.stat(os.path.join(folder, name))
+                stamps.append(f"{os.path.relpath(os.path.join(folder, name), root)} "
+                              f"{st.st_size} {st.st_mtime_ns}")
+    return hashlib.blake2b("\n".join(stamps).encode("utf-8"), digest_size=8).hexdigest()

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ import orjson
 
 import reconciler
 from reconciler.model import Actual, Desired, LiveSocket, SocketSpec
-from reconciler.sealed import read_sealed, write_sealed
+from reconciler.sealed import code_stamp, read_sealed, write_sealed
 from reconciler.secrets import Secret, keyed_digest
 
 __all__ = ["IN_SYNC_FILE", "InSync", "context_key", "read_in_sync", "socket_key",
@@ -121,21 +120,7 @@ def _secrets_key(spec: SocketSpec) -> str:
 def _head() -> str:
     """The record file's first line: this reconciler's version and code (a checkout edited
     since the record was made, or another install, starts over)."""
-    return f"border0-reconciler in-sync 1 {reconciler.__version__} {_code_stamp()}"
-
-
-def _code_stamp() -> str:
-    """A digest of the package's source files (path, size, modification time)."""
-    root = Path(reconciler.__file__).parent
-    stamps = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(files):
-            if name.endswith(".py"):
-                st = os.stat(os.path.join(folder, name))
-                stamps.append(f"{os.path.relpath(os.path.join(folder, name), root)} "
-                              f"{st.st_size} {st.st_mtime_ns}")
-    return hashlib.blake2b("\n".join(stamps).encode("utf-8"), digest_size=8).hexdigest()
+    return f"border0-reconciler in-sync 1 {reconciler.__version__} {code_stamp()}"
 
 
 def read_in_sync(file: Path) -> InSync:
