@@ -142,6 +142,9 @@ class ReconcileOptions:
     #: (a full refresh compares every socket and makes the record anew).
     #: None: no record kept (the plan makes none).
     in_sync: Any = field(default=None, compare=False)
+    #: border0 as the caller listed it already (`plan`'s memo check: plan/memo.py): planned
+    #: against, not listed again. None: listed here.
+    listed: Actual | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -226,6 +229,9 @@ def observe(
         return ReconcileResult(False, Stage.LOAD, error="no manifest path given")
 
     listing = functools.partial(fetch_actual, client, policies=options.manage_policies)
+    listed = options.listed
+    if listed is not None:
+        listing = functools.partial(lambda: listed)
     focused: tuple[str, ...] | None = None
     focus = options.focus
     # the daemon after an edit: load first, then read what changed (a full refresh reads all)
