@@ -28,6 +28,7 @@ from reconciler.border0.errors import Border0Error, ConfigurationError
 from reconciler.border0.session import open_api, private_state_dir, state_path
 from reconciler.cli.bulk import bulk_gc, keep
 from reconciler.cli.options import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, document_written
+from reconciler.cli.plan_memo import MemoCheck
 from reconciler.cli.progress import Progress
 from reconciler.cli.terminal import color_enabled
 from reconciler.errors import UserError
@@ -119,9 +120,9 @@ def _write(path: str, text: str) -> None:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _show(plan: Plan, args: PlanArgs, render_to: str | None = None) -> None:
-    """The rendering in -o on stdout; `render_to` also gets it (then stdout gets text)."""
-    data = plan.to_json()
+def _show(data: Mapping[str, Any], args: PlanArgs, render_to: str | None = None) -> None:
+    """The rendering of a plan's JSON form in -o on stdout; `render_to` also gets it (then
+    stdout gets text)."""
     tty = color_enabled(sys.stdout, args.no_color)
     fmt = args.fmt
     if render_to:
@@ -401,13 +402,22 @@ def _run_plan(args: PlanArgs) -> int:
     _refuse_stdin_save(save_to, args)
     env = environment(args.env_file)
     options = reconcile_options(args, env)
+    memo = MemoCheck.start(args.paths, args.api, args.state, _recorded(args), env,
+                           eligible=save_to is None and args.refresh != "full")
     with open_client(args, env, _Notices()) as client:
-        prepared = _prepare(args, client, options)
+        kept, listed = memo.replay(client, policies=not args.no_policies)
+        if kept is not None:  # nothing it read has changed: the same plan, not made again
+            for line in kept.diagnostics:
+                click.echo(line, err=True)
+            _show(kept.plan, args, render_to)
+            return EXIT_OK
+        prepared = _prepare(args, client, replace(options, listed=listed))
     keep(prepared, options)
     plan, desired, actual = prepared.plan, prepared.desired, prepared.actual
     assert plan is not None and desired is not None and actual is not None
-    _show(plan, args, render_to)
+    _show(plan.to_json(), args, render_to)
     _keep_for_next_run(options, args, plan)
+    memo.keep(prepared)
     _refuse_conflicts(prepared)
     _refuse_access_gain(plan, args)
     _save(save_to, prepared, args)
@@ -516,7 +526,7 @@ def _run_apply(args: PlanArgs) -> int:
                 f"border0's copy of one; it differs in {', '.join(differ)})"
                 + _not_recorded(saved) + "; run plan --out again"
             )
-        _show(plan, args, render_to)
+        _show(plan.to_json(), args, render_to)
         _refuse_conflicts(prepared)
         _refuse_access_gain(plan, args)
         if saved is None:

@@ -17,6 +17,7 @@ from helpers import cli
 from reconciler.manifests.loader import load
 from reconciler.manifests.stored_cache import CACHE_ENV, CACHE_FILE, StoredParseCache
 from reconciler.plan.in_sync import IN_SYNC_FILE
+from reconciler.plan.memo import PLAN_MEMO_FILE
 from reconciler.secrets import load_fingerprint_key, use_fingerprint_key
 
 PASSWORD, NEW_PASSWORD = "cache-test-password-4f1c", "cache-test-password-9a2e"
@@ -32,6 +33,8 @@ def _docs() -> list[dict]:
 
 def _plan(folder: Path, state: Path, password: str = PASSWORD,
           extra: dict[str, str] | None = None) -> tuple[int, dict, str]:
+    # no memo of the last plan (plan/memo.py): it would show the plan without a load
+    (state.parent / PLAN_MEMO_FILE).unlink(missing_ok=True)
     code, out, err = cli(["plan", str(folder), "--api", "local", "--state", str(state),
                           "-o", "json", "--detailed-exitcode"],
                          env={"DB_PASS": password, **(extra or {})}, cwd=state.parent)
