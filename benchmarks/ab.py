@@ -52,8 +52,12 @@ def export(revision: str, target: Path) -> None:
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
 
 
-def plan_once(code: Path, cwd: Path, args: list[str]) -> tuple[float, float]:
-    """One plan of the code in `code`, run in `cwd`: (wall, CPU) seconds; exits on a failure."""
+def plan_once(code: Path, cwd: Path, args: list[str], memo: bool = False) -> tuple[float, float]:
+    """One plan of the code in `code`, run in `cwd`: (wall, CPU) seconds; exits on a failure.
+    Without `memo` the memo of the last plan (reconciler/plan/memo.py) is removed first, so
+    the plan is made."""
+    if not memo:
+        (cwd / ".border0-reconciler" / "plan.memo").unlink(missing_ok=True)
     env = dict(os.environ, PYTHONPATH=str(code),
                BORDER0_RECONCILER_FINGERPRINT_KEY=bench.FINGERPRINT_KEY)
     before = os.times()
@@ -76,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0, metavar="MS",
                         help="the twin's latency (default 0 ms)")
     parser.add_argument("--runs", type=int, default=10, help="timed plans per side (default 10)")
+    parser.add_argument("--memo", action="store_true",
+                        help="keep the memo of the last plan: time plans shown from it")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="b0r-ab-") as tmp:
         work = Path(tmp)
@@ -95,16 +101,18 @@ def main(argv: list[str] | None = None) -> int:
                          "--env-file", str(env_file), "--detailed-exitcode", "--no-color"]
             for _, code, cwd in sides.values():  # the parse cache and the record written
                 plan_once(code, cwd, plan_args)
+                plan_once(code, cwd, plan_args, args.memo)
             results: dict[str, list[tuple[float, float]]] = {label: [] for label in sides}
             for run in range(args.runs):
                 order = list(sides) if run % 2 == 0 else list(reversed(sides))
                 for label in order:
                     _, code, cwd = sides[label]
-                    results[label].append(plan_once(code, cwd, plan_args))
+                    results[label].append(plan_once(code, cwd, plan_args, args.memo))
         finally:
             emulator.stop()
-    print(f"no-op plan of {args.n:,} sockets at {args.latency:g} ms, {args.runs} runs a side, "
-          f"in turn (load {os.getloadavg()[0]:.1f}):")
+    print(f"no-op plan of {args.n:,} sockets at {args.latency:g} ms, "
+          f"{'from the memo' if args.memo else 'made'}, {args.runs} runs a side, in turn "
+          f"(load {os.getloadavg()[0]:.1f}):")
     for label, (revision, _, _) in sides.items():
         walls = sorted(w for w, _ in results[label])
         cpus = [c for _, c in results[label]]

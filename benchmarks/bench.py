@@ -54,6 +54,7 @@ sys.path.insert(0, str(REPO))
 from reconciler.border0.session import STATE_DIR
 from reconciler.manifests.stored_cache import CACHE_FILE
 from reconciler.plan.in_sync import IN_SYNC_FILE
+from reconciler.plan.memo import PLAN_MEMO_FILE
 
 PYTHON = sys.executable
 TOKEN = "bench-token-6c1d2f"
@@ -448,14 +449,13 @@ def bench_plan(work: Path, n: int, res: Results, latencies: tuple[float, ...] = 
         "validate_wall_s": round(validate.wall, 3),
         "validate_max_rss_mb": round(validate.max_rss_mb, 1)}
 
-    def measure_plan(emu: Emulator, of: Path = folder, cold: bool = False,
-                     record: bool = True) -> tuple[Run, int]:
+    def measure_plan(emu: Emulator, of: Path = folder,
+                     forget: tuple[str, ...] = ()) -> tuple[Run, int]:
         """One `plan` of the unchanged folder: its measurement and the requests it made;
-        `cold`: without what an earlier plan kept in the state folder (the children's working
-        directory is REPO: docs/performance.md, "A parse cache" and "Unchanged sockets");
-        without `record`: the parses kept, not the record of the sockets found in sync."""
-        if cold or not record:
-            _forget(cold)
+        without what earlier plans kept in the state folder that `forget` names (the
+        children's working directory is REPO: docs/performance.md, "A parse cache",
+        "Unchanged sockets" and "A plan with nothing to do")."""
+        _forget(forget)
         mark = emu.settled_count()
         result = run_measured(reconciler(
             "plan", str(of), "--api", emu.url, "--token-file", str(token_file),
@@ -466,10 +466,20 @@ def bench_plan(work: Path, n: int, res: Results, latencies: tuple[float, ...] = 
         return result, emu.settled_count() - mark
 
     def measure_plans(emu: Emulator) -> tuple[Run, int, list[float]]:
-        """`TIMED_RUNS` warm plans: the median one (by wall time), its requests, every wall."""
+        """`TIMED_RUNS` warm plans, after one that leaves the memo in place (a plan that finds
+        nothing to do keeps one, unless it changed the inventory it read): the median one (by
+        wall time), its requests, every wall."""
+        measure_plan(emu)
         runs = [measure_plan(emu) for _ in range(TIMED_RUNS)]
         median = _median_of(runs, key=lambda run: run[0].wall)
         return median[0], median[1], sorted(run.wall for run, _ in runs)
+
+    def measure_without(emu: Emulator, forget: tuple[str, ...]) -> Run:
+        """The median of 3 plans, each without `forget` (then the plan that puts them back)."""
+        run = _median_of([measure_plan(emu, forget=forget)[0] for _ in range(3)],
+                         key=lambda one: one.wall)
+        measure_plan(emu)
+        return run
 
     goals = {0: 1.0, 50: 1.5}
     for latency in latencies:
@@ -477,19 +487,20 @@ def bench_plan(work: Path, n: int, res: Results, latencies: tuple[float, ...] = 
         try:
             emu.warm_up()
             if latency == latencies[0]:  # cold: every file parsed (and the parses kept)
-                cold, _ = measure_plan(emu, cold=True)
+                cold, _ = measure_plan(emu, forget=PARSES)
                 data[f"cold_at_{latency:g}ms"] = {"wall_s": round(cold.wall, 3),
                                                 "cpu_s": round(cold.cpu, 3)}
                 res.add(f"no-op plan N={n:,}, {latency:g} ms, cold (no parse cache, no record)",
                         f"{cold.wall:.2f} s wall, {cold.cpu:.2f} s CPU, "
                         f"{cold.max_rss_mb:.0f} MB")
             plan, requests, walls = measure_plans(emu)
+            # the plan made: after a change the memo does not hold (border0's, or a file's
+            # elsewhere in the tree), every unchanged socket skipped by its key
+            unmemoed = measure_without(emu, MEMO)
             unrecorded = None
             if latency == latencies[0]:  # a plan that compares every socket (a CI runner
-                # that keeps the parse cache, not the record): median of 3
-                unrecorded = _median_of([measure_plan(emu, record=False)[0] for _ in range(3)],
-                                        key=lambda run: run.wall)
-                measure_plan(emu)  # the record made again for what follows
+                # that keeps the parse cache, not the record)
+                unrecorded = measure_without(emu, RECORD)
             refresh = refresh_peer(emu, n) if with_peer else None
             phases = _phases(folder, emu.url, env_file) if latency == 0 else None
         finally:
@@ -511,6 +522,12 @@ def bench_plan(work: Path, n: int, res: Results, latencies: tuple[float, ...] = 
         res.add(f"no-op plan N={n:,}, {latency:g} ms",
                 f"{plan.wall:.2f} s wall ({_spread(walls)}), {plan.cpu:.2f} s CPU, "
                 f"{plan.max_rss_mb:.0f} MB, {requests} requests", goal, ok, peer, ratio)
+        data[f"unmemoed_at_{latency:g}ms"] = {"wall_s": round(unmemoed.wall, 3),
+                                               "cpu_s": round(unmemoed.cpu, 3),
+                                               "max_rss_mb": round(unmemoed.max_rss_mb, 1)}
+        res.add("  made, not shown from the memo (the record of sockets in sync)",
+                f"{unmemoed.wall:.2f} s wall, {unmemoed.cpu:.2f} s CPU, "
+                f"{unmemoed.max_rss_mb:.0f} MB (median of 3)")
         if unrecorded is not None:
             data[f"unrecorded_at_{latency:g}ms"] = {"wall_s": round(unrecorded.wall, 3),
                                                   "cpu_s": round(unrecorded.cpu, 3)}
@@ -627,12 +644,17 @@ def _phases(folder: Path, url: str, env_file: Path) -> dict[str, Any]:
     return json.loads(done.stdout)
 
 
-def _forget(cold: bool) -> None:
-    """Remove from the plans' state folder the record of the sockets found in sync, and with
-    `cold` the parse cache too (what a fresh CI runner has: neither)."""
-    (REPO / STATE_DIR / IN_SYNC_FILE).unlink(missing_ok=True)
-    if cold:
-        (REPO / STATE_DIR / CACHE_FILE).unlink(missing_ok=True)
+#: What the plans keep in their state folder, each with what a plan without it does: the
+#: memo of the last plan with nothing to do (none: the plan is made), the record of the
+#: sockets in sync (none: every socket compared), the parse cache (none: every file parsed).
+MEMO, RECORD, PARSES = (PLAN_MEMO_FILE,), (PLAN_MEMO_FILE, IN_SYNC_FILE), (
+    PLAN_MEMO_FILE, IN_SYNC_FILE, CACHE_FILE)
+
+
+def _forget(files: tuple[str, ...]) -> None:
+    """Remove `files` from the plans' state folder (`PARSES`: what a fresh CI runner has)."""
+    for name in files:
+        (REPO / STATE_DIR / name).unlink(missing_ok=True)
 
 
 def bench_big(work: Path, n: int, res: Results, latency_ms: float = 50) -> None:
@@ -646,30 +668,35 @@ def bench_big(work: Path, n: int, res: Results, latency_ms: float = 50) -> None:
     validate = run_measured(reconciler("validate", str(folder)))
     emu = Emulator(db, "--latency", f"{latency_ms:g}")
     plans = []
-    _forget(cold=True)
-    try:  # cold (the parse cache written), then warm, as the 10,000-socket rows
-        for _ in ("cold", "warm"):
+    try:  # cold (the parse cache written), warm and made (no memo: the record of sockets in
+        # sync), then warm from the memo the made plan kept (as the 10,000-socket rows)
+        for forget in (PARSES, MEMO, ()):
+            _forget(forget)
             plans.append(run_measured(reconciler(
                 "plan", str(folder), "--api", emu.url, "--token-file", str(token_file),
                 "--env-file", str(env_file), "--detailed-exitcode", "--no-color")))
     finally:
         emu.stop()
-    cold, plan = plans
-    if plan.code != 0 or cold.code != 0 or validate.code != 0:
-        raise SystemExit(f"N={n}: validate exited {validate.code}, plans {cold.code} and "
-                         f"{plan.code}: {plan.stderr[-1500:]}")
+    cold, plan, memo = plans
+    if any(run.code != 0 for run in (validate, *plans)):
+        raise SystemExit(f"N={n}: validate exited {validate.code}, plans "
+                         f"{[run.code for run in plans]}: {plan.stderr[-1500:]}")
     res.data["big"] = {"n": n, "validate_wall_s": round(validate.wall, 3),
                        "cold_plan_wall_s": round(cold.wall, 3),
                        "cold_plan_max_rss_mb": round(cold.max_rss_mb, 1),
                        "plan_wall_s": round(plan.wall, 3), "plan_cpu_s": round(plan.cpu, 3),
-                       "plan_max_rss_mb": round(plan.max_rss_mb, 1)}
+                       "plan_max_rss_mb": round(plan.max_rss_mb, 1),
+                       "memo_plan_wall_s": round(memo.wall, 3),
+                       "memo_plan_max_rss_mb": round(memo.max_rss_mb, 1)}
     res.add(f"validate N={n:,} ({n // 100:,} files)",
             f"{validate.wall:.2f} s, {validate.max_rss_mb:.0f} MB peak")
     res.add(f"no-op plan N={n:,}, {latency_ms:g} ms, cold (no parse cache, no record)",
             f"{cold.wall:.2f} s wall, {cold.cpu:.2f} s CPU, {cold.max_rss_mb:.0f} MB peak")
-    res.add(f"no-op plan N={n:,}, {latency_ms:g} ms",
+    res.add(f"no-op plan N={n:,}, {latency_ms:g} ms, made (no memo)",
             f"{plan.wall:.2f} s wall, {plan.cpu:.2f} s CPU, {plan.max_rss_mb:.0f} MB peak",
             "< 15 s, < 1 GB", plan.wall < 15 and plan.max_rss_mb < 1024)
+    res.add(f"no-op plan N={n:,}, {latency_ms:g} ms, from the memo",
+            f"{memo.wall:.2f} s wall, {memo.cpu:.2f} s CPU, {memo.max_rss_mb:.0f} MB peak")
 
 
 def bench_apply(work: Path, n: int, latency_ms: float, parallelism: int, res: Results) -> None:
