@@ -15,6 +15,7 @@ from reconciler.border0.errors import Border0Error
 from reconciler.border0.inventory import fetch_actual
 from reconciler.border0.session import state_path
 from reconciler.manifests.files import discover
+from reconciler.manifests.schema_check import schemas_digest
 from reconciler.manifests.stored_cache import cache_enabled
 from reconciler.model import Actual
 from reconciler.plan.inventory import INVENTORY_FILE
@@ -51,8 +52,9 @@ class MemoCheck:
               eligible: bool) -> MemoCheck:
         folder = state_path(state, api, paths).parent
         usable = eligible and cache_enabled(env) and "-" not in paths
-        check = cls(folder / PLAN_MEMO_FILE if usable else None, dict(options, api=api), env,
-                    paths)
+        # the schemas too: a manifest they would now refuse is not shown as planned before
+        check = cls(folder / PLAN_MEMO_FILE if usable else None,
+                    dict(options, api=api, schemas=schemas_digest()), env, paths)
         if check.file is not None:
             check.files = _read_files(paths)
             check.inventory = _read(folder / INVENTORY_FILE)

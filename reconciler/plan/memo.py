@@ -7,8 +7,8 @@ options, the reconciler's code, the inventory, and border0's listing. When a pla
 to do (no change, conflict, deferral or block), the command line keeps (`PlanMemo`):
 
 - `inputs`: a digest of the manifests' files (each path and the SHA-256 of its bytes), the
-  options that shape a plan, the reconciler's version and code (`sealed.code_stamp`), the
-  inventory file, and an HMAC under the fingerprint key of the environment's value of every
+  options that shape a plan (and the schemas' digest: the command line's `options`), the
+  reconciler's version and code (`sealed.code_stamp`), the inventory file, and an HMAC under the fingerprint key of the environment's value of every
   secret the manifests name (`{env: NAME}`: the names are kept, never a value);
 - `listing`: `listing_key` of border0's listing: each socket's answer digest
   (`LiveSocket.answer_digest`, every field it was answered with) and the policies it lists,

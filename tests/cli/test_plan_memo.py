@@ -13,6 +13,7 @@ from documents import SECRET, base_docs, write
 from helpers import cli, edit_by_hand
 
 from reconciler import reconcile
+from reconciler.cli import plan_memo
 from reconciler.manifests.stored_cache import CACHE_ENV
 from reconciler.plan.memo import PLAN_MEMO_FILE, read_memo, write_memo
 from reconciler.secret_key import load_fingerprint_key
@@ -130,6 +131,16 @@ def test_a_plan_is_made_again_when_anything_the_memo_read_changed(project, loads
     assert loads == [1] and code == expected, out + err
     if change is _edit_in_border0:
         assert "edited in the portal" in out  # the drift is shown, from the listing taken
+
+
+def test_other_schemas_make_the_plan_again(project, loads, monkeypatch) -> None:
+    """A manifest the schemas now refuse is not shown as planned before (a checkout whose
+    schemas changed, its Python left alone)."""
+    p = project
+    _kept(p)
+    monkeypatch.setattr(plan_memo, "schemas_digest", lambda: "other schemas")
+    loads.clear()
+    assert _plan(p)[0] == 0 and loads == [1]
 
 
 def test_no_memo_with_changes_a_saved_plan_a_full_refresh_or_the_cache_off(project,
