@@ -23,7 +23,8 @@ from typing import Any
 from reconciler.border0.api_json import with_links
 
 __all__ = [
-    "PYTHON", "REPO", "cli", "cli_process", "comparisons", "copy_examples", "edit_by_hand",
+    "PYTHON", "REPO", "applied_project", "cli", "cli_process", "comparisons", "copy_examples",
+    "edit_by_hand",
     "fail_every", "free_port", "free_port_range", "refuse_writes", "sent", "wait_for",
 ]
 
@@ -39,6 +40,24 @@ def copy_examples(dest: Path, *leave_out: str, dirs_exist_ok: bool = False) -> P
     return Path(shutil.copytree(REPO / "examples", dest, dirs_exist_ok=dirs_exist_ok,
                                 ignore=shutil.ignore_patterns(".border0-reconciler",
                                                               *leave_out)))
+
+
+def applied_project(tmp_path: Path, emulator: Any) -> dict[str, Any]:
+    """`documents.base_docs()` written under tmp_path/m and applied to the twin over HTTP with
+    the real CLI: {"dir", "m" (the manifests), "client", "env_file", "args" (the flags every
+    command of the project takes)}."""
+    from documents import SECRET, base_docs, write
+
+    env_file = tmp_path / "demo.env"
+    env_file.write_text(f"DB_PASSWORD={SECRET}\n")
+    token = tmp_path / "token"
+    token.write_text(emulator.token)
+    p = {"dir": tmp_path, "m": write(tmp_path / "m", base_docs()), "client": emulator.client(),
+         "env_file": env_file,
+         "args": ["--api", emulator.url, "--token-file", str(token), "--env-file", str(env_file)]}
+    code, _, err = cli(["apply", str(p["m"]), "--auto-approve", *p["args"]], cwd=tmp_path)
+    assert code == 0, err
+    return p
 
 
 def wait_for(

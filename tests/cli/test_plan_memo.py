@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from documents import SECRET, base_docs, write
-from helpers import cli, edit_by_hand
+from helpers import applied_project, cli, edit_by_hand
 
 from reconciler import reconcile
 from reconciler.cli import plan_memo
@@ -25,15 +25,7 @@ OTHER_SECRET = "plan-memo-test-password-2b7d"
 @pytest.fixture
 def project(tmp_path: Path, emulator) -> dict:
     """base_docs() applied to the twin; no memo yet."""
-    env_file = tmp_path / "demo.env"
-    env_file.write_text(f"DB_PASSWORD={SECRET}\n")
-    token = tmp_path / "token"
-    token.write_text(emulator.token)
-    p = {"dir": tmp_path, "m": write(tmp_path / "m", base_docs()), "client": emulator.client(),
-         "env_file": env_file,
-         "args": ["--api", emulator.url, "--token-file", str(token), "--env-file", str(env_file)]}
-    code, _, err = run(p, "apply", str(p["m"]), "--auto-approve")
-    assert code == 0, err
+    p = applied_project(tmp_path, emulator)
     assert not _memo(p).exists()  # apply keeps none
     return p
 

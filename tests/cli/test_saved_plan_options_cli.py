@@ -10,21 +10,13 @@ from pathlib import Path
 
 import pytest
 from documents import SECRET, base_docs, write
-from helpers import cli, edit_by_hand
+from helpers import applied_project, cli, edit_by_hand
 
 
 @pytest.fixture
 def project(tmp_path: Path, emulator) -> dict:
     """base_docs() applied to the twin."""
-    env_file = tmp_path / "demo.env"
-    env_file.write_text(f"DB_PASSWORD={SECRET}\n")
-    token = tmp_path / "token"
-    token.write_text(emulator.token)
-    p = {"dir": tmp_path, "m": write(tmp_path / "m", base_docs()), "client": emulator.client(),
-         "args": ["--api", emulator.url, "--token-file", str(token), "--env-file", str(env_file)]}
-    code, _, err = run(p, "apply", str(p["m"]), "--auto-approve")
-    assert code == 0, err
-    return p
+    return applied_project(tmp_path, emulator)
 
 
 def run(p: dict, *args: str, input: str | None = None) -> tuple[int, str, str]:
