@@ -1,6 +1,7 @@
 """Files the command line keeps in its state folder between runs and trusts only if it wrote
-them: the manifests' parse cache (`manifests/stored_cache.py`) and the sockets a plan found in
-sync (`plan/in_sync.py`). One format, one rule:
+them: the manifests' parse cache (`manifests/stored_cache.py`), the sockets a plan found in
+sync (`plan/in_sync.py`) and the last plan with nothing to do (`plan/memo.py`). One format,
+one rule:
 
 - the first line is what the body holds only for (the reconciler's version, and what else
   its writer names, such as its code: `code_stamp`), then an HMAC of that line and the body under the fingerprint key

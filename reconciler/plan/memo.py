@@ -8,8 +8,9 @@ to do (no change, conflict, deferral or block), the command line keeps (`PlanMem
 
 - `inputs`: a digest of the manifests' files (each path and the SHA-256 of its bytes), the
   options that shape a plan (and the schemas' digest: the command line's `options`), the
-  reconciler's version and code (`sealed.code_stamp`), the inventory file, and an HMAC under the fingerprint key of the environment's value of every
-  secret the manifests name (`{env: NAME}`: the names are kept, never a value);
+  reconciler's version and code (`sealed.code_stamp`), the inventory file, and an HMAC under
+  the fingerprint key of the environment's value of every secret the manifests name
+  (`{env: NAME}`: the names are kept, never a value);
 - `listing`: `listing_key` of border0's listing: each socket's answer digest
   (`LiveSocket.answer_digest`, every field it was answered with) and the policies it lists,
   and every listed policy and connector as read;
