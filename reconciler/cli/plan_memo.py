@@ -14,7 +14,7 @@ from typing import Any
 from reconciler.border0.errors import Border0Error
 from reconciler.border0.inventory import fetch_actual
 from reconciler.border0.session import state_path
-from reconciler.manifests.files import discover
+from reconciler.manifests.files import discover, read_manifest_file
 from reconciler.manifests.schema_check import schemas_digest
 from reconciler.manifests.stored_cache import cache_enabled
 from reconciler.model import Actual
@@ -99,23 +99,22 @@ def _nothing_to_do(plan: Plan) -> bool:
 
 
 def _read_files(paths: tuple[str, ...]) -> list[tuple[str, bytes]] | None:
-    """The manifests' files as the loader finds them, each with the SHA-256 of its content;
-    None when a path is not readable or holds none (the plan says why)."""
+    """The manifests' files as the loader finds and reads them, each with the SHA-256 of its
+    content; None when a path or a file is not readable or holds none (the plan says why)."""
     problems: list[str] = []
     files = discover(paths, lambda path, message, is_error: problems.append(message))
     if problems:
         return None
-    digests = []
-    for path in files:
-        digest = _read(path)
-        if digest is None:
-            return None
-        digests.append((str(path), digest))
-    return digests
+    try:  # as the loader reads them: a FIFO, a device or too big a file is refused unread
+        return [(str(path), hashlib.sha256(read_manifest_file(path)[0]).digest())
+                for path in files]
+    except OSError:
+        return None
 
 
 def _read(file: Path) -> bytes | None:
-    """The SHA-256 of `file`'s content; None when it cannot be read."""
+    """The SHA-256 of `file`'s content (the inventory, which this reconciler writes); None
+    when it cannot be read."""
     try:
         return hashlib.sha256(file.read_bytes()).digest()
     except OSError:

@@ -205,3 +205,13 @@ def test_a_plan_that_read_more_than_the_files_and_the_listing_keeps_no_memo(proj
     for _ in range(3):
         assert _plan(p)[0] == 0
     assert not _memo(p).exists() and loads == [1, 1, 1]
+
+
+def test_a_file_the_loader_refuses_unread_is_refused_unread(project) -> None:
+    """The files are hashed as the loader reads them: a FIFO among the manifests (reading it
+    would block for ever) is the loader's error, in bounded time, memo or not."""
+    p = project
+    _kept(p)
+    os.mkfifo(p["m"] / "pipe.yaml")
+    code, _, err = _plan(p)
+    assert code == 1 and "pipe.yaml" in err and "not a regular file" in err
