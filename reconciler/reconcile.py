@@ -228,10 +228,10 @@ def observe(
     if not paths:
         return ReconcileResult(False, Stage.LOAD, error="no manifest path given")
 
-    listing = functools.partial(fetch_actual, client, policies=options.manage_policies)
     listed = options.listed
-    if listed is not None:
-        listing = functools.partial(lambda: listed)
+    listing: Callable[[], Actual] = (
+        functools.partial(fetch_actual, client, policies=options.manage_policies)
+        if listed is None else lambda: listed)
     focused: tuple[str, ...] | None = None
     focus = options.focus
     # the daemon after an edit: load first, then read what changed (a full refresh reads all)
