@@ -57,7 +57,7 @@ def plan_once(code: Path, cwd: Path, args: list[str], memo: bool = False) -> tup
     Without `memo` the memo of the last plan (reconciler/plan/memo.py) is removed first, so
     the plan is made."""
     if not memo:
-        (cwd / ".border0-reconciler" / "plan.memo").unlink(missing_ok=True)
+        (cwd / bench.STATE_DIR / bench.PLAN_MEMO_FILE).unlink(missing_ok=True)
     env = dict(os.environ, PYTHONPATH=str(code),
                BORDER0_RECONCILER_FINGERPRINT_KEY=bench.FINGERPRINT_KEY)
     before = os.times()
