@@ -24,8 +24,8 @@ from reconciler.border0.api_json import with_links
 
 __all__ = [
     "PYTHON", "REPO", "applied_project", "cli", "cli_process", "comparisons", "copy_examples",
-    "edit_by_hand",
-    "fail_every", "free_port", "free_port_range", "refuse_writes", "sent", "wait_for",
+    "edit_by_hand", "fail_every", "free_port", "free_port_range", "refuse_writes", "sent",
+    "wait_for",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
