@@ -150,18 +150,27 @@ def test_openapi_document_is_exempt(emulator_factory):
             assert h.get(emu.url + "/openapi.json").status_code == 200
 
 
-def test_the_latency_wait_never_answers_early():
-    """`faults._until` sleeps the last part of a wait in a thread (asyncio's timers wake up to
-    a millisecond late); whatever the split, it returns at or after the moment asked."""
-    from reconciler.border0.emulator.faults import _until
+def test_the_latency_wait_is_never_cut_short_by_more_than_it_learnt():
+    """`faults.Waker` sleeps the last part of a wait in a thread (asyncio's timers wake up to
+    a millisecond late) and aims early by how late the loop resumed before, bounded: whatever
+    the split, a wait ends no earlier than that bound, and the first (nothing learnt yet)
+    never early."""
+    from reconciler.border0.emulator.faults import _MOST_AIMED_EARLY, Waker
 
-    async def waits() -> list[float]:
+    async def waits() -> tuple[float, list[float]]:
         loop = asyncio.get_running_loop()
-        early = []
-        for delay in (0.0, 0.0004, 0.0017, 0.0021, 0.0103, -0.001):
+        waker, early = Waker(), []
+        first = loop.time() + 0.0017
+        await waker.until(loop, first)
+        first_early = first - loop.time()
+        assert waker.aim_early > 0  # the loop resumed after the moment: the next aims earlier
+        for delay in (0.0, 0.0004, 0.0017, 0.0021, 0.0103, -0.001) * 5:
             moment = loop.time() + delay
-            await _until(loop, moment)
+            await waker.until(loop, moment)
             early.append(moment - loop.time())
-        return early
+            assert 0.0 <= waker.aim_early <= _MOST_AIMED_EARLY
+        return first_early, early
 
-    assert all(gap <= 0 for gap in asyncio.run(waits()))
+    first_early, early = asyncio.run(waits())
+    assert first_early <= 0
+    assert all(gap <= _MOST_AIMED_EARLY for gap in early)
