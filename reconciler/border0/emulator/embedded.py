@@ -12,9 +12,12 @@ import socket
 import threading
 from typing import Any, Self
 
+import h11
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from reconciler.border0.emulator.app import API_PREFIX, create_app
+from reconciler.border0.emulator.faults import ARRIVED
 from reconciler.border0.emulator.store import Store
 from reconciler.clock import SYSTEM, Clock
 from reconciler.serving import QuietServer, bind, serve_in_thread, url_host
@@ -40,9 +43,28 @@ def private_db_file(path: str) -> None:
             os.chmod(path + suffix, 0o600)
 
 
+class _ArrivalH11(H11Protocol):
+    """uvicorn's h11 protocol that notes in each request's scope (`ARRIVED`) when its first
+    bytes arrived: the round trip `--latency` makes starts there, as a network's does, not once
+    its headers are whole and parsed and its task has its turn on the event loop (0.1-0.2 ms
+    later, more while the loop serves other requests; the whole slow upload of a header)."""
+
+    _began: float | None = None  # when the first bytes of the request now coming arrived
+
+    def data_received(self, data: bytes) -> None:
+        if self._began is None and self.conn.their_state is h11.IDLE:  # not a body's bytes
+            self._began = self.loop.time()
+        before = self.scope
+        super().data_received(data)
+        if self.scope is not before and self._began is not None:  # the request's headers came
+            self.scope[ARRIVED] = self._began  # type: ignore[literal-required]
+            self._began = None
+
+
 def server_config(app: Any, *, access_log: bool = False) -> uvicorn.Config:
     return uvicorn.Config(
         app,
+        http=_ArrivalH11,
         lifespan="off",
         ws="none",  # no websockets: nor is their protocol imported
         access_log=access_log,

@@ -47,8 +47,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 FAIL_KINDS = ("500", "drop", "500-after", "drop-after")
-#: The scope key of when a request arrived (the event loop's clock), set by the layer in front
-#: (guard.py) before it reads and checks the body: the round trip starts there.
+#: The scope key of when a request arrived (the event loop's clock): the round trip starts
+#: there. Set by the server when the request's first bytes arrive (embedded.py), else by the
+#: layer in front (guard.py) before it reads and checks the body.
 ARRIVED = "border0_emulator.arrived"
 EXEMPT_SUFFIXES = ("/openapi.json", "/docs", "/docs/oauth2-redirect")
 log = logging.getLogger("reconciler.border0.emulator")

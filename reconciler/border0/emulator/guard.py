@@ -47,7 +47,8 @@ class Guard:
         if not path.startswith(self.prefix + "/"):
             await self.app(scope, receive, send)
             return
-        scope[ARRIVED] = asyncio.get_running_loop().time()  # the round trip starts here
+        # the round trip starts here, unless the server noted its first bytes (embedded.py)
+        scope.setdefault(ARRIVED, asyncio.get_running_loop().time())
         relative = path[len(self.prefix):].rstrip("/") or "/"
         if relative in self._connector_paths:
             if self._connector_token(self._given(scope).decode("latin-1")) is None:
