@@ -36,7 +36,9 @@ COPIED = ("reconciler", "schemas", "pyproject.toml")
 
 
 def export(revision: str, target: Path) -> None:
-    """`revision`'s code into `target`; `WORKTREE`: the files as they are now."""
+    """`revision`'s code into `target`, compiled (`bench.compile_bytecode`: a copy run from
+    source, as PYTHONDONTWRITEBYTECODE=1 leaves it, carries its compilation in every run);
+    `WORKTREE`: the files as they are now."""
     target.mkdir(parents=True)
     if revision == "WORKTREE":
         for name in COPIED:
@@ -46,10 +48,11 @@ def export(revision: str, target: Path) -> None:
                                 ignore=shutil.ignore_patterns("__pycache__"))
             else:
                 shutil.copy2(source, target / name)
-        return
-    archive = subprocess.run(["git", "-C", str(bench.REPO), "archive", revision, *COPIED],
-                             capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    else:
+        archive = subprocess.run(["git", "-C", str(bench.REPO), "archive", revision, *COPIED],
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    bench.compile_bytecode(target / "reconciler")
 
 
 def plan_once(code: Path, cwd: Path, args: list[str], memo: bool = False) -> tuple[float, float]:

@@ -931,13 +931,13 @@ def bench_daemon(work: Path, n: int, connectors: int, idle_s: float, edits: int,
 # --- main -----------------------------------------------------------------------------------
 
 
-def compile_bytecode() -> str:
-    """Compile the package and the environment's libraries first, as `pip install` of the wheel
+def compile_bytecode(package: Path = REPO / "reconciler") -> str:
+    """Compile `package` and the environment's libraries first, as `pip install` of the wheel
     does: a child that finds no `.pyc` (an editable or `uv pip` install, and
     PYTHONDONTWRITEBYTECODE=1 stops Python writing them) compiles every module it imports, and
     every start-up figure would carry 0.5 s that a user's install does not (docs/performance.md)."""
     import sysconfig
-    folders = [REPO / "reconciler", Path(sysconfig.get_paths()["purelib"])]
+    folders = [package, Path(sysconfig.get_paths()["purelib"])]
     ok = all(compileall.compile_dir(str(f), quiet=2, workers=0) for f in folders)
     return "compiled" if ok else "compiled, with errors (some modules start from source)"
 
