@@ -4,8 +4,8 @@ sync (`plan/in_sync.py`) and the last plan with nothing to do (`plan/memo.py`). 
 one rule:
 
 - the first line is what the body holds only for (the reconciler's version, and what else
-  its writer names, such as its code: `code_stamp`), then an HMAC of that line and the body under the fingerprint key
-  (`secrets.keyed_digest`, for one purpose);
+  its writer names, such as its code: `code_stamp`), then an HMAC of that line and the body
+  under the fingerprint key (`secrets.keyed_digest`, for one purpose);
 - a missing, corrupt, old or foreign file (another key: another machine's, or one committed
   into the checkout) reads as nothing, never as an error;
 - written atomically (write, fsync, rename), 0600; a failure to write costs only the next

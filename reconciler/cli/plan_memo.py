@@ -56,8 +56,8 @@ class MemoCheck:
         check = cls(folder / PLAN_MEMO_FILE if usable else None,
                     dict(options, api=api, schemas=schemas_digest()), env, paths)
         if check.file is not None:
-            check.files = _read_files(paths)
-            check.inventory = _read(folder / INVENTORY_FILE)
+            check.files = _manifest_digests(paths)
+            check.inventory = _file_digest(folder / INVENTORY_FILE)
         return check
 
     def replay(self, client: Any, policies: bool) -> tuple[PlanMemo | None, Actual | None]:
@@ -85,8 +85,8 @@ class MemoCheck:
             return
         names = env_secret_names(desired)
         key = listing_key(actual)
-        if names is None or key is None or _read_files(self.paths) != self.files \
-                or _read(self.file.parent / INVENTORY_FILE) != self.inventory:
+        if names is None or key is None or _manifest_digests(self.paths) != self.files \
+                or _file_digest(self.file.parent / INVENTORY_FILE) != self.inventory:
             return
         write_memo(self.file, PlanMemo(
             inputs_key(self.files, self.options, self.inventory, self.env, names), key, names,
@@ -98,7 +98,7 @@ def _nothing_to_do(plan: Plan) -> bool:
         and not plan.isolated
 
 
-def _read_files(paths: tuple[str, ...]) -> list[tuple[str, bytes]] | None:
+def _manifest_digests(paths: tuple[str, ...]) -> list[tuple[str, bytes]] | None:
     """The manifests' files as the loader finds and reads them, each with the SHA-256 of its
     content; None when a path or a file is not readable or holds none (the plan says why)."""
     problems: list[str] = []
@@ -112,7 +112,7 @@ def _read_files(paths: tuple[str, ...]) -> list[tuple[str, bytes]] | None:
         return None
 
 
-def _read(file: Path) -> bytes | None:
+def _file_digest(file: Path) -> bytes | None:
     """The SHA-256 of `file`'s content (the inventory, which this reconciler writes); None
     when it cannot be read."""
     try:
